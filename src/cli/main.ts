@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { sifkitVersion } from '../provenance';
+import { registerRender } from './render';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('sifkit')
+    .description('Take an HPC container from definition to retirement: render, build, convert to SIF, test, promote, retire.')
+    .version(sifkitVersion())
+    .showHelpAfterError('(run sifkit --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Bad usage exits 2, as every other bad input does.
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    });
+  registerRender(program);
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((e) => {
+      process.stderr.write(`sifkit: error: ${(e as Error).message}\n`);
+      process.exit(2);
+    });
+}

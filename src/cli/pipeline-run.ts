@@ -1,0 +1,51 @@
+import { InputError } from '../errors';
+import { parseSets, variantValues } from '../recipe/params';
+import { loadRecipe } from '../recipe/load';
+import { ymd } from '../recipe/names';
+import type { PipelineContext } from '../pipeline/context';
+import { loadPipeline } from '../pipeline/definition';
+import { chooseRenderer, runPipeline } from '../pipeline/runner';
+import { STAGES } from '../pipeline/stages';
+import type { CommandIO } from './run';
+
+export interface VariantFlags {
+  set?: string[];
+  matrix?: boolean;
+  date?: string;
+  jobs?: string;
+}
+
+/**
+ * Loads the recipe, resolves the variants (all values validated before
+ * anything runs) and runs the named pipeline through listr2.
+ */
+export async function runRecipePipeline(
+  pipeline: string,
+  recipeRef: string,
+  flags: VariantFlags,
+  io: CommandIO,
+  options: Record<string, unknown> = {},
+): Promise<PipelineContext> {
+  const def = await loadPipeline(pipeline, Object.keys(STAGES));
+  const recipe = await loadRecipe(recipeRef);
+  const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
+  if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
+  const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new InputError('bad-jobs', `--jobs ${flags.jobs} is not a whole number from 1 to 64`);
+  const ctx: PipelineContext = {
+    recipe,
+    variants: values.map((v) => ({ values: v, results: {}, skipped: {} })),
+    signal: io.signal,
+    options,
+    date: flags.date ?? ymd(new Date()),
+  };
+  await runPipeline(def, ctx, STAGES, { renderer: chooseRenderer(io.json), jobs });
+  return ctx;
+}
+
+/** The first variant error, rethrown, once every variant has had its go. */
+export function throwFirstVariantError(ctx: PipelineContext): void {
+  const failed = ctx.variants.filter((v) => v.error);
+  if (failed.length === 0) return;
+  throw failed[0].error;
+}

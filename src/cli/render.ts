@@ -1,0 +1,66 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import type { RenderedVariant } from '../recipe/render';
+import { writeFileAtomic } from '../util/files';
+import { collect, jsonDoc, table } from './output';
+import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
+import { runCommand } from './run';
+
+interface RenderFlags {
+  set?: string[];
+  matrix?: boolean;
+  out?: string;
+  json?: boolean;
+  date?: string;
+}
+
+export function renderMetadata(r: RenderedVariant) {
+  return {
+    recipe: r.recipe,
+    parameters: r.values,
+    names: r.names,
+    definitionHash: r.definitionHash,
+    buildArgs: r.runtimeArgs,
+    labels: r.labels,
+    lintWarnings: r.warnings,
+  };
+}
+
+async function writeOut(dir: string, r: RenderedVariant): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await writeFileAtomic(path.join(dir, 'Dockerfile'), r.dockerfile);
+  await writeFileAtomic(path.join(dir, 'build.json'), jsonDoc(renderMetadata(r)));
+}
+
+export function registerRender(program: Command): void {
+  program
+    .command('render')
+    .description('render the Docker definition of a recipe, with its names and definition hash')
+    .argument('<recipe>', 'recipe name (in docker-defs/) or path')
+    .option('--set <name=value>', 'set a parameter (repeatable)', collect)
+    .option('--matrix', "render every variant of the recipe's build matrix")
+    .option('--out <dir>', 'write Dockerfile and build.json there (one directory per variant with --matrix)')
+    .option('--date <YYYYMMDD>', 'date in the EasyConfig name (default: today)')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (recipe: string, flags: RenderFlags) => {
+      process.exitCode = await runCommand(async (io) => {
+        const ctx = await runRecipePipeline('render', recipe, flags, io);
+        throwFirstVariantError(ctx);
+        const rendered = ctx.variants.map((v) => v.rendered!);
+        if (flags.out) {
+          for (const r of rendered) await writeOut(flags.matrix ? path.join(flags.out, r.names.stem) : flags.out, r);
+        }
+        if (io.json) {
+          const docs = rendered.map((r) => ({ ...renderMetadata(r), dockerfile: r.dockerfile }));
+          io.stdout(jsonDoc(flags.matrix ? { ok: true, variants: docs } : { ok: true, ...docs[0] }));
+        } else if (!flags.out && !flags.matrix) {
+          const r = rendered[0];
+          io.stdout(r.dockerfile);
+          io.stderr(`sifkit: ${r.names.stem}\n  tag        ${r.names.tag}\n  easyconfig ${r.names.easyconfig}\n  hash       ${r.definitionHash}\n`);
+        } else {
+          io.stdout(table(rendered.map((r) => [r.names.stem, r.definitionHash.slice(0, 16), flags.out ? path.join(flags.out, flags.matrix ? r.names.stem : '') : '']), ['variant', 'definition hash', 'written to']));
+        }
+      }, flags);
+    });
+}

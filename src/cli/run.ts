@@ -1,0 +1,57 @@
+/**
+ * The one place where a command's life ends: errors become one line on
+ * stderr (or one JSON document with --json), exit codes follow the error
+ * class, and Ctrl-C aborts the run's AbortController so every effect can
+ * stop and clean up.
+ */
+import { ExitCode, InterruptedError, isSifkitError } from '../errors';
+
+export interface CommandIO {
+  signal: AbortSignal;
+  json: boolean;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export type CommandHandler = (io: CommandIO) => Promise<number | void>;
+
+function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
+  if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
+  return { code: 'internal', message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`, exitCode: ExitCode.failed };
+}
+
+export async function runCommand(handler: CommandHandler, opts: { json?: boolean } = {}): Promise<number> {
+  const controller = new AbortController();
+  const json = Boolean(opts.json);
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write(`\nsifkit: ${sig}: stopping and cleaning up (again to quit at once)\n`);
+      controller.abort(new InterruptedError(`interrupted by ${sig}`));
+    } else process.exit(ExitCode.interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const io: CommandIO = {
+    signal: controller.signal,
+    json,
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  };
+  try {
+    const code = await handler(io);
+    if (controller.signal.aborted) throw new InterruptedError();
+    return code ?? ExitCode.ok;
+  } catch (e) {
+    const err = controller.signal.aborted && !isSifkitError(e) ? new InterruptedError() : e;
+    const line = errorLine(err);
+    if (json) io.stdout(JSON.stringify({ ok: false, error: { code: line.code, message: line.message, hint: line.hint } }, null, 2) + '\n');
+    io.stderr(`sifkit: error: ${line.message}\n`);
+    if (line.hint) io.stderr(`sifkit: hint: ${line.hint}\n`);
+    return line.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

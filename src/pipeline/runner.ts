@@ -1,0 +1,85 @@
+import { Listr, ProcessOutput, type ListrTask } from 'listr2';
+import { InterruptedError } from '../errors';
+import type { PipelineContext, Stage, VariantState } from './context';
+import type { PipelineDef } from './definition';
+
+export type RendererKind = 'default' | 'simple' | 'silent';
+
+/** The renderer for this run: silent under --json, simple when not a TTY or in CI. */
+export function chooseRenderer(json: boolean, stream: NodeJS.WriteStream = process.stderr, env = process.env): RendererKind {
+  if (json) return 'silent';
+  if (!stream.isTTY || env.CI) return 'simple';
+  return 'default';
+}
+
+export interface RunSettings {
+  renderer: RendererKind;
+  /** How many variants run at once. */
+  jobs: number;
+}
+
+function variantLabel(v: VariantState): string {
+  return v.rendered?.names.stem ?? Object.entries(v.values).map(([k, x]) => `${k}=${x}`).join(' ');
+}
+
+/**
+ * Runs a pipeline: one listr2 task per variant, its stages as sequential
+ * subtasks. A variant that fails stops there; the others go on. Progress
+ * goes to stderr; results stay in the context for the caller to print.
+ */
+export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages: Record<string, Stage>, settings: RunSettings): Promise<void> {
+  const variantTask = (v: VariantState): ListrTask<PipelineContext> => ({
+    title: variantLabel(v),
+    task: (_c, vtask) =>
+      vtask.newListr(
+        def.stages.map((ref): ListrTask<PipelineContext> => {
+          const stage = stages[ref.stage];
+          return {
+            title: stage.title,
+            skip: async () => {
+              if (!stage.skip) return false;
+              const why = await stage.skip(ctx, v, ref.with);
+              if (why) v.skipped[stage.name] = why;
+              return why ? `${stage.title}: ${why}` : false;
+            },
+            task: async (_c2, task) => {
+              try {
+                if (ctx.signal.aborted) throw new InterruptedError();
+                await stage.run(ctx, v, {
+                  progress: (line) => {
+                    task.output = line;
+                  },
+                  title: (t) => {
+                    task.title = t;
+                  },
+                }, ref.with);
+              } catch (e) {
+                v.error ??= e as Error;
+                throw e;
+              }
+              vtask.title = variantLabel(v);
+            },
+          };
+        }),
+        { concurrent: false, exitOnError: true },
+      ),
+  });
+
+  const list = new Listr<PipelineContext, 'default', 'simple'>(
+    ctx.variants.map(variantTask),
+    {
+      concurrent: settings.jobs > 1 ? settings.jobs : false,
+      exitOnError: false,
+      // sifkit owns SIGINT: it aborts the run's controller, and the tasks end.
+      registerSignalListeners: false,
+      collectErrors: false,
+      renderer: settings.renderer === 'silent' ? 'silent' : settings.renderer === 'simple' ? 'simple' : 'default',
+      fallbackRenderer: 'simple',
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, persistentOutput: true },
+      fallbackRendererOptions: { timer: undefined },
+      processOutput: new ProcessOutput(process.stderr, process.stderr),
+    } as never,
+  );
+  await list.run(ctx);
+  // Variant errors were recorded on each VariantState; the caller decides the exit.
+}

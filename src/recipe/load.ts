@@ -1,0 +1,156 @@
+/**
+ * The file-reading side of recipes: finding a recipe, reading its fragments
+ * and listing (and digesting) its build context. Everything it returns is
+ * plain data that the pure renderer takes.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError, errnoCode } from '../errors';
+import { sha256File } from '../util/files';
+import { DockerIgnore } from './dockerignore';
+import { parseRecipe } from './schema';
+import type { Recipe } from './types';
+
+/** The docker-defs directory shipped with sifkit, unless SIFKIT_DEFS names another. */
+export function defaultDefsRoot(): string {
+  if (process.env.SIFKIT_DEFS) return path.resolve(process.env.SIFKIT_DEFS);
+  // From src/recipe (ts-jest) or dist/src/recipe (built), the package root is above.
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    dir = path.dirname(dir);
+    if (require('node:fs').existsSync(path.join(dir, 'docker-defs'))) return path.join(dir, 'docker-defs');
+  }
+  return path.resolve('docker-defs');
+}
+
+export async function listRecipes(root: string): Promise<string[]> {
+  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.isDirectory() && (await exists(path.join(root, e.name, 'recipe.yaml')))) out.push(e.name);
+  }
+  return out.sort();
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(() => true, () => false);
+}
+
+/**
+ * Loads a recipe by name (a directory of the defs root) or by path (a
+ * recipe directory or its recipe.yaml). Fragment paths are relative to the
+ * defs root the recipe sits in (its parent directory).
+ */
+export async function loadRecipe(ref: string, root = defaultDefsRoot()): Promise<Recipe> {
+  let file: string;
+  if (ref.includes('/') || ref.endsWith('.yaml')) {
+    const p = path.resolve(ref);
+    file = ref.endsWith('.yaml') ? p : path.join(p, 'recipe.yaml');
+  } else {
+    if (!/^[a-z][a-z0-9-]*$/.test(ref)) throw new InputError('unknown-recipe', `recipe name ${JSON.stringify(ref)} is not valid`);
+    file = path.join(root, ref, 'recipe.yaml');
+  }
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') {
+      const known = await listRecipes(root);
+      throw new InputError('unknown-recipe', `no recipe ${ref} (looked for ${file})`, { hint: `recipes in ${root}: ${known.join(', ') || 'none'}` });
+    }
+    throw new InputError('unreadable-recipe', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const dir = path.dirname(file);
+  const recipe = parseRecipe(text, dir, path.relative(process.cwd(), file) || file);
+  if (recipe.context !== undefined) recipe.context = path.resolve(dir, recipe.context);
+  if (recipe.serverFiles !== undefined) recipe.serverFiles = path.resolve(dir, recipe.serverFiles);
+  return recipe;
+}
+
+/** The defs root of a loaded recipe: fragments are named relative to it. */
+export function recipeDefsRoot(recipe: Recipe): string {
+  return path.dirname(recipe.dir);
+}
+
+/** Reads the recipe's fragments, in order, as [relative path, text]. */
+export async function readFragments(recipe: Recipe): Promise<Array<[string, string]>> {
+  const root = recipeDefsRoot(recipe);
+  return Promise.all(
+    recipe.fragments.map(async (rel): Promise<[string, string]> => {
+      const file = path.resolve(root, rel);
+      if (!file.startsWith(root + path.sep)) throw new InputError('bad-recipe', `${recipe.name}: fragment ${rel} is outside ${root}`);
+      try {
+        return [rel, await fs.readFile(file, 'utf8')];
+      } catch (e) {
+        throw new InputError('bad-recipe', `${recipe.name}: cannot read fragment ${rel}: ${errnoCode(e) ?? (e as Error).message}`);
+      }
+    }),
+  );
+}
+
+export interface ContextFile {
+  /** Path relative to the context root, `/`-separated. */
+  rel: string;
+  abs: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  size: number;
+  mtime: Date;
+  linkTarget?: string;
+}
+
+/**
+ * Lists a build context depth-first in a stable order, honouring
+ * .dockerignore (the .dockerignore and Dockerfile themselves are kept out:
+ * sifkit sends its own rendered Dockerfile).
+ */
+export async function listContext(dir: string): Promise<ContextFile[]> {
+  const ignoreText = await fs.readFile(path.join(dir, '.dockerignore'), 'utf8').catch((e) => {
+    if (errnoCode(e) === 'ENOENT') return '';
+    throw new InputError('unreadable-context', `cannot read ${path.join(dir, '.dockerignore')}: ${errnoCode(e)}`);
+  });
+  const ignore = new DockerIgnore(ignoreText);
+  const out: ContextFile[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel ? path.join(dir, rel) : dir;
+    let entries: string[];
+    try {
+      entries = (await fs.readdir(abs)).sort();
+    } catch (e) {
+      throw new InputError('unreadable-context', `cannot read context directory ${abs}: ${errnoCode(e) ?? (e as Error).message}`);
+    }
+    for (const name of entries) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (!rel && (name === '.dockerignore' || name === 'Dockerfile')) continue;
+      const a = path.join(dir, r);
+      const st = await fs.lstat(a);
+      const excluded = ignore.ignores(r);
+      if (st.isDirectory()) {
+        if (!excluded) out.push({ rel: r, abs: a, type: 'directory', mode: st.mode & 0o7777, size: 0, mtime: st.mtime });
+        if (ignore.mustEnter(r)) await walk(r);
+      } else if (excluded) {
+        continue;
+      } else if (st.isSymbolicLink()) {
+        out.push({ rel: r, abs: a, type: 'symlink', mode: st.mode & 0o7777, size: 0, mtime: st.mtime, linkTarget: await fs.readlink(a) });
+      } else if (st.isFile()) {
+        // Fail now, clearly, rather than halfway through streaming the context.
+        await fs.access(a, require('node:fs').constants.R_OK).catch(() => {
+          throw new InputError('unreadable-context', `context file ${a} is not readable`);
+        });
+        out.push({ rel: r, abs: a, type: 'file', mode: st.mode & 0o7777, size: st.size, mtime: st.mtime });
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** Path -> sha256 (or link target) of every context entry that decides a build. */
+export async function digestContext(files: ContextFile[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of files) {
+    if (f.type === 'file') out[f.rel] = `${(f.mode & 0o111) !== 0 ? 'x' : '-'}:${await sha256File(f.abs)}`;
+    else if (f.type === 'symlink') out[f.rel] = `link:${f.linkTarget}`;
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+import { InputError } from '../errors';
+import type { ParamSpec, ParamValues, Recipe } from './types';
+
+/**
+ * Characters that could escape a Dockerfile line or a shell word once a
+ * value is substituted: newline, quotes, `$`, backtick, `;`, backslash and
+ * any other control character.
+ */
+const UNSAFE = /[\n\r'"$`;\\\u0000-\u001f\u007f]/;
+
+/** Splits `k=v` flags; the value may itself contain `=`. */
+export function parseSets(sets: readonly string[]): ParamValues {
+  const out: ParamValues = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new InputError('bad-set', `--set ${JSON.stringify(s)} is not of the form name=value`);
+    const key = s.slice(0, eq).trim();
+    if (key in out) throw new InputError('bad-set', `--set ${key} is given twice`);
+    out[key] = s.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Checks one value against its spec; returns the normalised value. */
+export function checkValue(spec: ParamSpec, raw: string): string {
+  const name = spec.name;
+  const fail = (why: string): never => {
+    throw new InputError('bad-parameter', `parameter ${name}: ${why}`);
+  };
+  if (UNSAFE.test(raw)) fail(`value ${JSON.stringify(raw)} contains a character that is not allowed (newline, quote, $, backtick, ; or backslash)`);
+  const value = raw.trim();
+  if (value === '') fail('value is empty');
+  switch (spec.type) {
+    case 'version':
+      if (!/^\d+(\.\d+)*([.-]?[A-Za-z0-9]+)*$/.test(value)) fail(`${JSON.stringify(value)} is not a version`);
+      break;
+    case 'integer':
+      if (!/^\d+$/.test(value)) fail(`${JSON.stringify(value)} is not a whole number`);
+      break;
+    case 'enum':
+      if (!spec.values!.includes(value)) fail(`${JSON.stringify(value)} is not one of ${spec.values!.join(', ')}`);
+      break;
+    case 'list': {
+      const items = value.split(',').map((v) => v.trim());
+      for (const item of items) {
+        if (!spec.values!.includes(item)) fail(`${JSON.stringify(item)} is not one of ${spec.values!.join(', ')}`);
+      }
+      if (new Set(items).size !== items.length) fail('an item is given twice');
+      return items.join(',');
+    }
+    case 'path':
+      if (!value.startsWith('/')) fail(`${JSON.stringify(value)} is not an absolute path`);
+      if (/\s/.test(value) || value.split('/').includes('..')) fail(`${JSON.stringify(value)} is not a plain path`);
+      break;
+    case 'string':
+      if (/\s/.test(value)) fail(`${JSON.stringify(value)} contains white space`);
+      break;
+  }
+  if (spec.pattern !== undefined && !new RegExp(spec.pattern).test(value)) {
+    fail(`${JSON.stringify(value)} does not match ${spec.pattern}`);
+  }
+  return value;
+}
+
+/**
+ * Resolves a variant's values: defaults, then the given values; unknown
+ * names and bad values are refused before anything renders.
+ */
+export function resolveValues(recipe: Recipe, given: ParamValues): ParamValues {
+  const specs = new Map(recipe.parameters.map((p) => [p.name, p]));
+  for (const key of Object.keys(given)) {
+    if (!specs.has(key)) {
+      throw new InputError('unknown-parameter', `unknown parameter ${key} for recipe ${recipe.name}`, {
+        hint: `known parameters: ${[...specs.keys()].join(', ')}`,
+      });
+    }
+  }
+  const out: ParamValues = {};
+  for (const spec of recipe.parameters) {
+    out[spec.name] = checkValue(spec, given[spec.name] ?? spec.default);
+  }
+  return out;
+}
+
+/**
+ * The variants to render: with `matrix`, every matrix row with the given
+ * values laid over it; otherwise the one variant of the given values.
+ */
+export function variantValues(recipe: Recipe, given: ParamValues, matrix: boolean): ParamValues[] {
+  if (!matrix) return [resolveValues(recipe, given)];
+  const rows = recipe.matrix.length > 0 ? recipe.matrix : [{}];
+  return rows.map((row) => resolveValues(recipe, { ...row, ...given }));
+}

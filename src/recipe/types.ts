@@ -1,0 +1,61 @@
+/** A recipe as loaded from docker-defs/<name>/recipe.yaml, validated. */
+export type ParamType = 'version' | 'enum' | 'list' | 'path' | 'string' | 'integer';
+
+export interface ParamSpec {
+  name: string;
+  type: ParamType;
+  description: string;
+  /** Always a string; lists are comma-separated. */
+  default: string;
+  /** For version/string: a regular expression the whole value must match. */
+  pattern?: string;
+  /** For enum and list: the allowed values (of each item, for list). */
+  values?: string[];
+}
+
+export interface Naming {
+  /** Prefix of tags and stems (LUMI: "lumi"). */
+  prefix: string;
+  /** The application name in tags, stems and EasyConfigs. */
+  app: string;
+  /** Name of the parameter that holds the application's version. */
+  version: string;
+  /** Ordered [label, parameter] pairs that make the variant's name. */
+  parts: Array<[label: string, param: string]>;
+}
+
+export interface Recipe {
+  name: string;
+  description: string;
+  /** Directory the recipe was loaded from. */
+  dir: string;
+  naming: Naming;
+  /** Fragment paths, relative to the docker-defs root, in order. */
+  fragments: string[];
+  /** Build context directory (absolute) or undefined for an empty context. */
+  context?: string;
+  /** Default directory served to the build (absolute), when the recipe ships one. */
+  serverFiles?: string;
+  parameters: ParamSpec[];
+  /** Build args supplied per build (file server port and prefix); never hashed. */
+  runtimeArgs: string[];
+  /** Default build matrix: partial parameter sets over the defaults. */
+  matrix: Array<Record<string, string>>;
+  /** Checks run by `sifkit test` (kept as raw data here; checks/ validates them). */
+  checks: unknown[];
+}
+
+export type ParamValues = Record<string, string>;
+
+/** A fully resolved variant of a recipe, before rendering. */
+export interface Variant {
+  recipe: Recipe;
+  values: ParamValues;
+}
+
+export interface VariantNames {
+  tag: string;
+  stem: string;
+  easyconfig: string;
+  module: string;
+}

@@ -1,0 +1,62 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+
+/** sha256 of a file, streamed. */
+export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), new Writable({
+    write(chunk, _enc, cb) {
+      h.update(chunk);
+      cb();
+    },
+  }), { signal });
+  return h.digest('hex');
+}
+
+/** A temp name in the same directory as `target`, so a rename is atomic. */
+export function tempNameFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.sifkit-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Marker that every temp file of ours carries, for verify --repair. */
+export const TEMP_MARKER = '.sifkit-tmp-';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await fs.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * Writes a file atomically: temp name in the target directory, fsync,
+ * rename, directory fsync. A crash leaves the old file or the new one.
+ */
+export async function writeFileAtomic(target: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = tempNameFor(target);
+  const h = await fs.open(tmp, 'wx', mode);
+  try {
+    await h.writeFile(data);
+    await h.chmod(mode);
+    await h.sync();
+  } catch (e) {
+    await h.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+  await h.close();
+  try {
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+export { fsyncDir };

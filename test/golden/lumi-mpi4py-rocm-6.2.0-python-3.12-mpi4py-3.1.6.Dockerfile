@@ -1,0 +1,181 @@
+# ---- fragments/sles-base.docker ----
+# SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x).
+FROM registry.suse.com/bci/bci-base:15.5
+
+# Port and secret path prefix of the build-time file server (given per build).
+ARG SERVER_PORT
+ARG SERVER_PREFIX
+
+# The BCI repositories are too small for a build toolchain: turn them off and
+# use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
+RUN set -eux ; \
+  sed -i 's#enabled=1#enabled=0#g' /etc/zypp/repos.d/SLE_BCI.repo ; \
+  zypper -n addrepo http://download.opensuse.org/distribution/leap/15.5/repo/oss/ leap-oss ; \
+  zypper -n addrepo https://download.opensuse.org/repositories/devel:/languages:/perl/SLE_15_SP5 devel-perl ; \
+  sed -i 's#gpgcheck=1#gpgcheck=0#g' /etc/zypp/repos.d/*.repo ; \
+  for r in /etc/zypp/repos.d/leap-oss.repo /etc/zypp/repos.d/devel-perl.repo ; do \
+    grep -q '^gpgcheck=0' $r || echo 'gpgcheck=0' >> $r ; \
+  done
+
+# Build dependencies.
+RUN set -eux ; \
+  zypper -n refresh ; \
+  zypper --no-gpg-checks -n install -y --force-resolution \
+    git cmake gcc10 gcc10-c++ gcc10-fortran zlib-devel numactl awk patch tar \
+    autoconf automake libtool libjson-c-devel ncurses-devel which curl ; \
+  zypper clean
+
+# ---- fragments/cray-info.docker ----
+# Where the HPE Cray programming environment will be at run time. It is
+# licensed: it is never shipped in the image. Steps that need it fetch the
+# CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
+# the same RUN, so no layer keeps it; at run time the host's /opt/cray and
+# libcxi are bind-mounted in.
+ENV CPE_VERSION="23.09"
+ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"
+ENV LIBFABRIC_VERSION="1.15.2.0"
+ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
+ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"
+ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0/lib:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce"
+ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
+
+# ---- fragments/rocm.docker ----
+# ROCm 6.2.0 from AMD's amdgpu-install for SLES 15.5, no kernel driver.
+ENV ROCM_RELEASE="6.2.0"
+ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm"
+RUN set -eux ; \
+  zypper --no-gpg-checks -n install $ROCM_RPM ; \
+  sed -i 's#gpgcheck=1#gpgcheck=0#g' /etc/zypp/repos.d/*.repo ; \
+  amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=6.2.0 ; \
+  zypper clean
+
+ENV ROCM_PATH="/opt/rocm-6.2.0"
+ENV PATH="/opt/rocm-6.2.0/bin:/opt/rocm-6.2.0/llvm/bin:$PATH"
+ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-6.2.0/lib"
+
+# rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
+# serves at build time (they must work without a GPU during builds).
+RUN set -eux ; \
+  cd $ROCM_PATH/bin ; \
+  for t in rocm_agent_enumerator rocminfo ; do \
+    rm -f $t ; \
+    curl -fsSL -o $t http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/$t ; \
+    chmod 0755 $t ; \
+  done
+
+# ROCm's compilers need the OS's libstdc++ first in line.
+RUN set -eux ; \
+  cd $ROCM_PATH/lib ; \
+  ln -sf /usr/lib64/libstdc++.so* .
+
+# ---- fragments/miniconda.docker ----
+# Miniconda in /opt/miniconda3.
+RUN set -eux ; \
+  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.7.1-0-Linux-x86_64.sh ; \
+  bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
+  rm -f /tmp/miniconda.sh ; \
+  /opt/miniconda3/bin/conda clean -afy
+ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
+
+# ---- fragments/conda-env.docker ----
+# The environment users work in; WITH_CONDA is the command they run first.
+RUN set -eux ; \
+  . /opt/miniconda3/bin/activate base ; \
+  conda create -y -n mpi4py python=3.12 ; \
+  conda clean -afy
+ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"
+RUN set -eux ; \
+  $WITH_CONDA ; \
+  pip install --no-cache-dir wheel setuptools numpy
+
+# ---- fragments/cupy.docker ----
+# CuPy 13.3.0 built for HIP, for GPU targets gfx90a.
+ENV CUPY_VERSION="13.3.0"
+RUN set -eux ; \
+  $WITH_CONDA ; \
+  export CUPY_INSTALL_USE_HIP=1 ; \
+  export ROCM_HOME=$ROCM_PATH ; \
+  export HCC_AMDGPU_TARGET=gfx90a ; \
+  export CC=$ROCM_PATH/llvm/bin/clang ; \
+  export CXX=$ROCM_PATH/llvm/bin/clang++ ; \
+  pip install --no-cache-dir cupy==13.3.0
+
+# ---- fragments/mpi4py-cray.docker ----
+# mpi4py 3.1.6 built against Cray MPICH with the GPU transport layer
+# (GTL), which makes GPU-aware MPI work. ROCm's clang links it because its
+# linker accepts the undefined symbols of the Cray libraries that are
+# absent once $REMOVE_CRAY_DEPS has run.
+ENV MPI4PY_VERSION="3.1.6"
+RUN set -eux ; \
+  $WITH_CONDA ; \
+  cd / ; \
+  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  tar -xf /cpe.tar ; rm -f /cpe.tar ; \
+  mkdir -p /opt/builds /opt/wheels ; \
+  cd /opt/builds ; \
+  curl -fsSL -o mpi4py.tar.gz https://github.com/mpi4py/mpi4py/releases/download/3.1.6/mpi4py-3.1.6.tar.gz ; \
+  tar -xf mpi4py.tar.gz ; rm -f mpi4py.tar.gz ; \
+  cd /opt/builds/mpi4py-3.1.6 ; \
+  echo "[lumi]" >> mpi.cfg ; \
+  echo "mpi_dir      = $MPICH_PATH" >> mpi.cfg ; \
+  echo "mpicc        = $ROCM_PATH/llvm/bin/clang" >> mpi.cfg ; \
+  echo "mpicxx       = $ROCM_PATH/llvm/bin/clang++" >> mpi.cfg ; \
+  echo "libraries    = mpi_cray mpi_gtl_hsa" >> mpi.cfg ; \
+  echo "library_dirs = %(mpi_dir)s/lib:%(mpi_dir)s/../../../gtl/lib:$LIBFABRIC_PATH/lib64:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce:/opt/cray-deps" >> mpi.cfg ; \
+  echo "include_dirs = %(mpi_dir)s/include" >> mpi.cfg ; \
+  CC=clang CXX=clang++ python setup.py build --mpi=lumi ; \
+  CC=clang CXX=clang++ python setup.py bdist_wheel ; \
+  cp dist/mpi4py-*.whl /opt/wheels/ ; \
+  cd / ; rm -rf /opt/builds ; \
+  $REMOVE_CRAY_DEPS
+
+RUN set -eux ; \
+  $WITH_CONDA ; \
+  pip install --no-cache-dir /opt/wheels/mpi4py-*.whl
+
+# ---- fragments/osu.docker ----
+# OSU micro-benchmarks 7.4 with ROCm support in /opt/osu. MPI cannot
+# run at build time, so configure is told the MPI functions exist and the
+# link step names Cray MPICH, its GTL and HIP explicitly.
+ENV OSU_VERSION="7.4"
+ENV OSU_PATH="/opt/osu"
+RUN set -eux ; \
+  cd / ; \
+  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  tar -xf /cpe.tar ; rm -f /cpe.tar ; \
+  mkdir -p /opt/builds ; \
+  cd /opt/builds ; \
+  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.4.tar.gz ; \
+  tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
+  cd /opt/builds/osu-micro-benchmarks-7.4 ; \
+  for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
+    sed -i "s/\$ac_cv_func_$f/yes/g" configure ; \
+  done ; \
+  CC=$ROCM_PATH/llvm/bin/clang CXX=$ROCM_PATH/llvm/bin/clang++ CFLAGS=-I$MPICH_PATH/include \
+    ./configure --enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH ; \
+  make -j LDFLAGS="-L$MPICH_PATH/../../../gtl/lib -Wl,-rpath=$MPICH_PATH/../../../gtl/lib -L$MPICH_PATH/lib -lmpi_cray -lmpi_gtl_hsa -L$ROCM_PATH/lib -lamdhip64" install ; \
+  cd / ; rm -rf /opt/builds ; \
+  $REMOVE_CRAY_DEPS
+
+# ---- provenance (sifkit) ----
+LABEL \
+      org.opencontainers.image.title="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
+      org.opencontainers.image.version="3.1.6" \
+      io.sifkit.recipe="mpi4py" \
+      io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
+      io.sifkit.definition-hash="a39d842d7399b5dd45285896d644f4c882d49583b71ee020c4fbf6cd844eef24" \
+      io.sifkit.version="0.0.0-test" \
+      org.opencontainers.image.revision="test-revision" \
+      io.sifkit.param.rocm="6.2.0" \
+      io.sifkit.param.python="3.12" \
+      io.sifkit.param.mpi4py="3.1.6" \
+      io.sifkit.param.cupy="13.3.0" \
+      io.sifkit.param.osu="7.4" \
+      io.sifkit.param.gpu_targets="gfx90a" \
+      io.sifkit.param.sles="15.5" \
+      io.sifkit.param.miniconda="py312_24.7.1-0" \
+      io.sifkit.param.conda_env="mpi4py" \
+      io.sifkit.param.cpe="23.09" \
+      io.sifkit.param.libfabric="1.15.2.0" \
+      io.sifkit.param.mpich="8.1.27" \
+      io.sifkit.param.crayclang="14.0"

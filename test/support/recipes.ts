@@ -1,0 +1,20 @@
+import { loadRecipe, readFragments, digestContext, listContext } from '../../src/recipe/load';
+import { resolveValues } from '../../src/recipe/params';
+import { renderVariant, type RenderedVariant } from '../../src/recipe/render';
+import type { ParamValues } from '../../src/recipe/types';
+
+/** Fixed provenance so rendered text does not depend on the commit under test. */
+export const TEST_PROVENANCE = { sifkitVersion: '0.0.0-test', revision: 'test-revision' };
+
+export async function renderFor(recipeName: string, given: ParamValues, date = '20241007'): Promise<RenderedVariant> {
+  const recipe = await loadRecipe(recipeName);
+  const files = recipe.context ? await digestContext(await listContext(recipe.context)) : {};
+  return renderVariant({
+    recipe,
+    values: resolveValues(recipe, given),
+    fragments: await readFragments(recipe),
+    files,
+    provenance: TEST_PROVENANCE,
+    date,
+  });
+}

@@ -1,0 +1,92 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { renderFor } from '../support/recipes';
+
+/**
+ * The two combinations LUMI released, rendered and compared with golden
+ * files that were reviewed line by line against reference §1. Set
+ * UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
+ */
+const RELEASED: Array<Record<string, string>> = [
+  { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4', cupy: '12.2.0', osu: '7.2', sles: '15.4', miniconda: 'py310_23.5.2-0' },
+  { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
+];
+
+describe.each(RELEASED)('mpi4py %o', (values) => {
+  it('renders the golden definition with LUMI names', async () => {
+    const r = await renderFor('mpi4py', values);
+    const golden = path.join(__dirname, '..', 'golden', `${r.names.stem}.Dockerfile`);
+    if (process.env.UPDATE_GOLDEN) await fs.writeFile(golden, r.dockerfile);
+    expect(r.dockerfile).toBe(await fs.readFile(golden, 'utf8'));
+    expect(r.names.stem).toBe(`lumi-mpi4py-rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`);
+    expect(r.names.tag).toBe(`lumi/lumi-mpi4py:rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`);
+    expect(r.names.easyconfig).toBe(`mpi4py-${values.mpi4py}-rocm-${values.rocm}-python-${values.python}-singularity-20241007.eb`);
+    expect(r.warnings.filter((w) => w.severity === 'error')).toEqual([]);
+  });
+});
+
+describe('the 6.2.0 definition, line by line against reference §1', () => {
+  let text: string;
+  beforeAll(async () => {
+    text = (await renderFor('mpi4py', { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' })).dockerfile;
+  });
+  const has = (s: string | RegExp) => expect(text).toMatch(s);
+
+  it('starts from SUSE BCI with Leap OSS and devel:languages:perl, GPG off', () => {
+    expect(text.split('\n').find((l) => l.startsWith('FROM'))).toBe('FROM registry.suse.com/bci/bci-base:15.5');
+    has("sed -i 's#enabled=1#enabled=0#g' /etc/zypp/repos.d/SLE_BCI.repo");
+    has('distribution/leap/15.5/repo/oss/');
+    has('devel:/languages:/perl/SLE_15_SP5');
+    has('gpgcheck=0');
+    has(/gcc10 gcc10-c\+\+ gcc10-fortran zlib-devel numactl/);
+  });
+  it('points at the Cray PE without shipping it', () => {
+    has('ENV CPE_VERSION="23.09"');
+    has('ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"');
+    has('ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"');
+    has('ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"');
+    has('ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"');
+    has(/LD_LIBRARY_PATH="\/opt\/cray-deps:.*libfabric.*lib64:.*mpich.*\/lib:\/opt\/cray\/pe\/lib64:\/opt\/cray\/pe\/lib64\/cce"/);
+  });
+  it('installs ROCm through amdgpu-install with the served rocminfo', () => {
+    has('amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm');
+    has('amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=6.2.0');
+    has('ENV ROCM_PATH="/opt/rocm-6.2.0"');
+    has('for t in rocm_agent_enumerator rocminfo');
+    has('ln -sf /usr/lib64/libstdc++.so* .');
+  });
+  it('has miniconda, the mpi4py env and the WITH_CONDA users see', () => {
+    has('bash /tmp/miniconda.sh -b -p /opt/miniconda3');
+    has('conda create -y -n mpi4py python=3.12');
+    has('ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"');
+  });
+  it('builds cupy for HIP on gfx90a', () => {
+    has('export CUPY_INSTALL_USE_HIP=1');
+    has('export HCC_AMDGPU_TARGET=gfx90a');
+    has('pip install --no-cache-dir cupy==13.3.0');
+  });
+  it('builds mpi4py against Cray MPICH with the GTL', () => {
+    has('echo "[lumi]" >> mpi.cfg');
+    has('libraries    = mpi_cray mpi_gtl_hsa');
+    has('python setup.py build --mpi=lumi');
+    has('mpi4py/releases/download/3.1.6/mpi4py-3.1.6.tar.gz');
+  });
+  it('builds OSU with ROCm into /opt/osu', () => {
+    has('--enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH');
+    has('ENV OSU_PATH="/opt/osu"');
+    has('-lmpi_cray -lmpi_gtl_hsa');
+  });
+  it('removes the Cray files in the same RUN that fetched them, every time', () => {
+    // Split into instructions; each RUN that fetches $CPE_URL must end with $REMOVE_CRAY_DEPS.
+    const runs = text.replace(/\\\n/g, ' ').split('\n').filter((l) => l.startsWith('RUN'));
+    const fetching = runs.filter((r) => r.includes('$CPE_URL'));
+    expect(fetching.length).toBe(2);
+    for (const r of fetching) expect(r.trim().endsWith('$REMOVE_CRAY_DEPS')).toBe(true);
+  });
+  it('carries the provenance labels', () => {
+    has(/io\.sifkit\.definition-hash="[0-9a-f]{64}"/);
+    has('io.sifkit.recipe="mpi4py"');
+    has('io.sifkit.param.rocm="6.2.0"');
+    has('org.opencontainers.image.revision="test-revision"');
+  });
+});
