@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { sifkitVersion } from '../provenance';
+import { registerBuild } from './build';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : 2);
     });
   registerRender(program);
+  registerBuild(program);
   return program;
 }
 

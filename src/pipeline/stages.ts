@@ -1,3 +1,7 @@
+import * as path from 'node:path';
+import type Docker from 'dockerode';
+import { buildVariant, type BuildRecord } from '../engine/build';
+import { connectEngine } from '../engine/client';
 import { digestContext, listContext, readFragments } from '../recipe/load';
 import { renderVariant } from '../recipe/render';
 import { provenance } from '../provenance';
@@ -39,7 +43,48 @@ export const renderStage: Stage = {
   },
 };
 
+const engines = new WeakMap<PipelineContext, Promise<Docker>>();
+
+/** One engine connection per run, checked once. */
+export function engineFor(ctx: PipelineContext): Promise<Docker> {
+  let p = engines.get(ctx);
+  if (!p) {
+    p = connectEngine(ctx.signal);
+    engines.set(ctx, p);
+  }
+  return p;
+}
+
+export interface BuildStageOptions {
+  serverFiles?: string;
+  rebuild?: boolean;
+  logDir?: string;
+  extraLabels?: Record<string, string>;
+}
+
+export const buildStage: Stage = {
+  name: 'build',
+  title: 'Build the image',
+  async run(ctx, v, report) {
+    const o = ctx.options as BuildStageOptions;
+    const docker = await engineFor(ctx);
+    const record: BuildRecord = await buildVariant(docker, {
+      recipe: ctx.recipe,
+      rendered: v.rendered!,
+      serverFiles: o.serverFiles,
+      rebuild: o.rebuild,
+      logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
+      signal: ctx.signal,
+      extraLabels: o.extraLabels,
+      onProgress: (line) => report.progress(line),
+    });
+    v.results.build = record;
+    report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
+  },
+};
+
 /** Every stage sifkit knows, by the name pipeline files use. Later stages register here. */
 export const STAGES: Record<string, Stage> = {
   render: renderStage,
+  build: buildStage,
 };

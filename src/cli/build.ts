@@ -1,0 +1,53 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import type { BuildRecord } from '../engine/build';
+import { collect, jsonDoc, table } from './output';
+import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
+import { runCommand } from './run';
+
+interface BuildFlags {
+  set?: string[];
+  matrix?: boolean;
+  serverFiles?: string;
+  rebuild?: boolean;
+  logDir?: string;
+  json?: boolean;
+  jobs?: string;
+}
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+export function registerBuild(program: Command): void {
+  program
+    .command('build')
+    .description('build a recipe variant through the Docker Engine API, serving licensed files and proving them absent')
+    .argument('<recipe>', 'recipe name (in docker-defs/) or path')
+    .option('--set <name=value>', 'set a parameter (repeatable)', collect)
+    .option('--matrix', "build every variant of the recipe's build matrix")
+    .option('--server-files <dir>', "licensed files served to the build (default: the recipe's server-files/)")
+    .option('--rebuild', 'build even when an image with the same definition hash exists')
+    .option('--log-dir <dir>', 'where build and access logs go', '.sifkit/logs')
+    .option('--jobs <n>', 'variants built at once', '1')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (recipe: string, flags: BuildFlags) => {
+      process.exitCode = await runCommand(async (io) => {
+        const ctx = await runRecipePipeline('build', recipe, flags, io, {
+          serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
+          rebuild: flags.rebuild,
+          logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
+        });
+        throwFirstVariantError(ctx);
+        const records = ctx.variants.map((v) => v.results.build as BuildRecord);
+        if (io.json) io.stdout(jsonDoc({ ok: true, images: records }));
+        else
+          io.stdout(
+            table(
+              records.map((r) => [r.tag, r.dockerhash, r.reused ? 'reused' : 'built', mib(r.size), `${(r.durationMs / 1000).toFixed(1)} s`, r.logPath ?? '']),
+              ['image', 'dockerhash', 'how', 'size', 'time', 'log'],
+            ),
+          );
+      }, flags);
+    });
+}

@@ -1,0 +1,160 @@
+/**
+ * Proves that nothing served to a build stayed in the image: streams the
+ * image out of the engine (`docker save`) and reads every layer of it.
+ * A layer holding a file under a licensed path, or a file whose content is
+ * one of the served files (or a member of a served tarball), is a leak,
+ * even when a later layer deletes it: the bytes are still in the image.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { OperationError } from '../errors';
+
+/** Licensed paths (layer-relative, no leading slash). Whiteouts are not files. */
+const LICENSED = [/^opt\/cray(\/|$)/, /^opt\/cray-deps(\/|$)/, /^usr\/lib64\/libcxi\.so/];
+
+export interface Leak {
+  layer: string;
+  path: string;
+  why: 'licensed path' | 'served content';
+}
+
+export interface LeakScanResult {
+  layers: number;
+  files: number;
+  bytes: number;
+  leaks: Leak[];
+}
+
+export function isLicensedPath(p: string): boolean {
+  const clean = p.replace(/^\.?\//, '');
+  const base = path.posix.basename(clean);
+  if (base.startsWith('.wh.')) return false;
+  return LICENSED.some((re) => re.test(clean));
+}
+
+async function sha256Stream(s: Readable): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(s, new Writable({ write(c, _e, cb) { h.update(c); cb(); } }));
+  return h.digest('hex');
+}
+
+/** Digests of the served files and, for tarballs, of their members (non-empty only). */
+export async function servedDigests(dir: string, rels: Iterable<string>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const rel of rels) {
+    const file = path.join(dir, rel);
+    out.set(await sha256Stream(createReadStream(file)), rel);
+    const head = Buffer.alloc(512);
+    const fh = await fs.open(file, 'r');
+    const { bytesRead } = await fh.read(head, 0, 512, 0);
+    await fh.close();
+    const gz = head[0] === 0x1f && head[1] === 0x8b;
+    if (!gz && !(bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar')) continue;
+    const extract = tar.extract();
+    extract.on('entry', (h, stream, next) => {
+      if (h.type !== 'file' || !h.size) {
+        stream.resume();
+        stream.on('end', next);
+        return;
+      }
+      sha256Stream(stream as unknown as Readable).then((d) => {
+        out.set(d, `${rel}:${h.name}`);
+        next();
+      }, next);
+    });
+    const src = createReadStream(file);
+    await pipeline(gz ? src.pipe(createGunzip()) : src, extract);
+  }
+  return out;
+}
+
+/** Scans one layer tar stream. */
+async function scanLayer(layer: string, stream: Readable, digests: Map<string, string>, result: LeakScanResult): Promise<void> {
+  const extract = tar.extract();
+  extract.on('entry', (h, entry, next) => {
+    result.files++;
+    if (isLicensedPath(h.name)) result.leaks.push({ layer, path: '/' + h.name.replace(/^\.?\//, ''), why: 'licensed path' });
+    if (h.type !== 'file' || !h.size || digests.size === 0) {
+      entry.resume();
+      entry.on('end', next);
+      return;
+    }
+    sha256Stream(entry as unknown as Readable).then((d) => {
+      if (digests.has(d)) result.leaks.push({ layer, path: '/' + h.name.replace(/^\.?\//, ''), why: 'served content' });
+      next();
+    }, next);
+  });
+  await pipeline(stream, extract);
+}
+
+/**
+ * Reads a `docker save` stream. Member order is not guaranteed and blobs are
+ * not named by kind, so each member is sniffed: a tar (or gzip'd tar) is a
+ * layer; anything else (JSON) is skipped.
+ */
+export async function scanImageArchive(archive: Readable, digests: Map<string, string>, signal?: AbortSignal): Promise<LeakScanResult> {
+  const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [] };
+  const outer = tar.extract();
+  outer.on('entry', (h, entry, next) => {
+    result.bytes += h.size ?? 0;
+    if (h.type !== 'file' || (h.size ?? 0) < 512) {
+      entry.resume();
+      entry.on('end', next);
+      return;
+    }
+    sniff(entry as unknown as Readable).then(async ({ kind, stream }) => {
+      if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
+      if (kind === 'other') {
+        stream.resume();
+        await new Promise((r) => stream.on('end', r));
+        return;
+      }
+      result.layers++;
+      await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result);
+    }).then(() => next(), next);
+  });
+  await pipeline(archive, outer, { signal });
+  return result;
+}
+
+/** Looks at the first 512 bytes without losing them. */
+function sniff(entry: Readable): Promise<{ kind: 'tar' | 'gzip' | 'zstd' | 'other'; stream: Readable }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let ended = false;
+    const finish = () => {
+      entry.off('data', onData);
+      entry.off('end', onEnd);
+      entry.off('error', reject);
+      entry.pause();
+      const head = Buffer.concat(chunks);
+      const rest = new PassThrough();
+      rest.write(head);
+      if (ended) rest.end();
+      else entry.pipe(rest);
+      let kind: 'tar' | 'gzip' | 'zstd' | 'other' = 'other';
+      if (head[0] === 0x1f && head[1] === 0x8b) kind = 'gzip';
+      else if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) kind = 'zstd';
+      else if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') kind = 'tar';
+      resolve({ kind, stream: rest });
+    };
+    const onData = (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size >= 512) finish();
+    };
+    const onEnd = () => {
+      ended = true;
+      finish();
+    };
+    entry.on('data', onData);
+    entry.on('end', onEnd);
+    entry.on('error', reject);
+  });
+}
