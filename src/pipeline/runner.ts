@@ -1,4 +1,7 @@
-import { Listr, ProcessOutput, type ListrTask } from 'listr2';
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import * as tty from 'node:tty';
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { InterruptedError } from '../errors';
 import type { PipelineContext, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
@@ -10,6 +13,25 @@ export function chooseRenderer(json: boolean, stream: NodeJS.WriteStream = proce
   if (json) return 'silent';
   if (!stream.isTTY || env.CI) return 'simple';
   return 'default';
+}
+
+/**
+ * A stream of its own on fd 2 for listr2. listr2 hijacks process.stdout and
+ * process.stderr while it renders (buffering other writes); handing it
+ * process.stderr itself would buffer its own progress until the end.
+ */
+function progressStream(): NodeJS.WriteStream {
+  if (process.stderr.isTTY) return new tty.WriteStream(2);
+  return new Writable({
+    write(chunk, _enc, cb) {
+      try {
+        writeSync(2, chunk);
+      } catch {
+        // stderr closed: progress is best effort
+      }
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
 }
 
 export interface RunSettings {
@@ -65,6 +87,9 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
       ),
   });
 
+  const processOutput = new ProcessOutput(progressStream(), progressStream());
+  // The renderers' loggers write "stdout" through this: it is fd 2 too.
+  const logger = new ListrLogger({ useIcons: true, processOutput });
   const list = new Listr<PipelineContext, 'default', 'simple'>(
     ctx.variants.map(variantTask),
     {
@@ -75,9 +100,9 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
       collectErrors: false,
       renderer: settings.renderer === 'silent' ? 'silent' : settings.renderer === 'simple' ? 'simple' : 'default',
       fallbackRenderer: 'simple',
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, persistentOutput: true },
-      fallbackRendererOptions: { timer: undefined },
-      processOutput: new ProcessOutput(process.stderr, process.stderr),
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, persistentOutput: true, logger },
+      fallbackRendererOptions: { logger },
+      processOutput,
     } as never,
   );
   await list.run(ctx);

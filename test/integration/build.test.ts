@@ -1,0 +1,133 @@
+import { promises as fs } from 'node:fs';
+import type Docker from 'dockerode';
+import { runCli } from '../support/cli';
+import { allContainerIds, docker } from '../support/engine';
+import { FIXTURE_PREFIX, fixtureRecipe } from '../support/fixtures';
+
+jest.setTimeout(600_000);
+
+async function removeFixtureImages(): Promise<void> {
+  const images = (await docker.listImages()) as Docker.ImageInfo[];
+  for (const img of images) {
+    if ((img.RepoTags ?? []).some((t) => t.startsWith(`${FIXTURE_PREFIX}/`))) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+async function imageExists(tag: string): Promise<boolean> {
+  return docker.getImage(tag).inspect().then(() => true, () => false);
+}
+
+afterAll(removeFixtureImages);
+
+describe('sifkit build against the real engine', () => {
+  it('builds a clean recipe, scans every layer, and reuses it the second time', async () => {
+    const fx = await fixtureRecipe('clean', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; cat /opt/cray/pe/VERSION | wc -c > /built; rm -rf /opt/cray');
+    const first = await runCli(['build', fx.dir, '--json', '--log-dir', `${fx.dir}/logs`]);
+    expect(first.code).toBe(0);
+    const doc = JSON.parse(first.stdout);
+    const img = doc.images[0];
+    expect(img).toMatchObject({ tag: fx.tag, reused: false });
+    expect(img.dockerhash).toBe(img.imageId.replace('sha256:', '').slice(0, 12));
+    expect(img.definitionHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(img.leakScan.layers).toBeGreaterThanOrEqual(2);
+    expect(img.size).toBeGreaterThan(0);
+    // The build log and the file server's access log are kept.
+    expect(await fs.readFile(img.logPath, 'utf8')).toContain('Step 7/8');
+    expect(await fs.readFile(img.accessLogPath, 'utf8')).toMatch(/GET \/<prefix>\/cpe.tar 200/);
+    // Provenance labels are on the image.
+    const info = await docker.getImage(img.imageId).inspect();
+    expect(info.Config.Labels['io.sifkit.definition-hash']).toBe(img.definitionHash);
+    expect(info.Config.Labels['io.sifkit.recipe']).toBe('clean');
+
+    const again = await runCli(['build', fx.dir, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).images[0]).toMatchObject({ reused: true, imageId: img.imageId });
+  });
+
+  it('catches a step that forgets to remove the licensed files (exit 3, layer and path named)', async () => {
+    const fx = await fixtureRecipe('forgets', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar');
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/licensed file \/opt\/cray\S* is in layer \S+ \(licensed path\)/);
+    expect(await imageExists(fx.tag)).toBe(false);
+  });
+
+  it('catches files removed only in a later layer: the bytes are still in the image', async () => {
+    const fx = await fixtureRecipe('later', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar\nRUN rm -rf /opt/cray');
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/licensed file \/opt\/cray/);
+  });
+
+  it('catches served content copied to an innocent path, by digest', async () => {
+    const fx = await fixtureRecipe('copied', 'RUN set -e; mkdir -p /data; $GET /data/notes.txt $BASE/token');
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/\/data\/notes.txt is in layer .*served content/);
+  });
+
+  it('fails a failing step with exit 1, naming the step and showing its last lines', async () => {
+    const fx = await fixtureRecipe('fails', 'RUN echo about to fail; exit 7');
+    const before = await allContainerIds();
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/step 7\/8 \(RUN echo about to fail; exit 7\) failed: .*returned a non-zero code: 7/);
+    expect(r.stderr).toContain('about to fail');
+    const after = await allContainerIds();
+    expect([...after].filter((id) => !before.has(id))).toEqual([]);
+  });
+
+  it('stops on Ctrl-C with exit 130 and leaves no container behind', async () => {
+    const fx = await fixtureRecipe('slow', 'RUN echo sleeping; sleep 60');
+    const before = await allContainerIds();
+    let sent = false;
+    const started = Date.now();
+    const r = await runCli(['build', fx.dir], {
+      onStderr: (text, kill) => {
+        if (!sent && text.includes("step 7/8")) {
+          sent = true;
+          // Let the step's container start first.
+          setTimeout(() => kill('SIGINT'), 1500);
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    // The engine removes the build container asynchronously; give it a moment.
+    let leftover: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      leftover = [...(await allContainerIds())].filter((id) => !before.has(id));
+      if (leftover.length === 0) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(leftover).toEqual([]);
+    expect(await imageExists(fx.tag)).toBe(false);
+  });
+
+  it('refuses a missing server-files directory (exit 2)', async () => {
+    const fx = await fixtureRecipe('noserver', 'RUN true');
+    const r = await runCli(['build', fx.dir, '--server-files', '/nonexistent/served']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sifkit: error: server files directory \/nonexistent\/served is missing/m);
+  });
+
+  it('says where it looked when no engine answers (exit 1)', async () => {
+    const fx = await fixtureRecipe('noengine', 'RUN true');
+    const r = await runCli(['build', fx.dir], { env: { DOCKER_HOST: 'unix:///tmp/sifkit-no-such-engine.sock' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no Docker engine answers at unix:///tmp/sifkit-no-such-engine.sock');
+    expect(r.stderr).toMatch(/hint: start one/);
+  });
+
+  it('builds the built-in example mpi4py-cpu: labels, WITH_CONDA, no Cray files', async () => {
+    const r = await runCli(['build', 'mpi4py-cpu', '--json']);
+    expect(r.code).toBe(0);
+    const img = JSON.parse(r.stdout).images[0];
+    expect(img.tag).toBe('lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4');
+    if (!img.reused) expect(img.leakScan.layers).toBeGreaterThan(3);
+    const info = await docker.getImage(img.imageId).inspect();
+    expect(info.Config.Env).toContain('WITH_CONDA=. /opt/mpi4py-env/activate');
+    expect(info.Config.Labels['io.sifkit.param.mpi4py']).toBe('3.1.4');
+  });
+});

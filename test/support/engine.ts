@@ -1,0 +1,17 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+
+/** Every test run marks what it creates with this label and removes it after. */
+export const TEST_LABEL = 'io.sifkit.test';
+export const runId = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+
+export const docker = new Docker();
+
+export async function removeTestImages(id = runId): Promise<void> {
+  const images = await docker.listImages({ filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) } as never);
+  for (const img of images as unknown as Docker.ImageInfo[]) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+}
+
+export async function allContainerIds(): Promise<Set<string>> {
+  return new Set((await docker.listContainers({ all: true })).map((c) => c.Id));
+}

@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runId } from './engine';
+
+export const FIXTURE_PREFIX = 'sifkittest';
+
+/**
+ * Writes a small recipe on the busybox test image into a fresh defs root,
+ * with a served directory holding a stand-in CPE tarball. The run id is in
+ * the definition so no earlier run's image is ever reused by accident.
+ */
+export async function fixtureRecipe(name: string, steps: string): Promise<{ dir: string; served: string; tag: string }> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-defs-'));
+  const dir = path.join(root, name);
+  const served = path.join(dir, 'served');
+  const stage = path.join(root, 'stage');
+  await fs.mkdir(path.join(stage, 'opt', 'cray', 'pe'), { recursive: true });
+  await fs.mkdir(served, { recursive: true });
+  await fs.writeFile(path.join(stage, 'opt', 'cray', 'pe', 'VERSION'), `stand-in cpe ${runId} ${name}\n`);
+  execFileSync('tar', ['-C', stage, '-cf', path.join(served, 'cpe.tar'), 'opt']);
+  await fs.writeFile(path.join(served, 'token'), `licensed token ${runId} ${name}\n`);
+  await fs.writeFile(
+    path.join(dir, 'recipe.yaml'),
+    [
+      `name: ${name}`,
+      'naming: { prefix: ' + FIXTURE_PREFIX + ', app: ' + name + ', version: v, parts: [[v, v]] }',
+      `fragments: [${name}/main.docker]`,
+      'runtime_args: [SERVER_PORT, SERVER_PREFIX]',
+      'server_files: served',
+      "parameters: { v: { type: version, default: '1.0' } }",
+      '',
+    ].join('\n'),
+  );
+  await fs.writeFile(
+    path.join(dir, 'main.docker'),
+    [
+      'FROM sifkit-test/busybox:latest',
+      'ARG SERVER_PORT',
+      'ARG SERVER_PREFIX',
+      `ENV SIFKIT_TEST_RUN="${runId}"`,
+      'ENV GET="wget -q -O"',
+      'ENV BASE="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}"',
+      steps,
+      '',
+    ].join('\n'),
+  );
+  return { dir, served, tag: `${FIXTURE_PREFIX}/${FIXTURE_PREFIX}-${name}:v-1.0` };
+}
