@@ -1,23 +1,17 @@
 import { promises as fs } from 'node:fs';
-import type Docker from 'dockerode';
 import { runCli } from '../support/cli';
-import { allContainerIds, docker } from '../support/engine';
-import { FIXTURE_PREFIX, fixtureRecipe } from '../support/fixtures';
+import { allContainerIds, docker, removeTestImages } from '../support/engine';
+import { fixtureRecipe } from '../support/fixtures';
 
 jest.setTimeout(600_000);
 
-async function removeFixtureImages(): Promise<void> {
-  const images = (await docker.listImages()) as Docker.ImageInfo[];
-  for (const img of images) {
-    if ((img.RepoTags ?? []).some((t) => t.startsWith(`${FIXTURE_PREFIX}/`))) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
-  }
-}
 
 async function imageExists(tag: string): Promise<boolean> {
   return docker.getImage(tag).inspect().then(() => true, () => false);
 }
 
-afterAll(removeFixtureImages);
+// Everything the fixtures built carries this run's test label.
+afterAll(() => removeTestImages());
 
 describe('sifkit build against the real engine', () => {
   it('builds a clean recipe, scans every layer, and reuses it the second time', async () => {
@@ -32,7 +26,7 @@ describe('sifkit build against the real engine', () => {
     expect(img.leakScan.layers).toBeGreaterThanOrEqual(2);
     expect(img.size).toBeGreaterThan(0);
     // The build log and the file server's access log are kept.
-    expect(await fs.readFile(img.logPath, 'utf8')).toContain('Step 7/8');
+    expect(await fs.readFile(img.logPath, 'utf8')).toContain('Step 8/9');
     expect(await fs.readFile(img.accessLogPath, 'utf8')).toMatch(/GET \/<prefix>\/cpe.tar 200/);
     // Provenance labels are on the image.
     const info = await docker.getImage(img.imageId).inspect();
@@ -71,7 +65,7 @@ describe('sifkit build against the real engine', () => {
     const before = await allContainerIds();
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/step 7\/8 \(RUN echo about to fail; exit 7\) failed: .*returned a non-zero code: 7/);
+    expect(r.stderr).toMatch(/step 8\/9 \(RUN echo about to fail; exit 7\) failed: .*returned a non-zero code: 7/);
     expect(r.stderr).toContain('about to fail');
     const after = await allContainerIds();
     expect([...after].filter((id) => !before.has(id))).toEqual([]);
@@ -84,7 +78,7 @@ describe('sifkit build against the real engine', () => {
     const started = Date.now();
     const r = await runCli(['build', fx.dir], {
       onStderr: (text, kill) => {
-        if (!sent && text.includes("step 7/8")) {
+        if (!sent && text.includes("step 8/9")) {
           sent = true;
           // Let the step's container start first.
           setTimeout(() => kill('SIGINT'), 1500);

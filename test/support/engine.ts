@@ -8,7 +8,7 @@ export const runId = `t${Date.now().toString(36)}${randomBytes(3).toString('hex'
 export const docker = new Docker();
 
 export async function removeTestImages(id = runId): Promise<void> {
-  const images = await docker.listImages({ filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) } as never);
+  const images = await docker.listImages({ all: true, filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) } as never);
   for (const img of images as unknown as Docker.ImageInfo[]) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
 }
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runId } from './engine';
+import { TEST_LABEL, runId } from './engine';
 
 export const FIXTURE_PREFIX = 'sifkittest';
 
@@ -37,6 +37,8 @@ export async function fixtureRecipe(name: string, steps: string): Promise<{ dir:
     path.join(dir, 'main.docker'),
     [
       'FROM sifkit-test/busybox:latest',
+      // Early, so intermediate images of a failed build carry it too.
+      `LABEL ${TEST_LABEL}="${runId}"`,
       'ARG SERVER_PORT',
       'ARG SERVER_PREFIX',
       `ENV SIFKIT_TEST_RUN="${runId}"`,
