@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError, errnoCode } from '../errors';
+import { shippedDir } from '../util/package';
 
 /** A pipeline file: stages as data, run in order for each variant. */
 export interface PipelineDef {
@@ -46,13 +47,7 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
 }
 
 export function defaultPipelinesRoot(): string {
-  if (process.env.SIFKIT_PIPELINES) return path.resolve(process.env.SIFKIT_PIPELINES);
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    dir = path.dirname(dir);
-    if (require('node:fs').existsSync(path.join(dir, 'pipelines'))) return path.join(dir, 'pipelines');
-  }
-  return path.resolve('pipelines');
+  return shippedDir('pipelines', 'SIFKIT_PIPELINES');
 }
 
 /** Loads `NAME` (from the pipelines directory) or a path to a YAML file. */

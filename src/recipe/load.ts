@@ -7,20 +7,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, errnoCode } from '../errors';
 import { sha256File } from '../util/files';
+import { shippedDir } from '../util/package';
 import { DockerIgnore } from './dockerignore';
 import { parseRecipe } from './schema';
 import type { Recipe } from './types';
 
 /** The docker-defs directory shipped with sifkit, unless SIFKIT_DEFS names another. */
 export function defaultDefsRoot(): string {
-  if (process.env.SIFKIT_DEFS) return path.resolve(process.env.SIFKIT_DEFS);
-  // From src/recipe (ts-jest) or dist/src/recipe (built), the package root is above.
-  let dir = __dirname;
-  for (let i = 0; i < 5; i++) {
-    dir = path.dirname(dir);
-    if (require('node:fs').existsSync(path.join(dir, 'docker-defs'))) return path.join(dir, 'docker-defs');
-  }
-  return path.resolve('docker-defs');
+  return shippedDir('docker-defs', 'SIFKIT_DEFS');
 }
 
 export async function listRecipes(root: string): Promise<string[]> {
