@@ -89,7 +89,9 @@ export async function startFileServer(dir: string, logFile?: string): Promise<Fi
     served.add(path.relative(rootReal, file));
     const stream = createReadStream(file, { highWaterMark: 1 << 20 });
     stream.on('error', () => res.destroy());
-    stream.on('end', () => note(req, 200, st.size));
+    // Logged when the response is done: a client that hangs up as soon as it
+    // has every byte can stop the file stream before its own 'end'.
+    res.on('close', () => note(req, res.writableFinished ? 200 : 499, res.writableFinished ? st.size : 0));
     stream.pipe(res);
   });
   // Port 0: the kernel picks a free port, so "port in use" cannot happen.
