@@ -5,14 +5,14 @@
  * one of the served files (or a member of a served tarball), is a leak,
  * even when a later layer deletes it: the bytes are still in the image.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
+import { sha256Stream } from '../util/files';
 
 /** Licensed paths (layer-relative, no leading slash). Whiteouts are not files. */
 const LICENSED = [/^opt\/cray(\/|$)/, /^opt\/cray-deps(\/|$)/, /^usr\/lib64\/libcxi\.so/];
@@ -35,12 +35,6 @@ export function isLicensedPath(p: string): boolean {
   const base = path.posix.basename(clean);
   if (base.startsWith('.wh.')) return false;
   return LICENSED.some((re) => re.test(clean));
-}
-
-async function sha256Stream(s: Readable): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(s, new Writable({ write(c, _e, cb) { h.update(c); cb(); } }));
-  return h.digest('hex');
 }
 
 /** Digests of the served files and, for tarballs, of their members (non-empty only). */

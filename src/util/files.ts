@@ -4,16 +4,21 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+/** sha256 of a stream's bytes, without holding them. */
+export async function sha256Stream(stream: NodeJS.ReadableStream, signal?: AbortSignal): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), new Writable({
+  await pipeline(stream, new Writable({
     write(chunk, _enc, cb) {
       h.update(chunk);
       cb();
     },
   }), { signal });
   return h.digest('hex');
+}
+
+/** sha256 of a file, streamed. */
+export function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+  return sha256Stream(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
 }
 
 /** A temp name in the same directory as `target`, so a rename is atomic. */
