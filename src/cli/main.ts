@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { sifkitVersion } from '../provenance';
 import { registerBuild } from './build';
+import { registerConvert } from './convert';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     });
   registerRender(program);
   registerBuild(program);
+  registerConvert(program);
   return program;
 }
 

@@ -67,28 +67,43 @@ export type SifInput =
   | { kind: 'data'; dataType: number; name: string; data: Buffer }
   | { kind: 'partition'; name: string; file: string; partition: PartitionExtra };
 
+/** An object's place in the layout: partitions need only their size. */
+export type LayoutItem =
+  | { kind: 'data'; dataType: number; name: string; size: number }
+  | { kind: 'partition'; name: string; size: number; partition: PartitionExtra };
+
 export interface WriteOptions {
   /** Nil UUID and Go's zero time: the same inputs give the same bytes. */
   deterministic?: boolean;
   now?: Date;
 }
 
+export interface SifLayout {
+  header: Header;
+  descriptors: Descriptor[];
+  fileSize: bigint;
+}
+
+const DATA_OFFSET = BigInt(DESCRIPTORS_OFFSET + DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE);
+
+function alignUp(n: bigint): bigint {
+  const a = BigInt(PARTITION_ALIGN);
+  return ((n + a - 1n) / a) * a;
+}
+
 /**
- * Writes a SIF with all objects in group 1, like apptainer: data objects
- * back to back, partitions aligned to 4096. The output appears under its
- * name only complete (temp name in the same directory, fsync, rename).
+ * Where every object goes, as apptainer lays them out: all in group 1,
+ * data objects back to back, partitions aligned to 4096. Pure.
  */
-export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptions = {}): Promise<SifImage> {
+export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayout {
   const time = opts.deterministic ? ZERO_TIME : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
-  const dataOffset = BigInt(DESCRIPTORS_OFFSET + DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE);
-  let cursor = dataOffset;
+  let cursor = DATA_OFFSET;
   const descriptors: Descriptor[] = [];
-  for (const [i, input] of inputs.entries()) {
-    const size = input.kind === 'data' ? BigInt(input.data.length) : BigInt((await fs.stat(input.file)).size);
-    let offset = cursor;
-    if (input.kind === 'partition') offset = ((cursor + BigInt(PARTITION_ALIGN - 1)) / BigInt(PARTITION_ALIGN)) * BigInt(PARTITION_ALIGN);
+  for (const [i, item] of items.entries()) {
+    const size = BigInt(item.size);
+    const offset = item.kind === 'partition' ? alignUp(cursor) : cursor;
     descriptors.push({
-      dataType: input.kind === 'data' ? input.dataType : DataType.partition,
+      dataType: item.kind === 'data' ? item.dataType : DataType.partition,
       used: true,
       id: i + 1,
       groupId: (1 | GROUP_MASK) >>> 0,
@@ -98,9 +113,9 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
       sizeWithPadding: offset - cursor + size,
       created: time,
       modified: time,
-      name: input.name,
+      name: item.name,
       extra: Buffer.alloc(384),
-      partition: input.kind === 'partition' ? input.partition : undefined,
+      partition: item.kind === 'partition' ? item.partition : undefined,
     });
     cursor = offset + size;
   }
@@ -116,38 +131,87 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
     descriptorsTotal: BigInt(DEFAULT_DESCRIPTORS),
     descriptorsOffset: BigInt(DESCRIPTORS_OFFSET),
     descriptorsSize: BigInt(DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE),
-    dataOffset,
-    dataSize: cursor - dataOffset,
+    dataOffset: DATA_OFFSET,
+    dataSize: cursor - DATA_OFFSET,
   };
+  return { header, descriptors, fileSize: cursor };
+}
+
+/** The offset a partition gets when it follows these data objects. */
+export function partitionOffsetAfter(dataSizes: number[]): bigint {
+  return alignUp(DATA_OFFSET + BigInt(dataSizes.reduce((a, b) => a + b, 0)));
+}
+
+/** Writes header, descriptor table and data objects into an open file. */
+async function writeHead(fh: fs.FileHandle, layout: SifLayout, data: Array<Buffer | undefined>): Promise<void> {
+  await fh.write(encodeHeader(layout.header), 0, HEADER_SIZE, 0);
+  const table = Buffer.alloc(DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE);
+  layout.descriptors.forEach((d, i) => encodeDescriptor(d).copy(table, i * DESCRIPTOR_SIZE));
+  await fh.write(table, 0, table.length, DESCRIPTORS_OFFSET);
+  for (const [i, buf] of data.entries()) if (buf) await fh.write(buf, 0, buf.length, Number(layout.descriptors[i].offset));
+}
+
+async function publish(tmp: string, out: string): Promise<void> {
+  const sync = await fs.open(tmp, 'r+');
+  try {
+    await sync.sync();
+  } finally {
+    await sync.close();
+  }
+  await fs.rename(tmp, out);
+  await fsyncDir(path.dirname(out));
+}
+
+/**
+ * Writes a SIF, streaming partitions from their files. The output appears
+ * under its name only complete (temp name in the same directory, fsync,
+ * rename).
+ */
+export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptions = {}): Promise<SifImage> {
+  const items: LayoutItem[] = [];
+  for (const input of inputs) {
+    if (input.kind === 'data') items.push({ kind: 'data', dataType: input.dataType, name: input.name, size: input.data.length });
+    else items.push({ kind: 'partition', name: input.name, partition: input.partition, size: (await fs.stat(input.file)).size });
+  }
+  const layout = layoutSif(items, opts);
   const tmp = tempNameFor(out);
   try {
     const fh = await fs.open(tmp, 'wx', 0o644);
     try {
-      await fh.write(encodeHeader(header), 0, HEADER_SIZE, 0);
-      const table = Buffer.alloc(DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE);
-      descriptors.forEach((d, i) => encodeDescriptor(d).copy(table, i * DESCRIPTOR_SIZE));
-      await fh.write(table, 0, table.length, DESCRIPTORS_OFFSET);
-      for (const [i, input] of inputs.entries()) {
-        const d = descriptors[i];
-        if (input.kind === 'data') await fh.write(input.data, 0, input.data.length, Number(d.offset));
-      }
+      await writeHead(fh, layout, inputs.map((i) => (i.kind === 'data' ? i.data : undefined)));
       // Alignment gaps must read as zeros: size the file first.
-      await fh.truncate(Number(cursor));
+      await fh.truncate(Number(layout.fileSize));
     } finally {
       await fh.close();
     }
     for (const [i, input] of inputs.entries()) {
       if (input.kind !== 'partition') continue;
-      await pipeline(createReadStream(input.file, { highWaterMark: 1 << 20 }), createWriteStream(tmp, { flags: 'r+', start: Number(descriptors[i].offset) }));
+      await pipeline(createReadStream(input.file, { highWaterMark: 1 << 20 }), createWriteStream(tmp, { flags: 'r+', start: Number(layout.descriptors[i].offset) }));
     }
-    const sync = await fs.open(tmp, 'r+');
-    await sync.sync();
-    await sync.close();
-    await fs.rename(tmp, out);
-    await fsyncDir(path.dirname(out));
+    await publish(tmp, out);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  return { header, descriptors, fileSize: cursor };
+  return layout;
+}
+
+/**
+ * Completes a SIF whose single partition (the last item) was already
+ * written at its offset into `tmp` (mksquashfs -offset does that, saving a
+ * copy of the whole image), then publishes it as `out`.
+ */
+export async function finishSifInPlace(tmp: string, out: string, data: Array<{ dataType: number; name: string; data: Buffer }>, partition: { name: string; partition: PartitionExtra }, opts: WriteOptions = {}): Promise<SifImage> {
+  const expected = partitionOffsetAfter(data.map((d) => d.data.length));
+  const size = BigInt((await fs.stat(tmp)).size) - expected;
+  if (size <= 0n) throw new InputError('bad-partition', `${tmp}: no partition data after offset ${expected}`);
+  const layout = layoutSif([...data.map((d) => ({ kind: 'data' as const, dataType: d.dataType, name: d.name, size: d.data.length })), { kind: 'partition', name: partition.name, partition: partition.partition, size: Number(size) }], opts);
+  const fh = await fs.open(tmp, 'r+');
+  try {
+    await writeHead(fh, layout, data.map((d) => d.data));
+  } finally {
+    await fh.close();
+  }
+  await publish(tmp, out);
+  return layout;
 }

@@ -1,0 +1,211 @@
+/**
+ * Random access to a `docker save` archive on disk. Member order is not
+ * guaranteed (the manifest is usually last), so we index the archive by
+ * walking its tar headers and seeking over the bodies: cost grows with the
+ * number of members, not with the image's size. Each layer is then read as
+ * a byte range of the archive, decompressed when its magic says so.
+ */
+import { createReadStream, promises as fs } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { InputError, errnoCode } from '../errors';
+
+interface Member {
+  offset: number;
+  size: number;
+  /** Symlink members (moby links identical layers this way). */
+  linkTo?: string;
+}
+
+export interface ImageConfig {
+  architecture?: string;
+  created?: string;
+  config?: {
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    Labels?: Record<string, string> | null;
+    WorkingDir?: string;
+    User?: string;
+  };
+  rootfs?: { diff_ids?: string[] };
+}
+
+export interface DockerArchive {
+  file: string;
+  /** `sha256:<hex>` of the config blob: the image ID the engine shows. */
+  imageId: string;
+  configBytes: Buffer;
+  config: ImageConfig;
+  repoTags: string[];
+  layerCount: number;
+  openLayer(index: number): Promise<Readable>;
+}
+
+const BLOCK = 512;
+
+function octal(buf: Buffer, start: number, len: number): number {
+  // GNU base-256 for sizes of 8 GiB and more.
+  if (buf[start] & 0x80) {
+    let n = 0;
+    for (let i = start + 1; i < start + len; i++) n = n * 256 + buf[i];
+    return n;
+  }
+  const s = buf.toString('latin1', start, start + len).replace(/\0.*$/s, '').trim();
+  return s ? parseInt(s, 8) : 0;
+}
+
+function cstring(buf: Buffer, start: number, len: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
+}
+
+function checksumOk(h: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+  return sum === octal(h, 148, 8);
+}
+
+function paxPath(body: Buffer): string | undefined {
+  let rest = body.toString('utf8');
+  while (rest.length) {
+    const sp = rest.indexOf(' ');
+    const len = parseInt(rest.slice(0, sp), 10);
+    if (!(len > 0)) return undefined;
+    const rec = rest.slice(sp + 1, len - 1);
+    if (rec.startsWith('path=')) return rec.slice(5);
+    rest = rest.slice(len);
+  }
+  return undefined;
+}
+
+/** Names every regular and symlink member with where its data lies. */
+export async function indexArchive(file: string): Promise<Map<string, Member>> {
+  const bad = (m: string): never => {
+    throw new InputError('bad-archive', `${file}: not a readable docker archive: ${m}`);
+  };
+  let fh;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch (e) {
+    throw new InputError('unreadable-archive', `cannot open ${file}: ${errnoCode(e) ?? (e as Error).message}`);
+  }
+  const members = new Map<string, Member>();
+  try {
+    const fileSize = (await fh.stat()).size;
+    const h = Buffer.alloc(BLOCK);
+    let pos = 0;
+    let longName: string | undefined;
+    for (;;) {
+      const { bytesRead } = await fh.read(h, 0, BLOCK, pos);
+      if (bytesRead === 0) break; // a missing end-of-archive marker is tolerated, a cut member is not
+      if (bytesRead < BLOCK) bad(`truncated at byte ${pos}`);
+      if (h.every((b) => b === 0)) break;
+      if (!checksumOk(h)) bad(`bad tar header checksum at byte ${pos}`);
+      const size = octal(h, 124, 12);
+      const type = String.fromCharCode(h[156] || 0x30);
+      const dataAt = pos + BLOCK;
+      if (dataAt + size > fileSize) bad(`truncated: member at byte ${pos} needs ${size} bytes, the file ends at ${fileSize}`);
+      const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? cstring(h, 345, 155) : '';
+      let name = longName ?? (prefix ? `${prefix}/${cstring(h, 0, 100)}` : cstring(h, 0, 100));
+      longName = undefined;
+      name = name.replace(/^\.\//, '');
+      if (type === 'x' || type === 'L') {
+        const body = Buffer.alloc(size);
+        await fh.read(body, 0, size, dataAt);
+        longName = type === 'L' ? cstring(body, 0, size) : paxPath(body);
+      } else if (type === '0' || type === '7') members.set(name, { offset: dataAt, size });
+      else if (type === '2') members.set(name, { offset: 0, size: 0, linkTo: cstring(h, 157, 100) });
+      pos = dataAt + Math.ceil(size / BLOCK) * BLOCK;
+    }
+  } finally {
+    await fh.close();
+  }
+  return members;
+}
+
+function resolveMember(members: Map<string, Member>, name: string, file: string): Member {
+  let current = name;
+  for (let hops = 0; hops < 8; hops++) {
+    const m = members.get(current);
+    if (!m) break;
+    if (!m.linkTo) return m;
+    current = path.posix.normalize(path.posix.join(path.posix.dirname(current), m.linkTo));
+  }
+  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${name} is missing`);
+}
+
+async function readMember(file: string, m: Member): Promise<Buffer> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(m.size);
+    await fh.read(buf, 0, m.size, m.offset);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+function parseJson<T>(bytes: Buffer, what: string, file: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new InputError('bad-archive', `${file}: not a readable docker archive: ${what} is not JSON`);
+  }
+}
+
+/** Peeks at the first bytes of a stream without losing them. */
+async function decompressed(raw: Readable): Promise<Readable> {
+  const first: Buffer = await new Promise((resolve, reject) => {
+    const onReadable = () => {
+      const chunk = raw.read(4) as Buffer | null;
+      if (chunk === null && !raw.readableEnded) return;
+      cleanup();
+      resolve(chunk ?? Buffer.alloc(0));
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.alloc(0));
+    };
+    const cleanup = () => {
+      raw.off('readable', onReadable);
+      raw.off('end', onEnd);
+      raw.off('error', reject);
+    };
+    raw.on('readable', onReadable);
+    raw.on('end', onEnd);
+    raw.on('error', reject);
+  });
+  raw.unshift(first);
+  if (first[0] === 0x1f && first[1] === 0x8b) return raw.pipe(createGunzip());
+  if (first.readUInt32LE(0) === 0xfd2fb528) throw new InputError('zstd-layer', 'the image has zstd-compressed layers, which Node 20 cannot read', { hint: 'save the image with an engine that writes uncompressed or gzip layers' });
+  return raw;
+}
+
+/** Opens a `docker save` archive (legacy or OCI layout). */
+export async function openDockerArchive(file: string): Promise<DockerArchive> {
+  const members = await indexArchive(file);
+  const manifestMember = members.get('manifest.json');
+  if (!manifestMember) throw new InputError('bad-archive', `${file}: not a docker archive: it has no manifest.json`);
+  const manifest = parseJson<Array<{ Config: string; RepoTags?: string[] | null; Layers: string[] }>>(await readMember(file, manifestMember), 'manifest.json', file);
+  if (!Array.isArray(manifest) || manifest.length !== 1) throw new InputError('bad-archive', `${file}: holds ${Array.isArray(manifest) ? manifest.length : 'no'} images; save exactly one`);
+  const entry = manifest[0];
+  const configBytes = await readMember(file, resolveMember(members, entry.Config, file));
+  const config = parseJson<ImageConfig>(configBytes, entry.Config, file);
+  const layers = entry.Layers.map((l) => resolveMember(members, l, file));
+  return {
+    file,
+    imageId: `sha256:${createHash('sha256').update(configBytes).digest('hex')}`,
+    configBytes,
+    config,
+    repoTags: entry.RepoTags ?? [],
+    layerCount: layers.length,
+    async openLayer(i: number) {
+      const m = layers[i];
+      if (m.size === 0) return Readable.from([]);
+      return decompressed(createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 }));
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * `convert`: a SOURCE (an image in the engine, or a `docker save` archive)
+ * to a SIF, with the native converter or by driving apptainer/singularity.
+ * An image in the engine is saved to a temp archive beside the output
+ * first: flattening reads the layers twice, and a daemon stream cannot be
+ * rewound.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { InputError, OperationError, errnoCode, throwIfAborted } from '../errors';
+import { connectEngine, httpStatus } from '../engine/client';
+import { readSif } from '../sif/file';
+import { tempNameFor } from '../util/files';
+import { openDockerArchive, type DockerArchive } from './archive';
+import { LABEL } from '../recipe/render';
+import { dockerhashOf, sifFileName } from '../recipe/names';
+import { convertNative, type ConvertResult } from './native';
+import type { SourceRef } from './singularity';
+
+export type Source = { kind: 'docker-daemon'; ref: string } | { kind: 'docker-archive'; path: string };
+export type Backend = 'native' | 'apptainer' | 'singularity';
+
+export function parseSource(text: string): Source {
+  const m = /^(docker-daemon|docker-archive):(?:\/\/)?(.+)$/.exec(text);
+  if (!m) throw new InputError('bad-source', `source ${JSON.stringify(text)} is not docker-daemon:REF or docker-archive:PATH`);
+  return m[1] === 'docker-daemon' ? { kind: 'docker-daemon', ref: m[2] } : { kind: 'docker-archive', path: path.resolve(m[2]) };
+}
+
+export function parseBackend(text: string): Backend {
+  if (text === 'native' || text === 'apptainer' || text === 'singularity') return text;
+  throw new InputError('bad-backend', `backend ${JSON.stringify(text)} is not native, apptainer or singularity`);
+}
+
+export interface ConvertOptions {
+  backend?: Backend;
+  fixPerms?: boolean;
+  deterministic?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ConvertRecord {
+  out: string;
+  backend: Backend;
+  source: string;
+  imageId?: string;
+  arch?: string;
+  size: number;
+  partitionSize?: number;
+  files?: number;
+  durationMs: number;
+  labels?: Record<string, string>;
+}
+
+/** Saves an engine image to `file` through the Engine API. */
+async function saveImage(ref: string, file: string, signal?: AbortSignal): Promise<void> {
+  const docker = await connectEngine(signal);
+  try {
+    await docker.getImage(ref).inspect();
+  } catch (e) {
+    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
+    throw e;
+  }
+  const stream = await docker.getImage(ref).get();
+  await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
+}
+
+/** Runs `fn` with a docker archive for the source, cleaning up what it saved. */
+async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
+  if (source.kind === 'docker-archive') {
+    try {
+      await fs.access(source.path);
+    } catch {
+      throw new InputError('no-archive', `no archive at ${source.path}`);
+    }
+    return fn(source.path, { bootstrap: 'docker-archive', from: path.basename(source.path) });
+  }
+  const spool = tempNameFor(out.replace(/\.sif$/, '') + '.tar');
+  try {
+    await saveImage(source.ref, spool, signal);
+    return await fn(spool, { bootstrap: 'docker-daemon', from: source.ref });
+  } finally {
+    await fs.rm(spool, { force: true });
+  }
+}
+
+/** Drives `apptainer|singularity build [--fix-perms] OUT docker-archive://A`. */
+async function convertWithTool(bin: Backend, archive: string, out: string, opts: ConvertOptions): Promise<void> {
+  const tmp = tempNameFor(out);
+  const args = ['build', ...(opts.fixPerms ? ['--fix-perms'] : []), tmp, `docker-archive://${archive}`];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'pipe'], signal: opts.signal });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => {
+        stderr = (stderr + c.toString()).slice(-2000);
+        process.stderr.write(c);
+      });
+      child.on('error', (e) => {
+        if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-backend', `${bin} is not installed here`, { hint: 'use --backend native, which needs only squashfs-tools' }));
+        else reject(opts.signal?.aborted ? opts.signal.reason : e);
+      });
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new OperationError('backend-failed', `${bin} build failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`))));
+    });
+    await readSif(tmp);
+    await fs.rename(tmp, out);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** LUMI's name, `<stem>-dockerhash-<12 hex>.sif`, from the labels render put in. */
+export function conventionalName(archive: DockerArchive): string {
+  const stem = archive.config.config?.Labels?.[LABEL.stem];
+  if (!stem) throw new InputError('no-stem', `the image carries no ${LABEL.stem} label, so its SIF name is unknown`, { hint: 'give one with -o OUT.sif' });
+  return sifFileName(stem, dockerhashOf(archive.imageId));
+}
+
+/**
+ * Converts SOURCE to OUT; without OUT, to the conventional name in
+ * `outDir` (default: the current directory).
+ */
+export async function convert(sourceText: string, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
+  const started = Date.now();
+  const source = parseSource(sourceText);
+  const backend = opts.backend ?? 'native';
+  const dir = outArg ? path.dirname(path.resolve(outArg)) : path.resolve(opts.outDir ?? '.');
+  try {
+    if (!(await fs.stat(dir)).isDirectory()) throw new Error();
+  } catch {
+    throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
+  }
+  throwIfAborted(opts.signal);
+  return withArchive(source, path.join(dir, 'image.sif'), opts.signal, async (archivePath, ref) => {
+    const archive = await openDockerArchive(archivePath);
+    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(archive));
+    if (backend !== 'native') {
+      await convertWithTool(backend, archivePath, out, opts);
+      const size = (await fs.stat(out)).size;
+      return { out, backend, source: sourceText, imageId: archive.imageId, size, durationMs: Date.now() - started };
+    }
+    const r: ConvertResult = await convertNative(archive, out, {
+      source: ref,
+      fixPerms: opts.fixPerms,
+      deterministic: opts.deterministic,
+      signal: opts.signal,
+    });
+    return {
+      out,
+      backend,
+      source: sourceText,
+      imageId: r.imageId,
+      arch: r.arch,
+      size: Number(r.sif.fileSize),
+      partitionSize: r.partitionSize,
+      files: r.files,
+      durationMs: Date.now() - started,
+      labels: r.labels,
+    };
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * What a SIF says about itself, read from its header and small objects
+ * only: never the partition, never a mount. Used by `inspect` and by the
+ * container tree, which must read thousands of these quickly.
+ */
+import { promises as fs } from 'node:fs';
+import { InputError } from '../errors';
+import { DataType, PartType, type Descriptor } from './format';
+import { readSif, type SifImage } from './file';
+
+export interface SifSummary {
+  file: string;
+  size: number;
+  arch: string;
+  uuid: string;
+  created: number;
+  objects: Array<{ id: number; type: string; name: string; offset: number; size: number; group: number }>;
+  deffile?: string;
+  labels: Record<string, string>;
+  environment: Record<string, string>;
+  runscript?: string;
+  ociConfig?: unknown;
+  partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean };
+}
+
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k]));
+
+/** Small objects only: anything bigger is not metadata. */
+const MAX_OBJECT = 16 << 20;
+
+async function readObject(fh: fs.FileHandle, d: Descriptor): Promise<Buffer> {
+  if (d.size > BigInt(MAX_OBJECT)) throw new InputError('bad-sif', `object ${d.id} (${d.name}) is ${d.size} bytes, too big to be metadata`);
+  const buf = Buffer.alloc(Number(d.size));
+  await fh.read(buf, 0, buf.length, Number(d.offset));
+  return buf;
+}
+
+function uuidText(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export async function inspectSif(file: string, image?: SifImage): Promise<SifSummary> {
+  const sif = image ?? (await readSif(file));
+  const fh = await fs.open(file, 'r');
+  try {
+    const summary: SifSummary = {
+      file,
+      size: Number(sif.fileSize),
+      arch: sif.header.arch,
+      uuid: uuidText(sif.header.uuid),
+      created: Number(sif.header.created),
+      objects: sif.descriptors.map((d) => ({ id: d.id, type: TYPE_NAMES[d.dataType] ?? `0x${d.dataType.toString(16)}`, name: d.name, offset: Number(d.offset), size: Number(d.size), group: d.groupId & 0x0fffffff })),
+      labels: {},
+      environment: {},
+    };
+    for (const d of sif.descriptors) {
+      if (d.dataType === DataType.deffile) summary.deffile = (await readObject(fh, d)).toString('utf8');
+      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(await readObject(fh, d), file, d) as Record<string, string>);
+      else if (d.dataType === DataType.genericJson && d.name === 'inspect-metadata.json') {
+        const meta = parse(await readObject(fh, d), file, d) as { data?: { attributes?: { labels?: Record<string, string>; environment?: Record<string, string>; runscript?: string } } };
+        const attrs = meta?.data?.attributes ?? {};
+        Object.assign(summary.labels, attrs.labels ?? {});
+        Object.assign(summary.environment, attrs.environment ?? {});
+        summary.runscript = attrs.runscript;
+      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(await readObject(fh, d), file, d);
+      else if (d.partition?.partType === PartType.primSys) {
+        const magic = Buffer.alloc(4);
+        await fh.read(magic, 0, 4, Number(d.offset));
+        summary.partition = { offset: Number(d.offset), size: Number(d.size), fsType: d.partition.fsType, arch: d.partition.arch, squashfsMagic: magic.toString('latin1') === 'hsqs' };
+      }
+    }
+    return summary;
+  } finally {
+    await fh.close();
+  }
+}
+
+function parse(buf: Buffer, file: string, d: Descriptor): unknown {
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch {
+    throw new InputError('bad-sif', `${file}: object ${d.id} (${d.name || TYPE_NAMES[d.dataType]}) is not valid JSON`);
+  }
+}
