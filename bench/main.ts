@@ -3,14 +3,18 @@
  * run, one table. SIFKIT_BENCH_GIB sets the data size (default 1).
  */
 import { buildBenches } from './build.bench';
+import { convertBenches } from './convert.bench';
 import { renderBench } from './render.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
   const gib = Number(process.env.SIFKIT_BENCH_GIB ?? '1');
   const figures: Figure[] = [];
-  figures.push(...(await renderBench()));
-  figures.push(...(await buildBenches(gib)));
+  // SIFKIT_BENCH_ONLY=convert,tree runs a subset; the default is everything.
+  const only = process.env.SIFKIT_BENCH_ONLY?.split(',');
+  if (!only || only.includes('render')) figures.push(...(await renderBench()));
+  if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
+  if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

@@ -219,6 +219,16 @@ describe('convert: bad input leaves nothing behind', () => {
     expect((await fs.readdir(dir)).filter((f) => f.endsWith('.sif') || f.includes(TEMP_MARKER))).toEqual([]);
   });
 
+  it('says so when the apptainer backend is asked for on a host without apptainer', async () => {
+    const archive = path.join(dir, 'ok.tar');
+    await legacyArchive(archive, [await layerTar([{ name: 'bin/', type: 'directory' }])]);
+    const r = await runCli(['convert', `docker-archive:${archive}`, '-o', path.join(dir, 'ok.sif'), '--backend', 'apptainer'], { env: { PATH: '/usr/bin:/bin' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^sifkit: error: apptainer is not installed here\nsifkit: hint: use --backend native/);
+    await fs.rm(archive);
+    expect((await fs.readdir(dir)).filter((f) => f.endsWith('.sif') || f.includes(TEMP_MARKER))).toEqual([]);
+  });
+
   it('refuses a non-SIF file given to inspect in one line', async () => {
     const f = path.join(dir, 'not.sif');
     await fs.writeFile(f, 'hello, not a SIF\n');
