@@ -69,3 +69,29 @@ export function errnoCode(e: unknown): string | undefined {
     ? (e as { code: string }).code
     : undefined;
 }
+
+const SYSTEM_MEANING: Record<string, string> = {
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  EMFILE: 'too many open files',
+  EXDEV: 'crosses file systems',
+};
+
+/**
+ * A file system failure (read-only directory, full disk, permissions) is
+ * the environment's, not a bug: one line saying what and where.
+ */
+export function fromSystemError(e: unknown): SifkitError | undefined {
+  const code = errnoCode(e);
+  if (!code || !(code in SYSTEM_MEANING)) return undefined;
+  const { syscall, path: p, dest } = e as { syscall?: string; path?: string; dest?: string };
+  const where = p ? ` ${p}${dest ? ` -> ${dest}` : ''}` : '';
+  return new OperationError(`system-${code.toLowerCase()}`, `cannot ${syscall ?? 'access'}${where}: ${SYSTEM_MEANING[code]} (${code})`, { cause: e });
+}

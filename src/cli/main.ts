@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { sifkitVersion } from '../provenance';
 import { registerBuild } from './build';
 import { registerConvert } from './convert';
+import { registerTree } from './tree';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerRender(program);
   registerBuild(program);
   registerConvert(program);
+  registerTree(program);
   return program;
 }
 

@@ -4,7 +4,7 @@
  * class, and Ctrl-C aborts the run's AbortController so every effect can
  * stop and clean up.
  */
-import { ExitCode, InterruptedError, isSifkitError } from '../errors';
+import { ExitCode, InterruptedError, fromSystemError, isSifkitError } from '../errors';
 
 export interface CommandIO {
   signal: AbortSignal;
@@ -17,6 +17,8 @@ export type CommandHandler = (io: CommandIO) => Promise<number | void>;
 
 function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
   if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
+  const sys = fromSystemError(e);
+  if (sys) return { code: sys.code, message: sys.message, exitCode: sys.exitCode };
   return { code: 'internal', message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`, exitCode: ExitCode.failed };
 }
 

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../errors';
+import { parseTarget, promote } from '../tree/promote';
+import { stage } from '../tree/stage';
+import { treeStatus } from '../tree/status';
+import { verifyTree } from '../tree/verify';
+import { mutate } from '../tree/mutate';
+import { openTree, resolveRoot } from '../tree/root';
+import { jsonDoc, table } from './output';
+import { runCommand } from './run';
+
+const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+export function registerTree(program: Command): void {
+  program
+    .command('stage')
+    .description('put a SIF into tested-containers/ under its dockerhash name, with its checksum recorded')
+    .argument('<file>', 'the SIF (made by sifkit convert)')
+    .option('--archive <tar>', 'the docker archive to keep beside it')
+    .option('--untested', 'stage without a passing test run on record')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const tree = await openTree(resolveRoot(flags.root), true);
+        const r = await stage(tree, file, { archive: flags.archive, signal: io.signal });
+        if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
+        else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);
+      }, flags);
+    });
+
+  program
+    .command('promote')
+    .description('publish a staged image: the stem link in sif-images/, the file in easybuild-sif-images/, or both')
+    .argument('<name>', 'the staged image (file name in tested-containers/)')
+    .requiredOption('--to <where>', 'sif-images, easybuild-sif-images or all')
+    .option('--rollback', 'allow moving a link back to an older image')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (name: string, flags: { to: string; rollback?: boolean; root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const to = parseTarget(flags.to);
+        const tree = await openTree(resolveRoot(flags.root), true);
+        const r = await promote(tree, name, { to, rollback: flags.rollback, signal: io.signal });
+        if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
+        else {
+          if (r.easybuild) io.stdout(`${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`);
+          if (r.link) io.stdout(`${r.link.changed ? 'linked' : 'already linked'} ${r.link.path} -> ${r.link.target}${r.link.previous && r.link.changed ? ` (was ${r.link.previous})` : ''}\n`);
+        }
+      }, flags);
+    });
+
+  program
+    .command('status')
+    .description('every image in the tree: stem, dockerhash, versions, where it is, links, size, age, checksum state')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (flags: { root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const tree = await openTree(resolveRoot(flags.root), false);
+        const s = await treeStatus(tree);
+        if (io.json) {
+          io.stdout(jsonDoc({ ok: true, ...s }));
+          return;
+        }
+        io.stdout(table(s.images.map((i) => [i.stem, i.dockerhash, Object.values(i.params).join(' '), i.dirs.map((d) => d.split('-')[0]).join(','), i.links.length ? i.links.map((l) => l.replace(/^sif-images\//, '')).join(',') : '-', mib(i.size), `${i.ageDays ?? '?'} d`, i.checksum]),
+          ['stem', 'dockerhash', 'versions', 'in', 'links', 'size', 'age', 'checksum']));
+        const dangling = s.links.filter((l) => l.dangling);
+        if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
+      }, flags);
+    });
+
+  program
+    .command('verify')
+    .description('check links, checksums, permissions, leftovers and names; --repair fixes what is safe')
+    .option('--deep', 're-hash every image instead of trusting unchanged files')
+    .option('--repair', 'remove our own leftovers, make files readable, drop orphan records')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (flags: { deep?: boolean; repair?: boolean; root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const tree = await openTree(resolveRoot(flags.root), Boolean(flags.repair));
+        const problems = flags.repair
+          ? await mutate(tree, 'verify-repair', io.signal, async () => {
+              const p = await verifyTree(tree, { deep: flags.deep, repair: true, signal: io.signal });
+              return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
+            })
+          : await verifyTree(tree, { deep: flags.deep, signal: io.signal });
+        const open = problems.filter((p) => !p.repaired);
+        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems }));
+        else if (!problems.length) io.stdout('tree is clean\n');
+        else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', 'path', 'detail', 'repair']));
+        return open.length ? ExitCode.failed : ExitCode.ok;
+      }, flags);
+    });
+}

@@ -1,0 +1,120 @@
+/**
+ * `promote`: a staged image to sif-images/ (the stem's link, switched
+ * atomically, forward only unless --rollback) and/or to
+ * easybuild-sif-images/ (the file: a hard link, or a copy across file
+ * systems). The checksum is verified first; a mismatch changes nothing.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError, RefusedError, errnoCode } from '../errors';
+import { parseSifFileName } from '../recipe/names';
+import { checkFile } from './checksum';
+import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { linkOrCopy, symlinkAtomic } from './publish';
+import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
+import { mutate } from './mutate';
+
+export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
+
+export function parseTarget(s: string): PromoteTarget {
+  if (s === 'sif-images' || s === 'easybuild-sif-images' || s === 'all') return s;
+  throw new InputError('bad-target', `--to ${JSON.stringify(s)} is not sif-images, easybuild-sif-images or all`);
+}
+
+export interface PromoteOptions {
+  to: PromoteTarget;
+  rollback?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PromoteRecord {
+  name: string;
+  link?: { path: string; target: string; previous?: string; changed: boolean };
+  easybuild?: { path: string; how: 'hardlink' | 'copy' | 'present' };
+}
+
+/** `foo.sif`, `foo` or a path to a staged file → the staged name. */
+export function stagedName(arg: string): string {
+  const base = arg.endsWith('.sif') ? arg : `${arg}.sif`;
+  if (arg.includes('/')) {
+    const dir = path.basename(path.dirname(path.resolve(arg)));
+    if (dir !== TESTED) throw new InputError('bad-name', `${arg} is not in ${TESTED}/; give the image's name`);
+    return checkName(path.basename(base));
+  }
+  return checkName(base);
+}
+
+/** The link name for a stem: `sif-images/<stem>.sif`. */
+export function linkName(stem: string): string {
+  return `${stem}.sif`;
+}
+
+/** Which of two images is newer: image creation time, then staging time. */
+export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
+  const ka = a.imageCreated ?? a.stagedAt;
+  const kb = b.imageCreated ?? b.stagedAt;
+  return ka > kb;
+}
+
+async function currentLink(at: string): Promise<string | undefined> {
+  try {
+    return await fs.readlink(at);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    if (errnoCode(e) === 'EINVAL') throw new RefusedError('not-a-link', `${at} exists and is not a symbolic link; not replacing it`);
+    throw e;
+  }
+}
+
+export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
+  const name = stagedName(nameArg);
+  if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
+  return mutate(tree, 'promote', opts.signal, async () => {
+    const entry = await readLedger(tree, name);
+    const rel = `${TESTED}/${name}`;
+    const state = await checkFile(tree, entry, rel, false, opts.signal);
+    if (state === 'missing') throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
+    if (state === 'unrecorded') throw new RefusedError('no-checksum', `${rel} has no recorded checksum; not promoting an image nobody vouched for`, { hint: 'stage it with sifkit stage' });
+    if (state === 'mismatch') throw new RefusedError('checksum-mismatch', `${rel} does not match its recorded sha256 ${entry!.sha256.slice(0, 16)}…; refusing to promote a changed file`);
+    const e = entry as LedgerEntry;
+    const record: PromoteRecord = { name };
+    const files: Array<{ path: string; sha256?: string; op?: string }> = [];
+    const wantLink = opts.to === 'sif-images' || opts.to === 'all';
+    const wantFile = opts.to === 'easybuild-sif-images' || opts.to === 'all';
+    const erel = `${EASYBUILD}/${name}`;
+    // Every refusal comes before the first change.
+    const at = path.join(tree.sifImages, linkName(e.stem));
+    const previous = wantLink ? await currentLink(at) : undefined;
+    if (previous && !inside(tree.root, path.resolve(tree.sifImages, previous)))
+      throw new RefusedError('escaping-link', `${SIF_IMAGES}/${linkName(e.stem)} points outside the tree (${previous}); not touching it`, { hint: 'someone made it by hand: check it, remove it, then promote again' });
+    if (wantLink && previous && path.basename(previous) !== name && !opts.rollback) {
+      const prevName = path.basename(previous);
+      const prev = await readLedger(tree, prevName);
+      if (prev && newer(prev, e)) throw new RefusedError('not-forward', `${SIF_IMAGES}/${linkName(e.stem)} points at ${prevName}, which is newer than ${name}`, { hint: 'use --rollback to move it back on purpose' });
+    }
+    let ebState = await checkFile(tree, e, erel, false, opts.signal);
+    if (wantFile && ebState === 'mismatch') throw new RefusedError('checksum-mismatch', `${erel} exists with other content; not overwriting a file EasyConfigs may name`);
+    if (wantFile) {
+      const target = path.join(tree.easybuild, name);
+      if (ebState === 'ok' || ebState === 'ok-cached') record.easybuild = { path: target, how: 'present' };
+      else {
+        record.easybuild = { path: target, how: await linkOrCopy(path.join(tree.tested, name), target, opts.signal) };
+        files.push({ path: erel, sha256: e.sha256, op: record.easybuild.how });
+        ebState = 'ok';
+      }
+      // A new hard link changes the inode's ctime: record the stat again (content verified above).
+      for (const r of [rel, erel]) e.hashed[r] = statKey(await fs.stat(path.join(tree.root, r)));
+    }
+    if (wantLink) {
+      // Point at the longer-kept copy when there is one.
+      const dir = ebState === 'ok' || ebState === 'ok-cached' ? EASYBUILD : TESTED;
+      const linkTarget = `../${dir}/${name}`;
+      const changed = previous !== linkTarget;
+      if (changed) await symlinkAtomic(linkTarget, at);
+      record.link = { path: at, target: linkTarget, previous, changed };
+      if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
+    }
+    await writeLedger(tree, e);
+    return { value: record, files, detail: { to: opts.to, rollback: Boolean(opts.rollback) } };
+  });
+}

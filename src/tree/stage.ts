@@ -1,0 +1,111 @@
+/**
+ * `stage`: a converted (and tested) SIF into tested-containers/ under its
+ * dockerhash name, read from the SIF's own labels; with its checksum
+ * recorded before the file appears under its final name.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError, RefusedError, errnoCode } from '../errors';
+import { LABEL } from '../recipe/render';
+import { sifFileName } from '../recipe/names';
+import { inspectSif, type SifSummary } from '../sif/inspect';
+import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { copyToTemp, publishTemp } from './publish';
+import { TESTED, type Tree } from './root';
+import { mutate } from './mutate';
+
+export interface StageOptions {
+  archive?: string;
+  signal?: AbortSignal;
+  /** Test runs to record with the image (the test stage passes them). */
+  tests?: unknown[];
+  /** Refuse unless a passing test run is recorded (issue 8); off when --untested. */
+  requireTests?: boolean;
+}
+
+export interface StageRecord {
+  name: string;
+  path: string;
+  sha256: string;
+  size: number;
+  already: boolean;
+  archive?: string;
+}
+
+/** What the tree needs from a SIF's labels; refuses SIFs that lack them. */
+export function imageFacts(s: SifSummary): { stem: string; dockerhash: string; name: string } {
+  const stem = s.labels[LABEL.stem];
+  const dockerhash = s.labels['io.sifkit.dockerhash'];
+  if (!stem || !dockerhash) throw new InputError('no-provenance', `${s.file} carries no ${!stem ? LABEL.stem : 'io.sifkit.dockerhash'} label, so its name in the tree is unknown`, { hint: 'convert it with sifkit convert from an image sifkit built' });
+  return { stem, dockerhash, name: sifFileName(stem, dockerhash) };
+}
+
+function paramsOf(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(LABEL.paramPrefix)).map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]));
+}
+
+export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
+  const summary = await inspectSif(path.resolve(file));
+  if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
+  const facts = imageFacts(summary);
+  if (opts.requireTests && !(opts.tests ?? []).some((t) => (t as { passed?: boolean }).passed))
+    throw new RefusedError('untested', `${facts.name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
+  if (opts.archive) await fs.access(opts.archive).catch(() => {
+    throw new InputError('no-archive', `no archive at ${opts.archive}`);
+  });
+  return mutate(tree, 'stage', opts.signal, async () => {
+    const target = path.join(tree.tested, facts.name);
+    const rel = `${TESTED}/${facts.name}`;
+    const existing = await readLedger(tree, facts.name);
+    const copied = await copyToTemp(path.resolve(file), target, opts.signal);
+    try {
+      let already = false;
+      try {
+        await fs.lstat(target);
+        already = true;
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      }
+      if (already && existing && existing.sha256 !== copied.sha256)
+        throw new RefusedError('name-clash', `${rel} exists with different content (sha256 ${existing.sha256.slice(0, 12)}…, new ${copied.sha256.slice(0, 12)}…); a dockerhash name must name one image`);
+      const entry: LedgerEntry = {
+        name: facts.name,
+        sha256: copied.sha256,
+        size: copied.size,
+        stem: facts.stem,
+        dockerhash: facts.dockerhash,
+        imageCreated: summary.labels['org.opencontainers.image.created'],
+        recipe: summary.labels[LABEL.recipe],
+        params: paramsOf(summary.labels),
+        labels: Object.fromEntries(Object.entries(summary.labels).filter(([k]) => k.startsWith('io.sifkit.') || k.startsWith('org.opencontainers.'))),
+        stagedAt: existing?.stagedAt ?? new Date().toISOString(),
+        stagedBy: existing?.stagedBy ?? os.userInfo().username,
+        hashed: { ...(existing?.hashed ?? {}) },
+        archive: existing?.archive,
+        tests: [...(existing?.tests ?? []), ...(opts.tests ?? [])],
+      };
+      let archiveName: string | undefined;
+      if (opts.archive) {
+        archiveName = sifFileName(facts.stem, facts.dockerhash, 'tar');
+        const a = await copyToTemp(path.resolve(opts.archive), path.join(tree.tested, archiveName), opts.signal);
+        await publishTemp(a.tmp, path.join(tree.tested, archiveName));
+        entry.archive = { name: archiveName, sha256: a.sha256, size: a.size };
+      }
+      // The checksum is on record before the file shows under its final name.
+      await writeLedger(tree, entry);
+      // Same content already there: keep that inode (it may be hard-linked from easybuild-sif-images).
+      if (already && existing?.sha256 === copied.sha256) await fs.rm(copied.tmp, { force: true });
+      else await publishTemp(copied.tmp, target);
+      entry.hashed[rel] = statKey(await fs.stat(target));
+      await writeLedger(tree, entry);
+      return {
+        value: { name: facts.name, path: target, sha256: copied.sha256, size: copied.size, already, archive: archiveName },
+        files: [{ path: rel, sha256: copied.sha256, op: already ? 'restaged' : 'staged' }, ...(entry.archive ? [{ path: `${TESTED}/${entry.archive.name}`, sha256: entry.archive.sha256, op: 'staged' }] : [])],
+      };
+    } catch (e) {
+      await fs.rm(copied.tmp, { force: true });
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * `status`: every image in the tree, from directory listings, link reads,
+ * the ledger and, for files the ledger does not know, the SIF header and
+ * metadata (never whole files).
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parseSifFileName } from '../recipe/names';
+import { inspectSif } from '../sif/inspect';
+import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
+import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
+
+export interface ImageStatus {
+  name: string;
+  stem: string;
+  dockerhash: string;
+  params: Record<string, string>;
+  dirs: string[];
+  links: string[];
+  size: number;
+  ageDays?: number;
+  imageCreated?: string;
+  sha256?: string;
+  checksum: 'cached-ok' | 'changed' | 'unrecorded';
+  tests?: number;
+}
+
+export interface TreeStatus {
+  root: string;
+  images: ImageStatus[];
+  links: Array<{ name: string; target: string; image?: string; dangling: boolean }>;
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStatus> {
+  const ledger = new Map<string, LedgerEntry>((await listLedger(tree)).map((e) => [e.name, e]));
+  const images = new Map<string, ImageStatus>();
+  for (const dir of [TESTED, EASYBUILD]) {
+    const names = (await listDir(path.join(tree.root, dir))).filter((n) => n.endsWith('.sif') && !n.startsWith('.'));
+    for (let i = 0; i < names.length; i += 128) {
+      await Promise.all(names.slice(i, i + 128).map(async (name) => {
+        const rel = `${dir}/${name}`;
+        let st;
+        try {
+          st = await fs.stat(path.join(tree.root, rel));
+        } catch {
+          return;
+        }
+        let img = images.get(name);
+        const e = ledger.get(name);
+        if (!img) {
+          const parsed = parseSifFileName(name);
+          let stem = e?.stem ?? parsed?.stem ?? '';
+          let dockerhash = e?.dockerhash ?? parsed?.dockerhash ?? '';
+          let params = e?.params ?? {};
+          let created = e?.imageCreated;
+          if (!e) {
+            // Unknown to the ledger: read what the SIF says about itself.
+            try {
+              const s = await inspectSif(path.join(tree.root, rel));
+              stem = s.labels['io.sifkit.stem'] ?? stem;
+              dockerhash = s.labels['io.sifkit.dockerhash'] ?? dockerhash;
+              created = s.labels['org.opencontainers.image.created'];
+              params = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith('io.sifkit.param.')).map(([k, v]) => [k.slice(16), v]));
+            } catch {
+              /* not a readable SIF: verify reports it */
+            }
+          }
+          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'cached-ok', tests: e?.tests?.length };
+          images.set(name, img);
+        }
+        img.dirs.push(dir);
+        const age = (now - (created(img) ?? st.mtimeMs)) / 86_400_000;
+        img.ageDays = Math.max(img.ageDays ?? 0, Math.round(age * 10) / 10);
+        if (!e) img.checksum = 'unrecorded';
+        else if (img.checksum !== 'unrecorded' && !sameStat(e.hashed[rel], statKey(st))) img.checksum = 'changed';
+      }));
+    }
+  }
+  const links: TreeStatus['links'] = [];
+  for (const name of (await listDir(tree.sifImages)).filter((n) => !n.startsWith('.'))) {
+    let target: string;
+    try {
+      target = await fs.readlink(path.join(tree.sifImages, name));
+    } catch {
+      continue;
+    }
+    const image = path.basename(target);
+    const dangling = !(await fs.stat(path.join(tree.sifImages, name)).then(() => true, () => false));
+    links.push({ name, target, image, dangling });
+    images.get(image)?.links.push(`${SIF_IMAGES}/${name}`);
+  }
+  return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links };
+}
+
+function created(img: ImageStatus): number | undefined {
+  const t = img.imageCreated ? Date.parse(img.imageCreated) : NaN;
+  return Number.isNaN(t) ? undefined : t;
+}

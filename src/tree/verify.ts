@@ -1,0 +1,138 @@
+/**
+ * `verify`: everything that can be wrong with a tree, and `--repair` for
+ * what is safe to fix (our own leftovers, permissions, the ledger's own
+ * records). It never deletes or rewrites an image or a link.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parseSifFileName } from '../recipe/names';
+import { TEMP_MARKER } from '../util/files';
+import { checkFile } from './checksum';
+import { listLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { describeOwner, lockHolder } from './lock';
+import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
+
+export type ProblemKind =
+  | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
+  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'stale-lock';
+
+export interface Problem {
+  kind: ProblemKind;
+  path: string;
+  message: string;
+  repairable: boolean;
+  repaired?: string;
+}
+
+export interface VerifyOptions {
+  deep?: boolean;
+  repair?: boolean;
+  signal?: AbortSignal;
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Checks the tree; with `repair`, the caller holds the lock. */
+export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const add = (p: Problem) => problems.push(p);
+  const ledger = new Map<string, LedgerEntry>((await listLedger(tree)).map((e) => [e.name, e]));
+  const touched = new Set<LedgerEntry>();
+
+  // Leftovers of interrupted operations, everywhere we write. While a live
+  // command holds the lock its temp files are work in progress, not leftovers.
+  const holder = opts.repair ? undefined : await lockHolder(tree.lock);
+  if (holder && !holder.live) add({ kind: 'stale-lock', path: path.relative(tree.root, tree.lock), message: `held by ${describeOwner(holder.owner)}, which is gone; the next mutating command breaks it`, repairable: true });
+  for (const dir of holder?.live ? [] : [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state]) {
+    for (const name of await entries(dir)) {
+      if (!name.includes(TEMP_MARKER)) continue;
+      const p = path.join(dir, name);
+      const problem: Problem = { kind: 'temp-leftover', path: path.relative(tree.root, p), message: 'left by an interrupted operation', repairable: true };
+      if (opts.repair) {
+        await fs.rm(p, { recursive: true, force: true });
+        problem.repaired = 'removed';
+      }
+      add(problem);
+    }
+  }
+
+  for (const dir of [TESTED, EASYBUILD]) {
+    for (const name of await entries(path.join(tree.root, dir))) {
+      if (name.includes(TEMP_MARKER)) continue;
+      const rel = `${dir}/${name}`;
+      const abs = path.join(tree.root, rel);
+      const st = await fs.lstat(abs);
+      const parsed = parseSifFileName(name);
+      if (!parsed || st.isSymbolicLink() || !st.isFile()) {
+        add({ kind: 'bad-name', path: rel, message: st.isFile() ? 'name does not follow <stem>-dockerhash-<12 hex>.sif|.tar' : 'not a regular file', repairable: false });
+        continue;
+      }
+      if ((st.mode & 0o444) !== 0o444) {
+        const problem: Problem = { kind: 'unreadable', path: rel, message: `mode ${(st.mode & 0o777).toString(8)}: not readable by everyone`, repairable: true };
+        if (opts.repair) {
+          await fs.chmod(abs, (st.mode & 0o777) | 0o444);
+          problem.repaired = 'made readable (a+r)';
+          const e = ledger.get(name);
+          // chmod moves ctime; the content did not change.
+          if (e?.hashed[rel]) {
+            e.hashed[rel] = statKey(await fs.stat(abs));
+            touched.add(e);
+          }
+        }
+        add(problem);
+      }
+      if (parsed.ext !== 'sif') continue;
+      const e = ledger.get(name);
+      const state = await checkFile(tree, e, rel, opts.deep, opts.signal);
+      if (state === 'ok') touched.add(e as LedgerEntry);
+      if (state === 'mismatch') add({ kind: 'checksum-mismatch', path: rel, message: `content differs from the recorded sha256 ${e?.sha256.slice(0, 16)}…`, repairable: false });
+      if (state === 'unrecorded') add({ kind: 'checksum-unrecorded', path: rel, message: 'no checksum recorded (not staged by sifkit)', repairable: false });
+    }
+  }
+
+  for (const name of await entries(tree.sifImages)) {
+    if (name.includes(TEMP_MARKER)) continue;
+    const rel = `${SIF_IMAGES}/${name}`;
+    const abs = path.join(tree.sifImages, name);
+    const st = await fs.lstat(abs);
+    if (!st.isSymbolicLink()) {
+      add({ kind: 'not-a-link', path: rel, message: `${SIF_IMAGES}/ holds links only`, repairable: false });
+      continue;
+    }
+    const target = await fs.readlink(abs);
+    const resolved = path.resolve(tree.sifImages, target);
+    if (!inside(tree.root, resolved) || inside(path.join(tree.root, STATE), resolved)) {
+      add({ kind: 'escaping-link', path: rel, message: `points outside the tree: ${target}`, repairable: false });
+      continue;
+    }
+    if (!(await fs.stat(abs).then(() => true, () => false))) {
+      add({ kind: 'dangling-link', path: rel, message: `points at ${target}, which does not exist`, repairable: false });
+      continue;
+    }
+    const parsed = parseSifFileName(path.basename(resolved));
+    if (!name.endsWith('.sif') || !parsed || `${parsed.stem}.sif` !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${path.basename(resolved)}`, repairable: false });
+  }
+
+  // Ledger records whose file never appeared (stage interrupted before its rename).
+  for (const e of ledger.values()) {
+    const exists = await fs.stat(path.join(tree.tested, e.name)).then(() => true, () => false)
+      || await fs.stat(path.join(tree.easybuild, e.name)).then(() => true, () => false)
+      || await fs.stat(path.join(tree.quarantine, e.name)).then(() => true, () => false);
+    if (exists) continue;
+    const problem: Problem = { kind: 'ledger-orphan', path: path.relative(tree.root, ledgerPath(tree, e.name)), message: `checksum record for ${e.name}, which is in no directory`, repairable: true };
+    if (opts.repair) {
+      await fs.rm(ledgerPath(tree, e.name), { force: true });
+      problem.repaired = 'record removed';
+      touched.delete(e);
+    }
+    add(problem);
+  }
+  if (opts.repair) for (const e of touched) await writeLedger(tree, e);
+  return problems;
+}
