@@ -4,6 +4,7 @@
  */
 import { buildBenches } from './build.bench';
 import { convertBenches } from './convert.bench';
+import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
 import { printTable, type Figure } from './table';
 
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   if (!only || only.includes('render')) figures.push(...(await renderBench()));
   if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
+  if (!only || only.includes('tree')) figures.push(...(await treeBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

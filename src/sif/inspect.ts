@@ -3,10 +3,10 @@
  * only: never the partition, never a mount. Used by `inspect` and by the
  * container tree, which must read thousands of these quickly.
  */
-import { promises as fs } from 'node:fs';
-import { InputError } from '../errors';
+import * as fsSync from 'node:fs';
+import { InputError, errnoCode } from '../errors';
 import { DataType, PartType, type Descriptor } from './format';
-import { readSif, type SifImage } from './file';
+import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
 
 export interface SifSummary {
   file: string;
@@ -28,22 +28,43 @@ const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Dat
 /** Small objects only: anything bigger is not metadata. */
 const MAX_OBJECT = 16 << 20;
 
-async function readObject(fh: fs.FileHandle, d: Descriptor): Promise<Buffer> {
-  if (d.size > BigInt(MAX_OBJECT)) throw new InputError('bad-sif', `object ${d.id} (${d.name}) is ${d.size} bytes, too big to be metadata`);
-  const buf = Buffer.alloc(Number(d.size));
-  await fh.read(buf, 0, buf.length, Number(d.offset));
-  return buf;
-}
-
 function uuidText(b: Buffer): string {
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export async function inspectSif(file: string, image?: SifImage): Promise<SifSummary> {
-  const sif = image ?? (await readSif(file));
-  const fh = await fs.open(file, 'r');
+/**
+ * Reads a SIF's metadata. Synchronous reads on purpose: a few small reads
+ * per file, and status reads thousands of files; the thread pool's
+ * round trips cost more than the reads.
+ */
+const prefetch = Buffer.alloc(SIF_PREFETCH);
+
+export function inspectSifSync(file: string): SifSummary {
+  let fd: number;
   try {
+    fd = fsSync.openSync(file, 'r');
+  } catch (e) {
+    throw new InputError('unreadable-sif', `cannot open ${file}: ${errnoCode(e) ?? (e as Error).message}`);
+  }
+  try {
+    const size = BigInt(fsSync.fstatSync(fd).size);
+    // One buffer for every call (reads are synchronous): nothing below keeps a slice of it.
+    let pre = prefetch.subarray(0, fsSync.readSync(fd, prefetch, 0, prefetch.length, 0));
+    const need = sifHeadLength(pre, size, file);
+    if (need > pre.length) {
+      pre = Buffer.alloc(need);
+      fsSync.readSync(fd, pre, 0, need, 0);
+    }
+    const sif = parseSifHead(pre, size, file);
+    const readObject = (d: Descriptor): Buffer => {
+      if (d.size > BigInt(MAX_OBJECT)) throw new InputError('bad-sif', `object ${d.id} (${d.name}) is ${d.size} bytes, too big to be metadata`);
+      const end = Number(d.offset + d.size);
+      if (end <= pre.length) return pre.subarray(Number(d.offset), end);
+      const buf = Buffer.alloc(Number(d.size));
+      fsSync.readSync(fd, buf, 0, buf.length, Number(d.offset));
+      return buf;
+    };
     const summary: SifSummary = {
       file,
       size: Number(sif.fileSize),
@@ -55,25 +76,29 @@ export async function inspectSif(file: string, image?: SifImage): Promise<SifSum
       environment: {},
     };
     for (const d of sif.descriptors) {
-      if (d.dataType === DataType.deffile) summary.deffile = (await readObject(fh, d)).toString('utf8');
-      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(await readObject(fh, d), file, d) as Record<string, string>);
+      if (d.dataType === DataType.deffile) summary.deffile = readObject(d).toString('utf8');
+      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(readObject(d), file, d) as Record<string, string>);
       else if (d.dataType === DataType.genericJson && d.name === 'inspect-metadata.json') {
-        const meta = parse(await readObject(fh, d), file, d) as { data?: { attributes?: { labels?: Record<string, string>; environment?: Record<string, string>; runscript?: string } } };
+        const meta = parse(readObject(d), file, d) as { data?: { attributes?: { labels?: Record<string, string>; environment?: Record<string, string>; runscript?: string } } };
         const attrs = meta?.data?.attributes ?? {};
         Object.assign(summary.labels, attrs.labels ?? {});
         Object.assign(summary.environment, attrs.environment ?? {});
         summary.runscript = attrs.runscript;
-      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(await readObject(fh, d), file, d);
+      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
         const magic = Buffer.alloc(4);
-        await fh.read(magic, 0, 4, Number(d.offset));
+        fsSync.readSync(fd, magic, 0, 4, Number(d.offset));
         summary.partition = { offset: Number(d.offset), size: Number(d.size), fsType: d.partition.fsType, arch: d.partition.arch, squashfsMagic: magic.toString('latin1') === 'hsqs' };
       }
     }
     return summary;
   } finally {
-    await fh.close();
+    fsSync.closeSync(fd);
   }
+}
+
+export async function inspectSif(file: string): Promise<SifSummary> {
+  return inspectSifSync(file);
 }
 
 function parse(buf: Buffer, file: string, d: Descriptor): unknown {
