@@ -4,6 +4,7 @@ import { sifkitVersion } from '../provenance';
 import { registerBuild } from './build';
 import { registerConvert } from './convert';
 import { registerTree } from './tree';
+import { registerTest } from './test';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerBuild(program);
   registerConvert(program);
   registerTree(program);
+  registerTest(program);
   return program;
 }
 

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
-import { ExitCode } from '../errors';
+import { ExitCode, InputError } from '../errors';
 import { parseTarget, promote } from '../tree/promote';
-import { stage } from '../tree/stage';
+import { imageFacts, stage } from '../tree/stage';
+import { inspectSif } from '../sif/inspect';
+import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
+import * as path from 'node:path';
 import { treeStatus } from '../tree/status';
 import { verifyTree } from '../tree/verify';
 import { mutate } from '../tree/mutate';
@@ -22,12 +25,17 @@ export function registerTree(program: Command): void {
     .argument('<file>', 'the SIF (made by sifkit convert)')
     .option('--archive <tar>', 'the docker archive to keep beside it')
     .option('--untested', 'stage without a passing test run on record')
+    .option('--results <file>', 'test results to record (default: .sifkit/test-results/<name>.json)')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean }) => {
+    .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string }) => {
       process.exitCode = await runCommand(async (io) => {
+        const { name } = imageFacts(await inspectSif(path.resolve(file)));
+        const tests = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, name))))?.runs ?? [];
+        if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
+        if (tests.some((t) => t.image !== name)) throw new InputError('wrong-results', `${flags.results ?? 'the results file'} is about another image than ${name}`);
         const tree = await openTree(resolveRoot(flags.root), true);
-        const r = await stage(tree, file, { archive: flags.archive, signal: io.signal });
+        const r = await stage(tree, file, { archive: flags.archive, signal: io.signal, tests, requireTests: !flags.untested });
         if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
         else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);
       }, flags);

@@ -37,7 +37,7 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     fail(`not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!isObj(doc)) return fail('must be a mapping');
-  const known = ['name', 'description', 'naming', 'fragments', 'context', 'parameters', 'runtime_args', 'matrix', 'checks', 'server_files'];
+  const known = ['name', 'description', 'naming', 'fragments', 'context', 'parameters', 'runtime_args', 'matrix', 'checks', 'testing', 'server_files'];
   for (const k of Object.keys(doc)) if (!known.includes(k)) fail(`unknown key ${k}`);
 
   const name = scalar(doc.name, 'name', fail);
@@ -121,5 +121,6 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     runtimeArgs,
     matrix: rows,
     checks: Array.isArray(doc.checks) ? doc.checks : [],
+    testing: isObj(doc.testing) ? doc.testing : {},
   };
 }

@@ -43,6 +43,8 @@ export interface Recipe {
   matrix: Array<Record<string, string>>;
   /** Checks run by `sifkit test` (kept as raw data here; checks/ validates them). */
   checks: unknown[];
+  /** How checks are launched per runner (raw; checks/ validates it). */
+  testing: Record<string, unknown>;
 }
 
 export type ParamValues = Record<string, string>;

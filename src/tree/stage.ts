@@ -83,7 +83,8 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         stagedBy: existing?.stagedBy ?? os.userInfo().username,
         hashed: { ...(existing?.hashed ?? {}) },
         archive: existing?.archive,
-        tests: [...(existing?.tests ?? []), ...(opts.tests ?? [])],
+        // Runs already on record (a restage) are kept once.
+        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([(t as { started?: string }).started, (t as { runner?: string }).runner]), t])).values()],
       };
       let archiveName: string | undefined;
       if (opts.archive) {

@@ -55,7 +55,7 @@ describe('container tree: stage, promote, status, verify', () => {
   it('stages under the dockerhash name, promotes to both directories, and reports it', async () => {
     const sif = path.join(work, 'a.sif');
     const { name, dockerhash } = await makeSif(sif, { stem: STEM, created: '2026-01-01T00:00:00Z', params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' } });
-    const staged = await runCli(['stage', sif, '--root', root, '--json']);
+    const staged = await runCli(['stage', sif, '--untested', '--root', root, '--json']);
     expect(staged.code).toBe(0);
     const target = path.join(root, 'tested-containers', name);
     expect(JSON.parse(staged.stdout).staged).toMatchObject({ name, path: target });
@@ -76,7 +76,7 @@ describe('container tree: stage, promote, status, verify', () => {
 
   it('moves a link forward only, unless --rollback', async () => {
     const older = await makeSif(path.join(work, 'old.sif'), { stem: STEM, created: '2025-06-01T00:00:00Z' });
-    expect((await runCli(['stage', path.join(work, 'old.sif'), '--root', root])).code).toBe(0);
+    expect((await runCli(['stage', path.join(work, 'old.sif'), '--untested', '--root', root])).code).toBe(0);
     const before = await snapshot(root);
     const r = await runCli(['promote', older.name, '--to', 'sif-images', '--root', root]);
     expect(r.code).toBe(3);
@@ -94,7 +94,7 @@ describe('container tree: stage, promote, status, verify', () => {
       const f = path.join(work, `c${i}.sif`);
       names.push((await makeSif(f, { stem: STEM, created: `2026-02-0${i + 1}T00:00:00Z` })).name);
     }
-    const staged = await Promise.all(names.map((_, i) => runCli(['stage', path.join(work, `c${i}.sif`), '--root', r8])));
+    const staged = await Promise.all(names.map((_, i) => runCli(['stage', path.join(work, `c${i}.sif`), '--untested', '--root', r8])));
     expect(staged.map((s) => s.code)).toEqual(Array(8).fill(0));
     const results = await Promise.all(names.map((n) => runCli(['promote', n, '--to', 'all', '--root', r8])));
     // Each either moved the link or was refused for being older than what another had linked.
@@ -118,7 +118,7 @@ describe('container tree: stage, promote, status, verify', () => {
     for (let round = 0; round < 8; round++) {
       const f = path.join(work, `k${round}.sif`);
       const { name } = await makeSif(f, { stem: `${STEM}-k${round % 3}`, created: `2026-03-${String(round + 1).padStart(2, '0')}T00:00:00Z`, padBytes: 32 << 20 });
-      for (const args of [['stage', f], ['promote', name, '--to', 'all']]) {
+      for (const args of [['stage', f, '--untested'], ['promote', name, '--to', 'all']]) {
         const child = spawn(process.execPath, [CLI, ...args, '--root', rk], { stdio: 'ignore' });
         await new Promise((r) => setTimeout(r, 40 + Math.random() * 400));
         child.kill('SIGKILL');
@@ -148,7 +148,7 @@ describe('container tree: stage, promote, status, verify', () => {
       rb = await newRoot();
       const f = path.join(work, 'good.sif');
       good = (await makeSif(f, { stem: STEM })).name;
-      expect((await runCli(['stage', f, '--root', rb])).code).toBe(0);
+      expect((await runCli(['stage', f, '--untested', '--root', rb])).code).toBe(0);
       expect((await runCli(['promote', good, '--to', 'all', '--root', rb])).code).toBe(0);
     });
     beforeEach(async () => {
@@ -192,7 +192,7 @@ describe('container tree: stage, promote, status, verify', () => {
       const fh = await fs.open(bad, 'r+');
       await fh.write(Buffer.from('XXXXXXXX'), 0, 8, 0x20);
       await fh.close();
-      const r = await runCli(['stage', bad, '--root', rb]);
+      const r = await runCli(['stage', bad, '--untested', '--root', rb]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/not a valid SIF/);
       // In place: flip one byte of the staged file (hard-linked into easybuild too).
@@ -219,7 +219,7 @@ describe('container tree: stage, promote, status, verify', () => {
       execFileSync('mount', ['--bind', tested, tested]);
       execFileSync('mount', ['-o', 'remount,ro,bind', tested]);
       try {
-        const r = await runCli(['stage', second, '--root', rb]);
+        const r = await runCli(['stage', second, '--untested', '--root', rb]);
         expect(r.code).not.toBe(0);
         oneLine(r.stderr);
         expect(r.stderr).toMatch(/EROFS|read-only/i);

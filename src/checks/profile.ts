@@ -1,0 +1,93 @@
+/**
+ * How a recipe's checks are launched, per runner, from the recipe's
+ * `testing:` section; command-line flags override. Placeholders in braces
+ * are filled per check. Pure.
+ */
+import { InputError } from '../errors';
+
+export interface LocalProfile {
+  /** Launches the ranks inside the container when a check has more than one. */
+  launcher: string;
+}
+
+export interface SlurmProfile {
+  partition: string;
+  /** Extra #SBATCH lines (LUMI: --exclusive, --mem=0, --threads-per-core=1, --gpus-per-node=8). */
+  sbatch: string[];
+  /** `{nodes}` `{ranks}` `{gpus}`: the job step. */
+  srun: string;
+  /** `{workdir}` `{sif}` `{image}`: the container around each rank (or around the launcher). */
+  container: string;
+  /** Inside the container, when the ranks are not srun's (e.g. mpiexec of the image's own MPI). */
+  launcher: string;
+  /**
+   * Run after each step and when the job is cancelled: removes what a
+   * killed step can leave running (a docker client's container outlives it).
+   */
+  cleanup: string;
+}
+
+export interface TestProfile {
+  local: LocalProfile;
+  slurm: SlurmProfile;
+}
+
+export const DEFAULT_PROFILE: TestProfile = {
+  local: { launcher: 'mpiexec --allow-run-as-root --oversubscribe -n {ranks}' },
+  // LUMI's way (reference §5): srun starts the ranks, each in singularity.
+  slurm: {
+    partition: 'standard-g',
+    sbatch: ['--exclusive', '--mem=0', '--threads-per-core=1', '--gpus-per-node=8'],
+    srun: 'srun -N {nodes} -n {ranks} --cpu-bind=mask_cpu:0xfe000000000000,0xfe00000000000000,0xfe0000,0xfe000000,0xfe,0xfe00,0xfe00000000,0xfe0000000000 --gpus {gpus}',
+    container: 'singularity exec -B /var/spool/slurmd -B /opt/cray -B /usr/lib64/libcxi.so.1 -B /usr/lib64/libjansson.so.4 -B {workdir}:/myrun {sif}',
+    launcher: '',
+    cleanup: '',
+  },
+};
+
+function str(v: unknown, what: string, dflt: string): string {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string') throw new InputError('bad-testing', `${what} must be a string`);
+  return v;
+}
+
+export function parseProfile(raw: Record<string, unknown>, recipe: string): TestProfile {
+  const local = (raw.local ?? {}) as Record<string, unknown>;
+  const slurm = (raw.slurm ?? {}) as Record<string, unknown>;
+  const d = DEFAULT_PROFILE;
+  const sbatch = slurm.sbatch === undefined ? d.slurm.sbatch : slurm.sbatch;
+  if (!Array.isArray(sbatch)) throw new InputError('bad-testing', `recipe ${recipe}: testing.slurm.sbatch must be a list`);
+  return {
+    local: { launcher: str(local.launcher, `recipe ${recipe}: testing.local.launcher`, d.local.launcher) },
+    slurm: {
+      partition: str(slurm.partition, `recipe ${recipe}: testing.slurm.partition`, d.slurm.partition),
+      sbatch: sbatch.map(String),
+      srun: str(slurm.srun, `recipe ${recipe}: testing.slurm.srun`, d.slurm.srun),
+      container: str(slurm.container, `recipe ${recipe}: testing.slurm.container`, d.slurm.container),
+      launcher: str(slurm.launcher, `recipe ${recipe}: testing.slurm.launcher`, d.slurm.launcher),
+      cleanup: str(slurm.cleanup, `recipe ${recipe}: testing.slurm.cleanup`, d.slurm.cleanup),
+    },
+  };
+}
+
+/** Fills `{name}` placeholders; an unknown one is an error, not an empty string. */
+export function fill(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{([a-z_]+)\}/g, (m, k: string) => {
+    if (!(k in values)) throw new InputError('bad-template', `unknown placeholder ${m} in ${JSON.stringify(template)} (known: ${Object.keys(values).map((x) => `{${x}}`).join(' ')})`);
+    return String(values[k]);
+  });
+}
+
+/** The script a check runs inside the container: its env, the conda env, the command. */
+export function checkScript(check: { env: Record<string, string>; command: string; ranks: number; timeoutSeconds: number }, launcher: string): string {
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const lines = ['#!/bin/sh', '# written by sifkit test', ...Object.entries(check.env).map(([k, v]) => `export ${k}=${quote(v)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
+  const launch = check.ranks > 1 && launcher ? `${fill(launcher, { ranks: check.ranks })} ` : '';
+  // The time limit is also enforced inside the container: killing a
+  // container's client (srun, docker run) does not always stop what runs in it.
+  // Not exec'ed: in a container this shell is PID 1, and busybox's timeout
+  // runs the command in its own process, which would then ignore the KILL.
+  lines.push(`if command -v timeout >/dev/null 2>&1; then timeout -s KILL ${check.timeoutSeconds} ${launch}${check.command}; exit $?; fi`);
+  lines.push(`exec ${launch}${check.command}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,127 @@
+/**
+ * `sifkit test`: the recipe's checks on one image, locally through the
+ * engine or through Slurm; the results saved with the image, recorded in
+ * the tree's ledger when it is staged there, and gated against the image
+ * promoted for the same series.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InputError, RefusedError } from '../errors';
+import { connectEngine } from '../engine/client';
+import { loadRecipe } from '../recipe/load';
+import { readLedger, writeLedger } from '../tree/ledger';
+import { mutate } from '../tree/mutate';
+import { linkName } from '../tree/promote';
+import { openTree } from '../tree/root';
+import { promises as fs } from 'node:fs';
+import { compareFigures, type Regression } from './gate';
+import type { CheckResult } from './judge';
+import { runLocal } from './local';
+import { parseProfile, type SlurmProfile } from './profile';
+import { latestPassing, readResults, saveRun, type TestRun } from './results';
+import { runSlurm } from './slurm';
+import { parseChecks } from './spec';
+import { resolveTarget } from './target';
+
+export interface TestOptions {
+  runner: 'local' | 'slurm';
+  recipe?: string;
+  only?: string[];
+  resultsDir: string;
+  /** The tree: record the run in the ledger and gate against the promoted image. */
+  root?: string;
+  baseline?: string;
+  tolerance: number;
+  gate: boolean;
+  workdir?: string;
+  slurm?: Partial<SlurmProfile>;
+  signal?: AbortSignal;
+  onCheck?: (r: CheckResult) => void;
+  onState?: (s: string) => void;
+}
+
+export interface TestOutcome {
+  run: TestRun;
+  resultsFile: string;
+  baseline?: { image: string; source: string };
+  regressions: Regression[];
+  recordedInTree: boolean;
+}
+
+/** The run the gate compares with: a results file, or the image the series' link points at. */
+async function findBaseline(opts: TestOptions, stem: string, self: string): Promise<{ run: TestRun; image: string; source: string } | undefined> {
+  if (opts.baseline) {
+    const doc = await readResults(opts.baseline);
+    const run = latestPassing(doc?.runs);
+    if (!run) throw new InputError('no-baseline', `${opts.baseline} holds no passing run to compare with`);
+    return { run, image: run.image, source: opts.baseline };
+  }
+  if (!opts.root) return undefined;
+  const tree = await openTree(opts.root, false);
+  const target = await fs.readlink(path.join(tree.sifImages, linkName(stem))).catch(() => undefined);
+  if (!target || path.basename(target) === self) return undefined;
+  const entry = await readLedger(tree, path.basename(target));
+  const run = latestPassing(entry?.tests as TestRun[] | undefined);
+  return run ? { run, image: path.basename(target), source: `sif-images/${linkName(stem)}` } : undefined;
+}
+
+export async function runTests(targetText: string, opts: TestOptions): Promise<TestOutcome> {
+  const target = await resolveTarget(targetText, opts.signal);
+  const recipeName = opts.recipe ?? target.recipe;
+  if (!recipeName) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${targetText}`, { hint: 'give --recipe NAME' });
+  const recipe = await loadRecipe(recipeName);
+  let checks = parseChecks(recipe.checks, recipe.name);
+  if (opts.only?.length) {
+    const unknown = opts.only.filter((n) => !checks.some((c) => c.name === n));
+    if (unknown.length) throw new InputError('unknown-check', `recipe ${recipe.name} has no check ${unknown.join(', ')} (it has ${checks.map((c) => c.name).join(', ')})`);
+    checks = checks.filter((c) => opts.only!.includes(c.name));
+  }
+  if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
+  const profile = parseProfile(recipe.testing, recipe.name);
+  const started = new Date();
+  let results: CheckResult[];
+  let jobId: string | undefined;
+  let jobState: string | undefined;
+  if (opts.runner === 'local') {
+    if (!target.image) throw new InputError('no-image', `${targetText} has no image in the engine to run locally`);
+    const docker = await connectEngine(opts.signal);
+    results = await runLocal(docker, target.image, checks, profile.local, { signal: opts.signal, onCheck: opts.onCheck });
+  } else {
+    const slurm = { ...profile.slurm, ...Object.fromEntries(Object.entries(opts.slurm ?? {}).filter(([, v]) => v !== undefined)) } as SlurmProfile;
+    if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
+    const workdir = path.resolve(opts.workdir ?? path.join('.sifkit', 'slurm', `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
+    const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState });
+    results = r.results;
+    jobId = r.jobId;
+    jobState = r.state;
+    results.forEach((x) => opts.onCheck?.(x));
+  }
+  const run: TestRun = {
+    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, runner: opts.runner, host: os.hostname(),
+    jobId, jobState, started: started.toISOString(), finished: new Date().toISOString(), passed: results.every((r) => r.passed), checks: results,
+  };
+  const resultsFile = await saveRun(opts.resultsDir, run);
+  let recordedInTree = false;
+  if (opts.root) {
+    const tree = await openTree(opts.root, false);
+    if (await readLedger(tree, target.name)) {
+      await mutate(tree, 'test', opts.signal, async () => {
+        const e = await readLedger(tree, target.name);
+        if (e) {
+          e.tests = [...(e.tests ?? []), run];
+          await writeLedger(tree, e);
+        }
+        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${run.passed ? 'passed' : 'failed'}` }] };
+      });
+      recordedInTree = true;
+    }
+  }
+  const baseline = opts.gate ? await findBaseline(opts, target.stem, target.name) : undefined;
+  const regressions = baseline ? compareFigures(results, baseline.run.checks, opts.tolerance) : [];
+  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions, recordedInTree };
+}
+
+export function gateError(o: TestOutcome, tolerance: number): RefusedError {
+  const worst = [...o.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
+  return new RefusedError('regression', `${o.regressions.length} figure(s) worse than ${o.baseline?.image} by more than ${(tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse)`, { hint: 'look at sifkit report; --tolerance sets the margin' });
+}

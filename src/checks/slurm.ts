@@ -1,0 +1,143 @@
+/**
+ * The Slurm runner: one batch job per image, as LUMI's test scripts do
+ * (reference §5): each check a job step in its container, its output and
+ * exit status left in the job's directory. sifkit submits with sbatch,
+ * follows with squeue and scontrol, and reads the files back. A job that
+ * times out, is cancelled or loses its node is reported as such.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError, OperationError, errnoCode } from '../errors';
+import { judge, type CheckResult, type Outcome } from './judge';
+import { checkScript, fill, type SlurmProfile } from './profile';
+import type { Check } from './spec';
+
+export interface SlurmJobInput {
+  name: string;
+  workdir: string;
+  checks: Check[];
+  profile: SlurmProfile;
+  /** What `{sif}` and `{image}` stand for in the container template. */
+  sif?: string;
+  image?: string;
+}
+
+/** The batch script (pure): one step per check, each bounded by its timeout. */
+export function batchScript(job: SlurmJobInput): string {
+  const nodes = Math.max(...job.checks.map((c) => c.nodes));
+  const minutes = Math.ceil(job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) / 60) + 5;
+  const lines = [
+    '#!/bin/bash',
+    `#SBATCH --job-name=${job.name}`,
+    `#SBATCH --partition=${job.profile.partition}`,
+    `#SBATCH --nodes=${nodes}`,
+    `#SBATCH --time=${minutes}`,
+    `#SBATCH --output=${job.workdir}/job.out`,
+    ...job.profile.sbatch.map((o) => `#SBATCH ${o}`),
+    '# written by sifkit test: each check is one step; its output and exit status stay here',
+    `cd ${job.workdir}`,
+  ];
+  const cleanup = job.profile.cleanup ? fill(job.profile.cleanup, { workdir: job.workdir }) : '';
+  // Steps run in the background so that a cancel (SIGTERM) is acted on at once, not after the step.
+  lines.push(`cleanup() { ${cleanup || 'true'}; }`);
+  lines.push('trap \'kill $step 2>/dev/null; cleanup; exit 143\' TERM INT');
+  for (const c of job.checks) {
+    const vars = { nodes: c.nodes, ranks: c.ranks, gpus: c.gpus, workdir: job.workdir, sif: job.sif ?? '', image: job.image ?? '' };
+    const step = [fill(job.profile.srun, vars), fill(job.profile.container, vars), `/myrun/check-${c.name}.sh`].filter(Boolean).join(' ');
+    lines.push(`date +%s%3N > ${c.name}.start`);
+    // A grace period over the check's own limit (enforced inside the container) for the step to wind down.
+    lines.push(`timeout --signal=KILL ${c.timeoutSeconds + 30} ${step} > ${c.name}.out 2>&1 &`);
+    lines.push('step=$!; wait $step; rc=$?');
+    lines.push(`echo $rc > ${c.name}.rc`);
+    lines.push('cleanup');
+    lines.push(`date +%s%3N > ${c.name}.end`);
+  }
+  lines.push('echo done > job.done');
+  return lines.join('\n') + '\n';
+}
+
+function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { signal, timeout: 60_000 }, (e, stdout, stderr) => {
+      if (e) {
+        if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-slurm', `${cmd} is not installed here`, { hint: 'run on a Slurm login node, or use --runner local' }));
+        else reject(new OperationError('slurm-failed', `${cmd} ${args.join(' ')} failed: ${(stderr || e.message).trim().split('\n').pop()}`));
+      } else resolve(stdout);
+    });
+  });
+}
+
+/** `JobState=COMPLETED` and friends from `scontrol show job -o`. */
+export function jobState(text: string): string | undefined {
+  return /\bJobState=(\S+)/.exec(text)?.[1];
+}
+
+function outcomeOfJob(state: string | undefined): Outcome {
+  switch (state) {
+    case 'TIMEOUT': case 'DEADLINE': return 'timeout';
+    case 'CANCELLED': case 'PREEMPTED': return 'cancelled';
+    case 'NODE_FAIL': case 'BOOT_FAIL': return 'node-failure';
+    default: return 'not-run';
+  }
+}
+
+const TERMINAL = /^(COMPLETED|FAILED|TIMEOUT|CANCELLED|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED)/;
+
+export interface SlurmRun {
+  jobId: string;
+  state: string;
+  workdir: string;
+  results: CheckResult[];
+}
+
+export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } = {}): Promise<SlurmRun> {
+  if (!job.checks.length) throw new InputError('no-checks', 'the recipe has no checks to run');
+  await fs.mkdir(job.workdir, { recursive: true });
+  for (const c of job.checks) await fs.writeFile(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), { mode: 0o755 });
+  const script = path.join(job.workdir, 'job.sh');
+  await fs.writeFile(script, batchScript(job), { mode: 0o755 });
+  const submitted = Date.now();
+  const jobId = (await run('sbatch', ['--parsable', script], opts.signal)).trim().split(';')[0];
+  if (!/^\d+$/.test(jobId)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
+  const deadline = submitted + (job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) + 600) * 1000;
+  let state = 'PENDING';
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const shown = await run('scontrol', ['show', 'job', '-o', jobId]).catch(() => '');
+      state = jobState(shown) ?? state;
+      opts.onState?.(state);
+      if (TERMINAL.test(state)) break;
+      if (!shown) {
+        // Gone from the controller's memory: squeue has nothing either, so it ended.
+        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T']).catch(() => '');
+        if (!q.trim()) break;
+      }
+      if (Date.now() > deadline) {
+        await run('scancel', [jobId]).catch(() => undefined);
+        state = 'TIMEOUT';
+        break;
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+    }
+  } catch (e) {
+    await run('scancel', [jobId]).catch(() => undefined);
+    throw e;
+  }
+  const results: CheckResult[] = [];
+  for (const c of job.checks) {
+    const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);
+    const rcText = await read(`${c.name}.rc`);
+    const output = (await read(`${c.name}.out`)) ?? '';
+    const start = Number((await read(`${c.name}.start`))?.trim());
+    const end = Number((await read(`${c.name}.end`))?.trim()) || Date.now();
+    const durationMs = start ? Math.max(0, end - start) : 0;
+    if (rcText === undefined) {
+      results.push(judge(c, { exitCode: null, output, durationMs, outcome: outcomeOfJob(state) }));
+      continue;
+    }
+    results.push(judge(c, { exitCode: Number(rcText.trim()), output, durationMs }));
+  }
+  return { jobId, state, workdir: job.workdir, results };
+}

@@ -1,0 +1,109 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { ExitCode, InputError } from '../errors';
+import { DEFAULT_RESULTS_DIR, readAllResults, type TestRun } from '../checks/results';
+import { reportHtml } from '../checks/report';
+import { gateError, runTests } from '../checks/run';
+import { listLedger } from '../tree/ledger';
+import { openTree } from '../tree/root';
+import { writeFileAtomic } from '../util/files';
+import { promises as fs } from 'node:fs';
+import { collect, jsonDoc, table } from './output';
+import { runCommand } from './run';
+
+interface TestFlags {
+  runner?: string;
+  recipe?: string;
+  check?: string[];
+  resultsDir?: string;
+  root?: string;
+  baseline?: string;
+  tolerance?: string;
+  gate?: boolean;
+  workdir?: string;
+  partition?: string;
+  srun?: string;
+  containerCmd?: string;
+  launcher?: string;
+  json?: boolean;
+}
+
+export function registerTest(program: Command): void {
+  program
+    .command('test')
+    .description("run the recipe's checks on an image, locally through the engine or through Slurm")
+    .argument('<target>', 'an image in the engine (tag or ID) or a .sif file')
+    .option('--runner <runner>', 'local or slurm', 'local')
+    .option('--recipe <name>', 'whose checks (default: the recipe named in the image labels)')
+    .option('--check <name>', 'run only this check (repeatable)', collect)
+    .option('--results-dir <dir>', 'where results are kept', DEFAULT_RESULTS_DIR)
+    .option('--root <dir>', 'container tree: record the run in its ledger and gate against the promoted image')
+    .option('--baseline <file>', 'gate against the last passing run in this results file instead')
+    .option('--tolerance <fraction>', 'how much worse a figure may be before the gate fails', '0.1')
+    .option('--no-gate', 'do not compare figures with the baseline')
+    .option('--workdir <dir>', 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)')
+    .option('--partition <name>', 'slurm: partition (default from the recipe, else standard-g)')
+    .option('--srun <template>', 'slurm: job step command; {nodes} {ranks} {gpus}')
+    .option('--container-cmd <template>', 'slurm: container command; {sif} {image} {workdir}')
+    .option('--launcher <template>', 'slurm: launcher inside the container; {ranks}')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (target: string, flags: TestFlags) => {
+      process.exitCode = await runCommand(async (io) => {
+        const runner = flags.runner;
+        if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
+        const tolerance = Number(flags.tolerance ?? '0.1');
+        if (!(tolerance >= 0 && tolerance < 10)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
+        const o = await runTests(target, {
+          runner,
+          recipe: flags.recipe,
+          only: flags.check,
+          resultsDir: path.resolve(flags.resultsDir ?? DEFAULT_RESULTS_DIR),
+          root: flags.root ? path.resolve(flags.root) : undefined,
+          baseline: flags.baseline,
+          tolerance,
+          gate: flags.gate !== false,
+          workdir: flags.workdir,
+          slurm: { partition: flags.partition, srun: flags.srun, container: flags.containerCmd, launcher: flags.launcher },
+          signal: io.signal,
+          onCheck: (r) => {
+            if (!io.json) io.stderr(`${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`);
+          },
+          onState: (s) => {
+            if (!io.json && process.stderr.isTTY) io.stderr(`\rslurm job: ${s}   `);
+          },
+        });
+        if (io.json) io.stdout(jsonDoc({ ok: o.run.passed && !o.regressions.length, ...o }));
+        else {
+          io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, `${(c.durationMs / 1000).toFixed(1)} s`, c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', 'result', 'time', 'figures', 'why']));
+          io.stdout(`results: ${o.resultsFile}${o.recordedInTree ? ' (and the tree ledger)' : ''}\n`);
+          if (o.baseline) io.stdout(`gate: against ${o.baseline.image} (${o.baseline.source}), ${o.regressions.length} regression(s)\n`);
+        }
+        if (!o.run.passed) return ExitCode.failed;
+        if (o.regressions.length) throw gateError(o, tolerance);
+        return ExitCode.ok;
+      }, flags);
+    });
+
+  program
+    .command('report')
+    .description('an HTML page with benchmark charts (one line per image version) and the pass/fail table')
+    .option('--results-dir <dir>', 'results files to read', DEFAULT_RESULTS_DIR)
+    .option('--root <dir>', 'also read the runs recorded in this container tree')
+    .option('--out <dir>', 'where index.html goes', '.sifkit/report')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (flags: { resultsDir: string; root?: string; out: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const runs: TestRun[] = (await readAllResults(path.resolve(flags.resultsDir))).flatMap((f) => f.runs);
+        if (flags.root) for (const e of await listLedger(await openTree(path.resolve(flags.root), false))) runs.push(...((e.tests ?? []) as TestRun[]));
+        // The same run can be in both places: keep one.
+        const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
+        if (!unique.length) throw new InputError('no-results', `no test results in ${flags.resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
+        const out = path.resolve(flags.out);
+        await fs.mkdir(out, { recursive: true });
+        const file = path.join(out, 'index.html');
+        await writeFileAtomic(file, reportHtml(unique));
+        if (io.json) io.stdout(jsonDoc({ ok: true, report: file, runs: unique.length }));
+        else io.stdout(`${file}\n`);
+      }, flags);
+    });
+}

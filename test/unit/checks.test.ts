@@ -1,0 +1,151 @@
+import { parseOsu } from '../../src/checks/osu';
+import { judge } from '../../src/checks/judge';
+import { compareFigures } from '../../src/checks/gate';
+import { parseChecks } from '../../src/checks/spec';
+import { batchScript } from '../../src/checks/slurm';
+import { checkScript, fill, parseProfile } from '../../src/checks/profile';
+import { chartSvg, reportHtml } from '../../src/checks/report';
+import type { TestRun } from '../../src/checks/results';
+
+// Output as OSU 7.x prints it (header lines, aligned columns).
+const LATENCY = `# OSU MPI Latency Test v7.4
+# Datatype: MPI_CHAR.
+# Size       Avg Latency(us)
+1                       1.87
+2                       1.86
+4                       1.86
+8                       1.90
+1024                    3.21
+4194304               410.55
+`;
+
+const BW = `# OSU MPI Bandwidth Test v7.4
+# Datatype: MPI_CHAR.
+# Size      Bandwidth (MB/s)
+1                       2.64
+2                       5.31
+65536               21870.12
+4194304             23947.77
+`;
+
+const BCAST_FULL = `# OSU MPI Broadcast Latency Test v7.4
+# Datatype: MPI_CHAR.
+# Size       Avg Latency(us)   Min Latency(us)   Max Latency(us)  Iterations
+1                       2.10              1.51              2.93        1000
+2                       2.08              1.50              2.88        1000
+1048576               381.45            350.01            402.11         100
+`;
+
+const DEVICE = `# OSU MPI-ROCM Broadcast Latency Test v7.4
+# Send Buffer on DEVICE (D) and Receive Buffer on DEVICE (D)
+# Datatype: MPI_CHAR.
+# Size       Avg Latency(us)
+1                      12.50
+8                      12.61
+MPICH WARNING: some noise from the runtime
+16                     12.70
+`;
+
+describe('OSU output', () => {
+  it('reads point-to-point latency', () => {
+    const r = parseOsu(LATENCY);
+    expect(r).toMatchObject({ benchmark: 'OSU MPI Latency Test', kind: 'latency', unit: 'us' });
+    expect(r.points).toHaveLength(6);
+    expect(r.points[5]).toEqual({ size: 4194304, value: 410.55 });
+  });
+  it('reads bandwidth', () => {
+    const r = parseOsu(BW);
+    expect(r).toMatchObject({ kind: 'bandwidth', unit: 'MB/s' });
+    expect(r.points[3]).toEqual({ size: 4194304, value: 23947.77 });
+  });
+  it('reads a collective with the full column set, taking the average', () => {
+    const r = parseOsu(BCAST_FULL);
+    expect(r).toMatchObject({ benchmark: 'OSU MPI Broadcast Latency Test', kind: 'latency' });
+    expect(r.points).toEqual([{ size: 1, value: 2.1 }, { size: 2, value: 2.08 }, { size: 1048576, value: 381.45 }]);
+  });
+  it('reads device-buffer runs and skips runtime noise', () => {
+    const r = parseOsu(DEVICE);
+    expect(r.benchmark).toBe('OSU MPI-ROCM Broadcast Latency Test');
+    expect(r.points.map((p) => p.size)).toEqual([1, 8, 16]);
+  });
+  it('finds nothing in text that is not OSU output', () => {
+    expect(parseOsu('hello\n1 2\n').points).toEqual([]);
+  });
+});
+
+const [latencyCheck, expectCheck] = parseChecks(
+  [
+    { name: 'bcast', ranks: '16', nodes: '2', gpus: '16', command: 'osu_bcast', figures: 'latency', env: { MPICH_GPU_SUPPORT_ENABLED: '1' } },
+    { name: 'py', command: 'python t.py', expect: '/OK on \\d+ ranks/' },
+  ],
+  'r',
+);
+
+describe('checks and their judging', () => {
+  it('parses checks with defaults and refuses bad ones in one line', () => {
+    expect(latencyCheck).toMatchObject({ ranks: 16, nodes: 2, gpus: 16, timeoutSeconds: 600 });
+    expect(() => parseChecks([{ name: 'x' }], 'r')).toThrow(/command is missing/);
+    expect(() => parseChecks([{ name: 'x', command: 'a', figures: 'speed' }], 'r')).toThrow(/latency or bandwidth/);
+    expect(() => parseChecks([{ name: 'x', command: 'a', bogus: 1 }], 'r')).toThrow(/unknown key bogus/);
+    expect(() => parseChecks([{ name: 'x', command: 'a' }, { name: 'x', command: 'b' }], 'r')).toThrow(/two checks are named x/);
+  });
+  it('judges exit status, expected output and figures', () => {
+    expect(judge(expectCheck, { exitCode: 0, output: 'cupy_mpi_check: OK on 16 ranks', durationMs: 1 }).passed).toBe(true);
+    expect(judge(expectCheck, { exitCode: 0, output: 'nope', durationMs: 1 })).toMatchObject({ passed: false, reason: expect.stringMatching(/output lacks/) });
+    expect(judge(expectCheck, { exitCode: 1, output: 'OK on 2 ranks', durationMs: 1 })).toMatchObject({ passed: false, reason: 'exit status 1' });
+    expect(judge(latencyCheck, { exitCode: 0, output: BCAST_FULL, durationMs: 1 })).toMatchObject({ passed: true, figures: { kind: 'latency' } });
+    expect(judge(latencyCheck, { exitCode: 0, output: BW, durationMs: 1 })).toMatchObject({ passed: false, reason: 'expected latency figures, got bandwidth' });
+    expect(judge(latencyCheck, { exitCode: null, output: '', durationMs: 1, outcome: 'timeout' })).toMatchObject({ outcome: 'timeout', reason: 'timed out after 600 s' });
+  });
+});
+
+describe('the regression gate on recorded figures', () => {
+  const base = judge(latencyCheck, { exitCode: 0, output: BCAST_FULL, durationMs: 1 });
+  it('passes within the tolerance and fails beyond it, per message size', () => {
+    const slightly = judge(latencyCheck, { exitCode: 0, output: BCAST_FULL.replace('381.45', '400.00'), durationMs: 1 });
+    expect(compareFigures([slightly], [base], 0.1)).toEqual([]);
+    const worse = judge(latencyCheck, { exitCode: 0, output: BCAST_FULL.replace('381.45', '500.00'), durationMs: 1 });
+    expect(compareFigures([worse], [base], 0.1)).toEqual([{ check: 'bcast', size: 1048576, kind: 'latency', baseline: 381.45, value: 500, worseBy: expect.closeTo(0.3108, 3) }]);
+  });
+  it('treats falling bandwidth as worse and rising bandwidth as better', () => {
+    const bwCheck = { ...latencyCheck, figures: 'bandwidth' as const };
+    const old = judge(bwCheck, { exitCode: 0, output: BW, durationMs: 1 });
+    const faster = judge(bwCheck, { exitCode: 0, output: BW.replace('23947.77', '30000'), durationMs: 1 });
+    const slower = judge(bwCheck, { exitCode: 0, output: BW.replace('23947.77', '10000'), durationMs: 1 });
+    expect(compareFigures([faster], [old], 0.05)).toEqual([]);
+    expect(compareFigures([slower], [old], 0.05).map((r) => r.size)).toEqual([4194304]);
+  });
+});
+
+describe('launching', () => {
+  it("LUMI's profile: srun with the cpu masks and GPUs, singularity with the bindings", () => {
+    const p = parseProfile({}, 'mpi4py');
+    const script = batchScript({ name: 'sifkit-test-x', workdir: '/scratch/run', checks: [latencyCheck], profile: p.slurm, sif: '/appl/x.sif' });
+    expect(script).toContain('#SBATCH --partition=standard-g');
+    expect(script).toContain('#SBATCH --nodes=2');
+    expect(script).toContain('#SBATCH --exclusive');
+    expect(script).toMatch(/timeout --signal=KILL 630 srun -N 2 -n 16 --cpu-bind=mask_cpu:0xfe\S+ --gpus 16 singularity exec -B \/var\/spool\/slurmd -B \/opt\/cray -B \/usr\/lib64\/libcxi.so.1 -B \/usr\/lib64\/libjansson.so.4 -B \/scratch\/run:\/myrun \/appl\/x.sif \/myrun\/check-bcast.sh > bcast.out 2>&1/);
+    expect(checkScript(latencyCheck, p.slurm.launcher)).toBe("#!/bin/sh\n# written by sifkit test\nexport MPICH_GPU_SUPPORT_ENABLED='1'\nif [ -n \"$WITH_CONDA\" ]; then eval \"$WITH_CONDA\"; fi\nif command -v timeout >/dev/null 2>&1; then timeout -s KILL 600 osu_bcast; exit $?; fi\nexec osu_bcast\n");
+  });
+  it('refuses unknown placeholders', () => {
+    expect(() => fill('run {nope}', { ranks: 1 })).toThrow(/unknown placeholder \{nope\}/);
+  });
+});
+
+describe('the report', () => {
+  const run = (image: string, started: string, output: string): TestRun => ({
+    image, stem: image.replace(/-dockerhash.*/, ''), dockerhash: image.slice(-16, -4), recipe: 'r', runner: 'local', host: 'h', started, finished: started, passed: true,
+    checks: [judge(latencyCheck, { exitCode: 0, output, durationMs: 1000 })],
+  });
+  it('draws one line per image version and a pass/fail row each', () => {
+    const html = reportHtml([run('lumi-a-dockerhash-aaaaaaaaaaaa.sif', '2026-01-01T00:00:00Z', BCAST_FULL), run('lumi-a-dockerhash-bbbbbbbbbbbb.sif', '2026-02-01T00:00:00Z', BCAST_FULL.replace('381.45', '300'))]);
+    expect(html.match(/<polyline/g)).toHaveLength(2);
+    expect(html.match(/<tr><th scope="row">/g)).toHaveLength(2);
+    expect(html).toContain('bcast: latency against message size (lower is better)');
+    // Self-contained: nothing to run, nothing fetched.
+    expect(html).not.toMatch(/<script|\b(src|href)=/);
+  });
+  it('escapes what it shows', () => {
+    expect(chartSvg('<b>', 'us', [{ label: '"x"&', points: [{ size: 1, value: 1 }, { size: 2, value: 2 }] }])).not.toMatch(/<b>|"x"&/);
+  });
+});
