@@ -157,13 +157,18 @@ RUN set -eux ; \
   cd / ; rm -rf /opt/builds ; \
   $REMOVE_CRAY_DEPS
 
+# ---- mpi4py/checks.docker ----
+# The Python check of the test suite (reference §5, test 4), run by sifkit test.
+COPY cupy_mpi_check.py /opt/sifkit-checks/cupy_mpi_check.py
+RUN chmod 0755 /opt/sifkit-checks/cupy_mpi_check.py
+
 # ---- provenance (sifkit) ----
 LABEL \
       org.opencontainers.image.title="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="7fbd4cfcd8161c6ae047603508a40bedd7d58ea711f5213f86fd170562fe0f43" \
+      io.sifkit.definition-hash="fd7081cbbbb13d9058c554d67db56ad3cedfc60a6b917d4f47a4f6c5debab622" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="5.4.5" \

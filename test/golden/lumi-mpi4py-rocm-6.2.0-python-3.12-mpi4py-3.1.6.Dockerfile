@@ -157,13 +157,18 @@ RUN set -eux ; \
   cd / ; rm -rf /opt/builds ; \
   $REMOVE_CRAY_DEPS
 
+# ---- mpi4py/checks.docker ----
+# The Python check of the test suite (reference §5, test 4), run by sifkit test.
+COPY cupy_mpi_check.py /opt/sifkit-checks/cupy_mpi_check.py
+RUN chmod 0755 /opt/sifkit-checks/cupy_mpi_check.py
+
 # ---- provenance (sifkit) ----
 LABEL \
       org.opencontainers.image.title="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="a39d842d7399b5dd45285896d644f4c882d49583b71ee020c4fbf6cd844eef24" \
+      io.sifkit.definition-hash="47138852d69faf2cd7615e684717f3ef9e1ab3668867f86f2641bb076fdf0b3b" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \
