@@ -5,6 +5,7 @@ import { registerBuild } from './build';
 import { registerConvert } from './convert';
 import { registerTree } from './tree';
 import { registerTest } from './test';
+import { registerPublish, registerPublishPr } from './publish';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -24,6 +25,8 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerTree(program);
   registerTest(program);
+  registerPublish(program);
+  registerPublishPr(program);
   return program;
 }
 

@@ -34,6 +34,10 @@ export interface SifSpec {
   /** Random bytes after the squashfs, to make the file this much bigger. */
   padBytes?: number;
   recipe?: string;
+  /** More labels (definition hash...). */
+  labels?: Record<string, string>;
+  /** The image's ENV, kept in oci-config.json as convert does. */
+  env?: string[];
 }
 
 export async function makeSif(file: string, spec: SifSpec): Promise<{ dockerhash: string; name: string }> {
@@ -45,6 +49,7 @@ export async function makeSif(file: string, spec: SifSpec): Promise<{ dockerhash
     'io.sifkit.recipe': spec.recipe ?? 'mpi4py',
     'org.opencontainers.image.created': spec.created ?? new Date().toISOString(),
     ...Object.fromEntries(Object.entries(spec.params ?? {}).map(([k, v]) => [`io.sifkit.param.${k}`, v])),
+    ...(spec.labels ?? {}),
   };
   const part = `${file}.part`;
   const fh = await fs.open(part, 'w');
@@ -59,6 +64,7 @@ export async function makeSif(file: string, spec: SifSpec): Promise<{ dockerhash
   await writeSif(file, [
     { kind: 'data', dataType: DataType.deffile, name: '', data: Buffer.from('bootstrap: docker-archive\nfrom: x.tar\n\n') },
     { kind: 'data', dataType: DataType.genericJson, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata('', labels, '#!/bin/sh\n', '#!/bin/sh\n'))) },
+    { kind: 'data', dataType: DataType.genericJson, name: 'oci-config.json', data: Buffer.from(JSON.stringify({ Env: spec.env ?? [] })) },
     { kind: 'partition', name: '', file: part, partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 } },
   ]);
   await fs.rm(part);

@@ -1,0 +1,131 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { imageFacts, locateSif } from '../publish/facts';
+import { releaseFiles } from '../publish/files';
+import { moduleScripts, moduleText } from '../publish/module';
+import { openTree, resolveRoot, treeAt } from '../tree/root';
+import { writeFileAtomic } from '../util/files';
+import { collect, jsonDoc } from './output';
+import { InputError } from '../errors';
+import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';
+import { publishPullRequest } from '../publish/github';
+import { archivePath, branchName, packageDir, prBody } from '../publish/pr';
+import { runCommand } from './run';
+
+const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
+
+async function treeIfThere(root: string) {
+  return openTree(root, false).catch(() => undefined);
+}
+
+export function registerPublish(program: Command): void {
+  program
+    .command('easyconfig')
+    .description("write the image's EasyConfig, its Docker definition and the user page (USER.md)")
+    .argument('<image>', 'a SIF file, or the name of an image in the tree')
+    .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
+    .option('--out <dir>', 'where the files go', '.')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (image: string, flags: { date?: string; out: string; root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const root = resolveRoot(flags.root);
+        const tree = await treeIfThere(root);
+        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
+        const r = await releaseFiles(facts, root);
+        const out = path.resolve(flags.out);
+        await fs.mkdir(out, { recursive: true });
+        for (const [name, text] of Object.entries(r.files)) await writeFileAtomic(path.join(out, name), text);
+        if (io.json) io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
+        else for (const name of Object.keys(r.files)) io.stdout(`${path.join(out, name)}\n`);
+      }, flags);
+    });
+
+  program
+    .command('module')
+    .description('write a standalone Lmod module (and its scripts) for sites without EasyBuild')
+    .argument('<image>', 'a SIF file, or the name of an image in the tree')
+    .requiredOption('--out <dir>', 'prefix: modules go in DIR/modules, scripts in DIR/software')
+    .option('--date <YYYYMMDD>', 'the date in the module version (default: today)')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (image: string, flags: { out: string; date?: string; root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const root = resolveRoot(flags.root);
+        const tree = await treeIfThere(root);
+        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
+        const [modName, modVersion] = facts.names.module.split('/');
+        const out = path.resolve(flags.out);
+        const installdir = path.join(out, 'software', modName, modVersion);
+        for (const [rel, text] of Object.entries(moduleScripts(facts))) {
+          await fs.mkdir(path.dirname(path.join(installdir, rel)), { recursive: true });
+          await writeFileAtomic(path.join(installdir, rel), text, 0o755);
+        }
+        const { files, docker } = await releaseFiles(facts, root);
+        await fs.mkdir(path.join(installdir, 'share', 'docker-defs'), { recursive: true });
+        await writeFileAtomic(path.join(installdir, 'share', 'docker-defs', docker), files[docker]);
+        const modfile = path.join(out, 'modules', modName, `${modVersion}.lua`);
+        await fs.mkdir(path.dirname(modfile), { recursive: true });
+        await writeFileAtomic(modfile, moduleText(facts, { installdir, root: treeAt(root).root }));
+        if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
+        else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
+      }, flags);
+    });
+}
+
+interface PublishFlags {
+  repo?: string;
+  root?: string;
+  date?: string;
+  apiUrl?: string;
+  archive?: string[];
+  results?: string;
+  json?: boolean;
+}
+
+export function registerPublishPr(program: Command): void {
+  program
+    .command('publish')
+    .description('open (or update) the pull request that ships the EasyConfig and user page')
+    .argument('<image>', 'a SIF file, or the name of an image in the tree')
+    .requiredOption('--repo <owner/name>', 'the EasyConfig repository (e.g. Lumi-supercomputer/LUMI-EasyBuild-contrib)')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
+    .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)
+    .option('--results <file>', 'test results to describe (default: the tree ledger, else .sifkit/test-results)')
+    .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? 'https://api.github.com')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (image: string, flags: PublishFlags) => {
+      process.exitCode = await runCommand(async (io) => {
+        const m = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(flags.repo ?? '');
+        if (!m) throw new InputError('bad-repo', `--repo ${JSON.stringify(flags.repo)} is not OWNER/NAME`);
+        const token = process.env.GITHUB_TOKEN;
+        if (!token) throw new InputError('no-token', 'GITHUB_TOKEN is not set', { hint: 'export a token with contents and pull requests write access' });
+        const root = resolveRoot(flags.root);
+        const tree = await treeIfThere(root);
+        const sif = await locateSif(image, tree);
+        const facts = await imageFacts(sif, { date: flags.date, tree });
+        const r = await releaseFiles(facts, root);
+        const dir = packageDir(facts.recipe.naming.app);
+        let runs = (facts.tests ?? []) as TestRun[];
+        if (!runs.length) runs = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, facts.sifName))))?.runs ?? [];
+        const size = (await fs.stat(sif)).size;
+        const result = await publishPullRequest(
+          {
+            owner: m[1],
+            repo: m[2],
+            branch: branchName(facts),
+            title: `${facts.names.module}: container ${facts.dockerhash}`,
+            body: prBody(facts, size, runs),
+            message: `${facts.names.module}: EasyConfig and user page for ${facts.sifName}\n\nWritten by sifkit.`,
+            files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
+            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, archivePath(facts.recipe.naming.app, path.basename(eb))]),
+          },
+          { token, apiUrl: flags.apiUrl, log: (l) => io.stderr(`${l}\n`), backoffMs: Number(process.env.SIFKIT_GITHUB_BACKOFF_MS ?? 1000) },
+        );
+        if (io.json) io.stdout(jsonDoc({ ok: true, ...result }));
+        else io.stdout(`${result.pr.created ? 'opened' : 'updated'} ${result.pr.url}\nbranch ${result.branch} at ${result.commit.slice(0, 12)}${result.committed ? '' : ' (no change)'}\n`);
+      }, flags);
+    });
+}

@@ -1,0 +1,76 @@
+/**
+ * What an EasyConfig or a module needs to know about an image, read from
+ * the SIF's own labels and environment (never retyped): names, versions,
+ * dockerhash, the recipe it came from.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors';
+import { loadRecipe } from '../recipe/load';
+import { LABEL } from '../recipe/render';
+import { sifFileName, variantNames, ymd } from '../recipe/names';
+import type { Recipe, VariantNames } from '../recipe/types';
+import { inspectSif } from '../sif/inspect';
+import { readLedger } from '../tree/ledger';
+import { EASYBUILD, TESTED, checkName, type Tree } from '../tree/root';
+
+export interface ImageFacts {
+  sifName: string;
+  sifPath: string;
+  stem: string;
+  dockerhash: string;
+  recipe: Recipe;
+  values: Record<string, string>;
+  appVersion: string;
+  definitionHash?: string;
+  sha256?: string;
+  withConda?: string;
+  names: VariantNames;
+  date: string;
+  labels: Record<string, string>;
+  tests?: unknown[];
+}
+
+function envValue(summary: { environment: Record<string, string>; ociConfig?: unknown }, name: string): string | undefined {
+  const env = (summary.ociConfig as { Env?: string[] } | undefined)?.Env ?? [];
+  const hit = env.find((e) => e.startsWith(`${name}=`));
+  return hit?.slice(name.length + 1);
+}
+
+/** NAME (a file in the tree) or a path to a SIF. */
+export async function locateSif(arg: string, tree?: Tree): Promise<string> {
+  if (arg.includes('/') || !tree) {
+    const p = path.resolve(arg);
+    await fs.access(p).catch(() => {
+      throw new InputError('no-sif', `no SIF at ${p}`);
+    });
+    return p;
+  }
+  const name = checkName(arg.endsWith('.sif') ? arg : `${arg}.sif`);
+  for (const dir of [tree.easybuild, tree.tested]) {
+    const p = path.join(dir, name);
+    if (await fs.access(p).then(() => true, () => false)) return p;
+  }
+  throw new InputError('unknown-image', `no image ${name} in ${EASYBUILD}/ or ${TESTED}/ of ${tree.root}`);
+}
+
+export async function imageFacts(sifPath: string, opts: { date?: string; tree?: Tree } = {}): Promise<ImageFacts> {
+  const s = await inspectSif(sifPath);
+  const stem = s.labels[LABEL.stem];
+  const dockerhash = s.labels['io.sifkit.dockerhash'];
+  const recipeName = s.labels[LABEL.recipe];
+  if (!stem || !dockerhash || !recipeName) throw new InputError('no-provenance', `${sifPath} lacks sifkit's labels (${LABEL.stem}, io.sifkit.dockerhash, ${LABEL.recipe}); it was not converted by sifkit from an image sifkit built`);
+  const recipe = await loadRecipe(recipeName);
+  const values = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith(LABEL.paramPrefix)).map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]));
+  for (const [, param] of recipe.naming.parts) if (!values[param]) throw new InputError('no-provenance', `${sifPath} has no ${LABEL.paramPrefix}${param} label, which its name needs`);
+  const date = opts.date ?? ymd(new Date());
+  if (!/^\d{8}$/.test(date)) throw new InputError('bad-date', `--date ${date} is not YYYYMMDD`);
+  const names = variantNames(recipe.naming, values, date);
+  if (names.stem !== stem) throw new InputError('name-mismatch', `the labels give the stem ${names.stem}, but the image says ${stem}`);
+  const sifName = sifFileName(stem, dockerhash);
+  const entry = opts.tree ? await readLedger(opts.tree, sifName) : undefined;
+  return {
+    sifName, sifPath, stem, dockerhash, recipe, values, appVersion: values[recipe.naming.version], definitionHash: s.labels[LABEL.definitionHash],
+    sha256: entry?.sha256, withConda: envValue(s, 'WITH_CONDA'), names, date, labels: s.labels, tests: entry?.tests,
+  };
+}

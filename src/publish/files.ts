@@ -1,0 +1,42 @@
+/**
+ * The files a release ships: the EasyConfig, the Docker definition it
+ * installs under share/docker-defs (rendered again from the recipe and
+ * checked against the image's definition hash), and the user page.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError } from '../errors';
+import { digestContext, listContext, readFragments } from '../recipe/load';
+import { renderVariant } from '../recipe/render';
+import { provenance } from '../provenance';
+import { easyconfigText, userPage } from './easyconfig';
+import type { ImageFacts } from './facts';
+
+export interface ReleaseFiles {
+  /** File name → content: `<easyconfig>.eb`, `<stem>.docker`, `USER.md`. */
+  files: Record<string, string>;
+  easyconfig: string;
+  docker: string;
+}
+
+/** The definition the image was built from, proven by its hash. */
+export async function definitionFor(f: ImageFacts): Promise<string> {
+  const files = f.recipe.context ? await digestContext(await listContext(f.recipe.context)) : {};
+  const rendered = renderVariant({ recipe: f.recipe, values: f.values, fragments: await readFragments(f.recipe), files, provenance: provenance(), date: f.date });
+  if (f.definitionHash && rendered.definitionHash !== f.definitionHash)
+    throw new InputError('definition-changed', `the recipe ${f.recipe.name} no longer renders the definition ${f.sifName} was built from (hash ${rendered.definitionHash.slice(0, 12)}, image ${f.definitionHash.slice(0, 12)})`, { hint: 'check out the docker-defs the image was built with' });
+  return rendered.dockerfile;
+}
+
+export async function releaseFiles(f: ImageFacts, root: string): Promise<ReleaseFiles> {
+  const easyconfig = f.names.easyconfig;
+  const docker = `${f.stem}.docker`;
+  const files: Record<string, string> = {
+    [easyconfig]: easyconfigText(f),
+    [docker]: await definitionFor(f),
+  };
+  const template = path.join(f.recipe.dir, 'USER.md');
+  const text = await fs.readFile(template, 'utf8').catch(() => undefined);
+  if (text !== undefined) files['USER.md'] = userPage(text, f, root);
+  return { files, easyconfig, docker };
+}

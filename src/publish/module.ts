@@ -1,0 +1,64 @@
+/**
+ * A standalone Lmod modulefile for sites without EasyBuild: the same
+ * variables and scripts as the EasyConfig's module, the SIF found as
+ * LUMI's create_container_vars finds it, and LUMI's refusal when it is
+ * gone. Pure: facts in, text out.
+ */
+import type { ImageFacts } from './facts';
+import { CONDA_PYTHON_SIMPLE, SINGULARITY_BIND, startShell, varSuffix } from './easyconfig';
+
+function lua(s: string): string {
+  return JSON.stringify(s);
+}
+
+export interface ModuleLayout {
+  /** The module's install directory (runscripts/, bin/, share/docker-defs/). */
+  installdir: string;
+  /** The container tree whose easybuild-sif-images/ holds the SIF. */
+  root: string;
+}
+
+export function moduleText(f: ImageFacts, layout: ModuleLayout): string {
+  const name = f.recipe.naming.app;
+  const V = varSuffix(name);
+  const bind = SINGULARITY_BIND.replace('%(installdir)s', layout.installdir);
+  return `-- ${f.names.module}: ${name} ${f.appVersion} in a singularity container.
+-- Written by sifkit for ${f.sifName}.
+help([[
+${name} ${f.appVersion} in a container (${f.recipe.naming.parts.map(([l, p]) => `${l} ${f.values[p]}`).join(', ')}).
+SIF and SIF${V}: the container file. RUNSCRIPTS and RUNSCRIPTS${V}: sample
+run scripts (mounted on /runscripts). SINGULARITY_BIND: the bindings it needs.
+In the container, activate the conda environment with $WITH_CONDA.
+]])
+whatis(${lua(`Description: ${name} ${f.appVersion} in a singularity container`)})
+
+local installdir = ${lua(layout.installdir)}
+local sif_name = ${lua(f.sifName)}
+-- The copy in the install directory if there is one, else the central one;
+-- LUMI_CONTAINER_REPOSITORY_ROOT points at a test clone of the tree.
+local root = os.getenv("LUMI_CONTAINER_REPOSITORY_ROOT") or ${lua(layout.root)}
+local sif = pathJoin(installdir, sif_name)
+if not isFile(sif) then
+    sif = pathJoin(root, "easybuild-sif-images", sif_name)
+end
+if not isFile(sif) and mode() == "load" then
+    LmodError("The module cannot locate the singularity container file " .. sif_name ..
+              ": it may have been removed from the system.")
+end
+
+setenv("SIF", sif)
+setenv(${lua(`SIF${V}`)}, sif)
+setenv("RUNSCRIPTS", pathJoin(installdir, "runscripts"))
+setenv(${lua(`RUNSCRIPTS${V}`)}, pathJoin(installdir, "runscripts"))
+setenv("SINGULARITY_BIND", ${lua(bind)})
+prepend_path("PATH", pathJoin(installdir, "bin"))
+`;
+}
+
+/** The two scripts the module installs, by path relative to the install directory. */
+export function moduleScripts(f: ImageFacts): Record<string, string> {
+  return {
+    'runscripts/conda-python-simple': CONDA_PYTHON_SIMPLE,
+    'bin/start-shell': startShell(`SIF${varSuffix(f.recipe.naming.app)}`),
+  };
+}
