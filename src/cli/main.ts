@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { sifkitVersion } from '../provenance';
 import { registerBuild } from './build';
 import { registerConvert } from './convert';
-import { registerTree } from './tree';
+import { registerRetire, registerTree } from './tree';
 import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
 import { registerRender } from './render';
@@ -24,6 +24,7 @@ export function buildProgram(): Command {
   registerBuild(program);
   registerConvert(program);
   registerTree(program);
+  registerRetire(program);
   registerTest(program);
   registerPublish(program);
   registerPublishPr(program);

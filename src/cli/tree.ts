@@ -8,7 +8,11 @@ import * as path from 'node:path';
 import { treeStatus } from '../tree/status';
 import { verifyTree } from '../tree/verify';
 import { mutate } from '../tree/mutate';
-import { openTree, resolveRoot } from '../tree/root';
+import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
+import { parsePolicy, type Policy } from '../tree/policy';
+import { blockedError, purge, restore, retire } from '../tree/retire';
+import { shippedDir } from '../util/package';
+import { promises as fs } from 'node:fs';
 import { jsonDoc, table } from './output';
 import { runCommand } from './run';
 
@@ -103,6 +107,85 @@ export function registerTree(program: Command): void {
         else if (!problems.length) io.stdout('tree is clean\n');
         else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', 'path', 'detail', 'repair']));
         return open.length ? ExitCode.failed : ExitCode.ok;
+      }, flags);
+    });
+}
+
+interface RetireFlags {
+  policy?: string;
+  easyconfigs?: string;
+  apply?: boolean;
+  includeReferenced?: boolean;
+  purge?: boolean;
+  graceDays?: string;
+  root?: string;
+  json?: boolean;
+}
+
+async function loadPolicy(file?: string): Promise<Policy> {
+  const p = file ? path.resolve(file) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
+  let text: string;
+  try {
+    text = await fs.readFile(p, 'utf8');
+  } catch {
+    throw new InputError('no-policy', `cannot read the retention policy ${p}`);
+  }
+  return parsePolicy(text, p);
+}
+
+export function registerRetire(program: Command): void {
+  program
+    .command('retire')
+    .description('plan which old or broken images go (changes nothing); --apply quarantines them, --purge deletes quarantined ones')
+    .option('--policy <file>', 'retention policy (default: pipelines/retention.yaml)')
+    .option('--easyconfigs <dir>', 'checkout of the EasyConfig repository whose active EasyConfigs keep images')
+    .option('--apply', 'carry the plan out: quarantine the retired files (O(1) renames)')
+    .option('--include-referenced', 'for broken images still referenced: archive their EasyConfigs and move or remove their links')
+    .option('--purge', 'delete quarantined files older than the grace period, after the backup command succeeds')
+    .option('--grace-days <n>', 'with --purge: override the policy quarantine_days')
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (flags: RetireFlags) => {
+      process.exitCode = await runCommand(async (io) => {
+        const policy = await loadPolicy(flags.policy);
+        const tree = await openTree(resolveRoot(flags.root), Boolean(flags.apply || flags.purge));
+        if (flags.purge) {
+          const grace = flags.graceDays === undefined ? undefined : Number(flags.graceDays);
+          if (grace !== undefined && !(grace >= 0)) throw new InputError('bad-grace', `--grace-days ${flags.graceDays} is not a number of days`);
+          const r = await purge(tree, policy, { graceDays: grace, signal: io.signal });
+          if (io.json) io.stdout(jsonDoc({ ok: r.kept.every((k) => !/backup failed/.test(k.why)), ...r }));
+          else {
+            for (const d of r.deleted) io.stdout(`purged ${d}\n`);
+            for (const k of r.kept) io.stdout(`kept   ${k.name}: ${k.why}\n`);
+          }
+          return r.kept.some((k) => /backup failed/.test(k.why)) ? ExitCode.failed : ExitCode.ok;
+        }
+        const { plan, applied } = await retire(tree, { policy, easyconfigs: flags.easyconfigs, includeReferenced: flags.includeReferenced, apply: flags.apply, signal: io.signal });
+        const blocked = plan.decisions.filter((d) => d.action === 'blocked');
+        if (io.json) io.stdout(jsonDoc({ ok: !blocked.length, applied, ...plan }));
+        else {
+          io.stdout(table(plan.decisions.map((d) => [d.action === 'retire' && applied ? 'retired' : d.action, `${d.dir.split('-')[0]}/${d.name}`, d.rule, d.references.join(', ') || '-']), ['action', 'image', 'rule', 'referenced by']));
+          for (const a of plan.archive) io.stdout(`archive EasyConfig ${a.from} -> ${a.to}\n`);
+          for (const l of plan.links) io.stdout(`${SIF_IMAGES}/${l.link}: ${l.to ? `-> ${l.to}` : 'remove'} (was ${l.from})\n`);
+          if (!applied) io.stdout('(plan only: nothing changed; --apply carries it out)\n');
+        }
+        if (blocked.length) throw blockedError(plan);
+      }, flags);
+    });
+
+  program
+    .command('restore')
+    .description('bring a retired image back from the quarantine')
+    .argument('<name>', 'the image file name')
+    .option('--dir <dir>', `${TESTED} or ${EASYBUILD}, when it was retired from both`)
+    .option('--root <dir>', ROOT_HELP)
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (name: string, flags: { dir?: string; root?: string; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const tree = await openTree(resolveRoot(flags.root), false);
+        const r = await restore(tree, name, { dir: flags.dir, signal: io.signal });
+        if (io.json) io.stdout(jsonDoc({ ok: true, ...r }));
+        else io.stdout(`restored ${r.restored}\n`);
       }, flags);
     });
 }

@@ -123,7 +123,8 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   for (const e of ledger.values()) {
     const exists = await fs.stat(path.join(tree.tested, e.name)).then(() => true, () => false)
       || await fs.stat(path.join(tree.easybuild, e.name)).then(() => true, () => false)
-      || await fs.stat(path.join(tree.quarantine, e.name)).then(() => true, () => false);
+      || await fs.lstat(path.join(tree.quarantine, TESTED, e.name)).then(() => true, () => false)
+      || await fs.lstat(path.join(tree.quarantine, EASYBUILD, e.name)).then(() => true, () => false);
     if (exists) continue;
     const problem: Problem = { kind: 'ledger-orphan', path: path.relative(tree.root, ledgerPath(tree, e.name)), message: `checksum record for ${e.name}, which is in no directory`, repairable: true };
     if (opts.repair) {
