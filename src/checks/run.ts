@@ -5,6 +5,7 @@
  * promoted for the same series.
  */
 import * as os from 'node:os';
+import type Docker from 'dockerode';
 import * as path from 'node:path';
 import { InputError, RefusedError } from '../errors';
 import { connectEngine } from '../engine/client';
@@ -36,6 +37,8 @@ export interface TestOptions {
   workdir?: string;
   slurm?: Partial<SlurmProfile>;
   signal?: AbortSignal;
+  /** The engine with the image (default: DOCKER_HOST or the local socket). */
+  engine?: Docker;
   onCheck?: (r: CheckResult) => void;
   onState?: (s: string) => void;
 }
@@ -66,7 +69,7 @@ async function findBaseline(opts: TestOptions, stem: string, self: string): Prom
 }
 
 export async function runTests(targetText: string, opts: TestOptions): Promise<TestOutcome> {
-  const target = await resolveTarget(targetText, opts.signal);
+  const target = await resolveTarget(targetText, opts.signal, opts.engine);
   const recipeName = opts.recipe ?? target.recipe;
   if (!recipeName) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${targetText}`, { hint: 'give --recipe NAME' });
   const recipe = await loadRecipe(recipeName);
@@ -84,7 +87,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   let jobState: string | undefined;
   if (opts.runner === 'local') {
     if (!target.image) throw new InputError('no-image', `${targetText} has no image in the engine to run locally`);
-    const docker = await connectEngine(opts.signal);
+    const docker = opts.engine ?? (await connectEngine(opts.signal));
     results = await runLocal(docker, target.image, checks, profile.local, { signal: opts.signal, onCheck: opts.onCheck });
   } else {
     const slurm = { ...profile.slurm, ...Object.fromEntries(Object.entries(opts.slurm ?? {}).filter(([, v]) => v !== undefined)) } as SlurmProfile;

@@ -1,5 +1,6 @@
 /** What `sifkit test TARGET` names: an image in the engine, or a SIF file. */
 import { promises as fs } from 'node:fs';
+import type Docker from 'dockerode';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { connectEngine, httpStatus } from '../engine/client';
@@ -19,7 +20,7 @@ export interface TestTarget {
   sif?: string;
 }
 
-export async function resolveTarget(text: string, signal?: AbortSignal): Promise<TestTarget> {
+export async function resolveTarget(text: string, signal?: AbortSignal, engine?: Docker): Promise<TestTarget> {
   const ref = text.replace(/^docker-daemon:/, '');
   if (ref.endsWith('.sif')) {
     const file = path.resolve(ref);
@@ -32,7 +33,7 @@ export async function resolveTarget(text: string, signal?: AbortSignal): Promise
     if (!stem || !dockerhash) throw new InputError('no-provenance', `${file} carries no ${LABEL.stem}/io.sifkit.dockerhash labels`);
     return { name: sifFileName(stem, dockerhash), stem, dockerhash, recipe: s.labels[LABEL.recipe], labels: s.labels, image: s.labels['io.sifkit.image-id'], sif: file };
   }
-  const docker = await connectEngine(signal);
+  const docker = engine ?? (await connectEngine(signal));
   let info;
   try {
     info = await docker.getImage(ref).inspect();

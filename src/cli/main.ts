@@ -6,6 +6,7 @@ import { registerConvert } from './convert';
 import { registerRetire, registerTree } from './tree';
 import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
+import { registerRelease } from './release';
 import { registerRender } from './render';
 
 export function buildProgram(): Command {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerTest(program);
   registerPublish(program);
   registerPublishPr(program);
+  registerRelease(program);
   return program;
 }
 

@@ -6,6 +6,7 @@
  * rewound.
  */
 import { spawn } from 'node:child_process';
+import type Docker from 'dockerode';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -38,6 +39,8 @@ export interface ConvertOptions {
   fixPerms?: boolean;
   deterministic?: boolean;
   signal?: AbortSignal;
+  /** The engine that holds a docker-daemon: image (default: DOCKER_HOST or the local socket). */
+  engine?: Docker;
 }
 
 export interface ConvertRecord {
@@ -54,8 +57,8 @@ export interface ConvertRecord {
 }
 
 /** Saves an engine image to `file` through the Engine API. */
-async function saveImage(ref: string, file: string, signal?: AbortSignal): Promise<void> {
-  const docker = await connectEngine(signal);
+async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
+  const docker = engine ?? (await connectEngine(signal));
   try {
     await docker.getImage(ref).inspect();
   } catch (e) {
@@ -67,7 +70,7 @@ async function saveImage(ref: string, file: string, signal?: AbortSignal): Promi
 }
 
 /** Runs `fn` with a docker archive for the source, cleaning up what it saved. */
-async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
+async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, engine: Docker | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
   if (source.kind === 'docker-archive') {
     try {
       await fs.access(source.path);
@@ -78,7 +81,7 @@ async function withArchive<T>(source: Source, out: string, signal: AbortSignal |
   }
   const spool = tempNameFor(out.replace(/\.sif$/, '') + '.tar');
   try {
-    await saveImage(source.ref, spool, signal);
+    await saveImage(source.ref, spool, signal, engine);
     return await fn(spool, { bootstrap: 'docker-daemon', from: source.ref });
   } finally {
     await fs.rm(spool, { force: true });
@@ -133,7 +136,7 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
-  return withArchive(source, path.join(dir, 'image.sif'), opts.signal, async (archivePath, ref) => {
+  return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
     const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(archive));
     if (backend !== 'native') {

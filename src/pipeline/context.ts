@@ -10,6 +10,8 @@ export interface VariantState {
   /** Stages that were skipped, with why. */
   skipped: Record<string, string>;
   error?: Error;
+  /** The stage that failed, when one did. */
+  failedStage?: string;
 }
 
 /** The typed context every pipeline task gets. */

@@ -77,6 +77,7 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
                 }, ref.with);
               } catch (e) {
                 v.error ??= e as Error;
+                v.failedStage ??= stage.name;
                 throw e;
               }
               vtask.title = variantLabel(v);

@@ -5,7 +5,9 @@ import { connectEngine } from '../engine/client';
 import { digestContext, listContext, readFragments } from '../recipe/load';
 import { renderVariant } from '../recipe/render';
 import { provenance } from '../provenance';
-import type { PipelineContext, Stage } from './context';
+import type { PipelineContext, Stage, VariantState } from './context';
+import { slot } from './slots';
+import { RELEASE_STAGES } from './release-stages';
 
 /** Inputs read once per run and shared by every variant's render. */
 interface RecipeInputs {
@@ -43,15 +45,23 @@ export const renderStage: Stage = {
   },
 };
 
-const engines = new WeakMap<PipelineContext, Promise<Docker>>();
+const engines = new WeakMap<PipelineContext, Map<string, Promise<Docker>>>();
 
-/** One engine connection per run, checked once. */
-export function engineFor(ctx: PipelineContext): Promise<Docker> {
-  let p = engines.get(ctx);
+/**
+ * The engine a variant builds on: with several (--engines), variants are
+ * spread over them in turn; each connection is checked once per run.
+ */
+export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<Docker> {
+  const list = (ctx.options.engines as string[] | undefined) ?? [];
+  const address = list.length && v ? list[ctx.variants.indexOf(v) % list.length] : list[0] ?? '';
+  let byAddress = engines.get(ctx);
+  if (!byAddress) engines.set(ctx, (byAddress = new Map()));
+  let p = byAddress.get(address);
   if (!p) {
-    p = connectEngine(ctx.signal);
-    engines.set(ctx, p);
+    p = connectEngine(ctx.signal, address || undefined);
+    byAddress.set(address, p);
   }
+  if (v) v.results.engine = address || 'default';
   return p;
 }
 
@@ -67,8 +77,8 @@ export const buildStage: Stage = {
   title: 'Build the image',
   async run(ctx, v, report) {
     const o = ctx.options as BuildStageOptions;
-    const docker = await engineFor(ctx);
-    const record: BuildRecord = await buildVariant(docker, {
+    const docker = await engineFor(ctx, v);
+    const record: BuildRecord = await slot(ctx, 'build', () => buildVariant(docker, {
       recipe: ctx.recipe,
       rendered: v.rendered!,
       serverFiles: o.serverFiles,
@@ -77,14 +87,15 @@ export const buildStage: Stage = {
       signal: ctx.signal,
       extraLabels: o.extraLabels,
       onProgress: (line) => report.progress(line),
-    });
+    }));
     v.results.build = record;
     report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
   },
 };
 
-/** Every stage sifkit knows, by the name pipeline files use. Later stages register here. */
+/** Every stage sifkit knows, by the name pipeline files use. */
 export const STAGES: Record<string, Stage> = {
   render: renderStage,
   build: buildStage,
+  ...RELEASE_STAGES,
 };

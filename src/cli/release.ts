@@ -1,0 +1,131 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { ExitCode, InputError, isSifkitError } from '../errors';
+import type { PipelineContext } from '../pipeline/context';
+import type { BuildRecord } from '../engine/build';
+import type { ConvertRecord } from '../convert/convert';
+import { collect, jsonDoc, table } from './output';
+import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
+import { runCommand } from './run';
+import { loadPipeline } from '../pipeline/definition';
+import { STAGES } from '../pipeline/stages';
+
+interface RunFlags {
+  recipe?: string;
+  set?: string[];
+  matrix?: boolean;
+  jobs?: string;
+  buildJobs?: string;
+  convertJobs?: string;
+  engines?: string;
+  root?: string;
+  out?: string;
+  runner?: string;
+  resultsDir?: string;
+  untested?: boolean;
+  to?: string;
+  serverFiles?: string;
+  rebuild?: boolean;
+  logDir?: string;
+  date?: string;
+  json?: boolean;
+}
+
+function count(v: string | undefined, flag: string): number {
+  const n = v === undefined ? 1 : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InputError('bad-jobs', `${flag} ${v} is not a whole number from 1 to 64`);
+  return n;
+}
+
+/** One row per variant: where it went and what each stage did. */
+function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; variants: unknown[] } {
+  const variants = ctx.variants.map((v) => {
+    const b = v.results.build as BuildRecord | undefined;
+    const c = v.results.convert as ConvertRecord | undefined;
+    const done = (s: string) => (s === 'render' ? Boolean(v.rendered) : v.results[s] !== undefined);
+    const failedAt = v.failedStage ? stages.indexOf(v.failedStage) : -1;
+    const status = Object.fromEntries(stages.map((s, i) => {
+      if (failedAt >= 0 && i === failedAt) return [s, `FAILED: ${v.error!.message}`];
+      if (failedAt >= 0 && i > failedAt) return [s, 'not reached'];
+      if (v.skipped[s]) return [s, `skipped: ${v.skipped[s]}`];
+      if (s === 'build' && b?.reused) return [s, 'skipped: reused the image with the same definition hash'];
+      return [s, done(s) ? 'done' : '-'];
+    }));
+    return { stem: v.rendered?.names.stem, values: v.values, dockerhash: b?.dockerhash, image: b?.tag, sif: c?.out, engine: v.results.engine, stages: status, error: v.error?.message, results: v.results };
+  });
+  const rows = variants.map((v) => [v.stem ?? '?', v.dockerhash ?? '-', ...stages.map((s) => (v.stages[s].startsWith('skipped') ? 'skip' : v.stages[s] === 'done' ? 'done' : v.stages[s].startsWith('FAILED') ? 'FAILED' : '-')), v.sif ?? '-']);
+  return { rows, variants };
+}
+
+function registerOne(program: Command, name: 'run' | 'release'): Command {
+  const cmd = program.command(name);
+  if (name === 'run') cmd.description('run a pipeline (pipelines/NAME.yaml or a file) over a recipe\'s variants').argument('<pipeline>', 'release, promote, retire, build, render, or a YAML file').requiredOption('--recipe <name>', 'the recipe (in docker-defs/) or its path');
+  else cmd.description('the whole release of a recipe: render, build, convert, test, stage, promote (resumable)').argument('<recipe>', 'the recipe (in docker-defs/) or its path');
+  return cmd
+    .option('--set <name=value>', 'set a parameter (repeatable)', collect)
+    .option('--matrix', "every variant of the recipe's build matrix")
+    .option('--jobs <n>', 'variants at once', '1')
+    .option('--build-jobs <n>', 'builds at once', '1')
+    .option('--convert-jobs <n>', 'conversions at once', '1')
+    .option('--engines <list>', 'Docker engines to spread builds over (comma-separated DOCKER_HOST addresses)')
+    .option('--root <dir>', 'the container tree (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)')
+    .option('--out <dir>', 'where SIFs are written', '.sifkit/sif')
+    .option('--runner <runner>', 'test runner: local or slurm', 'local')
+    .option('--results-dir <dir>', 'test results', '.sifkit/test-results')
+    .option('--untested', 'stage without a passing test run')
+    .option('--to <where>', 'promote to sif-images, easybuild-sif-images or all (default: the pipeline file)')
+    .option('--server-files <dir>', "licensed files served to builds (default: the recipe's)")
+    .option('--rebuild', 'build even when an image with the same definition hash exists')
+    .option('--log-dir <dir>', 'build and access logs', '.sifkit/logs')
+    .option('--date <YYYYMMDD>', 'the date in EasyConfig names')
+    .option('--json', 'print one JSON document on stdout');
+}
+
+async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<number> {
+  return runCommand(async (io) => {
+    if (flags.runner !== 'local' && flags.runner !== 'slurm') throw new InputError('bad-runner', `--runner ${flags.runner} is not local or slurm`);
+    const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
+    // A root named on the command line may be new (a throwaway tree): make it.
+    if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
+    const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
+      serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
+      rebuild: flags.rebuild,
+      logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
+      outDir: path.resolve(flags.out ?? '.sifkit/sif'),
+      root: rootArg ? path.resolve(rootArg) : '/appl/local/containers',
+      runner: flags.runner,
+      resultsDir: path.resolve(flags.resultsDir ?? '.sifkit/test-results'),
+      untested: flags.untested,
+      to: flags.to,
+      engines,
+      slots: { build: count(flags.buildJobs, '--build-jobs'), convert: count(flags.convertJobs, '--convert-jobs') },
+    });
+    const stages = (await loadPipeline(pipeline, Object.keys(STAGES))).stages.map((s) => s.stage);
+    const { rows, variants } = summary(ctx, stages);
+    const failed = ctx.variants.filter((v) => v.error).length;
+    if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));
+    else {
+      io.stdout(table(rows, ['variant', 'dockerhash', ...stages, 'sif']));
+      if (rootArg) io.stdout(`tree: ${path.resolve(rootArg)} (sifkit status --root ${rootArg})\n`);
+      io.stdout(`test results: ${path.resolve(flags.resultsDir ?? '.sifkit/test-results')}   logs: ${path.resolve(flags.logDir ?? '.sifkit/logs')}\n`);
+    }
+    if (io.json && failed) {
+      // One JSON document on stdout: the summary carries the errors; stderr gets the line.
+      const e = ctx.variants.find((v) => v.error)!.error!;
+      io.stderr(`sifkit: error: ${e.message}\n`);
+      return isSifkitError(e) ? e.exitCode : ExitCode.failed;
+    }
+    throwFirstVariantError(ctx);
+  }, flags);
+}
+
+export function registerRelease(program: Command): void {
+  registerOne(program, 'run').action(async (pipeline: string, flags: RunFlags) => {
+    process.exitCode = await run(pipeline, flags.recipe as string, flags);
+  });
+  registerOne(program, 'release').action(async (recipe: string, flags: RunFlags) => {
+    process.exitCode = await run('release', recipe, flags);
+  });
+}

@@ -1,0 +1,222 @@
+/**
+ * The release stages after build: convert, test, stage, promote, retire.
+ * Each knows when its work is already done and still valid (same image,
+ * same SIF, a passing run on record, the checksum matching) and skips, so
+ * a run after a failure or an interruption continues where it stopped.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError, OperationError } from '../errors';
+import { convert, type ConvertRecord } from '../convert/convert';
+import { gateError, runTests } from '../checks/run';
+import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
+import type { BuildRecord } from '../engine/build';
+import { sifFileName } from '../recipe/names';
+import { inspectSif } from '../sif/inspect';
+import { checkFile } from '../tree/checksum';
+import { readLedger } from '../tree/ledger';
+import { linkName, parseTarget, promote } from '../tree/promote';
+import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
+import { stage } from '../tree/stage';
+import { parsePolicy } from '../tree/policy';
+import { retire } from '../tree/retire';
+import { shippedDir } from '../util/package';
+import type { PipelineContext, Stage, VariantState } from './context';
+import { slot } from './slots';
+import { engineFor } from './stages';
+
+export interface ReleaseOptions {
+  /** Where SIFs are written. */
+  outDir?: string;
+  /** The container tree (stage, promote, retire). */
+  root?: string;
+  runner?: 'local' | 'slurm';
+  resultsDir?: string;
+  untested?: boolean;
+  /** Overrides the pipeline file's promote `to:`. */
+  to?: string;
+  tolerance?: number;
+  policy?: string;
+  easyconfigs?: string;
+}
+
+function opts(ctx: PipelineContext): ReleaseOptions {
+  return ctx.options as ReleaseOptions;
+}
+
+function built(v: VariantState): BuildRecord {
+  const b = v.results.build as BuildRecord | undefined;
+  if (!b) throw new InputError('no-build', 'this stage needs the build stage before it in the pipeline');
+  return b;
+}
+
+function sifName(v: VariantState): string {
+  const b = built(v);
+  return sifFileName(v.rendered!.names.stem, b.dockerhash);
+}
+
+function sifPath(ctx: PipelineContext, v: VariantState): string {
+  return path.join(path.resolve(opts(ctx).outDir ?? path.join('.sifkit', 'sif')), sifName(v));
+}
+
+const trees = new WeakMap<PipelineContext, Promise<Tree>>();
+
+function treeOf(ctx: PipelineContext): Promise<Tree> {
+  let t = trees.get(ctx);
+  if (!t) {
+    const root = opts(ctx).root;
+    if (!root) throw new InputError('no-root', 'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)');
+    t = openTree(path.resolve(root), true);
+    trees.set(ctx, t);
+  }
+  return t;
+}
+
+function resultsDir(ctx: PipelineContext): string {
+  return path.resolve(opts(ctx).resultsDir ?? DEFAULT_RESULTS_DIR);
+}
+
+export const convertStage: Stage = {
+  name: 'convert',
+  title: 'Convert to SIF',
+  async skip(ctx, v) {
+    const out = sifPath(ctx, v);
+    if (!existsSync(out)) return undefined;
+    try {
+      const s = await inspectSif(out);
+      if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
+    } catch {
+      return undefined; // unreadable: convert again
+    }
+    v.results.convert = { out, backend: 'native', source: built(v).imageId, size: (await fs.stat(out)).size, durationMs: 0 } satisfies ConvertRecord;
+    return `${path.basename(out)} is there for this image`;
+  },
+  async run(ctx, v, report) {
+    const out = sifPath(ctx, v);
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    const engine = await engineFor(ctx, v);
+    report.progress('waiting for a conversion slot');
+    const r = await slot(ctx, 'convert', () => {
+      report.progress(`docker save, flatten, mksquashfs -> ${out}`);
+      return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine });
+    });
+    v.results.convert = r;
+    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
+  },
+};
+
+export const testStage: Stage = {
+  name: 'test',
+  title: 'Test the image',
+  async skip(ctx, v) {
+    const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
+    const run = latestPassing(doc?.runs);
+    if (!run) return undefined;
+    v.results.test = run;
+    return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
+  },
+  async run(ctx, v, report, w) {
+    const runner = (opts(ctx).runner ?? w.runner ?? 'local') as 'local' | 'slurm';
+    const engine = await engineFor(ctx, v);
+    // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
+    const target = runner === 'slurm' && v.results.convert ? (v.results.convert as ConvertRecord).out : built(v).imageId;
+    const o = await runTests(target, {
+      runner,
+      // The recipe this run loaded (it may live outside docker-defs/).
+      recipe: ctx.recipe.dir,
+      resultsDir: resultsDir(ctx),
+      root: opts(ctx).root ? path.resolve(opts(ctx).root as string) : undefined,
+      tolerance: opts(ctx).tolerance ?? Number(w.tolerance ?? 0.1),
+      gate: true,
+      signal: ctx.signal,
+      engine,
+      onCheck: (r) => report.progress(`${r.passed ? 'pass' : 'FAIL'} ${r.name}${r.reason ? `: ${r.reason}` : ''}`),
+    });
+    v.results.test = o.run;
+    if (!o.run.passed) {
+      const failed = o.run.checks.filter((c) => !c.passed);
+      throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
+    }
+    if (o.regressions.length) throw gateError(o, opts(ctx).tolerance ?? 0.1);
+    report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
+  },
+};
+
+export const stageStage: Stage = {
+  name: 'stage',
+  title: 'Stage into tested-containers',
+  async skip(ctx, v) {
+    const tree = await treeOf(ctx);
+    const name = sifName(v);
+    const entry = await readLedger(tree, name);
+    const state = await checkFile(tree, entry, `${TESTED}/${name}`);
+    if (state !== 'ok' && state !== 'ok-cached') return undefined;
+    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry!.sha256, size: entry!.size, already: true };
+    return 'staged, checksum matching';
+  },
+  async run(ctx, v, report) {
+    const tree = await treeOf(ctx);
+    const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test as TestRun] : []);
+    const convert = v.results.convert as ConvertRecord | undefined;
+    const file = convert?.out ?? sifPath(ctx, v);
+    const r = await stage(tree, file, { signal: ctx.signal, tests: runs, requireTests: !opts(ctx).untested });
+    v.results.stage = r;
+    report.title(`Staged ${r.name}`);
+  },
+};
+
+function promoteTo(ctx: PipelineContext, w: Record<string, string>) {
+  return parseTarget(opts(ctx).to ?? w.to ?? 'all');
+}
+
+export const promoteStage: Stage = {
+  name: 'promote',
+  title: 'Promote',
+  async skip(ctx, v, w) {
+    const tree = await treeOf(ctx);
+    const name = sifName(v);
+    const to = promoteTo(ctx, w);
+    const inEasybuild = existsSync(path.join(tree.easybuild, name));
+    const link = await fs.readlink(path.join(tree.sifImages, linkName(v.rendered!.names.stem))).catch(() => undefined);
+    const linked = link !== undefined && path.basename(link) === name;
+    const done = to === 'all' ? inEasybuild && linked : to === 'sif-images' ? linked : inEasybuild;
+    return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
+  },
+  async run(ctx, v, report, w) {
+    const tree = await treeOf(ctx);
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), signal: ctx.signal });
+    v.results.promote = r;
+    report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
+  },
+};
+
+const retireRuns = new WeakMap<PipelineContext, Promise<unknown>>();
+
+/** Retire runs once per pipeline run, whatever the number of variants. */
+export const retireStage: Stage = {
+  name: 'retire',
+  title: 'Retire old versions',
+  async run(ctx, v, report, w) {
+    let p = retireRuns.get(ctx);
+    if (!p) {
+      p = (async () => {
+        const tree = await treeOf(ctx);
+        const file = opts(ctx).policy ?? w.policy ?? path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
+        const policy = parsePolicy(await fs.readFile(file, 'utf8'), file);
+        return retire(tree, { policy, easyconfigs: opts(ctx).easyconfigs, apply: w.apply !== 'false', signal: ctx.signal });
+      })();
+      retireRuns.set(ctx, p);
+    }
+    const r = (await p) as Awaited<ReturnType<typeof retire>>;
+    v.results.retire = r;
+    report.title(`Retire: ${r.plan.decisions.filter((d) => d.action === 'retire').length} image(s) ${r.applied ? 'quarantined' : 'to retire'}`);
+  },
+};
+
+export const RELEASE_STAGES: Record<string, Stage> = {
+  convert: convertStage,
+  test: testStage,
+  stage: stageStage,
+  promote: promoteStage,
+  retire: retireStage,
+};

@@ -1,0 +1,120 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, runCli } from '../support/cli';
+import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { TEMP_MARKER } from '../../src/util/files';
+
+jest.setTimeout(900_000);
+
+const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4';
+
+describe('sifkit release: the example recipe end to end, interrupted and resumed', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-release-'));
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  const release = (extra: string[] = []) => ['release', 'mpi4py-cpu', '--root', 'containers', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
+
+  it('stops cleanly on Ctrl-C during the conversion, then a rerun resumes and finishes', async () => {
+    // First run: interrupted once the conversion has started.
+    const child = spawn(process.execPath, [CLI, ...release()], { cwd: dir, env: { ...process.env, CI: '1' } });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (!sent && /docker save, flatten, mksquashfs/.test(stderr)) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 1500);
+      }
+    });
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    // Nothing half-written under a final name.
+    const sifs = await fs.readdir(path.join(dir, 'sif')).catch(() => [] as string[]);
+    expect(sifs.filter((f) => f.endsWith('.sif'))).toEqual([]);
+    expect(sifs.filter((f) => f.includes(TEMP_MARKER))).toEqual([]);
+
+    // Second run: build reused, the rest done.
+    const second = await runCli([...release(), '--json'], { cwd: dir });
+    expect(second.code).toBe(0);
+    const v = JSON.parse(second.stdout).variants[0];
+    expect(v.stages.build).toMatch(/^skipped: reused/);
+    expect(v.stages).toMatchObject({ convert: 'done', test: 'done', stage: 'done', promote: 'done' });
+    const sif = path.join(dir, 'sif', `${STEM}-dockerhash-${v.dockerhash}.sif`);
+    expect(v.sif).toBe(sif);
+    expect(execFileSync('siftool', ['header', sif]).toString()).toMatch(/Primary Architecture:\s+amd64/);
+    expect(await fs.readlink(path.join(dir, 'containers', 'sif-images', `${STEM}.sif`))).toBe(`../easybuild-sif-images/${STEM}-dockerhash-${v.dockerhash}.sif`);
+    expect((await runCli(['verify', '--root', 'containers', '--deep'], { cwd: dir })).code).toBe(0);
+    const ledger = JSON.parse(await fs.readFile(path.join(dir, 'containers', '.sifkit', 'ledger', `${STEM}-dockerhash-${v.dockerhash}.sif.json`), 'utf8'));
+    expect(ledger.tests[0]).toMatchObject({ passed: true, runner: 'local' });
+
+    // Third run: everything is done and valid, so every stage skips.
+    const third = await runCli([...release(), '--json'], { cwd: dir });
+    expect(third.code).toBe(0);
+    const stages = JSON.parse(third.stdout).variants[0].stages;
+    for (const s of ['build', 'convert', 'test', 'stage', 'promote']) expect(stages[s]).toMatch(/^skipped/);
+  });
+});
+
+describe('sifkit run release: a matrix of 3 variants with --jobs 2', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-matrix-'));
+    const defs = path.join(dir, 'defs', 'tiny');
+    await fs.mkdir(defs, { recursive: true });
+    await fs.writeFile(path.join(defs, 'main.docker'), [
+      'FROM sifkit-test/busybox:latest',
+      `LABEL ${TEST_LABEL}="${runId}"`,
+      'RUN echo "tiny {{ v }}" > /etc/tiny-version',
+      'ENV WITH_CONDA="true"',
+      '',
+    ].join('\n'));
+    await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
+naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
+fragments: [tiny/main.docker]
+parameters: { v: { type: version, default: '1.0' } }
+matrix:
+  - { v: '1.0' }
+  - { v: '1.1' }
+  - { v: '1.2' }
+checks:
+  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
+testing:
+  local: { launcher: '' }
+`);
+  });
+  afterAll(async () => {
+    await removeTestImages();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('releases all three, two at a time, into one tree', async () => {
+    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '2', '--convert-jobs', '2', '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'], { cwd: dir });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.variants.map((v: { stem: string }) => v.stem)).toEqual(['sifkittest-tiny-v-1.0', 'sifkittest-tiny-v-1.1', 'sifkittest-tiny-v-1.2']);
+    for (const v of doc.variants) expect(v.stages).toMatchObject({ build: 'done', convert: 'done', test: 'done', stage: 'done', promote: 'done' });
+    expect((await fs.readdir(path.join(dir, 'tree', 'sif-images'))).sort()).toEqual(['sifkittest-tiny-v-1.0.sif', 'sifkittest-tiny-v-1.1.sif', 'sifkittest-tiny-v-1.2.sif']);
+    const status = JSON.parse((await runCli(['status', '--root', 'tree', '--json'], { cwd: dir })).stdout);
+    expect(status.images).toHaveLength(3);
+    expect((await runCli(['verify', '--root', 'tree', '--deep'], { cwd: dir })).code).toBe(0);
+  });
+
+  it('a failing variant stops at its failing stage; the others finish, and the exit is 1', async () => {
+    const recipe = path.join(dir, 'defs', 'tiny', 'recipe.yaml');
+    await fs.writeFile(recipe, (await fs.readFile(recipe, 'utf8')).replace("expect: 'tiny'", "expect: 'tiny 1.0'"));
+    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--root', 'tree2', '--out', 'sif2', '--results-dir', 'results2', '--log-dir', 'logs', '--json'], { cwd: dir });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.variants[0].stages.promote).toBe('done');
+    expect(doc.variants[1].stages.test).toMatch(/^FAILED: 1 check\(s\) failed: version \(output lacks "tiny 1.0"\)/);
+    expect(doc.variants[1].stages.stage).toBe('not reached');
+    expect((await fs.readdir(path.join(dir, 'tree2', 'sif-images')))).toEqual(['sifkittest-tiny-v-1.0.sif']);
+  });
+});
