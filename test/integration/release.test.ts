@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
 import { TEMP_MARKER } from '../../src/util/files';
+import { startSecondEngine } from '../support/second-engine';
 
 jest.setTimeout(900_000);
 
@@ -104,6 +105,22 @@ testing:
     const status = JSON.parse((await runCli(['status', '--root', 'tree', '--json'], { cwd: dir })).stdout);
     expect(status.images).toHaveLength(3);
     expect((await runCli(['verify', '--root', 'tree', '--deep'], { cwd: dir })).code).toBe(0);
+  });
+
+  it('spreads builds over two engines (--engines), each variant converted from its own', async () => {
+    const engine2 = await startSecondEngine();
+    try {
+      const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--build-jobs', '2', '--engines', `unix:///var/run/docker.sock,${engine2.address}`, '--root', 'tree3', '--out', 'sif3', '--results-dir', 'results3', '--log-dir', 'logs', '--json'], { cwd: dir });
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.variants.map((v: { engine: string }) => v.engine)).toEqual(['unix:///var/run/docker.sock', engine2.address, 'unix:///var/run/docker.sock']);
+      const there = execFileSync('docker', ['-H', engine2.address, 'images', '--format', '{{.Repository}}:{{.Tag}}']).toString();
+      expect(there).toContain('sifkittest/sifkittest-tiny:v-1.1');
+      expect(there).not.toContain('sifkittest/sifkittest-tiny:v-1.0');
+      for (const v of doc.variants) expect(v.stages.promote).toBe('done');
+    } finally {
+      await engine2.stop();
+    }
   });
 
   it('a failing variant stops at its failing stage; the others finish, and the exit is 1', async () => {
