@@ -89,9 +89,14 @@ export async function startFileServer(dir: string, logFile?: string): Promise<Fi
     served.add(path.relative(rootReal, file));
     const stream = createReadStream(file, { highWaterMark: 1 << 20 });
     stream.on('error', () => res.destroy());
-    // Logged when the response is done: a client that hangs up as soon as it
-    // has every byte can stop the file stream before its own 'end'.
-    res.on('close', () => note(req, res.writableFinished ? 200 : 499, res.writableFinished ? st.size : 0));
+    // Logged when the response is done. A client that hangs up as soon as it
+    // has every byte can close the socket before the file stream's 'end' or
+    // the response's 'finish': judge by the bytes handed to the socket.
+    let sent = 0;
+    stream.on('data', (c: string | Buffer) => {
+      sent += c.length;
+    });
+    res.on('close', () => note(req, res.writableFinished || sent === st.size ? 200 : 499, sent));
     stream.pipe(res);
   });
   // Port 0: the kernel picks a free port, so "port in use" cannot happen.

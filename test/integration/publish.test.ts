@@ -18,7 +18,8 @@ const TOKEN = 'ghp_sifkitTestToken0123456789abcdef';
 function easyconfigValues(file: string): Record<string, unknown> {
   const script = `
 import ast, json, sys
-src = open(sys.argv[1]).read()
+with open(sys.argv[1]) as f:
+    src = f.read()
 ast.parse(src)
 ns = {'SYSTEM': {'name': 'system', 'version': 'system'}}
 exec(compile(src, sys.argv[1], 'exec'), ns)
