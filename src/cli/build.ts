@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { BuildRecord } from '../engine/build';
-import { collect, jsonDoc, table } from './output';
+import { collect, jsonDoc, table, mib } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
 
@@ -13,10 +13,6 @@ interface BuildFlags {
   logDir?: string;
   json?: boolean;
   jobs?: string;
-}
-
-function mib(n: number): string {
-  return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
 export function registerBuild(program: Command): void {

@@ -13,3 +13,8 @@ export function jsonDoc(value: unknown): string {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/** A size for people: `174.1 MiB`. */
+export function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}

@@ -13,14 +13,10 @@ import { parsePolicy, type Policy } from '../tree/policy';
 import { blockedError, purge, restore, retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
 import { promises as fs } from 'node:fs';
-import { jsonDoc, table } from './output';
+import { jsonDoc, table, mib } from './output';
 import { runCommand } from './run';
 
 const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
-
-function mib(n: number): string {
-  return `${(n / 1048576).toFixed(1)} MiB`;
-}
 
 export function registerTree(program: Command): void {
   program

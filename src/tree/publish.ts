@@ -11,7 +11,9 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../errors';
-import { fsyncDir, tempNameFor } from '../util/files';
+import { publishTemp, tempNameFor } from '../util/files';
+
+export { publishTemp };
 
 async function fsyncFile(file: string): Promise<void> {
   const fh = await fs.open(file, 'r');
@@ -46,17 +48,6 @@ export async function copyToTemp(src: string, target: string, signal?: AbortSign
     throw e;
   }
   return { tmp, sha256: hash.digest('hex'), size };
-}
-
-/** Renames a finished temp file into place and makes that durable. */
-export async function publishTemp(tmp: string, target: string): Promise<void> {
-  try {
-    await fs.rename(tmp, target);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-  await fsyncDir(path.dirname(target));
 }
 
 /**

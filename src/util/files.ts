@@ -55,6 +55,11 @@ export async function writeFileAtomic(target: string, data: string | Buffer, mod
     throw e;
   }
   await h.close();
+  await publishTemp(tmp, target);
+}
+
+/** Renames a finished temp file into place and makes that durable (the temp goes on failure). */
+export async function publishTemp(tmp: string, target: string): Promise<void> {
   try {
     await fs.rename(tmp, target);
   } catch (e) {
