@@ -30,10 +30,14 @@ export async function runLocal(docker: Docker, image: string, checks: Check[], p
     const onAbort = () => stop('cancelled');
     opts.signal?.addEventListener('abort', onAbort);
     try {
+      // Attached before start and read to its end: the logs endpoint read
+      // right after wait() returns can miss the last lines still in flight.
+      const output = collectOutput(await container.attach({ stream: true, stdout: true, stderr: true }));
+      output.catch(() => undefined); // awaited below; a failed start must not leave it unhandled
       await container.start();
       const status = (await container.wait()) as { StatusCode: number };
-      const logs = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-      const r = judge(check, { exitCode: status.StatusCode, output: logs.toString('utf8').replace(/\r\n/g, '\n'), durationMs: Date.now() - started, outcome });
+      const text = (await output).replace(/\r\n/g, '\n');
+      const r = judge(check, { exitCode: status.StatusCode, output: text, durationMs: Date.now() - started, outcome });
       results.push(r);
       opts.onCheck?.(r);
     } finally {
@@ -44,4 +48,26 @@ export async function runLocal(docker: Docker, image: string, checks: Check[], p
   }
   throwIfAborted(opts.signal);
   return results;
+}
+
+/** Check output is small, but a runaway one must not fill memory: keep the tail. */
+const OUTPUT_LIMIT = 4 << 20;
+
+function collectOutput(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > 2 * OUTPUT_LIMIT) {
+        const all = Buffer.concat(chunks);
+        chunks = [all.subarray(all.length - OUTPUT_LIMIT)];
+        size = OUTPUT_LIMIT;
+      }
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.on('error', reject);
+  });
 }

@@ -168,7 +168,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="fd7081cbbbb13d9058c554d67db56ad3cedfc60a6b917d4f47a4f6c5debab622" \
+      io.sifkit.definition-hash="b6cd132020f3d9a2f9225d9aa61d060790f5c0cd2812cf5895744323a0a6b9f9" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="5.4.5" \

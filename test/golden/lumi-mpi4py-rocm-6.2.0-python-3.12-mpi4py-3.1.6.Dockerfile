@@ -168,7 +168,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="47138852d69faf2cd7615e684717f3ef9e1ab3668867f86f2641bb076fdf0b3b" \
+      io.sifkit.definition-hash="ad494b2173bb0717f9554842c8296da5026e04d569709f1e83c51ee42e473170" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \

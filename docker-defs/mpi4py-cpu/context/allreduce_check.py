@@ -25,4 +25,4 @@ if size > 1:
 
 comm.Barrier()
 if rank == 0:
-    print(f"allreduce_check: OK on {size} ranks (mpi4py {__import__('mpi4py').__version__})")
+    print(f"allreduce_check: OK on {size} ranks (mpi4py {__import__('mpi4py').__version__})", flush=True)

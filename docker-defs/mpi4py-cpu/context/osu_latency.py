@@ -15,8 +15,8 @@ if comm.Get_size() != 2:
 
 max_size = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 16
 if rank == 0:
-    print("# OSU MPI Latency Test v7.2 (sifkit example)")
-    print("# Size          Latency (us)")
+    print("# OSU MPI Latency Test v7.2 (sifkit example)", flush=True)
+    print("# Size          Latency (us)", flush=True)
 size = 1
 while size <= max_size:
     buf = np.zeros(size, dtype=np.uint8)
@@ -33,5 +33,7 @@ while size <= max_size:
             comm.Send(buf, dest=0, tag=1)
     elapsed = time.perf_counter() - start
     if rank == 0:
-        print(f"{size:<10d}{elapsed * 1e6 / (2 * iters):>18.2f}")
+        # Flushed per line, as osu_latency does: output written after
+        # MPI_Finalize may not reach the launcher.
+        print(f"{size:<10d}{elapsed * 1e6 / (2 * iters):>18.2f}", flush=True)
     size *= 2

@@ -33,4 +33,4 @@ if size >= 2:
 
 comm.Barrier()
 if rank == 0:
-    print(f"cupy_mpi_check: OK on {size} ranks")
+    print(f"cupy_mpi_check: OK on {size} ranks", flush=True)
