@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { convert, parseBackend } from '../convert/convert';
+import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem } from '../convert/squash-options';
 import { inspectSif } from '../sif/inspect';
 import { jsonDoc, table } from './output';
 import { runCommand } from './run';
+import { InputError } from '../errors';
 
 interface ConvertFlags {
   output?: string;
@@ -10,6 +12,8 @@ interface ConvertFlags {
   backend?: string;
   fixPerms?: boolean;
   deterministic?: boolean;
+  compression?: string;
+  mksquashfsMem?: string;
   json?: boolean;
 }
 
@@ -23,15 +27,21 @@ export function registerConvert(program: Command): void {
     .option('--backend <name>', 'native, apptainer or singularity', 'native')
     .option('--fix-perms', 'give the owner rwx on directories and rw on files, as singularity build --fix-perms')
     .option('--deterministic', 'nil UUID and fixed times: the same image gives the same bytes')
+    .option('--compression <name>', `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, 'gzip')
+    .option('--mksquashfs-mem <size>', 'memory mksquashfs may use, e.g. 512M or 2G', DEFAULT_MKSQUASHFS_MEM)
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const backend = parseBackend(flags.backend ?? 'native');
-        const r = await convert(source, flags.output, { backend, fixPerms: flags.fixPerms, deterministic: flags.deterministic, signal: io.signal, outDir: flags.outDir });
+        const compression = parseCompression(flags.compression ?? 'gzip');
+        const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+        if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
+        const r = await convert(source, flags.output, { backend, fixPerms: flags.fixPerms, deterministic: flags.deterministic, signal: io.signal, outDir: flags.outDir, compression, mem });
         if (io.json) io.stdout(jsonDoc({ ok: true, sif: r }));
         else {
           io.stdout(`${r.out}\n`);
-          io.stderr(`converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}, ${(r.durationMs / 1000).toFixed(1)} s\n`);
+          const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
+          io.stderr(`converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}${squash}, ${(r.durationMs / 1000).toFixed(1)} s\n`);
         }
       }, flags);
     });
@@ -53,7 +63,7 @@ export function registerConvert(program: Command): void {
           `size:      ${s.size} bytes`,
           `arch:      ${s.arch}`,
           `uuid:      ${s.uuid}`,
-          `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? '' : ' (NO squashfs magic)'}` : 'none'}`,
+          `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',
           table(s.objects.map((o) => [String(o.id), o.type, o.name, String(o.offset), String(o.size)]), ['id', 'type', 'name', 'offset', 'size']).trimEnd(),
           '',

@@ -18,6 +18,7 @@ import { openDockerArchive, type DockerArchive } from './archive';
 import { LABEL } from '../recipe/render';
 import { dockerhashOf, sifFileName } from '../recipe/names';
 import { convertNative, type ConvertResult } from './native';
+import type { Compression } from './squash-options';
 import type { SourceRef } from './singularity';
 
 export type Source = { kind: 'docker-daemon'; ref: string } | { kind: 'docker-archive'; path: string };
@@ -41,6 +42,9 @@ export interface ConvertOptions {
   signal?: AbortSignal;
   /** The engine that holds a docker-daemon: image (default: DOCKER_HOST or the local socket). */
   engine?: Docker;
+  /** Native backend: squashfs compressor and mksquashfs memory. */
+  compression?: Compression;
+  mem?: string;
 }
 
 export interface ConvertRecord {
@@ -52,6 +56,8 @@ export interface ConvertRecord {
   size: number;
   partitionSize?: number;
   files?: number;
+  compression?: Compression;
+  mksquashfsPeakMiB?: number;
   durationMs: number;
   labels?: Record<string, string>;
 }
@@ -149,6 +155,8 @@ export async function convert(sourceText: string, outArg: string | undefined, op
       fixPerms: opts.fixPerms,
       deterministic: opts.deterministic,
       signal: opts.signal,
+      compression: opts.compression,
+      mem: opts.mem,
     });
     return {
       out,
@@ -159,6 +167,8 @@ export async function convert(sourceText: string, outArg: string | undefined, op
       size: Number(r.sif.fileSize),
       partitionSize: r.partitionSize,
       files: r.files,
+      compression: r.compression,
+      mksquashfsPeakMiB: r.mksquashfsPeakMiB,
       durationMs: Date.now() - started,
       labels: r.labels,
     };

@@ -6,7 +6,7 @@
  * at its final offset. The SIF appears under its name only when complete.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
@@ -14,6 +14,7 @@ import { InputError, OperationError, errnoCode, throwIfAborted } from '../errors
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { tempNameFor } from '../util/files';
+import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
 import type { DockerArchive } from './archive';
 import { FlatTree, dirEntry, walk, type Entry, type Inode, type Node, type TarHeader } from './flatten';
 import {
@@ -28,6 +29,10 @@ export interface NativeOptions {
   extraLabels?: Record<string, string>;
   signal?: AbortSignal;
   mksquashfs?: string;
+  /** Squashfs compressor (default gzip, as apptainer). */
+  compression?: Compression;
+  /** mksquashfs -mem (default DEFAULT_MKSQUASHFS_MEM). */
+  mem?: string;
 }
 
 export interface ConvertResult {
@@ -38,6 +43,9 @@ export interface ConvertResult {
   files: number;
   bytes: number;
   partitionSize: number;
+  compression: Compression;
+  /** Peak resident memory of mksquashfs, sampled from /proc (MiB; 0 where /proc is absent). */
+  mksquashfsPeakMiB: number;
 }
 
 /** Streams one layer's tar, handing each member with its sequence number. */
@@ -215,11 +223,35 @@ async function emit(archive: DockerArchive, tree: FlatTree, pack: tar.Pack, opts
  * container: a `./` member from a rootfs tarball often carries the 0700 of
  * the temp directory it was made in, which would lock users out.
  */
-function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void> } {
+function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
-  const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', 'gzip', '-quiet', '-no-progress', '-offset', offset.toString(),
+  const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
     '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
   const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
+  // VmHWM is the high-water mark, so the last sample before exit is the peak.
+  let peak = 0;
+  const sample = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {
+      /* not started yet, exited, or no /proc */
+    }
+  };
+  // Often at first, so a short run is sampled too; then every half second.
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (ms: number) => {
+    timer = setTimeout(() => {
+      sample();
+      tick(Math.min(ms * 2, 500));
+    }, ms);
+  };
+  child.on('spawn', () => {
+    sample();
+    tick(10);
+  });
+  child.stdin.on('finish', sample);
+  child.on('exit', () => clearTimeout(timer));
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-4000);
@@ -240,7 +272,7 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, si
       }
     });
   });
-  return { stdin: child.stdin, done };
+  return { stdin: child.stdin, done, peakMiB: () => peak };
 }
 
 /** Converts an opened docker archive into `out` (a SIF), natively. */
@@ -277,7 +309,8 @@ export async function convertNative(archive: DockerArchive, out: string, opts: N
   const tmp = tempNameFor(out);
   let elf: string | undefined;
   try {
-    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, buildDate, opts.signal);
+    const compression = opts.compression ?? 'gzip';
+    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM }, opts.signal);
     const pack = tar.pack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;
@@ -300,7 +333,7 @@ export async function convertNative(archive: DockerArchive, out: string, opts: N
     const arch = elf ?? configArch;
     const sif = await finishSifInPlace(tmp, out, data, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, { deterministic: opts.deterministic });
     const partition = sif.descriptors[sif.descriptors.length - 1];
-    return { sif, imageId: archive.imageId, arch, labels, files: counts.files, bytes: counts.bytes, partitionSize: Number(partition.size) };
+    return { sif, imageId: archive.imageId, arch, labels, files: counts.files, bytes: counts.bytes, partitionSize: Number(partition.size), compression, mksquashfsPeakMiB: Math.round(squash.peakMiB()) };
   } catch (e) {
     await fs.rm(tmp, { force: true });
     if (errnoCode(e) === 'ENOSPC') throw new OperationError('disk-full', `no space left while writing ${out}; nothing was published`);

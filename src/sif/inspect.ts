@@ -20,13 +20,16 @@ export interface SifSummary {
   environment: Record<string, string>;
   runscript?: string;
   ociConfig?: unknown;
-  partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean };
+  partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean; compression?: string };
 }
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k]));
 
 /** Small objects only: anything bigger is not metadata. */
 const MAX_OBJECT = 16 << 20;
+
+/** squashfs compressor ids (squashfs_fs.h). */
+const SQUASHFS_COMPRESSORS: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
 
 function uuidText(b: Buffer): string {
   const h = b.toString('hex');
@@ -86,9 +89,12 @@ export function inspectSifSync(file: string): SifSummary {
         summary.runscript = attrs.runscript;
       } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
-        const magic = Buffer.alloc(4);
-        fsSync.readSync(fd, magic, 0, 4, Number(d.offset));
-        summary.partition = { offset: Number(d.offset), size: Number(d.size), fsType: d.partition.fsType, arch: d.partition.arch, squashfsMagic: magic.toString('latin1') === 'hsqs' };
+        // The squashfs superblock: magic, then the compressor id at byte 20.
+        const head = Buffer.alloc(22);
+        const got = fsSync.readSync(fd, head, 0, head.length, Number(d.offset));
+        const squashfsMagic = got >= 4 && head.toString('latin1', 0, 4) === 'hsqs';
+        const compression = squashfsMagic && got === head.length ? SQUASHFS_COMPRESSORS[head.readUInt16LE(20)] ?? `unknown (${head.readUInt16LE(20)})` : undefined;
+        summary.partition = { offset: Number(d.offset), size: Number(d.size), fsType: d.partition.fsType, arch: d.partition.arch, squashfsMagic, compression };
       }
     }
     return summary;

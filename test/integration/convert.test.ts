@@ -171,6 +171,37 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect(await contents(out)).toEqual(await contents(fromLegacy));
   });
 
+  it('squashes with zstd, lz4 or xz on request, holding the same files, and bounds mksquashfs memory', async () => {
+    const listing = (f: string, offset: number) => execFileSync('unsquashfs', ['-lln', '-o', String(offset), f], { maxBuffer: 64 << 20 }).toString().split('\n').filter((l) => l.includes('squashfs-root')).map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, '')).sort();
+    const base = await inspectSif(sif);
+    const want = listing(sif, base.partition!.offset);
+    expect(base.partition!.compression).toBe('gzip');
+    for (const compression of ['zstd', 'lz4', 'xz']) {
+      const out = path.join(dir, `${compression}.sif`);
+      const r = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--compression', compression, '--mksquashfs-mem', '64M', '--json']);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.sif).toMatchObject({ compression });
+      expect(doc.sif.mksquashfsPeakMiB).toBeGreaterThan(0);
+      const s = await inspectSif(out);
+      expect(s.partition!.compression).toBe(compression);
+      expect(execFileSync('unsquashfs', ['-s', '-o', String(s.partition!.offset), out]).toString()).toMatch(new RegExp(`Compression ${compression}`));
+      expect(listing(out, s.partition!.offset)).toEqual(want);
+      expect(execFileSync('siftool', ['list', out]).toString()).toMatch(/Squashfs/);
+    }
+  });
+
+  it('refuses an unknown compression or a bad mksquashfs memory size in one line', async () => {
+    const out = path.join(dir, 'never.sif');
+    const bad = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--compression', 'brotli']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('sifkit: error: compression "brotli" is not one of gzip, zstd, lz4, xz\n');
+    const mem = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--mksquashfs-mem', '8M']);
+    expect(mem.code).toBe(2);
+    expect(mem.stderr).toBe('sifkit: error: mksquashfs memory "8M" is not a size of at least 16M such as 512M or 2G\n');
+    await expect(fs.access(out)).rejects.toThrow();
+  });
+
   it('names the SIF by the LUMI convention from the image labels, and refuses without them', async () => {
     const r = await runCli(['convert', `docker-daemon:${tag}`, '--out-dir', dir]);
     expect(r.code).toBe(2);
