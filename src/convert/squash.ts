@@ -1,0 +1,237 @@
+/**
+ * The part both converters share: the SIF objects made from the image
+ * config, and the run of `mksquashfs -tar` that writes the partition
+ * straight into the SIF at its final offset from a tar stream we feed it.
+ * The SIF appears under its name only when complete.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { OperationError, errnoCode } from '../errors';
+import { DataType, FsType, PartType, Arch } from '../sif/format';
+import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
+import { tempNameFor } from '../util/files';
+import { singularityAdditions, type Addition } from './additions';
+import type { ImageConfig } from './archive';
+import type { Entry } from './flatten';
+import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
+import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
+
+export interface SquashOptions {
+  fixPerms?: boolean;
+  deterministic?: boolean;
+  /** Labels added to labels.json and the inspect metadata (e.g. where it came from). */
+  extraLabels?: Record<string, string>;
+  signal?: AbortSignal;
+  mksquashfs?: string;
+  /** Squashfs compressor (default gzip, as apptainer). */
+  compression?: Compression;
+  /** mksquashfs -mem (default DEFAULT_MKSQUASHFS_MEM). */
+  mem?: string;
+}
+
+export interface ConvertResult {
+  sif: SifImage;
+  imageId: string;
+  arch: string;
+  labels: Record<string, string>;
+  files: number;
+  bytes: number;
+  partitionSize: number;
+  compression: Compression;
+  /** Peak resident memory of mksquashfs, sampled from /proc (MiB; 0 where /proc is absent). */
+  mksquashfsPeakMiB: number;
+}
+
+/** What the feeder reports once it has written its last entry. */
+export interface Fed {
+  files: number;
+  bytes: number;
+  /** The arch of an ELF seen in the image, when one was. */
+  elfArch?: string;
+}
+
+/**
+ * The OCI image config's `config` keys, the only ones apptainer keeps: a
+ * docker-built image also carries the container's Hostname, AttachStdin
+ * and so on, and the engine's inspect shows yet others.
+ */
+const OCI_CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'ArgsEscaped'] as const;
+
+export function ociConfig(config: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of OCI_CONFIG_KEYS) {
+    const v = config?.[k];
+    if (v !== undefined && v !== null && v !== '' && !(typeof v === 'object' && Object.keys(v).length === 0)) out[k] = v;
+  }
+  return out;
+}
+
+export interface Prepared {
+  buildDate: Date;
+  configArch: string;
+  labels: Record<string, string>;
+  additions: Addition[];
+  objects: { dataType: number; name: string; data: Buffer }[];
+}
+
+/** The SIF objects and apptainer's additions for an image, from its config alone. */
+export function prepareImage(cfg: ImageConfig, imageId: string, source: SourceRef, opts: SquashOptions): Prepared {
+  const buildDate = opts.deterministic ? new Date(cfg.created ?? 0) : new Date();
+  const configArch = cfg.architecture && cfg.architecture in Arch ? cfg.architecture : 'unknown';
+  const deffile = definitionFile(source);
+  const env = envScript(cfg.config?.Env ?? []);
+  const run = runscript(cfg.config ?? {});
+  // labels.json goes into the partition before any ELF is seen: take the
+  // config's word for it there; the partition descriptor gets the ELF's.
+  const labels = imageLabels({ config: cfg, imageId, arch: configArch, buildDate, extra: opts.extraLabels });
+  const objects = [
+    { dataType: DataType.deffile, name: '', data: Buffer.from(deffile) },
+    { dataType: DataType.genericJson, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(deffile, labels, env, run))) },
+    { dataType: DataType.genericJson, name: 'oci-config.json', data: Buffer.from(JSON.stringify(ociConfig(cfg.config))) },
+  ];
+  return { buildDate, configArch, labels, additions: singularityAdditions({ env, run, labels, deffile }, buildDate), objects };
+}
+
+export function fixMode(e: Entry, fixPerms?: boolean): number {
+  if (!fixPerms) return e.mode;
+  if (e.type === 'directory') return e.mode | 0o700;
+  if (e.type === 'file') return e.mode | 0o600;
+  return e.mode;
+}
+
+export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
+  return {
+    name: p,
+    type: e.type,
+    mode: fixMode(e, fixPerms),
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    mtime: e.mtime,
+    size: e.type === 'file' ? e.size : 0,
+    linkname: e.linkname,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    pax: e.xattrs,
+  } as tar.Header;
+}
+
+export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+}
+
+/** Sniffs the first bytes of a stream for the ELF header while it flows on. */
+export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  const onData = (c: Buffer) => {
+    chunks.push(c);
+    got += c.length;
+    if (got >= n) {
+      body.off('data', onData);
+      onHead(Buffer.concat(chunks).subarray(0, n));
+    }
+  };
+  body.on('data', onData);
+}
+
+/**
+ * The root is always 0755 root:root, as the engine shows `/` in a
+ * container: a `./` member from a rootfs tarball often carries the 0700 of
+ * the temp directory it was made in, which would lock users out.
+ */
+function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
+  const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
+  const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
+    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
+  const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
+  // VmHWM is the high-water mark, so the last sample before exit is the peak.
+  let peak = 0;
+  const sample = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+    } catch {
+      /* not started yet, exited, or no /proc */
+    }
+  };
+  // Often at first, so a short run is sampled too; then every half second.
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (ms: number) => {
+    timer = setTimeout(() => {
+      sample();
+      tick(Math.min(ms * 2, 500));
+    }, ms);
+  };
+  child.on('spawn', () => {
+    sample();
+    tick(10);
+  });
+  child.stdin.on('finish', sample);
+  child.on('exit', () => clearTimeout(timer));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
+  // A closed pipe is reported by the exit status below, not as a crash.
+  child.stdin.on('error', () => undefined);
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) => {
+      if (signal?.aborted) reject(signal.reason);
+      else if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-mksquashfs', `${bin} is not installed`, { hint: 'install squashfs-tools (apt-get install squashfs-tools)' }));
+      else reject(e);
+    });
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else {
+        const last = stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
+        reject(new OperationError('mksquashfs-failed', `mksquashfs failed (exit ${code}): ${last || 'no message'}`));
+      }
+    });
+  });
+  return { stdin: child.stdin, done, peakMiB: () => peak };
+}
+
+
+/**
+ * Runs mksquashfs on what `feed` packs, writing the partition in place
+ * after the objects, then finishes the SIF header and publishes `out`.
+ */
+export async function squashToSif(out: string, imageId: string, prep: Prepared, opts: SquashOptions, feed: (pack: tar.Pack) => Promise<Fed>): Promise<ConvertResult> {
+  const offset = partitionOffsetAfter(prep.objects.map((d) => d.data.length));
+  const tmp = tempNameFor(out);
+  const compression = opts.compression ?? 'gzip';
+  try {
+    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM }, opts.signal);
+    const pack = tar.pack();
+    const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      // EPIPE: mksquashfs stopped reading; its own error says why.
+      if (errnoCode(e) !== 'EPIPE') throw e;
+    });
+    let fed: Fed;
+    try {
+      fed = await feed(pack);
+      pack.finalize();
+    } catch (e) {
+      pack.destroy(e as Error);
+      // When mksquashfs died (disk full, say), its message is the one that explains.
+      const [, squashed] = await Promise.allSettled([packed, squash.done]);
+      if (squashed.status === 'rejected' && !opts.signal?.aborted) throw squashed.reason;
+      throw e;
+    }
+    await Promise.all([packed, squash.done]);
+    const arch = fed.elfArch ?? prep.configArch;
+    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, { deterministic: opts.deterministic });
+    const partition = sif.descriptors[sif.descriptors.length - 1];
+    return { sif, imageId, arch, labels: prep.labels, files: fed.files, bytes: fed.bytes, partitionSize: Number(partition.size), compression, mksquashfsPeakMiB: Math.round(squash.peakMiB()) };
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    if (errnoCode(e) === 'ENOSPC') throw new OperationError('disk-full', `no space left while writing ${out}; nothing was published`);
+    throw e;
+  }
+}
