@@ -1,9 +1,10 @@
 /**
  * `convert`: a SOURCE (an image in the engine, or a `docker save` archive)
- * to a SIF, with the native converter or by driving apptainer/singularity.
- * An image in the engine is saved to a temp archive beside the output
- * first: flattening reads the layers twice, and a daemon stream cannot be
- * rewound.
+ * to a SIF, with the native converters or by driving apptainer/singularity.
+ * Natively, an image in the engine is streamed from the engine's export
+ * (engine.ts) and an archive is flattened from the file (native.ts);
+ * apptainer and singularity get an archive, saved to a temp file beside
+ * the output for an image in the engine.
  */
 import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
@@ -11,9 +12,10 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { InputError, OperationError, errnoCode, throwIfAborted } from '../errors';
-import { connectEngine, httpStatus } from '../engine/client';
+import { connectEngine } from '../engine/client';
+import { convertFromEngine, inspectEngineImage } from './engine';
 import { readSif } from '../sif/file';
-import { tempNameFor } from '../util/files';
+import { removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive, type DockerArchive } from './archive';
 import { LABEL } from '../recipe/render';
 import { dockerhashOf, sifFileName } from '../recipe/names';
@@ -65,12 +67,7 @@ export interface ConvertRecord {
 /** Saves an engine image to `file` through the Engine API. */
 async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
   const docker = engine ?? (await connectEngine(signal));
-  try {
-    await docker.getImage(ref).inspect();
-  } catch (e) {
-    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
-    throw e;
-  }
+  await inspectEngineImage(docker, ref);
   const stream = await docker.getImage(ref).get();
   await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
 }
@@ -85,7 +82,9 @@ async function withArchive<T>(source: Source, out: string, signal: AbortSignal |
     }
     return fn(source.path, { bootstrap: 'docker-archive', from: path.basename(source.path) });
   }
-  const spool = tempNameFor(out.replace(/\.sif$/, '') + '.tar');
+  const spoolFor = out.replace(/\.sif$/, '') + '.tar';
+  await removeDeadTemps(spoolFor);
+  const spool = tempNameFor(spoolFor);
   try {
     await saveImage(source.ref, spool, signal, engine);
     return await fn(spool, { bootstrap: 'docker-daemon', from: source.ref });
@@ -96,6 +95,7 @@ async function withArchive<T>(source: Source, out: string, signal: AbortSignal |
 
 /** Drives `apptainer|singularity build [--fix-perms] OUT docker-archive://A`. */
 async function convertWithTool(bin: Backend, archive: string, out: string, opts: ConvertOptions): Promise<void> {
+  await removeDeadTemps(out);
   const tmp = tempNameFor(out);
   const args = ['build', ...(opts.fixPerms ? ['--fix-perms'] : []), tmp, `docker-archive://${archive}`];
   try {
@@ -121,10 +121,27 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
 }
 
 /** LUMI's name, `<stem>-dockerhash-<12 hex>.sif`, from the labels render put in. */
-export function conventionalName(archive: DockerArchive): string {
-  const stem = archive.config.config?.Labels?.[LABEL.stem];
+export function conventionalName(labels: Record<string, string> | null | undefined, imageId: string): string {
+  const stem = labels?.[LABEL.stem];
   if (!stem) throw new InputError('no-stem', `the image carries no ${LABEL.stem} label, so its SIF name is unknown`, { hint: 'give one with -o OUT.sif' });
-  return sifFileName(stem, dockerhashOf(archive.imageId));
+  return sifFileName(stem, dockerhashOf(imageId));
+}
+
+function record(sourceText: string, out: string, started: number, r: ConvertResult): ConvertRecord {
+  return {
+    out,
+    backend: 'native',
+    source: sourceText,
+    imageId: r.imageId,
+    arch: r.arch,
+    size: Number(r.sif.fileSize),
+    partitionSize: r.partitionSize,
+    files: r.files,
+    compression: r.compression,
+    mksquashfsPeakMiB: r.mksquashfsPeakMiB,
+    durationMs: Date.now() - started,
+    labels: r.labels,
+  };
 }
 
 /**
@@ -142,35 +159,21 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
+  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem };
+  if (backend === 'native' && source.kind === 'docker-daemon') {
+    const docker = opts.engine ?? (await connectEngine(opts.signal));
+    const info = await inspectEngineImage(docker, source.ref);
+    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(info.Config?.Labels, info.Id));
+    return record(sourceText, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
+  }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
-    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(archive));
+    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(archive.config.config?.Labels, archive.imageId));
     if (backend !== 'native') {
       await convertWithTool(backend, archivePath, out, opts);
       const size = (await fs.stat(out)).size;
       return { out, backend, source: sourceText, imageId: archive.imageId, size, durationMs: Date.now() - started };
     }
-    const r: ConvertResult = await convertNative(archive, out, {
-      source: ref,
-      fixPerms: opts.fixPerms,
-      deterministic: opts.deterministic,
-      signal: opts.signal,
-      compression: opts.compression,
-      mem: opts.mem,
-    });
-    return {
-      out,
-      backend,
-      source: sourceText,
-      imageId: r.imageId,
-      arch: r.arch,
-      size: Number(r.sif.fileSize),
-      partitionSize: r.partitionSize,
-      files: r.files,
-      compression: r.compression,
-      mksquashfsPeakMiB: r.mksquashfsPeakMiB,
-      durationMs: Date.now() - started,
-      labels: r.labels,
-    };
+    return record(sourceText, out, started, await convertNative(archive, out, { ...squash, source: ref }));
   });
 }

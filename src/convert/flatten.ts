@@ -71,7 +71,7 @@ export function normalizeMemberPath(name: string, where: string): string {
   return parts.join('/');
 }
 
-function toEntry(h: TarHeader, type: EntryType): Entry {
+export function toEntry(h: TarHeader, type: EntryType): Entry {
   const xattrs: Record<string, string> = {};
   for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs[k] = v;
   return {

@@ -12,7 +12,7 @@ import * as tar from 'tar-stream';
 import { OperationError, errnoCode } from '../errors';
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
-import { tempNameFor } from '../util/files';
+import { removeDeadTemps, tempNameFor } from '../util/files';
 import { singularityAdditions, type Addition } from './additions';
 import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
@@ -102,6 +102,11 @@ export function fixMode(e: Entry, fixPerms?: boolean): number {
   return e.mode;
 }
 
+/**
+ * Numeric owners only: `mksquashfs -tar` looks user and group names up in
+ * the build host's /etc/passwd and /etc/group, so a name would give the
+ * host's id for it, not the image's.
+ */
 export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
   return {
     name: p,
@@ -109,8 +114,6 @@ export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
     mode: fixMode(e, fixPerms),
     uid: e.uid,
     gid: e.gid,
-    uname: e.uname,
-    gname: e.gname,
     mtime: e.mtime,
     size: e.type === 'file' ? e.size : 0,
     linkname: e.linkname,
@@ -203,6 +206,7 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
  */
 export async function squashToSif(out: string, imageId: string, prep: Prepared, opts: SquashOptions, feed: (pack: tar.Pack) => Promise<Fed>): Promise<ConvertResult> {
   const offset = partitionOffsetAfter(prep.objects.map((d) => d.data.length));
+  await removeDeadTemps(out);
   const tmp = tempNameFor(out);
   const compression = opts.compression ?? 'gzip';
   try {

@@ -3,6 +3,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
+import { hostTag, pidAlive } from './process';
 
 /** sha256 of a stream's bytes, without holding them. */
 export async function sha256Stream(stream: NodeJS.ReadableStream, signal?: AbortSignal): Promise<string> {
@@ -21,13 +22,36 @@ export function sha256File(file: string, signal?: AbortSignal): Promise<string> 
   return sha256Stream(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
 }
 
-/** A temp name in the same directory as `target`, so a rename is atomic. */
+/**
+ * A temp name in the same directory as `target`, so a rename is atomic.
+ * It names the host and process that write it, so a later run can tell a
+ * leftover of a killed run from a file another run is still writing.
+ */
 export function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.sifkit-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** Marker that every temp file of ours carries, for verify --repair. */
 export const TEMP_MARKER = '.sifkit-tmp-';
+
+/**
+ * Removes the temp files for `target` that runs on this host left when
+ * killed (their process is gone); returns their names. Other hosts' are
+ * left alone: their processes cannot be seen from here.
+ */
+export async function removeDeadTemps(target: string): Promise<string[]> {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-`;
+  const removed: string[] = [];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
+    if (!m || pidAlive(Number(m[1]))) continue;
+    await fs.rm(path.join(dir, name), { force: true, recursive: true });
+    removed.push(name);
+  }
+  return removed;
+}
 
 async function fsyncDir(dir: string): Promise<void> {
   const h = await fs.open(dir, 'r');

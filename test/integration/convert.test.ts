@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TEMP_MARKER } from '../../src/util/files';
 import { inspectSif } from '../../src/sif/inspect';
+import { CONVERT_LABEL } from '../../src/convert/engine';
 import { runCli, CLI } from '../support/cli';
 import { docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type FileFacts } from '../support/trees';
@@ -171,6 +172,25 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect(await contents(out)).toEqual(await contents(fromLegacy));
   });
 
+  it('holds the same files whether it streams from the engine or flattens a saved archive itself', async () => {
+    // Two flatteners, the engine's and ours, checked against each other.
+    const saved = path.join(dir, 'saved.tar');
+    await pipeline(await docker.getImage(tag).get(), createWriteStream(saved));
+    const fromArchive = path.join(dir, 'from-archive.sif');
+    expect((await runCli(['convert', `docker-archive:${saved}`, '-o', fromArchive, '--deterministic'])).code).toBe(0);
+    const listing = async (f: string) => {
+      const s = await inspectSif(f);
+      return execFileSync('unsquashfs', ['-lln', '-o', String(s.partition!.offset), f], { maxBuffer: 64 << 20 }).toString().split('\n')
+        .filter((l) => l.includes('squashfs-root/') && !l.endsWith('squashfs-root/.singularity.d/Singularity')) // names its bootstrap
+        .map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, '')).sort();
+    };
+    const daemon = await listing(sif);
+    expect(daemon.length).toBeGreaterThan(50);
+    expect(daemon).toEqual(await listing(fromArchive));
+    const labels = async (f: string) => (await inspectSif(f)).labels;
+    expect(await labels(sif)).toEqual(await labels(fromArchive));
+  });
+
   it('squashes with zstd, lz4 or xz on request, holding the same files, and bounds mksquashfs memory', async () => {
     const listing = (f: string, offset: number) => execFileSync('unsquashfs', ['-lln', '-o', String(offset), f], { maxBuffer: 64 << 20 }).toString().split('\n').filter((l) => l.includes('squashfs-root')).map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, '')).sort();
     const base = await inspectSif(sif);
@@ -209,6 +229,10 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
   });
 });
 
+async function exportContainers(): Promise<string[]> {
+  return (await docker.listContainers({ all: true, filters: { label: [CONVERT_LABEL] } })).map((c) => c.Id);
+}
+
 describe('convert: bad input leaves nothing behind', () => {
   let dir: string;
   beforeAll(async () => {
@@ -226,6 +250,20 @@ describe('convert: bad input leaves nothing behind', () => {
     expect(r.code).toBe(code);
     expect((await fs.readdir(dir)).filter((f) => f.endsWith('.sif') || f.includes(TEMP_MARKER))).toEqual([]);
   }
+
+  it('keeps numeric owners even where the names in the tar mean other ids on this host', async () => {
+    // Layer tars carry names too; mksquashfs would look them up here.
+    const host = execFileSync('getent', ['group', '0']).toString().split(':')[0];
+    const archive = path.join(dir, 'owners.tar');
+    await legacyArchive(archive, [await layerTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/owned', content: 'x', uid: 4242, gid: 4343, uname: 'root', gname: host }])]);
+    const out = path.join(dir, 'owners.sif');
+    expect((await runCli(['convert', `docker-archive:${archive}`, '-o', out])).code).toBe(0);
+    const s = await inspectSif(out);
+    const listing = execFileSync('unsquashfs', ['-lln', '-o', String(s.partition!.offset), out]).toString();
+    expect(listing).toMatch(/ 4242\/4343 .* squashfs-root\/etc\/owned\n/);
+    await fs.rm(archive);
+    await fs.rm(out);
+  });
 
   it('refuses ../ and absolute paths in a layer (tar-slip)', async () => {
     await expectRefused([await layerTar([{ name: 'etc/', type: 'directory' }, { name: '../escape', content: 'x' }])], /climbs out of the root/);
@@ -296,5 +334,25 @@ describe('convert: bad input leaves nothing behind', () => {
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect({ code, stderr }).toMatchObject({ code: 130 });
     expect((await fs.readdir(dir)).filter((f) => f.startsWith('int') || f.includes(TEMP_MARKER))).toEqual([]);
+    expect(await exportContainers()).toEqual([]);
+  });
+
+  it('after a kill -9, the next convert removes the export container the killed one left', async () => {
+    const out = path.join(dir, 'k9.sif');
+    const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], { env: { ...process.env, CI: '1' } });
+    // Killed once its export container and its temp SIF exist.
+    const started = async () => (await exportContainers()).length > 0 && (await fs.readdir(dir)).some((f) => f.startsWith('.k9.sif'));
+    for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 25));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    const left = await exportContainers();
+    expect(left).toHaveLength(1);
+    const before = (await fs.readdir(dir)).filter((f) => f.includes('k9'));
+    expect(before).toEqual([expect.stringMatching(/^\.k9\.sif\.sifkit-tmp-/)]);
+    // Run again: the killed run's container and temp file go, the SIF comes.
+    expect((await runCli(['convert', 'docker-daemon:sifkit-test/busybox:latest', '-o', out])).code).toBe(0);
+    expect(await exportContainers()).toEqual([]);
+    expect((await fs.readdir(dir)).filter((f) => f.includes('k9'))).toEqual(['k9.sif']);
+    await fs.rm(out);
   });
 });

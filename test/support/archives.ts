@@ -15,6 +15,10 @@ export interface LayerEntry {
   content?: string;
   linkname?: string;
   mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
 }
 
 async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buffer }>): Promise<Buffer> {
@@ -33,7 +37,7 @@ async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buffer }>):
 
 export function layerTar(entries: LayerEntry[]): Promise<Buffer> {
   return tarBuffer(entries.map((e) => ({
-    header: { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), linkname: e.linkname, mtime: new Date(0) } as tar.Header,
+    header: { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), linkname: e.linkname, mtime: new Date(0), uid: e.uid, gid: e.gid, uname: e.uname, gname: e.gname } as tar.Header,
     body: e.content !== undefined ? Buffer.from(e.content) : undefined,
   })));
 }
