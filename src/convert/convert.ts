@@ -16,7 +16,7 @@ import { connectEngine } from '../engine/client';
 import { convertFromEngine, inspectEngineImage } from './engine';
 import { readSif } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
-import { openDockerArchive, type DockerArchive } from './archive';
+import { openDockerArchive } from './archive';
 import { LABEL } from '../recipe/render';
 import { dockerhashOf, sifFileName } from '../recipe/names';
 import { convertNative, type ConvertResult } from './native';

@@ -1,0 +1,117 @@
+/**
+ * The quarantine retired images wait in: listing, `--purge` after the
+ * grace period and a successful backup, and `restore`. Each step is one
+ * rename or one unlink, so running it again finishes an interrupted one.
+ */
+import { spawn } from 'node:child_process';
+import * as fsSync from 'node:fs';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { InputError, RefusedError, throwIfAborted } from '../errors';
+import { fsyncDir } from '../util/files';
+import { ledgerPath } from './ledger';
+import { mutate } from './mutate';
+import type { Policy } from './policy';
+import { EASYBUILD, TESTED, type Tree } from './root';
+
+export function quarantinePaths(tree: Tree, dir: string, name: string): { file: string; manifest: string } {
+  const q = path.join(tree.quarantine, dir);
+  return { file: path.join(q, name), manifest: path.join(q, `${name}.retired.json`) };
+}
+
+
+export interface Quarantined {
+  dir: string;
+  name: string;
+  file: string;
+  manifest?: { retiredAt: string; rule: string };
+  isLink: boolean;
+}
+
+export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
+  const out: Quarantined[] = [];
+  for (const dir of [TESTED, EASYBUILD]) {
+    const q = path.join(tree.quarantine, dir);
+    let names: string[] = [];
+    try {
+      names = await fs.readdir(q);
+    } catch {
+      continue;
+    }
+    for (const name of names.filter((n) => n.endsWith('.sif'))) {
+      const manifest = await fs.readFile(path.join(q, `${name}.retired.json`), 'utf8').then((t) => JSON.parse(t), () => undefined);
+      out.push({ dir, name, file: path.join(q, name), manifest, isLink: (await fs.lstat(path.join(q, name))).isSymbolicLink() });
+    }
+  }
+  return out;
+}
+
+function runBackup(template: string, q: Quarantined, signal?: AbortSignal): Promise<{ ok: boolean; message: string }> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = template.replace(/\{path\}/g, quote(q.file)).replace(/\{name\}/g, quote(q.name)).replace(/\{dir\}/g, quote(q.dir));
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], signal });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-500)));
+    child.on('error', (e) => resolve({ ok: false, message: e.message }));
+    child.on('close', (code) => resolve({ ok: code === 0, message: code === 0 ? 'backed up' : `backup failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}` }));
+  });
+}
+
+export interface PurgeResult {
+  deleted: string[];
+  kept: Array<{ name: string; why: string }>;
+}
+
+export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal } = {}): Promise<PurgeResult> {
+  return mutate(tree, 'purge', opts.signal, async () => {
+    const grace = opts.graceDays ?? policy.quarantineDays;
+    const now = opts.now ?? Date.now();
+    const result: PurgeResult = { deleted: [], kept: [] };
+    const files: Array<{ path: string; op: string }> = [];
+    for (const q of await listQuarantine(tree)) {
+      throwIfAborted(opts.signal);
+      const since = q.manifest ? Date.parse(q.manifest.retiredAt) : (await fs.lstat(q.file)).mtimeMs;
+      const days = (now - since) / 86_400_000;
+      if (days < grace) {
+        result.kept.push({ name: `${q.dir}/${q.name}`, why: `in quarantine ${days.toFixed(1)} of ${grace} days` });
+        continue;
+      }
+      // A link into another tree has nothing of ours to back up; removing it removes only the link.
+      if (policy.backupCommand && !q.isLink) {
+        const b = await runBackup(policy.backupCommand, q, opts.signal);
+        if (!b.ok) {
+          result.kept.push({ name: `${q.dir}/${q.name}`, why: b.message });
+          files.push({ path: `${q.dir}/${q.name}`, op: `kept: ${b.message}` });
+          continue;
+        }
+      }
+      await fs.rm(q.file);
+      await fs.rm(`${q.file}.retired.json`, { force: true });
+      await fsyncDir(path.dirname(q.file));
+      // The checksum record goes with the last copy of the image.
+      const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));
+      if (!elsewhere) await fs.rm(ledgerPath(tree, q.name), { force: true });
+      result.deleted.push(`${q.dir}/${q.name}`);
+      files.push({ path: `${q.dir}/${q.name}`, op: 'purged' });
+    }
+    return { value: result, files };
+  });
+}
+
+export async function restore(tree: Tree, nameArg: string, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<{ restored: string }> {
+  const name = nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`;
+  return mutate(tree, 'restore', opts.signal, async () => {
+    const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
+    if (!hits.length) throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
+    if (hits.length > 1) throw new InputError('ambiguous', `${name} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
+    const q = hits[0];
+    const target = path.join(tree.root, q.dir, q.name);
+    if (fsSync.existsSync(target)) throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
+    await fs.rename(q.file, target);
+    await fsyncDir(path.dirname(target));
+    await fs.rm(`${q.file}.retired.json`, { force: true });
+    return { value: { restored: `${q.dir}/${q.name}` }, files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }] };
+  });
+}
+

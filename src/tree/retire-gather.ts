@@ -1,0 +1,100 @@
+/**
+ * What the retire plan is made from, read from the tree and an EasyConfig
+ * checkout: the images with their metadata, the links, and which active
+ * EasyConfigs name which SIF.
+ */
+import * as fsSync from 'node:fs';
+import * as path from 'node:path';
+import { InputError, errnoCode } from '../errors';
+import { parseSifFileName } from '../recipe/names';
+import { inspectSifSync } from '../sif/inspect';
+import { type LedgerEntry } from './ledger';
+import { EASYBUILD, TESTED, type Tree } from './root';
+import type { ImageDir, TreeImage, TreeLink } from './retire-plan';
+
+export function scanEasyconfigs(checkout: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const walk = (rel: string) => {
+    let entries: fsSync.Dirent[];
+    try {
+      entries = fsSync.readdirSync(path.join(checkout, rel), { withFileTypes: true });
+    } catch (e) {
+      if (rel === '') throw new InputError('no-easyconfigs', `cannot read the EasyConfig checkout ${checkout}: ${errnoCode(e) ?? e}`);
+      return;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (e.name !== '__archive__' && e.name !== '.git') walk(r);
+      } else if (e.name.endsWith('.eb')) {
+        const text = fsSync.readFileSync(path.join(checkout, r), 'utf8');
+        const hashes = new Set<string>();
+        for (const m of text.matchAll(/dockerhash-([0-9a-f]{12})\b/g)) hashes.add(m[1]);
+        for (const m of text.matchAll(/local_dockerhash\s*=\s*['"]([0-9a-f]{12})['"]/g)) hashes.add(m[1]);
+        for (const h of hashes) out.set(h, [...(out.get(h) ?? []), r]);
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** What the tree holds, for the plan: ledger first, SIF labels for the rest. */
+export function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): TreeImage[] {
+  const images: TreeImage[] = [];
+  for (const dir of [TESTED, EASYBUILD] as ImageDir[]) {
+    let names: string[] = [];
+    try {
+      names = fsSync.readdirSync(path.join(tree.root, dir));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const parsed = parseSifFileName(name);
+      if (!parsed || parsed.ext !== 'sif') continue;
+      const abs = path.join(tree.root, dir, name);
+      const lst = fsSync.lstatSync(abs);
+      const e = ledger.get(name);
+      let created = e?.imageCreated ? Date.parse(e.imageCreated) : NaN;
+      let params = e?.params ?? {};
+      let recipe = e?.recipe;
+      if (!e) {
+        try {
+          const s = inspectSifSync(abs);
+          created = Date.parse(s.labels['org.opencontainers.image.created'] ?? '');
+          recipe = s.labels['io.sifkit.recipe'];
+          params = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith('io.sifkit.param.')).map(([k, v]) => [k.slice(16), v]));
+        } catch {
+          /* unreadable: judged by its name and mtime */
+        }
+      }
+      if (Number.isNaN(created)) created = (lst.isSymbolicLink() ? fsSync.statSync(abs) : lst).mtimeMs;
+      images.push({ dir, name, stem: e?.stem ?? parsed.stem, dockerhash: e?.dockerhash ?? parsed.dockerhash, recipe, params, created, isLink: lst.isSymbolicLink() });
+    }
+  }
+  return images;
+}
+
+export function gatherLinks(tree: Tree): TreeLink[] {
+  const links: TreeLink[] = [];
+  let names: string[] = [];
+  try {
+    names = fsSync.readdirSync(tree.sifImages);
+  } catch {
+    return links;
+  }
+  for (const name of names) {
+    let target: string;
+    try {
+      target = fsSync.readlinkSync(path.join(tree.sifImages, name));
+    } catch {
+      continue;
+    }
+    const resolved = path.resolve(tree.sifImages, target);
+    const dir = path.basename(path.dirname(resolved));
+    const inTree = path.dirname(path.dirname(resolved)) === tree.root && (dir === TESTED || dir === EASYBUILD);
+    links.push({ name, target, targetDir: inTree ? dir : undefined, targetName: path.basename(resolved) });
+  }
+  return links;
+}
+
