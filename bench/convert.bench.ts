@@ -141,13 +141,27 @@ export async function convertBenches(): Promise<Figure[]> {
     const mib = Number(execSync(`docker image inspect -f '{{.Size}}' ${image}`).toString()) / MiB;
     const dir = await fs.mkdtemp(path.join(root, 'sifkit-bench-convert-'));
     try {
-      sh('sync');
-      const [baseSecs] = await timed(() => bare(image, dir));
+      // An untimed export first, so the first timed run does not pay for a
+      // cold page cache the later ones get for free.
+      sh(`id=$(docker create ${image}) && docker export $id > /dev/null; docker rm $id > /dev/null`);
+      // Bare and ours alternate, twice, and the faster of each counts: on a
+      // small machine one run's noise is larger than the gap being measured.
+      let baseSecs = Infinity;
+      let ours = Infinity;
+      let run: Run | undefined;
+      for (let round = 0; round < 2; round++) {
+        sh('sync');
+        baseSecs = Math.min(baseSecs, (await timed(() => bare(image, dir)))[0]);
+        sh('sync');
+        const [secs, r] = await timed(() => runWithPeak(['convert', `docker-daemon:${image}`, '-o', path.join(dir, 'ours.sif')]));
+        await fs.rm(path.join(dir, 'ours.sif'), { force: true });
+        ours = Math.min(ours, secs);
+        run = !run || r.peakMiB > run.peakMiB ? r : run;
+      }
       sh('sync');
       const [appSecs] = await timed(async () => apptainerLike(image, dir));
       await fs.rm(path.join(dir, 'apptainer.sif'), { force: true });
-      sh('sync');
-      const [ours, run] = await timed(() => runWithPeak(['convert', `docker-daemon:${image}`, '-o', path.join(dir, 'ours.sif')]));
+      if (!run) throw new Error('no convert run');
       peaks.push(run.peakMiB);
       const label = `${mib.toFixed(0)} MiB image`;
       figures.push(

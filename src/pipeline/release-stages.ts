@@ -97,7 +97,7 @@ export const convertStage: Stage = {
     const engine = await engineFor(ctx, v);
     report.progress('waiting for a conversion slot');
     const r = await slot(ctx, 'convert', () => {
-      report.progress(`docker save, flatten, mksquashfs -> ${out}`);
+      report.progress(`docker export | mksquashfs -> ${out}`);
       return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine });
     });
     v.results.convert = r;

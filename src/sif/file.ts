@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InputError, errnoCode } from '../errors';
-import { fsyncDir, tempNameFor } from '../util/files';
+import { fsyncPath, tempNameFor } from '../util/files';
 import * as path from 'node:path';
 import {
   DEFAULT_DESCRIPTORS, DESCRIPTORS_OFFSET, DESCRIPTOR_SIZE, DataType, GROUP_MASK, HEADER_SIZE, LAUNCH_SCRIPT, PARTITION_ALIGN, PartType, ZERO_TIME,
@@ -189,7 +189,7 @@ async function publish(tmp: string, out: string): Promise<void> {
     await sync.close();
   }
   await fs.rename(tmp, out);
-  await fsyncDir(path.dirname(out));
+  await fsyncPath(path.dirname(out));
 }
 
 /**

@@ -10,18 +10,9 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../errors';
-import { publishTemp, tempNameFor } from '../util/files';
+import { fsyncPath, publishTemp, tempNameFor } from '../util/files';
 
 export { publishTemp };
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await fs.open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Copies `src` to a temp name beside `target`, hashing as it goes, and
@@ -41,7 +32,7 @@ export async function copyToTemp(src: string, target: string, signal?: AbortSign
   try {
     await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
     await fs.chmod(tmp, 0o644);
-    await fsyncFile(tmp);
+    await fsyncPath(tmp);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;

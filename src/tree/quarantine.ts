@@ -8,7 +8,7 @@ import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
-import { fsyncDir } from '../util/files';
+import { fsyncPath } from '../util/files';
 import { ledgerPath } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
@@ -88,7 +88,7 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
       }
       await fs.rm(q.file);
       await fs.rm(`${q.file}.retired.json`, { force: true });
-      await fsyncDir(path.dirname(q.file));
+      await fsyncPath(path.dirname(q.file));
       // The checksum record goes with the last copy of the image.
       const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));
       if (!elsewhere) await fs.rm(ledgerPath(tree, q.name), { force: true });
@@ -109,7 +109,7 @@ export async function restore(tree: Tree, nameArg: string, opts: { dir?: string;
     const target = path.join(tree.root, q.dir, q.name);
     if (fsSync.existsSync(target)) throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
     await fs.rename(q.file, target);
-    await fsyncDir(path.dirname(target));
+    await fsyncPath(path.dirname(target));
     await fs.rm(`${q.file}.retired.json`, { force: true });
     return { value: { restored: `${q.dir}/${q.name}` }, files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }] };
   });

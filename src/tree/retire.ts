@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, throwIfAborted } from '../errors';
-import { fsyncDir, writeFileAtomic } from '../util/files';
+import { fsyncPath, writeFileAtomic } from '../util/files';
 import { listLedger, sameStat, statKey, writeLedger, type StatKey } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
@@ -91,7 +91,7 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
       if (l.to) await symlinkAtomic(l.to, at);
       else {
         await fs.rm(at, { force: true });
-        await fsyncDir(tree.sifImages);
+        await fsyncPath(tree.sifImages);
       }
       files.push({ path: `${SIF_IMAGES}/${l.link}`, op: l.to ? `link -> ${l.to} (was ${l.from})` : `link removed (was ${l.from})` });
     }
@@ -108,7 +108,7 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
       await writeFileAtomic(q.manifest, JSON.stringify({ name: d.name, dir: d.dir, retiredAt: new Date().toISOString(), rule: d.rule, by: os.userInfo().username }, null, 2) + '\n');
       // A link (in a development clone) moves as a link: the file it points at is never touched.
       await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
-      await fsyncDir(path.join(tree.root, d.dir));
+      await fsyncPath(path.join(tree.root, d.dir));
       if (entry) {
         delete entry.hashed[`${d.dir}/${d.name}`];
         for (const rel of vouched) entry.hashed[rel] = statKey(fsSync.statSync(path.join(tree.root, rel)));

@@ -53,8 +53,9 @@ export async function removeDeadTemps(target: string): Promise<string[]> {
   return removed;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const h = await fs.open(dir, 'r');
+/** fsync of a file or a directory (a directory opened read-only, as POSIX allows). */
+export async function fsyncPath(file: string): Promise<void> {
+  const h = await fs.open(file, 'r');
   try {
     await h.sync();
   } finally {
@@ -90,7 +91,6 @@ export async function publishTemp(tmp: string, target: string): Promise<void> {
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(path.dirname(target));
+  await fsyncPath(path.dirname(target));
 }
 
-export { fsyncDir };

@@ -27,7 +27,7 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
     let sent = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (!sent && /docker save, flatten, mksquashfs/.test(stderr)) {
+      if (!sent && /docker export \| mksquashfs/.test(stderr)) {
         sent = true;
         setTimeout(() => child.kill('SIGINT'), 1500);
       }
