@@ -17,6 +17,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { COMPRESSIONS } from '../src/convert/squash-options';
+import { peakRssMiB } from '../src/util/process';
 import { timed, type Figure } from './table';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
@@ -37,12 +38,7 @@ function runWithPeak(args: string[]): Promise<Run> {
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-      } catch {
-        /* exited */
-      }
+      peak = Math.max(peak, peakRssMiB(child.pid) ?? 0);
     }, 50);
     child.on('close', (code) => {
       clearInterval(poll);

@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { InputError, throwIfAborted } from '../errors';
-import { pidAlive } from '../util/process';
+import { deadOnThisHost } from '../util/process';
 import { httpStatus } from '../engine/client';
 import type { ImageConfig } from './archive';
 import { isSingularityPath } from './additions';
@@ -52,11 +52,10 @@ function configFromInspect(info: Docker.ImageInspectInfo): ImageConfig {
 
 /** Removes export containers left by converts on this host that were killed. */
 async function removeOrphans(docker: Docker): Promise<void> {
-  const host = os.hostname();
   const list = await docker.listContainers({ all: true, filters: { label: [CONVERT_LABEL] } });
   for (const c of list) {
     const [h, pid] = (c.Labels[CONVERT_LABEL] ?? '').split(':');
-    if (h === host && !pidAlive(Number(pid))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (deadOnThisHost(h, Number(pid))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
 }
 

@@ -5,7 +5,7 @@
  * The SIF appears under its name only when complete.
  */
 import { spawn } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
@@ -13,6 +13,7 @@ import { OperationError, errnoCode } from '../errors';
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
+import { peakRssMiB } from '../util/process';
 import { singularityAdditions, type Addition } from './additions';
 import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
@@ -152,15 +153,9 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
     '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
   const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
-  // VmHWM is the high-water mark, so the last sample before exit is the peak.
   let peak = 0;
   const sample = () => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) / 1024);
-    } catch {
-      /* not started yet, exited, or no /proc */
-    }
+    peak = Math.max(peak, peakRssMiB(child.pid) ?? 0);
   };
   // Often at first, so a short run is sampled too; then every half second.
   let timer: NodeJS.Timeout | undefined;

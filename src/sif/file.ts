@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InputError, errnoCode } from '../errors';
-import { fsyncPath, tempNameFor } from '../util/files';
-import * as path from 'node:path';
+import { fsyncPath, publishTemp, tempNameFor } from '../util/files';
 import {
   DEFAULT_DESCRIPTORS, DESCRIPTORS_OFFSET, DESCRIPTOR_SIZE, DataType, GROUP_MASK, HEADER_SIZE, LAUNCH_SCRIPT, PARTITION_ALIGN, PartType, ZERO_TIME,
   decodeDescriptor, decodeHeader, encodeDescriptor, encodeHeader, hasMagic, type Descriptor, type Header, type PartitionExtra,
@@ -182,14 +181,8 @@ async function writeHead(fh: fs.FileHandle, layout: SifLayout, data: Array<Buffe
 }
 
 async function publish(tmp: string, out: string): Promise<void> {
-  const sync = await fs.open(tmp, 'r+');
-  try {
-    await sync.sync();
-  } finally {
-    await sync.close();
-  }
-  await fs.rename(tmp, out);
-  await fsyncPath(path.dirname(out));
+  await fsyncPath(tmp);
+  await publishTemp(tmp, out);
 }
 
 /**

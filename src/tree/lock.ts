@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, errnoCode, throwIfAborted } from '../errors';
 import { TEMP_MARKER } from '../util/files';
-import { pidAlive } from '../util/process';
+import { deadOnThisHost } from '../util/process';
 
 export interface LockOwner {
   host: string;
@@ -89,7 +89,7 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
     const held = await readOwner(dir);
     if (held) {
       const o = held.owner;
-      const dead = o && o.host === os.hostname() && !pidAlive(o.pid);
+      const dead = o && deadOnThisHost(o.host, o.pid);
       if (dead || held.ageMs > staleMs) {
         // Move it aside under a unique name: only one breaker wins the rename.
         const aside = `${dir}${TEMP_MARKER}stale-${randomBytes(4).toString('hex')}`;
@@ -129,6 +129,6 @@ export async function lockHolder(dir: string, staleMs = Number(process.env.SIFKI
   const held = await readOwner(dir);
   if (!held) return undefined;
   const o = held.owner;
-  const dead = (o && o.host === os.hostname() && !pidAlive(o.pid)) || held.ageMs > staleMs;
+  const dead = (o && deadOnThisHost(o.host, o.pid)) || held.ageMs > staleMs;
   return { owner: o, live: !dead };
 }
