@@ -5,7 +5,7 @@ import { ymd } from '../recipe/names';
 import type { PipelineContext } from '../pipeline/context';
 import { loadPipeline } from '../pipeline/definition';
 import { chooseRenderer, runPipeline } from '../pipeline/runner';
-import { STAGES } from '../pipeline/stages';
+import { STAGES, STAGE_NAMES } from '../pipeline/registry';
 import type { CommandIO } from './run';
 
 export interface VariantFlags {
@@ -26,7 +26,7 @@ export async function runRecipePipeline(
   io: CommandIO,
   options: Record<string, unknown> = {},
 ): Promise<PipelineContext> {
-  const def = await loadPipeline(pipeline, Object.keys(STAGES));
+  const def = await loadPipeline(pipeline, STAGE_NAMES);
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
   if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);

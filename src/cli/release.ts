@@ -9,7 +9,7 @@ import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
 import { loadPipeline } from '../pipeline/definition';
-import { STAGES } from '../pipeline/stages';
+import { STAGE_NAMES } from '../pipeline/registry';
 
 interface RunFlags {
   recipe?: string;
@@ -102,7 +102,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       engines,
       slots: { build: count(flags.buildJobs, '--build-jobs'), convert: count(flags.convertJobs, '--convert-jobs') },
     });
-    const stages = (await loadPipeline(pipeline, Object.keys(STAGES))).stages.map((s) => s.stage);
+    const stages = (await loadPipeline(pipeline, STAGE_NAMES)).stages.map((s) => s.stage);
     const { rows, variants } = summary(ctx, stages);
     const failed = ctx.variants.filter((v) => v.error).length;
     if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));

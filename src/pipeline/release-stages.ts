@@ -23,7 +23,7 @@ import { retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
 import type { PipelineContext, Stage, VariantState } from './context';
 import { slot } from './slots';
-import { engineFor } from './stages';
+import { engineFor } from './engines';
 
 export interface ReleaseOptions {
   /** Where SIFs are written. */
@@ -211,12 +211,4 @@ export const retireStage: Stage = {
     v.results.retire = r;
     report.title(`Retire: ${r.plan.decisions.filter((d) => d.action === 'retire').length} image(s) ${r.applied ? 'quarantined' : 'to retire'}`);
   },
-};
-
-export const RELEASE_STAGES: Record<string, Stage> = {
-  convert: convertStage,
-  test: testStage,
-  stage: stageStage,
-  promote: promoteStage,
-  retire: retireStage,
 };

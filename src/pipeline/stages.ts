@@ -1,13 +1,11 @@
 import * as path from 'node:path';
-import type Docker from 'dockerode';
 import { buildVariant, type BuildRecord } from '../engine/build';
-import { connectEngine } from '../engine/client';
 import { digestContext, listContext, readFragments } from '../recipe/load';
 import { renderVariant } from '../recipe/render';
 import { provenance } from '../provenance';
-import type { PipelineContext, Stage, VariantState } from './context';
+import type { PipelineContext, Stage } from './context';
 import { slot } from './slots';
-import { RELEASE_STAGES } from './release-stages';
+import { engineFor } from './engines';
 
 /** Inputs read once per run and shared by every variant's render. */
 interface RecipeInputs {
@@ -45,26 +43,6 @@ export const renderStage: Stage = {
   },
 };
 
-const engines = new WeakMap<PipelineContext, Map<string, Promise<Docker>>>();
-
-/**
- * The engine a variant builds on: with several (--engines), variants are
- * spread over them in turn; each connection is checked once per run.
- */
-export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<Docker> {
-  const list = (ctx.options.engines as string[] | undefined) ?? [];
-  const address = list.length && v ? list[ctx.variants.indexOf(v) % list.length] : list[0] ?? '';
-  let byAddress = engines.get(ctx);
-  if (!byAddress) engines.set(ctx, (byAddress = new Map()));
-  let p = byAddress.get(address);
-  if (!p) {
-    p = connectEngine(ctx.signal, address || undefined);
-    byAddress.set(address, p);
-  }
-  if (v) v.results.engine = address || 'default';
-  return p;
-}
-
 export interface BuildStageOptions {
   serverFiles?: string;
   rebuild?: boolean;
@@ -91,11 +69,4 @@ export const buildStage: Stage = {
     v.results.build = record;
     report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
   },
-};
-
-/** Every stage sifkit knows, by the name pipeline files use. */
-export const STAGES: Record<string, Stage> = {
-  render: renderStage,
-  build: buildStage,
-  ...RELEASE_STAGES,
 };

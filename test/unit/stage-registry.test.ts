@@ -1,0 +1,38 @@
+/**
+ * The stage registry is complete whichever pipeline module Node loads
+ * first. Under an import circle, loading a stage module first hands the
+ * other one a half-initialised module, and stages silently go missing.
+ * ts-jest compiles to CommonJS as tsc does, so each order here is the
+ * order the built output would see (test/integration/package.test.ts
+ * repeats this on the packed dist/).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
+const EXPECTED = ['render', 'build', 'convert', 'test', 'stage', 'promote', 'retire'];
+
+const modules = fs.readdirSync(PIPELINE).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => f.replace(/\.ts$/, ''));
+
+describe('stage registry', () => {
+  it('lists the stage modules it is tested against', () => {
+    expect(modules).toEqual(expect.arrayContaining(['registry', 'stages', 'release-stages']));
+  });
+
+  it.each(modules)('holds every stage when %s loads first', (first) => {
+    let names: string[] = [];
+    jest.isolateModules(() => {
+      require(path.join(PIPELINE, first));
+      const { STAGES } = require(path.join(PIPELINE, 'registry'));
+      names = Object.entries(STAGES as Record<string, { name: string } | undefined>).filter(([, s]) => s !== undefined).map(([k]) => k);
+    });
+    expect(names).toEqual(EXPECTED);
+  });
+
+  it('gives each stage under the name it has', () => {
+    jest.isolateModules(() => {
+      const { STAGES } = require(path.join(PIPELINE, 'registry'));
+      for (const [k, s] of Object.entries(STAGES as Record<string, { name: string }>)) expect(s.name).toBe(k);
+    });
+  });
+});
