@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseSifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
+import type { ChecksumState } from './checksum';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
 
@@ -21,7 +22,8 @@ export interface ImageStatus {
   ageDays?: number;
   imageCreated?: string;
   sha256?: string;
-  checksum: 'cached-ok' | 'changed' | 'unrecorded';
+  /** Spelt as checksum.ts spells it (one word per state): stat unchanged since hashed, stat changed, never hashed. */
+  checksum: Extract<ChecksumState, 'ok-cached' | 'unrecorded'> | 'changed';
   tests?: number;
 }
 
@@ -73,7 +75,7 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
               /* not a readable SIF: verify reports it */
             }
           }
-          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'cached-ok', tests: e?.tests?.length };
+          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length };
           images.set(name, img);
         }
         img.dirs.push(dir);
