@@ -29,6 +29,10 @@ interface RunFlags {
   rebuild?: boolean;
   logDir?: string;
   date?: string;
+  policy?: string;
+  easyconfigs?: string;
+  apply?: boolean;
+  includeReferenced?: boolean;
   json?: boolean;
 }
 
@@ -62,6 +66,13 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
   const cmd = program.command(name);
   if (name === 'run') cmd.description('run a pipeline (pipelines/NAME.yaml or a file) over a recipe\'s variants').argument('<pipeline>', 'release, promote, retire, build, render, or a YAML file').requiredOption('--recipe <name>', 'the recipe (in docker-defs/) or its path');
   else cmd.description('the whole release of a recipe: render, build, convert, test, stage, promote (resumable)').argument('<recipe>', 'the recipe (in docker-defs/) or its path');
+  // The retire stage takes the flags `sifkit retire` takes, with the same meaning.
+  if (name === 'run')
+    cmd
+      .option('--policy <file>', 'retire: retention policy (default: pipelines/retention.yaml)')
+      .option('--easyconfigs <dir>', 'retire: checkout of the EasyConfig repository whose active EasyConfigs keep images')
+      .option('--apply', 'retire: carry the plan out (quarantine); without it retire only plans')
+      .option('--include-referenced', 'retire: for broken images still referenced, archive their EasyConfigs and move their links');
   return cmd
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
     .option('--matrix', "every variant of the recipe's build matrix")
@@ -99,6 +110,10 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       resultsDir: path.resolve(flags.resultsDir ?? '.sifkit/test-results'),
       untested: flags.untested,
       to: flags.to,
+      policy: flags.policy ? path.resolve(flags.policy) : undefined,
+      easyconfigs: flags.easyconfigs ? path.resolve(flags.easyconfigs) : undefined,
+      apply: flags.apply,
+      includeReferenced: flags.includeReferenced,
       engines,
       slots: { build: count(flags.buildJobs, '--build-jobs'), convert: count(flags.convertJobs, '--convert-jobs') },
     });

@@ -19,7 +19,7 @@ import { linkName, parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { parsePolicy } from '../tree/policy';
-import { retire } from '../tree/retire';
+import { blockedError, retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
 import type { PipelineContext, Stage, VariantState } from './context';
 import { slot } from './slots';
@@ -38,6 +38,9 @@ export interface ReleaseOptions {
   tolerance?: number;
   policy?: string;
   easyconfigs?: string;
+  /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
+  apply?: boolean;
+  includeReferenced?: boolean;
 }
 
 function opts(ctx: PipelineContext): ReleaseOptions {
@@ -192,7 +195,18 @@ export const promoteStage: Stage = {
 
 const retireRuns = new WeakMap<PipelineContext, Promise<unknown>>();
 
-/** Retire runs once per pipeline run, whatever the number of variants. */
+/** The pipeline file's `apply:` (YAML strings: the files are read with the failsafe schema). */
+function applyFromFile(w: Record<string, string>): boolean {
+  if (w.apply === undefined || w.apply === 'false') return false;
+  if (w.apply === 'true') return true;
+  throw new InputError('bad-pipeline', `retire: apply must be 'true' or 'false', not ${JSON.stringify(w.apply)}`);
+}
+
+/**
+ * Retire runs once per pipeline run, whatever the number of variants. Like
+ * `sifkit retire`, it only plans unless told to apply, and a broken image
+ * still referenced is refused.
+ */
 export const retireStage: Stage = {
   name: 'retire',
   title: 'Retire old versions',
@@ -201,14 +215,26 @@ export const retireStage: Stage = {
     if (!p) {
       p = (async () => {
         const tree = await treeOf(ctx);
-        const file = opts(ctx).policy ?? w.policy ?? path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
+        const o = opts(ctx);
+        const given = o.policy ?? w.policy;
+        const file = given ? path.resolve(given) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
         const policy = parsePolicy(await fs.readFile(file, 'utf8'), file);
-        return retire(tree, { policy, easyconfigs: opts(ctx).easyconfigs, apply: w.apply !== 'false', signal: ctx.signal });
+        const easyconfigs = o.easyconfigs ?? w.easyconfigs;
+        const r = await retire(tree, {
+          policy,
+          easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
+          includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
+          apply: o.apply === true || applyFromFile(w),
+          signal: ctx.signal,
+        });
+        if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);
+        return r;
       })();
       retireRuns.set(ctx, p);
     }
     const r = (await p) as Awaited<ReturnType<typeof retire>>;
     v.results.retire = r;
-    report.title(`Retire: ${r.plan.decisions.filter((d) => d.action === 'retire').length} image(s) ${r.applied ? 'quarantined' : 'to retire'}`);
+    const n = r.plan.decisions.filter((d) => d.action === 'retire').length;
+    report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}`);
   },
 };
