@@ -1,26 +1,17 @@
 import * as path from 'node:path';
 import { buildVariant, type BuildRecord } from '../engine/build';
-import { digestContext, listContext, readFragments } from '../recipe/load';
-import { renderVariant } from '../recipe/render';
-import { provenance } from '../provenance';
+import { readRecipeInputs, renderRecipe, type RecipeInputs } from '../recipe/render-recipe';
 import type { PipelineContext, Stage } from './context';
 import { slot } from './slots';
 import { engineFor } from './engines';
 
-/** Inputs read once per run and shared by every variant's render. */
-interface RecipeInputs {
-  fragments: Array<[string, string]>;
-  files: Record<string, string>;
-}
 const inputsCache = new WeakMap<PipelineContext, Promise<RecipeInputs>>();
 
+/** The recipe's inputs, read once per run and shared by every variant's render. */
 export function recipeInputs(ctx: PipelineContext): Promise<RecipeInputs> {
   let p = inputsCache.get(ctx);
   if (!p) {
-    p = (async () => ({
-      fragments: await readFragments(ctx.recipe),
-      files: ctx.recipe.context ? await digestContext(await listContext(ctx.recipe.context)) : {},
-    }))();
+    p = readRecipeInputs(ctx.recipe);
     inputsCache.set(ctx, p);
   }
   return p;
@@ -31,14 +22,7 @@ export const renderStage: Stage = {
   title: 'Render the definition',
   async run(ctx, v, report) {
     const inputs = await recipeInputs(ctx);
-    v.rendered = renderVariant({
-      recipe: ctx.recipe,
-      values: v.values,
-      fragments: inputs.fragments,
-      files: inputs.files,
-      provenance: provenance(),
-      date: ctx.date,
-    });
+    v.rendered = await renderRecipe(ctx.recipe, { values: v.values, date: ctx.date, inputs });
     report.title(`Rendered ${v.rendered.names.stem} (${v.rendered.definitionHash.slice(0, 12)})`);
   },
 };
