@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Provenance } from './recipe/render';
 import { packageRoot } from './util/package';
 
 export function sifkitVersion(): string {
@@ -10,6 +9,13 @@ export function sifkitVersion(): string {
   } catch {
     return '0.0.0';
   }
+}
+
+/** Which sifkit rendered a definition; recorded in its labels, never hashed. */
+export interface Provenance {
+  sifkitVersion: string;
+  /** The source revision of sifkit and the defs (git commit), or "unknown". */
+  revision: string;
 }
 
 let cached: Provenance | undefined;

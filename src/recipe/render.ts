@@ -1,3 +1,4 @@
+import type { Provenance } from '../provenance';
 import { definitionHash } from './hash';
 import { assertLintClean, type LintProblem } from './lint';
 import { variantNames } from './names';
@@ -16,11 +17,7 @@ export const LABEL = {
   imageVersion: 'org.opencontainers.image.version',
 } as const;
 
-export interface Provenance {
-  sifkitVersion: string;
-  /** The source revision of sifkit and the defs (git commit), or "unknown". */
-  revision: string;
-}
+export type { Provenance };
 
 export interface RenderInputs {
   recipe: Recipe;
