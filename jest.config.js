@@ -9,7 +9,13 @@ module.exports = {
   // The plain JSON results (as `jest --json` writes them) for .ci/run's count.
   testResultsProcessor: '<rootDir>/test/support/results-file.js',
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    // Transpile only, so the unit tier stays fast on 2 cores; `npm run typecheck` checks the tests' types.
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.transpile.json' }] },
+    },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 60 },
   ],
 };
