@@ -6,7 +6,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, OperationError } from '../errors';
+import { InputError, OperationError, errnoCode } from '../errors';
 import { convert, type ConvertRecord } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
@@ -218,7 +218,11 @@ export const retireStage: Stage = {
         const o = opts(ctx);
         const given = o.policy ?? w.policy;
         const file = given ? path.resolve(given) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
-        const policy = parsePolicy(await fs.readFile(file, 'utf8'), file);
+        // As `sifkit retire` says it: a policy that cannot be read is bad input.
+        const text = await fs.readFile(file, 'utf8').catch((e: unknown) => {
+          throw new InputError('no-policy', `cannot read the retention policy ${file} (${errnoCode(e) ?? 'unreadable'})`);
+        });
+        const policy = parsePolicy(text, file);
         const easyconfigs = o.easyconfigs ?? w.easyconfigs;
         const r = await retire(tree, {
           policy,

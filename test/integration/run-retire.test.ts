@@ -75,13 +75,16 @@ quarantine_days: 30
     expect(await fs.readdir(path.join(root, 'easybuild-sif-images'))).toContain(kept);
   });
 
-  it("applies when the pipeline file says apply: 'true', and refuses any other word (exit 2)", async () => {
+  it("applies when the pipeline file says apply: 'true', and refuses any other word or an unreadable policy (exit 2)", async () => {
     const { root, ec, policy } = await fixture('file');
     const file = (apply: string) => path.join(dir, `retire-${apply}.yaml`);
     for (const apply of ['true', 'yes']) await fs.writeFile(file(apply), `name: retire\nstages:\n  - render\n  - stage: retire\n    with:\n      apply: '${apply}'\n`);
     const bad = await runCli(['run', file('yes'), '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/apply must be 'true' or 'false', not "yes"/);
+    const noPolicy = await runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--policy', path.join(dir, 'nosuch.yaml')]);
+    expect(noPolicy.code).toBe(2);
+    expect(noPolicy.stderr).toMatch(/cannot read the retention policy .*nosuch\.yaml \(ENOENT\)/);
     const r = await runCli(['run', file('true'), '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec, '--json']);
     expect(r.code).toBe(0);
     expect(retireResult(r.stdout).applied).toBe(true);
