@@ -91,6 +91,11 @@ RUN set -eux ; \
 
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
 RUN set -eux ; \
   curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py310_23.3.1-0-Linux-x86_64.sh ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
@@ -100,6 +105,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 
 # ---- fragments/conda-env.docker ----
 # The environment users work in; WITH_CONDA is the command they run first.
+# Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.10 ; \
@@ -134,6 +141,8 @@ RUN set -eux ; \
 # (GTL), which makes GPU-aware MPI work. ROCm's clang links it because its
 # linker accepts the undefined symbols of the Cray libraries that are
 # absent once $REMOVE_CRAY_DEPS has run.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
 ENV MPI4PY_VERSION="3.1.4"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -203,7 +212,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="9740e42fe6d834910c9337e8c4e47af0955f8214934a1fa26b051a1d2d9cd9b4" \
+      io.sifkit.definition-hash="a36f7df52b8568e1cc7b916e1cd3c8b43c00dc09d43184849dd974d35a1b2275" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="5.4.5" \

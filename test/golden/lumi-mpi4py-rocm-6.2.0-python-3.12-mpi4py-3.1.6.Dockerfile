@@ -109,6 +109,11 @@ RUN set -eux ; \
 
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
 RUN set -eux ; \
   curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.5.0-0-Linux-x86_64.sh ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
@@ -118,6 +123,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 
 # ---- fragments/conda-env.docker ----
 # The environment users work in; WITH_CONDA is the command they run first.
+# Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.12 ; \
@@ -157,6 +164,8 @@ RUN set -eux ; \
 # (GTL), which makes GPU-aware MPI work. ROCm's clang links it because its
 # linker accepts the undefined symbols of the Cray libraries that are
 # absent once $REMOVE_CRAY_DEPS has run.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
 ENV MPI4PY_VERSION="3.1.6"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -226,7 +235,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="62718502a9fc9b9ca036b25303d98732d90c4001863042cb735e50d8d0dfef25" \
+      io.sifkit.definition-hash="6dfc43e4527c29f24f9385cf3756df5f586b895435efdb04e95e35893b9b6a66" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \
