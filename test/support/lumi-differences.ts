@@ -39,5 +39,7 @@ export const DIFFERENCES: Difference[] = [
   { kind: 'image', what: 'mpi4py install', variants: ['5.4.5'], reason: "LUMI's 5.4.5 image ran 'setup.py install'; sifkit builds a wheel and installs it for every ROCm, as AMD's 6.x recipes do: the same mpi4py in the environment" },
   { kind: 'image', what: 'ROCm 5.6 install', variants: [], reason: "AMD's 5.6.1 recipe ignores amdgpu-install's exit status ('|| true'); sifkit lets a failure fail the build" },
   { kind: 'image', what: 'LD_LIBRARY_PATH and REMOVE_CRAY_DEPS', variants: ['6.2.0'], reason: "keep /opt/cray-deps as LUMI's 5.4.5 image has it; harmless where the directory does not exist (AMD's 24.03 header dropped it)" },
+  { kind: 'tests', what: 'libjansson binding', variants: ['6.2.0'], reason: "AMD's current test job (lumi-containers-transfer.sh @ 0da6738) no longer binds /usr/lib64/libjansson.so.4, the ROCm 6 image having libjansson4; sifkit's test job and module both bind the host's, which Cray MPICH was built against, so tests and users' jobs see the same library" },
+  { kind: 'tests', what: 'singularity', variants: BOTH, reason: 'singularity cannot be installed on the machine sifkit is developed on: the smoke test and start-shell run against the CPU example with singularity exec stood in for by docker run (test/support/singularity-via-docker.sh)' },
   { kind: 'tests', what: 'OSU result comparison', variants: BOTH, reason: "LUMI only prints results into a log; sifkit judges each check and keeps the figures" },
 ];
