@@ -18,6 +18,9 @@ import { DIFFERENCES, type LumiVariant } from '../support/lumi-differences';
  * here as data (names, versions, URLs, bind lists), read with python3 from
  * LUMI's files; every field that differs is in test/support/lumi-differences.ts.
  */
+// python3 reads each EasyConfig: slow on a loaded machine.
+jest.setTimeout(60_000);
+
 interface LumiEasyconfig {
   given: Record<string, string>;
   dockerhash: string;

@@ -10,6 +10,9 @@ import { TEST_PROVENANCE } from '../support/recipes';
  * exclusion AMD's recipes make (mpi4py before 3.1.5 does not build for
  * Python 3.12), renders and lints clean. The time is bench/render.bench.ts's.
  */
+// 42 variants rendered and linted: slow on a loaded machine.
+jest.setTimeout(60_000);
+
 let recipe: Recipe;
 let fragments: Array<[string, string]>;
 beforeAll(async () => {
