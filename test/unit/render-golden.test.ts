@@ -103,3 +103,32 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
     has('org.opencontainers.image.revision="test-revision"');
   });
 });
+
+describe("the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-containers __archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker)", () => {
+  let text: string;
+  beforeAll(async () => {
+    text = (await renderFor('mpi4py', RELEASED[0])).dockerfile;
+  });
+  it.each([
+    'FROM registry.suse.com/bci/bci-base:15.3.17.20.145\n',
+    'distribution/leap/15.3/repo/oss/',
+    'devel:/languages:/perl/SLE_15_SP3',
+    'gcc10 gcc10-c++ gcc10-fortran',
+    'ENV CPE_VERSION="23.03"',
+    'ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.25/ofi/crayclang/10.0"',
+    'amdgpu-install/5.4.5/sle/15.3/amdgpu-install-5.4.50405-1.noarch.rpm',
+    'amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=5.4.5',
+    'ENV RCCL_DEBUG="0"',
+    'ln -sf /usr/lib64/libstdc++.so* .',
+    'Miniconda3-py310_23.3.1-0-Linux-x86_64.sh',
+    'export HCC_AMDGPU_TARGET=gfx90a',
+    'pip install --no-cache-dir cupy==12.2.0',
+    'osu-micro-benchmarks-7.2.tar.gz',
+    'CFLAGS=-I$MPICH_PATH/include \\',
+  ])('has %j', (s) => {
+    expect(text).toContain(s);
+  });
+  it.each(['libjansson4', 'libsystemd0-249.16', 'miopen-hip', 'CUPY_SOURCE', '__HIP_PLATFORM_AMD__=1"', 'amdgpu-arch', 'c_c++'])('has no %j (LUMI\'s 5.4.5 image had none)', (s) => {
+    expect(text.replace(/^#.*$/gm, '')).not.toContain(s);
+  });
+});
