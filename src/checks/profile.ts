@@ -79,9 +79,9 @@ export function fill(template: string, values: Record<string, string | number>):
 }
 
 /** The script a check runs inside the container: its env, the conda env, the command. */
-export function checkScript(check: { env: Record<string, string>; command: string; ranks: number; timeoutSeconds: number }, launcher: string): string {
+export function checkScript(check: { env: Record<string, string>; unset?: string[]; command: string; ranks: number; timeoutSeconds: number }, launcher: string): string {
   const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const lines = ['#!/bin/sh', '# written by sifkit test', ...Object.entries(check.env).map(([k, v]) => `export ${k}=${quote(v)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
+  const lines = ['#!/bin/sh', '# written by sifkit test', ...(check.unset ?? []).map((k) => `unset ${k}`), ...Object.entries(check.env).map(([k, v]) => `export ${k}=${quote(v)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
   const launch = check.ranks > 1 && launcher ? `${fill(launcher, { ranks: check.ranks })} ` : '';
   // The time limit is also enforced inside the container: killing a
   // container's client (srun, docker run) does not always stop what runs in it.

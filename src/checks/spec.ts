@@ -13,6 +13,12 @@ export interface Check {
   nodes: number;
   gpus: number;
   env: Record<string, string>;
+  /**
+   * Variables removed before the command: the job's environment reaches
+   * the container (singularity passes it on), and LUMI's host-buffer test
+   * runs with MPICH_GPU_SUPPORT_ENABLED unset, not set to 0.
+   */
+  unset: string[];
   command: string;
   /** A substring, or `/regex/`, that the output must contain. */
   expect?: string;
@@ -34,7 +40,7 @@ export function parseChecks(raw: unknown[], recipe: string): Check[] {
     const where = `recipe ${recipe}, check ${i + 1}`;
     if (!r || typeof r !== 'object' || Array.isArray(r)) throw new InputError('bad-check', `${where}: a check is a mapping`);
     const o = r as Record<string, unknown>;
-    const known = ['name', 'ranks', 'nodes', 'gpus', 'env', 'command', 'expect', 'figures', 'timeout'];
+    const known = ['name', 'ranks', 'nodes', 'gpus', 'env', 'unset', 'command', 'expect', 'figures', 'timeout'];
     for (const k of Object.keys(o)) if (!known.includes(k)) throw new InputError('bad-check', `${where}: unknown key ${k} (known: ${known.join(', ')})`);
     const name = String(o.name ?? '');
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new InputError('bad-check', `${where}: name ${JSON.stringify(name)} must be lower-case letters, digits, - and _`);
@@ -44,6 +50,9 @@ export function parseChecks(raw: unknown[], recipe: string): Check[] {
     const env = (o.env ?? {}) as Record<string, unknown>;
     if (typeof env !== 'object' || Array.isArray(env)) throw new InputError('bad-check', `${where} (${name}): env is a mapping`);
     for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('bad-check', `${where} (${name}): ${k} is not a variable name`);
+    const unset = o.unset ?? [];
+    if (!Array.isArray(unset) || !unset.every((k) => typeof k === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) throw new InputError('bad-check', `${where} (${name}): unset is a list of variable names`);
+    for (const k of unset as string[]) if (k in env) throw new InputError('bad-check', `${where} (${name}): ${k} is both set and unset`);
     if (o.figures !== undefined && o.figures !== 'latency' && o.figures !== 'bandwidth') throw new InputError('bad-check', `${where} (${name}): figures is latency or bandwidth`);
     return {
       name,
@@ -51,6 +60,7 @@ export function parseChecks(raw: unknown[], recipe: string): Check[] {
       nodes: Math.max(1, int(o.nodes, `${where} nodes`, 1)),
       gpus: int(o.gpus, `${where} gpus`, 0),
       env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+      unset: unset as string[],
       command: o.command,
       expect: o.expect === undefined ? undefined : String(o.expect),
       figures: o.figures as FigureKind | undefined,

@@ -89,7 +89,7 @@ export function registerPublishPr(program: Command): void {
     .command('publish')
     .description('open (or update) the pull request that ships the EasyConfig and user page')
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
-    .requiredOption('--repo <owner/name>', 'the EasyConfig repository (e.g. Lumi-supercomputer/LUMI-EasyBuild-contrib)')
+    .option('--repo <owner/name>', 'the EasyConfig repository', 'Lumi-supercomputer/LUMI-EasyBuild-containers')
     .option('--root <dir>', ROOT_HELP)
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)

@@ -10,7 +10,15 @@ export function varSuffix(name: string): string {
   return name.toUpperCase().replace(/-/g, 'MIN');
 }
 
-export const SINGULARITY_BIND = '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl';
+/**
+ * What the module binds. libjansson is bound as the test job binds it
+ * (checks/profile.ts): without it the host's Cray MPICH fails to load where
+ * the tests passed. LUMI's ROCm 5.4.5 EasyConfig binds it too.
+ */
+export const SINGULARITY_BIND = '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl';
+
+/** Where users find the central images: LUMI's path, whatever tree sifkit ran against. */
+export const PUBLISHED_ROOT = '/appl/local/containers';
 
 export const CONDA_PYTHON_SIMPLE = `#!/bin/bash -e
 
@@ -22,7 +30,7 @@ python "$@"
 `;
 
 export function startShell(varName: string): string {
-  return `#!/bin/bash
+  return `#!/bin/bash -e
 # A shell in the container; the conda environment is not initialised.
 if [ -f /.singularity.d/Singularity ]
 then
@@ -34,7 +42,30 @@ fi
 `;
 }
 
-const HOMEPAGES: Record<string, string> = { mpi4py: 'https://mpi4py.readthedocs.io/en/stable/' };
+/** What the module says about the package: LUMI's homepage and docurls; the prose is ours. */
+export interface PackageInfo {
+  homepage: string;
+  /** One line: what the package is. */
+  summary: string;
+  docurls: string[];
+}
+
+const PACKAGES: Record<string, PackageInfo> = {
+  mpi4py: {
+    homepage: 'https://github.com/mpi4py/mpi4py',
+    summary: 'mpi4py, the Python bindings of the Message Passing Interface (MPI)',
+    docurls: ['mpi4py web-based manual: https://mpi4py.readthedocs.io/en/'],
+  },
+};
+
+export function packageInfo(name: string): PackageInfo {
+  return PACKAGES[name] ?? { homepage: 'https://github.com/Lumi-supercomputer/LUMI-EasyBuild-containers', summary: name, docurls: [] };
+}
+
+/** The one whatis line of the module, shared by the EasyConfig and the standalone module. */
+export function whatisLine(name: string): string {
+  return `Description: ${packageInfo(name).summary}, in a singularity container`;
+}
 
 /** Python source for a string that a here-document must pass through unexpanded. */
 function heredocSafe(script: string): string {
@@ -45,8 +76,9 @@ function py(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** The version variable of a naming parameter: `local_rocm_version`. */
-function localVar(param: string): string {
+/** The version variable of a naming parameter: `local_rocm_version`; the package's own is `local_version`, as LUMI names it. */
+function localVar(param: string, naming?: { version: string }): string {
+  if (param === naming?.version) return 'local_version';
   return `local_${param.replace(/[^a-z0-9]/gi, '_')}_version`;
 }
 
@@ -55,41 +87,42 @@ export function easyconfigText(f: ImageFacts): string {
   const name = naming.app;
   const V = varSuffix(name);
   const params = naming.parts.map(([, p]) => p);
-  const stemF = `${naming.prefix}-${naming.app}${naming.parts.map(([label, p]) => `-${label}-{${localVar(p)}}`).join('')}`;
-  const suffixF = naming.parts.filter(([, p]) => p !== naming.version).map(([label, p]) => `-${label}-{${localVar(p)}}`).join('') + '-singularity-{local_date}';
-  const width = Math.max(...params.map((p) => localVar(p).length), 'local_dockerhash'.length);
+  const stemF = `${naming.prefix}-${naming.app}${naming.parts.map(([label, p]) => `-${label}-{${localVar(p, naming)}}`).join('')}`;
+  const suffixF = naming.parts.filter(([, p]) => p !== naming.version).map(([label, p]) => `-${label}-{${localVar(p, naming)}}`).join('') + '-singularity-{local_date}';
+  const width = Math.max(...params.map((p) => localVar(p, naming).length), 'local_hash'.length);
   const pad = (k: string) => k.padEnd(width);
   const versions = naming.parts.map(([label, p]) => `${label} ${f.values[p]}`).join(', ');
+  const info = packageInfo(name);
   const lines = [
     `# ${name} ${f.appVersion} in a container (${versions}).`,
     `# Written by sifkit ${sifkitVersion()} from ${f.sifName}`,
     `# (recipe ${f.recipe.name}${f.definitionHash ? `, definition hash ${f.definitionHash.slice(0, 16)}` : ''}${f.sha256 ? `, sha256 ${f.sha256}` : ''}).`,
     `easyblock = 'MakeCp'`,
     '',
-    ...params.map((p) => `${pad(localVar(p))} = ${py(f.values[p])}`),
+    ...params.map((p) => `${pad(localVar(p, naming))} = ${py(f.values[p])}`),
     `${pad('local_date')} = ${py(f.date)}`,
-    `${pad('local_dockerhash')} = ${py(f.dockerhash)}`,
+    `${pad('local_hash')} = ${py(f.dockerhash)}`,
     '',
-    `local_sif    = f'${stemF}-dockerhash-{local_dockerhash}.sif'`,
+    `local_sif    = f'${stemF}-dockerhash-{local_hash}.sif'`,
     `local_docker = f'${stemF}.docker'`,
     '',
     `name          = ${py(name)}`,
-    `version       = ${localVar(naming.version)}`,
+    `version       = ${localVar(naming.version, naming)}`,
     `versionsuffix = f'${suffixF}'`,
     '',
-    `homepage = ${py(HOMEPAGES[name] ?? 'https://github.com/Lumi-supercomputer/LUMI-EasyBuild-contrib')}`,
+    `homepage = ${py(info.homepage)}`,
     '',
     'whatis = [',
-    `    f'Description: ${name} {version} in a singularity container with ${naming.parts.filter(([, p]) => p !== naming.version).map(([label, p]) => `${label} {${localVar(p)}}`).join(' and ')}',`,
+    `    ${py(whatisLine(name))}`,
     ']',
     '',
-    'description = f"""',
-    `This module provides a container with ${name} {version}${f.recipe.description ? ` (${f.recipe.description.replace(/"/g, "'")})` : ''}.`,
-    '',
-    `The module defines SIF and SIF${V} (the container file), RUNSCRIPTS and RUNSCRIPTS${V}`,
-    '(sample run scripts) and SINGULARITY_BIND (the bindings the container needs on LUMI).',
-    'The conda environment is activated in the container with $WITH_CONDA.',
+    'description = """',
+    ...moduleHelp(f).split('\n'),
     '"""',
+    '',
+    'docurls = [',
+    ...info.docurls.map((u) => `    ${py(u)},`),
+    ']',
     '',
     'toolchain = SYSTEM',
     '',
@@ -127,7 +160,7 @@ export function easyconfigText(f: ImageFacts): string {
     '',
     'sanity_check_paths = {',
     '    # Not the SIF: users may remove their copy and fall back to the central one.',
-    `    'files': ['runscripts/conda-python-simple', 'bin/start-shell'],`,
+    `    'files': ['bin/start-shell', 'runscripts/conda-python-simple'],`,
     `    'dirs':  [],`,
     '}',
     '',
@@ -149,17 +182,43 @@ export function easyconfigText(f: ImageFacts): string {
 }
 
 /**
- * The user page: the seed's page, with this release's module, EasyConfig,
- * WITH_CONDA and directories. The template is the recipe's USER.md.
+ * The module's help, in our words: what is in the container and the
+ * variables the module sets. `%(version)s` is left for EasyBuild.
  */
-export function userPage(template: string, f: ImageFacts, root: string): string {
+export function moduleHelp(f: ImageFacts, version = '%(version)s'): string {
+  const name = f.recipe.naming.app;
+  const V = varSuffix(name);
+  const others = f.recipe.naming.parts.filter(([, p]) => p !== f.recipe.naming.version).map(([label, p]) => `${label} ${f.values[p]}`).join(', ');
+  return [
+    `A singularity container with ${name} ${version} (${others})${f.recipe.description ? `: ${f.recipe.description.replace(/"/g, "'")}` : ''}.`,
+    '',
+    'Loading the module sets:',
+    `*   SIF and SIF${V}: the container file, the copy in the module's own`,
+    '    directory if it is still there, else the central one.',
+    '*   SINGULARITY_BIND: what the container needs from the system (Cray MPICH',
+    '    and its libraries, Slurm) and the /pfs, /scratch, /projappl, /project,',
+    '    /flash and /appl file systems.',
+    `*   RUNSCRIPTS and RUNSCRIPTS${V}: sample scripts, also at /runscripts in`,
+    '    the container.',
+    '',
+    'Python runs in a conda environment in the container: activate it with',
+    '$WITH_CONDA first (the script conda-python-simple does).',
+  ].join('\n');
+}
+
+/**
+ * The user page: the seed's page, with this release's module, EasyConfig
+ * and WITH_CONDA. It names LUMI's central tree, never the tree (or test
+ * clone) sifkit ran against. The template is the recipe's USER.md.
+ */
+export function userPage(template: string, f: ImageFacts): string {
   const values: Record<string, string> = {
     module: f.names.module,
     easyconfig: f.names.easyconfig,
     with_conda: f.withConda ?? '$WITH_CONDA',
     sif: f.sifName,
     stem: f.stem,
-    root,
+    root: PUBLISHED_ROOT,
     name: f.recipe.naming.app,
     NAME: varSuffix(f.recipe.naming.app),
     version: f.appVersion,

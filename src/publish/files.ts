@@ -28,7 +28,12 @@ export async function definitionFor(f: ImageFacts): Promise<string> {
   return rendered.dockerfile;
 }
 
-export async function releaseFiles(f: ImageFacts, root: string): Promise<ReleaseFiles> {
+/**
+ * `treeRoot`, the tree the image was published from, is not written into
+ * any of these files: they name LUMI's central tree (easyconfig.ts).
+ */
+export async function releaseFiles(f: ImageFacts, treeRoot?: string): Promise<ReleaseFiles> {
+  void treeRoot;
   const easyconfig = f.names.easyconfig;
   const docker = `${f.stem}.docker`;
   const files: Record<string, string> = {
@@ -37,6 +42,6 @@ export async function releaseFiles(f: ImageFacts, root: string): Promise<Release
   };
   const template = path.join(f.recipe.dir, 'USER.md');
   const text = await fs.readFile(template, 'utf8').catch(() => undefined);
-  if (text !== undefined) files['USER.md'] = userPage(text, f, root);
+  if (text !== undefined) files['USER.md'] = userPage(text, f);
   return { files, easyconfig, docker };
 }

@@ -5,7 +5,7 @@
  * gone. Pure: facts in, text out.
  */
 import type { ImageFacts } from './facts';
-import { CONDA_PYTHON_SIMPLE, SINGULARITY_BIND, startShell, varSuffix } from './easyconfig';
+import { CONDA_PYTHON_SIMPLE, SINGULARITY_BIND, moduleHelp, packageInfo, startShell, varSuffix, whatisLine } from './easyconfig';
 
 function lua(s: string): string {
   return JSON.stringify(s);
@@ -22,21 +22,27 @@ export function moduleText(f: ImageFacts, layout: ModuleLayout): string {
   const name = f.recipe.naming.app;
   const V = varSuffix(name);
   const bind = SINGULARITY_BIND.replace('%(installdir)s', layout.installdir);
+  const info = packageInfo(name);
+  const more = [`Homepage: ${info.homepage}`, ...info.docurls.map((u) => `Documentation: ${u}`)].join('\n');
   return `-- ${f.names.module}: ${name} ${f.appVersion} in a singularity container.
 -- Written by sifkit for ${f.sifName}.
-help([[
-${name} ${f.appVersion} in a container (${f.recipe.naming.parts.map(([l, p]) => `${l} ${f.values[p]}`).join(', ')}).
-SIF and SIF${V}: the container file. RUNSCRIPTS and RUNSCRIPTS${V}: sample
-run scripts (mounted on /runscripts). SINGULARITY_BIND: the bindings it needs.
-In the container, activate the conda environment with $WITH_CONDA.
-]])
-whatis(${lua(`Description: ${name} ${f.appVersion} in a singularity container`)})
+help([==[
+${moduleHelp(f, f.appVersion)}
+
+${more}
+]==])
+whatis(${lua(whatisLine(name))})
+whatis(${lua(`Homepage: ${info.homepage}`)})
 
 local installdir = ${lua(layout.installdir)}
 local sif_name = ${lua(f.sifName)}
 -- The copy in the install directory if there is one, else the central one;
--- LUMI_CONTAINER_REPOSITORY_ROOT points at a test clone of the tree.
-local root = os.getenv("LUMI_CONTAINER_REPOSITORY_ROOT") or ${lua(layout.root)}
+-- LUMI_CONTAINER_REPOSITORY_ROOT points at a test clone of the tree; set
+-- but empty, it counts as unset, as in LUMI's SitePackage.lua.
+local root = os.getenv("LUMI_CONTAINER_REPOSITORY_ROOT")
+if root == nil or root == "" then
+    root = ${lua(layout.root)}
+end
 local sif = pathJoin(installdir, sif_name)
 if not isFile(sif) then
     sif = pathJoin(root, "easybuild-sif-images", sif_name)

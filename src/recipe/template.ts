@@ -5,6 +5,12 @@ import type { ParamValues } from './types';
  * Fragments use `{{ name }}` and `{{ name | filter }}`. Values were validated
  * before they get here, so substitution is plain text. The filters derive
  * the spellings LUMI's definitions need from one version number.
+ *
+ * A fragment may also keep lines for some versions only, because one recipe
+ * renders ROCm 5.x images as LUMI built them and ROCm 6.x images as AMD's
+ * newer recipes do. A directive stands alone on its line:
+ *   {{ if rocm >= 6 }} ... {{ else }} ... {{ end }}
+ * with `>=`, `<`, `==` or `!=` against a dotted version; blocks may nest.
  */
 const FILTERS: Record<string, (v: string) => string> = {
   // 6.2.0 -> 6.2
@@ -36,9 +42,58 @@ export function filterNames(): string[] {
   return Object.keys(FILTERS);
 }
 
-/** Substitutes placeholders; an unknown name or filter names the source. */
+const DIRECTIVE = /^\s*\{\{\s*(?:if\s+([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<|==|!=)\s*(\d+(?:\.\d+)*)|(else)|(end))\s*\}\}\s*$/;
+
+/** Compares dotted versions numerically; missing parts count as 0 (6 == 6.0.0). */
+export function compareVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+function holds(value: string, op: string, ref: string): boolean {
+  const c = compareVersions(value, ref);
+  return op === '>=' ? c >= 0 : op === '<' ? c < 0 : op === '==' ? c === 0 : c !== 0;
+}
+
+/** Keeps the lines whose conditions hold; directive lines themselves are dropped. */
+export function selectLines(text: string, values: ParamValues, source: string): string {
+  const frames: Array<{ cond: boolean; inElse: boolean; line: number }> = [];
+  const active = () => frames.every((f) => (f.inElse ? !f.cond : f.cond));
+  const out: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    const m = DIRECTIVE.exec(line);
+    if (!m) {
+      if (active()) out.push(line);
+      return;
+    }
+    const [, name, op, ref, isElse, isEnd] = m;
+    const where = `${source} line ${i + 1}`;
+    if (name !== undefined) {
+      if (!(name in values)) throw new InputError('bad-fragment', `${where}: unknown parameter ${name} in a condition`);
+      if (!/^\d+(\.\d+)*/.test(values[name])) throw new InputError('bad-fragment', `${where}: ${name}=${JSON.stringify(values[name])} is not a version to compare`);
+      frames.push({ cond: holds(values[name].replace(/^(\d+(?:\.\d+)*).*$/, '$1'), op, ref), inElse: false, line: i + 1 });
+    } else {
+      const top = frames[frames.length - 1];
+      if (!top) throw new InputError('bad-fragment', `${where}: {{ ${isElse ?? isEnd} }} without {{ if }}`);
+      if (isElse !== undefined) {
+        if (top.inElse) throw new InputError('bad-fragment', `${where}: a second {{ else }} for the {{ if }} of line ${top.line}`);
+        top.inElse = true;
+      } else frames.pop();
+    }
+  });
+  const open = frames[frames.length - 1];
+  if (open) throw new InputError('bad-fragment', `${source}: the {{ if }} of line ${open.line} has no {{ end }}`);
+  return out.join('\n');
+}
+
+/** Selects conditional lines, then substitutes placeholders; an unknown name or filter names the source. */
 export function substitute(text: string, values: ParamValues, source: string): string {
-  const out = text.replace(PLACEHOLDER, (_m, name: string, filter: string | undefined) => {
+  const out = selectLines(text, values, source).replace(PLACEHOLDER, (_m, name: string, filter: string | undefined) => {
     if (!(name in values)) throw new InputError('bad-fragment', `${source}: unknown parameter {{ ${name} }}`);
     const value = values[name];
     if (filter === undefined) return value;

@@ -38,6 +38,22 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
+/**
+ * A development clone of LUMI's tree (scripts/link_images.sh in
+ * LUMI-EasyBuild-containers) holds, in easybuild-sif-images/, absolute
+ * links to the production images of the same name: they are not bad names.
+ * Their content is production's, so no checksum here; a link that dangles
+ * or points at an image of another name is still a problem.
+ */
+async function cloneLink(abs: string, name: string): Promise<Omit<Problem, 'path'> | undefined> {
+  const target = await fs.readlink(abs);
+  if (!path.isAbsolute(target) || path.basename(target) !== name) {
+    return { kind: 'link-name', message: `a development-clone link points at the image of its own name by absolute path; this one points at ${target}`, repairable: false };
+  }
+  if (!(await fs.stat(abs).then((t) => t.isFile(), () => false))) return { kind: 'dangling-link', message: `points at ${target}, which is not an image file`, repairable: false };
+  return undefined;
+}
+
 /** Checks the tree; with `repair`, the caller holds the lock. */
 export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -69,6 +85,11 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       const abs = path.join(tree.root, rel);
       const st = await fs.lstat(abs);
       const parsed = parseSifFileName(name);
+      if (parsed && st.isSymbolicLink() && dir === EASYBUILD) {
+        const clone = await cloneLink(abs, name);
+        if (clone) add({ ...clone, path: rel });
+        continue;
+      }
       if (!parsed || st.isSymbolicLink() || !st.isFile()) {
         add({ kind: 'bad-name', path: rel, message: st.isFile() ? 'name does not follow <stem>-dockerhash-<12 hex>.sif|.tar' : 'not a regular file', repairable: false });
         continue;

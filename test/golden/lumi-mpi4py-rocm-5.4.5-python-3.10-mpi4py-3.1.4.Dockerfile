@@ -1,6 +1,12 @@
 # ---- fragments/sles-base.docker ----
-# SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x).
-FROM registry.suse.com/bci/bci-base:15.4
+# SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x), pinned to
+# a full BCI build tag so a rebuild starts from the same bytes.
+# Follows: Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389 (SLES 15.3, gcc 10: as LUMI built ROCm 5.4.5)
+# and sfantao/LUMI-containers RecipesDocker/common/Dockerfile.header
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
+FROM registry.suse.com/bci/bci-base:15.3.17.20.145
 
 # Port and secret path prefix of the build-time file server (given per build).
 ARG SERVER_PORT
@@ -10,14 +16,16 @@ ARG SERVER_PREFIX
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
 RUN set -eux ; \
   sed -i 's#enabled=1#enabled=0#g' /etc/zypp/repos.d/SLE_BCI.repo ; \
-  zypper -n addrepo http://download.opensuse.org/distribution/leap/15.4/repo/oss/ leap-oss ; \
-  zypper -n addrepo https://download.opensuse.org/repositories/devel:/languages:/perl/SLE_15_SP4 devel-perl ; \
+  zypper -n addrepo http://download.opensuse.org/distribution/leap/15.3/repo/oss/ leap-oss ; \
+  zypper -n addrepo https://download.opensuse.org/repositories/devel:/languages:/perl/SLE_15_SP3 devel-perl ; \
   sed -i 's#gpgcheck=1#gpgcheck=0#g' /etc/zypp/repos.d/*.repo ; \
   for r in /etc/zypp/repos.d/leap-oss.repo /etc/zypp/repos.d/devel-perl.repo ; do \
     grep -q '^gpgcheck=0' $r || echo 'gpgcheck=0' >> $r ; \
   done
 
-# Build dependencies.
+# Build dependencies. From SLES 15.5 on, as AMD's ROCm 6 images: gcc 12, and
+# libjansson4 and libnl3-200, which the host's Cray MPICH and libfabric load
+# at run time (they are bind-mounted in; these libraries are not).
 RUN set -eux ; \
   zypper -n refresh ; \
   zypper --no-gpg-checks -n install -y --force-resolution \
@@ -31,18 +39,28 @@ RUN set -eux ; \
 # CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
 # libcxi are bind-mounted in.
-ENV CPE_VERSION="23.09"
-ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"
+ENV CPE_VERSION="23.03"
+ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.03.tar"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
-ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"
-ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0/lib:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce"
+ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.25/ofi/crayclang/10.0"
+ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray/pe/mpich/8.1.25/ofi/crayclang/10.0/lib:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce"
 ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 
 # ---- fragments/rocm.docker ----
-# ROCm 5.4.5 from AMD's amdgpu-install for SLES 15.4, no kernel driver.
+# ROCm 5.4.5 from AMD's amdgpu-install for SLES 15.3, no kernel driver.
+# Follows, for ROCm before 5.6 (as LUMI built its 5.4.5 image):
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389
+# for ROCm 5.6: sfantao/lumi-containers common/Dockerfile.rocm-5.6.1
+#   @ 1a00298b8f0a0b6f248a82bd7730da17a3115382
+# for ROCm 5.7 and 6.x: sfantao/LUMI-containers RecipesDocker/common/Dockerfile.rocm-<v>
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22, and for 6.2's libtbb12
+#   repository the same files @ 2742256496235060c11c64e0bd43c42468867fa3.
 ENV ROCM_RELEASE="5.4.5"
-ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/5.4.5/sle/15.4/amdgpu-install-5.4.50405-1.noarch.rpm"
+ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/5.4.5/sle/15.3/amdgpu-install-5.4.50405-1.noarch.rpm"
+
 RUN set -eux ; \
   zypper --no-gpg-checks -n install $ROCM_RPM ; \
   sed -i 's#gpgcheck=1#gpgcheck=0#g' /etc/zypp/repos.d/*.repo ; \
@@ -52,6 +70,9 @@ RUN set -eux ; \
 ENV ROCM_PATH="/opt/rocm-5.4.5"
 ENV PATH="/opt/rocm-5.4.5/bin:/opt/rocm-5.4.5/llvm/bin:$PATH"
 ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-5.4.5/lib"
+
+# RCCL's release build; a debug build of RCCL would override this.
+ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
 # serves at build time (they must work without a GPU during builds).
@@ -63,15 +84,20 @@ RUN set -eux ; \
     chmod 0755 $t ; \
   done
 
-# ROCm's compilers need the OS's libstdc++ first in line.
+# ROCm 5.4's compilers need the OS's libstdc++ first in line.
 RUN set -eux ; \
   cd $ROCM_PATH/lib ; \
   ln -sf /usr/lib64/libstdc++.so* .
 
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py310_23.5.2-0-Linux-x86_64.sh ; \
+  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py310_23.3.1-0-Linux-x86_64.sh ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -79,6 +105,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 
 # ---- fragments/conda-env.docker ----
 # The environment users work in; WITH_CONDA is the command they run first.
+# Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.10 ; \
@@ -89,7 +117,15 @@ RUN set -eux ; \
   pip install --no-cache-dir wheel setuptools numpy
 
 # ---- fragments/cupy.docker ----
-# CuPy 12.2.0 built for HIP, for GPU targets gfx90a.
+# CuPy built for HIP, for GPU targets gfx90a, with ROCm's clang.
+# Follows, for ROCm 5.x (CuPy 12.2.0 from PyPI, as LUMI built its 5.4.5 image):
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389
+# for ROCm 6.x (PyPI's CuPy does not import against ROCm 6: AMD's ROCm fork,
+# built as a wheel against this image's ROCm):
+#   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
 ENV CUPY_VERSION="12.2.0"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -105,6 +141,8 @@ RUN set -eux ; \
 # (GTL), which makes GPU-aware MPI work. ROCm's clang links it because its
 # linker accepts the undefined symbols of the Cray libraries that are
 # absent once $REMOVE_CRAY_DEPS has run.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
 ENV MPI4PY_VERSION="3.1.4"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -136,7 +174,13 @@ RUN set -eux ; \
 # ---- fragments/osu.docker ----
 # OSU micro-benchmarks 7.2 with ROCm support in /opt/osu. MPI cannot
 # run at build time, so configure is told the MPI functions exist and the
-# link step names Cray MPICH, its GTL and HIP explicitly.
+# link step names Cray MPICH, its GTL and HIP explicitly. ROCm 6's HIP
+# headers need the platform said: -D__HIP_PLATFORM_AMD__=1.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.osu
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (ROCm 6.x), and for ROCm 5.x
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
 ENV OSU_VERSION="7.2"
 ENV OSU_PATH="/opt/osu"
 RUN set -eux ; \
@@ -168,7 +212,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="b6cd132020f3d9a2f9225d9aa61d060790f5c0cd2812cf5895744323a0a6b9f9" \
+      io.sifkit.definition-hash="a36f7df52b8568e1cc7b916e1cd3c8b43c00dc09d43184849dd974d35a1b2275" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="5.4.5" \
@@ -177,10 +221,10 @@ LABEL \
       io.sifkit.param.cupy="12.2.0" \
       io.sifkit.param.osu="7.2" \
       io.sifkit.param.gpu_targets="gfx90a" \
-      io.sifkit.param.sles="15.4" \
-      io.sifkit.param.miniconda="py310_23.5.2-0" \
+      io.sifkit.param.bci="15.3.17.20.145" \
+      io.sifkit.param.miniconda="py310_23.3.1-0" \
       io.sifkit.param.conda_env="mpi4py" \
-      io.sifkit.param.cpe="23.09" \
+      io.sifkit.param.cpe="23.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
-      io.sifkit.param.mpich="8.1.27" \
-      io.sifkit.param.crayclang="14.0"
+      io.sifkit.param.mpich="8.1.25" \
+      io.sifkit.param.crayclang="10.0"

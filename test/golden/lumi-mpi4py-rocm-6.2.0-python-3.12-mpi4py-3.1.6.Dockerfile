@@ -1,6 +1,12 @@
 # ---- fragments/sles-base.docker ----
-# SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x).
-FROM registry.suse.com/bci/bci-base:15.5
+# SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x), pinned to
+# a full BCI build tag so a rebuild starts from the same bytes.
+# Follows: Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389 (SLES 15.3, gcc 10: as LUMI built ROCm 5.4.5)
+# and sfantao/LUMI-containers RecipesDocker/common/Dockerfile.header
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
+FROM registry.suse.com/bci/bci-base:15.5.36.14.13
 
 # Port and secret path prefix of the build-time file server (given per build).
 ARG SERVER_PORT
@@ -17,12 +23,15 @@ RUN set -eux ; \
     grep -q '^gpgcheck=0' $r || echo 'gpgcheck=0' >> $r ; \
   done
 
-# Build dependencies.
+# Build dependencies. From SLES 15.5 on, as AMD's ROCm 6 images: gcc 12, and
+# libjansson4 and libnl3-200, which the host's Cray MPICH and libfabric load
+# at run time (they are bind-mounted in; these libraries are not).
 RUN set -eux ; \
   zypper -n refresh ; \
   zypper --no-gpg-checks -n install -y --force-resolution \
-    git cmake gcc10 gcc10-c++ gcc10-fortran zlib-devel numactl awk patch tar \
-    autoconf automake libtool libjson-c-devel ncurses-devel which curl ; \
+    git cmake gcc12 gcc12-c++ gcc12-fortran zlib-devel numactl awk patch tar \
+    autoconf automake libtool libjson-c-devel ncurses-devel which curl \
+    libjansson4 libnl3-200 ; \
   zypper clean
 
 # ---- fragments/cray-info.docker ----
@@ -31,27 +40,50 @@ RUN set -eux ; \
 # CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
 # libcxi are bind-mounted in.
-ENV CPE_VERSION="23.09"
-ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"
+ENV CPE_VERSION="24.03"
+ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-24.03.tar"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
-ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"
-ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0/lib:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce"
+ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0"
+ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0/lib:/opt/cray/pe/lib64:/opt/cray/pe/lib64/cce"
 ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 
 # ---- fragments/rocm.docker ----
 # ROCm 6.2.0 from AMD's amdgpu-install for SLES 15.5, no kernel driver.
+# Follows, for ROCm before 5.6 (as LUMI built its 5.4.5 image):
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389
+# for ROCm 5.6: sfantao/lumi-containers common/Dockerfile.rocm-5.6.1
+#   @ 1a00298b8f0a0b6f248a82bd7730da17a3115382
+# for ROCm 5.7 and 6.x: sfantao/LUMI-containers RecipesDocker/common/Dockerfile.rocm-<v>
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22, and for 6.2's libtbb12
+#   repository the same files @ 2742256496235060c11c64e0bd43c42468867fa3.
 ENV ROCM_RELEASE="6.2.0"
 ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm"
+
+# rocRAND of ROCm 6.2 needs libtbb12, which only openSUSE's C/C++ library
+# repository has for SLES 15.5.
+RUN set -eux ; \
+  zypper -n addrepo https://download.opensuse.org/repositories/devel:/libraries:/c_c++/15.5/ devel-cxx ; \
+  grep -q '^gpgcheck=0' /etc/zypp/repos.d/devel-cxx.repo || echo 'gpgcheck=0' >> /etc/zypp/repos.d/devel-cxx.repo
+
+# From SLES 15.5 on, ROCm's packages resolve only against the older systemd
+# libraries; then MIOpen's precompiled kernels for LUMI-G's MI250X (gfx90a).
 RUN set -eux ; \
   zypper --no-gpg-checks -n install $ROCM_RPM ; \
   sed -i 's#gpgcheck=1#gpgcheck=0#g' /etc/zypp/repos.d/*.repo ; \
-  amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=6.2.0 ; \
+  zypper --no-gpg-checks -n install --oldpackage libsystemd0-249.16 libudev1-249.16 ; \
+  amdgpu-install -y --no-dkms --usecase=rocm --rocmrelease=6.2.0 ; \
+  zypper --no-gpg-checks -n install -y --force miopen-hip-gfx90akdb ; \
   zypper clean
 
 ENV ROCM_PATH="/opt/rocm-6.2.0"
 ENV PATH="/opt/rocm-6.2.0/bin:/opt/rocm-6.2.0/llvm/bin:$PATH"
 ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-6.2.0/lib"
+
+# RCCL's release build; a debug build of RCCL would override this.
+ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
 # serves at build time (they must work without a GPU during builds).
@@ -63,15 +95,27 @@ RUN set -eux ; \
     chmod 0755 $t ; \
   done
 
-# ROCm's compilers need the OS's libstdc++ first in line.
+# amdgpu-arch and offload-arch ask the GPU, and there is none at build time:
+# AMD rebuilds them from a served source that answers gfx90a (8 GPUs a node).
 RUN set -eux ; \
-  cd $ROCM_PATH/lib ; \
-  ln -sf /usr/lib64/libstdc++.so* .
+  cd $ROCM_PATH/llvm/bin ; \
+  curl -fsSL -o /tmp/amdgpu-arch.cpp http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/amdgpu-arch.cpp ; \
+  rm -f amdgpu-arch offload-arch ; \
+  g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=8 -o amdgpu-arch ; \
+  g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=1 -o offload-arch ; \
+  rm -f /tmp/amdgpu-arch.cpp ; \
+  ./amdgpu-arch ; \
+  ./offload-arch
 
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.7.1-0-Linux-x86_64.sh ; \
+  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.5.0-0-Linux-x86_64.sh ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -79,6 +123,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 
 # ---- fragments/conda-env.docker ----
 # The environment users work in; WITH_CONDA is the command they run first.
+# Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.12 ; \
@@ -89,22 +135,37 @@ RUN set -eux ; \
   pip install --no-cache-dir wheel setuptools numpy
 
 # ---- fragments/cupy.docker ----
-# CuPy 13.3.0 built for HIP, for GPU targets gfx90a.
-ENV CUPY_VERSION="13.3.0"
+# CuPy built for HIP, for GPU targets gfx90a, with ROCm's clang.
+# Follows, for ROCm 5.x (CuPy 13.2.0 from PyPI, as LUMI built its 5.4.5 image):
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389
+# for ROCm 6.x (PyPI's CuPy does not import against ROCm 6: AMD's ROCm fork,
+# built as a wheel against this image's ROCm):
+#   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
+ENV CUPY_SOURCE="https://github.com/ROCm/cupy"
 RUN set -eux ; \
   $WITH_CONDA ; \
+  git clone --recursive $CUPY_SOURCE /opt/cupy-build ; \
+  cd /opt/cupy-build ; \
+  git rev-parse HEAD > /opt/cupy-rocm-fork.commit ; \
   export CUPY_INSTALL_USE_HIP=1 ; \
   export ROCM_HOME=$ROCM_PATH ; \
   export HCC_AMDGPU_TARGET=gfx90a ; \
   export CC=$ROCM_PATH/llvm/bin/clang ; \
   export CXX=$ROCM_PATH/llvm/bin/clang++ ; \
-  pip install --no-cache-dir cupy==13.3.0
+  python setup.py bdist_wheel ; \
+  pip install --no-cache-dir dist/cupy-*.whl ; \
+  cd / ; rm -rf /opt/cupy-build
 
 # ---- fragments/mpi4py-cray.docker ----
 # mpi4py 3.1.6 built against Cray MPICH with the GPU transport layer
 # (GTL), which makes GPU-aware MPI work. ROCm's clang links it because its
 # linker accepts the undefined symbols of the Cray libraries that are
 # absent once $REMOVE_CRAY_DEPS has run.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
 ENV MPI4PY_VERSION="3.1.6"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -134,10 +195,16 @@ RUN set -eux ; \
   pip install --no-cache-dir /opt/wheels/mpi4py-*.whl
 
 # ---- fragments/osu.docker ----
-# OSU micro-benchmarks 7.4 with ROCm support in /opt/osu. MPI cannot
+# OSU micro-benchmarks 7.2 with ROCm support in /opt/osu. MPI cannot
 # run at build time, so configure is told the MPI functions exist and the
-# link step names Cray MPICH, its GTL and HIP explicitly.
-ENV OSU_VERSION="7.4"
+# link step names Cray MPICH, its GTL and HIP explicitly. ROCm 6's HIP
+# headers need the platform said: -D__HIP_PLATFORM_AMD__=1.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.osu
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (ROCm 6.x), and for ROCm 5.x
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
+ENV OSU_VERSION="7.2"
 ENV OSU_PATH="/opt/osu"
 RUN set -eux ; \
   cd / ; \
@@ -145,13 +212,13 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
-  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.4.tar.gz ; \
+  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.2.tar.gz ; \
   tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
-  cd /opt/builds/osu-micro-benchmarks-7.4 ; \
+  cd /opt/builds/osu-micro-benchmarks-7.2 ; \
   for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
     sed -i "s/\$ac_cv_func_$f/yes/g" configure ; \
   done ; \
-  CC=$ROCM_PATH/llvm/bin/clang CXX=$ROCM_PATH/llvm/bin/clang++ CFLAGS=-I$MPICH_PATH/include \
+  CC=$ROCM_PATH/llvm/bin/clang CXX=$ROCM_PATH/llvm/bin/clang++ CFLAGS="-I$MPICH_PATH/include -D__HIP_PLATFORM_AMD__=1" \
     ./configure --enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH ; \
   make -j LDFLAGS="-L$MPICH_PATH/../../../gtl/lib -Wl,-rpath=$MPICH_PATH/../../../gtl/lib -L$MPICH_PATH/lib -lmpi_cray -lmpi_gtl_hsa -L$ROCM_PATH/lib -lamdhip64" install ; \
   cd / ; rm -rf /opt/builds ; \
@@ -168,19 +235,19 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="ad494b2173bb0717f9554842c8296da5026e04d569709f1e83c51ee42e473170" \
+      io.sifkit.definition-hash="6dfc43e4527c29f24f9385cf3756df5f586b895435efdb04e95e35893b9b6a66" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \
       io.sifkit.param.python="3.12" \
       io.sifkit.param.mpi4py="3.1.6" \
-      io.sifkit.param.cupy="13.3.0" \
-      io.sifkit.param.osu="7.4" \
+      io.sifkit.param.cupy="13.2.0" \
+      io.sifkit.param.osu="7.2" \
       io.sifkit.param.gpu_targets="gfx90a" \
-      io.sifkit.param.sles="15.5" \
-      io.sifkit.param.miniconda="py312_24.7.1-0" \
+      io.sifkit.param.bci="15.5.36.14.13" \
+      io.sifkit.param.miniconda="py312_24.5.0-0" \
       io.sifkit.param.conda_env="mpi4py" \
-      io.sifkit.param.cpe="23.09" \
+      io.sifkit.param.cpe="24.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
-      io.sifkit.param.mpich="8.1.27" \
-      io.sifkit.param.crayclang="14.0"
+      io.sifkit.param.mpich="8.1.29" \
+      io.sifkit.param.crayclang="17.0"

@@ -3,6 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
 
+// The matrix is 42 variants, each rendered and linted in a fresh CLI process.
+jest.setTimeout(60_000);
+
 describe('sifkit render, as a user runs it', () => {
   it('lists the commands in --help', async () => {
     const r = await runCli(['--help']);

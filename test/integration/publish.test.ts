@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { FakeGitHub } from '../support/github-server';
+import { easyconfigValues } from '../support/easyconfig';
 
 jest.setTimeout(120_000);
 
@@ -13,20 +14,6 @@ const EB = `mpi4py-3.1.6-rocm-6.2.0-python-3.12-singularity-${DATE}.eb`;
 const MODULE = `mpi4py/3.1.6-rocm-6.2.0-python-3.12-singularity-${DATE}`;
 const WITH_CONDA = 'source /opt/miniconda3/bin/activate mpi4py';
 const TOKEN = 'ghp_sifkitTestToken0123456789abcdef';
-
-/** Reads an EasyConfig as EasyBuild would: Python, with SYSTEM defined. */
-function easyconfigValues(file: string): Record<string, unknown> {
-  const script = `
-import ast, json, sys
-with open(sys.argv[1]) as f:
-    src = f.read()
-ast.parse(src)
-ns = {'SYSTEM': {'name': 'system', 'version': 'system'}}
-exec(compile(src, sys.argv[1], 'exec'), ns)
-print(json.dumps({k: v for k, v in ns.items() if not k.startswith('__')}, default=str))
-`;
-  return JSON.parse(execFileSync('python3', ['-W', 'error', '-c', script, file]).toString());
-}
 
 describe('EasyConfig, module and pull request for a released image', () => {
   let dir: string;
@@ -55,7 +42,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
     const v = easyconfigValues(path.join(out, EB));
     // LUMI's released mpi4py 3.1.6 / ROCm 6.2.0 EasyConfig, field by field (reference §4).
     expect(Object.keys(v).filter((k) => !k.startsWith('local_')).sort()).toEqual(
-      ['SYSTEM', 'description', 'easyblock', 'files_to_copy', 'homepage', 'modextravars', 'modluafooter', 'moduleclass', 'name', 'postinstallcmds', 'sanity_check_paths', 'skipsteps', 'sources', 'toolchain', 'version', 'versionsuffix', 'whatis'].sort(),
+      ['SYSTEM', 'description', 'docurls', 'easyblock', 'files_to_copy', 'homepage', 'modextravars', 'modluafooter', 'moduleclass', 'name', 'postinstallcmds', 'sanity_check_paths', 'skipsteps', 'sources', 'toolchain', 'version', 'versionsuffix', 'whatis'].sort(),
     );
     expect(v).toMatchObject({
       easyblock: 'MakeCp',
@@ -63,18 +50,18 @@ describe('EasyConfig, module and pull request for a released image', () => {
       version: '3.1.6',
       versionsuffix: `-rocm-6.2.0-python-3.12-singularity-${DATE}`,
       toolchain: { name: 'system', version: 'system' },
-      local_mpi4py_version: '3.1.6',
+      local_version: '3.1.6',
       local_rocm_version: '6.2.0',
       local_python_version: '3.12',
       local_date: DATE,
-      local_dockerhash: dockerhash,
+      local_hash: dockerhash,
       local_sif: sifName,
       skipsteps: ['build'],
-      sanity_check_paths: { files: ['runscripts/conda-python-simple', 'bin/start-shell'], dirs: [] },
+      sanity_check_paths: { files: ['bin/start-shell', 'runscripts/conda-python-simple'], dirs: [] },
       modextravars: {
         RUNSCRIPTS: '%(installdir)s/runscripts',
         RUNSCRIPTSMPI4PY: '%(installdir)s/runscripts',
-        SINGULARITY_BIND: '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl',
+        SINGULARITY_BIND: '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl',
       },
       moduleclass: 'devel',
     });
@@ -107,7 +94,9 @@ describe('EasyConfig, module and pull request for a released image', () => {
     expect(page).toContain(`module load LUMI ${MODULE}`);
     expect(page).toContain(`eb ${EB}`);
     expect(page).toContain(`\`${WITH_CONDA}\``);
-    expect(page).toContain(`${root}/easybuild-sif-images`);
+    // LUMI's central tree, never the --root of whoever ran the command.
+    expect(page).toContain('`/appl/local/containers/easybuild-sif-images`');
+    expect(page).not.toContain(root);
     expect(page.match(/\{\{[^}]*\}\}/g)).toBeNull();
   });
 
@@ -123,8 +112,12 @@ describe('EasyConfig, module and pull request for a released image', () => {
     expect(loaded).toContain(`SIFMPI4PY=${root}/easybuild-sif-images/${sifName}`);
     expect(loaded).toContain(`RUNSCRIPTS=${installdir}/runscripts`);
     expect(loaded).toContain(`RUNSCRIPTSMPI4PY=${installdir}/runscripts`);
-    expect(loaded).toContain(`BIND=/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,${installdir}/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl`);
+    expect(loaded).toContain(`BIND=/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,${installdir}/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl`);
     expect(loaded).toContain(`${installdir}/bin/start-shell`);
+    // Set but empty, LUMI_CONTAINER_REPOSITORY_ROOT counts as unset (as LUMI's Lua has it).
+    const emptyRoot = execFileSync('bash', ['-c', `source /usr/share/lmod/lmod/init/bash; module use ${out}/modules; module load ${MODULE}; echo "rc=$?"; echo "SIF=$SIF"`], { env: { PATH: '/usr/bin:/bin', HOME: dir, LUMI_CONTAINER_REPOSITORY_ROOT: '' } }).toString();
+    expect(emptyRoot).toContain('rc=0');
+    expect(emptyRoot).toContain(`SIF=${root}/easybuild-sif-images/${sifName}`);
     const sif = path.join(root, 'easybuild-sif-images', sifName);
     await fs.rename(sif, `${sif}.away`);
     try {
@@ -141,12 +134,13 @@ describe('EasyConfig, module and pull request for a released image', () => {
     let gh: FakeGitHub;
     const OLD = 'easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.4-rocm-5.4.5-python-3.10-singularity-20240315.eb';
     beforeEach(async () => {
-      gh = new FakeGitHub('Lumi-supercomputer', 'LUMI-EasyBuild-contrib', TOKEN, { 'README.md': 'contrib\n', [OLD]: "name = 'mpi4py'\n" });
+      gh = new FakeGitHub('Lumi-supercomputer', 'LUMI-EasyBuild-containers', TOKEN, { 'README.md': 'contrib\n', [OLD]: "name = 'mpi4py'\n" });
       await gh.start();
     });
     afterEach(() => gh.stop());
     const publish = (extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
-      runCli(['publish', sifName, '--repo', 'Lumi-supercomputer/LUMI-EasyBuild-contrib', '--root', root, '--date', DATE, '--api-url', gh.url, '--json', ...extra], { env: { GITHUB_TOKEN: TOKEN, SIFKIT_GITHUB_BACKOFF_MS: '50', ...env } });
+      // No --repo: the default is LUMI's EasyConfig repository for containers.
+      runCli(['publish', sifName, '--root', root, '--date', DATE, '--api-url', gh.url, '--json', ...extra], { env: { GITHUB_TOKEN: TOKEN, SIFKIT_GITHUB_BACKOFF_MS: '50', ...env } });
 
     it('opens one PR with the files and the archive move, and updates it on a rerun', async () => {
       const first = await publish(['--archive', path.basename(OLD)]);
@@ -162,7 +156,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
         'easybuild/easyconfigs/m/mpi4py/USER.md',
         'easybuild/easyconfigs/m/mpi4py/lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6.docker',
       ].sort());
-      expect(files[`easybuild/easyconfigs/m/mpi4py/${EB}`]).toMatch(new RegExp(`local_dockerhash\\s+= '${dockerhash}'`));
+      expect(files[`easybuild/easyconfigs/m/mpi4py/${EB}`]).toMatch(new RegExp(`local_hash\\s+= '${dockerhash}'`));
       expect(gh.pulls[0].body).toContain(sifName);
       expect(gh.pulls[0].body).toMatch(/sha256 \| `[0-9a-f]{64}`/);
       expect(gh.files('main')[OLD]).toBeDefined(); // the default branch is untouched
@@ -184,7 +178,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
     it('explains 401, 403, 404 and 422 in one line each, never showing the token', async () => {
       const cases: Array<[() => void, string[], NodeJS.ProcessEnv, number, RegExp]> = [
         [() => undefined, [], { GITHUB_TOKEN: 'wrong-token' }, 2, /GitHub refused the token \(401 Bad credentials\)/],
-        [() => { gh.readOnly = true; }, [], {}, 3, /GitHub forbids this for Lumi-supercomputer\/LUMI-EasyBuild-contrib \(403: Resource not accessible/],
+        [() => { gh.readOnly = true; }, [], {}, 3, /GitHub forbids this for Lumi-supercomputer\/LUMI-EasyBuild-containers \(403: Resource not accessible/],
         [() => undefined, ['--repo', 'someone/elsewhere'], {}, 2, /someone\/elsewhere not found, or the token cannot see it \(404\)/],
         [() => gh.failNext(1, 422, { message: 'Validation Failed' }, undefined, /POST .*\/pulls/), [], {}, 2, /GitHub rejected the request \(422: Validation Failed\)/],
       ];

@@ -6,6 +6,7 @@ import { batchScript } from '../../src/checks/slurm';
 import { checkScript, fill, parseProfile } from '../../src/checks/profile';
 import { chartSvg, reportHtml } from '../../src/checks/report';
 import type { TestRun } from '../../src/checks/results';
+import { loadRecipe } from '../../src/recipe/load';
 
 // Output as OSU 7.x prints it (header lines, aligned columns).
 const LATENCY = `# OSU MPI Latency Test v7.4
@@ -126,6 +127,23 @@ describe('launching', () => {
     expect(script).toContain('#SBATCH --exclusive');
     expect(script).toMatch(/timeout --signal=KILL 630 srun -N 2 -n 16 --cpu-bind=mask_cpu:0xfe\S+ --gpus 16 singularity exec -B \/var\/spool\/slurmd -B \/opt\/cray -B \/usr\/lib64\/libcxi.so.1 -B \/usr\/lib64\/libjansson.so.4 -B \/scratch\/run:\/myrun \/appl\/x.sif \/myrun\/check-bcast.sh > bcast.out 2>&1/);
     expect(checkScript(latencyCheck, p.slurm.launcher)).toBe("#!/bin/sh\n# written by sifkit test\nexport MPICH_GPU_SUPPORT_ENABLED='1'\nif [ -n \"$WITH_CONDA\" ]; then eval \"$WITH_CONDA\"; fi\nif command -v timeout >/dev/null 2>&1; then timeout -s KILL 600 osu_bcast; exit $?; fi\nexec osu_bcast\n");
+  });
+  it("unsets what a check names before anything runs, as LUMI's host-buffer test does", () => {
+    const [host] = parseChecks([{ name: 'host', command: 'osu_bcast', unset: ['MPICH_GPU_SUPPORT_ENABLED'] }], 'r');
+    expect(checkScript(host, '').split('\n').slice(0, 4)).toEqual(['#!/bin/sh', '# written by sifkit test', 'unset MPICH_GPU_SUPPORT_ENABLED', 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi']);
+    expect(() => parseChecks([{ name: 'x', command: 'c', unset: 'MPICH_GPU_SUPPORT_ENABLED' }], 'r')).toThrow(/unset is a list of variable names/);
+    expect(() => parseChecks([{ name: 'x', command: 'c', unset: ['A;B'] }], 'r')).toThrow(/unset is a list of variable names/);
+    expect(() => parseChecks([{ name: 'x', command: 'c', env: { A: '1' }, unset: ['A'] }], 'r')).toThrow(/A is both set and unset/);
+  });
+  it("the mpi4py recipe's checks run on 4 nodes x 8 GPUs, the host-buffer one with GPU support unset", async () => {
+    const recipe = await loadRecipe('mpi4py');
+    const checks = parseChecks(recipe.checks, recipe.name);
+    expect(checks.map((c) => [c.name, c.nodes, c.ranks, c.gpus, c.unset, c.env.MPICH_GPU_SUPPORT_ENABLED])).toEqual([
+      ['osu-bcast-host', 4, 32, 32, ['MPICH_GPU_SUPPORT_ENABLED'], undefined],
+      ['osu-bcast-host-gtl', 4, 32, 32, [], '1'],
+      ['osu-bcast-device', 4, 32, 32, [], '1'],
+      ['cupy-mpi', 4, 32, 32, [], '1'],
+    ]);
   });
   it('refuses unknown placeholders', () => {
     expect(() => fill('run {nope}', { ranks: 1 })).toThrow(/unknown placeholder \{nope\}/);

@@ -19,7 +19,8 @@ describe('parameter validation', () => {
     ['rocm', '7.0.0'],
     ['python', '3'],
     ['gpu_targets', 'gfx1100'],
-    ['sles', '12.5'],
+    ['bci', '15.5'],
+    ['bci', '12.5.1.2'],
   ])('refuses %s=%s with a message naming the parameter', (k, v) => {
     expect(() => resolveValues(recipe, { [k]: v })).toThrow(new RegExp(`^parameter ${k}: `));
   });

@@ -4,11 +4,13 @@ import { renderFor } from '../support/recipes';
 
 /**
  * The two combinations LUMI released, rendered and compared with golden
- * files that were reviewed line by line against reference §1. Set
- * UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
+ * files that were reviewed line by line against LUMI's 5.4.5 definition
+ * (LUMI-EasyBuild-containers __archive__/m/mpi4py/*.docker) and AMD's ROCm
+ * 6 recipes (reference §7). Set UPDATE_GOLDEN=1 to rewrite them after a
+ * deliberate change.
  */
 const RELEASED: Array<Record<string, string>> = [
-  { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4', cupy: '12.2.0', osu: '7.2', sles: '15.4', miniconda: 'py310_23.5.2-0' },
+  { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4', cupy: '12.2.0', bci: '15.3.17.20.145', miniconda: 'py310_23.3.1-0', cpe: '23.03', mpich: '8.1.25', crayclang: '10.0' },
   { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
 ];
 
@@ -25,45 +27,54 @@ describe.each(RELEASED)('mpi4py %o', (values) => {
   });
 });
 
-describe('the 6.2.0 definition, line by line against reference §1', () => {
+describe('the 6.2.0 definition, line by line against reference §1 and §7', () => {
   let text: string;
   beforeAll(async () => {
     text = (await renderFor('mpi4py', { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' })).dockerfile;
   });
   const has = (s: string | RegExp) => expect(text).toMatch(s);
 
-  it('starts from SUSE BCI with Leap OSS and devel:languages:perl, GPG off', () => {
-    expect(text.split('\n').find((l) => l.startsWith('FROM'))).toBe('FROM registry.suse.com/bci/bci-base:15.5');
+  it('starts from SUSE BCI, pinned to a build, with Leap OSS and devel:languages:perl, GPG off', () => {
+    expect(text.split('\n').find((l) => l.startsWith('FROM'))).toBe('FROM registry.suse.com/bci/bci-base:15.5.36.14.13');
     has("sed -i 's#enabled=1#enabled=0#g' /etc/zypp/repos.d/SLE_BCI.repo");
     has('distribution/leap/15.5/repo/oss/');
     has('devel:/languages:/perl/SLE_15_SP5');
     has('gpgcheck=0');
-    has(/gcc10 gcc10-c\+\+ gcc10-fortran zlib-devel numactl/);
+    has(/gcc12 gcc12-c\+\+ gcc12-fortran zlib-devel numactl/);
+    has(/libjansson4 libnl3-200 ; /);
   });
   it('points at the Cray PE without shipping it', () => {
-    has('ENV CPE_VERSION="23.09"');
-    has('ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"');
+    has('ENV CPE_VERSION="24.03"');
+    has('ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-24.03.tar"');
     has('ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"');
-    has('ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"');
+    has('ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0"');
     has('ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"');
     has(/LD_LIBRARY_PATH="\/opt\/cray-deps:.*libfabric.*lib64:.*mpich.*\/lib:\/opt\/cray\/pe\/lib64:\/opt\/cray\/pe\/lib64\/cce"/);
   });
-  it('installs ROCm through amdgpu-install with the served rocminfo', () => {
+  it('installs ROCm as AMD\'s 6.x recipes do, with the served rocminfo', () => {
     has('amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm');
-    has('amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=6.2.0');
+    has('zypper -n addrepo https://download.opensuse.org/repositories/devel:/libraries:/c_c++/15.5/ devel-cxx');
+    has('zypper --no-gpg-checks -n install --oldpackage libsystemd0-249.16 libudev1-249.16');
+    has('amdgpu-install -y --no-dkms --usecase=rocm --rocmrelease=6.2.0');
+    has('zypper --no-gpg-checks -n install -y --force miopen-hip-gfx90akdb');
     has('ENV ROCM_PATH="/opt/rocm-6.2.0"');
+    has('ENV RCCL_DEBUG="0"');
     has('for t in rocm_agent_enumerator rocminfo');
-    has('ln -sf /usr/lib64/libstdc++.so* .');
+    has('g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=8 -o amdgpu-arch');
+    expect(text).not.toContain('libstdc++.so');
   });
   it('has miniconda, the mpi4py env and the WITH_CONDA users see', () => {
     has('bash /tmp/miniconda.sh -b -p /opt/miniconda3');
     has('conda create -y -n mpi4py python=3.12');
     has('ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"');
   });
-  it('builds cupy for HIP on gfx90a', () => {
+  it('builds cupy from AMD\'s ROCm fork for HIP on gfx90a, not from PyPI', () => {
+    has('ENV CUPY_SOURCE="https://github.com/ROCm/cupy"');
+    has('git clone --recursive $CUPY_SOURCE /opt/cupy-build');
     has('export CUPY_INSTALL_USE_HIP=1');
     has('export HCC_AMDGPU_TARGET=gfx90a');
-    has('pip install --no-cache-dir cupy==13.3.0');
+    has('python setup.py bdist_wheel');
+    expect(text).not.toMatch(/pip install[^\n]*cupy==/);
   });
   it('builds mpi4py against Cray MPICH with the GTL', () => {
     has('echo "[lumi]" >> mpi.cfg');
@@ -73,6 +84,8 @@ describe('the 6.2.0 definition, line by line against reference §1', () => {
   });
   it('builds OSU with ROCm into /opt/osu', () => {
     has('--enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH');
+    has('CFLAGS="-I$MPICH_PATH/include -D__HIP_PLATFORM_AMD__=1"');
+    has('osu-micro-benchmarks-7.2.tar.gz');
     has('ENV OSU_PATH="/opt/osu"');
     has('-lmpi_cray -lmpi_gtl_hsa');
   });
@@ -88,5 +101,34 @@ describe('the 6.2.0 definition, line by line against reference §1', () => {
     has('io.sifkit.recipe="mpi4py"');
     has('io.sifkit.param.rocm="6.2.0"');
     has('org.opencontainers.image.revision="test-revision"');
+  });
+});
+
+describe("the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-containers __archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker)", () => {
+  let text: string;
+  beforeAll(async () => {
+    text = (await renderFor('mpi4py', RELEASED[0])).dockerfile;
+  });
+  it.each([
+    'FROM registry.suse.com/bci/bci-base:15.3.17.20.145\n',
+    'distribution/leap/15.3/repo/oss/',
+    'devel:/languages:/perl/SLE_15_SP3',
+    'gcc10 gcc10-c++ gcc10-fortran',
+    'ENV CPE_VERSION="23.03"',
+    'ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.25/ofi/crayclang/10.0"',
+    'amdgpu-install/5.4.5/sle/15.3/amdgpu-install-5.4.50405-1.noarch.rpm',
+    'amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=5.4.5',
+    'ENV RCCL_DEBUG="0"',
+    'ln -sf /usr/lib64/libstdc++.so* .',
+    'Miniconda3-py310_23.3.1-0-Linux-x86_64.sh',
+    'export HCC_AMDGPU_TARGET=gfx90a',
+    'pip install --no-cache-dir cupy==12.2.0',
+    'osu-micro-benchmarks-7.2.tar.gz',
+    'CFLAGS=-I$MPICH_PATH/include \\',
+  ])('has %j', (s) => {
+    expect(text).toContain(s);
+  });
+  it.each(['libjansson4', 'libsystemd0-249.16', 'miopen-hip', 'CUPY_SOURCE', '__HIP_PLATFORM_AMD__=1"', 'amdgpu-arch', 'c_c++'])('has no %j (LUMI\'s 5.4.5 image had none)', (s) => {
+    expect(text.replace(/^#.*$/gm, '')).not.toContain(s);
   });
 });
