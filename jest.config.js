@@ -10,6 +10,8 @@ module.exports = {
   testResultsProcessor: '<rootDir>/test/support/results-file.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 60 },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 60,
+      // Starts the engine, munge and Slurm when they are not running (scripts/setup.sh).
+      globalSetup: '<rootDir>/test/support/global-setup.js' },
   ],
 };
