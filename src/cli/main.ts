@@ -8,6 +8,7 @@ import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerStatus } from './status';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerBuild(program);
   registerConvert(program);
   registerTree(program);
+  registerStatus(program);
   registerRetire(program);
   registerTest(program);
   registerPublish(program);

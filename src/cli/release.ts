@@ -107,7 +107,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const failed = ctx.variants.filter((v) => v.error).length;
     if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));
     else {
-      io.stdout(table(rows, ['variant', 'dockerhash', ...stages, 'sif']));
+      io.stdout(table(rows, [{ header: 'variant', shrink: true }, 'dockerhash', ...stages.map((s) => ({ header: s, color: (c: string) => (c === 'FAILED' ? 'red' as const : undefined) })), { header: 'sif', shrink: true }]));
       if (rootArg) io.stdout(`tree: ${path.resolve(rootArg)} (sifkit status --root ${rootArg})\n`);
       io.stdout(`test results: ${path.resolve(flags.resultsDir ?? '.sifkit/test-results')}   logs: ${path.resolve(flags.logDir ?? '.sifkit/logs')}\n`);
     }
