@@ -9,6 +9,8 @@ import { registerPublish, registerPublishPr } from './publish';
 import { registerRelease } from './release';
 import { registerRender } from './render';
 import { registerStatus } from './status';
+import { registerCompletion } from './completion';
+import { addExamples } from './help';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerPublish(program);
   registerPublishPr(program);
   registerRelease(program);
+  registerCompletion(program);
+  addExamples(program);
   return program;
 }
 
