@@ -14,6 +14,11 @@ export interface Column {
   shrink?: boolean;
   /** A colour for a cell by its text (applied only when colour is on). */
   color?: (cell: string) => Colour | undefined;
+  /**
+   * Printed as a heading line whenever its value changes, the other columns
+   * indented beneath: for a long key many rows share (an image's stem).
+   */
+  group?: boolean;
 }
 
 export type Colour = 'red' | 'green' | 'yellow' | 'dim';
@@ -53,13 +58,18 @@ export function cutMiddle(s: string, n: number): string {
 /**
  * Renders rows under labelled columns, two spaces apart, no trailing blanks.
  * When wider than `style.width`, shrinkable columns are cut until it fits
- * (never below 8 characters); cells never contain newlines.
+ * (never below 8 characters); cells never contain newlines. A `group`
+ * column becomes a heading line over the rows that share its value.
  */
 export function table(rows: string[][], columns: Array<Column | string>, style: TableStyle = outputStyle()): string {
-  const cols: Column[] = columns.map((c) => (typeof c === 'string' ? { header: c } : c));
-  const clean = rows.map((r) => cols.map((_, i) => (r[i] ?? '').replace(/[\r\n\t]+/g, ' ')));
-  const widths = cols.map((c, i) => Math.max(c.header.length, ...clean.map((r) => r[i].length)));
-  const total = () => widths.reduce((a, b) => a + b, 0) + GAP.length * (cols.length - 1);
+  const all: Column[] = columns.map((c) => (typeof c === 'string' ? { header: c } : c));
+  const g = all.findIndex((c) => c.group);
+  const cols = all.filter((_, i) => i !== g);
+  const indent = g >= 0 ? '  ' : '';
+  const clean = rows.map((r) => all.map((_, i) => (r[i] ?? '').replace(/[\r\n\t]+/g, ' ')));
+  const body = clean.map((r) => r.filter((_, i) => i !== g));
+  const widths = cols.map((c, i) => Math.max(c.header.length, ...body.map((r) => r[i].length)));
+  const total = () => indent.length + widths.reduce((a, b) => a + b, 0) + GAP.length * (cols.length - 1);
   let over = total() - style.width;
   for (let i = 0; i < cols.length && over > 0; i++) {
     if (!cols[i].shrink) continue;
@@ -69,6 +79,7 @@ export function table(rows: string[][], columns: Array<Column | string>, style: 
     over -= cut;
   }
   const line = (cells: string[], header: boolean) =>
+    indent +
     cells
       .map((raw, i) => {
         const c = cols[i];
@@ -79,7 +90,32 @@ export function table(rows: string[][], columns: Array<Column | string>, style: 
       })
       .join(GAP)
       .trimEnd();
-  return [line(cols.map((c) => c.header), true), ...clean.map((r) => line(r, false))].join('\n') + '\n';
+  const out: string[] = [];
+  if (g >= 0) out.push(paint(style.color, 'bold', all[g].header));
+  out.push(line(cols.map((c) => c.header), true));
+  let heading: string | undefined;
+  body.forEach((r, i) => {
+    if (g >= 0 && clean[i][g] !== heading) {
+      heading = clean[i][g];
+      out.push(cutMiddle(heading, style.width));
+    }
+    out.push(line(r, false));
+  });
+  return out.join('\n') + '\n';
+}
+
+/** Words joined by spaces, wrapped to `width`, continuation lines indented by `indent`. */
+export function wrapWords(words: string[], width: number, indent = '  '): string {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of words) {
+    if (cur && cur.length + 1 + w.length > width) {
+      lines.push(cur);
+      cur = indent + w;
+    } else cur = cur ? `${cur} ${w}` : w;
+  }
+  if (cur) lines.push(cur);
+  return lines.join('\n') + '\n';
 }
 
 export function jsonDoc(value: unknown): string {

@@ -45,34 +45,48 @@ export function filterStatus(s: TreeStatus, f: StatusFilter): TreeStatus {
 const DIR_WORD: Record<string, string> = { 'tested-containers': 'tested', 'easybuild-sif-images': 'easybuild' };
 const CHECKSUM_COLOUR = (c: string) => (c === 'changed' ? 'red' : c === 'unrecorded' ? 'yellow' : undefined) as 'red' | 'yellow' | undefined;
 
-/** The parameter names across the images, in the order they first appear. */
-export function parameterNames(images: ImageStatus[]): string[] {
-  return [...new Set(images.flatMap((i) => Object.keys(i.params)))];
+/**
+ * The parameter names across the images, in the order they first appear,
+ * split into those whose value differs between images (a column each) and
+ * those every image shares (one `name=value` line: a column repeating one
+ * value says nothing and costs width).
+ */
+export function parameterNames(images: ImageStatus[]): { varying: string[]; shared: Array<[string, string]> } {
+  const names = [...new Set(images.flatMap((i) => Object.keys(i.params)))];
+  const varying: string[] = [];
+  const shared: Array<[string, string]> = [];
+  for (const n of names) {
+    const values = new Set(images.map((i) => i.params[n]));
+    if (values.size === 1 && images.length && images[0].params[n] !== undefined) shared.push([n, images[0].params[n]]);
+    else varying.push(n);
+  }
+  return { varying, shared };
 }
 
-/** The status table: columns and rows for `table()`. */
-export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: string[][] } {
-  const params = parameterNames(images);
+/** The status table (rows grouped under their stem) and the shared parameters. */
+export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: string[][]; shared: string[] } {
+  const { varying, shared } = parameterNames(images);
   const columns: Column[] = [
-    { header: 'stem', shrink: true },
+    { header: 'stem', group: true },
     { header: 'dockerhash' },
-    ...params.map((p) => ({ header: p })),
+    ...varying.map((p) => ({ header: p })),
     { header: 'in' },
     { header: 'linked' },
     { header: 'size', align: 'right' },
     { header: 'age', align: 'right' },
     { header: 'checksum', color: CHECKSUM_COLOUR },
   ];
-  const rows = images.map((i) => [
+  const sorted = [...images].sort((a, b) => (a.stem === b.stem ? 0 : a.stem < b.stem ? -1 : 1));
+  const rows = sorted.map((i) => [
     i.stem || '?',
     i.dockerhash || '?',
-    ...params.map((p) => i.params[p] ?? '-'),
+    ...varying.map((p) => i.params[p] ?? '-'),
     i.dirs.map((d) => DIR_WORD[d] ?? d).join('+'),
     // LUMI names the link after the stem: say "yes" then, the name otherwise.
-    i.links.length ? i.links.map((l) => l.replace(/^sif-images\//, '')).map((l) => (l === i.stem ? 'yes' : l)).join(',') : '-',
+    i.links.length ? i.links.map((l) => l.replace(/^sif-images\//, '')).map((l) => (l === i.stem || l === `${i.stem}.sif` ? 'yes' : l)).join(',') : '-',
     humanSize(i.size),
     humanAge(i.ageDays),
     i.checksum,
   ]);
-  return { columns, rows };
+  return { columns, rows, shared: shared.map(([n, v]) => `${n}=${v}`) };
 }

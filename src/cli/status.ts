@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openTree, resolveRoot } from '../tree/root';
 import { treeStatus } from '../tree/status';
-import { collect, jsonDoc, table } from './output';
+import { collect, jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
 import { filterStatus, parseWhere, statusTable } from './status-view';
 import { ROOT_HELP } from './tree';
@@ -27,6 +27,7 @@ export function registerStatus(program: Command): void {
         else {
           const t = statusTable(s.images);
           io.stdout(table(t.rows, t.columns));
+          if (t.shared.length) io.stdout(wrapWords([`${s.images.length === 1 ? 'parameters' : 'every image has'}:`, ...t.shared], 100));
         }
         const dangling = s.links.filter((l) => l.dangling);
         if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { cutMiddle, humanAge, humanDuration, humanSize, outputStyle, table } from '../../src/cli/output';
+import { cutMiddle, humanAge, humanDuration, humanSize, outputStyle, table, wrapWords } from '../../src/cli/output';
 import { filterStatus, parseWhere, statusTable } from '../../src/cli/status-view';
 import type { ImageStatus, TreeStatus } from '../../src/tree/status';
 
@@ -27,6 +27,13 @@ describe('table', () => {
       }),
       { seed: SEED, numRuns: 300, verbose: true },
     );
+  });
+  it('prints a group column as a heading over the rows sharing it', () => {
+    const out = table([['g1', 'a'], ['g1', 'b'], ['g2', 'c']], [{ header: 'key', group: true }, 'v'], plain);
+    expect(out).toBe('key\n  v\ng1\n  a\n  b\ng2\n  c\n');
+  });
+  it('wraps name=value words to the width', () => {
+    expect(wrapWords(['parameters:', 'a=1', 'b=2', 'c=3'], 16)).toBe('parameters: a=1\n  b=2 c=3\n');
   });
   it('never puts a newline of a cell into the output', () => {
     expect(table([['a\nb']], ['x'], plain)).toBe('x\na b\n');
@@ -98,13 +105,26 @@ describe('status view', () => {
       { name: 'lumi-old', target: '../tested-containers/gone.sif', image: 'gone.sif', dangling: true },
     ],
   };
-  it('has one column per parameter, named as the recipe names it', () => {
+  it('has one column per parameter that differs, named as the recipe names it, rows under their stem', () => {
     const t = statusTable(s.images);
     expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'rocm', 'python', 'mpi4py', 'in', 'linked', 'size', 'age', 'checksum']);
-    expect(t.rows[0]).toEqual([a.stem, 'aaaaaaaaaaaa', '6.2.0', '3.12', '3.1.6', 'tested+easybuild', 'yes', '174.1 MiB', '3 d', 'cached-ok']);
-    expect(t.rows[2][2]).toBe('-');
+    expect(t.rows.map((r) => r[0])).toEqual([c.stem, b.stem, a.stem]);
+    expect(t.rows[2]).toEqual([a.stem, 'aaaaaaaaaaaa', '6.2.0', '3.12', '3.1.6', 'tested+easybuild', 'yes', '174.1 MiB', '3 d', 'cached-ok']);
+    expect(t.rows[0][2]).toBe('-');
+    expect(t.shared).toEqual([]);
     const out = table(t.rows, t.columns, plain);
     for (const l of out.trimEnd().split('\n')) expect(l.length).toBeLessThanOrEqual(100);
+    expect(out.split('\n').slice(0, 4)).toEqual([
+      'stem',
+      '  dockerhash    rocm   python  mpi4py  in                linked       size  age  checksum',
+      c.stem,
+      '  aaaaaaaaaaaa  -      3.11    3.1.4   tested+easybuild  yes     174.1 MiB  3 d  cached-ok',
+    ]);
+  });
+  it('puts parameters every image shares on one name=value line, not in columns', () => {
+    const t = statusTable([a, { ...a, name: 'other.sif', dockerhash: 'bbbbbbbbbbbb' }]);
+    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'in', 'linked', 'size', 'age', 'checksum']);
+    expect(t.shared).toEqual(['rocm=6.2.0', 'python=3.12', 'mpi4py=3.1.6']);
   });
   it('filters by parameter and by stem (with *)', () => {
     expect(filterStatus(s, { where: parseWhere(['rocm=6.2.0']) }).images).toEqual([a]);
