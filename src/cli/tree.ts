@@ -139,7 +139,10 @@ export function registerRetire(program: Command): void {
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');
         if (io.json) io.stdout(jsonDoc({ ok: !blocked.length, applied, ...plan }));
         else {
-          io.stdout(table(plan.decisions.map((d) => [d.action === 'retire' && applied ? 'retired' : d.action, `${d.dir.split('-')[0]}/${d.name}`, d.rule, d.references.join(', ') || '-']), ['action', { header: 'image', shrink: true }, 'rule', { header: 'referenced by', shrink: true }]));
+          // Images as headings (names are long and must stay whole), one row per directory it is in.
+          const byImage = [...plan.decisions].sort((a, b) => (a.name === b.name ? 0 : a.name < b.name ? -1 : 1));
+          const actionColour = (c: string) => (c === 'blocked' ? ('red' as const) : c.startsWith('retire') ? ('yellow' as const) : undefined);
+          io.stdout(table(byImage.map((d) => [d.name, d.dir, d.action === 'retire' && applied ? 'retired' : d.action, d.rule, d.references.join(', ') || '-']), [{ header: 'image', group: true }, 'in', { header: 'action', color: actionColour }, 'rule', { header: 'referenced by', shrink: true }]));
           for (const a of plan.archive) io.stdout(`archive EasyConfig ${a.from} -> ${a.to}\n`);
           for (const l of plan.links) io.stdout(`${SIF_IMAGES}/${l.link}: ${l.to ? `-> ${l.to}` : 'remove'} (was ${l.from})\n`);
           if (!applied) io.stdout('(plan only: nothing changed; --apply carries it out)\n');
