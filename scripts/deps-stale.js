@@ -21,7 +21,7 @@ for (const [where, entry] of Object.entries(lock.packages || {})) {
   try {
     installed = JSON.parse(fs.readFileSync(path.join(root, where, 'package.json'), 'utf8')).version;
   } catch {
-    if (entry.optional || entry.devOptional && entry.optional) continue;
+    if (entry.optional) continue;
     stale(`${where.slice(13)} is not installed`);
   }
   if (installed !== entry.version) stale(`${where.slice(13)} is ${installed}, package-lock.json wants ${entry.version}`);
