@@ -39,9 +39,13 @@ export function commandSpecs(program: Command): CommandSpec[] {
 // Single-quoted shell words: nothing inside is expanded.
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+// help and completion take a command name and a shell, handled before the per-command cases.
+const SPECIAL = new Set(['help', 'completion']);
+
 export function bashCompletion(specs: CommandSpec[]): string {
   const cmds = specs.map((s) => s.name).join(' ');
   const cases = specs
+    .filter((s) => !SPECIAL.has(s.name))
     .map((s) => {
       const withValue = s.options.filter((o) => o.takesValue).flatMap((o) => o.flags);
       return `    ${s.name}) opts=${sq(s.options.flatMap((o) => o.flags).join(' '))}; valued=${sq(` ${withValue.join(' ')} `)} ;;`;
@@ -60,7 +64,7 @@ _sifkit() {
     case \${COMP_WORDS[i]} in -*) ;; *) cmd=\${COMP_WORDS[i]}; break ;; esac
   done
   if [ -z "$cmd" ]; then
-    COMPREPLY=($(compgen -W ${sq(`${cmds} help --help --version`)} -- "$cur"))
+    COMPREPLY=($(compgen -W ${sq(`${cmds} --help --version`)} -- "$cur"))
     return
   fi
   if [ "$cmd" = help ] || [ "$cmd" = completion ]; then
@@ -92,6 +96,7 @@ const zdesc = (s: string) => s.replace(/[[\]]/g, '').replace(/:/g, '\\:').replac
 export function zshCompletion(specs: CommandSpec[]): string {
   const commands = specs.map((s) => `    '${s.name}:${zdesc(s.description)}'`).join('\n');
   const cases = specs
+    .filter((s) => !SPECIAL.has(s.name))
     .map((s) => {
       const args = s.options.map((o) => {
         const names = o.flags.length > 1 ? `(${o.flags.join(' ')})'{${o.flags.join(',')}}'` : o.flags[0];
@@ -108,7 +113,6 @@ _sifkit() {
   local -a commands
   commands=(
 ${commands}
-    'help:show help for a command'
   )
   if (( CURRENT == 2 )); then
     _describe -t commands 'sifkit command' commands

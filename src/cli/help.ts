@@ -5,6 +5,8 @@
  * command has some.
  */
 import type { Command } from 'commander';
+import { InputError } from '../errors';
+import { runCommand } from './run';
 
 export const EXAMPLES: Record<string, string[]> = {
   render: [
@@ -54,6 +56,7 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit release mpi4py --matrix --jobs 4 --build-jobs 2 --runner slurm',
   ],
   run: ['sifkit run release --recipe mpi4py --matrix --jobs 4', 'sifkit run retire --recipe mpi4py'],
+  help: ['sifkit help status                # the same as: sifkit status --help', 'sifkit help                       # every command'],
   completion: [
     'source <(sifkit completion bash)                        # this shell',
     'sifkit completion bash > /etc/bash_completion.d/sifkit   # every bash',
@@ -68,4 +71,25 @@ export function addExamples(program: Command): void {
     if (lines) cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
   }
   program.addHelpText('after', '\nRun sifkit help COMMAND for its options and examples.\n');
+}
+
+/**
+ * `sifkit help [COMMAND]` in place of commander's own, which answers an
+ * unknown command with the whole usage on stderr and no word of what was
+ * wrong.
+ */
+export function registerHelp(program: Command): void {
+  program.helpCommand(false);
+  program
+    .command('help')
+    .description('show the options and examples of a command')
+    .argument('[command]', 'the command')
+    .action(async (name?: string) => {
+      process.exitCode = await runCommand(async (io) => {
+        if (!name) return void program.outputHelp();
+        const cmd = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+        if (!cmd) throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, { hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}` });
+        cmd.outputHelp();
+      });
+    });
 }

@@ -10,7 +10,7 @@ import { registerRelease } from './release';
 import { registerRender } from './render';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
-import { addExamples } from './help';
+import { addExamples, registerHelp } from './help';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,6 +35,7 @@ export function buildProgram(): Command {
   registerPublishPr(program);
   registerRelease(program);
   registerCompletion(program);
+  registerHelp(program);
   addExamples(program);
   return program;
 }

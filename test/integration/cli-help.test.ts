@@ -27,6 +27,17 @@ describe('sifkit help COMMAND', () => {
     expect(r.stdout).toContain('\nExamples:\n');
     expect(r.stdout).toMatch(/\n {2}\$ .*sifkit /);
   });
+  it('help alone lists the commands on stdout', async () => {
+    const r = await runCli(['help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: sifkit /);
+    expect(r.stdout).toContain('Run sifkit help COMMAND for its options and examples.');
+  });
+  it('names an unknown command in one line, with exit 2', async () => {
+    const r = await runCli(['help', 'promte']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/);
+  });
 });
 
 describe('sifkit completion', () => {
