@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { BuildRecord } from '../engine/build';
-import { collect, jsonDoc, table, mib } from './output';
+import { collect, jsonDoc, table, humanDuration, humanSize } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
 
@@ -40,8 +40,8 @@ export function registerBuild(program: Command): void {
         else
           io.stdout(
             table(
-              records.map((r) => [r.tag, r.dockerhash, r.reused ? 'reused' : 'built', mib(r.size), `${(r.durationMs / 1000).toFixed(1)} s`, r.logPath ?? '']),
-              ['image', 'dockerhash', 'how', 'size', 'time', 'log'],
+              records.map((r) => [r.tag, r.dockerhash, r.reused ? 'reused' : 'built', humanSize(r.size), humanDuration(r.durationMs), r.logPath ?? '']),
+              [{ header: 'image', shrink: true }, 'dockerhash', 'how', { header: 'size', align: 'right' }, { header: 'time', align: 'right' }, { header: 'log', shrink: true }],
             ),
           );
       }, flags);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { convert, parseBackend } from '../convert/convert';
 import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem } from '../convert/squash-options';
 import { inspectSif } from '../sif/inspect';
-import { jsonDoc, table } from './output';
+import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { InputError } from '../errors';
 
@@ -60,12 +60,12 @@ export function registerConvert(program: Command): void {
         }
         const lines = [
           `file:      ${s.file}`,
-          `size:      ${s.size} bytes`,
+          `size:      ${humanSize(s.size)} (${s.size} bytes)`,
           `arch:      ${s.arch}`,
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',
-          table(s.objects.map((o) => [String(o.id), o.type, o.name, String(o.offset), String(o.size)]), ['id', 'type', 'name', 'offset', 'size']).trimEnd(),
+          table(s.objects.map((o) => [String(o.id), o.type, o.name, String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
           '',
           'labels:',
           ...Object.entries(s.labels).sort().map(([k, v]) => `  ${k}=${v}`),

@@ -8,6 +8,9 @@ import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerStatus } from './status';
+import { registerCompletion } from './completion';
+import { addExamples, registerHelp } from './help';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -25,11 +28,15 @@ export function buildProgram(): Command {
   registerBuild(program);
   registerConvert(program);
   registerTree(program);
+  registerStatus(program);
   registerRetire(program);
   registerTest(program);
   registerPublish(program);
   registerPublishPr(program);
   registerRelease(program);
+  registerCompletion(program);
+  registerHelp(program);
+  addExamples(program);
   return program;
 }
 

@@ -36,6 +36,12 @@ interface RunFlags {
   json?: boolean;
 }
 
+/** A path relative to here when it is below here (shorter to read and to copy), else absolute. */
+function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+}
+
 function count(v: string | undefined, flag: string): number {
   const n = v === undefined ? 1 : Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InputError('bad-jobs', `${flag} ${v} is not a whole number from 1 to 64`);
@@ -122,7 +128,10 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const failed = ctx.variants.filter((v) => v.error).length;
     if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));
     else {
-      io.stdout(table(rows, ['variant', 'dockerhash', ...stages, 'sif']));
+      // Variants as headings and SIF paths on their own lines: both are too long to share a row and must stay whole.
+      const failedRed = (c: string) => (c === 'FAILED' ? ('red' as const) : undefined);
+      io.stdout(table(rows.map((r) => r.slice(0, -1)), [{ header: 'variant', group: true }, 'dockerhash', ...stages.map((s) => ({ header: s, color: failedRed }))]));
+      for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-')) io.stdout(`sif: ${displayPath(sif)}\n`);
       if (rootArg) io.stdout(`tree: ${path.resolve(rootArg)} (sifkit status --root ${rootArg})\n`);
       io.stdout(`test results: ${path.resolve(flags.resultsDir ?? '.sifkit/test-results')}   logs: ${path.resolve(flags.logDir ?? '.sifkit/logs')}\n`);
     }

@@ -59,7 +59,7 @@ export function registerRender(program: Command): void {
           io.stdout(r.dockerfile);
           io.stderr(`sifkit: ${r.names.stem}\n  tag        ${r.names.tag}\n  easyconfig ${r.names.easyconfig}\n  hash       ${r.definitionHash}\n`);
         } else {
-          io.stdout(table(rendered.map((r) => [r.names.stem, r.definitionHash.slice(0, 16), flags.out ? path.join(flags.out, flags.matrix ? r.names.stem : '') : '']), ['variant', 'definition hash', 'written to']));
+          io.stdout(table(rendered.map((r) => [r.names.stem, r.definitionHash.slice(0, 16), flags.out ? path.join(flags.out, flags.matrix ? r.names.stem : '') : '']), [{ header: 'variant', shrink: true }, 'definition hash', { header: 'written to', shrink: true }]));
         }
       }, flags);
     });

@@ -8,7 +8,7 @@ import { listLedger } from '../tree/ledger';
 import { openTree } from '../tree/root';
 import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
-import { collect, jsonDoc, table } from './output';
+import { collect, humanDuration, jsonDoc, table } from './output';
 import { runCommand } from './run';
 
 interface TestFlags {
@@ -74,7 +74,7 @@ export function registerTest(program: Command): void {
         });
         if (io.json) io.stdout(jsonDoc({ ok: o.run.passed && !o.regressions.length, ...o }));
         else {
-          io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, `${(c.durationMs / 1000).toFixed(1)} s`, c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', 'result', 'time', 'figures', 'why']));
+          io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, humanDuration(c.durationMs), c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', { header: 'result', color: (r) => (r === 'passed' ? 'green' : 'red') }, { header: 'time', align: 'right' }, 'figures', { header: 'why', shrink: true }]));
           io.stdout(`results: ${o.resultsFile}${o.recordedInTree ? ' (and the tree ledger)' : ''}\n`);
           if (o.baseline) io.stdout(`gate: against ${o.baseline.image} (${o.baseline.source}), ${o.regressions.length} regression(s)\n`);
         }

@@ -5,7 +5,6 @@ import { imageFacts, stage } from '../tree/stage';
 import { inspectSif } from '../sif/inspect';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
 import * as path from 'node:path';
-import { treeStatus } from '../tree/status';
 import { verifyTree } from '../tree/verify';
 import { mutate } from '../tree/mutate';
 import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
@@ -13,10 +12,10 @@ import { parsePolicy, type Policy } from '../tree/policy';
 import { blockedError, purge, restore, retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
 import { promises as fs } from 'node:fs';
-import { jsonDoc, table, mib } from './output';
+import { jsonDoc, table } from './output';
 import { runCommand } from './run';
 
-const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
+export const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
 
 export function registerTree(program: Command): void {
   program
@@ -63,26 +62,6 @@ export function registerTree(program: Command): void {
     });
 
   program
-    .command('status')
-    .description('every image in the tree: stem, dockerhash, versions, where it is, links, size, age, checksum state')
-    .option('--root <dir>', ROOT_HELP)
-    .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: { root?: string; json?: boolean }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const tree = await openTree(resolveRoot(flags.root), false);
-        const s = await treeStatus(tree);
-        if (io.json) {
-          io.stdout(jsonDoc({ ok: true, ...s }));
-          return;
-        }
-        io.stdout(table(s.images.map((i) => [i.stem, i.dockerhash, Object.values(i.params).join(' '), i.dirs.map((d) => d.split('-')[0]).join(','), i.links.length ? i.links.map((l) => l.replace(/^sif-images\//, '')).join(',') : '-', mib(i.size), `${i.ageDays ?? '?'} d`, i.checksum]),
-          ['stem', 'dockerhash', 'versions', 'in', 'links', 'size', 'age', 'checksum']));
-        const dangling = s.links.filter((l) => l.dangling);
-        if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
-      }, flags);
-    });
-
-  program
     .command('verify')
     .description('check links, checksums, permissions, leftovers and names; --repair fixes what is safe')
     .option('--deep', 're-hash every image instead of trusting unchanged files')
@@ -101,7 +80,7 @@ export function registerTree(program: Command): void {
         const open = problems.filter((p) => !p.repaired);
         if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems }));
         else if (!problems.length) io.stdout('tree is clean\n');
-        else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', 'path', 'detail', 'repair']));
+        else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', { header: 'path', shrink: true }, { header: 'detail', shrink: true }, 'repair']));
         return open.length ? ExitCode.failed : ExitCode.ok;
       }, flags);
     });
@@ -160,7 +139,10 @@ export function registerRetire(program: Command): void {
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');
         if (io.json) io.stdout(jsonDoc({ ok: !blocked.length, applied, ...plan }));
         else {
-          io.stdout(table(plan.decisions.map((d) => [d.action === 'retire' && applied ? 'retired' : d.action, `${d.dir.split('-')[0]}/${d.name}`, d.rule, d.references.join(', ') || '-']), ['action', 'image', 'rule', 'referenced by']));
+          // Images as headings (names are long and must stay whole), one row per directory it is in.
+          const byImage = [...plan.decisions].sort((a, b) => (a.name === b.name ? 0 : a.name < b.name ? -1 : 1));
+          const actionColour = (c: string) => (c === 'blocked' ? ('red' as const) : c.startsWith('retire') ? ('yellow' as const) : undefined);
+          io.stdout(table(byImage.map((d) => [d.name, d.dir, d.action === 'retire' && applied ? 'retired' : d.action, d.rule, d.references.join(', ') || '-']), [{ header: 'image', group: true }, 'in', { header: 'action', color: actionColour }, 'rule', { header: 'referenced by', shrink: true }]));
           for (const a of plan.archive) io.stdout(`archive EasyConfig ${a.from} -> ${a.to}\n`);
           for (const l of plan.links) io.stdout(`${SIF_IMAGES}/${l.link}: ${l.to ? `-> ${l.to}` : 'remove'} (was ${l.from})\n`);
           if (!applied) io.stdout('(plan only: nothing changed; --apply carries it out)\n');

@@ -1,0 +1,173 @@
+/**
+ * The published shape of every `--json` document, one per command, as zod
+ * schemas; docs/schemas/<name>.schema.json is their JSON Schema
+ * (`npm run schemas` writes them, a test checks they are current and that
+ * real output matches). Objects are open (extra properties allowed): a
+ * reader must ignore fields it does not know, so adding one is not a
+ * breaking change; removing or retyping one is, and the tests catch it.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+const o = z.looseObject;
+const str = z.string();
+const int = z.number().int();
+const count = z.number().int().nonnegative();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const dockerhash = z.string().regex(/^[0-9a-f]{12}$/);
+const strings = z.record(z.string(), z.string());
+const ok = z.literal(true);
+
+const names = o({ stem: str, tag: str, easyconfig: str }).describe("LUMI's names for the variant");
+const rendered = o({
+  recipe: str,
+  parameters: strings,
+  names,
+  definitionHash: sha256,
+  buildArgs: z.array(str),
+  labels: strings,
+  lintWarnings: z.array(z.unknown()),
+  dockerfile: str,
+});
+const buildRecord = o({
+  imageId: str,
+  dockerhash,
+  tag: str,
+  definitionHash: sha256,
+  size: count,
+  durationMs: z.number().nonnegative(),
+  reused: z.boolean(),
+  logPath: str.optional(),
+  accessLogPath: str.optional(),
+});
+const convertRecord = o({
+  out: str,
+  backend: z.enum(['native', 'apptainer', 'singularity']),
+  source: str,
+  size: count,
+  durationMs: z.number().nonnegative(),
+  labels: strings.optional(),
+});
+const checkResult = o({ name: str, outcome: str, passed: z.boolean(), exitCode: int.nullable(), durationMs: z.number().nonnegative(), reason: str.optional(), tail: str });
+const testRun = o({ image: str, stem: str, dockerhash: str, recipe: str, runner: z.enum(['local', 'slurm']), host: str, started: str, finished: str, passed: z.boolean(), checks: z.array(checkResult) });
+const regression = o({ check: str, size: z.number(), kind: z.enum(['latency', 'bandwidth']), baseline: z.number(), value: z.number(), worseBy: z.number() });
+const decision = o({ dir: str, name: str, action: z.enum(['keep', 'retire', 'blocked']), rule: str, references: z.array(str), broken: str.optional() });
+const problem = o({ kind: str, path: str, message: str, repairable: z.boolean(), repaired: str.optional() });
+const image = o({
+  name: str,
+  stem: str,
+  dockerhash: str,
+  params: strings.describe('recipe parameters, named as the recipe names them'),
+  dirs: z.array(str),
+  links: z.array(str),
+  size: count,
+  ageDays: z.number().optional(),
+  imageCreated: str.optional(),
+  sha256: sha256.optional(),
+  checksum: z.enum(['ok-cached', 'changed', 'unrecorded']),
+  tests: count.optional(),
+});
+
+/** The document a failing command prints with --json. */
+export const errorDocument = o({ ok: z.literal(false), error: o({ code: str, message: str, hint: str.optional() }) });
+
+/** Each command's success document (failures print `errorDocument`). */
+export const JSON_DOCUMENTS = {
+  render: rendered.extend({ ok }),
+  'render-matrix': o({ ok, variants: z.array(rendered) }),
+  build: o({ ok, images: z.array(buildRecord) }),
+  convert: o({ ok, sif: convertRecord }),
+  inspect: o({
+    ok,
+    file: str,
+    size: count,
+    arch: str,
+    uuid: str,
+    created: z.number(),
+    objects: z.array(o({ id: int, type: str, name: str, offset: count, size: count, group: int })),
+    deffile: str.optional(),
+    labels: strings,
+    environment: strings,
+    runscript: str.optional(),
+    partition: o({ offset: count, size: count, fsType: int, arch: str, squashfsMagic: z.boolean(), compression: str.optional() }).optional(),
+  }),
+  stage: o({ ok, staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }) }),
+  promote: o({
+    ok,
+    promoted: o({
+      name: str,
+      link: o({ path: str, target: str, previous: str.optional(), changed: z.boolean() }).optional(),
+      easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
+    }),
+  }),
+  status: o({ ok, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
+  verify: o({ ok: z.boolean(), problems: z.array(problem) }),
+  retire: o({
+    ok: z.boolean(),
+    applied: z.boolean(),
+    decisions: z.array(decision),
+    archive: z.array(o({ from: str, to: str, for: str })),
+    links: z.array(o({ link: str, from: str, to: str.optional(), for: str })),
+  }),
+  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, why: str })) }),
+  restore: o({ ok, restored: str }),
+  test: o({ ok: z.boolean(), run: testRun, resultsFile: str, baseline: o({ image: str, source: str }).optional(), regressions: z.array(regression), recordedInTree: z.boolean() }),
+  report: o({ ok, report: str, runs: count }),
+  easyconfig: o({ ok, dir: str, files: z.array(str), module: str }),
+  module: o({ ok, modulefile: str, installdir: str, module: str }),
+  publish: o({ ok, branch: str, commit: str, committed: z.boolean(), pr: o({ number: int, url: str, created: z.boolean() }) }),
+  release: o({
+    ok: z.boolean(),
+    pipeline: str,
+    recipe: str,
+    root: str.optional(),
+    variants: z.array(o({ stem: str.optional(), values: strings, dockerhash: dockerhash.optional(), image: str.optional(), sif: str.optional(), stages: strings, error: str.optional() })),
+  }),
+  error: errorDocument,
+} as const;
+
+export type DocumentName = keyof typeof JSON_DOCUMENTS;
+
+const TITLES: Record<DocumentName, string> = {
+  render: 'sifkit render --json',
+  'render-matrix': 'sifkit render --matrix --json',
+  build: 'sifkit build --json',
+  convert: 'sifkit convert --json',
+  inspect: 'sifkit inspect --json',
+  stage: 'sifkit stage --json',
+  promote: 'sifkit promote --json',
+  status: 'sifkit status --json',
+  verify: 'sifkit verify --json',
+  retire: 'sifkit retire [--apply] --json',
+  'retire-purge': 'sifkit retire --purge --json',
+  restore: 'sifkit restore --json',
+  test: 'sifkit test --json',
+  report: 'sifkit report --json',
+  easyconfig: 'sifkit easyconfig --json',
+  module: 'sifkit module --json',
+  publish: 'sifkit publish --json',
+  release: 'sifkit release --json and sifkit run --json',
+  error: 'any sifkit command --json, when it fails',
+};
+
+/** The JSON Schema text of one document, as docs/schemas holds it. */
+export function schemaText(name: DocumentName): string {
+  const { $schema, ...rest } = z.toJSONSchema(JSON_DOCUMENTS[name]) as Record<string, unknown>;
+  const schema = { $schema, title: TITLES[name], ...rest };
+  return JSON.stringify(schema, null, 2) + '\n';
+}
+
+export const schemaFileName = (name: DocumentName) => `${name}.schema.json`;
+
+/** Writes every schema into `dir` (`npm run schemas`). */
+export async function writeSchemaFiles(dir: string): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const name of Object.keys(JSON_DOCUMENTS) as DocumentName[]) {
+    const file = path.join(dir, schemaFileName(name));
+    await fs.writeFile(file, schemaText(name));
+    written.push(file);
+  }
+  return written;
+}

@@ -1,0 +1,130 @@
+/**
+ * The newcomer's view: help with examples for every command, shell
+ * completion that works in a real bash and loads in a real zsh, and tables
+ * that are labelled, fit 100 columns and are coloured only on a terminal.
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CLI, runCli } from '../support/cli';
+import { genTree, series } from '../support/gentree';
+import { buildProgram } from '../../src/cli/main';
+import { EXAMPLES } from '../../src/cli/help';
+
+jest.setTimeout(120_000);
+
+const commands = buildProgram().commands.map((c) => c.name());
+
+describe('sifkit help COMMAND', () => {
+  it('has examples for every command, and only for commands that exist', () => {
+    expect(Object.keys(EXAMPLES).sort()).toEqual([...commands].sort());
+  });
+  it.each(commands)('help %s prints usage and examples', async (cmd) => {
+    const r = await runCli(['help', cmd]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: sifkit ${cmd} `));
+    expect(r.stdout).toContain('\nExamples:\n');
+    expect(r.stdout).toMatch(/\n {2}\$ .*sifkit /);
+  });
+  it('help alone lists the commands on stdout', async () => {
+    const r = await runCli(['help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: sifkit /);
+    expect(r.stdout).toContain('Run sifkit help COMMAND for its options and examples.');
+  });
+  it('names an unknown command in one line, with exit 2', async () => {
+    const r = await runCli(['help', 'promte']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/);
+  });
+});
+
+describe('sifkit completion', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-completion-'));
+    await fs.writeFile(path.join(dir, 'sifkit.bash'), (await runCli(['completion', 'bash'])).stdout);
+    await fs.writeFile(path.join(dir, '_sifkit'), (await runCli(['completion', 'zsh'])).stdout);
+    await fs.writeFile(path.join(dir, 'image.sif'), '');
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  /** Sources the script in a real bash and asks the completion function, as bash does on TAB. */
+  function complete(words: string[]): string[] {
+    const script = `source ./sifkit.bash
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}
+_sifkit
+printf '%s\\n' "\${COMPREPLY[@]}"`;
+    return execFileSync('bash', ['--norc', '--noprofile', '-c', script], { cwd: dir }).toString().split('\n').filter(Boolean).sort();
+  }
+
+  it('bash: completes command names', () => {
+    expect(complete(['sifkit', 'st'])).toEqual(['stage', 'status']);
+    expect(complete(['sifkit', 're'])).toEqual(['release', 'render', 'report', 'restore', 'retire']);
+  });
+  it("bash: completes a command's flags", () => {
+    expect(complete(['sifkit', 'status', '--'])).toEqual(['--help', '--json', '--root', '--stem', '--where']);
+    expect(complete(['sifkit', 'convert', '--comp'])).toEqual(['--compression']);
+  });
+  it('bash: completes the values of fixed-value flags, files elsewhere', () => {
+    expect(complete(['sifkit', 'promote', 'x.sif', '--to', ''])).toEqual(['all', 'easybuild-sif-images', 'sif-images']);
+    expect(complete(['sifkit', 'test', 'x', '--runner', 's'])).toEqual(['slurm']);
+    expect(complete(['sifkit', 'inspect', 'ima'])).toEqual(['image.sif']);
+    expect(complete(['sifkit', 'stage', '--root', 'ima'])).toEqual(['image.sif']);
+    expect(complete(['sifkit', 'help', 'pro'])).toEqual(['promote']);
+    expect(complete(['sifkit', 'completion', ''])).toEqual(['bash', 'zsh']);
+  });
+  it('zsh: the script parses and registers _sifkit for sifkit', () => {
+    execFileSync('zsh', ['-n', path.join(dir, '_sifkit')]);
+    const out = execFileSync('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -D; source ${path.join(dir, '_sifkit')}; print -r -- "$_comps[sifkit]"`]).toString();
+    expect(out.trim()).toBe('_sifkit');
+  });
+  it('refuses another shell with exit 2 and one line', async () => {
+    const r = await runCli(['completion', 'fish']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('sifkit: error: no completion for "fish": bash or zsh\n');
+  });
+});
+
+describe('sifkit status: a readable table', () => {
+  let dir: string;
+  let root: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-status-view-'));
+    root = path.join(dir, 'tree');
+    const stem = (r: string) => `lumi-mpi4py-rocm-${r}-python-3.12-mpi4py-3.1.6`;
+    await genTree(root, [...series(stem('6.2.0'), '6.2.0', 3, 40, 'a'), ...series(stem('6.2.4'), '6.2.4', 2, 20, 'b')]);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('labels every column, names parameters as the recipe does, fits 100 columns, no colour in a pipe', async () => {
+    const r = await runCli(['status', '--root', root]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('stem');
+    expect(lines[1].trim().split(/\s+/)).toEqual(['dockerhash', 'rocm', 'in', 'linked', 'size', 'age', 'checksum']);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
+    expect(r.stdout).not.toContain('\u001b[');
+    expect(r.stdout).toMatch(/ KiB +\d+ d +ok-cached\n/);
+  });
+  it('filters by --where and --stem', async () => {
+    const where = JSON.parse((await runCli(['status', '--root', root, '--where', 'rocm=6.2.4', '--json'])).stdout);
+    expect(where.images.map((i: { params: { rocm: string } }) => i.params.rocm)).toEqual(['6.2.4', '6.2.4']);
+    const stem = JSON.parse((await runCli(['status', '--root', root, '--stem', 'lumi-mpi4py-rocm-6.2.0-*', '--json'])).stdout);
+    expect(stem.images).toHaveLength(3);
+    const none = await runCli(['status', '--root', root, '--where', 'rocm=5.0']);
+    expect(none.stdout).toBe('no images match\n');
+  });
+  it('refuses a --where naming no parameter of the tree, with exit 2', async () => {
+    const r = await runCli(['status', '--root', root, '--where', 'rocn=6.2.0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('sifkit: error: no image in the tree has a parameter rocn (they have: rocm)\n');
+  });
+  it('colours on a terminal, not with NO_COLOR', () => {
+    // script(1) gives the command a pseudo-terminal, as a user's shell would.
+    const onTty = (env: string) => execFileSync('script', ['-qec', `${env} ${process.execPath} ${CLI} status --root ${root}`, '/dev/null'], { env: { ...process.env, TERM: 'xterm' } }).toString();
+    expect(onTty('')).toContain('\u001b[1mstem\u001b[0m');
+    expect(onTty('NO_COLOR=1')).not.toContain('\u001b[');
+  });
+});
