@@ -4,6 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { acquireLock, readLock } from '../../src/tree/lock';
 import { readAudit } from '../../src/tree/audit';
+import { mutate } from '../../src/tree/mutate';
+import { treeAt } from '../../src/tree/root';
+import { OperationError } from '../../src/errors';
 import { runCli } from '../support/cli';
 
 jest.setTimeout(120_000);
@@ -162,5 +165,42 @@ describe('the lock as status and verify show it', () => {
     }
     expect((await runCli(['verify', '--repair', '--root', root])).code).toBe(0);
     expect(await readAudit(path.join(root, '.sifkit', 'audit.log'))).toEqual([]);
+  });
+});
+
+describe('mutate: a failure after changes began', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-mutate-'));
+  });
+  afterEach(() => fs.rm(root, { recursive: true, force: true }));
+
+  it('rolls back when every change can be undone, and says so', async () => {
+    const tree = treeAt(root);
+    const file = path.join(root, 'made');
+    const p = mutate(tree, 'test-action', undefined, async (changes) => {
+      await fs.writeFile(file, 'x');
+      changes.made(() => fs.rm(file));
+      throw new OperationError('boom', 'the second step failed');
+    });
+    await expect(p).rejects.toMatchObject({ code: 'boom', message: 'the second step failed; its changes were rolled back, the tree is as before' });
+    await expect(fs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readAudit(tree.audit)).toEqual([expect.objectContaining({ action: 'test-action', outcome: 'failed', error: expect.stringMatching(/rolled back/) })]);
+    expect(await readLock(tree.lock)).toBeUndefined();
+  });
+
+  it('says what finishes the job when a change cannot be undone', async () => {
+    const tree = treeAt(root);
+    const p = mutate(tree, 'test-action', undefined, async (changes) => {
+      changes.made();
+      throw Object.assign(new Error('disk gone'), { code: 'EIO', syscall: 'write', path: '/x' });
+    }, { resume: 'run the same command again to finish it' });
+    await expect(p).rejects.toMatchObject({ message: 'cannot write /x: input/output error (EIO); the tree was left partly changed: run the same command again to finish it' });
+  });
+
+  it('a success with nothing changed writes no audit line', async () => {
+    const tree = treeAt(root);
+    expect(await mutate(tree, 'noop', undefined, async () => ({ value: 7, files: [] }))).toBe(7);
+    expect(await readAudit(tree.audit)).toEqual([]);
   });
 });
