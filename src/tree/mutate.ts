@@ -79,7 +79,8 @@ export async function mutate<T>(tree: Tree, action: string, signal: AbortSignal 
         let err = e;
         if (undos.length) {
           const undone = await rollBack(undos);
-          err = isSifkitError(e) ? e : fromSystemError(e) ?? e;
+          // An interrupted run stays an interruption (exit 130), whatever error the abort surfaced as.
+          err = isSifkitError(e) || signal?.aborted ? e : fromSystemError(e) ?? e;
           if (err instanceof Error) err.message += undone ? '; its changes were rolled back, the tree is as before' : `; the tree was left partly changed: ${opts.resume ?? 'sifkit verify --repair makes it consistent'}`;
         }
         await writeAuditLine(audit, auditLine({ action, files: [], outcome: outcomeOf(err), error: (err as Error).message })).catch(() => undefined);
