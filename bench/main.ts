@@ -6,17 +6,19 @@ import { buildBenches } from './build.bench';
 import { convertBenches } from './convert.bench';
 import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
+import { tortureBench } from './torture';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
   const gib = Number(process.env.SIFKIT_BENCH_GIB ?? '1');
   const figures: Figure[] = [];
-  // SIFKIT_BENCH_ONLY=convert,tree runs a subset; the default is everything.
+  // SIFKIT_BENCH_ONLY=convert,tree,torture runs a subset; the default is everything.
   const only = process.env.SIFKIT_BENCH_ONLY?.split(',');
   if (!only || only.includes('render')) figures.push(...(await renderBench()));
   if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   if (!only || only.includes('tree')) figures.push(...(await treeBenches()));
+  if (!only || only.includes('torture')) figures.push(...(await tortureBench()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

@@ -18,6 +18,8 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const dockerhash = z.string().regex(/^[0-9a-f]{12}$/);
 const strings = z.record(z.string(), z.string());
 const ok = z.literal(true);
+/** The tree lock as status and verify show it; null when the tree is not locked. */
+const lockState = o({ owner: o({ host: str, pid: z.number(), user: str, command: str, since: str, token: str }).optional(), ageMs: z.number(), live: z.boolean(), why: str.optional() }).nullable();
 
 const names = o({ stem: str, tag: str, easyconfig: str }).describe("LUMI's names for the variant");
 const rendered = o({
@@ -101,8 +103,8 @@ export const JSON_DOCUMENTS = {
       easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
     }),
   }),
-  status: o({ ok, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
-  verify: o({ ok: z.boolean(), problems: z.array(problem) }),
+  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
+  verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState }),
   retire: o({
     ok: z.boolean(),
     applied: z.boolean(),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeLock, lockHolder } from '../tree/lock';
 import { openTree, resolveRoot } from '../tree/root';
 import { treeStatus } from '../tree/status';
 import { collect, jsonDoc, table, wrapWords } from './output';
@@ -19,10 +20,12 @@ export function registerStatus(program: Command): void {
         const where = parseWhere(flags.where);
         const tree = await openTree(resolveRoot(flags.root), false);
         const s = filterStatus(await treeStatus(tree), { stem: flags.stem, where });
+        const lock = await lockHolder(tree.lock);
         if (io.json) {
-          io.stdout(jsonDoc({ ok: true, ...s }));
+          io.stdout(jsonDoc({ ok: true, ...s, lock: lock ?? null }));
           return;
         }
+        if (lock) io.stdout(`lock: held by ${describeLock(lock)}\n`);
         if (!s.images.length) io.stdout(`no images${flags.stem || where.length ? ' match' : ` in ${s.root}`}\n`);
         else {
           const t = statusTable(s.images);

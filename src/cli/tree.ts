@@ -7,6 +7,7 @@ import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results
 import * as path from 'node:path';
 import { verifyTree } from '../tree/verify';
 import { mutate } from '../tree/mutate';
+import { describeLock, lockHolder } from '../tree/lock';
 import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
 import { parsePolicy, type Policy } from '../tree/policy';
 import { blockedError, purge, restore, retire } from '../tree/retire';
@@ -51,7 +52,7 @@ export function registerTree(program: Command): void {
     .action(async (name: string, flags: { to: string; rollback?: boolean; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const to = parseTarget(flags.to);
-        const tree = await openTree(resolveRoot(flags.root), true);
+        const tree = await openTree(resolveRoot(flags.root), false);
         const r = await promote(tree, name, { to, rollback: flags.rollback, signal: io.signal });
         if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
         else {
@@ -70,17 +71,25 @@ export function registerTree(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (flags: { deep?: boolean; repair?: boolean; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
-        const tree = await openTree(resolveRoot(flags.root), Boolean(flags.repair));
-        const problems = flags.repair
-          ? await mutate(tree, 'verify-repair', io.signal, async () => {
-              const p = await verifyTree(tree, { deep: flags.deep, repair: true, signal: io.signal });
-              return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
-            })
-          : await verifyTree(tree, { deep: flags.deep, signal: io.signal });
+        const tree = await openTree(resolveRoot(flags.root), false);
+        let problems = await verifyTree(tree, { deep: flags.deep, signal: io.signal });
+        // Repairs only when there is something to repair: otherwise no lock, no audit line.
+        if (flags.repair && problems.some((p) => p.repairable)) {
+          problems = await mutate(tree, 'verify-repair', io.signal, async () => {
+            // Taking the lock broke a stale one, if there was one: say so.
+            const p = [...problems.filter((x) => x.kind === 'stale-lock').map((x) => ({ ...x, repaired: 'broken' })), ...(await verifyTree(tree, { deep: flags.deep, repair: true, signal: io.signal }))];
+            return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
+          }, { resume: 'run sifkit verify --repair again to finish' });
+        }
+        const lock = await lockHolder(tree.lock);
         const open = problems.filter((p) => !p.repaired);
-        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems }));
-        else if (!problems.length) io.stdout('tree is clean\n');
-        else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', { header: 'path', shrink: true }, { header: 'detail', shrink: true }, 'repair']));
+        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems, lock: lock ?? null }));
+        else {
+          // A live holder is shown; a stale one is among the problems.
+          if (lock?.live) io.stdout(`lock: held by ${describeLock(lock)} (its work in progress was not checked)\n`);
+          if (!problems.length) io.stdout('tree is clean\n');
+          else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', { header: 'path', shrink: true }, { header: 'detail', shrink: true }, 'repair']));
+        }
         return open.length ? ExitCode.failed : ExitCode.ok;
       }, flags);
     });
@@ -123,7 +132,8 @@ export function registerRetire(program: Command): void {
     .action(async (flags: RetireFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const policy = await loadPolicy(flags.policy);
-        const tree = await openTree(resolveRoot(flags.root), Boolean(flags.apply || flags.purge));
+        // Nothing is made here: a retire with nothing to do changes nothing.
+        const tree = await openTree(resolveRoot(flags.root), false);
         if (flags.purge) {
           const grace = flags.graceDays === undefined ? undefined : Number(flags.graceDays);
           if (grace !== undefined && !(grace >= 0)) throw new InputError('bad-grace', `--grace-days ${flags.graceDays} is not a number of days`);

@@ -19,21 +19,23 @@ export interface AuditRecord {
   detail?: Record<string, unknown>;
 }
 
-export async function appendAudit(file: string, r: Omit<AuditRecord, 'time' | 'user' | 'host' | 'pid' | 'command'> & { command?: string }): Promise<void> {
+type AuditInput = Omit<AuditRecord, 'time' | 'user' | 'host' | 'pid' | 'command'> & { command?: string };
+
+/** One audit record as its JSON line. */
+export function auditLine(r: AuditInput): string {
   let user = 'unknown';
   try {
     user = os.userInfo().username;
   } catch {
     /* no passwd entry */
   }
-  const line = JSON.stringify({ time: new Date().toISOString(), user, host: os.hostname(), pid: process.pid, command: r.command ?? process.argv.slice(2).join(' '), ...r }) + '\n';
-  const fh = await fs.open(file, 'a', 0o644);
-  try {
-    await fh.write(line);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  return JSON.stringify({ time: new Date().toISOString(), user, host: os.hostname(), pid: process.pid, command: r.command ?? process.argv.slice(2).join(' '), ...r }) + '\n';
+}
+
+/** Writes a line to an audit log opened for append ('a': O_APPEND), durably. */
+export async function writeAuditLine(fh: fs.FileHandle, line: string): Promise<void> {
+  await fh.write(line);
+  await fh.sync();
 }
 
 export async function readAudit(file: string): Promise<AuditRecord[]> {

@@ -1,17 +1,26 @@
 /**
  * An exclusive lock for every mutating command, that works between hosts
  * on a shared file system without flock (Lustre and NFS mounts often lack
- * it): `mkdir` is atomic everywhere. The holder writes who it is and
- * touches that file as a heartbeat. A lock is stale when its holder is on
- * this host and dead, or its heartbeat stopped; a stale lock is moved
- * aside atomically, so two waiters cannot both take it.
+ * it). The lock is a directory holding `owner.json`, prepared under a temp
+ * name and renamed into place: a rename onto an existing non-empty
+ * directory fails, so taking it is atomic, and its owner is known from the
+ * instant it exists (no window where a crash leaves an ownerless lock).
+ * The holder touches owner.json as a heartbeat. A lock is stale when its
+ * holder is on this host and dead (seen at once), or when its heartbeat
+ * is older than the stale timeout (another host's holder).
+ *
+ * Removing the lock (breaking a stale one, or releasing one's own) is done
+ * only under a short second lock, `lock.break`, and only after reading,
+ * under it, the token of the lock about to go: nothing else removes the
+ * lock, so what was read is what is removed. Two breakers never both win,
+ * and a holder broken as stale never removes its successor's lock.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, errnoCode, throwIfAborted } from '../errors';
-import { TEMP_MARKER } from '../util/files';
+import { TEMP_MARKER, fsyncPath, tempNameFor } from '../util/files';
 import { deadOnThisHost } from '../util/process';
 
 export interface LockOwner {
@@ -38,7 +47,21 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** What `status` and `verify` show about the lock. */
+export interface LockState {
+  owner?: LockOwner;
+  /** Since the holder's last heartbeat (ms). */
+  ageMs: number;
+  live: boolean;
+  /** Why it is not live, when it is not. */
+  why?: string;
+}
+
 const OWNER = 'owner.json';
+
+export function staleMsFromEnv(): number {
+  return Number(process.env.SIFKIT_LOCK_STALE_MS ?? 60_000);
+}
 
 function userName(): string {
   try {
@@ -48,87 +71,180 @@ function userName(): string {
   }
 }
 
-async function readOwner(dir: string): Promise<{ owner?: LockOwner; ageMs: number } | undefined> {
+/**
+ * The lock at `dir` as it is now; undefined when there is none. An
+ * unreadable owner (which a lock made by rename cannot have, but a hand
+ * edit can) is judged by its file's age, never taken as fresh forever.
+ */
+export async function readLock(dir: string, staleMs = staleMsFromEnv()): Promise<LockState | undefined> {
+  const file = path.join(dir, OWNER);
+  let st;
   try {
-    const file = path.join(dir, OWNER);
-    const [text, st] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
-    return { owner: JSON.parse(text) as LockOwner, ageMs: Date.now() - st.mtimeMs };
+    st = await fs.stat(file);
   } catch (e) {
-    if (errnoCode(e) === 'ENOENT') {
-      // Made but not yet described (or being removed): judge by the directory's age.
-      try {
-        const st = await fs.stat(dir);
-        return { ageMs: Date.now() - st.mtimeMs };
-      } catch {
-        return undefined;
-      }
+    if (errnoCode(e) !== 'ENOENT') throw e;
+    // No owner file: an old-style lock, or one being removed right now.
+    try {
+      st = await fs.stat(dir);
+    } catch {
+      return undefined;
     }
-    return { ageMs: 0 };
   }
+  const ageMs = Math.max(0, Date.now() - st.mtimeMs);
+  let owner: LockOwner | undefined;
+  try {
+    owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
+    if (typeof owner?.token !== 'string' || typeof owner.pid !== 'number') owner = undefined;
+  } catch {
+    owner = undefined;
+  }
+  if (owner && deadOnThisHost(owner.host, owner.pid)) return { owner, ageMs, live: false, why: `process ${owner.pid} on this host is gone` };
+  if (ageMs > staleMs) return { owner, ageMs, live: false, why: `no heartbeat for ${Math.round(ageMs / 1000)} s` };
+  return { owner, ageMs, live: true };
 }
 
 export function describeOwner(o?: LockOwner): string {
   return o ? `${o.user}@${o.host} pid ${o.pid} (${o.command}, since ${o.since})` : 'an unknown process';
 }
 
+/** One line about a lock for people: who, how old its heartbeat, live or not. */
+export function describeLock(s: LockState): string {
+  return `${describeOwner(s.owner)}, heartbeat ${(s.ageMs / 1000).toFixed(1)} s ago, ${s.live ? 'live' : `stale: ${s.why}`}`;
+}
+
+/**
+ * Puts a directory holding owner.json at `dir` by rename, or returns false
+ * when one is there. The candidate is fsynced first, so the owner survives
+ * a crash together with the lock.
+ */
+async function placeLock(dir: string, owner: LockOwner): Promise<boolean> {
+  const tmp = tempNameFor(dir);
+  await fs.mkdir(tmp, { mode: 0o755 });
+  try {
+    const fh = await fs.open(path.join(tmp, OWNER), 'wx', 0o644);
+    try {
+      await fh.writeFile(JSON.stringify(owner) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await fs.rename(tmp, dir);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOTEMPTY' || errnoCode(e) === 'EEXIST') return false;
+      throw e;
+    }
+    await fsyncPath(path.dirname(dir));
+    return true;
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Moves the lock directory aside under a unique name and deletes it. */
+async function removeLockDir(dir: string, why: string): Promise<void> {
+  const aside = `${dir}${TEMP_MARKER}${why}-${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.rename(dir, aside);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    throw e;
+  }
+  await fs.rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * Runs `fn` under `lock.break`, the short lock every removal of the main
+ * lock takes. It is held for a few system calls, so one whose holder died
+ * (or that is older than the stale timeout) is removed on sight; false
+ * when another process holds it now (the caller retries).
+ */
+async function underBreakLock(dir: string, staleMs: number, fn: () => Promise<void>): Promise<boolean> {
+  const brk = `${dir}.break`;
+  const me: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: 'lock removal', since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  if (!(await placeLock(brk, me))) {
+    const held = await readLock(brk, staleMs);
+    // A dead break lock is moved aside, then what was moved is checked: a
+    // live one (the dead one removed and the name taken again between our
+    // read and our rename, all within two system calls) is put back.
+    if (held && !held.live) {
+      const aside = `${brk}${TEMP_MARKER}stale-${randomBytes(4).toString('hex')}`;
+      try {
+        await fs.rename(brk, aside);
+        const moved = await readLock(aside, staleMs);
+        if (moved?.live && moved.owner?.token !== held.owner?.token) await fs.rename(aside, brk).catch(() => undefined);
+        await fs.rm(aside, { recursive: true, force: true });
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      }
+    }
+    return false;
+  }
+  try {
+    await fn();
+  } finally {
+    await removeLockDir(brk, 'break-done');
+  }
+  return true;
+}
+
+/** Under the break lock: removes the lock when it still is the one with `token` (or one that is stale). */
+async function removeIf(dir: string, staleMs: number, want: (s: LockState) => boolean, why: string): Promise<boolean> {
+  let removed = false;
+  const ran = await underBreakLock(dir, staleMs, async () => {
+    const now = await readLock(dir, staleMs);
+    if (now && want(now)) {
+      await removeLockDir(dir, why);
+      removed = true;
+    }
+  });
+  return ran && removed;
+}
+
 export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldLock> {
-  const staleMs = opts.staleMs ?? Number(process.env.SIFKIT_LOCK_STALE_MS ?? 60_000);
+  const staleMs = opts.staleMs ?? staleMsFromEnv();
   const heartbeatMs = opts.heartbeatMs ?? Math.max(50, Math.floor(staleMs / 4));
   const deadline = Date.now() + (opts.waitMs ?? Number(process.env.SIFKIT_LOCK_WAIT_MS ?? 120_000));
   const owner: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: opts.command, since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   let delay = 20;
   for (;;) {
     throwIfAborted(opts.signal);
-    try {
-      await fs.mkdir(dir);
-      await fs.writeFile(path.join(dir, OWNER), JSON.stringify(owner) + '\n');
-      break;
-    } catch (e) {
-      if (errnoCode(e) !== 'EEXIST') throw e;
+    if (await placeLock(dir, owner)) break;
+    const held = await readLock(dir, staleMs);
+    if (held && !held.live) {
+      // Broken only if it still is the very lock judged stale.
+      await removeIf(dir, staleMs, (s) => !s.live && s.owner?.token === held.owner?.token, 'stale');
+      continue;
     }
-    const held = await readOwner(dir);
-    if (held) {
-      const o = held.owner;
-      const dead = o && deadOnThisHost(o.host, o.pid);
-      if (dead || held.ageMs > staleMs) {
-        // Move it aside under a unique name: only one breaker wins the rename.
-        const aside = `${dir}${TEMP_MARKER}stale-${randomBytes(4).toString('hex')}`;
-        try {
-          await fs.rename(dir, aside);
-          await fs.rm(aside, { recursive: true, force: true });
-        } catch {
-          /* someone else broke or released it first */
-        }
-        continue;
-      }
-      if (Date.now() > deadline) throw new RefusedError('locked', `the container tree is locked by ${describeOwner(o)}`, { hint: 'wait for it to finish; a lock whose holder died is broken automatically' });
-    }
+    if (held && Date.now() > deadline)
+      throw new RefusedError('locked', `the container tree is locked by ${describeLock(held)}`, { hint: 'wait for it to finish; a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)' });
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(500, delay * 2);
   }
+  const ownerFile = path.join(dir, OWNER);
   const beat = setInterval(() => {
     const now = new Date();
-    fs.utimes(path.join(dir, OWNER), now, now).catch(() => undefined);
+    fs.utimes(ownerFile, now, now).catch(() => undefined);
   }, heartbeatMs);
   beat.unref();
   return {
     owner,
     async release() {
       clearInterval(beat);
-      const held = await readOwner(dir);
-      if (held?.owner?.token !== owner.token) return; // broken as stale by someone else: not ours to remove
-      const aside = `${dir}${TEMP_MARKER}done-${owner.token}`;
-      await fs.rename(dir, aside);
-      await fs.rm(aside, { recursive: true, force: true });
+      for (;;) {
+        const held = await readLock(dir, staleMs);
+        // Broken as stale by someone else: what is there now is not ours to remove.
+        if (held?.owner?.token !== owner.token) return;
+        if (await underBreakLock(dir, staleMs, async () => {
+          if ((await readLock(dir, staleMs))?.owner?.token === owner.token) await removeLockDir(dir, 'done');
+        })) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
   };
 }
 
-/** Who holds the lock now, and whether that holder is live; undefined when free. */
-export async function lockHolder(dir: string, staleMs = Number(process.env.SIFKIT_LOCK_STALE_MS ?? 60_000)): Promise<{ owner?: LockOwner; live: boolean } | undefined> {
-  const held = await readOwner(dir);
-  if (!held) return undefined;
-  const o = held.owner;
-  const dead = (o && deadOnThisHost(o.host, o.pid)) || held.ageMs > staleMs;
-  return { owner: o, live: !dead };
+/** Who holds the lock now, how old its heartbeat is, and whether it is live; undefined when free. */
+export async function lockHolder(dir: string, staleMs = staleMsFromEnv()): Promise<LockState | undefined> {
+  return readLock(dir, staleMs);
 }

@@ -10,7 +10,7 @@ import { InputError, RefusedError, errnoCode } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { linkOrCopy, symlinkAtomic } from './publish';
+import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
 
@@ -69,7 +69,9 @@ async function currentLink(at: string): Promise<string | undefined> {
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
   const name = stagedName(nameArg);
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
-  return mutate(tree, 'promote', opts.signal, async () => {
+  // Unknown names are bad input, found without taking the lock or making anything.
+  if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
+  return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
     const state = await checkFile(tree, entry, rel, false, opts.signal);
@@ -94,11 +96,19 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     }
     let ebState = await checkFile(tree, e, erel, false, opts.signal);
     if (wantFile && ebState === 'mismatch') throw new RefusedError('checksum-mismatch', `${erel} exists with other content; not overwriting a file EasyConfigs may name`);
+    const ebPresent = ebState === 'ok' || ebState === 'ok-cached';
+    if (wantFile && !ebPresent) {
+      await fs.mkdir(tree.easybuild, { recursive: true, mode: 0o755 });
+      // Across file systems it is a copy: room for it is checked before it starts.
+      if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size);
+    }
+    if (wantLink) await fs.mkdir(tree.sifImages, { recursive: true, mode: 0o755 });
     if (wantFile) {
       const target = path.join(tree.easybuild, name);
-      if (ebState === 'ok' || ebState === 'ok-cached') record.easybuild = { path: target, how: 'present' };
+      if (ebPresent) record.easybuild = { path: target, how: 'present' };
       else {
         record.easybuild = { path: target, how: await linkOrCopy(path.join(tree.tested, name), target, opts.signal) };
+        changes.made(() => fs.rm(target, { force: true }));
         files.push({ path: erel, sha256: e.sha256, op: record.easybuild.how });
         ebState = 'ok';
       }
@@ -110,7 +120,10 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
       const dir = ebState === 'ok' || ebState === 'ok-cached' ? EASYBUILD : TESTED;
       const linkTarget = `../${dir}/${name}`;
       const changed = previous !== linkTarget;
-      if (changed) await symlinkAtomic(linkTarget, at);
+      if (changed) {
+        await symlinkAtomic(linkTarget, at);
+        changes.made(() => (previous ? symlinkAtomic(previous, at) : fs.rm(at, { force: true })));
+      }
       record.link = { path: at, target: linkTarget, previous, changed };
       if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
     }

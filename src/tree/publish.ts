@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errnoCode } from '../errors';
+import { RefusedError, errnoCode } from '../errors';
 import { fsyncPath, publishTemp, tempNameFor } from '../util/files';
 
 export { publishTemp };
@@ -64,4 +64,22 @@ export async function symlinkAtomic(linkTarget: string, at: string): Promise<voi
   const tmp = tempNameFor(at);
   await fs.symlink(linkTarget, tmp);
   await publishTemp(tmp, at);
+}
+
+/**
+ * Refuses before the first change when `dir`'s file system lacks room for
+ * `bytes` more (plus 1% for metadata): a copy that fills the disk halfway
+ * would only leave a temp file behind.
+ */
+export async function ensureSpace(dir: string, bytes: number): Promise<void> {
+  const s = await fs.statfs(dir);
+  const free = s.bavail * s.bsize;
+  const need = Math.ceil(bytes * 1.01);
+  if (free < need) throw new RefusedError('no-space', `${dir} has ${(free / 1048576).toFixed(0)} MiB free, the copy needs ${(need / 1048576).toFixed(0)} MiB; nothing was changed`, { hint: 'free space there (sifkit retire), then run the command again' });
+}
+
+/** True when both paths are on one file system (a hard link can join them). */
+export async function sameDevice(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([fs.stat(a), fs.stat(b)]);
+  return sa.dev === sb.dev;
 }

@@ -64,7 +64,9 @@ export interface PurgeResult {
 }
 
 export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal } = {}): Promise<PurgeResult> {
-  return mutate(tree, 'purge', opts.signal, async () => {
+  // An empty quarantine (or none at all): nothing to do, nothing made.
+  if (!(await listQuarantine(tree)).length) return { deleted: [], kept: [] };
+  return mutate(tree, 'purge', opts.signal, async (changes) => {
     const grace = opts.graceDays ?? policy.quarantineDays;
     const now = opts.now ?? Date.now();
     const result: PurgeResult = { deleted: [], kept: [] };
@@ -87,6 +89,7 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
         }
       }
       await fs.rm(q.file);
+      changes.made();
       await fs.rm(`${q.file}.retired.json`, { force: true });
       await fsyncPath(path.dirname(q.file));
       // The checksum record goes with the last copy of the image.
@@ -96,19 +99,26 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
       files.push({ path: `${q.dir}/${q.name}`, op: 'purged' });
     }
     return { value: result, files };
-  });
+  }, { resume: 'run the same command again to finish it' });
 }
 
 export async function restore(tree: Tree, nameArg: string, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<{ restored: string }> {
   const name = nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`;
-  return mutate(tree, 'restore', opts.signal, async () => {
+  const find = async () => {
     const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
     if (!hits.length) throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
     if (hits.length > 1) throw new InputError('ambiguous', `${name} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
+    return hits;
+  };
+  // Bad names are refused before the lock is taken; found again under it.
+  await find();
+  return mutate(tree, 'restore', opts.signal, async (changes) => {
+    const hits = await find();
     const q = hits[0];
     const target = path.join(tree.root, q.dir, q.name);
     if (fsSync.existsSync(target)) throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
     await fs.rename(q.file, target);
+    changes.made(() => fs.rename(target, q.file));
     await fsyncPath(path.dirname(target));
     await fs.rm(`${q.file}.retired.json`, { force: true });
     return { value: { restored: `${q.dir}/${q.name}` }, files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }] };

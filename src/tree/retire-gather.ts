@@ -1,10 +1,15 @@
 /**
  * What the retire plan is made from, read from the tree and an EasyConfig
  * checkout: the images with their metadata, the links, and which active
- * EasyConfigs name which SIF.
+ * EasyConfigs name which SIF. The reads are synchronous (thousands of
+ * small ones are quicker so) but give the event loop a turn every few
+ * dozen, so the lock's heartbeat keeps beating during a long scan.
  */
+
+const TURN_EVERY = 64;
 import * as fsSync from 'node:fs';
 import * as path from 'node:path';
+import { setImmediate as turn } from 'node:timers/promises';
 import { InputError, errnoCode } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { inspectSifSync } from '../sif/inspect';
@@ -12,9 +17,10 @@ import { type LedgerEntry } from './ledger';
 import { EASYBUILD, TESTED, type Tree } from './root';
 import type { ImageDir, TreeImage, TreeLink } from './retire-plan';
 
-export function scanEasyconfigs(checkout: string): Map<string, string[]> {
+export async function scanEasyconfigs(checkout: string): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  const walk = (rel: string) => {
+  let seen = 0;
+  const walk = async (rel: string): Promise<void> => {
     let entries: fsSync.Dirent[];
     try {
       entries = fsSync.readdirSync(path.join(checkout, rel), { withFileTypes: true });
@@ -23,9 +29,10 @@ export function scanEasyconfigs(checkout: string): Map<string, string[]> {
       return;
     }
     for (const e of entries) {
+      if (++seen % TURN_EVERY === 0) await turn();
       const r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
-        if (e.name !== '__archive__' && e.name !== '.git') walk(r);
+        if (e.name !== '__archive__' && e.name !== '.git') await walk(r);
       } else if (e.name.endsWith('.eb')) {
         const text = fsSync.readFileSync(path.join(checkout, r), 'utf8');
         const hashes = new Set<string>();
@@ -35,13 +42,14 @@ export function scanEasyconfigs(checkout: string): Map<string, string[]> {
       }
     }
   };
-  walk('');
+  await walk('');
   return out;
 }
 
 /** What the tree holds, for the plan: ledger first, SIF labels for the rest. */
-export function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): TreeImage[] {
+export async function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): Promise<TreeImage[]> {
   const images: TreeImage[] = [];
+  let seen = 0;
   for (const dir of [TESTED, EASYBUILD] as ImageDir[]) {
     let names: string[] = [];
     try {
@@ -50,6 +58,7 @@ export function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): Tree
       continue;
     }
     for (const name of names) {
+      if (++seen % TURN_EVERY === 0) await turn();
       const parsed = parseSifFileName(name);
       if (!parsed || parsed.ext !== 'sif') continue;
       const abs = path.join(tree.root, dir, name);
@@ -75,7 +84,7 @@ export function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): Tree
   return images;
 }
 
-export function gatherLinks(tree: Tree): TreeLink[] {
+export async function gatherLinks(tree: Tree): Promise<TreeLink[]> {
   const links: TreeLink[] = [];
   let names: string[] = [];
   try {
@@ -83,7 +92,8 @@ export function gatherLinks(tree: Tree): TreeLink[] {
   } catch {
     return links;
   }
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
+    if (i % TURN_EVERY === TURN_EVERY - 1) await turn();
     let target: string;
     try {
       target = fsSync.readlinkSync(path.join(tree.sifImages, name));

@@ -44,9 +44,9 @@ export async function computePlan(tree: Tree, opts: RetireOptions): Promise<Plan
   const ledger = new Map((await listLedger(tree)).map((e) => [e.name, e]));
   const checkout = opts.easyconfigs ?? opts.policy.easyconfigs;
   return planRetire({
-    images: gatherImages(tree, ledger),
-    links: gatherLinks(tree),
-    easyconfigs: checkout ? scanEasyconfigs(path.resolve(checkout)) : new Map(),
+    images: await gatherImages(tree, ledger),
+    links: await gatherLinks(tree),
+    easyconfigs: checkout ? await scanEasyconfigs(path.resolve(checkout)) : new Map(),
     policy: opts.policy,
     now: opts.now ?? Date.now(),
     includeReferenced: Boolean(opts.includeReferenced),
@@ -67,11 +67,11 @@ function sameStatSync(tree: Tree, rel: string, key: StatKey): boolean {
 }
 
 export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireResult> {
-  if (!opts.apply) {
-    const plan = await computePlan(tree, opts);
-    return { plan, applied: false };
-  }
-  return mutate(tree, 'retire', opts.signal, async () => {
+  const first = await computePlan(tree, opts);
+  if (!opts.apply) return { plan: first, applied: false };
+  // Nothing to do: no lock taken, no directory made, no audit line.
+  if (!first.archive.length && !first.links.length && !first.decisions.some((d) => d.action === 'retire' || d.action === 'blocked')) return { plan: first, applied: true };
+  return mutate(tree, 'retire', opts.signal, async (changes) => {
     // Planned again under the lock: the tree may have changed since anyone looked.
     const plan = await computePlan(tree, opts);
     if (plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(plan);
@@ -83,6 +83,7 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
       const to = path.join(path.resolve(checkout as string), a.to);
       await fs.mkdir(path.dirname(to), { recursive: true });
       await fs.rename(from, to);
+      changes.made();
       files.push({ path: a.from, op: `archived to ${a.to}` });
     }
     for (const l of plan.links) {
@@ -93,6 +94,7 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
         await fs.rm(at, { force: true });
         await fsyncPath(tree.sifImages);
       }
+      changes.made();
       files.push({ path: `${SIF_IMAGES}/${l.link}`, op: l.to ? `link -> ${l.to} (was ${l.from})` : `link removed (was ${l.from})` });
     }
     const ledger = new Map((await listLedger(tree)).map((e) => [e.name, e]));
@@ -108,6 +110,7 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
       await writeFileAtomic(q.manifest, JSON.stringify({ name: d.name, dir: d.dir, retiredAt: new Date().toISOString(), rule: d.rule, by: os.userInfo().username }, null, 2) + '\n');
       // A link (in a development clone) moves as a link: the file it points at is never touched.
       await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
+      changes.made();
       await fsyncPath(path.join(tree.root, d.dir));
       if (entry) {
         delete entry.hashed[`${d.dir}/${d.name}`];
@@ -117,6 +120,6 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
       files.push({ path: `${d.dir}/${d.name}`, op: `quarantined (${d.rule})` });
     }
     return { value: { plan, applied: true }, files, detail: { retired: files.length } };
-  });
+  }, { resume: 'every step is one rename: run the same command again to finish it' });
 }
 

@@ -10,8 +10,8 @@ import { InputError, RefusedError, errnoCode } from '../errors';
 import { LABEL } from '../recipe/render';
 import { sifFileName } from '../recipe/names';
 import { inspectSif, type SifSummary } from '../sif/inspect';
-import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { copyToTemp, publishTemp } from './publish';
+import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { copyToTemp, ensureSpace, publishTemp } from './publish';
 import { TESTED, type Tree } from './root';
 import { mutate } from './mutate';
 
@@ -54,10 +54,13 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
   if (opts.archive) await fs.access(opts.archive).catch(() => {
     throw new InputError('no-archive', `no archive at ${opts.archive}`);
   });
-  return mutate(tree, 'stage', opts.signal, async () => {
+  return mutate(tree, 'stage', opts.signal, async (changes) => {
     const target = path.join(tree.tested, facts.name);
     const rel = `${TESTED}/${facts.name}`;
     const existing = await readLedger(tree, facts.name);
+    // Room for the copies is checked before the first byte is written.
+    const archiveSize = opts.archive ? (await fs.stat(opts.archive)).size : 0;
+    await ensureSpace(tree.tested, (await fs.stat(path.resolve(file))).size + archiveSize);
     const copied = await copyToTemp(path.resolve(file), target, opts.signal);
     try {
       let already = false;
@@ -89,15 +92,23 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       let archiveName: string | undefined;
       if (opts.archive) {
         archiveName = sifFileName(facts.stem, facts.dockerhash, 'tar');
-        const a = await copyToTemp(path.resolve(opts.archive), path.join(tree.tested, archiveName), opts.signal);
-        await publishTemp(a.tmp, path.join(tree.tested, archiveName));
+        const archiveAt = path.join(tree.tested, archiveName);
+        const hadArchive = await fs.lstat(archiveAt).then(() => true, () => false);
+        const a = await copyToTemp(path.resolve(opts.archive), archiveAt, opts.signal);
+        await publishTemp(a.tmp, archiveAt);
+        // A replaced archive has no old copy to go back to.
+        changes.made(hadArchive ? undefined : () => fs.rm(archiveAt, { force: true }));
         entry.archive = { name: archiveName, sha256: a.sha256, size: a.size };
       }
       // The checksum is on record before the file shows under its final name.
       await writeLedger(tree, entry);
+      changes.made(() => (existing ? writeLedger(tree, existing) : fs.rm(ledgerPath(tree, facts.name), { force: true })));
       // Same content already there: keep that inode (it may be hard-linked from easybuild-sif-images).
       if (already && existing?.sha256 === copied.sha256) await fs.rm(copied.tmp, { force: true });
-      else await publishTemp(copied.tmp, target);
+      else {
+        await publishTemp(copied.tmp, target);
+        changes.made(already ? undefined : () => fs.rm(target, { force: true }));
+      }
       entry.hashed[rel] = statKey(await fs.stat(target));
       await writeLedger(tree, entry);
       return {

@@ -7,9 +7,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseSifFileName } from '../recipe/names';
 import { TEMP_MARKER } from '../util/files';
+import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
 import { listLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { describeOwner, lockHolder } from './lock';
+import { describeLock, lockHolder } from './lock';
 import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
 
 export type ProblemKind =
@@ -28,6 +29,15 @@ export interface VerifyOptions {
   deep?: boolean;
   repair?: boolean;
   signal?: AbortSignal;
+}
+
+/** A temp name of a process on this host that still runs: its work in progress, not a leftover. */
+function liveTemp(name: string): boolean {
+  const rest = name.slice(name.indexOf(TEMP_MARKER) + TEMP_MARKER.length);
+  const prefix = `${hostTag()}-`;
+  if (!rest.startsWith(prefix)) return false;
+  const m = /^(\d+)-[0-9a-f]{8}$/.exec(rest.slice(prefix.length));
+  return !!m && pidAlive(Number(m[1]));
 }
 
 async function entries(dir: string): Promise<string[]> {
@@ -64,10 +74,10 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   // Leftovers of interrupted operations, everywhere we write. While a live
   // command holds the lock its temp files are work in progress, not leftovers.
   const holder = opts.repair ? undefined : await lockHolder(tree.lock);
-  if (holder && !holder.live) add({ kind: 'stale-lock', path: path.relative(tree.root, tree.lock), message: `held by ${describeOwner(holder.owner)}, which is gone; the next mutating command breaks it`, repairable: true });
+  if (holder && !holder.live) add({ kind: 'stale-lock', path: path.relative(tree.root, tree.lock), message: `held by ${describeLock(holder)}; the next mutating command (or verify --repair) breaks it`, repairable: true });
   for (const dir of holder?.live ? [] : [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state]) {
     for (const name of await entries(dir)) {
-      if (!name.includes(TEMP_MARKER)) continue;
+      if (!name.includes(TEMP_MARKER) || liveTemp(name)) continue;
       const p = path.join(dir, name);
       const problem: Problem = { kind: 'temp-leftover', path: path.relative(tree.root, p), message: 'left by an interrupted operation', repairable: true };
       if (opts.repair) {
@@ -141,7 +151,8 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   }
 
   // Ledger records whose file never appeared (stage interrupted before its rename).
-  for (const e of ledger.values()) {
+  // (A live holder may be between its ledger write and its rename: not judged then.)
+  for (const e of holder?.live ? [] : ledger.values()) {
     const exists = await fs.stat(path.join(tree.tested, e.name)).then(() => true, () => false)
       || await fs.stat(path.join(tree.easybuild, e.name)).then(() => true, () => false)
       || await fs.lstat(path.join(tree.quarantine, TESTED, e.name)).then(() => true, () => false)

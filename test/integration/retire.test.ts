@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { genTree, series } from '../support/gentree';
 import { readAudit } from '../../src/tree/audit';
+import { seeded } from '../../bench/torture';
 
 jest.setTimeout(300_000);
 
@@ -33,8 +34,9 @@ async function verifyOk(root: string): Promise<void> {
   expect({ code: r.code, out: r.stdout }).toEqual({ code: 0, out: 'tree is clean\n' });
 }
 
+let policies = 0;
 async function policyFile(dir: string, extra = ''): Promise<string> {
-  const f = path.join(dir, `policy-${Math.random().toString(36).slice(2)}.yaml`);
+  const f = path.join(dir, `policy-${++policies}.yaml`);
   await fs.writeFile(f, `directories:
   tested-containers: { keep_newest: 2, series: [stem], keep_younger_than_days: 5 }
   easybuild-sif-images: { keep_newest: 3, series: [stem, rocm-minor], keep_younger_than_days: 5 }
@@ -123,9 +125,17 @@ describe('retire on a real tree', () => {
     await verifyOk(root);
   });
 
-  it('survives kill -9 during --apply: a rerun finishes, and no image is lost', async () => {
-    const { root, ec } = await fixture('kill');
+  it('survives kill -9 during --apply at seeded instants inside its measured run time: a rerun finishes, and no image is lost', async () => {
+    const seed = Number(process.env.SIFKIT_TEST_SEED ?? '1502');
+    const rnd = seeded(seed);
     const policy = await policyFile(dir);
+    const apply = (root: string, ec: string) => [CLI, 'retire', '--root', root, '--policy', policy, '--easyconfigs', ec, '--apply'];
+    // How long an unkilled --apply runs here, on an identical tree: the kills are drawn inside it.
+    const m = await fixture('kill-measure');
+    const t0 = Date.now();
+    expect((await runCli(apply(m.root, m.ec).slice(1))).code).toBe(0);
+    const runMs = Date.now() - t0;
+    const { root, ec } = await fixture('kill');
     const count = async () => {
       let n = 0;
       for (const d of ['tested-containers', 'easybuild-sif-images', '.sifkit/quarantine/tested-containers', '.sifkit/quarantine/easybuild-sif-images'])
@@ -134,13 +144,14 @@ describe('retire on a real tree', () => {
     };
     const total = await count();
     for (let i = 0; i < 4; i++) {
-      const child = spawn(process.execPath, [CLI, 'retire', '--root', root, '--policy', policy, '--easyconfigs', ec, '--apply'], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 300 + Math.random() * 500));
-      child.kill('SIGKILL');
+      const at = Math.round(rnd() * runMs);
+      const child = spawn(process.execPath, apply(root, ec), { stdio: 'ignore' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), at);
       await new Promise((r) => child.on('close', r));
-      expect(await count()).toBe(total);
+      clearTimeout(timer);
+      expect({ seed, i, at, images: await count() }).toEqual({ seed, i, at, images: total });
     }
-    expect((await runCli(['retire', '--root', root, '--policy', policy, '--easyconfigs', ec, '--apply'])).code).toBe(0);
+    expect((await runCli(apply(root, ec).slice(1))).code).toBe(0);
     expect((await runCli(['verify', '--repair', '--root', root])).code).toBe(0);
     await verifyOk(root);
     expect(await count()).toBe(total);

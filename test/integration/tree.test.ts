@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CLI, runCli } from '../support/cli';
+import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { readAudit } from '../../src/tree/audit';
 
@@ -113,31 +113,48 @@ describe('container tree: stage, promote, status, verify', () => {
     await fs.rm(r8, { recursive: true, force: true });
   });
 
-  it('survives kill -9 at random points of stage and promote: verify --repair, then clean, and a rerun finishes', async () => {
-    const rk = await newRoot();
-    for (let round = 0; round < 8; round++) {
-      const f = path.join(work, `k${round}.sif`);
-      const { name } = await makeSif(f, { stem: `${STEM}-k${round % 3}`, created: `2026-03-${String(round + 1).padStart(2, '0')}T00:00:00Z`, padBytes: 32 << 20 });
-      for (const args of [['stage', f, '--untested'], ['promote', name, '--to', 'all']]) {
-        const child = spawn(process.execPath, [CLI, ...args, '--root', rk], { stdio: 'ignore' });
-        await new Promise((r) => setTimeout(r, 40 + Math.random() * 400));
-        child.kill('SIGKILL');
-        await new Promise((r) => child.on('close', r));
-        // Never a partial file under a final name, never a dangling link: only our leftovers.
-        // (Not --deep: any file whose stat the ledger does not vouch for is re-read anyway.)
-        const seen = JSON.parse((await runCli(['verify', '--root', rk, '--json'])).stdout).problems as Array<{ kind: string }>;
-        expect(seen.filter((p) => !['temp-leftover', 'stale-lock', 'ledger-orphan'].includes(p.kind))).toEqual([]);
-        const repaired = await runCli(['verify', '--repair', '--root', rk]);
-        expect({ code: repaired.code, out: repaired.stdout, err: repaired.stderr }).toMatchObject({ code: 0 });
-        await verifyClean(rk);
-        const again = await runCli([...args, '--root', rk]);
-        expect({ args, code: again.code, stderr: again.stderr }).toMatchObject({ code: 0 });
+  // Kills at random instants: test/integration/torture.test.ts (seeded, instants drawn inside measured run times).
+
+  describe('a failure: checked before the first change, or rolled back, and the message says which', () => {
+    let rf: string;
+    let name: string;
+    beforeEach(async () => {
+      rf = await newRoot();
+      const f = path.join(work, 'fail.sif');
+      name = (await makeSif(f, { stem: `${STEM}-fail` })).name;
+      expect((await runCli(['stage', f, '--untested', '--root', rf])).code).toBe(0);
+    });
+    afterEach(() => fs.rm(rf, { recursive: true, force: true }));
+
+    it('promote with an unwritable audit log: exit 1 before any change', async () => {
+      // A directory where the log should be: unwritable even for root.
+      await fs.rename(path.join(rf, '.sifkit', 'audit.log'), path.join(work, 'audit.log.aside'));
+      await fs.mkdir(path.join(rf, '.sifkit', 'audit.log'));
+      const before = await snapshot(rf);
+      const r = await runCli(['promote', name, '--to', 'all', '--root', rf]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.split('\n')[0]).toMatch(/^sifkit: error: cannot write the audit log .*audit\.log: .*; nothing was changed$/);
+      expect(await snapshot(rf)).toEqual(before);
+    });
+
+    it('promote --to all whose link cannot be made: the easybuild copy is rolled back', async () => {
+      if (process.getuid?.() !== 0) throw new Error('this test bind-mounts read-only and must run as root (CI does)');
+      const links = path.join(rf, 'sif-images');
+      const before = await snapshot(rf);
+      execFileSync('mount', ['--bind', links, links]);
+      execFileSync('mount', ['-o', 'remount,ro,bind', links]);
+      let r;
+      try {
+        r = await runCli(['promote', name, '--to', 'all', '--root', rf]);
+      } finally {
+        execFileSync('umount', [links]);
       }
-      expect(await fs.readlink(path.join(rk, 'sif-images', `${STEM}-k${round % 3}.sif`))).toBe(`../easybuild-sif-images/${name}`);
-      await fs.rm(f);
-    }
-    await verifyClean(rk, true);
-    await fs.rm(rk, { recursive: true, force: true });
+      expect(r.code).toBe(1);
+      expect(r.stderr.split('\n')[0]).toMatch(/read-only file system.*; its changes were rolled back, the tree is as before$/);
+      expect(await snapshot(rf)).toEqual(before);
+      const audit = await readAudit(path.join(rf, '.sifkit', 'audit.log'));
+      expect(audit.at(-1)).toMatchObject({ action: 'promote', outcome: 'failed', error: expect.stringMatching(/rolled back/) });
+    });
   });
 
   describe('bad input: a clear error, and the tree byte for byte unchanged', () => {
