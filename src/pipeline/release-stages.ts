@@ -7,6 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
+import { readRegularFile } from '../util/files';
 import { convert, type ConvertRecord } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
@@ -202,7 +203,7 @@ export const retireStage: Stage = {
       p = (async () => {
         const tree = await treeOf(ctx);
         const file = opts(ctx).policy ?? w.policy ?? path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
-        const policy = parsePolicy(await fs.readFile(file, 'utf8'), file);
+        const policy = parsePolicy(await readRegularFile(file, 'retention policy'), file);
         return retire(tree, { policy, easyconfigs: opts(ctx).easyconfigs, apply: w.apply !== 'false', signal: ctx.signal });
       })();
       retireRuns.set(ctx, p);
