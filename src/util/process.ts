@@ -98,7 +98,7 @@ function brokenPipe(e: unknown): boolean {
  */
 export function startChild(cmd: string, args: string[], opts: ChildOptions = {}): Child {
   const label = opts.label ?? path.basename(cmd);
-  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'ignore', 'pipe'], env: opts.env, cwd: opts.cwd });
+  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'ignore', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-STDERR_TAIL);
