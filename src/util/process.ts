@@ -77,10 +77,12 @@ export function lastLine(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
 }
 
+const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
+
 /** How a finished child's failure reads (pure). */
 export function childFailure(label: string, exit: { code: number | null; signal: NodeJS.Signals | null; timedOutMs?: number }, stderr: string): string {
   const said = lastLine(stderr);
-  const why = exit.timedOutMs !== undefined ? `timed out after ${Math.round(exit.timedOutMs / 1000)} s` : exit.code !== null ? `failed (exit ${exit.code})` : `was killed by ${exit.signal}`;
+  const why = exit.timedOutMs !== undefined ? `timed out after ${seconds(exit.timedOutMs)} s` : exit.code !== null ? `failed (exit ${exit.code})` : `was killed by ${exit.signal}`;
   return `${label} ${why}: ${said || 'nothing on stderr'}`;
 }
 
