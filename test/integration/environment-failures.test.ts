@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { runSlurm } from '../../src/checks/slurm';
 import { runCli } from '../support/cli';
 import { layerTar, legacyArchive } from '../support/archives';
+import { closedPort } from '../support/ports';
 
 jest.setTimeout(180_000);
 
@@ -139,12 +140,7 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
   });
 
   it('a closed TCP port: connection refused, exit 1', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const srv = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await closedPort();
     const r = await convertWith({ DOCKER_HOST: `tcp://127.0.0.1:${port}` });
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toEqual([`sifkit: error: no Docker engine answers at tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED)`]);

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { FakeGitHub } from '../support/github-server';
+import { closedPort } from '../support/ports';
 
 jest.setTimeout(120_000);
 
@@ -216,13 +216,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
     });
 
     it('names network failures with the host and does not retry what waiting cannot mend', async () => {
-      // A port that was just free: nothing listens there.
-      const closed = await new Promise<number>((resolve) => {
-        const srv = net.createServer().listen(0, '127.0.0.1', () => {
-          const { port } = srv.address() as net.AddressInfo;
-          srv.close(() => resolve(port));
-        });
-      });
+      const closed = await closedPort();
       const refused = await publish(['--api-url', `http://127.0.0.1:${closed}`]);
       expect(refused.code).toBe(1);
       expect(refused.stderr.split('\n')[0]).toBe(`sifkit: error: GitHub cannot be reached: connection refused: 127.0.0.1:${closed} (ECONNREFUSED)`);
