@@ -74,6 +74,12 @@ export function registerPublish(program: Command): void {
     });
 }
 
+/** A duration from the environment, or the default when it is absent or not a positive number. */
+function positiveMs(text: string | undefined, dflt: number): number {
+  const n = Number(text);
+  return text && Number.isFinite(n) && n > 0 ? n : dflt;
+}
+
 interface PublishFlags {
   repo?: string;
   root?: string;
@@ -130,8 +136,8 @@ export function registerPublishPr(program: Command): void {
             signal: io.signal,
             log: (l) => io.stderr(`${l}\n`),
             // Tests shorten the waits against the local server; a person never needs to.
-            backoffMs: Number(process.env.SIFKIT_GITHUB_BACKOFF_MS ?? 1000),
-            timeoutMs: Number(process.env.SIFKIT_GITHUB_TIMEOUT_MS ?? 30_000),
+            backoffMs: positiveMs(process.env.SIFKIT_GITHUB_BACKOFF_MS, 1000),
+            timeoutMs: positiveMs(process.env.SIFKIT_GITHUB_TIMEOUT_MS, 30_000),
           },
         );
         if (io.json) io.stdout(jsonDoc({ ok: true, ...result }));
