@@ -5,8 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode, InputError } from '../errors';
-import { writeFileAtomic } from '../util/files';
+import { errnoCode, InputError, isSifkitError } from '../errors';
+import { readRegularFile, writeFileAtomic } from '../util/files';
 import type { CheckResult } from './judge';
 
 export interface TestRun {
@@ -37,10 +37,11 @@ export function resultsPath(dir: string, image: string): string {
 
 export async function readResults(file: string): Promise<ResultsFile | undefined> {
   try {
-    const doc = JSON.parse(await fs.readFile(file, 'utf8')) as ResultsFile;
+    const doc = JSON.parse(await readRegularFile(file, 'test results file')) as ResultsFile;
     if (!doc || !Array.isArray(doc.runs)) throw new Error('no runs');
     return doc;
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw new InputError('bad-results', `${file} is not a sifkit test results file: ${(e as Error).message}`);
   }

@@ -5,10 +5,11 @@
  * follows with squeue and scontrol, and reads the files back. A job that
  * times out, is cancelled or loses its node is reported as such.
  */
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, OperationError, errnoCode } from '../errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputError, OperationError, throwIfAborted } from '../errors';
+import { runChild } from '../util/process';
 import { judge, type CheckResult, type Outcome } from './judge';
 import { checkScript, fill, type SlurmProfile } from './profile';
 import type { Check } from './spec';
@@ -57,15 +58,34 @@ export function batchScript(job: SlurmJobInput): string {
   return lines.join('\n') + '\n';
 }
 
-function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { signal, timeout: 60_000 }, (e, stdout, stderr) => {
-      if (e) {
-        if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-slurm', `${cmd} is not installed here`, { hint: 'run on a Slurm login node, or use --runner local' }));
-        else reject(new OperationError('slurm-failed', `${cmd} ${args.join(' ')} failed: ${(stderr || e.message).trim().split('\n').pop()}`));
-      } else resolve(stdout);
+/** The controller cannot be reached: Slurm itself is down or misconfigured, not the job. */
+const UNREACHABLE = /unable to contact slurm controller|connect(ion)? (failure|refused)|Zero Bytes were transmitted/i;
+
+/** Whether a Slurm command failed because the controller does not answer. */
+export function controllerDown(e: unknown): boolean {
+  return e instanceof OperationError && e.code === 'slurm-down';
+}
+
+async function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+  try {
+    return await runChild(cmd, args, {
+      signal,
+      timeoutMs: 60_000,
+      failCode: 'slurm-failed',
+      missing: { code: 'no-slurm', message: `${cmd} is not installed here`, hint: 'run on a Slurm login node, or use --runner local' },
     });
-  });
+  } catch (e) {
+    if (e instanceof OperationError && e.code === 'slurm-failed' && UNREACHABLE.test(e.message)) {
+      throw new OperationError('slurm-down', `Slurm does not answer: ${e.message}`, { hint: 'is slurmctld running (scontrol ping)? SLURM_CONF names the controller; or use --runner local', cause: e });
+    }
+    throw e;
+  }
+}
+
+/** A poll's pause that ends at once on Ctrl-C. */
+async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => undefined);
+  throwIfAborted(signal);
 }
 
 /** `JobState=COMPLETED` and friends from `scontrol show job -o`. */
@@ -104,14 +124,21 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
   let state = 'PENDING';
   try {
     for (;;) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      const shown = await run('scontrol', ['show', 'job', '-o', jobId]).catch(() => '');
+      throwIfAborted(opts.signal);
+      // A job the controller has forgotten makes scontrol fail; a controller that is down is an error.
+      const shown = await run('scontrol', ['show', 'job', '-o', jobId], opts.signal).catch((e) => {
+        if (controllerDown(e) || opts.signal?.aborted) throw e;
+        return '';
+      });
       state = jobState(shown) ?? state;
       opts.onState?.(state);
       if (TERMINAL.test(state)) break;
       if (!shown) {
         // Gone from the controller's memory: squeue has nothing either, so it ended.
-        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T']).catch(() => '');
+        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T'], opts.signal).catch((e) => {
+          if (controllerDown(e) || opts.signal?.aborted) throw e;
+          return '';
+        });
         if (!q.trim()) break;
       }
       if (Date.now() > deadline) {
@@ -119,7 +146,7 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
         state = 'TIMEOUT';
         break;
       }
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+      await pause(opts.pollMs ?? 1000, opts.signal);
     }
   } catch (e) {
     await run('scancel', [jobId]).catch(() => undefined);

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../util/files';
 import { collect, jsonDoc } from './output';
 import { InputError } from '../errors';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';
-import { publishPullRequest } from '../publish/github';
+import { DEFAULT_API_URL, apiBase, publishPullRequest } from '../publish/github';
 import { archivePath, branchName, packageDir, prBody } from '../publish/pr';
 import { runCommand } from './run';
 
@@ -74,6 +74,12 @@ export function registerPublish(program: Command): void {
     });
 }
 
+/** A duration from the environment, or the default when it is absent or not a positive number. */
+function positiveMs(text: string | undefined, dflt: number): number {
+  const n = Number(text);
+  return text && Number.isFinite(n) && n > 0 ? n : dflt;
+}
+
 interface PublishFlags {
   repo?: string;
   root?: string;
@@ -94,7 +100,7 @@ export function registerPublishPr(program: Command): void {
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)
     .option('--results <file>', 'test results to describe (default: the tree ledger, else .sifkit/test-results)')
-    .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? 'https://api.github.com')
+    .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? DEFAULT_API_URL)
     .option('--json', 'print one JSON document on stdout')
     .action(async (image: string, flags: PublishFlags) => {
       process.exitCode = await runCommand(async (io) => {
@@ -102,6 +108,8 @@ export function registerPublishPr(program: Command): void {
         if (!m) throw new InputError('bad-repo', `--repo ${JSON.stringify(flags.repo)} is not OWNER/NAME`);
         const token = process.env.GITHUB_TOKEN;
         if (!token) throw new InputError('no-token', 'GITHUB_TOKEN is not set', { hint: 'export a token with contents and pull requests write access' });
+        // Checked before anything else is read or sent.
+        const apiUrl = apiBase(flags.apiUrl ?? DEFAULT_API_URL);
         const root = resolveRoot(flags.root);
         const tree = await treeIfThere(root);
         const sif = await locateSif(image, tree);
@@ -122,7 +130,15 @@ export function registerPublishPr(program: Command): void {
             files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
             moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, archivePath(facts.recipe.naming.app, path.basename(eb))]),
           },
-          { token, apiUrl: flags.apiUrl, log: (l) => io.stderr(`${l}\n`), backoffMs: Number(process.env.SIFKIT_GITHUB_BACKOFF_MS ?? 1000) },
+          {
+            token,
+            apiUrl,
+            signal: io.signal,
+            log: (l) => io.stderr(`${l}\n`),
+            // Tests shorten the waits against the local server; a person never needs to.
+            backoffMs: positiveMs(process.env.SIFKIT_GITHUB_BACKOFF_MS, 1000),
+            timeoutMs: positiveMs(process.env.SIFKIT_GITHUB_TIMEOUT_MS, 30_000),
+          },
         );
         if (io.json) io.stdout(jsonDoc({ ok: true, ...result }));
         else io.stdout(`${result.pr.created ? 'opened' : 'updated'} ${result.pr.url}\nbranch ${result.branch} at ${result.commit.slice(0, 12)}${result.committed ? '' : ' (no change)'}\n`);

@@ -5,6 +5,7 @@
  * stop and clean up.
  */
 import { ExitCode, InterruptedError, fromSystemError, isSifkitError } from '../errors';
+import { engineFailure } from '../engine/client';
 
 export interface CommandIO {
   signal: AbortSignal;
@@ -17,8 +18,8 @@ export type CommandHandler = (io: CommandIO) => Promise<number | void>;
 
 function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
   if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
-  const sys = fromSystemError(e);
-  if (sys) return { code: sys.code, message: sys.message, exitCode: sys.exitCode };
+  const sys = engineFailure(e) ?? fromSystemError(e);
+  if (sys) return { code: sys.code, message: sys.message, hint: sys.hint, exitCode: sys.exitCode };
   return { code: 'internal', message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`, exitCode: ExitCode.failed };
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, InputError } from '../errors';
+import { ExitCode, InputError, isSifkitError } from '../errors';
+import { readRegularFile } from '../util/files';
 import { parseTarget, promote } from '../tree/promote';
 import { imageFacts, stage } from '../tree/stage';
 import { inspectSif } from '../sif/inspect';
@@ -12,7 +13,6 @@ import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/ro
 import { parsePolicy, type Policy } from '../tree/policy';
 import { blockedError, purge, restore, retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
-import { promises as fs } from 'node:fs';
 import { jsonDoc, table } from './output';
 import { runCommand } from './run';
 
@@ -110,8 +110,9 @@ async function loadPolicy(file?: string): Promise<Policy> {
   const p = file ? path.resolve(file) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
   let text: string;
   try {
-    text = await fs.readFile(p, 'utf8');
-  } catch {
+    text = await readRegularFile(p, 'retention policy');
+  } catch (e) {
+    if (isSifkitError(e)) throw e;
     throw new InputError('no-policy', `cannot read the retention policy ${p}`);
   }
   return parsePolicy(text, p);

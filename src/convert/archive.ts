@@ -10,7 +10,8 @@ import { createGunzip } from 'node:zlib';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { InputError, errnoCode } from '../errors';
+import { InputError, errnoCode, isSifkitError } from '../errors';
+import { openRegular } from '../util/files';
 
 interface Member {
   offset: number;
@@ -88,8 +89,9 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
   };
   let fh;
   try {
-    fh = await fs.open(file, 'r');
+    fh = await openRegular(file, 'docker archive');
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     throw new InputError('unreadable-archive', `cannot open ${file}: ${errnoCode(e) ?? (e as Error).message}`);
   }
   const members = new Map<string, Member>();

@@ -6,12 +6,12 @@
  * apptainer and singularity get an archive, saved to a temp file beside
  * the output for an image in the engine.
  */
-import { spawn } from 'node:child_process';
 import type Docker from 'dockerode';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { InputError, OperationError, errnoCode, throwIfAborted } from '../errors';
+import { InputError, throwIfAborted } from '../errors';
+import { startChild } from '../util/process';
 import { connectEngine } from '../engine/client';
 import { convertFromEngine, inspectEngineImage } from './engine';
 import { readSif } from '../sif/file';
@@ -99,19 +99,14 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
   const tmp = tempNameFor(out);
   const args = ['build', ...(opts.fixPerms ? ['--fix-perms'] : []), tmp, `docker-archive://${archive}`];
   try {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'pipe'], signal: opts.signal });
-      let stderr = '';
-      child.stderr.on('data', (c: Buffer) => {
-        stderr = (stderr + c.toString()).slice(-2000);
-        process.stderr.write(c);
-      });
-      child.on('error', (e) => {
-        if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-backend', `${bin} is not installed here`, { hint: 'use --backend native, which needs only squashfs-tools' }));
-        else reject(opts.signal?.aborted ? opts.signal.reason : e);
-      });
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new OperationError('backend-failed', `${bin} build failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`))));
-    });
+    await startChild(bin, args, {
+      signal: opts.signal,
+      stdout: 'inherit',
+      echoStderr: true, // the tool's own progress, as it comes
+      label: `${bin} build`,
+      failCode: 'backend-failed',
+      missing: { code: 'no-backend', message: `${bin} is not installed here`, hint: 'use --backend native, which needs only squashfs-tools' },
+    }).done;
     await readSif(tmp);
     await fs.rename(tmp, out);
   } catch (e) {

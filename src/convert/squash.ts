@@ -4,7 +4,6 @@
  * straight into the SIF at its final offset from a tar stream we feed it.
  * The SIF appears under its name only when complete.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +12,7 @@ import { OperationError, errnoCode } from '../errors';
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
-import { peakRssMiB } from '../util/process';
+import { peakRssMiB, startChild } from '../util/process';
 import { singularityAdditions, type Addition } from './additions';
 import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
@@ -128,6 +127,26 @@ export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<v
   return new Promise((resolve, reject) => pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * A tar pack whose entry streams never raise an unheard 'error'. When
+ * mksquashfs stops reading (refused its options, cannot write its output)
+ * the pack is destroyed and every entry with it, including entries already
+ * written whose pipelines are over or that only have a callback: an
+ * 'error' event with no listener would crash the process with EPIPE.
+ * Those who wait on an entry (a pipeline, a callback) still get the error;
+ * the message shown is mksquashfs's own.
+ */
+function quietPack(): tar.Pack {
+  const pack = tar.pack();
+  const entry = pack.entry.bind(pack) as (...a: unknown[]) => NodeJS.WritableStream;
+  pack.entry = ((...a: unknown[]) => {
+    const sink = entry(...a);
+    sink.on('error', () => undefined);
+    return sink;
+  }) as typeof pack.entry;
+  return pack;
+}
+
 /** Sniffs the first bytes of a stream for the ELF header while it flows on. */
 export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void): void {
   const chunks: Buffer[] = [];
@@ -152,7 +171,12 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
     '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
-  const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
+  const { child, stdin, done } = startChild(bin, args, {
+    stdin: 'pipe',
+    signal,
+    label: 'mksquashfs',
+    missing: { code: 'no-mksquashfs', message: `${bin} is not installed`, hint: 'install squashfs-tools (apt-get install squashfs-tools)' },
+  });
   let peak = 0;
   const sample = () => {
     peak = Math.max(peak, peakRssMiB(child.pid) ?? 0);
@@ -169,29 +193,9 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
     sample();
     tick(10);
   });
-  child.stdin.on('finish', sample);
+  stdin!.on('finish', sample);
   child.on('exit', () => clearTimeout(timer));
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-4000);
-  });
-  // A closed pipe is reported by the exit status below, not as a crash.
-  child.stdin.on('error', () => undefined);
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (e) => {
-      if (signal?.aborted) reject(signal.reason);
-      else if (errnoCode(e) === 'ENOENT') reject(new OperationError('no-mksquashfs', `${bin} is not installed`, { hint: 'install squashfs-tools (apt-get install squashfs-tools)' }));
-      else reject(e);
-    });
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else {
-        const last = stderr.trim().split('\n').filter(Boolean).slice(-2).join('; ');
-        reject(new OperationError('mksquashfs-failed', `mksquashfs failed (exit ${code}): ${last || 'no message'}`));
-      }
-    });
-  });
-  return { stdin: child.stdin, done, peakMiB: () => peak };
+  return { stdin: stdin!, done, peakMiB: () => peak };
 }
 
 
@@ -206,7 +210,7 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
   const compression = opts.compression ?? 'gzip';
   try {
     const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM }, opts.signal);
-    const pack = tar.pack();
+    const pack = quietPack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;
       // EPIPE: mksquashfs stopped reading; its own error says why.
@@ -223,7 +227,10 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
       if (squashed.status === 'rejected' && !opts.signal?.aborted) throw squashed.reason;
       throw e;
     }
-    await Promise.all([packed, squash.done]);
+    // mksquashfs's own failure explains a broken feed better than the feed's.
+    const [fedOut, squashed] = await Promise.allSettled([packed, squash.done]);
+    if (squashed.status === 'rejected') throw squashed.reason;
+    if (fedOut.status === 'rejected') throw fedOut.reason;
     const arch = fed.elfArch ?? prep.configArch;
     const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, { deterministic: opts.deterministic });
     const partition = sif.descriptors[sif.descriptors.length - 1];

@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { InputError, errnoCode } from '../errors';
+import { InputError, errnoCode, isSifkitError } from '../errors';
+import { readRegularFile } from '../util/files';
 import { shippedDir } from '../util/package';
 
 /** A pipeline file: stages as data, run in order for each variant. */
@@ -55,8 +55,9 @@ export async function loadPipeline(ref: string, knownStages: readonly string[], 
   const file = ref.includes('/') || ref.endsWith('.yaml') ? path.resolve(ref) : path.join(root, `${ref}.yaml`);
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await readRegularFile(file, 'pipeline');
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     throw new InputError('unknown-pipeline', `no pipeline ${ref} (looked for ${file}: ${errnoCode(e) ?? 'unreadable'})`);
   }
   return parsePipeline(text, path.basename(file), knownStages);

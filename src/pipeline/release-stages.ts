@@ -6,7 +6,8 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, OperationError, errnoCode } from '../errors';
+import { InputError, OperationError } from '../errors';
+import { readRegularFile } from '../util/files';
 import { convert, type ConvertRecord } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
@@ -218,11 +219,7 @@ export const retireStage: Stage = {
         const o = opts(ctx);
         const given = o.policy ?? w.policy;
         const file = given ? path.resolve(given) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
-        // As `sifkit retire` says it: a policy that cannot be read is bad input.
-        const text = await fs.readFile(file, 'utf8').catch((e: unknown) => {
-          throw new InputError('no-policy', `cannot read the retention policy ${file} (${errnoCode(e) ?? 'unreadable'})`);
-        });
-        const policy = parsePolicy(text, file);
+        const policy = parsePolicy(await readRegularFile(file, 'retention policy'), file);
         const easyconfigs = o.easyconfigs ?? w.easyconfigs;
         const r = await retire(tree, {
           policy,

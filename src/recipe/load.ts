@@ -5,8 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, errnoCode } from '../errors';
-import { sha256File } from '../util/files';
+import { InputError, errnoCode, isSifkitError } from '../errors';
+import { readRegularFile, sha256File } from '../util/files';
 import { shippedDir } from '../util/package';
 import { DockerIgnore } from './dockerignore';
 import { parseRecipe } from './schema';
@@ -46,8 +46,9 @@ export async function loadRecipe(ref: string, root = defaultDefsRoot()): Promise
   }
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await readRegularFile(file, 'recipe');
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') {
       const known = await listRecipes(root);
       throw new InputError('unknown-recipe', `no recipe ${ref} (looked for ${file})`, { hint: `recipes in ${root}: ${known.join(', ') || 'none'}` });
@@ -74,8 +75,9 @@ export async function readFragments(recipe: Recipe): Promise<Array<[string, stri
       const file = path.resolve(root, rel);
       if (!file.startsWith(root + path.sep)) throw new InputError('bad-recipe', `${recipe.name}: fragment ${rel} is outside ${root}`);
       try {
-        return [rel, await fs.readFile(file, 'utf8')];
+        return [rel, await readRegularFile(file, 'fragment')];
       } catch (e) {
+        if (isSifkitError(e)) throw e;
         throw new InputError('bad-recipe', `${recipe.name}: cannot read fragment ${rel}: ${errnoCode(e) ?? (e as Error).message}`);
       }
     }),

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { InputError, errnoCode } from '../errors';
-import { fsyncPath, publishTemp, tempNameFor } from '../util/files';
+import { InputError, errnoCode, isSifkitError } from '../errors';
+import { fsyncPath, openRegular, publishTemp, tempNameFor } from '../util/files';
 import {
   DEFAULT_DESCRIPTORS, DESCRIPTORS_OFFSET, DESCRIPTOR_SIZE, DataType, GROUP_MASK, HEADER_SIZE, LAUNCH_SCRIPT, PARTITION_ALIGN, PartType, ZERO_TIME,
   decodeDescriptor, decodeHeader, encodeDescriptor, encodeHeader, hasMagic, type Descriptor, type Header, type PartitionExtra,
@@ -23,8 +23,9 @@ export interface SifImage {
 export async function readSif(file: string): Promise<SifImage> {
   let fh;
   try {
-    fh = await fs.open(file, 'r');
+    fh = await openRegular(file, 'SIF');
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     throw new InputError('unreadable-sif', `cannot open ${file}: ${errnoCode(e) ?? (e as Error).message}`);
   }
   try {

@@ -4,7 +4,8 @@
  * container tree, which must read thousands of these quickly.
  */
 import * as fsSync from 'node:fs';
-import { InputError, errnoCode } from '../errors';
+import { InputError, errnoCode, isSifkitError } from '../errors';
+import { openRegularSync } from '../util/files';
 import { DataType, PartType, type Descriptor } from './format';
 import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
 
@@ -46,8 +47,9 @@ const prefetch = Buffer.alloc(SIF_PREFETCH);
 export function inspectSifSync(file: string): SifSummary {
   let fd: number;
   try {
-    fd = fsSync.openSync(file, 'r');
+    fd = openRegularSync(file, 'SIF');
   } catch (e) {
+    if (isSifkitError(e)) throw e;
     throw new InputError('unreadable-sif', `cannot open ${file}: ${errnoCode(e) ?? (e as Error).message}`);
   }
   try {

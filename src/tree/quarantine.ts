@@ -3,12 +3,12 @@
  * grace period and a successful backup, and `restore`. Each step is one
  * rename or one unlink, so running it again finishes an interrupted one.
  */
-import { spawn } from 'node:child_process';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath } from '../util/files';
+import { startChild } from '../util/process';
 import { ledgerPath } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
@@ -49,13 +49,10 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
 function runBackup(template: string, q: Quarantined, signal?: AbortSignal): Promise<{ ok: boolean; message: string }> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const cmd = template.replace(/\{path\}/g, quote(q.file)).replace(/\{name\}/g, quote(q.name)).replace(/\{dir\}/g, quote(q.dir));
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'], signal });
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-500)));
-    child.on('error', (e) => resolve({ ok: false, message: e.message }));
-    child.on('close', (code) => resolve({ ok: code === 0, message: code === 0 ? 'backed up' : `backup failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}` }));
-  });
+  return startChild('sh', ['-c', cmd], { signal, label: 'backup' }).done.then(
+    () => ({ ok: true, message: 'backed up' }),
+    (e: Error) => ({ ok: false, message: e.message }),
+  );
 }
 
 export interface PurgeResult {

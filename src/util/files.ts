@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { constants, createReadStream, fstatSync, openSync, closeSync, promises as fs, statSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
+import { InputError } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { hostTag, pidAlive } from './process';
 
 /** sha256 of a stream's bytes, without holding them. */
@@ -94,3 +96,85 @@ export async function publishTemp(tmp: string, target: string): Promise<void> {
   await fsyncPath(path.dirname(target));
 }
 
+
+/** What a stat says a path is, in words a user knows. */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'regular file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFIFO()) return 'FIFO (named pipe)';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  if (st.isSymbolicLink()) return 'symbolic link';
+  return 'special file';
+}
+
+function notRegular(file: string, what: string, st: Stats): InputError {
+  return new InputError('not-a-file', `${what} ${escapeForMessage(file, 200)} is a ${fileKind(st)}, not a regular file`);
+}
+
+/*
+ * Opening a FIFO for reading blocks until a writer comes, and a device may
+ * act on being opened (a tape rewinds), so a user-given path is looked at
+ * before it is opened. O_NONBLOCK makes the open itself return at once
+ * even when the path was swapped for a FIFO in between, and the fstat of
+ * the opened descriptor is what finally counts. On a regular file
+ * O_NONBLOCK changes nothing. O_NOCTTY: a terminal given by mistake never
+ * becomes ours.
+ */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/**
+ * Opens a user-given file for reading, refusing anything but a regular
+ * file (FIFO, socket, device, directory) with a one-line InputError naming
+ * the path and what it is. `what` names the role: 'SIF', 'recipe'...
+ * Errors of the open itself (ENOENT, EACCES) are passed on unchanged.
+ */
+export async function openRegular(file: string, what: string): Promise<fs.FileHandle> {
+  const st = await fs.stat(file);
+  if (!st.isFile()) throw notRegular(file, what, st);
+  const fh = await fs.open(file, READ_FLAGS);
+  try {
+    const now = await fh.stat();
+    if (!now.isFile()) throw notRegular(file, what, now);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+/** openRegular for synchronous readers: a descriptor. */
+export function openRegularSync(file: string, what: string): number {
+  const st = statSync(file);
+  if (!st.isFile()) throw notRegular(file, what, st);
+  const fd = openSync(file, READ_FLAGS);
+  try {
+    const now = fstatSync(fd);
+    if (!now.isFile()) throw notRegular(file, what, now);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** A whole user-given text file (recipe, policy, results), read only when it is a regular file. */
+export async function readRegularFile(file: string, what: string): Promise<string> {
+  const fh = await openRegular(file, what);
+  try {
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Refuses a path that is there but is not a regular file, for paths handed
+ * on to something else that opens them (a child process, a stream).
+ * A missing path passes: whoever opens it reports that.
+ */
+export async function refuseNonRegular(file: string, what: string): Promise<void> {
+  const st = await fs.stat(file).catch(() => undefined);
+  if (st && !st.isFile()) throw notRegular(file, what, st);
+}

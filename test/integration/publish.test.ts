@@ -6,6 +6,7 @@ import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { FakeGitHub } from '../support/github-server';
 import { easyconfigValues } from '../support/easyconfig';
+import { closedPort } from '../support/ports';
 
 jest.setTimeout(120_000);
 
@@ -170,7 +171,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
       gh.failNext(1, 403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000)) }, /POST .*\/git\/trees/);
       const r = await publish();
       expect(r.code).toBe(0);
-      expect(r.stderr.match(/retrying in/g)).toHaveLength(3);
+      expect(r.stderr.match(/retrying/g)).toHaveLength(3);
       expect(gh.requests.filter((x) => x.status === 502)).toHaveLength(2);
       expect(gh.pulls).toHaveLength(1);
     });
@@ -189,6 +190,81 @@ describe('EasyConfig, module and pull request for a released image', () => {
         expect(r.stdout + r.stderr).not.toContain(TOKEN);
         gh.readOnly = false;
       }
+    });
+
+    it('checks --api-url before any request: not a URL, not http(s), a password in it, plain http to another host', async () => {
+      const cases: Array<[string, number, RegExp]> = [
+        ['not a url', 2, /--api-url "not a url" is not a URL/],
+        ['ftp://example.org/api', 2, /is not http\(s\)/],
+        ['https://user:secret@example.org', 2, /must not carry a user or password/],
+        ['http://github.example.org/api/v3', 3, /plain http to another host/],
+      ];
+      for (const [url, code, message] of cases) {
+        const started = Date.now();
+        const r = await publish(['--api-url', url]);
+        expect({ code: r.code, lines: r.stderr.trim().split('\n').filter((l) => !l.includes('hint:')) }).toEqual({ code, lines: [expect.stringMatching(message)] });
+        expect(r.stderr).not.toContain('secret');
+        expect(Date.now() - started).toBeLessThan(10_000);
+      }
+      expect(gh.requests).toHaveLength(0);
+    });
+
+    it('names network failures with the host and does not retry what waiting cannot mend', async () => {
+      const closed = await closedPort();
+      const refused = await publish(['--api-url', `http://127.0.0.1:${closed}`]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.split('\n')[0]).toBe(`sifkit: error: GitHub cannot be reached: connection refused: 127.0.0.1:${closed} (ECONNREFUSED)`);
+      expect(refused.stderr).not.toMatch(/retrying|500/);
+      // TLS spoken to a server that speaks plain HTTP: the handshake fails.
+      const tls = await publish(['--api-url', gh.url.replace('http:', 'https:')]);
+      expect(tls.code).toBe(1);
+      expect(tls.stderr.split('\n')[0]).toMatch(/^sifkit: error: GitHub cannot be reached: the TLS handshake failed: 127\.0\.0\.1:\d+/);
+      const dns = await publish(['--api-url', 'https://no-such-host.invalid']);
+      expect(dns.code).toBe(1);
+      expect(dns.stderr.split('\n')[0]).toMatch(/^sifkit: error: GitHub cannot be reached: the host name does not resolve: no-such-host\.invalid \((ENOTFOUND|EAI_AGAIN)\)/);
+    });
+
+    it('repeats a GET that timed out, and reports a request that never answers as a timeout', async () => {
+      gh.loseAnswer('hang', /^GET \/repos\/[^/]+\/[^/]+$/);
+      const r = await publish([], { SIFKIT_GITHUB_TIMEOUT_MS: '1000' });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/GET \/repos\/\{owner\}\/\{repo\}: no answer in time, retrying \(attempt 2\)/);
+      for (let i = 0; i < 4; i++) gh.loseAnswer('hang', /^GET \/repos\/[^/]+\/[^/]+$/);
+      const down = await publish([], { SIFKIT_GITHUB_TIMEOUT_MS: '500' });
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/^sifkit: error: GitHub cannot be reached: no answer in time: 127\.0\.0\.1:\d+ \(0\.5 s\)$/m);
+    });
+
+    it('does not repeat a branch or pull request whose answer was lost: it looks whether it exists', async () => {
+      gh.loseAnswer('drop', /^POST .*\/git\/refs$/);
+      gh.loseAnswer('drop', /^POST .*\/pulls$/);
+      const r = await publish();
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, committed: true, pr: { number: 1, created: true } });
+      expect(r.stderr.match(/the answer was lost \(the connection was dropped before the answer\), but the request was applied/g)).toHaveLength(2);
+      // Each was sent once: no second branch attempt, no second pull request.
+      expect(gh.requests.filter((x) => x.method === 'POST' && /\/(git\/refs|pulls)$/.test(x.path))).toHaveLength(2);
+      expect(gh.pulls).toHaveLength(1);
+    });
+
+    it('sends a pull request again only when the lost one was not applied', async () => {
+      gh.failNext(1, 502, { message: 'Bad Gateway' }, undefined, /^POST .*\/pulls$/);
+      const r = await publish();
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/the answer was lost \(502\) and the request was not applied; sending it again/);
+      expect(gh.pulls).toHaveLength(1);
+    });
+
+    it('reports a rate limit that resets too late, and server errors that last, in one line', async () => {
+      gh.failNext(1, 403, { message: 'API rate limit exceeded' }, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600) });
+      const limited = await publish();
+      expect(limited.code).toBe(1);
+      expect(limited.stderr.split('\n')[0]).toBe("sifkit: error: GitHub's rate limit is used up (403: API rate limit exceeded)");
+      gh.failNext(4, 503, { message: 'Service Unavailable' }, undefined, /^GET \/repos\/[^/]+\/[^/]+$/);
+      const down = await publish();
+      expect(down.code).toBe(1);
+      expect(down.stderr.match(/retrying/g)).toHaveLength(3);
+      expect(down.stderr).toMatch(/^sifkit: error: GitHub request failed \(503\): Service Unavailable$/m);
     });
 
     it('refuses to run without GITHUB_TOKEN', async () => {

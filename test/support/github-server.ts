@@ -47,6 +47,7 @@ export class FakeGitHub {
   pulls: Pull[] = [];
   requests: Array<{ method: string; path: string; status: number }> = [];
   private failures: Failure[] = [];
+  private lost: Array<{ how: 'drop' | 'hang'; match: RegExp }> = [];
   private server?: http.Server;
   url = '';
 
@@ -63,6 +64,14 @@ export class FakeGitHub {
   /** The next matching requests fail with this status (and headers), `times` times. */
   failNext(times: number, status: number, body: object = { message: 'Server Error' }, headers?: Record<string, string>, match?: RegExp): void {
     for (let i = 0; i < times; i++) this.failures.push({ status, body, headers, match });
+  }
+
+  /**
+   * The next matching request is applied, but its answer is lost: the
+   * connection is dropped instead ('drop'), or never answered ('hang').
+   */
+  loseAnswer(how: 'drop' | 'hang', match: RegExp): void {
+    this.lost.push({ how, match });
   }
 
   /** The files at the tip of a branch. */
@@ -105,6 +114,13 @@ export class FakeGitHub {
         const body = raw ? JSON.parse(raw) : {};
         try {
           const r = this.route(req.method ?? 'GET', decodeURIComponent(u.pathname), u.searchParams, body);
+          const li = this.lost.findIndex((l) => l.match.test(`${req.method} ${u.pathname}`));
+          if (li >= 0) {
+            const { how } = this.lost.splice(li, 1)[0];
+            this.requests.push({ method: req.method ?? '', path: u.pathname, status: how === 'drop' ? -1 : -2 });
+            if (how === 'drop') req.socket.destroy();
+            return;
+          }
           send(r[0], r[1]);
         } catch (e) {
           send(500, { message: String(e) });
@@ -117,6 +133,8 @@ export class FakeGitHub {
   }
 
   stop(): Promise<void> {
+    // A request left hanging on purpose must not keep the server open.
+    this.server?.closeAllConnections();
     return new Promise((r) => this.server?.close(() => r()) ?? r());
   }
 
