@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InputError, errnoCode } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { inspectSifSync } from '../sif/inspect';
+import { labelFacts } from '../validate/labels';
 import { type LedgerEntry } from './ledger';
 import { EASYBUILD, TESTED, type Tree } from './root';
 import type { ImageDir, TreeImage, TreeLink } from './retire-plan';
@@ -60,12 +61,12 @@ export function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>): Tree
       let recipe = e?.recipe;
       if (!e) {
         try {
-          const s = inspectSifSync(abs);
-          created = Date.parse(s.labels['org.opencontainers.image.created'] ?? '');
-          recipe = s.labels['io.sifkit.recipe'];
-          params = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith('io.sifkit.param.')).map(([k, v]) => [k.slice(16), v]));
+          const l = labelFacts(inspectSifSync(abs).labels, abs);
+          created = Date.parse(l.created ?? '');
+          recipe = l.recipe;
+          params = l.params;
         } catch {
-          /* unreadable: judged by its name and mtime */
+          /* unreadable, or labels that fail the name rule: judged by its name and mtime */
         }
       }
       if (Number.isNaN(created)) created = (lst.isSymbolicLink() ? fsSync.statSync(abs) : lst).mtimeMs;
