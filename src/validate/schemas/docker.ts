@@ -21,7 +21,7 @@ export type OciConfig = z.infer<typeof ociConfigSchema>;
 export const imageConfigSchema = z.looseObject({
   architecture: z.string().optional(),
   created: z.string().optional(),
-  config: ociConfigSchema.nullish(),
+  config: ociConfigSchema.optional(),
   rootfs: z.looseObject({ diff_ids: strings.optional() }).optional(),
 });
 export type ImageConfig = z.infer<typeof imageConfigSchema>;
