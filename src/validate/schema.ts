@@ -60,6 +60,17 @@ export function formatIssue(issue: z.core.$ZodIssue, input: unknown, source: str
     case 'invalid_union':
       expected = 'one of the forms this field takes';
       break;
+    case 'too_small':
+    case 'too_big': {
+      const cmp = issue.code === 'too_small' ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      expected = issue.origin === 'array' || issue.origin === 'set' ? `${cmp} ${bound} items` : issue.origin === 'string' ? `${cmp} ${bound} characters` : `a number ${cmp} ${bound}`;
+      break;
+    }
+    case 'invalid_format':
+      // Our own messages say what is meant; zod's default ones only name the check.
+      expected = /^Invalid/.test(issue.message) ? (issue.pattern ? `text matching ${issue.pattern}` : `text in ${issue.format} format`) : issue.message;
+      break;
     default:
       expected = issue.message;
   }
