@@ -8,6 +8,7 @@ import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { errorLine } from './run';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -37,7 +38,9 @@ if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e) => {
-      process.stderr.write(`sifkit: error: ${(e as Error).message}\n`);
-      process.exit(2);
+      // Commands report their own errors (runCommand); this is what escapes before one runs.
+      const line = errorLine(e);
+      process.stderr.write(`sifkit: error: ${line.message}\n`);
+      process.exit(line.exitCode);
     });
 }
