@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { RenderedVariant } from '../recipe/render';
 import { makeOutputDir, writeInside } from '../validate/outdir';
+import type { BuildJson } from '../validate/schemas/build';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -14,7 +15,7 @@ interface RenderFlags {
   date?: string;
 }
 
-export function renderMetadata(r: RenderedVariant) {
+export function renderMetadata(r: RenderedVariant): BuildJson {
   return {
     recipe: r.recipe,
     parameters: r.values,

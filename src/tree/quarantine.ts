@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath } from '../util/files';
+import { checkName, escapeForMessage } from '../validate/names';
 import { ledgerPath } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
@@ -100,7 +101,8 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
 }
 
 export async function restore(tree: Tree, nameArg: string, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<{ restored: string }> {
-  const name = nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`;
+  const name = checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
+  if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD) throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
   return mutate(tree, 'restore', opts.signal, async () => {
     const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
     if (!hits.length) throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
