@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { InputError, errnoCode } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, type ImageConfig } from '../validate/schemas/docker';
 
@@ -124,7 +125,7 @@ function resolveMember(members: Map<string, Member>, name: string, file: string)
     if (!m.linkTo) return m;
     current = path.posix.normalize(path.posix.join(path.posix.dirname(current), m.linkTo));
   }
-  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${name} is missing`);
+  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${escapeForMessage(name)} is missing`);
 }
 
 async function readMember(file: string, m: Member): Promise<Buffer> {
@@ -175,7 +176,7 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
   if (manifest.length !== 1) throw new InputError('bad-archive', `${file}: holds ${manifest.length} images; save exactly one`);
   const entry = manifest[0];
   const configBytes = await readMember(file, resolveMember(members, entry.Config, file));
-  const config = parseJsonDocument(imageConfigSchema, configBytes.toString('utf8'), `${file}: ${entry.Config}`, 'bad-archive');
+  const config = parseJsonDocument(imageConfigSchema, configBytes.toString('utf8'), `${file}: ${escapeForMessage(entry.Config)}`, 'bad-archive');
   const layers = entry.Layers.map((l) => resolveMember(members, l, file));
   return {
     file,

@@ -6,6 +6,7 @@
 import * as fsSync from 'node:fs';
 import type { z } from 'zod';
 import { InputError, errnoCode } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { ociConfigSchema, type OciConfig } from '../validate/schemas/docker';
 import { inspectMetadataSchema, labelsSchema } from '../validate/schemas/sif';
@@ -112,7 +113,7 @@ export async function inspectSif(file: string): Promise<SifSummary> {
 
 /** A JSON object of the SIF, checked against its schema; errors name the object. */
 function parse<S extends z.ZodType>(schema: S, buf: Buffer, file: string, d: Descriptor): z.output<S> {
-  const what = `${file}: object ${d.id} (${d.name || TYPE_NAMES[d.dataType]})`;
+  const what = `${file}: object ${d.id} ${escapeForMessage(d.name || TYPE_NAMES[d.dataType], 64)}`;
   let doc: unknown;
   try {
     doc = JSON.parse(buf.toString('utf8'));
