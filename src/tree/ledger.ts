@@ -10,7 +10,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, errnoCode } from '../errors';
 import { writeFileAtomic } from '../util/files';
-import { checkName } from '../validate/names';
+import { checkName, escapeForMessage } from '../validate/names';
 import { joinInside } from '../validate/paths';
 import { parseJsonDocument } from '../validate/schema';
 import { ledgerEntrySchema, type LedgerEntry, type StatKey } from '../validate/schemas/ledger';
@@ -26,8 +26,15 @@ export function sameStat(a: StatKey | undefined, b: StatKey): boolean {
   return !!a && a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/**
+ * Where `name`'s record lives. Lenient on the name's shape (a hand-placed
+ * file found in the tree must still be findable and removable), strict on
+ * place: one file name, inside the ledger directory. Records are only
+ * written for names that pass the rule (writeLedger).
+ */
 export function ledgerPath(tree: Tree, name: string): string {
-  return joinInside(tree.ledger, `${checkName('sif file', name, 'ledger record')}.json`);
+  if (name.includes('/')) throw new InputError('bad-name', `ledger record: ${escapeForMessage(name)} is not a file name`);
+  return joinInside(tree.ledger, `${name}.json`);
 }
 
 /** A record's text checked: the schema, and that it is the record of the file it is in. */
@@ -58,6 +65,7 @@ export async function readLedger(tree: Tree, name: string): Promise<LedgerEntry 
 }
 
 export async function writeLedger(tree: Tree, entry: LedgerEntry): Promise<void> {
+  checkName('sif file', entry.name, 'ledger record');
   await writeFileAtomic(ledgerPath(tree, entry.name), JSON.stringify(entry, null, 2) + '\n');
 }
 
