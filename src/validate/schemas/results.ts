@@ -12,6 +12,13 @@ export const osuResultSchema = z.object({
   points: z.array(z.object({ size: z.number(), value: z.number() })),
 });
 
+/**
+ * The image a run is of: a plain file name. Not held to the `-dockerhash-`
+ * shape, as a baseline may come from anywhere; never joined into a path
+ * when read (results paths come from the image being tested).
+ */
+const imageField = nameField('file name');
+
 export const checkResultSchema = z.object({
   name: z.string(),
   outcome: z.enum(['passed', 'failed', 'timeout', 'cancelled', 'node-failure', 'not-run']),
@@ -24,7 +31,7 @@ export const checkResultSchema = z.object({
 });
 
 export const testRunSchema = z.object({
-  image: nameField('sif file'),
+  image: imageField,
   stem: nameField('stem'),
   dockerhash: nameField('dockerhash'),
   recipe: z.string(),
@@ -39,6 +46,6 @@ export const testRunSchema = z.object({
 });
 
 export const resultsFileSchema = z.object({
-  image: nameField('sif file'),
+  image: imageField,
   runs: z.array(testRunSchema),
 });
