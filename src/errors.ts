@@ -70,28 +70,50 @@ export function errnoCode(e: unknown): string | undefined {
     : undefined;
 }
 
-const SYSTEM_MEANING: Record<string, string> = {
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EIO: 'input/output error',
-  ENOENT: 'no such file or directory',
-  ENOTDIR: 'not a directory',
-  EISDIR: 'is a directory',
-  EMFILE: 'too many open files',
-  EXDEV: 'crosses file systems',
+/**
+ * What each system error means, and whose it is: the environment's
+ * (permissions, a read-only or full disk: exit 1), or the input's, a path
+ * that names the wrong kind of thing (a directory for a file, a file in
+ * the way, a link loop: exit 2).
+ */
+const SYSTEM_MEANING: Record<string, { meaning: string; input: boolean }> = {
+  EROFS: { meaning: 'read-only file system', input: false },
+  EACCES: { meaning: 'permission denied', input: false },
+  EPERM: { meaning: 'operation not permitted', input: false },
+  ENOSPC: { meaning: 'no space left on device', input: false },
+  EDQUOT: { meaning: 'disk quota exceeded', input: false },
+  EIO: { meaning: 'input/output error', input: false },
+  EMFILE: { meaning: 'too many open files', input: false },
+  ENFILE: { meaning: 'too many open files in the system', input: false },
+  EXDEV: { meaning: 'crosses file systems', input: false },
+  EBUSY: { meaning: 'busy', input: false },
+  ETXTBSY: { meaning: 'text file busy', input: false },
+  ENOENT: { meaning: 'no such file or directory', input: true },
+  ENOTDIR: { meaning: 'a part of the path is not a directory', input: true },
+  EISDIR: { meaning: 'is a directory, where a file is expected', input: true },
+  EEXIST: { meaning: 'already exists', input: true },
+  ENOTEMPTY: { meaning: 'directory not empty', input: true },
+  ELOOP: { meaning: 'too many levels of symbolic links', input: true },
+  ENAMETOOLONG: { meaning: 'file name too long', input: true },
 };
 
+/** A path as it can stand in a one-line message (control characters escaped). */
+function shownPath(p: string): string {
+  return /[\u0000-\u001f\u007f]/.test(p) ? JSON.stringify(p) : p;
+}
+
 /**
- * A file system failure (read-only directory, full disk, permissions) is
- * the environment's, not a bug: one line saying what and where.
+ * A file system failure (read-only directory, full disk, permissions, a
+ * directory given for a file) is not a bug: one line saying what, where
+ * (the path, and the destination of a rename or link) and the errno.
  */
 export function fromSystemError(e: unknown): SifkitError | undefined {
   const code = errnoCode(e);
   if (!code || !(code in SYSTEM_MEANING)) return undefined;
   const { syscall, path: p, dest } = e as { syscall?: string; path?: string; dest?: string };
-  const where = p ? ` ${p}${dest ? ` -> ${dest}` : ''}` : '';
-  return new OperationError(`system-${code.toLowerCase()}`, `cannot ${syscall ?? 'access'}${where}: ${SYSTEM_MEANING[code]} (${code})`, { cause: e });
+  const where = typeof p === 'string' ? ` ${shownPath(p)}${typeof dest === 'string' ? ` -> ${shownPath(dest)}` : ''}` : '';
+  const { meaning, input } = SYSTEM_MEANING[code];
+  const message = `cannot ${syscall ?? 'access'}${where}: ${meaning} (${code})`;
+  const Kind = input ? InputError : OperationError;
+  return new Kind(`system-${code.toLowerCase()}`, message, { cause: e });
 }

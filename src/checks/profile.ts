@@ -4,6 +4,8 @@
  * are filled per check. Pure.
  */
 import { InputError } from '../errors';
+import { parseDocument } from '../validate/schema';
+import { testingSchema } from '../validate/schemas/config';
 
 export interface LocalProfile {
   /** Launches the ranks inside the container when a check has more than one. */
@@ -45,28 +47,13 @@ export const DEFAULT_PROFILE: TestProfile = {
   },
 };
 
-function str(v: unknown, what: string, dflt: string): string {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'string') throw new InputError('bad-testing', `${what} must be a string`);
-  return v;
-}
-
-export function parseProfile(raw: Record<string, unknown>, recipe: string): TestProfile {
-  const local = (raw.local ?? {}) as Record<string, unknown>;
-  const slurm = (raw.slurm ?? {}) as Record<string, unknown>;
+/** A recipe's `testing:` section over LUMI's defaults (checked by validate/schemas/config.ts). */
+export function parseProfile(raw: unknown, recipe: string): TestProfile {
+  const t = parseDocument(testingSchema, raw ?? {}, `recipe ${recipe}: testing`, 'bad-testing');
   const d = DEFAULT_PROFILE;
-  const sbatch = slurm.sbatch === undefined ? d.slurm.sbatch : slurm.sbatch;
-  if (!Array.isArray(sbatch)) throw new InputError('bad-testing', `recipe ${recipe}: testing.slurm.sbatch must be a list`);
   return {
-    local: { launcher: str(local.launcher, `recipe ${recipe}: testing.local.launcher`, d.local.launcher) },
-    slurm: {
-      partition: str(slurm.partition, `recipe ${recipe}: testing.slurm.partition`, d.slurm.partition),
-      sbatch: sbatch.map(String),
-      srun: str(slurm.srun, `recipe ${recipe}: testing.slurm.srun`, d.slurm.srun),
-      container: str(slurm.container, `recipe ${recipe}: testing.slurm.container`, d.slurm.container),
-      launcher: str(slurm.launcher, `recipe ${recipe}: testing.slurm.launcher`, d.slurm.launcher),
-      cleanup: str(slurm.cleanup, `recipe ${recipe}: testing.slurm.cleanup`, d.slurm.cleanup),
-    },
+    local: { ...d.local, ...t.local },
+    slurm: { ...d.slurm, ...t.slurm },
   };
 }
 

@@ -5,29 +5,14 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode, InputError, isSifkitError } from '../errors';
+import type { z } from 'zod';
+import { errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, writeFileAtomic } from '../util/files';
-import type { CheckResult } from './judge';
+import { parseJsonDocument } from '../validate/schema';
+import { resultsFileSchema, testRunSchema } from '../validate/schemas/results';
 
-export interface TestRun {
-  image: string;
-  stem: string;
-  dockerhash: string;
-  recipe: string;
-  runner: 'local' | 'slurm';
-  host: string;
-  jobId?: string;
-  jobState?: string;
-  started: string;
-  finished: string;
-  passed: boolean;
-  checks: CheckResult[];
-}
-
-export interface ResultsFile {
-  image: string;
-  runs: TestRun[];
-}
+export type TestRun = z.infer<typeof testRunSchema>;
+export type ResultsFile = z.infer<typeof resultsFileSchema>;
 
 export const DEFAULT_RESULTS_DIR = '.sifkit/test-results';
 
@@ -35,16 +20,17 @@ export function resultsPath(dir: string, image: string): string {
   return path.join(dir, `${image}.json`);
 }
 
+/** The results file, or undefined when there is none; a malformed one is an InputError naming the field. */
 export async function readResults(file: string): Promise<ResultsFile | undefined> {
+  let text: string;
   try {
-    const doc = JSON.parse(await readRegularFile(file, 'test results file')) as ResultsFile;
-    if (!doc || !Array.isArray(doc.runs)) throw new Error('no runs');
-    return doc;
+    text = await readRegularFile(file, 'test results file');
   } catch (e) {
     if (isSifkitError(e)) throw e;
     if (errnoCode(e) === 'ENOENT') return undefined;
-    throw new InputError('bad-results', `${file} is not a sifkit test results file: ${(e as Error).message}`);
+    throw e;
   }
+  return parseJsonDocument(resultsFileSchema, text, `results file ${file}`, 'bad-results');
 }
 
 export async function saveRun(dir: string, run: TestRun): Promise<string> {

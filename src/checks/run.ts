@@ -9,7 +9,7 @@ import type Docker from 'dockerode';
 import * as path from 'node:path';
 import { InputError, RefusedError } from '../errors';
 import { connectEngine } from '../engine/client';
-import { loadRecipe } from '../recipe/load';
+import { loadRecipe, loadRecipeByName } from '../recipe/load';
 import { readLedger, writeLedger } from '../tree/ledger';
 import { mutate } from '../tree/mutate';
 import { linkName } from '../tree/promote';
@@ -72,7 +72,8 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   const target = await resolveTarget(targetText, opts.signal, opts.engine);
   const recipeName = opts.recipe ?? target.recipe;
   if (!recipeName) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${targetText}`, { hint: 'give --recipe NAME' });
-  const recipe = await loadRecipe(recipeName);
+  // A name from the image's labels is only ever looked up in the recipe directory.
+  const recipe = opts.recipe ? await loadRecipe(opts.recipe) : await loadRecipeByName(recipeName, undefined, `label io.sifkit.recipe of ${targetText}`);
   let checks = parseChecks(recipe.checks, recipe.name);
   if (opts.only?.length) {
     const unknown = opts.only.filter((n) => !checks.some((c) => c.name === n));

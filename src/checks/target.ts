@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { InputError } from '../errors';
 import { connectEngine, httpStatus } from '../engine/client';
 import { dockerhashOf, sifFileName } from '../recipe/names';
-import { LABEL } from '../recipe/render';
 import { inspectSif } from '../sif/inspect';
+import { imageLabels } from '../validate/labels';
 
 export interface TestTarget {
   /** The SIF name the image has (or will have) in the tree. */
@@ -27,11 +27,8 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     await fs.access(file).catch(() => {
       throw new InputError('no-sif', `no SIF at ${file}`);
     });
-    const s = await inspectSif(file);
-    const stem = s.labels[LABEL.stem];
-    const dockerhash = s.labels['io.sifkit.dockerhash'];
-    if (!stem || !dockerhash) throw new InputError('no-provenance', `${file} carries no ${LABEL.stem}/io.sifkit.dockerhash labels`);
-    return { name: sifFileName(stem, dockerhash), stem, dockerhash, recipe: s.labels[LABEL.recipe], labels: s.labels, image: s.labels['io.sifkit.image-id'], sif: file };
+    const l = imageLabels((await inspectSif(file)).labels, file);
+    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: l.imageId, sif: file };
   }
   const docker = engine ?? (await connectEngine(signal));
   let info;
@@ -41,9 +38,6 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
   }
-  const labels = (info.Config?.Labels ?? {}) as Record<string, string>;
-  const stem = labels[LABEL.stem];
-  if (!stem) throw new InputError('no-provenance', `image ${ref} carries no ${LABEL.stem} label (not built by sifkit)`);
-  const dockerhash = dockerhashOf(info.Id);
-  return { name: sifFileName(stem, dockerhash), stem, dockerhash, recipe: labels[LABEL.recipe], labels, image: info.Id };
+  const l = imageLabels(info.Config?.Labels ?? {}, `image ${ref}`, { dockerhash: dockerhashOf(info.Id) });
+  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: info.Id };
 }

@@ -11,6 +11,7 @@ import { registerRender } from './render';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
+import { errorLine } from './run';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -44,7 +45,9 @@ if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e) => {
-      process.stderr.write(`sifkit: error: ${(e as Error).message}\n`);
-      process.exit(2);
+      // Commands report their own errors (runCommand); this is what escapes before one runs.
+      const line = errorLine(e);
+      process.stderr.write(`sifkit: error: ${line.message}\n`);
+      process.exit(line.exitCode);
     });
 }

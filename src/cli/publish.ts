@@ -5,7 +5,7 @@ import { imageFacts, locateSif } from '../publish/facts';
 import { releaseFiles } from '../publish/files';
 import { moduleScripts, moduleText } from '../publish/module';
 import { openTree, resolveRoot, treeAt } from '../tree/root';
-import { writeFileAtomic } from '../util/files';
+import { makeOutputDir, writeInside } from '../validate/outdir';
 import { collect, jsonDoc } from './output';
 import { InputError } from '../errors';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';
@@ -34,9 +34,8 @@ export function registerPublish(program: Command): void {
         const tree = await treeIfThere(root);
         const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
         const r = await releaseFiles(facts, root);
-        const out = path.resolve(flags.out);
-        await fs.mkdir(out, { recursive: true });
-        for (const [name, text] of Object.entries(r.files)) await writeFileAtomic(path.join(out, name), text);
+        const out = await makeOutputDir(flags.out, '--out');
+        for (const [name, text] of Object.entries(r.files)) await writeInside(out, name, text);
         if (io.json) io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
         else for (const name of Object.keys(r.files)) io.stdout(`${path.join(out, name)}\n`);
       }, flags);
@@ -56,18 +55,13 @@ export function registerPublish(program: Command): void {
         const tree = await treeIfThere(root);
         const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
         const [modName, modVersion] = facts.names.module.split('/');
-        const out = path.resolve(flags.out);
-        const installdir = path.join(out, 'software', modName, modVersion);
-        for (const [rel, text] of Object.entries(moduleScripts(facts))) {
-          await fs.mkdir(path.dirname(path.join(installdir, rel)), { recursive: true });
-          await writeFileAtomic(path.join(installdir, rel), text, 0o755);
-        }
+        const out = await makeOutputDir(flags.out, '--out');
+        const installRel = `software/${modName}/${modVersion}`;
+        const installdir = path.join(out, installRel);
+        for (const [rel, text] of Object.entries(moduleScripts(facts))) await writeInside(out, `${installRel}/${rel}`, text, 0o755);
         const { files, docker } = await releaseFiles(facts, root);
-        await fs.mkdir(path.join(installdir, 'share', 'docker-defs'), { recursive: true });
-        await writeFileAtomic(path.join(installdir, 'share', 'docker-defs', docker), files[docker]);
-        const modfile = path.join(out, 'modules', modName, `${modVersion}.lua`);
-        await fs.mkdir(path.dirname(modfile), { recursive: true });
-        await writeFileAtomic(modfile, moduleText(facts, { installdir, root: treeAt(root).root }));
+        await writeInside(out, `${installRel}/share/docker-defs/${docker}`, files[docker]);
+        const modfile = await writeInside(out, `modules/${modName}/${modVersion}.lua`, moduleText(facts, { installdir, root: treeAt(root).root }));
         if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
         else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
       }, flags);

@@ -1,8 +1,8 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import type { RenderedVariant } from '../recipe/render';
-import { writeFileAtomic } from '../util/files';
+import { makeOutputDir, writeInside } from '../validate/outdir';
+import type { BuildJson } from '../validate/schemas/build';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -15,7 +15,7 @@ interface RenderFlags {
   date?: string;
 }
 
-export function renderMetadata(r: RenderedVariant) {
+export function renderMetadata(r: RenderedVariant): BuildJson {
   return {
     recipe: r.recipe,
     parameters: r.values,
@@ -27,10 +27,11 @@ export function renderMetadata(r: RenderedVariant) {
   };
 }
 
-async function writeOut(dir: string, r: RenderedVariant): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  await writeFileAtomic(path.join(dir, 'Dockerfile'), r.dockerfile);
-  await writeFileAtomic(path.join(dir, 'build.json'), jsonDoc(renderMetadata(r)));
+/** One variant's files in `out` (in `out/<stem>/` with --matrix), each checked to land inside it. */
+async function writeOut(out: string, sub: string, r: RenderedVariant): Promise<void> {
+  const dir = await makeOutputDir(out, '--out');
+  await writeInside(dir, sub ? `${sub}/Dockerfile` : 'Dockerfile', r.dockerfile);
+  await writeInside(dir, sub ? `${sub}/build.json` : 'build.json', jsonDoc(renderMetadata(r)));
 }
 
 export function registerRender(program: Command): void {
@@ -49,7 +50,7 @@ export function registerRender(program: Command): void {
         throwFirstVariantError(ctx);
         const rendered = ctx.variants.map((v) => v.rendered!);
         if (flags.out) {
-          for (const r of rendered) await writeOut(flags.matrix ? path.join(flags.out, r.names.stem) : flags.out, r);
+          for (const r of rendered) await writeOut(flags.out, flags.matrix ? r.names.stem : '', r);
         }
         if (io.json) {
           const docs = rendered.map((r) => ({ ...renderMetadata(r), dockerfile: r.dockerfile }));

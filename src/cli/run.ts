@@ -16,7 +16,8 @@ export interface CommandIO {
 
 export type CommandHandler = (io: CommandIO) => Promise<number | void>;
 
-function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
+/** How an error is shown: one line, a hint, an exit code; "internal error" only for bugs. */
+export function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
   if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
   const sys = engineFailure(e) ?? fromSystemError(e);
   if (sys) return { code: sys.code, message: sys.message, hint: sys.hint, exitCode: sys.exitCode };

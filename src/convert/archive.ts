@@ -12,26 +12,17 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { openRegular } from '../util/files';
+import { escapeForMessage } from '../validate/names';
+import { parseJsonDocument } from '../validate/schema';
+import { archiveManifestSchema, imageConfigSchema, type ImageConfig } from '../validate/schemas/docker';
+
+export type { ImageConfig };
 
 interface Member {
   offset: number;
   size: number;
   /** Symlink members (moby links identical layers this way). */
   linkTo?: string;
-}
-
-export interface ImageConfig {
-  architecture?: string;
-  created?: string;
-  config?: {
-    Env?: string[];
-    Entrypoint?: string[] | null;
-    Cmd?: string[] | null;
-    Labels?: Record<string, string> | null;
-    WorkingDir?: string;
-    User?: string;
-  };
-  rootfs?: { diff_ids?: string[] };
 }
 
 export interface DockerArchive {
@@ -136,7 +127,7 @@ function resolveMember(members: Map<string, Member>, name: string, file: string)
     if (!m.linkTo) return m;
     current = path.posix.normalize(path.posix.join(path.posix.dirname(current), m.linkTo));
   }
-  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${name} is missing`);
+  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${escapeForMessage(name)} is missing`);
 }
 
 async function readMember(file: string, m: Member): Promise<Buffer> {
@@ -147,14 +138,6 @@ async function readMember(file: string, m: Member): Promise<Buffer> {
     return buf;
   } finally {
     await fh.close();
-  }
-}
-
-function parseJson<T>(bytes: Buffer, what: string, file: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch {
-    throw new InputError('bad-archive', `${file}: not a readable docker archive: ${what} is not JSON`);
   }
 }
 
@@ -191,11 +174,11 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
   const members = await indexArchive(file);
   const manifestMember = members.get('manifest.json');
   if (!manifestMember) throw new InputError('bad-archive', `${file}: not a docker archive: it has no manifest.json`);
-  const manifest = parseJson<Array<{ Config: string; RepoTags?: string[] | null; Layers: string[] }>>(await readMember(file, manifestMember), 'manifest.json', file);
-  if (!Array.isArray(manifest) || manifest.length !== 1) throw new InputError('bad-archive', `${file}: holds ${Array.isArray(manifest) ? manifest.length : 'no'} images; save exactly one`);
+  const manifest = parseJsonDocument(archiveManifestSchema, (await readMember(file, manifestMember)).toString('utf8'), `${file}: manifest.json`, 'bad-archive');
+  if (manifest.length !== 1) throw new InputError('bad-archive', `${file}: holds ${manifest.length} images; save exactly one`);
   const entry = manifest[0];
   const configBytes = await readMember(file, resolveMember(members, entry.Config, file));
-  const config = parseJson<ImageConfig>(configBytes, entry.Config, file);
+  const config = parseJsonDocument(imageConfigSchema, configBytes.toString('utf8'), `${file}: ${escapeForMessage(entry.Config)}`, 'bad-archive');
   const layers = entry.Layers.map((l) => resolveMember(members, l, file));
   return {
     file,

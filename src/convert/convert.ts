@@ -17,7 +17,8 @@ import { convertFromEngine, inspectEngineImage } from './engine';
 import { readSif } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
-import { LABEL } from '../recipe/render';
+import { LABEL, imageLabels } from '../validate/labels';
+import { targetInside } from '../validate/paths';
 import { dockerhashOf, sifFileName } from '../recipe/names';
 import { convertNative, type ConvertResult } from './native';
 import type { Compression } from './squash-options';
@@ -115,11 +116,11 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
   }
 }
 
-/** LUMI's name, `<stem>-dockerhash-<12 hex>.sif`, from the labels render put in. */
-export function conventionalName(labels: Record<string, string> | null | undefined, imageId: string): string {
-  const stem = labels?.[LABEL.stem];
-  if (!stem) throw new InputError('no-stem', `the image carries no ${LABEL.stem} label, so its SIF name is unknown`, { hint: 'give one with -o OUT.sif' });
-  return sifFileName(stem, dockerhashOf(imageId));
+/** LUMI's name, `<stem>-dockerhash-<12 hex>.sif`, from the labels render put in (checked by the one label reader). */
+export function conventionalName(labels: Record<string, string> | null | undefined, imageId: string, source = 'the image'): string {
+  if (!labels?.[LABEL.stem]) throw new InputError('no-stem', `${source} carries no ${LABEL.stem} label, so its SIF name is unknown`, { hint: 'give one with -o OUT.sif' });
+  const l = imageLabels(labels, source, { dockerhash: dockerhashOf(imageId) });
+  return sifFileName(l.stem, l.dockerhash);
 }
 
 function record(sourceText: string, out: string, started: number, r: ConvertResult): ConvertRecord {
@@ -158,12 +159,12 @@ export async function convert(sourceText: string, outArg: string | undefined, op
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);
-    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(info.Config?.Labels, info.Id));
+    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.Config?.Labels, info.Id, `image ${source.ref}`));
     return record(sourceText, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
-    const out = outArg ? path.resolve(outArg) : path.join(dir, conventionalName(archive.config.config?.Labels, archive.imageId));
+    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(archive.config.config?.Labels, archive.imageId, archivePath));
     if (backend !== 'native') {
       await convertWithTool(backend, archivePath, out, opts);
       const size = (await fs.stat(out)).size;

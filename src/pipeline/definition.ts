@@ -3,6 +3,9 @@ import { parse as parseYaml } from 'yaml';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { readRegularFile } from '../util/files';
 import { shippedDir } from '../util/package';
+import { escapeForMessage } from '../validate/names';
+import { parseDocument } from '../validate/schema';
+import { pipelineSchema } from '../validate/schemas/config';
 
 /** A pipeline file: stages as data, run in order for each variant. */
 export interface PipelineDef {
@@ -28,22 +31,11 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
   } catch (e) {
     fail(`not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return fail('must be a mapping');
-  const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!['name', 'description', 'stages'].includes(k)) fail(`unknown key ${k}`);
-  if (typeof d.name !== 'string') fail('name must be a string');
-  if (!Array.isArray(d.stages) || d.stages.length === 0) fail('stages must be a non-empty list');
-  const stages = (d.stages as unknown[]).map((s, i): StageRef => {
-    if (typeof s === 'string') s = { stage: s };
-    if (typeof s !== 'object' || s === null) return fail(`stages[${i}] must be a stage name or a mapping`);
-    const o = s as Record<string, unknown>;
-    if (typeof o.stage !== 'string') return fail(`stages[${i}].stage must be a string`);
-    if (!knownStages.includes(o.stage)) fail(`stages[${i}]: unknown stage ${o.stage} (known: ${knownStages.join(', ')})`);
-    const w = o.with ?? {};
-    if (typeof w !== 'object' || w === null || Array.isArray(w)) return fail(`stages[${i}].with must be a mapping`);
-    return { stage: o.stage, with: w as Record<string, string> };
+  const d = parseDocument(pipelineSchema, doc, source, 'bad-pipeline');
+  d.stages.forEach((s, i) => {
+    if (!knownStages.includes(s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
   });
-  return { name: d.name as string, description: typeof d.description === 'string' ? d.description : '', stages };
+  return { name: d.name, description: d.description ?? '', stages: d.stages };
 }
 
 export function defaultPipelinesRoot(): string {

@@ -6,13 +6,16 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { loadRecipe } from '../recipe/load';
-import { LABEL } from '../recipe/render';
+import { loadRecipeByName } from '../recipe/load';
 import { sifFileName, variantNames, ymd } from '../recipe/names';
 import type { Recipe, VariantNames } from '../recipe/types';
 import { inspectSif } from '../sif/inspect';
+import type { OciConfig } from '../validate/schemas/docker';
 import { readLedger } from '../tree/ledger';
-import { EASYBUILD, TESTED, checkName, type Tree } from '../tree/root';
+import { EASYBUILD, TESTED, type Tree } from '../tree/root';
+import { LABEL, imageLabels } from '../validate/labels';
+import { checkName } from '../validate/names';
+import { joinInside } from '../validate/paths';
 
 export interface ImageFacts {
   sifName: string;
@@ -31,8 +34,8 @@ export interface ImageFacts {
   tests?: unknown[];
 }
 
-function envValue(summary: { environment: Record<string, string>; ociConfig?: unknown }, name: string): string | undefined {
-  const env = (summary.ociConfig as { Env?: string[] } | undefined)?.Env ?? [];
+function envValue(summary: { ociConfig?: OciConfig }, name: string): string | undefined {
+  const env = summary.ociConfig?.Env ?? [];
   const hit = env.find((e) => e.startsWith(`${name}=`));
   return hit?.slice(name.length + 1);
 }
@@ -46,9 +49,9 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
     });
     return p;
   }
-  const name = checkName(arg.endsWith('.sif') ? arg : `${arg}.sif`);
+  const name = checkName('sif file', arg.endsWith('.sif') ? arg : `${arg}.sif`, 'image NAME');
   for (const dir of [tree.easybuild, tree.tested]) {
-    const p = path.join(dir, name);
+    const p = joinInside(dir, name);
     if (await fs.access(p).then(() => true, () => false)) return p;
   }
   throw new InputError('unknown-image', `no image ${name} in ${EASYBUILD}/ or ${TESTED}/ of ${tree.root}`);
@@ -56,12 +59,12 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
 
 export async function imageFacts(sifPath: string, opts: { date?: string; tree?: Tree } = {}): Promise<ImageFacts> {
   const s = await inspectSif(sifPath);
-  const stem = s.labels[LABEL.stem];
-  const dockerhash = s.labels['io.sifkit.dockerhash'];
-  const recipeName = s.labels[LABEL.recipe];
-  if (!stem || !dockerhash || !recipeName) throw new InputError('no-provenance', `${sifPath} lacks sifkit's labels (${LABEL.stem}, io.sifkit.dockerhash, ${LABEL.recipe}); it was not converted by sifkit from an image sifkit built`);
-  const recipe = await loadRecipe(recipeName);
-  const values = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith(LABEL.paramPrefix)).map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]));
+  const l = imageLabels(s.labels, sifPath);
+  const { stem, dockerhash } = l;
+  if (!l.recipe) throw new InputError('no-provenance', `${sifPath} carries no ${LABEL.recipe} label; it was not converted by sifkit from an image sifkit built`);
+  // By name from the recipe directory only: a label never names a file to read.
+  const recipe = await loadRecipeByName(l.recipe, undefined, `label ${LABEL.recipe} of ${sifPath}`);
+  const values = l.params;
   for (const [, param] of recipe.naming.parts) if (!values[param]) throw new InputError('no-provenance', `${sifPath} has no ${LABEL.paramPrefix}${param} label, which its name needs`);
   const date = opts.date ?? ymd(new Date());
   if (!/^\d{8}$/.test(date)) throw new InputError('bad-date', `--date ${date} is not YYYYMMDD`);
@@ -70,7 +73,7 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
   const sifName = sifFileName(stem, dockerhash);
   const entry = opts.tree ? await readLedger(opts.tree, sifName) : undefined;
   return {
-    sifName, sifPath, stem, dockerhash, recipe, values, appVersion: values[recipe.naming.version], definitionHash: s.labels[LABEL.definitionHash],
-    sha256: entry?.sha256, withConda: envValue(s, 'WITH_CONDA'), names, date, labels: s.labels, tests: entry?.tests,
+    sifName, sifPath, stem, dockerhash, recipe, values, appVersion: values[recipe.naming.version], definitionHash: l.definitionHash,
+    sha256: entry?.sha256, withConda: envValue(s, 'WITH_CONDA'), names, date, labels: l.all, tests: entry?.tests,
   };
 }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, sha256File } from '../util/files';
 import { shippedDir } from '../util/package';
+import { checkName } from '../validate/names';
 import { DockerIgnore } from './dockerignore';
 import { parseRecipe } from './schema';
 import type { Recipe } from './types';
@@ -32,18 +33,27 @@ async function exists(p: string): Promise<boolean> {
 
 /**
  * Loads a recipe by name (a directory of the defs root) or by path (a
- * recipe directory or its recipe.yaml). Fragment paths are relative to the
- * defs root the recipe sits in (its parent directory).
+ * recipe directory or its recipe.yaml), as a person names it on the
+ * command line. Fragment paths are relative to the defs root the recipe
+ * sits in (its parent directory).
  */
 export async function loadRecipe(ref: string, root = defaultDefsRoot()): Promise<Recipe> {
-  let file: string;
-  if (ref.includes('/') || ref.endsWith('.yaml')) {
-    const p = path.resolve(ref);
-    file = ref.endsWith('.yaml') ? p : path.join(p, 'recipe.yaml');
-  } else {
-    if (!/^[a-z][a-z0-9-]*$/.test(ref)) throw new InputError('unknown-recipe', `recipe name ${JSON.stringify(ref)} is not valid`);
-    file = path.join(root, ref, 'recipe.yaml');
-  }
+  if (!ref.includes('/') && !ref.endsWith('.yaml')) return loadRecipeByName(ref, root, '--recipe');
+  const p = path.resolve(ref);
+  return readRecipeFile(ref.endsWith('.yaml') ? p : path.join(p, 'recipe.yaml'), ref, root);
+}
+
+/**
+ * Loads a recipe by its checked name from the recipe directory, never from
+ * a path: the one way for a name read from a label, a ledger or a results
+ * file (`source` says which, for the error).
+ */
+export async function loadRecipeByName(name: string, root = defaultDefsRoot(), source = 'recipe'): Promise<Recipe> {
+  checkName('recipe', name, source);
+  return readRecipeFile(path.join(root, name, 'recipe.yaml'), name, root);
+}
+
+async function readRecipeFile(file: string, ref: string, root: string): Promise<Recipe> {
   let text: string;
   try {
     text = await readRegularFile(file, 'recipe');

@@ -1,3 +1,4 @@
+import { checkName } from '../validate/names';
 import type { Naming, ParamValues, VariantNames } from './types';
 
 /** YYYYMMDD of a date, in UTC. */
@@ -16,11 +17,13 @@ export function variantNames(naming: Naming, values: ParamValues, date: string):
   const suffix = parts.join('-');
   const others = naming.parts.filter(([, param]) => param !== naming.version).map(([label, param]) => `${label}-${values[param]}`);
   const moduleVersion = [values[naming.version], ...others, 'singularity', date].join('-');
+  // Parameter values end up in file and image names: each name passes the one rule here.
+  const source = `names of the ${naming.app} variant`;
   return {
-    tag: `${naming.prefix}/${naming.prefix}-${naming.app}:${suffix}`,
-    stem: `${naming.prefix}-${naming.app}-${suffix}`,
-    easyconfig: `${naming.app}-${moduleVersion}.eb`,
-    module: `${naming.app}/${moduleVersion}`,
+    tag: checkName('tag', `${naming.prefix}/${naming.prefix}-${naming.app}:${suffix}`, source),
+    stem: checkName('stem', `${naming.prefix}-${naming.app}-${suffix}`, source),
+    easyconfig: checkName('easyconfig', `${naming.app}-${moduleVersion}.eb`, source),
+    module: checkName('module', `${naming.app}/${moduleVersion}`, source),
   };
 }
 

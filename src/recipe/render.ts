@@ -1,21 +1,13 @@
 import type { Provenance } from '../provenance';
+import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { assertLintClean, type LintProblem } from './lint';
 import { variantNames } from './names';
 import { substitute } from './template';
 import type { ParamValues, Recipe, VariantNames } from './types';
 
-/** Label keys sifkit sets on every image; later stages read them back. */
-export const LABEL = {
-  recipe: 'io.sifkit.recipe',
-  definitionHash: 'io.sifkit.definition-hash',
-  version: 'io.sifkit.version',
-  stem: 'io.sifkit.stem',
-  paramPrefix: 'io.sifkit.param.',
-  title: 'org.opencontainers.image.title',
-  revision: 'org.opencontainers.image.revision',
-  imageVersion: 'org.opencontainers.image.version',
-} as const;
+// The label keys live with their one reader (validate/labels.ts).
+export { LABEL };
 
 export type { Provenance };
 
@@ -80,11 +72,4 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     dockerfile,
     warnings,
   };
-}
-
-/** Reads a variant's parameters back from image or SIF labels. */
-export function paramsFromLabels(labels: Record<string, string>): ParamValues {
-  const out: ParamValues = {};
-  for (const [k, v] of Object.entries(labels)) if (k.startsWith(LABEL.paramPrefix)) out[k.slice(LABEL.paramPrefix.length)] = v;
-  return out;
 }

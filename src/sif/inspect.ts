@@ -4,8 +4,13 @@
  * container tree, which must read thousands of these quickly.
  */
 import * as fsSync from 'node:fs';
+import type { z } from 'zod';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { openRegularSync } from '../util/files';
+import { escapeForMessage } from '../validate/names';
+import { parseDocument } from '../validate/schema';
+import { ociConfigSchema, type OciConfig } from '../validate/schemas/docker';
+import { inspectMetadataSchema, labelsSchema } from '../validate/schemas/sif';
 import { DataType, PartType, type Descriptor } from './format';
 import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
 
@@ -20,7 +25,7 @@ export interface SifSummary {
   labels: Record<string, string>;
   environment: Record<string, string>;
   runscript?: string;
-  ociConfig?: unknown;
+  ociConfig?: OciConfig;
   partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean; compression?: string };
 }
 
@@ -82,14 +87,13 @@ export function inspectSifSync(file: string): SifSummary {
     };
     for (const d of sif.descriptors) {
       if (d.dataType === DataType.deffile) summary.deffile = readObject(d).toString('utf8');
-      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(readObject(d), file, d) as Record<string, string>);
+      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(labelsSchema, readObject(d), file, d));
       else if (d.dataType === DataType.genericJson && d.name === 'inspect-metadata.json') {
-        const meta = parse(readObject(d), file, d) as { data?: { attributes?: { labels?: Record<string, string>; environment?: Record<string, string>; runscript?: string } } };
-        const attrs = meta?.data?.attributes ?? {};
+        const attrs = parse(inspectMetadataSchema, readObject(d), file, d).data?.attributes ?? {};
         Object.assign(summary.labels, attrs.labels ?? {});
         Object.assign(summary.environment, attrs.environment ?? {});
-        summary.runscript = attrs.runscript;
-      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(readObject(d), file, d);
+        summary.runscript = attrs.runscript ?? undefined;
+      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(ociConfigSchema, readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
         // The squashfs superblock: magic, then the compressor id at byte 20.
         const head = Buffer.alloc(22);
@@ -109,10 +113,14 @@ export async function inspectSif(file: string): Promise<SifSummary> {
   return inspectSifSync(file);
 }
 
-function parse(buf: Buffer, file: string, d: Descriptor): unknown {
+/** A JSON object of the SIF, checked against its schema; errors name the object. */
+function parse<S extends z.ZodType>(schema: S, buf: Buffer, file: string, d: Descriptor): z.output<S> {
+  const what = `${file}: object ${d.id} ${escapeForMessage(d.name || TYPE_NAMES[d.dataType], 64)}`;
+  let doc: unknown;
   try {
-    return JSON.parse(buf.toString('utf8'));
+    doc = JSON.parse(buf.toString('utf8'));
   } catch {
-    throw new InputError('bad-sif', `${file}: object ${d.id} (${d.name || TYPE_NAMES[d.dataType]}) is not valid JSON`);
+    throw new InputError('bad-sif', `${what} is not valid JSON`);
   }
+  return parseDocument(schema, doc, what, 'bad-sif');
 }

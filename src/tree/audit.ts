@@ -5,19 +5,11 @@
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
+import { errnoCode } from '../errors';
+import { parseJsonDocument } from '../validate/schema';
+import { auditRecordSchema, type AuditRecord } from '../validate/schemas/audit';
 
-export interface AuditRecord {
-  time: string;
-  user: string;
-  host: string;
-  pid: number;
-  command: string;
-  action: string;
-  files: Array<{ path: string; sha256?: string; op?: string }>;
-  outcome: 'ok' | 'failed' | 'refused' | 'interrupted';
-  error?: string;
-  detail?: Record<string, unknown>;
-}
+export type { AuditRecord };
 
 type AuditInput = Omit<AuditRecord, 'time' | 'user' | 'host' | 'pid' | 'command'> & { command?: string };
 
@@ -38,10 +30,20 @@ export async function writeAuditLine(fh: fs.FileHandle, line: string): Promise<v
   await fh.sync();
 }
 
+/**
+ * The log's records, each line checked by its schema. A last line without
+ * its newline is a write cut short by a crash and is left out; any other
+ * bad line is an InputError naming its number.
+ */
 export async function readAudit(file: string): Promise<AuditRecord[]> {
+  let text: string;
   try {
-    return (await fs.readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
-  } catch {
-    return [];
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw e;
   }
+  const lines = text.split('\n');
+  const complete = lines.slice(0, -1);
+  return complete.flatMap((l, i) => (l ? [parseJsonDocument(auditRecordSchema, l, `audit log ${file} line ${i + 1}`, 'bad-audit')] : []));
 }

@@ -8,35 +8,15 @@
 import * as fsSync from 'node:fs';
 import { promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode } from '../errors';
+import { InputError, errnoCode } from '../errors';
 import { writeFileAtomic } from '../util/files';
+import { checkName, escapeForMessage } from '../validate/names';
+import { joinInside } from '../validate/paths';
+import { parseJsonDocument } from '../validate/schema';
+import { ledgerEntrySchema, type LedgerEntry, type StatKey } from '../validate/schemas/ledger';
 import type { Tree } from './root';
 
-export interface StatKey {
-  size: number;
-  ino: number;
-  mtimeMs: number;
-  ctimeMs: number;
-}
-
-export interface LedgerEntry {
-  name: string;
-  sha256: string;
-  size: number;
-  stem: string;
-  dockerhash: string;
-  imageCreated?: string;
-  recipe?: string;
-  params: Record<string, string>;
-  labels: Record<string, string>;
-  stagedAt: string;
-  stagedBy: string;
-  /** Stat at hashing time, by path relative to the root. */
-  hashed: Record<string, StatKey>;
-  archive?: { name: string; sha256: string; size: number };
-  /** Test runs recorded with the image (issue 8). */
-  tests?: unknown[];
-}
+export type { LedgerEntry, StatKey };
 
 export function statKey(st: Stats): StatKey {
   return { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
@@ -46,38 +26,77 @@ export function sameStat(a: StatKey | undefined, b: StatKey): boolean {
   return !!a && a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/**
+ * Where `name`'s record lives. Lenient on the name's shape (a hand-placed
+ * file found in the tree must still be findable and removable), strict on
+ * place: one file name, inside the ledger directory. Records are only
+ * written for names that pass the rule (writeLedger).
+ */
 export function ledgerPath(tree: Tree, name: string): string {
-  return path.join(tree.ledger, `${name}.json`);
+  if (name.includes('/')) throw new InputError('bad-name', `ledger record: ${escapeForMessage(name)} is not a file name`);
+  return joinInside(tree.ledger, `${name}.json`);
 }
 
+/** A record's text checked: the schema, and that it is the record of the file it is in. */
+export function parseLedgerEntry(text: string, file: string, name: string): LedgerEntry {
+  const entry = parseJsonDocument(ledgerEntrySchema, text, `ledger record ${file}`, 'bad-ledger');
+  if (entry.name !== name) throw new InputError('bad-ledger', `ledger record ${file}: name: expected ${name}, found ${entry.name}`);
+  return entry;
+}
+
+const REPAIR_HINT = 'run sifkit verify to see every damaged record; restage the image to write it again';
+
+/** The record of `name`, undefined when there is none; a damaged one is an InputError naming the field. */
 export async function readLedger(tree: Tree, name: string): Promise<LedgerEntry | undefined> {
+  const file = ledgerPath(tree, name);
+  let text: string;
   try {
-    return JSON.parse(await fs.readFile(ledgerPath(tree, name), 'utf8')) as LedgerEntry;
+    text = await fs.readFile(file, 'utf8');
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return parseLedgerEntry(text, file, name);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(e.code, e.message, { hint: REPAIR_HINT });
     throw e;
   }
 }
 
 export async function writeLedger(tree: Tree, entry: LedgerEntry): Promise<void> {
+  checkName('sif file', entry.name, 'ledger record');
   await writeFileAtomic(ledgerPath(tree, entry.name), JSON.stringify(entry, null, 2) + '\n');
 }
 
-export async function listLedger(tree: Tree): Promise<LedgerEntry[]> {
+export interface LedgerScan {
+  entries: LedgerEntry[];
+  /** Records that could not be read or do not pass the schema, each with its one-line reason. */
+  damaged: Array<{ file: string; message: string }>;
+}
+
+/** Every record, the damaged ones set apart (never thrown: one bad record must not hide the others). */
+export async function scanLedger(tree: Tree): Promise<LedgerScan> {
+  const scan: LedgerScan = { entries: [], damaged: [] };
   let names: string[];
   try {
     names = (await fs.readdir(tree.ledger)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
   } catch {
-    return [];
+    return scan;
   }
   // Synchronous: thousands of tiny reads are quicker without the thread pool.
-  const out: LedgerEntry[] = [];
   for (const n of names) {
+    const file = path.join(tree.ledger, n);
     try {
-      out.push(JSON.parse(fsSync.readFileSync(path.join(tree.ledger, n), 'utf8')) as LedgerEntry);
-    } catch {
-      /* a record being replaced, or unreadable: verify reports the file */
+      scan.entries.push(parseLedgerEntry(fsSync.readFileSync(file, 'utf8'), file, n.slice(0, -'.json'.length)));
+    } catch (e) {
+      scan.damaged.push({ file, message: e instanceof InputError ? e.message : `ledger record ${file}: unreadable (${errnoCode(e) ?? 'unknown error'})` });
     }
   }
-  return out;
+  return scan;
+}
+
+/** The readable records; verify reports the damaged ones (see scanLedger). */
+export async function listLedger(tree: Tree): Promise<LedgerEntry[]> {
+  return (await scanLedger(tree)).entries;
 }

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath } from '../util/files';
 import { startChild } from '../util/process';
+import { checkName, escapeForMessage } from '../validate/names';
+import { retiredRecordSchema, type RetiredRecord } from '../validate/schemas/quarantine';
 import { ledgerPath } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
@@ -24,8 +26,17 @@ export interface Quarantined {
   dir: string;
   name: string;
   file: string;
-  manifest?: { retiredAt: string; rule: string };
+  manifest?: RetiredRecord;
   isLink: boolean;
+}
+
+function readRetiredRecord(text: string): RetiredRecord | undefined {
+  try {
+    const r = retiredRecordSchema.safeParse(JSON.parse(text));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
@@ -39,7 +50,8 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
       continue;
     }
     for (const name of names.filter((n) => n.endsWith('.sif'))) {
-      const manifest = await fs.readFile(path.join(q, `${name}.retired.json`), 'utf8').then((t) => JSON.parse(t), () => undefined);
+      // A damaged record counts as a missing one (the file's own time is used), never as a crash.
+      const manifest = await fs.readFile(path.join(q, `${name}.retired.json`), 'utf8').then(readRetiredRecord, () => undefined);
       out.push({ dir, name, file: path.join(q, name), manifest, isLink: (await fs.lstat(path.join(q, name))).isSymbolicLink() });
     }
   }
@@ -100,7 +112,8 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
 }
 
 export async function restore(tree: Tree, nameArg: string, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<{ restored: string }> {
-  const name = nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`;
+  const name = checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
+  if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD) throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
   const find = async () => {
     const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
     if (!hits.length) throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);

@@ -13,6 +13,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { InputError, errnoCode } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { inspectSifSync } from '../sif/inspect';
+import { labelFacts } from '../validate/labels';
 import { type LedgerEntry } from './ledger';
 import { EASYBUILD, TESTED, type Tree } from './root';
 import type { ImageDir, TreeImage, TreeLink } from './retire-plan';
@@ -69,12 +70,12 @@ export async function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>)
       let recipe = e?.recipe;
       if (!e) {
         try {
-          const s = inspectSifSync(abs);
-          created = Date.parse(s.labels['org.opencontainers.image.created'] ?? '');
-          recipe = s.labels['io.sifkit.recipe'];
-          params = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith('io.sifkit.param.')).map(([k, v]) => [k.slice(16), v]));
+          const l = labelFacts(inspectSifSync(abs).labels, abs);
+          created = Date.parse(l.created ?? '');
+          recipe = l.recipe;
+          params = l.params;
         } catch {
-          /* unreadable: judged by its name and mtime */
+          /* unreadable, or labels that fail the name rule: judged by its name and mtime */
         }
       }
       if (Number.isNaN(created)) created = (lst.isSymbolicLink() ? fsSync.statSync(abs) : lst).mtimeMs;

@@ -5,6 +5,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
+import { checkName as checkNameRule } from '../validate/names';
+import { inside } from '../validate/paths';
 
 export const DEFAULT_ROOT = '/appl/local/containers';
 export const TESTED = 'tested-containers';
@@ -56,14 +58,10 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
   return t;
 }
 
-/** A plain file name: no directories, no `..`, nothing hidden. */
-export function checkName(name: string): string {
-  if (!name || name.includes('/') || name.includes('\0') || name.startsWith('.')) throw new InputError('bad-name', `${JSON.stringify(name)} is not an image name (a file name in ${TESTED}/, no directories)`);
-  return name;
+/** An image's file name in the tree (`<stem>-dockerhash-<12 hex>.sif`), by the one name rule. */
+export function checkName(name: string, source = 'image NAME'): string {
+  return checkNameRule('sif file', name, source);
 }
 
-/** True when `target` lies inside `root` (after resolving `..`). */
-export function inside(root: string, target: string): boolean {
-  const rel = path.relative(root, target);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
+// One containment check for the whole code base (validate/paths.ts).
+export { inside };

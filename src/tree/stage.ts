@@ -7,9 +7,10 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, RefusedError, errnoCode } from '../errors';
-import { LABEL } from '../recipe/render';
 import { sifFileName } from '../recipe/names';
 import { inspectSif, type SifSummary } from '../sif/inspect';
+import { imageLabels, type ImageLabels } from '../validate/labels';
+import { targetInside } from '../validate/paths';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { copyToTemp, ensureSpace, publishTemp } from './publish';
 import { TESTED, type Tree } from './root';
@@ -33,16 +34,10 @@ export interface StageRecord {
   archive?: string;
 }
 
-/** What the tree needs from a SIF's labels; refuses SIFs that lack them. */
-export function imageFacts(s: SifSummary): { stem: string; dockerhash: string; name: string } {
-  const stem = s.labels[LABEL.stem];
-  const dockerhash = s.labels['io.sifkit.dockerhash'];
-  if (!stem || !dockerhash) throw new InputError('no-provenance', `${s.file} carries no ${!stem ? LABEL.stem : 'io.sifkit.dockerhash'} label, so its name in the tree is unknown`, { hint: 'convert it with sifkit convert from an image sifkit built' });
-  return { stem, dockerhash, name: sifFileName(stem, dockerhash) };
-}
-
-function paramsOf(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(LABEL.paramPrefix)).map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]));
+/** What the tree needs from a SIF's labels, checked; refuses SIFs that lack them. */
+export function imageFacts(s: SifSummary): ImageLabels & { name: string } {
+  const l = imageLabels(s.labels, s.file);
+  return { ...l, name: sifFileName(l.stem, l.dockerhash) };
 }
 
 export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
@@ -55,7 +50,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
     throw new InputError('no-archive', `no archive at ${opts.archive}`);
   });
   return mutate(tree, 'stage', opts.signal, async (changes) => {
-    const target = path.join(tree.tested, facts.name);
+    const target = await targetInside(tree.tested, facts.name);
     const rel = `${TESTED}/${facts.name}`;
     const existing = await readLedger(tree, facts.name);
     // Room for the copies is checked before the first byte is written.
@@ -78,10 +73,10 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         size: copied.size,
         stem: facts.stem,
         dockerhash: facts.dockerhash,
-        imageCreated: summary.labels['org.opencontainers.image.created'],
-        recipe: summary.labels[LABEL.recipe],
-        params: paramsOf(summary.labels),
-        labels: Object.fromEntries(Object.entries(summary.labels).filter(([k]) => k.startsWith('io.sifkit.') || k.startsWith('org.opencontainers.'))),
+        imageCreated: facts.created,
+        recipe: facts.recipe,
+        params: facts.params,
+        labels: Object.fromEntries(Object.entries(facts.all).filter(([k]) => k.startsWith('io.sifkit.') || k.startsWith('org.opencontainers.'))),
         stagedAt: existing?.stagedAt ?? new Date().toISOString(),
         stagedBy: existing?.stagedBy ?? os.userInfo().username,
         hashed: { ...(existing?.hashed ?? {}) },
@@ -92,7 +87,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       let archiveName: string | undefined;
       if (opts.archive) {
         archiveName = sifFileName(facts.stem, facts.dockerhash, 'tar');
-        const archiveAt = path.join(tree.tested, archiveName);
+        const archiveAt = await targetInside(tree.tested, archiveName);
         const hadArchive = await fs.lstat(archiveAt).then(() => true, () => false);
         const a = await copyToTemp(path.resolve(opts.archive), archiveAt, opts.signal);
         await publishTemp(a.tmp, archiveAt);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { parseSifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
 import type { ChecksumState } from './checksum';
+import { labelFacts } from '../validate/labels';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
 
@@ -66,13 +67,13 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
           if (!e) {
             // Unknown to the ledger: read what the SIF says about itself.
             try {
-              const s = await inspectSif(path.join(tree.root, rel));
-              stem = s.labels['io.sifkit.stem'] ?? stem;
-              dockerhash = s.labels['io.sifkit.dockerhash'] ?? dockerhash;
-              created = s.labels['org.opencontainers.image.created'];
-              params = Object.fromEntries(Object.entries(s.labels).filter(([k]) => k.startsWith('io.sifkit.param.')).map(([k, v]) => [k.slice(16), v]));
+              const l = labelFacts((await inspectSif(path.join(tree.root, rel))).labels, rel);
+              stem = l.stem ?? stem;
+              dockerhash = l.dockerhash ?? dockerhash;
+              created = l.created;
+              params = l.params;
             } catch {
-              /* not a readable SIF: verify reports it */
+              /* not a readable SIF, or labels that fail the name rule: verify reports it */
             }
           }
           img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length };

@@ -9,13 +9,13 @@ import { parseSifFileName } from '../recipe/names';
 import { TEMP_MARKER } from '../util/files';
 import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
-import { listLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { describeLock, lockHolder } from './lock';
 import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
 
 export type ProblemKind =
   | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
-  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'stale-lock';
+  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock';
 
 export interface Problem {
   kind: ProblemKind;
@@ -68,7 +68,10 @@ async function cloneLink(abs: string, name: string): Promise<Omit<Problem, 'path
 export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<Problem[]> {
   const problems: Problem[] = [];
   const add = (p: Problem) => problems.push(p);
-  const ledger = new Map<string, LedgerEntry>((await listLedger(tree)).map((e) => [e.name, e]));
+  const scan = await scanLedger(tree);
+  const ledger = new Map<string, LedgerEntry>(scan.entries.map((e) => [e.name, e]));
+  // Not repaired: the record's image may be fine; restaging it writes the record again.
+  for (const d of scan.damaged) add({ kind: 'ledger-damaged', path: path.relative(tree.root, d.file), message: d.message, repairable: false });
   const touched = new Set<LedgerEntry>();
 
   // Leftovers of interrupted operations, everywhere we write. While a live

@@ -203,6 +203,6 @@ describe('retire on a real tree', () => {
     await fs.writeFile(bad, 'directories:\n  tested-containers: { keep_newest: many }\n');
     const r = await runCli(['retire', '--root', dir, '--policy', bad]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`sifkit: error: ${bad}: directories.tested-containers.keep_newest must be a whole number >= 0, not "many"\n`);
+    expect(r.stderr).toBe(`sifkit: error: ${bad}: directories.tested-containers.keep_newest: expected a number, found the string "many"\n`);
   });
 });

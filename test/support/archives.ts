@@ -21,7 +21,7 @@ export interface LayerEntry {
   gname?: string;
 }
 
-async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buffer }>): Promise<Buffer> {
+export async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buffer }>): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {

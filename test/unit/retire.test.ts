@@ -82,12 +82,12 @@ describe('retire plan', () => {
 
 describe('retention policy errors', () => {
   it.each([
-    ['directories: { sif-images: { keep_newest: 1 } }', /directories: sif-images is not tested-containers or easybuild-sif-images/],
-    ['directories: { tested-containers: { keep_newest: -1 } }', /keep_newest must be a whole number >= 0/],
-    ['directories: { tested-containers: { series: [month] } }', /series: "month" is not one of stem, rocm-minor, app/],
-    ['broken: [{ name: x.sif }]', /broken\[0\] \(x.sif\) needs a reason/],
-    ['backup_command: rclone copy somewhere', /backup_command must be a command with \{path\}/],
-    ['keep: 3', /unknown key keep/],
+    ['directories: { sif-images: { keep_newest: 1 } }', /^retention.yaml: directories: unknown key "sif-images"$/],
+    ['directories: { tested-containers: { keep_newest: -1 } }', /^retention.yaml: directories.tested-containers.keep_newest: expected a number >= 0, found the number -1$/],
+    ['directories: { tested-containers: { series: [month] } }', /^retention.yaml: directories.tested-containers.series\[0\]: expected one of "stem", "rocm-minor", "app", found the string "month"$/],
+    ['broken: [{ name: x.sif }]', /^retention.yaml: broken\[0\].reason: expected a string, found nothing$/],
+    ['backup_command: rclone copy somewhere', /^retention.yaml: backup_command: expected a command with \{path\} in it, found the string "rclone copy somewhere"$/],
+    ['keep: 3', /^retention.yaml: \(the document\): unknown key "keep"$/],
     ['directories: [1, 2', /not valid YAML/],
   ])('%s', (text, message) => {
     expect(() => parsePolicy(text, 'retention.yaml')).toThrow(message);
