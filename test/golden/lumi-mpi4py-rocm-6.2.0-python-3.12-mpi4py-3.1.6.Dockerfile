@@ -2,10 +2,6 @@
 # SUSE BCI base, the same OS family as LUMI's hosts (SLES 15 SP-x).
 FROM registry.suse.com/bci/bci-base:15.5
 
-# Port and secret path prefix of the build-time file server (given per build).
-ARG SERVER_PORT
-ARG SERVER_PREFIX
-
 # The BCI repositories are too small for a build toolchain: turn them off and
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
 RUN set -eux ; \
@@ -30,9 +26,9 @@ RUN set -eux ; \
 # licensed: it is never shipped in the image. Steps that need it fetch the
 # CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
-# libcxi are bind-mounted in.
+# libcxi are bind-mounted in. Each such RUN composes the server's URL itself
+# (http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar): no ENV keeps it.
 ENV CPE_VERSION="23.09"
-ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.09.tar"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
 ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.27/ofi/crayclang/14.0"
@@ -54,12 +50,15 @@ ENV PATH="/opt/rocm-6.2.0/bin:/opt/rocm-6.2.0/llvm/bin:$PATH"
 ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-6.2.0/lib"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
-# serves at build time (they must work without a GPU during builds).
+# serves at build time (they must work without a GPU during builds). The
+# file server's stable arguments start here, before the first step that fetches.
+ARG SERVER_PORT
+ARG SERVED_DIGEST
 RUN set -eux ; \
   cd $ROCM_PATH/bin ; \
   for t in rocm_agent_enumerator rocminfo ; do \
     rm -f $t ; \
-    curl -fsSL -o $t http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/$t ; \
+    curl -fsSL -o $t http://127.0.0.1:${SERVER_PORT}/$t ; \
     chmod 0755 $t ; \
   done
 
@@ -109,7 +108,7 @@ ENV MPI4PY_VERSION="3.1.6"
 RUN set -eux ; \
   $WITH_CONDA ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
@@ -141,7 +140,7 @@ ENV OSU_VERSION="7.4"
 ENV OSU_PATH="/opt/osu"
 RUN set -eux ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
@@ -168,7 +167,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="ad494b2173bb0717f9554842c8296da5026e04d569709f1e83c51ee42e473170" \
+      io.sifkit.definition-hash="f81aca7a4eb95cbc924942dd5b008a059c8869bb9b608df9a9ad8ff59bc7883e" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \
