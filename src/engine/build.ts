@@ -121,7 +121,7 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
   let servedDigest: string | undefined;
   if (serverDir) {
     servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
-      throw new InputError('bad-server-files', `server files directory ${serverDir} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new InputError('bad-server-files', `server files directory ${serverDir} is missing or not a directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     });
   }
   // The port a build of these files would be served on (the actual one once serving).
