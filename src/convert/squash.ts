@@ -103,24 +103,44 @@ export function fixMode(e: Entry, fixPerms?: boolean): number {
   return e.mode;
 }
 
+/** The file-type bits of st_mode, by tar entry type. */
+const S_IFMT_OF: Record<string, number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  'character-device': 0o020000,
+  'block-device': 0o060000,
+  fifo: 0o010000,
+};
+
+/** Largest id the ustar header's 7 octal digits hold; beyond it the id goes in a pax record. */
+const USTAR_MAX_ID = 0o7777777;
+
 /**
  * Numeric owners only: `mksquashfs -tar` looks user and group names up in
  * the build host's /etc/passwd and /etc/group, so a name would give the
  * host's id for it, not the image's.
+ *
+ * The mode carries its file-type bits: tar-stream's packer replaces a
+ * falsy mode (0, a file nobody may read) by 0644/0755, and it writes only
+ * the low 12 bits, so with the type bits set a mode of 000 stays 000.
  */
 export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
+  const pax: Record<string, string> = { ...(e.xattrs ?? {}) };
+  if (e.uid > USTAR_MAX_ID) pax.uid = String(e.uid);
+  if (e.gid > USTAR_MAX_ID) pax.gid = String(e.gid);
   return {
     name: p,
     type: e.type,
-    mode: fixMode(e, fixPerms),
-    uid: e.uid,
-    gid: e.gid,
+    mode: (S_IFMT_OF[e.type] ?? 0) | fixMode(e, fixPerms),
+    uid: Math.min(e.uid, USTAR_MAX_ID),
+    gid: Math.min(e.gid, USTAR_MAX_ID),
     mtime: e.mtime,
     size: e.type === 'file' ? e.size : 0,
     linkname: e.linkname,
     devmajor: e.devmajor,
     devminor: e.devminor,
-    pax: e.xattrs,
+    pax: Object.keys(pax).length ? pax : undefined,
   } as tar.Header;
 }
 
