@@ -19,9 +19,12 @@ import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
 import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
+import { imageTime, sifUuid } from './reproducible';
+import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
   fixPerms?: boolean;
+  /** Kept for callers that still say so: every conversion is reproducible now. */
   deterministic?: boolean;
   /** Labels added to labels.json and the inspect metadata (e.g. where it came from). */
   extraLabels?: Record<string, string>;
@@ -80,7 +83,8 @@ export interface Prepared {
 
 /** The SIF objects and apptainer's additions for an image, from its config alone. */
 export function prepareImage(cfg: ImageConfig, imageId: string, source: SourceRef, opts: SquashOptions): Prepared {
-  const buildDate = opts.deterministic ? new Date(cfg.created ?? 0) : new Date();
+  // Never the clock: two conversions of one image give the same bytes.
+  const buildDate = imageTime(cfg.created);
   const configArch = cfg.architecture && cfg.architecture in Arch ? cfg.architecture : 'unknown';
   const deffile = definitionFile(source);
   const env = envScript(cfg.config?.Env ?? []);
@@ -167,12 +171,19 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * The root is always 0755 root:root, as the engine shows `/` in a
  * container: a `./` member from a rootfs tarball often carries the 0700 of
  * the temp directory it was made in, which would lock users out.
+ *
+ * Times: mksquashfs 4.5.1 in -tar mode ignores -root-time and stamps the
+ * root with the clock, so two conversions would differ there. Its
+ * SOURCE_DATE_EPOCH (which may not be combined with -mkfs-time or
+ * -root-time) sets the superblock and root times and clamps any later
+ * entry time to it; with the image's creation time no entry of a normal
+ * build is later, so the image's times stay as they are.
  */
 function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
-    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
-  const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
+    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0'];
+  const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL', env: { ...process.env, SOURCE_DATE_EPOCH: secs } });
   let peak = 0;
   const sample = () => {
     peak = Math.max(peak, peakRssMiB(child.pid) ?? 0);
@@ -245,7 +256,10 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
     }
     await Promise.all([packed, squash.done]);
     const arch = fed.elfArch ?? prep.configArch;
-    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, { deterministic: opts.deterministic });
+    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, {
+      time: prep.buildDate,
+      uuid: sifUuid(imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),
+    });
     const partition = sif.descriptors[sif.descriptors.length - 1];
     return { sif, imageId, arch, labels: prep.labels, files: fed.files, bytes: fed.bytes, partitionSize: Number(partition.size), compression, mksquashfsPeakMiB: Math.round(squash.peakMiB()) };
   } catch (e) {

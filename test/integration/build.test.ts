@@ -17,8 +17,9 @@ const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-state-'));
 process.env.SIFKIT_STATE_DIR = stateDir;
 const verdictDir = path.join(stateDir, 'scan-verdicts');
 
-async function untaggedTestImages(): Promise<string[]> {
-  const images = (await docker.listImages({ filters: JSON.stringify({ label: [`${TEST_LABEL}=${runId}`], dangling: ['true'] }) } as never)) as unknown as { Id: string }[];
+async function untaggedTestImages(recipe?: string): Promise<string[]> {
+  const label = [`${TEST_LABEL}=${runId}`, ...(recipe ? [`io.sifkit.recipe=${recipe}`] : [])];
+  const images = (await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) } as never)) as unknown as { Id: string }[];
   return images.map((i) => i.Id);
 }
 
@@ -118,6 +119,12 @@ describe('sifkit build against the real engine', () => {
       buildVariant(docker, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(await imageExists(fx.tag)).toBe(false);
+    // convert of the unscanned image warns (the pipeline refuses it).
+    const [unscanned] = await untaggedTestImages('scanstop2');
+    const sif = path.join(fx.dir, 'unscanned.sif');
+    const c = await runCli(['convert', `docker-daemon:${unscanned}`, '-o', sif]);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/^sifkit: warning: image [0-9a-f]{12} was built by sifkit but has no passing leak scan for its ID/m);
     const r = await runCli(['build', fx.dir, '--json']);
     expect(r.code).toBe(0);
     const img = JSON.parse(r.stdout).images[0];

@@ -3,6 +3,8 @@
  * files and directories, setuid/setgid/sticky, odd and big owners, times,
  * a fifo and an owned symlink. From the daemon and from a saved archive,
  * compared with `docker export` of the same image, entry by entry.
+ * Issue 17.5: two conversions of one image are byte-identical, and
+ * `sifkit verify-conversion` proves a SIF is the conversion of its image.
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, promises as fs } from 'node:fs';
@@ -10,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { inspectSif } from '../../src/sif/inspect';
+import { compareFiles } from '../../src/convert/reproducible';
 import { runCli } from '../support/cli';
 import { docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type Listing } from '../support/trees';
@@ -89,5 +92,46 @@ describe('convert keeps every metadata bit of a hostile image (daemon and archiv
     const listing = execFileSync('unsquashfs', ['-lln', '-o', String((await inspectSif(out)).partition!.offset), out]).toString();
     expect(listing).toMatch(/^---------- 0\/0\s+\d+ \S+ \S+ squashfs-root\/x\/f000$/m);
     expect(listing).toMatch(/^d--------- 65534\/65534\s+\d+ \S+ \S+ squashfs-root\/x\/d000$/m);
+  });
+
+  it('converts one image twice to byte-identical SIFs, from the daemon and from an archive, with no clock in them', async () => {
+    const archive = path.join(dir, 'hostile.tar');
+    for (const [source, name] of [[`docker-daemon:${tag}`, 'twice-d'], [`docker-archive:${archive}`, 'twice-a']]) {
+      const a = path.join(dir, `${name}1.sif`);
+      const b = path.join(dir, `${name}2.sif`);
+      expect((await runCli(['convert', source, '-o', a])).code).toBe(0);
+      expect((await runCli(['convert', source, '-o', b])).code).toBe(0);
+      expect(await compareFiles(a, b)).toMatchObject({ identical: true, differing: 0 });
+    }
+    const info = await docker.getImage(tag).inspect();
+    const s = await inspectSif(path.join(dir, 'twice-d1.sif'));
+    // Header time is the image's creation; the UUID is a version-8 UUID derived from the image ID.
+    expect(s.created).toBe(Math.floor(Date.parse(info.Created) / 1000));
+    expect(s.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Another option, another UUID: zstd is another conversion.
+    const z = path.join(dir, 'zstd.sif');
+    expect((await runCli(['convert', `docker-daemon:${tag}`, '-o', z, '--compression', 'zstd'])).code).toBe(0);
+    expect((await inspectSif(z)).uuid).not.toBe(s.uuid);
+  });
+
+  it('verify-conversion proves a SIF is the conversion of its image, and names the first byte of one that is not', async () => {
+    const sif = path.join(dir, 'twice-d1.sif');
+    const ok = await runCli(['verify-conversion', sif, '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, identical: true, source: `docker-daemon:${tag}` });
+    // The zstd SIF converts again with zstd (read from its superblock).
+    expect((await runCli(['verify-conversion', path.join(dir, 'zstd.sif')])).code).toBe(0);
+    const changed = path.join(dir, 'changed.sif');
+    await fs.copyFile(sif, changed);
+    const fh = await fs.open(changed, 'r+');
+    const at = (await inspectSif(changed)).partition!.offset + 200;
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, at);
+    one[0] ^= 0xff;
+    await fh.write(one, 0, 1, at);
+    await fh.close();
+    const bad = await runCli(['verify-conversion', changed, `docker-daemon:${tag}`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`is not the conversion of docker-daemon:${tag}: 1 bytes differ, the first at offset ${at}`);
   });
 });
