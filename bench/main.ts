@@ -6,6 +6,8 @@ import { buildBenches } from './build.bench';
 import { convertBenches } from './convert.bench';
 import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
+import { scanBenches } from './scan.bench';
+import { cacheBenches } from './cache.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
@@ -17,6 +19,8 @@ async function main(): Promise<void> {
   if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   if (!only || only.includes('tree')) figures.push(...(await treeBenches()));
+  if (!only || only.includes('scan')) figures.push(...(await scanBenches()));
+  if (!only || only.includes('cache')) figures.push(...(await cacheBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);
