@@ -36,6 +36,10 @@ describe('build-time file server (real HTTP on loopback)', () => {
   let outside: string;
   let server: FileServer;
   const log = () => path.join(root, '..', 'access.log');
+  /** The log is written asynchronously: poll until the line is there (jest's timeout bounds it). */
+  const logShows = async (line: string): Promise<void> => {
+    while (!(await fs.readFile(log(), 'utf8').catch(() => '')).includes(line)) await new Promise((r) => setTimeout(r, 10));
+  };
 
   beforeAll(async () => {
     const base = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-fs-'));
@@ -77,9 +81,7 @@ describe('build-time file server (real HTTP on loopback)', () => {
     const before = server.refused;
     expect(await curlAs(65534, `${server.url}cpe.tar`)).toBe('403');
     expect(server.refused).toBe(before + 1);
-    // The log line is written before the response: it is there now.
-    const text = await fs.readFile(log(), 'utf8');
-    expect(text).toMatch(/uid=65534 GET "\/cpe.tar" 403/);
+    await logShows('uid=65534 GET "/cpe.tar" 403');
   });
   it('serves that user once its uid is allowed', async () => {
     const s2 = await startFileServer(root, { allowUids: [0, 65534] });
@@ -104,10 +106,7 @@ describe('build-time file server (real HTTP on loopback)', () => {
   });
   it('logs every request with the client uid', async () => {
     await request(server.port, 'GET', '/cpe.tar');
-    await new Promise<void>((resolve) => {
-      const poll = async () => ((await fs.readFile(log(), 'utf8')).includes('uid=0 GET "/cpe.tar" 200 14') ? resolve() : setTimeout(poll, 10));
-      void poll();
-    });
+    await logShows('uid=0 GET "/cpe.tar" 200 14');
   });
   it('refuses a missing directory with a clear error', async () => {
     await expect(startFileServer(path.join(root, 'nope'))).rejects.toThrow(/server files directory .* is missing/);
