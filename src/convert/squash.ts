@@ -243,6 +243,11 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
       // EPIPE: mksquashfs stopped reading; its own error says why.
       if (errnoCode(e) !== 'EPIPE') throw e;
     });
+    // Both settle while feed() may still be running (Ctrl-C, mksquashfs
+    // dying): marked as handled here, awaited below, so an early rejection
+    // is never an unhandled one that kills the process.
+    packed.catch(() => undefined);
+    squash.done.catch(() => undefined);
     let fed: Fed;
     try {
       fed = await feed(pack);
