@@ -61,7 +61,7 @@ function dataLayer(dir: string, mib: number): string {
 }
 
 /** Builds (once) a test image of about `gib` GiB. */
-function benchImage(gib: number): string {
+export function benchImage(gib: number): string {
   const tag = `sifkit-bench/convert:${gib}g-v1`;
   try {
     execSync(`docker image inspect ${tag}`, { stdio: 'ignore' });

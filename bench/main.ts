@@ -7,6 +7,8 @@ import { convertBenches } from './convert.bench';
 import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
 import { tortureBench } from './torture';
+import { scanBenches } from './scan.bench';
+import { cacheBenches } from './cache.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
@@ -19,6 +21,8 @@ async function main(): Promise<void> {
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   if (!only || only.includes('tree')) figures.push(...(await treeBenches()));
   if (!only || only.includes('torture')) figures.push(...(await tortureBench()));
+  if (!only || only.includes('scan')) figures.push(...(await scanBenches()));
+  if (!only || only.includes('cache')) figures.push(...(await cacheBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

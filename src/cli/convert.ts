@@ -4,7 +4,8 @@ import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem } from
 import { inspectSif } from '../sif/inspect';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
-import { InputError } from '../errors';
+import { InputError, OperationError } from '../errors';
+import { reconvertAndCompare } from '../convert/reconvert';
 
 interface ConvertFlags {
   output?: string;
@@ -26,7 +27,7 @@ export function registerConvert(program: Command): void {
     .option('--out-dir <dir>', 'directory for the default name', '.')
     .option('--backend <name>', 'native, apptainer or singularity', 'native')
     .option('--fix-perms', 'give the owner rwx on directories and rw on files, as singularity build --fix-perms')
-    .option('--deterministic', 'nil UUID and fixed times: the same image gives the same bytes')
+    .option('--deterministic', 'accepted for old scripts: every conversion is reproducible (times from the image, UUID from its ID)')
     .option('--compression <name>', `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, 'gzip')
     .option('--mksquashfs-mem <size>', 'memory mksquashfs may use, e.g. 512M or 2G', DEFAULT_MKSQUASHFS_MEM)
     .option('--json', 'print one JSON document on stdout')
@@ -36,13 +37,42 @@ export function registerConvert(program: Command): void {
         const compression = parseCompression(flags.compression ?? 'gzip');
         const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
         if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
-        const r = await convert(source, flags.output, { backend, fixPerms: flags.fixPerms, deterministic: flags.deterministic, signal: io.signal, outDir: flags.outDir, compression, mem });
+        const r = await convert(source, flags.output, {
+          backend,
+          fixPerms: flags.fixPerms,
+          signal: io.signal,
+          outDir: flags.outDir,
+          compression,
+          mem,
+          scanVerdict: 'warn',
+          onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
+        });
         if (io.json) io.stdout(jsonDoc({ ok: true, sif: r }));
         else {
           io.stdout(`${r.out}\n`);
           const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
           io.stderr(`converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}${squash}, ${(r.durationMs / 1000).toFixed(1)} s\n`);
         }
+      }, flags);
+    });
+
+  program
+    .command('verify-conversion')
+    .description('prove a SIF is the conversion of an image: convert it again and compare byte for byte')
+    .argument('<sif>', 'the SIF to check')
+    .argument('[source]', 'docker-daemon:REF or docker-archive:PATH (default: the source the SIF names)')
+    .option('--fix-perms', 'the SIF was converted with --fix-perms')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (sif: string, source: string | undefined, flags: { fixPerms?: boolean; json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const r = await reconvertAndCompare(sif, source, { fixPerms: flags.fixPerms, signal: io.signal });
+        if (!r.identical) {
+          throw new OperationError('not-its-conversion', `${sif} is not the conversion of ${r.source}: ${r.differing} bytes differ, the first at offset ${r.firstDifference} (sizes ${r.size[0]} and ${r.size[1]})`, {
+            hint: 'another image, other options, another sifkit version, or a SIF changed after conversion',
+          });
+        }
+        if (io.json) io.stdout(jsonDoc({ ok: true, ...r }));
+        else io.stdout(`${sif}: identical to a fresh conversion of ${r.source}\n`);
       }, flags);
     });
 

@@ -10,7 +10,8 @@ import type Docker from 'dockerode';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { InputError, throwIfAborted } from '../errors';
+import { InputError, RefusedError, throwIfAborted } from '../errors';
+import { defaultVerdictDir, readVerdict, verdictHolds } from '../engine/verdict';
 import { startChild } from '../util/process';
 import { connectEngine } from '../engine/client';
 import { convertFromEngine, inspectEngineImage } from './engine';
@@ -48,6 +49,23 @@ export interface ConvertOptions {
   /** Native backend: squashfs compressor and mksquashfs memory. */
   compression?: Compression;
   mem?: string;
+  /**
+   * A sifkit-built image (it has a definition-hash label) without a passing
+   * leak-scan verdict for its ID: 'warn' (sifkit convert) or 'refuse' (the
+   * pipeline). Images sifkit did not build are not asked.
+   */
+  scanVerdict?: 'warn' | 'refuse';
+  verdictDir?: string;
+  onWarning?: (message: string) => void;
+}
+
+/** Applies the scan-verdict rule to an image about to be converted. */
+async function checkScanVerdict(imageId: string, labels: Record<string, string> | null | undefined, opts: ConvertOptions): Promise<void> {
+  if (!opts.scanVerdict || !labels?.[LABEL.definitionHash]) return;
+  if (verdictHolds(await readVerdict(opts.verdictDir ?? defaultVerdictDir(), imageId), imageId)) return;
+  const message = `image ${dockerhashOf(imageId)} was built by sifkit but has no passing leak scan for its ID (interrupted, failed, or built elsewhere)`;
+  if (opts.scanVerdict === 'refuse') throw new RefusedError('unscanned-image', message, { hint: 'run sifkit build again: it scans the image before any use' });
+  opts.onWarning?.(`${message}; converting anyway`);
 }
 
 export interface ConvertRecord {
@@ -159,11 +177,13 @@ export async function convert(sourceText: string, outArg: string | undefined, op
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);
+    await checkScanVerdict(info.Id, info.Config?.Labels, opts);
     const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.Config?.Labels, info.Id, `image ${source.ref}`));
     return record(sourceText, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
+    await checkScanVerdict(archive.imageId, archive.config.config?.Labels, opts);
     const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(archive.config.config?.Labels, archive.imageId, archivePath));
     if (backend !== 'native') {
       await convertWithTool(backend, archivePath, out, opts);

@@ -40,6 +40,14 @@ function isInitPlaceholder(p: string, h: TarHeader): boolean {
 /** Init-layer directories: left out when empty (apptainer mounts its own /dev). */
 const INIT_DIRS = new Set(['dev/pts', 'dev/shm']);
 
+/**
+ * Directories the init layer writes into: the export shows them with the
+ * time the export container was created, a different one every run. They
+ * get the image's creation time instead, so two conversions are the same
+ * (the image's own time for them is hidden by the engine, as their files are).
+ */
+const INIT_TOUCHED = new Set(['dev', 'etc', 'proc', 'sys', 'dev/pts', 'dev/shm']);
+
 /** Where an ELF tells the arch: any executable in the usual bin directories. */
 const BIN_DIR = /^(usr\/)?s?bin\/[^/]+$/;
 
@@ -112,7 +120,7 @@ export async function convertFromEngine(docker: Docker, ref: string, out: string
         }
         if (INIT_DIRS.has(p) && h.type === 'directory') {
           body.resume();
-          held = { path: p, header: tarHeader(p, toEntry(h, 'directory'), opts.fixPerms) };
+          held = { path: p, header: tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms) };
           return;
         }
         seen.add(p);
@@ -127,6 +135,7 @@ export async function convertFromEngine(docker: Docker, ref: string, out: string
         const kind = TYPES[type];
         if (!kind) throw new InputError('bad-member', `export of ${ref}: ${p} is a tar ${type}, which a SIF cannot hold`);
         const entry = toEntry(h, kind);
+        if (kind === 'directory' && INIT_TOUCHED.has(p)) entry.mtime = prep.buildDate;
         if (kind !== 'file') {
           body.resume();
           await once(pack, tarHeader(p, entry, opts.fixPerms));

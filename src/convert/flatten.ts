@@ -71,17 +71,23 @@ export function normalizeMemberPath(name: string, where: string): string {
   return parts.join('/');
 }
 
+/** A pax record's integer (ids too big for the ustar field go there; tar-stream leaves them in `pax`). */
+function paxInt(v: string | undefined): number | undefined {
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
 export function toEntry(h: TarHeader, type: EntryType): Entry {
   const xattrs: Record<string, string> = {};
   for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs[k] = v;
+  const paxTime = h.pax?.mtime !== undefined && /^-?\d+(\.\d+)?$/.test(h.pax.mtime) ? new Date(Math.floor(Number(h.pax.mtime)) * 1000) : undefined;
   return {
     type,
     mode: (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777,
-    uid: h.uid ?? 0,
-    gid: h.gid ?? 0,
+    uid: paxInt(h.pax?.uid) ?? h.uid ?? 0,
+    gid: paxInt(h.pax?.gid) ?? h.gid ?? 0,
     uname: h.uname || undefined,
     gname: h.gname || undefined,
-    mtime: h.mtime ?? new Date(0),
+    mtime: paxTime ?? h.mtime ?? new Date(0),
     size: type === 'file' ? h.size ?? 0 : 0,
     linkname: type === 'symlink' ? h.linkname ?? '' : undefined,
     devmajor: h.devmajor,

@@ -18,9 +18,12 @@ import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
 import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
+import { imageTime, sifUuid } from './reproducible';
+import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
   fixPerms?: boolean;
+  /** Kept for callers that still say so: every conversion is reproducible now. */
   deterministic?: boolean;
   /** Labels added to labels.json and the inspect metadata (e.g. where it came from). */
   extraLabels?: Record<string, string>;
@@ -79,7 +82,8 @@ export interface Prepared {
 
 /** The SIF objects and apptainer's additions for an image, from its config alone. */
 export function prepareImage(cfg: ImageConfig, imageId: string, source: SourceRef, opts: SquashOptions): Prepared {
-  const buildDate = opts.deterministic ? new Date(cfg.created ?? 0) : new Date();
+  // Never the clock: two conversions of one image give the same bytes.
+  const buildDate = imageTime(cfg.created);
   const configArch = cfg.architecture && cfg.architecture in Arch ? cfg.architecture : 'unknown';
   const deffile = definitionFile(source);
   const env = envScript(cfg.config?.Env ?? []);
@@ -102,24 +106,44 @@ export function fixMode(e: Entry, fixPerms?: boolean): number {
   return e.mode;
 }
 
+/** The file-type bits of st_mode, by tar entry type. */
+const S_IFMT_OF: Record<string, number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  'character-device': 0o020000,
+  'block-device': 0o060000,
+  fifo: 0o010000,
+};
+
+/** Largest id the ustar header's 7 octal digits hold; beyond it the id goes in a pax record. */
+const USTAR_MAX_ID = 0o7777777;
+
 /**
  * Numeric owners only: `mksquashfs -tar` looks user and group names up in
  * the build host's /etc/passwd and /etc/group, so a name would give the
  * host's id for it, not the image's.
+ *
+ * The mode carries its file-type bits: tar-stream's packer replaces a
+ * falsy mode (0, a file nobody may read) by 0644/0755, and it writes only
+ * the low 12 bits, so with the type bits set a mode of 000 stays 000.
  */
 export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
+  const pax: Record<string, string> = { ...(e.xattrs ?? {}) };
+  if (e.uid > USTAR_MAX_ID) pax.uid = String(e.uid);
+  if (e.gid > USTAR_MAX_ID) pax.gid = String(e.gid);
   return {
     name: p,
     type: e.type,
-    mode: fixMode(e, fixPerms),
-    uid: e.uid,
-    gid: e.gid,
+    mode: (S_IFMT_OF[e.type] ?? 0) | fixMode(e, fixPerms),
+    uid: Math.min(e.uid, USTAR_MAX_ID),
+    gid: Math.min(e.gid, USTAR_MAX_ID),
     mtime: e.mtime,
     size: e.type === 'file' ? e.size : 0,
     linkname: e.linkname,
     devmajor: e.devmajor,
     devminor: e.devminor,
-    pax: e.xattrs,
+    pax: Object.keys(pax).length ? pax : undefined,
   } as tar.Header;
 }
 
@@ -166,14 +190,23 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * The root is always 0755 root:root, as the engine shows `/` in a
  * container: a `./` member from a rootfs tarball often carries the 0700 of
  * the temp directory it was made in, which would lock users out.
+ *
+ * Times: mksquashfs 4.5.1 in -tar mode ignores -root-time and stamps the
+ * root with the clock, so two conversions would differ there. Its
+ * SOURCE_DATE_EPOCH (which may not be combined with -mkfs-time or
+ * -root-time) sets the superblock and root times and clamps any later
+ * entry time to it; with the image's creation time no entry of a normal
+ * build is later, so the image's times stay as they are.
  */
 function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
-    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
+    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0'];
+  // mksquashfs -tar ignores -root-time: SOURCE_DATE_EPOCH fixes every time it would take from the clock.
   const { child, stdin, done } = startChild(bin, args, {
     stdin: 'pipe',
     signal,
+    env: { ...process.env, SOURCE_DATE_EPOCH: secs },
     label: 'mksquashfs',
     missing: { code: 'no-mksquashfs', message: `${bin} is not installed`, hint: 'install squashfs-tools (apt-get install squashfs-tools)' },
   });
@@ -216,6 +249,11 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
       // EPIPE: mksquashfs stopped reading; its own error says why.
       if (errnoCode(e) !== 'EPIPE') throw e;
     });
+    // Both settle while feed() may still be running (Ctrl-C, mksquashfs
+    // dying): marked as handled here, awaited below, so an early rejection
+    // is never an unhandled one that kills the process.
+    packed.catch(() => undefined);
+    squash.done.catch(() => undefined);
     let fed: Fed;
     try {
       fed = await feed(pack);
@@ -232,7 +270,10 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
     if (squashed.status === 'rejected') throw squashed.reason;
     if (fedOut.status === 'rejected') throw fedOut.reason;
     const arch = fed.elfArch ?? prep.configArch;
-    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, { deterministic: opts.deterministic });
+    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, {
+      time: prep.buildDate,
+      uuid: sifUuid(imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),
+    });
     const partition = sif.descriptors[sif.descriptors.length - 1];
     return { sif, imageId, arch, labels: prep.labels, files: fed.files, bytes: fed.bytes, partitionSize: Number(partition.size), compression, mksquashfsPeakMiB: Math.round(squash.peakMiB()) };
   } catch (e) {

@@ -3,6 +3,11 @@
  * hash, the context streamed as a tar, licensed files served for the
  * build's duration, the build stream parsed for errors, the image scanned
  * for leaks. Containers and half-built images do not outlive a failure.
+ *
+ * The image is built untagged and tagged only once its scan passed and the
+ * verdict is recorded against its ID (verdict.ts): a scan that fails,
+ * errors or is interrupted leaves no tagged image, and reuse asks for the
+ * verdict, so the next build scans (or rebuilds) it first.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +15,8 @@ import type Docker from 'dockerode';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
 import { startFileServer } from '../fileserver/server';
 import { scanImageArchive, servedDigests, type LeakScanResult } from '../fileserver/leakscan';
+import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
+import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { listContext } from '../recipe/load';
 import { dockerhashOf } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
@@ -28,6 +35,12 @@ export interface BuildOptions {
   /** Extra labels set through the API (tests mark what they create). */
   extraLabels?: Record<string, string>;
   onProgress?: (line: string) => void;
+  /** The file server's port (default: derived from the served files, a free one when busy). */
+  serverPort?: number;
+  /** Uids whose sockets may fetch served files (default [0], the engine's build containers). */
+  serverUids?: number[];
+  /** Where scan verdicts are kept (default: defaultVerdictDir()). */
+  verdictDir?: string;
 }
 
 export interface BuildRecord {
@@ -53,58 +66,108 @@ export async function findByDefinitionHash(docker: Docker, hash: string): Promis
   return (await docker.listImages({ filters: JSON.stringify({ label: [`${LABEL.definitionHash}=${hash}`] }) } as never)) as unknown as Docker.ImageInfo[];
 }
 
-async function listFilesRecursive(dir: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFilesRecursive(dir, r)));
-    else if (e.isFile()) out.push(r);
-  }
-  return out;
-}
-
 async function removeQuietly(docker: Docker, ids: Iterable<string>): Promise<void> {
   for (const id of ids) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+}
+
+interface ScanContext {
+  docker: Docker;
+  stem: string;
+  serverDir?: string;
+  servedDigest?: string;
+  serverPort?: number;
+  verdictDir: string;
+  signal: AbortSignal;
+  onProgress?: (line: string) => void;
+}
+
+/**
+ * Scans an image and records the verdict against its ID. A leak records a
+ * failed verdict, removes the image and refuses; an error or interrupt
+ * records nothing, so the image stays unusable.
+ */
+async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<LeakScanResult, 'leaks'>> {
+  ctx.onProgress?.('scanning layers, config and history for served files');
+  const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, await listServedFiles(ctx.serverDir)) : new Map<string, string>();
+  const archive = (await ctx.docker.getImage(imageId).get()) as unknown as NodeJS.ReadableStream;
+  const scan = await scanImageArchive(archive as never, { digests, serverPort: ctx.serverPort }, ctx.signal);
+  const { leaks, ...figures } = scan;
+  const verdict = { imageId, scanner: SCANNER_VERSION, servedDigest: ctx.servedDigest, scannedAt: new Date().toISOString(), ...figures };
+  if (leaks.length > 0) {
+    const first = leaks[0];
+    const reason = `${first.layer === 'image config' ? `the image config's ${first.path}` : `licensed file ${first.path} is in layer ${first.layer}`} (${first.why})`;
+    await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
+    await ctx.docker.getImage(imageId).remove({ force: true }).catch(() => undefined);
+    throw new RefusedError('leak', `${ctx.stem}: ${reason}; the image was removed`, {
+      hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks.slice(0, 5).map((l) => `${l.path} (${l.why})`).join(', ')}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them, and compose the server URL inside the RUN, never in ENV or LABEL`,
+    });
+  }
+  await recordVerdict(ctx.verdictDir, { ...verdict, passed: true });
+  return figures;
 }
 
 export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<BuildRecord> {
   const { rendered, signal } = opts;
   const started = Date.now();
   const tag = rendered.names.tag;
-
-  if (!opts.rebuild) {
-    const found = await findByDefinitionHash(docker, rendered.definitionHash);
-    if (found.length > 0) {
-      const img = found.sort((a, b) => b.Created - a.Created)[0];
-      const { repo, tag: t } = splitTag(tag);
-      if (!(img.RepoTags ?? []).includes(tag)) await docker.getImage(img.Id).tag({ repo, tag: t });
-      opts.onProgress?.(`reusing ${dockerhashOf(img.Id)}: same definition hash`);
-      return { imageId: img.Id, dockerhash: dockerhashOf(img.Id), tag, definitionHash: rendered.definitionHash, size: img.Size, durationMs: Date.now() - started, reused: true };
-    }
-  }
+  const { repo, tag: t } = splitTag(tag);
+  const verdictDir = opts.verdictDir ?? defaultVerdictDir();
 
   const serverDir = opts.serverFiles ?? opts.recipe.serverFiles;
   const needsServer = opts.recipe.runtimeArgs.includes('SERVER_PORT');
   if (needsServer && !serverDir) {
     throw new InputError('no-server-files', `recipe ${opts.recipe.name} fetches licensed files at build time: give --server-files DIR`);
   }
+  let servedDigest: string | undefined;
+  if (serverDir) {
+    servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
+      throw new InputError('bad-server-files', `server files directory ${serverDir} is missing or not a directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    });
+  }
+  // The port a build of these files would be served on (the actual one once serving).
+  const scanCtx: ScanContext = { docker, stem: rendered.names.stem, serverDir, servedDigest, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
+
+  if (!opts.rebuild) {
+    const found = await findByDefinitionHash(docker, rendered.definitionHash);
+    if (found.length > 0) {
+      const img = found.sort((a, b) => b.Created - a.Created)[0];
+      const held = verdictHolds(await readVerdict(verdictDir, img.Id), img.Id, { digest: servedDigest });
+      // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
+      const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.Id);
+      if (!(img.RepoTags ?? []).includes(tag)) await docker.getImage(img.Id).tag({ repo, tag: t });
+      opts.onProgress?.(`reusing ${dockerhashOf(img.Id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`);
+      return { imageId: img.Id, dockerhash: dockerhashOf(img.Id), tag, definitionHash: rendered.definitionHash, size: img.Size, durationMs: Date.now() - started, reused: true, leakScan };
+    }
+  }
+
   const files = opts.recipe.context ? await listContext(opts.recipe.context) : [];
   await fs.mkdir(opts.logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const logPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.build.log`);
   const accessLogPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.access.log`);
-  const server = serverDir ? await startFileServer(serverDir, accessLogPath) : undefined;
+  const server = serverDir
+    ? await startFileServer(serverDir, {
+        logFile: accessLogPath,
+        port: opts.serverPort,
+        preferredPort: servedDigest ? derivePort(servedDigest) : undefined,
+        allowUids: opts.serverUids,
+      })
+    : undefined;
+  if (server?.portFallback) opts.onProgress?.(`port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`);
+  scanCtx.serverPort = server?.port;
   const log = createWriteStream(logPath);
   const parser = new BuildStreamParser();
   let imageId: string | undefined;
   try {
+    // Both stable for the same served files: they keep the cache of the
+    // steps that see them, and no step before their ARG sees them at all.
     const buildargs: Record<string, string> = {};
-    if (server) {
+    if (server && servedDigest) {
       buildargs.SERVER_PORT = String(server.port);
-      buildargs.SERVER_PREFIX = server.prefix;
+      buildargs.SERVED_DIGEST = servedDigest;
     }
     const stream = await docker.buildImage(contextTar(rendered.dockerfile, files, signal) as never, {
-      t: tag,
+      // Untagged until the scan passed.
       buildargs,
       labels: opts.extraLabels,
       // The file server listens on the host's loopback: the build must share its network.
@@ -142,22 +205,8 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
     const info = await docker.getImage(imageId).inspect();
     imageId = info.Id;
 
-    // Leak scan over every layer of what was just built.
-    let leakScan: LeakScanResult | undefined;
-    if (serverDir) {
-      opts.onProgress?.('scanning layers for served files');
-      const digests = await servedDigests(serverDir, await listFilesRecursive(serverDir));
-      const archive = (await docker.getImage(imageId).get()) as unknown as NodeJS.ReadableStream;
-      leakScan = await scanImageArchive(archive as never, digests, signal);
-      if (leakScan.leaks.length > 0) {
-        await docker.getImage(imageId).remove({ force: true }).catch(() => undefined);
-        const first = leakScan.leaks[0];
-        throw new RefusedError('leak', `${rendered.names.stem}: licensed file ${first.path} is in layer ${first.layer} (${first.why}); the image was removed`, {
-          hint: `${leakScan.leaks.length} leaked entr${leakScan.leaks.length === 1 ? 'y' : 'ies'}: ${leakScan.leaks.slice(0, 5).map((l) => l.path).join(', ')}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them`,
-        });
-      }
-    }
-    const { leaks: _leaks, ...scanFigures } = leakScan ?? { leaks: [] };
+    const leakScan = await scanAndJudge(scanCtx, imageId);
+    await docker.getImage(imageId).tag({ repo, tag: t });
     return {
       imageId,
       dockerhash: dockerhashOf(imageId),
@@ -168,7 +217,7 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
       reused: false,
       logPath,
       accessLogPath: server ? accessLogPath : undefined,
-      leakScan: leakScan ? (scanFigures as Omit<LeakScanResult, 'leaks'>) : undefined,
+      leakScan,
     };
   } catch (e) {
     await removeQuietly(docker, parser.containers);

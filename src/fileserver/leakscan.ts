@@ -4,6 +4,8 @@
  * A layer holding a file under a licensed path, or a file whose content is
  * one of the served files (or a member of a served tarball), is a leak,
  * even when a later layer deletes it: the bytes are still in the image.
+ * The image config and history are read too: they are what `docker
+ * inspect`, `docker history` and `singularity inspect` show every user.
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -18,10 +20,22 @@ import { sha256Stream } from '../util/files';
 const LICENSED = [/^opt\/cray(\/|$)/, /^opt\/cray-deps(\/|$)/, /^usr\/lib64\/libcxi\.so/];
 
 export interface Leak {
+  /** The layer member, or 'image config'. */
   layer: string;
+  /** A path in the layer, or the config field (`config.Env[3]`, `history[7]`). */
   path: string;
-  why: 'licensed path' | 'served content';
+  why: 'licensed path' | 'served content' | 'served digest' | 'server URL' | 'server prefix';
 }
+
+/** What must not appear in the image's config or history, besides the served digests. */
+export interface ScanNeedles {
+  digests: Map<string, string>;
+  /** The file server's port: a URL to it must not stay in env, labels, entrypoint or cmd. */
+  serverPort?: number;
+}
+
+/** Largest non-layer member read whole (configs are KiB; a bigger one is not a config). */
+const MAX_CONFIG_BYTES = 64 << 20;
 
 export interface LeakScanResult {
   layers: number;
@@ -67,6 +81,42 @@ export async function servedDigests(dir: string, rels: Iterable<string>): Promis
   return out;
 }
 
+/**
+ * Checks one image config (the JSON `docker save` writes beside the
+ * layers): no served digest anywhere in it, no secret prefix argument of
+ * older definitions in the history, and no URL of the server in what a
+ * container starts with (config and container_config: env, labels,
+ * entrypoint, cmd, ...). The history may name the server's port: it is a
+ * stable, non-secret build argument.
+ */
+export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return [];
+  }
+  // The image config, or a legacy per-layer `<id>/json` (it has a container_config too); not manifest.json.
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !['history', 'rootfs', 'config', 'container_config'].some((k) => k in doc)) return [];
+  const leaks: Leak[] = [];
+  const url = needles.serverPort ? new RegExp(`(localhost|127\\.0\\.0\\.1|\\[::1\\]|0\\.0\\.0\\.0):${needles.serverPort}(?!\\d)`) : undefined;
+  const visit = (value: unknown, where: string, inStartConfig: boolean) => {
+    if (typeof value === 'string') {
+      for (const d of needles.digests.keys()) if (value.includes(d)) leaks.push({ layer: 'image config', path: where, why: 'served digest' });
+      if (/SERVER_PREFIX=/.test(value)) leaks.push({ layer: 'image config', path: where, why: 'server prefix' });
+      if (inStartConfig && url?.test(value)) leaks.push({ layer: 'image config', path: where, why: 'server URL' });
+    } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${where}[${i}]`, inStartConfig));
+    else if (value && typeof value === 'object')
+      for (const [k, v] of Object.entries(value)) {
+        // Keys too: a label's name is as visible as its value.
+        visit(k, `${where}.${k} (key)`, inStartConfig);
+        visit(v, `${where}.${k}`, inStartConfig);
+      }
+  };
+  for (const [k, v] of Object.entries(doc)) visit(v, k, k === 'config' || k === 'container_config');
+  return leaks;
+}
+
 /** Scans one layer tar stream. */
 async function scanLayer(layer: string, stream: Readable, digests: Map<string, string>, result: LeakScanResult): Promise<void> {
   const extract = tar.extract();
@@ -91,12 +141,33 @@ async function scanLayer(layer: string, stream: Readable, digests: Map<string, s
  * not named by kind, so each member is sniffed: a tar (or gzip'd tar) is a
  * layer; anything else (JSON) is skipped.
  */
-export async function scanImageArchive(archive: Readable, digests: Map<string, string>, signal?: AbortSignal): Promise<LeakScanResult> {
+export async function scanImageArchive(archive: Readable, needles: ScanNeedles, signal?: AbortSignal): Promise<LeakScanResult> {
+  const { digests } = needles;
   const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [] };
   const outer = tar.extract();
   outer.on('entry', (h, entry, next) => {
     result.bytes += h.size ?? 0;
-    if (h.type !== 'file' || (h.size ?? 0) < 512) {
+    if (h.type !== 'file') {
+      entry.resume();
+      entry.on('end', next);
+      return;
+    }
+    if (h.name.endsWith('.json') || h.name.endsWith('/json')) {
+      if ((h.size ?? 0) > MAX_CONFIG_BYTES) {
+        next(new OperationError('leak-scan', `image member ${h.name} is ${h.size} bytes: too big for an image config`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      entry.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
+      entry.on('end', () => {
+        result.leaks.push(...scanImageConfig(Buffer.concat(chunks).toString('utf8'), needles));
+        next();
+      });
+      return;
+    }
+    if ((h.size ?? 0) < 512) {
       entry.resume();
       entry.on('end', next);
       return;

@@ -1,36 +1,58 @@
 /**
  * The build-time file server: serves a directory of licensed files to a
- * build on 127.0.0.1 only, on a free port, under an unguessable path
- * prefix, for as long as the build runs. GET and HEAD only, no listings,
- * nothing outside the directory (`..`, encoded dots, symlinks leading out
- * all answer 404). Every request is logged.
+ * build on 127.0.0.1 only, for as long as the build runs. GET and HEAD
+ * only, no listings, nothing outside the directory (`..`, encoded dots,
+ * symlinks leading out all answer 404). Every request is logged.
+ *
+ * Who may fetch is decided by the kernel, not by a secret in the URL: a
+ * secret would have to reach the build as a build argument, and the
+ * classic builder writes every argument in scope into the history and the
+ * cache key of every later step (README, "Serving licensed files"). For
+ * each connection the server looks the client's socket up in
+ * /proc/net/tcp and serves only sockets owned by an allowed uid (the uid
+ * the engine's build containers run as, 0 by default); any other local
+ * user gets 403, and the attempt is logged.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { InputError, errnoCode } from '../errors';
+import { InputError, OperationError, errnoCode } from '../errors';
+import { peerUid } from './peer';
+
+export interface FileServerOptions {
+  logFile?: string;
+  /** A port the caller insists on: taken or fail. */
+  port?: number;
+  /** A port to try first (derived from the served files); a free one is taken when it is busy. */
+  preferredPort?: number;
+  /** Uids whose sockets may fetch (default [0], the engine's build containers). */
+  allowUids?: number[];
+  /** How the client's uid is found (tests give their own; default: the kernel's socket tables). */
+  uidOf?: (address: string, port: number) => Promise<number | undefined>;
+}
 
 export interface FileServer extends AsyncDisposable {
   port: number;
-  prefix: string;
+  /** True when the preferred port was busy and another was taken (the fetching steps miss the cache). */
+  portFallback: boolean;
   /** Base URL as the build sees it (host networking). */
   url: string;
   /** Paths (relative to the served dir) that were fetched. */
   served: Set<string>;
+  /** Requests refused because the client's uid is not allowed. */
+  refused: number;
   close(): Promise<void>;
 }
 
 /** Resolves a request path to a real file inside root, or undefined. Exported for tests. */
-export async function resolveInside(rootReal: string, prefix: string, rawUrl: string): Promise<string | undefined> {
+export async function resolveInside(rootReal: string, rawUrl: string): Promise<string | undefined> {
   const q = rawUrl.indexOf('?');
   const pathname = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
-  const head = `/${prefix}/`;
-  if (!pathname.startsWith(head)) return undefined;
+  if (!pathname.startsWith('/')) return undefined;
   let rel: string;
   try {
-    rel = decodeURIComponent(pathname.slice(head.length));
+    rel = decodeURIComponent(pathname.slice(1));
   } catch {
     return undefined;
   }
@@ -50,7 +72,18 @@ export async function resolveInside(rootReal: string, prefix: string, rawUrl: st
   return st?.isFile() ? real : undefined;
 }
 
-export async function startFileServer(dir: string, logFile?: string): Promise<FileServer> {
+function listen(server: http.Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export async function startFileServer(dir: string, opts: FileServerOptions = {}): Promise<FileServer> {
   let rootReal: string;
   try {
     rootReal = await fs.realpath(dir);
@@ -58,31 +91,39 @@ export async function startFileServer(dir: string, logFile?: string): Promise<Fi
   } catch (e) {
     throw new InputError('bad-server-files', `server files directory ${dir} is missing or not a directory (${errnoCode(e) ?? (e as Error).message})`);
   }
-  const prefix = randomBytes(16).toString('hex');
+  // Set explicitly: an empty list would let nobody in, a missing one everybody.
+  const allow = new Set(opts.allowUids ?? [0]);
+  const uidOf = opts.uidOf ?? peerUid;
   const served = new Set<string>();
-  const log: WriteStream | undefined = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
-  const note = (req: http.IncomingMessage, status: number, bytes = 0) => {
-    // The prefix is a secret for the build's duration: never logged.
-    const shown = (req.url ?? '').split(prefix).join('<prefix>');
-    log?.write(`${new Date().toISOString()} ${req.socket.remoteAddress} ${req.method} ${shown} ${status} ${bytes}\n`);
+  let refused = 0;
+  const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const note = (req: http.IncomingMessage, uid: number | undefined, status: number, bytes = 0) => {
+    log?.write(`${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`);
   };
 
   const server = http.createServer(async (req, res) => {
+    const uid = await uidOf(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0).catch(() => undefined);
+    if (uid === undefined || !allow.has(uid)) {
+      refused++;
+      note(req, uid, 403);
+      res.writeHead(403).end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      note(req, 405);
+      note(req, uid, 405);
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
-    const file = await resolveInside(rootReal, prefix, req.url ?? '/');
+    const file = await resolveInside(rootReal, req.url ?? '/');
     if (!file) {
-      note(req, 404);
+      note(req, uid, 404);
       res.writeHead(404).end();
       return;
     }
     const st = await fs.stat(file);
     res.writeHead(200, { 'Content-Length': st.size, 'Content-Type': 'application/octet-stream' });
     if (req.method === 'HEAD') {
-      note(req, 200);
+      note(req, uid, 200);
       res.end();
       return;
     }
@@ -96,19 +137,41 @@ export async function startFileServer(dir: string, logFile?: string): Promise<Fi
     stream.on('data', (c: string | Buffer) => {
       sent += c.length;
     });
-    res.on('close', () => note(req, res.writableFinished || sent === st.size ? 200 : 499, sent));
+    res.on('close', () => note(req, uid, res.writableFinished || sent === st.size ? 200 : 499, sent));
     stream.pipe(res);
   });
-  // Port 0: the kernel picks a free port, so "port in use" cannot happen.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  let portFallback = false;
+  if (opts.port !== undefined) {
+    await listen(server, opts.port).catch((e) => {
+      throw new OperationError('server-port', `cannot serve licensed files on 127.0.0.1:${opts.port} (${errnoCode(e) ?? (e as Error).message})`, { hint: 'give another --server-port, or none to derive one' });
+    });
+  } else {
+    const preferred = opts.preferredPort ?? 0;
+    try {
+      await listen(server, preferred);
+    } catch (e) {
+      if (errnoCode(e) !== 'EADDRINUSE' || preferred === 0) throw e;
+      // Port 0: the kernel picks a free one. The build still works; the
+      // fetching steps and what follows them miss the cache this once.
+      portFallback = true;
+      await listen(server, 0);
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   const close = async () => {
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
   };
-  return { port, prefix, url: `http://localhost:${port}/${prefix}/`, served, close, [Symbol.asyncDispose]: close };
+  return {
+    port,
+    portFallback,
+    url: `http://127.0.0.1:${port}/`,
+    served,
+    get refused() {
+      return refused;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -102,7 +102,7 @@ export const convertStage: Stage = {
     report.progress('waiting for a conversion slot');
     const r = await slot(ctx, 'convert', () => {
       report.progress(`docker export | mksquashfs -> ${out}`);
-      return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine });
+      return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine, scanVerdict: 'refuse' });
     });
     v.results.convert = r;
     report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);

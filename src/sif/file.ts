@@ -106,6 +106,10 @@ export interface WriteOptions {
   /** Nil UUID and Go's zero time: the same inputs give the same bytes. */
   deterministic?: boolean;
   now?: Date;
+  /** The header's UUID (convert derives it from the image ID), instead of a random or nil one. */
+  uuid?: Buffer;
+  /** The time every header and descriptor field gets (convert: the image's creation), instead of the clock. */
+  time?: Date;
 }
 
 export interface SifLayout {
@@ -126,7 +130,7 @@ function alignUp(n: bigint): bigint {
  * data objects back to back, partitions aligned to 4096. Pure.
  */
 export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayout {
-  const time = opts.deterministic ? ZERO_TIME : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
+  const time = opts.time ? BigInt(Math.max(0, Math.floor(opts.time.getTime() / 1000))) : opts.deterministic ? ZERO_TIME : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
   let cursor = DATA_OFFSET;
   const descriptors: Descriptor[] = [];
   for (const [i, item] of items.entries()) {
@@ -154,7 +158,7 @@ export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayo
     launch: LAUNCH_SCRIPT,
     version: '01',
     arch: prim?.partition?.arch ?? '00',
-    uuid: opts.deterministic ? Buffer.alloc(16) : Buffer.from(randomUUID().replace(/-/g, ''), 'hex'),
+    uuid: opts.uuid ?? (opts.deterministic ? Buffer.alloc(16) : Buffer.from(randomUUID().replace(/-/g, ''), 'hex')),
     created: time,
     modified: time,
     descriptorsFree: BigInt(DEFAULT_DESCRIPTORS - descriptors.length),

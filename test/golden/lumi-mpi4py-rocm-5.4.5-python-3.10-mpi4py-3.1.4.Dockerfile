@@ -8,10 +8,6 @@
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
 FROM registry.suse.com/bci/bci-base:15.3.17.20.145
 
-# Port and secret path prefix of the build-time file server (given per build).
-ARG SERVER_PORT
-ARG SERVER_PREFIX
-
 # The BCI repositories are too small for a build toolchain: turn them off and
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
 RUN set -eux ; \
@@ -38,9 +34,9 @@ RUN set -eux ; \
 # licensed: it is never shipped in the image. Steps that need it fetch the
 # CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
-# libcxi are bind-mounted in.
+# libcxi are bind-mounted in. Each such RUN composes the server's URL itself
+# (http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar): no ENV keeps it.
 ENV CPE_VERSION="23.03"
-ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-23.03.tar"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
 ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.25/ofi/crayclang/10.0"
@@ -75,12 +71,15 @@ ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-5.4.5/lib"
 ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
-# serves at build time (they must work without a GPU during builds).
+# serves at build time (they must work without a GPU during builds). The
+# file server's stable arguments start here, before the first step that fetches.
+ARG SERVER_PORT
+ARG SERVED_DIGEST
 RUN set -eux ; \
   cd $ROCM_PATH/bin ; \
   for t in rocm_agent_enumerator rocminfo ; do \
     rm -f $t ; \
-    curl -fsSL -o $t http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/$t ; \
+    curl -fsSL -o $t http://127.0.0.1:${SERVER_PORT}/$t ; \
     chmod 0755 $t ; \
   done
 
@@ -147,7 +146,7 @@ ENV MPI4PY_VERSION="3.1.4"
 RUN set -eux ; \
   $WITH_CONDA ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
@@ -185,7 +184,7 @@ ENV OSU_VERSION="7.2"
 ENV OSU_PATH="/opt/osu"
 RUN set -eux ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
@@ -212,7 +211,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="a36f7df52b8568e1cc7b916e1cd3c8b43c00dc09d43184849dd974d35a1b2275" \
+      io.sifkit.definition-hash="7a6749946bb675de40420bf29c706359913670c7c3d6a2bb7fd352b692834047" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="5.4.5" \

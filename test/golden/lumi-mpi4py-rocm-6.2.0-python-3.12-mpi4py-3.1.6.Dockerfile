@@ -8,10 +8,6 @@
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
 FROM registry.suse.com/bci/bci-base:15.5.36.14.13
 
-# Port and secret path prefix of the build-time file server (given per build).
-ARG SERVER_PORT
-ARG SERVER_PREFIX
-
 # The BCI repositories are too small for a build toolchain: turn them off and
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
 RUN set -eux ; \
@@ -39,9 +35,9 @@ RUN set -eux ; \
 # licensed: it is never shipped in the image. Steps that need it fetch the
 # CPE tarball from the build-time file server and run $REMOVE_CRAY_DEPS in
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
-# libcxi are bind-mounted in.
+# libcxi are bind-mounted in. Each such RUN composes the server's URL itself
+# (http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar): no ENV keeps it.
 ENV CPE_VERSION="24.03"
-ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-24.03.tar"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
 ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0"
@@ -86,12 +82,15 @@ ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-6.2.0/lib"
 ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
-# serves at build time (they must work without a GPU during builds).
+# serves at build time (they must work without a GPU during builds). The
+# file server's stable arguments start here, before the first step that fetches.
+ARG SERVER_PORT
+ARG SERVED_DIGEST
 RUN set -eux ; \
   cd $ROCM_PATH/bin ; \
   for t in rocm_agent_enumerator rocminfo ; do \
     rm -f $t ; \
-    curl -fsSL -o $t http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/$t ; \
+    curl -fsSL -o $t http://127.0.0.1:${SERVER_PORT}/$t ; \
     chmod 0755 $t ; \
   done
 
@@ -99,7 +98,7 @@ RUN set -eux ; \
 # AMD rebuilds them from a served source that answers gfx90a (8 GPUs a node).
 RUN set -eux ; \
   cd $ROCM_PATH/llvm/bin ; \
-  curl -fsSL -o /tmp/amdgpu-arch.cpp http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/amdgpu-arch.cpp ; \
+  curl -fsSL -o /tmp/amdgpu-arch.cpp http://127.0.0.1:${SERVER_PORT}/amdgpu-arch.cpp ; \
   rm -f amdgpu-arch offload-arch ; \
   g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=8 -o amdgpu-arch ; \
   g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=1 -o offload-arch ; \
@@ -170,7 +169,7 @@ ENV MPI4PY_VERSION="3.1.6"
 RUN set -eux ; \
   $WITH_CONDA ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
@@ -208,7 +207,7 @@ ENV OSU_VERSION="7.2"
 ENV OSU_PATH="/opt/osu"
 RUN set -eux ; \
   cd / ; \
-  curl -fsSL -o /cpe.tar $CPE_URL ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
@@ -235,7 +234,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="6dfc43e4527c29f24f9385cf3756df5f586b895435efdb04e95e35893b9b6a66" \
+      io.sifkit.definition-hash="ca2a88cb3a842432af591c84d7a6dd5e1a41e604d4a77cdc380de18685e5acca" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.rocm="6.2.0" \

@@ -1,9 +1,27 @@
-import { promises as fs } from 'node:fs';
+import { mkdtempSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildVariant } from '../../src/engine/build';
+import { readVerdict } from '../../src/engine/verdict';
+import { InterruptedError } from '../../src/errors';
 import { runCli } from '../support/cli';
-import { allContainerIds, docker, removeTestImages } from '../support/engine';
+import { allContainerIds, docker, removeTestImages, TEST_LABEL, runId } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
+import { renderFor } from '../support/recipes';
+import { loadRecipe } from '../../src/recipe/load';
 
 jest.setTimeout(600_000);
+
+// Verdicts of this run apart from the user's (the CLI children inherit it).
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-state-'));
+process.env.SIFKIT_STATE_DIR = stateDir;
+const verdictDir = path.join(stateDir, 'scan-verdicts');
+
+async function untaggedTestImages(recipe?: string): Promise<string[]> {
+  const label = [`${TEST_LABEL}=${runId}`, ...(recipe ? [`io.sifkit.recipe=${recipe}`] : [])];
+  const images = (await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) } as never)) as unknown as { Id: string }[];
+  return images.map((i) => i.Id);
+}
 
 
 async function imageExists(tag: string): Promise<boolean> {
@@ -27,7 +45,13 @@ describe('sifkit build against the real engine', () => {
     expect(img.size).toBeGreaterThan(0);
     // The build log and the file server's access log are kept.
     expect(await fs.readFile(img.logPath, 'utf8')).toContain('Step 8/9');
-    expect(await fs.readFile(img.accessLogPath, 'utf8')).toMatch(/GET \/<prefix>\/cpe.tar 200/);
+    expect(await fs.readFile(img.accessLogPath, 'utf8')).toMatch(/uid=0 GET "\/cpe.tar" 200/);
+    // The verdict is bound to the image ID; the history names only stable, non-secret arguments.
+    expect(await readVerdict(verdictDir, img.imageId)).toMatchObject({ imageId: img.imageId, passed: true });
+    const history = (await docker.getImage(img.imageId).history()) as { CreatedBy: string }[];
+    const fetching = history.find((h) => h.CreatedBy.includes('cpe.tar'));
+    expect(fetching?.CreatedBy).toMatch(/^\|3 BASE=\S+ SERVED_DIGEST=[0-9a-f]{64} SERVER_PORT=\d+ /);
+    expect(history.map((h) => h.CreatedBy).join('\n')).not.toMatch(/SERVER_PREFIX|[0-9a-f]{32}\/cpe/);
     // Provenance labels are on the image.
     const info = await docker.getImage(img.imageId).inspect();
     expect(info.Config.Labels['io.sifkit.definition-hash']).toBe(img.definitionHash);
@@ -44,6 +68,88 @@ describe('sifkit build against the real engine', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/licensed file \/opt\/cray\S* is in layer \S+ \(licensed path\)/);
     expect(await imageExists(fx.tag)).toBe(false);
+  });
+
+  it('refuses a definition that keeps the server URL in its environment (exit 3)', async () => {
+    const fx = await fixtureRecipe('urlenv', 'ENV CPE_URL="$BASE/cpe.tar"\nRUN true');
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/the image config's config\.Env\[\d+\] \(server URL\); the image was removed/);
+    expect(await imageExists(fx.tag)).toBe(false);
+  });
+
+  it('never reuses an image whose scan was interrupted: the next build scans it, and refuses the leak', async () => {
+    // The issue's case: a definition that keeps the licensed tarball, Ctrl-C during the scan, build again.
+    const fx = await fixtureRecipe('scanstop', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar');
+    const recipe = await loadRecipe(fx.dir);
+    const rendered = await renderFor(fx.dir, {});
+    const ac = new AbortController();
+    const before = new Set(await untaggedTestImages());
+    await expect(
+      buildVariant(docker, {
+        recipe,
+        rendered,
+        logDir: path.join(fx.dir, 'logs'),
+        signal: ac.signal,
+        verdictDir,
+        onProgress: (line) => {
+          if (line.startsWith('scanning')) ac.abort();
+        },
+      }),
+    ).rejects.toBeInstanceOf(InterruptedError);
+    // Built, never tagged, no verdict.
+    expect(await imageExists(fx.tag)).toBe(false);
+    const left = (await untaggedTestImages()).filter((id) => !before.has(id));
+    expect(left).toHaveLength(1);
+    expect(await readVerdict(verdictDir, left[0])).toBeUndefined();
+
+    const again = await runCli(['build', fx.dir]);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/licensed file \/opt\/cray/);
+    expect(await imageExists(fx.tag)).toBe(false);
+    expect(await readVerdict(verdictDir, left[0])).toMatchObject({ passed: false });
+  });
+
+  it('scans a clean image whose scan was interrupted before reusing it', async () => {
+    const fx = await fixtureRecipe('scanstop2', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; rm /cpe.tar');
+    const recipe = await loadRecipe(fx.dir);
+    const rendered = await renderFor(fx.dir, {});
+    const ac = new AbortController();
+    await expect(
+      buildVariant(docker, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
+    ).rejects.toBeInstanceOf(InterruptedError);
+    expect(await imageExists(fx.tag)).toBe(false);
+    // convert of the unscanned image warns (the pipeline refuses it).
+    const [unscanned] = await untaggedTestImages('scanstop2');
+    const sif = path.join(fx.dir, 'unscanned.sif');
+    const c = await runCli(['convert', `docker-daemon:${unscanned}`, '-o', sif]);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/^sifkit: warning: image [0-9a-f]{12} was built by sifkit but has no passing leak scan for its ID/m);
+    const r = await runCli(['build', fx.dir, '--json']);
+    expect(r.code).toBe(0);
+    const img = JSON.parse(r.stdout).images[0];
+    // Reused, but only after a scan now: the record carries its figures.
+    expect(img).toMatchObject({ reused: true });
+    expect(img.leakScan.layers).toBeGreaterThan(0);
+    expect(await imageExists(fx.tag)).toBe(true);
+    expect(await readVerdict(verdictDir, img.imageId)).toMatchObject({ passed: true });
+  });
+
+  it('keeps the layer cache across builds of the same served files: only the steps after a change run', async () => {
+    const steps = 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; rm /cpe.tar; echo fetched > /fetched';
+    const a = await fixtureRecipe('cachea', steps);
+    const first = await runCli(['build', a.dir, '--json', '--log-dir', `${a.dir}/logs`]);
+    expect(first.code).toBe(0);
+    // Same fragments up to a new last step, the same served files.
+    const b = await fixtureRecipe('cacheb', `${steps}\nRUN echo the new last step > /last`);
+    const second = await runCli(['build', b.dir, '--json', '--server-files', a.served, '--log-dir', `${b.dir}/logs`]);
+    expect(second.code).toBe(0);
+    const log = await fs.readFile(JSON.parse(second.stdout).images[0].logPath, 'utf8');
+    const steps2 = log.split(/Step \d+\/\d+ : /).slice(1);
+    const fetchStep = steps2.find((st) => st.startsWith('RUN set -e; cd /; $GET'));
+    expect(fetchStep).toContain('Using cache');
+    const last = steps2.find((st) => st.startsWith('RUN echo the new last step'));
+    expect(last).not.toContain('Using cache');
   });
 
   it('catches files removed only in a later layer: the bytes are still in the image', async () => {

@@ -36,7 +36,7 @@ describe('sifkit render, as a user runs it', () => {
     const dirs = (await fs.readdir(out)).sort();
     expect(dirs).toEqual(expect.arrayContaining(['lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4', 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6']));
     const meta = JSON.parse(await fs.readFile(path.join(out, dirs[0], 'build.json'), 'utf8'));
-    expect(meta.buildArgs).toEqual(['SERVER_PORT', 'SERVER_PREFIX']);
+    expect(meta.buildArgs).toEqual(['SERVER_PORT', 'SERVED_DIGEST']);
     expect(await fs.readFile(path.join(out, dirs[0], 'Dockerfile'), 'utf8')).toContain(`io.sifkit.stem="${dirs[0]}"`);
   });
   it.each([

@@ -329,7 +329,9 @@ describe('convert: bad input leaves nothing behind', () => {
     const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], { env: { ...process.env, CI: '1' } });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    await new Promise((r) => setTimeout(r, 1500));
+    // Interrupted once the work is under way (its own export container exists, labelled host:pid), not after a guessed time.
+    const own = async () => (await docker.listContainers({ all: true, filters: { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] } })).length > 0;
+    while (!(await own())) await new Promise((r) => setTimeout(r, 25));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect({ code, stderr }).toMatchObject({ code: 130 });

@@ -27,7 +27,7 @@ export async function fixtureRecipe(name: string, steps: string): Promise<{ dir:
       `name: ${name}`,
       'naming: { prefix: ' + FIXTURE_PREFIX + ', app: ' + name + ', version: v, parts: [[v, v]] }',
       `fragments: [${name}/main.docker]`,
-      'runtime_args: [SERVER_PORT, SERVER_PREFIX]',
+      'runtime_args: [SERVER_PORT, SERVED_DIGEST]',
       'server_files: served',
       "parameters: { v: { type: version, default: '1.0' } }",
       '',
@@ -39,11 +39,13 @@ export async function fixtureRecipe(name: string, steps: string): Promise<{ dir:
       'FROM sifkit-test/busybox:latest',
       // Early, so intermediate images of a failed build carry it too.
       `LABEL ${TEST_LABEL}="${runId}"`,
-      'ARG SERVER_PORT',
-      'ARG SERVER_PREFIX',
       `ENV SIFKIT_TEST_RUN="${runId}"`,
       'ENV GET="wget -q -O"',
-      'ENV BASE="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}"',
+      // Scoped to the steps below, stable across builds of the same served files.
+      'ARG SERVER_PORT',
+      'ARG SERVED_DIGEST',
+      // An ARG, not an ENV: the URL must not stay in the image's config.
+      'ARG BASE="http://127.0.0.1:${SERVER_PORT}"',
       steps,
       '',
     ].join('\n'),

@@ -21,6 +21,8 @@ export interface FileFacts {
   size: number;
   link?: string;
   sha256?: string;
+  /** Seconds since the epoch, when the listing was asked for times. */
+  mtime?: number;
 }
 
 export type Listing = Map<string, FileFacts>;
@@ -34,7 +36,7 @@ async function digest(s: Readable): Promise<string> {
 }
 
 /** Lists a tar stream (e.g. `docker export`), resolving hard links to their target's facts. */
-export async function listTar(stream: NodeJS.ReadableStream): Promise<{ files: Listing; groups: string[][] }> {
+export async function listTar(stream: NodeJS.ReadableStream, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
   const files: Listing = new Map();
   const linkOf = new Map<string, string>();
   const extract = tar.extract();
@@ -51,7 +53,11 @@ export async function listTar(stream: NodeJS.ReadableStream): Promise<{ files: L
       body.on('end', () => done({ ...(files.get(target) as FileFacts) }));
       return;
     }
-    const base = { type: h.type ?? 'file', mode: ((h.mode ?? 0) & 0o7777).toString(8), uid: h.uid ?? 0, gid: h.gid ?? 0, size: h.type === 'file' ? h.size ?? 0 : 0 };
+    // Ids too big for the ustar field come in pax records (tar-stream leaves them there).
+    const pax = (h.pax ?? {}) as Record<string, string>;
+    const id = (k: 'uid' | 'gid') => (pax[k] !== undefined ? Number(pax[k]) : h[k] ?? 0);
+    const base: FileFacts = { type: h.type ?? 'file', mode: ((h.mode ?? 0) & 0o7777).toString(8), uid: id('uid'), gid: id('gid'), size: h.type === 'file' ? h.size ?? 0 : 0 };
+    if (opts.times) base.mtime = Math.floor((h.mtime?.getTime() ?? 0) / 1000);
     if (h.type === 'file') digest(body as unknown as Readable).then((sha256) => done({ ...base, sha256 }), (e) => extract.destroy(e));
     else {
       body.resume();
@@ -65,7 +71,7 @@ export async function listTar(stream: NodeJS.ReadableStream): Promise<{ files: L
 }
 
 /** Lists a directory on disk (an unsquashfs extraction), with hard link groups by inode. */
-export async function listDir(root: string): Promise<{ files: Listing; groups: string[][] }> {
+export async function listDir(root: string, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
   const files: Listing = new Map();
   const byIno = new Map<number, string[]>();
   async function walk(rel: string): Promise<void> {
@@ -73,7 +79,7 @@ export async function listDir(root: string): Promise<{ files: Listing; groups: s
       const r = rel ? `${rel}/${name}` : name;
       const abs = path.join(root, r);
       const st = await fs.lstat(abs);
-      const base = { mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid };
+      const base = { mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid, ...(opts.times ? { mtime: Math.floor(st.mtimeMs / 1000) } : {}) };
       if (st.isDirectory()) {
         files.set(r, { type: 'directory', ...base, size: 0 });
         await walk(r);
@@ -105,10 +111,10 @@ export async function buildFixtureImage(docker: Docker, tag: string, dockerfile:
   return (await docker.getImage(tag).inspect()).Id;
 }
 
-export async function exportImage(docker: Docker, tag: string): Promise<{ files: Listing; groups: string[][] }> {
+export async function exportImage(docker: Docker, tag: string, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
   const c = await docker.createContainer({ Image: tag, Cmd: ['/bin/true'], Labels: { [TEST_LABEL]: runId }, HostConfig: { NetworkMode: 'none' } } as never);
   try {
-    return await listTar(await c.export());
+    return await listTar(await c.export(), opts);
   } finally {
     await c.remove({ force: true });
   }

@@ -45,7 +45,10 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
   });
   it('points at the Cray PE without shipping it', () => {
     has('ENV CPE_VERSION="24.03"');
-    has('ENV CPE_URL="http://localhost:${SERVER_PORT}/${SERVER_PREFIX}/cpe-24.03.tar"');
+    // The server URL is composed inside each RUN that fetches: no ENV keeps it.
+    expect(text).not.toContain('CPE_URL');
+    expect(text).not.toContain('SERVER_PREFIX');
+    has('curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar"');
     has('ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"');
     has('ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0"');
     has('ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"');
@@ -92,7 +95,7 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
   it('removes the Cray files in the same RUN that fetched them, every time', () => {
     // Split into instructions; each RUN that fetches $CPE_URL must end with $REMOVE_CRAY_DEPS.
     const runs = text.replace(/\\\n/g, ' ').split('\n').filter((l) => l.startsWith('RUN'));
-    const fetching = runs.filter((r) => r.includes('$CPE_URL'));
+    const fetching = runs.filter((r) => r.includes('/cpe-${CPE_VERSION}.tar'));
     expect(fetching.length).toBe(2);
     for (const r of fetching) expect(r.trim().endsWith('$REMOVE_CRAY_DEPS')).toBe(true);
   });

@@ -1,0 +1,43 @@
+/**
+ * Proves a SIF is the conversion of an image: converts the source again,
+ * with the options the SIF shows (its compression), to a temp file beside
+ * it, and compares the two byte for byte. Conversion is reproducible
+ * (reproducible.ts), so any difference means another image, other
+ * options, another sifkit version, or a SIF changed after conversion.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type Docker from 'dockerode';
+import { InputError } from '../errors';
+import { inspectSif } from '../sif/inspect';
+import { tempNameFor } from '../util/files';
+import { convert } from './convert';
+import { compareFiles, type Comparison } from './reproducible';
+import { parseCompression } from './squash-options';
+
+export interface ReconvertResult extends Comparison {
+  sif: string;
+  source: string;
+  imageId?: string;
+}
+
+/** The source a SIF was converted from, as its definition file names it (`bootstrap: KIND`, `from: REF`). */
+export function sourceFromDeffile(deffile: string | undefined): string | undefined {
+  const kind = /^bootstrap:\s*(docker-daemon|docker-archive)\s*$/im.exec(deffile ?? '')?.[1];
+  const from = /^from:\s*(.+?)\s*$/im.exec(deffile ?? '')?.[1];
+  return kind && from ? `${kind}:${from}` : undefined;
+}
+
+export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: Docker; fixPerms?: boolean; mem?: string } = {}): Promise<ReconvertResult> {
+  const summary = await inspectSif(sif);
+  const source = sourceText ?? sourceFromDeffile(summary.deffile);
+  if (!source) throw new InputError('no-source', `${sif} does not name the image it came from: give the source (docker-daemon:REF or docker-archive:PATH)`);
+  const compression = parseCompression(summary.partition?.compression ?? 'gzip');
+  const again = tempNameFor(path.resolve(sif));
+  try {
+    const r = await convert(source, again, { compression, fixPerms: opts.fixPerms, mem: opts.mem, signal: opts.signal, engine: opts.engine });
+    return { sif, source, imageId: r.imageId, ...(await compareFiles(sif, again)) };
+  } finally {
+    await fs.rm(again, { force: true });
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The leak scan's verdict, bound to the image ID it was reached on. An
+ * image is tagged, reused or converted by the pipeline only with a passing
+ * verdict for its exact ID, reached by this scanner version over the same
+ * served files: an image whose scan failed, errored or was interrupted has
+ * none, so the next build scans it again (or rebuilds) before any use.
+ *
+ * Verdicts live in files under the state directory (one per image ID,
+ * written atomically), not in labels: a label is part of the image and
+ * would change its ID.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errnoCode } from '../errors';
+import { writeFileAtomic } from '../util/files';
+
+/** Raised when what the scan checks changes, so older verdicts no longer count. */
+export const SCANNER_VERSION = 2;
+
+export interface Verdict {
+  imageId: string;
+  passed: boolean;
+  /** Why it failed (the first leak), when it did. */
+  reason?: string;
+  scanner: number;
+  /** Digest of the served files the scan looked for (none when nothing was served). */
+  servedDigest?: string;
+  scannedAt: string;
+  layers: number;
+  files: number;
+  bytes: number;
+}
+
+export function defaultVerdictDir(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
+  return path.join(state, 'scan-verdicts');
+}
+
+function fileFor(dir: string, imageId: string): string {
+  const hex = imageId.replace(/^sha256:/, '');
+  // The ID names a file: only ever 64 hex digits.
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`not an image ID: ${JSON.stringify(imageId)}`);
+  return path.join(dir, `${hex}.json`);
+}
+
+export async function recordVerdict(dir: string, v: Verdict): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await writeFileAtomic(fileFor(dir, v.imageId), JSON.stringify(v, null, 2) + '\n');
+}
+
+export async function readVerdict(dir: string, imageId: string): Promise<Verdict | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(fileFor(dir, imageId), 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const v = JSON.parse(text) as Verdict;
+    return v && v.imageId === imageId ? v : undefined;
+  } catch {
+    // A torn or edited file is no verdict: scan again.
+    return undefined;
+  }
+}
+
+/**
+ * Whether `v` lets the image be used: passed, by this scanner, and (for a
+ * build, which knows what it serves) over the same served files.
+ */
+export function verdictHolds(v: Verdict | undefined, imageId: string, served?: { digest: string | undefined }): v is Verdict {
+  if (v === undefined || v.imageId !== imageId || !v.passed || v.scanner !== SCANNER_VERSION) return false;
+  return served === undefined || (v.servedDigest ?? '') === (served.digest ?? '');
+}
