@@ -5,7 +5,7 @@ import { imageFacts, locateSif } from '../publish/facts';
 import { releaseFiles } from '../publish/files';
 import { moduleScripts, moduleText } from '../publish/module';
 import { openTree, resolveRoot, treeAt } from '../tree/root';
-import { makeOutputDir, writeInside } from '../validate/outdir';
+import { makeOutputDir, writeInside } from '../util/outdir';
 import { collect, jsonDoc } from './output';
 import { InputError } from '../errors';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';

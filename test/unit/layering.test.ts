@@ -26,7 +26,9 @@ const KNOWN_UPWARD: Record<string, string> = {};
 /** Modules that take plain data and give plain data (or streams): no file system, processes, network, engine. */
 const PURE = new Set([
   'errors',
-  'validate/names',
+  'validate/names', 'validate/schema', 'validate/labels',
+  'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
+  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
   'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore',
   'sif/format',
   'engine/progress',

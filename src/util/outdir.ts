@@ -7,8 +7,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, errnoCode } from '../errors';
-import { writeFileAtomic } from '../util/files';
-import { targetInside } from './paths';
+import { writeFileAtomic } from './files';
+import { targetInside } from '../validate/paths';
 
 /** `dir` made (with parents) and resolved; `flag` names it in errors. */
 export async function makeOutputDir(dir: string, flag: string): Promise<string> {
