@@ -14,6 +14,7 @@ interface ConvertFlags {
   deterministic?: boolean;
   compression?: string;
   mksquashfsMem?: string;
+  processors?: string;
   json?: boolean;
 }
 
@@ -29,14 +30,17 @@ export function registerConvert(program: Command): void {
     .option('--deterministic', 'nil UUID and fixed times: the same image gives the same bytes')
     .option('--compression <name>', `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, 'gzip')
     .option('--mksquashfs-mem <size>', 'memory mksquashfs may use, e.g. 512M or 2G', DEFAULT_MKSQUASHFS_MEM)
+    .option('--processors <n>', 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const backend = parseBackend(flags.backend ?? 'native');
         const compression = parseCompression(flags.compression ?? 'gzip');
         const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+        const processors = flags.processors === undefined ? undefined : Number(flags.processors);
+        if (processors !== undefined && (!Number.isInteger(processors) || processors < 1 || processors > 1024)) throw new InputError('bad-processors', `--processors ${flags.processors} is not a whole number from 1 to 1024`);
         if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
-        const r = await convert(source, flags.output, { backend, fixPerms: flags.fixPerms, deterministic: flags.deterministic, signal: io.signal, outDir: flags.outDir, compression, mem });
+        const r = await convert(source, flags.output, { backend, fixPerms: flags.fixPerms, deterministic: flags.deterministic, signal: io.signal, outDir: flags.outDir, compression, mem, processors });
         if (io.json) io.stdout(jsonDoc({ ok: true, sif: r }));
         else {
           io.stdout(`${r.out}\n`);

@@ -47,6 +47,7 @@ export interface ConvertOptions {
   /** Native backend: squashfs compressor and mksquashfs memory. */
   compression?: Compression;
   mem?: string;
+  processors?: number;
 }
 
 export interface ConvertRecord {
@@ -65,7 +66,7 @@ export interface ConvertRecord {
 }
 
 /** Saves an engine image to `file` through the Engine API. */
-async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
+export async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
   const docker = engine ?? (await connectEngine(signal));
   await inspectEngineImage(docker, ref);
   const stream = await docker.getImage(ref).get();
@@ -159,7 +160,7 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
-  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem };
+  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem, processors: opts.processors };
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);

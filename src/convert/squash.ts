@@ -31,6 +31,8 @@ export interface SquashOptions {
   compression?: Compression;
   /** mksquashfs -mem (default DEFAULT_MKSQUASHFS_MEM). */
   mem?: string;
+  /** mksquashfs -processors: a Slurm task's CPUs, not the node's (default: mksquashfs's own, every online CPU). */
+  processors?: number;
 }
 
 export interface ConvertResult {
@@ -148,10 +150,11 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * container: a `./` member from a rootfs tarball often carries the 0700 of
  * the temp directory it was made in, which would lock users out.
  */
-function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
+function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string; processors?: number }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
-    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs];
+    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0', '-root-time', secs, '-mkfs-time', secs,
+    ...(squash.processors ? ['-processors', String(squash.processors)] : [])];
   const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'pipe'], signal, killSignal: 'SIGKILL' });
   let peak = 0;
   const sample = () => {
@@ -205,7 +208,7 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
   const tmp = tempNameFor(out);
   const compression = opts.compression ?? 'gzip';
   try {
-    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM }, opts.signal);
+    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors }, opts.signal);
     const pack = tar.pack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;
