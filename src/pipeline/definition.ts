@@ -9,6 +9,10 @@ export interface PipelineDef {
   name: string;
   description: string;
   stages: StageRef[];
+  /** Where conversion and tests run: here (default) or as Slurm jobs (`executor: slurm`). */
+  executor?: 'local' | 'slurm';
+  /** The `slurm:` block as written (per-stage resources), checked by parseSlurmSettings. */
+  slurm?: unknown;
 }
 
 export interface StageRef {
@@ -30,7 +34,7 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return fail('must be a mapping');
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!['name', 'description', 'stages'].includes(k)) fail(`unknown key ${k}`);
+  for (const k of Object.keys(d)) if (!['name', 'description', 'stages', 'executor', 'slurm'].includes(k)) fail(`unknown key ${k}`);
   if (typeof d.name !== 'string') fail('name must be a string');
   if (!Array.isArray(d.stages) || d.stages.length === 0) fail('stages must be a non-empty list');
   const stages = (d.stages as unknown[]).map((s, i): StageRef => {
@@ -43,7 +47,14 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
     if (typeof w !== 'object' || w === null || Array.isArray(w)) return fail(`stages[${i}].with must be a mapping`);
     return { stage: o.stage, with: w as Record<string, string> };
   });
-  return { name: d.name as string, description: typeof d.description === 'string' ? d.description : '', stages };
+  if (d.executor !== undefined && d.executor !== 'local' && d.executor !== 'slurm') fail(`executor ${JSON.stringify(d.executor)} is not local or slurm`);
+  return {
+    name: d.name as string,
+    description: typeof d.description === 'string' ? d.description : '',
+    stages,
+    ...(d.executor !== undefined ? { executor: d.executor as 'local' | 'slurm' } : {}),
+    ...(d.slurm !== undefined ? { slurm: d.slurm } : {}),
+  };
 }
 
 export function defaultPipelinesRoot(): string {

@@ -4,6 +4,7 @@
  * executor (slurm-executor.ts) writes, submits and follows.
  */
 import { InputError } from '../errors';
+import type { PipelineDef, StageRef } from './definition';
 
 /** What one kind of job asks Slurm for; unset fields are left to the site's defaults. */
 export interface JobResources {
@@ -98,16 +99,16 @@ export function parseSlurmSettings(raw: unknown, source: string, extraSbatch: st
   return { convert, test };
 }
 
-/** The #SBATCH lines for a job's resources (partition first, pass-through options last). */
-export function sbatchLines(res: JobResources): string[] {
+/** sbatch options for a job's resources (partition first, pass-through options last). */
+export function sbatchOptions(res: JobResources, withPartition = true): string[] {
   return [
-    ...(res.partition ? [`--partition=${res.partition}`] : []),
+    ...(res.partition && withPartition ? [`--partition=${res.partition}`] : []),
     ...(res.account ? [`--account=${res.account}`] : []),
     ...(res.time ? [`--time=${res.time}`] : []),
     ...(res.cpus ? [`--cpus-per-task=${res.cpus}`] : []),
     ...(res.mem ? [`--mem=${res.mem}`] : []),
     ...res.sbatch,
-  ].map((o) => `#SBATCH ${o}`);
+  ];
 }
 
 export function shQuote(s: string): string {
@@ -145,7 +146,7 @@ export function convertArrayScript(job: ConvertArrayInput): string {
     `#SBATCH --array=0-${job.tasks.length - 1}`,
     `#SBATCH --output=${job.logPattern}`,
     '#SBATCH --ntasks=1',
-    ...sbatchLines(job.resources),
+    ...sbatchOptions(job.resources).map((o) => `#SBATCH ${o}`),
     '# written by sifkit release --on slurm: one task per variant, docker archive -> SIF',
     'set -euo pipefail',
     'case "${SLURM_ARRAY_TASK_ID:?not an array task}" in',
@@ -206,32 +207,6 @@ export function nextStep(v: VariantJobs): 'convert' | 'test' | 'follow' {
   return 'follow';
 }
 
-/**
- * `sacct -P -n -X -o JobID,State,ExitCode` lines into states by job id.
- * A state such as `CANCELLED by 0` is cut to its first word; array tasks
- * keep their `123_4` ids; a pending array shows as `123_[0-2]` and is left
- * out (its tasks are not known yet).
- */
-export function parseSacct(text: string): Map<string, { state: string; exitCode: string }> {
-  const out = new Map<string, { state: string; exitCode: string }>();
-  for (const line of text.split('\n')) {
-    const [id, state, exitCode] = line.trim().split('|');
-    if (!id || !state || !/^\d+(_\d+)?$/.test(id)) continue;
-    out.set(id, { state: state.split(' ')[0], exitCode: exitCode ?? '' });
-  }
-  return out;
-}
-
-/** `squeue -h -o %i|%T` lines (id, state) for jobs still in the queue. */
-export function parseSqueue(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const [id, state] = line.trim().split('|');
-    if (id && state && /^\d+(_\d+)?$/.test(id)) out.set(id, state);
-  }
-  return out;
-}
-
 /** One word per variant for the progress view: where its jobs are. */
 export function phase(v: VariantJobs): string {
   const c = v.convert;
@@ -240,4 +215,18 @@ export function phase(v: VariantJobs): string {
   if (!isDone(c.state)) return `convert ${c.state.toLowerCase()} (job ${c.id})`;
   if (!t) return 'converted, test not submitted';
   return `test ${t.state.toLowerCase()} (job ${t.id})`;
+}
+
+/**
+ * The pipeline cut where Slurm takes over: the stages before `convert`
+ * run here (with `archive` added after them when the file lacks it), then
+ * the jobs convert and test, then the stages after `test` run here again.
+ */
+export function splitForSlurm(def: PipelineDef): { before: StageRef[]; after: StageRef[] } {
+  const c = def.stages.findIndex((s) => s.stage === 'convert');
+  const t = def.stages.findIndex((s) => s.stage === 'test');
+  if (c < 0 || t !== c + 1) throw new InputError('bad-pipeline', `pipeline ${def.name}: --on slurm needs a convert stage followed by a test stage`);
+  const before = def.stages.slice(0, c);
+  if (!before.some((s) => s.stage === 'archive')) before.push({ stage: 'archive', with: {} });
+  return { before, after: def.stages.slice(t + 1) };
 }
