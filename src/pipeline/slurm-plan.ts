@@ -25,8 +25,9 @@ export interface SlurmSettings {
 }
 
 export const DEFAULT_SLURM: SlurmSettings = {
-  // mksquashfs scales with cores; memory is its -mem plus the reader's.
-  convert: { time: '60', cpus: 4, mem: '4G', sbatch: [] },
+  // Two CPUs fit any node; a site sets its own in the pipeline's slurm: block
+  // (mksquashfs scales with cores; it needs its -mem, 1G, plus the reader's).
+  convert: { time: '60', cpus: 2, sbatch: [] },
   test: { sbatch: [] },
 };
 
