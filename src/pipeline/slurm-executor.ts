@@ -134,7 +134,7 @@ function failedJob(kind: string, j: JobRecord): OperationError {
 }
 
 /** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
-function testJob(ctx: PipelineContext, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
+export function testJob(ctx: PipelineContext, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
   const profile = parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm;
   const res = exec.settings.test;
   return {
