@@ -6,6 +6,7 @@ import { buildBenches } from './build.bench';
 import { convertBenches } from './convert.bench';
 import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
+import { slurmBenches } from './slurm.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   if (!only || only.includes('tree')) figures.push(...(await treeBenches()));
+  if (!only || only.includes('slurm')) figures.push(...(await slurmBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);
