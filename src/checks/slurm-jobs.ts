@@ -6,7 +6,7 @@
  * scheduler the same as one.
  */
 import { OperationError } from '../errors';
-import { run } from './slurm';
+import { jobState, run } from './slurm';
 
 /** `sbatch --parsable ARGS SCRIPT` → the job id. */
 export async function sbatch(script: string, args: string[], signal?: AbortSignal): Promise<string> {
@@ -62,8 +62,14 @@ export async function jobStates(ids: string[], signal?: AbortSignal): Promise<Ma
   const parents = [...new Set(ids.map((id) => id.split('_')[0]))].join(',');
   const queued = parseSqueue(await run('squeue', ['-h', '-r', '-j', parents, '-o', '%i|%T'], signal).catch(() => ''));
   for (const [id, state] of queued) out.set(id, { state });
-  const acct = parseSacct(await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal));
+  // Accounting down is not the end: the controller remembers ended jobs for a while (MinJobAge).
+  const acct = parseSacct(await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal).catch(() => ''));
   // Accounting knows the exit code; the queue is fresher for jobs still in it.
   for (const [id, s] of acct) if (!queued.has(id)) out.set(id, s);
+  for (const id of ids.filter((x) => !out.has(x))) {
+    const shown = await run('scontrol', ['show', 'job', '-o', id], signal).catch(() => '');
+    const state = jobState(shown);
+    if (state) out.set(id, { state, exitCode: /\bExitCode=(\d+:\d+)/.exec(shown)?.[1] });
+  }
   return out;
 }
