@@ -208,14 +208,22 @@ export function nextStep(v: VariantJobs): 'convert' | 'test' | 'follow' {
   return 'follow';
 }
 
-/** One word per variant for the progress view: where its jobs are. */
+/** Slurm's state in the progress view's words: queued, running, done, or the state itself. */
+function word(state: string): string {
+  if (state === 'PENDING' || state === 'CONFIGURING') return 'queued';
+  if (state === 'RUNNING' || state === 'COMPLETING') return 'running';
+  if (isDone(state)) return 'done';
+  return state.toLowerCase();
+}
+
+/** Where a variant's jobs are, for the progress view. */
 export function phase(v: VariantJobs): string {
   const c = v.convert;
   const t = v.test;
   if (!c) return 'not submitted';
-  if (!isDone(c.state)) return `convert ${c.state.toLowerCase()} (job ${c.id})`;
+  if (!isDone(c.state)) return `convert ${word(c.state)} (job ${c.id})`;
   if (!t) return 'converted, test not submitted';
-  return `test ${t.state.toLowerCase()} (job ${t.id})`;
+  return `convert done, test ${word(t.state)} (job ${t.id})`;
 }
 
 /**

@@ -103,7 +103,8 @@ describe('job records', () => {
     expect(nextStep({ ...base, convert: job('1_0', 'COMPLETED'), test: job('2', 'COMPLETED') })).toBe('follow');
     expect(nextStep({ ...base, convert: job('1_0', 'COMPLETED') })).toBe('test');
     expect(phase({ ...base, convert: job('1_0', 'RUNNING') })).toBe('convert running (job 1_0)');
-    expect(phase({ ...base, convert: job('1_0', 'COMPLETED'), test: job('2', 'PENDING') })).toBe('test pending (job 2)');
+    expect(phase({ ...base, convert: job('1_0', 'PENDING') })).toBe('convert queued (job 1_0)');
+    expect(phase({ ...base, convert: job('1_0', 'COMPLETED'), test: job('2', 'PENDING') })).toBe('convert done, test queued (job 2)');
   });
 
   it('reads sacct and squeue as they print', () => {
