@@ -54,7 +54,7 @@ export async function slurmBenches(): Promise<Figure[]> {
   try {
     const rebuild = process.env.SIFKIT_BENCH_REBUILD !== '0';
     const [build, out] = await timed(() => sifkit(['build', 'mpi4py-cpu', ...(rebuild ? ['--rebuild'] : []), '--json'], dir));
-    const image = JSON.parse(out) as { imageId: string; dockerhash: string; tag: string };
+    const image = (JSON.parse(out) as { images: Array<{ imageId: string; dockerhash: string; tag: string }> }).images[0];
     const stem = image.tag.replace(/^.*\//, '').replace(':', '-');
     const tar = path.join(dir, 'image.tar');
     const [archive] = await timed(() => exec('docker', ['save', '-o', tar, image.imageId]));
