@@ -189,8 +189,15 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
     },
     async run(ctx, v, report) {
       const r = recs.get(v)!;
+      let shown = '';
       for (;;) {
-        report.title(`Slurm: ${phase(r)}`);
+        // A line per change: the simple renderer (CI, not a TTY) prints output lines, not title changes.
+        const now = `Slurm: ${phase(r)}`;
+        if (now !== shown) {
+          report.title(now);
+          report.progress(now);
+          shown = now;
+        }
         if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state)) throw failedJob('convert', r.convert);
         if (r.test && isEnded(r.test.state)) {
           if (!isDone(r.test.state)) throw failedJob('test', r.test);
