@@ -41,12 +41,14 @@ function hms(s: number): string {
 
 export function printProjection(title: string, t: StageTimes): void {
   console.log(`\n${title}: per variant build ${hms(t.build)}, archive ${hms(t.archive)}, convert ${hms(t.convert)}, test ${hms(t.test)}, stage+promote ${hms(t.publish)}, queue ${hms(t.queue)}`);
-  const head = ['variants', 'local', 'slurm K=1', 'K=4', 'K=16', 'build share (K=16)'];
-  const rows = [1, 4, 10, 20].map((n) => [String(n), hms(project(t, n, 1).local), ...[1, 4, 16].map((k) => hms(project(t, n, k).slurm)), `${(project(t, n, 16).buildShare * 100).toFixed(0)}%`]);
+  const head = ['variants', 'engines', 'local', 'slurm K=1', 'K=4', 'K=16', 'build share (K=16)'];
+  const rows = [1, 4].flatMap((e) => [1, 4, 10, 20].map((n) => [String(n), String(e), hms(project(t, n, 1, e).local), ...[1, 4, 16].map((k) => hms(project(t, n, k, e).slurm)), `${(project(t, n, 16, e).buildShare * 100).toFixed(0)}%`]));
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
-  const from = [1, 4, 16].map((k) => `K=${k}: ${buildBoundFrom(t, k) ?? '>1000'}`).join(', ');
-  console.log(`builds (one engine) outlast the jobs from this many variants on: ${from}`);
+  for (const e of [1, 4]) {
+    const from = [1, 4, 16].map((k) => `K=${k}: ${buildBoundFrom(t, k, e) ?? 'never'}`).join(', ');
+    console.log(`builds on ${e} engine(s) outlast the jobs from this many variants: ${from}`);
+  }
 }
 
 export async function slurmBenches(): Promise<Figure[]> {
