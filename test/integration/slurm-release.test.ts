@@ -121,6 +121,31 @@ testing:
     await fs.rm(dir, { recursive: true, force: true });
   });
 
+  it('survives kill -9 of its controller: sifkit jobs shows the jobs, --resume follows them without submitting again', async () => {
+    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree-k', '--out', 'sif-k', '--results-dir', 'results-k', '--log-dir', 'logs'];
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, CI: '1' } });
+    let stderr = '';
+    let killed = false;
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (!killed && (stderr.match(/Slurm: convert /g) ?? []).length >= 2) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    await new Promise((r) => child.on('close', r));
+    expect(killed).toBe(true);
+    const before = JSON.parse((await runCli(['jobs', '--out', 'sif-k', '--json'], { cwd: dir })).stdout) as Jobs;
+    expect(before.variants).toHaveLength(2);
+    const resumed = await runCli([...args, '--resume', '--json'], { cwd: dir });
+    expect(resumed.code).toBe(0);
+    const after = JSON.parse((await runCli(['jobs', '--out', 'sif-k', '--json'], { cwd: dir })).stdout) as Jobs;
+    // The same jobs, each done on its first attempt.
+    expect(after.variants.map((v) => [v.convert!.id, v.test!.id])).toEqual(before.variants.map((v) => [v.convert!.id, v.test!.id]));
+    for (const v of after.variants) expect(v.convert).toMatchObject({ state: 'COMPLETED', attempt: 1 });
+    expect((await fs.readdir(path.join(dir, 'tree-k', 'sif-images'))).sort()).toEqual(['sifkittest-tiny-v-1.0.sif', 'sifkittest-tiny-v-1.1.sif']);
+  });
+
   it('is reported for its variant with log and exit code, the other variant released; a resume retries that task alone', async () => {
     const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'];
     const built = JSON.parse((await runCli(['run', 'build', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--json'], { cwd: dir })).stdout);
