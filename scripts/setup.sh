@@ -65,6 +65,7 @@ services() {
   if command -v slurmctld >/dev/null; then
     pgrep -x munged >/dev/null || why+=("munge is not running")
     { scontrol ping 2>/dev/null | grep -q UP && sinfo -h -o %T 2>/dev/null | grep -qE 'idle|mixed|alloc'; } || why+=("Slurm is not up")
+    if command -v slurmdbd >/dev/null; then pgrep -x slurmdbd >/dev/null || why+=("Slurm's accounting (slurmdbd) is not running"); fi
   fi
   [ ${#why[@]} -eq 0 ] && return 0
   local because

@@ -66,7 +66,8 @@ export function controllerDown(e: unknown): boolean {
   return e instanceof OperationError && e.code === 'slurm-down';
 }
 
-async function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+/** One Slurm command, its failure one line (exported for the --on slurm executor). */
+export async function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
   try {
     return await runChild(cmd, args, {
       signal,
@@ -111,12 +112,18 @@ export interface SlurmRun {
   results: CheckResult[];
 }
 
-export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } = {}): Promise<SlurmRun> {
+/** Writes the job's directory (check scripts, job.sh); returns the batch script's path. */
+export async function writeJobFiles(job: SlurmJobInput): Promise<string> {
   if (!job.checks.length) throw new InputError('no-checks', 'the recipe has no checks to run');
   await fs.mkdir(job.workdir, { recursive: true });
   for (const c of job.checks) await fs.writeFile(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), { mode: 0o755 });
   const script = path.join(job.workdir, 'job.sh');
   await fs.writeFile(script, batchScript(job), { mode: 0o755 });
+  return script;
+}
+
+export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } = {}): Promise<SlurmRun> {
+  const script = await writeJobFiles(job);
   const submitted = Date.now();
   const jobId = (await run('sbatch', ['--parsable', script], opts.signal)).trim().split(';')[0];
   if (!/^\d+$/.test(jobId)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
@@ -152,6 +159,11 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
     await run('scancel', [jobId]).catch(() => undefined);
     throw e;
   }
+  return { jobId, state, workdir: job.workdir, results: await collectResults(job, state) };
+}
+
+/** Each check's result from the files its step left in the job's directory; `state` explains the missing ones. */
+export async function collectResults(job: SlurmJobInput, state: string): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of job.checks) {
     const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);
@@ -166,5 +178,5 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
     }
     results.push(judge(c, { exitCode: Number(rcText.trim()), output, durationMs }));
   }
-  return { jobId, state, workdir: job.workdir, results };
+  return results;
 }

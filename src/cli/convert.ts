@@ -15,6 +15,7 @@ interface ConvertFlags {
   deterministic?: boolean;
   compression?: string;
   mksquashfsMem?: string;
+  processors?: string;
   json?: boolean;
 }
 
@@ -30,12 +31,15 @@ export function registerConvert(program: Command): void {
     .option('--deterministic', 'accepted for old scripts: every conversion is reproducible (times from the image, UUID from its ID)')
     .option('--compression <name>', `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, 'gzip')
     .option('--mksquashfs-mem <size>', 'memory mksquashfs may use, e.g. 512M or 2G', DEFAULT_MKSQUASHFS_MEM)
+    .option('--processors <n>', 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const backend = parseBackend(flags.backend ?? 'native');
         const compression = parseCompression(flags.compression ?? 'gzip');
         const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+        const processors = flags.processors === undefined ? undefined : Number(flags.processors);
+        if (processors !== undefined && (!Number.isInteger(processors) || processors < 1 || processors > 1024)) throw new InputError('bad-processors', `--processors ${flags.processors} is not a whole number from 1 to 1024`);
         if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
         const r = await convert(source, flags.output, {
           backend,
@@ -44,6 +48,7 @@ export function registerConvert(program: Command): void {
           outDir: flags.outDir,
           compression,
           mem,
+          processors,
           scanVerdict: 'warn',
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
         });

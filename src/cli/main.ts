@@ -6,6 +6,7 @@ import { registerConvert } from './convert';
 import { registerRetire, registerTree } from './tree';
 import { registerTest } from './test';
 import { registerPublish, registerPublishPr } from './publish';
+import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
 import { registerStatus } from './status';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPublish(program);
   registerPublishPr(program);
   registerRelease(program);
+  registerJobs(program);
   registerCompletion(program);
   registerHelp(program);
   addExamples(program);

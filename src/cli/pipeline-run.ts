@@ -3,8 +3,8 @@ import { parseSets, variantValues } from '../recipe/params';
 import { loadRecipe } from '../recipe/load';
 import { ymd } from '../recipe/names';
 import type { PipelineContext } from '../pipeline/context';
-import { loadPipeline } from '../pipeline/definition';
-import { chooseRenderer, runPipeline } from '../pipeline/runner';
+import { loadPipeline, type PipelineDef } from '../pipeline/definition';
+import { chooseRenderer, runPipeline, type RunSettings } from '../pipeline/runner';
 import { STAGES, STAGE_NAMES } from '../pipeline/registry';
 import type { CommandIO } from './run';
 
@@ -25,6 +25,8 @@ export async function runRecipePipeline(
   flags: VariantFlags,
   io: CommandIO,
   options: Record<string, unknown> = {},
+  /** Runs the loaded pipeline (default: everything here); --on slurm hands conversion and tests to the scheduler. */
+  execute: (def: PipelineDef, ctx: PipelineContext, settings: RunSettings) => Promise<void> = (def, ctx, settings) => runPipeline(def, ctx, STAGES, settings),
 ): Promise<PipelineContext> {
   const def = await loadPipeline(pipeline, STAGE_NAMES);
   const recipe = await loadRecipe(recipeRef);
@@ -39,7 +41,7 @@ export async function runRecipePipeline(
     options,
     date: flags.date ?? ymd(new Date()),
   };
-  await runPipeline(def, ctx, STAGES, { renderer: chooseRenderer(io.json), jobs });
+  await execute(def, ctx, { renderer: chooseRenderer(io.json), jobs });
   return ctx;
 }
 

@@ -8,8 +8,11 @@ import type { ConvertRecord } from '../convert/convert';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { loadPipeline } from '../pipeline/definition';
-import { STAGE_NAMES } from '../pipeline/registry';
+import { loadPipeline, type PipelineDef } from '../pipeline/definition';
+import type { RunSettings } from '../pipeline/runner';
+import { runOnSlurm } from '../pipeline/slurm-executor';
+import { parseSlurmSettings, splitForSlurm } from '../pipeline/slurm-plan';
+import { STAGES, STAGE_NAMES } from '../pipeline/registry';
 
 interface RunFlags {
   recipe?: string;
@@ -34,6 +37,10 @@ interface RunFlags {
   apply?: boolean;
   includeReferenced?: boolean;
   json?: boolean;
+  on?: string;
+  resume?: boolean;
+  sbatch?: string[];
+  poll?: string;
 }
 
 /** A path relative to here when it is below here (shorter to read and to copy), else absolute. */
@@ -96,6 +103,10 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--rebuild', 'build even when an image with the same definition hash exists')
     .option('--log-dir <dir>', 'build and access logs', '.sifkit/logs')
     .option('--date <YYYYMMDD>', 'the date in EasyConfig names')
+    .option('--on <executor>', "where conversion and tests run: local, or slurm (jobs; default: the pipeline file's executor, else local)")
+    .option('--resume', 'with --on slurm: follow the jobs recorded beside the SIFs, submitting again only what failed')
+    .option('--sbatch <option>', 'with --on slurm: an sbatch option every job gets, e.g. --sbatch=--qos=debug (repeatable)', collect)
+    .option('--poll <seconds>', 'with --on slurm: seconds between scheduler queries', '10')
     .option('--json', 'print one JSON document on stdout');
 }
 
@@ -106,6 +117,13 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     // A root named on the command line may be new (a throwaway tree): make it.
     if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const def = await loadPipeline(pipeline, STAGE_NAMES);
+    const executor = flags.on ?? def.executor ?? 'local';
+    if (executor !== 'local' && executor !== 'slurm') throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
+    if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
+    const outDir = path.resolve(flags.out ?? '.sifkit/sif');
+    const resultsDir = path.resolve(flags.resultsDir ?? '.sifkit/test-results');
+    const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, resultsDir) : undefined;
     const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
       serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
       rebuild: flags.rebuild,
@@ -122,8 +140,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       includeReferenced: flags.includeReferenced,
       engines,
       slots: { build: count(flags.buildJobs, '--build-jobs'), convert: count(flags.convertJobs, '--convert-jobs') },
-    });
-    const stages = (await loadPipeline(pipeline, STAGE_NAMES)).stages.map((s) => s.stage);
+    }, execute);
+    const stages = executor === 'slurm' ? slurmStages(def) : def.stages.map((s) => s.stage);
     const { rows, variants } = summary(ctx, stages);
     const failed = ctx.variants.filter((v) => v.error).length;
     if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));
@@ -143,6 +161,23 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     }
     throwFirstVariantError(ctx);
   }, flags);
+}
+
+/** The executor for --on slurm, its settings checked before anything runs. */
+function slurmExecute(def: PipelineDef, flags: RunFlags, outDir: string, resultsDir: string) {
+  const settings = parseSlurmSettings(def.slurm, `pipeline ${def.name}`, flags.sbatch ?? []);
+  const poll = Number(flags.poll ?? '10');
+  if (!Number.isFinite(poll) || poll < 0.2 || poll > 3600) throw new InputError('bad-poll', `--poll ${flags.poll} is not a number of seconds from 0.2 to 3600`);
+  // A compute node runs the same sifkit: this node and this main.js, on the shared file system.
+  const sifkit = [process.execPath, path.resolve(process.argv[1])];
+  return (d: PipelineDef, ctx: PipelineContext, run: RunSettings) =>
+    runOnSlurm(d, ctx, STAGES, run, { settings, resume: Boolean(flags.resume), pollMs: poll * 1000, sifkit, outDir, resultsDir });
+}
+
+/** The summary's columns under --on slurm: the jobs stand where convert and test were. */
+function slurmStages(def: PipelineDef): string[] {
+  const { before, after } = splitForSlurm(def);
+  return [...before.map((s) => s.stage), 'slurm', ...after.map((s) => s.stage)];
 }
 
 export function registerRelease(program: Command): void {

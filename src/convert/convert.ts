@@ -57,6 +57,8 @@ export interface ConvertOptions {
   scanVerdict?: 'warn' | 'refuse';
   verdictDir?: string;
   onWarning?: (message: string) => void;
+  /** mksquashfs -processors (a Slurm task's CPUs); mksquashfs's own default otherwise. */
+  processors?: number;
 }
 
 /** Applies the scan-verdict rule to an image about to be converted. */
@@ -84,7 +86,7 @@ export interface ConvertRecord {
 }
 
 /** Saves an engine image to `file` through the Engine API. */
-async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
+export async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
   const docker = engine ?? (await connectEngine(signal));
   await inspectEngineImage(docker, ref);
   const stream = await docker.getImage(ref).get();
@@ -173,7 +175,7 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
-  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem };
+  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem, processors: opts.processors };
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);

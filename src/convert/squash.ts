@@ -33,6 +33,8 @@ export interface SquashOptions {
   compression?: Compression;
   /** mksquashfs -mem (default DEFAULT_MKSQUASHFS_MEM). */
   mem?: string;
+  /** mksquashfs -processors: a Slurm task's CPUs, not the node's (default: mksquashfs's own, every online CPU). */
+  processors?: number;
 }
 
 export interface ConvertResult {
@@ -198,10 +200,11 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * entry time to it; with the image's creation time no entry of a normal
  * build is later, so the image's times stay as they are.
  */
-function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
+function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string; processors?: number }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
-    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0'];
+    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0',
+    ...(squash.processors ? ['-processors', String(squash.processors)] : [])];
   // mksquashfs -tar ignores -root-time: SOURCE_DATE_EPOCH fixes every time it would take from the clock.
   const { child, stdin, done } = startChild(bin, args, {
     stdin: 'pipe',
@@ -242,7 +245,7 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
   const tmp = tempNameFor(out);
   const compression = opts.compression ?? 'gzip';
   try {
-    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM }, opts.signal);
+    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors }, opts.signal);
     const pack = quietPack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;

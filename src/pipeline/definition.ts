@@ -12,6 +12,10 @@ export interface PipelineDef {
   name: string;
   description: string;
   stages: StageRef[];
+  /** Where conversion and tests run: here (default) or as Slurm jobs (`executor: slurm`). */
+  executor?: 'local' | 'slurm';
+  /** The `slurm:` block as written (per-stage resources), checked by parseSlurmSettings. */
+  slurm?: unknown;
 }
 
 export interface StageRef {
@@ -35,7 +39,13 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
   d.stages.forEach((s, i) => {
     if (!knownStages.includes(s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
   });
-  return { name: d.name, description: d.description ?? '', stages: d.stages };
+  return {
+    name: d.name,
+    description: d.description ?? '',
+    stages: d.stages,
+    ...(d.executor !== undefined ? { executor: d.executor } : {}),
+    ...(d.slurm !== undefined ? { slurm: d.slurm } : {}),
+  };
 }
 
 export function defaultPipelinesRoot(): string {

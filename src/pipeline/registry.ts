@@ -5,12 +5,13 @@
  * (test/unit/layering.test.ts loads them in every order).
  */
 import type { Stage } from './context';
-import { convertStage, promoteStage, retireStage, stageStage, testStage } from './release-stages';
+import { archiveStage, convertStage, promoteStage, retireStage, stageStage, testStage } from './release-stages';
 import { buildStage, renderStage } from './stages';
 
 export const STAGES: Readonly<Record<string, Stage>> = Object.freeze({
   render: renderStage,
   build: buildStage,
+  archive: archiveStage,
   convert: convertStage,
   test: testStage,
   stage: stageStage,

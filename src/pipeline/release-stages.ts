@@ -7,8 +7,8 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { readRegularFile } from '../util/files';
-import { convert, type ConvertRecord } from '../convert/convert';
+import { readRegularFile, publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
+import { convert, saveImage, type ConvertRecord } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
 import type { BuildRecord } from '../engine/build';
@@ -59,8 +59,18 @@ function sifName(v: VariantState): string {
   return sifFileName(v.rendered!.names.stem, b.dockerhash);
 }
 
-function sifPath(ctx: PipelineContext, v: VariantState): string {
+export function sifPath(ctx: PipelineContext, v: VariantState): string {
   return path.join(path.resolve(opts(ctx).outDir ?? path.join('.sifkit', 'sif')), sifName(v));
+}
+
+/** The docker archive LUMI ships beside the SIF: same name, `.tar`. */
+export function archivePath(ctx: PipelineContext, v: VariantState): string {
+  return sifPath(ctx, v).replace(/\.sif$/, '.tar');
+}
+
+export interface ArchiveRecord {
+  path: string;
+  size: number;
 }
 
 const trees = new WeakMap<PipelineContext, Promise<Tree>>();
@@ -79,6 +89,40 @@ function treeOf(ctx: PipelineContext): Promise<Tree> {
 function resultsDir(ctx: PipelineContext): string {
   return path.resolve(opts(ctx).resultsDir ?? DEFAULT_RESULTS_DIR);
 }
+
+/**
+ * `docker save` of the built image into the output directory, beside its
+ * SIF: staged with it into tested-containers, and what a Slurm conversion
+ * job reads. Published by rename, so a file under the name is complete.
+ */
+export const archiveStage: Stage = {
+  name: 'archive',
+  title: 'Save the docker archive',
+  async skip(ctx, v) {
+    const file = archivePath(ctx, v);
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st?.isFile()) return undefined;
+    v.results.archive = { path: file, size: st.size } satisfies ArchiveRecord;
+    return `${path.basename(file)} is there`;
+  },
+  async run(ctx, v, report) {
+    const file = archivePath(ctx, v);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await removeDeadTemps(file);
+    const tmp = tempNameFor(file);
+    report.progress(`docker save -> ${file}`);
+    try {
+      await saveImage(built(v).imageId, tmp, ctx.signal, await engineFor(ctx, v));
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    await publishTemp(tmp, file);
+    const size = (await fs.stat(file)).size;
+    v.results.archive = { path: file, size } satisfies ArchiveRecord;
+    report.title(`Saved ${path.basename(file)} (${(size / 1048576).toFixed(0)} MiB)`);
+  },
+};
 
 export const convertStage: Stage = {
   name: 'convert',
@@ -163,7 +207,8 @@ export const stageStage: Stage = {
     const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test as TestRun] : []);
     const convert = v.results.convert as ConvertRecord | undefined;
     const file = convert?.out ?? sifPath(ctx, v);
-    const r = await stage(tree, file, { signal: ctx.signal, tests: runs, requireTests: !opts(ctx).untested });
+    const archive = (v.results.archive as ArchiveRecord | undefined)?.path;
+    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !opts(ctx).untested });
     v.results.stage = r;
     report.title(`Staged ${r.name}`);
   },

@@ -32,6 +32,9 @@ export const pipelineSchema = z.strictObject({
   name: text,
   description: text.optional(),
   stages: z.array(stageRef).min(1),
+  executor: z.enum(['local', 'slurm']).optional(),
+  // Per-stage Slurm resources, checked by the executor's own parser (pipeline/slurm-plan).
+  slurm: z.unknown().optional(),
 });
 
 const count = z.number().int().nonnegative();

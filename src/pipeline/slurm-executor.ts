@@ -1,0 +1,269 @@
+/**
+ * `--on slurm`: the build stays on this host; the docker archive is saved
+ * into the output directory (shared with the compute nodes); one job array
+ * converts every variant, each variant's test job waits for its conversion
+ * (afterok); staging and promotion run here, under the tree's lock, once
+ * the tests passed. Job ids and states live in a state file beside the
+ * SIFs, so the controller can go away: a new one (`release --resume`,
+ * `sifkit jobs`) picks up where the jobs are, and a failed job is
+ * submitted again alone.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InputError, OperationError } from '../errors';
+import { parseProfile } from '../checks/profile';
+import { saveRun, type TestRun } from '../checks/results';
+import { collectResults, writeJobFiles, type SlurmJobInput } from '../checks/slurm';
+import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
+import { parseChecks } from '../checks/spec';
+import type { ConvertRecord } from '../convert/convert';
+import type { BuildRecord } from '../engine/build';
+import { writeFileAtomic } from '../util/files';
+import type { PipelineContext, Stage, VariantState } from './context';
+import type { PipelineDef } from './definition';
+import { archivePath, sifPath, testStage } from './release-stages';
+import { runPipeline, type RunSettings } from './runner';
+import {
+  convertArrayScript, isDone, isEnded, nextStep, phase, sbatchOptions, splitForSlurm,
+  type JobRecord, type RunJobs, type SlurmSettings, type VariantJobs,
+} from './slurm-plan';
+
+/** Beside the SIFs: the state file, the job scripts, the conversion logs, the test jobs' directories. */
+export const JOBS_DIR = '.sifkit-slurm';
+
+export function jobsDirFor(outDir: string): string {
+  return path.join(path.resolve(outDir), JOBS_DIR);
+}
+
+export function stateFileFor(outDir: string): string {
+  return path.join(jobsDirFor(outDir), 'jobs.json');
+}
+
+export async function readJobs(file: string): Promise<RunJobs | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new InputError('bad-jobs-file', `${file} is not JSON`);
+  }
+  const d = doc as RunJobs;
+  if (d?.version !== 1 || !Array.isArray(d.variants)) throw new InputError('bad-jobs-file', `${file} is not a sifkit job record (version 1)`);
+  return d;
+}
+
+export async function writeJobs(file: string, jobs: RunJobs): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await writeFileAtomic(file, JSON.stringify(jobs, null, 2) + '\n');
+}
+
+/** Every job of the run that has not ended. */
+export function openJobs(jobs: RunJobs): JobRecord[] {
+  return jobs.variants.flatMap((v) => [v.convert, v.test]).filter((j): j is JobRecord => j !== undefined && !isEnded(j.state));
+}
+
+/** Asks the scheduler once about every open job; true when something changed. */
+export async function refresh(jobs: RunJobs, signal?: AbortSignal): Promise<boolean> {
+  const open = openJobs(jobs);
+  if (!open.length) return false;
+  const got = await jobStates(open.map((j) => j.id), signal);
+  let changed = false;
+  for (const j of open) {
+    const s = got.get(j.id);
+    if (s && (s.state !== j.state || s.exitCode !== j.exitCode)) {
+      j.state = s.state;
+      if (s.exitCode !== undefined) j.exitCode = s.exitCode;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+/** Cancels every open job and records it so; returns their ids. */
+export async function cancelAll(jobs: RunJobs): Promise<string[]> {
+  const open = openJobs(jobs);
+  await scancel(open.map((j) => j.id));
+  for (const j of open) j.state = 'CANCELLED';
+  return open.map((j) => j.id);
+}
+
+export interface SlurmExecution {
+  settings: SlurmSettings;
+  /** Refuse to start without recorded jobs (`release --resume`). */
+  resume: boolean;
+  /** Between two scheduler queries; every waiting variant shares one. */
+  pollMs: number;
+  /** How a compute node runs sifkit: node and the CLI's main.js. */
+  sifkit: string[];
+  outDir: string;
+  resultsDir: string;
+}
+
+/** One scheduler query per interval, whatever the number of variants waiting. */
+class Poller {
+  private round?: Promise<void>;
+  constructor(private jobs: RunJobs, private save: () => Promise<void>, private pollMs: number, private signal: AbortSignal) {}
+  next(): Promise<void> {
+    this.round ??= (async () => {
+      await sleep(this.pollMs, undefined, { signal: this.signal }).catch(() => {
+        throw this.signal.reason;
+      });
+      if (await refresh(this.jobs, this.signal)) await this.save();
+    })().finally(() => {
+      this.round = undefined;
+    });
+    return this.round;
+  }
+}
+
+function built(v: VariantState): BuildRecord {
+  return v.results.build as BuildRecord;
+}
+
+function failedJob(kind: string, j: JobRecord): OperationError {
+  return new OperationError('job-failed', `${kind} job ${j.id} ended ${j.state}${j.exitCode ? ` (exit ${j.exitCode})` : ''}; log: ${j.log}`, {
+    hint: 'fix the cause, then sifkit release --resume with the same flags submits it again, alone',
+  });
+}
+
+/** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
+export function testJob(ctx: PipelineContext, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
+  const profile = parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm;
+  const res = exec.settings.test;
+  return {
+    name: `sifkit-test-${r.dockerhash}`,
+    workdir,
+    checks: parseChecks(ctx.recipe.checks, ctx.recipe.name),
+    profile: { ...profile, partition: res.partition ?? profile.partition, sbatch: [...profile.sbatch, ...sbatchOptions(res, false)] },
+    sif: r.sif,
+    image: r.imageId,
+  };
+}
+
+async function submit(ctx: PipelineContext, want: Array<{ r: VariantJobs; step: 'convert' | 'test' }>, exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
+  const dir = jobsDirFor(exec.outDir);
+  await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
+  const stamp = `${Date.now()}`;
+  const toConvert = want.filter((w) => w.step === 'convert').map((w) => w.r);
+  if (toConvert.length) {
+    const script = path.join(dir, `convert-${stamp}.sh`);
+    const logPattern = path.join(dir, 'logs', `convert-${stamp}-%a.out`);
+    await fs.writeFile(script, convertArrayScript({
+      name: `sifkit-convert-${ctx.recipe.name}`,
+      tasks: toConvert.map((r) => ({ archive: r.archive, sif: r.sif })),
+      resources: exec.settings.convert,
+      logPattern,
+      sifkit: exec.sifkit,
+    }), { mode: 0o755 });
+    const id = await sbatch(script, [], ctx.signal);
+    toConvert.forEach((r, i) => {
+      r.convert = { id: `${id}_${i}`, state: 'PENDING', log: logPattern.replace('%a', String(i)), attempt: (r.convert?.attempt ?? 0) + 1 };
+      r.test = undefined;
+    });
+    await save();
+  }
+  for (const { r } of want) {
+    const workdir = path.join(dir, `test-${r.stem}-${r.dockerhash}-${stamp}`);
+    const script = await writeJobFiles(testJob(ctx, r, workdir, exec));
+    const after = isDone(r.convert!.state) ? [] : [`--dependency=afterok:${r.convert!.id}`, '--kill-on-invalid-dep=yes'];
+    const id = await sbatch(script, after, ctx.signal);
+    r.test = { id, state: 'PENDING', log: path.join(workdir, 'job.out'), attempt: (r.test?.attempt ?? 0) + 1, workdir };
+    await save();
+  }
+}
+
+/** Waits for a variant's jobs, then reads and saves its test run, as the local test stage would. */
+function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, poller: Poller): Stage {
+  return {
+    name: 'slurm',
+    title: 'Convert and test as Slurm jobs',
+    async skip(ctx, v) {
+      return recs.has(v) ? undefined : 'tested already';
+    },
+    async run(ctx, v, report) {
+      const r = recs.get(v)!;
+      let shown = '';
+      for (;;) {
+        // A line per change: the simple renderer (CI, not a TTY) prints output lines, not title changes.
+        const now = `Slurm: ${phase(r)}`;
+        if (now !== shown) {
+          report.title(now);
+          report.progress(now);
+          shown = now;
+        }
+        if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state)) throw failedJob('convert', r.convert);
+        if (r.test && isEnded(r.test.state)) {
+          if (!isDone(r.test.state)) throw failedJob('test', r.test);
+          break;
+        }
+        await poller.next();
+      }
+      const t = r.test as JobRecord & { workdir: string };
+      const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state);
+      const stat = await fs.stat(r.sif);
+      const run: TestRun = {
+        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, runner: 'slurm', host: os.hostname(),
+        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date().toISOString(), passed: results.every((x) => x.passed), checks: results,
+      };
+      const file = await saveRun(exec.resultsDir, run);
+      v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 } satisfies ConvertRecord;
+      v.results.test = run;
+      v.results.slurm = { convert: r.convert, test: r.test };
+      if (!run.passed) {
+        const failed = results.filter((c) => !c.passed);
+        throw new OperationError('tests-failed', `${failed.length} check(s) failed in job ${t.id}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${file}; the job's files in ${t.workdir}` });
+      }
+      report.title(`Slurm: converted (job ${r.convert!.id}), tested (job ${t.id}): ${results.length} checks passed`);
+    },
+  };
+}
+
+/**
+ * Runs a pipeline with conversion and tests on Slurm. Variants that fail
+ * here (build, a job) are recorded on their VariantState as the local
+ * executor does; Ctrl-C cancels the run's open jobs.
+ */
+export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages: Record<string, Stage>, settings: RunSettings, exec: SlurmExecution): Promise<void> {
+  const { before, after } = splitForSlurm(def);
+  const stateFile = stateFileFor(exec.outDir);
+  const jobs: RunJobs = (await readJobs(stateFile)) ?? { version: 1, recipe: ctx.recipe.name, variants: [] };
+  if (exec.resume && !jobs.variants.length) throw new InputError('nothing-to-resume', `no Slurm jobs recorded in ${stateFile}`, { hint: 'start with sifkit release --on slurm' });
+  const save = () => writeJobs(stateFile, jobs);
+
+  await runPipeline({ ...def, stages: before }, ctx, stages, settings);
+  const ready = ctx.variants.filter((v) => !v.error);
+  const recs = new Map<VariantState, VariantJobs>();
+  for (const v of ready) {
+    // Tested already (a passing run for this very SIF): nothing to submit.
+    if (await testStage.skip!(ctx, v, {})) continue;
+    const b = built(v);
+    const sif = sifPath(ctx, v);
+    let r = jobs.variants.find((x) => x.sif === sif);
+    if (!r) {
+      r = { stem: v.rendered!.names.stem, sif, archive: archivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
+      jobs.variants.push(r);
+    }
+    recs.set(v, r);
+  }
+  const poller = new Poller(jobs, save, exec.pollMs, ctx.signal);
+  try {
+    // The jobs recorded may have moved on while no controller watched.
+    if (await refresh(jobs, ctx.signal)) await save();
+    const want = [...recs.values()].map((r) => ({ r, step: nextStep(r) })).filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
+    if (want.length) await submit(ctx, want, exec, save);
+    const rest = { ...ctx, variants: ready };
+    await runPipeline({ ...def, stages: [{ stage: 'slurm', with: {} }, ...after] }, rest, { ...stages, slurm: waitStage(exec, recs, poller) }, { ...settings, jobs: Math.max(1, ready.length) });
+  } finally {
+    if (ctx.signal.aborted && openJobs(jobs).length) {
+      await cancelAll(jobs).catch(() => undefined);
+      await save();
+    }
+  }
+}
