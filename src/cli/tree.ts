@@ -7,6 +7,7 @@ import { inspectSif } from '../sif/inspect';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
 import * as path from 'node:path';
 import { verifyTree } from '../tree/verify';
+import { reconvertTree } from '../convert/reconvert-tree';
 import { mutate } from '../tree/mutate';
 import { describeLock, lockHolder } from '../tree/lock';
 import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
@@ -67,9 +68,11 @@ export function registerTree(program: Command): void {
     .description('check links, checksums, permissions, leftovers and names; --repair fixes what is safe')
     .option('--deep', 're-hash every image instead of trusting unchanged files')
     .option('--repair', 'remove our own leftovers, make files readable, drop orphan records')
+    .option('--reconvert', 'with --deep: convert each SIF in tested-containers again from the image or archive it names and compare byte for byte')
+    .option('--work-dir <dir>', 'where --reconvert writes its second conversions (default: the system temp directory)')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: { deep?: boolean; repair?: boolean; root?: string; json?: boolean }) => {
+    .action(async (flags: { deep?: boolean; repair?: boolean; reconvert?: boolean; workDir?: string; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const tree = await openTree(resolveRoot(flags.root), false);
         let problems = await verifyTree(tree, { deep: flags.deep, signal: io.signal });
@@ -81,10 +84,14 @@ export function registerTree(program: Command): void {
             return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
           }, { resume: 'run sifkit verify --repair again to finish' });
         }
+        if (flags.reconvert && !flags.deep) throw new InputError('bad-usage', '--reconvert goes with --deep');
+        const reconverted = flags.reconvert ? await reconvertTree(tree, { signal: io.signal, workDir: flags.workDir }) : undefined;
+        if (reconverted) problems = [...problems, ...reconverted.problems];
         const lock = await lockHolder(tree.lock);
         const open = problems.filter((p) => !p.repaired);
-        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems, lock: lock ?? null }));
+        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems, lock: lock ?? null, ...(reconverted ? { reconverted: reconverted.rows } : {}) }));
         else {
+          if (reconverted) io.stdout(table(reconverted.rows.map((r) => [r.path, r.result, r.source ?? r.detail ?? '']), [{ header: 'image', shrink: true }, 're-conversion', { header: 'source', shrink: true }]));
           // A live holder is shown; a stale one is among the problems.
           if (lock?.live) io.stdout(`lock: held by ${describeLock(lock)} (its work in progress was not checked)\n`);
           if (!problems.length) io.stdout('tree is clean\n');

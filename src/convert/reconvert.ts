@@ -28,12 +28,16 @@ export function sourceFromDeffile(deffile: string | undefined): string | undefin
   return kind && from ? `${kind}:${from}` : undefined;
 }
 
-export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: Docker; fixPerms?: boolean; mem?: string } = {}): Promise<ReconvertResult> {
+/**
+ * `workDir` holds the second conversion (default: beside the SIF); a tree's
+ * verify puts it outside the tree, which a check must not write into.
+ */
+export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: Docker; fixPerms?: boolean; mem?: string; workDir?: string } = {}): Promise<ReconvertResult> {
   const summary = await inspectSif(sif);
   const source = sourceText ?? sourceFromDeffile(summary.deffile);
   if (!source) throw new InputError('no-source', `${sif} does not name the image it came from: give the source (docker-daemon:REF or docker-archive:PATH)`);
   const compression = parseCompression(summary.partition?.compression ?? 'gzip');
-  const again = tempNameFor(path.resolve(sif));
+  const again = tempNameFor(opts.workDir ? path.join(opts.workDir, path.basename(sif)) : path.resolve(sif));
   try {
     const r = await convert(source, again, { compression, fixPerms: opts.fixPerms, mem: opts.mem, signal: opts.signal, engine: opts.engine });
     return { sif, source, imageId: r.imageId, ...(await compareFiles(sif, again)) };

@@ -15,7 +15,7 @@ import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root'
 
 export type ProblemKind =
   | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
-  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock';
+  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock' | 'not-its-conversion';
 
 export interface Problem {
   kind: ProblemKind;

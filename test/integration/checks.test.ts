@@ -161,8 +161,11 @@ testing:
     await fs.writeFile(path.join(recipe, 'recipe.yaml'), text);
     const started = runCli(['test', tag, '--runner', 'slurm', '--recipe', recipe, '--results-dir', path.join(dir, 'results'), '--workdir', path.join(dir, 'job-cancel'), '--json']);
     let cancelled = false;
-    for (let i = 0; i < 60 && !cancelled; i++) {
-      await new Promise((r) => setTimeout(r, 1000));
+    let finished = false;
+    void started.finally(() => (finished = true));
+    // Polled until the job runs (jest's timeout bounds it), however slow the scheduler is today.
+    while (!cancelled && !finished) {
+      await new Promise((r) => setTimeout(r, 250));
       const ids = execSync(`squeue -h -t RUNNING -n sifkit-test-${(await docker.getImage(tag).inspect()).Id.slice(7, 19)} -o %i`).toString().trim();
       if (ids) {
         execSync(`scancel ${ids}`);

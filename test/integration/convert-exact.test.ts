@@ -135,3 +135,51 @@ describe('convert keeps every metadata bit of a hostile image (daemon and archiv
     expect(bad.stderr).toContain(`is not the conversion of docker-daemon:${tag}: 1 bytes differ, the first at offset ${at}`);
   });
 });
+
+describe('verify --deep --reconvert: the tree proves its SIFs are the conversions of their images', () => {
+  const tag = `sifkittest/reconvert:${runId}`;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-reconvert-'));
+    await buildFixtureImage(docker, tag, 'FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="lumi-reconvert-test"\nRUN echo x > /x\n');
+    await fs.mkdir(path.join(dir, 'root'));
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+    await removeTestImages();
+  });
+
+  it('says identical for a staged conversion, and names the one whose bytes were changed (exit 1)', async () => {
+    const root = path.join(dir, 'root');
+    const conv = await runCli(['convert', `docker-daemon:${tag}`, '--out-dir', dir, '--json']);
+    expect(conv.code).toBe(0);
+    const sif = JSON.parse(conv.stdout).sif.out as string;
+    expect((await runCli(['stage', sif, '--untested', '--root', root])).code).toBe(0);
+    const before = await listDir(root);
+    const good = await runCli(['verify', '--deep', '--reconvert', '--root', root, '--json']);
+    expect({ code: good.code, stderr: good.stderr }).toMatchObject({ code: 0 });
+    expect(JSON.parse(good.stdout).reconverted).toEqual([{ path: `tested-containers/${path.basename(sif)}`, source: `docker-daemon:${tag}`, result: 'identical' }]);
+    // Checking wrote nothing into the tree.
+    expect(await listDir(root)).toEqual(before);
+
+    const staged = path.join(root, 'tested-containers', path.basename(sif));
+    const fh = await fs.open(staged, 'r+');
+    const at = (await inspectSif(staged)).partition!.offset + 100;
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, at);
+    one[0] ^= 0xff;
+    await fh.write(one, 0, 1, at);
+    await fh.close();
+    const bad = await runCli(['verify', '--deep', '--reconvert', '--root', root, '--json']);
+    expect(bad.code).toBe(1);
+    const doc = JSON.parse(bad.stdout);
+    expect(doc.reconverted[0]).toMatchObject({ result: 'differs' });
+    expect(doc.problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'not-its-conversion', message: expect.stringContaining(`1 bytes differ from a fresh conversion of docker-daemon:${tag}, the first at offset ${at}`) })]));
+  });
+
+  it('refuses --reconvert without --deep (exit 2, one line)', async () => {
+    const r = await runCli(['verify', '--reconvert', '--root', path.join(dir, 'root')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

@@ -344,7 +344,8 @@ describe('convert: bad input leaves nothing behind', () => {
     const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], { env: { ...process.env, CI: '1' } });
     // Killed once its export container and its temp SIF exist.
     const started = async () => (await exportContainers()).length > 0 && (await fs.readdir(dir)).some((f) => f.startsWith('.k9.sif'));
-    for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 25));
+    // Polled without a cap: jest's timeout bounds it, a guessed cap would fail on a loaded machine.
+    while (!(await started())) await new Promise((r) => setTimeout(r, 25));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     const left = await exportContainers();

@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { CONVERT_LABEL } from '../../src/convert/engine';
 import { TEMP_MARKER } from '../../src/util/files';
 import { startSecondEngine } from '../support/second-engine';
 
@@ -29,7 +30,12 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
       stderr += c.toString();
       if (!sent && /docker export \| mksquashfs/.test(stderr)) {
         sent = true;
-        setTimeout(() => child.kill('SIGINT'), 1500);
+        // Interrupted once the conversion's own export container exists (polled), not after a guessed time.
+        void (async () => {
+          const own = { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] };
+          while (child.exitCode === null && !(await docker.listContainers({ all: true, filters: own })).length) await new Promise((r) => setTimeout(r, 50));
+          child.kill('SIGINT');
+        })();
       }
     });
     const code = await new Promise<number | null>((r) => child.on('close', r));
