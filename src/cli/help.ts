@@ -41,7 +41,9 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit status --where rocm=6.2.0 --where python=3.12',
     "sifkit status --stem 'lumi-mpi4py-rocm-6*' --json",
   ],
-  verify: ['sifkit verify --root demo-out/containers', 'sifkit verify --deep --repair'],
+  verify: ['sifkit verify --root demo-out/containers', 'sifkit verify --deep --repair', 'sifkit verify --deep --reconvert --work-dir /scratch/tmp   # prove each SIF is its image\'s conversion'],
+  'verify-conversion': ['sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names', 'sifkit verify-conversion x.sif docker-archive:x.tar --json'],
+  jobs: ['sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant', 'sifkit jobs --out /scratch/$PROJECT/sif --cancel'],
   retire: [
     'sifkit retire --easyconfigs ~/LUMI-EasyBuild-contrib      # the plan; changes nothing',
     'sifkit retire --apply',

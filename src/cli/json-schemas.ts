@@ -18,6 +18,8 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const dockerhash = z.string().regex(/^[0-9a-f]{12}$/);
 const strings = z.record(z.string(), z.string());
 const ok = z.literal(true);
+/** A Slurm job of a release run, as jobs.json records it. */
+const job = o({ id: str, state: str, exitCode: str.optional(), log: str, attempt: int });
 /** The tree lock as status and verify show it; null when the tree is not locked. */
 const lockState = o({ owner: o({ host: str, pid: z.number(), user: str, command: str, since: str, token: str }).optional(), ageMs: z.number(), live: z.boolean(), why: str.optional() }).nullable();
 
@@ -126,6 +128,14 @@ export const JSON_DOCUMENTS = {
     root: str.optional(),
     variants: z.array(o({ stem: str.optional(), values: strings, dockerhash: dockerhash.optional(), image: str.optional(), sif: str.optional(), stages: strings, error: str.optional() })),
   }),
+  jobs: o({
+    ok,
+    file: str,
+    recipe: str,
+    cancelled: z.array(str),
+    variants: z.array(o({ stem: str, sif: str, archive: str, dockerhash, imageId: str, tag: str, phase: str, convert: job.optional(), test: job.extend({ workdir: str }).optional() })),
+  }),
+  'verify-conversion': o({ ok, sif: str, source: str, imageId: str.optional(), identical: z.boolean(), size: z.tuple([count, count]), differing: count, firstDifference: count.optional() }),
   error: errorDocument,
 } as const;
 
@@ -150,6 +160,8 @@ const TITLES: Record<DocumentName, string> = {
   module: 'sifkit module --json',
   publish: 'sifkit publish --json',
   release: 'sifkit release --json and sifkit run --json',
+  jobs: 'sifkit jobs --json',
+  'verify-conversion': 'sifkit verify-conversion --json',
   error: 'any sifkit command --json, when it fails',
 };
 

@@ -6,7 +6,7 @@ import { imageFacts, stage } from '../tree/stage';
 import { inspectSif } from '../sif/inspect';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
 import * as path from 'node:path';
-import { verifyTree } from '../tree/verify';
+import { verifyTree, type Problem } from '../tree/verify';
 import { reconvertTree } from '../convert/reconvert-tree';
 import { mutate } from '../tree/mutate';
 import { describeLock, lockHolder } from '../tree/lock';
@@ -14,7 +14,7 @@ import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/ro
 import { parsePolicy, type Policy } from '../tree/policy';
 import { blockedError, purge, restore, retire } from '../tree/retire';
 import { shippedDir } from '../util/package';
-import { jsonDoc, table } from './output';
+import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
 
 export const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
@@ -95,7 +95,7 @@ export function registerTree(program: Command): void {
           // A live holder is shown; a stale one is among the problems.
           if (lock?.live) io.stdout(`lock: held by ${describeLock(lock)} (its work in progress was not checked)\n`);
           if (!problems.length) io.stdout('tree is clean\n');
-          else io.stdout(table(problems.map((p) => [p.kind, p.path, p.message, p.repaired ?? (p.repairable ? 'repairable (--repair)' : '')]), ['problem', { header: 'path', shrink: true }, { header: 'detail', shrink: true }, 'repair']));
+          else io.stdout(problemLines(problems));
         }
         return open.length ? ExitCode.failed : ExitCode.ok;
       }, flags);
@@ -184,4 +184,18 @@ export function registerRetire(program: Command): void {
         else io.stdout(`restored ${r.restored}\n`);
       }, flags);
     });
+}
+
+/**
+ * verify's problems for people: kind, path and repair state on one line,
+ * the detail wrapped beneath it. The detail is what says what to do, so it
+ * is never cut to fit a table.
+ */
+function problemLines(problems: Problem[]): string {
+  return problems
+    .map((p) => {
+      const state = p.repaired ? `repaired: ${p.repaired}` : p.repairable ? 'repairable (--repair)' : 'not repairable';
+      return `${p.kind}  ${p.path}  (${state})\n${wrapWords(['   ', ...p.message.split(' ')], 100, '    ')}`;
+    })
+    .join('');
 }

@@ -82,6 +82,7 @@ testing:
       sif = path.join(dir, 'one.sif');
       await doc('convert', ['convert', `docker-daemon:${tag}`, '-o', sif], { cwd: dir });
       await doc('inspect', ['inspect', sif]);
+      await doc('verify-conversion', ['verify-conversion', sif]);
       await doc('test', ['test', tag, '--runner', 'local', '--recipe', recipe, '--results-dir', 'results2'], { cwd: dir });
       await doc('report', ['report', '--results-dir', 'results2', '--out', 'report'], { cwd: dir });
     });
@@ -120,7 +121,8 @@ testing:
     });
 
     it('covered every document', () => {
-      expect([...seen].sort()).toEqual(Object.keys(JSON_DOCUMENTS).sort());
+      // jobs needs a release through Slurm: test/integration/slurm-release.test.ts checks its document.
+      expect([...seen].sort()).toEqual(Object.keys(JSON_DOCUMENTS).filter((n) => n !== 'jobs').sort());
     });
   });
 });

@@ -131,7 +131,8 @@ describe('the lock as status and verify show it', () => {
     const v = await runCli(['verify', '--root', root]);
     expect(v.code).toBe(1);
     expect(v.stdout).not.toMatch(/tree is clean/);
-    expect(v.stdout).toMatch(new RegExp(`stale-lock .*pid ${pid}.*stale: process ${pid} on this host is gone`));
+    // Kind and path on one line, the detail wrapped beneath: compared with its line breaks folded.
+    expect(v.stdout.replace(/\s+/g, ' ')).toMatch(new RegExp(`stale-lock \\.sifkit/lock .*pid ${pid}.*stale: process ${pid} on this host is gone`));
     const r = await runCli(['verify', '--repair', '--root', root, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).problems).toEqual([expect.objectContaining({ kind: 'stale-lock', repaired: 'broken' })]);

@@ -18,7 +18,7 @@ jest.setTimeout(240_000);
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
 const MODULES = realpathSync(path.join(ROOT, 'node_modules'));
-const STAGES = ['render', 'build', 'convert', 'test', 'stage', 'promote', 'retire'];
+const STAGES = ['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote', 'retire'];
 
 describe('the packed package', () => {
   let dir: string;

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
+import { JSON_DOCUMENTS } from '../../src/cli/json-schemas';
 import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
 
 /**
@@ -59,6 +60,8 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     const listed = await runCli(['jobs', '--out', 'sif', '--json'], { cwd: dir });
     expect(listed.code).toBe(0);
     const jobs = JSON.parse(listed.stdout) as Jobs;
+    // The document its published schema (docs/schemas/jobs.schema.json) describes.
+    expect(JSON_DOCUMENTS.jobs.safeParse(jobs).error?.issues ?? []).toEqual([]);
     expect(jobs.variants.map((v) => v.stem)).toEqual(['lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a', 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b']);
     const arrayIds = new Set(jobs.variants.map((v) => v.convert!.id.split('_')[0]));
     expect(arrayIds.size).toBe(1); // one job array for the matrix

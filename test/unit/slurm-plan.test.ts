@@ -86,7 +86,7 @@ describe('Slurm settings', () => {
     expect(def.executor).toBe('slurm');
     expect(parseSlurmSettings(def.slurm, 'r.yaml').convert.cpus).toBe(4);
     expect(splitForSlurm(def)).toEqual({ before: [{ stage: 'render', with: {} }, { stage: 'build', with: {} }, { stage: 'archive', with: {} }], after: [{ stage: 'stage', with: {} }] });
-    expect(() => parsePipeline('name: r\nexecutor: cloud\nstages: [render]\n', 'r.yaml', ['render'])).toThrow(/executor "cloud" is not local or slurm/);
+    expect(() => parsePipeline('name: r\nexecutor: cloud\nstages: [render]\n', 'r.yaml', ['render'])).toThrow(/executor: expected one of "local", "slurm", found the string "cloud"/);
     expect(() => splitForSlurm(parsePipeline('name: r\nstages: [render, test]\n', 'r.yaml', ['render', 'test']))).toThrow(/needs a convert stage followed by a test stage/);
   });
 });

@@ -17,7 +17,7 @@ jest.mock('listr2', () => ({}));
 jest.mock('tar-stream', () => ({}));
 
 const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
-const EXPECTED = ['render', 'build', 'convert', 'test', 'stage', 'promote', 'retire'];
+const EXPECTED = ['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote', 'retire'];
 
 const modules = fs.readdirSync(PIPELINE).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => f.replace(/\.ts$/, ''));
 
