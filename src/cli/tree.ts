@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { ExitCode, InputError, isSifkitError } from '../errors';
-import { readRegularFile } from '../util/files';
+import { ExitCode, InputError } from '../errors';
 import { parseTarget, promote } from '../tree/promote';
 import { imageFacts, stage } from '../tree/stage';
 import { inspectSif } from '../sif/inspect';
@@ -11,9 +10,8 @@ import { reconvertTree } from '../convert/reconvert-tree';
 import { mutate } from '../tree/mutate';
 import { describeLock, lockHolder } from '../tree/lock';
 import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
-import { parsePolicy, type Policy } from '../tree/policy';
+import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, restore, retire } from '../tree/retire';
-import { shippedDir } from '../util/package';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
 
@@ -113,18 +111,6 @@ interface RetireFlags {
   json?: boolean;
 }
 
-async function loadPolicy(file?: string): Promise<Policy> {
-  const p = file ? path.resolve(file) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
-  let text: string;
-  try {
-    text = await readRegularFile(p, 'retention policy');
-  } catch (e) {
-    if (isSifkitError(e)) throw e;
-    throw new InputError('no-policy', `cannot read the retention policy ${p}`);
-  }
-  return parsePolicy(text, p);
-}
-
 export function registerRetire(program: Command): void {
   program
     .command('retire')
@@ -139,7 +125,7 @@ export function registerRetire(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (flags: RetireFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const policy = await loadPolicy(flags.policy);
+        const policy = await loadPolicyFile(flags.policy);
         // Nothing is made here: a retire with nothing to do changes nothing.
         const tree = await openTree(resolveRoot(flags.root), false);
         if (flags.purge) {

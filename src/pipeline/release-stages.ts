@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { readRegularFile, publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
+import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
 import { convert, saveImage, type ConvertRecord } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
@@ -19,9 +19,8 @@ import { readLedger } from '../tree/ledger';
 import { linkName, parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
-import { parsePolicy } from '../tree/policy';
+import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, retire } from '../tree/retire';
-import { shippedDir } from '../util/package';
 import type { PipelineContext, Stage, VariantState } from './context';
 import { slot } from './slots';
 import { engineFor } from './engines';
@@ -262,9 +261,7 @@ export const retireStage: Stage = {
       p = (async () => {
         const tree = await treeOf(ctx);
         const o = opts(ctx);
-        const given = o.policy ?? w.policy;
-        const file = given ? path.resolve(given) : path.join(shippedDir('pipelines', 'SIFKIT_PIPELINES'), 'retention.yaml');
-        const policy = parsePolicy(await readRegularFile(file, 'retention policy'), file);
+        const policy = await loadPolicyFile(o.policy ?? w.policy);
         const easyconfigs = o.easyconfigs ?? w.easyconfigs;
         const r = await retire(tree, {
           policy,
