@@ -184,7 +184,19 @@ export async function scanImageArchive(archive: Readable, needles: ScanNeedles, 
     }).then(() => next(), next);
   });
   await pipeline(archive, outer, { signal });
-  return result;
+  return { ...result, leaks: orderedLeaks(result.leaks) };
+}
+
+/**
+ * Leaks once each, in an order that does not depend on the archive's member
+ * order (which `docker save` does not fix): the config's first, then by layer
+ * and path, so the same image always reports the same first leak.
+ */
+export function orderedLeaks(leaks: Leak[]): Leak[] {
+  const seen = new Map<string, Leak>();
+  for (const l of leaks) seen.set(`${l.layer}\0${l.path}\0${l.why}`, l);
+  const rank = (l: Leak) => (l.layer === 'image config' ? 0 : 1);
+  return [...seen.values()].sort((a, b) => rank(a) - rank(b) || (a.layer < b.layer ? -1 : a.layer > b.layer ? 1 : 0) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || (a.why < b.why ? -1 : a.why > b.why ? 1 : 0));
 }
 
 /** Looks at the first 512 bytes without losing them. */

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as fc from 'fast-check';
 import * as tar from 'tar-stream';
-import { scanImageConfig } from '../../src/fileserver/leakscan';
+import { orderedLeaks, scanImageConfig, type Leak } from '../../src/fileserver/leakscan';
 import { SCANNER_VERSION, verdictHolds, type Verdict } from '../../src/engine/verdict';
 import { imageTime, sifUuid } from '../../src/convert/reproducible';
 import { sourceFromDeffile } from '../../src/convert/reconvert';
@@ -105,5 +105,22 @@ describe('tar headers keep every mode bit and any owner through the packer', () 
     ).catch((err) => {
       throw new Error(`seed ${seed}: ${(err as Error).message}`);
     });
+  });
+});
+
+describe('leak order', () => {
+  it('is the same whatever order the archive members came in, each leak once, the config first', () => {
+    const leaks: Leak[] = [
+      { layer: 'image config', path: 'container_config.Env[3]', why: 'server URL' },
+      { layer: 'image config', path: 'config.Env[3]', why: 'server URL' },
+      { layer: 'abc/layer.tar', path: '/opt/cray/x', why: 'licensed path' },
+      { layer: 'image config', path: 'config.Env[3]', why: 'server URL' },
+      { layer: '0ab/layer.tar', path: '/cpe.tar', why: 'served content' },
+    ];
+    const expected = orderedLeaks(leaks);
+    expect(expected.map((l) => `${l.layer} ${l.path}`)).toEqual(['image config config.Env[3]', 'image config container_config.Env[3]', '0ab/layer.tar /cpe.tar', 'abc/layer.tar /opt/cray/x']);
+    fc.assert(fc.property(fc.shuffledSubarray(leaks, { minLength: leaks.length }), (shuffled) => {
+      expect(orderedLeaks(shuffled)).toEqual(expected);
+    }), { seed: 17171, numRuns: 100 });
   });
 });
