@@ -9,6 +9,7 @@ import { allContainerIds, docker, removeTestImages, TEST_LABEL, runId } from '..
 import { fixtureRecipe } from '../support/fixtures';
 import { renderFor } from '../support/recipes';
 import { loadRecipe } from '../../src/recipe/load';
+import { until } from '../support/poll';
 
 jest.setTimeout(600_000);
 
@@ -188,7 +189,7 @@ describe('sifkit build against the real engine', () => {
           sent = true;
           // Interrupted once the step's container exists (polled), not after a guessed time.
           void (async () => {
-            while (![...(await allContainerIds())].some((id) => !before.has(id))) await new Promise((res) => setTimeout(res, 50));
+            await until(async () => [...(await allContainerIds())].some((id) => !before.has(id)), 50);
             kill('SIGINT');
           })();
         }
@@ -197,7 +198,7 @@ describe('sifkit build against the real engine', () => {
     expect(sent).toBe(true);
     expect(r.code).toBe(130);
     // The engine removes the build container asynchronously: polled until it is gone (jest's timeout bounds it).
-    while ([...(await allContainerIds())].some((id) => !before.has(id))) await new Promise((res) => setTimeout(res, 200));
+    await until(async () => ![...(await allContainerIds())].some((id) => !before.has(id)), 200);
     expect(await imageExists(fx.tag)).toBe(false);
   });
 

@@ -7,6 +7,7 @@ import { docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage } from '../support/trees';
 import { makeSif } from '../support/sifs';
 import type { ResultsFile } from '../../src/checks/results';
+import { until } from '../support/poll';
 
 jest.setTimeout(600_000);
 
@@ -164,14 +165,15 @@ testing:
     let finished = false;
     void started.finally(() => (finished = true));
     // Polled until the job runs (jest's timeout bounds it), however slow the scheduler is today.
-    while (!cancelled && !finished) {
-      await new Promise((r) => setTimeout(r, 250));
-      const ids = execSync(`squeue -h -t RUNNING -n sifkit-test-${(await docker.getImage(tag).inspect()).Id.slice(7, 19)} -o %i`).toString().trim();
+    const name = `sifkit-test-${(await docker.getImage(tag).inspect()).Id.slice(7, 19)}`;
+    await until(() => {
+      const ids = execSync(`squeue -h -t RUNNING -n ${name} -o %i`).toString().trim();
       if (ids) {
         execSync(`scancel ${ids}`);
         cancelled = true;
       }
-    }
+      return cancelled || finished;
+    }, 250);
     expect(cancelled).toBe(true);
     const r = await started;
     expect(r.code).toBe(1);

@@ -10,6 +10,7 @@ import { runCli, CLI } from '../support/cli';
 import { docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type FileFacts } from '../support/trees';
 import { layerTar, legacyArchive, toOciLayout } from '../support/archives';
+import { until } from '../support/poll';
 
 jest.setTimeout(240_000);
 
@@ -240,8 +241,10 @@ describe('convert: bad input leaves nothing behind', () => {
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
+  // Each case its own archive name, counted (no random draw).
+  let archives = 0;
   async function expectRefused(layers: Buffer[], message: RegExp, code = 2): Promise<void> {
-    const archive = path.join(dir, `in-${Math.random().toString(36).slice(2)}.tar`);
+    const archive = path.join(dir, `in-${++archives}.tar`);
     await legacyArchive(archive, layers);
     const out = path.join(dir, 'out.sif');
     const r = await runCli(['convert', `docker-archive:${archive}`, '-o', out]);
@@ -331,7 +334,7 @@ describe('convert: bad input leaves nothing behind', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     // Interrupted once the work is under way (its own export container exists, labelled host:pid), not after a guessed time.
     const own = async () => (await docker.listContainers({ all: true, filters: { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] } })).length > 0;
-    while (!(await own())) await new Promise((r) => setTimeout(r, 25));
+    await until(own, 25);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect({ code, stderr }).toMatchObject({ code: 130 });
@@ -345,7 +348,7 @@ describe('convert: bad input leaves nothing behind', () => {
     // Killed once its export container and its temp SIF exist.
     const started = async () => (await exportContainers()).length > 0 && (await fs.readdir(dir)).some((f) => f.startsWith('.k9.sif'));
     // Polled without a cap: jest's timeout bounds it, a guessed cap would fail on a loaded machine.
-    while (!(await started())) await new Promise((r) => setTimeout(r, 25));
+    await until(started, 25);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     const left = await exportContainers();

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { startFileServer, type FileServer } from '../../src/fileserver/server';
 import { socketKeys, uidOfSocket } from '../../src/fileserver/peer';
 import { derivePort, digestOfServed, DERIVED_PORT_BASE, DERIVED_PORT_SPAN } from '../../src/fileserver/served';
+import { until } from '../support/poll';
 
 /** curl run as another local user (uid 65534): a real socket owned by a uid the server does not allow. */
 function curlAs(uid: number, url: string): Promise<string> {
@@ -38,7 +39,7 @@ describe('build-time file server (real HTTP on loopback)', () => {
   const log = () => path.join(root, '..', 'access.log');
   /** The log is written asynchronously: poll until the line is there (jest's timeout bounds it). */
   const logShows = async (line: string): Promise<void> => {
-    while (!(await fs.readFile(log(), 'utf8').catch(() => '')).includes(line)) await new Promise((r) => setTimeout(r, 10));
+    await until(async () => (await fs.readFile(log(), 'utf8').catch(() => '')).includes(line), 10);
   };
 
   beforeAll(async () => {

@@ -7,6 +7,7 @@ import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
 import { CONVERT_LABEL } from '../../src/convert/engine';
 import { TEMP_MARKER } from '../../src/util/files';
 import { startSecondEngine } from '../support/second-engine';
+import { until } from '../support/poll';
 
 jest.setTimeout(900_000);
 
@@ -33,7 +34,7 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
         // Interrupted once the conversion's own export container exists (polled), not after a guessed time.
         void (async () => {
           const own = { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] };
-          while (child.exitCode === null && !(await docker.listContainers({ all: true, filters: own })).length) await new Promise((r) => setTimeout(r, 50));
+          await until(async () => child.exitCode !== null || (await docker.listContainers({ all: true, filters: own })).length > 0, 50);
           child.kill('SIGINT');
         })();
       }

@@ -7,6 +7,7 @@ import { execSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { until } from './poll';
 
 export interface SecondEngine {
   address: string;
@@ -21,29 +22,31 @@ export async function startSecondEngine(): Promise<SecondEngine> {
   const log = await fs.open(path.join(dir, 'dockerd.log'), 'w');
   const child = spawn('dockerd', ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'), '-H', address, '--iptables=false', '--ip6tables=false', '--bridge=none'], { stdio: ['ignore', log.fd, log.fd], detached: true });
   child.unref();
-  for (let i = 0; i < 60; i++) {
+  // Polled until it answers or dies (no guessed cap: the test's timeout bounds it).
+  const answers = () => {
     try {
       execSync(`docker -H ${address} info`, { stdio: 'ignore' });
-      break;
+      return true;
     } catch {
-      await new Promise((r) => setTimeout(r, 500));
-      if (i === 59) throw new Error(`the second dockerd did not start: ${await fs.readFile(path.join(dir, 'dockerd.log'), 'utf8')}`);
+      return false;
     }
-  }
+  };
+  await until(() => answers() || child.exitCode !== null, 250);
+  if (!answers()) throw new Error(`the second dockerd did not start: ${await fs.readFile(path.join(dir, 'dockerd.log'), 'utf8')}`);
   execSync(`docker save sifkit-test/busybox:latest | docker -H ${address} load`, { stdio: 'ignore' });
   return {
     address,
     dir,
     async stop() {
       child.kill('SIGTERM');
-      for (let i = 0; i < 40; i++) {
+      await until(() => {
         try {
           process.kill(child.pid!, 0);
-          await new Promise((r) => setTimeout(r, 250));
+          return false;
         } catch {
-          break;
+          return true;
         }
-      }
+      }, 250);
       await log.close();
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     },
