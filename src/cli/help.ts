@@ -45,14 +45,14 @@ export const EXAMPLES: Record<string, string[]> = {
   'verify-conversion': ['sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names', 'sifkit verify-conversion x.sif docker-archive:x.tar --json'],
   jobs: ['sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant', 'sifkit jobs --out /scratch/$PROJECT/sif --cancel'],
   retire: [
-    'sifkit retire --easyconfigs ~/LUMI-EasyBuild-contrib      # the plan; changes nothing',
+    'sifkit retire --easyconfigs ~/LUMI-EasyBuild-containers   # the plan; changes nothing',
     'sifkit retire --apply',
     'sifkit retire --purge --grace-days 30',
   ],
   restore: ['sifkit restore lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4-dockerhash-0123456789ab.sif'],
   easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb, .docker, USER.md', 'sifkit easyconfig x.sif --date 20241007'],
   module: ['sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules'],
-  publish: ['GITHUB_TOKEN=... sifkit publish NAME.sif --repo Lumi-supercomputer/LUMI-EasyBuild-contrib', 'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb'],
+  publish: ['GITHUB_TOKEN=... sifkit publish NAME.sif                  # a PR to Lumi-supercomputer/LUMI-EasyBuild-containers', 'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb'],
   release: [
     'sifkit release mpi4py-cpu --root demo-out/containers --out demo-out/sif   # what npm run demo runs',
     'sifkit release mpi4py --matrix --jobs 4 --build-jobs 2 --runner slurm',
