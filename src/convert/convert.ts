@@ -14,7 +14,7 @@ import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { defaultVerdictDir, readVerdict, verdictHolds } from '../engine/verdict';
 import { startChild } from '../util/process';
 import { connectEngine } from '../engine/client';
-import { convertFromEngine, inspectEngineImage } from './engine';
+import { convertFromEngine, inspectEngineImage } from './from-engine';
 import { readSif } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';

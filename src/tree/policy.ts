@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import { InputError } from '../errors';
 import { parseDocument } from '../validate/schema';
 import { policySchema } from '../validate/schemas/config';
-import { EASYBUILD, TESTED } from './root';
+import { EASYBUILD, TESTED } from './names';
 
 export type Grouping = 'stem' | 'rocm-minor' | 'app';
 

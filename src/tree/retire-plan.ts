@@ -3,7 +3,7 @@
  * policy and now → one decision per image. No file is touched here.
  */
 import type { Grouping, Policy } from './policy';
-import { EASYBUILD, SIF_IMAGES, TESTED } from './root';
+import { EASYBUILD, SIF_IMAGES, TESTED } from './names';
 
 export type ImageDir = typeof TESTED | typeof EASYBUILD;
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TEMP_MARKER } from '../../src/util/files';
 import { inspectSif } from '../../src/sif/inspect';
-import { CONVERT_LABEL } from '../../src/convert/engine';
+import { CONVERT_LABEL } from '../../src/convert/from-engine';
 import { runCli, CLI } from '../support/cli';
 import { docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type FileFacts } from '../support/trees';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { runSlurm } from '../../src/checks/slurm';
 import type { Check } from '../../src/checks/spec';
-import { CONDA_PYTHON_SIMPLE, startShell, varSuffix } from '../../src/publish/easyconfig';
+import { CONDA_PYTHON_SIMPLE, startShell, varSuffix } from '../../src/easybuild/easyconfig';
 import { runCli } from '../support/cli';
 
 jest.setTimeout(900_000);

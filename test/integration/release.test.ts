@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
-import { CONVERT_LABEL } from '../../src/convert/engine';
+import { CONVERT_LABEL } from '../../src/convert/from-engine';
 import { TEMP_MARKER } from '../../src/util/files';
 import { startSecondEngine } from '../support/second-engine';
 import { until } from '../support/poll';

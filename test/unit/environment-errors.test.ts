@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { ExitCode, InputError, OperationError, RefusedError } from '../../src/errors';
 import { engineFailure, noEngine } from '../../src/engine/client';
-import { apiBase, explain, GitHubNetworkError, networkKind } from '../../src/publish/github';
+import { apiBase, explain, GitHubNetworkError, networkKind } from '../../src/github/pull-request';
 import { childFailure, lastLine } from '../../src/util/process';
 
 /** What docker-modem rejects with: the daemon's JSON message, the HTTP status. */

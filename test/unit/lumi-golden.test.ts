@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { easyconfigText } from '../../src/publish/easyconfig';
-import type { ImageFacts } from '../../src/publish/facts';
+import { easyconfigText } from '../../src/easybuild/easyconfig';
+import type { ImageFacts } from '../../src/easybuild/facts';
 import { loadRecipe } from '../../src/recipe/load';
 import { sifFileName, variantNames } from '../../src/recipe/names';
 import { resolveValues } from '../../src/recipe/params';

@@ -1,7 +1,7 @@
 /** The pull request's paths, title and body for a release. Pure. */
 import type { CheckResult } from '../checks/judge';
 import type { TestRun } from '../checks/results';
-import type { ImageFacts } from './facts';
+import type { ImageFacts } from '../easybuild/facts';
 
 export const EASYCONFIGS = 'easybuild/easyconfigs';
 
