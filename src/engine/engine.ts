@@ -1,0 +1,89 @@
+/**
+ * The image engine as sifkit uses it: the few calls build, convert, the
+ * local runner and the pipeline make, in sifkit's own types. One real
+ * implementation speaks the Docker Engine API (`engine/docker.ts`); tests
+ * of pure orchestration use an in-memory one (test/support/fake-engine.ts).
+ * Nothing here imports dockerode, so the library's declarations do not
+ * name its types.
+ */
+import type { Readable } from 'node:stream';
+
+/** An image as a listing shows it. */
+export interface ImageSummary {
+  /** `sha256:<64 hex>`. */
+  id: string;
+  repoTags: string[];
+  /** Seconds since the epoch. */
+  created: number;
+  size: number;
+  labels: Record<string, string>;
+}
+
+/** An image as inspect shows it: what build, convert and the tests read. */
+export interface ImageDetails {
+  id: string;
+  repoTags: string[];
+  size: number;
+  architecture: string;
+  /** ISO 8601. */
+  created: string;
+  /** The image config (Env, Cmd, Entrypoint, Labels, WorkingDir, User...), as the engine gives it. */
+  config: Record<string, unknown>;
+  labels: Record<string, string>;
+}
+
+export interface BuildRequest {
+  /** The build context: a tar stream with the Dockerfile at its root. */
+  context: Readable;
+  buildargs: Record<string, string>;
+  labels?: Record<string, string>;
+  /** 'host' when the build fetches from the file server on the host's loopback. */
+  networkMode: 'host' | 'none' | 'default';
+  noCache: boolean;
+  signal: AbortSignal;
+}
+
+export interface ContainerSpec {
+  image: string;
+  cmd?: string[];
+  entrypoint?: string[];
+  labels?: Record<string, string>;
+  /** Checks and exports never need a network. */
+  network: 'none';
+  shmSizeBytes?: number;
+}
+
+/** A created container. Never started by convert (it only exports it). */
+export interface ContainerHandle {
+  id: string;
+  /** Its stdout and stderr as one stream, in the order the engine sends them; attach before start. */
+  attach(): Promise<Readable>;
+  start(): Promise<void>;
+  /** Waits for it to exit; its exit status. */
+  wait(): Promise<number>;
+  kill(): Promise<void>;
+  /** Removes it, running or not. */
+  remove(): Promise<void>;
+  /** Its file system as a tar stream (`docker export`). */
+  export(): Promise<Readable>;
+}
+
+export interface ImageEngine {
+  /** Where it answers (for messages): unix:///var/run/docker.sock, tcp://host:port... */
+  readonly address: string;
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Starts a build; the engine's progress, one JSON object per line (`stream`, `aux`, `error`, `errorDetail`). */
+  build(req: BuildRequest): Promise<Readable>;
+  /** Images carrying the label `key=value`. */
+  listImages(label: string): Promise<ImageSummary[]>;
+  /** The image, or an error whose `statusCode` is 404 when there is none. */
+  inspectImage(ref: string): Promise<ImageDetails>;
+  /** `docker save` of one image, as a stream. */
+  saveImage(ref: string, signal?: AbortSignal): Promise<Readable>;
+  tagImage(ref: string, repo: string, tag: string): Promise<void>;
+  removeImage(ref: string): Promise<void>;
+  createContainer(spec: ContainerSpec): Promise<ContainerHandle>;
+  /** Containers (running or not) carrying the label key. */
+  listContainers(labelKey: string): Promise<Array<{ id: string; labels: Record<string, string> }>>;
+  removeContainer(id: string): Promise<void>;
+}
