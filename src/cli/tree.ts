@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, InputError } from '../errors';
 import { parseTarget, promote } from '../tree/promote';
-import { imageFacts, stage } from '../tree/stage';
+import { sifIdentity, stage } from '../tree/stage';
 import { inspectSif } from '../sif/inspect';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
 import * as path from 'node:path';
@@ -29,7 +29,7 @@ export function registerTree(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string }) => {
       process.exitCode = await runCommand(async (io) => {
-        const { name } = imageFacts(await inspectSif(path.resolve(file)));
+        const { name } = sifIdentity(await inspectSif(path.resolve(file)));
         const tests = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, name))))?.runs ?? [];
         if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
         if (tests.some((t) => t.image !== name)) throw new InputError('wrong-results', `${flags.results ?? 'the results file'} is about another image than ${name}`);

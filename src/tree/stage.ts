@@ -35,7 +35,7 @@ export interface StageRecord {
 }
 
 /** What the tree needs from a SIF's labels, checked; refuses SIFs that lack them. */
-export function imageFacts(s: SifSummary): ImageLabels & { name: string } {
+export function sifIdentity(s: SifSummary): ImageLabels & { name: string } {
   const l = imageLabels(s.labels, s.file);
   return { ...l, name: sifFileName(l.stem, l.dockerhash) };
 }
@@ -43,7 +43,7 @@ export function imageFacts(s: SifSummary): ImageLabels & { name: string } {
 export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
   const summary = await inspectSif(path.resolve(file));
   if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
-  const facts = imageFacts(summary);
+  const facts = sifIdentity(summary);
   if (opts.requireTests && !(opts.tests ?? []).some((t) => (t as { passed?: boolean }).passed))
     throw new RefusedError('untested', `${facts.name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
   if (opts.archive) await fs.access(opts.archive).catch(() => {
