@@ -43,6 +43,8 @@ export interface ScriptedProcess {
   /** Written to the attached stream in these chunks. */
   output: string[];
   exitCode: number;
+  /** Written after wait() has answered, as output still in flight when the process exited. */
+  afterExit?: string[];
   /** Runs until killed (exit status 137). */
   hang?: boolean;
 }
@@ -184,12 +186,18 @@ export class FakeEngine implements ImageEngine {
     const stdout = new PassThrough();
     let exited: (code: number) => void = () => undefined;
     const exit = new Promise<number>((resolve) => (exited = resolve));
-    const finish = (code: number) => {
+    const finish = (code: number, late: string[] = []) => {
       if (c.state === 'exited') return;
       c.state = 'exited';
       c.exitCode = code;
-      stdout.end();
       exited(code);
+      void (async () => {
+        for (const chunk of late) {
+          await new Promise((r) => setImmediate(r));
+          stdout.write(chunk);
+        }
+        stdout.end();
+      })();
     };
     this.stops.set(c.id, finish);
     const gone = () => {
@@ -213,7 +221,7 @@ export class FakeEngine implements ImageEngine {
             if (c.state !== 'running') return;
             stdout.write(chunk);
           }
-          if (!p.hang) finish(p.exitCode);
+          if (!p.hang) finish(p.exitCode, p.afterExit);
         })();
       },
       wait: async () => {
