@@ -90,11 +90,11 @@ describe('the packed package', () => {
 
   it('type-checks a strict TypeScript file against the packed declarations', async () => {
     await fs.writeFile(path.join(consumer, 'use.ts'), `
-import { render, build, convert, stage, promote, planRetirement, inspect, openTree, connectEngine, parsePolicy, InputError, type Plan, type RenderedVariant } from 'sifkit';
+import { render, build, convert, stage, promote, planRetirement, inspect, openTree, connectEngine, parsePolicy, InputError, type ImageEngine, type Plan, type RenderedVariant } from 'sifkit';
 
 export async function release(signal: AbortSignal): Promise<Plan> {
   const r: RenderedVariant = await render('mpi4py-cpu', { values: { python: '3.11' } });
-  const docker = await connectEngine(signal);
+  const docker: ImageEngine = await connectEngine(signal);
   const built = await build(docker, { recipe: await (await import('sifkit')).loadRecipe('mpi4py-cpu'), rendered: r, logDir: '/tmp/logs', signal });
   const sif = await convert(\`docker-daemon:\${built.imageId}\`, '/tmp/x.sif', { signal, engine: docker });
   const labels: Record<string, string> = (await inspect(sif.out)).labels;
@@ -112,8 +112,8 @@ void render('mpi4py-cpu', 5);
 void openTree('/t', false).then((t) => promote(t, 'x.sif', { to: 'elsewhere' }));
 `);
     await fs.writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify({
-      // esModuleInterop (tsc --init's default): the declarations default-import dockerode, whose types use `export =`.
-      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, esModuleInterop: true, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', lib: ['ES2022'], types: ['node'], typeRoots: [path.join(MODULES, '@types')] },
+      // No esModuleInterop: the declarations name no dockerode type (its types use `export =`), only sifkit's ImageEngine.
+      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, esModuleInterop: false, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', lib: ['ES2022'], types: ['node'], typeRoots: [path.join(MODULES, '@types')] },
       files: ['use.ts'],
     }));
     const tsc = path.join(MODULES, 'typescript', 'bin', 'tsc');
