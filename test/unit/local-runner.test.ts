@@ -6,7 +6,10 @@
 import { runLocal } from '../../src/checks/local';
 import type { Check } from '../../src/checks/spec';
 import type { ContainerSpec } from '../../src/engine/engine';
-import { InterruptedError } from '../../src/errors';
+import { resolveTarget } from '../../src/checks/target';
+import { InputError, InterruptedError } from '../../src/errors';
+import { dockerhashOf } from '../../src/recipe/names';
+import { LABEL } from '../../src/validate/labels';
 import { FakeEngine, fakeImage, type ScriptedProcess } from '../support/fake-engine';
 import { until } from '../support/poll';
 
@@ -95,5 +98,21 @@ describe('runLocal over the in-memory engine', () => {
     engine.createContainer = async (spec) => ({ ...(await create(spec)), start: () => Promise.reject(fail) });
     await expect(runLocal(engine, image, [check('nostart')], PROFILE)).rejects.toBe(fail);
     expect(engine.containers.size).toBe(0);
+  });
+});
+
+describe('resolveTarget over the in-memory engine', () => {
+  it('names an engine image by its labels and its ID', async () => {
+    const engine = new FakeEngine();
+    const img = await fakeImage({ files: [], tags: ['unit/labelled:1'], labels: { [LABEL.stem]: 'unit-labelled-1', [LABEL.recipe]: 'labelled' } });
+    engine.addImage(img);
+    const t = await resolveTarget('docker-daemon:unit/labelled:1', undefined, engine);
+    expect(t).toMatchObject({ stem: 'unit-labelled-1', recipe: 'labelled', image: img.id, dockerhash: dockerhashOf(img.id), name: `unit-labelled-1-dockerhash-${dockerhashOf(img.id)}.sif` });
+  });
+
+  it('says the engine has no such image on a 404', async () => {
+    const p = resolveTarget('unit/none:1', undefined, new FakeEngine());
+    await expect(p).rejects.toThrow(InputError);
+    await expect(p).rejects.toMatchObject({ code: 'no-image', message: 'the engine has no image unit/none:1' });
   });
 });
