@@ -150,6 +150,25 @@ describe('buildVariant over the in-memory engine', () => {
     expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({ passed: false });
   });
 
+  it('serves the licensed files for the build\'s duration and refuses an image with their content in a layer', async () => {
+    const { recipe, rendered } = await recipeFor('served', { serverArgs: true });
+    const served = path.join(dir, 'served');
+    await fs.mkdir(served);
+    await fs.writeFile(path.join(served, 'token'), 'licensed token for the unit test\n');
+    const engine = new FakeEngine();
+    const img = await fakeImage({ files: [...CLEAN, { name: 'usr/share/copied', content: 'licensed token for the unit test\n' }], labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    engine.builds.push({ lines: stepLines(img), image: img });
+
+    const p = buildVariant(engine, options(recipe, rendered, { serverFiles: served }));
+
+    await expect(p).rejects.toMatchObject({ code: 'leak', message: expect.stringContaining('licensed file /usr/share/copied is in layer l0/layer.tar (served content)') });
+    const args = (engine.calls[1].args[0] as { buildargs: Record<string, string> }).buildargs;
+    expect(engine.calls[1].op).toBe('build');
+    expect(Object.keys(args).sort()).toEqual(['SERVED_DIGEST', 'SERVER_PORT']);
+    expect(Number(args.SERVER_PORT)).toBeGreaterThan(0);
+    expect(engine.images.has(img.id)).toBe(false);
+  });
+
   it('stops on abort with InterruptedError and leaves no container of the build', async () => {
     const { recipe, rendered } = await recipeFor('aborted');
     const engine = new FakeEngine();
