@@ -51,7 +51,8 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
     ...(spec.entrypoint && { Entrypoint: spec.entrypoint }),
     ...(spec.cmd && { Cmd: spec.cmd }),
     // No terminal: with one, the engine can end the attach stream before it
-    // has copied the last bytes of a process that exits at once.
+    // has copied the last bytes of a process that exits at once (a lost
+    // final line was seen under load).
     Tty: false,
     Labels: spec.labels,
     // A container that is never started (an export) needs no network stack at all.
