@@ -45,7 +45,8 @@ function handle(docker: Docker, container: Docker.Container): ContainerHandle {
   };
 }
 
-function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+/** The create request for a spec: every setting that matters spelled out. */
+export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   return {
     Image: spec.image,
     ...(spec.entrypoint && { Entrypoint: spec.entrypoint }),
@@ -61,6 +62,20 @@ function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   };
 }
 
+/** The build request's options (the context goes as the body). */
+export function buildOptions(req: BuildRequest): Docker.ImageBuildOptions {
+  return {
+    buildargs: req.buildargs,
+    labels: req.labels,
+    networkmode: req.networkMode,
+    // Intermediate containers go, also after a failed step.
+    rm: true,
+    forcerm: true,
+    nocache: req.noCache,
+    abortSignal: req.signal,
+  };
+}
+
 /** An `ImageEngine` over a dockerode client that answers at `address`. */
 export function dockerEngine(docker: Docker, address: string): ImageEngine {
   return {
@@ -69,17 +84,7 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       await docker.ping({ abortSignal: signal } as never);
     },
     async build(req: BuildRequest) {
-      const stream = await docker.buildImage(req.context as never, {
-        buildargs: req.buildargs,
-        labels: req.labels,
-        networkmode: req.networkMode,
-        // Intermediate containers go, also after a failed step.
-        rm: true,
-        forcerm: true,
-        nocache: req.noCache,
-        abortSignal: req.signal,
-      });
-      return stream as unknown as Readable;
+      return (await docker.buildImage(req.context as never, buildOptions(req))) as unknown as Readable;
     },
     async listImages(label: string): Promise<ImageSummary[]> {
       const list = (await docker.listImages({ filters: JSON.stringify({ label: [label] }) } as never)) as unknown as Docker.ImageInfo[];
