@@ -11,8 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Docker from 'dockerode';
 import { buildVariant, type BuildRecord } from '../src/engine/build';
+import { connectEngine } from '../src/engine/client';
+import type { ImageEngine } from '../src/engine/engine';
 import { loadRecipe, readFragments } from '../src/recipe/load';
 import { resolveValues } from '../src/recipe/params';
 import { renderVariant } from '../src/recipe/render';
@@ -48,7 +49,7 @@ async function writeRecipe(root: string, last: string): Promise<void> {
   await fs.writeFile(path.join(dir, 'last.docker'), `${last}\n`);
 }
 
-async function build(docker: Docker, root: string, rebuild: boolean): Promise<BuildRecord> {
+async function build(engine: ImageEngine, root: string, rebuild: boolean): Promise<BuildRecord> {
   const recipe = await loadRecipe(path.join(root, 'cachebench'));
   const rendered = renderVariant({
     recipe,
@@ -58,18 +59,18 @@ async function build(docker: Docker, root: string, rebuild: boolean): Promise<Bu
     provenance: { sifkitVersion: 'bench', revision: 'bench' },
     date: '20000101',
   });
-  return buildVariant(docker, { recipe, rendered, rebuild, logDir: path.join(root, 'logs'), signal: new AbortController().signal, verdictDir: path.join(root, 'verdicts') });
+  return buildVariant(engine, { recipe, rendered, rebuild, logDir: path.join(root, 'logs'), signal: new AbortController().signal, verdictDir: path.join(root, 'verdicts') });
 }
 
 export async function cacheBenches(): Promise<Figure[]> {
-  const docker = new Docker();
+  const engine = await connectEngine();
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-bench-cache-'));
   try {
     const nonce = randomBytes(4).toString('hex');
     await writeRecipe(root, `RUN echo first ${nonce} > /last`);
-    const first = await build(docker, root, true);
+    const first = await build(engine, root, true);
     await writeRecipe(root, `RUN echo changed ${nonce} > /last`);
-    const second = await build(docker, root, false);
+    const second = await build(engine, root, false);
     const log = await fs.readFile(second.logPath!, 'utf8');
     const steps = log.split(/Step \d+\/\d+ : /).slice(1);
     const cached = steps.filter((s) => s.includes('Using cache')).length;
@@ -79,8 +80,7 @@ export async function cacheBenches(): Promise<Figure[]> {
       { figure: `rebuild after changing the last fragment (s; baseline first build), ${cached}/${steps.length} steps from cache`, sifkit: second.durationMs / 1000, baseline: first.durationMs / 1000, unit: 's', target: `all ${expected} earlier steps cached`, met: cached === expected },
     ];
   } finally {
-    const images = (await docker.listImages({ all: true, filters: JSON.stringify({ label: [`${MARK}=${path.basename(root)}`] }) } as never)) as unknown as { Id: string }[];
-    for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+    for (const img of await engine.listImages(`${MARK}=${path.basename(root)}`)) await engine.removeImage(img.id).catch(() => undefined);
     execSync(`rm -rf ${root}`);
   }
 }

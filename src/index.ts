@@ -19,6 +19,7 @@ export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/type
 // Building through the Docker Engine API.
 export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
 export { connectEngine } from './engine/client';
+export type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine/engine';
 
 // SIF conversion and inspection.
 export { convert, type Backend, type ConvertOptions, type ConvertRecord } from './convert/convert';

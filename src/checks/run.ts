@@ -5,10 +5,10 @@
  * promoted for the same series.
  */
 import * as os from 'node:os';
-import type Docker from 'dockerode';
 import * as path from 'node:path';
 import { InputError, RefusedError } from '../errors';
 import { connectEngine } from '../engine/client';
+import type { ImageEngine } from '../engine/engine';
 import { loadRecipe, loadRecipeByName } from '../recipe/load';
 import { readLedger, writeLedger } from '../tree/ledger';
 import { mutate } from '../tree/mutate';
@@ -38,7 +38,7 @@ export interface TestOptions {
   slurm?: Partial<SlurmProfile>;
   signal?: AbortSignal;
   /** The engine with the image (default: DOCKER_HOST or the local socket). */
-  engine?: Docker;
+  engine?: ImageEngine;
   onCheck?: (r: CheckResult) => void;
   onState?: (s: string) => void;
 }

@@ -1,9 +1,9 @@
 /** What `sifkit test TARGET` names: an image in the engine, or a SIF file. */
 import { promises as fs } from 'node:fs';
-import type Docker from 'dockerode';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { connectEngine, httpStatus } from '../engine/client';
+import type { ImageEngine } from '../engine/engine';
 import { dockerhashOf, sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
 import { imageLabels } from '../validate/labels';
@@ -20,7 +20,7 @@ export interface TestTarget {
   sif?: string;
 }
 
-export async function resolveTarget(text: string, signal?: AbortSignal, engine?: Docker): Promise<TestTarget> {
+export async function resolveTarget(text: string, signal?: AbortSignal, engine?: ImageEngine): Promise<TestTarget> {
   const ref = text.replace(/^docker-daemon:/, '');
   if (ref.endsWith('.sif')) {
     const file = path.resolve(ref);
@@ -33,11 +33,11 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
   const docker = engine ?? (await connectEngine(signal));
   let info;
   try {
-    info = await docker.getImage(ref).inspect();
+    info = await docker.inspectImage(ref);
   } catch (e) {
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
   }
-  const l = imageLabels(info.Config?.Labels ?? {}, `image ${ref}`, { dockerhash: dockerhashOf(info.Id) });
-  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: info.Id };
+  const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
+  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: info.id };
 }

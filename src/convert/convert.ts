@@ -6,7 +6,6 @@
  * apptainer and singularity get an archive, saved to a temp file beside
  * the output for an image in the engine.
  */
-import type Docker from 'dockerode';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +13,7 @@ import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { defaultVerdictDir, readVerdict, verdictHolds } from '../engine/verdict';
 import { startChild } from '../util/process';
 import { connectEngine } from '../engine/client';
+import type { ImageEngine } from '../engine/engine';
 import { convertFromEngine, inspectEngineImage } from './from-engine';
 import { readSif } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
@@ -45,7 +45,7 @@ export interface ConvertOptions {
   deterministic?: boolean;
   signal?: AbortSignal;
   /** The engine that holds a docker-daemon: image (default: DOCKER_HOST or the local socket). */
-  engine?: Docker;
+  engine?: ImageEngine;
   /** Native backend: squashfs compressor and mksquashfs memory. */
   compression?: Compression;
   mem?: string;
@@ -86,15 +86,15 @@ export interface ConvertRecord {
 }
 
 /** Saves an engine image to `file` through the Engine API. */
-export async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: Docker): Promise<void> {
+export async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: ImageEngine): Promise<void> {
   const docker = engine ?? (await connectEngine(signal));
   await inspectEngineImage(docker, ref);
-  const stream = await docker.getImage(ref).get();
+  const stream = await docker.saveImage(ref);
   await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
 }
 
 /** Runs `fn` with a docker archive for the source, cleaning up what it saved. */
-async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, engine: Docker | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
+async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, engine: ImageEngine | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
   if (source.kind === 'docker-archive') {
     try {
       await fs.access(source.path);
@@ -179,8 +179,8 @@ export async function convert(sourceText: string, outArg: string | undefined, op
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);
-    await checkScanVerdict(info.Id, info.Config?.Labels, opts);
-    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.Config?.Labels, info.Id, `image ${source.ref}`));
+    await checkScanVerdict(info.id, info.labels, opts);
+    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.labels, info.id, `image ${source.ref}`));
     return record(sourceText, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {

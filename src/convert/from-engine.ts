@@ -13,7 +13,6 @@
  * the engine and cannot be had from an export; apptainer binds the host's
  * over them at run time anyway.
  */
-import type Docker from 'dockerode';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +20,7 @@ import * as tar from 'tar-stream';
 import { InputError, throwIfAborted } from '../errors';
 import { deadOnThisHost } from '../util/process';
 import { httpStatus } from '../engine/client';
+import type { ImageDetails, ImageEngine } from '../engine/engine';
 import type { ImageConfig } from './archive';
 import { isSingularityPath } from './additions';
 import { normalizeMemberPath, toEntry, type EntryType, type TarHeader } from './flatten';
@@ -54,22 +54,22 @@ const BIN_DIR = /^(usr\/)?s?bin\/[^/]+$/;
 const TYPES: Record<string, EntryType> = { file: 'file', 'contiguous-file': 'file', directory: 'directory', symlink: 'symlink', 'character-device': 'character-device', 'block-device': 'block-device', fifo: 'fifo' };
 
 /** The image config in the shape a `docker save` archive carries it. */
-function configFromInspect(info: Docker.ImageInspectInfo): ImageConfig {
-  return { architecture: info.Architecture, created: info.Created, config: ociConfig(info.Config as unknown as Record<string, unknown>) };
+function configFromInspect(info: ImageDetails): ImageConfig {
+  return { architecture: info.architecture, created: info.created, config: ociConfig(info.config) };
 }
 
 /** Removes export containers left by converts on this host that were killed. */
-async function removeOrphans(docker: Docker): Promise<void> {
-  const list = await docker.listContainers({ all: true, filters: { label: [CONVERT_LABEL] } });
+async function removeOrphans(engine: ImageEngine): Promise<void> {
+  const list = await engine.listContainers(CONVERT_LABEL);
   for (const c of list) {
-    const [h, pid] = (c.Labels[CONVERT_LABEL] ?? '').split(':');
-    if (deadOnThisHost(h, Number(pid))) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    const [h, pid] = (c.labels[CONVERT_LABEL] ?? '').split(':');
+    if (deadOnThisHost(h, Number(pid))) await engine.removeContainer(c.id).catch(() => undefined);
   }
 }
 
-export async function inspectEngineImage(docker: Docker, ref: string): Promise<Docker.ImageInspectInfo> {
+export async function inspectEngineImage(engine: ImageEngine, ref: string): Promise<ImageDetails> {
   try {
-    return await docker.getImage(ref).inspect();
+    return await engine.inspectImage(ref);
   } catch (e) {
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
@@ -77,22 +77,21 @@ export async function inspectEngineImage(docker: Docker, ref: string): Promise<D
 }
 
 /** Converts the engine's image `ref` into `out` (a SIF). */
-export async function convertFromEngine(docker: Docker, ref: string, out: string, opts: SquashOptions & { info?: Docker.ImageInspectInfo }): Promise<ConvertResult> {
-  const info = opts.info ?? (await inspectEngineImage(docker, ref));
-  const prep = prepareImage(configFromInspect(info), info.Id, { bootstrap: 'docker-daemon', from: ref }, opts);
-  await removeOrphans(docker);
+export async function convertFromEngine(engine: ImageEngine, ref: string, out: string, opts: SquashOptions & { info?: ImageDetails }): Promise<ConvertResult> {
+  const info = opts.info ?? (await inspectEngineImage(engine, ref));
+  const prep = prepareImage(configFromInspect(info), info.id, { bootstrap: 'docker-daemon', from: ref }, opts);
+  await removeOrphans(engine);
   throwIfAborted(opts.signal);
   // Never started: the entrypoint is only there because create wants one.
-  const container = await docker.createContainer({
-    Image: info.Id,
-    Entrypoint: ['/sifkit-export-only'],
-    Cmd: [],
-    Labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` },
-    NetworkDisabled: true,
-    HostConfig: { NetworkMode: 'none' },
-  } as Docker.ContainerCreateOptions);
+  const container = await engine.createContainer({
+    image: info.id,
+    entrypoint: ['/sifkit-export-only'],
+    cmd: [],
+    labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` },
+    network: 'disabled',
+  });
   try {
-    return await squashToSif(out, info.Id, prep, opts, async (pack) => {
+    return await squashToSif(out, info.id, prep, opts, async (pack) => {
       const seen = new Set<string>();
       let files = 0;
       let bytes = 0;
@@ -145,7 +144,7 @@ export async function convertFromEngine(docker: Docker, ref: string, out: string
         await pipeline(body, pack.entry(tarHeader(p, entry, opts.fixPerms)));
         bytes += entry.size;
       };
-      const stream = (await container.export()) as unknown as Readable;
+      const stream = await container.export();
       await pipeline(stream, extract, { signal: opts.signal });
       for (const a of prep.additions) {
         if (a.ifAbsent && seen.has(a.path)) continue;
@@ -155,6 +154,6 @@ export async function convertFromEngine(docker: Docker, ref: string, out: string
       return { files, bytes, elfArch: elf };
     });
   } finally {
-    await container.remove({ force: true }).catch(() => undefined);
+    await container.remove().catch(() => undefined);
   }
 }

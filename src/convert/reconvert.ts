@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type Docker from 'dockerode';
+import type { ImageEngine } from '../engine/engine';
 import { InputError } from '../errors';
 import { inspectSif } from '../sif/inspect';
 import { tempNameFor } from '../util/files';
@@ -32,7 +32,7 @@ export function sourceFromDeffile(deffile: string | undefined): string | undefin
  * `workDir` holds the second conversion (default: beside the SIF); a tree's
  * verify puts it outside the tree, which a check must not write into.
  */
-export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: Docker; fixPerms?: boolean; mem?: string; workDir?: string } = {}): Promise<ReconvertResult> {
+export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: ImageEngine; fixPerms?: boolean; mem?: string; workDir?: string } = {}): Promise<ReconvertResult> {
   const summary = await inspectSif(sif);
   const source = sourceText ?? sourceFromDeffile(summary.deffile);
   if (!source) throw new InputError('no-source', `${sif} does not name the image it came from: give the source (docker-daemon:REF or docker-archive:PATH)`);

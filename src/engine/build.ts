@@ -11,7 +11,6 @@
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type Docker from 'dockerode';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
 import { startFileServer } from '../fileserver/server';
 import { scanImageArchive, servedDigests, type LeakScanResult } from '../fileserver/leakscan';
@@ -22,6 +21,7 @@ import { dockerhashOf } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
+import type { ImageEngine, ImageSummary } from './engine';
 import { BuildStreamParser } from './progress';
 
 export interface BuildOptions {
@@ -62,16 +62,16 @@ export function splitTag(tag: string): { repo: string; tag: string } {
 }
 
 /** Images already built from this exact definition. */
-export async function findByDefinitionHash(docker: Docker, hash: string): Promise<Docker.ImageInfo[]> {
-  return (await docker.listImages({ filters: JSON.stringify({ label: [`${LABEL.definitionHash}=${hash}`] }) } as never)) as unknown as Docker.ImageInfo[];
+export async function findByDefinitionHash(engine: ImageEngine, hash: string): Promise<ImageSummary[]> {
+  return engine.listImages(`${LABEL.definitionHash}=${hash}`);
 }
 
-async function removeQuietly(docker: Docker, ids: Iterable<string>): Promise<void> {
-  for (const id of ids) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+async function removeQuietly(engine: ImageEngine, ids: Iterable<string>): Promise<void> {
+  for (const id of ids) await engine.removeContainer(id).catch(() => undefined);
 }
 
 interface ScanContext {
-  docker: Docker;
+  engine: ImageEngine;
   stem: string;
   serverDir?: string;
   servedDigest?: string;
@@ -89,7 +89,7 @@ interface ScanContext {
 async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<LeakScanResult, 'leaks'>> {
   ctx.onProgress?.('scanning layers, config and history for served files');
   const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, await listServedFiles(ctx.serverDir)) : new Map<string, string>();
-  const archive = (await ctx.docker.getImage(imageId).get()) as unknown as NodeJS.ReadableStream;
+  const archive = await ctx.engine.saveImage(imageId);
   const scan = await scanImageArchive(archive as never, { digests, serverPort: ctx.serverPort }, ctx.signal);
   const { leaks, ...figures } = scan;
   const verdict = { imageId, scanner: SCANNER_VERSION, servedDigest: ctx.servedDigest, scannedAt: new Date().toISOString(), ...figures };
@@ -97,7 +97,7 @@ async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<Lea
     const first = leaks[0];
     const reason = `${first.layer === 'image config' ? `the image config's ${first.path}` : `licensed file ${first.path} is in layer ${first.layer}`} (${first.why})`;
     await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
-    await ctx.docker.getImage(imageId).remove({ force: true }).catch(() => undefined);
+    await ctx.engine.removeImage(imageId).catch(() => undefined);
     throw new RefusedError('leak', `${ctx.stem}: ${reason}; the image was removed`, {
       hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks.slice(0, 5).map((l) => `${l.path} (${l.why})`).join(', ')}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them, and compose the server URL inside the RUN, never in ENV or LABEL`,
     });
@@ -106,7 +106,7 @@ async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<Lea
   return figures;
 }
 
-export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<BuildRecord> {
+export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Promise<BuildRecord> {
   const { rendered, signal } = opts;
   const started = Date.now();
   const tag = rendered.names.tag;
@@ -125,18 +125,18 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
     });
   }
   // The port a build of these files would be served on (the actual one once serving).
-  const scanCtx: ScanContext = { docker, stem: rendered.names.stem, serverDir, servedDigest, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
+  const scanCtx: ScanContext = { engine, stem: rendered.names.stem, serverDir, servedDigest, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
 
   if (!opts.rebuild) {
-    const found = await findByDefinitionHash(docker, rendered.definitionHash);
+    const found = await findByDefinitionHash(engine, rendered.definitionHash);
     if (found.length > 0) {
-      const img = found.sort((a, b) => b.Created - a.Created)[0];
-      const held = verdictHolds(await readVerdict(verdictDir, img.Id), img.Id, { digest: servedDigest });
+      const img = found.sort((a, b) => b.created - a.created)[0];
+      const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, { digest: servedDigest });
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
-      const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.Id);
-      if (!(img.RepoTags ?? []).includes(tag)) await docker.getImage(img.Id).tag({ repo, tag: t });
-      opts.onProgress?.(`reusing ${dockerhashOf(img.Id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`);
-      return { imageId: img.Id, dockerhash: dockerhashOf(img.Id), tag, definitionHash: rendered.definitionHash, size: img.Size, durationMs: Date.now() - started, reused: true, leakScan };
+      const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
+      if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
+      opts.onProgress?.(`reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`);
+      return { imageId: img.id, dockerhash: dockerhashOf(img.id), tag, definitionHash: rendered.definitionHash, size: img.size, durationMs: Date.now() - started, reused: true, leakScan };
     }
   }
 
@@ -166,16 +166,15 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
       buildargs.SERVER_PORT = String(server.port);
       buildargs.SERVED_DIGEST = servedDigest;
     }
-    const stream = await docker.buildImage(contextTar(rendered.dockerfile, files, signal) as never, {
+    const stream = await engine.build({
+      context: contextTar(rendered.dockerfile, files, signal),
       // Untagged until the scan passed.
       buildargs,
       labels: opts.extraLabels,
       // The file server listens on the host's loopback: the build must share its network.
-      networkmode: 'host',
-      rm: true,
-      forcerm: true,
-      nocache: Boolean(opts.rebuild),
-      abortSignal: signal,
+      networkMode: 'host',
+      noCache: Boolean(opts.rebuild),
+      signal,
     });
     await new Promise<void>((resolve, reject) => {
       const onEvents = (events: ReturnType<BuildStreamParser['feed']>) => {
@@ -202,17 +201,17 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
     }
     imageId = parser.imageId;
     if (!imageId) throw new OperationError('build-failed', `${rendered.names.stem}: the engine reported no image (log: ${logPath})`);
-    const info = await docker.getImage(imageId).inspect();
-    imageId = info.Id;
+    const info = await engine.inspectImage(imageId);
+    imageId = info.id;
 
     const leakScan = await scanAndJudge(scanCtx, imageId);
-    await docker.getImage(imageId).tag({ repo, tag: t });
+    await engine.tagImage(imageId, repo, t);
     return {
       imageId,
       dockerhash: dockerhashOf(imageId),
       tag,
       definitionHash: rendered.definitionHash,
-      size: info.Size,
+      size: info.size,
       durationMs: Date.now() - started,
       reused: false,
       logPath,
@@ -220,7 +219,7 @@ export async function buildVariant(docker: Docker, opts: BuildOptions): Promise<
       leakScan,
     };
   } catch (e) {
-    await removeQuietly(docker, parser.containers);
+    await removeQuietly(engine, parser.containers);
     if (signal.aborted && !(e instanceof InterruptedError)) throw new InterruptedError('build interrupted', { cause: e });
     throw e;
   } finally {

@@ -1,5 +1,7 @@
 import Docker from 'dockerode';
 import { InputError, OperationError, errnoCode, throwIfAborted, type SifkitError } from '../errors';
+import { dockerEngine } from './docker';
+import type { ImageEngine } from './engine';
 
 /** Where dockerode will look: DOCKER_HOST as it reads it, else the local socket. */
 export function engineAddress(env = process.env): string {
@@ -7,7 +9,7 @@ export function engineAddress(env = process.env): string {
 }
 
 /** A dockerode client for DOCKER_HOST (tcp, ssh, unix) or the local socket. */
-export function engineClient(): Docker {
+function engineClient(): Docker {
   // docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
   return new Docker();
 }
@@ -16,7 +18,7 @@ export function engineClient(): Docker {
  * A client for one engine address, as DOCKER_HOST spells them:
  * unix:///path.sock, tcp://host:port, ssh://user@host.
  */
-export function engineClientFor(address: string): Docker {
+function engineClientFor(address: string): Docker {
   const u = new URL(address);
   if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
   if (u.protocol === 'tcp:' || u.protocol === 'http:') return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
@@ -29,17 +31,17 @@ export function engineClientFor(address: string): Docker {
 const PING_TIMEOUT_MS = 10_000;
 
 /** Pings the engine; a clear error naming where it looked when none answers. */
-export async function connectEngine(signal?: AbortSignal, address?: string): Promise<Docker> {
+export async function connectEngine(signal?: AbortSignal, address?: string): Promise<ImageEngine> {
   const where = address ?? engineAddress();
-  const docker = address ? engineClientFor(address) : engineClient();
+  const engine = dockerEngine(address ? engineClientFor(address) : engineClient(), where);
   const limit = AbortSignal.timeout(PING_TIMEOUT_MS);
   try {
-    await docker.ping({ abortSignal: signal ? AbortSignal.any([signal, limit]) : limit } as never);
+    await engine.ping(signal ? AbortSignal.any([signal, limit]) : limit);
   } catch (e) {
     throwIfAborted(signal);
     throw engineFailure(e) ?? noEngine(limit.aborted ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : e, where);
   }
-  return docker;
+  return engine;
 }
 
 /** The HTTP status of a dockerode error, for mapping errors by status, not text. */

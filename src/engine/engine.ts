@@ -48,8 +48,11 @@ export interface ContainerSpec {
   cmd?: string[];
   entrypoint?: string[];
   labels?: Record<string, string>;
-  /** Checks and exports never need a network. */
-  network: 'none';
+  /**
+   * Checks and exports never need a network: 'none' leaves only loopback;
+   * 'disabled' is for a container that is never started (an export).
+   */
+  network: 'none' | 'disabled';
   shmSizeBytes?: number;
 }
 
@@ -78,8 +81,8 @@ export interface ImageEngine {
   listImages(label: string): Promise<ImageSummary[]>;
   /** The image, or an error whose `statusCode` is 404 when there is none. */
   inspectImage(ref: string): Promise<ImageDetails>;
-  /** `docker save` of one image, as a stream. */
-  saveImage(ref: string, signal?: AbortSignal): Promise<Readable>;
+  /** `docker save` of one image, as a stream (the caller's pipeline carries the abort signal). */
+  saveImage(ref: string): Promise<Readable>;
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string): Promise<void>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;

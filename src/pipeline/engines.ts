@@ -1,5 +1,5 @@
-import type Docker from 'dockerode';
 import { connectEngine } from '../engine/client';
+import type { ImageEngine } from '../engine/engine';
 import type { PipelineContext, VariantState } from './context';
 
 /*
@@ -7,13 +7,13 @@ import type { PipelineContext, VariantState } from './context';
  * stages both need it, and when it lived in stages.ts the two stage modules
  * imported each other (loading release-stages first lost stages).
  */
-const engines = new WeakMap<PipelineContext, Map<string, Promise<Docker>>>();
+const engines = new WeakMap<PipelineContext, Map<string, Promise<ImageEngine>>>();
 
 /**
  * The engine a variant builds on: with several (--engines), variants are
  * spread over them in turn; each connection is checked once per run.
  */
-export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<Docker> {
+export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<ImageEngine> {
   const list = (ctx.options.engines as string[] | undefined) ?? [];
   const address = list.length && v ? list[ctx.variants.indexOf(v) % list.length] : list[0] ?? '';
   let byAddress = engines.get(ctx);

@@ -5,7 +5,7 @@ import { buildVariant } from '../../src/engine/build';
 import { readVerdict } from '../../src/engine/verdict';
 import { InterruptedError } from '../../src/errors';
 import { runCli } from '../support/cli';
-import { allContainerIds, docker, removeTestImages, TEST_LABEL, runId } from '../support/engine';
+import { allContainerIds, docker, engine, removeTestImages, TEST_LABEL, runId } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
 import { renderFor } from '../support/recipes';
 import { loadRecipe } from '../../src/recipe/load';
@@ -87,7 +87,7 @@ describe('sifkit build against the real engine', () => {
     const ac = new AbortController();
     const before = new Set(await untaggedTestImages());
     await expect(
-      buildVariant(docker, {
+      buildVariant(engine, {
         recipe,
         rendered,
         logDir: path.join(fx.dir, 'logs'),
@@ -117,7 +117,7 @@ describe('sifkit build against the real engine', () => {
     const rendered = await renderFor(fx.dir, {});
     const ac = new AbortController();
     await expect(
-      buildVariant(docker, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
+      buildVariant(engine, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(await imageExists(fx.tag)).toBe(false);
     // convert of the unscanned image warns (the pipeline refuses it).

@@ -1,0 +1,108 @@
+/**
+ * The engine converter against the in-memory engine: the fake's export of
+ * a tiny file system goes through the real mksquashfs (a local tool, no
+ * daemon) into a SIF, read back with sifkit's own SIF reader.
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { convert } from '../../src/convert/convert';
+import { CONVERT_LABEL, convertFromEngine } from '../../src/convert/from-engine';
+import { InputError } from '../../src/errors';
+import { Arch, FsType } from '../../src/sif/format';
+import { inspectSif } from '../../src/sif/inspect';
+import { layerTar } from '../support/archives';
+import { FakeEngine, fakeImage, type FakeImage } from '../support/fake-engine';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-unit-convert-'));
+});
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const FILES = [
+  { name: 'bin', type: 'directory' as const },
+  { name: 'etc', type: 'directory' as const },
+  { name: 'etc/motd', content: 'hello from the fake\n' },
+  { name: 'bin/tool', content: '#!/bin/sh\necho tool\n', mode: 0o755 },
+];
+
+async function engineWithImage(): Promise<{ engine: FakeEngine; img: FakeImage }> {
+  const engine = new FakeEngine();
+  const img = await fakeImage({ files: FILES, tags: ['unit/tiny:1.0'], labels: { 'org.example.kind': 'tiny' }, config: { Env: ['PATH=/bin', 'GREETING=hi'], WorkingDir: '/etc' } });
+  // What the engine's export adds that is its own, not the image's.
+  img.rootfs = await layerTar([{ name: '.dockerenv', content: '' }, ...FILES, { name: 'etc/hostname', content: '' }]);
+  engine.addImage(img);
+  return { engine, img };
+}
+
+/** The paths in the SIF's squashfs partition, as unsquashfs lists them. */
+function partitionFiles(sif: string, offset: number): string[] {
+  const out = execFileSync('unsquashfs', ['-o', String(offset), '-lc', '-d', '', sif]).toString();
+  return out.split('\n').map((l) => l.trim().replace(/^\//, '')).filter(Boolean).sort();
+}
+
+describe('convert from the in-memory engine', () => {
+  it('makes a SIF of the export with the image\'s labels and one squashfs partition, and removes the export container', async () => {
+    const { engine, img } = await engineWithImage();
+    const out = path.join(dir, 'tiny.sif');
+
+    const r = await convert('docker-daemon:unit/tiny:1.0', out, { engine });
+
+    expect(r).toMatchObject({ out, backend: 'native', imageId: img.id, arch: 'amd64', compression: 'gzip' });
+    const sif = await inspectSif(out);
+    expect(sif.labels).toMatchObject({ 'org.example.kind': 'tiny' });
+    expect(sif.environment['/.singularity.d/env/10-docker2singularity.sh']).toContain('export GREETING="${GREETING:-"hi"}"');
+    expect(sif.deffile).toMatch(/^bootstrap: docker-daemon$/m);
+    expect(sif.deffile).toMatch(/^from: unit\/tiny:1\.0$/m);
+    expect(sif.arch).toBe(Arch.amd64);
+    expect(sif.partition).toMatchObject({ squashfsMagic: true, compression: 'gzip', arch: Arch.amd64, fsType: FsType.squash });
+    expect(sif.objects.filter((o) => o.type === 'partition')).toHaveLength(1);
+    const files = partitionFiles(out, sif.partition!.offset);
+    expect(files).toEqual(expect.arrayContaining(['bin/tool', 'etc/motd', '.singularity.d/labels.json']));
+    expect(files).not.toContain('.dockerenv');
+    expect(files).not.toContain('etc/hostname');
+
+    const create = engine.calls.find((c) => c.op === 'createContainer')!;
+    expect(create.args[0]).toEqual({ image: img.id, entrypoint: ['/sifkit-export-only'], cmd: [], labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` }, network: 'disabled' });
+    expect(engine.ops()).not.toContain('start');
+    expect(engine.containers.size).toBe(0);
+  });
+
+  it('removes the export container when the export fails, and leaves no SIF', async () => {
+    const { engine, img } = await engineWithImage();
+    img.rootfs = Buffer.alloc(4096, 7); // not a tar
+    const out = path.join(dir, 'broken.sif');
+
+    await expect(convertFromEngine(engine, 'unit/tiny:1.0', out, {})).rejects.toThrow();
+
+    expect(engine.ops()).toContain('export');
+    expect(engine.ops().at(-1)).toBe('removeContainer');
+    expect(engine.containers.size).toBe(0);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  it('removes export containers left by a killed convert on this host, and only those', async () => {
+    const { engine, img } = await engineWithImage();
+    const dead = 'f'.repeat(64);
+    const alive = 'e'.repeat(64);
+    // A pid above the kernel's largest is never alive.
+    engine.containers.set(dead, { id: dead, spec: { image: img.id, network: 'disabled' }, labels: { [CONVERT_LABEL]: `${os.hostname()}:${2 ** 23}` }, state: 'created' });
+    engine.containers.set(alive, { id: alive, spec: { image: img.id, network: 'disabled' }, labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` }, state: 'created' });
+
+    await convertFromEngine(engine, 'unit/tiny:1.0', path.join(dir, 'x.sif'), {});
+
+    expect([...engine.containers.keys()]).toEqual([alive]);
+  });
+
+  it('says the engine has no such image on a 404, as one InputError', async () => {
+    const engine = new FakeEngine();
+    const p = convert('docker-daemon:unit/none:1.0', path.join(dir, 'none.sif'), { engine });
+    await expect(p).rejects.toThrow(InputError);
+    await expect(p).rejects.toMatchObject({ code: 'no-image', message: 'the engine has no image unit/none:1.0' });
+    expect(engine.ops()).toEqual(['inspectImage']);
+  });
+});
