@@ -102,6 +102,22 @@ export function explain(f: HostFailure, owner: string, repo: string): SifkitErro
   }
 }
 
+/**
+ * Moves the branch from `from` to the new commit. GitHub refuses a move
+ * that is not a fast forward; whether that is because someone pushed to
+ * the branch meanwhile is read from the branch itself, not the message.
+ */
+async function moveBranch(host: PullRequestHost, r: RepoRef, branch: string, from: string, to: string): Promise<void> {
+  try {
+    await host.moveBranch(r, branch, to);
+  } catch (e) {
+    if (!isHostFailure(e) || (e.kind !== 'rejected' && e.kind !== 'conflict')) throw e;
+    const now = await host.branchHead(r, branch);
+    if (now === from) throw e;
+    throw new OperationError('github-conflict', `the branch ${branch} of ${r.owner}/${r.repo} moved while sifkit committed to it (${now ? `now at ${now.slice(0, 12)}` : 'deleted'})`, { hint: 'someone else changed it; run again to commit on top', cause: e });
+  }
+}
+
 export async function publishPullRequest(req: PublishRequest, host: PullRequestHost, opts: PublishOptions = {}): Promise<PublishResult> {
   const r: RepoRef = { owner: req.owner, repo: req.repo };
   // Between steps: a Ctrl-C stops before the next request, not after the PR.
@@ -126,7 +142,7 @@ export async function publishPullRequest(req: PublishRequest, host: PullRequestH
     let commit = head;
     if (committed) {
       commit = await step(host.createCommit(r, { message: req.message, tree, parents: [head] }));
-      await step(host.moveBranch(r, req.branch, commit));
+      await step(moveBranch(host, r, req.branch, head, commit));
     }
     const open = await step(host.findPullRequest(r, req.branch));
     if (open) {
