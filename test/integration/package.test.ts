@@ -184,40 +184,28 @@ function installedClosure(roots: Record<string, string>, from: string): Map<stri
   return top;
 }
 
-/** What the README's "Use it as a library" shows, compiled and run by the test below. */
-const CONSUMER = `
-import { render, build, convert, stage, promote, planRetirement } from 'sifkit';
-import { openTree, parsePolicy, SifkitError, type Plan } from 'sifkit';
-
-async function main(root: string): Promise<void> {
-  // Rendering is pure: no engine needed.
-  const rendered = await render('mpi4py-cpu', { values: { python: '3.11' }, date: '20241007' });
-  // What a retention policy would retire from a tree, as data: nothing is changed.
-  const tree = await openTree(root, false);
-  const policy = parsePolicy('directories:\\n  tested-containers:\\n    keep_newest: 1\\n    keep_younger_than_days: 0\\n', 'inline');
-  const plan: Plan = await planRetirement(tree, { policy });
-  console.log(JSON.stringify({
-    stem: rendered.names.stem,
-    hash: rendered.definitionHash,
-    from: rendered.dockerfile.split('\\n').find((l) => l.startsWith('FROM')),
-    decisions: plan.decisions.map((d) => [d.dir, d.name, d.action]),
-    steps: [build, convert, stage, promote].map((f) => typeof f),
-  }));
-}
-
-main(process.argv[2]).catch((e: unknown) => {
-  console.error(e instanceof SifkitError ? \`\${e.code}: \${e.message}\` : e);
-  process.exitCode = e instanceof SifkitError ? e.exitCode : 1;
-});
-
+/**
+ * The consumer: README's "Use it as a library" example as it stands, so
+ * the two cannot drift apart, and misuses the declarations must refuse.
+ */
+function consumerSource(): string {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Use it as a library'));
+  const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!example) throw new Error('README.md has no TypeScript example under "## Use it as a library"');
+  return `${example}
 // The declarations are real types, not any: each misuse must be an error.
 export function misuses(): void {
   // @ts-expect-error render takes an options object
   void render('mpi4py-cpu', 5);
   // @ts-expect-error a plan needs a policy
   void openTree('/t', false).then((t) => planRetirement(t, {}));
+  // The rest of the release is there, as functions.
+  const steps: Array<(...args: never[]) => Promise<unknown>> = [build, convert, stage, promote];
+  void steps;
 }
 `;
+}
 
 describe('the packed package in a project with only its dependencies', () => {
   let dir: string;
@@ -239,7 +227,7 @@ describe('the packed package in a project with only its dependencies', () => {
       await fs.symlink(from, path.join(modules(), name));
     }
     await fs.writeFile(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { sifkit: '*' }, devDependencies: { '@types/node': '*' } }));
-    await fs.writeFile(path.join(consumer, 'use.ts'), CONSUMER);
+    await fs.writeFile(path.join(consumer, 'use.ts'), consumerSource());
     // Strict, and no esModuleInterop: the declarations must not need it. Links are followed as
     // installed (preserveSymlinks), so nothing outside this project is found.
     const compilerOptions = { strict: true, esModuleInterop: false, allowSyntheticDefaultImports: false, skipLibCheck: true, preserveSymlinks: true, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', lib: ['ES2022'], types: ['node'], outDir: 'out' };
@@ -304,13 +292,8 @@ describe('the packed package in a project with only its dependencies', () => {
     const ran = await run(process.execPath, ['--preserve-symlinks', path.join('out', 'use.js'), root], { cwd: consumer, env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' } })
       .then((r) => r.stdout, (e: { stdout?: string; stderr?: string; message: string }) => `${e.stdout ?? ''}${e.stderr || e.message}`);
     const here = await renderFor('mpi4py-cpu', { python: '3.11' });
-    expect(JSON.parse(ran)).toEqual({
-      stem: here.names.stem,
-      hash: here.definitionHash,
-      from: here.dockerfile.split('\n').find((l) => l.startsWith('FROM')),
-      decisions: expect.arrayContaining([['tested-containers', images[0], 'retire'], ['tested-containers', images[1], 'keep']]),
-      steps: ['function', 'function', 'function', 'function'],
-    });
-    expect(JSON.parse(ran).decisions).toHaveLength(2);
+    const [first, ...decisions] = ran.trim().split('\n');
+    expect(first).toBe(`${here.names.stem} ${here.definitionHash}`);
+    expect(decisions.sort()).toEqual([`keep tested-containers ${images[1]}`, `retire tested-containers ${images[0]}`]);
   });
 });
