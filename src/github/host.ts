@@ -61,12 +61,13 @@ export const NETWORK_WORDS = {
 export type NetworkKind = keyof typeof NETWORK_WORDS;
 
 /**
- * What went wrong, by what a caller does about it. `no-answer` and
- * `server` leave a write's outcome unknown; `unreachable` means nothing
+ * What went wrong, by what a caller does about it. `moved` is a redirect,
+ * never followed; `no-answer` and `server` leave a write's outcome
+ * unknown; `unreachable` means nothing
  * was sent (a refused connection, a name that does not resolve, a bad
  * certificate).
  */
-export type FailureKind = 'unauthorized' | 'forbidden' | 'rate-limited' | 'not-found' | 'conflict' | 'rejected' | 'unreachable' | 'no-answer' | 'server' | 'failed';
+export type FailureKind = 'unauthorized' | 'forbidden' | 'rate-limited' | 'not-found' | 'moved' | 'conflict' | 'rejected' | 'unreachable' | 'no-answer' | 'server' | 'failed';
 
 export interface FailureDetails {
   /** The HTTP status, when there was an answer. */

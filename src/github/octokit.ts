@@ -90,14 +90,24 @@ function fetchWithLimit(timeoutMs: number): typeof fetch {
     const url = String(input instanceof Request ? input.url : input);
     const limit = AbortSignal.timeout(timeoutMs);
     const caller = init?.signal ?? undefined;
+    let res: Response;
     try {
-      return await fetch(input, { ...init, signal: caller ? AbortSignal.any([caller, limit]) : limit });
+      // Redirects are not followed: the token would be sent wherever they point.
+      res = await fetch(input, { ...init, redirect: 'manual', signal: caller ? AbortSignal.any([caller, limit]) : limit });
     } catch (e) {
       if (caller?.aborted) throw e; // Ctrl-C: Octokit passes AbortError on
       const { kind, code } = limit.aborted ? { kind: 'timeout' as const, code: `${timeoutMs / 1000} s` } : networkKind(e);
       const cause = (e as { cause?: { message?: string } }).cause?.message;
       throw new GitHubNetworkError(kind, new URL(url).host, code ?? cause ?? '', init?.method ?? 'GET', url);
     }
+    // GitHub answers 301 for a renamed repository; Octokit would take the empty answer for data.
+    if (res.status >= 300 && res.status < 400 && res.status !== 304) {
+      await res.body?.cancel();
+      const where = res.headers.get('location');
+      const message = `moved${where ? ` to ${where}` : ''}`; // escaped by failureOf
+      throw new RequestError(message, res.status, { request: { method: (init?.method ?? 'GET') as 'GET', url, headers: {}, request: {} }, response: { status: res.status, url, headers: {}, data: { message } } });
+    }
+    return res;
   };
 }
 
@@ -180,6 +190,7 @@ export function failureOf(e: unknown): HostFailure {
     : s === 409 ? 'conflict'
     : s === 422 ? 'rejected'
     : s === 429 ? 'rate-limited'
+    : s !== undefined && s >= 300 && s < 400 ? 'moved'
     : s !== undefined && s >= 500 ? 'server'
     : 'failed';
   return new HostFailure(kind, message, { status: s, cause: e });

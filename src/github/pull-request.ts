@@ -93,6 +93,8 @@ export function explain(f: HostFailure, owner: string, repo: string): SifkitErro
       return new RefusedError('github-403', `GitHub forbids this for ${at} (${said})`, { hint: 'the token needs contents and pull requests write access to the repository' });
     case 'not-found':
       return new InputError('github-404', `${at} not found, or the token cannot see it (${f.status ?? 404})`, { hint: 'check --repo and that the token has access' });
+    case 'moved':
+      return new InputError('github-moved', `GitHub answers that ${at} has moved (${said}); sifkit does not follow redirects with the token`, { hint: 'give --repo (or --api-url) its new name' });
     case 'conflict':
       return new OperationError('github-conflict', `GitHub refused a change that conflicts with ${at} as it is now (${said})`, { hint: 'the branch changed meanwhile; run again', cause: f });
     case 'rejected':

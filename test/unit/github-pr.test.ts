@@ -1,6 +1,8 @@
 /** publishPullRequest's orchestration over an in-memory GitHub: what is created, what is updated, what is left alone, and why it stops. */
+import { RequestError } from '@octokit/request-error';
 import { ExitCode, InputError, InterruptedError, OperationError, RefusedError } from '../../src/errors';
 import { HostFailure } from '../../src/github/host';
+import { failureOf, GitHubNetworkError } from '../../src/github/octokit';
 import { publishPullRequest, type PublishRequest } from '../../src/github/pull-request';
 import { InMemoryGitHub } from '../support/fake-github';
 
@@ -77,6 +79,7 @@ describe('publishPullRequest over an in-memory GitHub', () => {
     ['a token refused', (gh: InMemoryGitHub) => { gh.badToken = true; }, {}, InputError, 'GitHub refused the token (401 Bad credentials)'],
     ['no write permission', (gh: InMemoryGitHub) => { gh.readOnly = true; }, {}, RefusedError, 'GitHub forbids this for Lumi-supercomputer/LUMI-EasyBuild-containers (403: Resource not accessible by integration)'],
     ['a rejected pull request', (gh: InMemoryGitHub) => gh.failNext('openPullRequest', new HostFailure('rejected', 'Validation Failed', { status: 422 })), {}, InputError, 'GitHub rejected the request (422: Validation Failed)'],
+    ['a renamed repository', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('moved', 'moved to https://api.github.com/repositories/42', { status: 301 })), {}, InputError, 'GitHub answers that Lumi-supercomputer/LUMI-EasyBuild-containers has moved (301: moved to https://api.github.com/repositories/42); sifkit does not follow redirects with the token'],
     ['a conflict', (gh: InMemoryGitHub) => gh.failNext('createTree', new HostFailure('conflict', 'Git Repository is empty.', { status: 409 })), {}, OperationError, 'GitHub refused a change that conflicts with Lumi-supercomputer/LUMI-EasyBuild-containers as it is now (409: Git Repository is empty.)'],
     ['a server that stays down', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('server', 'Service Unavailable', { status: 503 })), {}, OperationError, 'GitHub request failed (503): Service Unavailable'],
     ['no network', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('unreachable', 'connection refused: 127.0.0.1:9 (ECONNREFUSED)', { network: 'refused' })), {}, OperationError, 'GitHub cannot be reached: connection refused: 127.0.0.1:9 (ECONNREFUSED)'],
@@ -159,5 +162,39 @@ describe('publishPullRequest over an in-memory GitHub', () => {
     gh.beforeNext('createTree', () => ac.abort());
     gh.failNext('createTree', new HostFailure('failed', 'This operation was aborted'));
     await expect(publishPullRequest(request(), gh, { signal: ac.signal })).rejects.toThrow(InterruptedError);
+  });
+});
+
+describe("the Octokit host's failures, by status and network kind", () => {
+  // Only the mapping: no request is sent.
+  const answered = (status: number, message: string, headers: Record<string, string> = {}) =>
+    new RequestError(message, status, { request: { method: 'GET', url: 'https://api.github.com/repos/a/b', headers: {} }, response: { status, url: 'https://api.github.com/repos/a/b', headers, data: { message } } });
+
+  it.each([
+    [401, {}, 'unauthorized'],
+    [403, {}, 'forbidden'],
+    [403, { 'x-ratelimit-remaining': '0' }, 'rate-limited'],
+    [404, {}, 'not-found'],
+    [301, {}, 'moved'],
+    [409, {}, 'conflict'],
+    [422, {}, 'rejected'],
+    [429, {}, 'rate-limited'],
+    [502, {}, 'server'],
+    [418, {}, 'failed'],
+  ])('%i %j is %s', (status, headers, kind) => {
+    expect(failureOf(answered(status, 'said', headers))).toMatchObject({ kind, status, message: 'said' });
+  });
+
+  it('a timeout or a dropped connection leaves the outcome unknown; a refused one sent nothing', () => {
+    const net = (k: 'refused' | 'dns' | 'tls' | 'timeout' | 'reset') => failureOf(new GitHubNetworkError(k, 'h', '', 'POST', 'https://h/x'));
+    expect([net('timeout').kind, net('reset').kind]).toEqual(['no-answer', 'no-answer']);
+    expect([net('refused').kind, net('dns').kind, net('tls').kind]).toEqual(['unreachable', 'unreachable', 'unreachable']);
+    expect(net('timeout').status).toBeUndefined(); // never the 500 the retry plugin is shown
+  });
+
+  it('keeps control characters and the length of what the server said in check', () => {
+    const f = failureOf(answered(422, `bad\n${'x'.repeat(500)}`));
+    expect(f.message).not.toContain('\n');
+    expect(f.message.length).toBeLessThan(260);
   });
 });
