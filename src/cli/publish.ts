@@ -9,7 +9,8 @@ import { makeOutputDir, writeInside } from '../util/outdir';
 import { collect, jsonDoc } from './output';
 import { InputError } from '../errors';
 import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';
-import { DEFAULT_API_URL, apiBase, publishPullRequest } from '../github/pull-request';
+import { DEFAULT_API_URL, apiBase, octokitHost } from '../github/octokit';
+import { publishPullRequest } from '../github/pull-request';
 import { archivePath, branchName, packageDir, prBody } from '../github/pr-content';
 import { runCommand } from './run';
 
@@ -113,6 +114,7 @@ export function registerPublishPr(program: Command): void {
         let runs = (facts.tests ?? []) as TestRun[];
         if (!runs.length) runs = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, facts.sifName))))?.runs ?? [];
         const size = (await fs.stat(sif)).size;
+        const log = (l: string) => io.stderr(`${l}\n`);
         const result = await publishPullRequest(
           {
             owner: m[1],
@@ -124,15 +126,16 @@ export function registerPublishPr(program: Command): void {
             files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
             moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, archivePath(facts.recipe.naming.app, path.basename(eb))]),
           },
-          {
+          octokitHost({
             token,
             apiUrl,
             signal: io.signal,
-            log: (l) => io.stderr(`${l}\n`),
+            log,
             // Tests shorten the waits against the local server; a person never needs to.
             backoffMs: positiveMs(process.env.SIFKIT_GITHUB_BACKOFF_MS, 1000),
             timeoutMs: positiveMs(process.env.SIFKIT_GITHUB_TIMEOUT_MS, 30_000),
-          },
+          }),
+          { signal: io.signal, log },
         );
         if (io.json) io.stdout(jsonDoc({ ok: true, ...result }));
         else io.stdout(`${result.pr.created ? 'opened' : 'updated'} ${result.pr.url}\nbranch ${result.branch} at ${result.commit.slice(0, 12)}${result.committed ? '' : ' (no change)'}\n`);

@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import { ExitCode, InputError, OperationError, RefusedError } from '../../src/errors';
 import { engineFailure, noEngine } from '../../src/engine/client';
-import { apiBase, explain, GitHubNetworkError, networkKind } from '../../src/github/pull-request';
+import { apiBase, failureOf, GitHubNetworkError, networkKind } from '../../src/github/octokit';
+import { explain } from '../../src/github/pull-request';
 import { childFailure, lastLine } from '../../src/util/process';
 
 /** What docker-modem rejects with: the daemon's JSON message, the HTTP status. */
@@ -92,7 +93,7 @@ describe('GitHub', () => {
     expect(networkKind(Object.assign(new Error('t'), { name: 'TimeoutError' })).kind).toBe('timeout');
   });
   it('a network failure is an environment failure, exit 1, with the host; never a made-up 500', () => {
-    const e = explain(new GitHubNetworkError('refused', 'api.github.com', 'ECONNREFUSED', 'GET', 'https://api.github.com/repos/a/b'), 'a', 'b');
+    const e = explain(failureOf(new GitHubNetworkError('refused', 'api.github.com', 'ECONNREFUSED', 'GET', 'https://api.github.com/repos/a/b')), 'a', 'b');
     expect(e).toBeInstanceOf(OperationError);
     expect(e.message).toBe('GitHub cannot be reached: connection refused: api.github.com (ECONNREFUSED)');
     expect(e.message).not.toMatch(/500/);

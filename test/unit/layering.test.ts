@@ -35,7 +35,7 @@ const PURE = new Set([
   'convert/squash-options', 'convert/flatten', 'convert/additions', 'convert/singularity',
   'checks/gate', 'checks/judge', 'checks/osu', 'checks/spec', 'checks/profile', 'checks/report',
   'tree/names', 'tree/policy', 'tree/retire-plan',
-  'github/pr-content',
+  'github/host', 'github/pr-content', 'github/pull-request',
   'pipeline/context',
 ]);
 
