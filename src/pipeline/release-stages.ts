@@ -21,12 +21,8 @@ import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, retire } from '../tree/retire';
-import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
+import type { PipelineContext, Stage, VariantState } from './context';
 import { engineFor } from './engines';
-
-function opts(ctx: PipelineContext): PipelineOptions {
-  return ctx.options;
-}
 
 function built(v: VariantState): BuildRecord {
   const b = v.results.build;
@@ -40,7 +36,7 @@ function sifName(v: VariantState): string {
 }
 
 export function sifPath(ctx: PipelineContext, v: VariantState): string {
-  return path.join(path.resolve(opts(ctx).outDir ?? path.join('.sifkit', 'sif')), sifName(v));
+  return path.join(path.resolve(ctx.options.outDir ?? path.join('.sifkit', 'sif')), sifName(v));
 }
 
 /** The docker archive LUMI ships beside the SIF: same name, `.tar`. */
@@ -49,13 +45,13 @@ export function archivePath(ctx: PipelineContext, v: VariantState): string {
 }
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
-  const root = opts(ctx).root;
+  const root = ctx.options.root;
   if (!root) throw new InputError('no-root', 'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)');
   return ctx.run.tree.get(() => openTree(path.resolve(root), true));
 }
 
 function resultsDir(ctx: PipelineContext): string {
-  return path.resolve(opts(ctx).resultsDir ?? DEFAULT_RESULTS_DIR);
+  return path.resolve(ctx.options.resultsDir ?? DEFAULT_RESULTS_DIR);
 }
 
 /**
@@ -145,9 +141,9 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    const runner = opts(ctx).runner ?? runnerFromFile(w);
+    const runner = ctx.options.runner ?? runnerFromFile(w);
     const engine = await engineFor(ctx, v);
-    const root = opts(ctx).root;
+    const root = ctx.options.root;
     // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
     const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
     const o = await runTests(target, {
@@ -156,7 +152,7 @@ export const testStage: Stage = {
       recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
       root: root ? path.resolve(root) : undefined,
-      tolerance: opts(ctx).tolerance ?? Number(w.tolerance ?? 0.1),
+      tolerance: ctx.options.tolerance ?? Number(w.tolerance ?? 0.1),
       gate: true,
       signal: ctx.signal,
       engine,
@@ -167,7 +163,7 @@ export const testStage: Stage = {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, opts(ctx).tolerance ?? 0.1);
+    if (o.regressions.length) throw gateError(o, ctx.options.tolerance ?? 0.1);
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };
@@ -191,14 +187,14 @@ export const stageStage: Stage = {
     const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
     const file = v.results.convert?.out ?? sifPath(ctx, v);
     const archive = v.results.archive?.path;
-    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !opts(ctx).untested });
+    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !ctx.options.untested });
     v.results.stage = r;
     report.title(`Staged ${r.name}`);
   },
 };
 
 function promoteTo(ctx: PipelineContext, w: Record<string, string>) {
-  return parseTarget(opts(ctx).to ?? w.to ?? 'all');
+  return parseTarget(ctx.options.to ?? w.to ?? 'all');
 }
 
 export const promoteStage: Stage = {
@@ -243,7 +239,7 @@ export const retireStage: Stage = {
   async run(ctx, v, report, w) {
     const r = await ctx.run.retire.get(async () => {
       const tree = await treeOf(ctx);
-      const o = opts(ctx);
+      const o = ctx.options;
       const policy = await loadPolicyFile(o.policy ?? w.policy);
       const easyconfigs = o.easyconfigs ?? w.easyconfigs;
       const r = await retire(tree, {
