@@ -1,6 +1,5 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import type { BuildRecord } from '../engine/build';
 import { collect, jsonDoc, table, humanDuration, humanSize } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -35,7 +34,8 @@ export function registerBuild(program: Command): void {
           logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
         });
         throwFirstVariantError(ctx);
-        const records = ctx.variants.map((v) => v.results.build as BuildRecord);
+        // No variant failed (thrown above), so each has its build.
+        const records = ctx.variants.flatMap((v) => (v.results.build ? [v.results.build] : []));
         if (io.json) io.stdout(jsonDoc({ ok: true, images: records }));
         else
           io.stdout(

@@ -2,10 +2,11 @@ import { InputError } from '../errors';
 import { parseSets, variantValues } from '../recipe/params';
 import { loadRecipe } from '../recipe/load';
 import { ymd } from '../recipe/names';
-import type { PipelineContext } from '../pipeline/context';
+import type { PipelineContext, PipelineOptions } from '../pipeline/context';
+import { newContext, type RunEffects } from '../pipeline/run-state';
 import { loadPipeline, type PipelineDef } from '../pipeline/definition';
 import { chooseRenderer, runPipeline, type RunSettings } from '../pipeline/runner';
-import { STAGES, STAGE_NAMES } from '../pipeline/registry';
+import { STAGES } from '../pipeline/registry';
 import type { CommandIO } from './run';
 
 export interface VariantFlags {
@@ -24,23 +25,19 @@ export async function runRecipePipeline(
   recipeRef: string,
   flags: VariantFlags,
   io: CommandIO,
-  options: Record<string, unknown> = {},
+  options: PipelineOptions = {},
   /** Runs the loaded pipeline (default: everything here); --on slurm hands conversion and tests to the scheduler. */
   execute: (def: PipelineDef, ctx: PipelineContext, settings: RunSettings) => Promise<void> = (def, ctx, settings) => runPipeline(def, ctx, STAGES, settings),
+  /** The effects the run reaches through its context (default: the real ones). */
+  effects?: RunEffects,
 ): Promise<PipelineContext> {
-  const def = await loadPipeline(pipeline, STAGE_NAMES);
+  const def = await loadPipeline(pipeline, STAGES);
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
   if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
   const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new InputError('bad-jobs', `--jobs ${flags.jobs} is not a whole number from 1 to 64`);
-  const ctx: PipelineContext = {
-    recipe,
-    variants: values.map((v) => ({ values: v, results: {}, skipped: {} })),
-    signal: io.signal,
-    options,
-    date: flags.date ?? ymd(new Date()),
-  };
+  const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
   await execute(def, ctx, { renderer: chooseRenderer(io.json), jobs });
   return ctx;
 }

@@ -3,8 +3,6 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, InputError, isSifkitError } from '../errors';
 import type { PipelineContext } from '../pipeline/context';
-import type { BuildRecord } from '../engine/build';
-import type { ConvertRecord } from '../convert/convert';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -12,7 +10,7 @@ import { loadPipeline, type PipelineDef } from '../pipeline/definition';
 import type { RunSettings } from '../pipeline/runner';
 import { runOnSlurm } from '../pipeline/slurm-executor';
 import { parseSlurmSettings, splitForSlurm } from '../pipeline/slurm-plan';
-import { STAGES, STAGE_NAMES } from '../pipeline/registry';
+import { STAGES } from '../pipeline/registry';
 
 interface RunFlags {
   recipe?: string;
@@ -58,9 +56,10 @@ function count(v: string | undefined, flag: string): number {
 /** One row per variant: where it went and what each stage did. */
 function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; variants: unknown[] } {
   const variants = ctx.variants.map((v) => {
-    const b = v.results.build as BuildRecord | undefined;
-    const c = v.results.convert as ConvertRecord | undefined;
-    const done = (s: string) => (s === 'render' ? Boolean(v.rendered) : v.results[s] !== undefined);
+    const b = v.results.build;
+    const c = v.results.convert;
+    const given = new Map<string, unknown>(Object.entries(v.results));
+    const done = (s: string) => (s === 'render' ? Boolean(v.rendered) : given.get(s) !== undefined);
     const failedAt = v.failedStage ? stages.indexOf(v.failedStage) : -1;
     const status = Object.fromEntries(stages.map((s, i) => {
       if (failedAt >= 0 && i === failedAt) return [s, `FAILED: ${v.error!.message}`];
@@ -117,7 +116,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     // A root named on the command line may be new (a throwaway tree): make it.
     if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const def = await loadPipeline(pipeline, STAGE_NAMES);
+    const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
     if (executor !== 'local' && executor !== 'slurm') throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
     if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');

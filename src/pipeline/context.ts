@@ -1,17 +1,126 @@
+/**
+ * The one typed context of a pipeline run: what the command line asked
+ * for (PipelineOptions), what each variant has gathered (VariantResults),
+ * and the run's own state (RunState: engines, slots, the things done once),
+ * made fresh for each run by newContext (run-state.ts). Types only.
+ */
+import type { TestRun } from '../checks/results';
+import type { ConvertRecord } from '../convert/convert';
+import type { BuildRecord } from '../engine/build';
+import type { ImageEngine } from '../engine/engine';
+import type { RecipeInputs } from '../recipe/render-recipe';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
+import type { PromoteRecord } from '../tree/promote';
+import type { RetireResult } from '../tree/retire';
+import type { Tree } from '../tree/names';
+import type { StageRecord } from '../tree/stage';
+import type { JobRecord } from './slurm-plan';
+
+/** The engine the stages hand to build, convert and the runners. */
+export type PipelineEngine = ImageEngine;
+
+/** How a run reaches an image engine: an address (undefined: DOCKER_HOST or the local socket). */
+export type ConnectEngine = (address: string | undefined, signal: AbortSignal) => Promise<PipelineEngine>;
+
+/** What the build and release stages accept, from the command line. */
+export interface PipelineOptions {
+  // build
+  /** Licensed files served to the build (default: the recipe's). */
+  serverFiles?: string;
+  rebuild?: boolean;
+  logDir?: string;
+  extraLabels?: Record<string, string>;
+  // release
+  /** Where SIFs are written. */
+  outDir?: string;
+  /** The container tree (stage, promote, retire). */
+  root?: string;
+  runner?: 'local' | 'slurm';
+  resultsDir?: string;
+  untested?: boolean;
+  /** Overrides the pipeline file's promote `to:`. */
+  to?: string;
+  tolerance?: number;
+  policy?: string;
+  easyconfigs?: string;
+  /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
+  apply?: boolean;
+  includeReferenced?: boolean;
+  // the run
+  /** Engine addresses to spread variants over, in turn (--engines). */
+  engines?: string[];
+  /** How many builds and conversions at once (--build-jobs, --convert-jobs); 1 each when unset. */
+  slots?: Partial<Record<SlotKind, number>>;
+}
+
+/** Work with its own bound on concurrency, whatever the number of variants at once. */
+export type SlotKind = 'build' | 'convert';
+
+/** The docker archive saved beside the SIF. */
+export interface ArchiveRecord {
+  path: string;
+  size: number;
+}
+
+/** What the stages recorded for one variant, by the stage that gives it. */
+export interface VariantResults {
+  build?: BuildRecord;
+  archive?: ArchiveRecord;
+  convert?: ConvertRecord;
+  test?: TestRun;
+  stage?: StageRecord;
+  promote?: PromoteRecord;
+  retire?: RetireResult;
+  /** The engine address the variant was given ('default' for the local one). */
+  engine?: string;
+  /** The Slurm jobs that converted and tested it (--on slurm). */
+  slurm?: { convert?: JobRecord; test?: JobRecord };
+}
+
+/** What a stage can need and give: the rendered definition or one of the results. */
+export type Product = 'rendered' | Exclude<keyof VariantResults, 'engine' | 'slurm'>;
 
 /** What one variant has gathered so far; stages fill it in. */
 export interface VariantState {
   values: ParamValues;
   rendered?: RenderedVariant;
-  /** Results of later stages, by stage name (build, convert, ...). */
-  results: Record<string, unknown>;
+  results: VariantResults;
   /** Stages that were skipped, with why. */
   skipped: Record<string, string>;
   error?: Error;
   /** The stage that failed, when one did. */
   failedStage?: string;
+}
+
+/** A value made at most once per run, by the first stage that asks. */
+export interface Once<T> {
+  get(make: () => Promise<T>): Promise<T>;
+}
+
+/** The engines of a run, one connection per address. */
+export interface EnginePool {
+  /** The address for the i-th variant: spread over the addresses in turn; '' is the default engine. */
+  addressFor(index: number): string;
+  /** The engine at an address, connected (and checked) on first use. */
+  connect(address: string): Promise<PipelineEngine>;
+}
+
+/** Bounded concurrency per kind of work. */
+export interface Slots {
+  use<T>(kind: SlotKind, fn: () => Promise<T>): Promise<T>;
+}
+
+/** The state of one run: made by newContext, never shared between runs. */
+export interface RunState {
+  engines: EnginePool;
+  slots: Slots;
+  /** The recipe's inputs, read once and shared by every variant's render. */
+  recipeInputs: Once<RecipeInputs>;
+  /** The container tree, opened once. */
+  tree: Once<Tree>;
+  /** Retire runs once per run, whatever the number of variants. */
+  retire: Once<RetireResult>;
 }
 
 /** The typed context every pipeline task gets. */
@@ -20,10 +129,10 @@ export interface PipelineContext {
   variants: VariantState[];
   /** One per run, created by the CLI; every effect honours it. */
   signal: AbortSignal;
-  /** Stage options from the command line (server files dir, rebuild...). */
-  options: Record<string, unknown>;
+  options: PipelineOptions;
   /** YYYYMMDD for EasyConfig names. */
   date: string;
+  run: RunState;
 }
 
 /** Progress a stage can report; the runner routes it to listr2. */
@@ -37,6 +146,10 @@ export interface StageReporter {
 export interface Stage {
   name: string;
   title: string;
+  /** What it reads from earlier stages; loadPipeline refuses an order where no earlier stage gives it. */
+  needs?: readonly Product[];
+  /** What it leaves on the variant for later stages. */
+  gives?: readonly Product[];
   /** Does the work for one variant; throws a SifkitError on failure. */
   run(ctx: PipelineContext, variant: VariantState, report: StageReporter, opts: Record<string, string>): Promise<void>;
   /** Why this stage need not run for this variant (already done), or undefined. */

@@ -24,8 +24,33 @@ export interface StageRef {
   with: Record<string, string>;
 }
 
-/** Validates a pipeline document against the known stage names. Pure. */
-export function parsePipeline(text: string, source: string, knownStages: readonly string[]): PipelineDef {
+/**
+ * What loading a pipeline knows of each stage: what it needs from earlier
+ * stages and what it gives later ones (a Stage is one). Strings here, so
+ * this module needs nothing of the context's types.
+ */
+export interface StageContract {
+  needs?: readonly string[];
+  gives?: readonly string[];
+}
+
+export type StageCatalog = Readonly<Record<string, StageContract>>;
+
+/** The first stage (in order) that needs what no stage before it gives, as a message; undefined when the order holds. */
+export function missingNeed(stages: readonly StageRef[], known: StageCatalog): string | undefined {
+  const given = new Set<string>();
+  for (const [i, ref] of stages.entries()) {
+    const s = known[ref.stage];
+    const lacking = (s.needs ?? []).filter((n) => !given.has(n));
+    if (lacking.length) return `stages[${i}] ${ref.stage} needs ${lacking.join(' and ')}, which no stage before it gives`;
+    for (const g of s.gives ?? []) given.add(g);
+  }
+  return undefined;
+}
+
+/** Validates a pipeline document against the known stages: their names and their order. Pure. */
+export function parsePipeline(text: string, source: string, known: StageCatalog): PipelineDef {
+  const knownStages = Object.keys(known);
   const fail = (m: string): never => {
     throw new InputError('bad-pipeline', `${source}: ${m}`);
   };
@@ -37,8 +62,10 @@ export function parsePipeline(text: string, source: string, knownStages: readonl
   }
   const d = parseDocument(pipelineSchema, doc, source, 'bad-pipeline');
   d.stages.forEach((s, i) => {
-    if (!knownStages.includes(s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
+    if (!Object.hasOwn(known, s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
   });
+  const missing = missingNeed(d.stages, known);
+  if (missing) fail(missing);
   return {
     name: d.name,
     description: d.description ?? '',
@@ -53,7 +80,7 @@ export function defaultPipelinesRoot(): string {
 }
 
 /** Loads `NAME` (from the pipelines directory) or a path to a YAML file. */
-export async function loadPipeline(ref: string, knownStages: readonly string[], root = defaultPipelinesRoot()): Promise<PipelineDef> {
+export async function loadPipeline(ref: string, known: StageCatalog, root = defaultPipelinesRoot()): Promise<PipelineDef> {
   const file = ref.includes('/') || ref.endsWith('.yaml') ? path.resolve(ref) : path.join(root, `${ref}.yaml`);
   let text: string;
   try {
@@ -62,5 +89,5 @@ export async function loadPipeline(ref: string, knownStages: readonly string[], 
     if (isSifkitError(e)) throw e;
     throw new InputError('unknown-pipeline', `no pipeline ${ref} (looked for ${file}: ${errnoCode(e) ?? 'unreadable'})`);
   }
-  return parsePipeline(text, path.basename(file), knownStages);
+  return parsePipeline(text, path.basename(file), known);
 }

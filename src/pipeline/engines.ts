@@ -1,28 +1,38 @@
-import { connectEngine } from '../engine/client';
-import type { ImageEngine } from '../engine/engine';
-import type { PipelineContext, VariantState } from './context';
-
 /*
  * Its own module, below every stage module: the build stage and the release
  * stages both need it, and when it lived in stages.ts the two stage modules
  * imported each other (loading release-stages first lost stages).
  */
-const engines = new WeakMap<PipelineContext, Map<string, Promise<ImageEngine>>>();
+import type { EnginePool, PipelineContext, PipelineEngine, VariantState } from './context';
 
 /**
- * The engine a variant builds on: with several (--engines), variants are
- * spread over them in turn; each connection is checked once per run.
+ * The engines at these addresses ('' or none: the default one), each
+ * connected (and checked) once, by the first variant that needs it.
  */
-export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<ImageEngine> {
-  const list = (ctx.options.engines as string[] | undefined) ?? [];
-  const address = list.length && v ? list[ctx.variants.indexOf(v) % list.length] : list[0] ?? '';
-  let byAddress = engines.get(ctx);
-  if (!byAddress) engines.set(ctx, (byAddress = new Map()));
-  let p = byAddress.get(address);
-  if (!p) {
-    p = connectEngine(ctx.signal, address || undefined);
-    byAddress.set(address, p);
-  }
+export function newEnginePool(addresses: readonly string[], connect: (address: string | undefined) => Promise<PipelineEngine>): EnginePool {
+  const connections = new Map<string, Promise<PipelineEngine>>();
+  return {
+    addressFor(index) {
+      return addresses.length ? addresses[index % addresses.length] : '';
+    },
+    connect(address) {
+      let p = connections.get(address);
+      if (!p) {
+        p = connect(address || undefined);
+        connections.set(address, p);
+      }
+      return p;
+    },
+  };
+}
+
+/**
+ * The engine a variant works on: with several (--engines), variants are
+ * spread over them in turn. Without a variant, the first (or default) one.
+ */
+export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<PipelineEngine> {
+  const pool = ctx.run.engines;
+  const address = pool.addressFor(v ? Math.max(0, ctx.variants.indexOf(v)) : 0);
   if (v) v.results.engine = address || 'default';
-  return p;
+  return pool.connect(address);
 }

@@ -8,9 +8,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
-import { convert, saveImage, type ConvertRecord } from '../convert/convert';
+import { convert, saveImage } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
-import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath, type TestRun } from '../checks/results';
+import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
 import type { BuildRecord } from '../engine/build';
 import { sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
@@ -22,33 +22,10 @@ import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, retire } from '../tree/retire';
 import type { PipelineContext, Stage, VariantState } from './context';
-import { slot } from './slots';
 import { engineFor } from './engines';
 
-export interface ReleaseOptions {
-  /** Where SIFs are written. */
-  outDir?: string;
-  /** The container tree (stage, promote, retire). */
-  root?: string;
-  runner?: 'local' | 'slurm';
-  resultsDir?: string;
-  untested?: boolean;
-  /** Overrides the pipeline file's promote `to:`. */
-  to?: string;
-  tolerance?: number;
-  policy?: string;
-  easyconfigs?: string;
-  /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
-  apply?: boolean;
-  includeReferenced?: boolean;
-}
-
-function opts(ctx: PipelineContext): ReleaseOptions {
-  return ctx.options as ReleaseOptions;
-}
-
 function built(v: VariantState): BuildRecord {
-  const b = v.results.build as BuildRecord | undefined;
+  const b = v.results.build;
   if (!b) throw new InputError('no-build', 'this stage needs the build stage before it in the pipeline');
   return b;
 }
@@ -59,7 +36,7 @@ function sifName(v: VariantState): string {
 }
 
 export function sifPath(ctx: PipelineContext, v: VariantState): string {
-  return path.join(path.resolve(opts(ctx).outDir ?? path.join('.sifkit', 'sif')), sifName(v));
+  return path.join(path.resolve(ctx.options.outDir ?? path.join('.sifkit', 'sif')), sifName(v));
 }
 
 /** The docker archive LUMI ships beside the SIF: same name, `.tar`. */
@@ -67,26 +44,14 @@ export function archivePath(ctx: PipelineContext, v: VariantState): string {
   return sifPath(ctx, v).replace(/\.sif$/, '.tar');
 }
 
-export interface ArchiveRecord {
-  path: string;
-  size: number;
-}
-
-const trees = new WeakMap<PipelineContext, Promise<Tree>>();
-
 function treeOf(ctx: PipelineContext): Promise<Tree> {
-  let t = trees.get(ctx);
-  if (!t) {
-    const root = opts(ctx).root;
-    if (!root) throw new InputError('no-root', 'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)');
-    t = openTree(path.resolve(root), true);
-    trees.set(ctx, t);
-  }
-  return t;
+  const root = ctx.options.root;
+  if (!root) throw new InputError('no-root', 'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)');
+  return ctx.run.tree.get(() => openTree(path.resolve(root), true));
 }
 
 function resultsDir(ctx: PipelineContext): string {
-  return path.resolve(opts(ctx).resultsDir ?? DEFAULT_RESULTS_DIR);
+  return path.resolve(ctx.options.resultsDir ?? DEFAULT_RESULTS_DIR);
 }
 
 /**
@@ -97,11 +62,13 @@ function resultsDir(ctx: PipelineContext): string {
 export const archiveStage: Stage = {
   name: 'archive',
   title: 'Save the docker archive',
+  needs: ['rendered', 'build'],
+  gives: ['archive'],
   async skip(ctx, v) {
     const file = archivePath(ctx, v);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) return undefined;
-    v.results.archive = { path: file, size: st.size } satisfies ArchiveRecord;
+    v.results.archive = { path: file, size: st.size };
     return `${path.basename(file)} is there`;
   },
   async run(ctx, v, report) {
@@ -118,7 +85,7 @@ export const archiveStage: Stage = {
     }
     await publishTemp(tmp, file);
     const size = (await fs.stat(file)).size;
-    v.results.archive = { path: file, size } satisfies ArchiveRecord;
+    v.results.archive = { path: file, size };
     report.title(`Saved ${path.basename(file)} (${(size / 1048576).toFixed(0)} MiB)`);
   },
 };
@@ -126,6 +93,8 @@ export const archiveStage: Stage = {
 export const convertStage: Stage = {
   name: 'convert',
   title: 'Convert to SIF',
+  needs: ['rendered', 'build'],
+  gives: ['convert'],
   async skip(ctx, v) {
     const out = sifPath(ctx, v);
     if (!existsSync(out)) return undefined;
@@ -135,7 +104,7 @@ export const convertStage: Stage = {
     } catch {
       return undefined; // unreadable: convert again
     }
-    v.results.convert = { out, backend: 'native', source: built(v).imageId, size: (await fs.stat(out)).size, durationMs: 0 } satisfies ConvertRecord;
+    v.results.convert = { out, backend: 'native', source: built(v).imageId, size: (await fs.stat(out)).size, durationMs: 0 };
     return `${path.basename(out)} is there for this image`;
   },
   async run(ctx, v, report) {
@@ -143,7 +112,7 @@ export const convertStage: Stage = {
     await fs.mkdir(path.dirname(out), { recursive: true });
     const engine = await engineFor(ctx, v);
     report.progress('waiting for a conversion slot');
-    const r = await slot(ctx, 'convert', () => {
+    const r = await ctx.run.slots.use('convert', () => {
       report.progress(`docker export | mksquashfs -> ${out}`);
       return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine, scanVerdict: 'refuse' });
     });
@@ -152,9 +121,18 @@ export const convertStage: Stage = {
   },
 };
 
+/** The pipeline file's `runner:` for the test stage. */
+function runnerFromFile(w: Record<string, string>): 'local' | 'slurm' {
+  const r = w.runner ?? 'local';
+  if (r !== 'local' && r !== 'slurm') throw new InputError('bad-pipeline', `test: runner must be 'local' or 'slurm', not ${JSON.stringify(r)}`);
+  return r;
+}
+
 export const testStage: Stage = {
   name: 'test',
   title: 'Test the image',
+  needs: ['rendered', 'build'],
+  gives: ['test'],
   async skip(ctx, v) {
     const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
     const run = latestPassing(doc?.runs);
@@ -163,17 +141,18 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    const runner = (opts(ctx).runner ?? w.runner ?? 'local') as 'local' | 'slurm';
+    const runner = ctx.options.runner ?? runnerFromFile(w);
     const engine = await engineFor(ctx, v);
+    const root = ctx.options.root;
     // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
-    const target = runner === 'slurm' && v.results.convert ? (v.results.convert as ConvertRecord).out : built(v).imageId;
+    const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
     const o = await runTests(target, {
       runner,
       // The recipe this run loaded (it may live outside docker-defs/).
       recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
-      root: opts(ctx).root ? path.resolve(opts(ctx).root as string) : undefined,
-      tolerance: opts(ctx).tolerance ?? Number(w.tolerance ?? 0.1),
+      root: root ? path.resolve(root) : undefined,
+      tolerance: ctx.options.tolerance ?? Number(w.tolerance ?? 0.1),
       gate: true,
       signal: ctx.signal,
       engine,
@@ -184,7 +163,7 @@ export const testStage: Stage = {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, opts(ctx).tolerance ?? 0.1);
+    if (o.regressions.length) throw gateError(o, ctx.options.tolerance ?? 0.1);
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };
@@ -192,6 +171,8 @@ export const testStage: Stage = {
 export const stageStage: Stage = {
   name: 'stage',
   title: 'Stage into tested-containers',
+  needs: ['rendered', 'build'],
+  gives: ['stage'],
   async skip(ctx, v) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
@@ -203,23 +184,24 @@ export const stageStage: Stage = {
   },
   async run(ctx, v, report) {
     const tree = await treeOf(ctx);
-    const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test as TestRun] : []);
-    const convert = v.results.convert as ConvertRecord | undefined;
-    const file = convert?.out ?? sifPath(ctx, v);
-    const archive = (v.results.archive as ArchiveRecord | undefined)?.path;
-    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !opts(ctx).untested });
+    const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
+    const file = v.results.convert?.out ?? sifPath(ctx, v);
+    const archive = v.results.archive?.path;
+    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !ctx.options.untested });
     v.results.stage = r;
     report.title(`Staged ${r.name}`);
   },
 };
 
 function promoteTo(ctx: PipelineContext, w: Record<string, string>) {
-  return parseTarget(opts(ctx).to ?? w.to ?? 'all');
+  return parseTarget(ctx.options.to ?? w.to ?? 'all');
 }
 
 export const promoteStage: Stage = {
   name: 'promote',
   title: 'Promote',
+  needs: ['rendered', 'build'],
+  gives: ['promote'],
   async skip(ctx, v, w) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
@@ -238,8 +220,6 @@ export const promoteStage: Stage = {
   },
 };
 
-const retireRuns = new WeakMap<PipelineContext, Promise<unknown>>();
-
 /** The pipeline file's `apply:` (YAML strings: the files are read with the failsafe schema). */
 function applyFromFile(w: Record<string, string>): boolean {
   if (w.apply === undefined || w.apply === 'false') return false;
@@ -255,27 +235,23 @@ function applyFromFile(w: Record<string, string>): boolean {
 export const retireStage: Stage = {
   name: 'retire',
   title: 'Retire old versions',
+  gives: ['retire'],
   async run(ctx, v, report, w) {
-    let p = retireRuns.get(ctx);
-    if (!p) {
-      p = (async () => {
-        const tree = await treeOf(ctx);
-        const o = opts(ctx);
-        const policy = await loadPolicyFile(o.policy ?? w.policy);
-        const easyconfigs = o.easyconfigs ?? w.easyconfigs;
-        const r = await retire(tree, {
-          policy,
-          easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
-          includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
-          apply: o.apply === true || applyFromFile(w),
-          signal: ctx.signal,
-        });
-        if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);
-        return r;
-      })();
-      retireRuns.set(ctx, p);
-    }
-    const r = (await p) as Awaited<ReturnType<typeof retire>>;
+    const r = await ctx.run.retire.get(async () => {
+      const tree = await treeOf(ctx);
+      const o = ctx.options;
+      const policy = await loadPolicyFile(o.policy ?? w.policy);
+      const easyconfigs = o.easyconfigs ?? w.easyconfigs;
+      const r = await retire(tree, {
+        policy,
+        easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
+        includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
+        apply: o.apply === true || applyFromFile(w),
+        signal: ctx.signal,
+      });
+      if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);
+      return r;
+    });
     v.results.retire = r;
     const n = r.plan.decisions.filter((d) => d.action === 'retire').length;
     report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}`);

@@ -99,12 +99,14 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
       // sifkit owns SIGINT: it aborts the run's controller, and the tasks end.
       registerSignalListeners: false,
       collectErrors: false,
-      renderer: settings.renderer === 'silent' ? 'silent' : settings.renderer === 'simple' ? 'simple' : 'default',
+      renderer: 'default',
       fallbackRenderer: 'simple',
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, persistentOutput: true, logger },
+      // The renderer chooseRenderer picked, as listr2's conditions (listr2 also falls back when stdout is no TTY).
+      silentRendererCondition: settings.renderer === 'silent',
+      fallbackRendererCondition: settings.renderer === 'simple',
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, logger },
       fallbackRendererOptions: { logger },
-      processOutput,
-    } as never,
+    },
   );
   await list.run(ctx);
   // Variant errors were recorded on each VariantState; the caller decides the exit.

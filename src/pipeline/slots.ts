@@ -1,9 +1,9 @@
 /**
  * Bounded concurrency per kind of work: builds and conversions take their
  * own slots (--build-jobs, --convert-jobs), whatever number of variants
- * run at once (--jobs).
+ * run at once (--jobs). One set per run, in the run's state.
  */
-import type { PipelineContext } from './context';
+import type { SlotKind, Slots } from './context';
 
 class Semaphore {
   private waiting: Array<() => void> = [];
@@ -22,20 +22,21 @@ class Semaphore {
   }
 }
 
-const slots = new WeakMap<PipelineContext, Map<string, Semaphore>>();
-
-export async function slot<T>(ctx: PipelineContext, kind: string, fn: () => Promise<T>): Promise<T> {
-  let byKind = slots.get(ctx);
-  if (!byKind) slots.set(ctx, (byKind = new Map()));
-  let sem = byKind.get(kind);
-  if (!sem) {
-    const limit = Number((ctx.options.slots as Record<string, number> | undefined)?.[kind] ?? 1);
-    byKind.set(kind, (sem = new Semaphore(Math.max(1, limit))));
-  }
-  await sem.acquire();
-  try {
-    return await fn();
-  } finally {
-    sem.release();
-  }
+/** Slots with these limits (1 for a kind not given, and never less than 1). */
+export function newSlots(limits: Partial<Record<SlotKind, number>> = {}): Slots {
+  const byKind: Record<SlotKind, Semaphore> = {
+    build: new Semaphore(Math.max(1, limits.build ?? 1)),
+    convert: new Semaphore(Math.max(1, limits.convert ?? 1)),
+  };
+  return {
+    async use(kind, fn) {
+      const sem = byKind[kind];
+      await sem.acquire();
+      try {
+        return await fn();
+      } finally {
+        sem.release();
+      }
+    },
+  };
 }

@@ -18,7 +18,6 @@ import { saveRun, type TestRun } from '../checks/results';
 import { collectResults, writeJobFiles, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks } from '../checks/spec';
-import type { ConvertRecord } from '../convert/convert';
 import type { BuildRecord } from '../engine/build';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, Stage, VariantState } from './context';
@@ -124,7 +123,9 @@ class Poller {
 }
 
 function built(v: VariantState): BuildRecord {
-  return v.results.build as BuildRecord;
+  const b = v.results.build;
+  if (!b) throw new InputError('no-build', 'Slurm jobs need the build stage before them in the pipeline');
+  return b;
 }
 
 function failedJob(kind: string, j: JobRecord): OperationError {
@@ -184,6 +185,8 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
   return {
     name: 'slurm',
     title: 'Convert and test as Slurm jobs',
+    needs: ['rendered', 'build'],
+    gives: ['convert', 'test'],
     async skip(ctx, v) {
       return recs.has(v) ? undefined : 'tested already';
     },
@@ -213,7 +216,7 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
         jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date().toISOString(), passed: results.every((x) => x.passed), checks: results,
       };
       const file = await saveRun(exec.resultsDir, run);
-      v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 } satisfies ConvertRecord;
+      v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 };
       v.results.test = run;
       v.results.slurm = { convert: r.convert, test: r.test };
       if (!run.passed) {

@@ -6,9 +6,12 @@ import { parseSacct, parseSqueue } from '../../src/checks/slurm-jobs';
 import { InputError } from '../../src/errors';
 import { loadRecipe } from '../../src/recipe/load';
 import type { PipelineContext } from '../../src/pipeline/context';
-import { parsePipeline } from '../../src/pipeline/definition';
+import { parsePipeline, type StageCatalog } from '../../src/pipeline/definition';
 import { testJob } from '../../src/pipeline/slurm-executor';
 import { convertArrayScript, nextStep, parseSlurmSettings, phase, splitForSlurm, type VariantJobs } from '../../src/pipeline/slurm-plan';
+
+/** Stages known by name only: nothing needed, nothing given. */
+const stageNames = (...names: string[]): StageCatalog => Object.fromEntries(names.map((n) => [n, {}]));
 
 /**
  * The job scripts --on slurm writes, against golden files reviewed by
@@ -82,12 +85,12 @@ describe('Slurm settings', () => {
   });
 
   it('the pipeline file names the executor and the resources', () => {
-    const def = parsePipeline('name: r\nexecutor: slurm\nslurm:\n  convert: { cpus: "4" }\nstages: [render, build, convert, test, stage]\n', 'r.yaml', ['render', 'build', 'archive', 'convert', 'test', 'stage']);
+    const def = parsePipeline('name: r\nexecutor: slurm\nslurm:\n  convert: { cpus: "4" }\nstages: [render, build, convert, test, stage]\n', 'r.yaml', stageNames('render', 'build', 'archive', 'convert', 'test', 'stage'));
     expect(def.executor).toBe('slurm');
     expect(parseSlurmSettings(def.slurm, 'r.yaml').convert.cpus).toBe(4);
     expect(splitForSlurm(def)).toEqual({ before: [{ stage: 'render', with: {} }, { stage: 'build', with: {} }, { stage: 'archive', with: {} }], after: [{ stage: 'stage', with: {} }] });
-    expect(() => parsePipeline('name: r\nexecutor: cloud\nstages: [render]\n', 'r.yaml', ['render'])).toThrow(/executor: expected one of "local", "slurm", found the string "cloud"/);
-    expect(() => splitForSlurm(parsePipeline('name: r\nstages: [render, test]\n', 'r.yaml', ['render', 'test']))).toThrow(/needs a convert stage followed by a test stage/);
+    expect(() => parsePipeline('name: r\nexecutor: cloud\nstages: [render]\n', 'r.yaml', stageNames('render'))).toThrow(/executor: expected one of "local", "slurm", found the string "cloud"/);
+    expect(() => splitForSlurm(parsePipeline('name: r\nstages: [render, test]\n', 'r.yaml', stageNames('render', 'test')))).toThrow(/needs a convert stage followed by a test stage/);
   });
 });
 
