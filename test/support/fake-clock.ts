@@ -10,6 +10,8 @@ interface Timer {
   at: number;
   seq: number;
   fire: () => void;
+  /** A sleep (a poll's pause), not a time limit. */
+  sleep: boolean;
 }
 
 export class FakeClock implements Clock {
@@ -32,16 +34,20 @@ export class FakeClock implements Clock {
         cancel();
         reject(signal!.reason);
       };
-      const cancel = this.setTimer(ms, () => {
+      const cancel = this.add(ms, () => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      });
+      }, true);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   setTimer(ms: number, fn: () => void): () => void {
-    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fire: fn };
+    return this.add(ms, fn, false);
+  }
+
+  private add(ms: number, fn: () => void, sleep: boolean): () => void {
+    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fire: fn, sleep };
     this.timers.push(timer);
     return () => {
       this.timers = this.timers.filter((x) => x !== timer);
@@ -51,6 +57,11 @@ export class FakeClock implements Clock {
   /** How many sleeps and timers wait. */
   pending(): number {
     return this.timers.length;
+  }
+
+  /** How many sleeps wait (the code is pausing, not running something under a time limit). */
+  sleeping(): number {
+    return this.timers.filter((x) => x.sleep).length;
   }
 
   /** Moves time on by `ms`, firing what falls due in order. */
