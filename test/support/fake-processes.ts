@@ -167,7 +167,8 @@ export class FakeProcesses implements Processes {
   readonly children: FakeChild[] = [];
   private rules: Rule[] = [];
   private gone = new Set<string>();
-  private nextPid = 40_000;
+  // Above any real pid_max (2^22), so nothing reads a real process's /proc by chance.
+  private nextPid = 5_000_000;
 
   /** What a command does when run; `times` makes a rule last for that many runs. */
   on(match: Matcher, act: Act | ((call: Call) => Act), times?: number): this {
