@@ -37,7 +37,7 @@ async function members(bytes: Buffer): Promise<string[]> {
     body.resume();
     body.on('end', next);
   });
-  const done = new Promise((r, j) => (extract.on('finish', r), extract.on('error', j)));
+  const done = new Promise<void>((r, j) => (extract.on('finish', () => r()), extract.on('error', j)));
   Readable.from([bytes]).pipe(extract);
   await done;
   return names;
