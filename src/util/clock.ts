@@ -11,7 +11,7 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms`; rejects at once with the signal's reason on abort (the caller says what that means). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Calls `fn` once after `ms`; the returned function cancels it. */
+  /** Calls `fn` once after `ms`; the returned function cancels it. It does not keep the process alive by itself (a heartbeat must not). */
   setTimer(ms: number, fn: () => void): () => void;
 }
 
@@ -25,6 +25,7 @@ export const realClock: Clock = {
   },
   setTimer(ms, fn) {
     const t = setTimeout(fn, ms);
+    t.unref();
     return () => clearTimeout(t);
   },
 };
