@@ -6,11 +6,11 @@
  * scheduler the same as one.
  */
 import { OperationError } from '../errors';
-import { jobState, run } from './slurm';
+import { jobState, run, type SlurmEffects } from './slurm';
 
 /** `sbatch --parsable ARGS SCRIPT` → the job id. */
-export async function sbatch(script: string, args: string[], signal?: AbortSignal): Promise<string> {
-  const out = (await run('sbatch', ['--parsable', ...args, script], signal)).trim();
+export async function sbatch(script: string, args: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<string> {
+  const out = (await run('sbatch', ['--parsable', ...args, script], signal, fx)).trim();
   const id = out.split(';')[0];
   if (!/^\d+$/.test(id)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(out)}, not a job id`);
   return id;
@@ -42,8 +42,8 @@ export function parseSqueue(text: string): Map<string, string> {
   return out;
 }
 
-export async function scancel(ids: string[]): Promise<void> {
-  if (ids.length) await run('scancel', ids);
+export async function scancel(ids: string[], fx: SlurmEffects = {}): Promise<void> {
+  if (ids.length) await run('scancel', ids, undefined, fx);
 }
 
 export interface JobStatus {
@@ -56,18 +56,18 @@ export interface JobStatus {
  * answered per task; a job neither tool knows yet (just submitted, not
  * yet in accounting) is left out, and the caller keeps what it had.
  */
-export async function jobStates(ids: string[], signal?: AbortSignal): Promise<Map<string, JobStatus>> {
+export async function jobStates(ids: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<Map<string, JobStatus>> {
   const out = new Map<string, JobStatus>();
   if (!ids.length) return out;
   const parents = [...new Set(ids.map((id) => id.split('_')[0]))].join(',');
-  const queued = parseSqueue(await run('squeue', ['-h', '-r', '-j', parents, '-o', '%i|%T'], signal).catch(() => ''));
+  const queued = parseSqueue(await run('squeue', ['-h', '-r', '-j', parents, '-o', '%i|%T'], signal, fx).catch(() => ''));
   for (const [id, state] of queued) out.set(id, { state });
   // Accounting down is not the end: the controller remembers ended jobs for a while (MinJobAge).
-  const acct = parseSacct(await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal).catch(() => ''));
+  const acct = parseSacct(await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal, fx).catch(() => ''));
   // Accounting knows the exit code; the queue is fresher for jobs still in it.
   for (const [id, s] of acct) if (!queued.has(id)) out.set(id, s);
   for (const id of ids.filter((x) => !out.has(x))) {
-    const shown = await run('scontrol', ['show', 'job', '-o', id], signal).catch(() => '');
+    const shown = await run('scontrol', ['show', 'job', '-o', id], signal, fx).catch(() => '');
     const state = jobState(shown);
     if (state) out.set(id, { state, exitCode: /\bExitCode=(\d+:\d+)/.exec(shown)?.[1] });
   }

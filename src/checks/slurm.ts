@@ -7,9 +7,10 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, OperationError, throwIfAborted } from '../errors';
+import { realClock, type Clock } from '../util/clock';
 import { runChild } from '../util/process';
+import type { Processes } from '../util/processes';
 import { judge, type CheckResult, type Outcome } from './judge';
 import { checkScript, fill, type SlurmProfile } from './profile';
 import type { Check } from './spec';
@@ -66,11 +67,19 @@ export function controllerDown(e: unknown): boolean {
   return e instanceof OperationError && e.code === 'slurm-down';
 }
 
+/** Where the Slurm commands run and what times their polls: the host's unless a test gives its own. */
+export interface SlurmEffects {
+  processes?: Processes;
+  clock?: Clock;
+}
+
 /** One Slurm command, its failure one line (exported for the --on slurm executor). */
-export async function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
+export async function run(cmd: string, args: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<string> {
   try {
     return await runChild(cmd, args, {
       signal,
+      processes: fx.processes,
+      clock: fx.clock,
       timeoutMs: 60_000,
       failCode: 'slurm-failed',
       missing: { code: 'no-slurm', message: `${cmd} is not installed here`, hint: 'run on a Slurm login node, or use --runner local' },
@@ -84,8 +93,8 @@ export async function run(cmd: string, args: string[], signal?: AbortSignal): Pr
 }
 
 /** A poll's pause that ends at once on Ctrl-C. */
-async function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  await sleep(ms, undefined, { signal }).catch(() => undefined);
+async function pause(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  await clock.sleep(ms, signal).catch(() => undefined);
   throwIfAborted(signal);
 }
 
@@ -122,10 +131,12 @@ export async function writeJobFiles(job: SlurmJobInput): Promise<string> {
   return script;
 }
 
-export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } = {}): Promise<SlurmRun> {
+export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } & SlurmEffects = {}): Promise<SlurmRun> {
+  const clock = opts.clock ?? realClock;
+  const fx: SlurmEffects = { processes: opts.processes, clock };
   const script = await writeJobFiles(job);
-  const submitted = Date.now();
-  const jobId = (await run('sbatch', ['--parsable', script], opts.signal)).trim().split(';')[0];
+  const submitted = clock.now();
+  const jobId = (await run('sbatch', ['--parsable', script], opts.signal, fx)).trim().split(';')[0];
   if (!/^\d+$/.test(jobId)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
   const deadline = submitted + (job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) + 600) * 1000;
   let state = 'PENDING';
@@ -133,7 +144,7 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
     for (;;) {
       throwIfAborted(opts.signal);
       // A job the controller has forgotten makes scontrol fail; a controller that is down is an error.
-      const shown = await run('scontrol', ['show', 'job', '-o', jobId], opts.signal).catch((e) => {
+      const shown = await run('scontrol', ['show', 'job', '-o', jobId], opts.signal, fx).catch((e) => {
         if (controllerDown(e) || opts.signal?.aborted) throw e;
         return '';
       });
@@ -142,35 +153,35 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
       if (TERMINAL.test(state)) break;
       if (!shown) {
         // Gone from the controller's memory: squeue has nothing either, so it ended.
-        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T'], opts.signal).catch((e) => {
+        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T'], opts.signal, fx).catch((e) => {
           if (controllerDown(e) || opts.signal?.aborted) throw e;
           return '';
         });
         if (!q.trim()) break;
       }
-      if (Date.now() > deadline) {
-        await run('scancel', [jobId]).catch(() => undefined);
+      if (clock.now() > deadline) {
+        await run('scancel', [jobId], undefined, fx).catch(() => undefined);
         state = 'TIMEOUT';
         break;
       }
-      await pause(opts.pollMs ?? 1000, opts.signal);
+      await pause(clock, opts.pollMs ?? 1000, opts.signal);
     }
   } catch (e) {
-    await run('scancel', [jobId]).catch(() => undefined);
+    await run('scancel', [jobId], undefined, fx).catch(() => undefined);
     throw e;
   }
-  return { jobId, state, workdir: job.workdir, results: await collectResults(job, state) };
+  return { jobId, state, workdir: job.workdir, results: await collectResults(job, state, clock) };
 }
 
 /** Each check's result from the files its step left in the job's directory; `state` explains the missing ones. */
-export async function collectResults(job: SlurmJobInput, state: string): Promise<CheckResult[]> {
+export async function collectResults(job: SlurmJobInput, state: string, clock: Clock = realClock): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of job.checks) {
     const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);
     const rcText = await read(`${c.name}.rc`);
     const output = (await read(`${c.name}.out`)) ?? '';
     const start = Number((await read(`${c.name}.start`))?.trim());
-    const end = Number((await read(`${c.name}.end`))?.trim()) || Date.now();
+    const end = Number((await read(`${c.name}.end`))?.trim()) || clock.now();
     const durationMs = start ? Math.max(0, end - start) : 0;
     if (rcText === undefined) {
       results.push(judge(c, { exitCode: null, output, durationMs, outcome: outcomeOfJob(state) }));

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { defaultVerdictDir, readVerdict, verdictHolds } from '../engine/verdict';
 import { startChild } from '../util/process';
+import type { Processes } from '../util/processes';
 import { connectEngine } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { convertFromEngine, inspectEngineImage } from './from-engine';
@@ -59,6 +60,8 @@ export interface ConvertOptions {
   onWarning?: (message: string) => void;
   /** mksquashfs -processors (a Slurm task's CPUs); mksquashfs's own default otherwise. */
   processors?: number;
+  /** Where mksquashfs, apptainer and singularity run (default: this host's programs). */
+  processes?: Processes;
 }
 
 /** Applies the scan-verdict rule to an image about to be converted. */
@@ -122,6 +125,7 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
   try {
     await startChild(bin, args, {
       signal: opts.signal,
+      processes: opts.processes,
       stdout: 'inherit',
       echoStderr: true, // the tool's own progress, as it comes
       label: `${bin} build`,
@@ -175,7 +179,7 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
-  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem, processors: opts.processors };
+  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem, processors: opts.processors, processes: opts.processes };
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);

@@ -13,6 +13,7 @@ import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
 import { peakRssMiB, startChild } from '../util/process';
+import type { Processes } from '../util/processes';
 import { singularityAdditions, type Addition } from './additions';
 import type { ImageConfig } from './archive';
 import type { Entry } from './flatten';
@@ -29,6 +30,8 @@ export interface SquashOptions {
   extraLabels?: Record<string, string>;
   signal?: AbortSignal;
   mksquashfs?: string;
+  /** Where mksquashfs runs (default: this host's programs). */
+  processes?: Processes;
   /** Squashfs compressor (default gzip, as apptainer). */
   compression?: Compression;
   /** mksquashfs -mem (default DEFAULT_MKSQUASHFS_MEM). */
@@ -200,7 +203,7 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * entry time to it; with the image's creation time no entry of a normal
  * build is later, so the image's times stay as they are.
  */
-function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string; processors?: number }, signal?: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
+function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string; processors?: number }, signal?: AbortSignal, processes?: Processes): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
     '-root-mode', '755', '-root-uid', '0', '-root-gid', '0',
@@ -209,6 +212,7 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
   const { child, stdin, done } = startChild(bin, args, {
     stdin: 'pipe',
     signal,
+    processes,
     env: { ...process.env, SOURCE_DATE_EPOCH: secs },
     label: 'mksquashfs',
     missing: { code: 'no-mksquashfs', message: `${bin} is not installed`, hint: 'install squashfs-tools (apt-get install squashfs-tools)' },
@@ -245,7 +249,7 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
   const tmp = tempNameFor(out);
   const compression = opts.compression ?? 'gzip';
   try {
-    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors }, opts.signal);
+    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors }, opts.signal, opts.processes);
     const pack = quietPack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;

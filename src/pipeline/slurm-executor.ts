@@ -11,14 +11,15 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { InputError, OperationError } from '../errors';
 import { parseProfile } from '../checks/profile';
 import { saveRun, type TestRun } from '../checks/results';
-import { collectResults, writeJobFiles, type SlurmJobInput } from '../checks/slurm';
+import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks } from '../checks/spec';
 import type { BuildRecord } from '../engine/build';
+import type { Recipe } from '../recipe/types';
+import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
@@ -69,10 +70,10 @@ export function openJobs(jobs: RunJobs): JobRecord[] {
 }
 
 /** Asks the scheduler once about every open job; true when something changed. */
-export async function refresh(jobs: RunJobs, signal?: AbortSignal): Promise<boolean> {
+export async function refresh(jobs: RunJobs, signal?: AbortSignal, fx: SlurmEffects = {}): Promise<boolean> {
   const open = openJobs(jobs);
   if (!open.length) return false;
-  const got = await jobStates(open.map((j) => j.id), signal);
+  const got = await jobStates(open.map((j) => j.id), signal, fx);
   let changed = false;
   for (const j of open) {
     const s = got.get(j.id);
@@ -86,14 +87,14 @@ export async function refresh(jobs: RunJobs, signal?: AbortSignal): Promise<bool
 }
 
 /** Cancels every open job and records it so; returns their ids. */
-export async function cancelAll(jobs: RunJobs): Promise<string[]> {
+export async function cancelAll(jobs: RunJobs, fx: SlurmEffects = {}): Promise<string[]> {
   const open = openJobs(jobs);
-  await scancel(open.map((j) => j.id));
+  await scancel(open.map((j) => j.id), fx);
   for (const j of open) j.state = 'CANCELLED';
   return open.map((j) => j.id);
 }
 
-export interface SlurmExecution {
+export interface SlurmExecution extends SlurmEffects {
   settings: SlurmSettings;
   /** Refuse to start without recorded jobs (`release --resume`). */
   resume: boolean;
@@ -106,15 +107,15 @@ export interface SlurmExecution {
 }
 
 /** One scheduler query per interval, whatever the number of variants waiting. */
-class Poller {
+export class Poller {
   private round?: Promise<void>;
-  constructor(private jobs: RunJobs, private save: () => Promise<void>, private pollMs: number, private signal: AbortSignal) {}
+  constructor(private jobs: RunJobs, private save: () => Promise<void>, private pollMs: number, private signal: AbortSignal, private fx: SlurmEffects = {}) {}
   next(): Promise<void> {
     this.round ??= (async () => {
-      await sleep(this.pollMs, undefined, { signal: this.signal }).catch(() => {
+      await (this.fx.clock ?? realClock).sleep(this.pollMs, this.signal).catch(() => {
         throw this.signal.reason;
       });
-      if (await refresh(this.jobs, this.signal)) await this.save();
+      if (await refresh(this.jobs, this.signal, this.fx)) await this.save();
     })().finally(() => {
       this.round = undefined;
     });
@@ -134,8 +135,14 @@ function failedJob(kind: string, j: JobRecord): OperationError {
   });
 }
 
+/** What the Slurm part of a run needs of the pipeline's context. */
+export interface SlurmRunContext {
+  recipe: Recipe;
+  signal: AbortSignal;
+}
+
 /** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
-export function testJob(ctx: PipelineContext, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
+export function testJob(ctx: Pick<SlurmRunContext, 'recipe'>, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
   const profile = parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm;
   const res = exec.settings.test;
   return {
@@ -148,10 +155,10 @@ export function testJob(ctx: PipelineContext, r: VariantJobs, workdir: string, e
   };
 }
 
-async function submit(ctx: PipelineContext, want: Array<{ r: VariantJobs; step: 'convert' | 'test' }>, exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
+async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 'convert' | 'test' }>, exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
   const dir = jobsDirFor(exec.outDir);
   await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
-  const stamp = `${Date.now()}`;
+  const stamp = `${(exec.clock ?? realClock).now()}`;
   const toConvert = want.filter((w) => w.step === 'convert').map((w) => w.r);
   if (toConvert.length) {
     const script = path.join(dir, `convert-${stamp}.sh`);
@@ -163,7 +170,7 @@ async function submit(ctx: PipelineContext, want: Array<{ r: VariantJobs; step: 
       logPattern,
       sifkit: exec.sifkit,
     }), { mode: 0o755 });
-    const id = await sbatch(script, [], ctx.signal);
+    const id = await sbatch(script, [], ctx.signal, exec);
     toConvert.forEach((r, i) => {
       r.convert = { id: `${id}_${i}`, state: 'PENDING', log: logPattern.replace('%a', String(i)), attempt: (r.convert?.attempt ?? 0) + 1 };
       r.test = undefined;
@@ -174,10 +181,46 @@ async function submit(ctx: PipelineContext, want: Array<{ r: VariantJobs; step: 
     const workdir = path.join(dir, `test-${r.stem}-${r.dockerhash}-${stamp}`);
     const script = await writeJobFiles(testJob(ctx, r, workdir, exec));
     const after = isDone(r.convert!.state) ? [] : [`--dependency=afterok:${r.convert!.id}`, '--kill-on-invalid-dep=yes'];
-    const id = await sbatch(script, after, ctx.signal);
+    const id = await sbatch(script, after, ctx.signal, exec);
     r.test = { id, state: 'PENDING', log: path.join(workdir, 'job.out'), attempt: (r.test?.attempt ?? 0) + 1, workdir };
     await save();
   }
+}
+
+/**
+ * Follows a variant's jobs until its test job ended well (returned) or one
+ * of them ended otherwise (a one-line error with state, exit code and log).
+ * `onPhase` hears each change once.
+ */
+export async function awaitJobs(r: VariantJobs, poller: Poller, onPhase: (text: string) => void): Promise<JobRecord & { workdir: string }> {
+  let shown = '';
+  for (;;) {
+    // A line per change: the simple renderer (CI, not a TTY) prints output lines, not title changes.
+    const now = `Slurm: ${phase(r)}`;
+    if (now !== shown) {
+      onPhase(now);
+      shown = now;
+    }
+    if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state)) throw failedJob('convert', r.convert);
+    if (r.test && isEnded(r.test.state)) {
+      if (!isDone(r.test.state)) throw failedJob('test', r.test);
+      return r.test;
+    }
+    await poller.next();
+  }
+}
+
+/**
+ * Brings the recorded jobs up to date, then submits what the variants
+ * need next: the conversion array for those without a good conversion,
+ * a test job (afterok on its conversion) for those without a good test.
+ * A rerun so submits again only what failed.
+ */
+export async function submitNeeded(ctx: SlurmRunContext, jobs: RunJobs, variants: VariantJobs[], exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
+  // The jobs recorded may have moved on while no controller watched.
+  if (await refresh(jobs, ctx.signal, exec)) await save();
+  const want = variants.map((r) => ({ r, step: nextStep(r) })).filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
+  if (want.length) await submit(ctx, want, exec, save);
 }
 
 /** Waits for a variant's jobs, then reads and saves its test run, as the local test stage would. */
@@ -192,28 +235,15 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
     },
     async run(ctx, v, report) {
       const r = recs.get(v)!;
-      let shown = '';
-      for (;;) {
-        // A line per change: the simple renderer (CI, not a TTY) prints output lines, not title changes.
-        const now = `Slurm: ${phase(r)}`;
-        if (now !== shown) {
-          report.title(now);
-          report.progress(now);
-          shown = now;
-        }
-        if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state)) throw failedJob('convert', r.convert);
-        if (r.test && isEnded(r.test.state)) {
-          if (!isDone(r.test.state)) throw failedJob('test', r.test);
-          break;
-        }
-        await poller.next();
-      }
-      const t = r.test as JobRecord & { workdir: string };
-      const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state);
+      const t = await awaitJobs(r, poller, (now) => {
+        report.title(now);
+        report.progress(now);
+      });
+      const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
       const run: TestRun = {
         image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, runner: 'slurm', host: os.hostname(),
-        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date().toISOString(), passed: results.every((x) => x.passed), checks: results,
+        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date((exec.clock ?? realClock).now()).toISOString(), passed: results.every((x) => x.passed), checks: results,
       };
       const file = await saveRun(exec.resultsDir, run);
       v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 };
@@ -255,17 +285,14 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
     }
     recs.set(v, r);
   }
-  const poller = new Poller(jobs, save, exec.pollMs, ctx.signal);
+  const poller = new Poller(jobs, save, exec.pollMs, ctx.signal, exec);
   try {
-    // The jobs recorded may have moved on while no controller watched.
-    if (await refresh(jobs, ctx.signal)) await save();
-    const want = [...recs.values()].map((r) => ({ r, step: nextStep(r) })).filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
-    if (want.length) await submit(ctx, want, exec, save);
+    await submitNeeded(ctx, jobs, [...recs.values()], exec, save);
     const rest = { ...ctx, variants: ready };
     await runPipeline({ ...def, stages: [{ stage: 'slurm', with: {} }, ...after] }, rest, { ...stages, slurm: waitStage(exec, recs, poller) }, { ...settings, jobs: Math.max(1, ready.length) });
   } finally {
     if (ctx.signal.aborted && openJobs(jobs).length) {
-      await cancelAll(jobs).catch(() => undefined);
+      await cancelAll(jobs, exec).catch(() => undefined);
       await save();
     }
   }

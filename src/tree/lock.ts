@@ -20,6 +20,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, errnoCode, throwIfAborted } from '../errors';
+import { realClock, type Clock } from '../util/clock';
 import { TEMP_MARKER, fsyncPath, tempNameFor } from '../util/files';
 import { deadOnThisHost } from '../util/process';
 
@@ -40,6 +41,8 @@ export interface LockOptions {
   staleMs?: number;
   heartbeatMs?: number;
   signal?: AbortSignal;
+  /** What times the wait, the heartbeat and a heartbeat's age (default: the host's clock). */
+  clock?: Clock;
 }
 
 export interface HeldLock {
@@ -76,7 +79,7 @@ function userName(): string {
  * unreadable owner (which a lock made by rename cannot have, but a hand
  * edit can) is judged by its file's age, never taken as fresh forever.
  */
-export async function readLock(dir: string, staleMs = staleMsFromEnv()): Promise<LockState | undefined> {
+export async function readLock(dir: string, staleMs = staleMsFromEnv(), clock: Clock = realClock): Promise<LockState | undefined> {
   const file = path.join(dir, OWNER);
   let st;
   try {
@@ -90,7 +93,7 @@ export async function readLock(dir: string, staleMs = staleMsFromEnv()): Promise
       return undefined;
     }
   }
-  const ageMs = Math.max(0, Date.now() - st.mtimeMs);
+  const ageMs = Math.max(0, clock.now() - st.mtimeMs);
   let owner: LockOwner | undefined;
   try {
     owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
@@ -159,11 +162,11 @@ async function removeLockDir(dir: string, why: string): Promise<void> {
  * (or that is older than the stale timeout) is removed on sight; false
  * when another process holds it now (the caller retries).
  */
-async function underBreakLock(dir: string, staleMs: number, fn: () => Promise<void>): Promise<boolean> {
+async function underBreakLock(dir: string, staleMs: number, clock: Clock, fn: () => Promise<void>): Promise<boolean> {
   const brk = `${dir}.break`;
-  const me: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: 'lock removal', since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const me: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: 'lock removal', since: new Date(clock.now()).toISOString(), token: randomBytes(8).toString('hex') };
   if (!(await placeLock(brk, me))) {
-    const held = await readLock(brk, staleMs);
+    const held = await readLock(brk, staleMs, clock);
     // A dead break lock is moved aside, then what was moved is checked: a
     // live one (the dead one removed and the name taken again between our
     // read and our rename, all within two system calls) is put back.
@@ -171,7 +174,7 @@ async function underBreakLock(dir: string, staleMs: number, fn: () => Promise<vo
       const aside = `${brk}${TEMP_MARKER}stale-${randomBytes(4).toString('hex')}`;
       try {
         await fs.rename(brk, aside);
-        const moved = await readLock(aside, staleMs);
+        const moved = await readLock(aside, staleMs, clock);
         if (moved?.live && moved.owner?.token !== held.owner?.token) await fs.rename(aside, brk).catch(() => undefined);
         await fs.rm(aside, { recursive: true, force: true });
       } catch (e) {
@@ -189,10 +192,10 @@ async function underBreakLock(dir: string, staleMs: number, fn: () => Promise<vo
 }
 
 /** Under the break lock: removes the lock when it still is the one with `token` (or one that is stale). */
-async function removeIf(dir: string, staleMs: number, want: (s: LockState) => boolean, why: string): Promise<boolean> {
+async function removeIf(dir: string, staleMs: number, clock: Clock, want: (s: LockState) => boolean, why: string): Promise<boolean> {
   let removed = false;
-  const ran = await underBreakLock(dir, staleMs, async () => {
-    const now = await readLock(dir, staleMs);
+  const ran = await underBreakLock(dir, staleMs, clock, async () => {
+    const now = await readLock(dir, staleMs, clock);
     if (now && want(now)) {
       await removeLockDir(dir, why);
       removed = true;
@@ -204,41 +207,46 @@ async function removeIf(dir: string, staleMs: number, want: (s: LockState) => bo
 export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldLock> {
   const staleMs = opts.staleMs ?? staleMsFromEnv();
   const heartbeatMs = opts.heartbeatMs ?? Math.max(50, Math.floor(staleMs / 4));
-  const deadline = Date.now() + (opts.waitMs ?? Number(process.env.SIFKIT_LOCK_WAIT_MS ?? 120_000));
-  const owner: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: opts.command, since: new Date().toISOString(), token: randomBytes(8).toString('hex') };
+  const clock = opts.clock ?? realClock;
+  const deadline = clock.now() + (opts.waitMs ?? Number(process.env.SIFKIT_LOCK_WAIT_MS ?? 120_000));
+  const owner: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: opts.command, since: new Date(clock.now()).toISOString(), token: randomBytes(8).toString('hex') };
   let delay = 20;
   for (;;) {
     throwIfAborted(opts.signal);
     if (await placeLock(dir, owner)) break;
-    const held = await readLock(dir, staleMs);
+    const held = await readLock(dir, staleMs, clock);
     if (held && !held.live) {
       // Broken only if it still is the very lock judged stale.
-      await removeIf(dir, staleMs, (s) => !s.live && s.owner?.token === held.owner?.token, 'stale');
+      await removeIf(dir, staleMs, clock, (s) => !s.live && s.owner?.token === held.owner?.token, 'stale');
       continue;
     }
-    if (held && Date.now() > deadline)
+    if (held && clock.now() > deadline)
       throw new RefusedError('locked', `the container tree is locked by ${describeLock(held)}`, { hint: 'wait for it to finish; a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)' });
-    await new Promise((r) => setTimeout(r, delay));
+    await clock.sleep(delay);
     delay = Math.min(500, delay * 2);
   }
   const ownerFile = path.join(dir, OWNER);
-  const beat = setInterval(() => {
-    const now = new Date();
-    fs.utimes(ownerFile, now, now).catch(() => undefined);
-  }, heartbeatMs);
-  beat.unref();
+  let stopBeat: () => void = () => undefined;
+  const beat = () => {
+    stopBeat = clock.setTimer(heartbeatMs, () => {
+      const now = new Date(clock.now());
+      fs.utimes(ownerFile, now, now).catch(() => undefined);
+      beat();
+    });
+  };
+  beat();
   return {
     owner,
     async release() {
-      clearInterval(beat);
+      stopBeat();
       for (;;) {
-        const held = await readLock(dir, staleMs);
+        const held = await readLock(dir, staleMs, clock);
         // Broken as stale by someone else: what is there now is not ours to remove.
         if (held?.owner?.token !== owner.token) return;
-        if (await underBreakLock(dir, staleMs, async () => {
-          if ((await readLock(dir, staleMs))?.owner?.token === owner.token) await removeLockDir(dir, 'done');
+        if (await underBreakLock(dir, staleMs, clock, async () => {
+          if ((await readLock(dir, staleMs, clock))?.owner?.token === owner.token) await removeLockDir(dir, 'done');
         })) return;
-        await new Promise((r) => setTimeout(r, 10));
+        await clock.sleep(10);
       }
     },
   };

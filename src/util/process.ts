@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { InterruptedError, OperationError, errnoCode, isSifkitError } from '../errors';
+import { realClock, type Clock } from './clock';
+import { realProcesses, type Processes, type RunningProcess } from './processes';
 
 /** Whether a process of this host runs (EPERM: it does, as another user). */
 export function pidAlive(pid: number): boolean {
@@ -57,10 +58,14 @@ export interface ChildOptions {
   hint?: string;
   /** Also copy the child's stderr to ours as it comes (a long tool's own progress). */
   echoStderr?: boolean;
+  /** Where programs run (default: this host's). */
+  processes?: Processes;
+  /** What times the limit (default: the host's clock). */
+  clock?: Clock;
 }
 
 export interface Child {
-  child: ChildProcess;
+  child: RunningProcess;
   stdin: Writable | null;
   stdout: Readable | null;
   /** Resolves when the child exited 0; rejects with a one-line OperationError naming its last stderr line. */
@@ -100,7 +105,7 @@ function brokenPipe(e: unknown): boolean {
  */
 export function startChild(cmd: string, args: string[], opts: ChildOptions = {}): Child {
   const label = opts.label ?? path.basename(cmd);
-  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', opts.stdout ?? 'ignore', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+  const child = (opts.processes ?? realProcesses).spawn(cmd, args, { stdin: opts.stdin ?? 'ignore', stdout: opts.stdout ?? 'ignore', env: opts.env ?? process.env, cwd: opts.cwd });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-STDERR_TAIL);
@@ -116,7 +121,7 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  const timer = opts.timeoutMs ? setTimeout(() => ((timedOut = true), kill()), opts.timeoutMs) : undefined;
+  const cancelTimer = opts.timeoutMs ? (opts.clock ?? realClock).setTimer(opts.timeoutMs, () => ((timedOut = true), kill())) : undefined;
   const onAbort = () => kill();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) kill();
@@ -125,7 +130,7 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
     const settle = (e?: unknown) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       opts.signal?.removeEventListener('abort', onAbort);
       if (opts.signal?.aborted) reject(isSifkitError(opts.signal.reason) ? opts.signal.reason : new InterruptedError());
       else if (e) reject(e);
