@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table, humanDuration, humanSize } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
+import { addStageFlags } from './stage-flags';
 
 interface BuildFlags {
   set?: string[];
@@ -15,15 +16,13 @@ interface BuildFlags {
 }
 
 export function registerBuild(program: Command): void {
-  program
+  const cmd = program
     .command('build')
     .description('build a recipe variant through the Docker Engine API, serving licensed files and proving them absent')
     .argument('<recipe>', 'recipe name (in docker-defs/) or path')
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
-    .option('--matrix', "build every variant of the recipe's build matrix")
-    .option('--server-files <dir>', "licensed files served to the build (default: the recipe's server-files/)")
-    .option('--rebuild', 'build even when an image with the same definition hash exists')
-    .option('--log-dir <dir>', 'where build and access logs go', '.sifkit/logs')
+    .option('--matrix', "build every variant of the recipe's build matrix");
+  addStageFlags(cmd, 'build')
     .option('--jobs <n>', 'variants built at once', '1')
     .option('--json', 'print one JSON document on stdout')
     .action(async (recipe: string, flags: BuildFlags) => {

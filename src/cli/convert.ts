@@ -1,54 +1,36 @@
 import type { Command } from 'commander';
-import { convert, parseBackend } from '../convert/convert';
-import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem } from '../convert/squash-options';
+import { convert } from '../convert/convert';
 import { inspectSif } from '../sif/inspect';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
-import { InputError, OperationError } from '../errors';
+import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
+import { OperationError } from '../errors';
 import { reconvertAndCompare } from '../convert/reconvert';
 
-interface ConvertFlags {
+interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
   outDir?: string;
-  backend?: string;
-  fixPerms?: boolean;
   deterministic?: boolean;
-  compression?: string;
-  mksquashfsMem?: string;
-  processors?: string;
   json?: boolean;
 }
 
 export function registerConvert(program: Command): void {
-  program
+  const cmd = program
     .command('convert')
     .description('convert an image to a SIF (natively, or with apptainer/singularity)')
     .argument('<source>', 'docker-daemon:REF (an image in the engine) or docker-archive:PATH (a docker save tar)')
     .option('-o, --output <file>', 'the SIF to write (default: <stem>-dockerhash-<hash>.sif from the image labels)')
-    .option('--out-dir <dir>', 'directory for the default name', '.')
-    .option('--backend <name>', 'native, apptainer or singularity', 'native')
-    .option('--fix-perms', 'give the owner rwx on directories and rw on files, as singularity build --fix-perms')
+    .option('--out-dir <dir>', 'directory for the default name', '.');
+  addStageFlags(cmd, 'convert')
     .option('--deterministic', 'accepted for old scripts: every conversion is reproducible (times from the image, UUID from its ID)')
-    .option('--compression <name>', `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, 'gzip')
-    .option('--mksquashfs-mem <size>', 'memory mksquashfs may use, e.g. 512M or 2G', DEFAULT_MKSQUASHFS_MEM)
-    .option('--processors <n>', 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (source: string, flags: ConvertFlags) => {
+    .action(async (source: string, flags: ConvertCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const backend = parseBackend(flags.backend ?? 'native');
-        const compression = parseCompression(flags.compression ?? 'gzip');
-        const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
-        const processors = flags.processors === undefined ? undefined : Number(flags.processors);
-        if (processors !== undefined && (!Number.isInteger(processors) || processors < 1 || processors > 1024)) throw new InputError('bad-processors', `--processors ${flags.processors} is not a whole number from 1 to 1024`);
-        if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
+        const settings = convertSettings(flags);
         const r = await convert(source, flags.output, {
-          backend,
-          fixPerms: flags.fixPerms,
+          ...settings,
           signal: io.signal,
           outDir: flags.outDir,
-          compression,
-          mem,
-          processors,
           scanVerdict: 'warn',
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
         });

@@ -6,13 +6,14 @@ import type { PipelineContext } from '../pipeline/context';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
+import { addStageFlags, convertSettings, graceDays, testSettings, type ConvertFlags, type FlaggedStage, type TestFlags } from './stage-flags';
 import { loadPipeline, type PipelineDef } from '../pipeline/definition';
 import type { RunSettings } from '../pipeline/runner';
 import { runOnSlurm } from '../pipeline/slurm-executor';
 import { parseSlurmSettings, splitForSlurm } from '../pipeline/slurm-plan';
 import { STAGES } from '../pipeline/registry';
 
-interface RunFlags {
+interface RunFlags extends ConvertFlags, TestFlags {
   recipe?: string;
   set?: string[];
   matrix?: boolean;
@@ -22,8 +23,6 @@ interface RunFlags {
   engines?: string;
   root?: string;
   out?: string;
-  runner?: string;
-  resultsDir?: string;
   untested?: boolean;
   to?: string;
   serverFiles?: string;
@@ -34,6 +33,9 @@ interface RunFlags {
   easyconfigs?: string;
   apply?: boolean;
   includeReferenced?: boolean;
+  purge?: boolean;
+  graceDays?: string;
+  rollback?: boolean;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -78,14 +80,7 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
   const cmd = program.command(name);
   if (name === 'run') cmd.description('run a pipeline (pipelines/NAME.yaml or a file) over a recipe\'s variants').argument('<pipeline>', 'release, promote, retire, build, render, or a YAML file').requiredOption('--recipe <name>', 'the recipe (in docker-defs/) or its path');
   else cmd.description('the whole release of a recipe: render, build, convert, test, stage, promote (resumable)').argument('<recipe>', 'the recipe (in docker-defs/) or its path');
-  // The retire stage takes the flags `sifkit retire` takes, with the same meaning.
-  if (name === 'run')
-    cmd
-      .option('--policy <file>', 'retire: retention policy (default: pipelines/retention.yaml)')
-      .option('--easyconfigs <dir>', 'retire: checkout of the EasyConfig repository whose active EasyConfigs keep images')
-      .option('--apply', 'retire: carry the plan out (quarantine); without it retire only plans')
-      .option('--include-referenced', 'retire: for broken images still referenced, archive their EasyConfigs and move their links');
-  return cmd
+  cmd
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
     .option('--matrix', "every variant of the recipe's build matrix")
     .option('--jobs <n>', 'variants at once', '1')
@@ -94,14 +89,11 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--engines <list>', 'Docker engines to spread builds over (comma-separated DOCKER_HOST addresses)')
     .option('--root <dir>', 'the container tree (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)')
     .option('--out <dir>', 'where SIFs are written', '.sifkit/sif')
-    .option('--runner <runner>', 'test runner: local or slurm', 'local')
-    .option('--results-dir <dir>', 'test results', '.sifkit/test-results')
-    .option('--untested', 'stage without a passing test run')
-    .option('--to <where>', 'promote to sif-images, easybuild-sif-images or all (default: the pipeline file)')
-    .option('--server-files <dir>', "licensed files served to builds (default: the recipe's)")
-    .option('--rebuild', 'build even when an image with the same definition hash exists')
-    .option('--log-dir <dir>', 'build and access logs', '.sifkit/logs')
-    .option('--date <YYYYMMDD>', 'the date in EasyConfig names')
+    .option('--date <YYYYMMDD>', 'the date in EasyConfig names');
+  // Each stage takes the flags its own command takes, with the same meaning
+  // (stage-flags.ts); the pipeline file's `with:` values apply when a flag is not given.
+  for (const stage of PIPELINE_FLAGGED[name]) addStageFlags(cmd, stage, { pipeline: true });
+  return cmd
     .option('--on <executor>', "where conversion and tests run: local, or slurm (jobs; default: the pipeline file's executor, else local)")
     .option('--resume', 'with --on slurm: follow the jobs recorded beside the SIFs, submitting again only what failed')
     .option('--sbatch <option>', 'with --on slurm: an sbatch option every job gets, e.g. --sbatch=--qos=debug (repeatable)', collect)
@@ -109,9 +101,18 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--json', 'print one JSON document on stdout');
 }
 
+/** The stages whose flags each pipeline command takes: run can name any pipeline; release has no retire stage. */
+const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
+  run: ['build', 'convert', 'test', 'stage', 'promote', 'retire'],
+  release: ['build', 'convert', 'test', 'stage', 'promote'],
+};
+
 async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<number> {
   return runCommand(async (io) => {
-    if (flags.runner !== 'local' && flags.runner !== 'slurm') throw new InputError('bad-runner', `--runner ${flags.runner} is not local or slurm`);
+    // Every flag checked before anything runs.
+    const test = testSettings(flags);
+    const convert = convertSettings(flags);
+    const grace = graceDays(flags.graceDays);
     const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
     // A root named on the command line may be new (a throwaway tree): make it.
     if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
@@ -129,10 +130,17 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
       outDir: path.resolve(flags.out ?? '.sifkit/sif'),
       root: rootArg ? path.resolve(rootArg) : '/appl/local/containers',
-      runner: flags.runner,
-      resultsDir: path.resolve(flags.resultsDir ?? '.sifkit/test-results'),
+      // Given on the command line, else the pipeline file's `with:`, else the stage's default.
+      runner: flags.runner === undefined ? undefined : test.runner,
+      tolerance: flags.tolerance === undefined ? undefined : test.tolerance,
+      resultsDir: test.resultsDir,
+      test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
+      convert,
       untested: flags.untested,
       to: flags.to,
+      rollback: flags.rollback,
+      purge: flags.purge,
+      graceDays: grace,
       policy: flags.policy ? path.resolve(flags.policy) : undefined,
       easyconfigs: flags.easyconfigs ? path.resolve(flags.easyconfigs) : undefined,
       apply: flags.apply,

@@ -8,62 +8,32 @@ import { listLedger } from '../tree/ledger';
 import { openTree } from '../tree/root';
 import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
-import { collect, humanDuration, jsonDoc, table } from './output';
+import { humanDuration, jsonDoc, table } from './output';
 import { runCommand } from './run';
+import { addStageFlags, testSettings, type TestFlags } from './stage-flags';
 
-interface TestFlags {
-  runner?: string;
+interface TestCommandFlags extends TestFlags {
   recipe?: string;
-  check?: string[];
-  resultsDir?: string;
   root?: string;
-  baseline?: string;
-  tolerance?: string;
-  gate?: boolean;
-  workdir?: string;
-  partition?: string;
-  srun?: string;
-  containerCmd?: string;
-  launcher?: string;
   json?: boolean;
 }
 
 export function registerTest(program: Command): void {
-  program
+  const cmd = program
     .command('test')
     .description("run the recipe's checks on an image, locally through the engine or through Slurm")
     .argument('<target>', 'an image in the engine (tag or ID) or a .sif file')
-    .option('--runner <runner>', 'local or slurm', 'local')
     .option('--recipe <name>', 'whose checks (default: the recipe named in the image labels)')
-    .option('--check <name>', 'run only this check (repeatable)', collect)
-    .option('--results-dir <dir>', 'where results are kept', DEFAULT_RESULTS_DIR)
-    .option('--root <dir>', 'container tree: record the run in its ledger and gate against the promoted image')
-    .option('--baseline <file>', 'gate against the last passing run in this results file instead')
-    .option('--tolerance <fraction>', 'how much worse a figure may be before the gate fails', '0.1')
-    .option('--no-gate', 'do not compare figures with the baseline')
-    .option('--workdir <dir>', 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)')
-    .option('--partition <name>', 'slurm: partition (default from the recipe, else standard-g)')
-    .option('--srun <template>', 'slurm: job step command; {nodes} {ranks} {gpus}')
-    .option('--container-cmd <template>', 'slurm: container command; {sif} {image} {workdir}')
-    .option('--launcher <template>', 'slurm: launcher inside the container; {ranks}')
+    .option('--root <dir>', 'container tree: record the run in its ledger and gate against the promoted image');
+  addStageFlags(cmd, 'test')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (target: string, flags: TestFlags) => {
+    .action(async (target: string, flags: TestCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const runner = flags.runner;
-        if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
-        const tolerance = Number(flags.tolerance ?? '0.1');
-        if (!(tolerance >= 0 && tolerance < 10)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
+        const settings = testSettings(flags);
         const o = await runTests(target, {
-          runner,
+          ...settings,
           recipe: flags.recipe,
-          only: flags.check,
-          resultsDir: path.resolve(flags.resultsDir ?? DEFAULT_RESULTS_DIR),
           root: flags.root ? path.resolve(flags.root) : undefined,
-          baseline: flags.baseline,
-          tolerance,
-          gate: flags.gate !== false,
-          workdir: flags.workdir,
-          slurm: { partition: flags.partition, srun: flags.srun, container: flags.containerCmd, launcher: flags.launcher },
           signal: io.signal,
           onCheck: (r) => {
             if (!io.json) io.stderr(`${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`);
@@ -79,7 +49,7 @@ export function registerTest(program: Command): void {
           if (o.baseline) io.stdout(`gate: against ${o.baseline.image} (${o.baseline.source}), ${o.regressions.length} regression(s)\n`);
         }
         if (!o.run.passed) return ExitCode.failed;
-        if (o.regressions.length) throw gateError(o, tolerance);
+        if (o.regressions.length) throw gateError(o, settings.tolerance);
         return ExitCode.ok;
       }, flags);
     });

@@ -14,16 +14,17 @@ import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, restore, retire } from '../tree/retire';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
+import { addStageFlags, graceDays } from './stage-flags';
 
 export const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
 
 export function registerTree(program: Command): void {
-  program
+  const stageCmd = program
     .command('stage')
     .description('put a SIF into tested-containers/ under its dockerhash name, with its checksum recorded')
     .argument('<file>', 'the SIF (made by sifkit convert)')
-    .option('--archive <tar>', 'the docker archive to keep beside it')
-    .option('--untested', 'stage without a passing test run on record')
+    .option('--archive <tar>', 'the docker archive to keep beside it');
+  addStageFlags(stageCmd, 'stage')
     .option('--results <file>', 'test results to record (default: .sifkit/test-results/<name>.json)')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
@@ -40,12 +41,13 @@ export function registerTree(program: Command): void {
       }, flags);
     });
 
-  program
+  const promoteCmd = program
     .command('promote')
     .description('publish a staged image: the stem link in sif-images/, the file in easybuild-sif-images/, or both')
     .argument('<name>', 'the staged image (file name in tested-containers/)')
-    .requiredOption('--to <where>', 'sif-images, easybuild-sif-images or all')
-    .option('--rollback', 'allow moving a link back to an older image')
+    // Required here; the pipelines take the pipeline file's `to:` when it is not given.
+    .requiredOption('--to <where>', 'sif-images, easybuild-sif-images or all');
+  addStageFlags(promoteCmd, 'promote', { skip: ['--to'] })
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
     .action(async (name: string, flags: { to: string; rollback?: boolean; root?: string; json?: boolean }) => {
@@ -112,15 +114,10 @@ interface RetireFlags {
 }
 
 export function registerRetire(program: Command): void {
-  program
+  const retireCmd = program
     .command('retire')
-    .description('plan which old or broken images go (changes nothing); --apply quarantines them, --purge deletes quarantined ones')
-    .option('--policy <file>', 'retention policy (default: pipelines/retention.yaml)')
-    .option('--easyconfigs <dir>', 'checkout of the EasyConfig repository whose active EasyConfigs keep images')
-    .option('--apply', 'carry the plan out: quarantine the retired files (O(1) renames)')
-    .option('--include-referenced', 'for broken images still referenced: archive their EasyConfigs and move or remove their links')
-    .option('--purge', 'delete quarantined files older than the grace period, after the backup command succeeds')
-    .option('--grace-days <n>', 'with --purge: override the policy quarantine_days')
+    .description('plan which old or broken images go (changes nothing); --apply quarantines them, --purge deletes quarantined ones');
+  addStageFlags(retireCmd, 'retire')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
     .action(async (flags: RetireFlags) => {
@@ -129,9 +126,7 @@ export function registerRetire(program: Command): void {
         // Nothing is made here: a retire with nothing to do changes nothing.
         const tree = await openTree(resolveRoot(flags.root), false);
         if (flags.purge) {
-          const grace = flags.graceDays === undefined ? undefined : Number(flags.graceDays);
-          if (grace !== undefined && !(grace >= 0)) throw new InputError('bad-grace', `--grace-days ${flags.graceDays} is not a number of days`);
-          const r = await purge(tree, policy, { graceDays: grace, signal: io.signal });
+          const r = await purge(tree, policy, { graceDays: graceDays(flags.graceDays), signal: io.signal });
           if (io.json) io.stdout(jsonDoc({ ok: r.kept.every((k) => !/backup failed/.test(k.why)), ...r }));
           else {
             for (const d of r.deleted) io.stdout(`purged ${d}\n`);

@@ -5,13 +5,16 @@
  * made fresh for each run by newContext (run-state.ts). Types only.
  */
 import type { TestRun } from '../checks/results';
-import type { ConvertRecord } from '../convert/convert';
+import type { Backend, ConvertRecord } from '../convert/convert';
+import type { Compression } from '../convert/squash-options';
+import type { SlurmProfile } from '../checks/profile';
 import type { BuildRecord } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
 import type { PromoteRecord } from '../tree/promote';
+import type { PurgeResult } from '../tree/quarantine';
 import type { RetireResult } from '../tree/retire';
 import type { Tree } from '../tree/names';
 import type { StageRecord } from '../tree/stage';
@@ -42,11 +45,20 @@ export interface PipelineOptions {
   /** Overrides the pipeline file's promote `to:`. */
   to?: string;
   tolerance?: number;
+  /** convert: what `sifkit convert` takes besides where the SIF goes. */
+  convert?: { backend?: Backend; fixPerms?: boolean; compression?: Compression; mem?: string; processors?: number };
+  /** test: what `sifkit test` takes besides the runner, results and tolerance. */
+  test?: { only?: string[]; baseline?: string; gate?: boolean; workdir?: string; slurm?: Partial<Pick<SlurmProfile, 'partition' | 'srun' | 'container' | 'launcher'>> };
+  /** promote: allow moving a link back to an older image. */
+  rollback?: boolean;
   policy?: string;
   easyconfigs?: string;
   /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
   apply?: boolean;
   includeReferenced?: boolean;
+  /** retire: also delete quarantined files older than the grace period (after the policy's backup). */
+  purge?: boolean;
+  graceDays?: number;
   // the run
   /** Engine addresses to spread variants over, in turn (--engines). */
   engines?: string[];
@@ -71,7 +83,7 @@ export interface VariantResults {
   test?: TestRun;
   stage?: StageRecord;
   promote?: PromoteRecord;
-  retire?: RetireResult;
+  retire?: RetireResult & { purge?: PurgeResult };
   /** The engine address the variant was given ('default' for the local one). */
   engine?: string;
   /** The Slurm jobs that converted and tested it (--on slurm). */
@@ -120,7 +132,7 @@ export interface RunState {
   /** The container tree, opened once. */
   tree: Once<Tree>;
   /** Retire runs once per run, whatever the number of variants. */
-  retire: Once<RetireResult>;
+  retire: Once<RetireResult & { purge?: PurgeResult }>;
 }
 
 /** The typed context every pipeline task gets. */

@@ -20,7 +20,7 @@ import { linkName, parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
-import { blockedError, retire } from '../tree/retire';
+import { blockedError, purge, retire } from '../tree/retire';
 import type { PipelineContext, Stage, VariantState } from './context';
 import { engineFor } from './engines';
 
@@ -114,7 +114,7 @@ export const convertStage: Stage = {
     report.progress('waiting for a conversion slot');
     const r = await ctx.run.slots.use('convert', () => {
       report.progress(`docker export | mksquashfs -> ${out}`);
-      return convert(`docker-daemon:${built(v).imageId}`, out, { signal: ctx.signal, engine, scanVerdict: 'refuse' });
+      return convert(`docker-daemon:${built(v).imageId}`, out, { ...ctx.options.convert, signal: ctx.signal, engine, scanVerdict: 'refuse' });
     });
     v.results.convert = r;
     report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
@@ -126,6 +126,15 @@ function runnerFromFile(w: Record<string, string>): 'local' | 'slurm' {
   const r = w.runner ?? 'local';
   if (r !== 'local' && r !== 'slurm') throw new InputError('bad-pipeline', `test: runner must be 'local' or 'slurm', not ${JSON.stringify(r)}`);
   return r;
+}
+
+/** The gate's tolerance: the command line's, else the pipeline file's, else 10 %. */
+function tolerance(ctx: PipelineContext, w: Record<string, string>): number {
+  if (ctx.options.tolerance !== undefined) return ctx.options.tolerance;
+  if (w.tolerance === undefined) return 0.1;
+  const t = Number(w.tolerance);
+  if (!(t >= 0 && t < 10)) throw new InputError('bad-pipeline', `test: tolerance must be a fraction such as 0.1, not ${JSON.stringify(w.tolerance)}`);
+  return t;
 }
 
 export const testStage: Stage = {
@@ -152,8 +161,12 @@ export const testStage: Stage = {
       recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
       root: root ? path.resolve(root) : undefined,
-      tolerance: ctx.options.tolerance ?? Number(w.tolerance ?? 0.1),
-      gate: true,
+      tolerance: tolerance(ctx, w),
+      only: ctx.options.test?.only,
+      baseline: ctx.options.test?.baseline,
+      gate: ctx.options.test?.gate ?? true,
+      workdir: ctx.options.test?.workdir,
+      slurm: ctx.options.test?.slurm,
       signal: ctx.signal,
       engine,
       onCheck: (r) => report.progress(`${r.passed ? 'pass' : 'FAIL'} ${r.name}${r.reason ? `: ${r.reason}` : ''}`),
@@ -163,7 +176,7 @@ export const testStage: Stage = {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, ctx.options.tolerance ?? 0.1);
+    if (o.regressions.length) throw gateError(o, tolerance(ctx, w));
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };
@@ -214,7 +227,7 @@ export const promoteStage: Stage = {
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), rollback: ctx.options.rollback, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },
@@ -250,10 +263,15 @@ export const retireStage: Stage = {
         signal: ctx.signal,
       });
       if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);
-      return r;
+      // As `sifkit retire --purge`: the policy's backup first, then the delete.
+      if (!o.purge) return r;
+      const purged = await purge(tree, policy, { graceDays: o.graceDays, signal: ctx.signal });
+      const unsaved = purged.kept.filter((k) => /backup failed/.test(k.why));
+      if (unsaved.length) throw new OperationError('backup-failed', `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`, { hint: "fix the policy's backup_command; nothing was deleted without its backup" });
+      return { ...r, purge: purged };
     });
     v.results.retire = r;
     const n = r.plan.decisions.filter((d) => d.action === 'retire').length;
-    report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}`);
+    report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
   },
 };

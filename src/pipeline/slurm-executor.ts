@@ -21,7 +21,7 @@ import type { BuildRecord } from '../engine/build';
 import type { Recipe } from '../recipe/types';
 import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
-import type { PipelineContext, Stage, VariantState } from './context';
+import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
 import { archivePath, sifPath, testStage } from './release-stages';
 import { runPipeline, type RunSettings } from './runner';
@@ -139,16 +139,41 @@ function failedJob(kind: string, j: JobRecord): OperationError {
 export interface SlurmRunContext {
   recipe: Recipe;
   signal: AbortSignal;
+  /** The convert and test flags of the run, which the jobs take too. */
+  options?: Pick<PipelineOptions, 'convert' | 'test'>;
+}
+
+/**
+ * The convert flags as the array's command line takes them. --processors
+ * is left out: each task uses the CPUs Slurm gave it.
+ */
+/** The entries that are set: an override left undefined keeps the recipe's value. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function convertArgs(o: PipelineOptions['convert']): string[] {
+  if (!o) return [];
+  return [
+    ...(o.backend && o.backend !== 'native' ? ['--backend', o.backend] : []),
+    ...(o.compression && o.compression !== 'gzip' ? ['--compression', o.compression] : []),
+    ...(o.mem ? ['--mksquashfs-mem', o.mem] : []),
+    ...(o.fixPerms ? ['--fix-perms'] : []),
+  ];
 }
 
 /** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
-export function testJob(ctx: Pick<SlurmRunContext, 'recipe'>, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
-  const profile = parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm;
+export function testJob(ctx: Pick<SlurmRunContext, 'recipe' | 'options'>, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
+  const profile = { ...parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm, ...definedOnly(ctx.options?.test?.slurm ?? {}) };
   const res = exec.settings.test;
+  const only = ctx.options?.test?.only;
+  const all = parseChecks(ctx.recipe.checks, ctx.recipe.name);
+  const unknown = only?.filter((n) => !all.some((c) => c.name === n)) ?? [];
+  if (unknown.length) throw new InputError('no-check', `recipe ${ctx.recipe.name} has no check ${unknown[0]} (it has ${all.map((c) => c.name).join(', ')})`);
   return {
     name: `sifkit-test-${r.dockerhash}`,
     workdir,
-    checks: parseChecks(ctx.recipe.checks, ctx.recipe.name),
+    checks: only?.length ? all.filter((c) => only.includes(c.name)) : all,
     profile: { ...profile, partition: res.partition ?? profile.partition, sbatch: [...profile.sbatch, ...sbatchOptions(res, false)] },
     sif: r.sif,
     image: r.imageId,
@@ -169,6 +194,7 @@ async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 
       resources: exec.settings.convert,
       logPattern,
       sifkit: exec.sifkit,
+      convertArgs: convertArgs(ctx.options?.convert),
     }), { mode: 0o755 });
     const id = await sbatch(script, [], ctx.signal, exec);
     toConvert.forEach((r, i) => {

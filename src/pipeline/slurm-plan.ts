@@ -131,7 +131,8 @@ export interface ConvertArrayInput {
   logPattern: string;
   /** How a compute node runs sifkit: node and the CLI's main.js. */
   sifkit: string[];
-  mksquashfsMem?: string;
+  /** The run's convert flags (--compression, --mksquashfs-mem...), passed on to every task. */
+  convertArgs?: string[];
 }
 
 /**
@@ -155,7 +156,7 @@ export function convertArrayScript(job: ConvertArrayInput): string {
     '  *) echo "no task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     'esac',
     // mksquashfs gets the CPUs Slurm gave the task, not the node's.
-    `exec ${job.sifkit.map(shQuote).join(' ')} convert "docker-archive:$archive" -o "$sif" --processors "\${SLURM_CPUS_PER_TASK:-1}"${job.mksquashfsMem ? ` --mksquashfs-mem ${shQuote(job.mksquashfsMem)}` : ''}`,
+    `exec ${job.sifkit.map(shQuote).join(' ')} convert "docker-archive:$archive" -o "$sif" --processors "\${SLURM_CPUS_PER_TASK:-1}"${(job.convertArgs ?? []).map((a) => ` ${shQuote(a)}`).join('')}`,
   ];
   return lines.join('\n') + '\n';
 }

@@ -1,0 +1,170 @@
+/**
+ * The flags a stage's own command and the pipeline commands (run, release)
+ * share, declared once: the same name, help and default in both places,
+ * and one reader that checks them. A flag added to `sifkit convert` here
+ * is at once a flag of `sifkit run` and `sifkit release`, with the same
+ * meaning (test/unit/stage-flags.test.ts holds every command to it).
+ */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { InputError } from '../errors';
+import { parseBackend, type Backend } from '../convert/convert';
+import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from '../convert/squash-options';
+import { DEFAULT_RESULTS_DIR } from '../checks/results';
+import { collect } from './output';
+
+interface FlagDef {
+  flags: string;
+  help: string;
+  default?: string;
+  repeatable?: boolean;
+  /** Under run and release: where the value comes from when the flag is not given, if not `default`. */
+  inPipeline?: string;
+}
+
+/** The stages whose commands have flags of their own. */
+export type FlaggedStage = 'build' | 'convert' | 'test' | 'stage' | 'promote' | 'retire';
+
+export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
+  build: [
+    { flags: '--server-files <dir>', help: "licensed files served to the build (default: the recipe's server-files/)" },
+    { flags: '--rebuild', help: 'build even when an image with the same definition hash exists' },
+    { flags: '--log-dir <dir>', help: 'where build and access logs go', default: '.sifkit/logs' },
+  ],
+  convert: [
+    { flags: '--backend <name>', help: 'native, apptainer or singularity', default: 'native' },
+    { flags: '--fix-perms', help: 'give the owner rwx on directories and rw on files, as singularity build --fix-perms' },
+    { flags: '--compression <name>', help: `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, default: 'gzip' },
+    { flags: '--mksquashfs-mem <size>', help: 'memory mksquashfs may use, e.g. 512M or 2G', default: DEFAULT_MKSQUASHFS_MEM },
+    { flags: '--processors <n>', help: 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)' },
+  ],
+  test: [
+    { flags: '--runner <runner>', help: 'local or slurm', default: 'local', inPipeline: "the pipeline file's runner, else local" },
+    { flags: '--check <name>', help: 'run only this check (repeatable)', repeatable: true },
+    { flags: '--results-dir <dir>', help: 'where results are kept', default: DEFAULT_RESULTS_DIR },
+    { flags: '--baseline <file>', help: 'gate against the last passing run in this results file instead' },
+    { flags: '--tolerance <fraction>', help: 'how much worse a figure may be before the gate fails', default: '0.1', inPipeline: "the pipeline file's tolerance, else 0.1" },
+    { flags: '--no-gate', help: 'do not compare figures with the baseline' },
+    { flags: '--workdir <dir>', help: 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)' },
+    { flags: '--partition <name>', help: 'slurm: partition (default from the recipe, else standard-g)' },
+    { flags: '--srun <template>', help: 'slurm: job step command; {nodes} {ranks} {gpus}' },
+    { flags: '--container-cmd <template>', help: 'slurm: container command; {sif} {image} {workdir}' },
+    { flags: '--launcher <template>', help: 'slurm: launcher inside the container; {ranks}' },
+  ],
+  stage: [{ flags: '--untested', help: 'stage without a passing test run on record' }],
+  promote: [
+    { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
+    { flags: '--rollback', help: 'allow moving a link back to an older image' },
+  ],
+  retire: [
+    { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },
+    { flags: '--easyconfigs <dir>', help: 'checkout of the EasyConfig repository whose active EasyConfigs keep images', inPipeline: "the pipeline file's easyconfigs" },
+    { flags: '--apply', help: 'carry the plan out: quarantine the retired files (O(1) renames); without it retire only plans' },
+    { flags: '--include-referenced', help: 'for broken images still referenced: archive their EasyConfigs and move or remove their links' },
+    { flags: '--purge', help: 'delete quarantined files older than the grace period, after the backup command succeeds' },
+    { flags: '--grace-days <n>', help: 'with --purge: override the policy quarantine_days' },
+  ],
+};
+
+/**
+ * Adds a stage's flags to a command. Under run and release (`pipeline`)
+ * the help names the stage ("convert: ...") and no flag has a commander
+ * default, so a flag not given leaves the pipeline file's `with:` value in
+ * force; the help says which default applies. `skip` leaves out flags the
+ * command declares itself.
+ */
+export function addStageFlags(cmd: Command, stage: FlaggedStage, opts: { pipeline?: boolean; skip?: readonly string[] } = {}): Command {
+  for (const f of STAGE_FLAGS[stage]) {
+    if (opts.skip?.includes(f.flags.split(' ')[0])) continue;
+    if (opts.pipeline) {
+      const from = f.inPipeline ?? f.default;
+      const help = `${stage}: ${f.help}${from ? ` (default: ${from})` : ''}`;
+      if (f.repeatable) cmd.option(f.flags, help, collect);
+      else cmd.option(f.flags, help);
+    } else if (f.repeatable) cmd.option(f.flags, f.help, collect);
+    else if (f.default !== undefined) cmd.option(f.flags, f.help, f.default);
+    else cmd.option(f.flags, f.help);
+  }
+  return cmd;
+}
+
+/** The convert flags as commander parses them. */
+export interface ConvertFlags {
+  backend?: string;
+  fixPerms?: boolean;
+  compression?: string;
+  mksquashfsMem?: string;
+  processors?: string;
+}
+
+export interface ConvertSettings {
+  backend: Backend;
+  fixPerms: boolean;
+  compression: Compression;
+  /** Checked, as given (e.g. 1G): what mksquashfs's -mem and a Slurm job's command line take. */
+  mem: string;
+  processors?: number;
+}
+
+/** The convert flags, checked; one line naming the flag when one is wrong. */
+export function convertSettings(flags: ConvertFlags): ConvertSettings {
+  const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+  const backend = parseBackend(flags.backend ?? 'native');
+  const compression = parseCompression(flags.compression ?? 'gzip');
+  if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
+  const processors = flags.processors === undefined ? undefined : Number(flags.processors);
+  if (processors !== undefined && (!Number.isInteger(processors) || processors < 1 || processors > 1024)) throw new InputError('bad-processors', `--processors ${flags.processors} is not a whole number from 1 to 1024`);
+  return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
+}
+
+/** The test flags as commander parses them (`--no-gate` gives gate: false). */
+export interface TestFlags {
+  runner?: string;
+  check?: string[];
+  resultsDir?: string;
+  baseline?: string;
+  tolerance?: string;
+  gate?: boolean;
+  workdir?: string;
+  partition?: string;
+  srun?: string;
+  containerCmd?: string;
+  launcher?: string;
+}
+
+export interface TestSettings {
+  runner: 'local' | 'slurm';
+  only?: string[];
+  resultsDir: string;
+  baseline?: string;
+  tolerance: number;
+  gate: boolean;
+  workdir?: string;
+  slurm: { partition?: string; srun?: string; container?: string; launcher?: string };
+}
+
+/** The test flags, checked. */
+export function testSettings(flags: TestFlags): TestSettings {
+  const runner = flags.runner ?? 'local';
+  if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
+  const tolerance = Number(flags.tolerance ?? '0.1');
+  if (!(tolerance >= 0 && tolerance < 10)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
+  return {
+    runner,
+    only: flags.check,
+    resultsDir: path.resolve(flags.resultsDir ?? DEFAULT_RESULTS_DIR),
+    baseline: flags.baseline ? path.resolve(flags.baseline) : undefined,
+    tolerance,
+    gate: flags.gate !== false,
+    workdir: flags.workdir ? path.resolve(flags.workdir) : undefined,
+    slurm: { partition: flags.partition, srun: flags.srun, container: flags.containerCmd, launcher: flags.launcher },
+  };
+}
+
+/** `--grace-days`, checked. */
+export function graceDays(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 3650) throw new InputError('bad-grace', `--grace-days ${text} is not a whole number of days from 0 to 3650`);
+  return n;
+}
