@@ -4,39 +4,74 @@
  * stopped, throws a SifkitError subclass (InputError, OperationError,
  * RefusedError, InterruptedError) with an exit code, and never prints.
  *
- *   const { render, build, convert, stage, promote, planRetirement } = require('sifkit');
+ *   import { render, build, convert, stage, promote, planRetirement } from 'sifkit';
  *
- * The CLI (src/cli/) is a layer over these; nothing here imports it.
+ * The CLI (src/cli/) is a layer over this entry point: it imports sifkit's
+ * code from here only (test/unit/layering.test.ts holds it to that), so
+ * whatever a command does, a program can do too.
  */
 
 // Recipes and rendering.
 export { renderRecipe as render, readRecipeInputs, type RenderOptions, type RecipeInputs } from './recipe/render-recipe';
 export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
-export { resolveValues, variantValues } from './recipe/params';
+export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
+export { ymd } from './recipe/names';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
-// Building through the Docker Engine API.
+// Building through an image engine (the Docker Engine API).
 export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
-export { connectEngine } from './engine/client';
+export { connectEngine, engineFailure } from './engine/client';
 export type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine/engine';
+export type { BuildJson } from './validate/schemas/build';
 
 // SIF conversion and inspection.
-export { convert, type Backend, type ConvertOptions, type ConvertRecord } from './convert/convert';
+export { convert, parseBackend, type Backend, type ConvertOptions, type ConvertRecord } from './convert/convert';
+export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from './convert/squash-options';
+export { reconvertAndCompare } from './convert/reconvert';
+export { reconvertTree } from './convert/reconvert-tree';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 
-// Testing.
-export { runTests, type TestOptions, type TestOutcome } from './checks/run';
+// Testing, results and the report.
+export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { DEFAULT_RESULTS_DIR, readAllResults, readResults, resultsPath, type TestRun } from './checks/results';
+export { reportHtml } from './checks/report';
 
-// The container tree: stage, promote, retire.
-export { openTree, resolveRoot, type Tree } from './tree/root';
-export { stage, type StageOptions, type StageRecord } from './tree/stage';
+// The container tree: stage, promote, verify, retire.
+export { openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';
+export { sifIdentity, stage, type StageOptions, type StageRecord } from './tree/stage';
 export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type PromoteTarget } from './tree/promote';
 export { parsePolicy, type Policy } from './tree/policy';
+export { loadPolicyFile } from './tree/policy-file';
 /** The retirement plan as data (changes nothing); `retire({ apply: true })` carries one out. */
-export { computePlan as planRetirement, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
+export { blockedError, computePlan as planRetirement, purge, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
+export { verifyTree, type Problem } from './tree/verify';
+export { listLedger } from './tree/ledger';
+export { describeLock, lockHolder } from './tree/lock';
+export { mutate } from './tree/mutate';
+
+// EasyConfigs, modules and the GitHub pull request of a release.
+export { imageFacts, locateSif } from './easybuild/facts';
+export { releaseFiles } from './easybuild/files';
+export { moduleScripts, moduleText } from './easybuild/module';
+export { DEFAULT_API_URL, apiBase, octokitHost } from './github/octokit';
+export { publishPullRequest } from './github/pull-request';
+export { archivePath, branchName, packageDir, prBody } from './github/pr-content';
+
+// Pipelines: stages over a typed context, locally or through Slurm.
+export { STAGES } from './pipeline/registry';
+export { loadPipeline, type PipelineDef } from './pipeline/definition';
+export { newContext, type RunEffects } from './pipeline/run-state';
+export { chooseRenderer, runPipeline, type RunSettings } from './pipeline/runner';
+export type { PipelineContext, PipelineOptions } from './pipeline/context';
+export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } from './pipeline/slurm-executor';
+export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
+
+// Files written safely.
+export { makeOutputDir, writeInside } from './util/outdir';
+export { writeFileAtomic } from './util/files';
 
 // Errors and exit codes.
-export { ExitCode, InputError, InterruptedError, OperationError, RefusedError, SifkitError, isSifkitError } from './errors';
+export { ExitCode, InputError, InterruptedError, OperationError, RefusedError, SifkitError, fromSystemError, isSifkitError } from './errors';
 export { sifkitVersion } from './provenance';

@@ -5,8 +5,8 @@
  * other values and positional arguments complete file names.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors';
 import { runCommand } from './run';
+import { InputError } from '../index';
 
 export interface CommandSpec {
   name: string;

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { convert } from '../convert/convert';
-import { inspectSif } from '../sif/inspect';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
-import { OperationError } from '../errors';
-import { reconvertAndCompare } from '../convert/reconvert';
+import { convert, inspect as inspectSif, OperationError, reconvertAndCompare } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;

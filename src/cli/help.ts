@@ -5,8 +5,8 @@
  * command has some.
  */
 import type { Command } from 'commander';
-import { InputError } from '../errors';
 import { runCommand } from './run';
+import { InputError } from '../index';
 
 export const EXAMPLES: Record<string, string[]> = {
   render: [

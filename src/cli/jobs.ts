@@ -7,11 +7,20 @@
  */
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { InputError } from '../errors';
-import { cancelAll, readJobs, refresh, stateFileFor, writeJobs } from '../pipeline/slurm-executor';
-import { isDone, isEnded, phase, type JobRecord } from '../pipeline/slurm-plan';
 import { jsonDoc, table } from './output';
 import { runCommand } from './run';
+import {
+  cancelAll,
+  InputError,
+  isDone,
+  isEnded,
+  type JobRecord,
+  phase,
+  readJobs,
+  refresh,
+  stateFileFor,
+  writeJobs,
+} from '../index';
 
 function cell(j: JobRecord | undefined): string {
   if (!j) return '-';

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { sifkitVersion } from '../provenance';
 import { registerBuild } from './build';
 import { registerConvert } from './convert';
 import { registerRetire, registerTree } from './tree';
@@ -13,6 +12,7 @@ import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
 import { errorLine } from './run';
+import { sifkitVersion } from '../index';
 
 export function buildProgram(): Command {
   const program = new Command();

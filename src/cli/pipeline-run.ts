@@ -1,13 +1,21 @@
-import { InputError } from '../errors';
-import { parseSets, variantValues } from '../recipe/params';
-import { loadRecipe } from '../recipe/load';
-import { ymd } from '../recipe/names';
-import type { PipelineContext, PipelineOptions } from '../pipeline/context';
-import { newContext, type RunEffects } from '../pipeline/run-state';
-import { loadPipeline, type PipelineDef } from '../pipeline/definition';
-import { chooseRenderer, runPipeline, type RunSettings } from '../pipeline/runner';
-import { STAGES } from '../pipeline/registry';
 import type { CommandIO } from './run';
+import {
+  chooseRenderer,
+  InputError,
+  loadPipeline,
+  loadRecipe,
+  newContext,
+  parseSets,
+  type PipelineContext,
+  type PipelineDef,
+  type PipelineOptions,
+  type RunEffects,
+  runPipeline,
+  type RunSettings,
+  STAGES,
+  variantValues,
+  ymd,
+} from '../index';
 
 export interface VariantFlags {
   set?: string[];

@@ -1,18 +1,33 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { imageFacts, locateSif } from '../easybuild/facts';
-import { releaseFiles } from '../easybuild/files';
-import { moduleScripts, moduleText } from '../easybuild/module';
-import { openTree, resolveRoot, treeAt } from '../tree/root';
-import { makeOutputDir, writeInside } from '../util/outdir';
 import { collect, jsonDoc } from './output';
-import { InputError } from '../errors';
-import { DEFAULT_RESULTS_DIR, readResults, resultsPath, type TestRun } from '../checks/results';
-import { DEFAULT_API_URL, apiBase, octokitHost } from '../github/octokit';
-import { publishPullRequest } from '../github/pull-request';
-import { archivePath, branchName, packageDir, prBody } from '../github/pr-content';
 import { runCommand } from './run';
+import {
+  apiBase,
+  archivePath,
+  branchName,
+  DEFAULT_API_URL,
+  DEFAULT_RESULTS_DIR,
+  imageFacts,
+  InputError,
+  locateSif,
+  makeOutputDir,
+  moduleScripts,
+  moduleText,
+  octokitHost,
+  openTree,
+  packageDir,
+  prBody,
+  publishPullRequest,
+  readResults,
+  releaseFiles,
+  resolveRoot,
+  resultsPath,
+  type TestRun,
+  treeAt,
+  writeInside,
+} from '../index';
 
 const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
 

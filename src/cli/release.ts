@@ -1,17 +1,23 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { ExitCode, InputError, isSifkitError } from '../errors';
-import type { PipelineContext } from '../pipeline/context';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, graceDays, testSettings, type ConvertFlags, type FlaggedStage, type TestFlags } from './stage-flags';
-import { loadPipeline, type PipelineDef } from '../pipeline/definition';
-import type { RunSettings } from '../pipeline/runner';
-import { runOnSlurm } from '../pipeline/slurm-executor';
-import { parseSlurmSettings, splitForSlurm } from '../pipeline/slurm-plan';
-import { STAGES } from '../pipeline/registry';
+import {
+  ExitCode,
+  InputError,
+  isSifkitError,
+  loadPipeline,
+  parseSlurmSettings,
+  type PipelineContext,
+  type PipelineDef,
+  runOnSlurm,
+  type RunSettings,
+  splitForSlurm,
+  STAGES,
+} from '../index';
 
 interface RunFlags extends ConvertFlags, TestFlags {
   recipe?: string;

@@ -1,11 +1,9 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import type { RenderedVariant } from '../recipe/render';
-import { makeOutputDir, writeInside } from '../util/outdir';
-import type { BuildJson } from '../validate/schemas/build';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
+import { type BuildJson, makeOutputDir, type RenderedVariant, writeInside } from '../index';
 
 interface RenderFlags {
   set?: string[];

@@ -1,11 +1,10 @@
+import { engineFailure, ExitCode, fromSystemError, InterruptedError, isSifkitError } from '../index';
 /**
  * The one place where a command's life ends: errors become one line on
  * stderr (or one JSON document with --json), exit codes follow the error
  * class, and Ctrl-C aborts the run's AbortController so every effect can
  * stop and clean up.
  */
-import { ExitCode, InterruptedError, fromSystemError, isSifkitError } from '../errors';
-import { engineFailure } from '../engine/client';
 
 export interface CommandIO {
   signal: AbortSignal;

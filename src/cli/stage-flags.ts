@@ -7,11 +7,18 @@
  */
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { InputError } from '../errors';
-import { parseBackend, type Backend } from '../convert/convert';
-import { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from '../convert/squash-options';
-import { DEFAULT_RESULTS_DIR } from '../checks/results';
 import { collect } from './output';
+import {
+  type Backend,
+  type Compression,
+  COMPRESSIONS,
+  DEFAULT_MKSQUASHFS_MEM,
+  DEFAULT_RESULTS_DIR,
+  InputError,
+  parseBackend,
+  parseCompression,
+  parseMem,
+} from '../index';
 
 interface FlagDef {
   flags: string;

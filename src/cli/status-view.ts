@@ -3,9 +3,8 @@
  * `--stem` / `--where name=value` filter, and the table with one column per
  * recipe parameter, named as the recipe names it.
  */
-import { InputError } from '../errors';
-import type { ImageStatus, TreeStatus } from '../tree/status';
 import { humanAge, humanSize, type Column } from './output';
+import { type ImageStatus, InputError, type TreeStatus } from '../index';
 
 export interface StatusFilter {
   stem?: string;

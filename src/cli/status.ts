@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
-import { describeLock, lockHolder } from '../tree/lock';
-import { openTree, resolveRoot } from '../tree/root';
-import { treeStatus } from '../tree/status';
 import { collect, jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
 import { filterStatus, parseWhere, statusTable } from './status-view';
 import { ROOT_HELP } from './tree';
+import { describeLock, lockHolder, openTree, resolveRoot, treeStatus } from '../index';
 
 export function registerStatus(program: Command): void {
   program

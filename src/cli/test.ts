@@ -1,16 +1,22 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { ExitCode, InputError } from '../errors';
-import { DEFAULT_RESULTS_DIR, readAllResults, type TestRun } from '../checks/results';
-import { reportHtml } from '../checks/report';
-import { gateError, runTests } from '../checks/run';
-import { listLedger } from '../tree/ledger';
-import { openTree } from '../tree/root';
-import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
 import { humanDuration, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, testSettings, type TestFlags } from './stage-flags';
+import {
+  DEFAULT_RESULTS_DIR,
+  ExitCode,
+  gateError,
+  InputError,
+  listLedger,
+  openTree,
+  readAllResults,
+  reportHtml,
+  runTests,
+  type TestRun,
+  writeFileAtomic,
+} from '../index';
 
 interface TestCommandFlags extends TestFlags {
   recipe?: string;

@@ -1,20 +1,36 @@
 import type { Command } from 'commander';
-import { ExitCode, InputError } from '../errors';
-import { parseTarget, promote } from '../tree/promote';
-import { sifIdentity, stage } from '../tree/stage';
-import { inspectSif } from '../sif/inspect';
-import { DEFAULT_RESULTS_DIR, readResults, resultsPath } from '../checks/results';
 import * as path from 'node:path';
-import { verifyTree, type Problem } from '../tree/verify';
-import { reconvertTree } from '../convert/reconvert-tree';
-import { mutate } from '../tree/mutate';
-import { describeLock, lockHolder } from '../tree/lock';
-import { EASYBUILD, SIF_IMAGES, TESTED, openTree, resolveRoot } from '../tree/root';
-import { loadPolicyFile } from '../tree/policy-file';
-import { blockedError, purge, restore, retire } from '../tree/retire';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
 import { addStageFlags, graceDays } from './stage-flags';
+import {
+  blockedError,
+  DEFAULT_RESULTS_DIR,
+  describeLock,
+  EASYBUILD,
+  ExitCode,
+  InputError,
+  inspect as inspectSif,
+  loadPolicyFile,
+  lockHolder,
+  mutate,
+  openTree,
+  parseTarget,
+  type Problem,
+  promote,
+  purge,
+  readResults,
+  reconvertTree,
+  resolveRoot,
+  restore,
+  resultsPath,
+  retire,
+  SIF_IMAGES,
+  sifIdentity,
+  stage,
+  TESTED,
+  verifyTree,
+} from '../index';
 
 export const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
 

@@ -91,6 +91,12 @@ describe('layering of src/', () => {
     expect(into((t) => t.startsWith('cli/')).filter((e) => !e.startsWith('cli/'))).toEqual([]);
     expect(into((t) => t === 'index').filter((e) => !e.startsWith('cli/'))).toEqual([]);
   });
+
+  it('keeps the CLI a layer over the library: it reaches sifkit only through index.ts', () => {
+    const cli = modules.filter((m) => m.startsWith('cli/'));
+    const past = cli.flatMap((m) => graph.edges.get(m)!.filter((e) => e.to !== 'index' && !e.to.startsWith('cli/')).map((e) => `${m} -> ${e.to}`));
+    expect(past).toEqual([]);
+  });
 });
 
 describe('the layering checks themselves', () => {
