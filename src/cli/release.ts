@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, graceDays, testSettings, type ConvertFlags, type FlaggedStage, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, graceDays, testSettings, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
   InputError,
@@ -19,7 +19,7 @@ import {
   STAGES,
 } from '../index';
 
-interface RunFlags extends ConvertFlags, TestFlags {
+interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   recipe?: string;
   set?: string[];
   matrix?: boolean;
@@ -35,12 +35,6 @@ interface RunFlags extends ConvertFlags, TestFlags {
   rebuild?: boolean;
   logDir?: string;
   date?: string;
-  policy?: string;
-  easyconfigs?: string;
-  apply?: boolean;
-  includeReferenced?: boolean;
-  purge?: boolean;
-  graceDays?: string;
   rollback?: boolean;
   json?: boolean;
   on?: string;

@@ -168,6 +168,16 @@ export function testSettings(flags: TestFlags): TestSettings {
   };
 }
 
+/** The retire flags as commander parses them. */
+export interface RetireFlags {
+  policy?: string;
+  easyconfigs?: string;
+  apply?: boolean;
+  includeReferenced?: boolean;
+  purge?: boolean;
+  graceDays?: string;
+}
+
 /** `--grace-days`, checked. */
 export function graceDays(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
-import { addStageFlags, graceDays } from './stage-flags';
+import { addStageFlags, graceDays, type RetireFlags } from './stage-flags';
 import {
   blockedError,
   DEFAULT_RESULTS_DIR,
@@ -118,13 +118,7 @@ export function registerTree(program: Command): void {
     });
 }
 
-interface RetireFlags {
-  policy?: string;
-  easyconfigs?: string;
-  apply?: boolean;
-  includeReferenced?: boolean;
-  purge?: boolean;
-  graceDays?: string;
+interface RetireCommandFlags extends RetireFlags {
   root?: string;
   json?: boolean;
 }
@@ -136,7 +130,7 @@ export function registerRetire(program: Command): void {
   addStageFlags(retireCmd, 'retire')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: RetireFlags) => {
+    .action(async (flags: RetireCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const policy = await loadPolicyFile(flags.policy);
         // Nothing is made here: a retire with nothing to do changes nothing.
