@@ -269,7 +269,10 @@ async function dockerfileOf(context: Readable): Promise<string> {
   const extract = tar.extract();
   extract.on('entry', (h, body, next) => {
     const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => h.name.replace(/^\.\//, '') === 'Dockerfile' && chunks.push(c));
+    const wanted = h.name.replace(/^\.\//, '') === 'Dockerfile';
+    body.on('data', (c) => {
+      if (wanted) chunks.push(c as Buffer);
+    });
     body.on('end', () => {
       if (chunks.length) text = Buffer.concat(chunks).toString('utf8');
       next();

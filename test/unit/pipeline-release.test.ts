@@ -295,19 +295,35 @@ describe('the release pipeline over the in-memory engine', () => {
     const gate = new Gate();
     engine.gate = gate;
     const { ctx } = contextFor(engine, { slots: { build: 1 } });
+    // Watches the run's own build slots: who asked for one, and who holds one.
+    const slots = ctx.run.slots;
+    const builds = { asked: 0, holding: 0, most: 0 };
+    ctx.run.slots = {
+      use<T>(kind: 'build' | 'convert', fn: () => Promise<T>): Promise<T> {
+        if (kind !== 'build') return slots.use(kind, fn);
+        builds.asked++;
+        return slots.use(kind, async () => {
+          builds.most = Math.max(builds.most, ++builds.holding);
+          try {
+            return await fn();
+          } finally {
+            builds.holding--;
+          }
+        });
+      },
+    };
 
     const done = runPipeline(def, ctx, STAGES, { renderer: 'silent', jobs: 2 });
-    // One build at the engine, and the other variant at its build stage (it took its engine there).
-    await until(() => gate.queued === 1 && ctx.variants.every((v) => v.results.engine !== undefined), 5);
-    // Turns of the event loop (not time) for a second build to arrive, were the slot not holding it.
-    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    expect(gate.inside).toBe(1);
+    // Both variants asked for a build slot, one build is held at the engine.
+    await until(() => builds.asked === 2 && gate.queued === 1, 5);
+    expect(builds.holding).toBe(1);
     gate.openOne();
     await until(() => gate.queued === 1, 5);
+    expect(builds.holding).toBe(1);
     gate.openOne();
     await done;
 
-    expect(gate.max).toBe(1);
+    expect([builds.most, gate.max]).toEqual([1, 1]);
     expect(engine.buildCount()).toBe(2);
     for (const version of VERSIONS) await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
   });
