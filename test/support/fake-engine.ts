@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import type * as tar from 'tar-stream';
+import * as tar from 'tar-stream';
 import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from '../../src/engine/engine';
 import { layerTar, tarBuffer, type LayerEntry } from './archives';
 
@@ -74,6 +74,12 @@ export class FakeEngine implements ImageEngine {
   readonly calls: Call[] = [];
   /** The next builds, in order. */
   readonly builds: ScriptedBuild[] = [];
+  /**
+   * When set, what a build does is chosen from the Dockerfile it was sent
+   * (as the engine builds what the context says), not taken from `builds`:
+   * for runs where variants reach the engine in no fixed order.
+   */
+  buildFor?: (dockerfile: string) => ScriptedBuild | Promise<ScriptedBuild>;
   /** What each started container does (default: no output, exit 0). */
   process: (spec: ContainerSpec) => ScriptedProcess = () => ({ output: [], exitCode: 0 });
   private made = 0;
@@ -112,7 +118,7 @@ export class FakeEngine implements ImageEngine {
 
   async build(req: BuildRequest): Promise<Readable> {
     this.record('build', { buildargs: req.buildargs, labels: req.labels, networkMode: req.networkMode, noCache: req.noCache });
-    const script = this.builds.shift();
+    const script = this.buildFor ? await this.buildFor(await dockerfileOf(req.context)) : this.builds.shift();
     if (!script) throw new Error('FakeEngine: no build scripted');
     req.context.resume();
     const out = new PassThrough();
@@ -255,6 +261,31 @@ export class FakeEngine implements ImageEngine {
     this.stops.get(id)?.(137);
     this.stops.delete(id);
   }
+}
+
+/** The Dockerfile at the root of a build context; the rest of the context is read and dropped. */
+async function dockerfileOf(context: Readable): Promise<string> {
+  let text = '';
+  const extract = tar.extract();
+  extract.on('entry', (h, body, next) => {
+    const chunks: Buffer[] = [];
+    const wanted = h.name.replace(/^\.\//, '') === 'Dockerfile';
+    body.on('data', (c) => {
+      if (wanted) chunks.push(c as Buffer);
+    });
+    body.on('end', () => {
+      if (chunks.length) text = Buffer.concat(chunks).toString('utf8');
+      next();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+    context.on('error', reject);
+    context.pipe(extract);
+  });
+  if (!text) throw new Error('FakeEngine: the build context has no Dockerfile');
+  return text;
 }
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
