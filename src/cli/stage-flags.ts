@@ -27,6 +27,8 @@ interface FlagDef {
   repeatable?: boolean;
   /** Under run and release: where the value comes from when the flag is not given, if not `default`. */
   inPipeline?: string;
+  /** Under run and release, when the flag means something per variant there. */
+  pipelineHelp?: string;
 }
 
 /** The stages whose commands have flags of their own. */
@@ -52,7 +54,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--baseline <file>', help: 'gate against the last passing run in this results file instead' },
     { flags: '--tolerance <fraction>', help: 'how much worse a figure may be before the gate fails', default: '0.1', inPipeline: "the pipeline file's tolerance, else 0.1" },
     { flags: '--no-gate', help: 'do not compare figures with the baseline' },
-    { flags: '--workdir <dir>', help: 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)' },
+    { flags: '--workdir <dir>', help: 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)', pipelineHelp: "slurm: where each variant's job directory goes, one per image (default .sifkit/slurm/<image>-<time>)" },
     { flags: '--partition <name>', help: 'slurm: partition (default from the recipe, else standard-g)' },
     { flags: '--srun <template>', help: 'slurm: job step command; {nodes} {ranks} {gpus}' },
     { flags: '--container-cmd <template>', help: 'slurm: container command; {sif} {image} {workdir}' },
@@ -85,7 +87,7 @@ export function addStageFlags(cmd: Command, stage: FlaggedStage, opts: { pipelin
     if (opts.skip?.includes(f.flags.split(' ')[0])) continue;
     if (opts.pipeline) {
       const from = f.inPipeline ?? f.default;
-      const help = `${stage}: ${f.help}${from ? ` (default: ${from})` : ''}`;
+      const help = `${stage}: ${f.pipelineHelp ?? f.help}${from && !f.pipelineHelp ? ` (default: ${from})` : ''}`;
       if (f.repeatable) cmd.option(f.flags, help, collect);
       else cmd.option(f.flags, help);
     } else if (f.repeatable) cmd.option(f.flags, f.help, collect);

@@ -165,7 +165,8 @@ export const testStage: Stage = {
       only: ctx.options.test?.only,
       baseline: ctx.options.test?.baseline,
       gate: ctx.options.test?.gate ?? true,
-      workdir: ctx.options.test?.workdir,
+      // One job directory per image: variants tested at once never share one.
+      workdir: ctx.options.test?.workdir ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, '')) : undefined,
       slurm: ctx.options.test?.slurm,
       signal: ctx.signal,
       engine,

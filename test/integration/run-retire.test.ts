@@ -89,4 +89,34 @@ quarantine_days: 30
     expect(r.code).toBe(0);
     expect(retireResult(r.stdout).applied).toBe(true);
   });
+
+  it('takes retire --purge and --grace-days as the command does: the backup first, then the delete', async () => {
+    const { root, ec, policy } = await fixture('purge');
+    const withBackup = async (command: string) => {
+      const f = path.join(dir, `purge-policy-${command.length}.yaml`);
+      await fs.writeFile(f, (await fs.readFile(policy, 'utf8')) + `backup_command: ${command}\n`);
+      return f;
+    };
+    const quarantined = () => fs.readdir(path.join(root, '.sifkit/quarantine/tested-containers')).then((l) => l.filter((n) => n.endsWith('.sif')).sort());
+    expect((await run(root, ['--policy', policy, '--easyconfigs', ec, '--apply'])).code).toBe(0);
+    const held = await quarantined();
+    expect(held.length).toBeGreaterThan(0);
+    // A backup that fails: the stage fails with one line, and every quarantined file stays.
+    const failing = await run(root, ['--policy', await withBackup('sh -c "echo no route >&2; exit 4" {path}'), '--easyconfigs', ec, '--purge', '--grace-days', '0']);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/retire --purge kept \d+ quarantined file\(s\): .*backup failed \(exit 4\): no route/);
+    expect(await quarantined()).toEqual(held);
+    // A backup that works: copies first, then the quarantine is empty.
+    const backup = path.join(dir, 'purge-backup');
+    await fs.mkdir(backup);
+    const ok = await run(root, ['--policy', await withBackup(`cp {path} ${backup}/`), '--easyconfigs', ec, '--purge', '--grace-days', '0']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).variants[0].results.retire.purge.deleted.length).toBeGreaterThanOrEqual(held.length);
+    expect(await fs.readdir(backup)).toEqual(expect.arrayContaining(held));
+    expect(await quarantined()).toEqual([]);
+    // A bad number is refused before anything runs.
+    const bad = await run(root, ['--policy', policy, '--purge', '--grace-days', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--grace-days soon is not a whole number of days/);
+  });
 });
