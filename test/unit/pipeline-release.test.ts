@@ -327,4 +327,15 @@ describe('the release pipeline over the in-memory engine', () => {
     expect(engine.buildCount()).toBe(2);
     for (const version of VERSIONS) await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
   });
+
+  it("hands the run's convert flags to the convert stage (--compression zstd, --mksquashfs-mem)", async () => {
+    const engine = new ReleaseEngine();
+    const { ctx } = contextFor(engine, { convert: { compression: 'zstd', mem: '64M' } });
+    await runPipeline(def, ctx, STAGES, { renderer: 'silent', jobs: 1 });
+    for (const v of ctx.variants) {
+      expect(v.error).toBeUndefined();
+      expect(v.results.convert?.compression).toBe('zstd');
+      expect((await inspectSif(v.results.convert!.out)).partition?.compression).toBe('zstd');
+    }
+  });
 });
