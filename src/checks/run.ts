@@ -20,6 +20,8 @@ import type { CheckResult } from './judge';
 import { runLocal } from './local';
 import { parseProfile, type SlurmProfile } from './profile';
 import { latestPassing, readResults, saveRun, type TestRun } from './results';
+import type { Processes } from '../util/processes';
+import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
 import { parseChecks } from './spec';
 import { resolveTarget } from './target';
@@ -39,6 +41,9 @@ export interface TestOptions {
   signal?: AbortSignal;
   /** The engine with the image (default: DOCKER_HOST or the local socket). */
   engine?: ImageEngine;
+  /** How the Slurm runner runs sbatch/squeue/sacct and waits (default: the host's). */
+  processes?: Processes;
+  clock?: Clock;
   onCheck?: (r: CheckResult) => void;
   onState?: (s: string) => void;
 }
@@ -82,7 +87,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   }
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
   const profile = parseProfile(recipe.testing, recipe.name);
-  const started = new Date();
+  const started = new Date((opts.clock ?? realClock).now());
   let results: CheckResult[];
   let jobId: string | undefined;
   let jobState: string | undefined;
@@ -94,7 +99,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
     const slurm = { ...profile.slurm, ...Object.fromEntries(Object.entries(opts.slurm ?? {}).filter(([, v]) => v !== undefined)) } as SlurmProfile;
     if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
     const workdir = path.resolve(opts.workdir ?? path.join('.sifkit', 'slurm', `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
-    const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState });
+    const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock });
     results = r.results;
     jobId = r.jobId;
     jobState = r.state;
@@ -102,7 +107,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   }
   const run: TestRun = {
     image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, runner: opts.runner, host: os.hostname(),
-    jobId, jobState, started: started.toISOString(), finished: new Date().toISOString(), passed: results.every((r) => r.passed), checks: results,
+    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), passed: results.every((r) => r.passed), checks: results,
   };
   const resultsFile = await saveRun(opts.resultsDir, run);
   let recordedInTree = false;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath } from '../util/files';
 import { startChild } from '../util/process';
+import type { Processes } from '../util/processes';
 import { checkName, escapeForMessage } from '../validate/names';
 import { retiredRecordSchema, type RetiredRecord } from '../validate/schemas/quarantine';
 import { ledgerPath } from './ledger';
@@ -58,10 +59,10 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
   return out;
 }
 
-function runBackup(template: string, q: Quarantined, signal?: AbortSignal): Promise<{ ok: boolean; message: string }> {
+function runBackup(template: string, q: Quarantined, signal?: AbortSignal, processes?: Processes): Promise<{ ok: boolean; message: string }> {
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const cmd = template.replace(/\{path\}/g, quote(q.file)).replace(/\{name\}/g, quote(q.name)).replace(/\{dir\}/g, quote(q.dir));
-  return startChild('sh', ['-c', cmd], { signal, label: 'backup' }).done.then(
+  return startChild('sh', ['-c', cmd], { signal, label: 'backup', processes }).done.then(
     () => ({ ok: true, message: 'backed up' }),
     (e: Error) => ({ ok: false, message: e.message }),
   );
@@ -72,7 +73,7 @@ export interface PurgeResult {
   kept: Array<{ name: string; why: string }>;
 }
 
-export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal } = {}): Promise<PurgeResult> {
+export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal; processes?: Processes } = {}): Promise<PurgeResult> {
   // An empty quarantine (or none at all): nothing to do, nothing made.
   if (!(await listQuarantine(tree)).length) return { deleted: [], kept: [] };
   return mutate(tree, 'purge', opts.signal, async (changes) => {
@@ -90,7 +91,7 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
       }
       // A link into another tree has nothing of ours to back up; removing it removes only the link.
       if (policy.backupCommand && !q.isLink) {
-        const b = await runBackup(policy.backupCommand, q, opts.signal);
+        const b = await runBackup(policy.backupCommand, q, opts.signal, opts.processes);
         if (!b.ok) {
           result.kept.push({ name: `${q.dir}/${q.name}`, why: b.message });
           files.push({ path: `${q.dir}/${q.name}`, op: `kept: ${b.message}` });
