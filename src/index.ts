@@ -36,6 +36,7 @@ export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
 export { DEFAULT_RESULTS_DIR, readAllResults, readResults, resultsPath, type TestRun } from './checks/results';
 export { reportHtml } from './checks/report';
+export { isTolerance } from './checks/gate';
 
 // The container tree: stage, promote, verify, retire.
 export { openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';

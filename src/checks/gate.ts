@@ -6,6 +6,11 @@
  */
 import type { CheckResult } from './judge';
 
+/** A tolerance is a fraction of the figure, from 0 (no worse at all) up to, not including, 10. */
+export function isTolerance(t: number): boolean {
+  return t >= 0 && t < 10;
+}
+
 export interface Regression {
   check: string;
   size: number;

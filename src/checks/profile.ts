@@ -57,6 +57,11 @@ export function parseProfile(raw: unknown, recipe: string): TestProfile {
   };
 }
 
+/** The recipe's Slurm profile with what the command line gave (--partition, --srun...); an override left unset keeps the recipe's. */
+export function slurmWithOverrides(profile: SlurmProfile, overrides: Partial<SlurmProfile> = {}): SlurmProfile {
+  return { ...profile, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+}
+
 /** Fills `{name}` placeholders; an unknown one is an error, not an empty string. */
 export function fill(template: string, values: Record<string, string | number>): string {
   return template.replace(/\{([a-z_]+)\}/g, (m, k: string) => {

@@ -18,12 +18,12 @@ import { promises as fs } from 'node:fs';
 import { compareFigures, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
-import { parseProfile, type SlurmProfile } from './profile';
+import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
 import { latestPassing, readResults, saveRun, type TestRun } from './results';
 import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
-import { parseChecks } from './spec';
+import { parseChecks, selectChecks } from './spec';
 import { resolveTarget } from './target';
 
 export interface TestOptions {
@@ -79,12 +79,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   if (!recipeName) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${targetText}`, { hint: 'give --recipe NAME' });
   // A name from the image's labels is only ever looked up in the recipe directory.
   const recipe = opts.recipe ? await loadRecipe(opts.recipe) : await loadRecipeByName(recipeName, undefined, `label io.sifkit.recipe of ${targetText}`);
-  let checks = parseChecks(recipe.checks, recipe.name);
-  if (opts.only?.length) {
-    const unknown = opts.only.filter((n) => !checks.some((c) => c.name === n));
-    if (unknown.length) throw new InputError('unknown-check', `recipe ${recipe.name} has no check ${unknown.join(', ')} (it has ${checks.map((c) => c.name).join(', ')})`);
-    checks = checks.filter((c) => opts.only!.includes(c.name));
-  }
+  const checks = selectChecks(parseChecks(recipe.checks, recipe.name), opts.only, recipe.name);
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
   const profile = parseProfile(recipe.testing, recipe.name);
   const started = new Date((opts.clock ?? realClock).now());
@@ -96,7 +91,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     results = await runLocal(docker, target.image, checks, profile.local, { signal: opts.signal, onCheck: opts.onCheck });
   } else {
-    const slurm = { ...profile.slurm, ...Object.fromEntries(Object.entries(opts.slurm ?? {}).filter(([, v]) => v !== undefined)) } as SlurmProfile;
+    const slurm = slurmWithOverrides(profile.slurm, opts.slurm);
     if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
     const workdir = path.resolve(opts.workdir ?? path.join('.sifkit', 'slurm', `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
     const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock });

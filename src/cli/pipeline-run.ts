@@ -1,4 +1,5 @@
 import type { CommandIO } from './run';
+import { wholeNumber } from './stage-flags';
 import {
   chooseRenderer,
   InputError,
@@ -43,8 +44,7 @@ export async function runRecipePipeline(
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
   if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
-  const jobs = flags.jobs === undefined ? 1 : Number(flags.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new InputError('bad-jobs', `--jobs ${flags.jobs} is not a whole number from 1 to 64`);
+  const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64, 'bad-jobs') ?? 1;
   const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
   await execute(def, ctx, { renderer: chooseRenderer(io.json), jobs });
   return ctx;

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, graceDays, testSettings, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
   InputError,
@@ -47,12 +47,6 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
 function displayPath(p: string): string {
   const rel = path.relative(process.cwd(), p);
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
-}
-
-function count(v: string | undefined, flag: string): number {
-  const n = v === undefined ? 1 : Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InputError('bad-jobs', `${flag} ${v} is not a whole number from 1 to 64`);
-  return n;
 }
 
 /** One row per variant: where it went and what each stage did. */
@@ -146,7 +140,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       apply: flags.apply,
       includeReferenced: flags.includeReferenced,
       engines,
-      slots: { build: count(flags.buildJobs, '--build-jobs'), convert: count(flags.convertJobs, '--convert-jobs') },
+      slots: { build: wholeNumber(flags.buildJobs, '--build-jobs', 1, 64, 'bad-jobs') ?? 1, convert: wholeNumber(flags.convertJobs, '--convert-jobs', 1, 64, 'bad-jobs') ?? 1 },
     }, execute);
     const stages = executor === 'slurm' ? slurmStages(def) : def.stages.map((s) => s.stage);
     const { rows, variants } = summary(ctx, stages);

@@ -15,6 +15,7 @@ import {
   DEFAULT_MKSQUASHFS_MEM,
   DEFAULT_RESULTS_DIR,
   InputError,
+  isTolerance,
   parseBackend,
   parseCompression,
   parseMem,
@@ -121,8 +122,7 @@ export function convertSettings(flags: ConvertFlags): ConvertSettings {
   const backend = parseBackend(flags.backend ?? 'native');
   const compression = parseCompression(flags.compression ?? 'gzip');
   if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
-  const processors = flags.processors === undefined ? undefined : Number(flags.processors);
-  if (processors !== undefined && (!Number.isInteger(processors) || processors < 1 || processors > 1024)) throw new InputError('bad-processors', `--processors ${flags.processors} is not a whole number from 1 to 1024`);
+  const processors = wholeNumber(flags.processors, '--processors', 1, 1024, 'bad-processors');
   return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
 }
 
@@ -157,7 +157,7 @@ export function testSettings(flags: TestFlags): TestSettings {
   const runner = flags.runner ?? 'local';
   if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
   const tolerance = Number(flags.tolerance ?? '0.1');
-  if (!(tolerance >= 0 && tolerance < 10)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
+  if (!isTolerance(tolerance)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   return {
     runner,
     only: flags.check,
@@ -182,8 +182,13 @@ export interface RetireFlags {
 
 /** `--grace-days`, checked. */
 export function graceDays(text: string | undefined): number | undefined {
+  return wholeNumber(text, '--grace-days', 0, 3650, 'bad-grace', ' of days');
+}
+
+/** A flag's whole number from `min` to `max` (undefined when not given), or one line naming the flag. */
+export function wholeNumber(text: string | undefined, flag: string, min: number, max: number, code: string, unit = ''): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 3650) throw new InputError('bad-grace', `--grace-days ${text} is not a whole number of days from 0 to 3650`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InputError(code, `${flag} ${text} is not a whole number${unit} from ${min} to ${max}`);
   return n;
 }

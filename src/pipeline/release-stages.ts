@@ -10,6 +10,7 @@ import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
 import { convert, saveImage } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
+import { isTolerance } from '../checks/gate';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
 import type { BuildRecord } from '../engine/build';
 import { sifFileName } from '../recipe/names';
@@ -133,7 +134,7 @@ function tolerance(ctx: PipelineContext, w: Record<string, string>): number {
   if (ctx.options.tolerance !== undefined) return ctx.options.tolerance;
   if (w.tolerance === undefined) return 0.1;
   const t = Number(w.tolerance);
-  if (!(t >= 0 && t < 10)) throw new InputError('bad-pipeline', `test: tolerance must be a fraction such as 0.1, not ${JSON.stringify(w.tolerance)}`);
+  if (!isTolerance(t)) throw new InputError('bad-pipeline', `test: tolerance must be a fraction such as 0.1, not ${JSON.stringify(w.tolerance)}`);
   return t;
 }
 

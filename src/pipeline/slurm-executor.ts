@@ -12,11 +12,11 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { parseProfile } from '../checks/profile';
+import { parseProfile, slurmWithOverrides } from '../checks/profile';
 import { saveRun, type TestRun } from '../checks/results';
 import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
-import { parseChecks } from '../checks/spec';
+import { parseChecks, selectChecks } from '../checks/spec';
 import type { BuildRecord } from '../engine/build';
 import type { Recipe } from '../recipe/types';
 import { realClock } from '../util/clock';
@@ -147,11 +147,6 @@ export interface SlurmRunContext {
  * The convert flags as the array's command line takes them. --processors
  * is left out: each task uses the CPUs Slurm gave it.
  */
-/** The entries that are set: an override left undefined keeps the recipe's value. */
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 export function convertArgs(o: PipelineOptions['convert']): string[] {
   if (!o) return [];
   return [
@@ -164,16 +159,12 @@ export function convertArgs(o: PipelineOptions['convert']): string[] {
 
 /** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
 export function testJob(ctx: Pick<SlurmRunContext, 'recipe' | 'options'>, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
-  const profile = { ...parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm, ...definedOnly(ctx.options?.test?.slurm ?? {}) };
+  const profile = slurmWithOverrides(parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm, ctx.options?.test?.slurm);
   const res = exec.settings.test;
-  const only = ctx.options?.test?.only;
-  const all = parseChecks(ctx.recipe.checks, ctx.recipe.name);
-  const unknown = only?.filter((n) => !all.some((c) => c.name === n)) ?? [];
-  if (unknown.length) throw new InputError('no-check', `recipe ${ctx.recipe.name} has no check ${unknown[0]} (it has ${all.map((c) => c.name).join(', ')})`);
   return {
     name: `sifkit-test-${r.dockerhash}`,
     workdir,
-    checks: only?.length ? all.filter((c) => only.includes(c.name)) : all,
+    checks: selectChecks(parseChecks(ctx.recipe.checks, ctx.recipe.name), ctx.options?.test?.only, ctx.recipe.name),
     profile: { ...profile, partition: res.partition ?? profile.partition, sbatch: [...profile.sbatch, ...sbatchOptions(res, false)] },
     sif: r.sif,
     image: r.imageId,

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { removeTestImages, writeTinyRecipe } from '../support/engine';
 import { makeSif } from '../support/sifs';
 import { genTree, series } from '../support/gentree';
 import { FakeGitHub } from '../support/github-server';
@@ -46,18 +46,7 @@ describe('JSON Schemas of the --json documents', () => {
     const gh = new FakeGitHub('lumi', 'contrib', 'ghp_schemaTestToken0123456789abcdef', { 'README.md': 'x\n' });
     beforeAll(async () => {
       dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-schemas-'));
-      const defs = path.join(dir, 'defs', 'tiny');
-      await fs.mkdir(defs, { recursive: true });
-      await fs.writeFile(path.join(defs, 'main.docker'), ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo "tiny {{ v }}" > /etc/tiny-version', 'ENV WITH_CONDA="true"', ''].join('\n'));
-      await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
-naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
-fragments: [tiny/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
-  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
-testing:
-  local: { launcher: '' }
-`);
+      await writeTinyRecipe(dir);
       await gh.start();
     });
     afterAll(async () => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { JSON_DOCUMENTS } from '../../src/cli/json-schemas';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { removeTestImages, runId, TEST_LABEL, writeTinyRecipe } from '../support/engine';
 
 /**
  * `release --on slurm` on the one-node Slurm here (with accounting, from
@@ -97,18 +97,9 @@ describe('release --on slurm: a failing conversion task', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-slurm-retry-'));
-    const defs = path.join(dir, 'defs', 'tiny');
-    await fs.mkdir(defs, { recursive: true });
-    await fs.writeFile(path.join(defs, 'main.docker'), ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo "tiny {{ v }}" > /etc/tiny-version', 'ENV WITH_CONDA="true"', ''].join('\n'));
-    await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
-naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
-fragments: [tiny/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-matrix:
+    await writeTinyRecipe(dir, `matrix:
   - { v: '1.0' }
   - { v: '1.1' }
-checks:
-  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
 testing:
   local: { launcher: '' }
   slurm:

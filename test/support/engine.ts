@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import Docker from 'dockerode';
 import { engineAddress } from '../../src/engine/client';
 import { dockerEngine } from '../../src/engine/docker';
@@ -18,4 +20,23 @@ export async function removeTestImages(id = runId): Promise<void> {
 
 export async function allContainerIds(): Promise<Set<string>> {
   return new Set((await docker.listContainers({ all: true })).map((c) => c.Id));
+}
+
+/**
+ * A tiny recipe on the local busybox base, labelled for this run's clean-up:
+ * DIR/defs/tiny, one check that reads the version its build wrote. `extra`
+ * is YAML added to the recipe (a matrix, a Slurm testing profile).
+ */
+export async function writeTinyRecipe(dir: string, extra = 'testing:\n  local: { launcher: \'\' }\n'): Promise<string> {
+  const defs = path.join(dir, 'defs', 'tiny');
+  await fs.mkdir(defs, { recursive: true });
+  await fs.writeFile(path.join(defs, 'main.docker'), ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo "tiny {{ v }}" > /etc/tiny-version', 'ENV WITH_CONDA="true"', ''].join('\n'));
+  await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
+naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
+fragments: [tiny/main.docker]
+parameters: { v: { type: version, default: '1.0' } }
+checks:
+  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
+${extra}`);
+  return defs;
 }
