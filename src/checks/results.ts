@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, writeFileAtomic } from '../util/files';
 import { parseJsonDocument } from '../validate/schema';
-import { resultsFileSchema, testRunSchema } from '../validate/schemas/results';
+import { resultsFileSchema, type testRunSchema } from '../validate/schemas/results';
 
 export type TestRun = z.infer<typeof testRunSchema>;
 export type ResultsFile = z.infer<typeof resultsFileSchema>;

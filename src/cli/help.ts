@@ -87,7 +87,7 @@ export function registerHelp(program: Command): void {
     .description('show the options and examples of a command')
     .argument('[command]', 'the command')
     .action(async (name?: string) => {
-      process.exitCode = await runCommand(async (io) => {
+      process.exitCode = await runCommand(async () => {
         if (!name) return void program.outputHelp();
         const cmd = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
         if (!cmd) throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, { hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}` });

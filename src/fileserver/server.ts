@@ -101,7 +101,7 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
     log?.write(`${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`);
   };
 
-  const server = http.createServer(async (req, res) => {
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const uid = await uidOf(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0).catch(() => undefined);
     if (uid === undefined || !allow.has(uid)) {
       refused++;
@@ -139,7 +139,9 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
     });
     res.on('close', () => note(req, uid, res.writableFinished || sent === st.size ? 200 : 499, sent));
     stream.pipe(res);
-  });
+  };
+  // A failure while answering (the file went away) ends that response, never the process.
+  const server = http.createServer((req, res) => void answer(req, res).catch(() => res.destroy()));
   let portFallback = false;
   if (opts.port !== undefined) {
     await listen(server, opts.port).catch((e) => {

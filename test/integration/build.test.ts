@@ -20,7 +20,7 @@ const verdictDir = path.join(stateDir, 'scan-verdicts');
 
 async function untaggedTestImages(recipe?: string): Promise<string[]> {
   const label = [`${TEST_LABEL}=${runId}`, ...(recipe ? [`io.sifkit.recipe=${recipe}`] : [])];
-  const images = (await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) } as never)) as unknown as { Id: string }[];
+  const images = await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) });
   return images.map((i) => i.Id);
 }
 

@@ -3,7 +3,7 @@
  * derived SIF UUID and time, and tar headers that keep every mode bit and
  * any owner through tar-stream's packer (property-based, seeded).
  */
-import { Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as fc from 'fast-check';
 import * as tar from 'tar-stream';
