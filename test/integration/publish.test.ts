@@ -192,6 +192,14 @@ describe('EasyConfig, module and pull request for a released image', () => {
       }
     });
 
+    it('reports a 200 answer that is not what the API documents in one line (exit 1), never a TypeError', async () => {
+      gh.failNext(1, 200, { default_branch: { nested: true } }, undefined, /^GET \/repos\/[^/]+\/[^/]+$/);
+      const r = await publish();
+      expect({ code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ code: 1, line: 'sifkit: error: GitHub answered with something its API does not document: the answer to GET repository: default_branch: expected a string, found a mapping' });
+      expect(r.stderr).not.toMatch(/TypeError|internal error/);
+      expect(gh.pulls).toHaveLength(0);
+    });
+
     it('checks --api-url before any request: not a URL, not http(s), a password in it, plain http to another host', async () => {
       const cases: Array<[string, number, RegExp]> = [
         ['not a url', 2, /--api-url "not a url" is not a URL/],
