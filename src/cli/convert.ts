@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
@@ -23,7 +24,7 @@ export function registerConvert(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const settings = convertSettings(flags);
+        const settings = convertSettings(flags, os.totalmem());
         const r = await convert(source, flags.output, {
           ...settings,
           signal: io.signal,

@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -105,16 +106,17 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
   return runCommand(async (io) => {
     // Every flag checked before anything runs.
     const test = testSettings(flags);
-    const convert = convertSettings(flags);
     const grace = graceDays(flags.graceDays);
     const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
-    // A root named on the command line may be new (a throwaway tree): make it.
-    if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
     if (executor !== 'local' && executor !== 'slurm') throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
     if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
+    // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
+    const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
+    // A root named on the command line may be new (a throwaway tree): make it.
+    if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
     const outDir = path.resolve(flags.out ?? '.sifkit/sif');
     const resultsDir = path.resolve(flags.resultsDir ?? '.sifkit/test-results');
     const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, resultsDir) : undefined;

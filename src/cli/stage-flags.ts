@@ -116,9 +116,12 @@ export interface ConvertSettings {
   processors?: number;
 }
 
-/** The convert flags, checked; one line naming the flag when one is wrong. */
-export function convertSettings(flags: ConvertFlags): ConvertSettings {
-  const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+/**
+ * The convert flags, checked; one line naming the flag when one is wrong.
+ * `physicalBytes`: the memory of the host mksquashfs runs on, when it is this one.
+ */
+export function convertSettings(flags: ConvertFlags, physicalBytes?: number): ConvertSettings {
+  const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM, physicalBytes);
   const backend = parseBackend(flags.backend ?? 'native');
   const compression = parseCompression(flags.compression ?? 'gzip');
   if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
