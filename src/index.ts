@@ -33,7 +33,8 @@ export { reconvertTree } from './convert/reconvert-tree';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 
 // Testing, results and the report.
-export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { resolveTarget, type TestTarget } from './checks/target';
 export { DEFAULT_RESULTS_DIR, readAllResults, readResults, resultsPath, type TestRun } from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
@@ -45,7 +46,7 @@ export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type Pro
 export { parsePolicy, type Policy } from './tree/policy';
 export { loadPolicyFile } from './tree/policy-file';
 /** The retirement plan as data (changes nothing); `retire({ apply: true })` carries one out. */
-export { blockedError, computePlan as planRetirement, purge, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
+export { blockedError, computePlan as planRetirement, purge, purgeError, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
 export { verifyTree, type Problem } from './tree/verify';
 export { listLedger } from './tree/ledger';
@@ -58,7 +59,7 @@ export { releaseFiles } from './easybuild/files';
 export { moduleScripts, moduleText } from './easybuild/module';
 export { DEFAULT_API_URL, apiBase, octokitHost } from './github/octokit';
 export { publishPullRequest } from './github/pull-request';
-export { archivePath, branchName, packageDir, prBody } from './github/pr-content';
+export { easyconfigArchivePath, branchName, packageDir, prBody } from './github/pr-content';
 
 // Pipelines: stages over a typed context, locally or through Slurm.
 export { STAGES } from './pipeline/registry';

@@ -114,7 +114,7 @@ export const JSON_DOCUMENTS = {
     archive: z.array(o({ from: str, to: str, for: str })),
     links: z.array(o({ link: str, from: str, to: str.optional(), for: str })),
   }),
-  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, why: str })) }),
+  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, kind: z.enum(['grace', 'backup-failed']), why: str })) }),
   restore: o({ ok, restored: str }),
   test: o({ ok: z.boolean(), run: testRun, resultsFile: str, baseline: o({ image: str, source: str }).optional(), regressions: z.array(regression), recordedInTree: z.boolean() }),
   report: o({ ok, report: str, runs: count }),

@@ -5,7 +5,7 @@ import { collect, jsonDoc } from './output';
 import { runCommand } from './run';
 import {
   apiBase,
-  archivePath,
+  easyconfigArchivePath,
   branchName,
   DEFAULT_API_URL,
   DEFAULT_RESULTS_DIR,
@@ -139,7 +139,7 @@ export function registerPublishPr(program: Command): void {
             body: prBody(facts, size, runs),
             message: `${facts.names.module}: EasyConfig and user page for ${facts.sifName}\n\nWritten by sifkit.`,
             files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
-            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, archivePath(facts.recipe.naming.app, path.basename(eb))]),
+            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, easyconfigArchivePath(facts.recipe.naming.app, path.basename(eb))]),
           },
           octokitHost({
             token,

@@ -12,7 +12,9 @@ import {
   listLedger,
   openTree,
   readAllResults,
+  recipeForTarget,
   reportHtml,
+  resolveTarget,
   runTests,
   type TestRun,
   writeFileAtomic,
@@ -36,10 +38,13 @@ export function registerTest(program: Command): void {
     .action(async (target: string, flags: TestCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const settings = testSettings(flags);
-        const o = await runTests(target, {
+        // The strings of the command line, parsed once: the image, its recipe, the tree.
+        const image = await resolveTarget(target, io.signal);
+        const recipe = await recipeForTarget(image, flags.recipe);
+        const tree = flags.root ? await openTree(path.resolve(flags.root), false) : undefined;
+        const o = await runTests(image, recipe, {
           ...settings,
-          recipe: flags.recipe,
-          root: flags.root ? path.resolve(flags.root) : undefined,
+          tree,
           signal: io.signal,
           onCheck: (r) => {
             if (!io.json) io.stderr(`${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`);

@@ -19,6 +19,7 @@ import {
   type Problem,
   promote,
   purge,
+  purgeError,
   readResults,
   reconvertTree,
   resolveRoot,
@@ -137,12 +138,13 @@ export function registerRetire(program: Command): void {
         const tree = await openTree(resolveRoot(flags.root), false);
         if (flags.purge) {
           const r = await purge(tree, policy, { graceDays: graceDays(flags.graceDays), signal: io.signal });
-          if (io.json) io.stdout(jsonDoc({ ok: r.kept.every((k) => !/backup failed/.test(k.why)), ...r }));
+          const unsaved = purgeError(r);
+          if (io.json) io.stdout(jsonDoc({ ok: !unsaved, ...r }));
           else {
             for (const d of r.deleted) io.stdout(`purged ${d}\n`);
             for (const k of r.kept) io.stdout(`kept   ${k.name}: ${k.why}\n`);
           }
-          return r.kept.some((k) => /backup failed/.test(k.why)) ? ExitCode.failed : ExitCode.ok;
+          return unsaved ? ExitCode.failed : ExitCode.ok;
         }
         const { plan, applied } = await retire(tree, { policy, easyconfigs: flags.easyconfigs, includeReferenced: flags.includeReferenced, apply: flags.apply, signal: io.signal });
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');

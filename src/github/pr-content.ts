@@ -11,7 +11,7 @@ export function packageDir(name: string): string {
 }
 
 /** Where retire moves an EasyConfig: `easybuild/easyconfigs/__archive__/m/mpi4py/<file>`. */
-export function archivePath(name: string, file: string): string {
+export function easyconfigArchivePath(name: string, file: string): string {
   return `${EASYCONFIGS}/__archive__/${name[0].toLowerCase()}/${name}/${file}`;
 }
 

@@ -8,42 +8,22 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
-import { convert, saveImage } from '../convert/convert';
+import { convertSource, saveImage } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
+import { builtTarget } from '../checks/target';
 import { isTolerance } from '../checks/gate';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
-import type { BuildRecord } from '../engine/build';
-import { sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
-import { checkFile } from '../tree/checksum';
-import { readLedger } from '../tree/ledger';
-import { linkName, parseTarget, promote } from '../tree/promote';
-import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
+import { stagedEntry } from '../tree/checksum';
+import { isPromoted } from '../tree/links';
+import { parseTarget, promote } from '../tree/promote';
+import { EASYBUILD, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
-import { blockedError, purge, retire } from '../tree/retire';
-import type { PipelineContext, Stage, VariantState } from './context';
+import { blockedError, purge, purgeError, retire } from '../tree/retire';
+import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
-
-function built(v: VariantState): BuildRecord {
-  const b = v.results.build;
-  if (!b) throw new InputError('no-build', 'this stage needs the build stage before it in the pipeline');
-  return b;
-}
-
-function sifName(v: VariantState): string {
-  const b = built(v);
-  return sifFileName(v.rendered!.names.stem, b.dockerhash);
-}
-
-export function sifPath(ctx: PipelineContext, v: VariantState): string {
-  return path.join(path.resolve(ctx.options.outDir ?? path.join('.sifkit', 'sif')), sifName(v));
-}
-
-/** The docker archive LUMI ships beside the SIF: same name, `.tar`. */
-export function archivePath(ctx: PipelineContext, v: VariantState): string {
-  return sifPath(ctx, v).replace(/\.sif$/, '.tar');
-}
+import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
   const root = ctx.options.root;
@@ -66,14 +46,14 @@ export const archiveStage: Stage = {
   needs: ['rendered', 'build'],
   gives: ['archive'],
   async skip(ctx, v) {
-    const file = archivePath(ctx, v);
+    const file = dockerArchivePath(ctx, v);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) return undefined;
     v.results.archive = { path: file, size: st.size };
     return `${path.basename(file)} is there`;
   },
   async run(ctx, v, report) {
-    const file = archivePath(ctx, v);
+    const file = dockerArchivePath(ctx, v);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await removeDeadTemps(file);
     const tmp = tempNameFor(file);
@@ -115,7 +95,9 @@ export const convertStage: Stage = {
     report.progress('waiting for a conversion slot');
     const r = await ctx.run.slots.use('convert', () => {
       report.progress(`docker export | mksquashfs -> ${out}`);
-      return convert(`docker-daemon:${built(v).imageId}`, out, { ...ctx.options.convert, signal: ctx.signal, engine, scanVerdict: 'refuse' });
+      // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
+      // again: build returns an image only once its leak scan passed (or had passed) for that ID.
+      return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, { ...ctx.options.convert, signal: ctx.signal, engine });
     });
     v.results.convert = r;
     report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
@@ -153,15 +135,14 @@ export const testStage: Stage = {
   async run(ctx, v, report, w) {
     const runner = ctx.options.runner ?? runnerFromFile(w);
     const engine = await engineFor(ctx, v);
-    const root = ctx.options.root;
-    // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
-    const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
-    const o = await runTests(target, {
+    // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
+    // recipe's container command says), the recipe it loaded, the tree it opened.
+    const names = v.rendered!.names;
+    const target = builtTarget(built(v), names.stem, ctx.recipe.name, v.rendered!.labels, runner === 'slurm' ? v.results.convert?.out : undefined);
+    const o = await runTests(target, ctx.recipe, {
       runner,
-      // The recipe this run loaded (it may live outside docker-defs/).
-      recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
-      root: root ? path.resolve(root) : undefined,
+      tree: ctx.options.root ? await treeOf(ctx) : undefined,
       tolerance: tolerance(ctx, w),
       only: ctx.options.test?.only,
       baseline: ctx.options.test?.baseline,
@@ -191,10 +172,9 @@ export const stageStage: Stage = {
   async skip(ctx, v) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
-    const entry = await readLedger(tree, name);
-    const state = await checkFile(tree, entry, `${TESTED}/${name}`);
-    if (state !== 'ok' && state !== 'ok-cached') return undefined;
-    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry!.sha256, size: entry!.size, already: true };
+    const entry = await stagedEntry(tree, name, ctx.signal);
+    if (!entry) return undefined;
+    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry.sha256, size: entry.size, already: true };
     return 'staged, checksum matching';
   },
   async run(ctx, v, report) {
@@ -221,10 +201,7 @@ export const promoteStage: Stage = {
     const tree = await treeOf(ctx);
     const name = sifName(v);
     const to = promoteTo(ctx, w);
-    const inEasybuild = existsSync(path.join(tree.easybuild, name));
-    const link = await fs.readlink(path.join(tree.sifImages, linkName(v.rendered!.names.stem))).catch(() => undefined);
-    const linked = link !== undefined && path.basename(link) === name;
-    const done = to === 'all' ? inEasybuild && linked : to === 'sif-images' ? linked : inEasybuild;
+    const done = await isPromoted(tree, name, v.rendered!.names.stem, { file: to !== 'sif-images', link: to !== 'easybuild-sif-images' });
     return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
   },
   async run(ctx, v, report, w) {
@@ -268,8 +245,8 @@ export const retireStage: Stage = {
       // As `sifkit retire --purge`: the policy's backup first, then the delete.
       if (!o.purge) return r;
       const purged = await purge(tree, policy, { graceDays: o.graceDays, signal: ctx.signal });
-      const unsaved = purged.kept.filter((k) => /backup failed/.test(k.why));
-      if (unsaved.length) throw new OperationError('backup-failed', `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`, { hint: "fix the policy's backup_command; nothing was deleted without its backup" });
+      const unsaved = purgeError(purged);
+      if (unsaved) throw unsaved;
       return { ...r, purge: purged };
     });
     v.results.retire = r;

@@ -17,13 +17,13 @@ import { saveRun, type TestRun } from '../checks/results';
 import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks, selectChecks } from '../checks/spec';
-import type { BuildRecord } from '../engine/build';
 import type { Recipe } from '../recipe/types';
 import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
-import { archivePath, sifPath, testStage } from './release-stages';
+import { testStage } from './release-stages';
+import { built, dockerArchivePath, sifPath } from './outputs';
 import { runPipeline, type RunSettings } from './runner';
 import {
   convertArrayScript, isDone, isEnded, nextStep, phase, sbatchOptions, splitForSlurm,
@@ -121,12 +121,6 @@ export class Poller {
     });
     return this.round;
   }
-}
-
-function built(v: VariantState): BuildRecord {
-  const b = v.results.build;
-  if (!b) throw new InputError('no-build', 'Slurm jobs need the build stage before them in the pipeline');
-  return b;
 }
 
 function failedJob(kind: string, j: JobRecord): OperationError {
@@ -297,7 +291,7 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
     const sif = sifPath(ctx, v);
     let r = jobs.variants.find((x) => x.sif === sif);
     if (!r) {
-      r = { stem: v.rendered!.names.stem, sif, archive: archivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
+      r = { stem: v.rendered!.names.stem, sif, archive: dockerArchivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
       jobs.variants.push(r);
     }
     recs.set(v, r);

@@ -6,13 +6,14 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, RefusedError, errnoCode } from '../errors';
+import { InputError, RefusedError } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
+import { linkName, stemLink } from './links';
 
 export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
 
@@ -44,26 +45,11 @@ export function stagedName(arg: string): string {
   return checkName(base);
 }
 
-/** The link name for a stem: `sif-images/<stem>.sif`. */
-export function linkName(stem: string): string {
-  return `${stem}.sif`;
-}
-
 /** Which of two images is newer: image creation time, then staging time. */
 export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
   const ka = a.imageCreated ?? a.stagedAt;
   const kb = b.imageCreated ?? b.stagedAt;
   return ka > kb;
-}
-
-async function currentLink(at: string): Promise<string | undefined> {
-  try {
-    return await fs.readlink(at);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    if (errnoCode(e) === 'EINVAL') throw new RefusedError('not-a-link', `${at} exists and is not a symbolic link; not replacing it`);
-    throw e;
-  }
 }
 
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
@@ -86,7 +72,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     const erel = `${EASYBUILD}/${name}`;
     // Every refusal comes before the first change.
     const at = path.join(tree.sifImages, linkName(e.stem));
-    const previous = wantLink ? await currentLink(at) : undefined;
+    const previous = wantLink ? (await stemLink(tree, e.stem))?.target : undefined;
     if (previous && !inside(tree.root, path.resolve(tree.sifImages, previous)))
       throw new RefusedError('escaping-link', `${SIF_IMAGES}/${linkName(e.stem)} points outside the tree (${previous}); not touching it`, { hint: 'someone made it by hand: check it, remove it, then promote again' });
     if (wantLink && previous && path.basename(previous) !== name && !opts.rollback) {

@@ -11,6 +11,7 @@ import type { ChecksumState } from './checksum';
 import { labelFacts } from '../validate/labels';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
+import { readLinkIn } from './links';
 
 export interface ImageStatus {
   name: string;
@@ -89,13 +90,9 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
   }
   const links: TreeStatus['links'] = [];
   for (const name of (await listDir(tree.sifImages)).filter((n) => !n.startsWith('.'))) {
-    let target: string;
-    try {
-      target = await fs.readlink(path.join(tree.sifImages, name));
-    } catch {
-      continue;
-    }
-    const image = path.basename(target);
+    const link = await readLinkIn(tree, name).catch(() => undefined);
+    if (!link) continue;
+    const { target, image } = link;
     const dangling = !(await fs.stat(path.join(tree.sifImages, name)).then(() => true, () => false));
     links.push({ name, target, image, dangling });
     images.get(image)?.links.push(`${SIF_IMAGES}/${name}`);

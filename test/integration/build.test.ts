@@ -120,7 +120,7 @@ describe('sifkit build against the real engine', () => {
       buildVariant(engine, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(await imageExists(fx.tag)).toBe(false);
-    // convert of the unscanned image warns (the pipeline refuses it).
+    // convert of the unscanned image warns (the pipeline never has it: build returns only scanned images).
     const [unscanned] = await untaggedTestImages('scanstop2');
     const sif = path.join(fx.dir, 'unscanned.sif');
     const c = await runCli(['convert', `docker-daemon:${unscanned}`, '-o', sif]);
