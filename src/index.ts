@@ -64,6 +64,7 @@ export { easyconfigArchivePath, branchName, packageDir, prBody } from './github/
 // Pipelines: stages over a typed context, locally or through Slurm.
 export { STAGES } from './pipeline/registry';
 export { loadPipeline, type PipelineDef } from './pipeline/definition';
+export { RUNNERS, STAGE_WITH, toleranceText } from './pipeline/stage-with';
 export { newContext, type RunEffects } from './pipeline/run-state';
 export { chooseRenderer, runPipeline, type RunSettings } from './pipeline/runner';
 export type { PipelineContext, PipelineOptions } from './pipeline/context';

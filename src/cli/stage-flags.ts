@@ -15,10 +15,12 @@ import {
   DEFAULT_MKSQUASHFS_MEM,
   DEFAULT_RESULTS_DIR,
   InputError,
-  isTolerance,
   parseBackend,
   parseCompression,
   parseMem,
+  RUNNERS,
+  STAGE_WITH,
+  toleranceText,
 } from '../index';
 
 interface FlagDef {
@@ -157,10 +159,11 @@ export interface TestSettings {
 
 /** The test flags, checked. */
 export function testSettings(flags: TestFlags): TestSettings {
-  const runner = flags.runner ?? 'local';
-  if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
+  // The rules of the test stage's `with:` (runner, tolerance), so flag and pipeline file agree.
+  const runner = STAGE_WITH.test.shape.runner.unwrap().safeParse(flags.runner ?? 'local').data;
+  if (!runner) throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
+  if (!toleranceText.safeParse(flags.tolerance ?? '0.1').success) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   const tolerance = Number(flags.tolerance ?? '0.1');
-  if (!isTolerance(tolerance)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   return {
     runner,
     only: flags.check,

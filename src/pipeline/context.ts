@@ -4,6 +4,7 @@
  * and the run's own state (RunState: engines, slots, the things done once),
  * made fresh for each run by newContext (run-state.ts). Types only.
  */
+import type { z } from 'zod';
 import type { TestRun } from '../checks/results';
 import type { Backend, ConvertRecord } from '../convert/convert';
 import type { Compression } from '../convert/squash-options';
@@ -162,6 +163,8 @@ export interface Stage {
   needs?: readonly Product[];
   /** What it leaves on the variant for later stages. */
   gives?: readonly Product[];
+  /** The schema of its `with:` options (stage-with.ts), checked when the pipeline loads; none: it takes none. */
+  with?: z.ZodType;
   /** Does the work for one variant; throws a SifkitError on failure. */
   run(ctx: PipelineContext, variant: VariantState, report: StageReporter, opts: Record<string, string>): Promise<void>;
   /** Why this stage need not run for this variant (already done), or undefined. */

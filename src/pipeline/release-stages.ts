@@ -11,7 +11,6 @@ import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
 import { convertSource, saveImage } from '../convert/convert';
 import { gateError, runTests } from '../checks/run';
 import { builtTarget } from '../checks/target';
-import { isTolerance } from '../checks/gate';
 import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
@@ -24,6 +23,7 @@ import { blockedError, purge, purgeError, retire } from '../tree/retire';
 import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
+import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
   const root = ctx.options.root;
@@ -104,20 +104,10 @@ export const convertStage: Stage = {
   },
 };
 
-/** The pipeline file's `runner:` for the test stage. */
-function runnerFromFile(w: Record<string, string>): 'local' | 'slurm' {
-  const r = w.runner ?? 'local';
-  if (r !== 'local' && r !== 'slurm') throw new InputError('bad-pipeline', `test: runner must be 'local' or 'slurm', not ${JSON.stringify(r)}`);
-  return r;
-}
-
-/** The gate's tolerance: the command line's, else the pipeline file's, else 10 %. */
-function tolerance(ctx: PipelineContext, w: Record<string, string>): number {
+/** The gate's tolerance: the command line's, else the pipeline file's (checked at load), else 10 %. */
+function tolerance(ctx: PipelineContext, w: TestWith): number {
   if (ctx.options.tolerance !== undefined) return ctx.options.tolerance;
-  if (w.tolerance === undefined) return 0.1;
-  const t = Number(w.tolerance);
-  if (!isTolerance(t)) throw new InputError('bad-pipeline', `test: tolerance must be a fraction such as 0.1, not ${JSON.stringify(w.tolerance)}`);
-  return t;
+  return w.tolerance === undefined ? 0.1 : Number(w.tolerance);
 }
 
 export const testStage: Stage = {
@@ -125,6 +115,7 @@ export const testStage: Stage = {
   title: 'Test the image',
   needs: ['rendered', 'build'],
   gives: ['test'],
+  with: STAGE_WITH.test,
   async skip(ctx, v) {
     const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
     const run = latestPassing(doc?.runs);
@@ -133,7 +124,7 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    const runner = ctx.options.runner ?? runnerFromFile(w);
+    const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
     // recipe's container command says), the recipe it loaded, the tree it opened.
@@ -143,7 +134,7 @@ export const testStage: Stage = {
       runner,
       resultsDir: resultsDir(ctx),
       tree: ctx.options.root ? await treeOf(ctx) : undefined,
-      tolerance: tolerance(ctx, w),
+      tolerance: tolerance(ctx, w as TestWith),
       only: ctx.options.test?.only,
       baseline: ctx.options.test?.baseline,
       gate: ctx.options.test?.gate ?? true,
@@ -159,7 +150,7 @@ export const testStage: Stage = {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, tolerance(ctx, w));
+    if (o.regressions.length) throw gateError(o, tolerance(ctx, w as TestWith));
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };
@@ -188,7 +179,7 @@ export const stageStage: Stage = {
   },
 };
 
-function promoteTo(ctx: PipelineContext, w: Record<string, string>) {
+function promoteTo(ctx: PipelineContext, w: PromoteWith) {
   return parseTarget(ctx.options.to ?? w.to ?? 'all');
 }
 
@@ -197,27 +188,21 @@ export const promoteStage: Stage = {
   title: 'Promote',
   needs: ['rendered', 'build'],
   gives: ['promote'],
+  with: STAGE_WITH.promote,
   async skip(ctx, v, w) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
-    const to = promoteTo(ctx, w);
+    const to = promoteTo(ctx, w as PromoteWith);
     const done = await isPromoted(tree, name, v.rendered!.names.stem, { file: to !== 'sif-images', link: to !== 'easybuild-sif-images' });
     return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), rollback: ctx.options.rollback, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },
 };
-
-/** The pipeline file's `apply:` (YAML strings: the files are read with the failsafe schema). */
-function applyFromFile(w: Record<string, string>): boolean {
-  if (w.apply === undefined || w.apply === 'false') return false;
-  if (w.apply === 'true') return true;
-  throw new InputError('bad-pipeline', `retire: apply must be 'true' or 'false', not ${JSON.stringify(w.apply)}`);
-}
 
 /**
  * Retire runs once per pipeline run, whatever the number of variants. Like
@@ -228,7 +213,9 @@ export const retireStage: Stage = {
   name: 'retire',
   title: 'Retire old versions',
   gives: ['retire'],
-  async run(ctx, v, report, w) {
+  with: STAGE_WITH.retire,
+  async run(ctx, v, report, with_) {
+    const w = with_ as RetireWith;
     const r = await ctx.run.retire.get(async () => {
       const tree = await treeOf(ctx);
       const o = ctx.options;
@@ -238,7 +225,7 @@ export const retireStage: Stage = {
         policy,
         easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
         includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
-        apply: o.apply === true || applyFromFile(w),
+        apply: o.apply === true || w.apply === 'true',
         signal: ctx.signal,
       });
       if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);

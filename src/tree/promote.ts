@@ -15,10 +15,11 @@ import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './r
 import { mutate } from './mutate';
 import { linkName, stemLink } from './links';
 
-export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
+export const PROMOTE_TARGETS = ['sif-images', 'easybuild-sif-images', 'all'] as const;
+export type PromoteTarget = (typeof PROMOTE_TARGETS)[number];
 
 export function parseTarget(s: string): PromoteTarget {
-  if (s === 'sif-images' || s === 'easybuild-sif-images' || s === 'all') return s;
+  if ((PROMOTE_TARGETS as readonly string[]).includes(s)) return s as PromoteTarget;
   throw new InputError('bad-target', `--to ${JSON.stringify(s)} is not sif-images, easybuild-sif-images or all`);
 }
 
