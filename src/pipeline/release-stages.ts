@@ -155,7 +155,7 @@ export const testStage: Stage = {
   },
 };
 
-export const stageStage: Stage = {
+export const stagingStage: Stage = {
   name: 'stage',
   title: 'Stage into tested-containers',
   needs: ['rendered', 'build'],
