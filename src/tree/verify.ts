@@ -12,6 +12,7 @@ import { checkFile } from './checksum';
 import { scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { describeLock, lockHolder } from './lock';
 import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
+import { linkName, readLinkIn } from './links';
 
 export type ProblemKind =
   | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
@@ -139,7 +140,7 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'not-a-link', path: rel, message: `${SIF_IMAGES}/ holds links only`, repairable: false });
       continue;
     }
-    const target = await fs.readlink(abs);
+    const { target, image } = (await readLinkIn(tree, name))!; // a link: lstat said so
     const resolved = path.resolve(tree.sifImages, target);
     if (!inside(tree.root, resolved) || inside(path.join(tree.root, STATE), resolved)) {
       add({ kind: 'escaping-link', path: rel, message: `points outside the tree: ${target}`, repairable: false });
@@ -149,8 +150,8 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'dangling-link', path: rel, message: `points at ${target}, which does not exist`, repairable: false });
       continue;
     }
-    const parsed = parseSifFileName(path.basename(resolved));
-    if (!name.endsWith('.sif') || !parsed || `${parsed.stem}.sif` !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${path.basename(resolved)}`, repairable: false });
+    const parsed = parseSifFileName(image);
+    if (!parsed || linkName(parsed.stem) !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${image}`, repairable: false });
   }
 
   // Ledger records whose file never appeared (stage interrupted before its rename).
