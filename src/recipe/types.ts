@@ -24,6 +24,12 @@ export interface Naming {
   parts: Array<[label: string, param: string]>;
 }
 
+/** A served file's role (validate/schemas/recipe.ts says what each means). */
+export type ServedRole = ServedDecl['role'];
+
+/** A served file as the recipe declares it; `file`, `path` and `when` not yet resolved for a variant. */
+export type ServedDecl = { file: string; when?: string } & ({ role: 'licensed' } | { role: 'tool'; path: string });
+
 export interface Recipe {
   name: string;
   description: string;
@@ -36,6 +42,8 @@ export interface Recipe {
   context?: string;
   /** Default directory served to the build (absolute), when the recipe ships one. */
   serverFiles?: string;
+  /** Roles of the served files (undeclared ones count as licensed). */
+  served: ServedDecl[];
   parameters: ParamSpec[];
   /** Build args supplied per build (file server port and prefix); never hashed. */
   runtimeArgs: string[];
