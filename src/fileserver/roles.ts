@@ -10,6 +10,10 @@
  *   changed or found at another path is a failure that names it.
  */
 import type { ServedFile } from '../recipe/served';
+import type { ServedRole } from '../recipe/types';
+
+/** How the scan treats each role: a role added to the recipe schema must be given its treatment here. */
+const SCAN_AS: Record<ServedRole, 'licensed' | 'tool'> = { licensed: 'licensed', tool: 'tool' };
 
 export interface ServedTool {
   file: string;
@@ -24,7 +28,8 @@ export function classifyServed(present: string[], served: ServedFile[]): { licen
   const tools: Array<{ file: string; path: string }> = [];
   for (const file of present) {
     const decl = byName.get(file);
-    if (decl?.role === 'tool' && decl.path) tools.push({ file, path: decl.path });
+    // Undeclared: licensed.
+    if (decl && SCAN_AS[decl.role] === 'tool' && decl.path) tools.push({ file, path: decl.path });
     else licensed.push(file);
   }
   return { licensed, tools };

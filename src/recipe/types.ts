@@ -1,4 +1,6 @@
 /** A recipe as loaded from docker-defs/<name>/recipe.yaml, validated. */
+import type { ServedDoc } from '../validate/schemas/recipe';
+
 export type ParamType = 'version' | 'enum' | 'list' | 'path' | 'string' | 'integer';
 
 export interface ParamSpec {
@@ -24,11 +26,14 @@ export interface Naming {
   parts: Array<[label: string, param: string]>;
 }
 
-/** A served file's role (validate/schemas/recipe.ts says what each means). */
+/**
+ * A served file as the recipe declares it; `file`, `path` and `when` not
+ * yet resolved for a variant. The schema's union is the one list of roles
+ * (validate/schemas/recipe.ts says what each means): a new role is a line
+ * there, and tsc then asks fileserver/roles.ts how the scan judges it.
+ */
+export type ServedDecl = ServedDoc;
 export type ServedRole = ServedDecl['role'];
-
-/** A served file as the recipe declares it; `file`, `path` and `when` not yet resolved for a variant. */
-export type ServedDecl = { file: string; when?: string } & ({ role: 'licensed' } | { role: 'tool'; path: string });
 
 export interface Recipe {
   name: string;
