@@ -232,11 +232,7 @@ export async function scanImageArchive(archive: Readable, needles: ScanNeedles, 
       });
       return;
     }
-    if ((h.size ?? 0) < 512) {
-      entry.resume();
-      entry.on('end', next);
-      return;
-    }
+    // No size floor: a gzip'd layer holding one small file is well under 512 bytes.
     sniff(entry as unknown as Readable).then(async ({ kind, stream }) => {
       if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
       if (kind === 'other') {

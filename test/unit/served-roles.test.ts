@@ -1,4 +1,10 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { scanImageArchive } from '../../src/fileserver/leakscan';
 import { checkFetches, definitionEnv, splitCommands } from '../../src/recipe/fetches';
+import { layerTar, legacyArchive, toOciLayout, type LayerEntry } from '../support/archives';
 import { parseRecipe } from '../../src/recipe/schema';
 import { resolveServed, rolesKey, type ServedFile } from '../../src/recipe/served';
 import { classifyServed, describeToolProblem, judgeTools, type PathEvent } from '../../src/fileserver/roles';
@@ -123,5 +129,50 @@ describe('judging served files by role', () => {
     expect(judgeTools([tool], [], events({ layer: 'l1', kind: 'other' }), order)[0].why).toBe('changed');
     const elsewhere = judgeTools([tool], [{ layer: 'l2', path: tool.path, digest: 'd1' }, { layer: 'l3', path: '/usr/bin/x', digest: 'd1' }], events({ layer: 'l2', kind: 'file', digest: 'd1' }), order);
     expect(elsewhere.map(describeToolProblem)).toEqual(['served tool rocminfo is also at /usr/bin/x in layer l3 (it may stay only at /opt/rocm/bin/rocminfo)']);
+  });
+});
+
+describe('the leak scan over hand-made docker archives', () => {
+  const TOOL = 'stand-in tool bytes\n';
+  const digest = createHash('sha256').update(TOOL).digest('hex');
+  const tools = [{ file: 'rocminfo', path: '/opt/rocm/bin/rocminfo', digest }];
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-roles-'));
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  const scan = async (name: string, layers: LayerEntry[][], oci = false) => {
+    const legacy = path.join(dir, `${name}.tar`);
+    await legacyArchive(legacy, await Promise.all(layers.map((l) => layerTar(l))));
+    let file = legacy;
+    if (oci) {
+      file = path.join(dir, `${name}-oci.tar`);
+      await toOciLayout(legacy, file);
+    }
+    return scanImageArchive(createReadStream(file), { digests: new Map([[createHash('sha256').update('licensed\n').digest('hex'), 'cpe.tar']]), tools });
+  };
+
+  it('expects the tool where it is declared, in the legacy and the OCI layout', async () => {
+    for (const oci of [false, true]) {
+      const r = await scan(`ok${oci}`, [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'etc/x', content: 'x' }]], oci);
+      expect([r.leaks, r.toolProblems, r.tools]).toEqual([[], [], 1]);
+    }
+  });
+
+  it('sees a whiteout or an opaque directory above the tool as its removal, and a later copy as its return', async () => {
+    const gone = await scan('gone', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/.wh.bin', content: '' }]]);
+    expect(gone.toolProblems.map((p) => p.why)).toEqual(['missing']);
+    const opaque = await scan('opaque', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/.wh..wh..opq', content: '' }]]);
+    expect(opaque.toolProblems.map((p) => p.why)).toEqual(['missing']);
+    const back = await scan('back', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/bin/.wh.rocminfo', content: '' }], [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }]]);
+    expect(back.toolProblems).toEqual([]);
+  });
+
+  it('finds a hard link to the tool at another path, and licensed bytes in a tool-free image', async () => {
+    const linked = await scan('linked', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }, { name: 'usr/bin/rocminfo', type: 'link', linkname: 'opt/rocm/bin/rocminfo' }]]);
+    expect(linked.toolProblems.map(describeToolProblem)).toEqual(['served tool rocminfo is also at /usr/bin/rocminfo in layer l0/layer.tar (it may stay only at /opt/rocm/bin/rocminfo)']);
+    const leak = await scan('leak', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }, { name: 'srv/notes', content: 'licensed\n' }], [{ name: 'srv/.wh.notes', content: '' }]]);
+    expect(leak.leaks).toEqual([{ layer: 'l0/layer.tar', path: '/srv/notes', why: 'served content' }]);
   });
 });
