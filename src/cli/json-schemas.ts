@@ -44,6 +44,7 @@ const buildRecord = o({
   reused: z.boolean(),
   logPath: str.optional(),
   accessLogPath: str.optional(),
+  leakScan: o({ layers: count, files: count, bytes: count, tools: count.describe('served tools found at their declared path with the served bytes') }).optional().describe('the leak scan of a new or newly scanned image'),
 });
 const convertRecord = o({
   out: str,

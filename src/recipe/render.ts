@@ -1,8 +1,10 @@
 import type { Provenance } from '../provenance';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
+import { checkFetches, definitionEnv } from './fetches';
 import { assertLintClean, type LintProblem } from './lint';
 import { variantNames } from './names';
+import { resolveServed, type ServedFile } from './served';
 import { substitute } from './template';
 import type { ParamValues, Recipe, VariantNames } from './types';
 
@@ -29,6 +31,8 @@ export interface RenderedVariant {
   /** Args passed at each build (port and prefix of the file server). */
   runtimeArgs: string[];
   definitionHash: string;
+  /** The served files of this variant with their roles (what the leak scan judges by). */
+  served: ServedFile[];
   labels: Record<string, string>;
   /** The complete Dockerfile: body plus the provenance LABEL. */
   dockerfile: string;
@@ -61,13 +65,19 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
   for (const p of recipe.parameters) labels[LABEL.paramPrefix + p.name] = values[p.name];
   const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}="${v}"`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
-  const warnings = assertLintClean(dockerfile, `${recipe.name} ${names.stem}`);
+  const what = `${recipe.name} ${names.stem}`;
+  const warnings = assertLintClean(dockerfile, what);
+  // Every fetch from the file server names a file with a role, and no licensed one outlives its RUN.
+  const served = resolveServed(recipe, values, definitionEnv(dockerfile));
+  const fetched = checkFetches(dockerfile, served, what);
+  for (const file of fetched.unfetched) warnings.push({ line: 0, severity: 'warning', message: `served file ${file} has a role but no step fetches it` });
   return {
     recipe: recipe.name,
     values,
     names,
     runtimeArgs: recipe.runtimeArgs,
     definitionHash: hash,
+    served,
     labels,
     dockerfile,
     warnings,

@@ -63,6 +63,15 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     return row;
   });
   const runtimeArgs = doc.runtime_args ?? [];
+  const served = doc.served ?? [];
+  const seen = new Set<string>();
+  served.forEach((s, i) => {
+    if (s.when !== undefined) known(s.when.split(/\s|[<>=!]/)[0], `served[${i}].when`);
+    // Two entries may share a name only under different conditions; the same text twice is a slip.
+    const key = `${s.file}\0${s.when ?? ''}`;
+    if (seen.has(key)) fail(`served[${i}].file: ${escapeForMessage(s.file)} is declared twice`);
+    seen.add(key);
+  });
 
   return {
     name,
@@ -72,6 +81,7 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     fragments,
     context: doc.context,
     serverFiles: doc.server_files,
+    served,
     parameters,
     runtimeArgs,
     matrix: rows,

@@ -1,4 +1,6 @@
 /** A recipe as loaded from docker-defs/<name>/recipe.yaml, validated. */
+import type { ServedDoc } from '../validate/schemas/recipe';
+
 export type ParamType = 'version' | 'enum' | 'list' | 'path' | 'string' | 'integer';
 
 export interface ParamSpec {
@@ -24,6 +26,15 @@ export interface Naming {
   parts: Array<[label: string, param: string]>;
 }
 
+/**
+ * A served file as the recipe declares it; `file`, `path` and `when` not
+ * yet resolved for a variant. The schema's union is the one list of roles
+ * (validate/schemas/recipe.ts says what each means): a new role is a line
+ * there, and tsc then asks fileserver/roles.ts how the scan judges it.
+ */
+export type ServedDecl = ServedDoc;
+export type ServedRole = ServedDecl['role'];
+
 export interface Recipe {
   name: string;
   description: string;
@@ -36,6 +47,8 @@ export interface Recipe {
   context?: string;
   /** Default directory served to the build (absolute), when the recipe ships one. */
   serverFiles?: string;
+  /** Roles of the served files (undeclared ones count as licensed). */
+  served: ServedDecl[];
   parameters: ParamSpec[];
   /** Build args supplied per build (file server port and prefix); never hashed. */
   runtimeArgs: string[];

@@ -21,6 +21,23 @@ export const paramDocSchema = z.strictObject({
   values: z.array(z.string()).min(1).optional(),
 });
 
+/**
+ * A file served at build time and what may become of it. `licensed`: never
+ * in any layer, the config or the history (an undeclared served file counts
+ * as licensed). `tool`: fetched to stay at `path` with exactly the served
+ * bytes. A new role is one more member of the union (and its case in
+ * fileserver/roles.ts). `file` and `path` may hold `{{ param }}`; `path`
+ * may start with `$VAR` of the rendered definition's ENV; `when` is a
+ * template condition (`rocm >= 6`) under which the file is served.
+ */
+const servedFile = z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9_.{}| +/-]+$/, 'a relative file name under the served directory');
+const servedWhen = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\s*(>=|<|==|!=)\s*[A-Za-z0-9_.-]+$/, 'a condition like rocm >= 6');
+export const servedDocSchema = z.discriminatedUnion('role', [
+  z.strictObject({ file: servedFile, role: z.literal('licensed'), when: servedWhen.optional() }),
+  z.strictObject({ file: servedFile, role: z.literal('tool'), path: z.string().regex(/^(\/|\$\{?[A-Z_][A-Z0-9_]*\}?\/)[^\s"'`\\]*$/, 'an absolute path in the image (it may start with $VAR)'), when: servedWhen.optional() }),
+]);
+export type ServedDoc = z.infer<typeof servedDocSchema>;
+
 export const recipeDocSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'),
   description: z.string().optional(),
@@ -33,6 +50,7 @@ export const recipeDocSchema = z.strictObject({
   fragments: z.array(z.string()).min(1),
   context: z.string().optional(),
   server_files: z.string().optional(),
+  served: z.array(servedDocSchema).optional(),
   parameters: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and _'), paramDocSchema),
   runtime_args: z.array(z.string()).optional(),
   matrix: z.array(z.record(z.string(), z.string())).optional(),
