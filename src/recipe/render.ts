@@ -1,7 +1,8 @@
 import type { Provenance } from '../provenance';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
-import { assertLintClean, type LintProblem } from './lint';
+import { assertLintClean, assertNoRawDownloads, type LintProblem } from './lint';
+import { renderSourceFetch, resolveSource, sourcesLabel, type ResolvedSource } from './sources';
 import { variantNames } from './names';
 import { substitute } from './template';
 import type { ParamValues, Recipe, VariantNames } from './types';
@@ -33,6 +34,8 @@ export interface RenderedVariant {
   /** The complete Dockerfile: body plus the provenance LABEL. */
   dockerfile: string;
   warnings: LintProblem[];
+  /** The declared sources its fragments fetch, in order of first use (recipe/sources.ts). */
+  sources: ResolvedSource[];
 }
 
 /**
@@ -44,9 +47,15 @@ export interface RenderedVariant {
 export function renderVariant(input: RenderInputs): RenderedVariant {
   const { recipe, values } = input;
   const names = variantNames(recipe.naming, values, input.date);
+  const sources = new Map<string, ResolvedSource>();
+  const sourceRef = (rel: string) => (name: string, dest: string) => {
+    const src = sources.get(name) ?? resolveSource(recipe, name, values, rel);
+    sources.set(name, src);
+    return renderSourceFetch(src, dest, rel);
+  };
   const body =
     input.fragments
-      .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel).trimEnd()}\n`)
+      .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel, sourceRef(rel)).trimEnd()}\n`)
       .join('\n');
   const hash = definitionHash({ body, buildArgs: {}, files: input.files });
   const labels: Record<string, string> = {
@@ -59,9 +68,11 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     [LABEL.revision]: input.provenance.revision,
   };
   for (const p of recipe.parameters) labels[LABEL.paramPrefix + p.name] = values[p.name];
+  if (sources.size > 0) labels[LABEL.sources] = sourcesLabel([...sources.values()]);
   const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}="${v}"`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
   const warnings = assertLintClean(dockerfile, `${recipe.name} ${names.stem}`);
+  assertNoRawDownloads(dockerfile, `${recipe.name} ${names.stem}`);
   return {
     recipe: recipe.name,
     values,
@@ -71,5 +82,6 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     labels,
     dockerfile,
     warnings,
+    sources: [...sources.values()],
   };
 }

@@ -37,6 +37,8 @@ export interface Recipe {
   /** Default directory served to the build (absolute), when the recipe ships one. */
   serverFiles?: string;
   parameters: ParamSpec[];
+  /** Files the definition downloads, by name (recipe/sources.ts); empty when it declares none. */
+  sources: Record<string, SourceSpec>;
   /** Build args supplied per build (file server port and prefix); never hashed. */
   runtimeArgs: string[];
   /** Default build matrix: partial parameter sets over the defaults. */
@@ -60,4 +62,22 @@ export interface VariantNames {
   stem: string;
   easyconfig: string;
   module: string;
+}
+
+/** A declared download, as the recipe gives it (see recipe/sources.ts). */
+export interface SourceSpec {
+  name: string;
+  /** `file`: fetched over http(s); `git`: a repository at a commit; `local`: shipped beside the recipe. */
+  kind: 'file' | 'git' | 'local';
+  /** URL template (file, git) or path relative to the recipe directory (local). */
+  location: string;
+  /** Absolute path of a local source (set by the loader). */
+  file?: string;
+  commit?: string;
+  submodules: boolean;
+  /** The parameter a sha256 table is keyed by. */
+  by?: string;
+  /** One digest or a table by the `by` parameter's value; "unverified" where none is recorded yet. */
+  sha256: string | Record<string, string>;
+  note?: string;
 }
