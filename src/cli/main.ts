@@ -8,6 +8,7 @@ import { registerPublish, registerPublishPr } from './publish';
 import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerFetch } from './fetch';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : 2);
     });
   registerRender(program);
+  registerFetch(program);
   registerBuild(program);
   registerConvert(program);
   registerTree(program);

@@ -89,3 +89,20 @@ export function sourcesLabel(list: readonly ResolvedSource[]): string {
 export function sourceKey(s: ResolvedSource): string {
   return s.servedPath;
 }
+
+/** A source as provenance records it (h26's provenance document, SBOMs). */
+export interface SourceProvenance {
+  name: string;
+  kind: ResolvedSource['kind'];
+  url: string;
+  sha256?: string;
+  commit?: string;
+  submodules?: boolean;
+}
+
+/** The sources a rendered variant was built from, with their pins, sorted by name. */
+export function sourcesOf(rendered: { sources?: readonly ResolvedSource[] }): SourceProvenance[] {
+  return [...(rendered.sources ?? [])]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((s) => ({ name: s.name, kind: s.kind, url: s.url, ...(s.sha256 ? { sha256: s.sha256 } : {}), ...(s.kind === 'git' ? { commit: s.commit, submodules: s.submodules } : {}) }));
+}
