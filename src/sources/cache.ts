@@ -131,7 +131,8 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
     if (!src.sha256) say(`${src.name}: tarball of ${src.commit} has sha256 ${got.sha256}: record it as sources.${src.name}.sha256 to have it checked`);
     return { ...base, sha256: got.sha256, bytes: got.bytes, how: 'fetched' };
   }
-  let last = 0;
+  // The first progress line after a second: a fast download says only that it is done.
+  let last = started;
   const result = await downloadVerified({
     ...opts.download,
     url: src.url,

@@ -109,6 +109,11 @@ function hashing(hash: Hash, onChunk: (n: number) => void): Transform {
   });
 }
 
+/** Feeds what a partial file already holds to the digest. */
+async function hashInto(hash: Hash, file: string): Promise<void> {
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+}
+
 async function sizeOf(file: string): Promise<number> {
   return fs.stat(file).then((s) => s.size, (e) => {
     if (errnoCode(e) === 'ENOENT') return 0;
@@ -132,7 +137,7 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
   if (status === 416 && offset > 0) {
     // The partial file already holds every byte (or more): judge it as it is.
     res.resume();
-    await pipeline(createReadStream(opts.partial), hashing(hash, () => undefined));
+    await hashInto(hash, opts.partial);
     return hash.digest('hex');
   }
   if (status >= 500 || status === 408 || status === 429) {
@@ -146,7 +151,7 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
   if (status === 206 && range && Number(range[1]) === offset) {
     result.resumedFrom = offset;
-    await pipeline(createReadStream(opts.partial), hashing(hash, () => undefined));
+    await hashInto(hash, opts.partial);
   } else {
     // A whole answer (200, or a 206 not starting where we stopped): start again.
     offset = 0;

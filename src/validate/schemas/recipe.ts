@@ -24,8 +24,8 @@ export const paramDocSchema = z.strictObject({
 /** A sha256 as recorded in a recipe, or the word that says nobody has recorded it yet. */
 const SOURCE_DIGEST = z.string().regex(/^([0-9a-f]{64}|unverified)$/, '64 lower-case hex digits, or "unverified" until a published digest is recorded');
 
-/** A URL's characters after the scheme: no spaces, quotes, backslashes or braces but whole `{{ parameter }}`s. */
-const URL_CHARS = String.raw`(?:[^\s'"\\{}]|\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\})+`;
+/** A URL's characters after the scheme: no spaces, quotes, backslashes or braces but whole `{{ parameter }}`s (with a filter). */
+const URL_CHARS = String.raw`(?:[^\s'"\\{}|]|\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:\|\s*[A-Za-z_]+\s*)?\}\})+`;
 
 /**
  * A file a definition downloads (recipe/sources.ts). Exactly one of `url`
