@@ -72,7 +72,7 @@ async function resolved(dir: string, values: Record<string, string> = {}): Promi
 
 const cacheFiles = async (cache: string) => (await fs.readdir(path.join(cache, 'sha256')).catch(() => [] as string[])).sort();
 
-jest.setTimeout(120_000);
+jest.setTimeout(60_000);
 
 describe('sifkit fetch', () => {
   it('fills the cache once for the whole matrix; a second fetch makes no request', async () => {
