@@ -28,8 +28,8 @@ export function buildProgram(): Command {
       process.exit(err.exitCode === 0 ? 0 : 2);
     });
   registerRender(program);
-  registerFetch(program);
   registerBuild(program);
+  registerFetch(program);
   registerConvert(program);
   registerTree(program);
   registerStatus(program);
