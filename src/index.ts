@@ -19,6 +19,10 @@ export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Pro
 export { ymd } from './recipe/names';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
+// Declared sources: the pins a variant builds from, and the cache that holds them.
+export { sourcesOf, sourcesLabel, type ResolvedSource, type SourceProvenance } from './recipe/sources';
+export { defaultSourceCache, fetchSources, type FetchedSource, type FetchOptions } from './sources/cache';
+
 // Building through an image engine (the Docker Engine API).
 export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
 export { connectEngine, engineFailure } from './engine/client';

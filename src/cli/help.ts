@@ -14,6 +14,11 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit render mpi4py --matrix --out defs/                                    # one directory per variant',
     'sifkit render mpi4py-cpu --json                                              # names, hash, Dockerfile as JSON',
   ],
+  fetch: [
+    'sifkit fetch mpi4py-cpu                                  # the example\'s declared sources into the cache',
+    'sifkit fetch mpi4py --matrix --jobs 4 --cache /scratch/sources',
+    'sifkit build mpi4py-cpu --offline                        # then build from the cache only',
+  ],
   build: [
     'sifkit build mpi4py-cpu                                  # the built-in example, through the engine',
     'sifkit build mpi4py --set rocm=6.2.0 --server-files /path/to/server-files',

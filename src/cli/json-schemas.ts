@@ -82,6 +82,11 @@ export const JSON_DOCUMENTS = {
   render: rendered.extend({ ok }),
   'render-matrix': o({ ok, variants: z.array(rendered) }),
   build: o({ ok, images: z.array(buildRecord) }),
+  fetch: o({
+    ok,
+    cache: str,
+    sources: z.array(o({ name: str, kind: z.enum(['file', 'git', 'local']), url: str, sha256: sha256.optional(), commit: str.optional(), file: str, servedPath: str, bytes: count, how: z.enum(['cached', 'fetched', 'copied']), requests: count, resumedFrom: count })),
+  }),
   convert: o({ ok, sif: convertRecord }),
   inspect: o({
     ok,
@@ -146,6 +151,7 @@ const TITLES: Record<DocumentName, string> = {
   render: 'sifkit render --json',
   'render-matrix': 'sifkit render --matrix --json',
   build: 'sifkit build --json',
+  fetch: 'sifkit fetch --json',
   convert: 'sifkit convert --json',
   inspect: 'sifkit inspect --json',
   stage: 'sifkit stage --json',

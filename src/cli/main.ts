@@ -8,6 +8,7 @@ import { registerPublish, registerPublishPr } from './publish';
 import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerFetch } from './fetch';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     });
   registerRender(program);
   registerBuild(program);
+  registerFetch(program);
   registerConvert(program);
   registerTree(program);
   registerStatus(program);

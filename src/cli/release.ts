@@ -34,6 +34,8 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   to?: string;
   serverFiles?: string;
   rebuild?: boolean;
+  sourceCache?: string;
+  offline?: boolean;
   logDir?: string;
   date?: string;
   rollback?: boolean;
@@ -123,6 +125,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
       serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
       rebuild: flags.rebuild,
+      sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
+      offline: flags.offline,
       logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
       outDir: path.resolve(flags.out ?? '.sifkit/sif'),
       root: rootArg ? path.resolve(rootArg) : '/appl/local/containers',

@@ -42,6 +42,8 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--server-files <dir>', help: "licensed files served to the build (default: the recipe's server-files/)" },
     { flags: '--rebuild', help: 'build even when an image with the same definition hash exists' },
     { flags: '--log-dir <dir>', help: 'where build and access logs go', default: '.sifkit/logs' },
+    { flags: '--source-cache <dir>', help: 'the cache declared sources are served from (default: $SIFKIT_SOURCE_CACHE, else sources/ in the state directory)' },
+    { flags: '--offline', help: 'refuse a declared source missing from the cache instead of fetching it' },
   ],
   convert: [
     { flags: '--backend <name>', help: 'native, apptainer or singularity', default: 'native' },

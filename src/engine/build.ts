@@ -12,7 +12,8 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
-import { startFileServer } from '../fileserver/server';
+import { startFileServer, type ServedEntry } from '../fileserver/server';
+import { defaultSourceCache, ensureSources } from '../sources/cache';
 import { scanImageArchive, servedDigests, toolDigests, type LeakScanResult } from '../fileserver/leakscan';
 import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
@@ -43,6 +44,10 @@ export interface BuildOptions {
   serverUids?: number[];
   /** Where scan verdicts are kept (default: defaultVerdictDir()). */
   verdictDir?: string;
+  /** The source cache declared sources are served from (default: defaultSourceCache()). */
+  sourceCache?: string;
+  /** Refuse a source missing from the cache instead of fetching it first. */
+  offline?: boolean;
 }
 
 export interface BuildRecord {
@@ -155,6 +160,12 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     }
   }
 
+  // Every declared source from the cache, its digest checked now: a missing
+  // one is fetched (or refused offline), a tampered one refused, all before
+  // the engine sees the definition.
+  const sources: ServedEntry[] = rendered.sources?.length
+    ? (await ensureSources(rendered.sources, { cache: opts.sourceCache ?? defaultSourceCache(), offline: opts.offline, signal, onProgress: opts.onProgress })).map((s) => ({ ...s, role: 'source' as const }))
+    : [];
   const files = opts.recipe.context ? await listContext(opts.recipe.context) : [];
   await fs.mkdir(opts.logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -166,6 +177,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         port: opts.serverPort,
         preferredPort: servedDigest ? derivePort(servedDigest) : undefined,
         allowUids: opts.serverUids,
+        extra: sources,
       })
     : undefined;
   if (server?.portFallback) opts.onProgress?.(`port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`);

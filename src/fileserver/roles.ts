@@ -13,7 +13,7 @@ import type { ServedFile } from '../recipe/served';
 import type { ServedRole } from '../recipe/types';
 
 /** How the scan treats each role: a role added to the recipe schema must be given its treatment here. */
-const SCAN_AS: Record<ServedRole, 'licensed' | 'tool'> = { licensed: 'licensed', tool: 'tool' };
+const SCAN_AS: Record<ServedRole, 'licensed' | 'tool' | 'may-stay'> = { licensed: 'licensed', tool: 'tool', source: 'may-stay' };
 
 export interface ServedTool {
   file: string;
@@ -29,6 +29,7 @@ export function classifyServed(present: string[], served: ServedFile[]): { licen
   for (const file of present) {
     const decl = byName.get(file);
     // Undeclared: licensed.
+    if (decl && SCAN_AS[decl.role] === 'may-stay') continue;
     if (decl && SCAN_AS[decl.role] === 'tool' && decl.path) tools.push({ file, path: decl.path });
     else licensed.push(file);
   }

@@ -35,6 +35,10 @@ export interface PipelineOptions {
   rebuild?: boolean;
   logDir?: string;
   extraLabels?: Record<string, string>;
+  /** The source cache (default: defaultSourceCache()). */
+  sourceCache?: string;
+  /** Refuse sources missing from the cache. */
+  offline?: boolean;
   // release
   /** Where SIFs are written. */
   outDir?: string;

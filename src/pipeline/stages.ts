@@ -35,6 +35,8 @@ export const buildStage: Stage = {
       rendered: v.rendered!,
       serverFiles: o.serverFiles,
       rebuild: o.rebuild,
+      sourceCache: o.sourceCache,
+      offline: o.offline,
       logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
       signal: ctx.signal,
       extraLabels: o.extraLabels,

@@ -39,6 +39,9 @@ const FILTERS: Record<string, (v: string) => string> = {
   semicolons: (v) => v.split(',').join(';'),
 };
 
+/** `{{ source "NAME" "PATH" }}` (rendered by recipe/sources.ts). */
+const SOURCE_REF = /\{\{\s*source\s+"([^"]*)"\s+"([^"]*)"\s*\}\}/g;
+
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([A-Za-z_]+)\s*)?\}\}/g;
 
 export function filterNames(): string[] {
@@ -122,9 +125,15 @@ export function selectLines(text: string, values: ParamValues, source: string): 
   return keptLines(text, values, source).map((i) => lines[i]).join('\n');
 }
 
-/** Selects conditional lines, then substitutes placeholders; an unknown name or filter names the source. */
-export function substitute(text: string, values: ParamValues, source: string): string {
-  const out = selectLines(text, values, source).replace(PLACEHOLDER, (_m, name: string, filter: string | undefined) => {
+/**
+ * Selects conditional lines, then substitutes placeholders; an unknown name
+ * or filter names the source. `sourceRef`, when given, renders each
+ * `{{ source "NAME" "PATH" }}` (recipe/sources.ts) before the placeholders.
+ */
+export function substitute(text: string, values: ParamValues, source: string, sourceRef?: (name: string, dest: string) => string): string {
+  const selected = selectLines(text, values, source);
+  const withSources = sourceRef ? selected.replace(SOURCE_REF, (_m, name: string, dest: string) => sourceRef(name, dest)) : selected;
+  const out = withSources.replace(PLACEHOLDER, (_m, name: string, filter: string | undefined) => {
     if (!(name in values)) throw new InputError('bad-fragment', `${source}: unknown parameter {{ ${name} }}`);
     const value = values[name];
     if (filter === undefined) return value;

@@ -33,7 +33,8 @@ export interface Naming {
  * there, and tsc then asks fileserver/roles.ts how the scan judges it.
  */
 export type ServedDecl = ServedDoc;
-export type ServedRole = ServedDecl['role'];
+/** A served file's role; `source` is a declared download from the source cache (recipe/sources.ts), which may stay in a layer. */
+export type ServedRole = ServedDecl['role'] | 'source';
 
 export interface Recipe {
   name: string;
@@ -50,6 +51,8 @@ export interface Recipe {
   /** Roles of the served files (undeclared ones count as licensed). */
   served: ServedDecl[];
   parameters: ParamSpec[];
+  /** Files the definition downloads, by name (recipe/sources.ts); empty when it declares none. */
+  sources: Record<string, SourceSpec>;
   /** Build args supplied per build (file server port and prefix); never hashed. */
   runtimeArgs: string[];
   /** Default build matrix: partial parameter sets over the defaults. */
@@ -73,4 +76,22 @@ export interface VariantNames {
   stem: string;
   easyconfig: string;
   module: string;
+}
+
+/** A declared download, as the recipe gives it (see recipe/sources.ts). */
+export interface SourceSpec {
+  name: string;
+  /** `file`: fetched over http(s); `git`: a repository at a commit; `local`: shipped beside the recipe. */
+  kind: 'file' | 'git' | 'local';
+  /** URL template (file, git) or path relative to the recipe directory (local). */
+  location: string;
+  /** Absolute path of a local source (set by the loader). */
+  file?: string;
+  commit?: string;
+  submodules: boolean;
+  /** The parameter a sha256 table is keyed by. */
+  by?: string;
+  /** One digest or a table by the `by` parameter's value; "unverified" where none is recorded yet. */
+  sha256: string | Record<string, string>;
+  note?: string;
 }

@@ -18,6 +18,8 @@ export const LABEL = {
   dockerhash: 'io.sifkit.dockerhash',
   imageId: 'io.sifkit.image-id',
   paramPrefix: 'io.sifkit.param.',
+  /** The declared sources built from: `name@sha256:<hex>` words (recipe/sources.ts). */
+  sources: 'io.sifkit.sources',
   title: 'org.opencontainers.image.title',
   revision: 'org.opencontainers.image.revision',
   imageVersion: 'org.opencontainers.image.version',

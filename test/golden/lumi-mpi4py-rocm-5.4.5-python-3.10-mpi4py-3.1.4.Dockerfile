@@ -106,11 +106,13 @@ RUN set -eux ; \
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
 #   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# The installer is a declared source (recipe.yaml sources.miniconda), served
+# from sifkit's source cache by the build-time file server.
 # The CPU example cannot reach Anaconda's repository: Debian's python3 in
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py310_23.3.1-0-Linux-x86_64.sh ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -141,6 +143,11 @@ RUN set -eux ; \
 # built as a wheel against this image's ROCm):
 #   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
+# AMD's recipe clones the fork's default branch (master) at whatever commit
+# is newest; here it is a declared git source pinned to one commit
+# (recipe.yaml sources.cupy-rocm), cloned with its submodules by
+# `sifkit fetch` and served as a tarball of the tree; the image's
+# io.sifkit.sources label names the commit.
 ENV CUPY_VERSION="12.2.0"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -170,7 +177,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
-  curl -fsSL -o mpi4py.tar.gz https://github.com/mpi4py/mpi4py/releases/download/3.1.4/mpi4py-3.1.4.tar.gz ; \
+  curl -fsS -o 'mpi4py.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480" ; echo '17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480  mpi4py.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf mpi4py.tar.gz ; rm -f mpi4py.tar.gz ; \
   cd /opt/builds/mpi4py-3.1.4 ; \
   echo "[lumi]" >> mpi.cfg ; \
@@ -208,7 +215,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
-  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.2.tar.gz ; \
+  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
   cd /opt/builds/osu-micro-benchmarks-7.2 ; \
   for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
@@ -233,7 +240,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="666e2c8b29f56a422269624e3475d68424025878a58086a17f69a5ca6b2f9e98" \
+      io.sifkit.definition-hash="b517e26d0313d2a4548da4110d68d0c5306decaa97560189d9a5c445c3cefcd3" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -249,4 +256,5 @@ LABEL \
       io.sifkit.param.cpe="23.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.25" \
-      io.sifkit.param.crayclang="10.0"
+      io.sifkit.param.crayclang="10.0" \
+      io.sifkit.sources="miniconda@unverified mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

@@ -119,11 +119,13 @@ RUN set -eux ; \
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
 #   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# The installer is a declared source (recipe.yaml sources.miniconda), served
+# from sifkit's source cache by the build-time file server.
 # The CPU example cannot reach Anaconda's repository: Debian's python3 in
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.5.0-0-Linux-x86_64.sh ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -154,12 +156,17 @@ RUN set -eux ; \
 # built as a wheel against this image's ROCm):
 #   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
-ENV CUPY_SOURCE="https://github.com/ROCm/cupy"
+# AMD's recipe clones the fork's default branch (master) at whatever commit
+# is newest; here it is a declared git source pinned to one commit
+# (recipe.yaml sources.cupy-rocm), cloned with its submodules by
+# `sifkit fetch` and served as a tarball of the tree; the image's
+# io.sifkit.sources label names the commit.
 RUN set -eux ; \
   $WITH_CONDA ; \
-  git clone --recursive $CUPY_SOURCE /opt/cupy-build ; \
+  curl -fsS -o '/tmp/cupy-rocm.tar' "http://127.0.0.1:${SERVER_PORT}/sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar" ; \
+  mkdir -p /opt/cupy-build ; \
+  tar -xf /tmp/cupy-rocm.tar -C /opt/cupy-build ; rm -f /tmp/cupy-rocm.tar ; \
   cd /opt/cupy-build ; \
-  git rev-parse HEAD > /opt/cupy-rocm-fork.commit ; \
   export CUPY_INSTALL_USE_HIP=1 ; \
   export ROCM_HOME=$ROCM_PATH ; \
   export HCC_AMDGPU_TARGET=gfx90a ; \
@@ -188,7 +195,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
-  curl -fsSL -o mpi4py.tar.gz https://github.com/mpi4py/mpi4py/releases/download/3.1.6/mpi4py-3.1.6.tar.gz ; \
+  curl -fsS -o 'mpi4py.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb" ; echo 'c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb  mpi4py.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf mpi4py.tar.gz ; rm -f mpi4py.tar.gz ; \
   cd /opt/builds/mpi4py-3.1.6 ; \
   echo "[lumi]" >> mpi.cfg ; \
@@ -226,7 +233,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
-  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.2.tar.gz ; \
+  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
   cd /opt/builds/osu-micro-benchmarks-7.2 ; \
   for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
@@ -251,7 +258,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="05b429836ae07078a0e0745d315144ad54096d9e86bb72ff756a8a08e73dd7b8" \
+      io.sifkit.definition-hash="2035ee1daddb59f3b213dbe867bd88031eef848ef31609eafc8ed861a6e0e9eb" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -267,4 +274,5 @@ LABEL \
       io.sifkit.param.cpe="24.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.29" \
-      io.sifkit.param.crayclang="17.0"
+      io.sifkit.param.crayclang="17.0" \
+      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@unverified mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

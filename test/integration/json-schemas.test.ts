@@ -58,6 +58,8 @@ describe('JSON Schemas of the --json documents', () => {
     it('render, render --matrix and the error document', async () => {
       await doc('render', ['render', 'mpi4py', '--date', '20241007']);
       await doc('render-matrix', ['render', 'mpi4py', '--matrix']);
+      // The example's declared source (shipped beside its recipe): copied into a cache of the test's own.
+      await doc('fetch', ['fetch', 'mpi4py-cpu', '--cache', path.join(dir, 'sources')]);
       const e = await doc('error', ['render', 'mpi4py', '--set', 'rocmm=1'], { code: 2 });
       expect(e.error.code).toBeTruthy();
     });

@@ -40,7 +40,8 @@ function runSteps(fragments: Array<[string, string]>, values: ParamValues): { st
   for (const [rel, text] of fragments) {
     const lines = text.split('\n');
     const kept = keptLines(text, values, rel);
-    const rendered = substitute(kept.map((i) => lines[i]).join('\n'), values, rel);
+    // A declared source (recipe/sources.ts) comes from the source cache, which only its upstream can fill: written as its download.
+    const rendered = substitute(kept.map((i) => lines[i]).join('\n'), values, rel, (name, dest) => `curl -fsS -o ${dest} https://upstream.invalid/${name}`);
     const runs = DockerfileParser.parse(rendered).getInstructions().filter((ins) => ins.getKeyword() === 'RUN');
     if (runs.length === 0) withoutRun.push(rel);
     for (const ins of runs) steps.push({ at: `${rel}:${kept[ins.getRange().start.line] + 1}`, text: ins.getArgumentsContent() ?? '' });

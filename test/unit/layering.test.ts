@@ -13,7 +13,7 @@ const SRC = path.join(__dirname, '..', '..', 'src');
 const LAYERS: LayerTable = [
   ['errors', 'validate', 'util', 'provenance'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version
   ['recipe', 'sif'], // data formats: recipes and rendering, the SIF format
-  ['engine', 'fileserver', 'tree'], // the image engine and its file server; the container tree
+  ['engine', 'fileserver', 'tree', 'sources'], // the image engine and its file server; the container tree; the source cache
   ['checks', 'convert', 'easybuild', 'github'], // tests, conversion, EasyConfigs/modules/user pages, GitHub pull requests: over engine and tree
   ['pipeline'], // stages over the domain, the typed context, the runner
   ['index'], // the library's entry point
@@ -29,7 +29,7 @@ const PURE = new Set([
   'validate/names', 'validate/schema', 'validate/labels',
   'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
   'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
-  'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore', 'recipe/served', 'recipe/fetches',
+  'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore', 'recipe/served', 'recipe/fetches', 'recipe/sources',
   'fileserver/roles',
   'sif/format',
   'engine/progress',
