@@ -69,7 +69,7 @@ async function findBaseline(opts: TestOptions, stem: string, self: string): Prom
   const target = await fs.readlink(path.join(tree.sifImages, linkName(stem))).catch(() => undefined);
   if (!target || path.basename(target) === self) return undefined;
   const entry = await readLedger(tree, path.basename(target));
-  const run = latestPassing(entry?.tests as TestRun[] | undefined);
+  const run = latestPassing(entry?.tests);
   return run ? { run, image: path.basename(target), source: `sif-images/${linkName(stem)}` } : undefined;
 }
 

@@ -74,10 +74,16 @@ export function registerPublish(program: Command): void {
         const out = await makeOutputDir(flags.out, '--out');
         const installRel = `software/${modName}/${modVersion}`;
         const installdir = path.join(out, installRel);
+        // SINGULARITY_BIND is a list of src:dest separated by commas.
+        if (/[,:]/.test(installdir)) throw new InputError('bad-out', `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`);
         for (const [rel, text] of Object.entries(moduleScripts(facts))) await writeInside(out, `${installRel}/${rel}`, text, 0o755);
         const { files, docker } = await releaseFiles(facts, root);
         await writeInside(out, `${installRel}/share/docker-defs/${docker}`, files[docker]);
-        const modfile = await writeInside(out, `modules/${modName}/${modVersion}.lua`, moduleText(facts, { installdir, root: treeAt(root).root }));
+        // A SIF in the tree's easybuild-sif-images/ is found there (or as a copy in the install directory);
+        // any other SIF is used where it is, by its absolute path (no copy of a multi-GB file).
+        const real = await fs.realpath(facts.sifPath);
+        const inTree = path.dirname(real) === (await fs.realpath(treeAt(root).easybuild).catch(() => undefined));
+        const modfile = await writeInside(out, `modules/${modName}/${modVersion}.lua`, moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } }));
         if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
         else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
       }, flags);
@@ -126,7 +132,7 @@ export function registerPublishPr(program: Command): void {
         const facts = await imageFacts(sif, { date: flags.date, tree });
         const r = await releaseFiles(facts, root);
         const dir = packageDir(facts.recipe.naming.app);
-        let runs = (facts.tests ?? []) as TestRun[];
+        let runs: TestRun[] = facts.tests ?? [];
         if (!runs.length) runs = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, facts.sifName))))?.runs ?? [];
         const size = (await fs.stat(sif)).size;
         const log = (l: string) => io.stderr(`${l}\n`);
