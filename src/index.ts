@@ -17,6 +17,7 @@ export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
 export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';
+export { terminalBlock, terminalLine } from './emit/terminal';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
 // Building through an image engine (the Docker Engine API).

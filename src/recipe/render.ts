@@ -1,4 +1,5 @@
 import type { Provenance } from '../provenance';
+import { dockerfileString } from '../emit/dockerfile';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { assertLintClean, type LintProblem } from './lint';
@@ -59,7 +60,7 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     [LABEL.revision]: input.provenance.revision,
   };
   for (const p of recipe.parameters) labels[LABEL.paramPrefix + p.name] = values[p.name];
-  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}="${v}"`);
+  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}=${dockerfileString(v, `label ${k}`)}`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
   const warnings = assertLintClean(dockerfile, `${recipe.name} ${names.stem}`);
   return {

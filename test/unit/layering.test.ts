@@ -26,7 +26,7 @@ const KNOWN_UPWARD: Record<string, string> = {};
 /** Modules that take plain data and give plain data (or streams): no file system, processes, network, engine. */
 const PURE = new Set([
   'errors',
-  'emit/text', 'emit/bash', 'emit/lua', 'emit/python', 'emit/dockerfile', 'emit/markdown', 'emit/html', 'emit/sbatch',
+  'emit/text', 'emit/bash', 'emit/lua', 'emit/python', 'emit/dockerfile', 'emit/markdown', 'emit/html', 'emit/sbatch', 'emit/terminal',
   'validate/names', 'validate/schema', 'validate/labels',
   'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
   'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
