@@ -55,7 +55,7 @@ export { mutate } from './tree/mutate';
 
 // EasyConfigs, modules and the GitHub pull request of a release.
 export { imageFacts, locateSif } from './easybuild/facts';
-export { releaseFiles } from './easybuild/files';
+export { definitionFor, releaseFiles } from './easybuild/files';
 export { moduleScripts, moduleText } from './easybuild/module';
 export { DEFAULT_API_URL, apiBase, octokitHost } from './github/octokit';
 export { publishPullRequest } from './github/pull-request';
