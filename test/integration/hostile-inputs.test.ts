@@ -232,3 +232,63 @@ describe('the report holds what a test recorded as text', () => {
     expect(second).not.toContain('pwned');
   });
 });
+
+describe('the Slurm job script: a SIF name that is a command, a directory with a space, a partition with a newline', () => {
+  let recipe: string;
+  beforeAll(async () => {
+    const out = execFileSync('sinfo', ['-h', '-o', '%t']).toString();
+    if (!/idle|mixed|alloc/.test(out)) throw new Error(`no Slurm node is up (sinfo: ${out.trim()}); run scripts/services.sh`);
+    recipe = path.join(dir, 'slurm-recipe');
+    await fs.mkdir(recipe, { recursive: true });
+    await fs.writeFile(path.join(recipe, 'main.docker'), 'FROM scratch\n');
+    // The "container" runs the check on this host after proving the SIF arrived as one word, exactly.
+    await fs.writeFile(
+      path.join(recipe, 'recipe.yaml'),
+      `name: hostile
+naming: { prefix: sifkittest, app: hostile, version: v, parts: [[v, v]] }
+fragments: [slurm-recipe/main.docker]
+parameters: { v: { type: version, default: '1.0' } }
+checks:
+  - { name: ok, command: 'echo hello from the check', expect: 'hello from' }
+testing:
+  slurm:
+    partition: standard-g
+    sbatch: []
+    srun: srun -N 1 -n 1
+    container: sh -c 'test -f "$1" && cd "$0" && exec sh "./\${2#/myrun/}"' {workdir} {sif}
+    launcher: ''
+`,
+    );
+  });
+
+  it('runs the job with the SIF and the directory as they are: nothing in their names runs', async () => {
+    const sif = path.join(dir, 'slurm sifs', 'img$(touch${IFS}X).sif');
+    await fs.mkdir(path.dirname(sif), { recursive: true });
+    await makeSif(sif, { stem: 'sifkittest-hostile-v-1.0', recipe: 'hostile' });
+    const workdir = path.join(dir, 'job dir $(touch${IFS}Y)');
+    const r = await runCli(['test', sif, '--runner', 'slurm', '--recipe', recipe, '--results-dir', path.join(dir, 'slurm-results'), '--workdir', workdir, '--json'], { cwd: dir });
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).run).toMatchObject({ runner: 'slurm', passed: true, jobState: 'COMPLETED' });
+    expect(await fs.readFile(path.join(workdir, 'ok.out'), 'utf8')).toBe('hello from the check\n');
+    const made = [...(await filesUnder(dir)), ...(await filesUnder(workdir))].filter((f) => /(^|\/)(X|Y)$/.test(f));
+    expect(made).toEqual([]);
+  });
+
+  it('refuses --partition with a newline, and a recipe whose sbatch options hold one, before anything is submitted', async () => {
+    const sif = path.join(dir, 'slurm sifs', 'plain.sif');
+    await makeSif(sif, { stem: 'sifkittest-hostile-v-1.0', recipe: 'hostile' });
+    const workdir = path.join(dir, 'job-partition');
+    const r = await runCli(['test', sif, '--runner', 'slurm', '--recipe', recipe, '--workdir', workdir, '--partition', 'standard-g\ntouch X'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sifkit: error: partition "standard-g\\ntouch X" is not a partition name/);
+    expect(await fs.stat(path.join(workdir, 'job.sh')).catch(() => undefined)).toBeUndefined();
+    const yaml = await fs.readFile(path.join(recipe, 'recipe.yaml'), 'utf8');
+    const bad = path.join(dir, 'slurm-recipe-bad');
+    await fs.cp(recipe, bad, { recursive: true });
+    await fs.writeFile(path.join(bad, 'recipe.yaml'), yaml.replace('slurm-recipe/main', 'slurm-recipe-bad/main').replace('sbatch: []', 'sbatch: ["--comment=x\\ntouch X"]'));
+    const r2 = await runCli(['test', sif, '--runner', 'slurm', '--recipe', bad, '--workdir', workdir], { cwd: dir });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/^sifkit: error: recipe hostile: testing.slurm.sbatch "--comment=x\\ntouch X" is not --name or --name=value/);
+  });
+});
