@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { parse } from 'parse5';
 import { runCli } from '../support/cli';
 import { easyconfigValues } from '../support/easyconfig';
+import { genTree, series } from '../support/gentree';
 import { makeSif } from '../support/sifs';
 
 jest.setTimeout(300_000);
@@ -290,5 +291,33 @@ testing:
     const r2 = await runCli(['test', sif, '--runner', 'slurm', '--recipe', bad, '--workdir', workdir], { cwd: dir });
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/^sifkit: error: recipe hostile: testing.slurm.sbatch "--comment=x\\ntouch X" is not --name or --name=value/);
+  });
+});
+
+describe("the retention policy's backup command", () => {
+  it('fills {path} and {name} in one pass: a tree whose path holds {name} and a command substitution backs up, nothing runs', async () => {
+    const root = path.join(dir, 'tree {name} $(touch${IFS}Z)');
+    const stem = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
+    await genTree(root, series(stem, '6.2.0', 4, 400, 'c'));
+    const policy = path.join(dir, 'policy.yaml');
+    const backup = path.join(dir, 'backup');
+    await fs.mkdir(backup);
+    await fs.writeFile(policy, `directories:\n  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\n  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\nquarantine_days: 30\nbackup_command: cp {path} ${backup}/{name}.copy\n`);
+    expect((await runCli(['retire', '--root', root, '--policy', policy, '--apply'], { cwd: dir })).code).toBe(0);
+    const purged = await runCli(['retire', '--purge', '--grace-days', '0', '--root', root, '--policy', policy, '--json'], { cwd: dir });
+    expect(purged.stderr).not.toMatch(/error/);
+    expect(purged.code).toBe(0);
+    expect(JSON.parse(purged.stdout).deleted.length).toBeGreaterThan(0);
+    expect((await fs.readdir(backup)).every((f) => /^lumi-.*-dockerhash-c[0-9a-f]{11}\.sif\.copy$/.test(f))).toBe(true);
+    expect((await fs.readdir(backup)).length).toBeGreaterThan(0);
+    expect((await filesUnder(dir)).filter((f) => /(^|\/)Z$/.test(f))).toEqual([]);
+  });
+
+  it('refuses a placeholder inside quotes when the policy is read, before anything is touched', async () => {
+    const policy = path.join(dir, 'policy-quoted.yaml');
+    await fs.writeFile(policy, `quarantine_days: 30\nbackup_command: cp "{path}" /backup/\n`);
+    const r = await runCli(['retire', '--purge', '--grace-days', '0', '--root', path.join(dir, 'tree {name} $(touch${IFS}Z)'), '--policy', policy]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^sifkit: error: the policy's backup_command: \{path\} is inside quotes/);
   });
 });
