@@ -5,6 +5,7 @@
  * (emit/lua.ts), the help text included. Pure: facts in, text out.
  */
 import { luaString as lua } from '../emit/lua';
+import { checkText } from '../emit/text';
 import type { ImageFacts } from './facts';
 import { CONDA_PYTHON_SIMPLE, SINGULARITY_BIND, moduleHelp, packageInfo, startShell, varSuffix, whatisLine } from './easyconfig';
 
@@ -20,6 +21,16 @@ export interface ModuleLayout {
   sif: { root: string } | { file: string };
 }
 
+/**
+ * A path the module sets in the environment: Lua holds any byte, but Lmod
+ * hands the value to the user's shell, where a line break ends it (and
+ * what follows is read as a command) and other control characters reach
+ * the terminal, so those are refused.
+ */
+function envPath(value: string, what: string): string {
+  return lua(checkText(value, what, 'an environment variable set by Lmod', /[\u0000-\u001f\u007f-\u009f]/, 'a line break or control character'), what);
+}
+
 export function moduleText(f: ImageFacts, layout: ModuleLayout): string {
   const name = f.recipe.naming.app;
   const V = varSuffix(name);
@@ -33,21 +44,21 @@ export function moduleText(f: ImageFacts, layout: ModuleLayout): string {
 -- but empty, it counts as unset, as in LUMI's SitePackage.lua.
 local root = os.getenv("LUMI_CONTAINER_REPOSITORY_ROOT")
 if root == nil or root == "" then
-    root = ${lua(layout.sif.root, 'the tree root')}
+    root = ${envPath(layout.sif.root, '--root')}
 end
 local sif = pathJoin(installdir, sif_name)
 if not isFile(sif) then
     sif = pathJoin(root, "easybuild-sif-images", sif_name)
 end`
       : `-- A SIF outside the container tree: the file this module was written for, where it is.
-local sif = ${lua(layout.sif.file, 'the SIF')}`;
+local sif = ${envPath(layout.sif.file, 'the SIF')}`;
   return `-- ${f.names.module}: ${name} ${f.appVersion} in a singularity container.
 -- Written by sifkit; the values below are Lua strings written by sifkit's Lua emitter.
 help(${lua(`\n${moduleHelp(f, f.appVersion)}\n\n${more}\n`)})
 whatis(${lua(whatisLine(name))})
 whatis(${lua(`Homepage: ${info.homepage}`)})
 
-local installdir = ${lua(layout.installdir, 'the install directory')}
+local installdir = ${envPath(layout.installdir, '--out')}
 local sif_name = ${lua(f.sifName)}
 ${find}
 if not isFile(sif) and mode() == "load" then
@@ -59,7 +70,7 @@ setenv("SIF", sif)
 setenv(${lua(`SIF${V}`)}, sif)
 setenv("RUNSCRIPTS", pathJoin(installdir, "runscripts"))
 setenv(${lua(`RUNSCRIPTS${V}`)}, pathJoin(installdir, "runscripts"))
-setenv("SINGULARITY_BIND", ${lua(bind, 'the bind list')})
+setenv("SINGULARITY_BIND", ${envPath(bind, 'the bind list')})
 prepend_path("PATH", pathJoin(installdir, "bin"))
 `;
 }

@@ -140,6 +140,46 @@ WITH_CONDA=true exec "$cmd" "$@"
   });
 });
 
+describe('a module for a SIF in a tree whose --root holds Lua, or control characters', () => {
+  let defs: string;
+  let made: Made;
+  beforeAll(async () => {
+    defs = await defsWith('root', 'x');
+    made = await exampleSif(defs, path.join(dir, 'root-staging', 'img.sif'));
+  });
+  async function treeWith(root: string): Promise<string> {
+    for (const d of ['tested-containers', 'easybuild-sif-images', 'sif-images', '.sifkit/ledger']) await fs.mkdir(path.join(root, d), { recursive: true });
+    const inTree = path.join(root, 'easybuild-sif-images', made.name);
+    await fs.copyFile(made.sif, inTree);
+    return inTree;
+  }
+
+  it('with Lua in the path: valid Lua that real Lmod loads, SIF naming the file under that root exactly, nothing run', async () => {
+    const root = path.join(dir, `root "]] os.execute("touch PWNED-root") --[[ ]==] \\ $(touch PWNED-sh)`);
+    const inTree = await treeWith(root);
+    const out = path.join(dir, 'out-root');
+    const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const loaded = execFileSync('bash', ['-c', `${LMOD}; module use "$OUT/modules"; module load ${made.module}; echo "rc=$?"; printf 'SIF=%s\\0' "$SIF"`], { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out }, cwd: dir }).toString();
+    expect(loaded).toContain('rc=0');
+    expect(loaded).toContain(`SIF=${inTree}\0`);
+    expect((await filesUnder(dir)).filter((f) => /(^|\/)PWNED-(root|sh)$/.test(f))).toEqual([]);
+  });
+
+  it('with a line break or an escape in the path: refused in one line (Lmod would hand it to the shell), nothing written', async () => {
+    for (const bad of ['root \u001b]0;x\u0007', 'root\nsecond line']) {
+      const root = path.join(dir, bad);
+      await treeWith(root);
+      const out = path.join(dir, 'out-root-bad');
+      const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^sifkit: error: --root: ".*" contains a line break or control character that an environment variable set by Lmod cannot hold\n/);
+      expect(await filesUnder(out)).toEqual([]);
+    }
+  });
+});
+
 describe('the EasyConfig: a description with a backslash and quotes stays text; labels are claims', () => {
   const description = `a \\ backslash, \\n not a newline, "double" 'single' """ ''' and {braces} \\x00 é`;
   let defs: string;
