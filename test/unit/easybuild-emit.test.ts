@@ -5,6 +5,12 @@
  * read back by a Markdown parser holds the image's output as plain text.
  */
 import MarkdownIt from 'markdown-it';
+import { bashWord } from '../../src/emit/bash';
+import { dockerfileString } from '../../src/emit/dockerfile';
+import { htmlText } from '../../src/emit/html';
+import { luaString } from '../../src/emit/lua';
+import { mdRaw, mdText } from '../../src/emit/markdown';
+import { pyString } from '../../src/emit/python';
 import { easyconfigText, userPage } from '../../src/easybuild/easyconfig';
 import type { ImageFacts } from '../../src/easybuild/facts';
 import { prBody } from '../../src/github/pr-content';
@@ -58,5 +64,17 @@ describe("the pull request's body", () => {
     const cells = tokens.filter((t, i) => t.type === 'inline' && tokens[i - 1]?.type === 'td_open').map((t) => (t.children ?? []).map((c) => c.content).join(''));
     expect(cells).toContain('x|y');
     expect(cells).toContain(`failed (${reason})`);
+  });
+});
+
+describe('every emitter', () => {
+  it('refuses a lone surrogate (no file can hold it) in one line, and each its own impossible characters', () => {
+    const emitters = [bashWord, luaString, pyString, dockerfileString, htmlText, mdText];
+    for (const emit of emitters) expect(() => emit('a\ud800b', 'the value')).toThrow(/^the value: "a\\ud800b" is not valid Unicode \(a lone surrogate\)/);
+    expect(() => bashWord('a\0b')).toThrow(/NUL/);
+    expect(() => dockerfileString('a\nRUN id')).toThrow(/line break/);
+    expect(() => htmlText('\0')).toThrow(/NUL/);
+    expect(() => mdText('\u001b[2J')).toThrow(/control character/);
+    expect(() => mdRaw('a`b')).toThrow(/backtick/);
   });
 });
