@@ -17,6 +17,7 @@ export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
 export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';
+export { terminalBlock, terminalLine } from './emit/terminal';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
 // Declared sources: the pins a variant builds from, and the cache that holds them.
@@ -59,7 +60,7 @@ export { mutate } from './tree/mutate';
 
 // EasyConfigs, modules and the GitHub pull request of a release.
 export { imageFacts, locateSif } from './easybuild/facts';
-export { releaseFiles } from './easybuild/files';
+export { definitionFor, releaseFiles } from './easybuild/files';
 export { moduleScripts, moduleText } from './easybuild/module';
 export { DEFAULT_API_URL, apiBase, octokitHost } from './github/octokit';
 export { publishPullRequest } from './github/pull-request';

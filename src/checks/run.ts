@@ -67,7 +67,7 @@ async function findBaseline(opts: TestOptions, stem: string, self: string): Prom
   const image = (await stemLink(opts.tree, stem).catch(() => undefined))?.image;
   if (!image || image === self) return undefined;
   const entry = await readLedger(opts.tree, image);
-  const run = latestPassing(entry?.tests as TestRun[] | undefined);
+  const run = latestPassing(entry?.tests);
   return run ? { run, image, source: `sif-images/${linkName(stem)}` } : undefined;
 }
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
-import { convert, inspect as inspectSif, OperationError, reconvertAndCompare } from '../index';
+import { convert, inspect as inspectSif, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -74,22 +74,22 @@ export function registerConvert(program: Command): void {
           return;
         }
         const lines = [
-          `file:      ${s.file}`,
+          `file:      ${terminalLine(s.file)}`,
           `size:      ${humanSize(s.size)} (${s.size} bytes)`,
           `arch:      ${s.arch}`,
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',
-          table(s.objects.map((o) => [String(o.id), o.type, o.name, String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
+          table(s.objects.map((o) => [String(o.id), terminalLine(o.type), terminalLine(o.name), String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
           '',
           'labels:',
-          ...Object.entries(s.labels).sort().map(([k, v]) => `  ${k}=${v}`),
+          ...Object.entries(s.labels).sort().map(([k, v]) => `  ${terminalLine(k)}=${terminalLine(v)}`),
           '',
           'environment:',
-          ...Object.entries(s.environment).flatMap(([f, body]) => [`  ${f}:`, ...body.trimEnd().split('\n').map((l) => `    ${l}`)]),
+          ...Object.entries(s.environment).flatMap(([f, body]) => [`  ${terminalLine(f)}:`, ...terminalBlock(body.trimEnd()).split('\n').map((l) => `    ${l}`)]),
           '',
           'runscript:',
-          ...(s.runscript ?? '').trimEnd().split('\n').map((l) => `  ${l}`),
+          ...terminalBlock((s.runscript ?? '').trimEnd()).split('\n').map((l) => `  ${l}`),
         ];
         io.stdout(lines.join('\n') + '\n');
       }, flags);

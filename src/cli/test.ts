@@ -75,7 +75,7 @@ export function registerTest(program: Command): void {
     .action(async (flags: { resultsDir: string; root?: string; out: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const runs: TestRun[] = (await readAllResults(path.resolve(flags.resultsDir))).flatMap((f) => f.runs);
-        if (flags.root) for (const e of await listLedger(await openTree(path.resolve(flags.root), false))) runs.push(...((e.tests ?? []) as TestRun[]));
+        if (flags.root) for (const e of await listLedger(await openTree(path.resolve(flags.root), false))) runs.push(...(e.tests ?? []));
         // The same run can be in both places: keep one.
         const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
         if (!unique.length) throw new InputError('no-results', `no test results in ${flags.resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });

@@ -1,4 +1,5 @@
 import type { Provenance } from '../provenance';
+import { dockerfileString } from '../emit/dockerfile';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { checkFetches, definitionEnv } from './fetches';
@@ -73,7 +74,7 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
   };
   for (const p of recipe.parameters) labels[LABEL.paramPrefix + p.name] = values[p.name];
   if (sources.size > 0) labels[LABEL.sources] = sourcesLabel([...sources.values()]);
-  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}="${v}"`);
+  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}=${dockerfileString(v, `label ${k}`)}`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
   const what = `${recipe.name} ${names.stem}`;
   const warnings = assertLintClean(dockerfile, what);

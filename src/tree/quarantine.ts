@@ -3,6 +3,7 @@
  * grace period and a successful backup, and `restore`. Each step is one
  * rename or one unlink, so running it again finishes an interrupted one.
  */
+import { fillShell } from '../emit/bash';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -60,8 +61,8 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
 }
 
 function runBackup(template: string, q: Quarantined, signal?: AbortSignal, processes?: Processes): Promise<{ ok: boolean; message: string }> {
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const cmd = template.replace(/\{path\}/g, quote(q.file)).replace(/\{name\}/g, quote(q.name)).replace(/\{dir\}/g, quote(q.dir));
+  // One pass, each placeholder one quoted word: a file name holding `{name}` stays a file name.
+  const cmd = fillShell(template, { path: q.file, name: q.name, dir: q.dir }, "the policy's backup_command");
   return startChild('sh', ['-c', cmd], { signal, label: 'backup', processes }).done.then(
     () => ({ ok: true, message: 'backed up' }),
     (e: Error) => ({ ok: false, message: e.message }),

@@ -3,6 +3,7 @@
  * dockerhash name, read from the SIF's own labels; with its checksum
  * recorded before the file appears under its final name.
  */
+import type { TestRun } from '../validate/schemas/results';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,7 +21,7 @@ export interface StageOptions {
   archive?: string;
   signal?: AbortSignal;
   /** Test runs to record with the image (the test stage passes them). */
-  tests?: unknown[];
+  tests?: TestRun[];
   /** Refuse unless a passing test run is recorded (issue 8); off when --untested. */
   requireTests?: boolean;
 }
@@ -44,7 +45,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
   const summary = await inspectSif(path.resolve(file));
   if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
-  if (opts.requireTests && !(opts.tests ?? []).some((t) => (t as { passed?: boolean }).passed))
+  if (opts.requireTests && !(opts.tests ?? []).some((t) => t.passed))
     throw new RefusedError('untested', `${facts.name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
   if (opts.archive) await fs.access(opts.archive).catch(() => {
     throw new InputError('no-archive', `no archive at ${opts.archive}`);
@@ -82,7 +83,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         hashed: { ...(existing?.hashed ?? {}) },
         archive: existing?.archive,
         // Runs already on record (a restage) are kept once.
-        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([(t as { started?: string }).started, (t as { runner?: string }).runner]), t])).values()],
+        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t])).values()],
       };
       let archiveName: string | undefined;
       if (opts.archive) {

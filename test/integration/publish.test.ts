@@ -82,7 +82,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
     expect(simple).toMatch(/^#!\/bin\/bash -e\n[\s\S]*\n\$WITH_CONDA\n[\s\S]*python "\$@"\n/);
     const shell = await fs.readFile(path.join(installdir, 'bin/start-shell'), 'utf8');
     expect(shell).toContain('if [ -f /.singularity.d/Singularity ]');
-    expect(shell).toContain('singularity exec $SIFMPI4PY bash "$@"');
+    expect(shell).toContain('singularity exec "$SIFMPI4PY" bash "$@"');
     // And it runs: outside a container it calls singularity with the SIF.
     const fakeBin = path.join(dir, 'fakebin');
     await fs.mkdir(fakeBin, { recursive: true });
