@@ -31,6 +31,8 @@ export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type 
 export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
+export { signSif, verifySif, verifyFailure, type SignResult, type VerifyReport, type SignatureCheck } from './sif/signature';
+export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } from './sif/keys';
 
 // Testing, results and the report.
 export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';

@@ -135,6 +135,17 @@ export const JSON_DOCUMENTS = {
     cancelled: z.array(str),
     variants: z.array(o({ stem: str, sif: str, archive: str, dockerhash, imageId: str, tag: str, phase: str, convert: job.optional(), test: job.extend({ workdir: str }).optional() })),
   }),
+  sign: o({ ok, file: str, group: int, format: z.enum(['dsse', 'pgp']), signers: z.array(str), id: int.optional(), alreadySigned: z.boolean(), objects: z.array(int) }),
+  'verify-signature': o({
+    ok,
+    file: str,
+    groups: z.array(o({
+      group: int,
+      objects: z.array(int),
+      verified: z.boolean(),
+      signatures: z.array(o({ id: int, group: int, format: z.enum(['dsse', 'pgp', 'unknown']), signers: z.array(str), problems: z.array(str) })),
+    })),
+  }),
   'verify-conversion': o({ ok, sif: str, source: str, imageId: str.optional(), identical: z.boolean(), size: z.tuple([count, count]), differing: count, firstDifference: count.optional() }),
   error: errorDocument,
 } as const;
@@ -161,6 +172,8 @@ const TITLES: Record<DocumentName, string> = {
   publish: 'sifkit publish --json',
   release: 'sifkit release --json and sifkit run --json',
   jobs: 'sifkit jobs --json',
+  sign: 'sifkit sign --json',
+  'verify-signature': 'sifkit verify-signature --json',
   'verify-conversion': 'sifkit verify-conversion --json',
   error: 'any sifkit command --json, when it fails',
 };

@@ -8,6 +8,7 @@ import { registerPublish, registerPublishPr } from './publish';
 import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerSign } from './sign';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerRender(program);
   registerBuild(program);
   registerConvert(program);
+  registerSign(program);
   registerTree(program);
   registerStatus(program);
   registerRetire(program);

@@ -146,3 +146,34 @@ export async function loadKeyring(file: string): Promise<PgpPublicKey[]> {
   }
 }
 
+
+export interface VerifierFlags {
+  /** PEM public keys. */
+  keys?: string[];
+  /** An X.509 certificate whose key signed, trusted when it chains to a CA of `caPool`. */
+  cert?: string;
+  caPool?: string;
+  /** An armored OpenPGP keyring. */
+  keyring?: string;
+}
+
+/** The keys a verification trusts, from the files a user named; at least one is required. */
+export async function loadVerifiers(f: VerifierFlags): Promise<{ keys: KeyObject[]; keyring: PgpPublicKey[]; names: string[] }> {
+  if (!f.keys?.length && !f.cert && !f.keyring) throw new InputError('no-key', 'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc');
+  if (Boolean(f.cert) !== Boolean(f.caPool)) throw new InputError('no-ca-pool', '--cert and --ca-pool go together: a certificate is trusted only through a CA pool');
+  const keys: KeyObject[] = [];
+  const names: string[] = [];
+  for (const k of f.keys ?? []) {
+    const key = await loadPublicKey(k);
+    keys.push(key);
+    names.push(keyFingerprint(key));
+  }
+  if (f.cert && f.caPool) {
+    const c = await loadCertificateKey(f.cert, f.caPool);
+    keys.push(c.key);
+    names.push(`${c.fingerprint} (${c.subject.replace(/\n/g, ', ')})`);
+  }
+  const keyring = f.keyring ? await loadKeyring(f.keyring) : [];
+  names.push(...keyring.map(pgpFingerprint));
+  return { keys, keyring, names };
+}
