@@ -30,7 +30,7 @@ const PURE = new Set([
   'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
   'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
   'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore',
-  'sif/format',
+  'sif/format', 'sif/integrity', 'sif/dsse',
   'engine/progress',
   'convert/squash-options', 'convert/flatten', 'convert/additions', 'convert/singularity',
   'checks/gate', 'checks/judge', 'checks/osu', 'checks/spec', 'checks/profile', 'checks/report',
