@@ -81,7 +81,7 @@ export const JSON_DOCUMENTS = {
   render: rendered.extend({ ok }),
   'render-matrix': o({ ok, variants: z.array(rendered) }),
   build: o({ ok, images: z.array(buildRecord) }),
-  convert: o({ ok, sif: convertRecord }),
+  convert: o({ ok, sif: convertRecord, attested: o({ sif: str, ids: z.array(int).optional(), already: z.boolean(), packages: count.optional(), notes: z.array(str), signature: z.unknown().optional() }).optional() }),
   inspect: o({
     ok,
     file: str,
@@ -95,6 +95,8 @@ export const JSON_DOCUMENTS = {
     environment: strings,
     runscript: str.optional(),
     partition: o({ offset: count, size: count, fsType: int, arch: str, squashfsMagic: z.boolean(), compression: str.optional() }).optional(),
+    sbom: o({ format: str, components: z.array(o({ name: str, version: str.optional(), purl: str.optional() })) }).optional(),
+    provenance: z.record(z.string(), z.unknown()).optional(),
   }),
   stage: o({ ok, staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }) }),
   promote: o({

@@ -4,12 +4,13 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, signingKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
   InputError,
   isSifkitError,
   loadPipeline,
+  loadSigningKey,
   parseSlurmSettings,
   type PipelineContext,
   type PipelineDef,
@@ -106,6 +107,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     // Every flag checked before anything runs.
     const test = testSettings(flags);
     const convert = convertSettings(flags);
+    const keyFile = signingKeyFile(flags);
+    const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
     const grace = graceDays(flags.graceDays);
     const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
     // A root named on the command line may be new (a throwaway tree): make it.
@@ -130,6 +133,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       resultsDir: test.resultsDir,
       test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
       convert,
+      signingKey,
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,

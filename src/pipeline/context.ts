@@ -11,6 +11,7 @@ import type { SlurmProfile } from '../checks/profile';
 import type { BuildRecord } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';
+import type { SigningKey } from '../sif/keys';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
 import type { PromoteRecord } from '../tree/promote';
@@ -53,6 +54,8 @@ export interface PipelineOptions {
   rollback?: boolean;
   policy?: string;
   easyconfigs?: string;
+  /** convert: the key that signs each SIF after its SBOM and provenance are added (the build signature). */
+  signingKey?: SigningKey;
   /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
   apply?: boolean;
   includeReferenced?: boolean;

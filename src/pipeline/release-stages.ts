@@ -24,6 +24,7 @@ import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, retire } from '../tree/retire';
 import type { PipelineContext, Stage, VariantState } from './context';
 import { engineFor } from './engines';
+import { attestVariant } from './attest';
 
 function built(v: VariantState): BuildRecord {
   const b = v.results.build;
@@ -102,6 +103,8 @@ export const convertStage: Stage = {
     try {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
+      // Converted but not attested (or not signed, when the run signs): convert again, attest after.
+      if (!s.objects.some((o) => o.type === 'sbom') || (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
@@ -117,8 +120,10 @@ export const convertStage: Stage = {
       report.progress(`docker export | mksquashfs -> ${out}`);
       return convert(`docker-daemon:${built(v).imageId}`, out, { ...ctx.options.convert, signal: ctx.signal, engine, scanVerdict: 'refuse' });
     });
-    v.results.convert = r;
-    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
+    report.progress('SBOM, provenance and signature');
+    const a = await attestVariant(ctx, v, out, engine);
+    v.results.convert = { ...r, size: (await fs.stat(out)).size };
+    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`);
   },
 };
 

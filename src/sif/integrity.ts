@@ -198,31 +198,49 @@ export function digestNamesOf(m: ImageMetadata): DigestName[] {
   return [...names] as DigestName[];
 }
 
+/** An object to append to a SIF: what its descriptor says besides its place. */
+export interface AppendedObject {
+  dataType: number;
+  /** Group number (0: none, stored as the bare group flag, as sylabs does). */
+  group: number;
+  /** The raw link field (a group link carries the group flag). */
+  linkedId: number;
+  name: string;
+  extra: Buffer;
+  size: number;
+}
+
 /**
- * Where a signature object of `size` bytes goes (create.go writeDataObject):
- * the first free slot, ID = slot + 1, right after the end of the last
- * object, no group (stored as the bare group flag), linked to the group.
+ * Where appended objects go (create.go writeDataObject): each in the next
+ * free slot, ID = slot + 1, right after the end of the last object, no
+ * alignment (only partitions are aligned). Pure: the new descriptors.
  */
-export function planSignatureObject(all: RawDescriptor[], dataOffset: bigint, size: number, group: number, time: bigint, extra: Buffer): { slot: number; descriptor: Descriptor } {
-  const free = all.find((r) => !r.d.used);
-  if (!free) throw new Error('no free descriptor slot for a signature');
+export function planAppend(all: RawDescriptor[], dataOffset: bigint, items: AppendedObject[], time: bigint): Array<{ slot: number; descriptor: Descriptor }> {
+  const free = all.filter((r) => !r.d.used);
+  if (free.length < items.length) throw new Error(`no free descriptor slot for ${items.length} more object(s)`);
   let end = dataOffset;
   for (const r of all) if (r.d.used && r.d.offset + r.d.size > end) end = r.d.offset + r.d.size;
-  return {
-    slot: free.slot,
-    descriptor: {
-      dataType: DataType.signature,
+  return items.map((item, i) => {
+    const descriptor: Descriptor = {
+      dataType: item.dataType,
       used: true,
-      id: free.slot + 1,
-      groupId: GROUP_MASK >>> 0,
-      linkedId: (group | GROUP_MASK) >>> 0,
+      id: free[i].slot + 1,
+      groupId: (item.group | GROUP_MASK) >>> 0,
+      linkedId: item.linkedId >>> 0,
       offset: end,
-      size: BigInt(size),
-      sizeWithPadding: BigInt(size),
+      size: BigInt(item.size),
+      sizeWithPadding: BigInt(item.size),
       created: time,
       modified: time,
-      name: '',
-      extra,
-    },
-  };
+      name: item.name,
+      extra: item.extra,
+    };
+    end += BigInt(item.size);
+    return { slot: free[i].slot, descriptor };
+  });
+}
+
+/** A signature over `group`: no group of its own, linked to the group. */
+export function signatureObject(group: number, size: number, extra: Buffer): AppendedObject {
+  return { dataType: DataType.signature, group: 0, linkedId: (group | GROUP_MASK) >>> 0, name: '', extra, size };
 }

@@ -6,16 +6,14 @@
  * table in one write, so an interrupted run leaves either the old file (with
  * unreferenced bytes past its end, which a rerun overwrites) or the signed one.
  */
-import { promises as fs } from 'node:fs';
 import { createHash, type KeyObject } from 'node:crypto';
-import { InputError, InterruptedError, RefusedError, errnoCode, isSifkitError } from '../errors';
-import { openRegular } from '../util/files';
+import { InputError, InterruptedError } from '../errors';
 import { escapeForMessage } from '../validate/names';
-import { HEADER_SIZE, encodeDescriptor } from './format';
-import { SIF_PREFETCH, parseSifHead, sifHeadLength, type SifImage } from './file';
+import { HEADER_SIZE } from './format';
+import { appendObjects, openSif, readObject, type OpenSif } from './update';
 import {
   METADATA_MEDIA_TYPE, compareMetadata, decodeSignatureExtra, digestNamesOf, digestOf, encodeMetadata, groupIds, groupObjects, groupSignatures,
-  headerIntegrityBytes, imageMetadata, nodeDigestName, parseMetadata, planSignatureObject, rawDescriptors, signatureExtra,
+  headerIntegrityBytes, imageMetadata, nodeDigestName, parseMetadata, signatureExtra, signatureObject,
   type DigestName, type ImageMetadata, type RawDescriptor,
 } from './integrity';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
@@ -26,61 +24,29 @@ const CHUNK = 4 << 20;
 /** A signature object is small; a bigger one is not read into memory. */
 const MAX_SIGNATURE = 1 << 20;
 
-interface OpenSif {
-  fh: fs.FileHandle;
-  file: string;
-  head: Buffer;
-  sif: SifImage;
-  all: RawDescriptor[];
-}
-
-async function openSif(file: string, write: boolean): Promise<OpenSif> {
-  let fh: fs.FileHandle;
-  try {
-    fh = write ? await openForUpdate(file) : await openRegular(file, 'SIF');
-  } catch (e) {
-    if (isSifkitError(e)) throw e;
-    throw new InputError('unreadable-sif', `cannot open ${escapeForMessage(file)}: ${errnoCode(e) ?? (e as Error).message}`);
-  }
-  try {
-    const size = BigInt((await fh.stat()).size);
-    let head = Buffer.alloc(SIF_PREFETCH);
-    head = head.subarray(0, (await fh.read(head, 0, head.length, 0)).bytesRead);
-    const need = sifHeadLength(head, size, file);
-    if (need > head.length) {
-      head = Buffer.alloc(need);
-      await fh.read(head, 0, need, 0);
-    }
-    head = Buffer.from(head.subarray(0, need));
-    const sif = parseSifHead(head, size, file);
-    return { fh, file, head, sif, all: rawDescriptors(head, Number(sif.header.descriptorsOffset), Number(sif.header.descriptorsTotal)) };
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
-}
-
-async function openForUpdate(file: string): Promise<fs.FileHandle> {
-  const st = await fs.stat(file);
-  if (!st.isFile()) throw new InputError('not-regular', `${escapeForMessage(file)} is not a regular file`);
-  return fs.open(file, 'r+');
-}
-
-/** Digests of the objects, each read once, in file order, through every hash asked for. */
+/**
+ * Digests of the objects, each read once, in file order, through every hash
+ * asked for. Two buffers: the next chunk is read while this one is hashed.
+ */
 async function objectDigests(o: OpenSif, objects: RawDescriptor[], names: DigestName[], signal?: AbortSignal): Promise<Map<number, Map<DigestName, string>>> {
   const out = new Map<number, Map<DigestName, string>>();
-  const buf = Buffer.alloc(CHUNK);
+  const bufs = [Buffer.alloc(CHUNK), Buffer.alloc(CHUNK)];
   for (const r of [...objects].sort((a, b) => (a.d.offset < b.d.offset ? -1 : 1))) {
     const hashes = names.map((n) => [n, createHash(nodeDigestName(n))] as const);
+    const end = Number(r.d.offset + r.d.size);
+    const readAt = (pos: number, i: number) => (pos < end ? o.fh.read(bufs[i], 0, Math.min(CHUNK, end - pos), pos) : Promise.resolve({ bytesRead: 0 }));
     let pos = Number(r.d.offset);
-    const end = pos + Number(r.d.size);
+    let i = 0;
+    let pending = readAt(pos, i);
     while (pos < end) {
       if (signal?.aborted) throw new InterruptedError('interrupted while reading the SIF');
-      const { bytesRead } = await o.fh.read(buf, 0, Math.min(CHUNK, end - pos), pos);
+      const { bytesRead } = await pending;
       if (bytesRead === 0) throw new InputError('bad-sif', `${escapeForMessage(o.file)}: object ${r.d.id} ends past the end of the file`);
-      const chunk = buf.subarray(0, bytesRead);
-      for (const [, h] of hashes) h.update(chunk);
       pos += bytesRead;
+      pending = readAt(pos, 1 - i);
+      const chunk = bufs[i].subarray(0, bytesRead);
+      for (const [, h] of hashes) h.update(chunk);
+      i = 1 - i;
     }
     out.set(r.d.id, new Map(hashes.map(([n, h]) => [n, `${n}:${h.digest('hex')}`])));
   }
@@ -89,13 +55,6 @@ async function objectDigests(o: OpenSif, objects: RawDescriptor[], names: Digest
 
 function metadataNow(o: OpenSif, objects: RawDescriptor[], digests: Map<number, Map<DigestName, string>>, name: DigestName): ImageMetadata {
   return imageMetadata(digestOf(name, headerIntegrityBytes(o.head.subarray(0, HEADER_SIZE))), objects.map((r) => ({ r, objectDigest: digests.get(r.d.id)!.get(name)! })), name);
-}
-
-async function readSmall(o: OpenSif, r: RawDescriptor): Promise<Buffer> {
-  if (r.d.size > BigInt(MAX_SIGNATURE)) throw new InputError('bad-signature', `${escapeForMessage(o.file)}: signature object ${r.d.id} is ${r.d.size} bytes, too big to be a signature`);
-  const b = Buffer.alloc(Number(r.d.size));
-  await o.fh.read(b, 0, b.length, Number(r.d.offset));
-  return b;
 }
 
 export interface Verifiers {
@@ -123,7 +82,7 @@ export interface VerifyReport {
 }
 
 async function checkEnvelope(o: OpenSif, sig: RawDescriptor, v: Verifiers): Promise<{ format: SignatureCheck['format']; signers: string[]; metadata?: ImageMetadata; problem?: string }> {
-  const data = await readSmall(o, sig);
+  const data = await readObject(o, sig, MAX_SIGNATURE);
   const env = parseEnvelope(data);
   const { fingerprint } = decodeSignatureExtra(sig.d.extra);
   if (env) {
@@ -267,25 +226,8 @@ export async function signSif(file: string, keys: SigningKey[], opts: { group?: 
       extra = signatureExtra('sha256');
     }
     if (opts.signal?.aborted) throw new InterruptedError('interrupted before writing the signature');
-    let plan;
-    try {
-      plan = planSignatureObject(o.all, o.sif.header.dataOffset, data.length, group, time, extra);
-    } catch (e) {
-      throw new RefusedError('sif-full', `${escapeForMessage(file)}: ${(e as Error).message}`);
-    }
-    const end = plan.descriptor.offset + plan.descriptor.size;
-    await o.fh.write(data, 0, data.length, Number(plan.descriptor.offset));
-    await o.fh.sync();
-    const head = Buffer.from(o.head);
-    encodeDescriptor(plan.descriptor).copy(head, Number(o.sif.header.descriptorsOffset) + plan.slot * 585);
-    head.writeBigInt64LE(time, 0x48);
-    head.writeBigInt64LE(o.sif.header.descriptorsFree - 1n, 0x50);
-    head.writeBigInt64LE(end - o.sif.header.dataOffset, 0x78);
-    // Header and table in one write: a reader sees the old or the new table, never half of one.
-    await o.fh.write(head, 0, head.length, 0);
-    if (BigInt((await o.fh.stat()).size) > end) await o.fh.truncate(Number(end));
-    await o.fh.sync();
-    return { file, group, format, signers, id: plan.descriptor.id, alreadySigned: false, objects: objects.map((r) => r.d.id) };
+    const [id] = await appendObjects(o, [{ ...signatureObject(group, data.length, extra), data }], time);
+    return { file, group, format, signers, id, alreadySigned: false, objects: objects.map((r) => r.d.id) };
   } finally {
     await o.fh.close();
   }
