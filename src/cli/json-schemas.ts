@@ -107,7 +107,7 @@ export const JSON_DOCUMENTS = {
       easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
     }),
   }),
-  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
+  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })), trustPolicy: str.optional() }),
   verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState, reconverted: z.array(o({ path: str, source: str.optional(), result: z.enum(['identical', 'differs', 'source unavailable']), detail: str.optional() })).optional() }),
   retire: o({
     ok: z.boolean(),

@@ -24,6 +24,7 @@ export function registerStatus(program: Command): void {
           return;
         }
         if (lock) io.stdout(`lock: held by ${describeLock(lock)}\n`);
+        io.stdout(s.trustPolicy ? `trust policy: ${s.trustPolicy}\n` : 'trust policy: none (signatures are not enforced; see docs/signing.md)\n');
         if (!s.images.length) io.stdout(`no images${flags.stem || where.length ? ' match' : ` in ${s.root}`}\n`);
         else {
           const t = statusTable(s.images);

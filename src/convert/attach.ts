@@ -103,7 +103,7 @@ export async function attachSbomAndProvenance(sif: string, provenance: Provenanc
   if (has) return { sif, already: true, notes: [] };
   const records = await readImagePackages(sif, opts);
   const labels = provenance.labels ?? {};
-  const sbom = sbomDocument({ name: labels[LABEL.stem] ?? path.basename(sif, '.sif'), version: labels[LABEL.imageVersion], imageId: provenance.imageId }, records.packages, sifkitVersion(), records.notes);
+  const sbom = sbomDocument({ name: labels[LABEL.stem] ?? provenance.source ?? path.basename(sif, '.sif'), version: labels[LABEL.imageVersion], imageId: provenance.imageId }, records.packages, sifkitVersion(), records.notes);
   await validateSbom(sbom);
   const prov = provenanceDocument(provenance, sifkitVersion());
   const o = await openSif(sif, true);

@@ -28,7 +28,7 @@ const PURE = new Set([
   'errors',
   'validate/names', 'validate/schema', 'validate/labels',
   'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
-  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
+  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif', 'validate/schemas/trust',
   'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore',
   'sif/format', 'sif/integrity', 'sif/dsse',
   'engine/progress',
