@@ -105,6 +105,7 @@ export const JSON_DOCUMENTS = {
       name: str,
       link: o({ path: str, target: str, previous: str.optional(), changed: z.boolean() }).optional(),
       easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
+      testedSignature: str.optional(),
     }),
   }),
   status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })), trustPolicy: str.optional() }),

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, signingKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, signingKeyFile, testedKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
   InputError,
@@ -37,6 +37,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   logDir?: string;
   date?: string;
   rollback?: boolean;
+  testedKey?: string;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -109,6 +110,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const convert = convertSettings(flags);
     const keyFile = signingKeyFile(flags);
     const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
+    const testedFile = testedKeyFile(flags);
+    const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
     const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
     // A root named on the command line may be new (a throwaway tree): make it.
@@ -134,6 +137,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
       convert,
       signingKey,
+      testedKey,
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,

@@ -66,6 +66,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   promote: [
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
+    { flags: '--tested-key <file>', help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)" },
   ],
   retire: [
     { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },
@@ -126,6 +127,11 @@ export function convertSettings(flags: ConvertFlags): ConvertSettings {
   if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
   const processors = wholeNumber(flags.processors, '--processors', 1, 1024, 'bad-processors');
   return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
+}
+
+/** The tested key's file: --tested-key, else $SIFKIT_TESTED_KEY, else none. */
+export function testedKeyFile(flags: { testedKey?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.testedKey ?? (env.SIFKIT_TESTED_KEY || undefined);
 }
 
 /** The signing key's file: --signing-key, else $SIFKIT_SIGNING_KEY, else none. */

@@ -56,6 +56,8 @@ export interface PipelineOptions {
   easyconfigs?: string;
   /** convert: the key that signs each SIF after its SBOM and provenance are added (the build signature). */
   signingKey?: SigningKey;
+  /** promote: the key of the tested signature a tree's trust policy asks for. */
+  testedKey?: SigningKey;
   /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
   apply?: boolean;
   includeReferenced?: boolean;

@@ -13,7 +13,7 @@ import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
-import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested, type TrustPolicy } from './trust';
+import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested } from './trust';
 import type { SigningKey } from '../sif/keys';
 
 export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
@@ -31,14 +31,23 @@ export interface PromoteOptions {
   testedKey?: SigningKey;
 }
 
-/** The trust policy's checks, before anything changes: the build signature, and what the tested signature needs. */
-async function trustChecks(tree: Tree, name: string, opts: PromoteOptions): Promise<TrustPolicy | undefined> {
+/**
+ * The trust policy's checks, before the lock is taken and anything (even
+ * the audit log) changes: the build signature, and whether the tested
+ * signature holds or can be made. True when promote must write it.
+ */
+async function trustChecks(tree: Tree, name: string, opts: PromoteOptions): Promise<boolean> {
   const trust = await loadTrustPolicy(tree);
-  if (!trust) return undefined;
-  await requireBuildSignature(trust, path.join(tree.tested, name), `${TESTED}/${name}`, opts.signal);
-  if (trust.tested && opts.testedKey && !trust.tested.names.some((n) => n.startsWith(opts.testedKey!.fingerprint)))
+  if (!trust) return false;
+  const rel = `${TESTED}/${name}`;
+  await requireBuildSignature(trust, path.join(tree.tested, name), rel, opts.signal);
+  if (!trust.tested) return false;
+  if (opts.testedKey && !trust.tested.names.some((n) => n.startsWith(opts.testedKey!.fingerprint)))
     throw new RefusedError('untrusted-key', `the key ${opts.testedKey.fingerprint} is not a tested key of the trust policy ${trust.file}`);
-  return trust;
+  const entry = await readLedger(tree, name);
+  const problem = entry ? await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []) : undefined;
+  if (problem && !opts.testedKey) throw new RefusedError('not-tested-signed', `${rel}: ${problem}; the tree's trust policy requires one`, { hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY' });
+  return problem !== undefined;
 }
 
 export interface PromoteRecord {
@@ -87,7 +96,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
   // Unknown names are bad input, found without taking the lock or making anything.
   if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
-  const trust = await trustChecks(tree, name, opts);
+  const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
@@ -97,8 +106,6 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     if (state === 'mismatch') throw new RefusedError('checksum-mismatch', `${rel} does not match its recorded sha256 ${entry!.sha256.slice(0, 16)}…; refusing to promote a changed file`);
     const e = entry as LedgerEntry;
     const record: PromoteRecord = { name };
-    const testedProblem = trust?.tested ? await checkTested(tree, trust.tested.keys, name, e.sha256, e.tests ?? []) : undefined;
-    if (testedProblem && !opts.testedKey) throw new RefusedError('not-tested-signed', `${rel}: ${testedProblem}; the tree's trust policy requires one`, { hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY' });
     const files: Array<{ path: string; sha256?: string; op?: string }> = [];
     const wantLink = opts.to === 'sif-images' || opts.to === 'all';
     const wantFile = opts.to === 'easybuild-sif-images' || opts.to === 'all';
@@ -146,7 +153,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
       record.link = { path: at, target: linkTarget, previous, changed };
       if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
     }
-    if (testedProblem && opts.testedKey) {
+    if (signTested && opts.testedKey) {
       const sig = await writeTested(tree, opts.testedKey, name, e.sha256, e.tests ?? []);
       record.testedSignature = sig;
       files.push({ path: path.relative(tree.root, sig), op: `tested signature by ${opts.testedKey.fingerprint}` });
