@@ -59,8 +59,12 @@ export function sbomDocument(subject: SbomSubject, packages: ImagePackage[], sif
   return serializer.serialize(bom, { sortLists: true, space: 0 });
 }
 
+/** Compiling the schema takes seconds; the validator is made once per process, on first use. */
+let validator: CDX.Validation.JsonStrictValidator | undefined;
+
 /** Checks the text against CycloneDX 1.6's JSON schema; throws a one-line Error naming the first problem. */
 export async function validateSbom(text: string): Promise<void> {
-  const errors = await new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6).validate(text);
+  validator ??= new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6);
+  const errors = await validator.validate(text);
   if (errors !== null) throw new Error(`the SBOM does not match the CycloneDX 1.6 schema: ${JSON.stringify(errors).slice(0, 300)}`);
 }
