@@ -2,9 +2,8 @@
  * Signing and verifying a SIF file (the effects over integrity.ts, dsse.ts
  * and pgp.ts). Each reads the file once: the head (header and descriptor
  * table) in one read, then every covered object streamed through its hash,
- * never held. Signing appends the signature object, then rewrites head and
- * table in one write, so an interrupted run leaves either the old file (with
- * unreferenced bytes past its end, which a rerun overwrites) or the signed one.
+ * never held. Signing appends the signature object through update.ts (data
+ * first, then head and table in one write).
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { InputError, InterruptedError } from '../errors';
