@@ -24,7 +24,6 @@ export function registerStatus(program: Command): void {
           return;
         }
         if (lock) io.stdout(`lock: held by ${describeLock(lock)}\n`);
-        io.stdout(s.trustPolicy ? `trust policy: ${s.trustPolicy}\n` : 'trust policy: none (signatures are not enforced; see docs/signing.md)\n');
         if (!s.images.length) io.stdout(`no images${flags.stem || where.length ? ' match' : ` in ${s.root}`}\n`);
         else {
           const t = statusTable(s.images);
@@ -33,6 +32,9 @@ export function registerStatus(program: Command): void {
         }
         const dangling = s.links.filter((l) => l.dangling);
         if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
+        // A tree without a policy works as before: said on stderr, so the table's output stays the same.
+        if (s.trustPolicy) io.stdout(`trust policy: ${s.trustPolicy}\n`);
+        else io.stderr('sifkit: note: no trust policy in this tree: signatures are not enforced (docs/signing.md)\n');
       }, flags);
     });
 }
