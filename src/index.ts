@@ -35,7 +35,10 @@ export { convert, parseBackend, type Backend, type ConvertOptions, type ConvertR
 export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from './convert/squash-options';
 export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
+export { attestSif, type AttestResult } from './convert/attach';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
+export { signSif, verifySif, verifyFailure, type SignResult, type VerifyReport, type SignatureCheck } from './sif/signature';
+export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } from './sif/keys';
 
 // Testing, results and the report.
 export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';

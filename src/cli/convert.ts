@@ -2,8 +2,8 @@ import * as os from 'node:os';
 import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
-import { convert, inspect as inspectSif, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
+import { addStageFlags, convertSettings, signingKeyFile, type ConvertFlags } from './stage-flags';
+import { attestSif, convert, inspect as inspectSif, loadSigningKey, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -25,6 +25,8 @@ export function registerConvert(program: Command): void {
     .action(async (source: string, flags: ConvertCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const settings = convertSettings(flags, os.totalmem());
+        const keyFile = signingKeyFile(flags);
+        const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
         const r = await convert(source, flags.output, {
           ...settings,
           signal: io.signal,
@@ -32,7 +34,9 @@ export function registerConvert(program: Command): void {
           scanVerdict: 'warn',
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
         });
-        if (io.json) io.stdout(jsonDoc({ ok: true, sif: r }));
+        // With a key: the SBOM and provenance (from the image's labels), then the signature, as a release does.
+        const attested = signingKey ? await attestSif(r.out, { source: r.source, imageId: r.imageId, labels: r.labels }, { signingKey, signal: io.signal }) : undefined;
+        if (io.json) io.stdout(jsonDoc({ ok: true, sif: r, ...(attested ? { attested } : {}) }));
         else {
           io.stdout(`${r.out}\n`);
           const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
@@ -90,6 +94,8 @@ export function registerConvert(program: Command): void {
           '',
           'runscript:',
           ...terminalBlock((s.runscript ?? '').trimEnd()).split('\n').map((l) => `  ${l}`),
+          ...(s.sbom ? ['', `sbom: ${s.sbom.format}, ${s.sbom.components.length} packages (sifkit inspect --json | jq .sbom.components)`] : []),
+          ...(s.provenance ? ['', 'provenance:', ...JSON.stringify(s.provenance, null, 2).split('\n').map((l) => `  ${l}`)] : []),
         ];
         io.stdout(lines.join('\n') + '\n');
       }, flags);

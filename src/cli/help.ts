@@ -47,6 +47,16 @@ export const EXAMPLES: Record<string, string[]> = {
     "sifkit status --stem 'lumi-mpi4py-rocm-6*' --json",
   ],
   verify: ['sifkit verify --root demo-out/containers', 'sifkit verify --deep --repair', 'sifkit verify --deep --reconvert --work-dir /scratch/tmp   # prove each SIF is its image\'s conversion'],
+  sign: [
+    'sifkit sign x.sif --key build-key.pem                 # DSSE (ed25519, ECDSA, RSA PEM keys)',
+    'sifkit sign x.sif --key secret.asc                    # PGP clear-signed, as apptainer sign does',
+    'SIFKIT_SIGNING_KEY=build-key.pem sifkit sign x.sif --json',
+  ],
+  'verify-signature': [
+    'sifkit verify-signature x.sif --key build-key.pub.pem',
+    'sifkit verify-signature x.sif --cert signer.crt --ca-pool lumi-ca.pem',
+    'sifkit verify-signature x.sif --keyring pubring.asc --group 1 --json',
+  ],
   'verify-conversion': ['sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names', 'sifkit verify-conversion x.sif docker-archive:x.tar --json'],
   jobs: ['sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant', 'sifkit jobs --out /scratch/$PROJECT/sif --cancel'],
   retire: [

@@ -9,6 +9,7 @@ import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
 import { registerFetch } from './fetch';
+import { registerSign } from './sign';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerBuild(program);
   registerFetch(program);
   registerConvert(program);
+  registerSign(program);
   registerTree(program);
   registerStatus(program);
   registerRetire(program);

@@ -5,12 +5,13 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, signingKeyFile, testedKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
   InputError,
   isSifkitError,
   loadPipeline,
+  loadSigningKey,
   parseSlurmSettings,
   type PipelineContext,
   type PipelineDef,
@@ -39,6 +40,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   logDir?: string;
   date?: string;
   rollback?: boolean;
+  testedKey?: string;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -108,6 +110,10 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
   return runCommand(async (io) => {
     // Every flag checked before anything runs.
     const test = testSettings(flags);
+    const keyFile = signingKeyFile(flags);
+    const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
+    const testedFile = testedKeyFile(flags);
+    const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
     const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
@@ -136,6 +142,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       resultsDir: test.resultsDir,
       test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
       convert,
+      signingKey,
+      testedKey,
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,

@@ -51,6 +51,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--compression <name>', help: `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, default: 'gzip' },
     { flags: '--mksquashfs-mem <size>', help: 'memory mksquashfs may use, e.g. 512M or 2G', default: DEFAULT_MKSQUASHFS_MEM },
     { flags: '--processors <n>', help: 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)' },
+    { flags: '--signing-key <file>', help: 'add the SBOM and provenance objects and sign the SIF with this private key (default: $SIFKIT_SIGNING_KEY)' },
   ],
   test: [
     { flags: '--runner <runner>', help: 'local or slurm', default: 'local', inPipeline: "the pipeline file's runner, else local" },
@@ -69,6 +70,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   promote: [
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
+    { flags: '--tested-key <file>', help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)" },
   ],
   retire: [
     { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },
@@ -109,6 +111,7 @@ export interface ConvertFlags {
   compression?: string;
   mksquashfsMem?: string;
   processors?: string;
+  signingKey?: string;
 }
 
 export interface ConvertSettings {
@@ -131,6 +134,16 @@ export function convertSettings(flags: ConvertFlags, physicalBytes?: number): Co
   if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
   const processors = wholeNumber(flags.processors, '--processors', 1, 1024, 'bad-processors');
   return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
+}
+
+/** The tested key's file: --tested-key, else $SIFKIT_TESTED_KEY, else none. */
+export function testedKeyFile(flags: { testedKey?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.testedKey ?? (env.SIFKIT_TESTED_KEY || undefined);
+}
+
+/** The signing key's file: --signing-key, else $SIFKIT_SIGNING_KEY, else none. */
+export function signingKeyFile(flags: ConvertFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.signingKey ?? (env.SIFKIT_SIGNING_KEY || undefined);
 }
 
 /** The test flags as commander parses them (`--no-gate` gives gate: false). */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
-import { addStageFlags, graceDays, type RetireFlags } from './stage-flags';
+import { addStageFlags, graceDays, testedKeyFile, type RetireFlags } from './stage-flags';
 import {
   blockedError,
   DEFAULT_RESULTS_DIR,
@@ -12,6 +12,7 @@ import {
   InputError,
   inspect as inspectSif,
   loadPolicyFile,
+  loadSigningKey,
   lockHolder,
   mutate,
   openTree,
@@ -67,15 +68,18 @@ export function registerTree(program: Command): void {
   addStageFlags(promoteCmd, 'promote', { skip: ['--to'] })
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (name: string, flags: { to: string; rollback?: boolean; root?: string; json?: boolean }) => {
+    .action(async (name: string, flags: { to: string; rollback?: boolean; testedKey?: string; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const to = parseTarget(flags.to);
+        const keyFile = testedKeyFile(flags);
+        const testedKey = keyFile ? await loadSigningKey(keyFile) : undefined;
         const tree = await openTree(resolveRoot(flags.root), false);
-        const r = await promote(tree, name, { to, rollback: flags.rollback, signal: io.signal });
+        const r = await promote(tree, name, { to, rollback: flags.rollback, testedKey, signal: io.signal });
         if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
         else {
           if (r.easybuild) io.stdout(`${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`);
           if (r.link) io.stdout(`${r.link.changed ? 'linked' : 'already linked'} ${r.link.path} -> ${r.link.target}${r.link.previous && r.link.changed ? ` (was ${r.link.previous})` : ''}\n`);
+          if (r.testedSignature) io.stdout(`tested signature: ${r.testedSignature}\n`);
         }
       }, flags);
     });

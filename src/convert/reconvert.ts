@@ -11,6 +11,7 @@ import type { ImageEngine } from '../engine/engine';
 import { InputError } from '../errors';
 import { escapeForMessage } from '../validate/names';
 import { inspectSif } from '../sif/inspect';
+import { copyAddedObjects } from '../sif/update';
 import { tempNameFor } from '../util/files';
 import { convert } from './convert';
 import { compareFiles, type Comparison } from './reproducible';
@@ -49,6 +50,8 @@ export async function reconvertAndCompare(sif: string, sourceText: string | unde
   const again = tempNameFor(opts.workDir ? path.join(opts.workDir, path.basename(sif)) : path.resolve(sif));
   try {
     const r = await convert(source, again, { compression, fixPerms: opts.fixPerms, mem: opts.mem, signal: opts.signal, engine: opts.engine });
+    // What was added after conversion (SBOM, provenance, signatures) is the signatures' to prove, not the conversion's: carried over as is.
+    await copyAddedObjects(sif, again);
     return { sif, source, imageId: r.imageId, ...(await compareFiles(sif, again)) };
   } finally {
     await fs.rm(again, { force: true });

@@ -12,6 +12,7 @@ import type { SlurmProfile } from '../checks/profile';
 import type { BuildRecord } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';
+import type { SigningKey } from '../sif/keys';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
 import type { PromoteRecord } from '../tree/promote';
@@ -58,6 +59,10 @@ export interface PipelineOptions {
   rollback?: boolean;
   policy?: string;
   easyconfigs?: string;
+  /** convert: the key that signs each SIF after its SBOM and provenance are added (the build signature). */
+  signingKey?: SigningKey;
+  /** promote: the key of the tested signature a tree's trust policy asks for. */
+  testedKey?: SigningKey;
   /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
   apply?: boolean;
   includeReferenced?: boolean;

@@ -24,6 +24,7 @@ import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
+import { attestVariant } from './attest';
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
   const root = ctx.options.root;
@@ -82,6 +83,8 @@ export const convertStage: Stage = {
     try {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
+      // Converted but not attested (or not signed, when the run signs): convert again, attest after.
+      if (!s.objects.some((o) => o.type === 'sbom') || (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
@@ -99,8 +102,10 @@ export const convertStage: Stage = {
       // again: build returns an image only once its leak scan passed (or had passed) for that ID.
       return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, { ...ctx.options.convert, signal: ctx.signal, engine });
     });
-    v.results.convert = r;
-    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
+    report.progress('SBOM, provenance and signature');
+    const a = await attestVariant(ctx, v, out, engine);
+    v.results.convert = { ...r, size: (await fs.stat(out)).size };
+    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`);
   },
 };
 
@@ -198,7 +203,7 @@ export const promoteStage: Stage = {
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, testedKey: ctx.options.testedKey, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },

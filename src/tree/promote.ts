@@ -14,6 +14,8 @@ import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
 import { linkName, stemLink } from './links';
+import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested } from './trust';
+import type { SigningKey } from '../sif/keys';
 
 export const PROMOTE_TARGETS = ['sif-images', 'easybuild-sif-images', 'all'] as const;
 export type PromoteTarget = (typeof PROMOTE_TARGETS)[number];
@@ -27,12 +29,35 @@ export interface PromoteOptions {
   to: PromoteTarget;
   rollback?: boolean;
   signal?: AbortSignal;
+  /** Signs the tested signature when the tree's trust policy asks for one (a `tested` key of the policy). */
+  testedKey?: SigningKey;
+}
+
+/**
+ * The trust policy's checks, before the lock is taken and anything (even
+ * the audit log) changes: the build signature, and whether the tested
+ * signature holds or can be made. True when promote must write it.
+ */
+async function trustChecks(tree: Tree, name: string, opts: PromoteOptions): Promise<boolean> {
+  const trust = await loadTrustPolicy(tree);
+  if (!trust) return false;
+  const rel = `${TESTED}/${name}`;
+  await requireBuildSignature(trust, path.join(tree.tested, name), rel, opts.signal);
+  if (!trust.tested) return false;
+  if (opts.testedKey && !trust.tested.names.some((n) => n.startsWith(opts.testedKey!.fingerprint)))
+    throw new RefusedError('untrusted-key', `the key ${opts.testedKey.fingerprint} is not a tested key of the trust policy ${trust.file}`);
+  const entry = await readLedger(tree, name);
+  const problem = entry ? await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []) : undefined;
+  if (problem && !opts.testedKey) throw new RefusedError('not-tested-signed', `${rel}: ${problem}; the tree's trust policy requires one`, { hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY' });
+  return problem !== undefined;
 }
 
 export interface PromoteRecord {
   name: string;
   link?: { path: string; target: string; previous?: string; changed: boolean };
   easybuild?: { path: string; how: 'hardlink' | 'copy' | 'present' };
+  /** The tested signature this promotion wrote (trust policy). */
+  testedSignature?: string;
 }
 
 /** `foo.sif`, `foo` or a path to a staged file → the staged name. */
@@ -58,6 +83,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
   // Unknown names are bad input, found without taking the lock or making anything.
   if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
+  const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
@@ -113,6 +139,11 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
       }
       record.link = { path: at, target: linkTarget, previous, changed };
       if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
+    }
+    if (signTested && opts.testedKey) {
+      const sig = await writeTested(tree, opts.testedKey, name, e.sha256, e.tests ?? []);
+      record.testedSignature = sig;
+      files.push({ path: path.relative(tree.root, sig), op: `tested signature by ${opts.testedKey.fingerprint}` });
     }
     await writeLedger(tree, e);
     return { value: record, files, detail: { to: opts.to, rollback: Boolean(opts.rollback) } };

@@ -16,6 +16,7 @@ import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from '
 import { copyToTemp, ensureSpace, publishTemp } from './publish';
 import { TESTED, type Tree } from './root';
 import { mutate } from './mutate';
+import { loadTrustPolicy, requireBuildSignature } from './trust';
 
 export interface StageOptions {
   archive?: string;
@@ -47,6 +48,9 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
   const facts = sifIdentity(summary);
   if (opts.requireTests && !(opts.tests ?? []).some((t) => t.passed))
     throw new RefusedError('untested', `${facts.name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
+  // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
+  const trust = await loadTrustPolicy(tree);
+  if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);
   if (opts.archive) await fs.access(opts.archive).catch(() => {
     throw new InputError('no-archive', `no archive at ${opts.archive}`);
   });

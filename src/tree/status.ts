@@ -12,6 +12,7 @@ import { labelFacts } from '../validate/labels';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
 import { readLinkIn } from './links';
+import { trustPolicyPath } from './trust';
 
 export interface ImageStatus {
   name: string;
@@ -33,6 +34,8 @@ export interface TreeStatus {
   root: string;
   images: ImageStatus[];
   links: Array<{ name: string; target: string; image?: string; dangling: boolean }>;
+  /** The tree's trust policy file; absent when it has none (signatures are not enforced). */
+  trustPolicy?: string;
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -97,7 +100,9 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
     links.push({ name, target, image, dangling });
     images.get(image)?.links.push(`${SIF_IMAGES}/${name}`);
   }
-  return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links };
+  const policy = trustPolicyPath(tree);
+  const trustPolicy = (await fs.stat(policy).then(() => true, () => false)) ? policy : undefined;
+  return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links, trustPolicy };
 }
 
 function created(img: ImageStatus): number | undefined {

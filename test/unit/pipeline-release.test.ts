@@ -29,6 +29,9 @@ import { FakeEngine, fakeImage, type FakeImage, type ScriptedBuild } from '../su
 import { Gate } from '../support/pipeline';
 import { until } from '../support/poll';
 
+// The convert stage also writes each SIF's SBOM: the first one compiles CycloneDX's JSON schema (seconds on a shared machine).
+jest.setTimeout(20_000);
+
 const RECIPE = 'unitrel';
 const VERSIONS = ['1.0', '2.0'];
 
