@@ -34,7 +34,7 @@ export function sourceFromDeffile(deffile: string | undefined, sif = 'the SIF'):
   const kind = /^bootstrap:\s*(\S+)\s*$/im.exec(deffile ?? '')?.[1];
   const from = /^from:\s*(.+?)\s*$/im.exec(deffile ?? '')?.[1];
   if (!kind || !from || (kind !== 'docker-daemon' && kind !== 'docker-archive')) return undefined;
-  if (kind === 'docker-daemon' && /^[a-z0-9][a-z0-9._\/:@-]{0,255}$/.test(from)) return `${kind}:${from}`;
+  if (kind === 'docker-daemon' && /^[a-z0-9][a-z0-9._/:@-]{0,255}$/.test(from)) return `${kind}:${from}`;
   throw new InputError('untrusted-source', `${sif} names its source as ${escapeForMessage(`${kind}:${from}`)}; sifkit takes only an engine image by a plain reference from a SIF, never a host file`, { hint: 'give the source yourself: docker-archive:PATH or docker-daemon:REF' });
 }
 

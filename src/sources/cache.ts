@@ -164,14 +164,14 @@ export async function fetchSources(list: readonly ResolvedSource[], opts: FetchO
   refuseUnverified(unique);
   const out: FetchedSource[] = new Array(unique.length);
   let next = 0;
-  let failed: unknown;
+  let failed: Error | undefined;
   const worker = async () => {
     while (failed === undefined && next < unique.length) {
       const i = next++;
       try {
         out[i] = await fetchOne(unique[i], opts);
       } catch (e) {
-        failed ??= e;
+        failed ??= e instanceof Error ? e : new Error(String(e));
       }
     }
   };

@@ -75,7 +75,7 @@ describe('a build from the source cache', () => {
     const seen = new PassThrough();
     let text = '';
     seen.on('data', (b: Buffer) => (text += b.toString()));
-    const [res] = (await docker.run(img.imageId, ['cat', '/opt/sifkit-demo/hello_mpi.py'], seen, { Tty: true, HostConfig: { AutoRemove: true, NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } } as never)) as unknown as [{ StatusCode: number }];
+    const [res] = (await (docker.run as (...a: unknown[]) => Promise<unknown>)(img.imageId, ['cat', '/opt/sifkit-demo/hello_mpi.py'], seen, { Tty: true, HostConfig: { AutoRemove: true, NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } } as never)) as unknown as [{ StatusCode: number }];
     expect(res.StatusCode).toBe(0);
     expect(text).toContain('hello_mpi: rank');
 

@@ -17,7 +17,7 @@ import { runCli } from '../support/cli';
 import { seededBytes, startUpstream, type Upstream } from '../support/upstream';
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 100000);
-// eslint-disable-next-line no-console
+ 
 console.log(`sources-fetch seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

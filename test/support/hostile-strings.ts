@@ -19,7 +19,7 @@ export const hostileString: fc.Arbitrary<string> = fc
 /** The seed of this run, printed so a failure can be replayed with SIFKIT_SEED. */
 export function seedOfRun(name: string): number {
   const seed = Number(process.env.SIFKIT_SEED ?? (Date.now() % 2 ** 31));
-  // eslint-disable-next-line no-console
+   
   console.log(`${name}: seed ${seed} (replay with SIFKIT_SEED=${seed})`);
   return seed;
 }
