@@ -10,6 +10,7 @@ import { registerRelease } from './release';
 import { registerRender } from './render';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
+import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine } from './run';
 import { sifkitVersion } from '../index';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerPublishPr(program);
   registerRelease(program);
   registerJobs(program);
+  registerCompat(program);
   registerCompletion(program);
   registerHelp(program);
   addExamples(program);
