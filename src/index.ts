@@ -70,7 +70,8 @@ export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } fro
 export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
 
 // Host compatibility: what a module binds, against what an image needs.
-export { takeSnapshot, glibcVersion } from './compat/snapshot';
+export { takeSnapshot } from './compat/snapshot';
+export { glibcVersion } from './compat/versions';
 export { bindsOf, checkCompat, parseMpiLevel, readSnapshot, type BindSource, type CompatOptions } from './compat/run';
 export { DATA_BINDS } from './compat/binds';
 export type { CompatReport } from './compat/check';

@@ -36,6 +36,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   logDir?: string;
   date?: string;
   rollback?: boolean;
+  compat?: boolean;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -133,6 +134,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,
+      compat: flags.compat,
       purge: flags.purge,
       graceDays: grace,
       policy: flags.policy ? path.resolve(flags.policy) : undefined,

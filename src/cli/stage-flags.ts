@@ -65,6 +65,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   promote: [
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
+    { flags: '--no-compat', help: "promote even when the image breaks on a host snapshot the tree records (sifkit host record)" },
   ],
   retire: [
     { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },

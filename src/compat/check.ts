@@ -7,7 +7,7 @@
 import type { HostSnapshot } from '../validate/schemas/host';
 import { overlay, resolveAll, type Break, type ImageFiles } from './linker';
 import { mpiFindings, type MpiFinding, type MpiLevel } from './mpi';
-import { glibcVersion } from './snapshot';
+import { glibcVersion } from './versions';
 
 export interface CompatReport {
   image: string;

@@ -14,6 +14,7 @@ import { ElfError } from '../elf/format';
 import { sifkitVersion } from '../provenance';
 import type { HostBind, HostFile, HostSnapshot } from '../validate/schemas/host';
 import { DATA_BINDS, type BindSpec } from './binds';
+import { glibcVersion } from './versions';
 
 /** A bind with more entries than this is not a library directory. */
 const MAX_ENTRIES = 1_000_000;
@@ -51,22 +52,6 @@ async function hostGlibc(): Promise<HostSnapshot['glibc']> {
     return { path: p, version: glibcVersion(elf.defines) ?? 'unknown', defines: elf.defines };
   }
   return null;
-}
-
-/** The highest GLIBC_x.y[.z] among version names. */
-export function glibcVersion(defines: string[]): string | undefined {
-  const vs = defines.map((d) => /^GLIBC_(\d+(?:\.\d+)+)$/.exec(d)?.[1]).filter((v): v is string => Boolean(v));
-  return vs.sort(compareVersions).pop();
-}
-
-export function compareVersions(a: string, b: string): number {
-  const x = a.split('.').map(Number);
-  const y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d) return d;
-  }
-  return 0;
 }
 
 async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {

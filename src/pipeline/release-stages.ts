@@ -229,7 +229,7 @@ export const promoteStage: Stage = {
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), rollback: ctx.options.rollback, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), rollback: ctx.options.rollback, compat: ctx.options.compat, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },
