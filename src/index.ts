@@ -78,7 +78,7 @@ export type { CompatReport } from './compat/check';
 export type { Break } from './compat/linker';
 export type { MpiFinding, MpiLevel } from './compat/mpi';
 export { hostSnapshotSchema, type HostSnapshot } from './validate/schemas/host';
-export { compatGate, firstBreak, publishedImages, recordHost, recordedHosts, treeCompat, type PublishedImage, type TreeCompatRow } from './tree/compat';
+export { checkAgainstRecorded, compatGate, firstBreak, publishedImages, recordHost, recordedHosts, treeCompat, type PublishedImage, type TreeCompatRow } from './tree/compat';
 
 // Files written safely.
 export { makeOutputDir, writeInside } from './util/outdir';

@@ -67,6 +67,7 @@ export function registerCompat(program: Command): void {
     .option('--installdir <dir>', "with --easyconfig: what %(installdir)s stands for")
     .option('--skip <paths>', `container paths whose files are not walked (user data), comma-separated`, DATA_BINDS.join(','))
     .option('-o, --output <file>', 'write the snapshot there (atomically) instead of stdout')
+    .option('--json', 'print the snapshot on stdout (what it does without -o): it is one JSON document')
     .action(async (flags: SnapshotFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const { binds, ldLibraryPath, from } = await bindsOf(bindSource(flags));

@@ -16,6 +16,7 @@ import type { BuildRecord } from '../engine/build';
 import { sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
 import { checkFile } from '../tree/checksum';
+import { checkAgainstRecorded } from '../tree/compat';
 import { readLedger } from '../tree/ledger';
 import { linkName, parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
@@ -156,6 +157,8 @@ export const testStage: Stage = {
     const root = ctx.options.root;
     // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
     const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
+    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
+    if (root && v.results.convert && ctx.options.compat !== false) await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
     const o = await runTests(target, {
       runner,
       // The recipe this run loaded (it may live outside docker-defs/).

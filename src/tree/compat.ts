@@ -74,9 +74,14 @@ export function firstBreak(r: CompatReport): string {
  * records. Nothing recorded: nothing promised, nothing to refuse.
  */
 export async function compatGate(tree: Tree, name: string, opts: CompatOptions = {}): Promise<CompatReport[]> {
+  return checkAgainstRecorded(tree, path.join(tree.tested, name), name, opts);
+}
+
+/** As compatGate, for a SIF not yet in the tree (the release checks it before its tests). */
+export async function checkAgainstRecorded(tree: Tree, file: string, name: string, opts: CompatOptions = {}): Promise<CompatReport[]> {
   const hosts = await recordedHosts(tree);
   if (!hosts.length) return [];
-  const reports = await checkCompat(path.join(tree.tested, name), hosts.map((h) => h.snapshot), opts);
+  const reports = await checkCompat(file, hosts.map((h) => h.snapshot), opts);
   const bad = reports.map((r, i) => ({ r, host: hosts[i].name })).filter((x) => !x.r.compatible);
   if (bad.length) {
     const n = bad[0].r.breaks.length + bad[0].r.mpi.filter((m) => !m.ok).length;
