@@ -76,7 +76,7 @@ export function registerCompat(program: Command): void {
         if (flags.output) await writeFileAtomic(path.resolve(flags.output), text);
         else io.stdout(text);
         const libs = snap.binds.reduce((n, b) => n + b.files.filter((f) => f.elf).length, 0);
-        io.stderr(`${snap.host}: glibc ${snap.glibc?.version ?? 'not found'}; ${snap.binds.length} binds (${snap.binds.filter((b) => b.kind === 'missing').length} missing here, ${snap.binds.filter((b) => b.skipped).length} user data), ${libs} shared libraries${flags.output ? ` -> ${flags.output}` : ''}\n`);
+        io.stderr(`${snap.host}: glibc up to GLIBC_${snap.glibc?.version ?? '(not found)'}; ${snap.binds.length} binds (${snap.binds.filter((b) => b.kind === 'missing').length} missing here, ${snap.binds.filter((b) => b.skipped).length} user data), ${libs} shared libraries${flags.output ? ` -> ${flags.output}` : ''}\n`);
       });
     });
   host
@@ -119,7 +119,7 @@ export function registerCompat(program: Command): void {
           if (io.json) io.stdout(jsonDoc({ ok, reports }));
           else {
             io.stdout(table(reports.flatMap((r, i) => breakRows(r, names[i])), BREAK_COLUMNS));
-            for (const [i, r] of reports.entries()) io.stderr(`${names[i]}: image glibc ${r.glibc ?? 'none'}, host glibc ${r.host.glibc ?? 'unknown'}; ${r.compatible ? 'compatible' : `${r.breaks.length + r.mpi.filter((m) => !m.ok).length} breaks`}\n`);
+            for (const [i, r] of reports.entries()) io.stderr(`${names[i]}: newest glibc symbol version in the image GLIBC_${r.glibc ?? '(none)'}, on the host GLIBC_${r.host.glibc ?? '(unknown)'}; ${r.compatible ? 'compatible' : `${r.breaks.length + r.mpi.filter((m) => !m.ok).length} breaks`}\n`);
           }
           return ok ? ExitCode.ok : ExitCode.failed;
         }

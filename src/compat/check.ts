@@ -12,7 +12,7 @@ import { glibcVersion } from './versions';
 export interface CompatReport {
   image: string;
   host: { host: string; takenAt: string; glibc: string | null };
-  /** The glibc the image's processes get (its own: binds rarely replace it). */
+  /** The newest GLIBC_ symbol version of the image's libc.so.6 (a release that adds none, as 2.31, shows the one before). */
   glibc: string | null;
   compatible: boolean;
   mpiLevel: MpiLevel;

@@ -14,7 +14,6 @@ import { HOST_LIB_DIR, debianImage, hostLibraries, withoutOpenMpi } from '../sup
 
 jest.setTimeout(1_800_000);
 
-const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4';
 
 interface Report {
   compatible: boolean;
@@ -39,6 +38,8 @@ async function compat(image: string, host: string, code: number, more: string[] 
 describe('sifkit compat against real images and hosts', () => {
   let dir: string;
   let exampleSif: string;
+  /** The example by image ID: others may build the same tag meanwhile. */
+  let EXAMPLE: string;
   let hereSnapshot: string;
   /** Directories standing for hosts' library directories. */
   const hosts: Record<string, string> = {};
@@ -51,7 +52,7 @@ describe('sifkit compat against real images and hosts', () => {
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-compat-'));
-    await cli(['build', 'mpi4py-cpu', '--json'], 0);
+    EXAMPLE = JSON.parse(await cli(['build', 'mpi4py-cpu', '--json'], 0)).images[0].imageId;
     exampleSif = path.join(dir, 'example.sif');
     await cli(['convert', `docker-daemon:${EXAMPLE}`, '-o', exampleSif], 0);
     for (const r of ['bullseye', 'bookworm', 'trixie'] as const) await debianImage(r);
@@ -88,13 +89,14 @@ describe('sifkit compat against real images and hosts', () => {
   it('catches host libraries that need a newer glibc than the image has (trixie MPI bound into bullseye)', async () => {
     const host = await snapshot('trixie', `${hosts.trixieOpenMpi}:${HOST_LIB_DIR}`);
     const r = await compat('docker-daemon:sifkit-test/debian-bullseye:mpi', host, 1);
-    expect(r.glibc).toBe('2.31');
+    // glibc 2.31 defines no symbol version of its own: its newest is GLIBC_2.30.
+    expect(r.glibc).toBe('2.30');
     const glibc = r.breaks.filter((b) => b.kind === 'missing-version' && b.library === 'libc.so.6');
     expect(glibc.length).toBeGreaterThan(0);
     for (const b of glibc) {
       expect(b).toMatchObject({ fileFrom: 'host', provider: '/usr/lib/x86_64-linux-gnu/libc.so.6', alsoWithoutHost: false });
       expect(b.file.startsWith(`${HOST_LIB_DIR}/`)).toBe(true);
-      expect(Number(b.version!.split('.')[1])).toBeGreaterThan(31);
+      expect(Number(b.version!.split('.')[1])).toBeGreaterThan(30);
     }
     expect(glibc.map((b) => b.file)).toContain(`${HOST_LIB_DIR}/libmpi.so.40.40.7`);
     // The table names the file, the library and the version.

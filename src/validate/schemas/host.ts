@@ -51,6 +51,7 @@ export const hostSnapshotSchema = z.object({
   /** uname machine, e.g. x86_64. */
   arch: z.string(),
   from: z.object({ kind: z.enum(['bind', 'module', 'easyconfig']), file: name.optional() }),
+  /** The host's libc: `version` is the newest GLIBC_ symbol version it defines (2.31 defines none of its own: 2.30). */
   glibc: z.object({ path: name, version: version, defines: z.array(version) }).nullable(),
   /** LD_LIBRARY_PATH the module gives the container (SINGULARITYENV_/APPTAINERENV_), prepended to the image's. */
   ldLibraryPath: z.array(name),
