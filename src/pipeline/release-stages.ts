@@ -152,13 +152,13 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
+    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
+    if (ctx.options.root && ctx.options.compat !== false && v.results.convert) await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
     const runner = ctx.options.runner ?? runnerFromFile(w);
     const engine = await engineFor(ctx, v);
     const root = ctx.options.root;
     // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
     const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
-    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
-    if (root && v.results.convert && ctx.options.compat !== false) await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
     const o = await runTests(target, {
       runner,
       // The recipe this run loaded (it may live outside docker-defs/).

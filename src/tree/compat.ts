@@ -74,7 +74,10 @@ export function firstBreak(r: CompatReport): string {
  * records. Nothing recorded: nothing promised, nothing to refuse.
  */
 export async function compatGate(tree: Tree, name: string, opts: CompatOptions = {}): Promise<CompatReport[]> {
-  return checkAgainstRecorded(tree, path.join(tree.tested, name), name, opts);
+  const file = path.join(tree.tested, name);
+  // Not staged: promote says so in its own words.
+  if (!(await fs.stat(file).then((s) => s.isFile(), () => false))) return [];
+  return checkAgainstRecorded(tree, file, name, opts);
 }
 
 /** As compatGate, for a SIF not yet in the tree (the release checks it before its tests). */

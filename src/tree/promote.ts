@@ -9,11 +9,11 @@ import * as path from 'node:path';
 import { InputError, RefusedError, errnoCode } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
+import { compatGate } from './compat';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
-import { compatGate } from './compat';
 
 export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
 
@@ -24,10 +24,10 @@ export function parseTarget(s: string): PromoteTarget {
 
 export interface PromoteOptions {
   to: PromoteTarget;
-  rollback?: boolean;
-  signal?: AbortSignal;
   /** false: skip the check against the tree's recorded host snapshots (--no-compat). */
   compat?: boolean;
+  rollback?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface PromoteRecord {
@@ -72,10 +72,10 @@ async function currentLink(at: string): Promise<string | undefined> {
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
   const name = stagedName(nameArg);
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
-  // Unknown names are bad input, found without taking the lock or making anything.
-  if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
   // Read-only, so before the lock: an image that breaks on a host the tree serves goes no further.
   if (opts.compat !== false) await compatGate(tree, name, { signal: opts.signal });
+  // Unknown names are bad input, found without taking the lock or making anything.
+  if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
   return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
