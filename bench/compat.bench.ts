@@ -4,8 +4,8 @@
  *    default 1) checked against a snapshot of this host, against the time
  *    `unsquashfs -l` takes to list it (target: at most 2x);
  *  - a tree of 200 published images (hard links to one SIF, so one content:
- *    checked once) against a snapshot (target: at most 60 s), beside one
- *    image checked alone.
+ *    checked once; SIFKIT_BENCH_COMPAT_TREE_SIF, default the large one)
+ *    against a snapshot (target: at most 60 s), beside one image alone.
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -30,7 +30,8 @@ export async function compatBenches(): Promise<Figure[]> {
   const work = await fs.mkdtemp(path.join(root, 'sifkit-bench-compat-'));
   const figures: Figure[] = [];
   try {
-    const sif = path.join(root, `sifkit-bench-compat-${gib}g-v1.sif`);
+    // SIFKIT_BENCH_COMPAT_SIF: an existing SIF to measure instead of the convert bench's image.
+    const sif = process.env.SIFKIT_BENCH_COMPAT_SIF ?? path.join(root, `sifkit-bench-compat-${gib}g-v1.sif`);
     if (!existsSync(sif)) {
       const image = benchImage(gib);
       console.error(`converting ${image} to ${sif} (once)…`);
@@ -51,7 +52,7 @@ export async function compatBenches(): Promise<Figure[]> {
     const tree = path.join(work, 'tree');
     const eb = path.join(tree, 'easybuild-sif-images');
     await fs.mkdir(eb, { recursive: true });
-    const example = process.env.SIFKIT_BENCH_COMPAT_SIF ?? sif;
+    const example = process.env.SIFKIT_BENCH_COMPAT_TREE_SIF ?? sif;
     for (let i = 0; i < 200; i++) await fs.link(example, path.join(eb, `lumi-bench-compat-${i}-dockerhash-${i.toString(16).padStart(12, '0')}.sif`));
     const [alone] = await timed(async () => cli(['compat', example, '--host', snap, '--json']));
     const [treeSecs, treeOut] = await timed(async () => cli(['compat', '--root', tree, '--host', snap, '--json']));

@@ -47,14 +47,16 @@ function breakRows(r: CompatReport, host: string): string[][] {
     r.image,
     host,
     `${b.file} (${b.fileFrom})`,
-    b.kind === 'missing-library' ? `${b.library}: not found` : `${b.version} from ${b.library} (${b.provider}, ${b.providerFrom})`,
-    b.alsoWithoutHost ? 'yes' : 'no',
+    b.library,
+    b.kind === 'missing-library' ? 'not found' : b.version!,
+    b.alsoWithoutHost ? 'broken too' : '-',
   ]);
-  for (const m of r.mpi.filter((x) => !x.ok)) rows.push([r.image, host, `${m.host.path} (host)`, `MPI ${m.library} at ${m.level}: ${m.why}`, 'no']);
-  return rows.length ? rows : [[r.image, host, '-', `compatible (${r.objects} objects; ${r.hostLoaded.length} host libraries loaded)`, '-']];
+  for (const m of r.mpi.filter((x) => !x.ok)) rows.push([r.image, host, `${m.host.path} (host)`, m.library, `${m.level}: ${m.why}`, '-']);
+  return rows.length ? rows : [[r.image, host, '-', '-', `compatible (${r.objects} objects, ${r.hostLoaded.length} host libraries loaded)`, '-']];
 }
 
-const BREAK_COLUMNS = [{ header: 'image', group: true }, 'host', { header: 'file', shrink: true }, { header: 'needs', shrink: true }, 'also without host'];
+/** Where each break is: the file (image or host), the library, the missing version; the provider's path is in --json. */
+const BREAK_COLUMNS = [{ header: 'image', group: true }, { header: 'host', shrink: true }, { header: 'file', shrink: true }, 'library', { header: 'missing', shrink: true }, 'without host'];
 
 export function registerCompat(program: Command): void {
   const host = program.command('host').description('what the hosts a tree serves bind into containers: snapshot one, record it in the tree');

@@ -94,7 +94,7 @@ describe('sifkit compat against real images and hosts', () => {
     const glibc = r.breaks.filter((b) => b.kind === 'missing-version' && b.library === 'libc.so.6');
     expect(glibc.length).toBeGreaterThan(0);
     for (const b of glibc) {
-      expect(b).toMatchObject({ fileFrom: 'host', provider: '/usr/lib/x86_64-linux-gnu/libc.so.6', alsoWithoutHost: false });
+      expect(b).toMatchObject({ fileFrom: 'host', provider: '/usr/lib/x86_64-linux-gnu/libc-2.31.so', alsoWithoutHost: false });
       expect(b.file.startsWith(`${HOST_LIB_DIR}/`)).toBe(true);
       expect(Number(b.version!.split('.')[1])).toBeGreaterThan(30);
     }
@@ -103,7 +103,7 @@ describe('sifkit compat against real images and hosts', () => {
     const table = await runCli(['compat', 'docker-daemon:sifkit-test/debian-bullseye:mpi', '--host', host]);
     expect(table.code).toBe(1);
     expect(table.stdout).toContain(`${HOST_LIB_DIR}/libmpi.so.40.40.7 (host)`);
-    expect(table.stdout).toMatch(/GLIBC_2\.3[2-9] from libc\.so\.6/);
+    expect(table.stdout).toMatch(/libc\.so\.6 +GLIBC_2\.3[2-9]/);
   });
 
   it("catches the image's mpi4py needing a SONAME the host's MPI lacks (Open MPI image, MPICH host), read from a SIF", async () => {
