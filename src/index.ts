@@ -79,6 +79,17 @@ export type { PipelineContext, PipelineOptions } from './pipeline/context';
 export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } from './pipeline/slurm-executor';
 export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
 
+// Host compatibility: what a module binds, against what an image needs.
+export { takeSnapshot } from './compat/snapshot';
+export { glibcVersion } from './compat/versions';
+export { bindsOf, checkCompat, parseMpiLevel, readSnapshot, type BindSource, type CompatOptions } from './compat/run';
+export { DATA_BINDS } from './compat/binds';
+export type { CompatReport } from './compat/check';
+export type { Break } from './compat/linker';
+export type { MpiFinding, MpiLevel } from './compat/mpi';
+export { hostSnapshotSchema, type HostSnapshot } from './validate/schemas/host';
+export { checkAgainstRecorded, compatGate, firstBreak, publishedImages, recordHost, recordedHosts, treeCompat, type PublishedImage, type TreeCompatRow } from './tree/compat';
+
 // Files written safely.
 export { makeOutputDir, writeInside } from './util/outdir';
 export { writeFileAtomic } from './util/files';

@@ -73,6 +73,16 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit release mpi4py --matrix --jobs 4 --build-jobs 2 --runner slurm',
   ],
   run: ['sifkit run release --recipe mpi4py --matrix --jobs 4', 'sifkit run retire --recipe mpi4py'],
+  host: [
+    'sifkit host snapshot --module $EBROOTMPI4PY/../../modules/mpi4py/3.1.6.lua -o lumi.json   # on a node of the system',
+    'sifkit host snapshot --bind /opt/cray,/usr/lib64/libcxi.so.1 -o lumi.json',
+    'sifkit host record lumi.json --name lumi-24.03 --root demo-out/containers   # promote then refuses images that break on it',
+  ],
+  compat: [
+    'sifkit compat demo-out/sif/NAME.sif --host lumi.json',
+    'sifkit compat docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --host lumi.json --mpi-level full',
+    'sifkit compat --root demo-out/containers --host next.json   # which published images the new host would break',
+  ],
   help: ['sifkit help status                # the same as: sifkit status --help', 'sifkit help                       # every command'],
   completion: [
     'source <(sifkit completion bash)                        # this shell',

@@ -9,6 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { hostSnapshotSchema } from '../index';
 
 const o = z.looseObject;
 const str = z.string();
@@ -72,6 +73,32 @@ const image = o({
   sha256: sha256.optional(),
   checksum: z.enum(['ok-cached', 'changed', 'unrecorded']),
   tests: count.optional(),
+});
+
+const brk = o({
+  kind: z.enum(['missing-library', 'missing-version']),
+  file: str,
+  fileFrom: z.enum(['image', 'host']),
+  library: str,
+  provider: str.optional(),
+  providerFrom: z.enum(['image', 'host']).optional(),
+  version: str.optional(),
+  neededBy: str,
+  roots: count,
+  alsoWithoutHost: z.boolean(),
+});
+const mpiFinding = o({ library: str, host: o({ path: str, version: str }), image: o({ path: str, version: str }), level: z.enum(['major', 'full', 'strict']), ok: z.boolean(), why: str.optional() });
+const compatReport = o({
+  image: str,
+  host: o({ host: str, takenAt: str, glibc: str.nullable() }),
+  glibc: str.nullable(),
+  compatible: z.boolean(),
+  mpiLevel: z.enum(['major', 'full', 'strict']),
+  objects: count,
+  hostLoaded: z.array(str),
+  breaks: z.array(brk),
+  mpi: z.array(mpiFinding),
+  ldLibraryPath: z.array(str),
 });
 
 /** The document a failing command prints with --json. */
@@ -156,6 +183,15 @@ export const JSON_DOCUMENTS = {
     })),
   }),
   'verify-conversion': o({ ok, sif: str, source: str, imageId: str.optional(), identical: z.boolean(), size: z.tuple([count, count]), differing: count, firstDifference: count.optional() }),
+  'host-snapshot': hostSnapshotSchema,
+  'host-record': o({ ok, recorded: o({ name: str, path: str, replaced: z.boolean() }) }),
+  compat: o({ ok: z.boolean(), reports: z.array(compatReport) }),
+  'compat-tree': o({
+    ok: z.boolean(),
+    root: str,
+    hosts: z.array(str),
+    images: z.array(o({ name: str, path: str, links: z.array(str), easyconfigs: z.array(str), sameAs: str.optional(), error: str.optional(), results: z.array(o({ host: str, compatible: z.boolean(), breaks: z.array(brk), mpi: z.array(mpiFinding) })) })),
+  }),
   error: errorDocument,
 } as const;
 
@@ -185,6 +221,10 @@ const TITLES: Record<DocumentName, string> = {
   sign: 'sifkit sign --json',
   'verify-signature': 'sifkit verify-signature --json',
   'verify-conversion': 'sifkit verify-conversion --json',
+  'host-snapshot': 'sifkit host snapshot (its output, with -o or on stdout)',
+  'host-record': 'sifkit host record --json',
+  compat: 'sifkit compat IMAGE --json',
+  'compat-tree': 'sifkit compat --root DIR --json',
   error: 'any sifkit command --json, when it fails',
 };
 

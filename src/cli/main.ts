@@ -12,6 +12,7 @@ import { registerFetch } from './fetch';
 import { registerSign } from './sign';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
+import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine } from './run';
 import { sifkitVersion } from '../index';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerPublishPr(program);
   registerRelease(program);
   registerJobs(program);
+  registerCompat(program);
   registerCompletion(program);
   registerHelp(program);
   addExamples(program);

@@ -41,6 +41,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   date?: string;
   rollback?: boolean;
   testedKey?: string;
+  compat?: boolean;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -147,6 +148,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,
+      compat: flags.compat,
       purge: flags.purge,
       graceDays: grace,
       policy: flags.policy ? path.resolve(flags.policy) : undefined,

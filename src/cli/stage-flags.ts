@@ -71,6 +71,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
     { flags: '--tested-key <file>', help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)" },
+    { flags: '--no-compat', help: "promote even when the image breaks on a host snapshot the tree records (sifkit host record)" },
   ],
   retire: [
     { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },

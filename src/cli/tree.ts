@@ -68,13 +68,13 @@ export function registerTree(program: Command): void {
   addStageFlags(promoteCmd, 'promote', { skip: ['--to'] })
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (name: string, flags: { to: string; rollback?: boolean; testedKey?: string; root?: string; json?: boolean }) => {
+    .action(async (name: string, flags: { to: string; rollback?: boolean; testedKey?: string; compat?: boolean; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const to = parseTarget(flags.to);
         const keyFile = testedKeyFile(flags);
         const testedKey = keyFile ? await loadSigningKey(keyFile) : undefined;
         const tree = await openTree(resolveRoot(flags.root), false);
-        const r = await promote(tree, name, { to, rollback: flags.rollback, testedKey, signal: io.signal });
+        const r = await promote(tree, name, { to, rollback: flags.rollback, testedKey, compat: flags.compat, signal: io.signal });
         if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
         else {
           if (r.easybuild) io.stdout(`${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`);

@@ -57,6 +57,8 @@ export interface PipelineOptions {
   test?: { only?: string[]; baseline?: string; gate?: boolean; workdir?: string; slurm?: Partial<Pick<SlurmProfile, 'partition' | 'srun' | 'container' | 'launcher'>> };
   /** promote: allow moving a link back to an older image. */
   rollback?: boolean;
+  /** promote (and the compat stage): false skips the check against the tree's recorded hosts (--no-compat). */
+  compat?: boolean;
   policy?: string;
   easyconfigs?: string;
   /** convert: the key that signs each SIF after its SBOM and provenance are added (the build signature). */

@@ -17,6 +17,7 @@ import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
 import { parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, openTree, type Tree } from '../tree/root';
+import { checkAgainstRecorded } from '../tree/compat';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, purgeError, retire } from '../tree/retire';
@@ -129,6 +130,8 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
+    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
+    if (ctx.options.root && ctx.options.compat !== false && v.results.convert) await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
@@ -203,7 +206,7 @@ export const promoteStage: Stage = {
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, testedKey: ctx.options.testedKey, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, testedKey: ctx.options.testedKey, compat: ctx.options.compat, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { InputError, RefusedError } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
+import { compatGate } from './compat';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
@@ -27,6 +28,8 @@ export function parseTarget(s: string): PromoteTarget {
 
 export interface PromoteOptions {
   to: PromoteTarget;
+  /** false: skip the check against the tree's recorded host snapshots (--no-compat). */
+  compat?: boolean;
   rollback?: boolean;
   signal?: AbortSignal;
   /** Signs the tested signature when the tree's trust policy asks for one (a `tested` key of the policy). */
@@ -81,6 +84,8 @@ export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
   const name = stagedName(nameArg);
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
+  // Read-only, so before the lock: an image that breaks on a host the tree serves goes no further.
+  if (opts.compat !== false) await compatGate(tree, name, { signal: opts.signal });
   // Unknown names are bad input, found without taking the lock or making anything.
   if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
   const signTested = await trustChecks(tree, name, opts);

@@ -117,6 +117,17 @@ describe('JSON Schemas of the --json documents', () => {
       await doc('publish', ['publish', sifName, '--repo', 'lumi/contrib', '--root', root, '--date', '20241007', '--api-url', gh.url], { env: { GITHUB_TOKEN: gh.token } });
     });
 
+    it('host snapshot, host record, compat and compat --root', async () => {
+      const root = path.join(dir, 'tree2');
+      const snap = path.join(dir, 'host.json');
+      await fs.writeFile(snap, JSON.stringify(await doc('host-snapshot', ['host', 'snapshot', '--bind', '/usr/lib/x86_64-linux-gnu/libz.so.1,/nonexistent:/opt/x'])));
+      await doc('host-record', ['host', 'record', snap, '--name', 'here', '--root', root]);
+      const one = await doc('compat', ['compat', sif, '--host', snap]);
+      expect(one.reports).toHaveLength(1);
+      const all = await doc('compat-tree', ['compat', '--root', root, '--host', snap]);
+      expect(all.images.map((i: { name: string }) => i.name)).toEqual([sifName]);
+    });
+
     it('covered every document', () => {
       // jobs needs a release through Slurm: test/integration/slurm-release.test.ts checks its document.
       expect([...seen].sort()).toEqual(Object.keys(JSON_DOCUMENTS).filter((n) => n !== 'jobs').sort());

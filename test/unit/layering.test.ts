@@ -12,8 +12,8 @@ const SRC = path.join(__dirname, '..', '..', 'src');
 /** Lowest first; a module may import its own layer and those below. */
 const LAYERS: LayerTable = [
   ['errors', 'validate', 'util', 'provenance', 'emit'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version, the one emitter per generated language
-  ['recipe', 'sif'], // data formats: recipes and rendering, the SIF format
-  ['engine', 'fileserver', 'tree', 'sources'], // the image engine and its file server; the container tree; the source cache
+  ['recipe', 'sif', 'elf'], // data formats: recipes and rendering, the SIF format, ELF files' dynamic facts
+  ['engine', 'fileserver', 'compat', 'tree', 'sources'], // the image engine and its file server; host compatibility; the container tree; the source cache
   ['checks', 'convert', 'easybuild', 'github'], // tests, conversion, EasyConfigs/modules/user pages, GitHub pull requests: over engine and tree
   ['pipeline'], // stages over the domain, the typed context, the runner
   ['index'], // the library's entry point
@@ -33,6 +33,9 @@ const PURE = new Set([
   'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore', 'recipe/served', 'recipe/fetches', 'recipe/sources',
   'fileserver/roles',
   'sif/format', 'sif/integrity', 'sif/dsse',
+  'elf/format', 'elf/stream',
+  'validate/schemas/host',
+  'compat/binds', 'compat/linker', 'compat/mpi', 'compat/check', 'compat/versions',
   'engine/progress',
   'convert/squash-options', 'convert/flatten', 'convert/additions', 'convert/singularity',
   'checks/gate', 'checks/judge', 'checks/osu', 'checks/spec', 'checks/profile', 'checks/report',

@@ -1,0 +1,266 @@
+/**
+ * The dynamic linker's view of a container, computed: the image's files
+ * with the host's bound files laid over them (a bind hides everything of
+ * the image under its target), then, from every ELF object of the image,
+ * its dependencies searched as glibc's ld.so searches them (DT_RPATH of
+ * the object and the executable when the object has no DT_RUNPATH,
+ * LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.cache directories, the default
+ * directories; $ORIGIN and $LIB expanded; a candidate of another ELF
+ * class or machine skipped), and every symbol version it requires looked
+ * up in the library that provides it. Pure.
+ */
+import type { ElfInfo } from '../elf/format';
+import type { HostSnapshot } from '../validate/schemas/host';
+
+export type Origin = 'image' | 'host';
+
+export interface ViewEntry {
+  kind: 'file' | 'link' | 'dir';
+  link?: string;
+  elf?: ElfInfo;
+  origin: Origin;
+}
+
+/** The image's files as a listing gives them (ELF facts for the ELF ones). */
+export interface ImageFiles {
+  entries: Map<string, ViewEntry>;
+  /** Text of /etc/ld.so.conf and the files it includes, by path. */
+  ldconf: Map<string, string>;
+  /** The image's environment: LD_LIBRARY_PATH among it. */
+  env: Record<string, string>;
+}
+
+export interface Break {
+  kind: 'missing-library' | 'missing-version';
+  /** The object that needs it, and where it comes from. */
+  file: string;
+  fileFrom: Origin;
+  library: string;
+  /** Where the library was found (missing-version). */
+  provider?: string;
+  providerFrom?: Origin;
+  version?: string;
+  /** One program or library of the image whose loading hits it, and how many do. */
+  neededBy: string;
+  roots: number;
+  /** The same break without the host's binds: the image is broken on its own there. */
+  alsoWithoutHost?: boolean;
+}
+
+export interface Resolution {
+  breaks: Break[];
+  /** Objects checked (image ELF files visible through the binds). */
+  roots: number;
+  /** Host files loaded by something in the image, by container path. */
+  hostLoaded: string[];
+  /** Which library each needed name of a host or image object resolved to: `${object}\0${name}` → path. */
+  resolved: Map<string, string>;
+  /** Objects whose dependencies all resolved but whose provider has no version table (ld.so only warns). */
+  unversioned: string[];
+}
+
+function under(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+}
+
+/** The image's files with the snapshot's binds laid over them. */
+export function overlay(image: ImageFiles, host: HostSnapshot | undefined): Map<string, ViewEntry> {
+  if (!host) return image.entries;
+  const targets = host.binds.map((b) => b.target);
+  const view = new Map<string, ViewEntry>();
+  for (const [p, e] of image.entries) if (!targets.some((t) => under(p, t))) view.set(p, e);
+  const dir = (p: string) => {
+    for (let d = p; d !== '/' && !view.has(d); d = parentOf(d)) view.set(d, { kind: 'dir', origin: 'host' });
+  };
+  for (const b of host.binds) {
+    if (b.kind === 'directory') dir(b.target);
+    else dir(parentOf(b.target));
+    for (const f of b.files) {
+      dir(parentOf(f.path));
+      view.set(f.path, f.link !== undefined ? { kind: 'link', link: f.link, origin: 'host' } : { kind: 'file', elf: f.elf, origin: 'host' });
+    }
+  }
+  return view;
+}
+
+export function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i <= 0 ? '/' : p.slice(0, i);
+}
+
+/** Where a path leads in the view, following links in every component (as the kernel does); undefined if nowhere. */
+export function resolvePath(view: Map<string, ViewEntry>, p: string): string | undefined {
+  let todo = p.split('/').filter(Boolean);
+  let out: string[] = [];
+  let hops = 0;
+  while (todo.length) {
+    const c = todo.shift()!;
+    if (c === '.') continue;
+    if (c === '..') {
+      out.pop();
+      continue;
+    }
+    const cur = `/${[...out, c].join('/')}`;
+    const e = view.get(cur);
+    if (!e) return undefined;
+    if (e.kind === 'link') {
+      if (++hops > 40) return undefined;
+      const t = e.link!;
+      if (t.startsWith('/')) out = [];
+      todo = [...t.split('/').filter(Boolean), ...todo];
+      continue;
+    }
+    if (e.kind === 'file' && todo.length) return undefined;
+    out.push(c);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** The directories of /etc/ld.so.conf (with its `include` globs), as ldconfig reads them. */
+export function ldconfDirs(ldconf: Map<string, string>): string[] {
+  const dirs: string[] = [];
+  const seen = new Set<string>();
+  const read = (file: string, depth: number) => {
+    if (depth > 8 || seen.has(file)) return;
+    seen.add(file);
+    for (const raw of (ldconf.get(file) ?? '').split('\n')) {
+      const line = raw.replace(/#.*/, '').trim();
+      if (!line) continue;
+      const inc = /^include\s+(.+)$/.exec(line);
+      if (inc) {
+        for (const pat of inc[1].split(/\s+/)) {
+          const abs = pat.startsWith('/') ? pat : `${parentOf(file)}/${pat}`;
+          const re = new RegExp(`^${abs.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+          for (const f of [...ldconf.keys()].filter((k) => re.test(k)).sort()) read(f, depth + 1);
+        }
+      } else if (line.startsWith('/')) dirs.push(line.replace(/\/+$/, '') || '/');
+    }
+  };
+  read('/etc/ld.so.conf', 0);
+  return dirs;
+}
+
+/** ld.so's built-in directories: the multiarch ones (Debian's glibc) and the lib64 ones (most others). */
+function defaultDirs(elf: ElfInfo): string[] {
+  const triplet = elf.machine === 62 ? 'x86_64-linux-gnu' : elf.machine === 183 ? 'aarch64-linux-gnu' : elf.machine === 3 ? 'i386-linux-gnu' : undefined;
+  const lib64 = elf.bits === 64 ? ['/lib64', '/usr/lib64'] : [];
+  return [...(triplet ? [`/lib/${triplet}`, `/usr/lib/${triplet}`] : []), ...lib64, '/lib', '/usr/lib'];
+}
+
+function expand(dir: string, origin: string, elf: ElfInfo): string {
+  const lib = elf.machine === 62 ? 'lib/x86_64-linux-gnu' : elf.bits === 64 ? 'lib64' : 'lib';
+  return dir.replace(/\$(\{ORIGIN\}|ORIGIN)/g, origin).replace(/\$(\{LIB\}|LIB)/g, lib).replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
+}
+
+export interface ResolveOptions {
+  ldLibraryPath: string[];
+  /** Objects to start from; default every image ELF object in the view. */
+  roots?: string[];
+}
+
+/** Follows every image object's dependencies through the view; the breaks found. */
+export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, string>, opts: ResolveOptions): Resolution {
+  const cacheDirs = ldconfDirs(ldconf);
+  const real = new Map<string, string | undefined>();
+  const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
+    if (!real.has(p)) real.set(p, resolvePath(view, p));
+    const r = real.get(p);
+    const e = r ? view.get(r) : undefined;
+    return e?.kind === 'file' && e.elf ? { path: r!, entry: e } : undefined;
+  };
+  const found = new Map<string, string | null>();
+  /** The library `name` needed by `obj` (loaded as `objPath`), for a process whose executable has `exeRpath`. */
+  const find = (objPath: string, obj: ElfInfo, name: string, exe: { path: string; elf: ElfInfo }): string | undefined => {
+    const useRpath = obj.runpath.length === 0;
+    const key = `${objPath}\0${name}${useRpath && (obj.rpath.length || exe.elf.rpath.length) ? `\0${exe.path}` : ''}`;
+    const hit = found.get(key);
+    if (hit !== undefined) return hit ?? undefined;
+    let result: string | undefined;
+    const fits = (p: string) => {
+      const f = elfAt(p);
+      return f && f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? p : undefined;
+    };
+    if (name.includes('/')) result = fits(name.startsWith('/') ? name : `/${name}`);
+    else {
+      const dirs = [
+        ...(useRpath ? [...obj.rpath.map((d) => expand(d, parentOf(objPath), obj)), ...(exe.path !== objPath ? exe.elf.rpath.map((d) => expand(d, parentOf(exe.path), exe.elf)) : [])] : []),
+        ...opts.ldLibraryPath,
+        ...obj.runpath.map((d) => expand(d, parentOf(objPath), obj)),
+        ...cacheDirs,
+        ...defaultDirs(obj),
+      ];
+      for (const d of dirs) {
+        if (!d.startsWith('/')) continue;
+        result = fits(`${d.replace(/\/+$/, '')}/${name}`);
+        if (result) break;
+      }
+    }
+    found.set(key, result ?? null);
+    return result;
+  };
+
+  const breaks = new Map<string, Break>();
+  const hostLoaded = new Set<string>();
+  const unversioned = new Set<string>();
+  const resolved = new Map<string, string>();
+  const note = (b: Omit<Break, 'roots' | 'neededBy'>, root: string) => {
+    const key = [b.kind, b.file, b.library, b.version ?? ''].join('\0');
+    const had = breaks.get(key);
+    if (had) had.roots++;
+    else breaks.set(key, { ...b, neededBy: root, roots: 1 });
+  };
+  const roots = opts.roots ?? [...view.entries()].filter(([, e]) => e.kind === 'file' && e.origin === 'image' && e.elf && (e.elf.type === 'dyn' || e.elf.type === 'exec') && e.elf.needed.length).map(([p]) => p).sort();
+  // An object's version checks depend only on the providers it got: done once per set of providers.
+  const versionBreaks = new Map<string, Array<Omit<Break, 'roots' | 'neededBy'>>>();
+  for (const root of roots) {
+    const exe = elfAt(root);
+    if (!exe) continue;
+    const exeInfo = { path: root, elf: exe.entry.elf! };
+    const loaded = new Map<string, { path: string; entry: ViewEntry }>();
+    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry }> = [{ loadedAs: root, real: exe.path, entry: exe.entry }];
+    const seen = new Set<string>([exe.path]);
+    while (queue.length) {
+      const o = queue.shift()!;
+      const elf = o.entry.elf!;
+      if (o.entry.origin === 'host') hostLoaded.add(o.real);
+      const providers = new Map<string, { path: string; entry: ViewEntry }>();
+      for (const n of elf.needed) {
+        const p = find(o.loadedAs, elf, n, exeInfo);
+        if (!p) {
+          note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n }, root);
+          continue;
+        }
+        const f = elfAt(p)!;
+        resolved.set(`${o.real}\0${n}`, f.path);
+        providers.set(n, f);
+        if (!seen.has(f.path)) {
+          seen.add(f.path);
+          loaded.set(f.path, f);
+          queue.push({ loadedAs: p, real: f.path, entry: f.entry });
+        }
+      }
+      const vkey = `${o.real}\0${[...providers.values()].map((p) => p.path).join('\0')}`;
+      const known = versionBreaks.get(vkey);
+      if (known) {
+        for (const b of known) note(b, root);
+        continue;
+      }
+      const mine: Array<Omit<Break, 'roots' | 'neededBy'>> = [];
+      versionBreaks.set(vkey, mine);
+      for (const need of elf.requires) {
+        const prov = providers.get(need.file);
+        if (!prov) continue; // not found: already a missing library
+        const defs = prov.entry.elf!.defines;
+        if (!defs.length) {
+          unversioned.add(`${o.real} -> ${prov.path}`);
+          continue;
+        }
+        for (const v of need.versions) {
+          if (!defs.includes(v)) mine.push({ kind: 'missing-version', file: o.real, fileFrom: o.entry.origin, library: need.file, provider: prov.path, providerFrom: prov.entry.origin, version: v });
+        }
+      }
+      for (const b of mine) note(b, root);
+    }
+  }
+  return { breaks: [...breaks.values()], roots: roots.length, hostLoaded: [...hostLoaded].sort(), resolved, unversioned: [...unversioned].sort() };
+}
