@@ -35,11 +35,23 @@ export function isClearSigned(data: Buffer): boolean {
   return data.subarray(0, CLEARSIGN_HEAD.length).toString('latin1') === CLEARSIGN_HEAD;
 }
 
-export type PgpPrivateKey = openpgp.PrivateKey;
-export type PgpPublicKey = openpgp.PublicKey;
+// Opaque outside this module: sifkit's published declarations must not reach
+// openpgp's, whose types need packages a consumer does not install.
+declare const pgpPrivate: unique symbol;
+declare const pgpPublic: unique symbol;
+/** An OpenPGP secret key read by readPgpPrivateKey. */
+export interface PgpPrivateKey {
+  readonly [pgpPrivate]: true;
+}
+/** An OpenPGP public key read by readPgpKeyring. */
+export interface PgpPublicKey {
+  readonly [pgpPublic]: true;
+}
+const priv = (k: PgpPrivateKey): openpgp.PrivateKey => k as unknown as openpgp.PrivateKey;
+const pub = (k: PgpPublicKey): openpgp.PublicKey => k as unknown as openpgp.PublicKey;
 
 /** Reads an armored secret key; refuses an encrypted one (sifkit asks for no passphrase). */
-export async function readPgpPrivateKey(armored: string): Promise<openpgp.PrivateKey> {
+export async function readPgpPrivateKey(armored: string): Promise<PgpPrivateKey> {
   let key: openpgp.PrivateKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: armored, config: BASE_CONFIG });
@@ -47,25 +59,32 @@ export async function readPgpPrivateKey(armored: string): Promise<openpgp.Privat
     throw new Error('not an armored OpenPGP private key');
   }
   if (!key.isDecrypted()) throw new Error('the OpenPGP key is protected by a passphrase, which sifkit does not ask for (export an unprotected copy into a 0600 file)');
-  return key;
+  return key as unknown as PgpPrivateKey;
 }
 
 /** Reads every public key of an armored keyring (public or secret keys: only their public halves are kept). */
-export async function readPgpKeyring(armored: string): Promise<openpgp.PublicKey[]> {
+export async function readPgpKeyring(armored: string): Promise<PgpPublicKey[]> {
   try {
     const keys = await openpgp.readKeys({ armoredKeys: armored, config: BASE_CONFIG });
-    return keys.map((k) => (k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey)));
+    return keys.map((k) => (k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey)) as unknown as PgpPublicKey);
   } catch {
     throw new Error('not an armored OpenPGP keyring');
   }
 }
 
-export function pgpFingerprint(key: openpgp.PublicKey | openpgp.PrivateKey): string {
+/** The public half of a secret key. */
+export function pgpPublicOf(k: PgpPrivateKey): PgpPublicKey {
+  return priv(k).toPublic() as unknown as PgpPublicKey;
+}
+
+export function pgpFingerprint(opaque: PgpPublicKey | PgpPrivateKey): string {
+  const key = opaque as unknown as openpgp.PublicKey | openpgp.PrivateKey;
   return key.getFingerprint().toUpperCase();
 }
 
 /** Clear-signs `payload` at `date`; gives the bytes, the hash used and the primary key's fingerprint. */
-export async function clearSign(payload: Buffer, key: openpgp.PrivateKey, date: Date): Promise<{ data: Buffer; hash: 'sha256' | 'sha384' | 'sha512'; fingerprint: Buffer }> {
+export async function clearSign(payload: Buffer, opaque: PgpPrivateKey, date: Date): Promise<{ data: Buffer; hash: 'sha256' | 'sha384' | 'sha512'; fingerprint: Buffer }> {
+  const key = priv(opaque);
   const message = await openpgp.createCleartextMessage({ text: payload.toString('utf8') });
   const armored = await openpgp.sign({ message, signingKeys: key, date, config: BASE_CONFIG, format: 'armored' });
   // The armor's "Hash:" header names the hash the signature packet used.
@@ -79,7 +98,8 @@ export async function clearSign(payload: Buffer, key: openpgp.PrivateKey, date: 
  * Verifies a clear-signed message against the keyring: the payload and the
  * fingerprint of the primary key that signed it, or an Error saying why not.
  */
-export async function verifyClearSigned(data: Buffer, keys: openpgp.PublicKey[]): Promise<{ payload: Buffer; fingerprint: string }> {
+export async function verifyClearSigned(data: Buffer, opaque: PgpPublicKey[]): Promise<{ payload: Buffer; fingerprint: string }> {
+  const keys = opaque.map(pub);
   let message: openpgp.CleartextMessage;
   try {
     message = await openpgp.readCleartextMessage({ cleartextMessage: data.toString('utf8'), config: BASE_CONFIG });
@@ -96,7 +116,7 @@ export async function verifyClearSigned(data: Buffer, keys: openpgp.PublicKey[])
     const packet = (await s.signature).packets[0];
     if (!ACCEPTED_HASHES[packet.hashAlgorithm as number]) continue;
     const key = keys.find((k) => k.getKeys(s.keyID).length > 0);
-    if (key) return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: pgpFingerprint(key) };
+    if (key) return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };
   }
   const ids = result.signatures.map((s) => s.keyID.toHex().toUpperCase()).join(', ');
   throw new Error(`no valid signature by a key of the keyring (signed by key ID ${ids || 'none'})`);

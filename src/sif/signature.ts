@@ -16,7 +16,7 @@ import {
   type DigestName, type ImageMetadata, type RawDescriptor,
 } from './integrity';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
-import { clearSign, isClearSigned, verifyClearSigned, type PgpPublicKey } from './pgp';
+import { clearSign, isClearSigned, pgpPublicOf, verifyClearSigned, type PgpPublicKey } from './pgp';
 import type { SigningKey } from './keys';
 
 const CHUNK = 4 << 20;
@@ -197,7 +197,7 @@ export async function signSif(file: string, keys: SigningKey[], opts: { group?: 
     // Already signed by these keys and still valid: nothing to do (reruns).
     const existing = groupSignatures(o.all, group);
     if (existing.length > 0) {
-      const v: Verifiers = { keys: keys.flatMap((k) => (k.kind === 'dsse' ? [k.signer.publicKey] : [])), keyring: keys.flatMap((k) => (k.kind === 'pgp' ? [k.key.toPublic()] : [])) };
+      const v: Verifiers = { keys: keys.flatMap((k) => (k.kind === 'dsse' ? [k.signer.publicKey] : [])), keyring: keys.flatMap((k) => (k.kind === 'pgp' ? [pgpPublicOf(k.key)] : [])) };
       for (const sig of existing) {
         const c = await checkEnvelope(o, sig, v);
         if (c.metadata && signers.every((s) => c.signers.includes(s))) {
