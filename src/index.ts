@@ -34,7 +34,7 @@ export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 
 // Testing, results and the report.
 export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
-export { DEFAULT_RESULTS_DIR, readAllResults, readResults, resultsPath, type TestRun } from './checks/results';
+export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
 

@@ -9,7 +9,9 @@ import type { z } from 'zod';
 import { errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, writeFileAtomic } from '../util/files';
 import { parseJsonDocument } from '../validate/schema';
-import { resultsFileSchema, testRunSchema } from '../validate/schemas/results';
+import { latestRun, resultsFileSchema, runVerdict, testRunSchema } from '../validate/schemas/results';
+
+export { latestRun, runVerdict, testRuns, type TestVerdict } from '../validate/schemas/results';
 
 export type TestRun = z.infer<typeof testRunSchema>;
 export type ResultsFile = z.infer<typeof resultsFileSchema>;
@@ -42,8 +44,15 @@ export async function saveRun(dir: string, run: TestRun): Promise<string> {
   return file;
 }
 
+/** The last run that passed its checks and its gate (what a later image is gated against). */
 export function latestPassing(runs: TestRun[] | undefined): TestRun | undefined {
-  return [...(runs ?? [])].reverse().find((r) => r.passed);
+  return latestRun((runs ?? []).filter((r) => runVerdict(r) === 'passed'));
+}
+
+/** The image's latest run, when it passed: what lets a pipeline skip testing it again. */
+export function passedNow(runs: TestRun[] | undefined): TestRun | undefined {
+  const last = latestRun(runs);
+  return last && runVerdict(last) === 'passed' ? last : undefined;
 }
 
 /** Every results file in a directory (for the report). */

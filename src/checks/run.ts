@@ -19,23 +19,19 @@ import { compareFigures, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
 import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
-import { latestPassing, readResults, saveRun, type TestRun } from './results';
+import { latestPassing, readResults, runVerdict, saveRun, type TestRun } from './results';
 import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
 import { parseChecks, selectChecks } from './spec';
 import { resolveTarget } from './target';
 
-export interface TestOptions {
+export interface TestOptions extends GateInputs {
   runner: 'local' | 'slurm';
   recipe?: string;
   only?: string[];
   resultsDir: string;
-  /** The tree: record the run in the ledger and gate against the promoted image. */
-  root?: string;
-  baseline?: string;
-  tolerance: number;
-  gate: boolean;
+  /** root (GateInputs): also record the run in the tree's ledger. */
   workdir?: string;
   slurm?: Partial<SlurmProfile>;
   signal?: AbortSignal;
@@ -56,8 +52,30 @@ export interface TestOutcome {
   recordedInTree: boolean;
 }
 
-/** The run the gate compares with: a results file, or the image the series' link points at. */
-async function findBaseline(opts: TestOptions, stem: string, self: string): Promise<{ run: TestRun; image: string; source: string } | undefined> {
+/** What the regression gate needs to know, from the command line or the pipeline file. */
+export interface GateInputs {
+  /** The tree whose promoted image for the series is the baseline. */
+  root?: string;
+  /** A results file to gate against instead. */
+  baseline?: string;
+  tolerance: number;
+  /** false: --no-gate. */
+  gate: boolean;
+}
+
+export interface Baseline {
+  run: TestRun;
+  image: string;
+  source: string;
+}
+
+/**
+ * The run the gate compares with: a results file, or the image the series'
+ * link points at. Read before any check runs, so a missing tree or baseline
+ * is refused before a job is submitted.
+ */
+export async function findBaseline(opts: GateInputs, stem: string, self: string): Promise<Baseline | undefined> {
+  if (!opts.gate) return undefined;
   if (opts.baseline) {
     const doc = await readResults(opts.baseline);
     const run = latestPassing(doc?.runs);
@@ -73,6 +91,14 @@ async function findBaseline(opts: TestOptions, stem: string, self: string): Prom
   return run ? { run, image: path.basename(target), source: `sif-images/${linkName(stem)}` } : undefined;
 }
 
+/** The gate's verdict on a run's results, recorded in the run; undefined when there was nothing to compare with. */
+export function judgeGate(results: CheckResult[], baseline: Baseline | undefined, opts: GateInputs): TestRun['gate'] {
+  if (!opts.gate) return { verdict: 'off', tolerance: opts.tolerance, regressions: [] };
+  if (!baseline) return undefined;
+  const regressions = compareFigures(results, baseline.run.checks, opts.tolerance);
+  return { verdict: regressions.length ? 'refused' : 'passed', tolerance: opts.tolerance, baseline: baseline.image, source: baseline.source, regressions };
+}
+
 export async function runTests(targetText: string, opts: TestOptions): Promise<TestOutcome> {
   const target = await resolveTarget(targetText, opts.signal, opts.engine);
   const recipeName = opts.recipe ?? target.recipe;
@@ -82,6 +108,9 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   const checks = selectChecks(parseChecks(recipe.checks, recipe.name), opts.only, recipe.name);
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
   const profile = parseProfile(recipe.testing, recipe.name);
+  // What can be refused is refused before a check runs: the tree, the baseline.
+  const tree = opts.root ? await openTree(opts.root, false) : undefined;
+  const baseline = await findBaseline(opts, target.stem, target.name);
   const started = new Date((opts.clock ?? realClock).now());
   let results: CheckResult[];
   let jobId: string | undefined;
@@ -102,12 +131,14 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   }
   const run: TestRun = {
     image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, runner: opts.runner, host: os.hostname(),
-    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), passed: results.every((r) => r.passed), checks: results,
+    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), checks: results,
+    passed: false,
+    gate: judgeGate(results, baseline, opts),
   };
+  run.passed = results.every((r) => r.passed) && run.gate?.verdict !== 'refused';
   const resultsFile = await saveRun(opts.resultsDir, run);
   let recordedInTree = false;
-  if (opts.root) {
-    const tree = await openTree(opts.root, false);
+  if (tree) {
     if (await readLedger(tree, target.name)) {
       await mutate(tree, 'test', opts.signal, async () => {
         const e = await readLedger(tree, target.name);
@@ -115,17 +146,19 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
           e.tests = [...(e.tests ?? []), run];
           await writeLedger(tree, e);
         }
-        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${run.passed ? 'passed' : 'failed'}` }] };
+        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }] };
       });
       recordedInTree = true;
     }
   }
-  const baseline = opts.gate ? await findBaseline(opts, target.stem, target.name) : undefined;
-  const regressions = baseline ? compareFigures(results, baseline.run.checks, opts.tolerance) : [];
-  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions, recordedInTree };
+  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions: run.gate?.regressions ?? [], recordedInTree };
 }
 
-export function gateError(o: TestOutcome, tolerance: number): RefusedError {
-  const worst = [...o.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
-  return new RefusedError('regression', `${o.regressions.length} figure(s) worse than ${o.baseline?.image} by more than ${(tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse)`, { hint: 'look at sifkit report; --tolerance sets the margin' });
+/** The refusal of a run the gate refused, naming its worst figure. */
+export function gateError(run: TestRun): RefusedError {
+  const g = run.gate!;
+  const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
+  return new RefusedError('regression', `${g.regressions.length} figure(s) worse than ${g.baseline} by more than ${(g.tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse); the run is recorded as refused`, {
+    hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
+  });
 }

@@ -42,6 +42,7 @@ export function filterStatus(s: TreeStatus, f: StatusFilter): TreeStatus {
 }
 
 const DIR_WORD: Record<string, string> = { 'tested-containers': 'tested', 'easybuild-sif-images': 'easybuild' };
+const TEST_COLOUR = (t: string) => (t === 'passed' ? 'green' : t === 'failed' || t === 'refused' ? 'red' : undefined) as 'green' | 'red' | undefined;
 const CHECKSUM_COLOUR = (c: string) => (c === 'changed' ? 'red' : c === 'unrecorded' ? 'yellow' : undefined) as 'red' | 'yellow' | undefined;
 
 /**
@@ -74,6 +75,7 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     { header: 'size', align: 'right' },
     { header: 'age', align: 'right' },
     { header: 'checksum', color: CHECKSUM_COLOUR },
+    { header: 'test', color: TEST_COLOUR },
   ];
   const sorted = [...images].sort((a, b) => (a.stem === b.stem ? 0 : a.stem < b.stem ? -1 : 1));
   const rows = sorted.map((i) => [
@@ -86,6 +88,7 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     humanSize(i.size),
     humanAge(i.ageDays),
     i.checksum,
+    i.test ?? '-',
   ]);
   return { columns, rows, shared: shared.map(([n, v]) => `${n}=${v}`) };
 }

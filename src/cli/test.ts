@@ -14,6 +14,7 @@ import {
   readAllResults,
   reportHtml,
   runTests,
+  runVerdict,
   type TestRun,
   writeFileAtomic,
 } from '../index';
@@ -48,14 +49,17 @@ export function registerTest(program: Command): void {
             if (!io.json && process.stderr.isTTY) io.stderr(`\rslurm job: ${s}   `);
           },
         });
-        if (io.json) io.stdout(jsonDoc({ ok: o.run.passed && !o.regressions.length, ...o }));
+        if (io.json) io.stdout(jsonDoc({ ok: o.run.passed, ...o }));
         else {
           io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, humanDuration(c.durationMs), c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', { header: 'result', color: (r) => (r === 'passed' ? 'green' : 'red') }, { header: 'time', align: 'right' }, 'figures', { header: 'why', shrink: true }]));
           io.stdout(`results: ${o.resultsFile}${o.recordedInTree ? ' (and the tree ledger)' : ''}\n`);
-          if (o.baseline) io.stdout(`gate: against ${o.baseline.image} (${o.baseline.source}), ${o.regressions.length} regression(s)\n`);
+          const g = o.run.gate;
+          if (g?.verdict === 'off') io.stdout('gate: off (--no-gate)\n');
+          else if (g) io.stdout(`gate: ${g.verdict} against ${g.baseline} (${g.source}), ${g.regressions.length} figure(s) worse by more than ${(g.tolerance * 100).toFixed(0)}%\n`);
         }
-        if (!o.run.passed) return ExitCode.failed;
-        if (o.regressions.length) throw gateError(o, settings.tolerance);
+        const verdict = runVerdict(o.run);
+        if (verdict === 'failed') return ExitCode.failed;
+        if (verdict === 'refused') throw gateError(o.run);
         return ExitCode.ok;
       }, flags);
     });

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
 import { convert, saveImage } from '../convert/convert';
-import { gateError, runTests } from '../checks/run';
+import { gateError, runTests, type GateInputs } from '../checks/run';
 import { isTolerance } from '../checks/gate';
-import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
+import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath, runVerdict } from '../checks/results';
 import type { BuildRecord } from '../engine/build';
 import { sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
@@ -138,14 +138,21 @@ function tolerance(ctx: PipelineContext, w: Record<string, string>): number {
   return t;
 }
 
+/** The gate's inputs for a run: the tree, a --baseline, the tolerance, --no-gate. */
+export function gateInputs(ctx: PipelineContext, w: Record<string, string>): GateInputs {
+  const root = ctx.options.root;
+  return { root: root ? path.resolve(root) : undefined, baseline: ctx.options.test?.baseline, tolerance: tolerance(ctx, w), gate: ctx.options.test?.gate ?? true };
+}
+
 export const testStage: Stage = {
   name: 'test',
   title: 'Test the image',
   needs: ['rendered', 'build'],
   gives: ['test'],
   async skip(ctx, v) {
+    // The latest run decides: a failed or gate-refused run is tested again, never skipped.
     const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
-    const run = latestPassing(doc?.runs);
+    const run = passedNow(doc?.runs);
     if (!run) return undefined;
     v.results.test = run;
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
@@ -153,7 +160,6 @@ export const testStage: Stage = {
   async run(ctx, v, report, w) {
     const runner = ctx.options.runner ?? runnerFromFile(w);
     const engine = await engineFor(ctx, v);
-    const root = ctx.options.root;
     // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
     const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
     const o = await runTests(target, {
@@ -161,11 +167,8 @@ export const testStage: Stage = {
       // The recipe this run loaded (it may live outside docker-defs/).
       recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
-      root: root ? path.resolve(root) : undefined,
-      tolerance: tolerance(ctx, w),
+      ...gateInputs(ctx, w),
       only: ctx.options.test?.only,
-      baseline: ctx.options.test?.baseline,
-      gate: ctx.options.test?.gate ?? true,
       // One job directory per image: variants tested at once never share one.
       workdir: ctx.options.test?.workdir ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, '')) : undefined,
       slurm: ctx.options.test?.slurm,
@@ -174,11 +177,11 @@ export const testStage: Stage = {
       onCheck: (r) => report.progress(`${r.passed ? 'pass' : 'FAIL'} ${r.name}${r.reason ? `: ${r.reason}` : ''}`),
     });
     v.results.test = o.run;
-    if (!o.run.passed) {
+    if (runVerdict(o.run) === 'failed') {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, tolerance(ctx, w));
+    if (runVerdict(o.run) === 'refused') throw gateError(o.run);
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };

@@ -9,6 +9,7 @@ import { parseSifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
 import type { ChecksumState } from './checksum';
 import { labelFacts } from '../validate/labels';
+import { latestRun, runVerdict, testRuns, type TestVerdict } from '../validate/schemas/results';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
 
@@ -26,6 +27,8 @@ export interface ImageStatus {
   /** Spelt as checksum.ts spells it (one word per state): stat unchanged since hashed, stat changed, never hashed. */
   checksum: Extract<ChecksumState, 'ok-cached' | 'unrecorded'> | 'changed';
   tests?: number;
+  /** The latest recorded test run's verdict (a gate refusal shows as refused). */
+  test?: TestVerdict;
 }
 
 export interface TreeStatus {
@@ -76,7 +79,7 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
               /* not a readable SIF, or labels that fail the name rule: verify reports it */
             }
           }
-          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length };
+          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length, test: latestVerdict(e?.tests) };
           images.set(name, img);
         }
         img.dirs.push(dir);
@@ -101,6 +104,11 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
     images.get(image)?.links.push(`${SIF_IMAGES}/${name}`);
   }
   return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links };
+}
+
+function latestVerdict(tests: readonly unknown[] | undefined): TestVerdict | undefined {
+  const last = latestRun(testRuns(tests));
+  return last && runVerdict(last);
 }
 
 function created(img: ImageStatus): number | undefined {
