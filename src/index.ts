@@ -34,12 +34,12 @@ export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 
 // Testing, results and the report.
 export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
-export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
+export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsDirFor, resultsFor, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
 
 // The container tree: stage, promote, verify, retire.
-export { openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';
+export { initTree, openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';
 export { sifIdentity, stage, type StageOptions, type StageRecord } from './tree/stage';
 export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type PromoteTarget } from './tree/promote';
 export { parsePolicy, type Policy } from './tree/policy';
@@ -67,7 +67,7 @@ export { newContext, type RunEffects } from './pipeline/run-state';
 export { chooseRenderer, runPipeline, type RunSettings } from './pipeline/runner';
 export type { PipelineContext, PipelineOptions } from './pipeline/context';
 export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } from './pipeline/slurm-executor';
-export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
+export { isDone, isEnded, parseSlurmSettings, phase, shQuote, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
 
 // Files written safely.
 export { makeOutputDir, writeInside } from './util/outdir';

@@ -122,7 +122,8 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
   } else {
     const slurm = slurmWithOverrides(profile.slurm, opts.slurm);
     if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
-    const workdir = path.resolve(opts.workdir ?? path.join('.sifkit', 'slurm', `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
+    // Beside the tree when there is one, as its results are.
+    const workdir = path.resolve(opts.workdir ?? path.join(tree ? tree.jobs : path.join('.sifkit', 'slurm'), `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
     const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock });
     results = r.results;
     jobId = r.jobId;

@@ -107,6 +107,7 @@ export const JSON_DOCUMENTS = {
       easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
     }),
   }),
+  init: o({ ok, root: str, created: z.boolean().describe('false when a tree was already there') }),
   status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
   verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState, reconverted: z.array(o({ path: str, source: str.optional(), result: z.enum(['identical', 'differs', 'source unavailable']), detail: str.optional() })).optional() }),
   retire: o({
@@ -151,6 +152,7 @@ const TITLES: Record<DocumentName, string> = {
   inspect: 'sifkit inspect --json',
   stage: 'sifkit stage --json',
   promote: 'sifkit promote --json',
+  init: 'sifkit init --json',
   status: 'sifkit status --json',
   verify: 'sifkit verify --json',
   retire: 'sifkit retire [--apply] --json',

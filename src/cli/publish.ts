@@ -8,7 +8,6 @@ import {
   archivePath,
   branchName,
   DEFAULT_API_URL,
-  DEFAULT_RESULTS_DIR,
   imageFacts,
   InputError,
   locateSif,
@@ -23,7 +22,7 @@ import {
   readResults,
   releaseFiles,
   resolveRoot,
-  resultsPath,
+  resultsFor,
   type TestRun,
   treeAt,
   writeInside,
@@ -109,7 +108,7 @@ export function registerPublishPr(program: Command): void {
     .option('--root <dir>', ROOT_HELP)
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)
-    .option('--results <file>', 'test results to describe (default: the tree ledger, else .sifkit/test-results)')
+    .option('--results <file>', 'test results to describe (default: the tree ledger, else the results beside the tree, else .sifkit/test-results)')
     .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? DEFAULT_API_URL)
     .option('--json', 'print one JSON document on stdout')
     .action(async (image: string, flags: PublishFlags) => {
@@ -127,7 +126,7 @@ export function registerPublishPr(program: Command): void {
         const r = await releaseFiles(facts, root);
         const dir = packageDir(facts.recipe.naming.app);
         let runs = (facts.tests ?? []) as TestRun[];
-        if (!runs.length) runs = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, facts.sifName))))?.runs ?? [];
+        if (!runs.length) runs = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(facts.sifName, root)).doc)?.runs ?? [];
         const size = (await fs.stat(sif)).size;
         const log = (l: string) => io.stderr(`${l}\n`);
         const result = await publishPullRequest(

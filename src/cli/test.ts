@@ -12,6 +12,7 @@ import {
   listLedger,
   openTree,
   readAllResults,
+  resultsDirFor,
   reportHtml,
   runTests,
   runVerdict,
@@ -36,7 +37,7 @@ export function registerTest(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (target: string, flags: TestCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const settings = testSettings(flags);
+        const settings = testSettings(flags, flags.root);
         const o = await runTests(target, {
           ...settings,
           recipe: flags.recipe,
@@ -67,17 +68,19 @@ export function registerTest(program: Command): void {
   program
     .command('report')
     .description('an HTML page with benchmark charts (one line per image version) and the pass/fail table')
-    .option('--results-dir <dir>', 'results files to read', DEFAULT_RESULTS_DIR)
+    .option('--results-dir <dir>', `results files to read (default: those beside the tree with --root, else ${DEFAULT_RESULTS_DIR})`)
     .option('--root <dir>', 'also read the runs recorded in this container tree')
     .option('--out <dir>', 'where index.html goes', '.sifkit/report')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: { resultsDir: string; root?: string; out: string; json?: boolean }) => {
+    .action(async (flags: { resultsDir?: string; root?: string; out: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
-        const runs: TestRun[] = (await readAllResults(path.resolve(flags.resultsDir))).flatMap((f) => f.runs);
-        if (flags.root) for (const e of await listLedger(await openTree(path.resolve(flags.root), false))) runs.push(...((e.tests ?? []) as TestRun[]));
+        const tree = flags.root ? await openTree(path.resolve(flags.root), false) : undefined;
+        const resultsDir = resultsDirFor(flags.resultsDir, tree?.root);
+        const runs: TestRun[] = (await readAllResults(resultsDir)).flatMap((f) => f.runs);
+        if (tree) for (const e of await listLedger(tree)) runs.push(...((e.tests ?? []) as TestRun[]));
         // The same run can be in both places: keep one.
         const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
-        if (!unique.length) throw new InputError('no-results', `no test results in ${flags.resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
+        if (!unique.length) throw new InputError('no-results', `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
         const out = path.resolve(flags.out);
         await fs.mkdir(out, { recursive: true });
         const file = path.join(out, 'index.html');
