@@ -131,7 +131,7 @@ export async function runTests(targetText: string, opts: TestOptions): Promise<T
     results.forEach((x) => opts.onCheck?.(x));
   }
   const run: TestRun = {
-    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, runner: opts.runner, host: os.hostname(),
+    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, params: target.params, runner: opts.runner, host: os.hostname(),
     jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), checks: results,
     passed: false,
     gate: judgeGate(results, baseline, opts),

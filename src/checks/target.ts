@@ -14,6 +14,8 @@ export interface TestTarget {
   stem: string;
   dockerhash: string;
   recipe?: string;
+  /** The recipe parameters the image was built with, from its labels. */
+  params: Record<string, string>;
   labels: Record<string, string>;
   /** An engine reference, when the image is in the engine. */
   image?: string;
@@ -28,7 +30,7 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
       throw new InputError('no-sif', `no SIF at ${file}`);
     });
     const l = imageLabels((await inspectSif(file)).labels, file);
-    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: l.imageId, sif: file };
+    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: l.imageId, sif: file };
   }
   const docker = engine ?? (await connectEngine(signal));
   let info;
@@ -39,5 +41,5 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     throw e;
   }
   const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
-  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: info.id };
+  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: info.id };
 }

@@ -16,6 +16,7 @@ import {
   reportHtml,
   runTests,
   runVerdict,
+  treeStatus,
   type TestRun,
   writeFileAtomic,
 } from '../index';
@@ -84,7 +85,9 @@ export function registerTest(program: Command): void {
         const out = path.resolve(flags.out);
         await fs.mkdir(out, { recursive: true });
         const file = path.join(out, 'index.html');
-        await writeFileAtomic(file, reportHtml(unique));
+        // Which images users get: what the tree's links point at, as status reads them.
+        const linked = tree ? new Set((await treeStatus(tree)).links.filter((l) => !l.dangling && l.image).map((l) => l.image!)) : undefined;
+        await writeFileAtomic(file, reportHtml(unique, new Date(), { linked }));
         if (io.json) io.stdout(jsonDoc({ ok: true, report: file, runs: unique.length }));
         else io.stdout(`${file}\n`);
       }, flags);

@@ -260,7 +260,7 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
       const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
       const run: TestRun = {
-        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, runner: 'slurm', host: os.hostname(),
+        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, params: { ...v.values }, runner: 'slurm', host: os.hostname(),
         jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date((exec.clock ?? realClock).now()).toISOString(), checks: results,
         passed: false,
         gate: judgeGate(results, gate.baselines.get(v), gate.inputs),

@@ -59,6 +59,8 @@ export const testRunSchema = z.object({
   stem: nameField('stem'),
   dockerhash: nameField('dockerhash'),
   recipe: z.string(),
+  /** The image's recipe parameters (from its labels), so reports can say what differs between versions. */
+  params: z.record(z.string(), z.string()).optional(),
   runner: z.enum(['local', 'slurm']),
   host: z.string(),
   jobId: z.string().optional(),
