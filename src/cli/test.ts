@@ -61,7 +61,13 @@ export function registerTest(program: Command): void {
         }
         const verdict = runVerdict(o.run);
         if (verdict === 'failed') return ExitCode.failed;
-        if (verdict === 'refused') throw gateError(o.run);
+        if (verdict === 'refused') {
+          const e = gateError(o.run);
+          // With --json the document above is the one on stdout; the refusal is its ok: false, and a line on stderr.
+          if (!io.json) throw e;
+          io.stderr(`sifkit: error: ${e.message}\n`);
+          return e.exitCode;
+        }
         return ExitCode.ok;
       }, flags);
     });
