@@ -4,7 +4,8 @@
  * message size, one line per image version, and the pass/fail table.
  * Pure: results in, HTML out.
  */
-import { runVerdict, type TestRun } from './results';
+import type { TestRun } from './results';
+import { runVerdict } from '../validate/schemas/results';
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
@@ -127,7 +128,7 @@ export function reportHtml(runs: TestRun[], generated = new Date(), context: Rep
   const rows = latest
     .map((r) => {
       const verdict = runVerdict(r);
-      return `<tr><th scope="row" title="${esc(r.image)}">${esc(`${r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`)}</th>${varying.map((n) => `<td>${esc(r.params?.[n] ?? '-')}</td>`).join('')}${linkedCell(r)}<td>${esc(r.runner)}${r.jobId ? ` job ${esc(r.jobId)}` : ''}</td><td>${esc(r.finished.slice(0, 16).replace('T', ' '))}</td>${checkNames.map((n) => cell(r, n)).join('')}${gateCell(r)}<td class="${verdict === 'passed' ? 'pass' : 'fail'}">${VERDICT_TEXT[verdict]}</td></tr>`;
+      return `<tr><th scope="row">${esc(`${r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`)}</th>${varying.map((n) => `<td>${esc(r.params?.[n] ?? '-')}</td>`).join('')}${linkedCell(r)}<td>${esc(r.runner)}${r.jobId ? ` job ${esc(r.jobId)}` : ''}</td><td>${esc(r.finished.slice(0, 16).replace('T', ' '))}</td>${checkNames.map((n) => cell(r, n)).join('')}${gateCell(r)}<td class="${verdict === 'passed' ? 'pass' : 'fail'}">${VERDICT_TEXT[verdict]}</td></tr>`;
     })
     .join('\n');
   return `<!doctype html>
