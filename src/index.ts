@@ -31,6 +31,7 @@ export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type 
 export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
+export { archName } from './sif/format';
 
 // Testing, results and the report.
 export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
-import { convert, inspect as inspectSif, OperationError, reconvertAndCompare } from '../index';
+import { archName, convert, inspect as inspectSif, OperationError, reconvertAndCompare } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -75,7 +75,7 @@ export function registerConvert(program: Command): void {
         const lines = [
           `file:      ${s.file}`,
           `size:      ${humanSize(s.size)} (${s.size} bytes)`,
-          `arch:      ${s.arch}`,
+          `arch:      ${archName(s.arch)}`,
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',

@@ -276,7 +276,9 @@ export const retireStage: Stage = {
       return { ...r, purge: purged };
     });
     v.results.retire = r;
-    const n = r.plan.decisions.filter((d) => d.action === 'retire').length;
-    report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
+    const going = r.plan.decisions.filter((d) => d.action === 'retire');
+    // Named, so the plan can be judged from the run's output alone.
+    const names = going.map((d) => `${d.dir}/${d.name}`);
+    report.title(`Retire: ${going.length} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${names.length ? `: ${names.join(', ')}` : ''}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
   },
 };

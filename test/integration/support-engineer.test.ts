@@ -157,6 +157,9 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
     expect(JSON.parse(r.stdout).variants[0].stages).toMatchObject({ stage: expect.stringMatching(/^(done|skipped)/), promote: 'done' });
     const status = JSON.parse((await runCli(['status', '--root', 'tree', '--json'], { cwd: dir })).stdout);
     expect(status.images[0]).toMatchObject({ stem: STEM, test: 'passed' });
+    expect((await runCli(['status', '--root', 'tree'], { cwd: dir })).stdout).toMatch(/ok-cached +passed\n/);
+    // The architecture by name, as siftool says it.
+    expect((await runCli(['inspect', sif])).stdout).toMatch(/^arch: +amd64$/m);
 
     // A refused run of another image, kept beside the tree, shows as REFUSED in the report, not PASSED.
     const refusedRun = { ...fastBaseline().runs[0], image: `${STEM}-dockerhash-111111111111.sif`, stem: STEM, dockerhash: '111111111111', params: { v: '0.9' }, passed: false, finished: '2026-01-02T00:00:00.000Z', gate: { verdict: 'refused', tolerance: 0.1, baseline: 'older.sif', regressions: [{ check: 'lat', size: 1, kind: 'latency', baseline: 0.5, value: 5, worseBy: 9 }] } };
