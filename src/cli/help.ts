@@ -51,7 +51,7 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit retire --purge --grace-days 30',
   ],
   restore: ['sifkit restore lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4-dockerhash-0123456789ab.sif'],
-  easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb, .docker, USER.md', 'sifkit easyconfig x.sif --date 20241007'],
+  easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb and .docker (USER.md too when the recipe has a USER.md)', 'sifkit easyconfig x.sif --date 20241007'],
   module: ['sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules'],
   publish: ['GITHUB_TOKEN=... sifkit publish NAME.sif                  # a PR to Lumi-supercomputer/LUMI-EasyBuild-containers', 'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb'],
   release: [

@@ -37,7 +37,7 @@ async function treeIfThere(root: string) {
 export function registerPublish(program: Command): void {
   program
     .command('easyconfig')
-    .description("write the image's EasyConfig, its Docker definition and the user page (USER.md)")
+    .description("write the image's EasyConfig, its Docker definition and, when the recipe has a USER.md template, the user page")
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--out <dir>', 'where the files go', '.')

@@ -244,3 +244,12 @@ describe('issue 32: the set-up leaves sifkit on PATH', () => {
     }
   });
 });
+
+describe('issue 32: help promises only what the command does', () => {
+  it('help easyconfig says USER.md comes only with a recipe that has one (the example has none)', async () => {
+    const r = await runCli(['help', 'easyconfig']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('when the recipe has a USER.md');
+    expect(existsSync(path.join(__dirname, '..', '..', 'docker-defs', 'mpi4py-cpu', 'USER.md'))).toBe(false);
+  });
+});
