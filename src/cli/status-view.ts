@@ -77,7 +77,8 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     { header: 'checksum', color: CHECKSUM_COLOUR },
     { header: 'test', color: TEST_COLOUR },
   ];
-  const sorted = [...images].sort((a, b) => (a.stem === b.stem ? 0 : a.stem < b.stem ? -1 : 1));
+  // By stem, then newest first within a stem (what was just built is what one looks for), then dockerhash.
+  const sorted = [...images].sort((a, b) => (a.stem !== b.stem ? (a.stem < b.stem ? -1 : 1) : (a.ageDays ?? Infinity) !== (b.ageDays ?? Infinity) ? (a.ageDays ?? Infinity) - (b.ageDays ?? Infinity) : a.dockerhash < b.dockerhash ? -1 : a.dockerhash > b.dockerhash ? 1 : 0));
   const rows = sorted.map((i) => [
     i.stem || '?',
     i.dockerhash || '?',

@@ -84,7 +84,8 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
         }
         img.dirs.push(dir);
         const age = (now - (created(img) ?? st.mtimeMs)) / 86_400_000;
-        img.ageDays = Math.max(img.ageDays ?? 0, Math.round(age * 10) / 10);
+        // Kept to the minute: a tenth of a day (2.4 h) would call a morning's images all "< 1 h" or all alike.
+        img.ageDays = Math.max(img.ageDays ?? 0, Math.round(age * 1440) / 1440);
         if (!e) img.checksum = 'unrecorded';
         else if (img.checksum !== 'unrecorded' && !sameStat(e.hashed[rel], statKey(st))) img.checksum = 'changed';
       }));

@@ -121,6 +121,13 @@ describe('status view', () => {
       '  aaaaaaaaaaaa  -      3.11    3.1.4   tested+easybuild  yes     174.1 MiB  3 d  ok-cached  -',
     ]);
   });
+  it('sorts by stem, then newest first within a stem', () => {
+    const old = { ...a, name: 'old.sif', dockerhash: 'cccccccccccc', ageDays: 40 };
+    const fresh = { ...a, name: 'fresh.sif', dockerhash: 'dddddddddddd', ageDays: 0.2 };
+    const t = statusTable([old, c, a, fresh]);
+    expect(t.rows.map((r) => [r[0], r[1]])).toEqual([[c.stem, 'aaaaaaaaaaaa'], [a.stem, 'dddddddddddd'], [a.stem, 'aaaaaaaaaaaa'], [a.stem, 'cccccccccccc']]);
+    expect(t.rows[1]).toContain('4 h');
+  });
   it('puts parameters every image shares on one name=value line, not in columns', () => {
     const t = statusTable([a, { ...a, name: 'other.sif', dockerhash: 'bbbbbbbbbbbb' }]);
     expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
