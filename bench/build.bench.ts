@@ -48,7 +48,7 @@ export async function buildBenches(gib: number): Promise<Figure[]> {
     const [served] = await timed(
       () =>
         new Promise<void>((resolve, reject) => {
-          execFile('curl', ['-fsS', '-o', '/dev/null', `${server.url}blob0.bin`], (e) => (e ? reject(e) : resolve()));
+          execFile('curl', ['-fsS', '-o', '/dev/null', `${server.url}blob0.bin`], (e) => (e ? reject(e as Error) : resolve()));
         }),
     );
     await server.close();

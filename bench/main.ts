@@ -10,6 +10,8 @@ import { tortureBench } from './torture';
 import { scanBenches } from './scan.bench';
 import { cacheBenches } from './cache.bench';
 import { slurmBenches } from './slurm.bench';
+import { fetchBenches } from './fetch.bench';
+import { signBenches } from './sign.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
   if (!only || only.includes('scan')) figures.push(...(await scanBenches()));
   if (!only || only.includes('cache')) figures.push(...(await cacheBenches()));
   if (!only || only.includes('slurm')) figures.push(...(await slurmBenches()));
+  if (!only || only.includes('fetch')) figures.push(...(await fetchBenches()));
+  if (!only || only.includes('sign')) figures.push(...(await signBenches(gib)));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

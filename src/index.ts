@@ -17,7 +17,13 @@ export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
 export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';
+export { terminalBlock, terminalLine } from './emit/terminal';
+export { bashWord } from './emit/bash';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
+
+// Declared sources: the pins a variant builds from, and the cache that holds them.
+export { sourcesOf, sourcesLabel, type ResolvedSource, type SourceProvenance } from './recipe/sources';
+export { defaultSourceCache, fetchSources, type FetchedSource, type FetchOptions } from './sources/cache';
 
 // Building through an image engine (the Docker Engine API).
 export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
@@ -30,11 +36,15 @@ export { convert, parseBackend, type Backend, type ConvertOptions, type ConvertR
 export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from './convert/squash-options';
 export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
+export { attestSif, type AttestResult } from './convert/attach';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 export { archName } from './sif/format';
+export { signSif, verifySif, verifyFailure, type SignResult, type VerifyReport, type SignatureCheck } from './sif/signature';
+export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } from './sif/keys';
 
 // Testing, results and the report.
-export { gateError, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { resolveTarget, type TestTarget } from './checks/target';
 export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsDirFor, resultsFor, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
@@ -46,7 +56,7 @@ export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type Pro
 export { parsePolicy, type Policy } from './tree/policy';
 export { loadPolicyFile } from './tree/policy-file';
 /** The retirement plan as data (changes nothing); `retire({ apply: true })` carries one out. */
-export { blockedError, computePlan as planRetirement, purge, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
+export { blockedError, computePlan as planRetirement, purge, purgeError, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
 export { verifyTree, type Problem } from './tree/verify';
 export { listLedger } from './tree/ledger';
@@ -55,20 +65,21 @@ export { mutate } from './tree/mutate';
 
 // EasyConfigs, modules and the GitHub pull request of a release.
 export { imageFacts, locateSif } from './easybuild/facts';
-export { releaseFiles } from './easybuild/files';
+export { definitionFor, releaseFiles } from './easybuild/files';
 export { moduleScripts, moduleText } from './easybuild/module';
 export { DEFAULT_API_URL, apiBase, octokitHost } from './github/octokit';
 export { publishPullRequest } from './github/pull-request';
-export { archivePath, branchName, packageDir, prBody } from './github/pr-content';
+export { easyconfigArchivePath, branchName, packageDir, prBody } from './github/pr-content';
 
 // Pipelines: stages over a typed context, locally or through Slurm.
 export { STAGES } from './pipeline/registry';
 export { loadPipeline, type PipelineDef } from './pipeline/definition';
+export { RUNNERS, STAGE_WITH, toleranceText } from './pipeline/stage-with';
 export { newContext, type RunEffects } from './pipeline/run-state';
 export { chooseRenderer, runPipeline, type RunSettings } from './pipeline/runner';
 export type { PipelineContext, PipelineOptions } from './pipeline/context';
 export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } from './pipeline/slurm-executor';
-export { isDone, isEnded, parseSlurmSettings, phase, shQuote, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
+export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
 
 // Files written safely.
 export { makeOutputDir, writeInside } from './util/outdir';

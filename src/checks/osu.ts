@@ -32,10 +32,10 @@ export function parseOsu(text: string): OsuResult {
         const head = col[1];
         if (/bandwidth/i.test(head)) {
           kind = 'bandwidth';
-          unit = /\(([^)]+)\)/.exec(head)?.[1] ?? 'MB/s';
+          unit = unitIn(head, 'MB/s');
         } else if (/latency/i.test(head)) {
           kind = 'latency';
-          unit = /\(([^)]+)\)/.exec(head)?.[1] ?? 'us';
+          unit = unitIn(head, 'us');
         }
       }
       continue;
@@ -44,4 +44,14 @@ export function parseOsu(text: string): OsuResult {
     if (m && kind !== 'unknown') points.push({ size: Number(m[1]), value: Number(m[2]) });
   }
   return { benchmark, kind, unit, points };
+}
+
+/**
+ * The unit in a column head (`Latency (us)`), as the results schema holds
+ * it: the image prints it, and it reaches the report and the pull request,
+ * so anything but a plain unit gives the benchmark's usual one.
+ */
+function unitIn(head: string, usual: string): string {
+  const unit = /\(([^)]+)\)/.exec(head)?.[1];
+  return unit !== undefined && /^[A-Za-z%/.µ]{1,16}$/.test(unit) ? unit : usual;
 }

@@ -3,7 +3,8 @@
  * `testing:` section; command-line flags override. Placeholders in braces
  * are filled per check. Pure.
  */
-import { InputError } from '../errors';
+import { bashWord, fillShell } from '../emit/bash';
+import { sbatchOption, slurmPartition } from '../emit/sbatch';
 import { parseDocument } from '../validate/schema';
 import { testingSchema } from '../validate/schemas/config';
 
@@ -51,6 +52,9 @@ export const DEFAULT_PROFILE: TestProfile = {
 export function parseProfile(raw: unknown, recipe: string): TestProfile {
   const t = parseDocument(testingSchema, raw ?? {}, `recipe ${recipe}: testing`, 'bad-testing');
   const d = DEFAULT_PROFILE;
+  // Checked here too, so a bad recipe is refused when it is read, naming where.
+  if (t.slurm?.partition !== undefined) slurmPartition(t.slurm.partition, `recipe ${recipe}: testing.slurm.partition`);
+  for (const o of t.slurm?.sbatch ?? []) sbatchOption(o, `recipe ${recipe}: testing.slurm.sbatch`);
   return {
     local: { ...d.local, ...t.local },
     slurm: { ...d.slurm, ...t.slurm },
@@ -62,19 +66,10 @@ export function slurmWithOverrides(profile: SlurmProfile, overrides: Partial<Slu
   return { ...profile, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
 }
 
-/** Fills `{name}` placeholders; an unknown one is an error, not an empty string. */
-export function fill(template: string, values: Record<string, string | number>): string {
-  return template.replace(/\{([a-z_]+)\}/g, (m, k: string) => {
-    if (!(k in values)) throw new InputError('bad-template', `unknown placeholder ${m} in ${JSON.stringify(template)} (known: ${Object.keys(values).map((x) => `{${x}}`).join(' ')})`);
-    return String(values[k]);
-  });
-}
-
 /** The script a check runs inside the container: its env, the conda env, the command. */
 export function checkScript(check: { env: Record<string, string>; unset?: string[]; command: string; ranks: number; timeoutSeconds: number }, launcher: string): string {
-  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const lines = ['#!/bin/sh', '# written by sifkit test', ...(check.unset ?? []).map((k) => `unset ${k}`), ...Object.entries(check.env).map(([k, v]) => `export ${k}=${quote(v)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
-  const launch = check.ranks > 1 && launcher ? `${fill(launcher, { ranks: check.ranks })} ` : '';
+  const lines = ['#!/bin/sh', '# written by sifkit test', ...(check.unset ?? []).map((k) => `unset ${k}`), ...Object.entries(check.env).map(([k, v]) => `export ${k}=${bashWord(v, `env ${k}`)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
+  const launch = check.ranks > 1 && launcher ? `${fillShell(launcher, { ranks: check.ranks }, 'the launcher')} ` : '';
   // The time limit is also enforced inside the container: killing a
   // container's client (srun, docker run) does not always stop what runs in it.
   // Not exec'ed: in a container this shell is PID 1, and busybox's timeout

@@ -4,14 +4,14 @@
  * message size, one line per image version, and the pass/fail table.
  * Pure: results in, HTML out.
  */
+import { htmlText } from '../emit/html';
 import type { TestRun } from './results';
 import { runVerdict } from '../validate/schemas/results';
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
+/** Every value the page shows (names, units, reasons, the ledger's records) enters through the HTML emitter. */
+const esc = (s: string): string => htmlText(s);
 
 function sizeLabel(n: number): string {
   if (n >= 1 << 20) return `${n / (1 << 20)}M`;
@@ -121,7 +121,7 @@ export function reportHtml(runs: TestRun[], generated = new Date(), context: Rep
   const cell = (r: TestRun, name: string) => {
     const c = r.checks.find((x) => x.name === name);
     if (!c) return '<td class="none">–</td>';
-    const text = c.passed ? 'pass' : c.outcome === 'failed' ? 'FAIL' : c.outcome.toUpperCase();
+    const text = esc(c.passed ? 'pass' : c.outcome === 'failed' ? 'FAIL' : c.outcome.toUpperCase());
     return `<td class="${c.passed ? 'pass' : 'fail'}" title="${esc(c.reason ?? '')}">${text}<br><small>${(c.durationMs / 1000).toFixed(1)} s</small></td>`;
   };
   const linkedCell = (r: TestRun) => (context.linked ? `<td class="${context.linked.has(r.image) ? 'pass' : 'none'}">${context.linked.has(r.image) ? 'linked' : '–'}</td>` : '');

@@ -10,7 +10,7 @@ import { errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, writeFileAtomic } from '../util/files';
 import { treeAt } from '../tree/names';
 import { parseJsonDocument } from '../validate/schema';
-import { latestRun, resultsFileSchema, runVerdict, testRunSchema } from '../validate/schemas/results';
+import { latestRun, resultsFileSchema, runVerdict, type testRunSchema } from '../validate/schemas/results';
 
 export { latestRun, runVerdict, testRuns, type TestVerdict } from '../validate/schemas/results';
 

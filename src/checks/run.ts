@@ -10,11 +10,11 @@ import { InputError, RefusedError } from '../errors';
 import { connectEngine } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { loadRecipe, loadRecipeByName } from '../recipe/load';
+import type { Recipe } from '../recipe/types';
 import { readLedger, writeLedger } from '../tree/ledger';
 import { mutate } from '../tree/mutate';
-import { linkName } from '../tree/promote';
-import { openTree } from '../tree/root';
-import { promises as fs } from 'node:fs';
+import { linkName, stemLink } from '../tree/links';
+import type { Tree } from '../tree/root';
 import { compareFigures, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
@@ -24,14 +24,13 @@ import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
 import { parseChecks, selectChecks } from './spec';
-import { resolveTarget } from './target';
+import type { TestTarget } from './target';
 
 export interface TestOptions extends GateInputs {
   runner: 'local' | 'slurm';
-  recipe?: string;
   only?: string[];
   resultsDir: string;
-  /** root (GateInputs): also record the run in the tree's ledger. */
+  /** tree (GateInputs): also record the run in the tree's ledger. */
   workdir?: string;
   slurm?: Partial<SlurmProfile>;
   signal?: AbortSignal;
@@ -54,8 +53,8 @@ export interface TestOutcome {
 
 /** What the regression gate needs to know, from the command line or the pipeline file. */
 export interface GateInputs {
-  /** The tree whose promoted image for the series is the baseline. */
-  root?: string;
+  /** The opened tree: its promoted image for the series is the baseline (and the run is recorded in its ledger). */
+  tree?: Tree;
   /** A results file to gate against instead. */
   baseline?: string;
   tolerance: number;
@@ -82,13 +81,12 @@ export async function findBaseline(opts: GateInputs, stem: string, self: string)
     if (!run) throw new InputError('no-baseline', `${opts.baseline} holds no passing run to compare with`);
     return { run, image: run.image, source: opts.baseline };
   }
-  if (!opts.root) return undefined;
-  const tree = await openTree(opts.root, false);
-  const target = await fs.readlink(path.join(tree.sifImages, linkName(stem))).catch(() => undefined);
-  if (!target || path.basename(target) === self) return undefined;
-  const entry = await readLedger(tree, path.basename(target));
-  const run = latestPassing(entry?.tests as TestRun[] | undefined);
-  return run ? { run, image: path.basename(target), source: `sif-images/${linkName(stem)}` } : undefined;
+  if (!opts.tree) return undefined;
+  const image = (await stemLink(opts.tree, stem).catch(() => undefined))?.image;
+  if (!image || image === self) return undefined;
+  const entry = await readLedger(opts.tree, image);
+  const run = latestPassing(entry?.tests);
+  return run ? { run, image, source: `sif-images/${linkName(stem)}` } : undefined;
 }
 
 /** The gate's verdict on a run's results, recorded in the run; undefined when there was nothing to compare with. */
@@ -99,24 +97,31 @@ export function judgeGate(results: CheckResult[], baseline: Baseline | undefined
   return { verdict: regressions.length ? 'refused' : 'passed', tolerance: opts.tolerance, baseline: baseline.image, source: baseline.source, regressions };
 }
 
-export async function runTests(targetText: string, opts: TestOptions): Promise<TestOutcome> {
-  const target = await resolveTarget(targetText, opts.signal, opts.engine);
-  const recipeName = opts.recipe ?? target.recipe;
-  if (!recipeName) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${targetText}`, { hint: 'give --recipe NAME' });
-  // A name from the image's labels is only ever looked up in the recipe directory.
-  const recipe = opts.recipe ? await loadRecipe(opts.recipe) : await loadRecipeByName(recipeName, undefined, `label io.sifkit.recipe of ${targetText}`);
+/**
+ * The recipe whose checks `sifkit test` runs: `--recipe` (a name or a
+ * directory), else the one the image's label names, looked up only in the
+ * recipe directory.
+ */
+export async function recipeForTarget(target: TestTarget, recipeArg?: string): Promise<Recipe> {
+  if (recipeArg) return loadRecipe(recipeArg);
+  if (!target.recipe) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${target.name}`, { hint: 'give --recipe NAME' });
+  return loadRecipeByName(target.recipe, undefined, `label io.sifkit.recipe of ${target.name}`);
+}
+
+/** Runs `recipe`'s checks on `target`, the objects the caller holds (nothing is looked up again). */
+export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOptions): Promise<TestOutcome> {
   const checks = selectChecks(parseChecks(recipe.checks, recipe.name), opts.only, recipe.name);
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
   const profile = parseProfile(recipe.testing, recipe.name);
   // What can be refused is refused before a check runs: the tree, the baseline.
-  const tree = opts.root ? await openTree(opts.root, false) : undefined;
+  const tree = opts.tree;
   const baseline = await findBaseline(opts, target.stem, target.name);
   const started = new Date((opts.clock ?? realClock).now());
   let results: CheckResult[];
   let jobId: string | undefined;
   let jobState: string | undefined;
   if (opts.runner === 'local') {
-    if (!target.image) throw new InputError('no-image', `${targetText} has no image in the engine to run locally`);
+    if (!target.image) throw new InputError('no-image', `${target.sif ?? target.name} has no image in the engine to run locally`);
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     results = await runLocal(docker, target.image, checks, profile.local, { signal: opts.signal, onCheck: opts.onCheck });
   } else {

@@ -12,7 +12,9 @@ import { realClock, type Clock } from '../util/clock';
 import { runChild } from '../util/process';
 import type { Processes } from '../util/processes';
 import { judge, type CheckResult, type Outcome } from './judge';
-import { checkScript, fill, type SlurmProfile } from './profile';
+import { bashWord, fillShell } from '../emit/bash';
+import { sbatchLine, slurmJobName, slurmPartition } from '../emit/sbatch';
+import { checkScript, type SlurmProfile } from './profile';
 import type { Check } from './spec';
 
 export interface SlurmJobInput {
@@ -25,35 +27,44 @@ export interface SlurmJobInput {
   image?: string;
 }
 
-/** The batch script (pure): one step per check, each bounded by its timeout. */
+/**
+ * The batch script (pure): one step per check, each bounded by its
+ * timeout. Every value enters through its emitter: the partition, the
+ * options and the job's name are checked for `#SBATCH` lines, and paths
+ * and the SIF are quoted bash words (the job writes its own output file,
+ * so no path is ever on an `#SBATCH` line).
+ */
 export function batchScript(job: SlurmJobInput): string {
   const nodes = Math.max(...job.checks.map((c) => c.nodes));
   const minutes = Math.ceil(job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) / 60) + 5;
+  const workdir = bashWord(job.workdir, 'the job directory');
   const lines = [
     '#!/bin/bash',
-    `#SBATCH --job-name=${job.name}`,
-    `#SBATCH --partition=${job.profile.partition}`,
+    `#SBATCH --job-name=${slurmJobName(job.name)}`,
+    `#SBATCH --partition=${slurmPartition(job.profile.partition)}`,
     `#SBATCH --nodes=${nodes}`,
     `#SBATCH --time=${minutes}`,
-    `#SBATCH --output=${job.workdir}/job.out`,
-    ...job.profile.sbatch.map((o) => `#SBATCH ${o}`),
+    '#SBATCH --output=/dev/null',
+    ...job.profile.sbatch.map((o) => sbatchLine(o)),
     '# written by sifkit test: each check is one step; its output and exit status stay here',
-    `cd ${job.workdir}`,
+    `exec >>${bashWord(`${job.workdir}/job.out`, 'the job directory')} 2>&1`,
+    `cd ${workdir}`,
   ];
-  const cleanup = job.profile.cleanup ? fill(job.profile.cleanup, { workdir: job.workdir }) : '';
+  const cleanup = job.profile.cleanup ? fillShell(job.profile.cleanup, { workdir: job.workdir }, 'the cleanup command') : '';
   // Steps run in the background so that a cancel (SIGTERM) is acted on at once, not after the step.
   lines.push(`cleanup() { ${cleanup || 'true'}; }`);
   lines.push('trap \'kill $step 2>/dev/null; cleanup; exit 143\' TERM INT');
   for (const c of job.checks) {
     const vars = { nodes: c.nodes, ranks: c.ranks, gpus: c.gpus, workdir: job.workdir, sif: job.sif ?? '', image: job.image ?? '' };
-    const step = [fill(job.profile.srun, vars), fill(job.profile.container, vars), `/myrun/check-${c.name}.sh`].filter(Boolean).join(' ');
-    lines.push(`date +%s%3N > ${c.name}.start`);
+    const step = [fillShell(job.profile.srun, vars, 'the srun command'), fillShell(job.profile.container, vars, 'the container command'), bashWord(`/myrun/check-${c.name}.sh`)].filter(Boolean).join(' ');
+    const file = (ext: string) => bashWord(`${c.name}.${ext}`);
+    lines.push(`date +%s%3N > ${file('start')}`);
     // A grace period over the check's own limit (enforced inside the container) for the step to wind down.
-    lines.push(`timeout --signal=KILL ${c.timeoutSeconds + 30} ${step} > ${c.name}.out 2>&1 &`);
+    lines.push(`timeout --signal=KILL ${c.timeoutSeconds + 30} ${step} > ${file('out')} 2>&1 &`);
     lines.push('step=$!; wait $step; rc=$?');
-    lines.push(`echo $rc > ${c.name}.rc`);
+    lines.push(`echo $rc > ${file('rc')}`);
     lines.push('cleanup');
-    lines.push(`date +%s%3N > ${c.name}.end`);
+    lines.push(`date +%s%3N > ${file('end')}`);
   }
   lines.push('echo done > job.done');
   return lines.join('\n') + '\n';

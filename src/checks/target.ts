@@ -22,6 +22,15 @@ export interface TestTarget {
   sif?: string;
 }
 
+/**
+ * The image a release has just built (and converted): the target from what
+ * the pipeline holds, without asking the engine or reading labels again.
+ */
+export function builtTarget(build: { imageId: string; dockerhash: string }, stem: string, recipe: string, params: Record<string, string>, labels: Record<string, string>, sif?: string): TestTarget {
+  return { name: sifFileName(stem, build.dockerhash), stem, dockerhash: build.dockerhash, recipe, params, labels, image: build.imageId, sif };
+}
+
+/** `sifkit test TARGET`'s text, parsed once: an image in the engine (tag or ID) or a .sif file. */
 export async function resolveTarget(text: string, signal?: AbortSignal, engine?: ImageEngine): Promise<TestTarget> {
   const ref = text.replace(/^docker-daemon:/, '');
   if (ref.endsWith('.sif')) {

@@ -10,6 +10,8 @@ interface BuildFlags {
   matrix?: boolean;
   serverFiles?: string;
   rebuild?: boolean;
+  sourceCache?: string;
+  offline?: boolean;
   logDir?: string;
   json?: boolean;
   jobs?: string;
@@ -30,6 +32,8 @@ export function registerBuild(program: Command): void {
         const ctx = await runRecipePipeline('build', recipe, flags, io, {
           serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
           rebuild: flags.rebuild,
+          sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
+          offline: flags.offline,
           logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
         });
         throwFirstVariantError(ctx);

@@ -1,8 +1,9 @@
+import * as os from 'node:os';
 import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, type ConvertFlags } from './stage-flags';
-import { archName, convert, inspect as inspectSif, OperationError, reconvertAndCompare } from '../index';
+import { addStageFlags, convertSettings, signingKeyFile, type ConvertFlags } from './stage-flags';
+import { archName, attestSif, convert, inspect as inspectSif, loadSigningKey, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -23,7 +24,9 @@ export function registerConvert(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const settings = convertSettings(flags);
+        const settings = convertSettings(flags, os.totalmem());
+        const keyFile = signingKeyFile(flags);
+        const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
         const r = await convert(source, flags.output, {
           ...settings,
           signal: io.signal,
@@ -31,7 +34,9 @@ export function registerConvert(program: Command): void {
           scanVerdict: 'warn',
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
         });
-        if (io.json) io.stdout(jsonDoc({ ok: true, sif: r }));
+        // With a key: the SBOM and provenance (from the image's labels), then the signature, as a release does.
+        const attested = signingKey ? await attestSif(r.out, { source: r.source, imageId: r.imageId, labels: r.labels }, { signingKey, signal: io.signal }) : undefined;
+        if (io.json) io.stdout(jsonDoc({ ok: true, sif: r, ...(attested ? { attested } : {}) }));
         else {
           io.stdout(`${r.out}\n`);
           const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
@@ -73,22 +78,24 @@ export function registerConvert(program: Command): void {
           return;
         }
         const lines = [
-          `file:      ${s.file}`,
+          `file:      ${terminalLine(s.file)}`,
           `size:      ${humanSize(s.size)} (${s.size} bytes)`,
           `arch:      ${archName(s.arch)}`,
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',
-          table(s.objects.map((o) => [String(o.id), o.type, o.name, String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
+          table(s.objects.map((o) => [String(o.id), terminalLine(o.type), terminalLine(o.name), String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
           '',
           'labels:',
-          ...Object.entries(s.labels).sort().map(([k, v]) => `  ${k}=${v}`),
+          ...Object.entries(s.labels).sort().map(([k, v]) => `  ${terminalLine(k)}=${terminalLine(v)}`),
           '',
           'environment:',
-          ...Object.entries(s.environment).flatMap(([f, body]) => [`  ${f}:`, ...body.trimEnd().split('\n').map((l) => `    ${l}`)]),
+          ...Object.entries(s.environment).flatMap(([f, body]) => [`  ${terminalLine(f)}:`, ...terminalBlock(body.trimEnd()).split('\n').map((l) => `    ${l}`)]),
           '',
           'runscript:',
-          ...(s.runscript ?? '').trimEnd().split('\n').map((l) => `  ${l}`),
+          ...terminalBlock((s.runscript ?? '').trimEnd()).split('\n').map((l) => `  ${l}`),
+          ...(s.sbom ? ['', `sbom: ${s.sbom.format}, ${s.sbom.components.length} packages (sifkit inspect --json | jq .sbom.components)`] : []),
+          ...(s.provenance ? ['', 'provenance:', ...JSON.stringify(s.provenance, null, 2).split('\n').map((l) => `  ${l}`)] : []),
         ];
         io.stdout(lines.join('\n') + '\n');
       }, flags);

@@ -14,6 +14,11 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit render mpi4py --matrix --out defs/                                    # one directory per variant',
     'sifkit render mpi4py-cpu --json                                              # names, hash, Dockerfile as JSON',
   ],
+  fetch: [
+    'sifkit fetch mpi4py-cpu                                  # the example\'s declared sources into the cache',
+    'sifkit fetch mpi4py --matrix --jobs 4 --cache /scratch/sources',
+    'sifkit build mpi4py-cpu --offline                        # then build from the cache only',
+  ],
   build: [
     'sifkit build mpi4py-cpu                                  # the built-in example, through the engine',
     'sifkit build mpi4py --set rocm=6.2.0 --server-files /path/to/server-files',
@@ -43,6 +48,16 @@ export const EXAMPLES: Record<string, string[]> = {
     "sifkit status --stem 'lumi-mpi4py-rocm-6*' --json",
   ],
   verify: ['sifkit verify --root demo-out/containers', 'sifkit verify --deep --repair', 'sifkit verify --deep --reconvert --work-dir /scratch/tmp   # prove each SIF is its image\'s conversion'],
+  sign: [
+    'sifkit sign x.sif --key build-key.pem                 # DSSE (ed25519, ECDSA, RSA PEM keys)',
+    'sifkit sign x.sif --key secret.asc                    # PGP clear-signed, as apptainer sign does',
+    'SIFKIT_SIGNING_KEY=build-key.pem sifkit sign x.sif --json',
+  ],
+  'verify-signature': [
+    'sifkit verify-signature x.sif --key build-key.pub.pem',
+    'sifkit verify-signature x.sif --cert signer.crt --ca-pool lumi-ca.pem',
+    'sifkit verify-signature x.sif --keyring pubring.asc --group 1 --json',
+  ],
   'verify-conversion': ['sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names', 'sifkit verify-conversion x.sif docker-archive:x.tar --json'],
   jobs: ['sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant', 'sifkit jobs --out /scratch/$PROJECT/sif --cancel'],
   retire: [
@@ -88,7 +103,7 @@ export function registerHelp(program: Command): void {
     .description('show the options and examples of a command')
     .argument('[command]', 'the command')
     .action(async (name?: string) => {
-      process.exitCode = await runCommand(async (io) => {
+      process.exitCode = await runCommand(async () => {
         if (!name) return void program.outputHelp();
         const cmd = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
         if (!cmd) throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, { hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}` });

@@ -44,6 +44,7 @@ const buildRecord = o({
   reused: z.boolean(),
   logPath: str.optional(),
   accessLogPath: str.optional(),
+  leakScan: o({ layers: count, files: count, bytes: count, tools: count.describe('served tools found at their declared path with the served bytes') }).optional().describe('the leak scan of a new or newly scanned image'),
 });
 const convertRecord = o({
   out: str,
@@ -83,7 +84,12 @@ export const JSON_DOCUMENTS = {
   render: rendered.extend({ ok }),
   'render-matrix': o({ ok, variants: z.array(rendered) }),
   build: o({ ok, images: z.array(buildRecord) }),
-  convert: o({ ok, sif: convertRecord }),
+  fetch: o({
+    ok,
+    cache: str,
+    sources: z.array(o({ name: str, kind: z.enum(['file', 'git', 'local']), url: str, sha256: sha256.optional(), commit: str.optional(), file: str, servedPath: str, bytes: count, how: z.enum(['cached', 'fetched', 'copied']), requests: count, resumedFrom: count })),
+  }),
+  convert: o({ ok, sif: convertRecord, attested: o({ sif: str, ids: z.array(int).optional(), already: z.boolean(), packages: count.optional(), notes: z.array(str), signature: z.unknown().optional() }).optional() }),
   inspect: o({
     ok,
     file: str,
@@ -97,6 +103,8 @@ export const JSON_DOCUMENTS = {
     environment: strings,
     runscript: str.optional(),
     partition: o({ offset: count, size: count, fsType: int, arch: str, squashfsMagic: z.boolean(), compression: str.optional() }).optional(),
+    sbom: o({ format: str, components: z.array(o({ name: str, version: str.optional(), purl: str.optional() })) }).optional(),
+    provenance: z.record(z.string(), z.unknown()).optional(),
   }),
   stage: o({ ok, staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }) }),
   promote: o({
@@ -105,10 +113,11 @@ export const JSON_DOCUMENTS = {
       name: str,
       link: o({ path: str, target: str, previous: str.optional(), changed: z.boolean() }).optional(),
       easybuild: o({ path: str, how: z.enum(['hardlink', 'copy', 'present']) }).optional(),
+      testedSignature: str.optional(),
     }),
   }),
   init: o({ ok, root: str, created: z.boolean().describe('false when a tree was already there') }),
-  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })) }),
+  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })), trustPolicy: str.optional() }),
   verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState, reconverted: z.array(o({ path: str, source: str.optional(), result: z.enum(['identical', 'differs', 'source unavailable']), detail: str.optional() })).optional() }),
   retire: o({
     ok: z.boolean(),
@@ -117,7 +126,7 @@ export const JSON_DOCUMENTS = {
     archive: z.array(o({ from: str, to: str, for: str })),
     links: z.array(o({ link: str, from: str, to: str.optional(), for: str })),
   }),
-  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, why: str })) }),
+  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, kind: z.enum(['grace', 'backup-failed']), why: str })) }),
   restore: o({ ok, restored: str }),
   test: o({ ok: z.boolean(), run: testRun, resultsFile: str, baseline: o({ image: str, source: str }).optional(), regressions: z.array(regression), recordedInTree: z.boolean() }),
   report: o({ ok, report: str, runs: count }),
@@ -138,6 +147,17 @@ export const JSON_DOCUMENTS = {
     cancelled: z.array(str),
     variants: z.array(o({ stem: str, sif: str, archive: str, dockerhash, imageId: str, tag: str, phase: str, convert: job.optional(), test: job.extend({ workdir: str }).optional() })),
   }),
+  sign: o({ ok, file: str, group: int, format: z.enum(['dsse', 'pgp']), signers: z.array(str), id: int.optional(), alreadySigned: z.boolean(), objects: z.array(int) }),
+  'verify-signature': o({
+    ok,
+    file: str,
+    groups: z.array(o({
+      group: int,
+      objects: z.array(int),
+      verified: z.boolean(),
+      signatures: z.array(o({ id: int, group: int, format: z.enum(['dsse', 'pgp', 'unknown']), signers: z.array(str), problems: z.array(str) })),
+    })),
+  }),
   'verify-conversion': o({ ok, sif: str, source: str, imageId: str.optional(), identical: z.boolean(), size: z.tuple([count, count]), differing: count, firstDifference: count.optional() }),
   error: errorDocument,
 } as const;
@@ -148,6 +168,7 @@ const TITLES: Record<DocumentName, string> = {
   render: 'sifkit render --json',
   'render-matrix': 'sifkit render --matrix --json',
   build: 'sifkit build --json',
+  fetch: 'sifkit fetch --json',
   convert: 'sifkit convert --json',
   inspect: 'sifkit inspect --json',
   stage: 'sifkit stage --json',
@@ -165,6 +186,8 @@ const TITLES: Record<DocumentName, string> = {
   publish: 'sifkit publish --json',
   release: 'sifkit release --json and sifkit run --json',
   jobs: 'sifkit jobs --json',
+  sign: 'sifkit sign --json',
+  'verify-signature': 'sifkit verify-signature --json',
   'verify-conversion': 'sifkit verify-conversion --json',
   error: 'any sifkit command --json, when it fails',
 };

@@ -8,6 +8,8 @@ import { registerPublish, registerPublishPr } from './publish';
 import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
+import { registerFetch } from './fetch';
+import { registerSign } from './sign';
 import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { addExamples, registerHelp } from './help';
@@ -28,7 +30,9 @@ export function buildProgram(): Command {
     });
   registerRender(program);
   registerBuild(program);
+  registerFetch(program);
   registerConvert(program);
+  registerSign(program);
   registerTree(program);
   registerStatus(program);
   registerRetire(program);

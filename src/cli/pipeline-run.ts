@@ -60,5 +60,5 @@ export async function runRecipePipeline(
 export function throwFirstVariantError(ctx: PipelineContext): void {
   const failed = ctx.variants.filter((v) => v.error);
   if (failed.length === 0) return;
-  throw failed[0].error;
+  throw failed[0].error!;
 }

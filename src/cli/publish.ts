@@ -5,9 +5,10 @@ import { collect, jsonDoc } from './output';
 import { runCommand } from './run';
 import {
   apiBase,
-  archivePath,
+  easyconfigArchivePath,
   branchName,
   DEFAULT_API_URL,
+  definitionFor,
   imageFacts,
   InputError,
   locateSif,
@@ -70,13 +71,27 @@ export function registerPublish(program: Command): void {
         const tree = await treeIfThere(root);
         const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
         const [modName, modVersion] = facts.names.module.split('/');
-        const out = await makeOutputDir(flags.out, '--out');
         const installRel = `software/${modName}/${modVersion}`;
-        const installdir = path.join(out, installRel);
-        for (const [rel, text] of Object.entries(moduleScripts(facts))) await writeInside(out, `${installRel}/${rel}`, text, 0o755);
-        const { files, docker } = await releaseFiles(facts, root);
-        await writeInside(out, `${installRel}/share/docker-defs/${docker}`, files[docker]);
-        const modfile = await writeInside(out, `modules/${modName}/${modVersion}.lua`, moduleText(facts, { installdir, root: treeAt(root).root }));
+        const installdir = path.join(path.resolve(flags.out), installRel);
+        // SINGULARITY_BIND is a list of src:dest separated by commas.
+        if (/[,:]/.test(installdir)) throw new InputError('bad-out', `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`);
+        // A SIF in the tree's easybuild-sif-images/ is found there (or as a copy in the install directory);
+        // any other SIF is used where it is, by its absolute path: no copy of a multi-GB file (README, "module").
+        const real = await fs.realpath(facts.sifPath);
+        const inTree = path.dirname(real) === (await fs.realpath(treeAt(root).easybuild).catch(() => undefined));
+        // Everything is written only once all of it is made: a refusal leaves nothing behind.
+        const files: Record<string, [string, number?]> = {
+          // The definition rendered again from the recipe (never a label), proven by the image's hash.
+          [`${installRel}/share/docker-defs/${facts.stem}.docker`]: [await definitionFor(facts)],
+          ...Object.fromEntries(Object.entries(moduleScripts(facts)).map(([rel, text]) => [`${installRel}/${rel}`, [text, 0o755]])),
+          [`modules/${modName}/${modVersion}.lua`]: [moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } })],
+        };
+        const out = await makeOutputDir(flags.out, '--out');
+        let modfile = '';
+        for (const [rel, [text, mode]] of Object.entries(files)) {
+          const written = await writeInside(out, rel, text, mode);
+          if (rel.endsWith('.lua')) modfile = written;
+        }
         if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
         else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
       }, flags);
@@ -125,7 +140,7 @@ export function registerPublishPr(program: Command): void {
         const facts = await imageFacts(sif, { date: flags.date, tree });
         const r = await releaseFiles(facts, root);
         const dir = packageDir(facts.recipe.naming.app);
-        let runs = (facts.tests ?? []) as TestRun[];
+        let runs: TestRun[] = facts.tests ?? [];
         if (!runs.length) runs = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(facts.sifName, root)).doc)?.runs ?? [];
         const size = (await fs.stat(sif)).size;
         const log = (l: string) => io.stderr(`${l}\n`);
@@ -138,7 +153,7 @@ export function registerPublishPr(program: Command): void {
             body: prBody(facts, size, runs),
             message: `${facts.names.module}: EasyConfig and user page for ${facts.sifName}\n\nWritten by sifkit.`,
             files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
-            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, archivePath(facts.recipe.naming.app, path.basename(eb))]),
+            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, easyconfigArchivePath(facts.recipe.naming.app, path.basename(eb))]),
           },
           octokitHost({
             token,

@@ -1,23 +1,25 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import { addStageFlags, convertSettings, signingKeyFile, testedKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
+  bashWord,
   initTree,
   InputError,
   InterruptedError,
   isSifkitError,
   loadPipeline,
+  loadSigningKey,
   openTree,
   parseSlurmSettings,
   resolveRoot,
   type PipelineContext,
   type PipelineDef,
   runOnSlurm,
-  shQuote,
   type RunSettings,
   splitForSlurm,
   STAGES,
@@ -37,10 +39,13 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   to?: string;
   serverFiles?: string;
   rebuild?: boolean;
+  sourceCache?: string;
+  offline?: boolean;
   logDir?: string;
   date?: string;
   rollback?: boolean;
   init?: boolean;
+  testedKey?: string;
   json?: boolean;
   on?: string;
   resume?: boolean;
@@ -65,7 +70,7 @@ function refused(e: Error | undefined): boolean {
 
 /** This very command line, as one to paste: what resumes an interrupted run (each stage skips what is done). */
 export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
-  return ['sifkit', ...argv.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : shQuote(w)))].join(' ');
+  return ['sifkit', ...argv.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w)))].join(' ');
 }
 
 /** One row per variant: where it went and what each stage did. */
@@ -128,13 +133,18 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
   return runCommand(async (io) => {
     // Every flag, and the tree, checked before anything runs.
     const root = resolveRoot(flags.root);
-    const convert = convertSettings(flags);
+    const keyFile = signingKeyFile(flags);
+    const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
+    const testedFile = testedKeyFile(flags);
+    const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
     if (executor !== 'local' && executor !== 'slurm') throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
     if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
+    // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
+    const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
     // The tree must be there before the first build: a typo in --root is one line, not a second tree (--init makes one).
     const tree = def.stages.some((s) => TREE_STAGES.includes(s.stage)) ? (flags.init ? (await initTree(root)).tree : await openTree(root, false)) : undefined;
     if (flags.init && !tree) throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
@@ -146,6 +156,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
       serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
       rebuild: flags.rebuild,
+      sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
+      offline: flags.offline,
       logDir,
       outDir,
       root,
@@ -155,6 +167,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       resultsDir: test.resultsDir,
       test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
       convert,
+      signingKey,
+      testedKey,
       untested: flags.untested,
       to: flags.to,
       rollback: flags.rollback,

@@ -15,11 +15,13 @@ import {
   DEFAULT_MKSQUASHFS_MEM,
   DEFAULT_RESULTS_DIR,
   InputError,
-  isTolerance,
   parseBackend,
   parseCompression,
   parseMem,
   resultsDirFor,
+  RUNNERS,
+  STAGE_WITH,
+  toleranceText,
 } from '../index';
 
 interface FlagDef {
@@ -41,6 +43,8 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--server-files <dir>', help: "licensed files served to the build (default: the recipe's server-files/)" },
     { flags: '--rebuild', help: 'build even when an image with the same definition hash exists' },
     { flags: '--log-dir <dir>', help: 'where build and access logs go', default: '.sifkit/logs' },
+    { flags: '--source-cache <dir>', help: 'the cache declared sources are served from (default: $SIFKIT_SOURCE_CACHE, else sources/ in the state directory)' },
+    { flags: '--offline', help: 'refuse a declared source missing from the cache instead of fetching it' },
   ],
   convert: [
     { flags: '--backend <name>', help: 'native, apptainer or singularity', default: 'native' },
@@ -48,6 +52,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--compression <name>', help: `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, default: 'gzip' },
     { flags: '--mksquashfs-mem <size>', help: 'memory mksquashfs may use, e.g. 512M or 2G', default: DEFAULT_MKSQUASHFS_MEM },
     { flags: '--processors <n>', help: 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)' },
+    { flags: '--signing-key <file>', help: 'add the SBOM and provenance objects and sign the SIF with this private key (default: $SIFKIT_SIGNING_KEY)' },
   ],
   test: [
     { flags: '--runner <runner>', help: 'local or slurm', default: 'local', inPipeline: "the pipeline file's runner, else local" },
@@ -66,6 +71,7 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   promote: [
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
+    { flags: '--tested-key <file>', help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)" },
   ],
   retire: [
     { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },
@@ -106,6 +112,7 @@ export interface ConvertFlags {
   compression?: string;
   mksquashfsMem?: string;
   processors?: string;
+  signingKey?: string;
 }
 
 export interface ConvertSettings {
@@ -117,14 +124,27 @@ export interface ConvertSettings {
   processors?: number;
 }
 
-/** The convert flags, checked; one line naming the flag when one is wrong. */
-export function convertSettings(flags: ConvertFlags): ConvertSettings {
-  const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM);
+/**
+ * The convert flags, checked; one line naming the flag when one is wrong.
+ * `physicalBytes`: the memory of the host mksquashfs runs on, when it is this one.
+ */
+export function convertSettings(flags: ConvertFlags, physicalBytes?: number): ConvertSettings {
+  const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM, physicalBytes);
   const backend = parseBackend(flags.backend ?? 'native');
   const compression = parseCompression(flags.compression ?? 'gzip');
   if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
   const processors = wholeNumber(flags.processors, '--processors', 1, 1024, 'bad-processors');
   return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
+}
+
+/** The tested key's file: --tested-key, else $SIFKIT_TESTED_KEY, else none. */
+export function testedKeyFile(flags: { testedKey?: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.testedKey ?? (env.SIFKIT_TESTED_KEY || undefined);
+}
+
+/** The signing key's file: --signing-key, else $SIFKIT_SIGNING_KEY, else none. */
+export function signingKeyFile(flags: ConvertFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flags.signingKey ?? (env.SIFKIT_SIGNING_KEY || undefined);
 }
 
 /** The test flags as commander parses them (`--no-gate` gives gate: false). */
@@ -155,10 +175,11 @@ export interface TestSettings {
 
 /** The test flags, checked; results go beside the tree at `root` unless --results-dir says otherwise. */
 export function testSettings(flags: TestFlags, root?: string): TestSettings {
-  const runner = flags.runner ?? 'local';
-  if (runner !== 'local' && runner !== 'slurm') throw new InputError('bad-runner', `--runner ${JSON.stringify(runner)} is not local or slurm`);
+  // The rules of the test stage's `with:` (runner, tolerance), so flag and pipeline file agree.
+  const runner = STAGE_WITH.test.shape.runner.unwrap().safeParse(flags.runner ?? 'local').data;
+  if (!runner) throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
+  if (!toleranceText.safeParse(flags.tolerance ?? '0.1').success) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   const tolerance = Number(flags.tolerance ?? '0.1');
-  if (!isTolerance(tolerance)) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   return {
     runner,
     only: flags.check,

@@ -32,6 +32,9 @@ export function registerStatus(program: Command): void {
         }
         const dangling = s.links.filter((l) => l.dangling);
         if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
+        // A tree without a policy works as before: said on stderr, so the table's output stays the same.
+        if (s.trustPolicy) io.stdout(`trust policy: ${s.trustPolicy}\n`);
+        else io.stderr('sifkit: note: no trust policy in this tree: signatures are not enforced (docs/signing.md)\n');
       }, flags);
     });
 }

@@ -12,8 +12,10 @@ import {
   listLedger,
   openTree,
   readAllResults,
+  recipeForTarget,
   resultsDirFor,
   reportHtml,
+  resolveTarget,
   runTests,
   runVerdict,
   treeStatus,
@@ -39,10 +41,13 @@ export function registerTest(program: Command): void {
     .action(async (target: string, flags: TestCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
         const settings = testSettings(flags, flags.root);
-        const o = await runTests(target, {
+        // The strings of the command line, parsed once: the image, its recipe, the tree.
+        const image = await resolveTarget(target, io.signal);
+        const recipe = await recipeForTarget(image, flags.recipe);
+        const tree = flags.root ? await openTree(path.resolve(flags.root), false) : undefined;
+        const o = await runTests(image, recipe, {
           ...settings,
-          recipe: flags.recipe,
-          root: flags.root ? path.resolve(flags.root) : undefined,
+          tree,
           signal: io.signal,
           onCheck: (r) => {
             if (!io.json) io.stderr(`${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`);
@@ -84,7 +89,7 @@ export function registerTest(program: Command): void {
         const tree = flags.root ? await openTree(path.resolve(flags.root), false) : undefined;
         const resultsDir = resultsDirFor(flags.resultsDir, tree?.root);
         const runs: TestRun[] = (await readAllResults(resultsDir)).flatMap((f) => f.runs);
-        if (tree) for (const e of await listLedger(tree)) runs.push(...((e.tests ?? []) as TestRun[]));
+        if (tree) for (const e of await listLedger(tree)) runs.push(...(e.tests ?? []));
         // The same run can be in both places: keep one.
         const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
         if (!unique.length) throw new InputError('no-results', `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
-import { addStageFlags, graceDays, type RetireFlags } from './stage-flags';
+import { addStageFlags, graceDays, testedKeyFile, type RetireFlags } from './stage-flags';
 import {
   blockedError,
   describeLock,
@@ -12,6 +12,7 @@ import {
   initTree,
   inspect as inspectSif,
   loadPolicyFile,
+  loadSigningKey,
   lockHolder,
   mutate,
   openTree,
@@ -19,6 +20,7 @@ import {
   type Problem,
   promote,
   purge,
+  purgeError,
   readResults,
   reconvertTree,
   resolveRoot,
@@ -79,15 +81,18 @@ export function registerTree(program: Command): void {
   addStageFlags(promoteCmd, 'promote', { skip: ['--to'] })
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (name: string, flags: { to: string; rollback?: boolean; root?: string; json?: boolean }) => {
+    .action(async (name: string, flags: { to: string; rollback?: boolean; testedKey?: string; root?: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
         const to = parseTarget(flags.to);
+        const keyFile = testedKeyFile(flags);
+        const testedKey = keyFile ? await loadSigningKey(keyFile) : undefined;
         const tree = await openTree(resolveRoot(flags.root), false);
-        const r = await promote(tree, name, { to, rollback: flags.rollback, signal: io.signal });
+        const r = await promote(tree, name, { to, rollback: flags.rollback, testedKey, signal: io.signal });
         if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
         else {
           if (r.easybuild) io.stdout(`${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`);
           if (r.link) io.stdout(`${r.link.changed ? 'linked' : 'already linked'} ${r.link.path} -> ${r.link.target}${r.link.previous && r.link.changed ? ` (was ${r.link.previous})` : ''}\n`);
+          if (r.testedSignature) io.stdout(`tested signature: ${r.testedSignature}\n`);
         }
       }, flags);
     });
@@ -150,12 +155,13 @@ export function registerRetire(program: Command): void {
         const tree = await openTree(resolveRoot(flags.root), false);
         if (flags.purge) {
           const r = await purge(tree, policy, { graceDays: graceDays(flags.graceDays), signal: io.signal });
-          if (io.json) io.stdout(jsonDoc({ ok: r.kept.every((k) => !/backup failed/.test(k.why)), ...r }));
+          const unsaved = purgeError(r);
+          if (io.json) io.stdout(jsonDoc({ ok: !unsaved, ...r }));
           else {
             for (const d of r.deleted) io.stdout(`purged ${d}\n`);
             for (const k of r.kept) io.stdout(`kept   ${k.name}: ${k.why}\n`);
           }
-          return r.kept.some((k) => /backup failed/.test(k.why)) ? ExitCode.failed : ExitCode.ok;
+          return unsaved ? ExitCode.failed : ExitCode.ok;
         }
         const { plan, applied } = await retire(tree, { policy, easyconfigs: flags.easyconfigs, includeReferenced: flags.includeReferenced, apply: flags.apply, signal: io.signal });
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');

@@ -52,8 +52,9 @@ export interface ConvertOptions {
   mem?: string;
   /**
    * A sifkit-built image (it has a definition-hash label) without a passing
-   * leak-scan verdict for its ID: 'warn' (sifkit convert) or 'refuse' (the
-   * pipeline). Images sifkit did not build are not asked.
+   * leak-scan verdict for its ID: 'warn' (sifkit convert) or 'refuse'. Images
+   * sifkit did not build are not asked; the release pipeline converts only
+   * the image its build returned, which build returns only once scanned.
    */
   scanVerdict?: 'warn' | 'refuse';
   verdictDir?: string;
@@ -168,9 +169,19 @@ function record(sourceText: string, out: string, started: number, r: ConvertResu
  * Converts SOURCE to OUT; without OUT, to the conventional name in
  * `outDir` (default: the current directory).
  */
-export async function convert(sourceText: string, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
+export function convert(sourceText: string, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
+  return convertSource(parseSource(sourceText), outArg, opts);
+}
+
+/** The source's text form, as `convert` takes it (for records and messages). */
+export function sourceText(source: Source): string {
+  return source.kind === 'docker-daemon' ? `docker-daemon:${source.ref}` : `docker-archive:${source.path}`;
+}
+
+/** Converts a parsed SOURCE (a caller holding an image ID or an archive path passes it as it is). */
+export async function convertSource(source: Source, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
   const started = Date.now();
-  const source = parseSource(sourceText);
+  const text = sourceText(source);
   const backend = opts.backend ?? 'native';
   const dir = outArg ? path.dirname(path.resolve(outArg)) : path.resolve(opts.outDir ?? '.');
   try {
@@ -185,7 +196,7 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     const info = await inspectEngineImage(docker, source.ref);
     await checkScanVerdict(info.id, info.labels, opts);
     const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.labels, info.id, `image ${source.ref}`));
-    return record(sourceText, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
+    return record(text, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
@@ -194,8 +205,8 @@ export async function convert(sourceText: string, outArg: string | undefined, op
     if (backend !== 'native') {
       await convertWithTool(backend, archivePath, out, opts);
       const size = (await fs.stat(out)).size;
-      return { out, backend, source: sourceText, imageId: archive.imageId, size, durationMs: Date.now() - started };
+      return { out, backend, source: text, imageId: archive.imageId, size, durationMs: Date.now() - started };
     }
-    return record(sourceText, out, started, await convertNative(archive, out, { ...squash, source: ref }));
+    return record(text, out, started, await convertNative(archive, out, { ...squash, source: ref }));
   });
 }

@@ -24,14 +24,14 @@ async function eachMember(archive: DockerArchive, layer: number, onEntry: (h: Ta
   const extract = tar.extract();
   let seq = 0;
   // Errors of our own handler (e.g. the consumer went away) are not the layer's fault.
-  let handlerError: unknown;
+  let handlerError: Error | undefined;
   extract.on('entry', (h, body, next) => {
     // A member torn down with the layer (our handler failed: mksquashfs went
     // away) emits its 'error' late, maybe with no one listening: never a crash.
     // Whoever reads the member (drain, pipeline) still hears it.
     (body as unknown as Readable).on('error', () => undefined);
     const n = seq++;
-    onEntry(h as TarHeader, n, body as unknown as Readable).then(() => next(), (e) => {
+    onEntry(h as TarHeader, n, body as unknown as Readable).then(() => next(), (e: Error) => {
       handlerError = e;
       extract.destroy(e);
     });

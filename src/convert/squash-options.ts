@@ -20,10 +20,25 @@ export function parseCompression(text: string): Compression {
   throw new InputError('bad-compression', `compression ${JSON.stringify(text)} is not one of ${COMPRESSIONS.join(', ')}`);
 }
 
-/** `512M`, `2G`, `65536K`: checked here so mksquashfs never starts on a bad value. */
-export function parseMem(text: string): string {
-  const m = /^(\d+)([KMG])$/i.exec(text.trim());
-  const mib = m ? Number(m[1]) / { K: 1024, M: 1, G: 1 / 1024 }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : NaN;
-  if (!m || !(mib >= 16)) throw new InputError('bad-mem', `mksquashfs memory ${JSON.stringify(text)} is not a size of at least 16M such as 512M or 2G`);
+/** Above any machine's memory, and below where mksquashfs's own reading of the number overflows. */
+const MAX_MEM_MIB = 16 * 1024 * 1024;
+
+function memMiB(text: string): number {
+  const m = /^(\d{1,12})([KMG])$/i.exec(text.trim());
+  return m ? Number(m[1]) / { K: 1024, M: 1, G: 1 / 1024 }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : NaN;
+}
+
+/**
+ * `512M`, `2G`, `65536K`: checked here so mksquashfs never starts on a bad
+ * value. With `physicalBytes` (the memory of the host where mksquashfs
+ * will run), also mksquashfs's own rule: at most 75 % of it.
+ */
+export function parseMem(text: string, physicalBytes?: number): string {
+  const mib = memMiB(text);
+  if (!(mib >= 16 && mib <= MAX_MEM_MIB)) throw new InputError('bad-mem', `mksquashfs memory ${JSON.stringify(text)} is not a size from 16M to 16384G such as 512M or 2G`);
+  if (physicalBytes !== undefined && mib > (physicalBytes * 0.75) / 1048576) {
+    throw new InputError('bad-mem', `mksquashfs memory ${text.trim()} is more than mksquashfs takes here: 75% of this host's ${(physicalBytes / 2 ** 30).toFixed(1)} GiB`, { hint: 'give less with --mksquashfs-mem, e.g. 1G' });
+  }
+  const m = /^(\d+)([KMG])$/i.exec(text.trim())!;
   return `${m[1]}${m[2].toUpperCase()}`;
 }

@@ -2,7 +2,11 @@
  * The EasyConfig of a container module, field by field as LUMI writes
  * them (reference §4), and the user page. Pure: facts in, text out.
  */
+import { fillMarkdown } from '../emit/markdown';
+import { pyString } from '../emit/python';
+import { InputError } from '../errors';
 import { sifkitVersion } from '../provenance';
+import { escapeForMessage } from '../validate/names';
 import type { ImageFacts } from './facts';
 
 /** `SIF` + the package name upper-cased, `-` spelled `MIN` (LUMI's create_container_vars). */
@@ -30,6 +34,7 @@ python "$@"
 `;
 
 export function startShell(varName: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) throw new InputError('bad-recipe', `${escapeForMessage(varName)} is not a shell variable name`);
   return `#!/bin/bash -e
 # A shell in the container; the conda environment is not initialised.
 if [ -f /.singularity.d/Singularity ]
@@ -37,7 +42,7 @@ then
     # Already inside a container.
     exec bash "$@"
 else
-    singularity exec $${varName} bash "$@"
+    singularity exec "$${varName}" bash "$@"
 fi
 `;
 }
@@ -67,13 +72,30 @@ export function whatisLine(name: string): string {
   return `Description: ${packageInfo(name).summary}, in a singularity container`;
 }
 
-/** Python source for a string that a here-document must pass through unexpanded. */
+/** A script's text as a here-document passes it through unexpanded: `\` and `$` escaped for the shell. */
 function heredocSafe(script: string): string {
-  return script.replace(/\\/g, '\\\\').replace(/\$/g, '\\\\$');
+  return script.replace(/[\\$`]/g, (c) => `\\${c}`);
 }
 
-function py(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const py = pyString;
+
+/**
+ * A piece of the recipe's naming that the EasyConfig writes into Python
+ * f-strings and Lua (prefix, package, labels): a plain name, checked.
+ */
+function plain(value: string, what: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) throw new InputError('bad-recipe', `${what} ${escapeForMessage(value)} is not a plain name (letters, digits, . _ -)`);
+  return value;
+}
+
+/**
+ * EasyBuild writes the description into its module as a Lua long string
+ * (`help([==[ ... ]==])`) and resolves `%(name)s` templates in it: a
+ * closing long bracket or a template in the recipe's text is refused.
+ */
+function easybuildText(value: string, what: string): string {
+  if (/\](=*)\]/.test(value) || /%\(/.test(value)) throw new InputError('bad-recipe', `${what} ${escapeForMessage(value)} holds a Lua long bracket (]]) or an EasyBuild template (%(); EasyBuild would not keep it as text`);
+  return value;
 }
 
 /** The version variable of a naming parameter: `local_rocm_version`; the package's own is `local_version`, as LUMI names it. */
@@ -84,7 +106,10 @@ function localVar(param: string, naming?: { version: string }): string {
 
 export function easyconfigText(f: ImageFacts): string {
   const { naming } = f.recipe;
-  const name = naming.app;
+  const name = plain(naming.app, `recipe ${f.recipe.name}: naming app`);
+  plain(naming.prefix, `recipe ${f.recipe.name}: naming prefix`);
+  for (const [label] of naming.parts) plain(label, `recipe ${f.recipe.name}: naming label`);
+  if (f.recipe.description) easybuildText(f.recipe.description, `recipe ${f.recipe.name}: description`);
   const V = varSuffix(name);
   const params = naming.parts.map(([, p]) => p);
   const stemF = `${naming.prefix}-${naming.app}${naming.parts.map(([label, p]) => `-${label}-{${localVar(p, naming)}}`).join('')}`;
@@ -116,9 +141,7 @@ export function easyconfigText(f: ImageFacts): string {
     `    ${py(whatisLine(name))}`,
     ']',
     '',
-    'description = """',
-    ...moduleHelp(f).split('\n'),
-    '"""',
+    `description = ${py(moduleHelp(f))}`,
     '',
     'docurls = [',
     ...info.docurls.map((u) => `    ${py(u)},`),
@@ -144,10 +167,10 @@ export function easyconfigText(f: ImageFacts): string {
     `    ([local_docker], 'share/docker-defs/'),`,
     ']',
     '',
-    '# The scripts go through a shell here-document at install time: \\$ keeps their $ for run time.',
-    `local_runscript_python_simple = """${heredocSafe(CONDA_PYTHON_SIMPLE)}"""`,
+    '# The scripts go through a shell here-document at install time: \\$ and \\\\ keep their $ and \\ for run time.',
+    `local_runscript_python_simple = ${py(heredocSafe(CONDA_PYTHON_SIMPLE))}`,
     '',
-    `local_bin_start_shell = """${heredocSafe(startShell(`SIF${V}`))}"""`,
+    `local_bin_start_shell = ${py(heredocSafe(startShell(`SIF${V}`)))}`,
     '',
     'postinstallcmds = [',
     `    'mkdir -p %(installdir)s/runscripts',`,
@@ -190,7 +213,7 @@ export function moduleHelp(f: ImageFacts, version = '%(version)s'): string {
   const V = varSuffix(name);
   const others = f.recipe.naming.parts.filter(([, p]) => p !== f.recipe.naming.version).map(([label, p]) => `${label} ${f.values[p]}`).join(', ');
   return [
-    `A singularity container with ${name} ${version} (${others})${f.recipe.description ? `: ${f.recipe.description.replace(/"/g, "'")}` : ''}.`,
+    `A singularity container with ${name} ${version} (${others})${f.recipe.description ? `: ${f.recipe.description}` : ''}.`,
     '',
     'Loading the module sets:',
     `*   SIF and SIF${V}: the container file, the copy in the module's own`,
@@ -212,7 +235,9 @@ export function moduleHelp(f: ImageFacts, version = '%(version)s'): string {
  * clone) sifkit ran against. The template is the recipe's USER.md.
  */
 export function userPage(template: string, f: ImageFacts): string {
+  // The page's own placeholders first: a parameter can never stand in for root, module...
   const values: Record<string, string> = {
+    ...f.values,
     module: f.names.module,
     easyconfig: f.names.easyconfig,
     with_conda: f.withConda ?? '$WITH_CONDA',
@@ -222,7 +247,6 @@ export function userPage(template: string, f: ImageFacts): string {
     name: f.recipe.naming.app,
     NAME: varSuffix(f.recipe.naming.app),
     version: f.appVersion,
-    ...f.values,
   };
-  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (m, k: string) => values[k] ?? m);
+  return fillMarkdown(template, values, `recipe ${f.recipe.name}: USER.md`);
 }

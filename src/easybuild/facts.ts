@@ -8,13 +8,15 @@ import * as path from 'node:path';
 import { InputError } from '../errors';
 import { loadRecipeByName } from '../recipe/load';
 import { sifFileName, variantNames, ymd } from '../recipe/names';
+import { checkParamLabels } from '../recipe/params';
 import type { Recipe, VariantNames } from '../recipe/types';
 import { inspectSif } from '../sif/inspect';
 import type { OciConfig } from '../validate/schemas/docker';
+import type { TestRun } from '../validate/schemas/results';
 import { readLedger } from '../tree/ledger';
 import { EASYBUILD, TESTED, type Tree } from '../tree/root';
 import { LABEL, imageLabels } from '../validate/labels';
-import { checkName } from '../validate/names';
+import { checkName, escapeForMessage } from '../validate/names';
 import { joinInside } from '../validate/paths';
 
 export interface ImageFacts {
@@ -31,7 +33,20 @@ export interface ImageFacts {
   names: VariantNames;
   date: string;
   labels: Record<string, string>;
-  tests?: unknown[];
+  tests?: TestRun[];
+}
+
+/**
+ * WITH_CONDA as the image's config gives it, shown to users on their page:
+ * a command of plain words (`source /opt/miniconda3/bin/activate mpi4py`),
+ * nothing a shell or a Markdown reader would take for more.
+ */
+const WITH_CONDA = /^[A-Za-z0-9_./+=:,@-]+( [A-Za-z0-9_./+=:,@-]+){0,7}$/;
+
+function withConda(value: string | undefined, source: string): string | undefined {
+  if (value !== undefined && !WITH_CONDA.test(value))
+    throw new InputError('bad-config', `${source}: WITH_CONDA ${escapeForMessage(value)} is not a command of plain words (letters, digits, _ . / + = : , @ -, single spaces)`);
+  return value;
 }
 
 function envValue(summary: { ociConfig?: OciConfig }, name: string): string | undefined {
@@ -64,7 +79,8 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
   if (!l.recipe) throw new InputError('no-provenance', `${sifPath} carries no ${LABEL.recipe} label; it was not converted by sifkit from an image sifkit built`);
   // By name from the recipe directory only: a label never names a file to read.
   const recipe = await loadRecipeByName(l.recipe, undefined, `label ${LABEL.recipe} of ${sifPath}`);
-  const values = l.params;
+  // Labels are claims: each parameter label is checked against the recipe's schema, unknown ones refused.
+  const values = checkParamLabels(recipe, l.params, `labels of ${sifPath}`);
   for (const [, param] of recipe.naming.parts) if (!values[param]) throw new InputError('no-provenance', `${sifPath} has no ${LABEL.paramPrefix}${param} label, which its name needs`);
   const date = opts.date ?? ymd(new Date());
   if (!/^\d{8}$/.test(date)) throw new InputError('bad-date', `--date ${date} is not YYYYMMDD`);
@@ -74,6 +90,6 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
   const entry = opts.tree ? await readLedger(opts.tree, sifName) : undefined;
   return {
     sifName, sifPath, stem, dockerhash, recipe, values, appVersion: values[recipe.naming.version], definitionHash: l.definitionHash,
-    sha256: entry?.sha256, withConda: envValue(s, 'WITH_CONDA'), names, date, labels: l.all, tests: entry?.tests,
+    sha256: entry?.sha256, withConda: withConda(envValue(s, 'WITH_CONDA'), sifPath), names, date, labels: l.all, tests: entry?.tests,
   };
 }

@@ -12,8 +12,11 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
-import { startFileServer } from '../fileserver/server';
-import { scanImageArchive, servedDigests, type LeakScanResult } from '../fileserver/leakscan';
+import { startFileServer, type ServedEntry } from '../fileserver/server';
+import { defaultSourceCache, ensureSources } from '../sources/cache';
+import { scanImageArchive, servedDigests, toolDigests, type LeakScanResult } from '../fileserver/leakscan';
+import { classifyServed, describeToolProblem } from '../fileserver/roles';
+import { rolesKey, type ServedFile } from '../recipe/served';
 import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { listContext } from '../recipe/load';
@@ -41,6 +44,10 @@ export interface BuildOptions {
   serverUids?: number[];
   /** Where scan verdicts are kept (default: defaultVerdictDir()). */
   verdictDir?: string;
+  /** The source cache declared sources are served from (default: defaultSourceCache()). */
+  sourceCache?: string;
+  /** Refuse a source missing from the cache instead of fetching it first. */
+  offline?: boolean;
 }
 
 export interface BuildRecord {
@@ -53,7 +60,7 @@ export interface BuildRecord {
   reused: boolean;
   logPath?: string;
   accessLogPath?: string;
-  leakScan?: Omit<LeakScanResult, 'leaks'>;
+  leakScan?: Omit<LeakScanResult, 'leaks' | 'toolProblems'>;
 }
 
 export function splitTag(tag: string): { repo: string; tag: string } {
@@ -75,6 +82,8 @@ interface ScanContext {
   stem: string;
   serverDir?: string;
   servedDigest?: string;
+  /** The variant's served files with their roles (undeclared ones are licensed). */
+  served: ServedFile[];
   serverPort?: number;
   verdictDir: string;
   signal: AbortSignal;
@@ -86,13 +95,15 @@ interface ScanContext {
  * failed verdict, removes the image and refuses; an error or interrupt
  * records nothing, so the image stays unusable.
  */
-async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<LeakScanResult, 'leaks'>> {
+async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
   ctx.onProgress?.('scanning layers, config and history for served files');
-  const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, await listServedFiles(ctx.serverDir)) : new Map<string, string>();
+  const roles = classifyServed(ctx.serverDir ? await listServedFiles(ctx.serverDir) : [], ctx.served);
+  const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, roles.licensed) : new Map<string, string>();
+  const tools = ctx.serverDir ? await toolDigests(ctx.serverDir, roles.tools) : [];
   const archive = await ctx.engine.saveImage(imageId);
-  const scan = await scanImageArchive(archive as never, { digests, serverPort: ctx.serverPort }, ctx.signal);
-  const { leaks, ...figures } = scan;
-  const verdict = { imageId, scanner: SCANNER_VERSION, servedDigest: ctx.servedDigest, scannedAt: new Date().toISOString(), ...figures };
+  const scan = await scanImageArchive(archive as never, { digests, tools, serverPort: ctx.serverPort }, ctx.signal);
+  const { leaks, toolProblems, ...figures } = scan;
+  const verdict = { imageId, scanner: SCANNER_VERSION, servedDigest: ctx.servedDigest, roles: rolesKey(ctx.served), scannedAt: new Date().toISOString(), ...figures };
   if (leaks.length > 0) {
     const first = leaks[0];
     const reason = `${first.layer === 'image config' ? `the image config's ${first.path}` : `licensed file ${first.path} is in layer ${first.layer}`} (${first.why})`;
@@ -100,6 +111,15 @@ async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<Lea
     await ctx.engine.removeImage(imageId).catch(() => undefined);
     throw new RefusedError('leak', `${ctx.stem}: ${reason}; the image was removed`, {
       hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks.slice(0, 5).map((l) => `${l.path} (${l.why})`).join(', ')}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them, and compose the server URL inside the RUN, never in ENV or LABEL`,
+    });
+  }
+  if (toolProblems.length > 0) {
+    // Not a leak, but not the image the recipe declares either: never tagged, never reused.
+    const reason = describeToolProblem(toolProblems[0]);
+    await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
+    await ctx.engine.removeImage(imageId).catch(() => undefined);
+    throw new OperationError('served-tool', `${ctx.stem}: ${reason}; the image was removed`, {
+      hint: toolProblems.length > 1 ? `also: ${toolProblems.slice(1, 5).map(describeToolProblem).join('; ')}` : 'a served tool stays only at the path the recipe declares for it (served: role tool, path)',
     });
   }
   await recordVerdict(ctx.verdictDir, { ...verdict, passed: true });
@@ -125,13 +145,13 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     });
   }
   // The port a build of these files would be served on (the actual one once serving).
-  const scanCtx: ScanContext = { engine, stem: rendered.names.stem, serverDir, servedDigest, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
+  const scanCtx: ScanContext = { engine, stem: rendered.names.stem, serverDir, servedDigest, served: rendered.served, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
 
   if (!opts.rebuild) {
     const found = await findByDefinitionHash(engine, rendered.definitionHash);
     if (found.length > 0) {
       const img = found.sort((a, b) => b.created - a.created)[0];
-      const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, { digest: servedDigest });
+      const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, { digest: servedDigest, roles: rolesKey(rendered.served) });
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
       if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
@@ -140,6 +160,12 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     }
   }
 
+  // Every declared source from the cache, its digest checked now: a missing
+  // one is fetched (or refused offline), a tampered one refused, all before
+  // the engine sees the definition.
+  const sources: ServedEntry[] = rendered.sources?.length
+    ? (await ensureSources(rendered.sources, { cache: opts.sourceCache ?? defaultSourceCache(), offline: opts.offline, signal, onProgress: opts.onProgress })).map((s) => ({ ...s, role: 'source' as const }))
+    : [];
   const files = opts.recipe.context ? await listContext(opts.recipe.context) : [];
   await fs.mkdir(opts.logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -151,6 +177,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         port: opts.serverPort,
         preferredPort: servedDigest ? derivePort(servedDigest) : undefined,
         allowUids: opts.serverUids,
+        extra: sources,
       })
     : undefined;
   if (server?.portFallback) opts.onProgress?.(`port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`);

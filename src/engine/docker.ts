@@ -81,13 +81,14 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
   return {
     address,
     async ping(signal) {
-      await docker.ping({ abortSignal: signal } as never);
+      // The typings lack ping's options; dockerode passes abortSignal on.
+      await (docker.ping as (o: { abortSignal?: AbortSignal }) => Promise<unknown>)({ abortSignal: signal });
     },
     async build(req: BuildRequest) {
-      return (await docker.buildImage(req.context as never, buildOptions(req))) as unknown as Readable;
+      return (await docker.buildImage(req.context as unknown as NodeJS.ReadableStream, buildOptions(req))) as unknown as Readable;
     },
     async listImages(label: string): Promise<ImageSummary[]> {
-      const list = (await docker.listImages({ filters: JSON.stringify({ label: [label] }) } as never)) as unknown as Docker.ImageInfo[];
+      const list = await docker.listImages({ filters: JSON.stringify({ label: [label] }) });
       return list.map((i) => ({ id: i.Id, repoTags: i.RepoTags ?? [], created: i.Created, size: i.Size, labels: labelsOf(i.Labels) }));
     },
     async inspectImage(ref: string): Promise<ImageDetails> {

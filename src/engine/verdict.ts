@@ -15,8 +15,8 @@ import * as path from 'node:path';
 import { errnoCode } from '../errors';
 import { writeFileAtomic } from '../util/files';
 
-/** Raised when what the scan checks changes, so older verdicts no longer count. */
-export const SCANNER_VERSION = 2;
+/** Raised when what the scan checks changes, so older verdicts no longer count (3: judged by role). */
+export const SCANNER_VERSION = 3;
 
 export interface Verdict {
   imageId: string;
@@ -26,6 +26,12 @@ export interface Verdict {
   scanner: number;
   /** Digest of the served files the scan looked for (none when nothing was served). */
   servedDigest?: string;
+  /**
+   * The roles it judged with, one `file role [path]` line per served file
+   * (recipe/served.ts rolesKey): a verdict reached under other roles does
+   * not hold.
+   */
+  roles?: string;
   scannedAt: string;
   layers: number;
   files: number;
@@ -68,9 +74,10 @@ export async function readVerdict(dir: string, imageId: string): Promise<Verdict
 
 /**
  * Whether `v` lets the image be used: passed, by this scanner, and (for a
- * build, which knows what it serves) over the same served files.
+ * build, which knows what it serves) over the same served files judged
+ * with the same roles.
  */
-export function verdictHolds(v: Verdict | undefined, imageId: string, served?: { digest: string | undefined }): v is Verdict {
+export function verdictHolds(v: Verdict | undefined, imageId: string, served?: { digest: string | undefined; roles: string }): v is Verdict {
   if (v === undefined || v.imageId !== imageId || !v.passed || v.scanner !== SCANNER_VERSION) return false;
-  return served === undefined || (v.servedDigest ?? '') === (served.digest ?? '');
+  return served === undefined || ((v.servedDigest ?? '') === (served.digest ?? '') && (v.roles ?? '') === served.roles);
 }

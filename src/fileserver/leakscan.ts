@@ -1,20 +1,23 @@
 /**
- * Proves that nothing served to a build stayed in the image: streams the
- * image out of the engine (`docker save`) and reads every layer of it.
- * A layer holding a file under a licensed path, or a file whose content is
- * one of the served files (or a member of a served tarball), is a leak,
- * even when a later layer deletes it: the bytes are still in the image.
- * The image config and history are read too: they are what `docker
- * inspect`, `docker history` and `singularity inspect` show every user.
+ * Proves that nothing licensed served to a build stayed in the image, and
+ * that each served tool stayed exactly where the recipe says (roles.ts):
+ * streams the image out of the engine (`docker save`) and reads every
+ * layer of it. A layer holding a file under a licensed path, or a file
+ * whose content is a licensed served file (or a member of a served
+ * tarball), is a leak, even when a later layer deletes it: the bytes are
+ * still in the image. The image config and history are read too: they are
+ * what `docker inspect`, `docker history` and `singularity inspect` show
+ * every user.
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
 import { sha256Stream } from '../util/files';
+import { judgeTools, type PathEvent, type ServedTool, type Sighting, type ToolProblem } from './roles';
 
 /** Licensed paths (layer-relative, no leading slash). Whiteouts are not files. */
 const LICENSED = [/^opt\/cray(\/|$)/, /^opt\/cray-deps(\/|$)/, /^usr\/lib64\/libcxi\.so/];
@@ -27,9 +30,12 @@ export interface Leak {
   why: 'licensed path' | 'served content' | 'served digest' | 'server URL' | 'server prefix';
 }
 
-/** What must not appear in the image's config or history, besides the served digests. */
+/** What must not appear in the image (licensed digests), and the tools that must. */
 export interface ScanNeedles {
+  /** Digests of the licensed served files and of their tarballs' members. */
   digests: Map<string, string>;
+  /** Served tools, each expected at its path with its digest. */
+  tools?: ServedTool[];
   /** The file server's port: a URL to it must not stay in env, labels, entrypoint or cmd. */
   serverPort?: number;
 }
@@ -42,6 +48,27 @@ export interface LeakScanResult {
   files: number;
   bytes: number;
   leaks: Leak[];
+  /** Tools missing, changed or found at another path. */
+  toolProblems: ToolProblem[];
+  /** Tools found at their path with the served bytes. */
+  tools: number;
+}
+
+/** The per-layer observations the tool judgement needs. */
+interface ToolWatch {
+  tools: ServedTool[];
+  /** Layer-relative declared paths (no leading slash) -> absolute. */
+  paths: Map<string, string>;
+  digests: Set<string>;
+  events: Map<string, PathEvent[]>;
+  sightings: Sighting[];
+}
+
+/** Digests of served tools (the whole file only: a tool is not unpacked). */
+export async function toolDigests(dir: string, tools: Array<{ file: string; path: string }>): Promise<ServedTool[]> {
+  const out: ServedTool[] = [];
+  for (const t of tools) out.push({ ...t, digest: await sha256Stream(createReadStream(path.join(dir, t.file))) });
+  return out;
 }
 
 export function isLicensedPath(p: string): boolean {
@@ -118,22 +145,55 @@ export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
 }
 
 /** Scans one layer tar stream. */
-async function scanLayer(layer: string, stream: Readable, digests: Map<string, string>, result: LeakScanResult): Promise<void> {
+async function scanLayer(layer: string, stream: Readable, digests: Map<string, string>, result: LeakScanResult, watch: ToolWatch): Promise<void> {
   const extract = tar.extract();
+  // This layer's files by path, so a hard link is judged by what it links to.
+  const inLayer = new Map<string, string>();
+  const deleted = new Set<string>();
+  const written = new Map<string, PathEvent>();
+  const clean = (name: string) => name.replace(/^\.?\//, '').replace(/\/$/, '');
+  const judge = (name: string, d: string) => {
+    if (digests.has(d)) result.leaks.push({ layer, path: '/' + name, why: 'served content' });
+    if (watch.digests.has(d)) watch.sightings.push({ layer, path: '/' + name, digest: d });
+    if (watch.paths.has(name)) written.set(name, { layer, kind: 'file', digest: d });
+  };
   extract.on('entry', (h, entry, next) => {
     result.files++;
-    if (isLicensedPath(h.name)) result.leaks.push({ layer, path: '/' + h.name.replace(/^\.?\//, ''), why: 'licensed path' });
-    if (h.type !== 'file' || !h.size || digests.size === 0) {
+    const name = clean(h.name);
+    if (isLicensedPath(h.name)) result.leaks.push({ layer, path: '/' + name, why: 'licensed path' });
+    const base = path.posix.basename(name);
+    if (base.startsWith('.wh.')) {
+      // A whiteout deletes a path of the layers below (an opaque one, a directory's contents).
+      const dir = path.posix.dirname(name);
+      const gone = base === '.wh..wh..opq' ? dir : path.posix.join(dir, base.slice(4));
+      for (const p of watch.paths.keys()) if (p.startsWith(gone + '/') || (base !== '.wh..wh..opq' && p === gone) || gone === '.') deleted.add(p);
+    } else if (h.type === 'link' && h.linkname !== undefined && inLayer.has(clean(h.linkname))) {
+      judge(name, inLayer.get(clean(h.linkname)) as string);
+    } else if (h.type !== 'file' && watch.paths.has(name)) {
+      written.set(name, { layer, kind: 'other' });
+    }
+    if (h.type !== 'file' || (digests.size === 0 && watch.digests.size === 0)) {
+      if (h.type === 'file' && watch.paths.has(name)) written.set(name, { layer, kind: 'file' });
       entry.resume();
       entry.on('end', next);
       return;
     }
     sha256Stream(entry as unknown as Readable).then((d) => {
-      if (digests.has(d)) result.leaks.push({ layer, path: '/' + h.name.replace(/^\.?\//, ''), why: 'served content' });
+      inLayer.set(name, d);
+      // An empty file is nobody's content, but it may still stand at a tool's path.
+      if (h.size) judge(name, d);
+      else if (watch.paths.has(name)) written.set(name, { layer, kind: 'file', digest: d });
       next();
     }, next);
   });
   await pipeline(stream, extract);
+  // Keyed by the absolute path, as the tools declare it; a layer's deletion before its own write.
+  const add = (p: string, e: PathEvent) => {
+    const abs = watch.paths.get(p) as string;
+    watch.events.set(abs, [...(watch.events.get(abs) ?? []), e]);
+  };
+  for (const p of deleted) add(p, { layer, kind: 'deleted' });
+  for (const [p, e] of written) add(p, e);
 }
 
 /**
@@ -143,7 +203,10 @@ async function scanLayer(layer: string, stream: Readable, digests: Map<string, s
  */
 export async function scanImageArchive(archive: Readable, needles: ScanNeedles, signal?: AbortSignal): Promise<LeakScanResult> {
   const { digests } = needles;
-  const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [] };
+  const tools = needles.tools ?? [];
+  const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [], toolProblems: [], tools: 0 };
+  const watch: ToolWatch = { tools, paths: new Map(tools.map((t) => [t.path.replace(/^\//, ''), t.path])), digests: new Set(tools.map((t) => t.digest)), events: new Map(), sightings: [] };
+  let order: string[] | undefined;
   const outer = tar.extract();
   outer.on('entry', (h, entry, next) => {
     result.bytes += h.size ?? 0;
@@ -162,16 +225,14 @@ export async function scanImageArchive(archive: Readable, needles: ScanNeedles, 
         chunks.push(c as Buffer);
       });
       entry.on('end', () => {
-        result.leaks.push(...scanImageConfig(Buffer.concat(chunks).toString('utf8'), needles));
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (h.name === 'manifest.json') order = layerOrder(text);
+        result.leaks.push(...scanImageConfig(text, needles));
         next();
       });
       return;
     }
-    if ((h.size ?? 0) < 512) {
-      entry.resume();
-      entry.on('end', next);
-      return;
-    }
+    // No size floor: a gzip'd layer holding one small file is well under 512 bytes.
     sniff(entry as unknown as Readable).then(async ({ kind, stream }) => {
       if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
       if (kind === 'other') {
@@ -180,11 +241,24 @@ export async function scanImageArchive(archive: Readable, needles: ScanNeedles, 
         return;
       }
       result.layers++;
-      await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result);
+      await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result, watch);
     }).then(() => next(), next);
   });
   await pipeline(archive, outer, { signal });
-  return { ...result, leaks: orderedLeaks(result.leaks) };
+  if (tools.length > 0 && order === undefined) throw new OperationError('leak-scan', 'the image archive has no manifest.json naming its layers in order: cannot judge the served tools');
+  const toolProblems = judgeTools(tools, watch.sightings, watch.events, order ?? []);
+  return { ...result, leaks: orderedLeaks(result.leaks), toolProblems, tools: tools.filter((t) => !toolProblems.some((p) => p.file === t.file)).length };
+}
+
+/** The layers of the archive's (first) image, bottom first, from `docker save`'s manifest.json. */
+function layerOrder(text: string): string[] | undefined {
+  try {
+    const doc = JSON.parse(text) as Array<{ Layers?: unknown }>;
+    const layers = Array.isArray(doc) ? doc[0]?.Layers : undefined;
+    return Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? (layers as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -30,6 +30,16 @@ export interface FileServerOptions {
   allowUids?: number[];
   /** How the client's uid is found (tests give their own; default: the kernel's socket tables). */
   uidOf?: (address: string, port: number) => Promise<number | undefined>;
+  /** Files served besides the directory, by exact path (role `source`: declared, pinned, may stay in a layer). */
+  extra?: ServedEntry[];
+}
+
+/** A file served under a fixed path; the role says how the leak scan treats it. */
+export interface ServedEntry {
+  /** URL path without the leading slash, e.g. `sources/sha256/<hex>`. */
+  servedPath: string;
+  file: string;
+  role: 'source';
 }
 
 export interface FileServer extends AsyncDisposable {
@@ -95,13 +105,14 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
   const allow = new Set(opts.allowUids ?? [0]);
   const uidOf = opts.uidOf ?? peerUid;
   const served = new Set<string>();
+  const extra = new Map((opts.extra ?? []).map((e) => [e.servedPath, e.file]));
   let refused = 0;
   const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const note = (req: http.IncomingMessage, uid: number | undefined, status: number, bytes = 0) => {
     log?.write(`${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`);
   };
 
-  const server = http.createServer(async (req, res) => {
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const uid = await uidOf(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0).catch(() => undefined);
     if (uid === undefined || !allow.has(uid)) {
       refused++;
@@ -114,7 +125,7 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
-    const file = await resolveInside(rootReal, req.url ?? '/');
+    const file = extra.get((req.url ?? '/').slice(1)) ?? (await resolveInside(rootReal, req.url ?? '/'));
     if (!file) {
       note(req, uid, 404);
       res.writeHead(404).end();
@@ -127,7 +138,7 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
       res.end();
       return;
     }
-    served.add(path.relative(rootReal, file));
+    served.add(extra.has((req.url ?? '/').slice(1)) ? (req.url ?? '/').slice(1) : path.relative(rootReal, file));
     const stream = createReadStream(file, { highWaterMark: 1 << 20 });
     stream.on('error', () => res.destroy());
     // Logged when the response is done. A client that hangs up as soon as it
@@ -139,7 +150,9 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
     });
     res.on('close', () => note(req, uid, res.writableFinished || sent === st.size ? 200 : 499, sent));
     stream.pipe(res);
-  });
+  };
+  // A failure while answering (the file went away) ends that response, never the process.
+  const server = http.createServer((req, res) => void answer(req, res).catch(() => res.destroy()));
   let portFallback = false;
   if (opts.port !== undefined) {
     await listen(server, opts.port).catch((e) => {

@@ -65,9 +65,10 @@ export type NetworkKind = keyof typeof NETWORK_WORDS;
  * never followed; `no-answer` and `server` leave a write's outcome
  * unknown; `unreachable` means nothing
  * was sent (a refused connection, a name that does not resolve, a bad
- * certificate).
+ * certificate); `bad-answer` is a 200 whose body is not what the API
+ * documents.
  */
-export type FailureKind = 'unauthorized' | 'forbidden' | 'rate-limited' | 'not-found' | 'moved' | 'conflict' | 'rejected' | 'unreachable' | 'no-answer' | 'server' | 'failed';
+export type FailureKind = 'bad-answer' | 'unauthorized' | 'forbidden' | 'rate-limited' | 'not-found' | 'moved' | 'conflict' | 'rejected' | 'unreachable' | 'no-answer' | 'server' | 'failed';
 
 export interface FailureDetails {
   /** The HTTP status, when there was an answer. */

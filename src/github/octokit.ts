@@ -11,7 +11,10 @@ import { throttling } from '@octokit/plugin-throttling';
 import { RequestError } from '@octokit/request-error';
 import { Octokit } from '@octokit/rest';
 import { InputError, RefusedError } from '../errors';
+import type { z } from 'zod';
 import { escapeForMessage } from '../validate/names';
+import { formatIssue } from '../validate/schema';
+import { commitAnswer, contentAnswer, createdAnswer, pullAnswer, pullListAnswer, refAnswer, repoAnswer } from '../validate/schemas/github';
 import { HostFailure, NETWORK_WORDS, type FailureKind, type NetworkKind, type PullRequestHost, type RepoRef } from './host';
 
 export interface GitHubOptions {
@@ -215,30 +218,39 @@ async function lookup<T>(request: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
+/** An answer's data checked against its schema: one the API does not document is a failure, not data. */
+function checked<S extends z.ZodType>(schema: S, what: string) {
+  return (r: { data: unknown }): z.output<S> => {
+    const p = schema.safeParse(r.data);
+    if (p.success) return p.data;
+    throw new HostFailure('bad-answer', formatIssue(p.error.issues[0], r.data, `the answer to ${what}`));
+  };
+}
+
 /** The host for one run: one client, its token, API URL and signal. */
 export function octokitHost(opts: GitHubOptions): PullRequestHost {
   const gh = client(opts);
-  const pullInfo = (p: { number: number; html_url: string; title: string; body?: string | null }) => ({ number: p.number, url: p.html_url, title: p.title, body: p.body ?? '' });
+  const pullInfo = (p: z.output<typeof pullAnswer>) => ({ number: p.number, url: p.html_url, title: p.title, body: p.body ?? '' });
   return {
-    defaultBranch: ({ owner, repo }) => call(() => gh.rest.repos.get({ owner, repo })).then((r) => r.data.default_branch),
-    branchHead: ({ owner, repo }, branch) => lookup(() => gh.rest.git.getRef({ owner, repo, ref: `heads/${branch}` })).then((r) => r?.data.object.sha),
-    createBranch: ({ owner, repo }, branch, sha) => call(() => gh.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha })).then((r) => r.data.object.sha),
-    commitTree: ({ owner, repo }, commit) => call(() => gh.rest.git.getCommit({ owner, repo, commit_sha: commit })).then((r) => r.data.tree.sha),
+    defaultBranch: ({ owner, repo }) => call(() => gh.rest.repos.get({ owner, repo })).then(checked(repoAnswer, 'GET repository')).then((r) => r.default_branch),
+    branchHead: ({ owner, repo }, branch) => lookup(() => gh.rest.git.getRef({ owner, repo, ref: `heads/${branch}` })).then((r) => r && checked(refAnswer, 'GET ref')(r).object.sha),
+    createBranch: ({ owner, repo }, branch, sha) => call(() => gh.rest.git.createRef({ owner, repo, ref: `refs/heads/${branch}`, sha })).then(checked(refAnswer, 'POST ref')).then((r) => r.object.sha),
+    commitTree: ({ owner, repo }, commit) => call(() => gh.rest.git.getCommit({ owner, repo, commit_sha: commit })).then(checked(commitAnswer, 'GET commit')).then((r) => r.tree.sha),
     fileSha: async ({ owner, repo }, path, ref) => {
       const r = await lookup(() => gh.rest.repos.getContent({ owner, repo, path, ref }));
-      const file = r?.data as { sha?: string; type?: string } | undefined;
-      return file?.type === 'file' ? file.sha : undefined;
+      const file = r && checked(contentAnswer, 'GET contents')(r);
+      return file && !Array.isArray(file) && file.type === 'file' ? file.sha : undefined;
     },
     createTree: ({ owner, repo }, baseTree, entries) => {
       const tree = entries.map((t) => ({ path: t.path, mode: '100644' as const, type: 'blob' as const, ...(t.content !== undefined ? { content: t.content } : { sha: t.sha ?? null }) }));
-      return call(() => gh.rest.git.createTree({ owner, repo, base_tree: baseTree, tree: tree as never })).then((r) => r.data.sha);
+      return call(() => gh.rest.git.createTree({ owner, repo, base_tree: baseTree, tree: tree as never })).then(checked(createdAnswer, 'POST tree')).then((r) => r.sha);
     },
-    createCommit: ({ owner, repo }, c) => call(() => gh.rest.git.createCommit({ owner, repo, ...c })).then((r) => r.data.sha),
+    createCommit: ({ owner, repo }, c) => call(() => gh.rest.git.createCommit({ owner, repo, ...c })).then(checked(createdAnswer, 'POST commit')).then((r) => r.sha),
     moveBranch: async ({ owner, repo }, branch, sha) => {
       await call(() => gh.rest.git.updateRef({ owner, repo, ref: `heads/${branch}`, sha, force: false }));
     },
-    findPullRequest: ({ owner, repo }: RepoRef, head) => call(() => gh.rest.pulls.list({ owner, repo, head: `${owner}:${head}`, state: 'open' })).then((r) => (r.data.length ? pullInfo(r.data[0]) : undefined)),
-    openPullRequest: ({ owner, repo }, pr) => call(() => gh.rest.pulls.create({ owner, repo, ...pr })).then((r) => pullInfo(r.data)),
+    findPullRequest: ({ owner, repo }: RepoRef, head) => call(() => gh.rest.pulls.list({ owner, repo, head: `${owner}:${head}`, state: 'open' })).then(checked(pullListAnswer, 'GET pulls')).then((l) => (l.length ? pullInfo(l[0]) : undefined)),
+    openPullRequest: ({ owner, repo }, pr) => call(() => gh.rest.pulls.create({ owner, repo, ...pr })).then(checked(pullAnswer, 'POST pull')).then(pullInfo),
     updatePullRequest: async ({ owner, repo }, number, pr) => {
       await call(() => gh.rest.pulls.update({ owner, repo, pull_number: number, ...pr }));
     },

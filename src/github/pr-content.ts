@@ -1,5 +1,6 @@
 /** The pull request's paths, title and body for a release. Pure. */
 import type { CheckResult } from '../checks/judge';
+import { mdCode, mdText } from '../emit/markdown';
 import type { TestRun } from '../checks/results';
 import type { ImageFacts } from '../easybuild/facts';
 
@@ -11,7 +12,7 @@ export function packageDir(name: string): string {
 }
 
 /** Where retire moves an EasyConfig: `easybuild/easyconfigs/__archive__/m/mpi4py/<file>`. */
-export function archivePath(name: string, file: string): string {
+export function easyconfigArchivePath(name: string, file: string): string {
   return `${EASYCONFIGS}/__archive__/${name[0].toLowerCase()}/${name}/${file}`;
 }
 
@@ -26,24 +27,29 @@ function figureLine(c: CheckResult): string {
   return pick.map((p) => `${p.size} B: ${p.value} ${c.figures?.unit ?? ''}`.trim()).join(', ');
 }
 
+/**
+ * The pull request's body. Every value, from the image's labels, the
+ * ledger or a test's output, enters the Markdown through its emitter:
+ * names as code spans, everything else as plain text.
+ */
 export function prBody(f: ImageFacts, sizeBytes: number | undefined, runs: TestRun[]): string {
   const latest = runs[runs.length - 1];
   const lines = [
-    `New container release for \`module load ${f.names.module}\`, prepared by sifkit.`,
+    `New container release for ${mdCode(`module load ${f.names.module}`)}, prepared by sifkit.`,
     '',
     '| | |',
     '|---|---|',
-    `| image | \`${f.sifName}\` |`,
-    `| dockerhash | \`${f.dockerhash}\` |`,
-    `| sha256 | ${f.sha256 ? `\`${f.sha256}\`` : 'not in the tree ledger'} |`,
+    `| image | ${mdCode(f.sifName)} |`,
+    `| dockerhash | ${mdCode(f.dockerhash)} |`,
+    `| sha256 | ${f.sha256 ? mdCode(f.sha256) : 'not in the tree ledger'} |`,
     ...(sizeBytes ? [`| size | ${(sizeBytes / 1048576).toFixed(1)} MiB |`] : []),
-    `| versions | ${f.recipe.naming.parts.map(([l, p]) => `${l} ${f.values[p]}`).join(', ')} |`,
-    ...(f.definitionHash ? [`| definition hash | \`${f.definitionHash.slice(0, 16)}\` |`] : []),
+    `| versions | ${mdText(f.recipe.naming.parts.map(([l, p]) => `${l} ${f.values[p]}`).join(', '))} |`,
+    ...(f.definitionHash ? [`| definition hash | ${mdCode(f.definitionHash.slice(0, 16))} |`] : []),
     '',
   ];
   if (latest) {
-    lines.push(`### Tests (${latest.runner}${latest.jobId ? `, job ${latest.jobId}` : ''}, ${latest.finished.slice(0, 10)}): ${latest.passed ? 'passed' : 'FAILED'}`, '', '| check | result | time | figures |', '|---|---|---|---|');
-    for (const c of latest.checks) lines.push(`| ${c.name} | ${c.passed ? 'pass' : `**${c.outcome}**${c.reason ? ` (${c.reason})` : ''}`} | ${(c.durationMs / 1000).toFixed(1)} s | ${figureLine(c)} |`);
+    lines.push(`### Tests (${mdText(`${latest.runner}${latest.jobId ? `, job ${latest.jobId}` : ''}, ${latest.finished.slice(0, 10)}`)}): ${latest.passed ? 'passed' : 'FAILED'}`, '', '| check | result | time | figures |', '|---|---|---|---|');
+    for (const c of latest.checks) lines.push(`| ${mdText(c.name)} | ${c.passed ? 'pass' : `**${mdText(c.outcome)}**${c.reason ? ` ${mdText(`(${c.reason})`)}` : ''}`} | ${(c.durationMs / 1000).toFixed(1)} s | ${mdText(figureLine(c))} |`);
   } else lines.push('### Tests', '', 'No test run is recorded for this image.');
   lines.push('', 'Files: the EasyConfig, the Docker definition it installs under `share/docker-defs`, and the user page.');
   return lines.join('\n') + '\n';

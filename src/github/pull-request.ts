@@ -99,6 +99,8 @@ export function explain(f: HostFailure, owner: string, repo: string): SifkitErro
       return new OperationError('github-conflict', `GitHub refused a change that conflicts with ${at} as it is now (${said})`, { hint: 'the branch changed meanwhile; run again', cause: f });
     case 'rejected':
       return new InputError('github-422', `GitHub rejected the request (${said})`);
+    case 'bad-answer':
+      return new OperationError('github-bad-answer', `GitHub answered with something its API does not document: ${f.message}`, { hint: 'check --api-url: it should be GitHub REST API v3', cause: f });
     default:
       return new OperationError('github-failed', `GitHub request failed${f.status ? ` (${f.status})` : ''}: ${f.message}`, { cause: f });
   }

@@ -4,6 +4,7 @@
  * and the run's own state (RunState: engines, slots, the things done once),
  * made fresh for each run by newContext (run-state.ts). Types only.
  */
+import type { z } from 'zod';
 import type { TestRun } from '../checks/results';
 import type { Backend, ConvertRecord } from '../convert/convert';
 import type { Compression } from '../convert/squash-options';
@@ -11,6 +12,7 @@ import type { SlurmProfile } from '../checks/profile';
 import type { BuildRecord } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';
+import type { SigningKey } from '../sif/keys';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
 import type { PromoteRecord } from '../tree/promote';
@@ -34,6 +36,10 @@ export interface PipelineOptions {
   rebuild?: boolean;
   logDir?: string;
   extraLabels?: Record<string, string>;
+  /** The source cache (default: defaultSourceCache()). */
+  sourceCache?: string;
+  /** Refuse sources missing from the cache. */
+  offline?: boolean;
   // release
   /** Where SIFs are written. */
   outDir?: string;
@@ -53,6 +59,10 @@ export interface PipelineOptions {
   rollback?: boolean;
   policy?: string;
   easyconfigs?: string;
+  /** convert: the key that signs each SIF after its SBOM and provenance are added (the build signature). */
+  signingKey?: SigningKey;
+  /** promote: the key of the tested signature a tree's trust policy asks for. */
+  testedKey?: SigningKey;
   /** Retire carries its plan out only when told (--apply, or `apply: 'true'` in the pipeline file), as `sifkit retire` does. */
   apply?: boolean;
   includeReferenced?: boolean;
@@ -162,6 +172,8 @@ export interface Stage {
   needs?: readonly Product[];
   /** What it leaves on the variant for later stages. */
   gives?: readonly Product[];
+  /** The schema of its `with:` options (stage-with.ts), checked when the pipeline loads; none: it takes none. */
+  with?: z.ZodType;
   /** Does the work for one variant; throws a SifkitError on failure. */
   run(ctx: PipelineContext, variant: VariantState, report: StageReporter, opts: Record<string, string>): Promise<void>;
   /** Why this stage need not run for this variant (already done), or undefined. */

@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { readRegularFile } from '../util/files';
 import { shippedDir } from '../util/package';
 import { escapeForMessage } from '../validate/names';
-import { parseDocument } from '../validate/schema';
+import { formatIssue, parseDocument } from '../validate/schema';
 import { pipelineSchema } from '../validate/schemas/config';
 
 /** A pipeline file: stages as data, run in order for each variant. */
@@ -32,7 +33,11 @@ export interface StageRef {
 export interface StageContract {
   needs?: readonly string[];
   gives?: readonly string[];
+  /** Its `with:` options (stage-with.ts), checked at load; a stage without one takes none. */
+  with?: z.ZodType;
 }
+
+const NO_OPTIONS = z.strictObject({});
 
 export type StageCatalog = Readonly<Record<string, StageContract>>;
 
@@ -63,6 +68,9 @@ export function parsePipeline(text: string, source: string, known: StageCatalog)
   const d = parseDocument(pipelineSchema, doc, source, 'bad-pipeline');
   d.stages.forEach((s, i) => {
     if (!Object.hasOwn(known, s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
+    // Every stage's options, before any stage runs.
+    const r = (known[s.stage].with ?? NO_OPTIONS).safeParse(s.with);
+    if (!r.success) throw new InputError('bad-pipeline', formatIssue(r.error.issues[0], s.with, `${source}: stages[${i}] ${s.stage}: with`));
   });
   const missing = missingNeed(d.stages, known);
   if (missing) fail(missing);

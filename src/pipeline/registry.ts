@@ -5,7 +5,7 @@
  * (test/unit/layering.test.ts loads them in every order).
  */
 import type { Stage } from './context';
-import { archiveStage, convertStage, promoteStage, retireStage, stageStage, testStage } from './release-stages';
+import { archiveStage, convertStage, promoteStage, retireStage, stagingStage, testStage } from './release-stages';
 import { buildStage, renderStage } from './stages';
 
 export const STAGES: Readonly<Record<string, Stage>> = Object.freeze({
@@ -14,7 +14,7 @@ export const STAGES: Readonly<Record<string, Stage>> = Object.freeze({
   archive: archiveStage,
   convert: convertStage,
   test: testStage,
-  stage: stageStage,
+  stage: stagingStage,
   promote: promoteStage,
   retire: retireStage,
 });

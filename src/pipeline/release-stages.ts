@@ -8,42 +8,23 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
-import { convert, saveImage } from '../convert/convert';
+import { convertSource, saveImage } from '../convert/convert';
 import { gateError, runTests, type GateInputs } from '../checks/run';
-import { isTolerance } from '../checks/gate';
+import { builtTarget } from '../checks/target';
 import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath, runVerdict } from '../checks/results';
-import type { BuildRecord } from '../engine/build';
-import { sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
-import { checkFile } from '../tree/checksum';
-import { readLedger } from '../tree/ledger';
-import { linkName, parseTarget, promote } from '../tree/promote';
-import { EASYBUILD, TESTED, openTree, type Tree } from '../tree/root';
+import { stagedEntry } from '../tree/checksum';
+import { isPromoted } from '../tree/links';
+import { parseTarget, promote } from '../tree/promote';
+import { EASYBUILD, openTree, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
-import { blockedError, purge, retire } from '../tree/retire';
-import type { PipelineContext, Stage, VariantState } from './context';
+import { blockedError, purge, purgeError, retire } from '../tree/retire';
+import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
-
-function built(v: VariantState): BuildRecord {
-  const b = v.results.build;
-  if (!b) throw new InputError('no-build', 'this stage needs the build stage before it in the pipeline');
-  return b;
-}
-
-function sifName(v: VariantState): string {
-  const b = built(v);
-  return sifFileName(v.rendered!.names.stem, b.dockerhash);
-}
-
-export function sifPath(ctx: PipelineContext, v: VariantState): string {
-  return path.join(path.resolve(ctx.options.outDir ?? path.join('.sifkit', 'sif')), sifName(v));
-}
-
-/** The docker archive LUMI ships beside the SIF: same name, `.tar`. */
-export function archivePath(ctx: PipelineContext, v: VariantState): string {
-  return sifPath(ctx, v).replace(/\.sif$/, '.tar');
-}
+import { built, dockerArchivePath, sifName, sifPath } from './outputs';
+import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
+import { attestVariant } from './attest';
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
   const root = ctx.options.root;
@@ -66,14 +47,14 @@ export const archiveStage: Stage = {
   needs: ['rendered', 'build'],
   gives: ['archive'],
   async skip(ctx, v) {
-    const file = archivePath(ctx, v);
+    const file = dockerArchivePath(ctx, v);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) return undefined;
     v.results.archive = { path: file, size: st.size };
     return `${path.basename(file)} is there`;
   },
   async run(ctx, v, report) {
-    const file = archivePath(ctx, v);
+    const file = dockerArchivePath(ctx, v);
     await fs.mkdir(path.dirname(file), { recursive: true });
     await removeDeadTemps(file);
     const tmp = tempNameFor(file);
@@ -102,6 +83,8 @@ export const convertStage: Stage = {
     try {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
+      // Converted but not attested (or not signed, when the run signs): convert again, attest after.
+      if (!s.objects.some((o) => o.type === 'sbom') || (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
@@ -115,33 +98,29 @@ export const convertStage: Stage = {
     report.progress('waiting for a conversion slot');
     const r = await ctx.run.slots.use('convert', () => {
       report.progress(`docker export | mksquashfs -> ${out}`);
-      return convert(`docker-daemon:${built(v).imageId}`, out, { ...ctx.options.convert, signal: ctx.signal, engine, scanVerdict: 'refuse' });
+      // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
+      // again: build returns an image only once its leak scan passed (or had passed) for that ID.
+      return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, { ...ctx.options.convert, signal: ctx.signal, engine });
     });
-    v.results.convert = r;
-    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s)`);
+    report.progress('SBOM, provenance and signature');
+    const a = await attestVariant(ctx, v, out, engine);
+    v.results.convert = { ...r, size: (await fs.stat(out)).size };
+    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`);
   },
 };
 
-/** The pipeline file's `runner:` for the test stage. */
-function runnerFromFile(w: Record<string, string>): 'local' | 'slurm' {
-  const r = w.runner ?? 'local';
-  if (r !== 'local' && r !== 'slurm') throw new InputError('bad-pipeline', `test: runner must be 'local' or 'slurm', not ${JSON.stringify(r)}`);
-  return r;
-}
-
-/** The gate's tolerance: the command line's, else the pipeline file's, else 10 %. */
-function tolerance(ctx: PipelineContext, w: Record<string, string>): number {
+/** The gate's tolerance: the command line's, else the pipeline file's (checked at load), else 10 %. */
+function tolerance(ctx: PipelineContext, w: TestWith): number {
   if (ctx.options.tolerance !== undefined) return ctx.options.tolerance;
-  if (w.tolerance === undefined) return 0.1;
-  const t = Number(w.tolerance);
-  if (!isTolerance(t)) throw new InputError('bad-pipeline', `test: tolerance must be a fraction such as 0.1, not ${JSON.stringify(w.tolerance)}`);
-  return t;
+  return w.tolerance === undefined ? 0.1 : Number(w.tolerance);
 }
 
 /** The gate's inputs for a run: the tree, a --baseline, the tolerance, --no-gate. */
-export function gateInputs(ctx: PipelineContext, w: Record<string, string>): GateInputs {
+export async function gateInputs(ctx: PipelineContext, w: TestWith): Promise<GateInputs> {
   const root = ctx.options.root;
-  return { root: root ? path.resolve(root) : undefined, baseline: ctx.options.test?.baseline, tolerance: tolerance(ctx, w), gate: ctx.options.test?.gate ?? true };
+  // Opened, never made: a missing tree is refused before a check runs.
+  const tree = root ? await openTree(path.resolve(root), false) : undefined;
+  return { tree, baseline: ctx.options.test?.baseline, tolerance: tolerance(ctx, w), gate: ctx.options.test?.gate ?? true };
 }
 
 export const testStage: Stage = {
@@ -149,6 +128,7 @@ export const testStage: Stage = {
   title: 'Test the image',
   needs: ['rendered', 'build'],
   gives: ['test'],
+  with: STAGE_WITH.test,
   async skip(ctx, v) {
     // The latest run decides: a failed or gate-refused run is tested again, never skipped.
     const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
@@ -158,16 +138,16 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    const runner = ctx.options.runner ?? runnerFromFile(w);
+    const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
-    // Slurm runs the SIF (or the image, as the recipe's container command says); local runs the image.
-    const target = runner === 'slurm' && v.results.convert ? v.results.convert.out : built(v).imageId;
-    const o = await runTests(target, {
+    // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
+    // recipe's container command says), the recipe it loaded, the tree it opened.
+    const names = v.rendered!.names;
+    const target = builtTarget(built(v), names.stem, ctx.recipe.name, { ...v.values }, v.rendered!.labels, runner === 'slurm' ? v.results.convert?.out : undefined);
+    const o = await runTests(target, ctx.recipe, {
       runner,
-      // The recipe this run loaded (it may live outside docker-defs/).
-      recipe: ctx.recipe.dir,
       resultsDir: resultsDir(ctx),
-      ...gateInputs(ctx, w),
+      ...(await gateInputs(ctx, w as TestWith)),
       only: ctx.options.test?.only,
       // One job directory per image: variants tested at once never share one.
       workdir: ctx.options.test?.workdir ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, '')) : undefined,
@@ -186,7 +166,7 @@ export const testStage: Stage = {
   },
 };
 
-export const stageStage: Stage = {
+export const stagingStage: Stage = {
   name: 'stage',
   title: 'Stage into tested-containers',
   needs: ['rendered', 'build'],
@@ -194,10 +174,9 @@ export const stageStage: Stage = {
   async skip(ctx, v) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
-    const entry = await readLedger(tree, name);
-    const state = await checkFile(tree, entry, `${TESTED}/${name}`);
-    if (state !== 'ok' && state !== 'ok-cached') return undefined;
-    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry!.sha256, size: entry!.size, already: true };
+    const entry = await stagedEntry(tree, name, ctx.signal);
+    if (!entry) return undefined;
+    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry.sha256, size: entry.size, already: true };
     return 'staged, checksum matching';
   },
   async run(ctx, v, report) {
@@ -211,7 +190,7 @@ export const stageStage: Stage = {
   },
 };
 
-function promoteTo(ctx: PipelineContext, w: Record<string, string>) {
+function promoteTo(ctx: PipelineContext, w: PromoteWith) {
   return parseTarget(ctx.options.to ?? w.to ?? 'all');
 }
 
@@ -220,30 +199,21 @@ export const promoteStage: Stage = {
   title: 'Promote',
   needs: ['rendered', 'build'],
   gives: ['promote'],
+  with: STAGE_WITH.promote,
   async skip(ctx, v, w) {
     const tree = await treeOf(ctx);
     const name = sifName(v);
-    const to = promoteTo(ctx, w);
-    const inEasybuild = existsSync(path.join(tree.easybuild, name));
-    const link = await fs.readlink(path.join(tree.sifImages, linkName(v.rendered!.names.stem))).catch(() => undefined);
-    const linked = link !== undefined && path.basename(link) === name;
-    const done = to === 'all' ? inEasybuild && linked : to === 'sif-images' ? linked : inEasybuild;
+    const to = promoteTo(ctx, w as PromoteWith);
+    const done = await isPromoted(tree, name, v.rendered!.names.stem, { file: to !== 'sif-images', link: to !== 'easybuild-sif-images' });
     return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w), rollback: ctx.options.rollback, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, testedKey: ctx.options.testedKey, signal: ctx.signal });
     v.results.promote = r;
     report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
   },
 };
-
-/** The pipeline file's `apply:` (YAML strings: the files are read with the failsafe schema). */
-function applyFromFile(w: Record<string, string>): boolean {
-  if (w.apply === undefined || w.apply === 'false') return false;
-  if (w.apply === 'true') return true;
-  throw new InputError('bad-pipeline', `retire: apply must be 'true' or 'false', not ${JSON.stringify(w.apply)}`);
-}
 
 /**
  * Retire runs once per pipeline run, whatever the number of variants. Like
@@ -254,7 +224,9 @@ export const retireStage: Stage = {
   name: 'retire',
   title: 'Retire old versions',
   gives: ['retire'],
-  async run(ctx, v, report, w) {
+  with: STAGE_WITH.retire,
+  async run(ctx, v, report, with_) {
+    const w = with_ as RetireWith;
     const r = await ctx.run.retire.get(async () => {
       const tree = await treeOf(ctx);
       const o = ctx.options;
@@ -264,15 +236,15 @@ export const retireStage: Stage = {
         policy,
         easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
         includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
-        apply: o.apply === true || applyFromFile(w),
+        apply: o.apply === true || w.apply === 'true',
         signal: ctx.signal,
       });
       if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);
       // As `sifkit retire --purge`: the policy's backup first, then the delete.
       if (!o.purge) return r;
       const purged = await purge(tree, policy, { graceDays: o.graceDays, signal: ctx.signal });
-      const unsaved = purged.kept.filter((k) => /backup failed/.test(k.why));
-      if (unsaved.length) throw new OperationError('backup-failed', `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`, { hint: "fix the policy's backup_command; nothing was deleted without its backup" });
+      const unsaved = purgeError(purged);
+      if (unsaved) throw unsaved;
       return { ...r, purge: purged };
     });
     v.results.retire = r;

@@ -18,13 +18,14 @@ import { findBaseline, gateError, judgeGate, type Baseline, type GateInputs } fr
 import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks, selectChecks } from '../checks/spec';
-import type { BuildRecord } from '../engine/build';
 import type { Recipe } from '../recipe/types';
 import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
-import { archivePath, gateInputs, sifPath, testStage } from './release-stages';
+import { gateInputs, testStage } from './release-stages';
+import { built, dockerArchivePath, sifPath } from './outputs';
+import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
 import {
   convertArrayScript, isDone, isEnded, nextStep, phase, sbatchOptions, splitForSlurm,
@@ -122,12 +123,6 @@ export class Poller {
     });
     return this.round;
   }
-}
-
-function built(v: VariantState): BuildRecord {
-  const b = v.results.build;
-  if (!b) throw new InputError('no-build', 'Slurm jobs need the build stage before them in the pipeline');
-  return b;
 }
 
 function failedJob(kind: string, j: JobRecord): OperationError {
@@ -296,7 +291,7 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
   const ready = ctx.variants.filter((v) => !v.error);
   const recs = new Map<VariantState, VariantJobs>();
   // The gate as the test stage would run it (its pipeline `with:`), its baselines read before any job is submitted.
-  const inputs = gateInputs(ctx, def.stages.find((s) => s.stage === 'test')?.with ?? {});
+  const inputs = await gateInputs(ctx, (def.stages.find((s) => s.stage === 'test')?.with ?? {}) as TestWith);
   const baselines = new Map<VariantState, Baseline | undefined>();
   for (const v of ready) {
     // Tested already (a passing run for this very SIF): nothing to submit.
@@ -306,7 +301,7 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
     const sif = sifPath(ctx, v);
     let r = jobs.variants.find((x) => x.sif === sif);
     if (!r) {
-      r = { stem: v.rendered!.names.stem, sif, archive: archivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
+      r = { stem: v.rendered!.names.stem, sif, archive: dockerArchivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
       jobs.variants.push(r);
     }
     recs.set(v, r);

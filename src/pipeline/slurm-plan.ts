@@ -4,6 +4,8 @@
  * executor (slurm-executor.ts) writes, submits and follows.
  */
 import { InputError } from '../errors';
+import { bashWord } from '../emit/bash';
+import { sbatchLine, slurmJobName } from '../emit/sbatch';
 import type { PipelineDef, StageRef } from './definition';
 
 /** What one kind of job asks Slurm for; unset fields are left to the site's defaults. */
@@ -112,10 +114,6 @@ export function sbatchOptions(res: JobResources, withPartition = true): string[]
   ];
 }
 
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 export interface ConvertTask {
   /** The docker archive in the shared directory. */
   archive: string;
@@ -142,21 +140,24 @@ export interface ConvertArrayInput {
  */
 export function convertArrayScript(job: ConvertArrayInput): string {
   if (!job.tasks.length) throw new InputError('no-variants', 'no variant to convert');
+  // The task writes its own log: a path is a bash word, never on an #SBATCH line.
+  const [logBefore, logAfter] = [job.logPattern.slice(0, job.logPattern.indexOf('%a')), job.logPattern.slice(job.logPattern.indexOf('%a') + 2)];
   const lines = [
     '#!/bin/bash',
-    `#SBATCH --job-name=${job.name}`,
+    `#SBATCH --job-name=${slurmJobName(job.name)}`,
     `#SBATCH --array=0-${job.tasks.length - 1}`,
-    `#SBATCH --output=${job.logPattern}`,
+    '#SBATCH --output=/dev/null',
     '#SBATCH --ntasks=1',
-    ...sbatchOptions(job.resources).map((o) => `#SBATCH ${o}`),
+    ...sbatchOptions(job.resources).map((o) => sbatchLine(o, 'the Slurm resources')),
     '# written by sifkit release --on slurm: one task per variant, docker archive -> SIF',
     'set -euo pipefail',
+    `exec >>${bashWord(logBefore, 'the log directory')}"$SLURM_ARRAY_TASK_ID"${bashWord(logAfter, 'the log name')} 2>&1`,
     'case "${SLURM_ARRAY_TASK_ID:?not an array task}" in',
-    ...job.tasks.map((t, i) => `  ${i}) archive=${shQuote(t.archive)}; sif=${shQuote(t.sif)} ;;`),
+    ...job.tasks.map((t, i) => `  ${i}) archive=${bashWord(t.archive)}; sif=${bashWord(t.sif)} ;;`),
     '  *) echo "no task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     'esac',
     // mksquashfs gets the CPUs Slurm gave the task, not the node's.
-    `exec ${job.sifkit.map(shQuote).join(' ')} convert "docker-archive:$archive" -o "$sif" --processors "\${SLURM_CPUS_PER_TASK:-1}"${(job.convertArgs ?? []).map((a) => ` ${shQuote(a)}`).join('')}`,
+    `exec ${job.sifkit.map((a) => bashWord(a)).join(' ')} convert "docker-archive:$archive" -o "$sif" --processors "\${SLURM_CPUS_PER_TASK:-1}"${(job.convertArgs ?? []).map((a) => ` ${bashWord(a)}`).join('')}`,
   ];
   return lines.join('\n') + '\n';
 }

@@ -16,6 +16,8 @@ export const renderStage: Stage = {
   async run(ctx, v, report) {
     const inputs = await recipeInputs(ctx);
     v.rendered = await renderRecipe(ctx.recipe, { values: v.values, date: ctx.date, inputs });
+    // Lint warnings and served files that no step fetches: said, not fatal.
+    for (const w of v.rendered.warnings) report.progress(`warning: ${w.line > 0 ? `Dockerfile line ${w.line}: ` : ''}${w.message}`);
     report.title(`Rendered ${v.rendered.names.stem} (${v.rendered.definitionHash.slice(0, 12)})`);
   },
 };
@@ -33,6 +35,8 @@ export const buildStage: Stage = {
       rendered: v.rendered!,
       serverFiles: o.serverFiles,
       rebuild: o.rebuild,
+      sourceCache: o.sourceCache,
+      offline: o.offline,
       logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
       signal: ctx.signal,
       extraLabels: o.extraLabels,

@@ -69,6 +69,7 @@ async function readRecipeFile(file: string, ref: string, root: string): Promise<
   const recipe = parseRecipe(text, dir, path.relative(process.cwd(), file) || file);
   if (recipe.context !== undefined) recipe.context = path.resolve(dir, recipe.context);
   if (recipe.serverFiles !== undefined) recipe.serverFiles = path.resolve(dir, recipe.serverFiles);
+  for (const s of Object.values(recipe.sources)) if (s.kind === 'local') s.file = path.resolve(dir, s.location);
   return recipe;
 }
 

@@ -91,3 +91,27 @@ export function variantValues(recipe: Recipe, given: ParamValues, matrix: boolea
   const rows = recipe.matrix.length > 0 ? recipe.matrix : [{}];
   return rows.map((row) => resolveValues(recipe, { ...row, ...given }));
 }
+
+/**
+ * Parameter values claimed by an image's `io.sifkit.param.*` labels,
+ * checked against the recipe's schema (type, pattern, allowed values)
+ * exactly as a `--set` is: a label the recipe does not declare, or a value
+ * it would not take as given, is refused, never trusted.
+ */
+export function checkParamLabels(recipe: Recipe, labels: ParamValues, source: string): ParamValues {
+  const specs = new Map(recipe.parameters.map((p) => [p.name, p]));
+  const out: ParamValues = {};
+  for (const [name, value] of Object.entries(labels)) {
+    const spec = specs.get(name);
+    if (!spec) throw new InputError('bad-label', `${source}: label io.sifkit.param.${name} names no parameter of recipe ${recipe.name}`, { hint: `known parameters: ${[...specs.keys()].join(', ')}` });
+    let checked: string;
+    try {
+      checked = checkValue(spec, value);
+    } catch (e) {
+      throw new InputError('bad-label', `${source}: label io.sifkit.param.${name}: ${(e as Error).message.replace(/^parameter \S+: /, '')}`);
+    }
+    if (checked !== value) throw new InputError('bad-label', `${source}: label io.sifkit.param.${name} ${JSON.stringify(value)} is not as sifkit writes it (${JSON.stringify(checked)})`);
+    out[name] = checked;
+  }
+  return out;
+}

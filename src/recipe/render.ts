@@ -1,8 +1,12 @@
 import type { Provenance } from '../provenance';
+import { dockerfileString } from '../emit/dockerfile';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
-import { assertLintClean, type LintProblem } from './lint';
+import { checkFetches, definitionEnv } from './fetches';
+import { assertLintClean, assertNoRawDownloads, type LintProblem } from './lint';
+import { renderSourceFetch, resolveSource, sourcesLabel, type ResolvedSource } from './sources';
 import { variantNames } from './names';
+import { resolveServed, type ServedFile } from './served';
 import { substitute } from './template';
 import type { ParamValues, Recipe, VariantNames } from './types';
 
@@ -29,10 +33,14 @@ export interface RenderedVariant {
   /** Args passed at each build (port and prefix of the file server). */
   runtimeArgs: string[];
   definitionHash: string;
+  /** The served files of this variant with their roles (what the leak scan judges by). */
+  served: ServedFile[];
   labels: Record<string, string>;
   /** The complete Dockerfile: body plus the provenance LABEL. */
   dockerfile: string;
   warnings: LintProblem[];
+  /** The declared sources its fragments fetch, in order of first use (recipe/sources.ts). */
+  sources: ResolvedSource[];
 }
 
 /**
@@ -44,9 +52,15 @@ export interface RenderedVariant {
 export function renderVariant(input: RenderInputs): RenderedVariant {
   const { recipe, values } = input;
   const names = variantNames(recipe.naming, values, input.date);
+  const sources = new Map<string, ResolvedSource>();
+  const sourceRef = (rel: string) => (name: string, dest: string) => {
+    const src = sources.get(name) ?? resolveSource(recipe, name, values, rel);
+    sources.set(name, src);
+    return renderSourceFetch(src, dest, rel);
+  };
   const body =
     input.fragments
-      .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel).trimEnd()}\n`)
+      .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel, sourceRef(rel)).trimEnd()}\n`)
       .join('\n');
   const hash = definitionHash({ body, buildArgs: {}, files: input.files });
   const labels: Record<string, string> = {
@@ -59,17 +73,28 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     [LABEL.revision]: input.provenance.revision,
   };
   for (const p of recipe.parameters) labels[LABEL.paramPrefix + p.name] = values[p.name];
-  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}="${v}"`);
+  if (sources.size > 0) labels[LABEL.sources] = sourcesLabel([...sources.values()]);
+  const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}=${dockerfileString(v, `label ${k}`)}`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
-  const warnings = assertLintClean(dockerfile, `${recipe.name} ${names.stem}`);
+  const what = `${recipe.name} ${names.stem}`;
+  const warnings = assertLintClean(dockerfile, what);
+  // Every fetch from the file server names a file with a role, and no licensed one outlives its RUN.
+  const served = resolveServed(recipe, values, definitionEnv(dockerfile));
+  // Declared sources come from the source cache through the same server: role `source`, they may stay.
+  const fromCache: ServedFile[] = [...sources.values()].map((src) => ({ file: src.servedPath, role: 'source' }));
+  const fetched = checkFetches(dockerfile, [...served, ...fromCache], what);
+  for (const file of fetched.unfetched) warnings.push({ line: 0, severity: 'warning', message: `served file ${file} has a role but no step fetches it` });
+  assertNoRawDownloads(dockerfile, what);
   return {
     recipe: recipe.name,
     values,
     names,
     runtimeArgs: recipe.runtimeArgs,
     definitionHash: hash,
+    served,
     labels,
     dockerfile,
     warnings,
+    sources: [...sources.values()],
   };
 }

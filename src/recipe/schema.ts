@@ -4,7 +4,7 @@ import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { recipeDocSchema } from '../validate/schemas/recipe';
 import { checkValue } from './params';
-import type { ParamSpec, Recipe } from './types';
+import type { ParamSpec, Recipe, SourceSpec } from './types';
 
 /**
  * Validates a recipe document (already read) into a Recipe: its shape by
@@ -63,6 +63,36 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     return row;
   });
   const runtimeArgs = doc.runtime_args ?? [];
+  const served = doc.served ?? [];
+  const seen = new Set<string>();
+  served.forEach((s, i) => {
+    if (s.when !== undefined) known(s.when.split(/\s|[<>=!]/)[0], `served[${i}].when`);
+    // Two entries may share a name only under different conditions; the same text twice is a slip.
+    const key = `${s.file}\0${s.when ?? ''}`;
+    if (seen.has(key)) fail(`served[${i}].file: ${escapeForMessage(s.file)} is declared twice`);
+    seen.add(key);
+  });
+
+  const sources: Record<string, SourceSpec> = {};
+  for (const [sname, s] of Object.entries(doc.sources ?? {})) {
+    const where = `sources.${sname}`;
+    if (s.by !== undefined) known(s.by, `${where}.by`);
+    const location = s.url ?? s.git ?? s.path ?? '';
+    for (const m of location.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)/g)) known(m[1], `${where} URL`);
+    if (s.path !== undefined && s.path.split('/').includes('..')) fail(`${where}.path: must stay inside the recipe directory`);
+    sources[sname] = {
+      name: sname,
+      kind: s.git !== undefined ? 'git' : s.path !== undefined ? 'local' : 'file',
+      location,
+      commit: s.commit,
+      submodules: s.submodules === 'true',
+      by: s.by,
+      sha256: s.sha256,
+      note: s.note,
+    };
+  }
+  // A source reaches the build through the file server, so the recipe must take its port.
+  if (Object.keys(sources).length > 0 && !runtimeArgs.includes('SERVER_PORT')) fail('sources are fetched from the build-time file server: runtime_args must include SERVER_PORT');
 
   return {
     name,
@@ -72,7 +102,9 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     fragments,
     context: doc.context,
     serverFiles: doc.server_files,
+    served,
     parameters,
+    sources,
     runtimeArgs,
     matrix: rows,
     checks: doc.checks ?? [],

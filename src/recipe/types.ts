@@ -1,4 +1,6 @@
 /** A recipe as loaded from docker-defs/<name>/recipe.yaml, validated. */
+import type { ServedDoc } from '../validate/schemas/recipe';
+
 export type ParamType = 'version' | 'enum' | 'list' | 'path' | 'string' | 'integer';
 
 export interface ParamSpec {
@@ -24,6 +26,16 @@ export interface Naming {
   parts: Array<[label: string, param: string]>;
 }
 
+/**
+ * A served file as the recipe declares it; `file`, `path` and `when` not
+ * yet resolved for a variant. The schema's union is the one list of roles
+ * (validate/schemas/recipe.ts says what each means): a new role is a line
+ * there, and tsc then asks fileserver/roles.ts how the scan judges it.
+ */
+export type ServedDecl = ServedDoc;
+/** A served file's role; `source` is a declared download from the source cache (recipe/sources.ts), which may stay in a layer. */
+export type ServedRole = ServedDecl['role'] | 'source';
+
 export interface Recipe {
   name: string;
   description: string;
@@ -36,7 +48,11 @@ export interface Recipe {
   context?: string;
   /** Default directory served to the build (absolute), when the recipe ships one. */
   serverFiles?: string;
+  /** Roles of the served files (undeclared ones count as licensed). */
+  served: ServedDecl[];
   parameters: ParamSpec[];
+  /** Files the definition downloads, by name (recipe/sources.ts); empty when it declares none. */
+  sources: Record<string, SourceSpec>;
   /** Build args supplied per build (file server port and prefix); never hashed. */
   runtimeArgs: string[];
   /** Default build matrix: partial parameter sets over the defaults. */
@@ -60,4 +76,22 @@ export interface VariantNames {
   stem: string;
   easyconfig: string;
   module: string;
+}
+
+/** A declared download, as the recipe gives it (see recipe/sources.ts). */
+export interface SourceSpec {
+  name: string;
+  /** `file`: fetched over http(s); `git`: a repository at a commit; `local`: shipped beside the recipe. */
+  kind: 'file' | 'git' | 'local';
+  /** URL template (file, git) or path relative to the recipe directory (local). */
+  location: string;
+  /** Absolute path of a local source (set by the loader). */
+  file?: string;
+  commit?: string;
+  submodules: boolean;
+  /** The parameter a sha256 table is keyed by. */
+  by?: string;
+  /** One digest or a table by the `by` parameter's value; "unverified" where none is recorded yet. */
+  sha256: string | Record<string, string>;
+  note?: string;
 }

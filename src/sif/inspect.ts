@@ -10,7 +10,7 @@ import { openRegularSync } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { ociConfigSchema, type OciConfig } from '../validate/schemas/docker';
-import { inspectMetadataSchema, labelsSchema } from '../validate/schemas/sif';
+import { inspectMetadataSchema, labelsSchema, provenanceSchema, sbomSchema } from '../validate/schemas/sif';
 import { DataType, PartType, type Descriptor } from './format';
 import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
 
@@ -27,6 +27,10 @@ export interface SifSummary {
   runscript?: string;
   ociConfig?: OciConfig;
   partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean; compression?: string };
+  /** The SBOM object (CycloneDX JSON), summarised: what it lists. */
+  sbom?: { format: string; components: Array<{ name: string; version?: string; purl?: string }> };
+  /** The provenance object (generic JSON provenance.json), as it is. */
+  provenance?: Record<string, unknown>;
 }
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k]));
@@ -94,6 +98,8 @@ export function inspectSifSync(file: string): SifSummary {
         Object.assign(summary.environment, attrs.environment ?? {});
         summary.runscript = attrs.runscript ?? undefined;
       } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(ociConfigSchema, readObject(d), file, d);
+      else if (d.dataType === DataType.sbom) summary.sbom = { format: d.extra.readInt32LE(0) === 1 ? 'CycloneDX JSON' : `format ${d.extra.readInt32LE(0)}`, components: parse(sbomSchema, readObject(d), file, d).components ?? [] };
+      else if (d.dataType === DataType.genericJson && d.name === 'provenance.json') summary.provenance = parse(provenanceSchema, readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
         // The squashfs superblock: magic, then the compressor id at byte 20.
         const head = Buffer.alloc(22);

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { sha256File } from '../util/files';
-import { sameStat, statKey, type LedgerEntry } from './ledger';
-import type { Tree } from './root';
+import { readLedger, sameStat, statKey, type LedgerEntry } from './ledger';
+import { TESTED, type Tree } from './root';
 
 export type ChecksumState = 'ok' | 'ok-cached' | 'mismatch' | 'missing' | 'unrecorded';
 
@@ -26,4 +26,14 @@ export async function checkFile(tree: Tree, entry: LedgerEntry | undefined, rel:
   if (sha !== entry.sha256) return 'mismatch';
   entry.hashed[rel] = key;
   return 'ok';
+}
+
+/**
+ * Is `name` staged: in tested-containers with a ledger record its content
+ * still matches. The record when it is, else undefined.
+ */
+export async function stagedEntry(tree: Tree, name: string, signal?: AbortSignal): Promise<LedgerEntry | undefined> {
+  const entry = await readLedger(tree, name);
+  const state = await checkFile(tree, entry, `${TESTED}/${name}`, false, signal);
+  return state === 'ok' || state === 'ok-cached' ? entry : undefined;
 }

@@ -2,6 +2,7 @@
  * The retention policy (pipelines/retention.yaml), validated by its schema
  * with errors that name the key. Pure.
  */
+import { fillShell } from '../emit/bash';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors';
@@ -50,7 +51,8 @@ export function parsePolicy(text: string, source: string): Policy {
     pinned: d.pinned ?? [],
     broken: d.broken ?? [],
     quarantineDays: d.quarantine_days ?? 30,
-    backupCommand: d.backup_command,
+    // Its placeholders are checked now (known, outside quotes), before any file is touched.
+    backupCommand: d.backup_command === undefined ? undefined : (fillShell(d.backup_command, { path: '', name: '', dir: '' }, "the policy's backup_command"), d.backup_command),
     easyconfigs: d.easyconfigs,
   };
 }

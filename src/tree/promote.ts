@@ -6,18 +6,22 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, RefusedError, errnoCode } from '../errors';
+import { InputError, RefusedError } from '../errors';
 import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
+import { linkName, stemLink } from './links';
+import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested } from './trust';
+import type { SigningKey } from '../sif/keys';
 
-export type PromoteTarget = 'sif-images' | 'easybuild-sif-images' | 'all';
+export const PROMOTE_TARGETS = ['sif-images', 'easybuild-sif-images', 'all'] as const;
+export type PromoteTarget = (typeof PROMOTE_TARGETS)[number];
 
 export function parseTarget(s: string): PromoteTarget {
-  if (s === 'sif-images' || s === 'easybuild-sif-images' || s === 'all') return s;
+  if ((PROMOTE_TARGETS as readonly string[]).includes(s)) return s as PromoteTarget;
   throw new InputError('bad-target', `--to ${JSON.stringify(s)} is not sif-images, easybuild-sif-images or all`);
 }
 
@@ -25,12 +29,35 @@ export interface PromoteOptions {
   to: PromoteTarget;
   rollback?: boolean;
   signal?: AbortSignal;
+  /** Signs the tested signature when the tree's trust policy asks for one (a `tested` key of the policy). */
+  testedKey?: SigningKey;
+}
+
+/**
+ * The trust policy's checks, before the lock is taken and anything (even
+ * the audit log) changes: the build signature, and whether the tested
+ * signature holds or can be made. True when promote must write it.
+ */
+async function trustChecks(tree: Tree, name: string, opts: PromoteOptions): Promise<boolean> {
+  const trust = await loadTrustPolicy(tree);
+  if (!trust) return false;
+  const rel = `${TESTED}/${name}`;
+  await requireBuildSignature(trust, path.join(tree.tested, name), rel, opts.signal);
+  if (!trust.tested) return false;
+  if (opts.testedKey && !trust.tested.names.some((n) => n.startsWith(opts.testedKey!.fingerprint)))
+    throw new RefusedError('untrusted-key', `the key ${opts.testedKey.fingerprint} is not a tested key of the trust policy ${trust.file}`);
+  const entry = await readLedger(tree, name);
+  const problem = entry ? await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []) : undefined;
+  if (problem && !opts.testedKey) throw new RefusedError('not-tested-signed', `${rel}: ${problem}; the tree's trust policy requires one`, { hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY' });
+  return problem !== undefined;
 }
 
 export interface PromoteRecord {
   name: string;
   link?: { path: string; target: string; previous?: string; changed: boolean };
   easybuild?: { path: string; how: 'hardlink' | 'copy' | 'present' };
+  /** The tested signature this promotion wrote (trust policy). */
+  testedSignature?: string;
 }
 
 /** `foo.sif`, `foo` or a path to a staged file → the staged name. */
@@ -44,11 +71,6 @@ export function stagedName(arg: string): string {
   return checkName(base);
 }
 
-/** The link name for a stem: `sif-images/<stem>.sif`. */
-export function linkName(stem: string): string {
-  return `${stem}.sif`;
-}
-
 /** Which of two images is newer: image creation time, then staging time. */
 export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
   const ka = a.imageCreated ?? a.stagedAt;
@@ -56,21 +78,12 @@ export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
   return ka > kb;
 }
 
-async function currentLink(at: string): Promise<string | undefined> {
-  try {
-    return await fs.readlink(at);
-  } catch (e) {
-    if (errnoCode(e) === 'ENOENT') return undefined;
-    if (errnoCode(e) === 'EINVAL') throw new RefusedError('not-a-link', `${at} exists and is not a symbolic link; not replacing it`);
-    throw e;
-  }
-}
-
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
   const name = stagedName(nameArg);
   if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
   // Unknown names are bad input, found without taking the lock or making anything.
   if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
+  const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
@@ -86,7 +99,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     const erel = `${EASYBUILD}/${name}`;
     // Every refusal comes before the first change.
     const at = path.join(tree.sifImages, linkName(e.stem));
-    const previous = wantLink ? await currentLink(at) : undefined;
+    const previous = wantLink ? (await stemLink(tree, e.stem))?.target : undefined;
     if (previous && !inside(tree.root, path.resolve(tree.sifImages, previous)))
       throw new RefusedError('escaping-link', `${SIF_IMAGES}/${linkName(e.stem)} points outside the tree (${previous}); not touching it`, { hint: 'someone made it by hand: check it, remove it, then promote again' });
     if (wantLink && previous && path.basename(previous) !== name && !opts.rollback) {
@@ -126,6 +139,11 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
       }
       record.link = { path: at, target: linkTarget, previous, changed };
       if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
+    }
+    if (signTested && opts.testedKey) {
+      const sig = await writeTested(tree, opts.testedKey, name, e.sha256, e.tests ?? []);
+      record.testedSignature = sig;
+      files.push({ path: path.relative(tree.root, sig), op: `tested signature by ${opts.testedKey.fingerprint}` });
     }
     await writeLedger(tree, e);
     return { value: record, files, detail: { to: opts.to, rollback: Boolean(opts.rollback) } };

@@ -3,10 +3,11 @@
  * grace period and a successful backup, and `restore`. Each step is one
  * rename or one unlink, so running it again finishes an interrupted one.
  */
+import { fillShell } from '../emit/bash';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, RefusedError, throwIfAborted } from '../errors';
+import { InputError, OperationError, RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath } from '../util/files';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
@@ -60,8 +61,8 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
 }
 
 function runBackup(template: string, q: Quarantined, signal?: AbortSignal, processes?: Processes): Promise<{ ok: boolean; message: string }> {
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const cmd = template.replace(/\{path\}/g, quote(q.file)).replace(/\{name\}/g, quote(q.name)).replace(/\{dir\}/g, quote(q.dir));
+  // One pass, each placeholder one quoted word: a file name holding `{name}` stays a file name.
+  const cmd = fillShell(template, { path: q.file, name: q.name, dir: q.dir }, "the policy's backup_command");
   return startChild('sh', ['-c', cmd], { signal, label: 'backup', processes }).done.then(
     () => ({ ok: true, message: 'backed up' }),
     (e: Error) => ({ ok: false, message: e.message }),
@@ -70,7 +71,15 @@ function runBackup(template: string, q: Quarantined, signal?: AbortSignal, proce
 
 export interface PurgeResult {
   deleted: string[];
-  kept: Array<{ name: string; why: string }>;
+  /** `grace`: not old enough yet (as it should be); `backup-failed`: due, but its backup failed, so kept. */
+  kept: Array<{ name: string; kind: 'grace' | 'backup-failed'; why: string }>;
+}
+
+/** The refusal of a purge that kept files whose backup failed (by kind, never by their text); undefined when none. */
+export function purgeError(r: PurgeResult): OperationError | undefined {
+  const unsaved = r.kept.filter((k) => k.kind === 'backup-failed');
+  if (!unsaved.length) return undefined;
+  return new OperationError('backup-failed', `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`, { hint: "fix the policy's backup_command; nothing was deleted without its backup" });
 }
 
 export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal; processes?: Processes } = {}): Promise<PurgeResult> {
@@ -86,14 +95,14 @@ export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: numb
       const since = q.manifest ? Date.parse(q.manifest.retiredAt) : (await fs.lstat(q.file)).mtimeMs;
       const days = (now - since) / 86_400_000;
       if (days < grace) {
-        result.kept.push({ name: `${q.dir}/${q.name}`, why: `in quarantine ${days.toFixed(1)} of ${grace} days` });
+        result.kept.push({ name: `${q.dir}/${q.name}`, kind: 'grace', why: `in quarantine ${days.toFixed(1)} of ${grace} days` });
         continue;
       }
       // A link into another tree has nothing of ours to back up; removing it removes only the link.
       if (policy.backupCommand && !q.isLink) {
         const b = await runBackup(policy.backupCommand, q, opts.signal, opts.processes);
         if (!b.ok) {
-          result.kept.push({ name: `${q.dir}/${q.name}`, why: b.message });
+          result.kept.push({ name: `${q.dir}/${q.name}`, kind: 'backup-failed', why: b.message });
           files.push({ path: `${q.dir}/${q.name}`, op: `kept: ${b.message}` });
           continue;
         }

@@ -17,6 +17,7 @@ import { labelFacts } from '../validate/labels';
 import { type LedgerEntry } from './ledger';
 import { EASYBUILD, TESTED, type Tree } from './root';
 import type { ImageDir, TreeImage, TreeLink } from './retire-plan';
+import { linkTargetOf } from './links';
 
 export async function scanEasyconfigs(checkout: string): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
@@ -101,10 +102,8 @@ export async function gatherLinks(tree: Tree): Promise<TreeLink[]> {
     } catch {
       continue;
     }
-    const resolved = path.resolve(tree.sifImages, target);
-    const dir = path.basename(path.dirname(resolved));
-    const inTree = path.dirname(path.dirname(resolved)) === tree.root && (dir === TESTED || dir === EASYBUILD);
-    links.push({ name, target, targetDir: inTree ? dir : undefined, targetName: path.basename(resolved) });
+    const t = linkTargetOf(tree, target);
+    links.push({ name, target, targetDir: t.dir, targetName: t.image });
   }
   return links;
 }

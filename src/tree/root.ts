@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { DEFAULT_ROOT, treeAt, type Tree } from './names';
-import { inside } from '../validate/paths';
+import { checkDirInside, inside } from '../validate/paths';
 
 export { DEFAULT_ROOT, EASYBUILD, SIF_IMAGES, STATE, TESTED, checkName, treeAt, type Tree } from './names';
 
@@ -24,6 +24,8 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
     throw new InputError('no-tree', `no container tree at ${root}`, { hint: `create one with sifkit init ${root}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT` });
   }
   const t = treeAt(root);
+  // The tree's own directories are where every write goes: none may lead elsewhere.
+  for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger, t.quarantine]) await checkDirInside(root, d);
   if (create) for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
   return t;
 }

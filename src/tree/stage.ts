@@ -3,6 +3,7 @@
  * dockerhash name, read from the SIF's own labels; with its checksum
  * recorded before the file appears under its final name.
  */
+import type { TestRun } from '../validate/schemas/results';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,12 +17,13 @@ import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from '
 import { copyToTemp, ensureSpace, publishTemp } from './publish';
 import { TESTED, type Tree } from './root';
 import { mutate } from './mutate';
+import { loadTrustPolicy, requireBuildSignature } from './trust';
 
 export interface StageOptions {
   archive?: string;
   signal?: AbortSignal;
   /** Test runs to record with the image (the test stage passes them). */
-  tests?: unknown[];
+  tests?: TestRun[];
   /** Refuse unless a passing test run is recorded (issue 8); off when --untested. */
   requireTests?: boolean;
 }
@@ -58,6 +60,9 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
   if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
   if (opts.requireTests) requirePassingRun(facts.name, opts.tests);
+  // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
+  const trust = await loadTrustPolicy(tree);
+  if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);
   if (opts.archive) await fs.access(opts.archive).catch(() => {
     throw new InputError('no-archive', `no archive at ${opts.archive}`);
   });
@@ -94,7 +99,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         hashed: { ...(existing?.hashed ?? {}) },
         archive: existing?.archive,
         // Runs already on record (a restage) are kept once.
-        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([(t as { started?: string }).started, (t as { runner?: string }).runner]), t])).values()],
+        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t])).values()],
       };
       let archiveName: string | undefined;
       if (opts.archive) {

@@ -12,6 +12,8 @@ import { labelFacts } from '../validate/labels';
 import { latestRun, runVerdict, testRuns, type TestVerdict } from '../validate/schemas/results';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
+import { readLinkIn } from './links';
+import { trustPolicyPath } from './trust';
 
 export interface ImageStatus {
   name: string;
@@ -35,6 +37,8 @@ export interface TreeStatus {
   root: string;
   images: ImageStatus[];
   links: Array<{ name: string; target: string; image?: string; dangling: boolean }>;
+  /** The tree's trust policy file; absent when it has none (signatures are not enforced). */
+  trustPolicy?: string;
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -93,18 +97,16 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
   }
   const links: TreeStatus['links'] = [];
   for (const name of (await listDir(tree.sifImages)).filter((n) => !n.startsWith('.'))) {
-    let target: string;
-    try {
-      target = await fs.readlink(path.join(tree.sifImages, name));
-    } catch {
-      continue;
-    }
-    const image = path.basename(target);
+    const link = await readLinkIn(tree, name).catch(() => undefined);
+    if (!link) continue;
+    const { target, image } = link;
     const dangling = !(await fs.stat(path.join(tree.sifImages, name)).then(() => true, () => false));
     links.push({ name, target, image, dangling });
     images.get(image)?.links.push(`${SIF_IMAGES}/${name}`);
   }
-  return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links };
+  const policy = trustPolicyPath(tree);
+  const trustPolicy = (await fs.stat(policy).then(() => true, () => false)) ? policy : undefined;
+  return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links, trustPolicy };
 }
 
 function latestVerdict(tests: readonly unknown[] | undefined): TestVerdict | undefined {

@@ -11,11 +11,14 @@ import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
 import { scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { describeLock, lockHolder } from './lock';
+import { checkTested, loadTrustPolicy, requireBuildSignature, testedSignaturePath } from './trust';
+import { ExitCode, isSifkitError } from '../errors';
 import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
+import { linkName, readLinkIn } from './links';
 
 export type ProblemKind =
   | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
-  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock' | 'not-its-conversion';
+  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock' | 'not-its-conversion' | 'signature';
 
 export interface Problem {
   kind: ProblemKind;
@@ -139,7 +142,7 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'not-a-link', path: rel, message: `${SIF_IMAGES}/ holds links only`, repairable: false });
       continue;
     }
-    const target = await fs.readlink(abs);
+    const { target, image } = (await readLinkIn(tree, name))!; // a link: lstat said so
     const resolved = path.resolve(tree.sifImages, target);
     if (!inside(tree.root, resolved) || inside(path.join(tree.root, STATE), resolved)) {
       add({ kind: 'escaping-link', path: rel, message: `points outside the tree: ${target}`, repairable: false });
@@ -149,8 +152,8 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'dangling-link', path: rel, message: `points at ${target}, which does not exist`, repairable: false });
       continue;
     }
-    const parsed = parseSifFileName(path.basename(resolved));
-    if (!name.endsWith('.sif') || !parsed || `${parsed.stem}.sif` !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${path.basename(resolved)}`, repairable: false });
+    const parsed = parseSifFileName(image);
+    if (!parsed || linkName(parsed.stem) !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${image}`, repairable: false });
   }
 
   // Ledger records whose file never appeared (stage interrupted before its rename).
@@ -170,5 +173,33 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
     add(problem);
   }
   if (opts.repair) for (const e of touched) await writeLedger(tree, e);
+  if (opts.deep) problems.push(...(await signatureProblems(tree, ledger, opts.signal)));
   return problems;
+}
+
+/** With a trust policy: every staged image's build signature, and its tested signature where the policy names tested keys. */
+async function signatureProblems(tree: Tree, ledger: Map<string, LedgerEntry>, signal?: AbortSignal): Promise<Problem[]> {
+  const trust = await loadTrustPolicy(tree);
+  if (!trust) return [];
+  const out: Problem[] = [];
+  for (const name of await entries(tree.tested)) {
+    if (name.includes(TEMP_MARKER) || !parseSifFileName(name)) continue;
+    const rel = `${TESTED}/${name}`;
+    try {
+      await requireBuildSignature(trust, path.join(tree.tested, name), rel, signal);
+    } catch (e) {
+      if (!isSifkitError(e) || e.exitCode !== ExitCode.refused) throw e;
+      out.push({ kind: 'signature', path: rel, message: e.message, repairable: false });
+      continue;
+    }
+    const entry = ledger.get(name);
+    // Promoted images carry the tested signature (and one that is there must hold); staged-only ones need none yet.
+    const promoted = await fs.stat(path.join(tree.easybuild, name)).then(() => true, () => false);
+    const signed = await fs.stat(testedSignaturePath(tree, name)).then(() => true, () => false);
+    if (trust.tested && entry && (promoted || signed)) {
+      const problem = await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []);
+      if (problem) out.push({ kind: 'signature', path: rel, message: problem, repairable: false });
+    }
+  }
+  return out;
 }

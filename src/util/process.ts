@@ -127,7 +127,7 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
   if (opts.signal?.aborted) kill();
   const done = new Promise<void>((resolve, reject) => {
     let settled = false;
-    const settle = (e?: unknown) => {
+    const settle = (e?: Error) => {
       if (settled) return;
       settled = true;
       cancelTimer?.();

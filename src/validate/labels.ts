@@ -18,6 +18,8 @@ export const LABEL = {
   dockerhash: 'io.sifkit.dockerhash',
   imageId: 'io.sifkit.image-id',
   paramPrefix: 'io.sifkit.param.',
+  /** The declared sources built from: `name@sha256:<hex>` words (recipe/sources.ts). */
+  sources: 'io.sifkit.sources',
   title: 'org.opencontainers.image.title',
   revision: 'org.opencontainers.image.revision',
   imageVersion: 'org.opencontainers.image.version',
@@ -65,12 +67,15 @@ export function labelFacts(raw: unknown, source: string): LabelFacts {
   const imageId = all[LABEL.imageId];
   if (imageId !== undefined && !/^sha256:[0-9a-f]{64}$/.test(imageId))
     throw new InputError('bad-label', `label ${LABEL.imageId} of ${source}: ${escapeForMessage(imageId)} is not sha256:<64 hex>`);
+  const definitionHash = all[LABEL.definitionHash];
+  if (definitionHash !== undefined && !/^[0-9a-f]{64}$/.test(definitionHash))
+    throw new InputError('bad-label', `label ${LABEL.definitionHash} of ${source}: ${escapeForMessage(definitionHash)} is not a sha256 (64 lowercase hex digits)`);
   const facts: LabelFacts = {
     stem: named('stem', LABEL.stem),
     dockerhash: named('dockerhash', LABEL.dockerhash),
     recipe: named('recipe', LABEL.recipe),
     imageId,
-    definitionHash: all[LABEL.definitionHash],
+    definitionHash,
     created: all[LABEL.created],
     params,
     all,

@@ -46,6 +46,22 @@ export async function targetInside(dir: string, ...parts: string[]): Promise<str
   return target;
 }
 
+/**
+ * Refuses a directory of a tree or output root that is a link leading
+ * outside `root` (or to nothing): every write under it would land there,
+ * past every check of the names inside it. A directory not there yet passes.
+ */
+export async function checkDirInside(root: string, dir: string): Promise<void> {
+  const st = await fs.lstat(dir).catch(() => undefined);
+  if (!st?.isSymbolicLink()) return;
+  const [realRoot, realDir] = await Promise.all([realpathOfExisting(root), fs.realpath(dir).catch(() => undefined)]);
+  if (realDir && inside(realRoot, realDir) && (await fs.stat(realDir)).isDirectory()) return;
+  const rel = path.relative(root, dir); // one of the tree's own names
+  throw new RefusedError('outside-root', `${rel} is a link ${realDir ? `to ${escapeForMessage(realDir)}, outside ${root}` : 'to nothing'}; refusing to use it`, {
+    hint: `make ${rel} a directory inside the tree`,
+  });
+}
+
 /** The synchronous, lexical half of `targetInside`, for pure planning code. */
 export function joinInside(dir: string, ...parts: string[]): string {
   const target = path.resolve(dir, ...parts);

@@ -44,7 +44,10 @@ ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray
 ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 
 # ---- fragments/rocm.docker ----
-# ROCm 5.4.5 from AMD's amdgpu-install for SLES 15.3, no kernel driver.
+# ROCm 5.4.5: on LUMI-G from AMD's amdgpu-install for SLES, no kernel driver;
+# in the CPU example (no AMD repository here) only ROCm's directories, so the
+# steps after it (the served tools that stay, amdgpu-arch compiled from a
+# served source and removed) run from these same lines.
 # Follows, for ROCm before 5.6 (as LUMI built its 5.4.5 image):
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
@@ -52,8 +55,15 @@ ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 # for ROCm 5.6: sfantao/lumi-containers common/Dockerfile.rocm-5.6.1
 #   @ 1a00298b8f0a0b6f248a82bd7730da17a3115382
 # for ROCm 5.7 and 6.x: sfantao/LUMI-containers RecipesDocker/common/Dockerfile.rocm-<v>
-#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22, and for 6.2's libtbb12
-#   repository the same files @ 2742256496235060c11c64e0bd43c42468867fa3.
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22.
+# Where AMD moved since (sfantao/LUMI-containers):
+# - libtbb12: the extra openSUSE repository for ROCm 6.2 (added in 2742256)
+#   is gone again: 5e0fe911415730ebcd0de2f3d6e385fd447fd57c removes it from
+#   every RecipesDocker/common/Dockerfile.rocm-6.2.x. Removed here too.
+# - omniperf and omnitrace: RecipesDocker/common/Dockerfile.rocm-6.2.4
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 installs both (the 6.2.0-6.2.3
+#   files do not): followed for ROCm 6.2.4 and later.
+# - ROCm 6.2.x for mpi4py: see the matrix note in mpi4py/recipe.yaml (1a12e9f).
 ENV ROCM_RELEASE="5.4.5"
 ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/5.4.5/sle/15.3/amdgpu-install-5.4.50405-1.noarch.rpm"
 
@@ -71,17 +81,18 @@ ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-5.4.5/lib"
 ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
-# serves at build time (they must work without a GPU during builds). The
-# file server's stable arguments start here, before the first step that fetches.
+# serves at build time (they must work without a GPU during builds) and
+# stay: the recipe declares them as served tools at $ROCM_PATH/bin, which
+# the leak scan checks byte for byte. The file server's stable arguments
+# start here, before the first step that fetches.
 ARG SERVER_PORT
 ARG SERVED_DIGEST
 RUN set -eux ; \
   cd $ROCM_PATH/bin ; \
-  for t in rocm_agent_enumerator rocminfo ; do \
-    rm -f $t ; \
-    curl -fsSL -o $t http://127.0.0.1:${SERVER_PORT}/$t ; \
-    chmod 0755 $t ; \
-  done
+  rm -f rocm_agent_enumerator rocminfo ; \
+  curl -fsSL -o rocm_agent_enumerator "http://127.0.0.1:${SERVER_PORT}/rocm_agent_enumerator" ; \
+  curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo" ; \
+  chmod 0755 rocm_agent_enumerator rocminfo
 
 # ROCm 5.4's compilers need the OS's libstdc++ first in line.
 RUN set -eux ; \
@@ -89,14 +100,19 @@ RUN set -eux ; \
   ln -sf /usr/lib64/libstdc++.so* .
 
 # ---- fragments/miniconda.docker ----
-# Miniconda in /opt/miniconda3.
+# Miniconda in /opt/miniconda3; WITH_CONDA enters an environment by name.
 # Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
 #   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# The installer is a declared source (recipe.yaml sources.miniconda), served
+# from sifkit's source cache by the build-time file server.
+# The CPU example cannot reach Anaconda's repository: Debian's python3 in
+# virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
+# by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py310_23.3.1-0-Linux-x86_64.sh ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -106,6 +122,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 # The environment users work in; WITH_CONDA is the command they run first.
 # Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
+# In the CPU example the environment is a virtual environment of Debian's
+# python3 (see miniconda.docker), which must be the Python asked for.
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.10 ; \
@@ -125,6 +143,11 @@ RUN set -eux ; \
 # built as a wheel against this image's ROCm):
 #   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
+# AMD's recipe clones the fork's default branch (master) at whatever commit
+# is newest; here it is a declared git source pinned to one commit
+# (recipe.yaml sources.cupy-rocm), cloned with its submodules by
+# `sifkit fetch` and served as a tarball of the tree; the image's
+# io.sifkit.sources label names the commit.
 ENV CUPY_VERSION="12.2.0"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -142,6 +165,10 @@ RUN set -eux ; \
 # absent once $REMOVE_CRAY_DEPS has run.
 # Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
+# The Cray hook is the same for the CPU example: the CPE tarball (a
+# stand-in there) fetched from the build-time server, unpacked, used and
+# removed by $REMOVE_CRAY_DEPS in the same RUN. The example cannot reach
+# GitHub or build with ROCm's clang: its mpi4py is Debian's (Open MPI).
 ENV MPI4PY_VERSION="3.1.4"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -150,7 +177,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
-  curl -fsSL -o mpi4py.tar.gz https://github.com/mpi4py/mpi4py/releases/download/3.1.4/mpi4py-3.1.4.tar.gz ; \
+  curl -fsS -o 'mpi4py.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480" ; echo '17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480  mpi4py.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf mpi4py.tar.gz ; rm -f mpi4py.tar.gz ; \
   cd /opt/builds/mpi4py-3.1.4 ; \
   echo "[lumi]" >> mpi.cfg ; \
@@ -188,7 +215,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
-  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.2.tar.gz ; \
+  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
   cd /opt/builds/osu-micro-benchmarks-7.2 ; \
   for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
@@ -200,10 +227,12 @@ RUN set -eux ; \
   cd / ; rm -rf /opt/builds ; \
   $REMOVE_CRAY_DEPS
 
-# ---- mpi4py/checks.docker ----
-# The Python check of the test suite (reference §5, test 4), run by sifkit test.
-COPY cupy_mpi_check.py /opt/sifkit-checks/cupy_mpi_check.py
-RUN chmod 0755 /opt/sifkit-checks/cupy_mpi_check.py
+# ---- fragments/checks.docker ----
+# The files the recipe's checks run (its context's checks/ directory), for
+# sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
+# allreduce check in the CPU example.
+COPY checks/ /opt/sifkit-checks/
+RUN chmod 0755 /opt/sifkit-checks/*
 
 # ---- provenance (sifkit) ----
 LABEL \
@@ -211,9 +240,10 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="7a6749946bb675de40420bf29c706359913670c7c3d6a2bb7fd352b692834047" \
+      io.sifkit.definition-hash="b517e26d0313d2a4548da4110d68d0c5306decaa97560189d9a5c445c3cefcd3" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
+      io.sifkit.param.target="lumi-g" \
       io.sifkit.param.rocm="5.4.5" \
       io.sifkit.param.python="3.10" \
       io.sifkit.param.mpi4py="3.1.4" \
@@ -226,4 +256,5 @@ LABEL \
       io.sifkit.param.cpe="23.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.25" \
-      io.sifkit.param.crayclang="10.0"
+      io.sifkit.param.crayclang="10.0" \
+      io.sifkit.sources="miniconda@unverified mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

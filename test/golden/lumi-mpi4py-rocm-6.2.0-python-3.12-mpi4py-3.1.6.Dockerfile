@@ -45,7 +45,10 @@ ENV LD_LIBRARY_PATH="/opt/cray-deps:/opt/cray/libfabric/1.15.2.0/lib64:/opt/cray
 ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 
 # ---- fragments/rocm.docker ----
-# ROCm 6.2.0 from AMD's amdgpu-install for SLES 15.5, no kernel driver.
+# ROCm 6.2.0: on LUMI-G from AMD's amdgpu-install for SLES, no kernel driver;
+# in the CPU example (no AMD repository here) only ROCm's directories, so the
+# steps after it (the served tools that stay, amdgpu-arch compiled from a
+# served source and removed) run from these same lines.
 # Follows, for ROCm before 5.6 (as LUMI built its 5.4.5 image):
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
@@ -53,16 +56,17 @@ ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"
 # for ROCm 5.6: sfantao/lumi-containers common/Dockerfile.rocm-5.6.1
 #   @ 1a00298b8f0a0b6f248a82bd7730da17a3115382
 # for ROCm 5.7 and 6.x: sfantao/LUMI-containers RecipesDocker/common/Dockerfile.rocm-<v>
-#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22, and for 6.2's libtbb12
-#   repository the same files @ 2742256496235060c11c64e0bd43c42468867fa3.
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22.
+# Where AMD moved since (sfantao/LUMI-containers):
+# - libtbb12: the extra openSUSE repository for ROCm 6.2 (added in 2742256)
+#   is gone again: 5e0fe911415730ebcd0de2f3d6e385fd447fd57c removes it from
+#   every RecipesDocker/common/Dockerfile.rocm-6.2.x. Removed here too.
+# - omniperf and omnitrace: RecipesDocker/common/Dockerfile.rocm-6.2.4
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 installs both (the 6.2.0-6.2.3
+#   files do not): followed for ROCm 6.2.4 and later.
+# - ROCm 6.2.x for mpi4py: see the matrix note in mpi4py/recipe.yaml (1a12e9f).
 ENV ROCM_RELEASE="6.2.0"
 ENV ROCM_RPM="https://repo.radeon.com/amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm"
-
-# rocRAND of ROCm 6.2 needs libtbb12, which only openSUSE's C/C++ library
-# repository has for SLES 15.5.
-RUN set -eux ; \
-  zypper -n addrepo https://download.opensuse.org/repositories/devel:/libraries:/c_c++/15.5/ devel-cxx ; \
-  grep -q '^gpgcheck=0' /etc/zypp/repos.d/devel-cxx.repo || echo 'gpgcheck=0' >> /etc/zypp/repos.d/devel-cxx.repo
 
 # From SLES 15.5 on, ROCm's packages resolve only against the older systemd
 # libraries; then MIOpen's precompiled kernels for LUMI-G's MI250X (gfx90a).
@@ -82,23 +86,25 @@ ENV LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/opt/rocm-6.2.0/lib"
 ENV RCCL_DEBUG="0"
 
 # rocminfo and rocm_agent_enumerator are replaced by the versions LUMI
-# serves at build time (they must work without a GPU during builds). The
-# file server's stable arguments start here, before the first step that fetches.
+# serves at build time (they must work without a GPU during builds) and
+# stay: the recipe declares them as served tools at $ROCM_PATH/bin, which
+# the leak scan checks byte for byte. The file server's stable arguments
+# start here, before the first step that fetches.
 ARG SERVER_PORT
 ARG SERVED_DIGEST
 RUN set -eux ; \
   cd $ROCM_PATH/bin ; \
-  for t in rocm_agent_enumerator rocminfo ; do \
-    rm -f $t ; \
-    curl -fsSL -o $t http://127.0.0.1:${SERVER_PORT}/$t ; \
-    chmod 0755 $t ; \
-  done
+  rm -f rocm_agent_enumerator rocminfo ; \
+  curl -fsSL -o rocm_agent_enumerator "http://127.0.0.1:${SERVER_PORT}/rocm_agent_enumerator" ; \
+  curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo" ; \
+  chmod 0755 rocm_agent_enumerator rocminfo
 
 # amdgpu-arch and offload-arch ask the GPU, and there is none at build time:
-# AMD rebuilds them from a served source that answers gfx90a (8 GPUs a node).
+# AMD rebuilds them from a served source that answers gfx90a (8 GPUs a node);
+# the source is removed in the same step.
 RUN set -eux ; \
   cd $ROCM_PATH/llvm/bin ; \
-  curl -fsSL -o /tmp/amdgpu-arch.cpp http://127.0.0.1:${SERVER_PORT}/amdgpu-arch.cpp ; \
+  curl -fsSL -o /tmp/amdgpu-arch.cpp "http://127.0.0.1:${SERVER_PORT}/amdgpu-arch.cpp" ; \
   rm -f amdgpu-arch offload-arch ; \
   g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=8 -o amdgpu-arch ; \
   g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=1 -o offload-arch ; \
@@ -107,14 +113,19 @@ RUN set -eux ; \
   ./offload-arch
 
 # ---- fragments/miniconda.docker ----
-# Miniconda in /opt/miniconda3.
+# Miniconda in /opt/miniconda3; WITH_CONDA enters an environment by name.
 # Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 and, for ROCm 5.4.5,
 #   Lumi-supercomputer/LUMI-EasyBuild-containers
 #   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
 #   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# The installer is a declared source (recipe.yaml sources.miniconda), served
+# from sifkit's source cache by the build-time file server.
+# The CPU example cannot reach Anaconda's repository: Debian's python3 in
+# virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
+# by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsSL -o /tmp/miniconda.sh https://repo.anaconda.com/miniconda/Miniconda3-py312_24.5.0-0-Linux-x86_64.sh ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -124,6 +135,8 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate base"
 # The environment users work in; WITH_CONDA is the command they run first.
 # Follows sfantao/LUMI-containers RecipesDocker/mpi4py/build-rocm-6.1.3-python-3.12-mpi4py-3.1.6.docker
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (and LUMI's 5.4.5 definition, the same).
+# In the CPU example the environment is a virtual environment of Debian's
+# python3 (see miniconda.docker), which must be the Python asked for.
 RUN set -eux ; \
   . /opt/miniconda3/bin/activate base ; \
   conda create -y -n mpi4py python=3.12 ; \
@@ -143,12 +156,17 @@ RUN set -eux ; \
 # built as a wheel against this image's ROCm):
 #   sfantao/LUMI-containers RecipesDocker/common/Dockerfile.cupy
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22
-ENV CUPY_SOURCE="https://github.com/ROCm/cupy"
+# AMD's recipe clones the fork's default branch (master) at whatever commit
+# is newest; here it is a declared git source pinned to one commit
+# (recipe.yaml sources.cupy-rocm), cloned with its submodules by
+# `sifkit fetch` and served as a tarball of the tree; the image's
+# io.sifkit.sources label names the commit.
 RUN set -eux ; \
   $WITH_CONDA ; \
-  git clone --recursive $CUPY_SOURCE /opt/cupy-build ; \
+  curl -fsS -o '/tmp/cupy-rocm.tar' "http://127.0.0.1:${SERVER_PORT}/sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar" ; \
+  mkdir -p /opt/cupy-build ; \
+  tar -xf /tmp/cupy-rocm.tar -C /opt/cupy-build ; rm -f /tmp/cupy-rocm.tar ; \
   cd /opt/cupy-build ; \
-  git rev-parse HEAD > /opt/cupy-rocm-fork.commit ; \
   export CUPY_INSTALL_USE_HIP=1 ; \
   export ROCM_HOME=$ROCM_PATH ; \
   export HCC_AMDGPU_TARGET=gfx90a ; \
@@ -165,6 +183,10 @@ RUN set -eux ; \
 # absent once $REMOVE_CRAY_DEPS has run.
 # Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.mpi4py
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (a wheel, as for every ROCm here).
+# The Cray hook is the same for the CPU example: the CPE tarball (a
+# stand-in there) fetched from the build-time server, unpacked, used and
+# removed by $REMOVE_CRAY_DEPS in the same RUN. The example cannot reach
+# GitHub or build with ROCm's clang: its mpi4py is Debian's (Open MPI).
 ENV MPI4PY_VERSION="3.1.6"
 RUN set -eux ; \
   $WITH_CONDA ; \
@@ -173,7 +195,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds /opt/wheels ; \
   cd /opt/builds ; \
-  curl -fsSL -o mpi4py.tar.gz https://github.com/mpi4py/mpi4py/releases/download/3.1.6/mpi4py-3.1.6.tar.gz ; \
+  curl -fsS -o 'mpi4py.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb" ; echo 'c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb  mpi4py.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf mpi4py.tar.gz ; rm -f mpi4py.tar.gz ; \
   cd /opt/builds/mpi4py-3.1.6 ; \
   echo "[lumi]" >> mpi.cfg ; \
@@ -211,7 +233,7 @@ RUN set -eux ; \
   tar -xf /cpe.tar ; rm -f /cpe.tar ; \
   mkdir -p /opt/builds ; \
   cd /opt/builds ; \
-  curl -fsSL -o osu.tar.gz https://mvapich.cse.ohio-state.edu/download/mvapich/osu-micro-benchmarks-7.2.tar.gz ; \
+  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
   tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
   cd /opt/builds/osu-micro-benchmarks-7.2 ; \
   for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
@@ -223,10 +245,12 @@ RUN set -eux ; \
   cd / ; rm -rf /opt/builds ; \
   $REMOVE_CRAY_DEPS
 
-# ---- mpi4py/checks.docker ----
-# The Python check of the test suite (reference §5, test 4), run by sifkit test.
-COPY cupy_mpi_check.py /opt/sifkit-checks/cupy_mpi_check.py
-RUN chmod 0755 /opt/sifkit-checks/cupy_mpi_check.py
+# ---- fragments/checks.docker ----
+# The files the recipe's checks run (its context's checks/ directory), for
+# sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
+# allreduce check in the CPU example.
+COPY checks/ /opt/sifkit-checks/
+RUN chmod 0755 /opt/sifkit-checks/*
 
 # ---- provenance (sifkit) ----
 LABEL \
@@ -234,9 +258,10 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="ca2a88cb3a842432af591c84d7a6dd5e1a41e604d4a77cdc380de18685e5acca" \
+      io.sifkit.definition-hash="2035ee1daddb59f3b213dbe867bd88031eef848ef31609eafc8ed861a6e0e9eb" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
+      io.sifkit.param.target="lumi-g" \
       io.sifkit.param.rocm="6.2.0" \
       io.sifkit.param.python="3.12" \
       io.sifkit.param.mpi4py="3.1.6" \
@@ -249,4 +274,5 @@ LABEL \
       io.sifkit.param.cpe="24.03" \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.29" \
-      io.sifkit.param.crayclang="17.0"
+      io.sifkit.param.crayclang="17.0" \
+      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@unverified mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

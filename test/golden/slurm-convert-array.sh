@@ -1,7 +1,7 @@
 #!/bin/bash
 #SBATCH --job-name=sifkit-convert-mpi4py-cpu
 #SBATCH --array=0-1
-#SBATCH --output=/scratch/project_462000008/sif/.sifkit-slurm/logs/convert-1-%a.out
+#SBATCH --output=/dev/null
 #SBATCH --ntasks=1
 #SBATCH --partition=small
 #SBATCH --account=project_462000008
@@ -12,6 +12,7 @@
 #SBATCH --mail-type=FAIL
 # written by sifkit release --on slurm: one task per variant, docker archive -> SIF
 set -euo pipefail
+exec >>'/scratch/project_462000008/sif/.sifkit-slurm/logs/convert-1-'"$SLURM_ARRAY_TASK_ID"'.out' 2>&1
 case "${SLURM_ARRAY_TASK_ID:?not an array task}" in
   0) archive='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.tar'; sif='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.sif' ;;
   1) archive='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-0123456789ab.tar'; sif='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-0123456789ab.sif' ;;

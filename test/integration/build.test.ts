@@ -20,7 +20,7 @@ const verdictDir = path.join(stateDir, 'scan-verdicts');
 
 async function untaggedTestImages(recipe?: string): Promise<string[]> {
   const label = [`${TEST_LABEL}=${runId}`, ...(recipe ? [`io.sifkit.recipe=${recipe}`] : [])];
-  const images = (await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) } as never)) as unknown as { Id: string }[];
+  const images = await docker.listImages({ filters: JSON.stringify({ label, dangling: ['true'] }) });
   return images.map((i) => i.Id);
 }
 
@@ -120,7 +120,7 @@ describe('sifkit build against the real engine', () => {
       buildVariant(engine, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(await imageExists(fx.tag)).toBe(false);
-    // convert of the unscanned image warns (the pipeline refuses it).
+    // convert of the unscanned image warns (the pipeline never has it: build returns only scanned images).
     const [unscanned] = await untaggedTestImages('scanstop2');
     const sif = path.join(fx.dir, 'unscanned.sif');
     const c = await runCli(['convert', `docker-daemon:${unscanned}`, '-o', sif]);
@@ -217,14 +217,47 @@ describe('sifkit build against the real engine', () => {
     expect(r.stderr).toMatch(/hint: start one/);
   });
 
-  it('builds the built-in example mpi4py-cpu: labels, WITH_CONDA, no Cray files', async () => {
+  it('builds the built-in example mpi4py-cpu from the shared fragments: labels, WITH_CONDA, the served tools, no Cray files', async () => {
     const r = await runCli(['build', 'mpi4py-cpu', '--json']);
     expect(r.code).toBe(0);
     const img = JSON.parse(r.stdout).images[0];
     expect(img.tag).toBe('lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4');
+    if (!img.reused) expect(img.leakScan).toMatchObject({ tools: 2 });
     if (!img.reused) expect(img.leakScan.layers).toBeGreaterThan(3);
     const info = await docker.getImage(img.imageId).inspect();
-    expect(info.Config.Env).toContain('WITH_CONDA=. /opt/mpi4py-env/activate');
+    expect(info.Config.Env).toContain('WITH_CONDA=source /opt/miniconda3/bin/activate mpi4py');
+    expect(info.Config.Env).toContain('ROCM_PATH=/opt/rocm-6.2.0');
     expect(info.Config.Labels['io.sifkit.param.mpi4py']).toBe('3.1.4');
+    // The verdict was reached with the roles the recipe declares.
+    expect((await readVerdict(verdictDir, img.imageId))?.roles).toBe(
+      'amdgpu-arch.cpp licensed\ncpe-23.09.tar licensed\nrocm_agent_enumerator tool /opt/rocm-6.2.0/bin/rocm_agent_enumerator\nrocminfo tool /opt/rocm-6.2.0/bin/rocminfo',
+    );
+    // What the shared steps left: the served tools (byte for byte, as served), amdgpu-arch compiled
+    // from the served source (gone), the Cray hook's trace without the Cray files, WITH_CONDA's environment.
+    const served = path.join(__dirname, '..', '..', 'docker-defs', 'mpi4py-cpu', 'server-files');
+    const script = [
+      'set -e',
+      'cmp /opt/rocm-6.2.0/bin/rocminfo /served/rocminfo',
+      'cmp /opt/rocm-6.2.0/bin/rocm_agent_enumerator /served/rocm_agent_enumerator',
+      'test "$(amdgpu-arch | wc -l)" = 8',
+      'test ! -e /tmp/amdgpu-arch.cpp',
+      'test ! -e /opt/cray',
+      'cat /opt/sifkit-example/built-against-cpe',
+      '$WITH_CONDA',
+      'python -c "import mpi4py, sys; print(sys.prefix, mpi4py.__version__)"',
+    ].join('\n');
+    const c = await docker.createContainer({ Image: img.imageId, Cmd: ['sh', '-c', script], HostConfig: { Binds: [`${served}:/served:ro`], NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } });
+    try {
+      const out: Buffer[] = [];
+      const stream = await c.attach({ stream: true, stdout: true, stderr: true });
+      stream.on('data', (d: Buffer) => out.push(d));
+      await c.start();
+      const { StatusCode } = (await c.wait()) as { StatusCode: number };
+      const text = Buffer.concat(out).toString('latin1');
+      expect([StatusCode, text]).toEqual([0, expect.stringContaining('/opt/miniconda3/envs/mpi4py 3.1.4')]);
+      expect(text).toContain('built against CPE 23.09');
+    } finally {
+      await c.remove({ force: true });
+    }
   });
 });

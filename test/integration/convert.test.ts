@@ -219,7 +219,7 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect(bad.stderr).toBe('sifkit: error: compression "brotli" is not one of gzip, zstd, lz4, xz\n');
     const mem = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--mksquashfs-mem', '8M']);
     expect(mem.code).toBe(2);
-    expect(mem.stderr).toBe('sifkit: error: mksquashfs memory "8M" is not a size of at least 16M such as 512M or 2G\n');
+    expect(mem.stderr).toBe('sifkit: error: mksquashfs memory "8M" is not a size from 16M to 16384G such as 512M or 2G\n');
     await expect(fs.access(out)).rejects.toThrow();
   });
 

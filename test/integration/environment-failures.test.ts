@@ -92,11 +92,14 @@ describe('mksquashfs refusing its work', () => {
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  it('an absurd --mksquashfs-mem: its own message, exit 1, no EPIPE, no partial SIF', async () => {
+  it('an absurd --mksquashfs-mem is bad input (exit 2) before mksquashfs runs: no EPIPE, no partial SIF', async () => {
     const out = path.join(dir, 'x.sif');
-    const r = await runCli(['convert', `docker-archive:${archive}`, '-o', out, '--mksquashfs-mem', '999999G']);
-    expect({ code: r.code, lines: errorLines(r.stderr) }).toEqual({ code: 1, lines: ['sifkit: error: mksquashfs failed (exit 1): FATAL ERROR: Requested memory size too large'] });
-    expect(r.stderr).not.toMatch(/EPIPE|internal error/);
+    const huge = await runCli(['convert', `docker-archive:${archive}`, '-o', out, '--mksquashfs-mem', '999999G']);
+    expect({ code: huge.code, lines: errorLines(huge.stderr) }).toEqual({ code: 2, lines: ['sifkit: error: mksquashfs memory "999999G" is not a size from 16M to 16384G such as 512M or 2G'] });
+    // Within the absolute bound but more than mksquashfs takes on this host (75% of its memory).
+    const over = await runCli(['convert', `docker-archive:${archive}`, '-o', out, '--mksquashfs-mem', '16384G']);
+    expect({ code: over.code, lines: errorLines(over.stderr) }).toEqual({ code: 2, lines: [expect.stringMatching(/^sifkit: error: mksquashfs memory 16384G is more than mksquashfs takes here: 75% of this host's [\d.]+ GiB$/)] });
+    for (const r of [huge, over]) expect(r.stderr).not.toMatch(/EPIPE|internal error|mksquashfs failed/);
     expect((await fs.readdir(dir)).sort()).toEqual(['image.tar']);
   });
 

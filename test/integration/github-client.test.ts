@@ -48,4 +48,25 @@ describe('the Octokit host', () => {
       await api.close();
     }
   });
+
+  it('checks every answer against its schema: a 200 with garbage is a bad-answer failure naming the field', async () => {
+    const answers: Record<string, string> = {
+      '/repos/o/r': '{"default_branch":42}',
+      '/repos/o/r/git/ref/heads/b': '{"object":{"sha":"not-a-sha"}}',
+      '/repos/o/r/pulls?head=o:h&state=open': '{"number":1}',
+      '/repos/o/r/contents/a.eb?ref=main': 'this is not JSON',
+    };
+    const api = await server((q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(answers[decodeURIComponent(q.url ?? '')] ?? '{}'));
+    try {
+      const host = octokitHost({ token: TOKEN, apiUrl: api.url, backoffMs: 10, timeoutMs: 10_000 });
+      const r = { owner: 'o', repo: 'r' };
+      await expect(host.defaultBranch(r)).rejects.toMatchObject({ kind: 'bad-answer', message: 'the answer to GET repository: default_branch: expected a string, found the number 42' });
+      await expect(host.branchHead(r, 'b')).rejects.toMatchObject({ kind: 'bad-answer', message: expect.stringMatching(/^the answer to GET ref: object\.sha: expected a git object name/) });
+      await expect(host.findPullRequest(r, 'h')).rejects.toMatchObject({ kind: 'bad-answer', message: expect.stringMatching(/^the answer to GET pulls: \(the document\): expected a list, found a mapping/) });
+      await expect(host.fileSha(r, 'a.eb', 'main')).rejects.toMatchObject({ kind: 'bad-answer' });
+      await expect(host.createCommit(r, { message: 'm', tree: 'a'.repeat(40), parents: [] })).rejects.toMatchObject({ kind: 'bad-answer', message: expect.stringMatching(/^the answer to POST commit: sha: expected a string, found nothing/) });
+    } finally {
+      await api.close();
+    }
+  });
 });

@@ -58,6 +58,8 @@ describe('JSON Schemas of the --json documents', () => {
     it('render, render --matrix and the error document', async () => {
       await doc('render', ['render', 'mpi4py', '--date', '20241007']);
       await doc('render-matrix', ['render', 'mpi4py', '--matrix']);
+      // The example's declared source (shipped beside its recipe): copied into a cache of the test's own.
+      await doc('fetch', ['fetch', 'mpi4py-cpu', '--cache', path.join(dir, 'sources')]);
       const e = await doc('error', ['render', 'mpi4py', '--set', 'rocmm=1'], { code: 2 });
       expect(e.error.code).toBeTruthy();
     });
@@ -72,6 +74,12 @@ describe('JSON Schemas of the --json documents', () => {
       sif = path.join(dir, 'one.sif');
       await doc('convert', ['convert', `docker-daemon:${tag}`, '-o', sif], { cwd: dir });
       await doc('inspect', ['inspect', sif]);
+      // Signed with sylabs' test key (BSD-3 fixture) in a 0600 copy; verify-conversion still holds for the signed SIF.
+      const key = path.join(dir, 'sign.pem');
+      await fs.copyFile(path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-private.pem'), key);
+      await fs.chmod(key, 0o600);
+      await doc('sign', ['sign', sif, '--key', key]);
+      await doc('verify-signature', ['verify-signature', sif, '--key', path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem')]);
       await doc('verify-conversion', ['verify-conversion', sif]);
       await doc('test', ['test', tag, '--runner', 'local', '--recipe', recipe, '--results-dir', 'results2'], { cwd: dir });
       await doc('report', ['report', '--results-dir', 'results2', '--out', 'report'], { cwd: dir });

@@ -82,7 +82,7 @@ describe('EasyConfig, module and pull request for a released image', () => {
     expect(simple).toMatch(/^#!\/bin\/bash -e\n[\s\S]*\n\$WITH_CONDA\n[\s\S]*python "\$@"\n/);
     const shell = await fs.readFile(path.join(installdir, 'bin/start-shell'), 'utf8');
     expect(shell).toContain('if [ -f /.singularity.d/Singularity ]');
-    expect(shell).toContain('singularity exec $SIFMPI4PY bash "$@"');
+    expect(shell).toContain('singularity exec "$SIFMPI4PY" bash "$@"');
     // And it runs: outside a container it calls singularity with the SIF.
     const fakeBin = path.join(dir, 'fakebin');
     await fs.mkdir(fakeBin, { recursive: true });
@@ -190,6 +190,14 @@ describe('EasyConfig, module and pull request for a released image', () => {
         expect(r.stdout + r.stderr).not.toContain(TOKEN);
         gh.readOnly = false;
       }
+    });
+
+    it('reports a 200 answer that is not what the API documents in one line (exit 1), never a TypeError', async () => {
+      gh.failNext(1, 200, { default_branch: { nested: true } }, undefined, /^GET \/repos\/[^/]+\/[^/]+$/);
+      const r = await publish();
+      expect({ code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ code: 1, line: 'sifkit: error: GitHub answered with something its API does not document: the answer to GET repository: default_branch: expected a string, found a mapping' });
+      expect(r.stderr).not.toMatch(/TypeError|internal error/);
+      expect(gh.pulls).toHaveLength(0);
     });
 
     it('checks --api-url before any request: not a URL, not http(s), a password in it, plain http to another host', async () => {

@@ -85,7 +85,7 @@ quarantine_days: 30
     for (const apply of ['true', 'yes']) await fs.writeFile(file(apply), `name: retire\nstages:\n  - render\n  - stage: retire\n    with:\n      apply: '${apply}'\n`);
     const bad = await runCli(['run', file('yes'), '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/apply must be 'true' or 'false', not "yes"/);
+    expect(bad.stderr).toMatch(/retire-yes\.yaml: stages\[1\] retire: with: apply: expected one of "true", "false", found the string "yes"/);
     const noPolicy = await runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--policy', path.join(dir, 'nosuch.yaml')]);
     expect(noPolicy.code).toBe(2);
     expect(noPolicy.stderr).toMatch(/cannot read the retention policy .*nosuch\.yaml \(ENOENT\)/);

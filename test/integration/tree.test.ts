@@ -203,6 +203,28 @@ describe('container tree: stage, promote, status, verify', () => {
       expect(JSON.parse(v.stdout).problems.map((p: { kind: string }) => p.kind)).toEqual(['escaping-link']);
     });
 
+    it('sif-images/ itself a link to outside the root (or to nothing): refused, nothing written there', async () => {
+      const dir = path.join(rb, 'sif-images');
+      const elsewhere = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-elsewhere-'));
+      await fs.rename(dir, `${dir}.real`);
+      try {
+        for (const target of [elsewhere, path.join(elsewhere, 'missing')]) {
+          await fs.symlink(target, dir);
+          before = await snapshot(rb);
+          const r = await runCli(['promote', good, '--to', 'sif-images', '--root', rb]);
+          expect({ code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ code: 3, line: expect.stringMatching(/^sifkit: error: sif-images is a link (to ".*", outside .*|to nothing); refusing to use it$/) });
+          expect(await fs.readdir(elsewhere)).toEqual([]);
+          expect(await snapshot(rb)).toEqual(before);
+          await fs.rm(dir);
+        }
+      } finally {
+        await fs.rm(dir, { force: true });
+        await fs.rename(`${dir}.real`, dir);
+        await fs.rm(elsewhere, { recursive: true, force: true });
+      }
+      before = await snapshot(rb);
+    });
+
     it('a corrupted SIF, given to stage or corrupted in place', async () => {
       const bad = path.join(work, 'corrupt.sif');
       await makeSif(bad, { stem: STEM });

@@ -14,8 +14,8 @@ export const docker = new Docker();
 export const engine = dockerEngine(docker, engineAddress());
 
 export async function removeTestImages(id = runId): Promise<void> {
-  const images = await docker.listImages({ all: true, filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) } as never);
-  for (const img of images as unknown as Docker.ImageInfo[]) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+  const images = await docker.listImages({ all: true, filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) });
+  for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
 }
 
 export async function allContainerIds(): Promise<Set<string>> {

@@ -28,11 +28,11 @@ export class FakeClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         cancel();
-        reject(signal!.reason);
+        reject(signal!.reason as Error);
       };
       const cancel = this.add(ms, () => {
         signal?.removeEventListener('abort', onAbort);

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { TEST_LABEL, runId } from './engine';
 
 export interface FileFacts {
@@ -104,7 +104,7 @@ export async function buildFixtureImage(docker: Docker, tag: string, dockerfile:
   const pack = tar.pack();
   pack.entry({ name: 'Dockerfile' }, dockerfile.replace(/^FROM ([^\n]+)\n/, `FROM $1\nLABEL ${TEST_LABEL}="${runId}"\n`));
   pack.finalize();
-  const stream = (await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, networkmode: "none", labels: { [TEST_LABEL]: runId } } as never)) as unknown as NodeJS.ReadableStream;
+  const stream = await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, networkmode: "none", labels: { [TEST_LABEL]: runId } });
   const events: Array<{ error?: string }> = await new Promise((resolve, reject) => docker.modem.followProgress(stream, (e: Error | null, out: Array<{ error?: string }>) => (e ? reject(e) : resolve(out))));
   const err = events.find((e) => e.error);
   if (err) throw new Error(`fixture build failed: ${err.error}`);

@@ -3,7 +3,8 @@ import { judge } from '../../src/checks/judge';
 import { compareFigures } from '../../src/checks/gate';
 import { parseChecks } from '../../src/checks/spec';
 import { batchScript } from '../../src/checks/slurm';
-import { checkScript, fill, parseProfile } from '../../src/checks/profile';
+import { checkScript, parseProfile } from '../../src/checks/profile';
+import { fillShell } from '../../src/emit/bash';
 import { chartSvg, reportHtml } from '../../src/checks/report';
 import type { TestRun } from '../../src/checks/results';
 import { loadRecipe } from '../../src/recipe/load';
@@ -125,7 +126,21 @@ describe('launching', () => {
     expect(script).toContain('#SBATCH --partition=standard-g');
     expect(script).toContain('#SBATCH --nodes=2');
     expect(script).toContain('#SBATCH --exclusive');
-    expect(script).toMatch(/timeout --signal=KILL 630 srun -N 2 -n 16 --cpu-bind=mask_cpu:0xfe\S+ --gpus 16 singularity exec -B \/var\/spool\/slurmd -B \/opt\/cray -B \/usr\/lib64\/libcxi.so.1 -B \/usr\/lib64\/libjansson.so.4 -B \/scratch\/run:\/myrun \/appl\/x.sif \/myrun\/check-bcast.sh > bcast.out 2>&1/);
+    expect(script).toMatch(/timeout --signal=KILL 630 srun -N 2 -n 16 --cpu-bind=mask_cpu:0xfe\S+ --gpus 16 singularity exec -B \/var\/spool\/slurmd -B \/opt\/cray -B \/usr\/lib64\/libcxi.so.1 -B \/usr\/lib64\/libjansson.so.4 -B '\/scratch\/run':\/myrun '\/appl\/x.sif' '\/myrun\/check-bcast.sh' > 'bcast.out' 2>&1/);
+  });
+  it('takes every value of the job script through its emitter: a hostile SIF name or directory is one quoted word, a hostile partition or option is refused', () => {
+    const p = parseProfile({}, 'mpi4py');
+    const script = batchScript({ name: 'sifkit-test-x', workdir: "/scratch/a b'c", checks: [latencyCheck], profile: p.slurm, sif: '/appl/img$(touch${IFS}X).sif' });
+    expect(script).toContain("-B '/scratch/a b'\\''c':/myrun '/appl/img$(touch${IFS}X).sif' ");
+    expect(script).toContain("cd '/scratch/a b'\\''c'\n");
+    expect(script).not.toMatch(/#SBATCH.*scratch/);
+    const bad = (slurm: Partial<typeof p.slurm>) => () => batchScript({ name: 'x', workdir: '/w', checks: [latencyCheck], profile: { ...p.slurm, ...slurm }, sif: '/a.sif' });
+    expect(bad({ partition: 'standard-g\ntouch X' })).toThrow(/^partition "standard-g\\ntouch X" is not a partition name/);
+    expect(bad({ sbatch: ['--exclusive\ntouch X'] })).toThrow(/sbatch option/);
+    expect(bad({ sbatch: ['--comment=a b'] })).toThrow(/sbatch option/);
+    expect(bad({ container: 'singularity exec "{sif}"' })).toThrow(/inside quotes/);
+    expect(() => parseProfile({ slurm: { partition: 'a;b' } }, 'r')).toThrow(/^recipe r: testing.slurm.partition "a;b"/);
+    expect(() => parseProfile({ slurm: { sbatch: ['--x=$(id)'] } }, 'r')).toThrow(/^recipe r: testing.slurm.sbatch/);
     expect(checkScript(latencyCheck, p.slurm.launcher)).toBe("#!/bin/sh\n# written by sifkit test\nexport MPICH_GPU_SUPPORT_ENABLED='1'\nif [ -n \"$WITH_CONDA\" ]; then eval \"$WITH_CONDA\"; fi\nif command -v timeout >/dev/null 2>&1; then timeout -s KILL 600 osu_bcast; exit $?; fi\nexec osu_bcast\n");
   });
   it("unsets what a check names before anything runs, as LUMI's host-buffer test does", () => {
@@ -146,7 +161,7 @@ describe('launching', () => {
     ]);
   });
   it('refuses unknown placeholders', () => {
-    expect(() => fill('run {nope}', { ranks: 1 })).toThrow(/unknown placeholder \{nope\}/);
+    expect(() => fillShell('run {nope}', { ranks: 1 }, 'the launcher')).toThrow(/unknown placeholder \{nope\}/);
   });
 });
 

@@ -49,7 +49,7 @@ const partition = (c: Call, body = 'hsqs fake partition') => ({ [c.args[1]]: Buf
 
 describe('convert docker-archive: (mksquashfs in memory)', () => {
   it('feeds the flattened layers to mksquashfs -tar and finishes the SIF around its partition', async () => {
-    const processes = new FakeProcesses().on(command('mksquashfs'), (c) => ({ consumeStdin: true, writes: partition }));
+    const processes = new FakeProcesses().on(command('mksquashfs'), () => ({ consumeStdin: true, writes: partition }));
     const out = path.join(dir, 'out.sif');
     const r = await convert(`docker-archive:${archive}`, out, { processes, compression: 'zstd', processors: 3 });
     const [call] = processes.calls;

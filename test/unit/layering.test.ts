@@ -11,9 +11,9 @@ const SRC = path.join(__dirname, '..', '..', 'src');
 
 /** Lowest first; a module may import its own layer and those below. */
 const LAYERS: LayerTable = [
-  ['errors', 'validate', 'util', 'provenance'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version
+  ['errors', 'validate', 'util', 'provenance', 'emit'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version, the one emitter per generated language
   ['recipe', 'sif'], // data formats: recipes and rendering, the SIF format
-  ['engine', 'fileserver', 'tree'], // the image engine and its file server; the container tree
+  ['engine', 'fileserver', 'tree', 'sources'], // the image engine and its file server; the container tree; the source cache
   ['checks', 'convert', 'easybuild', 'github'], // tests, conversion, EasyConfigs/modules/user pages, GitHub pull requests: over engine and tree
   ['pipeline'], // stages over the domain, the typed context, the runner
   ['index'], // the library's entry point
@@ -26,11 +26,13 @@ const KNOWN_UPWARD: Record<string, string> = {};
 /** Modules that take plain data and give plain data (or streams): no file system, processes, network, engine. */
 const PURE = new Set([
   'errors',
+  'emit/text', 'emit/bash', 'emit/lua', 'emit/python', 'emit/dockerfile', 'emit/markdown', 'emit/html', 'emit/sbatch', 'emit/terminal',
   'validate/names', 'validate/schema', 'validate/labels',
   'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
-  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif',
-  'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore',
-  'sif/format',
+  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif', 'validate/schemas/trust',
+  'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore', 'recipe/served', 'recipe/fetches', 'recipe/sources',
+  'fileserver/roles',
+  'sif/format', 'sif/integrity', 'sif/dsse',
   'engine/progress',
   'convert/squash-options', 'convert/flatten', 'convert/additions', 'convert/singularity',
   'checks/gate', 'checks/judge', 'checks/osu', 'checks/spec', 'checks/profile', 'checks/report',

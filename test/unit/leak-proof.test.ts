@@ -3,7 +3,7 @@
  * derived SIF UUID and time, and tar headers that keep every mode bit and
  * any owner through tar-stream's packer (property-based, seeded).
  */
-import { Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as fc from 'fast-check';
 import * as tar from 'tar-stream';
@@ -43,16 +43,22 @@ describe('image config scan', () => {
 
 describe('scan verdict rule', () => {
   const id = `sha256:${'1'.repeat(64)}`;
-  const v: Verdict = { imageId: id, passed: true, scanner: SCANNER_VERSION, servedDigest: 'd1', scannedAt: '', layers: 1, files: 1, bytes: 1 };
+  const roles = 'cpe.tar licensed\nrocminfo tool /opt/rocm/bin/rocminfo';
+  const v: Verdict = { imageId: id, passed: true, scanner: SCANNER_VERSION, servedDigest: 'd1', roles, scannedAt: '', layers: 1, files: 1, bytes: 1 };
   it('holds only for a pass on this ID by this scanner, over the same served files when asked', () => {
-    expect(verdictHolds(v, id, { digest: 'd1' })).toBe(true);
+    expect(verdictHolds(v, id, { digest: 'd1', roles })).toBe(true);
     expect(verdictHolds(v, id)).toBe(true);
     expect(verdictHolds(undefined, id)).toBe(false);
     expect(verdictHolds({ ...v, passed: false }, id)).toBe(false);
     expect(verdictHolds(v, `sha256:${'2'.repeat(64)}`)).toBe(false);
     expect(verdictHolds({ ...v, scanner: SCANNER_VERSION - 1 }, id)).toBe(false);
-    expect(verdictHolds(v, id, { digest: 'd2' })).toBe(false);
-    expect(verdictHolds({ ...v, servedDigest: undefined }, id, { digest: undefined })).toBe(true);
+    expect(verdictHolds(v, id, { digest: 'd2', roles })).toBe(false);
+    expect(verdictHolds({ ...v, servedDigest: undefined }, id, { digest: undefined, roles })).toBe(true);
+  });
+  it('does not hold for a build that judges the same files by other roles', () => {
+    expect(verdictHolds(v, id, { digest: 'd1', roles: 'cpe.tar licensed\nrocminfo licensed' })).toBe(false);
+    expect(verdictHolds(v, id, { digest: 'd1', roles: 'cpe.tar licensed\nrocminfo tool /opt/rocm-6.2.0/bin/rocminfo' })).toBe(false);
+    expect(verdictHolds({ ...v, roles: undefined }, id, { digest: 'd1', roles })).toBe(false);
   });
 });
 
@@ -71,7 +77,9 @@ describe('reproducible SIF values', () => {
   });
   it('reads the source back from the definition file', () => {
     expect(sourceFromDeffile('bootstrap: docker-daemon\nfrom: lumi/x:y\n\n')).toBe('docker-daemon:lumi/x:y');
-    expect(sourceFromDeffile('bootstrap: docker-archive\nfrom: /tmp/a b.tar\n')).toBe('docker-archive:/tmp/a b.tar');
+    // A SIF never chooses a host file for sifkit to open, nor an odd engine reference.
+    expect(() => sourceFromDeffile('bootstrap: docker-archive\nfrom: /etc/passwd\n', 'x.sif')).toThrow(/^x.sif names its source as "docker-archive:\/etc\/passwd"; sifkit takes only an engine image/);
+    expect(() => sourceFromDeffile('bootstrap: docker-daemon\nfrom: ../x\u001b[2J\n')).toThrow(/never a host file/);
     expect(sourceFromDeffile('bootstrap: library\nfrom: x\n')).toBeUndefined();
     expect(sourceFromDeffile(undefined)).toBeUndefined();
   });

@@ -15,6 +15,7 @@ import { loadPipeline, type PipelineDef } from '../../src/pipeline/definition';
 import { STAGES } from '../../src/pipeline/registry';
 import { newContext } from '../../src/pipeline/run-state';
 import { runPipeline } from '../../src/pipeline/runner';
+import * as recipeLoad from '../../src/recipe/load';
 import { loadRecipe } from '../../src/recipe/load';
 import { dockerhashOf, sifFileName } from '../../src/recipe/names';
 import { resolveValues } from '../../src/recipe/params';
@@ -22,11 +23,14 @@ import type { Recipe } from '../../src/recipe/types';
 import { inspectSif } from '../../src/sif/inspect';
 import { readLedger } from '../../src/tree/ledger';
 import { treeAt } from '../../src/tree/names';
-import { linkName } from '../../src/tree/promote';
+import { linkName } from '../../src/tree/links';
 import { LABEL } from '../../src/validate/labels';
 import { FakeEngine, fakeImage, type FakeImage, type ScriptedBuild } from '../support/fake-engine';
 import { Gate } from '../support/pipeline';
 import { until } from '../support/poll';
+
+// The convert stage also writes each SIF's SBOM: the first one compiles CycloneDX's JSON schema (seconds on a shared machine).
+jest.setTimeout(20_000);
 
 const RECIPE = 'unitrel';
 const VERSIONS = ['1.0', '2.0'];
@@ -210,8 +214,17 @@ describe('the release pipeline over the in-memory engine', () => {
   it('runs every stage for each variant and records its typed result', async () => {
     const engine = new ReleaseEngine();
     const { ctx, connects } = contextFor(engine);
+    const loads = [jest.spyOn(recipeLoad, 'loadRecipe'), jest.spyOn(recipeLoad, 'loadRecipeByName')];
 
-    await runPipeline(def, ctx, STAGES, { renderer: 'silent', jobs: 1 });
+    try {
+      await runPipeline(def, ctx, STAGES, { renderer: 'silent', jobs: 1 });
+    } finally {
+      loads.forEach((s) => s.mockRestore());
+    }
+    // Objects, not strings: the stages use the recipe the run loaded; the engine is asked about an
+    // image by build (its size), archive (that it is there) and convert (its config), never by test.
+    for (const s of loads) expect(s).not.toHaveBeenCalled();
+    for (const img of engine.built.values()) expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
 
     expect(def.stages.map((s) => s.stage)).toEqual(['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote']);
     for (const version of VERSIONS) await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePolicy } from '../../src/tree/policy';
-import { purge, retire } from '../../src/tree/retire';
+import { purge, purgeError, retire } from '../../src/tree/retire';
 import { genTree, series } from '../support/gentree';
 import { FakeProcesses, command } from '../support/fake-processes';
 
@@ -55,6 +55,9 @@ it('keeps every file whose backup failed, with the command\'s own last line', as
   expect(r.deleted).toEqual([]);
   expect(r.kept.map((k) => k.name).sort()).toEqual(retired.map((n) => `tested-containers/${n}`));
   expect(r.kept[0].why).toMatch(/backup failed \(exit 3\): tape library offline/);
+  // Told by its kind, never by its text: the refusal the command and the pipeline throw.
+  expect(r.kept.every((k) => k.kind === 'backup-failed')).toBe(true);
+  expect(purgeError(r)).toMatchObject({ code: 'backup-failed', exitCode: 1, message: expect.stringMatching(/^retire --purge kept \d+ quarantined file\(s\): tested-containers\/.*: backup failed \(exit 3\): tape library offline$/) });
   expect(await inQuarantine()).toEqual(retired);
 });
 
@@ -64,5 +67,8 @@ it('runs no backup within the grace period', async () => {
   const r = await purge(tree, policy, { processes: programs });
   expect(r.deleted).toEqual([]);
   expect(programs.calls).toEqual([]);
+  // Kept within the grace period is as it should be: no failure, whatever a backup command's message might say.
+  expect(r.kept.every((k) => k.kind === 'grace')).toBe(true);
+  expect(purgeError(r)).toBeUndefined();
   expect(await inQuarantine()).toEqual(retired);
 });

@@ -62,8 +62,8 @@ describe('runSlurm', () => {
     ]);
     // The steps the job runs: srun with the check's ranks, in its container, under a time limit with grace.
     const script = await fs.readFile(path.join(j.workdir, 'job.sh'), 'utf8');
-    expect(script).toContain('timeout --signal=KILL 40 srun -N 1 -n 2 singularity exec /appl/x.sif /myrun/check-hello.sh > hello.out 2>&1 &');
-    expect(script).toContain('timeout --signal=KILL 50 srun -N 1 -n 1 singularity exec /appl/x.sif /myrun/check-broken.sh > broken.out 2>&1 &');
+    expect(script).toContain("timeout --signal=KILL 40 srun -N 1 -n 2 singularity exec '/appl/x.sif' '/myrun/check-hello.sh' > 'hello.out' 2>&1 &");
+    expect(script).toContain("timeout --signal=KILL 50 srun -N 1 -n 1 singularity exec '/appl/x.sif' '/myrun/check-broken.sh' > 'broken.out' 2>&1 &");
     expect(script).toContain('#SBATCH --exclusive');
     expect((await fs.stat(path.join(j.workdir, 'check-hello.sh'))).mode & 0o777).toBe(0o755);
   });

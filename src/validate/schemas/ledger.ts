@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { nameField } from '../schema';
+import { testRunSchema } from './results';
 
 export const sha256Field = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 (64 lowercase hex digits)');
 
@@ -31,7 +32,7 @@ export const ledgerEntrySchema = z.looseObject({
   /** Stat at hashing time, by path relative to the root. */
   hashed: z.record(z.string(), statKeySchema),
   archive: z.object({ name: nameField('sif file'), sha256: sha256Field, size: z.number().int().nonnegative() }).optional(),
-  /** Test runs recorded with the image (issue 8); results.ts checks them where they are read. */
-  tests: z.array(z.unknown()).optional(),
+  /** Test runs recorded with the image (issue 8), held to the results file's schema: they reach the report and the pull request. */
+  tests: z.array(testRunSchema).optional(),
 });
 export type LedgerEntry = z.infer<typeof ledgerEntrySchema>;

@@ -8,7 +8,8 @@ import { nameField } from '../schema';
 export const osuResultSchema = z.object({
   benchmark: z.string().optional(),
   kind: z.enum(['latency', 'bandwidth', 'unknown']),
-  unit: z.string(),
+  /** Read from the benchmark's output, shown in the report and the pull request: a unit, nothing more. */
+  unit: z.string().regex(/^[A-Za-z%/.µ]{0,16}$/, 'a unit such as us or MB/s'),
   points: z.array(z.object({ size: z.number(), value: z.number() })),
 });
 
@@ -72,6 +73,8 @@ export const testRunSchema = z.object({
   checks: z.array(checkResultSchema),
   gate: gateSchema.optional(),
 });
+
+export type TestRun = z.infer<typeof testRunSchema>;
 
 export const resultsFileSchema = z.object({
   image: imageField,

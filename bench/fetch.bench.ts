@@ -1,0 +1,84 @@
+/**
+ * Issue 30: `fetch` is limited by bandwidth, not by sifkit. A set of files
+ * (SIFKIT_BENCH_FETCH_MIB in all, default 512, in 8 files) served by a
+ * local HTTP server (Python's http.server in its own process, so the
+ * server does not share this process's event loop with the client), then
+ * fetched into an empty source cache by fetchSources (4 at a time,
+ * digests checked) and by curl (4 at a time, -o files, no digest), side by
+ * side in the same run. The target: ratio near 1.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { ResolvedSource } from '../src/recipe/sources';
+import { fetchSources } from '../src/sources/cache';
+import { timed, type Figure } from './table';
+
+const run = promisify(execFile);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitForServer(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await run('curl', ['-fsS', '-o', '/dev/null', url]).then(() => true, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no server at ${url}`);
+}
+
+export async function fetchBenches(): Promise<Figure[]> {
+  const total = Number(process.env.SIFKIT_BENCH_FETCH_MIB ?? '512') * 1024 * 1024;
+  const n = 8;
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-bench-fetch-'));
+  const served = path.join(root, 'served');
+  await fs.mkdir(served);
+  const sources: ResolvedSource[] = [];
+  const port = await freePort();
+  for (let i = 0; i < n; i++) {
+    const name = `f${i}.bin`;
+    // Random bytes: nothing on the way can compress them.
+    const h = createHash('sha256');
+    const fh = await fs.open(path.join(served, name), 'w');
+    for (let left = total / n; left > 0; left -= 1 << 20) {
+      const chunk = randomBytes(Math.min(1 << 20, left));
+      h.update(chunk);
+      await fh.write(chunk);
+    }
+    await fh.close();
+    const sha256 = h.digest('hex');
+    sources.push({ name: `f${i}`, kind: 'file', url: `http://127.0.0.1:${port}/${name}`, sha256, submodules: false, servedPath: `sources/sha256/${sha256}` });
+  }
+  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', served], { stdio: 'ignore' });
+  try {
+    await waitForServer(`http://127.0.0.1:${port}/f0.bin`);
+    const curlDir = path.join(root, 'curl');
+    await fs.mkdir(curlDir);
+    const [curlSecs] = await timed(async () => {
+      // xargs -P 4: four curls at once, as fetch's default --jobs 4.
+      await run('sh', ['-c', `printf '%s\\n' ${sources.map((s) => s.url).join(' ')} | xargs -P 4 -n 1 sh -c 'curl -fsS -o "${curlDir}/$(basename "$0")" "$0"'`], { maxBuffer: 1 << 20 });
+    });
+    const [fetchSecs, got] = await timed(() => fetchSources(sources, { cache: path.join(root, 'cache'), jobs: 4, signal: new AbortController().signal }));
+    if (got.some((g) => g.how !== 'fetched')) throw new Error('bench: not every file was fetched');
+    const mib = total / (1024 * 1024);
+    return [
+      { figure: `fetch ${n} files, ${mib.toFixed(0)} MiB from a local server (seconds)`, sifkit: fetchSecs, baseline: curlSecs, unit: 's', target: 'ratio <= 1.5 (bandwidth-bound; fetch also hashes every byte)', met: fetchSecs / curlSecs <= 1.5 },
+      { figure: 'fetch throughput (MiB/s)', sifkit: mib / fetchSecs, baseline: mib / curlSecs, unit: 'MiB/s', target: 'informational', met: true },
+    ];
+  } finally {
+    server.kill('SIGTERM');
+    await fs.rm(root, { recursive: true, force: true });
+  }
+}

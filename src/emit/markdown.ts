@@ -1,0 +1,97 @@
+/**
+ * The one way a value enters Markdown (USER.md, pull request bodies). How a
+ * value is written depends on where it lands:
+ * - prose (and table cells): every ASCII punctuation character
+ *   backslash-escaped and every white-space or control character a numeric
+ *   character reference, so the value is plain text: no HTML, no link, no
+ *   list, no heading, no line of its own, no cell break;
+ * - a code span, a fenced code block or an HTML comment the template wrote:
+ *   the value is shown as written, so it may not hold what would end that
+ *   place (a backtick, a line break, `-->`), nor `< > & |` (defence if the
+ *   place is misjudged), nor any control character, nor leading or
+ *   trailing spaces (a code span trims them).
+ * Control characters are refused everywhere (a reference cannot stand for
+ * them, NUL becomes U+FFFD, and raw they reach the terminal of whoever
+ * reads the page). Pure.
+ */
+import { InputError } from '../errors';
+import { escapeForMessage } from '../validate/names';
+import { checkText } from './text';
+
+export type MarkdownPlace = 'text' | 'code' | 'fence' | 'comment';
+
+/** White space (as JavaScript's trim and Markdown's parsers see it): written as a character reference, so nothing trims or breaks on it. */
+const SPACE = /[\t\n\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+/** Control characters: a character reference cannot stand for them, and raw they would reach a terminal showing the page. */
+const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/;
+
+/** A value as plain Markdown text (prose, a heading, a table cell). */
+export function mdText(value: string, what = 'value'): string {
+  checkText(value, what, 'Markdown', CONTROL, 'a control character');
+  return value.replace(new RegExp(`[!-/:-@[-\`{-~]|${SPACE.source}`, 'g'), (c) => (SPACE.test(c) ? `&#${c.codePointAt(0)};` : `\\${c}`));
+}
+
+const RAW_REFUSED = /[\u0000-\u001f\u007f-\u009f\u2028\u2029`<>&|]|-->|^\s|\s$|^$/;
+
+/** A value shown as written inside a code span, fenced block or comment the template opened. */
+export function mdRaw(value: string, what = 'value', place: MarkdownPlace = 'code'): string {
+  return checkText(value, what, `a Markdown ${place === 'fence' ? 'code block' : place === 'comment' ? 'comment' : 'code span'}`, RAW_REFUSED, 'a backtick, line break, control character, < > & |, --> a leading or trailing space, or is empty');
+}
+
+/** A value as a whole code span: `` `value` ``. */
+export function mdCode(value: string, what = 'value'): string {
+  return `\`${mdRaw(value, what, 'code')}\``;
+}
+
+/** A value written where `place` says. */
+export function mdValue(value: string, place: MarkdownPlace, what = 'value'): string {
+  return place === 'text' ? mdText(value, what) : mdRaw(value, what, place);
+}
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+/**
+ * Fills a Markdown template's `{{ name }}` placeholders in one pass, each
+ * value written for the place it lands in (prose, code span, fenced code
+ * block, HTML comment). An unknown placeholder is refused.
+ */
+export function fillMarkdown(template: string, values: Record<string, string>, what: string): string {
+  let fence: { ch: string; len: number } | undefined;
+  let comment = false;
+  return template
+    .split('\n')
+    .map((line, n) => {
+      const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+      if (marker) {
+        const m = marker[1];
+        if (!fence) fence = { ch: m[0], len: m.length };
+        else if (m[0] === fence.ch && m.length >= fence.len && /^ {0,3}[`~]+\s*$/.test(line)) fence = undefined;
+        return line.replace(PLACEHOLDER, (p) => {
+          throw new InputError('bad-template', `${what} line ${n + 1}: placeholder ${p} in a code fence line`);
+        });
+      }
+      const inFence = fence !== undefined;
+      const startComment = comment;
+      const out = line.replace(PLACEHOLDER, (p, k: string, at: number) => {
+        if (!(k in values)) throw new InputError('bad-template', `${what} line ${n + 1}: unknown placeholder ${escapeForMessage(p)}`);
+        const before = line.slice(0, at);
+        const place: MarkdownPlace = inFence ? 'fence' : inComment(startComment, before) ? 'comment' : (before.replace(/\\`/g, '').match(/`/g) ?? []).length % 2 === 1 ? 'code' : 'text';
+        return mdValue(values[k], place, `${what} {{ ${k} }}`);
+      });
+      if (!inFence) comment = inComment(startComment, line);
+      return out;
+    })
+    .join('\n');
+}
+
+/** Whether an HTML comment is open at the end of `text`, given whether one was open at its start. */
+function inComment(open: boolean, text: string): boolean {
+  let state = open;
+  let i = 0;
+  for (;;) {
+    const next = state ? text.indexOf('-->', i) : text.indexOf('<!--', i);
+    if (next < 0) return state;
+    i = next + (state ? 3 : 4);
+    state = !state;
+  }
+}

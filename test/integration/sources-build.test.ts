@@ -1,0 +1,101 @@
+/**
+ * The CPU example builds its declared source from the source cache only:
+ * `sifkit fetch` against a stand-in upstream, the upstream stopped, then
+ * `sifkit build --offline` on the real engine. A tampered cached file is
+ * refused before any build step runs; a source missing from the cache is
+ * refused offline.
+ */
+import { mkdtempSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { defaultDefsRoot } from '../../src/recipe/load';
+import { runCli } from '../support/cli';
+import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { startUpstream, type Upstream } from '../support/upstream';
+
+jest.setTimeout(900_000);
+
+const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-h30-state-'));
+process.env.SIFKIT_STATE_DIR = stateDir;
+
+const SHIPPED = path.join(defaultDefsRoot(), 'mpi4py-cpu', 'sources', 'sifkit-demo-1.0.tar.gz');
+const DIGEST = '10f857cc26ba1165a18f9928467aa92bcff2350e35ff36b09f652c999d7e3e84';
+
+let tmp: string;
+let up: Upstream;
+let recipeDir: string;
+
+/**
+ * A copy of docker-defs whose example takes its demo source from the
+ * stand-in upstream (a URL, not the shipped file), under a tag of its own
+ * and labelled for this run's clean-up.
+ */
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h30-build-'));
+  up = await startUpstream();
+  up.files.set('/dl/sifkit-demo-1.0.tar.gz', await fs.readFile(SHIPPED));
+  const defs = path.join(tmp, 'defs');
+  await fs.cp(defaultDefsRoot(), defs, { recursive: true });
+  recipeDir = path.join(defs, 'mpi4py-cpu');
+  const file = path.join(recipeDir, 'recipe.yaml');
+  let text = await fs.readFile(file, 'utf8');
+  text = text.replace('path: sources/sifkit-demo-1.0.tar.gz', `url: ${up.url}/dl/sifkit-demo-1.0.tar.gz`);
+  text = text.replace('  prefix: lumi\n', '  prefix: h30test\n');
+  text = text.replace('  - mpi4py-cpu/demo-source.docker\n', '  - mpi4py-cpu/demo-source.docker\n  - mpi4py-cpu/test-label.docker\n');
+  await fs.writeFile(file, text);
+  await fs.writeFile(path.join(recipeDir, 'test-label.docker'), `LABEL ${TEST_LABEL}="${runId}"\n`);
+});
+afterAll(async () => {
+  await up.close();
+  await removeTestImages();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('a build from the source cache', () => {
+  it('fetches, then builds with the upstream stopped; the image holds the source and names it in its labels', async () => {
+    const cache = path.join(tmp, 'cache');
+    const fetched = await runCli(['fetch', recipeDir, '--cache', cache, '--json']);
+    expect(fetched.code).toBe(0);
+    expect(JSON.parse(fetched.stdout).sources).toEqual([expect.objectContaining({ name: 'demo', how: 'fetched', sha256: DIGEST })]);
+    await up.close();
+
+    const logs = path.join(tmp, 'logs');
+    const built = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    expect(built.stderr).not.toContain('error');
+    expect(built.code).toBe(0);
+    const img = JSON.parse(built.stdout).images[0];
+    const info = await docker.getImage(img.imageId).inspect();
+    expect(info.Config.Labels['io.sifkit.sources']).toBe(`demo@sha256:${DIGEST}`);
+    // The file server served the source by its digest, from the cache.
+    expect(await fs.readFile(img.accessLogPath, 'utf8')).toMatch(new RegExp(`GET "/sources/sha256/${DIGEST}" 200`));
+    const out = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    expect(JSON.parse(out.stdout).images[0]).toMatchObject({ imageId: img.imageId, reused: true });
+    // The source stayed in the image, unpacked (a source may: its role is `source`).
+    const seen = new PassThrough();
+    let text = '';
+    seen.on('data', (b: Buffer) => (text += b.toString()));
+    const [res] = (await (docker.run as (...a: unknown[]) => Promise<unknown>)(img.imageId, ['cat', '/opt/sifkit-demo/hello_mpi.py'], seen, { Tty: true, HostConfig: { AutoRemove: true, NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } } as never)) as unknown as [{ StatusCode: number }];
+    expect(res.StatusCode).toBe(0);
+    expect(text).toContain('hello_mpi: rank');
+
+    // Tampered: one byte of the cached file changed. Refused before any build step: no build log is written.
+    const cached = path.join(cache, 'sha256', DIGEST);
+    const bytes = await fs.readFile(cached);
+    bytes[bytes.length - 1] ^= 0xff;
+    await fs.writeFile(cached, bytes);
+    const before = (await fs.readdir(logs)).filter((f) => f.endsWith('.build.log'));
+    const tampered = await runCli(['build', recipeDir, '--rebuild', '--offline', '--source-cache', cache, '--log-dir', logs]);
+    expect(tampered.code).toBe(3);
+    expect(tampered.stderr).toMatch(new RegExp(`sifkit: error: ${cached.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(source demo, .*\\): sha256 mismatch: expected ${DIGEST}, got [0-9a-f]{64}`));
+    expect((await fs.readdir(logs)).filter((f) => f.endsWith('.build.log'))).toEqual(before);
+  });
+
+  it('refuses, offline, a source missing from the cache, before any build step', async () => {
+    const logs = path.join(tmp, 'logs-missing');
+    const r = await runCli(['build', recipeDir, '--rebuild', '--offline', '--source-cache', path.join(tmp, 'empty-cache'), '--log-dir', logs]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/source demo \(http:\/\/127\.0\.0\.1:\d+\/dl\/sifkit-demo-1\.0\.tar\.gz\) is not in the source cache .* --offline forbids fetching it/);
+    await expect(fs.readdir(logs)).rejects.toThrow(/ENOENT/);
+  });
+});
