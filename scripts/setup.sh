@@ -5,15 +5,18 @@
 #      it names them in one line and stops),
 #   2. `npm ci` when node_modules is missing or does not match package-lock,
 #   3. the Docker engine, the base images, munge and Slurm when not running
-#      (through scripts/services.sh).
+#      (through scripts/services.sh),
+#   4. `sifkit` on PATH: a two-line launcher of this checkout's CLI in npm's
+#      global bin directory (SIFKIT_BIN_DIR to choose another), unless a
+#      sifkit is on PATH already (then it says how to switch).
 # Needs nothing but bash, dpkg and node/npm, since it runs before node_modules
 # exists. Safe to run again; about a quarter second when all is there.
-#   scripts/setup.sh [packages] [npm] [services]   (default: all three)
+#   scripts/setup.sh [packages] [npm] [services] [path]   (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "sifkit setup: $*" >&2; }
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(packages npm services)
+[ ${#steps[@]} -eq 0 ] && steps=(packages npm services path)
 want() { local s; for s in "${steps[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 root=no
 [ "$(id -u)" -eq 0 ] && root=yes
@@ -78,7 +81,31 @@ services() {
   bash scripts/services.sh >&2
 }
 
+# A launcher, not `npm link`: that would reinstall the package's dependencies
+# globally; this runs the checkout's own build, whatever its file modes.
+on_path() {
+  local here bin found
+  here=$(pwd -P)
+  bin=${SIFKIT_BIN_DIR:-$(npm prefix -g)/bin}
+  found=$(command -v sifkit || true)
+  if [ -n "$found" ]; then
+    grep -qF "$here/dist/src/cli/main.js" "$found" 2>/dev/null && return 0
+    say "sifkit on PATH is $found, not this checkout's; to run this one: node $here/dist/src/cli/main.js"
+    return 0
+  fi
+  if ! { mkdir -p "$bin" && printf '#!/bin/sh\n# sifkit from %s (written by scripts/setup.sh)\nexec node "%s/dist/src/cli/main.js" "$@"\n' "$here" "$here" >"$bin/sifkit.tmp" && chmod 755 "$bin/sifkit.tmp" && mv "$bin/sifkit.tmp" "$bin/sifkit"; } 2>/dev/null; then
+    rm -f "$bin/sifkit.tmp"
+    say "cannot write $bin/sifkit; run sifkit as: node $here/dist/src/cli/main.js (or set SIFKIT_BIN_DIR to a directory on PATH)"
+    return 0
+  fi
+  case ":$PATH:" in
+    *":$bin:"*) say "put sifkit on PATH: $bin/sifkit runs this checkout's build" ;;
+    *) say "wrote $bin/sifkit, but $bin is not on PATH: export PATH=\"$bin:\$PATH\"" ;;
+  esac
+}
+
 want packages && packages
 want npm && npm_deps
 want services && services
+want path && on_path
 exit 0

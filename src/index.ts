@@ -18,6 +18,7 @@ export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';
 export { terminalBlock, terminalLine } from './emit/terminal';
+export { bashWord } from './emit/bash';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
 // Declared sources: the pins a variant builds from, and the cache that holds them.
@@ -37,18 +38,19 @@ export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
 export { attestSif, type AttestResult } from './convert/attach';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
+export { archName } from './sif/format';
 export { signSif, verifySif, verifyFailure, type SignResult, type VerifyReport, type SignatureCheck } from './sif/signature';
 export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } from './sif/keys';
 
 // Testing, results and the report.
 export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';
 export { resolveTarget, type TestTarget } from './checks/target';
-export { DEFAULT_RESULTS_DIR, readAllResults, readResults, resultsPath, type TestRun } from './checks/results';
+export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsDirFor, resultsFor, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
 
 // The container tree: stage, promote, verify, retire.
-export { openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';
+export { initTree, openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';
 export { sifIdentity, stage, type StageOptions, type StageRecord } from './tree/stage';
 export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type PromoteTarget } from './tree/promote';
 export { parsePolicy, type Policy } from './tree/policy';

@@ -6,6 +6,7 @@
  */
 import { htmlText } from '../emit/html';
 import type { TestRun } from './results';
+import { runVerdict } from '../validate/schemas/results';
 
 const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
@@ -26,8 +27,10 @@ export interface Series {
 /** A log-log line chart of value against message size. */
 export function chartSvg(title: string, unit: string, series: Series[]): string {
   const W = 720;
-  const H = 400;
-  const m = { l: 70, r: 20, t: 36, b: 90 };
+  // One legend line per series, below the axis title: labels are long (stems) and must not overlap.
+  const legend = 16 * series.length;
+  const H = 340 + legend;
+  const m = { l: 70, r: 20, t: 36, b: 56 + legend };
   const all = series.flatMap((s) => s.points).filter((p) => p.size > 0 && p.value > 0);
   if (!all.length) return '';
   const lx = (v: number) => Math.log2(v);
@@ -56,8 +59,8 @@ export function chartSvg(title: string, unit: string, series: Series[]): string 
     const pts = s.points.filter((p) => p.size > 0 && p.value > 0).sort((a, b) => a.size - b.size);
     parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${X(p.size).toFixed(1)},${Y(p.value).toFixed(1)}`).join(' ')}"/>`);
     for (const p of pts) parts.push(`<circle cx="${X(p.size).toFixed(1)}" cy="${Y(p.value).toFixed(1)}" r="2.5" fill="${c}"><title>${esc(s.label)}: ${p.size} B → ${p.value} ${esc(unit)}</title></circle>`);
-    const ly2 = H - m.b + 52 + Math.floor(i / 2) * 16;
-    const lx2 = m.l + (i % 2) * ((W - m.l - m.r) / 2);
+    const ly2 = H - m.b + 54 + i * 16;
+    const lx2 = m.l;
     parts.push(`<line x1="${lx2}" y1="${ly2 - 4}" x2="${lx2 + 18}" y2="${ly2 - 4}" stroke="${c}" stroke-width="3"/><text x="${lx2 + 24}" y="${ly2}" font-size="11">${esc(s.label)}</text>`);
   });
   parts.push('</svg>');
@@ -74,10 +77,37 @@ export function latestRuns(runs: TestRun[]): TestRun[] {
   return [...byImage.values()].sort((a, b) => (a.started < b.started ? -1 : 1));
 }
 
-export function reportHtml(runs: TestRun[], generated = new Date()): string {
+/** The parameters whose values differ between the runs' images, in the order first seen. */
+export function varyingParams(runs: TestRun[]): string[] {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.params ?? {})))];
+  return names.filter((n) => new Set(runs.map((r) => r.params?.[n])).size > 1);
+}
+
+/** What the report knows besides the runs. */
+export interface ReportContext {
+  /** Images a `sif-images/` link of the tree points at (what users get). */
+  linked?: ReadonlySet<string>;
+}
+
+const VERDICT_TEXT = { passed: 'PASSED', failed: 'FAILED', refused: 'REFUSED' } as const;
+
+function gateCell(r: TestRun): string {
+  const g = r.gate;
+  if (!g) return '<td class="none" title="nothing to compare with">–</td>';
+  if (g.verdict === 'off') return '<td class="none">off</td>';
+  const against = `against ${g.baseline ?? 'the baseline'}, tolerance ${(g.tolerance * 100).toFixed(0)}%`;
+  if (g.verdict === 'passed') return `<td class="pass" title="${esc(against)}">passed</td>`;
+  const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
+  const why = `${g.regressions.length} figure(s) worse ${against}; worst ${worst.check} at ${worst.size} B: ${worst.baseline} → ${worst.value}`;
+  return `<td class="fail" title="${esc(why)}">REFUSED<br><small>${g.regressions.length} worse, up to ${(worst.worseBy * 100).toFixed(0)}%</small></td>`;
+}
+
+export function reportHtml(runs: TestRun[], generated = new Date(), context: ReportContext = {}): string {
   const latest = latestRuns(runs);
   const checkNames = [...new Set(latest.flatMap((r) => r.checks.map((c) => c.name)))];
-  const label = (r: TestRun) => `${r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`;
+  // Versions told apart by what differs between them (rocm 6.2.0 …), else by stem.
+  const varying = varyingParams(latest);
+  const label = (r: TestRun) => `${varying.length && r.params ? varying.map((n) => `${n} ${r.params?.[n] ?? '-'}`).join(', ') : r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`;
   const charts = checkNames
     .map((name) => {
       const withFigures = latest.map((r) => ({ r, c: r.checks.find((c) => c.name === name) })).filter((x) => x.c?.figures?.points.length);
@@ -94,8 +124,12 @@ export function reportHtml(runs: TestRun[], generated = new Date()): string {
     const text = esc(c.passed ? 'pass' : c.outcome === 'failed' ? 'FAIL' : c.outcome.toUpperCase());
     return `<td class="${c.passed ? 'pass' : 'fail'}" title="${esc(c.reason ?? '')}">${text}<br><small>${(c.durationMs / 1000).toFixed(1)} s</small></td>`;
   };
+  const linkedCell = (r: TestRun) => (context.linked ? `<td class="${context.linked.has(r.image) ? 'pass' : 'none'}">${context.linked.has(r.image) ? 'linked' : '–'}</td>` : '');
   const rows = latest
-    .map((r) => `<tr><th scope="row">${esc(label(r))}</th><td>${esc(r.runner)}${r.jobId ? ` job ${esc(r.jobId)}` : ''}</td><td>${esc(r.finished.slice(0, 16).replace('T', ' '))}</td>${checkNames.map((n) => cell(r, n)).join('')}<td class="${r.passed ? 'pass' : 'fail'}">${r.passed ? 'PASSED' : 'FAILED'}</td></tr>`)
+    .map((r) => {
+      const verdict = runVerdict(r);
+      return `<tr><th scope="row">${esc(`${r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`)}</th>${varying.map((n) => `<td>${esc(r.params?.[n] ?? '-')}</td>`).join('')}${linkedCell(r)}<td>${esc(r.runner)}${r.jobId ? ` job ${esc(r.jobId)}` : ''}</td><td>${esc(r.finished.slice(0, 16).replace('T', ' '))}</td>${checkNames.map((n) => cell(r, n)).join('')}${gateCell(r)}<td class="${verdict === 'passed' ? 'pass' : 'fail'}">${VERDICT_TEXT[verdict]}</td></tr>`;
+    })
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sifkit test report</title>
@@ -106,6 +140,7 @@ th,td{border:1px solid #ccc;padding:6px 10px;text-align:center;font-size:13px}
 th[scope=row]{text-align:left;font-weight:normal;font-family:monospace}
 td.pass{background:#e6f4ea;color:#137333}
 td.fail{background:#fce8e6;color:#a50e0e;font-weight:bold}
+td.none{color:#777}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 .chart{border:1px solid #ddd;padding:6px}
 </style></head>
@@ -113,7 +148,7 @@ td.fail{background:#fce8e6;color:#a50e0e;font-weight:bold}
 <h1>Container test report</h1>
 <p>${latest.length} image version(s), newest run of each; made ${esc(generated.toISOString().slice(0, 16).replace('T', ' '))} UTC by sifkit.</p>
 <h2>Pass / fail</h2>
-<table><thead><tr><th>image</th><th>runner</th><th>finished</th>${checkNames.map((n) => `<th>${esc(n)}</th>`).join('')}<th>overall</th></tr></thead>
+<table><thead><tr><th>image</th>${varying.map((n) => `<th>${esc(n)}</th>`).join('')}${context.linked ? '<th title="a sif-images/ link points at it">in sif-images</th>' : ''}<th>runner</th><th>finished</th>${checkNames.map((n) => `<th>${esc(n)}</th>`).join('')}<th>gate</th><th>overall</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

@@ -19,22 +19,18 @@ import { compareFigures, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
 import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
-import { latestPassing, readResults, saveRun, type TestRun } from './results';
+import { latestPassing, readResults, runVerdict, saveRun, type TestRun } from './results';
 import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
 import { parseChecks, selectChecks } from './spec';
 import type { TestTarget } from './target';
 
-export interface TestOptions {
+export interface TestOptions extends GateInputs {
   runner: 'local' | 'slurm';
   only?: string[];
   resultsDir: string;
-  /** The opened tree: record the run in the ledger and gate against the promoted image. */
-  tree?: Tree;
-  baseline?: string;
-  tolerance: number;
-  gate: boolean;
+  /** tree (GateInputs): also record the run in the tree's ledger. */
   workdir?: string;
   slurm?: Partial<SlurmProfile>;
   signal?: AbortSignal;
@@ -55,8 +51,30 @@ export interface TestOutcome {
   recordedInTree: boolean;
 }
 
-/** The run the gate compares with: a results file, or the image the series' link points at. */
-async function findBaseline(opts: TestOptions, stem: string, self: string): Promise<{ run: TestRun; image: string; source: string } | undefined> {
+/** What the regression gate needs to know, from the command line or the pipeline file. */
+export interface GateInputs {
+  /** The opened tree: its promoted image for the series is the baseline (and the run is recorded in its ledger). */
+  tree?: Tree;
+  /** A results file to gate against instead. */
+  baseline?: string;
+  tolerance: number;
+  /** false: --no-gate. */
+  gate: boolean;
+}
+
+export interface Baseline {
+  run: TestRun;
+  image: string;
+  source: string;
+}
+
+/**
+ * The run the gate compares with: a results file, or the image the series'
+ * link points at. Read before any check runs, so a missing tree or baseline
+ * is refused before a job is submitted.
+ */
+export async function findBaseline(opts: GateInputs, stem: string, self: string): Promise<Baseline | undefined> {
+  if (!opts.gate) return undefined;
   if (opts.baseline) {
     const doc = await readResults(opts.baseline);
     const run = latestPassing(doc?.runs);
@@ -69,6 +87,14 @@ async function findBaseline(opts: TestOptions, stem: string, self: string): Prom
   const entry = await readLedger(opts.tree, image);
   const run = latestPassing(entry?.tests);
   return run ? { run, image, source: `sif-images/${linkName(stem)}` } : undefined;
+}
+
+/** The gate's verdict on a run's results, recorded in the run; undefined when there was nothing to compare with. */
+export function judgeGate(results: CheckResult[], baseline: Baseline | undefined, opts: GateInputs): TestRun['gate'] {
+  if (!opts.gate) return { verdict: 'off', tolerance: opts.tolerance, regressions: [] };
+  if (!baseline) return undefined;
+  const regressions = compareFigures(results, baseline.run.checks, opts.tolerance);
+  return { verdict: regressions.length ? 'refused' : 'passed', tolerance: opts.tolerance, baseline: baseline.image, source: baseline.source, regressions };
 }
 
 /**
@@ -87,6 +113,9 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
   const checks = selectChecks(parseChecks(recipe.checks, recipe.name), opts.only, recipe.name);
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
   const profile = parseProfile(recipe.testing, recipe.name);
+  // What can be refused is refused before a check runs: the tree, the baseline.
+  const tree = opts.tree;
+  const baseline = await findBaseline(opts, target.stem, target.name);
   const started = new Date((opts.clock ?? realClock).now());
   let results: CheckResult[];
   let jobId: string | undefined;
@@ -98,7 +127,8 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
   } else {
     const slurm = slurmWithOverrides(profile.slurm, opts.slurm);
     if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
-    const workdir = path.resolve(opts.workdir ?? path.join('.sifkit', 'slurm', `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
+    // Beside the tree when there is one, as its results are.
+    const workdir = path.resolve(opts.workdir ?? path.join(tree ? tree.jobs : path.join('.sifkit', 'slurm'), `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
     const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock });
     results = r.results;
     jobId = r.jobId;
@@ -106,12 +136,14 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
     results.forEach((x) => opts.onCheck?.(x));
   }
   const run: TestRun = {
-    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, runner: opts.runner, host: os.hostname(),
-    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), passed: results.every((r) => r.passed), checks: results,
+    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, params: target.params, runner: opts.runner, host: os.hostname(),
+    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), checks: results,
+    passed: false,
+    gate: judgeGate(results, baseline, opts),
   };
+  run.passed = results.every((r) => r.passed) && run.gate?.verdict !== 'refused';
   const resultsFile = await saveRun(opts.resultsDir, run);
   let recordedInTree = false;
-  const tree = opts.tree;
   if (tree) {
     if (await readLedger(tree, target.name)) {
       await mutate(tree, 'test', opts.signal, async () => {
@@ -120,17 +152,19 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
           e.tests = [...(e.tests ?? []), run];
           await writeLedger(tree, e);
         }
-        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${run.passed ? 'passed' : 'failed'}` }] };
+        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }] };
       });
       recordedInTree = true;
     }
   }
-  const baseline = opts.gate ? await findBaseline(opts, target.stem, target.name) : undefined;
-  const regressions = baseline ? compareFigures(results, baseline.run.checks, opts.tolerance) : [];
-  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions, recordedInTree };
+  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions: run.gate?.regressions ?? [], recordedInTree };
 }
 
-export function gateError(o: TestOutcome, tolerance: number): RefusedError {
-  const worst = [...o.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
-  return new RefusedError('regression', `${o.regressions.length} figure(s) worse than ${o.baseline?.image} by more than ${(tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse)`, { hint: 'look at sifkit report; --tolerance sets the margin' });
+/** The refusal of a run the gate refused, naming its worst figure. */
+export function gateError(run: TestRun): RefusedError {
+  const g = run.gate!;
+  const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
+  return new RefusedError('regression', `${g.regressions.length} figure(s) worse than ${g.baseline} by more than ${(g.tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse); the run is recorded as refused`, {
+    hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
+  });
 }

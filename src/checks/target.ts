@@ -14,6 +14,8 @@ export interface TestTarget {
   stem: string;
   dockerhash: string;
   recipe?: string;
+  /** The recipe parameters the image was built with, from its labels. */
+  params: Record<string, string>;
   labels: Record<string, string>;
   /** An engine reference, when the image is in the engine. */
   image?: string;
@@ -24,8 +26,8 @@ export interface TestTarget {
  * The image a release has just built (and converted): the target from what
  * the pipeline holds, without asking the engine or reading labels again.
  */
-export function builtTarget(build: { imageId: string; dockerhash: string }, stem: string, recipe: string, labels: Record<string, string>, sif?: string): TestTarget {
-  return { name: sifFileName(stem, build.dockerhash), stem, dockerhash: build.dockerhash, recipe, labels, image: build.imageId, sif };
+export function builtTarget(build: { imageId: string; dockerhash: string }, stem: string, recipe: string, params: Record<string, string>, labels: Record<string, string>, sif?: string): TestTarget {
+  return { name: sifFileName(stem, build.dockerhash), stem, dockerhash: build.dockerhash, recipe, params, labels, image: build.imageId, sif };
 }
 
 /** `sifkit test TARGET`'s text, parsed once: an image in the engine (tag or ID) or a .sif file. */
@@ -37,7 +39,7 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
       throw new InputError('no-sif', `no SIF at ${file}`);
     });
     const l = imageLabels((await inspectSif(file)).labels, file);
-    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: l.imageId, sif: file };
+    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: l.imageId, sif: file };
   }
   const docker = engine ?? (await connectEngine(signal));
   let info;
@@ -48,5 +50,5 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     throw e;
   }
   const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
-  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, labels: l.all, image: info.id };
+  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: info.id };
 }

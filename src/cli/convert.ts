@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, signingKeyFile, type ConvertFlags } from './stage-flags';
-import { attestSif, convert, inspect as inspectSif, loadSigningKey, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
+import { archName, attestSif, convert, inspect as inspectSif, loadSigningKey, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -80,7 +80,7 @@ export function registerConvert(program: Command): void {
         const lines = [
           `file:      ${terminalLine(s.file)}`,
           `size:      ${humanSize(s.size)} (${s.size} bytes)`,
-          `arch:      ${s.arch}`,
+          `arch:      ${archName(s.arch)}`,
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',

@@ -36,6 +36,7 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit test x.sif --check osu-latency --no-gate',
   ],
   report: ['sifkit report --out report/                  # report/index.html', 'sifkit report --root /appl/local/containers --json'],
+  init: ['sifkit init demo-out/containers            # a new, empty container tree', 'sifkit release mpi4py-cpu --root new-tree --init   # the same, as part of a release'],
   stage: ['sifkit stage x.sif --root demo-out/containers       # needs a passing sifkit test run', 'sifkit stage x.sif --untested --archive x.tar'],
   promote: [
     'sifkit promote NAME.sif --to all --root demo-out/containers',
@@ -65,11 +66,11 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit retire --purge --grace-days 30',
   ],
   restore: ['sifkit restore lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4-dockerhash-0123456789ab.sif'],
-  easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb, .docker, USER.md', 'sifkit easyconfig x.sif --date 20241007'],
+  easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb and .docker (USER.md too when the recipe has a USER.md)', 'sifkit easyconfig x.sif --date 20241007'],
   module: ['sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules'],
   publish: ['GITHUB_TOKEN=... sifkit publish NAME.sif                  # a PR to Lumi-supercomputer/LUMI-EasyBuild-containers', 'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb'],
   release: [
-    'sifkit release mpi4py-cpu --root demo-out/containers --out demo-out/sif   # what npm run demo runs',
+    'sifkit release mpi4py-cpu --root demo-out/containers --out demo-out/sif --init   # what npm run demo runs',
     'sifkit release mpi4py --matrix --jobs 4 --build-jobs 2 --runner slurm',
   ],
   run: ['sifkit run release --recipe mpi4py --matrix --jobs 4', 'sifkit run retire --recipe mpi4py'],

@@ -56,8 +56,9 @@ const convertRecord = o({
   labels: strings.optional(),
 });
 const checkResult = o({ name: str, outcome: str, passed: z.boolean(), exitCode: int.nullable(), durationMs: z.number().nonnegative(), reason: str.optional(), tail: str });
-const testRun = o({ image: str, stem: str, dockerhash: str, recipe: str, runner: z.enum(['local', 'slurm']), host: str, started: str, finished: str, passed: z.boolean(), checks: z.array(checkResult) });
 const regression = o({ check: str, size: z.number(), kind: z.enum(['latency', 'bandwidth']), baseline: z.number(), value: z.number(), worseBy: z.number() });
+const gate = o({ verdict: z.enum(['passed', 'refused', 'off']), tolerance: z.number(), baseline: str.optional(), source: str.optional(), regressions: z.array(regression) }).describe("the regression gate's verdict; absent when there was nothing to compare with");
+const testRun = o({ image: str, stem: str, dockerhash: str, recipe: str, params: strings.optional(), runner: z.enum(['local', 'slurm']), host: str, started: str, finished: str, passed: z.boolean().describe('every check passed and the gate did not refuse'), checks: z.array(checkResult), gate: gate.optional() });
 const decision = o({ dir: str, name: str, action: z.enum(['keep', 'retire', 'blocked']), rule: str, references: z.array(str), broken: str.optional() });
 const problem = o({ kind: str, path: str, message: str, repairable: z.boolean(), repaired: str.optional() });
 const image = o({
@@ -73,6 +74,7 @@ const image = o({
   sha256: sha256.optional(),
   checksum: z.enum(['ok-cached', 'changed', 'unrecorded']),
   tests: count.optional(),
+  test: z.enum(['passed', 'failed', 'refused']).optional().describe("the latest test run's verdict, as the tree's ledger records it"),
 });
 
 const brk = o({
@@ -141,6 +143,7 @@ export const JSON_DOCUMENTS = {
       testedSignature: str.optional(),
     }),
   }),
+  init: o({ ok, root: str, created: z.boolean().describe('false when a tree was already there') }),
   status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })), trustPolicy: str.optional() }),
   verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState, reconverted: z.array(o({ path: str, source: str.optional(), result: z.enum(['identical', 'differs', 'source unavailable']), detail: str.optional() })).optional() }),
   retire: o({
@@ -206,6 +209,7 @@ const TITLES: Record<DocumentName, string> = {
   inspect: 'sifkit inspect --json',
   stage: 'sifkit stage --json',
   promote: 'sifkit promote --json',
+  init: 'sifkit init --json',
   status: 'sifkit status --json',
   verify: 'sifkit verify --json',
   retire: 'sifkit retire [--apply] --json',

@@ -46,7 +46,13 @@ export async function runRecipePipeline(
   if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
   const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64, 'bad-jobs') ?? 1;
   const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
-  await execute(def, ctx, { renderer: chooseRenderer(io.json), jobs });
+  const renderer = chooseRenderer(io.json);
+  io.liveDisplay = renderer === 'default';
+  try {
+    await execute(def, ctx, { renderer, jobs });
+  } finally {
+    io.liveDisplay = false;
+  }
   return ctx;
 }
 

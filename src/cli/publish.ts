@@ -8,7 +8,6 @@ import {
   easyconfigArchivePath,
   branchName,
   DEFAULT_API_URL,
-  DEFAULT_RESULTS_DIR,
   definitionFor,
   imageFacts,
   InputError,
@@ -24,7 +23,7 @@ import {
   readResults,
   releaseFiles,
   resolveRoot,
-  resultsPath,
+  resultsFor,
   type TestRun,
   treeAt,
   writeInside,
@@ -39,7 +38,7 @@ async function treeIfThere(root: string) {
 export function registerPublish(program: Command): void {
   program
     .command('easyconfig')
-    .description("write the image's EasyConfig, its Docker definition and the user page (USER.md)")
+    .description("write the image's EasyConfig, its Docker definition and, when the recipe has a USER.md template, the user page")
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--out <dir>', 'where the files go', '.')
@@ -124,7 +123,7 @@ export function registerPublishPr(program: Command): void {
     .option('--root <dir>', ROOT_HELP)
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)
-    .option('--results <file>', 'test results to describe (default: the tree ledger, else .sifkit/test-results)')
+    .option('--results <file>', 'test results to describe (default: the tree ledger, else the results beside the tree, else .sifkit/test-results)')
     .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? DEFAULT_API_URL)
     .option('--json', 'print one JSON document on stdout')
     .action(async (image: string, flags: PublishFlags) => {
@@ -142,7 +141,7 @@ export function registerPublishPr(program: Command): void {
         const r = await releaseFiles(facts, root);
         const dir = packageDir(facts.recipe.naming.app);
         let runs: TestRun[] = facts.tests ?? [];
-        if (!runs.length) runs = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, facts.sifName))))?.runs ?? [];
+        if (!runs.length) runs = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(facts.sifName, root)).doc)?.runs ?? [];
         const size = (await fs.stat(sif)).size;
         const log = (l: string) => io.stderr(`${l}\n`);
         const result = await publishPullRequest(

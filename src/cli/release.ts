@@ -1,5 +1,4 @@
 import * as os from 'node:os';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
@@ -8,11 +7,16 @@ import { runCommand } from './run';
 import { addStageFlags, convertSettings, signingKeyFile, testedKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
 import {
   ExitCode,
+  bashWord,
+  initTree,
   InputError,
+  InterruptedError,
   isSifkitError,
   loadPipeline,
   loadSigningKey,
+  openTree,
   parseSlurmSettings,
+  resolveRoot,
   type PipelineContext,
   type PipelineDef,
   runOnSlurm,
@@ -40,6 +44,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   logDir?: string;
   date?: string;
   rollback?: boolean;
+  init?: boolean;
   testedKey?: string;
   compat?: boolean;
   json?: boolean;
@@ -55,6 +60,20 @@ function displayPath(p: string): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 }
 
+function interrupted(e: Error | undefined): boolean {
+  return isSifkitError(e) && e.code === 'interrupted';
+}
+
+/** Refused by a safety check (exit 3): the regression gate, the leak scan. */
+function refused(e: Error | undefined): boolean {
+  return isSifkitError(e) && e.exitCode === ExitCode.refused;
+}
+
+/** This very command line, as one to paste: what resumes an interrupted run (each stage skips what is done). */
+export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
+  return ['sifkit', ...argv.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w)))].join(' ');
+}
+
 /** One row per variant: where it went and what each stage did. */
 function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; variants: unknown[] } {
   const variants = ctx.variants.map((v) => {
@@ -64,7 +83,7 @@ function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; va
     const done = (s: string) => (s === 'render' ? Boolean(v.rendered) : given.get(s) !== undefined);
     const failedAt = v.failedStage ? stages.indexOf(v.failedStage) : -1;
     const status = Object.fromEntries(stages.map((s, i) => {
-      if (failedAt >= 0 && i === failedAt) return [s, `FAILED: ${v.error!.message}`];
+      if (failedAt >= 0 && i === failedAt) return [s, interrupted(v.error) ? 'interrupted' : `${refused(v.error) ? 'REFUSED' : 'FAILED'}: ${v.error!.message}`];
       if (failedAt >= 0 && i > failedAt) return [s, 'not reached'];
       if (v.skipped[s]) return [s, `skipped: ${v.skipped[s]}`];
       if (s === 'build' && b?.reused) return [s, 'skipped: reused the image with the same definition hash'];
@@ -72,7 +91,7 @@ function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; va
     }));
     return { stem: v.rendered?.names.stem, values: v.values, dockerhash: b?.dockerhash, image: b?.tag, sif: c?.out, engine: v.results.engine, stages: status, error: v.error?.message, results: v.results };
   });
-  const rows = variants.map((v) => [v.stem ?? '?', v.dockerhash ?? '-', ...stages.map((s) => (v.stages[s].startsWith('skipped') ? 'skip' : v.stages[s] === 'done' ? 'done' : v.stages[s].startsWith('FAILED') ? 'FAILED' : '-')), v.sif ?? '-']);
+  const rows = variants.map((v) => [v.stem ?? '?', v.dockerhash ?? '-', ...stages.map((s) => (v.stages[s].startsWith('skipped') ? 'skip' : v.stages[s] === 'done' ? 'done' : v.stages[s].startsWith('FAILED') ? 'FAILED' : v.stages[s].startsWith('REFUSED') ? 'REFUSED' : v.stages[s] === 'interrupted' ? 'interrupted' : '-')), v.sif ?? '-']);
   return { rows, variants };
 }
 
@@ -87,7 +106,8 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--build-jobs <n>', 'builds at once', '1')
     .option('--convert-jobs <n>', 'conversions at once', '1')
     .option('--engines <list>', 'Docker engines to spread builds over (comma-separated DOCKER_HOST addresses)')
-    .option('--root <dir>', 'the container tree (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)')
+    .option('--root <dir>', 'the container tree, which must exist (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)')
+    .option('--init', 'make the container tree at --root first when it is not there (as sifkit init)')
     .option('--out <dir>', 'where SIFs are written', '.sifkit/sif')
     .option('--date <YYYYMMDD>', 'the date in EasyConfig names');
   // Each stage takes the flags its own command takes, with the same meaning
@@ -101,6 +121,9 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--json', 'print one JSON document on stdout');
 }
 
+/** The stages that work on the container tree (test gates against it and records there). */
+const TREE_STAGES = ['test', 'stage', 'promote', 'retire'];
+
 /** The stages whose flags each pipeline command takes: run can name any pipeline; release has no retire stage. */
 const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
   run: ['build', 'convert', 'test', 'stage', 'promote', 'retire'],
@@ -109,14 +132,13 @@ const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
 
 async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<number> {
   return runCommand(async (io) => {
-    // Every flag checked before anything runs.
-    const test = testSettings(flags);
+    // Every flag, and the tree, checked before anything runs.
+    const root = resolveRoot(flags.root);
     const keyFile = signingKeyFile(flags);
     const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
     const testedFile = testedKeyFile(flags);
     const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
-    const rootArg = flags.root ?? process.env.LUMI_CONTAINER_REPOSITORY_ROOT;
     const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
@@ -124,19 +146,22 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
-    // A root named on the command line may be new (a throwaway tree): make it.
-    if (flags.root) await fs.mkdir(path.resolve(flags.root), { recursive: true });
+    // The tree must be there before the first build: a typo in --root is one line, not a second tree (--init makes one).
+    const tree = def.stages.some((s) => TREE_STAGES.includes(s.stage)) ? (flags.init ? (await initTree(root)).tree : await openTree(root, false)) : undefined;
+    if (flags.init && !tree) throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
+    // Results and logs beside the tree, so any directory finds them.
+    const test = testSettings(flags, tree?.root);
+    const logDir = path.resolve(flags.logDir ?? (tree ? tree.logs : '.sifkit/logs'));
     const outDir = path.resolve(flags.out ?? '.sifkit/sif');
-    const resultsDir = path.resolve(flags.resultsDir ?? '.sifkit/test-results');
-    const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, resultsDir) : undefined;
+    const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, test.resultsDir) : undefined;
     const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
       serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
       rebuild: flags.rebuild,
       sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
       offline: flags.offline,
-      logDir: path.resolve(flags.logDir ?? '.sifkit/logs'),
-      outDir: path.resolve(flags.out ?? '.sifkit/sif'),
-      root: rootArg ? path.resolve(rootArg) : '/appl/local/containers',
+      logDir,
+      outDir,
+      root,
       // Given on the command line, else the pipeline file's `with:`, else the stage's default.
       runner: flags.runner === undefined ? undefined : test.runner,
       tolerance: flags.tolerance === undefined ? undefined : test.tolerance,
@@ -161,14 +186,18 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const stages = executor === 'slurm' ? slurmStages(def) : def.stages.map((s) => s.stage);
     const { rows, variants } = summary(ctx, stages);
     const failed = ctx.variants.filter((v) => v.error).length;
-    if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: rootArg ? path.resolve(rootArg) : undefined, variants }));
+    if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: tree?.root, variants }));
     else {
       // Variants as headings and SIF paths on their own lines: both are too long to share a row and must stay whole.
-      const failedRed = (c: string) => (c === 'FAILED' ? ('red' as const) : undefined);
+      const failedRed = (c: string) => (c === 'FAILED' || c === 'REFUSED' ? ('red' as const) : c === 'interrupted' ? ('yellow' as const) : undefined);
       io.stdout(table(rows.map((r) => r.slice(0, -1)), [{ header: 'variant', group: true }, 'dockerhash', ...stages.map((s) => ({ header: s, color: failedRed }))]));
       for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-')) io.stdout(`sif: ${displayPath(sif)}\n`);
-      if (rootArg) io.stdout(`tree: ${path.resolve(rootArg)} (sifkit status --root ${rootArg})\n`);
-      io.stdout(`test results: ${path.resolve(flags.resultsDir ?? '.sifkit/test-results')}   logs: ${path.resolve(flags.logDir ?? '.sifkit/logs')}\n`);
+      if (tree) io.stdout(`tree: ${tree.root} (sifkit status --root ${displayPath(tree.root)})\n`);
+      io.stdout(`test results: ${test.resultsDir}   logs: ${logDir}\n`);
+    }
+    if (io.signal.aborted) {
+      const at = ctx.variants.find((v) => interrupted(v.error));
+      throw new InterruptedError(`interrupted${at?.failedStage ? ` during ${at.failedStage}${ctx.variants.length > 1 ? ` of ${at.rendered?.names.stem ?? 'a variant'}` : ''}` : ''}; nothing half-written is left`, { hint: `to resume (each stage skips what is done): ${resumeCommand()}` });
     }
     if (io.json && failed) {
       // One JSON document on stdout: the summary carries the errors; stderr gets the line.

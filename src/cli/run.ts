@@ -11,6 +11,12 @@ export interface CommandIO {
   json: boolean;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /**
+   * Set while something redraws the terminal in place (listr2's renderer):
+   * a line written under it would be left on screen as a stale copy, so the
+   * Ctrl-C notice is left to the display (the pipeline runner shows it).
+   */
+  liveDisplay?: boolean;
 }
 
 export type CommandHandler = (io: CommandIO) => Promise<number | void>;
@@ -30,7 +36,7 @@ export async function runCommand(handler: CommandHandler, opts: { json?: boolean
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      process.stderr.write(`\nsifkit: ${sig}: stopping and cleaning up (again to quit at once)\n`);
+      if (!io.liveDisplay) process.stderr.write(`\nsifkit: ${sig}: stopping and cleaning up (again to quit at once)\n`);
       controller.abort(new InterruptedError(`interrupted by ${sig}`));
     } else process.exit(ExitCode.interrupted);
   };

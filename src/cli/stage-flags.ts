@@ -18,6 +18,7 @@ import {
   parseBackend,
   parseCompression,
   parseMem,
+  resultsDirFor,
   RUNNERS,
   STAGE_WITH,
   toleranceText,
@@ -56,11 +57,11 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   test: [
     { flags: '--runner <runner>', help: 'local or slurm', default: 'local', inPipeline: "the pipeline file's runner, else local" },
     { flags: '--check <name>', help: 'run only this check (repeatable)', repeatable: true },
-    { flags: '--results-dir <dir>', help: 'where results are kept', default: DEFAULT_RESULTS_DIR },
+    { flags: '--results-dir <dir>', help: `where results are kept (default: beside the tree with --root, else ${DEFAULT_RESULTS_DIR})` },
     { flags: '--baseline <file>', help: 'gate against the last passing run in this results file instead' },
     { flags: '--tolerance <fraction>', help: 'how much worse a figure may be before the gate fails', default: '0.1', inPipeline: "the pipeline file's tolerance, else 0.1" },
     { flags: '--no-gate', help: 'do not compare figures with the baseline' },
-    { flags: '--workdir <dir>', help: 'slurm: the job directory (default .sifkit/slurm/<image>-<time>)', pipelineHelp: "slurm: where each variant's job directory goes, one per image (default .sifkit/slurm/<image>-<time>)" },
+    { flags: '--workdir <dir>', help: 'slurm: the job directory (default: <tree>/.sifkit/slurm/<image>-<time> with --root, else .sifkit/slurm/<image>-<time>)', pipelineHelp: "slurm: where each variant's job directory goes, one per image (default: <tree>/.sifkit/slurm/<image>-<time>)" },
     { flags: '--partition <name>', help: 'slurm: partition (default from the recipe, else standard-g)' },
     { flags: '--srun <template>', help: 'slurm: job step command; {nodes} {ranks} {gpus}' },
     { flags: '--container-cmd <template>', help: 'slurm: container command; {sif} {image} {workdir}' },
@@ -173,8 +174,8 @@ export interface TestSettings {
   slurm: { partition?: string; srun?: string; container?: string; launcher?: string };
 }
 
-/** The test flags, checked. */
-export function testSettings(flags: TestFlags): TestSettings {
+/** The test flags, checked; results go beside the tree at `root` unless --results-dir says otherwise. */
+export function testSettings(flags: TestFlags, root?: string): TestSettings {
   // The rules of the test stage's `with:` (runner, tolerance), so flag and pipeline file agree.
   const runner = STAGE_WITH.test.shape.runner.unwrap().safeParse(flags.runner ?? 'local').data;
   if (!runner) throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
@@ -183,7 +184,7 @@ export function testSettings(flags: TestFlags): TestSettings {
   return {
     runner,
     only: flags.check,
-    resultsDir: path.resolve(flags.resultsDir ?? DEFAULT_RESULTS_DIR),
+    resultsDir: resultsDirFor(flags.resultsDir, root),
     baseline: flags.baseline ? path.resolve(flags.baseline) : undefined,
     tolerance,
     gate: flags.gate !== false,

@@ -42,6 +42,7 @@ export function filterStatus(s: TreeStatus, f: StatusFilter): TreeStatus {
 }
 
 const DIR_WORD: Record<string, string> = { 'tested-containers': 'tested', 'easybuild-sif-images': 'easybuild' };
+const TEST_COLOUR = (t: string) => (t === 'passed' ? 'green' : t === 'failed' || t === 'refused' ? 'red' : undefined) as 'green' | 'red' | undefined;
 const CHECKSUM_COLOUR = (c: string) => (c === 'changed' ? 'red' : c === 'unrecorded' ? 'yellow' : undefined) as 'red' | 'yellow' | undefined;
 
 /**
@@ -74,8 +75,10 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     { header: 'size', align: 'right' },
     { header: 'age', align: 'right' },
     { header: 'checksum', color: CHECKSUM_COLOUR },
+    { header: 'test', color: TEST_COLOUR },
   ];
-  const sorted = [...images].sort((a, b) => (a.stem === b.stem ? 0 : a.stem < b.stem ? -1 : 1));
+  // By stem, then newest first within a stem (what was just built is what one looks for), then dockerhash.
+  const sorted = [...images].sort((a, b) => (a.stem !== b.stem ? (a.stem < b.stem ? -1 : 1) : (a.ageDays ?? Infinity) !== (b.ageDays ?? Infinity) ? (a.ageDays ?? Infinity) - (b.ageDays ?? Infinity) : a.dockerhash < b.dockerhash ? -1 : a.dockerhash > b.dockerhash ? 1 : 0));
   const rows = sorted.map((i) => [
     i.stem || '?',
     i.dockerhash || '?',
@@ -86,6 +89,7 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     humanSize(i.size),
     humanAge(i.ageDays),
     i.checksum,
+    i.test ?? '-',
   ]);
   return { columns, rows, shared: shared.map(([n, v]) => `${n}=${v}`) };
 }

@@ -13,9 +13,12 @@ import {
   openTree,
   readAllResults,
   recipeForTarget,
+  resultsDirFor,
   reportHtml,
   resolveTarget,
   runTests,
+  runVerdict,
+  treeStatus,
   type TestRun,
   writeFileAtomic,
 } from '../index';
@@ -37,7 +40,7 @@ export function registerTest(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (target: string, flags: TestCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
-        const settings = testSettings(flags);
+        const settings = testSettings(flags, flags.root);
         // The strings of the command line, parsed once: the image, its recipe, the tree.
         const image = await resolveTarget(target, io.signal);
         const recipe = await recipeForTarget(image, flags.recipe);
@@ -53,14 +56,23 @@ export function registerTest(program: Command): void {
             if (!io.json && process.stderr.isTTY) io.stderr(`\rslurm job: ${s}   `);
           },
         });
-        if (io.json) io.stdout(jsonDoc({ ok: o.run.passed && !o.regressions.length, ...o }));
+        if (io.json) io.stdout(jsonDoc({ ok: o.run.passed, ...o }));
         else {
           io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, humanDuration(c.durationMs), c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', { header: 'result', color: (r) => (r === 'passed' ? 'green' : 'red') }, { header: 'time', align: 'right' }, 'figures', { header: 'why', shrink: true }]));
           io.stdout(`results: ${o.resultsFile}${o.recordedInTree ? ' (and the tree ledger)' : ''}\n`);
-          if (o.baseline) io.stdout(`gate: against ${o.baseline.image} (${o.baseline.source}), ${o.regressions.length} regression(s)\n`);
+          const g = o.run.gate;
+          if (g?.verdict === 'off') io.stdout('gate: off (--no-gate)\n');
+          else if (g) io.stdout(`gate: ${g.verdict} against ${g.baseline} (${g.source}), ${g.regressions.length} figure(s) worse by more than ${(g.tolerance * 100).toFixed(0)}%\n`);
         }
-        if (!o.run.passed) return ExitCode.failed;
-        if (o.regressions.length) throw gateError(o, settings.tolerance);
+        const verdict = runVerdict(o.run);
+        if (verdict === 'failed') return ExitCode.failed;
+        if (verdict === 'refused') {
+          const e = gateError(o.run);
+          // With --json the document above is the one on stdout; the refusal is its ok: false, and a line on stderr.
+          if (!io.json) throw e;
+          io.stderr(`sifkit: error: ${e.message}\n`);
+          return e.exitCode;
+        }
         return ExitCode.ok;
       }, flags);
     });
@@ -68,21 +80,25 @@ export function registerTest(program: Command): void {
   program
     .command('report')
     .description('an HTML page with benchmark charts (one line per image version) and the pass/fail table')
-    .option('--results-dir <dir>', 'results files to read', DEFAULT_RESULTS_DIR)
+    .option('--results-dir <dir>', `results files to read (default: those beside the tree with --root, else ${DEFAULT_RESULTS_DIR})`)
     .option('--root <dir>', 'also read the runs recorded in this container tree')
     .option('--out <dir>', 'where index.html goes', '.sifkit/report')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: { resultsDir: string; root?: string; out: string; json?: boolean }) => {
+    .action(async (flags: { resultsDir?: string; root?: string; out: string; json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
-        const runs: TestRun[] = (await readAllResults(path.resolve(flags.resultsDir))).flatMap((f) => f.runs);
-        if (flags.root) for (const e of await listLedger(await openTree(path.resolve(flags.root), false))) runs.push(...(e.tests ?? []));
+        const tree = flags.root ? await openTree(path.resolve(flags.root), false) : undefined;
+        const resultsDir = resultsDirFor(flags.resultsDir, tree?.root);
+        const runs: TestRun[] = (await readAllResults(resultsDir)).flatMap((f) => f.runs);
+        if (tree) for (const e of await listLedger(tree)) runs.push(...(e.tests ?? []));
         // The same run can be in both places: keep one.
         const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
-        if (!unique.length) throw new InputError('no-results', `no test results in ${flags.resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
+        if (!unique.length) throw new InputError('no-results', `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
         const out = path.resolve(flags.out);
         await fs.mkdir(out, { recursive: true });
         const file = path.join(out, 'index.html');
-        await writeFileAtomic(file, reportHtml(unique));
+        // Which images users get: what the tree's links point at, as status reads them.
+        const linked = tree ? new Set((await treeStatus(tree)).links.filter((l) => !l.dangling && l.image).map((l) => l.image!)) : undefined;
+        await writeFileAtomic(file, reportHtml(unique, new Date(), { linked }));
         if (io.json) io.stdout(jsonDoc({ ok: true, report: file, runs: unique.length }));
         else io.stdout(`${file}\n`);
       }, flags);

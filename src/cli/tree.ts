@@ -5,11 +5,11 @@ import { runCommand } from './run';
 import { addStageFlags, graceDays, testedKeyFile, type RetireFlags } from './stage-flags';
 import {
   blockedError,
-  DEFAULT_RESULTS_DIR,
   describeLock,
   EASYBUILD,
   ExitCode,
   InputError,
+  initTree,
   inspect as inspectSif,
   loadPolicyFile,
   loadSigningKey,
@@ -25,7 +25,7 @@ import {
   reconvertTree,
   resolveRoot,
   restore,
-  resultsPath,
+  resultsFor,
   retire,
   SIF_IMAGES,
   sifIdentity,
@@ -37,22 +37,35 @@ import {
 export const ROOT_HELP = 'container tree root (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)';
 
 export function registerTree(program: Command): void {
+  program
+    .command('init')
+    .description("make a container tree: the directory and LUMI's layout (no other command makes one)")
+    .argument('<root>', 'where the tree goes')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (root: string, flags: { json?: boolean }) => {
+      process.exitCode = await runCommand(async (io) => {
+        const { tree, created } = await initTree(path.resolve(root));
+        if (io.json) io.stdout(jsonDoc({ ok: true, root: tree.root, created }));
+        else io.stdout(`${created ? 'made a container tree at' : 'a container tree is already at'} ${tree.root}\n`);
+      }, flags);
+    });
+
   const stageCmd = program
     .command('stage')
     .description('put a SIF into tested-containers/ under its dockerhash name, with its checksum recorded')
     .argument('<file>', 'the SIF (made by sifkit convert)')
     .option('--archive <tar>', 'the docker archive to keep beside it');
   addStageFlags(stageCmd, 'stage')
-    .option('--results <file>', 'test results to record (default: .sifkit/test-results/<name>.json)')
+    .option('--results <file>', 'test results to record (default: <name>.json beside the tree, else in .sifkit/test-results)')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
     .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string }) => {
       process.exitCode = await runCommand(async (io) => {
         const { name } = sifIdentity(await inspectSif(path.resolve(file)));
-        const tests = (await readResults(path.resolve(flags.results ?? resultsPath(DEFAULT_RESULTS_DIR, name))))?.runs ?? [];
+        const tree = await openTree(resolveRoot(flags.root), true);
+        const tests = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)?.runs ?? [];
         if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
         if (tests.some((t) => t.image !== name)) throw new InputError('wrong-results', `${flags.results ?? 'the results file'} is about another image than ${name}`);
-        const tree = await openTree(resolveRoot(flags.root), true);
         const r = await stage(tree, file, { archive: flags.archive, signal: io.signal, tests, requireTests: !flags.untested });
         if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
         else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
 import { convertSource, saveImage } from '../convert/convert';
-import { gateError, runTests } from '../checks/run';
+import { gateError, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
-import { DEFAULT_RESULTS_DIR, latestPassing, readResults, resultsPath } from '../checks/results';
+import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath, runVerdict } from '../checks/results';
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
@@ -116,6 +116,14 @@ function tolerance(ctx: PipelineContext, w: TestWith): number {
   return w.tolerance === undefined ? 0.1 : Number(w.tolerance);
 }
 
+/** The gate's inputs for a run: the tree, a --baseline, the tolerance, --no-gate. */
+export async function gateInputs(ctx: PipelineContext, w: TestWith): Promise<GateInputs> {
+  const root = ctx.options.root;
+  // Opened, never made: a missing tree is refused before a check runs.
+  const tree = root ? await openTree(path.resolve(root), false) : undefined;
+  return { tree, baseline: ctx.options.test?.baseline, tolerance: tolerance(ctx, w), gate: ctx.options.test?.gate ?? true };
+}
+
 export const testStage: Stage = {
   name: 'test',
   title: 'Test the image',
@@ -123,8 +131,9 @@ export const testStage: Stage = {
   gives: ['test'],
   with: STAGE_WITH.test,
   async skip(ctx, v) {
+    // The latest run decides: a failed or gate-refused run is tested again, never skipped.
     const doc = await readResults(resultsPath(resultsDir(ctx), sifName(v))).catch(() => undefined);
-    const run = latestPassing(doc?.runs);
+    const run = passedNow(doc?.runs);
     if (!run) return undefined;
     v.results.test = run;
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
@@ -137,15 +146,12 @@ export const testStage: Stage = {
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
     // recipe's container command says), the recipe it loaded, the tree it opened.
     const names = v.rendered!.names;
-    const target = builtTarget(built(v), names.stem, ctx.recipe.name, v.rendered!.labels, runner === 'slurm' ? v.results.convert?.out : undefined);
+    const target = builtTarget(built(v), names.stem, ctx.recipe.name, { ...v.values }, v.rendered!.labels, runner === 'slurm' ? v.results.convert?.out : undefined);
     const o = await runTests(target, ctx.recipe, {
       runner,
       resultsDir: resultsDir(ctx),
-      tree: ctx.options.root ? await treeOf(ctx) : undefined,
-      tolerance: tolerance(ctx, w as TestWith),
+      ...(await gateInputs(ctx, w as TestWith)),
       only: ctx.options.test?.only,
-      baseline: ctx.options.test?.baseline,
-      gate: ctx.options.test?.gate ?? true,
       // One job directory per image: variants tested at once never share one.
       workdir: ctx.options.test?.workdir ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, '')) : undefined,
       slurm: ctx.options.test?.slurm,
@@ -154,11 +160,11 @@ export const testStage: Stage = {
       onCheck: (r) => report.progress(`${r.passed ? 'pass' : 'FAIL'} ${r.name}${r.reason ? `: ${r.reason}` : ''}`),
     });
     v.results.test = o.run;
-    if (!o.run.passed) {
+    if (runVerdict(o.run) === 'failed') {
       const failed = o.run.checks.filter((c) => !c.passed);
       throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
     }
-    if (o.regressions.length) throw gateError(o, tolerance(ctx, w as TestWith));
+    if (runVerdict(o.run) === 'refused') throw gateError(o.run);
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };
@@ -245,7 +251,9 @@ export const retireStage: Stage = {
       return { ...r, purge: purged };
     });
     v.results.retire = r;
-    const n = r.plan.decisions.filter((d) => d.action === 'retire').length;
-    report.title(`Retire: ${n} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
+    const going = r.plan.decisions.filter((d) => d.action === 'retire');
+    // Named, so the plan can be judged from the run's output alone.
+    const names = going.map((d) => `${d.dir}/${d.name}`);
+    report.title(`Retire: ${going.length} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${names.length ? `: ${names.join(', ')}` : ''}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
   },
 };

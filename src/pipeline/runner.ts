@@ -65,6 +65,11 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
               return why ? `${stage.title}: ${why}` : false;
             },
             task: async (_c2, task) => {
+              // Ctrl-C is said under the running stage, not as a line that would break the display.
+              const onAbort = () => {
+                task.output = 'interrupted: stopping and cleaning up (Ctrl-C again quits at once)';
+              };
+              ctx.signal.addEventListener('abort', onAbort, { once: true });
               try {
                 if (ctx.signal.aborted) throw new InterruptedError();
                 await stage.run(ctx, v, {
@@ -76,9 +81,13 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
                   },
                 }, ref.with);
               } catch (e) {
-                v.error ??= e as Error;
+                // Ctrl-C: whatever the effect threw (an AbortError, a killed child), the line names the stage.
+                const err = ctx.signal.aborted ? new InterruptedError(`${stage.title}: interrupted`) : (e as Error);
+                v.error ??= err;
                 v.failedStage ??= stage.name;
-                throw e;
+                throw err;
+              } finally {
+                ctx.signal.removeEventListener('abort', onAbort);
               }
               vtask.title = variantLabel(v);
             },

@@ -13,7 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { parseProfile, slurmWithOverrides } from '../checks/profile';
-import { saveRun, type TestRun } from '../checks/results';
+import { runVerdict, saveRun, type TestRun } from '../checks/results';
+import { findBaseline, gateError, judgeGate, type Baseline, type GateInputs } from '../checks/run';
 import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks, selectChecks } from '../checks/spec';
@@ -22,8 +23,9 @@ import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
-import { testStage } from './release-stages';
+import { gateInputs, testStage } from './release-stages';
 import { built, dockerArchivePath, sifPath } from './outputs';
+import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
 import {
   convertArrayScript, isDone, isEnded, nextStep, phase, sbatchOptions, splitForSlurm,
@@ -235,7 +237,7 @@ export async function submitNeeded(ctx: SlurmRunContext, jobs: RunJobs, variants
 }
 
 /** Waits for a variant's jobs, then reads and saves its test run, as the local test stage would. */
-function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, poller: Poller): Stage {
+function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, poller: Poller, gate: { inputs: GateInputs; baselines: Map<VariantState, Baseline | undefined> }): Stage {
   return {
     name: 'slurm',
     title: 'Convert and test as Slurm jobs',
@@ -253,13 +255,17 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
       const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
       const run: TestRun = {
-        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, runner: 'slurm', host: os.hostname(),
-        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date((exec.clock ?? realClock).now()).toISOString(), passed: results.every((x) => x.passed), checks: results,
+        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, params: { ...v.values }, runner: 'slurm', host: os.hostname(),
+        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date((exec.clock ?? realClock).now()).toISOString(), checks: results,
+        passed: false,
+        gate: judgeGate(results, gate.baselines.get(v), gate.inputs),
       };
+      run.passed = results.every((x) => x.passed) && run.gate?.verdict !== 'refused';
       const file = await saveRun(exec.resultsDir, run);
       v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 };
       v.results.test = run;
       v.results.slurm = { convert: r.convert, test: r.test };
+      if (runVerdict(run) === 'refused') throw gateError(run);
       if (!run.passed) {
         const failed = results.filter((c) => !c.passed);
         throw new OperationError('tests-failed', `${failed.length} check(s) failed in job ${t.id}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${file}; the job's files in ${t.workdir}` });
@@ -284,9 +290,13 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
   await runPipeline({ ...def, stages: before }, ctx, stages, settings);
   const ready = ctx.variants.filter((v) => !v.error);
   const recs = new Map<VariantState, VariantJobs>();
+  // The gate as the test stage would run it (its pipeline `with:`), its baselines read before any job is submitted.
+  const inputs = await gateInputs(ctx, (def.stages.find((s) => s.stage === 'test')?.with ?? {}) as TestWith);
+  const baselines = new Map<VariantState, Baseline | undefined>();
   for (const v of ready) {
     // Tested already (a passing run for this very SIF): nothing to submit.
     if (await testStage.skip!(ctx, v, {})) continue;
+    baselines.set(v, await findBaseline(inputs, v.rendered!.names.stem, path.basename(sifPath(ctx, v))));
     const b = built(v);
     const sif = sifPath(ctx, v);
     let r = jobs.variants.find((x) => x.sif === sif);
@@ -300,7 +310,7 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
   try {
     await submitNeeded(ctx, jobs, [...recs.values()], exec, save);
     const rest = { ...ctx, variants: ready };
-    await runPipeline({ ...def, stages: [{ stage: 'slurm', with: {} }, ...after] }, rest, { ...stages, slurm: waitStage(exec, recs, poller) }, { ...settings, jobs: Math.max(1, ready.length) });
+    await runPipeline({ ...def, stages: [{ stage: 'slurm', with: {} }, ...after] }, rest, { ...stages, slurm: waitStage(exec, recs, poller, { inputs, baselines }) }, { ...settings, jobs: Math.max(1, ready.length) });
   } finally {
     if (ctx.signal.aborted && openJobs(jobs).length) {
       await cancelAll(jobs, exec).catch(() => undefined);

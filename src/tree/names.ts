@@ -23,6 +23,11 @@ export interface Tree {
   lock: string;
   audit: string;
   quarantine: string;
+  /** Test results of images tested against this tree (`test --root`), before and after staging. */
+  results: string;
+  /** Logs and Slurm job directories of work done for this tree (release, test --root). */
+  logs: string;
+  jobs: string;
 }
 
 /** Where everything of the tree at `root` lives; touches nothing. */
@@ -38,6 +43,9 @@ export function treeAt(root: string): Tree {
     lock: path.join(state, 'lock'),
     audit: path.join(state, 'audit.log'),
     quarantine: path.join(state, 'quarantine'),
+    results: path.join(state, 'test-results'),
+    logs: path.join(state, 'logs'),
+    jobs: path.join(state, 'slurm'),
   };
 }
 

@@ -12,6 +12,7 @@ import { sifFileName } from '../recipe/names';
 import { inspectSif, type SifSummary } from '../sif/inspect';
 import { imageLabels, type ImageLabels } from '../validate/labels';
 import { targetInside } from '../validate/paths';
+import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { copyToTemp, ensureSpace, publishTemp } from './publish';
 import { TESTED, type Tree } from './root';
@@ -42,12 +43,23 @@ export function sifIdentity(s: SifSummary): ImageLabels & { name: string } {
   return { ...l, name: sifFileName(l.stem, l.dockerhash) };
 }
 
+/** Staging needs the image's latest run to have passed: an older pass does not outweigh a later failure or refusal. */
+function requirePassingRun(name: string, tests: readonly unknown[] | undefined): void {
+  const latest = latestRun(testRuns(tests));
+  if (!latest) throw new RefusedError('untested', `${name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
+  const verdict = runVerdict(latest);
+  if (verdict === 'refused') {
+    const g = latest.gate!;
+    throw new RefusedError('gate-refused', `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${g.regressions.length} figure(s) worse than ${g.baseline ?? 'the baseline'} by more than ${(g.tolerance * 100).toFixed(0)}%`, { hint: 'run sifkit test again (--tolerance or --no-gate to move past the gate), or stage with --untested' });
+  }
+  if (verdict === 'failed') throw new RefusedError('untested', `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) failed`, { hint: 'run sifkit test again, or stage with --untested' });
+}
+
 export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
   const summary = await inspectSif(path.resolve(file));
   if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
-  if (opts.requireTests && !(opts.tests ?? []).some((t) => t.passed))
-    throw new RefusedError('untested', `${facts.name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
+  if (opts.requireTests) requirePassingRun(facts.name, opts.tests);
   // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
   const trust = await loadTrustPolicy(tree);
   if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);

@@ -9,6 +9,7 @@ import { parseSifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
 import type { ChecksumState } from './checksum';
 import { labelFacts } from '../validate/labels';
+import { latestRun, runVerdict, testRuns, type TestVerdict } from '../validate/schemas/results';
 import { listLedger, sameStat, statKey, type LedgerEntry } from './ledger';
 import { EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './root';
 import { readLinkIn } from './links';
@@ -28,6 +29,8 @@ export interface ImageStatus {
   /** Spelt as checksum.ts spells it (one word per state): stat unchanged since hashed, stat changed, never hashed. */
   checksum: Extract<ChecksumState, 'ok-cached' | 'unrecorded'> | 'changed';
   tests?: number;
+  /** The latest recorded test run's verdict (a gate refusal shows as refused). */
+  test?: TestVerdict;
 }
 
 export interface TreeStatus {
@@ -80,12 +83,13 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
               /* not a readable SIF, or labels that fail the name rule: verify reports it */
             }
           }
-          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length };
+          img = { name, stem, dockerhash, params, dirs: [], links: [], size: st.size, imageCreated: created, sha256: e?.sha256, checksum: 'ok-cached', tests: e?.tests?.length, test: latestVerdict(e?.tests) };
           images.set(name, img);
         }
         img.dirs.push(dir);
         const age = (now - (created(img) ?? st.mtimeMs)) / 86_400_000;
-        img.ageDays = Math.max(img.ageDays ?? 0, Math.round(age * 10) / 10);
+        // Kept to the minute: a tenth of a day (2.4 h) would call a morning's images all "< 1 h" or all alike.
+        img.ageDays = Math.max(img.ageDays ?? 0, Math.round(age * 1440) / 1440);
         if (!e) img.checksum = 'unrecorded';
         else if (img.checksum !== 'unrecorded' && !sameStat(e.hashed[rel], statKey(st))) img.checksum = 'changed';
       }));
@@ -103,6 +107,11 @@ export async function treeStatus(tree: Tree, now = Date.now()): Promise<TreeStat
   const policy = trustPolicyPath(tree);
   const trustPolicy = (await fs.stat(policy).then(() => true, () => false)) ? policy : undefined;
   return { root: tree.root, images: [...images.values()].sort((a, b) => (a.name < b.name ? -1 : 1)), links, trustPolicy };
+}
+
+function latestVerdict(tests: readonly unknown[] | undefined): TestVerdict | undefined {
+  const last = latestRun(testRuns(tests));
+  return last && runVerdict(last);
 }
 
 function created(img: ImageStatus): number | undefined {

@@ -103,10 +103,10 @@ describe('sifkit status: a readable table', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('stem');
-    expect(lines[1].trim().split(/\s+/)).toEqual(['dockerhash', 'rocm', 'in', 'linked', 'size', 'age', 'checksum']);
+    expect(lines[1].trim().split(/\s+/)).toEqual(['dockerhash', 'rocm', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
     expect(r.stdout).not.toContain('\u001b[');
-    expect(r.stdout).toMatch(/ KiB +\d+ d +ok-cached\n/);
+    expect(r.stdout).toMatch(/ KiB +\d+ d +ok-cached +-\n/);
   });
   it('filters by --where and --stem', async () => {
     const where = JSON.parse((await runCli(['status', '--root', root, '--where', 'rocm=6.2.4', '--json'])).stdout);

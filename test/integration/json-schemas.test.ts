@@ -66,6 +66,7 @@ describe('JSON Schemas of the --json documents', () => {
 
     it('release, build, convert, inspect, test, report of a tiny recipe', async () => {
       const recipe = path.join(dir, 'defs', 'tiny');
+      await doc('init', ['init', 'tree'], { cwd: dir });
       const rel = await doc('release', ['release', recipe, '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs'], { cwd: dir });
       tag = rel.variants[0].image;
       const b = await doc('build', ['build', recipe, '--log-dir', 'logs'], { cwd: dir });

@@ -20,7 +20,7 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  const release = (extra: string[] = []) => ['release', 'mpi4py-cpu', '--root', 'containers', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
+  const release = (extra: string[] = []) => ['release', 'mpi4py-cpu', '--root', 'containers', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
 
   it('stops cleanly on Ctrl-C during the conversion, then a rerun resumes and finishes', async () => {
     // First run: interrupted once the conversion has started.
@@ -102,7 +102,7 @@ testing:
   });
 
   it('releases all three, two at a time, into one tree', async () => {
-    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '2', '--convert-jobs', '2', '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'], { cwd: dir });
+    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '2', '--convert-jobs', '2', '--root', 'tree', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'], { cwd: dir });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
@@ -117,7 +117,7 @@ testing:
   it('spreads builds over two engines (--engines), each variant converted from its own', async () => {
     const engine2 = await startSecondEngine();
     try {
-      const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--build-jobs', '2', '--engines', `unix:///var/run/docker.sock,${engine2.address}`, '--root', 'tree3', '--out', 'sif3', '--results-dir', 'results3', '--log-dir', 'logs', '--json'], { cwd: dir });
+      const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--build-jobs', '2', '--engines', `unix:///var/run/docker.sock,${engine2.address}`, '--root', 'tree3', '--init', '--out', 'sif3', '--results-dir', 'results3', '--log-dir', 'logs', '--json'], { cwd: dir });
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.stdout);
       expect(doc.variants.map((v: { engine: string }) => v.engine)).toEqual(['unix:///var/run/docker.sock', engine2.address, 'unix:///var/run/docker.sock']);
@@ -133,7 +133,7 @@ testing:
   it('a failing variant stops at its failing stage; the others finish, and the exit is 1', async () => {
     const recipe = path.join(dir, 'defs', 'tiny', 'recipe.yaml');
     await fs.writeFile(recipe, (await fs.readFile(recipe, 'utf8')).replace("expect: 'tiny'", "expect: 'tiny 1.0'"));
-    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--root', 'tree2', '--out', 'sif2', '--results-dir', 'results2', '--log-dir', 'logs', '--json'], { cwd: dir });
+    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--root', 'tree2', '--init', '--out', 'sif2', '--results-dir', 'results2', '--log-dir', 'logs', '--json'], { cwd: dir });
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc.variants[0].stages.promote).toBe('done');

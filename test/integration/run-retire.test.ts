@@ -61,6 +61,10 @@ quarantine_days: 30
     expect(result.plan.decisions.filter((d) => d.action === 'retire').length).toBeGreaterThan(0);
     expect(result.plan.decisions.find((d) => d.name === kept && d.dir === 'easybuild-sif-images')).toMatchObject({ action: 'keep', references: ['EasyConfig easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.6-old.eb'] });
     expect((await fs.readdir(path.join(root, 'tested-containers'))).sort()).toEqual(before);
+    // Without --json the stage's line names what it would retire.
+    const plain = await runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec]);
+    expect(plain.code).toBe(0);
+    for (const d of result.plan.decisions.filter((x) => x.action === 'retire')) expect(plain.stderr).toContain(`${d.dir}/${d.name}`);
   });
 
   it('quarantines with --apply, never what an EasyConfig names', async () => {

@@ -39,7 +39,7 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const release = (extra: string[] = []) => ['release', path.join(dir, 'defs', 'mpi4py-cpu'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'containers', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
+  const release = (extra: string[] = []) => ['release', path.join(dir, 'defs', 'mpi4py-cpu'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'containers', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
 
   it('converts and tests as jobs, survives kill -9 of the controller, and a resume stages and promotes both', async () => {
     // The first controller dies (SIGKILL: no cleanup) once both variants' jobs are submitted.
@@ -116,7 +116,7 @@ testing:
   });
 
   it('survives kill -9 of its controller: sifkit jobs shows the jobs, --resume follows them without submitting again', async () => {
-    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree-k', '--out', 'sif-k', '--results-dir', 'results-k', '--log-dir', 'logs'];
+    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree-k', '--init', '--out', 'sif-k', '--results-dir', 'results-k', '--log-dir', 'logs'];
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, CI: '1' } });
     let stderr = '';
     let killed = false;
@@ -141,7 +141,7 @@ testing:
   });
 
   it('is reported for its variant with log and exit code, the other variant released; a resume retries that task alone', async () => {
-    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'];
+    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'];
     const built = JSON.parse((await runCli(['run', 'build', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--json'], { cwd: dir })).stdout);
     const bad = path.join(dir, 'sif', `sifkittest-tiny-v-1.1-dockerhash-${built.variants[1].dockerhash}.tar`);
     await fs.mkdir(path.dirname(bad), { recursive: true });

@@ -170,6 +170,23 @@ describe('the report', () => {
     image, stem: image.replace(/-dockerhash.*/, ''), dockerhash: image.slice(-16, -4), recipe: 'r', runner: 'local', host: 'h', started, finished: started, passed: true,
     checks: [judge(latencyCheck, { exitCode: 0, output, durationMs: 1000 })],
   });
+  it('says REFUSED for a run the gate refused, gives a column to the parameter that differs, and marks the linked image', () => {
+    const a = { ...run('lumi-a-rocm-6.2.0-dockerhash-aaaaaaaaaaaa.sif', '2026-01-01T00:00:00Z', BCAST_FULL), params: { rocm: '6.2.0', python: '3.12' } };
+    const b: TestRun = {
+      ...run('lumi-a-rocm-6.3.4-dockerhash-bbbbbbbbbbbb.sif', '2026-02-01T00:00:00Z', BCAST_FULL), params: { rocm: '6.3.4', python: '3.12' }, passed: false,
+      gate: { verdict: 'refused', tolerance: 0.1, baseline: a.image, regressions: [{ check: 'bcast', size: 1, kind: 'latency', baseline: 1, value: 2, worseBy: 1 }] },
+    };
+    const html = reportHtml([a, b], new Date(0), { linked: new Set([a.image]) });
+    const rows = html.split('\n').filter((l) => l.startsWith('<tr><th scope="row">'));
+    expect(rows[0]).toMatch(/<td>6\.2\.0<\/td><td class="pass">linked<\/td>.*<td class="none"[^>]*>–<\/td><td class="pass">PASSED<\/td><\/tr>$/);
+    expect(rows[1]).toMatch(/<td>6\.3\.4<\/td><td class="none">–<\/td>.*>REFUSED<br><small>1 worse, up to 100%<\/small><\/td><td class="fail">REFUSED<\/td><\/tr>$/);
+    expect(html).toContain('<th>rocm</th>');
+    expect(html).not.toContain('<th>python</th>');
+    // The legend: one line each, labelled by what differs, never two on one line.
+    const legend = [...html.matchAll(/<text x="(\d+)" y="(\d+)" font-size="11">(rocm [^<]*)<\/text>/g)].map((m) => [Number(m[2]), m[3]]);
+    expect(legend.map((l) => l[1])).toEqual(['rocm 6.2.0 (aaaaaaaaaaaa)', 'rocm 6.3.4 (bbbbbbbbbbbb)']);
+    expect(Number(legend[1][0]) - Number(legend[0][0])).toBeGreaterThanOrEqual(14);
+  });
   it('draws one line per image version and a pass/fail row each', () => {
     const html = reportHtml([run('lumi-a-dockerhash-aaaaaaaaaaaa.sif', '2026-01-01T00:00:00Z', BCAST_FULL), run('lumi-a-dockerhash-bbbbbbbbbbbb.sif', '2026-02-01T00:00:00Z', BCAST_FULL.replace('381.45', '300'))]);
     expect(html.match(/<polyline/g)).toHaveLength(2);

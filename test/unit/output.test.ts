@@ -107,23 +107,30 @@ describe('status view', () => {
   };
   it('has one column per parameter that differs, named as the recipe names it, rows under their stem', () => {
     const t = statusTable(s.images);
-    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'rocm', 'python', 'mpi4py', 'in', 'linked', 'size', 'age', 'checksum']);
+    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'rocm', 'python', 'mpi4py', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
     expect(t.rows.map((r) => r[0])).toEqual([c.stem, b.stem, a.stem]);
-    expect(t.rows[2]).toEqual([a.stem, 'aaaaaaaaaaaa', '6.2.0', '3.12', '3.1.6', 'tested+easybuild', 'yes', '174.1 MiB', '3 d', 'ok-cached']);
+    expect(t.rows[2]).toEqual([a.stem, 'aaaaaaaaaaaa', '6.2.0', '3.12', '3.1.6', 'tested+easybuild', 'yes', '174.1 MiB', '3 d', 'ok-cached', '-']);
     expect(t.rows[0][2]).toBe('-');
     expect(t.shared).toEqual([]);
     const out = table(t.rows, t.columns, plain);
     for (const l of out.trimEnd().split('\n')) expect(l.length).toBeLessThanOrEqual(100);
     expect(out.split('\n').slice(0, 4)).toEqual([
       'stem',
-      '  dockerhash    rocm   python  mpi4py  in                linked       size  age  checksum',
+      '  dockerhash    rocm   python  mpi4py  in                linked       size  age  checksum   test',
       c.stem,
-      '  aaaaaaaaaaaa  -      3.11    3.1.4   tested+easybuild  yes     174.1 MiB  3 d  ok-cached',
+      '  aaaaaaaaaaaa  -      3.11    3.1.4   tested+easybuild  yes     174.1 MiB  3 d  ok-cached  -',
     ]);
+  });
+  it('sorts by stem, then newest first within a stem', () => {
+    const old = { ...a, name: 'old.sif', dockerhash: 'cccccccccccc', ageDays: 40 };
+    const fresh = { ...a, name: 'fresh.sif', dockerhash: 'dddddddddddd', ageDays: 0.2 };
+    const t = statusTable([old, c, a, fresh]);
+    expect(t.rows.map((r) => [r[0], r[1]])).toEqual([[c.stem, 'aaaaaaaaaaaa'], [a.stem, 'dddddddddddd'], [a.stem, 'aaaaaaaaaaaa'], [a.stem, 'cccccccccccc']]);
+    expect(t.rows[1]).toContain('4 h');
   });
   it('puts parameters every image shares on one name=value line, not in columns', () => {
     const t = statusTable([a, { ...a, name: 'other.sif', dockerhash: 'bbbbbbbbbbbb' }]);
-    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'in', 'linked', 'size', 'age', 'checksum']);
+    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
     expect(t.shared).toEqual(['rocm=6.2.0', 'python=3.12', 'mpi4py=3.1.6']);
   });
   it('filters by parameter and by stem (with *)', () => {

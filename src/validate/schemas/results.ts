@@ -31,19 +31,47 @@ export const checkResultSchema = z.object({
   figures: osuResultSchema.optional(),
 });
 
+/** A figure worse than the baseline's by more than the tolerance. */
+export const regressionSchema = z.object({
+  check: z.string(),
+  size: z.number(),
+  kind: z.enum(['latency', 'bandwidth']),
+  baseline: z.number(),
+  value: z.number(),
+  worseBy: z.number(),
+});
+
+/**
+ * The regression gate's verdict on a run, part of the run: `refused` when a
+ * figure is worse than the baseline's by more than `tolerance` (the run is
+ * then not passed), `off` when the run was told not to gate (--no-gate).
+ * Absent when there was nothing to compare with.
+ */
+export const gateSchema = z.object({
+  verdict: z.enum(['passed', 'refused', 'off']),
+  tolerance: z.number(),
+  baseline: imageField.optional(),
+  source: z.string().optional(),
+  regressions: z.array(regressionSchema),
+});
+
 export const testRunSchema = z.object({
   image: imageField,
   stem: nameField('stem'),
   dockerhash: nameField('dockerhash'),
   recipe: z.string(),
+  /** The image's recipe parameters (from its labels), so reports can say what differs between versions. */
+  params: z.record(z.string(), z.string()).optional(),
   runner: z.enum(['local', 'slurm']),
   host: z.string(),
   jobId: z.string().optional(),
   jobState: z.string().optional(),
   started: z.string(),
   finished: z.string(),
+  /** Every check passed and the gate did not refuse. */
   passed: z.boolean(),
   checks: z.array(checkResultSchema),
+  gate: gateSchema.optional(),
 });
 
 export type TestRun = z.infer<typeof testRunSchema>;
@@ -52,3 +80,31 @@ export const resultsFileSchema = z.object({
   image: imageField,
   runs: z.array(testRunSchema),
 });
+
+export type TestVerdict = 'passed' | 'failed' | 'refused';
+
+/** What a run says about its image: a failed check, else the gate's refusal, else passed. */
+export function runVerdict(run: z.infer<typeof testRunSchema>): TestVerdict {
+  if (!run.checks.every((c) => c.passed)) return 'failed';
+  if (run.gate?.verdict === 'refused') return 'refused';
+  return run.passed ? 'passed' : 'failed';
+}
+
+/**
+ * The run that speaks for an image now: the last one to finish. A later
+ * run supersedes an earlier one, whichever way it went, so a refusal is
+ * never hidden behind an older pass.
+ */
+export function latestRun<T extends { finished: string }>(runs: readonly T[] | undefined): T | undefined {
+  let last: T | undefined;
+  for (const r of runs ?? []) if (!last || r.finished >= last.finished) last = r;
+  return last;
+}
+
+/** The runs among `raw` (a ledger's `tests`) that read as test runs; others are left out. */
+export function testRuns(raw: readonly unknown[] | undefined): Array<z.infer<typeof testRunSchema>> {
+  return (raw ?? []).flatMap((t) => {
+    const r = testRunSchema.safeParse(t);
+    return r.success ? [r.data] : [];
+  });
+}
