@@ -37,3 +37,8 @@ while size <= max_size:
         # MPI_Finalize may not reach the launcher.
         print(f"{size:<10d}{elapsed * 1e6 / (2 * iters):>18.2f}", flush=True)
     size *= 2
+
+# Both ranks stay until rank 0 has written every line: a rank that leaves
+# first can make the launcher close the job's output before the last line.
+comm.Barrier()
+sys.stdout.flush()
