@@ -230,7 +230,16 @@ describe('issue 32: the set-up leaves sifkit on PATH', () => {
     const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h32-bin-'));
     try {
       const repo = path.join(__dirname, '..', '..');
-      const env = { ...process.env, SIFKIT_BIN_DIR: bin, PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` };
+      // A PATH of only the programs the set-up and the launcher use, so a sifkit installed
+      // on this machine (CI's own set-up puts one in npm's global bin) is not found first.
+      const tools = path.join(bin, '..', `${path.basename(bin)}-tools`);
+      await fs.mkdir(tools, { recursive: true });
+      for (const t of ['bash', 'sh', 'dirname', 'id', 'mkdir', 'chmod', 'mv', 'grep', 'cat', 'sed', 'awk', 'readlink', 'rm']) {
+        const where = spawnSync('bash', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
+        if (where) await fs.symlink(where, path.join(tools, t));
+      }
+      await fs.symlink(process.execPath, path.join(tools, 'node'));
+      const env = { ...process.env, SIFKIT_BIN_DIR: bin, PATH: `${bin}:${tools}` };
       const said = spawnSync('bash', ['scripts/setup.sh', 'path'], { cwd: repo, env, encoding: 'utf8' });
       expect(said.status).toBe(0);
       expect(said.stderr).toBe(`sifkit setup: put sifkit on PATH: ${bin}/sifkit runs this checkout's build\n`);
@@ -242,6 +251,7 @@ describe('issue 32: the set-up leaves sifkit on PATH', () => {
       expect(await fs.readFile(path.join(bin, 'sifkit'), 'utf8')).toBe(before);
     } finally {
       await fs.rm(bin, { recursive: true, force: true });
+      await fs.rm(`${bin}-tools`, { recursive: true, force: true });
     }
   });
 });
