@@ -35,8 +35,15 @@ describe('scripts/setup.sh', () => {
     return root;
   }
 
-  it('does nothing and says nothing when everything is there (this machine, as root)', () => {
-    const r = spawnSync('bash', [path.join(REPO, 'scripts', 'setup.sh')], { encoding: 'utf8' });
+  it('does nothing and says nothing when everything is there (this machine, as root)', async () => {
+    // This checkout's launcher first on PATH, as the path step writes it: whatever sifkit
+    // the machine has elsewhere (CI's own set-up, another clone) is then not the one found.
+    const bin = path.join(dir, 'bin');
+    await fs.mkdir(bin, { recursive: true });
+    const here = await fs.realpath(REPO);
+    await fs.writeFile(path.join(bin, 'sifkit'), `#!/bin/sh\nexec node "${here}/dist/src/cli/main.js" "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+    const r = spawnSync('bash', [path.join(REPO, 'scripts', 'setup.sh')], { encoding: 'utf8', env });
     expect({ code: r.status, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 0, stderr: '', stdout: '' });
   });
 
