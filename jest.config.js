@@ -16,8 +16,13 @@ module.exports = {
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
       transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.transpile.json' }] },
     },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'], slowTestThreshold: 60,
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      slowTestThreshold: 60,
       // Starts the engine, munge and Slurm when they are not running (scripts/setup.sh).
-      globalSetup: '<rootDir>/test/support/global-setup.js' },
+      globalSetup: '<rootDir>/test/support/global-setup.js',
+    },
   ],
 };

@@ -26,26 +26,32 @@ async function writeRecipe(root: string, last: string): Promise<void> {
   const dir = path.join(root, 'cachebench');
   await fs.mkdir(path.join(dir, 'served'), { recursive: true });
   await fs.writeFile(path.join(dir, 'served', 'cpe.tar'), 'stand-in licensed bytes\n');
-  await fs.writeFile(path.join(dir, 'recipe.yaml'), [
-    'name: cachebench',
-    'naming: { prefix: sifkitbench, app: cachebench, version: v, parts: [[v, v]] }',
-    'fragments: [cachebench/main.docker, cachebench/last.docker]',
-    'runtime_args: [SERVER_PORT, SERVED_DIGEST]',
-    'server_files: served',
-    "parameters: { v: { type: version, default: '1.0' } }",
-    '',
-  ].join('\n'));
+  await fs.writeFile(
+    path.join(dir, 'recipe.yaml'),
+    [
+      'name: cachebench',
+      'naming: { prefix: sifkitbench, app: cachebench, version: v, parts: [[v, v]] }',
+      'fragments: [cachebench/main.docker, cachebench/last.docker]',
+      'runtime_args: [SERVER_PORT, SERVED_DIGEST]',
+      'server_files: served',
+      "parameters: { v: { type: version, default: '1.0' } }",
+      '',
+    ].join('\n'),
+  );
   const slow = [1, 2, 3, 4, 5].map((i) => `RUN sleep ${STEP_SECONDS} && echo ${i} > /slow${i}`);
-  await fs.writeFile(path.join(dir, 'main.docker'), [
-    'FROM sifkit-test/busybox:latest',
-    `LABEL ${MARK}="${path.basename(root)}"`,
-    ...slow,
-    'ARG SERVER_PORT',
-    'ARG SERVED_DIGEST',
-    `RUN wget -q -O /cpe.tar "http://127.0.0.1:\${SERVER_PORT}/cpe.tar" && wc -c < /cpe.tar > /fetched && rm /cpe.tar && sleep ${STEP_SECONDS}`,
-    `RUN sleep ${STEP_SECONDS} && echo after > /after`,
-    '',
-  ].join('\n'));
+  await fs.writeFile(
+    path.join(dir, 'main.docker'),
+    [
+      'FROM sifkit-test/busybox:latest',
+      `LABEL ${MARK}="${path.basename(root)}"`,
+      ...slow,
+      'ARG SERVER_PORT',
+      'ARG SERVED_DIGEST',
+      `RUN wget -q -O /cpe.tar "http://127.0.0.1:\${SERVER_PORT}/cpe.tar" && wc -c < /cpe.tar > /fetched && rm /cpe.tar && sleep ${STEP_SECONDS}`,
+      `RUN sleep ${STEP_SECONDS} && echo after > /after`,
+      '',
+    ].join('\n'),
+  );
   await fs.writeFile(path.join(dir, 'last.docker'), `${last}\n`);
 }
 
@@ -59,7 +65,14 @@ async function build(engine: ImageEngine, root: string, rebuild: boolean): Promi
     provenance: { sifkitVersion: 'bench', revision: 'bench' },
     date: '20000101',
   });
-  return buildVariant(engine, { recipe, rendered, rebuild, logDir: path.join(root, 'logs'), signal: new AbortController().signal, verdictDir: path.join(root, 'verdicts') });
+  return buildVariant(engine, {
+    recipe,
+    rendered,
+    rebuild,
+    logDir: path.join(root, 'logs'),
+    signal: new AbortController().signal,
+    verdictDir: path.join(root, 'verdicts'),
+  });
 }
 
 export async function cacheBenches(): Promise<Figure[]> {
@@ -77,10 +90,18 @@ export async function cacheBenches(): Promise<Figure[]> {
     // Every step but FROM (never "cached"), the last fragment's and the provenance LABEL after it.
     const expected = steps.length - 3;
     return [
-      { figure: `rebuild after changing the last fragment (s; baseline first build), ${cached}/${steps.length} steps from cache`, sifkit: second.durationMs / 1000, baseline: first.durationMs / 1000, unit: 's', target: `all ${expected} earlier steps cached`, met: cached === expected },
+      {
+        figure: `rebuild after changing the last fragment (s; baseline first build), ${cached}/${steps.length} steps from cache`,
+        sifkit: second.durationMs / 1000,
+        baseline: first.durationMs / 1000,
+        unit: 's',
+        target: `all ${expected} earlier steps cached`,
+        met: cached === expected,
+      },
     ];
   } finally {
-    for (const img of await engine.listImages(`${MARK}=${path.basename(root)}`)) await engine.removeImage(img.id).catch(() => undefined);
+    for (const img of await engine.listImages(`${MARK}=${path.basename(root)}`))
+      await engine.removeImage(img.id).catch(() => undefined);
     execSync(`rm -rf ${root}`);
   }
 }

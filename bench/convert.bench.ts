@@ -31,7 +31,10 @@ interface Run {
 /** Runs the CLI, sampling its own peak RSS (VmHWM, not its children's) from /proc. */
 function runWithPeak(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const child = spawn(process.execPath, [CLI, ...args, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1' },
+    });
     let peak = 0;
     let stdout = '';
     let stderr = '';
@@ -74,7 +77,9 @@ export function benchImage(gib: number): string {
   const lines = ['FROM debian:bookworm-slim'];
   for (let l = 0; l < layers; l++) lines.push(dataLayer(`/data/l${l}`, per));
   // Whiteouts and an opaque directory, as real images have.
-  lines.push('RUN rm -rf /data/l0/small /data/l1/r1.bin /data/l1/small && mkdir /data/l1/small && echo new > /data/l1/small/only');
+  lines.push(
+    'RUN rm -rf /data/l0/small /data/l1/r1.bin /data/l1/small && mkdir /data/l1/small && echo new > /data/l1/small/only',
+  );
   lines.push('ENV BENCH=1\nCMD ["/bin/sh"]');
   const dir = execSync('mktemp -d').toString().trim();
   try {
@@ -93,21 +98,30 @@ function apptainerLike(image: string, dir: string): void {
   const rootfs = path.join(dir, 'rootfs');
   const unpacked = path.join(dir, 'saved');
   sh(`docker save ${image} -o ${tarFile} && mkdir -p ${rootfs} ${unpacked} && tar -C ${unpacked} -xf ${tarFile}`);
-  const manifest = JSON.parse(readFileSync(path.join(unpacked, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+  const manifest = JSON.parse(readFileSync(path.join(unpacked, 'manifest.json'), 'utf8')) as Array<{
+    Layers: string[];
+  }>;
   for (const layer of manifest[0].Layers) {
     const file = path.join(unpacked, layer);
     // Whiteouts first (they name lower files), then the layer over the rest.
-    const names = execSync(`tar -tf ${file}`, { maxBuffer: 1 << 28 }).toString().split('\n');
+    const names = execSync(`tar -tf ${file}`, { maxBuffer: 1 << 28 })
+      .toString()
+      .split('\n');
     for (const n of names.filter((x) => path.basename(x).startsWith('.wh.'))) {
       const base = path.basename(n);
-      const target = base === '.wh..wh..opq' ? path.join(rootfs, path.dirname(n), '*') : path.join(rootfs, path.dirname(n), base.slice(4));
+      const target =
+        base === '.wh..wh..opq'
+          ? path.join(rootfs, path.dirname(n), '*')
+          : path.join(rootfs, path.dirname(n), base.slice(4));
       sh(`rm -rf ${target}`);
     }
     sh(`tar -C ${rootfs} -xf ${file} --exclude='.wh.*'`);
   }
   sh(`rm -rf ${unpacked} ${tarFile}`);
   sh(`mksquashfs ${rootfs} ${dir}/image.sqfs -noappend -comp gzip -quiet -no-progress && rm -rf ${rootfs}`);
-  sh(`siftool new ${dir}/apptainer.sif && siftool add ${dir}/apptainer.sif ${dir}/image.sqfs --datatype 4 --parttype 1 --partfs 1 --partarch 2 && rm ${dir}/image.sqfs`);
+  sh(
+    `siftool new ${dir}/apptainer.sif && siftool add ${dir}/apptainer.sif ${dir}/image.sqfs --datatype 4 --parttype 1 --partfs 1 --partarch 2 && rm ${dir}/image.sqfs`,
+  );
 }
 
 async function bare(image: string, dir: string): Promise<void> {
@@ -149,7 +163,9 @@ export async function convertBenches(): Promise<Figure[]> {
         sh('sync');
         baseSecs = Math.min(baseSecs, (await timed(() => bare(image, dir)))[0]);
         sh('sync');
-        const [secs, r] = await timed(() => runWithPeak(['convert', `docker-daemon:${image}`, '-o', path.join(dir, 'ours.sif')]));
+        const [secs, r] = await timed(() =>
+          runWithPeak(['convert', `docker-daemon:${image}`, '-o', path.join(dir, 'ours.sif')]),
+        );
         await fs.rm(path.join(dir, 'ours.sif'), { force: true });
         ours = Math.min(ours, secs);
         run = !run || r.peakMiB > run.peakMiB ? r : run;
@@ -161,10 +177,36 @@ export async function convertBenches(): Promise<Figure[]> {
       peaks.push(run.peakMiB);
       const label = `${mib.toFixed(0)} MiB image`;
       figures.push(
-        { figure: `convert ${label} (s; baseline docker export | mksquashfs -tar)`, sifkit: ours, baseline: baseSecs, unit: 's', target: 'ratio <= 1.15', met: ours / baseSecs <= 1.15 },
-        { figure: `convert ${label} (s; baseline apptainer-like save, unpack, mksquashfs, copy)`, sifkit: ours, baseline: appSecs, unit: 's', target: 'ratio <= 0.8 (1.25x faster)', met: ours / appSecs <= 0.8 },
-        { figure: `convert ${label}: peak RSS of sifkit (MiB)`, sifkit: run.peakMiB, unit: 'MiB', target: '<= 300 MiB', met: run.peakMiB <= 300 },
-        { figure: `convert ${label}: peak RSS of mksquashfs, -mem 1G (MiB)`, sifkit: run.doc.sif.mksquashfsPeakMiB, unit: 'MiB', target: 'reported', met: true },
+        {
+          figure: `convert ${label} (s; baseline docker export | mksquashfs -tar)`,
+          sifkit: ours,
+          baseline: baseSecs,
+          unit: 's',
+          target: 'ratio <= 1.15',
+          met: ours / baseSecs <= 1.15,
+        },
+        {
+          figure: `convert ${label} (s; baseline apptainer-like save, unpack, mksquashfs, copy)`,
+          sifkit: ours,
+          baseline: appSecs,
+          unit: 's',
+          target: 'ratio <= 0.8 (1.25x faster)',
+          met: ours / appSecs <= 0.8,
+        },
+        {
+          figure: `convert ${label}: peak RSS of sifkit (MiB)`,
+          sifkit: run.peakMiB,
+          unit: 'MiB',
+          target: '<= 300 MiB',
+          met: run.peakMiB <= 300,
+        },
+        {
+          figure: `convert ${label}: peak RSS of mksquashfs, -mem 1G (MiB)`,
+          sifkit: run.doc.sif.mksquashfsPeakMiB,
+          unit: 'MiB',
+          target: 'reported',
+          met: true,
+        },
       );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -172,7 +214,13 @@ export async function convertBenches(): Promise<Figure[]> {
   }
   if (peaks.length > 1) {
     const spread = Math.max(...peaks) / Math.min(...peaks);
-    figures.push({ figure: `convert: sifkit peak RSS, largest / smallest image (${sizes.join(' vs ')} GiB)`, sifkit: spread, unit: 'x', target: '<= 1.25 (flat)', met: spread <= 1.25 });
+    figures.push({
+      figure: `convert: sifkit peak RSS, largest / smallest image (${sizes.join(' vs ')} GiB)`,
+      sifkit: spread,
+      unit: 'x',
+      target: '<= 1.25 (flat)',
+      met: spread <= 1.25,
+    });
   }
   figures.push(...(await compressionFigures(benchImage(sizes[0]), root)));
   return figures;
@@ -185,14 +233,30 @@ async function compressionFigures(image: string, root: string): Promise<Figure[]
     const results = new Map<string, { secs: number; mib: number }>();
     for (const c of COMPRESSIONS) {
       const out = path.join(dir, `${c}.sif`);
-      const [secs, run] = await timed(() => runWithPeak(['convert', `docker-daemon:${image}`, '-o', out, '--compression', c]));
+      const [secs, run] = await timed(() =>
+        runWithPeak(['convert', `docker-daemon:${image}`, '-o', out, '--compression', c]),
+      );
       results.set(c, { secs, mib: run.doc.sif.size / MiB });
       await fs.rm(out);
     }
     const gzip = results.get('gzip')!;
     return [...results].flatMap(([c, r]) => [
-      { figure: `convert with ${c}: time (s; baseline gzip)`, sifkit: r.secs, baseline: gzip.secs, unit: 's', target: 'reported', met: true },
-      { figure: `convert with ${c}: SIF size (MiB; baseline gzip)`, sifkit: r.mib, baseline: gzip.mib, unit: 'MiB', target: 'reported', met: true },
+      {
+        figure: `convert with ${c}: time (s; baseline gzip)`,
+        sifkit: r.secs,
+        baseline: gzip.secs,
+        unit: 's',
+        target: 'reported',
+        met: true,
+      },
+      {
+        figure: `convert with ${c}: SIF size (MiB; baseline gzip)`,
+        sifkit: r.mib,
+        baseline: gzip.mib,
+        unit: 'MiB',
+        target: 'reported',
+        met: true,
+      },
     ]);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -32,7 +32,10 @@ function freePort(): Promise<number> {
 
 async function waitForServer(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const ok = await run('curl', ['-fsS', '-o', '/dev/null', url]).then(() => true, () => false);
+    const ok = await run('curl', ['-fsS', '-o', '/dev/null', url]).then(
+      () => true,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -59,23 +62,55 @@ export async function fetchBenches(): Promise<Figure[]> {
     }
     await fh.close();
     const sha256 = h.digest('hex');
-    sources.push({ name: `f${i}`, kind: 'file', url: `http://127.0.0.1:${port}/${name}`, sha256, submodules: false, servedPath: `sources/sha256/${sha256}` });
+    sources.push({
+      name: `f${i}`,
+      kind: 'file',
+      url: `http://127.0.0.1:${port}/${name}`,
+      sha256,
+      submodules: false,
+      servedPath: `sources/sha256/${sha256}`,
+    });
   }
-  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', served], { stdio: 'ignore' });
+  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', served], {
+    stdio: 'ignore',
+  });
   try {
     await waitForServer(`http://127.0.0.1:${port}/f0.bin`);
     const curlDir = path.join(root, 'curl');
     await fs.mkdir(curlDir);
     const [curlSecs] = await timed(async () => {
       // xargs -P 4: four curls at once, as fetch's default --jobs 4.
-      await run('sh', ['-c', `printf '%s\\n' ${sources.map((s) => s.url).join(' ')} | xargs -P 4 -n 1 sh -c 'curl -fsS -o "${curlDir}/$(basename "$0")" "$0"'`], { maxBuffer: 1 << 20 });
+      await run(
+        'sh',
+        [
+          '-c',
+          `printf '%s\\n' ${sources.map((s) => s.url).join(' ')} | xargs -P 4 -n 1 sh -c 'curl -fsS -o "${curlDir}/$(basename "$0")" "$0"'`,
+        ],
+        { maxBuffer: 1 << 20 },
+      );
     });
-    const [fetchSecs, got] = await timed(() => fetchSources(sources, { cache: path.join(root, 'cache'), jobs: 4, signal: new AbortController().signal }));
+    const [fetchSecs, got] = await timed(() =>
+      fetchSources(sources, { cache: path.join(root, 'cache'), jobs: 4, signal: new AbortController().signal }),
+    );
     if (got.some((g) => g.how !== 'fetched')) throw new Error('bench: not every file was fetched');
     const mib = total / (1024 * 1024);
     return [
-      { figure: `fetch ${n} files, ${mib.toFixed(0)} MiB from a local server (seconds)`, sifkit: fetchSecs, baseline: curlSecs, unit: 's', target: 'ratio <= 1.5 (bandwidth-bound; fetch also hashes every byte)', met: fetchSecs / curlSecs <= 1.5 },
-      { figure: 'fetch throughput (MiB/s)', sifkit: mib / fetchSecs, baseline: mib / curlSecs, unit: 'MiB/s', target: 'informational', met: true },
+      {
+        figure: `fetch ${n} files, ${mib.toFixed(0)} MiB from a local server (seconds)`,
+        sifkit: fetchSecs,
+        baseline: curlSecs,
+        unit: 's',
+        target: 'ratio <= 1.5 (bandwidth-bound; fetch also hashes every byte)',
+        met: fetchSecs / curlSecs <= 1.5,
+      },
+      {
+        figure: 'fetch throughput (MiB/s)',
+        sifkit: mib / fetchSecs,
+        baseline: mib / curlSecs,
+        unit: 'MiB/s',
+        target: 'informational',
+        met: true,
+      },
     ];
   } finally {
     server.kill('SIGTERM');

@@ -15,7 +15,14 @@ export async function renderBench(): Promise<Figure[]> {
     const recipe = await loadRecipe('mpi4py');
     const fragments = await readFragments(recipe);
     for (const values of variantValues(recipe, {}, true)) {
-      renderVariant({ recipe, values, fragments, files: {}, provenance: { sifkitVersion: 'bench', revision: 'bench' }, date: '20241007' });
+      renderVariant({
+        recipe,
+        values,
+        fragments,
+        files: {},
+        provenance: { sifkitVersion: 'bench', revision: 'bench' },
+        date: '20241007',
+      });
     }
   });
   const cpuUsed = process.cpuUsage(cpu0);
@@ -27,7 +34,14 @@ export async function renderBench(): Promise<Figure[]> {
   });
   const load = os.loadavg()[0].toFixed(1);
   return [
-    { figure: `render mpi4py matrix (${recipe.matrix.length} variants, with lint; load ${load})`, sifkit: t, baseline: base, unit: 's', target: '< 1 s', met: t < 1 },
+    {
+      figure: `render mpi4py matrix (${recipe.matrix.length} variants, with lint; load ${load})`,
+      sifkit: t,
+      baseline: base,
+      unit: 's',
+      target: '< 1 s',
+      met: t < 1,
+    },
     { figure: `  the same, CPU time of the process`, sifkit: cpu, unit: 's', target: '< 1 s', met: cpu < 1 },
   ];
 }

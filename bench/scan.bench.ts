@@ -15,7 +15,9 @@ const MiB = 1048576;
 
 function scanInChild(image: string): Promise<{ seconds: number; bytes: number; files: number; peakMiB: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'scan-child.js'), image], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(__dirname, 'scan-child.js'), image], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     let peak = 0;
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -42,7 +44,9 @@ export async function scanBenches(): Promise<Figure[]> {
     let floor = Infinity;
     let scan = { seconds: Infinity, bytes: 0, files: 0, peakMiB: 0 };
     for (let i = 0; i < 2; i++) {
-      const [t] = await timed(async () => execSync(`docker save ${image} | sha256sum`, { shell: '/bin/bash', stdio: ['ignore', 'ignore', 'inherit'] }));
+      const [t] = await timed(async () =>
+        execSync(`docker save ${image} | sha256sum`, { shell: '/bin/bash', stdio: ['ignore', 'ignore', 'inherit'] }),
+      );
       floor = Math.min(floor, t);
       const s = await scanInChild(image);
       if (s.seconds < scan.seconds) scan = s;

@@ -72,7 +72,12 @@ export function seeded(seed: number): () => number {
 
 const STEMS = ['lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6', 'lumi-mpi4py-rocm-6.2.4-python-3.12-mpi4py-4.0.1'];
 const IMAGES_PER_STEM = 3;
-const DIRS = ['tested-containers', 'easybuild-sif-images', '.sifkit/quarantine/tested-containers', '.sifkit/quarantine/easybuild-sif-images'];
+const DIRS = [
+  'tested-containers',
+  'easybuild-sif-images',
+  '.sifkit/quarantine/tested-containers',
+  '.sifkit/quarantine/easybuild-sif-images',
+];
 
 interface Source {
   file: string;
@@ -89,16 +94,27 @@ interface Run {
 }
 
 /** Runs the CLI; with `killAfterMs`, SIGKILLs it then unless it has ended. */
-function runCli(cli: string, args: string[], killAfterMs?: number, env: NodeJS.ProcessEnv = {}): Promise<Run & { killed: boolean }> {
+function runCli(
+  cli: string,
+  args: string[],
+  killAfterMs?: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Run & { killed: boolean }> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CI: '1', ...env } });
+    const child = spawn(process.execPath, [cli, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, CI: '1', ...env },
+    });
     let stderr = '';
     let killed = false;
     child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) killed = child.kill('SIGKILL');
-    }, killAfterMs);
+    const timer =
+      killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (child.exitCode === null && child.signalCode === null) killed = child.kill('SIGKILL');
+          }, killAfterMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -110,11 +126,14 @@ function runCli(cli: string, args: string[], killAfterMs?: number, env: NodeJS.P
 async function policyFile(dir: string): Promise<string> {
   const f = path.join(dir, 'policy.yaml');
   // Keep little, so that retire always has something to move once a few images are in.
-  await fs.writeFile(f, `directories:
+  await fs.writeFile(
+    f,
+    `directories:
   tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
   easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
 quarantine_days: 30
-`);
+`,
+  );
   return f;
 }
 
@@ -125,7 +144,11 @@ async function sha256Of(file: string): Promise<string> {
 }
 
 /** The harness's own look at the tree: torn files, dangling links, what images are where. */
-async function inspect(root: string, sources: Map<string, Source>, cache: Map<string, string>): Promise<{ torn: string[]; dangling: string[]; present: Set<string> }> {
+async function inspect(
+  root: string,
+  sources: Map<string, Source>,
+  cache: Map<string, string>,
+): Promise<{ torn: string[]; dangling: string[]; present: Set<string> }> {
   const torn: string[] = [];
   const dangling: string[] = [];
   const present = new Set<string>();
@@ -143,7 +166,10 @@ async function inspect(root: string, sources: Map<string, Source>, cache: Map<st
       const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       const sha = cache.get(key) ?? (st.size === src.size ? await sha256Of(abs) : 'size differs');
       cache.set(key, sha);
-      if (st.size !== src.size || sha !== src.sha256) torn.push(`${d}/${name}: ${st.size} bytes, sha256 ${sha.slice(0, 12)}, source ${src.size} bytes ${src.sha256.slice(0, 12)}`);
+      if (st.size !== src.size || sha !== src.sha256)
+        torn.push(
+          `${d}/${name}: ${st.size} bytes, sha256 ${sha.slice(0, 12)}, source ${src.size} bytes ${src.sha256.slice(0, 12)}`,
+        );
       else present.add(name);
     }
   }
@@ -159,13 +185,21 @@ async function inspect(root: string, sources: Map<string, Source>, cache: Map<st
     if (name.includes(TEMP_MARKER)) continue;
     const abs = path.join(root, 'sif-images', name);
     if (!(await fs.lstat(abs)).isSymbolicLink()) continue;
-    if (!(await fs.stat(abs).then(() => true, () => false))) dangling.push(`sif-images/${name} -> ${await fs.readlink(abs)}`);
+    if (
+      !(await fs.stat(abs).then(
+        () => true,
+        () => false,
+      ))
+    )
+      dangling.push(`sif-images/${name} -> ${await fs.readlink(abs)}`);
   }
   return { torn, dangling, present };
 }
 
 async function stagedNames(root: string): Promise<string[]> {
-  return (await fs.readdir(path.join(root, 'tested-containers')).catch(() => [] as string[])).filter((n) => n.endsWith('.sif') && !n.includes(TEMP_MARKER)).sort();
+  return (await fs.readdir(path.join(root, 'tested-containers')).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.sif') && !n.includes(TEMP_MARKER))
+    .sort();
 }
 
 export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
@@ -173,7 +207,20 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
   const rnd = seeded(opts.seed);
   const log = opts.log ?? (() => undefined);
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-torture-'));
-  const result: TortureResult = { seed: opts.seed, kills: 0, killsBy: { stage: 0, promote: 0, retire: 0, repair: 0 }, finishedFirst: 0, torn: 0, dangling: 0, wedged: 0, unclean: 0, lost: 0, failures: [], measuredMs: { stage: 0, promote: 0, retire: 0, repair: 0 }, totalMs: 0 };
+  const result: TortureResult = {
+    seed: opts.seed,
+    kills: 0,
+    killsBy: { stage: 0, promote: 0, retire: 0, repair: 0 },
+    finishedFirst: 0,
+    torn: 0,
+    dangling: 0,
+    wedged: 0,
+    unclean: 0,
+    lost: 0,
+    failures: [],
+    measuredMs: { stage: 0, promote: 0, retire: 0, repair: 0 },
+    totalMs: 0,
+  };
   try {
     const sources = new Map<string, Source>();
     const list: Source[] = [];
@@ -181,7 +228,12 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
       for (let i = 0; i < IMAGES_PER_STEM; i++) {
         const file = path.join(work, `src-${s}-${i}.sif`);
         const dockerhash = `${s}${i}`.padEnd(12, 'a');
-        const { name } = await makeSif(file, { stem, dockerhash, created: `2026-0${i + 1}-01T00:00:00Z`, padBytes: opts.padBytes ?? 8 << 20 });
+        const { name } = await makeSif(file, {
+          stem,
+          dockerhash,
+          created: `2026-0${i + 1}-01T00:00:00Z`,
+          padBytes: opts.padBytes ?? 8 << 20,
+        });
         const src = { file, name, sha256: await sha256Of(file), size: (await fs.stat(file)).size };
         sources.set(name, src);
         list.push(src);
@@ -198,9 +250,10 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
     // Brings the tree on by one step, in this process (no start-up cost): a killed command's work is done after all.
     const complete = async (tree: Tree, kind: OpKind, src: Source): Promise<void> => {
       if (kind === 'stage') await stage(tree, src.file);
-      else if (kind === 'promote') await promote(tree, src.name, { to: 'all' }).catch((e) => {
-        if (!(e instanceof RefusedError && e.code === 'not-forward')) throw e;
-      });
+      else if (kind === 'promote')
+        await promote(tree, src.name, { to: 'all' }).catch((e) => {
+          if (!(e instanceof RefusedError && e.code === 'not-forward')) throw e;
+        });
       else if (kind === 'retire') await retire(tree, { policy, apply: true });
     };
 
@@ -250,7 +303,9 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
       for (const t of seen.torn) result.failures.push(`${where}: torn ${t}`);
       for (const d of seen.dangling) result.failures.push(`${where}: dangling ${d}`);
       // The next command must get the lock at once (the killed holder is dead on this host).
-      const next = await runCli(opts.cli, ['verify', '--repair', '--root', root], undefined, { SIFKIT_LOCK_WAIT_MS: '30000' });
+      const next = await runCli(opts.cli, ['verify', '--repair', '--root', root], undefined, {
+        SIFKIT_LOCK_WAIT_MS: '30000',
+      });
       if (next.code === 3 && /locked/.test(next.stderr)) {
         result.wedged++;
         result.failures.push(`${where}: verify --repair wedged: ${next.stderr.trim()}`);
@@ -291,13 +346,32 @@ export async function runTorture(opts: TortureOptions): Promise<TortureResult> {
 export async function tortureBench(): Promise<Figure[]> {
   const seed = Number(process.env.SIFKIT_BENCH_SEED ?? '20261201');
   const kills = Number(process.env.SIFKIT_BENCH_TORTURE_KILLS ?? '200');
-  const r = await runTorture({ seed, kills, cli: path.join(__dirname, '..', 'src', 'cli', 'main.js'), log: (l) => console.error(`torture: ${l}`) });
-  console.log(`torture (seed ${r.seed}): ${r.kills} kills (${KINDS.map((k) => `${k} ${r.killsBy[k]}`).join(', ')}; ${r.finishedFirst} runs ended before their instant), torn ${r.torn}, dangling ${r.dangling}, wedged ${r.wedged}, unclean ${r.unclean}, lost ${r.lost}, ${(r.totalMs / 1000).toFixed(1)} s`);
+  const r = await runTorture({
+    seed,
+    kills,
+    cli: path.join(__dirname, '..', 'src', 'cli', 'main.js'),
+    log: (l) => console.error(`torture: ${l}`),
+  });
+  console.log(
+    `torture (seed ${r.seed}): ${r.kills} kills (${KINDS.map((k) => `${k} ${r.killsBy[k]}`).join(', ')}; ${r.finishedFirst} runs ended before their instant), torn ${r.torn}, dangling ${r.dangling}, wedged ${r.wedged}, unclean ${r.unclean}, lost ${r.lost}, ${(r.totalMs / 1000).toFixed(1)} s`,
+  );
   for (const f of r.failures.slice(0, 20)) console.log(`  ${f}`);
   const bad = r.torn + r.dangling + r.wedged + r.unclean + r.lost;
   return [
-    { figure: `torture: kills landed (seed ${r.seed})`, sifkit: r.kills, unit: 'kills', target: `>= ${kills}`, met: r.kills >= kills },
-    { figure: 'torture: torn + dangling + wedged + unclean + lost', sifkit: bad, unit: 'cases', target: '0', met: bad === 0 },
+    {
+      figure: `torture: kills landed (seed ${r.seed})`,
+      sifkit: r.kills,
+      unit: 'kills',
+      target: `>= ${kills}`,
+      met: r.kills >= kills,
+    },
+    {
+      figure: 'torture: torn + dangling + wedged + unclean + lost',
+      sifkit: bad,
+      unit: 'cases',
+      target: '0',
+      met: bad === 0,
+    },
     { figure: 'torture: whole run (s)', sifkit: r.totalMs / 1000, unit: 's', target: '-', met: true },
   ];
 }

@@ -16,7 +16,21 @@ import { parsePolicy } from '../src/tree/policy';
 import { computePlan } from '../src/tree/retire';
 
 function meta(stem: string, dockerhash: string, created: string): Buffer {
-  return Buffer.from(JSON.stringify(inspectMetadata('', { 'io.sifkit.stem': stem, 'io.sifkit.dockerhash': dockerhash, 'org.opencontainers.image.created': created, 'io.sifkit.param.rocm': '6.2.0' }, '', '')));
+  return Buffer.from(
+    JSON.stringify(
+      inspectMetadata(
+        '',
+        {
+          'io.sifkit.stem': stem,
+          'io.sifkit.dockerhash': dockerhash,
+          'org.opencontainers.image.created': created,
+          'io.sifkit.param.rocm': '6.2.0',
+        },
+        '',
+        '',
+      ),
+    ),
+  );
 }
 
 /** A SIF of `bytes` whose partition starts with the squashfs magic (enough for the tree). */
@@ -24,8 +38,18 @@ async function bigSif(file: string, bytes: number, stem: string, dockerhash: str
   const part = `${file}.part`;
   execSync(`printf hsqs > ${part} && head -c ${bytes} /dev/urandom >> ${part}`);
   await writeSif(file, [
-    { kind: 'data', dataType: DataType.genericJson, name: 'inspect-metadata.json', data: meta(stem, dockerhash, '2026-01-01T00:00:00Z') },
-    { kind: 'partition', name: '', file: part, partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 } },
+    {
+      kind: 'data',
+      dataType: DataType.genericJson,
+      name: 'inspect-metadata.json',
+      data: meta(stem, dockerhash, '2026-01-01T00:00:00Z'),
+    },
+    {
+      kind: 'partition',
+      name: '',
+      file: part,
+      partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 },
+    },
   ]);
   await fs.rm(part);
 }
@@ -69,7 +93,18 @@ export async function treeBenches(): Promise<Figure[]> {
       await fs.copyFile(template, file);
       if (i % 2 === 0) {
         const st = await fs.stat(file);
-        await writeLedger(many, { name, sha256: '0'.repeat(64), size: st.size, stem: s, dockerhash: hash, params: {}, labels: {}, stagedAt: new Date().toISOString(), stagedBy: 'bench', hashed: { [`tested-containers/${name}`]: statKey(st) } });
+        await writeLedger(many, {
+          name,
+          sha256: '0'.repeat(64),
+          size: st.size,
+          stem: s,
+          dockerhash: hash,
+          params: {},
+          labels: {},
+          stagedAt: new Date().toISOString(),
+          stagedBy: 'bench',
+          hashed: { [`tested-containers/${name}`]: statKey(st) },
+        });
       }
       if (i < 500) await fs.symlink(`../tested-containers/${name}`, path.join(many.sifImages, `${s}.sif`));
     }
@@ -80,17 +115,49 @@ export async function treeBenches(): Promise<Figure[]> {
     for (let i = 0; i < 2000; i++) {
       const sub = path.join(ecDir, 'easybuild/easyconfigs', `a/app${i % 500}`);
       await fs.mkdir(sub, { recursive: true });
-      await fs.writeFile(path.join(sub, `app${i % 500}-${i}.eb`), `easyblock = 'MakeCp'\nlocal_dockerhash = '${(i * 5).toString(16).padStart(12, '0')}'\n`);
+      await fs.writeFile(
+        path.join(sub, `app${i % 500}-${i}.eb`),
+        `easyblock = 'MakeCp'\nlocal_dockerhash = '${(i * 5).toString(16).padStart(12, '0')}'\n`,
+      );
     }
-    const policy = parsePolicy(await fs.readFile(path.join(__dirname, '..', '..', 'pipelines', 'retention.yaml'), 'utf8'), 'retention.yaml');
+    const policy = parsePolicy(
+      await fs.readFile(path.join(__dirname, '..', '..', 'pipelines', 'retention.yaml'), 'utf8'),
+      'retention.yaml',
+    );
     const [planSecs, plan] = await timed(() => computePlan(many, { policy, easyconfigs: ecDir }));
     if (plan.decisions.length !== n) throw new Error(`plan decided ${plan.decisions.length} of ${n}`);
     const mib = gib * 1024;
     return [
-      { figure: `promote --to all of a ${gib} GiB SIF, same file system (s; baseline cp)`, sifkit: promoteSecs, baseline: cpSecs, unit: 's', target: '<= 0.1 s', met: promoteSecs <= 0.1 },
-      { figure: `sha256 of a ${gib} GiB SIF (MiB/s; baseline sha256sum)`, sifkit: mib / oursSecs, baseline: mib / sumSecs, unit: 'MiB/s', target: 'ratio >= 0.9', met: sumSecs / oursSecs >= 0.9 },
-      { figure: `status over ${n} images, half unknown to the ledger (s)`, sifkit: statusSecs, unit: 's', target: '<= 2 s', met: statusSecs <= 2 },
-      { figure: `retire plan over ${n} images and 2,000 EasyConfigs (s)`, sifkit: planSecs, unit: 's', target: '<= 2 s', met: planSecs <= 2 },
+      {
+        figure: `promote --to all of a ${gib} GiB SIF, same file system (s; baseline cp)`,
+        sifkit: promoteSecs,
+        baseline: cpSecs,
+        unit: 's',
+        target: '<= 0.1 s',
+        met: promoteSecs <= 0.1,
+      },
+      {
+        figure: `sha256 of a ${gib} GiB SIF (MiB/s; baseline sha256sum)`,
+        sifkit: mib / oursSecs,
+        baseline: mib / sumSecs,
+        unit: 'MiB/s',
+        target: 'ratio >= 0.9',
+        met: sumSecs / oursSecs >= 0.9,
+      },
+      {
+        figure: `status over ${n} images, half unknown to the ledger (s)`,
+        sifkit: statusSecs,
+        unit: 's',
+        target: '<= 2 s',
+        met: statusSecs <= 2,
+      },
+      {
+        figure: `retire plan over ${n} images and 2,000 EasyConfigs (s)`,
+        sifkit: planSecs,
+        unit: 's',
+        target: '<= 2 s',
+        met: planSecs <= 2,
+      },
     ];
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -24,5 +24,6 @@ for (const [where, entry] of Object.entries(lock.packages || {})) {
     if (entry.optional) continue;
     stale(`${where.slice(13)} is not installed`);
   }
-  if (installed !== entry.version) stale(`${where.slice(13)} is ${installed}, package-lock.json wants ${entry.version}`);
+  if (installed !== entry.version)
+    stale(`${where.slice(13)} is ${installed}, package-lock.json wants ${entry.version}`);
 }

@@ -111,7 +111,8 @@ export function fromSystemError(e: unknown): SifkitError | undefined {
   const code = errnoCode(e);
   if (!code || !(code in SYSTEM_MEANING)) return undefined;
   const { syscall, path: p, dest } = e as { syscall?: string; path?: string; dest?: string };
-  const where = typeof p === 'string' ? ` ${shownPath(p)}${typeof dest === 'string' ? ` -> ${shownPath(dest)}` : ''}` : '';
+  const where =
+    typeof p === 'string' ? ` ${shownPath(p)}${typeof dest === 'string' ? ` -> ${shownPath(dest)}` : ''}` : '';
   const { meaning, input } = SYSTEM_MEANING[code];
   const message = `cannot ${syscall ?? 'access'}${where}: ${meaning} (${code})`;
   const Kind = input ? InputError : OperationError;

@@ -12,7 +12,12 @@
  */
 
 // Recipes and rendering.
-export { renderRecipe as render, readRecipeInputs, type RenderOptions, type RecipeInputs } from './recipe/render-recipe';
+export {
+  renderRecipe as render,
+  readRecipeInputs,
+  type RenderOptions,
+  type RecipeInputs,
+} from './recipe/render-recipe';
 export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
 export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
@@ -28,24 +33,55 @@ export { defaultSourceCache, fetchSources, type FetchedSource, type FetchOptions
 // Building through an image engine (the Docker Engine API).
 export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
 export { connectEngine, engineFailure } from './engine/client';
-export type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine/engine';
+export type {
+  BuildRequest,
+  ContainerHandle,
+  ContainerSpec,
+  ImageDetails,
+  ImageEngine,
+  ImageSummary,
+} from './engine/engine';
 export type { BuildJson } from './validate/schemas/build';
 
 // SIF conversion and inspection.
 export { convert, parseBackend, type Backend, type ConvertOptions, type ConvertRecord } from './convert/convert';
-export { COMPRESSIONS, DEFAULT_MKSQUASHFS_MEM, parseCompression, parseMem, type Compression } from './convert/squash-options';
+export {
+  COMPRESSIONS,
+  DEFAULT_MKSQUASHFS_MEM,
+  parseCompression,
+  parseMem,
+  type Compression,
+} from './convert/squash-options';
 export { reconvertAndCompare } from './convert/reconvert';
 export { reconvertTree } from './convert/reconvert-tree';
 export { attestSif, type AttestResult } from './convert/attach';
 export { inspectSif as inspect, type SifSummary } from './sif/inspect';
 export { archName } from './sif/format';
-export { signSif, verifySif, verifyFailure, type SignResult, type VerifyReport, type SignatureCheck } from './sif/signature';
+export {
+  signSif,
+  verifySif,
+  verifyFailure,
+  type SignResult,
+  type VerifyReport,
+  type SignatureCheck,
+} from './sif/signature';
 export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } from './sif/keys';
 
 // Testing, results and the report.
 export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';
 export { resolveTarget, type TestTarget } from './checks/target';
-export { DEFAULT_RESULTS_DIR, latestRun, readAllResults, readResults, resultsDirFor, resultsFor, resultsPath, runVerdict, type TestRun, type TestVerdict } from './checks/results';
+export {
+  DEFAULT_RESULTS_DIR,
+  latestRun,
+  readAllResults,
+  readResults,
+  resultsDirFor,
+  resultsFor,
+  resultsPath,
+  runVerdict,
+  type TestRun,
+  type TestVerdict,
+} from './checks/results';
 export { reportHtml } from './checks/report';
 export { isTolerance } from './checks/gate';
 
@@ -56,7 +92,18 @@ export { promote, parseTarget, type PromoteOptions, type PromoteRecord, type Pro
 export { parsePolicy, type Policy } from './tree/policy';
 export { loadPolicyFile } from './tree/policy-file';
 /** The retirement plan as data (changes nothing); `retire({ apply: true })` carries one out. */
-export { blockedError, computePlan as planRetirement, purge, purgeError, restore, retire, type Decision, type Plan, type RetireOptions, type RetireResult } from './tree/retire';
+export {
+  blockedError,
+  computePlan as planRetirement,
+  purge,
+  purgeError,
+  restore,
+  retire,
+  type Decision,
+  type Plan,
+  type RetireOptions,
+  type RetireResult,
+} from './tree/retire';
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
 export { verifyTree, type Problem } from './tree/verify';
 export { listLedger } from './tree/ledger';
@@ -90,12 +137,31 @@ export type { CompatReport } from './compat/check';
 export type { Break } from './compat/linker';
 export type { MpiFinding, MpiLevel } from './compat/mpi';
 export { hostSnapshotSchema, type HostSnapshot } from './validate/schemas/host';
-export { checkAgainstRecorded, compatGate, firstBreak, publishedImages, recordHost, recordedHosts, treeCompat, type PublishedImage, type TreeCompatRow } from './tree/compat';
+export {
+  checkAgainstRecorded,
+  compatGate,
+  firstBreak,
+  publishedImages,
+  recordHost,
+  recordedHosts,
+  treeCompat,
+  type PublishedImage,
+  type TreeCompatRow,
+} from './tree/compat';
 
 // Files written safely.
 export { makeOutputDir, writeInside } from './util/outdir';
 export { writeFileAtomic } from './util/files';
 
 // Errors and exit codes.
-export { ExitCode, InputError, InterruptedError, OperationError, RefusedError, SifkitError, fromSystemError, isSifkitError } from './errors';
+export {
+  ExitCode,
+  InputError,
+  InterruptedError,
+  OperationError,
+  RefusedError,
+  SifkitError,
+  fromSystemError,
+  isSifkitError,
+} from './errors';
 export { sifkitVersion } from './provenance';

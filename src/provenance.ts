@@ -30,7 +30,11 @@ export function provenance(): Provenance {
   let revision = process.env.SIFKIT_REVISION ?? '';
   if (!revision) {
     try {
-      revision = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+      revision = execFileSync('git', ['rev-parse', 'HEAD'], {
+        cwd: packageRoot(),
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 5000,
+      })
         .toString()
         .trim();
     } catch {

@@ -10,7 +10,13 @@ import { judge, type CheckResult } from './judge';
 import { checkScript, type LocalProfile } from './profile';
 import type { Check } from './spec';
 
-export async function runLocal(engine: ImageEngine, image: string, checks: Check[], profile: LocalProfile, opts: { signal?: AbortSignal; labels?: Record<string, string>; onCheck?: (r: CheckResult) => void } = {}): Promise<CheckResult[]> {
+export async function runLocal(
+  engine: ImageEngine,
+  image: string,
+  checks: Check[],
+  profile: LocalProfile,
+  opts: { signal?: AbortSignal; labels?: Record<string, string>; onCheck?: (r: CheckResult) => void } = {},
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const check of checks) {
     throwIfAborted(opts.signal);

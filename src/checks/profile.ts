@@ -42,7 +42,8 @@ export const DEFAULT_PROFILE: TestProfile = {
     partition: 'standard-g',
     sbatch: ['--exclusive', '--mem=0', '--threads-per-core=1', '--gpus-per-node=8'],
     srun: 'srun -N {nodes} -n {ranks} --cpu-bind=mask_cpu:0xfe000000000000,0xfe00000000000000,0xfe0000,0xfe000000,0xfe,0xfe00,0xfe00000000,0xfe0000000000 --gpus {gpus}',
-    container: 'singularity exec -B /var/spool/slurmd -B /opt/cray -B /usr/lib64/libcxi.so.1 -B /usr/lib64/libjansson.so.4 -B {workdir}:/myrun {sif}',
+    container:
+      'singularity exec -B /var/spool/slurmd -B /opt/cray -B /usr/lib64/libcxi.so.1 -B /usr/lib64/libjansson.so.4 -B {workdir}:/myrun {sif}',
     launcher: '',
     cleanup: '',
   },
@@ -67,14 +68,25 @@ export function slurmWithOverrides(profile: SlurmProfile, overrides: Partial<Slu
 }
 
 /** The script a check runs inside the container: its env, the conda env, the command. */
-export function checkScript(check: { env: Record<string, string>; unset?: string[]; command: string; ranks: number; timeoutSeconds: number }, launcher: string): string {
-  const lines = ['#!/bin/sh', '# written by sifkit test', ...(check.unset ?? []).map((k) => `unset ${k}`), ...Object.entries(check.env).map(([k, v]) => `export ${k}=${bashWord(v, `env ${k}`)}`), 'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi'];
+export function checkScript(
+  check: { env: Record<string, string>; unset?: string[]; command: string; ranks: number; timeoutSeconds: number },
+  launcher: string,
+): string {
+  const lines = [
+    '#!/bin/sh',
+    '# written by sifkit test',
+    ...(check.unset ?? []).map((k) => `unset ${k}`),
+    ...Object.entries(check.env).map(([k, v]) => `export ${k}=${bashWord(v, `env ${k}`)}`),
+    'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi',
+  ];
   const launch = check.ranks > 1 && launcher ? `${fillShell(launcher, { ranks: check.ranks }, 'the launcher')} ` : '';
   // The time limit is also enforced inside the container: killing a
   // container's client (srun, docker run) does not always stop what runs in it.
   // Not exec'ed: in a container this shell is PID 1, and busybox's timeout
   // runs the command in its own process, which would then ignore the KILL.
-  lines.push(`if command -v timeout >/dev/null 2>&1; then timeout -s KILL ${check.timeoutSeconds} ${launch}${check.command}; exit $?; fi`);
+  lines.push(
+    `if command -v timeout >/dev/null 2>&1; then timeout -s KILL ${check.timeoutSeconds} ${launch}${check.command}; exit $?; fi`,
+  );
   lines.push(`exec ${launch}${check.command}`);
   return lines.join('\n') + '\n';
 }

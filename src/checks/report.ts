@@ -8,7 +8,18 @@ import { htmlText } from '../emit/html';
 import type { TestRun } from './results';
 import { runVerdict } from '../validate/schemas/results';
 
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const COLOURS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 
 /** Every value the page shows (names, units, reasons, the ledger's records) enters through the HTML emitter. */
 const esc = (s: string): string => htmlText(s);
@@ -41,27 +52,46 @@ export function chartSvg(title: string, unit: string, series: Series[]): string 
   const y1 = Math.max(y0 + 1, Math.ceil(ly(Math.max(...all.map((p) => p.value)))));
   const X = (v: number) => m.l + ((lx(v) - x0) / (x1 - x0)) * (W - m.l - m.r);
   const Y = (v: number) => H - m.b - ((ly(v) - y0) / (y1 - y0)) * (H - m.t - m.b);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">`,
+  ];
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
   for (let e = Math.ceil(x0); e <= Math.floor(x1); e += Math.max(1, Math.ceil((x1 - x0) / 12))) {
     const x = X(2 ** e);
-    parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#eee"/><text x="${x}" y="${H - m.b + 16}" text-anchor="middle" font-size="11">${sizeLabel(2 ** e)}</text>`);
+    parts.push(
+      `<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#eee"/><text x="${x}" y="${H - m.b + 16}" text-anchor="middle" font-size="11">${sizeLabel(2 ** e)}</text>`,
+    );
   }
   for (let e = y0; e <= y1; e++) {
     const y = Y(10 ** e);
-    parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/><text x="${m.l - 6}" y="${y + 4}" text-anchor="end" font-size="11">${10 ** e >= 1 ? 10 ** e : (10 ** e).toPrecision(1)}</text>`);
+    parts.push(
+      `<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/><text x="${m.l - 6}" y="${y + 4}" text-anchor="end" font-size="11">${10 ** e >= 1 ? 10 ** e : (10 ** e).toPrecision(1)}</text>`,
+    );
   }
-  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#999"/>`);
-  parts.push(`<text x="${(W + m.l) / 2}" y="${H - m.b + 34}" text-anchor="middle" font-size="12">message size (bytes)</text>`);
-  parts.push(`<text transform="translate(16 ${(H - m.b + m.t) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(unit)}</text>`);
+  parts.push(
+    `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#999"/>`,
+  );
+  parts.push(
+    `<text x="${(W + m.l) / 2}" y="${H - m.b + 34}" text-anchor="middle" font-size="12">message size (bytes)</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16 ${(H - m.b + m.t) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(unit)}</text>`,
+  );
   series.forEach((s, i) => {
     const c = COLOURS[i % COLOURS.length];
     const pts = s.points.filter((p) => p.size > 0 && p.value > 0).sort((a, b) => a.size - b.size);
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${X(p.size).toFixed(1)},${Y(p.value).toFixed(1)}`).join(' ')}"/>`);
-    for (const p of pts) parts.push(`<circle cx="${X(p.size).toFixed(1)}" cy="${Y(p.value).toFixed(1)}" r="2.5" fill="${c}"><title>${esc(s.label)}: ${p.size} B → ${p.value} ${esc(unit)}</title></circle>`);
+    parts.push(
+      `<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${X(p.size).toFixed(1)},${Y(p.value).toFixed(1)}`).join(' ')}"/>`,
+    );
+    for (const p of pts)
+      parts.push(
+        `<circle cx="${X(p.size).toFixed(1)}" cy="${Y(p.value).toFixed(1)}" r="2.5" fill="${c}"><title>${esc(s.label)}: ${p.size} B → ${p.value} ${esc(unit)}</title></circle>`,
+      );
     const ly2 = H - m.b + 54 + i * 16;
     const lx2 = m.l;
-    parts.push(`<line x1="${lx2}" y1="${ly2 - 4}" x2="${lx2 + 18}" y2="${ly2 - 4}" stroke="${c}" stroke-width="3"/><text x="${lx2 + 24}" y="${ly2}" font-size="11">${esc(s.label)}</text>`);
+    parts.push(
+      `<line x1="${lx2}" y1="${ly2 - 4}" x2="${lx2 + 18}" y2="${ly2 - 4}" stroke="${c}" stroke-width="3"/><text x="${lx2 + 24}" y="${ly2}" font-size="11">${esc(s.label)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -107,15 +137,22 @@ export function reportHtml(runs: TestRun[], generated = new Date(), context: Rep
   const checkNames = [...new Set(latest.flatMap((r) => r.checks.map((c) => c.name)))];
   // Versions told apart by what differs between them (rocm 6.2.0 …), else by stem.
   const varying = varyingParams(latest);
-  const label = (r: TestRun) => `${varying.length && r.params ? varying.map((n) => `${n} ${r.params?.[n] ?? '-'}`).join(', ') : r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`;
+  const label = (r: TestRun) =>
+    `${varying.length && r.params ? varying.map((n) => `${n} ${r.params?.[n] ?? '-'}`).join(', ') : r.stem.replace(/^lumi-/, '')} (${r.dockerhash})`;
   const charts = checkNames
     .map((name) => {
-      const withFigures = latest.map((r) => ({ r, c: r.checks.find((c) => c.name === name) })).filter((x) => x.c?.figures?.points.length);
+      const withFigures = latest
+        .map((r) => ({ r, c: r.checks.find((c) => c.name === name) }))
+        .filter((x) => x.c?.figures?.points.length);
       if (!withFigures.length) return '';
       const f = withFigures[0].c!.figures!;
       const kind = f.kind === 'bandwidth' ? 'bandwidth' : 'latency';
       const title = `${name}: ${kind} against message size${f.kind === 'latency' ? ' (lower is better)' : ' (higher is better)'}`;
-      return `<section class="chart">${chartSvg(title, f.unit || (kind === 'latency' ? 'us' : 'MB/s'), withFigures.map(({ r, c }) => ({ label: label(r), points: c!.figures!.points })))}</section>`;
+      return `<section class="chart">${chartSvg(
+        title,
+        f.unit || (kind === 'latency' ? 'us' : 'MB/s'),
+        withFigures.map(({ r, c }) => ({ label: label(r), points: c!.figures!.points })),
+      )}</section>`;
     })
     .join('\n');
   const cell = (r: TestRun, name: string) => {
@@ -124,7 +161,10 @@ export function reportHtml(runs: TestRun[], generated = new Date(), context: Rep
     const text = esc(c.passed ? 'pass' : c.outcome === 'failed' ? 'FAIL' : c.outcome.toUpperCase());
     return `<td class="${c.passed ? 'pass' : 'fail'}" title="${esc(c.reason ?? '')}">${text}<br><small>${(c.durationMs / 1000).toFixed(1)} s</small></td>`;
   };
-  const linkedCell = (r: TestRun) => (context.linked ? `<td class="${context.linked.has(r.image) ? 'pass' : 'none'}">${context.linked.has(r.image) ? 'linked' : '–'}</td>` : '');
+  const linkedCell = (r: TestRun) =>
+    context.linked
+      ? `<td class="${context.linked.has(r.image) ? 'pass' : 'none'}">${context.linked.has(r.image) ? 'linked' : '–'}</td>`
+      : '';
   const rows = latest
     .map((r) => {
       const verdict = runVerdict(r);

@@ -94,7 +94,13 @@ export function judgeGate(results: CheckResult[], baseline: Baseline | undefined
   if (!opts.gate) return { verdict: 'off', tolerance: opts.tolerance, regressions: [] };
   if (!baseline) return undefined;
   const regressions = compareFigures(results, baseline.run.checks, opts.tolerance);
-  return { verdict: regressions.length ? 'refused' : 'passed', tolerance: opts.tolerance, baseline: baseline.image, source: baseline.source, regressions };
+  return {
+    verdict: regressions.length ? 'refused' : 'passed',
+    tolerance: opts.tolerance,
+    baseline: baseline.image,
+    source: baseline.source,
+    regressions,
+  };
 }
 
 /**
@@ -104,7 +110,10 @@ export function judgeGate(results: CheckResult[], baseline: Baseline | undefined
  */
 export async function recipeForTarget(target: TestTarget, recipeArg?: string): Promise<Recipe> {
   if (recipeArg) return loadRecipe(recipeArg);
-  if (!target.recipe) throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${target.name}`, { hint: 'give --recipe NAME' });
+  if (!target.recipe)
+    throw new InputError('no-recipe', `cannot tell which recipe's checks to run for ${target.name}`, {
+      hint: 'give --recipe NAME',
+    });
   return loadRecipeByName(target.recipe, undefined, `label io.sifkit.recipe of ${target.name}`);
 }
 
@@ -121,23 +130,56 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
   let jobId: string | undefined;
   let jobState: string | undefined;
   if (opts.runner === 'local') {
-    if (!target.image) throw new InputError('no-image', `${target.sif ?? target.name} has no image in the engine to run locally`);
+    if (!target.image)
+      throw new InputError('no-image', `${target.sif ?? target.name} has no image in the engine to run locally`);
     const docker = opts.engine ?? (await connectEngine(opts.signal));
-    results = await runLocal(docker, target.image, checks, profile.local, { signal: opts.signal, onCheck: opts.onCheck });
+    results = await runLocal(docker, target.image, checks, profile.local, {
+      signal: opts.signal,
+      onCheck: opts.onCheck,
+    });
   } else {
     const slurm = slurmWithOverrides(profile.slurm, opts.slurm);
-    if (/\{sif\}/.test(slurm.container) && !target.sif) throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, { hint: 'or set --container-cmd to run the image another way' });
+    if (/\{sif\}/.test(slurm.container) && !target.sif)
+      throw new InputError('no-sif', `the Slurm container command needs a SIF; give the .sif file as TARGET`, {
+        hint: 'or set --container-cmd to run the image another way',
+      });
     // Beside the tree when there is one, as its results are.
-    const workdir = path.resolve(opts.workdir ?? path.join(tree ? tree.jobs : path.join('.sifkit', 'slurm'), `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`));
-    const r = await runSlurm({ name: `sifkit-test-${target.dockerhash}`, workdir, checks, profile: slurm, sif: target.sif, image: target.image }, { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock });
+    const workdir = path.resolve(
+      opts.workdir ??
+        path.join(
+          tree ? tree.jobs : path.join('.sifkit', 'slurm'),
+          `${target.name.replace(/\.sif$/, '')}-${started.getTime()}`,
+        ),
+    );
+    const r = await runSlurm(
+      {
+        name: `sifkit-test-${target.dockerhash}`,
+        workdir,
+        checks,
+        profile: slurm,
+        sif: target.sif,
+        image: target.image,
+      },
+      { signal: opts.signal, onState: opts.onState, processes: opts.processes, clock: opts.clock },
+    );
     results = r.results;
     jobId = r.jobId;
     jobState = r.state;
     results.forEach((x) => opts.onCheck?.(x));
   }
   const run: TestRun = {
-    image: target.name, stem: target.stem, dockerhash: target.dockerhash, recipe: recipe.name, params: target.params, runner: opts.runner, host: os.hostname(),
-    jobId, jobState, started: started.toISOString(), finished: new Date((opts.clock ?? realClock).now()).toISOString(), checks: results,
+    image: target.name,
+    stem: target.stem,
+    dockerhash: target.dockerhash,
+    recipe: recipe.name,
+    params: target.params,
+    runner: opts.runner,
+    host: os.hostname(),
+    jobId,
+    jobState,
+    started: started.toISOString(),
+    finished: new Date((opts.clock ?? realClock).now()).toISOString(),
+    checks: results,
     passed: false,
     gate: judgeGate(results, baseline, opts),
   };
@@ -152,19 +194,32 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
           e.tests = [...(e.tests ?? []), run];
           await writeLedger(tree, e);
         }
-        return { value: undefined, files: [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }] };
+        return {
+          value: undefined,
+          files: [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }],
+        };
       });
       recordedInTree = true;
     }
   }
-  return { run, resultsFile, baseline: baseline && { image: baseline.image, source: baseline.source }, regressions: run.gate?.regressions ?? [], recordedInTree };
+  return {
+    run,
+    resultsFile,
+    baseline: baseline && { image: baseline.image, source: baseline.source },
+    regressions: run.gate?.regressions ?? [],
+    recordedInTree,
+  };
 }
 
 /** The refusal of a run the gate refused, naming its worst figure. */
 export function gateError(run: TestRun): RefusedError {
   const g = run.gate!;
   const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
-  return new RefusedError('regression', `${g.regressions.length} figure(s) worse than ${g.baseline} by more than ${(g.tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse); the run is recorded as refused`, {
-    hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
-  });
+  return new RefusedError(
+    'regression',
+    `${g.regressions.length} figure(s) worse than ${g.baseline} by more than ${(g.tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse); the run is recorded as refused`,
+    {
+      hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
+    },
+  );
 }

@@ -9,10 +9,16 @@ import { OperationError } from '../errors';
 import { jobState, run, type SlurmEffects } from './slurm';
 
 /** `sbatch --parsable ARGS SCRIPT` → the job id. */
-export async function sbatch(script: string, args: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<string> {
+export async function sbatch(
+  script: string,
+  args: string[],
+  signal?: AbortSignal,
+  fx: SlurmEffects = {},
+): Promise<string> {
   const out = (await run('sbatch', ['--parsable', ...args, script], signal, fx)).trim();
   const id = out.split(';')[0];
-  if (!/^\d+$/.test(id)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(out)}, not a job id`);
+  if (!/^\d+$/.test(id))
+    throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(out)}, not a job id`);
   return id;
 }
 
@@ -56,14 +62,22 @@ export interface JobStatus {
  * answered per task; a job neither tool knows yet (just submitted, not
  * yet in accounting) is left out, and the caller keeps what it had.
  */
-export async function jobStates(ids: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<Map<string, JobStatus>> {
+export async function jobStates(
+  ids: string[],
+  signal?: AbortSignal,
+  fx: SlurmEffects = {},
+): Promise<Map<string, JobStatus>> {
   const out = new Map<string, JobStatus>();
   if (!ids.length) return out;
   const parents = [...new Set(ids.map((id) => id.split('_')[0]))].join(',');
-  const queued = parseSqueue(await run('squeue', ['-h', '-r', '-j', parents, '-o', '%i|%T'], signal, fx).catch(() => ''));
+  const queued = parseSqueue(
+    await run('squeue', ['-h', '-r', '-j', parents, '-o', '%i|%T'], signal, fx).catch(() => ''),
+  );
   for (const [id, state] of queued) out.set(id, { state });
   // Accounting down is not the end: the controller remembers ended jobs for a while (MinJobAge).
-  const acct = parseSacct(await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal, fx).catch(() => ''));
+  const acct = parseSacct(
+    await run('sacct', ['-n', '-P', '-X', '-j', parents, '-o', 'JobID,State,ExitCode'], signal, fx).catch(() => ''),
+  );
   // Accounting knows the exit code; the queue is fresher for jobs still in it.
   for (const [id, s] of acct) if (!queued.has(id)) out.set(id, s);
   for (const id of ids.filter((x) => !out.has(x))) {

@@ -50,13 +50,28 @@ export function batchScript(job: SlurmJobInput): string {
     `exec >>${bashWord(`${job.workdir}/job.out`, 'the job directory')} 2>&1`,
     `cd ${workdir}`,
   ];
-  const cleanup = job.profile.cleanup ? fillShell(job.profile.cleanup, { workdir: job.workdir }, 'the cleanup command') : '';
+  const cleanup = job.profile.cleanup
+    ? fillShell(job.profile.cleanup, { workdir: job.workdir }, 'the cleanup command')
+    : '';
   // Steps run in the background so that a cancel (SIGTERM) is acted on at once, not after the step.
   lines.push(`cleanup() { ${cleanup || 'true'}; }`);
-  lines.push('trap \'kill $step 2>/dev/null; cleanup; exit 143\' TERM INT');
+  lines.push("trap 'kill $step 2>/dev/null; cleanup; exit 143' TERM INT");
   for (const c of job.checks) {
-    const vars = { nodes: c.nodes, ranks: c.ranks, gpus: c.gpus, workdir: job.workdir, sif: job.sif ?? '', image: job.image ?? '' };
-    const step = [fillShell(job.profile.srun, vars, 'the srun command'), fillShell(job.profile.container, vars, 'the container command'), bashWord(`/myrun/check-${c.name}.sh`)].filter(Boolean).join(' ');
+    const vars = {
+      nodes: c.nodes,
+      ranks: c.ranks,
+      gpus: c.gpus,
+      workdir: job.workdir,
+      sif: job.sif ?? '',
+      image: job.image ?? '',
+    };
+    const step = [
+      fillShell(job.profile.srun, vars, 'the srun command'),
+      fillShell(job.profile.container, vars, 'the container command'),
+      bashWord(`/myrun/check-${c.name}.sh`),
+    ]
+      .filter(Boolean)
+      .join(' ');
     const file = (ext: string) => bashWord(`${c.name}.${ext}`);
     lines.push(`date +%s%3N > ${file('start')}`);
     // A grace period over the check's own limit (enforced inside the container) for the step to wind down.
@@ -93,11 +108,18 @@ export async function run(cmd: string, args: string[], signal?: AbortSignal, fx:
       clock: fx.clock,
       timeoutMs: 60_000,
       failCode: 'slurm-failed',
-      missing: { code: 'no-slurm', message: `${cmd} is not installed here`, hint: 'run on a Slurm login node, or use --runner local' },
+      missing: {
+        code: 'no-slurm',
+        message: `${cmd} is not installed here`,
+        hint: 'run on a Slurm login node, or use --runner local',
+      },
     });
   } catch (e) {
     if (e instanceof OperationError && e.code === 'slurm-failed' && UNREACHABLE.test(e.message)) {
-      throw new OperationError('slurm-down', `Slurm does not answer: ${e.message}`, { hint: 'is slurmctld running (scontrol ping)? SLURM_CONF names the controller; or use --runner local', cause: e });
+      throw new OperationError('slurm-down', `Slurm does not answer: ${e.message}`, {
+        hint: 'is slurmctld running (scontrol ping)? SLURM_CONF names the controller; or use --runner local',
+        cause: e,
+      });
     }
     throw e;
   }
@@ -116,10 +138,17 @@ export function jobState(text: string): string | undefined {
 
 function outcomeOfJob(state: string | undefined): Outcome {
   switch (state) {
-    case 'TIMEOUT': case 'DEADLINE': return 'timeout';
-    case 'CANCELLED': case 'PREEMPTED': return 'cancelled';
-    case 'NODE_FAIL': case 'BOOT_FAIL': return 'node-failure';
-    default: return 'not-run';
+    case 'TIMEOUT':
+    case 'DEADLINE':
+      return 'timeout';
+    case 'CANCELLED':
+    case 'PREEMPTED':
+      return 'cancelled';
+    case 'NODE_FAIL':
+    case 'BOOT_FAIL':
+      return 'node-failure';
+    default:
+      return 'not-run';
   }
 }
 
@@ -136,19 +165,26 @@ export interface SlurmRun {
 export async function writeJobFiles(job: SlurmJobInput): Promise<string> {
   if (!job.checks.length) throw new InputError('no-checks', 'the recipe has no checks to run');
   await fs.mkdir(job.workdir, { recursive: true });
-  for (const c of job.checks) await fs.writeFile(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), { mode: 0o755 });
+  for (const c of job.checks)
+    await fs.writeFile(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), {
+      mode: 0o755,
+    });
   const script = path.join(job.workdir, 'job.sh');
   await fs.writeFile(script, batchScript(job), { mode: 0o755 });
   return script;
 }
 
-export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } & SlurmEffects = {}): Promise<SlurmRun> {
+export async function runSlurm(
+  job: SlurmJobInput,
+  opts: { signal?: AbortSignal; pollMs?: number; onState?: (s: string) => void } & SlurmEffects = {},
+): Promise<SlurmRun> {
   const clock = opts.clock ?? realClock;
   const fx: SlurmEffects = { processes: opts.processes, clock };
   const script = await writeJobFiles(job);
   const submitted = clock.now();
   const jobId = (await run('sbatch', ['--parsable', script], opts.signal, fx)).trim().split(';')[0];
-  if (!/^\d+$/.test(jobId)) throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
+  if (!/^\d+$/.test(jobId))
+    throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
   const deadline = submitted + (job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) + 600) * 1000;
   let state = 'PENDING';
   try {
@@ -185,7 +221,11 @@ export async function runSlurm(job: SlurmJobInput, opts: { signal?: AbortSignal;
 }
 
 /** Each check's result from the files its step left in the job's directory; `state` explains the missing ones. */
-export async function collectResults(job: SlurmJobInput, state: string, clock: Clock = realClock): Promise<CheckResult[]> {
+export async function collectResults(
+  job: SlurmJobInput,
+  state: string,
+  clock: Clock = realClock,
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of job.checks) {
     const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);

@@ -30,7 +30,8 @@ export interface Check {
 function int(v: unknown, what: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InputError('bad-check', `${what} must be a whole number, not ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InputError('bad-check', `${what} must be a whole number, not ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -38,22 +39,36 @@ export function parseChecks(raw: unknown[], recipe: string): Check[] {
   const names = new Set<string>();
   return raw.map((r, i) => {
     const where = `recipe ${recipe}, check ${i + 1}`;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) throw new InputError('bad-check', `${where}: a check is a mapping`);
+    if (!r || typeof r !== 'object' || Array.isArray(r))
+      throw new InputError('bad-check', `${where}: a check is a mapping`);
     const o = r as Record<string, unknown>;
     const known = ['name', 'ranks', 'nodes', 'gpus', 'env', 'unset', 'command', 'expect', 'figures', 'timeout'];
-    for (const k of Object.keys(o)) if (!known.includes(k)) throw new InputError('bad-check', `${where}: unknown key ${k} (known: ${known.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (!known.includes(k))
+        throw new InputError('bad-check', `${where}: unknown key ${k} (known: ${known.join(', ')})`);
     const name = String(o.name ?? '');
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) throw new InputError('bad-check', `${where}: name ${JSON.stringify(name)} must be lower-case letters, digits, - and _`);
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(name))
+      throw new InputError(
+        'bad-check',
+        `${where}: name ${JSON.stringify(name)} must be lower-case letters, digits, - and _`,
+      );
     if (names.has(name)) throw new InputError('bad-check', `${where}: two checks are named ${name}`);
     names.add(name);
-    if (typeof o.command !== 'string' || !o.command.trim()) throw new InputError('bad-check', `${where} (${name}): command is missing`);
+    if (typeof o.command !== 'string' || !o.command.trim())
+      throw new InputError('bad-check', `${where} (${name}): command is missing`);
     const env = (o.env ?? {}) as Record<string, unknown>;
-    if (typeof env !== 'object' || Array.isArray(env)) throw new InputError('bad-check', `${where} (${name}): env is a mapping`);
-    for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new InputError('bad-check', `${where} (${name}): ${k} is not a variable name`);
+    if (typeof env !== 'object' || Array.isArray(env))
+      throw new InputError('bad-check', `${where} (${name}): env is a mapping`);
+    for (const k of Object.keys(env))
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+        throw new InputError('bad-check', `${where} (${name}): ${k} is not a variable name`);
     const unset = o.unset ?? [];
-    if (!Array.isArray(unset) || !unset.every((k) => typeof k === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) throw new InputError('bad-check', `${where} (${name}): unset is a list of variable names`);
-    for (const k of unset as string[]) if (k in env) throw new InputError('bad-check', `${where} (${name}): ${k} is both set and unset`);
-    if (o.figures !== undefined && o.figures !== 'latency' && o.figures !== 'bandwidth') throw new InputError('bad-check', `${where} (${name}): figures is latency or bandwidth`);
+    if (!Array.isArray(unset) || !unset.every((k) => typeof k === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)))
+      throw new InputError('bad-check', `${where} (${name}): unset is a list of variable names`);
+    for (const k of unset as string[])
+      if (k in env) throw new InputError('bad-check', `${where} (${name}): ${k} is both set and unset`);
+    if (o.figures !== undefined && o.figures !== 'latency' && o.figures !== 'bandwidth')
+      throw new InputError('bad-check', `${where} (${name}): figures is latency or bandwidth`);
     return {
       name,
       ranks: Math.max(1, int(o.ranks, `${where} ranks`, 1)),
@@ -73,6 +88,10 @@ export function parseChecks(raw: unknown[], recipe: string): Check[] {
 export function selectChecks(checks: Check[], only: readonly string[] | undefined, recipe: string): Check[] {
   if (!only?.length) return checks;
   const unknown = only.filter((n) => !checks.some((c) => c.name === n));
-  if (unknown.length) throw new InputError('unknown-check', `recipe ${recipe} has no check ${unknown.join(', ')} (it has ${checks.map((c) => c.name).join(', ')})`);
+  if (unknown.length)
+    throw new InputError(
+      'unknown-check',
+      `recipe ${recipe} has no check ${unknown.join(', ')} (it has ${checks.map((c) => c.name).join(', ')})`,
+    );
   return checks.filter((c) => only.includes(c.name));
 }

@@ -26,8 +26,24 @@ export interface TestTarget {
  * The image a release has just built (and converted): the target from what
  * the pipeline holds, without asking the engine or reading labels again.
  */
-export function builtTarget(build: { imageId: string; dockerhash: string }, stem: string, recipe: string, params: Record<string, string>, labels: Record<string, string>, sif?: string): TestTarget {
-  return { name: sifFileName(stem, build.dockerhash), stem, dockerhash: build.dockerhash, recipe, params, labels, image: build.imageId, sif };
+export function builtTarget(
+  build: { imageId: string; dockerhash: string },
+  stem: string,
+  recipe: string,
+  params: Record<string, string>,
+  labels: Record<string, string>,
+  sif?: string,
+): TestTarget {
+  return {
+    name: sifFileName(stem, build.dockerhash),
+    stem,
+    dockerhash: build.dockerhash,
+    recipe,
+    params,
+    labels,
+    image: build.imageId,
+    sif,
+  };
 }
 
 /** `sifkit test TARGET`'s text, parsed once: an image in the engine (tag or ID) or a .sif file. */
@@ -39,7 +55,16 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
       throw new InputError('no-sif', `no SIF at ${file}`);
     });
     const l = imageLabels((await inspectSif(file)).labels, file);
-    return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: l.imageId, sif: file };
+    return {
+      name: sifFileName(l.stem, l.dockerhash),
+      stem: l.stem,
+      dockerhash: l.dockerhash,
+      recipe: l.recipe,
+      params: l.params,
+      labels: l.all,
+      image: l.imageId,
+      sif: file,
+    };
   }
   const docker = engine ?? (await connectEngine(signal));
   let info;
@@ -50,5 +75,13 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     throw e;
   }
   const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
-  return { name: sifFileName(l.stem, l.dockerhash), stem: l.stem, dockerhash: l.dockerhash, recipe: l.recipe, params: l.params, labels: l.all, image: info.id };
+  return {
+    name: sifFileName(l.stem, l.dockerhash),
+    stem: l.stem,
+    dockerhash: l.dockerhash,
+    recipe: l.recipe,
+    params: l.params,
+    labels: l.all,
+    image: info.id,
+  };
 }

@@ -43,8 +43,22 @@ export function registerBuild(program: Command): void {
         else
           io.stdout(
             table(
-              records.map((r) => [r.tag, r.dockerhash, r.reused ? 'reused' : 'built', humanSize(r.size), humanDuration(r.durationMs), r.logPath ?? '']),
-              [{ header: 'image', shrink: true }, 'dockerhash', 'how', { header: 'size', align: 'right' }, { header: 'time', align: 'right' }, { header: 'log', shrink: true }],
+              records.map((r) => [
+                r.tag,
+                r.dockerhash,
+                r.reused ? 'reused' : 'built',
+                humanSize(r.size),
+                humanDuration(r.durationMs),
+                r.logPath ?? '',
+              ]),
+              [
+                { header: 'image', shrink: true },
+                'dockerhash',
+                'how',
+                { header: 'size', align: 'right' },
+                { header: 'time', align: 'right' },
+                { header: 'log', shrink: true },
+              ],
             ),
           );
       }, flags);

@@ -30,7 +30,11 @@ export function commandSpecs(program: Command): CommandSpec[] {
     name: c.name(),
     description: c.description().split('\n')[0],
     options: [
-      ...c.options.map((o) => ({ flags: [o.long, o.short].filter((f): f is string => Boolean(f)), takesValue: o.required || o.optional, description: o.description })),
+      ...c.options.map((o) => ({
+        flags: [o.long, o.short].filter((f): f is string => Boolean(f)),
+        takesValue: o.required || o.optional,
+        description: o.description,
+      })),
       { flags: ['--help', '-h'], takesValue: false, description: 'show help for this command' },
     ],
   }));

@@ -3,7 +3,17 @@ import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, signingKeyFile, type ConvertFlags } from './stage-flags';
-import { archName, attestSif, convert, inspect as inspectSif, loadSigningKey, OperationError, reconvertAndCompare, terminalBlock, terminalLine } from '../index';
+import {
+  archName,
+  attestSif,
+  convert,
+  inspect as inspectSif,
+  loadSigningKey,
+  OperationError,
+  reconvertAndCompare,
+  terminalBlock,
+  terminalLine,
+} from '../index';
 
 interface ConvertCommandFlags extends ConvertFlags {
   output?: string;
@@ -20,7 +30,10 @@ export function registerConvert(program: Command): void {
     .option('-o, --output <file>', 'the SIF to write (default: <stem>-dockerhash-<hash>.sif from the image labels)')
     .option('--out-dir <dir>', 'directory for the default name', '.');
   addStageFlags(cmd, 'convert')
-    .option('--deterministic', 'accepted for old scripts: every conversion is reproducible (times from the image, UUID from its ID)')
+    .option(
+      '--deterministic',
+      'accepted for old scripts: every conversion is reproducible (times from the image, UUID from its ID)',
+    )
     .option('--json', 'print one JSON document on stdout')
     .action(async (source: string, flags: ConvertCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
@@ -35,12 +48,20 @@ export function registerConvert(program: Command): void {
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
         });
         // With a key: the SBOM and provenance (from the image's labels), then the signature, as a release does.
-        const attested = signingKey ? await attestSif(r.out, { source: r.source, imageId: r.imageId, labels: r.labels }, { signingKey, signal: io.signal }) : undefined;
+        const attested = signingKey
+          ? await attestSif(
+              r.out,
+              { source: r.source, imageId: r.imageId, labels: r.labels },
+              { signingKey, signal: io.signal },
+            )
+          : undefined;
         if (io.json) io.stdout(jsonDoc({ ok: true, sif: r, ...(attested ? { attested } : {}) }));
         else {
           io.stdout(`${r.out}\n`);
           const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
-          io.stderr(`converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}${squash}, ${(r.durationMs / 1000).toFixed(1)} s\n`);
+          io.stderr(
+            `converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}${squash}, ${(r.durationMs / 1000).toFixed(1)} s\n`,
+          );
         }
       }, flags);
     });
@@ -56,9 +77,13 @@ export function registerConvert(program: Command): void {
       process.exitCode = await runCommand(async (io) => {
         const r = await reconvertAndCompare(sif, source, { fixPerms: flags.fixPerms, signal: io.signal });
         if (!r.identical) {
-          throw new OperationError('not-its-conversion', `${sif} is not the conversion of ${r.source}: ${r.differing} bytes differ, the first at offset ${r.firstDifference} (sizes ${r.size[0]} and ${r.size[1]})`, {
-            hint: 'another image, other options, another sifkit version, or a SIF changed after conversion',
-          });
+          throw new OperationError(
+            'not-its-conversion',
+            `${sif} is not the conversion of ${r.source}: ${r.differing} bytes differ, the first at offset ${r.firstDifference} (sizes ${r.size[0]} and ${r.size[1]})`,
+            {
+              hint: 'another image, other options, another sifkit version, or a SIF changed after conversion',
+            },
+          );
         }
         if (io.json) io.stdout(jsonDoc({ ok: true, ...r }));
         else io.stdout(`${sif}: identical to a fresh conversion of ${r.source}\n`);
@@ -84,18 +109,55 @@ export function registerConvert(program: Command): void {
           `uuid:      ${s.uuid}`,
           `partition: ${s.partition ? `squashfs at ${s.partition.offset}, ${s.partition.size} bytes${s.partition.squashfsMagic ? `, ${s.partition.compression}` : ' (NO squashfs magic)'}` : 'none'}`,
           '',
-          table(s.objects.map((o) => [String(o.id), terminalLine(o.type), terminalLine(o.name), String(o.offset), humanSize(o.size)]), [{ header: 'id', align: 'right' }, 'type', { header: 'name', shrink: true }, { header: 'offset', align: 'right' }, { header: 'size', align: 'right' }]).trimEnd(),
+          table(
+            s.objects.map((o) => [
+              String(o.id),
+              terminalLine(o.type),
+              terminalLine(o.name),
+              String(o.offset),
+              humanSize(o.size),
+            ]),
+            [
+              { header: 'id', align: 'right' },
+              'type',
+              { header: 'name', shrink: true },
+              { header: 'offset', align: 'right' },
+              { header: 'size', align: 'right' },
+            ],
+          ).trimEnd(),
           '',
           'labels:',
-          ...Object.entries(s.labels).sort().map(([k, v]) => `  ${terminalLine(k)}=${terminalLine(v)}`),
+          ...Object.entries(s.labels)
+            .sort()
+            .map(([k, v]) => `  ${terminalLine(k)}=${terminalLine(v)}`),
           '',
           'environment:',
-          ...Object.entries(s.environment).flatMap(([f, body]) => [`  ${terminalLine(f)}:`, ...terminalBlock(body.trimEnd()).split('\n').map((l) => `    ${l}`)]),
+          ...Object.entries(s.environment).flatMap(([f, body]) => [
+            `  ${terminalLine(f)}:`,
+            ...terminalBlock(body.trimEnd())
+              .split('\n')
+              .map((l) => `    ${l}`),
+          ]),
           '',
           'runscript:',
-          ...terminalBlock((s.runscript ?? '').trimEnd()).split('\n').map((l) => `  ${l}`),
-          ...(s.sbom ? ['', `sbom: ${s.sbom.format}, ${s.sbom.components.length} packages (sifkit inspect --json | jq .sbom.components)`] : []),
-          ...(s.provenance ? ['', 'provenance:', ...JSON.stringify(s.provenance, null, 2).split('\n').map((l) => `  ${l}`)] : []),
+          ...terminalBlock((s.runscript ?? '').trimEnd())
+            .split('\n')
+            .map((l) => `  ${l}`),
+          ...(s.sbom
+            ? [
+                '',
+                `sbom: ${s.sbom.format}, ${s.sbom.components.length} packages (sifkit inspect --json | jq .sbom.components)`,
+              ]
+            : []),
+          ...(s.provenance
+            ? [
+                '',
+                'provenance:',
+                ...JSON.stringify(s.provenance, null, 2)
+                  .split('\n')
+                  .map((l) => `  ${l}`),
+              ]
+            : []),
         ];
         io.stdout(lines.join('\n') + '\n');
       }, flags);

@@ -15,7 +15,7 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit render mpi4py-cpu --json                                              # names, hash, Dockerfile as JSON',
   ],
   fetch: [
-    'sifkit fetch mpi4py-cpu                                  # the example\'s declared sources into the cache',
+    "sifkit fetch mpi4py-cpu                                  # the example's declared sources into the cache",
     'sifkit fetch mpi4py --matrix --jobs 4 --cache /scratch/sources',
     'sifkit build mpi4py-cpu --offline                        # then build from the cache only',
   ],
@@ -29,15 +29,27 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit convert docker-archive:image.tar -o image.sif --fix-perms --deterministic',
     'sifkit convert docker-daemon:REF -o x.sif --compression zstd --mksquashfs-mem 512M',
   ],
-  inspect: ['sifkit inspect lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.sif', 'sifkit inspect x.sif --json | jq .labels'],
+  inspect: [
+    'sifkit inspect lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.sif',
+    'sifkit inspect x.sif --json | jq .labels',
+  ],
   test: [
     'sifkit test lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --runner local',
     'sifkit test x.sif --runner slurm --partition standard-g --root /appl/local/containers',
     'sifkit test x.sif --check osu-latency --no-gate',
   ],
-  report: ['sifkit report --out report/                  # report/index.html', 'sifkit report --root /appl/local/containers --json'],
-  init: ['sifkit init demo-out/containers            # a new, empty container tree', 'sifkit release mpi4py-cpu --root new-tree --init   # the same, as part of a release'],
-  stage: ['sifkit stage x.sif --root demo-out/containers       # needs a passing sifkit test run', 'sifkit stage x.sif --untested --archive x.tar'],
+  report: [
+    'sifkit report --out report/                  # report/index.html',
+    'sifkit report --root /appl/local/containers --json',
+  ],
+  init: [
+    'sifkit init demo-out/containers            # a new, empty container tree',
+    'sifkit release mpi4py-cpu --root new-tree --init   # the same, as part of a release',
+  ],
+  stage: [
+    'sifkit stage x.sif --root demo-out/containers       # needs a passing sifkit test run',
+    'sifkit stage x.sif --untested --archive x.tar',
+  ],
   promote: [
     'sifkit promote NAME.sif --to all --root demo-out/containers',
     'sifkit promote NAME.sif --to sif-images --rollback     # move the link back to an older image',
@@ -47,7 +59,11 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit status --where rocm=6.2.0 --where python=3.12',
     "sifkit status --stem 'lumi-mpi4py-rocm-6*' --json",
   ],
-  verify: ['sifkit verify --root demo-out/containers', 'sifkit verify --deep --repair', 'sifkit verify --deep --reconvert --work-dir /scratch/tmp   # prove each SIF is its image\'s conversion'],
+  verify: [
+    'sifkit verify --root demo-out/containers',
+    'sifkit verify --deep --repair',
+    "sifkit verify --deep --reconvert --work-dir /scratch/tmp   # prove each SIF is its image's conversion",
+  ],
   sign: [
     'sifkit sign x.sif --key build-key.pem                 # DSSE (ed25519, ECDSA, RSA PEM keys)',
     'sifkit sign x.sif --key secret.asc                    # PGP clear-signed, as apptainer sign does',
@@ -58,17 +74,31 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit verify-signature x.sif --cert signer.crt --ca-pool lumi-ca.pem',
     'sifkit verify-signature x.sif --keyring pubring.asc --group 1 --json',
   ],
-  'verify-conversion': ['sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names', 'sifkit verify-conversion x.sif docker-archive:x.tar --json'],
-  jobs: ['sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant', 'sifkit jobs --out /scratch/$PROJECT/sif --cancel'],
+  'verify-conversion': [
+    'sifkit verify-conversion demo-out/sif/NAME.sif                 # against the source the SIF names',
+    'sifkit verify-conversion x.sif docker-archive:x.tar --json',
+  ],
+  jobs: [
+    'sifkit jobs --out /scratch/$PROJECT/sif             # queued/running/done per variant',
+    'sifkit jobs --out /scratch/$PROJECT/sif --cancel',
+  ],
   retire: [
     'sifkit retire --easyconfigs ~/LUMI-EasyBuild-containers   # the plan; changes nothing',
     'sifkit retire --apply',
     'sifkit retire --purge --grace-days 30',
   ],
   restore: ['sifkit restore lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4-dockerhash-0123456789ab.sif'],
-  easyconfig: ['sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb and .docker (USER.md too when the recipe has a USER.md)', 'sifkit easyconfig x.sif --date 20241007'],
-  module: ['sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules'],
-  publish: ['GITHUB_TOKEN=... sifkit publish NAME.sif                  # a PR to Lumi-supercomputer/LUMI-EasyBuild-containers', 'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb'],
+  easyconfig: [
+    'sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb and .docker (USER.md too when the recipe has a USER.md)',
+    'sifkit easyconfig x.sif --date 20241007',
+  ],
+  module: [
+    'sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules',
+  ],
+  publish: [
+    'GITHUB_TOKEN=... sifkit publish NAME.sif                  # a PR to Lumi-supercomputer/LUMI-EasyBuild-containers',
+    'GITHUB_TOKEN=... sifkit publish NAME.sif --repo OWNER/NAME --archive old.eb',
+  ],
   release: [
     'sifkit release mpi4py-cpu --root demo-out/containers --out demo-out/sif --init   # what npm run demo runs',
     'sifkit release mpi4py --matrix --jobs 4 --build-jobs 2 --runner slurm',
@@ -84,7 +114,10 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit compat docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --host lumi.json --mpi-level full',
     'sifkit compat --root demo-out/containers --host next.json   # which published images the new host would break',
   ],
-  help: ['sifkit help status                # the same as: sifkit status --help', 'sifkit help                       # every command'],
+  help: [
+    'sifkit help status                # the same as: sifkit status --help',
+    'sifkit help                       # every command',
+  ],
   completion: [
     'source <(sifkit completion bash)                        # this shell',
     'sifkit completion bash > /etc/bash_completion.d/sifkit   # every bash',
@@ -116,7 +149,10 @@ export function registerHelp(program: Command): void {
       process.exitCode = await runCommand(async () => {
         if (!name) return void program.outputHelp();
         const cmd = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
-        if (!cmd) throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, { hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}` });
+        if (!cmd)
+          throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, {
+            hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}`,
+          });
         cmd.outputHelp();
       });
     });

@@ -44,15 +44,31 @@ export function registerJobs(program: Command): void {
       process.exitCode = await runCommand(async (io) => {
         const file = stateFileFor(path.resolve(flags.out ?? '.sifkit/sif'));
         const jobs = await readJobs(file);
-        if (!jobs) throw new InputError('no-jobs', `no Slurm jobs recorded in ${file}`, { hint: 'give the --out of the release --on slurm' });
+        if (!jobs)
+          throw new InputError('no-jobs', `no Slurm jobs recorded in ${file}`, {
+            hint: 'give the --out of the release --on slurm',
+          });
         if (await refresh(jobs, io.signal)) await writeJobs(file, jobs);
         const cancelled = flags.cancel ? await cancelAll(jobs) : [];
         if (cancelled.length) await writeJobs(file, jobs);
         if (io.json) {
-          io.stdout(jsonDoc({ ok: true, file, recipe: jobs.recipe, cancelled, variants: jobs.variants.map((v) => ({ ...v, phase: phase(v) })) }));
+          io.stdout(
+            jsonDoc({
+              ok: true,
+              file,
+              recipe: jobs.recipe,
+              cancelled,
+              variants: jobs.variants.map((v) => ({ ...v, phase: phase(v) })),
+            }),
+          );
           return;
         }
-        io.stdout(table(jobs.variants.map((v) => [v.stem, v.dockerhash, cell(v.convert), cell(v.test), logOf(v.convert, v.test)]), ['variant', 'dockerhash', 'convert', 'test', 'log']));
+        io.stdout(
+          table(
+            jobs.variants.map((v) => [v.stem, v.dockerhash, cell(v.convert), cell(v.test), logOf(v.convert, v.test)]),
+            ['variant', 'dockerhash', 'convert', 'test', 'log'],
+          ),
+        );
         if (cancelled.length) io.stdout(`cancelled: ${cancelled.join(' ')}\n`);
       }, flags);
     });

@@ -22,7 +22,12 @@ const ok = z.literal(true);
 /** A Slurm job of a release run, as jobs.json records it. */
 const job = o({ id: str, state: str, exitCode: str.optional(), log: str, attempt: int });
 /** The tree lock as status and verify show it; null when the tree is not locked. */
-const lockState = o({ owner: o({ host: str, pid: z.number(), user: str, command: str, since: str, token: str }).optional(), ageMs: z.number(), live: z.boolean(), why: str.optional() }).nullable();
+const lockState = o({
+  owner: o({ host: str, pid: z.number(), user: str, command: str, since: str, token: str }).optional(),
+  ageMs: z.number(),
+  live: z.boolean(),
+  why: str.optional(),
+}).nullable();
 
 const names = o({ stem: str, tag: str, easyconfig: str }).describe("LUMI's names for the variant");
 const rendered = o({
@@ -45,7 +50,14 @@ const buildRecord = o({
   reused: z.boolean(),
   logPath: str.optional(),
   accessLogPath: str.optional(),
-  leakScan: o({ layers: count, files: count, bytes: count, tools: count.describe('served tools found at their declared path with the served bytes') }).optional().describe('the leak scan of a new or newly scanned image'),
+  leakScan: o({
+    layers: count,
+    files: count,
+    bytes: count,
+    tools: count.describe('served tools found at their declared path with the served bytes'),
+  })
+    .optional()
+    .describe('the leak scan of a new or newly scanned image'),
 });
 const convertRecord = o({
   out: str,
@@ -55,11 +67,52 @@ const convertRecord = o({
   durationMs: z.number().nonnegative(),
   labels: strings.optional(),
 });
-const checkResult = o({ name: str, outcome: str, passed: z.boolean(), exitCode: int.nullable(), durationMs: z.number().nonnegative(), reason: str.optional(), tail: str });
-const regression = o({ check: str, size: z.number(), kind: z.enum(['latency', 'bandwidth']), baseline: z.number(), value: z.number(), worseBy: z.number() });
-const gate = o({ verdict: z.enum(['passed', 'refused', 'off']), tolerance: z.number(), baseline: str.optional(), source: str.optional(), regressions: z.array(regression) }).describe("the regression gate's verdict; absent when there was nothing to compare with");
-const testRun = o({ image: str, stem: str, dockerhash: str, recipe: str, params: strings.optional(), runner: z.enum(['local', 'slurm']), host: str, started: str, finished: str, passed: z.boolean().describe('every check passed and the gate did not refuse'), checks: z.array(checkResult), gate: gate.optional() });
-const decision = o({ dir: str, name: str, action: z.enum(['keep', 'retire', 'blocked']), rule: str, references: z.array(str), broken: str.optional() });
+const checkResult = o({
+  name: str,
+  outcome: str,
+  passed: z.boolean(),
+  exitCode: int.nullable(),
+  durationMs: z.number().nonnegative(),
+  reason: str.optional(),
+  tail: str,
+});
+const regression = o({
+  check: str,
+  size: z.number(),
+  kind: z.enum(['latency', 'bandwidth']),
+  baseline: z.number(),
+  value: z.number(),
+  worseBy: z.number(),
+});
+const gate = o({
+  verdict: z.enum(['passed', 'refused', 'off']),
+  tolerance: z.number(),
+  baseline: str.optional(),
+  source: str.optional(),
+  regressions: z.array(regression),
+}).describe("the regression gate's verdict; absent when there was nothing to compare with");
+const testRun = o({
+  image: str,
+  stem: str,
+  dockerhash: str,
+  recipe: str,
+  params: strings.optional(),
+  runner: z.enum(['local', 'slurm']),
+  host: str,
+  started: str,
+  finished: str,
+  passed: z.boolean().describe('every check passed and the gate did not refuse'),
+  checks: z.array(checkResult),
+  gate: gate.optional(),
+});
+const decision = o({
+  dir: str,
+  name: str,
+  action: z.enum(['keep', 'retire', 'blocked']),
+  rule: str,
+  references: z.array(str),
+  broken: str.optional(),
+});
 const problem = o({ kind: str, path: str, message: str, repairable: z.boolean(), repaired: str.optional() });
 const image = o({
   name: str,
@@ -74,7 +127,10 @@ const image = o({
   sha256: sha256.optional(),
   checksum: z.enum(['ok-cached', 'changed', 'unrecorded']),
   tests: count.optional(),
-  test: z.enum(['passed', 'failed', 'refused']).optional().describe("the latest test run's verdict, as the tree's ledger records it"),
+  test: z
+    .enum(['passed', 'failed', 'refused'])
+    .optional()
+    .describe("the latest test run's verdict, as the tree's ledger records it"),
 });
 
 const brk = o({
@@ -89,7 +145,14 @@ const brk = o({
   roots: count,
   alsoWithoutHost: z.boolean(),
 });
-const mpiFinding = o({ library: str, host: o({ path: str, version: str }), image: o({ path: str, version: str }), level: z.enum(['major', 'full', 'strict']), ok: z.boolean(), why: str.optional() });
+const mpiFinding = o({
+  library: str,
+  host: o({ path: str, version: str }),
+  image: o({ path: str, version: str }),
+  level: z.enum(['major', 'full', 'strict']),
+  ok: z.boolean(),
+  why: str.optional(),
+});
 const compatReport = o({
   image: str,
   host: o({ host: str, takenAt: str, glibc: str.nullable() }),
@@ -114,9 +177,34 @@ export const JSON_DOCUMENTS = {
   fetch: o({
     ok,
     cache: str,
-    sources: z.array(o({ name: str, kind: z.enum(['file', 'git', 'local']), url: str, sha256: sha256.optional(), commit: str.optional(), file: str, servedPath: str, bytes: count, how: z.enum(['cached', 'fetched', 'copied']), requests: count, resumedFrom: count })),
+    sources: z.array(
+      o({
+        name: str,
+        kind: z.enum(['file', 'git', 'local']),
+        url: str,
+        sha256: sha256.optional(),
+        commit: str.optional(),
+        file: str,
+        servedPath: str,
+        bytes: count,
+        how: z.enum(['cached', 'fetched', 'copied']),
+        requests: count,
+        resumedFrom: count,
+      }),
+    ),
   }),
-  convert: o({ ok, sif: convertRecord, attested: o({ sif: str, ids: z.array(int).optional(), already: z.boolean(), packages: count.optional(), notes: z.array(str), signature: z.unknown().optional() }).optional() }),
+  convert: o({
+    ok,
+    sif: convertRecord,
+    attested: o({
+      sif: str,
+      ids: z.array(int).optional(),
+      already: z.boolean(),
+      packages: count.optional(),
+      notes: z.array(str),
+      signature: z.unknown().optional(),
+    }).optional(),
+  }),
   inspect: o({
     ok,
     file: str,
@@ -129,11 +217,24 @@ export const JSON_DOCUMENTS = {
     labels: strings,
     environment: strings,
     runscript: str.optional(),
-    partition: o({ offset: count, size: count, fsType: int, arch: str, squashfsMagic: z.boolean(), compression: str.optional() }).optional(),
-    sbom: o({ format: str, components: z.array(o({ name: str, version: str.optional(), purl: str.optional() })) }).optional(),
+    partition: o({
+      offset: count,
+      size: count,
+      fsType: int,
+      arch: str,
+      squashfsMagic: z.boolean(),
+      compression: str.optional(),
+    }).optional(),
+    sbom: o({
+      format: str,
+      components: z.array(o({ name: str, version: str.optional(), purl: str.optional() })),
+    }).optional(),
     provenance: z.record(z.string(), z.unknown()).optional(),
   }),
-  stage: o({ ok, staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }) }),
+  stage: o({
+    ok,
+    staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }),
+  }),
   promote: o({
     ok,
     promoted: o({
@@ -144,8 +245,29 @@ export const JSON_DOCUMENTS = {
     }),
   }),
   init: o({ ok, root: str, created: z.boolean().describe('false when a tree was already there') }),
-  status: o({ ok, lock: lockState, root: str, images: z.array(image), links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })), trustPolicy: str.optional() }),
-  verify: o({ ok: z.boolean(), problems: z.array(problem), lock: lockState, reconverted: z.array(o({ path: str, source: str.optional(), result: z.enum(['identical', 'differs', 'source unavailable']), detail: str.optional() })).optional() }),
+  status: o({
+    ok,
+    lock: lockState,
+    root: str,
+    images: z.array(image),
+    links: z.array(o({ name: str, target: str, image: str.optional(), dangling: z.boolean() })),
+    trustPolicy: str.optional(),
+  }),
+  verify: o({
+    ok: z.boolean(),
+    problems: z.array(problem),
+    lock: lockState,
+    reconverted: z
+      .array(
+        o({
+          path: str,
+          source: str.optional(),
+          result: z.enum(['identical', 'differs', 'source unavailable']),
+          detail: str.optional(),
+        }),
+      )
+      .optional(),
+  }),
   retire: o({
     ok: z.boolean(),
     applied: z.boolean(),
@@ -153,39 +275,106 @@ export const JSON_DOCUMENTS = {
     archive: z.array(o({ from: str, to: str, for: str })),
     links: z.array(o({ link: str, from: str, to: str.optional(), for: str })),
   }),
-  'retire-purge': o({ ok: z.boolean(), deleted: z.array(str), kept: z.array(o({ name: str, kind: z.enum(['grace', 'backup-failed']), why: str })) }),
+  'retire-purge': o({
+    ok: z.boolean(),
+    deleted: z.array(str),
+    kept: z.array(o({ name: str, kind: z.enum(['grace', 'backup-failed']), why: str })),
+  }),
   restore: o({ ok, restored: str }),
-  test: o({ ok: z.boolean(), run: testRun, resultsFile: str, baseline: o({ image: str, source: str }).optional(), regressions: z.array(regression), recordedInTree: z.boolean() }),
+  test: o({
+    ok: z.boolean(),
+    run: testRun,
+    resultsFile: str,
+    baseline: o({ image: str, source: str }).optional(),
+    regressions: z.array(regression),
+    recordedInTree: z.boolean(),
+  }),
   report: o({ ok, report: str, runs: count }),
   easyconfig: o({ ok, dir: str, files: z.array(str), module: str }),
   module: o({ ok, modulefile: str, installdir: str, module: str }),
-  publish: o({ ok, branch: str, commit: str, committed: z.boolean(), pr: o({ number: int, url: str, created: z.boolean() }) }),
+  publish: o({
+    ok,
+    branch: str,
+    commit: str,
+    committed: z.boolean(),
+    pr: o({ number: int, url: str, created: z.boolean() }),
+  }),
   release: o({
     ok: z.boolean(),
     pipeline: str,
     recipe: str,
     root: str.optional(),
-    variants: z.array(o({ stem: str.optional(), values: strings, dockerhash: dockerhash.optional(), image: str.optional(), sif: str.optional(), stages: strings, error: str.optional() })),
+    variants: z.array(
+      o({
+        stem: str.optional(),
+        values: strings,
+        dockerhash: dockerhash.optional(),
+        image: str.optional(),
+        sif: str.optional(),
+        stages: strings,
+        error: str.optional(),
+      }),
+    ),
   }),
   jobs: o({
     ok,
     file: str,
     recipe: str,
     cancelled: z.array(str),
-    variants: z.array(o({ stem: str, sif: str, archive: str, dockerhash, imageId: str, tag: str, phase: str, convert: job.optional(), test: job.extend({ workdir: str }).optional() })),
+    variants: z.array(
+      o({
+        stem: str,
+        sif: str,
+        archive: str,
+        dockerhash,
+        imageId: str,
+        tag: str,
+        phase: str,
+        convert: job.optional(),
+        test: job.extend({ workdir: str }).optional(),
+      }),
+    ),
   }),
-  sign: o({ ok, file: str, group: int, format: z.enum(['dsse', 'pgp']), signers: z.array(str), id: int.optional(), alreadySigned: z.boolean(), objects: z.array(int) }),
+  sign: o({
+    ok,
+    file: str,
+    group: int,
+    format: z.enum(['dsse', 'pgp']),
+    signers: z.array(str),
+    id: int.optional(),
+    alreadySigned: z.boolean(),
+    objects: z.array(int),
+  }),
   'verify-signature': o({
     ok,
     file: str,
-    groups: z.array(o({
-      group: int,
-      objects: z.array(int),
-      verified: z.boolean(),
-      signatures: z.array(o({ id: int, group: int, format: z.enum(['dsse', 'pgp', 'unknown']), signers: z.array(str), problems: z.array(str) })),
-    })),
+    groups: z.array(
+      o({
+        group: int,
+        objects: z.array(int),
+        verified: z.boolean(),
+        signatures: z.array(
+          o({
+            id: int,
+            group: int,
+            format: z.enum(['dsse', 'pgp', 'unknown']),
+            signers: z.array(str),
+            problems: z.array(str),
+          }),
+        ),
+      }),
+    ),
   }),
-  'verify-conversion': o({ ok, sif: str, source: str, imageId: str.optional(), identical: z.boolean(), size: z.tuple([count, count]), differing: count, firstDifference: count.optional() }),
+  'verify-conversion': o({
+    ok,
+    sif: str,
+    source: str,
+    imageId: str.optional(),
+    identical: z.boolean(),
+    size: z.tuple([count, count]),
+    differing: count,
+    firstDifference: count.optional(),
+  }),
   'host-snapshot': hostSnapshotSchema,
   'host-record': o({ ok, recorded: o({ name: str, path: str, replaced: z.boolean() }) }),
   compat: o({ ok: z.boolean(), reports: z.array(compatReport) }),
@@ -193,7 +382,17 @@ export const JSON_DOCUMENTS = {
     ok: z.boolean(),
     root: str,
     hosts: z.array(str),
-    images: z.array(o({ name: str, path: str, links: z.array(str), easyconfigs: z.array(str), sameAs: str.optional(), error: str.optional(), results: z.array(o({ host: str, compatible: z.boolean(), breaks: z.array(brk), mpi: z.array(mpiFinding) })) })),
+    images: z.array(
+      o({
+        name: str,
+        path: str,
+        links: z.array(str),
+        easyconfigs: z.array(str),
+        sameAs: str.optional(),
+        error: str.optional(),
+        results: z.array(o({ host: str, compatible: z.boolean(), breaks: z.array(brk), mpi: z.array(mpiFinding) })),
+      }),
+    ),
   }),
   error: errorDocument,
 } as const;

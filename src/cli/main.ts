@@ -21,7 +21,9 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('sifkit')
-    .description('Take an HPC container from definition to retirement: render, build, convert to SIF, test, promote, retire.')
+    .description(
+      'Take an HPC container from definition to retirement: render, build, convert to SIF, test, promote, retire.',
+    )
     .version(sifkitVersion())
     .showHelpAfterError('(run sifkit --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })

@@ -30,7 +30,8 @@ export interface TableStyle {
 }
 
 const SGR: Record<Colour | 'bold', string> = { red: '31', green: '32', yellow: '33', dim: '2', bold: '1' };
-const paint = (on: boolean, c: Colour | 'bold' | undefined, s: string) => (on && c ? `\u001b[${SGR[c]}m${s}\u001b[0m` : s);
+const paint = (on: boolean, c: Colour | 'bold' | undefined, s: string) =>
+  on && c ? `\u001b[${SGR[c]}m${s}\u001b[0m` : s;
 const GAP = '  ';
 const MIN_SHRUNK = 8;
 
@@ -39,7 +40,10 @@ const MIN_SHRUNK = 8;
  * (no-color.org: set to anything non-empty) or TERM=dumb; a terminal's own
  * width when it is wider than 100, else 100.
  */
-export function outputStyle(stream: { isTTY?: boolean; columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): TableStyle {
+export function outputStyle(
+  stream: { isTTY?: boolean; columns?: number } = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): TableStyle {
   const tty = Boolean(stream.isTTY);
   return {
     color: tty && !env.NO_COLOR && env.TERM !== 'dumb',
@@ -92,7 +96,12 @@ export function table(rows: string[][], columns: Array<Column | string>, style: 
       .trimEnd();
   const out: string[] = [];
   if (g >= 0) out.push(paint(style.color, 'bold', all[g].header));
-  out.push(line(cols.map((c) => c.header), true));
+  out.push(
+    line(
+      cols.map((c) => c.header),
+      true,
+    ),
+  );
   let heading: string | undefined;
   body.forEach((r, i) => {
     if (g >= 0 && clean[i][g] !== heading) {

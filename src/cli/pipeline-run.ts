@@ -36,14 +36,16 @@ export async function runRecipePipeline(
   io: CommandIO,
   options: PipelineOptions = {},
   /** Runs the loaded pipeline (default: everything here); --on slurm hands conversion and tests to the scheduler. */
-  execute: (def: PipelineDef, ctx: PipelineContext, settings: RunSettings) => Promise<void> = (def, ctx, settings) => runPipeline(def, ctx, STAGES, settings),
+  execute: (def: PipelineDef, ctx: PipelineContext, settings: RunSettings) => Promise<void> = (def, ctx, settings) =>
+    runPipeline(def, ctx, STAGES, settings),
   /** The effects the run reaches through its context (default: the real ones). */
   effects?: RunEffects,
 ): Promise<PipelineContext> {
   const def = await loadPipeline(pipeline, STAGES);
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
-  if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date)) throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
+  if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date))
+    throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
   const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64, 'bad-jobs') ?? 1;
   const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
   const renderer = chooseRenderer(io.json);

@@ -38,7 +38,9 @@ async function treeIfThere(root: string) {
 export function registerPublish(program: Command): void {
   program
     .command('easyconfig')
-    .description("write the image's EasyConfig, its Docker definition and, when the recipe has a USER.md template, the user page")
+    .description(
+      "write the image's EasyConfig, its Docker definition and, when the recipe has a USER.md template, the user page",
+    )
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--out <dir>', 'where the files go', '.')
@@ -52,7 +54,8 @@ export function registerPublish(program: Command): void {
         const r = await releaseFiles(facts, root);
         const out = await makeOutputDir(flags.out, '--out');
         for (const [name, text] of Object.entries(r.files)) await writeInside(out, name, text);
-        if (io.json) io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
+        if (io.json)
+          io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
         else for (const name of Object.keys(r.files)) io.stdout(`${path.join(out, name)}\n`);
       }, flags);
     });
@@ -74,7 +77,11 @@ export function registerPublish(program: Command): void {
         const installRel = `software/${modName}/${modVersion}`;
         const installdir = path.join(path.resolve(flags.out), installRel);
         // SINGULARITY_BIND is a list of src:dest separated by commas.
-        if (/[,:]/.test(installdir)) throw new InputError('bad-out', `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`);
+        if (/[,:]/.test(installdir))
+          throw new InputError(
+            'bad-out',
+            `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`,
+          );
         // A SIF in the tree's easybuild-sif-images/ is found there (or as a copy in the install directory);
         // any other SIF is used where it is, by its absolute path: no copy of a multi-GB file (README, "module").
         const real = await fs.realpath(facts.sifPath);
@@ -83,8 +90,12 @@ export function registerPublish(program: Command): void {
         const files: Record<string, [string, number?]> = {
           // The definition rendered again from the recipe (never a label), proven by the image's hash.
           [`${installRel}/share/docker-defs/${facts.stem}.docker`]: [await definitionFor(facts)],
-          ...Object.fromEntries(Object.entries(moduleScripts(facts)).map(([rel, text]) => [`${installRel}/${rel}`, [text, 0o755]])),
-          [`modules/${modName}/${modVersion}.lua`]: [moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } })],
+          ...Object.fromEntries(
+            Object.entries(moduleScripts(facts)).map(([rel, text]) => [`${installRel}/${rel}`, [text, 0o755]]),
+          ),
+          [`modules/${modName}/${modVersion}.lua`]: [
+            moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } }),
+          ],
         };
         const out = await makeOutputDir(flags.out, '--out');
         let modfile = '';
@@ -123,7 +134,10 @@ export function registerPublishPr(program: Command): void {
     .option('--root <dir>', ROOT_HELP)
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--archive <file.eb>', 'an EasyConfig of this package to move to __archive__ (repeatable)', collect)
-    .option('--results <file>', 'test results to describe (default: the tree ledger, else the results beside the tree, else .sifkit/test-results)')
+    .option(
+      '--results <file>',
+      'test results to describe (default: the tree ledger, else the results beside the tree, else .sifkit/test-results)',
+    )
     .option('--api-url <url>', 'GitHub API base URL', process.env.GITHUB_API_URL ?? DEFAULT_API_URL)
     .option('--json', 'print one JSON document on stdout')
     .action(async (image: string, flags: PublishFlags) => {
@@ -131,7 +145,10 @@ export function registerPublishPr(program: Command): void {
         const m = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(flags.repo ?? '');
         if (!m) throw new InputError('bad-repo', `--repo ${JSON.stringify(flags.repo)} is not OWNER/NAME`);
         const token = process.env.GITHUB_TOKEN;
-        if (!token) throw new InputError('no-token', 'GITHUB_TOKEN is not set', { hint: 'export a token with contents and pull requests write access' });
+        if (!token)
+          throw new InputError('no-token', 'GITHUB_TOKEN is not set', {
+            hint: 'export a token with contents and pull requests write access',
+          });
         // Checked before anything else is read or sent.
         const apiUrl = apiBase(flags.apiUrl ?? DEFAULT_API_URL);
         const root = resolveRoot(flags.root);
@@ -141,7 +158,12 @@ export function registerPublishPr(program: Command): void {
         const r = await releaseFiles(facts, root);
         const dir = packageDir(facts.recipe.naming.app);
         let runs: TestRun[] = facts.tests ?? [];
-        if (!runs.length) runs = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(facts.sifName, root)).doc)?.runs ?? [];
+        if (!runs.length)
+          runs =
+            (flags.results
+              ? await readResults(path.resolve(flags.results))
+              : (await resultsFor(facts.sifName, root)).doc
+            )?.runs ?? [];
         const size = (await fs.stat(sif)).size;
         const log = (l: string) => io.stderr(`${l}\n`);
         const result = await publishPullRequest(
@@ -153,7 +175,10 @@ export function registerPublishPr(program: Command): void {
             body: prBody(facts, size, runs),
             message: `${facts.names.module}: EasyConfig and user page for ${facts.sifName}\n\nWritten by sifkit.`,
             files: Object.entries(r.files).map(([name, content]) => ({ path: `${dir}/${name}`, content })),
-            moves: (flags.archive ?? []).map((eb) => [`${dir}/${path.basename(eb)}`, easyconfigArchivePath(facts.recipe.naming.app, path.basename(eb))]),
+            moves: (flags.archive ?? []).map((eb) => [
+              `${dir}/${path.basename(eb)}`,
+              easyconfigArchivePath(facts.recipe.naming.app, path.basename(eb)),
+            ]),
           },
           octokitHost({
             token,
@@ -167,7 +192,10 @@ export function registerPublishPr(program: Command): void {
           { signal: io.signal, log },
         );
         if (io.json) io.stdout(jsonDoc({ ok: true, ...result }));
-        else io.stdout(`${result.pr.created ? 'opened' : 'updated'} ${result.pr.url}\nbranch ${result.branch} at ${result.commit.slice(0, 12)}${result.committed ? '' : ' (no change)'}\n`);
+        else
+          io.stdout(
+            `${result.pr.created ? 'opened' : 'updated'} ${result.pr.url}\nbranch ${result.branch} at ${result.commit.slice(0, 12)}${result.committed ? '' : ' (no change)'}\n`,
+          );
       }, flags);
     });
 }

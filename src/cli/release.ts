@@ -4,7 +4,19 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags, convertSettings, signingKeyFile, testedKeyFile, graceDays, testSettings, wholeNumber, type ConvertFlags, type FlaggedStage, type RetireFlags, type TestFlags } from './stage-flags';
+import {
+  addStageFlags,
+  convertSettings,
+  signingKeyFile,
+  testedKeyFile,
+  graceDays,
+  testSettings,
+  wholeNumber,
+  type ConvertFlags,
+  type FlaggedStage,
+  type RetireFlags,
+  type TestFlags,
+} from './stage-flags';
 import {
   ExitCode,
   bashWord,
@@ -82,23 +94,63 @@ function summary(ctx: PipelineContext, stages: string[]): { rows: string[][]; va
     const given = new Map<string, unknown>(Object.entries(v.results));
     const done = (s: string) => (s === 'render' ? Boolean(v.rendered) : given.get(s) !== undefined);
     const failedAt = v.failedStage ? stages.indexOf(v.failedStage) : -1;
-    const status = Object.fromEntries(stages.map((s, i) => {
-      if (failedAt >= 0 && i === failedAt) return [s, interrupted(v.error) ? 'interrupted' : `${refused(v.error) ? 'REFUSED' : 'FAILED'}: ${v.error!.message}`];
-      if (failedAt >= 0 && i > failedAt) return [s, 'not reached'];
-      if (v.skipped[s]) return [s, `skipped: ${v.skipped[s]}`];
-      if (s === 'build' && b?.reused) return [s, 'skipped: reused the image with the same definition hash'];
-      return [s, done(s) ? 'done' : '-'];
-    }));
-    return { stem: v.rendered?.names.stem, values: v.values, dockerhash: b?.dockerhash, image: b?.tag, sif: c?.out, engine: v.results.engine, stages: status, error: v.error?.message, results: v.results };
+    const status = Object.fromEntries(
+      stages.map((s, i) => {
+        if (failedAt >= 0 && i === failedAt)
+          return [
+            s,
+            interrupted(v.error) ? 'interrupted' : `${refused(v.error) ? 'REFUSED' : 'FAILED'}: ${v.error!.message}`,
+          ];
+        if (failedAt >= 0 && i > failedAt) return [s, 'not reached'];
+        if (v.skipped[s]) return [s, `skipped: ${v.skipped[s]}`];
+        if (s === 'build' && b?.reused) return [s, 'skipped: reused the image with the same definition hash'];
+        return [s, done(s) ? 'done' : '-'];
+      }),
+    );
+    return {
+      stem: v.rendered?.names.stem,
+      values: v.values,
+      dockerhash: b?.dockerhash,
+      image: b?.tag,
+      sif: c?.out,
+      engine: v.results.engine,
+      stages: status,
+      error: v.error?.message,
+      results: v.results,
+    };
   });
-  const rows = variants.map((v) => [v.stem ?? '?', v.dockerhash ?? '-', ...stages.map((s) => (v.stages[s].startsWith('skipped') ? 'skip' : v.stages[s] === 'done' ? 'done' : v.stages[s].startsWith('FAILED') ? 'FAILED' : v.stages[s].startsWith('REFUSED') ? 'REFUSED' : v.stages[s] === 'interrupted' ? 'interrupted' : '-')), v.sif ?? '-']);
+  const rows = variants.map((v) => [
+    v.stem ?? '?',
+    v.dockerhash ?? '-',
+    ...stages.map((s) =>
+      v.stages[s].startsWith('skipped')
+        ? 'skip'
+        : v.stages[s] === 'done'
+          ? 'done'
+          : v.stages[s].startsWith('FAILED')
+            ? 'FAILED'
+            : v.stages[s].startsWith('REFUSED')
+              ? 'REFUSED'
+              : v.stages[s] === 'interrupted'
+                ? 'interrupted'
+                : '-',
+    ),
+    v.sif ?? '-',
+  ]);
   return { rows, variants };
 }
 
 function registerOne(program: Command, name: 'run' | 'release'): Command {
   const cmd = program.command(name);
-  if (name === 'run') cmd.description('run a pipeline (pipelines/NAME.yaml or a file) over a recipe\'s variants').argument('<pipeline>', 'release, promote, retire, build, render, or a YAML file').requiredOption('--recipe <name>', 'the recipe (in docker-defs/) or its path');
-  else cmd.description('the whole release of a recipe: render, build, convert, test, stage, promote (resumable)').argument('<recipe>', 'the recipe (in docker-defs/) or its path');
+  if (name === 'run')
+    cmd
+      .description("run a pipeline (pipelines/NAME.yaml or a file) over a recipe's variants")
+      .argument('<pipeline>', 'release, promote, retire, build, render, or a YAML file')
+      .requiredOption('--recipe <name>', 'the recipe (in docker-defs/) or its path');
+  else
+    cmd
+      .description('the whole release of a recipe: render, build, convert, test, stage, promote (resumable)')
+      .argument('<recipe>', 'the recipe (in docker-defs/) or its path');
   cmd
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
     .option('--matrix', "every variant of the recipe's build matrix")
@@ -106,7 +158,10 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--build-jobs <n>', 'builds at once', '1')
     .option('--convert-jobs <n>', 'conversions at once', '1')
     .option('--engines <list>', 'Docker engines to spread builds over (comma-separated DOCKER_HOST addresses)')
-    .option('--root <dir>', 'the container tree, which must exist (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)')
+    .option(
+      '--root <dir>',
+      'the container tree, which must exist (default: $LUMI_CONTAINER_REPOSITORY_ROOT, else /appl/local/containers)',
+    )
     .option('--init', 'make the container tree at --root first when it is not there (as sifkit init)')
     .option('--out <dir>', 'where SIFs are written', '.sifkit/sif')
     .option('--date <YYYYMMDD>', 'the date in EasyConfig names');
@@ -114,9 +169,16 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
   // (stage-flags.ts); the pipeline file's `with:` values apply when a flag is not given.
   for (const stage of PIPELINE_FLAGGED[name]) addStageFlags(cmd, stage, { pipeline: true });
   return cmd
-    .option('--on <executor>', "where conversion and tests run: local, or slurm (jobs; default: the pipeline file's executor, else local)")
+    .option(
+      '--on <executor>',
+      "where conversion and tests run: local, or slurm (jobs; default: the pipeline file's executor, else local)",
+    )
     .option('--resume', 'with --on slurm: follow the jobs recorded beside the SIFs, submitting again only what failed')
-    .option('--sbatch <option>', 'with --on slurm: an sbatch option every job gets, e.g. --sbatch=--qos=debug (repeatable)', collect)
+    .option(
+      '--sbatch <option>',
+      'with --on slurm: an sbatch option every job gets, e.g. --sbatch=--qos=debug (repeatable)',
+      collect,
+    )
     .option('--poll <seconds>', 'with --on slurm: seconds between scheduler queries', '10')
     .option('--json', 'print one JSON document on stdout');
 }
@@ -139,65 +201,98 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const testedFile = testedKeyFile(flags);
     const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
-    const engines = flags.engines ? flags.engines.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const engines = flags.engines
+      ? flags.engines
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
-    if (executor !== 'local' && executor !== 'slurm') throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
-    if (executor === 'local' && (flags.resume || flags.sbatch)) throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
+    if (executor !== 'local' && executor !== 'slurm')
+      throw new InputError('bad-executor', `--on ${flags.on} is not local or slurm`);
+    if (executor === 'local' && (flags.resume || flags.sbatch))
+      throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
     // The tree must be there before the first build: a typo in --root is one line, not a second tree (--init makes one).
-    const tree = def.stages.some((s) => TREE_STAGES.includes(s.stage)) ? (flags.init ? (await initTree(root)).tree : await openTree(root, false)) : undefined;
-    if (flags.init && !tree) throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
+    const tree = def.stages.some((s) => TREE_STAGES.includes(s.stage))
+      ? flags.init
+        ? (await initTree(root)).tree
+        : await openTree(root, false)
+      : undefined;
+    if (flags.init && !tree)
+      throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
     // Results and logs beside the tree, so any directory finds them.
     const test = testSettings(flags, tree?.root);
     const logDir = path.resolve(flags.logDir ?? (tree ? tree.logs : '.sifkit/logs'));
     const outDir = path.resolve(flags.out ?? '.sifkit/sif');
     const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, test.resultsDir) : undefined;
-    const ctx = await runRecipePipeline(pipeline, recipe, flags, io, {
-      serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
-      rebuild: flags.rebuild,
-      sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
-      offline: flags.offline,
-      logDir,
-      outDir,
-      root,
-      // Given on the command line, else the pipeline file's `with:`, else the stage's default.
-      runner: flags.runner === undefined ? undefined : test.runner,
-      tolerance: flags.tolerance === undefined ? undefined : test.tolerance,
-      resultsDir: test.resultsDir,
-      test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
-      convert,
-      signingKey,
-      testedKey,
-      untested: flags.untested,
-      to: flags.to,
-      rollback: flags.rollback,
-      compat: flags.compat,
-      purge: flags.purge,
-      graceDays: grace,
-      policy: flags.policy ? path.resolve(flags.policy) : undefined,
-      easyconfigs: flags.easyconfigs ? path.resolve(flags.easyconfigs) : undefined,
-      apply: flags.apply,
-      includeReferenced: flags.includeReferenced,
-      engines,
-      slots: { build: wholeNumber(flags.buildJobs, '--build-jobs', 1, 64, 'bad-jobs') ?? 1, convert: wholeNumber(flags.convertJobs, '--convert-jobs', 1, 64, 'bad-jobs') ?? 1 },
-    }, execute);
+    const ctx = await runRecipePipeline(
+      pipeline,
+      recipe,
+      flags,
+      io,
+      {
+        serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
+        rebuild: flags.rebuild,
+        sourceCache: flags.sourceCache ? path.resolve(flags.sourceCache) : undefined,
+        offline: flags.offline,
+        logDir,
+        outDir,
+        root,
+        // Given on the command line, else the pipeline file's `with:`, else the stage's default.
+        runner: flags.runner === undefined ? undefined : test.runner,
+        tolerance: flags.tolerance === undefined ? undefined : test.tolerance,
+        resultsDir: test.resultsDir,
+        test: { only: test.only, baseline: test.baseline, gate: test.gate, workdir: test.workdir, slurm: test.slurm },
+        convert,
+        signingKey,
+        testedKey,
+        untested: flags.untested,
+        to: flags.to,
+        rollback: flags.rollback,
+        compat: flags.compat,
+        purge: flags.purge,
+        graceDays: grace,
+        policy: flags.policy ? path.resolve(flags.policy) : undefined,
+        easyconfigs: flags.easyconfigs ? path.resolve(flags.easyconfigs) : undefined,
+        apply: flags.apply,
+        includeReferenced: flags.includeReferenced,
+        engines,
+        slots: {
+          build: wholeNumber(flags.buildJobs, '--build-jobs', 1, 64, 'bad-jobs') ?? 1,
+          convert: wholeNumber(flags.convertJobs, '--convert-jobs', 1, 64, 'bad-jobs') ?? 1,
+        },
+      },
+      execute,
+    );
     const stages = executor === 'slurm' ? slurmStages(def) : def.stages.map((s) => s.stage);
     const { rows, variants } = summary(ctx, stages);
     const failed = ctx.variants.filter((v) => v.error).length;
-    if (io.json) io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: tree?.root, variants }));
+    if (io.json)
+      io.stdout(jsonDoc({ ok: failed === 0, pipeline, recipe: ctx.recipe.name, root: tree?.root, variants }));
     else {
       // Variants as headings and SIF paths on their own lines: both are too long to share a row and must stay whole.
-      const failedRed = (c: string) => (c === 'FAILED' || c === 'REFUSED' ? ('red' as const) : c === 'interrupted' ? ('yellow' as const) : undefined);
-      io.stdout(table(rows.map((r) => r.slice(0, -1)), [{ header: 'variant', group: true }, 'dockerhash', ...stages.map((s) => ({ header: s, color: failedRed }))]));
-      for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-')) io.stdout(`sif: ${displayPath(sif)}\n`);
+      const failedRed = (c: string) =>
+        c === 'FAILED' || c === 'REFUSED' ? ('red' as const) : c === 'interrupted' ? ('yellow' as const) : undefined;
+      io.stdout(
+        table(
+          rows.map((r) => r.slice(0, -1)),
+          [{ header: 'variant', group: true }, 'dockerhash', ...stages.map((s) => ({ header: s, color: failedRed }))],
+        ),
+      );
+      for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-'))
+        io.stdout(`sif: ${displayPath(sif)}\n`);
       if (tree) io.stdout(`tree: ${tree.root} (sifkit status --root ${displayPath(tree.root)})\n`);
       io.stdout(`test results: ${test.resultsDir}   logs: ${logDir}\n`);
     }
     if (io.signal.aborted) {
       const at = ctx.variants.find((v) => interrupted(v.error));
-      throw new InterruptedError(`interrupted${at?.failedStage ? ` during ${at.failedStage}${ctx.variants.length > 1 ? ` of ${at.rendered?.names.stem ?? 'a variant'}` : ''}` : ''}; nothing half-written is left`, { hint: `to resume (each stage skips what is done): ${resumeCommand()}` });
+      throw new InterruptedError(
+        `interrupted${at?.failedStage ? ` during ${at.failedStage}${ctx.variants.length > 1 ? ` of ${at.rendered?.names.stem ?? 'a variant'}` : ''}` : ''}; nothing half-written is left`,
+        { hint: `to resume (each stage skips what is done): ${resumeCommand()}` },
+      );
     }
     if (io.json && failed) {
       // One JSON document on stdout: the summary carries the errors; stderr gets the line.
@@ -213,11 +308,19 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
 function slurmExecute(def: PipelineDef, flags: RunFlags, outDir: string, resultsDir: string) {
   const settings = parseSlurmSettings(def.slurm, `pipeline ${def.name}`, flags.sbatch ?? []);
   const poll = Number(flags.poll ?? '10');
-  if (!Number.isFinite(poll) || poll < 0.2 || poll > 3600) throw new InputError('bad-poll', `--poll ${flags.poll} is not a number of seconds from 0.2 to 3600`);
+  if (!Number.isFinite(poll) || poll < 0.2 || poll > 3600)
+    throw new InputError('bad-poll', `--poll ${flags.poll} is not a number of seconds from 0.2 to 3600`);
   // A compute node runs the same sifkit: this node and this main.js, on the shared file system.
   const sifkit = [process.execPath, path.resolve(process.argv[1])];
   return (d: PipelineDef, ctx: PipelineContext, run: RunSettings) =>
-    runOnSlurm(d, ctx, STAGES, run, { settings, resume: Boolean(flags.resume), pollMs: poll * 1000, sifkit, outDir, resultsDir });
+    runOnSlurm(d, ctx, STAGES, run, {
+      settings,
+      resume: Boolean(flags.resume),
+      pollMs: poll * 1000,
+      sifkit,
+      outDir,
+      resultsDir,
+    });
 }
 
 /** The summary's columns under --on slurm: the jobs stand where convert and test were. */

@@ -56,9 +56,20 @@ export function registerRender(program: Command): void {
         } else if (!flags.out && !flags.matrix) {
           const r = rendered[0];
           io.stdout(r.dockerfile);
-          io.stderr(`sifkit: ${r.names.stem}\n  tag        ${r.names.tag}\n  easyconfig ${r.names.easyconfig}\n  hash       ${r.definitionHash}\n`);
+          io.stderr(
+            `sifkit: ${r.names.stem}\n  tag        ${r.names.tag}\n  easyconfig ${r.names.easyconfig}\n  hash       ${r.definitionHash}\n`,
+          );
         } else {
-          io.stdout(table(rendered.map((r) => [r.names.stem, r.definitionHash.slice(0, 16), flags.out ? path.join(flags.out, flags.matrix ? r.names.stem : '') : '']), [{ header: 'variant', shrink: true }, 'definition hash', { header: 'written to', shrink: true }]));
+          io.stdout(
+            table(
+              rendered.map((r) => [
+                r.names.stem,
+                r.definitionHash.slice(0, 16),
+                flags.out ? path.join(flags.out, flags.matrix ? r.names.stem : '') : '',
+              ]),
+              [{ header: 'variant', shrink: true }, 'definition hash', { header: 'written to', shrink: true }],
+            ),
+          );
         }
       }, flags);
     });

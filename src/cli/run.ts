@@ -26,7 +26,11 @@ export function errorLine(e: unknown): { code: string; message: string; hint?: s
   if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
   const sys = engineFailure(e) ?? fromSystemError(e);
   if (sys) return { code: sys.code, message: sys.message, hint: sys.hint, exitCode: sys.exitCode };
-  return { code: 'internal', message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`, exitCode: ExitCode.failed };
+  return {
+    code: 'internal',
+    message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`,
+    exitCode: ExitCode.failed,
+  };
 }
 
 export async function runCommand(handler: CommandHandler, opts: { json?: boolean } = {}): Promise<number> {
@@ -55,7 +59,11 @@ export async function runCommand(handler: CommandHandler, opts: { json?: boolean
   } catch (e) {
     const err = controller.signal.aborted && !isSifkitError(e) ? new InterruptedError() : e;
     const line = errorLine(err);
-    if (json) io.stdout(JSON.stringify({ ok: false, error: { code: line.code, message: line.message, hint: line.hint } }, null, 2) + '\n');
+    if (json)
+      io.stdout(
+        JSON.stringify({ ok: false, error: { code: line.code, message: line.message, hint: line.hint } }, null, 2) +
+          '\n',
+      );
     io.stderr(`sifkit: error: ${line.message}\n`);
     if (line.hint) io.stderr(`sifkit: hint: ${line.hint}\n`);
     return line.exitCode;

@@ -43,25 +43,63 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
     { flags: '--server-files <dir>', help: "licensed files served to the build (default: the recipe's server-files/)" },
     { flags: '--rebuild', help: 'build even when an image with the same definition hash exists' },
     { flags: '--log-dir <dir>', help: 'where build and access logs go', default: '.sifkit/logs' },
-    { flags: '--source-cache <dir>', help: 'the cache declared sources are served from (default: $SIFKIT_SOURCE_CACHE, else sources/ in the state directory)' },
+    {
+      flags: '--source-cache <dir>',
+      help: 'the cache declared sources are served from (default: $SIFKIT_SOURCE_CACHE, else sources/ in the state directory)',
+    },
     { flags: '--offline', help: 'refuse a declared source missing from the cache instead of fetching it' },
   ],
   convert: [
     { flags: '--backend <name>', help: 'native, apptainer or singularity', default: 'native' },
-    { flags: '--fix-perms', help: 'give the owner rwx on directories and rw on files, as singularity build --fix-perms' },
-    { flags: '--compression <name>', help: `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`, default: 'gzip' },
-    { flags: '--mksquashfs-mem <size>', help: 'memory mksquashfs may use, e.g. 512M or 2G', default: DEFAULT_MKSQUASHFS_MEM },
-    { flags: '--processors <n>', help: 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)' },
-    { flags: '--signing-key <file>', help: 'add the SBOM and provenance objects and sign the SIF with this private key (default: $SIFKIT_SIGNING_KEY)' },
+    {
+      flags: '--fix-perms',
+      help: 'give the owner rwx on directories and rw on files, as singularity build --fix-perms',
+    },
+    {
+      flags: '--compression <name>',
+      help: `squashfs compressor, ${COMPRESSIONS.join(', ')} (only gzip is read by every apptainer and singularity)`,
+      default: 'gzip',
+    },
+    {
+      flags: '--mksquashfs-mem <size>',
+      help: 'memory mksquashfs may use, e.g. 512M or 2G',
+      default: DEFAULT_MKSQUASHFS_MEM,
+    },
+    {
+      flags: '--processors <n>',
+      help: 'CPUs mksquashfs may use (default: every online CPU; a Slurm job passes its --cpus-per-task)',
+    },
+    {
+      flags: '--signing-key <file>',
+      help: 'add the SBOM and provenance objects and sign the SIF with this private key (default: $SIFKIT_SIGNING_KEY)',
+    },
   ],
   test: [
-    { flags: '--runner <runner>', help: 'local or slurm', default: 'local', inPipeline: "the pipeline file's runner, else local" },
+    {
+      flags: '--runner <runner>',
+      help: 'local or slurm',
+      default: 'local',
+      inPipeline: "the pipeline file's runner, else local",
+    },
     { flags: '--check <name>', help: 'run only this check (repeatable)', repeatable: true },
-    { flags: '--results-dir <dir>', help: `where results are kept (default: beside the tree with --root, else ${DEFAULT_RESULTS_DIR})` },
+    {
+      flags: '--results-dir <dir>',
+      help: `where results are kept (default: beside the tree with --root, else ${DEFAULT_RESULTS_DIR})`,
+    },
     { flags: '--baseline <file>', help: 'gate against the last passing run in this results file instead' },
-    { flags: '--tolerance <fraction>', help: 'how much worse a figure may be before the gate fails', default: '0.1', inPipeline: "the pipeline file's tolerance, else 0.1" },
+    {
+      flags: '--tolerance <fraction>',
+      help: 'how much worse a figure may be before the gate fails',
+      default: '0.1',
+      inPipeline: "the pipeline file's tolerance, else 0.1",
+    },
     { flags: '--no-gate', help: 'do not compare figures with the baseline' },
-    { flags: '--workdir <dir>', help: 'slurm: the job directory (default: <tree>/.sifkit/slurm/<image>-<time> with --root, else .sifkit/slurm/<image>-<time>)', pipelineHelp: "slurm: where each variant's job directory goes, one per image (default: <tree>/.sifkit/slurm/<image>-<time>)" },
+    {
+      flags: '--workdir <dir>',
+      help: 'slurm: the job directory (default: <tree>/.sifkit/slurm/<image>-<time> with --root, else .sifkit/slurm/<image>-<time>)',
+      pipelineHelp:
+        "slurm: where each variant's job directory goes, one per image (default: <tree>/.sifkit/slurm/<image>-<time>)",
+    },
     { flags: '--partition <name>', help: 'slurm: partition (default from the recipe, else standard-g)' },
     { flags: '--srun <template>', help: 'slurm: job step command; {nodes} {ranks} {gpus}' },
     { flags: '--container-cmd <template>', help: 'slurm: container command; {sif} {image} {workdir}' },
@@ -71,15 +109,38 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   promote: [
     { flags: '--to <where>', help: 'sif-images, easybuild-sif-images or all', inPipeline: "the pipeline file's to" },
     { flags: '--rollback', help: 'allow moving a link back to an older image' },
-    { flags: '--tested-key <file>', help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)" },
-    { flags: '--no-compat', help: "promote even when the image breaks on a host snapshot the tree records (sifkit host record)" },
+    {
+      flags: '--tested-key <file>',
+      help: "with a trust policy: the private key (a policy tested key) that signs the image's test results (default: $SIFKIT_TESTED_KEY)",
+    },
+    {
+      flags: '--no-compat',
+      help: 'promote even when the image breaks on a host snapshot the tree records (sifkit host record)',
+    },
   ],
   retire: [
-    { flags: '--policy <file>', help: 'retention policy (default: pipelines/retention.yaml)', inPipeline: "the pipeline file's policy, else pipelines/retention.yaml" },
-    { flags: '--easyconfigs <dir>', help: 'checkout of the EasyConfig repository whose active EasyConfigs keep images', inPipeline: "the pipeline file's easyconfigs" },
-    { flags: '--apply', help: 'carry the plan out: quarantine the retired files (O(1) renames); without it retire only plans' },
-    { flags: '--include-referenced', help: 'for broken images still referenced: archive their EasyConfigs and move or remove their links' },
-    { flags: '--purge', help: 'delete quarantined files older than the grace period, after the backup command succeeds' },
+    {
+      flags: '--policy <file>',
+      help: 'retention policy (default: pipelines/retention.yaml)',
+      inPipeline: "the pipeline file's policy, else pipelines/retention.yaml",
+    },
+    {
+      flags: '--easyconfigs <dir>',
+      help: 'checkout of the EasyConfig repository whose active EasyConfigs keep images',
+      inPipeline: "the pipeline file's easyconfigs",
+    },
+    {
+      flags: '--apply',
+      help: 'carry the plan out: quarantine the retired files (O(1) renames); without it retire only plans',
+    },
+    {
+      flags: '--include-referenced',
+      help: 'for broken images still referenced: archive their EasyConfigs and move or remove their links',
+    },
+    {
+      flags: '--purge',
+      help: 'delete quarantined files older than the grace period, after the backup command succeeds',
+    },
     { flags: '--grace-days <n>', help: 'with --purge: override the policy quarantine_days' },
   ],
 };
@@ -91,7 +152,11 @@ export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
  * force; the help says which default applies. `skip` leaves out flags the
  * command declares itself.
  */
-export function addStageFlags(cmd: Command, stage: FlaggedStage, opts: { pipeline?: boolean; skip?: readonly string[] } = {}): Command {
+export function addStageFlags(
+  cmd: Command,
+  stage: FlaggedStage,
+  opts: { pipeline?: boolean; skip?: readonly string[] } = {},
+): Command {
   for (const f of STAGE_FLAGS[stage]) {
     if (opts.skip?.includes(f.flags.split(' ')[0])) continue;
     if (opts.pipeline) {
@@ -133,7 +198,11 @@ export function convertSettings(flags: ConvertFlags, physicalBytes?: number): Co
   const mem = parseMem(flags.mksquashfsMem ?? DEFAULT_MKSQUASHFS_MEM, physicalBytes);
   const backend = parseBackend(flags.backend ?? 'native');
   const compression = parseCompression(flags.compression ?? 'gzip');
-  if (backend !== 'native' && compression !== 'gzip') throw new InputError('bad-compression', `--compression is for the native backend; ${backend} build always writes gzip`);
+  if (backend !== 'native' && compression !== 'gzip')
+    throw new InputError(
+      'bad-compression',
+      `--compression is for the native backend; ${backend} build always writes gzip`,
+    );
   const processors = wholeNumber(flags.processors, '--processors', 1, 1024, 'bad-processors');
   return { backend, fixPerms: Boolean(flags.fixPerms), compression, mem, processors };
 }
@@ -178,8 +247,10 @@ export interface TestSettings {
 export function testSettings(flags: TestFlags, root?: string): TestSettings {
   // The rules of the test stage's `with:` (runner, tolerance), so flag and pipeline file agree.
   const runner = STAGE_WITH.test.shape.runner.unwrap().safeParse(flags.runner ?? 'local').data;
-  if (!runner) throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
-  if (!toleranceText.safeParse(flags.tolerance ?? '0.1').success) throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
+  if (!runner)
+    throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
+  if (!toleranceText.safeParse(flags.tolerance ?? '0.1').success)
+    throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
   const tolerance = Number(flags.tolerance ?? '0.1');
   return {
     runner,
@@ -209,9 +280,17 @@ export function graceDays(text: string | undefined): number | undefined {
 }
 
 /** A flag's whole number from `min` to `max` (undefined when not given), or one line naming the flag. */
-export function wholeNumber(text: string | undefined, flag: string, min: number, max: number, code: string, unit = ''): number | undefined {
+export function wholeNumber(
+  text: string | undefined,
+  flag: string,
+  min: number,
+  max: number,
+  code: string,
+  unit = '',
+): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InputError(code, `${flag} ${text} is not a whole number${unit} from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new InputError(code, `${flag} ${text} is not a whole number${unit} from ${min} to ${max}`);
   return n;
 }

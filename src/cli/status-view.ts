@@ -15,14 +15,23 @@ export interface StatusFilter {
 export function parseWhere(flags: string[] = []): StatusFilter['where'] {
   return flags.map((f) => {
     const m = /^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$/.exec(f);
-    if (!m) throw new InputError('bad-where', `--where ${JSON.stringify(f)} is not name=value (for example --where rocm=6.2.0)`);
+    if (!m)
+      throw new InputError(
+        'bad-where',
+        `--where ${JSON.stringify(f)} is not name=value (for example --where rocm=6.2.0)`,
+      );
     return { name: m[1], value: m[2] };
   });
 }
 
 /** `*` matches any run of characters; anything else matches itself. */
 function stemMatcher(pattern: string): (stem: string) => boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return (s) => re.test(s);
 }
 
@@ -31,19 +40,26 @@ export function filterStatus(s: TreeStatus, f: StatusFilter): TreeStatus {
   const known = new Set(s.images.flatMap((i) => Object.keys(i.params)));
   const unknown = f.where.find((w) => !known.has(w.name));
   if (unknown && s.images.length) {
-    throw new InputError('unknown-parameter', `no image in the tree has a parameter ${unknown.name} (they have: ${[...known].sort().join(', ') || 'none'})`);
+    throw new InputError(
+      'unknown-parameter',
+      `no image in the tree has a parameter ${unknown.name} (they have: ${[...known].sort().join(', ') || 'none'})`,
+    );
   }
   const stemOk = f.stem === undefined ? () => true : stemMatcher(f.stem);
   const images = s.images.filter((i) => stemOk(i.stem) && f.where.every((w) => i.params[w.name] === w.value));
   if (f.stem === undefined && !f.where.length) return s;
   const kept = new Set(images.map((i) => i.name));
-  const links = s.links.filter((l) => (l.image !== undefined && kept.has(l.image)) || (l.dangling && !f.where.length && stemOk(l.name)));
+  const links = s.links.filter(
+    (l) => (l.image !== undefined && kept.has(l.image)) || (l.dangling && !f.where.length && stemOk(l.name)),
+  );
   return { ...s, images, links };
 }
 
 const DIR_WORD: Record<string, string> = { 'tested-containers': 'tested', 'easybuild-sif-images': 'easybuild' };
-const TEST_COLOUR = (t: string) => (t === 'passed' ? 'green' : t === 'failed' || t === 'refused' ? 'red' : undefined) as 'green' | 'red' | undefined;
-const CHECKSUM_COLOUR = (c: string) => (c === 'changed' ? 'red' : c === 'unrecorded' ? 'yellow' : undefined) as 'red' | 'yellow' | undefined;
+const TEST_COLOUR = (t: string) =>
+  (t === 'passed' ? 'green' : t === 'failed' || t === 'refused' ? 'red' : undefined) as 'green' | 'red' | undefined;
+const CHECKSUM_COLOUR = (c: string) =>
+  (c === 'changed' ? 'red' : c === 'unrecorded' ? 'yellow' : undefined) as 'red' | 'yellow' | undefined;
 
 /**
  * The parameter names across the images, in the order they first appear,
@@ -78,14 +94,31 @@ export function statusTable(images: ImageStatus[]): { columns: Column[]; rows: s
     { header: 'test', color: TEST_COLOUR },
   ];
   // By stem, then newest first within a stem (what was just built is what one looks for), then dockerhash.
-  const sorted = [...images].sort((a, b) => (a.stem !== b.stem ? (a.stem < b.stem ? -1 : 1) : (a.ageDays ?? Infinity) !== (b.ageDays ?? Infinity) ? (a.ageDays ?? Infinity) - (b.ageDays ?? Infinity) : a.dockerhash < b.dockerhash ? -1 : a.dockerhash > b.dockerhash ? 1 : 0));
+  const sorted = [...images].sort((a, b) =>
+    a.stem !== b.stem
+      ? a.stem < b.stem
+        ? -1
+        : 1
+      : (a.ageDays ?? Infinity) !== (b.ageDays ?? Infinity)
+        ? (a.ageDays ?? Infinity) - (b.ageDays ?? Infinity)
+        : a.dockerhash < b.dockerhash
+          ? -1
+          : a.dockerhash > b.dockerhash
+            ? 1
+            : 0,
+  );
   const rows = sorted.map((i) => [
     i.stem || '?',
     i.dockerhash || '?',
     ...varying.map((p) => i.params[p] ?? '-'),
     i.dirs.map((d) => DIR_WORD[d] ?? d).join('+'),
     // LUMI names the link after the stem: say "yes" then, the name otherwise.
-    i.links.length ? i.links.map((l) => l.replace(/^sif-images\//, '')).map((l) => (l === i.stem || l === `${i.stem}.sif` ? 'yes' : l)).join(',') : '-',
+    i.links.length
+      ? i.links
+          .map((l) => l.replace(/^sif-images\//, ''))
+          .map((l) => (l === i.stem || l === `${i.stem}.sif` ? 'yes' : l))
+          .join(',')
+      : '-',
     humanSize(i.size),
     humanAge(i.ageDays),
     i.checksum,

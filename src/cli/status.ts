@@ -28,10 +28,12 @@ export function registerStatus(program: Command): void {
         else {
           const t = statusTable(s.images);
           io.stdout(table(t.rows, t.columns));
-          if (t.shared.length) io.stdout(wrapWords([`${s.images.length === 1 ? 'parameters' : 'every image has'}:`, ...t.shared], 100));
+          if (t.shared.length)
+            io.stdout(wrapWords([`${s.images.length === 1 ? 'parameters' : 'every image has'}:`, ...t.shared], 100));
         }
         const dangling = s.links.filter((l) => l.dangling);
-        if (dangling.length) io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
+        if (dangling.length)
+          io.stdout(`dangling links: ${dangling.map((l) => l.name).join(', ')} (run sifkit verify)\n`);
         // A tree without a policy works as before: said on stderr, so the table's output stays the same.
         if (s.trustPolicy) io.stdout(`trust policy: ${s.trustPolicy}\n`);
         else io.stderr('sifkit: note: no trust policy in this tree: signatures are not enforced (docs/signing.md)\n');

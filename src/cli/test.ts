@@ -50,7 +50,10 @@ export function registerTest(program: Command): void {
           tree,
           signal: io.signal,
           onCheck: (r) => {
-            if (!io.json) io.stderr(`${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`);
+            if (!io.json)
+              io.stderr(
+                `${r.passed ? 'pass' : 'FAIL'} ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)${r.reason ? `: ${r.reason}` : ''}\n`,
+              );
           },
           onState: (s) => {
             if (!io.json && process.stderr.isTTY) io.stderr(`\rslurm job: ${s}   `);
@@ -58,11 +61,31 @@ export function registerTest(program: Command): void {
         });
         if (io.json) io.stdout(jsonDoc({ ok: o.run.passed, ...o }));
         else {
-          io.stdout(table(o.run.checks.map((c) => [c.name, c.passed ? 'passed' : c.outcome, humanDuration(c.durationMs), c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '', c.reason ?? '']), ['check', { header: 'result', color: (r) => (r === 'passed' ? 'green' : 'red') }, { header: 'time', align: 'right' }, 'figures', { header: 'why', shrink: true }]));
+          io.stdout(
+            table(
+              o.run.checks.map((c) => [
+                c.name,
+                c.passed ? 'passed' : c.outcome,
+                humanDuration(c.durationMs),
+                c.figures ? `${c.figures.points.length} ${c.figures.kind} figures` : '',
+                c.reason ?? '',
+              ]),
+              [
+                'check',
+                { header: 'result', color: (r) => (r === 'passed' ? 'green' : 'red') },
+                { header: 'time', align: 'right' },
+                'figures',
+                { header: 'why', shrink: true },
+              ],
+            ),
+          );
           io.stdout(`results: ${o.resultsFile}${o.recordedInTree ? ' (and the tree ledger)' : ''}\n`);
           const g = o.run.gate;
           if (g?.verdict === 'off') io.stdout('gate: off (--no-gate)\n');
-          else if (g) io.stdout(`gate: ${g.verdict} against ${g.baseline} (${g.source}), ${g.regressions.length} figure(s) worse by more than ${(g.tolerance * 100).toFixed(0)}%\n`);
+          else if (g)
+            io.stdout(
+              `gate: ${g.verdict} against ${g.baseline} (${g.source}), ${g.regressions.length} figure(s) worse by more than ${(g.tolerance * 100).toFixed(0)}%\n`,
+            );
         }
         const verdict = runVerdict(o.run);
         if (verdict === 'failed') return ExitCode.failed;
@@ -80,7 +103,10 @@ export function registerTest(program: Command): void {
   program
     .command('report')
     .description('an HTML page with benchmark charts (one line per image version) and the pass/fail table')
-    .option('--results-dir <dir>', `results files to read (default: those beside the tree with --root, else ${DEFAULT_RESULTS_DIR})`)
+    .option(
+      '--results-dir <dir>',
+      `results files to read (default: those beside the tree with --root, else ${DEFAULT_RESULTS_DIR})`,
+    )
     .option('--root <dir>', 'also read the runs recorded in this container tree')
     .option('--out <dir>', 'where index.html goes', '.sifkit/report')
     .option('--json', 'print one JSON document on stdout')
@@ -92,12 +118,19 @@ export function registerTest(program: Command): void {
         if (tree) for (const e of await listLedger(tree)) runs.push(...(e.tests ?? []));
         // The same run can be in both places: keep one.
         const unique = [...new Map(runs.map((r) => [`${r.image} ${r.started}`, r])).values()];
-        if (!unique.length) throw new InputError('no-results', `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`, { hint: 'run sifkit test first' });
+        if (!unique.length)
+          throw new InputError(
+            'no-results',
+            `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`,
+            { hint: 'run sifkit test first' },
+          );
         const out = path.resolve(flags.out);
         await fs.mkdir(out, { recursive: true });
         const file = path.join(out, 'index.html');
         // Which images users get: what the tree's links point at, as status reads them.
-        const linked = tree ? new Set((await treeStatus(tree)).links.filter((l) => !l.dangling && l.image).map((l) => l.image!)) : undefined;
+        const linked = tree
+          ? new Set((await treeStatus(tree)).links.filter((l) => !l.dangling && l.image).map((l) => l.image!))
+          : undefined;
         await writeFileAtomic(file, reportHtml(unique, new Date(), { linked }));
         if (io.json) io.stdout(jsonDoc({ ok: true, report: file, runs: unique.length }));
         else io.stdout(`${file}\n`);

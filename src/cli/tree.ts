@@ -56,21 +56,40 @@ export function registerTree(program: Command): void {
     .argument('<file>', 'the SIF (made by sifkit convert)')
     .option('--archive <tar>', 'the docker archive to keep beside it');
   addStageFlags(stageCmd, 'stage')
-    .option('--results <file>', 'test results to record (default: <name>.json beside the tree, else in .sifkit/test-results)')
+    .option(
+      '--results <file>',
+      'test results to record (default: <name>.json beside the tree, else in .sifkit/test-results)',
+    )
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (file: string, flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const { name } = sifIdentity(await inspectSif(path.resolve(file)));
-        const tree = await openTree(resolveRoot(flags.root), true);
-        const tests = (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)?.runs ?? [];
-        if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
-        if (tests.some((t) => t.image !== name)) throw new InputError('wrong-results', `${flags.results ?? 'the results file'} is about another image than ${name}`);
-        const r = await stage(tree, file, { archive: flags.archive, signal: io.signal, tests, requireTests: !flags.untested });
-        if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
-        else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);
-      }, flags);
-    });
+    .action(
+      async (
+        file: string,
+        flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string },
+      ) => {
+        process.exitCode = await runCommand(async (io) => {
+          const { name } = sifIdentity(await inspectSif(path.resolve(file)));
+          const tree = await openTree(resolveRoot(flags.root), true);
+          const tests =
+            (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)
+              ?.runs ?? [];
+          if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
+          if (tests.some((t) => t.image !== name))
+            throw new InputError(
+              'wrong-results',
+              `${flags.results ?? 'the results file'} is about another image than ${name}`,
+            );
+          const r = await stage(tree, file, {
+            archive: flags.archive,
+            signal: io.signal,
+            tests,
+            requireTests: !flags.untested,
+          });
+          if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
+          else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);
+        }, flags);
+      },
+    );
 
   const promoteCmd = program
     .command('promote')
@@ -81,59 +100,113 @@ export function registerTree(program: Command): void {
   addStageFlags(promoteCmd, 'promote', { skip: ['--to'] })
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (name: string, flags: { to: string; rollback?: boolean; testedKey?: string; compat?: boolean; root?: string; json?: boolean }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const to = parseTarget(flags.to);
-        const keyFile = testedKeyFile(flags);
-        const testedKey = keyFile ? await loadSigningKey(keyFile) : undefined;
-        const tree = await openTree(resolveRoot(flags.root), false);
-        const r = await promote(tree, name, { to, rollback: flags.rollback, testedKey, compat: flags.compat, signal: io.signal });
-        if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
-        else {
-          if (r.easybuild) io.stdout(`${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`);
-          if (r.link) io.stdout(`${r.link.changed ? 'linked' : 'already linked'} ${r.link.path} -> ${r.link.target}${r.link.previous && r.link.changed ? ` (was ${r.link.previous})` : ''}\n`);
-          if (r.testedSignature) io.stdout(`tested signature: ${r.testedSignature}\n`);
-        }
-      }, flags);
-    });
+    .action(
+      async (
+        name: string,
+        flags: { to: string; rollback?: boolean; testedKey?: string; compat?: boolean; root?: string; json?: boolean },
+      ) => {
+        process.exitCode = await runCommand(async (io) => {
+          const to = parseTarget(flags.to);
+          const keyFile = testedKeyFile(flags);
+          const testedKey = keyFile ? await loadSigningKey(keyFile) : undefined;
+          const tree = await openTree(resolveRoot(flags.root), false);
+          const r = await promote(tree, name, {
+            to,
+            rollback: flags.rollback,
+            testedKey,
+            compat: flags.compat,
+            signal: io.signal,
+          });
+          if (io.json) io.stdout(jsonDoc({ ok: true, promoted: r }));
+          else {
+            if (r.easybuild)
+              io.stdout(
+                `${r.easybuild.how === 'present' ? 'already in' : `${r.easybuild.how} into`} ${r.easybuild.path}\n`,
+              );
+            if (r.link)
+              io.stdout(
+                `${r.link.changed ? 'linked' : 'already linked'} ${r.link.path} -> ${r.link.target}${r.link.previous && r.link.changed ? ` (was ${r.link.previous})` : ''}\n`,
+              );
+            if (r.testedSignature) io.stdout(`tested signature: ${r.testedSignature}\n`);
+          }
+        }, flags);
+      },
+    );
 
   program
     .command('verify')
     .description('check links, checksums, permissions, leftovers and names; --repair fixes what is safe')
     .option('--deep', 're-hash every image instead of trusting unchanged files')
     .option('--repair', 'remove our own leftovers, make files readable, drop orphan records')
-    .option('--reconvert', 'with --deep: convert each SIF in tested-containers again from the image or archive it names and compare byte for byte')
+    .option(
+      '--reconvert',
+      'with --deep: convert each SIF in tested-containers again from the image or archive it names and compare byte for byte',
+    )
     .option('--work-dir <dir>', 'where --reconvert writes its second conversions (default: the system temp directory)')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (flags: { deep?: boolean; repair?: boolean; reconvert?: boolean; workDir?: string; root?: string; json?: boolean }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const tree = await openTree(resolveRoot(flags.root), false);
-        let problems = await verifyTree(tree, { deep: flags.deep, signal: io.signal });
-        // Repairs only when there is something to repair: otherwise no lock, no audit line.
-        if (flags.repair && problems.some((p) => p.repairable)) {
-          problems = await mutate(tree, 'verify-repair', io.signal, async () => {
-            // Taking the lock broke a stale one, if there was one: say so.
-            const p = [...problems.filter((x) => x.kind === 'stale-lock').map((x) => ({ ...x, repaired: 'broken' })), ...(await verifyTree(tree, { deep: flags.deep, repair: true, signal: io.signal }))];
-            return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
-          }, { resume: 'run sifkit verify --repair again to finish' });
-        }
-        if (flags.reconvert && !flags.deep) throw new InputError('bad-usage', '--reconvert goes with --deep');
-        const reconverted = flags.reconvert ? await reconvertTree(tree, { signal: io.signal, workDir: flags.workDir }) : undefined;
-        if (reconverted) problems = [...problems, ...reconverted.problems];
-        const lock = await lockHolder(tree.lock);
-        const open = problems.filter((p) => !p.repaired);
-        if (io.json) io.stdout(jsonDoc({ ok: open.length === 0, problems, lock: lock ?? null, ...(reconverted ? { reconverted: reconverted.rows } : {}) }));
-        else {
-          if (reconverted) io.stdout(table(reconverted.rows.map((r) => [r.path, r.result, r.source ?? r.detail ?? '']), [{ header: 'image', shrink: true }, 're-conversion', { header: 'source', shrink: true }]));
-          // A live holder is shown; a stale one is among the problems.
-          if (lock?.live) io.stdout(`lock: held by ${describeLock(lock)} (its work in progress was not checked)\n`);
-          if (!problems.length) io.stdout('tree is clean\n');
-          else io.stdout(problemLines(problems));
-        }
-        return open.length ? ExitCode.failed : ExitCode.ok;
-      }, flags);
-    });
+    .action(
+      async (flags: {
+        deep?: boolean;
+        repair?: boolean;
+        reconvert?: boolean;
+        workDir?: string;
+        root?: string;
+        json?: boolean;
+      }) => {
+        process.exitCode = await runCommand(async (io) => {
+          const tree = await openTree(resolveRoot(flags.root), false);
+          let problems = await verifyTree(tree, { deep: flags.deep, signal: io.signal });
+          // Repairs only when there is something to repair: otherwise no lock, no audit line.
+          if (flags.repair && problems.some((p) => p.repairable)) {
+            problems = await mutate(
+              tree,
+              'verify-repair',
+              io.signal,
+              async () => {
+                // Taking the lock broke a stale one, if there was one: say so.
+                const p = [
+                  ...problems.filter((x) => x.kind === 'stale-lock').map((x) => ({ ...x, repaired: 'broken' })),
+                  ...(await verifyTree(tree, { deep: flags.deep, repair: true, signal: io.signal })),
+                ];
+                return { value: p, files: p.filter((x) => x.repaired).map((x) => ({ path: x.path, op: x.repaired })) };
+              },
+              { resume: 'run sifkit verify --repair again to finish' },
+            );
+          }
+          if (flags.reconvert && !flags.deep) throw new InputError('bad-usage', '--reconvert goes with --deep');
+          const reconverted = flags.reconvert
+            ? await reconvertTree(tree, { signal: io.signal, workDir: flags.workDir })
+            : undefined;
+          if (reconverted) problems = [...problems, ...reconverted.problems];
+          const lock = await lockHolder(tree.lock);
+          const open = problems.filter((p) => !p.repaired);
+          if (io.json)
+            io.stdout(
+              jsonDoc({
+                ok: open.length === 0,
+                problems,
+                lock: lock ?? null,
+                ...(reconverted ? { reconverted: reconverted.rows } : {}),
+              }),
+            );
+          else {
+            if (reconverted)
+              io.stdout(
+                table(
+                  reconverted.rows.map((r) => [r.path, r.result, r.source ?? r.detail ?? '']),
+                  [{ header: 'image', shrink: true }, 're-conversion', { header: 'source', shrink: true }],
+                ),
+              );
+            // A live holder is shown; a stale one is among the problems.
+            if (lock?.live) io.stdout(`lock: held by ${describeLock(lock)} (its work in progress was not checked)\n`);
+            if (!problems.length) io.stdout('tree is clean\n');
+            else io.stdout(problemLines(problems));
+          }
+          return open.length ? ExitCode.failed : ExitCode.ok;
+        }, flags);
+      },
+    );
 }
 
 interface RetireCommandFlags extends RetireFlags {
@@ -144,7 +217,9 @@ interface RetireCommandFlags extends RetireFlags {
 export function registerRetire(program: Command): void {
   const retireCmd = program
     .command('retire')
-    .description('plan which old or broken images go (changes nothing); --apply quarantines them, --purge deletes quarantined ones');
+    .description(
+      'plan which old or broken images go (changes nothing); --apply quarantines them, --purge deletes quarantined ones',
+    );
   addStageFlags(retireCmd, 'retire')
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
@@ -163,16 +238,41 @@ export function registerRetire(program: Command): void {
           }
           return unsaved ? ExitCode.failed : ExitCode.ok;
         }
-        const { plan, applied } = await retire(tree, { policy, easyconfigs: flags.easyconfigs, includeReferenced: flags.includeReferenced, apply: flags.apply, signal: io.signal });
+        const { plan, applied } = await retire(tree, {
+          policy,
+          easyconfigs: flags.easyconfigs,
+          includeReferenced: flags.includeReferenced,
+          apply: flags.apply,
+          signal: io.signal,
+        });
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');
         if (io.json) io.stdout(jsonDoc({ ok: !blocked.length, applied, ...plan }));
         else {
           // Images as headings (names are long and must stay whole), one row per directory it is in.
           const byImage = [...plan.decisions].sort((a, b) => (a.name === b.name ? 0 : a.name < b.name ? -1 : 1));
-          const actionColour = (c: string) => (c === 'blocked' ? ('red' as const) : c.startsWith('retire') ? ('yellow' as const) : undefined);
-          io.stdout(table(byImage.map((d) => [d.name, d.dir, d.action === 'retire' && applied ? 'retired' : d.action, d.rule, d.references.join(', ') || '-']), [{ header: 'image', group: true }, 'in', { header: 'action', color: actionColour }, 'rule', { header: 'referenced by', shrink: true }]));
+          const actionColour = (c: string) =>
+            c === 'blocked' ? ('red' as const) : c.startsWith('retire') ? ('yellow' as const) : undefined;
+          io.stdout(
+            table(
+              byImage.map((d) => [
+                d.name,
+                d.dir,
+                d.action === 'retire' && applied ? 'retired' : d.action,
+                d.rule,
+                d.references.join(', ') || '-',
+              ]),
+              [
+                { header: 'image', group: true },
+                'in',
+                { header: 'action', color: actionColour },
+                'rule',
+                { header: 'referenced by', shrink: true },
+              ],
+            ),
+          );
           for (const a of plan.archive) io.stdout(`archive EasyConfig ${a.from} -> ${a.to}\n`);
-          for (const l of plan.links) io.stdout(`${SIF_IMAGES}/${l.link}: ${l.to ? `-> ${l.to}` : 'remove'} (was ${l.from})\n`);
+          for (const l of plan.links)
+            io.stdout(`${SIF_IMAGES}/${l.link}: ${l.to ? `-> ${l.to}` : 'remove'} (was ${l.from})\n`);
           if (!applied) io.stdout('(plan only: nothing changed; --apply carries it out)\n');
         }
         if (blocked.length) throw blockedError(plan);

@@ -14,7 +14,16 @@ export interface BindSpec {
 }
 
 /** LUMI binds these for users' data: no libraries there, and far too many files to walk. */
-export const DATA_BINDS = ['/pfs', '/scratch', '/projappl', '/project', '/flash', '/appl', '/var/spool/slurmd', '/runscripts'];
+export const DATA_BINDS = [
+  '/pfs',
+  '/scratch',
+  '/projappl',
+  '/project',
+  '/flash',
+  '/appl',
+  '/var/spool/slurmd',
+  '/runscripts',
+];
 
 /** `/a//b/` → `/a/b`; refuses a relative path or one with `..`. */
 export function normalisePath(p: string, what: string): string {
@@ -33,13 +42,15 @@ export function parseBindList(text: string, what = 'bind list'): BindSpec[] {
     .filter(Boolean)
     .map((spec) => {
       const [src, dst, opts, ...rest] = spec.split(':');
-      if (rest.length || (opts !== undefined && !/^(ro|rw)(,(ro|rw))*$/.test(opts))) throw new InputError('bad-bind', `${what}: ${JSON.stringify(spec)} is not src[:dst[:ro|rw]]`);
+      if (rest.length || (opts !== undefined && !/^(ro|rw)(,(ro|rw))*$/.test(opts)))
+        throw new InputError('bad-bind', `${what}: ${JSON.stringify(spec)} is not src[:dst[:ro|rw]]`);
       return { spec, source: normalisePath(src, what), target: normalisePath(dst || src, what) };
     });
 }
 
 /** Lua string literals: "..." and '...' with escapes, [[...]] and [==[...]==]. */
-const luaStringRe = (group: number) => String.raw`"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\[(=*)\[[\s\S]*?\]` + `\\${group}\\]`;
+const luaStringRe = (group: number) =>
+  String.raw`"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\[(=*)\[[\s\S]*?\]` + `\\${group}\\]`;
 
 function luaString(lit: string): string {
   if (lit.startsWith('[')) {
@@ -72,7 +83,10 @@ const LDPATH_VARS = ['SINGULARITYENV_LD_LIBRARY_PATH', 'APPTAINERENV_LD_LIBRARY_
  */
 export function bindsFromModule(text: string, file: string): ModuleBinds {
   // Groups: 1 the function, 2 the name (3 its long-bracket level), 4 the value (5 its level).
-  const call = new RegExp(String.raw`\b(setenv|pushenv|append_path|prepend_path)\s*\(\s*(${luaStringRe(3)})\s*,\s*(${luaStringRe(5)})`, 'g');
+  const call = new RegExp(
+    String.raw`\b(setenv|pushenv|append_path|prepend_path)\s*\(\s*(${luaStringRe(3)})\s*,\s*(${luaStringRe(5)})`,
+    'g',
+  );
   return collect(text, file, call, luaString, 4);
 }
 
@@ -86,7 +100,13 @@ export function bindsFromEasyconfig(text: string, file: string, installdir = '/%
   return collect(text, file, entry, (lit) => pyString(lit).split('%(installdir)s').join(installdir), 3);
 }
 
-function collect(text: string, file: string, re: RegExp, unquote: (s: string) => string, valueGroup: number): ModuleBinds {
+function collect(
+  text: string,
+  file: string,
+  re: RegExp,
+  unquote: (s: string) => string,
+  valueGroup: number,
+): ModuleBinds {
   let binds: BindSpec[] = [];
   let ldLibraryPath: string[] = [];
   let found = false;
@@ -100,7 +120,8 @@ function collect(text: string, file: string, re: RegExp, unquote: (s: string) =>
       binds = fn === 'append_path' ? [...binds, ...list] : fn === 'prepend_path' ? [...list, ...binds] : list;
     } else if (LDPATH_VARS.includes(name)) {
       const dirs = value.split(':').filter(Boolean);
-      ldLibraryPath = fn === 'append_path' ? [...ldLibraryPath, ...dirs] : fn === 'prepend_path' ? [...dirs, ...ldLibraryPath] : dirs;
+      ldLibraryPath =
+        fn === 'append_path' ? [...ldLibraryPath, ...dirs] : fn === 'prepend_path' ? [...dirs, ...ldLibraryPath] : dirs;
     }
   }
   if (!found) throw new InputError('no-binds', `${file} sets no SINGULARITY_BIND (nor APPTAINER_BIND)`);

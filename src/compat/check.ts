@@ -34,20 +34,34 @@ function splitPath(s: string | undefined): string[] {
 
 /** The libc.so.6 the image's default directories hold: its version. */
 function imageGlibc(files: ImageFiles): string | null {
-  const libcs = [...files.entries].filter(([, e]) => e.kind === 'file' && e.elf?.soname === 'libc.so.6').sort(([a], [b]) => a.length - b.length);
-  return libcs.length ? glibcVersion(libcs[0][1].elf!.defines) ?? null : null;
+  const libcs = [...files.entries]
+    .filter(([, e]) => e.kind === 'file' && e.elf?.soname === 'libc.so.6')
+    .sort(([a], [b]) => a.length - b.length);
+  return libcs.length ? (glibcVersion(libcs[0][1].elf!.defines) ?? null) : null;
 }
 
-export function checkImage(name: string, files: ImageFiles, host: HostSnapshot, opts: { mpiLevel?: MpiLevel } = {}): CompatReport {
+export function checkImage(
+  name: string,
+  files: ImageFiles,
+  host: HostSnapshot,
+  opts: { mpiLevel?: MpiLevel } = {},
+): CompatReport {
   const mpiLevel = opts.mpiLevel ?? 'major';
   // A module's SINGULARITYENV_LD_LIBRARY_PATH replaces the image's value in the container.
-  const ldLibraryPath = [...(host.ldLibraryPath.length ? host.ldLibraryPath : splitPath(files.env.LD_LIBRARY_PATH)), SINGULARITY_LIBS];
+  const ldLibraryPath = [
+    ...(host.ldLibraryPath.length ? host.ldLibraryPath : splitPath(files.env.LD_LIBRARY_PATH)),
+    SINGULARITY_LIBS,
+  ];
   const view = overlay(files, host);
   const withHost = resolveAll(view, files.ldconf, { ldLibraryPath });
-  const alone = resolveAll(files.entries, files.ldconf, { ldLibraryPath: [...splitPath(files.env.LD_LIBRARY_PATH), SINGULARITY_LIBS] });
+  const alone = resolveAll(files.entries, files.ldconf, {
+    ldLibraryPath: [...splitPath(files.env.LD_LIBRARY_PATH), SINGULARITY_LIBS],
+  });
   const key = (b: Break) => [b.kind, b.file, b.library, b.version ?? ''].join('\0');
   const before = new Set(alone.breaks.map(key));
-  const breaks = withHost.breaks.map((b) => ({ ...b, alsoWithoutHost: before.has(key(b)) })).sort((a, b) => (a.file === b.file ? (a.library < b.library ? -1 : 1) : a.file < b.file ? -1 : 1));
+  const breaks = withHost.breaks
+    .map((b) => ({ ...b, alsoWithoutHost: before.has(key(b)) }))
+    .sort((a, b) => (a.file === b.file ? (a.library < b.library ? -1 : 1) : a.file < b.file ? -1 : 1));
   const mpi = mpiFindings(view, files, mpiLevel);
   return {
     image: name,

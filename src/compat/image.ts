@@ -60,7 +60,8 @@ interface Listed {
 
 /** One line of `unsquashfs -lln`: `-rwxr-xr-x 0/0  1234 2024-01-01 00:00 squashfs-root/usr/bin/ls`. */
 export function parseListLine(line: string): Listed | undefined {
-  const m = /^([-dlcbps])([-rwxsStT]{9}) \S+\s+(?:(\d+)|\d+,\s*\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root(\/.*)?$/.exec(line);
+  const m =
+    /^([-dlcbps])([-rwxsStT]{9}) \S+\s+(?:(\d+)|\d+,\s*\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root(\/.*)?$/.exec(line);
   if (!m) return undefined;
   let mode = 0;
   for (let i = 0; i < 9; i++) mode = (mode << 1) | (m[2][i] !== '-' && m[2][i] !== 'S' && m[2][i] !== 'T' ? 1 : 0);
@@ -84,8 +85,21 @@ function literal(p: string): string {
 const BATCH_BYTES = 96 << 10;
 
 /** Streams the batch's files; `onFile` gets each one's bytes in order, `onEnd` each file once complete. */
-async function catBatch(sif: string, offset: number, batch: Listed[], onFile: (f: Listed, chunk: Buffer) => void, onEnd: (f: Listed) => void, opts: ReadImageOptions): Promise<void> {
-  const c = startChild('unsquashfs', ['-o', String(offset), '-cat', sif, ...batch.map((f) => literal(f.path))], { stdout: 'pipe', signal: opts.signal, processes: opts.processes, label: 'unsquashfs -cat', missing: { code: 'no-unsquashfs', hint: 'install squashfs-tools' } });
+async function catBatch(
+  sif: string,
+  offset: number,
+  batch: Listed[],
+  onFile: (f: Listed, chunk: Buffer) => void,
+  onEnd: (f: Listed) => void,
+  opts: ReadImageOptions,
+): Promise<void> {
+  const c = startChild('unsquashfs', ['-o', String(offset), '-cat', sif, ...batch.map((f) => literal(f.path))], {
+    stdout: 'pipe',
+    signal: opts.signal,
+    processes: opts.processes,
+    label: 'unsquashfs -cat',
+    missing: { code: 'no-unsquashfs', hint: 'install squashfs-tools' },
+  });
   let i = 0;
   let left = batch[0]?.size ?? 0;
   const skipEmpty = () => {
@@ -98,7 +112,11 @@ async function catBatch(sif: string, offset: number, batch: Listed[], onFile: (f
   for await (const chunk of c.stdout as AsyncIterable<Buffer>) {
     let at = 0;
     while (at < chunk.length) {
-      if (i >= batch.length) throw new OperationError('unsquashfs-output', `${sif}: unsquashfs -cat gave more bytes than the listing's sizes`);
+      if (i >= batch.length)
+        throw new OperationError(
+          'unsquashfs-output',
+          `${sif}: unsquashfs -cat gave more bytes than the listing's sizes`,
+        );
       const n = Math.min(left, chunk.length - at);
       onFile(batch[i], chunk.subarray(at, at + n));
       at += n;
@@ -107,17 +125,25 @@ async function catBatch(sif: string, offset: number, batch: Listed[], onFile: (f
     }
   }
   await c.done;
-  if (i < batch.length) throw new OperationError('unsquashfs-output', `${sif}: unsquashfs -cat ended before ${batch[i].path}`);
+  if (i < batch.length)
+    throw new OperationError('unsquashfs-output', `${sif}: unsquashfs -cat ended before ${batch[i].path}`);
 }
 
 /** The files of a SIF's root file system. */
 export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): Promise<ImageFiles> {
   const summary = inspectSifSync(sif);
-  if (!summary.partition?.squashfsMagic) throw new InputError('no-squashfs', `${sif} has no squashfs root file system partition`);
+  if (!summary.partition?.squashfsMagic)
+    throw new InputError('no-squashfs', `${sif} has no squashfs root file system partition`);
   const offset = summary.partition.offset;
   const entries = new Map<string, ViewEntry>();
   const toRead: Listed[] = [];
-  const lister = startChild('unsquashfs', ['-lln', '-o', String(offset), sif], { stdout: 'pipe', signal: opts.signal, processes: opts.processes, label: 'unsquashfs -lln', missing: { code: 'no-unsquashfs', hint: 'install squashfs-tools' } });
+  const lister = startChild('unsquashfs', ['-lln', '-o', String(offset), sif], {
+    stdout: 'pipe',
+    signal: opts.signal,
+    processes: opts.processes,
+    label: 'unsquashfs -lln',
+    missing: { code: 'no-unsquashfs', hint: 'install squashfs-tools' },
+  });
   for await (const line of createInterface({ input: lister.stdout as Readable, crlfDelay: Infinity })) {
     const f = parseListLine(line);
     if (!f) continue;
@@ -146,12 +172,17 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
     }
     const c = collector ?? new ElfCollector(f.size);
     collector = undefined;
-    ended.push(c.finish().then((elf) => {
-      if (elf) entries.set(f.path, { kind: 'file', elf, origin: 'image' });
-    }, (e: unknown) => {
-      if (!(e instanceof ElfError)) throw e;
-      opts.warn?.(`${sif}: ${f.path}: ${e.message}; not checked`);
-    }));
+    ended.push(
+      c.finish().then(
+        (elf) => {
+          if (elf) entries.set(f.path, { kind: 'file', elf, origin: 'image' });
+        },
+        (e: unknown) => {
+          if (!(e instanceof ElfError)) throw e;
+          opts.warn?.(`${sif}: ${f.path}: ${e.message}; not checked`);
+        },
+      ),
+    );
   };
   let batch: Listed[] = [];
   let bytes = 0;
@@ -177,7 +208,11 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
 export const COMPAT_LABEL = 'io.sifkit.compat';
 
 /** The files of an engine's image, from the export of a container never started. */
-export async function engineImageFiles(engine: ImageEngine, ref: string, opts: ReadImageOptions = {}): Promise<ImageFiles> {
+export async function engineImageFiles(
+  engine: ImageEngine,
+  ref: string,
+  opts: ReadImageOptions = {},
+): Promise<ImageFiles> {
   let info;
   try {
     info = await engine.inspectImage(ref);
@@ -185,24 +220,39 @@ export async function engineImageFiles(engine: ImageEngine, ref: string, opts: R
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
   }
-  const container = await engine.createContainer({ image: info.id, entrypoint: ['/sifkit-export-only'], cmd: [], labels: { [COMPAT_LABEL]: `${os.hostname()}:${process.pid}` }, network: 'disabled' });
+  const container = await engine.createContainer({
+    image: info.id,
+    entrypoint: ['/sifkit-export-only'],
+    cmd: [],
+    labels: { [COMPAT_LABEL]: `${os.hostname()}:${process.pid}` },
+    network: 'disabled',
+  });
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
   try {
     const extract = tar.extract();
     extract.on('entry', (h, body, next) => {
-      member(h, body as unknown as Readable).then(() => next(), (e: Error) => extract.destroy(e));
+      member(h, body as unknown as Readable).then(
+        () => next(),
+        (e: Error) => extract.destroy(e),
+      );
     });
     const member = async (h: tar.Header, body: Readable): Promise<void> => {
       const parts = h.name.split('/').filter((p) => p && p !== '.');
-      if (parts.includes('..')) throw new InputError('tar-slip', `export of ${ref}: ${JSON.stringify(h.name)} climbs out of the root`);
+      if (parts.includes('..'))
+        throw new InputError('tar-slip', `export of ${ref}: ${JSON.stringify(h.name)} climbs out of the root`);
       const p = `/${parts.join('/')}`;
       const type = h.type ?? 'file';
       if (type === 'directory') entries.set(p, { kind: 'dir', origin: 'image' });
       else if (type === 'symlink') entries.set(p, { kind: 'link', link: h.linkname ?? '', origin: 'image' });
       else if (type === 'link') {
         // A hard link: the same file as one listed before it.
-        const target = entries.get(`/${(h.linkname ?? '').split('/').filter((x) => x && x !== '.').join('/')}`);
+        const target = entries.get(
+          `/${(h.linkname ?? '')
+            .split('/')
+            .filter((x) => x && x !== '.')
+            .join('/')}`,
+        );
         if (target) entries.set(p, target);
       } else if (type === 'file' || type === 'contiguous-file') {
         const size = h.size ?? 0;

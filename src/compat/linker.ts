@@ -77,7 +77,12 @@ export function overlay(image: ImageFiles, host: HostSnapshot | undefined): Map<
     else dir(parentOf(b.target));
     for (const f of b.files) {
       dir(parentOf(f.path));
-      view.set(f.path, f.link !== undefined ? { kind: 'link', link: f.link, origin: 'host' } : { kind: 'file', elf: f.elf, origin: 'host' });
+      view.set(
+        f.path,
+        f.link !== undefined
+          ? { kind: 'link', link: f.link, origin: 'host' }
+          : { kind: 'file', elf: f.elf, origin: 'host' },
+      );
     }
   }
   return view;
@@ -130,7 +135,12 @@ export function ldconfDirs(ldconf: Map<string, string>): string[] {
       if (inc) {
         for (const pat of inc[1].split(/\s+/)) {
           const abs = pat.startsWith('/') ? pat : `${parentOf(file)}/${pat}`;
-          const re = new RegExp(`^${abs.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+          const re = new RegExp(
+            `^${abs
+              .split('*')
+              .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+              .join('[^/]*')}$`,
+          );
           for (const f of [...ldconf.keys()].filter((k) => re.test(k)).sort()) read(f, depth + 1);
         }
       } else if (line.startsWith('/')) dirs.push(line.replace(/\/+$/, '') || '/');
@@ -142,14 +152,24 @@ export function ldconfDirs(ldconf: Map<string, string>): string[] {
 
 /** ld.so's built-in directories: the multiarch ones (Debian's glibc) and the lib64 ones (most others). */
 function defaultDirs(elf: ElfInfo): string[] {
-  const triplet = elf.machine === 62 ? 'x86_64-linux-gnu' : elf.machine === 183 ? 'aarch64-linux-gnu' : elf.machine === 3 ? 'i386-linux-gnu' : undefined;
+  const triplet =
+    elf.machine === 62
+      ? 'x86_64-linux-gnu'
+      : elf.machine === 183
+        ? 'aarch64-linux-gnu'
+        : elf.machine === 3
+          ? 'i386-linux-gnu'
+          : undefined;
   const lib64 = elf.bits === 64 ? ['/lib64', '/usr/lib64'] : [];
   return [...(triplet ? [`/lib/${triplet}`, `/usr/lib/${triplet}`] : []), ...lib64, '/lib', '/usr/lib'];
 }
 
 function expand(dir: string, origin: string, elf: ElfInfo): string {
   const lib = elf.machine === 62 ? 'lib/x86_64-linux-gnu' : elf.bits === 64 ? 'lib64' : 'lib';
-  return dir.replace(/\$(\{ORIGIN\}|ORIGIN)/g, origin).replace(/\$(\{LIB\}|LIB)/g, lib).replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
+  return dir
+    .replace(/\$(\{ORIGIN\}|ORIGIN)/g, origin)
+    .replace(/\$(\{LIB\}|LIB)/g, lib)
+    .replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
 }
 
 export interface ResolveOptions {
@@ -159,7 +179,11 @@ export interface ResolveOptions {
 }
 
 /** Follows every image object's dependencies through the view; the breaks found. */
-export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, string>, opts: ResolveOptions): Resolution {
+export function resolveAll(
+  view: Map<string, ViewEntry>,
+  ldconf: Map<string, string>,
+  opts: ResolveOptions,
+): Resolution {
   const cacheDirs = ldconfDirs(ldconf);
   const real = new Map<string, string | undefined>();
   const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
@@ -170,7 +194,12 @@ export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, str
   };
   const found = new Map<string, string | null>();
   /** The library `name` needed by `obj` (loaded as `objPath`), for a process whose executable has `exeRpath`. */
-  const find = (objPath: string, obj: ElfInfo, name: string, exe: { path: string; elf: ElfInfo }): string | undefined => {
+  const find = (
+    objPath: string,
+    obj: ElfInfo,
+    name: string,
+    exe: { path: string; elf: ElfInfo },
+  ): string | undefined => {
     const useRpath = obj.runpath.length === 0;
     const key = `${objPath}\0${name}${useRpath && (obj.rpath.length || exe.elf.rpath.length) ? `\0${exe.path}` : ''}`;
     const hit = found.get(key);
@@ -183,7 +212,12 @@ export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, str
     if (name.includes('/')) result = fits(name.startsWith('/') ? name : `/${name}`);
     else {
       const dirs = [
-        ...(useRpath ? [...obj.rpath.map((d) => expand(d, parentOf(objPath), obj)), ...(exe.path !== objPath ? exe.elf.rpath.map((d) => expand(d, parentOf(exe.path), exe.elf)) : [])] : []),
+        ...(useRpath
+          ? [
+              ...obj.rpath.map((d) => expand(d, parentOf(objPath), obj)),
+              ...(exe.path !== objPath ? exe.elf.rpath.map((d) => expand(d, parentOf(exe.path), exe.elf)) : []),
+            ]
+          : []),
         ...opts.ldLibraryPath,
         ...obj.runpath.map((d) => expand(d, parentOf(objPath), obj)),
         ...cacheDirs,
@@ -209,7 +243,19 @@ export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, str
     if (had) had.roots++;
     else breaks.set(key, { ...b, neededBy: root, roots: 1 });
   };
-  const roots = opts.roots ?? [...view.entries()].filter(([, e]) => e.kind === 'file' && e.origin === 'image' && e.elf && (e.elf.type === 'dyn' || e.elf.type === 'exec') && e.elf.needed.length).map(([p]) => p).sort();
+  const roots =
+    opts.roots ??
+    [...view.entries()]
+      .filter(
+        ([, e]) =>
+          e.kind === 'file' &&
+          e.origin === 'image' &&
+          e.elf &&
+          (e.elf.type === 'dyn' || e.elf.type === 'exec') &&
+          e.elf.needed.length,
+      )
+      .map(([p]) => p)
+      .sort();
   // An object's version checks depend only on the providers it got: done once per set of providers.
   const versionBreaks = new Map<string, Array<Omit<Break, 'roots' | 'neededBy'>>>();
   for (const root of roots) {
@@ -217,7 +263,9 @@ export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, str
     if (!exe) continue;
     const exeInfo = { path: root, elf: exe.entry.elf! };
     const loaded = new Map<string, { path: string; entry: ViewEntry }>();
-    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry }> = [{ loadedAs: root, real: exe.path, entry: exe.entry }];
+    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry }> = [
+      { loadedAs: root, real: exe.path, entry: exe.entry },
+    ];
     const seen = new Set<string>([exe.path]);
     while (queue.length) {
       const o = queue.shift()!;
@@ -256,11 +304,26 @@ export function resolveAll(view: Map<string, ViewEntry>, ldconf: Map<string, str
           continue;
         }
         for (const v of need.versions) {
-          if (!defs.includes(v)) mine.push({ kind: 'missing-version', file: o.real, fileFrom: o.entry.origin, library: need.file, provider: prov.path, providerFrom: prov.entry.origin, version: v });
+          if (!defs.includes(v))
+            mine.push({
+              kind: 'missing-version',
+              file: o.real,
+              fileFrom: o.entry.origin,
+              library: need.file,
+              provider: prov.path,
+              providerFrom: prov.entry.origin,
+              version: v,
+            });
         }
       }
       for (const b of mine) note(b, root);
     }
   }
-  return { breaks: [...breaks.values()], roots: roots.length, hostLoaded: [...hostLoaded].sort(), resolved, unversioned: [...unversioned].sort() };
+  return {
+    breaks: [...breaks.values()],
+    roots: roots.length,
+    hostLoaded: [...hostLoaded].sort(),
+    resolved,
+    unversioned: [...unversioned].sort(),
+  };
 }

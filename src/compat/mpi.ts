@@ -29,7 +29,9 @@ export function soVersion(file: string): { base: string; version: number[] } | u
 
 /** MPI's own libraries (Open MPI, MPICH, Cray MPICH, its GTL), not the many that only use MPI. */
 export function isMpiLibrary(base: string): boolean {
-  return /^lib(mpi|mpich|mpi_cray|mpi_gtl_[a-z0-9]+|mpicxx|mpifort|mpichcxx|mpichfort|mpi_cxx|mpi_mpifh|mpi_usempif08)$/.test(base);
+  return /^lib(mpi|mpich|mpi_cray|mpi_gtl_[a-z0-9]+|mpicxx|mpifort|mpichcxx|mpichfort|mpi_cxx|mpi_mpifh|mpi_usempif08)$/.test(
+    base,
+  );
 }
 
 function versionOf(path: string, e: ViewEntry): number[] | undefined {
@@ -68,8 +70,17 @@ export function mpiFindings(view: Map<string, ViewEntry>, image: ImageFiles, lev
     if (!s || !v || !isMpiLibrary(s.base)) continue;
     for (const mine of own.get(s.base) ?? []) {
       const why = compareAt(level, v, mine.version);
-      out.push({ library: s.base, host: { path: p, version: v.join('.') }, image: { path: mine.path, version: mine.version.join('.') }, level, ok: !why, ...(why ? { why } : {}) });
+      out.push({
+        library: s.base,
+        host: { path: p, version: v.join('.') },
+        image: { path: mine.path, version: mine.version.join('.') },
+        level,
+        ok: !why,
+        ...(why ? { why } : {}),
+      });
     }
   }
-  return out.sort((a, b) => (a.host.path === b.host.path ? (a.image.path < b.image.path ? -1 : 1) : a.host.path < b.host.path ? -1 : 1));
+  return out.sort((a, b) =>
+    a.host.path === b.host.path ? (a.image.path < b.image.path ? -1 : 1) : a.host.path < b.host.path ? -1 : 1,
+  );
 }

@@ -20,14 +20,21 @@ export async function readSnapshot(file: string): Promise<HostSnapshot> {
   return parseJsonDocument(hostSnapshotSchema, await readRegularFile(file, 'host snapshot'), file, 'bad-snapshot');
 }
 
-export type BindSource = { kind: 'bind'; list: string } | { kind: 'module'; file: string } | { kind: 'easyconfig'; file: string; installdir?: string };
+export type BindSource =
+  | { kind: 'bind'; list: string }
+  | { kind: 'module'; file: string }
+  | { kind: 'easyconfig'; file: string; installdir?: string };
 
 /** The binds (and LD_LIBRARY_PATH) a snapshot is taken of. */
 export async function bindsOf(src: BindSource): Promise<ModuleBinds & { from: HostSnapshot['from'] }> {
-  if (src.kind === 'bind') return { binds: parseBindList(src.list, '--bind'), ldLibraryPath: [], from: { kind: 'bind' } };
+  if (src.kind === 'bind')
+    return { binds: parseBindList(src.list, '--bind'), ldLibraryPath: [], from: { kind: 'bind' } };
   const text = await readRegularFile(src.file, src.kind === 'module' ? 'module file' : 'EasyConfig');
   const from = { kind: src.kind, file: path.resolve(src.file) };
-  return { ...(src.kind === 'module' ? bindsFromModule(text, src.file) : bindsFromEasyconfig(text, src.file, src.installdir)), from };
+  return {
+    ...(src.kind === 'module' ? bindsFromModule(text, src.file) : bindsFromEasyconfig(text, src.file, src.installdir)),
+    from,
+  };
 }
 
 export function parseMpiLevel(s: string): MpiLevel {
@@ -53,7 +60,11 @@ export async function readImageFiles(image: string, opts: CompatOptions): Promis
 }
 
 /** One image against each snapshot, its files read once. */
-export async function checkCompat(image: string, hosts: HostSnapshot[], opts: CompatOptions = {}): Promise<CompatReport[]> {
+export async function checkCompat(
+  image: string,
+  hosts: HostSnapshot[],
+  opts: CompatOptions = {},
+): Promise<CompatReport[]> {
   const files = await readImageFiles(image, opts);
   return hosts.map((h) => checkImage(image, files, h, { mpiLevel: opts.mpiLevel }));
 }

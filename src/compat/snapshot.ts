@@ -46,7 +46,13 @@ async function hostGlibc(): Promise<HostSnapshot['glibc']> {
   } catch {
     mapped = undefined;
   }
-  for (const p of [mapped, '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/libc.so.6', '/usr/lib64/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6'].filter((x): x is string => Boolean(x))) {
+  for (const p of [
+    mapped,
+    '/lib/x86_64-linux-gnu/libc.so.6',
+    '/lib64/libc.so.6',
+    '/usr/lib64/libc.so.6',
+    '/lib/aarch64-linux-gnu/libc.so.6',
+  ].filter((x): x is string => Boolean(x))) {
     const elf = await readElfFile(p).catch(() => undefined);
     if (!elf) continue;
     return { path: p, version: glibcVersion(elf.defines) ?? 'unknown', defines: elf.defines };
@@ -104,7 +110,12 @@ async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {
       throw e;
     }
     for (const d of list.sort((x, y) => (x.name < y.name ? -1 : 1))) {
-      if (++entries > MAX_ENTRIES) throw new InputError('bind-too-big', `${b.source} has more than ${MAX_ENTRIES} entries: not a library directory`, { hint: 'leave it out of --bind, or name it in --skip' });
+      if (++entries > MAX_ENTRIES)
+        throw new InputError(
+          'bind-too-big',
+          `${b.source} has more than ${MAX_ENTRIES} entries: not a library directory`,
+          { hint: 'leave it out of --bind, or name it in --skip' },
+        );
       const hostPath = path.join(dir, d.name);
       const inside = `${at === '/' ? '' : at}/${d.name}`;
       if (d.isDirectory()) await walk(hostPath, inside);

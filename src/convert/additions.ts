@@ -22,21 +22,48 @@ export interface Addition {
 }
 
 /** The paths apptainer makes only when the image lacks them, parents first. */
-export const MOUNT_POINTS = ['dev', 'proc', 'root', 'var', 'var/tmp', 'tmp', 'etc', 'sys', 'home', 'etc/hosts', 'etc/resolv.conf'];
+export const MOUNT_POINTS = [
+  'dev',
+  'proc',
+  'root',
+  'var',
+  'var/tmp',
+  'tmp',
+  'etc',
+  'sys',
+  'home',
+  'etc/hosts',
+  'etc/resolv.conf',
+];
 
 /** The paths that are apptainer's alone: an image's own are replaced. */
 export function isSingularityPath(p: string): boolean {
-  return p === '.singularity.d' || p.startsWith('.singularity.d/') || ['singularity', '.exec', '.run', '.shell', '.test', 'environment'].includes(p);
+  return (
+    p === '.singularity.d' ||
+    p.startsWith('.singularity.d/') ||
+    ['singularity', '.exec', '.run', '.shell', '.test', 'environment'].includes(p)
+  );
 }
 
 export function singularityAdditions(add: Additions, mtime: Date): Addition[] {
   const out: Addition[] = [];
   const file = (p: string, body: string, mode: number, ifAbsent = false) => {
     const content = Buffer.from(body);
-    out.push({ path: p, entry: { type: 'file', mode, uid: 0, gid: 0, mtime, size: content.length }, content, ifAbsent });
+    out.push({
+      path: p,
+      entry: { type: 'file', mode, uid: 0, gid: 0, mtime, size: content.length },
+      content,
+      ifAbsent,
+    });
   };
-  const dir = (p: string, mode = 0o755, ifAbsent = false) => out.push({ path: p, entry: dirEntry(mode, mtime), ifAbsent });
-  const link = (p: string, target: string) => out.push({ path: p, entry: { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, size: 0, linkname: target }, ifAbsent: false });
+  const dir = (p: string, mode = 0o755, ifAbsent = false) =>
+    out.push({ path: p, entry: dirEntry(mode, mtime), ifAbsent });
+  const link = (p: string, target: string) =>
+    out.push({
+      path: p,
+      entry: { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, size: 0, linkname: target },
+      ifAbsent: false,
+    });
   for (const p of MOUNT_POINTS) {
     if (p.startsWith('etc/')) file(p, '', 0o644, true);
     else dir(p, p.endsWith('tmp') ? 0o1777 : 0o755, true);

@@ -45,7 +45,10 @@ function octal(buf: Buffer, start: number, len: number): number {
     for (let i = start + 1; i < start + len; i++) n = n * 256 + buf[i];
     return n;
   }
-  const s = buf.toString('latin1', start, start + len).replace(/\0.*$/s, '').trim();
+  const s = buf
+    .toString('latin1', start, start + len)
+    .replace(/\0.*$/s, '')
+    .trim();
   return s ? parseInt(s, 8) : 0;
 }
 
@@ -100,7 +103,8 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
       const size = octal(h, 124, 12);
       const type = String.fromCharCode(h[156] || 0x30);
       const dataAt = pos + BLOCK;
-      if (dataAt + size > fileSize) bad(`truncated: member at byte ${pos} needs ${size} bytes, the file ends at ${fileSize}`);
+      if (dataAt + size > fileSize)
+        bad(`truncated: member at byte ${pos} needs ${size} bytes, the file ends at ${fileSize}`);
       const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? cstring(h, 345, 155) : '';
       let name = longName ?? (prefix ? `${prefix}/${cstring(h, 0, 100)}` : cstring(h, 0, 100));
       longName = undefined;
@@ -127,7 +131,10 @@ function resolveMember(members: Map<string, Member>, name: string, file: string)
     if (!m.linkTo) return m;
     current = path.posix.normalize(path.posix.join(path.posix.dirname(current), m.linkTo));
   }
-  throw new InputError('bad-archive', `${file}: not a readable docker archive: member ${escapeForMessage(name)} is missing`);
+  throw new InputError(
+    'bad-archive',
+    `${file}: not a readable docker archive: member ${escapeForMessage(name)} is missing`,
+  );
 }
 
 async function readMember(file: string, m: Member): Promise<Buffer> {
@@ -165,7 +172,10 @@ async function decompressed(raw: Readable): Promise<Readable> {
   });
   raw.unshift(first);
   if (first[0] === 0x1f && first[1] === 0x8b) return raw.pipe(createGunzip());
-  if (first.readUInt32LE(0) === 0xfd2fb528) throw new InputError('zstd-layer', 'the image has zstd-compressed layers, which Node 20 cannot read', { hint: 'save the image with an engine that writes uncompressed or gzip layers' });
+  if (first.readUInt32LE(0) === 0xfd2fb528)
+    throw new InputError('zstd-layer', 'the image has zstd-compressed layers, which Node 20 cannot read', {
+      hint: 'save the image with an engine that writes uncompressed or gzip layers',
+    });
   return raw;
 }
 
@@ -174,11 +184,22 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
   const members = await indexArchive(file);
   const manifestMember = members.get('manifest.json');
   if (!manifestMember) throw new InputError('bad-archive', `${file}: not a docker archive: it has no manifest.json`);
-  const manifest = parseJsonDocument(archiveManifestSchema, (await readMember(file, manifestMember)).toString('utf8'), `${file}: manifest.json`, 'bad-archive');
-  if (manifest.length !== 1) throw new InputError('bad-archive', `${file}: holds ${manifest.length} images; save exactly one`);
+  const manifest = parseJsonDocument(
+    archiveManifestSchema,
+    (await readMember(file, manifestMember)).toString('utf8'),
+    `${file}: manifest.json`,
+    'bad-archive',
+  );
+  if (manifest.length !== 1)
+    throw new InputError('bad-archive', `${file}: holds ${manifest.length} images; save exactly one`);
   const entry = manifest[0];
   const configBytes = await readMember(file, resolveMember(members, entry.Config, file));
-  const config = parseJsonDocument(imageConfigSchema, configBytes.toString('utf8'), `${file}: ${escapeForMessage(entry.Config)}`, 'bad-archive');
+  const config = parseJsonDocument(
+    imageConfigSchema,
+    configBytes.toString('utf8'),
+    `${file}: ${escapeForMessage(entry.Config)}`,
+    'bad-archive',
+  );
   const layers = entry.Layers.map((l) => resolveMember(members, l, file));
   return {
     file,
@@ -190,7 +211,9 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
     async openLayer(i: number) {
       const m = layers[i];
       if (m.size === 0) return Readable.from([]);
-      return decompressed(createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 }));
+      return decompressed(
+        createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 }),
+      );
     },
   };
 }

@@ -31,8 +31,14 @@ export type Backend = 'native' | 'apptainer' | 'singularity';
 
 export function parseSource(text: string): Source {
   const m = /^(docker-daemon|docker-archive):(?:\/\/)?(.+)$/.exec(text);
-  if (!m) throw new InputError('bad-source', `source ${JSON.stringify(text)} is not docker-daemon:REF or docker-archive:PATH`);
-  return m[1] === 'docker-daemon' ? { kind: 'docker-daemon', ref: m[2] } : { kind: 'docker-archive', path: path.resolve(m[2]) };
+  if (!m)
+    throw new InputError(
+      'bad-source',
+      `source ${JSON.stringify(text)} is not docker-daemon:REF or docker-archive:PATH`,
+    );
+  return m[1] === 'docker-daemon'
+    ? { kind: 'docker-daemon', ref: m[2] }
+    : { kind: 'docker-archive', path: path.resolve(m[2]) };
 }
 
 export function parseBackend(text: string): Backend {
@@ -66,11 +72,18 @@ export interface ConvertOptions {
 }
 
 /** Applies the scan-verdict rule to an image about to be converted. */
-async function checkScanVerdict(imageId: string, labels: Record<string, string> | null | undefined, opts: ConvertOptions): Promise<void> {
+async function checkScanVerdict(
+  imageId: string,
+  labels: Record<string, string> | null | undefined,
+  opts: ConvertOptions,
+): Promise<void> {
   if (!opts.scanVerdict || !labels?.[LABEL.definitionHash]) return;
   if (verdictHolds(await readVerdict(opts.verdictDir ?? defaultVerdictDir(), imageId), imageId)) return;
   const message = `image ${dockerhashOf(imageId)} was built by sifkit but has no passing leak scan for its ID (interrupted, failed, or built elsewhere)`;
-  if (opts.scanVerdict === 'refuse') throw new RefusedError('unscanned-image', message, { hint: 'run sifkit build again: it scans the image before any use' });
+  if (opts.scanVerdict === 'refuse')
+    throw new RefusedError('unscanned-image', message, {
+      hint: 'run sifkit build again: it scans the image before any use',
+    });
   opts.onWarning?.(`${message}; converting anyway`);
 }
 
@@ -98,7 +111,13 @@ export async function saveImage(ref: string, file: string, signal?: AbortSignal,
 }
 
 /** Runs `fn` with a docker archive for the source, cleaning up what it saved. */
-async function withArchive<T>(source: Source, out: string, signal: AbortSignal | undefined, engine: ImageEngine | undefined, fn: (archive: string, ref: SourceRef) => Promise<T>): Promise<T> {
+async function withArchive<T>(
+  source: Source,
+  out: string,
+  signal: AbortSignal | undefined,
+  engine: ImageEngine | undefined,
+  fn: (archive: string, ref: SourceRef) => Promise<T>,
+): Promise<T> {
   if (source.kind === 'docker-archive') {
     try {
       await fs.access(source.path);
@@ -131,7 +150,11 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
       echoStderr: true, // the tool's own progress, as it comes
       label: `${bin} build`,
       failCode: 'backend-failed',
-      missing: { code: 'no-backend', message: `${bin} is not installed here`, hint: 'use --backend native, which needs only squashfs-tools' },
+      missing: {
+        code: 'no-backend',
+        message: `${bin} is not installed here`,
+        hint: 'use --backend native, which needs only squashfs-tools',
+      },
     }).done;
     await readSif(tmp);
     await fs.rename(tmp, out);
@@ -142,8 +165,15 @@ async function convertWithTool(bin: Backend, archive: string, out: string, opts:
 }
 
 /** LUMI's name, `<stem>-dockerhash-<12 hex>.sif`, from the labels render put in (checked by the one label reader). */
-export function conventionalName(labels: Record<string, string> | null | undefined, imageId: string, source = 'the image'): string {
-  if (!labels?.[LABEL.stem]) throw new InputError('no-stem', `${source} carries no ${LABEL.stem} label, so its SIF name is unknown`, { hint: 'give one with -o OUT.sif' });
+export function conventionalName(
+  labels: Record<string, string> | null | undefined,
+  imageId: string,
+  source = 'the image',
+): string {
+  if (!labels?.[LABEL.stem])
+    throw new InputError('no-stem', `${source} carries no ${LABEL.stem} label, so its SIF name is unknown`, {
+      hint: 'give one with -o OUT.sif',
+    });
   const l = imageLabels(labels, source, { dockerhash: dockerhashOf(imageId) });
   return sifFileName(l.stem, l.dockerhash);
 }
@@ -169,7 +199,11 @@ function record(sourceText: string, out: string, started: number, r: ConvertResu
  * Converts SOURCE to OUT; without OUT, to the conventional name in
  * `outDir` (default: the current directory).
  */
-export function convert(sourceText: string, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
+export function convert(
+  sourceText: string,
+  outArg: string | undefined,
+  opts: ConvertOptions & { outDir?: string } = {},
+): Promise<ConvertRecord> {
   return convertSource(parseSource(sourceText), outArg, opts);
 }
 
@@ -179,7 +213,11 @@ export function sourceText(source: Source): string {
 }
 
 /** Converts a parsed SOURCE (a caller holding an image ID or an archive path passes it as it is). */
-export async function convertSource(source: Source, outArg: string | undefined, opts: ConvertOptions & { outDir?: string } = {}): Promise<ConvertRecord> {
+export async function convertSource(
+  source: Source,
+  outArg: string | undefined,
+  opts: ConvertOptions & { outDir?: string } = {},
+): Promise<ConvertRecord> {
   const started = Date.now();
   const text = sourceText(source);
   const backend = opts.backend ?? 'native';
@@ -190,18 +228,30 @@ export async function convertSource(source: Source, outArg: string | undefined, 
     throw new InputError('no-out-dir', `the output directory ${dir} does not exist`);
   }
   throwIfAborted(opts.signal);
-  const squash = { fixPerms: opts.fixPerms, deterministic: opts.deterministic, signal: opts.signal, compression: opts.compression, mem: opts.mem, processors: opts.processors, processes: opts.processes };
+  const squash = {
+    fixPerms: opts.fixPerms,
+    deterministic: opts.deterministic,
+    signal: opts.signal,
+    compression: opts.compression,
+    mem: opts.mem,
+    processors: opts.processors,
+    processes: opts.processes,
+  };
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
     const info = await inspectEngineImage(docker, source.ref);
     await checkScanVerdict(info.id, info.labels, opts);
-    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(info.labels, info.id, `image ${source.ref}`));
+    const out = outArg
+      ? path.resolve(outArg)
+      : await targetInside(dir, conventionalName(info.labels, info.id, `image ${source.ref}`));
     return record(text, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
     await checkScanVerdict(archive.imageId, archive.config.config?.Labels, opts);
-    const out = outArg ? path.resolve(outArg) : await targetInside(dir, conventionalName(archive.config.config?.Labels, archive.imageId, archivePath));
+    const out = outArg
+      ? path.resolve(outArg)
+      : await targetInside(dir, conventionalName(archive.config.config?.Labels, archive.imageId, archivePath));
     if (backend !== 'native') {
       await convertWithTool(backend, archivePath, out, opts);
       const size = (await fs.stat(out)).size;

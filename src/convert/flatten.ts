@@ -65,9 +65,11 @@ const OPAQUE = '.wh..wh..opq';
 
 /** `./a//b/` → `a/b`; refuses absolute paths and `..` (tar-slip). */
 export function normalizeMemberPath(name: string, where: string): string {
-  if (name.startsWith('/')) throw new InputError('tar-slip', `${where}: absolute path ${JSON.stringify(name)} in a layer`);
+  if (name.startsWith('/'))
+    throw new InputError('tar-slip', `${where}: absolute path ${JSON.stringify(name)} in a layer`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) throw new InputError('tar-slip', `${where}: path ${JSON.stringify(name)} climbs out of the root with ..`);
+  if (parts.includes('..'))
+    throw new InputError('tar-slip', `${where}: path ${JSON.stringify(name)} climbs out of the root with ..`);
   return parts.join('/');
 }
 
@@ -79,7 +81,10 @@ function paxInt(v: string | undefined): number | undefined {
 export function toEntry(h: TarHeader, type: EntryType): Entry {
   const xattrs: Record<string, string> = {};
   for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs[k] = v;
-  const paxTime = h.pax?.mtime !== undefined && /^-?\d+(\.\d+)?$/.test(h.pax.mtime) ? new Date(Math.floor(Number(h.pax.mtime)) * 1000) : undefined;
+  const paxTime =
+    h.pax?.mtime !== undefined && /^-?\d+(\.\d+)?$/.test(h.pax.mtime)
+      ? new Date(Math.floor(Number(h.pax.mtime)) * 1000)
+      : undefined;
   return {
     type,
     mode: (h.mode ?? (type === 'directory' ? 0o755 : 0o644)) & 0o7777,
@@ -88,8 +93,8 @@ export function toEntry(h: TarHeader, type: EntryType): Entry {
     uname: h.uname || undefined,
     gname: h.gname || undefined,
     mtime: paxTime ?? h.mtime ?? new Date(0),
-    size: type === 'file' ? h.size ?? 0 : 0,
-    linkname: type === 'symlink' ? h.linkname ?? '' : undefined,
+    size: type === 'file' ? (h.size ?? 0) : 0,
+    linkname: type === 'symlink' ? (h.linkname ?? '') : undefined,
     devmajor: h.devmajor,
     devminor: h.devminor,
     xattrs: Object.keys(xattrs).length ? xattrs : undefined,
@@ -132,8 +137,17 @@ export class FlatTree {
         const targetPath = normalizeMemberPath(h.linkname ?? '', where);
         if (targetPath === p) return;
         const target = this.lookup(targetPath);
-        if (!target || target.kind === 'dir') throw new InputError('bad-layer', `${where}: hard link ${p} names ${targetPath}, which is ${target ? 'a directory' : 'not in the image'}`);
-        parent.children.set(base, target.kind === 'file' ? { kind: 'file', layer, inode: target.inode } : { kind: 'other', layer, entry: target.entry });
+        if (!target || target.kind === 'dir')
+          throw new InputError(
+            'bad-layer',
+            `${where}: hard link ${p} names ${targetPath}, which is ${target ? 'a directory' : 'not in the image'}`,
+          );
+        parent.children.set(
+          base,
+          target.kind === 'file'
+            ? { kind: 'file', layer, inode: target.inode }
+            : { kind: 'other', layer, entry: target.entry },
+        );
         return;
       }
       case 'file':
@@ -166,8 +180,15 @@ export class FlatTree {
       }
       if (next.kind !== 'dir') {
         const at = parts.slice(0, i + 1).join('/');
-        if (next.kind === 'other' && next.entry.type === 'symlink') throw new InputError('tar-slip', `${where}: ${full} would be written through the symlink ${at} -> ${next.entry.linkname}`);
-        throw new InputError('bad-layer', `${where}: ${full} needs ${at} to be a directory, but it is a ${next.kind === 'file' ? 'file' : next.entry.type}`);
+        if (next.kind === 'other' && next.entry.type === 'symlink')
+          throw new InputError(
+            'tar-slip',
+            `${where}: ${full} would be written through the symlink ${at} -> ${next.entry.linkname}`,
+          );
+        throw new InputError(
+          'bad-layer',
+          `${where}: ${full} needs ${at} to be a directory, but it is a ${next.kind === 'file' ? 'file' : next.entry.type}`,
+        );
       }
       dir = next;
     }

@@ -25,7 +25,16 @@ import type { ImageConfig } from './archive';
 import { isSingularityPath } from './additions';
 import { normalizeMemberPath, toEntry, type EntryType, type TarHeader } from './flatten';
 import { elfArch } from './singularity';
-import { once, ociConfig, prepareImage, sniffHead, squashToSif, tarHeader, type ConvertResult, type SquashOptions } from './squash';
+import {
+  once,
+  ociConfig,
+  prepareImage,
+  sniffHead,
+  squashToSif,
+  tarHeader,
+  type ConvertResult,
+  type SquashOptions,
+} from './squash';
 
 /** Marks our export containers, with host:pid, so a later run can remove those of a killed one. */
 export const CONVERT_LABEL = 'io.sifkit.convert';
@@ -33,7 +42,8 @@ export const CONVERT_LABEL = 'io.sifkit.convert';
 /** Init-layer placeholders: empty files, and the mtab link, the engine makes in every container. */
 function isInitPlaceholder(p: string, h: TarHeader): boolean {
   if (p === '.dockerenv') return true;
-  if (['etc/hostname', 'etc/hosts', 'etc/resolv.conf', 'dev/console'].includes(p)) return (h.type ?? 'file') === 'file' && !h.size;
+  if (['etc/hostname', 'etc/hosts', 'etc/resolv.conf', 'dev/console'].includes(p))
+    return (h.type ?? 'file') === 'file' && !h.size;
   return p === 'etc/mtab' && h.type === 'symlink' && h.linkname === '/proc/mounts';
 }
 
@@ -51,7 +61,15 @@ const INIT_TOUCHED = new Set(['dev', 'etc', 'proc', 'sys', 'dev/pts', 'dev/shm']
 /** Where an ELF tells the arch: any executable in the usual bin directories. */
 const BIN_DIR = /^(usr\/)?s?bin\/[^/]+$/;
 
-const TYPES: Record<string, EntryType> = { file: 'file', 'contiguous-file': 'file', directory: 'directory', symlink: 'symlink', 'character-device': 'character-device', 'block-device': 'block-device', fifo: 'fifo' };
+const TYPES: Record<string, EntryType> = {
+  file: 'file',
+  'contiguous-file': 'file',
+  directory: 'directory',
+  symlink: 'symlink',
+  'character-device': 'character-device',
+  'block-device': 'block-device',
+  fifo: 'fifo',
+};
 
 /** The image config in the shape a `docker save` archive carries it. */
 function configFromInspect(info: ImageDetails): ImageConfig {
@@ -77,7 +95,12 @@ export async function inspectEngineImage(engine: ImageEngine, ref: string): Prom
 }
 
 /** Converts the engine's image `ref` into `out` (a SIF). */
-export async function convertFromEngine(engine: ImageEngine, ref: string, out: string, opts: SquashOptions & { info?: ImageDetails }): Promise<ConvertResult> {
+export async function convertFromEngine(
+  engine: ImageEngine,
+  ref: string,
+  out: string,
+  opts: SquashOptions & { info?: ImageDetails },
+): Promise<ConvertResult> {
   const info = opts.info ?? (await inspectEngineImage(engine, ref));
   const prep = prepareImage(configFromInspect(info), info.id, { bootstrap: 'docker-daemon', from: ref }, opts);
   await removeOrphans(engine);
@@ -98,7 +121,10 @@ export async function convertFromEngine(engine: ImageEngine, ref: string, out: s
       let elf: string | undefined;
       const extract = tar.extract();
       extract.on('entry', (h, body, next) => {
-        passEntry(h as TarHeader, body as unknown as Readable).then(() => next(), (e: Error) => extract.destroy(e));
+        passEntry(h as TarHeader, body as unknown as Readable).then(
+          () => next(),
+          (e: Error) => extract.destroy(e),
+        );
       });
       // An init-layer directory waits for its first child: the export
       // lists a directory's members right after it, so none means empty.
@@ -119,7 +145,10 @@ export async function convertFromEngine(engine: ImageEngine, ref: string, out: s
         }
         if (INIT_DIRS.has(p) && h.type === 'directory') {
           body.resume();
-          held = { path: p, header: tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms) };
+          held = {
+            path: p,
+            header: tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms),
+          };
           return;
         }
         seen.add(p);
@@ -132,7 +161,8 @@ export async function convertFromEngine(engine: ImageEngine, ref: string, out: s
           return;
         }
         const kind = TYPES[type];
-        if (!kind) throw new InputError('bad-member', `export of ${ref}: ${p} is a tar ${type}, which a SIF cannot hold`);
+        if (!kind)
+          throw new InputError('bad-member', `export of ${ref}: ${p} is a tar ${type}, which a SIF cannot hold`);
         const entry = toEntry(h, kind);
         if (kind === 'directory' && INIT_TOUCHED.has(p)) entry.mtime = prep.buildDate;
         if (kind !== 'file') {

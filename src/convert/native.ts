@@ -11,7 +11,15 @@ import { InputError, throwIfAborted } from '../errors';
 import type { DockerArchive } from './archive';
 import { FlatTree, walk, type Entry, type Inode, type Node, type TarHeader } from './flatten';
 import { elfArch, type SourceRef } from './singularity';
-import { once, prepareImage, sniffHead, squashToSif, tarHeader, type ConvertResult, type SquashOptions } from './squash';
+import {
+  once,
+  prepareImage,
+  sniffHead,
+  squashToSif,
+  tarHeader,
+  type ConvertResult,
+  type SquashOptions,
+} from './squash';
 
 export type { ConvertResult } from './squash';
 
@@ -20,7 +28,12 @@ export interface NativeOptions extends SquashOptions {
 }
 
 /** Streams one layer's tar, handing each member with its sequence number. */
-async function eachMember(archive: DockerArchive, layer: number, onEntry: (h: TarHeader, seq: number, body: Readable) => Promise<void>, signal?: AbortSignal): Promise<void> {
+async function eachMember(
+  archive: DockerArchive,
+  layer: number,
+  onEntry: (h: TarHeader, seq: number, body: Readable) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   const extract = tar.extract();
   let seq = 0;
   // Errors of our own handler (e.g. the consumer went away) are not the layer's fault.
@@ -31,17 +44,23 @@ async function eachMember(archive: DockerArchive, layer: number, onEntry: (h: Ta
     // Whoever reads the member (drain, pipeline) still hears it.
     (body as unknown as Readable).on('error', () => undefined);
     const n = seq++;
-    onEntry(h as TarHeader, n, body as unknown as Readable).then(() => next(), (e: Error) => {
-      handlerError = e;
-      extract.destroy(e);
-    });
+    onEntry(h as TarHeader, n, body as unknown as Readable).then(
+      () => next(),
+      (e: Error) => {
+        handlerError = e;
+        extract.destroy(e);
+      },
+    );
   });
   try {
     await pipeline(await archive.openLayer(layer), extract, { signal });
   } catch (e) {
     if (handlerError) throw handlerError;
     if (e instanceof InputError || signal?.aborted) throw e;
-    throw new InputError('bad-layer', `${archive.file}: layer ${layer + 1} is not a readable tar: ${(e as Error).message}`);
+    throw new InputError(
+      'bad-layer',
+      `${archive.file}: layer ${layer + 1} is not a readable tar: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -60,7 +79,14 @@ async function drain(body: Readable): Promise<void> {
  * invents a directory; then regular files, streamed in layer order, each
  * inode once with its other names as hard links.
  */
-async function emit(archive: DockerArchive, tree: FlatTree, pack: tar.Pack, opts: NativeOptions, shInode: Inode | undefined, onElf: (b: Buffer) => void): Promise<{ files: number; bytes: number }> {
+async function emit(
+  archive: DockerArchive,
+  tree: FlatTree,
+  pack: tar.Pack,
+  opts: NativeOptions,
+  shInode: Inode | undefined,
+  onElf: (b: Buffer) => void,
+): Promise<{ files: number; bytes: number }> {
   const pending = new Map<number, Map<number, { inode: Inode; names: string[] }>>();
   const emitted = new Map<Inode, string>();
   let files = 0;
@@ -93,17 +119,23 @@ async function emit(archive: DockerArchive, tree: FlatTree, pack: tar.Pack, opts
     const wanted = pending.get(layer);
     if (!wanted) continue;
     throwIfAborted(opts.signal);
-    await eachMember(archive, layer, async (h, seq, body) => {
-      const slot = wanted.get(seq);
-      if (!slot) return drain(body);
-      const { inode, names } = slot;
-      if (inode === shInode) sniffHead(body, 20, onElf);
-      const entry = pack.entry(tarHeader(names[0], inode.entry, opts.fixPerms));
-      await pipeline(body, entry);
-      bytes += inode.entry.size;
-      for (const other of names.slice(1)) await once(pack, { ...tarHeader(other, inode.entry), type: 'link', linkname: names[0], size: 0 });
-      files += names.length;
-    }, opts.signal);
+    await eachMember(
+      archive,
+      layer,
+      async (h, seq, body) => {
+        const slot = wanted.get(seq);
+        if (!slot) return drain(body);
+        const { inode, names } = slot;
+        if (inode === shInode) sniffHead(body, 20, onElf);
+        const entry = pack.entry(tarHeader(names[0], inode.entry, opts.fixPerms));
+        await pipeline(body, entry);
+        bytes += inode.entry.size;
+        for (const other of names.slice(1))
+          await once(pack, { ...tarHeader(other, inode.entry), type: 'link', linkname: names[0], size: 0 });
+        files += names.length;
+      },
+      opts.signal,
+    );
   }
   return { files, bytes };
 }
@@ -113,10 +145,15 @@ export async function convertNative(archive: DockerArchive, out: string, opts: N
   const tree = new FlatTree();
   for (let layer = 0; layer < archive.layerCount; layer++) {
     throwIfAborted(opts.signal);
-    await eachMember(archive, layer, async (h, seq, body) => {
-      tree.apply(layer, seq, h);
-      await drain(body);
-    }, opts.signal);
+    await eachMember(
+      archive,
+      layer,
+      async (h, seq, body) => {
+        tree.apply(layer, seq, h);
+        await drain(body);
+      },
+      opts.signal,
+    );
   }
   const prep = prepareImage(archive.config, archive.imageId, opts.source, opts);
   // The arch is the one of /bin/sh's ELF header, read as it streams past.
@@ -136,6 +173,7 @@ export async function convertNative(archive: DockerArchive, out: string, opts: N
 function toNode(entry: Entry, content?: Buffer): Node {
   const layer = Number.MAX_SAFE_INTEGER;
   if (entry.type === 'directory') return { kind: 'dir', layer, entry, children: new Map() };
-  if (entry.type === 'file') return { kind: 'file', layer, inode: { entry, layer: -1, seq: -1, content: content ?? Buffer.alloc(0) } };
+  if (entry.type === 'file')
+    return { kind: 'file', layer, inode: { entry, layer: -1, seq: -1, content: content ?? Buffer.alloc(0) } };
   return { kind: 'other', layer, entry };
 }

@@ -28,7 +28,11 @@ const RPM_DB = /^\/(var\/lib\/rpm|usr\/lib\/sysimage\/rpm)\/(Packages|Packages\.
 export function recordKind(p: string): RecordKind | undefined {
   if (p === '/var/lib/dpkg/status') return 'dpkg';
   if (/\/conda-meta\/[^/]+\.json$/.test(p)) return 'conda';
-  if (/\/(site|dist)-packages\/[^/]+\.dist-info\/METADATA$/.test(p) || /\/(site|dist)-packages\/[^/]+\.egg-info\/PKG-INFO$/.test(p)) return 'python';
+  if (
+    /\/(site|dist)-packages\/[^/]+\.dist-info\/METADATA$/.test(p) ||
+    /\/(site|dist)-packages\/[^/]+\.egg-info\/PKG-INFO$/.test(p)
+  )
+    return 'python';
   if (RPM_DB.test(p)) return 'rpmdb';
   return undefined;
 }
@@ -91,7 +95,13 @@ export function parsePythonMetadata(text: string, source: string): ImagePackage 
   const version = f.get('version');
   if (!name || !version) return undefined;
   const license = f.get('license-expression') ?? f.get('license');
-  return { type: 'pypi', name, version, license: license && license.length < 200 && !license.includes('\n') ? license : undefined, source };
+  return {
+    type: 'pypi',
+    name,
+    version,
+    license: license && license.length < 200 && !license.includes('\n') ? license : undefined,
+    source,
+  };
 }
 
 /** Packages of every record, in a stable order. */
@@ -100,8 +110,10 @@ export function packagesOf(records: Array<{ path: string; text: string }>): Imag
   for (const r of records) {
     const kind = recordKind(r.path);
     if (kind === 'dpkg') out.push(...parseDpkgStatus(r.text, r.path));
-    else if (kind === 'conda') out.push(...[parseCondaMeta(r.text, r.path)].filter((p): p is ImagePackage => p !== undefined));
-    else if (kind === 'python') out.push(...[parsePythonMetadata(r.text, r.path)].filter((p): p is ImagePackage => p !== undefined));
+    else if (kind === 'conda')
+      out.push(...[parseCondaMeta(r.text, r.path)].filter((p): p is ImagePackage => p !== undefined));
+    else if (kind === 'python')
+      out.push(...[parsePythonMetadata(r.text, r.path)].filter((p): p is ImagePackage => p !== undefined));
   }
   return out.sort((a, b) => (a.type + a.name + a.version + a.source < b.type + b.name + b.version + b.source ? -1 : 1));
 }

@@ -35,7 +35,8 @@ export function sha256Text(text: string): string {
 /** FROM references of a Dockerfile (no stage names, no `--platform`). */
 export function fromImages(dockerfile: string): string[] {
   const out: string[] = [];
-  for (const m of dockerfile.matchAll(/^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)/gim)) if (!out.includes(m[1])) out.push(m[1]);
+  for (const m of dockerfile.matchAll(/^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)/gim))
+    if (!out.includes(m[1])) out.push(m[1]);
   return out;
 }
 
@@ -46,7 +47,13 @@ function sorted<T>(o: Record<string, T> | undefined): Record<string, T> | undefi
 /** The document's bytes: stable key order, no times (a reproducible SIF stays so). */
 export function provenanceDocument(p: ProvenanceInput, sifkitVersion: string): Buffer {
   const labels = p.labels ?? {};
-  const params = p.parameters ?? Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith(LABEL.paramPrefix)).map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]));
+  const params =
+    p.parameters ??
+    Object.fromEntries(
+      Object.entries(labels)
+        .filter(([k]) => k.startsWith(LABEL.paramPrefix))
+        .map(([k, v]) => [k.slice(LABEL.paramPrefix.length), v]),
+    );
   const doc = {
     _type: PROVENANCE_TYPE,
     sifkit: { version: sifkitVersion, renderedBy: labels[LABEL.version], revision: labels[LABEL.revision] },

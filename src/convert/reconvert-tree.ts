@@ -23,15 +23,23 @@ export interface ReconvertRow {
   detail?: string;
 }
 
-export async function reconvertTree(tree: Tree, opts: { signal?: AbortSignal; workDir?: string } = {}): Promise<{ rows: ReconvertRow[]; problems: Problem[] }> {
+export async function reconvertTree(
+  tree: Tree,
+  opts: { signal?: AbortSignal; workDir?: string } = {},
+): Promise<{ rows: ReconvertRow[]; problems: Problem[] }> {
   const rows: ReconvertRow[] = [];
   const problems: Problem[] = [];
-  const names = (await fs.readdir(tree.tested).catch(() => [] as string[])).filter((n) => n.endsWith('.sif') && isValidName('sif file', n)).sort();
+  const names = (await fs.readdir(tree.tested).catch(() => [] as string[]))
+    .filter((n) => n.endsWith('.sif') && isValidName('sif file', n))
+    .sort();
   for (const name of names) {
     throwIfAborted(opts.signal);
     const rel = path.join(path.basename(tree.tested), name);
     try {
-      const r = await reconvertAndCompare(path.join(tree.tested, name), undefined, { signal: opts.signal, workDir: opts.workDir ?? os.tmpdir() });
+      const r = await reconvertAndCompare(path.join(tree.tested, name), undefined, {
+        signal: opts.signal,
+        workDir: opts.workDir ?? os.tmpdir(),
+      });
       if (r.identical) rows.push({ path: rel, source: r.source, result: 'identical' });
       else {
         const detail = `${r.differing} bytes differ from a fresh conversion of ${r.source}, the first at offset ${r.firstDifference}`;
@@ -40,7 +48,8 @@ export async function reconvertTree(tree: Tree, opts: { signal?: AbortSignal; wo
       }
     } catch (e) {
       // Bad input here is the source being gone or unnamed: nothing proven, nothing wrong.
-      if (isSifkitError(e) && e.exitCode === 2) rows.push({ path: rel, result: 'source unavailable', detail: e.message });
+      if (isSifkitError(e) && e.exitCode === 2)
+        rows.push({ path: rel, result: 'source unavailable', detail: e.message });
       else throw e;
     }
   }

@@ -35,21 +35,39 @@ export function sourceFromDeffile(deffile: string | undefined, sif = 'the SIF'):
   const from = /^from:\s*(.+?)\s*$/im.exec(deffile ?? '')?.[1];
   if (!kind || !from || (kind !== 'docker-daemon' && kind !== 'docker-archive')) return undefined;
   if (kind === 'docker-daemon' && /^[a-z0-9][a-z0-9._/:@-]{0,255}$/.test(from)) return `${kind}:${from}`;
-  throw new InputError('untrusted-source', `${sif} names its source as ${escapeForMessage(`${kind}:${from}`)}; sifkit takes only an engine image by a plain reference from a SIF, never a host file`, { hint: 'give the source yourself: docker-archive:PATH or docker-daemon:REF' });
+  throw new InputError(
+    'untrusted-source',
+    `${sif} names its source as ${escapeForMessage(`${kind}:${from}`)}; sifkit takes only an engine image by a plain reference from a SIF, never a host file`,
+    { hint: 'give the source yourself: docker-archive:PATH or docker-daemon:REF' },
+  );
 }
 
 /**
  * `workDir` holds the second conversion (default: beside the SIF); a tree's
  * verify puts it outside the tree, which a check must not write into.
  */
-export async function reconvertAndCompare(sif: string, sourceText: string | undefined, opts: { signal?: AbortSignal; engine?: ImageEngine; fixPerms?: boolean; mem?: string; workDir?: string } = {}): Promise<ReconvertResult> {
+export async function reconvertAndCompare(
+  sif: string,
+  sourceText: string | undefined,
+  opts: { signal?: AbortSignal; engine?: ImageEngine; fixPerms?: boolean; mem?: string; workDir?: string } = {},
+): Promise<ReconvertResult> {
   const summary = await inspectSif(sif);
   const source = sourceText ?? sourceFromDeffile(summary.deffile, sif);
-  if (!source) throw new InputError('no-source', `${sif} does not name the image it came from: give the source (docker-daemon:REF or docker-archive:PATH)`);
+  if (!source)
+    throw new InputError(
+      'no-source',
+      `${sif} does not name the image it came from: give the source (docker-daemon:REF or docker-archive:PATH)`,
+    );
   const compression = parseCompression(summary.partition?.compression ?? 'gzip');
   const again = tempNameFor(opts.workDir ? path.join(opts.workDir, path.basename(sif)) : path.resolve(sif));
   try {
-    const r = await convert(source, again, { compression, fixPerms: opts.fixPerms, mem: opts.mem, signal: opts.signal, engine: opts.engine });
+    const r = await convert(source, again, {
+      compression,
+      fixPerms: opts.fixPerms,
+      mem: opts.mem,
+      signal: opts.signal,
+      engine: opts.engine,
+    });
     // What was added after conversion (SBOM, provenance, signatures) is the signatures' to prove, not the conversion's: carried over as is.
     await copyAddedObjects(sif, again);
     return { sif, source, imageId: r.imageId, ...(await compareFiles(sif, again)) };

@@ -29,7 +29,9 @@ export interface ShapingOptions {
  * same UUID, a different one (other image, version or options) another.
  */
 export function sifUuid(imageId: string, sifkitVersion: string, opts: ShapingOptions): Buffer {
-  const h = createHash('sha256').update(`sifkit-sif-uuid\0${imageId}\0${sifkitVersion}\0${opts.compression}\0${opts.fixPerms ? 1 : 0}`).digest();
+  const h = createHash('sha256')
+    .update(`sifkit-sif-uuid\0${imageId}\0${sifkitVersion}\0${opts.compression}\0${opts.fixPerms ? 1 : 0}`)
+    .digest();
   const u = Buffer.from(h.subarray(0, 16));
   u[6] = (u[6] & 0x0f) | 0x80;
   u[8] = (u[8] & 0x3f) | 0x80;

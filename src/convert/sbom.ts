@@ -16,7 +16,8 @@ export interface SbomSubject {
 }
 
 function purlOf(p: ImagePackage): PackageURL {
-  if (p.type === 'deb') return new PackageURL('deb', 'debian', p.name, p.version, p.arch ? { arch: p.arch } : undefined, undefined);
+  if (p.type === 'deb')
+    return new PackageURL('deb', 'debian', p.name, p.version, p.arch ? { arch: p.arch } : undefined, undefined);
   if (p.type === 'conda') {
     const q: Record<string, string> = {};
     if (p.build) q.build = p.build;
@@ -24,14 +25,26 @@ function purlOf(p: ImagePackage): PackageURL {
     return new PackageURL('conda', undefined, p.name, p.version, Object.keys(q).length ? q : undefined, undefined);
   }
   // PyPI names are case-insensitive with -, _ and . the same (packageurl spec: lowercase, '-').
-  return new PackageURL('pypi', undefined, p.name.toLowerCase().replace(/[-_.]+/g, '-'), p.version, undefined, undefined);
+  return new PackageURL(
+    'pypi',
+    undefined,
+    p.name.toLowerCase().replace(/[-_.]+/g, '-'),
+    p.version,
+    undefined,
+    undefined,
+  );
 }
 
 /**
  * The SBOM text. `notes` become metadata properties (`sifkit:note`): what
  * could not be read (an rpm database) is said, not silently left out.
  */
-export function sbomDocument(subject: SbomSubject, packages: ImagePackage[], sifkitVersion: string, notes: string[] = []): string {
+export function sbomDocument(
+  subject: SbomSubject,
+  packages: ImagePackage[],
+  sifkitVersion: string,
+  notes: string[] = [],
+): string {
   const bom = new CDX.Models.Bom();
   const container = new CDX.Models.Component(CDX.Enums.ComponentType.Container, subject.name, {
     version: subject.version,
@@ -39,7 +52,12 @@ export function sbomDocument(subject: SbomSubject, packages: ImagePackage[], sif
   });
   if (subject.imageId) container.properties.add(new CDX.Models.Property('sifkit:image-id', subject.imageId));
   bom.metadata.component = container;
-  bom.metadata.tools.components.add(new CDX.Models.Component(CDX.Enums.ComponentType.Application, 'sifkit', { version: sifkitVersion, bomRef: 'tool:sifkit' }));
+  bom.metadata.tools.components.add(
+    new CDX.Models.Component(CDX.Enums.ComponentType.Application, 'sifkit', {
+      version: sifkitVersion,
+      bomRef: 'tool:sifkit',
+    }),
+  );
   for (const n of notes) bom.metadata.properties.add(new CDX.Models.Property('sifkit:note', n));
   const seen = new Map<string, number>();
   for (const p of packages) {
@@ -66,5 +84,6 @@ let validator: CDX.Validation.JsonStrictValidator | undefined;
 export async function validateSbom(text: string): Promise<void> {
   validator ??= new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6);
   const errors = await validator.validate(text);
-  if (errors !== null) throw new Error(`the SBOM does not match the CycloneDX 1.6 schema: ${JSON.stringify(errors).slice(0, 300)}`);
+  if (errors !== null)
+    throw new Error(`the SBOM does not match the CycloneDX 1.6 schema: ${JSON.stringify(errors).slice(0, 300)}`);
 }

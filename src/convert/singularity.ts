@@ -142,7 +142,12 @@ export interface InspectMetadata {
   };
 }
 
-export function inspectMetadata(deffile: string, labels: Record<string, string>, env: string, run: string): InspectMetadata {
+export function inspectMetadata(
+  deffile: string,
+  labels: Record<string, string>,
+  env: string,
+  run: string,
+): InspectMetadata {
   return {
     type: 'container',
     data: {
@@ -168,14 +173,23 @@ export function elfArch(head: Buffer): string | undefined {
   const little = head[5] === 1;
   const machine = little ? head.readUInt16LE(18) : head.readUInt16BE(18);
   switch (machine) {
-    case 0x03: return '386';
-    case 0x3e: return 'amd64';
-    case 0x28: return 'arm';
-    case 0xb7: return 'arm64';
-    case 0x15: return little ? 'ppc64le' : 'ppc64';
-    case 0x16: return 's390x';
-    case 0xf3: return 'riscv64';
-    case 0x08: return little ? 'mipsle' : 'mips';
-    default: return undefined;
+    case 0x03:
+      return '386';
+    case 0x3e:
+      return 'amd64';
+    case 0x28:
+      return 'arm';
+    case 0xb7:
+      return 'arm64';
+    case 0x15:
+      return little ? 'ppc64le' : 'ppc64';
+    case 0x16:
+      return 's390x';
+    case 0xf3:
+      return 'riscv64';
+    case 0x08:
+      return little ? 'mipsle' : 'mips';
+    default:
+      return undefined;
   }
 }

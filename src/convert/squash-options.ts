@@ -17,7 +17,10 @@ export const DEFAULT_MKSQUASHFS_MEM = '1G';
 
 export function parseCompression(text: string): Compression {
   if ((COMPRESSIONS as readonly string[]).includes(text)) return text as Compression;
-  throw new InputError('bad-compression', `compression ${JSON.stringify(text)} is not one of ${COMPRESSIONS.join(', ')}`);
+  throw new InputError(
+    'bad-compression',
+    `compression ${JSON.stringify(text)} is not one of ${COMPRESSIONS.join(', ')}`,
+  );
 }
 
 /** Above any machine's memory, and below where mksquashfs's own reading of the number overflows. */
@@ -35,9 +38,17 @@ function memMiB(text: string): number {
  */
 export function parseMem(text: string, physicalBytes?: number): string {
   const mib = memMiB(text);
-  if (!(mib >= 16 && mib <= MAX_MEM_MIB)) throw new InputError('bad-mem', `mksquashfs memory ${JSON.stringify(text)} is not a size from 16M to 16384G such as 512M or 2G`);
+  if (!(mib >= 16 && mib <= MAX_MEM_MIB))
+    throw new InputError(
+      'bad-mem',
+      `mksquashfs memory ${JSON.stringify(text)} is not a size from 16M to 16384G such as 512M or 2G`,
+    );
   if (physicalBytes !== undefined && mib > (physicalBytes * 0.75) / 1048576) {
-    throw new InputError('bad-mem', `mksquashfs memory ${text.trim()} is more than mksquashfs takes here: 75% of this host's ${(physicalBytes / 2 ** 30).toFixed(1)} GiB`, { hint: 'give less with --mksquashfs-mem, e.g. 1G' });
+    throw new InputError(
+      'bad-mem',
+      `mksquashfs memory ${text.trim()} is more than mksquashfs takes here: 75% of this host's ${(physicalBytes / 2 ** 30).toFixed(1)} GiB`,
+      { hint: 'give less with --mksquashfs-mem, e.g. 1G' },
+    );
   }
   const m = /^(\d+)([KMG])$/i.exec(text.trim())!;
   return `${m[1]}${m[2].toUpperCase()}`;

@@ -66,13 +66,25 @@ export interface Fed {
  * docker-built image also carries the container's Hostname, AttachStdin
  * and so on, and the engine's inspect shows yet others.
  */
-const OCI_CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'ArgsEscaped'] as const;
+const OCI_CONFIG_KEYS = [
+  'User',
+  'ExposedPorts',
+  'Env',
+  'Entrypoint',
+  'Cmd',
+  'Volumes',
+  'WorkingDir',
+  'Labels',
+  'StopSignal',
+  'ArgsEscaped',
+] as const;
 
 export function ociConfig(config: Record<string, unknown> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of OCI_CONFIG_KEYS) {
     const v = config?.[k];
-    if (v !== undefined && v !== null && v !== '' && !(typeof v === 'object' && Object.keys(v).length === 0)) out[k] = v;
+    if (v !== undefined && v !== null && v !== '' && !(typeof v === 'object' && Object.keys(v).length === 0))
+      out[k] = v;
   }
   return out;
 }
@@ -98,10 +110,24 @@ export function prepareImage(cfg: ImageConfig, imageId: string, source: SourceRe
   const labels = imageLabels({ config: cfg, imageId, arch: configArch, buildDate, extra: opts.extraLabels });
   const objects = [
     { dataType: DataType.deffile, name: '', data: Buffer.from(deffile) },
-    { dataType: DataType.genericJson, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata(deffile, labels, env, run))) },
-    { dataType: DataType.genericJson, name: 'oci-config.json', data: Buffer.from(JSON.stringify(ociConfig(cfg.config))) },
+    {
+      dataType: DataType.genericJson,
+      name: 'inspect-metadata.json',
+      data: Buffer.from(JSON.stringify(inspectMetadata(deffile, labels, env, run))),
+    },
+    {
+      dataType: DataType.genericJson,
+      name: 'oci-config.json',
+      data: Buffer.from(JSON.stringify(ociConfig(cfg.config))),
+    },
   ];
-  return { buildDate, configArch, labels, additions: singularityAdditions({ env, run, labels, deffile }, buildDate), objects };
+  return {
+    buildDate,
+    configArch,
+    labels,
+    additions: singularityAdditions({ env, run, labels, deffile }, buildDate),
+    objects,
+  };
 }
 
 export function fixMode(e: Entry, fixPerms?: boolean): number {
@@ -153,7 +179,9 @@ export function tarHeader(p: string, e: Entry, fixPerms?: boolean): tar.Header {
 }
 
 export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 /**
@@ -203,11 +231,38 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * entry time to it; with the image's creation time no entry of a normal
  * build is later, so the image's times stay as they are.
  */
-function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, squash: { compression: Compression; mem: string; processors?: number }, signal?: AbortSignal, processes?: Processes): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
+function runMksquashfs(
+  bin: string,
+  out: string,
+  offset: bigint,
+  mtime: Date,
+  squash: { compression: Compression; mem: string; processors?: number },
+  signal?: AbortSignal,
+  processes?: Processes,
+): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
-  const args = ['-', out, '-tar', '-noappend', '-no-strip', '-comp', squash.compression, '-mem', squash.mem, '-quiet', '-no-progress', '-offset', offset.toString(),
-    '-root-mode', '755', '-root-uid', '0', '-root-gid', '0',
-    ...(squash.processors ? ['-processors', String(squash.processors)] : [])];
+  const args = [
+    '-',
+    out,
+    '-tar',
+    '-noappend',
+    '-no-strip',
+    '-comp',
+    squash.compression,
+    '-mem',
+    squash.mem,
+    '-quiet',
+    '-no-progress',
+    '-offset',
+    offset.toString(),
+    '-root-mode',
+    '755',
+    '-root-uid',
+    '0',
+    '-root-gid',
+    '0',
+    ...(squash.processors ? ['-processors', String(squash.processors)] : []),
+  ];
   // mksquashfs -tar ignores -root-time: SOURCE_DATE_EPOCH fixes every time it would take from the clock.
   const { child, stdin, done } = startChild(bin, args, {
     stdin: 'pipe',
@@ -215,7 +270,11 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
     processes,
     env: { ...process.env, SOURCE_DATE_EPOCH: secs },
     label: 'mksquashfs',
-    missing: { code: 'no-mksquashfs', message: `${bin} is not installed`, hint: 'install squashfs-tools (apt-get install squashfs-tools)' },
+    missing: {
+      code: 'no-mksquashfs',
+      message: `${bin} is not installed`,
+      hint: 'install squashfs-tools (apt-get install squashfs-tools)',
+    },
   });
   let peak = 0;
   const sample = () => {
@@ -238,18 +297,31 @@ function runMksquashfs(bin: string, out: string, offset: bigint, mtime: Date, sq
   return { stdin: stdin!, done, peakMiB: () => peak };
 }
 
-
 /**
  * Runs mksquashfs on what `feed` packs, writing the partition in place
  * after the objects, then finishes the SIF header and publishes `out`.
  */
-export async function squashToSif(out: string, imageId: string, prep: Prepared, opts: SquashOptions, feed: (pack: tar.Pack) => Promise<Fed>): Promise<ConvertResult> {
+export async function squashToSif(
+  out: string,
+  imageId: string,
+  prep: Prepared,
+  opts: SquashOptions,
+  feed: (pack: tar.Pack) => Promise<Fed>,
+): Promise<ConvertResult> {
   const offset = partitionOffsetAfter(prep.objects.map((d) => d.data.length));
   await removeDeadTemps(out);
   const tmp = tempNameFor(out);
   const compression = opts.compression ?? 'gzip';
   try {
-    const squash = runMksquashfs(opts.mksquashfs ?? 'mksquashfs', tmp, offset, prep.buildDate, { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors }, opts.signal, opts.processes);
+    const squash = runMksquashfs(
+      opts.mksquashfs ?? 'mksquashfs',
+      tmp,
+      offset,
+      prep.buildDate,
+      { compression, mem: opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: opts.processors },
+      opts.signal,
+      opts.processes,
+    );
     const pack = quietPack();
     const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
       if (opts.signal?.aborted) throw opts.signal.reason;
@@ -277,15 +349,39 @@ export async function squashToSif(out: string, imageId: string, prep: Prepared, 
     if (squashed.status === 'rejected') throw squashed.reason;
     if (fedOut.status === 'rejected') throw fedOut.reason;
     const arch = fed.elfArch ?? prep.configArch;
-    const sif = await finishSifInPlace(tmp, out, prep.objects, { name: '', partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown } }, {
-      time: prep.buildDate,
-      uuid: sifUuid(imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),
-    });
+    const sif = await finishSifInPlace(
+      tmp,
+      out,
+      prep.objects,
+      {
+        name: '',
+        partition: {
+          fsType: FsType.squash,
+          partType: PartType.primSys,
+          arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown,
+        },
+      },
+      {
+        time: prep.buildDate,
+        uuid: sifUuid(imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),
+      },
+    );
     const partition = sif.descriptors[sif.descriptors.length - 1];
-    return { sif, imageId, arch, labels: prep.labels, files: fed.files, bytes: fed.bytes, partitionSize: Number(partition.size), compression, mksquashfsPeakMiB: Math.round(squash.peakMiB()) };
+    return {
+      sif,
+      imageId,
+      arch,
+      labels: prep.labels,
+      files: fed.files,
+      bytes: fed.bytes,
+      partitionSize: Number(partition.size),
+      compression,
+      mksquashfsPeakMiB: Math.round(squash.peakMiB()),
+    };
   } catch (e) {
     await fs.rm(tmp, { force: true });
-    if (errnoCode(e) === 'ENOSPC') throw new OperationError('disk-full', `no space left while writing ${out}; nothing was published`);
+    if (errnoCode(e) === 'ENOSPC')
+      throw new OperationError('disk-full', `no space left while writing ${out}; nothing was published`);
     throw e;
   }
 }

@@ -19,7 +19,8 @@ export function varSuffix(name: string): string {
  * (checks/profile.ts): without it the host's Cray MPICH fails to load where
  * the tests passed. LUMI's ROCm 5.4.5 EasyConfig binds it too.
  */
-export const SINGULARITY_BIND = '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl';
+export const SINGULARITY_BIND =
+  '/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,%(installdir)s/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl';
 
 /** Where users find the central images: LUMI's path, whatever tree sifkit ran against. */
 export const PUBLISHED_ROOT = '/appl/local/containers';
@@ -34,7 +35,8 @@ python "$@"
 `;
 
 export function startShell(varName: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) throw new InputError('bad-recipe', `${escapeForMessage(varName)} is not a shell variable name`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName))
+    throw new InputError('bad-recipe', `${escapeForMessage(varName)} is not a shell variable name`);
   return `#!/bin/bash -e
 # A shell in the container; the conda environment is not initialised.
 if [ -f /.singularity.d/Singularity ]
@@ -64,7 +66,13 @@ const PACKAGES: Record<string, PackageInfo> = {
 };
 
 export function packageInfo(name: string): PackageInfo {
-  return PACKAGES[name] ?? { homepage: 'https://github.com/Lumi-supercomputer/LUMI-EasyBuild-containers', summary: name, docurls: [] };
+  return (
+    PACKAGES[name] ?? {
+      homepage: 'https://github.com/Lumi-supercomputer/LUMI-EasyBuild-containers',
+      summary: name,
+      docurls: [],
+    }
+  );
 }
 
 /** The one whatis line of the module, shared by the EasyConfig and the standalone module. */
@@ -84,7 +92,11 @@ const py = pyString;
  * f-strings and Lua (prefix, package, labels): a plain name, checked.
  */
 function plain(value: string, what: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value)) throw new InputError('bad-recipe', `${what} ${escapeForMessage(value)} is not a plain name (letters, digits, . _ -)`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(value))
+    throw new InputError(
+      'bad-recipe',
+      `${what} ${escapeForMessage(value)} is not a plain name (letters, digits, . _ -)`,
+    );
   return value;
 }
 
@@ -94,7 +106,11 @@ function plain(value: string, what: string): string {
  * closing long bracket or a template in the recipe's text is refused.
  */
 function easybuildText(value: string, what: string): string {
-  if (/\](=*)\]/.test(value) || /%\(/.test(value)) throw new InputError('bad-recipe', `${what} ${escapeForMessage(value)} holds a Lua long bracket (]]) or an EasyBuild template (%(); EasyBuild would not keep it as text`);
+  if (/\](=*)\]/.test(value) || /%\(/.test(value))
+    throw new InputError(
+      'bad-recipe',
+      `${what} ${escapeForMessage(value)} holds a Lua long bracket (]]) or an EasyBuild template (%(); EasyBuild would not keep it as text`,
+    );
   return value;
 }
 
@@ -113,7 +129,11 @@ export function easyconfigText(f: ImageFacts): string {
   const V = varSuffix(name);
   const params = naming.parts.map(([, p]) => p);
   const stemF = `${naming.prefix}-${naming.app}${naming.parts.map(([label, p]) => `-${label}-{${localVar(p, naming)}}`).join('')}`;
-  const suffixF = naming.parts.filter(([, p]) => p !== naming.version).map(([label, p]) => `-${label}-{${localVar(p, naming)}}`).join('') + '-singularity-{local_date}';
+  const suffixF =
+    naming.parts
+      .filter(([, p]) => p !== naming.version)
+      .map(([label, p]) => `-${label}-{${localVar(p, naming)}}`)
+      .join('') + '-singularity-{local_date}';
   const width = Math.max(...params.map((p) => localVar(p, naming).length), 'local_hash'.length);
   const pad = (k: string) => k.padEnd(width);
   const versions = naming.parts.map(([label, p]) => `${label} ${f.values[p]}`).join(', ');
@@ -211,7 +231,10 @@ export function easyconfigText(f: ImageFacts): string {
 export function moduleHelp(f: ImageFacts, version = '%(version)s'): string {
   const name = f.recipe.naming.app;
   const V = varSuffix(name);
-  const others = f.recipe.naming.parts.filter(([, p]) => p !== f.recipe.naming.version).map(([label, p]) => `${label} ${f.values[p]}`).join(', ');
+  const others = f.recipe.naming.parts
+    .filter(([, p]) => p !== f.recipe.naming.version)
+    .map(([label, p]) => `${label} ${f.values[p]}`)
+    .join(', ');
   return [
     `A singularity container with ${name} ${version} (${others})${f.recipe.description ? `: ${f.recipe.description}` : ''}.`,
     '',

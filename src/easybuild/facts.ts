@@ -45,7 +45,10 @@ const WITH_CONDA = /^[A-Za-z0-9_./+=:,@-]+( [A-Za-z0-9_./+=:,@-]+){0,7}$/;
 
 function withConda(value: string | undefined, source: string): string | undefined {
   if (value !== undefined && !WITH_CONDA.test(value))
-    throw new InputError('bad-config', `${source}: WITH_CONDA ${escapeForMessage(value)} is not a command of plain words (letters, digits, _ . / + = : , @ -, single spaces)`);
+    throw new InputError(
+      'bad-config',
+      `${source}: WITH_CONDA ${escapeForMessage(value)} is not a command of plain words (letters, digits, _ . / + = : , @ -, single spaces)`,
+    );
   return value;
 }
 
@@ -67,7 +70,13 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
   const name = checkName('sif file', arg.endsWith('.sif') ? arg : `${arg}.sif`, 'image NAME');
   for (const dir of [tree.easybuild, tree.tested]) {
     const p = joinInside(dir, name);
-    if (await fs.access(p).then(() => true, () => false)) return p;
+    if (
+      await fs.access(p).then(
+        () => true,
+        () => false,
+      )
+    )
+      return p;
   }
   throw new InputError('unknown-image', `no image ${name} in ${EASYBUILD}/ or ${TESTED}/ of ${tree.root}`);
 }
@@ -76,20 +85,42 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
   const s = await inspectSif(sifPath);
   const l = imageLabels(s.labels, sifPath);
   const { stem, dockerhash } = l;
-  if (!l.recipe) throw new InputError('no-provenance', `${sifPath} carries no ${LABEL.recipe} label; it was not converted by sifkit from an image sifkit built`);
+  if (!l.recipe)
+    throw new InputError(
+      'no-provenance',
+      `${sifPath} carries no ${LABEL.recipe} label; it was not converted by sifkit from an image sifkit built`,
+    );
   // By name from the recipe directory only: a label never names a file to read.
   const recipe = await loadRecipeByName(l.recipe, undefined, `label ${LABEL.recipe} of ${sifPath}`);
   // Labels are claims: each parameter label is checked against the recipe's schema, unknown ones refused.
   const values = checkParamLabels(recipe, l.params, `labels of ${sifPath}`);
-  for (const [, param] of recipe.naming.parts) if (!values[param]) throw new InputError('no-provenance', `${sifPath} has no ${LABEL.paramPrefix}${param} label, which its name needs`);
+  for (const [, param] of recipe.naming.parts)
+    if (!values[param])
+      throw new InputError(
+        'no-provenance',
+        `${sifPath} has no ${LABEL.paramPrefix}${param} label, which its name needs`,
+      );
   const date = opts.date ?? ymd(new Date());
   if (!/^\d{8}$/.test(date)) throw new InputError('bad-date', `--date ${date} is not YYYYMMDD`);
   const names = variantNames(recipe.naming, values, date);
-  if (names.stem !== stem) throw new InputError('name-mismatch', `the labels give the stem ${names.stem}, but the image says ${stem}`);
+  if (names.stem !== stem)
+    throw new InputError('name-mismatch', `the labels give the stem ${names.stem}, but the image says ${stem}`);
   const sifName = sifFileName(stem, dockerhash);
   const entry = opts.tree ? await readLedger(opts.tree, sifName) : undefined;
   return {
-    sifName, sifPath, stem, dockerhash, recipe, values, appVersion: values[recipe.naming.version], definitionHash: l.definitionHash,
-    sha256: entry?.sha256, withConda: withConda(envValue(s, 'WITH_CONDA'), sifPath), names, date, labels: l.all, tests: entry?.tests,
+    sifName,
+    sifPath,
+    stem,
+    dockerhash,
+    recipe,
+    values,
+    appVersion: values[recipe.naming.version],
+    definitionHash: l.definitionHash,
+    sha256: entry?.sha256,
+    withConda: withConda(envValue(s, 'WITH_CONDA'), sifPath),
+    names,
+    date,
+    labels: l.all,
+    tests: entry?.tests,
   };
 }

@@ -28,13 +28,32 @@ export interface ReleaseFiles {
  */
 export async function definitionFor(f: ImageFacts): Promise<string> {
   if (!f.definitionHash)
-    throw new InputError('no-provenance', `${f.sifName} carries no io.sifkit.definition-hash label, so no definition can be proven to be the one it was built from`, { hint: 'convert it with sifkit convert from an image sifkit built' });
+    throw new InputError(
+      'no-provenance',
+      `${f.sifName} carries no io.sifkit.definition-hash label, so no definition can be proven to be the one it was built from`,
+      { hint: 'convert it with sifkit convert from an image sifkit built' },
+    );
   const missing = f.recipe.parameters.find((p) => f.values[p.name] === undefined);
-  if (missing) throw new InputError('no-provenance', `${f.sifName} carries no io.sifkit.param.${missing.name} label, so its definition cannot be rendered again from recipe ${f.recipe.name}`);
+  if (missing)
+    throw new InputError(
+      'no-provenance',
+      `${f.sifName} carries no io.sifkit.param.${missing.name} label, so its definition cannot be rendered again from recipe ${f.recipe.name}`,
+    );
   const files = f.recipe.context ? await digestContext(await listContext(f.recipe.context)) : {};
-  const rendered = renderVariant({ recipe: f.recipe, values: f.values, fragments: await readFragments(f.recipe), files, provenance: provenance(), date: f.date });
+  const rendered = renderVariant({
+    recipe: f.recipe,
+    values: f.values,
+    fragments: await readFragments(f.recipe),
+    files,
+    provenance: provenance(),
+    date: f.date,
+  });
   if (rendered.definitionHash !== f.definitionHash)
-    throw new InputError('definition-changed', `the recipe ${f.recipe.name} no longer renders the definition ${f.sifName} was built from (hash ${rendered.definitionHash.slice(0, 12)}, image ${f.definitionHash.slice(0, 12)})`, { hint: 'check out the docker-defs the image was built with' });
+    throw new InputError(
+      'definition-changed',
+      `the recipe ${f.recipe.name} no longer renders the definition ${f.sifName} was built from (hash ${rendered.definitionHash.slice(0, 12)}, image ${f.definitionHash.slice(0, 12)})`,
+      { hint: 'check out the docker-defs the image was built with' },
+    );
   return rendered.dockerfile;
 }
 

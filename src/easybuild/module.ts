@@ -7,7 +7,15 @@
 import { luaString as lua } from '../emit/lua';
 import { checkText } from '../emit/text';
 import type { ImageFacts } from './facts';
-import { CONDA_PYTHON_SIMPLE, SINGULARITY_BIND, moduleHelp, packageInfo, startShell, varSuffix, whatisLine } from './easyconfig';
+import {
+  CONDA_PYTHON_SIMPLE,
+  SINGULARITY_BIND,
+  moduleHelp,
+  packageInfo,
+  startShell,
+  varSuffix,
+  whatisLine,
+} from './easyconfig';
 
 export interface ModuleLayout {
   /** The module's install directory (runscripts/, bin/, share/docker-defs/). */
@@ -28,7 +36,16 @@ export interface ModuleLayout {
  * the terminal, so those are refused.
  */
 function envPath(value: string, what: string): string {
-  return lua(checkText(value, what, 'an environment variable set by Lmod', /[\u0000-\u001f\u007f-\u009f]/, 'a line break or control character'), what);
+  return lua(
+    checkText(
+      value,
+      what,
+      'an environment variable set by Lmod',
+      /[\u0000-\u001f\u007f-\u009f]/,
+      'a line break or control character',
+    ),
+    what,
+  );
 }
 
 export function moduleText(f: ImageFacts, layout: ModuleLayout): string {

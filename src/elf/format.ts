@@ -40,7 +40,19 @@ export class ElfError extends Error {}
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
 const PT_INTERP = 3;
-const DT = { NULL: 0, NEEDED: 1, STRTAB: 5, STRSZ: 10, SONAME: 14, RPATH: 15, RUNPATH: 29, VERDEF: 0x6ffffffc, VERDEFNUM: 0x6ffffffd, VERNEED: 0x6ffffffe, VERNEEDNUM: 0x6fffffff };
+const DT = {
+  NULL: 0,
+  NEEDED: 1,
+  STRTAB: 5,
+  STRSZ: 10,
+  SONAME: 14,
+  RPATH: 15,
+  RUNPATH: 29,
+  VERDEF: 0x6ffffffc,
+  VERDEFNUM: 0x6ffffffd,
+  VERNEED: 0x6ffffffe,
+  VERNEEDNUM: 0x6fffffff,
+};
 const VER_FLG_BASE = 1;
 
 /** Bounds against corrupt files: no real library comes near these. */
@@ -108,14 +120,24 @@ export function decodeElfHeader(head: Buffer): ElfHeader {
   if (!isElfMagic(head)) throw new ElfError('not an ELF file');
   if (head.length < 52) throw new ElfError('the ELF header is cut short');
   const r = readerFor(head);
-  const e = r.bits === 64 ? { type: 16, machine: 18, phoff: 32, phentsize: 54, phnum: 56 } : { type: 16, machine: 18, phoff: 28, phentsize: 42, phnum: 44 };
+  const e =
+    r.bits === 64
+      ? { type: 16, machine: 18, phoff: 32, phentsize: 54, phnum: 56 }
+      : { type: 16, machine: 18, phoff: 28, phentsize: 42, phnum: 44 };
   if (r.bits === 64 && head.length < 64) throw new ElfError('the ELF header is cut short');
   const etype = r.u16(head, e.type);
   const phentsize = r.u16(head, e.phentsize);
   const phnum = r.u16(head, e.phnum);
   if (phnum > MAX_PHDRS) throw new ElfError(`${phnum} program headers`);
   if (phnum && phentsize < (r.bits === 64 ? 56 : 32)) throw new ElfError(`program header size ${phentsize}`);
-  return { r, machine: r.u16(head, e.machine), type: etype === 2 ? 'exec' : etype === 3 ? 'dyn' : 'other', phoff: r.word(head, e.phoff), phentsize, phnum };
+  return {
+    r,
+    machine: r.u16(head, e.machine),
+    type: etype === 2 ? 'exec' : etype === 3 ? 'dyn' : 'other',
+    phoff: r.word(head, e.phoff),
+    phentsize,
+    phnum,
+  };
 }
 
 /** Decodes the program header table. */
@@ -124,9 +146,21 @@ export function decodeSegments(h: ElfHeader, table: Buffer): Segment[] {
   const segments: Segment[] = [];
   for (let i = 0; i < h.phnum; i++) {
     const o = i * h.phentsize;
-    segments.push(r.bits === 64
-      ? { type: r.u32(table, o), offset: r.word(table, o + 8), vaddr: r.word(table, o + 16), filesz: r.word(table, o + 32) }
-      : { type: r.u32(table, o), offset: r.word(table, o + 4), vaddr: r.word(table, o + 8), filesz: r.word(table, o + 16) });
+    segments.push(
+      r.bits === 64
+        ? {
+            type: r.u32(table, o),
+            offset: r.word(table, o + 8),
+            vaddr: r.word(table, o + 16),
+            filesz: r.word(table, o + 32),
+          }
+        : {
+            type: r.u32(table, o),
+            offset: r.word(table, o + 4),
+            vaddr: r.word(table, o + 8),
+            filesz: r.word(table, o + 16),
+          },
+    );
   }
   return segments;
 }
@@ -170,7 +204,8 @@ export async function parseElf(src: ElfSource): Promise<ElfInfo> {
   const { r, machine, type, segments } = await readSegments(src);
   const info: ElfInfo = { bits: r.bits, machine, type, needed: [], rpath: [], runpath: [], requires: [], defines: [] };
   const interp = segments.find((s) => s.type === PT_INTERP);
-  if (interp && interp.filesz > 0 && interp.filesz < 4096) info.interp = cString(await readExact(src, interp.offset, interp.filesz, 'PT_INTERP'), 0, 'PT_INTERP');
+  if (interp && interp.filesz > 0 && interp.filesz < 4096)
+    info.interp = cString(await readExact(src, interp.offset, interp.filesz, 'PT_INTERP'), 0, 'PT_INTERP');
   const dyn = segments.find((s) => s.type === PT_DYNAMIC);
   if (!dyn) return info; // static: needs nothing
   if (dyn.filesz > MAX_DYNAMIC) throw new ElfError(`dynamic segment of ${dyn.filesz} bytes`);
@@ -186,7 +221,8 @@ export async function parseElf(src: ElfSource): Promise<ElfInfo> {
   const strtab = one(DT.STRTAB);
   const strsz = one(DT.STRSZ);
   if (strtab === undefined || strsz === undefined) {
-    if (tags.some(([k]) => k === DT.NEEDED || k === DT.SONAME)) throw new ElfError('DT_NEEDED or DT_SONAME without a string table');
+    if (tags.some(([k]) => k === DT.NEEDED || k === DT.SONAME))
+      throw new ElfError('DT_NEEDED or DT_SONAME without a string table');
     return info;
   }
   if (strsz > MAX_STRTAB) throw new ElfError(`string table of ${strsz} bytes`);
@@ -200,14 +236,28 @@ export async function parseElf(src: ElfSource): Promise<ElfInfo> {
     else if (tag === DT.RUNPATH) info.runpath.push(...paths(str(val, 'DT_RUNPATH')));
   }
   const verneed = one(DT.VERNEED);
-  if (verneed !== undefined) info.requires = await readVerneed(src, r, fileOffset(segments, verneed, 'DT_VERNEED'), one(DT.VERNEEDNUM) ?? 0, str);
+  if (verneed !== undefined)
+    info.requires = await readVerneed(
+      src,
+      r,
+      fileOffset(segments, verneed, 'DT_VERNEED'),
+      one(DT.VERNEEDNUM) ?? 0,
+      str,
+    );
   const verdef = one(DT.VERDEF);
-  if (verdef !== undefined) info.defines = await readVerdef(src, r, fileOffset(segments, verdef, 'DT_VERDEF'), one(DT.VERDEFNUM) ?? 0, str);
+  if (verdef !== undefined)
+    info.defines = await readVerdef(src, r, fileOffset(segments, verdef, 'DT_VERDEF'), one(DT.VERDEFNUM) ?? 0, str);
   return info;
 }
 
 /** Elf_Verneed (16 bytes) and its Elf_Vernaux entries (16 bytes), the same in both classes. */
-async function readVerneed(src: ElfSource, r: Reader, at: number, count: number, str: (o: number, w: string) => string): Promise<VersionNeed[]> {
+async function readVerneed(
+  src: ElfSource,
+  r: Reader,
+  at: number,
+  count: number,
+  str: (o: number, w: string) => string,
+): Promise<VersionNeed[]> {
   if (count > MAX_VERSIONS) throw new ElfError(`${count} version needs`);
   const out: VersionNeed[] = [];
   let o = at;
@@ -233,7 +283,13 @@ async function readVerneed(src: ElfSource, r: Reader, at: number, count: number,
 }
 
 /** Elf_Verdef (20 bytes) and its first Elf_Verdaux (8 bytes): the version's name. */
-async function readVerdef(src: ElfSource, r: Reader, at: number, count: number, str: (o: number, w: string) => string): Promise<string[]> {
+async function readVerdef(
+  src: ElfSource,
+  r: Reader,
+  at: number,
+  count: number,
+  str: (o: number, w: string) => string,
+): Promise<string[]> {
   if (count > MAX_VERSIONS) throw new ElfError(`${count} version definitions`);
   const out: string[] = [];
   let o = at;

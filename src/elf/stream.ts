@@ -6,7 +6,17 @@
  * dynamic segment. The rest passes by unkept, so a library of gigabytes
  * costs little memory. Pure.
  */
-import { ELF_HEAD, ElfError, decodeElfHeader, decodeSegments, isElfMagic, parseElf, rangesToKeep, type ElfInfo, type ElfSource } from './format';
+import {
+  ELF_HEAD,
+  ElfError,
+  decodeElfHeader,
+  decodeSegments,
+  isElfMagic,
+  parseElf,
+  rangesToKeep,
+  type ElfInfo,
+  type ElfSource,
+} from './format';
 
 /** Files this small are kept whole (simplest, and cheap). */
 const KEEP_WHOLE = 4 << 20;
@@ -79,7 +89,13 @@ export class ElfCollector {
     if (head.length < tableEnd) return;
     const segments = decodeSegments(h, head.subarray(h.phoff, tableEnd));
     const keep = [{ offset: 0, size: tableEnd }, ...rangesToKeep(segments)];
-    this.settle(keep.map((k) => ({ start: k.offset, end: Math.min(this.size, k.offset + Math.min(k.size, RANGE_CAP)), parts: [] })));
+    this.settle(
+      keep.map((k) => ({
+        start: k.offset,
+        end: Math.min(this.size, k.offset + Math.min(k.size, RANGE_CAP)),
+        parts: [],
+      })),
+    );
   }
 
   private settle(ranges: Range[]): void {

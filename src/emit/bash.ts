@@ -35,8 +35,18 @@ export function fillShell(template: string, values: Record<string, string | numb
   checkText(template, what, 'bash', /\0/, 'a NUL character');
   const quoted = quotedRanges(template);
   return template.replace(PLACEHOLDER, (m, k: string, at: number) => {
-    if (!(k in values)) throw new InputError('bad-template', `${what}: unknown placeholder ${m} in ${escapeForMessage(template)} (known: ${Object.keys(values).map((x) => `{${x}}`).join(' ')})`);
-    if (quoted(at)) throw new InputError('bad-template', `${what}: ${m} is inside quotes in ${escapeForMessage(template)}; sifkit quotes it itself, write it bare`);
+    if (!(k in values))
+      throw new InputError(
+        'bad-template',
+        `${what}: unknown placeholder ${m} in ${escapeForMessage(template)} (known: ${Object.keys(values)
+          .map((x) => `{${x}}`)
+          .join(' ')})`,
+      );
+    if (quoted(at))
+      throw new InputError(
+        'bad-template',
+        `${what}: ${m} is inside quotes in ${escapeForMessage(template)}; sifkit quotes it itself, write it bare`,
+      );
     const v = values[k];
     return typeof v === 'number' ? numberWord(v, `${what} ${m}`) : bashWord(v, `${what} ${m}`);
   });

@@ -6,7 +6,14 @@
  */
 import { checkText } from './text';
 
-const REFS: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '\r': '&#13;' };
+const REFS: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+  '\r': '&#13;',
+};
 
 export function htmlText(value: string, what = 'value'): string {
   checkText(value, what, 'HTML', /\0/, 'a NUL character');

@@ -28,14 +28,22 @@ const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/;
 /** A value as plain Markdown text (prose, a heading, a table cell). */
 export function mdText(value: string, what = 'value'): string {
   checkText(value, what, 'Markdown', CONTROL, 'a control character');
-  return value.replace(new RegExp(`[!-/:-@[-\`{-~]|${SPACE.source}`, 'g'), (c) => (SPACE.test(c) ? `&#${c.codePointAt(0)};` : `\\${c}`));
+  return value.replace(new RegExp(`[!-/:-@[-\`{-~]|${SPACE.source}`, 'g'), (c) =>
+    SPACE.test(c) ? `&#${c.codePointAt(0)};` : `\\${c}`,
+  );
 }
 
 const RAW_REFUSED = /[\u0000-\u001f\u007f-\u009f\u2028\u2029`<>&|]|-->|^\s|\s$|^$/;
 
 /** A value shown as written inside a code span, fenced block or comment the template opened. */
 export function mdRaw(value: string, what = 'value', place: MarkdownPlace = 'code'): string {
-  return checkText(value, what, `a Markdown ${place === 'fence' ? 'code block' : place === 'comment' ? 'comment' : 'code span'}`, RAW_REFUSED, 'a backtick, line break, control character, < > & |, --> a leading or trailing space, or is empty');
+  return checkText(
+    value,
+    what,
+    `a Markdown ${place === 'fence' ? 'code block' : place === 'comment' ? 'comment' : 'code span'}`,
+    RAW_REFUSED,
+    'a backtick, line break, control character, < > & |, --> a leading or trailing space, or is empty',
+  );
 }
 
 /** A value as a whole code span: `` `value` ``. */
@@ -73,9 +81,16 @@ export function fillMarkdown(template: string, values: Record<string, string>, w
       const inFence = fence !== undefined;
       const startComment = comment;
       const out = line.replace(PLACEHOLDER, (p, k: string, at: number) => {
-        if (!(k in values)) throw new InputError('bad-template', `${what} line ${n + 1}: unknown placeholder ${escapeForMessage(p)}`);
+        if (!(k in values))
+          throw new InputError('bad-template', `${what} line ${n + 1}: unknown placeholder ${escapeForMessage(p)}`);
         const before = line.slice(0, at);
-        const place: MarkdownPlace = inFence ? 'fence' : inComment(startComment, before) ? 'comment' : (before.replace(/\\`/g, '').match(/`/g) ?? []).length % 2 === 1 ? 'code' : 'text';
+        const place: MarkdownPlace = inFence
+          ? 'fence'
+          : inComment(startComment, before)
+            ? 'comment'
+            : (before.replace(/\\`/g, '').match(/`/g) ?? []).length % 2 === 1
+              ? 'code'
+              : 'text';
         return mdValue(values[k], place, `${what} {{ ${k} }}`);
       });
       if (!inFence) comment = inComment(startComment, line);

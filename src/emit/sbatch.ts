@@ -16,19 +16,31 @@ const JOB_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/;
 
 /** An sbatch option as given (recipe, pipeline file, command line), checked. */
 export function sbatchOption(option: string, what = 'sbatch option'): string {
-  if (!OPTION.test(option)) throw new InputError('bad-sbatch', `${what} ${escapeForMessage(option)} is not --name or --name=value of plain characters (letters, digits, _ . , : / @ % + = * -)`);
+  if (!OPTION.test(option))
+    throw new InputError(
+      'bad-sbatch',
+      `${what} ${escapeForMessage(option)} is not --name or --name=value of plain characters (letters, digits, _ . , : / @ % + = * -)`,
+    );
   return option;
 }
 
 /** A Slurm partition's name, checked. */
 export function slurmPartition(name: string, what = 'partition'): string {
-  if (!PARTITION.test(name)) throw new InputError('bad-partition', `${what} ${escapeForMessage(name)} is not a partition name (letters, digits, _ . -)`);
+  if (!PARTITION.test(name))
+    throw new InputError(
+      'bad-partition',
+      `${what} ${escapeForMessage(name)} is not a partition name (letters, digits, _ . -)`,
+    );
   return name;
 }
 
 /** A job's name, checked. */
 export function slurmJobName(name: string, what = 'job name'): string {
-  if (!JOB_NAME.test(name)) throw new InputError('bad-sbatch', `${what} ${escapeForMessage(name)} is not a plain name (letters, digits, _ . + -)`);
+  if (!JOB_NAME.test(name))
+    throw new InputError(
+      'bad-sbatch',
+      `${what} ${escapeForMessage(name)} is not a plain name (letters, digits, _ . + -)`,
+    );
   return name;
 }
 

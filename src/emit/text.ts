@@ -12,7 +12,14 @@ export function checkText(value: string, what: string, lang: string, refuse?: Re
   if (typeof value !== 'string') throw new InputError('bad-value', `${what}: not text`);
   // A lone surrogate (not part of a pair) cannot be written as UTF-8.
   if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value))
-    throw new InputError('bad-value', `${what}: ${escapeForMessage(value)} is not valid Unicode (a lone surrogate); ${lang} cannot hold it`);
-  if (refuse && refuse.test(value)) throw new InputError('bad-value', `${what}: ${escapeForMessage(value)} contains ${why ?? 'a character'} that ${lang} cannot hold`);
+    throw new InputError(
+      'bad-value',
+      `${what}: ${escapeForMessage(value)} is not valid Unicode (a lone surrogate); ${lang} cannot hold it`,
+    );
+  if (refuse && refuse.test(value))
+    throw new InputError(
+      'bad-value',
+      `${what}: ${escapeForMessage(value)} contains ${why ?? 'a character'} that ${lang} cannot hold`,
+    );
   return value;
 }

@@ -95,7 +95,10 @@ interface ScanContext {
  * failed verdict, removes the image and refuses; an error or interrupt
  * records nothing, so the image stays unusable.
  */
-async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
+async function scanAndJudge(
+  ctx: ScanContext,
+  imageId: string,
+): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
   ctx.onProgress?.('scanning layers, config and history for served files');
   const roles = classifyServed(ctx.serverDir ? await listServedFiles(ctx.serverDir) : [], ctx.served);
   const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, roles.licensed) : new Map<string, string>();
@@ -103,14 +106,26 @@ async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<Lea
   const archive = await ctx.engine.saveImage(imageId);
   const scan = await scanImageArchive(archive as never, { digests, tools, serverPort: ctx.serverPort }, ctx.signal);
   const { leaks, toolProblems, ...figures } = scan;
-  const verdict = { imageId, scanner: SCANNER_VERSION, servedDigest: ctx.servedDigest, roles: rolesKey(ctx.served), scannedAt: new Date().toISOString(), ...figures };
+  const verdict = {
+    imageId,
+    scanner: SCANNER_VERSION,
+    servedDigest: ctx.servedDigest,
+    roles: rolesKey(ctx.served),
+    scannedAt: new Date().toISOString(),
+    ...figures,
+  };
   if (leaks.length > 0) {
     const first = leaks[0];
     const reason = `${first.layer === 'image config' ? `the image config's ${first.path}` : `licensed file ${first.path} is in layer ${first.layer}`} (${first.why})`;
     await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
     await ctx.engine.removeImage(imageId).catch(() => undefined);
     throw new RefusedError('leak', `${ctx.stem}: ${reason}; the image was removed`, {
-      hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks.slice(0, 5).map((l) => `${l.path} (${l.why})`).join(', ')}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them, and compose the server URL inside the RUN, never in ENV or LABEL`,
+      hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks
+        .slice(0, 5)
+        .map((l) => `${l.path} (${l.why})`)
+        .join(
+          ', ',
+        )}; run $REMOVE_CRAY_DEPS in the same RUN that fetched them, and compose the server URL inside the RUN, never in ENV or LABEL`,
     });
   }
   if (toolProblems.length > 0) {
@@ -119,7 +134,10 @@ async function scanAndJudge(ctx: ScanContext, imageId: string): Promise<Omit<Lea
     await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
     await ctx.engine.removeImage(imageId).catch(() => undefined);
     throw new OperationError('served-tool', `${ctx.stem}: ${reason}; the image was removed`, {
-      hint: toolProblems.length > 1 ? `also: ${toolProblems.slice(1, 5).map(describeToolProblem).join('; ')}` : 'a served tool stays only at the path the recipe declares for it (served: role tool, path)',
+      hint:
+        toolProblems.length > 1
+          ? `also: ${toolProblems.slice(1, 5).map(describeToolProblem).join('; ')}`
+          : 'a served tool stays only at the path the recipe declares for it (served: role tool, path)',
     });
   }
   await recordVerdict(ctx.verdictDir, { ...verdict, passed: true });
@@ -136,27 +154,57 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const serverDir = opts.serverFiles ?? opts.recipe.serverFiles;
   const needsServer = opts.recipe.runtimeArgs.includes('SERVER_PORT');
   if (needsServer && !serverDir) {
-    throw new InputError('no-server-files', `recipe ${opts.recipe.name} fetches licensed files at build time: give --server-files DIR`);
+    throw new InputError(
+      'no-server-files',
+      `recipe ${opts.recipe.name} fetches licensed files at build time: give --server-files DIR`,
+    );
   }
   let servedDigest: string | undefined;
   if (serverDir) {
     servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
-      throw new InputError('bad-server-files', `server files directory ${serverDir} is missing or not a directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new InputError(
+        'bad-server-files',
+        `server files directory ${serverDir} is missing or not a directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     });
   }
   // The port a build of these files would be served on (the actual one once serving).
-  const scanCtx: ScanContext = { engine, stem: rendered.names.stem, serverDir, servedDigest, served: rendered.served, serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined), verdictDir, signal, onProgress: opts.onProgress };
+  const scanCtx: ScanContext = {
+    engine,
+    stem: rendered.names.stem,
+    serverDir,
+    servedDigest,
+    served: rendered.served,
+    serverPort: opts.serverPort ?? (servedDigest ? derivePort(servedDigest) : undefined),
+    verdictDir,
+    signal,
+    onProgress: opts.onProgress,
+  };
 
   if (!opts.rebuild) {
     const found = await findByDefinitionHash(engine, rendered.definitionHash);
     if (found.length > 0) {
       const img = found.sort((a, b) => b.created - a.created)[0];
-      const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, { digest: servedDigest, roles: rolesKey(rendered.served) });
+      const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, {
+        digest: servedDigest,
+        roles: rolesKey(rendered.served),
+      });
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
       if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
-      opts.onProgress?.(`reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`);
-      return { imageId: img.id, dockerhash: dockerhashOf(img.id), tag, definitionHash: rendered.definitionHash, size: img.size, durationMs: Date.now() - started, reused: true, leakScan };
+      opts.onProgress?.(
+        `reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`,
+      );
+      return {
+        imageId: img.id,
+        dockerhash: dockerhashOf(img.id),
+        tag,
+        definitionHash: rendered.definitionHash,
+        size: img.size,
+        durationMs: Date.now() - started,
+        reused: true,
+        leakScan,
+      };
     }
   }
 
@@ -164,7 +212,14 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   // one is fetched (or refused offline), a tampered one refused, all before
   // the engine sees the definition.
   const sources: ServedEntry[] = rendered.sources?.length
-    ? (await ensureSources(rendered.sources, { cache: opts.sourceCache ?? defaultSourceCache(), offline: opts.offline, signal, onProgress: opts.onProgress })).map((s) => ({ ...s, role: 'source' as const }))
+    ? (
+        await ensureSources(rendered.sources, {
+          cache: opts.sourceCache ?? defaultSourceCache(),
+          offline: opts.offline,
+          signal,
+          onProgress: opts.onProgress,
+        })
+      ).map((s) => ({ ...s, role: 'source' as const }))
     : [];
   const files = opts.recipe.context ? await listContext(opts.recipe.context) : [];
   await fs.mkdir(opts.logDir, { recursive: true });
@@ -180,7 +235,10 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         extra: sources,
       })
     : undefined;
-  if (server?.portFallback) opts.onProgress?.(`port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`);
+  if (server?.portFallback)
+    opts.onProgress?.(
+      `port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`,
+    );
   scanCtx.serverPort = server?.port;
   const log = createWriteStream(logPath);
   const parser = new BuildStreamParser();
@@ -206,7 +264,8 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     await new Promise<void>((resolve, reject) => {
       const onEvents = (events: ReturnType<BuildStreamParser['feed']>) => {
         for (const ev of events) {
-          if (ev.kind === 'step' && ev.step) opts.onProgress?.(`step ${ev.step.n}/${ev.step.of}: ${ev.step.instruction.slice(0, 100)}`);
+          if (ev.kind === 'step' && ev.step)
+            opts.onProgress?.(`step ${ev.step.n}/${ev.step.of}: ${ev.step.instruction.slice(0, 100)}`);
         }
       };
       stream.on('data', (chunk: Buffer) => {
@@ -221,13 +280,23 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       signal.addEventListener('abort', () => reject(new InterruptedError('build interrupted')), { once: true });
     });
     if (parser.error !== undefined) {
-      const step = parser.step ? `step ${parser.step.n}/${parser.step.of} (${parser.step.instruction.slice(0, 80)})` : 'the build';
-      throw new OperationError('build-failed', `${rendered.names.stem}: ${step} failed: ${parser.error.split('\n')[0]}`, {
-        hint: `last lines:\n${parser.tail.slice(-10).join('\n')}\nfull log: ${logPath}`,
-      });
+      const step = parser.step
+        ? `step ${parser.step.n}/${parser.step.of} (${parser.step.instruction.slice(0, 80)})`
+        : 'the build';
+      throw new OperationError(
+        'build-failed',
+        `${rendered.names.stem}: ${step} failed: ${parser.error.split('\n')[0]}`,
+        {
+          hint: `last lines:\n${parser.tail.slice(-10).join('\n')}\nfull log: ${logPath}`,
+        },
+      );
     }
     imageId = parser.imageId;
-    if (!imageId) throw new OperationError('build-failed', `${rendered.names.stem}: the engine reported no image (log: ${logPath})`);
+    if (!imageId)
+      throw new OperationError(
+        'build-failed',
+        `${rendered.names.stem}: the engine reported no image (log: ${logPath})`,
+      );
     const info = await engine.inspectImage(imageId);
     imageId = info.id;
 
@@ -247,7 +316,8 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     };
   } catch (e) {
     await removeQuietly(engine, parser.containers);
-    if (signal.aborted && !(e instanceof InterruptedError)) throw new InterruptedError('build interrupted', { cause: e });
+    if (signal.aborted && !(e instanceof InterruptedError))
+      throw new InterruptedError('build interrupted', { cause: e });
     throw e;
   } finally {
     await new Promise<void>((r) => log.end(r));

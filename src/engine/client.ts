@@ -21,9 +21,16 @@ function engineClient(): Docker {
 function engineClientFor(address: string): Docker {
   const u = new URL(address);
   if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
-  if (u.protocol === 'tcp:' || u.protocol === 'http:') return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
+  if (u.protocol === 'tcp:' || u.protocol === 'http:')
+    return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
   if (u.protocol === 'https:') return new Docker({ host: u.hostname, port: Number(u.port || 2376), protocol: 'https' });
-  if (u.protocol === 'ssh:') return new Docker({ host: u.hostname, port: Number(u.port || 22), protocol: 'ssh', username: u.username || undefined } as Docker.DockerOptions);
+  if (u.protocol === 'ssh:')
+    return new Docker({
+      host: u.hostname,
+      port: Number(u.port || 22),
+      protocol: 'ssh',
+      username: u.username || undefined,
+    } as Docker.DockerOptions);
   throw new InputError('bad-engine', `engine address ${address} is not unix://, tcp://, https:// or ssh://`);
 }
 
@@ -39,7 +46,10 @@ export async function connectEngine(signal?: AbortSignal, address?: string): Pro
     await engine.ping(signal ? AbortSignal.any([signal, limit]) : limit);
   } catch (e) {
     throwIfAborted(signal);
-    throw engineFailure(e) ?? noEngine(limit.aborted ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : e, where);
+    throw (
+      engineFailure(e) ??
+      noEngine(limit.aborted ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : e, where)
+    );
   }
   return engine;
 }
@@ -53,22 +63,40 @@ export function httpStatus(e: unknown): number | undefined {
 /** The daemon's own words from a dockerode error (its JSON `message`), on one line. */
 export function daemonMessage(e: unknown): string {
   const err = e as { json?: { message?: unknown } | null; reason?: unknown; message?: unknown };
-  const said = typeof err?.json?.message === 'string' ? err.json.message : typeof err?.message === 'string' ? err.message : String(e);
+  const said =
+    typeof err?.json?.message === 'string'
+      ? err.json.message
+      : typeof err?.message === 'string'
+        ? err.message
+        : String(e);
   return said.split('\n')[0].trim();
 }
 
-const START_HINT = 'start one (e.g. `dockerd --iptables=false --bridge=none &`, or scripts/services.sh), or set DOCKER_HOST';
+const START_HINT =
+  'start one (e.g. `dockerd --iptables=false --bridge=none &`, or scripts/services.sh), or set DOCKER_HOST';
 const DAEMON_LOG_HINT = "that is the daemon's own error; its log says more (journalctl -u docker, or dockerd's output)";
 
 /** Why a connection to the engine failed, by errno. */
 const CONNECT_FAILURE: Record<string, { why: string; hint: string }> = {
   ENOENT: { why: 'no socket there', hint: START_HINT },
   ECONNREFUSED: { why: 'connection refused', hint: START_HINT },
-  EACCES: { why: 'permission denied on the socket', hint: 'add your user to the docker group (then log in again), or point DOCKER_HOST at an engine you may use' },
-  EPERM: { why: 'permission denied on the socket', hint: 'add your user to the docker group (then log in again), or point DOCKER_HOST at an engine you may use' },
-  ETIMEDOUT: { why: `no answer within ${PING_TIMEOUT_MS / 1000} s`, hint: 'the engine is hung or the address is wrong; check DOCKER_HOST' },
+  EACCES: {
+    why: 'permission denied on the socket',
+    hint: 'add your user to the docker group (then log in again), or point DOCKER_HOST at an engine you may use',
+  },
+  EPERM: {
+    why: 'permission denied on the socket',
+    hint: 'add your user to the docker group (then log in again), or point DOCKER_HOST at an engine you may use',
+  },
+  ETIMEDOUT: {
+    why: `no answer within ${PING_TIMEOUT_MS / 1000} s`,
+    hint: 'the engine is hung or the address is wrong; check DOCKER_HOST',
+  },
   ENOTFOUND: { why: 'the host name does not resolve', hint: 'check the host in DOCKER_HOST' },
-  EAI_AGAIN: { why: 'the host name does not resolve (DNS did not answer)', hint: 'check the host in DOCKER_HOST and DNS' },
+  EAI_AGAIN: {
+    why: 'the host name does not resolve (DNS did not answer)',
+    hint: 'check the host in DOCKER_HOST and DNS',
+  },
   EHOSTUNREACH: { why: 'the host is unreachable', hint: 'check the host in DOCKER_HOST' },
   ENETUNREACH: { why: 'the network is unreachable', hint: 'check the host in DOCKER_HOST' },
   ECONNRESET: { why: 'the connection was reset', hint: 'the engine stopped or restarted; check it is running' },
@@ -84,11 +112,26 @@ export function engineFailure(e: unknown): SifkitError | undefined {
   const status = httpStatus(e);
   if (status === undefined) return undefined;
   const said = daemonMessage(e);
-  if (status === 400) return new InputError('engine-bad-request', `the Docker engine refused the request (HTTP 400): ${said}`, { cause: e });
-  if (status === 404) return new InputError('engine-not-found', `the Docker engine has no such object (HTTP 404): ${said}`, { cause: e });
-  if (status === 409) return new OperationError('engine-conflict', `the Docker engine refused: conflict (HTTP 409): ${said}`, { hint: 'a container or image of that name is in the way, or still in use', cause: e });
-  if (status === 401 || status === 403) return new OperationError('engine-forbidden', `the Docker engine forbids this (HTTP ${status}): ${said}`, { hint: 'an authorization plugin or policy of the engine denies it', cause: e });
-  return new OperationError('engine-error', `the Docker engine failed (HTTP ${status}): ${said}`, { hint: DAEMON_LOG_HINT, cause: e });
+  if (status === 400)
+    return new InputError('engine-bad-request', `the Docker engine refused the request (HTTP 400): ${said}`, {
+      cause: e,
+    });
+  if (status === 404)
+    return new InputError('engine-not-found', `the Docker engine has no such object (HTTP 404): ${said}`, { cause: e });
+  if (status === 409)
+    return new OperationError('engine-conflict', `the Docker engine refused: conflict (HTTP 409): ${said}`, {
+      hint: 'a container or image of that name is in the way, or still in use',
+      cause: e,
+    });
+  if (status === 401 || status === 403)
+    return new OperationError('engine-forbidden', `the Docker engine forbids this (HTTP ${status}): ${said}`, {
+      hint: 'an authorization plugin or policy of the engine denies it',
+      cause: e,
+    });
+  return new OperationError('engine-error', `the Docker engine failed (HTTP ${status}): ${said}`, {
+    hint: DAEMON_LOG_HINT,
+    cause: e,
+  });
 }
 
 /** No engine answered at `address`: why, by errno, with what to do. */
@@ -96,5 +139,8 @@ export function noEngine(e: unknown, address: string): OperationError {
   const code = errnoCode(e);
   const known = code ? CONNECT_FAILURE[code] : undefined;
   const why = known ? `${known.why} (${code})` : daemonMessage(e);
-  return new OperationError('no-engine', `no Docker engine answers at ${address}: ${why}`, { hint: known?.hint ?? START_HINT, cause: e });
+  return new OperationError('no-engine', `no Docker engine answers at ${address}: ${why}`, {
+    hint: known?.hint ?? START_HINT,
+    cause: e,
+  });
 }

@@ -85,16 +85,33 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       await (docker.ping as (o: { abortSignal?: AbortSignal }) => Promise<unknown>)({ abortSignal: signal });
     },
     async build(req: BuildRequest) {
-      return (await docker.buildImage(req.context as unknown as NodeJS.ReadableStream, buildOptions(req))) as unknown as Readable;
+      return (await docker.buildImage(
+        req.context as unknown as NodeJS.ReadableStream,
+        buildOptions(req),
+      )) as unknown as Readable;
     },
     async listImages(label: string): Promise<ImageSummary[]> {
       const list = await docker.listImages({ filters: JSON.stringify({ label: [label] }) });
-      return list.map((i) => ({ id: i.Id, repoTags: i.RepoTags ?? [], created: i.Created, size: i.Size, labels: labelsOf(i.Labels) }));
+      return list.map((i) => ({
+        id: i.Id,
+        repoTags: i.RepoTags ?? [],
+        created: i.Created,
+        size: i.Size,
+        labels: labelsOf(i.Labels),
+      }));
     },
     async inspectImage(ref: string): Promise<ImageDetails> {
       const i = await docker.getImage(ref).inspect();
       const config = (i.Config ?? {}) as unknown as Record<string, unknown>;
-      return { id: i.Id, repoTags: i.RepoTags ?? [], size: i.Size, architecture: i.Architecture, created: i.Created, config, labels: labelsOf(i.Config?.Labels) };
+      return {
+        id: i.Id,
+        repoTags: i.RepoTags ?? [],
+        size: i.Size,
+        architecture: i.Architecture,
+        created: i.Created,
+        config,
+        labels: labelsOf(i.Config?.Labels),
+      };
     },
     async saveImage(ref: string) {
       return (await docker.getImage(ref).get()) as unknown as Readable;

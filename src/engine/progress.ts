@@ -48,7 +48,13 @@ export class BuildStreamParser {
 
   private line(raw: string): BuildEvent[] {
     if (raw.trim() === '') return [];
-    let msg: { stream?: string; error?: string; errorDetail?: { message?: string }; aux?: { ID?: string }; status?: string };
+    let msg: {
+      stream?: string;
+      error?: string;
+      errorDetail?: { message?: string };
+      aux?: { ID?: string };
+      status?: string;
+    };
     try {
       msg = JSON.parse(raw);
     } catch {

@@ -39,7 +39,8 @@ export interface Verdict {
 }
 
 export function defaultVerdictDir(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
+  const state =
+    env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
   return path.join(state, 'scan-verdicts');
 }
 
@@ -77,7 +78,11 @@ export async function readVerdict(dir: string, imageId: string): Promise<Verdict
  * build, which knows what it serves) over the same served files judged
  * with the same roles.
  */
-export function verdictHolds(v: Verdict | undefined, imageId: string, served?: { digest: string | undefined; roles: string }): v is Verdict {
+export function verdictHolds(
+  v: Verdict | undefined,
+  imageId: string,
+  served?: { digest: string | undefined; roles: string },
+): v is Verdict {
   if (v === undefined || v.imageId !== imageId || !v.passed || v.scanner !== SCANNER_VERSION) return false;
   return served === undefined || ((v.servedDigest ?? '') === (served.digest ?? '') && (v.roles ?? '') === served.roles);
 }

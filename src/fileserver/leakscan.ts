@@ -124,12 +124,21 @@ export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
     return [];
   }
   // The image config, or a legacy per-layer `<id>/json` (it has a container_config too); not manifest.json.
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !['history', 'rootfs', 'config', 'container_config'].some((k) => k in doc)) return [];
+  if (
+    !doc ||
+    typeof doc !== 'object' ||
+    Array.isArray(doc) ||
+    !['history', 'rootfs', 'config', 'container_config'].some((k) => k in doc)
+  )
+    return [];
   const leaks: Leak[] = [];
-  const url = needles.serverPort ? new RegExp(`(localhost|127\\.0\\.0\\.1|\\[::1\\]|0\\.0\\.0\\.0):${needles.serverPort}(?!\\d)`) : undefined;
+  const url = needles.serverPort
+    ? new RegExp(`(localhost|127\\.0\\.0\\.1|\\[::1\\]|0\\.0\\.0\\.0):${needles.serverPort}(?!\\d)`)
+    : undefined;
   const visit = (value: unknown, where: string, inStartConfig: boolean) => {
     if (typeof value === 'string') {
-      for (const d of needles.digests.keys()) if (value.includes(d)) leaks.push({ layer: 'image config', path: where, why: 'served digest' });
+      for (const d of needles.digests.keys())
+        if (value.includes(d)) leaks.push({ layer: 'image config', path: where, why: 'served digest' });
       if (/SERVER_PREFIX=/.test(value)) leaks.push({ layer: 'image config', path: where, why: 'server prefix' });
       if (inStartConfig && url?.test(value)) leaks.push({ layer: 'image config', path: where, why: 'server URL' });
     } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${where}[${i}]`, inStartConfig));
@@ -145,7 +154,13 @@ export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
 }
 
 /** Scans one layer tar stream. */
-async function scanLayer(layer: string, stream: Readable, digests: Map<string, string>, result: LeakScanResult, watch: ToolWatch): Promise<void> {
+async function scanLayer(
+  layer: string,
+  stream: Readable,
+  digests: Map<string, string>,
+  result: LeakScanResult,
+  watch: ToolWatch,
+): Promise<void> {
   const extract = tar.extract();
   // This layer's files by path, so a hard link is judged by what it links to.
   const inLayer = new Map<string, string>();
@@ -166,7 +181,8 @@ async function scanLayer(layer: string, stream: Readable, digests: Map<string, s
       // A whiteout deletes a path of the layers below (an opaque one, a directory's contents).
       const dir = path.posix.dirname(name);
       const gone = base === '.wh..wh..opq' ? dir : path.posix.join(dir, base.slice(4));
-      for (const p of watch.paths.keys()) if (p.startsWith(gone + '/') || (base !== '.wh..wh..opq' && p === gone) || gone === '.') deleted.add(p);
+      for (const p of watch.paths.keys())
+        if (p.startsWith(gone + '/') || (base !== '.wh..wh..opq' && p === gone) || gone === '.') deleted.add(p);
     } else if (h.type === 'link' && h.linkname !== undefined && inLayer.has(clean(h.linkname))) {
       judge(name, inLayer.get(clean(h.linkname)) as string);
     } else if (h.type !== 'file' && watch.paths.has(name)) {
@@ -201,11 +217,21 @@ async function scanLayer(layer: string, stream: Readable, digests: Map<string, s
  * not named by kind, so each member is sniffed: a tar (or gzip'd tar) is a
  * layer; anything else (JSON) is skipped.
  */
-export async function scanImageArchive(archive: Readable, needles: ScanNeedles, signal?: AbortSignal): Promise<LeakScanResult> {
+export async function scanImageArchive(
+  archive: Readable,
+  needles: ScanNeedles,
+  signal?: AbortSignal,
+): Promise<LeakScanResult> {
   const { digests } = needles;
   const tools = needles.tools ?? [];
   const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [], toolProblems: [], tools: 0 };
-  const watch: ToolWatch = { tools, paths: new Map(tools.map((t) => [t.path.replace(/^\//, ''), t.path])), digests: new Set(tools.map((t) => t.digest)), events: new Map(), sightings: [] };
+  const watch: ToolWatch = {
+    tools,
+    paths: new Map(tools.map((t) => [t.path.replace(/^\//, ''), t.path])),
+    digests: new Set(tools.map((t) => t.digest)),
+    events: new Map(),
+    sightings: [],
+  };
   let order: string[] | undefined;
   const outer = tar.extract();
   outer.on('entry', (h, entry, next) => {
@@ -233,21 +259,32 @@ export async function scanImageArchive(archive: Readable, needles: ScanNeedles, 
       return;
     }
     // No size floor: a gzip'd layer holding one small file is well under 512 bytes.
-    sniff(entry as unknown as Readable).then(async ({ kind, stream }) => {
-      if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
-      if (kind === 'other') {
-        stream.resume();
-        await new Promise((r) => stream.on('end', r));
-        return;
-      }
-      result.layers++;
-      await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result, watch);
-    }).then(() => next(), next);
+    sniff(entry as unknown as Readable)
+      .then(async ({ kind, stream }) => {
+        if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
+        if (kind === 'other') {
+          stream.resume();
+          await new Promise((r) => stream.on('end', r));
+          return;
+        }
+        result.layers++;
+        await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result, watch);
+      })
+      .then(() => next(), next);
   });
   await pipeline(archive, outer, { signal });
-  if (tools.length > 0 && order === undefined) throw new OperationError('leak-scan', 'the image archive has no manifest.json naming its layers in order: cannot judge the served tools');
+  if (tools.length > 0 && order === undefined)
+    throw new OperationError(
+      'leak-scan',
+      'the image archive has no manifest.json naming its layers in order: cannot judge the served tools',
+    );
   const toolProblems = judgeTools(tools, watch.sightings, watch.events, order ?? []);
-  return { ...result, leaks: orderedLeaks(result.leaks), toolProblems, tools: tools.filter((t) => !toolProblems.some((p) => p.file === t.file)).length };
+  return {
+    ...result,
+    leaks: orderedLeaks(result.leaks),
+    toolProblems,
+    tools: tools.filter((t) => !toolProblems.some((p) => p.file === t.file)).length,
+  };
 }
 
 /** The layers of the archive's (first) image, bottom first, from `docker save`'s manifest.json. */
@@ -270,7 +307,13 @@ export function orderedLeaks(leaks: Leak[]): Leak[] {
   const seen = new Map<string, Leak>();
   for (const l of leaks) seen.set(`${l.layer}\0${l.path}\0${l.why}`, l);
   const rank = (l: Leak) => (l.layer === 'image config' ? 0 : 1);
-  return [...seen.values()].sort((a, b) => rank(a) - rank(b) || (a.layer < b.layer ? -1 : a.layer > b.layer ? 1 : 0) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || (a.why < b.why ? -1 : a.why > b.why ? 1 : 0));
+  return [...seen.values()].sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      (a.layer < b.layer ? -1 : a.layer > b.layer ? 1 : 0) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
+      (a.why < b.why ? -1 : a.why > b.why ? 1 : 0),
+  );
 }
 
 /** Looks at the first 512 bytes without losing them. */

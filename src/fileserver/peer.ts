@@ -10,7 +10,11 @@ import { promises as fs } from 'node:fs';
 function ipv4Hex(ip: string): string | undefined {
   const parts = ip.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
-  return parts.reverse().map((p) => p.toString(16).padStart(2, '0')).join('').toUpperCase();
+  return parts
+    .reverse()
+    .map((p) => p.toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
 }
 
 /** Keys under which a client address may appear: plain IPv4 in tcp, v4-mapped in tcp6. */

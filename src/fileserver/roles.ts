@@ -13,7 +13,11 @@ import type { ServedFile } from '../recipe/served';
 import type { ServedRole } from '../recipe/types';
 
 /** How the scan treats each role: a role added to the recipe schema must be given its treatment here. */
-const SCAN_AS: Record<ServedRole, 'licensed' | 'tool' | 'may-stay'> = { licensed: 'licensed', tool: 'tool', source: 'may-stay' };
+const SCAN_AS: Record<ServedRole, 'licensed' | 'tool' | 'may-stay'> = {
+  licensed: 'licensed',
+  tool: 'tool',
+  source: 'may-stay',
+};
 
 export interface ServedTool {
   file: string;
@@ -22,7 +26,10 @@ export interface ServedTool {
 }
 
 /** The served directory's files split by role: undeclared ones are licensed. */
-export function classifyServed(present: string[], served: ServedFile[]): { licensed: string[]; tools: Array<{ file: string; path: string }> } {
+export function classifyServed(
+  present: string[],
+  served: ServedFile[],
+): { licensed: string[]; tools: Array<{ file: string; path: string }> } {
   const byName = new Map(served.map((s) => [s.file, s]));
   const licensed: string[] = [];
   const tools: Array<{ file: string; path: string }> = [];
@@ -61,7 +68,8 @@ export interface ToolProblem {
 
 /** One line for people. */
 export function describeToolProblem(p: ToolProblem): string {
-  if (p.why === 'elsewhere') return `served tool ${p.file} is also at ${p.at} in layer ${p.layer} (it may stay only at ${p.path})`;
+  if (p.why === 'elsewhere')
+    return `served tool ${p.file} is also at ${p.at} in layer ${p.layer} (it may stay only at ${p.path})`;
   if (p.why === 'missing') return `served tool ${p.file} is not in the image at ${p.path}, its declared path`;
   return `served tool ${p.file} at ${p.path} is not the served file (its content changed)`;
 }
@@ -70,7 +78,12 @@ export function describeToolProblem(p: ToolProblem): string {
  * Judges the tools against what the layers hold, applying the layers in
  * the image's order (`order`, from the archive's manifest).
  */
-export function judgeTools(tools: ServedTool[], sightings: Sighting[], events: ReadonlyMap<string, PathEvent[]>, order: string[]): ToolProblem[] {
+export function judgeTools(
+  tools: ServedTool[],
+  sightings: Sighting[],
+  events: ReadonlyMap<string, PathEvent[]>,
+  order: string[],
+): ToolProblem[] {
   const problems: ToolProblem[] = [];
   const rank = new Map(order.map((l, i) => [l, i]));
   for (const t of tools) {
@@ -80,11 +93,15 @@ export function judgeTools(tools: ServedTool[], sightings: Sighting[], events: R
     evs.sort((a, b) => (rank.get(a.layer) ?? 0) - (rank.get(b.layer) ?? 0));
     for (const e of evs) state = e.kind === 'deleted' ? undefined : e;
     if (!state) problems.push({ file: t.file, path: t.path, why: 'missing' });
-    else if (state.kind !== 'file' || state.digest !== t.digest) problems.push({ file: t.file, path: t.path, why: 'changed' });
+    else if (state.kind !== 'file' || state.digest !== t.digest)
+      problems.push({ file: t.file, path: t.path, why: 'changed' });
     for (const s of sightings) {
-      if (s.digest === t.digest && s.path !== t.path) problems.push({ file: t.file, path: t.path, why: 'elsewhere', layer: s.layer, at: s.path });
+      if (s.digest === t.digest && s.path !== t.path)
+        problems.push({ file: t.file, path: t.path, why: 'elsewhere', layer: s.layer, at: s.path });
     }
   }
   const key = (p: ToolProblem) => `${p.file}\0${p.why}\0${p.at ?? ''}\0${p.layer ?? ''}`;
-  return [...new Map(problems.map((p) => [key(p), p])).values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return [...new Map(problems.map((p) => [key(p), p])).values()].sort((a, b) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0,
+  );
 }

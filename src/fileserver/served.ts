@@ -23,13 +23,15 @@ export async function listServedFiles(dir: string, rel = ''): Promise<string[]> 
 /** sha256 over `name NUL sha256(content) LF` for each file, in sorted order. */
 export function digestOfServed(files: { rel: string; sha256: string }[]): string {
   const h = createHash('sha256');
-  for (const f of [...files].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))) h.update(`${f.rel}\0${f.sha256}\n`);
+  for (const f of [...files].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0)))
+    h.update(`${f.rel}\0${f.sha256}\n`);
   return h.digest('hex');
 }
 
 export async function servedFilesDigest(dir: string, signal?: AbortSignal): Promise<string> {
   const files = [];
-  for (const rel of await listServedFiles(dir)) files.push({ rel, sha256: await sha256File(path.join(dir, rel), signal) });
+  for (const rel of await listServedFiles(dir))
+    files.push({ rel, sha256: await sha256File(path.join(dir, rel), signal) });
   return digestOfServed(files);
 }
 

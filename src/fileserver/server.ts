@@ -97,9 +97,13 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
   let rootReal: string;
   try {
     rootReal = await fs.realpath(dir);
-    if (!(await fs.stat(rootReal)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    if (!(await fs.stat(rootReal)).isDirectory())
+      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (e) {
-    throw new InputError('bad-server-files', `server files directory ${dir} is missing or not a directory (${errnoCode(e) ?? (e as Error).message})`);
+    throw new InputError(
+      'bad-server-files',
+      `server files directory ${dir} is missing or not a directory (${errnoCode(e) ?? (e as Error).message})`,
+    );
   }
   // Set explicitly: an empty list would let nobody in, a missing one everybody.
   const allow = new Set(opts.allowUids ?? [0]);
@@ -109,7 +113,9 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
   let refused = 0;
   const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const note = (req: http.IncomingMessage, uid: number | undefined, status: number, bytes = 0) => {
-    log?.write(`${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`);
+    log?.write(
+      `${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`,
+    );
   };
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -156,7 +162,11 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
   let portFallback = false;
   if (opts.port !== undefined) {
     await listen(server, opts.port).catch((e) => {
-      throw new OperationError('server-port', `cannot serve licensed files on 127.0.0.1:${opts.port} (${errnoCode(e) ?? (e as Error).message})`, { hint: 'give another --server-port, or none to derive one' });
+      throw new OperationError(
+        'server-port',
+        `cannot serve licensed files on 127.0.0.1:${opts.port} (${errnoCode(e) ?? (e as Error).message})`,
+        { hint: 'give another --server-port, or none to derive one' },
+      );
     });
   } else {
     const preferred = opts.preferredPort ?? 0;

@@ -46,7 +46,10 @@ export interface PullRequestHost {
   moveBranch(r: RepoRef, branch: string, sha: string): Promise<void>;
   /** The open pull request from a branch of the same repository, if any. */
   findPullRequest(r: RepoRef, head: string): Promise<PullRequestInfo | undefined>;
-  openPullRequest(r: RepoRef, pr: { title: string; body: string; head: string; base: string }): Promise<PullRequestInfo>;
+  openPullRequest(
+    r: RepoRef,
+    pr: { title: string; body: string; head: string; base: string },
+  ): Promise<PullRequestInfo>;
   updatePullRequest(r: RepoRef, number: number, pr: { title: string; body: string }): Promise<void>;
 }
 
@@ -68,7 +71,19 @@ export type NetworkKind = keyof typeof NETWORK_WORDS;
  * certificate); `bad-answer` is a 200 whose body is not what the API
  * documents.
  */
-export type FailureKind = 'bad-answer' | 'unauthorized' | 'forbidden' | 'rate-limited' | 'not-found' | 'moved' | 'conflict' | 'rejected' | 'unreachable' | 'no-answer' | 'server' | 'failed';
+export type FailureKind =
+  | 'bad-answer'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate-limited'
+  | 'not-found'
+  | 'moved'
+  | 'conflict'
+  | 'rejected'
+  | 'unreachable'
+  | 'no-answer'
+  | 'server'
+  | 'failed';
 
 export interface FailureDetails {
   /** The HTTP status, when there was an answer. */

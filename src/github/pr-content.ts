@@ -48,9 +48,20 @@ export function prBody(f: ImageFacts, sizeBytes: number | undefined, runs: TestR
     '',
   ];
   if (latest) {
-    lines.push(`### Tests (${mdText(`${latest.runner}${latest.jobId ? `, job ${latest.jobId}` : ''}, ${latest.finished.slice(0, 10)}`)}): ${latest.passed ? 'passed' : 'FAILED'}`, '', '| check | result | time | figures |', '|---|---|---|---|');
-    for (const c of latest.checks) lines.push(`| ${mdText(c.name)} | ${c.passed ? 'pass' : `**${mdText(c.outcome)}**${c.reason ? ` ${mdText(`(${c.reason})`)}` : ''}`} | ${(c.durationMs / 1000).toFixed(1)} s | ${mdText(figureLine(c))} |`);
+    lines.push(
+      `### Tests (${mdText(`${latest.runner}${latest.jobId ? `, job ${latest.jobId}` : ''}, ${latest.finished.slice(0, 10)}`)}): ${latest.passed ? 'passed' : 'FAILED'}`,
+      '',
+      '| check | result | time | figures |',
+      '|---|---|---|---|',
+    );
+    for (const c of latest.checks)
+      lines.push(
+        `| ${mdText(c.name)} | ${c.passed ? 'pass' : `**${mdText(c.outcome)}**${c.reason ? ` ${mdText(`(${c.reason})`)}` : ''}`} | ${(c.durationMs / 1000).toFixed(1)} s | ${mdText(figureLine(c))} |`,
+      );
   } else lines.push('### Tests', '', 'No test run is recorded for this image.');
-  lines.push('', 'Files: the EasyConfig, the Docker definition it installs under `share/docker-defs`, and the user page.');
+  lines.push(
+    '',
+    'Files: the EasyConfig, the Docker definition it installs under `share/docker-defs`, and the user page.',
+  );
   return lines.join('\n') + '\n';
 }

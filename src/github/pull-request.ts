@@ -7,7 +7,14 @@
  * PullRequestHost (github/octokit.ts is the real one).
  */
 import { InputError, OperationError, RefusedError, isSifkitError, throwIfAborted, type SifkitError } from '../errors';
-import { NETWORK_WORDS, type HostFailure, isHostFailure, type PullRequestHost, type RepoRef, type TreeEntry } from './host';
+import {
+  NETWORK_WORDS,
+  type HostFailure,
+  isHostFailure,
+  type PullRequestHost,
+  type RepoRef,
+  type TreeEntry,
+} from './host';
 
 export interface PublishFile {
   path: string;
@@ -52,7 +59,11 @@ function outcomeUnknown(e: unknown): e is HostFailure {
  * Sends a creating request once. When its outcome is unknown, `exists`
  * looks whether it was applied; only if not is it sent again, once.
  */
-async function createOnce<T>(send: () => Promise<T>, exists: () => Promise<T | undefined>, log?: (l: string) => void): Promise<T> {
+async function createOnce<T>(
+  send: () => Promise<T>,
+  exists: () => Promise<T | undefined>,
+  log?: (l: string) => void,
+): Promise<T> {
   try {
     return await send();
   } catch (e) {
@@ -80,29 +91,60 @@ export function explain(f: HostFailure, owner: string, repo: string): SifkitErro
   switch (f.kind) {
     case 'unreachable':
     case 'no-answer': {
-      const hint = NETWORK_HINTS[f.network as keyof typeof NETWORK_HINTS] ?? 'GitHub or the network is slow or down; try again later';
-      return new OperationError(`github-${f.network ?? 'network'}`, `GitHub cannot be reached: ${f.message}`, { hint, cause: f });
+      const hint =
+        NETWORK_HINTS[f.network as keyof typeof NETWORK_HINTS] ??
+        'GitHub or the network is slow or down; try again later';
+      return new OperationError(`github-${f.network ?? 'network'}`, `GitHub cannot be reached: ${f.message}`, {
+        hint,
+        cause: f,
+      });
     }
     case 'unauthorized':
-      return new InputError('github-401', 'GitHub refused the token (401 Bad credentials)', { hint: 'set GITHUB_TOKEN to a valid token' });
+      return new InputError('github-401', 'GitHub refused the token (401 Bad credentials)', {
+        hint: 'set GITHUB_TOKEN to a valid token',
+      });
     case 'rate-limited':
       return f.status === 429
-        ? new OperationError('github-rate-limit', `GitHub's rate limit is used up (${said})`, { hint: 'wait, then run again' })
-        : new OperationError('github-rate-limit', `GitHub's rate limit is used up (${said})`, { hint: 'wait until it resets (x-ratelimit-reset), or use another token' });
+        ? new OperationError('github-rate-limit', `GitHub's rate limit is used up (${said})`, {
+            hint: 'wait, then run again',
+          })
+        : new OperationError('github-rate-limit', `GitHub's rate limit is used up (${said})`, {
+            hint: 'wait until it resets (x-ratelimit-reset), or use another token',
+          });
     case 'forbidden':
-      return new RefusedError('github-403', `GitHub forbids this for ${at} (${said})`, { hint: 'the token needs contents and pull requests write access to the repository' });
+      return new RefusedError('github-403', `GitHub forbids this for ${at} (${said})`, {
+        hint: 'the token needs contents and pull requests write access to the repository',
+      });
     case 'not-found':
-      return new InputError('github-404', `${at} not found, or the token cannot see it (${f.status ?? 404})`, { hint: 'check --repo and that the token has access' });
+      return new InputError('github-404', `${at} not found, or the token cannot see it (${f.status ?? 404})`, {
+        hint: 'check --repo and that the token has access',
+      });
     case 'moved':
-      return new InputError('github-moved', `GitHub answers that ${at} has moved (${said}); sifkit does not follow redirects with the token`, { hint: 'give --repo (or --api-url) its new name' });
+      return new InputError(
+        'github-moved',
+        `GitHub answers that ${at} has moved (${said}); sifkit does not follow redirects with the token`,
+        { hint: 'give --repo (or --api-url) its new name' },
+      );
     case 'conflict':
-      return new OperationError('github-conflict', `GitHub refused a change that conflicts with ${at} as it is now (${said})`, { hint: 'the branch changed meanwhile; run again', cause: f });
+      return new OperationError(
+        'github-conflict',
+        `GitHub refused a change that conflicts with ${at} as it is now (${said})`,
+        { hint: 'the branch changed meanwhile; run again', cause: f },
+      );
     case 'rejected':
       return new InputError('github-422', `GitHub rejected the request (${said})`);
     case 'bad-answer':
-      return new OperationError('github-bad-answer', `GitHub answered with something its API does not document: ${f.message}`, { hint: 'check --api-url: it should be GitHub REST API v3', cause: f });
+      return new OperationError(
+        'github-bad-answer',
+        `GitHub answered with something its API does not document: ${f.message}`,
+        { hint: 'check --api-url: it should be GitHub REST API v3', cause: f },
+      );
     default:
-      return new OperationError('github-failed', `GitHub request failed${f.status ? ` (${f.status})` : ''}: ${f.message}`, { cause: f });
+      return new OperationError(
+        'github-failed',
+        `GitHub request failed${f.status ? ` (${f.status})` : ''}: ${f.message}`,
+        { cause: f },
+      );
   }
 }
 
@@ -118,11 +160,19 @@ async function moveBranch(host: PullRequestHost, r: RepoRef, branch: string, fro
     if (!isHostFailure(e) || (e.kind !== 'rejected' && e.kind !== 'conflict')) throw e;
     const now = await host.branchHead(r, branch);
     if (now === from) throw e;
-    throw new OperationError('github-conflict', `the branch ${branch} of ${r.owner}/${r.repo} moved while sifkit committed to it (${now ? `now at ${now.slice(0, 12)}` : 'deleted'})`, { hint: 'someone else changed it; run again to commit on top', cause: e });
+    throw new OperationError(
+      'github-conflict',
+      `the branch ${branch} of ${r.owner}/${r.repo} moved while sifkit committed to it (${now ? `now at ${now.slice(0, 12)}` : 'deleted'})`,
+      { hint: 'someone else changed it; run again to commit on top', cause: e },
+    );
   }
 }
 
-export async function publishPullRequest(req: PublishRequest, host: PullRequestHost, opts: PublishOptions = {}): Promise<PublishResult> {
+export async function publishPullRequest(
+  req: PublishRequest,
+  host: PullRequestHost,
+  opts: PublishOptions = {},
+): Promise<PublishResult> {
   const r: RepoRef = { owner: req.owner, repo: req.repo };
   // Between steps: a Ctrl-C stops before the next request, not after the PR.
   const step = <T>(p: Promise<T>): Promise<T> => p.then((v) => (throwIfAborted(opts.signal), v));
@@ -130,9 +180,19 @@ export async function publishPullRequest(req: PublishRequest, host: PullRequestH
     throwIfAborted(opts.signal);
     const base = await step(host.defaultBranch(r));
     const baseHead = await step(host.branchHead(r, base));
-    if (baseHead === undefined) throw new OperationError('github-empty', `${req.owner}/${req.repo} has no commit on its default branch ${base}`, { hint: 'push a first commit to it' });
-    const head = (await step(host.branchHead(r, req.branch)))
-      ?? (await step(createOnce(() => host.createBranch(r, req.branch, baseHead), () => host.branchHead(r, req.branch), opts.log)));
+    if (baseHead === undefined)
+      throw new OperationError('github-empty', `${req.owner}/${req.repo} has no commit on its default branch ${base}`, {
+        hint: 'push a first commit to it',
+      });
+    const head =
+      (await step(host.branchHead(r, req.branch))) ??
+      (await step(
+        createOnce(
+          () => host.createBranch(r, req.branch, baseHead),
+          () => host.branchHead(r, req.branch),
+          opts.log,
+        ),
+      ));
     const headTree = await step(host.commitTree(r, head));
     const entries: TreeEntry[] = req.files.map((f) => ({ path: f.path, content: f.content }));
     for (const [from, to] of req.moves ?? []) {
@@ -150,14 +210,17 @@ export async function publishPullRequest(req: PublishRequest, host: PullRequestH
     }
     const open = await step(host.findPullRequest(r, req.branch));
     if (open) {
-      if (open.title !== req.title || open.body !== req.body) await step(host.updatePullRequest(r, open.number, { title: req.title, body: req.body }));
+      if (open.title !== req.title || open.body !== req.body)
+        await step(host.updatePullRequest(r, open.number, { title: req.title, body: req.body }));
       return { branch: req.branch, commit, committed, pr: { number: open.number, url: open.url, created: false } };
     }
-    const pr = await step(createOnce(
-      () => host.openPullRequest(r, { title: req.title, body: req.body, head: req.branch, base }),
-      () => host.findPullRequest(r, req.branch),
-      opts.log,
-    ));
+    const pr = await step(
+      createOnce(
+        () => host.openPullRequest(r, { title: req.title, body: req.body, head: req.branch, base }),
+        () => host.findPullRequest(r, req.branch),
+        opts.log,
+      ),
+    );
     return { branch: req.branch, commit, committed, pr: { number: pr.number, url: pr.url, created: true } };
   } catch (e) {
     if (isSifkitError(e)) throw e;

@@ -11,13 +11,21 @@ import type { ImageEngine } from '../engine/engine';
 import type { PipelineContext, VariantState } from './context';
 import { recipeInputs } from './stages';
 
-export async function attestVariant(ctx: PipelineContext, v: VariantState, sif: string, engine: ImageEngine): Promise<AttestResult> {
+export async function attestVariant(
+  ctx: PipelineContext,
+  v: VariantState,
+  sif: string,
+  engine: ImageEngine,
+): Promise<AttestResult> {
   const rendered = v.rendered!;
   const build = v.results.build!;
   const inputs = await recipeInputs(ctx);
   const baseImages = [];
   for (const ref of fromImages(rendered.dockerfile)) {
-    const imageId = await engine.inspectImage(ref).then((d) => d.id, () => undefined);
+    const imageId = await engine.inspectImage(ref).then(
+      (d) => d.id,
+      () => undefined,
+    );
     baseImages.push({ ref, imageId });
   }
   const provenance: ProvenanceInput = {

@@ -54,7 +54,13 @@ export interface PipelineOptions {
   /** convert: what `sifkit convert` takes besides where the SIF goes. */
   convert?: { backend?: Backend; fixPerms?: boolean; compression?: Compression; mem?: string; processors?: number };
   /** test: what `sifkit test` takes besides the runner, results and tolerance. */
-  test?: { only?: string[]; baseline?: string; gate?: boolean; workdir?: string; slurm?: Partial<Pick<SlurmProfile, 'partition' | 'srun' | 'container' | 'launcher'>> };
+  test?: {
+    only?: string[];
+    baseline?: string;
+    gate?: boolean;
+    workdir?: string;
+    slurm?: Partial<Pick<SlurmProfile, 'partition' | 'srun' | 'container' | 'launcher'>>;
+  };
   /** promote: allow moving a link back to an older image. */
   rollback?: boolean;
   /** promote (and the compat stage): false skips the check against the tree's recorded hosts (--no-compat). */

@@ -47,7 +47,8 @@ export function missingNeed(stages: readonly StageRef[], known: StageCatalog): s
   for (const [i, ref] of stages.entries()) {
     const s = known[ref.stage];
     const lacking = (s.needs ?? []).filter((n) => !given.has(n));
-    if (lacking.length) return `stages[${i}] ${ref.stage} needs ${lacking.join(' and ')}, which no stage before it gives`;
+    if (lacking.length)
+      return `stages[${i}] ${ref.stage} needs ${lacking.join(' and ')}, which no stage before it gives`;
     for (const g of s.gives ?? []) given.add(g);
   }
   return undefined;
@@ -67,10 +68,15 @@ export function parsePipeline(text: string, source: string, known: StageCatalog)
   }
   const d = parseDocument(pipelineSchema, doc, source, 'bad-pipeline');
   d.stages.forEach((s, i) => {
-    if (!Object.hasOwn(known, s.stage)) fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
+    if (!Object.hasOwn(known, s.stage))
+      fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
     // Every stage's options, before any stage runs.
     const r = (known[s.stage].with ?? NO_OPTIONS).safeParse(s.with);
-    if (!r.success) throw new InputError('bad-pipeline', formatIssue(r.error.issues[0], s.with, `${source}: stages[${i}] ${s.stage}: with`));
+    if (!r.success)
+      throw new InputError(
+        'bad-pipeline',
+        formatIssue(r.error.issues[0], s.with, `${source}: stages[${i}] ${s.stage}: with`),
+      );
   });
   const missing = missingNeed(d.stages, known);
   if (missing) fail(missing);
@@ -88,14 +94,21 @@ export function defaultPipelinesRoot(): string {
 }
 
 /** Loads `NAME` (from the pipelines directory) or a path to a YAML file. */
-export async function loadPipeline(ref: string, known: StageCatalog, root = defaultPipelinesRoot()): Promise<PipelineDef> {
+export async function loadPipeline(
+  ref: string,
+  known: StageCatalog,
+  root = defaultPipelinesRoot(),
+): Promise<PipelineDef> {
   const file = ref.includes('/') || ref.endsWith('.yaml') ? path.resolve(ref) : path.join(root, `${ref}.yaml`);
   let text: string;
   try {
     text = await readRegularFile(file, 'pipeline');
   } catch (e) {
     if (isSifkitError(e)) throw e;
-    throw new InputError('unknown-pipeline', `no pipeline ${ref} (looked for ${file}: ${errnoCode(e) ?? 'unreadable'})`);
+    throw new InputError(
+      'unknown-pipeline',
+      `no pipeline ${ref} (looked for ${file}: ${errnoCode(e) ?? 'unreadable'})`,
+    );
   }
   return parsePipeline(text, path.basename(file), known);
 }

@@ -9,7 +9,10 @@ import type { EnginePool, PipelineContext, PipelineEngine, VariantState } from '
  * The engines at these addresses ('' or none: the default one), each
  * connected (and checked) once, by the first variant that needs it.
  */
-export function newEnginePool(addresses: readonly string[], connect: (address: string | undefined) => Promise<PipelineEngine>): EnginePool {
+export function newEnginePool(
+  addresses: readonly string[],
+  connect: (address: string | undefined) => Promise<PipelineEngine>,
+): EnginePool {
   const connections = new Map<string, Promise<PipelineEngine>>();
   return {
     addressFor(index) {

@@ -29,7 +29,11 @@ import { attestVariant } from './attest';
 
 function treeOf(ctx: PipelineContext): Promise<Tree> {
   const root = ctx.options.root;
-  if (!root) throw new InputError('no-root', 'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)');
+  if (!root)
+    throw new InputError(
+      'no-root',
+      'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)',
+    );
   return ctx.run.tree.get(() => openTree(path.resolve(root), true));
 }
 
@@ -85,11 +89,21 @@ export const convertStage: Stage = {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
       // Converted but not attested (or not signed, when the run signs): convert again, attest after.
-      if (!s.objects.some((o) => o.type === 'sbom') || (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))) return undefined;
+      if (
+        !s.objects.some((o) => o.type === 'sbom') ||
+        (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))
+      )
+        return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
-    v.results.convert = { out, backend: 'native', source: built(v).imageId, size: (await fs.stat(out)).size, durationMs: 0 };
+    v.results.convert = {
+      out,
+      backend: 'native',
+      source: built(v).imageId,
+      size: (await fs.stat(out)).size,
+      durationMs: 0,
+    };
     return `${path.basename(out)} is there for this image`;
   },
   async run(ctx, v, report) {
@@ -101,12 +115,18 @@ export const convertStage: Stage = {
       report.progress(`docker export | mksquashfs -> ${out}`);
       // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
       // again: build returns an image only once its leak scan passed (or had passed) for that ID.
-      return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, { ...ctx.options.convert, signal: ctx.signal, engine });
+      return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, {
+        ...ctx.options.convert,
+        signal: ctx.signal,
+        engine,
+      });
     });
     report.progress('SBOM, provenance and signature');
     const a = await attestVariant(ctx, v, out, engine);
     v.results.convert = { ...r, size: (await fs.stat(out)).size };
-    report.title(`Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`);
+    report.title(
+      `Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`,
+    );
   },
 };
 
@@ -121,7 +141,12 @@ export async function gateInputs(ctx: PipelineContext, w: TestWith): Promise<Gat
   const root = ctx.options.root;
   // Opened, never made: a missing tree is refused before a check runs.
   const tree = root ? await openTree(path.resolve(root), false) : undefined;
-  return { tree, baseline: ctx.options.test?.baseline, tolerance: tolerance(ctx, w), gate: ctx.options.test?.gate ?? true };
+  return {
+    tree,
+    baseline: ctx.options.test?.baseline,
+    tolerance: tolerance(ctx, w),
+    gate: ctx.options.test?.gate ?? true,
+  };
 }
 
 export const testStage: Stage = {
@@ -140,20 +165,30 @@ export const testStage: Stage = {
   },
   async run(ctx, v, report, w) {
     // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
-    if (ctx.options.root && ctx.options.compat !== false && v.results.convert) await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
+    if (ctx.options.root && ctx.options.compat !== false && v.results.convert)
+      await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
     // recipe's container command says), the recipe it loaded, the tree it opened.
     const names = v.rendered!.names;
-    const target = builtTarget(built(v), names.stem, ctx.recipe.name, { ...v.values }, v.rendered!.labels, runner === 'slurm' ? v.results.convert?.out : undefined);
+    const target = builtTarget(
+      built(v),
+      names.stem,
+      ctx.recipe.name,
+      { ...v.values },
+      v.rendered!.labels,
+      runner === 'slurm' ? v.results.convert?.out : undefined,
+    );
     const o = await runTests(target, ctx.recipe, {
       runner,
       resultsDir: resultsDir(ctx),
       ...(await gateInputs(ctx, w as TestWith)),
       only: ctx.options.test?.only,
       // One job directory per image: variants tested at once never share one.
-      workdir: ctx.options.test?.workdir ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, '')) : undefined,
+      workdir: ctx.options.test?.workdir
+        ? path.join(ctx.options.test.workdir, sifName(v).replace(/\.sif$/, ''))
+        : undefined,
       slurm: ctx.options.test?.slurm,
       signal: ctx.signal,
       engine,
@@ -162,7 +197,11 @@ export const testStage: Stage = {
     v.results.test = o.run;
     if (runVerdict(o.run) === 'failed') {
       const failed = o.run.checks.filter((c) => !c.passed);
-      throw new OperationError('tests-failed', `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${o.resultsFile}` });
+      throw new OperationError(
+        'tests-failed',
+        `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`,
+        { hint: `results in ${o.resultsFile}` },
+      );
     }
     if (runVerdict(o.run) === 'refused') throw gateError(o.run);
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
@@ -179,15 +218,27 @@ export const stagingStage: Stage = {
     const name = sifName(v);
     const entry = await stagedEntry(tree, name, ctx.signal);
     if (!entry) return undefined;
-    v.results.stage = { name, path: path.join(tree.tested, name), sha256: entry.sha256, size: entry.size, already: true };
+    v.results.stage = {
+      name,
+      path: path.join(tree.tested, name),
+      sha256: entry.sha256,
+      size: entry.size,
+      already: true,
+    };
     return 'staged, checksum matching';
   },
   async run(ctx, v, report) {
     const tree = await treeOf(ctx);
-    const runs = (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
+    const runs =
+      (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
     const file = v.results.convert?.out ?? sifPath(ctx, v);
     const archive = v.results.archive?.path;
-    const r = await stage(tree, file, { archive, signal: ctx.signal, tests: runs, requireTests: !ctx.options.untested });
+    const r = await stage(tree, file, {
+      archive,
+      signal: ctx.signal,
+      tests: runs,
+      requireTests: !ctx.options.untested,
+    });
     v.results.stage = r;
     report.title(`Staged ${r.name}`);
   },
@@ -207,14 +258,25 @@ export const promoteStage: Stage = {
     const tree = await treeOf(ctx);
     const name = sifName(v);
     const to = promoteTo(ctx, w as PromoteWith);
-    const done = await isPromoted(tree, name, v.rendered!.names.stem, { file: to !== 'sif-images', link: to !== 'easybuild-sif-images' });
+    const done = await isPromoted(tree, name, v.rendered!.names.stem, {
+      file: to !== 'sif-images',
+      link: to !== 'easybuild-sif-images',
+    });
     return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
   },
   async run(ctx, v, report, w) {
     const tree = await treeOf(ctx);
-    const r = await promote(tree, sifName(v), { to: promoteTo(ctx, w as PromoteWith), rollback: ctx.options.rollback, testedKey: ctx.options.testedKey, compat: ctx.options.compat, signal: ctx.signal });
+    const r = await promote(tree, sifName(v), {
+      to: promoteTo(ctx, w as PromoteWith),
+      rollback: ctx.options.rollback,
+      testedKey: ctx.options.testedKey,
+      compat: ctx.options.compat,
+      signal: ctx.signal,
+    });
     v.results.promote = r;
-    report.title(`Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`);
+    report.title(
+      `Promoted${r.easybuild ? ` to ${EASYBUILD}` : ''}${r.link ? `, ${path.basename(r.link.path)} -> ${path.basename(r.link.target)}` : ''}`,
+    );
   },
 };
 
@@ -254,6 +316,8 @@ export const retireStage: Stage = {
     const going = r.plan.decisions.filter((d) => d.action === 'retire');
     // Named, so the plan can be judged from the run's output alone.
     const names = going.map((d) => `${d.dir}/${d.name}`);
-    report.title(`Retire: ${going.length} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${names.length ? `: ${names.join(', ')}` : ''}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`);
+    report.title(
+      `Retire: ${going.length} image(s) ${r.applied ? 'quarantined' : 'to retire (plan only: --apply carries it out)'}${names.length ? `: ${names.join(', ')}` : ''}${r.purge ? `; purged ${r.purge.deleted.length}, kept ${r.purge.kept.length}` : ''}`,
+    );
   },
 };

@@ -9,7 +9,11 @@ import type { PipelineDef } from './definition';
 export type RendererKind = 'default' | 'simple' | 'silent';
 
 /** The renderer for this run: silent under --json, simple when not a TTY or in CI. */
-export function chooseRenderer(json: boolean, stream: NodeJS.WriteStream = process.stderr, env = process.env): RendererKind {
+export function chooseRenderer(
+  json: boolean,
+  stream: NodeJS.WriteStream = process.stderr,
+  env = process.env,
+): RendererKind {
   if (json) return 'silent';
   if (!stream.isTTY || env.CI) return 'simple';
   return 'default';
@@ -41,7 +45,12 @@ export interface RunSettings {
 }
 
 function variantLabel(v: VariantState): string {
-  return v.rendered?.names.stem ?? Object.entries(v.values).map(([k, x]) => `${k}=${x}`).join(' ');
+  return (
+    v.rendered?.names.stem ??
+    Object.entries(v.values)
+      .map(([k, x]) => `${k}=${x}`)
+      .join(' ')
+  );
 }
 
 /**
@@ -49,7 +58,12 @@ function variantLabel(v: VariantState): string {
  * subtasks. A variant that fails stops there; the others go on. Progress
  * goes to stderr; results stay in the context for the caller to print.
  */
-export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages: Record<string, Stage>, settings: RunSettings): Promise<void> {
+export async function runPipeline(
+  def: PipelineDef,
+  ctx: PipelineContext,
+  stages: Record<string, Stage>,
+  settings: RunSettings,
+): Promise<void> {
   const variantTask = (v: VariantState): ListrTask<PipelineContext> => ({
     title: variantLabel(v),
     task: (_c, vtask) =>
@@ -72,14 +86,19 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
               ctx.signal.addEventListener('abort', onAbort, { once: true });
               try {
                 if (ctx.signal.aborted) throw new InterruptedError();
-                await stage.run(ctx, v, {
-                  progress: (line) => {
-                    task.output = line;
+                await stage.run(
+                  ctx,
+                  v,
+                  {
+                    progress: (line) => {
+                      task.output = line;
+                    },
+                    title: (t) => {
+                      task.title = t;
+                    },
                   },
-                  title: (t) => {
-                    task.title = t;
-                  },
-                }, ref.with);
+                  ref.with,
+                );
               } catch (e) {
                 // Ctrl-C: whatever the effect threw (an AbortError, a killed child), the line names the stage.
                 const err = ctx.signal.aborted ? new InterruptedError(`${stage.title}: interrupted`) : (e as Error);
@@ -100,23 +119,20 @@ export async function runPipeline(def: PipelineDef, ctx: PipelineContext, stages
   const processOutput = new ProcessOutput(progressStream(), progressStream());
   // The renderers' loggers write "stdout" through this: it is fd 2 too.
   const logger = new ListrLogger({ useIcons: true, processOutput });
-  const list = new Listr<PipelineContext, 'default', 'simple'>(
-    ctx.variants.map(variantTask),
-    {
-      concurrent: settings.jobs > 1 ? settings.jobs : false,
-      exitOnError: false,
-      // sifkit owns SIGINT: it aborts the run's controller, and the tasks end.
-      registerSignalListeners: false,
-      collectErrors: false,
-      renderer: 'default',
-      fallbackRenderer: 'simple',
-      // The renderer chooseRenderer picked, as listr2's conditions (listr2 also falls back when stdout is no TTY).
-      silentRendererCondition: settings.renderer === 'silent',
-      fallbackRendererCondition: settings.renderer === 'simple',
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: true, logger },
-      fallbackRendererOptions: { logger },
-    },
-  );
+  const list = new Listr<PipelineContext, 'default', 'simple'>(ctx.variants.map(variantTask), {
+    concurrent: settings.jobs > 1 ? settings.jobs : false,
+    exitOnError: false,
+    // sifkit owns SIGINT: it aborts the run's controller, and the tasks end.
+    registerSignalListeners: false,
+    collectErrors: false,
+    renderer: 'default',
+    fallbackRenderer: 'simple',
+    // The renderer chooseRenderer picked, as listr2's conditions (listr2 also falls back when stdout is no TTY).
+    silentRendererCondition: settings.renderer === 'silent',
+    fallbackRendererCondition: settings.renderer === 'simple',
+    rendererOptions: { collapseSubtasks: false, showErrorMessage: true, logger },
+    fallbackRendererOptions: { logger },
+  });
   await list.run(ctx);
   // Variant errors were recorded on each VariantState; the caller decides the exit.
 }

@@ -28,8 +28,17 @@ import { built, dockerArchivePath, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
 import {
-  convertArrayScript, isDone, isEnded, nextStep, phase, sbatchOptions, splitForSlurm,
-  type JobRecord, type RunJobs, type SlurmSettings, type VariantJobs,
+  convertArrayScript,
+  isDone,
+  isEnded,
+  nextStep,
+  phase,
+  sbatchOptions,
+  splitForSlurm,
+  type JobRecord,
+  type RunJobs,
+  type SlurmSettings,
+  type VariantJobs,
 } from './slurm-plan';
 
 /** Beside the SIFs: the state file, the job scripts, the conversion logs, the test jobs' directories. */
@@ -57,7 +66,8 @@ export async function readJobs(file: string): Promise<RunJobs | undefined> {
     throw new InputError('bad-jobs-file', `${file} is not JSON`);
   }
   const d = doc as RunJobs;
-  if (d?.version !== 1 || !Array.isArray(d.variants)) throw new InputError('bad-jobs-file', `${file} is not a sifkit job record (version 1)`);
+  if (d?.version !== 1 || !Array.isArray(d.variants))
+    throw new InputError('bad-jobs-file', `${file} is not a sifkit job record (version 1)`);
   return d;
 }
 
@@ -68,14 +78,20 @@ export async function writeJobs(file: string, jobs: RunJobs): Promise<void> {
 
 /** Every job of the run that has not ended. */
 export function openJobs(jobs: RunJobs): JobRecord[] {
-  return jobs.variants.flatMap((v) => [v.convert, v.test]).filter((j): j is JobRecord => j !== undefined && !isEnded(j.state));
+  return jobs.variants
+    .flatMap((v) => [v.convert, v.test])
+    .filter((j): j is JobRecord => j !== undefined && !isEnded(j.state));
 }
 
 /** Asks the scheduler once about every open job; true when something changed. */
 export async function refresh(jobs: RunJobs, signal?: AbortSignal, fx: SlurmEffects = {}): Promise<boolean> {
   const open = openJobs(jobs);
   if (!open.length) return false;
-  const got = await jobStates(open.map((j) => j.id), signal, fx);
+  const got = await jobStates(
+    open.map((j) => j.id),
+    signal,
+    fx,
+  );
   let changed = false;
   for (const j of open) {
     const s = got.get(j.id);
@@ -91,7 +107,10 @@ export async function refresh(jobs: RunJobs, signal?: AbortSignal, fx: SlurmEffe
 /** Cancels every open job and records it so; returns their ids. */
 export async function cancelAll(jobs: RunJobs, fx: SlurmEffects = {}): Promise<string[]> {
   const open = openJobs(jobs);
-  await scancel(open.map((j) => j.id), fx);
+  await scancel(
+    open.map((j) => j.id),
+    fx,
+  );
   for (const j of open) j.state = 'CANCELLED';
   return open.map((j) => j.id);
 }
@@ -111,7 +130,13 @@ export interface SlurmExecution extends SlurmEffects {
 /** One scheduler query per interval, whatever the number of variants waiting. */
 export class Poller {
   private round?: Promise<void>;
-  constructor(private jobs: RunJobs, private save: () => Promise<void>, private pollMs: number, private signal: AbortSignal, private fx: SlurmEffects = {}) {}
+  constructor(
+    private jobs: RunJobs,
+    private save: () => Promise<void>,
+    private pollMs: number,
+    private signal: AbortSignal,
+    private fx: SlurmEffects = {},
+  ) {}
   next(): Promise<void> {
     this.round ??= (async () => {
       await (this.fx.clock ?? realClock).sleep(this.pollMs, this.signal).catch(() => {
@@ -126,9 +151,13 @@ export class Poller {
 }
 
 function failedJob(kind: string, j: JobRecord): OperationError {
-  return new OperationError('job-failed', `${kind} job ${j.id} ended ${j.state}${j.exitCode ? ` (exit ${j.exitCode})` : ''}; log: ${j.log}`, {
-    hint: 'fix the cause, then sifkit release --resume with the same flags submits it again, alone',
-  });
+  return new OperationError(
+    'job-failed',
+    `${kind} job ${j.id} ended ${j.state}${j.exitCode ? ` (exit ${j.exitCode})` : ''}; log: ${j.log}`,
+    {
+      hint: 'fix the cause, then sifkit release --resume with the same flags submits it again, alone',
+    },
+  );
 }
 
 /** What the Slurm part of a run needs of the pipeline's context. */
@@ -154,20 +183,34 @@ export function convertArgs(o: PipelineOptions['convert']): string[] {
 }
 
 /** The test job for one variant: the recipe's checks, its Slurm profile with the pipeline's test resources. */
-export function testJob(ctx: Pick<SlurmRunContext, 'recipe' | 'options'>, r: VariantJobs, workdir: string, exec: SlurmExecution): SlurmJobInput {
+export function testJob(
+  ctx: Pick<SlurmRunContext, 'recipe' | 'options'>,
+  r: VariantJobs,
+  workdir: string,
+  exec: SlurmExecution,
+): SlurmJobInput {
   const profile = slurmWithOverrides(parseProfile(ctx.recipe.testing, ctx.recipe.name).slurm, ctx.options?.test?.slurm);
   const res = exec.settings.test;
   return {
     name: `sifkit-test-${r.dockerhash}`,
     workdir,
     checks: selectChecks(parseChecks(ctx.recipe.checks, ctx.recipe.name), ctx.options?.test?.only, ctx.recipe.name),
-    profile: { ...profile, partition: res.partition ?? profile.partition, sbatch: [...profile.sbatch, ...sbatchOptions(res, false)] },
+    profile: {
+      ...profile,
+      partition: res.partition ?? profile.partition,
+      sbatch: [...profile.sbatch, ...sbatchOptions(res, false)],
+    },
     sif: r.sif,
     image: r.imageId,
   };
 }
 
-async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 'convert' | 'test' }>, exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
+async function submit(
+  ctx: SlurmRunContext,
+  want: Array<{ r: VariantJobs; step: 'convert' | 'test' }>,
+  exec: SlurmExecution,
+  save: () => Promise<void>,
+): Promise<void> {
   const dir = jobsDirFor(exec.outDir);
   await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
   const stamp = `${(exec.clock ?? realClock).now()}`;
@@ -175,17 +218,26 @@ async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 
   if (toConvert.length) {
     const script = path.join(dir, `convert-${stamp}.sh`);
     const logPattern = path.join(dir, 'logs', `convert-${stamp}-%a.out`);
-    await fs.writeFile(script, convertArrayScript({
-      name: `sifkit-convert-${ctx.recipe.name}`,
-      tasks: toConvert.map((r) => ({ archive: r.archive, sif: r.sif })),
-      resources: exec.settings.convert,
-      logPattern,
-      sifkit: exec.sifkit,
-      convertArgs: convertArgs(ctx.options?.convert),
-    }), { mode: 0o755 });
+    await fs.writeFile(
+      script,
+      convertArrayScript({
+        name: `sifkit-convert-${ctx.recipe.name}`,
+        tasks: toConvert.map((r) => ({ archive: r.archive, sif: r.sif })),
+        resources: exec.settings.convert,
+        logPattern,
+        sifkit: exec.sifkit,
+        convertArgs: convertArgs(ctx.options?.convert),
+      }),
+      { mode: 0o755 },
+    );
     const id = await sbatch(script, [], ctx.signal, exec);
     toConvert.forEach((r, i) => {
-      r.convert = { id: `${id}_${i}`, state: 'PENDING', log: logPattern.replace('%a', String(i)), attempt: (r.convert?.attempt ?? 0) + 1 };
+      r.convert = {
+        id: `${id}_${i}`,
+        state: 'PENDING',
+        log: logPattern.replace('%a', String(i)),
+        attempt: (r.convert?.attempt ?? 0) + 1,
+      };
       r.test = undefined;
     });
     await save();
@@ -193,7 +245,9 @@ async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 
   for (const { r } of want) {
     const workdir = path.join(dir, `test-${r.stem}-${r.dockerhash}-${stamp}`);
     const script = await writeJobFiles(testJob(ctx, r, workdir, exec));
-    const after = isDone(r.convert!.state) ? [] : [`--dependency=afterok:${r.convert!.id}`, '--kill-on-invalid-dep=yes'];
+    const after = isDone(r.convert!.state)
+      ? []
+      : [`--dependency=afterok:${r.convert!.id}`, '--kill-on-invalid-dep=yes'];
     const id = await sbatch(script, after, ctx.signal, exec);
     r.test = { id, state: 'PENDING', log: path.join(workdir, 'job.out'), attempt: (r.test?.attempt ?? 0) + 1, workdir };
     await save();
@@ -205,7 +259,11 @@ async function submit(ctx: SlurmRunContext, want: Array<{ r: VariantJobs; step: 
  * of them ended otherwise (a one-line error with state, exit code and log).
  * `onPhase` hears each change once.
  */
-export async function awaitJobs(r: VariantJobs, poller: Poller, onPhase: (text: string) => void): Promise<JobRecord & { workdir: string }> {
+export async function awaitJobs(
+  r: VariantJobs,
+  poller: Poller,
+  onPhase: (text: string) => void,
+): Promise<JobRecord & { workdir: string }> {
   let shown = '';
   for (;;) {
     // A line per change: the simple renderer (CI, not a TTY) prints output lines, not title changes.
@@ -229,15 +287,28 @@ export async function awaitJobs(r: VariantJobs, poller: Poller, onPhase: (text: 
  * a test job (afterok on its conversion) for those without a good test.
  * A rerun so submits again only what failed.
  */
-export async function submitNeeded(ctx: SlurmRunContext, jobs: RunJobs, variants: VariantJobs[], exec: SlurmExecution, save: () => Promise<void>): Promise<void> {
+export async function submitNeeded(
+  ctx: SlurmRunContext,
+  jobs: RunJobs,
+  variants: VariantJobs[],
+  exec: SlurmExecution,
+  save: () => Promise<void>,
+): Promise<void> {
   // The jobs recorded may have moved on while no controller watched.
   if (await refresh(jobs, ctx.signal, exec)) await save();
-  const want = variants.map((r) => ({ r, step: nextStep(r) })).filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
+  const want = variants
+    .map((r) => ({ r, step: nextStep(r) }))
+    .filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
   if (want.length) await submit(ctx, want, exec, save);
 }
 
 /** Waits for a variant's jobs, then reads and saves its test run, as the local test stage would. */
-function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, poller: Poller, gate: { inputs: GateInputs; baselines: Map<VariantState, Baseline | undefined> }): Stage {
+function waitStage(
+  exec: SlurmExecution,
+  recs: Map<VariantState, VariantJobs>,
+  poller: Poller,
+  gate: { inputs: GateInputs; baselines: Map<VariantState, Baseline | undefined> },
+): Stage {
   return {
     name: 'slurm',
     title: 'Convert and test as Slurm jobs',
@@ -255,20 +326,40 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
       const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
       const run: TestRun = {
-        image: path.basename(r.sif), stem: r.stem, dockerhash: r.dockerhash, recipe: ctx.recipe.name, params: { ...v.values }, runner: 'slurm', host: os.hostname(),
-        jobId: t.id, jobState: t.state, started: stat.mtime.toISOString(), finished: new Date((exec.clock ?? realClock).now()).toISOString(), checks: results,
+        image: path.basename(r.sif),
+        stem: r.stem,
+        dockerhash: r.dockerhash,
+        recipe: ctx.recipe.name,
+        params: { ...v.values },
+        runner: 'slurm',
+        host: os.hostname(),
+        jobId: t.id,
+        jobState: t.state,
+        started: stat.mtime.toISOString(),
+        finished: new Date((exec.clock ?? realClock).now()).toISOString(),
+        checks: results,
         passed: false,
         gate: judgeGate(results, gate.baselines.get(v), gate.inputs),
       };
       run.passed = results.every((x) => x.passed) && run.gate?.verdict !== 'refused';
       const file = await saveRun(exec.resultsDir, run);
-      v.results.convert = { out: r.sif, backend: 'native', source: `docker-archive:${r.archive}`, size: stat.size, durationMs: 0 };
+      v.results.convert = {
+        out: r.sif,
+        backend: 'native',
+        source: `docker-archive:${r.archive}`,
+        size: stat.size,
+        durationMs: 0,
+      };
       v.results.test = run;
       v.results.slurm = { convert: r.convert, test: r.test };
       if (runVerdict(run) === 'refused') throw gateError(run);
       if (!run.passed) {
         const failed = results.filter((c) => !c.passed);
-        throw new OperationError('tests-failed', `${failed.length} check(s) failed in job ${t.id}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`, { hint: `results in ${file}; the job's files in ${t.workdir}` });
+        throw new OperationError(
+          'tests-failed',
+          `${failed.length} check(s) failed in job ${t.id}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`,
+          { hint: `results in ${file}; the job's files in ${t.workdir}` },
+        );
       }
       report.title(`Slurm: converted (job ${r.convert!.id}), tested (job ${t.id}): ${results.length} checks passed`);
     },
@@ -280,11 +371,20 @@ function waitStage(exec: SlurmExecution, recs: Map<VariantState, VariantJobs>, p
  * here (build, a job) are recorded on their VariantState as the local
  * executor does; Ctrl-C cancels the run's open jobs.
  */
-export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages: Record<string, Stage>, settings: RunSettings, exec: SlurmExecution): Promise<void> {
+export async function runOnSlurm(
+  def: PipelineDef,
+  ctx: PipelineContext,
+  stages: Record<string, Stage>,
+  settings: RunSettings,
+  exec: SlurmExecution,
+): Promise<void> {
   const { before, after } = splitForSlurm(def);
   const stateFile = stateFileFor(exec.outDir);
   const jobs: RunJobs = (await readJobs(stateFile)) ?? { version: 1, recipe: ctx.recipe.name, variants: [] };
-  if (exec.resume && !jobs.variants.length) throw new InputError('nothing-to-resume', `no Slurm jobs recorded in ${stateFile}`, { hint: 'start with sifkit release --on slurm' });
+  if (exec.resume && !jobs.variants.length)
+    throw new InputError('nothing-to-resume', `no Slurm jobs recorded in ${stateFile}`, {
+      hint: 'start with sifkit release --on slurm',
+    });
   const save = () => writeJobs(stateFile, jobs);
 
   await runPipeline({ ...def, stages: before }, ctx, stages, settings);
@@ -301,7 +401,14 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
     const sif = sifPath(ctx, v);
     let r = jobs.variants.find((x) => x.sif === sif);
     if (!r) {
-      r = { stem: v.rendered!.names.stem, sif, archive: dockerArchivePath(ctx, v), dockerhash: b.dockerhash, imageId: b.imageId, tag: b.tag };
+      r = {
+        stem: v.rendered!.names.stem,
+        sif,
+        archive: dockerArchivePath(ctx, v),
+        dockerhash: b.dockerhash,
+        imageId: b.imageId,
+        tag: b.tag,
+      };
       jobs.variants.push(r);
     }
     recs.set(v, r);
@@ -310,7 +417,12 @@ export async function runOnSlurm(def: PipelineDef, ctx: PipelineContext, stages:
   try {
     await submitNeeded(ctx, jobs, [...recs.values()], exec, save);
     const rest = { ...ctx, variants: ready };
-    await runPipeline({ ...def, stages: [{ stage: 'slurm', with: {} }, ...after] }, rest, { ...stages, slurm: waitStage(exec, recs, poller, { inputs, baselines }) }, { ...settings, jobs: Math.max(1, ready.length) });
+    await runPipeline(
+      { ...def, stages: [{ stage: 'slurm', with: {} }, ...after] },
+      rest,
+      { ...stages, slurm: waitStage(exec, recs, poller, { inputs, baselines }) },
+      { ...settings, jobs: Math.max(1, ready.length) },
+    );
   } finally {
     if (ctx.signal.aborted && openJobs(jobs).length) {
       await cancelAll(jobs, exec).catch(() => undefined);

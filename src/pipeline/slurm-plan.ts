@@ -52,7 +52,9 @@ function resources(raw: unknown, where: string, base: JobResources): JobResource
     const s = typeof v === 'number' ? String(v) : v;
     if (k === 'sbatch') {
       const list = Array.isArray(v) ? v : fail('sbatch must be a list');
-      for (const o of list) if (typeof o !== 'string' || !OPTION.test(o)) fail(`sbatch option ${JSON.stringify(o)} is not one --long[=value] option`);
+      for (const o of list)
+        if (typeof o !== 'string' || !OPTION.test(o))
+          fail(`sbatch option ${JSON.stringify(o)} is not one --long[=value] option`);
       out.sbatch.push(...(list as string[]));
       continue;
     }
@@ -70,7 +72,8 @@ function resources(raw: unknown, where: string, base: JobResources): JobResource
         break;
       case 'cpus': {
         const n = Number(text);
-        if (!Number.isInteger(n) || n < 1 || n > 1024) fail(`cpus ${JSON.stringify(text)} is not a whole number from 1 to 1024`);
+        if (!Number.isInteger(n) || n < 1 || n > 1024)
+          fail(`cpus ${JSON.stringify(text)} is not a whole number from 1 to 1024`);
         out.cpus = n;
         break;
       }
@@ -91,9 +94,12 @@ function resources(raw: unknown, where: string, base: JobResources): JobResource
  * `--sbatch` options, which every job gets.
  */
 export function parseSlurmSettings(raw: unknown, source: string, extraSbatch: string[] = []): SlurmSettings {
-  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) throw new InputError('bad-slurm', `${source}: slurm must be a mapping`);
+  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw)))
+    throw new InputError('bad-slurm', `${source}: slurm must be a mapping`);
   const r = (raw ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (k !== 'convert' && k !== 'test') throw new InputError('bad-slurm', `${source}: slurm.${k} is not a Slurm stage (convert, test)`);
+  for (const k of Object.keys(r))
+    if (k !== 'convert' && k !== 'test')
+      throw new InputError('bad-slurm', `${source}: slurm.${k} is not a Slurm stage (convert, test)`);
   const cli = resources({ sbatch: extraSbatch }, '--sbatch', { sbatch: [] }).sbatch;
   const convert = resources(r.convert, `${source}: slurm.convert`, DEFAULT_SLURM.convert);
   const test = resources(r.test, `${source}: slurm.test`, DEFAULT_SLURM.test);
@@ -141,7 +147,10 @@ export interface ConvertArrayInput {
 export function convertArrayScript(job: ConvertArrayInput): string {
   if (!job.tasks.length) throw new InputError('no-variants', 'no variant to convert');
   // The task writes its own log: a path is a bash word, never on an #SBATCH line.
-  const [logBefore, logAfter] = [job.logPattern.slice(0, job.logPattern.indexOf('%a')), job.logPattern.slice(job.logPattern.indexOf('%a') + 2)];
+  const [logBefore, logAfter] = [
+    job.logPattern.slice(0, job.logPattern.indexOf('%a')),
+    job.logPattern.slice(job.logPattern.indexOf('%a') + 2),
+  ];
   const lines = [
     '#!/bin/bash',
     `#SBATCH --job-name=${slurmJobName(job.name)}`,
@@ -193,7 +202,8 @@ export interface RunJobs {
 }
 
 const DONE = /^COMPLETED/;
-const ENDED = /^(COMPLETED|FAILED|TIMEOUT|CANCELLED|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED|REVOKED|SPECIAL_EXIT)/;
+const ENDED =
+  /^(COMPLETED|FAILED|TIMEOUT|CANCELLED|NODE_FAIL|BOOT_FAIL|DEADLINE|OUT_OF_MEMORY|PREEMPTED|REVOKED|SPECIAL_EXIT)/;
 
 export function isEnded(state: string | undefined): boolean {
   return state !== undefined && ENDED.test(state);
@@ -236,7 +246,11 @@ export function phase(v: VariantJobs): string {
 export function splitForSlurm(def: PipelineDef): { before: StageRef[]; after: StageRef[] } {
   const c = def.stages.findIndex((s) => s.stage === 'convert');
   const t = def.stages.findIndex((s) => s.stage === 'test');
-  if (c < 0 || t !== c + 1) throw new InputError('bad-pipeline', `pipeline ${def.name}: --on slurm needs a convert stage followed by a test stage`);
+  if (c < 0 || t !== c + 1)
+    throw new InputError(
+      'bad-pipeline',
+      `pipeline ${def.name}: --on slurm needs a convert stage followed by a test stage`,
+    );
   const before = def.stages.slice(0, c);
   if (!before.some((s) => s.stage === 'archive')) before.push({ stage: 'archive', with: {} });
   return { before, after: def.stages.slice(t + 1) };

@@ -14,7 +14,9 @@ export const RUNNERS = ['local', 'slurm'] as const;
 
 const yesNo = z.enum(['true', 'false']);
 /** The gate's tolerance as text (a flag or a pipeline file's value). */
-export const toleranceText = z.string().refine((t) => t.trim() !== '' && isTolerance(Number(t)), { message: 'a fraction such as 0.1' });
+export const toleranceText = z
+  .string()
+  .refine((t) => t.trim() !== '' && isTolerance(Number(t)), { message: 'a fraction such as 0.1' });
 /** A stage that takes no `with:` options. */
 const none = z.strictObject({});
 

@@ -17,7 +17,8 @@ export const renderStage: Stage = {
     const inputs = await recipeInputs(ctx);
     v.rendered = await renderRecipe(ctx.recipe, { values: v.values, date: ctx.date, inputs });
     // Lint warnings and served files that no step fetches: said, not fatal.
-    for (const w of v.rendered.warnings) report.progress(`warning: ${w.line > 0 ? `Dockerfile line ${w.line}: ` : ''}${w.message}`);
+    for (const w of v.rendered.warnings)
+      report.progress(`warning: ${w.line > 0 ? `Dockerfile line ${w.line}: ` : ''}${w.message}`);
     report.title(`Rendered ${v.rendered.names.stem} (${v.rendered.definitionHash.slice(0, 12)})`);
   },
 };
@@ -30,18 +31,20 @@ export const buildStage: Stage = {
   async run(ctx, v, report) {
     const o = ctx.options;
     const docker = await engineFor(ctx, v);
-    const record: BuildRecord = await ctx.run.slots.use('build', () => buildVariant(docker, {
-      recipe: ctx.recipe,
-      rendered: v.rendered!,
-      serverFiles: o.serverFiles,
-      rebuild: o.rebuild,
-      sourceCache: o.sourceCache,
-      offline: o.offline,
-      logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
-      signal: ctx.signal,
-      extraLabels: o.extraLabels,
-      onProgress: (line) => report.progress(line),
-    }));
+    const record: BuildRecord = await ctx.run.slots.use('build', () =>
+      buildVariant(docker, {
+        recipe: ctx.recipe,
+        rendered: v.rendered!,
+        serverFiles: o.serverFiles,
+        rebuild: o.rebuild,
+        sourceCache: o.sourceCache,
+        offline: o.offline,
+        logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
+        signal: ctx.signal,
+        extraLabels: o.extraLabels,
+        onProgress: (line) => report.progress(line),
+      }),
+    );
     v.results.build = record;
     report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
   },

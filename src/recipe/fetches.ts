@@ -129,14 +129,26 @@ function resolveFrom(cwd: string | undefined, p: string): string | undefined {
 }
 
 function globToRegExp(glob: string): RegExp {
-  return new RegExp('^' + glob.split('').map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('') + '$');
+  return new RegExp(
+    '^' +
+      glob
+        .split('')
+        .map((c) => (c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+        .join('') +
+      '$',
+  );
 }
 
 /** Where a curl or wget writes what it fetched; 'stdout' when it does not write a file. */
 function destination(cmd: Command, url: string, cwd: string | undefined): string | 'stdout' | undefined {
   const [prog, ...args] = cmd.words;
   const base = path.posix.basename(prog ?? '');
-  const name = decodeURIComponent(url.replace(/[?#].*$/, '').split('/').pop() ?? '');
+  const name = decodeURIComponent(
+    url
+      .replace(/[?#].*$/, '')
+      .split('/')
+      .pop() ?? '',
+  );
   if (base === 'curl') {
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
@@ -150,8 +162,10 @@ function destination(cmd: Command, url: string, cwd: string | undefined): string
   if (base === 'wget') {
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
-      if (a === '-O' || /^-[a-zA-Z]*O$/.test(a)) return args[i + 1] === '-' ? 'stdout' : resolveFrom(cwd, args[i + 1] ?? '');
-      if (a.startsWith('--output-document=')) return a.endsWith('=-') ? 'stdout' : resolveFrom(cwd, a.slice('--output-document='.length));
+      if (a === '-O' || /^-[a-zA-Z]*O$/.test(a))
+        return args[i + 1] === '-' ? 'stdout' : resolveFrom(cwd, args[i + 1] ?? '');
+      if (a.startsWith('--output-document='))
+        return a.endsWith('=-') ? 'stdout' : resolveFrom(cwd, a.slice('--output-document='.length));
     }
     return resolveFrom(cwd, name);
   }
@@ -169,15 +183,18 @@ function removes(cmd: Command, file: string, cwd: string | undefined): boolean {
   const [prog, ...args] = cmd.words;
   if (path.posix.basename(prog ?? '') !== 'rm') return false;
   const recursive = args.some((a) => /^-[a-zA-Z]*[rR]/.test(a) || a === '--recursive');
-  return args.filter((a) => !a.startsWith('-')).some((a) => {
-    const target = resolveFrom(cwd, a);
-    if (target === undefined) return false;
-    const re = globToRegExp(target);
-    if (re.test(file)) return true;
-    if (!recursive) return false;
-    for (let dir = path.posix.dirname(file); dir !== '/'; dir = path.posix.dirname(dir)) if (re.test(dir)) return true;
-    return false;
-  });
+  return args
+    .filter((a) => !a.startsWith('-'))
+    .some((a) => {
+      const target = resolveFrom(cwd, a);
+      if (target === undefined) return false;
+      const re = globToRegExp(target);
+      if (re.test(file)) return true;
+      if (!recursive) return false;
+      for (let dir = path.posix.dirname(file); dir !== '/'; dir = path.posix.dirname(dir))
+        if (re.test(dir)) return true;
+      return false;
+    });
 }
 
 interface Pending {
@@ -200,64 +217,109 @@ export function checkFetches(dockerfile: string, served: ServedFile[], what: str
   const refuse = (f: { step: number; line: number }, keyword: string, message: string): never => {
     throw new RefusedError('served-fetch', `${what}: step ${f.step} (${keyword} at line ${f.line}) ${message}`);
   };
-  DockerfileParser.parse(dockerfile).getInstructions().forEach((ins, index) => {
-    const step = { step: index + 1, line: ins.getRange().start.line + 1 };
-    const keyword = ins.getKeyword();
-    if (keyword === 'FROM') env = new Map();
-    if (keyword === 'ENV') {
-      applyEnv(env, ins);
-      return;
-    }
-    const content = ins.getArgumentsContent() ?? '';
-    if (keyword === 'ADD' || keyword === 'COPY') {
-      if (content.split(/\s+/).some((w) => SERVER_URL.test(expandVars(w.replace(/^["']|["']$/g, ''), env)))) refuse(step, keyword, 'fetches from the file server with ADD, which keeps the file in a layer: fetch it with curl in a RUN');
-      return;
-    }
-    if (keyword !== 'RUN') return;
-    // The exec form (a JSON array) runs no shell: its words are the command.
-    let text = content;
-    if (/^\s*\[/.test(content)) {
-      try {
-        text = (JSON.parse(content) as string[]).map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-      } catch {
-        // Not valid JSON: Docker runs it in a shell as written.
+  DockerfileParser.parse(dockerfile)
+    .getInstructions()
+    .forEach((ins, index) => {
+      const step = { step: index + 1, line: ins.getRange().start.line + 1 };
+      const keyword = ins.getKeyword();
+      if (keyword === 'FROM') env = new Map();
+      if (keyword === 'ENV') {
+        applyEnv(env, ins);
+        return;
       }
-    }
-    const commands: Command[] = splitCommands(text).map((c) => ({ raw: c.raw, words: c.raw.map((w) => expandVars(w, env)), pipesOut: c.pipesOut }));
-    const pending: Pending[] = [];
-    let cwd: string | undefined = '/';
-    commands.forEach((cmd, ci) => {
-      const prog = cmd.words[0] ?? '';
-      for (const word of cmd.words) {
-        const m = SERVER_URL.exec(word);
-        if (!m) continue;
-        const file = decodeURIComponent(m[1].replace(/[?#].*$/, ''));
-        if (file.includes('$')) refuse(step, keyword, `fetches ${word} from the file server: cannot tell which served file (only ENV values are expanded)`);
-        const decl = byName.get(file);
-        if (!decl) refuse(step, keyword, `fetches ${file} from the file server, which has no role in the recipe's served: list (licensed or tool)`);
-        const fetch: Fetch = { ...step, file, role: decl!.role };
-        fetches.push(fetch);
-        const dest = destination(cmd, word, cwd);
-        const piped = dest === 'stdout' && cmd.pipesOut && commands[ci + 1] !== undefined && isUnpack(commands[ci + 1]);
-        pending.push({ fetch, dest, removed: piped, unpackedAt: piped ? ci + 1 : undefined, cleanedAfterUnpack: false });
+      const content = ins.getArgumentsContent() ?? '';
+      if (keyword === 'ADD' || keyword === 'COPY') {
+        if (content.split(/\s+/).some((w) => SERVER_URL.test(expandVars(w.replace(/^["']|["']$/g, ''), env))))
+          refuse(
+            step,
+            keyword,
+            'fetches from the file server with ADD, which keeps the file in a layer: fetch it with curl in a RUN',
+          );
+        return;
       }
-      if (prog === 'cd') cwd = resolveFrom(cwd, cmd.words[1] ?? '/');
+      if (keyword !== 'RUN') return;
+      // The exec form (a JSON array) runs no shell: its words are the command.
+      let text = content;
+      if (/^\s*\[/.test(content)) {
+        try {
+          text = (JSON.parse(content) as string[]).map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+        } catch {
+          // Not valid JSON: Docker runs it in a shell as written.
+        }
+      }
+      const commands: Command[] = splitCommands(text).map((c) => ({
+        raw: c.raw,
+        words: c.raw.map((w) => expandVars(w, env)),
+        pipesOut: c.pipesOut,
+      }));
+      const pending: Pending[] = [];
+      let cwd: string | undefined = '/';
+      commands.forEach((cmd, ci) => {
+        const prog = cmd.words[0] ?? '';
+        for (const word of cmd.words) {
+          const m = SERVER_URL.exec(word);
+          if (!m) continue;
+          const file = decodeURIComponent(m[1].replace(/[?#].*$/, ''));
+          if (file.includes('$'))
+            refuse(
+              step,
+              keyword,
+              `fetches ${word} from the file server: cannot tell which served file (only ENV values are expanded)`,
+            );
+          const decl = byName.get(file);
+          if (!decl)
+            refuse(
+              step,
+              keyword,
+              `fetches ${file} from the file server, which has no role in the recipe's served: list (licensed or tool)`,
+            );
+          const fetch: Fetch = { ...step, file, role: decl!.role };
+          fetches.push(fetch);
+          const dest = destination(cmd, word, cwd);
+          const piped =
+            dest === 'stdout' && cmd.pipesOut && commands[ci + 1] !== undefined && isUnpack(commands[ci + 1]);
+          pending.push({
+            fetch,
+            dest,
+            removed: piped,
+            unpackedAt: piped ? ci + 1 : undefined,
+            cleanedAfterUnpack: false,
+          });
+        }
+        if (prog === 'cd') cwd = resolveFrom(cwd, cmd.words[1] ?? '/');
+        for (const p of pending) {
+          if (p.dest === undefined || p.dest === 'stdout') continue;
+          if (removes(cmd, p.dest, cwd)) p.removed = true;
+          if (isUnpack(cmd) && cmd.words.some((w) => resolveFrom(cwd, w) === p.dest)) p.unpackedAt = ci;
+        }
+        if (cmd.raw.length === 1 && REMOVE_CRAY_DEPS.test(cmd.raw[0]))
+          for (const p of pending) if (p.unpackedAt !== undefined && p.unpackedAt < ci) p.cleanedAfterUnpack = true;
+      });
       for (const p of pending) {
-        if (p.dest === undefined || p.dest === 'stdout') continue;
-        if (removes(cmd, p.dest, cwd)) p.removed = true;
-        if (isUnpack(cmd) && cmd.words.some((w) => resolveFrom(cwd, w) === p.dest)) p.unpackedAt = ci;
+        if (p.fetch.role !== 'licensed') continue;
+        const { file } = p.fetch;
+        if (p.dest === undefined)
+          refuse(
+            step,
+            keyword,
+            `fetches licensed ${file} and cannot tell where it is written (use curl -o PATH or wget -O PATH with a path the check can follow)`,
+          );
+        if (p.dest === 'stdout' && p.unpackedAt === undefined)
+          refuse(
+            step,
+            keyword,
+            `fetches licensed ${file} to standard output, which only a pipe into tar -x can take without a copy`,
+          );
+        if (!p.removed)
+          refuse(
+            step,
+            keyword,
+            `fetches licensed ${file} to ${p.dest} and does not remove it in the same RUN (rm ${p.dest} after it)`,
+          );
+        if (p.unpackedAt !== undefined && !p.cleanedAfterUnpack)
+          refuse(step, keyword, `unpacks licensed ${file} and does not run $REMOVE_CRAY_DEPS after it in the same RUN`);
       }
-      if (cmd.raw.length === 1 && REMOVE_CRAY_DEPS.test(cmd.raw[0])) for (const p of pending) if (p.unpackedAt !== undefined && p.unpackedAt < ci) p.cleanedAfterUnpack = true;
     });
-    for (const p of pending) {
-      if (p.fetch.role !== 'licensed') continue;
-      const { file } = p.fetch;
-      if (p.dest === undefined) refuse(step, keyword, `fetches licensed ${file} and cannot tell where it is written (use curl -o PATH or wget -O PATH with a path the check can follow)`);
-      if (p.dest === 'stdout' && p.unpackedAt === undefined) refuse(step, keyword, `fetches licensed ${file} to standard output, which only a pipe into tar -x can take without a copy`);
-      if (!p.removed) refuse(step, keyword, `fetches licensed ${file} to ${p.dest} and does not remove it in the same RUN (rm ${p.dest} after it)`);
-      if (p.unpackedAt !== undefined && !p.cleanedAfterUnpack) refuse(step, keyword, `unpacks licensed ${file} and does not run $REMOVE_CRAY_DEPS after it in the same RUN`);
-    }
-  });
   const fetched = new Set(fetches.map((f) => f.file));
   return { fetches, unfetched: served.map((s) => s.file).filter((f) => !fetched.has(f)) };
 }

@@ -26,7 +26,9 @@ export function assertLintClean(text: string, what: string): LintProblem[] {
   const error = problems.find((p) => p.severity === 'error');
   if (error) {
     const line = text.split('\n')[error.line - 1]?.trim() ?? '';
-    throw new InputError('lint', `${what}: Dockerfile line ${error.line}: ${error.message}`, { hint: line.slice(0, 120) });
+    throw new InputError('lint', `${what}: Dockerfile line ${error.line}: ${error.message}`, {
+      hint: line.slice(0, 120),
+    });
   }
   return problems;
 }
@@ -62,8 +64,14 @@ function rawDownload(ws: string[]): string | undefined {
     if (urls.length === 0) return `${prog} downloads from a URL sifkit cannot read (${rest.join(' ').slice(0, 60)})`;
     return undefined;
   }
-  if (prog === 'git' && ['clone', 'fetch', 'pull', 'submodule', 'ls-remote', 'archive'].includes(rest[0] ?? '')) return `git ${rest[0]} downloads ${urls[0] ?? rest.slice(1).join(' ').slice(0, 60)}`;
-  const pipAt = prog === 'pip' || prog === 'pip3' ? 0 : /^python[0-9.]*$/.test(prog) && rest[0] === '-m' && rest[1] === 'pip' ? 2 : -1;
+  if (prog === 'git' && ['clone', 'fetch', 'pull', 'submodule', 'ls-remote', 'archive'].includes(rest[0] ?? ''))
+    return `git ${rest[0]} downloads ${urls[0] ?? rest.slice(1).join(' ').slice(0, 60)}`;
+  const pipAt =
+    prog === 'pip' || prog === 'pip3'
+      ? 0
+      : /^python[0-9.]*$/.test(prog) && rest[0] === '-m' && rest[1] === 'pip'
+        ? 2
+        : -1;
   if (pipAt >= 0 && rest[pipAt] === 'install') {
     const direct = rest.find((w) => URLISH.test(w) || w.startsWith('git+'));
     if (direct) return `pip install downloads ${direct}`;
@@ -87,7 +95,10 @@ export function rawDownloads(text: string): LintProblem[] {
     const line = ins.getRange().start.line + 1;
     const where = `${fragmentOf(lines, line - 1)}: `;
     if (keyword === 'ADD') {
-      const url = ins.getArguments().map((a) => a.getValue()).find((v) => URLISH.test(v));
+      const url = ins
+        .getArguments()
+        .map((a) => a.getValue())
+        .find((v) => URLISH.test(v));
       if (url) out.push({ line, severity: 'error', message: `${where}ADD downloads ${url}, which no source declares` });
       continue;
     }

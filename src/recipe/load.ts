@@ -28,7 +28,10 @@ export async function listRecipes(root: string): Promise<string[]> {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then(() => true, () => false);
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -61,7 +64,9 @@ async function readRecipeFile(file: string, ref: string, root: string): Promise<
     if (isSifkitError(e)) throw e;
     if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') {
       const known = await listRecipes(root);
-      throw new InputError('unknown-recipe', `no recipe ${ref} (looked for ${file})`, { hint: `recipes in ${root}: ${known.join(', ') || 'none'}` });
+      throw new InputError('unknown-recipe', `no recipe ${ref} (looked for ${file})`, {
+        hint: `recipes in ${root}: ${known.join(', ') || 'none'}`,
+      });
     }
     throw new InputError('unreadable-recipe', `cannot read ${file}: ${(e as Error).message}`);
   }
@@ -84,12 +89,16 @@ export async function readFragments(recipe: Recipe): Promise<Array<[string, stri
   return Promise.all(
     recipe.fragments.map(async (rel): Promise<[string, string]> => {
       const file = path.resolve(root, rel);
-      if (!file.startsWith(root + path.sep)) throw new InputError('bad-recipe', `${recipe.name}: fragment ${rel} is outside ${root}`);
+      if (!file.startsWith(root + path.sep))
+        throw new InputError('bad-recipe', `${recipe.name}: fragment ${rel} is outside ${root}`);
       try {
         return [rel, await readRegularFile(file, 'fragment')];
       } catch (e) {
         if (isSifkitError(e)) throw e;
-        throw new InputError('bad-recipe', `${recipe.name}: cannot read fragment ${rel}: ${errnoCode(e) ?? (e as Error).message}`);
+        throw new InputError(
+          'bad-recipe',
+          `${recipe.name}: cannot read fragment ${rel}: ${errnoCode(e) ?? (e as Error).message}`,
+        );
       }
     }),
   );
@@ -124,7 +133,10 @@ export async function listContext(dir: string): Promise<ContextFile[]> {
     try {
       entries = (await fs.readdir(abs)).sort();
     } catch (e) {
-      throw new InputError('unreadable-context', `cannot read context directory ${abs}: ${errnoCode(e) ?? (e as Error).message}`);
+      throw new InputError(
+        'unreadable-context',
+        `cannot read context directory ${abs}: ${errnoCode(e) ?? (e as Error).message}`,
+      );
     }
     for (const name of entries) {
       const r = rel ? `${rel}/${name}` : name;
@@ -133,12 +145,21 @@ export async function listContext(dir: string): Promise<ContextFile[]> {
       const st = await fs.lstat(a);
       const excluded = ignore.ignores(r);
       if (st.isDirectory()) {
-        if (!excluded) out.push({ rel: r, abs: a, type: 'directory', mode: st.mode & 0o7777, size: 0, mtime: st.mtime });
+        if (!excluded)
+          out.push({ rel: r, abs: a, type: 'directory', mode: st.mode & 0o7777, size: 0, mtime: st.mtime });
         if (ignore.mustEnter(r)) await walk(r);
       } else if (excluded) {
         continue;
       } else if (st.isSymbolicLink()) {
-        out.push({ rel: r, abs: a, type: 'symlink', mode: st.mode & 0o7777, size: 0, mtime: st.mtime, linkTarget: await fs.readlink(a) });
+        out.push({
+          rel: r,
+          abs: a,
+          type: 'symlink',
+          mode: st.mode & 0o7777,
+          size: 0,
+          mtime: st.mtime,
+          linkTarget: await fs.readlink(a),
+        });
       } else if (st.isFile()) {
         // Fail now, clearly, rather than halfway through streaming the context.
         await fs.access(a, require('node:fs').constants.R_OK).catch(() => {

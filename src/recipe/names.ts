@@ -15,7 +15,9 @@ export function ymd(date: Date): string {
 export function variantNames(naming: Naming, values: ParamValues, date: string): VariantNames {
   const parts = naming.parts.map(([label, param]) => `${label}-${values[param]}`);
   const suffix = parts.join('-');
-  const others = naming.parts.filter(([, param]) => param !== naming.version).map(([label, param]) => `${label}-${values[param]}`);
+  const others = naming.parts
+    .filter(([, param]) => param !== naming.version)
+    .map(([label, param]) => `${label}-${values[param]}`);
   const moduleVersion = [values[naming.version], ...others, 'singularity', date].join('-');
   // Parameter values end up in file and image names: each name passes the one rule here.
   const source = `names of the ${naming.app} variant`;

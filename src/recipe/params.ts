@@ -27,7 +27,10 @@ export function checkValue(spec: ParamSpec, raw: string): string {
   const fail = (why: string): never => {
     throw new InputError('bad-parameter', `parameter ${name}: ${why}`);
   };
-  if (UNSAFE.test(raw)) fail(`value ${JSON.stringify(raw)} contains a character that is not allowed (newline, quote, $, backtick, ; or backslash)`);
+  if (UNSAFE.test(raw))
+    fail(
+      `value ${JSON.stringify(raw)} contains a character that is not allowed (newline, quote, $, backtick, ; or backslash)`,
+    );
   const value = raw.trim();
   if (value === '') fail('value is empty');
   switch (spec.type) {
@@ -103,14 +106,26 @@ export function checkParamLabels(recipe: Recipe, labels: ParamValues, source: st
   const out: ParamValues = {};
   for (const [name, value] of Object.entries(labels)) {
     const spec = specs.get(name);
-    if (!spec) throw new InputError('bad-label', `${source}: label io.sifkit.param.${name} names no parameter of recipe ${recipe.name}`, { hint: `known parameters: ${[...specs.keys()].join(', ')}` });
+    if (!spec)
+      throw new InputError(
+        'bad-label',
+        `${source}: label io.sifkit.param.${name} names no parameter of recipe ${recipe.name}`,
+        { hint: `known parameters: ${[...specs.keys()].join(', ')}` },
+      );
     let checked: string;
     try {
       checked = checkValue(spec, value);
     } catch (e) {
-      throw new InputError('bad-label', `${source}: label io.sifkit.param.${name}: ${(e as Error).message.replace(/^parameter \S+: /, '')}`);
+      throw new InputError(
+        'bad-label',
+        `${source}: label io.sifkit.param.${name}: ${(e as Error).message.replace(/^parameter \S+: /, '')}`,
+      );
     }
-    if (checked !== value) throw new InputError('bad-label', `${source}: label io.sifkit.param.${name} ${JSON.stringify(value)} is not as sifkit writes it (${JSON.stringify(checked)})`);
+    if (checked !== value)
+      throw new InputError(
+        'bad-label',
+        `${source}: label io.sifkit.param.${name} ${JSON.stringify(value)} is not as sifkit writes it (${JSON.stringify(checked)})`,
+      );
     out[name] = checked;
   }
   return out;

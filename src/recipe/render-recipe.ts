@@ -38,5 +38,12 @@ export async function renderRecipe(recipe: Recipe | string, opts: RenderOptions 
   const r = typeof recipe === 'string' ? await loadRecipe(recipe) : recipe;
   const values = resolveValues(r, opts.values ?? {});
   const inputs = opts.inputs ?? (await readRecipeInputs(r));
-  return renderVariant({ recipe: r, values, fragments: inputs.fragments, files: inputs.files, provenance: provenance(), date: opts.date ?? ymd(new Date()) });
+  return renderVariant({
+    recipe: r,
+    values,
+    fragments: inputs.fragments,
+    files: inputs.files,
+    provenance: provenance(),
+    date: opts.date ?? ymd(new Date()),
+  });
 }

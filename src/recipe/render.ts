@@ -58,10 +58,9 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     sources.set(name, src);
     return renderSourceFetch(src, dest, rel);
   };
-  const body =
-    input.fragments
-      .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel, sourceRef(rel)).trimEnd()}\n`)
-      .join('\n');
+  const body = input.fragments
+    .map(([rel, text]) => `# ---- ${rel} ----\n${substitute(text, values, rel, sourceRef(rel)).trimEnd()}\n`)
+    .join('\n');
   const hash = definitionHash({ body, buildArgs: {}, files: input.files });
   const labels: Record<string, string> = {
     [LABEL.title]: names.stem,
@@ -83,7 +82,8 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
   // Declared sources come from the source cache through the same server: role `source`, they may stay.
   const fromCache: ServedFile[] = [...sources.values()].map((src) => ({ file: src.servedPath, role: 'source' }));
   const fetched = checkFetches(dockerfile, [...served, ...fromCache], what);
-  for (const file of fetched.unfetched) warnings.push({ line: 0, severity: 'warning', message: `served file ${file} has a role but no step fetches it` });
+  for (const file of fetched.unfetched)
+    warnings.push({ line: 0, severity: 'warning', message: `served file ${file} has a role but no step fetches it` });
   assertNoRawDownloads(dockerfile, what);
   return {
     recipe: recipe.name,

@@ -32,7 +32,14 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     const type = raw.type;
     const values = raw.values;
     if ((type === 'enum' || type === 'list') && !values) fail(`parameters.${pname}: ${type} needs values`);
-    const spec: ParamSpec = { name: pname, type, description: raw.description ?? '', default: raw.default, pattern: raw.pattern, values };
+    const spec: ParamSpec = {
+      name: pname,
+      type,
+      description: raw.description ?? '',
+      default: raw.default,
+      pattern: raw.pattern,
+      values,
+    };
     if (spec.pattern !== undefined) {
       try {
         new RegExp(spec.pattern);
@@ -79,7 +86,8 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     if (s.by !== undefined) known(s.by, `${where}.by`);
     const location = s.url ?? s.git ?? s.path ?? '';
     for (const m of location.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)/g)) known(m[1], `${where} URL`);
-    if (s.path !== undefined && s.path.split('/').includes('..')) fail(`${where}.path: must stay inside the recipe directory`);
+    if (s.path !== undefined && s.path.split('/').includes('..'))
+      fail(`${where}.path: must stay inside the recipe directory`);
     sources[sname] = {
       name: sname,
       kind: s.git !== undefined ? 'git' : s.path !== undefined ? 'local' : 'file',
@@ -92,7 +100,8 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     };
   }
   // A source reaches the build through the file server, so the recipe must take its port.
-  if (Object.keys(sources).length > 0 && !runtimeArgs.includes('SERVER_PORT')) fail('sources are fetched from the build-time file server: runtime_args must include SERVER_PORT');
+  if (Object.keys(sources).length > 0 && !runtimeArgs.includes('SERVER_PORT'))
+    fail('sources are fetched from the build-time file server: runtime_args must include SERVER_PORT');
 
   return {
     name,

@@ -18,12 +18,18 @@ export interface ServedFile {
 
 /** A served file's name and role, one line per file in sorted order: what a verdict records. */
 export function rolesKey(served: ServedFile[]): string {
-  return [...served].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)).map((s) => `${s.file} ${s.role}${s.path ? ` ${s.path}` : ''}`).join('\n');
+  return [...served]
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))
+    .map((s) => `${s.file} ${s.role}${s.path ? ` ${s.path}` : ''}`)
+    .join('\n');
 }
 
 /** Expands `$VAR` and `${VAR}` from `env`; an unknown name stays as written. */
 export function expandVars(text: string, env: ReadonlyMap<string, string>): string {
-  return text.replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (m, a: string | undefined, b: string | undefined) => env.get((a ?? b) as string) ?? m);
+  return text.replace(
+    /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (m, a: string | undefined, b: string | undefined) => env.get((a ?? b) as string) ?? m,
+  );
 }
 
 export function resolveServed(recipe: Recipe, values: ParamValues, env: ReadonlyMap<string, string>): ServedFile[] {
@@ -32,11 +38,16 @@ export function resolveServed(recipe: Recipe, values: ParamValues, env: Readonly
     const where = `${recipe.name}: served[${i}]`;
     if (d.when !== undefined && !conditionHolds(d.when, values, `${where}.when`)) return;
     const file = substitute(d.file, values, `${where}.file`);
-    if (path.posix.normalize(file) !== file || file.startsWith('/') || file.startsWith('..')) throw new InputError('bad-recipe', `${where}.file: ${JSON.stringify(file)} is not a plain relative name`);
+    if (path.posix.normalize(file) !== file || file.startsWith('/') || file.startsWith('..'))
+      throw new InputError('bad-recipe', `${where}.file: ${JSON.stringify(file)} is not a plain relative name`);
     if (out.has(file)) throw new InputError('bad-recipe', `${where}.file: ${file} is declared twice for this variant`);
     if (d.role === 'tool') {
       const p = expandVars(substitute(d.path, values, `${where}.path`), env);
-      if (p.includes('$') || !p.startsWith('/') || path.posix.normalize(p) !== p) throw new InputError('bad-recipe', `${where}.path: ${JSON.stringify(p)} is not an absolute path once the definition's ENV is applied`);
+      if (p.includes('$') || !p.startsWith('/') || path.posix.normalize(p) !== p)
+        throw new InputError(
+          'bad-recipe',
+          `${where}.path: ${JSON.stringify(p)} is not an absolute path once the definition's ENV is applied`,
+        );
       out.set(file, { file, role: 'tool', path: p });
     } else out.set(file, { file, role: d.role });
   });

@@ -36,7 +36,10 @@ export function resolveSource(recipe: Recipe, name: string, values: ParamValues,
   const spec = recipe.sources[name];
   if (!spec) {
     const known = Object.keys(recipe.sources);
-    throw new InputError('bad-fragment', `${where}: {{ source ${escapeForMessage(name)} }} names no declared source (declared: ${known.join(', ') || 'none'})`);
+    throw new InputError(
+      'bad-fragment',
+      `${where}: {{ source ${escapeForMessage(name)} }} names no declared source (declared: ${known.join(', ') || 'none'})`,
+    );
   }
   let digest: string | undefined;
   if (typeof spec.sha256 === 'string') digest = spec.sha256;
@@ -44,9 +47,13 @@ export function resolveSource(recipe: Recipe, name: string, values: ParamValues,
     const key = values[spec.by ?? ''];
     digest = spec.sha256[key];
     if (digest === undefined) {
-      throw new InputError('unknown-source-version', `${recipe.name}: source ${name} has no sha256 for ${spec.by}=${key} (recorded: ${Object.keys(spec.sha256).join(', ')})`, {
-        hint: `add the published sha256 of that release under sources.${name}.sha256, or "unverified" until one is found`,
-      });
+      throw new InputError(
+        'unknown-source-version',
+        `${recipe.name}: source ${name} has no sha256 for ${spec.by}=${key} (recorded: ${Object.keys(spec.sha256).join(', ')})`,
+        {
+          hint: `add the published sha256 of that release under sources.${name}.sha256, or "unverified" until one is found`,
+        },
+      );
     }
   }
   const sha256 = digest === UNVERIFIED ? undefined : digest;
@@ -57,7 +64,16 @@ export function resolveSource(recipe: Recipe, name: string, values: ParamValues,
       : sha256
         ? `sources/sha256/${sha256}`
         : `sources/unverified/${name}`;
-  return { name, kind: spec.kind, url, file: spec.file, sha256, commit: spec.commit, submodules: spec.submodules, servedPath };
+  return {
+    name,
+    kind: spec.kind,
+    url,
+    file: spec.file,
+    sha256,
+    commit: spec.commit,
+    submodules: spec.submodules,
+    servedPath,
+  };
 }
 
 /** A path a fetched source is written to in the build: plain characters only, so it needs no quoting. */
@@ -71,7 +87,10 @@ const DEST = /^[A-Za-z0-9._/-]+$/;
  */
 export function renderSourceFetch(src: ResolvedSource, dest: string, where: string): string {
   if (!DEST.test(dest) || dest.split('/').includes('..')) {
-    throw new InputError('bad-fragment', `${where}: {{ source "${src.name}" ... }} path ${escapeForMessage(dest)} must be letters, digits, . _ - / (no ..)`);
+    throw new InputError(
+      'bad-fragment',
+      `${where}: {{ source "${src.name}" ... }} path ${escapeForMessage(dest)} must be letters, digits, . _ - / (no ..)`,
+    );
   }
   const get = `curl -fsS -o '${dest}' "http://127.0.0.1:\${SERVER_PORT}/${src.servedPath}"`;
   return src.sha256 ? `${get} ; echo '${src.sha256}  ${dest}' | sha256sum -c --quiet -` : get;
@@ -81,7 +100,10 @@ export function renderSourceFetch(src: ResolvedSource, dest: string, where: stri
 export function sourcesLabel(list: readonly ResolvedSource[]): string {
   return [...list]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((s) => `${s.name}@${s.kind === 'git' ? `git:${s.commit}${s.sha256 ? `+sha256:${s.sha256}` : ''}` : s.sha256 ? `sha256:${s.sha256}` : UNVERIFIED}`)
+    .map(
+      (s) =>
+        `${s.name}@${s.kind === 'git' ? `git:${s.commit}${s.sha256 ? `+sha256:${s.sha256}` : ''}` : s.sha256 ? `sha256:${s.sha256}` : UNVERIFIED}`,
+    )
     .join(' ');
 }
 
@@ -104,5 +126,11 @@ export interface SourceProvenance {
 export function sourcesOf(rendered: { sources?: readonly ResolvedSource[] }): SourceProvenance[] {
   return [...(rendered.sources ?? [])]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((s) => ({ name: s.name, kind: s.kind, url: s.url, ...(s.sha256 ? { sha256: s.sha256 } : {}), ...(s.kind === 'git' ? { commit: s.commit, submodules: s.submodules } : {}) }));
+    .map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      url: s.url,
+      ...(s.sha256 ? { sha256: s.sha256 } : {}),
+      ...(s.kind === 'git' ? { commit: s.commit, submodules: s.submodules } : {}),
+    }));
 }

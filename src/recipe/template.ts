@@ -48,7 +48,8 @@ export function filterNames(): string[] {
   return Object.keys(FILTERS);
 }
 
-const DIRECTIVE = /^\s*\{\{\s*(?:if\s+([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<|==|!=)\s*(\d+(?:\.\d+)*|[a-z][a-z0-9_-]*)|(else)|(end))\s*\}\}\s*$/;
+const DIRECTIVE =
+  /^\s*\{\{\s*(?:if\s+([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<|==|!=)\s*(\d+(?:\.\d+)*|[a-z][a-z0-9_-]*)|(else)|(end))\s*\}\}\s*$/;
 const CONDITION = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<|==|!=)\s*(\d+(?:\.\d+)*|[a-z][a-z0-9_-]*)\s*$/;
 
 /** Compares dotted versions numerically; missing parts count as 0 (6 == 6.0.0). */
@@ -71,17 +72,26 @@ function holds(value: string, op: string, ref: string): boolean {
 function evaluate(name: string, op: string, ref: string, values: ParamValues, where: string): boolean {
   if (!(name in values)) throw new InputError('bad-fragment', `${where}: unknown parameter ${name} in a condition`);
   if (!/^\d/.test(ref)) {
-    if (op !== '==' && op !== '!=') throw new InputError('bad-fragment', `${where}: ${name} ${op} ${ref}: a word is compared with == or != only`);
+    if (op !== '==' && op !== '!=')
+      throw new InputError('bad-fragment', `${where}: ${name} ${op} ${ref}: a word is compared with == or != only`);
     return (values[name] === ref) === (op === '==');
   }
-  if (!/^\d+(\.\d+)*/.test(values[name])) throw new InputError('bad-fragment', `${where}: ${name}=${JSON.stringify(values[name])} is not a version to compare`);
+  if (!/^\d+(\.\d+)*/.test(values[name]))
+    throw new InputError(
+      'bad-fragment',
+      `${where}: ${name}=${JSON.stringify(values[name])} is not a version to compare`,
+    );
   return holds(values[name].replace(/^(\d+(?:\.\d+)*).*$/, '$1'), op, ref);
 }
 
 /** A condition written outside a fragment (a served file's `when`), as in `{{ if ... }}`. */
 export function conditionHolds(condition: string, values: ParamValues, where: string): boolean {
   const m = CONDITION.exec(condition);
-  if (!m) throw new InputError('bad-recipe', `${where}: expected a condition like rocm >= 6, found ${JSON.stringify(condition)}`);
+  if (!m)
+    throw new InputError(
+      'bad-recipe',
+      `${where}: expected a condition like rocm >= 6, found ${JSON.stringify(condition)}`,
+    );
   return evaluate(m[1], m[2], m[3], values, where);
 }
 
@@ -109,7 +119,8 @@ export function keptLines(text: string, values: ParamValues, source: string): nu
       const top = frames[frames.length - 1];
       if (!top) throw new InputError('bad-fragment', `${where}: {{ ${isElse ?? isEnd} }} without {{ if }}`);
       if (isElse !== undefined) {
-        if (top.inElse) throw new InputError('bad-fragment', `${where}: a second {{ else }} for the {{ if }} of line ${top.line}`);
+        if (top.inElse)
+          throw new InputError('bad-fragment', `${where}: a second {{ else }} for the {{ if }} of line ${top.line}`);
         top.inElse = true;
       } else frames.pop();
     }
@@ -122,7 +133,9 @@ export function keptLines(text: string, values: ParamValues, source: string): nu
 /** Keeps the lines whose conditions hold; directive lines themselves are dropped. */
 export function selectLines(text: string, values: ParamValues, source: string): string {
   const lines = text.split('\n');
-  return keptLines(text, values, source).map((i) => lines[i]).join('\n');
+  return keptLines(text, values, source)
+    .map((i) => lines[i])
+    .join('\n');
 }
 
 /**
@@ -130,18 +143,30 @@ export function selectLines(text: string, values: ParamValues, source: string): 
  * or filter names the source. `sourceRef`, when given, renders each
  * `{{ source "NAME" "PATH" }}` (recipe/sources.ts) before the placeholders.
  */
-export function substitute(text: string, values: ParamValues, source: string, sourceRef?: (name: string, dest: string) => string): string {
+export function substitute(
+  text: string,
+  values: ParamValues,
+  source: string,
+  sourceRef?: (name: string, dest: string) => string,
+): string {
   const selected = selectLines(text, values, source);
-  const withSources = sourceRef ? selected.replace(SOURCE_REF, (_m, name: string, dest: string) => sourceRef(name, dest)) : selected;
+  const withSources = sourceRef
+    ? selected.replace(SOURCE_REF, (_m, name: string, dest: string) => sourceRef(name, dest))
+    : selected;
   const out = withSources.replace(PLACEHOLDER, (_m, name: string, filter: string | undefined) => {
     if (!(name in values)) throw new InputError('bad-fragment', `${source}: unknown parameter {{ ${name} }}`);
     const value = values[name];
     if (filter === undefined) return value;
     const f = FILTERS[filter];
-    if (!f) throw new InputError('bad-fragment', `${source}: unknown filter ${filter} (known: ${filterNames().join(', ')})`);
+    if (!f)
+      throw new InputError('bad-fragment', `${source}: unknown filter ${filter} (known: ${filterNames().join(', ')})`);
     return f(value);
   });
   const stray = out.indexOf('{{');
-  if (stray >= 0) throw new InputError('bad-fragment', `${source}: malformed placeholder near ${JSON.stringify(out.slice(stray, stray + 30))}`);
+  if (stray >= 0)
+    throw new InputError(
+      'bad-fragment',
+      `${source}: malformed placeholder near ${JSON.stringify(out.slice(stray, stray + 30))}`,
+    );
   return out;
 }

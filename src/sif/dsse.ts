@@ -45,14 +45,29 @@ const CURVES: Record<string, { ssh: string; name: string; hash: string }> = {
 
 /** The SSH wire form of a public key (RFC 4253, 5656, 8709). */
 function sshPublicKey(pub: KeyObject): Buffer {
-  const jwk = pub.export({ format: 'jwk' }) as { kty: string; crv?: string; x?: string; y?: string; n?: string; e?: string };
-  if (pub.asymmetricKeyType === 'ed25519') return Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(Buffer.from(jwk.x!, 'base64url'))]);
-  if (pub.asymmetricKeyType === 'rsa') return Buffer.concat([sshString(Buffer.from('ssh-rsa')), sshMpint(jwk.e!), sshMpint(jwk.n!)]);
+  const jwk = pub.export({ format: 'jwk' }) as {
+    kty: string;
+    crv?: string;
+    x?: string;
+    y?: string;
+    n?: string;
+    e?: string;
+  };
+  if (pub.asymmetricKeyType === 'ed25519')
+    return Buffer.concat([sshString(Buffer.from('ssh-ed25519')), sshString(Buffer.from(jwk.x!, 'base64url'))]);
+  if (pub.asymmetricKeyType === 'rsa')
+    return Buffer.concat([sshString(Buffer.from('ssh-rsa')), sshMpint(jwk.e!), sshMpint(jwk.n!)]);
   if (pub.asymmetricKeyType === 'ec' && jwk.crv && CURVES[jwk.crv]) {
     const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-    return Buffer.concat([sshString(Buffer.from(CURVES[jwk.crv].ssh)), sshString(Buffer.from(CURVES[jwk.crv].name)), sshString(point)]);
+    return Buffer.concat([
+      sshString(Buffer.from(CURVES[jwk.crv].ssh)),
+      sshString(Buffer.from(CURVES[jwk.crv].name)),
+      sshString(point),
+    ]);
   }
-  throw new Error(`unsupported key type ${pub.asymmetricKeyType}${jwk.crv ? ` ${jwk.crv}` : ''} (ed25519, ECDSA P-256/P-384 or RSA)`);
+  throw new Error(
+    `unsupported key type ${pub.asymmetricKeyType}${jwk.crv ? ` ${jwk.crv}` : ''} (ed25519, ECDSA P-256/P-384 or RSA)`,
+  );
 }
 
 /** OpenSSH's `SHA256:<base64, no padding>` fingerprint: DSSE's keyid. */
@@ -69,7 +84,9 @@ function digestFor(key: KeyObject): string | null {
     // sigstore signs ECDSA with the hash the caller names (sylabs: SHA-256) whatever the curve.
     if (crv === 'prime256v1' || crv === 'secp384r1') return 'sha256';
   }
-  throw new Error(`unsupported key type ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} (ed25519, ECDSA P-256/P-384 or RSA)`);
+  throw new Error(
+    `unsupported key type ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''} (ed25519, ECDSA P-256/P-384 or RSA)`,
+  );
 }
 
 export interface Signer {
@@ -86,9 +103,10 @@ export function signEnvelope(payloadType: string, payload: Buffer, signers: Sign
   const message = pae(payloadType, payload);
   const signatures = signers.map((s) => {
     const alg = digestFor(s.privateKey);
-    const sig = s.privateKey.asymmetricKeyType === 'rsa'
-      ? cryptoSign(alg, message, { key: s.privateKey, padding: 1 /* RSA_PKCS1_PADDING */ })
-      : cryptoSign(alg, message, { key: s.privateKey, dsaEncoding: 'der' });
+    const sig =
+      s.privateKey.asymmetricKeyType === 'rsa'
+        ? cryptoSign(alg, message, { key: s.privateKey, padding: 1 /* RSA_PKCS1_PADDING */ })
+        : cryptoSign(alg, message, { key: s.privateKey, dsaEncoding: 'der' });
     return { keyid: keyFingerprint(s.publicKey), sig: sig.toString('base64') };
   });
   const env: Envelope = { payloadType, payload: payload.toString('base64'), signatures };
@@ -104,9 +122,26 @@ export function parseEnvelope(data: Buffer): Envelope | undefined {
     return undefined;
   }
   const e = doc as Partial<Envelope>;
-  if (typeof doc !== 'object' || doc === null || typeof e.payloadType !== 'string' || typeof e.payload !== 'string' || !Array.isArray(e.signatures)) return undefined;
-  const signatures = e.signatures.filter((s): s is DsseSignature => typeof s === 'object' && s !== null && typeof s.sig === 'string' && (s.keyid === undefined || typeof s.keyid === 'string'));
-  return { payloadType: e.payloadType, payload: e.payload, signatures: signatures.map((s) => ({ keyid: s.keyid ?? '', sig: s.sig })) };
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    typeof e.payloadType !== 'string' ||
+    typeof e.payload !== 'string' ||
+    !Array.isArray(e.signatures)
+  )
+    return undefined;
+  const signatures = e.signatures.filter(
+    (s): s is DsseSignature =>
+      typeof s === 'object' &&
+      s !== null &&
+      typeof s.sig === 'string' &&
+      (s.keyid === undefined || typeof s.keyid === 'string'),
+  );
+  return {
+    payloadType: e.payloadType,
+    payload: e.payload,
+    signatures: signatures.map((s) => ({ keyid: s.keyid ?? '', sig: s.sig })),
+  };
 }
 
 const STRICT_B64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -115,8 +150,13 @@ const STRICT_B64 = /^[A-Za-z0-9+/]*={0,2}$/;
  * The keys (by fingerprint) whose signature over the envelope is valid.
  * Every signature is tried against every key: a keyid is only a hint.
  */
-export function verifyEnvelope(env: Envelope, expectedType: string, keys: KeyObject[]): { payload: Buffer; validKeys: string[] } {
-  if (env.payloadType !== expectedType) throw new Error(`payload type ${JSON.stringify(env.payloadType).slice(0, 80)} is not ${expectedType}`);
+export function verifyEnvelope(
+  env: Envelope,
+  expectedType: string,
+  keys: KeyObject[],
+): { payload: Buffer; validKeys: string[] } {
+  if (env.payloadType !== expectedType)
+    throw new Error(`payload type ${JSON.stringify(env.payloadType).slice(0, 80)} is not ${expectedType}`);
   if (!STRICT_B64.test(env.payload)) throw new Error('the payload is not base64');
   const payload = Buffer.from(env.payload, 'base64');
   const message = pae(env.payloadType, payload);
@@ -126,9 +166,10 @@ export function verifyEnvelope(env: Envelope, expectedType: string, keys: KeyObj
     for (const s of env.signatures) {
       if (!STRICT_B64.test(s.sig)) continue;
       const sig = Buffer.from(s.sig, 'base64');
-      const ok = key.asymmetricKeyType === 'rsa'
-        ? cryptoVerify(alg, message, { key, padding: 1 }, sig)
-        : cryptoVerify(alg, message, { key, dsaEncoding: 'der' }, sig);
+      const ok =
+        key.asymmetricKeyType === 'rsa'
+          ? cryptoVerify(alg, message, { key, padding: 1 }, sig)
+          : cryptoVerify(alg, message, { key, dsaEncoding: 'der' }, sig);
       if (ok) valid.add(keyFingerprint(key));
     }
   }

@@ -9,8 +9,24 @@ import { pipeline } from 'node:stream/promises';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { fsyncPath, openRegular, publishTemp, tempNameFor } from '../util/files';
 import {
-  DEFAULT_DESCRIPTORS, DESCRIPTORS_OFFSET, DESCRIPTOR_SIZE, DataType, GROUP_MASK, HEADER_SIZE, LAUNCH_SCRIPT, PARTITION_ALIGN, PartType, ZERO_TIME,
-  decodeDescriptor, decodeHeader, encodeDescriptor, encodeHeader, hasMagic, type Descriptor, type Header, type PartitionExtra,
+  DEFAULT_DESCRIPTORS,
+  DESCRIPTORS_OFFSET,
+  DESCRIPTOR_SIZE,
+  DataType,
+  GROUP_MASK,
+  HEADER_SIZE,
+  LAUNCH_SCRIPT,
+  PARTITION_ALIGN,
+  PartType,
+  ZERO_TIME,
+  decodeDescriptor,
+  decodeHeader,
+  encodeDescriptor,
+  encodeHeader,
+  hasMagic,
+  type Descriptor,
+  type Header,
+  type PartitionExtra,
 } from './format';
 
 export interface SifImage {
@@ -46,7 +62,8 @@ export function sifHeadLength(head: Buffer, size: bigint, file: string): number 
   const total = header.descriptorsTotal;
   if (total < 1n || total > 100000n) fail(`descriptor count ${total} is out of range`);
   if (header.descriptorsSize !== total * BigInt(DESCRIPTOR_SIZE)) fail('descriptor size does not match the count');
-  if (header.descriptorsOffset < BigInt(HEADER_SIZE) || header.descriptorsOffset + header.descriptorsSize > size) fail('descriptors lie outside the file');
+  if (header.descriptorsOffset < BigInt(HEADER_SIZE) || header.descriptorsOffset + header.descriptorsSize > size)
+    fail('descriptors lie outside the file');
   return Number(header.descriptorsOffset + header.descriptorsSize);
 }
 
@@ -65,12 +82,17 @@ export function parseSifHead(buf: Buffer, size: bigint, file: string): SifImage 
     const d = decodeDescriptor(buf.subarray(start + i * DESCRIPTOR_SIZE, start + (i + 1) * DESCRIPTOR_SIZE));
     if (d.used) descriptors.push(d);
   }
-  if (BigInt(descriptors.length) + header.descriptorsFree !== header.descriptorsTotal) fail('free descriptor count does not match');
-  const spans = descriptors.map((d) => {
-    if (d.offset < header.dataOffset || d.size < 0n || d.offset + d.size > size) fail(`object ${d.id} (${d.name}) lies outside the file`);
-    return [d.offset, d.offset + d.size, d.id] as const;
-  }).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
-  for (let i = 1; i < spans.length; i++) if (spans[i][0] < spans[i - 1][1]) fail(`objects ${spans[i - 1][2]} and ${spans[i][2]} overlap`);
+  if (BigInt(descriptors.length) + header.descriptorsFree !== header.descriptorsTotal)
+    fail('free descriptor count does not match');
+  const spans = descriptors
+    .map((d) => {
+      if (d.offset < header.dataOffset || d.size < 0n || d.offset + d.size > size)
+        fail(`object ${d.id} (${d.name}) lies outside the file`);
+      return [d.offset, d.offset + d.size, d.id] as const;
+    })
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  for (let i = 1; i < spans.length; i++)
+    if (spans[i][0] < spans[i - 1][1]) fail(`objects ${spans[i - 1][2]} and ${spans[i][2]} overlap`);
   const prim = descriptors.filter((d) => d.partition?.partType === PartType.primSys);
   if (prim.length > 1) fail('more than one primary system partition');
   return { header, descriptors, fileSize: size };
@@ -130,7 +152,11 @@ function alignUp(n: bigint): bigint {
  * data objects back to back, partitions aligned to 4096. Pure.
  */
 export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayout {
-  const time = opts.time ? BigInt(Math.max(0, Math.floor(opts.time.getTime() / 1000))) : opts.deterministic ? ZERO_TIME : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
+  const time = opts.time
+    ? BigInt(Math.max(0, Math.floor(opts.time.getTime() / 1000)))
+    : opts.deterministic
+      ? ZERO_TIME
+      : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
   let cursor = DATA_OFFSET;
   const descriptors: Descriptor[] = [];
   for (const [i, item] of items.entries()) {
@@ -182,7 +208,8 @@ async function writeHead(fh: fs.FileHandle, layout: SifLayout, data: Array<Buffe
   const table = Buffer.alloc(DEFAULT_DESCRIPTORS * DESCRIPTOR_SIZE);
   layout.descriptors.forEach((d, i) => encodeDescriptor(d).copy(table, i * DESCRIPTOR_SIZE));
   await fh.write(table, 0, table.length, DESCRIPTORS_OFFSET);
-  for (const [i, buf] of data.entries()) if (buf) await fh.write(buf, 0, buf.length, Number(layout.descriptors[i].offset));
+  for (const [i, buf] of data.entries())
+    if (buf) await fh.write(buf, 0, buf.length, Number(layout.descriptors[i].offset));
 }
 
 async function publish(tmp: string, out: string): Promise<void> {
@@ -198,15 +225,26 @@ async function publish(tmp: string, out: string): Promise<void> {
 export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptions = {}): Promise<SifImage> {
   const items: LayoutItem[] = [];
   for (const input of inputs) {
-    if (input.kind === 'data') items.push({ kind: 'data', dataType: input.dataType, name: input.name, size: input.data.length });
-    else items.push({ kind: 'partition', name: input.name, partition: input.partition, size: (await fs.stat(input.file)).size });
+    if (input.kind === 'data')
+      items.push({ kind: 'data', dataType: input.dataType, name: input.name, size: input.data.length });
+    else
+      items.push({
+        kind: 'partition',
+        name: input.name,
+        partition: input.partition,
+        size: (await fs.stat(input.file)).size,
+      });
   }
   const layout = layoutSif(items, opts);
   const tmp = tempNameFor(out);
   try {
     const fh = await fs.open(tmp, 'wx', 0o644);
     try {
-      await writeHead(fh, layout, inputs.map((i) => (i.kind === 'data' ? i.data : undefined)));
+      await writeHead(
+        fh,
+        layout,
+        inputs.map((i) => (i.kind === 'data' ? i.data : undefined)),
+      );
       // Alignment gaps must read as zeros: size the file first.
       await fh.truncate(Number(layout.fileSize));
     } finally {
@@ -214,7 +252,10 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
     }
     for (const [i, input] of inputs.entries()) {
       if (input.kind !== 'partition') continue;
-      await pipeline(createReadStream(input.file, { highWaterMark: 1 << 20 }), createWriteStream(tmp, { flags: 'r+', start: Number(layout.descriptors[i].offset) }));
+      await pipeline(
+        createReadStream(input.file, { highWaterMark: 1 << 20 }),
+        createWriteStream(tmp, { flags: 'r+', start: Number(layout.descriptors[i].offset) }),
+      );
     }
     await publish(tmp, out);
   } catch (e) {
@@ -229,14 +270,30 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
  * written at its offset into `tmp` (mksquashfs -offset does that, saving a
  * copy of the whole image), then publishes it as `out`.
  */
-export async function finishSifInPlace(tmp: string, out: string, data: Array<{ dataType: number; name: string; data: Buffer }>, partition: { name: string; partition: PartitionExtra }, opts: WriteOptions = {}): Promise<SifImage> {
+export async function finishSifInPlace(
+  tmp: string,
+  out: string,
+  data: Array<{ dataType: number; name: string; data: Buffer }>,
+  partition: { name: string; partition: PartitionExtra },
+  opts: WriteOptions = {},
+): Promise<SifImage> {
   const expected = partitionOffsetAfter(data.map((d) => d.data.length));
   const size = BigInt((await fs.stat(tmp)).size) - expected;
   if (size <= 0n) throw new InputError('bad-partition', `${tmp}: no partition data after offset ${expected}`);
-  const layout = layoutSif([...data.map((d) => ({ kind: 'data' as const, dataType: d.dataType, name: d.name, size: d.data.length })), { kind: 'partition', name: partition.name, partition: partition.partition, size: Number(size) }], opts);
+  const layout = layoutSif(
+    [
+      ...data.map((d) => ({ kind: 'data' as const, dataType: d.dataType, name: d.name, size: d.data.length })),
+      { kind: 'partition', name: partition.name, partition: partition.partition, size: Number(size) },
+    ],
+    opts,
+  );
   const fh = await fs.open(tmp, 'r+');
   try {
-    await writeHead(fh, layout, data.map((d) => d.data));
+    await writeHead(
+      fh,
+      layout,
+      data.map((d) => d.data),
+    );
   } finally {
     await fh.close();
   }

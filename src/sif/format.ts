@@ -26,7 +26,21 @@ export const DataType = {
 
 export const FsType = { squash: 1, ext3: 2, immuObj: 3, raw: 4, encryptedSquash: 5 } as const;
 export const PartType = { system: 1, primSys: 2, data: 3, overlay: 4 } as const;
-export const Arch = { unknown: '00', '386': '01', amd64: '02', arm: '03', arm64: '04', ppc64: '05', ppc64le: '06', mips: '07', mipsle: '08', mips64: '09', mips64le: '10', s390x: '11', riscv64: '12' } as const;
+export const Arch = {
+  unknown: '00',
+  '386': '01',
+  amd64: '02',
+  arm: '03',
+  arm64: '04',
+  ppc64: '05',
+  ppc64le: '06',
+  mips: '07',
+  mipsle: '08',
+  mips64: '09',
+  mips64le: '10',
+  s390x: '11',
+  riscv64: '12',
+} as const;
 
 /** The architecture's name for a SIF header's code (`02` → `amd64`), as siftool prints it; the code itself when unknown. */
 export function archName(code: string): string {

@@ -26,7 +26,14 @@ export interface SifSummary {
   environment: Record<string, string>;
   runscript?: string;
   ociConfig?: OciConfig;
-  partition?: { offset: number; size: number; fsType: number; arch: string; squashfsMagic: boolean; compression?: string };
+  partition?: {
+    offset: number;
+    size: number;
+    fsType: number;
+    arch: string;
+    squashfsMagic: boolean;
+    compression?: string;
+  };
   /** The SBOM object (CycloneDX JSON), summarised: what it lists. */
   sbom?: { format: string; components: Array<{ name: string; version?: string; purl?: string }> };
   /** The provenance object (generic JSON provenance.json), as it is. */
@@ -72,7 +79,8 @@ export function inspectSifSync(file: string): SifSummary {
     }
     const sif = parseSifHead(pre, size, file);
     const readObject = (d: Descriptor): Buffer => {
-      if (d.size > BigInt(MAX_OBJECT)) throw new InputError('bad-sif', `object ${d.id} (${d.name}) is ${d.size} bytes, too big to be metadata`);
+      if (d.size > BigInt(MAX_OBJECT))
+        throw new InputError('bad-sif', `object ${d.id} (${d.name}) is ${d.size} bytes, too big to be metadata`);
       const end = Number(d.offset + d.size);
       if (end <= pre.length) return pre.subarray(Number(d.offset), end);
       const buf = Buffer.alloc(Number(d.size));
@@ -85,28 +93,52 @@ export function inspectSifSync(file: string): SifSummary {
       arch: sif.header.arch,
       uuid: uuidText(sif.header.uuid),
       created: Number(sif.header.created),
-      objects: sif.descriptors.map((d) => ({ id: d.id, type: TYPE_NAMES[d.dataType] ?? `0x${d.dataType.toString(16)}`, name: d.name, offset: Number(d.offset), size: Number(d.size), group: d.groupId & 0x0fffffff })),
+      objects: sif.descriptors.map((d) => ({
+        id: d.id,
+        type: TYPE_NAMES[d.dataType] ?? `0x${d.dataType.toString(16)}`,
+        name: d.name,
+        offset: Number(d.offset),
+        size: Number(d.size),
+        group: d.groupId & 0x0fffffff,
+      })),
       labels: {},
       environment: {},
     };
     for (const d of sif.descriptors) {
       if (d.dataType === DataType.deffile) summary.deffile = readObject(d).toString('utf8');
-      else if (d.dataType === DataType.labels) Object.assign(summary.labels, parse(labelsSchema, readObject(d), file, d));
+      else if (d.dataType === DataType.labels)
+        Object.assign(summary.labels, parse(labelsSchema, readObject(d), file, d));
       else if (d.dataType === DataType.genericJson && d.name === 'inspect-metadata.json') {
         const attrs = parse(inspectMetadataSchema, readObject(d), file, d).data?.attributes ?? {};
         Object.assign(summary.labels, attrs.labels ?? {});
         Object.assign(summary.environment, attrs.environment ?? {});
         summary.runscript = attrs.runscript ?? undefined;
-      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json') summary.ociConfig = parse(ociConfigSchema, readObject(d), file, d);
-      else if (d.dataType === DataType.sbom) summary.sbom = { format: d.extra.readInt32LE(0) === 1 ? 'CycloneDX JSON' : `format ${d.extra.readInt32LE(0)}`, components: parse(sbomSchema, readObject(d), file, d).components ?? [] };
-      else if (d.dataType === DataType.genericJson && d.name === 'provenance.json') summary.provenance = parse(provenanceSchema, readObject(d), file, d);
+      } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json')
+        summary.ociConfig = parse(ociConfigSchema, readObject(d), file, d);
+      else if (d.dataType === DataType.sbom)
+        summary.sbom = {
+          format: d.extra.readInt32LE(0) === 1 ? 'CycloneDX JSON' : `format ${d.extra.readInt32LE(0)}`,
+          components: parse(sbomSchema, readObject(d), file, d).components ?? [],
+        };
+      else if (d.dataType === DataType.genericJson && d.name === 'provenance.json')
+        summary.provenance = parse(provenanceSchema, readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
         // The squashfs superblock: magic, then the compressor id at byte 20.
         const head = Buffer.alloc(22);
         const got = fsSync.readSync(fd, head, 0, head.length, Number(d.offset));
         const squashfsMagic = got >= 4 && head.toString('latin1', 0, 4) === 'hsqs';
-        const compression = squashfsMagic && got === head.length ? SQUASHFS_COMPRESSORS[head.readUInt16LE(20)] ?? `unknown (${head.readUInt16LE(20)})` : undefined;
-        summary.partition = { offset: Number(d.offset), size: Number(d.size), fsType: d.partition.fsType, arch: d.partition.arch, squashfsMagic, compression };
+        const compression =
+          squashfsMagic && got === head.length
+            ? (SQUASHFS_COMPRESSORS[head.readUInt16LE(20)] ?? `unknown (${head.readUInt16LE(20)})`)
+            : undefined;
+        summary.partition = {
+          offset: Number(d.offset),
+          size: Number(d.size),
+          fsType: d.partition.fsType,
+          arch: d.partition.arch,
+          squashfsMagic,
+          compression,
+        };
       }
     }
     return summary;

@@ -13,9 +13,21 @@ export const METADATA_MEDIA_TYPE = 'application/vnd.sylabs.sif-metadata+json';
 
 /** Digest names as Go writes them (digest.go supportedDigestAlgorithms) → node's names. */
 const DIGEST_ALGORITHMS: Record<string, string> = {
-  sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', sha512_224: 'sha512-224', sha512_256: 'sha512-256',
+  sha224: 'sha224',
+  sha256: 'sha256',
+  sha384: 'sha384',
+  sha512: 'sha512',
+  sha512_224: 'sha512-224',
+  sha512_256: 'sha512-256',
 };
-const DIGEST_SIZES: Record<string, number> = { sha224: 28, sha256: 32, sha384: 48, sha512: 64, sha512_224: 28, sha512_256: 32 };
+const DIGEST_SIZES: Record<string, number> = {
+  sha224: 28,
+  sha256: 32,
+  sha384: 48,
+  sha512: 64,
+  sha512_224: 28,
+  sha512_256: 32,
+};
 
 /** The signature descriptor's hash type (pkg/sif hashType, 1-based). */
 export const SIGNATURE_HASH_TYPES: Record<number, string> = { 1: 'sha256', 2: 'sha384', 3: 'sha512' };
@@ -78,7 +90,11 @@ export function encodeMetadata(m: ImageMetadata): Buffer {
   const doc = {
     version: m.version,
     header: { digest: m.header.digest },
-    objects: m.objects.map((o) => ({ relativeId: o.relativeId, descriptorDigest: o.descriptorDigest, objectDigest: o.objectDigest })),
+    objects: m.objects.map((o) => ({
+      relativeId: o.relativeId,
+      descriptorDigest: o.descriptorDigest,
+      objectDigest: o.objectDigest,
+    })),
   };
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
@@ -100,13 +116,27 @@ export function parseMetadata(payload: Buffer): ImageMetadata {
     throw new Error('the signed metadata is not JSON');
   }
   const d = doc as { version?: unknown; header?: { digest?: unknown }; objects?: unknown };
-  if (typeof doc !== 'object' || doc === null || d.version !== 1) throw new Error('the signed metadata is not version 1');
+  if (typeof doc !== 'object' || doc === null || d.version !== 1)
+    throw new Error('the signed metadata is not version 1');
   const header = { digest: checkDigest(d.header?.digest, 'header digest') };
   if (!Array.isArray(d.objects) || d.objects.length === 0) throw new Error('the signed metadata lists no objects');
-  const objects = d.objects.map((o: { relativeId?: unknown; descriptorDigest?: unknown; objectDigest?: unknown }, i: number) => {
-    if (typeof o !== 'object' || o === null || !Number.isInteger(o.relativeId) || (o.relativeId as number) < 0 || (o.relativeId as number) > 0xffffffff) throw new Error(`signed object ${i} has no relative ID`);
-    return { relativeId: o.relativeId as number, descriptorDigest: checkDigest(o.descriptorDigest, `object ${i} descriptor digest`), objectDigest: checkDigest(o.objectDigest, `object ${i} digest`) };
-  });
+  const objects = d.objects.map(
+    (o: { relativeId?: unknown; descriptorDigest?: unknown; objectDigest?: unknown }, i: number) => {
+      if (
+        typeof o !== 'object' ||
+        o === null ||
+        !Number.isInteger(o.relativeId) ||
+        (o.relativeId as number) < 0 ||
+        (o.relativeId as number) > 0xffffffff
+      )
+        throw new Error(`signed object ${i} has no relative ID`);
+      return {
+        relativeId: o.relativeId as number,
+        descriptorDigest: checkDigest(o.descriptorDigest, `object ${i} descriptor digest`),
+        objectDigest: checkDigest(o.objectDigest, `object ${i} digest`),
+      };
+    },
+  );
   return { version: 1, header, objects };
 }
 
@@ -121,7 +151,10 @@ export interface RawDescriptor {
 export function rawDescriptors(head: Buffer, descriptorsOffset: number, total: number): RawDescriptor[] {
   const out: RawDescriptor[] = [];
   for (let slot = 0; slot < total; slot++) {
-    const raw = head.subarray(descriptorsOffset + slot * DESCRIPTOR_SIZE, descriptorsOffset + (slot + 1) * DESCRIPTOR_SIZE);
+    const raw = head.subarray(
+      descriptorsOffset + slot * DESCRIPTOR_SIZE,
+      descriptorsOffset + (slot + 1) * DESCRIPTOR_SIZE,
+    );
     out.push({ slot, raw, d: decodeDescriptor(raw) });
   }
   return out;
@@ -141,11 +174,17 @@ export function groupIds(all: RawDescriptor[]): number[] {
 
 /** The signature objects linked to a group (link = group | 0xf0000000). */
 export function groupSignatures(all: RawDescriptor[], group: number): RawDescriptor[] {
-  return all.filter((r) => r.d.used && r.d.dataType === DataType.signature && r.d.linkedId >>> 0 === ((group | GROUP_MASK) >>> 0));
+  return all.filter(
+    (r) => r.d.used && r.d.dataType === DataType.signature && r.d.linkedId >>> 0 === (group | GROUP_MASK) >>> 0,
+  );
 }
 
 /** The metadata a signature over `objects` carries, from their digests. */
-export function imageMetadata(headerDigest: string, objects: Array<{ r: RawDescriptor; objectDigest: string }>, digest: DigestName = 'sha256'): ImageMetadata {
+export function imageMetadata(
+  headerDigest: string,
+  objects: Array<{ r: RawDescriptor; objectDigest: string }>,
+  digest: DigestName = 'sha256',
+): ImageMetadata {
   const minId = Math.min(...objects.map((o) => o.r.d.id));
   return {
     version: 1,
@@ -174,9 +213,15 @@ export function decodeSignatureExtra(extra: Buffer): { hash?: string; fingerprin
 }
 
 /** What the signed metadata says against what the file has now: one line per difference, naming it. */
-export function compareMetadata(signed: ImageMetadata, now: ImageMetadata, names: Map<number, string>, minId: number): string[] {
+export function compareMetadata(
+  signed: ImageMetadata,
+  now: ImageMetadata,
+  names: Map<number, string>,
+  minId: number,
+): string[] {
   const out: string[] = [];
-  if (signed.header.digest !== now.header.digest) out.push('the SIF header (launch script, magic, version or UUID) changed');
+  if (signed.header.digest !== now.header.digest)
+    out.push('the SIF header (launch script, magic, version or UUID) changed');
   const nowBy = new Map(now.objects.map((o) => [o.relativeId, o]));
   const signedIds = new Set(signed.objects.map((o) => o.relativeId));
   const label = (rel: number) => `object ${minId + rel}${names.get(minId + rel) ? ` (${names.get(minId + rel)})` : ''}`;
@@ -188,13 +233,16 @@ export function compareMetadata(signed: ImageMetadata, now: ImageMetadata, names
       if (o.objectDigest !== n.objectDigest) out.push(`the data of ${label(o.relativeId)} changed`);
     }
   }
-  for (const n of now.objects) if (!signedIds.has(n.relativeId)) out.push(`${label(n.relativeId)} is in the group but not signed`);
+  for (const n of now.objects)
+    if (!signedIds.has(n.relativeId)) out.push(`${label(n.relativeId)} is in the group but not signed`);
   return out;
 }
 
 /** The digest algorithms a signed document uses (so one pass over the file computes them all). */
 export function digestNamesOf(m: ImageMetadata): DigestName[] {
-  const names = new Set<string>([m.header.digest, ...m.objects.flatMap((o) => [o.descriptorDigest, o.objectDigest])].map((d) => d.split(':')[0]));
+  const names = new Set<string>(
+    [m.header.digest, ...m.objects.flatMap((o) => [o.descriptorDigest, o.objectDigest])].map((d) => d.split(':')[0]),
+  );
   return [...names] as DigestName[];
 }
 
@@ -215,7 +263,12 @@ export interface AppendedObject {
  * free slot, ID = slot + 1, right after the end of the last object, no
  * alignment (only partitions are aligned). Pure: the new descriptors.
  */
-export function planAppend(all: RawDescriptor[], dataOffset: bigint, items: AppendedObject[], time: bigint): Array<{ slot: number; descriptor: Descriptor }> {
+export function planAppend(
+  all: RawDescriptor[],
+  dataOffset: bigint,
+  items: AppendedObject[],
+  time: bigint,
+): Array<{ slot: number; descriptor: Descriptor }> {
   const free = all.filter((r) => !r.d.used);
   if (free.length < items.length) throw new Error(`no free descriptor slot for ${items.length} more object(s)`);
   let end = dataOffset;

@@ -24,11 +24,15 @@ async function readKeyFile(file: string, what: string): Promise<{ text: string; 
     fh = await openRegular(file, what);
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw new InputError('unreadable-key', `cannot read ${what} ${escapeForMessage(file)}: ${errnoCode(e) ?? 'unreadable'}`);
+    throw new InputError(
+      'unreadable-key',
+      `cannot read ${what} ${escapeForMessage(file)}: ${errnoCode(e) ?? 'unreadable'}`,
+    );
   }
   try {
     const st = await fh.stat();
-    if (st.size > 1 << 20) throw new InputError('bad-key', `${escapeForMessage(file)} is ${st.size} bytes, too big to be a key`);
+    if (st.size > 1 << 20)
+      throw new InputError('bad-key', `${escapeForMessage(file)} is ${st.size} bytes, too big to be a key`);
     return { text: await fh.readFile('utf8'), mode: st.mode & 0o777 };
   } finally {
     await fh.close();
@@ -38,8 +42,15 @@ async function readKeyFile(file: string, what: string): Promise<{ text: string; 
 function checkKeyType(key: KeyObject, file: string): void {
   const t = key.asymmetricKeyType;
   const curve = key.asymmetricKeyDetails?.namedCurve;
-  const ok = t === 'ed25519' || (t === 'ec' && (curve === 'prime256v1' || curve === 'secp384r1')) || (t === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
-  if (!ok) throw new InputError('bad-key', `${escapeForMessage(file)}: a ${t}${curve ? ` ${curve}` : ''} key; sifkit signs with ${SUPPORTED}`);
+  const ok =
+    t === 'ed25519' ||
+    (t === 'ec' && (curve === 'prime256v1' || curve === 'secp384r1')) ||
+    (t === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048);
+  if (!ok)
+    throw new InputError(
+      'bad-key',
+      `${escapeForMessage(file)}: a ${t}${curve ? ` ${curve}` : ''} key; sifkit signs with ${SUPPORTED}`,
+    );
 }
 
 /**
@@ -49,9 +60,13 @@ function checkKeyType(key: KeyObject, file: string): void {
 export async function loadSigningKey(file: string): Promise<SigningKey> {
   const { text, mode } = await readKeyFile(file, 'private key');
   if (mode & 0o077) {
-    throw new InputError('key-permissions', `${escapeForMessage(file)}: private key file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing it, as ssh does`, {
-      hint: `chmod 600 ${file}`,
-    });
+    throw new InputError(
+      'key-permissions',
+      `${escapeForMessage(file)}: private key file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing it, as ssh does`,
+      {
+        hint: `chmod 600 ${file}`,
+      },
+    );
   }
   if (text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
     let key: PgpPrivateKey;
@@ -68,7 +83,11 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
   } catch (e) {
     // Node's message names the problem (encrypted, unsupported), never the key's bytes.
     const encrypted = /ENCRYPTED/.test(text.slice(0, 200));
-    throw new InputError('bad-key', `${escapeForMessage(file)}: ${encrypted ? 'an encrypted private key, which sifkit does not ask a passphrase for' : 'not a PEM private key'}`, { cause: e });
+    throw new InputError(
+      'bad-key',
+      `${escapeForMessage(file)}: ${encrypted ? 'an encrypted private key, which sifkit does not ask a passphrase for' : 'not a PEM private key'}`,
+      { cause: e },
+    );
   }
   checkKeyType(privateKey, file);
   const publicKey = createPublicKey(privateKey);
@@ -78,7 +97,8 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
 /** A PEM public key (or a certificate's key, unchecked: use loadCertificateKey for X.509 trust). */
 export async function loadPublicKey(file: string): Promise<KeyObject> {
   const { text } = await readKeyFile(file, 'public key');
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new InputError('bad-key', `${escapeForMessage(file)} is a private key: verify with its public key`);
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+    throw new InputError('bad-key', `${escapeForMessage(file)} is a private key: verify with its public key`);
   let key: KeyObject;
   try {
     key = createPublicKey({ key: text, format: 'pem' });
@@ -102,7 +122,11 @@ function validNow(c: X509Certificate, now: Date): boolean {
  * CA certificate of the pool whose key verifies the certificate below it,
  * all valid now, ending at a self-signed one. Refused (exit 3) otherwise.
  */
-export async function loadCertificateKey(certFile: string, caPoolFile: string, now = new Date()): Promise<{ key: KeyObject; subject: string; fingerprint: string }> {
+export async function loadCertificateKey(
+  certFile: string,
+  caPoolFile: string,
+  now = new Date(),
+): Promise<{ key: KeyObject; subject: string; fingerprint: string }> {
   const certs = splitPem((await readKeyFile(certFile, 'certificate')).text);
   const pool = splitPem((await readKeyFile(caPoolFile, 'CA pool')).text);
   if (certs.length === 0) throw new InputError('bad-certificate', `${escapeForMessage(certFile)}: no PEM certificate`);
@@ -113,7 +137,11 @@ export async function loadCertificateKey(certFile: string, caPoolFile: string, n
     leaf = new X509Certificate(certs[0]);
     cas = pool.map((p) => new X509Certificate(p));
   } catch (e) {
-    throw new InputError('bad-certificate', `${escapeForMessage(certFile)} or ${escapeForMessage(caPoolFile)}: a certificate that cannot be parsed`, { cause: e });
+    throw new InputError(
+      'bad-certificate',
+      `${escapeForMessage(certFile)} or ${escapeForMessage(caPoolFile)}: a certificate that cannot be parsed`,
+      { cause: e },
+    );
   }
   const refuse = (why: string): never => {
     throw new RefusedError('untrusted-certificate', `${escapeForMessage(certFile)}: ${why}`);
@@ -146,7 +174,6 @@ export async function loadKeyring(file: string): Promise<PgpPublicKey[]> {
   }
 }
 
-
 export interface VerifierFlags {
   /** PEM public keys. */
   keys?: string[];
@@ -158,9 +185,19 @@ export interface VerifierFlags {
 }
 
 /** The keys a verification trusts, from the files a user named; at least one is required. */
-export async function loadVerifiers(f: VerifierFlags): Promise<{ keys: KeyObject[]; keyring: PgpPublicKey[]; names: string[] }> {
-  if (!f.keys?.length && !f.cert && !f.keyring) throw new InputError('no-key', 'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc');
-  if (Boolean(f.cert) !== Boolean(f.caPool)) throw new InputError('no-ca-pool', '--cert and --ca-pool go together: a certificate is trusted only through a CA pool');
+export async function loadVerifiers(
+  f: VerifierFlags,
+): Promise<{ keys: KeyObject[]; keyring: PgpPublicKey[]; names: string[] }> {
+  if (!f.keys?.length && !f.cert && !f.keyring)
+    throw new InputError(
+      'no-key',
+      'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc',
+    );
+  if (Boolean(f.cert) !== Boolean(f.caPool))
+    throw new InputError(
+      'no-ca-pool',
+      '--cert and --ca-pool go together: a certificate is trusted only through a CA pool',
+    );
   const keys: KeyObject[] = [];
   const names: string[] = [];
   for (const k of f.keys ?? []) {

@@ -58,7 +58,10 @@ export async function readPgpPrivateKey(armored: string): Promise<PgpPrivateKey>
   } catch {
     throw new Error('not an armored OpenPGP private key');
   }
-  if (!key.isDecrypted()) throw new Error('the OpenPGP key is protected by a passphrase, which sifkit does not ask for (export an unprotected copy into a 0600 file)');
+  if (!key.isDecrypted())
+    throw new Error(
+      'the OpenPGP key is protected by a passphrase, which sifkit does not ask for (export an unprotected copy into a 0600 file)',
+    );
   return key as unknown as PgpPrivateKey;
 }
 
@@ -83,14 +86,19 @@ export function pgpFingerprint(opaque: PgpPublicKey | PgpPrivateKey): string {
 }
 
 /** Clear-signs `payload` at `date`; gives the bytes, the hash used and the primary key's fingerprint. */
-export async function clearSign(payload: Buffer, opaque: PgpPrivateKey, date: Date): Promise<{ data: Buffer; hash: 'sha256' | 'sha384' | 'sha512'; fingerprint: Buffer }> {
+export async function clearSign(
+  payload: Buffer,
+  opaque: PgpPrivateKey,
+  date: Date,
+): Promise<{ data: Buffer; hash: 'sha256' | 'sha384' | 'sha512'; fingerprint: Buffer }> {
   const key = priv(opaque);
   const message = await openpgp.createCleartextMessage({ text: payload.toString('utf8') });
   const armored = await openpgp.sign({ message, signingKeys: key, date, config: BASE_CONFIG, format: 'armored' });
   // The armor's "Hash:" header names the hash the signature packet used.
   const named = /^Hash: (SHA256|SHA384|SHA512)$/m.exec(armored.slice(0, 200))?.[1];
   const hash = named ? (named.toLowerCase() as 'sha256' | 'sha384' | 'sha512') : undefined;
-  if (hash !== 'sha256' && hash !== 'sha384' && hash !== 'sha512') throw new Error('the OpenPGP key signed with a hash SIF cannot record');
+  if (hash !== 'sha256' && hash !== 'sha384' && hash !== 'sha512')
+    throw new Error('the OpenPGP key signed with a hash SIF cannot record');
   return { data: Buffer.from(armored, 'utf8'), hash, fingerprint: Buffer.from(key.getFingerprint(), 'hex') };
 }
 
@@ -98,7 +106,10 @@ export async function clearSign(payload: Buffer, opaque: PgpPrivateKey, date: Da
  * Verifies a clear-signed message against the keyring: the payload and the
  * fingerprint of the primary key that signed it, or an Error saying why not.
  */
-export async function verifyClearSigned(data: Buffer, opaque: PgpPublicKey[]): Promise<{ payload: Buffer; fingerprint: string }> {
+export async function verifyClearSigned(
+  data: Buffer,
+  opaque: PgpPublicKey[],
+): Promise<{ payload: Buffer; fingerprint: string }> {
   const keys = opaque.map(pub);
   let message: openpgp.CleartextMessage;
   try {
@@ -116,7 +127,8 @@ export async function verifyClearSigned(data: Buffer, opaque: PgpPublicKey[]): P
     const packet = (await s.signature).packets[0];
     if (!ACCEPTED_HASHES[packet.hashAlgorithm as number]) continue;
     const key = keys.find((k) => k.getKeys(s.keyID).length > 0);
-    if (key) return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };
+    if (key)
+      return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };
   }
   const ids = result.signatures.map((s) => s.keyID.toHex().toUpperCase()).join(', ');
   throw new Error(`no valid signature by a key of the keyring (signed by key ID ${ids || 'none'})`);

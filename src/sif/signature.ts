@@ -11,9 +11,24 @@ import { escapeForMessage } from '../validate/names';
 import { HEADER_SIZE } from './format';
 import { appendObjects, openSif, readObject, type OpenSif } from './update';
 import {
-  METADATA_MEDIA_TYPE, compareMetadata, decodeSignatureExtra, digestNamesOf, digestOf, encodeMetadata, groupIds, groupObjects, groupSignatures,
-  headerIntegrityBytes, imageMetadata, nodeDigestName, parseMetadata, signatureExtra, signatureObject,
-  type DigestName, type ImageMetadata, type RawDescriptor,
+  METADATA_MEDIA_TYPE,
+  compareMetadata,
+  decodeSignatureExtra,
+  digestNamesOf,
+  digestOf,
+  encodeMetadata,
+  groupIds,
+  groupObjects,
+  groupSignatures,
+  headerIntegrityBytes,
+  imageMetadata,
+  nodeDigestName,
+  parseMetadata,
+  signatureExtra,
+  signatureObject,
+  type DigestName,
+  type ImageMetadata,
+  type RawDescriptor,
 } from './integrity';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
 import { clearSign, isClearSigned, pgpPublicOf, verifyClearSigned, type PgpPublicKey } from './pgp';
@@ -27,20 +42,27 @@ const MAX_SIGNATURE = 1 << 20;
  * Digests of the objects, each read once, in file order, through every hash
  * asked for. Two buffers: the next chunk is read while this one is hashed.
  */
-async function objectDigests(o: OpenSif, objects: RawDescriptor[], names: DigestName[], signal?: AbortSignal): Promise<Map<number, Map<DigestName, string>>> {
+async function objectDigests(
+  o: OpenSif,
+  objects: RawDescriptor[],
+  names: DigestName[],
+  signal?: AbortSignal,
+): Promise<Map<number, Map<DigestName, string>>> {
   const out = new Map<number, Map<DigestName, string>>();
   const bufs = [Buffer.alloc(CHUNK), Buffer.alloc(CHUNK)];
   for (const r of [...objects].sort((a, b) => (a.d.offset < b.d.offset ? -1 : 1))) {
     const hashes = names.map((n) => [n, createHash(nodeDigestName(n))] as const);
     const end = Number(r.d.offset + r.d.size);
-    const readAt = (pos: number, i: number) => (pos < end ? o.fh.read(bufs[i], 0, Math.min(CHUNK, end - pos), pos) : Promise.resolve({ bytesRead: 0 }));
+    const readAt = (pos: number, i: number) =>
+      pos < end ? o.fh.read(bufs[i], 0, Math.min(CHUNK, end - pos), pos) : Promise.resolve({ bytesRead: 0 });
     let pos = Number(r.d.offset);
     let i = 0;
     let pending = readAt(pos, i);
     while (pos < end) {
       if (signal?.aborted) throw new InterruptedError('interrupted while reading the SIF');
       const { bytesRead } = await pending;
-      if (bytesRead === 0) throw new InputError('bad-sif', `${escapeForMessage(o.file)}: object ${r.d.id} ends past the end of the file`);
+      if (bytesRead === 0)
+        throw new InputError('bad-sif', `${escapeForMessage(o.file)}: object ${r.d.id} ends past the end of the file`);
       pos += bytesRead;
       pending = readAt(pos, 1 - i);
       const chunk = bufs[i].subarray(0, bytesRead);
@@ -52,8 +74,17 @@ async function objectDigests(o: OpenSif, objects: RawDescriptor[], names: Digest
   return out;
 }
 
-function metadataNow(o: OpenSif, objects: RawDescriptor[], digests: Map<number, Map<DigestName, string>>, name: DigestName): ImageMetadata {
-  return imageMetadata(digestOf(name, headerIntegrityBytes(o.head.subarray(0, HEADER_SIZE))), objects.map((r) => ({ r, objectDigest: digests.get(r.d.id)!.get(name)! })), name);
+function metadataNow(
+  o: OpenSif,
+  objects: RawDescriptor[],
+  digests: Map<number, Map<DigestName, string>>,
+  name: DigestName,
+): ImageMetadata {
+  return imageMetadata(
+    digestOf(name, headerIntegrityBytes(o.head.subarray(0, HEADER_SIZE))),
+    objects.map((r) => ({ r, objectDigest: digests.get(r.d.id)!.get(name)! })),
+    name,
+  );
 }
 
 export interface Verifiers {
@@ -80,27 +111,40 @@ export interface VerifyReport {
   ok: boolean;
 }
 
-async function checkEnvelope(o: OpenSif, sig: RawDescriptor, v: Verifiers): Promise<{ format: SignatureCheck['format']; signers: string[]; metadata?: ImageMetadata; problem?: string }> {
+async function checkEnvelope(
+  o: OpenSif,
+  sig: RawDescriptor,
+  v: Verifiers,
+): Promise<{ format: SignatureCheck['format']; signers: string[]; metadata?: ImageMetadata; problem?: string }> {
   const data = await readObject(o, sig, MAX_SIGNATURE);
   const env = parseEnvelope(data);
   const { fingerprint } = decodeSignatureExtra(sig.d.extra);
   if (env) {
-    if (v.keys.length === 0) return { format: 'dsse', signers: [], problem: 'a DSSE signature, and no --key or --cert was given' };
+    if (v.keys.length === 0)
+      return { format: 'dsse', signers: [], problem: 'a DSSE signature, and no --key or --cert was given' };
     try {
       const { payload, validKeys } = verifyEnvelope(env, METADATA_MEDIA_TYPE, v.keys);
-      if (validKeys.length === 0) return { format: 'dsse', signers: [], problem: `not signed by a given key (its key IDs: ${env.signatures.map((s) => escapeForMessage(s.keyid, 60)).join(', ') || 'none'})` };
+      if (validKeys.length === 0)
+        return {
+          format: 'dsse',
+          signers: [],
+          problem: `not signed by a given key (its key IDs: ${env.signatures.map((s) => escapeForMessage(s.keyid, 60)).join(', ') || 'none'})`,
+        };
       return { format: 'dsse', signers: validKeys, metadata: parseMetadata(payload) };
     } catch (e) {
       return { format: 'dsse', signers: [], problem: (e as Error).message };
     }
   }
   if (isClearSigned(data)) {
-    if (v.keyring.length === 0) return { format: 'pgp', signers: [], problem: 'a PGP signature, and no --keyring was given' };
+    if (v.keyring.length === 0)
+      return { format: 'pgp', signers: [], problem: 'a PGP signature, and no --keyring was given' };
     try {
       const r = await verifyClearSigned(data, v.keyring);
-      if (r.payload.subarray(0, 9).toString('latin1') === 'SIFHASH:\n') return { format: 'pgp', signers: [], problem: 'a legacy (pre-sif 2) signature, which sifkit does not verify' };
+      if (r.payload.subarray(0, 9).toString('latin1') === 'SIFHASH:\n')
+        return { format: 'pgp', signers: [], problem: 'a legacy (pre-sif 2) signature, which sifkit does not verify' };
       // The descriptor names the signing key (sylabs checks the same: errFingerprintMismatch).
-      if (!fingerprint || fingerprint.toString('hex').toUpperCase() !== r.fingerprint) return { format: 'pgp', signers: [], problem: 'the fingerprint in its descriptor is not the signing key\'s' };
+      if (!fingerprint || fingerprint.toString('hex').toUpperCase() !== r.fingerprint)
+        return { format: 'pgp', signers: [], problem: "the fingerprint in its descriptor is not the signing key's" };
       return { format: 'pgp', signers: [r.fingerprint], metadata: parseMetadata(r.payload) };
     } catch (e) {
       return { format: 'pgp', signers: [], problem: (e as Error).message };
@@ -115,23 +159,42 @@ async function checkEnvelope(o: OpenSif, sig: RawDescriptor, v: Verifiers): Prom
  * of its signatures is by a given key and every digest it signed matches
  * the file as it is now. Never throws for a bad signature: the report says.
  */
-export async function verifySif(file: string, v: Verifiers, opts: { groups?: number[]; signal?: AbortSignal } = {}): Promise<VerifyReport> {
+export async function verifySif(
+  file: string,
+  v: Verifiers,
+  opts: { groups?: number[]; signal?: AbortSignal } = {},
+): Promise<VerifyReport> {
   const o = await openSif(file, false);
   try {
     const groups = opts.groups ?? groupIds(o.all);
-    for (const g of groups) if (groupObjects(o.all, g).length === 0) throw new InputError('no-such-group', `${escapeForMessage(file)} has no object group ${g}`);
-    const pending: Array<{ group: number; objects: RawDescriptor[]; checks: Array<SignatureCheck & { metadata?: ImageMetadata }> }> = [];
+    for (const g of groups)
+      if (groupObjects(o.all, g).length === 0)
+        throw new InputError('no-such-group', `${escapeForMessage(file)} has no object group ${g}`);
+    const pending: Array<{
+      group: number;
+      objects: RawDescriptor[];
+      checks: Array<SignatureCheck & { metadata?: ImageMetadata }>;
+    }> = [];
     for (const group of groups) {
       const objects = groupObjects(o.all, group);
       const checks = [];
       for (const sig of groupSignatures(o.all, group)) {
         const c = await checkEnvelope(o, sig, v);
-        checks.push({ id: sig.d.id, group, format: c.format, signers: c.signers, problems: c.problem ? [c.problem] : [], metadata: c.metadata });
+        checks.push({
+          id: sig.d.id,
+          group,
+          format: c.format,
+          signers: c.signers,
+          problems: c.problem ? [c.problem] : [],
+          metadata: c.metadata,
+        });
       }
       pending.push({ group, objects, checks });
     }
     // One pass over the covered objects, with every hash the valid signatures used.
-    const names = [...new Set(pending.flatMap((p) => p.checks.flatMap((c) => (c.metadata ? digestNamesOf(c.metadata) : []))))];
+    const names = [
+      ...new Set(pending.flatMap((p) => p.checks.flatMap((c) => (c.metadata ? digestNamesOf(c.metadata) : [])))),
+    ];
     const covered = pending.filter((p) => p.checks.some((c) => c.metadata)).flatMap((p) => p.objects);
     const digests = names.length > 0 ? await objectDigests(o, covered, names, opts.signal) : new Map();
     const report: VerifyReport = { file, groups: [], ok: true };
@@ -143,8 +206,11 @@ export async function verifySif(file: string, v: Verifiers, opts: { groups?: num
         const name = metadata.header.digest.split(':')[0] as DigestName;
         return { ...c, problems: compareMetadata(metadata, metadataNow(o, p.objects, digests, name), nameOf, minId) };
       });
-      if (signatures.length === 0) signatures.push({ id: 0, group: p.group, format: 'unknown', signers: [], problems: ['no signature'] });
-      const verified = signatures.some((s) => s.signers.length > 0 && s.problems.length === 0) && signatures.every((s) => s.signers.length === 0 || s.problems.length === 0);
+      if (signatures.length === 0)
+        signatures.push({ id: 0, group: p.group, format: 'unknown', signers: [], problems: ['no signature'] });
+      const verified =
+        signatures.some((s) => s.signers.length > 0 && s.problems.length === 0) &&
+        signatures.every((s) => s.signers.length === 0 || s.problems.length === 0);
       report.groups.push({ group: p.group, objects: p.objects.map((r) => r.d.id), verified, signatures });
       if (!verified) report.ok = false;
     }
@@ -158,7 +224,9 @@ export async function verifySif(file: string, v: Verifiers, opts: { groups?: num
 export function verifyFailure(r: VerifyReport): string | undefined {
   for (const g of r.groups) {
     if (g.verified) continue;
-    const bad = g.signatures.find((s) => s.signers.length > 0 && s.problems.length > 0) ?? g.signatures.find((s) => s.problems.length > 0);
+    const bad =
+      g.signatures.find((s) => s.signers.length > 0 && s.problems.length > 0) ??
+      g.signatures.find((s) => s.problems.length > 0);
     const what = bad && bad.id ? `signature ${bad.id}` : 'group';
     return `${r.file}: object group ${g.group} is not verified: ${what}: ${bad ? bad.problems.join('; ') : 'no valid signature'}`;
   }
@@ -183,26 +251,45 @@ export interface SignResult {
  * signing a reproducible SIF with a deterministic key (ed25519, RSA) gives
  * the same bytes every time. Rerunning finds its own signature and stops.
  */
-export async function signSif(file: string, keys: SigningKey[], opts: { group?: number; signal?: AbortSignal; now?: Date } = {}): Promise<SignResult> {
+export async function signSif(
+  file: string,
+  keys: SigningKey[],
+  opts: { group?: number; signal?: AbortSignal; now?: Date } = {},
+): Promise<SignResult> {
   if (keys.length === 0) throw new InputError('no-key', 'no signing key given');
   const pgp = keys.filter((k) => k.kind === 'pgp');
-  if (pgp.length > 0 && keys.length > 1) throw new InputError('mixed-keys', 'sign with one PGP key, or with DSSE keys only: a signature object is one or the other');
+  if (pgp.length > 0 && keys.length > 1)
+    throw new InputError(
+      'mixed-keys',
+      'sign with one PGP key, or with DSSE keys only: a signature object is one or the other',
+    );
   const group = opts.group ?? 1;
   const o = await openSif(file, true);
   try {
     const objects = groupObjects(o.all, group);
-    if (objects.length === 0) throw new InputError('no-such-group', `${escapeForMessage(file)} has no object group ${group}`);
+    if (objects.length === 0)
+      throw new InputError('no-such-group', `${escapeForMessage(file)} has no object group ${group}`);
     const format = pgp.length > 0 ? 'pgp' : 'dsse';
     const signers = keys.map((k) => k.fingerprint);
     // Already signed by these keys and still valid: nothing to do (reruns).
     const existing = groupSignatures(o.all, group);
     if (existing.length > 0) {
-      const v: Verifiers = { keys: keys.flatMap((k) => (k.kind === 'dsse' ? [k.signer.publicKey] : [])), keyring: keys.flatMap((k) => (k.kind === 'pgp' ? [pgpPublicOf(k.key)] : [])) };
+      const v: Verifiers = {
+        keys: keys.flatMap((k) => (k.kind === 'dsse' ? [k.signer.publicKey] : [])),
+        keyring: keys.flatMap((k) => (k.kind === 'pgp' ? [pgpPublicOf(k.key)] : [])),
+      };
       for (const sig of existing) {
         const c = await checkEnvelope(o, sig, v);
         if (c.metadata && signers.every((s) => c.signers.includes(s))) {
           const digests = await objectDigests(o, objects, digestNamesOf(c.metadata), opts.signal);
-          if (compareMetadata(c.metadata, metadataNow(o, objects, digests, c.metadata.header.digest.split(':')[0] as DigestName), new Map(), objects[0].d.id).length === 0) {
+          if (
+            compareMetadata(
+              c.metadata,
+              metadataNow(o, objects, digests, c.metadata.header.digest.split(':')[0] as DigestName),
+              new Map(),
+              objects[0].d.id,
+            ).length === 0
+          ) {
             return { file, group, format, signers, alreadySigned: true, objects: objects.map((r) => r.d.id) };
           }
         }
@@ -221,7 +308,11 @@ export async function signSif(file: string, keys: SigningKey[], opts: { group?: 
       data = s.data;
       extra = signatureExtra(s.hash, s.fingerprint);
     } else {
-      data = signEnvelope(METADATA_MEDIA_TYPE, payload, keys.map((k) => (k as Extract<SigningKey, { kind: 'dsse' }>).signer));
+      data = signEnvelope(
+        METADATA_MEDIA_TYPE,
+        payload,
+        keys.map((k) => (k as Extract<SigningKey, { kind: 'dsse' }>).signer),
+      );
       extra = signatureExtra('sha256');
     }
     if (opts.signal?.aborted) throw new InterruptedError('interrupted before writing the signature');

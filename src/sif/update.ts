@@ -33,7 +33,10 @@ export async function openSif(file: string, write: boolean): Promise<OpenSif> {
     } else fh = await openRegular(file, 'SIF');
   } catch (e) {
     if (isSifkitError(e)) throw e;
-    throw new InputError('unreadable-sif', `cannot open ${escapeForMessage(file)}: ${errnoCode(e) ?? (e as Error).message}`);
+    throw new InputError(
+      'unreadable-sif',
+      `cannot open ${escapeForMessage(file)}: ${errnoCode(e) ?? (e as Error).message}`,
+    );
   }
   try {
     const size = BigInt((await fh.stat()).size);
@@ -46,7 +49,13 @@ export async function openSif(file: string, write: boolean): Promise<OpenSif> {
     }
     head = Buffer.from(head.subarray(0, need));
     const sif = parseSifHead(head, size, file);
-    return { fh, file, head, sif, all: rawDescriptors(head, Number(sif.header.descriptorsOffset), Number(sif.header.descriptorsTotal)) };
+    return {
+      fh,
+      file,
+      head,
+      sif,
+      all: rawDescriptors(head, Number(sif.header.descriptorsOffset), Number(sif.header.descriptorsTotal)),
+    };
   } catch (e) {
     await fh.close();
     throw e;
@@ -55,7 +64,11 @@ export async function openSif(file: string, write: boolean): Promise<OpenSif> {
 
 /** Reads one object whole; only for small ones (signatures, JSON). */
 export async function readObject(o: OpenSif, r: RawDescriptor, max: number): Promise<Buffer> {
-  if (r.d.size > BigInt(max)) throw new InputError('bad-sif', `${escapeForMessage(o.file)}: object ${r.d.id} is ${r.d.size} bytes, more than the ${max} its kind may have`);
+  if (r.d.size > BigInt(max))
+    throw new InputError(
+      'bad-sif',
+      `${escapeForMessage(o.file)}: object ${r.d.id} is ${r.d.size} bytes, more than the ${max} its kind may have`,
+    );
   const b = Buffer.alloc(Number(r.d.size));
   await o.fh.read(b, 0, b.length, Number(r.d.offset));
   return b;
@@ -66,19 +79,25 @@ export async function readObject(o: OpenSif, r: RawDescriptor, max: number): Pro
  * header's modification time, are `time` (callers pass the SIF's own, so a
  * reproducible SIF stays reproducible). Gives the new objects' IDs.
  */
-export async function appendObjects(o: OpenSif, items: Array<AppendedObject & { data: Buffer }>, time: bigint): Promise<number[]> {
+export async function appendObjects(
+  o: OpenSif,
+  items: Array<AppendedObject & { data: Buffer }>,
+  time: bigint,
+): Promise<number[]> {
   let plan;
   try {
     plan = planAppend(o.all, o.sif.header.dataOffset, items, time);
   } catch (e) {
     throw new RefusedError('sif-full', `${escapeForMessage(o.file)}: ${(e as Error).message}`);
   }
-  for (const [i, p] of plan.entries()) await o.fh.write(items[i].data, 0, items[i].data.length, Number(p.descriptor.offset));
+  for (const [i, p] of plan.entries())
+    await o.fh.write(items[i].data, 0, items[i].data.length, Number(p.descriptor.offset));
   await o.fh.sync();
   const last = plan[plan.length - 1].descriptor;
   const end = last.offset + last.size;
   const head = Buffer.from(o.head);
-  for (const p of plan) encodeDescriptor(p.descriptor).copy(head, Number(o.sif.header.descriptorsOffset) + p.slot * DESCRIPTOR_SIZE);
+  for (const p of plan)
+    encodeDescriptor(p.descriptor).copy(head, Number(o.sif.header.descriptorsOffset) + p.slot * DESCRIPTOR_SIZE);
   head.writeBigInt64LE(time, 0x48);
   head.writeBigInt64LE(o.sif.header.descriptorsFree - BigInt(items.length), 0x50);
   head.writeBigInt64LE(end - o.sif.header.dataOffset, 0x78);
@@ -105,7 +124,15 @@ export async function copyAddedObjects(from: string, to: string): Promise<number
       if (added.length === 0) return 0;
       const items = [];
       for (const r of added) {
-        items.push({ dataType: r.d.dataType, group: (r.d.groupId & 0x0fffffff) >>> 0, linkedId: r.d.linkedId, name: r.d.name, extra: r.d.extra, size: Number(r.d.size), data: await readObject(src, r, 16 << 20) });
+        items.push({
+          dataType: r.d.dataType,
+          group: (r.d.groupId & 0x0fffffff) >>> 0,
+          linkedId: r.d.linkedId,
+          name: r.d.name,
+          extra: r.d.extra,
+          size: Number(r.d.size),
+          data: await readObject(src, r, 16 << 20),
+        });
       }
       await appendObjects(dst, items, src.sif.header.modified);
       return added.length;

@@ -22,7 +22,8 @@ import { cloneToTarball } from './git';
 /** `$SIFKIT_SOURCE_CACHE`, else `sources/` in sifkit's state directory (where scan verdicts live too). */
 export function defaultSourceCache(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SIFKIT_SOURCE_CACHE) return path.resolve(env.SIFKIT_SOURCE_CACHE);
-  const state = env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
+  const state =
+    env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
   return path.join(state, 'sources');
 }
 
@@ -66,9 +67,13 @@ export interface FetchOptions {
 function refuseUnverified(list: readonly ResolvedSource[]): void {
   const bad = list.filter((s) => s.kind !== 'git' && !s.sha256);
   if (bad.length === 0) return;
-  throw new RefusedError('unverified-source', `source ${bad.map((s) => `${s.name} (${s.url})`).join(', ')} has no recorded sha256: not fetched`, {
-    hint: 'find the digest its publisher gives (a release page, PyPI, Spack or EasyBuild) and record it under sources.NAME.sha256 in recipe.yaml; never the digest of a file you just downloaded',
-  });
+  throw new RefusedError(
+    'unverified-source',
+    `source ${bad.map((s) => `${s.name} (${s.url})`).join(', ')} has no recorded sha256: not fetched`,
+    {
+      hint: 'find the digest its publisher gives (a release page, PyPI, Spack or EasyBuild) and record it under sources.NAME.sha256 in recipe.yaml; never the digest of a file you just downloaded',
+    },
+  );
 }
 
 const MiB = 1024 * 1024;
@@ -79,27 +84,48 @@ async function verifyCached(file: string, src: ResolvedSource, signal: AbortSign
   if (src.sha256) {
     const got = await sha256File(file, signal);
     if (got !== src.sha256) {
-      throw new RefusedError('tampered-source', `${file} (source ${src.name}, ${src.url}): sha256 mismatch: expected ${src.sha256}, got ${got}`, {
-        hint: 'the cached file changed after it was verified: remove it and run sifkit fetch again',
-      });
+      throw new RefusedError(
+        'tampered-source',
+        `${file} (source ${src.name}, ${src.url}): sha256 mismatch: expected ${src.sha256}, got ${got}`,
+        {
+          hint: 'the cached file changed after it was verified: remove it and run sifkit fetch again',
+        },
+      );
     }
   }
   return (await fs.stat(file)).size;
 }
 
 async function exists(file: string): Promise<boolean> {
-  return fs.stat(file).then((s) => s.isFile(), (e) => {
-    if (errnoCode(e) === 'ENOENT') return false;
-    throw e;
-  });
+  return fs.stat(file).then(
+    (s) => s.isFile(),
+    (e) => {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw e;
+    },
+  );
 }
 
 async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<FetchedSource> {
   const file = cachedFile(opts.cache, src);
-  const base = { name: src.name, kind: src.kind, url: src.url, sha256: src.sha256, commit: src.commit, file, servedPath: src.servedPath, requests: 0, resumedFrom: 0 };
+  const base = {
+    name: src.name,
+    kind: src.kind,
+    url: src.url,
+    sha256: src.sha256,
+    commit: src.commit,
+    file,
+    servedPath: src.servedPath,
+    requests: 0,
+    resumedFrom: 0,
+  };
   if (await exists(file)) return { ...base, bytes: await verifyCached(file, src, opts.signal), how: 'cached' };
   if (opts.offline) {
-    throw new RefusedError('source-not-cached', `source ${src.name} (${src.url}) is not in the source cache ${opts.cache} and --offline forbids fetching it`, { hint: 'run sifkit fetch for this recipe on a host with network, or give --source-cache DIR' });
+    throw new RefusedError(
+      'source-not-cached',
+      `source ${src.name} (${src.url}) is not in the source cache ${opts.cache} and --offline forbids fetching it`,
+      { hint: 'run sifkit fetch for this recipe on a host with network, or give --source-cache DIR' },
+    );
   }
   const say = opts.onProgress ?? (() => undefined);
   const started = Date.now();
@@ -109,13 +135,20 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
     await fs.mkdir(path.dirname(partial), { recursive: true });
     await fs.mkdir(path.dirname(file), { recursive: true });
     const hash = createHash('sha256');
-    await pipeline(createReadStream(src.file ?? ''), async function* (chunks: AsyncIterable<Buffer>) {
-      for await (const c of chunks) {
-        hash.update(c);
-        yield c;
-      }
-    }, (await fs.open(partial, 'w')).createWriteStream()).catch((e) => {
-      throw new OperationError('source-unreadable', `source ${src.name}: cannot read ${src.file} (${errnoCode(e) ?? (e as Error).message})`);
+    await pipeline(
+      createReadStream(src.file ?? ''),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const c of chunks) {
+          hash.update(c);
+          yield c;
+        }
+      },
+      (await fs.open(partial, 'w')).createWriteStream(),
+    ).catch((e) => {
+      throw new OperationError(
+        'source-unreadable',
+        `source ${src.name}: cannot read ${src.file} (${errnoCode(e) ?? (e as Error).message})`,
+      );
     });
     const got = hash.digest('hex');
     if (got !== src.sha256) {
@@ -127,8 +160,18 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
   }
   if (src.kind === 'git') {
     say(`${src.name}: cloning ${src.url} at ${src.commit}${src.submodules ? ' with submodules' : ''}`);
-    const got = await cloneToTarball({ url: src.url, commit: src.commit ?? '', submodules: src.submodules, target: file, expectSha256: src.sha256, signal: opts.signal });
-    if (!src.sha256) say(`${src.name}: tarball of ${src.commit} has sha256 ${got.sha256}: record it as sources.${src.name}.sha256 to have it checked`);
+    const got = await cloneToTarball({
+      url: src.url,
+      commit: src.commit ?? '',
+      submodules: src.submodules,
+      target: file,
+      expectSha256: src.sha256,
+      signal: opts.signal,
+    });
+    if (!src.sha256)
+      say(
+        `${src.name}: tarball of ${src.commit} has sha256 ${got.sha256}: record it as sources.${src.name}.sha256 to have it checked`,
+      );
     return { ...base, sha256: got.sha256, bytes: got.bytes, how: 'fetched' };
   }
   // The first progress line after a second: a fast download says only that it is done.
@@ -150,7 +193,9 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
     onRetry: (reason, n, wait) => say(`${src.name}: ${reason}; retry ${n} in ${(wait / 1000).toFixed(1)} s`),
   });
   const secs = Math.max(0.001, (Date.now() - started) / 1000);
-  say(`${src.name}: fetched ${human(result.bytes)} in ${secs.toFixed(1)} s (${human(result.bytes / secs)}/s)${result.resumedFrom ? `, resumed at ${human(result.resumedFrom)}` : ''}`);
+  say(
+    `${src.name}: fetched ${human(result.bytes)} in ${secs.toFixed(1)} s (${human(result.bytes / secs)}/s)${result.resumedFrom ? `, resumed at ${human(result.resumedFrom)}` : ''}`,
+  );
   return { ...base, bytes: result.bytes, how: 'fetched', requests: result.requests, resumedFrom: result.resumedFrom };
 }
 
@@ -181,7 +226,10 @@ export async function fetchSources(list: readonly ResolvedSource[], opts: FetchO
 }
 
 /** What a build serves: each source's served path and cached file, checked now (fetched first unless offline). */
-export async function ensureSources(list: readonly ResolvedSource[], opts: FetchOptions): Promise<Array<{ servedPath: string; file: string }>> {
+export async function ensureSources(
+  list: readonly ResolvedSource[],
+  opts: FetchOptions,
+): Promise<Array<{ servedPath: string; file: string }>> {
   const got = await fetchSources(list, opts);
   return got.map((s) => ({ servedPath: s.servedPath, file: s.file }));
 }

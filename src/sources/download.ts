@@ -69,17 +69,30 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Opens a GET (following redirects by the rules above) and resolves with the final response. */
-async function open(declared: URL, headers: Record<string, string>, opts: DownloadOptions, count: () => void): Promise<http.IncomingMessage> {
+async function open(
+  declared: URL,
+  headers: Record<string, string>,
+  opts: DownloadOptions,
+  count: () => void,
+): Promise<http.IncomingMessage> {
   let url = declared;
   for (let hop = 0; ; hop++) {
     count();
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const common: http.RequestOptions = { method: 'GET', headers: { 'User-Agent': USER_AGENT, 'Accept-Encoding': 'identity', ...headers }, signal: opts.signal, timeout: opts.idleTimeoutMs ?? 30_000, agent: false };
+      const common: http.RequestOptions = {
+        method: 'GET',
+        headers: { 'User-Agent': USER_AGENT, 'Accept-Encoding': 'identity', ...headers },
+        signal: opts.signal,
+        timeout: opts.idleTimeoutMs ?? 30_000,
+        agent: false,
+      };
       const req =
         url.protocol === 'https:'
           ? https.request(url, { ...common, rejectUnauthorized: true, minVersion: 'TLSv1.2' })
           : http.request(url, common);
-      req.on('timeout', () => req.destroy(new Transient(`no answer from ${url.host} for ${(opts.idleTimeoutMs ?? 30_000) / 1000} s`)));
+      req.on('timeout', () =>
+        req.destroy(new Transient(`no answer from ${url.host} for ${(opts.idleTimeoutMs ?? 30_000) / 1000} s`)),
+      );
       req.on('response', resolve);
       req.on('error', reject);
       req.end();
@@ -89,11 +102,16 @@ async function open(declared: URL, headers: Record<string, string>, opts: Downlo
     res.resume();
     const location = res.headers.location;
     if (!location) throw new OperationError('fetch-failed', `${url.href}: redirect ${status} without a Location`);
-    if (hop >= (opts.maxRedirects ?? 5)) throw new OperationError('fetch-failed', `${declared.href}: more than ${opts.maxRedirects ?? 5} redirects`);
+    if (hop >= (opts.maxRedirects ?? 5))
+      throw new OperationError('fetch-failed', `${declared.href}: more than ${opts.maxRedirects ?? 5} redirects`);
     const next = new URL(location, url);
     // Only ever to https, or to http when the declared URL itself is http.
     const allowed = next.protocol === 'https:' || (next.protocol === 'http:' && declared.protocol === 'http:');
-    if (!allowed) throw new RefusedError('unsafe-redirect', `${declared.href}: redirected to ${next.protocol}//${next.host}, refused (only https, or http when the declared URL is http)`);
+    if (!allowed)
+      throw new RefusedError(
+        'unsafe-redirect',
+        `${declared.href}: redirected to ${next.protocol}//${next.host}, refused (only https, or http when the declared URL is http)`,
+      );
     url = next;
   }
 }
@@ -115,17 +133,25 @@ async function hashInto(hash: Hash, file: string): Promise<void> {
 }
 
 async function sizeOf(file: string): Promise<number> {
-  return fs.stat(file).then((s) => s.size, (e) => {
-    if (errnoCode(e) === 'ENOENT') return 0;
-    throw e;
-  });
+  return fs.stat(file).then(
+    (s) => s.size,
+    (e) => {
+      if (errnoCode(e) === 'ENOENT') return 0;
+      throw e;
+    },
+  );
 }
 
 /** One attempt: resumes from the partial file when there is one. Returns the digest of the whole file. */
 async function attempt(opts: DownloadOptions, declared: URL, result: DownloadResult): Promise<string> {
   let offset = await sizeOf(opts.partial);
   const hash = createHash('sha256');
-  const res = await open(declared, offset > 0 ? { Range: `bytes=${offset}-` } : {}, opts, () => result.requests++).catch((e) => {
+  const res = await open(
+    declared,
+    offset > 0 ? { Range: `bytes=${offset}-` } : {},
+    opts,
+    () => result.requests++,
+  ).catch((e) => {
     if (opts.signal.aborted) throw new InterruptedError('fetch interrupted');
     if (e instanceof OperationError || e instanceof RefusedError || e instanceof Transient) throw e;
     // TLS failures are not transient: a certificate will not become valid by waiting.
@@ -146,7 +172,12 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
   }
   if (status !== 200 && status !== 206) {
     res.resume();
-    throw new OperationError('fetch-failed', `${opts.url}: HTTP ${status}`, { hint: status === 404 ? 'the file moved or is gone: find its new URL and record it in the recipe (the sha256 stays)' : undefined });
+    throw new OperationError('fetch-failed', `${opts.url}: HTTP ${status}`, {
+      hint:
+        status === 404
+          ? 'the file moved or is gone: find its new URL and record it in the recipe (the sha256 stays)'
+          : undefined,
+    });
   }
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
   if (status === 206 && range && Number(range[1]) === offset) {
@@ -161,7 +192,11 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
   let got = offset;
   const out = createWriteStream(opts.partial, { flags: offset > 0 ? 'a' : 'w' });
   try {
-    await pipeline(res, hashing(hash, (n) => opts.onBytes?.((got += n), total)), out);
+    await pipeline(
+      res,
+      hashing(hash, (n) => opts.onBytes?.((got += n), total)),
+      out,
+    );
   } catch (e) {
     if (opts.signal.aborted) throw new InterruptedError('fetch interrupted');
     throw new Transient(`${opts.url}: cut after ${got} bytes (${(e as Error).message})`);
@@ -178,7 +213,8 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
  */
 export async function downloadVerified(opts: DownloadOptions): Promise<DownloadResult> {
   const declared = new URL(opts.url);
-  if (declared.protocol !== 'https:' && declared.protocol !== 'http:') throw new RefusedError('bad-source-url', `${opts.url}: only http and https are fetched`);
+  if (declared.protocol !== 'https:' && declared.protocol !== 'http:')
+    throw new RefusedError('bad-source-url', `${opts.url}: only http and https are fetched`);
   await fs.mkdir(path.dirname(opts.partial), { recursive: true });
   await fs.mkdir(path.dirname(opts.target), { recursive: true });
   const result: DownloadResult = { bytes: 0, requests: 0, resumedFrom: 0 };
@@ -189,7 +225,8 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
       digest = await attempt(opts, declared, result);
     } catch (e) {
       if (!(e instanceof Transient) || n >= retries) {
-        if (e instanceof Transient) throw new OperationError('fetch-failed', `${e.message} (gave up after ${n + 1} attempts)`);
+        if (e instanceof Transient)
+          throw new OperationError('fetch-failed', `${e.message} (gave up after ${n + 1} attempts)`);
         throw e;
       }
       const wait = Math.min(30_000, (opts.backoffMs ?? 1000) * 2 ** n);
@@ -199,9 +236,13 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
     }
     if (digest !== opts.sha256) {
       await fs.rm(opts.partial, { force: true });
-      throw new RefusedError('checksum-mismatch', `${opts.url}: sha256 mismatch: expected ${opts.sha256}, got ${digest}`, {
-        hint: 'the file is not the one the recipe pins: nothing was kept; if upstream changed it on purpose, check why before recording a new digest',
-      });
+      throw new RefusedError(
+        'checksum-mismatch',
+        `${opts.url}: sha256 mismatch: expected ${opts.sha256}, got ${digest}`,
+        {
+          hint: 'the file is not the one the recipe pins: nothing was kept; if upstream changed it on purpose, check why before recording a new digest',
+        },
+      );
     }
     result.bytes = await sizeOf(opts.partial);
     await fsyncPath(opts.partial);

@@ -43,7 +43,11 @@ async function walk(dir: string, rel = ''): Promise<string[]> {
 }
 
 /** Writes the deterministic tarball of dir to file; returns its sha256 and size. */
-export async function treeTarball(dir: string, file: string, signal: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+export async function treeTarball(
+  dir: string,
+  file: string,
+  signal: AbortSignal,
+): Promise<{ sha256: string; bytes: number }> {
   const pack = tar.pack();
   const hash = createHash('sha256');
   let bytes = 0;
@@ -64,10 +68,14 @@ export async function treeTarball(dir: string, file: string, signal: AbortSignal
     const abs = path.join(dir, rel);
     const st = await fs.lstat(abs);
     if (st.isDirectory()) pack.entry({ ...fixed, name: `${rel}/`, type: 'directory', mode: 0o755 });
-    else if (st.isSymbolicLink()) pack.entry({ ...fixed, name: rel, type: 'symlink', linkname: await fs.readlink(abs), mode: 0o777 });
+    else if (st.isSymbolicLink())
+      pack.entry({ ...fixed, name: rel, type: 'symlink', linkname: await fs.readlink(abs), mode: 0o777 });
     else if (st.isFile()) {
       await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ ...fixed, name: rel, type: 'file', size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644 }, (e) => (e ? reject(e) : resolve()));
+        const entry = pack.entry(
+          { ...fixed, name: rel, type: 'file', size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644 },
+          (e) => (e ? reject(e) : resolve()),
+        );
         createReadStream(abs).on('error', reject).pipe(entry);
       });
     }
@@ -81,21 +89,33 @@ export async function treeTarball(dir: string, file: string, signal: AbortSignal
 export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: string; bytes: number }> {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-git-'));
   const git = (args: string[], cwd?: string) =>
-    runChild('git', args, { cwd, signal: opts.signal, label: `git ${args[0]}`, failCode: 'git-failed', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, missing: { code: 'no-git', hint: 'install git to fetch git sources' } });
+    runChild('git', args, {
+      cwd,
+      signal: opts.signal,
+      label: `git ${args[0]}`,
+      failCode: 'git-failed',
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+      missing: { code: 'no-git', hint: 'install git to fetch git sources' },
+    });
   try {
     const tree = path.join(work, 'tree');
     // No checkout of whatever the default branch is now: only the pinned commit.
     await git(['-c', 'protocol.file.allow=never', 'clone', '--no-checkout', '--', opts.url, tree]);
     await git(['-c', 'advice.detachedHead=false', 'checkout', '--detach', opts.commit], tree);
     const head = (await git(['rev-parse', 'HEAD'], tree)).trim();
-    if (head !== opts.commit) throw new OperationError('git-failed', `${opts.url}: checked out ${head}, not the pinned ${opts.commit}`);
-    if (opts.submodules) await git(['-c', 'protocol.file.allow=never', 'submodule', 'update', '--init', '--recursive'], tree);
+    if (head !== opts.commit)
+      throw new OperationError('git-failed', `${opts.url}: checked out ${head}, not the pinned ${opts.commit}`);
+    if (opts.submodules)
+      await git(['-c', 'protocol.file.allow=never', 'submodule', 'update', '--init', '--recursive'], tree);
     await fs.mkdir(path.dirname(opts.target), { recursive: true });
     const tmp = `${opts.target}.part-${process.pid}`;
     const got = await treeTarball(tree, tmp, opts.signal);
     if (opts.expectSha256 && got.sha256 !== opts.expectSha256) {
       await fs.rm(tmp, { force: true });
-      throw new RefusedError('checksum-mismatch', `${opts.url} @ ${opts.commit}: sha256 mismatch of the tree's tarball: expected ${opts.expectSha256}, got ${got.sha256}`);
+      throw new RefusedError(
+        'checksum-mismatch',
+        `${opts.url} @ ${opts.commit}: sha256 mismatch of the tree's tarball: expected ${opts.expectSha256}, got ${got.sha256}`,
+      );
     }
     await fsyncPath(tmp);
     await fs.rename(tmp, opts.target);

@@ -21,7 +21,16 @@ export function auditLine(r: AuditInput): string {
   } catch {
     /* no passwd entry */
   }
-  return JSON.stringify({ time: new Date().toISOString(), user, host: os.hostname(), pid: process.pid, command: r.command ?? process.argv.slice(2).join(' '), ...r }) + '\n';
+  return (
+    JSON.stringify({
+      time: new Date().toISOString(),
+      user,
+      host: os.hostname(),
+      pid: process.pid,
+      command: r.command ?? process.argv.slice(2).join(' '),
+      ...r,
+    }) + '\n'
+  );
 }
 
 /** Writes a line to an audit log opened for append ('a': O_APPEND), durably. */
@@ -45,5 +54,7 @@ export async function readAudit(file: string): Promise<AuditRecord[]> {
   }
   const lines = text.split('\n');
   const complete = lines.slice(0, -1);
-  return complete.flatMap((l, i) => (l ? [parseJsonDocument(auditRecordSchema, l, `audit log ${file} line ${i + 1}`, 'bad-audit')] : []));
+  return complete.flatMap((l, i) =>
+    l ? [parseJsonDocument(auditRecordSchema, l, `audit log ${file} line ${i + 1}`, 'bad-audit')] : [],
+  );
 }

@@ -11,7 +11,13 @@ export type ChecksumState = 'ok' | 'ok-cached' | 'mismatch' | 'missing' | 'unrec
  * to the one recorded at hashing time is trusted; otherwise (or `deep`)
  * the file is read. Updates `entry.hashed` when it re-hashed a good file.
  */
-export async function checkFile(tree: Tree, entry: LedgerEntry | undefined, rel: string, deep = false, signal?: AbortSignal): Promise<ChecksumState> {
+export async function checkFile(
+  tree: Tree,
+  entry: LedgerEntry | undefined,
+  rel: string,
+  deep = false,
+  signal?: AbortSignal,
+): Promise<ChecksumState> {
   let st;
   try {
     st = await fs.stat(path.join(tree.root, rel));

@@ -28,7 +28,12 @@ function hostsDir(tree: Tree): string {
 }
 
 /** Records (or replaces) a snapshot the tree promises to serve, as `.sifkit/hosts/<name>.json`. */
-export async function recordHost(tree: Tree, snapshot: HostSnapshot, nameArg: string | undefined, signal?: AbortSignal): Promise<{ name: string; path: string; replaced: boolean }> {
+export async function recordHost(
+  tree: Tree,
+  snapshot: HostSnapshot,
+  nameArg: string | undefined,
+  signal?: AbortSignal,
+): Promise<{ name: string; path: string; replaced: boolean }> {
   const name = checkNameRule('variant', nameArg ?? snapshot.host, '--name');
   const file = path.join(hostsDir(tree), `${name}.json`);
   const rel = `${STATE}/${HOSTS}/${name}.json`;
@@ -40,7 +45,11 @@ export async function recordHost(tree: Tree, snapshot: HostSnapshot, nameArg: st
     });
     await writeFileAtomic(file, JSON.stringify(snapshot, null, 1) + '\n');
     changes.made(() => (before ? writeFileAtomic(file, before) : fs.rm(file, { force: true })));
-    return { value: { name, path: file, replaced: Boolean(before) }, files: [{ path: rel, op: before ? 'replace host snapshot' : 'record host snapshot' }], detail: { host: snapshot.host, takenAt: snapshot.takenAt } };
+    return {
+      value: { name, path: file, replaced: Boolean(before) },
+      files: [{ path: rel, op: before ? 'replace host snapshot' : 'record host snapshot' }],
+      detail: { host: snapshot.host, takenAt: snapshot.takenAt },
+    };
   });
 }
 
@@ -64,7 +73,10 @@ export async function recordedHosts(tree: Tree): Promise<Array<{ name: string; s
 /** The first break of a report, in words. */
 export function firstBreak(r: CompatReport): string {
   const b = r.breaks[0];
-  if (b) return b.kind === 'missing-library' ? `${b.file} needs ${b.library}, found nowhere` : `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`;
+  if (b)
+    return b.kind === 'missing-library'
+      ? `${b.file} needs ${b.library}, found nowhere`
+      : `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`;
   const m = r.mpi.find((x) => !x.ok);
   return m ? `MPI ${m.library}: ${m.why}` : 'compatible';
 }
@@ -76,19 +88,38 @@ export function firstBreak(r: CompatReport): string {
 export async function compatGate(tree: Tree, name: string, opts: CompatOptions = {}): Promise<CompatReport[]> {
   const file = path.join(tree.tested, name);
   // Not staged: promote says so in its own words.
-  if (!(await fs.stat(file).then((s) => s.isFile(), () => false))) return [];
+  if (
+    !(await fs.stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return [];
   return checkAgainstRecorded(tree, file, name, opts);
 }
 
 /** As compatGate, for a SIF not yet in the tree (the release checks it before its tests). */
-export async function checkAgainstRecorded(tree: Tree, file: string, name: string, opts: CompatOptions = {}): Promise<CompatReport[]> {
+export async function checkAgainstRecorded(
+  tree: Tree,
+  file: string,
+  name: string,
+  opts: CompatOptions = {},
+): Promise<CompatReport[]> {
   const hosts = await recordedHosts(tree);
   if (!hosts.length) return [];
-  const reports = await checkCompat(file, hosts.map((h) => h.snapshot), opts);
+  const reports = await checkCompat(
+    file,
+    hosts.map((h) => h.snapshot),
+    opts,
+  );
   const bad = reports.map((r, i) => ({ r, host: hosts[i].name })).filter((x) => !x.r.compatible);
   if (bad.length) {
     const n = bad[0].r.breaks.length + bad[0].r.mpi.filter((m) => !m.ok).length;
-    throw new RefusedError('host-incompatible', `${name} breaks on host ${bad.map((b) => b.host).join(', ')}: ${firstBreak(bad[0].r)}${n > 1 ? ` (and ${n - 1} more)` : ''}`, { hint: 'sifkit compat shows every break; --no-compat promotes anyway' });
+    throw new RefusedError(
+      'host-incompatible',
+      `${name} breaks on host ${bad.map((b) => b.host).join(', ')}: ${firstBreak(bad[0].r)}${n > 1 ? ` (and ${n - 1} more)` : ''}`,
+      { hint: 'sifkit compat shows every break; --no-compat promotes anyway' },
+    );
   }
   return reports;
 }
@@ -108,10 +139,12 @@ export interface PublishedImage {
 export async function publishedImages(tree: Tree, easyconfigs?: string): Promise<PublishedImage[]> {
   const byName = new Map<string, PublishedImage>();
   const add = (name: string, dir: string) => {
-    if (!byName.has(name)) byName.set(name, { name, path: path.join(tree.root, dir, name), links: [], easyconfigs: [] });
+    if (!byName.has(name))
+      byName.set(name, { name, path: path.join(tree.root, dir, name), links: [], easyconfigs: [] });
   };
   try {
-    for (const n of fsSync.readdirSync(tree.easybuild).sort()) if (parseSifFileName(n)?.ext === 'sif' && !n.includes(TEMP_MARKER)) add(n, EASYBUILD);
+    for (const n of fsSync.readdirSync(tree.easybuild).sort())
+      if (parseSifFileName(n)?.ext === 'sif' && !n.includes(TEMP_MARKER)) add(n, EASYBUILD);
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw e;
   }
@@ -148,7 +181,11 @@ export interface TreeCompatRow extends PublishedImage {
 }
 
 /** Every published image against each snapshot: which would break and which still work. */
-export async function treeCompat(tree: Tree, hosts: HostSnapshot[], opts: CompatOptions & { easyconfigs?: string; onImage?: (name: string) => void } = {}): Promise<TreeCompatRow[]> {
+export async function treeCompat(
+  tree: Tree,
+  hosts: HostSnapshot[],
+  opts: CompatOptions & { easyconfigs?: string; onImage?: (name: string) => void } = {},
+): Promise<TreeCompatRow[]> {
   const images = await publishedImages(tree, opts.easyconfigs);
   const done = new Map<string, TreeCompatRow>();
   for (const img of images) {
@@ -161,5 +198,13 @@ export async function treeCompat(tree: Tree, hosts: HostSnapshot[], opts: Compat
       else throw e;
     }
   }
-  return images.map((img) => (img.sameAs ? { ...img, reports: (done.get(img.sameAs)?.reports ?? []).map((r) => ({ ...r, image: img.path })), error: done.get(img.sameAs)?.error } : done.get(img.name)!));
+  return images.map((img) =>
+    img.sameAs
+      ? {
+          ...img,
+          reports: (done.get(img.sameAs)?.reports ?? []).map((r) => ({ ...r, image: img.path })),
+          error: done.get(img.sameAs)?.error,
+        }
+      : done.get(img.name)!,
+  );
 }

@@ -33,14 +33,16 @@ export function sameStat(a: StatKey | undefined, b: StatKey): boolean {
  * written for names that pass the rule (writeLedger).
  */
 export function ledgerPath(tree: Tree, name: string): string {
-  if (name.includes('/')) throw new InputError('bad-name', `ledger record: ${escapeForMessage(name)} is not a file name`);
+  if (name.includes('/'))
+    throw new InputError('bad-name', `ledger record: ${escapeForMessage(name)} is not a file name`);
   return joinInside(tree.ledger, `${name}.json`);
 }
 
 /** A record's text checked: the schema, and that it is the record of the file it is in. */
 export function parseLedgerEntry(text: string, file: string, name: string): LedgerEntry {
   const entry = parseJsonDocument(ledgerEntrySchema, text, `ledger record ${file}`, 'bad-ledger');
-  if (entry.name !== name) throw new InputError('bad-ledger', `ledger record ${file}: name: expected ${name}, found ${entry.name}`);
+  if (entry.name !== name)
+    throw new InputError('bad-ledger', `ledger record ${file}: name: expected ${name}, found ${entry.name}`);
   return entry;
 }
 
@@ -90,7 +92,13 @@ export async function scanLedger(tree: Tree): Promise<LedgerScan> {
     try {
       scan.entries.push(parseLedgerEntry(fsSync.readFileSync(file, 'utf8'), file, n.slice(0, -'.json'.length)));
     } catch (e) {
-      scan.damaged.push({ file, message: e instanceof InputError ? e.message : `ledger record ${file}: unreadable (${errnoCode(e) ?? 'unknown error'})` });
+      scan.damaged.push({
+        file,
+        message:
+          e instanceof InputError
+            ? e.message
+            : `ledger record ${file}: unreadable (${errnoCode(e) ?? 'unknown error'})`,
+      });
     }
   }
   return scan;

@@ -42,7 +42,8 @@ export async function readLinkIn(tree: Tree, name: string): Promise<LinkTarget |
     return linkTargetOf(tree, await fs.readlink(at));
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
-    if (errnoCode(e) === 'EINVAL') throw new RefusedError('not-a-link', `${SIF_IMAGES}/${name} exists and is not a symbolic link; not replacing it`);
+    if (errnoCode(e) === 'EINVAL')
+      throw new RefusedError('not-a-link', `${SIF_IMAGES}/${name} exists and is not a symbolic link; not replacing it`);
     throw e;
   }
 }
@@ -56,7 +57,19 @@ export function stemLink(tree: Tree, stem: string): Promise<LinkTarget | undefin
  * Whether image `name` is already where a promote puts it: its file in
  * easybuild-sif-images/ (`file`), the stem's link pointing at it (`link`).
  */
-export async function isPromoted(tree: Tree, name: string, stem: string, want: { file: boolean; link: boolean }): Promise<boolean> {
-  if (want.file && !(await fs.stat(path.join(tree.easybuild, name)).then((s) => s.isFile(), () => false))) return false;
+export async function isPromoted(
+  tree: Tree,
+  name: string,
+  stem: string,
+  want: { file: boolean; link: boolean },
+): Promise<boolean> {
+  if (
+    want.file &&
+    !(await fs.stat(path.join(tree.easybuild, name)).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    return false;
   return !want.link || (await stemLink(tree, stem).catch(() => undefined))?.image === name;
 }

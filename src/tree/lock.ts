@@ -79,7 +79,11 @@ function userName(): string {
  * unreadable owner (which a lock made by rename cannot have, but a hand
  * edit can) is judged by its file's age, never taken as fresh forever.
  */
-export async function readLock(dir: string, staleMs = staleMsFromEnv(), clock: Clock = realClock): Promise<LockState | undefined> {
+export async function readLock(
+  dir: string,
+  staleMs = staleMsFromEnv(),
+  clock: Clock = realClock,
+): Promise<LockState | undefined> {
   const file = path.join(dir, OWNER);
   let st;
   try {
@@ -101,7 +105,8 @@ export async function readLock(dir: string, staleMs = staleMsFromEnv(), clock: C
   } catch {
     owner = undefined;
   }
-  if (owner && deadOnThisHost(owner.host, owner.pid)) return { owner, ageMs, live: false, why: `process ${owner.pid} on this host is gone` };
+  if (owner && deadOnThisHost(owner.host, owner.pid))
+    return { owner, ageMs, live: false, why: `process ${owner.pid} on this host is gone` };
   if (ageMs > staleMs) return { owner, ageMs, live: false, why: `no heartbeat for ${Math.round(ageMs / 1000)} s` };
   return { owner, ageMs, live: true };
 }
@@ -164,7 +169,14 @@ async function removeLockDir(dir: string, why: string): Promise<void> {
  */
 async function underBreakLock(dir: string, staleMs: number, clock: Clock, fn: () => Promise<void>): Promise<boolean> {
   const brk = `${dir}.break`;
-  const me: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: 'lock removal', since: new Date(clock.now()).toISOString(), token: randomBytes(8).toString('hex') };
+  const me: LockOwner = {
+    host: os.hostname(),
+    pid: process.pid,
+    user: userName(),
+    command: 'lock removal',
+    since: new Date(clock.now()).toISOString(),
+    token: randomBytes(8).toString('hex'),
+  };
   if (!(await placeLock(brk, me))) {
     const held = await readLock(brk, staleMs, clock);
     // A dead break lock is moved aside, then what was moved is checked: a
@@ -192,7 +204,13 @@ async function underBreakLock(dir: string, staleMs: number, clock: Clock, fn: ()
 }
 
 /** Under the break lock: removes the lock when it still is the one with `token` (or one that is stale). */
-async function removeIf(dir: string, staleMs: number, clock: Clock, want: (s: LockState) => boolean, why: string): Promise<boolean> {
+async function removeIf(
+  dir: string,
+  staleMs: number,
+  clock: Clock,
+  want: (s: LockState) => boolean,
+  why: string,
+): Promise<boolean> {
   let removed = false;
   const ran = await underBreakLock(dir, staleMs, clock, async () => {
     const now = await readLock(dir, staleMs, clock);
@@ -209,7 +227,14 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
   const heartbeatMs = opts.heartbeatMs ?? Math.max(50, Math.floor(staleMs / 4));
   const clock = opts.clock ?? realClock;
   const deadline = clock.now() + (opts.waitMs ?? Number(process.env.SIFKIT_LOCK_WAIT_MS ?? 120_000));
-  const owner: LockOwner = { host: os.hostname(), pid: process.pid, user: userName(), command: opts.command, since: new Date(clock.now()).toISOString(), token: randomBytes(8).toString('hex') };
+  const owner: LockOwner = {
+    host: os.hostname(),
+    pid: process.pid,
+    user: userName(),
+    command: opts.command,
+    since: new Date(clock.now()).toISOString(),
+    token: randomBytes(8).toString('hex'),
+  };
   let delay = 20;
   for (;;) {
     throwIfAborted(opts.signal);
@@ -221,7 +246,9 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
       continue;
     }
     if (held && clock.now() > deadline)
-      throw new RefusedError('locked', `the container tree is locked by ${describeLock(held)}`, { hint: 'wait for it to finish; a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)' });
+      throw new RefusedError('locked', `the container tree is locked by ${describeLock(held)}`, {
+        hint: 'wait for it to finish; a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)',
+      });
     await clock.sleep(delay);
     delay = Math.min(500, delay * 2);
   }
@@ -243,9 +270,12 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
         const held = await readLock(dir, staleMs, clock);
         // Broken as stale by someone else: what is there now is not ours to remove.
         if (held?.owner?.token !== owner.token) return;
-        if (await underBreakLock(dir, staleMs, clock, async () => {
-          if ((await readLock(dir, staleMs, clock))?.owner?.token === owner.token) await removeLockDir(dir, 'done');
-        })) return;
+        if (
+          await underBreakLock(dir, staleMs, clock, async () => {
+            if ((await readLock(dir, staleMs, clock))?.owner?.token === owner.token) await removeLockDir(dir, 'done');
+          })
+        )
+          return;
         await clock.sleep(10);
       }
     },

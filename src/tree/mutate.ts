@@ -43,7 +43,14 @@ async function openAudit(tree: Tree): Promise<fs.FileHandle> {
     return await fs.open(tree.audit, 'a', 0o644);
   } catch (e) {
     const sys = fromSystemError(e);
-    throw new OperationError('audit-unwritable', `cannot write the audit log ${tree.audit}${sys ? `: ${sys.message.replace(/^cannot \S+ \S+: /, '')}` : ` (${errnoCode(e) ?? e})`}; nothing was changed`, { cause: e, hint: 'every change to the tree is recorded there: fix its permissions or the file system, then run the command again' });
+    throw new OperationError(
+      'audit-unwritable',
+      `cannot write the audit log ${tree.audit}${sys ? `: ${sys.message.replace(/^cannot \S+ \S+: /, '')}` : ` (${errnoCode(e) ?? e})`}; nothing was changed`,
+      {
+        cause: e,
+        hint: 'every change to the tree is recorded there: fix its permissions or the file system, then run the command again',
+      },
+    );
   }
 }
 
@@ -65,7 +72,13 @@ async function rollBack(undos: Array<(() => Promise<void>) | undefined>): Promis
  * audit log: every failure and refusal, and every success that changed
  * something (a command with nothing to do leaves no line).
  */
-export async function mutate<T>(tree: Tree, action: string, signal: AbortSignal | undefined, fn: (changes: Changes) => Promise<MutationResult<T>>, opts: MutateOptions = {}): Promise<T> {
+export async function mutate<T>(
+  tree: Tree,
+  action: string,
+  signal: AbortSignal | undefined,
+  fn: (changes: Changes) => Promise<MutationResult<T>>,
+  opts: MutateOptions = {},
+): Promise<T> {
   await fs.mkdir(tree.state, { recursive: true, mode: 0o755 });
   const lock = await acquireLock(tree.lock, { command: `sifkit ${process.argv.slice(2).join(' ')}`.trim(), signal });
   try {
@@ -80,13 +93,20 @@ export async function mutate<T>(tree: Tree, action: string, signal: AbortSignal 
         if (undos.length) {
           const undone = await rollBack(undos);
           // An interrupted run stays an interruption (exit 130), whatever error the abort surfaced as.
-          err = isSifkitError(e) || signal?.aborted ? e : fromSystemError(e) ?? e;
-          if (err instanceof Error) err.message += undone ? '; its changes were rolled back, the tree is as before' : `; the tree was left partly changed: ${opts.resume ?? 'sifkit verify --repair makes it consistent'}`;
+          err = isSifkitError(e) || signal?.aborted ? e : (fromSystemError(e) ?? e);
+          if (err instanceof Error)
+            err.message += undone
+              ? '; its changes were rolled back, the tree is as before'
+              : `; the tree was left partly changed: ${opts.resume ?? 'sifkit verify --repair makes it consistent'}`;
         }
-        await writeAuditLine(audit, auditLine({ action, files: [], outcome: outcomeOf(err), error: (err as Error).message })).catch(() => undefined);
+        await writeAuditLine(
+          audit,
+          auditLine({ action, files: [], outcome: outcomeOf(err), error: (err as Error).message }),
+        ).catch(() => undefined);
         throw err;
       }
-      if (r.files.length) await writeAuditLine(audit, auditLine({ action, files: r.files, outcome: 'ok', detail: r.detail }));
+      if (r.files.length)
+        await writeAuditLine(audit, auditLine({ action, files: r.files, outcome: 'ok', detail: r.detail }));
       return r.value;
     } finally {
       await audit.close();

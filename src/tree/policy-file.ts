@@ -20,7 +20,9 @@ export async function loadPolicyFile(file?: string): Promise<Policy> {
     text = await readRegularFile(p, 'retention policy');
   } catch (e) {
     if (isSifkitError(e)) throw e;
-    throw new InputError('no-policy', `cannot read the retention policy ${p} (${errnoCode(e) ?? 'unreadable'})`, { cause: e });
+    throw new InputError('no-policy', `cannot read the retention policy ${p} (${errnoCode(e) ?? 'unreadable'})`, {
+      cause: e,
+    });
   }
   return parsePolicy(text, p);
 }

@@ -52,7 +52,11 @@ export function parsePolicy(text: string, source: string): Policy {
     broken: d.broken ?? [],
     quarantineDays: d.quarantine_days ?? 30,
     // Its placeholders are checked now (known, outside quotes), before any file is touched.
-    backupCommand: d.backup_command === undefined ? undefined : (fillShell(d.backup_command, { path: '', name: '', dir: '' }, "the policy's backup_command"), d.backup_command),
+    backupCommand:
+      d.backup_command === undefined
+        ? undefined
+        : (fillShell(d.backup_command, { path: '', name: '', dir: '' }, "the policy's backup_command"),
+          d.backup_command),
     easyconfigs: d.easyconfigs,
   };
 }

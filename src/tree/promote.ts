@@ -48,10 +48,16 @@ async function trustChecks(tree: Tree, name: string, opts: PromoteOptions): Prom
   await requireBuildSignature(trust, path.join(tree.tested, name), rel, opts.signal);
   if (!trust.tested) return false;
   if (opts.testedKey && !trust.tested.names.some((n) => n.startsWith(opts.testedKey!.fingerprint)))
-    throw new RefusedError('untrusted-key', `the key ${opts.testedKey.fingerprint} is not a tested key of the trust policy ${trust.file}`);
+    throw new RefusedError(
+      'untrusted-key',
+      `the key ${opts.testedKey.fingerprint} is not a tested key of the trust policy ${trust.file}`,
+    );
   const entry = await readLedger(tree, name);
   const problem = entry ? await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []) : undefined;
-  if (problem && !opts.testedKey) throw new RefusedError('not-tested-signed', `${rel}: ${problem}; the tree's trust policy requires one`, { hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY' });
+  if (problem && !opts.testedKey)
+    throw new RefusedError('not-tested-signed', `${rel}: ${problem}; the tree's trust policy requires one`, {
+      hint: 'promote with --tested-key KEY (a tested key of the policy), or set SIFKIT_TESTED_KEY',
+    });
   return problem !== undefined;
 }
 
@@ -83,19 +89,40 @@ export function newer(a: LedgerEntry, b: LedgerEntry): boolean {
 
 export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions): Promise<PromoteRecord> {
   const name = stagedName(nameArg);
-  if (!parseSifFileName(name)) throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
+  if (!parseSifFileName(name))
+    throw new InputError('bad-name', `${name} does not follow <stem>-dockerhash-<12 hex>.sif`);
   // Read-only, so before the lock: an image that breaks on a host the tree serves goes no further.
   if (opts.compat !== false) await compatGate(tree, name, { signal: opts.signal });
   // Unknown names are bad input, found without taking the lock or making anything.
-  if (!(await fs.stat(path.join(tree.tested, name)).then((s) => s.isFile(), () => false))) throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
+  if (
+    !(await fs.stat(path.join(tree.tested, name)).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
+    throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
+      hint: 'sifkit status lists what is there',
+    });
   const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
     const entry = await readLedger(tree, name);
     const rel = `${TESTED}/${name}`;
     const state = await checkFile(tree, entry, rel, false, opts.signal);
-    if (state === 'missing') throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, { hint: 'sifkit status lists what is there' });
-    if (state === 'unrecorded') throw new RefusedError('no-checksum', `${rel} has no recorded checksum; not promoting an image nobody vouched for`, { hint: 'stage it with sifkit stage' });
-    if (state === 'mismatch') throw new RefusedError('checksum-mismatch', `${rel} does not match its recorded sha256 ${entry!.sha256.slice(0, 16)}…; refusing to promote a changed file`);
+    if (state === 'missing')
+      throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
+        hint: 'sifkit status lists what is there',
+      });
+    if (state === 'unrecorded')
+      throw new RefusedError(
+        'no-checksum',
+        `${rel} has no recorded checksum; not promoting an image nobody vouched for`,
+        { hint: 'stage it with sifkit stage' },
+      );
+    if (state === 'mismatch')
+      throw new RefusedError(
+        'checksum-mismatch',
+        `${rel} does not match its recorded sha256 ${entry!.sha256.slice(0, 16)}…; refusing to promote a changed file`,
+      );
     const e = entry as LedgerEntry;
     const record: PromoteRecord = { name };
     const files: Array<{ path: string; sha256?: string; op?: string }> = [];
@@ -106,14 +133,27 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     const at = path.join(tree.sifImages, linkName(e.stem));
     const previous = wantLink ? (await stemLink(tree, e.stem))?.target : undefined;
     if (previous && !inside(tree.root, path.resolve(tree.sifImages, previous)))
-      throw new RefusedError('escaping-link', `${SIF_IMAGES}/${linkName(e.stem)} points outside the tree (${previous}); not touching it`, { hint: 'someone made it by hand: check it, remove it, then promote again' });
+      throw new RefusedError(
+        'escaping-link',
+        `${SIF_IMAGES}/${linkName(e.stem)} points outside the tree (${previous}); not touching it`,
+        { hint: 'someone made it by hand: check it, remove it, then promote again' },
+      );
     if (wantLink && previous && path.basename(previous) !== name && !opts.rollback) {
       const prevName = path.basename(previous);
       const prev = await readLedger(tree, prevName);
-      if (prev && newer(prev, e)) throw new RefusedError('not-forward', `${SIF_IMAGES}/${linkName(e.stem)} points at ${prevName}, which is newer than ${name}`, { hint: 'use --rollback to move it back on purpose' });
+      if (prev && newer(prev, e))
+        throw new RefusedError(
+          'not-forward',
+          `${SIF_IMAGES}/${linkName(e.stem)} points at ${prevName}, which is newer than ${name}`,
+          { hint: 'use --rollback to move it back on purpose' },
+        );
     }
     let ebState = await checkFile(tree, e, erel, false, opts.signal);
-    if (wantFile && ebState === 'mismatch') throw new RefusedError('checksum-mismatch', `${erel} exists with other content; not overwriting a file EasyConfigs may name`);
+    if (wantFile && ebState === 'mismatch')
+      throw new RefusedError(
+        'checksum-mismatch',
+        `${erel} exists with other content; not overwriting a file EasyConfigs may name`,
+      );
     const ebPresent = ebState === 'ok' || ebState === 'ok-cached';
     if (wantFile && !ebPresent) {
       await fs.mkdir(tree.easybuild, { recursive: true, mode: 0o755 });
@@ -143,7 +183,11 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
         changes.made(() => (previous ? symlinkAtomic(previous, at) : fs.rm(at, { force: true })));
       }
       record.link = { path: at, target: linkTarget, previous, changed };
-      if (changed) files.push({ path: `${SIF_IMAGES}/${linkName(e.stem)}`, op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}` });
+      if (changed)
+        files.push({
+          path: `${SIF_IMAGES}/${linkName(e.stem)}`,
+          op: `link -> ${linkTarget}${previous ? ` (was ${previous})` : ''}`,
+        });
     }
     if (signTested && opts.testedKey) {
       const sig = await writeTested(tree, opts.testedKey, name, e.sha256, e.tests ?? []);

@@ -18,7 +18,11 @@ export { publishTemp };
  * Copies `src` to a temp name beside `target`, hashing as it goes, and
  * fsyncs it. Returns the temp name and digest; the caller publishes it.
  */
-export async function copyToTemp(src: string, target: string, signal?: AbortSignal): Promise<{ tmp: string; sha256: string; size: number }> {
+export async function copyToTemp(
+  src: string,
+  target: string,
+  signal?: AbortSignal,
+): Promise<{ tmp: string; sha256: string; size: number }> {
   const tmp = tempNameFor(target);
   const hash = createHash('sha256');
   let size = 0;
@@ -30,7 +34,12 @@ export async function copyToTemp(src: string, target: string, signal?: AbortSign
     },
   });
   try {
-    await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), tap, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), { signal });
+    await pipeline(
+      createReadStream(src, { highWaterMark: 1 << 20 }),
+      tap,
+      createWriteStream(tmp, { flags: 'wx', mode: 0o644 }),
+      { signal },
+    );
     await fs.chmod(tmp, 0o644);
     await fsyncPath(tmp);
   } catch (e) {
@@ -75,7 +84,12 @@ export async function ensureSpace(dir: string, bytes: number): Promise<void> {
   const s = await fs.statfs(dir);
   const free = s.bavail * s.bsize;
   const need = Math.ceil(bytes * 1.01);
-  if (free < need) throw new RefusedError('no-space', `${dir} has ${(free / 1048576).toFixed(0)} MiB free, the copy needs ${(need / 1048576).toFixed(0)} MiB; nothing was changed`, { hint: 'free space there (sifkit retire), then run the command again' });
+  if (free < need)
+    throw new RefusedError(
+      'no-space',
+      `${dir} has ${(free / 1048576).toFixed(0)} MiB free, the copy needs ${(need / 1048576).toFixed(0)} MiB; nothing was changed`,
+      { hint: 'free space there (sifkit retire), then run the command again' },
+    );
 }
 
 /** True when both paths are on one file system (a hard link can join them). */

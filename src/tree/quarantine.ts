@@ -23,7 +23,6 @@ export function quarantinePaths(tree: Tree, dir: string, name: string): { file: 
   return { file: path.join(q, name), manifest: path.join(q, `${name}.retired.json`) };
 }
 
-
 export interface Quarantined {
   dir: string;
   name: string;
@@ -53,14 +52,27 @@ export async function listQuarantine(tree: Tree): Promise<Quarantined[]> {
     }
     for (const name of names.filter((n) => n.endsWith('.sif'))) {
       // A damaged record counts as a missing one (the file's own time is used), never as a crash.
-      const manifest = await fs.readFile(path.join(q, `${name}.retired.json`), 'utf8').then(readRetiredRecord, () => undefined);
-      out.push({ dir, name, file: path.join(q, name), manifest, isLink: (await fs.lstat(path.join(q, name))).isSymbolicLink() });
+      const manifest = await fs
+        .readFile(path.join(q, `${name}.retired.json`), 'utf8')
+        .then(readRetiredRecord, () => undefined);
+      out.push({
+        dir,
+        name,
+        file: path.join(q, name),
+        manifest,
+        isLink: (await fs.lstat(path.join(q, name))).isSymbolicLink(),
+      });
     }
   }
   return out;
 }
 
-function runBackup(template: string, q: Quarantined, signal?: AbortSignal, processes?: Processes): Promise<{ ok: boolean; message: string }> {
+function runBackup(
+  template: string,
+  q: Quarantined,
+  signal?: AbortSignal,
+  processes?: Processes,
+): Promise<{ ok: boolean; message: string }> {
   // One pass, each placeholder one quoted word: a file name holding `{name}` stays a file name.
   const cmd = fillShell(template, { path: q.file, name: q.name, dir: q.dir }, "the policy's backup_command");
   return startChild('sh', ['-c', cmd], { signal, label: 'backup', processes }).done.then(
@@ -79,55 +91,80 @@ export interface PurgeResult {
 export function purgeError(r: PurgeResult): OperationError | undefined {
   const unsaved = r.kept.filter((k) => k.kind === 'backup-failed');
   if (!unsaved.length) return undefined;
-  return new OperationError('backup-failed', `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`, { hint: "fix the policy's backup_command; nothing was deleted without its backup" });
+  return new OperationError(
+    'backup-failed',
+    `retire --purge kept ${unsaved.length} quarantined file(s): ${unsaved[0].name}: ${unsaved[0].why}`,
+    { hint: "fix the policy's backup_command; nothing was deleted without its backup" },
+  );
 }
 
-export async function purge(tree: Tree, policy: Policy, opts: { graceDays?: number; now?: number; signal?: AbortSignal; processes?: Processes } = {}): Promise<PurgeResult> {
+export async function purge(
+  tree: Tree,
+  policy: Policy,
+  opts: { graceDays?: number; now?: number; signal?: AbortSignal; processes?: Processes } = {},
+): Promise<PurgeResult> {
   // An empty quarantine (or none at all): nothing to do, nothing made.
   if (!(await listQuarantine(tree)).length) return { deleted: [], kept: [] };
-  return mutate(tree, 'purge', opts.signal, async (changes) => {
-    const grace = opts.graceDays ?? policy.quarantineDays;
-    const now = opts.now ?? Date.now();
-    const result: PurgeResult = { deleted: [], kept: [] };
-    const files: Array<{ path: string; op: string }> = [];
-    for (const q of await listQuarantine(tree)) {
-      throwIfAborted(opts.signal);
-      const since = q.manifest ? Date.parse(q.manifest.retiredAt) : (await fs.lstat(q.file)).mtimeMs;
-      const days = (now - since) / 86_400_000;
-      if (days < grace) {
-        result.kept.push({ name: `${q.dir}/${q.name}`, kind: 'grace', why: `in quarantine ${days.toFixed(1)} of ${grace} days` });
-        continue;
-      }
-      // A link into another tree has nothing of ours to back up; removing it removes only the link.
-      if (policy.backupCommand && !q.isLink) {
-        const b = await runBackup(policy.backupCommand, q, opts.signal, opts.processes);
-        if (!b.ok) {
-          result.kept.push({ name: `${q.dir}/${q.name}`, kind: 'backup-failed', why: b.message });
-          files.push({ path: `${q.dir}/${q.name}`, op: `kept: ${b.message}` });
+  return mutate(
+    tree,
+    'purge',
+    opts.signal,
+    async (changes) => {
+      const grace = opts.graceDays ?? policy.quarantineDays;
+      const now = opts.now ?? Date.now();
+      const result: PurgeResult = { deleted: [], kept: [] };
+      const files: Array<{ path: string; op: string }> = [];
+      for (const q of await listQuarantine(tree)) {
+        throwIfAborted(opts.signal);
+        const since = q.manifest ? Date.parse(q.manifest.retiredAt) : (await fs.lstat(q.file)).mtimeMs;
+        const days = (now - since) / 86_400_000;
+        if (days < grace) {
+          result.kept.push({
+            name: `${q.dir}/${q.name}`,
+            kind: 'grace',
+            why: `in quarantine ${days.toFixed(1)} of ${grace} days`,
+          });
           continue;
         }
+        // A link into another tree has nothing of ours to back up; removing it removes only the link.
+        if (policy.backupCommand && !q.isLink) {
+          const b = await runBackup(policy.backupCommand, q, opts.signal, opts.processes);
+          if (!b.ok) {
+            result.kept.push({ name: `${q.dir}/${q.name}`, kind: 'backup-failed', why: b.message });
+            files.push({ path: `${q.dir}/${q.name}`, op: `kept: ${b.message}` });
+            continue;
+          }
+        }
+        await fs.rm(q.file);
+        changes.made();
+        await fs.rm(`${q.file}.retired.json`, { force: true });
+        await fsyncPath(path.dirname(q.file));
+        // The checksum record goes with the last copy of the image.
+        const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));
+        if (!elsewhere) await fs.rm(ledgerPath(tree, q.name), { force: true });
+        result.deleted.push(`${q.dir}/${q.name}`);
+        files.push({ path: `${q.dir}/${q.name}`, op: 'purged' });
       }
-      await fs.rm(q.file);
-      changes.made();
-      await fs.rm(`${q.file}.retired.json`, { force: true });
-      await fsyncPath(path.dirname(q.file));
-      // The checksum record goes with the last copy of the image.
-      const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));
-      if (!elsewhere) await fs.rm(ledgerPath(tree, q.name), { force: true });
-      result.deleted.push(`${q.dir}/${q.name}`);
-      files.push({ path: `${q.dir}/${q.name}`, op: 'purged' });
-    }
-    return { value: result, files };
-  }, { resume: 'run the same command again to finish it' });
+      return { value: result, files };
+    },
+    { resume: 'run the same command again to finish it' },
+  );
 }
 
-export async function restore(tree: Tree, nameArg: string, opts: { dir?: string; signal?: AbortSignal } = {}): Promise<{ restored: string }> {
+export async function restore(
+  tree: Tree,
+  nameArg: string,
+  opts: { dir?: string; signal?: AbortSignal } = {},
+): Promise<{ restored: string }> {
   const name = checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
-  if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD) throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
+  if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD)
+    throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
   const find = async () => {
     const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
-    if (!hits.length) throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
-    if (hits.length > 1) throw new InputError('ambiguous', `${name} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
+    if (!hits.length)
+      throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
+    if (hits.length > 1)
+      throw new InputError('ambiguous', `${name} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
     return hits;
   };
   // Bad names are refused before the lock is taken; found again under it.
@@ -136,12 +173,15 @@ export async function restore(tree: Tree, nameArg: string, opts: { dir?: string;
     const hits = await find();
     const q = hits[0];
     const target = path.join(tree.root, q.dir, q.name);
-    if (fsSync.existsSync(target)) throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
+    if (fsSync.existsSync(target))
+      throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
     await fs.rename(q.file, target);
     changes.made(() => fs.rename(target, q.file));
     await fsyncPath(path.dirname(target));
     await fs.rm(`${q.file}.retired.json`, { force: true });
-    return { value: { restored: `${q.dir}/${q.name}` }, files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }] };
+    return {
+      value: { restored: `${q.dir}/${q.name}` },
+      files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }],
+    };
   });
 }
-

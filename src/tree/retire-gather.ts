@@ -27,7 +27,8 @@ export async function scanEasyconfigs(checkout: string): Promise<Map<string, str
     try {
       entries = fsSync.readdirSync(path.join(checkout, rel), { withFileTypes: true });
     } catch (e) {
-      if (rel === '') throw new InputError('no-easyconfigs', `cannot read the EasyConfig checkout ${checkout}: ${errnoCode(e) ?? e}`);
+      if (rel === '')
+        throw new InputError('no-easyconfigs', `cannot read the EasyConfig checkout ${checkout}: ${errnoCode(e) ?? e}`);
       return;
     }
     for (const e of entries) {
@@ -80,7 +81,16 @@ export async function gatherImages(tree: Tree, ledger: Map<string, LedgerEntry>)
         }
       }
       if (Number.isNaN(created)) created = (lst.isSymbolicLink() ? fsSync.statSync(abs) : lst).mtimeMs;
-      images.push({ dir, name, stem: e?.stem ?? parsed.stem, dockerhash: e?.dockerhash ?? parsed.dockerhash, recipe, params, created, isLink: lst.isSymbolicLink() });
+      images.push({
+        dir,
+        name,
+        stem: e?.stem ?? parsed.stem,
+        dockerhash: e?.dockerhash ?? parsed.dockerhash,
+        recipe,
+        params,
+        created,
+        isLink: lst.isSymbolicLink(),
+      });
     }
   }
   return images;
@@ -107,4 +117,3 @@ export async function gatherLinks(tree: Tree): Promise<TreeLink[]> {
   }
   return links;
 }
-

@@ -86,7 +86,9 @@ export function planRetire(input: PlanInput): Plan {
   const decisions: Decision[] = [];
   const plan: Plan = { decisions, archive: [], links: [] };
   const linksTo = new Map<string, TreeLink[]>();
-  for (const l of input.links) if (l.targetDir) linksTo.set(`${l.targetDir}/${l.targetName}`, [...(linksTo.get(`${l.targetDir}/${l.targetName}`) ?? []), l]);
+  for (const l of input.links)
+    if (l.targetDir)
+      linksTo.set(`${l.targetDir}/${l.targetName}`, [...(linksTo.get(`${l.targetDir}/${l.targetName}`) ?? []), l]);
 
   for (const dir of [TESTED, EASYBUILD] as ImageDir[]) {
     const rules = policy.directories[dir];
@@ -109,7 +111,8 @@ export function planRetire(input: PlanInput): Plan {
     for (const img of here) {
       const references: string[] = [];
       for (const l of linksTo.get(`${dir}/${img.name}`) ?? []) references.push(`${SIF_IMAGES}/${l.name}`);
-      if (dir === EASYBUILD) for (const eb of input.easyconfigs.get(img.dockerhash) ?? []) references.push(`EasyConfig ${eb}`);
+      if (dir === EASYBUILD)
+        for (const eb of input.easyconfigs.get(img.dockerhash) ?? []) references.push(`EasyConfig ${eb}`);
       const d: Decision = { dir, name: img.name, action: 'keep', rule: '', references };
       const ageDays = (now - img.created) / 86_400_000;
       const brokenReason = broken.get(img.name);
@@ -118,9 +121,12 @@ export function planRetire(input: PlanInput): Plan {
         d.broken = brokenReason;
         d.action = 'retire';
         d.rule = `broken: ${brokenReason}`;
-      } else if (ageDays < rules.keepYoungerThanDays) d.rule = `younger than ${rules.keepYoungerThanDays} days (${ageDays.toFixed(0)} d)`;
+      } else if (ageDays < rules.keepYoungerThanDays)
+        d.rule = `younger than ${rules.keepYoungerThanDays} days (${ageDays.toFixed(0)} d)`;
       else {
-        const kept = rules.series.map((g) => [g, seriesKey(img, g)] as const).find(([, k]) => k && (rank.get(k)?.get(img.name) ?? Infinity) < rules.keepNewest);
+        const kept = rules.series
+          .map((g) => [g, seriesKey(img, g)] as const)
+          .find(([, k]) => k && (rank.get(k)?.get(img.name) ?? Infinity) < rules.keepNewest);
         if (kept) d.rule = `newest ${rules.keepNewest} of its ${kept[0]} series`;
         else {
           d.action = 'retire';
@@ -135,13 +141,19 @@ export function planRetire(input: PlanInput): Plan {
           d.rule = `referenced (${d.rule})`;
         } else if (!input.includeReferenced) d.action = 'blocked';
         else {
-          for (const eb of input.easyconfigs.get(img.dockerhash) ?? []) if (dir === EASYBUILD) plan.archive.push({ from: eb, to: archiveTarget(eb), for: img.name });
+          for (const eb of input.easyconfigs.get(img.dockerhash) ?? [])
+            if (dir === EASYBUILD) plan.archive.push({ from: eb, to: archiveTarget(eb), for: img.name });
           for (const l of linksTo.get(`${dir}/${img.name}`) ?? []) {
             // The newest sound image of the same stem takes the link over, else the link goes.
             const repl = input.images
               .filter((o) => o.stem === img.stem && o.name !== img.name && !broken.has(o.name))
               .sort((a, b) => b.created - a.created || (a.dir === EASYBUILD ? -1 : 1))[0];
-            plan.links.push({ link: l.name, from: l.target, to: repl ? `../${repl.dir}/${repl.name}` : undefined, for: img.name });
+            plan.links.push({
+              link: l.name,
+              from: l.target,
+              to: repl ? `../${repl.dir}/${repl.name}` : undefined,
+              for: img.name,
+            });
           }
         }
       }

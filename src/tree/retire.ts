@@ -55,7 +55,11 @@ export async function computePlan(tree: Tree, opts: RetireOptions): Promise<Plan
 
 export function blockedError(plan: Plan): RefusedError {
   const b = plan.decisions.filter((d) => d.action === 'blocked');
-  return new RefusedError('referenced', `${b.length} broken image(s) are still referenced: ${b.map((d) => `${d.dir}/${d.name} by ${d.references.join(', ')}`).join('; ')}`, { hint: 'rerun with --include-referenced to archive those EasyConfigs and move the links too' });
+  return new RefusedError(
+    'referenced',
+    `${b.length} broken image(s) are still referenced: ${b.map((d) => `${d.dir}/${d.name} by ${d.references.join(', ')}`).join('; ')}`,
+    { hint: 'rerun with --include-referenced to archive those EasyConfigs and move the links too' },
+  );
 }
 
 function sameStatSync(tree: Tree, rel: string, key: StatKey): boolean {
@@ -70,56 +74,80 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
   const first = await computePlan(tree, opts);
   if (!opts.apply) return { plan: first, applied: false };
   // Nothing to do: no lock taken, no directory made, no audit line.
-  if (!first.archive.length && !first.links.length && !first.decisions.some((d) => d.action === 'retire' || d.action === 'blocked')) return { plan: first, applied: true };
-  return mutate(tree, 'retire', opts.signal, async (changes) => {
-    // Planned again under the lock: the tree may have changed since anyone looked.
-    const plan = await computePlan(tree, opts);
-    if (plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(plan);
-    const files: Array<{ path: string; op: string }> = [];
-    const checkout = opts.easyconfigs ?? opts.policy.easyconfigs;
-    for (const a of plan.archive) {
-      throwIfAborted(opts.signal);
-      const from = path.join(path.resolve(checkout as string), a.from);
-      const to = path.join(path.resolve(checkout as string), a.to);
-      await fs.mkdir(path.dirname(to), { recursive: true });
-      await fs.rename(from, to);
-      changes.made();
-      files.push({ path: a.from, op: `archived to ${a.to}` });
-    }
-    for (const l of plan.links) {
-      throwIfAborted(opts.signal);
-      const at = path.join(tree.sifImages, l.link);
-      if (l.to) await symlinkAtomic(l.to, at);
-      else {
-        await fs.rm(at, { force: true });
-        await fsyncPath(tree.sifImages);
+  if (
+    !first.archive.length &&
+    !first.links.length &&
+    !first.decisions.some((d) => d.action === 'retire' || d.action === 'blocked')
+  )
+    return { plan: first, applied: true };
+  return mutate(
+    tree,
+    'retire',
+    opts.signal,
+    async (changes) => {
+      // Planned again under the lock: the tree may have changed since anyone looked.
+      const plan = await computePlan(tree, opts);
+      if (plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(plan);
+      const files: Array<{ path: string; op: string }> = [];
+      const checkout = opts.easyconfigs ?? opts.policy.easyconfigs;
+      for (const a of plan.archive) {
+        throwIfAborted(opts.signal);
+        const from = path.join(path.resolve(checkout as string), a.from);
+        const to = path.join(path.resolve(checkout as string), a.to);
+        await fs.mkdir(path.dirname(to), { recursive: true });
+        await fs.rename(from, to);
+        changes.made();
+        files.push({ path: a.from, op: `archived to ${a.to}` });
       }
-      changes.made();
-      files.push({ path: `${SIF_IMAGES}/${l.link}`, op: l.to ? `link -> ${l.to} (was ${l.from})` : `link removed (was ${l.from})` });
-    }
-    const ledger = new Map((await listLedger(tree)).map((e) => [e.name, e]));
-    for (const d of plan.decisions.filter((x) => x.action === 'retire')) {
-      throwIfAborted(opts.signal);
-      const q = quarantinePaths(tree, d.dir, d.name);
-      // A rename moves the inode's ctime: the other name of a hard-linked
-      // image would look changed. Note which names the ledger vouched for.
-      const entry = ledger.get(d.name);
-      const vouched = entry ? Object.keys(entry.hashed).filter((rel) => rel !== `${d.dir}/${d.name}` && sameStatSync(tree, rel, entry.hashed[rel])) : [];
-      await fs.mkdir(path.dirname(q.file), { recursive: true });
-      // The record first, then the one rename: a crash leaves the file in one place or the other.
-      await writeFileAtomic(q.manifest, JSON.stringify({ name: d.name, dir: d.dir, retiredAt: new Date().toISOString(), rule: d.rule, by: os.userInfo().username }, null, 2) + '\n');
-      // A link (in a development clone) moves as a link: the file it points at is never touched.
-      await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
-      changes.made();
-      await fsyncPath(path.join(tree.root, d.dir));
-      if (entry) {
-        delete entry.hashed[`${d.dir}/${d.name}`];
-        for (const rel of vouched) entry.hashed[rel] = statKey(fsSync.statSync(path.join(tree.root, rel)));
-        await writeLedger(tree, entry);
+      for (const l of plan.links) {
+        throwIfAborted(opts.signal);
+        const at = path.join(tree.sifImages, l.link);
+        if (l.to) await symlinkAtomic(l.to, at);
+        else {
+          await fs.rm(at, { force: true });
+          await fsyncPath(tree.sifImages);
+        }
+        changes.made();
+        files.push({
+          path: `${SIF_IMAGES}/${l.link}`,
+          op: l.to ? `link -> ${l.to} (was ${l.from})` : `link removed (was ${l.from})`,
+        });
       }
-      files.push({ path: `${d.dir}/${d.name}`, op: `quarantined (${d.rule})` });
-    }
-    return { value: { plan, applied: true }, files, detail: { retired: files.length } };
-  }, { resume: 'every step is one rename: run the same command again to finish it' });
+      const ledger = new Map((await listLedger(tree)).map((e) => [e.name, e]));
+      for (const d of plan.decisions.filter((x) => x.action === 'retire')) {
+        throwIfAborted(opts.signal);
+        const q = quarantinePaths(tree, d.dir, d.name);
+        // A rename moves the inode's ctime: the other name of a hard-linked
+        // image would look changed. Note which names the ledger vouched for.
+        const entry = ledger.get(d.name);
+        const vouched = entry
+          ? Object.keys(entry.hashed).filter(
+              (rel) => rel !== `${d.dir}/${d.name}` && sameStatSync(tree, rel, entry.hashed[rel]),
+            )
+          : [];
+        await fs.mkdir(path.dirname(q.file), { recursive: true });
+        // The record first, then the one rename: a crash leaves the file in one place or the other.
+        await writeFileAtomic(
+          q.manifest,
+          JSON.stringify(
+            { name: d.name, dir: d.dir, retiredAt: new Date().toISOString(), rule: d.rule, by: os.userInfo().username },
+            null,
+            2,
+          ) + '\n',
+        );
+        // A link (in a development clone) moves as a link: the file it points at is never touched.
+        await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
+        changes.made();
+        await fsyncPath(path.join(tree.root, d.dir));
+        if (entry) {
+          delete entry.hashed[`${d.dir}/${d.name}`];
+          for (const rel of vouched) entry.hashed[rel] = statKey(fsSync.statSync(path.join(tree.root, rel)));
+          await writeLedger(tree, entry);
+        }
+        files.push({ path: `${d.dir}/${d.name}`, op: `quarantined (${d.rule})` });
+      }
+      return { value: { plan, applied: true }, files, detail: { retired: files.length } };
+    },
+    { resume: 'every step is one rename: run the same command again to finish it' },
+  );
 }
-

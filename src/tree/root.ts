@@ -21,12 +21,16 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
     if (!(await fs.stat(root)).isDirectory()) throw new Error();
   } catch {
     // Never made here: a typo in --root must not start a second tree.
-    throw new InputError('no-tree', `no container tree at ${root}`, { hint: `create one with sifkit init ${root}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT` });
+    throw new InputError('no-tree', `no container tree at ${root}`, {
+      hint: `create one with sifkit init ${root}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT`,
+    });
   }
   const t = treeAt(root);
   // The tree's own directories are where every write goes: none may lead elsewhere.
   for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger, t.quarantine]) await checkDirInside(root, d);
-  if (create) for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
+  if (create)
+    for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger])
+      await fs.mkdir(d, { recursive: true, mode: 0o755 });
   return t;
 }
 
@@ -36,10 +40,13 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
  * (`sifkit init`, `release --init`).
  */
 export async function initTree(root: string): Promise<{ tree: Tree; created: boolean }> {
-  const existed = await fs.stat(root).then((s) => {
-    if (!s.isDirectory()) throw new InputError('not-a-directory', `${root} is not a directory`);
-    return true;
-  }, () => false);
+  const existed = await fs.stat(root).then(
+    (s) => {
+      if (!s.isDirectory()) throw new InputError('not-a-directory', `${root} is not a directory`);
+      return true;
+    },
+    () => false,
+  );
   await fs.mkdir(root, { recursive: true, mode: 0o755 });
   return { tree: await openTree(root, true), created: !existed };
 }

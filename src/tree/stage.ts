@@ -46,26 +46,40 @@ export function sifIdentity(s: SifSummary): ImageLabels & { name: string } {
 /** Staging needs the image's latest run to have passed: an older pass does not outweigh a later failure or refusal. */
 function requirePassingRun(name: string, tests: readonly unknown[] | undefined): void {
   const latest = latestRun(testRuns(tests));
-  if (!latest) throw new RefusedError('untested', `${name} has no passing test run`, { hint: 'run sifkit test first, or stage with --untested' });
+  if (!latest)
+    throw new RefusedError('untested', `${name} has no passing test run`, {
+      hint: 'run sifkit test first, or stage with --untested',
+    });
   const verdict = runVerdict(latest);
   if (verdict === 'refused') {
     const g = latest.gate!;
-    throw new RefusedError('gate-refused', `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${g.regressions.length} figure(s) worse than ${g.baseline ?? 'the baseline'} by more than ${(g.tolerance * 100).toFixed(0)}%`, { hint: 'run sifkit test again (--tolerance or --no-gate to move past the gate), or stage with --untested' });
+    throw new RefusedError(
+      'gate-refused',
+      `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${g.regressions.length} figure(s) worse than ${g.baseline ?? 'the baseline'} by more than ${(g.tolerance * 100).toFixed(0)}%`,
+      { hint: 'run sifkit test again (--tolerance or --no-gate to move past the gate), or stage with --untested' },
+    );
   }
-  if (verdict === 'failed') throw new RefusedError('untested', `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) failed`, { hint: 'run sifkit test again, or stage with --untested' });
+  if (verdict === 'failed')
+    throw new RefusedError(
+      'untested',
+      `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) failed`,
+      { hint: 'run sifkit test again, or stage with --untested' },
+    );
 }
 
 export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
   const summary = await inspectSif(path.resolve(file));
-  if (!summary.partition?.squashfsMagic) throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
+  if (!summary.partition?.squashfsMagic)
+    throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
   if (opts.requireTests) requirePassingRun(facts.name, opts.tests);
   // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
   const trust = await loadTrustPolicy(tree);
   if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);
-  if (opts.archive) await fs.access(opts.archive).catch(() => {
-    throw new InputError('no-archive', `no archive at ${opts.archive}`);
-  });
+  if (opts.archive)
+    await fs.access(opts.archive).catch(() => {
+      throw new InputError('no-archive', `no archive at ${opts.archive}`);
+    });
   return mutate(tree, 'stage', opts.signal, async (changes) => {
     const target = await targetInside(tree.tested, facts.name);
     const rel = `${TESTED}/${facts.name}`;
@@ -83,7 +97,10 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         if (errnoCode(e) !== 'ENOENT') throw e;
       }
       if (already && existing && existing.sha256 !== copied.sha256)
-        throw new RefusedError('name-clash', `${rel} exists with different content (sha256 ${existing.sha256.slice(0, 12)}…, new ${copied.sha256.slice(0, 12)}…); a dockerhash name must name one image`);
+        throw new RefusedError(
+          'name-clash',
+          `${rel} exists with different content (sha256 ${existing.sha256.slice(0, 12)}…, new ${copied.sha256.slice(0, 12)}…); a dockerhash name must name one image`,
+        );
       const entry: LedgerEntry = {
         name: facts.name,
         sha256: copied.sha256,
@@ -93,19 +110,28 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         imageCreated: facts.created,
         recipe: facts.recipe,
         params: facts.params,
-        labels: Object.fromEntries(Object.entries(facts.all).filter(([k]) => k.startsWith('io.sifkit.') || k.startsWith('org.opencontainers.'))),
+        labels: Object.fromEntries(
+          Object.entries(facts.all).filter(([k]) => k.startsWith('io.sifkit.') || k.startsWith('org.opencontainers.')),
+        ),
         stagedAt: existing?.stagedAt ?? new Date().toISOString(),
         stagedBy: existing?.stagedBy ?? os.userInfo().username,
         hashed: { ...(existing?.hashed ?? {}) },
         archive: existing?.archive,
         // Runs already on record (a restage) are kept once.
-        tests: [...new Map([...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t])).values()],
+        tests: [
+          ...new Map(
+            [...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t]),
+          ).values(),
+        ],
       };
       let archiveName: string | undefined;
       if (opts.archive) {
         archiveName = sifFileName(facts.stem, facts.dockerhash, 'tar');
         const archiveAt = await targetInside(tree.tested, archiveName);
-        const hadArchive = await fs.lstat(archiveAt).then(() => true, () => false);
+        const hadArchive = await fs.lstat(archiveAt).then(
+          () => true,
+          () => false,
+        );
         const a = await copyToTemp(path.resolve(opts.archive), archiveAt, opts.signal);
         await publishTemp(a.tmp, archiveAt);
         // A replaced archive has no old copy to go back to.
@@ -114,7 +140,9 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       }
       // The checksum is on record before the file shows under its final name.
       await writeLedger(tree, entry);
-      changes.made(() => (existing ? writeLedger(tree, existing) : fs.rm(ledgerPath(tree, facts.name), { force: true })));
+      changes.made(() =>
+        existing ? writeLedger(tree, existing) : fs.rm(ledgerPath(tree, facts.name), { force: true }),
+      );
       // Same content already there: keep that inode (it may be hard-linked from easybuild-sif-images).
       if (already && existing?.sha256 === copied.sha256) await fs.rm(copied.tmp, { force: true });
       else {
@@ -124,8 +152,20 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       entry.hashed[rel] = statKey(await fs.stat(target));
       await writeLedger(tree, entry);
       return {
-        value: { name: facts.name, path: target, sha256: copied.sha256, size: copied.size, already, archive: archiveName },
-        files: [{ path: rel, sha256: copied.sha256, op: already ? 'restaged' : 'staged' }, ...(entry.archive ? [{ path: `${TESTED}/${entry.archive.name}`, sha256: entry.archive.sha256, op: 'staged' }] : [])],
+        value: {
+          name: facts.name,
+          path: target,
+          sha256: copied.sha256,
+          size: copied.size,
+          already,
+          archive: archiveName,
+        },
+        files: [
+          { path: rel, sha256: copied.sha256, op: already ? 'restaged' : 'staged' },
+          ...(entry.archive
+            ? [{ path: `${TESTED}/${entry.archive.name}`, sha256: entry.archive.sha256, op: 'staged' }]
+            : []),
+        ],
       };
     } catch (e) {
       await fs.rm(copied.tmp, { force: true });

@@ -41,7 +41,12 @@ export function trustPolicyPath(tree: Tree): string {
 
 async function keysOf(doc: TrustedKeysDoc, dir: string): Promise<TrustedKeys> {
   const at = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
-  return loadVerifiers({ keys: doc.keys?.map((k) => at(k)!), keyring: at(doc.keyring), cert: at(doc.cert), caPool: at(doc.ca_pool) });
+  return loadVerifiers({
+    keys: doc.keys?.map((k) => at(k)!),
+    keyring: at(doc.keyring),
+    cert: at(doc.cert),
+    caPool: at(doc.ca_pool),
+  });
 }
 
 /** The tree's policy, or undefined when it has none (nothing is enforced then). */
@@ -65,26 +70,48 @@ export async function loadTrustPolicy(tree: Tree): Promise<TrustPolicy | undefin
   const dir = path.dirname(file);
   const build = await keysOf(d.build, dir);
   const tested = d.tested ? await keysOf(d.tested, dir) : undefined;
-  if (tested && tested.keyring.length > 0) throw new InputError('bad-trust-policy', `${file}: tested: signatures are DSSE: name keys or a cert, not a keyring`);
+  if (tested && tested.keyring.length > 0)
+    throw new InputError(
+      'bad-trust-policy',
+      `${file}: tested: signatures are DSSE: name keys or a cert, not a keyring`,
+    );
   return { file, build, tested };
 }
 
 /** Refuses (exit 3, one line) a SIF whose group 1 no `build` key of the policy validly signed. */
-export async function requireBuildSignature(policy: TrustPolicy, file: string, what: string, signal?: AbortSignal): Promise<void> {
+export async function requireBuildSignature(
+  policy: TrustPolicy,
+  file: string,
+  what: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const r = await verifySif(file, policy.build, { groups: [1], signal });
   const failure = verifyFailure(r);
   if (failure) {
     const unsigned = r.groups[0].signatures.every((s) => s.id === 0);
-    throw new RefusedError(unsigned ? 'unsigned' : 'bad-signature', unsigned ? `${what} is not signed; the tree's trust policy requires a build signature` : `${what}: ${failure.slice(failure.indexOf('object group'))}`, {
-      hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
-    });
+    throw new RefusedError(
+      unsigned ? 'unsigned' : 'bad-signature',
+      unsigned
+        ? `${what} is not signed; the tree's trust policy requires a build signature`
+        : `${what}: ${failure.slice(failure.indexOf('object group'))}`,
+      {
+        hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
+      },
+    );
   }
 }
 
 /** What the tested signature covers: the staged file and its test results, by digest. */
 export function testedPayload(name: string, sha256: string, tests: unknown[]): Buffer {
   const results = createHash('sha256').update(JSON.stringify(tests)).digest('hex');
-  return Buffer.from(JSON.stringify({ _type: 'https://github.com/sifkit/tested/v1', image: name, sha256, testResults: { sha256: results, runs: tests.length } }));
+  return Buffer.from(
+    JSON.stringify({
+      _type: 'https://github.com/sifkit/tested/v1',
+      image: name,
+      sha256,
+      testResults: { sha256: results, runs: tests.length },
+    }),
+  );
 }
 
 export function testedSignaturePath(tree: Tree, name: string): string {
@@ -92,7 +119,13 @@ export function testedSignaturePath(tree: Tree, name: string): string {
 }
 
 /** Checks the tested signature of a staged image; a one-line problem, or undefined when it holds. */
-export async function checkTested(tree: Tree, keys: KeyObject[], name: string, sha256: string, tests: unknown[]): Promise<string | undefined> {
+export async function checkTested(
+  tree: Tree,
+  keys: KeyObject[],
+  name: string,
+  sha256: string,
+  tests: unknown[],
+): Promise<string | undefined> {
   const file = testedSignaturePath(tree, name);
   const data = await fs.readFile(file).catch(() => undefined);
   if (!data) return 'no tested signature';
@@ -101,7 +134,8 @@ export async function checkTested(tree: Tree, keys: KeyObject[], name: string, s
   try {
     const { payload, validKeys } = verifyEnvelope(env, TESTED_PAYLOAD_TYPE, keys);
     if (validKeys.length === 0) return 'the tested signature is not by a tested key of the trust policy';
-    if (!payload.equals(testedPayload(name, sha256, tests))) return 'the tested signature covers another file or other test results';
+    if (!payload.equals(testedPayload(name, sha256, tests)))
+      return 'the tested signature covers another file or other test results';
   } catch (e) {
     return `the tested signature: ${(e as Error).message}`;
   }
@@ -109,8 +143,15 @@ export async function checkTested(tree: Tree, keys: KeyObject[], name: string, s
 }
 
 /** Writes the tested signature (inside the caller's mutation: it is one of the tree's files). */
-export async function writeTested(tree: Tree, key: SigningKey, name: string, sha256: string, tests: unknown[]): Promise<string> {
-  if (key.kind !== 'dsse') throw new InputError('bad-key', `${escapeForMessage(key.file)}: the tested signature is DSSE: use a PEM key`);
+export async function writeTested(
+  tree: Tree,
+  key: SigningKey,
+  name: string,
+  sha256: string,
+  tests: unknown[],
+): Promise<string> {
+  if (key.kind !== 'dsse')
+    throw new InputError('bad-key', `${escapeForMessage(key.file)}: the tested signature is DSSE: use a PEM key`);
   const file = testedSignaturePath(tree, name);
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   await writeFileAtomic(file, signEnvelope(TESTED_PAYLOAD_TYPE, testedPayload(name, sha256, tests), [key.signer]));

@@ -17,8 +17,20 @@ import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root'
 import { linkName, readLinkIn } from './links';
 
 export type ProblemKind =
-  | 'dangling-link' | 'escaping-link' | 'not-a-link' | 'link-name' | 'checksum-mismatch' | 'checksum-unrecorded'
-  | 'unreadable' | 'temp-leftover' | 'bad-name' | 'ledger-orphan' | 'ledger-damaged' | 'stale-lock' | 'not-its-conversion' | 'signature';
+  | 'dangling-link'
+  | 'escaping-link'
+  | 'not-a-link'
+  | 'link-name'
+  | 'checksum-mismatch'
+  | 'checksum-unrecorded'
+  | 'unreadable'
+  | 'temp-leftover'
+  | 'bad-name'
+  | 'ledger-orphan'
+  | 'ledger-damaged'
+  | 'stale-lock'
+  | 'not-its-conversion'
+  | 'signature';
 
 export interface Problem {
   kind: ProblemKind;
@@ -61,9 +73,19 @@ async function entries(dir: string): Promise<string[]> {
 async function cloneLink(abs: string, name: string): Promise<Omit<Problem, 'path'> | undefined> {
   const target = await fs.readlink(abs);
   if (!path.isAbsolute(target) || path.basename(target) !== name) {
-    return { kind: 'link-name', message: `a development-clone link points at the image of its own name by absolute path; this one points at ${target}`, repairable: false };
+    return {
+      kind: 'link-name',
+      message: `a development-clone link points at the image of its own name by absolute path; this one points at ${target}`,
+      repairable: false,
+    };
   }
-  if (!(await fs.stat(abs).then((t) => t.isFile(), () => false))) return { kind: 'dangling-link', message: `points at ${target}, which is not an image file`, repairable: false };
+  if (
+    !(await fs.stat(abs).then(
+      (t) => t.isFile(),
+      () => false,
+    ))
+  )
+    return { kind: 'dangling-link', message: `points at ${target}, which is not an image file`, repairable: false };
   return undefined;
 }
 
@@ -74,18 +96,30 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   const scan = await scanLedger(tree);
   const ledger = new Map<string, LedgerEntry>(scan.entries.map((e) => [e.name, e]));
   // Not repaired: the record's image may be fine; restaging it writes the record again.
-  for (const d of scan.damaged) add({ kind: 'ledger-damaged', path: path.relative(tree.root, d.file), message: d.message, repairable: false });
+  for (const d of scan.damaged)
+    add({ kind: 'ledger-damaged', path: path.relative(tree.root, d.file), message: d.message, repairable: false });
   const touched = new Set<LedgerEntry>();
 
   // Leftovers of interrupted operations, everywhere we write. While a live
   // command holds the lock its temp files are work in progress, not leftovers.
   const holder = opts.repair ? undefined : await lockHolder(tree.lock);
-  if (holder && !holder.live) add({ kind: 'stale-lock', path: path.relative(tree.root, tree.lock), message: `held by ${describeLock(holder)}; the next mutating command (or verify --repair) breaks it`, repairable: true });
+  if (holder && !holder.live)
+    add({
+      kind: 'stale-lock',
+      path: path.relative(tree.root, tree.lock),
+      message: `held by ${describeLock(holder)}; the next mutating command (or verify --repair) breaks it`,
+      repairable: true,
+    });
   for (const dir of holder?.live ? [] : [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state]) {
     for (const name of await entries(dir)) {
       if (!name.includes(TEMP_MARKER) || liveTemp(name)) continue;
       const p = path.join(dir, name);
-      const problem: Problem = { kind: 'temp-leftover', path: path.relative(tree.root, p), message: 'left by an interrupted operation', repairable: true };
+      const problem: Problem = {
+        kind: 'temp-leftover',
+        path: path.relative(tree.root, p),
+        message: 'left by an interrupted operation',
+        repairable: true,
+      };
       if (opts.repair) {
         await fs.rm(p, { recursive: true, force: true });
         problem.repaired = 'removed';
@@ -107,11 +141,21 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
         continue;
       }
       if (!parsed || st.isSymbolicLink() || !st.isFile()) {
-        add({ kind: 'bad-name', path: rel, message: st.isFile() ? 'name does not follow <stem>-dockerhash-<12 hex>.sif|.tar' : 'not a regular file', repairable: false });
+        add({
+          kind: 'bad-name',
+          path: rel,
+          message: st.isFile() ? 'name does not follow <stem>-dockerhash-<12 hex>.sif|.tar' : 'not a regular file',
+          repairable: false,
+        });
         continue;
       }
       if ((st.mode & 0o444) !== 0o444) {
-        const problem: Problem = { kind: 'unreadable', path: rel, message: `mode ${(st.mode & 0o777).toString(8)}: not readable by everyone`, repairable: true };
+        const problem: Problem = {
+          kind: 'unreadable',
+          path: rel,
+          message: `mode ${(st.mode & 0o777).toString(8)}: not readable by everyone`,
+          repairable: true,
+        };
         if (opts.repair) {
           await fs.chmod(abs, (st.mode & 0o777) | 0o444);
           problem.repaired = 'made readable (a+r)';
@@ -128,8 +172,20 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       const e = ledger.get(name);
       const state = await checkFile(tree, e, rel, opts.deep, opts.signal);
       if (state === 'ok') touched.add(e as LedgerEntry);
-      if (state === 'mismatch') add({ kind: 'checksum-mismatch', path: rel, message: `content differs from the recorded sha256 ${e?.sha256.slice(0, 16)}…`, repairable: false });
-      if (state === 'unrecorded') add({ kind: 'checksum-unrecorded', path: rel, message: 'no checksum recorded (not staged by sifkit)', repairable: false });
+      if (state === 'mismatch')
+        add({
+          kind: 'checksum-mismatch',
+          path: rel,
+          message: `content differs from the recorded sha256 ${e?.sha256.slice(0, 16)}…`,
+          repairable: false,
+        });
+      if (state === 'unrecorded')
+        add({
+          kind: 'checksum-unrecorded',
+          path: rel,
+          message: 'no checksum recorded (not staged by sifkit)',
+          repairable: false,
+        });
     }
   }
 
@@ -148,23 +204,57 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'escaping-link', path: rel, message: `points outside the tree: ${target}`, repairable: false });
       continue;
     }
-    if (!(await fs.stat(abs).then(() => true, () => false))) {
-      add({ kind: 'dangling-link', path: rel, message: `points at ${target}, which does not exist`, repairable: false });
+    if (
+      !(await fs.stat(abs).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      add({
+        kind: 'dangling-link',
+        path: rel,
+        message: `points at ${target}, which does not exist`,
+        repairable: false,
+      });
       continue;
     }
     const parsed = parseSifFileName(image);
-    if (!parsed || linkName(parsed.stem) !== name) add({ kind: 'link-name', path: rel, message: `a link is named <stem>.sif after its image; this one points at ${image}`, repairable: false });
+    if (!parsed || linkName(parsed.stem) !== name)
+      add({
+        kind: 'link-name',
+        path: rel,
+        message: `a link is named <stem>.sif after its image; this one points at ${image}`,
+        repairable: false,
+      });
   }
 
   // Ledger records whose file never appeared (stage interrupted before its rename).
   // (A live holder may be between its ledger write and its rename: not judged then.)
   for (const e of holder?.live ? [] : ledger.values()) {
-    const exists = await fs.stat(path.join(tree.tested, e.name)).then(() => true, () => false)
-      || await fs.stat(path.join(tree.easybuild, e.name)).then(() => true, () => false)
-      || await fs.lstat(path.join(tree.quarantine, TESTED, e.name)).then(() => true, () => false)
-      || await fs.lstat(path.join(tree.quarantine, EASYBUILD, e.name)).then(() => true, () => false);
+    const exists =
+      (await fs.stat(path.join(tree.tested, e.name)).then(
+        () => true,
+        () => false,
+      )) ||
+      (await fs.stat(path.join(tree.easybuild, e.name)).then(
+        () => true,
+        () => false,
+      )) ||
+      (await fs.lstat(path.join(tree.quarantine, TESTED, e.name)).then(
+        () => true,
+        () => false,
+      )) ||
+      (await fs.lstat(path.join(tree.quarantine, EASYBUILD, e.name)).then(
+        () => true,
+        () => false,
+      ));
     if (exists) continue;
-    const problem: Problem = { kind: 'ledger-orphan', path: path.relative(tree.root, ledgerPath(tree, e.name)), message: `checksum record for ${e.name}, which is in no directory`, repairable: true };
+    const problem: Problem = {
+      kind: 'ledger-orphan',
+      path: path.relative(tree.root, ledgerPath(tree, e.name)),
+      message: `checksum record for ${e.name}, which is in no directory`,
+      repairable: true,
+    };
     if (opts.repair) {
       await fs.rm(ledgerPath(tree, e.name), { force: true });
       problem.repaired = 'record removed';
@@ -178,7 +268,11 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
 }
 
 /** With a trust policy: every staged image's build signature, and its tested signature where the policy names tested keys. */
-async function signatureProblems(tree: Tree, ledger: Map<string, LedgerEntry>, signal?: AbortSignal): Promise<Problem[]> {
+async function signatureProblems(
+  tree: Tree,
+  ledger: Map<string, LedgerEntry>,
+  signal?: AbortSignal,
+): Promise<Problem[]> {
   const trust = await loadTrustPolicy(tree);
   if (!trust) return [];
   const out: Problem[] = [];
@@ -194,8 +288,14 @@ async function signatureProblems(tree: Tree, ledger: Map<string, LedgerEntry>, s
     }
     const entry = ledger.get(name);
     // Promoted images carry the tested signature (and one that is there must hold); staged-only ones need none yet.
-    const promoted = await fs.stat(path.join(tree.easybuild, name)).then(() => true, () => false);
-    const signed = await fs.stat(testedSignaturePath(tree, name)).then(() => true, () => false);
+    const promoted = await fs.stat(path.join(tree.easybuild, name)).then(
+      () => true,
+      () => false,
+    );
+    const signed = await fs.stat(testedSignaturePath(tree, name)).then(
+      () => true,
+      () => false,
+    );
     if (trust.tested && entry && (promoted || signed)) {
       const problem = await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []);
       if (problem) out.push({ kind: 'signature', path: rel, message: problem, repairable: false });

@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createReadStream, fstatSync, openSync, closeSync, promises as fs, statSync, type Stats } from 'node:fs';
+import {
+  constants,
+  createReadStream,
+  fstatSync,
+  openSync,
+  closeSync,
+  promises as fs,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
@@ -10,12 +19,16 @@ import { hostTag, pidAlive } from './process';
 /** sha256 of a stream's bytes, without holding them. */
 export async function sha256Stream(stream: NodeJS.ReadableStream, signal?: AbortSignal): Promise<string> {
   const h = createHash('sha256');
-  await pipeline(stream, new Writable({
-    write(chunk, _enc, cb) {
-      h.update(chunk);
-      cb();
-    },
-  }), { signal });
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk, _enc, cb) {
+        h.update(chunk);
+        cb();
+      },
+    }),
+    { signal },
+  );
   return h.digest('hex');
 }
 
@@ -30,7 +43,10 @@ export function sha256File(file: string, signal?: AbortSignal): Promise<string> 
  * leftover of a killed run from a file another run is still writing.
  */
 export function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
 }
 
 /** Marker that every temp file of ours carries, for verify --repair. */
@@ -96,7 +112,6 @@ export async function publishTemp(tmp: string, target: string): Promise<void> {
   await fsyncPath(path.dirname(target));
 }
 
-
 /** What a stat says a path is, in words a user knows. */
 export function fileKind(st: Stats): string {
   if (st.isFile()) return 'regular file';
@@ -110,7 +125,10 @@ export function fileKind(st: Stats): string {
 }
 
 function notRegular(file: string, what: string, st: Stats): InputError {
-  return new InputError('not-a-file', `${what} ${escapeForMessage(file, 200)} is a ${fileKind(st)}, not a regular file`);
+  return new InputError(
+    'not-a-file',
+    `${what} ${escapeForMessage(file, 200)} is a ${fileKind(st)}, not a regular file`,
+  );
 }
 
 /*

@@ -17,7 +17,11 @@ export async function makeOutputDir(dir: string, flag: string): Promise<string> 
     await fs.mkdir(abs, { recursive: true });
   } catch (e) {
     const code = errnoCode(e);
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new InputError('not-a-directory', `${flag} ${abs}: ${code === 'EEXIST' ? 'a file is there, not a directory' : 'a parent of it is a file'}`);
+    if (code === 'EEXIST' || code === 'ENOTDIR')
+      throw new InputError(
+        'not-a-directory',
+        `${flag} ${abs}: ${code === 'EEXIST' ? 'a file is there, not a directory' : 'a parent of it is a file'}`,
+      );
     throw e;
   }
   return abs;

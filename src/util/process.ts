@@ -79,15 +79,30 @@ const STDERR_TAIL = 8192;
 
 /** The last non-empty line of a text, for a one-line message. */
 export function lastLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ?? ''
+  );
 }
 
 const seconds = (ms: number) => (ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000)));
 
 /** How a finished child's failure reads (pure). */
-export function childFailure(label: string, exit: { code: number | null; signal: NodeJS.Signals | null; timedOutMs?: number }, stderr: string): string {
+export function childFailure(
+  label: string,
+  exit: { code: number | null; signal: NodeJS.Signals | null; timedOutMs?: number },
+  stderr: string,
+): string {
   const said = lastLine(stderr);
-  const why = exit.timedOutMs !== undefined ? `timed out after ${seconds(exit.timedOutMs)} s` : exit.code !== null ? `failed (exit ${exit.code})` : `was killed by ${exit.signal}`;
+  const why =
+    exit.timedOutMs !== undefined
+      ? `timed out after ${seconds(exit.timedOutMs)} s`
+      : exit.code !== null
+        ? `failed (exit ${exit.code})`
+        : `was killed by ${exit.signal}`;
   return `${label} ${why}: ${said || 'nothing on stderr'}`;
 }
 
@@ -105,7 +120,12 @@ function brokenPipe(e: unknown): boolean {
  */
 export function startChild(cmd: string, args: string[], opts: ChildOptions = {}): Child {
   const label = opts.label ?? path.basename(cmd);
-  const child = (opts.processes ?? realProcesses).spawn(cmd, args, { stdin: opts.stdin ?? 'ignore', stdout: opts.stdout ?? 'ignore', env: opts.env ?? process.env, cwd: opts.cwd });
+  const child = (opts.processes ?? realProcesses).spawn(cmd, args, {
+    stdin: opts.stdin ?? 'ignore',
+    stdout: opts.stdout ?? 'ignore',
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+  });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-STDERR_TAIL);
@@ -121,7 +141,9 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
-  const cancelTimer = opts.timeoutMs ? (opts.clock ?? realClock).setTimer(opts.timeoutMs, () => ((timedOut = true), kill())) : undefined;
+  const cancelTimer = opts.timeoutMs
+    ? (opts.clock ?? realClock).setTimer(opts.timeoutMs, () => ((timedOut = true), kill()))
+    : undefined;
   const onAbort = () => kill();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) kill();
@@ -139,13 +161,35 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
     child.on('error', (e) => {
       if (errnoCode(e) === 'ENOENT' && child.pid === undefined) {
         const m = opts.missing;
-        settle(new OperationError(m?.code ?? `no-${label}`, m?.message ?? `${label} is not installed here (${cmd} not found)`, { hint: m?.hint, cause: e }));
-      } else settle(new OperationError(opts.failCode ?? `${label}-failed`, `${label} could not be run: ${(e as Error).message}`, { cause: e }));
+        settle(
+          new OperationError(
+            m?.code ?? `no-${label}`,
+            m?.message ?? `${label} is not installed here (${cmd} not found)`,
+            { hint: m?.hint, cause: e },
+          ),
+        );
+      } else
+        settle(
+          new OperationError(opts.failCode ?? `${label}-failed`, `${label} could not be run: ${(e as Error).message}`, {
+            cause: e,
+          }),
+        );
     });
     child.on('close', (code, signal) => {
       if (code === 0 && !streamError) return settle();
-      if (code === 0) return settle(new OperationError(opts.failCode ?? `${label}-failed`, `${label}: ${(streamError as Error).message}`, { cause: streamError }));
-      settle(new OperationError(opts.failCode ?? `${label}-failed`, childFailure(label, { code, signal, timedOutMs: timedOut ? opts.timeoutMs : undefined }, stderr), { hint: opts.hint }));
+      if (code === 0)
+        return settle(
+          new OperationError(opts.failCode ?? `${label}-failed`, `${label}: ${(streamError as Error).message}`, {
+            cause: streamError,
+          }),
+        );
+      settle(
+        new OperationError(
+          opts.failCode ?? `${label}-failed`,
+          childFailure(label, { code, signal, timedOutMs: timedOut ? opts.timeoutMs : undefined }, stderr),
+          { hint: opts.hint },
+        ),
+      );
     });
   });
   return { child, stdin: child.stdin, stdout: child.stdout, done, stderrTail: () => stderr };
@@ -155,7 +199,11 @@ export function startChild(cmd: string, args: string[], opts: ChildOptions = {})
 const MAX_STDOUT = 1 << 20;
 
 /** Runs a command with a short answer and returns its stdout (at most 1 MiB). */
-export async function runChild(cmd: string, args: string[], opts: Omit<ChildOptions, 'stdout' | 'stdin'> = {}): Promise<string> {
+export async function runChild(
+  cmd: string,
+  args: string[],
+  opts: Omit<ChildOptions, 'stdout' | 'stdin'> = {},
+): Promise<string> {
   const c = startChild(cmd, args, { ...opts, stdout: 'pipe' });
   let out = '';
   c.stdout?.on('data', (b: Buffer) => {

@@ -61,15 +61,25 @@ export function labelFacts(raw: unknown, source: string): LabelFacts {
   for (const [k, v] of Object.entries(all)) {
     if (!k.startsWith(LABEL.paramPrefix)) continue;
     const p = k.slice(LABEL.paramPrefix.length);
-    if (!PARAM_NAME.test(p)) throw new InputError('bad-label', `labels of ${source}: ${escapeForMessage(k)} does not name a recipe parameter (lowercase letters, digits, _)`);
+    if (!PARAM_NAME.test(p))
+      throw new InputError(
+        'bad-label',
+        `labels of ${source}: ${escapeForMessage(k)} does not name a recipe parameter (lowercase letters, digits, _)`,
+      );
     params[p] = v;
   }
   const imageId = all[LABEL.imageId];
   if (imageId !== undefined && !/^sha256:[0-9a-f]{64}$/.test(imageId))
-    throw new InputError('bad-label', `label ${LABEL.imageId} of ${source}: ${escapeForMessage(imageId)} is not sha256:<64 hex>`);
+    throw new InputError(
+      'bad-label',
+      `label ${LABEL.imageId} of ${source}: ${escapeForMessage(imageId)} is not sha256:<64 hex>`,
+    );
   const definitionHash = all[LABEL.definitionHash];
   if (definitionHash !== undefined && !/^[0-9a-f]{64}$/.test(definitionHash))
-    throw new InputError('bad-label', `label ${LABEL.definitionHash} of ${source}: ${escapeForMessage(definitionHash)} is not a sha256 (64 lowercase hex digits)`);
+    throw new InputError(
+      'bad-label',
+      `label ${LABEL.definitionHash} of ${source}: ${escapeForMessage(definitionHash)} is not a sha256 (64 lowercase hex digits)`,
+    );
   const facts: LabelFacts = {
     stem: named('stem', LABEL.stem),
     dockerhash: named('dockerhash', LABEL.dockerhash),
@@ -81,7 +91,10 @@ export function labelFacts(raw: unknown, source: string): LabelFacts {
     all,
   };
   if (imageId && facts.dockerhash && imageId.slice(7, 19) !== facts.dockerhash)
-    throw new InputError('bad-label', `labels of ${source}: ${LABEL.dockerhash} ${facts.dockerhash} is not the start of ${LABEL.imageId} ${imageId}`);
+    throw new InputError(
+      'bad-label',
+      `labels of ${source}: ${LABEL.dockerhash} ${facts.dockerhash} is not the start of ${LABEL.imageId} ${imageId}`,
+    );
   return facts;
 }
 
@@ -92,9 +105,14 @@ export function labelFacts(raw: unknown, source: string): LabelFacts {
  */
 export function imageLabels(raw: unknown, source: string, opts: { dockerhash?: string } = {}): ImageLabels {
   const facts = labelFacts(raw, source);
-  const dockerhash = opts.dockerhash === undefined ? facts.dockerhash : checkName('dockerhash', opts.dockerhash, `image ID of ${source}`);
+  const dockerhash =
+    opts.dockerhash === undefined
+      ? facts.dockerhash
+      : checkName('dockerhash', opts.dockerhash, `image ID of ${source}`);
   const missing = !facts.stem ? LABEL.stem : !dockerhash ? LABEL.dockerhash : undefined;
   if (missing)
-    throw new InputError('no-provenance', `${source} carries no ${missing} label, so its name in the tree is unknown`, { hint: 'convert it with sifkit convert from an image sifkit built' });
+    throw new InputError('no-provenance', `${source} carries no ${missing} label, so its name in the tree is unknown`, {
+      hint: 'convert it with sifkit convert from an image sifkit built',
+    });
   return { ...facts, stem: facts.stem!, dockerhash: dockerhash! };
 }

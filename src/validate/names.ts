@@ -9,16 +9,7 @@
 import { InputError } from '../errors';
 
 export type NameKind =
-  | 'stem'
-  | 'dockerhash'
-  | 'recipe'
-  | 'tag'
-  | 'variant'
-  | 'easyconfig'
-  | 'module'
-  | 'version'
-  | 'sif file'
-  | 'file name';
+  'stem' | 'dockerhash' | 'recipe' | 'tag' | 'variant' | 'easyconfig' | 'module' | 'version' | 'sif file' | 'file name';
 
 /** A version or name part: starts with a letter or digit; letters, digits, `.`, `_`, `+`, `-`. */
 const PART = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -33,17 +24,37 @@ interface Rule {
 const STEM_MAX = 160;
 
 const rules: Record<NameKind, Rule> = {
-  stem: { test: (v) => PART.test(v) && !v.includes('..'), max: STEM_MAX, expected: 'letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit, like lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6' },
+  stem: {
+    test: (v) => PART.test(v) && !v.includes('..'),
+    max: STEM_MAX,
+    expected:
+      'letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit, like lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6',
+  },
   dockerhash: { test: (v) => /^[0-9a-f]{12}$/.test(v), max: 12, expected: '12 lowercase hex digits' },
-  recipe: { test: (v) => /^[a-z0-9][a-z0-9._-]*$/.test(v) && !v.includes('..'), max: 64, expected: 'a recipe directory name: lowercase letters, digits, `.`, `_`, `-`' },
+  recipe: {
+    test: (v) => /^[a-z0-9][a-z0-9._-]*$/.test(v) && !v.includes('..'),
+    max: 64,
+    expected: 'a recipe directory name: lowercase letters, digits, `.`, `_`, `-`',
+  },
   // A Docker reference as LUMI tags its images: repository path, optional tag.
   tag: {
-    test: (v) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/.test(v),
+    test: (v) =>
+      /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/.test(
+        v,
+      ),
     max: 255,
     expected: 'a Docker reference like lumi/lumi-mpi4py:rocm-6.2.0-python-3.12-mpi4py-3.1.6',
   },
-  variant: { test: (v) => PART.test(v) && !v.includes('..'), max: STEM_MAX, expected: 'letters, digits, `.`, `_`, `+`, `-`' },
-  easyconfig: { test: (v) => PART.test(v) && v.endsWith('.eb') && !v.includes('..'), max: 200, expected: 'an EasyConfig file name like mpi4py-3.1.6-rocm-6.2.0-python-3.12-singularity-20241007.eb' },
+  variant: {
+    test: (v) => PART.test(v) && !v.includes('..'),
+    max: STEM_MAX,
+    expected: 'letters, digits, `.`, `_`, `+`, `-`',
+  },
+  easyconfig: {
+    test: (v) => PART.test(v) && v.endsWith('.eb') && !v.includes('..'),
+    max: 200,
+    expected: 'an EasyConfig file name like mpi4py-3.1.6-rocm-6.2.0-python-3.12-singularity-20241007.eb',
+  },
   module: {
     test: (v) => {
       const parts = v.split('/');
@@ -52,13 +63,21 @@ const rules: Record<NameKind, Rule> = {
     max: 200,
     expected: 'NAME/VERSION like mpi4py/3.1.6-rocm-6.2.0-python-3.12-singularity-20241007',
   },
-  version: { test: (v) => PART.test(v) && !v.includes('..'), max: 64, expected: 'a version: letters, digits, `.`, `_`, `+`, `-`' },
+  version: {
+    test: (v) => PART.test(v) && !v.includes('..'),
+    max: 64,
+    expected: 'a version: letters, digits, `.`, `_`, `+`, `-`',
+  },
   'sif file': {
     test: (v) => /^[A-Za-z0-9][A-Za-z0-9._+-]*-dockerhash-[0-9a-f]{12}\.(sif|tar)$/.test(v) && !v.includes('..'),
     max: STEM_MAX + 25,
     expected: '<stem>-dockerhash-<12 hex>.sif',
   },
-  'file name': { test: (v) => PART.test(v) && v !== '.' && !v.includes('..'), max: 255, expected: 'a plain file name: letters, digits, `.`, `_`, `+`, `-`, no directories' },
+  'file name': {
+    test: (v) => PART.test(v) && v !== '.' && !v.includes('..'),
+    max: 255,
+    expected: 'a plain file name: letters, digits, `.`, `_`, `+`, `-`, no directories',
+  },
 };
 
 /**
@@ -67,7 +86,8 @@ const rules: Record<NameKind, Rule> = {
  * hostile label cannot break the line or the terminal.
  */
 export function escapeForMessage(value: unknown, max = 80): string {
-  const text = typeof value === 'string' ? value : value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
+  const text =
+    typeof value === 'string' ? value : value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
   let out = '';
   for (const ch of text.slice(0, max)) {
     const c = ch.codePointAt(0)!;
@@ -94,6 +114,11 @@ export function isValidName(kind: NameKind, value: unknown): value is string {
 export function checkName(kind: NameKind, value: unknown, source: string): string {
   if (isValidName(kind, value)) return value;
   const r = rules[kind];
-  const why = typeof value !== 'string' ? `a ${value === null ? 'null' : typeof value}` : value.length > r.max ? `longer than ${r.max} characters` : 'not allowed';
+  const why =
+    typeof value !== 'string'
+      ? `a ${value === null ? 'null' : typeof value}`
+      : value.length > r.max
+        ? `longer than ${r.max} characters`
+        : 'not allowed';
   throw new InputError('bad-name', `${source}: ${kind} ${escapeForMessage(value)} is ${why}; expected ${r.expected}`);
 }

@@ -57,9 +57,13 @@ export async function checkDirInside(root: string, dir: string): Promise<void> {
   const [realRoot, realDir] = await Promise.all([realpathOfExisting(root), fs.realpath(dir).catch(() => undefined)]);
   if (realDir && inside(realRoot, realDir) && (await fs.stat(realDir)).isDirectory()) return;
   const rel = path.relative(root, dir); // one of the tree's own names
-  throw new RefusedError('outside-root', `${rel} is a link ${realDir ? `to ${escapeForMessage(realDir)}, outside ${root}` : 'to nothing'}; refusing to use it`, {
-    hint: `make ${rel} a directory inside the tree`,
-  });
+  throw new RefusedError(
+    'outside-root',
+    `${rel} is a link ${realDir ? `to ${escapeForMessage(realDir)}, outside ${root}` : 'to nothing'}; refusing to use it`,
+    {
+      hint: `make ${rel} a directory inside the tree`,
+    },
+  );
 }
 
 /** The synchronous, lexical half of `targetInside`, for pure planning code. */
@@ -70,5 +74,8 @@ export function joinInside(dir: string, ...parts: string[]): string {
 }
 
 function outside(dir: string, parts: string[]): RefusedError {
-  return new RefusedError('outside-root', `refusing to write ${escapeForMessage(parts.join('/'))}: it resolves outside ${dir}`);
+  return new RefusedError(
+    'outside-root',
+    `refusing to write ${escapeForMessage(parts.join('/'))}: it resolves outside ${dir}`,
+  );
 }

@@ -50,10 +50,13 @@ export function formatIssue(issue: z.core.$ZodIssue, input: unknown, source: str
   let expected: string;
   switch (issue.code) {
     case 'invalid_type':
-      expected = issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`;
+      expected =
+        issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`;
       break;
     case 'unrecognized_keys':
-      return oneLine(`${source}: ${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => escapeForMessage(k, 40)).join(', ')}`);
+      return oneLine(
+        `${source}: ${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => escapeForMessage(k, 40)).join(', ')}`,
+      );
     case 'invalid_value':
       expected = `one of ${issue.values.map((v) => escapeForMessage(v, 40)).join(', ')}`;
       break;
@@ -62,14 +65,24 @@ export function formatIssue(issue: z.core.$ZodIssue, input: unknown, source: str
       break;
     case 'too_small':
     case 'too_big': {
-      const cmp = issue.code === 'too_small' ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
+      const cmp =
+        issue.code === 'too_small' ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-      expected = issue.origin === 'array' || issue.origin === 'set' ? `${cmp} ${bound} items` : issue.origin === 'string' ? `${cmp} ${bound} characters` : `a number ${cmp} ${bound}`;
+      expected =
+        issue.origin === 'array' || issue.origin === 'set'
+          ? `${cmp} ${bound} items`
+          : issue.origin === 'string'
+            ? `${cmp} ${bound} characters`
+            : `a number ${cmp} ${bound}`;
       break;
     }
     case 'invalid_format':
       // Our own messages say what is meant; zod's default ones only name the check.
-      expected = /^Invalid/.test(issue.message) ? (issue.pattern ? `text matching ${issue.pattern}` : `text in ${issue.format} format`) : issue.message;
+      expected = /^Invalid/.test(issue.message)
+        ? issue.pattern
+          ? `text matching ${issue.pattern}`
+          : `text in ${issue.format} format`
+        : issue.message;
       break;
     default:
       expected = issue.message;
@@ -82,14 +95,24 @@ export function formatIssue(issue: z.core.$ZodIssue, input: unknown, source: str
  * InputError (exit 2) whose one-line message names `source` and the first
  * field that is wrong.
  */
-export function parseDocument<S extends z.ZodType>(schema: S, value: unknown, source: string, code = 'bad-file'): z.output<S> {
+export function parseDocument<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  source: string,
+  code = 'bad-file',
+): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   throw new InputError(code, formatIssue(r.error.issues[0], value, source));
 }
 
 /** JSON text checked against `schema`, with the JSON syntax error on one line too. */
-export function parseJsonDocument<S extends z.ZodType>(schema: S, text: string, source: string, code = 'bad-file'): z.output<S> {
+export function parseJsonDocument<S extends z.ZodType>(
+  schema: S,
+  text: string,
+  source: string,
+  code = 'bad-file',
+): z.output<S> {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -24,9 +24,14 @@ async function untaggedTestImages(recipe?: string): Promise<string[]> {
   return images.map((i) => i.Id);
 }
 
-
 async function imageExists(tag: string): Promise<boolean> {
-  return docker.getImage(tag).inspect().then(() => true, () => false);
+  return docker
+    .getImage(tag)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 // Everything the fixtures built carries this run's test label.
@@ -34,7 +39,10 @@ afterAll(() => removeTestImages());
 
 describe('sifkit build against the real engine', () => {
   it('builds a clean recipe, scans every layer, and reuses it the second time', async () => {
-    const fx = await fixtureRecipe('clean', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; cat /opt/cray/pe/VERSION | wc -c > /built; rm -rf /opt/cray');
+    const fx = await fixtureRecipe(
+      'clean',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; cat /opt/cray/pe/VERSION | wc -c > /built; rm -rf /opt/cray',
+    );
     const first = await runCli(['build', fx.dir, '--json', '--log-dir', `${fx.dir}/logs`]);
     expect(first.code).toBe(0);
     const doc = JSON.parse(first.stdout);
@@ -64,7 +72,10 @@ describe('sifkit build against the real engine', () => {
   });
 
   it('catches a step that forgets to remove the licensed files (exit 3, layer and path named)', async () => {
-    const fx = await fixtureRecipe('forgets', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar');
+    const fx = await fixtureRecipe(
+      'forgets',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar',
+    );
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/licensed file \/opt\/cray\S* is in layer \S+ \(licensed path\)/);
@@ -81,7 +92,10 @@ describe('sifkit build against the real engine', () => {
 
   it('never reuses an image whose scan was interrupted: the next build scans it, and refuses the leak', async () => {
     // The issue's case: a definition that keeps the licensed tarball, Ctrl-C during the scan, build again.
-    const fx = await fixtureRecipe('scanstop', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar');
+    const fx = await fixtureRecipe(
+      'scanstop',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar',
+    );
     const recipe = await loadRecipe(fx.dir);
     const rendered = await renderFor(fx.dir, {});
     const ac = new AbortController();
@@ -117,7 +131,14 @@ describe('sifkit build against the real engine', () => {
     const rendered = await renderFor(fx.dir, {});
     const ac = new AbortController();
     await expect(
-      buildVariant(engine, { recipe, rendered, logDir: path.join(fx.dir, 'logs'), signal: ac.signal, verdictDir, onProgress: (l) => l.startsWith('scanning') && ac.abort() }),
+      buildVariant(engine, {
+        recipe,
+        rendered,
+        logDir: path.join(fx.dir, 'logs'),
+        signal: ac.signal,
+        verdictDir,
+        onProgress: (l) => l.startsWith('scanning') && ac.abort(),
+      }),
     ).rejects.toBeInstanceOf(InterruptedError);
     expect(await imageExists(fx.tag)).toBe(false);
     // convert of the unscanned image warns (the pipeline never has it: build returns only scanned images).
@@ -125,7 +146,9 @@ describe('sifkit build against the real engine', () => {
     const sif = path.join(fx.dir, 'unscanned.sif');
     const c = await runCli(['convert', `docker-daemon:${unscanned}`, '-o', sif]);
     expect(c.code).toBe(0);
-    expect(c.stderr).toMatch(/^sifkit: warning: image [0-9a-f]{12} was built by sifkit but has no passing leak scan for its ID/m);
+    expect(c.stderr).toMatch(
+      /^sifkit: warning: image [0-9a-f]{12} was built by sifkit but has no passing leak scan for its ID/m,
+    );
     const r = await runCli(['build', fx.dir, '--json']);
     expect(r.code).toBe(0);
     const img = JSON.parse(r.stdout).images[0];
@@ -154,7 +177,10 @@ describe('sifkit build against the real engine', () => {
   });
 
   it('catches files removed only in a later layer: the bytes are still in the image', async () => {
-    const fx = await fixtureRecipe('later', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar\nRUN rm -rf /opt/cray');
+    const fx = await fixtureRecipe(
+      'later',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar\nRUN rm -rf /opt/cray',
+    );
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/licensed file \/opt\/cray/);
@@ -185,7 +211,7 @@ describe('sifkit build against the real engine', () => {
     let sent = false;
     const r = await runCli(['build', fx.dir], {
       onStderr: (text, kill) => {
-        if (!sent && text.includes("step 8/9")) {
+        if (!sent && text.includes('step 8/9')) {
           sent = true;
           // Interrupted once the step's container exists (polled), not after a guessed time.
           void (async () => {
@@ -246,7 +272,12 @@ describe('sifkit build against the real engine', () => {
       '$WITH_CONDA',
       'python -c "import mpi4py, sys; print(sys.prefix, mpi4py.__version__)"',
     ].join('\n');
-    const c = await docker.createContainer({ Image: img.imageId, Cmd: ['sh', '-c', script], HostConfig: { Binds: [`${served}:/served:ro`], NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } });
+    const c = await docker.createContainer({
+      Image: img.imageId,
+      Cmd: ['sh', '-c', script],
+      HostConfig: { Binds: [`${served}:/served:ro`], NetworkMode: 'none' },
+      Labels: { [TEST_LABEL]: runId },
+    });
     try {
       const out: Buffer[] = [];
       const stream = await c.attach({ stream: true, stdout: true, stderr: true });

@@ -16,7 +16,8 @@ const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4';
 function slurmUp(): void {
   // The one-node cluster scripts/services.sh starts (test/setup/slurm.sh).
   const out = execSync('sinfo -h -o %T').toString();
-  if (!/idle|mixed|alloc/.test(out)) throw new Error(`no Slurm node is up (sinfo: ${out.trim()}); run scripts/services.sh`);
+  if (!/idle|mixed|alloc/.test(out))
+    throw new Error(`no Slurm node is up (sinfo: ${out.trim()}); run scripts/services.sh`);
 }
 
 describe('sifkit test on the example image, locally and through a real Slurm', () => {
@@ -36,15 +37,31 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     exampleName = doc.run.image;
-    expect(doc.run.checks.map((c: { name: string; passed: boolean }) => [c.name, c.passed])).toEqual([['mpi4py-import', true], ['allreduce', true], ['pingpong', true]]);
+    expect(doc.run.checks.map((c: { name: string; passed: boolean }) => [c.name, c.passed])).toEqual([
+      ['mpi4py-import', true],
+      ['allreduce', true],
+      ['pingpong', true],
+    ]);
     const ping = doc.run.checks[2];
     expect(ping.figures.kind).toBe('latency');
-    expect(ping.figures.points.map((p: { size: number }) => p.size)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
+    expect(ping.figures.points.map((p: { size: number }) => p.size)).toEqual([
+      1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
+    ]);
   });
 
   it('runs them through sbatch on the Slurm cluster and reads the results back', async () => {
     const workdir = path.join(dir, 'job');
-    const r = await runCli(['test', EXAMPLE, '--runner', 'slurm', '--results-dir', dir, '--workdir', workdir, '--json']);
+    const r = await runCli([
+      'test',
+      EXAMPLE,
+      '--runner',
+      'slurm',
+      '--results-dir',
+      dir,
+      '--workdir',
+      workdir,
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.run).toMatchObject({ runner: 'slurm', passed: true, jobState: 'COMPLETED' });
@@ -62,13 +79,38 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
     for (const c of fast.checks) for (const p of c.figures?.points ?? []) p.value /= 10;
     const baseline = path.join(dir, 'baseline.json');
     await fs.writeFile(baseline, JSON.stringify({ image: 'older.sif', runs: [{ ...fast, image: 'older.sif' }] }));
-    const r = await runCli(['test', EXAMPLE, '--check', 'pingpong', '--results-dir', path.join(dir, 'gated'), '--baseline', baseline]);
+    const r = await runCli([
+      'test',
+      EXAMPLE,
+      '--check',
+      'pingpong',
+      '--results-dir',
+      path.join(dir, 'gated'),
+      '--baseline',
+      baseline,
+    ]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/sifkit: error: \d+ figure\(s\) worse than older.sif by more than 10%: worst pingpong at \d+ B, latency/);
+    expect(r.stderr).toMatch(
+      /sifkit: error: \d+ figure\(s\) worse than older.sif by more than 10%: worst pingpong at \d+ B, latency/,
+    );
     // Against itself the gate passes.
     const same = path.join(dir, 'same.json');
-    await fs.writeFile(same, JSON.stringify({ image: 'older.sif', runs: [{ ...results.runs[0], image: 'older.sif' }] }));
-    const ok = await runCli(['test', EXAMPLE, '--check', 'pingpong', '--results-dir', path.join(dir, 'gated'), '--baseline', same, '--tolerance', '5']);
+    await fs.writeFile(
+      same,
+      JSON.stringify({ image: 'older.sif', runs: [{ ...results.runs[0], image: 'older.sif' }] }),
+    );
+    const ok = await runCli([
+      'test',
+      EXAMPLE,
+      '--check',
+      'pingpong',
+      '--results-dir',
+      path.join(dir, 'gated'),
+      '--baseline',
+      same,
+      '--tolerance',
+      '5',
+    ]);
     expect(ok.code).toBe(0);
   });
 
@@ -100,7 +142,18 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
     const html = await fs.readFile(path.join(out, 'index.html'), 'utf8');
     expect(html).toContain('pingpong: latency against message size');
     const shot = path.join(out, 'report.png');
-    execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', `--screenshot=${shot}`, '--window-size=1200,900', `file://${path.join(out, 'index.html')}`], { stdio: 'ignore', timeout: 120_000 });
+    execFileSync(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        `--screenshot=${shot}`,
+        '--window-size=1200,900',
+        `file://${path.join(out, 'index.html')}`,
+      ],
+      { stdio: 'ignore', timeout: 120_000 },
+    );
     const png = await fs.readFile(shot);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(png.readUInt32BE(16)).toBe(1200);
@@ -115,10 +168,16 @@ describe('sifkit test: failures, timeouts and cancelled jobs are reported as suc
   beforeAll(async () => {
     slurmUp();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-checks-bad-'));
-    await buildFixtureImage(docker, tag, `FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="sifkittest-checks-${runId}" io.sifkit.recipe="checks"\n`);
+    await buildFixtureImage(
+      docker,
+      tag,
+      `FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="sifkittest-checks-${runId}" io.sifkit.recipe="checks"\n`,
+    );
     await fs.mkdir(path.join(dir, 'checks'));
     await fs.writeFile(path.join(dir, 'checks', 'main.docker'), 'FROM scratch\n');
-    await fs.writeFile(path.join(dir, 'checks', 'recipe.yaml'), `name: checks
+    await fs.writeFile(
+      path.join(dir, 'checks', 'recipe.yaml'),
+      `name: checks
 naming: { prefix: sifkittest, app: checks, version: v, parts: [[v, v]] }
 fragments: [checks/main.docker]
 parameters: { v: { type: version, default: '1.0' } }
@@ -134,7 +193,8 @@ testing:
     container: docker run --rm --init --network=none --label sifkit.slurm.workdir={workdir} -v {workdir}:/myrun {image}
     launcher: ''
     cleanup: docker ps -q --filter label=sifkit.slurm.workdir={workdir} | xargs -r docker rm -f >/dev/null
-`);
+`,
+    );
   });
   afterAll(async () => {
     await removeTestImages();
@@ -143,10 +203,24 @@ testing:
 
   for (const runner of ['local', 'slurm']) {
     it(`${runner}: a failing check and a timed-out one fail the run (exit 1), each with its reason`, async () => {
-      const r = await runCli(['test', tag, '--runner', runner, '--recipe', path.join(dir, 'checks'), '--results-dir', path.join(dir, 'results'), '--workdir', path.join(dir, `job-${runner}`), '--json']);
+      const r = await runCli([
+        'test',
+        tag,
+        '--runner',
+        runner,
+        '--recipe',
+        path.join(dir, 'checks'),
+        '--results-dir',
+        path.join(dir, 'results'),
+        '--workdir',
+        path.join(dir, `job-${runner}`),
+        '--json',
+      ]);
       expect(r.code).toBe(1);
       const checks = JSON.parse(r.stdout).run.checks;
-      expect(checks.map((c: { name: string; outcome: string; reason?: string }) => [c.name, c.outcome, c.reason])).toEqual([
+      expect(
+        checks.map((c: { name: string; outcome: string; reason?: string }) => [c.name, c.outcome, c.reason]),
+      ).toEqual([
         ['ok', 'passed', undefined],
         ['fails', 'failed', 'exit status 3'],
         ['sleepy', 'timeout', 'timed out after 3 s'],
@@ -158,9 +232,26 @@ testing:
     const recipe = path.join(dir, 'long');
     await fs.mkdir(recipe);
     await fs.writeFile(path.join(recipe, 'main.docker'), 'FROM scratch\n');
-    const text = (await fs.readFile(path.join(dir, 'checks', 'recipe.yaml'), 'utf8')).replace('checks/main.docker', 'long/main.docker').replace(/checks:\n[\s\S]*?testing:/, "checks:\n  - { name: long, command: 'sleep 300', timeout: 600 }\ntesting:");
+    const text = (await fs.readFile(path.join(dir, 'checks', 'recipe.yaml'), 'utf8'))
+      .replace('checks/main.docker', 'long/main.docker')
+      .replace(
+        /checks:\n[\s\S]*?testing:/,
+        "checks:\n  - { name: long, command: 'sleep 300', timeout: 600 }\ntesting:",
+      );
     await fs.writeFile(path.join(recipe, 'recipe.yaml'), text);
-    const started = runCli(['test', tag, '--runner', 'slurm', '--recipe', recipe, '--results-dir', path.join(dir, 'results'), '--workdir', path.join(dir, 'job-cancel'), '--json']);
+    const started = runCli([
+      'test',
+      tag,
+      '--runner',
+      'slurm',
+      '--recipe',
+      recipe,
+      '--results-dir',
+      path.join(dir, 'results'),
+      '--workdir',
+      path.join(dir, 'job-cancel'),
+      '--json',
+    ]);
     let cancelled = false;
     let finished = false;
     void started.finally(() => (finished = true));
@@ -181,7 +272,9 @@ testing:
     expect(run.jobState).toMatch(/^CANCELLED/);
     expect(run.checks[0]).toMatchObject({ name: 'long', outcome: 'cancelled', reason: 'the job was cancelled' });
     // The cancelled step's container went with it.
-    const left = execSync(`docker ps -q --filter label=sifkit.slurm.workdir=${path.join(dir, 'job-cancel')}`).toString().trim();
+    const left = execSync(`docker ps -q --filter label=sifkit.slurm.workdir=${path.join(dir, 'job-cancel')}`)
+      .toString()
+      .trim();
     expect(left).toBe('');
   });
 });

@@ -36,7 +36,9 @@ describe('sifkit help COMMAND', () => {
   it('names an unknown command in one line, with exit 2', async () => {
     const r = await runCli(['help', 'promte']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/,
+    );
   });
 });
 
@@ -56,7 +58,11 @@ describe('sifkit completion', () => {
 COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}
 _sifkit
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-    return execFileSync('bash', ['--norc', '--noprofile', '-c', script], { cwd: dir }).toString().split('\n').filter(Boolean).sort();
+    return execFileSync('bash', ['--norc', '--noprofile', '-c', script], { cwd: dir })
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .sort();
   }
 
   it('bash: completes command names', () => {
@@ -77,7 +83,11 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
   });
   it('zsh: the script parses and registers _sifkit for sifkit', () => {
     execFileSync('zsh', ['-n', path.join(dir, '_sifkit')]);
-    const out = execFileSync('zsh', ['-f', '-c', `autoload -U compinit; compinit -u -D; source ${path.join(dir, '_sifkit')}; print -r -- "$_comps[sifkit]"`]).toString();
+    const out = execFileSync('zsh', [
+      '-f',
+      '-c',
+      `autoload -U compinit; compinit -u -D; source ${path.join(dir, '_sifkit')}; print -r -- "$_comps[sifkit]"`,
+    ]).toString();
     expect(out.trim()).toBe('_sifkit');
   });
   it('refuses another shell with exit 2 and one line', async () => {
@@ -103,7 +113,16 @@ describe('sifkit status: a readable table', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('stem');
-    expect(lines[1].trim().split(/\s+/)).toEqual(['dockerhash', 'rocm', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
+    expect(lines[1].trim().split(/\s+/)).toEqual([
+      'dockerhash',
+      'rocm',
+      'in',
+      'linked',
+      'size',
+      'age',
+      'checksum',
+      'test',
+    ]);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
     expect(r.stdout).not.toContain('\u001b[');
     expect(r.stdout).toMatch(/ KiB +\d+ d +ok-cached +-\n/);
@@ -111,7 +130,9 @@ describe('sifkit status: a readable table', () => {
   it('filters by --where and --stem', async () => {
     const where = JSON.parse((await runCli(['status', '--root', root, '--where', 'rocm=6.2.4', '--json'])).stdout);
     expect(where.images.map((i: { params: { rocm: string } }) => i.params.rocm)).toEqual(['6.2.4', '6.2.4']);
-    const stem = JSON.parse((await runCli(['status', '--root', root, '--stem', 'lumi-mpi4py-rocm-6.2.0-*', '--json'])).stdout);
+    const stem = JSON.parse(
+      (await runCli(['status', '--root', root, '--stem', 'lumi-mpi4py-rocm-6.2.0-*', '--json'])).stdout,
+    );
     expect(stem.images).toHaveLength(3);
     const none = await runCli(['status', '--root', root, '--where', 'rocm=5.0']);
     expect(none.stdout).toBe('no images match\n');
@@ -123,7 +144,10 @@ describe('sifkit status: a readable table', () => {
   });
   it('colours on a terminal, not with NO_COLOR', () => {
     // script(1) gives the command a pseudo-terminal, as a user's shell would.
-    const onTty = (env: string) => execFileSync('script', ['-qec', `${env} ${process.execPath} ${CLI} status --root ${root}`, '/dev/null'], { env: { ...process.env, TERM: 'xterm' } }).toString();
+    const onTty = (env: string) =>
+      execFileSync('script', ['-qec', `${env} ${process.execPath} ${CLI} status --root ${root}`, '/dev/null'], {
+        env: { ...process.env, TERM: 'xterm' },
+      }).toString();
     expect(onTty('')).toContain('\u001b[1mstem\u001b[0m');
     expect(onTty('NO_COLOR=1')).not.toContain('\u001b[');
   });

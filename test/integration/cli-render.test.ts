@@ -14,7 +14,16 @@ describe('sifkit render, as a user runs it', () => {
     expect(r.stdout).toMatch(/build/);
   });
   it('prints the Dockerfile alone on stdout, names on stderr', async () => {
-    const r = await runCli(['render', 'mpi4py', '--set', 'rocm=6.2.0', '--set', 'python=3.12', '--set', 'mpi4py=3.1.6']);
+    const r = await runCli([
+      'render',
+      'mpi4py',
+      '--set',
+      'rocm=6.2.0',
+      '--set',
+      'python=3.12',
+      '--set',
+      'mpi4py=3.1.6',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('# ---- fragments/sles-base.docker ----\n')).toBe(true);
     expect(r.stdout).not.toContain('Render the definition');
@@ -34,7 +43,12 @@ describe('sifkit render, as a user runs it', () => {
     const r = await runCli(['render', 'mpi4py', '--matrix', '--out', out]);
     expect(r.code).toBe(0);
     const dirs = (await fs.readdir(out)).sort();
-    expect(dirs).toEqual(expect.arrayContaining(['lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4', 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6']));
+    expect(dirs).toEqual(
+      expect.arrayContaining([
+        'lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4',
+        'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6',
+      ]),
+    );
     const meta = JSON.parse(await fs.readFile(path.join(out, dirs[0], 'build.json'), 'utf8'));
     expect(meta.buildArgs).toEqual(['SERVER_PORT', 'SERVED_DIGEST']);
     expect(await fs.readFile(path.join(out, dirs[0], 'Dockerfile'), 'utf8')).toContain(`io.sifkit.stem="${dirs[0]}"`);
@@ -42,7 +56,10 @@ describe('sifkit render, as a user runs it', () => {
   it.each([
     [['render', 'mpi4py', '--set', 'rocm=6.2.0;id'], /^sifkit: error: parameter rocm: .*not allowed/m],
     [['render', 'mpi4py', '--set', 'rocmm=6.2.0'], /^sifkit: error: unknown parameter rocmm for recipe mpi4py/m],
-    [['render', 'mpi4py', '--set', 'gpu_targets=gfx1100'], /^sifkit: error: parameter gpu_targets: "gfx1100" is not one of/m],
+    [
+      ['render', 'mpi4py', '--set', 'gpu_targets=gfx1100'],
+      /^sifkit: error: parameter gpu_targets: "gfx1100" is not one of/m,
+    ],
     [['render', 'nosuch'], /^sifkit: error: no recipe nosuch/m],
     [['render', 'mpi4py', '--date', '2024-10-07'], /^sifkit: error: --date 2024-10-07 is not YYYYMMDD/m],
     [['render'], /missing required argument/],
@@ -60,7 +77,10 @@ describe('sifkit render, as a user runs it', () => {
   it('fails the render on a lint error in a fragment', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-lint-'));
     await fs.mkdir(path.join(root, 'bad'));
-    await fs.writeFile(path.join(root, 'bad', 'recipe.yaml'), "name: bad\nnaming: { app: bad, version: v, parts: [[v, v]] }\nfragments: [bad/main.docker]\nparameters: { v: { type: version, default: '1.0' } }\n");
+    await fs.writeFile(
+      path.join(root, 'bad', 'recipe.yaml'),
+      "name: bad\nnaming: { app: bad, version: v, parts: [[v, v]] }\nfragments: [bad/main.docker]\nparameters: { v: { type: version, default: '1.0' } }\n",
+    );
     await fs.writeFile(path.join(root, 'bad', 'main.docker'), 'FROM scratch\nENV ONLYKEY\n');
     const r = await runCli(['render', path.join(root, 'bad')]);
     expect(r.code).toBe(2);

@@ -14,12 +14,19 @@ import { HOST_LIB_DIR, debianImage, hostLibraries, withoutOpenMpi } from '../sup
 
 jest.setTimeout(1_800_000);
 
-
 interface Report {
   compatible: boolean;
   glibc: string | null;
   hostLoaded: string[];
-  breaks: Array<{ kind: string; file: string; fileFrom: string; library: string; provider?: string; version?: string; alsoWithoutHost: boolean }>;
+  breaks: Array<{
+    kind: string;
+    file: string;
+    fileFrom: string;
+    library: string;
+    provider?: string;
+    version?: string;
+    alsoWithoutHost: boolean;
+  }>;
   mpi: Array<{ library: string; ok: boolean; level: string; host: { version: string }; image: { version: string } }>;
 }
 
@@ -30,7 +37,10 @@ async function cli(args: string[], code: number): Promise<string> {
 }
 
 async function compat(image: string, host: string, code: number, more: string[] = []): Promise<Report> {
-  const doc = JSON.parse(await cli(['compat', image, '--host', host, '--json', ...more], code)) as { ok: boolean; reports: Report[] };
+  const doc = JSON.parse(await cli(['compat', image, '--host', host, '--json', ...more], code)) as {
+    ok: boolean;
+    reports: Report[];
+  };
   expect(doc.ok).toBe(code === 0);
   return doc.reports[0];
 }
@@ -71,12 +81,16 @@ describe('sifkit compat against real images and hosts', () => {
   it('passes the example against a snapshot of this machine with the example module binds', async () => {
     const modDir = path.join(dir, 'module');
     await cli(['module', exampleSif, '--out', modDir], 0);
-    const [lua] = (await fs.readdir(path.join(modDir, 'modules', 'mpi4py-cpu'))).map((f) => path.join(modDir, 'modules', 'mpi4py-cpu', f));
+    const [lua] = (await fs.readdir(path.join(modDir, 'modules', 'mpi4py-cpu'))).map((f) =>
+      path.join(modDir, 'modules', 'mpi4py-cpu', f),
+    );
     hereSnapshot = path.join(dir, 'here.json');
     await cli(['host', 'snapshot', '--module', lua, '-o', hereSnapshot], 0);
     const snap = JSON.parse(await fs.readFile(hereSnapshot, 'utf8'));
     // What this machine has of LUMI's binds: no /opt/cray, no libcxi; /var/spool/slurmd is user data.
-    expect(snap.binds.map((b: { target: string }) => b.target)).toEqual(expect.arrayContaining(['/opt/cray', '/usr/lib64/libcxi.so.1', '/runscripts', '/appl']));
+    expect(snap.binds.map((b: { target: string }) => b.target)).toEqual(
+      expect.arrayContaining(['/opt/cray', '/usr/lib64/libcxi.so.1', '/runscripts', '/appl']),
+    );
     expect(snap.binds.find((b: { target: string }) => b.target === '/opt/cray').kind).toBe('missing');
     expect(snap.glibc.version).toMatch(/^2\.\d+$/);
     const sif = await compat(exampleSif, hereSnapshot, 0);
@@ -94,7 +108,11 @@ describe('sifkit compat against real images and hosts', () => {
     const glibc = r.breaks.filter((b) => b.kind === 'missing-version' && b.library === 'libc.so.6');
     expect(glibc.length).toBeGreaterThan(0);
     for (const b of glibc) {
-      expect(b).toMatchObject({ fileFrom: 'host', provider: '/usr/lib/x86_64-linux-gnu/libc-2.31.so', alsoWithoutHost: false });
+      expect(b).toMatchObject({
+        fileFrom: 'host',
+        provider: '/usr/lib/x86_64-linux-gnu/libc-2.31.so',
+        alsoWithoutHost: false,
+      });
       expect(b.file.startsWith(`${HOST_LIB_DIR}/`)).toBe(true);
       expect(Number(b.version!.split('.')[1])).toBeGreaterThan(30);
     }
@@ -112,7 +130,14 @@ describe('sifkit compat against real images and hosts', () => {
     await cli(['convert', `docker-daemon:${await withoutOpenMpi('bookworm')}`, '-o', sif], 0);
     const mpich = await snapshot('mpich', `${hosts.bullseyeMpich}:${HOST_LIB_DIR}`);
     const r = await compat(sif, mpich, 1);
-    expect(r.breaks).toContainEqual(expect.objectContaining({ kind: 'missing-library', file: '/usr/lib/python3/dist-packages/mpi4py/MPI.cpython-311-x86_64-linux-gnu.so', fileFrom: 'image', library: 'libmpi.so.40' }));
+    expect(r.breaks).toContainEqual(
+      expect.objectContaining({
+        kind: 'missing-library',
+        file: '/usr/lib/python3/dist-packages/mpi4py/MPI.cpython-311-x86_64-linux-gnu.so',
+        fileFrom: 'image',
+        library: 'libmpi.so.40',
+      }),
+    );
     // The same image with the host's Open MPI of its own release works, and loads it from the host.
     const openmpi = await snapshot('openmpi', `${hosts.bookwormOpenMpi}:${HOST_LIB_DIR}`);
     const ok = await compat(sif, openmpi, 0);
@@ -122,16 +147,28 @@ describe('sifkit compat against real images and hosts', () => {
   it("holds MPI libraries to Sarus's levels against the image's own copy", async () => {
     const older = await snapshot('bullseye-openmpi', `${hosts.bullseyeOpenMpi}:${HOST_LIB_DIR}`);
     const image = 'docker-daemon:sifkit-test/debian-bookworm:mpi';
-    expect((await compat(image, older, 0, ['--mpi-level', 'major'])).mpi).toContainEqual(expect.objectContaining({ library: 'libmpi', ok: true, host: { path: `${HOST_LIB_DIR}/libmpi.so.40.30.0`, version: '40.30.0' }, image: { path: '/usr/lib/x86_64-linux-gnu/libmpi.so.40.30.4', version: '40.30.4' } }));
-    expect((await compat(image, older, 1, ['--mpi-level', 'full'])).mpi).toContainEqual(expect.objectContaining({ library: 'libmpi', ok: false, level: 'full' }));
+    expect((await compat(image, older, 0, ['--mpi-level', 'major'])).mpi).toContainEqual(
+      expect.objectContaining({
+        library: 'libmpi',
+        ok: true,
+        host: { path: `${HOST_LIB_DIR}/libmpi.so.40.30.0`, version: '40.30.0' },
+        image: { path: '/usr/lib/x86_64-linux-gnu/libmpi.so.40.30.4', version: '40.30.4' },
+      }),
+    );
+    expect((await compat(image, older, 1, ['--mpi-level', 'full'])).mpi).toContainEqual(
+      expect.objectContaining({ library: 'libmpi', ok: false, level: 'full' }),
+    );
     const same = await snapshot('bookworm-openmpi', `${hosts.bookwormOpenMpi}:${HOST_LIB_DIR}`);
-    expect((await compat(image, same, 0, ['--mpi-level', 'strict'])).mpi).toContainEqual(expect.objectContaining({ library: 'libmpi', ok: true, level: 'strict' }));
+    expect((await compat(image, same, 0, ['--mpi-level', 'strict'])).mpi).toContainEqual(
+      expect.objectContaining({ library: 'libmpi', ok: true, level: 'strict' }),
+    );
   });
 
   it('lists what a new host would break across the tree, and promote refuses a breaking image', async () => {
     const root = path.join(dir, 'tree');
     await fs.mkdir(root);
-    const staged = JSON.parse(await cli(['stage', exampleSif, '--untested', '--root', root, '--json'], 0)).staged.name as string;
+    const staged = JSON.parse(await cli(['stage', exampleSif, '--untested', '--root', root, '--json'], 0)).staged
+      .name as string;
     await cli(['promote', staged, '--to', 'all', '--root', root], 0);
     // The new host: trixie's Open MPI in /opt/cray/pe/lib64, which the example's LD_LIBRARY_PATH names.
     const newHost = path.join(dir, 'new-host');
@@ -142,7 +179,9 @@ describe('sifkit compat against real images and hosts', () => {
     expect(doc.images).toHaveLength(1);
     expect(doc.images[0].name).toBe(staged);
     expect(doc.images[0].results.map((x: { compatible: boolean }) => x.compatible)).toEqual([true, false]);
-    expect(doc.images[0].results[1].breaks).toContainEqual(expect.objectContaining({ file: '/opt/cray/pe/lib64/libmpi.so.40.40.7', library: 'libc.so.6', fileFrom: 'host' }));
+    expect(doc.images[0].results[1].breaks).toContainEqual(
+      expect.objectContaining({ file: '/opt/cray/pe/lib64/libmpi.so.40.40.7', library: 'libc.so.6', fileFrom: 'host' }),
+    );
     const table = await runCli(['compat', '--root', root, '--host', next]);
     expect(table.stdout).toContain('0 of 1 published images work');
 
@@ -152,7 +191,11 @@ describe('sifkit compat against real images and hosts', () => {
     await fs.rm(path.join(root, 'easybuild-sif-images'), { recursive: true });
     const refused = await runCli(['promote', staged, '--to', 'all', '--root', root]);
     expect(refused.code).toBe(3);
-    expect(refused.stderr.trim().split('\n')[0]).toMatch(new RegExp(`^sifkit: error: ${staged.replace(/\./g, '\\.')} breaks on host next: /opt/cray/pe/lib64/\\S+ needs GLIBC_2\\.\\d+ from libc\\.so\\.6`));
+    expect(refused.stderr.trim().split('\n')[0]).toMatch(
+      new RegExp(
+        `^sifkit: error: ${staged.replace(/\./g, '\\.')} breaks on host next: /opt/cray/pe/lib64/\\S+ needs GLIBC_2\\.\\d+ from libc\\.so\\.6`,
+      ),
+    );
     await expect(fs.readdir(path.join(root, 'sif-images'))).rejects.toThrow(/ENOENT/);
     await cli(['promote', staged, '--to', 'all', '--root', root, '--no-compat'], 0);
   });

@@ -37,7 +37,9 @@ describe('build context on a real file system', () => {
     await pipeline(contextTar('FROM rendered\n', files), extract);
     expect(names[0]).toBe('Dockerfile');
     expect(contents.Dockerfile).toBe('FROM rendered\n');
-    expect(names.sort()).toEqual(['Dockerfile', 'a.txt', 'keep.log', 'link', 'sub', 'sub/deep', 'sub/deep/c.py'].sort());
+    expect(names.sort()).toEqual(
+      ['Dockerfile', 'a.txt', 'keep.log', 'link', 'sub', 'sub/deep', 'sub/deep/c.py'].sort(),
+    );
     expect(contents['sub/deep/c.py']).toBe('print(1)');
   });
 });

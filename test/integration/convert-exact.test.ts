@@ -89,14 +89,22 @@ describe('convert keeps every metadata bit of a hostile image (daemon and archiv
 
   it('lists mode 000 with unsquashfs too (no extraction in between)', async () => {
     const out = path.join(dir, 'daemon.sif');
-    const listing = execFileSync('unsquashfs', ['-lln', '-o', String((await inspectSif(out)).partition!.offset), out]).toString();
+    const listing = execFileSync('unsquashfs', [
+      '-lln',
+      '-o',
+      String((await inspectSif(out)).partition!.offset),
+      out,
+    ]).toString();
     expect(listing).toMatch(/^---------- 0\/0\s+\d+ \S+ \S+ squashfs-root\/x\/f000$/m);
     expect(listing).toMatch(/^d--------- 65534\/65534\s+\d+ \S+ \S+ squashfs-root\/x\/d000$/m);
   });
 
   it('converts one image twice to byte-identical SIFs, from the daemon and from an archive, with no clock in them', async () => {
     const archive = path.join(dir, 'hostile.tar');
-    for (const [source, name] of [[`docker-daemon:${tag}`, 'twice-d'], [`docker-archive:${archive}`, 'twice-a']]) {
+    for (const [source, name] of [
+      [`docker-daemon:${tag}`, 'twice-d'],
+      [`docker-archive:${archive}`, 'twice-a'],
+    ]) {
       const a = path.join(dir, `${name}1.sif`);
       const b = path.join(dir, `${name}2.sif`);
       expect((await runCli(['convert', source, '-o', a])).code).toBe(0);
@@ -132,7 +140,9 @@ describe('convert keeps every metadata bit of a hostile image (daemon and archiv
     await fh.close();
     const bad = await runCli(['verify-conversion', changed, `docker-daemon:${tag}`]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain(`is not the conversion of docker-daemon:${tag}: 1 bytes differ, the first at offset ${at}`);
+    expect(bad.stderr).toContain(
+      `is not the conversion of docker-daemon:${tag}: 1 bytes differ, the first at offset ${at}`,
+    );
   });
 });
 
@@ -141,7 +151,11 @@ describe('verify --deep --reconvert: the tree proves its SIFs are the conversion
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-reconvert-'));
-    await buildFixtureImage(docker, tag, 'FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="lumi-reconvert-test"\nRUN echo x > /x\n');
+    await buildFixtureImage(
+      docker,
+      tag,
+      'FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="lumi-reconvert-test"\nRUN echo x > /x\n',
+    );
     await fs.mkdir(path.join(dir, 'root'));
   });
   afterAll(async () => {
@@ -158,7 +172,9 @@ describe('verify --deep --reconvert: the tree proves its SIFs are the conversion
     const before = await listDir(root);
     const good = await runCli(['verify', '--deep', '--reconvert', '--root', root, '--json']);
     expect({ code: good.code, stderr: good.stderr }).toMatchObject({ code: 0 });
-    expect(JSON.parse(good.stdout).reconverted).toEqual([{ path: `tested-containers/${path.basename(sif)}`, source: `docker-daemon:${tag}`, result: 'identical' }]);
+    expect(JSON.parse(good.stdout).reconverted).toEqual([
+      { path: `tested-containers/${path.basename(sif)}`, source: `docker-daemon:${tag}`, result: 'identical' },
+    ]);
     // Checking wrote nothing into the tree.
     expect(await listDir(root)).toEqual(before);
 
@@ -174,7 +190,16 @@ describe('verify --deep --reconvert: the tree proves its SIFs are the conversion
     expect(bad.code).toBe(1);
     const doc = JSON.parse(bad.stdout);
     expect(doc.reconverted[0]).toMatchObject({ result: 'differs' });
-    expect(doc.problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'not-its-conversion', message: expect.stringContaining(`1 bytes differ from a fresh conversion of docker-daemon:${tag}, the first at offset ${at}`) })]));
+    expect(doc.problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          kind: 'not-its-conversion',
+          message: expect.stringContaining(
+            `1 bytes differ from a fresh conversion of docker-daemon:${tag}, the first at offset ${at}`,
+          ),
+        }),
+      ]),
+    );
   });
 
   it('refuses --reconvert without --deep (exit 2, one line)', async () => {

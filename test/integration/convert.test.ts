@@ -39,7 +39,8 @@ CMD ["/bin/sh", "-c", "echo hi"]
 /** What `docker export` shows that is the engine's, not the image's. */
 const ENGINE_ONLY = /^(\.dockerenv|etc\/hostname|etc\/hosts|etc\/resolv\.conf|dev(\/.*)?|proc|sys|etc\/mtab)$/;
 /** What apptainer adds (reference §2). */
-const ADDED = /^(\.singularity\.d(\/.*)?|singularity|\.exec|\.run|\.shell|\.test|environment|dev|proc|sys|root|tmp|var|var\/tmp|home|etc|etc\/hosts|etc\/resolv\.conf)$/;
+const ADDED =
+  /^(\.singularity\.d(\/.*)?|singularity|\.exec|\.run|\.shell|\.test|environment|dev|proc|sys|root|tmp|var|var\/tmp|home|etc|etc\/hosts|etc\/resolv\.conf)$/;
 
 describe('convert: native Docker → SIF against the engine, siftool and unsquashfs', () => {
   const tag = `sifkittest/convert:${runId}`;
@@ -81,10 +82,21 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect(mine.get('w/suid')?.mode).toBe('4755');
     expect(mine.get('w/a/keep')).toMatchObject({ uid: 1234, gid: 5678 });
     // The additions, as reference §2 lists them.
-    for (const a of ['.singularity.d/actions/run', '.singularity.d/env/10-docker2singularity.sh', '.singularity.d/runscript', '.singularity.d/labels.json', 'etc/hosts', 'tmp', 'var/tmp'])
+    for (const a of [
+      '.singularity.d/actions/run',
+      '.singularity.d/env/10-docker2singularity.sh',
+      '.singularity.d/runscript',
+      '.singularity.d/labels.json',
+      'etc/hosts',
+      'tmp',
+      'var/tmp',
+    ])
       expect(ours.files.has(a)).toBe(true);
     expect(ours.files.get('singularity')).toMatchObject({ type: 'symlink', link: '.singularity.d/runscript' });
-    expect(ours.files.get('environment')).toMatchObject({ type: 'symlink', link: '.singularity.d/env/90-environment.sh' });
+    expect(ours.files.get('environment')).toMatchObject({
+      type: 'symlink',
+      link: '.singularity.d/env/90-environment.sh',
+    });
     const env = await fs.readFile(path.join(root, '.singularity.d/env/10-docker2singularity.sh'), 'utf8');
     expect(env).toContain('export PATH="/bin:/usr/bin"\n');
     expect(env).toContain('export HOME_NOTE="${HOME_NOTE:-"a \\"quoted\\" \\$value"}"');
@@ -96,13 +108,22 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
 
   it('runs the runscript and env scripts as a shell would', async () => {
     const root = path.join(dir, 'root');
-    const run = (args: string[]) => execFileSync('sh', [path.join(root, '.singularity.d/runscript'), ...args]).toString();
+    const run = (args: string[]) =>
+      execFileSync('sh', [path.join(root, '.singularity.d/runscript'), ...args]).toString();
     // CMD only: no arguments run CMD; arguments replace it.
     expect(run([])).toBe('hi\n');
     expect(run(['echo', 'a b', '"q"', '$x'])).toBe('a b "q" $x\n');
-    const env = execFileSync('sh', ['-c', `. ${path.join(root, '.singularity.d/env/10-docker2singularity.sh')}; printf %s "$HOME_NOTE"`], { env: { PATH: process.env.PATH } }).toString();
+    const env = execFileSync(
+      'sh',
+      ['-c', `. ${path.join(root, '.singularity.d/env/10-docker2singularity.sh')}; printf %s "$HOME_NOTE"`],
+      { env: { PATH: process.env.PATH } },
+    ).toString();
     expect(env).toBe('a "quoted" $value');
-    const hostWins = execFileSync('sh', ['-c', `. ${path.join(root, '.singularity.d/env/10-docker2singularity.sh')}; printf %s "$HOME_NOTE"`], { env: { PATH: process.env.PATH, HOME_NOTE: 'host' } }).toString();
+    const hostWins = execFileSync(
+      'sh',
+      ['-c', `. ${path.join(root, '.singularity.d/env/10-docker2singularity.sh')}; printf %s "$HOME_NOTE"`],
+      { env: { PATH: process.env.PATH, HOME_NOTE: 'host' } },
+    ).toString();
     expect(hostWins).toBe('host');
   });
 
@@ -129,7 +150,10 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     for (const o of s.objects) {
       const obj = path.join(dir, `obj${o.id}`);
       execFileSync('sh', ['-c', `siftool dump ${o.id} ${sif} > ${obj}`]);
-      const args = o.type === 'partition' ? ['--datatype', '4', '--parttype', '2', '--partfs', '1', '--partarch', '2'] : ['--datatype', String({ deffile: 1, genericJson: 6 }[o.type as 'deffile'])];
+      const args =
+        o.type === 'partition'
+          ? ['--datatype', '4', '--parttype', '2', '--partfs', '1', '--partarch', '2']
+          : ['--datatype', String({ deffile: 1, genericJson: 6 }[o.type as 'deffile'])];
       execFileSync('siftool', ['add', ref, obj, ...args, '--groupid', '1', ...(o.name ? ['--filename', o.name] : [])]);
     }
     const a = await fs.readFile(sif);
@@ -168,7 +192,11 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
       const dest = path.join(dir, `x-${path.basename(f)}`);
       extractPartition(f, s.partition!.offset, dest);
       const l = await listDir(dest);
-      return { files: [...l.files].sort(), groups: l.groups, head: (await fs.readFile(f)).subarray(0, s.partition!.offset).toString('hex') };
+      return {
+        files: [...l.files].sort(),
+        groups: l.groups,
+        head: (await fs.readFile(f)).subarray(0, s.partition!.offset).toString('hex'),
+      };
     };
     expect(await contents(out)).toEqual(await contents(fromLegacy));
   });
@@ -181,9 +209,12 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect((await runCli(['convert', `docker-archive:${saved}`, '-o', fromArchive, '--deterministic'])).code).toBe(0);
     const listing = async (f: string) => {
       const s = await inspectSif(f);
-      return execFileSync('unsquashfs', ['-lln', '-o', String(s.partition!.offset), f], { maxBuffer: 64 << 20 }).toString().split('\n')
+      return execFileSync('unsquashfs', ['-lln', '-o', String(s.partition!.offset), f], { maxBuffer: 64 << 20 })
+        .toString()
+        .split('\n')
         .filter((l) => l.includes('squashfs-root/') && !l.endsWith('squashfs-root/.singularity.d/Singularity')) // names its bootstrap
-        .map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, '')).sort();
+        .map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, ''))
+        .sort();
     };
     const daemon = await listing(sif);
     expect(daemon.length).toBeGreaterThan(50);
@@ -193,20 +224,38 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
   });
 
   it('squashes with zstd, lz4 or xz on request, holding the same files, and bounds mksquashfs memory', async () => {
-    const listing = (f: string, offset: number) => execFileSync('unsquashfs', ['-lln', '-o', String(offset), f], { maxBuffer: 64 << 20 }).toString().split('\n').filter((l) => l.includes('squashfs-root')).map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, '')).sort();
+    const listing = (f: string, offset: number) =>
+      execFileSync('unsquashfs', ['-lln', '-o', String(offset), f], { maxBuffer: 64 << 20 })
+        .toString()
+        .split('\n')
+        .filter((l) => l.includes('squashfs-root'))
+        .map((l) => l.replace(/\d{4}-\d\d-\d\d \d\d:\d\d/, ''))
+        .sort();
     const base = await inspectSif(sif);
     const want = listing(sif, base.partition!.offset);
     expect(base.partition!.compression).toBe('gzip');
     for (const compression of ['zstd', 'lz4', 'xz']) {
       const out = path.join(dir, `${compression}.sif`);
-      const r = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--compression', compression, '--mksquashfs-mem', '64M', '--json']);
+      const r = await runCli([
+        'convert',
+        `docker-daemon:${tag}`,
+        '-o',
+        out,
+        '--compression',
+        compression,
+        '--mksquashfs-mem',
+        '64M',
+        '--json',
+      ]);
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.stdout);
       expect(doc.sif).toMatchObject({ compression });
       expect(doc.sif.mksquashfsPeakMiB).toBeGreaterThan(0);
       const s = await inspectSif(out);
       expect(s.partition!.compression).toBe(compression);
-      expect(execFileSync('unsquashfs', ['-s', '-o', String(s.partition!.offset), out]).toString()).toMatch(new RegExp(`Compression ${compression}`));
+      expect(execFileSync('unsquashfs', ['-s', '-o', String(s.partition!.offset), out]).toString()).toMatch(
+        new RegExp(`Compression ${compression}`),
+      );
       expect(listing(out, s.partition!.offset)).toEqual(want);
       expect(execFileSync('siftool', ['list', out]).toString()).toMatch(/Squashfs/);
     }
@@ -219,7 +268,9 @@ describe('convert: native Docker → SIF against the engine, siftool and unsquas
     expect(bad.stderr).toBe('sifkit: error: compression "brotli" is not one of gzip, zstd, lz4, xz\n');
     const mem = await runCli(['convert', `docker-daemon:${tag}`, '-o', out, '--mksquashfs-mem', '8M']);
     expect(mem.code).toBe(2);
-    expect(mem.stderr).toBe('sifkit: error: mksquashfs memory "8M" is not a size from 16M to 16384G such as 512M or 2G\n');
+    expect(mem.stderr).toBe(
+      'sifkit: error: mksquashfs memory "8M" is not a size from 16M to 16384G such as 512M or 2G\n',
+    );
     await expect(fs.access(out)).rejects.toThrow();
   });
 
@@ -258,7 +309,12 @@ describe('convert: bad input leaves nothing behind', () => {
     // Layer tars carry names too; mksquashfs would look them up here.
     const host = execFileSync('getent', ['group', '0']).toString().split(':')[0];
     const archive = path.join(dir, 'owners.tar');
-    await legacyArchive(archive, [await layerTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/owned', content: 'x', uid: 4242, gid: 4343, uname: 'root', gname: host }])]);
+    await legacyArchive(archive, [
+      await layerTar([
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/owned', content: 'x', uid: 4242, gid: 4343, uname: 'root', gname: host },
+      ]),
+    ]);
     const out = path.join(dir, 'owners.sif');
     expect((await runCli(['convert', `docker-archive:${archive}`, '-o', out])).code).toBe(0);
     const s = await inspectSif(out);
@@ -269,12 +325,26 @@ describe('convert: bad input leaves nothing behind', () => {
   });
 
   it('refuses ../ and absolute paths in a layer (tar-slip)', async () => {
-    await expectRefused([await layerTar([{ name: 'etc/', type: 'directory' }, { name: '../escape', content: 'x' }])], /climbs out of the root/);
+    await expectRefused(
+      [
+        await layerTar([
+          { name: 'etc/', type: 'directory' },
+          { name: '../escape', content: 'x' },
+        ]),
+      ],
+      /climbs out of the root/,
+    );
     await expectRefused([await layerTar([{ name: '/etc/passwd', content: 'x' }])], /absolute path/);
   });
 
   it('refuses a write through a symlink from a lower layer', async () => {
-    await expectRefused([await layerTar([{ name: 'a', type: 'symlink', linkname: '/etc' }]), await layerTar([{ name: 'a/passwd', content: 'owned' }])], /written through the symlink a -> \/etc/);
+    await expectRefused(
+      [
+        await layerTar([{ name: 'a', type: 'symlink', linkname: '/etc' }]),
+        await layerTar([{ name: 'a/passwd', content: 'owned' }]),
+      ],
+      /written through the symlink a -> \/etc/,
+    );
   });
 
   it('refuses a truncated archive', async () => {
@@ -294,7 +364,10 @@ describe('convert: bad input leaves nothing behind', () => {
   it('says so when the apptainer backend is asked for on a host without apptainer', async () => {
     const archive = path.join(dir, 'ok.tar');
     await legacyArchive(archive, [await layerTar([{ name: 'bin/', type: 'directory' }])]);
-    const r = await runCli(['convert', `docker-archive:${archive}`, '-o', path.join(dir, 'ok.sif'), '--backend', 'apptainer'], { env: { PATH: '/usr/bin:/bin' } });
+    const r = await runCli(
+      ['convert', `docker-archive:${archive}`, '-o', path.join(dir, 'ok.sif'), '--backend', 'apptainer'],
+      { env: { PATH: '/usr/bin:/bin' } },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^sifkit: error: apptainer is not installed here\nsifkit: hint: use --backend native/);
     await fs.rm(archive);
@@ -329,11 +402,19 @@ describe('convert: bad input leaves nothing behind', () => {
 
   it('stops on Ctrl-C with exit 130 and no partial output', async () => {
     const out = path.join(dir, 'int.sif');
-    const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], { env: { ...process.env, CI: '1' } });
+    const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], {
+      env: { ...process.env, CI: '1' },
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     // Interrupted once the work is under way (its own export container exists, labelled host:pid), not after a guessed time.
-    const own = async () => (await docker.listContainers({ all: true, filters: { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] } })).length > 0;
+    const own = async () =>
+      (
+        await docker.listContainers({
+          all: true,
+          filters: { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] },
+        })
+      ).length > 0;
     await until(own, 25);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
@@ -344,9 +425,12 @@ describe('convert: bad input leaves nothing behind', () => {
 
   it('after a kill -9, the next convert removes the export container the killed one left', async () => {
     const out = path.join(dir, 'k9.sif');
-    const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], { env: { ...process.env, CI: '1' } });
+    const child = spawn(process.execPath, [CLI, 'convert', 'docker-daemon:debian:bookworm-slim', '-o', out], {
+      env: { ...process.env, CI: '1' },
+    });
     // Killed once its export container and its temp SIF exist.
-    const started = async () => (await exportContainers()).length > 0 && (await fs.readdir(dir)).some((f) => f.startsWith('.k9.sif'));
+    const started = async () =>
+      (await exportContainers()).length > 0 && (await fs.readdir(dir)).some((f) => f.startsWith('.k9.sif'));
     // Polled without a cap: jest's timeout bounds it, a guessed cap would fail on a loaded machine.
     await until(started, 25);
     child.kill('SIGKILL');

@@ -35,7 +35,11 @@ afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 async function runFile(cmd: string, args: string[], name: string, text: string): Promise<Buffer> {
   const file = path.join(dir, name);
   await fs.writeFile(file, text);
-  const r = await exec(cmd, [...args, file], { encoding: 'buffer', maxBuffer: 1 << 28, env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' } });
+  const r = await exec(cmd, [...args, file], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 28,
+    env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' },
+  });
   return r.stdout;
 }
 
@@ -52,7 +56,10 @@ describe('the bash emitter', () => {
 
   it('10,000 hostile values through an operator template, filled in one pass: each placeholder one word, nothing run', async () => {
     const seed = seedOfRun('bash template');
-    const { taken } = sampleFor((v) => fillShell("printf '%s\\0' {path} -B {name}:/x {n}", { path: v, name: `{path}${v}`, n: 3 }, 'template'), seed);
+    const { taken } = sampleFor(
+      (v) => fillShell("printf '%s\\0' {path} -B {name}:/x {n}", { path: v, name: `{path}${v}`, n: 3 }, 'template'),
+      seed,
+    );
     const script = `#!/bin/bash\nset -eu\n${taken.map(([, e]) => e).join('\n')}\n`;
     await runFile('bash', ['-n'], 'template.sh', script);
     const out = (await runFile('bash', [], 'template.sh', script)).toString('utf8').split('\0');
@@ -75,7 +82,7 @@ describe('the Lua emitter', () => {
     await runFile('luac5.3', ['-p'], 'values.lua', chunk);
     const out = await runFile('lua5.3', [], 'values.lua', chunk);
     const back: string[] = [];
-    for (let at = 0; at < out.length; ) {
+    for (let at = 0; at < out.length;) {
       const colon = out.indexOf(0x3a, at);
       const n = Number(out.subarray(at, colon).toString());
       back.push(out.subarray(colon + 1, colon + 1 + n).toString('utf8'));
@@ -106,7 +113,11 @@ function textOf(n: Node): string {
   return 'childNodes' in n ? n.childNodes.map(textOf).join('') : '';
 }
 
-function elements(n: Node, tag: string, out: DefaultTreeAdapterMap['element'][] = []): DefaultTreeAdapterMap['element'][] {
+function elements(
+  n: Node,
+  tag: string,
+  out: DefaultTreeAdapterMap['element'][] = [],
+): DefaultTreeAdapterMap['element'][] {
   if ('tagName' in n && n.tagName === tag) out.push(n);
   if ('childNodes' in n) for (const c of n.childNodes) elements(c, tag, out);
   return out;
@@ -118,7 +129,9 @@ describe('the Dockerfile emitter', () => {
     expect(taken.length).toBeGreaterThan(2000);
     for (const v of refused) expect(v).toMatch(/[\u0000-\u001f\u007f]/);
     const text = `FROM scratch\n${taken.map(([, e], i) => `LABEL k${i}=${e}\nRUN true`).join('\n')}\n`;
-    const labels = DockerfileParser.parse(text).getInstructions().filter((i) => i.getKeyword() === 'LABEL') as Label[];
+    const labels = DockerfileParser.parse(text)
+      .getInstructions()
+      .filter((i) => i.getKeyword() === 'LABEL') as Label[];
     expect(labels).toHaveLength(taken.length);
     // dockerfile-ast unescapes \\ and \"; \$ is the builder's variable step, done here as the builder does.
     const back = labels.map((l) => l.getProperties().map((p) => (p.getValue() ?? '').replace(/\\\$/g, '$')));
@@ -135,7 +148,9 @@ describe('the HTML emitter', () => {
     const html = `<!doctype html><html><body>${taken.map(([, e]) => `<p title="${e}">${e}</p>`).join('\n')}</body></html>`;
     const ps = elements(parse(html), 'p');
     expect(ps).toHaveLength(taken.length);
-    expect(ps.map((p) => [p.attrs.find((a) => a.name === 'title')?.value, textOf(p)])).toEqual(taken.map(([v]) => [v, v]));
+    expect(ps.map((p) => [p.attrs.find((a) => a.name === 'title')?.value, textOf(p)])).toEqual(
+      taken.map(([v]) => [v, v]),
+    );
     expect(elements(parse(html), 'script')).toEqual([]);
   });
 });
@@ -143,15 +158,20 @@ describe('the HTML emitter', () => {
 describe('the Markdown emitter', () => {
   // Read back as Markdown: markdown-it's tokens (its HTML would add HTML's own CR handling).
   const md = new MarkdownIt({ html: true });
-  const inlineText = (t: Token) => (t.children ?? []).map((c) => (c.type === 'text' || c.type === 'code_inline' ? c.content : `<${c.type}>`)).join('');
+  const inlineText = (t: Token) =>
+    (t.children ?? []).map((c) => (c.type === 'text' || c.type === 'code_inline' ? c.content : `<${c.type}>`)).join('');
   it('10,000 hostile values as prose: one paragraph each, plain text, read back exactly', () => {
     const { taken, refused } = sampleFor((v) => mdText(v), seedOfRun('markdown text'));
     expect(taken.length).toBeGreaterThan(2000);
     for (const v of refused) expect(v).toMatch(/[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/);
     const tokens = md.parse(taken.map(([, e]) => `X${e}X`).join('\n\n'), {});
-    expect(tokens.map((t) => t.type).join(' ')).toBe(taken.map(() => 'paragraph_open inline paragraph_close').join(' '));
+    expect(tokens.map((t) => t.type).join(' ')).toBe(
+      taken.map(() => 'paragraph_open inline paragraph_close').join(' '),
+    );
     // Nothing but text: no HTML, link, emphasis or line break inside a paragraph.
-    expect(tokens.filter((t) => t.type === 'inline').map((t) => inlineText(t).slice(1, -1))).toEqual(taken.map(([v]) => v));
+    expect(tokens.filter((t) => t.type === 'inline').map((t) => inlineText(t).slice(1, -1))).toEqual(
+      taken.map(([v]) => v),
+    );
   });
 
   it('10,000 hostile values in a table cell and a code span: one cell each, read back exactly', () => {
@@ -169,6 +189,8 @@ describe('the Markdown emitter', () => {
     expect(() => fillMarkdown(t, { a: 'x`<script>' }, 'USER.md')).toThrow(/USER.md \{\{ a \}\}/);
     expect(() => fillMarkdown(t, { a: 'evil\ncurl x | sh' }, 'USER.md')).toThrow(/line break/);
     expect(() => fillMarkdown('{{ b }}', { a: '' }, 'USER.md')).toThrow(/unknown placeholder/);
-    expect(fillMarkdown('a\n\n{{ a }}\n', { a: '<script>alert(1)</script>' }, 'USER.md')).toBe('a\n\n\\<script\\>alert\\(1\\)\\<\\/script\\>\n');
+    expect(fillMarkdown('a\n\n{{ a }}\n', { a: '<script>alert(1)</script>' }, 'USER.md')).toBe(
+      'a\n\n\\<script\\>alert\\(1\\)\\<\\/script\\>\n',
+    );
   });
 });

@@ -19,7 +19,11 @@ import { closedPort } from '../support/ports';
 jest.setTimeout(180_000);
 
 /** stderr without hint lines: the error itself must be one line. */
-const errorLines = (stderr: string) => stderr.trim().split('\n').filter((l) => !l.startsWith('sifkit: hint:'));
+const errorLines = (stderr: string) =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('sifkit: hint:'));
 
 describe('non-regular files are refused up front, never opened', () => {
   let dir: string;
@@ -87,18 +91,33 @@ describe('mksquashfs refusing its work', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-squashfail-'));
     archive = path.join(dir, 'image.tar');
     // Big enough that sifkit is still writing when mksquashfs stops reading.
-    const layer = await layerTar([{ name: 'bin', type: 'directory' }, { name: 'bin/blob', content: randomBytes(6 << 20).toString('base64') }]);
-    await legacyArchive(archive, [layer], { config: { Env: ['PATH=/bin'], Labels: { 'io.sifkit.stem': 'squashfail' } } });
+    const layer = await layerTar([
+      { name: 'bin', type: 'directory' },
+      { name: 'bin/blob', content: randomBytes(6 << 20).toString('base64') },
+    ]);
+    await legacyArchive(archive, [layer], {
+      config: { Env: ['PATH=/bin'], Labels: { 'io.sifkit.stem': 'squashfail' } },
+    });
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
   it('an absurd --mksquashfs-mem is bad input (exit 2) before mksquashfs runs: no EPIPE, no partial SIF', async () => {
     const out = path.join(dir, 'x.sif');
     const huge = await runCli(['convert', `docker-archive:${archive}`, '-o', out, '--mksquashfs-mem', '999999G']);
-    expect({ code: huge.code, lines: errorLines(huge.stderr) }).toEqual({ code: 2, lines: ['sifkit: error: mksquashfs memory "999999G" is not a size from 16M to 16384G such as 512M or 2G'] });
+    expect({ code: huge.code, lines: errorLines(huge.stderr) }).toEqual({
+      code: 2,
+      lines: ['sifkit: error: mksquashfs memory "999999G" is not a size from 16M to 16384G such as 512M or 2G'],
+    });
     // Within the absolute bound but more than mksquashfs takes on this host (75% of its memory).
     const over = await runCli(['convert', `docker-archive:${archive}`, '-o', out, '--mksquashfs-mem', '16384G']);
-    expect({ code: over.code, lines: errorLines(over.stderr) }).toEqual({ code: 2, lines: [expect.stringMatching(/^sifkit: error: mksquashfs memory 16384G is more than mksquashfs takes here: 75% of this host's [\d.]+ GiB$/)] });
+    expect({ code: over.code, lines: errorLines(over.stderr) }).toEqual({
+      code: 2,
+      lines: [
+        expect.stringMatching(
+          /^sifkit: error: mksquashfs memory 16384G is more than mksquashfs takes here: 75% of this host's [\d.]+ GiB$/,
+        ),
+      ],
+    });
     for (const r of [huge, over]) expect(r.stderr).not.toMatch(/EPIPE|internal error|mksquashfs failed/);
     expect((await fs.readdir(dir)).sort()).toEqual(['image.tar']);
   });
@@ -107,7 +126,9 @@ describe('mksquashfs refusing its work', () => {
     // /sys refuses new files even to root, who passes every permission check.
     const r = await runCli(['convert', `docker-archive:${archive}`, '-o', '/sys/sifkit-test.sif']);
     expect(r.code).toBe(1);
-    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^sifkit: error: mksquashfs failed \(exit 1\): Could not create destination file: /)]);
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(/^sifkit: error: mksquashfs failed \(exit 1\): Could not create destination file: /),
+    ]);
     expect(r.stderr).not.toMatch(/EPIPE|internal error/);
   });
 });
@@ -128,31 +149,42 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  const convertWith = (env: NodeJS.ProcessEnv, ref = 'sifkit-test/busybox:latest') => runCli(['convert', `docker-daemon:${ref}`, '-o', path.join(dir, 'x.sif')], { env });
+  const convertWith = (env: NodeJS.ProcessEnv, ref = 'sifkit-test/busybox:latest') =>
+    runCli(['convert', `docker-daemon:${ref}`, '-o', path.join(dir, 'x.sif')], { env });
 
   it('no socket at the address: exit 1, named, with a hint', async () => {
     const r = await convertWith({ DOCKER_HOST: `unix://${dir}/none.sock` });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`sifkit: error: no Docker engine answers at unix://${dir}/none.sock: no socket there (ENOENT)\nsifkit: hint: start one (e.g. \`dockerd --iptables=false --bridge=none &\`, or scripts/services.sh), or set DOCKER_HOST\n`);
+    expect(r.stderr).toBe(
+      `sifkit: error: no Docker engine answers at unix://${dir}/none.sock: no socket there (ENOENT)\nsifkit: hint: start one (e.g. \`dockerd --iptables=false --bridge=none &\`, or scripts/services.sh), or set DOCKER_HOST\n`,
+    );
   });
 
   it('a socket nobody listens on: connection refused, exit 1', async () => {
     const r = await convertWith({ DOCKER_HOST: `unix://${dead}` });
     expect(r.code).toBe(1);
-    expect(errorLines(r.stderr)).toEqual([`sifkit: error: no Docker engine answers at unix://${dead}: connection refused (ECONNREFUSED)`]);
+    expect(errorLines(r.stderr)).toEqual([
+      `sifkit: error: no Docker engine answers at unix://${dead}: connection refused (ECONNREFUSED)`,
+    ]);
   });
 
   it('a closed TCP port: connection refused, exit 1', async () => {
     const port = await closedPort();
     const r = await convertWith({ DOCKER_HOST: `tcp://127.0.0.1:${port}` });
     expect(r.code).toBe(1);
-    expect(errorLines(r.stderr)).toEqual([`sifkit: error: no Docker engine answers at tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED)`]);
+    expect(errorLines(r.stderr)).toEqual([
+      `sifkit: error: no Docker engine answers at tcp://127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
+    ]);
   });
 
   it("the real engine's error answer (HTTP 400) is shown with its own text, never as a bug", async () => {
     const r = await convertWith({}, 'UPPER/case:1');
     expect(r.code).toBe(2);
-    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^sifkit: error: the Docker engine refused the request \(HTTP 400\): .*invalid reference format/)]);
+    expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^sifkit: error: the Docker engine refused the request \(HTTP 400\): .*invalid reference format/,
+      ),
+    ]);
   });
 
   it("a user without access to the engine's socket: permission denied, exit 1", async () => {
@@ -164,7 +196,21 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
     const cli = path.join(__dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
     const out = (() => {
       try {
-        execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, cli, 'convert', 'docker-daemon:sifkit-test/busybox:latest', '-o', '/tmp/never.sif'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, DOCKER_HOST: `unix://${sock}` } });
+        execFileSync(
+          'setpriv',
+          [
+            '--reuid=nobody',
+            '--regid=nogroup',
+            '--clear-groups',
+            process.execPath,
+            cli,
+            'convert',
+            'docker-daemon:sifkit-test/busybox:latest',
+            '-o',
+            '/tmp/never.sif',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, DOCKER_HOST: `unix://${sock}` } },
+        );
         return { code: 0, stderr: '' };
       } catch (e) {
         const err = e as { status: number; stderr: Buffer };
@@ -172,7 +218,9 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
       }
     })();
     expect(out.code).toBe(1);
-    expect(errorLines(out.stderr)).toEqual([`sifkit: error: no Docker engine answers at unix://${sock}: permission denied on the socket (EACCES)`]);
+    expect(errorLines(out.stderr)).toEqual([
+      `sifkit: error: no Docker engine answers at unix://${sock}: permission denied on the socket (EACCES)`,
+    ]);
     expect(out.stderr).toMatch(/hint: add your user to the docker group/);
   });
 });
@@ -182,7 +230,10 @@ describe('a Slurm controller that does not answer', () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-slurmdown-'));
     // The cluster's own configuration, but the controller's port closed.
-    const conf = (await fs.readFile(process.env.SLURM_CONF ?? '/etc/slurm/slurm.conf', 'utf8')).replace(/^SlurmctldPort=.*$/m, '');
+    const conf = (await fs.readFile(process.env.SLURM_CONF ?? '/etc/slurm/slurm.conf', 'utf8')).replace(
+      /^SlurmctldPort=.*$/m,
+      '',
+    );
     await fs.writeFile(path.join(dir, 'slurm.conf'), `${conf}\nSlurmctldPort=1\n`);
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
@@ -194,13 +245,17 @@ describe('a Slurm controller that does not answer', () => {
       const p = runSlurm({
         name: 'down',
         workdir: path.join(dir, 'job'),
-        checks: [{ name: 'hello', ranks: 1, nodes: 1, gpus: 0, env: {}, unset: [], command: 'true', timeoutSeconds: 10 }],
+        checks: [
+          { name: 'hello', ranks: 1, nodes: 1, gpus: 0, env: {}, unset: [], command: 'true', timeoutSeconds: 10 },
+        ],
         profile: { partition: 'standard-g', sbatch: [], srun: 'srun', container: '', launcher: '', cleanup: '' },
       });
       await expect(p).rejects.toMatchObject({
         code: 'slurm-down',
         exitCode: 1,
-        message: expect.stringMatching(/^Slurm does not answer: sbatch failed \(exit 1\): sbatch: error: Batch job submission failed: Unable to contact slurm controller/),
+        message: expect.stringMatching(
+          /^Slurm does not answer: sbatch failed \(exit 1\): sbatch: error: Batch job submission failed: Unable to contact slurm controller/,
+        ),
         hint: expect.stringMatching(/scontrol ping/),
       });
     } finally {

@@ -11,7 +11,22 @@ import { until } from '../support/poll';
 /** curl run as another local user (uid 65534): a real socket owned by a uid the server does not allow. */
 function curlAs(uid: number, url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      'setpriv',
+      [
+        `--reuid=${uid}`,
+        `--regid=${uid}`,
+        '--clear-groups',
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        url,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -100,7 +115,9 @@ describe('build-time file server (real HTTP on loopback)', () => {
     } finally {
       await s2.close();
     }
-    await expect(startFileServer(root, { port: server.port })).rejects.toThrow(/cannot serve licensed files on 127.0.0.1/);
+    await expect(startFileServer(root, { port: server.port })).rejects.toThrow(
+      /cannot serve licensed files on 127.0.0.1/,
+    );
   });
   it.each(['POST', 'PUT', 'DELETE'])('refuses %s with 405', async (m) => {
     expect((await request(server.port, m, '/cpe.tar')).status).toBe(405);
@@ -127,9 +144,22 @@ describe('kernel socket table parsing (pure)', () => {
     expect(socketKeys('not-an-ip', 1)).toEqual([]);
   });
   it('derives a stable port below the ephemeral range from the served files', () => {
-    const d = digestOfServed([{ rel: 'b', sha256: '2' }, { rel: 'a', sha256: '1' }]);
-    expect(d).toBe(digestOfServed([{ rel: 'a', sha256: '1' }, { rel: 'b', sha256: '2' }]));
-    expect(d).not.toBe(digestOfServed([{ rel: 'a', sha256: '1' }, { rel: 'b', sha256: '3' }]));
+    const d = digestOfServed([
+      { rel: 'b', sha256: '2' },
+      { rel: 'a', sha256: '1' },
+    ]);
+    expect(d).toBe(
+      digestOfServed([
+        { rel: 'a', sha256: '1' },
+        { rel: 'b', sha256: '2' },
+      ]),
+    );
+    expect(d).not.toBe(
+      digestOfServed([
+        { rel: 'a', sha256: '1' },
+        { rel: 'b', sha256: '3' },
+      ]),
+    );
     expect(derivePort(d)).toBeGreaterThanOrEqual(DERIVED_PORT_BASE);
     expect(derivePort(d)).toBeLessThan(DERIVED_PORT_BASE + DERIVED_PORT_SPAN);
   });

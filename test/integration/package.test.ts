@@ -36,8 +36,14 @@ beforeAll(async () => {
   // A file the sources do not make: prepack's clean build must leave it out.
   await fs.mkdir(path.join(ROOT, 'dist', 'src'), { recursive: true });
   await fs.writeFile(path.join(ROOT, 'dist', 'src', STALE), 'module.exports = "stale";\n');
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packs], { cwd: ROOT, maxBuffer: 16 << 20 });
-  const info = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packs], {
+    cwd: ROOT,
+    maxBuffer: 16 << 20,
+  });
+  const info = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{
+    filename: string;
+    files: Array<{ path: string }>;
+  }>;
   tarball = path.join(packs, info[0].filename);
   packed = info[0].files.map((f) => f.path);
 });
@@ -54,15 +60,30 @@ describe('the packed package', () => {
     await fs.mkdir(pkg, { recursive: true });
     await run('tar', ['-xzf', tarball, '-C', pkg, '--strip-components=1']);
     await fs.symlink(MODULES, path.join(pkg, 'node_modules'));
-    await fs.writeFile(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { sifkit: '*' } }));
+    await fs.writeFile(
+      path.join(consumer, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, dependencies: { sifkit: '*' } }),
+    );
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  const node = (code: string) => run(process.execPath, ['-e', code], { cwd: consumer, env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' } });
+  const node = (code: string) =>
+    run(process.execPath, ['-e', code], {
+      cwd: consumer,
+      env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' },
+    });
 
   it('ships the built library, its declarations and the shipped data, not tests or benches', () => {
     const main = require(path.join(ROOT, 'package.json')).main as string;
-    expect(packed).toEqual(expect.arrayContaining([main, main.replace(/\.js$/, '.d.ts'), 'dist/src/cli/main.js', 'docker-defs/mpi4py/recipe.yaml', 'pipelines/release.yaml']));
+    expect(packed).toEqual(
+      expect.arrayContaining([
+        main,
+        main.replace(/\.js$/, '.d.ts'),
+        'dist/src/cli/main.js',
+        'docker-defs/mpi4py/recipe.yaml',
+        'pipelines/release.yaml',
+      ]),
+    );
     expect(packed.filter((p) => /^(test|bench|src)\/|^dist\/(test|bench)\//.test(p))).toEqual([]);
     // Built afresh by prepack: nothing left over from an older build, no source maps of sources not shipped.
     expect(packed.filter((p) => p.endsWith(STALE) || p.endsWith('.map') || p.endsWith('.tsbuildinfo'))).toEqual([]);
@@ -84,7 +105,13 @@ describe('the packed package', () => {
     `);
     const got = JSON.parse(stdout);
     const here = await renderFor('mpi4py-cpu', { python: '3.11' });
-    expect(got).toEqual({ missing: [], inputError: [true, 2, 3], stem: here.names.stem, hash: here.definitionHash, from: path.join(consumer, 'node_modules', 'sifkit', 'dist', 'src', 'index.js') });
+    expect(got).toEqual({
+      missing: [],
+      inputError: [true, 2, 3],
+      stem: here.names.stem,
+      hash: here.definitionHash,
+      from: path.join(consumer, 'node_modules', 'sifkit', 'dist', 'src', 'index.js'),
+    });
   });
 
   it('refuses bad input through the library with an InputError, not a crash', async () => {
@@ -109,7 +136,9 @@ describe('the packed package', () => {
   });
 
   it('type-checks a strict TypeScript file against the packed declarations', async () => {
-    await fs.writeFile(path.join(consumer, 'use.ts'), `
+    await fs.writeFile(
+      path.join(consumer, 'use.ts'),
+      `
 import { render, build, convert, stage, promote, planRetirement, inspect, openTree, connectEngine, parsePolicy, InputError, type ImageEngine, type Plan, type RenderedVariant } from 'sifkit';
 
 export async function release(signal: AbortSignal): Promise<Plan> {
@@ -130,15 +159,33 @@ export async function release(signal: AbortSignal): Promise<Plan> {
 void render('mpi4py-cpu', 5);
 // @ts-expect-error promote's target is sif-images, easybuild-sif-images or all
 void openTree('/t', false).then((t) => promote(t, 'x.sif', { to: 'elsewhere' }));
-`);
-    await fs.writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify({
-      // esModuleInterop (tsc --init's default): zod's own declarations default-import its locales.
-      compilerOptions: { strict: true, noEmit: true, skipLibCheck: false, esModuleInterop: true, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', lib: ['ES2022'], types: ['node'], typeRoots: [path.join(MODULES, '@types')] },
-      files: ['use.ts'],
-    }));
+`,
+    );
+    await fs.writeFile(
+      path.join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        // esModuleInterop (tsc --init's default): zod's own declarations default-import its locales.
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          esModuleInterop: true,
+          module: 'commonjs',
+          moduleResolution: 'node',
+          target: 'ES2022',
+          lib: ['ES2022'],
+          types: ['node'],
+          typeRoots: [path.join(MODULES, '@types')],
+        },
+        files: ['use.ts'],
+      }),
+    );
     const tsc = path.join(MODULES, 'typescript', 'bin', 'tsc');
     // tsc prints its errors on stdout and exits 2: the errors are the useful part of a failure.
-    const out = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: consumer }).then((r) => r.stdout, (e: { stdout?: string; message: string }) => e.stdout || e.message);
+    const out = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--listFiles'], { cwd: consumer }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string; message: string }) => e.stdout || e.message,
+    );
     const lines = out.split('\n').filter(Boolean);
     expect(lines.filter((l) => !l.startsWith('/'))).toEqual([]);
     // The engine is sifkit's own ImageEngine: no declaration it reaches names dockerode's types.
@@ -180,7 +227,10 @@ function installedClosure(roots: Record<string, string>, from: string): Map<stri
     if (seen.has(dir)) return;
     seen.add(dir);
     if (dir === path.join(MODULES, name)) top.set(name, dir);
-    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Record<
+      string,
+      Record<string, string> | undefined
+    >;
     for (const d of Object.keys(pkg.dependencies ?? {})) visit(d, dir, true);
     for (const d of Object.keys({ ...pkg.optionalDependencies, ...pkg.peerDependencies })) visit(d, dir, false);
   };
@@ -223,40 +273,85 @@ describe('the packed package in a project with only its dependencies', () => {
     consumer = path.join(dir, 'consumer');
     await fs.mkdir(path.join(modules(), 'sifkit'), { recursive: true });
     await run('tar', ['-xzf', tarball, '-C', path.join(modules(), 'sifkit'), '--strip-components=1']);
-    const sifkit = JSON.parse(await fs.readFile(path.join(modules(), 'sifkit', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const sifkit = JSON.parse(await fs.readFile(path.join(modules(), 'sifkit', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     // sifkit's dependencies and the consumer's own @types/node; none of sifkit's devDependencies.
     const wanted = installedClosure({ ...sifkit.dependencies, '@types/node': '*' }, ROOT);
     for (const [name, from] of wanted) {
       await fs.mkdir(path.dirname(path.join(modules(), name)), { recursive: true });
       await fs.symlink(from, path.join(modules(), name));
     }
-    await fs.writeFile(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: { sifkit: '*' }, devDependencies: { '@types/node': '*' } }));
+    await fs.writeFile(
+      path.join(consumer, 'package.json'),
+      JSON.stringify({
+        name: 'consumer',
+        private: true,
+        dependencies: { sifkit: '*' },
+        devDependencies: { '@types/node': '*' },
+      }),
+    );
     await fs.writeFile(path.join(consumer, 'use.ts'), consumerSource());
     // Strict, and no esModuleInterop: the declarations must not need it. Links are followed as
     // installed (preserveSymlinks), so nothing outside this project is found.
-    const compilerOptions = { strict: true, esModuleInterop: false, allowSyntheticDefaultImports: false, skipLibCheck: true, preserveSymlinks: true, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', lib: ['ES2022'], types: ['node'], outDir: 'out' };
+    const compilerOptions = {
+      strict: true,
+      esModuleInterop: false,
+      allowSyntheticDefaultImports: false,
+      skipLibCheck: true,
+      preserveSymlinks: true,
+      module: 'commonjs',
+      moduleResolution: 'node',
+      target: 'ES2022',
+      lib: ['ES2022'],
+      types: ['node'],
+      outDir: 'out',
+    };
     await fs.writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
-    await fs.writeFile(path.join(consumer, 'tsconfig.libcheck.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, skipLibCheck: false, noEmit: true }, files: ['use.ts'] }));
+    await fs.writeFile(
+      path.join(consumer, 'tsconfig.libcheck.json'),
+      JSON.stringify({ compilerOptions: { ...compilerOptions, skipLibCheck: false, noEmit: true }, files: ['use.ts'] }),
+    );
     // A tree with two images of one stem, the older one for the plan to retire.
     root = path.join(dir, 'tree');
     await fs.mkdir(root);
-    for (const [hash, created] of [['0123456789ab', '2024-03-01T00:00:00Z'], ['ba9876543210', '2024-06-01T00:00:00Z']]) {
+    for (const [hash, created] of [
+      ['0123456789ab', '2024-03-01T00:00:00Z'],
+      ['ba9876543210', '2024-06-01T00:00:00Z'],
+    ]) {
       const sif = path.join(dir, `${hash}.sif`);
-      const made = await makeSif(sif, { stem: 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4', recipe: 'mpi4py-cpu', dockerhash: hash, created });
+      const made = await makeSif(sif, {
+        stem: 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4',
+        recipe: 'mpi4py-cpu',
+        dockerhash: hash,
+        created,
+      });
       expect((await runCli(['stage', sif, '--untested', '--root', root])).code).toBe(0);
       images.push(made.name);
     }
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  it('has none of sifkit\'s devDependencies', async () => {
-    const dev = Object.keys((JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies);
+  it("has none of sifkit's devDependencies", async () => {
+    const dev = Object.keys(
+      (
+        JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+          devDependencies: Record<string, string>;
+        }
+      ).devDependencies,
+    );
     expect(dev.filter((d) => d !== '@types/node' && existsSync(path.join(modules(), d)))).toEqual([]);
   });
 
   it('names in its declarations only modules whose types its dependencies bring', async () => {
     const pkgDir = path.join(modules(), 'sifkit');
-    const deps = Object.keys((JSON.parse(await fs.readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+    const deps = Object.keys(
+      (
+        JSON.parse(await fs.readFile(path.join(pkgDir, 'package.json'), 'utf8')) as {
+          dependencies: Record<string, string>;
+        }
+      ).dependencies,
+    );
     const named = new Set<string>();
     const todo = [path.join(pkgDir, 'dist', 'src', 'index.d.ts')];
     const read = new Set<string>();
@@ -268,23 +363,49 @@ describe('the packed package in a project with only its dependencies', () => {
       const text = (await fs.readFile(file, 'utf8')).replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
       for (const [, spec] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)['"]([^'"]+)['"]/g)) {
         if (!spec.startsWith('.')) named.add(spec);
-        else todo.push(...[`${path.resolve(path.dirname(file), spec)}.d.ts`, path.resolve(path.dirname(file), spec, 'index.d.ts')].filter(existsSync));
+        else
+          todo.push(
+            ...[
+              `${path.resolve(path.dirname(file), spec)}.d.ts`,
+              path.resolve(path.dirname(file), spec, 'index.d.ts'),
+            ].filter(existsSync),
+          );
       }
     }
-    const packageOf = (spec: string) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+    const packageOf = (spec: string) =>
+      spec
+        .split('/')
+        .slice(0, spec.startsWith('@') ? 2 : 1)
+        .join('/');
     const typesOf = (name: string) => `@types/${name.startsWith('@') ? name.slice(1).replace('/', '__') : name}`;
     const ownTypes = (name: string) => {
-      const pkg = JSON.parse(readFileSync(path.join(modules(), name, 'package.json'), 'utf8')) as { types?: string; typings?: string; exports?: unknown };
-      return Boolean(pkg.types || pkg.typings || existsSync(path.join(modules(), name, 'index.d.ts')) || JSON.stringify(pkg.exports ?? '').includes('"types"'));
+      const pkg = JSON.parse(readFileSync(path.join(modules(), name, 'package.json'), 'utf8')) as {
+        types?: string;
+        typings?: string;
+        exports?: unknown;
+      };
+      return Boolean(
+        pkg.types ||
+        pkg.typings ||
+        existsSync(path.join(modules(), name, 'index.d.ts')) ||
+        JSON.stringify(pkg.exports ?? '').includes('"types"'),
+      );
     };
-    const unprovided = [...named].filter((spec) => !spec.startsWith('node:')).map(packageOf).filter((name) => !deps.includes(name) || (!ownTypes(name) && !deps.includes(typesOf(name))));
+    const unprovided = [...named]
+      .filter((spec) => !spec.startsWith('node:'))
+      .map(packageOf)
+      .filter((name) => !deps.includes(name) || (!ownTypes(name) && !deps.includes(typesOf(name))));
     expect(unprovided).toEqual([]);
   });
 
   // tsc prints its errors on stdout and exits 2: the errors are the useful part of a failure.
-  const tsc = (project: string) => run(process.execPath, [path.join(MODULES, 'typescript', 'bin', 'tsc'), '-p', project], { cwd: consumer }).then((r) => r.stdout, (e: { stdout?: string; message: string }) => e.stdout || e.message);
+  const tsc = (project: string) =>
+    run(process.execPath, [path.join(MODULES, 'typescript', 'bin', 'tsc'), '-p', project], { cwd: consumer }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string; message: string }) => e.stdout || e.message,
+    );
 
-  it('has declarations that check clean without esModuleInterop, the dependencies\' own included but zod\'s', async () => {
+  it("has declarations that check clean without esModuleInterop, the dependencies' own included but zod's", async () => {
     // zod's own declarations default-import its locales, which needs esModuleInterop when a
     // project checks libraries (skipLibCheck false); that is zod's, and only zod's, to mend.
     const errors = (await tsc('tsconfig.libcheck.json')).split('\n').filter((l) => /error TS\d+/.test(l));
@@ -293,8 +414,13 @@ describe('the packed package in a project with only its dependencies', () => {
 
   it('compiles a strict consumer without esModuleInterop, which renders the example recipe and plans a retirement for real', async () => {
     expect(await tsc('tsconfig.json')).toBe('');
-    const ran = await run(process.execPath, ['--preserve-symlinks', path.join('out', 'use.js'), root], { cwd: consumer, env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' } })
-      .then((r) => r.stdout, (e: { stdout?: string; stderr?: string; message: string }) => `${e.stdout ?? ''}${e.stderr || e.message}`);
+    const ran = await run(process.execPath, ['--preserve-symlinks', path.join('out', 'use.js'), root], {
+      cwd: consumer,
+      env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' },
+    }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string; stderr?: string; message: string }) => `${e.stdout ?? ''}${e.stderr || e.message}`,
+    );
     const here = await renderFor('mpi4py-cpu', { python: '3.11' });
     const [first, ...decisions] = ran.trim().split('\n');
     expect(first).toBe(`${here.names.stem} ${here.definitionHash}`);

@@ -20,7 +20,20 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  const release = (extra: string[] = []) => ['release', 'mpi4py-cpu', '--root', 'containers', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
+  const release = (extra: string[] = []) => [
+    'release',
+    'mpi4py-cpu',
+    '--root',
+    'containers',
+    '--init',
+    '--out',
+    'sif',
+    '--results-dir',
+    'results',
+    '--log-dir',
+    'logs',
+    ...extra,
+  ];
 
   it('stops cleanly on Ctrl-C during the conversion, then a rerun resumes and finishes', async () => {
     // First run: interrupted once the conversion has started.
@@ -34,7 +47,11 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
         // Interrupted once the conversion's own export container exists (polled), not after a guessed time.
         void (async () => {
           const own = { label: [`${CONVERT_LABEL}=${os.hostname()}:${child.pid}`] };
-          await until(async () => child.exitCode !== null || (await docker.listContainers({ all: true, filters: own })).length > 0, 50);
+          await until(
+            async () =>
+              child.exitCode !== null || (await docker.listContainers({ all: true, filters: own })).length > 0,
+            50,
+          );
           child.kill('SIGINT');
         })();
       }
@@ -56,9 +73,16 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
     const sif = path.join(dir, 'sif', `${STEM}-dockerhash-${v.dockerhash}.sif`);
     expect(v.sif).toBe(sif);
     expect(execFileSync('siftool', ['header', sif]).toString()).toMatch(/Primary Architecture:\s+amd64/);
-    expect(await fs.readlink(path.join(dir, 'containers', 'sif-images', `${STEM}.sif`))).toBe(`../easybuild-sif-images/${STEM}-dockerhash-${v.dockerhash}.sif`);
+    expect(await fs.readlink(path.join(dir, 'containers', 'sif-images', `${STEM}.sif`))).toBe(
+      `../easybuild-sif-images/${STEM}-dockerhash-${v.dockerhash}.sif`,
+    );
     expect((await runCli(['verify', '--root', 'containers', '--deep'], { cwd: dir })).code).toBe(0);
-    const ledger = JSON.parse(await fs.readFile(path.join(dir, 'containers', '.sifkit', 'ledger', `${STEM}-dockerhash-${v.dockerhash}.sif.json`), 'utf8'));
+    const ledger = JSON.parse(
+      await fs.readFile(
+        path.join(dir, 'containers', '.sifkit', 'ledger', `${STEM}-dockerhash-${v.dockerhash}.sif.json`),
+        'utf8',
+      ),
+    );
     expect(ledger.tests[0]).toMatchObject({ passed: true, runner: 'local' });
 
     // Third run: everything is done and valid, so every stage skips.
@@ -75,14 +99,19 @@ describe('sifkit run release: a matrix of 3 variants with --jobs 2', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-matrix-'));
     const defs = path.join(dir, 'defs', 'tiny');
     await fs.mkdir(defs, { recursive: true });
-    await fs.writeFile(path.join(defs, 'main.docker'), [
-      'FROM sifkit-test/busybox:latest',
-      `LABEL ${TEST_LABEL}="${runId}"`,
-      'RUN echo "tiny {{ v }}" > /etc/tiny-version',
-      'ENV WITH_CONDA="true"',
-      '',
-    ].join('\n'));
-    await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
+    await fs.writeFile(
+      path.join(defs, 'main.docker'),
+      [
+        'FROM sifkit-test/busybox:latest',
+        `LABEL ${TEST_LABEL}="${runId}"`,
+        'RUN echo "tiny {{ v }}" > /etc/tiny-version',
+        'ENV WITH_CONDA="true"',
+        '',
+      ].join('\n'),
+    );
+    await fs.writeFile(
+      path.join(defs, 'recipe.yaml'),
+      `name: tiny
 naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
 fragments: [tiny/main.docker]
 parameters: { v: { type: version, default: '1.0' } }
@@ -94,7 +123,8 @@ checks:
   - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
 testing:
   local: { launcher: '' }
-`);
+`,
+    );
   });
   afterAll(async () => {
     await removeTestImages();
@@ -102,13 +132,45 @@ testing:
   });
 
   it('releases all three, two at a time, into one tree', async () => {
-    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '2', '--convert-jobs', '2', '--root', 'tree', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'], { cwd: dir });
+    const r = await runCli(
+      [
+        'run',
+        'release',
+        '--recipe',
+        path.join(dir, 'defs', 'tiny'),
+        '--matrix',
+        '--jobs',
+        '2',
+        '--convert-jobs',
+        '2',
+        '--root',
+        'tree',
+        '--init',
+        '--out',
+        'sif',
+        '--results-dir',
+        'results',
+        '--log-dir',
+        'logs',
+        '--json',
+      ],
+      { cwd: dir },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.variants.map((v: { stem: string }) => v.stem)).toEqual(['sifkittest-tiny-v-1.0', 'sifkittest-tiny-v-1.1', 'sifkittest-tiny-v-1.2']);
-    for (const v of doc.variants) expect(v.stages).toMatchObject({ build: 'done', convert: 'done', test: 'done', stage: 'done', promote: 'done' });
-    expect((await fs.readdir(path.join(dir, 'tree', 'sif-images'))).sort()).toEqual(['sifkittest-tiny-v-1.0.sif', 'sifkittest-tiny-v-1.1.sif', 'sifkittest-tiny-v-1.2.sif']);
+    expect(doc.variants.map((v: { stem: string }) => v.stem)).toEqual([
+      'sifkittest-tiny-v-1.0',
+      'sifkittest-tiny-v-1.1',
+      'sifkittest-tiny-v-1.2',
+    ]);
+    for (const v of doc.variants)
+      expect(v.stages).toMatchObject({ build: 'done', convert: 'done', test: 'done', stage: 'done', promote: 'done' });
+    expect((await fs.readdir(path.join(dir, 'tree', 'sif-images'))).sort()).toEqual([
+      'sifkittest-tiny-v-1.0.sif',
+      'sifkittest-tiny-v-1.1.sif',
+      'sifkittest-tiny-v-1.2.sif',
+    ]);
     const status = JSON.parse((await runCli(['status', '--root', 'tree', '--json'], { cwd: dir })).stdout);
     expect(status.images).toHaveLength(3);
     expect((await runCli(['verify', '--root', 'tree', '--deep'], { cwd: dir })).code).toBe(0);
@@ -117,11 +179,46 @@ testing:
   it('spreads builds over two engines (--engines), each variant converted from its own', async () => {
     const engine2 = await startSecondEngine();
     try {
-      const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--build-jobs', '2', '--engines', `unix:///var/run/docker.sock,${engine2.address}`, '--root', 'tree3', '--init', '--out', 'sif3', '--results-dir', 'results3', '--log-dir', 'logs', '--json'], { cwd: dir });
+      const r = await runCli(
+        [
+          'run',
+          'release',
+          '--recipe',
+          path.join(dir, 'defs', 'tiny'),
+          '--matrix',
+          '--jobs',
+          '3',
+          '--build-jobs',
+          '2',
+          '--engines',
+          `unix:///var/run/docker.sock,${engine2.address}`,
+          '--root',
+          'tree3',
+          '--init',
+          '--out',
+          'sif3',
+          '--results-dir',
+          'results3',
+          '--log-dir',
+          'logs',
+          '--json',
+        ],
+        { cwd: dir },
+      );
       expect(r.code).toBe(0);
       const doc = JSON.parse(r.stdout);
-      expect(doc.variants.map((v: { engine: string }) => v.engine)).toEqual(['unix:///var/run/docker.sock', engine2.address, 'unix:///var/run/docker.sock']);
-      const there = execFileSync('docker', ['-H', engine2.address, 'images', '--format', '{{.Repository}}:{{.Tag}}']).toString();
+      expect(doc.variants.map((v: { engine: string }) => v.engine)).toEqual([
+        'unix:///var/run/docker.sock',
+        engine2.address,
+        'unix:///var/run/docker.sock',
+      ]);
+      const there = execFileSync('docker', [
+        '-H',
+        engine2.address,
+        'images',
+        '--format',
+        '{{.Repository}}:{{.Tag}}',
+      ]).toString();
       expect(there).toContain('sifkittest/sifkittest-tiny:v-1.1');
       expect(there).not.toContain('sifkittest/sifkittest-tiny:v-1.0');
       for (const v of doc.variants) expect(v.stages.promote).toBe('done');
@@ -133,12 +230,33 @@ testing:
   it('a failing variant stops at its failing stage; the others finish, and the exit is 1', async () => {
     const recipe = path.join(dir, 'defs', 'tiny', 'recipe.yaml');
     await fs.writeFile(recipe, (await fs.readFile(recipe, 'utf8')).replace("expect: 'tiny'", "expect: 'tiny 1.0'"));
-    const r = await runCli(['run', 'release', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--jobs', '3', '--root', 'tree2', '--init', '--out', 'sif2', '--results-dir', 'results2', '--log-dir', 'logs', '--json'], { cwd: dir });
+    const r = await runCli(
+      [
+        'run',
+        'release',
+        '--recipe',
+        path.join(dir, 'defs', 'tiny'),
+        '--matrix',
+        '--jobs',
+        '3',
+        '--root',
+        'tree2',
+        '--init',
+        '--out',
+        'sif2',
+        '--results-dir',
+        'results2',
+        '--log-dir',
+        'logs',
+        '--json',
+      ],
+      { cwd: dir },
+    );
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(doc.variants[0].stages.promote).toBe('done');
     expect(doc.variants[1].stages.test).toMatch(/^FAILED: 1 check\(s\) failed: version \(output lacks "tiny 1.0"\)/);
     expect(doc.variants[1].stages.stage).toBe('not reached');
-    expect((await fs.readdir(path.join(dir, 'tree2', 'sif-images')))).toEqual(['sifkittest-tiny-v-1.0.sif']);
+    expect(await fs.readdir(path.join(dir, 'tree2', 'sif-images'))).toEqual(['sifkittest-tiny-v-1.0.sif']);
   });
 });

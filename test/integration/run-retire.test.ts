@@ -35,17 +35,24 @@ describe('run retire', () => {
     const kept = images[1];
     const ec = path.join(dir, `${name}-easyconfigs`);
     await fs.mkdir(path.join(ec, 'easybuild/easyconfigs/m/mpi4py'), { recursive: true });
-    await fs.writeFile(path.join(ec, 'easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.6-old.eb'), `local_dockerhash = '${kept.dockerhash}'\n`);
+    await fs.writeFile(
+      path.join(ec, 'easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.6-old.eb'),
+      `local_dockerhash = '${kept.dockerhash}'\n`,
+    );
     const policy = path.join(dir, `${name}-policy.yaml`);
-    await fs.writeFile(policy, `directories:
+    await fs.writeFile(
+      policy,
+      `directories:
   tested-containers: { keep_newest: 2, series: [stem], keep_younger_than_days: 5 }
   easybuild-sif-images: { keep_newest: 2, series: [stem], keep_younger_than_days: 5 }
 quarantine_days: 30
-`);
+`,
+    );
     return { root, ec, policy, kept: `${A}-dockerhash-${kept.dockerhash}.sif` };
   }
 
-  const run = (root: string, extra: string[]) => runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--json', ...extra]);
+  const run = (root: string, extra: string[]) =>
+    runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--json', ...extra]);
 
   function retireResult(stdout: string): { applied: boolean; plan: { decisions: Decision[] } } {
     return JSON.parse(stdout).variants[0].results.retire;
@@ -59,12 +66,27 @@ quarantine_days: 30
     const result = retireResult(r.stdout);
     expect(result.applied).toBe(false);
     expect(result.plan.decisions.filter((d) => d.action === 'retire').length).toBeGreaterThan(0);
-    expect(result.plan.decisions.find((d) => d.name === kept && d.dir === 'easybuild-sif-images')).toMatchObject({ action: 'keep', references: ['EasyConfig easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.6-old.eb'] });
+    expect(result.plan.decisions.find((d) => d.name === kept && d.dir === 'easybuild-sif-images')).toMatchObject({
+      action: 'keep',
+      references: ['EasyConfig easybuild/easyconfigs/m/mpi4py/mpi4py-3.1.6-old.eb'],
+    });
     expect((await fs.readdir(path.join(root, 'tested-containers'))).sort()).toEqual(before);
     // Without --json the stage's line names what it would retire.
-    const plain = await runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec]);
+    const plain = await runCli([
+      'run',
+      'retire',
+      '--recipe',
+      'mpi4py-cpu',
+      '--root',
+      root,
+      '--policy',
+      policy,
+      '--easyconfigs',
+      ec,
+    ]);
     expect(plain.code).toBe(0);
-    for (const d of result.plan.decisions.filter((x) => x.action === 'retire')) expect(plain.stderr).toContain(`${d.dir}/${d.name}`);
+    for (const d of result.plan.decisions.filter((x) => x.action === 'retire'))
+      expect(plain.stderr).toContain(`${d.dir}/${d.name}`);
   });
 
   it('quarantines with --apply, never what an EasyConfig names', async () => {
@@ -75,21 +97,64 @@ quarantine_days: 30
     expect(result.applied).toBe(true);
     const retired = result.plan.decisions.filter((d) => d.action === 'retire');
     const quarantined = await fs.readdir(path.join(root, '.sifkit/quarantine/easybuild-sif-images'));
-    expect(quarantined.filter((n) => n.endsWith('.sif')).sort()).toEqual(retired.filter((d) => d.dir === 'easybuild-sif-images').map((d) => d.name).sort());
+    expect(quarantined.filter((n) => n.endsWith('.sif')).sort()).toEqual(
+      retired
+        .filter((d) => d.dir === 'easybuild-sif-images')
+        .map((d) => d.name)
+        .sort(),
+    );
     expect(await fs.readdir(path.join(root, 'easybuild-sif-images'))).toContain(kept);
   });
 
   it("applies when the pipeline file says apply: 'true', and refuses any other word or an unreadable policy (exit 2)", async () => {
     const { root, ec, policy } = await fixture('file');
     const file = (apply: string) => path.join(dir, `retire-${apply}.yaml`);
-    for (const apply of ['true', 'yes']) await fs.writeFile(file(apply), `name: retire\nstages:\n  - render\n  - stage: retire\n    with:\n      apply: '${apply}'\n`);
-    const bad = await runCli(['run', file('yes'), '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec]);
+    for (const apply of ['true', 'yes'])
+      await fs.writeFile(
+        file(apply),
+        `name: retire\nstages:\n  - render\n  - stage: retire\n    with:\n      apply: '${apply}'\n`,
+      );
+    const bad = await runCli([
+      'run',
+      file('yes'),
+      '--recipe',
+      'mpi4py-cpu',
+      '--root',
+      root,
+      '--policy',
+      policy,
+      '--easyconfigs',
+      ec,
+    ]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/retire-yes\.yaml: stages\[1\] retire: with: apply: expected one of "true", "false", found the string "yes"/);
-    const noPolicy = await runCli(['run', 'retire', '--recipe', 'mpi4py-cpu', '--root', root, '--policy', path.join(dir, 'nosuch.yaml')]);
+    expect(bad.stderr).toMatch(
+      /retire-yes\.yaml: stages\[1\] retire: with: apply: expected one of "true", "false", found the string "yes"/,
+    );
+    const noPolicy = await runCli([
+      'run',
+      'retire',
+      '--recipe',
+      'mpi4py-cpu',
+      '--root',
+      root,
+      '--policy',
+      path.join(dir, 'nosuch.yaml'),
+    ]);
     expect(noPolicy.code).toBe(2);
     expect(noPolicy.stderr).toMatch(/cannot read the retention policy .*nosuch\.yaml \(ENOENT\)/);
-    const r = await runCli(['run', file('true'), '--recipe', 'mpi4py-cpu', '--root', root, '--policy', policy, '--easyconfigs', ec, '--json']);
+    const r = await runCli([
+      'run',
+      file('true'),
+      '--recipe',
+      'mpi4py-cpu',
+      '--root',
+      root,
+      '--policy',
+      policy,
+      '--easyconfigs',
+      ec,
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     expect(retireResult(r.stdout).applied).toBe(true);
   });
@@ -101,19 +166,40 @@ quarantine_days: 30
       await fs.writeFile(f, (await fs.readFile(policy, 'utf8')) + `backup_command: ${command}\n`);
       return f;
     };
-    const quarantined = () => fs.readdir(path.join(root, '.sifkit/quarantine/tested-containers')).then((l) => l.filter((n) => n.endsWith('.sif')).sort());
+    const quarantined = () =>
+      fs
+        .readdir(path.join(root, '.sifkit/quarantine/tested-containers'))
+        .then((l) => l.filter((n) => n.endsWith('.sif')).sort());
     expect((await run(root, ['--policy', policy, '--easyconfigs', ec, '--apply'])).code).toBe(0);
     const held = await quarantined();
     expect(held.length).toBeGreaterThan(0);
     // A backup that fails: the stage fails with one line, and every quarantined file stays.
-    const failing = await run(root, ['--policy', await withBackup('sh -c "echo no route >&2; exit 4" {path}'), '--easyconfigs', ec, '--purge', '--grace-days', '0']);
+    const failing = await run(root, [
+      '--policy',
+      await withBackup('sh -c "echo no route >&2; exit 4" {path}'),
+      '--easyconfigs',
+      ec,
+      '--purge',
+      '--grace-days',
+      '0',
+    ]);
     expect(failing.code).toBe(1);
-    expect(failing.stderr).toMatch(/retire --purge kept \d+ quarantined file\(s\): .*backup failed \(exit 4\): no route/);
+    expect(failing.stderr).toMatch(
+      /retire --purge kept \d+ quarantined file\(s\): .*backup failed \(exit 4\): no route/,
+    );
     expect(await quarantined()).toEqual(held);
     // A backup that works: copies first, then the quarantine is empty.
     const backup = path.join(dir, 'purge-backup');
     await fs.mkdir(backup);
-    const ok = await run(root, ['--policy', await withBackup(`cp {path} ${backup}/`), '--easyconfigs', ec, '--purge', '--grace-days', '0']);
+    const ok = await run(root, [
+      '--policy',
+      await withBackup(`cp {path} ${backup}/`),
+      '--easyconfigs',
+      ec,
+      '--purge',
+      '--grace-days',
+      '0',
+    ]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).variants[0].results.retire.purge.deleted.length).toBeGreaterThanOrEqual(held.length);
     expect(await fs.readdir(backup)).toEqual(expect.arrayContaining(held));

@@ -37,11 +37,20 @@ async function withTool(name: string, steps: string, roles = `  - { file: mytool
 async function setRoles(dir: string, roles: string): Promise<void> {
   const file = path.join(dir, 'recipe.yaml');
   const text = (await fs.readFile(file, 'utf8')).replace(/\nserved:\n[\s\S]*$/, '\n');
-  await fs.writeFile(file, `${text}served:\n  - { file: cpe.tar, role: licensed }\n  - { file: token, role: licensed }\n${roles}`);
+  await fs.writeFile(
+    file,
+    `${text}served:\n  - { file: cpe.tar, role: licensed }\n  - { file: token, role: licensed }\n${roles}`,
+  );
 }
 
 async function imageExists(tag: string): Promise<boolean> {
-  return docker.getImage(tag).inspect().then(() => true, () => false);
+  return docker
+    .getImage(tag)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 /** The bytes of one file of an image, read through a container that is never started. */
@@ -52,7 +61,7 @@ async function fileInImage(image: string, file: string): Promise<Buffer> {
     const extract = tar.extract();
     const chunks: Buffer[] = [];
     extract.on('entry', (_h, s, next) => {
-      s.on("data", (d: unknown) => chunks.push(d as Buffer));
+      s.on('data', (d: unknown) => chunks.push(d as Buffer));
       s.on('end', next);
     });
     await new Promise<void>((resolve, reject) => {
@@ -77,14 +86,19 @@ describe('served files by role, through the real engine', () => {
     expect(img.leakScan.tools).toBe(1);
     expect((await fileInImage(img.imageId, TOOL_PATH)).toString()).toBe(fx.tool);
     const verdict = await readVerdict(verdictDir, img.imageId);
-    expect(verdict).toMatchObject({ passed: true, roles: `cpe.tar licensed\nmytool tool ${TOOL_PATH}\ntoken licensed` });
+    expect(verdict).toMatchObject({
+      passed: true,
+      roles: `cpe.tar licensed\nmytool tool ${TOOL_PATH}\ntoken licensed`,
+    });
     expect(await imageExists(fx.tag)).toBe(true);
 
     // The same definition judged under other roles: the verdict is not reused, the image is scanned again.
     await setRoles(fx.dir, '  - { file: mytool, role: licensed }\n');
     const again = await runCli(['build', fx.dir]);
     expect(again.code).toBe(3);
-    expect(again.stderr).toMatch(new RegExp(`licensed file ${TOOL_PATH} is in layer \\S+ \\(served content\\); the image was removed`));
+    expect(again.stderr).toMatch(
+      new RegExp(`licensed file ${TOOL_PATH} is in layer \\S+ \\(served content\\); the image was removed`),
+    );
     expect(await imageExists(fx.tag)).toBe(false);
   });
 
@@ -100,7 +114,11 @@ describe('served files by role, through the real engine', () => {
     const fx = await withTool('toolcopy', `${FETCH_TOOL}\nRUN cp ${TOOL_PATH} /opt-tool-copy`);
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`served tool mytool is also at /opt-tool-copy in layer \\S+ \\(it may stay only at ${TOOL_PATH}\\); the image was removed`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `served tool mytool is also at /opt-tool-copy in layer \\S+ \\(it may stay only at ${TOOL_PATH}\\); the image was removed`,
+      ),
+    );
     expect(await imageExists(fx.tag)).toBe(false);
   });
 
@@ -117,7 +135,10 @@ describe('served files by role, through the real engine', () => {
   });
 
   it("refuses a tarball's member kept under another name, even when a later layer deletes it (exit 3)", async () => {
-    const fx = await withTool('member', 'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; cp /opt/cray/pe/VERSION /innocent.txt; rm -rf /opt/cray\nRUN rm /innocent.txt');
+    const fx = await withTool(
+      'member',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; cp /opt/cray/pe/VERSION /innocent.txt; rm -rf /opt/cray\nRUN rm /innocent.txt',
+    );
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/licensed file \/innocent\.txt is in layer \S+ \(served content\); the image was removed/);
@@ -125,11 +146,16 @@ describe('served files by role, through the real engine', () => {
   });
 
   it('refuses at render time a licensed fetch not removed in its own RUN: nothing is built', async () => {
-    const fx = await withTool('notremoved', 'RUN set -e; cd /; wget -q -O /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe.tar"; tar -xf /cpe.tar; rm /cpe.tar\nRUN rm -rf /opt/cray');
+    const fx = await withTool(
+      'notremoved',
+      'RUN set -e; cd /; wget -q -O /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe.tar"; tar -xf /cpe.tar; rm /cpe.tar\nRUN rm -rf /opt/cray',
+    );
     const before = await allContainerIds();
     const r = await runCli(['build', fx.dir]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^sifkit: error: notremoved \S+: step 8 \(RUN at line \d+\) unpacks licensed cpe\.tar and does not run \$REMOVE_CRAY_DEPS after it in the same RUN$/m);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: notremoved \S+: step 8 \(RUN at line \d+\) unpacks licensed cpe\.tar and does not run \$REMOVE_CRAY_DEPS after it in the same RUN$/m,
+    );
     expect(r.stderr).not.toMatch(/step \d+\/\d+:/);
     expect([...(await allContainerIds())].filter((id) => !before.has(id))).toEqual([]);
     expect(await imageExists(fx.tag)).toBe(false);

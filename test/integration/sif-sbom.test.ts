@@ -35,14 +35,36 @@ afterAll(async () => {
 });
 
 it("lists exactly the image's installed Debian packages, with their versions and architectures", async () => {
-  const { stdout } = await run('docker', ['run', '--rm', '--network', 'none', IMAGE, 'dpkg-query', '-W', '-f', '${db:Status-Status} ${Package} ${Version} ${Architecture}\\n']);
-  const inImage = stdout.split('\n').filter((l) => l.startsWith('installed ')).map((l) => l.slice('installed '.length)).sort();
+  const { stdout } = await run('docker', [
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    IMAGE,
+    'dpkg-query',
+    '-W',
+    '-f',
+    '${db:Status-Status} ${Package} ${Version} ${Architecture}\\n',
+  ]);
+  const inImage = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('installed '))
+    .map((l) => l.slice('installed '.length))
+    .sort();
   expect(inImage.length).toBeGreaterThan(50);
   const doc = JSON.parse((await runCli(['inspect', sif, '--json'])).stdout);
-  const listed = doc.sbom.components.map((c: { name: string; version: string; purl: string }) => `${c.name} ${c.version} ${/arch=([^&]+)/.exec(c.purl)![1]}`).sort();
+  const listed = doc.sbom.components
+    .map(
+      (c: { name: string; version: string; purl: string }) =>
+        `${c.name} ${c.version} ${/arch=([^&]+)/.exec(c.purl)![1]}`,
+    )
+    .sort();
   expect(listed).toEqual(inImage);
   expect(doc.sbom.format).toBe('CycloneDX JSON');
-  expect(doc.provenance).toMatchObject({ source: `docker-daemon:${IMAGE}`, image: { id: expect.stringMatching(/^sha256:/) } });
+  expect(doc.provenance).toMatchObject({
+    source: `docker-daemon:${IMAGE}`,
+    image: { id: expect.stringMatching(/^sha256:/) },
+  });
 });
 
 it('puts SBOM and provenance in group 1 under the signature; siftool shows the SBOM type', async () => {
@@ -50,7 +72,13 @@ it('puts SBOM and provenance in group 1 under the signature; siftool shows the S
   expect(stdout).toMatch(/^5\s+\|1\s+\|NONE\s+\|\S+\s+\|SBOM \(cyclonedx-json\)/m);
   expect(stdout).toMatch(/^6\s+\|1\s+\|NONE\s+\|\S+\s+\|JSON\.Generic/m);
   expect(stdout).toMatch(/^7\s+\|NONE\s+\|1\s+\(G\)\s+\|\S+\s+\|Signature \(SHA-256\)/m);
-  const v = await runCli(['verify-signature', sif, '--key', path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem'), '--json']);
+  const v = await runCli([
+    'verify-signature',
+    sif,
+    '--key',
+    path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem'),
+    '--json',
+  ]);
   expect(v.code).toBe(0);
   expect(JSON.parse(v.stdout).groups[0]).toMatchObject({ objects: [1, 2, 3, 4, 5, 6], verified: true });
 });
@@ -61,7 +89,12 @@ it('a one-byte change in the SBOM is caught and named', async () => {
   const at = bytes.indexOf(Buffer.from('"pkg:deb/debian/'), 32176);
   bytes[at + 1] ^= 0x01;
   await fs.writeFile(bad, bytes);
-  const v = await runCli(['verify-signature', bad, '--key', path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem')]);
+  const v = await runCli([
+    'verify-signature',
+    bad,
+    '--key',
+    path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem'),
+  ]);
   expect(v.code).toBe(3);
   expect(v.stderr).toMatch(/the data of object 5 \(sbom\.cdx\.json\) changed/);
 });

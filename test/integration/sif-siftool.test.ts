@@ -18,9 +18,24 @@ describe('SIF files read by siftool', () => {
   });
 
   const inputs = () => [
-    { kind: 'data' as const, dataType: DataType.deffile, name: '', data: Buffer.from('bootstrap: docker-archive\nfrom: x.tar\n\n') },
-    { kind: 'data' as const, dataType: DataType.genericJson, name: 'oci-config.json', data: Buffer.from('{"Env":["A=1"]}') },
-    { kind: 'partition' as const, name: '', file: squash, partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 } },
+    {
+      kind: 'data' as const,
+      dataType: DataType.deffile,
+      name: '',
+      data: Buffer.from('bootstrap: docker-archive\nfrom: x.tar\n\n'),
+    },
+    {
+      kind: 'data' as const,
+      dataType: DataType.genericJson,
+      name: 'oci-config.json',
+      data: Buffer.from('{"Env":["A=1"]}'),
+    },
+    {
+      kind: 'partition' as const,
+      name: '',
+      file: squash,
+      partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 },
+    },
   ];
 
   it('writes a SIF whose header, list and objects siftool reads as we do', async () => {

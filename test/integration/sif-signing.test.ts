@@ -34,7 +34,12 @@ const copy = async (name: string, as = name): Promise<string> => {
   await fs.copyFile(path.join(SYLABS, name), p);
   return p;
 };
-const trust = { ed: path.join(SYLABS, 'ed25519-public.pem'), rsa: path.join(SYLABS, 'rsa-public.pem'), ecdsa: path.join(SYLABS, 'ecdsa-public.pem'), ring: path.join(SYLABS, 'private.asc') };
+const trust = {
+  ed: path.join(SYLABS, 'ed25519-public.pem'),
+  rsa: path.join(SYLABS, 'rsa-public.pem'),
+  ecdsa: path.join(SYLABS, 'ecdsa-public.pem'),
+  ring: path.join(SYLABS, 'private.asc'),
+};
 
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h26-sign-'));
@@ -44,44 +49,69 @@ afterAll(async () => {
 });
 
 describe("sylabs' signed test images", () => {
-  it.each(['one-group-signed-dsse.sif', 'two-groups-signed-dsse.sif'])('verifies %s with their ed25519 and RSA keys, each alone', async (name) => {
-    for (const k of [trust.ed, trust.rsa]) {
-      const r = await verifySif(path.join(SYLABS, name), await loadVerifiers({ keys: [k] }));
-      expect(verifyFailure(r)).toBeUndefined();
-      expect(r.ok).toBe(true);
-      expect(r.groups.every((g) => g.verified && g.signatures[0].format === 'dsse')).toBe(true);
-    }
-  });
+  it.each(['one-group-signed-dsse.sif', 'two-groups-signed-dsse.sif'])(
+    'verifies %s with their ed25519 and RSA keys, each alone',
+    async (name) => {
+      for (const k of [trust.ed, trust.rsa]) {
+        const r = await verifySif(path.join(SYLABS, name), await loadVerifiers({ keys: [k] }));
+        expect(verifyFailure(r)).toBeUndefined();
+        expect(r.ok).toBe(true);
+        expect(r.groups.every((g) => g.verified && g.signatures[0].format === 'dsse')).toBe(true);
+      }
+    },
+  );
 
   it.each(['one-group-signed-pgp.sif', 'two-groups-signed-pgp.sif'])('verifies %s with their PGP key', async (name) => {
     const r = await verifySif(path.join(SYLABS, name), await loadVerifiers({ keyring: trust.ring }));
     expect(r.ok).toBe(true);
-    expect(r.groups[0].signatures[0]).toMatchObject({ format: 'pgp', signers: ['12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84'], problems: [] });
+    expect(r.groups[0].signatures[0]).toMatchObject({
+      format: 'pgp',
+      signers: ['12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84'],
+      problems: [],
+    });
   });
 
   it('refuses them with a key that did not sign', async () => {
-    const r = await verifySif(path.join(SYLABS, 'one-group-signed-dsse.sif'), await loadVerifiers({ keys: [trust.ecdsa] }));
+    const r = await verifySif(
+      path.join(SYLABS, 'one-group-signed-dsse.sif'),
+      await loadVerifiers({ keys: [trust.ecdsa] }),
+    );
     expect(r.ok).toBe(false);
     expect(verifyFailure(r)).toMatch(/group 1 is not verified: signature 3: not signed by a given key/);
   });
 
-  it("reproduces their ed25519+RSA DSSE image byte for byte from their unsigned one (both key types are deterministic; sylabs signs with OptSignDeterministic)", async () => {
+  it('reproduces their ed25519+RSA DSSE image byte for byte from their unsigned one (both key types are deterministic; sylabs signs with OptSignDeterministic)', async () => {
     const mine = await copy('one-group.sif', 'repro.sif');
-    const r = await signSif(mine, [await loadSigningKey(await key('ed25519-private.pem')), await loadSigningKey(await key('rsa-private.pem'))]);
+    const r = await signSif(mine, [
+      await loadSigningKey(await key('ed25519-private.pem')),
+      await loadSigningKey(await key('rsa-private.pem')),
+    ]);
     expect(r).toMatchObject({ id: 3, alreadySigned: false, objects: [1, 2] });
-    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'one-group-signed-dsse.sif')))).toBe(true);
+    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'one-group-signed-dsse.sif')))).toBe(
+      true,
+    );
     // Rerun: finds its own signature, changes nothing.
-    const again = await signSif(mine, [await loadSigningKey(await key('ed25519-private.pem')), await loadSigningKey(await key('rsa-private.pem'))]);
+    const again = await signSif(mine, [
+      await loadSigningKey(await key('ed25519-private.pem')),
+      await loadSigningKey(await key('rsa-private.pem')),
+    ]);
     expect(again.alreadySigned).toBe(true);
-    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'one-group-signed-dsse.sif')))).toBe(true);
+    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'one-group-signed-dsse.sif')))).toBe(
+      true,
+    );
   });
 
   it('reproduces their two-group DSSE image too (one signature per group when each is signed)', async () => {
     const mine = await copy('two-groups.sif', 'repro2.sif');
-    const keys = [await loadSigningKey(await key('ed25519-private.pem')), await loadSigningKey(await key('rsa-private.pem'))];
+    const keys = [
+      await loadSigningKey(await key('ed25519-private.pem')),
+      await loadSigningKey(await key('rsa-private.pem')),
+    ];
     await signSif(mine, keys, { group: 1 });
     await signSif(mine, keys, { group: 2 });
-    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'two-groups-signed-dsse.sif')))).toBe(true);
+    expect((await fs.readFile(mine)).equals(await fs.readFile(path.join(SYLABS, 'two-groups-signed-dsse.sif')))).toBe(
+      true,
+    );
   });
 });
 
@@ -109,13 +139,20 @@ describe('sifkit signatures', () => {
     const p384pub = path.join(work, 'keys', 'p384.pub.pem');
     await fs.writeFile(p384priv, p384.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     await fs.writeFile(p384pub, p384.publicKey.export({ type: 'spki', format: 'pem' }));
-    const cases: Array<[string, string]> = [[await key('ecdsa-private.pem'), trust.ecdsa], [p384priv, p384pub], [await key('rsa-private.pem'), trust.rsa], [await key('ed25519-private.pem'), trust.ed]];
+    const cases: Array<[string, string]> = [
+      [await key('ecdsa-private.pem'), trust.ecdsa],
+      [p384priv, p384pub],
+      [await key('rsa-private.pem'), trust.rsa],
+      [await key('ed25519-private.pem'), trust.ed],
+    ];
     for (const [priv, pub] of cases) {
       const f = path.join(work, `kt-${path.basename(priv)}.sif`);
       await fs.copyFile(sif, f);
       await signSif(f, [await loadSigningKey(priv)]);
       expect((await verifySif(f, await loadVerifiers({ keys: [pub] }))).ok).toBe(true);
-      expect((await verifySif(f, await loadVerifiers({ keys: [trust.ed === pub ? trust.rsa : trust.ed] }))).ok).toBe(false);
+      expect((await verifySif(f, await loadVerifiers({ keys: [trust.ed === pub ? trust.rsa : trust.ed] }))).ok).toBe(
+        false,
+      );
     }
   });
 
@@ -154,14 +191,23 @@ describe('sifkit signatures', () => {
     const priv = await key('ed25519-private.pem');
     const ok = await runCli(['sign', f, '--key', priv, '--json']);
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, format: 'dsse', signers: ['SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs'] });
+    expect(JSON.parse(ok.stdout)).toMatchObject({
+      ok: true,
+      format: 'dsse',
+      signers: ['SHA256:x6l8ZblpSSXGaPMCzySedWg88BwIFcz8jlPb6el0mFs'],
+    });
     expect((await runCli(['verify-signature', f, '--key', trust.ed])).code).toBe(0);
     const bytes = await fs.readFile(f);
     bytes[bytes.length - 5000] ^= 0x80; // inside the partition (the signature is ~400 bytes at the end)
     await fs.writeFile(f, bytes);
     const bad = await runCli(['verify-signature', f, '--key', trust.ed]);
     expect(bad.code).toBe(3);
-    expect(bad.stderr.trim().split('\n').filter((l) => l.startsWith('sifkit: error'))).toHaveLength(1);
+    expect(
+      bad.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('sifkit: error')),
+    ).toHaveLength(1);
     expect(bad.stderr).toMatch(/the data of object \d+ .*changed/);
 
     const loose = path.join(work, 'keys', 'loose.pem');
@@ -172,7 +218,9 @@ describe('sifkit signatures', () => {
     await fs.writeFile(f2, before);
     const refused = await runCli(['sign', f2, '--key', loose]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/^sifkit: error: .*loose\.pem"?: private key file is readable by group or others \(mode 0640\)/m);
+    expect(refused.stderr).toMatch(
+      /^sifkit: error: .*loose\.pem"?: private key file is readable by group or others \(mode 0640\)/m,
+    );
     expect(refused.stderr).not.toMatch(/PRIVATE KEY|MC4CAQ/);
     expect((await fs.readFile(f2)).equals(before)).toBe(true);
   });
@@ -182,19 +230,82 @@ describe('sifkit signatures', () => {
     await fs.mkdir(d);
     const ossl = (...args: string[]) => run('openssl', args, { cwd: d });
     for (const ca of ['ca', 'other-ca']) {
-      await ossl('req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=${ca}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+      await ossl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ed25519',
+        '-nodes',
+        '-keyout',
+        `${ca}.key`,
+        '-out',
+        `${ca}.pem`,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${ca}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign',
+      );
     }
-    await ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'signer.key', '-out', 'signer.csr', '-subj', '/CN=sifkit test signer');
+    await ossl(
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'signer.key',
+      '-out',
+      'signer.csr',
+      '-subj',
+      '/CN=sifkit test signer',
+    );
     await fs.writeFile(path.join(d, 'ext.cnf'), 'extendedKeyUsage=codeSigning\nbasicConstraints=CA:FALSE\n');
-    await ossl('x509', '-req', '-in', 'signer.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'signer.pem', '-days', '1', '-extfile', 'ext.cnf');
+    await ossl(
+      'x509',
+      '-req',
+      '-in',
+      'signer.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'signer.pem',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+    );
     await fs.chmod(path.join(d, 'signer.key'), 0o600);
     const f = path.join(work, 'x509.sif');
     await fs.copyFile(sif, f);
     await signSif(f, [await loadSigningKey(path.join(d, 'signer.key'))]);
-    const good = await runCli(['verify-signature', f, '--cert', path.join(d, 'signer.pem'), '--ca-pool', path.join(d, 'ca.pem'), '--json']);
+    const good = await runCli([
+      'verify-signature',
+      f,
+      '--cert',
+      path.join(d, 'signer.pem'),
+      '--ca-pool',
+      path.join(d, 'ca.pem'),
+      '--json',
+    ]);
     expect(good.code).toBe(0);
     expect(JSON.parse(good.stdout).groups[0].verified).toBe(true);
-    const other = await runCli(['verify-signature', f, '--cert', path.join(d, 'signer.pem'), '--ca-pool', path.join(d, 'other-ca.pem')]);
+    const other = await runCli([
+      'verify-signature',
+      f,
+      '--cert',
+      path.join(d, 'signer.pem'),
+      '--ca-pool',
+      path.join(d, 'other-ca.pem'),
+    ]);
     expect(other.code).toBe(3);
     expect(other.stderr).toMatch(/not issued by a CA of/);
   });
@@ -213,20 +324,38 @@ describe("independent verifiers accept sifkit's PGP signatures", () => {
     const gopath = path.join(work, 'gopath');
     await fs.mkdir(path.join(gopath, 'src', 'github.com', 'sylabs', 'sif'), { recursive: true });
     // The packaged source is module v2; GOPATH mode finds it under the /v2 import path through a link.
-    await fs.symlink('/usr/share/gocode/src/github.com/sylabs/sif', path.join(gopath, 'src', 'github.com', 'sylabs', 'sif', 'v2'));
+    await fs.symlink(
+      '/usr/share/gocode/src/github.com/sylabs/sif',
+      path.join(gopath, 'src', 'github.com', 'sylabs', 'sif', 'v2'),
+    );
     await fs.mkdir(path.join(gopath, 'src', 'verify-sif'));
     await fs.copyFile(GO_VERIFIER, path.join(gopath, 'src', 'verify-sif', 'main.go'));
-    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: path.join(work, 'gocache'), GOPROXY: 'off', GOFLAGS: '' };
-    await run('go', ['build', '-o', path.join(work, 'verify-sif'), '.'], { cwd: path.join(gopath, 'src', 'verify-sif'), env });
+    const env = {
+      ...process.env,
+      GO111MODULE: 'off',
+      GOPATH: `${gopath}:/usr/share/gocode`,
+      GOCACHE: path.join(work, 'gocache'),
+      GOPROXY: 'off',
+      GOFLAGS: '',
+    };
+    await run('go', ['build', '-o', path.join(work, 'verify-sif'), '.'], {
+      cwd: path.join(gopath, 'src', 'verify-sif'),
+      env,
+    });
     const { stdout } = await run(path.join(work, 'verify-sif'), [trust.ring, signed]);
-    expect(stdout).toMatch(/signature 5: verified objects \[1 2 3 4\] by 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 err=<nil>/);
+    expect(stdout).toMatch(
+      /signature 5: verified objects \[1 2 3 4\] by 12045C8C0B1004D058DE4BEDA20C27EE7FF7BA84 err=<nil>/,
+    );
     expect(stdout).toMatch(/^OK$/m);
     // and it refuses a tampered copy
     const bad = path.join(work, 'pgp-bad.sif');
     const bytes = await fs.readFile(signed);
     bytes[0x05] ^= 1;
     await fs.writeFile(bad, bytes);
-    await expect(run(path.join(work, 'verify-sif'), [trust.ring, bad])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/header integrity compromised/) });
+    await expect(run(path.join(work, 'verify-sif'), [trust.ring, bad])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/header integrity compromised/),
+    });
   });
 
   it('gpg --verify accepts the clear-signed payload', async () => {
@@ -238,7 +367,9 @@ describe("independent verifiers accept sifkit's PGP signatures", () => {
     await fs.writeFile(path.join(work, 'payload.asc'), sigObject);
     const { stderr } = await run('gpg', ['--batch', '--verify', path.join(work, 'payload.asc')], { env });
     expect(stderr).toMatch(/Good signature from "Unit Test <unit@test.com>"/);
-    expect(sigObject.toString()).toMatch(/^-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n\{"version":1,"header":\{"digest":"sha256:/);
+    expect(sigObject.toString()).toMatch(
+      /^-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n\{"version":1,"header":\{"digest":"sha256:/,
+    );
   });
 
   it('siftool lists the signature descriptor: no group, linked to group 1, SHA-256', () => {

@@ -17,7 +17,13 @@ jest.setTimeout(1_800_000);
 
 const DEFS = path.join(__dirname, '..', '..', 'docker-defs');
 
-type Jobs = { variants: Array<{ stem: string; convert?: { id: string; state: string; attempt: number; log: string; exitCode?: string }; test?: { id: string; state: string } }> };
+type Jobs = {
+  variants: Array<{
+    stem: string;
+    convert?: { id: string; state: string; attempt: number; log: string; exitCode?: string };
+    test?: { id: string; state: string };
+  }>;
+};
 
 describe('release --on slurm: the CPU example as a matrix of 2, its controller killed and resumed', () => {
   let dir: string;
@@ -28,18 +34,45 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     const recipe = path.join(dir, 'defs', 'mpi4py-cpu', 'recipe.yaml');
     let text = await fs.readFile(recipe, 'utf8');
     text = text.replace('    - [mpi4py, mpi4py]\n', '    - [mpi4py, mpi4py]\n    - [variant, variant]\n');
-    text = text.replace('  - mpi4py-cpu/bench.docker\n', '  - mpi4py-cpu/bench.docker\n  - mpi4py-cpu/variant.docker\n');
-    text = text.replace('parameters:\n', "parameters:\n  variant:\n    type: enum\n    values: [a, b]\n    default: a\n");
+    text = text.replace(
+      '  - mpi4py-cpu/bench.docker\n',
+      '  - mpi4py-cpu/bench.docker\n  - mpi4py-cpu/variant.docker\n',
+    );
+    text = text.replace(
+      'parameters:\n',
+      'parameters:\n  variant:\n    type: enum\n    values: [a, b]\n    default: a\n',
+    );
     text = text.replace('matrix:\n  - {}\n', 'matrix:\n  - { variant: a }\n  - { variant: b }\n');
     await fs.writeFile(recipe, text);
-    await fs.writeFile(path.join(dir, 'defs', 'mpi4py-cpu', 'variant.docker'), `LABEL ${TEST_LABEL}="${runId}" io.sifkit.test.variant="{{ variant }}"\n`);
+    await fs.writeFile(
+      path.join(dir, 'defs', 'mpi4py-cpu', 'variant.docker'),
+      `LABEL ${TEST_LABEL}="${runId}" io.sifkit.test.variant="{{ variant }}"\n`,
+    );
   });
   afterAll(async () => {
     await removeTestImages();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const release = (extra: string[] = []) => ['release', path.join(dir, 'defs', 'mpi4py-cpu'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'containers', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', ...extra];
+  const release = (extra: string[] = []) => [
+    'release',
+    path.join(dir, 'defs', 'mpi4py-cpu'),
+    '--matrix',
+    '--on',
+    'slurm',
+    '--poll',
+    '1',
+    '--root',
+    'containers',
+    '--init',
+    '--out',
+    'sif',
+    '--results-dir',
+    'results',
+    '--log-dir',
+    'logs',
+    ...extra,
+  ];
 
   it('converts and tests as jobs, survives kill -9 of the controller, and a resume stages and promotes both', async () => {
     // The first controller dies (SIGKILL: no cleanup) once both variants' jobs are submitted.
@@ -62,7 +95,10 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     const jobs = JSON.parse(listed.stdout) as Jobs;
     // The document its published schema (docs/schemas/jobs.schema.json) describes.
     expect(JSON_DOCUMENTS.jobs.safeParse(jobs).error?.issues ?? []).toEqual([]);
-    expect(jobs.variants.map((v) => v.stem)).toEqual(['lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a', 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b']);
+    expect(jobs.variants.map((v) => v.stem)).toEqual([
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b',
+    ]);
     const arrayIds = new Set(jobs.variants.map((v) => v.convert!.id.split('_')[0]));
     expect(arrayIds.size).toBe(1); // one job array for the matrix
     expect(jobs.variants.map((v) => v.convert!.id.split('_')[1])).toEqual(['0', '1']);
@@ -80,13 +116,25 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
       // The docker archive is staged beside the SIF.
       const tested = await fs.readdir(path.join(dir, 'containers', 'tested-containers'));
       expect(tested).toEqual(expect.arrayContaining([name, name.replace(/\.sif$/, '.tar')]));
-      const ledger = JSON.parse(await fs.readFile(path.join(dir, 'containers', '.sifkit', 'ledger', `${name}.json`), 'utf8'));
+      const ledger = JSON.parse(
+        await fs.readFile(path.join(dir, 'containers', '.sifkit', 'ledger', `${name}.json`), 'utf8'),
+      );
       expect(ledger.tests[0]).toMatchObject({ passed: true, runner: 'slurm', jobId: v.results.slurm.test.id });
       expect(ledger.archive.name).toBe(name.replace(/\.sif$/, '.tar'));
     }
-    expect((await fs.readdir(path.join(dir, 'containers', 'sif-images'))).sort()).toEqual(doc.variants.map((v: { stem: string }) => `${v.stem}.sif`).sort());
+    expect((await fs.readdir(path.join(dir, 'containers', 'sif-images'))).sort()).toEqual(
+      doc.variants.map((v: { stem: string }) => `${v.stem}.sif`).sort(),
+    );
     // Accounting answers for the finished conversions, with their exit codes.
-    const acct = execFileSync('sacct', ['-n', '-P', '-X', '-j', [...arrayIds][0], '-o', 'JobID,State,ExitCode']).toString();
+    const acct = execFileSync('sacct', [
+      '-n',
+      '-P',
+      '-X',
+      '-j',
+      [...arrayIds][0],
+      '-o',
+      'JobID,State,ExitCode',
+    ]).toString();
     expect(acct).toMatch(/_0\|COMPLETED\|0:0/);
     expect(acct).toMatch(/_1\|COMPLETED\|0:0/);
     expect((await runCli(['verify', '--root', 'containers', '--deep'], { cwd: dir })).code).toBe(0);
@@ -97,7 +145,9 @@ describe('release --on slurm: a failing conversion task', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-slurm-retry-'));
-    await writeTinyRecipe(dir, `matrix:
+    await writeTinyRecipe(
+      dir,
+      `matrix:
   - { v: '1.0' }
   - { v: '1.1' }
 testing:
@@ -108,7 +158,8 @@ testing:
     srun: srun -N {nodes} -n 1
     container: docker run --rm --network=none -v {workdir}:/myrun {image}
     launcher: ''
-`);
+`,
+    );
   });
   afterAll(async () => {
     await removeTestImages();
@@ -116,7 +167,24 @@ testing:
   });
 
   it('survives kill -9 of its controller: sifkit jobs shows the jobs, --resume follows them without submitting again', async () => {
-    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree-k', '--init', '--out', 'sif-k', '--results-dir', 'results-k', '--log-dir', 'logs'];
+    const args = [
+      'release',
+      path.join(dir, 'defs', 'tiny'),
+      '--matrix',
+      '--on',
+      'slurm',
+      '--poll',
+      '1',
+      '--root',
+      'tree-k',
+      '--init',
+      '--out',
+      'sif-k',
+      '--results-dir',
+      'results-k',
+      '--log-dir',
+      'logs',
+    ];
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, CI: '1' } });
     let stderr = '';
     let killed = false;
@@ -135,14 +203,40 @@ testing:
     expect(resumed.code).toBe(0);
     const after = JSON.parse((await runCli(['jobs', '--out', 'sif-k', '--json'], { cwd: dir })).stdout) as Jobs;
     // The same jobs, each done on its first attempt.
-    expect(after.variants.map((v) => [v.convert!.id, v.test!.id])).toEqual(before.variants.map((v) => [v.convert!.id, v.test!.id]));
+    expect(after.variants.map((v) => [v.convert!.id, v.test!.id])).toEqual(
+      before.variants.map((v) => [v.convert!.id, v.test!.id]),
+    );
     for (const v of after.variants) expect(v.convert).toMatchObject({ state: 'COMPLETED', attempt: 1 });
-    expect((await fs.readdir(path.join(dir, 'tree-k', 'sif-images'))).sort()).toEqual(['sifkittest-tiny-v-1.0.sif', 'sifkittest-tiny-v-1.1.sif']);
+    expect((await fs.readdir(path.join(dir, 'tree-k', 'sif-images'))).sort()).toEqual([
+      'sifkittest-tiny-v-1.0.sif',
+      'sifkittest-tiny-v-1.1.sif',
+    ]);
   });
 
   it('is reported for its variant with log and exit code, the other variant released; a resume retries that task alone', async () => {
-    const args = ['release', path.join(dir, 'defs', 'tiny'), '--matrix', '--on', 'slurm', '--poll', '1', '--root', 'tree', '--init', '--out', 'sif', '--results-dir', 'results', '--log-dir', 'logs', '--json'];
-    const built = JSON.parse((await runCli(['run', 'build', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--json'], { cwd: dir })).stdout);
+    const args = [
+      'release',
+      path.join(dir, 'defs', 'tiny'),
+      '--matrix',
+      '--on',
+      'slurm',
+      '--poll',
+      '1',
+      '--root',
+      'tree',
+      '--init',
+      '--out',
+      'sif',
+      '--results-dir',
+      'results',
+      '--log-dir',
+      'logs',
+      '--json',
+    ];
+    const built = JSON.parse(
+      (await runCli(['run', 'build', '--recipe', path.join(dir, 'defs', 'tiny'), '--matrix', '--json'], { cwd: dir }))
+        .stdout,
+    );
     const bad = path.join(dir, 'sif', `sifkittest-tiny-v-1.1-dockerhash-${built.variants[1].dockerhash}.tar`);
     await fs.mkdir(path.dirname(bad), { recursive: true });
     await fs.writeFile(bad, 'not a docker archive');
@@ -151,7 +245,9 @@ testing:
     expect(first.code).toBe(1);
     const doc = JSON.parse(first.stdout);
     expect(doc.variants[0].stages.promote).toBe('done');
-    expect(doc.variants[1].stages.slurm).toMatch(/^FAILED: convert job \d+_1 ended FAILED \(exit 2:0\); log: .*\/sif\/\.sifkit-slurm\/logs\/convert-\d+-1\.out$/);
+    expect(doc.variants[1].stages.slurm).toMatch(
+      /^FAILED: convert job \d+_1 ended FAILED \(exit 2:0\); log: .*\/sif\/\.sifkit-slurm\/logs\/convert-\d+-1\.out$/,
+    );
     const log = /log: (.*)$/.exec(doc.variants[1].stages.slurm)![1];
     expect(await fs.readFile(log, 'utf8')).toMatch(/sifkit: error: /);
     expect(doc.variants[1].stages.stage).toBe('not reached');
@@ -163,6 +259,9 @@ testing:
     expect(jobs.variants.map((v) => v.convert!.attempt)).toEqual([1, 2]);
     // The retry: an array of its own with the one task (a bad archive is bad input: exit 2).
     expect(jobs.variants[1].convert!.id).toMatch(/_0$/);
-    expect((await fs.readdir(path.join(dir, 'tree', 'sif-images'))).sort()).toEqual(['sifkittest-tiny-v-1.0.sif', 'sifkittest-tiny-v-1.1.sif']);
+    expect((await fs.readdir(path.join(dir, 'tree', 'sif-images'))).sort()).toEqual([
+      'sifkittest-tiny-v-1.0.sif',
+      'sifkittest-tiny-v-1.1.sif',
+    ]);
   });
 });

@@ -44,7 +44,10 @@ beforeAll(async () => {
   text = text.replace('  prefix: lumi\n', '  prefix: h30test\n');
   // The run's own label goes right before the step that fetches the source, so the engine's layer
   // cache (another test may have built the example) cannot answer that step: it really fetches.
-  text = text.replace('  - mpi4py-cpu/demo-source.docker\n', '  - mpi4py-cpu/test-label.docker\n  - mpi4py-cpu/demo-source.docker\n');
+  text = text.replace(
+    '  - mpi4py-cpu/demo-source.docker\n',
+    '  - mpi4py-cpu/test-label.docker\n  - mpi4py-cpu/demo-source.docker\n',
+  );
   await fs.writeFile(file, text);
   await fs.writeFile(path.join(recipeDir, 'test-label.docker'), `LABEL ${TEST_LABEL}="${runId}"\n`);
 });
@@ -59,7 +62,9 @@ describe('a build from the source cache', () => {
     const cache = path.join(tmp, 'cache');
     const fetched = await runCli(['fetch', recipeDir, '--cache', cache, '--json']);
     expect(fetched.code).toBe(0);
-    expect(JSON.parse(fetched.stdout).sources).toEqual([expect.objectContaining({ name: 'demo', how: 'fetched', sha256: DIGEST })]);
+    expect(JSON.parse(fetched.stdout).sources).toEqual([
+      expect.objectContaining({ name: 'demo', how: 'fetched', sha256: DIGEST }),
+    ]);
     await up.close();
 
     const logs = path.join(tmp, 'logs');
@@ -77,7 +82,12 @@ describe('a build from the source cache', () => {
     const seen = new PassThrough();
     let text = '';
     seen.on('data', (b: Buffer) => (text += b.toString()));
-    const [res] = (await (docker.run as (...a: unknown[]) => Promise<unknown>)(img.imageId, ['cat', '/opt/sifkit-demo/hello_mpi.py'], seen, { Tty: true, HostConfig: { AutoRemove: true, NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } } as never)) as unknown as [{ StatusCode: number }];
+    const [res] = (await (docker.run as (...a: unknown[]) => Promise<unknown>)(
+      img.imageId,
+      ['cat', '/opt/sifkit-demo/hello_mpi.py'],
+      seen,
+      { Tty: true, HostConfig: { AutoRemove: true, NetworkMode: 'none' }, Labels: { [TEST_LABEL]: runId } } as never,
+    )) as unknown as [{ StatusCode: number }];
     expect(res.StatusCode).toBe(0);
     expect(text).toContain('hello_mpi: rank');
 
@@ -87,17 +97,41 @@ describe('a build from the source cache', () => {
     bytes[bytes.length - 1] ^= 0xff;
     await fs.writeFile(cached, bytes);
     const before = (await fs.readdir(logs)).filter((f) => f.endsWith('.build.log'));
-    const tampered = await runCli(['build', recipeDir, '--rebuild', '--offline', '--source-cache', cache, '--log-dir', logs]);
+    const tampered = await runCli([
+      'build',
+      recipeDir,
+      '--rebuild',
+      '--offline',
+      '--source-cache',
+      cache,
+      '--log-dir',
+      logs,
+    ]);
     expect(tampered.code).toBe(3);
-    expect(tampered.stderr).toMatch(new RegExp(`sifkit: error: ${cached.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(source demo, .*\\): sha256 mismatch: expected ${DIGEST}, got [0-9a-f]{64}`));
+    expect(tampered.stderr).toMatch(
+      new RegExp(
+        `sifkit: error: ${cached.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(source demo, .*\\): sha256 mismatch: expected ${DIGEST}, got [0-9a-f]{64}`,
+      ),
+    );
     expect((await fs.readdir(logs)).filter((f) => f.endsWith('.build.log'))).toEqual(before);
   });
 
   it('refuses, offline, a source missing from the cache, before any build step', async () => {
     const logs = path.join(tmp, 'logs-missing');
-    const r = await runCli(['build', recipeDir, '--rebuild', '--offline', '--source-cache', path.join(tmp, 'empty-cache'), '--log-dir', logs]);
+    const r = await runCli([
+      'build',
+      recipeDir,
+      '--rebuild',
+      '--offline',
+      '--source-cache',
+      path.join(tmp, 'empty-cache'),
+      '--log-dir',
+      logs,
+    ]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/source demo \(http:\/\/127\.0\.0\.1:\d+\/dl\/sifkit-demo-1\.0\.tar\.gz\) is not in the source cache .* --offline forbids fetching it/);
+    expect(r.stderr).toMatch(
+      /source demo \(http:\/\/127\.0\.0\.1:\d+\/dl\/sifkit-demo-1\.0\.tar\.gz\) is not in the source cache .* --offline forbids fetching it/,
+    );
     await expect(fs.readdir(logs)).rejects.toThrow(/ENOENT/);
   });
 });

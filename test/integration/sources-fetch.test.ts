@@ -17,7 +17,7 @@ import { runCli } from '../support/cli';
 import { seededBytes, startUpstream, type Upstream } from '../support/upstream';
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 100000);
- 
+
 console.log(`sources-fetch seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -58,7 +58,10 @@ async function writeRecipe(sources: string): Promise<string> {
       sources,
     ].join('\n'),
   );
-  await fs.writeFile(path.join(dir, 'a.docker'), 'FROM scratch\nARG SERVER_PORT\nRUN {{ source "a" "/a.tgz" }} ; {{ source "b" "/b.bin" }}\n');
+  await fs.writeFile(
+    path.join(dir, 'a.docker'),
+    'FROM scratch\nARG SERVER_PORT\nRUN {{ source "a" "/a.tgz" }} ; {{ source "b" "/b.bin" }}\n',
+  );
   return dir;
 }
 
@@ -70,7 +73,8 @@ async function resolved(dir: string, values: Record<string, string> = {}): Promi
   return (await renderRecipe(await loadRecipe(dir), { values, date: '20260101' })).sources;
 }
 
-const cacheFiles = async (cache: string) => (await fs.readdir(path.join(cache, 'sha256')).catch(() => [] as string[])).sort();
+const cacheFiles = async (cache: string) =>
+  (await fs.readdir(path.join(cache, 'sha256')).catch(() => [] as string[])).sort();
 
 jest.setTimeout(120_000);
 
@@ -83,7 +87,10 @@ describe('sifkit fetch', () => {
     expect(first.code).toBe(0);
     const doc = JSON.parse(first.stdout);
     // Two variants, the same two files: each fetched once.
-    expect(doc.sources.map((s: { name: string; how: string }) => `${s.name} ${s.how}`)).toEqual(['a fetched', 'b fetched']);
+    expect(doc.sources.map((s: { name: string; how: string }) => `${s.name} ${s.how}`)).toEqual([
+      'a fetched',
+      'b fetched',
+    ]);
     expect(await cacheFiles(cache)).toEqual([sha(A), sha(B)].sort());
     expect(sha(await fs.readFile(path.join(cache, 'sha256', sha(A))))).toBe(sha(A));
     expect(up.requests.filter((r) => r.startsWith('GET')).length).toBe(2);
@@ -116,20 +123,35 @@ describe('sifkit fetch', () => {
     up.files.delete('/files/a-1.0.tar.gz');
     up.files.set('/new/a-1.0.tar.gz', A);
     up.moved.set('/files/a-1.0.tar.gz', '/new/a-1.0.tar.gz');
-    const got = await fetchSources(await resolved(dir), { cache: path.join(tmp, 'cache'), signal: new AbortController().signal, download: quick });
+    const got = await fetchSources(await resolved(dir), {
+      cache: path.join(tmp, 'cache'),
+      signal: new AbortController().signal,
+      download: quick,
+    });
     expect(got[0]).toMatchObject({ name: 'a', how: 'fetched', requests: 2, bytes: A.length });
-    expect(up.requests.filter((q) => q.includes('a-1.0'))).toEqual(['GET /files/a-1.0.tar.gz', 'GET /new/a-1.0.tar.gz']);
+    expect(up.requests.filter((q) => q.includes('a-1.0'))).toEqual([
+      'GET /files/a-1.0.tar.gz',
+      'GET /new/a-1.0.tar.gz',
+    ]);
   });
 
   it('resumes a truncated download with a Range request', async () => {
     const dir = await writeRecipe(sourcesYaml());
     up.cutOnce.add('/files/a-1.0.tar.gz');
     const retries: string[] = [];
-    const got = await fetchSources(await resolved(dir), { cache: path.join(tmp, 'cache'), signal: new AbortController().signal, download: quick, onProgress: (l) => retries.push(l) });
+    const got = await fetchSources(await resolved(dir), {
+      cache: path.join(tmp, 'cache'),
+      signal: new AbortController().signal,
+      download: quick,
+      onProgress: (l) => retries.push(l),
+    });
     // The server sent half; what reached the disk before the cut is kept and resumed from.
     expect(got[0].resumedFrom).toBeGreaterThan(0);
     expect(got[0].resumedFrom).toBeLessThanOrEqual(Math.floor(A.length / 2));
-    expect(up.requests.filter((q) => q.includes('a-1.0'))).toEqual(['GET /files/a-1.0.tar.gz', `GET /files/a-1.0.tar.gz bytes=${got[0].resumedFrom}-`]);
+    expect(up.requests.filter((q) => q.includes('a-1.0'))).toEqual([
+      'GET /files/a-1.0.tar.gz',
+      `GET /files/a-1.0.tar.gz bytes=${got[0].resumedFrom}-`,
+    ]);
     expect(retries.some((l) => /retry 1/.test(l))).toBe(true);
     expect(sha(await fs.readFile(path.join(tmp, 'cache', 'sha256', sha(A))))).toBe(sha(A));
   });
@@ -168,7 +190,12 @@ describe('sifkit fetch', () => {
   it('does not retry a 404', async () => {
     const dir = await writeRecipe(sourcesYaml());
     up.files.delete('/files/b.bin');
-    const p = fetchSources(await resolved(dir), { cache: path.join(tmp, 'cache'), jobs: 1, signal: new AbortController().signal, download: quick });
+    const p = fetchSources(await resolved(dir), {
+      cache: path.join(tmp, 'cache'),
+      jobs: 1,
+      signal: new AbortController().signal,
+      download: quick,
+    });
     await expect(p).rejects.toThrow(/files\/b\.bin: HTTP 404/);
     expect(up.requests.filter((q) => q.includes('b.bin')).length).toBe(1);
   });

@@ -25,11 +25,37 @@ const LATENCY_CHECK = `  - { name: lat, command: 'printf "# OSU MPI Latency Test
 function fastBaseline(): ResultsFile {
   return {
     image: 'older.sif',
-    runs: [{
-      image: 'older.sif', stem: 'sifkittest-tiny-v-0.9', dockerhash: '000000000000', recipe: 'tiny', runner: 'local', host: 'h',
-      started: '2026-01-01T00:00:00.000Z', finished: '2026-01-01T00:01:00.000Z', passed: true,
-      checks: [{ name: 'lat', outcome: 'passed', passed: true, exitCode: 0, durationMs: 1, tail: '', figures: { kind: 'latency', unit: 'us', points: [{ size: 1, value: 0.5 }, { size: 2, value: 0.5 }] } }],
-    }],
+    runs: [
+      {
+        image: 'older.sif',
+        stem: 'sifkittest-tiny-v-0.9',
+        dockerhash: '000000000000',
+        recipe: 'tiny',
+        runner: 'local',
+        host: 'h',
+        started: '2026-01-01T00:00:00.000Z',
+        finished: '2026-01-01T00:01:00.000Z',
+        passed: true,
+        checks: [
+          {
+            name: 'lat',
+            outcome: 'passed',
+            passed: true,
+            exitCode: 0,
+            durationMs: 1,
+            tail: '',
+            figures: {
+              kind: 'latency',
+              unit: 'us',
+              points: [
+                { size: 1, value: 0.5 },
+                { size: 2, value: 0.5 },
+              ],
+            },
+          },
+        ],
+      },
+    ],
   };
 }
 
@@ -37,14 +63,19 @@ function fastBaseline(): ResultsFile {
 async function writeRecipe(dir: string): Promise<string> {
   const defs = path.join(dir, 'defs', 'tiny');
   await fs.mkdir(defs, { recursive: true });
-  await fs.writeFile(path.join(defs, 'main.docker'), [
-    'FROM sifkit-test/busybox:latest',
-    `LABEL ${TEST_LABEL}="${runId}"`,
-    'RUN echo "tiny {{ v }}" > /etc/tiny-version && head -c 134217728 /dev/urandom > /filler',
-    'ENV WITH_CONDA="true"',
-    '',
-  ].join('\n'));
-  await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
+  await fs.writeFile(
+    path.join(defs, 'main.docker'),
+    [
+      'FROM sifkit-test/busybox:latest',
+      `LABEL ${TEST_LABEL}="${runId}"`,
+      'RUN echo "tiny {{ v }}" > /etc/tiny-version && head -c 134217728 /dev/urandom > /filler',
+      'ENV WITH_CONDA="true"',
+      '',
+    ].join('\n'),
+  );
+  await fs.writeFile(
+    path.join(defs, 'recipe.yaml'),
+    `name: tiny
 naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
 fragments: [tiny/main.docker]
 parameters: { v: { type: version, default: '1.0' } }
@@ -52,7 +83,8 @@ checks:
   - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
 ${LATENCY_CHECK}testing:
   local: { launcher: '' }
-`);
+`,
+  );
   return defs;
 }
 
@@ -78,7 +110,9 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
   it('release --root with a typo: one line, exit 2, before any build, and no tree made', async () => {
     const r = await runCli(['release', recipe, '--root', 'tre', '--out', 'sif'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`sifkit: error: no container tree at ${path.join(dir, 'tre')}\nsifkit: hint: create one with sifkit init ${path.join(dir, 'tre')}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT\n`);
+    expect(r.stderr).toBe(
+      `sifkit: error: no container tree at ${path.join(dir, 'tre')}\nsifkit: hint: create one with sifkit init ${path.join(dir, 'tre')}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT\n`,
+    );
     expect(existsSync(path.join(dir, 'tre'))).toBe(false);
     expect(existsSync(path.join(dir, 'sif'))).toBe(false);
     expect(existsSync(path.join(dir, '.sifkit'))).toBe(false);
@@ -88,16 +122,21 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
     const a = await runCli(['init', 'tree', '--json'], { cwd: dir });
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toEqual({ ok: true, root: path.join(dir, 'tree'), created: true });
-    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images']) expect((await fs.stat(path.join(dir, 'tree', d))).isDirectory()).toBe(true);
+    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images'])
+      expect((await fs.stat(path.join(dir, 'tree', d))).isDirectory()).toBe(true);
     const b = await runCli(['init', 'tree'], { cwd: dir });
     expect(b.stdout).toBe(`a container tree is already at ${path.join(dir, 'tree')}\n`);
   });
 
   let sif: string;
   it('a gate-refused release is saved as refused, with the figures, and a rerun does not get past it', async () => {
-    const first = await runCli(['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline], { cwd: dir });
+    const first = await runCli(['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline], {
+      cwd: dir,
+    });
     expect(first.code).toBe(3);
-    expect(first.stderr).toMatch(/sifkit: error: 2 figure\(s\) worse than older.sif by more than 10%: worst lat at 2 B, latency 0.5 → 6 .*recorded as refused/);
+    expect(first.stderr).toMatch(
+      /sifkit: error: 2 figure\(s\) worse than older.sif by more than 10%: worst lat at 2 B, latency 0.5 → 6 .*recorded as refused/,
+    );
     expect(first.stdout).toMatch(/\bREFUSED\b/);
     expect(first.stdout).not.toMatch(/FAILED/);
     // Beside the tree, not in the current directory.
@@ -108,11 +147,17 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
     expect(doc.runs[0].passed).toBe(false);
     expect(doc.runs[0].checks.every((c) => c.passed)).toBe(true);
     expect(doc.runs[0].gate).toMatchObject({ verdict: 'refused', tolerance: 0.1, baseline: 'older.sif' });
-    expect(doc.runs[0].gate!.regressions.map((x) => [x.check, x.size, x.value])).toEqual([['lat', 1, 5], ['lat', 2, 6]]);
+    expect(doc.runs[0].gate!.regressions.map((x) => [x.check, x.size, x.value])).toEqual([
+      ['lat', 1, 5],
+      ['lat', 2, 6],
+    ]);
     sif = path.join(dir, 'sif', name.replace(/\.json$/, ''));
 
     // The same command again: the test runs again (never "skipped"), and is refused again.
-    const again = await runCli(['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline, '--json'], { cwd: dir });
+    const again = await runCli(
+      ['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline, '--json'],
+      { cwd: dir },
+    );
     expect(again.code).toBe(3);
     const stages = JSON.parse(again.stdout).variants[0].stages;
     expect(stages.test).toMatch(/^REFUSED: 2 figure\(s\) worse/);
@@ -123,17 +168,36 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
   it('stage, from another directory, finds the results beside the tree and refuses the refused run', async () => {
     const r = await runCli(['stage', sif, '--root', path.join(dir, 'tree')], { cwd: other });
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^sifkit: error: the latest test run of .* was refused by the regression gate: 2 figure\(s\) worse than older.sif by more than 10%\n/);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: the latest test run of .* was refused by the regression gate: 2 figure\(s\) worse than older.sif by more than 10%\n/,
+    );
   });
 
   it('a standalone test --tolerance 0 that exits 3 is saved as refused; --no-gate moves past it and stage then works from anywhere', async () => {
-    const refused = await runCli(['test', sif, '--recipe', recipe, '--root', path.join(dir, 'tree'), '--baseline', baseline, '--tolerance', '0', '--json'], { cwd: other });
+    const refused = await runCli(
+      [
+        'test',
+        sif,
+        '--recipe',
+        recipe,
+        '--root',
+        path.join(dir, 'tree'),
+        '--baseline',
+        baseline,
+        '--tolerance',
+        '0',
+        '--json',
+      ],
+      { cwd: other },
+    );
     expect(refused.code).toBe(3);
     const doc = JSON.parse(refused.stdout);
     expect(doc.ok).toBe(false);
     expect(doc.run).toMatchObject({ passed: false, gate: { verdict: 'refused', tolerance: 0 } });
     expect(doc.resultsFile).toBe(path.join(results(), `${path.basename(sif)}.json`));
-    const ok = await runCli(['test', sif, '--recipe', recipe, '--root', path.join(dir, 'tree'), '--no-gate'], { cwd: other });
+    const ok = await runCli(['test', sif, '--recipe', recipe, '--root', path.join(dir, 'tree'), '--no-gate'], {
+      cwd: other,
+    });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain('gate: off (--no-gate)');
     const staged = await runCli(['stage', sif, '--root', path.join(dir, 'tree')], { cwd: other });
@@ -143,18 +207,32 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
   });
 
   it('test --root naming no tree refuses before any Slurm job is submitted', async () => {
-    const r = await runCli(['test', sif, '--recipe', recipe, '--runner', 'slurm', '--root', 'no-such-tree'], { cwd: other });
+    const r = await runCli(['test', sif, '--recipe', recipe, '--runner', 'slurm', '--root', 'no-such-tree'], {
+      cwd: other,
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^sifkit: error: no container tree at .*no-such-tree\n/);
     // No job directory anywhere: nothing was written for a job.
     expect(existsSync(path.join(other, '.sifkit'))).toBe(false);
-    expect(execFileSync('squeue', ['-h', '-n', `sifkit-test-${path.basename(sif).replace(/^.*-dockerhash-|\.sif$/g, '')}`]).toString()).toBe('');
+    expect(
+      execFileSync('squeue', [
+        '-h',
+        '-n',
+        `sifkit-test-${path.basename(sif).replace(/^.*-dockerhash-|\.sif$/g, '')}`,
+      ]).toString(),
+    ).toBe('');
   });
 
   it('with --no-gate the release goes through; status and the report show each run for what it was', async () => {
-    const r = await runCli(['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline, '--no-gate', '--json'], { cwd: dir });
+    const r = await runCli(
+      ['release', recipe, '--root', 'tree', '--out', 'sif', '--baseline', baseline, '--no-gate', '--json'],
+      { cwd: dir },
+    );
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).variants[0].stages).toMatchObject({ stage: expect.stringMatching(/^(done|skipped)/), promote: 'done' });
+    expect(JSON.parse(r.stdout).variants[0].stages).toMatchObject({
+      stage: expect.stringMatching(/^(done|skipped)/),
+      promote: 'done',
+    });
     const status = JSON.parse((await runCli(['status', '--root', 'tree', '--json'], { cwd: dir })).stdout);
     expect(status.images[0]).toMatchObject({ stem: STEM, test: 'passed' });
     expect((await runCli(['status', '--root', 'tree'], { cwd: dir })).stdout).toMatch(/ok-cached +passed\n/);
@@ -162,13 +240,34 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
     expect((await runCli(['inspect', sif])).stdout).toMatch(/^arch: +amd64$/m);
 
     // A refused run of another image, kept beside the tree, shows as REFUSED in the report, not PASSED.
-    const refusedRun = { ...fastBaseline().runs[0], image: `${STEM}-dockerhash-111111111111.sif`, stem: STEM, dockerhash: '111111111111', params: { v: '0.9' }, passed: false, finished: '2026-01-02T00:00:00.000Z', gate: { verdict: 'refused', tolerance: 0.1, baseline: 'older.sif', regressions: [{ check: 'lat', size: 1, kind: 'latency', baseline: 0.5, value: 5, worseBy: 9 }] } };
-    await fs.writeFile(path.join(results(), `${refusedRun.image}.json`), JSON.stringify({ image: refusedRun.image, runs: [refusedRun] }));
-    const rep = await runCli(['report', '--root', path.join(dir, 'tree'), '--out', path.join(dir, 'report')], { cwd: other });
+    const refusedRun = {
+      ...fastBaseline().runs[0],
+      image: `${STEM}-dockerhash-111111111111.sif`,
+      stem: STEM,
+      dockerhash: '111111111111',
+      params: { v: '0.9' },
+      passed: false,
+      finished: '2026-01-02T00:00:00.000Z',
+      gate: {
+        verdict: 'refused',
+        tolerance: 0.1,
+        baseline: 'older.sif',
+        regressions: [{ check: 'lat', size: 1, kind: 'latency', baseline: 0.5, value: 5, worseBy: 9 }],
+      },
+    };
+    await fs.writeFile(
+      path.join(results(), `${refusedRun.image}.json`),
+      JSON.stringify({ image: refusedRun.image, runs: [refusedRun] }),
+    );
+    const rep = await runCli(['report', '--root', path.join(dir, 'tree'), '--out', path.join(dir, 'report')], {
+      cwd: other,
+    });
     expect(rep.code).toBe(0);
     const html = await fs.readFile(path.join(dir, 'report', 'index.html'), 'utf8');
     const row = (hash: string) => html.split('\n').find((l) => l.startsWith('<tr>') && l.includes(`(${hash})`))!;
-    expect(row('111111111111')).toMatch(/REFUSED<br><small>1 worse, up to 900%<\/small><\/td><td class="fail">REFUSED<\/td><\/tr>$/);
+    expect(row('111111111111')).toMatch(
+      /REFUSED<br><small>1 worse, up to 900%<\/small><\/td><td class="fail">REFUSED<\/td><\/tr>$/,
+    );
     const promoted = row(path.basename(sif).replace(/^.*-dockerhash-|\.sif$/g, ''));
     // The parameter that differs between the versions (v) has a column; the promoted one is marked linked.
     expect(html).toContain('<th>v</th>');
@@ -204,7 +303,14 @@ describe('issue 32: Ctrl-C in a terminal', () => {
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
     // Interrupted once the conversion is writing its SIF (polled, not a guessed time).
     const out = path.join(dir, 'sif');
-    await until(async () => /EXIT=/.test(screen()) || (await fs.readdir(out).catch(() => [] as string[])).some((f) => f.endsWith('.sif') || f.includes(`.sif${TEMP_MARKER}`)), 100);
+    await until(
+      async () =>
+        /EXIT=/.test(screen()) ||
+        (await fs.readdir(out).catch(() => [] as string[])).some(
+          (f) => f.endsWith('.sif') || f.includes(`.sif${TEMP_MARKER}`),
+        ),
+      100,
+    );
     expect(screen()).not.toMatch(/EXIT=/);
     execFileSync('tmux', ['send-keys', '-t', session, 'C-c']);
     await until(async () => /EXIT=\d+/.test(screen()), 100);
@@ -214,14 +320,23 @@ describe('issue 32: Ctrl-C in a terminal', () => {
     expect(text).not.toMatch(/FAILED|operation was aborted/);
     expect(text).toMatch(/^ {2}[0-9a-f]{12} +done +(done|skip) +(done|skip) +interrupted +- +- +- *$/m);
     expect(text).toMatch(/sifkit: error: interrupted during convert; nothing half-written is left/);
-    expect(text).toContain(`to resume (each stage skips what is done): sifkit release ${path.join(dir, 'defs', 'tiny')} --root tree --out sif --no-gate`);
+    expect(text).toContain(
+      `to resume (each stage skips what is done): sifkit release ${path.join(dir, 'defs', 'tiny')} --root tree --out sif --no-gate`,
+    );
     // The variant's header once: nothing left behind by the display.
     expect(text.match(/^ *[❯✖✔] sifkittest-tiny-v-1\.0/gm)).toHaveLength(1);
 
     // The command it printed resumes: the stages done are skipped, the rest done.
-    const again = await runCli(['release', path.join(dir, 'defs', 'tiny'), '--root', 'tree', '--out', 'sif', '--no-gate', '--json'], { cwd: dir });
+    const again = await runCli(
+      ['release', path.join(dir, 'defs', 'tiny'), '--root', 'tree', '--out', 'sif', '--no-gate', '--json'],
+      { cwd: dir },
+    );
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout).variants[0].stages).toMatchObject({ build: expect.stringMatching(/^skipped/), convert: 'done', promote: 'done' });
+    expect(JSON.parse(again.stdout).variants[0].stages).toMatchObject({
+      build: expect.stringMatching(/^skipped/),
+      convert: 'done',
+      promote: 'done',
+    });
   });
 });
 
@@ -234,7 +349,21 @@ describe('issue 32: the set-up leaves sifkit on PATH', () => {
       // on this machine (CI's own set-up puts one in npm's global bin) is not found first.
       const tools = path.join(bin, '..', `${path.basename(bin)}-tools`);
       await fs.mkdir(tools, { recursive: true });
-      for (const t of ['bash', 'sh', 'dirname', 'id', 'mkdir', 'chmod', 'mv', 'grep', 'cat', 'sed', 'awk', 'readlink', 'rm']) {
+      for (const t of [
+        'bash',
+        'sh',
+        'dirname',
+        'id',
+        'mkdir',
+        'chmod',
+        'mv',
+        'grep',
+        'cat',
+        'sed',
+        'awk',
+        'readlink',
+        'rm',
+      ]) {
         const where = spawnSync('bash', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
         if (where) await fs.symlink(where, path.join(tools, t));
       }

@@ -46,7 +46,8 @@ beforeAll(async () => {
   root = path.join(work, 'tree');
   await fs.mkdir(path.join(root, '.sifkit', 'keys'), { recursive: true });
   // A tree as sifkit makes it: its directories are there before anything is staged.
-  for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images', '.sifkit/ledger']) await fs.mkdir(path.join(root, d), { recursive: true });
+  for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images', '.sifkit/ledger'])
+    await fs.mkdir(path.join(root, d), { recursive: true });
   buildKey = path.join(work, 'build.pem');
   testedKey = path.join(work, 'tested.pem');
   await fs.copyFile(path.join(SYLABS, 'ed25519-private.pem'), buildKey);
@@ -76,7 +77,10 @@ describe('with a trust policy', () => {
   const NAME = 'lumi-h26-trust-dockerhash-bbbbbbbbbbbb.sif';
   let signed: string;
   beforeAll(async () => {
-    await fs.writeFile(path.join(root, '.sifkit', 'trust-policy.yaml'), 'version: 1\nbuild:\n  keys: [keys/build.pub.pem]\ntested:\n  keys: [keys/tested.pub.pem]\n');
+    await fs.writeFile(
+      path.join(root, '.sifkit', 'trust-policy.yaml'),
+      'version: 1\nbuild:\n  keys: [keys/build.pub.pem]\ntested:\n  keys: [keys/tested.pub.pem]\n',
+    );
     signed = path.join(work, NAME);
     await makeSif(signed, { stem: 'lumi-h26-trust', dockerhash: 'bbbbbbbbbbbb', created: '2026-01-01T00:00:00Z' });
   });
@@ -86,7 +90,10 @@ describe('with a trust policy', () => {
     await fs.mkdir(path.dirname(unsigned));
     await fs.copyFile(signed, unsigned);
     const before = await listing(root);
-    refusedOneLine(await runCli(['stage', unsigned, '--root', root, '--untested']), /is not signed; the tree's trust policy requires a build signature/);
+    refusedOneLine(
+      await runCli(['stage', unsigned, '--root', root, '--untested']),
+      /is not signed; the tree's trust policy requires a build signature/,
+    );
     expect(await listing(root)).toEqual(before);
   });
 
@@ -109,14 +116,22 @@ describe('with a trust policy', () => {
     expect(st.stderr).toBe(st.code === 0 ? st.stderr : '');
     expect(st.code).toBe(0);
     const before = await listing(root);
-    refusedOneLine(await runCli(['promote', NAME, '--to', 'all', '--root', root]), /no tested signature; the tree's trust policy requires one/);
+    refusedOneLine(
+      await runCli(['promote', NAME, '--to', 'all', '--root', root]),
+      /no tested signature; the tree's trust policy requires one/,
+    );
     expect(await listing(root)).toEqual(before);
     // A key the policy does not name for the tested step is refused too.
-    refusedOneLine(await runCli(['promote', NAME, '--to', 'all', '--root', root, '--tested-key', buildKey]), /is not a tested key of the trust policy/);
+    refusedOneLine(
+      await runCli(['promote', NAME, '--to', 'all', '--root', root, '--tested-key', buildKey]),
+      /is not a tested key of the trust policy/,
+    );
     expect(await listing(root)).toEqual(before);
     const p = await runCli(['promote', NAME, '--to', 'all', '--root', root, '--tested-key', testedKey, '--json']);
     expect(p.code).toBe(0);
-    expect(JSON.parse(p.stdout).promoted.testedSignature).toMatch(/\.sifkit\/signatures\/lumi-h26-trust-dockerhash-bbbbbbbbbbbb\.sif\.tested\.json$/);
+    expect(JSON.parse(p.stdout).promoted.testedSignature).toMatch(
+      /\.sifkit\/signatures\/lumi-h26-trust-dockerhash-bbbbbbbbbbbb\.sif\.tested\.json$/,
+    );
     const v = await runCli(['verify', '--deep', '--root', root, '--json']);
     expect(JSON.parse(v.stdout).problems).toEqual([]);
     expect((await runCli(['status', '--root', root])).stdout).toMatch(/^trust policy: .*trust-policy\.yaml$/m);
@@ -133,9 +148,14 @@ describe('with a trust policy', () => {
     await fh.close();
     const v = await runCli(['verify', '--deep', '--root', root, '--json']);
     const problems = JSON.parse(v.stdout).problems as Array<{ kind: string; path: string; message: string }>;
-    expect(problems.filter((p) => p.kind === 'signature').map((p) => p.message)).toEqual([expect.stringMatching(/the data of object 4 changed/)]);
+    expect(problems.filter((p) => p.kind === 'signature').map((p) => p.message)).toEqual([
+      expect.stringMatching(/the data of object 4 changed/),
+    ]);
     const before = await listing(root);
-    refusedOneLine(await runCli(['promote', NAME, '--to', 'sif-images', '--root', root, '--tested-key', testedKey]), /tested-containers\/lumi-h26-trust-dockerhash-bbbbbbbbbbbb\.sif: object group 1 is not verified: .*the data of object 4 changed/);
+    refusedOneLine(
+      await runCli(['promote', NAME, '--to', 'sif-images', '--root', root, '--tested-key', testedKey]),
+      /tested-containers\/lumi-h26-trust-dockerhash-bbbbbbbbbbbb\.sif: object group 1 is not verified: .*the data of object 4 changed/,
+    );
     expect(await listing(root)).toEqual(before);
   });
 });

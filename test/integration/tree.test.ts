@@ -28,7 +28,10 @@ async function snapshot(root: string): Promise<Record<string, string>> {
         out[r] = `dir ${(st.mode & 0o7777).toString(8)}`;
         await walk(r);
       } else if (st.isSymbolicLink()) out[r] = `link ${await fs.readlink(abs)}`;
-      else out[r] = `file ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(await fs.readFile(abs)).digest('hex')}`;
+      else
+        out[r] = `file ${(st.mode & 0o7777).toString(8)} ${createHash('sha256')
+          .update(await fs.readFile(abs))
+          .digest('hex')}`;
     }
   }
   await walk('');
@@ -54,7 +57,11 @@ describe('container tree: stage, promote, status, verify', () => {
 
   it('stages under the dockerhash name, promotes to both directories, and reports it', async () => {
     const sif = path.join(work, 'a.sif');
-    const { name, dockerhash } = await makeSif(sif, { stem: STEM, created: '2026-01-01T00:00:00Z', params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' } });
+    const { name, dockerhash } = await makeSif(sif, {
+      stem: STEM,
+      created: '2026-01-01T00:00:00Z',
+      params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
+    });
     const staged = await runCli(['stage', sif, '--untested', '--root', root, '--json']);
     expect(staged.code).toBe(0);
     const target = path.join(root, 'tested-containers', name);
@@ -67,10 +74,23 @@ describe('container tree: stage, promote, status, verify', () => {
     expect((await fs.stat(eb)).ino).toBe((await fs.stat(target)).ino);
     expect(await fs.readlink(path.join(root, 'sif-images', `${STEM}.sif`))).toBe(`../easybuild-sif-images/${name}`);
     const status = JSON.parse((await runCli(['status', '--root', root, '--json'])).stdout);
-    expect(status.images).toEqual([expect.objectContaining({ name, stem: STEM, dockerhash, dirs: ['tested-containers', 'easybuild-sif-images'], links: [`sif-images/${STEM}.sif`], checksum: 'ok-cached', params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' } })]);
+    expect(status.images).toEqual([
+      expect.objectContaining({
+        name,
+        stem: STEM,
+        dockerhash,
+        dirs: ['tested-containers', 'easybuild-sif-images'],
+        links: [`sif-images/${STEM}.sif`],
+        checksum: 'ok-cached',
+        params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
+      }),
+    ]);
     await verifyClean(root, true);
     const audit = await readAudit(path.join(root, '.sifkit', 'audit.log'));
-    expect(audit.map((a) => [a.action, a.outcome])).toEqual([['stage', 'ok'], ['promote', 'ok']]);
+    expect(audit.map((a) => [a.action, a.outcome])).toEqual([
+      ['stage', 'ok'],
+      ['promote', 'ok'],
+    ]);
     expect(audit[0].files[0].sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -94,7 +114,9 @@ describe('container tree: stage, promote, status, verify', () => {
       const f = path.join(work, `c${i}.sif`);
       names.push((await makeSif(f, { stem: STEM, created: `2026-02-0${i + 1}T00:00:00Z` })).name);
     }
-    const staged = await Promise.all(names.map((_, i) => runCli(['stage', path.join(work, `c${i}.sif`), '--untested', '--root', r8])));
+    const staged = await Promise.all(
+      names.map((_, i) => runCli(['stage', path.join(work, `c${i}.sif`), '--untested', '--root', r8])),
+    );
     expect(staged.map((s) => s.code)).toEqual(Array(8).fill(0));
     const results = await Promise.all(names.map((n) => runCli(['promote', n, '--to', 'all', '--root', r8])));
     // Each either moved the link or was refused for being older than what another had linked.
@@ -133,7 +155,9 @@ describe('container tree: stage, promote, status, verify', () => {
       const before = await snapshot(rf);
       const r = await runCli(['promote', name, '--to', 'all', '--root', rf]);
       expect(r.code).toBe(1);
-      expect(r.stderr.split('\n')[0]).toMatch(/^sifkit: error: cannot write the audit log .*audit\.log: .*; nothing was changed$/);
+      expect(r.stderr.split('\n')[0]).toMatch(
+        /^sifkit: error: cannot write the audit log .*audit\.log: .*; nothing was changed$/,
+      );
       expect(await snapshot(rf)).toEqual(before);
     });
 
@@ -150,10 +174,16 @@ describe('container tree: stage, promote, status, verify', () => {
         execFileSync('umount', [links]);
       }
       expect(r.code).toBe(1);
-      expect(r.stderr.split('\n')[0]).toMatch(/read-only file system.*; its changes were rolled back, the tree is as before$/);
+      expect(r.stderr.split('\n')[0]).toMatch(
+        /read-only file system.*; its changes were rolled back, the tree is as before$/,
+      );
       expect(await snapshot(rf)).toEqual(before);
       const audit = await readAudit(path.join(rf, '.sifkit', 'audit.log'));
-      expect(audit.at(-1)).toMatchObject({ action: 'promote', outcome: 'failed', error: expect.stringMatching(/rolled back/) });
+      expect(audit.at(-1)).toMatchObject({
+        action: 'promote',
+        outcome: 'failed',
+        error: expect.stringMatching(/rolled back/),
+      });
     });
   });
 
@@ -212,7 +242,12 @@ describe('container tree: stage, promote, status, verify', () => {
           await fs.symlink(target, dir);
           before = await snapshot(rb);
           const r = await runCli(['promote', good, '--to', 'sif-images', '--root', rb]);
-          expect({ code: r.code, line: r.stderr.split('\n')[0] }).toEqual({ code: 3, line: expect.stringMatching(/^sifkit: error: sif-images is a link (to ".*", outside .*|to nothing); refusing to use it$/) });
+          expect({ code: r.code, line: r.stderr.split('\n')[0] }).toEqual({
+            code: 3,
+            line: expect.stringMatching(
+              /^sifkit: error: sif-images is a link (to ".*", outside .*|to nothing); refusing to use it$/,
+            ),
+          });
           expect(await fs.readdir(elsewhere)).toEqual([]);
           expect(await snapshot(rb)).toEqual(before);
           await fs.rm(dir);

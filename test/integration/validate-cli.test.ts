@@ -60,7 +60,11 @@ describe('a SIF label never names a place outside the tree', () => {
     ['stem', { stem: '../../escaped' }, /label io.sifkit.stem of .*: stem "..\/..\/escaped" is not allowed/],
     ['stem with a slash', { stem: 'a/b' }, /label io.sifkit.stem of .*: stem "a\/b" is not allowed/],
     ['stem with a newline', { stem: 'a\nb' }, /label io.sifkit.stem of .*: stem "a\\nb" is not allowed/],
-    ['dockerhash', { stem: STEM, dockerhash: '../../../x', labels: { 'io.sifkit.image-id': IMAGE_ID } }, /label io.sifkit.dockerhash of .*: dockerhash "..\/..\/..\/x" is not allowed/],
+    [
+      'dockerhash',
+      { stem: STEM, dockerhash: '../../../x', labels: { 'io.sifkit.image-id': IMAGE_ID } },
+      /label io.sifkit.dockerhash of .*: dockerhash "..\/..\/..\/x" is not allowed/,
+    ],
   ])('stage refuses a hostile %s with exit 2', async (_what, spec, message) => {
     const sif = path.join(work, 'hostile.sif');
     await makeSif(sif, spec);
@@ -73,7 +77,12 @@ describe('a SIF label never names a place outside the tree', () => {
 
   it('easyconfig never reads a recipe from a path in a label', async () => {
     const sif = path.join(work, 'recipe-path.sif');
-    await makeSif(sif, { stem: STEM, dockerhash: HASH, recipe: '/etc', params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' } });
+    await makeSif(sif, {
+      stem: STEM,
+      dockerhash: HASH,
+      recipe: '/etc',
+      params: { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
+    });
     const out = path.join(work, 'ec');
     const r = await runCli(['easyconfig', sif, '--out', out, '--root', root]);
     expectOneLineInputError(r, /label io.sifkit.recipe of .*: recipe "\/etc" is not allowed/);
@@ -83,7 +92,9 @@ describe('a SIF label never names a place outside the tree', () => {
 
   it('convert --out-dir refuses an archive whose stem label climbs out', async () => {
     const archive = path.join(work, 'hostile.tar');
-    await legacyArchive(archive, [await layerTar([{ name: 'bin/', type: 'directory' }])], { config: { Env: ['PATH=/bin'], Labels: { 'io.sifkit.stem': '../../outside' } } });
+    await legacyArchive(archive, [await layerTar([{ name: 'bin/', type: 'directory' }])], {
+      config: { Env: ['PATH=/bin'], Labels: { 'io.sifkit.stem': '../../outside' } },
+    });
     const out = path.join(work, 'out');
     await fs.mkdir(out);
     const before = await listing(work);
@@ -110,7 +121,8 @@ describe('damaged files are one-line input errors', () => {
     const tree = path.join(work, `tree-${_what}`);
     const name = `${STEM}-dockerhash-${HASH}.sif`;
     await fs.mkdir(path.join(tree, '.sifkit', 'ledger'), { recursive: true });
-    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images']) await fs.mkdir(path.join(tree, d), { recursive: true });
+    for (const d of ['tested-containers', 'sif-images', 'easybuild-sif-images'])
+      await fs.mkdir(path.join(tree, d), { recursive: true });
     await makeSif(path.join(tree, 'tested-containers', name), { stem: STEM, dockerhash: HASH });
     await fs.writeFile(path.join(tree, '.sifkit', 'ledger', `${name}.json`), text);
     const before = await listing(tree);
@@ -120,8 +132,12 @@ describe('damaged files are one-line input errors', () => {
     expect(status.code).toBe(0);
     expect(status.stderr).not.toMatch(/internal error/);
     const verify = await runCli(['verify', '--root', tree, '--json']);
-    expect(JSON.parse(verify.stdout).problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'ledger-damaged' })]));
+    expect(JSON.parse(verify.stdout).problems).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'ledger-damaged' })]),
+    );
     // Nothing changed but the lock's own coming and going.
-    expect((await listing(tree)).filter((l) => !l.startsWith('.sifkit/lock') && !l.startsWith('.sifkit/audit.log'))).toEqual(before);
+    expect(
+      (await listing(tree)).filter((l) => !l.startsWith('.sifkit/lock') && !l.startsWith('.sifkit/audit.log')),
+    ).toEqual(before);
   });
 });

@@ -36,21 +36,56 @@ export async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buff
 }
 
 export function layerTar(entries: LayerEntry[]): Promise<Buffer> {
-  return tarBuffer(entries.map((e) => ({
-    header: { name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), linkname: e.linkname, mtime: new Date(0), uid: e.uid, gid: e.gid, uname: e.uname, gname: e.gname } as tar.Header,
-    body: e.content !== undefined ? Buffer.from(e.content) : undefined,
-  })));
+  return tarBuffer(
+    entries.map((e) => ({
+      header: {
+        name: e.name,
+        type: e.type ?? 'file',
+        mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644),
+        linkname: e.linkname,
+        mtime: new Date(0),
+        uid: e.uid,
+        gid: e.gid,
+        uname: e.uname,
+        gname: e.gname,
+      } as tar.Header,
+      body: e.content !== undefined ? Buffer.from(e.content) : undefined,
+    })),
+  );
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A legacy (Docker ≤ 24) archive, manifest last as moby writes it. */
 export async function legacyArchive(file: string, layers: Buffer[], config: object = {}): Promise<void> {
-  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z', config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) }, ...config }));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2026-01-01T00:00:00Z',
+      config: { Env: ['PATH=/bin'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) },
+      ...config,
+    }),
+  );
   const cfgName = `${sha(cfg)}.json`;
-  const entries = layers.map((l, i) => ({ header: { name: `l${i}/layer.tar`, size: l.length } as tar.Header, body: l }));
-  const manifest = Buffer.from(JSON.stringify([{ Config: cfgName, RepoTags: ['fixture:latest'], Layers: layers.map((_, i) => `l${i}/layer.tar`) }]));
-  await fs.writeFile(file, await tarBuffer([...entries, { header: { name: cfgName } as tar.Header, body: cfg }, { header: { name: 'manifest.json' } as tar.Header, body: manifest }]));
+  const entries = layers.map((l, i) => ({
+    header: { name: `l${i}/layer.tar`, size: l.length } as tar.Header,
+    body: l,
+  }));
+  const manifest = Buffer.from(
+    JSON.stringify([
+      { Config: cfgName, RepoTags: ['fixture:latest'], Layers: layers.map((_, i) => `l${i}/layer.tar`) },
+    ]),
+  );
+  await fs.writeFile(
+    file,
+    await tarBuffer([
+      ...entries,
+      { header: { name: cfgName } as tar.Header, body: cfg },
+      { header: { name: 'manifest.json' } as tar.Header, body: manifest },
+    ]),
+  );
 }
 
 /** Rewrites a legacy archive as an OCI layout with gzip layers, manifest first. */
@@ -60,7 +95,7 @@ export async function toOciLayout(legacy: string, out: string): Promise<void> {
   const extract = tar.extract();
   extract.on('entry', (h, body, next) => {
     const chunks: Buffer[] = [];
-    body.on("data", (c: unknown) => chunks.push(c as Buffer));
+    body.on('data', (c: unknown) => chunks.push(c as Buffer));
     body.on('end', () => {
       if (h.type === 'file') members.set(h.name, Buffer.concat(chunks));
       if (h.type === 'symlink') links.set(h.name, h.linkname ?? '');
@@ -70,7 +105,11 @@ export async function toOciLayout(legacy: string, out: string): Promise<void> {
   const { createReadStream } = await import('node:fs');
   const { pipeline } = await import('node:stream/promises');
   await pipeline(createReadStream(legacy), extract);
-  const manifest = JSON.parse((members.get('manifest.json') as Buffer).toString())[0] as { Config: string; RepoTags: string[]; Layers: string[] };
+  const manifest = JSON.parse((members.get('manifest.json') as Buffer).toString())[0] as {
+    Config: string;
+    RepoTags: string[];
+    Layers: string[];
+  };
   const blob = (name: string): Buffer => {
     const direct = members.get(name);
     if (direct) return direct;
@@ -83,7 +122,10 @@ export async function toOciLayout(legacy: string, out: string): Promise<void> {
   const out2: Array<{ header: tar.Header; body?: Buffer }> = [];
   const cfgPath = `blobs/sha256/${sha(cfg)}`;
   const layerPaths = gz.map((g) => `blobs/sha256/${sha(g)}`);
-  out2.push({ header: { name: 'manifest.json' } as tar.Header, body: Buffer.from(JSON.stringify([{ Config: cfgPath, RepoTags: manifest.RepoTags, Layers: layerPaths }])) });
+  out2.push({
+    header: { name: 'manifest.json' } as tar.Header,
+    body: Buffer.from(JSON.stringify([{ Config: cfgPath, RepoTags: manifest.RepoTags, Layers: layerPaths }])),
+  });
   out2.push({ header: { name: 'oci-layout' } as tar.Header, body: Buffer.from('{"imageLayoutVersion":"1.0.0"}') });
   out2.push({ header: { name: 'index.json' } as tar.Header, body: Buffer.from('{"schemaVersion":2,"manifests":[]}') });
   const seen = new Set<string>();

@@ -15,7 +15,11 @@ import { readElfFile } from '../../src/elf/file';
 
 export type Release = 'bullseye' | 'bookworm' | 'trixie';
 
-const INCLUDE: Record<Release, string> = { bullseye: 'python3-mpi4py,libmpich12', bookworm: 'python3-mpi4py,libmpich12', trixie: 'openmpi-bin,libmpich12' };
+const INCLUDE: Record<Release, string> = {
+  bullseye: 'python3-mpi4py,libmpich12',
+  bookworm: 'python3-mpi4py,libmpich12',
+  trixie: 'openmpi-bin,libmpich12',
+};
 
 /** Where the module's binds put the host's MPI in these tests, and the images' LD_LIBRARY_PATH. */
 export const HOST_LIB_DIR = '/opt/cray/lib';
@@ -33,7 +37,17 @@ function exists(ref: string): boolean {
 
 /** Imports a root directory as an image with LD_LIBRARY_PATH at the host's MPI, as LUMI's images have. */
 export function importRoot(dir: string, ref: string): void {
-  execFileSync('bash', ['-c', `set -o pipefail; tar -C "$1" -c . | docker import --change "ENV LD_LIBRARY_PATH=${HOST_LIB_DIR}" --change 'LABEL io.sifkit.test.debian=1' - "$2"`, 'import', dir, ref], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    'bash',
+    [
+      '-c',
+      `set -o pipefail; tar -C "$1" -c . | docker import --change "ENV LD_LIBRARY_PATH=${HOST_LIB_DIR}" --change 'LABEL io.sifkit.test.debian=1' - "$2"`,
+      'import',
+      dir,
+      ref,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
 }
 
 /** The release's image in the engine, made when missing. */
@@ -43,7 +57,11 @@ export async function debianImage(r: Release): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `sifkit-debootstrap-${r}-`));
   try {
     const t = Date.now();
-    execFileSync('debootstrap', ['--variant=minbase', `--include=${INCLUDE[r]}`, r, dir, 'http://deb.debian.org/debian'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      'debootstrap',
+      ['--variant=minbase', `--include=${INCLUDE[r]}`, r, dir, 'http://deb.debian.org/debian'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     process.stderr.write(`debootstrap ${r}: ${((Date.now() - t) / 1000).toFixed(0)} s\n`);
     importRoot(dir, ref);
   } finally {
@@ -57,12 +75,26 @@ export async function withoutOpenMpi(r: Release): Promise<string> {
   const ref = imageRef(r, 'nompi');
   if (exists(ref)) return ref;
   const base = await debianImage(r);
-  execFileSync('docker', ['build', '--network=none', '-t', ref, '-'], { input: `FROM ${base}\nRUN rm -rf /usr/lib/x86_64-linux-gnu/libmpi.so.40* /usr/lib/x86_64-linux-gnu/openmpi\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+  execFileSync('docker', ['build', '--network=none', '-t', ref, '-'], {
+    input: `FROM ${base}\nRUN rm -rf /usr/lib/x86_64-linux-gnu/libmpi.so.40* /usr/lib/x86_64-linux-gnu/openmpi\n`,
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   return ref;
 }
 
 /** glibc's own libraries: the image provides them, never a bind. */
-const GLIBC = new Set(['libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'librt.so.1', 'libresolv.so.2', 'libutil.so.1', 'ld-linux-x86-64.so.2', 'libanl.so.1', 'libnsl.so.1']);
+const GLIBC = new Set([
+  'libc.so.6',
+  'libm.so.6',
+  'libdl.so.2',
+  'libpthread.so.0',
+  'librt.so.1',
+  'libresolv.so.2',
+  'libutil.so.1',
+  'ld-linux-x86-64.so.2',
+  'libanl.so.1',
+  'libnsl.so.1',
+]);
 
 /**
  * Copies `libs` (names in /usr/lib/x86_64-linux-gnu of the image) and
@@ -74,7 +106,13 @@ export async function hostLibraries(ref: string, libs: string[], dest: string): 
   try {
     const id = execFileSync('docker', ['create', ref, 'true'], { encoding: 'utf8' }).trim();
     try {
-      execFileSync('bash', ['-c', 'set -o pipefail; docker cp "$1:/usr/lib/x86_64-linux-gnu" - | tar -x -C "$2"', 'cp', id, tmp]);
+      execFileSync('bash', [
+        '-c',
+        'set -o pipefail; docker cp "$1:/usr/lib/x86_64-linux-gnu" - | tar -x -C "$2"',
+        'cp',
+        id,
+        tmp,
+      ]);
     } finally {
       execFileSync('docker', ['rm', id], { stdio: 'ignore' });
     }
@@ -90,7 +128,8 @@ export async function hostLibraries(ref: string, libs: string[], dest: string): 
       if (!real) continue; // not there: the image must provide it
       const elf = await readElfFile(real);
       await fs.copyFile(real, path.join(dest, path.basename(real)));
-      if (path.basename(real) !== name) await fs.symlink(path.basename(real), path.join(dest, name)).catch(() => undefined);
+      if (path.basename(real) !== name)
+        await fs.symlink(path.basename(real), path.join(dest, name)).catch(() => undefined);
       todo.push(...(elf?.needed ?? []));
     }
     return [...done];

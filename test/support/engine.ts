@@ -15,7 +15,11 @@ export const engine = dockerEngine(docker, engineAddress());
 
 export async function removeTestImages(id = runId): Promise<void> {
   const images = await docker.listImages({ all: true, filters: JSON.stringify({ label: [`${TEST_LABEL}=${id}`] }) });
-  for (const img of images) await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+  for (const img of images)
+    await docker
+      .getImage(img.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
 }
 
 export async function allContainerIds(): Promise<Set<string>> {
@@ -27,16 +31,28 @@ export async function allContainerIds(): Promise<Set<string>> {
  * DIR/defs/tiny, one check that reads the version its build wrote. `extra`
  * is YAML added to the recipe (a matrix, a Slurm testing profile).
  */
-export async function writeTinyRecipe(dir: string, extra = 'testing:\n  local: { launcher: \'\' }\n'): Promise<string> {
+export async function writeTinyRecipe(dir: string, extra = "testing:\n  local: { launcher: '' }\n"): Promise<string> {
   const defs = path.join(dir, 'defs', 'tiny');
   await fs.mkdir(defs, { recursive: true });
-  await fs.writeFile(path.join(defs, 'main.docker'), ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo "tiny {{ v }}" > /etc/tiny-version', 'ENV WITH_CONDA="true"', ''].join('\n'));
-  await fs.writeFile(path.join(defs, 'recipe.yaml'), `name: tiny
+  await fs.writeFile(
+    path.join(defs, 'main.docker'),
+    [
+      'FROM sifkit-test/busybox:latest',
+      `LABEL ${TEST_LABEL}="${runId}"`,
+      'RUN echo "tiny {{ v }}" > /etc/tiny-version',
+      'ENV WITH_CONDA="true"',
+      '',
+    ].join('\n'),
+  );
+  await fs.writeFile(
+    path.join(defs, 'recipe.yaml'),
+    `name: tiny
 naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
 fragments: [tiny/main.docker]
 parameters: { v: { type: version, default: '1.0' } }
 checks:
   - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
-${extra}`);
+${extra}`,
+  );
   return defs;
 }

@@ -34,10 +34,14 @@ export class FakeClock implements Clock {
         cancel();
         reject(signal!.reason as Error);
       };
-      const cancel = this.add(ms, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, true);
+      const cancel = this.add(
+        ms,
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        true,
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from '../../src/engine/engine';
+import type {
+  BuildRequest,
+  ContainerHandle,
+  ContainerSpec,
+  ImageDetails,
+  ImageEngine,
+  ImageSummary,
+} from '../../src/engine/engine';
 import { layerTar, tarBuffer, type LayerEntry } from './archives';
 
 export interface FakeImage {
@@ -102,7 +109,13 @@ export class FakeEngine implements ImageEngine {
   private find(ref: string): FakeImage {
     const bare = ref.replace(/^sha256:/, '');
     for (const img of this.images.values()) {
-      if (img.id === ref || (bare.length >= 12 && img.id.slice(7).startsWith(bare)) || img.tags.includes(ref) || img.tags.includes(`${ref}:latest`)) return img;
+      if (
+        img.id === ref ||
+        (bare.length >= 12 && img.id.slice(7).startsWith(bare)) ||
+        img.tags.includes(ref) ||
+        img.tags.includes(`${ref}:latest`)
+      )
+        return img;
     }
     throw engineError(404, `No such image: ${ref}`);
   }
@@ -117,7 +130,12 @@ export class FakeEngine implements ImageEngine {
   }
 
   async build(req: BuildRequest): Promise<Readable> {
-    this.record('build', { buildargs: req.buildargs, labels: req.labels, networkMode: req.networkMode, noCache: req.noCache });
+    this.record('build', {
+      buildargs: req.buildargs,
+      labels: req.labels,
+      networkMode: req.networkMode,
+      noCache: req.noCache,
+    });
     const script = this.buildFor ? await this.buildFor(await dockerfileOf(req.context)) : this.builds.shift();
     if (!script) throw new Error('FakeEngine: no build scripted');
     req.context.resume();
@@ -129,7 +147,12 @@ export class FakeEngine implements ImageEngine {
         const text = typeof l === 'string' ? l : JSON.stringify(l);
         // The engine starts a container for each RUN step.
         for (const m of text.matchAll(/---> Running in ([0-9a-f]{12,64})/g)) {
-          this.containers.set(m[1], { id: m[1], spec: { image: 'build-step', network: 'none' }, labels: {}, state: 'running' });
+          this.containers.set(m[1], {
+            id: m[1],
+            spec: { image: 'build-step', network: 'none' },
+            labels: {},
+            state: 'running',
+          });
           intermediates.push(m[1]);
         }
         out.write(text + '\n');
@@ -153,13 +176,27 @@ export class FakeEngine implements ImageEngine {
     const [k, v] = label.split(/=(.*)/s);
     return [...this.images.values()]
       .filter((i) => k in i.labels && (v === undefined || i.labels[k] === v))
-      .map((i) => ({ id: i.id, repoTags: [...i.tags], created: Math.floor(Date.parse(i.created) / 1000), size: i.size, labels: { ...i.labels } }));
+      .map((i) => ({
+        id: i.id,
+        repoTags: [...i.tags],
+        created: Math.floor(Date.parse(i.created) / 1000),
+        size: i.size,
+        labels: { ...i.labels },
+      }));
   }
 
   async inspectImage(ref: string): Promise<ImageDetails> {
     this.record('inspectImage', ref);
     const i = this.find(ref);
-    return { id: i.id, repoTags: [...i.tags], size: i.size, architecture: i.architecture, created: i.created, config: { ...i.config, Labels: { ...i.labels } }, labels: { ...i.labels } };
+    return {
+      id: i.id,
+      repoTags: [...i.tags],
+      size: i.size,
+      architecture: i.architecture,
+      created: i.created,
+      config: { ...i.config, Labels: { ...i.labels } },
+      labels: { ...i.labels },
+    };
   }
 
   async saveImage(ref: string): Promise<Readable> {
@@ -252,7 +289,9 @@ export class FakeEngine implements ImageEngine {
 
   async listContainers(labelKey: string): Promise<Array<{ id: string; labels: Record<string, string> }>> {
     this.record('listContainers', labelKey);
-    return [...this.containers.values()].filter((c) => labelKey in c.labels).map((c) => ({ id: c.id, labels: { ...c.labels } }));
+    return [...this.containers.values()]
+      .filter((c) => labelKey in c.labels)
+      .map((c) => ({ id: c.id, labels: { ...c.labels } }));
   }
 
   async removeContainer(id: string): Promise<void> {
@@ -295,18 +334,46 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
  * layout, as the engines of the integration tests write it) and the same
  * files as its export. The ID is the config's digest, as the engine's is.
  */
-export async function fakeImage(opts: { files: LayerEntry[]; labels?: Record<string, string>; config?: Record<string, unknown>; tags?: string[]; created?: string; history?: object[] }): Promise<FakeImage> {
+export async function fakeImage(opts: {
+  files: LayerEntry[];
+  labels?: Record<string, string>;
+  config?: Record<string, unknown>;
+  tags?: string[];
+  created?: string;
+  history?: object[];
+}): Promise<FakeImage> {
   const layer = await layerTar(opts.files);
   const labels = opts.labels ?? {};
   const created = opts.created ?? '2026-01-01T00:00:00Z';
   const config = { Env: ['PATH=/usr/bin:/bin'], Cmd: ['/bin/sh'], ...opts.config, Labels: labels };
-  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created, config, history: opts.history ?? [], rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] } }));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created,
+      config,
+      history: opts.history ?? [],
+      rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
+    }),
+  );
   const id = `sha256:${sha(cfg)}`;
-  const manifest = Buffer.from(JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: opts.tags ?? [], Layers: ['l0/layer.tar'] }]));
+  const manifest = Buffer.from(
+    JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: opts.tags ?? [], Layers: ['l0/layer.tar'] }]),
+  );
   const archive = await tarBuffer([
     { header: { name: 'l0/layer.tar', size: layer.length } as tar.Header, body: layer },
     { header: { name: `${sha(cfg)}.json`, size: cfg.length } as tar.Header, body: cfg },
     { header: { name: 'manifest.json', size: manifest.length } as tar.Header, body: manifest },
   ]);
-  return { id, tags: [...(opts.tags ?? [])], labels, config, architecture: 'amd64', created, size: layer.length, archive, rootfs: layer };
+  return {
+    id,
+    tags: [...(opts.tags ?? [])],
+    labels,
+    config,
+    architecture: 'amd64',
+    created,
+    size: layer.length,
+    archive,
+    rootfs: layer,
+  };
 }

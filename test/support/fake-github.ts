@@ -6,7 +6,13 @@
  * fail a call, lose a call's answer, or act (abort, push) before a call.
  */
 import { createHash } from 'node:crypto';
-import { HostFailure, type PullRequestHost, type PullRequestInfo, type RepoRef, type TreeEntry } from '../../src/github/host';
+import {
+  HostFailure,
+  type PullRequestHost,
+  type PullRequestInfo,
+  type RepoRef,
+  type TreeEntry,
+} from '../../src/github/host';
 
 type Call = keyof PullRequestHost;
 type Tree = Map<string, string>; // path → blob sha
@@ -26,7 +32,14 @@ interface Pull {
   state: 'open' | 'closed';
 }
 
-const WRITES: ReadonlySet<Call> = new Set<Call>(['createBranch', 'createTree', 'createCommit', 'moveBranch', 'openPullRequest', 'updatePullRequest']);
+const WRITES: ReadonlySet<Call> = new Set<Call>([
+  'createBranch',
+  'createTree',
+  'createCommit',
+  'moveBranch',
+  'openPullRequest',
+  'updatePullRequest',
+]);
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 
 export interface InMemoryGitHubOptions {
@@ -75,7 +88,10 @@ export class InMemoryGitHub implements PullRequestHost {
   }
 
   /** The next `call` is applied, but its answer is lost: the caller sees `failure`. */
-  loseAnswer(call: Call, failure = new HostFailure('no-answer', 'the connection was dropped before the answer: fake', { network: 'reset' })): void {
+  loseAnswer(
+    call: Call,
+    failure = new HostFailure('no-answer', 'the connection was dropped before the answer: fake', { network: 'reset' }),
+  ): void {
     this.lost.set(call, [...(this.lost.get(call) ?? []), failure]);
   }
 
@@ -84,7 +100,9 @@ export class InMemoryGitHub implements PullRequestHost {
     const head = this.branches.get(branch);
     if (!head) throw new Error(`no branch ${branch}`);
     const tree = this.trees.get(this.commits.get(head)!.tree)!;
-    return Object.fromEntries([...tree].sort(([a], [b]) => a.localeCompare(b)).map(([p, b]) => [p, this.blobs.get(b)!]));
+    return Object.fromEntries(
+      [...tree].sort(([a], [b]) => a.localeCompare(b)).map(([p, b]) => [p, this.blobs.get(b)!]),
+    );
   }
 
   /** Someone else's commit on a branch (as another push would make). */
@@ -99,7 +117,11 @@ export class InMemoryGitHub implements PullRequestHost {
 
   /** Everything a publish can change, for comparing before and after. */
   state(): unknown {
-    return { branches: Object.fromEntries(this.branches), pulls: structuredClone(this.pulls), commits: this.commits.size };
+    return {
+      branches: Object.fromEntries(this.branches),
+      pulls: structuredClone(this.pulls),
+      commits: this.commits.size,
+    };
   }
 
   private storeBlob(content: string): string {
@@ -125,8 +147,10 @@ export class InMemoryGitHub implements PullRequestHost {
     this.calls.push(call);
     for (const act of this.before.get(call)?.splice(0) ?? []) await act();
     if (this.badToken) throw new HostFailure('unauthorized', 'Bad credentials', { status: 401 });
-    if (r.owner !== this.owner || r.repo !== this.repo) throw new HostFailure('not-found', 'Not Found', { status: 404 });
-    if (this.readOnly && WRITES.has(call)) throw new HostFailure('forbidden', 'Resource not accessible by integration', { status: 403 });
+    if (r.owner !== this.owner || r.repo !== this.repo)
+      throw new HostFailure('not-found', 'Not Found', { status: 404 });
+    if (this.readOnly && WRITES.has(call))
+      throw new HostFailure('forbidden', 'Resource not accessible by integration', { status: 403 });
     const failure = this.failures.get(call)?.shift();
     if (failure) throw failure;
     return this.lost.get(call)?.shift();
@@ -147,7 +171,12 @@ export class InMemoryGitHub implements PullRequestHost {
   }
 
   private info(p: Pull): PullRequestInfo {
-    return { number: p.number, url: `https://github.example/${this.owner}/${this.repo}/pull/${p.number}`, title: p.title, body: p.body };
+    return {
+      number: p.number,
+      url: `https://github.example/${this.owner}/${this.repo}/pull/${p.number}`,
+      title: p.title,
+      body: p.body,
+    };
   }
 
   defaultBranch(r: RepoRef): Promise<string> {
@@ -204,7 +233,8 @@ export class InMemoryGitHub implements PullRequestHost {
       const now = this.branches.get(branch);
       if (!now) throw new HostFailure('rejected', 'Reference does not exist', { status: 422 });
       // GitHub's answer to a move that would drop commits, unless forced (never).
-      if (!this.commit(sha).parents.includes(now)) throw new HostFailure('rejected', 'Update is not a fast forward', { status: 422 });
+      if (!this.commit(sha).parents.includes(now))
+        throw new HostFailure('rejected', 'Update is not a fast forward', { status: 422 });
       this.branches.set(branch, sha);
     });
   }
@@ -216,10 +246,17 @@ export class InMemoryGitHub implements PullRequestHost {
     });
   }
 
-  openPullRequest(r: RepoRef, pr: { title: string; body: string; head: string; base: string }): Promise<PullRequestInfo> {
+  openPullRequest(
+    r: RepoRef,
+    pr: { title: string; body: string; head: string; base: string },
+  ): Promise<PullRequestInfo> {
     return this.run('openPullRequest', r, () => {
-      if (!this.branches.has(pr.head) || !this.branches.has(pr.base)) throw new HostFailure('rejected', 'Validation Failed', { status: 422 });
-      if (this.pulls.some((x) => x.head === pr.head && x.state === 'open')) throw new HostFailure('rejected', `A pull request already exists for ${this.owner}:${pr.head}.`, { status: 422 });
+      if (!this.branches.has(pr.head) || !this.branches.has(pr.base))
+        throw new HostFailure('rejected', 'Validation Failed', { status: 422 });
+      if (this.pulls.some((x) => x.head === pr.head && x.state === 'open'))
+        throw new HostFailure('rejected', `A pull request already exists for ${this.owner}:${pr.head}.`, {
+          status: 422,
+        });
       const p: Pull = { number: this.pulls.length + 1, ...pr, state: 'open' };
       this.pulls.push(p);
       return this.info(p);

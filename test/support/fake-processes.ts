@@ -54,7 +54,8 @@ interface Rule {
 
 /** `program ARG…`: the name and, when given, arguments the call starts with (a RegExp for one matches it). */
 export function command(name: string, ...args: Array<string | RegExp>): Matcher {
-  return (n, a) => n === name && args.every((x, i) => a[i] !== undefined && (typeof x === 'string' ? a[i] === x : x.test(a[i])));
+  return (n, a) =>
+    n === name && args.every((x, i) => a[i] !== undefined && (typeof x === 'string' ? a[i] === x : x.test(a[i])));
 }
 
 class FakeChild extends EventEmitter implements RunningProcess {
@@ -69,7 +70,10 @@ class FakeChild extends EventEmitter implements RunningProcess {
   private onKill?: (s: NodeJS.Signals) => void;
   readonly killed: Promise<NodeJS.Signals>;
 
-  constructor(private call: Call, opts: SpawnOptions) {
+  constructor(
+    private call: Call,
+    opts: SpawnOptions,
+  ) {
     super();
     let ended: () => void = () => undefined;
     this.stdinEnded = new Promise((r) => (ended = r));
@@ -105,7 +109,12 @@ class FakeChild extends EventEmitter implements RunningProcess {
 
   /** Fails to start: the program is not there. */
   missing(): void {
-    const e = Object.assign(new Error(`spawn ${this.call.cmd} ENOENT`), { code: 'ENOENT', errno: -2, syscall: `spawn ${this.call.cmd}`, path: this.call.cmd });
+    const e = Object.assign(new Error(`spawn ${this.call.cmd} ENOENT`), {
+      code: 'ENOENT',
+      errno: -2,
+      syscall: `spawn ${this.call.cmd}`,
+      path: this.call.cmd,
+    });
     process.nextTick(() => this.emit('error', e));
   }
 
@@ -120,7 +129,7 @@ class FakeChild extends EventEmitter implements RunningProcess {
       if (!(await step(until(() => this.call.stdin.length >= act.readStdinBytes! || !this.running)))) return;
       this.stdinClosed = true;
     }
-    const writes = typeof act.writes === 'function' ? act.writes(this.call) : act.writes ?? {};
+    const writes = typeof act.writes === 'function' ? act.writes(this.call) : (act.writes ?? {});
     for (const [file, content] of Object.entries(writes)) {
       await fs.mkdir(path.dirname(file), { recursive: true });
       await fs.writeFile(file, content);
@@ -155,7 +164,7 @@ async function until(ready: () => boolean): Promise<void> {
 }
 
 /** Ends a stream and, when someone reads it, waits until they have read it all. */
-function drained(s: Readable & { end(): void } | null): Promise<void> {
+function drained(s: (Readable & { end(): void }) | null): Promise<void> {
   if (!s) return Promise.resolve();
   const done = s.readableFlowing ? new Promise<void>((r) => s.once('end', r)) : Promise.resolve();
   s.end();

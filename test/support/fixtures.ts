@@ -11,7 +11,10 @@ export const FIXTURE_PREFIX = 'sifkittest';
  * with a served directory holding a stand-in CPE tarball. The run id is in
  * the definition so no earlier run's image is ever reused by accident.
  */
-export async function fixtureRecipe(name: string, steps: string): Promise<{ dir: string; served: string; tag: string }> {
+export async function fixtureRecipe(
+  name: string,
+  steps: string,
+): Promise<{ dir: string; served: string; tag: string }> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-defs-'));
   const dir = path.join(root, name);
   const served = path.join(dir, 'served');

@@ -36,7 +36,9 @@ export async function genTree(root: string, images: GenImage[], now = Date.now()
   if (!template) {
     template = path.join(path.dirname(root), `template-${process.pid}.sif`);
     await makeSif(template, { stem: 'x', dockerhash: '000000000000' });
-    templateSha = createHash('sha256').update(await fs.readFile(template)).digest('hex');
+    templateSha = createHash('sha256')
+      .update(await fs.readFile(template))
+      .digest('hex');
   }
   for (const img of images) {
     const name = `${img.stem}-dockerhash-${img.dockerhash}.sif`;
@@ -49,9 +51,18 @@ export async function genTree(root: string, images: GenImage[], now = Date.now()
     for (const dir of img.dirs) hashed[`${dir}/${name}`] = statKey(await fs.stat(path.join(root, dir, name)));
     const st = await fs.stat(path.join(root, img.dirs[0], name));
     await writeLedger(tree, {
-      name, sha256: templateSha, size: st.size, stem: img.stem, dockerhash: img.dockerhash, recipe: 'mpi4py',
+      name,
+      sha256: templateSha,
+      size: st.size,
+      stem: img.stem,
+      dockerhash: img.dockerhash,
+      recipe: 'mpi4py',
       imageCreated: new Date(now - img.daysOld * 86_400_000).toISOString(),
-      params: { rocm: img.rocm }, labels: {}, stagedAt: new Date(now - img.daysOld * 86_400_000).toISOString(), stagedBy: 'test', hashed,
+      params: { rocm: img.rocm },
+      labels: {},
+      stagedAt: new Date(now - img.daysOld * 86_400_000).toISOString(),
+      stagedBy: 'test',
+      hashed,
     });
   }
   return tree;

@@ -62,7 +62,13 @@ export class FakeGitHub {
   }
 
   /** The next matching requests fail with this status (and headers), `times` times. */
-  failNext(times: number, status: number, body: object = { message: 'Server Error' }, headers?: Record<string, string>, match?: RegExp): void {
+  failNext(
+    times: number,
+    status: number,
+    body: object = { message: 'Server Error' },
+    headers?: Record<string, string>,
+    match?: RegExp,
+  ): void {
     for (let i = 0; i < times; i++) this.failures.push({ status, body, headers, match });
   }
 
@@ -105,7 +111,8 @@ export class FakeGitHub {
           res.end(JSON.stringify(body));
         };
         const auth = req.headers.authorization ?? '';
-        if (auth !== `token ${this.token}` && auth !== `Bearer ${this.token}`) return send(401, { message: 'Bad credentials' });
+        if (auth !== `token ${this.token}` && auth !== `Bearer ${this.token}`)
+          return send(401, { message: 'Bad credentials' });
         const fi = this.failures.findIndex((f) => !f.match || f.match.test(`${req.method} ${u.pathname}`));
         if (fi >= 0) {
           const f = this.failures.splice(fi, 1)[0];
@@ -145,7 +152,8 @@ export class FakeGitHub {
     const writes = method !== 'GET';
     if (writes && this.readOnly) return [403, { message: 'Resource not accessible by integration' }];
     let m: RegExpExecArray | null;
-    if (method === 'GET' && rest === '') return [200, { name: this.repo, full_name: `${this.owner}/${this.repo}`, default_branch: 'main' }];
+    if (method === 'GET' && rest === '')
+      return [200, { name: this.repo, full_name: `${this.owner}/${this.repo}`, default_branch: 'main' }];
     if (method === 'GET' && (m = /^\/git\/ref\/(.+)$/.exec(rest))) {
       const sha = this.refs.get(m[1]);
       return sha ? [200, { ref: `refs/${m[1]}`, object: { sha, type: 'commit' } }] : [404, { message: 'Not Found' }];
@@ -163,7 +171,9 @@ export class FakeGitHub {
     }
     if (method === 'GET' && (m = /^\/git\/commits\/([0-9a-f]+)$/.exec(rest))) {
       const c = this.commits.get(m[1]);
-      return c ? [200, { sha: c.sha, tree: { sha: c.tree }, parents: c.parents.map((s) => ({ sha: s })), message: c.message }] : [404, { message: 'Not Found' }];
+      return c
+        ? [200, { sha: c.sha, tree: { sha: c.tree }, parents: c.parents.map((s) => ({ sha: s })), message: c.message }]
+        : [404, { message: 'Not Found' }];
     }
     if (method === 'POST' && rest === '/git/trees') {
       const base = this.trees.get(String(body.base_tree));
@@ -179,7 +189,12 @@ export class FakeGitHub {
     }
     if (method === 'POST' && rest === '/git/commits') {
       const parents = body.parents as string[];
-      const c: Commit = { sha: sha1(`commit ${body.tree} ${parents.join(',')} ${body.message} ${this.commits.size}`), tree: String(body.tree), parents, message: String(body.message) };
+      const c: Commit = {
+        sha: sha1(`commit ${body.tree} ${parents.join(',')} ${body.message} ${this.commits.size}`),
+        tree: String(body.tree),
+        parents,
+        message: String(body.message),
+      };
       this.commits.set(c.sha, c);
       return [201, { sha: c.sha, tree: { sha: c.tree } }];
     }
@@ -191,11 +206,24 @@ export class FakeGitHub {
     }
     if (method === 'GET' && rest === '/pulls') {
       const head = q.get('head')?.split(':')[1];
-      return [200, this.pulls.filter((x) => !head || x.head === head).map((x) => ({ ...x, html_url: `https://github.example/${this.owner}/${this.repo}/pull/${x.number}` }))];
+      return [
+        200,
+        this.pulls
+          .filter((x) => !head || x.head === head)
+          .map((x) => ({ ...x, html_url: `https://github.example/${this.owner}/${this.repo}/pull/${x.number}` })),
+      ];
     }
     if (method === 'POST' && rest === '/pulls') {
-      if (this.pulls.some((x) => x.head === body.head)) return [422, { message: `A pull request already exists for ${this.owner}:${body.head}.` }];
-      const pr: Pull = { number: this.pulls.length + 1, head: String(body.head), base: String(body.base), title: String(body.title), body: String(body.body), state: 'open' };
+      if (this.pulls.some((x) => x.head === body.head))
+        return [422, { message: `A pull request already exists for ${this.owner}:${body.head}.` }];
+      const pr: Pull = {
+        number: this.pulls.length + 1,
+        head: String(body.head),
+        base: String(body.base),
+        title: String(body.title),
+        body: String(body.body),
+        state: 'open',
+      };
       this.pulls.push(pr);
       return [201, { ...pr, html_url: `https://github.example/${this.owner}/${this.repo}/pull/${pr.number}` }];
     }

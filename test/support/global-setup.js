@@ -6,5 +6,7 @@ const { execFileSync } = require('child_process');
 const path = require('path');
 
 module.exports = async () => {
-  execFileSync('bash', [path.join(__dirname, '..', '..', 'scripts', 'setup.sh'), 'packages', 'services'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync('bash', [path.join(__dirname, '..', '..', 'scripts', 'setup.sh'), 'packages', 'services'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 };

@@ -29,14 +29,22 @@ export function importsOf(fileName: string, text: string): Import[] {
       const named = node.exportClause && ts.isNamedExports(node.exportClause) ? node.exportClause.elements : undefined;
       const allTypes = Boolean(named && named.length > 0 && named.every((e) => e.isTypeOnly));
       out.push({ specifier: node.moduleSpecifier.text, typeOnly: node.isTypeOnly || allTypes });
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       out.push({ specifier: node.moduleReference.expression.text, typeOnly: node.isTypeOnly });
     } else if (ts.isCallExpression(node) && node.arguments.length === 1 && ts.isStringLiteral(node.arguments[0])) {
       const callee = node.expression;
       if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) {
         out.push({ specifier: node.arguments[0].text, typeOnly: false });
       }
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       out.push({ specifier: node.argument.literal.text, typeOnly: true });
     }
     ts.forEachChild(node, visit);
@@ -161,7 +169,8 @@ export function rankOf(layers: LayerTable, id: ModuleId): number | undefined {
 export function upwardEdges(g: ImportGraph, layers: LayerTable): string[] {
   const out: string[] = [];
   for (const [from, es] of g.edges) {
-    for (const e of es) if ((rankOf(layers, e.to) ?? Infinity) > (rankOf(layers, from) ?? -1)) out.push(`${from} -> ${e.to}`);
+    for (const e of es)
+      if ((rankOf(layers, e.to) ?? Infinity) > (rankOf(layers, from) ?? -1)) out.push(`${from} -> ${e.to}`);
   }
   return out.sort();
 }
@@ -174,7 +183,8 @@ export function upwardEdges(g: ImportGraph, layers: LayerTable): string[] {
 export function impurities(g: ImportGraph, pure: ReadonlySet<ModuleId>, effects: ReadonlySet<string>): string[] {
   const out: string[] = [];
   for (const id of pure) {
-    for (const imp of g.external.get(id) ?? []) if (!imp.typeOnly && effects.has(imp.specifier)) out.push(`${id} -> ${imp.specifier}`);
+    for (const imp of g.external.get(id) ?? [])
+      if (!imp.typeOnly && effects.has(imp.specifier)) out.push(`${id} -> ${imp.specifier}`);
     for (const e of g.edges.get(id) ?? []) if (!e.typeOnly && !pure.has(e.to)) out.push(`${id} -> ${e.to}`);
   }
   return out.sort();

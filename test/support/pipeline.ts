@@ -9,7 +9,11 @@ import { newContext, type RunEffects } from '../../src/pipeline/run-state';
 import type { ParamValues, Recipe } from '../../src/recipe/types';
 
 /** A stage doing nothing but what the test gives it. */
-export function fakeStage(name: string, run: (ctx: PipelineContext, v: VariantState) => Promise<void>, skip?: (v: VariantState) => string | undefined): Stage {
+export function fakeStage(
+  name: string,
+  run: (ctx: PipelineContext, v: VariantState) => Promise<void>,
+  skip?: (v: VariantState) => string | undefined,
+): Stage {
   return {
     name,
     title: `fake ${name}`,
@@ -65,6 +69,11 @@ export function fakeEngines(): { effects: RunEffects; connects: Array<string | u
   };
 }
 
-export function fakeContext(recipe: Recipe, values: ParamValues[], options: PipelineOptions = {}, effects: RunEffects = fakeEngines().effects): PipelineContext {
+export function fakeContext(
+  recipe: Recipe,
+  values: ParamValues[],
+  options: PipelineOptions = {},
+  effects: RunEffects = fakeEngines().effects,
+): PipelineContext {
   return newContext({ recipe, values, signal: new AbortController().signal, options, date: '20261201', effects });
 }

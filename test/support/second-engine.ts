@@ -20,7 +20,23 @@ export async function startSecondEngine(): Promise<SecondEngine> {
   const sock = path.join(dir, 'docker.sock');
   const address = `unix://${sock}`;
   const log = await fs.open(path.join(dir, 'dockerd.log'), 'w');
-  const child = spawn('dockerd', ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'), '-H', address, '--iptables=false', '--ip6tables=false', '--bridge=none'], { stdio: ['ignore', log.fd, log.fd], detached: true });
+  const child = spawn(
+    'dockerd',
+    [
+      '--data-root',
+      path.join(dir, 'data'),
+      '--exec-root',
+      path.join(dir, 'exec'),
+      '--pidfile',
+      path.join(dir, 'dockerd.pid'),
+      '-H',
+      address,
+      '--iptables=false',
+      '--ip6tables=false',
+      '--bridge=none',
+    ],
+    { stdio: ['ignore', log.fd, log.fd], detached: true },
+  );
   child.unref();
   // Polled until it answers or dies (no guessed cap: the test's timeout bounds it).
   const answers = () => {
@@ -32,7 +48,8 @@ export async function startSecondEngine(): Promise<SecondEngine> {
     }
   };
   await until(() => answers() || child.exitCode !== null, 250);
-  if (!answers()) throw new Error(`the second dockerd did not start: ${await fs.readFile(path.join(dir, 'dockerd.log'), 'utf8')}`);
+  if (!answers())
+    throw new Error(`the second dockerd did not start: ${await fs.readFile(path.join(dir, 'dockerd.log'), 'utf8')}`);
   execSync(`docker save sifkit-test/busybox:latest | docker -H ${address} load`, { stdio: 'ignore' });
   return {
     address,

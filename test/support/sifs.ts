@@ -62,10 +62,30 @@ export async function makeSif(file: string, spec: SifSpec): Promise<{ dockerhash
   }
   await fh.close();
   await writeSif(file, [
-    { kind: 'data', dataType: DataType.deffile, name: '', data: Buffer.from('bootstrap: docker-archive\nfrom: x.tar\n\n') },
-    { kind: 'data', dataType: DataType.genericJson, name: 'inspect-metadata.json', data: Buffer.from(JSON.stringify(inspectMetadata('', labels, '#!/bin/sh\n', '#!/bin/sh\n'))) },
-    { kind: 'data', dataType: DataType.genericJson, name: 'oci-config.json', data: Buffer.from(JSON.stringify({ Env: spec.env ?? [] })) },
-    { kind: 'partition', name: '', file: part, partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 } },
+    {
+      kind: 'data',
+      dataType: DataType.deffile,
+      name: '',
+      data: Buffer.from('bootstrap: docker-archive\nfrom: x.tar\n\n'),
+    },
+    {
+      kind: 'data',
+      dataType: DataType.genericJson,
+      name: 'inspect-metadata.json',
+      data: Buffer.from(JSON.stringify(inspectMetadata('', labels, '#!/bin/sh\n', '#!/bin/sh\n'))),
+    },
+    {
+      kind: 'data',
+      dataType: DataType.genericJson,
+      name: 'oci-config.json',
+      data: Buffer.from(JSON.stringify({ Env: spec.env ?? [] })),
+    },
+    {
+      kind: 'partition',
+      name: '',
+      file: part,
+      partition: { fsType: FsType.squash, partType: PartType.primSys, arch: Arch.amd64 },
+    },
   ]);
   await fs.rm(part);
   return { dockerhash, name: `${spec.stem}-dockerhash-${dockerhash}.sif` };

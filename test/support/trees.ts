@@ -36,7 +36,10 @@ async function digest(s: Readable): Promise<string> {
 }
 
 /** Lists a tar stream (e.g. `docker export`), resolving hard links to their target's facts. */
-export async function listTar(stream: NodeJS.ReadableStream, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
+export async function listTar(
+  stream: NodeJS.ReadableStream,
+  opts: { times?: boolean } = {},
+): Promise<{ files: Listing; groups: string[][] }> {
   const files: Listing = new Map();
   const linkOf = new Map<string, string>();
   const extract = tar.extract();
@@ -55,10 +58,20 @@ export async function listTar(stream: NodeJS.ReadableStream, opts: { times?: boo
     }
     // Ids too big for the ustar field come in pax records (tar-stream leaves them there).
     const pax = (h.pax ?? {}) as Record<string, string>;
-    const id = (k: 'uid' | 'gid') => (pax[k] !== undefined ? Number(pax[k]) : h[k] ?? 0);
-    const base: FileFacts = { type: h.type ?? 'file', mode: ((h.mode ?? 0) & 0o7777).toString(8), uid: id('uid'), gid: id('gid'), size: h.type === 'file' ? h.size ?? 0 : 0 };
+    const id = (k: 'uid' | 'gid') => (pax[k] !== undefined ? Number(pax[k]) : (h[k] ?? 0));
+    const base: FileFacts = {
+      type: h.type ?? 'file',
+      mode: ((h.mode ?? 0) & 0o7777).toString(8),
+      uid: id('uid'),
+      gid: id('gid'),
+      size: h.type === 'file' ? (h.size ?? 0) : 0,
+    };
     if (opts.times) base.mtime = Math.floor((h.mtime?.getTime() ?? 0) / 1000);
-    if (h.type === 'file') digest(body as unknown as Readable).then((sha256) => done({ ...base, sha256 }), (e) => extract.destroy(e));
+    if (h.type === 'file')
+      digest(body as unknown as Readable).then(
+        (sha256) => done({ ...base, sha256 }),
+        (e) => extract.destroy(e),
+      );
     else {
       body.resume();
       body.on('end', () => done(h.type === 'symlink' ? { ...base, link: h.linkname ?? '' } : base));
@@ -71,7 +84,10 @@ export async function listTar(stream: NodeJS.ReadableStream, opts: { times?: boo
 }
 
 /** Lists a directory on disk (an unsquashfs extraction), with hard link groups by inode. */
-export async function listDir(root: string, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
+export async function listDir(
+  root: string,
+  opts: { times?: boolean } = {},
+): Promise<{ files: Listing; groups: string[][] }> {
   const files: Listing = new Map();
   const byIno = new Map<number, string[]>();
   async function walk(rel: string): Promise<void> {
@@ -79,7 +95,12 @@ export async function listDir(root: string, opts: { times?: boolean } = {}): Pro
       const r = rel ? `${rel}/${name}` : name;
       const abs = path.join(root, r);
       const st = await fs.lstat(abs);
-      const base = { mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid, ...(opts.times ? { mtime: Math.floor(st.mtimeMs / 1000) } : {}) };
+      const base = {
+        mode: (st.mode & 0o7777).toString(8),
+        uid: st.uid,
+        gid: st.gid,
+        ...(opts.times ? { mtime: Math.floor(st.mtimeMs / 1000) } : {}),
+      };
       if (st.isDirectory()) {
         files.set(r, { type: 'directory', ...base, size: 0 });
         await walk(r);
@@ -87,7 +108,12 @@ export async function listDir(root: string, opts: { times?: boolean } = {}): Pro
       else if (st.isFile()) {
         files.set(r, { type: 'file', ...base, size: st.size, sha256: await digest(createReadStream(abs)) });
         if (st.nlink > 1) byIno.set(st.ino, [...(byIno.get(st.ino) ?? []), r]);
-      } else files.set(r, { type: st.isCharacterDevice() ? 'character-device' : st.isBlockDevice() ? 'block-device' : 'fifo', ...base, size: 0 });
+      } else
+        files.set(r, {
+          type: st.isCharacterDevice() ? 'character-device' : st.isBlockDevice() ? 'block-device' : 'fifo',
+          ...base,
+          size: 0,
+        });
     }
   }
   await walk('');
@@ -96,23 +122,45 @@ export async function listDir(root: string, opts: { times?: boolean } = {}): Pro
 
 /** Extracts a SIF's partition with unsquashfs (as root: owners and setuid bits kept). */
 export function extractPartition(sif: string, offset: number, dest: string): void {
-  execFileSync('unsquashfs', ['-o', String(offset), '-d', dest, '-f', '-q', '-n', sif], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('unsquashfs', ['-o', String(offset), '-d', dest, '-f', '-q', '-n', sif], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 }
 
 /** Builds a Dockerfile (no context) through the engine, labelled for cleanup. */
 export async function buildFixtureImage(docker: Docker, tag: string, dockerfile: string): Promise<string> {
   const pack = tar.pack();
-  pack.entry({ name: 'Dockerfile' }, dockerfile.replace(/^FROM ([^\n]+)\n/, `FROM $1\nLABEL ${TEST_LABEL}="${runId}"\n`));
+  pack.entry(
+    { name: 'Dockerfile' },
+    dockerfile.replace(/^FROM ([^\n]+)\n/, `FROM $1\nLABEL ${TEST_LABEL}="${runId}"\n`),
+  );
   pack.finalize();
-  const stream = await docker.buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, networkmode: "none", labels: { [TEST_LABEL]: runId } });
-  const events: Array<{ error?: string }> = await new Promise((resolve, reject) => docker.modem.followProgress(stream, (e: Error | null, out: Array<{ error?: string }>) => (e ? reject(e) : resolve(out))));
+  const stream = await docker.buildImage(pack as unknown as NodeJS.ReadableStream, {
+    t: tag,
+    networkmode: 'none',
+    labels: { [TEST_LABEL]: runId },
+  });
+  const events: Array<{ error?: string }> = await new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (e: Error | null, out: Array<{ error?: string }>) =>
+      e ? reject(e) : resolve(out),
+    ),
+  );
   const err = events.find((e) => e.error);
   if (err) throw new Error(`fixture build failed: ${err.error}`);
   return (await docker.getImage(tag).inspect()).Id;
 }
 
-export async function exportImage(docker: Docker, tag: string, opts: { times?: boolean } = {}): Promise<{ files: Listing; groups: string[][] }> {
-  const c = await docker.createContainer({ Image: tag, Cmd: ['/bin/true'], Labels: { [TEST_LABEL]: runId }, HostConfig: { NetworkMode: 'none' } } as never);
+export async function exportImage(
+  docker: Docker,
+  tag: string,
+  opts: { times?: boolean } = {},
+): Promise<{ files: Listing; groups: string[][] }> {
+  const c = await docker.createContainer({
+    Image: tag,
+    Cmd: ['/bin/true'],
+    Labels: { [TEST_LABEL]: runId },
+    HostConfig: { NetworkMode: 'none' },
+  } as never);
   try {
     return await listTar(await c.export(), opts);
   } finally {

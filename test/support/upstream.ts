@@ -51,7 +51,10 @@ export async function startUpstream(): Promise<Upstream> {
         res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }).end();
         return;
       }
-      res.writeHead(206, { 'Content-Length': body.length - start, 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}` });
+      res.writeHead(206, {
+        'Content-Length': body.length - start,
+        'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
     } else res.writeHead(200, { 'Content-Length': body.length });
     const part = body.subarray(start);
     if (!m && cutOnce.has(p)) {

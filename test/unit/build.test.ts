@@ -26,20 +26,33 @@ afterEach(async () => {
 });
 
 /** A one-fragment recipe in a fresh defs root; `serverArgs` makes it fetch served files. */
-async function recipeFor(name: string, opts: { serverArgs?: boolean } = {}): Promise<{ recipe: Recipe; rendered: RenderedVariant }> {
+async function recipeFor(
+  name: string,
+  opts: { serverArgs?: boolean } = {},
+): Promise<{ recipe: Recipe; rendered: RenderedVariant }> {
   const rdir = path.join(dir, 'defs', name);
   await fs.mkdir(rdir, { recursive: true });
-  await fs.writeFile(path.join(rdir, 'recipe.yaml'), [
-    `name: ${name}`,
-    `naming: { prefix: unittest, app: ${name}, version: v, parts: [[v, v]] }`,
-    `fragments: [${name}/main.docker]`,
-    ...(opts.serverArgs ? ['runtime_args: [SERVER_PORT, SERVED_DIGEST]'] : []),
-    "parameters: { v: { type: version, default: '1.0' } }",
-    '',
-  ].join('\n'));
+  await fs.writeFile(
+    path.join(rdir, 'recipe.yaml'),
+    [
+      `name: ${name}`,
+      `naming: { prefix: unittest, app: ${name}, version: v, parts: [[v, v]] }`,
+      `fragments: [${name}/main.docker]`,
+      ...(opts.serverArgs ? ['runtime_args: [SERVER_PORT, SERVED_DIGEST]'] : []),
+      "parameters: { v: { type: version, default: '1.0' } }",
+      '',
+    ].join('\n'),
+  );
   await fs.writeFile(path.join(rdir, 'main.docker'), 'FROM busybox\nRUN echo hello > /hello\n');
   const recipe = await loadRecipe(rdir, path.join(dir, 'defs'));
-  const rendered = renderVariant({ recipe, values: resolveValues(recipe, {}), fragments: await readFragments(recipe), files: {}, provenance: TEST_PROVENANCE, date: '20260101' });
+  const rendered = renderVariant({
+    recipe,
+    values: resolveValues(recipe, {}),
+    fragments: await readFragments(recipe),
+    files: {},
+    provenance: TEST_PROVENANCE,
+    date: '20260101',
+  });
   return { recipe, rendered };
 }
 
@@ -56,7 +69,14 @@ function stepLines(image: FakeImage | undefined): object[] {
 }
 
 function options(recipe: Recipe, rendered: RenderedVariant, extra: Partial<Parameters<typeof buildVariant>[1]> = {}) {
-  return { recipe, rendered, logDir: path.join(dir, 'logs'), verdictDir: path.join(dir, 'verdicts'), signal: new AbortController().signal, ...extra };
+  return {
+    recipe,
+    rendered,
+    logDir: path.join(dir, 'logs'),
+    verdictDir: path.join(dir, 'verdicts'),
+    signal: new AbortController().signal,
+    ...extra,
+  };
 }
 
 describe('buildVariant over the in-memory engine', () => {
@@ -65,7 +85,15 @@ describe('buildVariant over the in-memory engine', () => {
     const engine = new FakeEngine();
     const img = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash } });
     engine.addImage(img);
-    await recordVerdict(path.join(dir, 'verdicts'), { imageId: img.id, passed: true, scanner: SCANNER_VERSION, scannedAt: '2026-01-01T00:00:00Z', layers: 1, files: 1, bytes: 1 });
+    await recordVerdict(path.join(dir, 'verdicts'), {
+      imageId: img.id,
+      passed: true,
+      scanner: SCANNER_VERSION,
+      scannedAt: '2026-01-01T00:00:00Z',
+      layers: 1,
+      files: 1,
+      bytes: 1,
+    });
 
     const r = await buildVariant(engine, options(recipe, rendered));
 
@@ -87,40 +115,77 @@ describe('buildVariant over the in-memory engine', () => {
     expect(r.reused).toBe(true);
     expect(r.leakScan).toMatchObject({ layers: 1, files: 1 });
     expect(engine.ops()).toEqual(['listImages', 'saveImage', 'tagImage']);
-    expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({ passed: true, scanner: SCANNER_VERSION });
+    expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({
+      passed: true,
+      scanner: SCANNER_VERSION,
+    });
   });
 
   it('builds afresh untagged, with the host network and no cache on rebuild, and tags only after the scan passed', async () => {
     const { recipe, rendered } = await recipeFor('fresh');
     const engine = new FakeEngine();
-    const old = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash }, created: '2020-01-01T00:00:00Z' });
+    const old = await fakeImage({
+      files: CLEAN,
+      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+      created: '2020-01-01T00:00:00Z',
+    });
     engine.addImage(old);
-    const img = await fakeImage({ files: [...CLEAN, { name: 'new', content: 'x' }], labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: [...CLEAN, { name: 'new', content: 'x' }],
+      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+    });
     engine.builds.push({ lines: stepLines(img), image: img });
     const progress: string[] = [];
 
-    const r = await buildVariant(engine, options(recipe, rendered, { rebuild: true, extraLabels: { 'io.sifkit.test': 'x' }, onProgress: (l) => progress.push(l) }));
+    const r = await buildVariant(
+      engine,
+      options(recipe, rendered, {
+        rebuild: true,
+        extraLabels: { 'io.sifkit.test': 'x' },
+        onProgress: (l) => progress.push(l),
+      }),
+    );
 
-    expect(r).toMatchObject({ reused: false, imageId: img.id, tag: rendered.names.tag, definitionHash: rendered.definitionHash });
+    expect(r).toMatchObject({
+      reused: false,
+      imageId: img.id,
+      tag: rendered.names.tag,
+      definitionHash: rendered.definitionHash,
+    });
     expect(engine.ops()).toEqual(['build', 'inspectImage', 'saveImage', 'tagImage']);
-    expect(engine.calls[0].args[0]).toEqual({ buildargs: {}, labels: { 'io.sifkit.test': 'x' }, networkMode: 'host', noCache: true });
+    expect(engine.calls[0].args[0]).toEqual({
+      buildargs: {},
+      labels: { 'io.sifkit.test': 'x' },
+      networkMode: 'host',
+      noCache: true,
+    });
     expect(engine.calls[3].args).toEqual([img.id, `${rendered.names.tag}`]);
-    expect(progress).toEqual(expect.arrayContaining(['step 2/2: RUN echo hello > /hello', 'scanning layers, config and history for served files']));
+    expect(progress).toEqual(
+      expect.arrayContaining([
+        'step 2/2: RUN echo hello > /hello',
+        'scanning layers, config and history for served files',
+      ]),
+    );
     expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({ passed: true });
     expect(await fs.readFile(r.logPath!, 'utf8')).toContain('Step 2/2');
     expect(engine.containers.size).toBe(0);
   });
 
-  it('reports a failed step from the stream\'s error line, tags nothing and removes the step containers', async () => {
+  it("reports a failed step from the stream's error line, tags nothing and removes the step containers", async () => {
     const { recipe, rendered } = await recipeFor('failing');
     const engine = new FakeEngine();
     const message = "The command '/bin/sh -c echo hello > /hello' returned a non-zero code: 3";
-    engine.builds.push({ lines: [...stepLines(undefined), { stream: 'sh: oops\n' }, { errorDetail: { code: 3, message }, error: message }] });
+    engine.builds.push({
+      lines: [...stepLines(undefined), { stream: 'sh: oops\n' }, { errorDetail: { code: 3, message }, error: message }],
+    });
 
     const p = buildVariant(engine, options(recipe, rendered));
 
     await expect(p).rejects.toThrow(OperationError);
-    await expect(p).rejects.toMatchObject({ code: 'build-failed', message: `${rendered.names.stem}: step 2/2 (RUN echo hello > /hello) failed: ${message}` });
+    await expect(p).rejects.toMatchObject({
+      code: 'build-failed',
+      message: `${rendered.names.stem}: step 2/2 (RUN echo hello > /hello) failed: ${message}`,
+    });
     await expect(p).rejects.toMatchObject({ hint: expect.stringContaining('sh: oops') });
     expect(engine.ops()).not.toContain('tagImage');
     expect(engine.ops()).not.toContain('saveImage');
@@ -131,37 +196,54 @@ describe('buildVariant over the in-memory engine', () => {
     const { recipe, rendered } = await recipeFor('no-image');
     const engine = new FakeEngine();
     engine.builds.push({ lines: stepLines(undefined) });
-    await expect(buildVariant(engine, options(recipe, rendered))).rejects.toMatchObject({ code: 'build-failed', message: expect.stringContaining('the engine reported no image') });
+    await expect(buildVariant(engine, options(recipe, rendered))).rejects.toMatchObject({
+      code: 'build-failed',
+      message: expect.stringContaining('the engine reported no image'),
+    });
   });
 
   it('refuses an image with a licensed path in a layer, records the failed verdict and removes the image', async () => {
     const { recipe, rendered } = await recipeFor('leaky');
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: [...CLEAN, { name: 'opt/cray/pe/VERSION', content: 'licensed\n' }], labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: [...CLEAN, { name: 'opt/cray/pe/VERSION', content: 'licensed\n' }],
+      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+    });
     engine.builds.push({ lines: stepLines(img), image: img });
 
     const p = buildVariant(engine, options(recipe, rendered));
 
     await expect(p).rejects.toThrow(RefusedError);
-    await expect(p).rejects.toMatchObject({ code: 'leak', message: expect.stringContaining('licensed file /opt/cray/pe/VERSION is in layer l0/layer.tar (licensed path); the image was removed') });
+    await expect(p).rejects.toMatchObject({
+      code: 'leak',
+      message: expect.stringContaining(
+        'licensed file /opt/cray/pe/VERSION is in layer l0/layer.tar (licensed path); the image was removed',
+      ),
+    });
     expect(engine.images.has(img.id)).toBe(false);
     expect(engine.ops()).not.toContain('tagImage');
     expect(engine.ops()).toContain('removeImage');
     expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({ passed: false });
   });
 
-  it('serves the licensed files for the build\'s duration and refuses an image with their content in a layer', async () => {
+  it("serves the licensed files for the build's duration and refuses an image with their content in a layer", async () => {
     const { recipe, rendered } = await recipeFor('served', { serverArgs: true });
     const served = path.join(dir, 'served');
     await fs.mkdir(served);
     await fs.writeFile(path.join(served, 'token'), 'licensed token for the unit test\n');
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: [...CLEAN, { name: 'usr/share/copied', content: 'licensed token for the unit test\n' }], labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: [...CLEAN, { name: 'usr/share/copied', content: 'licensed token for the unit test\n' }],
+      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+    });
     engine.builds.push({ lines: stepLines(img), image: img });
 
     const p = buildVariant(engine, options(recipe, rendered, { serverFiles: served }));
 
-    await expect(p).rejects.toMatchObject({ code: 'leak', message: expect.stringContaining('licensed file /usr/share/copied is in layer l0/layer.tar (served content)') });
+    await expect(p).rejects.toMatchObject({
+      code: 'leak',
+      message: expect.stringContaining('licensed file /usr/share/copied is in layer l0/layer.tar (served content)'),
+    });
     const args = (engine.calls[1].args[0] as { buildargs: Record<string, string> }).buildargs;
     expect(engine.calls[1].op).toBe('build');
     expect(Object.keys(args).sort()).toEqual(['SERVED_DIGEST', 'SERVER_PORT']);
@@ -173,10 +255,20 @@ describe('buildVariant over the in-memory engine', () => {
     const { recipe, rendered } = await recipeFor('aborted');
     const engine = new FakeEngine();
     const running = 'd'.repeat(64);
-    engine.builds.push({ lines: [{ stream: 'Step 1/2 : RUN sleep 1\n' }, { stream: ` ---> Running in ${running}\n` }, { stream: 'Step 2/2 : RUN sleep 2\n' }], hang: true });
+    engine.builds.push({
+      lines: [
+        { stream: 'Step 1/2 : RUN sleep 1\n' },
+        { stream: ` ---> Running in ${running}\n` },
+        { stream: 'Step 2/2 : RUN sleep 2\n' },
+      ],
+      hang: true,
+    });
     const ac = new AbortController();
 
-    const p = buildVariant(engine, options(recipe, rendered, { signal: ac.signal, onProgress: (l) => l.startsWith('step 2/2') && ac.abort() }));
+    const p = buildVariant(
+      engine,
+      options(recipe, rendered, { signal: ac.signal, onProgress: (l) => l.startsWith('step 2/2') && ac.abort() }),
+    );
 
     await expect(p).rejects.toThrow(InterruptedError);
     // The engine left its step container running: the build removed it.
@@ -191,7 +283,10 @@ describe('buildVariant over the in-memory engine', () => {
     const engine = new FakeEngine();
     const p = buildVariant(engine, options(recipe, rendered));
     await expect(p).rejects.toThrow(InputError);
-    await expect(p).rejects.toMatchObject({ code: 'no-server-files', message: 'recipe needs-server fetches licensed files at build time: give --server-files DIR' });
+    await expect(p).rejects.toMatchObject({
+      code: 'no-server-files',
+      message: 'recipe needs-server fetches licensed files at build time: give --server-files DIR',
+    });
     expect(engine.calls).toEqual([]);
   });
 });

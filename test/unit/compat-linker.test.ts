@@ -10,45 +10,102 @@ import { compareAt, soVersion } from '../../src/compat/mpi';
 import type { ElfInfo } from '../../src/elf/format';
 import type { HostSnapshot } from '../../src/validate/schemas/host';
 
-const elf = (o: Partial<ElfInfo>): ElfInfo => ({ bits: 64, machine: 62, type: 'dyn', needed: [], rpath: [], runpath: [], requires: [], defines: [], ...o });
+const elf = (o: Partial<ElfInfo>): ElfInfo => ({
+  bits: 64,
+  machine: 62,
+  type: 'dyn',
+  needed: [],
+  rpath: [],
+  runpath: [],
+  requires: [],
+  defines: [],
+  ...o,
+});
 const file = (e: Partial<ElfInfo>): ViewEntry => ({ kind: 'file', elf: elf(e), origin: 'image' });
 const link = (to: string): ViewEntry => ({ kind: 'link', link: to, origin: 'image' });
 const dir: ViewEntry = { kind: 'dir', origin: 'image' };
 
 function image(entries: Record<string, ViewEntry>, env: Record<string, string> = {}): ImageFiles {
-  return { entries: new Map(Object.entries(entries)), ldconf: new Map([['/etc/ld.so.conf', 'include /etc/ld.so.conf.d/*.conf\n'], ['/etc/ld.so.conf.d/x.conf', '/opt/extra\n']]), env };
+  return {
+    entries: new Map(Object.entries(entries)),
+    ldconf: new Map([
+      ['/etc/ld.so.conf', 'include /etc/ld.so.conf.d/*.conf\n'],
+      ['/etc/ld.so.conf.d/x.conf', '/opt/extra\n'],
+    ]),
+    env,
+  };
 }
 
 const libc = file({ soname: 'libc.so.6', defines: ['GLIBC_2.2.5', 'GLIBC_2.17', 'GLIBC_2.31'] });
 const base = {
-  '/usr': dir, '/usr/lib': dir, '/usr/lib/x86_64-linux-gnu': dir, '/lib': link('usr/lib'), '/opt': dir, '/opt/extra': dir, '/opt/app': dir, '/opt/app/lib': dir, '/opt/app/bin': dir,
+  '/usr': dir,
+  '/usr/lib': dir,
+  '/usr/lib/x86_64-linux-gnu': dir,
+  '/lib': link('usr/lib'),
+  '/opt': dir,
+  '/opt/extra': dir,
+  '/opt/app': dir,
+  '/opt/app/lib': dir,
+  '/opt/app/bin': dir,
   '/usr/lib/x86_64-linux-gnu/libc.so.6': libc,
 };
 
 function snapshot(binds: HostSnapshot['binds'], ldLibraryPath: string[] = []): HostSnapshot {
-  return { kind: 'sifkit-host-snapshot', version: 1, host: 'h', takenAt: '2026-01-01T00:00:00Z', sifkit: '0', arch: 'x86_64', from: { kind: 'bind' }, glibc: null, ldLibraryPath, binds };
+  return {
+    kind: 'sifkit-host-snapshot',
+    version: 1,
+    host: 'h',
+    takenAt: '2026-01-01T00:00:00Z',
+    sifkit: '0',
+    arch: 'x86_64',
+    from: { kind: 'bind' },
+    glibc: null,
+    ldLibraryPath,
+    binds,
+  };
 }
 
 describe('bind lists', () => {
   it('reads src[:dst[:opts]] and refuses relative paths and ..', () => {
-    expect(parseBindList('/a,/b/:/c:ro, /d//e')).toEqual([{ spec: '/a', source: '/a', target: '/a' }, { spec: '/b/:/c:ro', source: '/b', target: '/c' }, { spec: '/d//e', source: '/d/e', target: '/d/e' }]);
+    expect(parseBindList('/a,/b/:/c:ro, /d//e')).toEqual([
+      { spec: '/a', source: '/a', target: '/a' },
+      { spec: '/b/:/c:ro', source: '/b', target: '/c' },
+      { spec: '/d//e', source: '/d/e', target: '/d/e' },
+    ]);
     expect(() => parseBindList('x:/y')).toThrow(/not an absolute path/);
     expect(() => parseBindList('/x/../y')).toThrow(/has \.\./);
     expect(() => parseBindList('/x:/y:zz')).toThrow(/src\[:dst\[:ro\|rw\]\]/);
   });
 
   it('reads a module (every Lua string form) and an EasyConfig', () => {
-    const lua = 'setenv("SINGULARITY_BIND", "/opt/cray,/usr/lib64/libcxi.so.1")\nappend_path([==[SINGULARITY_BIND]==], \'/x:/y\', ",")\nsetenv("SINGULARITYENV_LD_LIBRARY_PATH", [[/opt/cray/lib]])';
-    expect(bindsFromModule(lua, 'm.lua')).toEqual({ binds: [{ spec: '/opt/cray', source: '/opt/cray', target: '/opt/cray' }, { spec: '/usr/lib64/libcxi.so.1', source: '/usr/lib64/libcxi.so.1', target: '/usr/lib64/libcxi.so.1' }, { spec: '/x:/y', source: '/x', target: '/y' }], ldLibraryPath: ['/opt/cray/lib'] });
+    const lua =
+      'setenv("SINGULARITY_BIND", "/opt/cray,/usr/lib64/libcxi.so.1")\nappend_path([==[SINGULARITY_BIND]==], \'/x:/y\', ",")\nsetenv("SINGULARITYENV_LD_LIBRARY_PATH", [[/opt/cray/lib]])';
+    expect(bindsFromModule(lua, 'm.lua')).toEqual({
+      binds: [
+        { spec: '/opt/cray', source: '/opt/cray', target: '/opt/cray' },
+        { spec: '/usr/lib64/libcxi.so.1', source: '/usr/lib64/libcxi.so.1', target: '/usr/lib64/libcxi.so.1' },
+        { spec: '/x:/y', source: '/x', target: '/y' },
+      ],
+      ldLibraryPath: ['/opt/cray/lib'],
+    });
     const eb = "modextravars = {\n    'SINGULARITY_BIND': '/opt/cray,%(installdir)s/runscripts:/runscripts',\n}\n";
-    expect(bindsFromEasyconfig(eb, 'x.eb', '/inst').binds.map((b) => `${b.source}>${b.target}`)).toEqual(['/opt/cray>/opt/cray', '/inst/runscripts>/runscripts']);
+    expect(bindsFromEasyconfig(eb, 'x.eb', '/inst').binds.map((b) => `${b.source}>${b.target}`)).toEqual([
+      '/opt/cray>/opt/cray',
+      '/inst/runscripts>/runscripts',
+    ]);
     expect(() => bindsFromModule('setenv("PATH", "/x")', 'm.lua')).toThrow('m.lua sets no SINGULARITY_BIND');
   });
 });
 
 describe('the linker view', () => {
   it('follows links in any component, relative and absolute', () => {
-    const v = new Map(Object.entries({ ...base, '/usr/lib/x86_64-linux-gnu/libz.so.1': link('/lib/x86_64-linux-gnu/libz.so.1.3'), '/usr/lib/x86_64-linux-gnu/libz.so.1.3': file({}) }));
+    const v = new Map(
+      Object.entries({
+        ...base,
+        '/usr/lib/x86_64-linux-gnu/libz.so.1': link('/lib/x86_64-linux-gnu/libz.so.1.3'),
+        '/usr/lib/x86_64-linux-gnu/libz.so.1.3': file({}),
+      }),
+    );
     expect(resolvePath(v, '/lib/x86_64-linux-gnu/libz.so.1')).toBe('/usr/lib/x86_64-linux-gnu/libz.so.1.3');
     expect(resolvePath(v, '/lib/x86_64-linux-gnu/nothing')).toBeUndefined();
     v.set('/loop', link('/loop'));
@@ -58,7 +115,11 @@ describe('the linker view', () => {
   it('searches RUNPATH with $ORIGIN, LD_LIBRARY_PATH, ld.so.conf and the default dirs; a wrong class is skipped', () => {
     const img = image({
       ...base,
-      '/opt/app/bin/tool': file({ type: 'exec', needed: ['liba.so.1', 'libb.so.2', 'libc.so.6'], runpath: ['$ORIGIN/../lib'] }),
+      '/opt/app/bin/tool': file({
+        type: 'exec',
+        needed: ['liba.so.1', 'libb.so.2', 'libc.so.6'],
+        runpath: ['$ORIGIN/../lib'],
+      }),
       '/opt/app/lib/liba.so.1': file({ soname: 'liba.so.1', needed: ['libe.so.1'] }),
       '/opt/extra/libe.so.1': file({ soname: 'libe.so.1' }),
       '/opt/extra/libb.so.2': file({ soname: 'libb.so.2', bits: 32 }),
@@ -66,20 +127,54 @@ describe('the linker view', () => {
     const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [] });
     expect(r.resolved.get('/opt/app/bin/tool\0liba.so.1')).toBe('/opt/app/lib/liba.so.1');
     expect(r.resolved.get('/opt/app/lib/liba.so.1\0libe.so.1')).toBe('/opt/extra/libe.so.1');
-    expect(r.breaks).toEqual([{ kind: 'missing-library', file: '/opt/app/bin/tool', fileFrom: 'image', library: 'libb.so.2', neededBy: '/opt/app/bin/tool', roots: 1 }]);
+    expect(r.breaks).toEqual([
+      {
+        kind: 'missing-library',
+        file: '/opt/app/bin/tool',
+        fileFrom: 'image',
+        library: 'libb.so.2',
+        neededBy: '/opt/app/bin/tool',
+        roots: 1,
+      },
+    ]);
   });
 
   it('lets a bind hide the image files under it and finds the host ones instead; a missing version is a break', () => {
-    const img = image({
-      ...base,
-      '/opt/cray': dir,
-      '/opt/cray/libmpi.so.12': file({ soname: 'libmpi.so.12', defines: ['MPI_1'] }),
-      '/opt/app/lib/mpi.so': file({ needed: ['libmpi.so.12', 'libc.so.6'], requires: [{ file: 'libmpi.so.12', versions: ['MPI_1'] }, { file: 'libc.so.6', versions: ['GLIBC_2.17'] }] }),
-    }, { LD_LIBRARY_PATH: '/opt/cray' });
-    const host = snapshot([{ spec: '/h:/opt/cray', source: '/h', target: '/opt/cray', kind: 'directory', files: [
-      { path: '/opt/cray/libmpi.so.12', link: 'libmpi.so.12.5.0' },
-      { path: '/opt/cray/libmpi.so.12.5.0', elf: elf({ soname: 'libmpi.so.12', needed: ['libc.so.6'], requires: [{ file: 'libc.so.6', versions: ['GLIBC_2.34'] }], defines: ['MPI_2'] }) },
-    ] }]);
+    const img = image(
+      {
+        ...base,
+        '/opt/cray': dir,
+        '/opt/cray/libmpi.so.12': file({ soname: 'libmpi.so.12', defines: ['MPI_1'] }),
+        '/opt/app/lib/mpi.so': file({
+          needed: ['libmpi.so.12', 'libc.so.6'],
+          requires: [
+            { file: 'libmpi.so.12', versions: ['MPI_1'] },
+            { file: 'libc.so.6', versions: ['GLIBC_2.17'] },
+          ],
+        }),
+      },
+      { LD_LIBRARY_PATH: '/opt/cray' },
+    );
+    const host = snapshot([
+      {
+        spec: '/h:/opt/cray',
+        source: '/h',
+        target: '/opt/cray',
+        kind: 'directory',
+        files: [
+          { path: '/opt/cray/libmpi.so.12', link: 'libmpi.so.12.5.0' },
+          {
+            path: '/opt/cray/libmpi.so.12.5.0',
+            elf: elf({
+              soname: 'libmpi.so.12',
+              needed: ['libc.so.6'],
+              requires: [{ file: 'libc.so.6', versions: ['GLIBC_2.34'] }],
+              defines: ['MPI_2'],
+            }),
+          },
+        ],
+      },
+    ]);
     const view = overlay(img, host);
     expect(view.has('/opt/cray/libmpi.so.12.5.0')).toBe(true);
     const rep = checkImage('img', img, host);
@@ -91,7 +186,15 @@ describe('the linker view', () => {
       ['/opt/cray/libmpi.so.12.5.0', 'libc.so.6', 'GLIBC_2.34', 'image', false],
     ]);
     // The image's own copy, hidden by the bind, is compared at Sarus's levels: 12.5.0 on the host, 12 in the image.
-    expect(rep.mpi).toEqual([{ library: 'libmpi', host: { path: '/opt/cray/libmpi.so.12.5.0', version: '12.5.0' }, image: { path: '/opt/cray/libmpi.so.12', version: '12' }, level: 'major', ok: true }]);
+    expect(rep.mpi).toEqual([
+      {
+        library: 'libmpi',
+        host: { path: '/opt/cray/libmpi.so.12.5.0', version: '12.5.0' },
+        image: { path: '/opt/cray/libmpi.so.12', version: '12' },
+        level: 'major',
+        ok: true,
+      },
+    ]);
   });
 
   it("compares MPI versions as Sarus's hook does", () => {

@@ -32,7 +32,12 @@ const FILES = [
 
 async function engineWithImage(): Promise<{ engine: FakeEngine; img: FakeImage }> {
   const engine = new FakeEngine();
-  const img = await fakeImage({ files: FILES, tags: ['unit/tiny:1.0'], labels: { 'org.example.kind': 'tiny' }, config: { Env: ['PATH=/bin', 'GREETING=hi'], WorkingDir: '/etc' } });
+  const img = await fakeImage({
+    files: FILES,
+    tags: ['unit/tiny:1.0'],
+    labels: { 'org.example.kind': 'tiny' },
+    config: { Env: ['PATH=/bin', 'GREETING=hi'], WorkingDir: '/etc' },
+  });
   // What the engine's export adds that is its own, not the image's.
   img.rootfs = await layerTar([{ name: '.dockerenv', content: '' }, ...FILES, { name: 'etc/hostname', content: '' }]);
   engine.addImage(img);
@@ -42,11 +47,15 @@ async function engineWithImage(): Promise<{ engine: FakeEngine; img: FakeImage }
 /** The paths in the SIF's squashfs partition, as unsquashfs lists them. */
 function partitionFiles(sif: string, offset: number): string[] {
   const out = execFileSync('unsquashfs', ['-o', String(offset), '-lc', '-d', '', sif]).toString();
-  return out.split('\n').map((l) => l.trim().replace(/^\//, '')).filter(Boolean).sort();
+  return out
+    .split('\n')
+    .map((l) => l.trim().replace(/^\//, ''))
+    .filter(Boolean)
+    .sort();
 }
 
 describe('convert from the in-memory engine', () => {
-  it('makes a SIF of the export with the image\'s labels and one squashfs partition, and removes the export container', async () => {
+  it("makes a SIF of the export with the image's labels and one squashfs partition, and removes the export container", async () => {
     const { engine, img } = await engineWithImage();
     const out = path.join(dir, 'tiny.sif');
 
@@ -55,11 +64,18 @@ describe('convert from the in-memory engine', () => {
     expect(r).toMatchObject({ out, backend: 'native', imageId: img.id, arch: 'amd64', compression: 'gzip' });
     const sif = await inspectSif(out);
     expect(sif.labels).toMatchObject({ 'org.example.kind': 'tiny' });
-    expect(sif.environment['/.singularity.d/env/10-docker2singularity.sh']).toContain('export GREETING="${GREETING:-"hi"}"');
+    expect(sif.environment['/.singularity.d/env/10-docker2singularity.sh']).toContain(
+      'export GREETING="${GREETING:-"hi"}"',
+    );
     expect(sif.deffile).toMatch(/^bootstrap: docker-daemon$/m);
     expect(sif.deffile).toMatch(/^from: unit\/tiny:1\.0$/m);
     expect(sif.arch).toBe(Arch.amd64);
-    expect(sif.partition).toMatchObject({ squashfsMagic: true, compression: 'gzip', arch: Arch.amd64, fsType: FsType.squash });
+    expect(sif.partition).toMatchObject({
+      squashfsMagic: true,
+      compression: 'gzip',
+      arch: Arch.amd64,
+      fsType: FsType.squash,
+    });
     expect(sif.objects.filter((o) => o.type === 'partition')).toHaveLength(1);
     const files = partitionFiles(out, sif.partition!.offset);
     expect(files).toEqual(expect.arrayContaining(['bin/tool', 'etc/motd', '.singularity.d/labels.json']));
@@ -67,7 +83,13 @@ describe('convert from the in-memory engine', () => {
     expect(files).not.toContain('etc/hostname');
 
     const create = engine.calls.find((c) => c.op === 'createContainer')!;
-    expect(create.args[0]).toEqual({ image: img.id, entrypoint: ['/sifkit-export-only'], cmd: [], labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` }, network: 'disabled' });
+    expect(create.args[0]).toEqual({
+      image: img.id,
+      entrypoint: ['/sifkit-export-only'],
+      cmd: [],
+      labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` },
+      network: 'disabled',
+    });
     expect(engine.ops()).not.toContain('start');
     expect(engine.containers.size).toBe(0);
   });
@@ -90,8 +112,18 @@ describe('convert from the in-memory engine', () => {
     const dead = 'f'.repeat(64);
     const alive = 'e'.repeat(64);
     // A pid above the kernel's largest is never alive.
-    engine.containers.set(dead, { id: dead, spec: { image: img.id, network: 'disabled' }, labels: { [CONVERT_LABEL]: `${os.hostname()}:${2 ** 23}` }, state: 'created' });
-    engine.containers.set(alive, { id: alive, spec: { image: img.id, network: 'disabled' }, labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` }, state: 'created' });
+    engine.containers.set(dead, {
+      id: dead,
+      spec: { image: img.id, network: 'disabled' },
+      labels: { [CONVERT_LABEL]: `${os.hostname()}:${2 ** 23}` },
+      state: 'created',
+    });
+    engine.containers.set(alive, {
+      id: alive,
+      spec: { image: img.id, network: 'disabled' },
+      labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` },
+      state: 'created',
+    });
 
     await convertFromEngine(engine, 'unit/tiny:1.0', path.join(dir, 'x.sif'), {});
 

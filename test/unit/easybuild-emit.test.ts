@@ -24,27 +24,48 @@ async function facts(over: Partial<ImageFacts> = {}): Promise<ImageFacts> {
   const values = resolveValues(recipe, {});
   const names = variantNames(recipe.naming, values, '20241007');
   const stem = `lumi-mpi4py-rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`;
-  return { sifName: sifFileName(stem, '0123456789ab'), sifPath: '/nowhere', stem, dockerhash: '0123456789ab', recipe, values, appVersion: values.mpi4py, names, date: '20241007', labels: {}, ...over };
+  return {
+    sifName: sifFileName(stem, '0123456789ab'),
+    sifPath: '/nowhere',
+    stem,
+    dockerhash: '0123456789ab',
+    recipe,
+    values,
+    appVersion: values.mpi4py,
+    names,
+    date: '20241007',
+    labels: {},
+    ...over,
+  };
 }
 
 describe('USER.md', () => {
-  it("keeps its own placeholders: a parameter named root or module does not replace them", async () => {
+  it('keeps its own placeholders: a parameter named root or module does not replace them', async () => {
     const f = await facts();
-    const page = userPage('`{{ root }}` and\n\n```\nmodule load LUMI {{ module }}\n```\n', { ...f, values: { ...f.values, root: '/evil', module: 'evil/1.0' } });
+    const page = userPage('`{{ root }}` and\n\n```\nmodule load LUMI {{ module }}\n```\n', {
+      ...f,
+      values: { ...f.values, root: '/evil', module: 'evil/1.0' },
+    });
     expect(page).toBe(`\`/appl/local/containers\` and\n\n\`\`\`\nmodule load LUMI ${f.names.module}\n\`\`\`\n`);
   });
 
   it('refuses a WITH_CONDA that would leave its code span, in one line', async () => {
     const f = await facts({ withConda: 'x` <script>alert(1)</script>' });
-    expect(() => userPage('Run `{{ with_conda }}` first.\n', f)).toThrow(/^recipe mpi4py: USER.md \{\{ with_conda \}\}: "x` <script>alert\(1\)<\/script>" contains a backtick/);
+    expect(() => userPage('Run `{{ with_conda }}` first.\n', f)).toThrow(
+      /^recipe mpi4py: USER.md \{\{ with_conda \}\}: "x` <script>alert\(1\)<\/script>" contains a backtick/,
+    );
   });
 });
 
 describe('the EasyConfig', () => {
-  it("refuses a description EasyBuild would not keep as text, naming the recipe", async () => {
+  it('refuses a description EasyBuild would not keep as text, naming the recipe', async () => {
     const f = await facts();
-    expect(() => easyconfigText({ ...f, recipe: { ...f.recipe, description: 'a ]==] b' } })).toThrow(/^recipe mpi4py: description "a \]==\] b" holds a Lua long bracket/);
-    expect(() => easyconfigText({ ...f, recipe: { ...f.recipe, description: 'a %(installdir)s b' } })).toThrow(/EasyBuild template/);
+    expect(() => easyconfigText({ ...f, recipe: { ...f.recipe, description: 'a ]==] b' } })).toThrow(
+      /^recipe mpi4py: description "a \]==\] b" holds a Lua long bracket/,
+    );
+    expect(() => easyconfigText({ ...f, recipe: { ...f.recipe, description: 'a %(installdir)s b' } })).toThrow(
+      /EasyBuild template/,
+    );
   });
 });
 
@@ -53,15 +74,37 @@ describe("the pull request's body", () => {
     const f = await facts({ sha256: 'a'.repeat(64) });
     const reason = 'output lacks "ok" | <img src=x onerror=alert(1)> [link](http://evil) **bold**\n# heading';
     const run: TestRun = {
-      image: f.sifName, stem: f.stem, dockerhash: f.dockerhash, recipe: 'mpi4py', runner: 'slurm', host: 'h', jobId: '12', started: '2026-01-01T00:00:00Z', finished: '2026-01-01T00:01:00Z', passed: false,
-      checks: [{ name: 'x|y', outcome: 'failed', passed: false, exitCode: 1, durationMs: 10, reason, tail: '', figures: { kind: 'latency', unit: 'us', points: [{ size: 1, value: 2 }] } }],
+      image: f.sifName,
+      stem: f.stem,
+      dockerhash: f.dockerhash,
+      recipe: 'mpi4py',
+      runner: 'slurm',
+      host: 'h',
+      jobId: '12',
+      started: '2026-01-01T00:00:00Z',
+      finished: '2026-01-01T00:01:00Z',
+      passed: false,
+      checks: [
+        {
+          name: 'x|y',
+          outcome: 'failed',
+          passed: false,
+          exitCode: 1,
+          durationMs: 10,
+          reason,
+          tail: '',
+          figures: { kind: 'latency', unit: 'us', points: [{ size: 1, value: 2 }] },
+        },
+      ],
     };
     const tokens = new MarkdownIt({ html: true }).parse(prBody(f, 1 << 20, [run]), {});
     const types = new Set(tokens.flatMap((t) => [t.type, ...(t.children ?? []).map((c) => c.type)]));
     for (const bad of ['html_inline', 'html_block', 'link_open', 'image']) expect(types).not.toContain(bad);
     // The one heading is the body's own.
     expect(tokens.filter((t) => t.type === 'heading_open')).toHaveLength(1);
-    const cells = tokens.filter((t, i) => t.type === 'inline' && tokens[i - 1]?.type === 'td_open').map((t) => (t.children ?? []).map((c) => c.content).join(''));
+    const cells = tokens
+      .filter((t, i) => t.type === 'inline' && tokens[i - 1]?.type === 'td_open')
+      .map((t) => (t.children ?? []).map((c) => c.content).join(''));
     expect(cells).toContain('x|y');
     expect(cells).toContain(`failed (${reason})`);
   });
@@ -70,7 +113,10 @@ describe("the pull request's body", () => {
 describe('every emitter', () => {
   it('refuses a lone surrogate (no file can hold it) in one line, and each its own impossible characters', () => {
     const emitters = [bashWord, luaString, pyString, dockerfileString, htmlText, mdText];
-    for (const emit of emitters) expect(() => emit('a\ud800b', 'the value')).toThrow(/^the value: "a\\ud800b" is not valid Unicode \(a lone surrogate\)/);
+    for (const emit of emitters)
+      expect(() => emit('a\ud800b', 'the value')).toThrow(
+        /^the value: "a\\ud800b" is not valid Unicode \(a lone surrogate\)/,
+      );
     expect(() => bashWord('a\0b')).toThrow(/NUL/);
     expect(() => dockerfileString('a\nRUN id')).toThrow(/line break/);
     expect(() => htmlText('\0')).toThrow(/NUL/);

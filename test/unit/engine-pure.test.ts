@@ -7,8 +7,12 @@ import { dockerhashOf, parseSifFileName, sifFileName } from '../../src/recipe/na
 describe('build stream parser', () => {
   it('fails on an error line even though the stream ended normally', () => {
     const p = new BuildStreamParser();
-    p.feed('{"stream":"Step 1/2 : FROM x\\n"}\n{"stream":"Step 2/2 : RUN false\\n"}\n{"stream":" ---> Running in 0123456789ab\\n"}\n');
-    p.feed('{"errorDetail":{"code":1,"message":"The command returned a non-zero code: 1"},"error":"The command returned a non-zero code: 1"}');
+    p.feed(
+      '{"stream":"Step 1/2 : FROM x\\n"}\n{"stream":"Step 2/2 : RUN false\\n"}\n{"stream":" ---> Running in 0123456789ab\\n"}\n',
+    );
+    p.feed(
+      '{"errorDetail":{"code":1,"message":"The command returned a non-zero code: 1"},"error":"The command returned a non-zero code: 1"}',
+    );
     p.end();
     expect(p.error).toBe('The command returned a non-zero code: 1');
     expect(p.step).toEqual({ n: 2, of: 2, instruction: 'RUN false' });
@@ -52,7 +56,11 @@ describe('names', () => {
     expect(dockerhashOf('sha256:f049c8bd4669aaaa')).toBe('f049c8bd4669');
     const f = sifFileName('lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6', 'f049c8bd4669');
     expect(f).toBe('lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6-dockerhash-f049c8bd4669.sif');
-    expect(parseSifFileName(f)).toEqual({ stem: 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6', dockerhash: 'f049c8bd4669', ext: 'sif' });
+    expect(parseSifFileName(f)).toEqual({
+      stem: 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6',
+      dockerhash: 'f049c8bd4669',
+      ext: 'sif',
+    });
     expect(parseSifFileName('random.sif')).toBeUndefined();
   });
   it('splits tags with registry ports', () => {

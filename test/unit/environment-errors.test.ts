@@ -8,14 +8,28 @@ import { childFailure, lastLine } from '../../src/util/process';
 
 /** What docker-modem rejects with: the daemon's JSON message, the HTTP status. */
 function modemError(statusCode: number, message: string): Error {
-  return Object.assign(new Error(`(HTTP code ${statusCode}) unexpected - ${message} `), { statusCode, reason: 'unexpected', json: { message } });
+  return Object.assign(new Error(`(HTTP code ${statusCode}) unexpected - ${message} `), {
+    statusCode,
+    reason: 'unexpected',
+    json: { message },
+  });
 }
 
 describe('Docker engine errors, by HTTP status', () => {
   it.each([
-    [400, InputError, 'engine-bad-request', 'the Docker engine refused the request (HTTP 400): invalid reference format'],
+    [
+      400,
+      InputError,
+      'engine-bad-request',
+      'the Docker engine refused the request (HTTP 400): invalid reference format',
+    ],
     [404, InputError, 'engine-not-found', 'the Docker engine has no such object (HTTP 404): invalid reference format'],
-    [409, OperationError, 'engine-conflict', 'the Docker engine refused: conflict (HTTP 409): invalid reference format'],
+    [
+      409,
+      OperationError,
+      'engine-conflict',
+      'the Docker engine refused: conflict (HTTP 409): invalid reference format',
+    ],
     [403, OperationError, 'engine-forbidden', 'the Docker engine forbids this (HTTP 403): invalid reference format'],
     [500, OperationError, 'engine-error', 'the Docker engine failed (HTTP 500): invalid reference format'],
     [503, OperationError, 'engine-error', 'the Docker engine failed (HTTP 503): invalid reference format'],
@@ -26,7 +40,9 @@ describe('Docker engine errors, by HTTP status', () => {
   });
   it("a 500 keeps the daemon's own words, first line only, and points at its log", () => {
     const e = engineFailure(modemError(500, 'failed to create shim task: OCI runtime create failed\nmore detail'));
-    expect(e?.message).toBe('the Docker engine failed (HTTP 500): failed to create shim task: OCI runtime create failed');
+    expect(e?.message).toBe(
+      'the Docker engine failed (HTTP 500): failed to create shim task: OCI runtime create failed',
+    );
     expect(e?.hint).toMatch(/daemon's own error/);
     expect(e?.exitCode).toBe(ExitCode.failed);
   });
@@ -35,10 +51,19 @@ describe('Docker engine errors, by HTTP status', () => {
     expect(engineFailure(Object.assign(new Error('x'), { code: 'ENOENT', syscall: 'open' }))).toBeUndefined();
   });
   it('no engine: the reason by errno, the address, a hint that fits', () => {
-    const eacces = noEngine(Object.assign(new Error('connect EACCES /var/run/docker.sock'), { code: 'EACCES' }), 'unix:///var/run/docker.sock');
-    expect(eacces).toMatchObject({ code: 'no-engine', exitCode: 1, message: 'no Docker engine answers at unix:///var/run/docker.sock: permission denied on the socket (EACCES)' });
+    const eacces = noEngine(
+      Object.assign(new Error('connect EACCES /var/run/docker.sock'), { code: 'EACCES' }),
+      'unix:///var/run/docker.sock',
+    );
+    expect(eacces).toMatchObject({
+      code: 'no-engine',
+      exitCode: 1,
+      message: 'no Docker engine answers at unix:///var/run/docker.sock: permission denied on the socket (EACCES)',
+    });
     expect(eacces.hint).toMatch(/docker group/);
-    expect(noEngine(new Error('socket hang up'), 'tcp://h:2375').message).toBe('no Docker engine answers at tcp://h:2375: socket hang up');
+    expect(noEngine(new Error('socket hang up'), 'tcp://h:2375').message).toBe(
+      'no Docker engine answers at tcp://h:2375: socket hang up',
+    );
   });
   it('any status and message give one line with the right exit code (property)', () => {
     fc.assert(
@@ -54,10 +79,18 @@ describe('Docker engine errors, by HTTP status', () => {
 
 describe('child process failures', () => {
   it('quote the last non-empty stderr line', () => {
-    expect(lastLine('Parallel mksquashfs: Using 2 processors\nFATAL ERROR: Requested memory size too large\n\n')).toBe('FATAL ERROR: Requested memory size too large');
-    expect(childFailure('mksquashfs', { code: 1, signal: null }, 'a\nFATAL ERROR: x\n')).toBe('mksquashfs failed (exit 1): FATAL ERROR: x');
-    expect(childFailure('sbatch', { code: null, signal: 'SIGKILL' }, '')).toBe('sbatch was killed by SIGKILL: nothing on stderr');
-    expect(childFailure('scontrol', { code: null, signal: 'SIGKILL', timedOutMs: 60_000 }, 'slow')).toBe('scontrol timed out after 60 s: slow');
+    expect(lastLine('Parallel mksquashfs: Using 2 processors\nFATAL ERROR: Requested memory size too large\n\n')).toBe(
+      'FATAL ERROR: Requested memory size too large',
+    );
+    expect(childFailure('mksquashfs', { code: 1, signal: null }, 'a\nFATAL ERROR: x\n')).toBe(
+      'mksquashfs failed (exit 1): FATAL ERROR: x',
+    );
+    expect(childFailure('sbatch', { code: null, signal: 'SIGKILL' }, '')).toBe(
+      'sbatch was killed by SIGKILL: nothing on stderr',
+    );
+    expect(childFailure('scontrol', { code: null, signal: 'SIGKILL', timedOutMs: 60_000 }, 'slow')).toBe(
+      'scontrol timed out after 60 s: slow',
+    );
   });
 });
 
@@ -82,7 +115,8 @@ describe('GitHub', () => {
     expect(() => apiBase(url)).toThrow(message);
   });
   it('names network failures by the cause fetch gives', () => {
-    const fetchFailed = (code: string) => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(code), { code }) });
+    const fetchFailed = (code: string) =>
+      Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(code), { code }) });
     expect(networkKind(fetchFailed('ECONNREFUSED')).kind).toBe('refused');
     expect(networkKind(fetchFailed('ENOTFOUND')).kind).toBe('dns');
     expect(networkKind(fetchFailed('EAI_AGAIN')).kind).toBe('dns');
@@ -93,13 +127,20 @@ describe('GitHub', () => {
     expect(networkKind(Object.assign(new Error('t'), { name: 'TimeoutError' })).kind).toBe('timeout');
   });
   it('a network failure is an environment failure, exit 1, with the host; never a made-up 500', () => {
-    const e = explain(failureOf(new GitHubNetworkError('refused', 'api.github.com', 'ECONNREFUSED', 'GET', 'https://api.github.com/repos/a/b')), 'a', 'b');
+    const e = explain(
+      failureOf(
+        new GitHubNetworkError('refused', 'api.github.com', 'ECONNREFUSED', 'GET', 'https://api.github.com/repos/a/b'),
+      ),
+      'a',
+      'b',
+    );
     expect(e).toBeInstanceOf(OperationError);
     expect(e.message).toBe('GitHub cannot be reached: connection refused: api.github.com (ECONNREFUSED)');
     expect(e.message).not.toMatch(/500/);
   });
   it('only a timeout or a dropped connection is marked for the retry plugin', () => {
-    const st = (k: 'refused' | 'dns' | 'tls' | 'timeout' | 'reset') => new GitHubNetworkError(k, 'h', '', 'GET', 'https://h/x').status;
+    const st = (k: 'refused' | 'dns' | 'tls' | 'timeout' | 'reset') =>
+      new GitHubNetworkError(k, 'h', '', 'GET', 'https://h/x').status;
     expect([st('refused'), st('dns'), st('tls')]).toEqual([0, 0, 0]);
     expect([st('timeout'), st('reset')]).toEqual([500, 500]);
   });

@@ -19,9 +19,15 @@ import type { ParamValues, Recipe } from '../../src/recipe/types';
  * fails here until the example runs it or the reason it cannot is real.
  */
 const NEEDS: Array<{ why: string; re: RegExp }> = [
-  { why: "AMD's repository or ROCm's compilers", re: /repo\.radeon\.com|amdgpu-install|\$ROCM_RPM|\$ROCM_PATH\/llvm\/bin\/clang|--enable-rocm|\$CUPY_SOURCE/ },
+  {
+    why: "AMD's repository or ROCm's compilers",
+    re: /repo\.radeon\.com|amdgpu-install|\$ROCM_RPM|\$ROCM_PATH\/llvm\/bin\/clang|--enable-rocm|\$CUPY_SOURCE/,
+  },
   { why: "SUSE's registry and repositories", re: /\bzypper\b|registry\.suse\.com|opensuse\.org/ },
-  { why: 'a download from the internet (only the build-time server and Debian are reachable here)', re: /https?:\/\/(?!127\.0\.0\.1[:/]|localhost[:/])/ },
+  {
+    why: 'a download from the internet (only the build-time server and Debian are reachable here)',
+    re: /https?:\/\/(?!127\.0\.0\.1[:/]|localhost[:/])/,
+  },
   { why: "conda's packages (Anaconda's repository)", re: /\bconda create\b/ },
   { why: 'the wheel a step above built from its download', re: /\/opt\/wheels\// },
   { why: "ROCm 5.4's compilers (only before ROCm 5.6, from AMD's packages)", re: /libstdc\+\+\.so\*/ },
@@ -41,10 +47,18 @@ function runSteps(fragments: Array<[string, string]>, values: ParamValues): { st
     const lines = text.split('\n');
     const kept = keptLines(text, values, rel);
     // A declared source (recipe/sources.ts) comes from the source cache, which only its upstream can fill: written as its download.
-    const rendered = substitute(kept.map((i) => lines[i]).join('\n'), values, rel, (name, dest) => `curl -fsS -o ${dest} https://upstream.invalid/${name}`);
-    const runs = DockerfileParser.parse(rendered).getInstructions().filter((ins) => ins.getKeyword() === 'RUN');
+    const rendered = substitute(
+      kept.map((i) => lines[i]).join('\n'),
+      values,
+      rel,
+      (name, dest) => `curl -fsS -o ${dest} https://upstream.invalid/${name}`,
+    );
+    const runs = DockerfileParser.parse(rendered)
+      .getInstructions()
+      .filter((ins) => ins.getKeyword() === 'RUN');
     if (runs.length === 0) withoutRun.push(rel);
-    for (const ins of runs) steps.push({ at: `${rel}:${kept[ins.getRange().start.line] + 1}`, text: ins.getArgumentsContent() ?? '' });
+    for (const ins of runs)
+      steps.push({ at: `${rel}:${kept[ins.getRange().start.line] + 1}`, text: ins.getArgumentsContent() ?? '' });
   }
   return { steps, withoutRun };
 }
@@ -82,8 +96,17 @@ describe('the example runs the real fragments', () => {
 
   it('shares the Cray info and hook, the served tools, the amdgpu-arch source, WITH_CONDA and the checks', () => {
     const shared = lumi.fragments.filter((f) => example.fragments.includes(f));
-    expect(shared).toEqual(['fragments/cray-info.docker', 'fragments/rocm.docker', 'fragments/miniconda.docker', 'fragments/conda-env.docker', 'fragments/mpi4py-cray.docker', 'fragments/checks.docker']);
-    const steps = runSteps(exampleFragments, resolveValues(example, {})).steps.map((s) => s.text).join('\n');
+    expect(shared).toEqual([
+      'fragments/cray-info.docker',
+      'fragments/rocm.docker',
+      'fragments/miniconda.docker',
+      'fragments/conda-env.docker',
+      'fragments/mpi4py-cray.docker',
+      'fragments/checks.docker',
+    ]);
+    const steps = runSteps(exampleFragments, resolveValues(example, {}))
+      .steps.map((s) => s.text)
+      .join('\n');
     expect(steps).toContain('curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo"');
     expect(steps).toContain('g++-12 /tmp/amdgpu-arch.cpp -DNUM_TARGETS=8 -o amdgpu-arch');
     expect(steps).toContain('curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar"');
@@ -92,9 +115,16 @@ describe('the example runs the real fragments', () => {
   });
 
   it('fails when a step the example could run is left out of it (the rule has teeth)', () => {
-    const withExtra = lumiFragments.map(([rel, text]): [string, string] => [rel, rel === 'fragments/conda-env.docker' ? `${text}\n{{ if target == lumi-g }}\nRUN echo only on LUMI\n{{ end }}\n` : text]);
+    const withExtra = lumiFragments.map(([rel, text]): [string, string] => [
+      rel,
+      rel === 'fragments/conda-env.docker'
+        ? `${text}\n{{ if target == lumi-g }}\nRUN echo only on LUMI\n{{ end }}\n`
+        : text,
+    ]);
     const ran = new Set(runSteps(exampleFragments, resolveValues(example, {})).steps.map((s) => s.at));
-    const steps = runSteps(withExtra, resolveValues(lumi, {})).steps.filter((s) => !ran.has(s.at) && !NEEDS.some((n) => n.re.test(s.text)));
+    const steps = runSteps(withExtra, resolveValues(lumi, {})).steps.filter(
+      (s) => !ran.has(s.at) && !NEEDS.some((n) => n.re.test(s.text)),
+    );
     expect(steps.map((s) => s.text)).toEqual(['echo only on LUMI']);
   });
 });

@@ -34,11 +34,18 @@ describe('publishPullRequest over an in-memory GitHub', () => {
     const gh = repo();
     const r = await publishPullRequest(request(), gh);
     expect(r).toMatchObject({ branch: 'sifkit/mpi4py-3.1.6', committed: true, pr: { number: 1, created: true } });
-    expect(gh.files(r.branch)).toEqual({ 'README.md': 'contrib\n', [OLD]: 'old\n', [`${DIR}/mpi4py-3.1.6.eb`]: "name = 'mpi4py'\n", [`${DIR}/USER.md`]: '# mpi4py\n' });
+    expect(gh.files(r.branch)).toEqual({
+      'README.md': 'contrib\n',
+      [OLD]: 'old\n',
+      [`${DIR}/mpi4py-3.1.6.eb`]: "name = 'mpi4py'\n",
+      [`${DIR}/USER.md`]: '# mpi4py\n',
+    });
     expect(gh.branches.get(r.branch)).toBe(r.commit);
     expect(gh.commits.get(r.commit)).toMatchObject({ parents: [gh.branches.get('main')], message: request().message });
     expect(gh.files('main')).toEqual({ 'README.md': 'contrib\n', [OLD]: 'old\n' });
-    expect(gh.pulls).toEqual([{ number: 1, head: r.branch, base: 'main', title: request().title, body: request().body, state: 'open' }]);
+    expect(gh.pulls).toEqual([
+      { number: 1, head: r.branch, base: 'main', title: request().title, body: request().body, state: 'open' },
+    ]);
   });
 
   it('changes nothing when the same release is published again', async () => {
@@ -55,7 +62,10 @@ describe('publishPullRequest over an in-memory GitHub', () => {
   it('commits a changed file on top of the branch and updates the open pull request', async () => {
     const gh = repo();
     const first = await publishPullRequest(request(), gh);
-    const changed = request({ body: 'Rebuilt.\n', files: [{ path: `${DIR}/mpi4py-3.1.6.eb`, content: "name = 'mpi4py'\nversion = '3.1.6'\n" }] });
+    const changed = request({
+      body: 'Rebuilt.\n',
+      files: [{ path: `${DIR}/mpi4py-3.1.6.eb`, content: "name = 'mpi4py'\nversion = '3.1.6'\n" }],
+    });
     const r = await publishPullRequest(changed, gh);
     expect(r).toMatchObject({ committed: true, pr: { number: 1, created: false } });
     expect(gh.commits.get(r.commit)!.parents).toEqual([first.commit]);
@@ -75,14 +85,77 @@ describe('publishPullRequest over an in-memory GitHub', () => {
   });
 
   it.each([
-    ['no such repository', (gh: InMemoryGitHub) => void gh, { repo: 'elsewhere' }, InputError, 'Lumi-supercomputer/elsewhere not found, or the token cannot see it (404)'],
-    ['a token refused', (gh: InMemoryGitHub) => { gh.badToken = true; }, {}, InputError, 'GitHub refused the token (401 Bad credentials)'],
-    ['no write permission', (gh: InMemoryGitHub) => { gh.readOnly = true; }, {}, RefusedError, 'GitHub forbids this for Lumi-supercomputer/LUMI-EasyBuild-containers (403: Resource not accessible by integration)'],
-    ['a rejected pull request', (gh: InMemoryGitHub) => gh.failNext('openPullRequest', new HostFailure('rejected', 'Validation Failed', { status: 422 })), {}, InputError, 'GitHub rejected the request (422: Validation Failed)'],
-    ['a renamed repository', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('moved', 'moved to https://api.github.com/repositories/42', { status: 301 })), {}, InputError, 'GitHub answers that Lumi-supercomputer/LUMI-EasyBuild-containers has moved (301: moved to https://api.github.com/repositories/42); sifkit does not follow redirects with the token'],
-    ['a conflict', (gh: InMemoryGitHub) => gh.failNext('createTree', new HostFailure('conflict', 'Git Repository is empty.', { status: 409 })), {}, OperationError, 'GitHub refused a change that conflicts with Lumi-supercomputer/LUMI-EasyBuild-containers as it is now (409: Git Repository is empty.)'],
-    ['a server that stays down', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('server', 'Service Unavailable', { status: 503 })), {}, OperationError, 'GitHub request failed (503): Service Unavailable'],
-    ['no network', (gh: InMemoryGitHub) => gh.failNext('defaultBranch', new HostFailure('unreachable', 'connection refused: 127.0.0.1:9 (ECONNREFUSED)', { network: 'refused' })), {}, OperationError, 'GitHub cannot be reached: connection refused: 127.0.0.1:9 (ECONNREFUSED)'],
+    [
+      'no such repository',
+      (gh: InMemoryGitHub) => void gh,
+      { repo: 'elsewhere' },
+      InputError,
+      'Lumi-supercomputer/elsewhere not found, or the token cannot see it (404)',
+    ],
+    [
+      'a token refused',
+      (gh: InMemoryGitHub) => {
+        gh.badToken = true;
+      },
+      {},
+      InputError,
+      'GitHub refused the token (401 Bad credentials)',
+    ],
+    [
+      'no write permission',
+      (gh: InMemoryGitHub) => {
+        gh.readOnly = true;
+      },
+      {},
+      RefusedError,
+      'GitHub forbids this for Lumi-supercomputer/LUMI-EasyBuild-containers (403: Resource not accessible by integration)',
+    ],
+    [
+      'a rejected pull request',
+      (gh: InMemoryGitHub) =>
+        gh.failNext('openPullRequest', new HostFailure('rejected', 'Validation Failed', { status: 422 })),
+      {},
+      InputError,
+      'GitHub rejected the request (422: Validation Failed)',
+    ],
+    [
+      'a renamed repository',
+      (gh: InMemoryGitHub) =>
+        gh.failNext(
+          'defaultBranch',
+          new HostFailure('moved', 'moved to https://api.github.com/repositories/42', { status: 301 }),
+        ),
+      {},
+      InputError,
+      'GitHub answers that Lumi-supercomputer/LUMI-EasyBuild-containers has moved (301: moved to https://api.github.com/repositories/42); sifkit does not follow redirects with the token',
+    ],
+    [
+      'a conflict',
+      (gh: InMemoryGitHub) =>
+        gh.failNext('createTree', new HostFailure('conflict', 'Git Repository is empty.', { status: 409 })),
+      {},
+      OperationError,
+      'GitHub refused a change that conflicts with Lumi-supercomputer/LUMI-EasyBuild-containers as it is now (409: Git Repository is empty.)',
+    ],
+    [
+      'a server that stays down',
+      (gh: InMemoryGitHub) =>
+        gh.failNext('defaultBranch', new HostFailure('server', 'Service Unavailable', { status: 503 })),
+      {},
+      OperationError,
+      'GitHub request failed (503): Service Unavailable',
+    ],
+    [
+      'no network',
+      (gh: InMemoryGitHub) =>
+        gh.failNext(
+          'defaultBranch',
+          new HostFailure('unreachable', 'connection refused: 127.0.0.1:9 (ECONNREFUSED)', { network: 'refused' }),
+        ),
+      {},
+      OperationError,
+      'GitHub cannot be reached: connection refused: 127.0.0.1:9 (ECONNREFUSED)',
+    ],
   ])('explains %s in one line and opens nothing', async (_what, setup, over, cls, message) => {
     const gh = repo();
     setup(gh);
@@ -97,10 +170,16 @@ describe('publishPullRequest over an in-memory GitHub', () => {
     const gh = repo();
     await publishPullRequest(request(), gh);
     let theirs = '';
-    gh.beforeNext('moveBranch', () => { theirs = gh.push('sifkit/mpi4py-3.1.6', { 'other.txt': 'x\n' }); });
+    gh.beforeNext('moveBranch', () => {
+      theirs = gh.push('sifkit/mpi4py-3.1.6', { 'other.txt': 'x\n' });
+    });
     const p = publishPullRequest(request({ files: [{ path: `${DIR}/USER.md`, content: '# changed\n' }] }), gh);
     await expect(p).rejects.toThrow(OperationError);
-    await expect(p).rejects.toMatchObject({ code: 'github-conflict', exitCode: ExitCode.failed, message: `the branch sifkit/mpi4py-3.1.6 of Lumi-supercomputer/LUMI-EasyBuild-containers moved while sifkit committed to it (now at ${theirs.slice(0, 12)})` });
+    await expect(p).rejects.toMatchObject({
+      code: 'github-conflict',
+      exitCode: ExitCode.failed,
+      message: `the branch sifkit/mpi4py-3.1.6 of Lumi-supercomputer/LUMI-EasyBuild-containers moved while sifkit committed to it (now at ${theirs.slice(0, 12)})`,
+    });
     expect(gh.branches.get('sifkit/mpi4py-3.1.6')).toBe(theirs);
     expect(gh.pulls).toHaveLength(1);
   });
@@ -112,7 +191,10 @@ describe('publishPullRequest over an in-memory GitHub', () => {
     const log: string[] = [];
     const r = await publishPullRequest(request(), gh, { log: (l) => log.push(l) });
     expect(r).toMatchObject({ committed: true, pr: { number: 1, created: true } });
-    expect(gh.calls.filter((c) => c === 'createBranch' || c === 'openPullRequest')).toEqual(['createBranch', 'openPullRequest']);
+    expect(gh.calls.filter((c) => c === 'createBranch' || c === 'openPullRequest')).toEqual([
+      'createBranch',
+      'openPullRequest',
+    ]);
     expect(log).toEqual([
       'GitHub: the answer was lost (the connection was dropped before the answer), but the request was applied',
       'GitHub: the answer was lost (the connection was dropped before the answer), but the request was applied',
@@ -131,7 +213,10 @@ describe('publishPullRequest over an in-memory GitHub', () => {
 
   it('does not resend a request refused for a reason waiting cannot mend', async () => {
     const gh = repo();
-    gh.failNext('openPullRequest', new HostFailure('forbidden', 'Resource not accessible by integration', { status: 403 }));
+    gh.failNext(
+      'openPullRequest',
+      new HostFailure('forbidden', 'Resource not accessible by integration', { status: 403 }),
+    );
     await expect(publishPullRequest(request(), gh)).rejects.toThrow(RefusedError);
     expect(gh.calls.filter((c) => c === 'openPullRequest')).toHaveLength(1);
   });
@@ -168,7 +253,10 @@ describe('publishPullRequest over an in-memory GitHub', () => {
 describe("the Octokit host's failures, by status and network kind", () => {
   // Only the mapping: no request is sent.
   const answered = (status: number, message: string, headers: Record<string, string> = {}) =>
-    new RequestError(message, status, { request: { method: 'GET', url: 'https://api.github.com/repos/a/b', headers: {} }, response: { status, url: 'https://api.github.com/repos/a/b', headers, data: { message } } });
+    new RequestError(message, status, {
+      request: { method: 'GET', url: 'https://api.github.com/repos/a/b', headers: {} },
+      response: { status, url: 'https://api.github.com/repos/a/b', headers, data: { message } },
+    });
 
   it.each([
     [401, {}, 'unauthorized'],
@@ -186,9 +274,14 @@ describe("the Octokit host's failures, by status and network kind", () => {
   });
 
   it('a timeout or a dropped connection leaves the outcome unknown; a refused one sent nothing', () => {
-    const net = (k: 'refused' | 'dns' | 'tls' | 'timeout' | 'reset') => failureOf(new GitHubNetworkError(k, 'h', '', 'POST', 'https://h/x'));
+    const net = (k: 'refused' | 'dns' | 'tls' | 'timeout' | 'reset') =>
+      failureOf(new GitHubNetworkError(k, 'h', '', 'POST', 'https://h/x'));
     expect([net('timeout').kind, net('reset').kind]).toEqual(['no-answer', 'no-answer']);
-    expect([net('refused').kind, net('dns').kind, net('tls').kind]).toEqual(['unreachable', 'unreachable', 'unreachable']);
+    expect([net('refused').kind, net('dns').kind, net('tls').kind]).toEqual([
+      'unreachable',
+      'unreachable',
+      'unreachable',
+    ]);
     expect(net('timeout').status).toBeUndefined(); // never the 500 the retry plugin is shown
   });
 

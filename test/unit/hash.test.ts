@@ -32,7 +32,9 @@ describe('definition hash', () => {
     );
   });
   it('does not run fields together', () => {
-    expect(definitionHash({ body: 'ab', buildArgs: {}, files: {} })).not.toBe(definitionHash({ body: 'a', buildArgs: { b: '' }, files: {} }));
+    expect(definitionHash({ body: 'ab', buildArgs: {}, files: {} })).not.toBe(
+      definitionHash({ body: 'a', buildArgs: { b: '' }, files: {} }),
+    );
   });
   it('on real renders: same parameters same hash, one parameter changed another', async () => {
     const a = await renderFor('mpi4py', { rocm: '6.2.0' });

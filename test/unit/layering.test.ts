@@ -5,7 +5,17 @@
  * here; a new exception must say why, and is a TODO.
  */
 import * as path from 'node:path';
-import { circles, graphOf, groupEdges, impurities, readGraph, rankOf, upwardEdges, type ImportGraph, type LayerTable } from '../support/import-graph';
+import {
+  circles,
+  graphOf,
+  groupEdges,
+  impurities,
+  readGraph,
+  rankOf,
+  upwardEdges,
+  type ImportGraph,
+  type LayerTable,
+} from '../support/import-graph';
 
 const SRC = path.join(__dirname, '..', '..', 'src');
 
@@ -26,29 +36,92 @@ const KNOWN_UPWARD: Record<string, string> = {};
 /** Modules that take plain data and give plain data (or streams): no file system, processes, network, engine. */
 const PURE = new Set([
   'errors',
-  'emit/text', 'emit/bash', 'emit/lua', 'emit/python', 'emit/dockerfile', 'emit/markdown', 'emit/html', 'emit/sbatch', 'emit/terminal',
-  'validate/names', 'validate/schema', 'validate/labels',
-  'validate/schemas/audit', 'validate/schemas/build', 'validate/schemas/config', 'validate/schemas/docker', 'validate/schemas/ledger',
-  'validate/schemas/quarantine', 'validate/schemas/recipe', 'validate/schemas/results', 'validate/schemas/sif', 'validate/schemas/trust',
-  'recipe/types', 'recipe/names', 'recipe/params', 'recipe/template', 'recipe/render', 'recipe/hash', 'recipe/lint', 'recipe/schema', 'recipe/dockerignore', 'recipe/served', 'recipe/fetches', 'recipe/sources',
+  'emit/text',
+  'emit/bash',
+  'emit/lua',
+  'emit/python',
+  'emit/dockerfile',
+  'emit/markdown',
+  'emit/html',
+  'emit/sbatch',
+  'emit/terminal',
+  'validate/names',
+  'validate/schema',
+  'validate/labels',
+  'validate/schemas/audit',
+  'validate/schemas/build',
+  'validate/schemas/config',
+  'validate/schemas/docker',
+  'validate/schemas/ledger',
+  'validate/schemas/quarantine',
+  'validate/schemas/recipe',
+  'validate/schemas/results',
+  'validate/schemas/sif',
+  'validate/schemas/trust',
+  'recipe/types',
+  'recipe/names',
+  'recipe/params',
+  'recipe/template',
+  'recipe/render',
+  'recipe/hash',
+  'recipe/lint',
+  'recipe/schema',
+  'recipe/dockerignore',
+  'recipe/served',
+  'recipe/fetches',
+  'recipe/sources',
   'fileserver/roles',
-  'sif/format', 'sif/integrity', 'sif/dsse',
-  'elf/format', 'elf/stream',
+  'sif/format',
+  'sif/integrity',
+  'sif/dsse',
+  'elf/format',
+  'elf/stream',
   'validate/schemas/host',
-  'compat/binds', 'compat/linker', 'compat/mpi', 'compat/check', 'compat/versions',
+  'compat/binds',
+  'compat/linker',
+  'compat/mpi',
+  'compat/check',
+  'compat/versions',
   'engine/progress',
-  'convert/squash-options', 'convert/flatten', 'convert/additions', 'convert/singularity',
-  'checks/gate', 'checks/judge', 'checks/osu', 'checks/spec', 'checks/profile', 'checks/report',
-  'tree/names', 'tree/policy', 'tree/retire-plan',
-  'github/host', 'github/pr-content', 'github/pull-request',
+  'convert/squash-options',
+  'convert/flatten',
+  'convert/additions',
+  'convert/singularity',
+  'checks/gate',
+  'checks/judge',
+  'checks/osu',
+  'checks/spec',
+  'checks/profile',
+  'checks/report',
+  'tree/names',
+  'tree/policy',
+  'tree/retire-plan',
+  'github/host',
+  'github/pr-content',
+  'github/pull-request',
   'pipeline/context',
 ]);
 
 /** Run-time imports that make a module effectful. */
 const EFFECTS = new Set([
-  'fs', 'node:fs', 'node:fs/promises', 'child_process', 'node:child_process', 'node:net', 'node:http', 'node:https',
-  'node:dgram', 'node:tty', 'node:os', 'node:worker_threads', 'dockerode', 'listr2', '@octokit/rest', '@octokit/core',
-  '@octokit/plugin-retry', '@octokit/plugin-throttling',
+  'fs',
+  'node:fs',
+  'node:fs/promises',
+  'child_process',
+  'node:child_process',
+  'node:net',
+  'node:http',
+  'node:https',
+  'node:dgram',
+  'node:tty',
+  'node:os',
+  'node:worker_threads',
+  'dockerode',
+  'listr2',
+  '@octokit/rest',
+  '@octokit/core',
+  '@octokit/plugin-retry',
+  '@octokit/plugin-throttling',
 ]);
 
 /** Pure modules' imports of effectful ones tolerated for now (TODO each). */
@@ -60,7 +133,9 @@ describe('layering of src/', () => {
 
   it('reads the whole tree', () => {
     expect(modules.length).toBeGreaterThan(50);
-    expect(modules).toEqual(expect.arrayContaining(['index', 'errors', 'cli/main', 'pipeline/registry', 'validate/names']));
+    expect(modules).toEqual(
+      expect.arrayContaining(['index', 'errors', 'cli/main', 'pipeline/registry', 'validate/names']),
+    );
   });
 
   it('gives every module a layer', () => {
@@ -81,7 +156,14 @@ describe('layering of src/', () => {
   });
 
   it('keeps the base layer at the base: validate/ imports only errors, errors imports nothing of sifkit', () => {
-    const bad = modules.filter((m) => m.startsWith('validate/') || m === 'errors').flatMap((m) => graph.edges.get(m)!.filter((e) => !(e.to === 'errors' || e.to.startsWith('validate/'))).map((e) => `${m} -> ${e.to}`));
+    const bad = modules
+      .filter((m) => m.startsWith('validate/') || m === 'errors')
+      .flatMap((m) =>
+        graph.edges
+          .get(m)!
+          .filter((e) => !(e.to === 'errors' || e.to.startsWith('validate/')))
+          .map((e) => `${m} -> ${e.to}`),
+      );
     expect(bad).toEqual([]);
     expect(graph.edges.get('errors')).toEqual([]);
   });
@@ -92,14 +174,25 @@ describe('layering of src/', () => {
   });
 
   it('lets nothing but the CLI import the CLI, and nothing import the library entry', () => {
-    const into = (target: (id: string) => boolean) => modules.flatMap((m) => graph.edges.get(m)!.filter((e) => target(e.to)).map((e) => `${m} -> ${e.to}`));
+    const into = (target: (id: string) => boolean) =>
+      modules.flatMap((m) =>
+        graph.edges
+          .get(m)!
+          .filter((e) => target(e.to))
+          .map((e) => `${m} -> ${e.to}`),
+      );
     expect(into((t) => t.startsWith('cli/')).filter((e) => !e.startsWith('cli/'))).toEqual([]);
     expect(into((t) => t === 'index').filter((e) => !e.startsWith('cli/'))).toEqual([]);
   });
 
   it('keeps the CLI a layer over the library: it reaches sifkit only through index.ts', () => {
     const cli = modules.filter((m) => m.startsWith('cli/'));
-    const past = cli.flatMap((m) => graph.edges.get(m)!.filter((e) => e.to !== 'index' && !e.to.startsWith('cli/')).map((e) => `${m} -> ${e.to}`));
+    const past = cli.flatMap((m) =>
+      graph.edges
+        .get(m)!
+        .filter((e) => e.to !== 'index' && !e.to.startsWith('cli/'))
+        .map((e) => `${m} -> ${e.to}`),
+    );
     expect(past).toEqual([]);
   });
 });
@@ -110,12 +203,19 @@ describe('the layering checks themselves', () => {
 
   it('sees static, type-only, re-export, require and dynamic imports', () => {
     const graph = g({
-      'cli/a.ts': "import { x } from '../tree/b';\nimport type { T } from '../util/c';\nexport { y } from './d';\nconst z = require('../tree/b');\nvoid import('../util/c');\nimport { type U } from '../util/c';\nimport * as fs from 'node:fs';",
-      'tree/b.ts': '', 'util/c.ts': '', 'cli/d.ts': '',
+      'cli/a.ts':
+        "import { x } from '../tree/b';\nimport type { T } from '../util/c';\nexport { y } from './d';\nconst z = require('../tree/b');\nvoid import('../util/c');\nimport { type U } from '../util/c';\nimport * as fs from 'node:fs';",
+      'tree/b.ts': '',
+      'util/c.ts': '',
+      'cli/d.ts': '',
     });
     expect(graph.edges.get('cli/a')).toEqual([
-      { to: 'tree/b', typeOnly: false }, { to: 'util/c', typeOnly: true }, { to: 'cli/d', typeOnly: false },
-      { to: 'tree/b', typeOnly: false }, { to: 'util/c', typeOnly: false }, { to: 'util/c', typeOnly: true },
+      { to: 'tree/b', typeOnly: false },
+      { to: 'util/c', typeOnly: true },
+      { to: 'cli/d', typeOnly: false },
+      { to: 'tree/b', typeOnly: false },
+      { to: 'util/c', typeOnly: false },
+      { to: 'util/c', typeOnly: true },
     ]);
     expect(graph.external.get('cli/a')).toEqual([{ specifier: 'node:fs', typeOnly: false }]);
   });
@@ -123,7 +223,9 @@ describe('the layering checks themselves', () => {
   it('finds an upward edge and a circle', () => {
     const graph = g({ 'util/a.ts': "import { b } from '../tree/b';", 'tree/b.ts': "import { a } from '../util/a';" });
     expect(upwardEdges(graph, layers)).toEqual(['util/a -> tree/b']);
-    expect(circles(new Map([...graph.edges].map(([k, es]) => [k, es.map((e) => e.to)])))).toEqual([['tree/b', 'util/a']]);
+    expect(circles(new Map([...graph.edges].map(([k, es]) => [k, es.map((e) => e.to)])))).toEqual([
+      ['tree/b', 'util/a'],
+    ]);
     expect(circles(groupEdges(graph))).toEqual([['tree', 'util']]);
   });
 
@@ -133,11 +235,17 @@ describe('the layering checks themselves', () => {
       'util/b.ts': "import { readFileSync } from 'node:fs';",
       'util/c.ts': "import type Docker from 'dockerode';\nimport type { B } from './b';",
     });
-    expect(impurities(graph, new Set(['util/a', 'util/b', 'util/c']), new Set(['node:fs', 'dockerode']))).toEqual(['util/b -> node:fs']);
-    expect(impurities(graph, new Set(['util/a', 'util/c']), new Set(['node:fs', 'dockerode']))).toEqual(['util/a -> util/b']);
+    expect(impurities(graph, new Set(['util/a', 'util/b', 'util/c']), new Set(['node:fs', 'dockerode']))).toEqual([
+      'util/b -> node:fs',
+    ]);
+    expect(impurities(graph, new Set(['util/a', 'util/c']), new Set(['node:fs', 'dockerode']))).toEqual([
+      'util/a -> util/b',
+    ]);
   });
 
   it('refuses an import that names no module', () => {
-    expect(() => g({ 'cli/a.ts': "import { x } from '../nowhere';" })).toThrow('cli/a.ts: import ../nowhere names no module of the tree');
+    expect(() => g({ 'cli/a.ts': "import { x } from '../nowhere';" })).toThrow(
+      'cli/a.ts: import ../nowhere names no module of the tree',
+    );
   });
 });

@@ -14,12 +14,24 @@ import { FakeEngine, fakeImage, type ScriptedProcess } from '../support/fake-eng
 import { until } from '../support/poll';
 
 function check(name: string, extra: Partial<Check> = {}): Check {
-  return { name, ranks: 1, nodes: 1, gpus: 0, env: {}, unset: [], command: `run-${name}`, timeoutSeconds: 60, ...extra };
+  return {
+    name,
+    ranks: 1,
+    nodes: 1,
+    gpus: 0,
+    env: {},
+    unset: [],
+    command: `run-${name}`,
+    timeoutSeconds: 60,
+    ...extra,
+  };
 }
 
 const PROFILE = { launcher: 'mpirun -n {ranks}' };
 
-async function engineRunning(process: (spec: ContainerSpec) => ScriptedProcess): Promise<{ engine: FakeEngine; image: string }> {
+async function engineRunning(
+  process: (spec: ContainerSpec) => ScriptedProcess,
+): Promise<{ engine: FakeEngine; image: string }> {
   const engine = new FakeEngine();
   const img = await fakeImage({ files: [{ name: 'hello', content: 'hi\n' }] });
   engine.addImage(img);
@@ -33,17 +45,31 @@ const commandOf = (spec: ContainerSpec) => spec.cmd?.[2] ?? '';
 describe('runLocal over the in-memory engine', () => {
   it('judges each check on its output and exit status, in a fresh container with no network, removed after', async () => {
     const { engine, image } = await engineRunning((spec) =>
-      commandOf(spec).includes('run-ok') ? { output: ['hello ', 'world\n', 'done'], exitCode: 0 } : { output: ['oops\n'], exitCode: 3 });
+      commandOf(spec).includes('run-ok')
+        ? { output: ['hello ', 'world\n', 'done'], exitCode: 0 }
+        : { output: ['oops\n'], exitCode: 3 },
+    );
     const seen: string[] = [];
 
-    const results = await runLocal(engine, image, [check('ok', { expect: 'hello world' }), check('bad')], PROFILE, { labels: { 'io.sifkit.test': 'x' }, onCheck: (r) => seen.push(r.name) });
+    const results = await runLocal(engine, image, [check('ok', { expect: 'hello world' }), check('bad')], PROFILE, {
+      labels: { 'io.sifkit.test': 'x' },
+      onCheck: (r) => seen.push(r.name),
+    });
 
-    expect(results.map((r) => [r.name, r.outcome, r.exitCode])).toEqual([['ok', 'passed', 0], ['bad', 'failed', 3]]);
+    expect(results.map((r) => [r.name, r.outcome, r.exitCode])).toEqual([
+      ['ok', 'passed', 0],
+      ['bad', 'failed', 3],
+    ]);
     expect(results[1].reason).toBe('exit status 3');
     expect(seen).toEqual(['ok', 'bad']);
     const creates = engine.calls.filter((c) => c.op === 'createContainer').map((c) => c.args[0] as ContainerSpec);
     expect(creates).toHaveLength(2);
-    expect(creates[0]).toMatchObject({ image, network: 'none', shmSizeBytes: 256 << 20, labels: { 'io.sifkit.test': 'x' } });
+    expect(creates[0]).toMatchObject({
+      image,
+      network: 'none',
+      shmSizeBytes: 256 << 20,
+      labels: { 'io.sifkit.test': 'x' },
+    });
     expect(creates[0].cmd?.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(creates[0].entrypoint).toBeUndefined();
     // Attached before start, so no output is lost.
@@ -53,7 +79,11 @@ describe('runLocal over the in-memory engine', () => {
   });
 
   it('keeps the last line of output, still in flight when the process exited and without a newline', async () => {
-    const { engine, image } = await engineRunning(() => ({ output: ['first\n'], afterExit: ['second\n', 'last line'], exitCode: 0 }));
+    const { engine, image } = await engineRunning(() => ({
+      output: ['first\n'],
+      afterExit: ['second\n', 'last line'],
+      exitCode: 0,
+    }));
     const [r] = await runLocal(engine, image, [check('tail', { expect: 'last line' })], PROFILE);
     expect(r).toMatchObject({ outcome: 'passed', passed: true });
     expect(r.tail.split('\n').at(-1)).toBe('last line');
@@ -80,7 +110,10 @@ describe('runLocal over the in-memory engine', () => {
     const ac = new AbortController();
     const seen: string[] = [];
 
-    const p = runLocal(engine, image, [check('first'), check('second')], PROFILE, { signal: ac.signal, onCheck: (r) => seen.push(`${r.name} ${r.outcome}`) });
+    const p = runLocal(engine, image, [check('first'), check('second')], PROFILE, {
+      signal: ac.signal,
+      onCheck: (r) => seen.push(`${r.name} ${r.outcome}`),
+    });
     await until(() => engine.ops().includes('start'), 5);
     ac.abort();
 
@@ -104,10 +137,20 @@ describe('runLocal over the in-memory engine', () => {
 describe('resolveTarget over the in-memory engine', () => {
   it('names an engine image by its labels and its ID', async () => {
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: [], tags: ['unit/labelled:1'], labels: { [LABEL.stem]: 'unit-labelled-1', [LABEL.recipe]: 'labelled' } });
+    const img = await fakeImage({
+      files: [],
+      tags: ['unit/labelled:1'],
+      labels: { [LABEL.stem]: 'unit-labelled-1', [LABEL.recipe]: 'labelled' },
+    });
     engine.addImage(img);
     const t = await resolveTarget('docker-daemon:unit/labelled:1', undefined, engine);
-    expect(t).toMatchObject({ stem: 'unit-labelled-1', recipe: 'labelled', image: img.id, dockerhash: dockerhashOf(img.id), name: `unit-labelled-1-dockerhash-${dockerhashOf(img.id)}.sif` });
+    expect(t).toMatchObject({
+      stem: 'unit-labelled-1',
+      recipe: 'labelled',
+      image: img.id,
+      dockerhash: dockerhashOf(img.id),
+      name: `unit-labelled-1-dockerhash-${dockerhashOf(img.id)}.sif`,
+    });
   });
 
   it('says the engine has no such image on a 404', async () => {

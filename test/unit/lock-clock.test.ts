@@ -26,7 +26,17 @@ afterEach(async () => {
 async function foreignLock(at: number): Promise<void> {
   await fs.mkdir(lock);
   const file = path.join(lock, 'owner.json');
-  await fs.writeFile(file, JSON.stringify({ host: 'uan02.lumi', pid: 4242, user: 'other', command: 'sifkit promote', since: new Date(at).toISOString(), token: 'feedfacefeedface' }));
+  await fs.writeFile(
+    file,
+    JSON.stringify({
+      host: 'uan02.lumi',
+      pid: 4242,
+      user: 'other',
+      command: 'sifkit promote',
+      since: new Date(at).toISOString(),
+      token: 'feedfacefeedface',
+    }),
+  );
   await fs.utimes(file, new Date(at), new Date(at));
 }
 
@@ -48,7 +58,10 @@ describe('tree lock on a manual clock', () => {
     const refused = expect(p).rejects.toBeInstanceOf(RefusedError);
     await waitOut(clock, () => settled);
     await refused;
-    await expect(p).rejects.toMatchObject({ code: 'locked', message: expect.stringContaining('other@uan02.lumi pid 4242 (sifkit promote') });
+    await expect(p).rejects.toMatchObject({
+      code: 'locked',
+      message: expect.stringContaining('other@uan02.lumi pid 4242 (sifkit promote'),
+    });
     expect(clock.now() - start).toBeGreaterThan(5000);
     expect(clock.now() - start).toBeLessThan(6000);
   });
@@ -59,7 +72,9 @@ describe('tree lock on a manual clock', () => {
     await foreignLock(start);
     expect(await readLock(lock, 60_000, clock)).toMatchObject({ live: true, ageMs: 0 });
     let got = false;
-    const p = acquireLock(lock, { command: 'mine', waitMs: 600_000, staleMs: 60_000, clock }).then((l) => ((got = true), l));
+    const p = acquireLock(lock, { command: 'mine', waitMs: 600_000, staleMs: 60_000, clock }).then(
+      (l) => ((got = true), l),
+    );
     await waitOut(clock, () => got || clock.now() - start > 60_000);
     const held = await p;
     expect(clock.now() - start).toBeGreaterThan(60_000);

@@ -68,7 +68,17 @@ const LUMI: Record<LumiVariant, LumiEasyconfig> = {
     },
   },
   '5.4.5': {
-    given: { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4', cupy: '12.2.0', bci: '15.3.17.20.145', miniconda: 'py310_23.3.1-0', cpe: '23.03', mpich: '8.1.25', crayclang: '10.0' },
+    given: {
+      rocm: '5.4.5',
+      python: '3.10',
+      mpi4py: '3.1.4',
+      cupy: '12.2.0',
+      bci: '15.3.17.20.145',
+      miniconda: 'py310_23.3.1-0',
+      cpe: '23.03',
+      mpich: '8.1.25',
+      crayclang: '10.0',
+    },
     dockerhash: '6f5094cb4f33',
     date: '20240207',
     fields: {
@@ -115,8 +125,17 @@ describe.each(Object.keys(LUMI) as LumiVariant[])("sifkit's EasyConfig against L
     const names = variantNames(recipe.naming, values, lumi.date);
     const stem = `lumi-mpi4py-rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`;
     const facts: ImageFacts = {
-      sifName: sifFileName(stem, lumi.dockerhash), sifPath: '/nowhere', stem, dockerhash: lumi.dockerhash, recipe, values,
-      appVersion: values.mpi4py, names, date: lumi.date, labels: {}, withConda: 'source /opt/miniconda3/bin/activate mpi4py',
+      sifName: sifFileName(stem, lumi.dockerhash),
+      sifPath: '/nowhere',
+      stem,
+      dockerhash: lumi.dockerhash,
+      recipe,
+      values,
+      appVersion: values.mpi4py,
+      names,
+      date: lumi.date,
+      labels: {},
+      withConda: 'source /opt/miniconda3/bin/activate mpi4py',
     };
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-golden-'));
     try {
@@ -127,7 +146,8 @@ describe.each(Object.keys(LUMI) as LumiVariant[])("sifkit's EasyConfig against L
     }
   });
 
-  const listed = (field: string) => DIFFERENCES.some((d) => d.kind === 'easyconfig' && d.what === field && d.variants.includes(variant));
+  const listed = (field: string) =>
+    DIFFERENCES.some((d) => d.kind === 'easyconfig' && d.what === field && d.variants.includes(variant));
 
   it('has every field LUMI has equal, or listed as an accepted difference that really differs', () => {
     for (const [field, want] of Object.entries(LUMI[variant].fields)) {

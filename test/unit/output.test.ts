@@ -8,12 +8,22 @@ const SEED = Number(process.env.SIFKIT_SEED ?? Date.now() % 2 ** 31);
 
 describe('table', () => {
   it('labels every column and aligns numbers right', () => {
-    const out = table([['a', '5 B'], ['bbb', '10.0 KiB']], ['name', { header: 'size', align: 'right' }], plain);
+    const out = table(
+      [
+        ['a', '5 B'],
+        ['bbb', '10.0 KiB'],
+      ],
+      ['name', { header: 'size', align: 'right' }],
+      plain,
+    );
     expect(out).toBe('name      size\na          5 B\nbbb   10.0 KiB\n');
   });
   it('cuts shrinkable columns in the middle to fit the width, keeping both ends', () => {
     const long = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
-    const out = table([[long, 'x'.repeat(40)]], [{ header: 'stem', shrink: true }, 'other'], { width: 60, color: false });
+    const out = table([[long, 'x'.repeat(40)]], [{ header: 'stem', shrink: true }, 'other'], {
+      width: 60,
+      color: false,
+    });
     for (const l of out.trimEnd().split('\n')) expect(l.length).toBeLessThanOrEqual(60);
     expect(out).toContain('lumi-mpi4…py-3.1.6');
   });
@@ -21,7 +31,11 @@ describe('table', () => {
     const cell = fc.string({ maxLength: 80 });
     fc.assert(
       fc.property(fc.array(fc.tuple(cell, fc.string({ maxLength: 10 }), cell), { maxLength: 8 }), (rows) => {
-        const out = table(rows.map((r) => [...r]), [{ header: 'a', shrink: true }, 'b', { header: 'c', shrink: true }], plain);
+        const out = table(
+          rows.map((r) => [...r]),
+          [{ header: 'a', shrink: true }, 'b', { header: 'c', shrink: true }],
+          plain,
+        );
         for (const l of out.trimEnd().split('\n')) expect(l.length).toBeLessThanOrEqual(100);
         expect(out.split('\n')).toHaveLength(rows.length + 2);
       }),
@@ -29,7 +43,15 @@ describe('table', () => {
     );
   });
   it('prints a group column as a heading over the rows sharing it', () => {
-    const out = table([['g1', 'a'], ['g1', 'b'], ['g2', 'c']], [{ header: 'key', group: true }, 'v'], plain);
+    const out = table(
+      [
+        ['g1', 'a'],
+        ['g1', 'b'],
+        ['g2', 'c'],
+      ],
+      [{ header: 'key', group: true }, 'v'],
+      plain,
+    );
     expect(out).toBe('key\n  v\ng1\n  a\n  b\ng2\n  c\n');
   });
   it('wraps name=value words to the width', () => {
@@ -89,12 +111,31 @@ describe('human units', () => {
 });
 
 function image(stem: string, params: Record<string, string>, extra: Partial<ImageStatus> = {}): ImageStatus {
-  return { name: `${stem}-dockerhash-aaaaaaaaaaaa.sif`, stem, dockerhash: 'aaaaaaaaaaaa', params, dirs: ['tested-containers', 'easybuild-sif-images'], links: [`sif-images/${stem}`], size: 182_536_192, ageDays: 3.2, checksum: 'ok-cached', ...extra };
+  return {
+    name: `${stem}-dockerhash-aaaaaaaaaaaa.sif`,
+    stem,
+    dockerhash: 'aaaaaaaaaaaa',
+    params,
+    dirs: ['tested-containers', 'easybuild-sif-images'],
+    links: [`sif-images/${stem}`],
+    size: 182_536_192,
+    ageDays: 3.2,
+    checksum: 'ok-cached',
+    ...extra,
+  };
 }
 
 describe('status view', () => {
-  const a = image('lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6', { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' });
-  const b = image('lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4', { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' }, { links: [], checksum: 'changed' });
+  const a = image('lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6', {
+    rocm: '6.2.0',
+    python: '3.12',
+    mpi4py: '3.1.6',
+  });
+  const b = image(
+    'lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4',
+    { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' },
+    { links: [], checksum: 'changed' },
+  );
   const c = image('lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4', { python: '3.11', mpi4py: '3.1.4' });
   const s: TreeStatus = {
     root: '/t',
@@ -107,9 +148,33 @@ describe('status view', () => {
   };
   it('has one column per parameter that differs, named as the recipe names it, rows under their stem', () => {
     const t = statusTable(s.images);
-    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'rocm', 'python', 'mpi4py', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
+    expect(t.columns.map((col) => col.header)).toEqual([
+      'stem',
+      'dockerhash',
+      'rocm',
+      'python',
+      'mpi4py',
+      'in',
+      'linked',
+      'size',
+      'age',
+      'checksum',
+      'test',
+    ]);
     expect(t.rows.map((r) => r[0])).toEqual([c.stem, b.stem, a.stem]);
-    expect(t.rows[2]).toEqual([a.stem, 'aaaaaaaaaaaa', '6.2.0', '3.12', '3.1.6', 'tested+easybuild', 'yes', '174.1 MiB', '3 d', 'ok-cached', '-']);
+    expect(t.rows[2]).toEqual([
+      a.stem,
+      'aaaaaaaaaaaa',
+      '6.2.0',
+      '3.12',
+      '3.1.6',
+      'tested+easybuild',
+      'yes',
+      '174.1 MiB',
+      '3 d',
+      'ok-cached',
+      '-',
+    ]);
     expect(t.rows[0][2]).toBe('-');
     expect(t.shared).toEqual([]);
     const out = table(t.rows, t.columns, plain);
@@ -125,12 +190,26 @@ describe('status view', () => {
     const old = { ...a, name: 'old.sif', dockerhash: 'cccccccccccc', ageDays: 40 };
     const fresh = { ...a, name: 'fresh.sif', dockerhash: 'dddddddddddd', ageDays: 0.2 };
     const t = statusTable([old, c, a, fresh]);
-    expect(t.rows.map((r) => [r[0], r[1]])).toEqual([[c.stem, 'aaaaaaaaaaaa'], [a.stem, 'dddddddddddd'], [a.stem, 'aaaaaaaaaaaa'], [a.stem, 'cccccccccccc']]);
+    expect(t.rows.map((r) => [r[0], r[1]])).toEqual([
+      [c.stem, 'aaaaaaaaaaaa'],
+      [a.stem, 'dddddddddddd'],
+      [a.stem, 'aaaaaaaaaaaa'],
+      [a.stem, 'cccccccccccc'],
+    ]);
     expect(t.rows[1]).toContain('4 h');
   });
   it('puts parameters every image shares on one name=value line, not in columns', () => {
     const t = statusTable([a, { ...a, name: 'other.sif', dockerhash: 'bbbbbbbbbbbb' }]);
-    expect(t.columns.map((col) => col.header)).toEqual(['stem', 'dockerhash', 'in', 'linked', 'size', 'age', 'checksum', 'test']);
+    expect(t.columns.map((col) => col.header)).toEqual([
+      'stem',
+      'dockerhash',
+      'in',
+      'linked',
+      'size',
+      'age',
+      'checksum',
+      'test',
+    ]);
     expect(t.shared).toEqual(['rocm=6.2.0', 'python=3.12', 'mpi4py=3.1.6']);
   });
   it('filters by parameter and by stem (with *)', () => {
@@ -138,12 +217,18 @@ describe('status view', () => {
     expect(filterStatus(s, { where: parseWhere(['mpi4py=3.1.4', 'python=3.11']) }).images).toEqual([c]);
     expect(filterStatus(s, { stem: 'lumi-mpi4py-rocm-*', where: [] }).images).toEqual([a, b]);
     expect(filterStatus(s, { stem: c.stem, where: [] }).links.map((l) => l.name)).toEqual([c.stem]);
-    expect(filterStatus(s, { stem: 'lumi-*', where: [] }).links.map((l) => l.name)).toEqual([a.stem, c.stem, 'lumi-old']);
+    expect(filterStatus(s, { stem: 'lumi-*', where: [] }).links.map((l) => l.name)).toEqual([
+      a.stem,
+      c.stem,
+      'lumi-old',
+    ]);
     expect(filterStatus(s, { stem: 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.?', where: [] }).images).toEqual([]);
   });
   it('refuses a --where that is not name=value, or names a parameter no image has', () => {
     expect(() => parseWhere(['rocm'])).toThrow(/--where "rocm" is not name=value/);
-    expect(() => filterStatus(s, { where: parseWhere(['rocn=6.2.0']) })).toThrow(/no image in the tree has a parameter rocn \(they have: mpi4py, python, rocm\)/);
+    expect(() => filterStatus(s, { where: parseWhere(['rocn=6.2.0']) })).toThrow(
+      /no image in the tree has a parameter rocn \(they have: mpi4py, python, rocm\)/,
+    );
     expect(filterStatus({ ...s, images: [] }, { where: parseWhere(['rocn=1']) }).images).toEqual([]);
   });
 });

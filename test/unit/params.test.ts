@@ -24,17 +24,20 @@ describe('parameter validation', () => {
   ])('refuses %s=%s with a message naming the parameter', (k, v) => {
     expect(() => resolveValues(recipe, { [k]: v })).toThrow(new RegExp(`^parameter ${k}: `));
   });
-  it.each(['6.2.0\n', "6.2.0'", '6.2.0"', '$HOME', '`id`', '6.2.0;rm', '6\\2'])('refuses unsafe characters in %j', (v) => {
-    let err: unknown;
-    try {
-      resolveValues(recipe, { rocm: v });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toMatch(/^parameter rocm: /);
-    expect((err as Error).message).not.toContain('\n');
-  });
+  it.each(['6.2.0\n', "6.2.0'", '6.2.0"', '$HOME', '`id`', '6.2.0;rm', '6\\2'])(
+    'refuses unsafe characters in %j',
+    (v) => {
+      let err: unknown;
+      try {
+        resolveValues(recipe, { rocm: v });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as Error).message).toMatch(/^parameter rocm: /);
+      expect((err as Error).message).not.toContain('\n');
+    },
+  );
   it('accepts and normalises a list', () => {
     expect(resolveValues(recipe, { gpu_targets: 'gfx90a, gfx942' }).gpu_targets).toBe('gfx90a,gfx942');
   });
@@ -45,10 +48,12 @@ describe('parameter validation', () => {
   });
   it('matrix rows include both released combinations', () => {
     const rows = variantValues(recipe, {}, true);
-    expect(rows).toEqual(expect.arrayContaining([
-      expect.objectContaining({ rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' }),
-      expect.objectContaining({ rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' }),
-    ]));
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' }),
+        expect.objectContaining({ rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' }),
+      ]),
+    );
   });
   it('any value with an unsafe character is refused (property)', () => {
     fc.assert(

@@ -45,18 +45,24 @@ beforeAll(async () => {
   defs = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-unit-release-defs-'));
   const rdir = path.join(defs, RECIPE);
   await fs.mkdir(rdir);
-  await fs.writeFile(path.join(rdir, 'recipe.yaml'), [
-    `name: ${RECIPE}`,
-    `naming: { prefix: unittest, app: ${RECIPE}, version: v, parts: [[v, v]] }`,
-    `fragments: [${RECIPE}/main.docker]`,
-    "parameters: { v: { type: version, default: '1.0' } }",
-    'checks:',
-    '  - name: greeting',
-    '    command: cat /etc/greeting',
-    `    expect: hello from ${RECIPE}`,
-    '',
-  ].join('\n'));
-  await fs.writeFile(path.join(rdir, 'main.docker'), 'FROM busybox\nRUN echo "hello from unitrel {{ v }}" > /etc/greeting\n');
+  await fs.writeFile(
+    path.join(rdir, 'recipe.yaml'),
+    [
+      `name: ${RECIPE}`,
+      `naming: { prefix: unittest, app: ${RECIPE}, version: v, parts: [[v, v]] }`,
+      `fragments: [${RECIPE}/main.docker]`,
+      "parameters: { v: { type: version, default: '1.0' } }",
+      'checks:',
+      '  - name: greeting',
+      '    command: cat /etc/greeting',
+      `    expect: hello from ${RECIPE}`,
+      '',
+    ].join('\n'),
+  );
+  await fs.writeFile(
+    path.join(rdir, 'main.docker'),
+    'FROM busybox\nRUN echo "hello from unitrel {{ v }}" > /etc/greeting\n',
+  );
   recipe = await loadRecipe(rdir, defs);
   def = await loadPipeline('release', STAGES);
 });
@@ -118,7 +124,13 @@ class ReleaseEngine extends FakeEngine {
     ];
     if (version === this.breakBuild) {
       const message = `The command '/bin/sh -c echo "hello from unitrel ${version}" > /etc/greeting' returned a non-zero code: 1`;
-      return { lines: [...steps, { stream: 'sh: cannot create /etc/greeting\n' }, { errorDetail: { code: 1, message }, error: message }] };
+      return {
+        lines: [
+          ...steps,
+          { stream: 'sh: cannot create /etc/greeting\n' },
+          { errorDetail: { code: 1, message }, error: message },
+        ],
+      };
     }
     const img = await fakeImage({
       files: [
@@ -129,13 +141,18 @@ class ReleaseEngine extends FakeEngine {
       labels: v.rendered!.labels,
     });
     this.built.set(version, img);
-    return { lines: [...steps, { aux: { ID: img.id } }, { stream: `Successfully built ${img.id.slice(7, 19)}\n` }], image: img };
+    return {
+      lines: [...steps, { aux: { ID: img.id } }, { stream: `Successfully built ${img.id.slice(7, 19)}\n` }],
+      image: img,
+    };
   }
 
   private run(spec: ContainerSpec) {
     const version = [...this.built].find(([, img]) => img.id === spec.image)?.[0];
     if (!version) return { output: ['cat: /etc/greeting: No such file or directory\n'], exitCode: 1 };
-    return version === this.badOutput ? { output: ['goodbye\n'], exitCode: 0 } : { output: [`hello from unitrel ${version}\n`], exitCode: 0 };
+    return version === this.badOutput
+      ? { output: ['goodbye\n'], exitCode: 0 }
+      : { output: [`hello from unitrel ${version}\n`], exitCode: 0 };
   }
 
   buildCount(): number {
@@ -144,7 +161,10 @@ class ReleaseEngine extends FakeEngine {
 }
 
 /** A run of the release pipeline over `engine`, connected through the run's effects. */
-function contextFor(engine: ReleaseEngine, extra: PipelineOptions = {}): { ctx: PipelineContext; connects: Array<string | undefined> } {
+function contextFor(
+  engine: ReleaseEngine,
+  extra: PipelineOptions = {},
+): { ctx: PipelineContext; connects: Array<string | undefined> } {
   const connects: Array<string | undefined> = [];
   const ctx = newContext({
     recipe,
@@ -169,9 +189,14 @@ async function release(engine: ReleaseEngine, extra: PipelineOptions = {}, jobs 
   return ctx;
 }
 
-const byVersion = (ctx: PipelineContext, version: string): VariantState => ctx.variants.find((v) => v.values.v === version)!;
+const byVersion = (ctx: PipelineContext, version: string): VariantState =>
+  ctx.variants.find((v) => v.values.v === version)!;
 const nameOf = (v: VariantState) => sifFileName(v.rendered!.names.stem, dockerhashOf(v.results.build!.imageId));
-const exists = (file: string) => fs.stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  fs.stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** Every stage's record for a variant that went through the whole release. */
 async function expectReleased(v: VariantState, img: FakeImage, root: string): Promise<void> {
@@ -179,14 +204,24 @@ async function expectReleased(v: VariantState, img: FakeImage, root: string): Pr
   const name = sifFileName(stem, dockerhashOf(img.id));
   const r = v.results;
   expect([v.failedStage, v.error]).toEqual([undefined, undefined]);
-  expect(r.build).toMatchObject({ imageId: img.id, dockerhash: dockerhashOf(img.id), tag: v.rendered!.names.tag, definitionHash: v.rendered!.definitionHash });
+  expect(r.build).toMatchObject({
+    imageId: img.id,
+    dockerhash: dockerhashOf(img.id),
+    tag: v.rendered!.names.tag,
+    definitionHash: v.rendered!.definitionHash,
+  });
 
   expect(r.archive?.path).toBe(path.join(dir, 'out', name.replace(/\.sif$/, '.tar')));
   expect(await fs.readFile(r.archive!.path)).toEqual(img.archive);
 
   expect(r.convert?.out).toBe(path.join(dir, 'out', name));
   const sif = await inspectSif(r.convert!.out);
-  expect(sif.labels).toMatchObject({ [LABEL.imageId]: img.id, [LABEL.stem]: stem, [LABEL.recipe]: RECIPE, [LABEL.definitionHash]: v.rendered!.definitionHash });
+  expect(sif.labels).toMatchObject({
+    [LABEL.imageId]: img.id,
+    [LABEL.stem]: stem,
+    [LABEL.recipe]: RECIPE,
+    [LABEL.definitionHash]: v.rendered!.definitionHash,
+  });
   expect(sif.partition).toMatchObject({ squashfsMagic: true });
 
   expect(r.test).toMatchObject({ image: name, stem, runner: 'local', passed: true, recipe: RECIPE });
@@ -200,7 +235,11 @@ async function expectReleased(v: VariantState, img: FakeImage, root: string): Pr
   expect(r.stage!.archive).toBe(archive);
   expect(await fs.readFile(path.join(tree.tested, archive))).toEqual(img.archive);
   const entry = await readLedger(tree, name);
-  expect(entry).toMatchObject({ sha256: r.stage!.sha256, size: r.stage!.size, archive: { name: archive, size: img.archive.length } });
+  expect(entry).toMatchObject({
+    sha256: r.stage!.sha256,
+    size: r.stage!.size,
+    archive: { name: archive, size: img.archive.length },
+  });
   expect(entry!.tests?.some((t) => (t as { passed: boolean }).passed)).toBe(true);
 
   const link = path.join(tree.sifImages, linkName(stem));
@@ -224,10 +263,20 @@ describe('the release pipeline over the in-memory engine', () => {
     // Objects, not strings: the stages use the recipe the run loaded; the engine is asked about an
     // image by build (its size), archive (that it is there) and convert (its config), never by test.
     for (const s of loads) expect(s).not.toHaveBeenCalled();
-    for (const img of engine.built.values()) expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
+    for (const img of engine.built.values())
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
 
-    expect(def.stages.map((s) => s.stage)).toEqual(['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote']);
-    for (const version of VERSIONS) await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
+    expect(def.stages.map((s) => s.stage)).toEqual([
+      'render',
+      'build',
+      'archive',
+      'convert',
+      'test',
+      'stage',
+      'promote',
+    ]);
+    for (const version of VERSIONS)
+      await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
     expect(ctx.variants.map((v) => v.skipped)).toEqual([{}, {}]);
     expect(engine.buildCount()).toBe(2);
     // One connection for the run, through its effects.
@@ -274,7 +323,10 @@ describe('the release pipeline over the in-memory engine', () => {
 
     const bad = byVersion(ctx, '2.0');
     expect(bad.failedStage).toBe('build');
-    expect(bad.error).toMatchObject({ code: 'build-failed', message: `${bad.rendered!.names.stem}: step 2/2 (RUN echo "hello from unitrel 2.0" > /etc/greeting) failed: The command '/bin/sh -c echo "hello from unitrel 2.0" > /etc/greeting' returned a non-zero code: 1` });
+    expect(bad.error).toMatchObject({
+      code: 'build-failed',
+      message: `${bad.rendered!.names.stem}: step 2/2 (RUN echo "hello from unitrel 2.0" > /etc/greeting) failed: The command '/bin/sh -c echo "hello from unitrel 2.0" > /etc/greeting' returned a non-zero code: 1`,
+    });
     expect(bad.results).toEqual({ engine: 'default' });
     await expectReleased(byVersion(ctx, '1.0'), engine.built.get('1.0')!, path.join(dir, 'root'));
     // Only the good variant reached the tree.
@@ -292,7 +344,10 @@ describe('the release pipeline over the in-memory engine', () => {
 
     const bad = byVersion(ctx, '2.0');
     expect(bad.failedStage).toBe('test');
-    expect(bad.error).toMatchObject({ code: 'tests-failed', message: '1 check(s) failed: greeting (output lacks "hello from unitrel")' });
+    expect(bad.error).toMatchObject({
+      code: 'tests-failed',
+      message: '1 check(s) failed: greeting (output lacks "hello from unitrel")',
+    });
     expect(bad.results.test).toMatchObject({ passed: false, image: nameOf(bad) });
     expect(bad.results.stage).toBeUndefined();
     expect(bad.results.promote).toBeUndefined();
@@ -338,7 +393,8 @@ describe('the release pipeline over the in-memory engine', () => {
 
     expect([builds.most, gate.max]).toEqual([1, 1]);
     expect(engine.buildCount()).toBe(2);
-    for (const version of VERSIONS) await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
+    for (const version of VERSIONS)
+      await expectReleased(byVersion(ctx, version), engine.built.get(version)!, path.join(dir, 'root'));
   });
 
   it("hands the run's convert flags to the convert stage (--compression zstd, --mksquashfs-mem)", async () => {

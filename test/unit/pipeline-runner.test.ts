@@ -20,20 +20,26 @@ const silently = (jobs: number) => ({ renderer: 'silent' as const, jobs });
 describe('the pipeline runner', () => {
   it('runs the stages in order for each variant', async () => {
     const log: string[] = [];
-    const record = (s: string) => fakeStage(s, async (_c, v) => {
-      log.push(`${nameOf(v)}:${s}`);
-    });
+    const record = (s: string) =>
+      fakeStage(s, async (_c, v) => {
+        log.push(`${nameOf(v)}:${s}`);
+      });
     const ctx = fakeContext(recipe, variants(3));
     await runPipeline(defOf('a', 'b', 'c'), ctx, { a: record('a'), b: record('b'), c: record('c') }, silently(3));
-    for (const name of ['v0', 'v1', 'v2']) expect(log.filter((l) => l.startsWith(`${name}:`))).toEqual([`${name}:a`, `${name}:b`, `${name}:c`]);
+    for (const name of ['v0', 'v1', 'v2'])
+      expect(log.filter((l) => l.startsWith(`${name}:`))).toEqual([`${name}:a`, `${name}:b`, `${name}:c`]);
     expect(ctx.variants.every((v) => !v.error)).toBe(true);
   });
 
   it('records why a stage was skipped, and does not run it', async () => {
     const ran: string[] = [];
-    const b = fakeStage('b', async (_c, v) => {
-      ran.push(nameOf(v));
-    }, (v) => (nameOf(v) === 'v1' ? 'done already' : undefined));
+    const b = fakeStage(
+      'b',
+      async (_c, v) => {
+        ran.push(nameOf(v));
+      },
+      (v) => (nameOf(v) === 'v1' ? 'done already' : undefined),
+    );
     const ctx = fakeContext(recipe, variants(2));
     await runPipeline(defOf('b'), ctx, { b }, silently(1));
     expect(ran).toEqual(['v0']);

@@ -30,7 +30,8 @@ function moduleState(file: string): string[] {
     ts.forEachChild(n, scan);
   };
   for (const st of src.statements) {
-    if (ts.isVariableStatement(st) && !(st.declarationList.flags & ts.NodeFlags.Const)) found.push(`${where(st)} ${st.declarationList.getText().split(/\s/)[0]}`);
+    if (ts.isVariableStatement(st) && !(st.declarationList.flags & ts.NodeFlags.Const))
+      found.push(`${where(st)} ${st.declarationList.getText().split(/\s/)[0]}`);
     if (!ts.isClassDeclaration(st) && !ts.isFunctionDeclaration(st)) scan(st);
   }
   return found;
@@ -51,7 +52,10 @@ describe('the run state', () => {
   it('finds module-level state where there is some (the check itself)', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-state-'));
     const file = path.join(dir, 'x.ts');
-    await fs.writeFile(file, 'let n = 0;\nconst m = new WeakMap<object, number>();\nexport const f = () => new Map();\nclass C { s = new Set(); }\n');
+    await fs.writeFile(
+      file,
+      'let n = 0;\nconst m = new WeakMap<object, number>();\nexport const f = () => new Map();\nclass C { s = new Set(); }\n',
+    );
     expect(moduleState(file)).toEqual(['x.ts:1 let', 'x.ts:2 new WeakMap']);
     await fs.rm(dir, { recursive: true });
   });
@@ -59,7 +63,8 @@ describe('the run state', () => {
   it('gives each context its own state', async () => {
     const a = fakeContext(recipe, variants(2));
     const b = fakeContext(recipe, variants(2));
-    for (const k of Object.keys(a.run) as Array<keyof typeof a.run>) expect([k, a.run[k] === b.run[k]]).toEqual([k, false]);
+    for (const k of Object.keys(a.run) as Array<keyof typeof a.run>)
+      expect([k, a.run[k] === b.run[k]]).toEqual([k, false]);
     // The recipe's inputs: read once per run, again for another run.
     expect(recipeInputs(a)).toBe(recipeInputs(a));
     expect(recipeInputs(b)).not.toBe(recipeInputs(a));
@@ -85,7 +90,13 @@ describe('the run state', () => {
     const { effects, connects } = fakeEngines();
     const ctx = fakeContext(recipe, variants(5), { engines: ['tcp://a:2375', 'tcp://b:2375'] }, effects);
     const got = await Promise.all([...ctx.variants, ...ctx.variants].map((v) => engineFor(ctx, v)));
-    expect(ctx.variants.map((v) => v.results.engine)).toEqual(['tcp://a:2375', 'tcp://b:2375', 'tcp://a:2375', 'tcp://b:2375', 'tcp://a:2375']);
+    expect(ctx.variants.map((v) => v.results.engine)).toEqual([
+      'tcp://a:2375',
+      'tcp://b:2375',
+      'tcp://a:2375',
+      'tcp://b:2375',
+      'tcp://a:2375',
+    ]);
     expect(connects).toEqual(['tcp://a:2375', 'tcp://b:2375']);
     expect(got[0]).toBe(got[2]);
     expect(got[0]).not.toBe(got[1]);

@@ -9,19 +9,32 @@ describe('startChild / runChild (in memory)', () => {
   it('returns stdout and passes the environment and directory it was given', async () => {
     const processes = new FakeProcesses().on(command('tool', 'hello'), { stdout: 'hello\n' });
     expect(await runChild('/usr/bin/tool', ['hello'], { processes, env: { A: '1' }, cwd: '/w' })).toBe('hello\n');
-    expect(processes.calls[0]).toMatchObject({ cmd: '/usr/bin/tool', name: 'tool', env: { A: '1' }, cwd: '/w', ended: { code: 0, signal: null } });
+    expect(processes.calls[0]).toMatchObject({
+      cmd: '/usr/bin/tool',
+      name: 'tool',
+      env: { A: '1' },
+      cwd: '/w',
+      ended: { code: 0, signal: null },
+    });
   });
 
   it('a failure is its last stderr line with the exit code, with the code and hint given', async () => {
     const processes = new FakeProcesses().on(command('tool'), { stderr: 'progress\nfatal: it broke\n\n', exit: 3 });
     const p = runChild('tool', [], { processes, failCode: 'tool-broke', hint: 'look at it' });
     await expect(p).rejects.toBeInstanceOf(OperationError);
-    await expect(p).rejects.toMatchObject({ code: 'tool-broke', hint: 'look at it', message: 'tool failed (exit 3): fatal: it broke' });
+    await expect(p).rejects.toMatchObject({
+      code: 'tool-broke',
+      hint: 'look at it',
+      message: 'tool failed (exit 3): fatal: it broke',
+    });
   });
 
   it('says so when stderr is empty', async () => {
     const processes = new FakeProcesses().on(command('quiet'), { exit: 1 });
-    await expect(runChild('quiet', [], { processes, label: 'the tool' })).rejects.toMatchObject({ code: 'the tool-failed', message: 'the tool failed (exit 1): nothing on stderr' });
+    await expect(runChild('quiet', [], { processes, label: 'the tool' })).rejects.toMatchObject({
+      code: 'the tool-failed',
+      message: 'the tool failed (exit 1): nothing on stderr',
+    });
   });
 
   it('keeps a bounded tail of a flood of stderr, the last line in the message', async () => {
@@ -35,10 +48,17 @@ describe('startChild / runChild (in memory)', () => {
 
   it('a missing command says so, with the code and hint given, or its own words', async () => {
     const processes = new FakeProcesses().missing('tool');
-    await expect(runChild('/nonexistent/bin/tool', [], { processes, missing: { code: 'no-tool', hint: 'install it' } }))
-      .rejects.toMatchObject({ code: 'no-tool', hint: 'install it', message: 'tool is not installed here (/nonexistent/bin/tool not found)' });
+    await expect(
+      runChild('/nonexistent/bin/tool', [], { processes, missing: { code: 'no-tool', hint: 'install it' } }),
+    ).rejects.toMatchObject({
+      code: 'no-tool',
+      hint: 'install it',
+      message: 'tool is not installed here (/nonexistent/bin/tool not found)',
+    });
     await expect(runChild('tool', [], { processes })).rejects.toMatchObject({ code: 'no-tool' });
-    await expect(runChild('tool', [], { processes, missing: { code: 'x', message: 'no tool, sorry' } })).rejects.toMatchObject({ code: 'x', message: 'no tool, sorry' });
+    await expect(
+      runChild('tool', [], { processes, missing: { code: 'x', message: 'no tool, sorry' } }),
+    ).rejects.toMatchObject({ code: 'x', message: 'no tool, sorry' });
   });
 
   it('a time limit kills it (SIGKILL) and says so, with its last stderr line', async () => {
@@ -49,7 +69,10 @@ describe('startChild / runChild (in memory)', () => {
     clock.advance(299);
     expect(processes.calls[0].ended).toBeUndefined();
     clock.advance(1);
-    await expect(c.done).rejects.toMatchObject({ code: 'scontrol-failed', message: 'scontrol timed out after 0.3 s: waiting' });
+    await expect(c.done).rejects.toMatchObject({
+      code: 'scontrol-failed',
+      message: 'scontrol timed out after 0.3 s: waiting',
+    });
     expect(processes.calls[0].ended).toEqual({ code: null, signal: 'SIGKILL' });
     expect(clock.pending()).toBe(0);
   });
@@ -88,12 +111,18 @@ describe('startChild / runChild (in memory)', () => {
     const processes = new FakeProcesses().on(command('sleep'), { hang: true });
     const ac = new AbortController();
     ac.abort();
-    await expect(startChild('sleep', ['600'], { processes, signal: ac.signal }).done).rejects.toBeInstanceOf(InterruptedError);
+    await expect(startChild('sleep', ['600'], { processes, signal: ac.signal }).done).rejects.toBeInstanceOf(
+      InterruptedError,
+    );
     expect(processes.calls[0].ended?.signal).toBe('SIGKILL');
   });
 
   it('a child that stops reading its stdin: its exit status is the error, the broken pipe never escapes', async () => {
-    const processes = new FakeProcesses().on(command('sh'), { readStdinBytes: 1, stderr: 'refused the rest\n', exit: 4 });
+    const processes = new FakeProcesses().on(command('sh'), {
+      readStdinBytes: 1,
+      stderr: 'refused the rest\n',
+      exit: 4,
+    });
     const c = startChild('sh', [], { processes, stdin: 'pipe' });
     const failed = expect(c.done).rejects.toMatchObject({ message: 'sh failed (exit 4): refused the rest' });
     const chunk = Buffer.alloc(1 << 16);

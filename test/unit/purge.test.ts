@@ -29,9 +29,13 @@ async function quarantinedTree() {
   const images = series(STEM, '6.2.0', 3, 100, 'c').map((i) => ({ ...i, dirs: ['tested-containers' as const] }));
   const tree = await genTree(path.join(dir, `root-${++trees}`), images);
   const r = await retire(tree, { policy, apply: true });
-  const retired = r.plan.decisions.filter((d) => d.action === 'retire').map((d) => d.name).sort();
+  const retired = r.plan.decisions
+    .filter((d) => d.action === 'retire')
+    .map((d) => d.name)
+    .sort();
   expect(retired).toHaveLength(2);
-  const inQuarantine = async () => (await fs.readdir(path.join(tree.quarantine, 'tested-containers'))).filter((n) => n.endsWith('.sif')).sort();
+  const inQuarantine = async () =>
+    (await fs.readdir(path.join(tree.quarantine, 'tested-containers'))).filter((n) => n.endsWith('.sif')).sort();
   expect(await inQuarantine()).toEqual(retired);
   return { tree, retired, inQuarantine };
 }
@@ -48,7 +52,7 @@ it('backs each file up through the policy command, then deletes it', async () =>
   expect(lines.every((l) => l.startsWith('backup-to-tape '))).toBe(true);
 });
 
-it('keeps every file whose backup failed, with the command\'s own last line', async () => {
+it("keeps every file whose backup failed, with the command's own last line", async () => {
   const { tree, retired, inQuarantine } = await quarantinedTree();
   const programs = new FakeProcesses().on(command('sh', '-c'), { stderr: 'tape library offline\n', exit: 3 });
   const r = await purge(tree, policy, { graceDays: 0, processes: programs });
@@ -57,7 +61,13 @@ it('keeps every file whose backup failed, with the command\'s own last line', as
   expect(r.kept[0].why).toMatch(/backup failed \(exit 3\): tape library offline/);
   // Told by its kind, never by its text: the refusal the command and the pipeline throw.
   expect(r.kept.every((k) => k.kind === 'backup-failed')).toBe(true);
-  expect(purgeError(r)).toMatchObject({ code: 'backup-failed', exitCode: 1, message: expect.stringMatching(/^retire --purge kept \d+ quarantined file\(s\): tested-containers\/.*: backup failed \(exit 3\): tape library offline$/) });
+  expect(purgeError(r)).toMatchObject({
+    code: 'backup-failed',
+    exitCode: 1,
+    message: expect.stringMatching(
+      /^retire --purge kept \d+ quarantined file\(s\): tested-containers\/.*: backup failed \(exit 3\): tape library offline$/,
+    ),
+  });
   expect(await inQuarantine()).toEqual(retired);
 });
 

@@ -10,7 +10,17 @@ import { renderFor } from '../support/recipes';
  * deliberate change.
  */
 const RELEASED: Array<Record<string, string>> = [
-  { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4', cupy: '12.2.0', bci: '15.3.17.20.145', miniconda: 'py310_23.3.1-0', cpe: '23.03', mpich: '8.1.25', crayclang: '10.0' },
+  {
+    rocm: '5.4.5',
+    python: '3.10',
+    mpi4py: '3.1.4',
+    cupy: '12.2.0',
+    bci: '15.3.17.20.145',
+    miniconda: 'py310_23.3.1-0',
+    cpe: '23.03',
+    mpich: '8.1.25',
+    crayclang: '10.0',
+  },
   { rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' },
 ];
 
@@ -22,7 +32,9 @@ describe.each(RELEASED)('mpi4py %o', (values) => {
     expect(r.dockerfile).toBe(await fs.readFile(golden, 'utf8'));
     expect(r.names.stem).toBe(`lumi-mpi4py-rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`);
     expect(r.names.tag).toBe(`lumi/lumi-mpi4py:rocm-${values.rocm}-python-${values.python}-mpi4py-${values.mpi4py}`);
-    expect(r.names.easyconfig).toBe(`mpi4py-${values.mpi4py}-rocm-${values.rocm}-python-${values.python}-singularity-20241007.eb`);
+    expect(r.names.easyconfig).toBe(
+      `mpi4py-${values.mpi4py}-rocm-${values.rocm}-python-${values.python}-singularity-20241007.eb`,
+    );
     expect(r.warnings.filter((w) => w.severity === 'error')).toEqual([]);
   });
 });
@@ -35,7 +47,9 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
   const has = (s: string | RegExp) => expect(text).toMatch(s);
 
   it('starts from SUSE BCI, pinned to a build, with Leap OSS and devel:languages:perl, GPG off', () => {
-    expect(text.split('\n').find((l) => l.startsWith('FROM'))).toBe('FROM registry.suse.com/bci/bci-base:15.5.36.14.13');
+    expect(text.split('\n').find((l) => l.startsWith('FROM'))).toBe(
+      'FROM registry.suse.com/bci/bci-base:15.5.36.14.13',
+    );
     has("sed -i 's#enabled=1#enabled=0#g' /etc/zypp/repos.d/SLE_BCI.repo");
     has('distribution/leap/15.5/repo/oss/');
     has('devel:/languages:/perl/SLE_15_SP5');
@@ -52,9 +66,11 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
     has('ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"');
     has('ENV MPICH_PATH="/opt/cray/pe/mpich/8.1.29/ofi/crayclang/17.0"');
     has('ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps /usr/lib64/libcxi.so*"');
-    has(/LD_LIBRARY_PATH="\/opt\/cray-deps:.*libfabric.*lib64:.*mpich.*\/lib:\/opt\/cray\/pe\/lib64:\/opt\/cray\/pe\/lib64\/cce"/);
+    has(
+      /LD_LIBRARY_PATH="\/opt\/cray-deps:.*libfabric.*lib64:.*mpich.*\/lib:\/opt\/cray\/pe\/lib64:\/opt\/cray\/pe\/lib64\/cce"/,
+    );
   });
-  it('installs ROCm as AMD\'s 6.x recipes do, with the served rocminfo', () => {
+  it("installs ROCm as AMD's 6.x recipes do, with the served rocminfo", () => {
     has('amdgpu-install/6.2/sle/15.5/amdgpu-install-6.2.60200-1.noarch.rpm');
     // AMD removed the libtbb12 repository again (sfantao/LUMI-containers 5e0fe91), and so do we.
     expect(text).not.toContain('c_c++');
@@ -74,9 +90,11 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
     has('conda create -y -n mpi4py python=3.12');
     has('ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"');
   });
-  it('builds cupy from AMD\'s ROCm fork for HIP on gfx90a, not from PyPI', () => {
+  it("builds cupy from AMD's ROCm fork for HIP on gfx90a, not from PyPI", () => {
     // The fork at its pinned commit, from the source cache (sources.cupy-rocm), never a clone in the build.
-    has(`curl -fsS -o '/tmp/cupy-rocm.tar' "http://127.0.0.1:\${SERVER_PORT}/sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar"`);
+    has(
+      `curl -fsS -o '/tmp/cupy-rocm.tar' "http://127.0.0.1:\${SERVER_PORT}/sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar"`,
+    );
     has('tar -xf /tmp/cupy-rocm.tar -C /opt/cupy-build');
     expect(text).not.toContain('git clone');
     has('export CUPY_INSTALL_USE_HIP=1');
@@ -100,7 +118,10 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
   });
   it('removes the Cray files in the same RUN that fetched them, every time', () => {
     // Split into instructions; each RUN that fetches $CPE_URL must end with $REMOVE_CRAY_DEPS.
-    const runs = text.replace(/\\\n/g, ' ').split('\n').filter((l) => l.startsWith('RUN'));
+    const runs = text
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .filter((l) => l.startsWith('RUN'));
     const fetching = runs.filter((r) => r.includes('/cpe-${CPE_VERSION}.tar'));
     expect(fetching.length).toBe(2);
     for (const r of fetching) expect(r.trim().endsWith('$REMOVE_CRAY_DEPS')).toBe(true);
@@ -113,7 +134,7 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
   });
 });
 
-describe("the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-containers __archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker)", () => {
+describe('the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-containers __archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker)', () => {
   let text: string;
   beforeAll(async () => {
     text = (await renderFor('mpi4py', RELEASED[0])).dockerfile;
@@ -138,7 +159,15 @@ describe("the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-conta
   ])('has %j', (s) => {
     expect(text).toContain(s);
   });
-  it.each(['libjansson4', 'libsystemd0-249.16', 'miopen-hip', 'CUPY_SOURCE', '__HIP_PLATFORM_AMD__=1"', 'amdgpu-arch', 'c_c++'])('has no %j (LUMI\'s 5.4.5 image had none)', (s) => {
+  it.each([
+    'libjansson4',
+    'libsystemd0-249.16',
+    'miopen-hip',
+    'CUPY_SOURCE',
+    '__HIP_PLATFORM_AMD__=1"',
+    'amdgpu-arch',
+    'c_c++',
+  ])("has no %j (LUMI's 5.4.5 image had none)", (s) => {
     expect(text.replace(/^#.*$/gm, '')).not.toContain(s);
   });
 });

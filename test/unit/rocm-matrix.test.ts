@@ -32,7 +32,10 @@ describe('the mpi4py version matrix', () => {
       for (const python of ['3.10', '3.11', '3.12']) {
         for (const mpi4py of ['3.1.4', '3.1.5', '3.1.6']) {
           const excluded = python === '3.12' && mpi4py === '3.1.4';
-          expect([`${rocm}/${python}/${mpi4py}`, have.has(`${rocm}/${python}/${mpi4py}`)]).toEqual([`${rocm}/${python}/${mpi4py}`, !excluded]);
+          expect([`${rocm}/${python}/${mpi4py}`, have.has(`${rocm}/${python}/${mpi4py}`)]).toEqual([
+            `${rocm}/${python}/${mpi4py}`,
+            !excluded,
+          ]);
         }
       }
     }
@@ -51,12 +54,15 @@ describe('the mpi4py version matrix', () => {
     expect(hashes.size).toBe(rows.length);
   });
 
-  it('gives ROCm 6 what AMD\'s 6.x recipes give it, and ROCm 5.4 what LUMI built', () => {
+  it("gives ROCm 6 what AMD's 6.x recipes give it, and ROCm 5.4 what LUMI built", () => {
     for (const values of variantValues(recipe, {}, true)) {
       const text = render(values).dockerfile;
       const six = compareVersions(values.rocm, '6') >= 0;
       const at = values.rocm;
-      expect([at, text.includes('sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar')]).toEqual([at, six]);
+      expect([at, text.includes('sources/git/72ea1f14cd454f7f2aa22a0866a6bafeed632532-recursive.tar')]).toEqual([
+        at,
+        six,
+      ]);
       expect([at, text.includes(`pip install --no-cache-dir cupy==${values.cupy}`)]).toEqual([at, !six]);
       expect([at, text.includes('CFLAGS="-I$MPICH_PATH/include -D__HIP_PLATFORM_AMD__=1"')]).toEqual([at, six]);
       expect([at, text.includes('g++-12 /tmp/amdgpu-arch.cpp')]).toEqual([at, six]);
@@ -64,12 +70,25 @@ describe('the mpi4py version matrix', () => {
       expect([at, text.includes('devel:/libraries:/c_c++')]).toEqual([at, false]);
       expect([at, text.includes('omniperf omnitrace')]).toEqual([at, compareVersions(values.rocm, '6.2.4') >= 0]);
       // The served tools and the amdgpu-arch source, fetched explicitly so the render-time check can read them.
-      expect([at, text.includes('curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo"')]).toEqual([at, true]);
-      expect([at, text.includes('ln -sf /usr/lib64/libstdc++.so* .')]).toEqual([at, compareVersions(values.rocm, '5.6') < 0]);
+      expect([at, text.includes('curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo"')]).toEqual([
+        at,
+        true,
+      ]);
+      expect([at, text.includes('ln -sf /usr/lib64/libstdc++.so* .')]).toEqual([
+        at,
+        compareVersions(values.rocm, '5.6') < 0,
+      ]);
       expect([at, text.includes('--usecase=hiplibsdk,rocm')]).toEqual([at, compareVersions(values.rocm, '5.6') < 0]);
       const sp5 = compareVersions(values.bci, '15.5') >= 0;
-      expect([at, text.includes('libsystemd0-249.16 libudev1-249.16')]).toEqual([at, sp5 && compareVersions(values.rocm, '5.6') >= 0]);
-      expect([at, /gcc12 gcc12-c\+\+ gcc12-fortran/.test(text), text.includes('libjansson4 libnl3-200')]).toEqual([at, sp5, sp5]);
+      expect([at, text.includes('libsystemd0-249.16 libudev1-249.16')]).toEqual([
+        at,
+        sp5 && compareVersions(values.rocm, '5.6') >= 0,
+      ]);
+      expect([at, /gcc12 gcc12-c\+\+ gcc12-fortran/.test(text), text.includes('libjansson4 libnl3-200')]).toEqual([
+        at,
+        sp5,
+        sp5,
+      ]);
       expect([at, text.includes('ENV RCCL_DEBUG="0"')]).toEqual([at, true]);
       expect(text).toContain(`FROM registry.suse.com/bci/bci-base:${values.bci}\n`);
       expect(values.bci).toMatch(/^15\.\d+\.\d+\.\d+/);

@@ -32,22 +32,47 @@ describe('package records', () => {
   });
 
   it('reads installed dpkg packages only', () => {
-    expect(parseDpkgStatus(STATUS).map((p) => `${p.name} ${p.version} ${p.arch}`)).toEqual(['bash 5.2.15-2+b2 amd64', 'tzdata 2024a-0+deb12u1 all']);
+    expect(parseDpkgStatus(STATUS).map((p) => `${p.name} ${p.version} ${p.arch}`)).toEqual([
+      'bash 5.2.15-2+b2 amd64',
+      'tzdata 2024a-0+deb12u1 all',
+    ]);
   });
 
   it('reads Python METADATA headers, not the body', () => {
-    expect(parsePythonMetadata('Metadata-Version: 2.1\nName: mpi4py\nVersion: 3.1.4\nLicense: BSD\n\nName: not-this\n', '/x')).toMatchObject({ name: 'mpi4py', version: '3.1.4', license: 'BSD' });
+    expect(
+      parsePythonMetadata(
+        'Metadata-Version: 2.1\nName: mpi4py\nVersion: 3.1.4\nLicense: BSD\n\nName: not-this\n',
+        '/x',
+      ),
+    ).toMatchObject({ name: 'mpi4py', version: '3.1.4', license: 'BSD' });
     expect(parsePythonMetadata('Metadata-Version: 2.1\n', '/x')).toBeUndefined();
   });
 
   it('makes a deterministic CycloneDX 1.6 document that its schema accepts', async () => {
     const packages = packagesOf([
       { path: '/var/lib/dpkg/status', text: STATUS },
-      { path: '/opt/conda/conda-meta/numpy-1.26.4-py311h.json', text: JSON.stringify({ name: 'numpy', version: '1.26.4', build: 'py311h', channel: 'https://conda.anaconda.org/conda-forge/linux-64' }) },
-      { path: '/opt/conda/lib/python3.11/site-packages/mpi4py-3.1.4.dist-info/METADATA', text: 'Name: mpi4py\nVersion: 3.1.4\n' },
+      {
+        path: '/opt/conda/conda-meta/numpy-1.26.4-py311h.json',
+        text: JSON.stringify({
+          name: 'numpy',
+          version: '1.26.4',
+          build: 'py311h',
+          channel: 'https://conda.anaconda.org/conda-forge/linux-64',
+        }),
+      },
+      {
+        path: '/opt/conda/lib/python3.11/site-packages/mpi4py-3.1.4.dist-info/METADATA',
+        text: 'Name: mpi4py\nVersion: 3.1.4\n',
+      },
     ]);
-    const a = sbomDocument({ name: 'lumi-x', version: '1' }, packages, '0.1.0', ['rpm database /var/lib/rpm/Packages not read']);
-    expect(sbomDocument({ name: 'lumi-x', version: '1' }, packages, '0.1.0', ['rpm database /var/lib/rpm/Packages not read'])).toBe(a);
+    const a = sbomDocument({ name: 'lumi-x', version: '1' }, packages, '0.1.0', [
+      'rpm database /var/lib/rpm/Packages not read',
+    ]);
+    expect(
+      sbomDocument({ name: 'lumi-x', version: '1' }, packages, '0.1.0', [
+        'rpm database /var/lib/rpm/Packages not read',
+      ]),
+    ).toBe(a);
     await validateSbom(a);
     const doc = JSON.parse(a);
     expect(doc.components.map((c: { purl: string }) => c.purl).sort()).toEqual([
@@ -61,14 +86,23 @@ describe('package records', () => {
   });
 
   it('a document that breaks the schema is refused', async () => {
-    await expect(validateSbom('{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"nonsense","name":"x"}]}')).rejects.toThrow(/does not match the CycloneDX 1.6 schema/);
+    await expect(
+      validateSbom('{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"nonsense","name":"x"}]}'),
+    ).rejects.toThrow(/does not match the CycloneDX 1.6 schema/);
   });
 });
 
 describe('provenance', () => {
   it('names the FROM images and keeps a stable order', () => {
-    expect(fromImages('FROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom base\nFROM debian:bookworm-slim\n')).toEqual(['debian:bookworm-slim', 'base']);
-    const a = provenanceDocument({ labels: { 'io.sifkit.param.b': '2', 'io.sifkit.param.a': '1', 'io.sifkit.recipe': 'r' } }, '0.1.0').toString();
+    expect(
+      fromImages(
+        'FROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom base\nFROM debian:bookworm-slim\n',
+      ),
+    ).toEqual(['debian:bookworm-slim', 'base']);
+    const a = provenanceDocument(
+      { labels: { 'io.sifkit.param.b': '2', 'io.sifkit.param.a': '1', 'io.sifkit.recipe': 'r' } },
+      '0.1.0',
+    ).toString();
     expect(JSON.parse(a)).toMatchObject({ recipe: 'r', parameters: { a: '1', b: '2' } });
     expect(Object.keys(JSON.parse(a).parameters)).toEqual(['a', 'b']);
   });

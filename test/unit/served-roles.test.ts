@@ -17,7 +17,13 @@ const SERVED: ServedFile[] = [
   { file: 'amdgpu-arch.cpp', role: 'licensed' },
   { file: 'rocminfo', role: 'tool', path: '/opt/rocm-6.2.0/bin/rocminfo' },
 ];
-const HEAD = ['FROM x', 'ENV CPE_VERSION="24.03"', 'ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps"', 'ENV ROCM_PATH="/opt/rocm-6.2.0"', 'ARG SERVER_PORT'];
+const HEAD = [
+  'FROM x',
+  'ENV CPE_VERSION="24.03"',
+  'ENV REMOVE_CRAY_DEPS="rm -rf /opt/cray /opt/cray-deps"',
+  'ENV ROCM_PATH="/opt/rocm-6.2.0"',
+  'ARG SERVER_PORT',
+];
 const df = (...runs: string[]) => [...HEAD, ...runs, ''].join('\n');
 const ALL_FETCHED = [
   'RUN cd $ROCM_PATH/bin ; curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo"',
@@ -38,17 +44,30 @@ const refusal = (...runs: string[]) => {
 
 describe('the render-time fetch check', () => {
   it('accepts a licensed tarball fetched, unpacked, deleted and followed by $REMOVE_CRAY_DEPS in one RUN', () => {
-    const r = check('RUN set -eux ; \\\n  cd / ; \\\n  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \\\n  tar -xf /cpe.tar ; rm -f /cpe.tar ; \\\n  make ; \\\n  $REMOVE_CRAY_DEPS');
-    expect(r.fetches.map((f) => `${f.step} ${f.file} ${f.role}`)).toEqual(['6 cpe-24.03.tar licensed', '7 rocminfo tool', '8 amdgpu-arch.cpp licensed']);
+    const r = check(
+      'RUN set -eux ; \\\n  cd / ; \\\n  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \\\n  tar -xf /cpe.tar ; rm -f /cpe.tar ; \\\n  make ; \\\n  $REMOVE_CRAY_DEPS',
+    );
+    expect(r.fetches.map((f) => `${f.step} ${f.file} ${f.role}`)).toEqual([
+      '6 cpe-24.03.tar licensed',
+      '7 rocminfo tool',
+      '8 amdgpu-arch.cpp licensed',
+    ]);
     expect(r.unfetched).toEqual([]);
   });
 
   it('accepts a download piped straight into tar, then $REMOVE_CRAY_DEPS', () => {
-    expect(check('RUN curl -fsSL http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar | tar -C / -x ; make ; $REMOVE_CRAY_DEPS').fetches).toHaveLength(3);
+    expect(
+      check('RUN curl -fsSL http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar | tar -C / -x ; make ; $REMOVE_CRAY_DEPS')
+        .fetches,
+    ).toHaveLength(3);
   });
 
   it('follows cd for relative destinations and rm -r of a directory above', () => {
-    expect(check('RUN mkdir /w && cd /w && wget -q http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar && tar xf cpe-24.03.tar && cd / && rm -rf /w && $REMOVE_CRAY_DEPS').fetches).toHaveLength(3);
+    expect(
+      check(
+        'RUN mkdir /w && cd /w && wget -q http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar && tar xf cpe-24.03.tar && cd / && rm -rf /w && $REMOVE_CRAY_DEPS',
+      ).fetches,
+    ).toHaveLength(3);
   });
 
   it('refuses a licensed fetch not removed in its own RUN, naming the step and the file', () => {
@@ -56,19 +75,37 @@ describe('the render-time fetch check', () => {
       'v: step 6 (RUN at line 6) fetches licensed cpe-24.03.tar to /cpe.tar and does not remove it in the same RUN (rm /cpe.tar after it)',
     );
     // Deleting it before the fetch is no removal.
-    expect(refusal('RUN rm -f /cpe.tar ; curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar')).toContain('does not remove it in the same RUN');
+    expect(refusal('RUN rm -f /cpe.tar ; curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar')).toContain(
+      'does not remove it in the same RUN',
+    );
   });
 
   it('refuses an unpacked licensed tarball without $REMOVE_CRAY_DEPS after the unpacking', () => {
-    expect(refusal('RUN curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; tar -xf /cpe.tar ; rm /cpe.tar')).toBe('v: step 6 (RUN at line 6) unpacks licensed cpe-24.03.tar and does not run $REMOVE_CRAY_DEPS after it in the same RUN');
-    expect(refusal('RUN $REMOVE_CRAY_DEPS ; curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; tar -xf /cpe.tar ; rm /cpe.tar')).toContain('unpacks licensed cpe-24.03.tar');
+    expect(
+      refusal('RUN curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; tar -xf /cpe.tar ; rm /cpe.tar'),
+    ).toBe(
+      'v: step 6 (RUN at line 6) unpacks licensed cpe-24.03.tar and does not run $REMOVE_CRAY_DEPS after it in the same RUN',
+    );
+    expect(
+      refusal(
+        'RUN $REMOVE_CRAY_DEPS ; curl -o /cpe.tar http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; tar -xf /cpe.tar ; rm /cpe.tar',
+      ),
+    ).toContain('unpacks licensed cpe-24.03.tar');
   });
 
   it('refuses a fetch of a file without a role, one it cannot name, and ADD from the server', () => {
-    expect(refusal('RUN curl -o /x http://127.0.0.1:${SERVER_PORT}/secret.bin ; rm /x')).toBe("v: step 6 (RUN at line 6) fetches secret.bin from the file server, which has no role in the recipe's served: list (licensed or tool)");
-    expect(refusal('RUN for t in a b ; do curl -o $t http://127.0.0.1:${SERVER_PORT}/$t ; done')).toContain('cannot tell which served file');
-    expect(refusal('ADD http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar /cpe.tar')).toContain('with ADD, which keeps the file in a layer');
-    expect(refusal('RUN $GET /x http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; rm /x')).toContain('cannot tell where it is written');
+    expect(refusal('RUN curl -o /x http://127.0.0.1:${SERVER_PORT}/secret.bin ; rm /x')).toBe(
+      "v: step 6 (RUN at line 6) fetches secret.bin from the file server, which has no role in the recipe's served: list (licensed or tool)",
+    );
+    expect(refusal('RUN for t in a b ; do curl -o $t http://127.0.0.1:${SERVER_PORT}/$t ; done')).toContain(
+      'cannot tell which served file',
+    );
+    expect(refusal('ADD http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar /cpe.tar')).toContain(
+      'with ADD, which keeps the file in a layer',
+    );
+    expect(refusal('RUN $GET /x http://127.0.0.1:${SERVER_PORT}/cpe-24.03.tar ; rm /x')).toContain(
+      'cannot tell where it is written',
+    );
   });
 
   it('lets a tool stay, and reports a served file no step fetches', () => {
@@ -77,35 +114,63 @@ describe('the render-time fetch check', () => {
   });
 
   it('reads the exec form and keeps quoted separators inside their word', () => {
-    expect(splitCommands(`echo "a; b | c" ; rm -f '/x y' && ls`).map((c) => c.raw)).toEqual([['echo', 'a; b | c'], ['rm', '-f', '/x y'], ['ls']]);
-    expect(refusal('RUN ["curl", "-o", "/cpe.tar", "http://127.0.0.1:21000/cpe-24.03.tar"]')).toContain('does not remove it');
+    expect(splitCommands(`echo "a; b | c" ; rm -f '/x y' && ls`).map((c) => c.raw)).toEqual([
+      ['echo', 'a; b | c'],
+      ['rm', '-f', '/x y'],
+      ['ls'],
+    ]);
+    expect(refusal('RUN ["curl", "-o", "/cpe.tar", "http://127.0.0.1:21000/cpe-24.03.tar"]')).toContain(
+      'does not remove it',
+    );
   });
 });
 
 describe('served roles in the recipe', () => {
   const recipe = (served: string) =>
-    parseRecipe(`name: r\nnaming: { version: v, parts: [[v, v]] }\nfragments: [a.docker]\nparameters: { v: { type: version, default: '6.2.0' } }\n${served}`, '/defs/r', 'r/recipe.yaml');
+    parseRecipe(
+      `name: r\nnaming: { version: v, parts: [[v, v]] }\nfragments: [a.docker]\nparameters: { v: { type: version, default: '6.2.0' } }\n${served}`,
+      '/defs/r',
+      'r/recipe.yaml',
+    );
 
   it('resolves names, conditions and $VAR paths for a variant', () => {
-    const r = recipe("served:\n  - { file: 'cpe-{{ v }}.tar', role: licensed }\n  - { file: rocminfo, role: tool, path: $ROCM_PATH/bin/rocminfo }\n  - { file: old.cpp, role: licensed, when: v < 6 }\n");
+    const r = recipe(
+      "served:\n  - { file: 'cpe-{{ v }}.tar', role: licensed }\n  - { file: rocminfo, role: tool, path: $ROCM_PATH/bin/rocminfo }\n  - { file: old.cpp, role: licensed, when: v < 6 }\n",
+    );
     const served = resolveServed(r, { v: '6.2.0' }, definitionEnv('FROM x\nENV ROCM_PATH="/opt/rocm-6.2.0"\n'));
-    expect(served).toEqual([{ file: 'cpe-6.2.0.tar', role: 'licensed' }, { file: 'rocminfo', role: 'tool', path: '/opt/rocm-6.2.0/bin/rocminfo' }]);
+    expect(served).toEqual([
+      { file: 'cpe-6.2.0.tar', role: 'licensed' },
+      { file: 'rocminfo', role: 'tool', path: '/opt/rocm-6.2.0/bin/rocminfo' },
+    ]);
     expect(rolesKey(served)).toBe('cpe-6.2.0.tar licensed\nrocminfo tool /opt/rocm-6.2.0/bin/rocminfo');
-    expect(() => resolveServed(r, { v: '6.2.0' }, new Map())).toThrow('r: served[1].path: "$ROCM_PATH/bin/rocminfo" is not an absolute path');
+    expect(() => resolveServed(r, { v: '6.2.0' }, new Map())).toThrow(
+      'r: served[1].path: "$ROCM_PATH/bin/rocminfo" is not an absolute path',
+    );
   });
 
   it('refuses a bad declaration in one line', () => {
     expect(() => recipe('served:\n  - { file: x, role: secret }\n')).toThrow(/^r\/recipe\.yaml: served\[0\]/);
     expect(() => recipe('served:\n  - { file: x, role: tool }\n')).toThrow(/served\[0\]\.path/);
-    expect(() => recipe('served:\n  - { file: ../x, role: licensed }\n')).toThrow(/served\[0\]\.file: .*relative file name/);
-    expect(() => recipe('served:\n  - { file: x, role: licensed }\n  - { file: x, role: licensed }\n')).toThrow('served[1].file: "x" is declared twice');
-    expect(() => recipe('served:\n  - { file: x, role: licensed, when: nope >= 1 }\n')).toThrow('served[0].when: names unknown parameter "nope"');
+    expect(() => recipe('served:\n  - { file: ../x, role: licensed }\n')).toThrow(
+      /served\[0\]\.file: .*relative file name/,
+    );
+    expect(() => recipe('served:\n  - { file: x, role: licensed }\n  - { file: x, role: licensed }\n')).toThrow(
+      'served[1].file: "x" is declared twice',
+    );
+    expect(() => recipe('served:\n  - { file: x, role: licensed, when: nope >= 1 }\n')).toThrow(
+      'served[0].when: names unknown parameter "nope"',
+    );
   });
 });
 
 describe('judging served files by role', () => {
   it('counts every served file the recipe does not declare as licensed', () => {
-    expect(classifyServed(['cpe.tar', 'rocminfo', 'extra.bin'], [{ file: 'rocminfo', role: 'tool', path: '/opt/rocm/bin/rocminfo' }])).toEqual({
+    expect(
+      classifyServed(
+        ['cpe.tar', 'rocminfo', 'extra.bin'],
+        [{ file: 'rocminfo', role: 'tool', path: '/opt/rocm/bin/rocminfo' }],
+      ),
+    ).toEqual({
       licensed: ['cpe.tar', 'extra.bin'],
       tools: [{ file: 'rocminfo', path: '/opt/rocm/bin/rocminfo' }],
     });
@@ -116,19 +181,61 @@ describe('judging served files by role', () => {
   const events = (...e: PathEvent[]) => new Map([[tool.path, e]]);
 
   it('expects a tool at its path with the served bytes in the finished image', () => {
-    expect(judgeTools([tool], [{ layer: 'l2', path: tool.path, digest: 'd1' }], events({ layer: 'l2', kind: 'file', digest: 'd1' }), order)).toEqual([]);
+    expect(
+      judgeTools(
+        [tool],
+        [{ layer: 'l2', path: tool.path, digest: 'd1' }],
+        events({ layer: 'l2', kind: 'file', digest: 'd1' }),
+        order,
+      ),
+    ).toEqual([]);
     // Written, deleted, written again: the last layer decides, whatever order the archive listed them in.
-    expect(judgeTools([tool], [], events({ layer: 'l3', kind: 'file', digest: 'd1' }, { layer: 'l2', kind: 'deleted' }, { layer: 'l1', kind: 'file', digest: 'd1' }), order)).toEqual([]);
+    expect(
+      judgeTools(
+        [tool],
+        [],
+        events(
+          { layer: 'l3', kind: 'file', digest: 'd1' },
+          { layer: 'l2', kind: 'deleted' },
+          { layer: 'l1', kind: 'file', digest: 'd1' },
+        ),
+        order,
+      ),
+    ).toEqual([]);
   });
 
   it('fails a tool missing, changed or found at another path, naming it', () => {
-    const missing = judgeTools([tool], [], events({ layer: 'l1', kind: 'file', digest: 'd1' }, { layer: 'l2', kind: 'deleted' }), order);
-    expect(missing.map(describeToolProblem)).toEqual(['served tool rocminfo is not in the image at /opt/rocm/bin/rocminfo, its declared path']);
-    const changed = judgeTools([tool], [], events({ layer: 'l1', kind: 'file', digest: 'd1' }, { layer: 'l3', kind: 'file', digest: 'd9' }), order);
-    expect(changed.map(describeToolProblem)).toEqual(['served tool rocminfo at /opt/rocm/bin/rocminfo is not the served file (its content changed)']);
+    const missing = judgeTools(
+      [tool],
+      [],
+      events({ layer: 'l1', kind: 'file', digest: 'd1' }, { layer: 'l2', kind: 'deleted' }),
+      order,
+    );
+    expect(missing.map(describeToolProblem)).toEqual([
+      'served tool rocminfo is not in the image at /opt/rocm/bin/rocminfo, its declared path',
+    ]);
+    const changed = judgeTools(
+      [tool],
+      [],
+      events({ layer: 'l1', kind: 'file', digest: 'd1' }, { layer: 'l3', kind: 'file', digest: 'd9' }),
+      order,
+    );
+    expect(changed.map(describeToolProblem)).toEqual([
+      'served tool rocminfo at /opt/rocm/bin/rocminfo is not the served file (its content changed)',
+    ]);
     expect(judgeTools([tool], [], events({ layer: 'l1', kind: 'other' }), order)[0].why).toBe('changed');
-    const elsewhere = judgeTools([tool], [{ layer: 'l2', path: tool.path, digest: 'd1' }, { layer: 'l3', path: '/usr/bin/x', digest: 'd1' }], events({ layer: 'l2', kind: 'file', digest: 'd1' }), order);
-    expect(elsewhere.map(describeToolProblem)).toEqual(['served tool rocminfo is also at /usr/bin/x in layer l3 (it may stay only at /opt/rocm/bin/rocminfo)']);
+    const elsewhere = judgeTools(
+      [tool],
+      [
+        { layer: 'l2', path: tool.path, digest: 'd1' },
+        { layer: 'l3', path: '/usr/bin/x', digest: 'd1' },
+      ],
+      events({ layer: 'l2', kind: 'file', digest: 'd1' }),
+      order,
+    );
+    expect(elsewhere.map(describeToolProblem)).toEqual([
+      'served tool rocminfo is also at /usr/bin/x in layer l3 (it may stay only at /opt/rocm/bin/rocminfo)',
+    ]);
   });
 });
 
@@ -150,29 +257,59 @@ describe('the leak scan over hand-made docker archives', () => {
       file = path.join(dir, `${name}-oci.tar`);
       await toOciLayout(legacy, file);
     }
-    return scanImageArchive(createReadStream(file), { digests: new Map([[createHash('sha256').update('licensed\n').digest('hex'), 'cpe.tar']]), tools });
+    return scanImageArchive(createReadStream(file), {
+      digests: new Map([[createHash('sha256').update('licensed\n').digest('hex'), 'cpe.tar']]),
+      tools,
+    });
   };
 
   it('expects the tool where it is declared, in the legacy and the OCI layout', async () => {
     for (const oci of [false, true]) {
-      const r = await scan(`ok${oci}`, [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'etc/x', content: 'x' }]], oci);
+      const r = await scan(
+        `ok${oci}`,
+        [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'etc/x', content: 'x' }]],
+        oci,
+      );
       expect([r.leaks, r.toolProblems, r.tools]).toEqual([[], [], 1]);
     }
   });
 
   it('sees a whiteout or an opaque directory above the tool as its removal, and a later copy as its return', async () => {
-    const gone = await scan('gone', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/.wh.bin', content: '' }]]);
+    const gone = await scan('gone', [
+      [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }],
+      [{ name: 'opt/rocm/.wh.bin', content: '' }],
+    ]);
     expect(gone.toolProblems.map((p) => p.why)).toEqual(['missing']);
-    const opaque = await scan('opaque', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/.wh..wh..opq', content: '' }]]);
+    const opaque = await scan('opaque', [
+      [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }],
+      [{ name: 'opt/rocm/.wh..wh..opq', content: '' }],
+    ]);
     expect(opaque.toolProblems.map((p) => p.why)).toEqual(['missing']);
-    const back = await scan('back', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }], [{ name: 'opt/rocm/bin/.wh.rocminfo', content: '' }], [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }]]);
+    const back = await scan('back', [
+      [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }],
+      [{ name: 'opt/rocm/bin/.wh.rocminfo', content: '' }],
+      [{ name: 'opt/rocm/bin/rocminfo', content: TOOL }],
+    ]);
     expect(back.toolProblems).toEqual([]);
   });
 
   it('finds a hard link to the tool at another path, and licensed bytes in a tool-free image', async () => {
-    const linked = await scan('linked', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }, { name: 'usr/bin/rocminfo', type: 'link', linkname: 'opt/rocm/bin/rocminfo' }]]);
-    expect(linked.toolProblems.map(describeToolProblem)).toEqual(['served tool rocminfo is also at /usr/bin/rocminfo in layer l0/layer.tar (it may stay only at /opt/rocm/bin/rocminfo)']);
-    const leak = await scan('leak', [[{ name: 'opt/rocm/bin/rocminfo', content: TOOL }, { name: 'srv/notes', content: 'licensed\n' }], [{ name: 'srv/.wh.notes', content: '' }]]);
+    const linked = await scan('linked', [
+      [
+        { name: 'opt/rocm/bin/rocminfo', content: TOOL },
+        { name: 'usr/bin/rocminfo', type: 'link', linkname: 'opt/rocm/bin/rocminfo' },
+      ],
+    ]);
+    expect(linked.toolProblems.map(describeToolProblem)).toEqual([
+      'served tool rocminfo is also at /usr/bin/rocminfo in layer l0/layer.tar (it may stay only at /opt/rocm/bin/rocminfo)',
+    ]);
+    const leak = await scan('leak', [
+      [
+        { name: 'opt/rocm/bin/rocminfo', content: TOOL },
+        { name: 'srv/notes', content: 'licensed\n' },
+      ],
+      [{ name: 'srv/.wh.notes', content: '' }],
+    ]);
     expect(leak.leaks).toEqual([{ layer: 'l0/layer.tar', path: '/srv/notes', why: 'served content' }]);
   });
 });

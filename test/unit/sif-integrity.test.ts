@@ -8,7 +8,16 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { encodeDescriptor, DataType, GROUP_MASK } from '../../src/sif/format';
-import { compareMetadata, decodeSignatureExtra, descriptorIntegrityBytes, encodeMetadata, headerIntegrityBytes, parseMetadata, signatureExtra, type ImageMetadata } from '../../src/sif/integrity';
+import {
+  compareMetadata,
+  decodeSignatureExtra,
+  descriptorIntegrityBytes,
+  encodeMetadata,
+  headerIntegrityBytes,
+  parseMetadata,
+  signatureExtra,
+  type ImageMetadata,
+} from '../../src/sif/integrity';
 import { keyFingerprint, pae, parseEnvelope } from '../../src/sif/dsse';
 
 const SYLABS = path.join(__dirname, '..', 'fixtures', 'sylabs');
@@ -33,7 +42,20 @@ describe('integrity bytes', () => {
   });
 
   it('descriptor: relative ID in place of the ID; offset, group and modification time not covered (557 bytes)', () => {
-    const d = { dataType: DataType.genericJson, used: true, id: 7, groupId: (1 | GROUP_MASK) >>> 0, linkedId: 0, offset: 40000n, size: 2n, sizeWithPadding: 2n, created: 5n, modified: 6n, name: 'data.json', extra: Buffer.alloc(384) };
+    const d = {
+      dataType: DataType.genericJson,
+      used: true,
+      id: 7,
+      groupId: (1 | GROUP_MASK) >>> 0,
+      linkedId: 0,
+      offset: 40000n,
+      size: 2n,
+      sizeWithPadding: 2n,
+      created: 5n,
+      modified: 6n,
+      name: 'data.json',
+      extra: Buffer.alloc(384),
+    };
     const a = descriptorIntegrityBytes(encodeDescriptor(d), 2);
     expect(a).toHaveLength(557);
     expect(a.readInt32LE(0)).toBe(DataType.genericJson);
@@ -42,17 +64,28 @@ describe('integrity bytes', () => {
     expect(a.readBigInt64LE(13)).toBe(2n); // size
     expect(a.readBigInt64LE(21)).toBe(5n); // created
     expect(a.subarray(45, 54).toString()).toBe('data.json');
-    expect(descriptorIntegrityBytes(encodeDescriptor({ ...d, id: 9, offset: 1n, groupId: (2 | GROUP_MASK) >>> 0, modified: 99n }), 2).equals(a)).toBe(true);
+    expect(
+      descriptorIntegrityBytes(
+        encodeDescriptor({ ...d, id: 9, offset: 1n, groupId: (2 | GROUP_MASK) >>> 0, modified: 99n }),
+        2,
+      ).equals(a),
+    ).toBe(true);
     expect(descriptorIntegrityBytes(encodeDescriptor({ ...d, created: 4n }), 2).equals(a)).toBe(false);
   });
 });
 
 describe('metadata', () => {
-  const m: ImageMetadata = { version: 1, header: { digest: D('a') }, objects: [{ relativeId: 0, descriptorDigest: D('b'), objectDigest: D('c') }] };
+  const m: ImageMetadata = {
+    version: 1,
+    header: { digest: D('a') },
+    objects: [{ relativeId: 0, descriptorDigest: D('b'), objectDigest: D('c') }],
+  };
 
   it("encodes as Go's json.Marshal does and parses back", () => {
     const text = encodeMetadata(m).toString();
-    expect(text).toBe(`{"version":1,"header":{"digest":"${D('a')}"},"objects":[{"relativeId":0,"descriptorDigest":"${D('b')}","objectDigest":"${D('c')}"}]}`);
+    expect(text).toBe(
+      `{"version":1,"header":{"digest":"${D('a')}"},"objects":[{"relativeId":0,"descriptorDigest":"${D('b')}","objectDigest":"${D('c')}"}]}`,
+    );
     expect(parseMetadata(Buffer.from(text))).toEqual(m);
   });
 
@@ -67,7 +100,14 @@ describe('metadata', () => {
   });
 
   it('names each difference', () => {
-    const now: ImageMetadata = { version: 1, header: { digest: D('0') }, objects: [{ relativeId: 0, descriptorDigest: D('b'), objectDigest: D('d') }, { relativeId: 1, descriptorDigest: D('e'), objectDigest: D('f') }] };
+    const now: ImageMetadata = {
+      version: 1,
+      header: { digest: D('0') },
+      objects: [
+        { relativeId: 0, descriptorDigest: D('b'), objectDigest: D('d') },
+        { relativeId: 1, descriptorDigest: D('e'), objectDigest: D('f') },
+      ],
+    };
     expect(compareMetadata(m, now, new Map([[3, 'rootfs']]), 3)).toEqual([
       'the SIF header (launch script, magic, version or UUID) changed',
       'the data of object 3 (rootfs) changed',
@@ -84,7 +124,9 @@ describe('metadata', () => {
 
 describe('DSSE', () => {
   it("PAE as the DSSE spec's example gives it", () => {
-    expect(pae('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+    expect(pae('http://example.com/HelloWorld', Buffer.from('hello world')).toString()).toBe(
+      'DSSEv1 29 http://example.com/HelloWorld 11 hello world',
+    );
   });
 
   it("key IDs are OpenSSH SHA256 fingerprints, as in sylabs' signed image", () => {
@@ -94,7 +136,9 @@ describe('DSSE', () => {
       keyFingerprint(createPublicKey(readFileSync(path.join(SYLABS, 'ed25519-public.pem')))),
       keyFingerprint(createPublicKey(readFileSync(path.join(SYLABS, 'rsa-public.pem')))),
     ]);
-    expect(keyFingerprint(createPublicKey(readFileSync(path.join(SYLABS, 'ecdsa-public.pem'))))).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    expect(keyFingerprint(createPublicKey(readFileSync(path.join(SYLABS, 'ecdsa-public.pem'))))).toMatch(
+      /^SHA256:[A-Za-z0-9+/]{43}$/,
+    );
   });
 
   it('parseEnvelope says undefined for what is not one', () => {

@@ -10,7 +10,15 @@ import * as path from 'node:path';
 import { loadRecipe } from '../../src/recipe/load';
 import type { Recipe } from '../../src/recipe/types';
 import {
-  Poller, awaitJobs, cancelAll, jobsDirFor, readJobs, stateFileFor, submitNeeded, writeJobs, type SlurmExecution,
+  Poller,
+  awaitJobs,
+  cancelAll,
+  jobsDirFor,
+  readJobs,
+  stateFileFor,
+  submitNeeded,
+  writeJobs,
+  type SlurmExecution,
 } from '../../src/pipeline/slurm-executor';
 import { parseSlurmSettings, type RunJobs, type VariantJobs } from '../../src/pipeline/slurm-plan';
 import { FakeClock } from '../support/fake-clock';
@@ -57,15 +65,32 @@ afterEach(async () => {
 });
 
 function variant(hash: string): VariantJobs {
-  return { stem: STEM, sif: path.join(dir, `${STEM}-dockerhash-${hash}.sif`), archive: path.join(dir, `${STEM}-dockerhash-${hash}.tar`), dockerhash: hash, imageId: `sha256:${hash}`, tag: `lumi/x:${hash}` };
+  return {
+    stem: STEM,
+    sif: path.join(dir, `${STEM}-dockerhash-${hash}.sif`),
+    archive: path.join(dir, `${STEM}-dockerhash-${hash}.tar`),
+    dockerhash: hash,
+    imageId: `sha256:${hash}`,
+    tag: `lumi/x:${hash}`,
+  };
 }
 
 function setup(sched: Scheduler, clock: FakeClock) {
   const exec: SlurmExecution = {
-    settings: parseSlurmSettings({ test: { partition: 'debug' } }, 'release.yaml'), resume: false, pollMs: 2000, sifkit: ['/usr/bin/node', '/opt/sifkit/main.js'],
-    outDir: dir, resultsDir: path.join(dir, 'results'), processes: sched.processes, clock,
+    settings: parseSlurmSettings({ test: { partition: 'debug' } }, 'release.yaml'),
+    resume: false,
+    pollMs: 2000,
+    sifkit: ['/usr/bin/node', '/opt/sifkit/main.js'],
+    outDir: dir,
+    resultsDir: path.join(dir, 'results'),
+    processes: sched.processes,
+    clock,
   };
-  const jobs: RunJobs = { version: 1, recipe: recipe.name, variants: [variant('aaaaaaaaaaaa'), variant('bbbbbbbbbbbb')] };
+  const jobs: RunJobs = {
+    version: 1,
+    recipe: recipe.name,
+    variants: [variant('aaaaaaaaaaaa'), variant('bbbbbbbbbbbb')],
+  };
   const save = () => writeJobs(stateFileFor(dir), jobs);
   return { exec, jobs, save };
 }
@@ -92,10 +117,26 @@ describe('--on slurm executor', () => {
     const saved = await readJobs(stateFileFor(dir));
     expect(saved).toEqual(jobs);
     expect(saved!.variants.map((v) => [v.convert, v.test])).toEqual([
-      [{ id: '100_0', state: 'PENDING', log: `${jd}/logs/convert-${stamp}-0.out`, attempt: 1 },
-        { id: '101', state: 'PENDING', log: `${jd}/test-${STEM}-aaaaaaaaaaaa-${stamp}/job.out`, attempt: 1, workdir: `${jd}/test-${STEM}-aaaaaaaaaaaa-${stamp}` }],
-      [{ id: '100_1', state: 'PENDING', log: `${jd}/logs/convert-${stamp}-1.out`, attempt: 1 },
-        { id: '102', state: 'PENDING', log: `${jd}/test-${STEM}-bbbbbbbbbbbb-${stamp}/job.out`, attempt: 1, workdir: `${jd}/test-${STEM}-bbbbbbbbbbbb-${stamp}` }],
+      [
+        { id: '100_0', state: 'PENDING', log: `${jd}/logs/convert-${stamp}-0.out`, attempt: 1 },
+        {
+          id: '101',
+          state: 'PENDING',
+          log: `${jd}/test-${STEM}-aaaaaaaaaaaa-${stamp}/job.out`,
+          attempt: 1,
+          workdir: `${jd}/test-${STEM}-aaaaaaaaaaaa-${stamp}`,
+        },
+      ],
+      [
+        { id: '100_1', state: 'PENDING', log: `${jd}/logs/convert-${stamp}-1.out`, attempt: 1 },
+        {
+          id: '102',
+          state: 'PENDING',
+          log: `${jd}/test-${STEM}-bbbbbbbbbbbb-${stamp}/job.out`,
+          attempt: 1,
+          workdir: `${jd}/test-${STEM}-bbbbbbbbbbbb-${stamp}`,
+        },
+      ],
     ]);
     const testScript = await fs.readFile(path.join(jd, `test-${STEM}-aaaaaaaaaaaa-${stamp}`, 'job.sh'), 'utf8');
     expect(testScript).toContain('#SBATCH --partition=debug');
@@ -141,12 +182,19 @@ describe('--on slurm executor', () => {
     const t = await waitA;
     await failedB;
     expect(t).toMatchObject({ id: '101', state: 'COMPLETED', exitCode: '0:0' });
-    expect(phases).toEqual(['Slurm: convert queued (job 100_0)', 'Slurm: convert running (job 100_0)', 'Slurm: convert done, test done (job 101)']);
+    expect(phases).toEqual([
+      'Slurm: convert queued (job 100_0)',
+      'Slurm: convert running (job 100_0)',
+      'Slurm: convert done, test done (job 101)',
+    ]);
     // Two rounds for two variants: two queries of each kind, not four.
     expect(sched.processes.callsOf('squeue')).toHaveLength(2);
     expect(sched.processes.callsOf('sacct')).toHaveLength(2);
     const saved = await readJobs(stateFileFor(dir));
-    expect(saved!.variants.map((v) => [v.convert!.state, v.test!.state, v.test!.exitCode])).toEqual([['COMPLETED', 'COMPLETED', '0:0'], ['COMPLETED', 'FAILED', '2:0']]);
+    expect(saved!.variants.map((v) => [v.convert!.state, v.test!.state, v.test!.exitCode])).toEqual([
+      ['COMPLETED', 'COMPLETED', '0:0'],
+      ['COMPLETED', 'FAILED', '2:0'],
+    ]);
 
     // A new controller reads the record and submits the failed test again, alone, with no dependency: its conversion is done.
     clock.advance(60_000);
@@ -154,7 +202,9 @@ describe('--on slurm executor', () => {
     const before = sched.sbatchLines().length;
     await submitNeeded(ctx, again, again.variants, exec, () => writeJobs(stateFileFor(dir), again));
     const jd = jobsDirFor(dir);
-    expect(sched.sbatchLines().slice(before)).toEqual([`--parsable ${jd}/test-${STEM}-bbbbbbbbbbbb-${clock.now()}/job.sh`]);
+    expect(sched.sbatchLines().slice(before)).toEqual([
+      `--parsable ${jd}/test-${STEM}-bbbbbbbbbbbb-${clock.now()}/job.sh`,
+    ]);
     const resumed = (await readJobs(stateFileFor(dir)))!;
     expect(resumed.variants[0]).toEqual(saved!.variants[0]);
     expect(resumed.variants[1].convert).toEqual(saved!.variants[1].convert);
@@ -173,7 +223,11 @@ describe('--on slurm executor', () => {
     sched.end('101', 'CANCELLED', '0:0');
     const poller = new Poller(jobs, save, exec.pollMs, ac.signal, exec);
     const waiting = awaitJobs(jobs.variants[0], poller, () => undefined);
-    const failed = expect(waiting).rejects.toMatchObject({ message: expect.stringMatching(/^convert job 100_0 ended OUT_OF_MEMORY \(exit 0:125\); log: .*convert-\d+-0\.out$/) });
+    const failed = expect(waiting).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /^convert job 100_0 ended OUT_OF_MEMORY \(exit 0:125\); log: .*convert-\d+-0\.out$/,
+      ),
+    });
     await until(() => clock.sleeping() === 1, 1);
     clock.advance(2000);
     await failed;
@@ -205,6 +259,9 @@ describe('--on slurm executor', () => {
     // The first variant's jobs already ended in the scheduler, but the run had not asked yet: all four are open in the record.
     expect(await cancelAll(jobs, exec)).toEqual(['100_0', '101', '100_1', '102']);
     expect(sched.processes.lines().at(-1)).toBe('scancel 100_0 101 100_1 102');
-    expect(jobs.variants.map((v) => [v.convert!.state, v.test!.state])).toEqual([['CANCELLED', 'CANCELLED'], ['CANCELLED', 'CANCELLED']]);
+    expect(jobs.variants.map((v) => [v.convert!.state, v.test!.state])).toEqual([
+      ['CANCELLED', 'CANCELLED'],
+      ['CANCELLED', 'CANCELLED'],
+    ]);
   });
 });

@@ -14,7 +14,14 @@ import { FakeClock } from '../support/fake-clock';
 import { FakeProcesses, command, type Call } from '../support/fake-processes';
 import { until } from '../support/poll';
 
-const PROFILE: SlurmProfile = { partition: 'debug', sbatch: ['--exclusive'], srun: 'srun -N {nodes} -n {ranks}', container: 'singularity exec {sif}', launcher: '', cleanup: '' };
+const PROFILE: SlurmProfile = {
+  partition: 'debug',
+  sbatch: ['--exclusive'],
+  srun: 'srun -N {nodes} -n {ranks}',
+  container: 'singularity exec {sif}',
+  launcher: '',
+  cleanup: '',
+};
 
 let dir: string;
 beforeEach(async () => {
@@ -25,7 +32,13 @@ afterEach(async () => {
 });
 
 function job(raw: unknown[]): SlurmJobInput {
-  return { name: 'sifkit-test-abc', workdir: path.join(dir, 'job'), checks: parseChecks(raw, 'r'), profile: PROFILE, sif: '/appl/x.sif' };
+  return {
+    name: 'sifkit-test-abc',
+    workdir: path.join(dir, 'job'),
+    checks: parseChecks(raw, 'r'),
+    profile: PROFILE,
+    sif: '/appl/x.sif',
+  };
 }
 
 /** What a step leaves in the job's directory: its output, exit status and times. */
@@ -34,15 +47,26 @@ function stepFiles(workdir: string, name: string, rc: number, out: string, ms = 
   return { [f('out')]: out, [f('rc')]: `${rc}\n`, [f('start')]: '1000000\n', [f('end')]: `${1000000 + ms}\n` };
 }
 
-const show = (state: string, exit = '0:0') => ({ stdout: `JobId=123 JobName=sifkit-test-abc JobState=${state} Reason=None ExitCode=${exit}\n` });
+const show = (state: string, exit = '0:0') => ({
+  stdout: `JobId=123 JobName=sifkit-test-abc JobState=${state} Reason=None ExitCode=${exit}\n`,
+});
 
 describe('runSlurm', () => {
   it('submits the batch script, polls until the job ends, and judges each step by its files', async () => {
-    const j = job([{ name: 'hello', command: 'echo hi', expect: 'hi', ranks: 2, timeout: 10 }, { name: 'broken', command: 'false', timeout: 20 }]);
+    const j = job([
+      { name: 'hello', command: 'echo hi', expect: 'hi', ranks: 2, timeout: 10 },
+      { name: 'broken', command: 'false', timeout: 20 },
+    ]);
     const clock = new FakeClock();
     const processes = new FakeProcesses()
       // The job "runs" when submitted: its steps leave their files.
-      .on(command('sbatch'), { stdout: '123;cluster\n', writes: () => ({ ...stepFiles(j.workdir, 'hello', 0, 'hi there\n'), ...stepFiles(j.workdir, 'broken', 3, 'oops\n') }) })
+      .on(command('sbatch'), {
+        stdout: '123;cluster\n',
+        writes: () => ({
+          ...stepFiles(j.workdir, 'hello', 0, 'hi there\n'),
+          ...stepFiles(j.workdir, 'broken', 3, 'oops\n'),
+        }),
+      })
       .on(command('scontrol', 'show', 'job', '-o', '123'), show('RUNNING'), 1)
       .on(command('scontrol', 'show', 'job', '-o', '123'), show('COMPLETED'));
     const states: string[] = [];
@@ -53,7 +77,11 @@ describe('runSlurm', () => {
     expect(processes.callsOf('scontrol')).toHaveLength(1);
     clock.advance(1);
     const r = await running;
-    expect(processes.lines()).toEqual([`sbatch --parsable ${j.workdir}/job.sh`, 'scontrol show job -o 123', 'scontrol show job -o 123']);
+    expect(processes.lines()).toEqual([
+      `sbatch --parsable ${j.workdir}/job.sh`,
+      'scontrol show job -o 123',
+      'scontrol show job -o 123',
+    ]);
     expect(states).toEqual(['RUNNING', 'COMPLETED']);
     expect(r).toMatchObject({ jobId: '123', state: 'COMPLETED', workdir: j.workdir });
     expect(r.results.map((x) => [x.name, x.passed, x.outcome, x.reason, x.durationMs])).toEqual([
@@ -62,8 +90,12 @@ describe('runSlurm', () => {
     ]);
     // The steps the job runs: srun with the check's ranks, in its container, under a time limit with grace.
     const script = await fs.readFile(path.join(j.workdir, 'job.sh'), 'utf8');
-    expect(script).toContain("timeout --signal=KILL 40 srun -N 1 -n 2 singularity exec '/appl/x.sif' '/myrun/check-hello.sh' > 'hello.out' 2>&1 &");
-    expect(script).toContain("timeout --signal=KILL 50 srun -N 1 -n 1 singularity exec '/appl/x.sif' '/myrun/check-broken.sh' > 'broken.out' 2>&1 &");
+    expect(script).toContain(
+      "timeout --signal=KILL 40 srun -N 1 -n 2 singularity exec '/appl/x.sif' '/myrun/check-hello.sh' > 'hello.out' 2>&1 &",
+    );
+    expect(script).toContain(
+      "timeout --signal=KILL 50 srun -N 1 -n 1 singularity exec '/appl/x.sif' '/myrun/check-broken.sh' > 'broken.out' 2>&1 &",
+    );
     expect(script).toContain('#SBATCH --exclusive');
     expect((await fs.stat(path.join(j.workdir, 'check-hello.sh'))).mode & 0o777).toBe(0o755);
   });
@@ -78,9 +110,15 @@ describe('runSlurm', () => {
   });
 
   it('a job that ended without running its steps: each check says how (timeout, cancelled, node failure)', async () => {
-    for (const [state, outcome] of [['TIMEOUT', 'timeout'], ['CANCELLED', 'cancelled'], ['NODE_FAIL', 'node-failure']]) {
+    for (const [state, outcome] of [
+      ['TIMEOUT', 'timeout'],
+      ['CANCELLED', 'cancelled'],
+      ['NODE_FAIL', 'node-failure'],
+    ]) {
       const j = job([{ name: 'c', command: 'x', timeout: 30 }]);
-      const processes = new FakeProcesses().on(command('sbatch'), { stdout: '9\n' }).on(command('scontrol'), show(state));
+      const processes = new FakeProcesses()
+        .on(command('sbatch'), { stdout: '9\n' })
+        .on(command('scontrol'), show(state));
       const r = await runSlurm(j, { processes, clock: new FakeClock() });
       expect([r.state, r.results[0].outcome, r.results[0].passed]).toEqual([state, outcome, false]);
     }
@@ -101,45 +139,75 @@ describe('runSlurm', () => {
     const processes = new FakeProcesses().on(command('sbatch'), { stdout: 'Submitted batch job 5\n' });
     const p = runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() });
     await expect(p).rejects.toBeInstanceOf(OperationError);
-    await expect(p).rejects.toMatchObject({ code: 'slurm-failed', message: 'sbatch answered "Submitted batch job 5", not a job id' });
+    await expect(p).rejects.toMatchObject({
+      code: 'slurm-failed',
+      message: 'sbatch answered "Submitted batch job 5", not a job id',
+    });
   });
 
   it('sbatch refusing the job: its own words, one line', async () => {
-    const processes = new FakeProcesses().on(command('sbatch'), { stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n', exit: 1 });
-    await expect(runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() }))
-      .rejects.toMatchObject({ code: 'slurm-failed', message: 'sbatch failed (exit 1): sbatch: error: Batch job submission failed: Invalid partition name specified' });
+    const processes = new FakeProcesses().on(command('sbatch'), {
+      stderr: 'sbatch: error: Batch job submission failed: Invalid partition name specified\n',
+      exit: 1,
+    });
+    await expect(
+      runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() }),
+    ).rejects.toMatchObject({
+      code: 'slurm-failed',
+      message: 'sbatch failed (exit 1): sbatch: error: Batch job submission failed: Invalid partition name specified',
+    });
   });
 
   it('no Slurm here: says so, with a hint', async () => {
     const processes = new FakeProcesses().missing('sbatch');
-    await expect(runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() }))
-      .rejects.toMatchObject({ code: 'no-slurm', message: 'sbatch is not installed here', hint: expect.stringContaining('--runner local') });
+    await expect(
+      runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() }),
+    ).rejects.toMatchObject({
+      code: 'no-slurm',
+      message: 'sbatch is not installed here',
+      hint: expect.stringContaining('--runner local'),
+    });
   });
 
   it('a controller that does not answer is slurm-down, and the job is cancelled', async () => {
     const processes = new FakeProcesses()
       .on(command('sbatch'), { stdout: '12\n' })
-      .on(command('scontrol'), { stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n', exit: 1 })
+      .on(command('scontrol'), {
+        stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n',
+        exit: 1,
+      })
       .on(command('scancel'), {});
-    await expect(runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() })).rejects.toMatchObject({ code: 'slurm-down' });
+    await expect(
+      runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() }),
+    ).rejects.toMatchObject({ code: 'slurm-down' });
     expect(processes.lines().at(-1)).toBe('scancel 12');
   });
 
   it('Ctrl-C while polling cancels the job and rejects as interrupted', async () => {
     const clock = new FakeClock();
-    const processes = new FakeProcesses().on(command('sbatch'), { stdout: '13\n' }).on(command('scontrol'), show('PENDING')).on(command('scancel'), {});
+    const processes = new FakeProcesses()
+      .on(command('sbatch'), { stdout: '13\n' })
+      .on(command('scontrol'), show('PENDING'))
+      .on(command('scancel'), {});
     const ac = new AbortController();
     const p = runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock, signal: ac.signal });
     await until(() => clock.sleeping() === 1, 1);
     ac.abort();
     await expect(p).rejects.toBeInstanceOf(InterruptedError);
-    expect(processes.lines()).toEqual([expect.stringMatching(/^sbatch --parsable /), 'scontrol show job -o 13', 'scancel 13']);
+    expect(processes.lines()).toEqual([
+      expect.stringMatching(/^sbatch --parsable /),
+      'scontrol show job -o 13',
+      'scancel 13',
+    ]);
     expect(clock.pending()).toBe(0);
   });
 
   it('a job still running past all its checks’ time and ten minutes is cancelled and reported as timed out', async () => {
     const clock = new FakeClock();
-    const processes = new FakeProcesses().on(command('sbatch'), { stdout: '14\n' }).on(command('scontrol'), show('RUNNING')).on(command('scancel'), {});
+    const processes = new FakeProcesses()
+      .on(command('sbatch'), { stdout: '14\n' })
+      .on(command('scontrol'), show('RUNNING'))
+      .on(command('scancel'), {});
     const p = runSlurm(job([{ name: 'c', command: 'x', timeout: 60 }]), { processes, clock, pollMs: 1000 });
     await until(() => clock.sleeping() === 1, 1);
     clock.advance(660_000);
@@ -180,7 +248,10 @@ describe('job commands', () => {
       '21': { state: 'CANCELLED', exitCode: '0:15' },
       '22': { state: 'COMPLETED', exitCode: '0:0' },
     });
-    expect(processes.lines().slice(0, 2)).toEqual(['squeue -h -r -j 20,21,22,23 -o %i|%T', 'sacct -n -P -X -j 20,21,22,23 -o JobID,State,ExitCode']);
+    expect(processes.lines().slice(0, 2)).toEqual([
+      'squeue -h -r -j 20,21,22,23 -o %i|%T',
+      'sacct -n -P -X -j 20,21,22,23 -o JobID,State,ExitCode',
+    ]);
   });
 
   it('accounting down is not the end: the queue and scontrol answer', async () => {
@@ -188,6 +259,8 @@ describe('job commands', () => {
       .on(command('squeue'), { stdout: '' })
       .on(command('sacct'), { stderr: 'sacct: error: Problem talking to the database: Connection refused\n', exit: 1 })
       .on(command('scontrol'), (c: Call) => ({ stdout: `JobId=${c.args[3]} JobState=COMPLETED ExitCode=0:0\n` }));
-    expect(Object.fromEntries(await jobStates(['30'], undefined, { processes }))).toEqual({ '30': { state: 'COMPLETED', exitCode: '0:0' } });
+    expect(Object.fromEntries(await jobStates(['30'], undefined, { processes }))).toEqual({
+      '30': { state: 'COMPLETED', exitCode: '0:0' },
+    });
   });
 });

@@ -34,11 +34,20 @@ const OWN_WAY: Record<string, string> = {
   '--jobs': 'build and run share it (not a stage flag)',
 };
 
-const STAGE_COMMANDS: Record<FlaggedStage, string> = { build: 'build', convert: 'convert', test: 'test', stage: 'stage', promote: 'promote', retire: 'retire' };
+const STAGE_COMMANDS: Record<FlaggedStage, string> = {
+  build: 'build',
+  convert: 'convert',
+  test: 'test',
+  stage: 'stage',
+  promote: 'promote',
+  retire: 'retire',
+};
 
 describe.each(['run', 'release'] as const)('sifkit %s', (pipelineCommand) => {
   const pc = command(pipelineCommand);
-  const stages = (Object.keys(STAGE_COMMANDS) as FlaggedStage[]).filter((s) => pipelineCommand === 'run' || s !== 'retire');
+  const stages = (Object.keys(STAGE_COMMANDS) as FlaggedStage[]).filter(
+    (s) => pipelineCommand === 'run' || s !== 'retire',
+  );
 
   it.each(stages)("takes every flag of the %s command's own", (stage) => {
     const missing = longFlags(command(STAGE_COMMANDS[stage])).filter((f) => !OWN_WAY[f] && !longFlags(pc).includes(f));
@@ -60,7 +69,9 @@ describe.each(['run', 'release'] as const)('sifkit %s', (pipelineCommand) => {
 it('gives the stage commands the same help as the pipelines, with their defaults', () => {
   expect(option(command('convert'), '--compression')!.defaultValue).toBe('gzip');
   expect(option(command('test'), '--runner')!.defaultValue).toBe('local');
-  expect(option(command('run'), '--compression')!.description).toBe(`convert: ${option(command('convert'), '--compression')!.description} (default: gzip)`);
+  expect(option(command('run'), '--compression')!.description).toBe(
+    `convert: ${option(command('convert'), '--compression')!.description} (default: gzip)`,
+  );
 });
 
 describe('the stage flags are checked once, for the command and the pipelines', () => {
@@ -82,22 +93,40 @@ describe('the stage flags are checked once, for the command and the pipelines', 
   });
 
   it('reads good values', () => {
-    expect(convertSettings({ compression: 'zstd', mksquashfsMem: '2G', processors: '4', fixPerms: true })).toEqual({ backend: 'native', compression: 'zstd', mem: '2G', processors: 4, fixPerms: true });
-    expect(testSettings({ check: ['mpi4py'], gate: false, partition: 'small-g' })).toMatchObject({ runner: 'local', only: ['mpi4py'], gate: false, tolerance: 0.1, slurm: { partition: 'small-g' } });
+    expect(convertSettings({ compression: 'zstd', mksquashfsMem: '2G', processors: '4', fixPerms: true })).toEqual({
+      backend: 'native',
+      compression: 'zstd',
+      mem: '2G',
+      processors: 4,
+      fixPerms: true,
+    });
+    expect(testSettings({ check: ['mpi4py'], gate: false, partition: 'small-g' })).toMatchObject({
+      runner: 'local',
+      only: ['mpi4py'],
+      gate: false,
+      tolerance: 0.1,
+      slurm: { partition: 'small-g' },
+    });
     expect(graceDays(undefined)).toBeUndefined();
     expect(graceDays('0')).toBe(0);
     expect(() => graceDays('1.5')).toThrow(/--grace-days 1.5/);
   });
 });
 
-describe('under --on slurm the conversion tasks take the run\'s convert flags', () => {
+describe("under --on slurm the conversion tasks take the run's convert flags", () => {
   it('maps the flags, leaving defaults and --processors out', () => {
     expect(convertArgs(undefined)).toEqual([]);
     expect(convertArgs({ backend: 'native', compression: 'gzip', processors: 8 })).toEqual([]);
-    expect(convertArgs({ compression: 'zstd', mem: '2G', fixPerms: true })).toEqual(['--compression', 'zstd', '--mksquashfs-mem', '2G', '--fix-perms']);
+    expect(convertArgs({ compression: 'zstd', mem: '2G', fixPerms: true })).toEqual([
+      '--compression',
+      'zstd',
+      '--mksquashfs-mem',
+      '2G',
+      '--fix-perms',
+    ]);
   });
 
-  it('puts them on every task\'s command line, quoted', () => {
+  it("puts them on every task's command line, quoted", () => {
     const script = convertArrayScript({
       name: 'sifkit-convert-x',
       tasks: [{ archive: '/s/a.tar', sif: '/s/a.sif' }],

@@ -19,7 +19,10 @@ jest.mock('tar-stream', () => ({}));
 const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
 const EXPECTED = ['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote', 'retire'];
 
-const modules = fs.readdirSync(PIPELINE).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => f.replace(/\.ts$/, ''));
+const modules = fs
+  .readdirSync(PIPELINE)
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+  .map((f) => f.replace(/\.ts$/, ''));
 
 describe('stage registry', () => {
   it('lists the stage modules it is tested against', () => {
@@ -31,7 +34,9 @@ describe('stage registry', () => {
     jest.isolateModules(() => {
       require(path.join(PIPELINE, first));
       const { STAGES } = require(path.join(PIPELINE, 'registry'));
-      names = Object.entries(STAGES as Record<string, { name: string } | undefined>).filter(([, s]) => s !== undefined).map(([k]) => k);
+      names = Object.entries(STAGES as Record<string, { name: string } | undefined>)
+        .filter(([, s]) => s !== undefined)
+        .map(([k]) => k);
     });
     expect(names).toEqual(EXPECTED);
   });

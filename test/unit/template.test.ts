@@ -2,7 +2,18 @@ import { InputError } from '../../src/errors';
 import { compareVersions, substitute } from '../../src/recipe/template';
 
 describe('{{ if }} blocks in fragments', () => {
-  const text = ['A', '{{ if rocm >= 6 }}', 'six {{ rocm }}', '{{ if rocm < 6.2 }}', 'before 6.2', '{{ end }}', '{{ else }}', 'five', '{{ end }}', 'Z'].join('\n');
+  const text = [
+    'A',
+    '{{ if rocm >= 6 }}',
+    'six {{ rocm }}',
+    '{{ if rocm < 6.2 }}',
+    'before 6.2',
+    '{{ end }}',
+    '{{ else }}',
+    'five',
+    '{{ end }}',
+    'Z',
+  ].join('\n');
   it.each([
     ['5.4.5', 'A\nfive\nZ'],
     ['6.0.3', 'A\nsix 6.0.3\nbefore 6.2\nZ'],

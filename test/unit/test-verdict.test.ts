@@ -3,11 +3,34 @@ import { latestPassing, latestRun, passedNow, resultsDirFor, runVerdict, type Te
 import { judgeGate } from '../../src/checks/run';
 import * as path from 'node:path';
 
-const check = (passed: boolean, value = 5) => ({ name: 'lat', outcome: passed ? ('passed' as const) : ('failed' as const), passed, exitCode: passed ? 0 : 1, durationMs: 1, tail: '', figures: { kind: 'latency' as const, unit: 'us', points: [{ size: 1, value }] } });
-const run = (finished: string, over: Partial<TestRun> = {}): TestRun => ({
-  image: 'x-dockerhash-aaaaaaaaaaaa.sif', stem: 'x', dockerhash: 'aaaaaaaaaaaa', recipe: 'r', runner: 'local', host: 'h', started: finished, finished, passed: true, checks: [check(true)], ...over,
+const check = (passed: boolean, value = 5) => ({
+  name: 'lat',
+  outcome: passed ? ('passed' as const) : ('failed' as const),
+  passed,
+  exitCode: passed ? 0 : 1,
+  durationMs: 1,
+  tail: '',
+  figures: { kind: 'latency' as const, unit: 'us', points: [{ size: 1, value }] },
 });
-const refusedGate = { verdict: 'refused' as const, tolerance: 0.1, baseline: 'old.sif', regressions: [{ check: 'lat', size: 1, kind: 'latency' as const, baseline: 1, value: 5, worseBy: 4 }] };
+const run = (finished: string, over: Partial<TestRun> = {}): TestRun => ({
+  image: 'x-dockerhash-aaaaaaaaaaaa.sif',
+  stem: 'x',
+  dockerhash: 'aaaaaaaaaaaa',
+  recipe: 'r',
+  runner: 'local',
+  host: 'h',
+  started: finished,
+  finished,
+  passed: true,
+  checks: [check(true)],
+  ...over,
+});
+const refusedGate = {
+  verdict: 'refused' as const,
+  tolerance: 0.1,
+  baseline: 'old.sif',
+  regressions: [{ check: 'lat', size: 1, kind: 'latency' as const, baseline: 1, value: 5, worseBy: 4 }],
+};
 
 describe('test verdicts', () => {
   it('a run the gate refused is refused, not passed; a failed check is failed whatever the gate said', () => {
@@ -23,13 +46,27 @@ describe('test verdicts', () => {
     expect(passedNow(runs)).toBeUndefined();
     // The baseline for a later image is still the last run that passed.
     expect(latestPassing(runs)!.finished).toBe('2026-01-01T00:00:00Z');
-    expect(passedNow([...runs, run('2026-01-03T00:00:00Z', { gate: { verdict: 'off', tolerance: 0.1, regressions: [] } })])!.finished).toBe('2026-01-03T00:00:00Z');
+    expect(
+      passedNow([...runs, run('2026-01-03T00:00:00Z', { gate: { verdict: 'off', tolerance: 0.1, regressions: [] } })])!
+        .finished,
+    ).toBe('2026-01-03T00:00:00Z');
   });
   it('the gate records its verdict, off with --no-gate, nothing without a baseline', () => {
     const baseline = { run: run('2026-01-01', { checks: [check(true, 1)] }), image: 'old.sif', source: 'b.json' };
-    expect(judgeGate([check(true, 5)], baseline, { tolerance: 0.1, gate: true })).toMatchObject({ verdict: 'refused', baseline: 'old.sif', regressions: [{ worseBy: 4 }] });
-    expect(judgeGate([check(true, 1.05)], baseline, { tolerance: 0.1, gate: true })).toMatchObject({ verdict: 'passed', regressions: [] });
-    expect(judgeGate([check(true, 5)], baseline, { tolerance: 0.1, gate: false })).toEqual({ verdict: 'off', tolerance: 0.1, regressions: [] });
+    expect(judgeGate([check(true, 5)], baseline, { tolerance: 0.1, gate: true })).toMatchObject({
+      verdict: 'refused',
+      baseline: 'old.sif',
+      regressions: [{ worseBy: 4 }],
+    });
+    expect(judgeGate([check(true, 1.05)], baseline, { tolerance: 0.1, gate: true })).toMatchObject({
+      verdict: 'passed',
+      regressions: [],
+    });
+    expect(judgeGate([check(true, 5)], baseline, { tolerance: 0.1, gate: false })).toEqual({
+      verdict: 'off',
+      tolerance: 0.1,
+      regressions: [],
+    });
     expect(judgeGate([check(true, 5)], undefined, { tolerance: 0.1, gate: true })).toBeUndefined();
   });
   it('keeps results beside the tree when there is one', () => {

@@ -13,10 +13,27 @@ describe('the name rule', () => {
     expect(isValidName('tag', 'lumi/lumi-mpi4py:rocm-6.2.0-python-3.12-mpi4py-3.1.6')).toBe(true);
     expect(isValidName('easyconfig', 'mpi4py-3.1.6-rocm-6.2.0-python-3.12-singularity-20241007.eb')).toBe(true);
     expect(isValidName('module', 'mpi4py/3.1.6-rocm-6.2.0-python-3.12-singularity-20241007')).toBe(true);
-    expect(isValidName('sif file', 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6-dockerhash-f049c8bd4669.sif')).toBe(true);
+    expect(isValidName('sif file', 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6-dockerhash-f049c8bd4669.sif')).toBe(
+      true,
+    );
   });
 
-  it.each([['stem', '../x'], ['stem', 'a/b'], ['stem', '..'], ['stem', '.hidden'], ['stem', 'a..b'], ['stem', ''], ['stem', 'x\ny'], ['dockerhash', '../../etc0'], ['dockerhash', 'F049C8BD4669'], ['recipe', '/etc/passwd'], ['recipe', '../mpi4py'], ['module', 'a/../b'], ['tag', 'Lumi/x'], ['easyconfig', 'x.eb/..']] as const)('refuses %s %j', (kind, value) => {
+  it.each([
+    ['stem', '../x'],
+    ['stem', 'a/b'],
+    ['stem', '..'],
+    ['stem', '.hidden'],
+    ['stem', 'a..b'],
+    ['stem', ''],
+    ['stem', 'x\ny'],
+    ['dockerhash', '../../etc0'],
+    ['dockerhash', 'F049C8BD4669'],
+    ['recipe', '/etc/passwd'],
+    ['recipe', '../mpi4py'],
+    ['module', 'a/../b'],
+    ['tag', 'Lumi/x'],
+    ['easyconfig', 'x.eb/..'],
+  ] as const)('refuses %s %j', (kind, value) => {
     expect(isValidName(kind, value)).toBe(false);
     expect(() => checkName(kind, value, 'label io.sifkit.x')).toThrow(/^label io\.sifkit\.x: /);
   });
@@ -28,15 +45,18 @@ describe('the name rule', () => {
   });
 
   it('messages stay on one printable line whatever the value', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
-      const shown = escapeForMessage(s);
-      expect(shown).toMatch(/^[\x20-\x7e]*$/);
-      try {
-        checkName('stem', s, 'label io.sifkit.stem');
-      } catch (e) {
-        expect((e as Error).message).toMatch(/^[\x20-\x7e]*$/);
-      }
-    }), { seed: 15, numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
+        const shown = escapeForMessage(s);
+        expect(shown).toMatch(/^[\x20-\x7e]*$/);
+        try {
+          checkName('stem', s, 'label io.sifkit.stem');
+        } catch (e) {
+          expect((e as Error).message).toMatch(/^[\x20-\x7e]*$/);
+        }
+      }),
+      { seed: 15, numRuns: 500 },
+    );
   });
 });
 
@@ -54,7 +74,9 @@ describe('targets inside a directory', () => {
       fs.mkdirSync(path.join(dir, 'root'));
       fs.symlinkSync(os.tmpdir(), path.join(dir, 'root', 'out'));
       await expect(targetInside(path.join(dir, 'root'), 'out', 'x.sif')).rejects.toThrow(/outside/);
-      await expect(targetInside(path.join(dir, 'root'), 'new', 'x.sif')).resolves.toBe(path.join(dir, 'root', 'new', 'x.sif'));
+      await expect(targetInside(path.join(dir, 'root'), 'new', 'x.sif')).resolves.toBe(
+        path.join(dir, 'root', 'new', 'x.sif'),
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

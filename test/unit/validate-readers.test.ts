@@ -43,11 +43,16 @@ function params(numRuns = RUNS): fc.Parameters<unknown> {
 
 async function check<T>(arb: fc.Arbitrary<T>, prop: (v: T) => Promise<void> | void, numRuns = RUNS): Promise<void> {
   try {
-    await fc.assert(fc.asyncProperty(arb, async (v) => prop(v)), params(numRuns));
+    await fc.assert(
+      fc.asyncProperty(arb, async (v) => prop(v)),
+      params(numRuns),
+    );
   } catch (e) {
     // fast-check names the seed too; this line is there when its report is cut.
     const cause = (e as Error).cause as Error | undefined;
-    throw new Error(`property failed with SIFKIT_SEED=${SEED}: ${(e as Error).message}${cause ? `\ncause: ${cause.stack ?? cause.message}` : ''}`);
+    throw new Error(
+      `property failed with SIFKIT_SEED=${SEED}: ${(e as Error).message}${cause ? `\ncause: ${cause.stack ?? cause.message}` : ''}`,
+    );
   }
 }
 
@@ -92,7 +97,14 @@ const REMOVE = Symbol('remove');
 /** A valid document with 1-3 fields replaced by arbitrary JSON or removed. */
 function mutated(valid: Json): fc.Arbitrary<Json> {
   const all = paths(valid);
-  const one = fc.tuple(fc.nat(all.length * 4), fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(REMOVE), fc.constantFrom(null, '', '../..', 'a/b', 'x\ny', [], {}, 3.10, -1)));
+  const one = fc.tuple(
+    fc.nat(all.length * 4),
+    fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constant(REMOVE),
+      fc.constantFrom(null, '', '../..', 'a/b', 'x\ny', [], {}, 3.1, -1),
+    ),
+  );
   return fc.array(one, { minLength: 1, maxLength: 3 }).map((ms) =>
     ms.reduce((doc, [i, value]) => {
       const ps = paths(doc);
@@ -112,7 +124,10 @@ function mutatedText(text: string): fc.Arbitrary<string> {
 
 /** Valid documents turned into text by `show`, mutated as data or as text. */
 function variants(valid: Json, show: (v: Json) => string): fc.Arbitrary<string> {
-  return fc.oneof(mutated(valid).map((d) => (d === undefined ? '' : show(d))), mutatedText(show(valid)));
+  return fc.oneof(
+    mutated(valid).map((d) => (d === undefined ? '' : show(d))),
+    mutatedText(show(valid)),
+  );
 }
 
 // ---- valid documents ----
@@ -124,7 +139,16 @@ const NAME = `${STEM}-dockerhash-0123456789ab.sif`;
 const RECIPE = {
   name: 'mpi4py',
   description: 'x',
-  naming: { prefix: 'lumi', app: 'mpi4py', version: 'mpi4py', parts: [['rocm', 'rocm'], ['python', 'python'], ['mpi4py', 'mpi4py']] },
+  naming: {
+    prefix: 'lumi',
+    app: 'mpi4py',
+    version: 'mpi4py',
+    parts: [
+      ['rocm', 'rocm'],
+      ['python', 'python'],
+      ['mpi4py', 'mpi4py'],
+    ],
+  },
   fragments: ['mpi4py/base.docker'],
   runtime_args: ['SERVER_PORT'],
   parameters: {
@@ -165,12 +189,39 @@ const LEDGER = {
 };
 
 const RUN = {
-  image: NAME, stem: STEM, dockerhash: '0123456789ab', recipe: 'mpi4py', runner: 'local', host: 'h', started: 'a', finished: 'b', passed: true,
-  checks: [{ name: 'c', outcome: 'passed', passed: true, exitCode: 0, durationMs: 1, tail: '', figures: { kind: 'latency', unit: 'us', points: [{ size: 1, value: 2 }] } }],
+  image: NAME,
+  stem: STEM,
+  dockerhash: '0123456789ab',
+  recipe: 'mpi4py',
+  runner: 'local',
+  host: 'h',
+  started: 'a',
+  finished: 'b',
+  passed: true,
+  checks: [
+    {
+      name: 'c',
+      outcome: 'passed',
+      passed: true,
+      exitCode: 0,
+      durationMs: 1,
+      tail: '',
+      figures: { kind: 'latency', unit: 'us', points: [{ size: 1, value: 2 }] },
+    },
+  ],
 };
 const RESULTS = { image: NAME, runs: [RUN] };
 
-const AUDIT = { time: 't', user: 'u', host: 'h', pid: 1, command: 'c', action: 'stage', files: [{ path: 'p', sha256: HASH, op: 'staged' }], outcome: 'ok' };
+const AUDIT = {
+  time: 't',
+  user: 'u',
+  host: 'h',
+  pid: 1,
+  command: 'c',
+  action: 'stage',
+  files: [{ path: 'p', sha256: HASH, op: 'staged' }],
+  outcome: 'ok',
+};
 
 const LABELS = {
   'io.sifkit.stem': STEM,
@@ -190,28 +241,67 @@ afterAll(async () => {
 
 describe('the one-line formatter', () => {
   it('names file, field path, expected and found', () => {
-    expect(() => parseRecipe(toYaml({ ...RECIPE, runtime_args: 'SERVER_PORT' }), '/d', 'recipe.yaml')).toThrow(/^recipe.yaml: runtime_args: expected a list, found the string "SERVER_PORT"$/);
-    expect(() => parseRecipe(toYaml({ ...RECIPE, parameters: { ...RECIPE.parameters, python: { type: 'enum', values: '3.12', default: '3.12' } } }), '/d', 'recipe.yaml')).toThrow(
-      /^recipe.yaml: parameters.python.values: expected a list, found the string "3.12"$/,
+    expect(() => parseRecipe(toYaml({ ...RECIPE, runtime_args: 'SERVER_PORT' }), '/d', 'recipe.yaml')).toThrow(
+      /^recipe.yaml: runtime_args: expected a list, found the string "SERVER_PORT"$/,
     );
+    expect(() =>
+      parseRecipe(
+        toYaml({
+          ...RECIPE,
+          parameters: { ...RECIPE.parameters, python: { type: 'enum', values: '3.12', default: '3.12' } },
+        }),
+        '/d',
+        'recipe.yaml',
+      ),
+    ).toThrow(/^recipe.yaml: parameters.python.values: expected a list, found the string "3.12"$/);
     expect(() => parseLedgerEntry('', 'l.json', NAME)).toThrow(/^ledger record l.json: not valid JSON: /);
-    expect(() => parseLedgerEntry('[]', 'l.json', NAME)).toThrow(/^ledger record l.json: \(the document\): expected a mapping, found a list of 0$/);
-    expect(() => parseLedgerEntry(JSON.stringify({ ...LEDGER, stem: '../x' }), 'l.json', NAME)).toThrow(/^ledger record l.json: stem: expected a valid stem name, found the string "..\/x"$/);
-    expect(() => parseLedgerEntry(JSON.stringify(LEDGER), 'l.json', 'other-dockerhash-0123456789ab.sif')).toThrow(/name: expected other-dockerhash-0123456789ab.sif/);
+    expect(() => parseLedgerEntry('[]', 'l.json', NAME)).toThrow(
+      /^ledger record l.json: \(the document\): expected a mapping, found a list of 0$/,
+    );
+    expect(() => parseLedgerEntry(JSON.stringify({ ...LEDGER, stem: '../x' }), 'l.json', NAME)).toThrow(
+      /^ledger record l.json: stem: expected a valid stem name, found the string "..\/x"$/,
+    );
+    expect(() => parseLedgerEntry(JSON.stringify(LEDGER), 'l.json', 'other-dockerhash-0123456789ab.sif')).toThrow(
+      /name: expected other-dockerhash-0123456789ab.sif/,
+    );
   });
 
   it('escapes what a hostile label holds', () => {
-    expect(() => imageLabels({ ...LABELS, 'io.sifkit.stem': 'a\nb\u001b[31m' }, 'x.sif')).toThrow(/^label io.sifkit.stem of x.sif: stem "a\\nb\\u001b\[31m" is not allowed; expected /);
-    expect(() => imageLabels({ ...LABELS, 'io.sifkit.dockerhash': '../../..' }, 'x.sif')).toThrow(/^label io.sifkit.dockerhash of x.sif: dockerhash "..\/..\/.." is not allowed/);
-    expect(() => imageLabels({ ...LABELS, 'io.sifkit.recipe': '/etc' }, 'x.sif')).toThrow(/^label io.sifkit.recipe of x.sif: recipe "\/etc" is not allowed/);
-    expect(() => imageLabels({ 'io.sifkit.dockerhash': '0123456789ab' }, 'x.sif')).toThrow(/x.sif carries no io.sifkit.stem label/);
-    expect(() => imageLabels({ ...LABELS, 'io.sifkit.image-id': `sha256:${'f'.repeat(64)}` }, 'x.sif')).toThrow(/is not the start of io.sifkit.image-id/);
-    expect(imageLabels(LABELS, 'x.sif')).toMatchObject({ stem: STEM, dockerhash: '0123456789ab', recipe: 'mpi4py', params: { rocm: '6.2.0' } });
+    expect(() => imageLabels({ ...LABELS, 'io.sifkit.stem': 'a\nb\u001b[31m' }, 'x.sif')).toThrow(
+      /^label io.sifkit.stem of x.sif: stem "a\\nb\\u001b\[31m" is not allowed; expected /,
+    );
+    expect(() => imageLabels({ ...LABELS, 'io.sifkit.dockerhash': '../../..' }, 'x.sif')).toThrow(
+      /^label io.sifkit.dockerhash of x.sif: dockerhash "..\/..\/.." is not allowed/,
+    );
+    expect(() => imageLabels({ ...LABELS, 'io.sifkit.recipe': '/etc' }, 'x.sif')).toThrow(
+      /^label io.sifkit.recipe of x.sif: recipe "\/etc" is not allowed/,
+    );
+    expect(() => imageLabels({ 'io.sifkit.dockerhash': '0123456789ab' }, 'x.sif')).toThrow(
+      /x.sif carries no io.sifkit.stem label/,
+    );
+    expect(() => imageLabels({ ...LABELS, 'io.sifkit.image-id': `sha256:${'f'.repeat(64)}` }, 'x.sif')).toThrow(
+      /is not the start of io.sifkit.image-id/,
+    );
+    expect(imageLabels(LABELS, 'x.sif')).toMatchObject({
+      stem: STEM,
+      dockerhash: '0123456789ab',
+      recipe: 'mpi4py',
+      params: { rocm: '6.2.0' },
+    });
   });
 
   it('maps errno to one line with the path and the exit code of its kind', () => {
-    const sys = (code: string, syscall: string, p: string) => Object.assign(new Error(code), { code, syscall, path: p });
-    for (const [code, exit] of [['EACCES', 1], ['EROFS', 1], ['ENOSPC', 1], ['EISDIR', 2], ['ENOTDIR', 2], ['EEXIST', 2], ['ELOOP', 2]] as const) {
+    const sys = (code: string, syscall: string, p: string) =>
+      Object.assign(new Error(code), { code, syscall, path: p });
+    for (const [code, exit] of [
+      ['EACCES', 1],
+      ['EROFS', 1],
+      ['ENOSPC', 1],
+      ['EISDIR', 2],
+      ['ENOTDIR', 2],
+      ['EEXIST', 2],
+      ['ELOOP', 2],
+    ] as const) {
       const e = fromSystemError(sys(code, 'open', '/some/where\nelse'));
       expect(e?.exitCode).toBe(exit);
       expect(e?.message).toMatch(new RegExp(`^cannot open "/some/where\\\\nelse": .+ \\(${code}\\)$`));
@@ -222,15 +312,24 @@ describe('the one-line formatter', () => {
 
 describe('readers never crash on mutated input', () => {
   it('recipes', async () => {
-    await check(variants(RECIPE, (d) => toYaml(d)), (text) => mustBeCalm(() => parseRecipe(text, '/defs/mpi4py', 'recipe.yaml')));
+    await check(
+      variants(RECIPE, (d) => toYaml(d)),
+      (text) => mustBeCalm(() => parseRecipe(text, '/defs/mpi4py', 'recipe.yaml')),
+    );
   });
 
   it('retention policies', async () => {
-    await check(variants(POLICY, (d) => toYaml(d)), (text) => mustBeCalm(() => parsePolicy(text, 'retention.yaml')));
+    await check(
+      variants(POLICY, (d) => toYaml(d)),
+      (text) => mustBeCalm(() => parsePolicy(text, 'retention.yaml')),
+    );
   });
 
   it('pipelines', async () => {
-    await check(variants(PIPELINE, (d) => toYaml(d)), (text) => mustBeCalm(() => parsePipeline(text, 'release.yaml', stageNames('render', 'build', 'promote'))));
+    await check(
+      variants(PIPELINE, (d) => toYaml(d)),
+      (text) => mustBeCalm(() => parsePipeline(text, 'release.yaml', stageNames('render', 'build', 'promote'))),
+    );
   });
 
   it('test profiles', async () => {
@@ -238,7 +337,10 @@ describe('readers never crash on mutated input', () => {
   });
 
   it('ledger records', async () => {
-    await check(variants(LEDGER, (d) => JSON.stringify(d)), (text) => mustBeCalm(() => parseLedgerEntry(text, 'l.json', NAME)));
+    await check(
+      variants(LEDGER, (d) => JSON.stringify(d)),
+      (text) => mustBeCalm(() => parseLedgerEntry(text, 'l.json', NAME)),
+    );
   });
 
   it('sifkit labels', async () => {
@@ -252,47 +354,85 @@ describe('readers never crash on mutated input', () => {
 
   it('results files', async () => {
     const file = path.join(tmp, 'results.json');
-    await check(variants(RESULTS, (d) => JSON.stringify(d)), async (text) => {
-      await fs.writeFile(file, text);
-      await mustBeCalm(() => readResults(file));
-    });
+    await check(
+      variants(RESULTS, (d) => JSON.stringify(d)),
+      async (text) => {
+        await fs.writeFile(file, text);
+        await mustBeCalm(() => readResults(file));
+      },
+    );
   });
 
   it('audit logs (a torn last line is left out)', async () => {
     const file = path.join(tmp, 'audit.log');
-    await check(variants(AUDIT, (d) => JSON.stringify(d)), async (line) => {
-      await fs.writeFile(file, `${JSON.stringify(AUDIT)}\n${line}\n${line.slice(0, 5)}`);
-      await mustBeCalm(() => readAudit(file));
-    });
+    await check(
+      variants(AUDIT, (d) => JSON.stringify(d)),
+      async (line) => {
+        await fs.writeFile(file, `${JSON.stringify(AUDIT)}\n${line}\n${line.slice(0, 5)}`);
+        await mustBeCalm(() => readAudit(file));
+      },
+    );
   });
 
   it('SIF metadata objects (labels, inspect-metadata.json, oci-config.json)', async () => {
     const file = path.join(tmp, 'x.sif');
     const meta = inspectMetadata('', LABELS, '#!/bin/sh\n', '#!/bin/sh\n');
     const doc = { meta, oci: { Env: ['PATH=/bin'], Cmd: ['sh'] }, labels: LABELS };
-    await check(mutated(doc), async (d) => {
-      const m = (d ?? {}) as { meta?: unknown; oci?: unknown; labels?: unknown };
-      const obj = (name: string, dataType: number, v: unknown) => ({ kind: 'data' as const, dataType, name, data: Buffer.from(v === undefined ? '' : JSON.stringify(v)) });
-      await writeSif(file, [obj('inspect-metadata.json', DataType.genericJson, m.meta), obj('oci-config.json', DataType.genericJson, m.oci), obj('', DataType.labels, m.labels)]);
-      await mustBeCalm(() => {
-        const s = inspectSifSync(file);
-        return labelFacts(s.labels, file);
-      });
-    }, 60);
+    await check(
+      mutated(doc),
+      async (d) => {
+        const m = (d ?? {}) as { meta?: unknown; oci?: unknown; labels?: unknown };
+        const obj = (name: string, dataType: number, v: unknown) => ({
+          kind: 'data' as const,
+          dataType,
+          name,
+          data: Buffer.from(v === undefined ? '' : JSON.stringify(v)),
+        });
+        await writeSif(file, [
+          obj('inspect-metadata.json', DataType.genericJson, m.meta),
+          obj('oci-config.json', DataType.genericJson, m.oci),
+          obj('', DataType.labels, m.labels),
+        ]);
+        await mustBeCalm(() => {
+          const s = inspectSifSync(file);
+          return labelFacts(s.labels, file);
+        });
+      },
+      60,
+    );
   });
 
   it('docker archives (manifest.json and image config)', async () => {
     const file = path.join(tmp, 'x.tar');
     const doc = {
       manifest: [{ Config: 'c.json', RepoTags: ['x:1'], Layers: ['l0/layer.tar'] }],
-      config: { architecture: 'amd64', created: 'x', config: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: LABELS }, rootfs: { diff_ids: [] } },
+      config: {
+        architecture: 'amd64',
+        created: 'x',
+        config: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: LABELS },
+        rootfs: { diff_ids: [] },
+      },
     };
-    await check(mutated(doc), async (d) => {
-      const m = (d ?? {}) as { manifest?: unknown; config?: unknown };
-      const member = (name: string, v: unknown) => ({ header: { name } as never, body: Buffer.from(v === undefined ? '' : JSON.stringify(v)) });
-      await fs.writeFile(file, await tarBuffer([member('c.json', m.config), { header: { name: 'l0/layer.tar' } as never, body: Buffer.alloc(0) }, member('manifest.json', m.manifest)]));
-      await mustBeCalm(() => openDockerArchive(file));
-    }, 60);
+    await check(
+      mutated(doc),
+      async (d) => {
+        const m = (d ?? {}) as { manifest?: unknown; config?: unknown };
+        const member = (name: string, v: unknown) => ({
+          header: { name } as never,
+          body: Buffer.from(v === undefined ? '' : JSON.stringify(v)),
+        });
+        await fs.writeFile(
+          file,
+          await tarBuffer([
+            member('c.json', m.config),
+            { header: { name: 'l0/layer.tar' } as never, body: Buffer.alloc(0) },
+            member('manifest.json', m.manifest),
+          ]),
+        );
+        await mustBeCalm(() => openDockerArchive(file));
+      },
+      60,
+    );
   });
 });
 
@@ -313,16 +453,20 @@ describe('reading a tree with damaged ledger records changes nothing', () => {
       await walk(root);
       return out.join('\n');
     };
-    await check(variants(LEDGER, (d) => JSON.stringify(d)), async (text) => {
-      await fs.writeFile(path.join(tree.ledger, `${NAME}.json`), text);
-      const before = await snapshot();
-      const scan = await scanLedger(tree);
-      expect(scan.entries.length + scan.damaged.length).toBe(1);
-      for (const d of scan.damaged) expect(d.message).not.toMatch(/\n/);
-      await treeStatus(tree);
-      const problems = await verifyTree(tree);
-      if (scan.damaged.length) expect(problems.some((p) => p.kind === 'ledger-damaged')).toBe(true);
-      expect(await snapshot()).toBe(before);
-    }, 80);
+    await check(
+      variants(LEDGER, (d) => JSON.stringify(d)),
+      async (text) => {
+        await fs.writeFile(path.join(tree.ledger, `${NAME}.json`), text);
+        const before = await snapshot();
+        const scan = await scanLedger(tree);
+        expect(scan.entries.length + scan.damaged.length).toBe(1);
+        for (const d of scan.damaged) expect(d.message).not.toMatch(/\n/);
+        await treeStatus(tree);
+        const problems = await verifyTree(tree);
+        if (scan.damaged.length) expect(problems.some((p) => p.kind === 'ledger-damaged')).toBe(true);
+        expect(await snapshot()).toBe(before);
+      },
+      80,
+    );
   });
 });

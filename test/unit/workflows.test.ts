@@ -25,7 +25,8 @@ describe('.github/workflows', () => {
   });
 
   it('the linter does find faults (so a clean result means something)', () => {
-    const bad = 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "${{ github.event.pull_request.title }}"\n    needs: [missing]\n';
+    const bad =
+      'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "${{ github.event.pull_request.title }}"\n    needs: [missing]\n';
     const found = lint(bad, 'bad.yml').map((r) => r.kind);
     expect(found).toEqual(expect.arrayContaining(['expression', 'job-needs']));
   });

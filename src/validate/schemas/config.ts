@@ -24,7 +24,9 @@ export const testingSchema = z.strictObject({
 
 const stageRef = z.union([
   text.transform((stage) => ({ stage, with: {} as Record<string, string> })),
-  z.strictObject({ stage: text, with: z.record(z.string(), text).optional() }).transform((o) => ({ stage: o.stage, with: o.with ?? {} })),
+  z
+    .strictObject({ stage: text, with: z.record(z.string(), text).optional() })
+    .transform((o) => ({ stage: o.stage, with: o.with ?? {} })),
 ]);
 
 /** A pipeline file (failsafe YAML: scalars are strings). */

@@ -7,9 +7,19 @@
 import { z } from 'zod';
 
 /** Absolute, normalised, no NUL or newline: a path inside the container. */
-const absPath = z.string().regex(/^\/(?:[^/\0\n]+(?:\/[^/\0\n]+)*)?$/, 'an absolute path without //, a trailing / or a newline');
-const name = z.string().min(1).max(4096).regex(/^[^\0\n]*$/, 'no NUL or newline');
-const version = z.string().min(1).max(256).regex(/^[^\0\n]*$/, 'no NUL or newline');
+const absPath = z
+  .string()
+  .regex(/^\/(?:[^/\0\n]+(?:\/[^/\0\n]+)*)?$/, 'an absolute path without //, a trailing / or a newline');
+const name = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[^\0\n]*$/, 'no NUL or newline');
+const version = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\0\n]*$/, 'no NUL or newline');
 
 export const elfInfoSchema = z.object({
   bits: z.union([z.literal(32), z.literal(64)]),

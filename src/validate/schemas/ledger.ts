@@ -31,7 +31,9 @@ export const ledgerEntrySchema = z.looseObject({
   stagedBy: z.string(),
   /** Stat at hashing time, by path relative to the root. */
   hashed: z.record(z.string(), statKeySchema),
-  archive: z.object({ name: nameField('sif file'), sha256: sha256Field, size: z.number().int().nonnegative() }).optional(),
+  archive: z
+    .object({ name: nameField('sif file'), sha256: sha256Field, size: z.number().int().nonnegative() })
+    .optional(),
   /** Test runs recorded with the image (issue 8), held to the results file's schema: they reach the report and the pull request. */
   tests: z.array(testRunSchema).optional(),
 });

@@ -30,15 +30,31 @@ export const paramDocSchema = z.strictObject({
  * may start with `$VAR` of the rendered definition's ENV; `when` is a
  * template condition (`rocm >= 6`) under which the file is served.
  */
-const servedFile = z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9_.{}| +/-]+$/, 'a relative file name under the served directory');
-const servedWhen = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\s*(>=|<|==|!=)\s*[A-Za-z0-9_.-]+$/, 'a condition like rocm >= 6');
+const servedFile = z
+  .string()
+  .regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9_.{}| +/-]+$/, 'a relative file name under the served directory');
+const servedWhen = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*\s*(>=|<|==|!=)\s*[A-Za-z0-9_.-]+$/, 'a condition like rocm >= 6');
 export const servedDocSchema = z.discriminatedUnion('role', [
   z.strictObject({ file: servedFile, role: z.literal('licensed'), when: servedWhen.optional() }),
-  z.strictObject({ file: servedFile, role: z.literal('tool'), path: z.string().regex(/^(\/|\$\{?[A-Z_][A-Z0-9_]*\}?\/)[^\s"'`\\]*$/, 'an absolute path in the image (it may start with $VAR)'), when: servedWhen.optional() }),
+  z.strictObject({
+    file: servedFile,
+    role: z.literal('tool'),
+    path: z
+      .string()
+      .regex(/^(\/|\$\{?[A-Z_][A-Z0-9_]*\}?\/)[^\s"'`\\]*$/, 'an absolute path in the image (it may start with $VAR)'),
+    when: servedWhen.optional(),
+  }),
 ]);
 export type ServedDoc = z.infer<typeof servedDocSchema>;
 /** A sha256 as recorded in a recipe, or the word that says nobody has recorded it yet. */
-const SOURCE_DIGEST = z.string().regex(/^([0-9a-f]{64}|unverified)$/, '64 lower-case hex digits, or "unverified" until a published digest is recorded');
+const SOURCE_DIGEST = z
+  .string()
+  .regex(
+    /^([0-9a-f]{64}|unverified)$/,
+    '64 lower-case hex digits, or "unverified" until a published digest is recorded',
+  );
 
 /** A URL's characters after the scheme: no spaces, quotes, backslashes or braces but whole `{{ parameter }}`s (with a filter). */
 const URL_CHARS = String.raw`(?:[^\s'"\\{}|]|\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:\|\s*[A-Za-z_]+\s*)?\}\})+`;
@@ -52,18 +68,39 @@ const URL_CHARS = String.raw`(?:[^\s'"\\{}|]|\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:
  */
 export const sourceDocSchema = z
   .strictObject({
-    url: z.string().regex(new RegExp(`^https?://${URL_CHARS}$`), 'an http(s) URL without spaces or quotes ({{ parameter }} allowed)').optional(),
-    git: z.string().regex(new RegExp(`^https://${URL_CHARS}$`), 'an https URL of a git repository').optional(),
-    path: z.string().regex(/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/, 'a relative path of letters, digits, . _ - /').optional(),
-    commit: z.string().regex(/^[0-9a-f]{40}$/, 'a full 40-hex-digit commit').optional(),
+    url: z
+      .string()
+      .regex(new RegExp(`^https?://${URL_CHARS}$`), 'an http(s) URL without spaces or quotes ({{ parameter }} allowed)')
+      .optional(),
+    git: z
+      .string()
+      .regex(new RegExp(`^https://${URL_CHARS}$`), 'an https URL of a git repository')
+      .optional(),
+    path: z
+      .string()
+      .regex(/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/, 'a relative path of letters, digits, . _ - /')
+      .optional(),
+    commit: z
+      .string()
+      .regex(/^[0-9a-f]{40}$/, 'a full 40-hex-digit commit')
+      .optional(),
     submodules: z.enum(['true', 'false']).optional(),
     by: z.string().optional(),
     sha256: z.union([SOURCE_DIGEST, z.record(z.string(), SOURCE_DIGEST)]),
     note: z.string().optional(),
   })
-  .refine((s) => [s.url, s.git, s.path].filter((x) => x !== undefined).length === 1, 'give exactly one of url, git or path')
-  .refine((s) => (s.git === undefined) === (s.commit === undefined), 'a git source needs its commit, and only a git source has one')
-  .refine((s) => (typeof s.sha256 === 'string') === (s.by === undefined), 'a sha256 table needs `by` (the parameter it is keyed by), a single sha256 none');
+  .refine(
+    (s) => [s.url, s.git, s.path].filter((x) => x !== undefined).length === 1,
+    'give exactly one of url, git or path',
+  )
+  .refine(
+    (s) => (s.git === undefined) === (s.commit === undefined),
+    'a git source needs its commit, and only a git source has one',
+  )
+  .refine(
+    (s) => (typeof s.sha256 === 'string') === (s.by === undefined),
+    'a sha256 table needs `by` (the parameter it is keyed by), a single sha256 none',
+  );
 
 export const recipeDocSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'),
@@ -78,7 +115,9 @@ export const recipeDocSchema = z.strictObject({
   context: z.string().optional(),
   server_files: z.string().optional(),
   served: z.array(servedDocSchema).optional(),
-  sources: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'), sourceDocSchema).optional(),
+  sources: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'), sourceDocSchema)
+    .optional(),
   parameters: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and _'), paramDocSchema),
   runtime_args: z.array(z.string()).optional(),
   matrix: z.array(z.record(z.string(), z.string())).optional(),

@@ -26,10 +26,14 @@ export const inspectMetadataSchema = z.looseObject({
 export type InspectMetadataDoc = z.infer<typeof inspectMetadataSchema>;
 
 /** What inspect reads of a CycloneDX SBOM object: its components' names, versions and package URLs. */
-export const sbomSchema = z.looseObject({
-  bomFormat: z.literal('CycloneDX'),
-  components: z.array(z.looseObject({ name: z.string(), version: z.string().optional(), purl: z.string().optional() })).optional(),
-}).transform((d) => ({ components: d.components?.map((c) => ({ name: c.name, version: c.version, purl: c.purl })) }));
+export const sbomSchema = z
+  .looseObject({
+    bomFormat: z.literal('CycloneDX'),
+    components: z
+      .array(z.looseObject({ name: z.string(), version: z.string().optional(), purl: z.string().optional() }))
+      .optional(),
+  })
+  .transform((d) => ({ components: d.components?.map((c) => ({ name: c.name, version: c.version, purl: c.purl })) }));
 
 /** The provenance object: any JSON object (its fields are shown as they are). */
 export const provenanceSchema = z.record(z.string(), z.unknown());
