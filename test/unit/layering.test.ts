@@ -70,6 +70,7 @@ const PURE = new Set([
   'recipe/served',
   'recipe/fetches',
   'recipe/sources',
+  'recipe/steps',
   'fileserver/roles',
   'sif/format',
   'sif/integrity',
