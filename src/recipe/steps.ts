@@ -16,7 +16,7 @@
  * per distinct input set, however many variants copy it in.
  */
 import { createHash } from 'node:crypto';
-import { DockerfileParser } from 'dockerfile-ast';
+import { Copy, DockerfileParser } from 'dockerfile-ast';
 
 export interface Step {
   keyword: string;
@@ -32,10 +32,14 @@ function digest(...parts: string[]): string {
   return h.digest('hex');
 }
 
-/** `--from=NAME` of a COPY, or undefined. */
-function copyFrom(args: string[]): string | undefined {
-  const flag = args.find((a) => /^--from=/i.test(a));
-  return flag?.slice('--from='.length);
+/** `--from=NAME` of a COPY (a flag, which dockerfile-ast keeps apart from the arguments), or undefined. */
+function copyFrom(ins: Copy): string | undefined {
+  return (
+    ins
+      .getFlags()
+      .find((f) => f.getName().toLowerCase() === 'from')
+      ?.getValue() ?? undefined
+  );
 }
 
 /** Every instruction of a rendered definition with its identity, in order. */
@@ -62,7 +66,7 @@ export function definitionSteps(dockerfile: string): Step[] {
       if (plain.length >= 3 && plain[1].toLowerCase() === 'as') stageNames.set(plain[2].toLowerCase(), stage);
       stageKeys[stage] = key;
     } else {
-      const from = keyword === 'COPY' ? copyFrom(args) : undefined;
+      const from = ins instanceof Copy ? copyFrom(ins) : undefined;
       key = digest(key, text, from === undefined ? '' : (lookup(from) ?? `image ${from}`));
       if (stage >= 0) stageKeys[stage] = key;
     }
