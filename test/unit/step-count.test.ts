@@ -1,7 +1,7 @@
 import { loadRecipe, readFragments } from '../../src/recipe/load';
 import { variantValues } from '../../src/recipe/params';
 import { renderVariant } from '../../src/recipe/render';
-import { countRunSteps, definitionSteps } from '../../src/recipe/steps';
+import { countRunSteps, definitionSteps } from '../../src/recipe/step-count';
 import { definitionEnv } from '../../src/recipe/fetches';
 import { fromImages } from '../../src/convert/provenance-doc';
 
@@ -65,7 +65,7 @@ describe('stages in the render-time checks', () => {
   });
 });
 
-describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=steps npm run bench)", () => {
+describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => {
   it('builds OSU once per ROCm and the checks once per ROCm, not once per variant', async () => {
     const recipe = await loadRecipe('mpi4py');
     const fragments = await readFragments(recipe);
