@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
+import { renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { convertSource, saveImage } from '../convert/convert';
 import { gateError, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
@@ -45,7 +45,7 @@ function resultsDir(ctx: PipelineContext): string {
 /**
  * `docker save` of the built image into the output directory, beside its
  * SIF: staged with it into tested-containers, and what a Slurm conversion
- * job reads. Published by rename, so a file under the name is complete.
+ * job reads. Renamed into place, so a file under the name is complete.
  */
 export const archiveStage: Stage = {
   name: 'archive',
@@ -71,7 +71,7 @@ export const archiveStage: Stage = {
       await fs.rm(tmp, { force: true });
       throw e;
     }
-    await publishTemp(tmp, file);
+    await renameIntoPlace(tmp, file);
     const size = (await fs.stat(file)).size;
     v.results.archive = { path: file, size };
     report.title(`Saved ${path.basename(file)} (${(size / 1048576).toFixed(0)} MiB)`);
