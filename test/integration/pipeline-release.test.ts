@@ -4,7 +4,8 @@
  * export through the real mksquashfs, a local tool), test (the local
  * runner over scripted container output), stage and promote into a temp
  * container tree. No daemon. The engine reaches the stages the way the
- * real one does: through newContext's effects.
+ * real one does: through newContext's effects. In the integration tier,
+ * not the unit tier: it runs the real mksquashfs and writes SIFs.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
