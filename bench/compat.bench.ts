@@ -3,7 +3,7 @@
  *  - one large SIF (the convert bench's test image, SIFKIT_BENCH_COMPAT_GIB,
  *    default 1) checked against a snapshot of this host, against the time
  *    `unsquashfs -l` takes to list it (target: at most 2x);
- *  - a tree of 200 published images (hard links to one SIF, so one content:
+ *  - a tree of 200 promoted images (hard links to one SIF, so one content:
  *    checked once; SIFKIT_BENCH_COMPAT_TREE_SIF, default the large one)
  *    against a snapshot (target: at most 60 s), beside one image alone.
  */
@@ -67,7 +67,7 @@ export async function compatBenches(): Promise<Figure[]> {
       met: ours / listSecs <= 2,
     });
 
-    // The tree: 200 published images, one content.
+    // The tree: 200 promoted images, one content.
     const tree = path.join(work, 'tree');
     const eb = path.join(tree, 'easybuild-sif-images');
     await fs.mkdir(eb, { recursive: true });
@@ -81,7 +81,7 @@ export async function compatBenches(): Promise<Figure[]> {
     const [treeSecs, treeOut] = await timed(async () => cli(['compat', '--root', tree, '--host', snap, '--json']));
     const doc = JSON.parse(treeOut);
     figures.push({
-      figure: `compat --root over ${doc.images.length} published images, one content (s; baseline: that one image alone)`,
+      figure: `compat --root over ${doc.images.length} promoted images, one content (s; baseline: that one image alone)`,
       sifkit: treeSecs,
       baseline: alone,
       unit: 's',

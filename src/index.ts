@@ -141,11 +141,11 @@ export {
   checkAgainstRecorded,
   compatGate,
   firstBreak,
-  publishedImages,
+  promotedImages,
   recordHost,
   recordedHosts,
   treeCompat,
-  type PublishedImage,
+  type PromotedImage,
   type TreeCompatRow,
 } from './tree/compat';
 

@@ -139,7 +139,7 @@ export function registerCompat(program: Command): void {
     )
     .argument(
       '[image]',
-      'a SIF, or docker-daemon:REF (an image in the engine); with --root, every published image of the tree instead',
+      'a SIF, or docker-daemon:REF (an image in the engine); with --root, every promoted image of the tree instead',
     )
     .requiredOption('--host <snapshot>', 'a host snapshot (repeatable)', collect)
     .option(
@@ -147,7 +147,7 @@ export function registerCompat(program: Command): void {
       "MPI libraries against the image's own copies: major, full or strict (Sarus's levels)",
       'major',
     )
-    .option('--root <dir>', 'check every published image of this tree (sif-images links, easybuild-sif-images)')
+    .option('--root <dir>', 'check every promoted image of this tree (sif-images links, easybuild-sif-images)')
     .option('--easyconfigs <dir>', 'with --root: an EasyConfig checkout, to name the EasyConfigs of each image')
     .option('--json', 'print one JSON document on stdout')
     .action(
@@ -243,7 +243,7 @@ export function registerCompat(program: Command): void {
               ),
             );
             io.stdout(
-              `${rows.length - breaking.length} of ${rows.length} published images work on ${names.join(', ')}; ${breaking.length} would break\n`,
+              `${rows.length - breaking.length} of ${rows.length} promoted images work on ${names.join(', ')}; ${breaking.length} would break\n`,
             );
           }
           return breaking.length ? ExitCode.failed : ExitCode.ok;

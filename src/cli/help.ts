@@ -112,7 +112,7 @@ export const EXAMPLES: Record<string, string[]> = {
   compat: [
     'sifkit compat demo-out/sif/NAME.sif --host lumi.json',
     'sifkit compat docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --host lumi.json --mpi-level full',
-    'sifkit compat --root demo-out/containers --host next.json   # which published images the new host would break',
+    'sifkit compat --root demo-out/containers --host next.json   # which promoted images the new host would break',
   ],
   help: [
     'sifkit help status                # the same as: sifkit status --help',

@@ -4,7 +4,7 @@ import { registerBuild } from './build';
 import { registerConvert } from './convert';
 import { registerRetire, registerTree } from './tree';
 import { registerTest } from './test';
-import { registerPublish, registerPublishPr } from './publish';
+import { registerEasyBuildFiles, registerPublish } from './publish';
 import { registerJobs } from './jobs';
 import { registerRelease } from './release';
 import { registerRender } from './render';
@@ -40,8 +40,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerRetire(program);
   registerTest(program);
+  registerEasyBuildFiles(program);
   registerPublish(program);
-  registerPublishPr(program);
   registerRelease(program);
   registerJobs(program);
   registerCompat(program);

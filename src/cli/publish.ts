@@ -35,7 +35,7 @@ async function treeIfThere(root: string) {
   return openTree(root, false).catch(() => undefined);
 }
 
-export function registerPublish(program: Command): void {
+export function registerEasyBuildFiles(program: Command): void {
   program
     .command('easyconfig')
     .description(
@@ -125,7 +125,7 @@ interface PublishFlags {
   json?: boolean;
 }
 
-export function registerPublishPr(program: Command): void {
+export function registerPublish(program: Command): void {
   program
     .command('publish')
     .description('open (or update) the pull request that ships the EasyConfig and user page')

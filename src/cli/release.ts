@@ -185,6 +185,8 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
 
 /** The stages that work on the container tree (test gates against it and records there). */
 const TREE_STAGES = ['test', 'stage', 'promote', 'retire'];
+/** The stages that write to the container tree. */
+const WRITING_STAGES = ['stage', 'promote', 'retire'];
 
 /** The stages whose flags each pipeline command takes: run can name any pipeline; release has no retire stage. */
 const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
@@ -216,10 +218,12 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
     // The tree must be there before the first build: a typo in --root is one line, not a second tree (--init makes one).
+    // Opened once here and handed to the stages; its standard directories are made when a stage writes there.
+    const writes = def.stages.some((s) => WRITING_STAGES.includes(s.stage));
     const tree = def.stages.some((s) => TREE_STAGES.includes(s.stage))
       ? flags.init
         ? (await initTree(root)).tree
-        : await openTree(root, false)
+        : await openTree(root, writes)
       : undefined;
     if (flags.init && !tree)
       throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
@@ -240,7 +244,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
         offline: flags.offline,
         logDir,
         outDir,
-        root,
+        tree,
         // Given on the command line, else the pipeline file's `with:`, else the stage's default.
         runner: flags.runner === undefined ? undefined : test.runner,
         tolerance: flags.tolerance === undefined ? undefined : test.tolerance,

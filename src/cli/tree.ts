@@ -93,7 +93,7 @@ export function registerTree(program: Command): void {
 
   const promoteCmd = program
     .command('promote')
-    .description('publish a staged image: the stem link in sif-images/, the file in easybuild-sif-images/, or both')
+    .description('promote a staged image: the stem link in sif-images/, the file in easybuild-sif-images/, or both')
     .argument('<name>', 'the staged image (file name in tested-containers/)')
     // Required here; the pipelines take the pipeline file's `to:` when it is not given.
     .requiredOption('--to <where>', 'sif-images, easybuild-sif-images or all');

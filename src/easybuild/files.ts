@@ -6,9 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { digestContext, listContext, readFragments } from '../recipe/load';
-import { renderVariant } from '../recipe/render';
-import { provenance } from '../provenance';
+import { renderRecipe } from '../recipe/render-recipe';
 import { easyconfigText, userPage } from './easyconfig';
 import type { ImageFacts } from './facts';
 
@@ -39,15 +37,8 @@ export async function definitionFor(f: ImageFacts): Promise<string> {
       'no-provenance',
       `${f.sifName} carries no io.sifkit.param.${missing.name} label, so its definition cannot be rendered again from recipe ${f.recipe.name}`,
     );
-  const files = f.recipe.context ? await digestContext(await listContext(f.recipe.context)) : {};
-  const rendered = renderVariant({
-    recipe: f.recipe,
-    values: f.values,
-    fragments: await readFragments(f.recipe),
-    files,
-    provenance: provenance(),
-    date: f.date,
-  });
+  // Rendered the way a release renders (fragments and context read once, by recipe/render-recipe.ts).
+  const rendered = await renderRecipe(f.recipe, { values: f.values, date: f.date });
   if (rendered.definitionHash !== f.definitionHash)
     throw new InputError(
       'definition-changed',

@@ -19,7 +19,6 @@ import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
 import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
-import { listContext } from '../recipe/load';
 import { dockerhashOf } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
@@ -221,7 +220,6 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         })
       ).map((s) => ({ ...s, role: 'source' as const }))
     : [];
-  const files = opts.recipe.context ? await listContext(opts.recipe.context) : [];
   await fs.mkdir(opts.logDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const logPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.build.log`);
@@ -252,7 +250,8 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       buildargs.SERVED_DIGEST = servedDigest;
     }
     const stream = await engine.build({
-      context: contextTar(rendered.dockerfile, files, signal),
+      // The entries the render listed and hashed, not a second listing.
+      context: contextTar(rendered.dockerfile, rendered.context, signal),
       // Untagged until the scan passed.
       buildargs,
       labels: opts.extraLabels,

@@ -3,18 +3,41 @@
  * `ImageEngine`. Every option that matters is spelled out here rather than
  * left to the engine's or dockerode's defaults. dockerode's errors pass
  * through unchanged: they carry `statusCode`, which engine/client.ts maps.
+ * Every answer read goes through its schema (validate/schemas/engine.ts).
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import type { z } from 'zod';
+import { OperationError } from '../errors';
+import { formatIssue } from '../validate/schema';
+import {
+  containerCreateAnswer,
+  containerListAnswer,
+  containerWaitAnswer,
+  imageInspectAnswer,
+  imageListAnswer,
+} from '../validate/schemas/engine';
 import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine';
 
 function labelsOf(l: Record<string, string> | null | undefined): Record<string, string> {
   return { ...(l ?? {}) };
 }
 
+/** An engine answer checked against its schema: one that does not fit is a failure in one line, not data. */
+export function engineAnswer<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw new OperationError(
+    'bad-engine-answer',
+    formatIssue(r.error.issues[0], value, `the Docker engine's answer to ${what}`),
+    { hint: 'the engine (or a proxy in front of it) sent something the Docker Engine API does not; check DOCKER_HOST' },
+  );
+}
+
 function handle(docker: Docker, container: Docker.Container): ContainerHandle {
+  const id = engineAnswer(containerCreateAnswer, container, 'create container').id;
   return {
-    id: container.id,
+    id,
     async attach() {
       const raw = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
       // Without a terminal the engine frames stdout and stderr; one stream
@@ -31,7 +54,8 @@ function handle(docker: Docker, container: Docker.Container): ContainerHandle {
       await container.start();
     },
     async wait() {
-      return ((await container.wait()) as { StatusCode: number }).StatusCode;
+      return engineAnswer(containerWaitAnswer, await container.wait(), `wait for container ${id.slice(0, 12)}`)
+        .StatusCode;
     },
     async kill() {
       await container.kill();
@@ -91,7 +115,11 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       )) as unknown as Readable;
     },
     async listImages(label: string): Promise<ImageSummary[]> {
-      const list = await docker.listImages({ filters: JSON.stringify({ label: [label] }) });
+      const list = engineAnswer(
+        imageListAnswer,
+        await docker.listImages({ filters: JSON.stringify({ label: [label] }) }),
+        `list images labelled ${label}`,
+      );
       return list.map((i) => ({
         id: i.Id,
         repoTags: i.RepoTags ?? [],
@@ -101,8 +129,8 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       }));
     },
     async inspectImage(ref: string): Promise<ImageDetails> {
-      const i = await docker.getImage(ref).inspect();
-      const config = (i.Config ?? {}) as unknown as Record<string, unknown>;
+      const i = engineAnswer(imageInspectAnswer, await docker.getImage(ref).inspect(), `inspect image ${ref}`);
+      const config = i.Config ?? {};
       return {
         id: i.Id,
         repoTags: i.RepoTags ?? [],
@@ -126,7 +154,11 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       return handle(docker, await docker.createContainer(createOptions(spec)));
     },
     async listContainers(labelKey: string) {
-      const list = await docker.listContainers({ all: true, filters: { label: [labelKey] } });
+      const list = engineAnswer(
+        containerListAnswer,
+        await docker.listContainers({ all: true, filters: { label: [labelKey] } }),
+        `list containers labelled ${labelKey}`,
+      );
       return list.map((c) => ({ id: c.Id, labels: labelsOf(c.Labels) }));
     },
     async removeContainer(id: string) {

@@ -7,6 +7,7 @@
  * name its types.
  */
 import type { Readable } from 'node:stream';
+import type { OciConfig } from '../validate/schemas/docker';
 
 /** An image as a listing shows it. */
 export interface ImageSummary {
@@ -27,8 +28,8 @@ export interface ImageDetails {
   architecture: string;
   /** ISO 8601. */
   created: string;
-  /** The image config (Env, Cmd, Entrypoint, Labels, WorkingDir, User...), as the engine gives it. */
-  config: Record<string, unknown>;
+  /** The image config (Env, Cmd, Entrypoint, Labels, WorkingDir, User...), checked by its schema. */
+  config: OciConfig;
   labels: Record<string, string>;
 }
 

@@ -2,7 +2,11 @@
  * Reads the JSON-lines stream of the build endpoint. The HTTP status says
  * 200 even when a step fails: failure arrives as an `error`/`errorDetail`
  * line, so it is parsed here and never left to dockerode's followProgress.
+ * Each JSON line is checked by its schema (validate/schemas/engine.ts).
  */
+import { formatIssue } from '../validate/schema';
+import { buildLineAnswer } from '../validate/schemas/engine';
+
 export interface BuildEvent {
   kind: 'step' | 'log' | 'error' | 'image' | 'container';
   text: string;
@@ -48,20 +52,23 @@ export class BuildStreamParser {
 
   private line(raw: string): BuildEvent[] {
     if (raw.trim() === '') return [];
-    let msg: {
-      stream?: string;
-      error?: string;
-      errorDetail?: { message?: string };
-      aux?: { ID?: string };
-      status?: string;
-    };
+    let value: unknown;
     try {
-      msg = JSON.parse(raw);
+      value = JSON.parse(raw);
     } catch {
       // Not JSON: keep it as log text, it may be a proxy's error page.
       this.remember(raw);
       return [{ kind: 'log', text: raw }];
     }
+    // JSON that is not a build line is the build's failure, named by its field, never a TypeError.
+    const parsed = buildLineAnswer.safeParse(value);
+    if (!parsed.success) {
+      const text = formatIssue(parsed.error.issues[0], value, "the Docker engine's build stream");
+      this.error ??= text;
+      this.remember(`ERROR: ${text}`);
+      return [{ kind: 'error', text }];
+    }
+    const msg = parsed.data;
     const out: BuildEvent[] = [];
     if (msg.error !== undefined || msg.errorDetail !== undefined) {
       const text = (msg.errorDetail?.message ?? msg.error ?? 'unknown build error').trim();
@@ -69,9 +76,10 @@ export class BuildStreamParser {
       this.remember(`ERROR: ${text}`);
       out.push({ kind: 'error', text });
     }
-    if (msg.aux?.ID) {
-      this.imageId = msg.aux.ID;
-      out.push({ kind: 'image', text: msg.aux.ID });
+    const image = typeof msg.aux === 'object' ? msg.aux.ID : undefined;
+    if (image) {
+      this.imageId = image;
+      out.push({ kind: 'image', text: image });
     }
     const text = msg.stream ?? msg.status;
     if (text !== undefined) {

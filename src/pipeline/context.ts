@@ -43,8 +43,12 @@ export interface PipelineOptions {
   // release
   /** Where SIFs are written. */
   outDir?: string;
-  /** The container tree (stage, promote, retire). */
-  root?: string;
+  /**
+   * The container tree, opened once by the caller (test gates against it and
+   * records there; stage, promote and retire write to it). Without it those
+   * stages refuse, and test runs ungated by a tree.
+   */
+  tree?: Tree;
   runner?: 'local' | 'slurm';
   resultsDir?: string;
   untested?: boolean;
@@ -147,8 +151,6 @@ export interface RunState {
   slots: Slots;
   /** The recipe's inputs, read once and shared by every variant's render. */
   recipeInputs: Once<RecipeInputs>;
-  /** The container tree, opened once. */
-  tree: Once<Tree>;
   /** Retire runs once per run, whatever the number of variants. */
   retire: Once<RetireResult & { purge?: PurgeResult }>;
 }

@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { publishTemp, removeDeadTemps, tempNameFor } from '../util/files';
+import { renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { convertSource, saveImage } from '../convert/convert';
 import { gateError, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
@@ -16,7 +16,7 @@ import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
 import { parseTarget, promote } from '../tree/promote';
-import { EASYBUILD, openTree, type Tree } from '../tree/root';
+import { EASYBUILD, type Tree } from '../tree/root';
 import { checkAgainstRecorded } from '../tree/compat';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
@@ -27,14 +27,15 @@ import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
 import { attestVariant } from './attest';
 
-function treeOf(ctx: PipelineContext): Promise<Tree> {
-  const root = ctx.options.root;
-  if (!root)
+/** The tree the caller opened for this run (never opened again here). */
+function treeOf(ctx: PipelineContext): Tree {
+  const tree = ctx.options.tree;
+  if (!tree)
     throw new InputError(
       'no-root',
       'this pipeline stages and promotes: give --root DIR (or set LUMI_CONTAINER_REPOSITORY_ROOT)',
     );
-  return ctx.run.tree.get(() => openTree(path.resolve(root), true));
+  return tree;
 }
 
 function resultsDir(ctx: PipelineContext): string {
@@ -44,7 +45,7 @@ function resultsDir(ctx: PipelineContext): string {
 /**
  * `docker save` of the built image into the output directory, beside its
  * SIF: staged with it into tested-containers, and what a Slurm conversion
- * job reads. Published by rename, so a file under the name is complete.
+ * job reads. Renamed into place, so a file under the name is complete.
  */
 export const archiveStage: Stage = {
   name: 'archive',
@@ -70,7 +71,7 @@ export const archiveStage: Stage = {
       await fs.rm(tmp, { force: true });
       throw e;
     }
-    await publishTemp(tmp, file);
+    await renameIntoPlace(tmp, file);
     const size = (await fs.stat(file)).size;
     v.results.archive = { path: file, size };
     report.title(`Saved ${path.basename(file)} (${(size / 1048576).toFixed(0)} MiB)`);
@@ -136,13 +137,10 @@ function tolerance(ctx: PipelineContext, w: TestWith): number {
   return w.tolerance === undefined ? 0.1 : Number(w.tolerance);
 }
 
-/** The gate's inputs for a run: the tree, a --baseline, the tolerance, --no-gate. */
+/** The gate's inputs for a run: the tree the run holds (never opened again here), a --baseline, the tolerance, --no-gate. */
 export async function gateInputs(ctx: PipelineContext, w: TestWith): Promise<GateInputs> {
-  const root = ctx.options.root;
-  // Opened, never made: a missing tree is refused before a check runs.
-  const tree = root ? await openTree(path.resolve(root), false) : undefined;
   return {
-    tree,
+    tree: ctx.options.tree,
     baseline: ctx.options.test?.baseline,
     tolerance: tolerance(ctx, w),
     gate: ctx.options.test?.gate ?? true,
@@ -165,8 +163,8 @@ export const testStage: Stage = {
   },
   async run(ctx, v, report, w) {
     // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
-    if (ctx.options.root && ctx.options.compat !== false && v.results.convert)
-      await checkAgainstRecorded(await treeOf(ctx), v.results.convert.out, sifName(v), { signal: ctx.signal });
+    if (ctx.options.tree && ctx.options.compat !== false && v.results.convert)
+      await checkAgainstRecorded(ctx.options.tree, v.results.convert.out, sifName(v), { signal: ctx.signal });
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
@@ -214,7 +212,7 @@ export const stagingStage: Stage = {
   needs: ['rendered', 'build'],
   gives: ['stage'],
   async skip(ctx, v) {
-    const tree = await treeOf(ctx);
+    const tree = treeOf(ctx);
     const name = sifName(v);
     const entry = await stagedEntry(tree, name, ctx.signal);
     if (!entry) return undefined;
@@ -228,7 +226,7 @@ export const stagingStage: Stage = {
     return 'staged, checksum matching';
   },
   async run(ctx, v, report) {
-    const tree = await treeOf(ctx);
+    const tree = treeOf(ctx);
     const runs =
       (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
     const file = v.results.convert?.out ?? sifPath(ctx, v);
@@ -255,7 +253,7 @@ export const promoteStage: Stage = {
   gives: ['promote'],
   with: STAGE_WITH.promote,
   async skip(ctx, v, w) {
-    const tree = await treeOf(ctx);
+    const tree = treeOf(ctx);
     const name = sifName(v);
     const to = promoteTo(ctx, w as PromoteWith);
     const done = await isPromoted(tree, name, v.rendered!.names.stem, {
@@ -265,7 +263,7 @@ export const promoteStage: Stage = {
     return done ? `already in ${to === 'all' ? `${EASYBUILD} and linked` : to}` : undefined;
   },
   async run(ctx, v, report, w) {
-    const tree = await treeOf(ctx);
+    const tree = treeOf(ctx);
     const r = await promote(tree, sifName(v), {
       to: promoteTo(ctx, w as PromoteWith),
       rollback: ctx.options.rollback,
@@ -293,7 +291,7 @@ export const retireStage: Stage = {
   async run(ctx, v, report, with_) {
     const w = with_ as RetireWith;
     const r = await ctx.run.retire.get(async () => {
-      const tree = await treeOf(ctx);
+      const tree = treeOf(ctx);
       const o = ctx.options;
       const policy = await loadPolicyFile(o.policy ?? w.policy);
       const easyconfigs = o.easyconfigs ?? w.easyconfigs;

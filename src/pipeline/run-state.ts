@@ -24,7 +24,6 @@ export function createRun(options: PipelineOptions, signal: AbortSignal, effects
     engines: newEnginePool(options.engines ?? [], (address) => effects.connectEngine(address, signal)),
     slots: newSlots(options.slots),
     recipeInputs: once(),
-    tree: once(),
     retire: once(),
   };
 }

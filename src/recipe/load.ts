@@ -11,7 +11,7 @@ import { shippedDir } from '../util/package';
 import { checkName } from '../validate/names';
 import { DockerIgnore } from './dockerignore';
 import { parseRecipe } from './schema';
-import type { Recipe } from './types';
+import type { ContextFile, Recipe } from './types';
 
 /** The docker-defs directory shipped with sifkit, unless SIFKIT_DEFS names another. */
 export function defaultDefsRoot(): string {
@@ -104,16 +104,7 @@ export async function readFragments(recipe: Recipe): Promise<Array<[string, stri
   );
 }
 
-export interface ContextFile {
-  /** Path relative to the context root, `/`-separated. */
-  rel: string;
-  abs: string;
-  type: 'file' | 'directory' | 'symlink';
-  mode: number;
-  size: number;
-  mtime: Date;
-  linkTarget?: string;
-}
+export type { ContextFile };
 
 /**
  * Lists a build context depth-first in a stable order, honouring

@@ -4,7 +4,7 @@
  * `render` and the pipeline's render stage both go through here.
  */
 import { provenance } from '../provenance';
-import { digestContext, listContext, loadRecipe, readFragments } from './load';
+import { digestContext, listContext, loadRecipe, readFragments, type ContextFile } from './load';
 import { resolveValues } from './params';
 import { renderVariant, type RenderedVariant } from './render';
 import { ymd } from './names';
@@ -13,15 +13,15 @@ import type { ParamValues, Recipe } from './types';
 /** What a recipe's renders read from disk; the same for every variant. */
 export interface RecipeInputs {
   fragments: Array<[string, string]>;
+  /** The build context, listed once: the entries the digests cover and the build streams. */
+  context: ContextFile[];
   /** Digests of the build-context files, by relative path. */
   files: Record<string, string>;
 }
 
 export async function readRecipeInputs(recipe: Recipe): Promise<RecipeInputs> {
-  return {
-    fragments: await readFragments(recipe),
-    files: recipe.context ? await digestContext(await listContext(recipe.context)) : {},
-  };
+  const context = recipe.context ? await listContext(recipe.context) : [];
+  return { fragments: await readFragments(recipe), context, files: await digestContext(context) };
 }
 
 export interface RenderOptions {
@@ -43,6 +43,7 @@ export async function renderRecipe(recipe: Recipe | string, opts: RenderOptions 
     values,
     fragments: inputs.fragments,
     files: inputs.files,
+    context: inputs.context,
     provenance: provenance(),
     date: opts.date ?? ymd(new Date()),
   });

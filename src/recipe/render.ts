@@ -8,7 +8,7 @@ import { renderSourceFetch, resolveSource, sourcesLabel, type ResolvedSource } f
 import { variantNames } from './names';
 import { resolveServed, type ServedFile } from './served';
 import { substitute } from './template';
-import type { ParamValues, Recipe, VariantNames } from './types';
+import type { ContextFile, ParamValues, Recipe, VariantNames } from './types';
 
 // The label keys live with their one reader (validate/labels.ts).
 export { LABEL };
@@ -21,6 +21,12 @@ export interface RenderInputs {
   fragments: Array<[string, string]>;
   /** Digests of the context files (see digestContext). */
   files: Record<string, string>;
+  /**
+   * The listed context entries those digests were taken over (listContext),
+   * carried to the build so it streams exactly what the hash covers; none
+   * when the recipe has no context.
+   */
+  context?: ContextFile[];
   provenance: Provenance;
   /** YYYYMMDD used in the EasyConfig name. */
   date: string;
@@ -41,6 +47,8 @@ export interface RenderedVariant {
   warnings: LintProblem[];
   /** The declared sources its fragments fetch, in order of first use (recipe/sources.ts). */
   sources: ResolvedSource[];
+  /** The build context the definition hash covers, as listed once when the recipe's inputs were read. */
+  context: ContextFile[];
 }
 
 /**
@@ -51,6 +59,15 @@ export interface RenderedVariant {
  */
 export function renderVariant(input: RenderInputs): RenderedVariant {
   const { recipe, values } = input;
+  const context = input.context ?? [];
+  // The hash covers the digests and the build streams the listing: they must be of one listing.
+  const listed = new Set(context.map((f) => f.rel));
+  const unlisted = Object.keys(input.files).find((rel) => !listed.has(rel));
+  if (unlisted !== undefined)
+    // A caller's bug, not bad input: reported as such.
+    throw new Error(
+      `context digest for ${unlisted} without its listed entry: pass the listing the digests were taken over`,
+    );
   const names = variantNames(recipe.naming, values, input.date);
   const sources = new Map<string, ResolvedSource>();
   const sourceRef = (rel: string) => (name: string, dest: string) => {
@@ -96,5 +113,6 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     dockerfile,
     warnings,
     sources: [...sources.values()],
+    context,
   };
 }

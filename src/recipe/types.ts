@@ -95,3 +95,15 @@ export interface SourceSpec {
   sha256: string | Record<string, string>;
   note?: string;
 }
+
+/** One entry of a build context as listed (recipe/load.ts's listContext). */
+export interface ContextFile {
+  /** Path relative to the context root, `/`-separated. */
+  rel: string;
+  abs: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  size: number;
+  mtime: Date;
+  linkTarget?: string;
+}

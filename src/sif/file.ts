@@ -1,13 +1,13 @@
 /**
  * Reading and writing SIF files. The reader checks everything and turns
  * corruption into an InputError; the writer streams partition data from a
- * file and publishes under the final name only when complete.
+ * file and renames it into place under the final name only when complete.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InputError, errnoCode, isSifkitError } from '../errors';
-import { fsyncPath, openRegular, publishTemp, tempNameFor } from '../util/files';
+import { fsyncPath, openRegular, renameIntoPlace, tempNameFor } from '../util/files';
 import {
   DEFAULT_DESCRIPTORS,
   DESCRIPTORS_OFFSET,
@@ -212,9 +212,9 @@ async function writeHead(fh: fs.FileHandle, layout: SifLayout, data: Array<Buffe
     if (buf) await fh.write(buf, 0, buf.length, Number(layout.descriptors[i].offset));
 }
 
-async function publish(tmp: string, out: string): Promise<void> {
+async function syncIntoPlace(tmp: string, out: string): Promise<void> {
   await fsyncPath(tmp);
-  await publishTemp(tmp, out);
+  await renameIntoPlace(tmp, out);
 }
 
 /**
@@ -257,7 +257,7 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
         createWriteStream(tmp, { flags: 'r+', start: Number(layout.descriptors[i].offset) }),
       );
     }
-    await publish(tmp, out);
+    await syncIntoPlace(tmp, out);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
@@ -268,7 +268,7 @@ export async function writeSif(out: string, inputs: SifInput[], opts: WriteOptio
 /**
  * Completes a SIF whose single partition (the last item) was already
  * written at its offset into `tmp` (mksquashfs -offset does that, saving a
- * copy of the whole image), then publishes it as `out`.
+ * copy of the whole image), then renames it into place as `out`.
  */
 export async function finishSifInPlace(
   tmp: string,
@@ -297,6 +297,6 @@ export async function finishSifInPlace(
   } finally {
     await fh.close();
   }
-  await publish(tmp, out);
+  await syncIntoPlace(tmp, out);
   return layout;
 }

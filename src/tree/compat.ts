@@ -1,8 +1,8 @@
 /**
  * The hosts a tree promises to serve, and what they say about its
  * images. `sifkit host record` keeps snapshots in `.sifkit/hosts/` (under
- * the lock, audited, published atomically); `compat --root` checks every
- * published image against a snapshot (each distinct file once: images
+ * the lock, audited, renamed into place); `compat --root` checks every
+ * promoted image against a snapshot (each distinct file once: images
  * with the same content, hard links among them, are read once); promote
  * refuses an image that breaks against a recorded one.
  */
@@ -124,7 +124,7 @@ export async function checkAgainstRecorded(
   return reports;
 }
 
-export interface PublishedImage {
+export interface PromotedImage {
   name: string;
   path: string;
   /** sif-images links that point at it. */
@@ -136,8 +136,8 @@ export interface PublishedImage {
 }
 
 /** The images users reach: files in easybuild-sif-images/ and the targets of sif-images/ links. */
-export async function publishedImages(tree: Tree, easyconfigs?: string): Promise<PublishedImage[]> {
-  const byName = new Map<string, PublishedImage>();
+export async function promotedImages(tree: Tree, easyconfigs?: string): Promise<PromotedImage[]> {
+  const byName = new Map<string, PromotedImage>();
   const add = (name: string, dir: string) => {
     if (!byName.has(name))
       byName.set(name, { name, path: path.join(tree.root, dir, name), links: [], easyconfigs: [] });
@@ -175,18 +175,18 @@ export async function publishedImages(tree: Tree, easyconfigs?: string): Promise
   return [...byName.values()];
 }
 
-export interface TreeCompatRow extends PublishedImage {
+export interface TreeCompatRow extends PromotedImage {
   reports: CompatReport[];
   error?: string;
 }
 
-/** Every published image against each snapshot: which would break and which still work. */
+/** Every promoted image against each snapshot: which would break and which still work. */
 export async function treeCompat(
   tree: Tree,
   hosts: HostSnapshot[],
   opts: CompatOptions & { easyconfigs?: string; onImage?: (name: string) => void } = {},
 ): Promise<TreeCompatRow[]> {
-  const images = await publishedImages(tree, opts.easyconfigs);
+  const images = await promotedImages(tree, opts.easyconfigs);
   const done = new Map<string, TreeCompatRow>();
   for (const img of images) {
     if (img.sameAs) continue;

@@ -11,7 +11,7 @@ import { parseSifFileName } from '../recipe/names';
 import { checkFile } from './checksum';
 import { compatGate } from './compat';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './publish';
+import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './atomic';
 import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
 import { mutate } from './mutate';
 import { linkName, stemLink } from './links';

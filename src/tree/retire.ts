@@ -16,7 +16,7 @@ import { fsyncPath, writeFileAtomic } from '../util/files';
 import { listLedger, sameStat, statKey, writeLedger, type StatKey } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
-import { symlinkAtomic } from './publish';
+import { symlinkAtomic } from './atomic';
 import { SIF_IMAGES, type Tree } from './root';
 import { planRetire, type Plan } from './retire-plan';
 import { gatherImages, gatherLinks, scanEasyconfigs } from './retire-gather';

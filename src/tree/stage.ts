@@ -14,7 +14,7 @@ import { imageLabels, type ImageLabels } from '../validate/labels';
 import { targetInside } from '../validate/paths';
 import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { copyToTemp, ensureSpace, publishTemp } from './publish';
+import { copyToTemp, ensureSpace, renameIntoPlace } from './atomic';
 import { TESTED, type Tree } from './root';
 import { mutate } from './mutate';
 import { loadTrustPolicy, requireBuildSignature } from './trust';
@@ -133,7 +133,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
           () => false,
         );
         const a = await copyToTemp(path.resolve(opts.archive), archiveAt, opts.signal);
-        await publishTemp(a.tmp, archiveAt);
+        await renameIntoPlace(a.tmp, archiveAt);
         // A replaced archive has no old copy to go back to.
         changes.made(hadArchive ? undefined : () => fs.rm(archiveAt, { force: true }));
         entry.archive = { name: archiveName, sha256: a.sha256, size: a.size };
@@ -146,7 +146,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       // Same content already there: keep that inode (it may be hard-linked from easybuild-sif-images).
       if (already && existing?.sha256 === copied.sha256) await fs.rm(copied.tmp, { force: true });
       else {
-        await publishTemp(copied.tmp, target);
+        await renameIntoPlace(copied.tmp, target);
         changes.made(already ? undefined : () => fs.rm(target, { force: true }));
       }
       entry.hashed[rel] = statKey(await fs.stat(target));

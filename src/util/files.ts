@@ -98,11 +98,11 @@ export async function writeFileAtomic(target: string, data: string | Buffer, mod
     throw e;
   }
   await h.close();
-  await publishTemp(tmp, target);
+  await renameIntoPlace(tmp, target);
 }
 
 /** Renames a finished temp file into place and makes that durable (the temp goes on failure). */
-export async function publishTemp(tmp: string, target: string): Promise<void> {
+export async function renameIntoPlace(tmp: string, target: string): Promise<void> {
   try {
     await fs.rename(tmp, target);
   } catch (e) {

@@ -3,7 +3,7 @@
  * directories copied out of Debian bullseye, bookworm and trixie roots
  * (debootstrap, test/support/debian-images.ts), against the built CPU
  * example and those Debian images, read from SIFs (unsquashfs) and from
- * the engine (export). Then the tree: a published image that a new host
+ * the engine (export). Then the tree: a promoted image that a new host
  * would break, listed by `compat --root`, and promote refusing it.
  */
 import { promises as fs } from 'node:fs';
@@ -183,7 +183,7 @@ describe('sifkit compat against real images and hosts', () => {
       expect.objectContaining({ file: '/opt/cray/pe/lib64/libmpi.so.40.40.7', library: 'libc.so.6', fileFrom: 'host' }),
     );
     const table = await runCli(['compat', '--root', root, '--host', next]);
-    expect(table.stdout).toContain('0 of 1 published images work');
+    expect(table.stdout).toContain('0 of 1 promoted images work');
 
     // The tree promises to serve the new host: promoting the image again is refused, unless told.
     await cli(['host', 'record', next, '--name', 'next', '--root', root], 0);

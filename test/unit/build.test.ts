@@ -6,12 +6,16 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
 import { buildVariant } from '../../src/engine/build';
 import { readVerdict, recordVerdict, SCANNER_VERSION } from '../../src/engine/verdict';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../../src/errors';
 import { loadRecipe, readFragments } from '../../src/recipe/load';
 import { resolveValues } from '../../src/recipe/params';
 import { LABEL, renderVariant, type RenderedVariant } from '../../src/recipe/render';
+import { readRecipeInputs, renderRecipe } from '../../src/recipe/render-recipe';
 import type { Recipe } from '../../src/recipe/types';
 import { FakeEngine, fakeImage, type FakeImage } from '../support/fake-engine';
 import { TEST_PROVENANCE } from '../support/recipes';
@@ -289,4 +293,75 @@ describe('buildVariant over the in-memory engine', () => {
     });
     expect(engine.calls).toEqual([]);
   });
+
+  it('streams the build context the render listed and hashed, and lists it no second time', async () => {
+    const { recipe } = await recipeFor('context');
+    const ctxDir = path.join(dir, 'context');
+    await fs.mkdir(path.join(ctxDir, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(ctxDir, 'etc', 'greeting'), 'hello\n');
+    await fs.writeFile(path.join(ctxDir, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    const inputs = await readRecipeInputs({ ...recipe, context: ctxDir });
+    const rendered = await renderRecipe({ ...recipe, context: ctxDir }, { inputs, date: '20260101' });
+    // Written after the render: a second listing would send it, unhashed.
+    await fs.writeFile(path.join(ctxDir, 'late'), 'not hashed\n');
+    const engine = new FakeEngine();
+    const img = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    engine.builds.push({ lines: stepLines(img), image: img });
+    const sent: string[] = [];
+    const build = engine.build.bind(engine);
+    engine.build = async (req) => {
+      const members = await tarMembers(req.context);
+      sent.push(...members.map((m) => m.header.name));
+      return build({ ...req, context: Readable.from(await repack(members)) });
+    };
+
+    await buildVariant(engine, options({ ...recipe, context: ctxDir }, rendered));
+
+    expect(Object.keys(inputs.files).sort()).toEqual(['etc/greeting', 'run.sh']);
+    expect(sent).toEqual(['Dockerfile', 'etc', 'etc/greeting', 'run.sh']);
+    expect(rendered.context).toBe(inputs.context);
+  });
+
+  it('refuses, as a bug, context digests rendered without the listing they were taken over', async () => {
+    const { recipe } = await recipeFor('unlisted');
+    expect(() =>
+      renderVariant({
+        recipe,
+        values: resolveValues(recipe, {}),
+        fragments: [],
+        files: { 'etc/greeting': `-:${'0'.repeat(64)}` },
+        provenance: TEST_PROVENANCE,
+        date: '20260101',
+      }),
+    ).toThrow('context digest for etc/greeting without its listed entry');
+  });
 });
+
+interface Member {
+  header: tar.Header;
+  body: Buffer;
+}
+
+async function tarMembers(stream: NodeJS.ReadableStream): Promise<Member[]> {
+  const out: Member[] = [];
+  const extract = tar.extract();
+  extract.on('entry', (header, body, next) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (c) => void chunks.push(c as Buffer));
+    body.on('end', () => {
+      out.push({ header, body: Buffer.concat(chunks) });
+      next();
+    });
+  });
+  await pipeline(stream, extract);
+  return out;
+}
+
+async function repack(members: Member[]): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const m of members) pack.entry(m.header, m.body);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -26,6 +26,25 @@ describe('build stream parser', () => {
     expect(p.imageId).toBe('sha256:' + 'a'.repeat(64));
     expect(p.error).toBeUndefined();
   });
+  it('fails, naming the field, on a JSON line that is not a build line, and takes no image from it', () => {
+    const p = new BuildStreamParser();
+    p.feed('{"stream":"Step 1/1 : FROM x\\n"}\n{"stream":5}\n{"aux":{"ID":"sha256:short"}}\n');
+    p.end();
+    expect(p.error).toBe("the Docker engine's build stream: stream: expected a string, found the number 5");
+    expect(p.imageId).toBeUndefined();
+    const q = new BuildStreamParser();
+    q.feed('{"aux":{"ID":"sha256:short"}}\n');
+    expect(q.error).toBe(
+      'the Docker engine\'s build stream: aux.ID: expected an image ID (sha256: and 64 hex digits), found the string "sha256:short"',
+    );
+    expect(q.imageId).toBeUndefined();
+  });
+  it("passes BuildKit's aux trace strings and unknown fields by", () => {
+    const p = new BuildStreamParser();
+    p.feed('{"id":"moby.buildkit.trace","aux":"CmQKR3NoYTI1Ng=="}\n{"stream":"ok\\n","progressDetail":{}}\n');
+    expect(p.error).toBeUndefined();
+    expect(p.tail).toEqual(['ok']);
+  });
   it('keeps only the last lines', () => {
     const p = new BuildStreamParser(3);
     for (let i = 0; i < 10; i++) p.feed(`{"stream":"line ${i}\\n"}\n`);

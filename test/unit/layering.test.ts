@@ -52,6 +52,7 @@ const PURE = new Set([
   'validate/schemas/build',
   'validate/schemas/config',
   'validate/schemas/docker',
+  'validate/schemas/engine',
   'validate/schemas/ledger',
   'validate/schemas/quarantine',
   'validate/schemas/recipe',

@@ -14,7 +14,7 @@ import { engineFor } from '../../src/pipeline/engines';
 import { STAGES } from '../../src/pipeline/registry';
 import { runPipeline } from '../../src/pipeline/runner';
 import { recipeInputs } from '../../src/pipeline/stages';
-import { treeAt } from '../../src/tree/names';
+import { openTree } from '../../src/tree/root';
 import { defOf, fakeContext, fakeEngines, fakeStage, variants } from '../support/pipeline';
 
 const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
@@ -74,9 +74,9 @@ describe('the run state', () => {
   it('shares nothing between two runs in one process', async () => {
     const made: string[] = [];
     const stage = fakeStage('once', async (c) => {
-      await c.run.tree.get(async () => {
+      await c.run.recipeInputs.get(async () => {
         made.push(c.date);
-        return treeAt(path.join(os.tmpdir(), 'not-opened', c.date));
+        return { fragments: [], context: [], files: {} };
       });
     });
     const first = fakeContext(recipe, variants(3));
@@ -114,14 +114,14 @@ describe('the run state', () => {
   it('retires once per run whatever the number of variants', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-tree-'));
     try {
-      const ctx = fakeContext(recipe, variants(4), { root });
+      const ctx = fakeContext(recipe, variants(4), { tree: await openTree(root, true) });
       await runPipeline(defOf('retire'), ctx, STAGES, { renderer: 'silent', jobs: 4 });
       expect(ctx.variants.map((v) => v.error)).toEqual([undefined, undefined, undefined, undefined]);
       const first = ctx.variants[0].results.retire;
       expect(first?.applied).toBe(false);
       // One retire result, the same object on every variant: it ran once.
       for (const v of ctx.variants) expect(v.results.retire).toBe(first);
-      const again = fakeContext(recipe, variants(1), { root });
+      const again = fakeContext(recipe, variants(1), { tree: await openTree(root, true) });
       await runPipeline(defOf('retire'), again, STAGES, { renderer: 'silent', jobs: 1 });
       expect(again.variants[0].results.retire).not.toBe(first);
     } finally {

@@ -1,6 +1,6 @@
 import { loadRecipe, readFragments } from '../../src/recipe/load';
 import { variantValues } from '../../src/recipe/params';
-import { renderVariant } from '../../src/recipe/render';
+import { renderVariant, type RenderedVariant } from '../../src/recipe/render';
 import { compareVersions } from '../../src/recipe/template';
 import type { Recipe } from '../../src/recipe/types';
 import { TEST_PROVENANCE } from '../support/recipes';
@@ -10,7 +10,7 @@ import { TEST_PROVENANCE } from '../support/recipes';
  * exclusion AMD's recipes make (mpi4py before 3.1.5 does not build for
  * Python 3.12), renders and lints clean. The time is bench/render.bench.ts's.
  */
-// 41 variants rendered and linted: slow on a loaded machine.
+// 41 variants rendered and linted (once each): slow on a loaded machine.
 jest.setTimeout(60_000);
 
 let recipe: Recipe;
@@ -20,8 +20,16 @@ beforeAll(async () => {
   fragments = await readFragments(recipe);
 });
 
-const render = (values: Record<string, string>) =>
-  renderVariant({ recipe, values, fragments, files: {}, provenance: TEST_PROVENANCE, date: '20241007' });
+// Each variant rendered (and linted) once for every test here: rendering is what is slow.
+const rendered = new Map<string, RenderedVariant>();
+const render = (values: Record<string, string>): RenderedVariant => {
+  const key = JSON.stringify(values);
+  const hit = rendered.get(key);
+  if (hit) return hit;
+  const r = renderVariant({ recipe, values, fragments, files: {}, provenance: TEST_PROVENANCE, date: '20241007' });
+  rendered.set(key, r);
+  return r;
+};
 
 describe('the mpi4py version matrix', () => {
   it('covers every ROCm x Python x mpi4py combination but the excluded ones', () => {

@@ -4,7 +4,8 @@
  * export through the real mksquashfs, a local tool), test (the local
  * runner over scripted container output), stage and promote into a temp
  * container tree. No daemon. The engine reaches the stages the way the
- * real one does: through newContext's effects.
+ * real one does: through newContext's effects. In the integration tier,
+ * not the unit tier: it runs the real mksquashfs and writes SIFs.
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -22,7 +23,9 @@ import { resolveValues } from '../../src/recipe/params';
 import type { Recipe } from '../../src/recipe/types';
 import { inspectSif } from '../../src/sif/inspect';
 import { readLedger } from '../../src/tree/ledger';
-import { treeAt } from '../../src/tree/names';
+import { treeAt, type Tree } from '../../src/tree/names';
+import * as treeRoot from '../../src/tree/root';
+import { initTree } from '../../src/tree/root';
 import { linkName } from '../../src/tree/links';
 import { LABEL } from '../../src/validate/labels';
 import { FakeEngine, fakeImage, type FakeImage, type ScriptedBuild } from '../support/fake-engine';
@@ -39,6 +42,7 @@ let defs: string;
 let recipe: Recipe;
 let def: PipelineDef;
 let dir: string;
+let tree: Tree;
 const savedStateDir = process.env.SIFKIT_STATE_DIR;
 
 beforeAll(async () => {
@@ -51,6 +55,7 @@ beforeAll(async () => {
       `name: ${RECIPE}`,
       `naming: { prefix: unittest, app: ${RECIPE}, version: v, parts: [[v, v]] }`,
       `fragments: [${RECIPE}/main.docker]`,
+      'context: context',
       "parameters: { v: { type: version, default: '1.0' } }",
       'checks:',
       '  - name: greeting',
@@ -63,6 +68,8 @@ beforeAll(async () => {
     path.join(rdir, 'main.docker'),
     'FROM busybox\nRUN echo "hello from unitrel {{ v }}" > /etc/greeting\n',
   );
+  await fs.mkdir(path.join(rdir, 'context'));
+  await fs.writeFile(path.join(rdir, 'context', 'greeting.txt'), 'hello\n');
   recipe = await loadRecipe(rdir, defs);
   def = await loadPipeline('release', STAGES);
 });
@@ -72,7 +79,8 @@ afterAll(async () => {
 
 beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-unit-release-'));
-  await fs.mkdir(path.join(dir, 'root'));
+  // Opened once, as the CLI does, and handed to the run.
+  tree = (await initTree(path.join(dir, 'root'))).tree;
   // Scan verdicts are kept per user by default: keep this test's in its own directory.
   process.env.SIFKIT_STATE_DIR = path.join(dir, 'state');
 });
@@ -83,7 +91,7 @@ afterEach(async () => {
 });
 
 const options = (extra: PipelineOptions = {}): PipelineOptions => ({
-  root: path.join(dir, 'root'),
+  tree,
   outDir: path.join(dir, 'out'),
   resultsDir: path.join(dir, 'results'),
   logDir: path.join(dir, 'logs'),
@@ -253,16 +261,27 @@ describe('the release pipeline over the in-memory engine', () => {
   it('runs every stage for each variant and records its typed result', async () => {
     const engine = new ReleaseEngine();
     const { ctx, connects } = contextFor(engine);
-    const loads = [jest.spyOn(recipeLoad, 'loadRecipe'), jest.spyOn(recipeLoad, 'loadRecipeByName')];
-
+    const spies = {
+      loadRecipe: jest.spyOn(recipeLoad, 'loadRecipe'),
+      loadRecipeByName: jest.spyOn(recipeLoad, 'loadRecipeByName'),
+      openTree: jest.spyOn(treeRoot, 'openTree'),
+      listContext: jest.spyOn(recipeLoad, 'listContext'),
+    };
+    const calls: Record<string, number> = {};
     try {
       await runPipeline(def, ctx, STAGES, { renderer: 'silent', jobs: 1 });
     } finally {
-      loads.forEach((s) => s.mockRestore());
+      // Counted before restoring: mockRestore clears what a spy saw.
+      for (const [name, spy] of Object.entries(spies)) {
+        calls[name] = spy.mock.calls.length;
+        spy.mockRestore();
+      }
     }
-    // Objects, not strings: the stages use the recipe the run loaded; the engine is asked about an
-    // image by build (its size), archive (that it is there) and convert (its config), never by test.
-    for (const s of loads) expect(s).not.toHaveBeenCalled();
+    // Objects, not strings: the stages use the recipe the run loaded and the tree it was handed; the build
+    // context is listed once, when the recipe's inputs are read, for every variant's render and build. The
+    // engine is asked about an image by build (its size), archive (that it is there) and convert (its
+    // config), never by test.
+    expect(calls).toEqual({ loadRecipe: 0, loadRecipeByName: 0, openTree: 0, listContext: 1 });
     for (const img of engine.built.values())
       expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
 

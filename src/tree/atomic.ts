@@ -1,5 +1,6 @@
 /**
- * The tree's crash-safe primitives: everything appears under its final
+ * The tree's crash-safe primitives ("placing" a file, never "publishing"
+ * it: that word is the pull request's): everything appears under its final
  * name by rename from a temp name in the same directory, after fsync, and
  * the directory is fsynced after. A kill -9 at any instant leaves the old
  * state or the new one, plus at most a temp file that verify --repair
@@ -10,13 +11,13 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RefusedError, errnoCode } from '../errors';
-import { fsyncPath, publishTemp, tempNameFor } from '../util/files';
+import { fsyncPath, renameIntoPlace, tempNameFor } from '../util/files';
 
-export { publishTemp };
+export { renameIntoPlace };
 
 /**
  * Copies `src` to a temp name beside `target`, hashing as it goes, and
- * fsyncs it. Returns the temp name and digest; the caller publishes it.
+ * fsyncs it. Returns the temp name and digest; the caller renames it into place.
  */
 export async function copyToTemp(
   src: string,
@@ -57,14 +58,14 @@ export async function linkOrCopy(src: string, target: string, signal?: AbortSign
   const tmp = tempNameFor(target);
   try {
     await fs.link(src, tmp);
-    await publishTemp(tmp, target);
+    await renameIntoPlace(tmp, target);
     return 'hardlink';
   } catch (e) {
     await fs.rm(tmp, { force: true });
     if (errnoCode(e) !== 'EXDEV') throw e;
   }
   const copied = await copyToTemp(src, target, signal);
-  await publishTemp(copied.tmp, target);
+  await renameIntoPlace(copied.tmp, target);
   return 'copy';
 }
 
@@ -72,7 +73,7 @@ export async function linkOrCopy(src: string, target: string, signal?: AbortSign
 export async function symlinkAtomic(linkTarget: string, at: string): Promise<void> {
   const tmp = tempNameFor(at);
   await fs.symlink(linkTarget, tmp);
-  await publishTemp(tmp, at);
+  await renameIntoPlace(tmp, at);
 }
 
 /**
