@@ -84,6 +84,12 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       // The typings lack ping's options; dockerode passes abortSignal on.
       await (docker.ping as (o: { abortSignal?: AbortSignal }) => Promise<unknown>)({ abortSignal: signal });
     },
+    async version(signal) {
+      const v = await (docker.version as (o: { abortSignal?: AbortSignal }) => Promise<Docker.DockerVersion>)({
+        abortSignal: signal,
+      });
+      return { version: v.Version, apiVersion: v.ApiVersion };
+    },
     async build(req: BuildRequest) {
       return (await docker.buildImage(
         req.context as unknown as NodeJS.ReadableStream,
@@ -111,6 +117,7 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
         created: i.Created,
         config,
         labels: labelsOf(i.Config?.Labels),
+        builtWith: i.DockerVersion || undefined,
       };
     },
     async saveImage(ref: string) {

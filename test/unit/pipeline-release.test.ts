@@ -261,10 +261,11 @@ describe('the release pipeline over the in-memory engine', () => {
       loads.forEach((s) => s.mockRestore());
     }
     // Objects, not strings: the stages use the recipe the run loaded; the engine is asked about an
-    // image by build (its size), archive (that it is there) and convert (its config), never by test.
+    // image by build (its size), archive (that it is there), convert (its config) and the provenance
+    // (the engine version that built it), never by test.
     for (const s of loads) expect(s).not.toHaveBeenCalled();
     for (const img of engine.built.values())
-      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(4);
 
     expect(def.stages.map((s) => s.stage)).toEqual([
       'render',
