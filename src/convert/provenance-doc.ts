@@ -10,7 +10,6 @@ import { LABEL } from '../validate/labels';
 import { parseDocument } from '../validate/schema';
 import { PROVENANCE_TYPE, provenanceDocSchema, type ProvenanceDoc } from '../validate/schemas/provenance';
 
-
 export interface ProvenanceInput {
   /** docker-daemon:REF or docker-archive:PATH, as converted. */
   source?: string;
