@@ -301,7 +301,7 @@ function verifySection(ask: boolean): string {
   return `
 ## Verifying the container file
 
-The container file {{ sif }} is signed by the key with fingerprint
+The container file \`{{ sif }}\` is signed by the key with fingerprint
 \`{{ fingerprint }}\` ({{ format }}).${ask ? ' Ask LUMI User Support for this public key.' : ''}
 Before you use a copy, check that it is unchanged since it was built and tested:
 

@@ -245,18 +245,30 @@ describe('a release signs, and its provenance names the served files, the source
       const text = await fs.readFile(f, 'utf8');
       expect([f, text.includes(body), text.includes(key)]).toEqual([f, false, false]);
     }
-    const script = await fs.readFile(files.find((f) => /convert-\d+\.sh$/.test(f))!, 'utf8');
+    const script = await fs.readFile(
+      files.find((f) => /convert-\d+\.sh$/.test(f))!,
+      'utf8',
+    );
     expect(script).toContain('unset SIFKIT_SIGNING_KEY SIFKIT_TESTED_KEY');
 
     // What users read names the key, and the command it gives checks the file.
     const name = path.basename(v.sif);
+    const defs = { SIFKIT_DEFS: path.join(work, 'defs') };
     const ec = await runCli(['easyconfig', name, '--root', tree, '--out', path.join(work, 'ec'), '--json'], {
       cwd: work,
+      env: defs,
     });
     expect(ec.stderr).toBe('');
     expect(ec.code).toBe(0);
     const written = JSON.parse(ec.stdout).files as string[];
-    const eb = await fs.readFile(path.join(work, 'ec', written.find((f) => f.endsWith('.eb'))!), 'utf8');
+    const eb = await fs.readFile(
+      path.join(
+        work,
+        'ec',
+        written.find((f) => f.endsWith('.eb'))!,
+      ),
+      'utf8',
+    );
     expect(eb).toContain(`# Signed (DSSE) by the key ${fingerprint}`);
     const userMd = await fs.readFile(path.join(work, 'ec', 'USER.md'), 'utf8');
     const command = /^sifkit verify-signature \$SIF --key (\S+)$/m.exec(userMd);
@@ -271,5 +283,26 @@ describe('a release signs, and its provenance names the served files, the source
       command![1].replace('/appl/local/containers', tree),
     ]);
     expect(user.code).toBe(0);
+
+    // A copy changed by one byte (in its squashfs partition): no EasyConfig is written for it.
+    const copy = path.join(work, 'tampered', name);
+    await fs.mkdir(path.dirname(copy));
+    await fs.copyFile(v.sif, copy);
+    const fh = await fs.open(copy, 'r+');
+    const at = Math.floor((await fh.stat()).size / 2);
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] ^= 0xff;
+    await fh.write(b, 0, 1, at);
+    await fh.close();
+    const refused = await runCli(['easyconfig', copy, '--root', tree, '--out', path.join(work, 'ec-t')], {
+      cwd: work,
+      env: defs,
+    });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(
+      /^sifkit: error: .*object group 1 is not verified: signature \d+: the data of object \d+/m,
+    );
+    await expect(fs.stat(path.join(work, 'ec-t'))).rejects.toThrow(/ENOENT/);
   });
 });
