@@ -126,7 +126,7 @@ testing:
 });
 afterAll(async () => {
   await removeTestImages();
-  if (!process.env.H39_KEEP) await fs.rm(work, { recursive: true, force: true });
+  await fs.rm(work, { recursive: true, force: true });
   await fs.rm(stateDir, { recursive: true, force: true });
 });
 
