@@ -5,7 +5,10 @@
  * build; `sifkit attest` on its own knows only the image's labels).
  */
 import { createHash } from 'node:crypto';
+import type { SourceProvenance } from '../recipe/sources';
 import { LABEL } from '../validate/labels';
+import { parseDocument } from '../validate/schema';
+import { PROVENANCE_TYPE, provenanceDocSchema, type ProvenanceDoc } from '../validate/schemas/provenance';
 
 export interface ProvenanceInput {
   /** docker-daemon:REF or docker-archive:PATH, as converted. */
@@ -24,9 +27,13 @@ export interface ProvenanceInput {
   baseImages?: Array<{ ref: string; imageId?: string }>;
   /** Build arguments passed at build time (names only: their values are the file server's port and prefix). */
   buildArgs?: string[];
+  /** The served directory's files, each with its role and digest, and the digest over them all. */
+  served?: ProvenanceDoc['served'];
+  /** The declared sources the definition fetched, with their pins (recipe/sources.ts sourcesOf). */
+  sources?: SourceProvenance[];
+  /** The engine converted from (and the version that built the image, when the image records it). */
+  engine?: ProvenanceDoc['engine'];
 }
-
-export const PROVENANCE_TYPE = 'https://github.com/sifkit/provenance/v1';
 
 export function sha256Text(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
@@ -43,11 +50,19 @@ export function fromImages(dockerfile: string): string[] {
   return out;
 }
 
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function sorted<T>(o: Record<string, T> | undefined): Record<string, T> | undefined {
   return o ? Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : undefined;
 }
 
-/** The document's bytes: stable key order, no times (a reproducible SIF stays so). */
+/**
+ * The document's bytes: stable key order, no times (a reproducible SIF
+ * stays so). Checked against its schema first: a value that breaks it is
+ * refused in one line, and nothing is written.
+ */
 export function provenanceDocument(p: ProvenanceInput, sifkitVersion: string): Buffer {
   const labels = p.labels ?? {};
   const params =
@@ -69,6 +84,11 @@ export function provenanceDocument(p: ProvenanceInput, sifkitVersion: string): B
     contextFiles: sorted(p.contextFiles),
     baseImages: p.baseImages,
     buildArgs: p.buildArgs,
+    served: p.served && { digest: p.served.digest, files: [...p.served.files].sort((a, b) => byName(a.file, b.file)) },
+    sources: p.sources && [...p.sources].sort((a, b) => byName(a.name, b.name)),
+    engine: p.engine,
   };
-  return Buffer.from(JSON.stringify(doc, null, 2) + '\n', 'utf8');
+  const text = JSON.stringify(doc, null, 2) + '\n';
+  parseDocument(provenanceDocSchema, JSON.parse(text), 'the provenance document', 'bad-provenance');
+  return Buffer.from(text, 'utf8');
 }

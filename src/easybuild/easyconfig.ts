@@ -7,7 +7,7 @@ import { pyString } from '../emit/python';
 import { InputError } from '../errors';
 import { sifkitVersion } from '../provenance';
 import { escapeForMessage } from '../validate/names';
-import type { ImageFacts } from './facts';
+import type { ImageFacts, SigningKeyFact } from './facts';
 
 /** `SIF` + the package name upper-cased, `-` spelled `MIN` (LUMI's create_container_vars). */
 export function varSuffix(name: string): string {
@@ -142,6 +142,9 @@ export function easyconfigText(f: ImageFacts): string {
     `# ${name} ${f.appVersion} in a container (${versions}).`,
     `# Written by sifkit ${sifkitVersion()} from ${f.sifName}`,
     `# (recipe ${f.recipe.name}${f.definitionHash ? `, definition hash ${f.definitionHash.slice(0, 16)}` : ''}${f.sha256 ? `, sha256 ${f.sha256}` : ''}).`,
+    ...(f.signedBy ?? []).map(
+      (k) => `# Signed (${k.format.toUpperCase()}) by the key ${k.fingerprint}: the module help says how to verify.`,
+    ),
     `easyblock = 'MakeCp'`,
     '',
     ...params.map((p) => `${pad(localVar(p, naming))} = ${py(f.values[p])}`),
@@ -249,7 +252,69 @@ export function moduleHelp(f: ImageFacts, version = '%(version)s'): string {
     '',
     'Python runs in a conda environment in the container: activate it with',
     '$WITH_CONDA first (the script conda-python-simple does).',
+    ...verifyHelp(f),
   ].join('\n');
+}
+
+/** How a user checks the container file with one key that signed it: singularity's command and sifkit's. */
+export function verifyCommands(k: SigningKeyFact, sif = '$SIF'): { singularity: string; sifkit: string } {
+  const at = (rel: string | undefined, fallback: string) => (rel ? `${PUBLISHED_ROOT}/${rel}` : fallback);
+  if (k.how === 'cert') {
+    const cert = at(k.rel, 'signer.crt');
+    const pool = at(k.caPoolRel, 'ca-pool.pem');
+    return {
+      singularity: `singularity verify --certificate ${cert} --certificate-roots ${pool} ${sif}`,
+      sifkit: `sifkit verify-signature ${sif} --cert ${cert} --ca-pool ${pool}`,
+    };
+  }
+  if (k.how === 'keyring') {
+    const ring = at(k.rel, 'keyring.asc');
+    return {
+      singularity: `singularity key import ${ring}; singularity verify ${sif}`,
+      sifkit: `sifkit verify-signature ${sif} --keyring ${ring}`,
+    };
+  }
+  const key = at(k.rel, 'build.pub.pem');
+  return {
+    singularity: `singularity verify --key ${key} ${sif}`,
+    sifkit: `sifkit verify-signature ${sif} --key ${key}`,
+  };
+}
+
+/** The module help's lines on the signature: the key's fingerprint and the command that checks a copy. */
+function verifyHelp(f: ImageFacts): string[] {
+  const keys = f.signedBy ?? [];
+  if (keys.length === 0) return [];
+  return [
+    '',
+    'The container file is signed. Check your copy (or the central one) is',
+    'unchanged since it was built and tested:',
+    ...keys.flatMap((k) => [
+      `    ${verifyCommands(k).singularity}`,
+      `(signing key fingerprint: ${k.fingerprint}${k.rel ? '' : '; ask LUMI User Support for this public key'})`,
+    ]),
+  ];
+}
+
+/** The user page's section on the signature (filled through the Markdown emitter); `ask`: the key is not in the tree. */
+function verifySection(ask: boolean): string {
+  return `
+## Verifying the container file
+
+The container file \`{{ sif }}\` is signed by the key with fingerprint
+\`{{ fingerprint }}\` ({{ format }}).${ask ? ' Ask LUMI User Support for this public key.' : ''}
+Before you use a copy, check that it is unchanged since it was built and tested:
+
+\`\`\`
+{{ singularity }}
+\`\`\`
+
+or, with sifkit:
+
+\`\`\`
+{{ sifkit }}
+\`\`\`
+`;
 }
 
 /**
@@ -271,5 +336,13 @@ export function userPage(template: string, f: ImageFacts): string {
     NAME: varSuffix(f.recipe.naming.app),
     version: f.appVersion,
   };
-  return fillMarkdown(template, values, `recipe ${f.recipe.name}: USER.md`);
+  const page = fillMarkdown(template, values, `recipe ${f.recipe.name}: USER.md`);
+  const sections = (f.signedBy ?? []).map((k) =>
+    fillMarkdown(
+      verifySection(!k.rel),
+      { sif: f.sifName, fingerprint: k.fingerprint, format: k.format === 'pgp' ? 'PGP' : 'DSSE', ...verifyCommands(k) },
+      'the signature section of USER.md',
+    ),
+  );
+  return sections.length ? `${page.trimEnd()}\n${sections.join('')}` : page;
 }

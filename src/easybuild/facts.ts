@@ -14,6 +14,7 @@ import { inspectSif } from '../sif/inspect';
 import type { OciConfig } from '../validate/schemas/docker';
 import type { TestRun } from '../validate/schemas/results';
 import { readLedger } from '../tree/ledger';
+import { loadTrustPolicy, requireBuildSignature } from '../tree/trust';
 import { EASYBUILD, TESTED, type Tree } from '../tree/root';
 import { LABEL, imageLabels } from '../validate/labels';
 import { checkName, escapeForMessage } from '../validate/names';
@@ -34,6 +35,41 @@ export interface ImageFacts {
   date: string;
   labels: Record<string, string>;
   tests?: TestRun[];
+  /** The keys of the tree's trust policy whose build signature on the SIF holds (none without a policy). */
+  signedBy?: SigningKeyFact[];
+}
+
+/** A key that signed the image, as its users are told to check it. */
+export interface SigningKeyFact {
+  fingerprint: string;
+  format: 'dsse' | 'pgp';
+  how: 'key' | 'cert' | 'keyring';
+  /** The key file (and CA pool) relative to the tree's root, when inside it and a plain path. */
+  rel?: string;
+  caPoolRel?: string;
+}
+
+/** `file` relative to `root`, when it lies inside it and is a path of plain characters (it goes into help text). */
+function plainInside(root: string, file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  const rel = path.relative(root, file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) && /^[A-Za-z0-9._/-]+$/.test(rel) ? rel : undefined;
+}
+
+/**
+ * The build signature's keys, by the tree's trust policy: a SIF the policy
+ * does not accept is refused (exit 3) before anything is written for it.
+ */
+async function signingFacts(tree: Tree | undefined, sifPath: string, what: string): Promise<SigningKeyFact[]> {
+  const policy = tree ? await loadTrustPolicy(tree) : undefined;
+  if (!tree || !policy) return [];
+  return (await requireBuildSignature(policy, sifPath, what)).map((k) => ({
+    fingerprint: k.fingerprint,
+    format: k.format,
+    how: k.how,
+    rel: plainInside(tree.root, k.file),
+    caPoolRel: plainInside(tree.root, k.caPool),
+  }));
 }
 
 /**
@@ -122,5 +158,6 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
     date,
     labels: l.all,
     tests: entry?.tests,
+    signedBy: await signingFacts(opts.tree, sifPath, sifName),
   };
 }

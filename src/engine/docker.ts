@@ -15,6 +15,7 @@ import {
   containerListAnswer,
   containerWaitAnswer,
   imageInspectAnswer,
+  versionAnswer,
   imageListAnswer,
 } from '../validate/schemas/engine';
 import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine';
@@ -108,6 +109,13 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       // The typings lack ping's options; dockerode passes abortSignal on.
       await (docker.ping as (o: { abortSignal?: AbortSignal }) => Promise<unknown>)({ abortSignal: signal });
     },
+    async version(signal) {
+      const answer = await (docker.version as (o: { abortSignal?: AbortSignal }) => Promise<unknown>)({
+        abortSignal: signal,
+      });
+      const v = engineAnswer(versionAnswer, answer, 'version');
+      return { version: v.Version, apiVersion: v.ApiVersion };
+    },
     async build(req: BuildRequest) {
       return (await docker.buildImage(
         req.context as unknown as NodeJS.ReadableStream,
@@ -139,6 +147,7 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
         created: i.Created,
         config,
         labels: labelsOf(i.Config?.Labels),
+        builtWith: i.DockerVersion || undefined,
       };
     },
     async saveImage(ref: string) {

@@ -31,6 +31,14 @@ export interface ImageDetails {
   /** The image config (Env, Cmd, Entrypoint, Labels, WorkingDir, User...), checked by its schema. */
   config: OciConfig;
   labels: Record<string, string>;
+  /** The version of the engine that built it, when the engine recorded one (`DockerVersion`; empty under BuildKit). */
+  builtWith?: string;
+}
+
+/** The engine's own version, as it answers `GET /version`. */
+export interface EngineVersion {
+  version: string;
+  apiVersion: string;
 }
 
 export interface BuildRequest {
@@ -76,6 +84,8 @@ export interface ImageEngine {
   /** Where it answers (for messages): unix:///var/run/docker.sock, tcp://host:port... */
   readonly address: string;
   ping(signal?: AbortSignal): Promise<void>;
+  /** Its version (what provenance records). */
+  version(signal?: AbortSignal): Promise<EngineVersion>;
   /** Starts a build; the engine's progress, one JSON object per line (`stream`, `aux`, `error`, `errorDetail`). */
   build(req: BuildRequest): Promise<Readable>;
   /** Images carrying the label `key=value`. */

@@ -2,20 +2,64 @@
  * The convert stage's last step: the SIF's SBOM and provenance objects
  * and, with the run's signing key, its build signature. The provenance is
  * what the run knows of the variant: recipe, parameters, definition hash,
- * each fragment's digest, the context files, the base images and the
- * build arguments.
+ * each fragment's digest, the context files, the base images, the build
+ * arguments, the served files with their roles and digests, the declared
+ * sources with their pins, and the engine.
+ *
+ * Signing happens here, in the controller's process, where the key is:
+ * under `--on slurm` too (after the variant's jobs), so the key never
+ * reaches a job script, a job's environment or a log.
  */
+import * as path from 'node:path';
 import { attestSif, type AttestResult } from '../convert/attach';
 import { fromImages, sha256Text, type ProvenanceInput } from '../convert/provenance-doc';
 import type { ImageEngine } from '../engine/engine';
+import { defaultVerdictDir, readVerdict } from '../engine/verdict';
+import { OperationError } from '../errors';
+import { digestOfServed, listServedFiles } from '../fileserver/served';
+import { servedRole } from '../recipe/served';
+import { sourcesOf } from '../recipe/sources';
+import { inspectSif } from '../sif/inspect';
+import { sha256File } from '../util/files';
 import type { PipelineContext, VariantState } from './context';
 import { recipeInputs } from './stages';
+
+/**
+ * The served directory's files with their roles and digests. The digest
+ * over them is the one the image's scan verdict records: when the files
+ * changed since the build, the provenance would describe other files than
+ * the build was served, and it is refused.
+ */
+async function servedFacts(ctx: PipelineContext, v: VariantState, imageId: string): Promise<ProvenanceInput['served']> {
+  const dir = ctx.options.serverFiles ?? ctx.recipe.serverFiles;
+  if (!dir) return undefined;
+  const files = [];
+  for (const file of await listServedFiles(dir)) {
+    const decl = servedRole(file, v.rendered!.served);
+    files.push({
+      file,
+      role: decl.role,
+      ...(decl.path ? { path: decl.path } : {}),
+      sha256: await sha256File(path.join(dir, file), ctx.signal),
+    });
+  }
+  const digest = digestOfServed(files.map((f) => ({ rel: f.file, sha256: f.sha256 })));
+  const verdict = await readVerdict(defaultVerdictDir(), imageId);
+  if (verdict?.servedDigest && verdict.servedDigest !== digest)
+    throw new OperationError(
+      'served-changed',
+      `the files in ${dir} changed since ${v.rendered!.names.stem} was built (served digest ${verdict.servedDigest.slice(0, 12)}, now ${digest.slice(0, 12)}); its provenance would name other files`,
+      { hint: 'build again (sifkit release scans or rebuilds the image for the files as they are now)' },
+    );
+  return { digest, files };
+}
 
 export async function attestVariant(
   ctx: PipelineContext,
   v: VariantState,
   sif: string,
   engine: ImageEngine,
+  source?: string,
 ): Promise<AttestResult> {
   const rendered = v.rendered!;
   const build = v.results.build!;
@@ -28,8 +72,13 @@ export async function attestVariant(
     );
     baseImages.push({ ref, imageId });
   }
+  const engineVersion = await engine.version(ctx.signal);
+  const builtWith = await engine.inspectImage(build.imageId).then(
+    (d) => d.builtWith,
+    () => undefined,
+  );
   const provenance: ProvenanceInput = {
-    source: `docker-daemon:${build.imageId}`,
+    source: source ?? `docker-daemon:${build.imageId}`,
     imageId: build.imageId,
     labels: rendered.labels,
     recipe: rendered.recipe,
@@ -39,6 +88,22 @@ export async function attestVariant(
     contextFiles: inputs.files,
     baseImages,
     buildArgs: rendered.runtimeArgs,
+    served: await servedFacts(ctx, v, build.imageId),
+    sources: rendered.sources.length ? sourcesOf(rendered) : undefined,
+    engine: { name: 'docker', ...engineVersion, ...(builtWith ? { imageBuiltWith: builtWith } : {}) },
   };
   return attestSif(sif, provenance, { signingKey: ctx.options.signingKey, signal: ctx.signal });
+}
+
+/**
+ * Whether a SIF carries what this run adds: the SBOM and provenance, and a
+ * signature when the run signs. One answer for the local convert stage and
+ * the Slurm one.
+ */
+export async function attested(ctx: PipelineContext, sif: string): Promise<boolean> {
+  const s = await inspectSif(sif);
+  return (
+    s.objects.some((o) => o.type === 'sbom') &&
+    (!ctx.options.signingKey || s.objects.some((o) => o.type === 'signature'))
+  );
 }

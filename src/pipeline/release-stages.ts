@@ -25,7 +25,7 @@ import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
-import { attestVariant } from './attest';
+import { attested, attestVariant } from './attest';
 
 /** The tree the caller opened for this run (never opened again here). */
 function treeOf(ctx: PipelineContext): Tree {
@@ -90,11 +90,7 @@ export const convertStage: Stage = {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
       // Converted but not attested (or not signed, when the run signs): convert again, attest after.
-      if (
-        !s.objects.some((o) => o.type === 'sbom') ||
-        (ctx.options.signingKey && !s.objects.some((o) => o.type === 'signature'))
-      )
-        return undefined;
+      if (!(await attested(ctx, out))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }

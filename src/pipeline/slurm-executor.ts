@@ -24,6 +24,8 @@ import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
+import { attested, attestVariant } from './attest';
+import { engineFor } from './engines';
 import { built, dockerArchivePath, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
@@ -315,10 +317,17 @@ function waitStage(
     needs: ['rendered', 'build'],
     gives: ['convert', 'test'],
     async skip(ctx, v) {
-      return recs.has(v) ? undefined : 'tested already';
+      if (recs.has(v)) return undefined;
+      // Tested by an earlier controller that stopped before attesting: attest now (run, below).
+      return (await attested(ctx, sifPath(ctx, v)).catch(() => true)) ? 'tested already' : undefined;
     },
     async run(ctx, v, report) {
-      const r = recs.get(v)!;
+      const r = recs.get(v);
+      if (!r) {
+        await attestSlurmSif(ctx, v, sifPath(ctx, v), dockerArchivePath(ctx, v), report);
+        report.title('Slurm: tested already; SBOM, provenance and signature added');
+        return;
+      }
       const t = await awaitJobs(r, poller, (now) => {
         report.title(now);
         report.progress(now);
@@ -361,9 +370,29 @@ function waitStage(
           { hint: `results in ${file}; the job's files in ${t.workdir}` },
         );
       }
-      report.title(`Slurm: converted (job ${r.convert!.id}), tested (job ${t.id}): ${results.length} checks passed`);
+      const a = await attestSlurmSif(ctx, v, r.sif, r.archive, report);
+      report.title(
+        `Slurm: converted (job ${r.convert!.id}), tested (job ${t.id}): ${results.length} checks passed${a.signature ? '; signed' : ''}`,
+      );
     },
   };
+}
+
+/**
+ * The SIF a job converted gets its SBOM, provenance and build signature
+ * here, in the controller, once its test job ended: the key never goes
+ * into a job, and no job reads the file while objects are appended to it
+ * (the partition the tests ran is not changed by them).
+ */
+async function attestSlurmSif(
+  ctx: PipelineContext,
+  v: VariantState,
+  sif: string,
+  archive: string,
+  report: { progress(line: string): void },
+) {
+  report.progress('SBOM, provenance and signature');
+  return attestVariant(ctx, v, sif, await engineFor(ctx, v), `docker-archive:${archive}`);
 }
 
 /**

@@ -160,6 +160,8 @@ export function convertArrayScript(job: ConvertArrayInput): string {
     ...sbatchOptions(job.resources).map((o) => sbatchLine(o, 'the Slurm resources')),
     '# written by sifkit release --on slurm: one task per variant, docker archive -> SIF',
     'set -euo pipefail',
+    // The controller signs once the tests passed (pipeline/attest.ts): no job signs, or reads a key.
+    'unset SIFKIT_SIGNING_KEY SIFKIT_TESTED_KEY',
     `exec >>${bashWord(logBefore, 'the log directory')}"$SLURM_ARRAY_TASK_ID"${bashWord(logAfter, 'the log name')} 2>&1`,
     'case "${SLURM_ARRAY_TASK_ID:?not an array task}" in',
     ...job.tasks.map((t, i) => `  ${i}) archive=${bashWord(t.archive)}; sif=${bashWord(t.sif)} ;;`),

@@ -24,6 +24,11 @@ export function rolesKey(served: ServedFile[]): string {
     .join('\n');
 }
 
+/** A present served file's role and tool path: as declared, else licensed (what the leak scan judges it as). */
+export function servedRole(file: string, served: ServedFile[]): ServedFile {
+  return served.find((s) => s.file === file) ?? { file, role: 'licensed' };
+}
+
 /** Expands `$VAR` and `${VAR}` from `env`; an unknown name stays as written. */
 export function expandVars(text: string, env: ReadonlyMap<string, string>): string {
   return text.replace(

@@ -27,6 +27,18 @@ export const TESTED_PAYLOAD_TYPE = 'application/vnd.sifkit.tested+json';
 export interface TrustedKeys extends Verifiers {
   /** The keys' fingerprints, for messages. */
   names: string[];
+  /** Which file each key came from, by fingerprint (what a user is told to verify with). */
+  files: KeyFile[];
+}
+
+/** A trusted key's fingerprint and the file a user verifies with (absolute). */
+export interface KeyFile {
+  fingerprint: string;
+  format: 'dsse' | 'pgp';
+  /** How a user passes it: `--key FILE`, `--cert FILE --ca-pool POOL`, `--keyring FILE`. */
+  how: 'key' | 'cert' | 'keyring';
+  file: string;
+  caPool?: string;
 }
 
 export interface TrustPolicy {
@@ -41,12 +53,22 @@ export function trustPolicyPath(tree: Tree): string {
 
 async function keysOf(doc: TrustedKeysDoc, dir: string): Promise<TrustedKeys> {
   const at = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
-  return loadVerifiers({
-    keys: doc.keys?.map((k) => at(k)!),
-    keyring: at(doc.keyring),
-    cert: at(doc.cert),
-    caPool: at(doc.ca_pool),
-  });
+  const keys = doc.keys?.map((k) => at(k)!) ?? [];
+  const v = await loadVerifiers({ keys, keyring: at(doc.keyring), cert: at(doc.cert), caPool: at(doc.ca_pool) });
+  // loadVerifiers names the keys in this order: each --key, the cert's key, then the keyring's keys.
+  const fp = (name: string) => name.split(' ')[0];
+  const files: KeyFile[] = keys.map((file, i) => ({ fingerprint: v.names[i], format: 'dsse', how: 'key', file }));
+  if (doc.cert)
+    files.push({
+      fingerprint: fp(v.names[keys.length]),
+      format: 'dsse',
+      how: 'cert',
+      file: at(doc.cert)!,
+      caPool: at(doc.ca_pool),
+    });
+  for (const name of v.names.slice(files.length))
+    files.push({ fingerprint: name, format: 'pgp', how: 'keyring', file: at(doc.keyring)! });
+  return { ...v, files };
 }
 
 /** The tree's policy, or undefined when it has none (nothing is enforced then). */
@@ -78,13 +100,16 @@ export async function loadTrustPolicy(tree: Tree): Promise<TrustPolicy | undefin
   return { file, build, tested };
 }
 
-/** Refuses (exit 3, one line) a SIF whose group 1 no `build` key of the policy validly signed. */
+/**
+ * Refuses (exit 3, one line) a SIF whose group 1 no `build` key of the
+ * policy validly signed; else the policy's keys that did.
+ */
 export async function requireBuildSignature(
   policy: TrustPolicy,
   file: string,
   what: string,
   signal?: AbortSignal,
-): Promise<void> {
+): Promise<KeyFile[]> {
   const r = await verifySif(file, policy.build, { groups: [1], signal });
   const failure = verifyFailure(r);
   if (failure) {
@@ -99,6 +124,8 @@ export async function requireBuildSignature(
       },
     );
   }
+  const valid = new Set(r.groups[0].signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : [])));
+  return policy.build.files.filter((k) => valid.has(k.fingerprint));
 }
 
 /** What the tested signature covers: the staged file and its test results, by digest. */

@@ -12,6 +12,7 @@
 #SBATCH --mail-type=FAIL
 # written by sifkit release --on slurm: one task per variant, docker archive -> SIF
 set -euo pipefail
+unset SIFKIT_SIGNING_KEY SIFKIT_TESTED_KEY
 exec >>'/scratch/project_462000008/sif/.sifkit-slurm/logs/convert-1-'"$SLURM_ARRAY_TASK_ID"'.out' 2>&1
 case "${SLURM_ARRAY_TASK_ID:?not an array task}" in
   0) archive='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.tar'; sif='/scratch/project_462000008/sif/lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.sif' ;;

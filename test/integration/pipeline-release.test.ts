@@ -279,11 +279,11 @@ describe('the release pipeline over the in-memory engine', () => {
     }
     // Objects, not strings: the stages use the recipe the run loaded and the tree it was handed; the build
     // context is listed once, when the recipe's inputs are read, for every variant's render and build. The
-    // engine is asked about an image by build (its size), archive (that it is there) and convert (its
-    // config), never by test.
+    // engine is asked about an image by build (its size), archive (that it is there), convert (its config)
+    // and the provenance (the engine version that built it), never by test.
     expect(calls).toEqual({ loadRecipe: 0, loadRecipeByName: 0, openTree: 0, listContext: 1 });
     for (const img of engine.built.values())
-      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(4);
 
     expect(def.stages.map((s) => s.stage)).toEqual([
       'render',

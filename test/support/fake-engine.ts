@@ -13,6 +13,7 @@ import type {
   ContainerHandle,
   ContainerSpec,
   ImageDetails,
+  EngineVersion,
   ImageEngine,
   ImageSummary,
 } from '../../src/engine/engine';
@@ -127,6 +128,11 @@ export class FakeEngine implements ImageEngine {
 
   async ping(): Promise<void> {
     this.record('ping');
+  }
+
+  /** Not recorded: provenance asks it, and no test's expected call list is about provenance. */
+  async version(): Promise<EngineVersion> {
+    return { version: '0.0.0-fake', apiVersion: '1.41' };
   }
 
   async build(req: BuildRequest): Promise<Readable> {

@@ -69,6 +69,46 @@ describe('the EasyConfig', () => {
   });
 });
 
+describe('the signing key, named where users read', () => {
+  const dsse = {
+    fingerprint: 'SHA256:x6l8ZbWbh+Y1nYBVEl3U1ZOqMStHZR4ZdBIFaQrR+IA',
+    format: 'dsse',
+    how: 'key',
+  } as const;
+
+  it('the EasyConfig names the fingerprint, and its help (a Python string) the command that checks the file', async () => {
+    const f = await facts({ signedBy: [{ ...dsse, rel: '.sifkit/keys/build.pub.pem' }] });
+    const text = easyconfigText(f);
+    expect(text).toContain(`# Signed (DSSE) by the key ${dsse.fingerprint}: the module help says how to verify.`);
+    const description = /^description = (.*)$/m.exec(text)![1];
+    expect(description).toContain('singularity verify --key /appl/local/containers/.sifkit/keys/build.pub.pem $SIF');
+    expect(description).toContain(`(signing key fingerprint: ${dsse.fingerprint})`);
+    // An unsigned image's EasyConfig says nothing of signatures.
+    expect(easyconfigText(await facts())).not.toMatch(/[Ss]igned|verify/);
+  });
+
+  it('USER.md gains a section with both commands in code blocks, read back by a Markdown parser', async () => {
+    const f = await facts({
+      signedBy: [{ fingerprint: 'A'.repeat(40), format: 'pgp', how: 'keyring', rel: '.sifkit/keys/release.asc' }],
+    });
+    const page = userPage('# Page\n', f);
+    const tokens = new MarkdownIt().parse(page, {});
+    const code = tokens.filter((t) => t.type === 'fence').map((t) => t.content);
+    expect(code).toEqual([
+      'singularity key import /appl/local/containers/.sifkit/keys/release.asc; singularity verify $SIF\n',
+      'sifkit verify-signature $SIF --keyring /appl/local/containers/.sifkit/keys/release.asc\n',
+    ]);
+    expect(page).toContain(`\`${'A'.repeat(40)}\` (PGP)`);
+    expect(page).not.toContain('Ask LUMI User Support');
+  });
+
+  it('a key outside the tree: the fingerprint, and a request for the key instead of a path', async () => {
+    const f = await facts({ signedBy: [{ ...dsse }] });
+    expect(userPage('# Page\n', f)).toContain('Ask LUMI User Support for this public key.');
+    expect(easyconfigText(f)).toContain('singularity verify --key build.pub.pem $SIF');
+  });
+});
+
 describe("the pull request's body", () => {
   it("holds a check's name, reason and unit from the image's output as plain text", async () => {
     const f = await facts({ sha256: 'a'.repeat(64) });

@@ -106,4 +106,40 @@ describe('provenance', () => {
     expect(JSON.parse(a)).toMatchObject({ recipe: 'r', parameters: { a: '1', b: '2' } });
     expect(Object.keys(JSON.parse(a).parameters)).toEqual(['a', 'b']);
   });
+
+  it('names served files, sources and the engine in a stable order, and refuses a document its schema does not accept', () => {
+    const hex = (c: string) => c.repeat(64);
+    const doc = JSON.parse(
+      provenanceDocument(
+        {
+          served: {
+            digest: hex('d'),
+            files: [
+              { file: 'tool', role: 'tool', path: '/opt/bin/tool', sha256: hex('b') },
+              { file: 'cpe.tar', role: 'licensed', sha256: hex('a') },
+            ],
+          },
+          sources: [
+            { name: 'z', kind: 'file', url: 'https://example.org/z.tar.gz', sha256: hex('c') },
+            { name: 'a', kind: 'git', url: 'https://example.org/a.git', commit: 'f'.repeat(40), submodules: false },
+          ],
+          engine: { name: 'docker', version: '20.10.24+dfsg1', apiVersion: '1.41' },
+        },
+        '0.1.0',
+      ).toString(),
+    );
+    expect(doc.served.files.map((f: { file: string }) => f.file)).toEqual(['cpe.tar', 'tool']);
+    expect(doc.sources.map((s: { name: string }) => s.name)).toEqual(['a', 'z']);
+    expect(doc.engine).toEqual({ name: 'docker', version: '20.10.24+dfsg1', apiVersion: '1.41' });
+    // What an engine or a directory listing answered is data: checked before it is written.
+    expect(() =>
+      provenanceDocument({ engine: { name: 'docker', version: '20.10\n"x"', apiVersion: '1.41' } }, '0.1.0'),
+    ).toThrow(/^the provenance document: engine\.version: /);
+    expect(() =>
+      provenanceDocument(
+        { served: { digest: hex('d'), files: [{ file: '../etc/passwd', role: 'licensed', sha256: hex('a') }] } },
+        '0.1.0',
+      ),
+    ).toThrow(/^the provenance document: served\.files\[0\]\.file: /);
+  });
 });

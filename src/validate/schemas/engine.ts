@@ -37,8 +37,13 @@ export const imageInspectAnswer = z.looseObject({
   /** ISO 8601. */
   Created: z.string(),
   Config: ociConfigSchema.nullish(),
+  /** The engine version that built the image (empty for images the engine loaded). */
+  DockerVersion: z.string().optional(),
 });
 export type ImageInspectAnswer = z.infer<typeof imageInspectAnswer>;
+
+/** GET /version: what the provenance records of the engine. */
+export const versionAnswer = z.looseObject({ Version: z.string(), ApiVersion: z.string() });
 
 /** GET /containers/json: one entry per container. */
 export const containerListAnswer = z.array(z.looseObject({ Id: containerId, Labels: labels }));
