@@ -112,7 +112,7 @@ RUN set -eux ; \
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651" ; echo 'aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651  /tmp/miniconda.sh' | sha256sum -c --quiet - ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -240,7 +240,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="b517e26d0313d2a4548da4110d68d0c5306decaa97560189d9a5c445c3cefcd3" \
+      io.sifkit.definition-hash="accda96a72b42d833f76df447989c620b3e843cd8aa204466749c0f97f49dff6" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -257,4 +257,4 @@ LABEL \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.25" \
       io.sifkit.param.crayclang="10.0" \
-      io.sifkit.sources="miniconda@unverified mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"
+      io.sifkit.sources="miniconda@sha256:aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651 mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

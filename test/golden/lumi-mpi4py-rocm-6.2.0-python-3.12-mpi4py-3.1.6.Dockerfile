@@ -125,7 +125,7 @@ RUN set -eux ; \
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
 RUN set -eux ; \
-  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e" ; echo '4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e  /tmp/miniconda.sh' | sha256sum -c --quiet - ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -258,7 +258,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="2035ee1daddb59f3b213dbe867bd88031eef848ef31609eafc8ed861a6e0e9eb" \
+      io.sifkit.definition-hash="b365b519c92d4e465f2e1757b0156fe407659ed766470f1b12fda3b0c4eed6fb" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -275,4 +275,4 @@ LABEL \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.29" \
       io.sifkit.param.crayclang="17.0" \
-      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@unverified mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"
+      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@sha256:4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"
