@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { OperationError, RefusedError, errnoCode } from '../errors';
 import type { ResolvedSource } from '../recipe/sources';
 import { sourceKey } from '../recipe/sources';
-import { sha256File } from '../util/files';
+import { fsyncPath, publishTemp, sha256File } from '../util/files';
 import { downloadVerified, type DownloadOptions } from './download';
 import { cloneToTarball } from './git';
 
@@ -155,7 +155,8 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
       await fs.rm(partial, { force: true });
       throw new RefusedError('checksum-mismatch', `${src.file}: sha256 mismatch: expected ${src.sha256}, got ${got}`);
     }
-    await fs.rename(partial, file);
+    await fsyncPath(partial);
+    await publishTemp(partial, file);
     return { ...base, bytes: (await fs.stat(file)).size, how: 'copied' };
   }
   if (src.kind === 'git') {

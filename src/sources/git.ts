@@ -14,7 +14,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { OperationError, RefusedError } from '../errors';
-import { fsyncPath } from '../util/files';
+import { fsyncPath, publishTemp } from '../util/files';
 import { runChild } from '../util/process';
 
 export interface CloneOptions {
@@ -118,7 +118,7 @@ export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: stri
       );
     }
     await fsyncPath(tmp);
-    await fs.rename(tmp, opts.target);
+    await publishTemp(tmp, opts.target);
     return got;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
