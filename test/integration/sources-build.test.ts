@@ -1,6 +1,8 @@
 /**
  * The CPU example builds its declared source from the source cache only:
- * `sifkit fetch` against a stand-in upstream, the upstream stopped, then
+ * `sifkit fetch` against a stand-in upstream, then the upstream cut off
+ * the network (an iptables rule resets every connection to it; the server
+ * itself keeps running and counts what reaches it: nothing), then
  * `sifkit build --offline` on the real engine. A tampered cached file is
  * refused before any build step runs; a source missing from the cache is
  * refused offline.
@@ -10,8 +12,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { defaultDefsRoot } from '../../src/recipe/load';
+import * as net from 'node:net';
 import { runCli } from '../support/cli';
 import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { cutPort } from '../support/netcut';
 import { startUpstream, type Upstream } from '../support/upstream';
 
 jest.setTimeout(900_000);
@@ -57,20 +61,39 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
+/** A TCP connection to 127.0.0.1:port, closed as soon as it is made. */
+function connect(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.on('error', reject);
+  });
+}
+
 describe('a build from the source cache', () => {
-  it('fetches, then builds with the upstream stopped; the image holds the source and names it in its labels', async () => {
+  it('fetches, then builds with the upstream cut off the network; the image holds the source and names it in its labels', async () => {
     const cache = path.join(tmp, 'cache');
     const fetched = await runCli(['fetch', recipeDir, '--cache', cache, '--json']);
     expect(fetched.code).toBe(0);
     expect(JSON.parse(fetched.stdout).sources).toEqual([
       expect.objectContaining({ name: 'demo', how: 'fetched', sha256: DIGEST }),
     ]);
-    await up.close();
-
     const logs = path.join(tmp, 'logs');
-    const built = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    const asked = up.requests.length;
+    const cut = await cutPort(up.port, `sifkit-test-${runId}`);
+    let built: Awaited<ReturnType<typeof runCli>>;
+    try {
+      // The cut holds: a connection to the upstream is refused though its server still listens.
+      await expect(connect(up.port)).rejects.toThrow(/ECONNREFUSED/);
+      built = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    } finally {
+      await cut.restore();
+    }
     expect(built.stderr).not.toContain('error');
     expect(built.code).toBe(0);
+    expect(up.requests.length).toBe(asked);
     const img = JSON.parse(built.stdout).images[0];
     const info = await docker.getImage(img.imageId).inspect();
     expect(info.Config.Labels['io.sifkit.sources']).toBe(`demo@sha256:${DIGEST}`);
