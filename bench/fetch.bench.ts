@@ -99,15 +99,20 @@ export async function fetchBenches(): Promise<Figure[]> {
     const hashCpus: number[] = [];
     const fetchWall: number[] = [];
     const fetchCpus: number[] = [];
+    // Each timed step starts with nothing left to write back: curl does not fsync, so the kernel
+    // would otherwise write its files while fetch runs, and bill fetch's fsync for them.
+    const settle = () => run('sync');
     for (let r = 0; r < rounds; r++) {
       await fs.rm(curlDir, { recursive: true, force: true });
       await fs.mkdir(curlDir);
+      await settle();
       const [secs, out] = await timed(() => run('sh', ['-c', `${curlCmd} ; times`], { maxBuffer: 1 << 20 }));
       curlWall.push(secs);
       curlCpus.push(curlCpu(out.stdout));
       const summed = await run('sh', ['-c', `sha256sum ${curlDir}/* > /dev/null ; times`]);
       hashCpus.push(curlCpu(summed.stdout));
       const cache = path.join(root, `cache-${r}`);
+      await settle();
       const cpu = process.cpuUsage();
       const [fsecs, got] = await timed(() =>
         fetchSources(sources, { cache, jobs: 4, signal: new AbortController().signal }),
