@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { OperationError, RefusedError, errnoCode } from '../errors';
 import type { ResolvedSource } from '../recipe/sources';
 import { sourceKey } from '../recipe/sources';
-import { sha256File } from '../util/files';
+import { fsyncPath, renameIntoPlace, sha256File } from '../util/files';
 import { downloadVerified, type DownloadOptions } from './download';
 import { cloneToTarball } from './git';
 
@@ -79,21 +79,27 @@ function refuseUnverified(list: readonly ResolvedSource[]): void {
 const MiB = 1024 * 1024;
 const human = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 
-/** Checks a cached file against its pin; a mismatch is refused, naming the file. */
-async function verifyCached(file: string, src: ResolvedSource, signal: AbortSignal): Promise<number> {
-  if (src.sha256) {
-    const got = await sha256File(file, signal);
-    if (got !== src.sha256) {
-      throw new RefusedError(
-        'tampered-source',
-        `${file} (source ${src.name}, ${src.url}): sha256 mismatch: expected ${src.sha256}, got ${got}`,
-        {
-          hint: 'the cached file changed after it was verified: remove it and run sifkit fetch again',
-        },
-      );
-    }
+/**
+ * Checks a cached file against its pin; a mismatch is refused, naming the
+ * file. Returns its size and digest (for a git source with no recorded
+ * sha256, the digest of the tarball as cached, to report).
+ */
+async function verifyCached(
+  file: string,
+  src: ResolvedSource,
+  signal: AbortSignal,
+): Promise<{ bytes: number; sha256: string }> {
+  const got = await sha256File(file, signal);
+  if (src.sha256 && got !== src.sha256) {
+    throw new RefusedError(
+      'tampered-source',
+      `${file} (source ${src.name}, ${src.url}): sha256 mismatch: expected ${src.sha256}, got ${got}`,
+      {
+        hint: 'the cached file changed after it was verified: remove it and run sifkit fetch again',
+      },
+    );
   }
-  return (await fs.stat(file)).size;
+  return { bytes: (await fs.stat(file)).size, sha256: got };
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -119,7 +125,7 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
     requests: 0,
     resumedFrom: 0,
   };
-  if (await exists(file)) return { ...base, bytes: await verifyCached(file, src, opts.signal), how: 'cached' };
+  if (await exists(file)) return { ...base, ...(await verifyCached(file, src, opts.signal)), how: 'cached' };
   if (opts.offline) {
     throw new RefusedError(
       'source-not-cached',
@@ -155,7 +161,8 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
       await fs.rm(partial, { force: true });
       throw new RefusedError('checksum-mismatch', `${src.file}: sha256 mismatch: expected ${src.sha256}, got ${got}`);
     }
-    await fs.rename(partial, file);
+    await fsyncPath(partial);
+    await renameIntoPlace(partial, file);
     return { ...base, bytes: (await fs.stat(file)).size, how: 'copied' };
   }
   if (src.kind === 'git') {

@@ -1,6 +1,6 @@
 /**
  * One verified download: streamed to a partial file beside the cache, its
- * sha256 taken as the bytes pass, resumed with an HTTP Range request after
+ * sha256 taken as the bytes pass (sink.ts), resumed with an HTTP Range request after
  * a cut, retried with backoff on transient failures (never on a 4xx or a
  * wrong digest), published under its final name only once the digest is
  * the declared one. Every security-relevant option is set here, not left
@@ -9,14 +9,14 @@
  * to another scheme), an idle time limit on every socket.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InterruptedError, OperationError, RefusedError, errnoCode } from '../errors';
-import { fsyncPath } from '../util/files';
+import { fsyncPath, renameIntoPlace } from '../util/files';
+import { DigestingFileSink } from './sink';
 
 export interface DownloadOptions {
   url: string;
@@ -116,17 +116,6 @@ async function open(
   }
 }
 
-/** Feeds bytes to the digest and counts them on the way to the file. */
-function hashing(hash: Hash, onChunk: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      onChunk(chunk.length);
-      done(null, chunk);
-    },
-  });
-}
-
 /** Feeds what a partial file already holds to the digest. */
 async function hashInto(hash: Hash, file: string): Promise<void> {
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
@@ -190,16 +179,14 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
   const length = Number(res.headers['content-length'] ?? NaN);
   const total = Number.isFinite(length) ? offset + length : undefined;
   let got = offset;
-  const out = createWriteStream(opts.partial, { flags: offset > 0 ? 'a' : 'w' });
+  const out = await fs.open(opts.partial, offset > 0 ? 'a' : 'w');
   try {
-    await pipeline(
-      res,
-      hashing(hash, (n) => opts.onBytes?.((got += n), total)),
-      out,
-    );
+    await pipeline(res, new DigestingFileSink(out, hash, (n) => opts.onBytes?.((got += n), total)));
   } catch (e) {
     if (opts.signal.aborted) throw new InterruptedError('fetch interrupted');
     throw new Transient(`${opts.url}: cut after ${got} bytes (${(e as Error).message})`);
+  } finally {
+    await out.close();
   }
   // Node ends the stream quietly when a server closes early without chunked framing.
   if (total !== undefined && got < total) throw new Transient(`${opts.url}: cut after ${got} of ${total} bytes`);
@@ -245,8 +232,9 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
       );
     }
     result.bytes = await sizeOf(opts.partial);
+    // Most of the file is on disk already (the sink flushes as it goes): this fsync waits for the rest.
     await fsyncPath(opts.partial);
-    await fs.rename(opts.partial, opts.target);
+    await renameIntoPlace(opts.partial, opts.target);
     return result;
   }
 }

@@ -14,7 +14,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { OperationError, RefusedError } from '../errors';
-import { fsyncPath } from '../util/files';
+import { fsyncPath, renameIntoPlace } from '../util/files';
 import { runChild } from '../util/process';
 
 export interface CloneOptions {
@@ -85,11 +85,40 @@ export async function treeTarball(
   return { sha256: hash.digest('hex'), bytes };
 }
 
-/** Clones, checks out the commit, checks it is the commit, and publishes the tarball under `target`. */
+/**
+ * Git's settings for every fetch, set here rather than left to git's
+ * defaults or the user's config: https only (also for submodules and
+ * redirects: git applies protocol.allow to both), certificates verified,
+ * redirects followed only on the first request, no credential prompt.
+ */
+const SAFE_GIT = [
+  '-c',
+  'protocol.allow=never',
+  '-c',
+  'protocol.https.allow=always',
+  '-c',
+  'http.sslVerify=true',
+  '-c',
+  'http.followRedirects=initial',
+  '-c',
+  'advice.detachedHead=false',
+  '-c',
+  'init.defaultBranch=sifkit',
+];
+
+/**
+ * Fetches exactly the pinned commit, checks it out, checks it is the
+ * commit, and publishes the tarball under `target`. The commit is asked
+ * for by its id (one shallow fetch, as GitHub and git's protocol v2
+ * serve), so a branch that moved on, or was force-pushed, since the pin
+ * changes nothing; only a server that refuses fetches by id is cloned
+ * whole (every branch and tag) and searched for it. A commit it does not
+ * have is refused in one line.
+ */
 export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: string; bytes: number }> {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-git-'));
   const git = (args: string[], cwd?: string) =>
-    runChild('git', args, {
+    runChild('git', [...SAFE_GIT, ...args], {
       cwd,
       signal: opts.signal,
       label: `git ${args[0]}`,
@@ -99,14 +128,45 @@ export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: stri
     });
   try {
     const tree = path.join(work, 'tree');
-    // No checkout of whatever the default branch is now: only the pinned commit.
-    await git(['-c', 'protocol.file.allow=never', 'clone', '--no-checkout', '--', opts.url, tree]);
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '--detach', opts.commit], tree);
+    await git(['init', '--quiet', tree]);
+    const byId = await git(['fetch', '--quiet', '--depth', '1', '--no-tags', '--', opts.url, opts.commit], tree).then(
+      () => true,
+      (e: unknown) => {
+        if (opts.signal.aborted) throw e;
+        return false;
+      },
+    );
+    if (!byId) {
+      await git(
+        [
+          'fetch',
+          '--quiet',
+          '--no-tags',
+          '--',
+          opts.url,
+          '+refs/heads/*:refs/sifkit/heads/*',
+          '+refs/tags/*:refs/sifkit/tags/*',
+        ],
+        tree,
+      );
+      const there = await git(['rev-parse', '--verify', '--quiet', `${opts.commit}^{commit}`], tree).then(
+        () => true,
+        () => false,
+      );
+      if (!there)
+        throw new OperationError(
+          'git-commit-missing',
+          `${opts.url} has no commit ${opts.commit} (not fetchable by its id, nor in any branch or tag)`,
+          {
+            hint: 'the pinned commit is gone upstream: find where it lives now (a fork, a mirror) and record that URL in the recipe; the commit stays',
+          },
+        );
+    }
+    await git(['checkout', '--quiet', '--detach', opts.commit], tree);
     const head = (await git(['rev-parse', 'HEAD'], tree)).trim();
     if (head !== opts.commit)
       throw new OperationError('git-failed', `${opts.url}: checked out ${head}, not the pinned ${opts.commit}`);
-    if (opts.submodules)
-      await git(['-c', 'protocol.file.allow=never', 'submodule', 'update', '--init', '--recursive'], tree);
+    if (opts.submodules) await git(['submodule', '--quiet', 'update', '--init', '--recursive'], tree);
     await fs.mkdir(path.dirname(opts.target), { recursive: true });
     const tmp = `${opts.target}.part-${process.pid}`;
     const got = await treeTarball(tree, tmp, opts.signal);
@@ -118,7 +178,7 @@ export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: stri
       );
     }
     await fsyncPath(tmp);
-    await fs.rename(tmp, opts.target);
+    await renameIntoPlace(tmp, opts.target);
     return got;
   } finally {
     await fs.rm(work, { recursive: true, force: true });

@@ -174,7 +174,7 @@ FROM rocm AS image
 ARG SERVER_PORT
 ARG SERVED_DIGEST
 RUN set -eux ; \
-  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651" ; echo 'aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651  /tmp/miniconda.sh' | sha256sum -c --quiet - ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -277,7 +277,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="2307156799e9e0feed69fdb96a876fcde5d9bfa5b7cb8b28b4f0e324d3a62b5d" \
+      io.sifkit.definition-hash="81a574f40db8a0230bf2157d0520faf0bdce9a5419803809f50a12c81cb1fd71" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -294,4 +294,4 @@ LABEL \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.25" \
       io.sifkit.param.crayclang="10.0" \
-      io.sifkit.sources="miniconda@unverified mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"
+      io.sifkit.sources="miniconda@sha256:aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651 mpi4py@sha256:17858f2ebc623220d0120d1fa8d428d033dde749c4bc35b33d81a66ad7f93480 osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

@@ -187,7 +187,7 @@ FROM rocm AS image
 ARG SERVER_PORT
 ARG SERVED_DIGEST
 RUN set -eux ; \
-  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
+  curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e" ; echo '4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e  /tmp/miniconda.sh' | sha256sum -c --quiet - ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
   rm -f /tmp/miniconda.sh ; \
   /opt/miniconda3/bin/conda clean -afy
@@ -295,7 +295,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="cbd5cff48f06f3f95bd887f525843d26c6584badbaa15a62e36a834363445c8c" \
+      io.sifkit.definition-hash="f3ccda2a2fd0933c96028e63db32608c7866adfa3849e507e029eb83b7eb0f42" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \
@@ -312,4 +312,4 @@ LABEL \
       io.sifkit.param.libfabric="1.15.2.0" \
       io.sifkit.param.mpich="8.1.29" \
       io.sifkit.param.crayclang="17.0" \
-      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@unverified mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"
+      io.sifkit.sources="cupy-rocm@git:72ea1f14cd454f7f2aa22a0866a6bafeed632532 miniconda@sha256:4b3b3b1b99215e85fd73fb2c2d7ebf318ac942a457072de62d885056556eb83e mpi4py@sha256:c8fa625e0f92b082ef955bfb52f19fa6691d29273d7d71135d295aa143dee6cb osu@sha256:1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1"

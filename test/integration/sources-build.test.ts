@@ -1,6 +1,8 @@
 /**
  * The CPU example builds its declared source from the source cache only:
- * `sifkit fetch` against a stand-in upstream, the upstream stopped, then
+ * `sifkit fetch` against a stand-in upstream, then the upstream cut off
+ * the network (an iptables rule resets every connection to it; the server
+ * itself keeps running and counts what reaches it: nothing), then
  * `sifkit build --offline` on the real engine. A tampered cached file is
  * refused before any build step runs; a source missing from the cache is
  * refused offline.
@@ -10,8 +12,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { defaultDefsRoot } from '../../src/recipe/load';
+import * as net from 'node:net';
 import { runCli } from '../support/cli';
 import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { cutPort } from '../support/netcut';
 import { startUpstream, type Upstream } from '../support/upstream';
 
 jest.setTimeout(900_000);
@@ -25,6 +29,8 @@ const DIGEST = '10f857cc26ba1165a18f9928467aa92bcff2350e35ff36b09f652c999d7e3e84
 let tmp: string;
 let up: Upstream;
 let recipeDir: string;
+/** The example image the first test builds (the third builds on it). */
+let exampleTag: string;
 
 /**
  * A copy of docker-defs whose example takes its demo source from the
@@ -57,21 +63,55 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
+/** Runs a command in an image (no network) and returns what it printed. */
+async function output(image: string, cmd: string[]): Promise<string> {
+  const seen = new PassThrough();
+  let text = '';
+  seen.on('data', (b: Buffer) => (text += b.toString()));
+  const [res] = (await (docker.run as (...a: unknown[]) => Promise<unknown>)(image, cmd, seen, {
+    Tty: true,
+    HostConfig: { AutoRemove: true, NetworkMode: 'none' },
+    Labels: { [TEST_LABEL]: runId },
+  } as never)) as unknown as [{ StatusCode: number }];
+  expect(res.StatusCode).toBe(0);
+  return text;
+}
+
+/** A TCP connection to 127.0.0.1:port, closed as soon as it is made. */
+function connect(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.on('error', reject);
+  });
+}
+
 describe('a build from the source cache', () => {
-  it('fetches, then builds with the upstream stopped; the image holds the source and names it in its labels', async () => {
+  it('fetches, then builds with the upstream cut off the network; the image holds the source and names it in its labels', async () => {
     const cache = path.join(tmp, 'cache');
     const fetched = await runCli(['fetch', recipeDir, '--cache', cache, '--json']);
     expect(fetched.code).toBe(0);
     expect(JSON.parse(fetched.stdout).sources).toEqual([
       expect.objectContaining({ name: 'demo', how: 'fetched', sha256: DIGEST }),
     ]);
-    await up.close();
-
     const logs = path.join(tmp, 'logs');
-    const built = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    const asked = up.requests.length;
+    const cut = await cutPort(up.port, `sifkit-test-${runId}`);
+    let built: Awaited<ReturnType<typeof runCli>>;
+    try {
+      // The cut holds: a connection to the upstream is refused though its server still listens.
+      await expect(connect(up.port)).rejects.toThrow(/ECONNREFUSED/);
+      built = await runCli(['build', recipeDir, '--offline', '--source-cache', cache, '--log-dir', logs, '--json']);
+    } finally {
+      await cut.restore();
+    }
     expect(built.stderr).not.toContain('error');
     expect(built.code).toBe(0);
+    expect(up.requests.length).toBe(asked);
     const img = JSON.parse(built.stdout).images[0];
+    exampleTag = img.tag;
     const info = await docker.getImage(img.imageId).inspect();
     expect(info.Config.Labels['io.sifkit.sources']).toBe(`demo@sha256:${DIGEST}`);
     // The file server served the source by its digest, from the cache.
@@ -133,5 +173,65 @@ describe('a build from the source cache', () => {
       /source demo \(http:\/\/127\.0\.0\.1:\d+\/dl\/sifkit-demo-1\.0\.tar\.gz\) is not in the source cache .* --offline forbids fetching it/,
     );
     await expect(fs.readdir(logs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('builds one definition twice, engine cache off, into the same contents: every file the source step wrote, byte for byte', async () => {
+    // The example's own source step, on the example image: only that step runs, twice, from the cache.
+    const dir = path.join(path.dirname(recipeDir), 'h33-derived');
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(
+      path.join(dir, 'recipe.yaml'),
+      [
+        'name: h33-derived',
+        'naming: { prefix: h30test, version: v, parts: [[v, v]] }',
+        'fragments: [h33-derived/from.docker, mpi4py-cpu/demo-source.docker]',
+        'runtime_args: [SERVER_PORT]',
+        'parameters:',
+        '  v: { type: version, default: 1.0.0 }',
+        'sources:',
+        '  demo:',
+        `    url: ${up.url}/dl/sifkit-demo-1.0.tar.gz`,
+        `    sha256: ${DIGEST}`,
+      ].join('\n'),
+    );
+    await fs.writeFile(path.join(dir, 'from.docker'), `FROM ${exampleTag}\nARG SERVER_PORT\n`);
+    // A cache of its own (the first test tampered with its copy on purpose).
+    const cache = path.join(tmp, 'cache-derived');
+    expect((await runCli(['fetch', dir, '--cache', cache])).code).toBe(0);
+    // It serves no licensed file: an empty server-files directory (the file server needs one).
+    const served = path.join(tmp, 'no-served-files');
+    await fs.mkdir(served, { recursive: true });
+    const build = async () => {
+      const r = await runCli([
+        'build',
+        dir,
+        '--offline',
+        '--rebuild',
+        '--source-cache',
+        cache,
+        '--server-files',
+        served,
+        '--log-dir',
+        path.join(tmp, 'logs-derived'),
+        '--json',
+      ]);
+      expect(r.stderr).not.toContain('error');
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout).images[0] as { imageId: string; definitionHash: string };
+    };
+    const a = await build();
+    const b = await build();
+    expect(b.definitionHash).toBe(a.definitionHash);
+    // Two real builds (the engine's cache was off), not one image found twice.
+    expect(b.imageId).not.toBe(a.imageId);
+    const list = [
+      'sh',
+      '-c',
+      "cd /opt/sifkit-demo && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -exec sha256sum {} + | sort",
+    ];
+    const first = await output(a.imageId, list);
+    expect(first).toContain('./hello_mpi.py f 755 ');
+    expect(first).toMatch(/[0-9a-f]{64} {2}\.\/__pycache__\/hello_mpi\.cpython-\d+\.pyc/);
+    expect(await output(b.imageId, list)).toBe(first);
   });
 });

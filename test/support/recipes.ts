@@ -8,9 +8,11 @@ export const TEST_PROVENANCE = { sifkitVersion: '0.0.0-test', revision: 'test-re
 
 export async function renderFor(recipeName: string, given: ParamValues, date = '20241007'): Promise<RenderedVariant> {
   const recipe = await loadRecipe(recipeName);
-  const files = recipe.context ? await digestContext(await listContext(recipe.context)) : {};
+  const context = recipe.context ? await listContext(recipe.context) : [];
+  const files = await digestContext(context);
   return renderVariant({
     recipe,
+    context,
     values: resolveValues(recipe, given),
     fragments: await readFragments(recipe),
     files,

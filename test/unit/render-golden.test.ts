@@ -167,8 +167,8 @@ describe('the 5.4.5 definition, against the one LUMI built (LUMI-EasyBuild-conta
     'amdgpu-install -y --no-dkms --usecase=hiplibsdk,rocm --rocmrelease=5.4.5',
     'ENV RCCL_DEBUG="0"',
     'ln -sf /usr/lib64/libstdc++.so* .',
-    // No published digest recorded yet for this installer: rendered, but fetch refuses it.
-    '/sources/unverified/miniconda',
+    // The installer by the digest Anaconda publishes for it.
+    '/sources/sha256/aef279d6baea7f67940f16aad17ebe5f6aac97487c7c03466ff01f4819e5a651',
     'export HCC_AMDGPU_TARGET=gfx90a',
     'pip install --no-cache-dir cupy==12.2.0',
     '/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1',
