@@ -19,9 +19,12 @@ import { ElfError } from '../elf/format';
 import { httpStatus } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { inspectSifSync } from '../sif/inspect';
+import { SquashfsError } from '../squashfs/format';
+import { openSquashfs } from '../squashfs/file';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
-import { libraryName } from './snapshot';
+import { elfCandidate, isLdconf } from './select';
+import { squashImageFiles } from './squash-files';
 import type { ImageFiles, ViewEntry } from './linker';
 
 export interface ReadImageOptions {
@@ -29,16 +32,6 @@ export interface ReadImageOptions {
   processes?: Processes;
   /** Files that are ELF but cannot be read (malformed, cut): one line each. */
   warn?: (line: string) => void;
-}
-
-/** ld.so.conf and what it includes: the text ldconfig reads. */
-function isLdconf(p: string): boolean {
-  return p === '/etc/ld.so.conf' || /^\/etc\/ld\.so\.conf\.d\/[^/]+$/.test(p);
-}
-
-/** Which regular files to read: libraries by name, anything executable. */
-function elfCandidate(p: string, mode: number, size: number): boolean {
-  return size >= 52 && (libraryName(p.slice(p.lastIndexOf('/') + 1)) || (mode & 0o111) !== 0);
 }
 
 function envOf(list: string[] | null | undefined): Record<string, string> {
@@ -129,12 +122,37 @@ async function catBatch(
     throw new OperationError('unsquashfs-output', `${sif}: unsquashfs -cat ended before ${batch[i].path}`);
 }
 
-/** The files of a SIF's root file system. */
+/**
+ * The files of a SIF's root file system: read in place by sifkit's
+ * squashfs reader, or, for a compressor it cannot decode (xz, zstd, lz4:
+ * Node's zlib has only gzip), through squashfs-tools.
+ */
 export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): Promise<ImageFiles> {
   const summary = inspectSifSync(sif);
   if (!summary.partition?.squashfsMagic)
     throw new InputError('no-squashfs', `${sif} has no squashfs root file system partition`);
   const offset = summary.partition.offset;
+  const env = { ...envOf(summary.ociConfig?.Env), ...summary.environment };
+  let opened;
+  try {
+    opened = await openSquashfs(sif, offset);
+  } catch (e) {
+    if (!(e instanceof SquashfsError)) throw e;
+    if (e.code !== 'compressor') throw new InputError('bad-squashfs', `${sif}: its squashfs: ${e.message}`);
+  }
+  if (!opened) return { ...(await unsquashfsFiles(sif, offset, opts)), env };
+  try {
+    return { ...(await squashImageFiles(opened.fs, { ...opts, name: sif })), env };
+  } catch (e) {
+    if (e instanceof SquashfsError) throw new InputError('bad-squashfs', `${sif}: its squashfs: ${e.message}`);
+    throw e;
+  } finally {
+    await opened.close();
+  }
+}
+
+/** The same through `unsquashfs -lln` and `unsquashfs -cat`. */
+async function unsquashfsFiles(sif: string, offset: number, opts: ReadImageOptions): Promise<Omit<ImageFiles, 'env'>> {
   const entries = new Map<string, ViewEntry>();
   const toRead: Listed[] = [];
   const lister = startChild('unsquashfs', ['-lln', '-o', String(offset), sif], {
@@ -200,8 +218,7 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
     if (bytes >= BATCH_BYTES) await run();
   }
   await run();
-  const env = { ...envOf(summary.ociConfig?.Env), ...summary.environment };
-  return { entries, ldconf, env };
+  return { entries, ldconf };
 }
 
 /** Marks the export containers of compat, with host:pid. */
