@@ -406,7 +406,10 @@ export class Squashfs {
   private async fileInode(c: Cursor, f: Omit<FileInode, 'kind' | 'blocks'>): Promise<FileInode> {
     const bs = this.sb.blockSize;
     const count = f.fragment === NO_FRAGMENT ? Math.ceil(f.size / bs) : Math.floor(f.size / bs);
-    if (count * 4 > this.sb.bytesUsed) throw new SquashfsError(`a file of ${f.size} bytes in a smaller file system`);
+    // The block list lies in the inode table: no longer than its blocks (at least 3 bytes each on disk) decode to.
+    const tableMax = ((this.sb.directoryTable - this.sb.inodeTable) / 3 + 1) * META_SIZE;
+    if (count * 4 > tableMax)
+      throw new SquashfsError(`a file of ${f.size} bytes, more blocks than the inode table holds`);
     const list = count ? await this.take(c, count * 4) : EMPTY;
     const blocks: number[] = new Array<number>(count);
     for (let i = 0; i < count; i++) blocks[i] = list.readUInt32LE(i * 4);
