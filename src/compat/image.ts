@@ -18,6 +18,7 @@ import { ElfCollector } from '../elf/stream';
 import { ElfError } from '../elf/format';
 import { httpStatus } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
+import { removeDeadContainers } from '../engine/orphans';
 import { inspectSifSync } from '../sif/inspect';
 import { SquashfsError } from '../squashfs/format';
 import { openSquashfs } from '../squashfs/file';
@@ -221,7 +222,7 @@ async function unsquashfsFiles(sif: string, offset: number, opts: ReadImageOptio
   return { entries, ldconf };
 }
 
-/** Marks the export containers of compat, with host:pid. */
+/** Marks the export containers of compat, with host:pid (engine/orphans.ts removes a killed run's). */
 export const COMPAT_LABEL = 'io.sifkit.compat';
 
 /** The files of an engine's image, from the export of a container never started. */
@@ -237,6 +238,9 @@ export async function engineImageFiles(
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
   }
+  // A check killed with -9 could not remove its container: this run does.
+  await removeDeadContainers(engine, COMPAT_LABEL);
+  throwIfAborted(opts.signal);
   const container = await engine.createContainer({
     image: info.id,
     entrypoint: ['/sifkit-export-only'],
