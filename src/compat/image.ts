@@ -152,8 +152,12 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
   }
 }
 
-/** The same through `unsquashfs -lln` and `unsquashfs -cat`. */
-async function unsquashfsFiles(sif: string, offset: number, opts: ReadImageOptions): Promise<Omit<ImageFiles, 'env'>> {
+/** The same through `unsquashfs -lln` and `unsquashfs -cat` (exported for the bench's side-by-side). */
+export async function unsquashfsFiles(
+  sif: string,
+  offset: number,
+  opts: ReadImageOptions,
+): Promise<Omit<ImageFiles, 'env'>> {
   const entries = new Map<string, ViewEntry>();
   const toRead: Listed[] = [];
   const lister = startChild('unsquashfs', ['-lln', '-o', String(offset), sif], {
