@@ -24,7 +24,7 @@ import { SquashfsError } from '../squashfs/format';
 import { openSquashfs } from '../squashfs/file';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
-import { elfCandidate, isLdconf } from './select';
+import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 import { squashImageFiles } from './squash-files';
 import type { ImageFiles, ViewEntry } from './linker';
 
@@ -33,6 +33,11 @@ export interface ReadImageOptions {
   processes?: Processes;
   /** Files that are ELF but cannot be read (malformed, cut): one line each. */
   warn?: (line: string) => void;
+}
+
+/** Files read whole: ld.so.conf and its includes, and the linker's cache. */
+function isWhole(p: string, size: number): boolean {
+  return isLdconf(p) || (p === LD_CACHE && size <= MAX_LD_CACHE);
 }
 
 function envOf(list: string[] | null | undefined): Record<string, string> {
@@ -174,22 +179,24 @@ export async function unsquashfsFiles(
     else if (f.kind === 'dir') entries.set(f.path, { kind: 'dir', origin: 'image' });
     else if (f.kind === 'file') {
       entries.set(f.path, { kind: 'file', origin: 'image' });
-      if (elfCandidate(f.path, f.mode, f.size) || isLdconf(f.path)) toRead.push(f);
+      if (elfCandidate(f.path, f.mode, f.size) || isWhole(f.path, f.size)) toRead.push(f);
     }
   }
   await lister.done;
   const ldconf = new Map<string, string>();
+  let ldCache: ImageFiles['ldCache'];
   // One file at a time is open: the stream gives them in order.
   let collector: ElfCollector | undefined;
   let text: Buffer[] = [];
   const ended: Array<Promise<void>> = [];
   const onFile = (f: Listed, chunk: Buffer) => {
-    if (isLdconf(f.path)) text.push(Buffer.from(chunk));
+    if (isWhole(f.path, f.size)) text.push(Buffer.from(chunk));
     else if (!(collector ??= new ElfCollector(f.size)).done) collector.push(chunk);
   };
   const onEnd = (f: Listed) => {
-    if (isLdconf(f.path)) {
-      ldconf.set(f.path, Buffer.concat(text).toString('utf8'));
+    if (isWhole(f.path, f.size)) {
+      if (f.path === LD_CACHE) ldCache = ldCacheOf(Buffer.concat(text), sif, opts.warn);
+      else ldconf.set(f.path, Buffer.concat(text).toString('utf8'));
       text = [];
       return;
     }
@@ -223,7 +230,7 @@ export async function unsquashfsFiles(
     if (bytes >= BATCH_BYTES) await run();
   }
   await run();
-  return { entries, ldconf };
+  return { entries, ldconf, ldCache };
 }
 
 /** Marks the export containers of compat, with host:pid (engine/orphans.ts removes a killed run's). */
@@ -254,6 +261,7 @@ export async function engineImageFiles(
   });
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
+  let ldCache: ImageFiles['ldCache'];
   try {
     const extract = tar.extract();
     extract.on('entry', (h, body, next) => {
@@ -282,10 +290,11 @@ export async function engineImageFiles(
       } else if (type === 'file' || type === 'contiguous-file') {
         const size = h.size ?? 0;
         entries.set(p, { kind: 'file', origin: 'image' });
-        if (isLdconf(p)) {
+        if (isWhole(p, size)) {
           const parts2: Buffer[] = [];
           for await (const c of body) parts2.push(c as Buffer);
-          ldconf.set(p, Buffer.concat(parts2).toString('utf8'));
+          if (p === LD_CACHE) ldCache = ldCacheOf(Buffer.concat(parts2), ref, opts.warn);
+          else ldconf.set(p, Buffer.concat(parts2).toString('utf8'));
           return;
         }
         if (elfCandidate(p, h.mode ?? 0, size)) {
@@ -308,5 +317,5 @@ export async function engineImageFiles(
   } finally {
     await container.remove().catch(() => undefined);
   }
-  return { entries, ldconf, env: envOf(info.config.Env as string[] | undefined) };
+  return { entries, ldconf, ldCache, env: envOf(info.config.Env as string[] | undefined) };
 }

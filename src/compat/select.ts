@@ -2,6 +2,25 @@
  * Which of an image's files the linker check reads, whatever reads them
  * (sifkit's squashfs reader, unsquashfs, an engine's export). Pure.
  */
+import { ElfError } from '../elf/format';
+import { parseLdCache, type LdCacheEntry } from '../elf/ldcache';
+
+/** The dynamic linker's cache in an image. */
+export const LD_CACHE = '/etc/ld.so.cache';
+/** Real caches are well under a megabyte; more is not one. */
+export const MAX_LD_CACHE = 64 << 20;
+
+/** The image's cache entries; undefined (and one warning) when it is unreadable, so ld.so.conf stands in. */
+export function ldCacheOf(bytes: Buffer, image: string, warn?: (line: string) => void): LdCacheEntry[] | undefined {
+  try {
+    return parseLdCache(bytes);
+  } catch (e) {
+    if (!(e instanceof ElfError)) throw e;
+    warn?.(`${image}: ${LD_CACHE}: ${e.message}; its ld.so.conf directories stand in for it`);
+    return undefined;
+  }
+}
+
 /** Whether a file name looks like a shared library's. */
 export function libraryName(name: string): boolean {
   return /\.so(\.|$)/.test(name);

@@ -9,7 +9,7 @@ import { throwIfAborted } from '../errors';
 import { ElfError, ELF_HEAD, isElfMagic, parseElf, type ElfInfo } from '../elf/format';
 import type { Squashfs } from '../squashfs/format';
 import type { ImageFiles, ViewEntry } from './linker';
-import { elfCandidate, isLdconf } from './select';
+import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 
 /** ld.so.conf files are a few lines: more than this is not one. */
 const MAX_TEXT = 1 << 20;
@@ -21,6 +21,7 @@ export async function squashImageFiles(
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
   const read = new Map<number, ElfInfo | undefined>();
+  let ldCache: ImageFiles['ldCache'];
   let n = 0;
   for await (const { path, inode: i } of sq.walk()) {
     if ((++n & 1023) === 0) throwIfAborted(opts.signal);
@@ -29,6 +30,8 @@ export async function squashImageFiles(
     else if (i.kind === 'file') {
       if (isLdconf(path) && i.size <= MAX_TEXT)
         ldconf.set(path, (await sq.fileSource(i).read(0, i.size)).toString('utf8'));
+      if (path === LD_CACHE && i.size <= MAX_LD_CACHE)
+        ldCache = ldCacheOf(await sq.fileSource(i).read(0, i.size), opts.name, opts.warn);
       let elf: ElfInfo | undefined;
       if (elfCandidate(path, i.mode, i.size)) {
         if (read.has(i.inode)) elf = read.get(i.inode);
@@ -46,5 +49,5 @@ export async function squashImageFiles(
       entries.set(path, elf ? { kind: 'file', elf, origin: 'image' } : { kind: 'file', origin: 'image' });
     }
   }
-  return { entries, ldconf };
+  return { entries, ldconf, ldCache };
 }
