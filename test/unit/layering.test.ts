@@ -76,6 +76,7 @@ const PURE = new Set([
   'sif/dsse',
   'elf/format',
   'elf/stream',
+  'elf/ldcache',
   'squashfs/format',
   'compat/select',
   'compat/squash-files',
