@@ -16,25 +16,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readElfFile } from '../../src/elf/file';
 import { parseElf } from '../../src/elf/format';
-import { Squashfs, SquashfsError, type Entry } from '../../src/squashfs/format';
+import { SquashfsError, type Entry, type Squashfs } from '../../src/squashfs/format';
 import { openSquashfs } from '../../src/squashfs/file';
+import { seeded as random } from '../../bench/torture';
 import { listingLine } from '../support/squashfs-listing';
 
 jest.setTimeout(600_000);
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Half random, half text: blocks that compress and blocks that do not (stored uncompressed). */
 function pool(rand: () => number, n: number): Buffer {
