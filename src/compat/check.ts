@@ -53,8 +53,9 @@ export function checkImage(
     SINGULARITY_LIBS,
   ];
   const view = overlay(files, host);
-  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath });
+  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath, cache: files.ldCache });
   const alone = resolveAll(files.entries, files.ldconf, {
+    cache: files.ldCache,
     ldLibraryPath: [...splitPath(files.env.LD_LIBRARY_PATH), SINGULARITY_LIBS],
   });
   const key = (b: Break) => [b.kind, b.file, b.library, b.version ?? ''].join('\0');

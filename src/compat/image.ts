@@ -18,10 +18,14 @@ import { ElfCollector } from '../elf/stream';
 import { ElfError } from '../elf/format';
 import { httpStatus } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
+import { removeDeadContainers } from '../engine/orphans';
 import { inspectSifSync } from '../sif/inspect';
+import { SquashfsError } from '../squashfs/format';
+import { openSquashfs } from '../squashfs/file';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
-import { libraryName } from './snapshot';
+import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
+import { squashImageFiles } from './squash-files';
 import type { ImageFiles, ViewEntry } from './linker';
 
 export interface ReadImageOptions {
@@ -31,14 +35,9 @@ export interface ReadImageOptions {
   warn?: (line: string) => void;
 }
 
-/** ld.so.conf and what it includes: the text ldconfig reads. */
-function isLdconf(p: string): boolean {
-  return p === '/etc/ld.so.conf' || /^\/etc\/ld\.so\.conf\.d\/[^/]+$/.test(p);
-}
-
-/** Which regular files to read: libraries by name, anything executable. */
-function elfCandidate(p: string, mode: number, size: number): boolean {
-  return size >= 52 && (libraryName(p.slice(p.lastIndexOf('/') + 1)) || (mode & 0o111) !== 0);
+/** Files read whole: ld.so.conf and its includes, and the linker's cache. */
+function isWhole(p: string, size: number): boolean {
+  return isLdconf(p) || (p === LD_CACHE && size <= MAX_LD_CACHE);
 }
 
 function envOf(list: string[] | null | undefined): Record<string, string> {
@@ -129,12 +128,41 @@ async function catBatch(
     throw new OperationError('unsquashfs-output', `${sif}: unsquashfs -cat ended before ${batch[i].path}`);
 }
 
-/** The files of a SIF's root file system. */
+/**
+ * The files of a SIF's root file system: read in place by sifkit's
+ * squashfs reader, or, for a compressor it cannot decode (xz, zstd, lz4:
+ * Node's zlib has only gzip), through squashfs-tools.
+ */
 export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): Promise<ImageFiles> {
   const summary = inspectSifSync(sif);
   if (!summary.partition?.squashfsMagic)
     throw new InputError('no-squashfs', `${sif} has no squashfs root file system partition`);
   const offset = summary.partition.offset;
+  const env = { ...envOf(summary.ociConfig?.Env), ...summary.environment };
+  let opened;
+  try {
+    opened = await openSquashfs(sif, offset);
+  } catch (e) {
+    if (!(e instanceof SquashfsError)) throw e;
+    if (e.code !== 'compressor') throw new InputError('bad-squashfs', `${sif}: its squashfs: ${e.message}`);
+  }
+  if (!opened) return { ...(await unsquashfsFiles(sif, offset, opts)), env };
+  try {
+    return { ...(await squashImageFiles(opened.fs, { ...opts, name: sif })), env };
+  } catch (e) {
+    if (e instanceof SquashfsError) throw new InputError('bad-squashfs', `${sif}: its squashfs: ${e.message}`);
+    throw e;
+  } finally {
+    await opened.close();
+  }
+}
+
+/** The same through `unsquashfs -lln` and `unsquashfs -cat` (exported for the bench's side-by-side). */
+export async function unsquashfsFiles(
+  sif: string,
+  offset: number,
+  opts: ReadImageOptions,
+): Promise<Omit<ImageFiles, 'env'>> {
   const entries = new Map<string, ViewEntry>();
   const toRead: Listed[] = [];
   const lister = startChild('unsquashfs', ['-lln', '-o', String(offset), sif], {
@@ -151,22 +179,24 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
     else if (f.kind === 'dir') entries.set(f.path, { kind: 'dir', origin: 'image' });
     else if (f.kind === 'file') {
       entries.set(f.path, { kind: 'file', origin: 'image' });
-      if (elfCandidate(f.path, f.mode, f.size) || isLdconf(f.path)) toRead.push(f);
+      if (elfCandidate(f.path, f.mode, f.size) || isWhole(f.path, f.size)) toRead.push(f);
     }
   }
   await lister.done;
   const ldconf = new Map<string, string>();
+  let ldCache: ImageFiles['ldCache'];
   // One file at a time is open: the stream gives them in order.
   let collector: ElfCollector | undefined;
   let text: Buffer[] = [];
   const ended: Array<Promise<void>> = [];
   const onFile = (f: Listed, chunk: Buffer) => {
-    if (isLdconf(f.path)) text.push(Buffer.from(chunk));
+    if (isWhole(f.path, f.size)) text.push(Buffer.from(chunk));
     else if (!(collector ??= new ElfCollector(f.size)).done) collector.push(chunk);
   };
   const onEnd = (f: Listed) => {
-    if (isLdconf(f.path)) {
-      ldconf.set(f.path, Buffer.concat(text).toString('utf8'));
+    if (isWhole(f.path, f.size)) {
+      if (f.path === LD_CACHE) ldCache = ldCacheOf(Buffer.concat(text), sif, opts.warn);
+      else ldconf.set(f.path, Buffer.concat(text).toString('utf8'));
       text = [];
       return;
     }
@@ -200,11 +230,10 @@ export async function sifImageFiles(sif: string, opts: ReadImageOptions = {}): P
     if (bytes >= BATCH_BYTES) await run();
   }
   await run();
-  const env = { ...envOf(summary.ociConfig?.Env), ...summary.environment };
-  return { entries, ldconf, env };
+  return { entries, ldconf, ldCache };
 }
 
-/** Marks the export containers of compat, with host:pid. */
+/** Marks the export containers of compat, with host:pid (engine/orphans.ts removes a killed run's). */
 export const COMPAT_LABEL = 'io.sifkit.compat';
 
 /** The files of an engine's image, from the export of a container never started. */
@@ -220,6 +249,9 @@ export async function engineImageFiles(
     if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
     throw e;
   }
+  // A check killed with -9 could not remove its container: this run does.
+  await removeDeadContainers(engine, COMPAT_LABEL);
+  throwIfAborted(opts.signal);
   const container = await engine.createContainer({
     image: info.id,
     entrypoint: ['/sifkit-export-only'],
@@ -229,6 +261,7 @@ export async function engineImageFiles(
   });
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
+  let ldCache: ImageFiles['ldCache'];
   try {
     const extract = tar.extract();
     extract.on('entry', (h, body, next) => {
@@ -257,10 +290,11 @@ export async function engineImageFiles(
       } else if (type === 'file' || type === 'contiguous-file') {
         const size = h.size ?? 0;
         entries.set(p, { kind: 'file', origin: 'image' });
-        if (isLdconf(p)) {
+        if (isWhole(p, size)) {
           const parts2: Buffer[] = [];
           for await (const c of body) parts2.push(c as Buffer);
-          ldconf.set(p, Buffer.concat(parts2).toString('utf8'));
+          if (p === LD_CACHE) ldCache = ldCacheOf(Buffer.concat(parts2), ref, opts.warn);
+          else ldconf.set(p, Buffer.concat(parts2).toString('utf8'));
           return;
         }
         if (elfCandidate(p, h.mode ?? 0, size)) {
@@ -283,5 +317,5 @@ export async function engineImageFiles(
   } finally {
     await container.remove().catch(() => undefined);
   }
-  return { entries, ldconf, env: envOf(info.config.Env as string[] | undefined) };
+  return { entries, ldconf, ldCache, env: envOf(info.config.Env as string[] | undefined) };
 }

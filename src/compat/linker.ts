@@ -10,6 +10,7 @@
  * up in the library that provides it. Pure.
  */
 import type { ElfInfo } from '../elf/format';
+import { cacheFlagsFor, cacheLookup, type LdCacheEntry } from '../elf/ldcache';
 import type { HostSnapshot } from '../validate/schemas/host';
 
 export type Origin = 'image' | 'host';
@@ -26,6 +27,8 @@ export interface ImageFiles {
   entries: Map<string, ViewEntry>;
   /** Text of /etc/ld.so.conf and the files it includes, by path. */
   ldconf: Map<string, string>;
+  /** The image's /etc/ld.so.cache, when it has a readable one: searched instead of ld.so.conf's directories. */
+  ldCache?: LdCacheEntry[];
   /** The image's environment: LD_LIBRARY_PATH among it. */
   env: Record<string, string>;
 }
@@ -174,6 +177,8 @@ function expand(dir: string, origin: string, elf: ElfInfo): string {
 
 export interface ResolveOptions {
   ldLibraryPath: string[];
+  /** The image's ld.so.cache; without one, the directories of its ld.so.conf stand in for it. */
+  cache?: LdCacheEntry[];
   /** Objects to start from; default every image ELF object in the view. */
   roots?: string[];
 }
@@ -184,7 +189,8 @@ export function resolveAll(
   ldconf: Map<string, string>,
   opts: ResolveOptions,
 ): Resolution {
-  const cacheDirs = ldconfDirs(ldconf);
+  const cacheDirs = opts.cache ? [] : ldconfDirs(ldconf);
+  const inCache = opts.cache ? cacheLookup(opts.cache) : undefined;
   const real = new Map<string, string | undefined>();
   const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
     if (!real.has(p)) real.set(p, resolvePath(view, p));
@@ -221,13 +227,20 @@ export function resolveAll(
         ...opts.ldLibraryPath,
         ...obj.runpath.map((d) => expand(d, parentOf(objPath), obj)),
         ...cacheDirs,
-        ...defaultDirs(obj),
       ];
-      for (const d of dirs) {
-        if (!d.startsWith('/')) continue;
-        result = fits(`${d.replace(/\/+$/, '')}/${name}`);
-        if (result) break;
-      }
+      const search = (list: string[]) => {
+        for (const d of list) {
+          if (!d.startsWith('/')) continue;
+          result = fits(`${d.replace(/\/+$/, '')}/${name}`);
+          if (result) return;
+        }
+      };
+      search(dirs);
+      // The cache names a file; one a bind hid (or of another class) is passed over, as ld.so does.
+      const flags = cacheFlagsFor(obj);
+      const cached = !result && inCache && flags !== undefined ? inCache(name, flags) : undefined;
+      if (cached) result = fits(cached);
+      if (!result) search(defaultDirs(obj));
     }
     found.set(key, result ?? null);
     return result;

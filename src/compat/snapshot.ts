@@ -14,6 +14,7 @@ import { ElfError } from '../elf/format';
 import { sifkitVersion } from '../provenance';
 import type { HostBind, HostFile, HostSnapshot } from '../validate/schemas/host';
 import { DATA_BINDS, type BindSpec } from './binds';
+import { libraryName } from './select';
 import { glibcVersion } from './versions';
 
 /** A bind with more entries than this is not a library directory. */
@@ -27,11 +28,6 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
   /** Problems that do not stop the snapshot (an unreadable file). */
   warn?: (line: string) => void;
-}
-
-/** Whether a file name looks like a shared library's. */
-export function libraryName(name: string): boolean {
-  return /\.so(\.|$)/.test(name);
 }
 
 function under(p: string, dir: string): boolean {

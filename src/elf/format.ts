@@ -238,69 +238,66 @@ export async function parseElf(src: ElfSource): Promise<ElfInfo> {
   const verneed = one(DT.VERNEED);
   if (verneed !== undefined)
     info.requires = await readVerneed(
-      src,
-      r,
+      { src, r, str },
       fileOffset(segments, verneed, 'DT_VERNEED'),
       one(DT.VERNEEDNUM) ?? 0,
-      str,
     );
   const verdef = one(DT.VERDEF);
   if (verdef !== undefined)
-    info.defines = await readVerdef(src, r, fileOffset(segments, verdef, 'DT_VERDEF'), one(DT.VERDEFNUM) ?? 0, str);
+    info.defines = await readVerdef({ src, r, str }, fileOffset(segments, verdef, 'DT_VERDEF'), one(DT.VERDEFNUM) ?? 0);
   return info;
 }
 
-/** Elf_Verneed (16 bytes) and its Elf_Vernaux entries (16 bytes), the same in both classes. */
-async function readVerneed(
+/** What the version sections are read with: the file, its byte order, its dynamic string table. */
+interface Strings {
+  src: ElfSource;
+  r: Reader;
+  str: (at: number, what: string) => string;
+}
+
+/**
+ * The entries of a version section: `count` records of `size` bytes
+ * chained by the 32-bit offset to the next at `nextAt` (0 ends the
+ * chain), as Elf_Verneed/Elf_Vernaux and Elf_Verdef are.
+ */
+async function* chain(
   src: ElfSource,
   r: Reader,
   at: number,
   count: number,
-  str: (o: number, w: string) => string,
-): Promise<VersionNeed[]> {
-  if (count > MAX_VERSIONS) throw new ElfError(`${count} version needs`);
-  const out: VersionNeed[] = [];
+  size: number,
+  nextAt: number,
+  what: string,
+): AsyncGenerator<{ at: number; entry: Buffer }> {
+  if (count > MAX_VERSIONS) throw new ElfError(`${count} ${what}s`);
   let o = at;
   for (let i = 0; i < count; i++) {
-    const vn = await readExact(src, o, 16, 'a version need');
-    const cnt = r.u16(vn, 2);
-    const file = str(r.u32(vn, 4), 'vn_file');
-    const versions: string[] = [];
-    let a = o + r.u32(vn, 8);
-    for (let j = 0; j < cnt; j++) {
-      const aux = await readExact(src, a, 16, 'a version need entry');
-      versions.push(str(r.u32(aux, 8), 'vna_name'));
-      const next = r.u32(aux, 12);
-      if (!next) break;
-      a += next;
-    }
-    out.push({ file, versions });
-    const next = r.u32(vn, 12);
+    const entry = await readExact(src, o, size, `a ${what}`);
+    yield { at: o, entry };
+    const next = r.u32(entry, nextAt);
     if (!next) break;
     o += next;
+  }
+}
+
+/** Elf_Verneed (16 bytes) and its Elf_Vernaux entries (16 bytes), the same in both classes. */
+async function readVerneed({ src, r, str }: Strings, at: number, count: number): Promise<VersionNeed[]> {
+  const out: VersionNeed[] = [];
+  for await (const { at: o, entry: vn } of chain(src, r, at, count, 16, 12, 'version need')) {
+    const versions: string[] = [];
+    for await (const { entry: aux } of chain(src, r, o + r.u32(vn, 8), r.u16(vn, 2), 16, 12, 'version need entry'))
+      versions.push(str(r.u32(aux, 8), 'vna_name'));
+    out.push({ file: str(r.u32(vn, 4), 'vn_file'), versions });
   }
   return out;
 }
 
 /** Elf_Verdef (20 bytes) and its first Elf_Verdaux (8 bytes): the version's name. */
-async function readVerdef(
-  src: ElfSource,
-  r: Reader,
-  at: number,
-  count: number,
-  str: (o: number, w: string) => string,
-): Promise<string[]> {
-  if (count > MAX_VERSIONS) throw new ElfError(`${count} version definitions`);
+async function readVerdef({ src, r, str }: Strings, at: number, count: number): Promise<string[]> {
   const out: string[] = [];
-  let o = at;
-  for (let i = 0; i < count; i++) {
-    const vd = await readExact(src, o, 20, 'a version definition');
-    const flags = r.u16(vd, 2);
+  for await (const { at: o, entry: vd } of chain(src, r, at, count, 20, 16, 'version definition')) {
     const aux = await readExact(src, o + r.u32(vd, 12), 8, 'a version definition name');
-    if (!(flags & VER_FLG_BASE)) out.push(str(r.u32(aux, 0), 'vda_name'));
-    const next = r.u32(vd, 16);
-    if (!next) break;
-    o += next;
+    if (!(r.u16(vd, 2) & VER_FLG_BASE)) out.push(str(r.u32(aux, 0), 'vda_name'));
   }
   return out;
 }

@@ -22,7 +22,7 @@ const SRC = path.join(__dirname, '..', '..', 'src');
 /** Lowest first; a module may import its own layer and those below. */
 const LAYERS: LayerTable = [
   ['errors', 'validate', 'util', 'provenance', 'emit'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version, the one emitter per generated language
-  ['recipe', 'sif', 'elf'], // data formats: recipes and rendering, the SIF format, ELF files' dynamic facts
+  ['recipe', 'sif', 'elf', 'squashfs'], // data formats: recipes and rendering, the SIF format, ELF files' dynamic facts, squashfs read in place
   ['engine', 'fileserver', 'compat', 'tree', 'sources'], // the image engine and its file server; host compatibility; the container tree; the source cache
   ['checks', 'convert', 'easybuild', 'github'], // tests, conversion, EasyConfigs/modules/user pages, GitHub pull requests: over engine and tree
   ['pipeline'], // stages over the domain, the typed context, the runner
@@ -78,6 +78,10 @@ const PURE = new Set([
   'recipe/step-count',
   'elf/format',
   'elf/stream',
+  'elf/ldcache',
+  'squashfs/format',
+  'compat/select',
+  'compat/squash-files',
   'validate/schemas/host',
   'compat/binds',
   'compat/linker',

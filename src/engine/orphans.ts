@@ -1,0 +1,25 @@
+/**
+ * Containers a killed sifkit left behind. Each container sifkit creates
+ * for a moment (an export that is never started) carries a label whose
+ * value is `host:pid` of the process that made it; a kill -9 leaves it,
+ * and the next run of the same kind removes those whose process is gone
+ * from this host. Containers of live processes, or of other hosts sharing
+ * the engine, are left alone.
+ */
+import { deadOnThisHost } from '../util/process';
+import type { ImageEngine } from './engine';
+
+/** Removes the containers labelled `labelKey` whose creating process died on this host; how many. */
+export async function removeDeadContainers(engine: ImageEngine, labelKey: string): Promise<number> {
+  let removed = 0;
+  for (const c of await engine.listContainers(labelKey)) {
+    const [host, pid] = (c.labels[labelKey] ?? '').split(':');
+    if (!deadOnThisHost(host, Number(pid))) continue;
+    // Another run may be removing it at the same moment: gone is what was wanted.
+    await engine.removeContainer(c.id).then(
+      () => removed++,
+      () => undefined,
+    );
+  }
+  return removed;
+}

@@ -1,0 +1,575 @@
+/**
+ * A squashfs 4.0 file system read in place, the way the kernel reads it:
+ * the superblock, inodes and directories from their metadata blocks, the
+ * id and fragment tables through their lookup tables, and a file's bytes
+ * block by block, on demand. Nothing is extracted: a walk of the tree
+ * costs about what `unsquashfs -l` costs, and a file costs only the blocks
+ * asked for. Metadata and fragment blocks are kept in small bounded
+ * caches. gzip (zlib) and uncompressed blocks are decoded with node:zlib;
+ * the other compressors are refused (`SquashfsError`, code
+ * 'compressor') so a caller can fall back to squashfs-tools. Pure: bytes
+ * come from a `ByteSource`.
+ */
+import { constants as zc, inflateSync } from 'node:zlib';
+
+/** Random access to the image's bytes; `read` may return fewer bytes only at the end. */
+export interface ByteSource {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+}
+
+export class SquashfsError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'malformed' | 'compressor' = 'malformed',
+  ) {
+    super(message);
+  }
+}
+
+export const COMPRESSORS: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
+
+const MAGIC = 0x73717368;
+const SUPERBLOCK = 96;
+const META_SIZE = 8192;
+const NO_FRAGMENT = 0xffffffff;
+/** Bit 24 of a data block's size word: stored uncompressed; the low 24 bits are the size on disk. */
+const BLOCK_UNCOMPRESSED = 1 << 24;
+const onDisk = (word: number) => word & 0xffffff;
+/** Bit 15 of a metadata block's header: stored uncompressed. */
+const META_UNCOMPRESSED = 0x8000;
+/** Bounds against corrupt images; mksquashfs allows blocks of 4 KiB to 1 MiB. */
+const MAX_BLOCK = 1 << 20;
+const MAX_LINK = 1 << 16;
+const MAX_DEPTH = 512;
+/** The largest fixed part of an inode (an extended file's). */
+const INODE_WINDOW = 56;
+const EMPTY = Buffer.alloc(0);
+const PREFIX_SLACK = 1024;
+
+export interface Superblock {
+  inodes: number;
+  blockSize: number;
+  fragments: number;
+  compressor: string;
+  flags: number;
+  ids: number;
+  rootInode: bigint;
+  bytesUsed: number;
+  idTable: number;
+  inodeTable: number;
+  directoryTable: number;
+  fragmentTable: number;
+}
+
+export function decodeSuperblock(b: Buffer): Superblock {
+  if (b.length < SUPERBLOCK || b.readUInt32LE(0) !== MAGIC) throw new SquashfsError('no squashfs superblock');
+  const major = b.readUInt16LE(28);
+  const minor = b.readUInt16LE(30);
+  if (major !== 4 || minor !== 0) throw new SquashfsError(`squashfs ${major}.${minor}, not 4.0`);
+  const blockSize = b.readUInt32LE(12);
+  const blockLog = b.readUInt16LE(22);
+  if (blockSize < 4096 || blockSize > MAX_BLOCK || 1 << blockLog !== blockSize)
+    throw new SquashfsError(`block size ${blockSize} (log ${blockLog})`);
+  const id = b.readUInt16LE(20);
+  const at = (o: number) => Number(b.readBigUInt64LE(o));
+  return {
+    inodes: b.readUInt32LE(4),
+    blockSize,
+    fragments: b.readUInt32LE(16),
+    compressor: COMPRESSORS[id] ?? `compressor ${id}`,
+    flags: b.readUInt16LE(24),
+    ids: b.readUInt16LE(26),
+    rootInode: b.readBigUInt64LE(32),
+    bytesUsed: at(40),
+    idTable: at(48),
+    inodeTable: at(64),
+    directoryTable: at(72),
+    fragmentTable: at(80),
+  };
+}
+
+interface InodeBase {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  inode: number;
+  nlink: number;
+}
+
+export interface DirInode extends InodeBase {
+  kind: 'dir';
+  /** The listing: metadata block (relative to the directory table), offset in it, size + 3. */
+  start: number;
+  offset: number;
+  size: number;
+}
+
+export interface FileInode extends InodeBase {
+  kind: 'file';
+  size: number;
+  blocksStart: number;
+  fragment: number;
+  fragmentOffset: number;
+  /** On-disk size of each full block (bit 24: stored uncompressed; 0: a sparse block). */
+  blocks: number[];
+}
+
+export interface LinkInode extends InodeBase {
+  kind: 'link';
+  target: string;
+}
+
+export interface OtherInode extends InodeBase {
+  kind: 'block' | 'char' | 'fifo' | 'socket';
+  /** Device number (block and char): the kernel's old encoding, as mksquashfs stores it. */
+  rdev: number;
+}
+
+export type Inode = DirInode | FileInode | LinkInode | OtherInode;
+
+const S_IF: Record<Inode['kind'], number> = {
+  dir: 0o040000,
+  file: 0o100000,
+  link: 0o120000,
+  block: 0o060000,
+  char: 0o020000,
+  fifo: 0o010000,
+  socket: 0o140000,
+};
+
+/** st_mode of an inode: its type bits and permissions. */
+export function statMode(i: Inode): number {
+  return S_IF[i.kind] | (i.mode & 0o7777);
+}
+
+/** A bounded map that forgets the entry used longest ago. */
+class Lru<K, V> {
+  private m = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    const v = this.m.get(k);
+    if (v !== undefined) {
+      this.m.delete(k);
+      this.m.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.m.set(k, v);
+    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
+  }
+}
+
+/** Reads forward through consecutive metadata blocks. */
+interface Cursor {
+  block: number;
+  offset: number;
+}
+
+/** A block's bytes, whole or (not `full`) only a prefix. */
+interface Decoded {
+  data: Buffer;
+  full: boolean;
+}
+
+export interface Entry {
+  /** `/`, `/usr`, `/usr/bin/ls`... */
+  path: string;
+  inode: Inode;
+}
+
+export class Squashfs {
+  private meta = new Lru<number, { data: Buffer; next: number }>(256);
+  private fragBlocks = new Lru<number, Decoded>(8);
+  private readonly ids: number[] = [];
+  private fragEntries = new Map<number, Buffer>();
+
+  private constructor(
+    private readonly src: ByteSource,
+    readonly sb: Superblock,
+  ) {}
+
+  /** Opens the file system at the start of `src`; refuses a compressor it cannot decode. */
+  static async open(src: ByteSource): Promise<Squashfs> {
+    const sb = decodeSuperblock(await src.read(0, SUPERBLOCK));
+    if (sb.compressor !== 'gzip')
+      throw new SquashfsError(`${sb.compressor} blocks cannot be decoded here (gzip only)`, 'compressor');
+    if (sb.bytesUsed > src.size) throw new SquashfsError(`${sb.bytesUsed} bytes used, the source has ${src.size}`);
+    const fs = new Squashfs(src, sb);
+    for (let k = 0; k < sb.ids; k++)
+      fs.ids.push((await fs.tableEntry(sb.idTable, k, 4, 'the id table')).readUInt32LE(0));
+    return fs;
+  }
+
+  private async bytes(offset: number, length: number, what: string): Promise<Buffer> {
+    if (offset < 0 || length < 0 || offset + length > this.sb.bytesUsed)
+      throw new SquashfsError(`${what} lies outside the file system`);
+    const b = await this.src.read(offset, length);
+    if (b.length < length) throw new SquashfsError(`${what} is cut short`);
+    return b;
+  }
+
+  private inflate(b: Buffer, max: number, what: string): Buffer {
+    try {
+      return inflateSync(b, { maxOutputLength: max, finishFlush: zc.Z_FINISH });
+    } catch (e) {
+      throw new SquashfsError(`${what}: ${(e as Error).message}`);
+    }
+  }
+
+  /** One metadata block at `pos`: its bytes and where the next one starts. */
+  private async metaBlock(pos: number): Promise<{ data: Buffer; next: number }> {
+    const hit = this.meta.get(pos);
+    if (hit) return hit;
+    const head = (await this.bytes(pos, 2, 'a metadata block header')).readUInt16LE(0);
+    const len = head & 0x7fff;
+    if (len === 0 || len > META_SIZE) throw new SquashfsError(`metadata block of ${len} bytes at ${pos}`);
+    const raw = await this.bytes(pos + 2, len, 'a metadata block');
+    const data = head & META_UNCOMPRESSED ? raw : this.inflate(raw, META_SIZE, `metadata block at ${pos}`);
+    const block = { data, next: pos + 2 + len };
+    this.meta.set(pos, block);
+    return block;
+  }
+
+  /** `n` bytes from a cursor, across block boundaries; the cursor moves past them. */
+  private async take(c: Cursor, n: number): Promise<Buffer> {
+    const first = await this.metaBlock(c.block);
+    if (c.offset + n <= first.data.length) {
+      c.offset += n;
+      return first.data.subarray(c.offset - n, c.offset);
+    }
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const b = await this.metaBlock(c.block);
+      if (c.offset >= b.data.length) {
+        // Past this block (a window read over its end moved the cursor on): into the next.
+        c.offset -= b.data.length;
+        c.block = b.next;
+        continue;
+      }
+      const k = Math.min(left, b.data.length - c.offset);
+      parts.push(b.data.subarray(c.offset, c.offset + k));
+      c.offset += k;
+      left -= k;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /** Up to `n` bytes from a cursor without moving it (fewer only where the table ends). */
+  private async window(c: Cursor, n: number): Promise<Buffer> {
+    const b = await this.metaBlock(c.block);
+    if (c.offset + n <= b.data.length) return b.data.subarray(c.offset, c.offset + n);
+    const head = b.data.subarray(c.offset);
+    if (b.next >= this.sb.bytesUsed) return head;
+    let next;
+    try {
+      next = await this.metaBlock(b.next);
+    } catch (e) {
+      // The inode table's last block: what follows is another table, not a continuation.
+      if (e instanceof SquashfsError) return head;
+      throw e;
+    }
+    return Buffer.concat([head, next.data.subarray(0, n - head.length)]);
+  }
+
+  /** Entry `i` of a table stored in metadata blocks behind a lookup table of u64 positions. */
+  private async tableEntry(table: number, i: number, size: number, what: string): Promise<Buffer> {
+    const perBlock = META_SIZE / size;
+    const ptr = await this.bytes(table + Math.floor(i / perBlock) * 8, 8, `${what} lookup table`);
+    return this.take({ block: Number(ptr.readBigUInt64LE(0)), offset: (i % perBlock) * size }, size);
+  }
+
+  private id(i: number): number {
+    const v = this.ids[i];
+    if (v === undefined) throw new SquashfsError(`id index ${i} of ${this.ids.length}`);
+    return v;
+  }
+
+  /**
+   * The inode an inode reference (metadata block << 16 | offset) points
+   * at. Its fixed part is decoded from one window of the table (a walk
+   * reads thousands: few awaits each), its block list or link target after.
+   */
+  async inode(ref: bigint): Promise<Inode> {
+    const c: Cursor = { block: this.sb.inodeTable + Number(ref >> 16n), offset: Number(ref & 0xffffn) };
+    const h = await this.window(c, INODE_WINDOW);
+    const need = (n: number) => {
+      if (h.length < n) throw new SquashfsError('an inode is cut short');
+      c.offset += n;
+    };
+    need(16);
+    const type = h.readUInt16LE(0);
+    // Plain literals below, not spreads: a walk makes one per inode, and spreading costs far more.
+    const mode = h.readUInt16LE(2);
+    const uid = this.id(h.readUInt16LE(4));
+    const gid = this.id(h.readUInt16LE(6));
+    const mtime = h.readUInt32LE(8);
+    const inode = h.readUInt32LE(12);
+    switch (type) {
+      case 1:
+        need(16);
+        return {
+          kind: 'dir',
+          mode,
+          uid,
+          gid,
+          mtime,
+          inode,
+          start: h.readUInt32LE(16),
+          nlink: h.readUInt32LE(20),
+          size: h.readUInt16LE(24),
+          offset: h.readUInt16LE(26),
+        };
+      case 8:
+        // Its index (for lookups by name) is not needed for a walk.
+        need(24);
+        return {
+          kind: 'dir',
+          mode,
+          uid,
+          gid,
+          mtime,
+          inode,
+          nlink: h.readUInt32LE(16),
+          size: h.readUInt32LE(20),
+          start: h.readUInt32LE(24),
+          offset: h.readUInt16LE(34),
+        };
+      case 2:
+        need(16);
+        return this.fileInode(c, {
+          mode,
+          uid,
+          gid,
+          mtime,
+          inode,
+          blocksStart: h.readUInt32LE(16),
+          fragment: h.readUInt32LE(20),
+          fragmentOffset: h.readUInt32LE(24),
+          size: h.readUInt32LE(28),
+          nlink: 1,
+        });
+      case 9:
+        need(40);
+        return this.fileInode(c, {
+          mode,
+          uid,
+          gid,
+          mtime,
+          inode,
+          blocksStart: Number(h.readBigUInt64LE(16)),
+          size: Number(h.readBigUInt64LE(24)),
+          nlink: h.readUInt32LE(40),
+          fragment: h.readUInt32LE(44),
+          fragmentOffset: h.readUInt32LE(48),
+        });
+      case 3:
+      case 10: {
+        need(8);
+        const len = h.readUInt32LE(20);
+        if (len > MAX_LINK) throw new SquashfsError(`symbolic link of ${len} bytes`);
+        const target = (await this.take(c, len)).toString('utf8');
+        return { kind: 'link', mode, uid, gid, mtime, inode, nlink: h.readUInt32LE(16), target };
+      }
+      case 4:
+      case 5:
+      case 11:
+      case 12:
+        need(8);
+        return {
+          kind: type === 4 || type === 11 ? 'block' : 'char',
+          nlink: h.readUInt32LE(16),
+          rdev: h.readUInt32LE(20),
+          mode,
+          uid,
+          gid,
+          mtime,
+          inode,
+        };
+      case 6:
+      case 7:
+      case 13:
+      case 14: {
+        need(4);
+        const kind = type === 6 || type === 13 ? 'fifo' : 'socket';
+        return { kind, mode, uid, gid, mtime, inode, nlink: h.readUInt32LE(16), rdev: 0 };
+      }
+      default:
+        throw new SquashfsError(`inode type ${type}`);
+    }
+  }
+
+  /** The rest of a file inode: its block list. */
+  private async fileInode(c: Cursor, f: Omit<FileInode, 'kind' | 'blocks'>): Promise<FileInode> {
+    const bs = this.sb.blockSize;
+    const count = f.fragment === NO_FRAGMENT ? Math.ceil(f.size / bs) : Math.floor(f.size / bs);
+    // The block list lies in the inode table: no longer than its blocks (at least 3 bytes each on disk) decode to.
+    const tableMax = ((this.sb.directoryTable - this.sb.inodeTable) / 3 + 1) * META_SIZE;
+    if (count * 4 > tableMax)
+      throw new SquashfsError(`a file of ${f.size} bytes, more blocks than the inode table holds`);
+    const list = count ? await this.take(c, count * 4) : EMPTY;
+    const blocks: number[] = new Array<number>(count);
+    for (let i = 0; i < count; i++) blocks[i] = list.readUInt32LE(i * 4);
+    const { mode, uid, gid, mtime, inode, nlink, size, blocksStart, fragment, fragmentOffset } = f;
+    return { kind: 'file', mode, uid, gid, mtime, inode, nlink, size, blocksStart, fragment, fragmentOffset, blocks };
+  }
+
+  /** A directory's entries in stored (sorted) order. */
+  async list(dir: DirInode): Promise<Array<{ name: string; ref: bigint }>> {
+    const c: Cursor = { block: this.sb.directoryTable + dir.start, offset: dir.offset };
+    // The size counts the "." and ".." squashfs does not store.
+    const b = dir.size > 3 ? await this.take(c, dir.size - 3) : EMPTY;
+    const out: Array<{ name: string; ref: bigint }> = [];
+    let o = 0;
+    const cut = (n: number) => {
+      if (o + n > b.length) throw new SquashfsError('a directory listing overruns its size');
+    };
+    while (o < b.length) {
+      cut(12);
+      const count = b.readUInt32LE(o) + 1;
+      const start = BigInt(b.readUInt32LE(o + 4)) << 16n;
+      o += 12;
+      if (count > 256) throw new SquashfsError(`directory header of ${count} entries`);
+      for (let i = 0; i < count; i++) {
+        cut(8);
+        const offset = b.readUInt16LE(o);
+        const len = b.readUInt16LE(o + 6) + 1;
+        o += 8;
+        cut(len);
+        const name = b.toString('utf8', o, o + len);
+        o += len;
+        if (name === '.' || name === '..' || name.includes('/') || name.includes('\0'))
+          throw new SquashfsError(`directory entry named ${JSON.stringify(name)}`);
+        out.push({ name, ref: start | BigInt(offset) });
+      }
+    }
+    return out;
+  }
+
+  /** Every entry, the root first, each directory before what it holds (the order `unsquashfs -l` prints). */
+  async *walk(): AsyncGenerator<Entry> {
+    const root = await this.inode(this.sb.rootInode);
+    yield { path: '/', inode: root };
+    if (root.kind !== 'dir') return;
+    // One generator and a stack of listings (not one generator per level: each yield would pass through them all).
+    const stack: Array<{ prefix: string; items: Array<{ name: string; ref: bigint }>; next: number }> = [
+      { prefix: '', items: await this.list(root), next: 0 },
+    ];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      if (top.next >= top.items.length) {
+        stack.pop();
+        continue;
+      }
+      const { name, ref } = top.items[top.next++];
+      const path = `${top.prefix}/${name}`;
+      const inode = await this.inode(ref);
+      yield { path, inode };
+      if (inode.kind === 'dir') {
+        if (stack.length >= MAX_DEPTH) throw new SquashfsError(`directories nested deeper than ${MAX_DEPTH}`);
+        stack.push({ prefix: path, items: await this.list(inode), next: 0 });
+      }
+    }
+  }
+
+  /**
+   * A data or fragment block whose size word is `word`, decoded at least
+   * up to byte `need`. Only a prefix is read and inflated when that is
+   * enough: the ELF header of a 100 MiB library costs a kilobyte.
+   */
+  private async block(at: number, word: number, need: number, what: string): Promise<Decoded> {
+    const bs = this.sb.blockSize;
+    const len = onDisk(word);
+    if (len > bs) throw new SquashfsError(`${what} of ${len} bytes`);
+    const compressed = !(word & BLOCK_UNCOMPRESSED);
+    // Deflate output is rarely smaller than its input, so need + slack bytes in give `need` out.
+    const prefix = need + PREFIX_SLACK;
+    if (compressed && prefix < len / 2) {
+      const raw = await this.bytes(at, prefix, what);
+      let out: Buffer | undefined;
+      try {
+        out = inflateSync(raw, { maxOutputLength: bs, finishFlush: zc.Z_SYNC_FLUSH });
+      } catch {
+        out = undefined; // the whole block, below, says what is wrong with it
+      }
+      if (out && out.length >= need) return { data: out, full: false };
+    }
+    const raw = await this.bytes(at, len, what);
+    return { data: compressed ? this.inflate(raw, bs, `${what} at ${at}`) : raw, full: true };
+  }
+
+  /** Data block `i` of a file (zeros for a sparse block), decoded at least up to byte `need`. */
+  private async dataBlock(f: FileInode, i: number, at: number, need: number): Promise<Decoded> {
+    const want = Math.min(this.sb.blockSize, f.size - i * this.sb.blockSize);
+    if (onDisk(f.blocks[i]) === 0) return { data: Buffer.alloc(want), full: true };
+    const b = await this.block(at, f.blocks[i], need, 'a data block');
+    if (b.full ? b.data.length !== want : b.data.length > want)
+      throw new SquashfsError(`a data block at ${at} holds ${b.data.length} bytes, not ${want}`);
+    return b;
+  }
+
+  /** Fragment block `index`, decoded at least up to byte `need`; the last few kept. */
+  private async fragmentBlock(index: number, need: number): Promise<Decoded> {
+    const hit = this.fragBlocks.get(index);
+    if (hit && (hit.full || hit.data.length >= need)) return hit;
+    if (index >= this.sb.fragments) throw new SquashfsError(`fragment ${index} of ${this.sb.fragments}`);
+    let e = this.fragEntries.get(index);
+    if (!e) {
+      e = await this.tableEntry(this.sb.fragmentTable, index, 16, 'the fragment table');
+      this.fragEntries.set(index, e);
+    }
+    const b = await this.block(Number(e.readBigUInt64LE(0)), e.readUInt32LE(8), need, 'a fragment block');
+    this.fragBlocks.set(index, b);
+    return b;
+  }
+
+  /**
+   * Random access to a regular file's bytes: only the blocks a read
+   * touches are read and decoded (the last two kept, as an ELF reader
+   * asks for nearby ranges in turn).
+   */
+  fileSource(f: FileInode): ByteSource {
+    const bs = this.sb.blockSize;
+    const starts: number[] = [];
+    let pos = f.blocksStart;
+    for (const w of f.blocks) {
+      starts.push(pos);
+      pos += onDisk(w);
+    }
+    const recent = new Lru<number, Decoded>(2);
+    const chunk = async (i: number, need: number): Promise<Buffer> => {
+      let b = recent.get(i);
+      if (b && (b.full || b.data.length >= need)) return b.data;
+      if (i < f.blocks.length) b = await this.dataBlock(f, i, starts[i], need);
+      else {
+        if (f.fragment === NO_FRAGMENT) throw new SquashfsError('a read past the last block');
+        const tail = f.size - f.blocks.length * bs;
+        const end = f.fragmentOffset + tail;
+        const frag = await this.fragmentBlock(f.fragment, f.fragmentOffset + Math.min(need, tail));
+        if (frag.full && end > frag.data.length) throw new SquashfsError('a file tail outside its fragment');
+        b = { data: frag.data.subarray(f.fragmentOffset, end), full: frag.data.length >= end };
+      }
+      recent.set(i, b);
+      return b.data;
+    };
+    return {
+      size: f.size,
+      read: async (offset, length) => {
+        const end = Math.min(f.size, offset + length);
+        const parts: Buffer[] = [];
+        for (let at = offset; at < end;) {
+          const i = Math.floor(at / bs);
+          const from = at - i * bs;
+          const b = await chunk(i, Math.min(bs, end - i * bs));
+          const to = Math.min(b.length, end - i * bs);
+          parts.push(b.subarray(from, to));
+          at = i * bs + to;
+        }
+        return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      },
+    };
+  }
+}
