@@ -261,10 +261,18 @@ describe('the release pipeline over the in-memory engine', () => {
       loads.forEach((s) => s.mockRestore());
     }
     // Objects, not strings: the stages use the recipe the run loaded; the engine is asked about an
-    // image by build (its size), archive (that it is there) and convert (its config), never by test.
+    // image by build (its size) only, and the image leaves it once: one save for scan, archive and SIF.
     for (const s of loads) expect(s).not.toHaveBeenCalled();
-    for (const img of engine.built.values())
-      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(3);
+    for (const img of engine.built.values()) {
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(1);
+      expect(engine.calls.filter((c) => c.op === 'saveImage' && c.args[0] === img.id)).toHaveLength(1);
+    }
+    // No `docker export`: the export converter's container is never made.
+    expect(
+      engine.calls.filter(
+        (c) => c.op === 'createContainer' && JSON.stringify(c.args[0]).includes('/sifkit-export-only'),
+      ),
+    ).toHaveLength(0);
 
     expect(def.stages.map((s) => s.stage)).toEqual([
       'render',
