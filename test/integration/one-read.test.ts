@@ -6,7 +6,7 @@
  * the archive's or the SIF's name, nor any temporary file.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, mkdtempSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { convertSource } from '../../src/convert/convert';
@@ -14,10 +14,15 @@ import { saveScanConvert } from '../../src/convert/one-read';
 import type { ImageEngine } from '../../src/engine/engine';
 import { OperationError } from '../../src/errors';
 import { sha256Stream } from '../../src/util/files';
+import { runCli } from '../support/cli';
 import { docker, engine, removeTestImages, runId } from '../support/engine';
+import { fixtureRecipe } from '../support/fixtures';
 import { buildFixtureImage } from '../support/trees';
 
 jest.setTimeout(240_000);
+
+// Verdicts of this run apart from the user's (the CLI children inherit it).
+process.env.SIFKIT_STATE_DIR = mkdtempSync(path.join(os.tmpdir(), 'sifkit-state-'));
 
 /** Layers with whiteouts, an opaque directory and hard links: what pass 1 must flatten as the archive converter does. */
 const FIXTURE = `FROM sifkit-test/busybox:latest
@@ -156,5 +161,32 @@ describe('one read of an image: scan, archive and SIF from one docker save', () 
     const direct = createHash('sha256');
     for await (const chunk of await engine.saveImage(imageId)) direct.update(chunk as Buffer);
     expect(await sha(path.join(out, 'image.tar'))).toBe(direct.digest('hex'));
+  });
+});
+
+describe('sifkit release: the leak scan on the one read refuses before anything is written', () => {
+  afterAll(() => removeTestImages());
+
+  it('a leaking image: exit 3, the image removed, no archive, no SIF, no temporary file', async () => {
+    const fx = await fixtureRecipe(
+      'oneleak',
+      'RUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar',
+    );
+    const r = await runCli(
+      ['release', fx.dir, '--root', 'containers', '--init', '--out', 'sif', '--log-dir', 'logs', '--untested'],
+      { cwd: fx.dir },
+    );
+    expect(r.stderr).toMatch(/licensed file \/opt\/cray\S* is in layer \S+ \(licensed path\)/);
+    expect(r.code).toBe(3);
+    expect(
+      await docker
+        .getImage(fx.tag)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ),
+    ).toBe(false);
+    expect(await fs.readdir(path.join(fx.dir, 'sif')).catch(() => [])).toEqual([]);
   });
 });
