@@ -33,6 +33,8 @@ export interface DockerArchive {
   config: ImageConfig;
   repoTags: string[];
   layerCount: number;
+  /** Each layer's member, bottom first, links resolved: how a reader of the same bytes names it. */
+  layerNames: string[];
   openLayer(index: number): Promise<Readable>;
 }
 
@@ -123,12 +125,12 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
   return members;
 }
 
-function resolveMember(members: Map<string, Member>, name: string, file: string): Member {
+function resolveMember(members: Map<string, Member>, name: string, file: string): Member & { name: string } {
   let current = name;
   for (let hops = 0; hops < 8; hops++) {
     const m = members.get(current);
     if (!m) break;
-    if (!m.linkTo) return m;
+    if (!m.linkTo) return { ...m, name: current };
     current = path.posix.normalize(path.posix.join(path.posix.dirname(current), m.linkTo));
   }
   throw new InputError(
@@ -208,6 +210,7 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
     config,
     repoTags: entry.RepoTags ?? [],
     layerCount: layers.length,
+    layerNames: layers.map((l) => l.name),
     async openLayer(i: number) {
       const m = layers[i];
       if (m.size === 0) return Readable.from([]);

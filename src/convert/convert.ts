@@ -178,7 +178,8 @@ export function conventionalName(
   return sifFileName(l.stem, l.dockerhash);
 }
 
-function record(sourceText: string, out: string, started: number, r: ConvertResult): ConvertRecord {
+/** The record of a native conversion of `sourceText` into `out`, begun at `started`. */
+export function recordOf(sourceText: string, out: string, started: number, r: ConvertResult): ConvertRecord {
   return {
     out,
     backend: 'native',
@@ -244,7 +245,7 @@ export async function convertSource(
     const out = outArg
       ? path.resolve(outArg)
       : await targetInside(dir, conventionalName(info.labels, info.id, `image ${source.ref}`));
-    return record(text, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
+    return recordOf(text, out, started, await convertFromEngine(docker, source.ref, out, { ...squash, info }));
   }
   return withArchive(source, path.join(dir, 'image.sif'), opts.signal, opts.engine, async (archivePath, ref) => {
     const archive = await openDockerArchive(archivePath);
@@ -257,6 +258,6 @@ export async function convertSource(
       const size = (await fs.stat(out)).size;
       return { out, backend, source: text, imageId: archive.imageId, size, durationMs: Date.now() - started };
     }
-    return record(text, out, started, await convertNative(archive, out, { ...squash, source: ref }));
+    return recordOf(text, out, started, await convertNative(archive, out, { ...squash, source: ref }));
   });
 }

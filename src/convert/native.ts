@@ -155,6 +155,20 @@ export async function convertNative(archive: DockerArchive, out: string, opts: N
       opts.signal,
     );
   }
+  return convertFlattened(archive, tree, out, opts);
+}
+
+/**
+ * Pass 2 alone, for a tree already flattened from the archive's headers
+ * (by pass 1 above, or as the archive streamed past: one-read.ts). The
+ * tree's sequence numbers are tar-stream's, member by member, as here.
+ */
+export async function convertFlattened(
+  archive: DockerArchive,
+  tree: FlatTree,
+  out: string,
+  opts: NativeOptions,
+): Promise<ConvertResult> {
   const prep = prepareImage(archive.config, archive.imageId, opts.source, opts);
   // The arch is the one of /bin/sh's ELF header, read as it streams past.
   const sh = tree.resolve('bin/sh');

@@ -14,7 +14,13 @@ import * as path from 'node:path';
 import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
 import { startFileServer, type ServedEntry } from '../fileserver/server';
 import { defaultSourceCache, ensureSources } from '../sources/cache';
-import { scanImageArchive, servedDigests, toolDigests, type LeakScanResult } from '../fileserver/leakscan';
+import {
+  scanImageArchive,
+  servedDigests,
+  toolDigests,
+  type LeakScanResult,
+  type ScanNeedles,
+} from '../fileserver/leakscan';
 import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
 import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
@@ -47,6 +53,13 @@ export interface BuildOptions {
   sourceCache?: string;
   /** Refuse a source missing from the cache instead of fetching it first. */
   offline?: boolean;
+  /**
+   * Given: the build neither scans nor tags a new (or never judged) image;
+   * it hands what the scan needs to this, whose caller reads the image once
+   * for scan, archive and SIF (convert/one-read.ts) and calls
+   * judgeDeferredScan before any use.
+   */
+  deferScan?: (pending: PendingScan) => void;
 }
 
 export interface BuildRecord {
@@ -89,36 +102,66 @@ interface ScanContext {
   onProgress?: (line: string) => void;
 }
 
+/** What one build's leak scan looks for, and how its verdict is kept. */
+export interface ScanPlan {
+  stem: string;
+  needles: ScanNeedles;
+  servedDigest?: string;
+  /** rolesKey of the variant's served files. */
+  roles: string;
+  verdictDir: string;
+}
+
 /**
- * Scans an image and records the verdict against its ID. A leak records a
- * failed verdict, removes the image and refuses; an error or interrupt
- * records nothing, so the image stays unusable.
+ * A built image whose scan the build left to its caller (`deferScan`):
+ * untagged, no verdict, so nothing uses it until `judgeDeferredScan`
+ * passes it.
  */
-async function scanAndJudge(
-  ctx: ScanContext,
-  imageId: string,
-): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
-  ctx.onProgress?.('scanning layers, config and history for served files');
+export interface PendingScan {
+  imageId: string;
+  tag: string;
+  plan: ScanPlan;
+}
+
+async function planScan(ctx: ScanContext): Promise<ScanPlan> {
   const roles = classifyServed(ctx.serverDir ? await listServedFiles(ctx.serverDir) : [], ctx.served);
   const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, roles.licensed) : new Map<string, string>();
   const tools = ctx.serverDir ? await toolDigests(ctx.serverDir, roles.tools) : [];
-  const archive = await ctx.engine.saveImage(imageId);
-  const scan = await scanImageArchive(archive as never, { digests, tools, serverPort: ctx.serverPort }, ctx.signal);
+  return {
+    stem: ctx.stem,
+    needles: { digests, tools, serverPort: ctx.serverPort },
+    servedDigest: ctx.servedDigest,
+    roles: rolesKey(ctx.served),
+    verdictDir: ctx.verdictDir,
+  };
+}
+
+/**
+ * Records the verdict of a finished scan against the image's ID. A leak
+ * records a failed verdict, removes the image and refuses; an error or
+ * interrupt before this point records nothing, so the image stays unusable.
+ */
+async function judgeScan(
+  engine: ImageEngine,
+  plan: ScanPlan,
+  imageId: string,
+  scan: LeakScanResult,
+): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
   const { leaks, toolProblems, ...figures } = scan;
   const verdict = {
     imageId,
     scanner: SCANNER_VERSION,
-    servedDigest: ctx.servedDigest,
-    roles: rolesKey(ctx.served),
+    servedDigest: plan.servedDigest,
+    roles: plan.roles,
     scannedAt: new Date().toISOString(),
     ...figures,
   };
   if (leaks.length > 0) {
     const first = leaks[0];
     const reason = `${first.layer === 'image config' ? `the image config's ${first.path}` : `licensed file ${first.path} is in layer ${first.layer}`} (${first.why})`;
-    await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
-    await ctx.engine.removeImage(imageId).catch(() => undefined);
-    throw new RefusedError('leak', `${ctx.stem}: ${reason}; the image was removed`, {
+    await recordVerdict(plan.verdictDir, { ...verdict, passed: false, reason });
+    await engine.removeImage(imageId).catch(() => undefined);
+    throw new RefusedError('leak', `${plan.stem}: ${reason}; the image was removed`, {
       hint: `${leaks.length} leak${leaks.length === 1 ? '' : 's'}: ${leaks
         .slice(0, 5)
         .map((l) => `${l.path} (${l.why})`)
@@ -130,16 +173,42 @@ async function scanAndJudge(
   if (toolProblems.length > 0) {
     // Not a leak, but not the image the recipe declares either: never tagged, never reused.
     const reason = describeToolProblem(toolProblems[0]);
-    await recordVerdict(ctx.verdictDir, { ...verdict, passed: false, reason });
-    await ctx.engine.removeImage(imageId).catch(() => undefined);
-    throw new OperationError('served-tool', `${ctx.stem}: ${reason}; the image was removed`, {
+    await recordVerdict(plan.verdictDir, { ...verdict, passed: false, reason });
+    await engine.removeImage(imageId).catch(() => undefined);
+    throw new OperationError('served-tool', `${plan.stem}: ${reason}; the image was removed`, {
       hint:
         toolProblems.length > 1
           ? `also: ${toolProblems.slice(1, 5).map(describeToolProblem).join('; ')}`
           : 'a served tool stays only at the path the recipe declares for it (served: role tool, path)',
     });
   }
-  await recordVerdict(ctx.verdictDir, { ...verdict, passed: true });
+  await recordVerdict(plan.verdictDir, { ...verdict, passed: true });
+  return figures;
+}
+
+/** Scans an image (its own `docker save`) and records the verdict against its ID. */
+async function scanAndJudge(
+  ctx: ScanContext,
+  imageId: string,
+): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
+  ctx.onProgress?.('scanning layers, config and history for served files');
+  const plan = await planScan(ctx);
+  const archive = await ctx.engine.saveImage(imageId);
+  return judgeScan(ctx.engine, plan, imageId, await scanImageArchive(archive as never, plan.needles, ctx.signal));
+}
+
+/**
+ * Judges a deferred scan, done by the caller over its own read of the
+ * image, and tags the image once it passed, as a build that scans does.
+ */
+export async function judgeDeferredScan(
+  engine: ImageEngine,
+  pending: PendingScan,
+  scan: LeakScanResult,
+): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
+  const figures = await judgeScan(engine, pending.plan, pending.imageId, scan);
+  const { repo, tag } = splitTag(pending.tag);
+  await engine.tagImage(pending.imageId, repo, tag);
   return figures;
 }
 
@@ -188,6 +257,19 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         digest: servedDigest,
         roles: rolesKey(rendered.served),
       });
+      if (!held && opts.deferScan) {
+        opts.deferScan({ imageId: img.id, tag, plan: await planScan(scanCtx) });
+        opts.onProgress?.(`reusing ${dockerhashOf(img.id)}: same definition hash, scan to come`);
+        return {
+          imageId: img.id,
+          dockerhash: dockerhashOf(img.id),
+          tag,
+          definitionHash: rendered.definitionHash,
+          size: img.size,
+          durationMs: Date.now() - started,
+          reused: true,
+        };
+      }
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
       if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
@@ -299,8 +381,12 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     const info = await engine.inspectImage(imageId);
     imageId = info.id;
 
-    const leakScan = await scanAndJudge(scanCtx, imageId);
-    await engine.tagImage(imageId, repo, t);
+    let leakScan: BuildRecord['leakScan'];
+    if (opts.deferScan) opts.deferScan({ imageId, tag, plan: await planScan(scanCtx) });
+    else {
+      leakScan = await scanAndJudge(scanCtx, imageId);
+      await engine.tagImage(imageId, repo, t);
+    }
     return {
       imageId,
       dockerhash: dockerhashOf(imageId),

@@ -235,6 +235,8 @@ export async function scanImageArchive(
   let order: string[] | undefined;
   const outer = tar.extract();
   outer.on('entry', (h, entry, next) => {
+    // Torn down with the archive's stream (Ctrl-C, another reader of it failed), a member errs late: never a crash.
+    (entry as unknown as Readable).on('error', () => undefined);
     result.bytes += h.size ?? 0;
     if (h.type !== 'file') {
       entry.resume();

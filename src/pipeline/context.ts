@@ -9,7 +9,7 @@ import type { TestRun } from '../checks/results';
 import type { Backend, ConvertRecord } from '../convert/convert';
 import type { Compression } from '../convert/squash-options';
 import type { SlurmProfile } from '../checks/profile';
-import type { BuildRecord } from '../engine/build';
+import type { BuildRecord, PendingScan } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';
 import type { SigningKey } from '../sif/keys';
@@ -125,6 +125,8 @@ export interface VariantState {
   error?: Error;
   /** The stage that failed, when one did. */
   failedStage?: string;
+  /** A build whose leak scan waits for the archive stage's one read of the image (not output). */
+  pendingScan?: PendingScan;
 }
 
 /** A value made at most once per run, by the first stage that asks. */
@@ -165,6 +167,8 @@ export interface PipelineContext {
   /** YYYYMMDD for EasyConfig names. */
   date: string;
   run: RunState;
+  /** The stages the runner runs in this pass, in order (the Slurm executor runs the local ones first). */
+  pass?: readonly string[];
 }
 
 /** Progress a stage can report; the runner routes it to listr2. */

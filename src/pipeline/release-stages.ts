@@ -7,8 +7,9 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
-import { renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
-import { convertSource, saveImage } from '../convert/convert';
+import { convertSource, recordOf } from '../convert/convert';
+import { saveScanConvert } from '../convert/one-read';
+import { judgeDeferredScan } from '../engine/build';
 import { gateError, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
 import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath, runVerdict } from '../checks/results';
@@ -21,7 +22,7 @@ import { checkAgainstRecorded } from '../tree/compat';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, purgeError, retire } from '../tree/retire';
-import type { PipelineContext, Stage } from './context';
+import type { PipelineContext, Stage, VariantState } from './context';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
@@ -45,7 +46,10 @@ function resultsDir(ctx: PipelineContext): string {
 /**
  * `docker save` of the built image into the output directory, beside its
  * SIF: staged with it into tested-containers, and what a Slurm conversion
- * job reads. Renamed into place, so a file under the name is complete.
+ * job reads. The one read of the image (convert/one-read.ts): the same
+ * stream feeds the leak scan the build left to it and, when this pass
+ * converts natively, the converter. Published by rename, so a file under
+ * the name is complete.
  */
 export const archiveStage: Stage = {
   name: 'archive',
@@ -53,6 +57,8 @@ export const archiveStage: Stage = {
   needs: ['rendered', 'build'],
   gives: ['archive'],
   async skip(ctx, v) {
+    // An image not judged yet is read now, whatever files are there.
+    if (v.pendingScan) return undefined;
     const file = dockerArchivePath(ctx, v);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) return undefined;
@@ -62,21 +68,58 @@ export const archiveStage: Stage = {
   async run(ctx, v, report) {
     const file = dockerArchivePath(ctx, v);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await removeDeadTemps(file);
-    const tmp = tempNameFor(file);
-    report.progress(`docker save -> ${file}`);
-    try {
-      await saveImage(built(v).imageId, tmp, ctx.signal, await engineFor(ctx, v));
-    } catch (e) {
-      await fs.rm(tmp, { force: true });
-      throw e;
-    }
-    await renameIntoPlace(tmp, file);
-    const size = (await fs.stat(file)).size;
-    v.results.archive = { path: file, size };
-    report.title(`Saved ${path.basename(file)} (${(size / 1048576).toFixed(0)} MiB)`);
+    const b = built(v);
+    const engine = await engineFor(ctx, v);
+    const pending = v.pendingScan;
+    const sif = (await convertsAlongside(ctx, v)) ? sifPath(ctx, v) : undefined;
+    const started = Date.now();
+    const read = () =>
+      saveScanConvert(engine, b.imageId, {
+        ...ctx.options.convert,
+        signal: ctx.signal,
+        archive: file,
+        sif,
+        source: { bootstrap: 'docker-daemon', from: b.imageId },
+        needles: pending?.plan.needles,
+        judge: pending
+          ? async (scan) => {
+              b.leakScan = await judgeDeferredScan(engine, pending, scan);
+            }
+          : undefined,
+        onProgress: (line) => report.progress(line),
+      });
+    if (sif) report.progress('waiting for a conversion slot');
+    const r = sif ? await ctx.run.slots.use('convert', read) : await read();
+    v.pendingScan = undefined;
+    v.results.archive = { path: file, size: r.archiveSize };
+    // Converted here: the convert stage only attests it.
+    if (sif && r.convert) v.results.convert = recordOf(`docker-daemon:${b.imageId}`, sif, started, r.convert);
+    report.title(
+      `Saved ${path.basename(file)} (${(r.archiveSize / 1048576).toFixed(0)} MiB${r.scan ? ', scanned' : ''}${r.convert ? ', converted' : ''})`,
+    );
   },
 };
+
+/**
+ * Whether the archive stage converts too: the convert stage follows in
+ * this pass (not on Slurm), natively, and no SIF of this image is there.
+ */
+async function convertsAlongside(ctx: PipelineContext, v: VariantState): Promise<boolean> {
+  const pass = ctx.pass ?? [];
+  if (!(pass.indexOf('convert') > pass.indexOf('archive'))) return false;
+  if ((ctx.options.convert?.backend ?? 'native') !== 'native') return false;
+  return !(await sifOfImage(sifPath(ctx, v), built(v).imageId));
+}
+
+/** Whether `out` is a readable SIF of this image. */
+async function sifOfImage(out: string, imageId: string): Promise<boolean> {
+  if (!existsSync(out)) return false;
+  try {
+    return (await inspectSif(out)).labels['io.sifkit.image-id'] === imageId;
+  } catch {
+    return false; // unreadable: convert again
+  }
+}
 
 export const convertStage: Stage = {
   name: 'convert',
@@ -107,17 +150,21 @@ export const convertStage: Stage = {
     const out = sifPath(ctx, v);
     await fs.mkdir(path.dirname(out), { recursive: true });
     const engine = await engineFor(ctx, v);
-    report.progress('waiting for a conversion slot');
-    const r = await ctx.run.slots.use('convert', () => {
-      report.progress(`docker export | mksquashfs -> ${out}`);
-      // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
-      // again: build returns an image only once its leak scan passed (or had passed) for that ID.
-      return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, {
-        ...ctx.options.convert,
-        signal: ctx.signal,
-        engine,
-      });
-    });
+    // Converted by the archive stage's read of the image, in this run: attested here.
+    const alongside = v.results.convert?.out === out ? v.results.convert : undefined;
+    if (!alongside) report.progress('waiting for a conversion slot');
+    const r =
+      alongside ??
+      (await ctx.run.slots.use('convert', () => {
+        report.progress(`docker export | mksquashfs -> ${out}`);
+        // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
+        // again: build returns an image only once its leak scan passed (or had passed) for that ID.
+        return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, {
+          ...ctx.options.convert,
+          signal: ctx.signal,
+          engine,
+        });
+      }));
     report.progress('SBOM, provenance and signature');
     const a = await attestVariant(ctx, v, out, engine);
     v.results.convert = { ...r, size: (await fs.stat(out)).size };

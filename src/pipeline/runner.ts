@@ -64,6 +64,7 @@ export async function runPipeline(
   stages: Record<string, Stage>,
   settings: RunSettings,
 ): Promise<void> {
+  ctx.pass = def.stages.map((ref) => ref.stage);
   const variantTask = (v: VariantState): ListrTask<PipelineContext> => ({
     title: variantLabel(v),
     task: (_c, vtask) =>

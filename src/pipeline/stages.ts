@@ -23,6 +23,17 @@ export const renderStage: Stage = {
   },
 };
 
+/**
+ * Whether the archive stage comes right after the build in this pass: it
+ * reads the image once for scan, archive and SIF before anything else uses
+ * the image, so the build leaves the scan to it.
+ */
+function readsOnceLater(ctx: PipelineContext): boolean {
+  const pass = ctx.pass ?? [];
+  const build = pass.indexOf('build');
+  return build >= 0 && pass[build + 1] === 'archive';
+}
+
 export const buildStage: Stage = {
   name: 'build',
   title: 'Build the image',
@@ -42,6 +53,8 @@ export const buildStage: Stage = {
         logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
         signal: ctx.signal,
         extraLabels: o.extraLabels,
+        // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
+        deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
         onProgress: (line) => report.progress(line),
       }),
     );

@@ -279,11 +279,19 @@ describe('the release pipeline over the in-memory engine', () => {
     }
     // Objects, not strings: the stages use the recipe the run loaded and the tree it was handed; the build
     // context is listed once, when the recipe's inputs are read, for every variant's render and build. The
-    // engine is asked about an image by build (its size), archive (that it is there), convert (its config)
-    // and the provenance (the engine version that built it), never by test.
+    // engine is asked about an image by build (its size) and the provenance (the engine version that built
+    // it), and the image leaves it once: one save for scan, archive and SIF.
     expect(calls).toEqual({ loadRecipe: 0, loadRecipeByName: 0, openTree: 0, listContext: 1 });
-    for (const img of engine.built.values())
-      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(4);
+    for (const img of engine.built.values()) {
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(2);
+      expect(engine.calls.filter((c) => c.op === 'saveImage' && c.args[0] === img.id)).toHaveLength(1);
+    }
+    // No `docker export`: the export converter's container is never made.
+    expect(
+      engine.calls.filter(
+        (c) => c.op === 'createContainer' && JSON.stringify(c.args[0]).includes('/sifkit-export-only'),
+      ),
+    ).toHaveLength(0);
 
     expect(def.stages.map((s) => s.stage)).toEqual([
       'render',

@@ -43,6 +43,7 @@ const PURE = new Set([
   'emit/dockerfile',
   'emit/markdown',
   'emit/html',
+  'emit/svg',
   'emit/sbatch',
   'emit/terminal',
   'validate/names',

@@ -1,0 +1,35 @@
+/**
+ * One read of an engine image (scan + archive + SIF, convert/one-read.ts),
+ * in a process of its own so its peak memory (VmHWM) is the read's alone.
+ * Prints one JSON line: seconds, archive and SIF sizes.
+ */
+import { connectEngine } from '../src/engine/client';
+import { saveScanConvert } from '../src/convert/one-read';
+
+async function main(): Promise<void> {
+  const [image, archive, sif] = process.argv.slice(2);
+  const engine = await connectEngine();
+  const imageId = (await engine.inspectImage(image)).id;
+  const started = process.hrtime.bigint();
+  // Made-up digests: the scan compares every file's digest with them, as in a build.
+  const digests = new Map([
+    ['0'.repeat(64), 'x'],
+    ['f'.repeat(64), 'y'],
+  ]);
+  const r = await saveScanConvert(engine, imageId, {
+    signal: new AbortController().signal,
+    archive,
+    sif,
+    needles: { digests, serverPort: 20000 },
+    source: { bootstrap: 'docker-daemon', from: imageId },
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  process.stdout.write(
+    JSON.stringify({ seconds, archive: r.archiveSize, sif: Number(r.convert?.sif.fileSize) }) + '\n',
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
