@@ -42,7 +42,7 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
       'parameters:\n',
       'parameters:\n  variant:\n    type: enum\n    values: [a, b]\n    default: a\n',
     );
-    text = text.replace(/^matrix:\n(  - .*\n)+/m, 'matrix:\n  - { variant: a }\n  - { variant: b }\n');
+    text = text.replace(/^matrix:\n( {2}- .*\n)+/m, 'matrix:\n  - { variant: a }\n  - { variant: b }\n');
     await fs.writeFile(recipe, text);
     await fs.writeFile(
       path.join(dir, 'defs', 'mpi4py-cpu', 'variant.docker'),
