@@ -6,6 +6,7 @@ import { buildBenches } from './build.bench';
 import { convertBenches } from './convert.bench';
 import { treeBenches } from './tree.bench';
 import { renderBench } from './render.bench';
+import { stepsBench } from './step-count.bench';
 import { tortureBench } from './torture';
 import { scanBenches } from './scan.bench';
 import { cacheBenches } from './cache.bench';
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
   // SIFKIT_BENCH_ONLY=convert,tree,torture runs a subset; the default is everything.
   const only = process.env.SIFKIT_BENCH_ONLY?.split(',');
   if (!only || only.includes('render')) figures.push(...(await renderBench()));
+  if (!only || only.includes('stages')) figures.push(...(await stepsBench()));
   if (!only || only.includes('build')) figures.push(...(await buildBenches(gib)));
   if (!only || only.includes('convert')) figures.push(...(await convertBenches()));
   if (!only || only.includes('tree')) figures.push(...(await treeBenches()));

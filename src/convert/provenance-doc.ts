@@ -32,11 +32,14 @@ export function sha256Text(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** FROM references of a Dockerfile (no stage names, no `--platform`). */
+/** FROM references of a Dockerfile (no `--platform`), less those naming an earlier stage (`FROM rocm AS osu`). */
 export function fromImages(dockerfile: string): string[] {
   const out: string[] = [];
-  for (const m of dockerfile.matchAll(/^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)/gim))
-    if (!out.includes(m[1])) out.push(m[1]);
+  const stages = new Set<string>();
+  for (const m of dockerfile.matchAll(/^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?/gim)) {
+    if (!stages.has(m[1].toLowerCase()) && !out.includes(m[1])) out.push(m[1]);
+    if (m[2] !== undefined) stages.add(m[2].toLowerCase());
+  }
   return out;
 }
 

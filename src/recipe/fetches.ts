@@ -50,11 +50,27 @@ function applyEnv(env: Map<string, string>, ins: unknown): void {
   for (const p of (ins as EnvInstruction).getProperties()) env.set(p.getName(), expandVars(p.getValue() ?? '', env));
 }
 
-/** The ENV in effect at the end of a Dockerfile (of its last stage): what a tool's `$VAR/...` path is resolved against. */
+/**
+ * The ENV a stage starts with: its parent stage's, when FROM names an
+ * earlier stage (`FROM rocm AS osu`), else none. `stages` holds each
+ * named stage's ENV as it stands; the new stage's name is added.
+ */
+function stageStart(stages: Map<string, Map<string, string>>, ins: { getArguments(): Array<{ getValue(): string }> }) {
+  const args = ins
+    .getArguments()
+    .map((a) => a.getValue())
+    .filter((a) => !a.startsWith('--'));
+  const env = new Map(stages.get((args[0] ?? '').toLowerCase()) ?? []);
+  if (args.length >= 3 && args[1].toLowerCase() === 'as') stages.set(args[2].toLowerCase(), env);
+  return env;
+}
+
+/** The ENV in effect at the end of a Dockerfile (of its last stage, with what it inherits): what a tool's `$VAR/...` path is resolved against. */
 export function definitionEnv(dockerfile: string): Map<string, string> {
+  const stages = new Map<string, Map<string, string>>();
   let env = new Map<string, string>();
   for (const ins of DockerfileParser.parse(dockerfile).getInstructions()) {
-    if (ins.getKeyword() === 'FROM') env = new Map();
+    if (ins.getKeyword() === 'FROM') env = stageStart(stages, ins);
     if (ins.getKeyword() === 'ENV') applyEnv(env, ins);
   }
   return env;
@@ -213,6 +229,7 @@ interface Pending {
 export function checkFetches(dockerfile: string, served: ServedFile[], what: string): FetchReport {
   const byName = new Map(served.map((s) => [s.file, s]));
   const fetches: Fetch[] = [];
+  const stages = new Map<string, Map<string, string>>();
   let env = new Map<string, string>();
   const refuse = (f: { step: number; line: number }, keyword: string, message: string): never => {
     throw new RefusedError('served-fetch', `${what}: step ${f.step} (${keyword} at line ${f.line}) ${message}`);
@@ -222,7 +239,7 @@ export function checkFetches(dockerfile: string, served: ServedFile[], what: str
     .forEach((ins, index) => {
       const step = { step: index + 1, line: ins.getRange().start.line + 1 };
       const keyword = ins.getKeyword();
-      if (keyword === 'FROM') env = new Map();
+      if (keyword === 'FROM') env = stageStart(stages, ins);
       if (keyword === 'ENV') {
         applyEnv(env, ins);
         return;

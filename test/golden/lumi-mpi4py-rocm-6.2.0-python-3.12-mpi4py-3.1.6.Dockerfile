@@ -6,7 +6,13 @@
 #   @ af6fb1c5ab09ad74baa161700114becd27009389 (SLES 15.3, gcc 10: as LUMI built ROCm 5.4.5)
 # and sfantao/LUMI-containers RecipesDocker/common/Dockerfile.header
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
-FROM registry.suse.com/bci/bci-base:15.5.36.14.13
+# Stages (issue 27.3: a component is built once per set of what it uses):
+# this base, the Cray info and ROCm are the first stage, `rocm`. OSU and
+# the checks' files need nothing more, so each is its own stage FROM rocm
+# (osu.docker, checks.docker), built once per ROCm whatever the Python and
+# mpi4py; the image itself is the stage miniconda.docker starts FROM rocm
+# (Python, CuPy, mpi4py), into which components.docker copies them.
+FROM registry.suse.com/bci/bci-base:15.5.36.14.13 AS rocm
 
 # The BCI repositories are too small for a build toolchain: turn them off and
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
@@ -112,6 +118,55 @@ RUN set -eux ; \
   ./amdgpu-arch ; \
   ./offload-arch
 
+# ---- fragments/osu.docker ----
+# OSU micro-benchmarks 7.2 with ROCm support in /opt/osu. MPI cannot
+# run at build time, so configure is told the MPI functions exist and the
+# link step names Cray MPICH, its GTL and HIP explicitly. ROCm 6's HIP
+# headers need the platform said: -D__HIP_PLATFORM_AMD__=1.
+# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.osu
+#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (ROCm 6.x), and for ROCm 5.x
+#   Lumi-supercomputer/LUMI-EasyBuild-containers
+#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
+#   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# Its own stage FROM rocm: OSU uses ROCm and the CPE, not Python or mpi4py,
+# so it is built once per ROCm release of the matrix, not once per
+# variant. components.docker copies /opt/osu into the image and sets the
+# same ENV there; nothing else of this stage reaches the image. Each stage
+# declares the file server's arguments it fetches with (ARGs end at FROM).
+FROM rocm AS osu
+ARG SERVER_PORT
+ARG SERVED_DIGEST
+ENV OSU_VERSION="7.2"
+ENV OSU_PATH="/opt/osu"
+RUN set -eux ; \
+  cd / ; \
+  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
+  tar -xf /cpe.tar ; rm -f /cpe.tar ; \
+  mkdir -p /opt/builds ; \
+  cd /opt/builds ; \
+  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
+  tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
+  cd /opt/builds/osu-micro-benchmarks-7.2 ; \
+  for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
+    sed -i "s/\$ac_cv_func_$f/yes/g" configure ; \
+  done ; \
+  CC=$ROCM_PATH/llvm/bin/clang CXX=$ROCM_PATH/llvm/bin/clang++ CFLAGS="-I$MPICH_PATH/include -D__HIP_PLATFORM_AMD__=1" \
+    ./configure --enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH ; \
+  make -j LDFLAGS="-L$MPICH_PATH/../../../gtl/lib -Wl,-rpath=$MPICH_PATH/../../../gtl/lib -L$MPICH_PATH/lib -lmpi_cray -lmpi_gtl_hsa -L$ROCM_PATH/lib -lamdhip64" install ; \
+  cd / ; rm -rf /opt/builds ; \
+  $REMOVE_CRAY_DEPS
+
+# ---- fragments/checks.docker ----
+# The files the recipe's checks run (its context's checks/ directory), for
+# sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
+# allreduce check in the CPU example.
+# Its own stage FROM rocm: the files depend on nothing the variant chooses
+# but the base, so they are made once per ROCm stage, not once per variant;
+# components.docker copies /opt/sifkit-checks into the image.
+FROM rocm AS checks
+COPY checks/ /opt/sifkit-checks/
+RUN chmod 0755 /opt/sifkit-checks/*
+
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3; WITH_CONDA enters an environment by name.
 # Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.miniconda
@@ -124,6 +179,13 @@ RUN set -eux ; \
 # The CPU example cannot reach Anaconda's repository: Debian's python3 in
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
+# This starts the image's own stage, `image`, FROM rocm: Python and what is
+# built with it (the environment, CuPy, mpi4py) need ROCm's compilers; the
+# components that do not need Python come from their own stages
+# (sles-base.docker says which, components.docker copies them in).
+FROM rocm AS image
+ARG SERVER_PORT
+ARG SERVED_DIGEST
 RUN set -eux ; \
   curl -fsS -o '/tmp/miniconda.sh' "http://127.0.0.1:${SERVER_PORT}/sources/unverified/miniconda" ; \
   bash /tmp/miniconda.sh -b -p /opt/miniconda3 ; \
@@ -215,42 +277,17 @@ RUN set -eux ; \
   $WITH_CONDA ; \
   pip install --no-cache-dir /opt/wheels/mpi4py-*.whl
 
-# ---- fragments/osu.docker ----
-# OSU micro-benchmarks 7.2 with ROCm support in /opt/osu. MPI cannot
-# run at build time, so configure is told the MPI functions exist and the
-# link step names Cray MPICH, its GTL and HIP explicitly. ROCm 6's HIP
-# headers need the platform said: -D__HIP_PLATFORM_AMD__=1.
-# Follows sfantao/LUMI-containers RecipesDocker/common/Dockerfile.osu
-#   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (ROCm 6.x), and for ROCm 5.x
-#   Lumi-supercomputer/LUMI-EasyBuild-containers
-#   easybuild/easyconfigs/__archive__/m/mpi4py/lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4.docker
-#   @ af6fb1c5ab09ad74baa161700114becd27009389.
+# ---- fragments/components.docker ----
+# What the component stages built, copied into the image (the stages and
+# why: sles-base.docker). /opt/osu and /opt/sifkit-checks come as they
+# were made there, file for file (modes and owners kept); the ENV that
+# osu.docker sets in its stage is set here again, because a stage's ENV
+# does not travel with COPY --from. The CPU example's OSU stand-in
+# (mpi4py-cpu/bench.docker) is a stage named osu too.
+COPY --from=osu /opt/osu /opt/osu
 ENV OSU_VERSION="7.2"
 ENV OSU_PATH="/opt/osu"
-RUN set -eux ; \
-  cd / ; \
-  curl -fsSL -o /cpe.tar "http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar" ; \
-  tar -xf /cpe.tar ; rm -f /cpe.tar ; \
-  mkdir -p /opt/builds ; \
-  cd /opt/builds ; \
-  curl -fsS -o 'osu.tar.gz' "http://127.0.0.1:${SERVER_PORT}/sources/sha256/1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1" ; echo '1a4e1f2aab0e65404b3414e23bd46616184b69b6231ce9313d9c630bd6e633c1  osu.tar.gz' | sha256sum -c --quiet - ; \
-  tar -xf osu.tar.gz ; rm -f osu.tar.gz ; \
-  cd /opt/builds/osu-micro-benchmarks-7.2 ; \
-  for f in MPI_Init MPI_Accumulate MPI_Get_accumulate ; do \
-    sed -i "s/\$ac_cv_func_$f/yes/g" configure ; \
-  done ; \
-  CC=$ROCM_PATH/llvm/bin/clang CXX=$ROCM_PATH/llvm/bin/clang++ CFLAGS="-I$MPICH_PATH/include -D__HIP_PLATFORM_AMD__=1" \
-    ./configure --enable-rocm --with-rocm=$ROCM_PATH --prefix=$OSU_PATH ; \
-  make -j LDFLAGS="-L$MPICH_PATH/../../../gtl/lib -Wl,-rpath=$MPICH_PATH/../../../gtl/lib -L$MPICH_PATH/lib -lmpi_cray -lmpi_gtl_hsa -L$ROCM_PATH/lib -lamdhip64" install ; \
-  cd / ; rm -rf /opt/builds ; \
-  $REMOVE_CRAY_DEPS
-
-# ---- fragments/checks.docker ----
-# The files the recipe's checks run (its context's checks/ directory), for
-# sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
-# allreduce check in the CPU example.
-COPY checks/ /opt/sifkit-checks/
-RUN chmod 0755 /opt/sifkit-checks/*
+COPY --from=checks /opt/sifkit-checks /opt/sifkit-checks
 
 # ---- provenance (sifkit) ----
 LABEL \
@@ -258,7 +295,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="2035ee1daddb59f3b213dbe867bd88031eef848ef31609eafc8ed861a6e0e9eb" \
+      io.sifkit.definition-hash="cbd5cff48f06f3f95bd887f525843d26c6584badbaa15a62e36a834363445c8c" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \

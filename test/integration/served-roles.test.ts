@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { readVerdict } from '../../src/engine/verdict';
 import { runCli } from '../support/cli';
-import { allContainerIds, docker, removeTestImages, runId } from '../support/engine';
+import { allContainerIds, docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
 
 /**
@@ -161,5 +161,35 @@ describe('served files by role, through the real engine', () => {
     expect(await imageExists(fx.tag)).toBe(false);
     const render = await runCli(['render', fx.dir]);
     expect(render.code).toBe(3);
+  });
+});
+
+/** The image's own stage after the fixture's first one (issue 27.3: components built in stages and copied in). */
+const IMAGE_STAGE = ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`].join('\n');
+
+describe('served files fetched in a stage that is copied into the image (issue 27.3)', () => {
+  it('judges a tool copied out of its stage to the declared path: shipped, byte for byte', async () => {
+    const fx = await withTool(
+      'stagetool',
+      `RUN set -e; mkdir -p /out; $GET /out/mytool $BASE/mytool; chmod 0755 /out/mytool\n${IMAGE_STAGE}\nCOPY --from=0 /out/mytool ${TOOL_PATH}`,
+    );
+    const r = await runCli(['build', fx.dir, '--json']);
+    expect([r.code, r.stderr.split('\n').filter((l) => l.startsWith('sifkit: error'))]).toEqual([0, []]);
+    const img = JSON.parse(r.stdout).images[0];
+    expect(img.leakScan.tools).toBe(1);
+    expect((await fileInImage(img.imageId, TOOL_PATH)).toString()).toBe(fx.tool);
+  });
+
+  it('refuses licensed bytes a stage made and the image copied, though no step of the image fetched them (exit 3)', async () => {
+    const fx = await withTool(
+      'stageleak',
+      `${FETCH_TOOL}\nRUN set -e; cd /; $GET /cpe.tar $BASE/cpe.tar; tar -xf /cpe.tar; rm /cpe.tar; mkdir -p /out; cp /opt/cray/pe/VERSION /out/notes.txt; rm -rf /opt/cray\n${IMAGE_STAGE}\nCOPY --from=0 ${TOOL_PATH} ${TOOL_PATH}\nCOPY --from=0 /out /opt/out`,
+    );
+    const r = await runCli(['build', fx.dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(
+      /licensed file \/opt\/out\/notes\.txt is in layer \S+ \(served content\); the image was removed/,
+    );
+    expect(await imageExists(fx.tag)).toBe(false);
   });
 });

@@ -94,16 +94,28 @@ describe('the example runs the real fragments', () => {
     expect(NEEDS.filter((n) => ![...excused.values()].includes(n.why)).map((n) => n.why)).toEqual([]);
   });
 
-  it('shares the Cray info and hook, the served tools, the amdgpu-arch source, WITH_CONDA and the checks', () => {
+  it('shares the Cray info and hook, the served tools, the amdgpu-arch source, WITH_CONDA, the checks and the stages', () => {
     const shared = lumi.fragments.filter((f) => example.fragments.includes(f));
     expect(shared).toEqual([
       'fragments/cray-info.docker',
       'fragments/rocm.docker',
+      'fragments/checks.docker',
       'fragments/miniconda.docker',
       'fragments/conda-env.docker',
       'fragments/mpi4py-cray.docker',
-      'fragments/checks.docker',
+      'fragments/components.docker',
     ]);
+    // The same stages (issue 27.3): what the example's build proves file for file holds for LUMI's definition.
+    const stages = (fragments: Array<[string, string]>, values: ParamValues) =>
+      fragments.flatMap(([rel, text]) =>
+        substitute(text, values, rel, () => '')
+          .split('\n')
+          .filter((l) => l.startsWith('FROM '))
+          .map((l) => l.replace(/^FROM \S+ AS rocm$/, 'FROM base AS rocm')),
+      );
+    expect(stages(exampleFragments, resolveValues(example, {}))).toEqual(
+      stages(lumiFragments, resolveValues(lumi, {})),
+    );
     const steps = runSteps(exampleFragments, resolveValues(example, {}))
       .steps.map((s) => s.text)
       .join('\n');

@@ -75,6 +75,7 @@ const PURE = new Set([
   'sif/format',
   'sif/integrity',
   'sif/dsse',
+  'recipe/step-count',
   'elf/format',
   'elf/stream',
   'validate/schemas/host',

@@ -1,0 +1,97 @@
+import { loadRecipe, readFragments } from '../../src/recipe/load';
+import { variantValues } from '../../src/recipe/params';
+import { renderVariant } from '../../src/recipe/render';
+import { countRunSteps, definitionSteps } from '../../src/recipe/step-count';
+import { definitionEnv } from '../../src/recipe/fetches';
+import { fromImages } from '../../src/convert/provenance-doc';
+
+/** Issue 27.3: a component built in its own stage counts once per set of what it uses. */
+const variant = (python: string, osu: string) =>
+  [
+    'FROM debian:bookworm-slim AS rocm',
+    'RUN make-rocm',
+    'FROM rocm AS osu',
+    `RUN make-osu ${osu}`,
+    'FROM rocm AS image',
+    `RUN make-python ${python}`,
+    'COPY --from=osu /opt/osu /opt/osu',
+    'RUN after-the-copy',
+  ].join('\n');
+
+describe('definitionSteps and countRunSteps', () => {
+  it('counts a stage FROM an earlier one as built on it, and a copy as depending on the stage copied', () => {
+    const c = countRunSteps([variant('3.10', '7.2'), variant('3.11', '7.2'), variant('3.12', '7.2')]);
+    // rocm and osu once, python 3 times, the step after the copy 3 times (its stage differs).
+    expect(c).toEqual({ definitions: 3, runSteps: 12, distinctRunSteps: 1 + 1 + 3 + 3 });
+  });
+
+  it('makes a step after COPY --from depend on what the stage built', () => {
+    const a = definitionSteps(variant('3.12', '7.2'));
+    const b = definitionSteps(variant('3.12', '7.3'));
+    expect(a[1].key).toBe(b[1].key); // ROCm: the same
+    expect(a[3].key).not.toBe(b[3].key); // OSU: another version
+    expect(a[5].key).toBe(b[5].key); // Python does not use OSU
+    expect(a[7].key).not.toBe(b[7].key); // after the copy: differs
+  });
+
+  it('tells an image from a stage by name only when the stage was named before', () => {
+    const stageFirst = definitionSteps('FROM alpine AS base\nRUN a\nFROM base\nRUN b');
+    const imageOnly = definitionSteps('FROM alpine\nRUN a\nFROM base\nRUN b');
+    expect(stageFirst[3].key).not.toBe(imageOnly[3].key);
+    expect(stageFirst[3].stage).toBe(1);
+  });
+
+  it('gives the one-stage order of the same steps no sharing across a varying step', () => {
+    const oneStage = (python: string) => `FROM debian\nRUN make-rocm\nRUN make-python ${python}\nRUN make-osu 7.2`;
+    expect(countRunSteps(['3.10', '3.11'].map(oneStage)).distinctRunSteps).toBe(1 + 2 + 2);
+  });
+});
+
+describe('stages in the render-time checks', () => {
+  it('resolves ENV a stage inherits from the stage it starts FROM', () => {
+    const env = definitionEnv(
+      'FROM debian AS rocm\nENV ROCM_PATH="/opt/rocm"\nFROM debian AS other\nENV X=1\nFROM rocm\nENV Y="$ROCM_PATH/bin"',
+    );
+    expect(env.get('ROCM_PATH')).toBe('/opt/rocm');
+    expect(env.get('Y')).toBe('/opt/rocm/bin');
+    expect(env.has('X')).toBe(false);
+  });
+
+  it('lists base images, not stage names, for the provenance', () => {
+    expect(fromImages('FROM debian:bookworm-slim AS rocm\nFROM rocm AS osu\nFROM rocm\nFROM alpine')).toEqual([
+      'debian:bookworm-slim',
+      'alpine',
+    ]);
+  });
+});
+
+describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => {
+  it('builds OSU once per ROCm and the checks once per ROCm, not once per variant', async () => {
+    const recipe = await loadRecipe('mpi4py');
+    const fragments = await readFragments(recipe);
+    const rendered = variantValues(recipe, {}, true).map((values) =>
+      renderVariant({
+        recipe,
+        values,
+        fragments,
+        files: {},
+        provenance: { sifkitVersion: 'test', revision: 'test' },
+        date: '20241007',
+      }),
+    );
+    const rocms = new Set(rendered.map((r) => r.values.rocm)).size;
+    const stageOf = (name: string) => (d: string) => {
+      const lines = d.split('\n');
+      const from = lines.findIndex((l) => l.startsWith(`FROM rocm AS ${name}`));
+      const n = lines.slice(0, from + 1).filter((l) => l.startsWith('FROM ')).length - 1;
+      return definitionSteps(d).filter((s) => s.keyword === 'RUN' && s.stage === n);
+    };
+    for (const name of ['osu', 'checks']) {
+      const keys = new Set(rendered.flatMap((r) => stageOf(name)(r.dockerfile).map((s) => s.key)));
+      expect(keys.size).toBe(rocms);
+    }
+    const c = countRunSteps(rendered.map((r) => r.dockerfile));
+    // 240 with OSU and the checks on the variant's own line (508cfdc); each stage saves (variants - ROCm releases).
+    expect(c.distinctRunSteps).toBe(240 - 2 * (rendered.length - rocms));
+  });
+});
