@@ -14,6 +14,7 @@ import { slurmBenches } from './slurm.bench';
 import { fetchBenches } from './fetch.bench';
 import { signBenches } from './sign.bench';
 import { compatBenches } from './compat.bench';
+import { stepsBenches } from './steps.bench';
 import { printTable, type Figure } from './table';
 
 async function main(): Promise<void> {
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   if (!only || only.includes('fetch')) figures.push(...(await fetchBenches()));
   if (!only || only.includes('sign')) figures.push(...(await signBenches(gib)));
   if (!only || only.includes('compat')) figures.push(...(await compatBenches()));
+  if (!only || only.includes('steps')) figures.push(...(await stepsBenches()));
   printTable(figures);
   const rss = process.memoryUsage().rss / 1048576;
   console.log(`peak-ish RSS of the bench process: ${rss.toFixed(0)} MiB`);

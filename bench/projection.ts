@@ -53,3 +53,34 @@ export function buildBoundFrom(t: StageTimes, k: number, engines = 1, max = 1000
   }
   return undefined;
 }
+
+/**
+ * `--on slurm` as a pipeline (slurm-executor.ts): a variant's conversion
+ * and test jobs are submitted as soon as its archive is saved, so jobs run
+ * while later variants build. Builds: one at a time per engine, variants
+ * dealt in turn; `buildShare` is the part of a variant's build its engine
+ * still runs once shared steps come from the layer cache (1: nothing
+ * shared; the build plan's executed / total heavy steps). Jobs take a node
+ * each (K nodes); stage + promote run one at a time (the tree's lock) as
+ * tests end.
+ */
+export function projectPipelined(t: StageTimes, n: number, k: number, engines = 1, buildShare = 1): number {
+  const ready: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const j = Math.floor(i / engines);
+    // The engine's first variant builds all of it; the next ones their unshared part.
+    ready.push(t.build + j * t.build * buildShare + (j + 1) * t.archive);
+  }
+  ready.sort((a, b) => a - b);
+  const nodes = Array.from({ length: Math.max(1, k) }, () => 0);
+  const ends: number[] = [];
+  for (const r of ready) {
+    const node = nodes.indexOf(Math.min(...nodes));
+    const start = Math.max(r + t.queue, nodes[node]);
+    nodes[node] = start + t.convert + t.queue + t.test;
+    ends.push(nodes[node]);
+  }
+  let lock = 0;
+  for (const e of ends.sort((a, b) => a - b)) lock = Math.max(lock, e) + t.publish;
+  return lock;
+}

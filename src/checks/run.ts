@@ -6,7 +6,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InputError, RefusedError } from '../errors';
+import { InputError, OperationError, RefusedError, type SifkitError } from '../errors';
 import { connectEngine } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { loadRecipe, loadRecipeByName } from '../recipe/load';
@@ -167,23 +167,21 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
     jobState = r.state;
     results.forEach((x) => opts.onCheck?.(x));
   }
-  const run: TestRun = {
+  const run = testRun({
     image: target.name,
     stem: target.stem,
     dockerhash: target.dockerhash,
     recipe: recipe.name,
     params: target.params,
     runner: opts.runner,
-    host: os.hostname(),
     jobId,
     jobState,
-    started: started.toISOString(),
-    finished: new Date((opts.clock ?? realClock).now()).toISOString(),
+    started,
+    finished: new Date((opts.clock ?? realClock).now()),
     checks: results,
-    passed: false,
-    gate: judgeGate(results, baseline, opts),
-  };
-  run.passed = results.every((r) => r.passed) && run.gate?.verdict !== 'refused';
+    baseline,
+    gate: opts,
+  });
   const resultsFile = await saveRun(opts.resultsDir, run);
   let recordedInTree = false;
   if (tree) {
@@ -209,6 +207,55 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
     regressions: run.gate?.regressions ?? [],
     recordedInTree,
   };
+}
+
+/** What a test run is made of, wherever its checks ran (here, or in a Slurm job the executor followed). */
+export interface RunInput extends Pick<
+  TestRun,
+  'image' | 'stem' | 'dockerhash' | 'recipe' | 'params' | 'runner' | 'jobId' | 'jobState' | 'checks'
+> {
+  started: Date;
+  finished: Date;
+  baseline: Baseline | undefined;
+  gate: GateInputs;
+}
+
+/** The one place a TestRun is made: the gate judged, `passed` only when every check passed and the gate did not refuse. */
+export function testRun(input: RunInput): TestRun {
+  const run: TestRun = {
+    image: input.image,
+    stem: input.stem,
+    dockerhash: input.dockerhash,
+    recipe: input.recipe,
+    params: input.params,
+    runner: input.runner,
+    host: os.hostname(),
+    jobId: input.jobId,
+    jobState: input.jobState,
+    started: input.started.toISOString(),
+    finished: input.finished.toISOString(),
+    checks: input.checks,
+    passed: false,
+    gate: judgeGate(input.checks, input.baseline, input.gate),
+  };
+  run.passed = run.checks.every((r) => r.passed) && run.gate?.verdict !== 'refused';
+  return run;
+}
+
+/**
+ * The one failure of a run that did not pass: the gate's refusal (exit 3),
+ * or the failed checks (exit 1); undefined for a run that passed.
+ */
+export function runFailure(run: TestRun, where: { resultsFile: string; jobDir?: string }): SifkitError | undefined {
+  const verdict = runVerdict(run);
+  if (verdict === 'refused') return gateError(run);
+  if (verdict !== 'failed') return undefined;
+  const failed = run.checks.filter((c) => !c.passed);
+  return new OperationError(
+    'tests-failed',
+    `${failed.length} check(s) failed${run.jobId ? ` in job ${run.jobId}` : ''}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`,
+    { hint: `results in ${where.resultsFile}${where.jobDir ? `; the job's files in ${where.jobDir}` : ''}` },
+  );
 }
 
 /** The refusal of a run the gate refused, naming its worst figure. */

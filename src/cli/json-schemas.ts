@@ -316,6 +316,29 @@ export const JSON_DOCUMENTS = {
       }),
     ),
   }),
+  'release-dry-run': o({
+    ok,
+    recipe: str,
+    dryRun: ok,
+    plan: o({
+      variants: z.array(
+        o({
+          index: count,
+          engine: str.describe("the engine's address; '' for the default one"),
+          steps: count,
+          shared: count.describe("steps the engine's layer cache holds from an earlier variant's build"),
+          after: count.optional().describe('the variant whose build holds the shared steps: built first'),
+        }),
+      ),
+      engines: z.array(o({ engine: str, variants: z.array(count), run: count, heavy: count })),
+      steps: count,
+      distinct: count,
+      distinctHeavy: count,
+      executed: count,
+      executedHeavy: count,
+      stems: z.array(str),
+    }),
+  }),
   jobs: o({
     ok,
     file: str,
@@ -420,6 +443,7 @@ const TITLES: Record<DocumentName, string> = {
   module: 'sifkit module --json',
   publish: 'sifkit publish --json',
   release: 'sifkit release --json and sifkit run --json',
+  'release-dry-run': 'sifkit release --dry-run --json and sifkit run --dry-run --json',
   jobs: 'sifkit jobs --json',
   sign: 'sifkit sign --json',
   'verify-signature': 'sifkit verify-signature --json',

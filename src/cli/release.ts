@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { showBuildPlan } from './build-plan-view';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -64,6 +65,7 @@ interface RunFlags extends ConvertFlags, TestFlags, RetireFlags {
   resume?: boolean;
   sbatch?: string[];
   poll?: string;
+  dryRun?: boolean;
 }
 
 /** A path relative to here when it is below here (shorter to read and to copy), else absolute. */
@@ -180,6 +182,7 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
       collect,
     )
     .option('--poll <seconds>', 'with --on slurm: seconds between scheduler queries', '10')
+    .option('--dry-run', 'build nothing: show the build plan (engine per variant, steps to run and shared)')
     .option('--json', 'print one JSON document on stdout');
 }
 
@@ -196,6 +199,7 @@ const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
 
 async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<number> {
   return runCommand(async (io) => {
+    if (flags.dryRun) return showBuildPlan(recipe, { ...flags, engines: engineList(flags.engines) }, io);
     // Every flag, and the tree, checked before anything runs.
     const root = resolveRoot(flags.root);
     const keyFile = signingKeyFile(flags);
@@ -203,12 +207,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const testedFile = testedKeyFile(flags);
     const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
-    const engines = flags.engines
-      ? flags.engines
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean)
-      : undefined;
+    const engines = engineList(flags.engines);
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
     if (executor !== 'local' && executor !== 'slurm')
@@ -306,6 +305,16 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     }
     throwFirstVariantError(ctx);
   }, flags);
+}
+
+/** --engines a,b as addresses. */
+function engineList(text: string | undefined): string[] | undefined {
+  return text
+    ? text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 /** The executor for --on slurm, its settings checked before anything runs. */

@@ -20,6 +20,7 @@ import type { PurgeResult } from '../tree/quarantine';
 import type { RetireResult } from '../tree/retire';
 import type { Tree } from '../tree/names';
 import type { StageRecord } from '../tree/stage';
+import type { BuildPlan } from './build-plan';
 import type { JobRecord } from './slurm-plan';
 
 /** The engine the stages hand to build, convert and the runners. */
@@ -148,11 +149,21 @@ export interface Slots {
 }
 
 /** The state of one run: made by newContext, never shared between runs. */
+/** The run's build plan and the waits it asks for (pipeline/build-order.ts). */
+export interface BuildOrder {
+  plan: BuildPlan;
+  /** The variant at this index has ended its build (built or failed). */
+  ended(index: number): void;
+  /** Until the variant at this index has ended its build, or the run is interrupted. */
+  wait(index: number, signal: AbortSignal): Promise<void>;
+}
+
 export interface RunState {
   engines: EnginePool;
   slots: Slots;
   /** The recipe's inputs, read once and shared by every variant's render. */
   recipeInputs: Once<RecipeInputs>;
+  buildOrder: Once<BuildOrder>;
   /** Retire runs once per run, whatever the number of variants. */
   retire: Once<RetireResult & { purge?: PurgeResult }>;
 }

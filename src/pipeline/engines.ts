@@ -30,12 +30,20 @@ export function newEnginePool(
 }
 
 /**
- * The engine a variant works on: with several (--engines), variants are
- * spread over them in turn. Without a variant, the first (or default) one.
+ * The engine a variant works on: the one its build was planned on
+ * (build-order.ts), so archive, convert and test find the image there;
+ * before that, with several (--engines), variants are spread over them in
+ * turn. Without a variant, the first (or default) one.
  */
 export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<PipelineEngine> {
   const pool = ctx.run.engines;
-  const address = pool.addressFor(v ? Math.max(0, ctx.variants.indexOf(v)) : 0);
+  const recorded = v?.results.engine;
+  const address =
+    recorded !== undefined
+      ? recorded === 'default'
+        ? ''
+        : recorded
+      : pool.addressFor(v ? Math.max(0, ctx.variants.indexOf(v)) : 0);
   if (v) v.results.engine = address || 'default';
   return pool.connect(address);
 }

@@ -6,13 +6,13 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, OperationError } from '../errors';
+import { InputError } from '../errors';
 import { convertSource, recordOf } from '../convert/convert';
 import { saveScanConvert } from '../convert/one-read';
 import { judgeDeferredScan } from '../engine/build';
-import { gateError, runTests, type GateInputs } from '../checks/run';
+import { runFailure, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
-import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath, runVerdict } from '../checks/results';
+import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath } from '../checks/results';
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
@@ -236,15 +236,8 @@ export const testStage: Stage = {
       onCheck: (r) => report.progress(`${r.passed ? 'pass' : 'FAIL'} ${r.name}${r.reason ? `: ${r.reason}` : ''}`),
     });
     v.results.test = o.run;
-    if (runVerdict(o.run) === 'failed') {
-      const failed = o.run.checks.filter((c) => !c.passed);
-      throw new OperationError(
-        'tests-failed',
-        `${failed.length} check(s) failed: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`,
-        { hint: `results in ${o.resultsFile}` },
-      );
-    }
-    if (runVerdict(o.run) === 'refused') throw gateError(o.run);
+    const failure = runFailure(o.run, { resultsFile: o.resultsFile });
+    if (failure) throw failure;
     report.title(`Tested: ${o.run.checks.length} checks passed (${runner})`);
   },
 };

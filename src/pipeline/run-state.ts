@@ -24,6 +24,7 @@ export function createRun(options: PipelineOptions, signal: AbortSignal, effects
     engines: newEnginePool(options.engines ?? [], (address) => effects.connectEngine(address, signal)),
     slots: newSlots(options.slots),
     recipeInputs: once(),
+    buildOrder: once(),
     retire: once(),
   };
 }

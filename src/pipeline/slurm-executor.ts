@@ -1,20 +1,21 @@
 /**
- * `--on slurm`: the build stays on this host; the docker archive is saved
- * into the output directory (shared with the compute nodes); one job array
- * converts every variant, each variant's test job waits for its conversion
- * (afterok); staging and promotion run here, under the tree's lock, once
- * the tests passed. Job ids and states live in a state file beside the
+ * `--on slurm`, a pipeline rather than a barrier: the build stays on this
+ * host; the docker archive is saved into the output directory (shared with
+ * the compute nodes); as soon as a variant's archive is there its
+ * conversion job is submitted, and its test job with it (afterok on the
+ * conversion), while the next variants still build; staging and promotion
+ * run here, under the tree's lock, once its tests passed and the
+ * regression gate (against the promoted image, as locally) let it through. Job ids and states live in a state file beside the
  * SIFs, so the controller can go away: a new one (`release --resume`,
  * `sifkit jobs`) picks up where the jobs are, and a failed job is
  * submitted again alone.
  */
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
 import { parseProfile, slurmWithOverrides } from '../checks/profile';
-import { runVerdict, saveRun, type TestRun } from '../checks/results';
-import { findBaseline, gateError, judgeGate, type Baseline, type GateInputs } from '../checks/run';
+import { saveRun } from '../checks/results';
+import { findBaseline, runFailure, testRun, type GateInputs } from '../checks/run';
 import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
 import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
 import { parseChecks, selectChecks } from '../checks/spec';
@@ -26,7 +27,7 @@ import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
 import { attested, attestVariant } from './attest';
 import { engineFor } from './engines';
-import { built, dockerArchivePath, sifPath } from './outputs';
+import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
 import {
@@ -217,9 +218,11 @@ async function submit(
   await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
   const stamp = `${(exec.clock ?? realClock).now()}`;
   const toConvert = want.filter((w) => w.step === 'convert').map((w) => w.r);
+  // Variants submit one by one as their archives appear: the script's name says whose it is.
+  const whose = toConvert.length === 1 ? `${toConvert[0].stem}-${toConvert[0].dockerhash}-` : '';
   if (toConvert.length) {
-    const script = path.join(dir, `convert-${stamp}.sh`);
-    const logPattern = path.join(dir, 'logs', `convert-${stamp}-%a.out`);
+    const script = path.join(dir, `convert-${whose}${stamp}.sh`);
+    const logPattern = path.join(dir, 'logs', `convert-${whose}${stamp}-%a.out`);
     await fs.writeFile(
       script,
       convertArrayScript({
@@ -284,10 +287,10 @@ export async function awaitJobs(
 }
 
 /**
- * Brings the recorded jobs up to date, then submits what the variants
- * need next: the conversion array for those without a good conversion,
- * a test job (afterok on its conversion) for those without a good test.
- * A rerun so submits again only what failed.
+ * Submits what the variants need next (their records brought up to date
+ * first, by the caller): a conversion for those without a good one, a
+ * test job (afterok on its conversion) for those without a good test. A
+ * rerun so submits again only what failed.
  */
 export async function submitNeeded(
   ctx: SlurmRunContext,
@@ -296,62 +299,89 @@ export async function submitNeeded(
   exec: SlurmExecution,
   save: () => Promise<void>,
 ): Promise<void> {
-  // The jobs recorded may have moved on while no controller watched.
-  if (await refresh(jobs, ctx.signal, exec)) await save();
   const want = variants
     .map((r) => ({ r, step: nextStep(r) }))
     .filter((w): w is { r: VariantJobs; step: 'convert' | 'test' } => w.step !== 'follow');
   if (want.length) await submit(ctx, want, exec, save);
 }
 
-/** Waits for a variant's jobs, then reads and saves its test run, as the local test stage would. */
-function waitStage(
-  exec: SlurmExecution,
-  recs: Map<VariantState, VariantJobs>,
-  poller: Poller,
-  gate: { inputs: GateInputs; baselines: Map<VariantState, Baseline | undefined> },
-): Stage {
+/** What the Slurm stage shares across the run's variants. */
+interface SlurmRun {
+  jobs: RunJobs;
+  save: () => Promise<void>;
+  poller: Poller;
+  gate: GateInputs;
+}
+
+/** The variant's record in the run's jobs (made on first sight; a rerun finds the one recorded for its SIF). */
+function recordFor(ctx: PipelineContext, v: VariantState, jobs: RunJobs): VariantJobs {
+  const sif = sifPath(ctx, v);
+  let r = jobs.variants.find((x) => x.sif === sif);
+  if (!r) {
+    const b = built(v);
+    r = {
+      stem: v.rendered!.names.stem,
+      sif,
+      archive: dockerArchivePath(ctx, v),
+      dockerhash: b.dockerhash,
+      imageId: b.imageId,
+      tag: b.tag,
+    };
+    jobs.variants.push(r);
+  }
+  return r;
+}
+
+/**
+ * Right after the variant's archive: its conversion and test jobs
+ * submitted (or the recorded ones followed), then followed until the test
+ * job ends; its test run read, gated and saved as the local test stage
+ * would, its failure the same one.
+ */
+function slurmStage(exec: SlurmExecution, run: SlurmRun): Stage {
   return {
     name: 'slurm',
     title: 'Convert and test as Slurm jobs',
-    needs: ['rendered', 'build'],
+    needs: ['rendered', 'build', 'archive'],
     gives: ['convert', 'test'],
     async skip(ctx, v) {
-      if (recs.has(v)) return undefined;
-      // Tested by an earlier controller that stopped before attesting: attest now (run, below).
+      // Tested already (a passing run for this very SIF): nothing to submit. Tested by an earlier
+      // controller that stopped before attesting: attest now (run, below).
+      if (!(await testStage.skip!(ctx, v, {}))) return undefined;
       return (await attested(ctx, sifPath(ctx, v)).catch(() => true)) ? 'tested already' : undefined;
     },
     async run(ctx, v, report) {
-      const r = recs.get(v);
-      if (!r) {
+      if (await testStage.skip!(ctx, v, {})) {
         await attestSlurmSif(ctx, v, sifPath(ctx, v), dockerArchivePath(ctx, v), report);
         report.title('Slurm: tested already; SBOM, provenance and signature added');
         return;
       }
-      const t = await awaitJobs(r, poller, (now) => {
+      // The baseline read before any job of this variant is submitted: a missing one is refused first.
+      const baseline = await findBaseline(run.gate, v.rendered!.names.stem, sifName(v));
+      const r = recordFor(ctx, v, run.jobs);
+      await submitNeeded(ctx, run.jobs, [r], exec, run.save);
+      const t = await awaitJobs(r, run.poller, (now) => {
         report.title(now);
         report.progress(now);
       });
       const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
-      const run: TestRun = {
+      const test = testRun({
         image: path.basename(r.sif),
         stem: r.stem,
         dockerhash: r.dockerhash,
         recipe: ctx.recipe.name,
         params: { ...v.values },
         runner: 'slurm',
-        host: os.hostname(),
         jobId: t.id,
         jobState: t.state,
-        started: stat.mtime.toISOString(),
-        finished: new Date((exec.clock ?? realClock).now()).toISOString(),
+        started: stat.mtime,
+        finished: new Date((exec.clock ?? realClock).now()),
         checks: results,
-        passed: false,
-        gate: judgeGate(results, gate.baselines.get(v), gate.inputs),
-      };
-      run.passed = results.every((x) => x.passed) && run.gate?.verdict !== 'refused';
-      const file = await saveRun(exec.resultsDir, run);
+        baseline,
+        gate: run.gate,
+      });
+      const file = await saveRun(exec.resultsDir, test);
       v.results.convert = {
         out: r.sif,
         backend: 'native',
@@ -359,17 +389,10 @@ function waitStage(
         size: stat.size,
         durationMs: 0,
       };
-      v.results.test = run;
+      v.results.test = test;
       v.results.slurm = { convert: r.convert, test: r.test };
-      if (runVerdict(run) === 'refused') throw gateError(run);
-      if (!run.passed) {
-        const failed = results.filter((c) => !c.passed);
-        throw new OperationError(
-          'tests-failed',
-          `${failed.length} check(s) failed in job ${t.id}: ${failed.map((c) => `${c.name} (${c.reason})`).join(', ')}`,
-          { hint: `results in ${file}; the job's files in ${t.workdir}` },
-        );
-      }
+      const failure = runFailure(test, { resultsFile: file, jobDir: t.workdir });
+      if (failure) throw failure;
       const a = await attestSlurmSif(ctx, v, r.sif, r.archive, report);
       report.title(
         `Slurm: converted (job ${r.convert!.id}), tested (job ${t.id}): ${results.length} checks passed${a.signature ? '; signed' : ''}`,
@@ -416,41 +439,19 @@ export async function runOnSlurm(
     });
   const save = () => writeJobs(stateFile, jobs);
 
-  await runPipeline({ ...def, stages: before }, ctx, stages, settings);
-  const ready = ctx.variants.filter((v) => !v.error);
-  const recs = new Map<VariantState, VariantJobs>();
-  // The gate as the test stage would run it (its pipeline `with:`), its baselines read before any job is submitted.
-  const inputs = await gateInputs(ctx, (def.stages.find((s) => s.stage === 'test')?.with ?? {}) as TestWith);
-  const baselines = new Map<VariantState, Baseline | undefined>();
-  for (const v of ready) {
-    // Tested already (a passing run for this very SIF): nothing to submit.
-    if (await testStage.skip!(ctx, v, {})) continue;
-    baselines.set(v, await findBaseline(inputs, v.rendered!.names.stem, path.basename(sifPath(ctx, v))));
-    const b = built(v);
-    const sif = sifPath(ctx, v);
-    let r = jobs.variants.find((x) => x.sif === sif);
-    if (!r) {
-      r = {
-        stem: v.rendered!.names.stem,
-        sif,
-        archive: dockerArchivePath(ctx, v),
-        dockerhash: b.dockerhash,
-        imageId: b.imageId,
-        tag: b.tag,
-      };
-      jobs.variants.push(r);
-    }
-    recs.set(v, r);
-  }
+  // The gate as the test stage would run it (its pipeline `with:`), the tree opened before anything runs.
+  const gate = await gateInputs(ctx, (def.stages.find((s) => s.stage === 'test')?.with ?? {}) as TestWith);
   const poller = new Poller(jobs, save, exec.pollMs, ctx.signal, exec);
   try {
-    await submitNeeded(ctx, jobs, [...recs.values()], exec, save);
-    const rest = { ...ctx, variants: ready };
+    // The jobs recorded may have moved on while no controller watched.
+    if (await refresh(jobs, ctx.signal, exec)) await save();
+    // Every variant at once: builds keep to their slots (--build-jobs), and a variant waiting on
+    // its jobs holds no build back.
     await runPipeline(
-      { ...def, stages: [{ stage: 'slurm', with: {} }, ...after] },
-      rest,
-      { ...stages, slurm: waitStage(exec, recs, poller, { inputs, baselines }) },
-      { ...settings, jobs: Math.max(1, ready.length) },
+      { ...def, stages: [...before, { stage: 'slurm', with: {} }, ...after] },
+      ctx,
+      { ...stages, slurm: slurmStage(exec, { jobs, save, poller, gate }) },
+      { ...settings, jobs: Math.max(settings.jobs, ctx.variants.length) },
     );
   } finally {
     if (ctx.signal.aborted && openJobs(jobs).length) {

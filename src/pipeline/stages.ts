@@ -1,13 +1,11 @@
 import * as path from 'node:path';
 import { buildVariant, type BuildRecord } from '../engine/build';
-import { readRecipeInputs, renderRecipe, type RecipeInputs } from '../recipe/render-recipe';
+import { renderRecipe } from '../recipe/render-recipe';
+import { buildOrder, plannedFor, recipeInputs } from './build-order';
 import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
 
-/** The recipe's inputs, read once per run and shared by every variant's render. */
-export function recipeInputs(ctx: PipelineContext): Promise<RecipeInputs> {
-  return ctx.run.recipeInputs.get(() => readRecipeInputs(ctx.recipe));
-}
+export { recipeInputs };
 
 export const renderStage: Stage = {
   name: 'render',
@@ -41,24 +39,39 @@ export const buildStage: Stage = {
   gives: ['build'],
   async run(ctx, v, report) {
     const o = ctx.options;
-    const docker = await engineFor(ctx, v);
-    const record: BuildRecord = await ctx.run.slots.use('build', () =>
-      buildVariant(docker, {
-        recipe: ctx.recipe,
-        rendered: v.rendered!,
-        serverFiles: o.serverFiles,
-        rebuild: o.rebuild,
-        sourceCache: o.sourceCache,
-        offline: o.offline,
-        logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
-        signal: ctx.signal,
-        extraLabels: o.extraLabels,
-        // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
-        deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
-        onProgress: (line) => report.progress(line),
-      }),
-    );
-    v.results.build = record;
-    report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
+    // The plan puts the variant on the engine that holds its longest prefix, after the variant that builds it.
+    const order = await buildOrder(ctx);
+    const planned = plannedFor(order, ctx, v);
+    if (planned) v.results.engine = planned.engine || 'default';
+    if (planned?.after !== undefined) {
+      report.progress(
+        `waiting for ${ctx.variants[planned.after].rendered?.names.stem ?? 'the variant'} to build the ${planned.shared} steps they share`,
+      );
+      await order.wait(planned.after, ctx.signal);
+    }
+    try {
+      const docker = await engineFor(ctx, v);
+      const record: BuildRecord = await ctx.run.slots.use('build', () =>
+        buildVariant(docker, {
+          recipe: ctx.recipe,
+          rendered: v.rendered!,
+          serverFiles: o.serverFiles,
+          rebuild: o.rebuild,
+          sourceCache: o.sourceCache,
+          offline: o.offline,
+          logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
+          signal: ctx.signal,
+          extraLabels: o.extraLabels,
+          // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
+          deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
+          onProgress: (line) => report.progress(line),
+        }),
+      );
+      v.results.build = record;
+      report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);
+    } finally {
+      // Built or failed: whoever waits on this variant's prefix goes on (and builds it itself if it failed).
+      order.ended(ctx.variants.indexOf(v));
+    }
   },
 };

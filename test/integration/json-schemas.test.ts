@@ -71,6 +71,8 @@ describe('JSON Schemas of the --json documents', () => {
       await doc('render-matrix', ['render', 'mpi4py', '--matrix']);
       // The example's declared source (shipped beside its recipe): copied into a cache of the test's own.
       await doc('fetch', ['fetch', 'mpi4py-cpu', '--cache', path.join(dir, 'sources')]);
+      const plan = await doc('release-dry-run', ['release', 'mpi4py-cpu', '--matrix', '--dry-run', '--engines', 'a,b']);
+      expect(plan.plan.executed).toBe(plan.plan.distinct);
       const e = await doc('error', ['render', 'mpi4py', '--set', 'rocmm=1'], { code: 2 });
       expect(e.error.code).toBeTruthy();
     });

@@ -43,7 +43,7 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
       'parameters:\n',
       'parameters:\n  variant:\n    type: enum\n    values: [a, b]\n    default: a\n',
     );
-    text = text.replace('matrix:\n  - {}\n', 'matrix:\n  - { variant: a }\n  - { variant: b }\n');
+    text = text.replace(/^matrix:\n( {2}- .*\n)+/m, 'matrix:\n  - { variant: a }\n  - { variant: b }\n');
     await fs.writeFile(recipe, text);
     await fs.writeFile(
       path.join(dir, 'defs', 'mpi4py-cpu', 'variant.docker'),
@@ -100,9 +100,15 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
       'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a',
       'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b',
     ]);
+    // A pipeline, not a barrier: each variant's conversion submitted as soon as its own archive was saved,
+    // the first before the second variant's archive was there.
     const arrayIds = new Set(jobs.variants.map((v) => v.convert!.id.split('_')[0]));
-    expect(arrayIds.size).toBe(1); // one job array for the matrix
-    expect(jobs.variants.map((v) => v.convert!.id.split('_')[1])).toEqual(['0', '1']);
+    expect(arrayIds.size).toBe(2);
+    expect(jobs.variants.map((v) => v.convert!.id.split('_')[1])).toEqual(['0', '0']);
+    const firstSubmitted = stderr.indexOf('Slurm: convert ');
+    const secondSaved = stderr.search(/Saved lumi-mpi4py-cpu-python-3\.11-mpi4py-3\.1\.4-variant-b-/);
+    expect(firstSubmitted).toBeGreaterThan(-1);
+    expect(secondSaved === -1 || firstSubmitted < secondSaved).toBe(true);
 
     const resumed = await runCli([...release(['--resume']), '--json'], { cwd: dir });
     expect(resumed.code).toBe(0);
@@ -132,12 +138,11 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
       '-P',
       '-X',
       '-j',
-      [...arrayIds][0],
+      [...arrayIds].join(','),
       '-o',
       'JobID,State,ExitCode',
     ]).toString();
-    expect(acct).toMatch(/_0\|COMPLETED\|0:0/);
-    expect(acct).toMatch(/_1\|COMPLETED\|0:0/);
+    for (const id of arrayIds) expect(acct).toContain(`${id}_0|COMPLETED|0:0`);
     expect((await runCli(['verify', '--root', 'containers', '--deep'], { cwd: dir })).code).toBe(0);
   });
 });
@@ -247,7 +252,7 @@ testing:
     const doc = JSON.parse(first.stdout);
     expect(doc.variants[0].stages.promote).toBe('done');
     expect(doc.variants[1].stages.slurm).toMatch(
-      /^FAILED: convert job \d+_1 ended FAILED \(exit 2:0\); log: .*\/sif\/\.sifkit-slurm\/logs\/convert-\d+-1\.out$/,
+      /^FAILED: convert job \d+_0 ended FAILED \(exit 2:0\); log: .*\/sif\/\.sifkit-slurm\/logs\/convert-sifkittest-tiny-v-1\.1-[0-9a-f]{12}-\d+-0\.out$/,
     );
     const log = /log: (.*)$/.exec(doc.variants[1].stages.slurm)![1];
     expect(await fs.readFile(log, 'utf8')).toMatch(/sifkit: error: /);

@@ -72,6 +72,7 @@ const PURE = new Set([
   'recipe/served',
   'recipe/fetches',
   'recipe/sources',
+  'recipe/steps',
   'fileserver/roles',
   'sif/format',
   'sif/integrity',
@@ -107,6 +108,7 @@ const PURE = new Set([
   'github/pr-content',
   'github/pull-request',
   'pipeline/context',
+  'pipeline/build-plan',
 ]);
 
 /** Run-time imports that make a module effectful. */

@@ -225,7 +225,7 @@ describe('--on slurm executor', () => {
     const waiting = awaitJobs(jobs.variants[0], poller, () => undefined);
     const failed = expect(waiting).rejects.toMatchObject({
       message: expect.stringMatching(
-        /^convert job 100_0 ended OUT_OF_MEMORY \(exit 0:125\); log: .*convert-\d+-0\.out$/,
+        /^convert job 100_0 ended OUT_OF_MEMORY \(exit 0:125\); log: .*convert-.*\d+-0\.out$/,
       ),
     });
     await until(() => clock.sleeping() === 1, 1);
@@ -235,7 +235,7 @@ describe('--on slurm executor', () => {
     clock.advance(1000);
     await submitNeeded(ctx, jobs, jobs.variants, exec, save);
     expect(sched.sbatchLines().slice(2)).toEqual([
-      expect.stringMatching(/^--parsable .*\/convert-\d+\.sh$/),
+      expect.stringMatching(/^--parsable .*\/convert-.*\d+\.sh$/),
       expect.stringMatching(/^--parsable --dependency=afterok:102_0 --kill-on-invalid-dep=yes .*\/job\.sh$/),
     ]);
     expect(jobs.variants[0]).toMatchObject({ convert: { id: '102_0', attempt: 2 }, test: { id: '103', attempt: 1 } });

@@ -1,0 +1,71 @@
+/**
+ * `release --dry-run` (and `run --dry-run`): the build plan of the
+ * variants, nothing built. Which engine builds each variant, what it takes
+ * from an earlier variant's build there, and the matrix's steps against
+ * its distinct ones.
+ */
+import type { CommandIO } from './run';
+import { jsonDoc, table } from './output';
+import { loadRecipe, newContext, parseSets, planRun, render, variantValues, ymd, type BuildPlan } from '../index';
+
+export interface PlanFlags {
+  set?: string[];
+  matrix?: boolean;
+  date?: string;
+  engines?: string[];
+}
+
+function engineName(address: string): string {
+  return address || 'default';
+}
+
+/** The plan as people read it: a row per variant, a row per engine, the totals. */
+export function planText(plan: BuildPlan, stems: string[]): string {
+  const variants = table(
+    plan.variants.map((v) => [
+      stems[v.index],
+      engineName(v.engine),
+      String(v.steps - v.shared),
+      String(v.shared),
+      v.after === undefined ? '-' : stems[v.after],
+    ]),
+    ['variant', 'engine', 'steps to run', 'steps shared', 'after'],
+  );
+  const engines = table(
+    plan.engines.map((e) => [engineName(e.engine), String(e.variants.length), String(e.run), String(e.heavy)]),
+    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD'],
+  );
+  const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-');
+  return (
+    `${variants}\n${engines}\n` +
+    `steps: ${plan.steps} in the definitions, ${plan.distinct} distinct, ${plan.executed} to run (${ratio(plan.executed, plan.distinct)} of distinct); ` +
+    `RUN/COPY/ADD: ${plan.distinctHeavy} distinct, ${plan.executedHeavy} to run (${ratio(plan.executedHeavy, plan.distinctHeavy)})\n`
+  );
+}
+
+/** Each variant's stem, with the values that tell apart variants of one stem (a parameter outside the name). */
+function variantLabels(stems: string[], values: Array<Record<string, string>>): string[] {
+  return stems.map((stem, i) => {
+    const same = stems.flatMap((s, j) => (s === stem && j !== i ? [values[j]] : []));
+    const differ = Object.keys(values[i]).filter((k) => same.some((o) => o[k] !== values[i][k]));
+    return [stem, ...differ.map((k) => `${k}=${values[i][k]}`)].join(' ');
+  });
+}
+
+export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: CommandIO): Promise<void> {
+  const recipe = await loadRecipe(recipeRef);
+  const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
+  const ctx = newContext({
+    recipe,
+    values,
+    signal: io.signal,
+    options: { engines: flags.engines },
+    date: flags.date ?? ymd(new Date()),
+  });
+  // Each variant rendered here first, so a bad one is its one-line error rather than left out of the plan.
+  for (const v of ctx.variants) v.rendered = await render(recipe, { values: v.values, date: ctx.date });
+  const stems = ctx.variants.map((v) => v.rendered!.names.stem);
+  const plan = await planRun(ctx);
+  if (io.json) io.stdout(jsonDoc({ ok: true, recipe: recipe.name, dryRun: true, plan: { ...plan, stems } }));
+  else io.stdout(planText(plan, variantLabels(stems, values)));
+}

@@ -1,0 +1,117 @@
+/**
+ * Which engine builds which variant, and in which order, so that a step
+ * the matrix shares runs once. The variants' steps (recipe/steps.ts) form
+ * a tree of common prefixes; an engine's layer cache holds the prefixes it
+ * built, so a variant goes where its longest prefix is, and waits for the
+ * variant that builds that prefix. A variant moves to another engine only
+ * when that shortens the run by more than twice the steps it would repeat
+ * there (per variant, the plan minimises the longest engine's work plus
+ * twice the work added; steps count as heavy when RUN, COPY or ADD).
+ * Moving a prefix between engines (docker save/load) is not planned: an
+ * engine builds what it needs. Pure: the build stage follows the plan.
+ */
+import type { BuildStep } from '../recipe/steps';
+
+export interface PlannedVariant {
+  /** Position in the run's variants. */
+  index: number;
+  engine: string;
+  /** Steps of its definition. */
+  steps: number;
+  /** Steps its engine has already built for an earlier variant (layer cache). */
+  shared: number;
+  /** The earlier variant on the same engine whose build holds its longest prefix: build after it. */
+  after?: number;
+}
+
+export interface EnginePlan {
+  /** Its address ('' for the default engine). */
+  engine: string;
+  variants: number[];
+  /** Steps it runs, and of those the heavy ones (RUN, COPY, ADD). */
+  run: number;
+  heavy: number;
+}
+
+export interface BuildPlan {
+  variants: PlannedVariant[];
+  engines: EnginePlan[];
+  /** Steps of every definition added up. */
+  steps: number;
+  /** Distinct steps of the matrix (nodes of the prefix tree), all and heavy. */
+  distinct: number;
+  distinctHeavy: number;
+  /** Steps the plan runs over every engine, all and heavy (= distinct when nothing repeats). */
+  executed: number;
+  executedHeavy: number;
+}
+
+/** Steps whose run costs time: the ones that make a layer with content. */
+export function isHeavy(step: Pick<BuildStep, 'instruction'>): boolean {
+  return step.instruction === 'RUN' || step.instruction === 'COPY' || step.instruction === 'ADD';
+}
+
+/**
+ * The plan for these variants' steps over these engines ('' alone: the
+ * default one). A variant without steps (its render failed) is left out.
+ */
+export function planBuilds(
+  variants: ReadonlyArray<readonly BuildStep[] | undefined>,
+  engines: readonly string[],
+): BuildPlan {
+  const addresses = engines.length ? [...new Set(engines)] : [''];
+  const weight = (s: BuildStep) => (isHeavy(s) ? 1 : 0);
+  // Per engine: the keys it will hold, and which variant first builds each.
+  const held = addresses.map(() => new Map<string, number>());
+  const load = addresses.map(() => 0);
+  const planned: PlannedVariant[] = [];
+  // In the run's order, so that the variant a build waits for (`after`) always comes before it.
+  const order = variants
+    .map((steps, index) => ({ steps, index }))
+    .filter((v): v is { steps: readonly BuildStep[]; index: number } => v.steps !== undefined);
+  for (const { steps, index } of order) {
+    let best = -1;
+    let bestCost = Infinity;
+    addresses.forEach((_, e) => {
+      const fresh = steps.filter((s) => !held[e].has(s.key)).reduce((n, s) => n + weight(s), 0);
+      const span = Math.max(...load.map((l, i) => (i === e ? l + fresh : l)));
+      // The run's length plus twice the work it adds: a step repeated on another engine must shorten the
+      // run by twice its own time (engines often share a host's CPUs, and the repeat is paid again at every rebuild).
+      const cost = span + 2 * fresh;
+      if (cost < bestCost) {
+        best = e;
+        bestCost = cost;
+      }
+    });
+    const cache = held[best];
+    let shared = 0;
+    let after: number | undefined;
+    for (const s of steps) {
+      const from = cache.get(s.key);
+      if (from === undefined) break;
+      shared++;
+      after = from;
+    }
+    const fresh = steps.slice(shared).reduce((n, s) => n + weight(s), 0);
+    load[best] += fresh;
+    for (const s of steps) if (!cache.has(s.key)) cache.set(s.key, index);
+    planned.push({ index, engine: addresses[best], steps: steps.length, shared, after });
+  }
+  const all = new Map<string, BuildStep>();
+  for (const steps of variants) for (const s of steps ?? []) all.set(s.key, s);
+  const heavyKeys = (keys: Iterable<string>) => [...keys].filter((k) => isHeavy(all.get(k)!)).length;
+  return {
+    variants: planned,
+    engines: addresses.map((engine, e) => ({
+      engine,
+      variants: planned.filter((v) => v.engine === engine).map((v) => v.index),
+      run: held[e].size,
+      heavy: heavyKeys(held[e].keys()),
+    })),
+    steps: variants.reduce((n, s) => n + (s?.length ?? 0), 0),
+    distinct: all.size,
+    distinctHeavy: heavyKeys(all.keys()),
+    executed: held.reduce((n, h) => n + h.size, 0),
+    executedHeavy: held.reduce((n, h) => n + heavyKeys(h.keys()), 0),
+  };
+}

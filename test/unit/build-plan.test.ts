@@ -1,0 +1,123 @@
+/**
+ * The build plan over a matrix: steps keyed as the layer cache keys them
+ * (a COPY by what it copies, a per-build ARG by what it stands for), the
+ * prefix tree's distinct steps, and variants routed to the engine holding
+ * their longest prefix, after the variant that builds it.
+ */
+import { planBuilds } from '../../src/pipeline/build-plan';
+import { buildSteps, instructions } from '../../src/recipe/steps';
+import { loadRecipe } from '../../src/recipe/load';
+import { readRecipeInputs, renderRecipe } from '../../src/recipe/render-recipe';
+import { variantValues } from '../../src/recipe/params';
+import { variantSteps } from '../../src/pipeline/build-order';
+
+const files = { 'a.txt': 'x:1', 'dir/b': '-:2', 'dir/c': '-:3', other: '-:4' };
+
+/** A definition: a shared base, then a tail per variant. */
+function def(tail: string[], base = ['RUN apt-get install -y a', 'COPY dir/ /opt/dir/', 'RUN make']): string {
+  return ['FROM debian:bookworm-slim', ...base, ...tail, ''].join('\n');
+}
+
+describe('build steps', () => {
+  it('joins continued lines and drops comments, also inside a continued instruction', () => {
+    expect(instructions('# head\nFROM x\n\nRUN a ; \\\n# note\n  b\nENV A=1\n')).toEqual([
+      { line: 2, text: 'FROM x' },
+      { line: 4, text: 'RUN a ; b' },
+      { line: 7, text: 'ENV A=1' },
+    ]);
+  });
+
+  it('keys a COPY by the content it copies, and chains every key to the steps before', () => {
+    const one = buildSteps(def(['RUN tail']), { files });
+    const changed = buildSteps(def(['RUN tail']), { files: { ...files, 'dir/c': '-:changed' } });
+    const unrelated = buildSteps(def(['RUN tail']), { files: { ...files, other: '-:changed' } });
+    expect(one.map((s) => s.instruction)).toEqual(['FROM', 'RUN', 'COPY', 'RUN', 'RUN']);
+    expect(changed[1].key).toBe(one[1].key);
+    // Same COPY line, other content: not the same step, nor is anything after it.
+    expect(changed[2].key).not.toBe(one[2].key);
+    expect(changed[4].key).not.toBe(one[4].key);
+    expect(unrelated.map((s) => s.key)).toEqual(one.map((s) => s.key));
+    // A wildcard and a single file.
+    const star = (f: Record<string, string>) => buildSteps('FROM x\nCOPY dir/* a.txt /o/\n', { files: f })[1].key;
+    expect(star({ ...files, 'dir/b': '-:9' })).not.toBe(star(files));
+    expect(star({ ...files, other: '-:9' })).toBe(star(files));
+  });
+
+  it('keys a per-build ARG by what it stands for, so what follows differs when that does', () => {
+    const text = 'FROM x\nARG SERVED_DIGEST\nRUN fetch\n';
+    const a = buildSteps(text, { files, args: { SERVED_DIGEST: 'cpe-23.09.tar licensed' } });
+    const b = buildSteps(text, { files, args: { SERVED_DIGEST: 'cpe-24.03.tar licensed' } });
+    expect(a[0].key).toBe(b[0].key);
+    expect(a[2].key).not.toBe(b[2].key);
+  });
+});
+
+describe('the build plan', () => {
+  const matrix = [def(['RUN tail 1']), def(['RUN tail 2']), def(['RUN tail 3'])].map((d) => buildSteps(d, { files }));
+
+  it('counts the steps of every definition against the distinct ones of the prefix tree', () => {
+    const plan = planBuilds(matrix, []);
+    expect(plan.steps).toBe(15);
+    expect(plan.distinct).toBe(4 + 3);
+    expect(plan.distinctHeavy).toBe(3 + 3);
+    expect(plan.executed).toBe(plan.distinct);
+    expect(plan.variants.map((v) => [v.engine, v.shared, v.after])).toEqual([
+      ['', 0, undefined],
+      ['', 4, 0],
+      ['', 4, 0],
+    ]);
+  });
+
+  it('keeps variants that share a long prefix on one engine: nothing runs twice', () => {
+    const plan = planBuilds(matrix, ['A', 'B']);
+    expect(plan.executedHeavy).toBe(plan.distinctHeavy);
+    expect(plan.engines.map((e) => [e.engine, e.variants, e.heavy])).toEqual([
+      ['A', [0, 1, 2], 6],
+      ['B', [], 0],
+    ]);
+  });
+
+  it('spreads groups that share little over the engines, each with its own variants after their leader', () => {
+    // Two families (rocm 5 and 6) with a long install each, a one-step shared base.
+    const family = (r: string, tail: string) =>
+      buildSteps(
+        def([`RUN tail ${tail}`], ['RUN base', ...Array.from({ length: 8 }, (_, i) => `RUN rocm ${r} part ${i}`)]),
+        {
+          files,
+        },
+      );
+    const steps = [family('5', 'a'), family('6', 'a'), family('5', 'b'), family('6', 'b')];
+    const plan = planBuilds(steps, ['A', 'B']);
+    expect(plan.variants.map((v) => [v.engine, v.after])).toEqual([
+      ['A', undefined],
+      ['B', undefined],
+      ['A', 0],
+      ['B', 1],
+    ]);
+    // Only the shared base runs twice, once per engine.
+    expect(plan.executedHeavy).toBe(plan.distinctHeavy + 1);
+  });
+
+  it('leaves out a variant without steps (its render failed) and names each engine once', () => {
+    const plan = planBuilds([matrix[0], undefined, matrix[1]], ['A', 'A']);
+    expect(plan.variants.map((v) => v.index)).toEqual([0, 2]);
+    expect(plan.engines).toHaveLength(1);
+  });
+
+  it("the example's matrix shares every step but its tail: one engine of two builds it, ratio 1.00", async () => {
+    const recipe = await loadRecipe('mpi4py-cpu');
+    const inputs = await readRecipeInputs(recipe);
+    const values = variantValues(recipe, {}, true);
+    expect(values.length).toBeGreaterThan(1);
+    const steps = await Promise.all(
+      values.map(async (v) =>
+        variantSteps(recipe, await renderRecipe(recipe, { values: v, date: '20260101', inputs }), inputs.files),
+      ),
+    );
+    for (const engines of [[], ['A', 'B']]) {
+      const plan = planBuilds(steps, engines);
+      expect(plan.executed).toBe(plan.distinct);
+      expect(plan.distinct).toBeLessThan(plan.steps);
+    }
+  });
+});
