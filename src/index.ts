@@ -150,7 +150,7 @@ export {
 } from './tree/compat';
 
 // Files written safely.
-export { makeOutputDir, writeInside } from './util/outdir';
+export { makeOutputDir, refuseOverwrite, writeInside } from './util/outdir';
 export { writeFileAtomic } from './util/files';
 
 // Errors and exit codes.

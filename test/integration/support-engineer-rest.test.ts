@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
 import { genTree, type GenImage } from '../support/gentree';
+import { makeSif } from '../support/sifs';
 
 jest.setTimeout(120_000);
 
@@ -103,5 +104,65 @@ describe('issue 32: retire then restore', () => {
     expect(r.stderr.trim().split('\n')[0]).toBe(
       'sifkit: error: no image with dockerhash 0123456789ab is in the quarantine',
     );
+  });
+});
+
+describe('issue 32: two versions made on one day', () => {
+  const DATE = '20241007';
+  /** A SIF of the example recipe (default parameters) as sifkit labels it, with its own dockerhash. */
+  async function exampleSif(file: string, dockerhash: string): Promise<void> {
+    const r = await runCli(['render', 'mpi4py-cpu', '--json']);
+    expect(r.code).toBe(0);
+    const rendered = JSON.parse(r.stdout);
+    await makeSif(file, {
+      stem: rendered.names.stem,
+      dockerhash,
+      recipe: 'mpi4py-cpu',
+      params: rendered.parameters,
+      env: ['WITH_CONDA=. /opt/mpi4py-env/activate', 'PATH=/usr/bin'],
+      labels: { 'io.sifkit.definition-hash': rendered.definitionHash },
+    });
+  }
+  const noTree = () => path.join(dir, 'no-tree');
+  beforeAll(async () => {
+    await exampleSif(path.join(dir, 'first.sif'), '111111111111');
+    await exampleSif(path.join(dir, 'second.sif'), '222222222222');
+  });
+
+  it('module --out refuses (exit 3, one line naming the other image) to overwrite the first; a rerun is fine; --force replaces', async () => {
+    const first = path.join(dir, 'first.sif');
+    const second = path.join(dir, 'second.sif');
+    const out = path.join(dir, 'modules-out');
+    const mod = (sif: string, ...more: string[]) =>
+      runCli(['module', sif, '--out', out, '--root', noTree(), '--date', DATE, ...more]);
+    expect((await mod(first)).code).toBe(0);
+    const lua = (await fs.readdir(path.join(out, 'modules', 'mpi4py-cpu')))[0];
+    const before = await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8');
+    // The same image again: the same files, no refusal.
+    expect((await mod(first)).code).toBe(0);
+    const refused = await mod(second);
+    expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 3, stdout: '' });
+    expect(refused.stderr.split('\n')[0]).toBe(
+      `sifkit: error: ${path.join(out, 'modules', 'mpi4py-cpu', lua)} is already there with other content (made for image 111111111111)`,
+    );
+    expect(refused.stderr).toContain('give this one --date of another day, or --force');
+    expect(await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8')).toBe(before);
+    // Another date: a distinct version beside the first.
+    expect((await mod(second, '--date', '20241008')).code).toBe(0);
+    expect((await fs.readdir(path.join(out, 'modules', 'mpi4py-cpu'))).sort()).toHaveLength(2);
+    const forced = await mod(second, '--force');
+    expect(forced.code).toBe(0);
+    expect(await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8')).toContain('222222222222');
+  });
+
+  it('easyconfig --out refuses the same way, and --force replaces', async () => {
+    const out = path.join(dir, 'ec-out');
+    const ec = (sif: string, ...more: string[]) =>
+      runCli(['easyconfig', sif, '--out', out, '--root', noTree(), '--date', DATE, ...more]);
+    expect((await ec(path.join(dir, 'first.sif'))).code).toBe(0);
+    const refused = await ec(path.join(dir, 'second.sif'));
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/\.eb is already there with other content \(made for image 111111111111\)/);
+    expect((await ec(path.join(dir, 'second.sif'), '--force')).code).toBe(0);
   });
 });
