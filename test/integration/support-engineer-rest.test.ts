@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
+import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
 import { genTree, type GenImage } from '../support/gentree';
 import { makeSif } from '../support/sifs';
 
@@ -164,5 +165,51 @@ describe('issue 32: two versions made on one day', () => {
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/\.eb is already there with other content \(made for image 111111111111\)/);
     expect((await ec(path.join(dir, 'second.sif'), '--force')).code).toBe(0);
+  });
+});
+
+describe('issue 32: Ctrl-C in plain output (CI=true, no terminal)', () => {
+  afterAll(() => removeTestImages());
+
+  it('the interrupted stage reads interrupted, never FAILED, and the command that resumes is printed', async () => {
+    const defs = path.join(dir, 'defs', 'slow');
+    await fs.mkdir(defs, { recursive: true });
+    // A build step that lasts until it is interrupted; the run label keeps other tests' caches from answering it.
+    await fs.writeFile(
+      path.join(defs, 'main.docker'),
+      ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo h38-slow && sleep 600', ''].join(
+        '\n',
+      ),
+    );
+    await fs.writeFile(
+      path.join(defs, 'recipe.yaml'),
+      `name: slow
+naming: { prefix: sifkittest, app: slow, version: v, parts: [[v, v]] }
+fragments: [slow/main.docker]
+parameters: { v: { type: version, default: '1.0' } }
+checks:
+  - { name: version, command: 'true' }
+testing:
+  local: { launcher: '' }
+`,
+    );
+    let sent = false;
+    const r = await runCli(['release', defs, '--root', 'tree', '--init', '--out', 'sif'], {
+      cwd: dir,
+      // Interrupted once the build runs the step (polled on what it prints, not a guessed time).
+      onStderr: (text, kill) => {
+        if (!sent && text.includes('h38-slow')) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/✖ Build the image \[interrupted\]/);
+    expect(r.stderr).not.toMatch(/FAILED/);
+    expect(r.stderr).toContain(
+      `to resume (each stage skips what is done): sifkit release ${defs} --root tree --init --out sif`,
+    );
   });
 });
