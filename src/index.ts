@@ -151,6 +151,7 @@ export {
 
 // Files written safely.
 export { makeOutputDir, refuseOverwrite, writeInside } from './util/outdir';
+export { ownTempBytes } from './util/progress';
 export { writeFileAtomic } from './util/files';
 
 // Errors and exit codes.
