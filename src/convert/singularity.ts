@@ -3,15 +3,11 @@
  * objects it puts beside the partition, derived from the image config only
  * (pure: same config, same bytes).
  */
+import { bashWord, shDoubleQuoted } from '../emit/bash';
 import type { ImageConfig } from './archive';
 
 export const ENV_DIR = '.singularity.d/env';
 export const DOCKER_ENV_SCRIPT = `${ENV_DIR}/10-docker2singularity.sh`;
-
-/** `\ " ` $` escaped for a double-quoted shell word, as apptainer does. */
-export function shellEscape(value: string): string {
-  return value.replace(/[\\"`$]/g, (c) => `\\${c}`);
-}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -26,14 +22,15 @@ export function envScript(env: string[] = []): string {
     if (eq <= 0) continue;
     const name = item.slice(0, eq);
     if (!NAME.test(name)) continue;
-    const value = shellEscape(item.slice(eq + 1));
-    lines.push(name === 'PATH' ? `export PATH="${value}"` : `export ${name}="\${${name}:-"${value}"}"`);
+    const value = shDoubleQuoted(item.slice(eq + 1), `image ENV ${name}`);
+    lines.push(name === 'PATH' ? `export PATH=${value}` : `export ${name}="\${${name}:-${value}}"`);
   }
   return lines.join('\n') + '\n';
 }
 
-function quoteWords(words: string[] | null | undefined): string {
-  return (words ?? []).map((w) => `"${shellEscape(w)}"`).join(' ');
+/** The words as one string of double-quoted words, for the runscript's `eval set`. */
+function quoteWords(words: string[] | null | undefined, what: string): string {
+  return (words ?? []).map((w) => shDoubleQuoted(w, what)).join(' ');
 }
 
 /**
@@ -43,8 +40,8 @@ function quoteWords(words: string[] | null | undefined): string {
  */
 export function runscript(config: ImageConfig['config'] = {}): string {
   return `#!/bin/sh
-OCI_ENTRYPOINT='${quoteWords(config.Entrypoint).replace(/'/g, `'\\''`)}'
-OCI_CMD='${quoteWords(config.Cmd).replace(/'/g, `'\\''`)}'
+OCI_ENTRYPOINT=${bashWord(quoteWords(config.Entrypoint, 'image ENTRYPOINT'), 'image ENTRYPOINT')}
+OCI_CMD=${bashWord(quoteWords(config.Cmd, 'image CMD'), 'image CMD')}
 ARGS=""
 for arg in "$@"; do
     ARGS="\${ARGS} \\"$(printf '%s' "$arg" | sed 's/[\\\\"\`$]/\\\\&/g')\\""

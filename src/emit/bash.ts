@@ -16,6 +16,17 @@ export function bashWord(value: string, what = 'value'): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * `value` as one double-quoted word, `\ " ` $` escaped: the form apptainer
+ * writes in a SIF's environment and runscript (kept so a converted image
+ * matches apptainer's byte for byte), which sh and bash read back exactly,
+ * also as the default of a `${NAME:-WORD}` expansion.
+ */
+export function shDoubleQuoted(value: string, what = 'value'): string {
+  checkText(value, what, 'sh', /\0/, 'a NUL character');
+  return `"${value.replace(/[\\"`$]/g, (c) => `\\${c}`)}"`;
+}
+
 /** A whole number as a bash word (no quoting needed, but checked). */
 function numberWord(n: number, what: string): string {
   if (!Number.isSafeInteger(n)) throw new InputError('bad-value', `${what}: ${n} is not a whole number`);

@@ -11,7 +11,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { bashWord, fillShell } from '../../src/emit/bash';
+import { bashWord, fillShell, shDoubleQuoted } from '../../src/emit/bash';
+import { envScript, runscript } from '../../src/convert/singularity';
 import { luaString } from '../../src/emit/lua';
 import { pyString } from '../../src/emit/python';
 import { DockerfileParser, type Label } from 'dockerfile-ast';
@@ -71,6 +72,34 @@ describe('the bash emitter', () => {
     expect(() => fillShell("cp '{path}' /b", { path: 'a' }, 'backup_command')).toThrow(/inside quotes/);
     expect(() => fillShell('cp {paht} /b', { path: 'a' }, 'backup_command')).toThrow(/unknown placeholder \{paht\}/);
     expect(() => fillShell('cp {path} "/b', { path: 'a' }, 'backup_command')).toThrow(/unbalanced/);
+  });
+});
+
+describe("the double-quoted sh emitter (a SIF's environment and runscript, as apptainer writes them)", () => {
+  for (const shell of ['dash', 'bash']) {
+    it(`10,000 hostile values, as a word and as the default of \${NAME:-WORD}: ${shell} reads each back exactly`, async () => {
+      const { taken, refused } = sampleFor((v) => shDoubleQuoted(v), seedOfRun(`sh double-quoted ${shell}`));
+      expect(taken.length).toBeGreaterThan(5000);
+      for (const v of refused) expect(v).toContain('\0');
+      const lines = taken.map(([, e]) => `v=${e}\nprintf '%s\\0' "$v"\nunset w\nw="\${w:-${e}}"\nprintf '%s\\0' "$w"`);
+      const script = `set -eu\n${lines.join('\n')}\n`;
+      await runFile(shell, ['-n'], `dq-${shell}.sh`, script);
+      const out = (await runFile(shell, [], `dq-${shell}.sh`, script)).toString('utf8').split('\0');
+      expect(out.slice(0, -1)).toEqual(taken.flatMap(([v]) => [v, v]));
+    });
+  }
+
+  it("an image's hostile ENV values and ENTRYPOINT/CMD words reach the process exactly through the SIF's scripts", async () => {
+    const { taken } = sampleFor((v) => shDoubleQuoted(v), seedOfRun('sif scripts'));
+    const values = taken.slice(0, 500).map(([v]) => v);
+    const env = values.map((v, i) => `SIFKIT_V${i}=${v}`);
+    const show = values.map((_, i) => `printf '%s\\0' "$SIFKIT_V${i}"`).join('\n');
+    const envOut = (await runFile('dash', [], 'env.sh', `${envScript(env)}${show}\n`)).toString('utf8').split('\0');
+    expect(envOut.slice(0, -1)).toEqual(values);
+    // ENTRYPOINT printf, CMD the hostile words: the runscript passes CMD when no argument is given.
+    const run = runscript({ Entrypoint: ['printf', '%s\\0'], Cmd: values.slice(0, 200) });
+    const runOut = (await runFile('dash', [], 'runscript.sh', run)).toString('utf8').split('\0');
+    expect(runOut.slice(0, -1)).toEqual(values.slice(0, 200));
   });
 });
 
