@@ -153,7 +153,8 @@ export {
 } from './tree/compat';
 
 // Files written safely.
-export { makeOutputDir, writeInside } from './util/outdir';
+export { makeOutputDir, refuseOverwrite, writeInside } from './util/outdir';
+export { ownTempBytes } from './util/progress';
 export { writeFileAtomic } from './util/files';
 
 // Errors and exit codes.

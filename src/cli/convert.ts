@@ -1,6 +1,8 @@
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { humanSize, jsonDoc, table } from './output';
+import { startProgress } from './progress';
 import { runCommand } from './run';
 import { addStageFlags, convertSettings, signingKeyFile, type ConvertFlags } from './stage-flags';
 import {
@@ -40,13 +42,15 @@ export function registerConvert(program: Command): void {
         const settings = convertSettings(flags, os.totalmem());
         const keyFile = signingKeyFile(flags);
         const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
+        const dir = flags.output ? path.dirname(path.resolve(flags.output)) : path.resolve(flags.outDir ?? '.');
+        const stop = startProgress(io, `converting ${terminalLine(source)}`, dir);
         const r = await convert(source, flags.output, {
           ...settings,
           signal: io.signal,
           outDir: flags.outDir,
           scanVerdict: 'warn',
           onWarning: (m) => io.stderr(`sifkit: warning: ${m}\n`),
-        });
+        }).finally(stop);
         // With a key: the SBOM and provenance (from the image's labels), then the signature, as a release does.
         const attested = signingKey
           ? await attestSif(

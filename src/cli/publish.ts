@@ -21,6 +21,7 @@ import {
   prBody,
   publishPullRequest,
   readResults,
+  refuseOverwrite,
   releaseFiles,
   resolveRoot,
   resultsFor,
@@ -35,6 +36,17 @@ async function treeIfThere(root: string) {
   return openTree(root, false).catch(() => undefined);
 }
 
+const FORCE_HELP = 'replace files already there with other content (refused by default)';
+
+/** What an existing generated file was made for, when another image: its module and EasyConfig name the dockerhash. */
+function otherImage(dockerhash: string): (existing: string) => string | undefined {
+  return (existing) => {
+    const m = /dockerhash-([0-9a-f]{12})|local_hash\s*=\s*'([0-9a-f]{12})'/.exec(existing);
+    const other = m && (m[1] ?? m[2]);
+    return other && other !== dockerhash ? `made for image ${other}` : undefined;
+  };
+}
+
 export function registerEasyBuildFiles(program: Command): void {
   program
     .command('easyconfig')
@@ -44,21 +56,28 @@ export function registerEasyBuildFiles(program: Command): void {
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
     .option('--date <YYYYMMDD>', 'the date in the EasyConfig name (default: today)')
     .option('--out <dir>', 'where the files go', '.')
+    .option('--force', FORCE_HELP)
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (image: string, flags: { date?: string; out: string; root?: string; json?: boolean }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const root = resolveRoot(flags.root);
-        const tree = await treeIfThere(root);
-        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
-        const r = await releaseFiles(facts, root);
-        const out = await makeOutputDir(flags.out, '--out');
-        for (const [name, text] of Object.entries(r.files)) await writeInside(out, name, text);
-        if (io.json)
-          io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
-        else for (const name of Object.keys(r.files)) io.stdout(`${path.join(out, name)}\n`);
-      }, flags);
-    });
+    .action(
+      async (image: string, flags: { date?: string; out: string; force?: boolean; root?: string; json?: boolean }) => {
+        process.exitCode = await runCommand(async (io) => {
+          const root = resolveRoot(flags.root);
+          const tree = await treeIfThere(root);
+          const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
+          const r = await releaseFiles(facts, root);
+          const out = await makeOutputDir(flags.out, '--out');
+          await refuseOverwrite(out, Object.entries(r.files), {
+            force: flags.force,
+            whose: otherImage(facts.dockerhash),
+          });
+          for (const [name, text] of Object.entries(r.files)) await writeInside(out, name, text);
+          if (io.json)
+            io.stdout(jsonDoc({ ok: true, dir: out, files: Object.keys(r.files), module: facts.names.module }));
+          else for (const name of Object.keys(r.files)) io.stdout(`${path.join(out, name)}\n`);
+        }, flags);
+      },
+    );
 
   program
     .command('module')
@@ -66,47 +85,58 @@ export function registerEasyBuildFiles(program: Command): void {
     .argument('<image>', 'a SIF file, or the name of an image in the tree')
     .requiredOption('--out <dir>', 'prefix: modules go in DIR/modules, scripts in DIR/software')
     .option('--date <YYYYMMDD>', 'the date in the module version (default: today)')
+    .option('--force', FORCE_HELP)
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')
-    .action(async (image: string, flags: { out: string; date?: string; root?: string; json?: boolean }) => {
-      process.exitCode = await runCommand(async (io) => {
-        const root = resolveRoot(flags.root);
-        const tree = await treeIfThere(root);
-        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
-        const [modName, modVersion] = facts.names.module.split('/');
-        const installRel = `software/${modName}/${modVersion}`;
-        const installdir = path.join(path.resolve(flags.out), installRel);
-        // SINGULARITY_BIND is a list of src:dest separated by commas.
-        if (/[,:]/.test(installdir))
-          throw new InputError(
-            'bad-out',
-            `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`,
+    .action(
+      async (image: string, flags: { out: string; date?: string; force?: boolean; root?: string; json?: boolean }) => {
+        process.exitCode = await runCommand(async (io) => {
+          const root = resolveRoot(flags.root);
+          const tree = await treeIfThere(root);
+          const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree });
+          const [modName, modVersion] = facts.names.module.split('/');
+          const installRel = `software/${modName}/${modVersion}`;
+          const installdir = path.join(path.resolve(flags.out), installRel);
+          // SINGULARITY_BIND is a list of src:dest separated by commas.
+          if (/[,:]/.test(installdir))
+            throw new InputError(
+              'bad-out',
+              `--out ${JSON.stringify(installdir)} holds a , or :, which SINGULARITY_BIND cannot hold`,
+            );
+          // A SIF in the tree's easybuild-sif-images/ is found there (or as a copy in the install directory);
+          // any other SIF is used where it is, by its absolute path: no copy of a multi-GB file (README, "module").
+          const real = await fs.realpath(facts.sifPath);
+          const inTree = path.dirname(real) === (await fs.realpath(treeAt(root).easybuild).catch(() => undefined));
+          // Everything is written only once all of it is made: a refusal leaves nothing behind.
+          const files: Record<string, [string, number?]> = {
+            // The definition rendered again from the recipe (never a label), proven by the image's hash.
+            [`${installRel}/share/docker-defs/${facts.stem}.docker`]: [await definitionFor(facts)],
+            ...Object.fromEntries(
+              Object.entries(moduleScripts(facts)).map(([rel, text]) => [`${installRel}/${rel}`, [text, 0o755]]),
+            ),
+            [`modules/${modName}/${modVersion}.lua`]: [
+              moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } }),
+            ],
+          };
+          const out = await makeOutputDir(flags.out, '--out');
+          await refuseOverwrite(
+            out,
+            // The module first: it names the image it was made for.
+            Object.entries(files)
+              .map(([rel, [text]]): [string, string] => [rel, text])
+              .sort(([a], [b]) => Number(b.endsWith('.lua')) - Number(a.endsWith('.lua'))),
+            { force: flags.force, whose: otherImage(facts.dockerhash) },
           );
-        // A SIF in the tree's easybuild-sif-images/ is found there (or as a copy in the install directory);
-        // any other SIF is used where it is, by its absolute path: no copy of a multi-GB file (README, "module").
-        const real = await fs.realpath(facts.sifPath);
-        const inTree = path.dirname(real) === (await fs.realpath(treeAt(root).easybuild).catch(() => undefined));
-        // Everything is written only once all of it is made: a refusal leaves nothing behind.
-        const files: Record<string, [string, number?]> = {
-          // The definition rendered again from the recipe (never a label), proven by the image's hash.
-          [`${installRel}/share/docker-defs/${facts.stem}.docker`]: [await definitionFor(facts)],
-          ...Object.fromEntries(
-            Object.entries(moduleScripts(facts)).map(([rel, text]) => [`${installRel}/${rel}`, [text, 0o755]]),
-          ),
-          [`modules/${modName}/${modVersion}.lua`]: [
-            moduleText(facts, { installdir, sif: inTree ? { root: treeAt(root).root } : { file: real } }),
-          ],
-        };
-        const out = await makeOutputDir(flags.out, '--out');
-        let modfile = '';
-        for (const [rel, [text, mode]] of Object.entries(files)) {
-          const written = await writeInside(out, rel, text, mode);
-          if (rel.endsWith('.lua')) modfile = written;
-        }
-        if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
-        else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
-      }, flags);
-    });
+          let modfile = '';
+          for (const [rel, [text, mode]] of Object.entries(files)) {
+            const written = await writeInside(out, rel, text, mode);
+            if (rel.endsWith('.lua')) modfile = written;
+          }
+          if (io.json) io.stdout(jsonDoc({ ok: true, modulefile: modfile, installdir, module: facts.names.module }));
+          else io.stdout(`${modfile}\nmodule use ${path.join(out, 'modules')}; module load ${facts.names.module}\n`);
+        }, flags);
+      },
+    );
 }
 
 /** A duration from the environment, or the default when it is absent or not a positive number. */

@@ -282,7 +282,7 @@ export function registerRetire(program: Command): void {
   program
     .command('restore')
     .description('bring a retired image back from the quarantine')
-    .argument('<name>', 'the image file name')
+    .argument('<name>', 'the image file name, or its dockerhash (12 hex digits, as status shows it)')
     .option('--dir <dir>', `${TESTED} or ${EASYBUILD}, when it was retired from both`)
     .option('--root <dir>', ROOT_HELP)
     .option('--json', 'print one JSON document on stdout')

@@ -1,10 +1,11 @@
 import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import * as tty from 'node:tty';
-import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
+import { Listr, ProcessOutput, type ListrTask } from 'listr2';
 import { InterruptedError } from '../errors';
 import type { PipelineContext, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
+import { RunLogger } from './interrupt-logger';
 
 export type RendererKind = 'default' | 'simple' | 'silent';
 
@@ -119,7 +120,7 @@ export async function runPipeline(
 
   const processOutput = new ProcessOutput(progressStream(), progressStream());
   // The renderers' loggers write "stdout" through this: it is fd 2 too.
-  const logger = new ListrLogger({ useIcons: true, processOutput });
+  const logger = new RunLogger(ctx.signal, { useIcons: true, processOutput });
   const list = new Listr<PipelineContext, 'default', 'simple'>(ctx.variants.map(variantTask), {
     concurrent: settings.jobs > 1 ? settings.jobs : false,
     exitOnError: false,

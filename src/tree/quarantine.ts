@@ -8,12 +8,13 @@ import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError, RefusedError, throwIfAborted } from '../errors';
-import { fsyncPath } from '../util/files';
+import { fsyncPath, writeFileAtomic } from '../util/files';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
-import { checkName, escapeForMessage } from '../validate/names';
+import { parseSifFileName } from '../recipe/names';
+import { checkName, escapeForMessage, isValidName } from '../validate/names';
 import { retiredRecordSchema, type RetiredRecord } from '../validate/schemas/quarantine';
-import { ledgerPath } from './ledger';
+import { ledgerPath, readLedger, sameStat, statKey, writeLedger, type StatKey } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
 import { EASYBUILD, TESTED, type Tree } from './root';
@@ -21,6 +22,30 @@ import { EASYBUILD, TESTED, type Tree } from './root';
 export function quarantinePaths(tree: Tree, dir: string, name: string): { file: string; manifest: string } {
   const q = path.join(tree.quarantine, dir);
   return { file: path.join(q, name), manifest: path.join(q, `${name}.retired.json`) };
+}
+
+/** Whether the file at `rel` in the tree still has the stat `key` (the ledger's "unchanged since hashed"). */
+export function sameStatSync(tree: Tree, rel: string, key: StatKey | undefined): boolean {
+  try {
+    return sameStat(key, statKey(fsSync.statSync(path.join(tree.root, rel))));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The stat of a quarantined file, but for its ctime: a rename of any name
+ * of a hard-linked image moves the inode's ctime (retire moves each name in
+ * turn), while a write to it moves its mtime.
+ */
+function sameContentStat(a: StatKey, b: StatKey): boolean {
+  return a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs;
+}
+
+/** Adds the quarantined file's stat to its retired record (see retiredRecordSchema's `stat`). */
+export async function recordQuarantinedStat(manifest: string, stat: StatKey): Promise<void> {
+  const record = readRetiredRecord(await fs.readFile(manifest, 'utf8'));
+  if (record) await writeFileAtomic(manifest, JSON.stringify({ ...record, stat }, null, 2) + '\n');
 }
 
 export interface Quarantined {
@@ -156,15 +181,36 @@ export async function restore(
   nameArg: string,
   opts: { dir?: string; signal?: AbortSignal } = {},
 ): Promise<{ restored: string }> {
-  const name = checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
+  // A dockerhash (what status, module names and retire's plan show) or a file name.
+  const byHash: boolean = isValidName('dockerhash', nameArg);
+  const name: string = byHash
+    ? nameArg
+    : checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
   if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD)
     throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
+  const matches = (q: Quarantined) => (byHash ? parseSifFileName(q.name)?.dockerhash === name : q.name === name);
   const find = async () => {
-    const hits = (await listQuarantine(tree)).filter((q) => q.name === name && (!opts.dir || q.dir === opts.dir));
+    const hits = (await listQuarantine(tree)).filter((q) => matches(q) && (!opts.dir || q.dir === opts.dir));
+    const where = `the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`;
     if (!hits.length)
-      throw new InputError('not-quarantined', `${name} is not in the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`);
+      throw new InputError(
+        'not-quarantined',
+        byHash ? `no image with dockerhash ${name} is in ${where}` : `${name} is not in ${where}`,
+        {
+          hint: 'sifkit status lists the images in the tree; retired ones are under .sifkit/quarantine/',
+        },
+      );
+    const names = [...new Set(hits.map((q) => q.name))];
+    if (names.length > 1)
+      throw new InputError(
+        'ambiguous',
+        `dockerhash ${name} is in ${names.length} quarantined images: ${names.join(', ')}`,
+        {
+          hint: 'give the file name',
+        },
+      );
     if (hits.length > 1)
-      throw new InputError('ambiguous', `${name} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
+      throw new InputError('ambiguous', `${names[0]} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
     return hits;
   };
   // Bad names are refused before the lock is taken; found again under it.
@@ -175,9 +221,25 @@ export async function restore(
     const target = path.join(tree.root, q.dir, q.name);
     if (fsSync.existsSync(target))
       throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
+    const rel = `${q.dir}/${q.name}`;
+    // Untouched since retire vouched for it: the ledger vouches again, so status does not call it changed.
+    const entry = await readLedger(tree, q.name);
+    const untouched =
+      q.manifest?.stat !== undefined && sameContentStat(q.manifest.stat, statKey(fsSync.statSync(q.file)));
+    // The rename moves the inode's ctime: the names of a hard-linked image the ledger vouched for stay vouched.
+    const vouched = entry
+      ? Object.keys(entry.hashed).filter((r) => r !== rel && sameStatSync(tree, r, entry.hashed[r]))
+      : [];
     await fs.rename(q.file, target);
     changes.made(() => fs.rename(target, q.file));
     await fsyncPath(path.dirname(target));
+    if (entry && (untouched || vouched.length)) {
+      const ino = fsSync.statSync(target).ino;
+      // Another vouched name of the same inode vouches for this one too.
+      const again = untouched || vouched.some((r) => entry.hashed[r].ino === ino) ? [rel, ...vouched] : vouched;
+      for (const r of again) entry.hashed[r] = statKey(fsSync.statSync(path.join(tree.root, r)));
+      await writeLedger(tree, entry);
+    }
     await fs.rm(`${q.file}.retired.json`, { force: true });
     return {
       value: { restored: `${q.dir}/${q.name}` },

@@ -13,14 +13,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, throwIfAborted } from '../errors';
 import { fsyncPath, writeFileAtomic } from '../util/files';
-import { listLedger, sameStat, statKey, writeLedger, type StatKey } from './ledger';
+import { listLedger, statKey, writeLedger } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
 import { symlinkAtomic } from './atomic';
 import { SIF_IMAGES, type Tree } from './root';
 import { planRetire, type Plan } from './retire-plan';
 import { gatherImages, gatherLinks, scanEasyconfigs } from './retire-gather';
-import { quarantinePaths } from './quarantine';
+import { quarantinePaths, recordQuarantinedStat, sameStatSync } from './quarantine';
 
 export * from './retire-plan';
 export * from './retire-gather';
@@ -60,14 +60,6 @@ export function blockedError(plan: Plan): RefusedError {
     `${b.length} broken image(s) are still referenced: ${b.map((d) => `${d.dir}/${d.name} by ${d.references.join(', ')}`).join('; ')}`,
     { hint: 'rerun with --include-referenced to archive those EasyConfigs and move the links too' },
   );
-}
-
-function sameStatSync(tree: Tree, rel: string, key: StatKey): boolean {
-  try {
-    return sameStat(key, statKey(fsSync.statSync(path.join(tree.root, rel))));
-  } catch {
-    return false;
-  }
 }
 
 export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireResult> {
@@ -135,6 +127,9 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
             2,
           ) + '\n',
         );
+        const vouchedHere = entry
+          ? sameStatSync(tree, `${d.dir}/${d.name}`, entry.hashed[`${d.dir}/${d.name}`])
+          : false;
         // A link (in a development clone) moves as a link: the file it points at is never touched.
         await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
         changes.made();
@@ -144,6 +139,8 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
           for (const rel of vouched) entry.hashed[rel] = statKey(fsSync.statSync(path.join(tree.root, rel)));
           await writeLedger(tree, entry);
         }
+        // The stat the content was vouched for, as it is in the quarantine: restore carries it back.
+        if (vouchedHere) await recordQuarantinedStat(q.manifest, statKey(fsSync.statSync(q.file)));
         files.push({ path: `${d.dir}/${d.name}`, op: `quarantined (${d.rule})` });
       }
       return { value: { plan, applied: true }, files, detail: { retired: files.length } };

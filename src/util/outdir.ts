@@ -3,10 +3,12 @@
  * `easyconfig --out`, `module --out`): the directory is made when missing,
  * a file in its place is bad input named as such, and every file written
  * resolves inside it (targetInside), whatever the names a label gave.
+ * A file already there with other content is replaced only when told
+ * (`--force`): generated files are often edited by hand afterwards.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, errnoCode } from '../errors';
+import { InputError, RefusedError, errnoCode } from '../errors';
 import { writeFileAtomic } from './files';
 import { targetInside } from '../validate/paths';
 
@@ -33,4 +35,30 @@ export async function writeInside(dir: string, rel: string, text: string, mode?:
   await fs.mkdir(path.dirname(target), { recursive: true });
   await writeFileAtomic(target, text, mode);
   return target;
+}
+
+/**
+ * Refuses (exit 3), before anything is written, when a file of `files`
+ * (relative path → content) is already in `dir` with other content and
+ * `force` is not set. The same content again is a rerun, never refused.
+ * `whose` says what an existing file was made for (another image made the
+ * same day gets the same names), for the message.
+ */
+export async function refuseOverwrite(
+  dir: string,
+  files: Iterable<[string, string]>,
+  opts: { force?: boolean; whose?: (existing: string) => string | undefined },
+): Promise<void> {
+  if (opts.force) return;
+  for (const [rel, text] of files) {
+    const target = await targetInside(dir, ...rel.split('/'));
+    const existing = await fs.readFile(target, 'utf8').catch(() => undefined);
+    if (existing === undefined || existing === text) continue;
+    const whose = opts.whose?.(existing);
+    throw new RefusedError('exists', `${target} is already there with other content${whose ? ` (${whose})` : ''}`, {
+      hint: whose
+        ? 'two versions made on one day get the same names: give this one --date of another day, or --force to replace that file'
+        : '--force replaces it',
+    });
+  }
 }
