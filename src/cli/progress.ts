@@ -1,8 +1,9 @@
 /**
  * Progress for a long command that has no pipeline display (standalone
  * `convert`): on a terminal one line redrawn each second (bytes written,
- * rate, time); in plain output (no terminal, or CI) a line when it starts
- * and one every ten seconds; nothing under --json. The figures are the
+ * rate, time); in plain output (no terminal, or CI) a line every ten
+ * seconds, none at the start, so input refused at once is the one line of
+ * its error; nothing under --json. The figures are the
  * bytes in this process's temporary files in the output directory.
  */
 import { humanSize } from './output';
@@ -18,8 +19,7 @@ export function startProgress(io: CommandIO, what: string, dir: string): () => v
     const s = (Date.now() - started) / 1000;
     return `${what}: ${humanSize(bytes)} written, ${humanSize(bytes / Math.max(s, 1))}/s, ${Math.round(s)} s`;
   };
-  if (!live) io.stderr(`${what}: started\n`);
-  else io.liveDisplay = true;
+  if (live) io.liveDisplay = true;
   let stopped = false;
   const timer = setInterval(
     () =>

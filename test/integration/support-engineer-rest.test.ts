@@ -215,15 +215,14 @@ testing:
 });
 
 describe('issue 32: standalone convert is not silent', () => {
-  it('in plain output it says what it converts when it starts, then the result', async () => {
+  it('in plain output it says what it converts every ten seconds (nothing at the start), then the result', async () => {
     const out = path.join(dir, 'convert-out', 'busybox.sif');
     await fs.mkdir(path.dirname(out), { recursive: true });
     const r = await runCli(['convert', 'docker-daemon:sifkit-test/busybox:latest', '-o', out]);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${out}\n` });
     const lines = r.stderr.trim().split('\n');
-    expect(lines[0]).toBe('converting docker-daemon:sifkit-test/busybox:latest: started');
-    // Any progress lines in between (one each ten seconds) carry the figures.
-    for (const l of lines.slice(1, -1))
+    // Progress lines, if the conversion took ten seconds or more, carry the figures.
+    for (const l of lines.slice(0, -1))
       expect(l).toMatch(
         /^converting docker-daemon:sifkit-test\/busybox:latest: [\d.]+ (B|KiB|MiB|GiB) written, .*\/s, \d+ s$/,
       );
