@@ -301,7 +301,8 @@ describe('issue 32: Ctrl-C in a terminal', () => {
     // As a person's terminal: without CI's variable, which makes sifkit print plain lines.
     const cmd = `cd ${dir} && env -u CI node ${CLI} release ${path.join(dir, 'defs', 'tiny')} --root tree --out sif --no-gate; echo EXIT=$?; sleep 900`;
     execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
-    // Interrupted once the conversion is writing its SIF (polled, not a guessed time).
+    // Interrupted once the conversion is writing its SIF (polled, not a guessed time). The image is read
+    // once: the archive stage saves, scans and converts it together, so that is the stage interrupted.
     const out = path.join(dir, 'sif');
     await until(
       async () =>
@@ -316,10 +317,10 @@ describe('issue 32: Ctrl-C in a terminal', () => {
     await until(async () => /EXIT=\d+/.test(screen()), 100);
     const text = screen();
     expect(text).toMatch(/EXIT=130/);
-    expect(text).toMatch(/✖ Convert to SIF: interrupted/);
+    expect(text).toMatch(/✖ Save the docker archive: interrupted/);
     expect(text).not.toMatch(/FAILED|operation was aborted/);
-    expect(text).toMatch(/^ {2}[0-9a-f]{12} +done +(done|skip) +(done|skip) +interrupted +- +- +- *$/m);
-    expect(text).toMatch(/sifkit: error: interrupted during convert; nothing half-written is left/);
+    expect(text).toMatch(/^ {2}[0-9a-f]{12} +done +(done|skip) +interrupted +- +- +- +- *$/m);
+    expect(text).toMatch(/sifkit: error: interrupted during archive; nothing half-written is left/);
     expect(text).toContain(
       `to resume (each stage skips what is done): sifkit release ${path.join(dir, 'defs', 'tiny')} --root tree --out sif --no-gate`,
     );
