@@ -81,8 +81,14 @@ export function splitTag(tag: string): { repo: string; tag: string } {
 }
 
 /** Images already built from this exact definition. */
-export async function findByDefinitionHash(engine: ImageEngine, hash: string): Promise<ImageSummary[]> {
-  return engine.listImages(`${LABEL.definitionHash}=${hash}`);
+/**
+ * Images built from this definition for this stem. The hash does not
+ * cover the naming labels (they are appended after it), so an image of
+ * the same definition built under another name is not this variant's:
+ * reusing it would carry the other name's labels into the SIF.
+ */
+export async function findByDefinitionHash(engine: ImageEngine, hash: string, stem: string): Promise<ImageSummary[]> {
+  return (await engine.listImages(`${LABEL.definitionHash}=${hash}`)).filter((i) => i.labels[LABEL.stem] === stem);
 }
 
 async function removeQuietly(engine: ImageEngine, ids: Iterable<string>): Promise<void> {
@@ -250,7 +256,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   };
 
   if (!opts.rebuild) {
-    const found = await findByDefinitionHash(engine, rendered.definitionHash);
+    const found = await findByDefinitionHash(engine, rendered.definitionHash, rendered.names.stem);
     if (found.length > 0) {
       const img = found.sort((a, b) => b.created - a.created)[0];
       const held = verdictHolds(await readVerdict(verdictDir, img.id), img.id, {

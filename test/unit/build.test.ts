@@ -87,7 +87,10 @@ describe('buildVariant over the in-memory engine', () => {
   it('reuses an image of the same definition whose scan verdict holds, without scanning again', async () => {
     const { recipe, rendered } = await recipeFor('reuse');
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: CLEAN,
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
+    });
     engine.addImage(img);
     await recordVerdict(path.join(dir, 'verdicts'), {
       imageId: img.id,
@@ -108,10 +111,33 @@ describe('buildVariant over the in-memory engine', () => {
     expect(img.tags).toEqual([rendered.names.tag]);
   });
 
+  it('does not reuse an image of the same definition built under another name (its labels name the other stem)', async () => {
+    const { recipe, rendered } = await recipeFor('reuse-other-stem');
+    const engine = new FakeEngine();
+    const other = await fakeImage({
+      files: CLEAN,
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: `other-${rendered.names.stem}` },
+    });
+    engine.addImage(other);
+    const img = await fakeImage({
+      files: [...CLEAN, { name: 'own', content: 'x' }],
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
+    });
+    engine.builds.push({ lines: stepLines(img), image: img });
+
+    const r = await buildVariant(engine, options(recipe, rendered));
+
+    expect(r).toMatchObject({ reused: false, imageId: img.id });
+    expect(other.tags).toEqual([]);
+  });
+
   it('scans a reused image that has no verdict before tagging it, and records the verdict', async () => {
     const { recipe, rendered } = await recipeFor('reuse-unscanned');
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: CLEAN,
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
+    });
     engine.addImage(img);
 
     const r = await buildVariant(engine, options(recipe, rendered));
@@ -130,13 +156,13 @@ describe('buildVariant over the in-memory engine', () => {
     const engine = new FakeEngine();
     const old = await fakeImage({
       files: CLEAN,
-      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
       created: '2020-01-01T00:00:00Z',
     });
     engine.addImage(old);
     const img = await fakeImage({
       files: [...CLEAN, { name: 'new', content: 'x' }],
-      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
     });
     engine.builds.push({ lines: stepLines(img), image: img });
     const progress: string[] = [];
@@ -211,7 +237,7 @@ describe('buildVariant over the in-memory engine', () => {
     const engine = new FakeEngine();
     const img = await fakeImage({
       files: [...CLEAN, { name: 'opt/cray/pe/VERSION', content: 'licensed\n' }],
-      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
     });
     engine.builds.push({ lines: stepLines(img), image: img });
 
@@ -238,7 +264,7 @@ describe('buildVariant over the in-memory engine', () => {
     const engine = new FakeEngine();
     const img = await fakeImage({
       files: [...CLEAN, { name: 'usr/share/copied', content: 'licensed token for the unit test\n' }],
-      labels: { [LABEL.definitionHash]: rendered.definitionHash },
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
     });
     engine.builds.push({ lines: stepLines(img), image: img });
 
@@ -305,7 +331,10 @@ describe('buildVariant over the in-memory engine', () => {
     // Written after the render: a second listing would send it, unhashed.
     await fs.writeFile(path.join(ctxDir, 'late'), 'not hashed\n');
     const engine = new FakeEngine();
-    const img = await fakeImage({ files: CLEAN, labels: { [LABEL.definitionHash]: rendered.definitionHash } });
+    const img = await fakeImage({
+      files: CLEAN,
+      labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
+    });
     engine.builds.push({ lines: stepLines(img), image: img });
     const sent: string[] = [];
     const build = engine.build.bind(engine);
