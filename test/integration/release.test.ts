@@ -70,7 +70,7 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
 
     // Second run: build reused, the rest done.
     const second = await runCli([...release(), '--json'], { cwd: dir });
-    expect(second.code).toBe(0);
+    expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const v = JSON.parse(second.stdout).variants[0];
     expect(v.stages.build).toMatch(/^skipped: reused/);
     expect(v.stages).toMatchObject({ archive: 'done', convert: 'done', test: 'done', stage: 'done', promote: 'done' });

@@ -93,12 +93,12 @@ describe('package records', () => {
 });
 
 describe('provenance', () => {
-  it('names the FROM images and keeps a stable order', () => {
+  it('names the FROM images (not the stages a FROM builds on) and keeps a stable order', () => {
     expect(
       fromImages(
         'FROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom base\nFROM debian:bookworm-slim\n',
       ),
-    ).toEqual(['debian:bookworm-slim', 'base']);
+    ).toEqual(['debian:bookworm-slim']);
     const a = provenanceDocument(
       { labels: { 'io.sifkit.param.b': '2', 'io.sifkit.param.a': '1', 'io.sifkit.recipe': 'r' } },
       '0.1.0',

@@ -13,7 +13,8 @@ import * as path from 'node:path';
 // sifkit's own modules; stubbed, each of the orders below loads in
 // milliseconds instead of seconds.
 jest.mock('dockerode', () => ({}));
-jest.mock('listr2', () => ({}));
+// A class to extend: pipeline/interrupt-logger.ts subclasses listr2's logger when it loads.
+jest.mock('listr2', () => ({ ListrLogger: class {}, ListrLogLevels: {} }));
 jest.mock('tar-stream', () => ({}));
 
 const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
