@@ -220,25 +220,41 @@ export async function runSlurm(
   return { jobId, state, workdir: job.workdir, results: await collectResults(job, state, clock) };
 }
 
-/** Each check's result from the files its step left in the job's directory; `state` explains the missing ones. */
+/** The job was ended from outside before its script did: cancelled, timed out, lost its node. */
+function cutShort(state: string): boolean {
+  return outcomeOfJob(state) !== 'not-run';
+}
+
+/**
+ * Each check's result from the files its step left in the job's directory; `state` explains the missing ones.
+ * A job that was cut short (scancel, its time limit, its node) signals every process of the job at once, so
+ * the running step can die and leave its exit status before the script's trap acts on the signal: the check
+ * that was running when the job ended (the last one started, with no `job.done`) is judged by how the job
+ * ended unless it passed. One that failed by itself had let the script go on to start the next.
+ */
 export async function collectResults(
   job: SlurmJobInput,
   state: string,
   clock: Clock = realClock,
 ): Promise<CheckResult[]> {
-  const results: CheckResult[] = [];
-  for (const c of job.checks) {
-    const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);
-    const rcText = await read(`${c.name}.rc`);
-    const output = (await read(`${c.name}.out`)) ?? '';
-    const start = Number((await read(`${c.name}.start`))?.trim());
-    const end = Number((await read(`${c.name}.end`))?.trim()) || clock.now();
+  const read = (f: string) => fs.readFile(path.join(job.workdir, f), 'utf8').catch(() => undefined);
+  const files = await Promise.all(
+    job.checks.map(async (c) => ({
+      rcText: await read(`${c.name}.rc`),
+      output: (await read(`${c.name}.out`)) ?? '',
+      start: Number((await read(`${c.name}.start`))?.trim()),
+      end: Number((await read(`${c.name}.end`))?.trim()) || clock.now(),
+    })),
+  );
+  const done = (await read('job.done')) !== undefined;
+  const lastStarted = files.map((f) => Boolean(f.start)).lastIndexOf(true);
+  return job.checks.map((c, i) => {
+    const { rcText, output, start, end } = files[i];
     const durationMs = start ? Math.max(0, end - start) : 0;
-    if (rcText === undefined) {
-      results.push(judge(c, { exitCode: null, output, durationMs, outcome: outcomeOfJob(state) }));
-      continue;
-    }
-    results.push(judge(c, { exitCode: Number(rcText.trim()), output, durationMs }));
-  }
-  return results;
+    if (rcText === undefined) return judge(c, { exitCode: null, output, durationMs, outcome: outcomeOfJob(state) });
+    const result = judge(c, { exitCode: Number(rcText.trim()), output, durationMs });
+    if (!result.passed && i === lastStarted && !done && cutShort(state))
+      return judge(c, { exitCode: result.exitCode, output, durationMs, outcome: outcomeOfJob(state) });
+    return result;
+  });
 }

@@ -84,6 +84,27 @@ describe('the pipeline runner', () => {
     expect(ctx.variants.every((v) => !v.error)).toBe(true);
   });
 
+  it('is a pipeline, not a barrier: a variant reaches its last stage while another is held at its archive', async () => {
+    // v1's archive waits until v0's Slurm stage has started: a barrier between stages would never let it.
+    let firstSubmitted!: () => void;
+    const submitted = new Promise<void>((r) => (firstSubmitted = r));
+    const order: string[] = [];
+    const stages = {
+      archive: fakeStage('archive', async (_c, v) => {
+        if (nameOf(v) === 'v1') await submitted;
+        order.push(`${nameOf(v)}:archive`);
+      }),
+      slurm: fakeStage('slurm', async (_c, v) => {
+        order.push(`${nameOf(v)}:slurm`);
+        if (nameOf(v) === 'v0') firstSubmitted();
+      }),
+    };
+    const ctx = fakeContext(recipe, variants(2));
+    await runPipeline(defOf('archive', 'slurm'), ctx, stages, silently(2));
+    expect(order).toEqual(['v0:archive', 'v0:slurm', 'v1:archive', 'v1:slurm']);
+    expect(ctx.variants.every((v) => !v.error)).toBe(true);
+  });
+
   it('lets builds and conversions through their own slots whatever --jobs is', async () => {
     const builds = new Gate();
     const converts = new Gate();

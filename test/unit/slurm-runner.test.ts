@@ -124,6 +124,51 @@ describe('runSlurm', () => {
     }
   });
 
+  it('the check running when the job was cut short is judged by how the job ended, even if its step left a status', async () => {
+    // scancel signals every process of the job: the step can die and write its status before the trap acts.
+    for (const [state, outcome] of [
+      ['CANCELLED', 'cancelled'],
+      ['TIMEOUT', 'timeout'],
+    ]) {
+      const j = job([
+        { name: 'ok', command: 'true' },
+        { name: 'broken', command: 'false' },
+        { name: 'long', command: 'sleep 300' },
+        { name: 'later', command: 'true' },
+      ]);
+      const processes = new FakeProcesses()
+        .on(command('sbatch'), {
+          stdout: '5\n',
+          writes: () => ({
+            ...stepFiles(j.workdir, 'ok', 0, ''),
+            ...stepFiles(j.workdir, 'broken', 3, ''),
+            ...stepFiles(j.workdir, 'long', 1, 'Terminated\n'),
+          }),
+        })
+        .on(command('scontrol'), show(state));
+      const r = await runSlurm(j, { processes, clock: new FakeClock() });
+      // The one that failed by itself stays failed: the script had gone on to the next.
+      expect(r.results.map((x) => [x.name, x.outcome])).toEqual([
+        ['ok', 'passed'],
+        ['broken', 'failed'],
+        ['long', outcome],
+        ['later', outcome],
+      ]);
+    }
+  });
+
+  it('a job that ran to its end keeps its last check failing on its own', async () => {
+    const j = job([{ name: 'last', command: 'false' }]);
+    const processes = new FakeProcesses()
+      .on(command('sbatch'), {
+        stdout: '6\n',
+        writes: () => ({ ...stepFiles(j.workdir, 'last', 2, ''), [path.join(j.workdir, 'job.done')]: 'done\n' }),
+      })
+      .on(command('scontrol'), show('FAILED', '1:0'));
+    const r = await runSlurm(j, { processes, clock: new FakeClock() });
+    expect(r.results[0]).toMatchObject({ outcome: 'failed', reason: 'exit status 2' });
+  });
+
   it('a job the controller forgot, gone from the queue too, has ended', async () => {
     const j = job([{ name: 'c', command: 'x' }]);
     const processes = new FakeProcesses()
