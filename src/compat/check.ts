@@ -34,7 +34,7 @@ function splitPath(s: string | undefined): string[] {
 }
 
 /** The libc.so.6 the image's default directories hold: its version. */
-function imageGlibc(files: ImageFiles): string | null {
+export function imageGlibc(files: ImageFiles): string | null {
   const libcs = [...files.entries]
     .filter(([, e]) => e.kind === 'file' && e.elf?.soname === 'libc.so.6')
     .sort(([a], [b]) => a.length - b.length);
