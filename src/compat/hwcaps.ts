@@ -10,9 +10,9 @@ import { compareVersions } from './versions';
 export const X86_LEVELS = ['x86-64', 'x86-64-v2', 'x86-64-v3', 'x86-64-v4'] as const;
 export type X86Level = (typeof X86_LEVELS)[number];
 
-/** What each level adds, as /proc/cpuinfo names the flags (psABI; `abm` is LZCNT, `xsave` OSXSAVE's base). */
+/** What each level adds, as /proc/cpuinfo names the flags (psABI; `pni` is SSE3, `abm` LZCNT, `xsave` stands for OSXSAVE, which cpuinfo does not show). */
 const ADDS: Record<Exclude<X86Level, 'x86-64'>, string[]> = {
-  'x86-64-v2': ['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3'],
+  'x86-64-v2': ['cx16', 'lahf_lm', 'popcnt', 'pni', 'sse4_1', 'sse4_2', 'ssse3'],
   'x86-64-v3': ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'],
   'x86-64-v4': ['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl'],
 };

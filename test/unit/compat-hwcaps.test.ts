@@ -8,7 +8,7 @@ import { resolveAll, type ViewEntry } from '../../src/compat/linker';
 import type { ElfInfo } from '../../src/elf/format';
 import { cacheLookup, type LdCacheEntry } from '../../src/elf/ldcache';
 
-const V2 = ['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3'];
+const V2 = ['cx16', 'lahf_lm', 'popcnt', 'pni', 'sse4_1', 'sse4_2', 'ssse3'];
 const V3 = ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'];
 const V4 = ['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl'];
 
