@@ -18,11 +18,11 @@ import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
 import { parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, type Tree } from '../tree/root';
-import { checkAgainstRecorded } from '../tree/compat';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, purgeError, retire } from '../tree/retire';
 import type { PipelineContext, Stage, VariantState } from './context';
+import { compatBeforeTests } from './compat-gate';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
@@ -205,9 +205,7 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
-    if (ctx.options.tree && ctx.options.compat !== false && v.results.convert)
-      await checkAgainstRecorded(ctx.options.tree, v.results.convert.out, sifName(v), { signal: ctx.signal });
+    if (v.results.convert) await compatBeforeTests(ctx, v, v.results.convert.out);
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the

@@ -90,6 +90,7 @@ const PURE = new Set([
   'compat/mpi',
   'compat/check',
   'compat/versions',
+  'compat/hwcaps',
   'engine/progress',
   'convert/squash-options',
   'convert/flatten',
