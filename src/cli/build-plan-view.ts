@@ -43,15 +43,6 @@ export function planText(plan: BuildPlan, stems: string[]): string {
   );
 }
 
-/** Each variant's stem, with the values that tell apart variants of one stem (a parameter outside the name). */
-function variantLabels(stems: string[], values: Array<Record<string, string>>): string[] {
-  return stems.map((stem, i) => {
-    const same = stems.flatMap((s, j) => (s === stem && j !== i ? [values[j]] : []));
-    const differ = Object.keys(values[i]).filter((k) => same.some((o) => o[k] !== values[i][k]));
-    return [stem, ...differ.map((k) => `${k}=${values[i][k]}`)].join(' ');
-  });
-}
-
 export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: CommandIO): Promise<void> {
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
@@ -67,5 +58,5 @@ export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: Com
   const stems = ctx.variants.map((v) => v.rendered!.names.stem);
   const plan = await planRun(ctx);
   if (io.json) io.stdout(jsonDoc({ ok: true, recipe: recipe.name, dryRun: true, plan: { ...plan, stems } }));
-  else io.stdout(planText(plan, variantLabels(stems, values)));
+  else io.stdout(planText(plan, stems));
 }

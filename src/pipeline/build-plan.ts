@@ -1,9 +1,9 @@
 /**
  * Which engine builds which variant, and in which order, so that a step
- * the matrix shares runs once. The variants' steps (recipe/steps.ts) form
- * a tree of common prefixes; an engine's layer cache holds the prefixes it
- * built, so a variant goes where its longest prefix is, and waits for the
- * variant that builds that prefix. A variant moves to another engine only
+ * the matrix shares runs once. The variants' steps (recipe/steps.ts, keyed
+ * through stages) form a tree of common prefixes; an engine's layer cache
+ * holds the steps it built, so a variant goes where most of its steps are,
+ * and waits for the variant that builds them. A variant moves to another engine only
  * when that shortens the run by more than twice the steps it would repeat
  * there (per variant, the plan minimises the longest engine's work plus
  * twice the work added; steps count as heavy when RUN, COPY or ADD).
@@ -84,16 +84,13 @@ export function planBuilds(
       }
     });
     const cache = held[best];
-    let shared = 0;
-    let after: number | undefined;
-    for (const s of steps) {
-      const from = cache.get(s.key);
-      if (from === undefined) break;
-      shared++;
-      after = from;
-    }
-    const fresh = steps.slice(shared).reduce((n, s) => n + weight(s), 0);
-    load[best] += fresh;
+    // Keys follow stages, so what the cache holds need not be one prefix (an OSU stage of another
+    // version, then the same Python steps): every held step is shared, and the build waits for the
+    // latest variant that builds one of them.
+    const builders = steps.map((s) => cache.get(s.key)).filter((i): i is number => i !== undefined);
+    const shared = builders.length;
+    const after = shared ? Math.max(...builders) : undefined;
+    load[best] += steps.filter((s) => !cache.has(s.key)).reduce((n, s) => n + weight(s), 0);
     for (const s of steps) if (!cache.has(s.key)) cache.set(s.key, index);
     planned.push({ index, engine: addresses[best], steps: steps.length, shared, after });
   }

@@ -98,6 +98,27 @@ describe('the build plan', () => {
     expect(plan.executedHeavy).toBe(plan.distinctHeavy + 1);
   });
 
+  it('follows stages: a step held after one that is not (same Python, other OSU) is shared too', () => {
+    const staged = (osu: string) =>
+      buildSteps(
+        [
+          'FROM debian AS rocm',
+          'RUN rocm',
+          'FROM rocm AS osu',
+          `RUN osu ${osu}`,
+          'FROM rocm',
+          'RUN python',
+          'COPY --from=osu /opt/osu /opt/osu',
+        ].join('\n'),
+      );
+    const plan = planBuilds([staged('7.2'), staged('7.3')], []);
+    // FROM, RUN rocm, both FROM rocm, RUN python: held; the OSU step and the copy of it: not.
+    expect(plan.variants[1]).toMatchObject({ steps: 7, shared: 5, after: 0 });
+    expect(plan.distinct).toBe(8);
+    expect(plan.executed).toBe(plan.distinct);
+    expect(plan.distinctHeavy).toBe(2 + 2 + 2);
+  });
+
   it('leaves out a variant without steps (its render failed) and names each engine once', () => {
     const plan = planBuilds([matrix[0], undefined, matrix[1]], ['A', 'A']);
     expect(plan.variants.map((v) => v.index)).toEqual([0, 2]);
