@@ -27,13 +27,20 @@ export function planText(plan: BuildPlan, stems: string[]): string {
       engineName(v.engine),
       String(v.steps - v.shared),
       String(v.shared),
+      String(v.cached),
       v.after === undefined ? '-' : stems[v.after],
     ]),
-    ['variant', 'engine', 'steps to run', 'steps shared', 'after'],
+    ['variant', 'engine', 'steps to run', 'steps shared', 'of them cached', 'after'],
   );
   const engines = table(
-    plan.engines.map((e) => [engineName(e.engine), String(e.variants.length), String(e.run), String(e.heavy)]),
-    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD'],
+    plan.engines.map((e) => [
+      engineName(e.engine),
+      String(e.variants.length),
+      String(e.run),
+      String(e.heavy),
+      String(e.cached),
+    ]),
+    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD', 'cached before the run'],
   );
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-');
   return (

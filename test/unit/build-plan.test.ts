@@ -119,6 +119,28 @@ describe('the build plan', () => {
     expect(plan.distinctHeavy).toBe(2 + 2 + 2);
   });
 
+  it("seeded with what an engine's cache holds: a variant goes there, runs only the rest, and waits for no one", () => {
+    const cachedOnB = new Map([['B', new Set(matrix[1].map((s) => s.key))]]);
+    const plan = planBuilds(matrix, ['A', 'B'], cachedOnB);
+    expect(plan.variants.map((v) => [v.engine, v.shared, v.cached, v.after])).toEqual([
+      ['B', 4, 4, undefined],
+      ['B', 5, 5, undefined],
+      ['B', 4, 4, undefined],
+    ]);
+    // Only the two tails the cache lacks run; the cached steps are not counted as run.
+    expect([plan.executed, plan.executedHeavy]).toEqual([2, 2]);
+    expect(plan.engines.map((e) => [e.engine, e.run, e.cached])).toEqual([
+      ['A', 0, 0],
+      ['B', 2, 5],
+    ]);
+    // Keys the matrix does not use are not counted as cached; an unknown engine's cache is ignored.
+    const other = new Map([
+      ['A', new Set(['f'.repeat(64)])],
+      ['Z', new Set(matrix[0].map((s) => s.key))],
+    ]);
+    expect(planBuilds(matrix, ['A'], other).engines[0]).toMatchObject({ cached: 0, run: plan.distinct });
+  });
+
   it('leaves out a variant without steps (its render failed) and names each engine once', () => {
     const plan = planBuilds([matrix[0], undefined, matrix[1]], ['A', 'A']);
     expect(plan.variants.map((v) => v.index)).toEqual([0, 2]);
