@@ -77,7 +77,6 @@ const PURE = new Set([
   'sif/format',
   'sif/integrity',
   'sif/dsse',
-  'recipe/step-count',
   'elf/format',
   'elf/stream',
   'elf/ldcache',
