@@ -25,7 +25,7 @@ import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
 import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
-import { dockerhashOf } from '../recipe/names';
+import { dockerhashOf, imageTag } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
@@ -65,7 +65,10 @@ export interface BuildOptions {
 export interface BuildRecord {
   imageId: string;
   dockerhash: string;
+  /** The variant's tag, moved to this image (the last one built or reused for the variant). */
   tag: string;
+  /** This image's own tag (`imageTag`), which no later build moves. */
+  imageTag: string;
   definitionHash: string;
   size: number;
   durationMs: number;
@@ -80,7 +83,15 @@ export function splitTag(tag: string): { repo: string; tag: string } {
   return i > tag.lastIndexOf('/') ? { repo: tag.slice(0, i), tag: tag.slice(i + 1) } : { repo: tag, tag: 'latest' };
 }
 
-/** Images already built from this exact definition. */
+/** Gives an image both its tags: the variant's (moved here) and its own. */
+async function tagBoth(engine: ImageEngine, imageId: string, variantTag: string, has: string[] = []): Promise<void> {
+  for (const ref of [variantTag, imageTag(variantTag, dockerhashOf(imageId))]) {
+    if (has.includes(ref)) continue;
+    const { repo, tag } = splitTag(ref);
+    await engine.tagImage(imageId, repo, tag);
+  }
+}
+
 /**
  * Images built from this definition for this stem. The hash does not
  * cover the naming labels (they are appended after it), so an image of
@@ -213,8 +224,7 @@ export async function judgeDeferredScan(
   scan: LeakScanResult,
 ): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
   const figures = await judgeScan(engine, pending.plan, pending.imageId, scan);
-  const { repo, tag } = splitTag(pending.tag);
-  await engine.tagImage(pending.imageId, repo, tag);
+  await tagBoth(engine, pending.imageId, pending.tag);
   return figures;
 }
 
@@ -222,7 +232,6 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const { rendered, signal } = opts;
   const started = Date.now();
   const tag = rendered.names.tag;
-  const { repo, tag: t } = splitTag(tag);
   const verdictDir = opts.verdictDir ?? defaultVerdictDir();
 
   const serverDir = opts.serverFiles ?? opts.recipe.serverFiles;
@@ -270,6 +279,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
           imageId: img.id,
           dockerhash: dockerhashOf(img.id),
           tag,
+          imageTag: imageTag(tag, dockerhashOf(img.id)),
           definitionHash: rendered.definitionHash,
           size: img.size,
           durationMs: Date.now() - started,
@@ -278,7 +288,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       }
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
-      if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
+      await tagBoth(engine, img.id, tag, img.repoTags);
       opts.onProgress?.(
         `reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`,
       );
@@ -286,6 +296,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         imageId: img.id,
         dockerhash: dockerhashOf(img.id),
         tag,
+        imageTag: imageTag(tag, dockerhashOf(img.id)),
         definitionHash: rendered.definitionHash,
         size: img.size,
         durationMs: Date.now() - started,
@@ -391,12 +402,13 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     if (opts.deferScan) opts.deferScan({ imageId, tag, plan: await planScan(scanCtx) });
     else {
       leakScan = await scanAndJudge(scanCtx, imageId);
-      await engine.tagImage(imageId, repo, t);
+      await tagBoth(engine, imageId, tag);
     }
     return {
       imageId,
       dockerhash: dockerhashOf(imageId),
       tag,
+      imageTag: imageTag(tag, dockerhashOf(imageId)),
       definitionHash: rendered.definitionHash,
       size: info.size,
       durationMs: Date.now() - started,
