@@ -33,16 +33,29 @@ export function renderMetadata(r: RenderedVariant): BuildJson {
   };
 }
 
-/** The variant (stem) a Dockerfile or build.json already in --out was rendered for, when it says. */
-export function renderedStem(existing: string): string | undefined {
+/** The variant (stem and parameters) a Dockerfile or build.json already in --out was rendered for, when it says. */
+export function renderedFor(existing: string): { stem: string; params: Record<string, string> } | undefined {
   const label = /io\.sifkit\.stem="([^"\n]*)"/.exec(existing);
-  if (label) return label[1];
+  if (label) {
+    const params = [...existing.matchAll(/io\.sifkit\.param\.([A-Za-z0-9_]+)="([^"\n]*)"/g)];
+    return { stem: label[1], params: Object.fromEntries(params.map((m) => [m[1], m[2]])) };
+  }
   try {
-    const stem = (JSON.parse(existing) as { names?: { stem?: unknown } }).names?.stem;
-    return typeof stem === 'string' ? stem : undefined;
+    const doc = JSON.parse(existing) as { names?: { stem?: unknown }; parameters?: unknown };
+    const params = doc.parameters;
+    if (typeof doc.names?.stem !== 'string' || typeof params !== 'object' || params === null) return undefined;
+    return { stem: doc.names.stem, params: params as Record<string, string> };
   } catch {
     return undefined;
   }
+}
+
+/** Whether an existing render is this variant's own: the same stem and the same parameter values. */
+function isOwn(existing: string, r: RenderedVariant): boolean {
+  const was = renderedFor(existing);
+  if (!was || was.stem !== r.names.stem) return false;
+  const keys = new Set([...Object.keys(was.params), ...Object.keys(r.values)]);
+  return [...keys].every((k) => was.params[k] === r.values[k]);
 }
 
 /**
@@ -79,10 +92,10 @@ async function writeOut(out: string, matrix: boolean, rendered: RenderedVariant[
     await refuseOverwrite(dir, Object.entries(f), {
       force,
       whose: (existing) => {
-        const stem = renderedStem(existing);
-        return stem ? `rendered for ${stem}` : undefined;
+        const was = renderedFor(existing);
+        return was ? `rendered for ${was.stem}` : undefined;
       },
-      own: (existing) => renderedStem(existing) === r.names.stem,
+      own: (existing) => isOwn(existing, r),
       otherHint: '--out another directory, or --force to replace those files',
     });
   for (const { files: f } of files) for (const [rel, text] of Object.entries(f)) await writeInside(dir, rel, text);
