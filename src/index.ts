@@ -24,6 +24,7 @@ export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Pro
 export { ymd } from './recipe/names';
 export { terminalBlock, terminalLine } from './emit/terminal';
 export { bashWord } from './emit/bash';
+export { isValidName } from './validate/names';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 
 // Declared sources: the pins a variant builds from, and the cache that holds them.

@@ -43,7 +43,8 @@ const rendered = o({
 const buildRecord = o({
   imageId: str,
   dockerhash,
-  tag: str,
+  tag: str.describe("the variant's tag, moved to the image its last build used"),
+  imageTag: str.describe("this image's own tag, <variant tag>-dockerhash-<dockerhash>, which no later build moves"),
   definitionHash: sha256,
   size: count,
   durationMs: z.number().nonnegative(),

@@ -11,7 +11,7 @@ import { registerRender } from './render';
 import { registerFetch } from './fetch';
 import { registerSign } from './sign';
 import { registerStatus } from './status';
-import { registerCompletion } from './completion';
+import { answerCompletion, COMPLETE, registerCompletion } from './completion';
 import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine } from './run';
@@ -51,7 +51,10 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
+if (require.main === module && process.argv[2] === COMPLETE) {
+  // What the completion scripts ask on TAB: outside commander, so it is no command of the tree.
+  void answerCompletion(buildProgram(), process.argv.slice(3));
+} else if (require.main === module) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((e) => {

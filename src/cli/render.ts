@@ -3,7 +3,14 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { type BuildJson, makeOutputDir, type RenderedVariant, writeInside } from '../index';
+import {
+  type BuildJson,
+  InputError,
+  makeOutputDir,
+  refuseOverwrite,
+  type RenderedVariant,
+  writeInside,
+} from '../index';
 
 interface RenderFlags {
   set?: string[];
@@ -11,6 +18,7 @@ interface RenderFlags {
   out?: string;
   json?: boolean;
   date?: string;
+  force?: boolean;
 }
 
 export function renderMetadata(r: RenderedVariant): BuildJson {
@@ -25,11 +33,72 @@ export function renderMetadata(r: RenderedVariant): BuildJson {
   };
 }
 
-/** One variant's files in `out` (in `out/<stem>/` with --matrix), each checked to land inside it. */
-async function writeOut(out: string, sub: string, r: RenderedVariant): Promise<void> {
+/** The variant (stem and parameters) a Dockerfile or build.json already in --out was rendered for, when it says. */
+export function renderedFor(existing: string): { stem: string; params: Record<string, string> } | undefined {
+  const label = /io\.sifkit\.stem="([^"\n]*)"/.exec(existing);
+  if (label) {
+    const params = [...existing.matchAll(/io\.sifkit\.param\.([A-Za-z0-9_]+)="([^"\n]*)"/g)];
+    return { stem: label[1], params: Object.fromEntries(params.map((m) => [m[1], m[2]])) };
+  }
+  try {
+    const doc = JSON.parse(existing) as { names?: { stem?: unknown }; parameters?: unknown };
+    const params = doc.parameters;
+    if (typeof doc.names?.stem !== 'string' || typeof params !== 'object' || params === null) return undefined;
+    return { stem: doc.names.stem, params: params as Record<string, string> };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an existing render is this variant's own: the same stem and the same parameter values. */
+function isOwn(existing: string, r: RenderedVariant): boolean {
+  const was = renderedFor(existing);
+  if (!was || was.stem !== r.names.stem) return false;
+  const keys = new Set([...Object.keys(was.params), ...Object.keys(r.values)]);
+  return [...keys].every((k) => was.params[k] === r.values[k]);
+}
+
+/**
+ * The variants' files in `out` (each in `out/<stem>/` with --matrix), each
+ * checked to land inside it. A re-render of the same variant replaces its
+ * files; another variant's (or unknown) content is refused before anything
+ * is written, unless --force.
+ */
+async function writeOut(out: string, matrix: boolean, rendered: RenderedVariant[], force?: boolean): Promise<void> {
+  const files = rendered.map((r) => {
+    const sub = matrix ? `${r.names.stem}/` : '';
+    return { r, files: { [`${sub}Dockerfile`]: r.dockerfile, [`${sub}build.json`]: jsonDoc(renderMetadata(r)) } };
+  });
+  // Two variants of one matrix with one stem would write one directory twice, the last one winning.
+  const seen = new Map<string, RenderedVariant>();
+  for (const { r } of files) {
+    const other = seen.get(r.names.stem);
+    // Only the parameters that differ: the ones the naming leaves out.
+    const params = (v: RenderedVariant) =>
+      Object.keys(r.values)
+        .filter((k) => other?.values[k] !== r.values[k])
+        .map((k) => `${k}=${v.values[k]}`)
+        .join(' ');
+    if (other)
+      throw new InputError(
+        'same-stem',
+        `variants ${params(other)} and ${params(r)} of ${r.recipe} have one stem, ${r.names.stem}: their files would overwrite each other in --out`,
+        { hint: 'make the parameters that differ naming parts of the recipe (naming.parts)' },
+      );
+    seen.set(r.names.stem, r);
+  }
   const dir = await makeOutputDir(out, '--out');
-  await writeInside(dir, sub ? `${sub}/Dockerfile` : 'Dockerfile', r.dockerfile);
-  await writeInside(dir, sub ? `${sub}/build.json` : 'build.json', jsonDoc(renderMetadata(r)));
+  for (const { r, files: f } of files)
+    await refuseOverwrite(dir, Object.entries(f), {
+      force,
+      whose: (existing) => {
+        const was = renderedFor(existing);
+        return was ? `rendered for ${was.stem}` : undefined;
+      },
+      own: (existing) => isOwn(existing, r),
+      otherHint: '--out another directory, or --force to replace those files',
+    });
+  for (const { files: f } of files) for (const [rel, text] of Object.entries(f)) await writeInside(dir, rel, text);
 }
 
 export function registerRender(program: Command): void {
@@ -40,6 +109,7 @@ export function registerRender(program: Command): void {
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
     .option('--matrix', "render every variant of the recipe's build matrix")
     .option('--out <dir>', 'write Dockerfile and build.json there (one directory per variant with --matrix)')
+    .option('--force', "with --out, replace another variant's files (or files sifkit did not write) already there")
     .option('--date <YYYYMMDD>', 'date in the EasyConfig name (default: today)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (recipe: string, flags: RenderFlags) => {
@@ -47,9 +117,7 @@ export function registerRender(program: Command): void {
         const ctx = await runRecipePipeline('render', recipe, flags, io);
         throwFirstVariantError(ctx);
         const rendered = ctx.variants.map((v) => v.rendered!);
-        if (flags.out) {
-          for (const r of rendered) await writeOut(flags.out, flags.matrix ? r.names.stem : '', r);
-        }
+        if (flags.out) await writeOut(flags.out, Boolean(flags.matrix), rendered, flags.force);
         if (io.json) {
           const docs = rendered.map((r) => ({ ...renderMetadata(r), dockerfile: r.dockerfile }));
           io.stdout(jsonDoc(flags.matrix ? { ok: true, variants: docs } : { ok: true, ...docs[0] }));

@@ -26,7 +26,7 @@ import { rolesKey, type ServedFile } from '../recipe/served';
 import { derivePort, digestOfServed, listServedFiles, servedFilesDigest } from '../fileserver/served';
 import { badServerDir, servingPlan } from '../fileserver/serving';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
-import { dockerhashOf } from '../recipe/names';
+import { dockerhashOf, imageTag } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
@@ -66,7 +66,10 @@ export interface BuildOptions {
 export interface BuildRecord {
   imageId: string;
   dockerhash: string;
+  /** The variant's tag, moved to this image (the last one built or reused for the variant). */
   tag: string;
+  /** This image's own tag (`imageTag`), which no later build moves. */
+  imageTag: string;
   definitionHash: string;
   size: number;
   durationMs: number;
@@ -81,7 +84,15 @@ export function splitTag(tag: string): { repo: string; tag: string } {
   return i > tag.lastIndexOf('/') ? { repo: tag.slice(0, i), tag: tag.slice(i + 1) } : { repo: tag, tag: 'latest' };
 }
 
-/** Images already built from this exact definition. */
+/** Gives an image both its tags: the variant's (moved here) and its own. */
+async function tagBoth(engine: ImageEngine, imageId: string, variantTag: string, has: string[] = []): Promise<void> {
+  for (const ref of [variantTag, imageTag(variantTag, dockerhashOf(imageId))]) {
+    if (has.includes(ref)) continue;
+    const { repo, tag } = splitTag(ref);
+    await engine.tagImage(imageId, repo, tag);
+  }
+}
+
 /**
  * Images built from this definition for this stem. The hash does not
  * cover the naming labels (they are appended after it), so an image of
@@ -214,8 +225,7 @@ export async function judgeDeferredScan(
   scan: LeakScanResult,
 ): Promise<Omit<LeakScanResult, 'leaks' | 'toolProblems'>> {
   const figures = await judgeScan(engine, pending.plan, pending.imageId, scan);
-  const { repo, tag } = splitTag(pending.tag);
-  await engine.tagImage(pending.imageId, repo, tag);
+  await tagBoth(engine, pending.imageId, pending.tag);
   return figures;
 }
 
@@ -223,7 +233,6 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const { rendered, signal } = opts;
   const started = Date.now();
   const tag = rendered.names.tag;
-  const { repo, tag: t } = splitTag(tag);
   const verdictDir = opts.verdictDir ?? defaultVerdictDir();
 
   // The served directory only when the variant declares served files; sources come from the cache.
@@ -267,6 +276,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
           imageId: img.id,
           dockerhash: dockerhashOf(img.id),
           tag,
+          imageTag: imageTag(tag, dockerhashOf(img.id)),
           definitionHash: rendered.definitionHash,
           size: img.size,
           durationMs: Date.now() - started,
@@ -275,7 +285,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       }
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
-      if (!img.repoTags.includes(tag)) await engine.tagImage(img.id, repo, t);
+      await tagBoth(engine, img.id, tag, img.repoTags);
       opts.onProgress?.(
         `reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`,
       );
@@ -283,6 +293,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         imageId: img.id,
         dockerhash: dockerhashOf(img.id),
         tag,
+        imageTag: imageTag(tag, dockerhashOf(img.id)),
         definitionHash: rendered.definitionHash,
         size: img.size,
         durationMs: Date.now() - started,
@@ -388,12 +399,13 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     if (opts.deferScan) opts.deferScan({ imageId, tag, plan: await planScan(scanCtx) });
     else {
       leakScan = await scanAndJudge(scanCtx, imageId);
-      await engine.tagImage(imageId, repo, t);
+      await tagBoth(engine, imageId, tag);
     }
     return {
       imageId,
       dockerhash: dockerhashOf(imageId),
       tag,
+      imageTag: imageTag(tag, dockerhashOf(imageId)),
       definitionHash: rendered.definitionHash,
       size: info.size,
       durationMs: Date.now() - started,

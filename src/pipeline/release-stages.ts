@@ -45,6 +45,36 @@ function resultsDir(ctx: PipelineContext): string {
 }
 
 /**
+ * The variant's SIF and docker archive as staged in the tree, when they
+ * are. Once staged, the tree's copies are their one home: the stage removes
+ * the copies in the output directory (tens of GB each), so archive and
+ * convert skip on the staged ones when a rerun finds --out empty.
+ */
+async function stagedCopies(
+  ctx: PipelineContext,
+  v: VariantState,
+): Promise<{ sif: string; size: number; archive?: { path: string; size: number } } | undefined> {
+  const tree = ctx.options.tree;
+  if (!tree) return undefined;
+  const entry = await stagedEntry(tree, sifName(v), ctx.signal);
+  if (!entry) return undefined;
+  const a = entry.archive;
+  return {
+    sif: path.join(tree.tested, entry.name),
+    size: entry.size,
+    archive:
+      a && existsSync(path.join(tree.tested, a.name))
+        ? { path: path.join(tree.tested, a.name), size: a.size }
+        : undefined,
+  };
+}
+
+/** Whether the output directory still holds a copy of the variant's SIF or docker archive. */
+function outCopies(ctx: PipelineContext, v: VariantState): string[] {
+  return [sifPath(ctx, v), dockerArchivePath(ctx, v)].filter((f) => existsSync(f));
+}
+
+/**
  * `docker save` of the built image into the output directory, beside its
  * SIF: staged with it into tested-containers, and what a Slurm conversion
  * job reads. The one read of the image (convert/one-read.ts): the same
@@ -62,7 +92,12 @@ export const archiveStage: Stage = {
     if (v.pendingScan) return undefined;
     const file = dockerArchivePath(ctx, v);
     const st = await fs.stat(file).catch(() => undefined);
-    if (!st?.isFile()) return undefined;
+    if (!st?.isFile()) {
+      const staged = (await stagedCopies(ctx, v))?.archive;
+      if (!staged) return undefined;
+      v.results.archive = staged;
+      return `${path.basename(file)} is staged in the tree`;
+    }
     v.results.archive = { path: file, size: st.size };
     return `${path.basename(file)} is there`;
   },
@@ -144,8 +179,13 @@ export const convertStage: Stage = {
   needs: ['rendered', 'build'],
   gives: ['convert'],
   async skip(ctx, v) {
-    const out = sifPath(ctx, v);
-    if (!existsSync(out)) return undefined;
+    let out = sifPath(ctx, v);
+    let where = 'is there';
+    if (!existsSync(out)) {
+      const staged = await stagedCopies(ctx, v);
+      if (!staged) return undefined;
+      [out, where] = [staged.sif, 'is staged in the tree'];
+    }
     try {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
@@ -161,7 +201,7 @@ export const convertStage: Stage = {
       size: (await fs.stat(out)).size,
       durationMs: 0,
     };
-    return `${path.basename(out)} is there for this image`;
+    return `${path.basename(out)} ${where} for this image`;
   },
   async run(ctx, v, report) {
     const out = sifPath(ctx, v);
@@ -274,7 +314,8 @@ export const stagingStage: Stage = {
     const tree = treeOf(ctx);
     const name = sifName(v);
     const entry = await stagedEntry(tree, name, ctx.signal);
-    if (!entry) return undefined;
+    // A copy left in --out (a run stopped between staging and removing it): staged again, then removed.
+    if (!entry || outCopies(ctx, v).length > 0) return undefined;
     v.results.stage = {
       name,
       path: path.join(tree.tested, name),
@@ -297,7 +338,16 @@ export const stagingStage: Stage = {
       requireTests: !ctx.options.untested,
     });
     v.results.stage = r;
-    report.title(`Staged ${r.name}`);
+    // The tree's copies are now the one home: stage() hashed the bytes it wrote there from these files.
+    const removed = outCopies(ctx, v).filter((f) => f === file || f === archive);
+    for (const f of removed) await fs.rm(f, { force: true });
+    // The archive and convert stages of a rerun find them in the tree.
+    if (v.results.convert?.out === file) v.results.convert = { ...v.results.convert, out: r.path };
+    if (archive && r.archive)
+      v.results.archive = { path: path.join(tree.tested, r.archive), size: v.results.archive!.size };
+    report.title(
+      `Staged ${r.name}${removed.length ? `; removed from --out: ${removed.map((f) => path.basename(f)).join(', ')}` : ''}`,
+    );
   },
 };
 

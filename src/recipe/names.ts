@@ -33,6 +33,17 @@ export function namingSuffix(naming: Naming, values: ParamValues): string {
   return naming.parts.map(([label, param]) => `${label}-${values[param]}`).join('-');
 }
 
+/**
+ * The tag of one image of a variant, `<variant tag>-dockerhash-<12 hex>`
+ * (`lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py-dockerhash-8b469a2518f1`),
+ * as its SIF is `<stem>-dockerhash-<12 hex>.sif`. The variant's tag moves to
+ * the image its last build used; this one stays, so every image sifkit
+ * built keeps a name (an untagged image is what `docker image prune` removes).
+ */
+export function imageTag(variantTag: string, dockerhash: string): string {
+  return checkName('tag', `${variantTag}-dockerhash-${dockerhash}`, `the tag of image ${dockerhash}`);
+}
+
 /** `<stem>-dockerhash-<12 hex>.sif`, the versioned file name. */
 export function sifFileName(stem: string, dockerhash: string, ext: 'sif' | 'tar' = 'sif'): string {
   return `${stem}-dockerhash-${dockerhash}.${ext}`;

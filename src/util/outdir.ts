@@ -4,7 +4,8 @@
  * a file in its place is bad input named as such, and every file written
  * resolves inside it (targetInside), whatever the names a label gave.
  * A file already there with other content is replaced only when told
- * (`--force`): generated files are often edited by hand afterwards.
+ * (`--force`): generated files are often edited by hand afterwards, and
+ * another image's or variant's files must not be lost to a mistyped --out.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -47,17 +48,25 @@ export async function writeInside(dir: string, rel: string, text: string, mode?:
 export async function refuseOverwrite(
   dir: string,
   files: Iterable<[string, string]>,
-  opts: { force?: boolean; whose?: (existing: string) => string | undefined },
+  opts: {
+    force?: boolean;
+    whose?: (existing: string) => string | undefined;
+    /** True when the existing file is an earlier version of this same output (a re-render): replaced. */
+    own?: (existing: string) => boolean;
+    /** The hint when `whose` named the other owner (default: the one for two versions made on one day). */
+    otherHint?: string;
+  },
 ): Promise<void> {
   if (opts.force) return;
   for (const [rel, text] of files) {
     const target = await targetInside(dir, ...rel.split('/'));
     const existing = await fs.readFile(target, 'utf8').catch(() => undefined);
-    if (existing === undefined || existing === text) continue;
+    if (existing === undefined || existing === text || opts.own?.(existing)) continue;
     const whose = opts.whose?.(existing);
     throw new RefusedError('exists', `${target} is already there with other content${whose ? ` (${whose})` : ''}`, {
       hint: whose
-        ? 'two versions made on one day get the same names: give this one --date of another day, or --force to replace that file'
+        ? (opts.otherHint ??
+          'two versions made on one day get the same names: give this one --date of another day, or --force to replace that file')
         : '--force replaces it',
     });
   }

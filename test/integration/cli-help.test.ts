@@ -12,7 +12,8 @@ import { genTree, series } from '../support/gentree';
 import { buildProgram } from '../../src/cli/main';
 import { EXAMPLES } from '../../src/cli/help';
 
-jest.setTimeout(120_000);
+// Each completion is a real bash asking a real sifkit process, several per test.
+jest.setTimeout(300_000);
 
 const commands = buildProgram().commands.map((c) => c.name());
 
@@ -44,21 +45,35 @@ describe('sifkit help COMMAND', () => {
 
 describe('sifkit completion', () => {
   let dir: string;
+  let bin: string;
+  let tree: string;
+  const stem = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-completion-'));
+    // The sifkit the user types: this checkout's build, first on PATH (the script asks COMP_WORDS[0]).
+    bin = path.join(dir, 'bin');
+    await fs.mkdir(bin);
+    await fs.writeFile(path.join(bin, 'sifkit'), `#!/bin/sh\nexec '${process.execPath}' '${CLI}' "$@"\n`, {
+      mode: 0o755,
+    });
     await fs.writeFile(path.join(dir, 'sifkit.bash'), (await runCli(['completion', 'bash'])).stdout);
     await fs.writeFile(path.join(dir, '_sifkit'), (await runCli(['completion', 'zsh'])).stdout);
     await fs.writeFile(path.join(dir, 'image.sif'), '');
+    tree = path.join(dir, 'tree');
+    await genTree(tree, series(stem, '6.2.0', 2, 40, 'a'));
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
   /** Sources the script in a real bash and asks the completion function, as bash does on TAB. */
-  function complete(words: string[]): string[] {
+  function complete(words: string[], env: NodeJS.ProcessEnv = {}): string[] {
     const script = `source ./sifkit.bash
 COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}
 _sifkit
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-    return execFileSync('bash', ['--norc', '--noprofile', '-c', script], { cwd: dir })
+    return execFileSync('bash', ['--norc', '--noprofile', '-c', script], {
+      cwd: dir,
+      env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH}` },
+    })
       .toString()
       .split('\n')
       .filter(Boolean)
@@ -78,8 +93,37 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     expect(complete(['sifkit', 'test', 'x', '--runner', 's'])).toEqual(['slurm']);
     expect(complete(['sifkit', 'inspect', 'ima'])).toEqual(['image.sif']);
     expect(complete(['sifkit', 'stage', '--root', 'ima'])).toEqual(['image.sif']);
-    expect(complete(['sifkit', 'help', 'pro'])).toEqual(['promote']);
     expect(complete(['sifkit', 'completion', ''])).toEqual(['bash', 'zsh']);
+  });
+  it('bash: help completes commands only, never a directory listing', () => {
+    expect(complete(['sifkit', 'help', 'pro'])).toEqual(['promote']);
+    expect(complete(['sifkit', 'help', ''])).toEqual([...commands].sort());
+  });
+  it('bash: completes recipe names, from sifkit, and paths', () => {
+    expect(complete(['sifkit', 'render', 'mpi'])).toEqual(['mpi4py', 'mpi4py-cpu']);
+    expect(complete(['sifkit', 'run', 'release', '--recipe', 'mpi4py-c'])).toEqual(['mpi4py-cpu']);
+    expect(complete(['sifkit', 'build', 'ima'])).toEqual(['image.sif']);
+  });
+  it("bash: completes a recipe's parameters and their values after --set", () => {
+    expect(complete(['sifkit', 'render', 'mpi4py-cpu', '--set', 'con'])).toEqual(['conda_env=']);
+    expect(complete(['sifkit', 'render', 'mpi4py-cpu', '--set', 'conda_env='])).toEqual([
+      'conda_env=mpi4py',
+      'conda_env=mpi4py-b',
+    ]);
+    expect(complete(['sifkit', 'build', 'mpi4py', '--set', 'rocm=6.2'])).toEqual(
+      expect.arrayContaining(['rocm=6.2.0']),
+    );
+    expect(complete(['sifkit', 'run', 'build', '--recipe', 'mpi4py-cpu', '--set', 'pyth'])).toEqual(['python=']);
+    // No recipe given yet, or one that does not exist: nothing, and no error on the terminal.
+    expect(complete(['sifkit', 'render', '--set', ''])).toEqual([]);
+    expect(complete(['sifkit', 'render', 'nosuch', '--set', ''])).toEqual([]);
+  });
+  it('bash: completes the images in the tree (--root, else $LUMI_CONTAINER_REPOSITORY_ROOT)', () => {
+    const images = complete(['sifkit', 'promote', '--root', tree, 'lumi-']);
+    expect(images).toHaveLength(2);
+    for (const i of images) expect(i).toMatch(new RegExp(`^${stem}-dockerhash-[0-9a-f]{12}\\.sif$`));
+    expect(complete(['sifkit', 'module', 'lumi-'], { LUMI_CONTAINER_REPOSITORY_ROOT: tree })).toEqual(images);
+    expect(complete(['sifkit', 'promote', '--root', path.join(dir, 'nosuch'), 'lumi-'])).toEqual([]);
   });
   it('zsh: the script parses and registers _sifkit for sifkit', () => {
     execFileSync('zsh', ['-n', path.join(dir, '_sifkit')]);

@@ -53,6 +53,51 @@ describe('sifkit render, as a user runs it', () => {
     expect(meta.buildArgs).toEqual(['SERVER_PORT', 'SERVED_DIGEST']);
     expect(await fs.readFile(path.join(out, dirs[0], 'Dockerfile'), 'utf8')).toContain(`io.sifkit.stem="${dirs[0]}"`);
   });
+  it("refuses another variant's files in --out with exit 3 unless --force; a re-render replaces its own", async () => {
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-render-out-'));
+    const dockerfile = path.join(out, 'Dockerfile');
+    expect((await runCli(['render', 'mpi4py', '--out', out])).code).toBe(0);
+    const first = await fs.readFile(dockerfile, 'utf8');
+    // The same variant on another day: its own files, replaced without a word.
+    const again = await runCli(['render', 'mpi4py', '--out', out, '--date', '20200101']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'build.json'), 'utf8')).names.easyconfig).toMatch(
+      /-20200101\.eb$/,
+    );
+    // Another variant: refused in one line, nothing written.
+    const other = await runCli(['render', 'mpi4py', '--set', 'python=3.11', '--out', out]);
+    expect(other.code).toBe(3);
+    expect(other.stderr).toContain(
+      `sifkit: error: ${dockerfile} is already there with other content (rendered for lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6)\n`,
+    );
+    expect(await fs.readFile(dockerfile, 'utf8')).toBe(first);
+    // A file sifkit did not write is refused too.
+    await fs.writeFile(path.join(out, 'build.json'), 'hand-made\n');
+    expect((await runCli(['render', 'mpi4py', '--out', out])).code).toBe(3);
+    const forced = await runCli(['render', 'mpi4py', '--set', 'python=3.11', '--out', out, '--force']);
+    expect(forced.code).toBe(0);
+    expect(await fs.readFile(dockerfile, 'utf8')).toContain(
+      'io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.11-mpi4py-3.1.6"',
+    );
+    await fs.rm(out, { recursive: true, force: true });
+  });
+  it('refuses a matrix whose variants share a stem before writing into --out (exit 2)', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-stems-'));
+    await fs.mkdir(path.join(root, 'twin'));
+    await fs.writeFile(
+      path.join(root, 'twin', 'recipe.yaml'),
+      "name: twin\nnaming: { app: twin, version: v, parts: [[v, v]] }\nfragments: [twin/main.docker]\nparameters:\n  v: { type: version, default: '1.0' }\n  flavour: { type: enum, values: [a, b], default: a }\nmatrix:\n  - { flavour: a }\n  - { flavour: b }\n",
+    );
+    await fs.writeFile(path.join(root, 'twin', 'main.docker'), 'FROM scratch\nENV FLAVOUR={{ flavour }}\n');
+    const out = path.join(root, 'out');
+    const r = await runCli(['render', path.join(root, 'twin'), '--matrix', '--out', out]);
+    expect(r.stderr).toContain(
+      'sifkit: error: variants flavour=a and flavour=b of twin have one stem, lumi-twin-v-1.0: their files would overwrite each other in --out\n',
+    );
+    expect(r.code).toBe(2);
+    await expect(fs.access(out)).rejects.toThrow();
+    await fs.rm(root, { recursive: true, force: true });
+  });
   it.each([
     [['render', 'mpi4py', '--set', 'rocm=6.2.0;id'], /^sifkit: error: parameter rocm: .*not allowed/m],
     [['render', 'mpi4py', '--set', 'rocmm=6.2.0'], /^sifkit: error: unknown parameter rocmm for recipe mpi4py/m],

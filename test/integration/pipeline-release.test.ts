@@ -219,10 +219,12 @@ async function expectReleased(v: VariantState, img: FakeImage, root: string): Pr
     definitionHash: v.rendered!.definitionHash,
   });
 
-  expect(r.archive?.path).toBe(path.join(dir, 'out', name.replace(/\.sif$/, '.tar')));
+  // Once staged, the tree's copies are the one home: none is left in --out.
+  const tested = treeAt(root).tested;
+  expect(r.archive?.path).toBe(path.join(tested, name.replace(/\.sif$/, '.tar')));
   expect(await fs.readFile(r.archive!.path)).toEqual(img.archive);
-
-  expect(r.convert?.out).toBe(path.join(dir, 'out', name));
+  expect(r.convert?.out).toBe(path.join(tested, name));
+  for (const f of [name, name.replace(/\.sif$/, '.tar')]) expect(await exists(path.join(dir, 'out', f))).toBe(false);
   const sif = await inspectSif(r.convert!.out);
   expect(sif.labels).toMatchObject({
     [LABEL.imageId]: img.id,
@@ -326,20 +328,45 @@ describe('the release pipeline over the in-memory engine', () => {
       // Build has no skip of its own: it finds the image of this definition and reuses it.
       expect(v.results.build).toMatchObject({ reused: true, imageId: img.id });
       expect(v.skipped).toEqual({
-        archive: `${nameOf(v).replace(/\.sif$/, '.tar')} is there`,
-        convert: `${nameOf(v)} is there for this image`,
+        archive: `${nameOf(v).replace(/\.sif$/, '.tar')} is staged in the tree`,
+        convert: `${nameOf(v)} is staged in the tree for this image`,
         test: expect.stringMatching(/^passed on \d{4}-\d\d-\d\d \d\d:\d\d \(local\)$/),
         stage: 'staged, checksum matching',
         promote: 'already in easybuild-sif-images and linked',
       });
       expect(v.results).toMatchObject({
-        archive: { path: path.join(dir, 'out', nameOf(v).replace(/\.sif$/, '.tar')) },
-        convert: { out: path.join(dir, 'out', nameOf(v)), source: img.id },
+        archive: { path: path.join(treeAt(path.join(dir, 'root')).tested, nameOf(v).replace(/\.sif$/, '.tar')) },
+        convert: { out: path.join(treeAt(path.join(dir, 'root')).tested, nameOf(v)), source: img.id },
         test: { passed: true, image: nameOf(v) },
         stage: { name: nameOf(v), already: true },
       });
       expect(v.error).toBeUndefined();
     }
+  });
+
+  it('a copy left in --out (a run stopped after staging, before removing it) is staged again and removed', async () => {
+    const engine = new ReleaseEngine();
+    const first = await release(engine);
+    const tested = treeAt(path.join(dir, 'root')).tested;
+    const v0 = byVersion(first, VERSIONS[0]);
+    const name = nameOf(v0);
+    const tar = name.replace(/\.sif$/, '.tar');
+    const before = await readLedger(treeAt(path.join(dir, 'root')), name);
+    const inode = (await fs.stat(path.join(tested, name))).ino;
+    // The state an interruption between the two leaves: the same bytes in the tree and in --out.
+    for (const f of [name, tar]) await fs.copyFile(path.join(tested, f), path.join(dir, 'out', f));
+
+    const again = await release(engine);
+    const v = byVersion(again, VERSIONS[0]);
+    expect(v.error).toBeUndefined();
+    expect(v.skipped.stage).toBeUndefined();
+    expect(v.results.stage).toMatchObject({ name, already: true });
+    for (const f of [name, tar]) expect(await exists(path.join(dir, 'out', f))).toBe(false);
+    // The tree's copy is untouched: same checksum, same inode (hard-linked from easybuild-sif-images).
+    expect((await readLedger(treeAt(path.join(dir, 'root')), name))?.sha256).toBe(before?.sha256);
+    expect((await fs.stat(path.join(tested, name))).ino).toBe(inode);
+    // The other variant had nothing left in --out: every stage skipped.
+    expect(byVersion(again, VERSIONS[1]).skipped.stage).toBe('staged, checksum matching');
   });
 
   it('leaves a variant whose build fails FAILED at build, with the step named, while the other completes', async () => {

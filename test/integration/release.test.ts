@@ -74,8 +74,10 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
     const v = JSON.parse(second.stdout).variants[0];
     expect(v.stages.build).toMatch(/^skipped: reused/);
     expect(v.stages).toMatchObject({ archive: 'done', convert: 'done', test: 'done', stage: 'done', promote: 'done' });
-    const sif = path.join(dir, 'sif', `${STEM}-dockerhash-${v.dockerhash}.sif`);
+    // Staged: the tree's copy is the SIF's one home, none is left in --out.
+    const sif = path.join(dir, 'containers', 'tested-containers', `${STEM}-dockerhash-${v.dockerhash}.sif`);
     expect(v.sif).toBe(sif);
+    expect(await fs.readdir(path.join(dir, 'sif'))).toEqual([]);
     expect(execFileSync('siftool', ['header', sif]).toString()).toMatch(/Primary Architecture:\s+amd64/);
     expect(await fs.readlink(path.join(dir, 'containers', 'sif-images', `${STEM}.sif`))).toBe(
       `../easybuild-sif-images/${STEM}-dockerhash-${v.dockerhash}.sif`,

@@ -237,7 +237,10 @@ describe('issue 32: refusals that stick, no accidental trees, results beside the
     expect(status.images[0]).toMatchObject({ stem: STEM, test: 'passed' });
     expect((await runCli(['status', '--root', 'tree'], { cwd: dir })).stdout).toMatch(/ok-cached +passed\n/);
     // The architecture by name, as siftool says it.
-    expect((await runCli(['inspect', sif])).stdout).toMatch(/^arch: +amd64$/m);
+    // Staged, its SIF lives in the tree only (release removes the --out copy once staged).
+    expect(existsSync(sif)).toBe(false);
+    const staged = path.join(dir, 'tree', 'tested-containers', path.basename(sif));
+    expect((await runCli(['inspect', staged])).stdout).toMatch(/^arch: +amd64$/m);
 
     // A refused run of another image, kept beside the tree, shows as REFUSED in the report, not PASSED.
     const refusedRun = {

@@ -107,9 +107,11 @@ describe('buildVariant over the in-memory engine', () => {
 
     expect(r).toMatchObject({ reused: true, imageId: img.id, tag: rendered.names.tag, size: img.size });
     expect(r.leakScan).toBeUndefined();
-    expect(engine.ops()).toEqual(['listImages', 'tagImage']);
+    expect(engine.ops()).toEqual(['listImages', 'tagImage', 'tagImage']);
     expect(engine.calls[0].args).toEqual([`${LABEL.definitionHash}=${rendered.definitionHash}`]);
-    expect(img.tags).toEqual([rendered.names.tag]);
+    // The variant's tag, and the image's own, which no later build of the variant moves.
+    expect(img.tags).toEqual([rendered.names.tag, `${rendered.names.tag}-dockerhash-${r.dockerhash}`]);
+    expect(r.imageTag).toBe(`${rendered.names.tag}-dockerhash-${r.dockerhash}`);
   });
 
   it('does not reuse an image of the same definition built under another name (its labels name the other stem)', async () => {
@@ -145,7 +147,7 @@ describe('buildVariant over the in-memory engine', () => {
 
     expect(r.reused).toBe(true);
     expect(r.leakScan).toMatchObject({ layers: 1, files: 1 });
-    expect(engine.ops()).toEqual(['listImages', 'saveImage', 'tagImage']);
+    expect(engine.ops()).toEqual(['listImages', 'saveImage', 'tagImage', 'tagImage']);
     expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({
       passed: true,
       scanner: SCANNER_VERSION,
@@ -183,7 +185,7 @@ describe('buildVariant over the in-memory engine', () => {
       tag: rendered.names.tag,
       definitionHash: rendered.definitionHash,
     });
-    expect(engine.ops()).toEqual(['build', 'inspectImage', 'saveImage', 'tagImage']);
+    expect(engine.ops()).toEqual(['build', 'inspectImage', 'saveImage', 'tagImage', 'tagImage']);
     expect(engine.calls[0].args[0]).toEqual({
       buildargs: {},
       labels: { 'io.sifkit.test': 'x' },
@@ -191,6 +193,7 @@ describe('buildVariant over the in-memory engine', () => {
       noCache: true,
     });
     expect(engine.calls[3].args).toEqual([img.id, `${rendered.names.tag}`]);
+    expect(engine.calls[4].args).toEqual([img.id, `${rendered.names.tag}-dockerhash-${r.dockerhash}`]);
     expect(progress).toEqual(
       expect.arrayContaining([
         'step 2/2: RUN echo hello > /hello',
