@@ -3,14 +3,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import {
-  type BuildJson,
-  InputError,
-  makeOutputDir,
-  refuseOverwrite,
-  type RenderedVariant,
-  writeInside,
-} from '../index';
+import { type BuildJson, makeOutputDir, refuseOverwrite, type RenderedVariant, writeInside } from '../index';
 
 interface RenderFlags {
   set?: string[];
@@ -69,24 +62,7 @@ async function writeOut(out: string, matrix: boolean, rendered: RenderedVariant[
     const sub = matrix ? `${r.names.stem}/` : '';
     return { r, files: { [`${sub}Dockerfile`]: r.dockerfile, [`${sub}build.json`]: jsonDoc(renderMetadata(r)) } };
   });
-  // Two variants of one matrix with one stem would write one directory twice, the last one winning.
-  const seen = new Map<string, RenderedVariant>();
-  for (const { r } of files) {
-    const other = seen.get(r.names.stem);
-    // Only the parameters that differ: the ones the naming leaves out.
-    const params = (v: RenderedVariant) =>
-      Object.keys(r.values)
-        .filter((k) => other?.values[k] !== r.values[k])
-        .map((k) => `${k}=${v.values[k]}`)
-        .join(' ');
-    if (other)
-      throw new InputError(
-        'same-stem',
-        `variants ${params(other)} and ${params(r)} of ${r.recipe} have one stem, ${r.names.stem}: their files would overwrite each other in --out`,
-        { hint: 'make the parameters that differ naming parts of the recipe (naming.parts)' },
-      );
-    seen.set(r.names.stem, r);
-  }
+  // Two rows of one matrix never share a stem: variantValues refuses them before any render.
   const dir = await makeOutputDir(out, '--out');
   for (const { r, files: f } of files)
     await refuseOverwrite(dir, Object.entries(f), {

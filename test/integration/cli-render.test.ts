@@ -81,7 +81,7 @@ describe('sifkit render, as a user runs it', () => {
     );
     await fs.rm(out, { recursive: true, force: true });
   });
-  it('refuses a matrix whose variants share a stem before writing into --out (exit 2)', async () => {
+  it('refuses a matrix whose rows get one name before writing into --out (exit 2)', async () => {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-stems-'));
     await fs.mkdir(path.join(root, 'twin'));
     await fs.writeFile(
@@ -92,7 +92,7 @@ describe('sifkit render, as a user runs it', () => {
     const out = path.join(root, 'out');
     const r = await runCli(['render', path.join(root, 'twin'), '--matrix', '--out', out]);
     expect(r.stderr).toContain(
-      'sifkit: error: variants flavour=a and flavour=b of twin have one stem, lumi-twin-v-1.0: their files would overwrite each other in --out\n',
+      'sifkit: error: matrix rows 1 and 2 of twin get one name (v-1.0): they differ only in flavour, which no naming part names\n',
     );
     expect(r.code).toBe(2);
     await expect(fs.access(out)).rejects.toThrow();
