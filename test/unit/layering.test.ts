@@ -69,6 +69,7 @@ const PURE = new Set([
   'recipe/render',
   'recipe/hash',
   'recipe/lint',
+  'recipe/parsed-dockerfile',
   'recipe/schema',
   'recipe/dockerignore',
   'recipe/served',
