@@ -25,6 +25,12 @@ type Jobs = {
   }>;
 };
 
+/** How many variants' conversions the controller has submitted: distinct array jobs in its phase lines
+ * ("Slurm: convert queued (job 12_0)", then "running" for the same job, count once). */
+function convertsSubmitted(stderr: string): number {
+  return new Set([...stderr.matchAll(/Slurm: convert \w+ \(job (\d+)_/g)].map((m) => m[1])).size;
+}
+
 describe('release --on slurm: the CPU example as a matrix of 2, its controller killed and resumed', () => {
   let dir: string;
   beforeAll(async () => {
@@ -82,7 +88,7 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     let killed = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (!killed && (stderr.match(/Slurm: convert /g) ?? []).length >= 2) {
+      if (!killed && convertsSubmitted(stderr) >= 2) {
         killed = true;
         child.kill('SIGKILL');
       }
@@ -192,7 +198,7 @@ testing:
     let killed = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (!killed && (stderr.match(/Slurm: convert /g) ?? []).length >= 2) {
+      if (!killed && convertsSubmitted(stderr) >= 2) {
         killed = true;
         child.kill('SIGKILL');
       }
