@@ -47,7 +47,8 @@ export function batchScript(job: SlurmJobInput): string {
     ...job.profile.sbatch.map((o) => sbatchLine(o)),
     '# written by sifkit test: each check is one step; its output and exit status stay here',
     `exec >>${bashWord(`${job.workdir}/job.out`, 'the job directory')} 2>&1`,
-    `cd ${workdir}`,
+    // A job that starts after its directory was removed must not write its files where it was submitted.
+    `cd ${workdir} || exit 1`,
   ];
   const cleanup = job.profile.cleanup
     ? fillShell(job.profile.cleanup, { workdir: job.workdir }, 'the cleanup command')
