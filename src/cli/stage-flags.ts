@@ -40,7 +40,10 @@ export type FlaggedStage = 'build' | 'convert' | 'test' | 'stage' | 'promote' | 
 
 export const STAGE_FLAGS: Readonly<Record<FlaggedStage, readonly FlagDef[]>> = {
   build: [
-    { flags: '--server-files <dir>', help: "licensed files served to the build (default: the recipe's server-files/)" },
+    {
+      flags: '--server-files <dir>',
+      help: "served files (licensed, tools) for the build (default: the recipe's server_files; sources need none)",
+    },
     { flags: '--rebuild', help: 'build even when an image with the same definition hash exists' },
     { flags: '--log-dir <dir>', help: 'where build and access logs go', default: '.sifkit/logs' },
     {

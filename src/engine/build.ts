@@ -11,7 +11,7 @@
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, InterruptedError, OperationError, RefusedError } from '../errors';
+import { errnoCode, InterruptedError, OperationError, RefusedError } from '../errors';
 import { startFileServer, type ServedEntry } from '../fileserver/server';
 import { defaultSourceCache, ensureSources } from '../sources/cache';
 import {
@@ -23,7 +23,8 @@ import {
 } from '../fileserver/leakscan';
 import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
-import { derivePort, listServedFiles, servedFilesDigest } from '../fileserver/served';
+import { derivePort, digestOfServed, listServedFiles, servedFilesDigest } from '../fileserver/served';
+import { badServerDir, servingPlan } from '../fileserver/serving';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { dockerhashOf } from '../recipe/names';
 import { LABEL, type RenderedVariant } from '../recipe/render';
@@ -35,7 +36,7 @@ import { BuildStreamParser } from './progress';
 export interface BuildOptions {
   recipe: Recipe;
   rendered: RenderedVariant;
-  /** Directory of licensed files to serve; defaults to the recipe's own. */
+  /** Directory of served files (licensed files and tools); defaults to the recipe's own, needed only when the variant declares served files. */
   serverFiles?: string;
   rebuild?: boolean;
   logDir: string;
@@ -225,22 +226,18 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const { repo, tag: t } = splitTag(tag);
   const verdictDir = opts.verdictDir ?? defaultVerdictDir();
 
-  const serverDir = opts.serverFiles ?? opts.recipe.serverFiles;
-  const needsServer = opts.recipe.runtimeArgs.includes('SERVER_PORT');
-  if (needsServer && !serverDir) {
-    throw new InputError(
-      'no-server-files',
-      `recipe ${opts.recipe.name} fetches licensed files at build time: give --server-files DIR`,
-    );
-  }
+  // The served directory only when the variant declares served files; sources come from the cache.
+  const serving = servingPlan(opts.recipe, rendered, opts.serverFiles);
+  const serverDir = serving.dir;
   let servedDigest: string | undefined;
   if (serverDir) {
     servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
-      throw new InputError(
-        'bad-server-files',
-        `server files directory ${serverDir} is missing or not a directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-      );
+      throw badServerDir(serving, errnoCode(e) ?? (e as Error).message);
     });
+  } else if (serving.serve) {
+    // Sources only: the digest of no served files, the same for every such build, so its port
+    // and SERVED_DIGEST (and the cache of the steps after them) are too.
+    servedDigest = digestOfServed([]);
   }
   // The port a build of these files would be served on (the actual one once serving).
   const scanCtx: ScanContext = {
@@ -312,7 +309,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const logPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.build.log`);
   const accessLogPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.access.log`);
-  const server = serverDir
+  const server = serving.serve
     ? await startFileServer(serverDir, {
         logFile: accessLogPath,
         port: opts.serverPort,

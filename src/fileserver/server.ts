@@ -1,5 +1,6 @@
 /**
- * The build-time file server: serves a directory of licensed files to a
+ * The build-time file server: serves a directory of served files
+ * (licensed files, tools) and declared sources from the source cache to a
  * build on 127.0.0.1 only, for as long as the build runs. GET and HEAD
  * only, no listings, nothing outside the directory (`..`, encoded dots,
  * symlinks leading out all answer 404). Every request is logged.
@@ -93,17 +94,23 @@ function listen(server: http.Server, port: number): Promise<void> {
   });
 }
 
-export async function startFileServer(dir: string, opts: FileServerOptions = {}): Promise<FileServer> {
-  let rootReal: string;
-  try {
-    rootReal = await fs.realpath(dir);
-    if (!(await fs.stat(rootReal)).isDirectory())
-      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-  } catch (e) {
-    throw new InputError(
-      'bad-server-files',
-      `server files directory ${dir} is missing or not a directory (${errnoCode(e) ?? (e as Error).message})`,
-    );
+/**
+ * Serves `dir` (when given) and the `extra` entries; without a directory
+ * only the extra entries exist (a recipe that serves declared sources only).
+ */
+export async function startFileServer(dir: string | undefined, opts: FileServerOptions = {}): Promise<FileServer> {
+  let rootReal: string | undefined;
+  if (dir !== undefined) {
+    try {
+      rootReal = await fs.realpath(dir);
+      if (!(await fs.stat(rootReal)).isDirectory())
+        throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (e) {
+      throw new InputError(
+        'bad-server-files',
+        `server files directory ${dir} is missing or not a directory (${errnoCode(e) ?? (e as Error).message})`,
+      );
+    }
   }
   // Set explicitly: an empty list would let nobody in, a missing one everybody.
   const allow = new Set(opts.allowUids ?? [0]);
@@ -131,7 +138,9 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
-    const file = extra.get((req.url ?? '/').slice(1)) ?? (await resolveInside(rootReal, req.url ?? '/'));
+    const file =
+      extra.get((req.url ?? '/').slice(1)) ??
+      (rootReal === undefined ? undefined : await resolveInside(rootReal, req.url ?? '/'));
     if (!file) {
       note(req, uid, 404);
       res.writeHead(404).end();
@@ -144,7 +153,11 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
       res.end();
       return;
     }
-    served.add(extra.has((req.url ?? '/').slice(1)) ? (req.url ?? '/').slice(1) : path.relative(rootReal, file));
+    served.add(
+      extra.has((req.url ?? '/').slice(1)) || rootReal === undefined
+        ? (req.url ?? '/').slice(1)
+        : path.relative(rootReal, file),
+    );
     const stream = createReadStream(file, { highWaterMark: 1 << 20 });
     stream.on('error', () => res.destroy());
     // Logged when the response is done. A client that hangs up as soon as it
@@ -164,7 +177,7 @@ export async function startFileServer(dir: string, opts: FileServerOptions = {})
     await listen(server, opts.port).catch((e) => {
       throw new OperationError(
         'server-port',
-        `cannot serve licensed files on 127.0.0.1:${opts.port} (${errnoCode(e) ?? (e as Error).message})`,
+        `cannot start the build-time file server on 127.0.0.1:${opts.port} (${errnoCode(e) ?? (e as Error).message})`,
         { hint: 'give another --server-port, or none to derive one' },
       );
     });

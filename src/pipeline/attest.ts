@@ -17,6 +17,7 @@ import type { ImageEngine } from '../engine/engine';
 import { defaultVerdictDir, readVerdict } from '../engine/verdict';
 import { OperationError } from '../errors';
 import { digestOfServed, listServedFiles } from '../fileserver/served';
+import { servingPlan } from '../fileserver/serving';
 import { servedRole } from '../recipe/served';
 import { sourcesOf } from '../recipe/sources';
 import { inspectSif } from '../sif/inspect';
@@ -31,7 +32,7 @@ import { recipeInputs } from './stages';
  * the build was served, and it is refused.
  */
 async function servedFacts(ctx: PipelineContext, v: VariantState, imageId: string): Promise<ProvenanceInput['served']> {
-  const dir = ctx.options.serverFiles ?? ctx.recipe.serverFiles;
+  const dir = servingPlan(ctx.recipe, v.rendered!, ctx.options.serverFiles).dir;
   if (!dir) return undefined;
   const files = [];
   for (const file of await listServedFiles(dir)) {

@@ -14,6 +14,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { OperationError, RefusedError } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { fsyncPath, renameIntoPlace } from '../util/files';
 import { runChild } from '../util/process';
 
@@ -106,6 +107,51 @@ const SAFE_GIT = [
   'init.defaultBranch=sifkit',
 ];
 
+/** The submodules `.gitmodules` records at the pinned commit: name and URL (none when there is no such file). */
+async function submoduleUrls(
+  tree: string,
+  git: (args: string[], cwd?: string) => Promise<string>,
+): Promise<Array<{ name: string; url: string }>> {
+  const there = await fs.stat(path.join(tree, '.gitmodules')).then(
+    () => true,
+    () => false,
+  );
+  if (!there) return [];
+  // NUL-separated: a submodule's name may hold spaces or newlines.
+  const out = await git(
+    ['config', '--file', '.gitmodules', '--null', '--get-regexp', '^submodule\\..*\\.url$'],
+    tree,
+  ).catch(() => '');
+  return out
+    .split('\0')
+    .filter((rec) => rec.includes('\n'))
+    .map((rec) => {
+      const [key, ...rest] = rec.split('\n');
+      return { name: key.replace(/^submodule\./, '').replace(/\.url$/, ''), url: rest.join('\n') };
+    });
+}
+
+/**
+ * A submodule is fetched over https or not at all: refused here in one
+ * line, before git tries (git's own refusal, through protocol.allow, names
+ * neither the submodule nor why). A relative URL is resolved against the
+ * source's own, as git does. Nested submodules are left to protocol.allow.
+ */
+function refuseNonHttps(opts: CloneOptions, subs: Array<{ name: string; url: string }>): void {
+  for (const s of subs) {
+    const relative = s.url.startsWith('./') || s.url.startsWith('../');
+    const https = relative ? opts.url.startsWith('https://') : s.url.startsWith('https://');
+    if (https) continue;
+    throw new RefusedError(
+      'unsafe-submodule',
+      `${opts.url} @ ${opts.commit}: submodule ${escapeForMessage(s.name)} is at ${escapeForMessage(s.url, 200)}, not https: refused`,
+      {
+        hint: 'git sources and their submodules are fetched over https only: point the submodule at an https URL in a commit and pin that commit, or declare the source without submodules',
+      },
+    );
+  }
+}
+
 /**
  * Fetches exactly the pinned commit, checks it out, checks it is the
  * commit, and publishes the tarball under `target`. The commit is asked
@@ -166,7 +212,10 @@ export async function cloneToTarball(opts: CloneOptions): Promise<{ sha256: stri
     const head = (await git(['rev-parse', 'HEAD'], tree)).trim();
     if (head !== opts.commit)
       throw new OperationError('git-failed', `${opts.url}: checked out ${head}, not the pinned ${opts.commit}`);
-    if (opts.submodules) await git(['submodule', '--quiet', 'update', '--init', '--recursive'], tree);
+    if (opts.submodules) {
+      refuseNonHttps(opts, await submoduleUrls(tree, git));
+      await git(['submodule', '--quiet', 'update', '--init', '--recursive'], tree);
+    }
     await fs.mkdir(path.dirname(opts.target), { recursive: true });
     const tmp = `${opts.target}.part-${process.pid}`;
     const got = await treeTarball(tree, tmp, opts.signal);

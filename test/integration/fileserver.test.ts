@@ -116,7 +116,7 @@ describe('build-time file server (real HTTP on loopback)', () => {
       await s2.close();
     }
     await expect(startFileServer(root, { port: server.port })).rejects.toThrow(
-      /cannot serve licensed files on 127.0.0.1/,
+      /cannot start the build-time file server on 127.0.0.1/,
     );
   });
   it.each(['POST', 'PUT', 'DELETE'])('refuses %s with 405', async (m) => {
@@ -125,6 +125,19 @@ describe('build-time file server (real HTTP on loopback)', () => {
   it('logs every request with the client uid', async () => {
     await request(server.port, 'GET', '/cpe.tar');
     await logShows('uid=0 GET "/cpe.tar" 200 14');
+  });
+  it('serves declared sources alone, with no directory: the entries it was given, 404 for anything else', async () => {
+    const s2 = await startFileServer(undefined, {
+      extra: [{ servedPath: 'sources/sha256/abc', file: path.join(root, 'cpe.tar'), role: 'source' }],
+    });
+    try {
+      expect(await request(s2.port, 'GET', '/sources/sha256/abc')).toEqual({ status: 200, body: 'licensed bytes' });
+      for (const p of ['/cpe.tar', '/sources/sha256/abd', '/', '/../secret.txt'])
+        expect((await request(s2.port, 'GET', p)).status).toBe(404);
+      expect([...s2.served]).toEqual(['sources/sha256/abc']);
+    } finally {
+      await s2.close();
+    }
   });
   it('refuses a missing directory with a clear error', async () => {
     await expect(startFileServer(path.join(root, 'nope'))).rejects.toThrow(/server files directory .* is missing/);

@@ -103,8 +103,8 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     // The document its published schema (docs/schemas/jobs.schema.json) describes.
     expect(JSON_DOCUMENTS.jobs.safeParse(jobs).error?.issues ?? []).toEqual([]);
     expect(jobs.variants.map((v) => v.stem)).toEqual([
-      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a',
-      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a-conda-mpi4py',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b-conda-mpi4py',
     ]);
     // One array job per variant, each submitted on its own (that no variant waits for another's archive is the
     // runner's property, proved without timing in test/unit/pipeline-runner.test.ts).

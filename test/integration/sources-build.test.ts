@@ -198,9 +198,7 @@ describe('a build from the source cache', () => {
     // A cache of its own (the first test tampered with its copy on purpose).
     const cache = path.join(tmp, 'cache-derived');
     expect((await runCli(['fetch', dir, '--cache', cache])).code).toBe(0);
-    // It serves no licensed file: an empty server-files directory (the file server needs one).
-    const served = path.join(tmp, 'no-served-files');
-    await fs.mkdir(served, { recursive: true });
+    // It declares no served file: no --server-files, the file server serves the cached source alone.
     const build = async () => {
       const r = await runCli([
         'build',
@@ -209,15 +207,13 @@ describe('a build from the source cache', () => {
         '--rebuild',
         '--source-cache',
         cache,
-        '--server-files',
-        served,
         '--log-dir',
         path.join(tmp, 'logs-derived'),
         '--json',
       ]);
       expect(r.stderr).not.toContain('error');
       expect(r.code).toBe(0);
-      return JSON.parse(r.stdout).images[0] as { imageId: string; definitionHash: string };
+      return JSON.parse(r.stdout).images[0] as { imageId: string; definitionHash: string; accessLogPath: string };
     };
     const a = await build();
     const b = await build();
@@ -233,5 +229,33 @@ describe('a build from the source cache', () => {
     expect(first).toContain('./hello_mpi.py f 755 ');
     expect(first).toMatch(/[0-9a-f]{64} {2}\.\/__pycache__\/hello_mpi\.cpython-\d+\.pyc/);
     expect(await output(b.imageId, list)).toBe(first);
+    // The source came from the file server, which ran without a served directory.
+    expect(await fs.readFile(b.accessLogPath, 'utf8')).toMatch(new RegExp(`GET "/sources/sha256/${DIGEST}" 200`));
+    // And the source step's layer is the same tar, byte for byte: the same diff ID (the step
+    // sets the mtimes it would otherwise leave to the clock). Every other layer is the base's.
+    const layers = async (id: string) => (await docker.getImage(id).inspect()).RootFS.Layers ?? [];
+    const [la, lb, base] = await Promise.all([layers(a.imageId), layers(b.imageId), layers(exampleTag)]);
+    expect(la.length).toBe(base.length + 1);
+    expect(lb).toEqual(la);
+  });
+
+  it('names what is missing: served files declared and no directory, or a named directory that is not there', async () => {
+    // The example declares served files (licensed and tools) and ships its server-files/: without it, the build
+    // says which files it lacks, not that it "fetches licensed files".
+    const copy = path.join(path.dirname(recipeDir), 'h41-no-dir');
+    await fs.cp(recipeDir, copy, { recursive: true });
+    const file = path.join(copy, 'recipe.yaml');
+    await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace('server_files: server-files\n', ''));
+    const logs = path.join(tmp, 'logs-no-dir');
+    const r = await runCli(['build', copy, '--offline', '--source-cache', path.join(tmp, 'cache'), '--log-dir', logs]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: \S+ declares served files cpe-[\d.]+\.tar \(licensed\), rocminfo \(tool\), rocm_agent_enumerator \(tool\), amdgpu-arch\.cpp \(licensed\) and no directory holds them: give --server-files DIR$/m,
+    );
+    const gone = path.join(tmp, 'not-there');
+    const named = await runCli(['build', copy, '--server-files', gone, '--log-dir', logs]);
+    expect(named.code).toBe(2);
+    expect(named.stderr).toContain(`sifkit: error: --server-files ${gone}: missing or not a directory (ENOENT)`);
+    await expect(fs.readdir(logs)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -29,10 +29,10 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A one-fragment recipe in a fresh defs root; `serverArgs` makes it fetch served files. */
+/** A one-fragment recipe in a fresh defs root; `serverArgs` makes it take the server's arguments, `served` declare a served file. */
 async function recipeFor(
   name: string,
-  opts: { serverArgs?: boolean } = {},
+  opts: { serverArgs?: boolean; served?: boolean } = {},
 ): Promise<{ recipe: Recipe; rendered: RenderedVariant }> {
   const rdir = path.join(dir, 'defs', name);
   await fs.mkdir(rdir, { recursive: true });
@@ -43,6 +43,7 @@ async function recipeFor(
       `naming: { prefix: unittest, app: ${name}, version: v, parts: [[v, v]] }`,
       `fragments: [${name}/main.docker]`,
       ...(opts.serverArgs ? ['runtime_args: [SERVER_PORT, SERVED_DIGEST]'] : []),
+      ...(opts.served ? ['served: [{ file: cpe.tar, role: licensed }]'] : []),
       "parameters: { v: { type: version, default: '1.0' } }",
       '',
     ].join('\n'),
@@ -308,14 +309,14 @@ describe('buildVariant over the in-memory engine', () => {
     expect(engine.images.size).toBe(0);
   });
 
-  it('asks for the served files of a recipe that fetches them, before touching the engine', async () => {
-    const { recipe, rendered } = await recipeFor('needs-server', { serverArgs: true });
+  it('asks for the served files a variant declares, naming them, before touching the engine', async () => {
+    const { recipe, rendered } = await recipeFor('needs-server', { serverArgs: true, served: true });
     const engine = new FakeEngine();
     const p = buildVariant(engine, options(recipe, rendered));
     await expect(p).rejects.toThrow(InputError);
     await expect(p).rejects.toMatchObject({
       code: 'no-server-files',
-      message: 'recipe needs-server fetches licensed files at build time: give --server-files DIR',
+      message: `${rendered.names.stem} declares served files cpe.tar (licensed) and no directory holds them: give --server-files DIR`,
     });
     expect(engine.calls).toEqual([]);
   });
