@@ -1,16 +1,15 @@
 /**
  * The Slurm runner: one batch job per image, as LUMI's test scripts do
  * (reference §5): each check a job step in its container, its output and
- * exit status left in the job's directory. sifkit submits with sbatch,
- * follows with squeue and scontrol, and reads the files back. A job that
+ * exit status left in the job's directory. sifkit submits, follows and
+ * cancels through the Slurm client (slurm/client.ts), and reads the files back. A job that
  * times out, is cancelled or loses its node is reported as such.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError, OperationError, throwIfAborted } from '../errors';
+import { InputError, throwIfAborted } from '../errors';
 import { realClock, type Clock } from '../util/clock';
-import { runChild } from '../util/process';
-import type { Processes } from '../util/processes';
+import { cancelJobs, inQueue, showJob, submitJob, type SlurmEffects } from '../slurm/client';
 import { judge, type CheckResult, type Outcome } from './judge';
 import { bashWord, fillShell } from '../emit/bash';
 import { sbatchLine, slurmJobName, slurmPartition } from '../emit/sbatch';
@@ -48,7 +47,8 @@ export function batchScript(job: SlurmJobInput): string {
     ...job.profile.sbatch.map((o) => sbatchLine(o)),
     '# written by sifkit test: each check is one step; its output and exit status stay here',
     `exec >>${bashWord(`${job.workdir}/job.out`, 'the job directory')} 2>&1`,
-    `cd ${workdir}`,
+    // A job that starts after its directory was removed must not write its files where it was submitted.
+    `cd ${workdir} || exit 1`,
   ];
   const cleanup = job.profile.cleanup
     ? fillShell(job.profile.cleanup, { workdir: job.workdir }, 'the cleanup command')
@@ -85,55 +85,10 @@ export function batchScript(job: SlurmJobInput): string {
   return lines.join('\n') + '\n';
 }
 
-/** The controller cannot be reached: Slurm itself is down or misconfigured, not the job. */
-const UNREACHABLE = /unable to contact slurm controller|connect(ion)? (failure|refused)|Zero Bytes were transmitted/i;
-
-/** Whether a Slurm command failed because the controller does not answer. */
-export function controllerDown(e: unknown): boolean {
-  return e instanceof OperationError && e.code === 'slurm-down';
-}
-
-/** Where the Slurm commands run and what times their polls: the host's unless a test gives its own. */
-export interface SlurmEffects {
-  processes?: Processes;
-  clock?: Clock;
-}
-
-/** One Slurm command, its failure one line (exported for the --on slurm executor). */
-export async function run(cmd: string, args: string[], signal?: AbortSignal, fx: SlurmEffects = {}): Promise<string> {
-  try {
-    return await runChild(cmd, args, {
-      signal,
-      processes: fx.processes,
-      clock: fx.clock,
-      timeoutMs: 60_000,
-      failCode: 'slurm-failed',
-      missing: {
-        code: 'no-slurm',
-        message: `${cmd} is not installed here`,
-        hint: 'run on a Slurm login node, or use --runner local',
-      },
-    });
-  } catch (e) {
-    if (e instanceof OperationError && e.code === 'slurm-failed' && UNREACHABLE.test(e.message)) {
-      throw new OperationError('slurm-down', `Slurm does not answer: ${e.message}`, {
-        hint: 'is slurmctld running (scontrol ping)? SLURM_CONF names the controller; or use --runner local',
-        cause: e,
-      });
-    }
-    throw e;
-  }
-}
-
 /** A poll's pause that ends at once on Ctrl-C. */
 async function pause(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   await clock.sleep(ms, signal).catch(() => undefined);
   throwIfAborted(signal);
-}
-
-/** `JobState=COMPLETED` and friends from `scontrol show job -o`. */
-export function jobState(text: string): string | undefined {
-  return /\bJobState=(\S+)/.exec(text)?.[1];
 }
 
 function outcomeOfJob(state: string | undefined): Outcome {
@@ -182,39 +137,28 @@ export async function runSlurm(
   const fx: SlurmEffects = { processes: opts.processes, clock };
   const script = await writeJobFiles(job);
   const submitted = clock.now();
-  const jobId = (await run('sbatch', ['--parsable', script], opts.signal, fx)).trim().split(';')[0];
-  if (!/^\d+$/.test(jobId))
-    throw new OperationError('slurm-failed', `sbatch answered ${JSON.stringify(jobId)}, not a job id`);
+  const jobId = await submitJob(script, [], opts.signal, fx);
   const deadline = submitted + (job.checks.reduce((s, c) => s + c.timeoutSeconds, 0) + 600) * 1000;
   let state = 'PENDING';
   try {
     for (;;) {
       throwIfAborted(opts.signal);
-      // A job the controller has forgotten makes scontrol fail; a controller that is down is an error.
-      const shown = await run('scontrol', ['show', 'job', '-o', jobId], opts.signal, fx).catch((e) => {
-        if (controllerDown(e) || opts.signal?.aborted) throw e;
-        return '';
-      });
-      state = jobState(shown) ?? state;
+      // A job the controller has forgotten shows nothing; a controller that is down is an error.
+      const shown = await showJob(jobId, opts.signal, fx);
+      state = shown?.state ?? state;
       opts.onState?.(state);
       if (TERMINAL.test(state)) break;
-      if (!shown) {
-        // Gone from the controller's memory: squeue has nothing either, so it ended.
-        const q = await run('squeue', ['-h', '-j', jobId, '-o', '%T'], opts.signal, fx).catch((e) => {
-          if (controllerDown(e) || opts.signal?.aborted) throw e;
-          return '';
-        });
-        if (!q.trim()) break;
-      }
+      // Gone from the controller's memory: when squeue has nothing either, it ended.
+      if (!shown && !(await inQueue(jobId, opts.signal, fx))) break;
       if (clock.now() > deadline) {
-        await run('scancel', [jobId], undefined, fx).catch(() => undefined);
+        await cancelJobs([jobId], fx).catch(() => undefined);
         state = 'TIMEOUT';
         break;
       }
       await pause(clock, opts.pollMs ?? 1000, opts.signal);
     }
   } catch (e) {
-    await run('scancel', [jobId], undefined, fx).catch(() => undefined);
+    await cancelJobs([jobId], fx).catch(() => undefined);
     throw e;
   }
   return { jobId, state, workdir: job.workdir, results: await collectResults(job, state, clock) };

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { connectEngine, httpStatus } from '../engine/client';
+import { connectEngine, inspectImageRef } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { dockerhashOf, sifFileName } from '../recipe/names';
 import { inspectSif } from '../sif/inspect';
@@ -67,13 +67,7 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     };
   }
   const docker = engine ?? (await connectEngine(signal));
-  let info;
-  try {
-    info = await docker.inspectImage(ref);
-  } catch (e) {
-    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
-    throw e;
-  }
+  const info = await inspectImageRef(docker, ref);
   const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
   return {
     name: sifFileName(l.stem, l.dockerhash),

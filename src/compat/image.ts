@@ -8,7 +8,6 @@
  * nothing is extracted to disk. From an engine: the export stream of a
  * container that is never started, reading only ELF members.
  */
-import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -16,9 +15,9 @@ import * as tar from 'tar-stream';
 import { InputError, OperationError, throwIfAborted } from '../errors';
 import { ElfCollector } from '../elf/stream';
 import { ElfError } from '../elf/format';
-import { httpStatus } from '../engine/client';
+import { inspectImageRef } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
-import { removeDeadContainers } from '../engine/orphans';
+import { exportContainer } from '../engine/orphans';
 import { inspectSifSync } from '../sif/inspect';
 import { SquashfsError } from '../squashfs/format';
 import { openSquashfs } from '../squashfs/file';
@@ -242,23 +241,9 @@ export async function engineImageFiles(
   ref: string,
   opts: ReadImageOptions = {},
 ): Promise<ImageFiles> {
-  let info;
-  try {
-    info = await engine.inspectImage(ref);
-  } catch (e) {
-    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
-    throw e;
-  }
+  const info = await inspectImageRef(engine, ref);
   // A check killed with -9 could not remove its container: this run does.
-  await removeDeadContainers(engine, COMPAT_LABEL);
-  throwIfAborted(opts.signal);
-  const container = await engine.createContainer({
-    image: info.id,
-    entrypoint: ['/sifkit-export-only'],
-    cmd: [],
-    labels: { [COMPAT_LABEL]: `${os.hostname()}:${process.pid}` },
-    network: 'disabled',
-  });
+  const container = await exportContainer(engine, info.id, COMPAT_LABEL, opts.signal);
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
   let ldCache: ImageFiles['ldCache'];

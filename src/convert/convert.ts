@@ -13,9 +13,9 @@ import { InputError, RefusedError, throwIfAborted } from '../errors';
 import { defaultVerdictDir, readVerdict, verdictHolds } from '../engine/verdict';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
-import { connectEngine } from '../engine/client';
+import { connectEngine, inspectImageRef } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
-import { convertFromEngine, inspectEngineImage } from './from-engine';
+import { convertFromEngine } from './from-engine';
 import { readSif } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
@@ -105,7 +105,7 @@ export interface ConvertRecord {
 /** Saves an engine image to `file` through the Engine API. */
 export async function saveImage(ref: string, file: string, signal?: AbortSignal, engine?: ImageEngine): Promise<void> {
   const docker = engine ?? (await connectEngine(signal));
-  await inspectEngineImage(docker, ref);
+  await inspectImageRef(docker, ref);
   const stream = await docker.saveImage(ref);
   await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
 }
@@ -240,7 +240,7 @@ export async function convertSource(
   };
   if (backend === 'native' && source.kind === 'docker-daemon') {
     const docker = opts.engine ?? (await connectEngine(opts.signal));
-    const info = await inspectEngineImage(docker, source.ref);
+    const info = await inspectImageRef(docker, source.ref);
     await checkScanVerdict(info.id, info.labels, opts);
     const out = outArg
       ? path.resolve(outArg)

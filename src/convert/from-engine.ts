@@ -13,13 +13,12 @@
  * the engine and cannot be had from an export; apptainer binds the host's
  * over them at run time anyway.
  */
-import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { InputError, throwIfAborted } from '../errors';
-import { deadOnThisHost } from '../util/process';
-import { httpStatus } from '../engine/client';
+import { InputError } from '../errors';
+import { inspectImageRef } from '../engine/client';
+import { exportContainer } from '../engine/orphans';
 import type { ImageDetails, ImageEngine } from '../engine/engine';
 import type { ImageConfig } from './archive';
 import { isSingularityPath } from './additions';
@@ -76,24 +75,6 @@ function configFromInspect(info: ImageDetails): ImageConfig {
   return { architecture: info.architecture, created: info.created, config: ociConfig(info.config) };
 }
 
-/** Removes export containers left by converts on this host that were killed. */
-async function removeOrphans(engine: ImageEngine): Promise<void> {
-  const list = await engine.listContainers(CONVERT_LABEL);
-  for (const c of list) {
-    const [h, pid] = (c.labels[CONVERT_LABEL] ?? '').split(':');
-    if (deadOnThisHost(h, Number(pid))) await engine.removeContainer(c.id).catch(() => undefined);
-  }
-}
-
-export async function inspectEngineImage(engine: ImageEngine, ref: string): Promise<ImageDetails> {
-  try {
-    return await engine.inspectImage(ref);
-  } catch (e) {
-    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
-    throw e;
-  }
-}
-
 /** Converts the engine's image `ref` into `out` (a SIF). */
 export async function convertFromEngine(
   engine: ImageEngine,
@@ -101,18 +82,9 @@ export async function convertFromEngine(
   out: string,
   opts: SquashOptions & { info?: ImageDetails },
 ): Promise<ConvertResult> {
-  const info = opts.info ?? (await inspectEngineImage(engine, ref));
+  const info = opts.info ?? (await inspectImageRef(engine, ref));
   const prep = prepareImage(configFromInspect(info), info.id, { bootstrap: 'docker-daemon', from: ref }, opts);
-  await removeOrphans(engine);
-  throwIfAborted(opts.signal);
-  // Never started: the entrypoint is only there because create wants one.
-  const container = await engine.createContainer({
-    image: info.id,
-    entrypoint: ['/sifkit-export-only'],
-    cmd: [],
-    labels: { [CONVERT_LABEL]: `${os.hostname()}:${process.pid}` },
-    network: 'disabled',
-  });
+  const container = await exportContainer(engine, info.id, CONVERT_LABEL, opts.signal);
   try {
     return await squashToSif(out, info.id, prep, opts, async (pack) => {
       const seen = new Set<string>();

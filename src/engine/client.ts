@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { InputError, OperationError, errnoCode, throwIfAborted, type SifkitError } from '../errors';
 import { dockerEngine } from './docker';
-import type { ImageEngine } from './engine';
+import type { ImageDetails, ImageEngine } from './engine';
 
 /** Where dockerode will look: DOCKER_HOST as it reads it, else the local socket. */
 export function engineAddress(env = process.env): string {
@@ -58,6 +58,16 @@ export async function connectEngine(signal?: AbortSignal, address?: string): Pro
 export function httpStatus(e: unknown): number | undefined {
   const s = (e as { statusCode?: unknown })?.statusCode;
   return typeof s === 'number' ? s : undefined;
+}
+
+/** The engine's image `ref`; an image the engine does not have is bad input, in one line (exit 2). */
+export async function inspectImageRef(engine: ImageEngine, ref: string): Promise<ImageDetails> {
+  try {
+    return await engine.inspectImage(ref);
+  } catch (e) {
+    if (httpStatus(e) === 404) throw new InputError('no-image', `the engine has no image ${ref}`);
+    throw e;
+  }
 }
 
 /** The daemon's own words from a dockerode error (its JSON `message`), on one line. */

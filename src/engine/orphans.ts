@@ -6,8 +6,10 @@
  * from this host. Containers of live processes, or of other hosts sharing
  * the engine, are left alone.
  */
+import * as os from 'node:os';
+import { throwIfAborted } from '../errors';
 import { deadOnThisHost } from '../util/process';
-import type { ImageEngine } from './engine';
+import type { ContainerHandle, ImageEngine } from './engine';
 
 /** Removes the containers labelled `labelKey` whose creating process died on this host; how many. */
 export async function removeDeadContainers(engine: ImageEngine, labelKey: string): Promise<number> {
@@ -22,4 +24,27 @@ export async function removeDeadContainers(engine: ImageEngine, labelKey: string
     );
   }
   return removed;
+}
+
+/**
+ * A container of `image` that is never started, only exported (the files
+ * as the engine sees them), labelled `labelKey` with this process; those
+ * of killed processes of the same kind are removed first.
+ */
+export async function exportContainer(
+  engine: ImageEngine,
+  image: string,
+  labelKey: string,
+  signal?: AbortSignal,
+): Promise<ContainerHandle> {
+  await removeDeadContainers(engine, labelKey);
+  throwIfAborted(signal);
+  return engine.createContainer({
+    image,
+    // Never started: the entrypoint is only there because create wants one.
+    entrypoint: ['/sifkit-export-only'],
+    cmd: [],
+    labels: { [labelKey]: `${os.hostname()}:${process.pid}` },
+    network: 'disabled',
+  });
 }

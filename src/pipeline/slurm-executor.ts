@@ -16,10 +16,10 @@ import { InputError, OperationError } from '../errors';
 import { parseProfile, slurmWithOverrides } from '../checks/profile';
 import { saveRun } from '../checks/results';
 import { findBaseline, runFailure, testRun, type GateInputs } from '../checks/run';
-import { collectResults, writeJobFiles, type SlurmEffects, type SlurmJobInput } from '../checks/slurm';
-import { jobStates, sbatch, scancel } from '../checks/slurm-jobs';
+import { collectResults, writeJobFiles, type SlurmJobInput } from '../checks/slurm';
 import { parseChecks, selectChecks } from '../checks/spec';
 import type { Recipe } from '../recipe/types';
+import { cancelJobs, jobStates, submitJob, type SlurmEffects } from '../slurm/client';
 import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
@@ -111,7 +111,7 @@ export async function refresh(jobs: RunJobs, signal?: AbortSignal, fx: SlurmEffe
 /** Cancels every open job and records it so; returns their ids. */
 export async function cancelAll(jobs: RunJobs, fx: SlurmEffects = {}): Promise<string[]> {
   const open = openJobs(jobs);
-  await scancel(
+  await cancelJobs(
     open.map((j) => j.id),
     fx,
   );
@@ -236,7 +236,7 @@ async function submit(
       }),
       { mode: 0o755 },
     );
-    const id = await sbatch(script, [], ctx.signal, exec);
+    const id = await submitJob(script, [], ctx.signal, exec);
     toConvert.forEach((r, i) => {
       r.convert = {
         id: `${id}_${i}`,
@@ -254,7 +254,7 @@ async function submit(
     const after = isDone(r.convert!.state)
       ? []
       : [`--dependency=afterok:${r.convert!.id}`, '--kill-on-invalid-dep=yes'];
-    const id = await sbatch(script, after, ctx.signal, exec);
+    const id = await submitJob(script, after, ctx.signal, exec);
     r.test = { id, state: 'PENDING', log: path.join(workdir, 'job.out'), attempt: (r.test?.attempt ?? 0) + 1, workdir };
     await save();
   }

@@ -22,8 +22,8 @@
  * readable refusal.
  */
 import * as path from 'node:path';
-import { DockerfileParser } from 'dockerfile-ast';
 import { RefusedError } from '../errors';
+import type { ParsedDockerfile } from './parsed-dockerfile';
 import { expandVars, type ServedFile } from './served';
 
 export interface Fetch {
@@ -66,10 +66,10 @@ function stageStart(stages: Map<string, Map<string, string>>, ins: { getArgument
 }
 
 /** The ENV in effect at the end of a Dockerfile (of its last stage, with what it inherits): what a tool's `$VAR/...` path is resolved against. */
-export function definitionEnv(dockerfile: string): Map<string, string> {
+export function definitionEnv(dockerfile: ParsedDockerfile): Map<string, string> {
   const stages = new Map<string, Map<string, string>>();
   let env = new Map<string, string>();
-  for (const ins of DockerfileParser.parse(dockerfile).getInstructions()) {
+  for (const ins of dockerfile.ast.getInstructions()) {
     if (ins.getKeyword() === 'FROM') env = stageStart(stages, ins);
     if (ins.getKeyword() === 'ENV') applyEnv(env, ins);
   }
@@ -226,7 +226,7 @@ interface Pending {
  * Checks the fetches of a rendered Dockerfile against the variant's served
  * files. Refuses (exit 3) with one line naming the step and the file.
  */
-export function checkFetches(dockerfile: string, served: ServedFile[], what: string): FetchReport {
+export function checkFetches(dockerfile: ParsedDockerfile, served: ServedFile[], what: string): FetchReport {
   const byName = new Map(served.map((s) => [s.file, s]));
   const fetches: Fetch[] = [];
   const stages = new Map<string, Map<string, string>>();
@@ -234,109 +234,106 @@ export function checkFetches(dockerfile: string, served: ServedFile[], what: str
   const refuse = (f: { step: number; line: number }, keyword: string, message: string): never => {
     throw new RefusedError('served-fetch', `${what}: step ${f.step} (${keyword} at line ${f.line}) ${message}`);
   };
-  DockerfileParser.parse(dockerfile)
-    .getInstructions()
-    .forEach((ins, index) => {
-      const step = { step: index + 1, line: ins.getRange().start.line + 1 };
-      const keyword = ins.getKeyword();
-      if (keyword === 'FROM') env = stageStart(stages, ins);
-      if (keyword === 'ENV') {
-        applyEnv(env, ins);
-        return;
+  dockerfile.ast.getInstructions().forEach((ins, index) => {
+    const step = { step: index + 1, line: ins.getRange().start.line + 1 };
+    const keyword = ins.getKeyword();
+    if (keyword === 'FROM') env = stageStart(stages, ins);
+    if (keyword === 'ENV') {
+      applyEnv(env, ins);
+      return;
+    }
+    const content = ins.getArgumentsContent() ?? '';
+    if (keyword === 'ADD' || keyword === 'COPY') {
+      if (content.split(/\s+/).some((w) => SERVER_URL.test(expandVars(w.replace(/^["']|["']$/g, ''), env))))
+        refuse(
+          step,
+          keyword,
+          'fetches from the file server with ADD, which keeps the file in a layer: fetch it with curl in a RUN',
+        );
+      return;
+    }
+    if (keyword !== 'RUN') return;
+    // The exec form (a JSON array) runs no shell: its words are the command.
+    let text = content;
+    if (/^\s*\[/.test(content)) {
+      try {
+        text = (JSON.parse(content) as string[]).map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+      } catch {
+        // Not valid JSON: Docker runs it in a shell as written.
       }
-      const content = ins.getArgumentsContent() ?? '';
-      if (keyword === 'ADD' || keyword === 'COPY') {
-        if (content.split(/\s+/).some((w) => SERVER_URL.test(expandVars(w.replace(/^["']|["']$/g, ''), env))))
+    }
+    const commands: Command[] = splitCommands(text).map((c) => ({
+      raw: c.raw,
+      words: c.raw.map((w) => expandVars(w, env)),
+      pipesOut: c.pipesOut,
+    }));
+    const pending: Pending[] = [];
+    let cwd: string | undefined = '/';
+    commands.forEach((cmd, ci) => {
+      const prog = cmd.words[0] ?? '';
+      for (const word of cmd.words) {
+        const m = SERVER_URL.exec(word);
+        if (!m) continue;
+        const file = decodeURIComponent(m[1].replace(/[?#].*$/, ''));
+        if (file.includes('$'))
           refuse(
             step,
             keyword,
-            'fetches from the file server with ADD, which keeps the file in a layer: fetch it with curl in a RUN',
+            `fetches ${word} from the file server: cannot tell which served file (only ENV values are expanded)`,
           );
-        return;
+        const decl = byName.get(file);
+        if (!decl)
+          refuse(
+            step,
+            keyword,
+            `fetches ${file} from the file server, which has no role in the recipe's served: list (licensed or tool)`,
+          );
+        const fetch: Fetch = { ...step, file, role: decl!.role };
+        fetches.push(fetch);
+        const dest = destination(cmd, word, cwd);
+        const piped = dest === 'stdout' && cmd.pipesOut && commands[ci + 1] !== undefined && isUnpack(commands[ci + 1]);
+        pending.push({
+          fetch,
+          dest,
+          removed: piped,
+          unpackedAt: piped ? ci + 1 : undefined,
+          cleanedAfterUnpack: false,
+        });
       }
-      if (keyword !== 'RUN') return;
-      // The exec form (a JSON array) runs no shell: its words are the command.
-      let text = content;
-      if (/^\s*\[/.test(content)) {
-        try {
-          text = (JSON.parse(content) as string[]).map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-        } catch {
-          // Not valid JSON: Docker runs it in a shell as written.
-        }
-      }
-      const commands: Command[] = splitCommands(text).map((c) => ({
-        raw: c.raw,
-        words: c.raw.map((w) => expandVars(w, env)),
-        pipesOut: c.pipesOut,
-      }));
-      const pending: Pending[] = [];
-      let cwd: string | undefined = '/';
-      commands.forEach((cmd, ci) => {
-        const prog = cmd.words[0] ?? '';
-        for (const word of cmd.words) {
-          const m = SERVER_URL.exec(word);
-          if (!m) continue;
-          const file = decodeURIComponent(m[1].replace(/[?#].*$/, ''));
-          if (file.includes('$'))
-            refuse(
-              step,
-              keyword,
-              `fetches ${word} from the file server: cannot tell which served file (only ENV values are expanded)`,
-            );
-          const decl = byName.get(file);
-          if (!decl)
-            refuse(
-              step,
-              keyword,
-              `fetches ${file} from the file server, which has no role in the recipe's served: list (licensed or tool)`,
-            );
-          const fetch: Fetch = { ...step, file, role: decl!.role };
-          fetches.push(fetch);
-          const dest = destination(cmd, word, cwd);
-          const piped =
-            dest === 'stdout' && cmd.pipesOut && commands[ci + 1] !== undefined && isUnpack(commands[ci + 1]);
-          pending.push({
-            fetch,
-            dest,
-            removed: piped,
-            unpackedAt: piped ? ci + 1 : undefined,
-            cleanedAfterUnpack: false,
-          });
-        }
-        if (prog === 'cd') cwd = resolveFrom(cwd, cmd.words[1] ?? '/');
-        for (const p of pending) {
-          if (p.dest === undefined || p.dest === 'stdout') continue;
-          if (removes(cmd, p.dest, cwd)) p.removed = true;
-          if (isUnpack(cmd) && cmd.words.some((w) => resolveFrom(cwd, w) === p.dest)) p.unpackedAt = ci;
-        }
-        if (cmd.raw.length === 1 && REMOVE_CRAY_DEPS.test(cmd.raw[0]))
-          for (const p of pending) if (p.unpackedAt !== undefined && p.unpackedAt < ci) p.cleanedAfterUnpack = true;
-      });
+      if (prog === 'cd') cwd = resolveFrom(cwd, cmd.words[1] ?? '/');
       for (const p of pending) {
-        if (p.fetch.role !== 'licensed') continue;
-        const { file } = p.fetch;
-        if (p.dest === undefined)
-          refuse(
-            step,
-            keyword,
-            `fetches licensed ${file} and cannot tell where it is written (use curl -o PATH or wget -O PATH with a path the check can follow)`,
-          );
-        if (p.dest === 'stdout' && p.unpackedAt === undefined)
-          refuse(
-            step,
-            keyword,
-            `fetches licensed ${file} to standard output, which only a pipe into tar -x can take without a copy`,
-          );
-        if (!p.removed)
-          refuse(
-            step,
-            keyword,
-            `fetches licensed ${file} to ${p.dest} and does not remove it in the same RUN (rm ${p.dest} after it)`,
-          );
-        if (p.unpackedAt !== undefined && !p.cleanedAfterUnpack)
-          refuse(step, keyword, `unpacks licensed ${file} and does not run $REMOVE_CRAY_DEPS after it in the same RUN`);
+        if (p.dest === undefined || p.dest === 'stdout') continue;
+        if (removes(cmd, p.dest, cwd)) p.removed = true;
+        if (isUnpack(cmd) && cmd.words.some((w) => resolveFrom(cwd, w) === p.dest)) p.unpackedAt = ci;
       }
+      if (cmd.raw.length === 1 && REMOVE_CRAY_DEPS.test(cmd.raw[0]))
+        for (const p of pending) if (p.unpackedAt !== undefined && p.unpackedAt < ci) p.cleanedAfterUnpack = true;
     });
+    for (const p of pending) {
+      if (p.fetch.role !== 'licensed') continue;
+      const { file } = p.fetch;
+      if (p.dest === undefined)
+        refuse(
+          step,
+          keyword,
+          `fetches licensed ${file} and cannot tell where it is written (use curl -o PATH or wget -O PATH with a path the check can follow)`,
+        );
+      if (p.dest === 'stdout' && p.unpackedAt === undefined)
+        refuse(
+          step,
+          keyword,
+          `fetches licensed ${file} to standard output, which only a pipe into tar -x can take without a copy`,
+        );
+      if (!p.removed)
+        refuse(
+          step,
+          keyword,
+          `fetches licensed ${file} to ${p.dest} and does not remove it in the same RUN (rm ${p.dest} after it)`,
+        );
+      if (p.unpackedAt !== undefined && !p.cleanedAfterUnpack)
+        refuse(step, keyword, `unpacks licensed ${file} and does not run $REMOVE_CRAY_DEPS after it in the same RUN`);
+    }
+  });
   const fetched = new Set(fetches.map((f) => f.file));
   return { fetches, unfetched: served.map((s) => s.file).filter((f) => !fetched.has(f)) };
 }

@@ -1,6 +1,6 @@
-import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { InputError } from '../errors';
+import type { ParsedDockerfile } from './parsed-dockerfile';
 
 const LSP_ERROR = 1;
 
@@ -10,14 +10,31 @@ export interface LintProblem {
   message: string;
 }
 
+/**
+ * The last Dockerfiles linted and their problems. Linting is pure and the
+ * dearest part of a render (dockerfile-utils parses the text again and
+ * checks every instruction), and the same definition is rendered again
+ * and again: by `render` then `build`, by each check of a matrix, by
+ * tests. A few are kept, looked up by their whole text.
+ */
+const LINTED = new Map<string, readonly LintProblem[]>();
+const LINTED_KEPT = 32;
+
 /** Lints a Dockerfile with dockerfile-utils' validator (a real Dockerfile parser). */
 export function lintDockerfile(text: string): LintProblem[] {
-  return validate(text).map((d) => ({
-    line: d.range.start.line + 1,
-    // Diagnostics use the LSP scale: 1 error, 2 warning.
-    severity: d.severity === LSP_ERROR ? 'error' : 'warning',
-    message: typeof d.message === 'string' ? d.message : d.message.value,
-  }));
+  let problems = LINTED.get(text);
+  if (problems === undefined) {
+    problems = validate(text).map((d) => ({
+      line: d.range.start.line + 1,
+      // Diagnostics use the LSP scale: 1 error, 2 warning.
+      severity: d.severity === LSP_ERROR ? 'error' : 'warning',
+      message: typeof d.message === 'string' ? d.message : d.message.value,
+    }));
+    if (LINTED.size >= LINTED_KEPT) LINTED.delete(LINTED.keys().next().value!);
+    LINTED.set(text, problems);
+  }
+  // Copies: a caller adds its own warnings to the list it gets.
+  return problems.map((p) => ({ ...p }));
 }
 
 /** Fails on the first lint error, naming the variant and the line. */
@@ -87,10 +104,10 @@ function rawDownload(ws: string[]): string | undefined {
  * text); package managers installing by name (apt, zypper, conda, pip
  * without a URL) are not downloads of files and are not judged here.
  */
-export function rawDownloads(text: string): LintProblem[] {
-  const lines = text.split('\n');
+export function rawDownloads(dockerfile: ParsedDockerfile): LintProblem[] {
+  const lines = dockerfile.text.split('\n');
   const out: LintProblem[] = [];
-  for (const ins of DockerfileParser.parse(text).getInstructions()) {
+  for (const ins of dockerfile.ast.getInstructions()) {
     const keyword = ins.getKeyword();
     const line = ins.getRange().start.line + 1;
     const where = `${fragmentOf(lines, line - 1)}: `;
@@ -117,8 +134,8 @@ export function rawDownloads(text: string): LintProblem[] {
 }
 
 /** Refuses a definition that downloads anything undeclared, naming the first such step. */
-export function assertNoRawDownloads(text: string, what: string): void {
-  const problem = rawDownloads(text)[0];
+export function assertNoRawDownloads(dockerfile: ParsedDockerfile, what: string): void {
+  const problem = rawDownloads(dockerfile)[0];
   if (problem) {
     throw new InputError('undeclared-download', `${what}: Dockerfile line ${problem.line}: ${problem.message}`, {
       hint: 'declare the file under sources: in recipe.yaml (URL and sha256; git: the commit) and fetch it with {{ source "NAME" "PATH" }}',

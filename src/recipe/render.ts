@@ -4,6 +4,7 @@ import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { checkFetches, definitionEnv } from './fetches';
 import { assertLintClean, assertNoRawDownloads, type LintProblem } from './lint';
+import { parseDockerfile } from './parsed-dockerfile';
 import { renderSourceFetch, resolveSource, sourcesLabel, type ResolvedSource } from './sources';
 import { variantNames } from './names';
 import { resolveServed, type ServedFile } from './served';
@@ -94,14 +95,16 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
   const what = `${recipe.name} ${names.stem}`;
   const warnings = assertLintClean(dockerfile, what);
+  // Read once, for every check below.
+  const parsed = parseDockerfile(dockerfile);
   // Every fetch from the file server names a file with a role, and no licensed one outlives its RUN.
-  const served = resolveServed(recipe, values, definitionEnv(dockerfile));
+  const served = resolveServed(recipe, values, definitionEnv(parsed));
   // Declared sources come from the source cache through the same server: role `source`, they may stay.
   const fromCache: ServedFile[] = [...sources.values()].map((src) => ({ file: src.servedPath, role: 'source' }));
-  const fetched = checkFetches(dockerfile, [...served, ...fromCache], what);
+  const fetched = checkFetches(parsed, [...served, ...fromCache], what);
   for (const file of fetched.unfetched)
     warnings.push({ line: 0, severity: 'warning', message: `served file ${file} has a role but no step fetches it` });
-  assertNoRawDownloads(dockerfile, what);
+  assertNoRawDownloads(parsed, what);
   return {
     recipe: recipe.name,
     values,

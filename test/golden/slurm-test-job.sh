@@ -8,7 +8,7 @@
 #SBATCH --time=00:20:00
 # written by sifkit test: each check is one step; its output and exit status stay here
 exec >>'/scratch/project_462000008/sif/.sifkit-slurm/test-lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-4c86d2919233-1/job.out' 2>&1
-cd '/scratch/project_462000008/sif/.sifkit-slurm/test-lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-4c86d2919233-1'
+cd '/scratch/project_462000008/sif/.sifkit-slurm/test-lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-4c86d2919233-1' || exit 1
 cleanup() { docker ps -q --filter label=sifkit.slurm.workdir='/scratch/project_462000008/sif/.sifkit-slurm/test-lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-4c86d2919233-1' | xargs -r docker rm -f >/dev/null; }
 trap 'kill $step 2>/dev/null; cleanup; exit 143' TERM INT
 date +%s%3N > 'mpi4py-import.start'

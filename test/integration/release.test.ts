@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { removeTestImages, writeTinyRecipe } from '../support/engine';
 import { TEMP_MARKER } from '../../src/util/files';
 import { startSecondEngine } from '../support/second-engine';
 import { until } from '../support/poll';
@@ -103,33 +103,9 @@ describe('sifkit run release: a matrix of 3 variants with --jobs 2', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-matrix-'));
-    const defs = path.join(dir, 'defs', 'tiny');
-    await fs.mkdir(defs, { recursive: true });
-    await fs.writeFile(
-      path.join(defs, 'main.docker'),
-      [
-        'FROM sifkit-test/busybox:latest',
-        `LABEL ${TEST_LABEL}="${runId}"`,
-        'RUN echo "tiny {{ v }}" > /etc/tiny-version',
-        'ENV WITH_CONDA="true"',
-        '',
-      ].join('\n'),
-    );
-    await fs.writeFile(
-      path.join(defs, 'recipe.yaml'),
-      `name: tiny
-naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
-fragments: [tiny/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-matrix:
-  - { v: '1.0' }
-  - { v: '1.1' }
-  - { v: '1.2' }
-checks:
-  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
-testing:
-  local: { launcher: '' }
-`,
+    await writeTinyRecipe(
+      dir,
+      "matrix:\n  - { v: '1.0' }\n  - { v: '1.1' }\n  - { v: '1.2' }\ntesting:\n  local: { launcher: '' }\n",
     );
   });
   afterAll(async () => {

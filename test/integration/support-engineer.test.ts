@@ -10,7 +10,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { removeTestImages, runId, writeTinyRecipe } from '../support/engine';
 import { until } from '../support/poll';
 import { TEMP_MARKER } from '../../src/util/files';
 import type { ResultsFile } from '../../src/checks/results';
@@ -59,33 +59,13 @@ function fastBaseline(): ResultsFile {
   };
 }
 
-/** A recipe like test/support's tiny one, with the latency check and a 128 MiB file so a conversion lasts long enough to interrupt. */
-async function writeRecipe(dir: string): Promise<string> {
-  const defs = path.join(dir, 'defs', 'tiny');
-  await fs.mkdir(defs, { recursive: true });
-  await fs.writeFile(
-    path.join(defs, 'main.docker'),
-    [
-      'FROM sifkit-test/busybox:latest',
-      `LABEL ${TEST_LABEL}="${runId}"`,
-      'RUN echo "tiny {{ v }}" > /etc/tiny-version && head -c 134217728 /dev/urandom > /filler',
-      'ENV WITH_CONDA="true"',
-      '',
-    ].join('\n'),
+/** test/support's tiny recipe, with the latency check and a 128 MiB file so a conversion lasts long enough to interrupt. */
+function writeRecipe(dir: string): Promise<string> {
+  return writeTinyRecipe(
+    dir,
+    `${LATENCY_CHECK}testing:\n  local: { launcher: '' }\n`,
+    'head -c 134217728 /dev/urandom > /filler',
   );
-  await fs.writeFile(
-    path.join(defs, 'recipe.yaml'),
-    `name: tiny
-naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
-fragments: [tiny/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
-  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
-${LATENCY_CHECK}testing:
-  local: { launcher: '' }
-`,
-  );
-  return defs;
 }
 
 // Both describes use the same image (same definition): built once, removed at the end.

@@ -27,22 +27,33 @@ export async function allContainerIds(): Promise<Set<string>> {
 }
 
 /**
+ * A test definition: the local busybox base, this run's label (early, so
+ * intermediate images of a failed build carry it too), then `steps`. Both
+ * recipe writers (this file's tiny one and fixtures.ts's) start so.
+ */
+export function testDefinition(steps: string[]): string {
+  return ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, ...steps, ''].join('\n');
+}
+
+/**
  * A tiny recipe on the local busybox base, labelled for this run's clean-up:
  * DIR/defs/tiny, one check that reads the version its build wrote. `extra`
- * is YAML added to the recipe (a matrix, a Slurm testing profile).
+ * is YAML added to the recipe (a matrix, more checks, a Slurm testing
+ * profile); `also` is shell run after the version is written.
  */
-export async function writeTinyRecipe(dir: string, extra = "testing:\n  local: { launcher: '' }\n"): Promise<string> {
+export async function writeTinyRecipe(
+  dir: string,
+  extra = "testing:\n  local: { launcher: '' }\n",
+  also?: string,
+): Promise<string> {
   const defs = path.join(dir, 'defs', 'tiny');
   await fs.mkdir(defs, { recursive: true });
   await fs.writeFile(
     path.join(defs, 'main.docker'),
-    [
-      'FROM sifkit-test/busybox:latest',
-      `LABEL ${TEST_LABEL}="${runId}"`,
-      'RUN echo "tiny {{ v }}" > /etc/tiny-version',
+    testDefinition([
+      `RUN echo "tiny {{ v }}" > /etc/tiny-version${also ? ` && ${also}` : ''}`,
       'ENV WITH_CONDA="true"',
-      '',
-    ].join('\n'),
+    ]),
   );
   await fs.writeFile(
     path.join(defs, 'recipe.yaml'),

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TEST_LABEL, runId } from './engine';
+import { runId, testDefinition } from './engine';
 
 export const FIXTURE_PREFIX = 'sifkittest';
 
@@ -38,10 +38,7 @@ export async function fixtureRecipe(
   );
   await fs.writeFile(
     path.join(dir, 'main.docker'),
-    [
-      'FROM sifkit-test/busybox:latest',
-      // Early, so intermediate images of a failed build carry it too.
-      `LABEL ${TEST_LABEL}="${runId}"`,
+    testDefinition([
       `ENV SIFKIT_TEST_RUN="${runId}"`,
       'ENV GET="wget -q -O"',
       // Scoped to the steps below, stable across builds of the same served files.
@@ -50,8 +47,7 @@ export async function fixtureRecipe(
       // An ARG, not an ENV: the URL must not stay in the image's config.
       'ARG BASE="http://127.0.0.1:${SERVER_PORT}"',
       steps,
-      '',
-    ].join('\n'),
+    ]),
   );
   return { dir, served, tag: `${FIXTURE_PREFIX}/${FIXTURE_PREFIX}-${name}:v-1.0` };
 }

@@ -196,7 +196,7 @@ describe('launching', () => {
       sif: '/appl/img$(touch${IFS}X).sif',
     });
     expect(script).toContain("-B '/scratch/a b'\\''c':/myrun '/appl/img$(touch${IFS}X).sif' ");
-    expect(script).toContain("cd '/scratch/a b'\\''c'\n");
+    expect(script).toContain("cd '/scratch/a b'\\''c' || exit 1\n");
     expect(script).not.toMatch(/#SBATCH.*scratch/);
     const bad = (slurm: Partial<typeof p.slurm>) => () =>
       batchScript({

@@ -23,7 +23,7 @@ const SRC = path.join(__dirname, '..', '..', 'src');
 const LAYERS: LayerTable = [
   ['errors', 'validate', 'util', 'provenance', 'emit'], // base: the error hierarchy, the one name rule and containment, small helpers, sifkit's version, the one emitter per generated language
   ['recipe', 'sif', 'elf', 'squashfs'], // data formats: recipes and rendering, the SIF format, ELF files' dynamic facts, squashfs read in place
-  ['engine', 'fileserver', 'compat', 'tree', 'sources'], // the image engine and its file server; host compatibility; the container tree; the source cache
+  ['engine', 'fileserver', 'compat', 'tree', 'sources', 'slurm'], // the image engine and its file server; host compatibility; the container tree; the source cache; the Slurm client
   ['checks', 'convert', 'easybuild', 'github'], // tests, conversion, EasyConfigs/modules/user pages, GitHub pull requests: over engine and tree
   ['pipeline'], // stages over the domain, the typed context, the runner
   ['index'], // the library's entry point
@@ -60,6 +60,8 @@ const PURE = new Set([
   'validate/schemas/results',
   'validate/schemas/sif',
   'validate/schemas/trust',
+  'validate/schemas/slurm',
+  'slurm/answers',
   'recipe/types',
   'recipe/names',
   'recipe/params',
@@ -67,6 +69,7 @@ const PURE = new Set([
   'recipe/render',
   'recipe/hash',
   'recipe/lint',
+  'recipe/parsed-dockerfile',
   'recipe/schema',
   'recipe/dockerignore',
   'recipe/served',

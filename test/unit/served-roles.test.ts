@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { scanImageArchive } from '../../src/fileserver/leakscan';
 import { checkFetches, definitionEnv, splitCommands } from '../../src/recipe/fetches';
+import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { layerTar, legacyArchive, toOciLayout, type LayerEntry } from '../support/archives';
 import { parseRecipe } from '../../src/recipe/schema';
 import { resolveServed, rolesKey, type ServedFile } from '../../src/recipe/served';
@@ -29,7 +30,7 @@ const ALL_FETCHED = [
   'RUN cd $ROCM_PATH/bin ; curl -fsSL -o rocminfo "http://127.0.0.1:${SERVER_PORT}/rocminfo"',
   'RUN curl -o /tmp/a.cpp http://localhost:${SERVER_PORT}/amdgpu-arch.cpp && g++ /tmp/a.cpp && rm -f /tmp/a.cpp',
 ];
-const check = (...runs: string[]) => checkFetches(df(...runs, ...ALL_FETCHED), SERVED, 'v');
+const check = (...runs: string[]) => checkFetches(parseDockerfile(df(...runs, ...ALL_FETCHED)), SERVED, 'v');
 const refusal = (...runs: string[]) => {
   try {
     check(...runs);
@@ -109,7 +110,11 @@ describe('the render-time fetch check', () => {
   });
 
   it('lets a tool stay, and reports a served file no step fetches', () => {
-    const r = checkFetches(df('RUN curl -o /usr/bin/rocminfo http://127.0.0.1:${SERVER_PORT}/rocminfo'), SERVED, 'v');
+    const r = checkFetches(
+      parseDockerfile(df('RUN curl -o /usr/bin/rocminfo http://127.0.0.1:${SERVER_PORT}/rocminfo')),
+      SERVED,
+      'v',
+    );
     expect(r.unfetched).toEqual(['cpe-24.03.tar', 'amdgpu-arch.cpp']);
   });
 
@@ -137,7 +142,11 @@ describe('served roles in the recipe', () => {
     const r = recipe(
       "served:\n  - { file: 'cpe-{{ v }}.tar', role: licensed }\n  - { file: rocminfo, role: tool, path: $ROCM_PATH/bin/rocminfo }\n  - { file: old.cpp, role: licensed, when: v < 6 }\n",
     );
-    const served = resolveServed(r, { v: '6.2.0' }, definitionEnv('FROM x\nENV ROCM_PATH="/opt/rocm-6.2.0"\n'));
+    const served = resolveServed(
+      r,
+      { v: '6.2.0' },
+      definitionEnv(parseDockerfile('FROM x\nENV ROCM_PATH="/opt/rocm-6.2.0"\n')),
+    );
     expect(served).toEqual([
       { file: 'cpe-6.2.0.tar', role: 'licensed' },
       { file: 'rocminfo', role: 'tool', path: '/opt/rocm-6.2.0/bin/rocminfo' },

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { batchScript } from '../../src/checks/slurm';
-import { parseSacct, parseSqueue } from '../../src/checks/slurm-jobs';
+import { parseSacct, parseSqueue } from '../../src/slurm/answers';
 import { InputError } from '../../src/errors';
 import { loadRecipe } from '../../src/recipe/load';
 import type { PipelineContext } from '../../src/pipeline/context';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { SlurmProfile } from '../../src/checks/profile';
 import { runSlurm, type SlurmJobInput } from '../../src/checks/slurm';
-import { jobStates, sbatch, scancel } from '../../src/checks/slurm-jobs';
+import { cancelJobs, jobStates, submitJob } from '../../src/slurm/client';
 import { parseChecks } from '../../src/checks/spec';
 import { InterruptedError, OperationError } from '../../src/errors';
 import { FakeClock } from '../support/fake-clock';
@@ -185,7 +185,7 @@ describe('runSlurm', () => {
     const p = runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() });
     await expect(p).rejects.toBeInstanceOf(OperationError);
     await expect(p).rejects.toMatchObject({
-      code: 'slurm-failed',
+      code: 'bad-slurm-answer',
       message: 'sbatch answered "Submitted batch job 5", not a job id',
     });
   });
@@ -269,14 +269,14 @@ describe('runSlurm', () => {
 describe('job commands', () => {
   it('sbatch passes its options before the script and reads the id of a --parsable answer', async () => {
     const processes = new FakeProcesses().on(command('sbatch'), { stdout: '4242;lumi\n' });
-    expect(await sbatch('/w/job.sh', ['--dependency=afterok:41_0'], undefined, { processes })).toBe('4242');
+    expect(await submitJob('/w/job.sh', ['--dependency=afterok:41_0'], undefined, { processes })).toBe('4242');
     expect(processes.lines()).toEqual(['sbatch --parsable --dependency=afterok:41_0 /w/job.sh']);
   });
 
   it('scancel names every job at once, and nothing is run for none', async () => {
     const processes = new FakeProcesses().on(command('scancel'), {});
-    await scancel([], { processes });
-    await scancel(['1_0', '2'], { processes });
+    await cancelJobs([], { processes });
+    await cancelJobs(['1_0', '2'], { processes });
     expect(processes.lines()).toEqual(['scancel 1_0 2']);
   });
 
@@ -307,5 +307,39 @@ describe('job commands', () => {
     expect(Object.fromEntries(await jobStates(['30'], undefined, { processes }))).toEqual({
       '30': { state: 'COMPLETED', exitCode: '0:0' },
     });
+  });
+
+  it('an answer that does not read is one line naming the command, the line and the field, exit 1', async () => {
+    const answers: Array<[string, string, string]> = [
+      ['squeue', '20_0|RUNNING\n20_1|running fine\n', "squeue's answer, line 2: State: expected a Slurm job state"],
+      ['sacct', '20_0|COMPLETED|0:0\n20_1|FAILED|oops\n', "sacct's answer, line 2: ExitCode: expected an exit code"],
+      ['sacct', '<html>proxy error</html>\n', "sacct's answer, line 1: JobID: expected a Slurm job id"],
+    ];
+    for (const [cmd, stdout, message] of answers) {
+      const processes = new FakeProcesses()
+        .on(command('squeue'), { stdout: cmd === 'squeue' ? stdout : '' })
+        .on(command('sacct'), { stdout: cmd === 'sacct' ? stdout : '' });
+      const p = jobStates(['20_0', '20_1'], undefined, { processes });
+      await expect(p).rejects.toBeInstanceOf(OperationError);
+      await expect(p).rejects.toMatchObject({
+        code: 'bad-slurm-answer',
+        exitCode: 1,
+        message: expect.stringContaining(message),
+      });
+      await expect(p).rejects.toMatchObject({ message: expect.not.stringContaining('\n') });
+    }
+  });
+
+  it('a job shown without a state it can read is an error, and the job is cancelled', async () => {
+    const processes = new FakeProcesses()
+      .on(command('sbatch'), { stdout: '15\n' })
+      .on(command('scontrol'), { stdout: 'JobId=15 JobState=Running?\n' })
+      .on(command('scancel'), {});
+    const p = runSlurm(job([{ name: 'c', command: 'x' }]), { processes, clock: new FakeClock() });
+    await expect(p).rejects.toMatchObject({
+      code: 'bad-slurm-answer',
+      message: expect.stringContaining("scontrol's answer: JobState: expected a Slurm job state"),
+    });
+    expect(processes.lines().at(-1)).toBe('scancel 15');
   });
 });

@@ -8,6 +8,7 @@ import { resolveValues } from '../../src/recipe/params';
 import { renderVariant } from '../../src/recipe/render';
 import { parseRecipe } from '../../src/recipe/schema';
 import { rawDownloads } from '../../src/recipe/lint';
+import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { sourcesLabel, resolveSource } from '../../src/recipe/sources';
 import type { Recipe } from '../../src/recipe/types';
 import { TEST_PROVENANCE } from '../support/recipes';
@@ -182,7 +183,7 @@ describe('the lint rule: no download no source declares', () => {
       /curl downloads https:\/\/example\.org\/o\.tgz/,
     ],
   ])('refuses %s, naming the fragment', (_what, step, message) => {
-    const problems = rawDownloads(`# ---- tiny/a.docker ----\nFROM scratch\n${step}\n`);
+    const problems = rawDownloads(parseDockerfile(`# ---- tiny/a.docker ----\nFROM scratch\n${step}\n`));
     expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(message)]);
     expect(problems[0].message).toMatch(/^tiny\/a\.docker: /);
     expect(() => render(recipe, `FROM scratch\n${step}\n`)).toThrow(/undeclared|which no source declares/);
@@ -194,7 +195,7 @@ describe('the lint rule: no download no source declares', () => {
     ['a local wheel', 'RUN pip install --no-cache-dir /opt/wheels/mpi4py-*.whl'],
     ['a URL in an echo', 'RUN echo "see https://example.org" > /README'],
   ])('lets %s pass', (_what, step) => {
-    expect(rawDownloads(`FROM scratch\n${step}\n`)).toEqual([]);
+    expect(rawDownloads(parseDockerfile(`FROM scratch\n${step}\n`))).toEqual([]);
   });
 });
 
@@ -212,7 +213,7 @@ describe("LUMI's recipe", () => {
         provenance: TEST_PROVENANCE,
         date: '20260101',
       });
-      expect(rawDownloads(r.dockerfile)).toEqual([]);
+      expect(rawDownloads(parseDockerfile(r.dockerfile))).toEqual([]);
       for (const s of r.sources) seen.set(`${s.name} ${s.url}`, s.sha256 ?? s.commit ?? 'unverified');
     }
     const names = [...seen.keys()].map((k) => k.split(' ')[0]);

@@ -16,6 +16,24 @@ jest.mock('dockerode', () => ({}));
 // A class to extend: pipeline/interrupt-logger.ts subclasses listr2's logger when it loads.
 jest.mock('listr2', () => ({ ListrLogger: class {}, ListrLogLevels: {} }));
 jest.mock('tar-stream', () => ({}));
+// The others the stage modules build on when they load (zod schemas, a parser's classes) are
+// real, loaded once and handed to every order: an isolated registry would load each again.
+const mockShared = new Map<string, unknown>();
+function mockActual(name: string): unknown {
+  if (!mockShared.has(name)) mockShared.set(name, jest.requireActual(name));
+  return mockShared.get(name);
+}
+jest.mock('zod', () => mockActual('zod'));
+jest.mock('yaml', () => mockActual('yaml'));
+jest.mock('openpgp', () => mockActual('openpgp'));
+jest.mock('@cyclonedx/cyclonedx-library', () => mockActual('@cyclonedx/cyclonedx-library'));
+jest.mock('dockerfile-ast', () => mockActual('dockerfile-ast'));
+jest.mock('dockerfile-utils', () => mockActual('dockerfile-utils'));
+jest.mock('packageurl-js', () => mockActual('packageurl-js'));
+jest.mock('@octokit/rest', () => mockActual('@octokit/rest'));
+jest.mock('@octokit/request-error', () => mockActual('@octokit/request-error'));
+jest.mock('@octokit/plugin-retry', () => mockActual('@octokit/plugin-retry'));
+jest.mock('@octokit/plugin-throttling', () => mockActual('@octokit/plugin-throttling'));
 
 const PIPELINE = path.join(__dirname, '..', '..', 'src', 'pipeline');
 const EXPECTED = ['render', 'build', 'archive', 'convert', 'test', 'stage', 'promote', 'retire'];

@@ -3,6 +3,7 @@ import { variantValues } from '../../src/recipe/params';
 import { renderVariant } from '../../src/recipe/render';
 import { buildSteps, countRunSteps } from '../../src/recipe/steps';
 import { definitionEnv } from '../../src/recipe/fetches';
+import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { fromImages } from '../../src/convert/provenance-doc';
 
 /** Issue 27.3: a component built in its own stage counts once per set of what it uses. */
@@ -52,7 +53,9 @@ describe('buildSteps across stages, and countRunSteps', () => {
 describe('stages in the render-time checks', () => {
   it('resolves ENV a stage inherits from the stage it starts FROM', () => {
     const env = definitionEnv(
-      'FROM debian AS rocm\nENV ROCM_PATH="/opt/rocm"\nFROM debian AS other\nENV X=1\nFROM rocm\nENV Y="$ROCM_PATH/bin"',
+      parseDockerfile(
+        'FROM debian AS rocm\nENV ROCM_PATH="/opt/rocm"\nFROM debian AS other\nENV X=1\nFROM rocm\nENV Y="$ROCM_PATH/bin"',
+      ),
     );
     expect(env.get('ROCM_PATH')).toBe('/opt/rocm');
     expect(env.get('Y')).toBe('/opt/rocm/bin');
