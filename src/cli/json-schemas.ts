@@ -387,6 +387,9 @@ export const JSON_DOCUMENTS = {
         ),
       }),
     ),
+    ungrouped: z
+      .array(o({ id: int, name: str }))
+      .describe('objects in no group, so covered by no signature: the file is then not verified'),
   }),
   'verify-conversion': o({
     ok,

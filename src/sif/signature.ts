@@ -8,7 +8,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { InputError, InterruptedError } from '../errors';
 import { escapeForMessage } from '../validate/names';
-import { HEADER_SIZE } from './format';
+import { DataType, HEADER_SIZE } from './format';
 import { appendObjects, openSif, readObject, type OpenSif } from './update';
 import {
   METADATA_MEDIA_TYPE,
@@ -19,6 +19,7 @@ import {
   encodeMetadata,
   groupIds,
   groupObjects,
+  groupOf,
   groupSignatures,
   headerIntegrityBytes,
   imageMetadata,
@@ -108,7 +109,20 @@ export interface SignatureCheck {
 export interface VerifyReport {
   file: string;
   groups: Array<{ group: number; objects: number[]; verified: boolean; signatures: SignatureCheck[] }>;
+  /**
+   * Objects other than signatures that are in no group: no signature can
+   * cover them, so a file holding one is not verified (sylabs' Verify
+   * refuses it the same way: errNonGroupedObject, whatever groups are asked).
+   */
+  ungrouped: Array<{ id: number; name: string }>;
   ok: boolean;
+}
+
+/** Objects no signature can cover: in no group, and not a signature themselves. */
+function ungroupedObjects(all: RawDescriptor[]): VerifyReport['ungrouped'] {
+  return all
+    .filter((r) => r.d.used && groupOf(r.d) === 0 && r.d.dataType !== DataType.signature)
+    .map((r) => ({ id: r.d.id, name: r.d.name }));
 }
 
 async function checkEnvelope(
@@ -197,7 +211,8 @@ export async function verifySif(
     ];
     const covered = pending.filter((p) => p.checks.some((c) => c.metadata)).flatMap((p) => p.objects);
     const digests = names.length > 0 ? await objectDigests(o, covered, names, opts.signal) : new Map();
-    const report: VerifyReport = { file, groups: [], ok: true };
+    const ungrouped = ungroupedObjects(o.all);
+    const report: VerifyReport = { file, groups: [], ungrouped, ok: ungrouped.length === 0 };
     for (const p of pending) {
       const nameOf = new Map(p.objects.map((r) => [r.d.id, r.d.name]));
       const minId = p.objects[0].d.id;
@@ -222,6 +237,10 @@ export async function verifySif(
 
 /** The first reason a report is not ok, as one line. */
 export function verifyFailure(r: VerifyReport): string | undefined {
+  if (r.ungrouped.length > 0) {
+    const { id, name } = r.ungrouped[0];
+    return `${r.file}: object ${id}${name ? ` (${escapeForMessage(name, 64)})` : ''} is in no object group, so no signature covers it${r.ungrouped.length > 1 ? ` (and ${r.ungrouped.length - 1} more)` : ''}`;
+  }
   for (const g of r.groups) {
     if (g.verified) continue;
     const bad =

@@ -113,12 +113,12 @@ export async function requireBuildSignature(
   const r = await verifySif(file, policy.build, { groups: [1], signal });
   const failure = verifyFailure(r);
   if (failure) {
-    const unsigned = r.groups[0].signatures.every((s) => s.id === 0);
+    const unsigned = r.ungrouped.length === 0 && r.groups[0].signatures.every((s) => s.id === 0);
     throw new RefusedError(
       unsigned ? 'unsigned' : 'bad-signature',
       unsigned
         ? `${what} is not signed; the tree's trust policy requires a build signature`
-        : `${what}: ${failure.slice(failure.indexOf('object group'))}`,
+        : `${what}: ${failure.slice(r.file.length + 2)}`,
       {
         hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
       },
