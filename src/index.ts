@@ -107,6 +107,7 @@ export {
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
 export { verifyTree, type Problem } from './tree/verify';
 export { listLedger } from './tree/ledger';
+export { trustedKeysFromFlags } from './tree/trust';
 export { describeLock, lockHolder } from './tree/lock';
 export { mutate } from './tree/mutate';
 

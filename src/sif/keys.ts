@@ -210,15 +210,15 @@ export interface VerifierFlags {
 export async function loadVerifiers(
   f: VerifierFlags,
 ): Promise<{ keys: KeyObject[]; keyring: PgpPublicKey[]; names: string[] }> {
-  if (!f.keys?.length && !f.cert && !f.keyring)
-    throw new InputError(
-      'no-key',
-      'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc',
-    );
   if (Boolean(f.cert) !== Boolean(f.caPool))
     throw new InputError(
       'no-ca-pool',
       '--cert and --ca-pool go together: a certificate is trusted only through a CA pool',
+    );
+  if (!f.keys?.length && !f.cert && !f.keyring)
+    throw new InputError(
+      'no-key',
+      'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc',
     );
   const keys: KeyObject[] = [];
   const names: string[] = [];
