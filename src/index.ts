@@ -141,6 +141,7 @@ export type { CompatReport } from './compat/check';
 export type { Break } from './compat/linker';
 export type { MpiFinding, MpiLevel } from './compat/mpi';
 export { hostSnapshotSchema, type HostSnapshot } from './validate/schemas/host';
+export { provenanceDocSchema } from './validate/schemas/provenance';
 export {
   checkAgainstRecorded,
   compatGate,

@@ -10,7 +10,12 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import draft7 from 'ajv/dist/refs/json-schema-draft-07.json';
 import { runCli } from '../support/cli';
+import { makeSif } from '../support/sifs';
 
 const run = promisify(execFile);
 const IMAGE = 'debian:bookworm-slim';
@@ -110,4 +115,62 @@ it('stays reproducible: converting, attesting and signing again gives the same b
   const r = await runCli(['convert', `docker-daemon:${IMAGE}`, '-o', again, '--signing-key', key]);
   expect(r.code).toBe(0);
   expect((await fs.readFile(again)).equals(await fs.readFile(sif))).toBe(true);
+});
+
+describe("inspect --json against its published JSON Schema (docs/schemas), with CycloneDX's own schema for the SBOM", () => {
+  /** Ajv over the published schema, CycloneDX 1.6's schemas registered as the CycloneDX library registers them. */
+  function validator() {
+    const res = path.join(__dirname, '..', '..', 'node_modules', '@cyclonedx', 'cyclonedx-library', 'res', 'schema');
+    const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    // Formats CycloneDX uses that ajv-formats lacks: not what this test checks.
+    ajv.addFormat('idn-email', true);
+    ajv.addFormat('iri-reference', true);
+    ajv.addMetaSchema(draft7);
+    ajv.addSchema(
+      json(path.join(res, 'spdx.SNAPSHOT.schema.json')),
+      'http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json',
+    );
+    ajv.addSchema(
+      json(path.join(res, 'jsf-0.82.SNAPSHOT.schema.json')),
+      'http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json',
+    );
+    ajv.addSchema(json(path.join(res, 'bom-1.6.SNAPSHOT.schema.json')));
+    return ajv.compile(json(path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json')));
+  }
+
+  it('the real output validates, the SBOM as a whole CycloneDX document; a stray provenance field or a non-CycloneDX SBOM does not', async () => {
+    const validate = validator();
+    const doc = JSON.parse((await runCli(['inspect', sif, '--json'])).stdout);
+    expect(doc.sbom.document).toMatchObject({ bomFormat: 'CycloneDX', specVersion: '1.6' });
+    expect(validate(doc) ? [] : validate.errors).toEqual([]);
+    expect(validate({ ...doc, provenance: { ...doc.provenance, extra: 1 } })).toBe(false);
+    expect(validate.errors?.[0]).toMatchObject({ instancePath: '/provenance', keyword: 'additionalProperties' });
+    expect(
+      validate({ ...doc, sbom: { ...doc.sbom, document: { ...doc.sbom.document, components: [{ name: 'x' }] } } }),
+    ).toBe(false);
+    expect(JSON.stringify(validate.errors)).toMatch(/sbom\/document\/components\/0/);
+  });
+
+  it('inspect refuses a provenance.json that is not the strict provenance: one line, exit 2', async () => {
+    const f = path.join(work, 'stray-provenance.sif');
+    await makeSif(f, { stem: 'lumi-h44-provenance', dockerhash: '0123456789ab', created: '2026-01-02T03:04:05Z' });
+    const json = path.join(work, 'provenance.json');
+    await fs.writeFile(
+      json,
+      JSON.stringify({
+        _type: 'https://github.com/sifkit/provenance/v1',
+        sifkit: { version: '0.1.0' },
+        image: {},
+        extra: 1,
+      }),
+    );
+    await run('siftool', ['add', f, json, '--datatype', '6', '--groupid', '1', '--filename', 'provenance.json']);
+    const r = await runCli(['inspect', f, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('sifkit: error'))).toEqual([
+      expect.stringMatching(/object \d+ "?provenance\.json"?.*extra/),
+    ]);
+  });
 });
