@@ -27,13 +27,20 @@ export function planText(plan: BuildPlan, stems: string[]): string {
       engineName(v.engine),
       String(v.steps - v.shared),
       String(v.shared),
+      String(v.cached),
       v.after === undefined ? '-' : stems[v.after],
     ]),
-    ['variant', 'engine', 'steps to run', 'steps shared', 'after'],
+    ['variant', 'engine', 'steps to run', 'steps shared', 'of them cached', 'after'],
   );
   const engines = table(
-    plan.engines.map((e) => [engineName(e.engine), String(e.variants.length), String(e.run), String(e.heavy)]),
-    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD'],
+    plan.engines.map((e) => [
+      engineName(e.engine),
+      String(e.variants.length),
+      String(e.run),
+      String(e.heavy),
+      String(e.cached),
+    ]),
+    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD', 'cached before the run'],
   );
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-');
   return (
@@ -41,15 +48,6 @@ export function planText(plan: BuildPlan, stems: string[]): string {
     `steps: ${plan.steps} in the definitions, ${plan.distinct} distinct, ${plan.executed} to run (${ratio(plan.executed, plan.distinct)} of distinct); ` +
     `RUN/COPY/ADD: ${plan.distinctHeavy} distinct, ${plan.executedHeavy} to run (${ratio(plan.executedHeavy, plan.distinctHeavy)})\n`
   );
-}
-
-/** Each variant's stem, with the values that tell apart variants of one stem (a parameter outside the name). */
-function variantLabels(stems: string[], values: Array<Record<string, string>>): string[] {
-  return stems.map((stem, i) => {
-    const same = stems.flatMap((s, j) => (s === stem && j !== i ? [values[j]] : []));
-    const differ = Object.keys(values[i]).filter((k) => same.some((o) => o[k] !== values[i][k]));
-    return [stem, ...differ.map((k) => `${k}=${values[i][k]}`)].join(' ');
-  });
 }
 
 export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: CommandIO): Promise<void> {
@@ -67,5 +65,5 @@ export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: Com
   const stems = ctx.variants.map((v) => v.rendered!.names.stem);
   const plan = await planRun(ctx);
   if (io.json) io.stdout(jsonDoc({ ok: true, recipe: recipe.name, dryRun: true, plan: { ...plan, stems } }));
-  else io.stdout(planText(plan, variantLabels(stems, values)));
+  else io.stdout(planText(plan, stems));
 }

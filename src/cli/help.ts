@@ -25,16 +25,16 @@ export const EXAMPLES: Record<string, string[]> = {
     'sifkit build mpi4py --matrix --jobs 2 --json',
   ],
   convert: [
-    'sifkit convert docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4   # -> <stem>-dockerhash-<hash>.sif',
+    'sifkit convert docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py   # -> <stem>-dockerhash-<hash>.sif',
     'sifkit convert docker-archive:image.tar -o image.sif --fix-perms --deterministic',
     'sifkit convert docker-daemon:REF -o x.sif --compression zstd --mksquashfs-mem 512M',
   ],
   inspect: [
-    'sifkit inspect lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-dockerhash-4c86d2919233.sif',
+    'sifkit inspect lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-dockerhash-4c86d2919233.sif',
     'sifkit inspect x.sif --json | jq .labels',
   ],
   test: [
-    'sifkit test lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --runner local',
+    'sifkit test lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py --runner local',
     'sifkit test x.sif --runner slurm --partition standard-g --root /appl/local/containers',
     'sifkit test x.sif --check osu-latency --no-gate',
   ],
@@ -112,7 +112,7 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   compat: [
     'sifkit compat demo-out/sif/NAME.sif --host lumi.json',
-    'sifkit compat docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4 --host lumi.json --mpi-level full',
+    'sifkit compat docker-daemon:lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py --host lumi.json --mpi-level full',
     'sifkit compat --root demo-out/containers --host next.json   # which promoted images the new host would break',
   ],
   help: [

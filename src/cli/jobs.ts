@@ -51,6 +51,8 @@ export function registerJobs(program: Command): void {
         if (await refresh(jobs, io.signal)) await writeJobs(file, jobs);
         const cancelled = flags.cancel ? await cancelAll(jobs) : [];
         if (cancelled.length) await writeJobs(file, jobs);
+        // Recorded as each archive appeared, which varies from run to run: shown by name.
+        const variants = [...jobs.variants].sort((a, b) => a.stem.localeCompare(b.stem) || a.sif.localeCompare(b.sif));
         if (io.json) {
           io.stdout(
             jsonDoc({
@@ -58,14 +60,14 @@ export function registerJobs(program: Command): void {
               file,
               recipe: jobs.recipe,
               cancelled,
-              variants: jobs.variants.map((v) => ({ ...v, phase: phase(v) })),
+              variants: variants.map((v) => ({ ...v, phase: phase(v) })),
             }),
           );
           return;
         }
         io.stdout(
           table(
-            jobs.variants.map((v) => [v.stem, v.dockerhash, cell(v.convert), cell(v.test), logOf(v.convert, v.test)]),
+            variants.map((v) => [v.stem, v.dockerhash, cell(v.convert), cell(v.test), logOf(v.convert, v.test)]),
             ['variant', 'dockerhash', 'convert', 'test', 'log'],
           ),
         );

@@ -5,6 +5,7 @@
  * levels. Pure.
  */
 import type { HostSnapshot } from '../validate/schemas/host';
+import { hwcapsSubdirs } from './hwcaps';
 import { overlay, resolveAll, type Break, type ImageFiles } from './linker';
 import { mpiFindings, type MpiFinding, type MpiLevel } from './mpi';
 import { glibcVersion } from './versions';
@@ -33,7 +34,7 @@ function splitPath(s: string | undefined): string[] {
 }
 
 /** The libc.so.6 the image's default directories hold: its version. */
-function imageGlibc(files: ImageFiles): string | null {
+export function imageGlibc(files: ImageFiles): string | null {
   const libcs = [...files.entries]
     .filter(([, e]) => e.kind === 'file' && e.elf?.soname === 'libc.so.6')
     .sort(([a], [b]) => a.length - b.length);
@@ -53,9 +54,12 @@ export function checkImage(
     SINGULARITY_LIBS,
   ];
   const view = overlay(files, host);
-  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath, cache: files.ldCache });
+  const glibc = imageGlibc(files);
+  const hwcaps = hwcapsSubdirs(host.x86Level, glibc);
+  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath, cache: files.ldCache, hwcaps });
   const alone = resolveAll(files.entries, files.ldconf, {
     cache: files.ldCache,
+    hwcaps,
     ldLibraryPath: [...splitPath(files.env.LD_LIBRARY_PATH), SINGULARITY_LIBS],
   });
   const key = (b: Break) => [b.kind, b.file, b.library, b.version ?? ''].join('\0');
@@ -67,7 +71,7 @@ export function checkImage(
   return {
     image: name,
     host: { host: host.host, takenAt: host.takenAt, glibc: host.glibc?.version ?? null },
-    glibc: imageGlibc(files),
+    glibc,
     compatible: breaks.length === 0 && mpi.every((m) => m.ok),
     mpiLevel,
     objects: withHost.roots,

@@ -5,7 +5,8 @@
  * its dependencies searched as glibc's ld.so searches them (DT_RPATH of
  * the object and the executable when the object has no DT_RUNPATH,
  * LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.cache directories, the default
- * directories; $ORIGIN and $LIB expanded; a candidate of another ELF
+ * directories, each after its glibc-hwcaps subdirectories for the
+ * host's CPU level; $ORIGIN and $LIB expanded; a candidate of another ELF
  * class or machine skipped), and every symbol version it requires looked
  * up in the library that provides it. Pure.
  */
@@ -179,6 +180,8 @@ export interface ResolveOptions {
   ldLibraryPath: string[];
   /** The image's ld.so.cache; without one, the directories of its ld.so.conf stand in for it. */
   cache?: LdCacheEntry[];
+  /** glibc-hwcaps subdirectories searched before each directory, best first (hwcaps.ts); default none. */
+  hwcaps?: string[];
   /** Objects to start from; default every image ELF object in the view. */
   roots?: string[];
 }
@@ -190,7 +193,8 @@ export function resolveAll(
   opts: ResolveOptions,
 ): Resolution {
   const cacheDirs = opts.cache ? [] : ldconfDirs(ldconf);
-  const inCache = opts.cache ? cacheLookup(opts.cache) : undefined;
+  const hwcaps = opts.hwcaps ?? [];
+  const inCache = opts.cache ? cacheLookup(opts.cache, hwcaps) : undefined;
   const real = new Map<string, string | undefined>();
   const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
     if (!real.has(p)) real.set(p, resolvePath(view, p));
@@ -231,7 +235,12 @@ export function resolveAll(
       const search = (list: string[]) => {
         for (const d of list) {
           if (!d.startsWith('/')) continue;
-          result = fits(`${d.replace(/\/+$/, '')}/${name}`);
+          const dir = d.replace(/\/+$/, '');
+          for (const sub of hwcaps) {
+            result = fits(`${dir}/${sub}/${name}`);
+            if (result) return;
+          }
+          result = fits(`${dir}/${name}`);
           if (result) return;
         }
       };

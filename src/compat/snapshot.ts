@@ -15,6 +15,7 @@ import { sifkitVersion } from '../provenance';
 import type { HostBind, HostFile, HostSnapshot } from '../validate/schemas/host';
 import { DATA_BINDS, type BindSpec } from './binds';
 import { libraryName } from './select';
+import { cpuinfoFlags, x86Level, type X86Level } from './hwcaps';
 import { glibcVersion } from './versions';
 
 /** A bind with more entries than this is not a library directory. */
@@ -54,6 +55,16 @@ async function hostGlibc(): Promise<HostSnapshot['glibc']> {
     return { path: p, version: glibcVersion(elf.defines) ?? 'unknown', defines: elf.defines };
   }
   return null;
+}
+
+/** This CPU's x86-64 level, from /proc/cpuinfo; undefined on another architecture or without it. */
+function hostX86Level(): X86Level | undefined {
+  if (os.machine() !== 'x86_64') return undefined;
+  try {
+    return x86Level(cpuinfoFlags(readFileSync('/proc/cpuinfo', 'utf8')));
+  } catch {
+    return undefined;
+  }
 }
 
 async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {
@@ -135,6 +146,7 @@ export async function takeSnapshot(binds: BindSpec[], opts: SnapshotOptions): Pr
     arch: os.machine(),
     from: opts.from,
     glibc: await hostGlibc(),
+    x86Level: hostX86Level(),
     ldLibraryPath: opts.ldLibraryPath ?? [],
     binds: out,
   };

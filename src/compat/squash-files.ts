@@ -7,7 +7,7 @@
  */
 import { throwIfAborted } from '../errors';
 import { ElfError, ELF_HEAD, isElfMagic, parseElf, type ElfInfo } from '../elf/format';
-import type { Squashfs } from '../squashfs/format';
+import type { FileInode, Squashfs } from '../squashfs/format';
 import type { ImageFiles, ViewEntry } from './linker';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 
@@ -20,8 +20,9 @@ export async function squashImageFiles(
 ): Promise<Omit<ImageFiles, 'env'>> {
   const entries = new Map<string, ViewEntry>();
   const ldconf = new Map<string, string>();
-  const read = new Map<number, ElfInfo | undefined>();
   let ldCache: ImageFiles['ldCache'];
+  /** ELF candidates by inode number (a hard link's file once), with the paths that name them. */
+  const candidates = new Map<number, { inode: FileInode; paths: string[] }>();
   let n = 0;
   for await (const { path, inode: i } of sq.walk()) {
     if ((++n & 1023) === 0) throwIfAborted(opts.signal);
@@ -32,22 +33,35 @@ export async function squashImageFiles(
         ldconf.set(path, (await sq.fileSource(i).read(0, i.size)).toString('utf8'));
       if (path === LD_CACHE && i.size <= MAX_LD_CACHE)
         ldCache = ldCacheOf(await sq.fileSource(i).read(0, i.size), opts.name, opts.warn);
-      let elf: ElfInfo | undefined;
+      entries.set(path, { kind: 'file', origin: 'image' });
       if (elfCandidate(path, i.mode, i.size)) {
-        if (read.has(i.inode)) elf = read.get(i.inode);
-        else {
-          const src = sq.fileSource(i);
-          try {
-            if (isElfMagic(await src.read(0, Math.min(ELF_HEAD, i.size)))) elf = await parseElf(src);
-          } catch (e) {
-            if (!(e instanceof ElfError)) throw e;
-            opts.warn?.(`${opts.name}: ${path}: ${e.message}; not checked`);
-          }
-          read.set(i.inode, elf);
-        }
+        const c = candidates.get(i.inode);
+        if (c) c.paths.push(path);
+        else candidates.set(i.inode, { inode: i, paths: [path] });
       }
-      entries.set(path, elf ? { kind: 'file', elf, origin: 'image' } : { kind: 'file', origin: 'image' });
     }
   }
+  // Read in the order the bytes lie: files with blocks, then tails by fragment block, so each
+  // fragment block is decoded once, as far as its last candidate reaches (most ELF files are small).
+  const order = [...candidates.values()].sort((a, b) => key(a.inode) - key(b.inode));
+  const reach = sq.fragmentReach(order.map((c) => c.inode));
+  for (const { inode: i, paths } of order) {
+    if ((++n & 63) === 0) throwIfAborted(opts.signal);
+    const src = sq.fileSource(i, reach);
+    let elf: ElfInfo | undefined;
+    try {
+      if (isElfMagic(await src.read(0, Math.min(ELF_HEAD, i.size)))) elf = await parseElf(src);
+    } catch (e) {
+      if (!(e instanceof ElfError)) throw e;
+      opts.warn?.(`${opts.name}: ${paths[0]}: ${e.message}; not checked`);
+    }
+    // Setting a path again keeps its place in the map (the walk's order).
+    if (elf) for (const p of paths) entries.set(p, { kind: 'file', elf, origin: 'image' });
+  }
   return { entries, ldconf, ldCache };
+}
+
+/** Files with blocks first (by where they start), then tails in fragments by fragment block. */
+function key(f: FileInode): number {
+  return f.blocks.length ? f.blocksStart - Number.MAX_SAFE_INTEGER : f.fragment;
 }

@@ -3,10 +3,11 @@
  * has written since glibc 2.32, alone or after the old `ld.so-1.7.0`
  * table), read as ld.so reads it: for a library name, the path of the
  * first entry whose flags fit the object's ELF class and machine
- * (`_dl_cache_check_flags`; libc5's flag 1 is not looked for). Entries
- * with hwcaps (glibc-hwcaps subdirectories, legacy hwcaps) are left out:
- * which of them ld.so takes depends on the CPU it runs on.
- * Pure.
+ * (`_dl_cache_check_flags`; libc5's flag 1 is not looked for). An entry
+ * of a glibc-hwcaps subdirectory (hwcap word with the extension bit) is
+ * kept with its subdirectory, taken from its path as ldconfig made it:
+ * ld.so prefers it when the CPU has that level (`cacheLookup`). Legacy
+ * hwcaps entries are left out. Pure.
  */
 import { ElfError } from './format';
 
@@ -19,7 +20,12 @@ export interface LdCacheEntry {
   name: string;
   path: string;
   flags: number;
+  /** `glibc-hwcaps/x86-64-v3`...: the subdirectory of a glibc-hwcaps entry. */
+  hwcaps?: string;
 }
+
+/** Bit 62 of an entry's hwcap word: a glibc-hwcaps entry (DL_CACHE_HWCAP_EXTENSION). */
+const HWCAP_EXTENSION = 1n << 62n;
 
 /** The flags ld.so accepts for an object of this class and machine (its _DL_CACHE_DEFAULT_ID), or undefined if unknown. */
 export function cacheFlagsFor(elf: { bits: 32 | 64; machine: number }): number | undefined {
@@ -52,22 +58,37 @@ export function parseLdCache(buf: Buffer): LdCacheEntry[] {
   const out: LdCacheEntry[] = [];
   for (let i = 0; i < n; i++) {
     const o = HEADER + i * ENTRY;
-    if (base.readBigUInt64LE(o + 16) !== 0n) continue;
-    out.push({
+    const hwcap = base.readBigUInt64LE(o + 16);
+    const entry = {
       flags: base.readInt32LE(o),
       name: cString(base, base.readUInt32LE(o + 4)),
       path: cString(base, base.readUInt32LE(o + 8)),
-    });
+    };
+    if (hwcap === 0n) out.push(entry);
+    else if (hwcap & HWCAP_EXTENSION) {
+      const sub = /\/(glibc-hwcaps\/[^/]+)\/[^/]+$/.exec(entry.path)?.[1];
+      if (sub) out.push({ ...entry, hwcaps: sub });
+    }
   }
   return out;
 }
 
-/** name -> path per accepted flags, first entry winning, as ld.so's search finds it. */
-export function cacheLookup(entries: LdCacheEntry[]): (name: string, flags: number) => string | undefined {
-  const index = new Map<string, string>();
+/**
+ * name -> path per accepted flags, as ld.so's cache search finds it: the
+ * entry of the first of `hwcaps` (the subdirectories the CPU supports,
+ * best first) that has one, else the first plain entry.
+ */
+export function cacheLookup(
+  entries: LdCacheEntry[],
+  hwcaps: string[] = [],
+): (name: string, flags: number) => string | undefined {
+  const index = new Map<string, { path: string; rank: number }>();
   for (const e of entries) {
+    const rank = e.hwcaps === undefined ? hwcaps.length : hwcaps.indexOf(e.hwcaps);
+    if (rank < 0) continue; // a level this CPU lacks
     const k = `${e.flags}\0${e.name}`;
-    if (!index.has(k)) index.set(k, e.path);
+    const had = index.get(k);
+    if (!had || rank < had.rank) index.set(k, { path: e.path, rank });
   }
-  return (name, flags) => index.get(`${flags}\0${name}`);
+  return (name, flags) => index.get(`${flags}\0${name}`)?.path;
 }

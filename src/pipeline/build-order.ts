@@ -8,6 +8,8 @@
 import { readRecipeInputs, renderRecipe, type RecipeInputs } from '../recipe/render-recipe';
 import { buildSteps, type BuildStep } from '../recipe/steps';
 import { rolesKey } from '../recipe/served';
+import { checkParamLabels, resolveValues } from '../recipe/params';
+import { LABEL, labelFacts } from '../validate/labels';
 import type { RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { planBuilds, type BuildPlan, type PlannedVariant } from './build-plan';
@@ -25,6 +27,43 @@ export function recipeInputs(ctx: PipelineContext): Promise<RecipeInputs> {
   return ctx.run.recipeInputs.get(() => readRecipeInputs(ctx.recipe));
 }
 
+/**
+ * The steps each engine's layer cache holds before the run, read from the
+ * images of this recipe there: an image whose labels check against the
+ * recipe and whose definition, rendered again from them, has the hash its
+ * label records was built from exactly these steps. An image whose labels
+ * do not check, or built from another revision, adds nothing; so does an
+ * engine that does not answer (the build reports it, the plan does not).
+ */
+export async function engineCaches(ctx: PipelineContext, inputs: RecipeInputs): Promise<Map<string, Set<string>>> {
+  const cached = new Map<string, Set<string>>();
+  const addresses = ctx.options.engines?.length ? [...new Set(ctx.options.engines)] : [''];
+  for (const address of addresses) {
+    const images = await ctx.run.engines
+      .connect(address)
+      .then((e) => e.listImages(`${LABEL.recipe}=${ctx.recipe.name}`))
+      .catch(() => []);
+    const keys = new Set<string>();
+    for (const image of images) {
+      const rendered = await renderedFrom(ctx, inputs, image.labels).catch(() => undefined);
+      if (rendered?.definitionHash !== image.labels[LABEL.definitionHash]) continue;
+      for (const s of variantSteps(ctx.recipe, rendered, inputs.files)) keys.add(s.key);
+    }
+    cached.set(address, keys);
+  }
+  return cached;
+}
+
+/** The variant an image's labels name, rendered as this run renders (its labels checked first). */
+async function renderedFrom(
+  ctx: PipelineContext,
+  inputs: RecipeInputs,
+  labels: Record<string, string>,
+): Promise<RenderedVariant> {
+  const values = checkParamLabels(ctx.recipe, labelFacts(labels, 'an image in the engine').params, 'an image');
+  return renderRecipe(ctx.recipe, { values: resolveValues(ctx.recipe, values), date: ctx.date, inputs });
+}
+
 /** The plan of these variants over these engines; a variant that does not render is left out (its render stage says why). */
 export async function planRun(ctx: PipelineContext): Promise<BuildPlan> {
   const inputs = await recipeInputs(ctx);
@@ -36,7 +75,9 @@ export async function planRun(ctx: PipelineContext): Promise<BuildPlan> {
       return rendered && variantSteps(ctx.recipe, rendered, inputs.files);
     }),
   );
-  return planBuilds(steps, ctx.options.engines ?? []);
+  // --rebuild takes nothing from the cache: what is there does not count.
+  const cached = ctx.options.rebuild ? new Map() : await engineCaches(ctx, inputs);
+  return planBuilds(steps, ctx.options.engines ?? [], cached);
 }
 
 export function newBuildOrder(plan: BuildPlan): BuildOrder {

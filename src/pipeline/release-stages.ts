@@ -7,7 +7,8 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { convertSource, recordOf } from '../convert/convert';
+import { convertSource, recordOf, sourceText, type Source } from '../convert/convert';
+import { openDockerArchive } from '../convert/archive';
 import { saveScanConvert } from '../convert/one-read';
 import { judgeDeferredScan } from '../engine/build';
 import { runFailure, runTests, type GateInputs } from '../checks/run';
@@ -18,11 +19,11 @@ import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
 import { parseTarget, promote } from '../tree/promote';
 import { EASYBUILD, type Tree } from '../tree/root';
-import { checkAgainstRecorded } from '../tree/compat';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
 import { blockedError, purge, purgeError, retire } from '../tree/retire';
 import type { PipelineContext, Stage, VariantState } from './context';
+import { compatBeforeTests } from './compat-gate';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import { STAGE_WITH, type PromoteWith, type RetireWith, type TestWith } from './stage-with';
@@ -121,6 +122,22 @@ async function sifOfImage(out: string, imageId: string): Promise<boolean> {
   }
 }
 
+/**
+ * The docker archive of this image beside its SIF, when there is one:
+ * what the archive stage wrote (or found) under the variant's name, whose
+ * config digest is the image's ID. The archive was published whole, by
+ * rename, so converting it costs no read of the engine.
+ */
+async function archiveOfImage(ctx: PipelineContext, v: VariantState): Promise<string | undefined> {
+  const file = v.results.archive?.path ?? dockerArchivePath(ctx, v);
+  if (!existsSync(file)) return undefined;
+  try {
+    return (await openDockerArchive(file)).imageId === built(v).imageId ? file : undefined;
+  } catch {
+    return undefined; // unreadable: the engine has the image
+  }
+}
+
 export const convertStage: Stage = {
   name: 'convert',
   title: 'Convert to SIF',
@@ -152,21 +169,29 @@ export const convertStage: Stage = {
     const engine = await engineFor(ctx, v);
     // Converted by the archive stage's read of the image, in this run: attested here.
     const alongside = v.results.convert?.out === out ? v.results.convert : undefined;
+    // Else the image's archive when it is there (a SIF removed, or converted in a later pass), not a new export.
+    const archive = alongside ? undefined : await archiveOfImage(ctx, v);
     if (!alongside) report.progress('waiting for a conversion slot');
     const r =
       alongside ??
       (await ctx.run.slots.use('convert', () => {
-        report.progress(`docker export | mksquashfs -> ${out}`);
-        // The image this run built, by its ID as held: no text to parse back. Its scan is not asked
-        // again: build returns an image only once its leak scan passed (or had passed) for that ID.
-        return convertSource({ kind: 'docker-daemon', ref: built(v).imageId }, out, {
-          ...ctx.options.convert,
-          signal: ctx.signal,
-          engine,
-        });
+        report.progress(`${archive ? path.basename(archive) : 'docker export'} | mksquashfs -> ${out}`);
+        // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
+        // to parse back. Its scan is not asked again: build returns an image only once its leak scan
+        // passed (or had passed) for that ID.
+        const source: Source = archive
+          ? { kind: 'docker-archive', path: archive }
+          : { kind: 'docker-daemon', ref: built(v).imageId };
+        return convertSource(source, out, { ...ctx.options.convert, signal: ctx.signal, engine });
       }));
     report.progress('SBOM, provenance and signature');
-    const a = await attestVariant(ctx, v, out, engine);
+    const a = await attestVariant(
+      ctx,
+      v,
+      out,
+      engine,
+      archive && sourceText({ kind: 'docker-archive', path: archive }),
+    );
     v.results.convert = { ...r, size: (await fs.stat(out)).size };
     report.title(
       `Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`,
@@ -205,9 +230,7 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    // Before the tests: a SIF that breaks on a host the tree serves goes no further (exit 3; --no-compat skips).
-    if (ctx.options.tree && ctx.options.compat !== false && v.results.convert)
-      await checkAgainstRecorded(ctx.options.tree, v.results.convert.out, sifName(v), { signal: ctx.signal });
+    if (v.results.convert) await compatBeforeTests(ctx, v, v.results.convert.out);
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the

@@ -26,6 +26,7 @@ import type { PipelineContext, PipelineOptions, Stage, VariantState } from './co
 import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
 import { attested, attestVariant } from './attest';
+import { compatBeforeTests } from './compat-gate';
 import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
@@ -356,6 +357,8 @@ function slurmStage(exec: SlurmExecution, run: SlurmRun): Stage {
         report.title('Slurm: tested already; SBOM, provenance and signature added');
         return;
       }
+      // Before any job: the image the jobs would convert and test, against the tree's hosts (as locally).
+      await compatBeforeTests(ctx, v, `docker-daemon:${built(v).imageId}`);
       // The baseline read before any job of this variant is submitted: a missing one is refused first.
       const baseline = await findBaseline(run.gate, v.rendered!.names.stem, sifName(v));
       const r = recordFor(ctx, v, run.jobs);

@@ -45,7 +45,7 @@ export const buildStage: Stage = {
     if (planned) v.results.engine = planned.engine || 'default';
     if (planned?.after !== undefined) {
       report.progress(
-        `waiting for ${ctx.variants[planned.after].rendered?.names.stem ?? 'the variant'} to build the ${planned.shared} steps they share`,
+        `waiting for ${ctx.variants[planned.after].rendered?.names.stem ?? 'the variant'} to build the ${planned.shared - planned.cached} steps they share`,
       );
       await order.wait(planned.after, ctx.signal);
     }

@@ -13,8 +13,7 @@ export function ymd(date: Date): string {
  * EasyConfig `mpi4py-3.1.6-rocm-6.2.0-python-3.12-singularity-20241007.eb`.
  */
 export function variantNames(naming: Naming, values: ParamValues, date: string): VariantNames {
-  const parts = naming.parts.map(([label, param]) => `${label}-${values[param]}`);
-  const suffix = parts.join('-');
+  const suffix = namingSuffix(naming, values);
   const others = naming.parts
     .filter(([, param]) => param !== naming.version)
     .map(([label, param]) => `${label}-${values[param]}`);
@@ -27,6 +26,11 @@ export function variantNames(naming: Naming, values: ParamValues, date: string):
     easyconfig: checkName('easyconfig', `${naming.app}-${moduleVersion}.eb`, source),
     module: checkName('module', `${naming.app}/${moduleVersion}`, source),
   };
+}
+
+/** What tells a recipe's variants apart in their names: `rocm-6.2.0-python-3.12-mpi4py-3.1.6`. */
+export function namingSuffix(naming: Naming, values: ParamValues): string {
+  return naming.parts.map(([label, param]) => `${label}-${values[param]}`).join('-');
 }
 
 /** `<stem>-dockerhash-<12 hex>.sif`, the versioned file name. */

@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import { namingSuffix } from './names';
 import type { ParamSpec, ParamValues, Recipe } from './types';
 
 /**
@@ -92,7 +93,29 @@ export function resolveValues(recipe: Recipe, given: ParamValues): ParamValues {
 export function variantValues(recipe: Recipe, given: ParamValues, matrix: boolean): ParamValues[] {
   if (!matrix) return [resolveValues(recipe, given)];
   const rows = recipe.matrix.length > 0 ? recipe.matrix : [{}];
-  return rows.map((row) => resolveValues(recipe, { ...row, ...given }));
+  const variants = rows.map((row) => resolveValues(recipe, { ...row, ...given }));
+  checkDistinctNames(recipe, variants);
+  return variants;
+}
+
+/**
+ * Each variant of a matrix needs a name of its own: its stem is its link,
+ * its SIF and its module, so two variants alike in every naming part
+ * would be promoted to one link, the second over the first.
+ */
+function checkDistinctNames(recipe: Recipe, variants: ParamValues[]): void {
+  const seen = new Map<string, number>();
+  variants.forEach((values, i) => {
+    const name = namingSuffix(recipe.naming, values);
+    const first = seen.get(name);
+    if (first === undefined) return void seen.set(name, i);
+    const differ = Object.keys(values).filter((k) => values[k] !== variants[first][k]);
+    throw new InputError(
+      'matrix-names',
+      `matrix rows ${first + 1} and ${i + 1} of ${recipe.name} get one name (${name || 'no naming parts'})${differ.length ? `: they differ only in ${differ.join(', ')}, which no naming part names` : ''}`,
+      { hint: 'add the parameter that tells them apart to naming.parts, or drop one row' },
+    );
+  });
 }
 
 /**

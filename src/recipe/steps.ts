@@ -1,10 +1,18 @@
 /**
  * A rendered definition as the build steps an engine's layer cache sees,
  * each with a key that is equal for two variants exactly when the cache
- * would take one for the other: the instruction's text, what a `COPY` or
- * `ADD` copies (two identical lines copying different content are not one
- * step), and the value of a per-build `ARG`. Keys chain: a step's key
- * covers every step before it, as the cache's does. Pure.
+ * would take one for the other. The one home of "is this the same build
+ * step": the build plan, `release --dry-run` and the benches all key here.
+ *
+ * A step's key covers the instruction's text and everything it builds on:
+ * the steps before it in its stage, and, through `FROM STAGE` and
+ * `COPY --from=STAGE`, the stages it starts from or copies out of (each
+ * with what they build on in turn), so a component built in its own stage
+ * from the part it needs (OSU from ROCm) has one key per distinct input
+ * set, however many variants copy it in. A `COPY`/`ADD` from the build
+ * context is keyed by the content it copies (two identical lines copying
+ * different files are not one step), and a per-build `ARG` by what it
+ * stands for in this variant. Pure.
  */
 import { createHash } from 'node:crypto';
 
@@ -15,13 +23,15 @@ export interface BuildStep {
   instruction: string;
   /** The instruction as written, continuation lines joined. */
   text: string;
-  /** sha256 over this step and every one before it. */
+  /** 0-based stage (FROM) it belongs to. */
+  stage: number;
+  /** sha256 over this step and every step it builds on. */
   key: string;
 }
 
 export interface StepInputs {
-  /** Digests of the build-context files by relative path (RecipeInputs.files). */
-  files: Readonly<Record<string, string>>;
+  /** Digests of the build-context files by relative path (RecipeInputs.files); none: a COPY keys by its text. */
+  files?: Readonly<Record<string, string>>;
   /**
    * What each per-build ARG stands for in this variant (e.g. the served
    * files behind SERVED_DIGEST); an ARG not named here keys by its text.
@@ -65,12 +75,9 @@ function sourceMatcher(src: string): (rel: string) => boolean {
   return (rel) => re.test(rel);
 }
 
-/** The context files a COPY/ADD line reads, as `path digest` lines in path order. */
-function copiedContent(text: string, files: Readonly<Record<string, string>>): string {
-  const words = text.split(/\s+/).slice(1);
-  // --from copies out of another stage or image, not the context: its text says it all.
-  if (words.some((w) => w.startsWith('--from='))) return '';
-  const paths = words.filter((w) => !w.startsWith('--'));
+/** The context files a COPY/ADD (not --from) reads, as `path digest` lines in path order. */
+function copiedContent(words: string[], files: Readonly<Record<string, string>>): string {
+  const paths = words.slice(1).filter((w) => !w.startsWith('--'));
   const sources = paths.slice(0, -1).map(sourceMatcher);
   return Object.keys(files)
     .filter((rel) => sources.some((m) => m(rel)))
@@ -79,20 +86,75 @@ function copiedContent(text: string, files: Readonly<Record<string, string>>): s
     .join('\n');
 }
 
-/** The definition's steps with their chained cache keys. */
-export function buildSteps(dockerfile: string, inputs: StepInputs): BuildStep[] {
-  let parent = '';
+function digest(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const s of parts) h.update(`${Buffer.byteLength(s)}:${s}`);
+  return h.digest('hex');
+}
+
+/** The value of a `--name=value` flag among an instruction's words. */
+function flag(words: string[], name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return words.find((w) => w.toLowerCase().startsWith(prefix))?.slice(prefix.length);
+}
+
+/** The definition's steps with their cache keys, in order. */
+export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildStep[] {
+  const stageKeys: string[] = [];
+  const stageNames = new Map<string, number>();
+  // A stage named earlier is built on or copied from; any other reference is an image, keyed by its name.
+  const stageKey = (ref: string): string | undefined => {
+    const byName = stageNames.get(ref.toLowerCase());
+    if (byName !== undefined) return stageKeys[byName];
+    return /^\d+$/.test(ref) ? stageKeys[Number(ref)] : undefined;
+  };
+  let stage = -1;
+  let key = '';
   return instructions(dockerfile).map(({ line, text }) => {
-    const instruction = text.split(/\s+/)[0].toUpperCase();
-    let extra = '';
-    if (instruction === 'COPY' || instruction === 'ADD') extra = copiedContent(text, inputs.files);
-    if (instruction === 'ARG') {
-      const name = text.split(/\s+/)[1]?.split('=')[0] ?? '';
-      extra = inputs.args?.[name] ?? '';
+    const words = text.split(/\s+/);
+    const instruction = words[0].toUpperCase();
+    if (instruction === 'FROM') {
+      stage += 1;
+      // FROM [--platform=…] IMAGE [AS NAME]
+      const plain = words.slice(1).filter((w) => !w.startsWith('--'));
+      // What it starts from, whatever this stage is named: a stage by its key, an image by its reference
+      // (and platform). Not the stage's own key: a FROM makes no layer, and is no step of the one it names.
+      const base = stageKey(plain[0] ?? '');
+      key =
+        base === undefined
+          ? digest('FROM image', plain[0] ?? '', flag(words, 'platform') ?? '')
+          : digest('FROM stage', base);
+      if (plain.length >= 3 && plain[1].toLowerCase() === 'as') stageNames.set(plain[2].toLowerCase(), stage);
+    } else {
+      let extra = '';
+      if (instruction === 'COPY' || instruction === 'ADD') {
+        const from = flag(words, 'from');
+        if (from !== undefined) extra = stageKey(from) ?? `image ${from}`;
+        else extra = copiedContent(words, inputs.files ?? {});
+      }
+      if (instruction === 'ARG') extra = inputs.args?.[words[1]?.split('=')[0] ?? ''] ?? '';
+      key = digest(key, text, extra);
     }
-    const h = createHash('sha256');
-    for (const s of [parent, text, extra]) h.update(`${Buffer.byteLength(s)}:${s}`);
-    parent = h.digest('hex');
-    return { line, instruction, text, key: parent };
+    stageKeys[Math.max(stage, 0)] = key;
+    return { line, instruction, text, stage: Math.max(stage, 0), key };
   });
+}
+
+export interface StepCount {
+  /** Definitions counted (variants). */
+  definitions: number;
+  /** RUN steps rendered, summed over the definitions. */
+  runSteps: number;
+  /** Distinct RUN steps: the ones a shared cache would run. */
+  distinctRunSteps: number;
+}
+
+/** The RUN steps of many definitions' steps, and how many are distinct work. */
+export function countRunSteps(definitions: ReadonlyArray<readonly BuildStep[]>): StepCount {
+  const runs = definitions.flatMap((steps) => steps.filter((s) => s.instruction === 'RUN'));
+  return {
+    definitions: definitions.length,
+    runSteps: runs.length,
+    distinctRunSteps: new Set(runs.map((s) => s.key)).size,
+  };
 }

@@ -46,6 +46,13 @@ const MAX_DEPTH = 512;
 const INODE_WINDOW = 56;
 const EMPTY = Buffer.alloc(0);
 const PREFIX_SLACK = 1024;
+/**
+ * The metadata (inode, directory, fragment and id tables) lies at the end
+ * of the image, after the data: when it is no larger than this it is read
+ * in one read at open, as unsquashfs reads it, instead of two reads per
+ * metadata block. Larger (millions of files) it is read block by block.
+ */
+const META_PRELOAD = 64 << 20;
 
 export interface Superblock {
   inodes: number;
@@ -54,7 +61,8 @@ export interface Superblock {
   compressor: string;
   flags: number;
   ids: number;
-  rootInode: bigint;
+  /** Inode references (block << 16 | offset) are numbers: a block offset is at most 32 bits, so a reference fits 48. */
+  rootInode: number;
   bytesUsed: number;
   idTable: number;
   inodeTable: number;
@@ -80,7 +88,7 @@ export function decodeSuperblock(b: Buffer): Superblock {
     compressor: COMPRESSORS[id] ?? `compressor ${id}`,
     flags: b.readUInt16LE(24),
     ids: b.readUInt16LE(26),
-    rootInode: b.readBigUInt64LE(32),
+    rootInode: Number(b.readBigUInt64LE(32) & 0xffffffffffffn),
     bytesUsed: at(40),
     idTable: at(48),
     inodeTable: at(64),
@@ -185,6 +193,8 @@ export class Squashfs {
   private fragBlocks = new Lru<number, Decoded>(8);
   private readonly ids: number[] = [];
   private fragEntries = new Map<number, Buffer>();
+  /** The image's tail from the inode table on, when preloaded (META_PRELOAD). */
+  private tail: { at: number; bytes: Buffer } | undefined;
 
   private constructor(
     private readonly src: ByteSource,
@@ -198,6 +208,9 @@ export class Squashfs {
       throw new SquashfsError(`${sb.compressor} blocks cannot be decoded here (gzip only)`, 'compressor');
     if (sb.bytesUsed > src.size) throw new SquashfsError(`${sb.bytesUsed} bytes used, the source has ${src.size}`);
     const fs = new Squashfs(src, sb);
+    const tailLength = sb.bytesUsed - sb.inodeTable;
+    if (sb.inodeTable >= SUPERBLOCK && tailLength > 0 && tailLength <= META_PRELOAD)
+      fs.tail = { at: sb.inodeTable, bytes: await fs.bytes(sb.inodeTable, tailLength, 'the metadata tables') };
     for (let k = 0; k < sb.ids; k++)
       fs.ids.push((await fs.tableEntry(sb.idTable, k, 4, 'the id table')).readUInt32LE(0));
     return fs;
@@ -206,6 +219,8 @@ export class Squashfs {
   private async bytes(offset: number, length: number, what: string): Promise<Buffer> {
     if (offset < 0 || length < 0 || offset + length > this.sb.bytesUsed)
       throw new SquashfsError(`${what} lies outside the file system`);
+    const t = this.tail;
+    if (t && offset >= t.at) return t.bytes.subarray(offset - t.at, offset - t.at + length);
     const b = await this.src.read(offset, length);
     if (b.length < length) throw new SquashfsError(`${what} is cut short`);
     return b;
@@ -293,8 +308,8 @@ export class Squashfs {
    * at. Its fixed part is decoded from one window of the table (a walk
    * reads thousands: few awaits each), its block list or link target after.
    */
-  async inode(ref: bigint): Promise<Inode> {
-    const c: Cursor = { block: this.sb.inodeTable + Number(ref >> 16n), offset: Number(ref & 0xffffn) };
+  async inode(ref: number): Promise<Inode> {
+    const c: Cursor = { block: this.sb.inodeTable + Math.floor(ref / 65536), offset: ref % 65536 };
     const h = await this.window(c, INODE_WINDOW);
     const need = (n: number) => {
       if (h.length < n) throw new SquashfsError('an inode is cut short');
@@ -418,11 +433,11 @@ export class Squashfs {
   }
 
   /** A directory's entries in stored (sorted) order. */
-  async list(dir: DirInode): Promise<Array<{ name: string; ref: bigint }>> {
+  async list(dir: DirInode): Promise<Array<{ name: string; ref: number }>> {
     const c: Cursor = { block: this.sb.directoryTable + dir.start, offset: dir.offset };
     // The size counts the "." and ".." squashfs does not store.
     const b = dir.size > 3 ? await this.take(c, dir.size - 3) : EMPTY;
-    const out: Array<{ name: string; ref: bigint }> = [];
+    const out: Array<{ name: string; ref: number }> = [];
     let o = 0;
     const cut = (n: number) => {
       if (o + n > b.length) throw new SquashfsError('a directory listing overruns its size');
@@ -430,7 +445,8 @@ export class Squashfs {
     while (o < b.length) {
       cut(12);
       const count = b.readUInt32LE(o) + 1;
-      const start = BigInt(b.readUInt32LE(o + 4)) << 16n;
+      // Numbers, not BigInts: a walk makes one per entry, and a BigInt is an allocation.
+      const start = b.readUInt32LE(o + 4) * 65536;
       o += 12;
       if (count > 256) throw new SquashfsError(`directory header of ${count} entries`);
       for (let i = 0; i < count; i++) {
@@ -443,7 +459,7 @@ export class Squashfs {
         o += len;
         if (name === '.' || name === '..' || name.includes('/') || name.includes('\0'))
           throw new SquashfsError(`directory entry named ${JSON.stringify(name)}`);
-        out.push({ name, ref: start | BigInt(offset) });
+        out.push({ name, ref: start + offset });
       }
     }
     return out;
@@ -455,7 +471,7 @@ export class Squashfs {
     yield { path: '/', inode: root };
     if (root.kind !== 'dir') return;
     // One generator and a stack of listings (not one generator per level: each yield would pass through them all).
-    const stack: Array<{ prefix: string; items: Array<{ name: string; ref: bigint }>; next: number }> = [
+    const stack: Array<{ prefix: string; items: Array<{ name: string; ref: number }>; next: number }> = [
       { prefix: '', items: await this.list(root), next: 0 },
     ];
     while (stack.length) {
@@ -527,11 +543,27 @@ export class Squashfs {
   }
 
   /**
+   * For small files read together: how far into each fragment block they
+   * reach. Given to `fileSource`, a shared fragment block is decoded once,
+   * that far, rather than again each time a read reaches further into it.
+   */
+  fragmentReach(files: Iterable<FileInode>): Map<number, number> {
+    const reach = new Map<number, number>();
+    for (const f of files) {
+      // A tail after blocks is skipped: an ELF reader rarely reaches a large file's end.
+      if (f.fragment === NO_FRAGMENT || f.blocks.length) continue;
+      const end = f.fragmentOffset + f.size - f.blocks.length * this.sb.blockSize;
+      if (end > (reach.get(f.fragment) ?? 0)) reach.set(f.fragment, end);
+    }
+    return reach;
+  }
+
+  /**
    * Random access to a regular file's bytes: only the blocks a read
    * touches are read and decoded (the last two kept, as an ELF reader
-   * asks for nearby ranges in turn).
+   * asks for nearby ranges in turn). `reach`: from `fragmentReach`.
    */
-  fileSource(f: FileInode): ByteSource {
+  fileSource(f: FileInode, reach?: ReadonlyMap<number, number>): ByteSource {
     const bs = this.sb.blockSize;
     const starts: number[] = [];
     let pos = f.blocksStart;
@@ -548,7 +580,8 @@ export class Squashfs {
         if (f.fragment === NO_FRAGMENT) throw new SquashfsError('a read past the last block');
         const tail = f.size - f.blocks.length * bs;
         const end = f.fragmentOffset + tail;
-        const frag = await this.fragmentBlock(f.fragment, f.fragmentOffset + Math.min(need, tail));
+        const want = f.fragmentOffset + Math.min(need, tail);
+        const frag = await this.fragmentBlock(f.fragment, Math.max(want, reach?.get(f.fragment) ?? 0));
         if (frag.full && end > frag.data.length) throw new SquashfsError('a file tail outside its fragment');
         b = { data: frag.data.subarray(f.fragmentOffset, end), full: frag.data.length >= end };
       }

@@ -247,7 +247,7 @@ describe('sifkit build against the real engine', () => {
     const r = await runCli(['build', 'mpi4py-cpu', '--json']);
     expect(r.code).toBe(0);
     const img = JSON.parse(r.stdout).images[0];
-    expect(img.tag).toBe('lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4');
+    expect(img.tag).toBe('lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py');
     if (!img.reused) expect(img.leakScan).toMatchObject({ tools: 2 });
     if (!img.reused) expect(img.leakScan.layers).toBeGreaterThan(3);
     const info = await docker.getImage(img.imageId).inspect();

@@ -11,7 +11,7 @@ import { until } from '../support/poll';
 
 jest.setTimeout(600_000);
 
-const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4';
+const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py';
 
 function slurmUp(): void {
   // The one-node cluster scripts/services.sh starts (test/setup/slurm.sh).

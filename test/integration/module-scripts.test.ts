@@ -10,7 +10,7 @@ import { runCli } from '../support/cli';
 
 jest.setTimeout(900_000);
 
-const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4';
+const EXAMPLE = 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py';
 const SIFVAR = `SIF${varSuffix('mpi4py-cpu')}`;
 const run = promisify(execFile);
 

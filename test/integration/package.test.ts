@@ -321,7 +321,7 @@ describe('the packed package in a project with only its dependencies', () => {
     ]) {
       const sif = path.join(dir, `${hash}.sif`);
       const made = await makeSif(sif, {
-        stem: 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4',
+        stem: 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py',
         recipe: 'mpi4py-cpu',
         dockerhash: hash,
         created,

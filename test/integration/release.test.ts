@@ -10,7 +10,7 @@ import { until } from '../support/poll';
 
 jest.setTimeout(900_000);
 
-const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4';
+const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py';
 
 describe('sifkit release: the example recipe end to end, interrupted and resumed', () => {
   let dir: string;

@@ -25,6 +25,12 @@ type Jobs = {
   }>;
 };
 
+/** How many variants' conversions the controller has submitted: distinct array jobs in its phase lines
+ * ("Slurm: convert queued (job 12_0)", then "running" for the same job, count once). */
+function convertsSubmitted(stderr: string): number {
+  return new Set([...stderr.matchAll(/Slurm: convert \w+ \(job (\d+)_/g)].map((m) => m[1])).size;
+}
+
 describe('release --on slurm: the CPU example as a matrix of 2, its controller killed and resumed', () => {
   let dir: string;
   beforeAll(async () => {
@@ -82,7 +88,7 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     let killed = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (!killed && (stderr.match(/Slurm: convert /g) ?? []).length >= 2) {
+      if (!killed && convertsSubmitted(stderr) >= 2) {
         killed = true;
         child.kill('SIGKILL');
       }
@@ -97,8 +103,8 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     // The document its published schema (docs/schemas/jobs.schema.json) describes.
     expect(JSON_DOCUMENTS.jobs.safeParse(jobs).error?.issues ?? []).toEqual([]);
     expect(jobs.variants.map((v) => v.stem)).toEqual([
-      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a',
-      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-a-conda-mpi4py',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-variant-b-conda-mpi4py',
     ]);
     // One array job per variant, each submitted on its own (that no variant waits for another's archive is the
     // runner's property, proved without timing in test/unit/pipeline-runner.test.ts).
@@ -192,7 +198,7 @@ testing:
     let killed = false;
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
-      if (!killed && (stderr.match(/Slurm: convert /g) ?? []).length >= 2) {
+      if (!killed && convertsSubmitted(stderr) >= 2) {
         killed = true;
         child.kill('SIGKILL');
       }

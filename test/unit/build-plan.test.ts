@@ -98,6 +98,49 @@ describe('the build plan', () => {
     expect(plan.executedHeavy).toBe(plan.distinctHeavy + 1);
   });
 
+  it('follows stages: a step held after one that is not (same Python, other OSU) is shared too', () => {
+    const staged = (osu: string) =>
+      buildSteps(
+        [
+          'FROM debian AS rocm',
+          'RUN rocm',
+          'FROM rocm AS osu',
+          `RUN osu ${osu}`,
+          'FROM rocm',
+          'RUN python',
+          'COPY --from=osu /opt/osu /opt/osu',
+        ].join('\n'),
+      );
+    const plan = planBuilds([staged('7.2'), staged('7.3')], []);
+    // FROM, RUN rocm, both FROM rocm, RUN python: held; the OSU step and the copy of it: not.
+    expect(plan.variants[1]).toMatchObject({ steps: 7, shared: 5, after: 0 });
+    expect(plan.distinct).toBe(8);
+    expect(plan.executed).toBe(plan.distinct);
+    expect(plan.distinctHeavy).toBe(2 + 2 + 2);
+  });
+
+  it("seeded with what an engine's cache holds: a variant goes there, runs only the rest, and waits for no one", () => {
+    const cachedOnB = new Map([['B', new Set(matrix[1].map((s) => s.key))]]);
+    const plan = planBuilds(matrix, ['A', 'B'], cachedOnB);
+    expect(plan.variants.map((v) => [v.engine, v.shared, v.cached, v.after])).toEqual([
+      ['B', 4, 4, undefined],
+      ['B', 5, 5, undefined],
+      ['B', 4, 4, undefined],
+    ]);
+    // Only the two tails the cache lacks run; the cached steps are not counted as run.
+    expect([plan.executed, plan.executedHeavy]).toEqual([2, 2]);
+    expect(plan.engines.map((e) => [e.engine, e.run, e.cached])).toEqual([
+      ['A', 0, 0],
+      ['B', 2, 5],
+    ]);
+    // Keys the matrix does not use are not counted as cached; an unknown engine's cache is ignored.
+    const other = new Map([
+      ['A', new Set(['f'.repeat(64)])],
+      ['Z', new Set(matrix[0].map((s) => s.key))],
+    ]);
+    expect(planBuilds(matrix, ['A'], other).engines[0]).toMatchObject({ cached: 0, run: plan.distinct });
+  });
+
   it('leaves out a variant without steps (its render failed) and names each engine once', () => {
     const plan = planBuilds([matrix[0], undefined, matrix[1]], ['A', 'A']);
     expect(plan.variants.map((v) => v.index)).toEqual([0, 2]);

@@ -136,7 +136,7 @@ describe('status view', () => {
     { rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' },
     { links: [], checksum: 'changed' },
   );
-  const c = image('lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4', { python: '3.11', mpi4py: '3.1.4' });
+  const c = image('lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py', { python: '3.11', mpi4py: '3.1.4' });
   const s: TreeStatus = {
     root: '/t',
     images: [a, b, c],

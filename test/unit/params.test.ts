@@ -1,6 +1,7 @@
 import * as fc from 'fast-check';
 import { InputError } from '../../src/errors';
 import { loadRecipe } from '../../src/recipe/load';
+import { variantNames } from '../../src/recipe/names';
 import { parseSets, resolveValues, variantValues } from '../../src/recipe/params';
 import type { Recipe } from '../../src/recipe/types';
 
@@ -53,6 +54,27 @@ describe('parameter validation', () => {
         expect.objectContaining({ rocm: '5.4.5', python: '3.10', mpi4py: '3.1.4' }),
         expect.objectContaining({ rocm: '6.2.0', python: '3.12', mpi4py: '3.1.6' }),
       ]),
+    );
+  });
+  it("gives each matrix row its own name: the example's two variants, and a row that differs outside the name refused", async () => {
+    const example = await loadRecipe('mpi4py-cpu');
+    const stems = variantValues(example, {}, true).map((v) => variantNames(example.naming, v, '20260101').stem);
+    expect(stems).toEqual([
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py',
+      'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py-b',
+    ]);
+    const unnamed = { ...example, naming: { ...example.naming, parts: example.naming.parts.slice(0, 2) } };
+    expect(() => variantValues(unnamed, {}, true)).toThrow(
+      new InputError(
+        'matrix-names',
+        'matrix rows 1 and 2 of mpi4py-cpu get one name (python-3.11-mpi4py-3.1.4): they differ only in conda_env, which no naming part names',
+      ),
+    );
+    // A --set that makes two rows alike is refused too; one variant (no --matrix) has nothing to collide with.
+    expect(() => variantValues(example, { conda_env: 'mpi4py' }, true)).toThrow(/rows 1 and 2 .* get one name/);
+    expect(variantValues(unnamed, {}, false)).toHaveLength(1);
+    expect(new Set(variantValues(recipe, {}, true).map((v) => variantNames(recipe.naming, v, 'd').stem)).size).toBe(
+      variantValues(recipe, {}, true).length,
     );
   });
   it('any value with an unsafe character is refused (property)', () => {

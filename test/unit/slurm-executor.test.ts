@@ -25,7 +25,7 @@ import { FakeClock } from '../support/fake-clock';
 import { FakeProcesses, command, type Call } from '../support/fake-processes';
 import { until } from '../support/poll';
 
-const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4';
+const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py';
 
 /** A scheduler in memory: what squeue and sacct answer, set by the test; sbatch hands out ids. */
 class Scheduler {

@@ -31,7 +31,7 @@ async function golden(name: string, text: string): Promise<void> {
 }
 
 const OUT = '/scratch/project_462000008/sif';
-const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4';
+const STEM = 'lumi-mpi4py-cpu-python-3.11-mpi4py-3.1.4-conda-mpi4py';
 
 describe('job scripts (golden)', () => {
   it('the conversion array: one task per variant, resources from the pipeline, mksquashfs given the task CPUs', async () => {
@@ -75,7 +75,7 @@ describe('job scripts (golden)', () => {
       archive: `${OUT}/${STEM}-dockerhash-4c86d2919233.tar`,
       dockerhash: '4c86d2919233',
       imageId: 'sha256:4c86d2919233',
-      tag: 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4',
+      tag: 'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py',
     };
     const job = testJob(ctx, r, `${OUT}/.sifkit-slurm/test-${STEM}-4c86d2919233-1`, {
       settings,

@@ -1,7 +1,7 @@
 import { loadRecipe, readFragments } from '../../src/recipe/load';
 import { variantValues } from '../../src/recipe/params';
 import { renderVariant } from '../../src/recipe/render';
-import { countRunSteps, definitionSteps } from '../../src/recipe/step-count';
+import { buildSteps, countRunSteps } from '../../src/recipe/steps';
 import { definitionEnv } from '../../src/recipe/fetches';
 import { fromImages } from '../../src/convert/provenance-doc';
 
@@ -18,16 +18,18 @@ const variant = (python: string, osu: string) =>
     'RUN after-the-copy',
   ].join('\n');
 
-describe('definitionSteps and countRunSteps', () => {
+describe('buildSteps across stages, and countRunSteps', () => {
   it('counts a stage FROM an earlier one as built on it, and a copy as depending on the stage copied', () => {
-    const c = countRunSteps([variant('3.10', '7.2'), variant('3.11', '7.2'), variant('3.12', '7.2')]);
+    const c = countRunSteps(
+      [variant('3.10', '7.2'), variant('3.11', '7.2'), variant('3.12', '7.2')].map((d) => buildSteps(d)),
+    );
     // rocm and osu once, python 3 times, the step after the copy 3 times (its stage differs).
     expect(c).toEqual({ definitions: 3, runSteps: 12, distinctRunSteps: 1 + 1 + 3 + 3 });
   });
 
   it('makes a step after COPY --from depend on what the stage built', () => {
-    const a = definitionSteps(variant('3.12', '7.2'));
-    const b = definitionSteps(variant('3.12', '7.3'));
+    const a = buildSteps(variant('3.12', '7.2'));
+    const b = buildSteps(variant('3.12', '7.3'));
     expect(a[1].key).toBe(b[1].key); // ROCm: the same
     expect(a[3].key).not.toBe(b[3].key); // OSU: another version
     expect(a[5].key).toBe(b[5].key); // Python does not use OSU
@@ -35,15 +37,15 @@ describe('definitionSteps and countRunSteps', () => {
   });
 
   it('tells an image from a stage by name only when the stage was named before', () => {
-    const stageFirst = definitionSteps('FROM alpine AS base\nRUN a\nFROM base\nRUN b');
-    const imageOnly = definitionSteps('FROM alpine\nRUN a\nFROM base\nRUN b');
+    const stageFirst = buildSteps('FROM alpine AS base\nRUN a\nFROM base\nRUN b');
+    const imageOnly = buildSteps('FROM alpine\nRUN a\nFROM base\nRUN b');
     expect(stageFirst[3].key).not.toBe(imageOnly[3].key);
     expect(stageFirst[3].stage).toBe(1);
   });
 
   it('gives the one-stage order of the same steps no sharing across a varying step', () => {
     const oneStage = (python: string) => `FROM debian\nRUN make-rocm\nRUN make-python ${python}\nRUN make-osu 7.2`;
-    expect(countRunSteps(['3.10', '3.11'].map(oneStage)).distinctRunSteps).toBe(1 + 2 + 2);
+    expect(countRunSteps(['3.10', '3.11'].map((p) => buildSteps(oneStage(p)))).distinctRunSteps).toBe(1 + 2 + 2);
   });
 });
 
@@ -84,13 +86,13 @@ describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => 
       const lines = d.split('\n');
       const from = lines.findIndex((l) => l.startsWith(`FROM rocm AS ${name}`));
       const n = lines.slice(0, from + 1).filter((l) => l.startsWith('FROM ')).length - 1;
-      return definitionSteps(d).filter((s) => s.keyword === 'RUN' && s.stage === n);
+      return buildSteps(d).filter((s) => s.instruction === 'RUN' && s.stage === n);
     };
     for (const name of ['osu', 'checks']) {
       const keys = new Set(rendered.flatMap((r) => stageOf(name)(r.dockerfile).map((s) => s.key)));
       expect(keys.size).toBe(rocms);
     }
-    const c = countRunSteps(rendered.map((r) => r.dockerfile));
+    const c = countRunSteps(rendered.map((r) => buildSteps(r.dockerfile)));
     // 240 with OSU and the checks on the variant's own line (508cfdc); each stage saves (variants - ROCm releases).
     expect(c.distinctRunSteps).toBe(240 - 2 * (rendered.length - rocms));
   });

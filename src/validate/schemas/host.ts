@@ -63,6 +63,12 @@ export const hostSnapshotSchema = z.object({
   from: z.object({ kind: z.enum(['bind', 'module', 'easyconfig']), file: name.optional() }),
   /** The host's libc: `version` is the newest GLIBC_ symbol version it defines (2.31 defines none of its own: 2.30). */
   glibc: z.object({ path: name, version: version, defines: z.array(version) }).nullable(),
+  /**
+   * The CPU's x86-64 micro-architecture level (x86-64 hosts): which
+   * glibc-hwcaps subdirectories an image's ld.so (glibc 2.33 and later)
+   * searches there. Absent (an older snapshot, another architecture): none.
+   */
+  x86Level: z.enum(['x86-64', 'x86-64-v2', 'x86-64-v3', 'x86-64-v4']).optional(),
   /** LD_LIBRARY_PATH the module gives the container (SINGULARITYENV_/APPTAINERENV_), prepended to the image's. */
   ldLibraryPath: z.array(name),
   binds: z.array(bindSchema),
