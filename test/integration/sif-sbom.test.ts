@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import draft7 from 'ajv/dist/refs/json-schema-draft-07.json';
+import { CYCLONEDX_SCHEMA_ID } from '../../src/cli/json-schemas';
+import { validateSbom } from '../../src/convert/sbom';
 import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 
@@ -118,26 +119,18 @@ it('stays reproducible: converting, attesting and signing again gives the same b
 });
 
 describe("inspect --json against its published JSON Schema (docs/schemas), with CycloneDX's own schema for the SBOM", () => {
-  /** Ajv over the published schema, CycloneDX 1.6's schemas registered as the CycloneDX library registers them. */
+  /**
+   * Ajv over the published schema. CycloneDX's schema is draft-07, which one
+   * Ajv 2020 instance cannot compile beside it: its $id is registered as any
+   * object here, and the SBOM document is checked by the CycloneDX library's
+   * own strict validator (validateSbom) against that same schema.
+   */
   function validator() {
-    const res = path.join(__dirname, '..', '..', 'node_modules', '@cyclonedx', 'cyclonedx-library', 'res', 'schema');
-    const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats(ajv);
-    // Formats CycloneDX uses that ajv-formats lacks: not what this test checks.
-    ajv.addFormat('idn-email', true);
-    ajv.addFormat('iri-reference', true);
-    ajv.addMetaSchema(draft7);
-    ajv.addSchema(
-      json(path.join(res, 'spdx.SNAPSHOT.schema.json')),
-      'http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json',
-    );
-    ajv.addSchema(
-      json(path.join(res, 'jsf-0.82.SNAPSHOT.schema.json')),
-      'http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json',
-    );
-    ajv.addSchema(json(path.join(res, 'bom-1.6.SNAPSHOT.schema.json')));
-    return ajv.compile(json(path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json')));
+    ajv.addSchema({ $id: CYCLONEDX_SCHEMA_ID, type: 'object' });
+    const file = path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json');
+    return ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
   }
 
   it('the real output validates, the SBOM as a whole CycloneDX document; a stray provenance field or a non-CycloneDX SBOM does not', async () => {
@@ -147,10 +140,12 @@ describe("inspect --json against its published JSON Schema (docs/schemas), with 
     expect(validate(doc) ? [] : validate.errors).toEqual([]);
     expect(validate({ ...doc, provenance: { ...doc.provenance, extra: 1 } })).toBe(false);
     expect(validate.errors?.[0]).toMatchObject({ instancePath: '/provenance', keyword: 'additionalProperties' });
-    expect(
-      validate({ ...doc, sbom: { ...doc.sbom, document: { ...doc.sbom.document, components: [{ name: 'x' }] } } }),
-    ).toBe(false);
-    expect(JSON.stringify(validate.errors)).toMatch(/sbom\/document\/components\/0/);
+    const schema = JSON.parse(
+      readFileSync(path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json'), 'utf8'),
+    );
+    expect(schema.properties.sbom.properties.document.$ref).toBe(CYCLONEDX_SCHEMA_ID);
+    await expect(validateSbom(JSON.stringify(doc.sbom.document))).resolves.toBeUndefined();
+    await expect(validateSbom(JSON.stringify({ ...doc.sbom.document, components: [{ name: 'x' }] }))).rejects.toThrow();
   });
 
   it('inspect refuses a provenance.json that is not the strict provenance: one line, exit 2', async () => {
