@@ -108,6 +108,7 @@ export {
 export { treeStatus, type ImageStatus, type TreeStatus } from './tree/status';
 export { verifyTree, type Problem } from './tree/verify';
 export { listLedger } from './tree/ledger';
+export { trustedKeysFromFlags } from './tree/trust';
 export { describeLock, lockHolder } from './tree/lock';
 export { mutate } from './tree/mutate';
 
@@ -141,6 +142,7 @@ export type { CompatReport } from './compat/check';
 export type { Break } from './compat/linker';
 export type { MpiFinding, MpiLevel } from './compat/mpi';
 export { hostSnapshotSchema, type HostSnapshot } from './validate/schemas/host';
+export { provenanceDocSchema } from './validate/schemas/provenance';
 export {
   checkAgainstRecorded,
   compatGate,

@@ -101,7 +101,7 @@ export function registerConvert(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (file: string, flags: { json?: boolean }) => {
       process.exitCode = await runCommand(async (io) => {
-        const s = await inspectSif(file);
+        const s = await inspectSif(file, { sbomDocument: Boolean(io.json) });
         if (io.json) {
           io.stdout(jsonDoc({ ok: true, ...s }));
           return;

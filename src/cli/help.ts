@@ -91,6 +91,7 @@ export const EXAMPLES: Record<string, string[]> = {
   easyconfig: [
     'sifkit easyconfig NAME.sif --root demo-out/containers --out eb/   # .eb and .docker (USER.md too when the recipe has a USER.md)',
     'sifkit easyconfig x.sif --date 20241007',
+    'sifkit easyconfig x.sif --key build.pub.pem --out eb/   # refused (exit 3, nothing written) unless this key signed it',
   ],
   module: [
     'sifkit module NAME.sif --root demo-out/containers --out ~/lumi-test   # then: module use ~/lumi-test/modules',

@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { hostSnapshotSchema } from '../index';
+import { hostSnapshotSchema, provenanceDocSchema } from '../index';
 
 const o = z.looseObject;
 const str = z.string();
@@ -19,6 +19,10 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const dockerhash = z.string().regex(/^[0-9a-f]{12}$/);
 const strings = z.record(z.string(), z.string());
 const ok = z.literal(true);
+/** CycloneDX's own JSON Schema (the version sifkit writes), by its $id: the published schemas point at it. */
+export const CYCLONEDX_SCHEMA_ID = 'http://cyclonedx.org/schema/bom-1.6.schema.json';
+/** A CycloneDX document: checked here by its format, published as CycloneDX's schema (see schemaText). */
+const cyclonedx = o({ bomFormat: z.literal('CycloneDX'), specVersion: str }).describe('a CycloneDX SBOM');
 /** A Slurm job of a release run, as jobs.json records it. */
 const job = o({ id: str, state: str, exitCode: str.optional(), log: str, attempt: int });
 /** The tree lock as status and verify show it; null when the tree is not locked. */
@@ -229,8 +233,9 @@ export const JSON_DOCUMENTS = {
     sbom: o({
       format: str,
       components: z.array(o({ name: str, version: str.optional(), purl: str.optional() })),
+      document: cyclonedx.optional().describe('the whole SBOM, as the SIF holds it'),
     }).optional(),
-    provenance: z.record(z.string(), z.unknown()).optional(),
+    provenance: provenanceDocSchema.optional(),
   }),
   stage: o({
     ok,
@@ -397,6 +402,9 @@ export const JSON_DOCUMENTS = {
         ),
       }),
     ),
+    ungrouped: z
+      .array(o({ id: int, name: str }))
+      .describe('objects in no group, so covered by no signature: the file is then not verified'),
   }),
   'verify-conversion': o({
     ok,
@@ -467,7 +475,15 @@ const TITLES: Record<DocumentName, string> = {
 
 /** The JSON Schema text of one document, as docs/schemas holds it. */
 export function schemaText(name: DocumentName): string {
-  const { $schema, ...rest } = z.toJSONSchema(JSON_DOCUMENTS[name]) as Record<string, unknown>;
+  const { $schema, ...rest } = z.toJSONSchema(JSON_DOCUMENTS[name], {
+    // The SBOM is described by CycloneDX's own schema, not a copy of it.
+    override: (ctx) => {
+      if (ctx.zodSchema === cyclonedx) {
+        for (const k of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[k];
+        Object.assign(ctx.jsonSchema, { $ref: CYCLONEDX_SCHEMA_ID, description: 'a CycloneDX SBOM' });
+      }
+    },
+  }) as Record<string, unknown>;
   const schema = { $schema, title: TITLES[name], ...rest };
   return JSON.stringify(schema, null, 2) + '\n';
 }

@@ -6,7 +6,16 @@
 import type { Command } from 'commander';
 import { jsonDoc } from './output';
 import { runCommand } from './run';
-import { InputError, RefusedError, loadSigningKey, loadVerifiers, signSif, verifyFailure, verifySif } from '../index';
+import {
+  InputError,
+  RefusedError,
+  loadSigningKey,
+  loadVerifiers,
+  signSif,
+  terminalLine,
+  verifyFailure,
+  verifySif,
+} from '../index';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -91,6 +100,8 @@ export function registerSign(program: Command): void {
                     `  signature ${s.id} (${s.format}): ${s.problems.length === 0 ? `valid, by ${s.signers.join(', ')}` : s.problems.join('; ')}\n`,
                   );
             }
+            for (const u of r.ungrouped)
+              io.stdout(`object ${u.id} (${terminalLine(u.name)}): in no object group, NOT covered by any signature\n`);
           }
           if (failure) throw new RefusedError('signature-not-verified', failure);
         }, flags);

@@ -14,7 +14,7 @@ import { inspectSif } from '../sif/inspect';
 import type { OciConfig } from '../validate/schemas/docker';
 import type { TestRun } from '../validate/schemas/results';
 import { readLedger } from '../tree/ledger';
-import { loadTrustPolicy, requireBuildSignature } from '../tree/trust';
+import { loadTrustPolicy, requireBuildSignature, requireSignedBy, type KeyFile, type TrustedKeys } from '../tree/trust';
 import { EASYBUILD, TESTED, type Tree } from '../tree/root';
 import { LABEL, imageLabels } from '../validate/labels';
 import { checkName, escapeForMessage } from '../validate/names';
@@ -57,18 +57,33 @@ function plainInside(root: string, file: string | undefined): string | undefined
 }
 
 /**
- * The build signature's keys, by the tree's trust policy: a SIF the policy
- * does not accept is refused (exit 3) before anything is written for it.
+ * The build signature's keys, by the tree's trust policy and by the keys the
+ * user gave (`--key`, for a SIF outside a tree too): a SIF either does not
+ * accept is refused (exit 3) before anything is written for it.
  */
-async function signingFacts(tree: Tree | undefined, sifPath: string, what: string): Promise<SigningKeyFact[]> {
+async function signingFacts(
+  tree: Tree | undefined,
+  given: TrustedKeys | undefined,
+  sifPath: string,
+  what: string,
+): Promise<SigningKeyFact[]> {
   const policy = tree ? await loadTrustPolicy(tree) : undefined;
-  if (!tree || !policy) return [];
-  return (await requireBuildSignature(policy, sifPath, what)).map((k) => ({
+  const signed: KeyFile[] = [];
+  if (policy) signed.push(...(await requireBuildSignature(policy, sifPath, what)));
+  if (given)
+    signed.push(
+      ...(await requireSignedBy(given, sifPath, what, {
+        requirement: 'a signature by a key given (--key, --cert or --keyring) is required',
+        hint: 'name the public key of the build key that signed it, or sign it (sifkit sign)',
+      })),
+    );
+  const byFingerprint = new Map(signed.map((k) => [k.fingerprint, k]));
+  return [...byFingerprint.values()].map((k) => ({
     fingerprint: k.fingerprint,
     format: k.format,
     how: k.how,
-    rel: plainInside(tree.root, k.file),
-    caPoolRel: plainInside(tree.root, k.caPool),
+    rel: tree ? plainInside(tree.root, k.file) : undefined,
+    caPoolRel: tree ? plainInside(tree.root, k.caPool) : undefined,
   }));
 }
 
@@ -117,7 +132,11 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
   throw new InputError('unknown-image', `no image ${name} in ${EASYBUILD}/ or ${TESTED}/ of ${tree.root}`);
 }
 
-export async function imageFacts(sifPath: string, opts: { date?: string; tree?: Tree } = {}): Promise<ImageFacts> {
+/** `trusted`: keys the user gave, which must have signed the SIF (beside the tree's policy, if any). */
+export async function imageFacts(
+  sifPath: string,
+  opts: { date?: string; tree?: Tree; trusted?: TrustedKeys } = {},
+): Promise<ImageFacts> {
   const s = await inspectSif(sifPath);
   const l = imageLabels(s.labels, sifPath);
   const { stem, dockerhash } = l;
@@ -158,6 +177,6 @@ export async function imageFacts(sifPath: string, opts: { date?: string; tree?: 
     date,
     labels: l.all,
     tests: entry?.tests,
-    signedBy: await signingFacts(opts.tree, sifPath, sifName),
+    signedBy: await signingFacts(opts.tree, opts.trusted, sifPath, sifName),
   };
 }

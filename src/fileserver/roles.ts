@@ -9,7 +9,7 @@
  *   exactly the served bytes, and nowhere else in any layer. Missing,
  *   changed or found at another path is a failure that names it.
  */
-import type { ServedFile } from '../recipe/served';
+import { servedRole, type ServedFile } from '../recipe/served';
 import type { ServedRole } from '../recipe/types';
 
 /** How the scan treats each role: a role added to the recipe schema must be given its treatment here. */
@@ -30,14 +30,13 @@ export function classifyServed(
   present: string[],
   served: ServedFile[],
 ): { licensed: string[]; tools: Array<{ file: string; path: string }> } {
-  const byName = new Map(served.map((s) => [s.file, s]));
   const licensed: string[] = [];
   const tools: Array<{ file: string; path: string }> = [];
   for (const file of present) {
-    const decl = byName.get(file);
-    // Undeclared: licensed.
-    if (decl && SCAN_AS[decl.role] === 'may-stay') continue;
-    if (decl && SCAN_AS[decl.role] === 'tool' && decl.path) tools.push({ file, path: decl.path });
+    // servedRole is the one home of "undeclared means licensed".
+    const decl = servedRole(file, served);
+    if (SCAN_AS[decl.role] === 'may-stay') continue;
+    if (SCAN_AS[decl.role] === 'tool' && decl.path) tools.push({ file, path: decl.path });
     else licensed.push(file);
   }
   return { licensed, tools };

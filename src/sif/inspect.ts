@@ -10,7 +10,8 @@ import { openRegularSync } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { ociConfigSchema, type OciConfig } from '../validate/schemas/docker';
-import { inspectMetadataSchema, labelsSchema, provenanceSchema, sbomSchema } from '../validate/schemas/sif';
+import { provenanceDocSchema, type ProvenanceDoc } from '../validate/schemas/provenance';
+import { inspectMetadataSchema, labelsSchema, sbomSchema, type SbomDoc } from '../validate/schemas/sif';
 import { DataType, PartType, type Descriptor } from './format';
 import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
 
@@ -34,10 +35,14 @@ export interface SifSummary {
     squashfsMagic: boolean;
     compression?: string;
   };
-  /** The SBOM object (CycloneDX JSON), summarised: what it lists. */
-  sbom?: { format: string; components: Array<{ name: string; version?: string; purl?: string }> };
-  /** The provenance object (generic JSON provenance.json), as it is. */
-  provenance?: Record<string, unknown>;
+  /** The SBOM object (CycloneDX JSON), summarised: what it lists; `document` is the whole SBOM, when asked for. */
+  sbom?: {
+    format: string;
+    components: Array<{ name: string; version?: string; purl?: string }>;
+    document?: SbomDoc;
+  };
+  /** The provenance object (provenance.json), checked against sifkit's strict provenance schema. */
+  provenance?: ProvenanceDoc;
 }
 
 const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k]));
@@ -60,7 +65,8 @@ function uuidText(b: Buffer): string {
  */
 const prefetch = Buffer.alloc(SIF_PREFETCH);
 
-export function inspectSifSync(file: string): SifSummary {
+/** `sbomDocument`: keep the whole SBOM in the summary (what `inspect --json` shows). */
+export function inspectSifSync(file: string, opts: { sbomDocument?: boolean } = {}): SifSummary {
   let fd: number;
   try {
     fd = openRegularSync(file, 'SIF');
@@ -115,13 +121,16 @@ export function inspectSifSync(file: string): SifSummary {
         summary.runscript = attrs.runscript ?? undefined;
       } else if (d.dataType === DataType.genericJson && d.name === 'oci-config.json')
         summary.ociConfig = parse(ociConfigSchema, readObject(d), file, d);
-      else if (d.dataType === DataType.sbom)
+      else if (d.dataType === DataType.sbom) {
+        const doc = parse(sbomSchema, readObject(d), file, d);
         summary.sbom = {
           format: d.extra.readInt32LE(0) === 1 ? 'CycloneDX JSON' : `format ${d.extra.readInt32LE(0)}`,
-          components: parse(sbomSchema, readObject(d), file, d).components ?? [],
+          components: (doc.components ?? []).map((c) => ({ name: c.name, version: c.version, purl: c.purl })),
+          // The tree reads thousands of SIFs: only `inspect` keeps the whole document.
+          document: opts.sbomDocument ? doc : undefined,
         };
-      else if (d.dataType === DataType.genericJson && d.name === 'provenance.json')
-        summary.provenance = parse(provenanceSchema, readObject(d), file, d);
+      } else if (d.dataType === DataType.genericJson && d.name === 'provenance.json')
+        summary.provenance = parse(provenanceDocSchema, readObject(d), file, d);
       else if (d.partition?.partType === PartType.primSys) {
         // The squashfs superblock: magic, then the compressor id at byte 20.
         const head = Buffer.alloc(22);
@@ -147,8 +156,8 @@ export function inspectSifSync(file: string): SifSummary {
   }
 }
 
-export async function inspectSif(file: string): Promise<SifSummary> {
-  return inspectSifSync(file);
+export async function inspectSif(file: string, opts: { sbomDocument?: boolean } = {}): Promise<SifSummary> {
+  return inspectSifSync(file, opts);
 }
 
 /** A JSON object of the SIF, checked against its schema; errors name the object. */

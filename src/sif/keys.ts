@@ -10,6 +10,7 @@ import { InputError, RefusedError, errnoCode } from '../errors';
 import { openRegular } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { keyFingerprint, type Signer } from './dsse';
+import { certificateConstraints, issuerProblem, leafProblem, type CertificateConstraints } from './x509';
 import { pgpFingerprint, readPgpKeyring, readPgpPrivateKey, type PgpPrivateKey, type PgpPublicKey } from './pgp';
 
 export type SigningKey =
@@ -120,7 +121,10 @@ function validNow(c: X509Certificate, now: Date): boolean {
 /**
  * The key of a certificate that chains to a CA of the pool: each issuer a
  * CA certificate of the pool whose key verifies the certificate below it,
- * all valid now, ending at a self-signed one. Refused (exit 3) otherwise.
+ * all valid now, ending at a self-signed one, each link judged as RFC 5280
+ * says (x509.ts: the issuer's cA, keyCertSign and pathLen; the leaf's
+ * digitalSignature; code signing in every extended key usage listed; no
+ * unchecked critical extension). Refused (exit 3) otherwise.
  */
 export async function loadCertificateKey(
   certFile: string,
@@ -146,21 +150,39 @@ export async function loadCertificateKey(
   const refuse = (why: string): never => {
     throw new RefusedError('untrusted-certificate', `${escapeForMessage(certFile)}: ${why}`);
   };
+  const constraints = (c: X509Certificate): CertificateConstraints => {
+    try {
+      return certificateConstraints(c.raw);
+    } catch (e) {
+      throw new InputError(
+        'bad-certificate',
+        `${escapeForMessage(c.subject, 80)}: its extensions cannot be read (${(e as Error).message})`,
+      );
+    }
+  };
   if (!validNow(leaf, now)) refuse(`not valid now (valid ${leaf.validFrom} to ${leaf.validTo})`);
-  if (leaf.keyUsage && leaf.keyUsage.length > 0 && !leaf.keyUsage.includes('1.3.6.1.5.5.7.3.3')) {
-    // Extended key usage present: code signing must be among them (as apptainer asks).
-    refuse('its extended key usage does not include code signing');
-  }
+  const leafWhy = leafProblem(constraints(leaf));
+  if (leafWhy) refuse(leafWhy);
   let current = leaf;
   for (let depth = 0; depth < 8; depth++) {
-    const issuer = cas.find((c) => c.ca && current.checkIssued(c) && current.verify(c.publicKey));
-    if (!issuer) refuse(`not issued by a CA of ${escapeForMessage(caPoolFile)}`);
-    if (!validNow(issuer!, now)) refuse(`its issuer ${escapeForMessage(issuer!.subject, 80)} is not valid now`);
-    if (issuer!.checkIssued(issuer!) && issuer!.verify(issuer!.publicKey)) {
+    // Every certificate of the pool whose name and key issued `current` (not checkIssued, which
+    // hides why: it already fails for an issuer without keyCertSign); the first one a verifier
+    // accepts continues the chain.
+    const candidates = cas.filter((c) => c.subject === current.issuer && current.verify(c.publicKey));
+    if (candidates.length === 0) refuse(`not issued by a CA of ${escapeForMessage(caPoolFile)}`);
+    const problems = candidates.map((c) =>
+      validNow(c, now)
+        ? issuerProblem(constraints(c), depth)
+        : `is not valid now (valid ${c.validFrom} to ${c.validTo})`,
+    );
+    const ok = problems.findIndex((p) => p === undefined);
+    if (ok < 0) refuse(`its issuer ${escapeForMessage(candidates[0].subject, 80)} ${problems[0]}`);
+    const issuer = candidates[ok];
+    if (issuer.subject === issuer.issuer && issuer.verify(issuer.publicKey)) {
       checkKeyType(leaf.publicKey, certFile);
       return { key: leaf.publicKey, subject: leaf.subject, fingerprint: keyFingerprint(leaf.publicKey) };
     }
-    current = issuer!;
+    current = issuer;
   }
   return refuse('its chain is longer than 8 certificates');
 }
@@ -188,15 +210,15 @@ export interface VerifierFlags {
 export async function loadVerifiers(
   f: VerifierFlags,
 ): Promise<{ keys: KeyObject[]; keyring: PgpPublicKey[]; names: string[] }> {
-  if (!f.keys?.length && !f.cert && !f.keyring)
-    throw new InputError(
-      'no-key',
-      'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc',
-    );
   if (Boolean(f.cert) !== Boolean(f.caPool))
     throw new InputError(
       'no-ca-pool',
       '--cert and --ca-pool go together: a certificate is trusted only through a CA pool',
+    );
+  if (!f.keys?.length && !f.cert && !f.keyring)
+    throw new InputError(
+      'no-key',
+      'name the keys to trust: --key PUB.pem, --cert CERT.pem --ca-pool CA.pem, or --keyring KEYRING.asc',
     );
   const keys: KeyObject[] = [];
   const names: string[] = [];

@@ -8,7 +8,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { InputError, InterruptedError } from '../errors';
 import { escapeForMessage } from '../validate/names';
-import { HEADER_SIZE } from './format';
+import { DataType, HEADER_SIZE } from './format';
 import { appendObjects, openSif, readObject, type OpenSif } from './update';
 import {
   METADATA_MEDIA_TYPE,
@@ -19,6 +19,7 @@ import {
   encodeMetadata,
   groupIds,
   groupObjects,
+  groupOf,
   groupSignatures,
   headerIntegrityBytes,
   imageMetadata,
@@ -30,8 +31,8 @@ import {
   type ImageMetadata,
   type RawDescriptor,
 } from './integrity';
-import { parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
-import { clearSign, isClearSigned, pgpPublicOf, verifyClearSigned, type PgpPublicKey } from './pgp';
+import { keyFingerprint, parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
+import { clearSign, isClearSigned, pgpFingerprint, pgpPublicOf, verifyClearSigned, type PgpPublicKey } from './pgp';
 import type { SigningKey } from './keys';
 
 const CHUNK = 4 << 20;
@@ -108,7 +109,20 @@ export interface SignatureCheck {
 export interface VerifyReport {
   file: string;
   groups: Array<{ group: number; objects: number[]; verified: boolean; signatures: SignatureCheck[] }>;
+  /**
+   * Objects other than signatures that are in no group: no signature can
+   * cover them, so a file holding one is not verified (sylabs' Verify
+   * refuses it the same way: errNonGroupedObject, whatever groups are asked).
+   */
+  ungrouped: Array<{ id: number; name: string }>;
   ok: boolean;
+}
+
+/** Objects no signature can cover: in no group, and not a signature themselves. */
+function ungroupedObjects(all: RawDescriptor[]): VerifyReport['ungrouped'] {
+  return all
+    .filter((r) => r.d.used && groupOf(r.d) === 0 && r.d.dataType !== DataType.signature)
+    .map((r) => ({ id: r.d.id, name: r.d.name }));
 }
 
 async function checkEnvelope(
@@ -122,8 +136,19 @@ async function checkEnvelope(
   if (env) {
     if (v.keys.length === 0)
       return { format: 'dsse', signers: [], problem: 'a DSSE signature, and no --key or --cert was given' };
+    // A signature naming a given key that the key does not verify is corrupt (or forged), not someone else's:
+    // it counts against the group, as sylabs' verifier counts every signature.
+    const given = new Set(v.keys.map(keyFingerprint));
+    const claimed = [...new Set(env.signatures.map((s) => s.keyid).filter((k) => given.has(k)))];
     try {
       const { payload, validKeys } = verifyEnvelope(env, METADATA_MEDIA_TYPE, v.keys);
+      const broken = claimed.filter((k) => !validKeys.includes(k));
+      if (broken.length > 0)
+        return {
+          format: 'dsse',
+          signers: broken,
+          problem: `its signature by ${broken.join(', ')} does not verify (corrupted, or made over other data)`,
+        };
       if (validKeys.length === 0)
         return {
           format: 'dsse',
@@ -132,7 +157,7 @@ async function checkEnvelope(
         };
       return { format: 'dsse', signers: validKeys, metadata: parseMetadata(payload) };
     } catch (e) {
-      return { format: 'dsse', signers: [], problem: (e as Error).message };
+      return { format: 'dsse', signers: claimed, problem: (e as Error).message };
     }
   }
   if (isClearSigned(data)) {
@@ -144,10 +169,17 @@ async function checkEnvelope(
         return { format: 'pgp', signers: [], problem: 'a legacy (pre-sif 2) signature, which sifkit does not verify' };
       // The descriptor names the signing key (sylabs checks the same: errFingerprintMismatch).
       if (!fingerprint || fingerprint.toString('hex').toUpperCase() !== r.fingerprint)
-        return { format: 'pgp', signers: [], problem: "the fingerprint in its descriptor is not the signing key's" };
+        return {
+          format: 'pgp',
+          signers: [r.fingerprint],
+          problem: "the fingerprint in its descriptor is not the signing key's",
+        };
       return { format: 'pgp', signers: [r.fingerprint], metadata: parseMetadata(r.payload) };
     } catch (e) {
-      return { format: 'pgp', signers: [], problem: (e as Error).message };
+      // Its descriptor names a key of the keyring that does not verify it: corrupt, not someone else's.
+      const named = fingerprint?.toString('hex').toUpperCase();
+      const given = named && v.keyring.some((k) => pgpFingerprint(k) === named);
+      return { format: 'pgp', signers: given ? [named] : [], problem: (e as Error).message };
     }
   }
   return { format: 'unknown', signers: [], problem: 'neither a DSSE envelope nor a PGP clear-signed message' };
@@ -197,7 +229,8 @@ export async function verifySif(
     ];
     const covered = pending.filter((p) => p.checks.some((c) => c.metadata)).flatMap((p) => p.objects);
     const digests = names.length > 0 ? await objectDigests(o, covered, names, opts.signal) : new Map();
-    const report: VerifyReport = { file, groups: [], ok: true };
+    const ungrouped = ungroupedObjects(o.all);
+    const report: VerifyReport = { file, groups: [], ungrouped, ok: ungrouped.length === 0 };
     for (const p of pending) {
       const nameOf = new Map(p.objects.map((r) => [r.d.id, r.d.name]));
       const minId = p.objects[0].d.id;
@@ -222,6 +255,10 @@ export async function verifySif(
 
 /** The first reason a report is not ok, as one line. */
 export function verifyFailure(r: VerifyReport): string | undefined {
+  if (r.ungrouped.length > 0) {
+    const { id, name } = r.ungrouped[0];
+    return `${r.file}: object ${id}${name ? ` ${escapeForMessage(name, 64)}` : ''} is in no object group, so no signature covers it${r.ungrouped.length > 1 ? ` (and ${r.ungrouped.length - 1} more)` : ''}`;
+  }
   for (const g of r.groups) {
     if (g.verified) continue;
     const bad =

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../sif/dsse';
-import { loadVerifiers, type SigningKey } from '../sif/keys';
+import { loadVerifiers, type SigningKey, type VerifierFlags } from '../sif/keys';
 import { verifyFailure, verifySif, type Verifiers } from '../sif/signature';
 import { readRegularFile, writeFileAtomic } from '../util/files';
 import { escapeForMessage } from '../validate/names';
@@ -110,22 +110,50 @@ export async function requireBuildSignature(
   what: string,
   signal?: AbortSignal,
 ): Promise<KeyFile[]> {
-  const r = await verifySif(file, policy.build, { groups: [1], signal });
+  return requireSignedBy(
+    policy.build,
+    file,
+    what,
+    {
+      requirement: "the tree's trust policy requires a build signature",
+      hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
+    },
+    signal,
+  );
+}
+
+/**
+ * The keys a user named on the command line (`--key`, `--cert` with
+ * `--ca-pool`, `--keyring`), read as a policy's are; relative paths are
+ * taken from `dir` (the caller's working directory).
+ */
+export async function trustedKeysFromFlags(f: VerifierFlags, dir: string): Promise<TrustedKeys> {
+  return keysOf({ keys: f.keys, keyring: f.keyring, cert: f.cert, ca_pool: f.caPool }, dir);
+}
+
+/**
+ * Refuses (exit 3, one line) a SIF whose group 1 none of `keys` validly
+ * signed, or that changed since; else the keys that did.
+ */
+export async function requireSignedBy(
+  keys: TrustedKeys,
+  file: string,
+  what: string,
+  why: { requirement: string; hint: string },
+  signal?: AbortSignal,
+): Promise<KeyFile[]> {
+  const r = await verifySif(file, keys, { groups: [1], signal });
   const failure = verifyFailure(r);
   if (failure) {
-    const unsigned = r.groups[0].signatures.every((s) => s.id === 0);
+    const unsigned = r.ungrouped.length === 0 && r.groups[0].signatures.every((s) => s.id === 0);
     throw new RefusedError(
       unsigned ? 'unsigned' : 'bad-signature',
-      unsigned
-        ? `${what} is not signed; the tree's trust policy requires a build signature`
-        : `${what}: ${failure.slice(failure.indexOf('object group'))}`,
-      {
-        hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
-      },
+      unsigned ? `${what} is not signed; ${why.requirement}` : `${what}: ${failure.slice(r.file.length + 2)}`,
+      { hint: why.hint },
     );
   }
   const valid = new Set(r.groups[0].signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : [])));
-  return policy.build.files.filter((k) => valid.has(k.fingerprint));
+  return keys.files.filter((k) => valid.has(k.fingerprint));
 }
 
 /** What the tested signature covers: the staged file and its test results, by digest. */

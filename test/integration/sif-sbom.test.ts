@@ -10,7 +10,13 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { CYCLONEDX_SCHEMA_ID } from '../../src/cli/json-schemas';
+import { validateSbom } from '../../src/convert/sbom';
 import { runCli } from '../support/cli';
+import { makeSif } from '../support/sifs';
 
 const run = promisify(execFile);
 const IMAGE = 'debian:bookworm-slim';
@@ -110,4 +116,56 @@ it('stays reproducible: converting, attesting and signing again gives the same b
   const r = await runCli(['convert', `docker-daemon:${IMAGE}`, '-o', again, '--signing-key', key]);
   expect(r.code).toBe(0);
   expect((await fs.readFile(again)).equals(await fs.readFile(sif))).toBe(true);
+});
+
+describe("inspect --json against its published JSON Schema (docs/schemas), with CycloneDX's own schema for the SBOM", () => {
+  /**
+   * Ajv over the published schema. CycloneDX's schema is draft-07, which one
+   * Ajv 2020 instance cannot compile beside it: its $id is registered as any
+   * object here, and the SBOM document is checked by the CycloneDX library's
+   * own strict validator (validateSbom) against that same schema.
+   */
+  function validator() {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    ajv.addSchema({ $id: CYCLONEDX_SCHEMA_ID, type: 'object' });
+    const file = path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json');
+    return ajv.compile(JSON.parse(readFileSync(file, 'utf8')));
+  }
+
+  it('the real output validates, the SBOM as a whole CycloneDX document; a stray provenance field or a non-CycloneDX SBOM does not', async () => {
+    const validate = validator();
+    const doc = JSON.parse((await runCli(['inspect', sif, '--json'])).stdout);
+    expect(doc.sbom.document).toMatchObject({ bomFormat: 'CycloneDX', specVersion: '1.6' });
+    expect(validate(doc) ? [] : validate.errors).toEqual([]);
+    expect(validate({ ...doc, provenance: { ...doc.provenance, extra: 1 } })).toBe(false);
+    expect(validate.errors?.[0]).toMatchObject({ instancePath: '/provenance', keyword: 'additionalProperties' });
+    const schema = JSON.parse(
+      readFileSync(path.join(__dirname, '..', '..', 'docs', 'schemas', 'inspect.schema.json'), 'utf8'),
+    );
+    expect(schema.properties.sbom.properties.document.$ref).toBe(CYCLONEDX_SCHEMA_ID);
+    await expect(validateSbom(JSON.stringify(doc.sbom.document))).resolves.toBeUndefined();
+    await expect(validateSbom(JSON.stringify({ ...doc.sbom.document, components: [{ name: 'x' }] }))).rejects.toThrow();
+  });
+
+  it('inspect refuses a provenance.json that is not the strict provenance: one line, exit 2', async () => {
+    const f = path.join(work, 'stray-provenance.sif');
+    await makeSif(f, { stem: 'lumi-h44-provenance', dockerhash: '0123456789ab', created: '2026-01-02T03:04:05Z' });
+    const json = path.join(work, 'provenance.json');
+    await fs.writeFile(
+      json,
+      JSON.stringify({
+        _type: 'https://github.com/sifkit/provenance/v1',
+        sifkit: { version: '0.1.0' },
+        image: {},
+        extra: 1,
+      }),
+    );
+    await run('siftool', ['add', f, json, '--datatype', '6', '--groupid', '1', '--filename', 'provenance.json']);
+    const r = await runCli(['inspect', f, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('sifkit: error'))).toEqual([
+      expect.stringMatching(/object \d+ "?provenance\.json"?.*extra/),
+    ]);
+  });
 });

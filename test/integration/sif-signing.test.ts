@@ -311,6 +311,133 @@ describe('sifkit signatures', () => {
   });
 });
 
+describe('cases the code had not seen', () => {
+  const DESC = 4096;
+  const SLOT = 585;
+  let base: string;
+  let v: { ed: Awaited<ReturnType<typeof loadVerifiers>>; both: Awaited<ReturnType<typeof loadVerifiers>> };
+  beforeAll(async () => {
+    base = path.join(work, 'unseen.sif');
+    await makeSif(base, { stem: 'lumi-h44-unseen', dockerhash: '0123456789ab', created: '2026-01-02T03:04:05Z' });
+    await signSif(base, [await loadSigningKey(await key('ed25519-private.pem'))]);
+    v = {
+      ed: await loadVerifiers({ keys: [trust.ed] }),
+      both: await loadVerifiers({ keys: [trust.ed, trust.rsa] }),
+    };
+  });
+  /** A copy of `from` changed by `edit` (a plain function of its bytes). */
+  const variant = async (name: string, edit: (b: Buffer) => void, from = base): Promise<string> => {
+    const f = path.join(work, `unseen-${name}.sif`);
+    const b = await fs.readFile(from);
+    edit(b);
+    await fs.writeFile(f, b);
+    return f;
+  };
+  /** Changes one base64 character after the last `marker` in the file (inside the signature object). */
+  const flipAfter = (marker: string, at: number) => (b: Buffer) => {
+    const i = b.lastIndexOf(marker) + marker.length + at;
+    b[i] = b[i] === 0x41 ? 0x42 : 0x41; // 'A' <-> 'B': still base64
+  };
+
+  it('an object in no group: not verified, named, exit 3 (sylabs: errNonGroupedObject), also when only group 1 is asked', async () => {
+    const f = path.join(work, 'unseen-ungrouped.sif');
+    await fs.copyFile(base, f);
+    const extra = path.join(work, 'extra.bin');
+    await fs.writeFile(extra, 'not signed\n');
+    execFileSync('siftool', ['add', f, extra, '--datatype', '7', '--groupid', '0', '--filename', 'extra.bin']);
+    const r = await verifySif(f, v.ed);
+    expect(r.groups.every((g) => g.verified)).toBe(true);
+    expect(r.ungrouped).toEqual([{ id: 6, name: 'extra.bin' }]);
+    expect(r.ok).toBe(false);
+    expect(verifyFailure(r)).toMatch(/object 6 "extra\.bin" is in no object group, so no signature covers it/);
+    for (const args of [[], ['--group', '1']]) {
+      const cli = await runCli(['verify-signature', f, '--key', trust.ed, ...args]);
+      expect(cli.code).toBe(3);
+      expect(cli.stdout).toMatch(/^object 6 \(extra\.bin\): in no object group, NOT covered by any signature$/m);
+      expect(cli.stderr.split('\n').filter((l) => l.startsWith('sifkit: error'))).toHaveLength(1);
+    }
+    // The untouched file still verifies, with an empty list.
+    expect((await verifySif(base, v.ed)).ungrouped).toEqual([]);
+  });
+
+  it('signed twice (ed25519, then RSA): each key alone verifies; a corrupted second signature fails when its key is given', async () => {
+    const twice = path.join(work, 'unseen-twice.sif');
+    await fs.copyFile(base, twice);
+    const second = await signSif(twice, [await loadSigningKey(await key('rsa-private.pem'))]);
+    expect(second).toMatchObject({ id: 6, alreadySigned: false });
+    for (const k of [trust.ed, trust.rsa])
+      expect((await verifySif(twice, await loadVerifiers({ keys: [k] }))).ok).toBe(true);
+    const both = await verifySif(twice, v.both);
+    expect(both.ok).toBe(true);
+    expect(both.groups[0].signatures.map((s) => [s.id, s.problems])).toEqual([
+      [5, []],
+      [6, []],
+    ]);
+    expect((await verifySif(twice, await loadVerifiers({ keys: [trust.ecdsa] }))).ok).toBe(false);
+
+    const broken = await variant('twice-broken', flipAfter('"sig":"', 10), twice);
+    // Its key not given: someone else's signature, not ours to judge (the ed25519 one covers the group).
+    expect((await verifySif(broken, v.ed)).ok).toBe(true);
+    const r = await verifySif(broken, v.both);
+    expect(r.ok).toBe(false);
+    expect(verifyFailure(r)).toMatch(/signature 6: its signature by SHA256:\S+ does not verify/);
+  });
+
+  it('a corrupted envelope, payload or signature is refused and named', async () => {
+    const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
+      ['signature bytes', flipAfter('"sig":"', 3), /signature 5: its signature by SHA256:x6l8Zblp\S+ does not verify/],
+      ['payload', flipAfter('"payload":"', 20), /signature 5: its signature by SHA256:x6l8Zblp\S+ does not verify/],
+      [
+        'envelope',
+        (b) => {
+          b[b.lastIndexOf('{"payloadType"')] = 0x78;
+        },
+        /signature 5: neither a DSSE envelope nor a PGP clear-signed message/,
+      ],
+      [
+        'payload type',
+        (b) => {
+          const i = b.lastIndexOf('application/vnd.sylabs.sif-metadata+json');
+          b[i] = 0x41;
+        },
+        /signature 5: payload type "Application\/vnd\.sylabs\.sif-metadata\+json" is not application/,
+      ],
+    ];
+    for (const [what, edit, expected] of cases) {
+      const f = await variant(what.replace(/\W+/g, '-'), edit);
+      const cli = await runCli(['verify-signature', f, '--key', trust.ed]);
+      expect([what, cli.code]).toEqual([what, 3]);
+      expect(cli.stderr).toMatch(expected);
+    }
+  });
+
+  it('reordered descriptors: a swap of table slots changes nothing signed; a swap of two IDs is caught', async () => {
+    const slots = await variant('slots', (b) => {
+      const a = Buffer.from(b.subarray(DESC + SLOT, DESC + 2 * SLOT));
+      b.copy(b, DESC + SLOT, DESC + 2 * SLOT, DESC + 3 * SLOT);
+      a.copy(b, DESC + 2 * SLOT);
+    });
+    expect(execFileSync('siftool', ['list', slots], { encoding: 'utf8' })).toMatch(/^3\s/m);
+    expect(verifyFailure(await verifySif(slots, v.ed))).toBeUndefined();
+    const ids = await variant('ids', (b) => {
+      b.writeUInt32LE(3, DESC + SLOT + 5);
+      b.writeUInt32LE(2, DESC + 2 * SLOT + 5);
+    });
+    const r = await verifySif(ids, v.ed);
+    expect(r.ok).toBe(false);
+    expect(verifyFailure(r)).toMatch(/the (descriptor|data) of object [23]/);
+  });
+
+  it('a verifying key sifkit does not accept (RSA 1024) is one line, exit 2', async () => {
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const pub = path.join(work, 'keys', 'rsa1024.pub.pem');
+    await fs.writeFile(pub, weak.publicKey.export({ type: 'spki', format: 'pem' }));
+    const cli = await runCli(['verify-signature', base, '--key', pub]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/^sifkit: error: .*rsa1024\.pub\.pem"?: a rsa key; sifkit signs with/m);
+  });
+});
+
 describe("independent verifiers accept sifkit's PGP signatures", () => {
   let signed: string;
   beforeAll(async () => {
@@ -356,6 +483,27 @@ describe("independent verifiers accept sifkit's PGP signatures", () => {
       code: 1,
       stderr: expect.stringMatching(/header integrity compromised/),
     });
+    // and, as sifkit, a copy with an object in no group (sylabs' errNonGroupedObject)
+    const ungrouped = path.join(work, 'pgp-ungrouped.sif');
+    await fs.copyFile(signed, ungrouped);
+    await fs.writeFile(path.join(work, 'loose.txt'), 'outside every group\n');
+    execFileSync('siftool', [
+      'add',
+      ungrouped,
+      path.join(work, 'loose.txt'),
+      '--datatype',
+      '7',
+      '--groupid',
+      '0',
+      '--filename',
+      'loose.txt',
+    ]);
+    await expect(run(path.join(work, 'verify-sif'), [trust.ring, ungrouped])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/non-signature object not associated with object group/),
+    });
+    const mine = await verifySif(ungrouped, await loadVerifiers({ keyring: trust.ring }));
+    expect(verifyFailure(mine)).toMatch(/object 6 "loose\.txt" is in no object group/);
   });
 
   it('gpg --verify accepts the clear-signed payload', async () => {

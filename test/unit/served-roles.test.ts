@@ -7,7 +7,7 @@ import { checkFetches, definitionEnv, splitCommands } from '../../src/recipe/fet
 import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { layerTar, legacyArchive, toOciLayout, type LayerEntry } from '../support/archives';
 import { parseRecipe } from '../../src/recipe/schema';
-import { resolveServed, rolesKey, type ServedFile } from '../../src/recipe/served';
+import { resolveServed, rolesKey, servedRole, type ServedFile } from '../../src/recipe/served';
 import { classifyServed, describeToolProblem, judgeTools, type PathEvent } from '../../src/fileserver/roles';
 import { RefusedError } from '../../src/errors';
 
@@ -183,6 +183,23 @@ describe('judging served files by role', () => {
       licensed: ['cpe.tar', 'extra.bin'],
       tools: [{ file: 'rocminfo', path: '/opt/rocm/bin/rocminfo' }],
     });
+  });
+
+  it('judges each file as the provenance records it (one rule: recipe/served.ts servedRole)', () => {
+    const served = [
+      { file: 'rocminfo', role: 'tool' as const, path: '/opt/rocm/bin/rocminfo' },
+      { file: 'src.tar.gz', role: 'source' as const },
+      { file: 'cpe.tar', role: 'licensed' as const },
+    ];
+    const present = ['cpe.tar', 'rocminfo', 'src.tar.gz', 'undeclared.bin'];
+    const { licensed, tools } = classifyServed(present, served);
+    for (const file of present) {
+      const role = servedRole(file, served).role;
+      expect([
+        file,
+        licensed.includes(file) ? 'licensed' : tools.some((t) => t.file === file) ? 'tool' : 'source',
+      ]).toEqual([file, role]);
+    }
   });
 
   const tool = { file: 'rocminfo', path: '/opt/rocm/bin/rocminfo', digest: 'd1' };
