@@ -54,7 +54,7 @@ async function exampleSif(
   opts: { labels?: Record<string, string>; env?: string[]; dropHash?: boolean } = {},
 ): Promise<Made> {
   const rendered = JSON.parse(
-    (await runCli(['render', 'mpi4py-cpu', '--json'], { env: { SIFKIT_DEFS: defs } })).stdout,
+    (await runCli(['render', 'mpi4py-cpu', '--json', '--date', DATE], { env: { SIFKIT_DEFS: defs } })).stdout,
   );
   await fs.mkdir(path.dirname(file), { recursive: true });
   const { name } = await makeSif(file, {
@@ -68,7 +68,8 @@ async function exampleSif(
     sif: file,
     name,
     stem: rendered.names.stem,
-    module: `mpi4py-cpu/${rendered.parameters.mpi4py}-python-${rendered.parameters.python}-singularity-${DATE}`,
+    // The name the recipe's naming gives, as `sifkit module` writes it.
+    module: rendered.names.module,
   };
 }
 
