@@ -26,7 +26,11 @@ export function buildProgram(): Command {
     )
     .version(sifkitVersion())
     .showHelpAfterError('(run sifkit --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      // Usage errors read like every other error: one `sifkit: error:` line.
+      outputError: (s, write) => write(s.replace(/^error: /, 'sifkit: error: ')),
+    })
     // Bad usage exits 2, as every other bad input does.
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : 2);

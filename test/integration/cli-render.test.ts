@@ -107,7 +107,10 @@ describe('sifkit render, as a user runs it', () => {
     ],
     [['render', 'nosuch'], /^sifkit: error: no recipe nosuch/m],
     [['render', 'mpi4py', '--date', '2024-10-07'], /^sifkit: error: --date 2024-10-07 is not YYYYMMDD/m],
-    [['render'], /missing required argument/],
+    [['render'], /^sifkit: error: missing required argument 'recipe'$/m],
+    // Usage errors of any command read as sifkit's own, not commander's bare `error:`.
+    [['promote', 'x', '--root', os.tmpdir()], /^sifkit: error: required option '--to <where>' not specified$/m],
+    [['status', '--bogus'], /^sifkit: error: unknown option '--bogus'$/m],
   ])('refuses %j with exit 2 and a one-line error', async (args, re) => {
     const r = await runCli(args as string[]);
     expect(r.code).toBe(2);
