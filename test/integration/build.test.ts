@@ -232,7 +232,9 @@ describe('sifkit build against the real engine', () => {
     const fx = await fixtureRecipe('noserver', 'RUN true');
     const r = await runCli(['build', fx.dir, '--server-files', '/nonexistent/served']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^sifkit: error: server files directory \/nonexistent\/served is missing/m);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: --server-files \/nonexistent\/served: missing or not a directory \(ENOENT\)$/m,
+    );
   });
 
   it('says where it looked when no engine answers (exit 1)', async () => {
