@@ -174,6 +174,9 @@ describe('sifkit run release: a matrix of 3 variants with --jobs 2', () => {
           '2',
           '--engines',
           `unix:///var/run/docker.sock,${engine2.address}`,
+          // The first engine holds these images from the tests above, and the plan would send every variant
+          // to it (plan-from-cache.test.ts): --rebuild plans as on empty engines, which is what this test is about.
+          '--rebuild',
           '--root',
           'tree3',
           '--init',

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { openTree, type Tree } from '../../src/tree/root';
 import { statKey, writeLedger } from '../../src/tree/ledger';
@@ -33,8 +34,10 @@ let templateSha = '';
 export async function genTree(root: string, images: GenImage[], now = Date.now()): Promise<Tree> {
   await fs.mkdir(root, { recursive: true });
   const tree = await openTree(root, true);
-  if (!template) {
-    template = path.join(path.dirname(root), `template-${process.pid}.sif`);
+  // Made once per process, beside no test's own directory: a test that removes its directory must not take
+  // the template of the next test's tree with it (jest runs files one after another in one process).
+  if (!template || !(await fs.stat(template).catch(() => undefined))) {
+    template = path.join(os.tmpdir(), `sifkit-gentree-template-${process.pid}.sif`);
     await makeSif(template, { stem: 'x', dockerhash: '000000000000' });
     templateSha = createHash('sha256')
       .update(await fs.readFile(template))
