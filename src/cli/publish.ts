@@ -66,6 +66,17 @@ async function givenKeys(f: KeyFlags) {
 }
 
 /** What an existing generated file was made for, when another image: its module and EasyConfig name the dockerhash. */
+/** The image a command names (a SIF, or a name in the tree at --root), its signature checked against the keys given. */
+async function factsOf(image: string, flags: KeyFlags & { root?: string; date?: string }) {
+  const root = resolveRoot(flags.root);
+  const tree = await treeIfThere(root);
+  // The keys first: a bad --key is bad input, whatever the image.
+  const trusted = await givenKeys(flags);
+  const sif = await locateSif(image, tree);
+  const facts = await imageFacts(sif, { date: flags.date, tree, trusted });
+  return { root, sif, facts };
+}
+
 function otherImage(dockerhash: string): (existing: string) => string | undefined {
   return (existing) => {
     const m = /dockerhash-([0-9a-f]{12})|local_hash\s*=\s*'([0-9a-f]{12})'/.exec(existing);
@@ -92,10 +103,7 @@ export function registerEasyBuildFiles(program: Command): void {
       flags: KeyFlags & { date?: string; out: string; force?: boolean; root?: string; json?: boolean },
     ) => {
       process.exitCode = await runCommand(async (io) => {
-        const root = resolveRoot(flags.root);
-        const tree = await treeIfThere(root);
-        const trusted = await givenKeys(flags);
-        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree, trusted });
+        const { root, facts } = await factsOf(image, flags);
         const r = await releaseFiles(facts, root);
         const out = await makeOutputDir(flags.out, '--out');
         await refuseOverwrite(out, Object.entries(r.files), {
@@ -125,10 +133,7 @@ export function registerEasyBuildFiles(program: Command): void {
       flags: KeyFlags & { out: string; date?: string; force?: boolean; root?: string; json?: boolean },
     ) => {
       process.exitCode = await runCommand(async (io) => {
-        const root = resolveRoot(flags.root);
-        const tree = await treeIfThere(root);
-        const trusted = await givenKeys(flags);
-        const facts = await imageFacts(await locateSif(image, tree), { date: flags.date, tree, trusted });
+        const { root, facts } = await factsOf(image, flags);
         const [modName, modVersion] = facts.names.module.split('/');
         const installRel = `software/${modName}/${modVersion}`;
         const installdir = path.join(path.resolve(flags.out), installRel);
@@ -216,10 +221,7 @@ export function registerPublish(program: Command): void {
         });
       // Checked before anything else is read or sent.
       const apiUrl = apiBase(flags.apiUrl ?? DEFAULT_API_URL);
-      const root = resolveRoot(flags.root);
-      const tree = await treeIfThere(root);
-      const sif = await locateSif(image, tree);
-      const facts = await imageFacts(sif, { date: flags.date, tree, trusted: await givenKeys(flags) });
+      const { root, sif, facts } = await factsOf(image, flags);
       const r = await releaseFiles(facts, root);
       const dir = packageDir(facts.recipe.naming.app);
       let runs: TestRun[] = facts.tests ?? [];
