@@ -8,7 +8,8 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { z } from 'zod';
-import { OperationError } from '../errors';
+import { InterruptedError, OperationError } from '../errors';
+import { BuildStreamParser } from './progress';
 import { formatIssue } from '../validate/schema';
 import {
   containerCreateAnswer,
@@ -97,6 +98,8 @@ export function buildOptions(req: BuildRequest): Docker.ImageBuildOptions {
     rm: true,
     forcerm: true,
     nocache: req.noCache,
+    // dockerode sends a list as the JSON the API takes (its typings say string).
+    ...(req.cacheFrom?.length && { cachefrom: req.cacheFrom as unknown as string }),
     abortSignal: req.signal,
   };
 }
@@ -152,6 +155,25 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
     },
     async saveImage(ref: string) {
       return (await docker.getImage(ref).get()) as unknown as Readable;
+    },
+    async loadImage(archive: Readable, signal?: AbortSignal) {
+      // Ctrl-C ends the upload: the engine drops a load it did not finish.
+      const onAbort = () => archive.destroy(new InterruptedError());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (signal?.aborted) onAbort();
+        const answer = (await docker.loadImage(archive as unknown as NodeJS.ReadableStream, {
+          quiet: true,
+        })) as unknown as Readable;
+        // Like a build, a load reports failure inside a 200 answer's JSON lines.
+        const parser = new BuildStreamParser();
+        for await (const chunk of answer) parser.feed(chunk as Buffer);
+        if (signal?.aborted) throw new InterruptedError();
+        if (parser.error)
+          throw new OperationError('load-failed', `the engine at ${address} did not load the image: ${parser.error}`);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
     },
     async tagImage(ref: string, repo: string, tag: string) {
       await docker.getImage(ref).tag({ repo, tag });
