@@ -157,23 +157,38 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       return (await docker.getImage(ref).get()) as unknown as Readable;
     },
     async loadImage(archive: Readable, signal?: AbortSignal) {
-      // Ctrl-C ends the upload: the engine drops a load it did not finish.
-      const onAbort = () => archive.destroy(new InterruptedError());
+      // The upload ends on Ctrl-C, and when the saved stream fails (the other engine went away):
+      // the engine drops a load it did not finish, and the request does not wait for a body that stopped.
+      const stop = new AbortController();
+      let sourceError: Error | undefined;
+      const onAbort = () => stop.abort();
       signal?.addEventListener('abort', onAbort, { once: true });
+      archive.on('error', (e: Error) => {
+        sourceError ??= e;
+        stop.abort();
+      });
       try {
         if (signal?.aborted) onAbort();
         const answer = (await docker.loadImage(archive as unknown as NodeJS.ReadableStream, {
           quiet: true,
+          abortSignal: stop.signal,
         })) as unknown as Readable;
         // Like a build, a load reports failure inside a 200 answer's JSON lines.
         const parser = new BuildStreamParser();
         for await (const chunk of answer) parser.feed(chunk as Buffer);
-        if (signal?.aborted) throw new InterruptedError();
         if (parser.error)
           throw new OperationError('load-failed', `the engine at ${address} did not load the image: ${parser.error}`);
+      } catch (e) {
+        if (signal?.aborted) throw new InterruptedError();
+        if (sourceError)
+          throw new OperationError('load-failed', `the image stream to ${address} failed: ${sourceError.message}`);
+        throw e;
       } finally {
         signal?.removeEventListener('abort', onAbort);
+        archive.destroy();
       }
+      if (sourceError)
+        throw new OperationError('load-failed', `the image stream to ${address} failed: ${sourceError.message}`);
     },
     async tagImage(ref: string, repo: string, tag: string) {
       await docker.getImage(ref).tag({ repo, tag });

@@ -20,9 +20,10 @@ import { runPipeline } from '../../src/pipeline/runner';
 import { loadRecipe } from '../../src/recipe/load';
 import { resolveValues } from '../../src/recipe/params';
 import type { Recipe } from '../../src/recipe/types';
-import { docker, removeTestImages, testDefinition } from '../support/engine';
+import { docker, engine, removeTestImages, testDefinition } from '../support/engine';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine';
 import Docker from 'dockerode';
+import { Readable } from 'node:stream';
 
 jest.setTimeout(600_000);
 
@@ -133,5 +134,19 @@ describe('a prefix another engine holds is moved there by save/load, on two real
     // The build log says the steps came from the cache.
     const log = await fs.readFile(moved.results.build!.logPath!, 'utf8');
     expect((log.match(/Using cache/g) ?? []).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a load the engine refuses, or whose stream fails, rejects in one line (the build then runs the steps)', async () => {
+    await expect(engine.loadImage(Readable.from([Buffer.from('not a docker archive')]))).rejects.toMatchObject({
+      code: 'load-failed',
+      message: expect.stringMatching(/^the engine at .* did not load the image: /),
+    });
+    const failing = new Readable({ read() {} });
+    failing.push(Buffer.alloc(4096));
+    setImmediate(() => failing.destroy(new Error('the other engine went away')));
+    await expect(engine.loadImage(failing)).rejects.toMatchObject({
+      code: 'load-failed',
+      message: expect.stringMatching(/the image stream to .* failed: the other engine went away$/),
+    });
   });
 });
