@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
-import { HOST_LIB_DIR, debianImage, hostLibraries, withoutOpenMpi } from '../support/debian-images';
+import { HOST_LIB_DIR, debianImage, hostLibraries, hostLibrarySets, withoutOpenMpi } from '../support/debian-images';
 
 jest.setTimeout(1_800_000);
 
@@ -73,8 +73,11 @@ describe('sifkit compat against real images and hosts', () => {
     hosts.bullseyeMpich = path.join(dir, 'host-bullseye-mpich');
     await hostLibraries('sifkit-test/debian-trixie:mpi', ['libmpi.so.40'], hosts.trixieOpenMpi);
     await hostLibraries('sifkit-test/debian-bookworm:mpi', ['libmpi.so.40'], hosts.bookwormOpenMpi);
-    await hostLibraries('sifkit-test/debian-bullseye:mpi', ['libmpi.so.40'], hosts.bullseyeOpenMpi);
-    await hostLibraries('sifkit-test/debian-bullseye:mpi', ['libmpich.so.12', 'libmpi.so.12'], hosts.bullseyeMpich);
+    // Both of bullseye's from one copy of its library directory.
+    await hostLibrarySets('sifkit-test/debian-bullseye:mpi', [
+      { libs: ['libmpi.so.40'], dest: hosts.bullseyeOpenMpi },
+      { libs: ['libmpich.so.12', 'libmpi.so.12'], dest: hosts.bullseyeMpich },
+    ]);
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 

@@ -267,6 +267,15 @@ describe('the packed package in a project with only its dependencies', () => {
   let root: string;
   const images: string[] = [];
   const modules = () => path.join(consumer, 'node_modules');
+  // tsc prints its errors on stdout and exits 2: the errors are the useful part of a failure.
+  const tsc = (project: string) =>
+    run(process.execPath, [path.join(MODULES, 'typescript', 'bin', 'tsc'), '-p', project], { cwd: consumer }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string; message: string }) => e.stdout || e.message,
+    );
+  /** The two tsc runs below, started together once the project is written: one core each. */
+  let libcheck: Promise<string>;
+  let compiled: Promise<string>;
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-consumer-'));
@@ -329,6 +338,8 @@ describe('the packed package in a project with only its dependencies', () => {
       expect((await runCli(['stage', sif, '--untested', '--root', root])).code).toBe(0);
       images.push(made.name);
     }
+    libcheck = tsc('tsconfig.libcheck.json');
+    compiled = tsc('tsconfig.json');
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
@@ -398,22 +409,15 @@ describe('the packed package in a project with only its dependencies', () => {
     expect(unprovided).toEqual([]);
   });
 
-  // tsc prints its errors on stdout and exits 2: the errors are the useful part of a failure.
-  const tsc = (project: string) =>
-    run(process.execPath, [path.join(MODULES, 'typescript', 'bin', 'tsc'), '-p', project], { cwd: consumer }).then(
-      (r) => r.stdout,
-      (e: { stdout?: string; message: string }) => e.stdout || e.message,
-    );
-
   it("has declarations that check clean without esModuleInterop, the dependencies' own included but zod's", async () => {
     // zod's own declarations default-import its locales, which needs esModuleInterop when a
     // project checks libraries (skipLibCheck false); that is zod's, and only zod's, to mend.
-    const errors = (await tsc('tsconfig.libcheck.json')).split('\n').filter((l) => /error TS\d+/.test(l));
+    const errors = (await libcheck).split('\n').filter((l) => /error TS\d+/.test(l));
     expect(errors.filter((l) => !l.startsWith('node_modules/zod/'))).toEqual([]);
   });
 
   it('compiles a strict consumer without esModuleInterop, which renders the example recipe and plans a retirement for real', async () => {
-    expect(await tsc('tsconfig.json')).toBe('');
+    expect(await compiled).toBe('');
     const ran = await run(process.execPath, ['--preserve-symlinks', path.join('out', 'use.js'), root], {
       cwd: consumer,
       env: { ...process.env, SIFKIT_DEFS: '', SIFKIT_PIPELINES: '' },

@@ -102,6 +102,11 @@ const GLIBC = new Set([
  * own name with its SONAME link beside it, as a host's library directory.
  */
 export async function hostLibraries(ref: string, libs: string[], dest: string): Promise<string[]> {
+  return (await hostLibrarySets(ref, [{ libs, dest }]))[0];
+}
+
+/** hostLibraries for several directories out of one image, which is copied out once. */
+export async function hostLibrarySets(ref: string, sets: Array<{ libs: string[]; dest: string }>): Promise<string[][]> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-hostlibs-'));
   try {
     const id = execFileSync('docker', ['create', ref, 'true'], { encoding: 'utf8' }).trim();
@@ -117,23 +122,29 @@ export async function hostLibraries(ref: string, libs: string[], dest: string): 
       execFileSync('docker', ['rm', id], { stdio: 'ignore' });
     }
     const dir = path.join(tmp, 'x86_64-linux-gnu');
-    await fs.mkdir(dest, { recursive: true });
-    const done = new Set<string>();
-    const todo = [...libs];
-    while (todo.length) {
-      const name = todo.shift()!;
-      if (done.has(name) || GLIBC.has(name)) continue;
-      done.add(name);
-      const real = await fs.realpath(path.join(dir, name)).catch(() => undefined);
-      if (!real) continue; // not there: the image must provide it
-      const elf = await readElfFile(real);
-      await fs.copyFile(real, path.join(dest, path.basename(real)));
-      if (path.basename(real) !== name)
-        await fs.symlink(path.basename(real), path.join(dest, name)).catch(() => undefined);
-      todo.push(...(elf?.needed ?? []));
-    }
-    return [...done];
+    const copied: string[][] = [];
+    for (const { libs, dest } of sets) copied.push(await copyClosure(dir, libs, dest));
+    return copied;
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
+}
+
+async function copyClosure(dir: string, libs: string[], dest: string): Promise<string[]> {
+  await fs.mkdir(dest, { recursive: true });
+  const done = new Set<string>();
+  const todo = [...libs];
+  while (todo.length) {
+    const name = todo.shift()!;
+    if (done.has(name) || GLIBC.has(name)) continue;
+    done.add(name);
+    const real = await fs.realpath(path.join(dir, name)).catch(() => undefined);
+    if (!real) continue; // not there: the image must provide it
+    const elf = await readElfFile(real);
+    await fs.copyFile(real, path.join(dest, path.basename(real)));
+    if (path.basename(real) !== name)
+      await fs.symlink(path.basename(real), path.join(dest, name)).catch(() => undefined);
+    todo.push(...(elf?.needed ?? []));
+  }
+  return [...done];
 }
