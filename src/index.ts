@@ -130,7 +130,8 @@ export { planBuilds, type BuildPlan, type PlannedVariant } from './pipeline/buil
 export { buildSteps, type BuildStep } from './recipe/steps';
 export { chooseRenderer, runPipeline, type RunSettings } from './pipeline/runner';
 export type { PipelineContext, PipelineOptions } from './pipeline/context';
-export { cancelAll, readJobs, refresh, runOnSlurm, stateFileFor, writeJobs } from './pipeline/slurm-executor';
+export { runOnSlurm } from './pipeline/slurm-executor';
+export { cancelAll, readJobs, refresh, stateFileFor, writeJobs } from './pipeline/slurm-jobs';
 export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobRecord } from './pipeline/slurm-plan';
 
 // Host compatibility: what a module binds, against what an image needs.

@@ -5,7 +5,7 @@
  * levels. Pure.
  */
 import type { HostSnapshot } from '../validate/schemas/host';
-import { hwcapsSubdirs } from './hwcaps';
+import { hwcapsSubdirs, legacyHwcapsSubdirs } from './hwcaps';
 import { overlay, resolveAll, type Break, type ImageFiles } from './linker';
 import { mpiFindings, type MpiFinding, type MpiLevel } from './mpi';
 import { glibcVersion } from './versions';
@@ -41,6 +41,23 @@ export function imageGlibc(files: ImageFiles): string | null {
   return libcs.length ? (glibcVersion(libcs[0][1].elf!.defines) ?? null) : null;
 }
 
+/**
+ * The subdirectories the image's ld.so (glibc `glibc`) tries in each
+ * directory on this host, in its order: the glibc-hwcaps ones, then the
+ * legacy ones; and the order it prefers ld.so.cache entries of them in.
+ */
+export function hwcapsOf(
+  host: Pick<HostSnapshot, 'arch' | 'x86Level' | 'cpuVendor'>,
+  glibc: string | null,
+): { hwcaps: string[]; cacheHwcaps: string[] } {
+  const modern = hwcapsSubdirs(host.x86Level, glibc);
+  const legacy =
+    host.arch === 'x86_64'
+      ? legacyHwcapsSubdirs({ level: host.x86Level, vendor: host.cpuVendor }, glibc)
+      : { search: [], cache: [] };
+  return { hwcaps: [...modern, ...legacy.search], cacheHwcaps: [...modern, ...legacy.cache] };
+}
+
 export function checkImage(
   name: string,
   files: ImageFiles,
@@ -55,11 +72,11 @@ export function checkImage(
   ];
   const view = overlay(files, host);
   const glibc = imageGlibc(files);
-  const hwcaps = hwcapsSubdirs(host.x86Level, glibc);
-  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath, cache: files.ldCache, hwcaps });
+  const hwcaps = hwcapsOf(host, glibc);
+  const withHost = resolveAll(view, files.ldconf, { ldLibraryPath, cache: files.ldCache, ...hwcaps });
   const alone = resolveAll(files.entries, files.ldconf, {
     cache: files.ldCache,
-    hwcaps,
+    ...hwcaps,
     ldLibraryPath: [...splitPath(files.env.LD_LIBRARY_PATH), SINGULARITY_LIBS],
   });
   const key = (b: Break) => [b.kind, b.file, b.library, b.version ?? ''].join('\0');

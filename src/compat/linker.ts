@@ -5,8 +5,8 @@
  * its dependencies searched as glibc's ld.so searches them (DT_RPATH of
  * the object and the executable when the object has no DT_RUNPATH,
  * LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.cache directories, the default
- * directories, each after its glibc-hwcaps subdirectories for the
- * host's CPU level; $ORIGIN and $LIB expanded; a candidate of another ELF
+ * directories, each after its glibc-hwcaps (and, before glibc 2.37,
+ * legacy hwcaps) subdirectories for the host's CPU; $ORIGIN and $LIB expanded; a candidate of another ELF
  * class or machine skipped), and every symbol version it requires looked
  * up in the library that provides it. Pure.
  */
@@ -180,8 +180,10 @@ export interface ResolveOptions {
   ldLibraryPath: string[];
   /** The image's ld.so.cache; without one, the directories of its ld.so.conf stand in for it. */
   cache?: LdCacheEntry[];
-  /** glibc-hwcaps subdirectories searched before each directory, best first (hwcaps.ts); default none. */
+  /** glibc-hwcaps (then legacy hwcaps) subdirectories searched before each directory, best first (hwcaps.ts); default none. */
   hwcaps?: string[];
+  /** The same subdirectories in the order ld.so.cache entries of them are preferred (default: `hwcaps`). */
+  cacheHwcaps?: string[];
   /** Objects to start from; default every image ELF object in the view. */
   roots?: string[];
 }
@@ -194,7 +196,7 @@ export function resolveAll(
 ): Resolution {
   const cacheDirs = opts.cache ? [] : ldconfDirs(ldconf);
   const hwcaps = opts.hwcaps ?? [];
-  const inCache = opts.cache ? cacheLookup(opts.cache, hwcaps) : undefined;
+  const inCache = opts.cache ? cacheLookup(opts.cache, opts.cacheHwcaps ?? hwcaps) : undefined;
   const real = new Map<string, string | undefined>();
   const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
     if (!real.has(p)) real.set(p, resolvePath(view, p));

@@ -15,7 +15,7 @@ import { sifkitVersion } from '../provenance';
 import type { HostBind, HostFile, HostSnapshot } from '../validate/schemas/host';
 import { DATA_BINDS, type BindSpec } from './binds';
 import { libraryName } from './select';
-import { cpuinfoFlags, x86Level, type X86Level } from './hwcaps';
+import { cpuinfoFlags, cpuinfoVendor, x86Level, type X86Level } from './hwcaps';
 import { glibcVersion } from './versions';
 
 /** A bind with more entries than this is not a library directory. */
@@ -57,14 +57,17 @@ async function hostGlibc(): Promise<HostSnapshot['glibc']> {
   return null;
 }
 
-/** This CPU's x86-64 level, from /proc/cpuinfo; undefined on another architecture or without it. */
-function hostX86Level(): X86Level | undefined {
-  if (os.machine() !== 'x86_64') return undefined;
+/** This CPU's x86-64 level and maker, from /proc/cpuinfo; neither on another architecture or without it. */
+function hostCpu(): { x86Level?: X86Level; cpuVendor?: string } {
+  if (os.machine() !== 'x86_64') return {};
+  let text: string;
   try {
-    return x86Level(cpuinfoFlags(readFileSync('/proc/cpuinfo', 'utf8')));
+    text = readFileSync('/proc/cpuinfo', 'utf8');
   } catch {
-    return undefined;
+    return {};
   }
+  const vendor = cpuinfoVendor(text);
+  return { x86Level: x86Level(cpuinfoFlags(text)), ...(vendor ? { cpuVendor: vendor } : {}) };
 }
 
 async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {
@@ -146,7 +149,7 @@ export async function takeSnapshot(binds: BindSpec[], opts: SnapshotOptions): Pr
     arch: os.machine(),
     from: opts.from,
     glibc: await hostGlibc(),
-    x86Level: hostX86Level(),
+    ...hostCpu(),
     ldLibraryPath: opts.ldLibraryPath ?? [],
     binds: out,
   };

@@ -6,8 +6,9 @@
  * (`_dl_cache_check_flags`; libc5's flag 1 is not looked for). An entry
  * of a glibc-hwcaps subdirectory (hwcap word with the extension bit) is
  * kept with its subdirectory, taken from its path as ldconfig made it:
- * ld.so prefers it when the CPU has that level (`cacheLookup`). Legacy
- * hwcaps entries are left out. Pure.
+ * ld.so prefers it when the CPU has that level (`cacheLookup`). A legacy
+ * hwcaps entry (glibc before 2.37: `tls/`, `haswell/`, `x86_64/`...) is
+ * kept the same way with its subdirectory. Pure.
  */
 import { ElfError } from './format';
 
@@ -20,9 +21,13 @@ export interface LdCacheEntry {
   name: string;
   path: string;
   flags: number;
-  /** `glibc-hwcaps/x86-64-v3`...: the subdirectory of a glibc-hwcaps entry. */
+  /** `glibc-hwcaps/x86-64-v3`, `tls/haswell`...: the subdirectory of a hwcaps entry. */
   hwcaps?: string;
 }
+
+/** The legacy hwcaps subdirectory ldconfig took an entry's bits from: its x86 capability and platform names. */
+const LEGACY_SUBDIR =
+  /\/((?:tls|haswell|xeon_phi|avx512_1|x86_64)(?:\/(?:tls|haswell|xeon_phi|avx512_1|x86_64))*)\/[^/]+$/;
 
 /** Bit 62 of an entry's hwcap word: a glibc-hwcaps entry (DL_CACHE_HWCAP_EXTENSION). */
 const HWCAP_EXTENSION = 1n << 62n;
@@ -65,8 +70,11 @@ export function parseLdCache(buf: Buffer): LdCacheEntry[] {
       path: cString(base, base.readUInt32LE(o + 8)),
     };
     if (hwcap === 0n) out.push(entry);
-    else if (hwcap & HWCAP_EXTENSION) {
-      const sub = /\/(glibc-hwcaps\/[^/]+)\/[^/]+$/.exec(entry.path)?.[1];
+    else {
+      const sub =
+        hwcap & HWCAP_EXTENSION
+          ? /\/(glibc-hwcaps\/[^/]+)\/[^/]+$/.exec(entry.path)?.[1]
+          : LEGACY_SUBDIR.exec(entry.path)?.[1];
       if (sub) out.push({ ...entry, hwcaps: sub });
     }
   }

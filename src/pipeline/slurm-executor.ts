@@ -5,9 +5,10 @@
  * conversion job is submitted, and its test job with it (afterok on the
  * conversion), while the next variants still build; staging and promotion
  * run here, under the tree's lock, once its tests passed and the
- * regression gate (against the promoted image, as locally) let it through. Job ids and states live in a state file beside the
- * SIFs, so the controller can go away: a new one (`release --resume`,
- * `sifkit jobs`) picks up where the jobs are, and a failed job is
+ * regression gate (against the promoted image, as locally) let it
+ * through. Job ids and states live in a state file beside the SIFs
+ * (`slurm-jobs.ts`), so the controller can go away: a new one (`release
+ * --resume`, `sifkit jobs`) picks up where the jobs are, and a failed job is
  * submitted again alone.
  */
 import { promises as fs } from 'node:fs';
@@ -19,9 +20,8 @@ import { findBaseline, runFailure, testRun, type GateInputs } from '../checks/ru
 import { collectResults, writeJobFiles, type SlurmJobInput } from '../checks/slurm';
 import { parseChecks, selectChecks } from '../checks/spec';
 import type { Recipe } from '../recipe/types';
-import { cancelJobs, jobStates, submitJob, type SlurmEffects } from '../slurm/client';
+import { submitJob, type SlurmEffects } from '../slurm/client';
 import { realClock } from '../util/clock';
-import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
@@ -31,6 +31,7 @@ import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
+import { Poller, cancelAll, jobsDirFor, openJobs, readJobs, refresh, stateFileFor, writeJobs } from './slurm-jobs';
 import {
   convertArrayScript,
   isDone,
@@ -45,80 +46,6 @@ import {
   type VariantJobs,
 } from './slurm-plan';
 
-/** Beside the SIFs: the state file, the job scripts, the conversion logs, the test jobs' directories. */
-export const JOBS_DIR = '.sifkit-slurm';
-
-export function jobsDirFor(outDir: string): string {
-  return path.join(path.resolve(outDir), JOBS_DIR);
-}
-
-export function stateFileFor(outDir: string): string {
-  return path.join(jobsDirFor(outDir), 'jobs.json');
-}
-
-export async function readJobs(file: string): Promise<RunJobs | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new InputError('bad-jobs-file', `${file} is not JSON`);
-  }
-  const d = doc as RunJobs;
-  if (d?.version !== 1 || !Array.isArray(d.variants))
-    throw new InputError('bad-jobs-file', `${file} is not a sifkit job record (version 1)`);
-  return d;
-}
-
-export async function writeJobs(file: string, jobs: RunJobs): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, JSON.stringify(jobs, null, 2) + '\n');
-}
-
-/** Every job of the run that has not ended. */
-export function openJobs(jobs: RunJobs): JobRecord[] {
-  return jobs.variants
-    .flatMap((v) => [v.convert, v.test])
-    .filter((j): j is JobRecord => j !== undefined && !isEnded(j.state));
-}
-
-/** Asks the scheduler once about every open job; true when something changed. */
-export async function refresh(jobs: RunJobs, signal?: AbortSignal, fx: SlurmEffects = {}): Promise<boolean> {
-  const open = openJobs(jobs);
-  if (!open.length) return false;
-  const got = await jobStates(
-    open.map((j) => j.id),
-    signal,
-    fx,
-  );
-  let changed = false;
-  for (const j of open) {
-    const s = got.get(j.id);
-    if (s && (s.state !== j.state || s.exitCode !== j.exitCode)) {
-      j.state = s.state;
-      if (s.exitCode !== undefined) j.exitCode = s.exitCode;
-      changed = true;
-    }
-  }
-  return changed;
-}
-
-/** Cancels every open job and records it so; returns their ids. */
-export async function cancelAll(jobs: RunJobs, fx: SlurmEffects = {}): Promise<string[]> {
-  const open = openJobs(jobs);
-  await cancelJobs(
-    open.map((j) => j.id),
-    fx,
-  );
-  for (const j of open) j.state = 'CANCELLED';
-  return open.map((j) => j.id);
-}
-
 export interface SlurmExecution extends SlurmEffects {
   settings: SlurmSettings;
   /** Refuse to start without recorded jobs (`release --resume`). */
@@ -129,29 +56,6 @@ export interface SlurmExecution extends SlurmEffects {
   sifkit: string[];
   outDir: string;
   resultsDir: string;
-}
-
-/** One scheduler query per interval, whatever the number of variants waiting. */
-export class Poller {
-  private round?: Promise<void>;
-  constructor(
-    private jobs: RunJobs,
-    private save: () => Promise<void>,
-    private pollMs: number,
-    private signal: AbortSignal,
-    private fx: SlurmEffects = {},
-  ) {}
-  next(): Promise<void> {
-    this.round ??= (async () => {
-      await (this.fx.clock ?? realClock).sleep(this.pollMs, this.signal).catch(() => {
-        throw this.signal.reason;
-      });
-      if (await refresh(this.jobs, this.signal, this.fx)) await this.save();
-    })().finally(() => {
-      this.round = undefined;
-    });
-    return this.round;
-  }
 }
 
 function failedJob(kind: string, j: JobRecord): OperationError {

@@ -8,43 +8,32 @@
  * caches. gzip (zlib) and uncompressed blocks are decoded with node:zlib;
  * the other compressors are refused (`SquashfsError`, code
  * 'compressor') so a caller can fall back to squashfs-tools. Pure: bytes
- * come from a `ByteSource`.
+ * come from a `ByteSource`. The superblock and the format's constants are
+ * in `layout.ts`, the inode decoders in `inode.ts`.
  */
 import { constants as zc, inflateSync } from 'node:zlib';
+import { readInode, type DirInode, type FileInode, type Inode, type InodeTable } from './inode';
+import {
+  EMPTY,
+  META_SIZE,
+  NO_FRAGMENT,
+  SUPERBLOCK,
+  SquashfsError,
+  decodeSuperblock,
+  type ByteSource,
+  type Cursor,
+  type Superblock,
+} from './layout';
 
-/** Random access to the image's bytes; `read` may return fewer bytes only at the end. */
-export interface ByteSource {
-  size: number;
-  read(offset: number, length: number): Promise<Buffer>;
-}
+export { COMPRESSORS, SquashfsError, decodeSuperblock, type ByteSource, type Superblock } from './layout';
+export { statMode, type DirInode, type FileInode, type Inode, type LinkInode, type OtherInode } from './inode';
 
-export class SquashfsError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'malformed' | 'compressor' = 'malformed',
-  ) {
-    super(message);
-  }
-}
-
-export const COMPRESSORS: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
-
-const MAGIC = 0x73717368;
-const SUPERBLOCK = 96;
-const META_SIZE = 8192;
-const NO_FRAGMENT = 0xffffffff;
 /** Bit 24 of a data block's size word: stored uncompressed; the low 24 bits are the size on disk. */
 const BLOCK_UNCOMPRESSED = 1 << 24;
 const onDisk = (word: number) => word & 0xffffff;
 /** Bit 15 of a metadata block's header: stored uncompressed. */
 const META_UNCOMPRESSED = 0x8000;
-/** Bounds against corrupt images; mksquashfs allows blocks of 4 KiB to 1 MiB. */
-const MAX_BLOCK = 1 << 20;
-const MAX_LINK = 1 << 16;
 const MAX_DEPTH = 512;
-/** The largest fixed part of an inode (an extended file's). */
-const INODE_WINDOW = 56;
-const EMPTY = Buffer.alloc(0);
 const PREFIX_SLACK = 1024;
 /**
  * The metadata (inode, directory, fragment and id tables) lies at the end
@@ -53,104 +42,6 @@ const PREFIX_SLACK = 1024;
  * metadata block. Larger (millions of files) it is read block by block.
  */
 const META_PRELOAD = 64 << 20;
-
-export interface Superblock {
-  inodes: number;
-  blockSize: number;
-  fragments: number;
-  compressor: string;
-  flags: number;
-  ids: number;
-  /** Inode references (block << 16 | offset) are numbers: a block offset is at most 32 bits, so a reference fits 48. */
-  rootInode: number;
-  bytesUsed: number;
-  idTable: number;
-  inodeTable: number;
-  directoryTable: number;
-  fragmentTable: number;
-}
-
-export function decodeSuperblock(b: Buffer): Superblock {
-  if (b.length < SUPERBLOCK || b.readUInt32LE(0) !== MAGIC) throw new SquashfsError('no squashfs superblock');
-  const major = b.readUInt16LE(28);
-  const minor = b.readUInt16LE(30);
-  if (major !== 4 || minor !== 0) throw new SquashfsError(`squashfs ${major}.${minor}, not 4.0`);
-  const blockSize = b.readUInt32LE(12);
-  const blockLog = b.readUInt16LE(22);
-  if (blockSize < 4096 || blockSize > MAX_BLOCK || 1 << blockLog !== blockSize)
-    throw new SquashfsError(`block size ${blockSize} (log ${blockLog})`);
-  const id = b.readUInt16LE(20);
-  const at = (o: number) => Number(b.readBigUInt64LE(o));
-  return {
-    inodes: b.readUInt32LE(4),
-    blockSize,
-    fragments: b.readUInt32LE(16),
-    compressor: COMPRESSORS[id] ?? `compressor ${id}`,
-    flags: b.readUInt16LE(24),
-    ids: b.readUInt16LE(26),
-    rootInode: Number(b.readBigUInt64LE(32) & 0xffffffffffffn),
-    bytesUsed: at(40),
-    idTable: at(48),
-    inodeTable: at(64),
-    directoryTable: at(72),
-    fragmentTable: at(80),
-  };
-}
-
-interface InodeBase {
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  inode: number;
-  nlink: number;
-}
-
-export interface DirInode extends InodeBase {
-  kind: 'dir';
-  /** The listing: metadata block (relative to the directory table), offset in it, size + 3. */
-  start: number;
-  offset: number;
-  size: number;
-}
-
-export interface FileInode extends InodeBase {
-  kind: 'file';
-  size: number;
-  blocksStart: number;
-  fragment: number;
-  fragmentOffset: number;
-  /** On-disk size of each full block (bit 24: stored uncompressed; 0: a sparse block). */
-  blocks: number[];
-}
-
-export interface LinkInode extends InodeBase {
-  kind: 'link';
-  target: string;
-}
-
-export interface OtherInode extends InodeBase {
-  kind: 'block' | 'char' | 'fifo' | 'socket';
-  /** Device number (block and char): the kernel's old encoding, as mksquashfs stores it. */
-  rdev: number;
-}
-
-export type Inode = DirInode | FileInode | LinkInode | OtherInode;
-
-const S_IF: Record<Inode['kind'], number> = {
-  dir: 0o040000,
-  file: 0o100000,
-  link: 0o120000,
-  block: 0o060000,
-  char: 0o020000,
-  fifo: 0o010000,
-  socket: 0o140000,
-};
-
-/** st_mode of an inode: its type bits and permissions. */
-export function statMode(i: Inode): number {
-  return S_IF[i.kind] | (i.mode & 0o7777);
-}
 
 /** A bounded map that forgets the entry used longest ago. */
 class Lru<K, V> {
@@ -168,12 +59,6 @@ class Lru<K, V> {
     this.m.set(k, v);
     if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
   }
-}
-
-/** Reads forward through consecutive metadata blocks. */
-interface Cursor {
-  block: number;
-  offset: number;
 }
 
 /** A block's bytes, whole or (not `full`) only a prefix. */
@@ -196,10 +81,15 @@ export class Squashfs {
   /** The image's tail from the inode table on, when preloaded (META_PRELOAD). */
   private tail: { at: number; bytes: Buffer } | undefined;
 
+  /** The view of this file system the inode decoder reads through. */
+  private readonly table: InodeTable;
+
   private constructor(
     private readonly src: ByteSource,
     readonly sb: Superblock,
-  ) {}
+  ) {
+    this.table = { sb, window: (c, n) => this.window(c, n), take: (c, n) => this.take(c, n), id: (i) => this.id(i) };
+  }
 
   /** Opens the file system at the start of `src`; refuses a compressor it cannot decode. */
   static async open(src: ByteSource): Promise<Squashfs> {
@@ -305,131 +195,10 @@ export class Squashfs {
 
   /**
    * The inode an inode reference (metadata block << 16 | offset) points
-   * at. Its fixed part is decoded from one window of the table (a walk
-   * reads thousands: few awaits each), its block list or link target after.
+   * at (decoded by `inode.ts`).
    */
-  async inode(ref: number): Promise<Inode> {
-    const c: Cursor = { block: this.sb.inodeTable + Math.floor(ref / 65536), offset: ref % 65536 };
-    const h = await this.window(c, INODE_WINDOW);
-    const need = (n: number) => {
-      if (h.length < n) throw new SquashfsError('an inode is cut short');
-      c.offset += n;
-    };
-    need(16);
-    const type = h.readUInt16LE(0);
-    // Plain literals below, not spreads: a walk makes one per inode, and spreading costs far more.
-    const mode = h.readUInt16LE(2);
-    const uid = this.id(h.readUInt16LE(4));
-    const gid = this.id(h.readUInt16LE(6));
-    const mtime = h.readUInt32LE(8);
-    const inode = h.readUInt32LE(12);
-    switch (type) {
-      case 1:
-        need(16);
-        return {
-          kind: 'dir',
-          mode,
-          uid,
-          gid,
-          mtime,
-          inode,
-          start: h.readUInt32LE(16),
-          nlink: h.readUInt32LE(20),
-          size: h.readUInt16LE(24),
-          offset: h.readUInt16LE(26),
-        };
-      case 8:
-        // Its index (for lookups by name) is not needed for a walk.
-        need(24);
-        return {
-          kind: 'dir',
-          mode,
-          uid,
-          gid,
-          mtime,
-          inode,
-          nlink: h.readUInt32LE(16),
-          size: h.readUInt32LE(20),
-          start: h.readUInt32LE(24),
-          offset: h.readUInt16LE(34),
-        };
-      case 2:
-        need(16);
-        return this.fileInode(c, {
-          mode,
-          uid,
-          gid,
-          mtime,
-          inode,
-          blocksStart: h.readUInt32LE(16),
-          fragment: h.readUInt32LE(20),
-          fragmentOffset: h.readUInt32LE(24),
-          size: h.readUInt32LE(28),
-          nlink: 1,
-        });
-      case 9:
-        need(40);
-        return this.fileInode(c, {
-          mode,
-          uid,
-          gid,
-          mtime,
-          inode,
-          blocksStart: Number(h.readBigUInt64LE(16)),
-          size: Number(h.readBigUInt64LE(24)),
-          nlink: h.readUInt32LE(40),
-          fragment: h.readUInt32LE(44),
-          fragmentOffset: h.readUInt32LE(48),
-        });
-      case 3:
-      case 10: {
-        need(8);
-        const len = h.readUInt32LE(20);
-        if (len > MAX_LINK) throw new SquashfsError(`symbolic link of ${len} bytes`);
-        const target = (await this.take(c, len)).toString('utf8');
-        return { kind: 'link', mode, uid, gid, mtime, inode, nlink: h.readUInt32LE(16), target };
-      }
-      case 4:
-      case 5:
-      case 11:
-      case 12:
-        need(8);
-        return {
-          kind: type === 4 || type === 11 ? 'block' : 'char',
-          nlink: h.readUInt32LE(16),
-          rdev: h.readUInt32LE(20),
-          mode,
-          uid,
-          gid,
-          mtime,
-          inode,
-        };
-      case 6:
-      case 7:
-      case 13:
-      case 14: {
-        need(4);
-        const kind = type === 6 || type === 13 ? 'fifo' : 'socket';
-        return { kind, mode, uid, gid, mtime, inode, nlink: h.readUInt32LE(16), rdev: 0 };
-      }
-      default:
-        throw new SquashfsError(`inode type ${type}`);
-    }
-  }
-
-  /** The rest of a file inode: its block list. */
-  private async fileInode(c: Cursor, f: Omit<FileInode, 'kind' | 'blocks'>): Promise<FileInode> {
-    const bs = this.sb.blockSize;
-    const count = f.fragment === NO_FRAGMENT ? Math.ceil(f.size / bs) : Math.floor(f.size / bs);
-    // The block list lies in the inode table: no longer than its blocks (at least 3 bytes each on disk) decode to.
-    const tableMax = ((this.sb.directoryTable - this.sb.inodeTable) / 3 + 1) * META_SIZE;
-    if (count * 4 > tableMax)
-      throw new SquashfsError(`a file of ${f.size} bytes, more blocks than the inode table holds`);
-    const list = count ? await this.take(c, count * 4) : EMPTY;
-    const blocks: number[] = new Array<number>(count);
-    for (let i = 0; i < count; i++) blocks[i] = list.readUInt32LE(i * 4);
-    const { mode, uid, gid, mtime, inode, nlink, size, blocksStart, fragment, fragmentOffset } = f;
-    return { kind: 'file', mode, uid, gid, mtime, inode, nlink, size, blocksStart, fragment, fragmentOffset, blocks };
+  inode(ref: number): Promise<Inode> {
+    return readInode(this.table, ref);
   }
 
   /** A directory's entries in stored (sorted) order. */

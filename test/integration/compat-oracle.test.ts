@@ -7,14 +7,17 @@
  * be one sifkit reports missing. One image has a library only under a
  * glibc-hwcaps subdirectory: ld.so on this host takes it from there, so
  * must sifkit at this CPU's level, and a snapshot of a CPU below that
- * level makes it a missing library.
+ * level makes it a missing library. Two have it only under legacy hwcaps
+ * subdirectories (`haswell/` and `x86_64/`): bullseye's ld.so (glibc
+ * 2.31) takes the one this CPU selects and so must sifkit; trixie's
+ * (2.41) no longer searches them, and sifkit reports it missing.
  */
 import { execFileSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { imageGlibc } from '../../src/compat/check';
-import { cpuinfoFlags, hwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
+import { hwcapsOf, imageGlibc } from '../../src/compat/check';
+import { X86_LEVELS, cpuinfoFlags, cpuinfoVendor, hwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
 import { resolveAll, type ImageFiles } from '../../src/compat/linker';
 import { readImageFiles } from '../../src/compat/run';
 import { runCli } from '../support/cli';
@@ -25,6 +28,8 @@ import { seedOfRun } from '../support/hostile-strings';
 jest.setTimeout(1_800_000);
 
 const HWCAPS_IMAGE = `sifkit-test/h45-hwcaps:${runId}`;
+/** bullseye (glibc 2.31) and trixie (2.41) with libz only under the legacy haswell/ and x86_64/ subdirectories. */
+const LEGACY_IMAGE = (r: Release) => `sifkit-test/h50-legacy-hwcaps-${r}:${runId}`;
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 /** Objects sampled per image. */
 const SAMPLE = 25;
@@ -77,11 +82,20 @@ function ldsoLists(image: string, objects: string[]): Map<string, Map<string, st
 }
 
 /** What sifkit's resolution loads from each object, the same way: the closure of its needs, name -> real path or null. */
-function sifkitLists(files: ImageFiles, objects: string[], hwcaps: string[]): Map<string, Map<string, string | null>> {
+function sifkitLists(
+  files: ImageFiles,
+  objects: string[],
+  hwcaps: { hwcaps: string[]; cacheHwcaps?: string[] },
+): Map<string, Map<string, string | null>> {
   const ldLibraryPath = (files.env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d.startsWith('/'));
   const lists = new Map<string, Map<string, string | null>>();
   for (const root of objects) {
-    const r = resolveAll(files.entries, files.ldconf, { ldLibraryPath, cache: files.ldCache, hwcaps, roots: [root] });
+    const r = resolveAll(files.entries, files.ldconf, {
+      ldLibraryPath,
+      cache: files.ldCache,
+      ...hwcaps,
+      roots: [root],
+    });
     const missing = new Set(r.breaks.filter((b) => b.kind === 'missing-library').map((b) => b.library));
     const list = new Map<string, string | null>();
     for (const [key, real] of r.resolved) list.set(key.split('\0')[1], real);
@@ -117,7 +131,10 @@ function sorted(m: Map<string, string | null> | undefined): Array<[string, strin
 
 describe('library resolution against ld.so --list in real containers', () => {
   const rand = random(seedOfRun('compat-oracle'));
-  const level = x86Level(cpuinfoFlags(readFileSync('/proc/cpuinfo', 'utf8')));
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const level = x86Level(cpuinfoFlags(cpuinfo));
+  /** This host as a snapshot of it describes its CPU. */
+  const here = { arch: 'x86_64', x86Level: level, cpuVendor: cpuinfoVendor(cpuinfo) };
   let dir: string;
 
   beforeAll(async () => {
@@ -132,6 +149,19 @@ describe('library resolution against ld.so --list in real containers', () => {
       ].join('\n'),
       stdio: ['pipe', 'ignore', 'inherit'],
     });
+    for (const r of ['bullseye', 'trixie'] as const)
+      execFileSync(
+        'docker',
+        ['build', '--network=none', '--label', `${TEST_LABEL}=${runId}`, '-t', LEGACY_IMAGE(r), '-'],
+        {
+          input: [
+            `FROM ${imageRef(r)}`,
+            `RUN mkdir -p ${LIBDIR}/haswell ${LIBDIR}/x86_64 && cp -a ${LIBDIR}/libz.so.1* ${LIBDIR}/haswell/ && mv ${LIBDIR}/libz.so.1* ${LIBDIR}/x86_64/ && ldconfig`,
+            '',
+          ].join('\n'),
+          stdio: ['pipe', 'ignore', 'inherit'],
+        },
+      );
   });
   afterAll(async () => {
     await removeTestImages();
@@ -149,8 +179,7 @@ describe('library resolution against ld.so --list in real containers', () => {
       const files = await readImageFiles(`docker-daemon:${image}`, { engine: async () => engine });
       const objects = sample(files, rand);
       expect(objects.length).toBe(SAMPLE);
-      const hwcaps = hwcapsSubdirs(level, imageGlibc(files));
-      const ours = sifkitLists(files, objects, hwcaps);
+      const ours = sifkitLists(files, objects, hwcapsOf(here, imageGlibc(files)));
       const theirs = ldsoLists(image, objects);
       for (const o of objects) {
         expect({ object: o, loads: sorted(ours.get(o)) }).toEqual({ object: o, loads: sorted(theirs.get(o)) });
@@ -162,7 +191,7 @@ describe('library resolution against ld.so --list in real containers', () => {
     const files = await readImageFiles(`docker-daemon:${HWCAPS_IMAGE}`, { engine: async () => engine });
     const objects = ['/usr/bin/apt-get', '/usr/bin/gpgv', '/usr/bin/python3'].filter((p) => files.entries.has(p));
     expect(objects.length).toBe(3);
-    const ours = sifkitLists(files, objects, hwcapsSubdirs(level, imageGlibc(files)));
+    const ours = sifkitLists(files, objects, { hwcaps: hwcapsSubdirs(level, imageGlibc(files)) });
     const theirs = ldsoLists(HWCAPS_IMAGE, objects);
     for (const o of objects) {
       expect(theirs.get(o)!.get('libz.so.1')).toMatch(/\/glibc-hwcaps\/x86-64-v2\/libz\.so\.1\.[\d.]+$/);
@@ -184,5 +213,65 @@ describe('library resolution against ld.so --list in real containers', () => {
     expect(breaks).toContainEqual(
       expect.objectContaining({ kind: 'missing-library', file: '/usr/bin/gpgv', library: 'libz.so.1' }),
     );
+  });
+
+  it('takes a library from the legacy hwcaps subdirectory this CPU selects before glibc 2.37, and from none after', async () => {
+    // Intel from x86-64-v3 on selects haswell/ (ld.so's platform), any other x86-64 CPU x86_64/.
+    const expected =
+      here.cpuVendor === 'GenuineIntel' && X86_LEVELS.indexOf(level) >= X86_LEVELS.indexOf('x86-64-v3')
+        ? 'haswell'
+        : 'x86_64';
+    const zUsers = (files: ImageFiles) =>
+      [...files.entries]
+        .filter(([p, e]) => e.kind === 'file' && e.elf?.needed.includes('libz.so.1') && !p.includes('/lib'))
+        .map(([p]) => p)
+        .sort()
+        .slice(0, 3);
+    const old = await readImageFiles(`docker-daemon:${LEGACY_IMAGE('bullseye')}`, { engine: async () => engine });
+    const objects = zUsers(old);
+    expect(objects.length).toBeGreaterThan(0);
+    const ours = sifkitLists(old, objects, hwcapsOf(here, imageGlibc(old)));
+    const theirs = ldsoLists(LEGACY_IMAGE('bullseye'), objects);
+    for (const o of objects) {
+      expect(theirs.get(o)!.get('libz.so.1')).toMatch(new RegExp(`/${expected}/libz\\.so\\.1\\.[\\d.]+$`));
+      expect({ object: o, loads: sorted(ours.get(o)) }).toEqual({ object: o, loads: sorted(theirs.get(o)) });
+    }
+
+    const now = await readImageFiles(`docker-daemon:${LEGACY_IMAGE('trixie')}`, { engine: async () => engine });
+    const later = zUsers(now);
+    expect(later.length).toBeGreaterThan(0);
+    const oursNow = sifkitLists(now, later, hwcapsOf(here, imageGlibc(now)));
+    // trixie's ld.so --list stops at a library it cannot find, with the error ld.so gives a program.
+    const said = execFileSync(
+      'docker',
+      ['run', '--rm', '--network=none', '--label', `${TEST_LABEL}=${runId}`, LEGACY_IMAGE('trixie')]
+        .concat([
+          'sh',
+          '-c',
+          'for f in "$@"; do echo "== $f"; /lib64/ld-linux-x86-64.so.2 --list "$f" 2>&1; done; true',
+        ])
+        .concat(['sh', ...later]),
+      { encoding: 'utf8' },
+    );
+    for (const o of later) {
+      const own = said.split(`== ${o}\n`)[1]?.split('\n== ')[0] ?? '';
+      expect({ object: o, ldso: own.trim() }).toEqual({
+        object: o,
+        ldso: expect.stringContaining('libz.so.1: cannot open shared object file'),
+      });
+      expect(oursNow.get(o)!.get('libz.so.1')).toBeNull();
+    }
+
+    // Through the CLI: the snapshot records the CPU's maker; bullseye's image passes, trixie's breaks on libz.
+    const snap = path.join(dir, 'legacy-here.json');
+    expect((await runCli(['host', 'snapshot', '--bind', `${dir}/none:/opt/none`, '-o', snap])).code).toBe(0);
+    expect(JSON.parse(await fs.readFile(snap, 'utf8')).cpuVendor).toBe(here.cpuVendor);
+    expect((await runCli(['compat', `docker-daemon:${LEGACY_IMAGE('bullseye')}`, '--host', snap, '--json'])).code).toBe(
+      0,
+    );
+    const bad = await runCli(['compat', `docker-daemon:${LEGACY_IMAGE('trixie')}`, '--host', snap, '--json']);
+    expect(bad.code).toBe(1);
+    const breaks = JSON.parse(bad.stdout).reports[0].breaks as Array<{ kind: string; library: string }>;
+    expect(breaks).toContainEqual(expect.objectContaining({ kind: 'missing-library', library: 'libz.so.1' }));
   });
 });

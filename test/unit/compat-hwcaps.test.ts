@@ -1,9 +1,11 @@
 /**
  * glibc-hwcaps, pure: the x86-64 level from CPU flags, the subdirectories
  * an image's ld.so searches for it (none before glibc 2.33), the search
- * order they take in each directory and in ld.so.cache lookups.
+ * order they take in each directory and in ld.so.cache lookups; the
+ * legacy hwcaps subdirectories (glibc 2.26 to 2.36) by CPU maker and level.
  */
-import { cpuinfoFlags, hwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
+import { hwcapsOf } from '../../src/compat/check';
+import { cpuinfoFlags, cpuinfoVendor, hwcapsSubdirs, legacyHwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
 import { resolveAll, type ViewEntry } from '../../src/compat/linker';
 import type { ElfInfo } from '../../src/elf/format';
 import { cacheLookup, type LdCacheEntry } from '../../src/elf/ldcache';
@@ -106,5 +108,124 @@ describe('the search with glibc-hwcaps subdirectories', () => {
     expect(cacheLookup(entries)('libz.so.1', F)).toBe(`${L}/libz.so.1`);
     expect(cacheLookup(entries, all.slice(2))('libq.so.1', F)).toBeUndefined();
     expect(cacheLookup(entries, all)('libq.so.1', 0x0003)).toBeUndefined();
+  });
+});
+
+/** What bullseye's ld.so (glibc 2.31) printed for LD_LIBRARY_PATH=/nonexist under LD_DEBUG=libs on an Intel x86-64-v4 CPU. */
+const INTEL_V4_LDSO = [
+  'tls/haswell/avx512_1/x86_64',
+  'tls/haswell/avx512_1',
+  'tls/haswell/x86_64',
+  'tls/haswell',
+  'tls/avx512_1/x86_64',
+  'tls/avx512_1',
+  'tls/x86_64',
+  'tls',
+  'haswell/avx512_1/x86_64',
+  'haswell/avx512_1',
+  'haswell/x86_64',
+  'haswell',
+  'avx512_1/x86_64',
+  'avx512_1',
+  'x86_64',
+];
+
+describe('legacy hwcaps subdirectories (glibc 2.26 to 2.36)', () => {
+  const intel = (level: Parameters<typeof hwcapsSubdirs>[0]) => ({ level, vendor: 'GenuineIntel' });
+  const amd = (level: Parameters<typeof hwcapsSubdirs>[0]) => ({ level, vendor: 'AuthenticAMD' });
+
+  it("reads the CPU's maker from /proc/cpuinfo text", () => {
+    expect(cpuinfoVendor('processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n')).toBe('AuthenticAMD');
+    expect(cpuinfoVendor('processor\t: 0\nvendor_id\t: Genuine Intel?\n')).toBeUndefined();
+    expect(cpuinfoVendor('processor: 0\n')).toBeUndefined();
+  });
+
+  it("gives ld.so's order: on Intel the platform haswell and avx512_1 by level, elsewhere x86_64 only", () => {
+    expect(legacyHwcapsSubdirs(intel('x86-64-v4'), '2.31').search).toEqual(INTEL_V4_LDSO);
+    expect(legacyHwcapsSubdirs(intel('x86-64-v3'), '2.36').search).toEqual([
+      'tls/haswell/x86_64',
+      'tls/haswell',
+      'tls/x86_64',
+      'tls',
+      'haswell/x86_64',
+      'haswell',
+      'x86_64',
+    ]);
+    // AMD (LUMI's nodes): the platform is the kernel's x86_64, as is the hwcap; each path once.
+    const offIntel = ['tls/x86_64/x86_64', 'tls/x86_64', 'tls', 'x86_64/x86_64', 'x86_64'];
+    expect(legacyHwcapsSubdirs(amd('x86-64-v4'), '2.31').search).toEqual(offIntel);
+    expect(legacyHwcapsSubdirs(intel('x86-64-v2'), '2.31').search).toEqual(offIntel);
+    // An older snapshot (no maker, no level) counts as not Intel.
+    expect(legacyHwcapsSubdirs({ level: undefined, vendor: undefined }, '2.28').search).toEqual(offIntel);
+  });
+
+  it('gives none from glibc 2.37 on, before 2.26, or without a glibc', () => {
+    for (const g of ['2.37', '2.41', '2.25', '2.17'])
+      expect(legacyHwcapsSubdirs(intel('x86-64-v4'), g)).toEqual({ search: [], cache: [] });
+    expect(legacyHwcapsSubdirs(intel('x86-64-v4'), null)).toEqual({ search: [], cache: [] });
+  });
+
+  it('orders ld.so.cache entries as ldconfig sorts them: more capabilities first, then by their bits', () => {
+    const { search, cache } = legacyHwcapsSubdirs(intel('x86-64-v3'), '2.31');
+    expect(cache).toEqual([
+      'tls/haswell/x86_64',
+      'tls/haswell',
+      'tls/x86_64',
+      'haswell/x86_64',
+      'tls',
+      'haswell',
+      'x86_64',
+    ]);
+    expect([...cache].sort()).toEqual([...search].sort());
+    const F = 0x0303;
+    const entries: LdCacheEntry[] = [
+      { name: 'libz.so.1', path: `${L}/libz.so.1`, flags: F },
+      { name: 'libz.so.1', path: `${L}/tls/libz.so.1`, flags: F, hwcaps: 'tls' },
+      { name: 'libz.so.1', path: `${L}/haswell/x86_64/libz.so.1`, flags: F, hwcaps: 'haswell/x86_64' },
+      { name: 'libq.so.1', path: `${L}/haswell/libq.so.1`, flags: F, hwcaps: 'haswell' },
+    ];
+    expect(cacheLookup(entries, cache)('libz.so.1', F)).toBe(`${L}/haswell/x86_64/libz.so.1`);
+    expect(cacheLookup(entries, cache)('libq.so.1', F)).toBe(`${L}/haswell/libq.so.1`);
+    // Off Intel a haswell entry does not fit.
+    const off = legacyHwcapsSubdirs(amd('x86-64-v3'), '2.31').cache;
+    expect(cacheLookup(entries, off)('libz.so.1', F)).toBe(`${L}/tls/libz.so.1`);
+    expect(cacheLookup(entries, off)('libq.so.1', F)).toBeUndefined();
+  });
+
+  it('puts them after the glibc-hwcaps subdirectories, on x86-64 hosts only', () => {
+    const host = { arch: 'x86_64', x86Level: 'x86-64-v4' as const, cpuVendor: 'GenuineIntel' };
+    expect(hwcapsOf(host, '2.36').hwcaps).toEqual([
+      'glibc-hwcaps/x86-64-v4',
+      'glibc-hwcaps/x86-64-v3',
+      'glibc-hwcaps/x86-64-v2',
+      ...INTEL_V4_LDSO,
+    ]);
+    expect(hwcapsOf(host, '2.31').hwcaps).toEqual(INTEL_V4_LDSO);
+    expect(hwcapsOf(host, '2.41').hwcaps).toEqual(hwcapsSubdirs('x86-64-v4', '2.41'));
+    expect(hwcapsOf({ arch: 'aarch64' }, '2.31')).toEqual({ hwcaps: [], cacheHwcaps: [] });
+  });
+
+  it('finds a library in a legacy subdirectory of a search directory, the best one the CPU has', () => {
+    const view = new Map<string, ViewEntry>([
+      ['/usr', dir],
+      ['/usr/lib', dir],
+      [L, dir],
+      [`${L}/haswell`, dir],
+      [`${L}/x86_64`, dir],
+      ['/usr/bin', dir],
+      ['/usr/bin/app', file({ type: 'exec', needed: ['libz.so.1'] })],
+      [`${L}/haswell/libz.so.1`, file({ soname: 'libz.so.1' })],
+      [`${L}/x86_64/libz.so.1`, file({ soname: 'libz.so.1' })],
+    ]);
+    const found = (host: Parameters<typeof hwcapsOf>[0], glibc: string) =>
+      resolveAll(view, new Map(), {
+        ldLibraryPath: [],
+        ...hwcapsOf(host, glibc),
+        roots: ['/usr/bin/app'],
+      }).resolved.get('/usr/bin/app\0libz.so.1');
+    const intelHost = { arch: 'x86_64', x86Level: 'x86-64-v3' as const, cpuVendor: 'GenuineIntel' };
+    expect(found(intelHost, '2.31')).toBe(`${L}/haswell/libz.so.1`);
+    expect(found({ ...intelHost, cpuVendor: 'AuthenticAMD' }, '2.31')).toBe(`${L}/x86_64/libz.so.1`);
+    expect(found(intelHost, '2.37')).toBeUndefined();
   });
 });

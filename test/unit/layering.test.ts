@@ -83,6 +83,8 @@ const PURE = new Set([
   'elf/format',
   'elf/stream',
   'elf/ldcache',
+  'squashfs/layout',
+  'squashfs/inode',
   'squashfs/format',
   'compat/select',
   'compat/squash-files',

@@ -9,17 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadRecipe } from '../../src/recipe/load';
 import type { Recipe } from '../../src/recipe/types';
-import {
-  Poller,
-  awaitJobs,
-  cancelAll,
-  jobsDirFor,
-  readJobs,
-  stateFileFor,
-  submitNeeded,
-  writeJobs,
-  type SlurmExecution,
-} from '../../src/pipeline/slurm-executor';
+import { awaitJobs, submitNeeded, type SlurmExecution } from '../../src/pipeline/slurm-executor';
+import { Poller, cancelAll, jobsDirFor, readJobs, stateFileFor, writeJobs } from '../../src/pipeline/slurm-jobs';
 import { parseSlurmSettings, type RunJobs, type VariantJobs } from '../../src/pipeline/slurm-plan';
 import { FakeClock } from '../support/fake-clock';
 import { FakeProcesses, command, type Call } from '../support/fake-processes';

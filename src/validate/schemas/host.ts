@@ -69,6 +69,15 @@ export const hostSnapshotSchema = z.object({
    * searches there. Absent (an older snapshot, another architecture): none.
    */
   x86Level: z.enum(['x86-64', 'x86-64-v2', 'x86-64-v3', 'x86-64-v4']).optional(),
+  /**
+   * The CPU's maker as /proc/cpuinfo names it (`GenuineIntel`,
+   * `AuthenticAMD`): which legacy hwcaps subdirectories (haswell/...) an
+   * image's ld.so before glibc 2.37 searches there. Absent: not Intel.
+   */
+  cpuVendor: z
+    .string()
+    .regex(/^[A-Za-z0-9 _-]{1,32}$/)
+    .optional(),
   /** LD_LIBRARY_PATH the module gives the container (SINGULARITYENV_/APPTAINERENV_), prepended to the image's. */
   ldLibraryPath: z.array(name),
   binds: z.array(bindSchema),
