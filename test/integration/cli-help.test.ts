@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { genTree, series } from '../support/gentree';
-import { buildProgram } from '../../src/cli/main';
+import { buildProgram } from '../../src/cli/program';
 import { EXAMPLES } from '../../src/cli/help';
 
 // Each completion is a real bash asking a real sifkit process, several per test.
