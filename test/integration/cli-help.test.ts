@@ -7,6 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { CLI, runCli } from '../support/cli';
 import { genTree, series } from '../support/gentree';
 import { buildProgram } from '../../src/cli/program';
@@ -146,10 +147,10 @@ zpty -w z "PS1='> '; fpath=(\${(q)1} \\$fpath); autoload -U compinit; compinit -
 zpty -w z "dump() { print -r -- \\"<\\$BUFFER>\\" >> \${(q)2}; BUFFER=; }; zle -N dump; bindkey '^X' dump"
 n=0
 for line in "\${@:3}"; do
-  zpty -w -n z "\$line"$'\\t\\x18'
+  zpty -w -n z "$line"$'\\t\\x18'
   (( n++ ))
   # Polled, no guessed time: until this line is dumped, reading what the shell prints meanwhile.
-  while [[ ! -f \$2 || \$(wc -l < \$2) -lt \$n ]]; do
+  while [[ ! -f $2 || $(wc -l < $2) -lt $n ]]; do
     while zpty -r -t z chunk; do :; done
     sleep 0.05
   done
@@ -193,16 +194,11 @@ m.answerCompletion(['status', '--wh']).then(() => {
   const loaded = Object.keys(require.cache).map((f) => path.relative(${JSON.stringify(path.dirname(path.dirname(CLI)))}, f));
   console.error(JSON.stringify(loaded.filter((f) => !f.startsWith('..'))));
 });`;
-    const r = await new Promise<{ out: string; err: string }>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        ['-e', `const path = require('node:path');\n${probe}`],
-        { env: { ...process.env, ...env } },
-        (e, out, err) => (e ? reject(e) : resolve({ out, err })),
-      ),
-    );
-    expect(r.out).toBe('--where\n');
-    expect(JSON.parse(r.err).sort()).toEqual(['cli/complete-main.js', 'cli/complete-sources.js', 'cli/complete.js']);
+    const r = await promisify(execFile)(process.execPath, ['-e', `const path = require('node:path');\n${probe}`], {
+      env: { ...process.env, ...env },
+    });
+    expect(r.stdout).toBe('--where\n');
+    expect(JSON.parse(r.stderr).sort()).toEqual(['cli/complete-main.js', 'cli/complete-sources.js', 'cli/complete.js']);
     // A damaged or hostile cache is data that fails its check: rebuilt, never echoed.
     await fs.writeFile(
       path.join(cache, 'sifkit', file),
