@@ -269,3 +269,21 @@ describe('sifkit status: a readable table', () => {
     expect(onTty('NO_COLOR=1')).not.toContain('\u001b[');
   });
 });
+
+describe('an empty tree, as a newcomer first meets it', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-empty-tree-'));
+    expect((await runCli(['init', path.join(dir, 't')])).code).toBe(0);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('status and retire say in a line that there is nothing, not an empty table', async () => {
+    const root = path.join(dir, 't');
+    expect(await runCli(['status', '--root', root])).toMatchObject({ code: 0, stdout: `no images in ${root}\n` });
+    expect(await runCli(['retire', '--root', root])).toMatchObject({
+      code: 0,
+      stdout: `no images in ${root}: nothing to retire\n`,
+    });
+  });
+});
