@@ -285,5 +285,10 @@ describe('an empty tree, as a newcomer first meets it', () => {
       code: 0,
       stdout: `no images in ${root}: nothing to retire\n`,
     });
+    const report = await runCli(['report', '--root', root, '--out', path.join(dir, 'report')]);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toBe(
+      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: run sifkit test first\n`,
+    );
   });
 });
