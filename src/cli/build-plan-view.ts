@@ -29,8 +29,9 @@ export function planText(plan: BuildPlan, stems: string[]): string {
       String(v.shared),
       String(v.cached),
       v.after === undefined ? '-' : stems[v.after],
+      v.move ? `${v.move.steps} from ${engineName(v.move.from)}` : '-',
     ]),
-    ['variant', 'engine', 'steps to run', 'steps shared', 'of them cached', 'after'],
+    ['variant', 'engine', 'steps to run', 'steps shared', 'of them cached', 'after', 'moved (save/load)'],
   );
   const engines = table(
     plan.engines.map((e) => [
@@ -39,8 +40,9 @@ export function planText(plan: BuildPlan, stems: string[]): string {
       String(e.run),
       String(e.heavy),
       String(e.cached),
+      String(e.moved),
     ]),
-    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD', 'cached before the run'],
+    ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD', 'cached before the run', 'moved here'],
   );
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-');
   return (

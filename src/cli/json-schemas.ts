@@ -336,6 +336,15 @@ export const JSON_DOCUMENTS = {
           shared: count.describe("steps the engine's layer cache holds when it builds: an earlier variant's or cached"),
           cached: count.describe("of those, the steps the engine's cache held before the run"),
           after: count.optional().describe('the variant whose build holds the shared steps: built first'),
+          move: o({
+            from: str.describe('the engine that holds the image'),
+            image: str.describe("the image's ID"),
+            ref: str.describe('what it is saved by: its own tag, else its ID'),
+            steps: count.describe("the variant's steps it brings"),
+            heavy: count.describe('of them, RUN/COPY/ADD'),
+          })
+            .optional()
+            .describe("an image another engine holds, moved to the variant's engine (save/load) before its build"),
         }),
       ),
       engines: z.array(
@@ -345,6 +354,7 @@ export const JSON_DOCUMENTS = {
           run: count,
           heavy: count,
           cached: count.describe("steps of the matrix the engine's cache held before the run"),
+          moved: count.describe('steps of the matrix it takes from images moved to it, not run'),
         }),
       ),
       steps: count,

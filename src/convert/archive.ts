@@ -3,14 +3,17 @@
  * guaranteed (the manifest is usually last), so we index the archive by
  * walking its tar headers and seeking over the bodies: cost grows with the
  * number of members, not with the image's size. Each layer is then read as
- * a byte range of the archive, decompressed when its magic says so.
+ * a byte range of the archive, decompressed when its magic says so, and
+ * checked as it is read against the diff ID the config names for it: the
+ * config's digest is the image ID, so an archive whose config is the
+ * image's but whose layer bytes are not is refused, not converted.
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { InputError, errnoCode, isSifkitError } from '../errors';
+import { Readable, Transform, pipeline } from 'node:stream';
+import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { openRegular } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { parseJsonDocument } from '../validate/schema';
@@ -35,6 +38,10 @@ export interface DockerArchive {
   layerCount: number;
   /** Each layer's member, bottom first, links resolved: how a reader of the same bytes names it. */
   layerNames: string[];
+  /**
+   * The layer's tar, decompressed. Read to its end, it errs with a
+   * RefusedError when its bytes are not the diff ID the config names.
+   */
   openLayer(index: number): Promise<Readable>;
 }
 
@@ -151,7 +158,7 @@ async function readMember(file: string, m: Member): Promise<Buffer> {
 }
 
 /** Peeks at the first bytes of a stream without losing them. */
-async function decompressed(raw: Readable): Promise<Readable> {
+async function decompressed(raw: Readable): Promise<[Readable] | [Readable, Transform]> {
   const first: Buffer = await new Promise((resolve, reject) => {
     const onReadable = () => {
       const chunk = raw.read(4) as Buffer | null;
@@ -173,12 +180,62 @@ async function decompressed(raw: Readable): Promise<Readable> {
     raw.on('error', reject);
   });
   raw.unshift(first);
-  if (first[0] === 0x1f && first[1] === 0x8b) return raw.pipe(createGunzip());
+  if (first[0] === 0x1f && first[1] === 0x8b) return [raw, createGunzip()];
   if (first.readUInt32LE(0) === 0xfd2fb528)
     throw new InputError('zstd-layer', 'the image has zstd-compressed layers, which Node 20 cannot read', {
       hint: 'save the image with an engine that writes uncompressed or gzip layers',
     });
-  return raw;
+  return [raw];
+}
+
+/** A bare sha256 digest as the config writes diff IDs. */
+const DIFF_ID = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Passes a layer's decompressed bytes through, hashing them; at their end,
+ * errs unless they are the diff ID the config names. A reader that stops
+ * early has not read the layer whole, so it was not checked: every reader
+ * here (tar-stream to the end of the stream) reads it whole.
+ */
+function checkedAgainst(diffId: string, what: string): Transform {
+  const hash = createHash('sha256');
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got === diffId) return done();
+      done(
+        new RefusedError(
+          'layer-mismatch',
+          `${what} reads as ${got.slice(0, 19)}…, not the ${diffId.slice(0, 19)}… its image config names: the archive was altered or damaged`,
+          { hint: 'remove the archive and save the image again (a release saves it again when it is gone)' },
+        ),
+      );
+    },
+  });
+}
+
+/**
+ * The config's diff IDs, one per layer of the manifest. Anything else is
+ * not an archive `docker save` writes (its layers could not be checked).
+ */
+function diffIdsOf(config: ImageConfig, layerCount: number, file: string): string[] {
+  const ids = config.rootfs?.diff_ids ?? [];
+  if (ids.length !== layerCount)
+    throw new InputError(
+      'bad-archive',
+      `${file}: not a readable docker archive: its manifest names ${layerCount} layers, its image config ${ids.length} diff IDs`,
+    );
+  const bad = ids.find((id) => !DIFF_ID.test(id));
+  if (bad !== undefined)
+    throw new InputError(
+      'bad-archive',
+      `${file}: not a readable docker archive: its image config names a layer ${escapeForMessage(bad)}, not a sha256 digest`,
+    );
+  return ids;
 }
 
 /** Opens a `docker save` archive (legacy or OCI layout). */
@@ -203,6 +260,7 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
     'bad-archive',
   );
   const layers = entry.Layers.map((l) => resolveMember(members, l, file));
+  const diffIds = diffIdsOf(config, layers.length, file);
   return {
     file,
     imageId: `sha256:${createHash('sha256').update(configBytes).digest('hex')}`,
@@ -213,10 +271,15 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
     layerNames: layers.map((l) => l.name),
     async openLayer(i: number) {
       const m = layers[i];
-      if (m.size === 0) return Readable.from([]);
-      return decompressed(
-        createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 }),
-      );
+      const check = checkedAgainst(diffIds[i], `${file}: layer ${i + 1} (${escapeForMessage(m.name)})`);
+      const stages =
+        m.size === 0
+          ? [Readable.from([])]
+          : await decompressed(
+              createReadStream(file, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 }),
+            );
+      // One chain: an error anywhere (a bad gzip, the file gone) reaches the reader through the check.
+      return pipeline([...stages, check], () => undefined) as Transform;
     },
   };
 }

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import { InputError, throwIfAborted } from '../errors';
+import { InputError, isSifkitError, throwIfAborted } from '../errors';
 import type { DockerArchive } from './archive';
 import { FlatTree, walk, type Entry, type Inode, type Node, type TarHeader } from './flatten';
 import { elfArch, type SourceRef } from './singularity';
@@ -56,7 +56,8 @@ async function eachMember(
     await pipeline(await archive.openLayer(layer), extract, { signal });
   } catch (e) {
     if (handlerError) throw handlerError;
-    if (e instanceof InputError || signal?.aborted) throw e;
+    // Ours as they are: a layer refused by its diff ID (exit 3), a zstd layer, an interruption.
+    if (isSifkitError(e) || signal?.aborted) throw e;
     throw new InputError(
       'bad-layer',
       `${archive.file}: layer ${layer + 1} is not a readable tar: ${(e as Error).message}`,

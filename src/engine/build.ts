@@ -54,6 +54,8 @@ export interface BuildOptions {
   sourceCache?: string;
   /** Refuse a source missing from the cache instead of fetching it first. */
   offline?: boolean;
+  /** Images moved here from another engine (pipeline/prefix-move.ts) whose steps the build may take. */
+  cacheFrom?: string[];
   /**
    * Given: the build neither scans nor tags a new (or never judged) image;
    * it hands what the scan needs to this, whose caller reads the image once
@@ -354,6 +356,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       // The file server listens on the host's loopback: the build must share its network.
       networkMode: 'host',
       noCache: Boolean(opts.rebuild),
+      ...(opts.cacheFrom?.length && { cacheFrom: opts.cacheFrom }),
       signal,
     });
     await new Promise<void>((resolve, reject) => {

@@ -8,7 +8,8 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { z } from 'zod';
-import { OperationError } from '../errors';
+import { InterruptedError, OperationError } from '../errors';
+import { BuildStreamParser } from './progress';
 import { formatIssue } from '../validate/schema';
 import {
   containerCreateAnswer,
@@ -97,6 +98,8 @@ export function buildOptions(req: BuildRequest): Docker.ImageBuildOptions {
     rm: true,
     forcerm: true,
     nocache: req.noCache,
+    // dockerode sends a list as the JSON the API takes (its typings say string).
+    ...(req.cacheFrom?.length && { cachefrom: req.cacheFrom as unknown as string }),
     abortSignal: req.signal,
   };
 }
@@ -152,6 +155,40 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
     },
     async saveImage(ref: string) {
       return (await docker.getImage(ref).get()) as unknown as Readable;
+    },
+    async loadImage(archive: Readable, signal?: AbortSignal) {
+      // The upload ends on Ctrl-C, and when the saved stream fails (the other engine went away):
+      // the engine drops a load it did not finish, and the request does not wait for a body that stopped.
+      const stop = new AbortController();
+      let sourceError: Error | undefined;
+      const onAbort = () => stop.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      archive.on('error', (e: Error) => {
+        sourceError ??= e;
+        stop.abort();
+      });
+      try {
+        if (signal?.aborted) onAbort();
+        const answer = (await docker.loadImage(archive as unknown as NodeJS.ReadableStream, {
+          quiet: true,
+          abortSignal: stop.signal,
+        })) as unknown as Readable;
+        // Like a build, a load reports failure inside a 200 answer's JSON lines.
+        const parser = new BuildStreamParser();
+        for await (const chunk of answer) parser.feed(chunk as Buffer);
+        if (parser.error)
+          throw new OperationError('load-failed', `the engine at ${address} did not load the image: ${parser.error}`);
+      } catch (e) {
+        if (signal?.aborted) throw new InterruptedError();
+        if (sourceError)
+          throw new OperationError('load-failed', `the image stream to ${address} failed: ${sourceError.message}`);
+        throw e;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        archive.destroy();
+      }
+      if (sourceError)
+        throw new OperationError('load-failed', `the image stream to ${address} failed: ${sourceError.message}`);
     },
     async tagImage(ref: string, repo: string, tag: string) {
       await docker.getImage(ref).tag({ repo, tag });

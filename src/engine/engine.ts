@@ -49,6 +49,8 @@ export interface BuildRequest {
   /** 'host' when the build fetches from the file server on the host's loopback. */
   networkMode: 'host' | 'none' | 'default';
   noCache: boolean;
+  /** Images (loaded from another engine) the build may take steps from, besides this engine's own cache. */
+  cacheFrom?: string[];
   signal: AbortSignal;
 }
 
@@ -94,6 +96,8 @@ export interface ImageEngine {
   inspectImage(ref: string): Promise<ImageDetails>;
   /** `docker save` of one image, as a stream (the caller's pipeline carries the abort signal). */
   saveImage(ref: string): Promise<Readable>;
+  /** `docker load` of a `docker save` stream; settles when the engine has loaded it (or said why not). */
+  loadImage(archive: Readable, signal?: AbortSignal): Promise<void>;
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
   removeImage(ref: string): Promise<void>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;

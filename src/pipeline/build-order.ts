@@ -6,13 +6,14 @@
  * from the layer cache.
  */
 import { readRecipeInputs, renderRecipe, type RecipeInputs } from '../recipe/render-recipe';
-import { buildSteps, type BuildStep } from '../recipe/steps';
+import { buildSteps, imageLineage, type BuildStep } from '../recipe/steps';
+import { dockerhashOf } from '../recipe/names';
 import { rolesKey } from '../recipe/served';
 import { checkParamLabels, resolveValues } from '../recipe/params';
 import { LABEL, labelFacts } from '../validate/labels';
 import type { RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
-import { planBuilds, type BuildPlan, type PlannedVariant } from './build-plan';
+import { planBuilds, type BuildPlan, type HeldImage, type PlannedVariant } from './build-plan';
 import type { BuildOrder, PipelineContext, VariantState } from './context';
 
 /** A rendered variant's steps, its per-build ARGs keyed by the served files they stand for. */
@@ -34,9 +35,14 @@ export function recipeInputs(ctx: PipelineContext): Promise<RecipeInputs> {
  * label records was built from exactly these steps. An image whose labels
  * do not check, or built from another revision, adds nothing; so does an
  * engine that does not answer (the build reports it, the plan does not).
+ * Each such image is also one another engine could be given (`images`).
  */
-export async function engineCaches(ctx: PipelineContext, inputs: RecipeInputs): Promise<Map<string, Set<string>>> {
+export async function engineCaches(
+  ctx: PipelineContext,
+  inputs: RecipeInputs,
+): Promise<{ cached: Map<string, Set<string>>; images: Map<string, HeldImage[]> }> {
   const cached = new Map<string, Set<string>>();
+  const held = new Map<string, HeldImage[]>();
   const addresses = ctx.options.engines?.length ? [...new Set(ctx.options.engines)] : [''];
   for (const address of addresses) {
     const images = await ctx.run.engines
@@ -44,14 +50,20 @@ export async function engineCaches(ctx: PipelineContext, inputs: RecipeInputs): 
       .then((e) => e.listImages(`${LABEL.recipe}=${ctx.recipe.name}`))
       .catch(() => []);
     const keys = new Set<string>();
+    const here: HeldImage[] = [];
     for (const image of images) {
       const rendered = await renderedFrom(ctx, inputs, image.labels).catch(() => undefined);
       if (rendered?.definitionHash !== image.labels[LABEL.definitionHash]) continue;
-      for (const s of variantSteps(ctx.recipe, rendered, inputs.files)) keys.add(s.key);
+      const steps = variantSteps(ctx.recipe, rendered, inputs.files);
+      for (const s of steps) keys.add(s.key);
+      // Saved by its own tag when it has one, so it arrives tagged (never a dangling image there).
+      const own = image.repoTags.find((t) => t.endsWith(`-dockerhash-${dockerhashOf(image.id)}`));
+      here.push({ id: image.id, ref: own ?? image.id, lineage: imageLineage(steps) });
     }
     cached.set(address, keys);
+    held.set(address, here);
   }
-  return cached;
+  return { cached, images: held };
 }
 
 /** The variant an image's labels name, rendered as this run renders (its labels checked first). */
@@ -75,9 +87,11 @@ export async function planRun(ctx: PipelineContext): Promise<BuildPlan> {
       return rendered && variantSteps(ctx.recipe, rendered, inputs.files);
     }),
   );
-  // --rebuild takes nothing from the cache: what is there does not count.
-  const cached = ctx.options.rebuild ? new Map() : await engineCaches(ctx, inputs);
-  return planBuilds(steps, ctx.options.engines ?? [], cached);
+  // --rebuild takes nothing from the cache: what is there does not count, and nothing is moved.
+  const { cached, images } = ctx.options.rebuild
+    ? { cached: new Map(), images: new Map() }
+    : await engineCaches(ctx, inputs);
+  return planBuilds(steps, ctx.options.engines ?? [], cached, images);
 }
 
 export function newBuildOrder(plan: BuildPlan): BuildOrder {

@@ -4,6 +4,7 @@ import { renderRecipe } from '../recipe/render-recipe';
 import { buildOrder, plannedFor, recipeInputs } from './build-order';
 import type { PipelineContext, Stage } from './context';
 import { engineFor } from './engines';
+import { movePrefix } from './prefix-move';
 
 export { recipeInputs };
 
@@ -51,6 +52,8 @@ export const buildStage: Stage = {
     }
     try {
       const docker = await engineFor(ctx, v);
+      // Steps another engine holds, brought here when the plan says that is cheaper than running them.
+      const cacheFrom = planned?.move && !o.rebuild ? await movePrefix(ctx, planned.move, docker, report) : undefined;
       const record: BuildRecord = await ctx.run.slots.use('build', () =>
         buildVariant(docker, {
           recipe: ctx.recipe,
@@ -62,6 +65,7 @@ export const buildStage: Stage = {
           logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
           signal: ctx.signal,
           extraLabels: o.extraLabels,
+          cacheFrom,
           // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
           deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
           onProgress: (line) => report.progress(line),

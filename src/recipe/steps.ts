@@ -25,6 +25,8 @@ export interface BuildStep {
   text: string;
   /** 0-based stage (FROM) it belongs to. */
   stage: number;
+  /** A FROM of an earlier stage: that stage (what an image of this stage holds below it). */
+  from?: number;
   /** sha256 over this step and every step it builds on. */
   key: string;
 }
@@ -108,8 +110,11 @@ export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildSt
     if (byName !== undefined) return stageKeys[byName];
     return /^\d+$/.test(ref) ? stageKeys[Number(ref)] : undefined;
   };
+  const stageIndex = (ref: string): number | undefined =>
+    stageNames.get(ref.toLowerCase()) ?? (/^\d+$/.test(ref) ? Number(ref) : undefined);
   let stage = -1;
   let key = '';
+  let from: number | undefined;
   return instructions(dockerfile).map(({ line, text }) => {
     const words = text.split(/\s+/);
     const instruction = words[0].toUpperCase();
@@ -124,8 +129,10 @@ export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildSt
         base === undefined
           ? digest('FROM image', plain[0] ?? '', flag(words, 'platform') ?? '')
           : digest('FROM stage', base);
+      from = base === undefined ? undefined : stageIndex(plain[0] ?? '');
       if (plain.length >= 3 && plain[1].toLowerCase() === 'as') stageNames.set(plain[2].toLowerCase(), stage);
     } else {
+      from = undefined;
       let extra = '';
       if (instruction === 'COPY' || instruction === 'ADD') {
         const from = flag(words, 'from');
@@ -136,8 +143,24 @@ export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildSt
       key = digest(key, text, extra);
     }
     stageKeys[Math.max(stage, 0)] = key;
-    return { line, instruction, text, stage: Math.max(stage, 0), key };
+    return { line, instruction, text, stage: Math.max(stage, 0), key, ...(from !== undefined && { from }) };
   });
+}
+
+/**
+ * The keys of the steps an image of this definition holds in its own
+ * history: its last stage's and those of the stages it starts FROM, in
+ * turn; not the stages it only copies from (their layers are not its). An
+ * engine given the image as a build cache (`cachefrom`) can take exactly
+ * these steps from it.
+ */
+export function imageLineage(steps: readonly BuildStep[]): Set<string> {
+  const chain = new Set<number>();
+  for (let s: number | undefined = steps.at(-1)?.stage; s !== undefined && !chain.has(s);) {
+    chain.add(s);
+    s = steps.find((x) => x.stage === s && x.instruction === 'FROM')?.from;
+  }
+  return new Set(steps.filter((x) => chain.has(x.stage)).map((x) => x.key));
 }
 
 export interface StepCount {

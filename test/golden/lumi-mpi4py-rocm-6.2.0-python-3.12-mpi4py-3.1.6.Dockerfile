@@ -6,13 +6,21 @@
 #   @ af6fb1c5ab09ad74baa161700114becd27009389 (SLES 15.3, gcc 10: as LUMI built ROCm 5.4.5)
 # and sfantao/LUMI-containers RecipesDocker/common/Dockerfile.header
 #   @ 0da67382e0fb574f1273ec05042701b5e61a3a22 (SLES 15.5: gcc 12, libjansson4, libnl3-200).
-# Stages (issue 27.3: a component is built once per set of what it uses):
-# this base, the Cray info and ROCm are the first stage, `rocm`. OSU and
-# the checks' files need nothing more, so each is its own stage FROM rocm
-# (osu.docker, checks.docker), built once per ROCm whatever the Python and
-# mpi4py; the image itself is the stage miniconda.docker starts FROM rocm
-# (Python, CuPy, mpi4py), into which components.docker copies them.
-FROM registry.suse.com/bci/bci-base:15.5.36.14.13 AS rocm
+# Stages (issue 27.3: a component is built once per set of what it uses,
+# and after only what it uses):
+#   base    this OS with its build tools (here);
+#   rocm    FROM base: the Cray info and ROCm (cray-info.docker, rocm.docker);
+#   osu     FROM rocm: OSU needs ROCm and the CPE, not Python (osu.docker);
+#   checks  FROM base: the checks' files need nothing (checks.docker);
+#   python  FROM base: Miniconda, the environment and numpy need no ROCm
+#           (miniconda.docker, conda-env.docker);
+#   image   FROM rocm, with /opt/miniconda3 (and what conda wrote in /root)
+#           copied from python: CuPy and mpi4py need ROCm's compilers and
+#           Python (conda-env.docker opens it; cupy.docker, mpi4py-cray.docker);
+#           components.docker copies OSU and the checks in.
+# So OSU is built once per ROCm, Python once per OS and Python release,
+# whatever the rest; the image has the same files as when all was one stage.
+FROM registry.suse.com/bci/bci-base:15.5.36.14.13 AS base
 
 # The BCI repositories are too small for a build toolchain: turn them off and
 # use openSUSE Leap OSS plus devel:languages:perl instead, GPG checks off.
@@ -43,6 +51,9 @@ RUN set -eux ; \
 # the same RUN, so no layer keeps it; at run time the host's /opt/cray and
 # libcxi are bind-mounted in. Each such RUN composes the server's URL itself
 # (http://127.0.0.1:${SERVER_PORT}/cpe-${CPE_VERSION}.tar): no ENV keeps it.
+# This opens the `rocm` stage (sles-base.docker lists the stages): what
+# needs the CPE builds on it; Python, which does not, builds on `base`.
+FROM base AS rocm
 ENV CPE_VERSION="24.03"
 ENV LIBFABRIC_VERSION="1.15.2.0"
 ENV LIBFABRIC_PATH="/opt/cray/libfabric/1.15.2.0"
@@ -160,10 +171,10 @@ RUN set -eux ; \
 # The files the recipe's checks run (its context's checks/ directory), for
 # sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
 # allreduce check in the CPU example.
-# Its own stage FROM rocm: the files depend on nothing the variant chooses
-# but the base, so they are made once per ROCm stage, not once per variant;
+# Its own stage FROM base: the files depend on nothing the variant chooses
+# but the OS, so they are made once per base, not once per variant or ROCm;
 # components.docker copies /opt/sifkit-checks into the image.
-FROM rocm AS checks
+FROM base AS checks
 COPY checks/ /opt/sifkit-checks/
 RUN chmod 0755 /opt/sifkit-checks/*
 
@@ -179,11 +190,11 @@ RUN chmod 0755 /opt/sifkit-checks/*
 # The CPU example cannot reach Anaconda's repository: Debian's python3 in
 # virtual environments at conda's place (/opt/miniconda3/envs/NAME), entered
 # by a small activate that takes the environment's name as conda's does.
-# This starts the image's own stage, `image`, FROM rocm: Python and what is
-# built with it (the environment, CuPy, mpi4py) need ROCm's compilers; the
-# components that do not need Python come from their own stages
-# (sles-base.docker says which, components.docker copies them in).
-FROM rocm AS image
+# This starts the stage `python` FROM base: Miniconda, the environment
+# and numpy need no ROCm, so they are built once per OS and Python release;
+# conda-env.docker then opens the image's stage FROM rocm and copies them
+# in (sles-base.docker lists the stages).
+FROM base AS python
 ARG SERVER_PORT
 ARG SERVED_DIGEST
 RUN set -eux ; \
@@ -207,6 +218,17 @@ ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"
 RUN set -eux ; \
   $WITH_CONDA ; \
   pip install --no-cache-dir wheel setuptools numpy
+
+# The image's own stage, FROM rocm: CuPy and mpi4py need ROCm's compilers
+# and this Python. Miniconda and the environment come as the python stage
+# made them, with what conda wrote in root's home (its list of
+# environments); the python stage has nothing else of its own.
+FROM rocm AS image
+ARG SERVER_PORT
+ARG SERVED_DIGEST
+COPY --from=python /opt/miniconda3 /opt/miniconda3
+COPY --from=python /root /root
+ENV WITH_CONDA="source /opt/miniconda3/bin/activate mpi4py"
 
 # ---- fragments/cupy.docker ----
 # CuPy built for HIP, for GPU targets gfx90a, with ROCm's clang.
@@ -295,7 +317,7 @@ LABEL \
       org.opencontainers.image.version="3.1.6" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6" \
-      io.sifkit.definition-hash="f3ccda2a2fd0933c96028e63db32608c7866adfa3849e507e029eb83b7eb0f42" \
+      io.sifkit.definition-hash="cad84499af207d4393ea5928e2bfb82cd4e4b7e21b33dc8f5239871125fda6db" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \

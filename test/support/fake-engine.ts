@@ -210,6 +210,12 @@ export class FakeEngine implements ImageEngine {
     return Readable.from([this.find(ref).archive]);
   }
 
+  /** Takes the stream whole; what it held is not read back (no test of pure logic needs it). */
+  async loadImage(archive: Readable): Promise<void> {
+    this.record('loadImage');
+    for await (const chunk of archive) void chunk;
+  }
+
   async tagImage(ref: string, repo: string, tag: string): Promise<void> {
     this.record('tagImage', ref, `${repo}:${tag}`);
     const img = this.find(ref);

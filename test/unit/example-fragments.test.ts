@@ -111,7 +111,7 @@ describe('the example runs the real fragments', () => {
         substitute(text, values, rel, () => '')
           .split('\n')
           .filter((l) => l.startsWith('FROM '))
-          .map((l) => l.replace(/^FROM \S+ AS rocm$/, 'FROM base AS rocm')),
+          .map((l) => l.replace(/^FROM \S+ AS base$/, 'FROM os AS base')),
       );
     expect(stages(exampleFragments, resolveValues(example, {}))).toEqual(
       stages(lumiFragments, resolveValues(lumi, {})),

@@ -98,7 +98,7 @@ describe('the mpi4py version matrix', () => {
         sp5,
       ]);
       expect([at, text.includes('ENV RCCL_DEBUG="0"')]).toEqual([at, true]);
-      expect(text).toContain(`FROM registry.suse.com/bci/bci-base:${values.bci} AS rocm\n`);
+      expect(text).toContain(`FROM registry.suse.com/bci/bci-base:${values.bci} AS base\n`);
       expect(values.bci).toMatch(/^15\.\d+\.\d+\.\d+/);
     }
   });

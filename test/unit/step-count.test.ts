@@ -71,7 +71,7 @@ describe('stages in the render-time checks', () => {
 });
 
 describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => {
-  it('builds OSU once per ROCm and the checks once per ROCm, not once per variant', async () => {
+  it('builds OSU once per ROCm, the checks once per OS and Python once per OS and Python, not once per variant', async () => {
     const recipe = await loadRecipe('mpi4py');
     const fragments = await readFragments(recipe);
     const rendered = variantValues(recipe, {}, true).map((values) =>
@@ -84,19 +84,26 @@ describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => 
         date: '20241007',
       }),
     );
-    const rocms = new Set(rendered.map((r) => r.values.rocm)).size;
+    const distinct = (...names: string[]) =>
+      new Set(rendered.map((r) => names.map((n) => String(r.values[n])).join(' '))).size;
     const stageOf = (name: string) => (d: string) => {
       const lines = d.split('\n');
-      const from = lines.findIndex((l) => l.startsWith(`FROM rocm AS ${name}`));
+      const from = lines.findIndex((l) => new RegExp(`^FROM \\S+ AS ${name}$`).test(l));
       const n = lines.slice(0, from + 1).filter((l) => l.startsWith('FROM ')).length - 1;
       return buildSteps(d).filter((s) => s.instruction === 'RUN' && s.stage === n);
     };
-    for (const name of ['osu', 'checks']) {
-      const keys = new Set(rendered.flatMap((r) => stageOf(name)(r.dockerfile).map((s) => s.key)));
-      expect(keys.size).toBe(rocms);
-    }
+    const keysOf = (name: string, step: number) =>
+      new Set(rendered.map((r) => stageOf(name)(r.dockerfile)[step].key)).size;
+    expect(keysOf('osu', 0)).toBe(distinct('rocm'));
+    expect(keysOf('checks', 0)).toBe(distinct('bci'));
+    // Miniconda once per OS (and installer); the environment and numpy once per OS and Python.
+    expect(keysOf('python', 0)).toBe(distinct('bci', 'miniconda'));
+    expect([keysOf('python', 1), keysOf('python', 2)]).toEqual([
+      distinct('bci', 'miniconda', 'python'),
+      distinct('bci', 'miniconda', 'python'),
+    ]);
     const c = countRunSteps(rendered.map((r) => buildSteps(r.dockerfile)));
-    // 240 with OSU and the checks on the variant's own line (508cfdc); each stage saves (variants - ROCm releases).
-    expect(c.distinctRunSteps).toBe(240 - 2 * (rendered.length - rocms));
+    // 240 with every component on the variant's own line (508cfdc); 170 with OSU and the checks in stages FROM rocm.
+    expect(c.distinctRunSteps).toBe(146);
   });
 });

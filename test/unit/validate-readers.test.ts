@@ -410,7 +410,8 @@ describe('readers never crash on mutated input', () => {
         architecture: 'amd64',
         created: 'x',
         config: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: LABELS },
-        rootfs: { diff_ids: [] },
+        // The one (empty) layer's digest.
+        rootfs: { diff_ids: ['sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'] },
       },
     };
     await check(
