@@ -18,7 +18,8 @@ export {
   type RenderOptions,
   type RecipeInputs,
 } from './recipe/render-recipe';
-export { loadRecipe, listRecipes, defaultDefsRoot } from './recipe/load';
+export { loadRecipe } from './recipe/load';
+export { listRecipes, defaultDefsRoot } from './recipe/list';
 export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';

@@ -240,7 +240,15 @@ export const JSON_DOCUMENTS = {
   }),
   stage: o({
     ok,
-    staged: o({ name: str, path: str, sha256, size: count, already: z.boolean(), archive: str.optional() }),
+    staged: o({
+      name: str,
+      path: str,
+      sha256,
+      size: count,
+      already: z.boolean(),
+      archive: str.optional(),
+      linked: z.boolean().describe('entered the tree by hard link (release staging its --out copy), not a copy'),
+    }),
   }),
   promote: o({
     ok,

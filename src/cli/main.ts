@@ -1,70 +1,13 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { registerBuild } from './build';
-import { registerConvert } from './convert';
-import { registerRetire, registerTree } from './tree';
-import { registerTest } from './test';
-import { registerEasyBuildFiles, registerPublish } from './publish';
-import { registerJobs } from './jobs';
-import { registerRelease } from './release';
-import { registerRender } from './render';
-import { registerFetch } from './fetch';
-import { registerSign } from './sign';
-import { registerStatus } from './status';
-import { answerCompletion, COMPLETE, registerCompletion } from './completion';
-import { registerCompat } from './compat';
-import { addExamples, registerHelp } from './help';
-import { errorLine } from './run';
-import { sifkitVersion } from '../index';
+/**
+ * The sifkit command. A TAB's question (`sifkit __complete`) is answered by
+ * a small entry point that loads neither the commands nor the library, so
+ * the shell does not wait for it; everything else loads the whole program.
+ */
+import { COMPLETE } from './complete';
 
-export function buildProgram(): Command {
-  const program = new Command();
-  program
-    .name('sifkit')
-    .description(
-      'Take an HPC container from definition to retirement: render, build, convert to SIF, test, promote, retire.',
-    )
-    .version(sifkitVersion())
-    .showHelpAfterError('(run sifkit --help for usage)')
-    .configureOutput({
-      writeErr: (s) => process.stderr.write(s),
-      // Usage errors read like every other error: one `sifkit: error:` line.
-      outputError: (s, write) => write(s.replace(/^error: /, 'sifkit: error: ')),
-    })
-    // Bad usage exits 2, as every other bad input does.
-    .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : 2);
-    });
-  registerRender(program);
-  registerBuild(program);
-  registerFetch(program);
-  registerConvert(program);
-  registerSign(program);
-  registerTree(program);
-  registerStatus(program);
-  registerRetire(program);
-  registerTest(program);
-  registerEasyBuildFiles(program);
-  registerPublish(program);
-  registerRelease(program);
-  registerJobs(program);
-  registerCompat(program);
-  registerCompletion(program);
-  registerHelp(program);
-  addExamples(program);
-  return program;
-}
-
-if (require.main === module && process.argv[2] === COMPLETE) {
-  // What the completion scripts ask on TAB: outside commander, so it is no command of the tree.
-  void answerCompletion(buildProgram(), process.argv.slice(3));
-} else if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((e) => {
-      // Commands report their own errors (runCommand); this is what escapes before one runs.
-      const line = errorLine(e);
-      process.stderr.write(`sifkit: error: ${line.message}\n`);
-      process.exit(line.exitCode);
-    });
+if (require.main === module) {
+  if (process.argv[2] === COMPLETE)
+    void import('./complete-main').then((m) => m.answerCompletion(process.argv.slice(3)));
+  else void import('./program').then((m) => m.runProgram(process.argv));
 }

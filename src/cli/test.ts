@@ -122,7 +122,7 @@ export function registerTest(program: Command): void {
         if (!unique.length)
           throw new InputError(
             'no-results',
-            `no test results in ${resultsDir}${flags.root ? ` or ${flags.root}` : ''}`,
+            `no test results in ${resultsDir}${tree ? ` nor in the tree's ledger (${tree.root})` : ''}`,
             { hint: 'run sifkit test first' },
           );
         const out = path.resolve(flags.out);

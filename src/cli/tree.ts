@@ -247,6 +247,8 @@ export function registerRetire(program: Command): void {
         });
         const blocked = plan.decisions.filter((d) => d.action === 'blocked');
         if (io.json) io.stdout(jsonDoc({ ok: !blocked.length, applied, ...plan }));
+        // An empty table would show only its headings.
+        else if (!plan.decisions.length) io.stdout(`no images in ${tree.root}: nothing to retire\n`);
         else {
           // Images as headings (names are long and must stay whole), one row per directory it is in.
           const byImage = [...plan.decisions].sort((a, b) => (a.name === b.name ? 0 : a.name < b.name ? -1 : 1));

@@ -322,6 +322,7 @@ export const stagingStage: Stage = {
       sha256: entry.sha256,
       size: entry.size,
       already: true,
+      linked: false,
     };
     return 'staged, checksum matching';
   },
@@ -336,6 +337,8 @@ export const stagingStage: Stage = {
       signal: ctx.signal,
       tests: runs,
       requireTests: !ctx.options.untested,
+      // Its --out copies are removed below: on the tree's file system they go in by hard link.
+      link: true,
     });
     v.results.stage = r;
     // The tree's copies are now the one home: stage() hashed the bytes it wrote there from these files.
@@ -346,7 +349,7 @@ export const stagingStage: Stage = {
     if (archive && r.archive)
       v.results.archive = { path: path.join(tree.tested, r.archive), size: v.results.archive!.size };
     report.title(
-      `Staged ${r.name}${removed.length ? `; removed from --out: ${removed.map((f) => path.basename(f)).join(', ')}` : ''}`,
+      `Staged ${r.name}${r.linked ? ' (hard-linked, not copied)' : ''}${removed.length ? `; removed from --out: ${removed.map((f) => path.basename(f)).join(', ')}` : ''}`,
     );
   },
 };

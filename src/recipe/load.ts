@@ -7,32 +7,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { readRegularFile, sha256File } from '../util/files';
-import { shippedDir } from '../util/package';
 import { checkName } from '../validate/names';
 import { DockerIgnore } from './dockerignore';
+import { defaultDefsRoot, listRecipes } from './list';
 import { parseRecipe } from './schema';
 import type { ContextFile, Recipe } from './types';
 
-/** The docker-defs directory shipped with sifkit, unless SIFKIT_DEFS names another. */
-export function defaultDefsRoot(): string {
-  return shippedDir('docker-defs', 'SIFKIT_DEFS');
-}
-
-export async function listRecipes(root: string): Promise<string[]> {
-  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
-  const out: string[] = [];
-  for (const e of entries) {
-    if (e.isDirectory() && (await exists(path.join(root, e.name, 'recipe.yaml')))) out.push(e.name);
-  }
-  return out.sort();
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    () => true,
-    () => false,
-  );
-}
+// Their home is list.ts (a TAB lists recipes without this module); named here too for existing callers.
+export { defaultDefsRoot, listRecipes };
 
 /**
  * Loads a recipe by name (a directory of the defs root) or by path (a

@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RefusedError, errnoCode } from '../errors';
-import { fsyncPath, renameIntoPlace, tempNameFor } from '../util/files';
+import { fsyncPath, renameIntoPlace, sha256File, tempNameFor } from '../util/files';
 
 export { renameIntoPlace };
 
@@ -48,6 +48,47 @@ export async function copyToTemp(
     throw e;
   }
   return { tmp, sha256: hash.digest('hex'), size };
+}
+
+/** Why a hard link can fail where a copy still works: another file system, or links refused there. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * `src`'s bytes at a temp name beside `target`, hashed and fsynced, for the
+ * caller to rename into place. With `link` (the caller removes `src` once
+ * the tree holds it) and one file system, the temp name is a hard link to
+ * `src`: no byte is copied, only read to hash. Across file systems, or where
+ * links are refused, it is a copy (copyToTemp). A stop at any point leaves
+ * `src` whole and at most a temp name that verify --repair removes.
+ */
+export async function placeTemp(
+  src: string,
+  target: string,
+  opts: { link: boolean; signal?: AbortSignal },
+): Promise<{ tmp: string; sha256: string; size: number; linked: boolean }> {
+  if (opts.link) {
+    const tmp = tempNameFor(target);
+    const linked = await fs.link(src, tmp).then(
+      () => true,
+      (e: unknown) => {
+        if (NO_LINK.has(errnoCode(e) ?? '')) return false;
+        throw e;
+      },
+    );
+    if (linked) {
+      try {
+        const sha256 = await sha256File(tmp, opts.signal);
+        const { size } = await fs.stat(tmp);
+        await fs.chmod(tmp, 0o644);
+        await fsyncPath(tmp);
+        return { tmp, sha256, size, linked: true };
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+    }
+  }
+  return { ...(await copyToTemp(src, target, opts.signal)), linked: false };
 }
 
 /**

@@ -14,6 +14,7 @@ import { checkName, escapeForMessage } from '../validate/names';
 import { joinInside } from '../validate/paths';
 import { parseJsonDocument } from '../validate/schema';
 import { ledgerEntrySchema, type LedgerEntry, type StatKey } from '../validate/schemas/ledger';
+import { ledgerNames } from './ledger-names';
 import type { Tree } from './root';
 
 export type { LedgerEntry, StatKey };
@@ -82,15 +83,15 @@ export async function scanLedger(tree: Tree): Promise<LedgerScan> {
   const scan: LedgerScan = { entries: [], damaged: [] };
   let names: string[];
   try {
-    names = (await fs.readdir(tree.ledger)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+    names = await ledgerNames(tree.ledger);
   } catch {
     return scan;
   }
   // Synchronous: thousands of tiny reads are quicker without the thread pool.
   for (const n of names) {
-    const file = path.join(tree.ledger, n);
+    const file = path.join(tree.ledger, `${n}.json`);
     try {
-      scan.entries.push(parseLedgerEntry(fsSync.readFileSync(file, 'utf8'), file, n.slice(0, -'.json'.length)));
+      scan.entries.push(parseLedgerEntry(fsSync.readFileSync(file, 'utf8'), file, n));
     } catch (e) {
       scan.damaged.push({
         file,

@@ -14,7 +14,7 @@ import { imageLabels, type ImageLabels } from '../validate/labels';
 import { targetInside } from '../validate/paths';
 import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { copyToTemp, ensureSpace, renameIntoPlace } from './atomic';
+import { ensureSpace, placeTemp, renameIntoPlace, sameDevice } from './atomic';
 import { TESTED, type Tree } from './root';
 import { mutate } from './mutate';
 import { loadTrustPolicy, requireBuildSignature } from './trust';
@@ -26,6 +26,12 @@ export interface StageOptions {
   tests?: TestRun[];
   /** Refuse unless a passing test run is recorded (issue 8); off when --untested. */
   requireTests?: boolean;
+  /**
+   * The caller removes `file` and `archive` once staged (release's --out
+   * copies): on the tree's file system they enter it by hard link, not by a
+   * copy. Never for a file the user keeps: writing to it would change the tree's.
+   */
+  link?: boolean;
 }
 
 export interface StageRecord {
@@ -35,6 +41,8 @@ export interface StageRecord {
   size: number;
   already: boolean;
   archive?: string;
+  /** The SIF entered the tree by hard link (no copy). */
+  linked: boolean;
 }
 
 /** What the tree needs from a SIF's labels, checked; refuses SIFs that lack them. */
@@ -84,10 +92,11 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
     const target = await targetInside(tree.tested, facts.name);
     const rel = `${TESTED}/${facts.name}`;
     const existing = await readLedger(tree, facts.name);
-    // Room for the copies is checked before the first byte is written.
-    const archiveSize = opts.archive ? (await fs.stat(opts.archive)).size : 0;
-    await ensureSpace(tree.tested, (await fs.stat(path.resolve(file))).size + archiveSize);
-    const copied = await copyToTemp(path.resolve(file), target, opts.signal);
+    // Room for the copies is checked before the first byte is written (a hard link needs none).
+    const sources = [path.resolve(file), ...(opts.archive ? [path.resolve(opts.archive)] : [])];
+    await ensureSpace(tree.tested, await bytesToCopy(sources, tree.tested, opts.link ?? false));
+    const place = { link: opts.link ?? false, signal: opts.signal };
+    const copied = await placeTemp(path.resolve(file), target, place);
     try {
       let already = false;
       try {
@@ -132,7 +141,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
           () => true,
           () => false,
         );
-        const a = await copyToTemp(path.resolve(opts.archive), archiveAt, opts.signal);
+        const a = await placeTemp(path.resolve(opts.archive), archiveAt, place);
         await renameIntoPlace(a.tmp, archiveAt);
         // A replaced archive has no old copy to go back to.
         changes.made(hadArchive ? undefined : () => fs.rm(archiveAt, { force: true }));
@@ -159,6 +168,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
           size: copied.size,
           already,
           archive: archiveName,
+          linked: copied.linked,
         },
         files: [
           { path: rel, sha256: copied.sha256, op: already ? 'restaged' : 'staged' },
@@ -172,4 +182,11 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       throw e;
     }
   });
+}
+
+/** What staging `sources` into `dir` writes: all of them, but those a hard link can take in. */
+async function bytesToCopy(sources: string[], dir: string, link: boolean): Promise<number> {
+  let bytes = 0;
+  for (const f of sources) if (!(link && (await sameDevice(f, dir)))) bytes += (await fs.stat(f)).size;
+  return bytes;
 }

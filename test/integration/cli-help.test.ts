@@ -1,15 +1,16 @@
 /**
  * The newcomer's view: help with examples for every command, shell
- * completion that works in a real bash and loads in a real zsh, and tables
+ * completion that works in a real bash and through a real TAB in zsh, and tables
  * that are labelled, fit 100 columns and are coloured only on a terminal.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { CLI, runCli } from '../support/cli';
 import { genTree, series } from '../support/gentree';
-import { buildProgram } from '../../src/cli/main';
+import { buildProgram } from '../../src/cli/program';
 import { EXAMPLES } from '../../src/cli/help';
 
 // Each completion is a real bash asking a real sifkit process, several per test.
@@ -134,6 +135,78 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     ]).toString();
     expect(out.trim()).toBe('_sifkit');
   });
+  it('zsh: a real TAB in an interactive zsh completes commands, flags, recipes and images', async () => {
+    // zpty gives the shell a pseudo-terminal; each line is typed, TAB pressed, then ^X dumps the edited line.
+    const driver = path.join(dir, 'drive.zsh');
+    const lines = path.join(dir, 'zsh-lines');
+    await fs.writeFile(
+      driver,
+      `zmodload zsh/zpty
+zpty z "zsh -f -i"
+zpty -w z "PS1='> '; fpath=(\${(q)1} \\$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z "dump() { print -r -- \\"<\\$BUFFER>\\" >> \${(q)2}; BUFFER=; }; zle -N dump; bindkey '^X' dump"
+n=0
+for line in "\${@:3}"; do
+  zpty -w -n z "$line"$'\\t\\x18'
+  (( n++ ))
+  # Polled, no guessed time: until this line is dumped, reading what the shell prints meanwhile.
+  while [[ ! -f $2 || $(wc -l < $2) -lt $n ]]; do
+    while zpty -r -t z chunk; do :; done
+    sleep 0.05
+  done
+done
+zpty -d z
+`,
+    );
+    const image = complete(['sifkit', 'promote', '--root', tree, 'lumi-'])[0];
+    const typed = [
+      'sifkit stat',
+      'sifkit st',
+      'sifkit status --wh',
+      'sifkit convert x.sif --compression zs',
+      'sifkit render mpi4py-c',
+      `sifkit promote --root ${tree} ${image.slice(0, -'.sif'.length)}`,
+    ];
+    execFileSync('zsh', ['-f', driver, dir, lines, ...typed], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, TERM: 'dumb' },
+    });
+    expect((await fs.readFile(lines, 'utf8')).trimEnd().split('\n')).toEqual([
+      '<sifkit status >',
+      // Two commands begin with st: the common part, as zsh does.
+      '<sifkit sta>',
+      '<sifkit status --where >',
+      '<sifkit convert x.sif --compression zstd >',
+      '<sifkit render mpi4py-cpu >',
+      `<sifkit promote --root ${tree} ${image} >`,
+    ]);
+  });
+  it('answers a TAB from its cache without loading the library, and rebuilds a damaged cache', async () => {
+    const cache = path.join(dir, 'cache');
+    const env = { XDG_CACHE_HOME: cache };
+    // The first TAB builds the cache from the whole program.
+    expect((await runCli(['__complete', 'st'], { env })).stdout).toBe('stage\nstatus\n');
+    const [file] = await fs.readdir(path.join(cache, 'sifkit'));
+    expect(file).toMatch(/^commands-[0-9a-f]{32}\.json$/);
+    // The next loads neither index.ts nor the commands' modules.
+    const probe = `const m = require(${JSON.stringify(path.join(path.dirname(CLI), 'complete-main.js'))});
+m.answerCompletion(['status', '--wh']).then(() => {
+  const loaded = Object.keys(require.cache).map((f) => path.relative(${JSON.stringify(path.dirname(path.dirname(CLI)))}, f));
+  console.error(JSON.stringify(loaded.filter((f) => !f.startsWith('..'))));
+});`;
+    const r = await promisify(execFile)(process.execPath, ['-e', `const path = require('node:path');\n${probe}`], {
+      env: { ...process.env, ...env },
+    });
+    expect(r.stdout).toBe('--where\n');
+    expect(JSON.parse(r.stderr).sort()).toEqual(['cli/complete-main.js', 'cli/complete-sources.js', 'cli/complete.js']);
+    // A damaged or hostile cache is data that fails its check: rebuilt, never echoed.
+    await fs.writeFile(
+      path.join(cache, 'sifkit', file),
+      JSON.stringify([{ name: 'x; rm -rf /', flags: [], args: [] }]),
+    );
+    expect((await runCli(['__complete', 'st'], { env })).stdout).toBe('stage\nstatus\n');
+    expect(await fs.readFile(path.join(cache, 'sifkit', file), 'utf8')).toContain('"name":"status"');
+  });
   it('refuses another shell with exit 2 and one line', async () => {
     const r = await runCli(['completion', 'fish']);
     expect(r.code).toBe(2);
@@ -194,5 +267,28 @@ describe('sifkit status: a readable table', () => {
       }).toString();
     expect(onTty('')).toContain('\u001b[1mstem\u001b[0m');
     expect(onTty('NO_COLOR=1')).not.toContain('\u001b[');
+  });
+});
+
+describe('an empty tree, as a newcomer first meets it', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-empty-tree-'));
+    expect((await runCli(['init', path.join(dir, 't')])).code).toBe(0);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('status and retire say in a line that there is nothing, not an empty table', async () => {
+    const root = path.join(dir, 't');
+    expect(await runCli(['status', '--root', root])).toMatchObject({ code: 0, stdout: `no images in ${root}\n` });
+    expect(await runCli(['retire', '--root', root])).toMatchObject({
+      code: 0,
+      stdout: `no images in ${root}: nothing to retire\n`,
+    });
+    const report = await runCli(['report', '--root', root, '--out', path.join(dir, 'report')]);
+    expect(report.code).toBe(2);
+    expect(report.stderr).toBe(
+      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: run sifkit test first\n`,
+    );
   });
 });

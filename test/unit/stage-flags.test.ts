@@ -5,7 +5,7 @@
  * behind a default.
  */
 import type { Command, Option } from 'commander';
-import { buildProgram } from '../../src/cli/main';
+import { buildProgram } from '../../src/cli/program';
 import { STAGE_FLAGS, convertSettings, graceDays, testSettings, type FlaggedStage } from '../../src/cli/stage-flags';
 import { convertArgs } from '../../src/pipeline/slurm-executor';
 import { convertArrayScript } from '../../src/pipeline/slurm-plan';
