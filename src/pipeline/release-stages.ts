@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { convertSource, recordOf, sourceText, type Source } from '../convert/convert';
+import { convertSource, recordOf, type Source } from '../convert/convert';
 import { openDockerArchive } from '../convert/archive';
 import { saveScanConvert } from '../convert/one-read';
 import { judgeDeferredScan } from '../engine/build';
@@ -211,27 +211,21 @@ export const convertStage: Stage = {
     const alongside = v.results.convert?.out === out ? v.results.convert : undefined;
     // Else the image's archive when it is there (a SIF removed, or converted in a later pass), not a new export.
     const archive = alongside ? undefined : await archiveOfImage(ctx, v);
+    // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
+    // to parse back, and the same object for the conversion and the provenance. Its scan is not asked
+    // again: build returns an image only once its leak scan passed (or had passed) for that ID.
+    const source: Source = archive
+      ? { kind: 'docker-archive', path: archive }
+      : { kind: 'docker-daemon', ref: built(v).imageId };
     if (!alongside) report.progress('waiting for a conversion slot');
     const r =
       alongside ??
       (await ctx.run.slots.use('convert', () => {
         report.progress(`${archive ? path.basename(archive) : 'docker export'} | mksquashfs -> ${out}`);
-        // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
-        // to parse back. Its scan is not asked again: build returns an image only once its leak scan
-        // passed (or had passed) for that ID.
-        const source: Source = archive
-          ? { kind: 'docker-archive', path: archive }
-          : { kind: 'docker-daemon', ref: built(v).imageId };
         return convertSource(source, out, { ...ctx.options.convert, signal: ctx.signal, engine });
       }));
     report.progress('SBOM, provenance and signature');
-    const a = await attestVariant(
-      ctx,
-      v,
-      out,
-      engine,
-      archive && sourceText({ kind: 'docker-archive', path: archive }),
-    );
+    const a = await attestVariant(ctx, v, out, source);
     v.results.convert = { ...r, size: (await fs.stat(out)).size };
     report.title(
       `Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`,

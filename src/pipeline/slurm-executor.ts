@@ -27,7 +27,6 @@ import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
 import { attested, attestVariant } from './attest';
 import { compatBeforeTests } from './compat-gate';
-import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
@@ -322,7 +321,7 @@ async function attestSlurmSif(
   report: { progress(line: string): void },
 ) {
   report.progress('SBOM, provenance and signature');
-  return attestVariant(ctx, v, sif, await engineFor(ctx, v), `docker-archive:${archive}`);
+  return attestVariant(ctx, v, sif, { kind: 'docker-archive', path: archive });
 }
 
 /**
