@@ -20,7 +20,7 @@ import { digestOfServed, listServedFiles } from '../fileserver/served';
 import { servingPlan } from '../fileserver/serving';
 import { servedRole } from '../recipe/served';
 import { sourcesOf } from '../recipe/sources';
-import { inspectSif } from '../sif/inspect';
+import { inspectSif, type SifSummary } from '../sif/inspect';
 import { sha256File } from '../util/files';
 import type { PipelineContext, VariantState } from './context';
 import { recipeInputs } from './stages';
@@ -92,10 +92,11 @@ export async function attestVariant(
 /**
  * Whether a SIF carries what this run adds: the SBOM and provenance, and a
  * signature when the run signs. One answer for the local convert stage and
- * the Slurm one.
+ * the Slurm one; `sif` is its path, or its summary when the caller has read
+ * it already (not read a second time).
  */
-export async function attested(ctx: PipelineContext, sif: string): Promise<boolean> {
-  const s = await inspectSif(sif);
+export async function attested(ctx: PipelineContext, sif: string | SifSummary): Promise<boolean> {
+  const s = typeof sif === 'string' ? await inspectSif(sif) : sif;
   return (
     s.objects.some((o) => o.type === 'sbom') &&
     (!ctx.options.signingKey || s.objects.some((o) => o.type === 'signature'))

@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { convertSource, recordOf, type Source } from '../convert/convert';
+import { convertSource, recordOf, sourceText, type Source } from '../convert/convert';
 import { openDockerArchive } from '../convert/archive';
 import { saveScanConvert } from '../convert/one-read';
 import { judgeDeferredScan } from '../engine/build';
@@ -129,7 +129,8 @@ export const archiveStage: Stage = {
     v.pendingScan = undefined;
     v.results.archive = { path: file, size: r.archiveSize };
     // Converted here: the convert stage only attests it.
-    if (sif && r.convert) v.results.convert = recordOf(`docker-daemon:${b.imageId}`, sif, started, r.convert);
+    if (sif && r.convert)
+      v.results.convert = recordOf(sourceText({ kind: 'docker-daemon', ref: b.imageId }), sif, started, r.convert);
     report.title(
       `Saved ${path.basename(file)} (${(r.archiveSize / 1048576).toFixed(0)} MiB${r.scan ? ', scanned' : ''}${r.convert ? ', converted' : ''})`,
     );
@@ -190,14 +191,14 @@ export const convertStage: Stage = {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
       // Converted but not attested (or not signed, when the run signs): convert again, attest after.
-      if (!(await attested(ctx, out))) return undefined;
+      if (!(await attested(ctx, s))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
     v.results.convert = {
       out,
       backend: 'native',
-      source: built(v).imageId,
+      source: sourceText({ kind: 'docker-daemon', ref: built(v).imageId }),
       size: (await fs.stat(out)).size,
       durationMs: 0,
     };
@@ -264,7 +265,7 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    if (v.results.convert) await compatBeforeTests(ctx, v, v.results.convert.out);
+    if (v.results.convert) await compatBeforeTests(ctx, v, { kind: 'sif', path: v.results.convert.out });
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
