@@ -17,7 +17,7 @@ import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath } from '../che
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
-import { parseTarget, promote } from '../tree/promote';
+import { promote, type PromoteTarget } from '../tree/promote';
 import { EASYBUILD, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
@@ -346,8 +346,9 @@ export const stagingStage: Stage = {
   },
 };
 
-function promoteTo(ctx: PipelineContext, w: PromoteWith) {
-  return parseTarget(ctx.options.to ?? w.to ?? 'all');
+/** The command line's target, else the pipeline file's (both checked before the run), else all. */
+function promoteTo(ctx: PipelineContext, w: PromoteWith): PromoteTarget {
+  return ctx.options.to ?? w.to ?? 'all';
 }
 
 export const promoteStage: Stage = {
