@@ -6,6 +6,7 @@
  */
 import { htmlText } from '../emit/html';
 import type { TestRun } from './results';
+import { describeRegression, worstRegression } from './gate';
 import { runVerdict } from '../validate/schemas/results';
 
 const COLOURS = [
@@ -127,9 +128,10 @@ function gateCell(r: TestRun): string {
   if (g.verdict === 'off') return '<td class="none">off</td>';
   const against = `against ${g.baseline ?? 'the baseline'}, tolerance ${(g.tolerance * 100).toFixed(0)}%`;
   if (g.verdict === 'passed') return `<td class="pass" title="${esc(against)}">passed</td>`;
-  const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
-  const why = `${g.regressions.length} figure(s) worse ${against}; worst ${worst.check} at ${worst.size} B: ${worst.baseline} → ${worst.value}`;
-  return `<td class="fail" title="${esc(why)}">REFUSED<br><small>${g.regressions.length} worse, up to ${(worst.worseBy * 100).toFixed(0)}%</small></td>`;
+  const worst = worstRegression(g.regressions)!;
+  const why = `${g.regressions.length} figure(s) worse or not measured ${against}; worst ${describeRegression(worst)}`;
+  const upTo = worst.worseBy === null ? 'a size not measured' : `up to ${(worst.worseBy * 100).toFixed(0)}%`;
+  return `<td class="fail" title="${esc(why)}">REFUSED<br><small>${g.regressions.length} worse, ${esc(upTo)}</small></td>`;
 }
 
 export function reportHtml(runs: TestRun[], generated = new Date(), context: ReportContext = {}): string {

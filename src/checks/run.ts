@@ -15,7 +15,7 @@ import { readLedger, writeLedger } from '../tree/ledger';
 import { mutate } from '../tree/mutate';
 import { linkName, stemLink } from '../tree/links';
 import type { Tree } from '../tree/root';
-import { compareFigures, type Regression } from './gate';
+import { compareFigures, describeRegression, gateSummary, worstRegression, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
 import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
@@ -261,10 +261,10 @@ export function runFailure(run: TestRun, where: { resultsFile: string; jobDir?: 
 /** The refusal of a run the gate refused, naming its worst figure. */
 export function gateError(run: TestRun): RefusedError {
   const g = run.gate!;
-  const worst = [...g.regressions].sort((a, b) => b.worseBy - a.worseBy)[0];
+  const worst = worstRegression(g.regressions)!;
   return new RefusedError(
     'regression',
-    `${g.regressions.length} figure(s) worse than ${g.baseline} by more than ${(g.tolerance * 100).toFixed(0)}%: worst ${worst.check} at ${worst.size} B, ${worst.kind} ${worst.baseline} → ${worst.value} (${(worst.worseBy * 100).toFixed(0)}% worse); the run is recorded as refused`,
+    `${gateSummary(g.regressions, g.baseline ?? 'the baseline', g.tolerance)}: worst ${describeRegression(worst)}; the run is recorded as refused`,
     {
       hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
     },

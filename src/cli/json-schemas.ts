@@ -92,8 +92,9 @@ const regression = o({
   size: z.number(),
   kind: z.enum(['latency', 'bandwidth']),
   baseline: z.number(),
-  value: z.number(),
-  worseBy: z.number(),
+  // Null: a size the baseline measured and this run did not.
+  value: z.number().nullable(),
+  worseBy: z.number().nullable(),
 });
 const gate = o({
   verdict: z.enum(['passed', 'refused', 'off']),

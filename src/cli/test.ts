@@ -8,6 +8,7 @@ import {
   DEFAULT_RESULTS_DIR,
   ExitCode,
   gateError,
+  gateSummary,
   InputError,
   listLedger,
   openTree,
@@ -84,7 +85,7 @@ export function registerTest(program: Command): void {
           if (g?.verdict === 'off') io.stdout('gate: off (--no-gate)\n');
           else if (g)
             io.stdout(
-              `gate: ${g.verdict} against ${g.baseline} (${g.source}), ${g.regressions.length} figure(s) worse by more than ${(g.tolerance * 100).toFixed(0)}%\n`,
+              `gate: ${g.verdict} against ${g.baseline} (${g.source}), ${gateSummary(g.regressions, 'it', g.tolerance)}\n`,
             );
         }
         const verdict = runVerdict(o.run);

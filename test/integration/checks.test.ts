@@ -93,12 +93,13 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
     expect(r.stderr).toMatch(
       /sifkit: error: \d+ figure\(s\) worse than older.sif by more than 10%: worst pingpong at \d+ B, latency/,
     );
-    // Against itself the gate passes.
+    // Against a baseline a thousand times slower the gate passes, whatever
+    // the load on this machine (latency here varies several-fold with it);
+    // every size the baseline measured is measured again.
+    const slow = JSON.parse(JSON.stringify(results.runs[0])) as ResultsFile['runs'][0];
+    for (const c of slow.checks) for (const p of c.figures?.points ?? []) p.value *= 1000;
     const same = path.join(dir, 'same.json');
-    await fs.writeFile(
-      same,
-      JSON.stringify({ image: 'older.sif', runs: [{ ...results.runs[0], image: 'older.sif' }] }),
-    );
+    await fs.writeFile(same, JSON.stringify({ image: 'older.sif', runs: [{ ...slow, image: 'older.sif' }] }));
     const ok = await runCli([
       'test',
       EXAMPLE,
@@ -108,10 +109,9 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
       path.join(dir, 'gated'),
       '--baseline',
       same,
-      '--tolerance',
-      '5',
     ]);
-    expect(ok.code).toBe(0);
+    // The error, if any, is shown beside the code.
+    expect([ok.code, ok.stderr]).toEqual([0, expect.any(String)]);
   });
 
   it('stage refuses an image without a passing run, and records the runs with it', async () => {

@@ -1,6 +1,6 @@
 import { parseOsu } from '../../src/checks/osu';
 import { judge } from '../../src/checks/judge';
-import { compareFigures } from '../../src/checks/gate';
+import { compareFigures, describeRegression, worstRegression } from '../../src/checks/gate';
 import { parseChecks } from '../../src/checks/spec';
 import { batchScript } from '../../src/checks/slurm';
 import { checkScript, parseProfile } from '../../src/checks/profile';
@@ -166,6 +166,27 @@ describe('the regression gate on recorded figures', () => {
     const slower = judge(bwCheck, { exitCode: 0, output: BW.replace('23947.77', '10000'), durationMs: 1 });
     expect(compareFigures([faster], [old], 0.05)).toEqual([]);
     expect(compareFigures([slower], [old], 0.05).map((r) => r.size)).toEqual([4194304]);
+  });
+  it('refuses a run that stopped before a size the baseline measured, and names that size first', () => {
+    // Cut after the 512 KiB line: the 1 MiB figure is missing, and a faster 4-byte one is no excuse.
+    const lines = BCAST_FULL.split('\n');
+    const cut = lines.filter((l) => !/^1048576\s/.test(l)).join('\n');
+    const short = judge(latencyCheck, { exitCode: 0, output: cut, durationMs: 1 });
+    expect(short.passed).toBe(true);
+    const regressions = compareFigures([short], [base], 0.1);
+    expect(regressions).toEqual([
+      { check: 'bcast', size: 1048576, kind: 'latency', baseline: 381.45, value: null, worseBy: null },
+    ]);
+    const worse = judge(latencyCheck, { exitCode: 0, output: BCAST_FULL.replace('381.45', '900.00'), durationMs: 1 });
+    const both = [...compareFigures([worse], [base], 0.1), ...regressions];
+    expect(worstRegression(both)).toBe(regressions[0]);
+    expect(describeRegression(regressions[0])).toBe(
+      'bcast at 1048576 B, measured by the baseline (381.45) but not by this run',
+    );
+    expect(describeRegression(both[0])).toMatch(/^bcast at 1048576 B, latency 381.45 → 900 \(136% worse\)$/);
+  });
+  it('ignores checks this run did not run (a --check subset)', () => {
+    expect(compareFigures([], [base], 0.1)).toEqual([]);
   });
 });
 

@@ -37,8 +37,9 @@ export const regressionSchema = z.object({
   size: z.number(),
   kind: z.enum(['latency', 'bandwidth']),
   baseline: z.number(),
-  value: z.number(),
-  worseBy: z.number(),
+  // Null: a size the baseline measured and this run did not.
+  value: z.number().nullable(),
+  worseBy: z.number().nullable(),
 });
 
 /**
