@@ -138,7 +138,16 @@ export { isDone, isEnded, parseSlurmSettings, phase, splitForSlurm, type JobReco
 // Host compatibility: what a module binds, against what an image needs.
 export { takeSnapshot } from './compat/snapshot';
 export { glibcVersion } from './compat/versions';
-export { bindsOf, checkCompat, parseMpiLevel, readSnapshot, type BindSource, type CompatOptions } from './compat/run';
+export {
+  bindsOf,
+  checkCompat,
+  parseCompatImage,
+  parseMpiLevel,
+  readSnapshot,
+  type BindSource,
+  type CompatImage,
+  type CompatOptions,
+} from './compat/run';
 export { DATA_BINDS } from './compat/binds';
 export type { CompatReport } from './compat/check';
 export type { Break } from './compat/linker';

@@ -14,6 +14,7 @@ import {
   firstBreak,
   InputError,
   openTree,
+  parseCompatImage,
   parseMpiLevel,
   readSnapshot,
   recordHost,
@@ -169,11 +170,7 @@ export function registerCompat(program: Command): void {
             warn: (l: string) => io.stderr(`sifkit: warning: ${l}\n`),
           };
           if (image) {
-            const reports = await checkCompat(
-              image.startsWith('docker-daemon:') ? image : path.resolve(image),
-              hosts,
-              opts,
-            );
+            const reports = await checkCompat(parseCompatImage(image), hosts, opts);
             const ok = reports.every((r) => r.compatible);
             if (io.json) io.stdout(jsonDoc({ ok, reports }));
             else {

@@ -63,6 +63,12 @@ const buildRecord = o({
   })
     .optional()
     .describe('the leak scan of a new or newly scanned image'),
+  engine: o({ version: str, apiVersion: str, imageBuiltWith: str.optional() }).describe(
+    "the engine that built or holds the image, and the version that built it: what the SIF's provenance records",
+  ),
+  baseImages: z
+    .array(o({ ref: str, imageId: str.optional() }))
+    .describe("the definition's FROM images, each with the image ID it resolved to in that engine"),
 });
 const convertRecord = o({
   out: str,

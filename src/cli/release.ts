@@ -29,6 +29,7 @@ import {
   loadSigningKey,
   openTree,
   parseSlurmSettings,
+  parseTarget,
   resolveRoot,
   type PipelineContext,
   type PipelineDef,
@@ -207,6 +208,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     const testedFile = testedKeyFile(flags);
     const testedKey = testedFile ? await loadSigningKey(testedFile) : undefined;
     const grace = graceDays(flags.graceDays);
+    const to = flags.to === undefined ? undefined : parseTarget(flags.to);
     const engines = engineList(flags.engines);
     const def = await loadPipeline(pipeline, STAGES);
     const executor = flags.on ?? def.executor ?? 'local';
@@ -253,7 +255,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
         signingKey,
         testedKey,
         untested: flags.untested,
-        to: flags.to,
+        to,
         rollback: flags.rollback,
         compat: flags.compat,
         purge: flags.purge,

@@ -1,6 +1,6 @@
 /**
  * The compat commands' library side: read a host snapshot, take one, and
- * check an image (a SIF file, or `docker-daemon:REF` in an engine) against
+ * check an image (a SIF file, or an image in an engine: `CompatImage`) against
  * one or more snapshots.
  */
 import { promises as fs } from 'node:fs';
@@ -48,23 +48,42 @@ export interface CompatOptions extends ReadImageOptions {
   engine?: () => Promise<ImageEngine>;
 }
 
-/** Reads an image's files once: a SIF by path, or `docker-daemon:REF`. */
-export async function readImageFiles(image: string, opts: CompatOptions): Promise<ImageFiles> {
-  const m = /^docker-daemon:(?:\/\/)?(.+)$/.exec(image);
-  if (m) {
-    if (!opts.engine) throw new InputError('no-engine', `${image}: no image engine to read it from`);
-    return engineImageFiles(await opts.engine(), m[1], opts);
+/** An image to check: a SIF file, or an image in the engine by reference. */
+export type CompatImage = { kind: 'sif'; path: string } | { kind: 'engine'; ref: string };
+
+/** The command line's IMAGE, read once at the edge: `docker-daemon:REF`, else the path of a SIF. */
+export function parseCompatImage(text: string): CompatImage {
+  const m = /^docker-daemon:(?:\/\/)?(.+)$/.exec(text);
+  return m ? { kind: 'engine', ref: m[1] } : { kind: 'sif', path: path.resolve(text) };
+}
+
+/** How reports name an image: the SIF's path, or `docker-daemon:REF`. */
+export function compatImageName(image: CompatImage): string {
+  return image.kind === 'sif' ? image.path : `docker-daemon:${image.ref}`;
+}
+
+/** Reads an image's files once: a SIF by path, or an image in the engine. */
+export async function readCompatImage(image: CompatImage, opts: CompatOptions): Promise<ImageFiles> {
+  if (image.kind === 'engine') {
+    if (!opts.engine) throw new InputError('no-engine', `${compatImageName(image)}: no image engine to read it from`);
+    return engineImageFiles(await opts.engine(), image.ref, opts);
   }
-  await fs.access(image);
-  return sifImageFiles(image, opts);
+  await fs.access(image.path);
+  return sifImageFiles(image.path, opts);
+}
+
+/** The same from the text a caller was given (`docker-daemon:REF` or a SIF's path), parsed here once. */
+export function readImageFiles(text: string, opts: CompatOptions): Promise<ImageFiles> {
+  return readCompatImage(parseCompatImage(text), opts);
 }
 
 /** One image against each snapshot, its files read once. */
 export async function checkCompat(
-  image: string,
+  image: CompatImage,
   hosts: HostSnapshot[],
   opts: CompatOptions = {},
 ): Promise<CompatReport[]> {
-  const files = await readImageFiles(image, opts);
-  return hosts.map((h) => checkImage(image, files, h, { mpiLevel: opts.mpiLevel }));
+  const files = await readCompatImage(image, opts);
+  const name = compatImageName(image);
+  return hosts.map((h) => checkImage(name, files, h, { mpiLevel: opts.mpiLevel }));
 }

@@ -39,17 +39,6 @@ export function sha256Text(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** FROM references of a Dockerfile (no `--platform`), less those naming an earlier stage (`FROM rocm AS osu`). */
-export function fromImages(dockerfile: string): string[] {
-  const out: string[] = [];
-  const stages = new Set<string>();
-  for (const m of dockerfile.matchAll(/^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?/gim)) {
-    if (!stages.has(m[1].toLowerCase()) && !out.includes(m[1])) out.push(m[1]);
-    if (m[2] !== undefined) stages.add(m[2].toLowerCase());
-  }
-  return out;
-}
-
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

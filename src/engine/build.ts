@@ -27,10 +27,11 @@ import { derivePort, digestOfServed, listServedFiles, servedFilesDigest } from '
 import { badServerDir, servingPlan } from '../fileserver/serving';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { dockerhashOf, imageTag } from '../recipe/names';
+import { baseImages } from '../recipe/parsed-dockerfile';
 import { LABEL, type RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
-import type { ImageEngine, ImageSummary } from './engine';
+import type { EngineVersion, ImageDetails, ImageEngine, ImageSummary } from './engine';
 import { BuildStreamParser } from './progress';
 
 export interface BuildOptions {
@@ -79,6 +80,36 @@ export interface BuildRecord {
   logPath?: string;
   accessLogPath?: string;
   leakScan?: Omit<LeakScanResult, 'leaks' | 'toolProblems'>;
+  /** The engine that built or holds the image, and the version that built it when the image records one. */
+  engine: EngineVersion & { imageBuiltWith?: string };
+  /** The definition's FROM images, each with the image ID it resolved to in that engine (none: it holds no such image). */
+  baseImages: Array<{ ref: string; imageId?: string }>;
+}
+
+/**
+ * What provenance records of a build, asked of the engine once, here,
+ * rather than again by the attest step: the engine's version, the version
+ * that built the image (from `info` when the build just inspected it), and
+ * what each FROM image of the render's parse resolved to.
+ */
+async function buildFacts(
+  engine: ImageEngine,
+  rendered: RenderedVariant,
+  imageId: string,
+  signal: AbortSignal,
+  info?: ImageDetails,
+): Promise<Pick<BuildRecord, 'engine' | 'baseImages'>> {
+  const resolved = [];
+  for (const ref of baseImages(rendered.parsed)) {
+    const id = await engine.inspectImage(ref).then(
+      (d) => d.id,
+      () => undefined,
+    );
+    resolved.push({ ref, imageId: id });
+  }
+  const version = await engine.version(signal);
+  const builtWith = (info ?? (await engine.inspectImage(imageId).catch(() => undefined)))?.builtWith;
+  return { engine: { ...version, ...(builtWith ? { imageBuiltWith: builtWith } : {}) }, baseImages: resolved };
 }
 
 export function splitTag(tag: string): { repo: string; tag: string } {
@@ -283,6 +314,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
           size: img.size,
           durationMs: Date.now() - started,
           reused: true,
+          ...(await buildFacts(engine, rendered, img.id, signal)),
         };
       }
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
@@ -301,6 +333,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
         durationMs: Date.now() - started,
         reused: true,
         leakScan,
+        ...(await buildFacts(engine, rendered, img.id, signal)),
       };
     }
   }
@@ -416,6 +449,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       logPath,
       accessLogPath: server ? accessLogPath : undefined,
       leakScan,
+      ...(await buildFacts(engine, rendered, imageId, signal, info)),
     };
   } catch (e) {
     await removeQuietly(engine, parser.containers);

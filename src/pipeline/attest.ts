@@ -12,15 +12,15 @@
  */
 import * as path from 'node:path';
 import { attestSif, type AttestResult } from '../convert/attach';
-import { fromImages, sha256Text, type ProvenanceInput } from '../convert/provenance-doc';
-import type { ImageEngine } from '../engine/engine';
+import { sourceText, type Source } from '../convert/convert';
+import { sha256Text, type ProvenanceInput } from '../convert/provenance-doc';
 import { defaultVerdictDir, readVerdict } from '../engine/verdict';
 import { OperationError } from '../errors';
 import { digestOfServed, listServedFiles } from '../fileserver/served';
 import { servingPlan } from '../fileserver/serving';
 import { servedRole } from '../recipe/served';
 import { sourcesOf } from '../recipe/sources';
-import { inspectSif } from '../sif/inspect';
+import { inspectSif, type SifSummary } from '../sif/inspect';
 import { sha256File } from '../util/files';
 import type { PipelineContext, VariantState } from './context';
 import { recipeInputs } from './stages';
@@ -55,31 +55,24 @@ async function servedFacts(ctx: PipelineContext, v: VariantState, imageId: strin
   return { digest, files };
 }
 
+/**
+ * Attaches the SBOM, provenance and (with the run's key) signature to the
+ * variant's SIF. The facts of the build (the FROM images resolved, the
+ * engine's version) come from its `BuildRecord`, as the build stage asked
+ * them: the Dockerfile is not parsed again, nor the engine asked again.
+ */
 export async function attestVariant(
   ctx: PipelineContext,
   v: VariantState,
   sif: string,
-  engine: ImageEngine,
-  source?: string,
+  /** What the SIF was converted from (default: the built image in its engine). */
+  source?: Source,
 ): Promise<AttestResult> {
   const rendered = v.rendered!;
   const build = v.results.build!;
   const inputs = await recipeInputs(ctx);
-  const baseImages = [];
-  for (const ref of fromImages(rendered.dockerfile)) {
-    const imageId = await engine.inspectImage(ref).then(
-      (d) => d.id,
-      () => undefined,
-    );
-    baseImages.push({ ref, imageId });
-  }
-  const engineVersion = await engine.version(ctx.signal);
-  const builtWith = await engine.inspectImage(build.imageId).then(
-    (d) => d.builtWith,
-    () => undefined,
-  );
   const provenance: ProvenanceInput = {
-    source: source ?? `docker-daemon:${build.imageId}`,
+    source: sourceText(source ?? { kind: 'docker-daemon', ref: build.imageId }),
     imageId: build.imageId,
     labels: rendered.labels,
     recipe: rendered.recipe,
@@ -87,11 +80,11 @@ export async function attestVariant(
     definitionHash: rendered.definitionHash,
     fragments: inputs.fragments.map(([p, text]) => ({ path: p, sha256: sha256Text(text) })),
     contextFiles: inputs.files,
-    baseImages,
+    baseImages: build.baseImages,
     buildArgs: rendered.runtimeArgs,
     served: await servedFacts(ctx, v, build.imageId),
     sources: rendered.sources.length ? sourcesOf(rendered) : undefined,
-    engine: { name: 'docker', ...engineVersion, ...(builtWith ? { imageBuiltWith: builtWith } : {}) },
+    engine: { name: 'docker', ...build.engine },
   };
   return attestSif(sif, provenance, { signingKey: ctx.options.signingKey, signal: ctx.signal });
 }
@@ -99,10 +92,11 @@ export async function attestVariant(
 /**
  * Whether a SIF carries what this run adds: the SBOM and provenance, and a
  * signature when the run signs. One answer for the local convert stage and
- * the Slurm one.
+ * the Slurm one; `sif` is its path, or its summary when the caller has read
+ * it already (not read a second time).
  */
-export async function attested(ctx: PipelineContext, sif: string): Promise<boolean> {
-  const s = await inspectSif(sif);
+export async function attested(ctx: PipelineContext, sif: string | SifSummary): Promise<boolean> {
+  const s = typeof sif === 'string' ? await inspectSif(sif) : sif;
   return (
     s.objects.some((o) => o.type === 'sbom') &&
     (!ctx.options.signingKey || s.objects.some((o) => o.type === 'signature'))

@@ -15,7 +15,7 @@ import type { RecipeInputs } from '../recipe/render-recipe';
 import type { SigningKey } from '../sif/keys';
 import type { RenderedVariant } from '../recipe/render';
 import type { ParamValues, Recipe } from '../recipe/types';
-import type { PromoteRecord } from '../tree/promote';
+import type { PromoteRecord, PromoteTarget } from '../tree/promote';
 import type { PurgeResult } from '../tree/quarantine';
 import type { RetireResult } from '../tree/retire';
 import type { Tree } from '../tree/names';
@@ -53,8 +53,8 @@ export interface PipelineOptions {
   runner?: 'local' | 'slurm';
   resultsDir?: string;
   untested?: boolean;
-  /** Overrides the pipeline file's promote `to:`. */
-  to?: string;
+  /** Overrides the pipeline file's promote `to:` (parsed by the command line). */
+  to?: PromoteTarget;
   tolerance?: number;
   /** convert: what `sifkit convert` takes besides where the SIF goes. */
   convert?: { backend?: Backend; fixPerms?: boolean; compression?: Compression; mem?: string; processors?: number };

@@ -17,7 +17,7 @@ import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath } from '../che
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
-import { parseTarget, promote } from '../tree/promote';
+import { promote, type PromoteTarget } from '../tree/promote';
 import { EASYBUILD, type Tree } from '../tree/root';
 import { stage } from '../tree/stage';
 import { loadPolicyFile } from '../tree/policy-file';
@@ -129,7 +129,8 @@ export const archiveStage: Stage = {
     v.pendingScan = undefined;
     v.results.archive = { path: file, size: r.archiveSize };
     // Converted here: the convert stage only attests it.
-    if (sif && r.convert) v.results.convert = recordOf(`docker-daemon:${b.imageId}`, sif, started, r.convert);
+    if (sif && r.convert)
+      v.results.convert = recordOf(sourceText({ kind: 'docker-daemon', ref: b.imageId }), sif, started, r.convert);
     report.title(
       `Saved ${path.basename(file)} (${(r.archiveSize / 1048576).toFixed(0)} MiB${r.scan ? ', scanned' : ''}${r.convert ? ', converted' : ''})`,
     );
@@ -190,14 +191,14 @@ export const convertStage: Stage = {
       const s = await inspectSif(out);
       if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
       // Converted but not attested (or not signed, when the run signs): convert again, attest after.
-      if (!(await attested(ctx, out))) return undefined;
+      if (!(await attested(ctx, s))) return undefined;
     } catch {
       return undefined; // unreadable: convert again
     }
     v.results.convert = {
       out,
       backend: 'native',
-      source: built(v).imageId,
+      source: sourceText({ kind: 'docker-daemon', ref: built(v).imageId }),
       size: (await fs.stat(out)).size,
       durationMs: 0,
     };
@@ -211,27 +212,21 @@ export const convertStage: Stage = {
     const alongside = v.results.convert?.out === out ? v.results.convert : undefined;
     // Else the image's archive when it is there (a SIF removed, or converted in a later pass), not a new export.
     const archive = alongside ? undefined : await archiveOfImage(ctx, v);
+    // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
+    // to parse back, and the same object for the conversion and the provenance. Its scan is not asked
+    // again: build returns an image only once its leak scan passed (or had passed) for that ID.
+    const source: Source = archive
+      ? { kind: 'docker-archive', path: archive }
+      : { kind: 'docker-daemon', ref: built(v).imageId };
     if (!alongside) report.progress('waiting for a conversion slot');
     const r =
       alongside ??
       (await ctx.run.slots.use('convert', () => {
         report.progress(`${archive ? path.basename(archive) : 'docker export'} | mksquashfs -> ${out}`);
-        // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
-        // to parse back. Its scan is not asked again: build returns an image only once its leak scan
-        // passed (or had passed) for that ID.
-        const source: Source = archive
-          ? { kind: 'docker-archive', path: archive }
-          : { kind: 'docker-daemon', ref: built(v).imageId };
         return convertSource(source, out, { ...ctx.options.convert, signal: ctx.signal, engine });
       }));
     report.progress('SBOM, provenance and signature');
-    const a = await attestVariant(
-      ctx,
-      v,
-      out,
-      engine,
-      archive && sourceText({ kind: 'docker-archive', path: archive }),
-    );
+    const a = await attestVariant(ctx, v, out, source);
     v.results.convert = { ...r, size: (await fs.stat(out)).size };
     report.title(
       `Converted ${path.basename(out)} (${(r.size / 1048576).toFixed(0)} MiB, ${(r.durationMs / 1000).toFixed(0)} s; ${a.already ? 'SBOM kept' : `SBOM of ${a.packages} packages`}${a.signature ? ', signed' : ''})`,
@@ -270,7 +265,7 @@ export const testStage: Stage = {
     return `passed on ${run.finished.slice(0, 16).replace('T', ' ')} (${run.runner})`;
   },
   async run(ctx, v, report, w) {
-    if (v.results.convert) await compatBeforeTests(ctx, v, v.results.convert.out);
+    if (v.results.convert) await compatBeforeTests(ctx, v, { kind: 'sif', path: v.results.convert.out });
     const runner = ctx.options.runner ?? (w as TestWith).runner ?? 'local';
     const engine = await engineFor(ctx, v);
     // What this run holds: the image it built (and its SIF: Slurm runs the SIF, or the image, as the
@@ -354,8 +349,9 @@ export const stagingStage: Stage = {
   },
 };
 
-function promoteTo(ctx: PipelineContext, w: PromoteWith) {
-  return parseTarget(ctx.options.to ?? w.to ?? 'all');
+/** The command line's target, else the pipeline file's (both checked before the run), else all. */
+function promoteTo(ctx: PipelineContext, w: PromoteWith): PromoteTarget {
+  return ctx.options.to ?? w.to ?? 'all';
 }
 
 export const promoteStage: Stage = {

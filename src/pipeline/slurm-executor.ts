@@ -14,6 +14,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
+import { sourceText } from '../convert/convert';
 import { parseProfile, slurmWithOverrides } from '../checks/profile';
 import { saveRun } from '../checks/results';
 import { findBaseline, runFailure, testRun, type GateInputs } from '../checks/run';
@@ -27,7 +28,6 @@ import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
 import { attested, attestVariant } from './attest';
 import { compatBeforeTests } from './compat-gate';
-import { engineFor } from './engines';
 import { built, dockerArchivePath, sifName, sifPath } from './outputs';
 import type { TestWith } from './stage-with';
 import { runPipeline, type RunSettings } from './runner';
@@ -262,7 +262,7 @@ function slurmStage(exec: SlurmExecution, run: SlurmRun): Stage {
         return;
       }
       // Before any job: the image the jobs would convert and test, against the tree's hosts (as locally).
-      await compatBeforeTests(ctx, v, `docker-daemon:${built(v).imageId}`);
+      await compatBeforeTests(ctx, v, { kind: 'engine', ref: built(v).imageId });
       // The baseline read before any job of this variant is submitted: a missing one is refused first.
       const baseline = await findBaseline(run.gate, v.rendered!.names.stem, sifName(v));
       const r = recordFor(ctx, v, run.jobs);
@@ -292,7 +292,7 @@ function slurmStage(exec: SlurmExecution, run: SlurmRun): Stage {
       v.results.convert = {
         out: r.sif,
         backend: 'native',
-        source: `docker-archive:${r.archive}`,
+        source: sourceText({ kind: 'docker-archive', path: r.archive }),
         size: stat.size,
         durationMs: 0,
       };
@@ -322,7 +322,7 @@ async function attestSlurmSif(
   report: { progress(line: string): void },
 ) {
   report.progress('SBOM, provenance and signature');
-  return attestVariant(ctx, v, sif, await engineFor(ctx, v), `docker-archive:${archive}`);
+  return attestVariant(ctx, v, sif, { kind: 'docker-archive', path: archive });
 }
 
 /**

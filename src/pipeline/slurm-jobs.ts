@@ -7,10 +7,11 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from '../errors';
 import { cancelJobs, jobStates, type SlurmEffects } from '../slurm/client';
 import { realClock } from '../util/clock';
 import { writeFileAtomic } from '../util/files';
+import { parseJsonDocument } from '../validate/schema';
+import { runJobsSchema } from '../validate/schemas/slurm';
 import { isEnded, type JobRecord, type RunJobs } from './slurm-plan';
 
 /** Beside the SIFs: the state file, the job scripts, the conversion logs, the test jobs' directories. */
@@ -24,6 +25,7 @@ export function stateFileFor(outDir: string): string {
   return path.join(jobsDirFor(outDir), 'jobs.json');
 }
 
+/** The run's state file, checked against its schema (a new controller acts on it); none: undefined. */
 export async function readJobs(file: string): Promise<RunJobs | undefined> {
   let text: string;
   try {
@@ -31,16 +33,7 @@ export async function readJobs(file: string): Promise<RunJobs | undefined> {
   } catch {
     return undefined;
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new InputError('bad-jobs-file', `${file} is not JSON`);
-  }
-  const d = doc as RunJobs;
-  if (d?.version !== 1 || !Array.isArray(d.variants))
-    throw new InputError('bad-jobs-file', `${file} is not a sifkit job record (version 1)`);
-  return d;
+  return parseJsonDocument(runJobsSchema, text, file, 'bad-jobs-file');
 }
 
 export async function writeJobs(file: string, jobs: RunJobs): Promise<void> {

@@ -4,7 +4,7 @@ import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { checkFetches, definitionEnv } from './fetches';
 import { assertLintClean, assertNoRawDownloads, type LintProblem } from './lint';
-import { parseDockerfile } from './parsed-dockerfile';
+import { parseDockerfile, type ParsedDockerfile } from './parsed-dockerfile';
 import { renderSourceFetch, resolveSource, sourcesLabel, type ResolvedSource } from './sources';
 import { variantNames } from './names';
 import { resolveServed, type ServedFile } from './served';
@@ -45,6 +45,8 @@ export interface RenderedVariant {
   labels: Record<string, string>;
   /** The complete Dockerfile: body plus the provenance LABEL. */
   dockerfile: string;
+  /** That Dockerfile read once, by the render: every later reader (the build's provenance facts) takes this. */
+  parsed: ParsedDockerfile;
   warnings: LintProblem[];
   /** The declared sources its fragments fetch, in order of first use (recipe/sources.ts). */
   sources: ResolvedSource[];
@@ -114,6 +116,7 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
     served,
     labels,
     dockerfile,
+    parsed,
     warnings,
     sources: [...sources.values()],
     context,

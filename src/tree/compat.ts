@@ -10,7 +10,7 @@ import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RefusedError, errnoCode } from '../errors';
-import { checkCompat, readSnapshot, type CompatOptions } from '../compat/run';
+import { checkCompat, readSnapshot, type CompatImage, type CompatOptions } from '../compat/run';
 import type { CompatReport } from '../compat/check';
 import { parseSifFileName } from '../recipe/names';
 import { TEMP_MARKER, writeFileAtomic } from '../util/files';
@@ -95,20 +95,20 @@ export async function compatGate(tree: Tree, name: string, opts: CompatOptions =
     ))
   )
     return [];
-  return checkAgainstRecorded(tree, file, name, opts);
+  return checkAgainstRecorded(tree, { kind: 'sif', path: file }, name, opts);
 }
 
 /** As compatGate, for a SIF not yet in the tree (the release checks it before its tests). */
 export async function checkAgainstRecorded(
   tree: Tree,
-  file: string,
+  image: CompatImage,
   name: string,
   opts: CompatOptions = {},
 ): Promise<CompatReport[]> {
   const hosts = await recordedHosts(tree);
   if (!hosts.length) return [];
   const reports = await checkCompat(
-    file,
+    image,
     hosts.map((h) => h.snapshot),
     opts,
   );
@@ -192,7 +192,7 @@ export async function treeCompat(
     if (img.sameAs) continue;
     opts.onImage?.(img.name);
     try {
-      done.set(img.name, { ...img, reports: await checkCompat(img.path, hosts, opts) });
+      done.set(img.name, { ...img, reports: await checkCompat({ kind: 'sif', path: img.path }, hosts, opts) });
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') done.set(img.name, { ...img, reports: [], error: 'file missing' });
       else throw e;

@@ -4,7 +4,8 @@
  * - a release (build, convert, sign) writes a provenance document that
  *   its strict schema accepts, naming every served file with its role and
  *   digest (the digest over them is the scan verdict's), the declared
- *   source with its pin, and the engine; the signature verifies;
+ *   source with its pin, the engine and the base image, as the build
+ *   record holds them (not asked again by attest); the signature verifies;
  * - `release --on slurm` signs too, in the controller after the jobs: the
  *   key (given as $SIFKIT_SIGNING_KEY, which sbatch exports) is in no job
  *   script, log or job file, and the SIF's provenance is the controller's;
@@ -20,7 +21,7 @@ import * as path from 'node:path';
 import { readVerdict } from '../../src/engine/verdict';
 import { provenanceDocSchema, type ProvenanceDoc } from '../../src/validate/schemas/provenance';
 import { runCli } from '../support/cli';
-import { docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { docker, removeTestImages, runId, TEST_TESTING, writeTestRecipe } from '../support/engine';
 
 jest.setTimeout(1_800_000);
 
@@ -29,6 +30,7 @@ const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-h39-state-'));
 process.env.SIFKIT_STATE_DIR = stateDir;
 
 const TOOL = '/usr/local/bin/attest-tool';
+const BASE = 'sifkit-test/debian-bookworm:nompi';
 let work: string;
 let recipe: string;
 let key: string;
@@ -72,11 +74,10 @@ beforeAll(async () => {
   execFileSync('tar', ['-C', path.dirname(src), '-czf', tarball, 'demo-1.0']);
   digests.demo = sha256(await fs.readFile(tarball));
   await fs.writeFile(path.join(recipe, 'context', 'curl'), CURL, { mode: 0o755 });
-  await fs.writeFile(
-    path.join(recipe, 'main.docker'),
-    [
-      'FROM sifkit-test/debian-bookworm:nompi',
-      `LABEL ${TEST_LABEL}="${runId}"`,
+  await fs.writeFile(path.join(recipe, 'USER.md'), '# attest {{ version }}\n\nThe module is {{ module }}.\n');
+  await writeTestRecipe(path.join(work, 'defs'), 'attest', {
+    base: BASE,
+    steps: [
       'COPY curl /usr/local/bin/',
       'ARG SERVER_PORT',
       'ARG SERVED_DIGEST',
@@ -85,16 +86,8 @@ beforeAll(async () => {
       'RUN set -e ; {{ source "demo" "/tmp/demo.tar.gz" }} ; mkdir -p /opt/demo ; tar -xzf /tmp/demo.tar.gz -C /opt/demo ; rm /tmp/demo.tar.gz',
       'RUN echo "attest {{ v }}" > /etc/attest-version',
       'ENV WITH_CONDA="true"',
-      '',
-    ].join('\n'),
-  );
-  await fs.writeFile(path.join(recipe, 'USER.md'), '# attest {{ version }}\n\nThe module is {{ module }}.\n');
-  await fs.writeFile(
-    path.join(recipe, 'recipe.yaml'),
-    `name: attest
-naming: { prefix: sifkittest, app: attest, version: v, parts: [[v, v]] }
-fragments: [attest/main.docker]
-context: context
+    ],
+    rest: `context: context
 server_files: served
 runtime_args: [SERVER_PORT, SERVED_DIGEST]
 served:
@@ -104,20 +97,11 @@ sources:
   demo:
     path: sources/demo-1.0.tar.gz
     sha256: ${digests.demo}
-parameters: { v: { type: version, default: '1.0' } }
 checks:
   - { name: version, command: 'cat /etc/attest-version', expect: 'attest' }
   - { name: tool, command: '${TOOL}', expect: 'attest tool' }
-testing:
-  local: { launcher: '' }
-  slurm:
-    partition: standard-g
-    sbatch: []
-    srun: srun -N {nodes} -n 1
-    container: docker run --rm --network=none -v {workdir}:/myrun {image}
-    launcher: ''
-`,
-  );
+${TEST_TESTING}`,
+  });
   key = path.join(work, 'keys', 'build.pem');
   await fs.mkdir(path.dirname(key));
   await fs.copyFile(path.join(SYLABS, 'ed25519-private.pem'), key);
@@ -161,6 +145,14 @@ async function expectFullProvenance(p: ProvenanceDoc, imageId: string): Promise<
     ...(info.DockerVersion ? { imageBuiltWith: info.DockerVersion } : {}),
   });
   expect(p.definitionHash).toMatch(/^[0-9a-f]{64}$/);
+  const base = await docker.getImage(BASE).inspect();
+  expect(p.baseImages).toEqual([{ ref: BASE, imageId: base.Id }]);
+}
+
+/** The build's facts travel to attest as its record holds them: the provenance says what the build record says. */
+function expectFactsOfBuild(p: ProvenanceDoc, build: { engine: object; baseImages: object[] }): void {
+  expect(p.engine).toEqual({ name: 'docker', ...build.engine });
+  expect(p.baseImages).toEqual(build.baseImages);
 }
 
 describe('a release signs, and its provenance names the served files, the sources and the engine', () => {
@@ -180,6 +172,7 @@ describe('a release signs, and its provenance names the served files, the source
     const v = JSON.parse(r.stdout).variants[0];
     const p = await provenanceOf(v.sif);
     await expectFullProvenance(p, v.results.build.imageId);
+    expectFactsOfBuild(p, v.results.build);
     expect(p.source).toBe(`docker-daemon:${v.results.build.imageId}`);
     const verified = await runCli(['verify-signature', v.sif, '--key', pub, '--json']);
     expect(verified.code).toBe(0);
@@ -223,6 +216,7 @@ describe('a release signs, and its provenance names the served files, the source
     // The controller attested: a job's `sifkit convert` would have written a provenance of labels only.
     const p = await provenanceOf(v.sif);
     await expectFullProvenance(p, v.results.build.imageId);
+    expectFactsOfBuild(p, v.results.build);
     expect(p.source).toMatch(/^docker-archive:.*\.tar$/);
     const verified = await runCli(['verify-signature', v.sif, '--key', pub, '--json']);
     expect(verified.code).toBe(0);

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
-import { docker, removeTestImages, runId } from '../support/engine';
+import { BUSYBOX, docker, removeTestImages, runId, testRecipeHead } from '../support/engine';
 import { buildFixtureImage } from '../support/trees';
 import { makeSif } from '../support/sifs';
 import type { ResultsFile } from '../../src/checks/results';
@@ -171,17 +171,13 @@ describe('sifkit test: failures, timeouts and cancelled jobs are reported as suc
     await buildFixtureImage(
       docker,
       tag,
-      `FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="sifkittest-checks-${runId}" io.sifkit.recipe="checks"\n`,
+      `FROM ${BUSYBOX}\nLABEL io.sifkit.stem="sifkittest-checks-${runId}" io.sifkit.recipe="checks"\n`,
     );
     await fs.mkdir(path.join(dir, 'checks'));
     await fs.writeFile(path.join(dir, 'checks', 'main.docker'), 'FROM scratch\n');
     await fs.writeFile(
       path.join(dir, 'checks', 'recipe.yaml'),
-      `name: checks
-naming: { prefix: sifkittest, app: checks, version: v, parts: [[v, v]] }
-fragments: [checks/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
+      `${testRecipeHead('checks')}checks:
   - { name: ok, command: 'echo hello from the check', expect: 'hello from' }
   - { name: fails, command: 'sh -c "echo broken; exit 3"' }
   - { name: sleepy, command: 'sleep 120', timeout: 3 }

@@ -14,14 +14,14 @@ import { pipeline } from 'node:stream/promises';
 import { inspectSif } from '../../src/sif/inspect';
 import { compareFiles } from '../../src/convert/reproducible';
 import { runCli } from '../support/cli';
-import { docker, removeTestImages, runId } from '../support/engine';
+import { BUSYBOX, docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type Listing } from '../support/trees';
 
 jest.setTimeout(240_000);
 
 const T = '2001-02-03 04:05:06';
 /** chown before chmod: chown clears setuid and setgid. */
-const HOSTILE = `FROM sifkit-test/busybox:latest
+const HOSTILE = `FROM ${BUSYBOX}
 RUN mkdir -p /x/d000/inner /x/sticky /x/dsgid /x/owned-dir \\
  && echo secret > /x/d000/inner/f && echo a > /x/f000 && echo b > /x/suid && echo c > /x/sgid \\
  && echo d > /x/owned && echo e > /x/f7777 && echo f > /x/bigowner && mkfifo /x/fifo && mkfifo /x/fifo000 \\
@@ -154,7 +154,7 @@ describe('verify --deep --reconvert: the tree proves its SIFs are the conversion
     await buildFixtureImage(
       docker,
       tag,
-      'FROM sifkit-test/busybox:latest\nLABEL io.sifkit.stem="lumi-reconvert-test"\nRUN echo x > /x\n',
+      `FROM ${BUSYBOX}\nLABEL io.sifkit.stem="lumi-reconvert-test"\nRUN echo x > /x\n`,
     );
     await fs.mkdir(path.join(dir, 'root'));
   });

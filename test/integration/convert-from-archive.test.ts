@@ -22,7 +22,7 @@ import { resolveValues } from '../../src/recipe/params';
 import type { Recipe } from '../../src/recipe/types';
 import { inspectSif } from '../../src/sif/inspect';
 import { LABEL } from '../../src/validate/labels';
-import { engine, removeTestImages, writeTinyRecipe } from '../support/engine';
+import { BUSYBOX, engine, removeTestImages, writeTinyRecipe } from '../support/engine';
 
 jest.setTimeout(300_000);
 
@@ -108,7 +108,7 @@ describe('convert from an existing docker archive, on the real engine', () => {
     await fs.rm(v0.results.convert!.out);
     // Another image's archive under this image's name (the base image's).
     await fs.rm(archive);
-    await pipeline(await engine.saveImage('sifkit-test/busybox:latest'), createWriteStream(archive));
+    await pipeline(await engine.saveImage(BUSYBOX), createWriteStream(archive));
 
     const again = await pass(['render', 'build', 'archive', 'convert']);
     const v = again.ctx.variants[0];

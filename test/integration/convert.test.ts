@@ -7,7 +7,7 @@ import { TEMP_MARKER } from '../../src/util/files';
 import { inspectSif } from '../../src/sif/inspect';
 import { CONVERT_LABEL } from '../../src/convert/from-engine';
 import { runCli, CLI } from '../support/cli';
-import { docker, removeTestImages, runId } from '../support/engine';
+import { BUSYBOX, docker, removeTestImages, runId } from '../support/engine';
 import { buildFixtureImage, exportImage, extractPartition, listDir, type FileFacts } from '../support/trees';
 import { layerTar, legacyArchive, toOciLayout } from '../support/archives';
 import { until } from '../support/poll';
@@ -17,7 +17,7 @@ jest.setTimeout(240_000);
 const LONG = `/w/long/${'a'.repeat(60)}/${'b'.repeat(70)}/${'c'.repeat(80)}`;
 
 /** Every OCI flattening case the issue names, made by the engine's own overlay2 diffs. */
-const FIXTURE = `FROM sifkit-test/busybox:latest
+const FIXTURE = `FROM ${BUSYBOX}
 ENV PATH=/bin:/usr/bin HOME_NOTE="a \\"quoted\\" \\$value" 1BAD=skipped
 RUN mkdir -p /w/a /w/opq/sub /w/empty /w/h \\
  && echo gone > /w/a/gone && echo keep > /w/a/keep \\
@@ -440,7 +440,7 @@ describe('convert: bad input leaves nothing behind', () => {
     const before = (await fs.readdir(dir)).filter((f) => f.includes('k9'));
     expect(before).toEqual([expect.stringMatching(/^\.k9\.sif\.sifkit-tmp-/)]);
     // Run again: the killed run's container and temp file go, the SIF comes.
-    expect((await runCli(['convert', 'docker-daemon:sifkit-test/busybox:latest', '-o', out])).code).toBe(0);
+    expect((await runCli(['convert', `docker-daemon:${BUSYBOX}`, '-o', out])).code).toBe(0);
     expect(await exportContainers()).toEqual([]);
     expect((await fs.readdir(dir)).filter((f) => f.includes('k9'))).toEqual(['k9.sif']);
     await fs.rm(out);

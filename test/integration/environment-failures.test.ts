@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSlurm } from '../../src/checks/slurm';
 import { runCli } from '../support/cli';
+import { BUSYBOX } from '../support/engine';
 import { layerTar, legacyArchive } from '../support/archives';
 import { closedPort } from '../support/ports';
 
@@ -149,7 +150,7 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  const convertWith = (env: NodeJS.ProcessEnv, ref = 'sifkit-test/busybox:latest') =>
+  const convertWith = (env: NodeJS.ProcessEnv, ref = BUSYBOX) =>
     runCli(['convert', `docker-daemon:${ref}`, '-o', path.join(dir, 'x.sif')], { env });
 
   it('no socket at the address: exit 1, named, with a hint', async () => {
@@ -205,7 +206,7 @@ describe('a Docker engine that is absent, refuses, or answers with an error', ()
             process.execPath,
             cli,
             'convert',
-            'docker-daemon:sifkit-test/busybox:latest',
+            `docker-daemon:${BUSYBOX}`,
             '-o',
             '/tmp/never.sif',
           ],

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'parse5';
 import { runCli } from '../support/cli';
+import { testRecipeHead } from '../support/engine';
 import { easyconfigValues } from '../support/easyconfig';
 import { genTree, series } from '../support/gentree';
 import { makeSif } from '../support/sifs';
@@ -390,11 +391,7 @@ describe('the Slurm job script: a SIF name that is a command, a directory with a
     // The "container" runs the check on this host after proving the SIF arrived as one word, exactly.
     await fs.writeFile(
       path.join(recipe, 'recipe.yaml'),
-      `name: hostile
-naming: { prefix: sifkittest, app: hostile, version: v, parts: [[v, v]] }
-fragments: [slurm-recipe/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
+      `${testRecipeHead('hostile', 'slurm-recipe/main.docker')}checks:
   - { name: ok, command: 'echo hello from the check', expect: 'hello from' }
 testing:
   slurm:

@@ -15,7 +15,7 @@ import type { ImageEngine } from '../../src/engine/engine';
 import { OperationError } from '../../src/errors';
 import { sha256Stream } from '../../src/util/files';
 import { runCli } from '../support/cli';
-import { docker, engine, removeTestImages, runId } from '../support/engine';
+import { BUSYBOX, docker, engine, removeTestImages, runId } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
 import { buildFixtureImage } from '../support/trees';
 
@@ -25,7 +25,7 @@ jest.setTimeout(240_000);
 process.env.SIFKIT_STATE_DIR = mkdtempSync(path.join(os.tmpdir(), 'sifkit-state-'));
 
 /** Layers with whiteouts, an opaque directory and hard links: what pass 1 must flatten as the archive converter does. */
-const FIXTURE = `FROM sifkit-test/busybox:latest
+const FIXTURE = `FROM ${BUSYBOX}
 RUN mkdir -p /w/a /w/opq && echo gone > /w/a/gone && echo keep > /w/a/keep && echo old > /w/opq/old \\
  && echo t > /w/t && ln /w/t /w/t2 && mkdir -p /opt/cray && echo licensed > /opt/cray/lib
 RUN rm /w/a/gone /opt/cray/lib && rm -rf /w/opq && mkdir /w/opq && echo new > /w/opq/new && ln /w/t /w/t3

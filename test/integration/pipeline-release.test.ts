@@ -282,11 +282,11 @@ describe('the release pipeline over the in-memory engine', () => {
     }
     // Objects, not strings: the stages use the recipe the run loaded and the tree it was handed; the build
     // context is listed once, when the recipe's inputs are read, for every variant's render and build. The
-    // engine is asked about an image by build (its size) and the provenance (the engine version that built
-    // it), and the image leaves it once: one save for scan, archive and SIF.
+    // engine is asked about an image once, by the build (its size, and the engine version that built it, which
+    // the build record carries to the provenance), and the image leaves it once: one save for scan, archive and SIF.
     expect(calls).toEqual({ loadRecipe: 0, loadRecipeByName: 0, openTree: 0, listContext: 1 });
     for (const img of engine.built.values()) {
-      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(2);
+      expect(engine.calls.filter((c) => c.op === 'inspectImage' && c.args[0] === img.id)).toHaveLength(1);
       expect(engine.calls.filter((c) => c.op === 'saveImage' && c.args[0] === img.id)).toHaveLength(1);
     }
     // No `docker export`: the export converter's container is never made.
@@ -337,7 +337,10 @@ describe('the release pipeline over the in-memory engine', () => {
       });
       expect(v.results).toMatchObject({
         archive: { path: path.join(treeAt(path.join(dir, 'root')).tested, nameOf(v).replace(/\.sif$/, '.tar')) },
-        convert: { out: path.join(treeAt(path.join(dir, 'root')).tested, nameOf(v)), source: img.id },
+        convert: {
+          out: path.join(treeAt(path.join(dir, 'root')).tested, nameOf(v)),
+          source: `docker-daemon:${img.id}`,
+        },
         test: { passed: true, image: nameOf(v) },
         stage: { name: nameOf(v), already: true },
       });

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tar from 'tar-stream';
 import { readVerdict } from '../../src/engine/verdict';
 import { runCli } from '../support/cli';
-import { allContainerIds, docker, removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { allContainerIds, docker, removeTestImages, runId, testDefinition } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
 
 /**
@@ -165,7 +165,7 @@ describe('served files by role, through the real engine', () => {
 });
 
 /** The image's own stage after the fixture's first one (issue 27.3: components built in stages and copied in). */
-const IMAGE_STAGE = ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`].join('\n');
+const IMAGE_STAGE = testDefinition([]).trimEnd();
 
 describe('served files fetched in a stage that is copied into the image (issue 27.3)', () => {
   it('judges a tool copied out of its stage to the declared path: shipped, byte for byte', async () => {

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { BUSYBOX, removeTestImages, writeTestRecipe } from '../support/engine';
 import { genTree, type GenImage } from '../support/gentree';
 import { makeSif } from '../support/sifs';
 
@@ -172,27 +172,11 @@ describe('issue 32: Ctrl-C in plain output (CI=true, no terminal)', () => {
   afterAll(() => removeTestImages());
 
   it('the interrupted stage reads interrupted, never FAILED, and the command that resumes is printed', async () => {
-    const defs = path.join(dir, 'defs', 'slow');
-    await fs.mkdir(defs, { recursive: true });
     // A build step that lasts until it is interrupted; the run label keeps other tests' caches from answering it.
-    await fs.writeFile(
-      path.join(defs, 'main.docker'),
-      ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, 'RUN echo h38-slow && sleep 600', ''].join(
-        '\n',
-      ),
-    );
-    await fs.writeFile(
-      path.join(defs, 'recipe.yaml'),
-      `name: slow
-naming: { prefix: sifkittest, app: slow, version: v, parts: [[v, v]] }
-fragments: [slow/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
-  - { name: version, command: 'true' }
-testing:
-  local: { launcher: '' }
-`,
-    );
+    const defs = await writeTestRecipe(path.join(dir, 'defs'), 'slow', {
+      steps: ['RUN echo h38-slow && sleep 600'],
+      rest: "checks:\n  - { name: version, command: 'true' }\ntesting:\n  local: { launcher: '' }\n",
+    });
     let sent = false;
     const r = await runCli(['release', defs, '--root', 'tree', '--init', '--out', 'sif'], {
       cwd: dir,
@@ -218,7 +202,7 @@ describe('issue 32: standalone convert is not silent', () => {
   it('in plain output it says what it converts every ten seconds (nothing at the start), then the result', async () => {
     const out = path.join(dir, 'convert-out', 'busybox.sif');
     await fs.mkdir(path.dirname(out), { recursive: true });
-    const r = await runCli(['convert', 'docker-daemon:sifkit-test/busybox:latest', '-o', out]);
+    const r = await runCli(['convert', `docker-daemon:${BUSYBOX}`, '-o', out]);
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 0, stdout: `${out}\n` });
     const lines = r.stderr.trim().split('\n');
     // Progress lines, if the conversion took ten seconds or more, carry the figures.

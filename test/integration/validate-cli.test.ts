@@ -105,6 +105,21 @@ describe('a SIF label never names a place outside the tree', () => {
 });
 
 describe('damaged files are one-line input errors', () => {
+  it('release --to with an unknown target: refused before the tree is made or anything is built', async () => {
+    const before = await listing(work);
+    const r = await runCli([
+      'release',
+      'mpi4py-cpu',
+      '--to',
+      'nowhere',
+      '--root',
+      path.join(work, 'new-tree'),
+      '--init',
+    ]);
+    expectOneLineInputError(r, /--to "nowhere" is not sif-images, easybuild-sif-images or all/);
+    expect(await listing(work)).toEqual(before);
+  });
+
   it('render --out onto a file', async () => {
     const file = path.join(work, 'a-file');
     await fs.writeFile(file, 'x');

@@ -26,13 +26,67 @@ export async function allContainerIds(): Promise<Set<string>> {
   return new Set((await docker.listContainers({ all: true })).map((c) => c.Id));
 }
 
+/** The naming prefix of every test recipe: its images are sifkittest/sifkittest-NAME. */
+export const TEST_PREFIX = 'sifkittest';
+
+/** The local busybox image (scripts/setup.sh loads it) every small test definition starts from. */
+export const BUSYBOX = 'sifkit-test/busybox:latest';
+
 /**
- * A test definition: the local busybox base, this run's label (early, so
- * intermediate images of a failed build carry it too), then `steps`. Both
- * recipe writers (this file's tiny one and fixtures.ts's) start so.
+ * A test definition: the local busybox base (or `base`), this run's label
+ * (early, so intermediate images of a failed build carry it too), then
+ * `steps`. Every test recipe writer (`writeTestRecipe`, fixtures.ts's)
+ * starts so.
  */
-export function testDefinition(steps: string[]): string {
-  return ['FROM sifkit-test/busybox:latest', `LABEL ${TEST_LABEL}="${runId}"`, ...steps, ''].join('\n');
+export function testDefinition(steps: string[], base = BUSYBOX): string {
+  return [`FROM ${base}`, `LABEL ${TEST_LABEL}="${runId}"`, ...steps, ''].join('\n');
+}
+
+/**
+ * The head of a small test recipe's recipe.yaml: its name, sifkittest
+ * naming on the one version parameter `v` (default 1.0), its one
+ * fragment. What follows it (served files, checks, testing) is the
+ * caller's.
+ */
+export function testRecipeHead(name: string, fragment = `${name}/main.docker`): string {
+  return [
+    `name: ${name}`,
+    `naming: { prefix: ${TEST_PREFIX}, app: ${name}, version: v, parts: [[v, v]] }`,
+    `fragments: [${fragment}]`,
+    "parameters: { v: { type: version, default: '1.0' } }",
+    '',
+  ].join('\n');
+}
+
+/**
+ * A test recipe's `testing:` block: locally without a launcher, and on
+ * this machine's Slurm (partition standard-g), where the job runs the image
+ * with docker on the node and the checks' directory at /myrun.
+ */
+export const TEST_TESTING = `testing:
+  local: { launcher: '' }
+  slurm:
+    partition: standard-g
+    sbatch: []
+    srun: srun -N {nodes} -n 1
+    container: docker run --rm --network=none -v {workdir}:/myrun {image}
+    launcher: ''
+`;
+
+/**
+ * A small test recipe DEFS/NAME: recipe.yaml is the head and `rest`,
+ * main.docker `testDefinition(steps, base)`. Returns its directory.
+ */
+export async function writeTestRecipe(
+  defs: string,
+  name: string,
+  o: { steps: string[]; rest?: string; base?: string },
+): Promise<string> {
+  const dir = path.join(defs, name);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'main.docker'), testDefinition(o.steps, o.base));
+  await fs.writeFile(path.join(dir, 'recipe.yaml'), testRecipeHead(name) + (o.rest ?? ''));
+  return dir;
 }
 
 /**
@@ -41,29 +95,13 @@ export function testDefinition(steps: string[]): string {
  * is YAML added to the recipe (a matrix, more checks, a Slurm testing
  * profile); `also` is shell run after the version is written.
  */
-export async function writeTinyRecipe(
+export function writeTinyRecipe(
   dir: string,
   extra = "testing:\n  local: { launcher: '' }\n",
   also?: string,
 ): Promise<string> {
-  const defs = path.join(dir, 'defs', 'tiny');
-  await fs.mkdir(defs, { recursive: true });
-  await fs.writeFile(
-    path.join(defs, 'main.docker'),
-    testDefinition([
-      `RUN echo "tiny {{ v }}" > /etc/tiny-version${also ? ` && ${also}` : ''}`,
-      'ENV WITH_CONDA="true"',
-    ]),
-  );
-  await fs.writeFile(
-    path.join(defs, 'recipe.yaml'),
-    `name: tiny
-naming: { prefix: sifkittest, app: tiny, version: v, parts: [[v, v]] }
-fragments: [tiny/main.docker]
-parameters: { v: { type: version, default: '1.0' } }
-checks:
-  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }
-${extra}`,
-  );
-  return defs;
+  return writeTestRecipe(path.join(dir, 'defs'), 'tiny', {
+    steps: [`RUN echo "tiny {{ v }}" > /etc/tiny-version${also ? ` && ${also}` : ''}`, 'ENV WITH_CONDA="true"'],
+    rest: `checks:\n  - { name: version, command: 'cat /etc/tiny-version', expect: 'tiny' }\n${extra}`,
+  });
 }

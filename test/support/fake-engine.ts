@@ -130,7 +130,7 @@ export class FakeEngine implements ImageEngine {
     this.record('ping');
   }
 
-  /** Not recorded: provenance asks it, and no test's expected call list is about provenance. */
+  /** Not recorded: the build asks it for provenance, and no test's expected call list is about the version. */
   async version(): Promise<EngineVersion> {
     return { version: '0.0.0-fake', apiVersion: '1.41' };
   }

@@ -2,9 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runId, testDefinition } from './engine';
-
-export const FIXTURE_PREFIX = 'sifkittest';
+import { TEST_PREFIX, runId, testDefinition, testRecipeHead } from './engine';
 
 /**
  * Writes a small recipe on the busybox test image into a fresh defs root,
@@ -26,15 +24,7 @@ export async function fixtureRecipe(
   await fs.writeFile(path.join(served, 'token'), `licensed token ${runId} ${name}\n`);
   await fs.writeFile(
     path.join(dir, 'recipe.yaml'),
-    [
-      `name: ${name}`,
-      'naming: { prefix: ' + FIXTURE_PREFIX + ', app: ' + name + ', version: v, parts: [[v, v]] }',
-      `fragments: [${name}/main.docker]`,
-      'runtime_args: [SERVER_PORT, SERVED_DIGEST]',
-      'server_files: served',
-      "parameters: { v: { type: version, default: '1.0' } }",
-      '',
-    ].join('\n'),
+    testRecipeHead(name) + ['runtime_args: [SERVER_PORT, SERVED_DIGEST]', 'server_files: served', ''].join('\n'),
   );
   await fs.writeFile(
     path.join(dir, 'main.docker'),
@@ -49,5 +39,5 @@ export async function fixtureRecipe(
       steps,
     ]),
   );
-  return { dir, served, tag: `${FIXTURE_PREFIX}/${FIXTURE_PREFIX}-${name}:v-1.0` };
+  return { dir, served, tag: `${TEST_PREFIX}/${TEST_PREFIX}-${name}:v-1.0` };
 }

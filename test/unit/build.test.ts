@@ -88,6 +88,9 @@ describe('buildVariant over the in-memory engine', () => {
   it('reuses an image of the same definition whose scan verdict holds, without scanning again', async () => {
     const { recipe, rendered } = await recipeFor('reuse');
     const engine = new FakeEngine();
+    // The image its FROM names, which the build record resolves for provenance.
+    const base = await fakeImage({ files: [{ name: 'bin/sh', content: 'sh\n' }], tags: ['busybox:latest'] });
+    engine.addImage(base);
     const img = await fakeImage({
       files: CLEAN,
       labels: { [LABEL.definitionHash]: rendered.definitionHash, [LABEL.stem]: rendered.names.stem },
@@ -107,7 +110,11 @@ describe('buildVariant over the in-memory engine', () => {
 
     expect(r).toMatchObject({ reused: true, imageId: img.id, tag: rendered.names.tag, size: img.size });
     expect(r.leakScan).toBeUndefined();
-    expect(engine.ops()).toEqual(['listImages', 'tagImage', 'tagImage']);
+    // Then the facts provenance records, asked once, here: what FROM busybox resolved to, the image's own inspect.
+    expect(engine.ops()).toEqual(['listImages', 'tagImage', 'tagImage', 'inspectImage', 'inspectImage']);
+    expect(engine.calls.slice(3).map((c) => c.args[0])).toEqual(['busybox', img.id]);
+    expect(r.baseImages).toEqual([{ ref: 'busybox', imageId: base.id }]);
+    expect(r.engine).toEqual({ version: '0.0.0-fake', apiVersion: '1.41' });
     expect(engine.calls[0].args).toEqual([`${LABEL.definitionHash}=${rendered.definitionHash}`]);
     // The variant's tag, and the image's own, which no later build of the variant moves.
     expect(img.tags).toEqual([rendered.names.tag, `${rendered.names.tag}-dockerhash-${r.dockerhash}`]);
@@ -147,7 +154,7 @@ describe('buildVariant over the in-memory engine', () => {
 
     expect(r.reused).toBe(true);
     expect(r.leakScan).toMatchObject({ layers: 1, files: 1 });
-    expect(engine.ops()).toEqual(['listImages', 'saveImage', 'tagImage', 'tagImage']);
+    expect(engine.ops()).toEqual(['listImages', 'saveImage', 'tagImage', 'tagImage', 'inspectImage', 'inspectImage']);
     expect(await readVerdict(path.join(dir, 'verdicts'), img.id)).toMatchObject({
       passed: true,
       scanner: SCANNER_VERSION,
@@ -185,7 +192,10 @@ describe('buildVariant over the in-memory engine', () => {
       tag: rendered.names.tag,
       definitionHash: rendered.definitionHash,
     });
-    expect(engine.ops()).toEqual(['build', 'inspectImage', 'saveImage', 'tagImage', 'tagImage']);
+    // The image's inspect after the build serves the facts too: only FROM busybox is asked after the tags.
+    expect(engine.ops()).toEqual(['build', 'inspectImage', 'saveImage', 'tagImage', 'tagImage', 'inspectImage']);
+    expect(engine.calls[5].args[0]).toBe('busybox');
+    expect(r.baseImages).toEqual([{ ref: 'busybox', imageId: undefined }]);
     expect(engine.calls[0].args[0]).toEqual({
       buildargs: {},
       labels: { 'io.sifkit.test': 'x' },

@@ -1,7 +1,8 @@
 /** Package records → packages → a CycloneDX document that passes its schema. */
 import { packagesOf, parseDpkgStatus, parsePythonMetadata, recordKind } from '../../src/convert/packages';
 import { sbomDocument, validateSbom } from '../../src/convert/sbom';
-import { fromImages, provenanceDocument } from '../../src/convert/provenance-doc';
+import { provenanceDocument } from '../../src/convert/provenance-doc';
+import { baseImages, parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 
 const STATUS = `Package: bash
 Status: install ok installed
@@ -95,8 +96,10 @@ describe('package records', () => {
 describe('provenance', () => {
   it('names the FROM images (not the stages a FROM builds on) and keeps a stable order', () => {
     expect(
-      fromImages(
-        'FROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom base\nFROM debian:bookworm-slim\n',
+      baseImages(
+        parseDockerfile(
+          'FROM --platform=linux/amd64 debian:bookworm-slim AS base\nRUN x\nfrom base\nFROM debian:bookworm-slim\n',
+        ),
       ),
     ).toEqual(['debian:bookworm-slim']);
     const a = provenanceDocument(

@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { InputError } from '../../src/errors';
 import { loadRecipe } from '../../src/recipe/load';
 import type { Recipe } from '../../src/recipe/types';
 import { awaitJobs, submitNeeded, type SlurmExecution } from '../../src/pipeline/slurm-executor';
@@ -61,7 +62,8 @@ function variant(hash: string): VariantJobs {
     sif: path.join(dir, `${STEM}-dockerhash-${hash}.sif`),
     archive: path.join(dir, `${STEM}-dockerhash-${hash}.tar`),
     dockerhash: hash,
-    imageId: `sha256:${hash}`,
+    // An image ID as the engine gives it: the dockerhash, then the rest of its 64 digits.
+    imageId: `sha256:${hash}${'0'.repeat(64 - hash.length)}`,
     tag: `lumi/x:${hash}`,
   };
 }
@@ -254,5 +256,23 @@ describe('--on slurm executor', () => {
       ['CANCELLED', 'CANCELLED'],
       ['CANCELLED', 'CANCELLED'],
     ]);
+  });
+});
+
+describe('the state file', () => {
+  it('is read back only when it fits its schema: a name that would climb out of the jobs directory, or text that is not JSON, is one line (exit 2)', async () => {
+    const file = stateFileFor(dir);
+    const good: RunJobs = { version: 1, recipe: 'mpi4py-cpu', variants: [variant('aaaaaaaaaaaa')] };
+    await writeJobs(file, good);
+    expect(await readJobs(file)).toEqual(good);
+
+    await writeJobs(file, { ...good, variants: [{ ...variant('aaaaaaaaaaaa'), stem: '../../elsewhere' }] });
+    const climbing = readJobs(file);
+    await expect(climbing).rejects.toBeInstanceOf(InputError);
+    await expect(climbing).rejects.toMatchObject({ code: 'bad-jobs-file', message: expect.stringMatching(/stem/) });
+
+    await fs.writeFile(file, '{"version": 1, "variants": [');
+    await expect(readJobs(file)).rejects.toMatchObject({ code: 'bad-jobs-file', exitCode: 2 });
+    expect(await readJobs(path.join(dir, 'none.json'))).toBeUndefined();
   });
 });

@@ -3,8 +3,7 @@ import { variantValues } from '../../src/recipe/params';
 import { renderVariant } from '../../src/recipe/render';
 import { buildSteps, countRunSteps } from '../../src/recipe/steps';
 import { definitionEnv } from '../../src/recipe/fetches';
-import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
-import { fromImages } from '../../src/convert/provenance-doc';
+import { baseImages, parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 
 /** Issue 27.3: a component built in its own stage counts once per set of what it uses. */
 const variant = (python: string, osu: string) =>
@@ -63,10 +62,9 @@ describe('stages in the render-time checks', () => {
   });
 
   it('lists base images, not stage names, for the provenance', () => {
-    expect(fromImages('FROM debian:bookworm-slim AS rocm\nFROM rocm AS osu\nFROM rocm\nFROM alpine')).toEqual([
-      'debian:bookworm-slim',
-      'alpine',
-    ]);
+    expect(
+      baseImages(parseDockerfile('FROM debian:bookworm-slim AS rocm\nFROM rocm AS osu\nFROM ROCM\nFROM alpine')),
+    ).toEqual(['debian:bookworm-slim', 'alpine']);
   });
 });
 

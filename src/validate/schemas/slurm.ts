@@ -8,6 +8,7 @@
  * states, and a state sifkit does not know is "not ended".
  */
 import { z } from 'zod';
+import { isValidName, type NameKind } from '../names';
 
 /** A job, or one task of an array job: `123`, `123_4`. */
 export const slurmJobId = z.string().regex(/^\d+(_\d+)?$/, 'a Slurm job id (123 or 123_4)');
@@ -42,4 +43,40 @@ export const scontrolJobLine = z.looseObject({
   JobId: z.string().regex(/^\d+$/, 'a job id'),
   JobState: state,
   ExitCode: exitCode.optional(),
+});
+
+/** A job as the run's state file records it (jobs.json): its id, last state seen, log, and attempt. */
+const recordedJob = z.strictObject({
+  id: slurmJobId,
+  state: z.string().regex(/^[A-Z][A-Z_]*( by -?\d+)?$/, 'a Slurm job state (PENDING, COMPLETED, ...)'),
+  exitCode: exitCode.optional(),
+  log: z.string().min(1),
+  attempt: z.number().int().positive(),
+});
+
+/** A name the executor joins into a path (a script's, a job directory's): the one name rule. */
+const named = (kind: NameKind) => z.string().refine((v) => isValidName(kind, v), { message: `a ${kind}` });
+const absolute = z.string().refine((v) => v.startsWith('/'), { message: 'an absolute path' });
+
+/**
+ * The state file of an `--on slurm` run (pipeline/slurm-jobs.ts): read
+ * back by a new controller, `release --resume` and `sifkit jobs`, so it is
+ * data until it fits, like every file sifkit reads.
+ */
+export const runJobsSchema = z.strictObject({
+  version: z.literal(1),
+  recipe: named('recipe'),
+  convertScript: absolute.optional(),
+  variants: z.array(
+    z.strictObject({
+      stem: named('stem'),
+      sif: absolute,
+      archive: absolute,
+      dockerhash: named('dockerhash'),
+      imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'an image ID (sha256:…)'),
+      tag: named('tag'),
+      convert: recordedJob.optional(),
+      test: recordedJob.extend({ workdir: absolute }).optional(),
+    }),
+  ),
 });
