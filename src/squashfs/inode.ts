@@ -84,8 +84,11 @@ export function statMode(i: Inode): number {
 export async function readInode(t: InodeTable, ref: number): Promise<Inode> {
   const c: Cursor = { block: t.sb.inodeTable + Math.floor(ref / 65536), offset: ref % 65536 };
   const h = await t.window(c, INODE_WINDOW);
+  // Counted from the inode's start: each part is checked with those before it.
+  let used = 0;
   const need = (n: number) => {
-    if (h.length < n) throw new SquashfsError('an inode is cut short');
+    used += n;
+    if (h.length < used) throw new SquashfsError('an inode is cut short');
     c.offset += n;
   };
   need(16);
