@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../support/cli';
 import { HOST_LIB_DIR, debianImage, hostLibraries, imageRef } from '../support/debian-images';
-import { removeTestImages, runId, TEST_LABEL } from '../support/engine';
+import { removeTestImages, runId, TEST_LABEL, TEST_TESTING } from '../support/engine';
 
 jest.setTimeout(1_800_000);
 
@@ -52,15 +52,7 @@ fragments: [${RECIPE}/main.docker]
 parameters: { v: { type: version, default: '1.0' } }
 checks:
   - { name: debian, command: 'cat /etc/debian_version', expect: '11.' }
-testing:
-  local: { launcher: '' }
-  slurm:
-    partition: standard-g
-    sbatch: []
-    srun: srun -N {nodes} -n 1
-    container: docker run --rm --network=none -v {workdir}:/myrun {image}
-    launcher: ''
-`,
+${TEST_TESTING}`,
     );
     // Two hosts: trixie's Open MPI (needs glibc > 2.31) and bullseye's own, bound where the image's LD_LIBRARY_PATH looks.
     for (const r of ['trixie', 'bullseye'] as const) {

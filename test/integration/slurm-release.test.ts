@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { CLI, runCli } from '../support/cli';
 import { JSON_DOCUMENTS } from '../../src/cli/json-schemas';
 import { inspectSif } from '../../src/sif/inspect';
-import { removeTestImages, runId, TEST_LABEL, writeTinyRecipe } from '../support/engine';
+import { removeTestImages, runId, TEST_LABEL, TEST_TESTING, writeTinyRecipe } from '../support/engine';
 
 /**
  * `release --on slurm` on the one-node Slurm here (with accounting, from
@@ -165,15 +165,7 @@ describe('release --on slurm: a failing conversion task', () => {
       `matrix:
   - { v: '1.0' }
   - { v: '1.1' }
-testing:
-  local: { launcher: '' }
-  slurm:
-    partition: standard-g
-    sbatch: []
-    srun: srun -N {nodes} -n 1
-    container: docker run --rm --network=none -v {workdir}:/myrun {image}
-    launcher: ''
-`,
+${TEST_TESTING}`,
     );
   });
   afterAll(async () => {
