@@ -85,7 +85,7 @@ export {
   type TestVerdict,
 } from './checks/results';
 export { reportHtml } from './checks/report';
-export { gateSummary, isTolerance } from './checks/gate';
+export { gateSummary, isTolerance, runGateSummary } from './checks/gate';
 
 // The container tree: stage, promote, verify, retire.
 export { initTree, openTree, resolveRoot, treeAt, EASYBUILD, SIF_IMAGES, TESTED, type Tree } from './tree/root';

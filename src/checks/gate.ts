@@ -6,6 +6,7 @@
  * short can exit 0, and its missing sizes would otherwise pass unseen.
  * Pure.
  */
+import type { RunGate } from '../validate/schemas/results';
 import type { CheckResult } from './judge';
 
 /** A tolerance is a fraction of the figure, from 0 (no worse at all) up to, not including, 10. */
@@ -49,6 +50,11 @@ export function compareFigures(current: CheckResult[], baseline: CheckResult[], 
 export function gateSummary(regressions: readonly Regression[], baseline: string, tolerance: number): string {
   const missing = regressions.some((r) => r.value === null);
   return `${regressions.length} figure(s) worse than ${baseline} by more than ${(tolerance * 100).toFixed(0)}%${missing ? ' or not measured' : ''}`;
+}
+
+/** The same for a gate's verdict as a run records it (the baseline unnamed when it has none). */
+export function runGateSummary(gate: RunGate): string {
+  return gateSummary(gate.regressions, gate.baseline ?? 'the baseline', gate.tolerance);
 }
 
 /** The regression to name first: a size not measured, else the one worse by most. */

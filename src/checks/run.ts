@@ -15,7 +15,7 @@ import { readLedger, writeLedger } from '../tree/ledger';
 import { mutate } from '../tree/mutate';
 import { linkName, stemLink } from '../tree/links';
 import type { Tree } from '../tree/root';
-import { compareFigures, describeRegression, gateSummary, worstRegression, type Regression } from './gate';
+import { compareFigures, describeRegression, runGateSummary, worstRegression, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
 import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
@@ -264,7 +264,7 @@ export function gateError(run: TestRun): RefusedError {
   const worst = worstRegression(g.regressions)!;
   return new RefusedError(
     'regression',
-    `${gateSummary(g.regressions, g.baseline ?? 'the baseline', g.tolerance)}: worst ${describeRegression(worst)}; the run is recorded as refused`,
+    `${runGateSummary(g)}: worst ${describeRegression(worst)}; the run is recorded as refused`,
     {
       hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
     },

@@ -27,6 +27,7 @@ import {
   restore,
   resultsFor,
   retire,
+  runGateSummary,
   SIF_IMAGES,
   sifIdentity,
   stage,
@@ -83,7 +84,7 @@ export function registerTree(program: Command): void {
             archive: flags.archive,
             signal: io.signal,
             tests,
-            requireTests: !flags.untested,
+            ...(!flags.untested && { requireTests: { gateSummary: runGateSummary } }),
           });
           if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
           else io.stdout(`${r.already ? 'already staged' : 'staged'} ${r.path}\nsha256 ${r.sha256}\n`);

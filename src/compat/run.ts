@@ -72,11 +72,6 @@ export async function readCompatImage(image: CompatImage, opts: CompatOptions): 
   return sifImageFiles(image.path, opts);
 }
 
-/** The same from the text a caller was given (`docker-daemon:REF` or a SIF's path), parsed here once. */
-export function readImageFiles(text: string, opts: CompatOptions): Promise<ImageFiles> {
-  return readCompatImage(parseCompatImage(text), opts);
-}
-
 /** One image against each snapshot, its files read once. */
 export async function checkCompat(
   image: CompatImage,

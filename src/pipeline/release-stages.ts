@@ -14,6 +14,7 @@ import { judgeDeferredScan } from '../engine/build';
 import { runFailure, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
 import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath } from '../checks/results';
+import { runGateSummary } from '../checks/gate';
 import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
@@ -331,7 +332,7 @@ export const stagingStage: Stage = {
       archive,
       signal: ctx.signal,
       tests: runs,
-      requireTests: !ctx.options.untested,
+      ...(!ctx.options.untested && { requireTests: { gateSummary: runGateSummary } }),
       // Its --out copies are removed below: on the tree's file system they go in by hard link.
       link: true,
     });

@@ -3,7 +3,7 @@
  * dockerhash name, read from the SIF's own labels; with its checksum
  * recorded before the file appears under its final name.
  */
-import type { TestRun } from '../validate/schemas/results';
+import type { RunGate, TestRun } from '../validate/schemas/results';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,8 +24,12 @@ export interface StageOptions {
   signal?: AbortSignal;
   /** Test runs to record with the image (the test stage passes them). */
   tests?: TestRun[];
-  /** Refuse unless a passing test run is recorded (issue 8); off when --untested. */
-  requireTests?: boolean;
+  /**
+   * Refuse unless a passing test run is recorded (issue 8); absent when
+   * --untested. A gate's refusal is worded by the gate's own summary
+   * (checks/gate.ts runGateSummary), passed in: the tree does not import checks.
+   */
+  requireTests?: { gateSummary: (gate: RunGate) => string };
   /**
    * The caller removes `file` and `archive` once staged (release's --out
    * copies): on the tree's file system they enter it by hard link, not by a
@@ -52,7 +56,11 @@ export function sifIdentity(s: SifSummary): ImageLabels & { name: string } {
 }
 
 /** Staging needs the image's latest run to have passed: an older pass does not outweigh a later failure or refusal. */
-function requirePassingRun(name: string, tests: readonly unknown[] | undefined): void {
+function requirePassingRun(
+  name: string,
+  tests: readonly unknown[] | undefined,
+  gateSummary: (gate: RunGate) => string,
+): void {
   const latest = latestRun(testRuns(tests));
   if (!latest)
     throw new RefusedError('untested', `${name} has no passing test run`, {
@@ -60,10 +68,9 @@ function requirePassingRun(name: string, tests: readonly unknown[] | undefined):
     });
   const verdict = runVerdict(latest);
   if (verdict === 'refused') {
-    const g = latest.gate!;
     throw new RefusedError(
       'gate-refused',
-      `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${g.regressions.length} figure(s) worse than ${g.baseline ?? 'the baseline'} by more than ${(g.tolerance * 100).toFixed(0)}%`,
+      `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${gateSummary(latest.gate!)}`,
       { hint: 'run sifkit test again (--tolerance or --no-gate to move past the gate), or stage with --untested' },
     );
   }
@@ -80,7 +87,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
   if (!summary.partition?.squashfsMagic)
     throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
-  if (opts.requireTests) requirePassingRun(facts.name, opts.tests);
+  if (opts.requireTests) requirePassingRun(facts.name, opts.tests, opts.requireTests.gateSummary);
   // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
   const trust = await loadTrustPolicy(tree);
   if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { hwcapsOf, imageGlibc } from '../../src/compat/check';
 import { X86_LEVELS, cpuinfoFlags, cpuinfoVendor, hwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
 import { resolveAll, type ImageFiles } from '../../src/compat/linker';
-import { readImageFiles } from '../../src/compat/run';
+import { readCompatImage } from '../../src/compat/run';
 import { runCli } from '../support/cli';
 import { debianImage, imageRef, type Release } from '../support/debian-images';
 import { engine, removeTestImages, runId, TEST_LABEL } from '../support/engine';
@@ -176,7 +176,7 @@ describe('library resolution against ld.so --list in real containers', () => {
     'finds what ld.so --list loads, for a seeded sample of %s objects',
     async (r) => {
       const image = imageRef(r);
-      const files = await readImageFiles(`docker-daemon:${image}`, { engine: async () => engine });
+      const files = await readCompatImage({ kind: 'engine', ref: image }, { engine: async () => engine });
       const objects = sample(files, rand);
       expect(objects.length).toBe(SAMPLE);
       const ours = sifkitLists(files, objects, hwcapsOf(here, imageGlibc(files)));
@@ -188,7 +188,7 @@ describe('library resolution against ld.so --list in real containers', () => {
   );
 
   it('takes a library from a glibc-hwcaps subdirectory as ld.so does, and misses it on a CPU below that level', async () => {
-    const files = await readImageFiles(`docker-daemon:${HWCAPS_IMAGE}`, { engine: async () => engine });
+    const files = await readCompatImage({ kind: 'engine', ref: HWCAPS_IMAGE }, { engine: async () => engine });
     const objects = ['/usr/bin/apt-get', '/usr/bin/gpgv', '/usr/bin/python3'].filter((p) => files.entries.has(p));
     expect(objects.length).toBe(3);
     const ours = sifkitLists(files, objects, { hwcaps: hwcapsSubdirs(level, imageGlibc(files)) });
@@ -227,7 +227,10 @@ describe('library resolution against ld.so --list in real containers', () => {
         .map(([p]) => p)
         .sort()
         .slice(0, 3);
-    const old = await readImageFiles(`docker-daemon:${LEGACY_IMAGE('bullseye')}`, { engine: async () => engine });
+    const old = await readCompatImage(
+      { kind: 'engine', ref: LEGACY_IMAGE('bullseye') },
+      { engine: async () => engine },
+    );
     const objects = zUsers(old);
     expect(objects.length).toBeGreaterThan(0);
     const ours = sifkitLists(old, objects, hwcapsOf(here, imageGlibc(old)));
@@ -237,7 +240,7 @@ describe('library resolution against ld.so --list in real containers', () => {
       expect({ object: o, loads: sorted(ours.get(o)) }).toEqual({ object: o, loads: sorted(theirs.get(o)) });
     }
 
-    const now = await readImageFiles(`docker-daemon:${LEGACY_IMAGE('trixie')}`, { engine: async () => engine });
+    const now = await readCompatImage({ kind: 'engine', ref: LEGACY_IMAGE('trixie') }, { engine: async () => engine });
     const later = zUsers(now);
     expect(later.length).toBeGreaterThan(0);
     const oursNow = sifkitLists(now, later, hwcapsOf(here, imageGlibc(now)));

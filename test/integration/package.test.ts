@@ -149,7 +149,7 @@ export async function release(signal: AbortSignal): Promise<Plan> {
   const sif = await convert(\`docker-daemon:\${built.imageId}\`, '/tmp/x.sif', { signal, engine: docker });
   const labels: Record<string, string> = (await inspect(sif.out)).labels;
   const tree = await openTree('/tmp/tree', true);
-  const staged = await stage(tree, sif.out, { signal, requireTests: false });
+  const staged = await stage(tree, sif.out, { signal });
   await promote(tree, staged.name, { to: 'all', signal });
   if (!labels['io.sifkit.stem']) throw new InputError('no-stem', 'unlabelled');
   return planRetirement(tree, { policy: parsePolicy('directories: {}\\n', 'inline') });

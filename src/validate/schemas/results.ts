@@ -76,6 +76,7 @@ export const testRunSchema = z.object({
 });
 
 export type TestRun = z.infer<typeof testRunSchema>;
+export type RunGate = z.infer<typeof gateSchema>;
 
 export const resultsFileSchema = z.object({
   image: imageField,
