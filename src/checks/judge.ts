@@ -1,6 +1,6 @@
 /** Whether a check passed, from its exit status and output. Pure. */
 import { parseOsu, type OsuResult } from './osu';
-import type { Check } from './spec';
+import type { Check } from '../recipe/checks';
 
 export type Outcome = 'passed' | 'failed' | 'timeout' | 'cancelled' | 'node-failure' | 'not-run';
 

@@ -7,8 +7,9 @@ import type { Readable } from 'node:stream';
 import type { ImageEngine } from '../engine/engine';
 import { throwIfAborted } from '../errors';
 import { judge, type CheckResult } from './judge';
-import { checkScript, type LocalProfile } from './profile';
-import type { Check } from './spec';
+import type { Check } from '../recipe/checks';
+import type { LocalProfile } from '../recipe/testing';
+import { checkScript } from './profile';
 
 export async function runLocal(
   engine: ImageEngine,

@@ -18,12 +18,13 @@ import type { Tree } from '../tree/root';
 import { compareFigures, describeRegression, runGateSummary, worstRegression, type Regression } from './gate';
 import type { CheckResult } from './judge';
 import { runLocal } from './local';
-import { parseProfile, slurmWithOverrides, type SlurmProfile } from './profile';
+import type { SlurmProfile } from '../recipe/testing';
+import { slurmWithOverrides } from './profile';
 import { latestPassing, readResults, runVerdict, saveRun, type TestRun } from './results';
 import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
-import { parseChecks, selectChecks } from './spec';
+import { selectChecks } from './spec';
 import type { TestTarget } from './target';
 
 export interface TestOptions extends GateInputs {
@@ -119,9 +120,9 @@ export async function recipeForTarget(target: TestTarget, recipeArg?: string): P
 
 /** Runs `recipe`'s checks on `target`, the objects the caller holds (nothing is looked up again). */
 export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOptions): Promise<TestOutcome> {
-  const checks = selectChecks(parseChecks(recipe.checks, recipe.name), opts.only, recipe.name);
+  const checks = selectChecks(recipe.checks, opts.only, recipe.name);
   if (!checks.length) throw new InputError('no-checks', `recipe ${recipe.name} has no checks`);
-  const profile = parseProfile(recipe.testing, recipe.name);
+  const profile = recipe.testing;
   // What can be refused is refused before a check runs: the tree, the baseline.
   const tree = opts.tree;
   const baseline = await findBaseline(opts, target.stem, target.name);

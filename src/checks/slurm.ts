@@ -13,8 +13,9 @@ import { cancelJobs, inQueue, showJob, submitJob, type SlurmEffects } from '../s
 import { judge, type CheckResult, type Outcome } from './judge';
 import { bashWord, fillShell } from '../emit/bash';
 import { sbatchLine, slurmJobName, slurmPartition } from '../emit/sbatch';
-import { checkScript, type SlurmProfile } from './profile';
-import type { Check } from './spec';
+import type { Check } from '../recipe/checks';
+import type { SlurmProfile } from '../recipe/testing';
+import { checkScript } from './profile';
 
 export interface SlurmJobInput {
   name: string;

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { TestRun } from '../checks/results';
 import type { Backend, ConvertRecord } from '../convert/convert';
 import type { Compression } from '../convert/squash-options';
-import type { SlurmProfile } from '../checks/profile';
+import type { SlurmProfile } from '../recipe/testing';
 import type { BuildRecord, PendingScan } from '../engine/build';
 import type { ImageEngine } from '../engine/engine';
 import type { RecipeInputs } from '../recipe/render-recipe';

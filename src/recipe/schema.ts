@@ -4,6 +4,8 @@ import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { recipeDocSchema } from '../validate/schemas/recipe';
 import { checkValue } from './params';
+import { parseChecks } from './checks';
+import { parseProfile } from './testing';
 import type { ParamSpec, Recipe, SourceSpec } from './types';
 
 /**
@@ -116,7 +118,7 @@ export function parseRecipe(text: string, dir: string, source: string): Recipe {
     sources,
     runtimeArgs,
     matrix: rows,
-    checks: doc.checks ?? [],
-    testing: doc.testing ?? {},
+    checks: parseChecks(doc.checks ?? [], name),
+    testing: parseProfile(doc.testing, name),
   };
 }

@@ -1,5 +1,7 @@
 /** A recipe as loaded from docker-defs/<name>/recipe.yaml, validated. */
 import type { ServedDoc } from '../validate/schemas/recipe';
+import type { Check } from './checks';
+import type { TestProfile } from './testing';
 
 export type ParamType = 'version' | 'enum' | 'list' | 'path' | 'string' | 'integer';
 
@@ -57,10 +59,10 @@ export interface Recipe {
   runtimeArgs: string[];
   /** Default build matrix: partial parameter sets over the defaults. */
   matrix: Array<Record<string, string>>;
-  /** Checks run by `sifkit test` (kept as raw data here; checks/ validates them). */
-  checks: unknown[];
-  /** How checks are launched per runner (raw; checks/ validates it). */
-  testing: Record<string, unknown>;
+  /** Checks run by `sifkit test`, read when the recipe loads. */
+  checks: Check[];
+  /** How checks are launched per runner (the `testing:` section over LUMI's defaults), read when the recipe loads. */
+  testing: TestProfile;
 }
 
 export type ParamValues = Record<string, string>;

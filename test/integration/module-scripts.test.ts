@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { runSlurm } from '../../src/checks/slurm';
-import type { Check } from '../../src/checks/spec';
+import type { Check } from '../../src/recipe/checks';
 import { CONDA_PYTHON_SIMPLE, startShell, varSuffix } from '../../src/easybuild/easyconfig';
 import { runCli } from '../support/cli';
 

@@ -1,9 +1,10 @@
 import { parseOsu } from '../../src/checks/osu';
 import { judge } from '../../src/checks/judge';
 import { compareFigures, describeRegression, worstRegression } from '../../src/checks/gate';
-import { parseChecks } from '../../src/checks/spec';
+import { parseChecks } from '../../src/recipe/checks';
 import { batchScript } from '../../src/checks/slurm';
-import { checkScript, parseProfile } from '../../src/checks/profile';
+import { checkScript } from '../../src/checks/profile';
+import { parseProfile } from '../../src/recipe/testing';
 import { fillShell } from '../../src/emit/bash';
 import { chartSvg, reportHtml } from '../../src/checks/report';
 import type { TestRun } from '../../src/checks/results';
@@ -260,8 +261,8 @@ describe('launching', () => {
     );
   });
   it("the mpi4py recipe's checks run on 4 nodes x 8 GPUs, the host-buffer one with GPU support unset", async () => {
-    const recipe = await loadRecipe('mpi4py');
-    const checks = parseChecks(recipe.checks, recipe.name);
+    // Read once, when the recipe loads.
+    const { checks } = await loadRecipe('mpi4py');
     expect(checks.map((c) => [c.name, c.nodes, c.ranks, c.gpus, c.unset, c.env.MPICH_GPU_SUPPORT_ENABLED])).toEqual([
       ['osu-bcast-host', 4, 32, 32, ['MPICH_GPU_SUPPORT_ENABLED'], undefined],
       ['osu-bcast-host-gtl', 4, 32, 32, [], '1'],

@@ -76,6 +76,8 @@ const PURE = new Set([
   'recipe/fetches',
   'recipe/sources',
   'recipe/steps',
+  'recipe/checks',
+  'recipe/testing',
   'fileserver/roles',
   'sif/format',
   'sif/integrity',

@@ -4,7 +4,7 @@
  * limit or on abort, and removed whatever happened.
  */
 import { runLocal } from '../../src/checks/local';
-import type { Check } from '../../src/checks/spec';
+import type { Check } from '../../src/recipe/checks';
 import type { ContainerSpec } from '../../src/engine/engine';
 import { resolveTarget } from '../../src/checks/target';
 import { InputError, InterruptedError } from '../../src/errors';

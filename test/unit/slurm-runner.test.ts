@@ -5,10 +5,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { SlurmProfile } from '../../src/checks/profile';
+import type { SlurmProfile } from '../../src/recipe/testing';
 import { runSlurm, type SlurmJobInput } from '../../src/checks/slurm';
 import { cancelJobs, jobStates, submitJob } from '../../src/slurm/client';
-import { parseChecks } from '../../src/checks/spec';
+import { parseChecks } from '../../src/recipe/checks';
 import { InterruptedError, OperationError } from '../../src/errors';
 import { FakeClock } from '../support/fake-clock';
 import { FakeProcesses, command, type Call } from '../support/fake-processes';

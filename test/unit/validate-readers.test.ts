@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { parseProfile } from '../../src/checks/profile';
+import { parseProfile } from '../../src/recipe/testing';
 import { readResults } from '../../src/checks/results';
 import { openDockerArchive } from '../../src/convert/archive';
 import { InputError, fromSystemError } from '../../src/errors';
