@@ -17,7 +17,7 @@ export const ONE_STAGE_DISTINCT = 240;
 export async function stepsBench(): Promise<Figure[]> {
   const recipe = await loadRecipe('mpi4py');
   const fragments = await readFragments(recipe);
-  const dockerfiles = variantValues(recipe, {}, true).map(
+  const parsed = variantValues(recipe, {}, true).map(
     (values) =>
       renderVariant({
         recipe,
@@ -26,9 +26,9 @@ export async function stepsBench(): Promise<Figure[]> {
         files: {},
         provenance: { sifkitVersion: 'bench', revision: 'bench' },
         date: '20241007',
-      }).dockerfile,
+      }).parsed,
   );
-  const c = countRunSteps(dockerfiles.map((d) => buildSteps(d)));
+  const c = countRunSteps(parsed.map((d) => buildSteps(d)));
   const target = Math.floor(0.6 * ONE_STAGE_DISTINCT);
   return [
     {

@@ -20,7 +20,7 @@ import type { BuildOrder, PipelineContext, VariantState } from './context';
 export function variantSteps(recipe: Recipe, rendered: RenderedVariant, files: Record<string, string>): BuildStep[] {
   const served = rolesKey(rendered.served);
   const args = Object.fromEntries(recipe.runtimeArgs.map((a) => [a, served]));
-  return buildSteps(rendered.dockerfile, { files, args });
+  return buildSteps(rendered.parsed, { files, args });
 }
 
 /** The recipe's inputs, read once per run and shared by every variant's render (and the plan). */

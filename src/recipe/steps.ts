@@ -15,6 +15,7 @@
  * stands for in this variant. Pure.
  */
 import { createHash } from 'node:crypto';
+import type { ParsedDockerfile } from './parsed-dockerfile';
 
 export interface BuildStep {
   /** 1-based line of the instruction in the definition. */
@@ -41,25 +42,27 @@ export interface StepInputs {
   args?: Readonly<Record<string, string>>;
 }
 
-/** The instructions of a Dockerfile: comments and blank lines dropped, continuation lines joined. */
-export function instructions(dockerfile: string): Array<{ line: number; text: string }> {
-  const out: Array<{ line: number; text: string }> = [];
-  let current: { line: number; parts: string[] } | undefined;
-  dockerfile.split('\n').forEach((raw, i) => {
-    const line = raw.trimEnd();
-    // A comment line inside a continued instruction is dropped, as Docker's parser does.
-    if (/^\s*#/.test(line) || (!current && !line.trim())) return;
-    const continued = line.endsWith('\\');
-    const part = continued ? line.slice(0, -1) : line;
-    if (current) current.parts.push(part.trim());
-    else current = { line: i + 1, parts: [part.trim()] };
-    if (!continued) {
-      out.push({ line: current.line, text: current.parts.filter(Boolean).join(' ') });
-      current = undefined;
-    }
+/**
+ * The instructions of the render's one parse, in order: which lines make
+ * one instruction and its keyword are the parser's (dockerfile-ast, as
+ * Docker reads them). Its text is taken from those lines as the keys have
+ * always hashed it: comment lines inside it dropped, each line trimmed and
+ * its continuation mark removed, joined by one space. The parser's own
+ * argument text would not do: it leaves out an instruction's flags
+ * (`COPY --from=…`) and folds the spaces inside a line, changing keys.
+ */
+export function instructions(parsed: ParsedDockerfile): Array<{ line: number; instruction: string; text: string }> {
+  const lines = parsed.text.split('\n');
+  const escape = parsed.ast.getEscapeCharacter();
+  return parsed.ast.getInstructions().map((ins) => {
+    const { start, end } = ins.getRange();
+    const parts = lines
+      .slice(start.line, end.line + 1)
+      .map((raw) => raw.trimEnd())
+      .filter((l) => !/^\s*#/.test(l))
+      .map((l) => (l.endsWith(escape) ? l.slice(0, -1) : l).trim());
+    return { line: start.line + 1, instruction: ins.getKeyword(), text: parts.filter(Boolean).join(' ') };
   });
-  if (current) out.push({ line: current.line, text: current.parts.filter(Boolean).join(' ') });
-  return out;
 }
 
 /** A COPY/ADD source pattern as a test on context paths (`*`, `?` within a segment; a directory copies what is under it). */
@@ -101,7 +104,7 @@ function flag(words: string[], name: string): string | undefined {
 }
 
 /** The definition's steps with their cache keys, in order. */
-export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildStep[] {
+export function buildSteps(parsed: ParsedDockerfile, inputs: StepInputs = {}): BuildStep[] {
   const stageKeys: string[] = [];
   const stageNames = new Map<string, number>();
   // A stage named earlier is built on or copied from; any other reference is an image, keyed by its name.
@@ -115,9 +118,8 @@ export function buildSteps(dockerfile: string, inputs: StepInputs = {}): BuildSt
   let stage = -1;
   let key = '';
   let from: number | undefined;
-  return instructions(dockerfile).map(({ line, text }) => {
+  return instructions(parsed).map(({ line, instruction, text }) => {
     const words = text.split(/\s+/);
-    const instruction = words[0].toUpperCase();
     if (instruction === 'FROM') {
       stage += 1;
       // FROM [--platform=…] IMAGE [AS NAME]

@@ -6,6 +6,7 @@
  * counts as run. Pure; the real move is test/integration/prefix-move.test.ts.
  */
 import { MOVE_COST, planBuilds, type HeldImage } from '../../src/pipeline/build-plan';
+import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { buildSteps, imageLineage } from '../../src/recipe/steps';
 
 /** Three shared steps, then `own` of the variant's own. */
@@ -18,22 +19,24 @@ const def = (v: string, own = 4, shared = 3) =>
   ].join('\n');
 
 const held = (v: string, own?: number, shared?: number): HeldImage => {
-  const steps = buildSteps(def(v, own, shared));
+  const steps = buildSteps(parseDockerfile(def(v, own, shared)));
   return { id: `sha256:${v}`, ref: `img:${v}`, lineage: imageLineage(steps) };
 };
 
 describe('the steps an image holds (imageLineage)', () => {
   it('follows FROM stages, not COPY --from ones', () => {
     const steps = buildSteps(
-      [
-        'FROM debian AS base',
-        'RUN base',
-        'FROM base AS side',
-        'RUN side',
-        'FROM base AS image',
-        'RUN image',
-        'COPY --from=side /x /x',
-      ].join('\n'),
+      parseDockerfile(
+        [
+          'FROM debian AS base',
+          'RUN base',
+          'FROM base AS side',
+          'RUN side',
+          'FROM base AS image',
+          'RUN image',
+          'COPY --from=side /x /x',
+        ].join('\n'),
+      ),
     );
     const lineage = imageLineage(steps);
     const runs = steps.filter((s) => s.instruction !== 'FROM' && lineage.has(s.key)).map((s) => s.text);
@@ -48,7 +51,7 @@ describe('moving a prefix between engines', () => {
 
   it('moves the image B holds to A for a variant that would otherwise wait behind B', () => {
     const img = held('1.0');
-    const variants = [buildSteps(def('2.0')), buildSteps(def('3.0'))];
+    const variants = [buildSteps(parseDockerfile(def('2.0'))), buildSteps(parseDockerfile(def('3.0')))];
     const plan = planBuilds(variants, engines, cachedOnB(img), new Map([['B', [img]]]));
     expect(plan.variants[0]).toMatchObject({ engine: 'B', cached: 4 });
     expect(plan.variants[0].move).toBeUndefined();
@@ -67,7 +70,7 @@ describe('moving a prefix between engines', () => {
 
   it('without the image to move, the same variant waits behind B, or would run the shared steps again', () => {
     const img = held('1.0');
-    const variants = [buildSteps(def('2.0')), buildSteps(def('3.0'))];
+    const variants = [buildSteps(parseDockerfile(def('2.0'))), buildSteps(parseDockerfile(def('3.0')))];
     const plan = planBuilds(variants, engines, cachedOnB(img));
     expect(plan.variants.map((v) => [v.engine, v.move])).toEqual([
       ['B', undefined],
@@ -77,14 +80,17 @@ describe('moving a prefix between engines', () => {
 
   it(`does not move a prefix of ${MOVE_COST} heavy step or fewer: it is built again`, () => {
     const img = held('1.0', 4, MOVE_COST);
-    const variants = [buildSteps(def('2.0', 4, MOVE_COST)), buildSteps(def('3.0', 4, MOVE_COST))];
+    const variants = [
+      buildSteps(parseDockerfile(def('2.0', 4, MOVE_COST))),
+      buildSteps(parseDockerfile(def('3.0', 4, MOVE_COST))),
+    ];
     const plan = planBuilds(variants, engines, cachedOnB(img), new Map([['B', [img]]]));
     expect(plan.variants.every((v) => v.move === undefined)).toBe(true);
   });
 
   it('moves once per engine: a later variant there waits for the one that loads it', () => {
     const img = held('1.0');
-    const variants = ['2.0', '3.0', '4.0', '5.0'].map((v) => buildSteps(def(v)));
+    const variants = ['2.0', '3.0', '4.0', '5.0'].map((v) => buildSteps(parseDockerfile(def(v))));
     const plan = planBuilds(variants, engines, cachedOnB(img), new Map([['B', [img]]]));
     const onA = plan.variants.filter((v) => v.engine === 'A');
     expect(onA.length).toBeGreaterThanOrEqual(2);
@@ -95,7 +101,7 @@ describe('moving a prefix between engines', () => {
 
   it('moves nothing from or to an engine outside the run', () => {
     const img = held('1.0');
-    const variants = [buildSteps(def('2.0')), buildSteps(def('3.0'))];
+    const variants = [buildSteps(parseDockerfile(def('2.0'))), buildSteps(parseDockerfile(def('3.0')))];
     const plan = planBuilds(variants, ['A'], new Map([['C', new Set(img.lineage)]]), new Map([['C', [img]]]));
     expect(plan.variants.every((v) => v.move === undefined && v.engine === 'A')).toBe(true);
   });

@@ -5,6 +5,7 @@
  * their longest prefix, after the variant that builds it.
  */
 import { planBuilds } from '../../src/pipeline/build-plan';
+import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { buildSteps, instructions } from '../../src/recipe/steps';
 import { loadRecipe } from '../../src/recipe/load';
 import { readRecipeInputs, renderRecipe } from '../../src/recipe/render-recipe';
@@ -20,17 +21,17 @@ function def(tail: string[], base = ['RUN apt-get install -y a', 'COPY dir/ /opt
 
 describe('build steps', () => {
   it('joins continued lines and drops comments, also inside a continued instruction', () => {
-    expect(instructions('# head\nFROM x\n\nRUN a ; \\\n# note\n  b\nENV A=1\n')).toEqual([
-      { line: 2, text: 'FROM x' },
-      { line: 4, text: 'RUN a ; b' },
-      { line: 7, text: 'ENV A=1' },
+    expect(instructions(parseDockerfile('# head\nFROM x\n\nRUN a ; \\\n# note\n  b\nENV A=1\n'))).toEqual([
+      { line: 2, instruction: 'FROM', text: 'FROM x' },
+      { line: 4, instruction: 'RUN', text: 'RUN a ; b' },
+      { line: 7, instruction: 'ENV', text: 'ENV A=1' },
     ]);
   });
 
   it('keys a COPY by the content it copies, and chains every key to the steps before', () => {
-    const one = buildSteps(def(['RUN tail']), { files });
-    const changed = buildSteps(def(['RUN tail']), { files: { ...files, 'dir/c': '-:changed' } });
-    const unrelated = buildSteps(def(['RUN tail']), { files: { ...files, other: '-:changed' } });
+    const one = buildSteps(parseDockerfile(def(['RUN tail'])), { files });
+    const changed = buildSteps(parseDockerfile(def(['RUN tail'])), { files: { ...files, 'dir/c': '-:changed' } });
+    const unrelated = buildSteps(parseDockerfile(def(['RUN tail'])), { files: { ...files, other: '-:changed' } });
     expect(one.map((s) => s.instruction)).toEqual(['FROM', 'RUN', 'COPY', 'RUN', 'RUN']);
     expect(changed[1].key).toBe(one[1].key);
     // Same COPY line, other content: not the same step, nor is anything after it.
@@ -38,22 +39,25 @@ describe('build steps', () => {
     expect(changed[4].key).not.toBe(one[4].key);
     expect(unrelated.map((s) => s.key)).toEqual(one.map((s) => s.key));
     // A wildcard and a single file.
-    const star = (f: Record<string, string>) => buildSteps('FROM x\nCOPY dir/* a.txt /o/\n', { files: f })[1].key;
+    const star = (f: Record<string, string>) =>
+      buildSteps(parseDockerfile('FROM x\nCOPY dir/* a.txt /o/\n'), { files: f })[1].key;
     expect(star({ ...files, 'dir/b': '-:9' })).not.toBe(star(files));
     expect(star({ ...files, other: '-:9' })).toBe(star(files));
   });
 
   it('keys a per-build ARG by what it stands for, so what follows differs when that does', () => {
     const text = 'FROM x\nARG SERVED_DIGEST\nRUN fetch\n';
-    const a = buildSteps(text, { files, args: { SERVED_DIGEST: 'cpe-23.09.tar licensed' } });
-    const b = buildSteps(text, { files, args: { SERVED_DIGEST: 'cpe-24.03.tar licensed' } });
+    const a = buildSteps(parseDockerfile(text), { files, args: { SERVED_DIGEST: 'cpe-23.09.tar licensed' } });
+    const b = buildSteps(parseDockerfile(text), { files, args: { SERVED_DIGEST: 'cpe-24.03.tar licensed' } });
     expect(a[0].key).toBe(b[0].key);
     expect(a[2].key).not.toBe(b[2].key);
   });
 });
 
 describe('the build plan', () => {
-  const matrix = [def(['RUN tail 1']), def(['RUN tail 2']), def(['RUN tail 3'])].map((d) => buildSteps(d, { files }));
+  const matrix = [def(['RUN tail 1']), def(['RUN tail 2']), def(['RUN tail 3'])].map((d) =>
+    buildSteps(parseDockerfile(d), { files }),
+  );
 
   it('counts the steps of every definition against the distinct ones of the prefix tree', () => {
     const plan = planBuilds(matrix, []);
@@ -81,7 +85,9 @@ describe('the build plan', () => {
     // Two families (rocm 5 and 6) with a long install each, a one-step shared base.
     const family = (r: string, tail: string) =>
       buildSteps(
-        def([`RUN tail ${tail}`], ['RUN base', ...Array.from({ length: 8 }, (_, i) => `RUN rocm ${r} part ${i}`)]),
+        parseDockerfile(
+          def([`RUN tail ${tail}`], ['RUN base', ...Array.from({ length: 8 }, (_, i) => `RUN rocm ${r} part ${i}`)]),
+        ),
         {
           files,
         },
@@ -101,15 +107,17 @@ describe('the build plan', () => {
   it('follows stages: a step held after one that is not (same Python, other OSU) is shared too', () => {
     const staged = (osu: string) =>
       buildSteps(
-        [
-          'FROM debian AS rocm',
-          'RUN rocm',
-          'FROM rocm AS osu',
-          `RUN osu ${osu}`,
-          'FROM rocm',
-          'RUN python',
-          'COPY --from=osu /opt/osu /opt/osu',
-        ].join('\n'),
+        parseDockerfile(
+          [
+            'FROM debian AS rocm',
+            'RUN rocm',
+            'FROM rocm AS osu',
+            `RUN osu ${osu}`,
+            'FROM rocm',
+            'RUN python',
+            'COPY --from=osu /opt/osu /opt/osu',
+          ].join('\n'),
+        ),
       );
     const plan = planBuilds([staged('7.2'), staged('7.3')], []);
     // FROM, RUN rocm, both FROM rocm, RUN python: held; the OSU step and the copy of it: not.

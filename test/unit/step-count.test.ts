@@ -21,15 +21,17 @@ const variant = (python: string, osu: string) =>
 describe('buildSteps across stages, and countRunSteps', () => {
   it('counts a stage FROM an earlier one as built on it, and a copy as depending on the stage copied', () => {
     const c = countRunSteps(
-      [variant('3.10', '7.2'), variant('3.11', '7.2'), variant('3.12', '7.2')].map((d) => buildSteps(d)),
+      [variant('3.10', '7.2'), variant('3.11', '7.2'), variant('3.12', '7.2')].map((d) =>
+        buildSteps(parseDockerfile(d)),
+      ),
     );
     // rocm and osu once, python 3 times, the step after the copy 3 times (its stage differs).
     expect(c).toEqual({ definitions: 3, runSteps: 12, distinctRunSteps: 1 + 1 + 3 + 3 });
   });
 
   it('makes a step after COPY --from depend on what the stage built', () => {
-    const a = buildSteps(variant('3.12', '7.2'));
-    const b = buildSteps(variant('3.12', '7.3'));
+    const a = buildSteps(parseDockerfile(variant('3.12', '7.2')));
+    const b = buildSteps(parseDockerfile(variant('3.12', '7.3')));
     expect(a[1].key).toBe(b[1].key); // ROCm: the same
     expect(a[3].key).not.toBe(b[3].key); // OSU: another version
     expect(a[5].key).toBe(b[5].key); // Python does not use OSU
@@ -37,15 +39,17 @@ describe('buildSteps across stages, and countRunSteps', () => {
   });
 
   it('tells an image from a stage by name only when the stage was named before', () => {
-    const stageFirst = buildSteps('FROM alpine AS base\nRUN a\nFROM base\nRUN b');
-    const imageOnly = buildSteps('FROM alpine\nRUN a\nFROM base\nRUN b');
+    const stageFirst = buildSteps(parseDockerfile('FROM alpine AS base\nRUN a\nFROM base\nRUN b'));
+    const imageOnly = buildSteps(parseDockerfile('FROM alpine\nRUN a\nFROM base\nRUN b'));
     expect(stageFirst[3].key).not.toBe(imageOnly[3].key);
     expect(stageFirst[3].stage).toBe(1);
   });
 
   it('gives the one-stage order of the same steps no sharing across a varying step', () => {
     const oneStage = (python: string) => `FROM debian\nRUN make-rocm\nRUN make-python ${python}\nRUN make-osu 7.2`;
-    expect(countRunSteps(['3.10', '3.11'].map((p) => buildSteps(oneStage(p)))).distinctRunSteps).toBe(1 + 2 + 2);
+    expect(countRunSteps(['3.10', '3.11'].map((p) => buildSteps(parseDockerfile(oneStage(p))))).distinctRunSteps).toBe(
+      1 + 2 + 2,
+    );
   });
 });
 
@@ -88,7 +92,7 @@ describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => 
       const lines = d.split('\n');
       const from = lines.findIndex((l) => new RegExp(`^FROM \\S+ AS ${name}$`).test(l));
       const n = lines.slice(0, from + 1).filter((l) => l.startsWith('FROM ')).length - 1;
-      return buildSteps(d).filter((s) => s.instruction === 'RUN' && s.stage === n);
+      return buildSteps(parseDockerfile(d)).filter((s) => s.instruction === 'RUN' && s.stage === n);
     };
     const keysOf = (name: string, step: number) =>
       new Set(rendered.map((r) => stageOf(name)(r.dockerfile)[step].key)).size;
@@ -100,7 +104,7 @@ describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => 
       distinct('bci', 'miniconda', 'python'),
       distinct('bci', 'miniconda', 'python'),
     ]);
-    const c = countRunSteps(rendered.map((r) => buildSteps(r.dockerfile)));
+    const c = countRunSteps(rendered.map((r) => buildSteps(r.parsed)));
     // 240 with every component on the variant's own line (508cfdc); 170 with OSU and the checks in stages FROM rocm.
     expect(c.distinctRunSteps).toBe(146);
   });
