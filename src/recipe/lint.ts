@@ -24,6 +24,9 @@ const LINTED_KEPT = 32;
 export function lintDockerfile(text: string): LintProblem[] {
   let problems = LINTED.get(text);
   if (problems === undefined) {
+    // The one second parse of a rendered Dockerfile, kept on purpose: dockerfile-utils' validate takes only
+    // text and parses it itself (dockerValidator.js: DockerfileParser.parse(document.getText())), and has no
+    // entry point for a parsed Dockerfile. sifkit's own checks (rawDownloads, fetches, steps) read the render's parse.
     problems = validate(text).map((d) => ({
       line: d.range.start.line + 1,
       // Diagnostics use the LSP scale: 1 error, 2 warning.
