@@ -252,9 +252,9 @@ export function testSettings(flags: TestFlags, root?: string): TestSettings {
   const runner = STAGE_WITH.test.shape.runner.unwrap().safeParse(flags.runner ?? 'local').data;
   if (!runner)
     throw new InputError('bad-runner', `--runner ${JSON.stringify(flags.runner)} is not ${RUNNERS.join(' or ')}`);
-  if (!toleranceText.safeParse(flags.tolerance ?? '0.1').success)
+  const tolerance = toleranceText.safeParse(flags.tolerance ?? '0.1').data;
+  if (tolerance === undefined)
     throw new InputError('bad-tolerance', `--tolerance ${flags.tolerance} is not a fraction such as 0.1`);
-  const tolerance = Number(flags.tolerance ?? '0.1');
   return {
     runner,
     only: flags.check,

@@ -200,7 +200,17 @@ export interface Stage {
   /** The schema of its `with:` options (stage-with.ts), checked when the pipeline loads; none: it takes none. */
   with?: z.ZodType;
   /** Does the work for one variant; throws a SifkitError on failure. */
-  run(ctx: PipelineContext, variant: VariantState, report: StageReporter, opts: Record<string, string>): Promise<void>;
+  /** `opts`: its `with:` options, as its schema gave them when the pipeline loaded (typed values). */
+  run(
+    ctx: PipelineContext,
+    variant: VariantState,
+    report: StageReporter,
+    opts: Readonly<Record<string, unknown>>,
+  ): Promise<void>;
   /** Why this stage need not run for this variant (already done), or undefined. */
-  skip?(ctx: PipelineContext, variant: VariantState, opts: Record<string, string>): Promise<string | undefined>;
+  skip?(
+    ctx: PipelineContext,
+    variant: VariantState,
+    opts: Readonly<Record<string, unknown>>,
+  ): Promise<string | undefined>;
 }

@@ -21,8 +21,11 @@ export interface PipelineDef {
 
 export interface StageRef {
   stage: string;
-  /** Stage options from the file (e.g. `to: all` for promote). */
-  with: Record<string, string>;
+  /**
+   * Stage options from the file (e.g. `to: all` for promote), as the
+   * stage's `with:` schema gave them at load: typed values (stage-with.ts).
+   */
+  with: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -67,7 +70,7 @@ export function parsePipeline(text: string, source: string, known: StageCatalog)
     fail(`not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   const d = parseDocument(pipelineSchema, doc, source, 'bad-pipeline');
-  d.stages.forEach((s, i) => {
+  const stages = d.stages.map((s, i): StageRef => {
     if (!Object.hasOwn(known, s.stage))
       fail(`stages[${i}].stage: expected one of ${knownStages.join(', ')}, found ${escapeForMessage(s.stage)}`);
     // Every stage's options, before any stage runs.
@@ -77,13 +80,14 @@ export function parsePipeline(text: string, source: string, known: StageCatalog)
         'bad-pipeline',
         formatIssue(r.error.issues[0], s.with, `${source}: stages[${i}] ${s.stage}: with`),
       );
+    return { stage: s.stage, with: r.data as Record<string, unknown> };
   });
-  const missing = missingNeed(d.stages, known);
+  const missing = missingNeed(stages, known);
   if (missing) fail(missing);
   return {
     name: d.name,
     description: d.description ?? '',
-    stages: d.stages,
+    stages,
     ...(d.executor !== undefined ? { executor: d.executor } : {}),
     ...(d.slurm !== undefined ? { slurm: d.slurm } : {}),
   };

@@ -238,7 +238,7 @@ export const convertStage: Stage = {
 /** The gate's tolerance: the command line's, else the pipeline file's (checked at load), else 10 %. */
 function tolerance(ctx: PipelineContext, w: TestWith): number {
   if (ctx.options.tolerance !== undefined) return ctx.options.tolerance;
-  return w.tolerance === undefined ? 0.1 : Number(w.tolerance);
+  return w.tolerance ?? 0.1;
 }
 
 /** The gate's inputs for a run: the tree the run holds (never opened again here), a --baseline, the tolerance, --no-gate. */
@@ -407,8 +407,8 @@ export const retireStage: Stage = {
       const r = await retire(tree, {
         policy,
         easyconfigs: easyconfigs ? path.resolve(easyconfigs) : undefined,
-        includeReferenced: o.includeReferenced ?? w['include-referenced'] === 'true',
-        apply: o.apply === true || w.apply === 'true',
+        includeReferenced: o.includeReferenced ?? w['include-referenced'] === true,
+        apply: o.apply === true || w.apply === true,
         signal: ctx.signal,
       });
       if (r.plan.decisions.some((d) => d.action === 'blocked')) throw blockedError(r.plan);

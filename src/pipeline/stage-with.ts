@@ -1,10 +1,11 @@
 /**
  * Each stage's `with:` block in a pipeline file, as a zod schema: checked
  * when the pipeline is loaded (definition.ts), so a bad value fails before
- * any stage runs, in one line naming the stage and the field. The values
- * stay text (pipeline files are read with YAML's failsafe schema); the
- * fields take what the stage's command-line flags take, through the same
- * rules (`isTolerance`, `parseTarget`'s targets, local|slurm).
+ * any stage runs, in one line naming the stage and the field. The file
+ * gives text (pipeline files are read with YAML's failsafe schema); each
+ * schema gives the stage typed values (a number, booleans, enums), and
+ * the stage's command-line flags are read through the same schemas
+ * (cli/stage-flags.ts), so flag and file agree.
  */
 import { z } from 'zod';
 import { isTolerance } from '../checks/gate';
@@ -12,11 +13,12 @@ import { PROMOTE_TARGETS } from '../tree/promote';
 
 export const RUNNERS = ['local', 'slurm'] as const;
 
-const yesNo = z.enum(['true', 'false']);
-/** The gate's tolerance as text (a flag or a pipeline file's value). */
+const yesNo = z.enum(['true', 'false']).transform((v) => v === 'true');
+/** The gate's tolerance read from text (a flag or a pipeline file's value): a number. */
 export const toleranceText = z
   .string()
-  .refine((t) => t.trim() !== '' && isTolerance(Number(t)), { message: 'a fraction such as 0.1' });
+  .refine((t) => t.trim() !== '' && isTolerance(Number(t)), { message: 'a fraction such as 0.1' })
+  .transform(Number);
 /** A stage that takes no `with:` options. */
 const none = z.strictObject({});
 

@@ -66,7 +66,7 @@ describe('pipeline definitions', () => {
       'p.yaml',
       STAGES,
     );
-    expect(def.stages.map((s) => s.with)).toEqual([{}, {}, { runner: 'slurm', tolerance: '0.25' }, { apply: 'true' }]);
+    expect(def.stages.map((s) => s.with)).toEqual([{}, {}, { runner: 'slurm', tolerance: 0.25 }, { apply: true }]);
   });
 
   it('takes any order where each need is given earlier', () => {
