@@ -33,7 +33,8 @@ export { sourcesOf, sourcesLabel, type ResolvedSource, type SourceProvenance } f
 export { defaultSourceCache, fetchSources, type FetchedSource, type FetchOptions } from './sources/cache';
 
 // Building through an image engine (the Docker Engine API).
-export { buildVariant as build, type BuildOptions, type BuildRecord } from './engine/build';
+export { buildVariant as build, type BuildOptions } from './engine/build';
+export type { BuildRecord } from './engine/build-record';
 export { connectEngine, engineFailure } from './engine/client';
 export type {
   BuildRequest,

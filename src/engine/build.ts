@@ -27,11 +27,12 @@ import { derivePort, digestOfServed, listServedFiles, servedFilesDigest } from '
 import { badServerDir, servingPlan } from '../fileserver/serving';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { dockerhashOf, imageTag } from '../recipe/names';
-import { baseImages } from '../recipe/parsed-dockerfile';
-import { LABEL, type RenderedVariant } from '../recipe/render';
+import type { RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
-import type { EngineVersion, ImageDetails, ImageEngine, ImageSummary } from './engine';
+import { buildFacts, type BuildRecord } from './build-record';
+import type { ImageEngine } from './engine';
+import { findByDefinitionHash, tagBoth } from './image-tags';
 import { BuildStreamParser } from './progress';
 
 export interface BuildOptions {
@@ -64,76 +65,6 @@ export interface BuildOptions {
    * judgeDeferredScan before any use.
    */
   deferScan?: (pending: PendingScan) => void;
-}
-
-export interface BuildRecord {
-  imageId: string;
-  dockerhash: string;
-  /** The variant's tag, moved to this image (the last one built or reused for the variant). */
-  tag: string;
-  /** This image's own tag (`imageTag`), which no later build moves. */
-  imageTag: string;
-  definitionHash: string;
-  size: number;
-  durationMs: number;
-  reused: boolean;
-  logPath?: string;
-  accessLogPath?: string;
-  leakScan?: Omit<LeakScanResult, 'leaks' | 'toolProblems'>;
-  /** The engine that built or holds the image, and the version that built it when the image records one. */
-  engine: EngineVersion & { imageBuiltWith?: string };
-  /** The definition's FROM images, each with the image ID it resolved to in that engine (none: it holds no such image). */
-  baseImages: Array<{ ref: string; imageId?: string }>;
-}
-
-/**
- * What provenance records of a build, asked of the engine once, here,
- * rather than again by the attest step: the engine's version, the version
- * that built the image (from `info` when the build just inspected it), and
- * what each FROM image of the render's parse resolved to.
- */
-async function buildFacts(
-  engine: ImageEngine,
-  rendered: RenderedVariant,
-  imageId: string,
-  signal: AbortSignal,
-  info?: ImageDetails,
-): Promise<Pick<BuildRecord, 'engine' | 'baseImages'>> {
-  const resolved = [];
-  for (const ref of baseImages(rendered.parsed)) {
-    const id = await engine.inspectImage(ref).then(
-      (d) => d.id,
-      () => undefined,
-    );
-    resolved.push({ ref, imageId: id });
-  }
-  const version = await engine.version(signal);
-  const builtWith = (info ?? (await engine.inspectImage(imageId).catch(() => undefined)))?.builtWith;
-  return { engine: { ...version, ...(builtWith ? { imageBuiltWith: builtWith } : {}) }, baseImages: resolved };
-}
-
-export function splitTag(tag: string): { repo: string; tag: string } {
-  const i = tag.lastIndexOf(':');
-  return i > tag.lastIndexOf('/') ? { repo: tag.slice(0, i), tag: tag.slice(i + 1) } : { repo: tag, tag: 'latest' };
-}
-
-/** Gives an image both its tags: the variant's (moved here) and its own. */
-async function tagBoth(engine: ImageEngine, imageId: string, variantTag: string, has: string[] = []): Promise<void> {
-  for (const ref of [variantTag, imageTag(variantTag, dockerhashOf(imageId))]) {
-    if (has.includes(ref)) continue;
-    const { repo, tag } = splitTag(ref);
-    await engine.tagImage(imageId, repo, tag);
-  }
-}
-
-/**
- * Images built from this definition for this stem. The hash does not
- * cover the naming labels (they are appended after it), so an image of
- * the same definition built under another name is not this variant's:
- * reusing it would carry the other name's labels into the SIF.
- */
-export async function findByDefinitionHash(engine: ImageEngine, hash: string, stem: string): Promise<ImageSummary[]> {
-  return (await engine.listImages(`${LABEL.definitionHash}=${hash}`)).filter((i) => i.labels[LABEL.stem] === stem);
 }
 
 async function removeQuietly(engine: ImageEngine, ids: Iterable<string>): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import type { BuildRecord } from '../engine/build';
+import type { BuildRecord } from '../engine/build-record';
 import { sifFileName } from '../recipe/names';
 import type { PipelineContext, VariantState } from './context';
 

@@ -8,14 +8,13 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { convertSource, recordOf, sourceText, type Source } from '../convert/convert';
-import { openDockerArchive } from '../convert/archive';
+import { archiveOfImage, sifOfImage } from '../convert/existing';
 import { saveScanConvert } from '../convert/one-read';
 import { judgeDeferredScan } from '../engine/build';
 import { runFailure, runTests, type GateInputs } from '../checks/run';
 import { builtTarget } from '../checks/target';
 import { DEFAULT_RESULTS_DIR, passedNow, readResults, resultsPath } from '../checks/results';
 import { runGateSummary } from '../checks/gate';
-import { inspectSif } from '../sif/inspect';
 import { stagedEntry } from '../tree/checksum';
 import { isPromoted } from '../tree/links';
 import { promote, type PromoteTarget } from '../tree/promote';
@@ -149,32 +148,6 @@ async function convertsAlongside(ctx: PipelineContext, v: VariantState): Promise
   return !(await sifOfImage(sifPath(ctx, v), built(v).imageId));
 }
 
-/** Whether `out` is a readable SIF of this image. */
-async function sifOfImage(out: string, imageId: string): Promise<boolean> {
-  if (!existsSync(out)) return false;
-  try {
-    return (await inspectSif(out)).labels['io.sifkit.image-id'] === imageId;
-  } catch {
-    return false; // unreadable: convert again
-  }
-}
-
-/**
- * The docker archive of this image beside its SIF, when there is one:
- * what the archive stage wrote (or found) under the variant's name, whose
- * config digest is the image's ID. The archive was published whole, by
- * rename, so converting it costs no read of the engine.
- */
-async function archiveOfImage(ctx: PipelineContext, v: VariantState): Promise<string | undefined> {
-  const file = v.results.archive?.path ?? dockerArchivePath(ctx, v);
-  if (!existsSync(file)) return undefined;
-  try {
-    return (await openDockerArchive(file)).imageId === built(v).imageId ? file : undefined;
-  } catch {
-    return undefined; // unreadable: the engine has the image
-  }
-}
-
 export const convertStage: Stage = {
   name: 'convert',
   title: 'Convert to SIF',
@@ -188,14 +161,9 @@ export const convertStage: Stage = {
       if (!staged) return undefined;
       [out, where] = [staged.sif, 'is staged in the tree'];
     }
-    try {
-      const s = await inspectSif(out);
-      if (s.labels['io.sifkit.image-id'] !== built(v).imageId) return undefined;
-      // Converted but not attested (or not signed, when the run signs): convert again, attest after.
-      if (!(await attested(ctx, s))) return undefined;
-    } catch {
-      return undefined; // unreadable: convert again
-    }
+    const s = await sifOfImage(out, built(v).imageId);
+    // Converted but not attested (or not signed, when the run signs): convert again, attest after.
+    if (!s || !(await attested(ctx, s))) return undefined;
     v.results.convert = {
       out,
       backend: 'native',
@@ -211,8 +179,10 @@ export const convertStage: Stage = {
     const engine = await engineFor(ctx, v);
     // Converted by the archive stage's read of the image, in this run: attested here.
     const alongside = v.results.convert?.out === out ? v.results.convert : undefined;
-    // Else the image's archive when it is there (a SIF removed, or converted in a later pass), not a new export.
-    const archive = alongside ? undefined : await archiveOfImage(ctx, v);
+    // Else the image's archive when it is there (a SIF removed, or converted in a later pass), not a new
+    // export: what the archive stage wrote (or found) under the variant's name.
+    const archiveFile = v.results.archive?.path ?? dockerArchivePath(ctx, v);
+    const archive = !alongside && (await archiveOfImage(archiveFile, built(v).imageId)) ? archiveFile : undefined;
     // The image this run built, by its ID as held (or its archive, checked to be of that ID): no text
     // to parse back, and the same object for the conversion and the provenance. Its scan is not asked
     // again: build returns an image only once its leak scan passed (or had passed) for that ID.

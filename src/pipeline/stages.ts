@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { buildVariant, type BuildRecord } from '../engine/build';
+import { buildVariant } from '../engine/build';
+import type { BuildRecord } from '../engine/build-record';
 import { renderRecipe } from '../recipe/render-recipe';
 import { buildOrder, plannedFor, recipeInputs } from './build-order';
 import type { PipelineContext, Stage } from './context';

@@ -1,5 +1,5 @@
 import { BuildStreamParser } from '../../src/engine/progress';
-import { splitTag } from '../../src/engine/build';
+import { splitTag } from '../../src/engine/image-tags';
 import { DockerIgnore } from '../../src/recipe/dockerignore';
 import { isLicensedPath } from '../../src/fileserver/leakscan';
 import { dockerhashOf, parseSifFileName, sifFileName } from '../../src/recipe/names';
