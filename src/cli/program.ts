@@ -15,7 +15,7 @@ import { registerCompletion } from './completion';
 import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine } from './run';
-import { sifkitVersion } from '../index';
+import { InputError, sifkitVersion } from '../index';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,7 +34,8 @@ export function buildProgram(): Command {
     // Bad usage exits 2, as every other bad input does.
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : 2);
-    });
+    })
+    .hook('preAction', (_program, command) => refuseEmptyOptions(command));
   registerRender(program);
   registerBuild(program);
   registerFetch(program);
@@ -53,6 +54,25 @@ export function buildProgram(): Command {
   registerHelp(program);
   addExamples(program);
   return program;
+}
+
+/** Options where an empty value says something: `--launcher ''` runs the ranks without a launcher. */
+const EMPTY_ALLOWED = new Set(['launcher']);
+
+/**
+ * An option given an empty value on the command line is refused, before
+ * any command runs: read as "not given" or as 0 it would act on a default
+ * the user did not ask for (`--root ''` on the default tree, `--grace-days ''`
+ * purging at 0 days).
+ */
+function refuseEmptyOptions(command: Command): void {
+  for (const option of command.options) {
+    const key = option.attributeName();
+    if (EMPTY_ALLOWED.has(key) || command.getOptionValueSource(key) !== 'cli') continue;
+    const value: unknown = command.getOptionValue(key);
+    if (value === '' || (Array.isArray(value) && value.includes('')))
+      throw new InputError('empty-option', `${option.long ?? option.flags} was given an empty value`);
+  }
 }
 
 /** Runs sifkit's command line (every command but the TAB's question, which main.ts answers). */

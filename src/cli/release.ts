@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { showBuildPlan } from './build-plan-view';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
-import { runCommand } from './run';
+import { errorLine, runCommand } from './run';
 import {
   addStageFlags,
   convertSettings,
@@ -302,7 +302,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
     if (io.json && failed) {
       // One JSON document on stdout: the summary carries the errors; stderr gets the line.
       const e = ctx.variants.find((v) => v.error)!.error!;
-      io.stderr(`sifkit: error: ${e.message}\n`);
+      io.stderr(`sifkit: error: ${errorLine(e).message}\n`);
       return isSifkitError(e) ? e.exitCode : ExitCode.failed;
     }
     throwFirstVariantError(ctx);

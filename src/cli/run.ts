@@ -1,4 +1,4 @@
-import { engineFailure, ExitCode, fromSystemError, InterruptedError, isSifkitError } from '../index';
+import { engineFailure, ExitCode, fromSystemError, InterruptedError, isSifkitError, terminalMessage } from '../index';
 /**
  * The one place where a command's life ends: errors become one line on
  * stderr (or one JSON document with --json), exit codes follow the error
@@ -23,9 +23,16 @@ export type CommandHandler = (io: CommandIO) => Promise<number | void>;
 
 /** How an error is shown: one line, a hint, an exit code; "internal error" only for bugs. */
 export function errorLine(e: unknown): { code: string; message: string; hint?: string; exitCode: number } {
-  if (isSifkitError(e)) return { code: e.code, message: e.message, hint: e.hint, exitCode: e.exitCode };
+  // One line each, whatever a path or name in them holds (a line break, an escape sequence).
+  const shown = (x: { code: string; message: string; hint?: string; exitCode: number }) => ({
+    code: x.code,
+    message: terminalMessage(x.message),
+    ...(x.hint !== undefined && { hint: terminalMessage(x.hint) }),
+    exitCode: x.exitCode,
+  });
+  if (isSifkitError(e)) return shown(e);
   const sys = engineFailure(e) ?? fromSystemError(e);
-  if (sys) return { code: sys.code, message: sys.message, hint: sys.hint, exitCode: sys.exitCode };
+  if (sys) return shown(sys);
   return {
     code: 'internal',
     message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`,

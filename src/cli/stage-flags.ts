@@ -292,7 +292,8 @@ export function wholeNumber(
   unit = '',
 ): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
+  // Digits only: Number() reads '' and ' ' as 0, and takes 1e3 and 0x10.
+  const n = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(n) || n < min || n > max)
     throw new InputError(code, `${flag} ${text} is not a whole number${unit} from ${min} to ${max}`);
   return n;

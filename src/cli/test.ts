@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import { humanDuration, jsonDoc, table } from './output';
-import { runCommand } from './run';
+import { errorLine, runCommand } from './run';
 import { addStageFlags, testSettings, type TestFlags } from './stage-flags';
 import {
   DEFAULT_RESULTS_DIR,
@@ -94,7 +94,7 @@ export function registerTest(program: Command): void {
           const e = gateError(o.run);
           // With --json the document above is the one on stdout; the refusal is its ok: false, and a line on stderr.
           if (!io.json) throw e;
-          io.stderr(`sifkit: error: ${e.message}\n`);
+          io.stderr(`sifkit: error: ${errorLine(e).message}\n`);
           return e.exitCode;
         }
         return ExitCode.ok;

@@ -17,6 +17,17 @@ function shown(c: string): string {
   return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
 }
 
+const SHOWN_IN_MESSAGE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * An error message or hint as one line: as terminalLine, but a backslash
+ * is left as it is, since messages quote their values through
+ * escapeForMessage, whose backslashes are already escapes.
+ */
+export function terminalMessage(value: string): string {
+  return value.replace(SHOWN_IN_MESSAGE, shown);
+}
+
 /** One line for a terminal. */
 export function terminalLine(value: string): string {
   return value.replace(SHOWN, shown);
