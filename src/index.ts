@@ -180,6 +180,7 @@ export {
   OperationError,
   RefusedError,
   SifkitError,
+  errnoCode,
   fromSystemError,
   isSifkitError,
 } from './errors';

@@ -5,6 +5,7 @@
  * is at once a flag of `sifkit run` and `sifkit release`, with the same
  * meaning (test/unit/stage-flags.test.ts holds every command to it).
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { collect } from './output';
@@ -14,6 +15,7 @@ import {
   COMPRESSIONS,
   DEFAULT_MKSQUASHFS_MEM,
   DEFAULT_RESULTS_DIR,
+  errnoCode,
   InputError,
   parseBackend,
   parseCompression,
@@ -297,4 +299,12 @@ export function wholeNumber(
   if (!Number.isInteger(n) || n < min || n > max)
     throw new InputError(code, `${flag} ${text} is not a whole number${unit} from ${min} to ${max}`);
   return n;
+}
+
+/** A flag naming a directory that must already be there (`--work-dir`), checked before any effect. */
+export async function requireDirectory(dir: string, flag: string): Promise<void> {
+  const st = await fs.stat(dir).catch((e: unknown) => {
+    throw new InputError('bad-directory', `${flag} ${dir}: ${errnoCode(e) ?? 'unreadable'}`);
+  });
+  if (!st.isDirectory()) throw new InputError('bad-directory', `${flag} ${dir} is not a directory`);
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import * as path from 'node:path';
 import { jsonDoc, table, wrapWords } from './output';
 import { runCommand } from './run';
-import { addStageFlags, graceDays, testedKeyFile, type RetireFlags } from './stage-flags';
+import { addStageFlags, graceDays, requireDirectory, testedKeyFile, type RetireFlags } from './stage-flags';
 import {
   blockedError,
   describeLock,
@@ -156,6 +156,9 @@ export function registerTree(program: Command): void {
         json?: boolean;
       }) => {
         process.exitCode = await runCommand(async (io) => {
+          // Every flag checked before anything is read or repaired.
+          if (flags.reconvert && !flags.deep) throw new InputError('bad-usage', '--reconvert goes with --deep');
+          if (flags.workDir !== undefined) await requireDirectory(flags.workDir, '--work-dir');
           const tree = await openTree(resolveRoot(flags.root), false);
           let problems = await verifyTree(tree, { deep: flags.deep, signal: io.signal });
           // Repairs only when there is something to repair: otherwise no lock, no audit line.
@@ -175,7 +178,6 @@ export function registerTree(program: Command): void {
               { resume: 'run sifkit verify --repair again to finish' },
             );
           }
-          if (flags.reconvert && !flags.deep) throw new InputError('bad-usage', '--reconvert goes with --deep');
           const reconverted = flags.reconvert
             ? await reconvertTree(tree, { signal: io.signal, workDir: flags.workDir })
             : undefined;
