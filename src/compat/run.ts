@@ -53,7 +53,8 @@ export type CompatImage = { kind: 'sif'; path: string } | { kind: 'engine'; ref:
 
 /** The command line's IMAGE, read once at the edge: `docker-daemon:REF`, else the path of a SIF. */
 export function parseCompatImage(text: string): CompatImage {
-  const m = /^docker-daemon:(?:\/\/)?(.+)$/.exec(text);
+  // Anything after the prefix is the engine's reference, checked there (a line break too).
+  const m = /^docker-daemon:(?:\/\/)?([\s\S]*)$/.exec(text);
   return m ? { kind: 'engine', ref: m[1] } : { kind: 'sif', path: path.resolve(text) };
 }
 

@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { z } from 'zod';
 import { InterruptedError, OperationError } from '../errors';
 import { BuildStreamParser } from './progress';
+import { checkName } from '../validate/names';
 import { formatIssue } from '../validate/schema';
 import {
   containerCreateAnswer,
@@ -20,6 +21,11 @@ import {
   imageListAnswer,
 } from '../validate/schemas/engine';
 import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine';
+
+/** An image reference checked before it becomes part of an Engine API path (validate/names.ts). */
+function imageRef(ref: string): string {
+  return checkName('image reference', ref, 'the image engine');
+}
 
 function labelsOf(l: Record<string, string> | null | undefined): Record<string, string> {
   return { ...(l ?? {}) };
@@ -140,7 +146,11 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       }));
     },
     async inspectImage(ref: string): Promise<ImageDetails> {
-      const i = engineAnswer(imageInspectAnswer, await docker.getImage(ref).inspect(), `inspect image ${ref}`);
+      const i = engineAnswer(
+        imageInspectAnswer,
+        await docker.getImage(imageRef(ref)).inspect(),
+        `inspect image ${ref}`,
+      );
       const config = i.Config ?? {};
       return {
         id: i.Id,
@@ -154,7 +164,7 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       };
     },
     async saveImage(ref: string) {
-      return (await docker.getImage(ref).get()) as unknown as Readable;
+      return (await docker.getImage(imageRef(ref)).get()) as unknown as Readable;
     },
     async loadImage(archive: Readable, signal?: AbortSignal) {
       // The upload ends on Ctrl-C, and when the saved stream fails (the other engine went away):
@@ -191,10 +201,10 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
         throw new OperationError('load-failed', `the image stream to ${address} failed: ${sourceError.message}`);
     },
     async tagImage(ref: string, repo: string, tag: string) {
-      await docker.getImage(ref).tag({ repo, tag });
+      await docker.getImage(imageRef(ref)).tag({ repo, tag });
     },
     async removeImage(ref: string) {
-      await docker.getImage(ref).remove({ force: true });
+      await docker.getImage(imageRef(ref)).remove({ force: true });
     },
     async createContainer(spec: ContainerSpec) {
       return handle(docker, await docker.createContainer(createOptions(spec)));

@@ -9,7 +9,17 @@
 import { InputError } from '../errors';
 
 export type NameKind =
-  'stem' | 'dockerhash' | 'recipe' | 'tag' | 'variant' | 'easyconfig' | 'module' | 'version' | 'sif file' | 'file name';
+  | 'stem'
+  | 'dockerhash'
+  | 'recipe'
+  | 'tag'
+  | 'image reference'
+  | 'variant'
+  | 'easyconfig'
+  | 'module'
+  | 'version'
+  | 'sif file'
+  | 'file name';
 
 /** A version or name part: starts with a letter or digit; letters, digits, `.`, `_`, `+`, `-`. */
 const PART = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -35,6 +45,18 @@ const rules: Record<NameKind, Rule> = {
     test: (v) => /^[a-z0-9][a-z0-9._-]*$/.test(v) && !v.includes('..'),
     max: 64,
     expected: 'a recipe directory name: lowercase letters, digits, `.`, `_`, `-`',
+  },
+  // Any image an engine is asked about: a Docker reference (registry host and port, repository path,
+  // tag, digest) or an image ID. Checked before it becomes part of an Engine API path: `../x` there
+  // is a redirect the client follows to another host.
+  'image reference': {
+    test: (v) =>
+      /^(?:sha256:)?[0-9a-f]{12,64}$/.test(v) ||
+      /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?$/.test(
+        v,
+      ),
+    max: 512,
+    expected: 'a Docker reference like lumi/lumi-mpi4py:TAG, or an image ID',
   },
   // A Docker reference as LUMI tags its images: repository path, optional tag.
   tag: {
