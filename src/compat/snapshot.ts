@@ -13,7 +13,7 @@ import { readElfFile, readElfHandle } from '../elf/file';
 import { ElfError } from '../elf/format';
 import { sifkitVersion } from '../provenance';
 import type { HostBind, HostFile, HostSnapshot } from '../validate/schemas/host';
-import { DATA_BINDS, type BindSpec } from './binds';
+import { DATA_BINDS, normalisePath, type BindSpec } from './binds';
 import { libraryName } from './select';
 import { cpuinfoFlags, cpuinfoVendor, x86Level, type X86Level } from './hwcaps';
 import { glibcVersion } from './versions';
@@ -138,8 +138,10 @@ async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {
 
 /** Takes the snapshot of these binds on this host. */
 export async function takeSnapshot(binds: BindSpec[], opts: SnapshotOptions): Promise<HostSnapshot> {
+  // Container paths, as the binds' targets are: absolute, without `..`, checked before any walk.
+  const skip = (opts.skip ?? DATA_BINDS).map((p) => normalisePath(p, '--skip'));
   const out: HostBind[] = [];
-  for (const b of binds) out.push(await walkBind(b, opts));
+  for (const b of binds) out.push(await walkBind(b, { ...opts, skip }));
   return {
     kind: 'sifkit-host-snapshot',
     version: 1,
