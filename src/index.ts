@@ -72,6 +72,7 @@ export { loadSigningKey, loadVerifiers, type SigningKey, type VerifierFlags } fr
 
 // Testing, results and the report.
 export { gateError, recipeForTarget, runTests, type TestOptions, type TestOutcome } from './checks/run';
+export { selectChecks } from './checks/spec';
 export { resolveTarget, type TestTarget } from './checks/target';
 export {
   DEFAULT_RESULTS_DIR,

@@ -12,6 +12,7 @@ import {
   type PipelineOptions,
   type RunEffects,
   runPipeline,
+  selectChecks,
   type RunSettings,
   STAGES,
   variantValues,
@@ -44,8 +45,10 @@ export async function runRecipePipeline(
   const def = await loadPipeline(pipeline, STAGES);
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
-  if (flags.date !== undefined && !/^20\d{6}$/.test(flags.date))
+  if (flags.date !== undefined && !isCalendarDate(flags.date))
     throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
+  // A --check the recipe lacks is refused before any build, not at the test stage.
+  if (options.test?.only) selectChecks(recipe.checks, options.test.only, recipe.name);
   const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64, 'bad-jobs') ?? 1;
   const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
   const renderer = chooseRenderer(io.json);
@@ -56,6 +59,14 @@ export async function runRecipePipeline(
     io.liveDisplay = false;
   }
   return ctx;
+}
+
+/** YYYYMMDD of a day that exists (20241301 does not). */
+function isCalendarDate(text: string): boolean {
+  if (!/^20\d{6}$/.test(text)) return false;
+  const [y, m, d] = [text.slice(0, 4), text.slice(4, 6), text.slice(6)].map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
 }
 
 /** The first variant error, rethrown, once every variant has had its go. */

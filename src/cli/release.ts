@@ -11,6 +11,7 @@ import {
   signingKeyFile,
   testedKeyFile,
   graceDays,
+  requireFile,
   testSettings,
   wholeNumber,
   type ConvertFlags,
@@ -230,6 +231,7 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       throw new InputError('bad-usage', `--init makes a container tree, and pipeline ${def.name} does not use one`);
     // Results and logs beside the tree, so any directory finds them.
     const test = testSettings(flags, tree?.root);
+    if (test.baseline !== undefined) await requireFile(test.baseline, '--baseline');
     const logDir = path.resolve(flags.logDir ?? (tree ? tree.logs : '.sifkit/logs'));
     const outDir = path.resolve(flags.out ?? '.sifkit/sif');
     const execute = executor === 'slurm' ? slurmExecute(def, flags, outDir, test.resultsDir) : undefined;
@@ -311,12 +313,12 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
 
 /** --engines a,b as addresses. */
 function engineList(text: string | undefined): string[] | undefined {
-  return text
-    ? text
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : undefined;
+  if (text === undefined) return undefined;
+  const list = text.split(',').map((s) => s.trim());
+  // `--engines ,,` named no engine: not the default one, silently.
+  if (list.some((s) => !s))
+    throw new InputError('bad-engines', `--engines ${JSON.stringify(text)} has an empty entry; give ENDPOINT,ENDPOINT`);
+  return list;
 }
 
 /** The executor for --on slurm, its settings checked before anything runs. */

@@ -301,6 +301,14 @@ export function wholeNumber(
   return n;
 }
 
+/** A flag naming a file that must already be there (`--baseline`), checked before any effect. */
+export async function requireFile(file: string, flag: string): Promise<void> {
+  const st = await fs.stat(file).catch((e: unknown) => {
+    throw new InputError('bad-file', `${flag} ${file}: ${errnoCode(e) ?? 'unreadable'}`);
+  });
+  if (!st.isFile()) throw new InputError('bad-file', `${flag} ${file} is not a regular file`);
+}
+
 /** A flag naming a directory that must already be there (`--work-dir`), checked before any effect. */
 export async function requireDirectory(dir: string, flag: string): Promise<void> {
   const st = await fs.stat(dir).catch((e: unknown) => {
