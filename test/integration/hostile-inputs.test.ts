@@ -514,3 +514,111 @@ describe("the retention policy's backup command", () => {
     expect(r.stderr).toMatch(/^sifkit: error: the policy's backup_command: \{path\} is inside quotes/);
   });
 });
+
+/** Every file under `d` with its size and mtime: what "wrote nothing" is judged by. */
+async function stateOf(d: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const rel of (await filesUnder(d)).sort()) {
+    const st = await fs.lstat(path.join(d, rel));
+    out.push(`${rel} ${st.size} ${st.mtimeMs} ${st.mode}`);
+  }
+  return out;
+}
+
+describe('hostile flags of release, promote, retire, verify, compat and host snapshot (issue 28 sweep)', () => {
+  let sweep: string;
+  let tree: string;
+  beforeAll(async () => {
+    sweep = path.join(dir, 'sweep');
+    tree = path.join(sweep, 'tree');
+    await fs.mkdir(sweep);
+    expect((await runCli(['init', tree])).code).toBe(0);
+    const sif = path.join(sweep, 'in.sif');
+    await makeSif(sif, { stem: 'lumi-mpi4py-cpu-sweep', dockerhash: 'abcdef012345', recipe: 'mpi4py-cpu', env: [] });
+    expect((await runCli(['stage', sif, '--root', tree, '--untested'])).code).toBe(0);
+    expect(
+      (await runCli(['host', 'snapshot', '--bind', '/etc/hostname', '-o', path.join(sweep, 'host.json')])).code,
+    ).toBe(0);
+  });
+
+  /** Runs sifkit in the sweep directory: exit 2 or 3, one error line (and at most a hint), nothing written. */
+  async function refused(argv: string[], code: 2 | 3, message: RegExp): Promise<void> {
+    const before = await stateOf(sweep);
+    const r = await runCli(argv, { cwd: sweep });
+    expect(r.code).toBe(code);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(message);
+    expect(lines.slice(1).every((l) => l.startsWith('sifkit: hint: '))).toBe(true);
+    expect(await stateOf(sweep)).toEqual(before);
+  }
+
+  it.each([
+    // Read as "not given" these acted on a default: the default tree, 0 grace days, the default policy.
+    [['promote', 'x.sif', '--to', 'all', '--root', ''], /^sifkit: error: --root was given an empty value$/],
+    [
+      ['retire', '--purge', '--grace-days', '', '--root', 'tree'],
+      /^sifkit: error: --grace-days was given an empty value$/,
+    ],
+    [['retire', '--policy', '', '--root', 'tree'], /^sifkit: error: --policy was given an empty value$/],
+    [['fetch', 'mpi4py-cpu', '--jobs', ' 4'], /^sifkit: error: --jobs  4 is not a whole number from 1 to 64$/],
+    [['fetch', 'mpi4py-cpu', '--jobs', '0x4'], /^sifkit: error: --jobs 0x4 is not a whole number from 1 to 64$/],
+    [['sign', 'in.sif', '--group', ''], /^sifkit: error: --group was given an empty value$/],
+  ])('refuses %j: exit 2, one line, nothing written', (argv, message) => refused(argv, 2, message));
+
+  it('keeps an error about a --root with a line break and an escape sequence on one line', () =>
+    refused(
+      ['promote', 'x.sif', '--to', 'all', '--root', 'tr\nee\u001b[31m'],
+      2,
+      /^sifkit: error: no container tree at .*tr\\x0aee\\x1b\[31m$/,
+    ));
+
+  it('refuses --reconvert without --deep before --repair writes anything, and a --work-dir that is a file', async () => {
+    const staged = (await fs.readdir(path.join(tree, 'tested-containers'))).find((n) => n.endsWith('.sif'))!;
+    // Something --repair would change: a staged SIF not readable by everyone.
+    await fs.chmod(path.join(tree, 'tested-containers', staged), 0o600);
+    await refused(
+      ['verify', '--root', 'tree', '--repair', '--reconvert'],
+      2,
+      /^sifkit: error: --reconvert goes with --deep$/,
+    );
+    expect((await fs.stat(path.join(tree, 'tested-containers', staged))).mode & 0o777).toBe(0o600);
+    await refused(
+      ['verify', '--root', 'tree', '--deep', '--reconvert', '--work-dir', 'in.sif'],
+      2,
+      /^sifkit: error: --work-dir in.sif is not a directory$/,
+    );
+    await fs.chmod(path.join(tree, 'tested-containers', staged), 0o644);
+  });
+
+  it('refuses an image reference that would leave the Engine API path (the client followed the redirect and crashed)', async () => {
+    for (const ref of ['../../x', 'a\nb', ''])
+      await refused(
+        ['compat', `docker-daemon:${ref}`, '--host', 'host.json'],
+        2,
+        /^sifkit: error: the image engine: image reference ".*" is not allowed; expected a Docker reference/,
+      );
+  });
+
+  it('refuses host snapshot --skip paths that are not absolute container paths, before any walk', async () => {
+    await refused(
+      ['host', 'snapshot', '--bind', '/etc/hostname', '--skip', 'relative', '-o', 'snap.json'],
+      2,
+      /^sifkit: error: --skip: "relative" is not an absolute path$/,
+    );
+    await refused(
+      ['host', 'snapshot', '--bind', '/etc/hostname', '--skip', '/a/../b', '-o', 'snap.json'],
+      2,
+      /^sifkit: error: --skip: "\/a\/..\/b" has ..$/,
+    );
+  });
+
+  it.each([
+    [['--check', 'nosuch'], /^sifkit: error: recipe mpi4py-cpu has no check nosuch/],
+    [['--date', '20241301'], /^sifkit: error: --date 20241301 is not YYYYMMDD$/],
+    [['--baseline', 'missing.json'], /^sifkit: error: --baseline .*missing.json: ENOENT$/],
+    [['--baseline', 'tree'], /^sifkit: error: --baseline .*tree is not a regular file$/],
+    [['--engines', ',,'], /^sifkit: error: --engines ",," has an empty entry/],
+  ])('release refuses %j before anything is built', (flags, message) =>
+    refused(['release', 'mpi4py-cpu', '--root', 'tree', '--out', 'out', ...flags], 2, message),
+  );
+});

@@ -82,3 +82,24 @@ describe('targets inside a directory', () => {
     }
   });
 });
+
+describe('image references (what an engine is asked about)', () => {
+  it('takes references with a registry and port, a tag, a digest, and image IDs', () => {
+    for (const ref of [
+      'busybox',
+      'lumi/lumi-mpi4py-cpu:python-3.11-mpi4py-3.1.4-conda-mpi4py',
+      'localhost:5000/a/b__c:1.0',
+      'Registry.Example.com/x/y@sha256:' + 'a'.repeat(64),
+      'sha256:' + 'f'.repeat(64),
+      'de214a6d2ab2',
+    ])
+      expect(isValidName('image reference', ref)).toBe(true);
+  });
+  it('refuses what would leave or change the Engine API path', () => {
+    for (const ref of ['../../x', '/images', 'a/../b', 'a\nb', 'a b', 'a?x=1', 'a#b', 'A/B', '', 'a//b', 'a:b:c'])
+      expect(isValidName('image reference', ref)).toBe(false);
+    expect(() => checkName('image reference', '../../x', 'the image engine')).toThrow(
+      /^the image engine: image reference "..\/..\/x" is not allowed/,
+    );
+  });
+});
