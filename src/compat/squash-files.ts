@@ -11,18 +11,6 @@ import type { FileInode, Squashfs } from '../squashfs/format';
 import type { ImageFiles, ViewEntry } from './linker';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 
-/** An ELF candidate: its inode (a hard link's file once) and the paths that name it. */
-interface Candidate {
-  inode: FileInode;
-  paths: string[];
-}
-
-/**
- * Groups of candidates in flight at once: while one group's block is
- * inflated on libuv's pool, another's headers are parsed here.
- */
-const AHEAD = 3;
-
 /** ld.so.conf files are a few lines: more than this is not one. */
 const MAX_TEXT = 1 << 20;
 
@@ -34,7 +22,7 @@ export async function squashImageFiles(
   const ldconf = new Map<string, string>();
   let ldCache: ImageFiles['ldCache'];
   /** ELF candidates by inode number (a hard link's file once), with the paths that name them. */
-  const candidates = new Map<number, Candidate>();
+  const candidates = new Map<number, { inode: FileInode; paths: string[] }>();
   let n = 0;
   for (const { path, inode: i } of sq.walk()) {
     if ((++n & 1023) === 0) throwIfAborted(opts.signal);
@@ -57,64 +45,20 @@ export async function squashImageFiles(
   // fragment block is decoded once, as far as its last candidate reaches (most ELF files are small).
   const order = [...candidates.values()].sort((a, b) => key(a.inode) - key(b.inode));
   const reach = sq.fragmentReach(order.map((c) => c.inode));
-  const read = async (group: Candidate[]) => {
-    throwIfAborted(opts.signal);
-    const out: Array<{ paths: string[]; elf?: ElfInfo; warning?: string }> = [];
-    for (const { inode: i, paths } of group) {
-      const src = sq.fileSource(i, reach);
-      try {
-        if (isElfMagic(await src.read(0, Math.min(ELF_HEAD, i.size)))) out.push({ paths, elf: await parseElf(src) });
-      } catch (e) {
-        if (!(e instanceof ElfError)) throw e;
-        out.push({ paths, warning: `${opts.name}: ${paths[0]}: ${e.message}; not checked` });
-      }
+  for (const { inode: i, paths } of order) {
+    if ((++n & 63) === 0) throwIfAborted(opts.signal);
+    const src = sq.fileSource(i, reach);
+    let elf: ElfInfo | undefined;
+    try {
+      if (isElfMagic(await src.read(0, Math.min(ELF_HEAD, i.size)))) elf = await parseElf(src);
+    } catch (e) {
+      if (!(e instanceof ElfError)) throw e;
+      opts.warn?.(`${opts.name}: ${paths[0]}: ${e.message}; not checked`);
     }
-    return out;
-  };
-  await inOrder(groups(order), AHEAD, read, (out) => {
-    for (const { paths, elf, warning } of out) {
-      if (warning) opts.warn?.(warning);
-      // Setting a path again keeps its place in the map (the walk's order).
-      if (elf) for (const p of paths) entries.set(p, { kind: 'file', elf, origin: 'image' });
-    }
-  });
+    // Setting a path again keeps its place in the map (the walk's order).
+    if (elf) for (const p of paths) entries.set(p, { kind: 'file', elf, origin: 'image' });
+  }
   return { entries, ldconf, ldCache };
-}
-
-/**
- * Groups read at once: each file with blocks alone, the tails in one
- * fragment block together (the block is decoded once for them all).
- */
-function groups(order: Candidate[]): Candidate[][] {
-  const out: Candidate[][] = [];
-  for (const c of order) {
-    const last = out[out.length - 1]?.[0]?.inode;
-    if (last && !last.blocks.length && !c.inode.blocks.length && last.fragment === c.inode.fragment)
-      out[out.length - 1].push(c);
-    else out.push([c]);
-  }
-  return out;
-}
-
-/**
- * `work` over `items` with up to `width` in flight, `done` called with
- * each result in the items' order (so warnings come in the same order
- * whatever finishes first).
- */
-async function inOrder<T, R>(items: T[], width: number, work: (t: T) => Promise<R>, done: (r: R) => void) {
-  const started: Array<Promise<R>> = [];
-  const start = (k: number) => {
-    const p = work(items[k]);
-    // Awaited in turn below; this only keeps a later failure, while an earlier one is thrown, from being unhandled.
-    p.catch(() => undefined);
-    started.push(p);
-  };
-  for (let k = 0; k < Math.min(width, items.length); k++) start(k);
-  for (let k = 0; k < items.length; k++) {
-    const r = await started[k];
-    if (k + width < items.length) start(k + width);
-    done(r);
-  }
 }
 
 /** Files with blocks first (by where they start), then tails in fragments by fragment block. */

@@ -11,8 +11,7 @@
  * come from a `ByteSource`. The superblock and the format's constants are
  * in `layout.ts`, the inode decoders in `inode.ts`.
  */
-import { promisify } from 'node:util';
-import { constants as zc, inflate as inflateCb, inflateSync } from 'node:zlib';
+import { constants as zc, inflateSync } from 'node:zlib';
 import { readInode, type DirInode, type FileInode, type Inode, type InodeTable } from './inode';
 import {
   EMPTY,
@@ -32,7 +31,6 @@ export { statMode, type DirInode, type FileInode, type Inode, type LinkInode, ty
 /** Bit 24 of a data block's size word: stored uncompressed; the low 24 bits are the size on disk. */
 const BLOCK_UNCOMPRESSED = 1 << 24;
 const onDisk = (word: number) => word & 0xffffff;
-const inflateAsync = promisify(inflateCb);
 /** Bit 15 of a metadata block's header: stored uncompressed. */
 const META_UNCOMPRESSED = 0x8000;
 const MAX_DEPTH = 512;
@@ -308,16 +306,7 @@ export class Squashfs {
       if (out && out.length >= need) return { data: out, full: false };
     }
     const raw = await this.bytes(at, len, what);
-    if (!compressed) return { data: raw, full: true };
-    // On libuv's pool, not this thread: a caller with several blocks in flight has them inflated side by side.
-    try {
-      return {
-        data: await inflateAsync(raw, { maxOutputLength: bs, chunkSize: bs, finishFlush: zc.Z_FINISH }),
-        full: true,
-      };
-    } catch (e) {
-      throw new SquashfsError(`${what} at ${at}: ${(e as Error).message}`);
-    }
+    return { data: compressed ? this.inflate(raw, bs, `${what} at ${at}`) : raw, full: true };
   }
 
   /** Data block `i` of a file (zeros for a sparse block), decoded at least up to byte `need`. */
