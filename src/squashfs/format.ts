@@ -22,6 +22,7 @@ import {
   decodeSuperblock,
   type ByteSource,
   type Cursor,
+  type MetaBlock,
   type Superblock,
 } from './layout';
 
@@ -60,13 +61,6 @@ class Lru<K, V> {
     this.m.set(k, v);
     if (this.m.size > this.max) this.m.delete(this.m.keys().next().value as K);
   }
-}
-
-/** A decoded metadata block: its bytes and where the next one starts. */
-interface MetaBlock {
-  pos: number;
-  data: Buffer;
-  next: number;
 }
 
 /** A block's bytes, whole or (not `full`) only a prefix. */
