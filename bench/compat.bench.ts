@@ -75,7 +75,7 @@ function inflateSecs(blocks: Buffer[], blockSize: number): { secs: number; out: 
     try {
       out += inflateSync(b, { maxOutputLength: blockSize, chunkSize: blockSize, finishFlush: zc.Z_SYNC_FLUSH }).length;
     } catch {
-      out += Buffer.from(b).length;
+      out += b.length;
     }
   }
   return { secs: Number(process.hrtime.bigint() - t) / 1e9, out };
