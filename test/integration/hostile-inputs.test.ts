@@ -560,7 +560,7 @@ describe('hostile flags of release, promote, retire, verify, compat and host sna
       /^sifkit: error: --grace-days was given an empty value$/,
     ],
     [['retire', '--policy', '', '--root', 'tree'], /^sifkit: error: --policy was given an empty value$/],
-    [['fetch', 'mpi4py-cpu', '--jobs', ' 4'], /^sifkit: error: --jobs  4 is not a whole number from 1 to 64$/],
+    [['fetch', 'mpi4py-cpu', '--jobs', ' 4'], /^sifkit: error: --jobs {2}4 is not a whole number from 1 to 64$/],
     [['fetch', 'mpi4py-cpu', '--jobs', '0x4'], /^sifkit: error: --jobs 0x4 is not a whole number from 1 to 64$/],
     [['sign', 'in.sif', '--group', ''], /^sifkit: error: --group was given an empty value$/],
   ])('refuses %j: exit 2, one line, nothing written', (argv, message) => refused(argv, 2, message));
