@@ -1,4 +1,4 @@
-import { validate } from 'dockerfile-utils';
+import type * as DockerfileUtils from 'dockerfile-utils';
 import { InputError } from '../errors';
 import type { ParsedDockerfile } from './parsed-dockerfile';
 
@@ -24,6 +24,8 @@ const LINTED_KEPT = 32;
 export function lintDockerfile(text: string): LintProblem[] {
   let problems = LINTED.get(text);
   if (problems === undefined) {
+    // Loaded here, on the first lint: the package takes a twentieth of a second, which commands that render nothing need not pay.
+    const { validate } = require('dockerfile-utils') as typeof DockerfileUtils;
     problems = validate(text).map((d) => ({
       line: d.range.start.line + 1,
       // Diagnostics use the LSP scale: 1 error, 2 warning.
