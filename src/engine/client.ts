@@ -30,7 +30,8 @@ function engineClientFor(address: string): Docker {
   if (u.protocol === 'unix:') return new Dockerode({ socketPath: u.pathname });
   if (u.protocol === 'tcp:' || u.protocol === 'http:')
     return new Dockerode({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
-  if (u.protocol === 'https:') return new Dockerode({ host: u.hostname, port: Number(u.port || 2376), protocol: 'https' });
+  if (u.protocol === 'https:')
+    return new Dockerode({ host: u.hostname, port: Number(u.port || 2376), protocol: 'https' });
   if (u.protocol === 'ssh:')
     return new Dockerode({
       host: u.hostname,
