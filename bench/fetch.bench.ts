@@ -61,7 +61,7 @@ const series = (): Series => ({ wall: [], cpu: [] });
 export async function fetchBenches(): Promise<Figure[]> {
   const total = Number(process.env.SIFKIT_BENCH_FETCH_MIB ?? '512') * 1024 * 1024;
   const rounds = Number(process.env.SIFKIT_BENCH_FETCH_ROUNDS ?? '3');
-  const rates = (process.env.SIFKIT_BENCH_FETCH_RATES ?? '100,25').split(',').map(Number);
+  const rates = (process.env.SIFKIT_BENCH_FETCH_RATES ?? '100,25').split(',').filter(Boolean).map(Number);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-bench-fetch-'));
   const served = path.join(root, 'served');
   await fs.mkdir(served);
@@ -107,8 +107,8 @@ export async function fetchBenches(): Promise<Figure[]> {
               sifkit: fetchSecs,
               baseline: checkedSecs,
               unit: 's',
-              target: 'ratio <= 1.5 (CPU-bound here)',
-              met: fetchSecs / checkedSecs <= 1.5,
+              target: 'ratio <= 1.10 (CPU-bound here)',
+              met: fetchSecs / checkedSecs <= 1.1,
             },
             {
               figure: `the same, CPU seconds: fetch vs curl + tee + sha256sum (${load})`,
