@@ -6,11 +6,10 @@
  * each parsing the text again.
  */
 import type * as DockerfileAst from 'dockerfile-ast';
-import type { Dockerfile } from 'dockerfile-ast';
 
 export interface ParsedDockerfile {
   readonly text: string;
-  readonly ast: Dockerfile;
+  readonly ast: DockerfileAst.Dockerfile;
 }
 
 export function parseDockerfile(text: string): ParsedDockerfile {
