@@ -1,7 +1,9 @@
 /**
  * One read of an engine image (scan + archive + SIF, convert/one-read.ts),
  * in a process of its own so its peak memory (VmHWM) is the read's alone.
- * Prints one JSON line: seconds, archive and SIF sizes.
+ * Prints one JSON line: seconds, archive and SIF sizes, and the seconds
+ * until mksquashfs started (the stream read, the archive synced, the scan
+ * judged): the conversion starts there, once every layer is in.
  */
 import { connectEngine } from '../src/engine/client';
 import { saveScanConvert } from '../src/convert/one-read';
@@ -11,6 +13,8 @@ async function main(): Promise<void> {
   const engine = await connectEngine();
   const imageId = (await engine.inspectImage(image)).id;
   const started = process.hrtime.bigint();
+  const since = () => Number(process.hrtime.bigint() - started) / 1e9;
+  let squashFrom: number | undefined;
   // Made-up digests: the scan compares every file's digest with them, as in a build.
   const digests = new Map([
     ['0'.repeat(64), 'x'],
@@ -22,10 +26,13 @@ async function main(): Promise<void> {
     sif,
     needles: { digests, serverPort: 20000 },
     source: { bootstrap: 'docker-daemon', from: imageId },
+    onProgress: (line) => {
+      if (line.startsWith('mksquashfs')) squashFrom = since();
+    },
   });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = since();
   process.stdout.write(
-    JSON.stringify({ seconds, archive: r.archiveSize, sif: Number(r.convert?.sif.fileSize) }) + '\n',
+    JSON.stringify({ seconds, squashFrom, archive: r.archiveSize, sif: Number(r.convert?.sif.fileSize) }) + '\n',
   );
 }
 

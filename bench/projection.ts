@@ -9,9 +9,11 @@
  * - local: conversions one at a time on this host (--convert-jobs 1),
  *   overlapping the next build; tests after their conversion; staging
  *   and promotion one at a time (the tree's lock);
- * - slurm: every build and its archive first (the job array is submitted
- *   once the last archive is saved), then conversion + test per variant,
- *   K variants at a time (one node each), then staging and promotion.
+ * - slurm, the barrier of before: every build and its archive first (the
+ *   job array was submitted once the last archive was saved), then
+ *   conversion + test per variant, K variants at a time (one node each),
+ *   then staging and promotion. The pipeline sifkit runs now is
+ *   projectPlanned, below.
  */
 export interface StageTimes {
   /** Seconds per variant. */
@@ -54,22 +56,65 @@ export function buildBoundFrom(t: StageTimes, k: number, engines = 1, max = 1000
   return undefined;
 }
 
+/** A variant's build as the build plan lays it out (build-plan.ts PlannedVariant). */
+export interface PlannedBuild {
+  /** Position in the run's variants. */
+  index: number;
+  engine: string;
+  /** RUN/COPY/ADD steps it runs. */
+  heavy: number;
+  /** The earlier variant on its engine whose build it waits for. */
+  after?: number;
+  /** Heavy steps' worth of work a save/load move costs it before its build (build-plan.ts MOVE_COST), if it moves. */
+  move?: number;
+}
+
+export interface PipelineProjection {
+  /** Seconds from the first build to the last promotion. */
+  wall: number;
+  /** Each engine's build line: its variants, the heavy steps it runs, the seconds it builds. */
+  engines: Array<{ engine: string; variants: number; heavy: number; busy: number }>;
+  /** When the last archive is saved: where the barrier of before submitted its first job. */
+  lastArchive: number;
+}
+
 /**
- * `--on slurm` as a pipeline (slurm-executor.ts): a variant's conversion
- * and test jobs are submitted as soon as its archive is saved, so jobs run
- * while later variants build. Builds: one at a time per engine, variants
- * dealt in turn; `buildShare` is the part of a variant's build its engine
- * still runs once shared steps come from the layer cache (1: nothing
- * shared; the build plan's executed / total heavy steps). Jobs take a node
- * each (K nodes); stage + promote run one at a time (the tree's lock) as
- * tests end.
+ * `--on slurm` as the executor runs it (slurm-executor.ts over
+ * stages.ts), from a build plan: every variant starts at once; one that
+ * builds after another (`after`) waits for that build to end, then for a
+ * build slot on its engine (--build-jobs 1: one per engine, first come
+ * first served, engines side by side); a build takes `stepSeconds` per
+ * heavy step it runs (and per step's worth of a move). Its archive is
+ * saved right after, outside any slot (the next build on that engine
+ * starts meanwhile); the conversion job is submitted once the archive is
+ * there and the test job with it (afterok), each on a node of K once
+ * queued, the test queueing again when its conversion ends. Stage +
+ * promote run one at a time (the tree's lock) as tests end. Pure.
  */
-export function projectPipelined(t: StageTimes, n: number, k: number, engines = 1, buildShare = 1): number {
+export function projectPlanned(
+  t: StageTimes,
+  builds: readonly PlannedBuild[],
+  stepSeconds: number,
+  k: number,
+): PipelineProjection {
+  const end = new Map<number, number>();
+  const free = new Map<string, number>();
   const ready: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const j = Math.floor(i / engines);
-    // The engine's first variant builds all of it; the next ones their unshared part.
-    ready.push(t.build + j * t.build * buildShare + (j + 1) * t.archive);
+  const left = [...builds];
+  while (left.length) {
+    // The slot goes to the variant that asked first (its wait over), by run order on a tie.
+    const asking = left
+      .filter((b) => b.after === undefined || end.has(b.after))
+      .map((b) => ({ b, at: b.after === undefined ? 0 : end.get(b.after)! }))
+      .sort((x, y) => x.at - y.at || x.b.index - y.b.index);
+    if (!asking.length) throw new Error('a planned build waits for a variant that is not in the plan');
+    const { b, at } = asking[0];
+    left.splice(left.indexOf(b), 1);
+    const start = Math.max(at, free.get(b.engine) ?? 0);
+    const done = start + (b.heavy + (b.move ?? 0)) * stepSeconds;
+    free.set(b.engine, done);
+    end.set(b.index, done);
+    ready.push(done + t.archive);
   }
   ready.sort((a, b) => a - b);
   const nodes = Array.from({ length: Math.max(1, k) }, () => 0);
@@ -82,5 +127,10 @@ export function projectPipelined(t: StageTimes, n: number, k: number, engines = 
   }
   let lock = 0;
   for (const e of ends.sort((a, b) => a - b)) lock = Math.max(lock, e) + t.publish;
-  return lock;
+  const engines = [...new Set(builds.map((b) => b.engine))].map((engine) => {
+    const mine = builds.filter((b) => b.engine === engine);
+    const heavy = mine.reduce((n, b) => n + b.heavy + (b.move ?? 0), 0);
+    return { engine, variants: mine.length, heavy, busy: heavy * stepSeconds };
+  });
+  return { wall: lock, engines, lastArchive: ready.at(-1) ?? 0 };
 }

@@ -349,6 +349,7 @@ export const JSON_DOCUMENTS = {
           steps: count,
           shared: count.describe("steps the engine's layer cache holds when it builds: an earlier variant's or cached"),
           cached: count.describe("of those, the steps the engine's cache held before the run"),
+          heavy: count.describe('RUN/COPY/ADD steps its build runs (its own that its engine does not hold then)'),
           after: count.optional().describe('the variant whose build holds the shared steps: built first'),
           move: o({
             from: str.describe('the engine that holds the image'),

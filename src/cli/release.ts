@@ -158,7 +158,7 @@ function registerOne(program: Command, name: 'run' | 'release'): Command {
     .option('--set <name=value>', 'set a parameter (repeatable)', collect)
     .option('--matrix', "every variant of the recipe's build matrix")
     .option('--jobs <n>', 'variants at once', '1')
-    .option('--build-jobs <n>', 'builds at once', '1')
+    .option('--build-jobs <n>', 'builds at once on each engine', '1')
     .option('--convert-jobs <n>', 'conversions at once', '1')
     .option('--engines <list>', 'Docker engines to spread builds over (comma-separated DOCKER_HOST addresses)')
     .option(

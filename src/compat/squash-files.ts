@@ -5,6 +5,7 @@
  * ELF header, program headers, dynamic segment, string table and version
  * sections lie in. A hard link's file is read once.
  */
+import { setImmediate } from 'node:timers/promises';
 import { throwIfAborted } from '../errors';
 import { ElfError, ELF_HEAD, isElfMagic, parseElf, type ElfInfo } from '../elf/format';
 import type { FileInode, Squashfs } from '../squashfs/format';
@@ -24,8 +25,12 @@ export async function squashImageFiles(
   /** ELF candidates by inode number (a hard link's file once), with the paths that name them. */
   const candidates = new Map<number, { inode: FileInode; paths: string[] }>();
   let n = 0;
-  for await (const { path, inode: i } of sq.walk()) {
-    if ((++n & 1023) === 0) throwIfAborted(opts.signal);
+  for (const { path, inode: i } of sq.walk()) {
+    if ((++n & 4095) === 0) {
+      // The walk is synchronous: let a Ctrl-C's abort in now and then on an image of millions of files.
+      await setImmediate();
+      throwIfAborted(opts.signal);
+    }
     if (i.kind === 'dir') entries.set(path, { kind: 'dir', origin: 'image' });
     else if (i.kind === 'link') entries.set(path, { kind: 'link', link: i.target, origin: 'image' });
     else if (i.kind === 'file') {

@@ -3,10 +3,11 @@
  * the matrix shares runs once. The variants' steps (recipe/steps.ts, keyed
  * through stages) form a tree of common prefixes; an engine's layer cache
  * holds the steps it built, so a variant goes where most of its steps are,
- * and waits for the variant that builds them. A variant moves to another engine only
- * when that shortens the run by more than twice the steps it would repeat
- * there (per variant, the plan minimises the longest engine's work plus
- * twice the work added; steps count as heavy when RUN, COPY or ADD).
+ * and waits for the variant that builds them. Work goes to another engine
+ * only when that shortens the run by more than twice the steps it repeats
+ * there: the plan minimises the longest engine's work plus twice the work
+ * of all (steps count as heavy when RUN, COPY or ADD), placing variants
+ * one at a time and then moving whole families (planBuilds).
  * What an engine's cache holds before the run counts as built there.
  * A variant may also take steps another engine holds in an image before
  * the run: that image is moved (docker save there, docker load here) and
@@ -27,6 +28,8 @@ export interface PlannedVariant {
   shared: number;
   /** Of those, the steps the engine's cache held before the run (cached). */
   cached: number;
+  /** RUN/COPY/ADD steps its build runs: its own that its engine does not hold when it builds (a move's not counted). */
+  heavy: number;
   /** The earlier variant on the same engine whose build holds its longest prefix: build after it. */
   after?: number;
   /** An image another engine holds, moved to this one (save/load) before the build and given it as cache. */
@@ -117,6 +120,88 @@ function bestMove(
   return best;
 }
 
+type Variant = { steps: readonly BuildStep[]; index: number };
+type Found = ReturnType<typeof bestMove>;
+
+/** Where the plan stands after placing some variants: what each engine holds and has to do. */
+interface Layout {
+  /** Per engine: the keys it will hold, and which variant first builds each (CACHED: none, it had them). */
+  held: Map<string, number>[];
+  /** Per engine: the heavy steps (and moves) it runs. */
+  load: number[];
+  /** Per engine: the keys it holds from images moved to it (not run there). */
+  moved: Set<string>[];
+  planned: PlannedVariant[];
+}
+
+const weight = (s: BuildStep) => (isHeavy(s) ? 1 : 0);
+
+function emptyLayout(addresses: readonly string[], cached: ReadonlyMap<string, ReadonlySet<string>>): Layout {
+  return {
+    held: addresses.map((a) => new Map<string, number>([...(cached.get(a) ?? [])].map((k) => [k, CACHED]))),
+    load: addresses.map(() => 0),
+    moved: addresses.map(() => new Set<string>()),
+    planned: [],
+  };
+}
+
+/** What placing a variant on engine e adds: the move it takes there, and the heavy work it adds. */
+function added(
+  l: Layout,
+  v: Variant,
+  e: number,
+  address: string,
+  movable: ReadonlyMap<string, ReadonlyArray<HeldImage>>,
+): { fresh: number; found: Found } {
+  const missing = v.steps.filter((s) => !l.held[e].has(s.key));
+  const found = bestMove(missing, address, movable, weight);
+  const fresh = missing.reduce((n, s) => n + weight(s), 0) - (found ? found.move.heavy - MOVE_COST : 0);
+  return { fresh, found };
+}
+
+/** Puts a variant on engine e of the layout (the move found for it there, if any). */
+function place(l: Layout, v: Variant, e: number, address: string, found: Found): void {
+  const cache = l.held[e];
+  // The moved image's steps are on this engine once this variant's build has loaded it: later ones wait for it.
+  if (found) {
+    l.load[e] += MOVE_COST;
+    for (const k of found.keys)
+      if (!cache.has(k)) {
+        cache.set(k, v.index);
+        l.moved[e].add(k);
+      }
+  }
+  // Keys follow stages, so what the cache holds need not be one prefix (an OSU stage of another
+  // version, then the same Python steps): every held step is shared, and the build waits for the
+  // latest variant that builds one of them.
+  const holders = v.steps.map((s) => cache.get(s.key)).filter((i): i is number => i !== undefined);
+  const builders = holders.filter((i) => i !== CACHED && i !== v.index);
+  const after = builders.length ? Math.max(...builders) : undefined;
+  const heavy = v.steps.filter((s) => !cache.has(s.key)).reduce((n, s) => n + weight(s), 0);
+  l.load[e] += heavy;
+  for (const s of v.steps) if (!cache.has(s.key)) cache.set(s.key, v.index);
+  l.planned.push({
+    index: v.index,
+    engine: address,
+    steps: v.steps.length,
+    shared: holders.length,
+    cached: holders.filter((i) => i === CACHED).length,
+    heavy,
+    after,
+    ...(found && { move: found.move }),
+  });
+}
+
+/**
+ * What the plan minimises: the longest engine's work plus twice the work
+ * of all of them. A step repeated on another engine must shorten the run
+ * by twice its own time (engines often share a host's CPUs, and the
+ * repeat is paid again at every rebuild).
+ */
+function cost(load: readonly number[]): number {
+  return Math.max(...load) + 2 * load.reduce((a, b) => a + b, 0);
+}
+
 /**
  * The plan for these variants' steps over these engines ('' alone: the
  * default one). A variant without steps (its render failed) is left out.
@@ -124,6 +209,17 @@ function bestMove(
  * before the run (build-order.ts reads them from the images there): a
  * variant goes where they are, and does not run them. `images` gives, by
  * engine address, the images there before the run that could be moved.
+ *
+ * First each variant, in the run's order, goes where it costs least then
+ * (cost, above). Taken one at a time, a variant never leaves its family:
+ * the first of a family that shares nothing with the rest (another OS or
+ * ROCm) repeats little on a busy engine and all of its base on an idle
+ * one, so families pile up on the first engines while the others idle.
+ * Then whole groups move: the variants of one engine that share a heavy
+ * step, moved together to another engine, wherever that lowers the cost;
+ * until no such move does. The same is done from the families largest
+ * first (as one schedules the longest jobs first), and the cheaper of the
+ * two plans is kept; either way the build order is the run's.
  */
 export function planBuilds(
   variants: ReadonlyArray<readonly BuildStep[] | undefined>,
@@ -132,66 +228,81 @@ export function planBuilds(
   images: ReadonlyMap<string, ReadonlyArray<HeldImage>> = new Map(),
 ): BuildPlan {
   const addresses = engines.length ? [...new Set(engines)] : [''];
-  const weight = (s: BuildStep) => (isHeavy(s) ? 1 : 0);
-  // Per engine: the keys it will hold, and which variant first builds each (CACHED: none, it had them).
-  const held = addresses.map((a) => new Map<string, number>([...(cached.get(a) ?? [])].map((k) => [k, CACHED])));
-  const load = addresses.map(() => 0);
-  // Per engine: the keys it holds from images moved to it (not run there).
-  const moved = addresses.map(() => new Set<string>());
   // Only engines of the run send or receive.
   const movable = new Map([...images].filter(([a]) => addresses.includes(a)));
-  const planned: PlannedVariant[] = [];
   // In the run's order, so that the variant a build waits for (`after`) always comes before it.
-  const order = variants
-    .map((steps, index) => ({ steps, index }))
-    .filter((v): v is { steps: readonly BuildStep[]; index: number } => v.steps !== undefined);
-  for (const { steps, index } of order) {
-    let best = -1;
-    let bestCost = Infinity;
-    let bestMoveFound: ReturnType<typeof bestMove>;
-    addresses.forEach((address, e) => {
-      const missing = steps.filter((s) => !held[e].has(s.key));
-      const m = bestMove(missing, address, movable, weight);
-      const fresh = missing.reduce((n, s) => n + weight(s), 0) - (m ? m.move.heavy - MOVE_COST : 0);
-      const span = Math.max(...load.map((l, i) => (i === e ? l + fresh : l)));
-      // The run's length plus twice the work it adds: a step repeated on another engine must shorten the
-      // run by twice its own time (engines often share a host's CPUs, and the repeat is paid again at every rebuild).
-      const cost = span + 2 * fresh;
-      if (cost < bestCost) {
-        best = e;
-        bestCost = cost;
-        bestMoveFound = m;
-      }
-    });
-    const cache = held[best];
-    // The moved image's steps are on this engine once this variant's build has loaded it: later ones wait for it.
-    if (bestMoveFound) {
-      load[best] += MOVE_COST;
-      for (const k of bestMoveFound.keys)
-        if (!cache.has(k)) {
-          cache.set(k, index);
-          moved[best].add(k);
+  const order = variants.map((steps, index) => ({ steps, index })).filter((v): v is Variant => v.steps !== undefined);
+  // The same placements laid out again from scratch, in the run's order: each variant takes the best move where it now goes.
+  const layOut = (on: readonly number[]): Layout => {
+    const l = emptyLayout(addresses, cached);
+    order.forEach((v, i) => place(l, v, on[i], addresses[on[i]], added(l, v, on[i], addresses[on[i]], movable).found));
+    return l;
+  };
+  // Each variant where it costs least then, taken in this order (positions in `order`).
+  const greedy = (sequence: readonly number[]): number[] => {
+    const l = emptyLayout(addresses, cached);
+    const on: number[] = [];
+    for (const i of sequence) {
+      let best = 0;
+      let bestCost = Infinity;
+      let bestFound: Found;
+      addresses.forEach((address, e) => {
+        const { fresh, found } = added(l, order[i], e, address, movable);
+        const c = cost(l.load.map((x, k) => (k === e ? x + fresh : x)));
+        if (c < bestCost) {
+          best = e;
+          bestCost = c;
+          bestFound = found;
+        }
+      });
+      place(l, order[i], best, addresses[best], bestFound);
+      on[i] = best;
+    }
+    return on;
+  };
+  // Whole groups moved while that lowers the cost: the variants of one engine that share a heavy step.
+  const groupKeys = [...new Set(order.flatMap((v) => v.steps.filter(isHeavy).map((s) => s.key)))];
+  const improve = (start: number[]): { on: number[]; layout: Layout } => {
+    let on = start;
+    let layout = layOut(on);
+    for (let better = addresses.length > 1; better;) {
+      better = false;
+      for (const key of groupKeys)
+        for (let from = 0; from < addresses.length; from++) {
+          const group = order.map((v, i) => on[i] === from && v.steps.some((s) => s.key === key));
+          if (!group.some(Boolean)) continue;
+          for (let to = 0; to < addresses.length; to++) {
+            if (to === from) continue;
+            const trial = on.map((e, i) => (group[i] ? to : e));
+            const l = layOut(trial);
+            if (cost(l.load) < cost(layout.load)) {
+              [on, layout, better] = [trial, l, true];
+              break;
+            }
+          }
         }
     }
-    // Keys follow stages, so what the cache holds need not be one prefix (an OSU stage of another
-    // version, then the same Python steps): every held step is shared, and the build waits for the
-    // latest variant that builds one of them.
-    const holders = steps.map((s) => cache.get(s.key)).filter((i): i is number => i !== undefined);
-    const builders = holders.filter((i) => i !== CACHED && i !== index);
-    const shared = holders.length;
-    const after = builders.length ? Math.max(...builders) : undefined;
-    load[best] += steps.filter((s) => !cache.has(s.key)).reduce((n, s) => n + weight(s), 0);
-    for (const s of steps) if (!cache.has(s.key)) cache.set(s.key, index);
-    planned.push({
-      index,
-      engine: addresses[best],
-      steps: steps.length,
-      shared,
-      cached: holders.filter((i) => i === CACHED).length,
-      after,
-      ...(bestMoveFound && { move: bestMoveFound.move }),
+    return { on, layout };
+  };
+  const runOrder = order.map((_, i) => i);
+  let plan = improve(greedy(runOrder)).layout;
+  if (addresses.length > 1) {
+    // Also from the families largest first (variants that branch off the matrix at the same step,
+    // by the work only they need), as one schedules the longest jobs first; the cheaper plan wins.
+    const users = new Map<string, number>();
+    for (const v of order) for (const s of v.steps) users.set(s.key, (users.get(s.key) ?? 0) + 1);
+    const branch = order.map((v) => v.steps.find((s) => isHeavy(s) && users.get(s.key)! < order.length)?.key ?? '');
+    const work = new Map<string, Set<string>>();
+    order.forEach((v, i) => {
+      const w = work.get(branch[i]) ?? new Set<string>();
+      for (const s of v.steps) if (isHeavy(s)) w.add(s.key);
+      work.set(branch[i], w);
     });
+    const largest = [...runOrder].sort((a, b) => work.get(branch[b])!.size - work.get(branch[a])!.size || a - b);
+    const other = improve(greedy(largest)).layout;
+    if (cost(other.load) < cost(plan.load)) plan = other;
   }
+  const { held, moved, planned } = plan;
   const all = new Map<string, BuildStep>();
   for (const steps of variants) for (const s of steps ?? []) all.set(s.key, s);
   const heavyKeys = (keys: Iterable<string>) => [...keys].filter((k) => isHeavy(all.get(k)!)).length;

@@ -85,7 +85,7 @@ export interface PipelineOptions {
   // the run
   /** Engine addresses to spread variants over, in turn (--engines). */
   engines?: string[];
-  /** How many builds and conversions at once (--build-jobs, --convert-jobs); 1 each when unset. */
+  /** How many builds at once on each engine, and conversions at once on this host (--build-jobs, --convert-jobs); 1 each when unset. */
   slots?: Partial<Record<SlotKind, number>>;
 }
 
@@ -145,7 +145,8 @@ export interface EnginePool {
 
 /** Bounded concurrency per kind of work. */
 export interface Slots {
-  use<T>(kind: SlotKind, fn: () => Promise<T>): Promise<T>;
+  /** Runs fn in a slot of this kind; build slots are counted per engine (`on`, its address; '' the default one). */
+  use<T>(kind: SlotKind, fn: () => Promise<T>, on?: string): Promise<T>;
 }
 
 /** The state of one run: made by newContext, never shared between runs. */

@@ -30,20 +30,20 @@ export function newEnginePool(
 }
 
 /**
- * The engine a variant works on: the one its build was planned on
- * (build-order.ts), so archive, convert and test find the image there;
- * before that, with several (--engines), variants are spread over them in
- * turn. Without a variant, the first (or default) one.
+ * The address of the engine a variant works on: the one its build was
+ * planned on (build-order.ts), so archive, convert and test find the image
+ * there; before that, with several (--engines), variants are spread over
+ * them in turn. Without a variant, the first (or default) one.
  */
-export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<PipelineEngine> {
-  const pool = ctx.run.engines;
+export function engineAddress(ctx: PipelineContext, v?: VariantState): string {
   const recorded = v?.results.engine;
-  const address =
-    recorded !== undefined
-      ? recorded === 'default'
-        ? ''
-        : recorded
-      : pool.addressFor(v ? Math.max(0, ctx.variants.indexOf(v)) : 0);
+  if (recorded !== undefined) return recorded === 'default' ? '' : recorded;
+  return ctx.run.engines.addressFor(v ? Math.max(0, ctx.variants.indexOf(v)) : 0);
+}
+
+/** That engine, connected. */
+export function engineFor(ctx: PipelineContext, v?: VariantState): Promise<PipelineEngine> {
+  const address = engineAddress(ctx, v);
   if (v) v.results.engine = address || 'default';
-  return pool.connect(address);
+  return ctx.run.engines.connect(address);
 }

@@ -3,7 +3,7 @@ import { buildVariant, type BuildRecord } from '../engine/build';
 import { renderRecipe } from '../recipe/render-recipe';
 import { buildOrder, plannedFor, recipeInputs } from './build-order';
 import type { PipelineContext, Stage } from './context';
-import { engineFor } from './engines';
+import { engineAddress, engineFor } from './engines';
 import { movePrefix } from './prefix-move';
 
 export { recipeInputs };
@@ -54,22 +54,26 @@ export const buildStage: Stage = {
       const docker = await engineFor(ctx, v);
       // Steps another engine holds, brought here when the plan says that is cheaper than running them.
       const cacheFrom = planned?.move && !o.rebuild ? await movePrefix(ctx, planned.move, docker, report) : undefined;
-      const record: BuildRecord = await ctx.run.slots.use('build', () =>
-        buildVariant(docker, {
-          recipe: ctx.recipe,
-          rendered: v.rendered!,
-          serverFiles: o.serverFiles,
-          rebuild: o.rebuild,
-          sourceCache: o.sourceCache,
-          offline: o.offline,
-          logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
-          signal: ctx.signal,
-          extraLabels: o.extraLabels,
-          cacheFrom,
-          // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
-          deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
-          onProgress: (line) => report.progress(line),
-        }),
+      // A build slot on its own engine: the engines' lines build side by side.
+      const record: BuildRecord = await ctx.run.slots.use(
+        'build',
+        () =>
+          buildVariant(docker, {
+            recipe: ctx.recipe,
+            rendered: v.rendered!,
+            serverFiles: o.serverFiles,
+            rebuild: o.rebuild,
+            sourceCache: o.sourceCache,
+            offline: o.offline,
+            logDir: o.logDir ?? path.resolve('.sifkit', 'logs'),
+            signal: ctx.signal,
+            extraLabels: o.extraLabels,
+            cacheFrom,
+            // The archive stage reads the image once for scan, archive and SIF: the scan waits for it.
+            deferScan: readsOnceLater(ctx) ? (pending) => (v.pendingScan = pending) : undefined,
+            onProgress: (line) => report.progress(line),
+          }),
+        engineAddress(ctx, v),
       );
       v.results.build = record;
       report.title(`${record.reused ? 'Reused' : 'Built'} ${record.tag} (${record.dockerhash})`);

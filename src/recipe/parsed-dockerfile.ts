@@ -21,15 +21,16 @@ export function parseDockerfile(text: string): ParsedDockerfile {
 /**
  * The images the definition's FROM lines start from, in order of first
  * use, less those naming an earlier stage (`FROM rocm AS osu`; stage names
- * compare without case, as the engine's do). What provenance resolves to
- * image IDs, read from the one parse.
+ * compare without case, as the engine's do) and `scratch`, the empty
+ * start that names no image. What provenance resolves to image IDs, read
+ * from the one parse.
  */
 export function baseImages(parsed: ParsedDockerfile): string[] {
   const out: string[] = [];
   const stages = new Set<string>();
   for (const from of parsed.ast.getFROMs()) {
     const ref = from.getImage();
-    if (ref && !stages.has(ref.toLowerCase()) && !out.includes(ref)) out.push(ref);
+    if (ref && ref !== 'scratch' && !stages.has(ref.toLowerCase()) && !out.includes(ref)) out.push(ref);
     const stage = from.getBuildStage();
     if (stage) stages.add(stage.toLowerCase());
   }

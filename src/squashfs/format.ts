@@ -22,6 +22,7 @@ import {
   decodeSuperblock,
   type ByteSource,
   type Cursor,
+  type MetaBlock,
   type Superblock,
 } from './layout';
 
@@ -37,11 +38,12 @@ const MAX_DEPTH = 512;
 const PREFIX_SLACK = 1024;
 /**
  * The metadata (inode, directory, fragment and id tables) lies at the end
- * of the image, after the data: when it is no larger than this it is read
- * in one read at open, as unsquashfs reads it, instead of two reads per
- * metadata block. Larger (millions of files) it is read block by block.
+ * of the image, after the data: it is read in one read at open, as
+ * unsquashfs reads it, so the walk decodes it synchronously (an await per
+ * inode costs more than decoding it). A real image's tables are megabytes
+ * (about 50 bytes a file, compressed); more than this is not one.
  */
-const META_PRELOAD = 64 << 20;
+const MAX_META = 1 << 30;
 
 /** A bounded map that forgets the entry used longest ago. */
 class Lru<K, V> {
@@ -74,12 +76,14 @@ export interface Entry {
 }
 
 export class Squashfs {
-  private meta = new Lru<number, { data: Buffer; next: number }>(256);
+  private meta = new Lru<number, MetaBlock>(256);
+  /** The metadata block read last: a walk reads on in the same block far more often than not. */
+  private lastMeta: MetaBlock | undefined;
   private fragBlocks = new Lru<number, Decoded>(8);
   private readonly ids: number[] = [];
   private fragEntries = new Map<number, Buffer>();
-  /** The image's tail from the inode table on, when preloaded (META_PRELOAD). */
-  private tail: { at: number; bytes: Buffer } | undefined;
+  /** The image's tail from the inode table on: every metadata table (MAX_META). */
+  private tail: { at: number; bytes: Buffer } = { at: 0, bytes: EMPTY };
 
   /** The view of this file system the inode decoder reads through. */
   private readonly table: InodeTable;
@@ -99,48 +103,61 @@ export class Squashfs {
     if (sb.bytesUsed > src.size) throw new SquashfsError(`${sb.bytesUsed} bytes used, the source has ${src.size}`);
     const fs = new Squashfs(src, sb);
     const tailLength = sb.bytesUsed - sb.inodeTable;
-    if (sb.inodeTable >= SUPERBLOCK && tailLength > 0 && tailLength <= META_PRELOAD)
-      fs.tail = { at: sb.inodeTable, bytes: await fs.bytes(sb.inodeTable, tailLength, 'the metadata tables') };
-    for (let k = 0; k < sb.ids; k++)
-      fs.ids.push((await fs.tableEntry(sb.idTable, k, 4, 'the id table')).readUInt32LE(0));
+    if (sb.inodeTable < SUPERBLOCK || tailLength <= 0)
+      throw new SquashfsError('the inode table lies outside the file system');
+    if (tailLength > MAX_META)
+      throw new SquashfsError(`metadata tables of ${tailLength} bytes, more than a real image has`);
+    fs.tail = { at: sb.inodeTable, bytes: await fs.bytes(sb.inodeTable, tailLength, 'the metadata tables') };
+    for (let k = 0; k < sb.ids; k++) fs.ids.push(fs.tableEntry(sb.idTable, k, 4, 'the id table').readUInt32LE(0));
     return fs;
   }
 
   private async bytes(offset: number, length: number, what: string): Promise<Buffer> {
     if (offset < 0 || length < 0 || offset + length > this.sb.bytesUsed)
       throw new SquashfsError(`${what} lies outside the file system`);
-    const t = this.tail;
-    if (t && offset >= t.at) return t.bytes.subarray(offset - t.at, offset - t.at + length);
     const b = await this.src.read(offset, length);
     if (b.length < length) throw new SquashfsError(`${what} is cut short`);
     return b;
   }
 
+  /** Bytes of the metadata tables (all in the tail read at open). */
+  private metaBytes(offset: number, length: number, what: string): Buffer {
+    const t = this.tail;
+    if (offset < t.at || length < 0 || offset + length > this.sb.bytesUsed)
+      throw new SquashfsError(`${what} lies outside the metadata tables`);
+    return t.bytes.subarray(offset - t.at, offset - t.at + length);
+  }
+
   private inflate(b: Buffer, max: number, what: string): Buffer {
     try {
-      return inflateSync(b, { maxOutputLength: max, finishFlush: zc.Z_FINISH });
+      // chunkSize: the whole block in one call to zlib (its default, 16 KiB, takes eight and a concat).
+      return inflateSync(b, { maxOutputLength: max, chunkSize: max, finishFlush: zc.Z_FINISH });
     } catch (e) {
       throw new SquashfsError(`${what}: ${(e as Error).message}`);
     }
   }
 
   /** One metadata block at `pos`: its bytes and where the next one starts. */
-  private async metaBlock(pos: number): Promise<{ data: Buffer; next: number }> {
-    const hit = this.meta.get(pos);
-    if (hit) return hit;
-    const head = (await this.bytes(pos, 2, 'a metadata block header')).readUInt16LE(0);
-    const len = head & 0x7fff;
-    if (len === 0 || len > META_SIZE) throw new SquashfsError(`metadata block of ${len} bytes at ${pos}`);
-    const raw = await this.bytes(pos + 2, len, 'a metadata block');
-    const data = head & META_UNCOMPRESSED ? raw : this.inflate(raw, META_SIZE, `metadata block at ${pos}`);
-    const block = { data, next: pos + 2 + len };
-    this.meta.set(pos, block);
+  private metaBlock(pos: number): MetaBlock {
+    const last = this.lastMeta;
+    if (last && last.pos === pos) return last;
+    let block = this.meta.get(pos);
+    if (!block) {
+      const head = this.metaBytes(pos, 2, 'a metadata block header').readUInt16LE(0);
+      const len = head & 0x7fff;
+      if (len === 0 || len > META_SIZE) throw new SquashfsError(`metadata block of ${len} bytes at ${pos}`);
+      const raw = this.metaBytes(pos + 2, len, 'a metadata block');
+      const data = head & META_UNCOMPRESSED ? raw : this.inflate(raw, META_SIZE, `metadata block at ${pos}`);
+      block = { pos, data, next: pos + 2 + len };
+      this.meta.set(pos, block);
+    }
+    this.lastMeta = block;
     return block;
   }
 
   /** `n` bytes from a cursor, across block boundaries; the cursor moves past them. */
-  private async take(c: Cursor, n: number): Promise<Buffer> {
-    const first = await this.metaBlock(c.block);
+  private take(c: Cursor, n: number): Buffer {
+    const first = this.metaBlock(c.block);
     if (c.offset + n <= first.data.length) {
       c.offset += n;
       return first.data.subarray(c.offset - n, c.offset);
@@ -148,7 +165,7 @@ export class Squashfs {
     const parts: Buffer[] = [];
     let left = n;
     while (left > 0) {
-      const b = await this.metaBlock(c.block);
+      const b = this.metaBlock(c.block);
       if (c.offset >= b.data.length) {
         // Past this block (a window read over its end moved the cursor on): into the next.
         c.offset -= b.data.length;
@@ -164,14 +181,14 @@ export class Squashfs {
   }
 
   /** Up to `n` bytes from a cursor without moving it (fewer only where the table ends). */
-  private async window(c: Cursor, n: number): Promise<Buffer> {
-    const b = await this.metaBlock(c.block);
+  private window(c: Cursor, n: number): Buffer {
+    const b = this.metaBlock(c.block);
     if (c.offset + n <= b.data.length) return b.data.subarray(c.offset, c.offset + n);
     const head = b.data.subarray(c.offset);
     if (b.next >= this.sb.bytesUsed) return head;
     let next;
     try {
-      next = await this.metaBlock(b.next);
+      next = this.metaBlock(b.next);
     } catch (e) {
       // The inode table's last block: what follows is another table, not a continuation.
       if (e instanceof SquashfsError) return head;
@@ -181,9 +198,9 @@ export class Squashfs {
   }
 
   /** Entry `i` of a table stored in metadata blocks behind a lookup table of u64 positions. */
-  private async tableEntry(table: number, i: number, size: number, what: string): Promise<Buffer> {
+  private tableEntry(table: number, i: number, size: number, what: string): Buffer {
     const perBlock = META_SIZE / size;
-    const ptr = await this.bytes(table + Math.floor(i / perBlock) * 8, 8, `${what} lookup table`);
+    const ptr = this.metaBytes(table + Math.floor(i / perBlock) * 8, 8, `${what} lookup table`);
     return this.take({ block: Number(ptr.readBigUInt64LE(0)), offset: (i % perBlock) * size }, size);
   }
 
@@ -197,15 +214,15 @@ export class Squashfs {
    * The inode an inode reference (metadata block << 16 | offset) points
    * at (decoded by `inode.ts`).
    */
-  inode(ref: number): Promise<Inode> {
+  inode(ref: number): Inode {
     return readInode(this.table, ref);
   }
 
   /** A directory's entries in stored (sorted) order. */
-  async list(dir: DirInode): Promise<Array<{ name: string; ref: number }>> {
+  list(dir: DirInode): Array<{ name: string; ref: number }> {
     const c: Cursor = { block: this.sb.directoryTable + dir.start, offset: dir.offset };
     // The size counts the "." and ".." squashfs does not store.
-    const b = dir.size > 3 ? await this.take(c, dir.size - 3) : EMPTY;
+    const b = dir.size > 3 ? this.take(c, dir.size - 3) : EMPTY;
     const out: Array<{ name: string; ref: number }> = [];
     let o = 0;
     const cut = (n: number) => {
@@ -235,13 +252,13 @@ export class Squashfs {
   }
 
   /** Every entry, the root first, each directory before what it holds (the order `unsquashfs -l` prints). */
-  async *walk(): AsyncGenerator<Entry> {
-    const root = await this.inode(this.sb.rootInode);
+  *walk(): Generator<Entry> {
+    const root = this.inode(this.sb.rootInode);
     yield { path: '/', inode: root };
     if (root.kind !== 'dir') return;
     // One generator and a stack of listings (not one generator per level: each yield would pass through them all).
     const stack: Array<{ prefix: string; items: Array<{ name: string; ref: number }>; next: number }> = [
-      { prefix: '', items: await this.list(root), next: 0 },
+      { prefix: '', items: this.list(root), next: 0 },
     ];
     while (stack.length) {
       const top = stack[stack.length - 1];
@@ -251,11 +268,11 @@ export class Squashfs {
       }
       const { name, ref } = top.items[top.next++];
       const path = `${top.prefix}/${name}`;
-      const inode = await this.inode(ref);
+      const inode = this.inode(ref);
       yield { path, inode };
       if (inode.kind === 'dir') {
         if (stack.length >= MAX_DEPTH) throw new SquashfsError(`directories nested deeper than ${MAX_DEPTH}`);
-        stack.push({ prefix: path, items: await this.list(inode), next: 0 });
+        stack.push({ prefix: path, items: this.list(inode), next: 0 });
       }
     }
   }
@@ -276,7 +293,7 @@ export class Squashfs {
       const raw = await this.bytes(at, prefix, what);
       let out: Buffer | undefined;
       try {
-        out = inflateSync(raw, { maxOutputLength: bs, finishFlush: zc.Z_SYNC_FLUSH });
+        out = inflateSync(raw, { maxOutputLength: bs, chunkSize: bs, finishFlush: zc.Z_SYNC_FLUSH });
       } catch {
         out = undefined; // the whole block, below, says what is wrong with it
       }
@@ -303,7 +320,7 @@ export class Squashfs {
     if (index >= this.sb.fragments) throw new SquashfsError(`fragment ${index} of ${this.sb.fragments}`);
     let e = this.fragEntries.get(index);
     if (!e) {
-      e = await this.tableEntry(this.sb.fragmentTable, index, 16, 'the fragment table');
+      e = this.tableEntry(this.sb.fragmentTable, index, 16, 'the fragment table');
       this.fragEntries.set(index, e);
     }
     const b = await this.block(Number(e.readBigUInt64LE(0)), e.readUInt32LE(8), need, 'a fragment block');

@@ -14,9 +14,9 @@ const INODE_WINDOW = 56;
 export interface InodeTable {
   readonly sb: Superblock;
   /** Up to `n` bytes from a cursor without moving it (fewer only where the table ends). */
-  window(c: Cursor, n: number): Promise<Buffer>;
+  window(c: Cursor, n: number): Buffer;
   /** `n` bytes from a cursor, across block boundaries; the cursor moves past them. */
-  take(c: Cursor, n: number): Promise<Buffer>;
+  take(c: Cursor, n: number): Buffer;
   /** Entry `i` of the id table. */
   id(i: number): number;
 }
@@ -79,11 +79,11 @@ export function statMode(i: Inode): number {
 /**
  * The inode an inode reference (metadata block << 16 | offset) points
  * at. Its fixed part is decoded from one window of the table (a walk
- * reads thousands: few awaits each), its block list or link target after.
+ * reads thousands: one lookup each), its block list or link target after.
  */
-export async function readInode(t: InodeTable, ref: number): Promise<Inode> {
+export function readInode(t: InodeTable, ref: number): Inode {
   const c: Cursor = { block: t.sb.inodeTable + Math.floor(ref / 65536), offset: ref % 65536 };
-  const h = await t.window(c, INODE_WINDOW);
+  const h = t.window(c, INODE_WINDOW);
   // Counted from the inode's start: each part is checked with those before it.
   let used = 0;
   const need = (n: number) => {
@@ -162,7 +162,7 @@ export async function readInode(t: InodeTable, ref: number): Promise<Inode> {
       need(8);
       const len = h.readUInt32LE(20);
       if (len > MAX_LINK) throw new SquashfsError(`symbolic link of ${len} bytes`);
-      const target = (await t.take(c, len)).toString('utf8');
+      const target = t.take(c, len).toString('utf8');
       return { kind: 'link', mode, uid, gid, mtime, inode, nlink: h.readUInt32LE(16), target };
     }
     case 4:
@@ -194,14 +194,14 @@ export async function readInode(t: InodeTable, ref: number): Promise<Inode> {
 }
 
 /** The rest of a file inode: its block list. */
-async function fileInode(t: InodeTable, c: Cursor, f: Omit<FileInode, 'kind' | 'blocks'>): Promise<FileInode> {
+function fileInode(t: InodeTable, c: Cursor, f: Omit<FileInode, 'kind' | 'blocks'>): FileInode {
   const bs = t.sb.blockSize;
   const count = f.fragment === NO_FRAGMENT ? Math.ceil(f.size / bs) : Math.floor(f.size / bs);
   // The block list lies in the inode table: no longer than its blocks (at least 3 bytes each on disk) decode to.
   const tableMax = ((t.sb.directoryTable - t.sb.inodeTable) / 3 + 1) * META_SIZE;
   if (count * 4 > tableMax)
     throw new SquashfsError(`a file of ${f.size} bytes, more blocks than the inode table holds`);
-  const list = count ? await t.take(c, count * 4) : EMPTY;
+  const list = count ? t.take(c, count * 4) : EMPTY;
   const blocks: number[] = new Array<number>(count);
   for (let i = 0; i < count; i++) blocks[i] = list.readUInt32LE(i * 4);
   const { mode, uid, gid, mtime, inode, nlink, size, blocksStart, fragment, fragmentOffset } = f;

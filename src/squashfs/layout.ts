@@ -35,6 +35,13 @@ export interface Cursor {
   offset: number;
 }
 
+/** A decoded metadata block: where it starts, its bytes, and where the next one starts. */
+export interface MetaBlock {
+  pos: number;
+  data: Buffer;
+  next: number;
+}
+
 export interface Superblock {
   inodes: number;
   blockSize: number;

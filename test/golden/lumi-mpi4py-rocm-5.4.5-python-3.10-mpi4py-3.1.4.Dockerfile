@@ -11,7 +11,7 @@
 #   base    this OS with its build tools (here);
 #   rocm    FROM base: the Cray info and ROCm (cray-info.docker, rocm.docker);
 #   osu     FROM rocm: OSU needs ROCm and the CPE, not Python (osu.docker);
-#   checks  FROM base: the checks' files need nothing (checks.docker);
+#   checks  FROM scratch: the checks' files need nothing, not the OS (checks.docker);
 #   python  FROM base: Miniconda, the environment and numpy need no ROCm
 #           (miniconda.docker, conda-env.docker);
 #   image   FROM rocm, with /opt/miniconda3 (and what conda wrote in /root)
@@ -158,12 +158,14 @@ RUN set -eux ; \
 # The files the recipe's checks run (its context's checks/ directory), for
 # sifkit test: cupy_mpi_check.py on LUMI-G (reference §5, test 4), the
 # allreduce check in the CPU example.
-# Its own stage FROM base: the files depend on nothing the variant chooses
-# but the OS, so they are made once per base, not once per variant or ROCm;
-# components.docker copies /opt/sifkit-checks into the image.
-FROM base AS checks
+# Its own stage FROM scratch: the files depend on nothing the variant
+# chooses, not even the OS, so they are collected once for the whole
+# matrix (a stage FROM base made them once per base, and ran a chmod there
+# each time). Their mode is the one the repository keeps (0755: the build
+# context gives a file 0755 when it is executable, else 0644, whatever the
+# checkout's umask). components.docker copies /opt/sifkit-checks into the image.
+FROM scratch AS checks
 COPY checks/ /opt/sifkit-checks/
-RUN chmod 0755 /opt/sifkit-checks/*
 
 # ---- fragments/miniconda.docker ----
 # Miniconda in /opt/miniconda3; WITH_CONDA enters an environment by name.
@@ -299,7 +301,7 @@ LABEL \
       org.opencontainers.image.version="3.1.4" \
       io.sifkit.recipe="mpi4py" \
       io.sifkit.stem="lumi-mpi4py-rocm-5.4.5-python-3.10-mpi4py-3.1.4" \
-      io.sifkit.definition-hash="20c045f786ad9c2c153f33ca525834fea1805ae8382d9b0fa0c95b281ab1683c" \
+      io.sifkit.definition-hash="3be866436d52e8a9453e50b7701be0128fbe46b2e74b90ec72cb688357047ea5" \
       io.sifkit.version="0.0.0-test" \
       org.opencontainers.image.revision="test-revision" \
       io.sifkit.param.target="lumi-g" \

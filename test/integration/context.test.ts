@@ -42,4 +42,32 @@ describe('build context on a real file system', () => {
     );
     expect(contents['sub/deep/c.py']).toBe('print(1)');
   });
+
+  it('gives each entry the mode the definition hash keys, whatever the checkout made of it', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-ctx-modes-'));
+    await fs.mkdir(path.join(dir, 'group-writable'));
+    await fs.writeFile(path.join(dir, 'group-writable', 'run.py'), 'print(1)');
+    await fs.writeFile(path.join(dir, 'private.txt'), 'p');
+    await fs.writeFile(path.join(dir, 'owner-exec.sh'), 'true');
+    // What a umask of 002 or 077 leaves: the tar says 0755/0644 all the same.
+    await fs.chmod(path.join(dir, 'group-writable'), 0o775);
+    await fs.chmod(path.join(dir, 'group-writable', 'run.py'), 0o775);
+    await fs.chmod(path.join(dir, 'private.txt'), 0o600);
+    await fs.chmod(path.join(dir, 'owner-exec.sh'), 0o700);
+    const modes: Record<string, number> = {};
+    const extract = tar.extract();
+    extract.on('entry', (h, s, next) => {
+      modes[h.name] = h.mode ?? -1;
+      s.on('end', next);
+      s.resume();
+    });
+    await pipeline(contextTar('FROM rendered\n', await listContext(dir)), extract);
+    expect(modes).toEqual({
+      Dockerfile: 0o644,
+      'group-writable': 0o755,
+      'group-writable/run.py': 0o755,
+      'private.txt': 0o644,
+      'owner-exec.sh': 0o755,
+    });
+  });
 });

@@ -83,7 +83,7 @@ async function makeTree(root: string, rand: () => number): Promise<void> {
 
 async function walk(sq: Squashfs): Promise<Entry[]> {
   const out: Entry[] = [];
-  for await (const e of sq.walk()) out.push(e);
+  for (const e of sq.walk()) out.push(e);
   return out;
 }
 

@@ -98,6 +98,46 @@ describe('the build plan', () => {
     expect(plan.executedHeavy).toBe(plan.distinctHeavy + 1);
   });
 
+  it('moves whole families to idle engines when the run gets shorter by more than twice what they repeat', () => {
+    // LUMI's shape: every variant shares one cheap step (the checks' files), then each family
+    // (an OS and ROCm) has a long base of its own, and its variants a tail of two steps each.
+    const variant = (family: string, tail: string) =>
+      buildSteps(
+        [
+          'FROM scratch AS checks',
+          'COPY dir/ /opt/checks/',
+          `FROM base-${family}`,
+          ...Array.from({ length: 8 }, (_, i) => `RUN ${family} base ${i}`),
+          `RUN ${family} tail ${tail} 1`,
+          `RUN ${family} tail ${tail} 2`,
+          'COPY --from=checks /opt/checks /opt/checks',
+        ].join('\n'),
+        { files },
+      );
+    const families = [
+      ['p', 1],
+      ['q', 4],
+      ['r', 4],
+      ['s', 1],
+    ] as const;
+    const steps = families.flatMap(([f, n]) => Array.from({ length: n }, (_, i) => variant(f, String(i))));
+    const plan = planBuilds(steps, ['A', 'B', 'C', 'D']);
+    const familyOf = (i: number) =>
+      families.find((_, k) => i < families.slice(0, k + 1).reduce((a, [, n]) => a + n, 0))![0];
+    const byEngine = plan.engines.map((e) => [...new Set(e.variants.map(familyOf))].join(''));
+    // Taken one at a time in the run's order, r joins p's engine and s q's (the busiest engine sets
+    // the run's length either way), and no one family moved alone shortens it; from the largest
+    // families first, q and r each have an engine, and p and s share one.
+    expect(byEngine.filter(Boolean).sort()).toEqual(['ps', 'q', 'r']);
+    // What repeats: the checks' one COPY on each engine past the first.
+    expect(plan.executedHeavy).toBe(plan.distinctHeavy + 2);
+    // The longest line is p's and s's: the checks' COPY, then each a base, a tail and the copy of the checks.
+    expect(Math.max(...plan.engines.map((e) => e.heavy))).toBe(1 + (8 + 2 + 1) * 2);
+    // Each variant still waits only for one of its own engine.
+    for (const v of plan.variants)
+      if (v.after !== undefined) expect(plan.variants.find((w) => w.index === v.after)!.engine).toBe(v.engine);
+  });
+
   it('follows stages: a step held after one that is not (same Python, other OSU) is shared too', () => {
     const staged = (osu: string) =>
       buildSteps(

@@ -122,7 +122,7 @@ describe('the 6.2.0 definition, line by line against reference §1 and §7', () 
       'FROM registry.suse.com/bci/bci-base:15.5.36.14.13 AS base',
       'FROM base AS rocm',
       'FROM rocm AS osu',
-      'FROM base AS checks',
+      'FROM scratch AS checks',
       'FROM base AS python',
       'FROM rocm AS image',
     ]);

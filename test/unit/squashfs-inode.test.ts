@@ -6,8 +6,8 @@ function tableOf(bytes: Buffer): InodeTable {
   const sb = { inodeTable: 0, directoryTable: 1 << 20, blockSize: 131072 } as Superblock;
   return {
     sb,
-    window: async (c, n) => bytes.subarray(c.offset, c.offset + n),
-    take: async (c, n) => {
+    window: (c, n) => bytes.subarray(c.offset, c.offset + n),
+    take: (c, n) => {
       const b = bytes.subarray(c.offset, c.offset + n);
       c.offset += n;
       return b;
@@ -24,13 +24,13 @@ function header(type: number): Buffer {
 }
 
 describe('an inode read from the table', () => {
-  it('decodes a whole basic directory inode', async () => {
+  it('decodes a whole basic directory inode', () => {
     const body = Buffer.alloc(16);
     body.writeUInt32LE(7, 0); // start
     body.writeUInt32LE(2, 4); // nlink
     body.writeUInt16LE(3, 8); // size
     body.writeUInt16LE(9, 10); // offset
-    await expect(readInode(tableOf(Buffer.concat([header(1), body])), 0)).resolves.toMatchObject({
+    expect(readInode(tableOf(Buffer.concat([header(1), body])), 0)).toMatchObject({
       kind: 'dir',
       start: 7,
       nlink: 2,
@@ -49,9 +49,9 @@ describe('an inode read from the table', () => {
     ['a symbolic link', 3, 8],
     ['a device', 4, 8],
     ['a fifo', 6, 4],
-  ])('refuses %s inode cut short at the end of the table', async (_what, type, body) => {
+  ])('refuses %s inode cut short at the end of the table', (_what, type, body) => {
     const cut = Buffer.concat([header(type), Buffer.alloc(body - 1)]);
-    await expect(readInode(tableOf(cut), 0)).rejects.toThrow(SquashfsError);
-    await expect(readInode(tableOf(cut), 0)).rejects.toThrow('an inode is cut short');
+    expect(() => readInode(tableOf(cut), 0)).toThrow(SquashfsError);
+    expect(() => readInode(tableOf(cut), 0)).toThrow('an inode is cut short');
   });
 });
