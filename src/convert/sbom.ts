@@ -4,8 +4,8 @@
  * is used. Deterministic: no serial number, no timestamp, fixed
  * references, sorted lists, so a reproducible SIF gets the same bytes.
  */
-import * as CDX from '@cyclonedx/cyclonedx-library';
-import { PackageURL } from 'packageurl-js';
+import type * as CDX from '@cyclonedx/cyclonedx-library';
+import type * as Purl from 'packageurl-js';
 import type { ImagePackage } from './packages';
 
 export interface SbomSubject {
@@ -15,7 +15,13 @@ export interface SbomSubject {
   imageId?: string;
 }
 
-function purlOf(p: ImagePackage): PackageURL {
+/** Both libraries take a sixth of a second to load: only a conversion that writes an SBOM loads them. */
+function cyclonedx(): typeof CDX {
+  return require('@cyclonedx/cyclonedx-library') as typeof CDX;
+}
+
+function purlOf(p: ImagePackage): Purl.PackageURL {
+  const { PackageURL } = require('packageurl-js') as typeof Purl;
   if (p.type === 'deb')
     return new PackageURL('deb', 'debian', p.name, p.version, p.arch ? { arch: p.arch } : undefined, undefined);
   if (p.type === 'conda') {
@@ -45,35 +51,36 @@ export function sbomDocument(
   sifkitVersion: string,
   notes: string[] = [],
 ): string {
-  const bom = new CDX.Models.Bom();
-  const container = new CDX.Models.Component(CDX.Enums.ComponentType.Container, subject.name, {
+  const cdx = cyclonedx();
+  const bom = new cdx.Models.Bom();
+  const container = new cdx.Models.Component(cdx.Enums.ComponentType.Container, subject.name, {
     version: subject.version,
     bomRef: `container:${subject.name}`,
   });
-  if (subject.imageId) container.properties.add(new CDX.Models.Property('sifkit:image-id', subject.imageId));
+  if (subject.imageId) container.properties.add(new cdx.Models.Property('sifkit:image-id', subject.imageId));
   bom.metadata.component = container;
   bom.metadata.tools.components.add(
-    new CDX.Models.Component(CDX.Enums.ComponentType.Application, 'sifkit', {
+    new cdx.Models.Component(cdx.Enums.ComponentType.Application, 'sifkit', {
       version: sifkitVersion,
       bomRef: 'tool:sifkit',
     }),
   );
-  for (const n of notes) bom.metadata.properties.add(new CDX.Models.Property('sifkit:note', n));
+  for (const n of notes) bom.metadata.properties.add(new cdx.Models.Property('sifkit:note', n));
   const seen = new Map<string, number>();
   for (const p of packages) {
     const base = purlOf(p).toString();
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
-    const c = new CDX.Models.Component(CDX.Enums.ComponentType.Library, p.name, {
+    const c = new cdx.Models.Component(cdx.Enums.ComponentType.Library, p.name, {
       version: p.version,
       purl: base,
       bomRef: n === 1 ? base : `${base}#${n}`,
     });
-    c.properties.add(new CDX.Models.Property('sifkit:record', p.source));
-    if (p.license) c.licenses.add(new CDX.Models.NamedLicense(p.license));
+    c.properties.add(new cdx.Models.Property('sifkit:record', p.source));
+    if (p.license) c.licenses.add(new cdx.Models.NamedLicense(p.license));
     bom.components.add(c);
   }
-  const serializer = new CDX.Serialize.JsonSerializer(new CDX.Serialize.JSON.Normalize.Factory(CDX.Spec.Spec1dot6));
+  const serializer = new cdx.Serialize.JsonSerializer(new cdx.Serialize.JSON.Normalize.Factory(cdx.Spec.Spec1dot6));
   return serializer.serialize(bom, { sortLists: true, space: 0 });
 }
 
@@ -82,7 +89,10 @@ let validator: CDX.Validation.JsonStrictValidator | undefined;
 
 /** Checks the text against CycloneDX 1.6's JSON schema; throws a one-line Error naming the first problem. */
 export async function validateSbom(text: string): Promise<void> {
-  validator ??= new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6);
+  if (validator === undefined) {
+    const cdx = cyclonedx();
+    validator = new cdx.Validation.JsonStrictValidator(cdx.Spec.Version.v1dot6);
+  }
   const errors = await validator.validate(text);
   if (errors !== null)
     throw new Error(`the SBOM does not match the CycloneDX 1.6 schema: ${JSON.stringify(errors).slice(0, 300)}`);

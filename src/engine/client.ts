@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { InputError, OperationError, errnoCode, throwIfAborted, type SifkitError } from '../errors';
 import { dockerEngine } from './docker';
 import type { ImageDetails, ImageEngine } from './engine';
@@ -8,10 +8,16 @@ export function engineAddress(env = process.env): string {
   return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
 }
 
+/** dockerode (with ssh2 and grpc) takes a fifth of a second to load: only a command that talks to an engine loads it. */
+function dockerode(): typeof Docker {
+  return require('dockerode') as typeof Docker;
+}
+
 /** A dockerode client for DOCKER_HOST (tcp, ssh, unix) or the local socket. */
 function engineClient(): Docker {
   // docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
-  return new Docker();
+  const Dockerode = dockerode();
+  return new Dockerode();
 }
 
 /**
@@ -20,12 +26,14 @@ function engineClient(): Docker {
  */
 function engineClientFor(address: string): Docker {
   const u = new URL(address);
-  if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
+  const Dockerode = dockerode();
+  if (u.protocol === 'unix:') return new Dockerode({ socketPath: u.pathname });
   if (u.protocol === 'tcp:' || u.protocol === 'http:')
-    return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
-  if (u.protocol === 'https:') return new Docker({ host: u.hostname, port: Number(u.port || 2376), protocol: 'https' });
+    return new Dockerode({ host: u.hostname, port: Number(u.port || 2375), protocol: 'http' });
+  if (u.protocol === 'https:')
+    return new Dockerode({ host: u.hostname, port: Number(u.port || 2376), protocol: 'https' });
   if (u.protocol === 'ssh:')
-    return new Docker({
+    return new Dockerode({
       host: u.hostname,
       port: Number(u.port || 22),
       protocol: 'ssh',

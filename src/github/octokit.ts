@@ -6,10 +6,10 @@
  * retried blindly, rate limits are waited out only when they reset soon,
  * and failures become HostFailures that never carry the token.
  */
-import { retry } from '@octokit/plugin-retry';
-import { throttling } from '@octokit/plugin-throttling';
+import type * as Retry from '@octokit/plugin-retry';
+import type * as Throttling from '@octokit/plugin-throttling';
 import { RequestError } from '@octokit/request-error';
-import { Octokit } from '@octokit/rest';
+import type * as Rest from '@octokit/rest';
 import { InputError, RefusedError } from '../errors';
 import type { z } from 'zod';
 import { escapeForMessage } from '../validate/names';
@@ -188,7 +188,7 @@ function describe(e: unknown): string {
  * sees every attempt, so it can say when one is a retry and why.
  */
 function attemptLog(log: ((line: string) => void) | undefined) {
-  return (octokit: { hook: Octokit['hook'] }) => {
+  return (octokit: { hook: Rest.Octokit['hook'] }) => {
     octokit.hook.wrap('request', async (request, options) => {
       const r = options.request as { retryCount?: number; lastFailure?: string };
       if ((r.retryCount ?? 0) > 0)
@@ -205,10 +205,14 @@ function attemptLog(log: ((line: string) => void) | undefined) {
   };
 }
 
-function client(opts: GitHubOptions): Octokit {
+function client(opts: GitHubOptions): Rest.Octokit {
   const baseUrl = apiBase(opts.apiUrl ?? DEFAULT_API_URL);
   const base = opts.backoffMs ?? 1000;
   const retries = opts.retries ?? 3;
+  // Octokit and its plugins take a tenth of a second to load: only a command that talks to GitHub loads them.
+  const { Octokit } = require('@octokit/rest') as typeof Rest;
+  const { retry } = require('@octokit/plugin-retry') as typeof Retry;
+  const { throttling } = require('@octokit/plugin-throttling') as typeof Throttling;
   const Client = Octokit.plugin(attemptLog(opts.log), retry, throttling);
   const onLimit =
     (kind: string) => (after: number, options: { method: string; url: string }, _o: unknown, count: number) => {

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../util/yaml';
 import { z } from 'zod';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { readRegularFile } from '../util/files';

@@ -1,4 +1,4 @@
-import { validate } from 'dockerfile-utils';
+import type * as DockerfileUtils from 'dockerfile-utils';
 import { InputError } from '../errors';
 import type { ParsedDockerfile } from './parsed-dockerfile';
 
@@ -24,6 +24,8 @@ const LINTED_KEPT = 32;
 export function lintDockerfile(text: string): LintProblem[] {
   let problems = LINTED.get(text);
   if (problems === undefined) {
+    // Loaded here, on the first lint: the package takes a twentieth of a second, which commands that render nothing need not pay.
+    const { validate } = require('dockerfile-utils') as typeof DockerfileUtils;
     // The one second parse of a rendered Dockerfile, kept on purpose: dockerfile-utils' validate takes only
     // text and parses it itself (dockerValidator.js: DockerfileParser.parse(document.getText())), and has no
     // entry point for a parsed Dockerfile. sifkit's own checks (rawDownloads, fetches, steps) read the render's parse.

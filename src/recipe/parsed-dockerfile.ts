@@ -5,14 +5,16 @@
  * effect, the file server's fetches, undeclared downloads), rather than
  * each parsing the text again.
  */
-import { DockerfileParser, type Dockerfile } from 'dockerfile-ast';
+import type * as DockerfileAst from 'dockerfile-ast';
 
 export interface ParsedDockerfile {
   readonly text: string;
-  readonly ast: Dockerfile;
+  readonly ast: DockerfileAst.Dockerfile;
 }
 
 export function parseDockerfile(text: string): ParsedDockerfile {
+  // Loaded on the first parse: commands that render nothing need not pay for the parser.
+  const { DockerfileParser } = require('dockerfile-ast') as typeof DockerfileAst;
   return { text, ast: DockerfileParser.parse(text) };
 }
 

@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../util/yaml';
 import { InputError } from '../errors';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';

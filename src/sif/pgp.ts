@@ -4,32 +4,45 @@
  * CommonJS build). Every security-relevant openpgp setting is given here,
  * never left to the library's default.
  */
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+/** openpgp.js takes a tenth of a second to load: only a command that signs or verifies loads it. */
+function pgp(): typeof openpgp {
+  return require('openpgp') as typeof openpgp;
+}
 
 const CLEARSIGN_HEAD = '-----BEGIN PGP SIGNED MESSAGE-----';
 
 /** The hashes sylabs accepts on a clear-signed signature (RFC 4880's, minus those NIST no longer recommends). */
-const ACCEPTED_HASHES: Record<number, 'sha224' | 'sha256' | 'sha384' | 'sha512'> = {
-  [openpgp.enums.hash.sha224]: 'sha224',
-  [openpgp.enums.hash.sha256]: 'sha256',
-  [openpgp.enums.hash.sha384]: 'sha384',
-  [openpgp.enums.hash.sha512]: 'sha512',
-};
+function acceptedHash(algorithm: number): 'sha224' | 'sha256' | 'sha384' | 'sha512' | undefined {
+  const { hash } = pgp().enums;
+  const accepted: Record<number, 'sha224' | 'sha256' | 'sha384' | 'sha512'> = {
+    [hash.sha224]: 'sha224',
+    [hash.sha256]: 'sha256',
+    [hash.sha384]: 'sha384',
+    [hash.sha512]: 'sha512',
+  };
+  return accepted[algorithm];
+}
 
-const BASE_CONFIG = {
-  preferredHashAlgorithm: openpgp.enums.hash.sha256,
-  minRSABits: 2047,
-  rejectHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd, openpgp.enums.hash.sha1]),
-  rejectMessageHashAlgorithms: new Set([openpgp.enums.hash.md5, openpgp.enums.hash.ripemd, openpgp.enums.hash.sha1]),
-  rejectPublicKeyAlgorithms: new Set([openpgp.enums.publicKey.elgamal, openpgp.enums.publicKey.dsa]),
-  // No random salt notation: a signature of the same payload with the same key at the same time is the same bytes (sylabs: OptSignWithoutPGPSignatureSalt).
-  nonDeterministicSignaturesViaNotation: false,
-  // Go's openpgp (sylabs' reader) judges a key by its self-signatures as they are now, not at the data signature's time:
-  // so must we, or a key whose self-signature was renewed after signing (sylabs' own test key) is refused.
-  allowInsecureVerificationWithReformattedKeys: true,
-  showVersion: false,
-  showComment: false,
-};
+/** Every call into openpgp is given this, so no security-relevant setting is the library's default. */
+function baseConfig() {
+  const { enums } = pgp();
+  return {
+    preferredHashAlgorithm: enums.hash.sha256,
+    minRSABits: 2047,
+    rejectHashAlgorithms: new Set([enums.hash.md5, enums.hash.ripemd, enums.hash.sha1]),
+    rejectMessageHashAlgorithms: new Set([enums.hash.md5, enums.hash.ripemd, enums.hash.sha1]),
+    rejectPublicKeyAlgorithms: new Set([enums.publicKey.elgamal, enums.publicKey.dsa]),
+    // No random salt notation: a signature of the same payload with the same key at the same time is the same bytes (sylabs: OptSignWithoutPGPSignatureSalt).
+    nonDeterministicSignaturesViaNotation: false,
+    // Go's openpgp (sylabs' reader) judges a key by its self-signatures as they are now, not at the data signature's time:
+    // so must we, or a key whose self-signature was renewed after signing (sylabs' own test key) is refused.
+    allowInsecureVerificationWithReformattedKeys: true,
+    showVersion: false,
+    showComment: false,
+  };
+}
 
 export function isClearSigned(data: Buffer): boolean {
   return data.subarray(0, CLEARSIGN_HEAD.length).toString('latin1') === CLEARSIGN_HEAD;
@@ -54,7 +67,7 @@ const pub = (k: PgpPublicKey): openpgp.PublicKey => k as unknown as openpgp.Publ
 export async function readPgpPrivateKey(armored: string): Promise<PgpPrivateKey> {
   let key: openpgp.PrivateKey;
   try {
-    key = await openpgp.readPrivateKey({ armoredKey: armored, config: BASE_CONFIG });
+    key = await pgp().readPrivateKey({ armoredKey: armored, config: baseConfig() });
   } catch {
     throw new Error('not an armored OpenPGP private key');
   }
@@ -68,7 +81,7 @@ export async function readPgpPrivateKey(armored: string): Promise<PgpPrivateKey>
 /** Reads every public key of an armored keyring (public or secret keys: only their public halves are kept). */
 export async function readPgpKeyring(armored: string): Promise<PgpPublicKey[]> {
   try {
-    const keys = await openpgp.readKeys({ armoredKeys: armored, config: BASE_CONFIG });
+    const keys = await pgp().readKeys({ armoredKeys: armored, config: baseConfig() });
     return keys.map((k) => (k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey)) as unknown as PgpPublicKey);
   } catch {
     throw new Error('not an armored OpenPGP keyring');
@@ -92,8 +105,8 @@ export async function clearSign(
   date: Date,
 ): Promise<{ data: Buffer; hash: 'sha256' | 'sha384' | 'sha512'; fingerprint: Buffer }> {
   const key = priv(opaque);
-  const message = await openpgp.createCleartextMessage({ text: payload.toString('utf8') });
-  const armored = await openpgp.sign({ message, signingKeys: key, date, config: BASE_CONFIG, format: 'armored' });
+  const message = await pgp().createCleartextMessage({ text: payload.toString('utf8') });
+  const armored = await pgp().sign({ message, signingKeys: key, date, config: baseConfig(), format: 'armored' });
   // The armor's "Hash:" header names the hash the signature packet used.
   const named = /^Hash: (SHA256|SHA384|SHA512)$/m.exec(armored.slice(0, 200))?.[1];
   const hash = named ? (named.toLowerCase() as 'sha256' | 'sha384' | 'sha512') : undefined;
@@ -113,11 +126,11 @@ export async function verifyClearSigned(
   const keys = opaque.map(pub);
   let message: openpgp.CleartextMessage;
   try {
-    message = await openpgp.readCleartextMessage({ cleartextMessage: data.toString('utf8'), config: BASE_CONFIG });
+    message = await pgp().readCleartextMessage({ cleartextMessage: data.toString('utf8'), config: baseConfig() });
   } catch {
     throw new Error('not a clear-signed message');
   }
-  const result = await openpgp.verify({ message, verificationKeys: keys, expectSigned: false, config: BASE_CONFIG });
+  const result = await pgp().verify({ message, verificationKeys: keys, expectSigned: false, config: baseConfig() });
   for (const s of result.signatures) {
     try {
       await s.verified;
@@ -125,7 +138,7 @@ export async function verifyClearSigned(
       continue;
     }
     const packet = (await s.signature).packets[0];
-    if (!ACCEPTED_HASHES[packet.hashAlgorithm as number]) continue;
+    if (!acceptedHash(packet.hashAlgorithm as number)) continue;
     const key = keys.find((k) => k.getKeys(s.keyID).length > 0);
     if (key)
       return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };

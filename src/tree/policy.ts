@@ -3,7 +3,7 @@
  * with errors that name the key. Pure.
  */
 import { fillShell } from '../emit/bash';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../util/yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors';
 import { parseDocument } from '../validate/schema';

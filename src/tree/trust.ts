@@ -10,7 +10,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from '../util/yaml';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../sif/dsse';
 import { loadVerifiers, type SigningKey, type VerifierFlags } from '../sif/keys';

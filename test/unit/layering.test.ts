@@ -61,6 +61,7 @@ const PURE = new Set([
   'validate/schemas/sif',
   'validate/schemas/trust',
   'validate/schemas/slurm',
+  'util/yaml',
   'slurm/answers',
   'recipe/types',
   'recipe/names',
