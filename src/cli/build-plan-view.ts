@@ -6,6 +6,7 @@
  */
 import type { CommandIO } from './run';
 import { jsonDoc, table } from './output';
+import { checkRecipeFlags } from './pipeline-run';
 import { loadRecipe, newContext, parseSets, planRun, render, variantValues, ymd, type BuildPlan } from '../index';
 
 export interface PlanFlags {
@@ -13,6 +14,8 @@ export interface PlanFlags {
   matrix?: boolean;
   date?: string;
   engines?: string[];
+  /** --check: refused here as a run would refuse it. */
+  only?: string[];
 }
 
 function engineName(address: string): string {
@@ -55,6 +58,7 @@ export function planText(plan: BuildPlan, stems: string[]): string {
 export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: CommandIO): Promise<void> {
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
+  checkRecipeFlags(recipe, flags.date, flags.only);
   const ctx = newContext({
     recipe,
     values,

@@ -10,6 +10,7 @@ import {
   type PipelineContext,
   type PipelineDef,
   type PipelineOptions,
+  type Recipe,
   type RunEffects,
   runPipeline,
   selectChecks,
@@ -45,10 +46,7 @@ export async function runRecipePipeline(
   const def = await loadPipeline(pipeline, STAGES);
   const recipe = await loadRecipe(recipeRef);
   const values = variantValues(recipe, parseSets(flags.set ?? []), Boolean(flags.matrix));
-  if (flags.date !== undefined && !isCalendarDate(flags.date))
-    throw new InputError('bad-date', `--date ${flags.date} is not YYYYMMDD`);
-  // A --check the recipe lacks is refused before any build, not at the test stage.
-  if (options.test?.only) selectChecks(recipe.checks, options.test.only, recipe.name);
+  checkRecipeFlags(recipe, flags.date, options.test?.only);
   const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64, 'bad-jobs') ?? 1;
   const ctx = newContext({ recipe, values, signal: io.signal, options, date: flags.date ?? ymd(new Date()), effects });
   const renderer = chooseRenderer(io.json);
@@ -59,6 +57,16 @@ export async function runRecipePipeline(
     io.liveDisplay = false;
   }
   return ctx;
+}
+
+/**
+ * The flags whose meaning depends on the recipe, checked before any build
+ * (and by --dry-run, which builds nothing but must refuse what a run would).
+ */
+export function checkRecipeFlags(recipe: Recipe, date: string | undefined, only: string[] | undefined): void {
+  if (date !== undefined && !isCalendarDate(date)) throw new InputError('bad-date', `--date ${date} is not YYYYMMDD`);
+  // A --check the recipe lacks is refused before any build, not at the test stage.
+  if (only) selectChecks(recipe.checks, only, recipe.name);
 }
 
 /** YYYYMMDD of a day that exists (20241301 does not). */

@@ -201,8 +201,7 @@ const PIPELINE_FLAGGED: Record<'run' | 'release', readonly FlaggedStage[]> = {
 
 async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<number> {
   return runCommand(async (io) => {
-    if (flags.dryRun) return showBuildPlan(recipe, { ...flags, engines: engineList(flags.engines) }, io);
-    // Every flag, and the tree, checked before anything runs.
+    // Every flag, and the tree, checked before anything runs (--dry-run too, though it builds nothing).
     const root = resolveRoot(flags.root);
     const keyFile = signingKeyFile(flags);
     const signingKey = keyFile ? await loadSigningKey(keyFile) : undefined;
@@ -219,6 +218,12 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
+    if (flags.dryRun) {
+      // Nothing is written: the tree is not opened (or made by --init), results go nowhere.
+      const test = testSettings(flags, root);
+      if (test.baseline !== undefined) await requireFile(test.baseline, '--baseline');
+      return showBuildPlan(recipe, { ...flags, engines, only: test.only }, io);
+    }
     // The tree must be there before the first build: a typo in --root is one line, not a second tree (--init makes one).
     // Opened once here and handed to the stages; its standard directories are made when a stage writes there.
     const writes = def.stages.some((s) => WRITING_STAGES.includes(s.stage));
