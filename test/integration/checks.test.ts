@@ -251,10 +251,18 @@ testing:
     let cancelled = false;
     let finished = false;
     void started.finally(() => (finished = true));
-    // Polled until the job runs (jest's timeout bounds it), however slow the scheduler is today.
+    // Polled until the check runs in its container (jest's timeout bounds it), however slow the
+    // scheduler is today; not merely until the job runs. A cancel while `docker run` is still
+    // starting the container leaves the start to the daemon, after the job's cleanup has looked
+    // (CI saw the container outlive the job once). Docker stands in for Singularity here, whose
+    // containers are the job's own processes and end with it.
     const name = `sifkit-test-${(await docker.getImage(tag).inspect()).Id.slice(7, 19)}`;
+    const containers = () =>
+      execSync(`docker ps -q --filter label=sifkit.slurm.workdir=${path.join(dir, 'job-cancel')}`)
+        .toString()
+        .trim();
     await until(() => {
-      const ids = execSync(`squeue -h -t RUNNING -n ${name} -o %i`).toString().trim();
+      const ids = containers() && execSync(`squeue -h -t RUNNING -n ${name} -o %i`).toString().trim();
       if (ids) {
         execSync(`scancel ${ids}`);
         cancelled = true;
@@ -268,9 +276,6 @@ testing:
     expect(run.jobState).toMatch(/^CANCELLED/);
     expect(run.checks[0]).toMatchObject({ name: 'long', outcome: 'cancelled', reason: 'the job was cancelled' });
     // The cancelled step's container went with it.
-    const left = execSync(`docker ps -q --filter label=sifkit.slurm.workdir=${path.join(dir, 'job-cancel')}`)
-      .toString()
-      .trim();
-    expect(left).toBe('');
+    expect(containers()).toBe('');
   });
 });
