@@ -1,5 +1,5 @@
 import { loadRecipe, readFragments, digestContext, listContext } from '../../src/recipe/load';
-import { resolveValues } from '../../src/recipe/params';
+import { resolveValues, variantValues } from '../../src/recipe/params';
 import { renderVariant, type RenderedVariant } from '../../src/recipe/render';
 import type { ParamValues } from '../../src/recipe/types';
 
@@ -19,4 +19,13 @@ export async function renderFor(recipeName: string, given: ParamValues, date = '
     provenance: TEST_PROVENANCE,
     date,
   });
+}
+
+/** Every variant of a recipe's matrix, rendered without a build context (steps and text only). */
+export async function renderMatrix(recipeName: string, date = '20241007'): Promise<RenderedVariant[]> {
+  const recipe = await loadRecipe(recipeName);
+  const fragments = await readFragments(recipe);
+  return variantValues(recipe, {}, true).map((values) =>
+    renderVariant({ recipe, values, fragments, files: {}, provenance: TEST_PROVENANCE, date }),
+  );
 }

@@ -1,6 +1,4 @@
-import { loadRecipe, readFragments } from '../../src/recipe/load';
-import { variantValues } from '../../src/recipe/params';
-import { renderVariant } from '../../src/recipe/render';
+import { renderMatrix } from '../support/recipes';
 import { buildSteps, countRunSteps } from '../../src/recipe/steps';
 import { definitionEnv } from '../../src/recipe/fetches';
 import { baseImages, parseDockerfile } from '../../src/recipe/parsed-dockerfile';
@@ -76,18 +74,7 @@ describe('stages in the render-time checks', () => {
 
 describe("LUMI's matrix (bench: SIFKIT_BENCH_ONLY=stages npm run bench)", () => {
   it('builds OSU once per ROCm, the checks once for the matrix and Python once per OS and Python, not once per variant', async () => {
-    const recipe = await loadRecipe('mpi4py');
-    const fragments = await readFragments(recipe);
-    const rendered = variantValues(recipe, {}, true).map((values) =>
-      renderVariant({
-        recipe,
-        values,
-        fragments,
-        files: {},
-        provenance: { sifkitVersion: 'test', revision: 'test' },
-        date: '20241007',
-      }),
-    );
+    const rendered = await renderMatrix('mpi4py');
     const distinct = (...names: string[]) =>
       new Set(rendered.map((r) => names.map((n) => String(r.values[n])).join(' '))).size;
     // Each variant's steps from the render's own parse, once: parsing 41 definitions again per question was most of this file's time.

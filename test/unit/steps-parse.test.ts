@@ -5,9 +5,7 @@
  * key is computed from) are those the text splitting gave before it, here
  * as the reference.
  */
-import { loadRecipe, readFragments } from '../../src/recipe/load';
-import { variantValues } from '../../src/recipe/params';
-import { renderVariant } from '../../src/recipe/render';
+import { renderMatrix } from '../support/recipes';
 import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { buildSteps, instructions } from '../../src/recipe/steps';
 
@@ -39,19 +37,9 @@ describe('build steps from the parse', () => {
   it.each(['mpi4py', 'mpi4py-cpu'])(
     'gives the %s matrix the instructions, and so the keys, of the text splitting',
     async (name) => {
-      const recipe = await loadRecipe(name);
-      const fragments = await readFragments(recipe);
-      const matrix = variantValues(recipe, {}, true);
+      const matrix = await renderMatrix(name);
       expect(matrix.length).toBeGreaterThan(1);
-      for (const values of matrix) {
-        const r = renderVariant({
-          recipe,
-          values,
-          fragments,
-          files: {},
-          provenance: { sifkitVersion: 'test', revision: 'test' },
-          date: '20241007',
-        });
+      for (const r of matrix) {
         expect(instructions(r.parsed)).toEqual(textInstructions(r.dockerfile));
         expect(buildSteps(r.parsed).map((s) => s.text)).toEqual(textInstructions(r.dockerfile).map((i) => i.text));
       }
