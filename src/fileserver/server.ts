@@ -155,6 +155,8 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
   };
   addEntries(opts.extra ?? []);
   let refused = 0;
+  // Known once listening; a log is attached only then.
+  let port = 0;
   const logs = new Map<WriteStream, string>();
   const stamp = () => new Date().toISOString();
   if (opts.logFile) logs.set(createWriteStream(opts.logFile, { flags: 'a' }), '');
@@ -173,7 +175,7 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
     });
     const others = [...logs.values()].filter(Boolean);
     log.write(
-      `# ${stamp()} ${who}: requests on this server while ${who} builds${others.length ? `; also building with it now: ${others.join(', ')} (a request here may be theirs)` : ''}\n`,
+      `# ${stamp()} ${who}: requests on 127.0.0.1:${port} while ${who} builds${others.length ? `; also building with it now: ${others.join(', ')} (a request here may be theirs)` : ''}\n`,
     );
     tellOthers(log, `# ${stamp()} ${who} starts building with this server: requests from here on may be ${who}'s\n`);
     logs.set(log, who);
@@ -255,7 +257,7 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
       await listen(server, 0);
     }
   }
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   const close = async () => {
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
