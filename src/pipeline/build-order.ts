@@ -6,7 +6,7 @@
  * from the layer cache.
  */
 import { errnoCode } from '../errors';
-import { derivePort, servedBuildArgs, servedFilesDigest } from '../fileserver/served';
+import { derivePort, digestOfServed, servedBuildArgs, servedFilesDigest } from '../fileserver/served';
 import { servedDigestOf, servingPlan } from '../fileserver/serving';
 import { readRecipeInputs, renderRecipe, type RecipeInputs } from '../recipe/render-recipe';
 import { buildSteps, imageLineage, type BuildStep } from '../recipe/steps';
@@ -70,13 +70,17 @@ export function runServed(ctx: PipelineContext): Promise<RunServed> {
 }
 
 /** What the plan says of the served files its keys stand for, and what it assumed. */
-function planServed(served: RunServed, declaring: string[]): PlanServed {
+function planServed(served: RunServed, declaring: string[], sources: boolean): PlanServed {
   if (served.digest !== undefined) return { digest: served.digest, port: derivePort(served.digest) };
   if (served.dir !== undefined)
     return {
       assumed: `served directory ${served.dir} could not be read (${served.unreadable}): its steps after ARG SERVER_PORT are keyed as one directory of unknown digest`,
     };
-  if (declaring.length === 0) return {};
+  if (declaring.length === 0) {
+    // Sources only: the digest of no files, which every such build passes.
+    const none = digestOfServed([]);
+    return sources ? { digest: none, port: derivePort(none) } : {};
+  }
   return {
     assumed: `no served directory (--server-files, or the recipe's server_files): the ${declaring.length} variant${declaring.length === 1 ? '' : 's'} declaring served files ${declaring.length === 1 ? 'is' : 'are'} keyed as served one directory of unknown digest (${declaring.length === 1 ? 'its build is' : 'their builds are'} refused without one)`,
   };
@@ -145,12 +149,14 @@ export async function planRun(ctx: PipelineContext): Promise<BuildPlan> {
   const inputs = await recipeInputs(ctx);
   const served = await runServed(ctx);
   const declaring: string[] = [];
+  let sources = false;
   const steps = await Promise.all(
     ctx.variants.map(async (v) => {
       const rendered =
         v.rendered ??
         (await renderRecipe(ctx.recipe, { values: v.values, date: ctx.date, inputs }).catch(() => undefined));
       if (rendered?.served.length) declaring.push(rendered.names.stem);
+      if (rendered?.sources.length) sources = true;
       return (
         rendered &&
         variantSteps(rendered, inputs.files, variantBuildArgs(ctx.recipe, rendered, served, ctx.options.serverFiles))
@@ -161,7 +167,10 @@ export async function planRun(ctx: PipelineContext): Promise<BuildPlan> {
   const { cached, images } = ctx.options.rebuild
     ? { cached: new Map(), images: new Map() }
     : await engineCaches(ctx, inputs);
-  return { ...planBuilds(steps, ctx.options.engines ?? [], cached, images), served: planServed(served, declaring) };
+  return {
+    ...planBuilds(steps, ctx.options.engines ?? [], cached, images),
+    served: planServed(served, declaring, sources),
+  };
 }
 
 export function newBuildOrder(plan: BuildPlan): BuildOrder {
