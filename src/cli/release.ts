@@ -11,6 +11,7 @@ import {
   signingKeyFile,
   testedKeyFile,
   graceDays,
+  requireDirectory,
   requireFile,
   testSettings,
   wholeNumber,
@@ -218,6 +219,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
+    // Before the plan too: a plan keyed by a directory that is not there would describe builds that cannot run.
+    if (flags.serverFiles !== undefined) await requireDirectory(flags.serverFiles, '--server-files');
     if (flags.dryRun) {
       // Nothing is written: the tree is not opened (or made by --init), results go nowhere.
       const test = testSettings(flags, root);

@@ -618,6 +618,8 @@ describe('hostile flags of release, promote, retire, verify, compat and host sna
     [['--baseline', 'missing.json'], /^sifkit: error: --baseline .*missing.json: ENOENT$/],
     [['--baseline', 'tree'], /^sifkit: error: --baseline .*tree is not a regular file$/],
     [['--engines', ',,'], /^sifkit: error: --engines ",," has an empty entry/],
+    [['--server-files', 'missing-dir'], /^sifkit: error: --server-files missing-dir: ENOENT$/],
+    [['--server-files', 'host.json'], /^sifkit: error: --server-files host.json is not a directory$/],
   ])('release refuses %j before anything is built, and so does its --dry-run', async (flags, message) => {
     await refused(['release', 'mpi4py-cpu', '--root', 'tree', '--out', 'out', ...flags], 2, message);
     await refused(['release', 'mpi4py-cpu', '--dry-run', '--root', 'tree', '--out', 'out', ...flags], 2, message);
