@@ -296,7 +296,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       );
       for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-'))
         io.stdout(`sif: ${displayPath(sif)}\n`);
-      if (tree) io.stdout(`tree: ${tree.root} (${commandLine(['sifkit', 'status', '--root', displayPath(tree.root)])})\n`);
+      if (tree)
+        io.stdout(`tree: ${tree.root} (${commandLine(['sifkit', 'status', '--root', displayPath(tree.root)])})\n`);
       io.stdout(`test results: ${test.resultsDir}   logs: ${logDir}\n`);
     }
     if (io.signal.aborted) {

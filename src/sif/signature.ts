@@ -350,7 +350,11 @@ export async function signSif(
       // PGP needs a real time: the SIF's own when it has one and the key could sign then (reproducible).
       let date: Date;
       try {
-        date = await pgpSigningDate(k.key, time > 0n ? new Date(Number(time) * 1000) : undefined, opts.now ?? new Date());
+        date = await pgpSigningDate(
+          k.key,
+          time > 0n ? new Date(Number(time) * 1000) : undefined,
+          opts.now ?? new Date(),
+        );
       } catch (e) {
         throw new InputError('bad-key', `${escapeForMessage(k.file)}: ${(e as Error).message}`);
       }
