@@ -9,10 +9,12 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
 import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { loadSigningKey, loadVerifiers } from '../../src/sif/keys';
 import { signSif, verifyFailure, verifySif } from '../../src/sif/signature';
+import { pgpFingerprint, readPgpPrivateKey } from '../../src/sif/pgp';
 
 const run = promisify(execFile);
 const SYLABS = path.join(__dirname, '..', 'fixtures', 'sylabs');
@@ -528,8 +530,6 @@ describe("independent verifiers accept sifkit's PGP signatures", () => {
 
 describe('OpenPGP keys the suite had not seen (expired, revoked, newer than the SIF, not in the keyring, garbage)', () => {
   // Keys are made by openpgp.js itself at fixed dates; the SIFs are sylabs' unsigned one with its time set.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const openpgp = require('openpgp') as typeof import('openpgp');
   const day = 86_400;
   /** sylabs' unsigned one-group image, its modification time set to `unix` seconds. */
   const sifAt = async (name: string, unix: number): Promise<string> => {
@@ -590,7 +590,6 @@ describe('OpenPGP keys the suite had not seen (expired, revoked, newer than the 
     const f = await sifAt('old', Date.parse('2020-01-01T12:00:00Z') / 1000);
     const signer = await loadSigningKey(old.secret).catch((e: Error) => e);
     expect(signer).toBeInstanceOf(Error); // refused to sign now...
-    const { readPgpPrivateKey, pgpFingerprint } = await import('../../src/sif/pgp');
     const k = await readPgpPrivateKey(old.key.armor());
     // ...so sign as of 2020, when it could.
     await signSif(f, [{ kind: 'pgp', key: k, fingerprint: pgpFingerprint(k), file: old.secret }], {
