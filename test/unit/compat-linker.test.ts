@@ -197,6 +197,39 @@ describe('the linker view', () => {
     ]);
   });
 
+  it('an MPI library bound in that cannot be compared is not compatible: no SONAME and no version, or another library under its name', () => {
+    const img = image({
+      ...base,
+      '/usr/lib/x86_64-linux-gnu/libmpi.so.40.30.4': file({ soname: 'libmpi.so.40' }),
+      '/usr/lib/x86_64-linux-gnu/libmpi.so.40': link('libmpi.so.40.30.4'),
+      '/usr/lib/x86_64-linux-gnu/libmpi.so': link('libmpi.so.40.30.4'),
+    });
+    const bound = (target: string, e: Partial<ElfInfo>) =>
+      checkImage(
+        'img',
+        img,
+        snapshot([
+          { spec: `/h:${target}`, source: '/h', target, kind: 'file', files: [{ path: target, elf: elf(e) }] },
+        ]),
+      ).mpi.map((m) => [m.host.version, m.ok, m.why]);
+    const lib = '/usr/lib/x86_64-linux-gnu/';
+    // No SONAME: its file name gives the version, as it does to ld.so and Sarus.
+    expect(bound(`${lib}libmpi.so.40`, {})).toEqual([['40', true, undefined]]);
+    // No SONAME and no version in its name: nothing to compare, so not compatible.
+    expect(bound(`${lib}libmpi.so`, {})).toEqual([
+      ['unknown', false, 'no version in its SONAME (none) or its file name to compare'],
+    ]);
+    // Another major, or another library, bound under the image's library's name.
+    expect(bound(`${lib}libmpi.so.40`, { soname: 'libmpi.so.12' })).toEqual([
+      ['40', false, 'bound as libmpi.so.40, but its SONAME is libmpi.so.12'],
+    ]);
+    expect(bound(`${lib}libmpi.so.40`, { soname: 'libfoo.so.40' })).toEqual([
+      ['40', false, 'bound as libmpi.so.40, but its SONAME is libfoo.so.40'],
+    ]);
+    // A GTL named with a version its SONAME lacks is one library, not a mismatch.
+    expect(bound(`${lib}libmpi.so.40.30.9`, { soname: 'libmpi.so' })).toEqual([['40.30.9', true, undefined]]);
+  });
+
   it("compares MPI versions as Sarus's hook does", () => {
     expect(soVersion('/x/libmpi_cray.so.12.0.0')).toEqual({ base: 'libmpi_cray', version: [12, 0, 0] });
     expect(compareAt('major', [40, 30], [12, 0])).toMatch(/major 40 on the host, 12/);
