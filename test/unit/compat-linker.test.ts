@@ -8,7 +8,7 @@ import { checkImage } from '../../src/compat/check';
 import { overlay, resolveAll, resolvePath, type ImageFiles, type ViewEntry } from '../../src/compat/linker';
 import { compareAt, soVersion } from '../../src/compat/mpi';
 import type { ElfInfo } from '../../src/elf/format';
-import type { HostSnapshot } from '../../src/validate/schemas/host';
+import { hostSnapshotSchema, type HostSnapshot } from '../../src/validate/schemas/host';
 
 const elf = (o: Partial<ElfInfo>): ElfInfo => ({
   bits: 64,
@@ -228,6 +228,24 @@ describe('the linker view', () => {
     ]);
     // A GTL named with a version its SONAME lacks is one library, not a mismatch.
     expect(bound(`${lib}libmpi.so.40.30.9`, { soname: 'libmpi.so' })).toEqual([['40.30.9', true, undefined]]);
+  });
+
+  it('a snapshot whose files are not normalised paths under their bind is refused by its schema', () => {
+    const withFile = (p: string) =>
+      hostSnapshotSchema.safeParse(
+        snapshot([
+          {
+            spec: '/h:/opt/cray',
+            source: '/h',
+            target: '/opt/cray',
+            kind: 'directory',
+            files: [{ path: p, link: 'x' }],
+          },
+        ]),
+      );
+    expect(withFile('/opt/cray/lib/libmpi.so.12').success).toBe(true);
+    for (const bad of ['/opt/cray/../../etc/x', '/opt/cray/./x', '/etc/passwd', '/opt/crayfish/x'])
+      expect([bad, withFile(bad).success]).toEqual([bad, false]);
   });
 
   it("compares MPI versions as Sarus's hook does", () => {
