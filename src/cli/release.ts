@@ -22,7 +22,7 @@ import {
 } from './stage-flags';
 import {
   ExitCode,
-  bashWord,
+  commandLine,
   initTree,
   InputError,
   InterruptedError,
@@ -88,7 +88,7 @@ function refused(e: Error | undefined): boolean {
 
 /** This very command line, as one to paste: what resumes an interrupted run (each stage skips what is done). */
 export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
-  return ['sifkit', ...argv.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w)))].join(' ');
+  return commandLine(['sifkit', ...argv]);
 }
 
 /** One row per variant: where it went and what each stage did. */
@@ -299,7 +299,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       );
       for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-'))
         io.stdout(`sif: ${displayPath(sif)}\n`);
-      if (tree) io.stdout(`tree: ${tree.root} (sifkit status --root ${displayPath(tree.root)})\n`);
+      if (tree)
+        io.stdout(`tree: ${tree.root} (${commandLine(['sifkit', 'status', '--root', displayPath(tree.root)])})\n`);
       io.stdout(`test results: ${test.resultsDir}   logs: ${logDir}\n`);
     }
     if (io.signal.aborted) {

@@ -17,6 +17,16 @@ export function bashWord(value: string, what = 'value'): string {
 }
 
 /**
+ * A command for a person to paste (a hint, a resume line): each word as it
+ * is when bash reads it back unchanged, else quoted. Every command sifkit
+ * prints with a path or name in it is built here, so a path holding a
+ * space, `;` or `$(...)` is pasted as that path, never run.
+ */
+export function commandLine(words: readonly string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w, 'a word of a command'))).join(' ');
+}
+
+/**
  * `value` as one double-quoted word, `\ " ` $` escaped: the form apptainer
  * writes in a SIF's environment and runscript (kept so a converted image
  * matches apptainer's byte for byte), which sh and bash read back exactly,
