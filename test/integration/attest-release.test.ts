@@ -30,7 +30,7 @@ const stateDir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-h39-state-'));
 process.env.SIFKIT_STATE_DIR = stateDir;
 
 const TOOL = '/usr/local/bin/attest-tool';
-const BASE = 'sifkit-test/debian-bookworm:nompi';
+const BASE = 'debian:bookworm-slim';
 let work: string;
 let recipe: string;
 let key: string;
@@ -40,17 +40,30 @@ const digests: Record<string, string> = {};
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /**
- * The Debian test image has python3 but no curl: a stand-in in the build
- * context runs the fetches sifkit renders (`curl -fsS -o DEST URL`),
- * failing as curl -f does on an HTTP error.
+ * debian:bookworm-slim (a local base image, scripts/setup.sh) has perl-base
+ * but no curl nor python: a stand-in in the build context runs the fetches
+ * sifkit renders (`curl -fsS -o DEST URL`), failing as curl -f does on an
+ * HTTP error. The slim base keeps the image small, so the two conversions
+ * here cost seconds; what is checked (provenance, signature, jobs) does not
+ * depend on the image's size.
  */
-const CURL = `#!/usr/bin/python3
-# Stand-in for curl in the Debian test image: only \`curl -fsS -o DEST URL\`.
-import shutil, sys, urllib.request
-args = sys.argv[1:]
-dest = args[args.index('-o') + 1]
-with urllib.request.urlopen(args[-1]) as r, open(dest, 'wb') as f:
-    shutil.copyfileobj(r, f)
+const CURL = `#!/usr/bin/perl
+# Stand-in for curl in debian:bookworm-slim: only \`curl -fsS -o DEST URL\` over plain HTTP.
+use strict;
+use IO::Socket::INET;
+my @args = @ARGV;
+my ($dest) = map { $args[$_ + 1] } grep { $args[$_] eq '-o' } 0 .. $#args;
+my ($host, $port, $path) = $args[-1] =~ m{^http://([^/:]+):(\\d+)(/.*)$} or die "curl: bad URL $args[-1]\\n";
+my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port) or die "curl: $host:$port: $!\\n";
+binmode $s;
+print $s "GET $path HTTP/1.0\\r\\nHost: $host:$port\\r\\n\\r\\n";
+my $answer = do { local $/; <$s> };
+my ($head, $body) = split /\\r\\n\\r\\n/, $answer, 2;
+if ($head !~ m{^HTTP/\\S+ 200 }) { print STDERR "curl: (22) ", (split /\\r\\n/, $head)[0], "\\n"; exit 22 }
+open my $f, '>', $dest or die "curl: $dest: $!\\n";
+binmode $f;
+print $f $body;
+close $f or die "curl: $dest: $!\\n";
 `;
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, runCli } from '../support/cli';
+import { CLI, runCli, runCliEach, type CliResult } from '../support/cli';
 import { genTree, series } from '../support/gentree';
 import { buildProgram } from '../../src/cli/program';
 import { EXAMPLES } from '../../src/cli/help';
@@ -22,8 +22,14 @@ describe('sifkit help COMMAND', () => {
   it('has examples for every command, and only for commands that exist', () => {
     expect(Object.keys(EXAMPLES).sort()).toEqual([...commands].sort());
   });
-  it.each(commands)('help %s prints usage and examples', async (cmd) => {
-    const r = await runCli(['help', cmd]);
+  // Each `help CMD` is a process of its own, as a user runs it; they are started a core's worth at a time.
+  const helps = new Map<string, CliResult>();
+  beforeAll(async () => {
+    const results = await runCliEach(commands.map((cmd) => ['help', cmd]));
+    commands.forEach((cmd, i) => helps.set(cmd, results[i]));
+  });
+  it.each(commands)('help %s prints usage and examples', (cmd) => {
+    const r = helps.get(cmd)!;
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^Usage: sifkit ${cmd} `));
     expect(r.stdout).toContain('\nExamples:\n');

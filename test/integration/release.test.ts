@@ -33,7 +33,7 @@ describe('sifkit release: the example recipe end to end, interrupted and resumed
     '--log-dir',
     'logs',
     // lz4: gzip costs about 150 s of CPU for the example's 800 MB, lz4 about 3 s; the run is interrupted and
-    // resumed all the same. The example's default gzip SIF is converted and read in compat.test.ts.
+    // resumed all the same. A default gzip SIF is converted and read in compat.test.ts.
     '--compression',
     'lz4',
     ...extra,

@@ -80,8 +80,8 @@ describe('release --on slurm: the CPU example as a matrix of 2, its controller k
     '--log-dir',
     'logs',
     // lz4: squashing the example's 800 MB with gzip costs about 150 s of CPU per variant, lz4 about 3 s, and
-    // nothing here reads the squashfs. The default gzip of the example is converted and read in compat.test.ts
-    // and release.test.ts; this also proves the run's convert flags reach every Slurm task.
+    // nothing here reads the squashfs. Default gzip SIFs are converted and read in compat.test.ts; this also
+    // proves the run's convert flags reach every Slurm task.
     '--compression',
     'lz4',
     ...extra,
