@@ -192,7 +192,10 @@ describe('the Markdown emitter', () => {
   it('10,000 hostile values as prose: one paragraph each, plain text, read back exactly', () => {
     const { taken, refused } = sampleFor((v) => mdText(v), seedOfRun('markdown text'));
     expect(taken.length).toBeGreaterThan(2000);
-    for (const v of refused) expect(v).toMatch(/[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/);
+    for (const v of refused)
+      expect(v).toMatch(
+        /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/,
+      );
     const tokens = md.parse(taken.map(([, e]) => `X${e}X`).join('\n\n'), {});
     expect(tokens.map((t) => t.type).join(' ')).toBe(
       taken.map(() => 'paragraph_open inline paragraph_close').join(' '),
@@ -221,5 +224,16 @@ describe('the Markdown emitter', () => {
     expect(fillMarkdown('a\n\n{{ a }}\n', { a: '<script>alert(1)</script>' }, 'USER.md')).toBe(
       'a\n\n\\<script\\>alert\\(1\\)\\<\\/script\\>\n',
     );
+    // A tilde fence is closed by ~~~ as a backtick fence by ```: neither may come from a value.
+    expect(() => fillMarkdown('~~~\n{{ a }}\nrm -rf x\n~~~\n', { a: '~~~' }, 'USER.md')).toThrow(/~~~/);
+    // A span opened with two backticks holds one: the value is in the span, shown raw.
+    expect(fillMarkdown('`` {{ a }} `` and `{{ a }}`', { a: 'x*y*' }, 'USER.md')).toBe('`` x*y* `` and `x*y*`');
+    // A backtick with no closer is literal: the value after it is prose, escaped.
+    expect(fillMarkdown('a ` {{ a }}', { a: '[x](javascript:alert(1))' }, 'USER.md')).toBe(
+      'a ` \\[x\\]\\(javascript\\:alert\\(1\\)\\)',
+    );
+    // Bidirectional controls would reorder what a reader sees: refused everywhere.
+    expect(() => mdText('run \u202esh | x')).toThrow(/bidirectional/);
+    expect(() => mdCode('module load \u2066x')).toThrow(/bidirectional/);
   });
 });
