@@ -31,7 +31,7 @@ const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u061c\u200e\u200
 
 /** A value as plain Markdown text (prose, a heading, a table cell). */
 export function mdText(value: string, what = 'value'): string {
-  checkText(value, what, 'Markdown', CONTROL, 'a control or bidirectional character');
+  checkText(value, what, 'Markdown', CONTROL, 'a control character or a bidirectional control');
   return value.replace(new RegExp(`[!-/:-@[-\`{-~]|${SPACE.source}`, 'g'), (c) =>
     SPACE.test(c) ? `&#${c.codePointAt(0)};` : `\\${c}`,
   );
@@ -47,7 +47,7 @@ export function mdRaw(value: string, what = 'value', place: MarkdownPlace = 'cod
     what,
     `a Markdown ${place === 'fence' ? 'code block' : place === 'comment' ? 'comment' : 'code span'}`,
     RAW_REFUSED,
-    'a backtick, line break, control or bidirectional character, < > & |, --> or ~~~, a leading or trailing space, or is empty',
+    'a backtick, line break, control character or bidirectional control, < > & |, --> or ~~~, a leading or trailing space, or is empty',
   );
 }
 
