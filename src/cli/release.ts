@@ -21,7 +21,7 @@ import {
 } from './stage-flags';
 import {
   ExitCode,
-  bashWord,
+  shellCommand,
   initTree,
   InputError,
   InterruptedError,
@@ -87,7 +87,7 @@ function refused(e: Error | undefined): boolean {
 
 /** This very command line, as one to paste: what resumes an interrupted run (each stage skips what is done). */
 export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
-  return ['sifkit', ...argv.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w)))].join(' ');
+  return shellCommand(['sifkit', ...argv]);
 }
 
 /** One row per variant: where it went and what each stage did. */

@@ -16,6 +16,19 @@ export function bashWord(value: string, what = 'value'): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A word that bash reads as itself, unquoted: kept bare so a plain command reads as one would type it. */
+const BARE = /^[A-Za-z0-9_./=:@,+%-]+$/;
+
+/**
+ * A command line shown to a person to copy (a hint, a resume command, a
+ * lock's holder): each word bare when bash reads it as itself, else one
+ * quoted word, so a path with a space, a `$(...)` or a quote pastes as the
+ * one argument it is.
+ */
+export function shellCommand(words: readonly string[], what = 'command'): string {
+  return words.map((w) => (BARE.test(w) ? w : bashWord(w, what))).join(' ');
+}
+
 /**
  * `value` as one double-quoted word, `\ " ` $` escaped: the form apptainer
  * writes in a SIF's environment and runscript (kept so a converted image

@@ -9,6 +9,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } fr
 import { InputError, RefusedError, errnoCode } from '../errors';
 import { openRegular } from '../util/files';
 import { escapeForMessage } from '../validate/names';
+import { shellCommand } from '../emit/bash';
 import { keyFingerprint, type Signer } from './dsse';
 import { certificateConstraints, issuerProblem, leafProblem, type CertificateConstraints } from './x509';
 import { pgpFingerprint, readPgpKeyring, readPgpPrivateKey, type PgpPrivateKey, type PgpPublicKey } from './pgp';
@@ -65,7 +66,7 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
       'key-permissions',
       `${escapeForMessage(file)}: private key file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing it, as ssh does`,
       {
-        hint: `chmod 600 ${file}`,
+        hint: shellCommand(['chmod', '600', file]),
       },
     );
   }

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
+import { shellCommand } from '../emit/bash';
 import { DEFAULT_ROOT, treeAt, type Tree } from './names';
 import { checkDirInside, inside } from '../validate/paths';
 
@@ -22,7 +23,7 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
   } catch {
     // Never made here: a typo in --root must not start a second tree.
     throw new InputError('no-tree', `no container tree at ${root}`, {
-      hint: `create one with sifkit init ${root}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT`,
+      hint: `create one with ${shellCommand(['sifkit', 'init', root])}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT`,
     });
   }
   const t = treeAt(root);
