@@ -89,16 +89,16 @@ const PIECES = [
   '\u017f',
   '\ufb01',
   'e\u0301',
-  // A very long value.
-  'A'.repeat(5000),
 ];
 
 export const hostileString: fc.Arbitrary<string> = fc
   .array(
     fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 8 }),
-      fc.constantFrom(...PIECES),
-      fc.string({ unit: 'grapheme-ascii', maxLength: 6 }),
+      { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 2000 },
+      { arbitrary: fc.constantFrom(...PIECES), weight: 2000 },
+      { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), weight: 2000 },
+      // A very long value now and then (about one value in a thousand), kept rare so 10,000 runs stay cheap.
+      { arbitrary: fc.constant('A'.repeat(4000)), weight: 1 },
     ),
     { maxLength: 12 },
   )
