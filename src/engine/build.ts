@@ -11,7 +11,7 @@
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode, InterruptedError, OperationError, RefusedError } from '../errors';
+import { errnoCode, InterruptedError, isSifkitError, OperationError, RefusedError } from '../errors';
 import { startFileServer, type ServedEntry } from '../fileserver/server';
 import { defaultSourceCache, ensureSources } from '../sources/cache';
 import {
@@ -205,8 +205,10 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   let servedDigest: string | undefined;
   if (serverDir) {
     servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
-      throw badServerDir(serving, errnoCode(e) ?? (e as Error).message);
+      throw isSifkitError(e) ? e : badServerDir(serving, errnoCode(e) ?? (e as Error).message);
     });
+    // Before building: a declared tool absent from the directory is refused here, not found missing after.
+    classifyServed(await listServedFiles(serverDir), rendered.served);
   } else if (serving.serve) {
     // Sources only: the digest of no served files, the same for every such build, so its port
     // and SERVED_DIGEST (and the cache of the steps after them) are too.
