@@ -78,6 +78,10 @@ describe('the bash emitter', () => {
   it('refuses a placeholder inside quotes, an unknown one, and unbalanced quotes', () => {
     expect(() => fillShell('cp "{path}" /b', { path: 'a' }, 'backup_command')).toThrow(/inside quotes/);
     expect(() => fillShell("cp '{path}' /b", { path: 'a' }, 'backup_command')).toThrow(/inside quotes/);
+    // A here-document's body is expanded whatever its quotes: '$(id)' would run there. A template is one line.
+    expect(() => fillShell('cat <<EOF\n{path}\nEOF', { path: '$(id)' }, 'backup_command')).toThrow(
+      /^backup_command: .* contains a NUL character or a line break that a one-line shell template cannot hold$/,
+    );
     expect(() => fillShell('cp {paht} /b', { path: 'a' }, 'backup_command')).toThrow(/unknown placeholder \{paht\}/);
     expect(() => fillShell('cp {path} "/b', { path: 'a' }, 'backup_command')).toThrow(/unbalanced/);
   });
