@@ -23,6 +23,12 @@ import type { Figure } from './table';
  * With OSU, the checks and Python in stages of their own: 146 for 41
  * variants; with the checks FROM scratch (they need no OS): 143 (0.596),
  * and 151 of 252 (0.599; 0.597 of the issue's 253) for 42.
+ *
+ * These count a step by its text (no build argument's value). The build
+ * plan keys `SERVER_PORT` and `SERVED_DIGEST` by the values the builds
+ * pass, one port and one digest for the whole run (its builds share one
+ * file server), so it counts the same 143 (steps.bench.ts prints both);
+ * keyed by each variant's declared served files, it counted 164.
  */
 export const ONE_STAGE_DISTINCT = 240;
 export const ONE_STAGE_DISTINCT_42 = 252;

@@ -24,7 +24,7 @@ export { parseSets, resolveValues, variantValues } from './recipe/params';
 export { renderVariant, LABEL, type RenderedVariant, type RenderInputs, type Provenance } from './recipe/render';
 export { ymd } from './recipe/names';
 export { terminalBlock, terminalLine, terminalMessage } from './emit/terminal';
-export { bashWord, shellCommand } from './emit/bash';
+export { bashWord, commandLine } from './emit/bash';
 export { isValidName } from './validate/names';
 export type { ParamSpec, ParamValues, Recipe, VariantNames } from './recipe/types';
 

@@ -4,6 +4,7 @@
  * from an earlier variant's build there, and the matrix's steps against
  * its distinct ones.
  */
+import * as path from 'node:path';
 import type { CommandIO } from './run';
 import { jsonDoc, table } from './output';
 import { checkRecipeFlags } from './pipeline-run';
@@ -14,6 +15,8 @@ export interface PlanFlags {
   matrix?: boolean;
   date?: string;
   engines?: string[];
+  /** --server-files: the plan keys the fetching steps by its digest, as the builds will. */
+  serverFiles?: string;
   /** --check: refused here as a run would refuse it. */
   only?: string[];
 }
@@ -48,8 +51,13 @@ export function planText(plan: BuildPlan, stems: string[]): string {
     ['engine', 'variants', 'steps to run', 'of them RUN/COPY/ADD', 'cached before the run', 'moved here'],
   );
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : '-');
+  const served = plan.served?.digest
+    ? `served files: digest ${plan.served.digest.slice(0, 12)}, port ${plan.served.port} (SERVED_DIGEST, SERVER_PORT of every build)\n`
+    : plan.served?.assumed
+      ? `served files: assumed: ${plan.served.assumed}\n`
+      : '';
   return (
-    `${variants}\n${engines}\n` +
+    `${variants}\n${engines}\n${served}` +
     `steps: ${plan.steps} in the definitions, ${plan.distinct} distinct, ${plan.executed} to run (${ratio(plan.executed, plan.distinct)} of distinct); ` +
     `RUN/COPY/ADD: ${plan.distinctHeavy} distinct, ${plan.executedHeavy} to run (${ratio(plan.executedHeavy, plan.distinctHeavy)})\n`
   );
@@ -63,7 +71,7 @@ export async function showBuildPlan(recipeRef: string, flags: PlanFlags, io: Com
     recipe,
     values,
     signal: io.signal,
-    options: { engines: flags.engines },
+    options: { engines: flags.engines, serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined },
     date: flags.date ?? ymd(new Date()),
   });
   // Each variant rendered here first, so a bad one is its one-line error rather than left out of the plan.

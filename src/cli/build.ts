@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { collect, jsonDoc, table, humanDuration, humanSize } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
-import { addStageFlags } from './stage-flags';
+import { addStageFlags, requireDirectory } from './stage-flags';
 
 interface BuildFlags {
   set?: string[];
@@ -29,6 +29,7 @@ export function registerBuild(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (recipe: string, flags: BuildFlags) => {
       process.exitCode = await runCommand(async (io) => {
+        if (flags.serverFiles !== undefined) await requireDirectory(flags.serverFiles, '--server-files');
         const ctx = await runRecipePipeline('build', recipe, flags, io, {
           serverFiles: flags.serverFiles ? path.resolve(flags.serverFiles) : undefined,
           rebuild: flags.rebuild,

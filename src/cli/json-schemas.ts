@@ -239,6 +239,13 @@ export const JSON_DOCUMENTS = {
       distinctHeavy: count,
       executed: count,
       executedHeavy: count,
+      served: o({
+        digest: str.optional().describe('the served digest every build passes as SERVED_DIGEST'),
+        port: count.optional().describe('the port it derives, passed as SERVER_PORT'),
+        assumed: str
+          .optional()
+          .describe('what the plan assumed where it could not read the served directory (none named, or unreadable)'),
+      }).describe("the run's served files, by which the steps after ARG SERVER_PORT and SERVED_DIGEST are keyed"),
       stems: z.array(str),
     }),
   }),

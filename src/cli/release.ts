@@ -11,6 +11,7 @@ import {
   signingKeyFile,
   testedKeyFile,
   graceDays,
+  requireDirectory,
   requireFile,
   testSettings,
   wholeNumber,
@@ -21,7 +22,7 @@ import {
 } from './stage-flags';
 import {
   ExitCode,
-  shellCommand,
+  commandLine,
   initTree,
   InputError,
   InterruptedError,
@@ -87,7 +88,7 @@ function refused(e: Error | undefined): boolean {
 
 /** This very command line, as one to paste: what resumes an interrupted run (each stage skips what is done). */
 export function resumeCommand(argv: readonly string[] = process.argv.slice(2)): string {
-  return shellCommand(['sifkit', ...argv]);
+  return commandLine(['sifkit', ...argv]);
 }
 
 /** One row per variant: where it went and what each stage did. */
@@ -218,6 +219,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       throw new InputError('bad-usage', '--resume and --sbatch are for --on slurm');
     // mksquashfs runs here unless Slurm jobs convert: then only the absolute bound applies.
     const convert = convertSettings(flags, executor === 'local' ? os.totalmem() : undefined);
+    // Before the plan too: a plan keyed by a directory that is not there would describe builds that cannot run.
+    if (flags.serverFiles !== undefined) await requireDirectory(flags.serverFiles, '--server-files');
     if (flags.dryRun) {
       // Nothing is written: the tree is not opened (or made by --init), results go nowhere.
       const test = testSettings(flags, root);
@@ -296,7 +299,8 @@ async function run(pipeline: string, recipe: string, flags: RunFlags): Promise<n
       );
       for (const sif of rows.map((r) => r[r.length - 1]).filter((f) => f !== '-'))
         io.stdout(`sif: ${displayPath(sif)}\n`);
-      if (tree) io.stdout(`tree: ${tree.root} (sifkit status --root ${displayPath(tree.root)})\n`);
+      if (tree)
+        io.stdout(`tree: ${tree.root} (${commandLine(['sifkit', 'status', '--root', displayPath(tree.root)])})\n`);
       io.stdout(`test results: ${test.resultsDir}   logs: ${logDir}\n`);
     }
     if (io.signal.aborted) {

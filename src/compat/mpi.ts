@@ -64,15 +64,33 @@ export function mpiFindings(view: Map<string, ViewEntry>, image: ImageFiles, lev
   }
   const out: MpiFinding[] = [];
   for (const [p, e] of view) {
-    if (e.origin !== 'host' || e.kind !== 'file' || !e.elf?.soname) continue;
-    const s = soVersion(e.elf.soname);
+    if (e.origin !== 'host' || e.kind !== 'file' || !e.elf) continue;
+    // A host library is known by its SONAME, else by the name it is bound as (a library without a SONAME).
+    const bySoname = e.elf.soname ? soVersion(e.elf.soname) : undefined;
+    const byName = soVersion(p);
+    const s = bySoname ?? byName;
+    if (!s || !(isMpiLibrary(s.base) || (byName && isMpiLibrary(byName.base)))) continue;
     const v = versionOf(p, e);
-    if (!s || !v || !isMpiLibrary(s.base)) continue;
-    for (const mine of own.get(s.base) ?? []) {
-      const why = compareAt(level, v, mine.version);
+    // The image's library it stands in for: the one of the name it is bound as (ld.so loads it by that
+    // name, whatever its SONAME says), else the one of its SONAME.
+    const as = byName && own.has(byName.base) ? byName.base : s.base;
+    // What cannot be compared is not taken as compatible: another library or major under the image's
+    // library's name, or no version anywhere.
+    const unknown =
+      bySoname &&
+      byName &&
+      as === byName.base &&
+      (bySoname.base !== byName.base ||
+        (byName.version.length > 0 && bySoname.version.length > 0 && bySoname.version[0] !== byName.version[0]))
+        ? `bound as ${p.slice(p.lastIndexOf('/') + 1)}, but its SONAME is ${e.elf.soname}`
+        : !v || v.length === 0
+          ? `no version in its SONAME (${e.elf.soname ?? 'none'}) or its file name to compare`
+          : undefined;
+    for (const mine of own.get(as) ?? []) {
+      const why = unknown ?? compareAt(level, v!, mine.version);
       out.push({
-        library: s.base,
-        host: { path: p, version: v.join('.') },
+        library: as,
+        host: { path: p, version: v?.length ? v.join('.') : 'unknown' },
         image: { path: mine.path, version: mine.version.join('.') },
         level,
         ok: !why,

@@ -16,17 +16,14 @@ export function bashWord(value: string, what = 'value'): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A word that bash reads as itself, unquoted: kept bare so a plain command reads as one would type it. */
-const BARE = /^[A-Za-z0-9_./=:@,+%-]+$/;
-
 /**
- * A command line shown to a person to copy (a hint, a resume command, a
- * lock's holder): each word bare when bash reads it as itself, else one
- * quoted word, so a path with a space, a `$(...)` or a quote pastes as the
- * one argument it is.
+ * A command for a person to paste (a hint, a resume line): each word as it
+ * is when bash reads it back unchanged, else quoted. Every command sifkit
+ * prints with a path or name in it is built here, so a path holding a
+ * space, `;` or `$(...)` is pasted as that path, never run.
  */
-export function shellCommand(words: readonly string[], what = 'command'): string {
-  return words.map((w) => (BARE.test(w) ? w : bashWord(w, what))).join(' ');
+export function commandLine(words: readonly string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_./=:@,+%-]+$/.test(w) ? w : bashWord(w, 'a word of a command'))).join(' ');
 }
 
 /**

@@ -12,7 +12,8 @@
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { errnoCode, InterruptedError, isSifkitError, OperationError, RefusedError } from '../errors';
-import { startFileServer, type ServedEntry } from '../fileserver/server';
+import type { ServedEntry } from '../fileserver/server';
+import { newFileServers, type FileServers } from '../fileserver/shared';
 import { defaultSourceCache, ensureSources } from '../sources/cache';
 import {
   scanImageArchive,
@@ -23,8 +24,8 @@ import {
 } from '../fileserver/leakscan';
 import { classifyServed, describeToolProblem } from '../fileserver/roles';
 import { rolesKey, type ServedFile } from '../recipe/served';
-import { derivePort, digestOfServed, listServedFiles, servedFilesDigest } from '../fileserver/served';
-import { badServerDir, servingPlan } from '../fileserver/serving';
+import { derivePort, listServedFiles, servedBuildArgs, servedFilesDigest } from '../fileserver/served';
+import { badServerDir, servedDigestOf, servingPlan } from '../fileserver/serving';
 import { defaultVerdictDir, readVerdict, recordVerdict, SCANNER_VERSION, verdictHolds } from './verdict';
 import { dockerhashOf, imageTag } from '../recipe/names';
 import type { RenderedVariant } from '../recipe/render';
@@ -50,6 +51,14 @@ export interface BuildOptions {
   serverPort?: number;
   /** Uids whose sockets may fetch served files (default [0], the engine's build containers). */
   serverUids?: number[];
+  /**
+   * The file servers of the run this build is part of, shared by its
+   * builds of the same served files (fileserver/shared.ts); default: one
+   * of its own, stopped when the build ends.
+   */
+  fileServers?: FileServers;
+  /** The served directory's digest, when the caller has it (a run hashes its directory once). */
+  servedDirDigest?: string;
   /** Where scan verdicts are kept (default: defaultVerdictDir()). */
   verdictDir?: string;
   /** The source cache declared sources are served from (default: defaultSourceCache()). */
@@ -202,18 +211,18 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   // The served directory only when the variant declares served files; sources come from the cache.
   const serving = servingPlan(opts.recipe, rendered, opts.serverFiles);
   const serverDir = serving.dir;
-  let servedDigest: string | undefined;
-  if (serverDir) {
-    servedDigest = await servedFilesDigest(serverDir, signal).catch((e) => {
-      throw isSifkitError(e) ? e : badServerDir(serving, errnoCode(e) ?? (e as Error).message);
-    });
-    // Before building: a declared tool absent from the directory is refused here, not found missing after.
-    classifyServed(await listServedFiles(serverDir), rendered.served);
-  } else if (serving.serve) {
-    // Sources only: the digest of no served files, the same for every such build, so its port
-    // and SERVED_DIGEST (and the cache of the steps after them) are too.
-    servedDigest = digestOfServed([]);
-  }
+  const dirDigest =
+    serverDir === undefined
+      ? undefined
+      : (opts.servedDirDigest ??
+        (await servedFilesDigest(serverDir, signal).catch((e) => {
+          throw isSifkitError(e) ? e : badServerDir(serving, errnoCode(e) ?? (e as Error).message);
+        })));
+  // Before building: a declared tool absent from the directory is refused here, not found missing after.
+  if (serverDir !== undefined) classifyServed(await listServedFiles(serverDir), rendered.served);
+  // Sources only: the digest of no served files, the same for every such build, so its port
+  // and SERVED_DIGEST (and the cache of the steps after them) are too.
+  const servedDigest = servedDigestOf(serving, dirDigest);
   // The port a build of these files would be served on (the actual one once serving).
   const scanCtx: ScanContext = {
     engine,
@@ -288,15 +297,20 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const logPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.build.log`);
   const accessLogPath = path.join(opts.logDir, `${rendered.names.stem}-${stamp}.access.log`);
-  const server = serving.serve
-    ? await startFileServer(serverDir, {
-        logFile: accessLogPath,
-        port: opts.serverPort,
-        preferredPort: servedDigest ? derivePort(servedDigest) : undefined,
-        allowUids: opts.serverUids,
-        extra: sources,
-      })
-    : undefined;
+  // The run's server of these files, started by its first build and shared by the rest.
+  const server =
+    servedDigest === undefined
+      ? undefined
+      : await (opts.fileServers ?? newFileServers()).lease({
+          dir: serverDir,
+          digest: servedDigest,
+          port: opts.serverPort,
+          preferredPort: derivePort(servedDigest),
+          allowUids: opts.serverUids,
+          extra: sources,
+          logFile: accessLogPath,
+          who: rendered.names.stem,
+        });
   if (server?.portFallback)
     opts.onProgress?.(
       `port ${derivePort(servedDigest ?? '')} is busy: serving on ${server.port}, so the steps that fetch will not come from the cache`,
@@ -308,11 +322,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   try {
     // Both stable for the same served files: they keep the cache of the
     // steps that see them, and no step before their ARG sees them at all.
-    const buildargs: Record<string, string> = {};
-    if (server && servedDigest) {
-      buildargs.SERVER_PORT = String(server.port);
-      buildargs.SERVED_DIGEST = servedDigest;
-    }
+    const buildargs = server && servedDigest ? servedBuildArgs(servedDigest, server.port) : {};
     const stream = await engine.build({
       // The entries the render listed and hashed, not a second listing.
       context: contextTar(rendered.dockerfile, rendered.context, signal),
@@ -391,6 +401,6 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     throw e;
   } finally {
     await new Promise<void>((r) => log.end(r));
-    await server?.close();
+    await server?.release();
   }
 }

@@ -60,3 +60,12 @@ export const DERIVED_PORT_SPAN = 12000;
 export function derivePort(servedDigest: string): number {
   return DERIVED_PORT_BASE + (parseInt(servedDigest.slice(0, 8), 16) % DERIVED_PORT_SPAN);
 }
+
+/**
+ * The build arguments a build served these files passes: the one home of
+ * their values, for the build and for the plan that keys its steps by
+ * them (pipeline/build-order.ts), so the two agree.
+ */
+export function servedBuildArgs(digest: string, port: number | string): Record<string, string> {
+  return { SERVER_PORT: String(port), SERVED_DIGEST: digest };
+}

@@ -13,6 +13,13 @@
  * /proc/net/tcp and serves only sockets owned by an allowed uid (the uid
  * the engine's build containers run as, 0 by default); any other local
  * user gets 403, and the attempt is logged.
+ *
+ * One server can serve several builds of the same served files at once
+ * (shared.ts): each adds the sources it declares (`addEntries`) and its
+ * own access log (`attachLog`). Every build connects from the host's
+ * network as the same uid, so a request cannot be told apart by build:
+ * each attached log gets every request made while it was attached, and
+ * lines that say which other builds were served meanwhile.
  */
 import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import * as http from 'node:http';
@@ -44,6 +51,18 @@ export interface ServedEntry {
 }
 
 export interface FileServer extends AsyncDisposable {
+  /**
+   * Serves these entries too, until the returned function is called; an
+   * entry several callers added stays until the last of them lets go.
+   */
+  addEntries(entries: ServedEntry[]): () => void;
+  /**
+   * Logs every request to this file too, until the returned function has
+   * closed it. `who` (a build's name) is written to the other attached
+   * logs when it joins and leaves, and the builds already attached are
+   * named at the top of its own.
+   */
+  attachLog(file: string, who: string): Promise<() => Promise<void>>;
   port: number;
   /** True when the preferred port was busy and another was taken (the fetching steps miss the cache). */
   portFallback: boolean;
@@ -116,13 +135,58 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
   const allow = new Set(opts.allowUids ?? [0]);
   const uidOf = opts.uidOf ?? peerUid;
   const served = new Set<string>();
-  const extra = new Map((opts.extra ?? []).map((e) => [e.servedPath, e.file]));
+  // By served path: the file, and how many callers added it (sources are content-addressed, so one path is one content).
+  const extra = new Map<string, { file: string; holders: number }>();
+  const addEntries = (entries: ServedEntry[]): (() => void) => {
+    for (const e of entries) {
+      const held = extra.get(e.servedPath);
+      if (held) held.holders++;
+      else extra.set(e.servedPath, { file: e.file, holders: 1 });
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const e of entries) {
+        const held = extra.get(e.servedPath);
+        if (held && --held.holders === 0) extra.delete(e.servedPath);
+      }
+    };
+  };
+  addEntries(opts.extra ?? []);
   let refused = 0;
-  const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  // Known once listening; a log is attached only then.
+  let port = 0;
+  const logs = new Map<WriteStream, string>();
+  const stamp = () => new Date().toISOString();
+  if (opts.logFile) logs.set(createWriteStream(opts.logFile, { flags: 'a' }), '');
   const note = (req: http.IncomingMessage, uid: number | undefined, status: number, bytes = 0) => {
-    log?.write(
-      `${new Date().toISOString()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`,
+    const line = `${stamp()} ${req.socket.remoteAddress}:${req.socket.remotePort} uid=${uid ?? '?'} ${req.method} ${JSON.stringify(req.url ?? '')} ${status} ${bytes}\n`;
+    for (const log of logs.keys()) log.write(line);
+  };
+  const tellOthers = (self: WriteStream, line: string) => {
+    for (const log of logs.keys()) if (log !== self) log.write(line);
+  };
+  const attachLog = async (file: string, who: string): Promise<() => Promise<void>> => {
+    const log = createWriteStream(file, { flags: 'a' });
+    await new Promise<void>((resolve, reject) => {
+      log.once('open', () => resolve());
+      log.once('error', reject);
+    });
+    const others = [...logs.values()].filter(Boolean);
+    log.write(
+      `# ${stamp()} ${who}: requests on 127.0.0.1:${port} while ${who} builds${others.length ? `; also building with it now: ${others.join(', ')} (a request here may be theirs)` : ''}\n`,
     );
+    tellOthers(log, `# ${stamp()} ${who} starts building with this server: requests from here on may be ${who}'s\n`);
+    logs.set(log, who);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      logs.delete(log);
+      tellOthers(log, `# ${stamp()} ${who} ended\n`);
+      await new Promise<void>((resolve) => log.end(resolve));
+    };
   };
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -139,7 +203,7 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
       return;
     }
     const file =
-      extra.get((req.url ?? '/').slice(1)) ??
+      extra.get((req.url ?? '/').slice(1))?.file ??
       (rootReal === undefined ? undefined : await resolveInside(rootReal, req.url ?? '/'));
     if (!file) {
       note(req, uid, 404);
@@ -193,13 +257,16 @@ export async function startFileServer(dir: string | undefined, opts: FileServerO
       await listen(server, 0);
     }
   }
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   const close = async () => {
     server.closeAllConnections?.();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
+    await Promise.all([...logs.keys()].map((log) => new Promise<void>((resolve) => log.end(resolve))));
+    logs.clear();
   };
   return {
+    addEntries,
+    attachLog,
     port,
     portFallback,
     url: `http://127.0.0.1:${port}/`,

@@ -10,6 +10,7 @@
 import { InputError } from '../errors';
 import type { RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
+import { digestOfServed } from './served';
 
 export interface ServingPlan {
   /** The directory of served files, when one is named (by --server-files or the recipe's server_files). */
@@ -42,4 +43,15 @@ export function badServerDir(plan: ServingPlan, why: string): InputError {
     'bad-server-files',
     `${plan.dirNamedBy ?? 'server files directory'} ${plan.dir}: missing or not a directory (${why})`,
   );
+}
+
+/**
+ * The digest a build under this plan is served by, given its directory's
+ * (one per run: every variant of a run is served the same directory): no
+ * server, none; sources only, the digest of no files, the same for every
+ * such build.
+ */
+export function servedDigestOf(plan: ServingPlan, dirDigest: string | undefined): string | undefined {
+  if (!plan.serve) return undefined;
+  return plan.dir === undefined ? digestOfServed([]) : dirDigest;
 }

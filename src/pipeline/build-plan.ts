@@ -68,8 +68,19 @@ export interface EnginePlan {
   moved: number;
 }
 
+/** What the run's builds are served, as the plan keyed the steps after `ARG SERVER_PORT`/`SERVED_DIGEST`. */
+export interface PlanServed {
+  /** The served digest the builds pass (SERVED_DIGEST) and the port it derives (SERVER_PORT), when known. */
+  digest?: string;
+  port?: number;
+  /** What the plan assumed where it could not know the digest; said with the plan. */
+  assumed?: string;
+}
+
 export interface BuildPlan {
   variants: PlannedVariant[];
+  /** Set by the run's planner (build-order.ts planRun); a plan of bare steps has none. */
+  served?: PlanServed;
   engines: EnginePlan[];
   /** Steps of every definition added up. */
   steps: number;

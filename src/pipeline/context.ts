@@ -12,6 +12,7 @@ import type { SlurmProfile } from '../recipe/testing';
 import type { PendingScan } from '../engine/build';
 import type { BuildRecord } from '../engine/build-record';
 import type { ImageEngine } from '../engine/engine';
+import type { FileServers } from '../fileserver/shared';
 import type { RecipeInputs } from '../recipe/render-recipe';
 import type { SigningKey } from '../sif/keys';
 import type { RenderedVariant } from '../recipe/render';
@@ -160,12 +161,24 @@ export interface BuildOrder {
   wait(index: number, signal: AbortSignal): Promise<void>;
 }
 
+/** The directory a run's builds are served (--server-files, else the recipe's server_files), and its digest. */
+export interface RunServed {
+  dir?: string;
+  digest?: string;
+  /** Why the digest is not known although a directory is named (it could not be read): the builds say it too. */
+  unreadable?: string;
+}
+
 export interface RunState {
   engines: EnginePool;
   slots: Slots;
   /** The recipe's inputs, read once and shared by every variant's render. */
   recipeInputs: Once<RecipeInputs>;
   buildOrder: Once<BuildOrder>;
+  /** The served directory of the run's builds and its digest, hashed once (build-order.ts runServed). */
+  served: Once<RunServed>;
+  /** The file servers the run's builds share, one per served digest, each stopped by its last build. */
+  fileServers: FileServers;
   /** Retire runs once per run, whatever the number of variants. */
   retire: Once<RetireResult & { purge?: PurgeResult }>;
 }

@@ -4,6 +4,7 @@
  * Two runs in one process share nothing.
  */
 import { connectEngine } from '../engine/client';
+import { newFileServers } from '../fileserver/shared';
 import type { ParamValues, Recipe } from '../recipe/types';
 import type { ConnectEngine, PipelineContext, PipelineOptions, RunState } from './context';
 import { newEnginePool } from './engines';
@@ -25,6 +26,8 @@ export function createRun(options: PipelineOptions, signal: AbortSignal, effects
     slots: newSlots(options.slots),
     recipeInputs: once(),
     buildOrder: once(),
+    served: once(),
+    fileServers: newFileServers(),
     retire: once(),
   };
 }

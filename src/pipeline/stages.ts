@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { buildVariant } from '../engine/build';
 import type { BuildRecord } from '../engine/build-record';
 import { renderRecipe } from '../recipe/render-recipe';
-import { buildOrder, plannedFor, recipeInputs } from './build-order';
+import { buildOrder, plannedFor, recipeInputs, runServed } from './build-order';
 import type { PipelineContext, Stage } from './context';
 import { engineAddress, engineFor } from './engines';
 import { movePrefix } from './prefix-move';
@@ -55,6 +55,7 @@ export const buildStage: Stage = {
       const docker = await engineFor(ctx, v);
       // Steps another engine holds, brought here when the plan says that is cheaper than running them.
       const cacheFrom = planned?.move && !o.rebuild ? await movePrefix(ctx, planned.move, docker, report) : undefined;
+      const served = await runServed(ctx);
       // A build slot on its own engine: the engines' lines build side by side.
       const record: BuildRecord = await ctx.run.slots.use(
         'build',
@@ -63,6 +64,10 @@ export const buildStage: Stage = {
             recipe: ctx.recipe,
             rendered: v.rendered!,
             serverFiles: o.serverFiles,
+            // The run's file servers and its served files' digest: builds of the same files at once share one
+            // server, so they pass the same SERVER_PORT and SERVED_DIGEST, the ones the plan keyed.
+            fileServers: ctx.run.fileServers,
+            servedDirDigest: served.digest,
             rebuild: o.rebuild,
             sourceCache: o.sourceCache,
             offline: o.offline,

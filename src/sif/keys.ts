@@ -8,11 +8,18 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { InputError, RefusedError, errnoCode } from '../errors';
 import { openRegular } from '../util/files';
+import { commandLine } from '../emit/bash';
 import { escapeForMessage } from '../validate/names';
-import { shellCommand } from '../emit/bash';
 import { keyFingerprint, type Signer } from './dsse';
 import { certificateConstraints, issuerProblem, leafProblem, type CertificateConstraints } from './x509';
-import { pgpFingerprint, readPgpKeyring, readPgpPrivateKey, type PgpPrivateKey, type PgpPublicKey } from './pgp';
+import {
+  pgpFingerprint,
+  pgpSigningDate,
+  readPgpKeyring,
+  readPgpPrivateKey,
+  type PgpPrivateKey,
+  type PgpPublicKey,
+} from './pgp';
 
 export type SigningKey =
   | { kind: 'dsse'; signer: Signer; fingerprint: string; file: string }
@@ -66,7 +73,7 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
       'key-permissions',
       `${escapeForMessage(file)}: private key file is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}); refusing it, as ssh does`,
       {
-        hint: shellCommand(['chmod', '600', file]),
+        hint: commandLine(['chmod', '600', file]),
       },
     );
   }
@@ -77,6 +84,10 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
     } catch (e) {
       throw new InputError('bad-key', `${escapeForMessage(file)}: ${(e as Error).message}`);
     }
+    // A key that cannot sign (expired, revoked, no signing subkey) is refused here, before any work it would end.
+    await pgpSigningDate(key, undefined, new Date()).catch((e: Error) => {
+      throw new InputError('bad-key', `${escapeForMessage(file)}: ${e.message}`);
+    });
     return { kind: 'pgp', key, fingerprint: pgpFingerprint(key), file };
   }
   let privateKey: KeyObject;

@@ -44,6 +44,11 @@ function baseConfig() {
   };
 }
 
+/** baseConfig over openpgp's whole config, for the methods that take a complete one (the settings that matter are baseConfig's). */
+function fullConfig(): openpgp.Config {
+  return { ...pgp().config, ...baseConfig() };
+}
+
 export function isClearSigned(data: Buffer): boolean {
   return data.subarray(0, CLEARSIGN_HEAD.length).toString('latin1') === CLEARSIGN_HEAD;
 }
@@ -98,6 +103,36 @@ export function pgpFingerprint(opaque: PgpPublicKey | PgpPrivateKey): string {
   return key.getFingerprint().toUpperCase();
 }
 
+/** Why the key cannot make a signature dated `date` (expired, revoked, not yet valid, no signing key), or undefined. */
+async function cannotSignAt(key: openpgp.PrivateKey, date: Date): Promise<string | undefined> {
+  try {
+    await key.getSigningKey(undefined, date, undefined, fullConfig());
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/^Error[a-z ]*: /, '');
+  }
+}
+
+/**
+ * The date a signature is made at. The SIF's own time when the key could
+ * sign then, so a reproducible SIF stays reproducible once signed; else the
+ * time the key as it is now could first sign (its newest self-signature, or
+ * its signing subkey's binding): as deterministic, and never openpgp's
+ * "now" by default. Throws, saying why, when the key cannot sign now.
+ */
+export async function pgpSigningDate(opaque: PgpPrivateKey, preferred: Date | undefined, now: Date): Promise<Date> {
+  const key = priv(opaque);
+  const problem = await cannotSignAt(key, now);
+  if (problem) throw new Error(`the OpenPGP key cannot sign: ${problem}`);
+  if (preferred && preferred <= now && !(await cannotSignAt(key, preferred))) return preferred;
+  const signing = await key.getSigningKey(undefined, now, undefined, fullConfig());
+  const times = [(await key.getPrimaryUser(now, undefined, fullConfig())).selfCertification.created];
+  if ('bindingSignatures' in signing)
+    times.push(...signing.bindingSignatures.map((b) => b.created).filter((t) => t !== null && t <= now));
+  const first = new Date(Math.max(...times.map((t) => (t ?? now).getTime())));
+  return (await cannotSignAt(key, first)) ? now : first;
+}
+
 /** Clear-signs `payload` at `date`; gives the bytes, the hash used and the primary key's fingerprint. */
 export async function clearSign(
   payload: Buffer,
@@ -122,6 +157,7 @@ export async function clearSign(
 export async function verifyClearSigned(
   data: Buffer,
   opaque: PgpPublicKey[],
+  now = new Date(),
 ): Promise<{ payload: Buffer; fingerprint: string }> {
   const keys = opaque.map(pub);
   let message: openpgp.CleartextMessage;
@@ -130,19 +166,38 @@ export async function verifyClearSigned(
   } catch {
     throw new Error('not a clear-signed message');
   }
-  const result = await pgp().verify({ message, verificationKeys: keys, expectSigned: false, config: baseConfig() });
+  const result = await pgp().verify({
+    message,
+    verificationKeys: keys,
+    expectSigned: false,
+    date: now,
+    config: baseConfig(),
+  });
+  // Why a signature by a key of the keyring failed (revoked, expired when it signed, bad data): named, not "not in the keyring".
+  const reasons: string[] = [];
   for (const s of result.signatures) {
     try {
       await s.verified;
-    } catch {
+    } catch (e) {
+      if (keys.some((k) => k.getKeys(s.keyID).length > 0))
+        reasons.push(`key ID ${s.keyID.toHex().toUpperCase()} of the keyring: ${(e as Error).message}`);
       continue;
     }
     const packet = (await s.signature).packets[0];
     if (!acceptedHash(packet.hashAlgorithm as number)) continue;
     const key = keys.find((k) => k.getKeys(s.keyID).length > 0);
-    if (key)
-      return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };
+    if (!key) continue;
+    // openpgp judges the key at the signature's own date, which the signer chose: a key that has since
+    // expired or been revoked could still date a new signature in its valid past. The key must be valid now too.
+    try {
+      await key.getSigningKey(s.keyID, now, undefined, fullConfig());
+    } catch (e) {
+      reasons.push(`key ID ${s.keyID.toHex().toUpperCase()} of the keyring cannot sign now: ${(e as Error).message}`);
+      continue;
+    }
+    return { payload: Buffer.from(message.getText(), 'utf8'), fingerprint: key.getFingerprint().toUpperCase() };
   }
+  if (reasons.length > 0) throw new Error(`the signature does not verify (${reasons.join('; ')})`);
   const ids = result.signatures.map((s) => s.keyID.toHex().toUpperCase()).join(', ');
   throw new Error(`no valid signature by a key of the keyring (signed by key ID ${ids || 'none'})`);
 }

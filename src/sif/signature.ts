@@ -32,7 +32,15 @@ import {
   type RawDescriptor,
 } from './integrity';
 import { keyFingerprint, parseEnvelope, signEnvelope, verifyEnvelope } from './dsse';
-import { clearSign, isClearSigned, pgpFingerprint, pgpPublicOf, verifyClearSigned, type PgpPublicKey } from './pgp';
+import {
+  clearSign,
+  isClearSigned,
+  pgpFingerprint,
+  pgpPublicOf,
+  pgpSigningDate,
+  verifyClearSigned,
+  type PgpPublicKey,
+} from './pgp';
 import type { SigningKey } from './keys';
 
 const CHUNK = 4 << 20;
@@ -339,8 +347,17 @@ export async function signSif(
     let extra: Buffer;
     if (format === 'pgp') {
       const k = pgp[0] as Extract<SigningKey, { kind: 'pgp' }>;
-      // PGP needs a real time: the SIF's own when it has one (reproducible), else now.
-      const date = time > 0n ? new Date(Number(time) * 1000) : (opts.now ?? new Date());
+      // PGP needs a real time: the SIF's own when it has one and the key could sign then (reproducible).
+      let date: Date;
+      try {
+        date = await pgpSigningDate(
+          k.key,
+          time > 0n ? new Date(Number(time) * 1000) : undefined,
+          opts.now ?? new Date(),
+        );
+      } catch (e) {
+        throw new InputError('bad-key', `${escapeForMessage(k.file)}: ${(e as Error).message}`);
+      }
       const s = await clearSign(payload, k.key, date);
       data = s.data;
       extra = signatureExtra(s.hash, s.fingerprint);

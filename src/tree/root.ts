@@ -5,8 +5,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
-import { shellCommand } from '../emit/bash';
-import { DEFAULT_ROOT, treeAt, type Tree } from './names';
+import { commandLine } from '../emit/bash';
+import { DEFAULT_ROOT, EASYBUILD, SIF_IMAGES, STATE, TESTED, treeAt, type Tree } from './names';
 import { checkDirInside, inside } from '../validate/paths';
 
 export { DEFAULT_ROOT, EASYBUILD, SIF_IMAGES, STATE, TESTED, checkName, treeAt, type Tree } from './names';
@@ -16,16 +16,41 @@ export function resolveRoot(flag?: string, env = process.env): string {
   return path.resolve(flag || env.LUMI_CONTAINER_REPOSITORY_ROOT || DEFAULT_ROOT);
 }
 
-/** The tree at `root`, which must exist; its standard directories are made when missing. */
+/** The tree at `root`, which must exist and be a tree (or an empty directory); its standard directories are made when missing. */
 export async function openTree(root: string, create: boolean): Promise<Tree> {
+  return layOut(root, create, false);
+}
+
+/**
+ * A directory is a tree when it holds one of the tree's own directories; an
+ * empty one may become one. Any other (a home directory, a checkout: a
+ * wrong --root) is refused before anything is read or written in it.
+ */
+async function treeState(root: string): Promise<'tree' | 'empty' | 'other'> {
+  const entries = await fs.readdir(root);
+  if (entries.length === 0) return 'empty';
+  return [TESTED, SIF_IMAGES, EASYBUILD, STATE].some((d) => entries.includes(d)) ? 'tree' : 'other';
+}
+
+async function checkIsTree(root: string): Promise<void> {
+  if ((await treeState(root)) !== 'other') return;
+  throw new InputError(
+    'not-a-tree',
+    `${root} is not a container tree: it holds none of ${TESTED}/, ${SIF_IMAGES}/, ${EASYBUILD}/ or ${STATE}/`,
+    { hint: `check --root (or LUMI_CONTAINER_REPOSITORY_ROOT); ${commandLine(['sifkit', 'init', root])} makes it one` },
+  );
+}
+
+async function layOut(root: string, create: boolean, init: boolean): Promise<Tree> {
   try {
     if (!(await fs.stat(root)).isDirectory()) throw new Error();
   } catch {
     // Never made here: a typo in --root must not start a second tree.
     throw new InputError('no-tree', `no container tree at ${root}`, {
-      hint: `create one with ${shellCommand(['sifkit', 'init', root])}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT`,
+      hint: `create one with ${commandLine(['sifkit', 'init', root])}, or give --root DIR or LUMI_CONTAINER_REPOSITORY_ROOT`,
     });
   }
+  if (!init) await checkIsTree(root);
   const t = treeAt(root);
   // The tree's own directories are where every write goes: none may lead elsewhere.
   for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger, t.quarantine]) await checkDirInside(root, d);
@@ -42,14 +67,15 @@ export async function openTree(root: string, create: boolean): Promise<Tree> {
  */
 export async function initTree(root: string): Promise<{ tree: Tree; created: boolean }> {
   const existed = await fs.stat(root).then(
-    (s) => {
+    async (s) => {
       if (!s.isDirectory()) throw new InputError('not-a-directory', `${root} is not a directory`);
-      return true;
+      // "Already a tree" only when it was one: an empty directory, or one of other files, is made one now.
+      return (await treeState(root)) === 'tree';
     },
     () => false,
   );
   await fs.mkdir(root, { recursive: true, mode: 0o755 });
-  return { tree: await openTree(root, true), created: !existed };
+  return { tree: await layOut(root, true, true), created: !existed };
 }
 
 // One containment check for the whole code base (validate/paths.ts).

@@ -10,6 +10,14 @@ import { fixtureRecipe } from '../support/fixtures';
 import { renderFor } from '../support/recipes';
 import { loadRecipe } from '../../src/recipe/load';
 import { until } from '../support/poll';
+import { defOf } from '../support/pipeline';
+import { derivePort, servedFilesDigest } from '../../src/fileserver/served';
+import { planRun, runServed, variantBuildArgs, variantSteps } from '../../src/pipeline/build-order';
+import { STAGES } from '../../src/pipeline/registry';
+import { newContext } from '../../src/pipeline/run-state';
+import { runPipeline } from '../../src/pipeline/runner';
+import { resolveValues } from '../../src/recipe/params';
+import { renderRecipe } from '../../src/recipe/render-recipe';
 
 jest.setTimeout(600_000);
 
@@ -291,6 +299,84 @@ describe('sifkit build against the real engine', () => {
       expect(text).toContain('built against CPE 23.09');
     } finally {
       await c.remove({ force: true });
+    }
+  });
+});
+
+describe('two builds of the same served files at once, through the release build stage', () => {
+  /** The engine's build output of one step: the stream lines from its `Step` line to the next. */
+  async function stepOutput(logPath: string, startsWith: string): Promise<string> {
+    const text = (await fs.readFile(logPath, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { stream?: string }).stream ?? '')
+      .join('');
+    const steps = text.split(/(?=^Step \d+\/\d+ : )/m);
+    return steps.find((s) => /^Step \d+\/\d+ : (.*)/.exec(s)?.[1].startsWith(startsWith)) ?? '';
+  }
+
+  it('share one file server: one port, no fallback, and both take the fetching step from the cache', async () => {
+    const fetch = 'RUN set -e; $GET /cpe.tar $BASE/cpe.tar';
+    const fx = await fixtureRecipe(
+      'shared',
+      `${fetch}; tar -tf /cpe.tar > /listed; rm /cpe.tar\nRUN echo "v {{ v }}" > /v`,
+    );
+    const recipe = await loadRecipe(fx.dir);
+    const logDir = path.join(fx.dir, 'logs');
+    const run = (versions: string[]) =>
+      newContext({
+        recipe,
+        values: versions.map((v) => resolveValues(recipe, { v })),
+        signal: new AbortController().signal,
+        // Two builds at once on the one engine, as the release's build slots allow (--build-jobs 2).
+        options: { logDir, slots: { build: 2 } },
+        date: '20261203',
+      });
+    const builds = defOf('render', 'build');
+    // First one variant: the engine's cache then holds the fetching step, keyed by the derived port.
+    const first = run(['1.0']);
+    await runPipeline(builds, first, STAGES, { renderer: 'silent', jobs: 1 });
+    expect(first.variants[0].error?.message).toBeUndefined();
+
+    const ctx = run(['2.0', '3.0']);
+    // The plan counts the fetching step cached for both, so neither waits for the other.
+    const plan = await planRun(ctx);
+    const rendered = await renderRecipe(recipe, { values: ctx.variants[0].values, date: ctx.date });
+    const steps = variantSteps(rendered, {}, variantBuildArgs(recipe, rendered, await runServed(ctx)));
+    const fetchStep = steps.findIndex((s) => s.text.startsWith(fetch));
+    expect(fetchStep).toBeGreaterThan(0);
+    expect(plan.variants.map((v) => [v.after, v.cached])).toEqual([
+      [undefined, fetchStep + 1],
+      [undefined, fetchStep + 1],
+    ]);
+    // Each lease waits for the other's before its build goes on: the two builds hold the server at once.
+    const servers = ctx.run.fileServers;
+    let leased = 0;
+    ctx.run.fileServers = {
+      get open() {
+        return servers.open;
+      },
+      async lease(req) {
+        const lease = await servers.lease(req);
+        leased++;
+        await until(() => leased >= 2);
+        return lease;
+      },
+    };
+    await runPipeline(builds, ctx, STAGES, { renderer: 'silent', jobs: 2 });
+    for (const v of ctx.variants) expect(v.error?.message).toBeUndefined();
+    expect(servers.open).toBe(0);
+
+    const records = ctx.variants.map((v) => v.results.build!);
+    const access = await Promise.all(records.map((r) => fs.readFile(r.accessLogPath!, 'utf8')));
+    const ports = access.map((l) => /^# \S+ \S+: requests on 127\.0\.0\.1:(\d+) /.exec(l)?.[1]);
+    expect(ports).toEqual(Array(2).fill(String(derivePort(await servedFilesDigest(fx.served)))));
+    expect(access.join('')).toMatch(/also building with it now: sifkittest-shared\S*/);
+    for (const r of records) {
+      expect(r.reused).toBe(false);
+      // The engine took the fetching step from its cache: the port and digest were the ones it was built with.
+      expect(await stepOutput(r.logPath!, fetch)).toContain('Using cache');
+      expect(await stepOutput(r.logPath!, 'RUN echo')).not.toContain('Using cache');
     }
   });
 });

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { bashWord, fillShell, shDoubleQuoted, shellCommand } from '../../src/emit/bash';
+import { bashWord, fillShell, shDoubleQuoted, commandLine } from '../../src/emit/bash';
 import { envScript, runscript } from '../../src/convert/singularity';
 import { luaString } from '../../src/emit/lua';
 import { pyString } from '../../src/emit/python';
@@ -68,11 +68,11 @@ describe('the bash emitter', () => {
   });
 
   it('2,000 hostile paths in a command shown to copy (hints, resume): each pastes back as the one word it is', async () => {
-    const { taken } = sampleFor((v) => shellCommand(['chmod', '600', v, 'x.pem']), seedOfRun('shell command'), 2000);
+    const { taken } = sampleFor((v) => commandLine(['chmod', '600', v, 'x.pem']), seedOfRun('shell command'), 2000);
     const script = `#!/bin/bash\nset -eu\nchmod() { printf '%s\\0' "$@"; }\n${taken.map(([, e]) => e).join('\n')}\n`;
     const out = (await runFile('bash', [], 'commands.sh', script)).toString('utf8').split('\0');
     expect(out.slice(0, -1)).toEqual(taken.flatMap(([v]) => ['600', v, 'x.pem']));
-    expect(shellCommand(['sifkit', 'init', '/srv/trees/a'])).toBe('sifkit init /srv/trees/a');
+    expect(commandLine(['sifkit', 'init', '/srv/trees/a'])).toBe('sifkit init /srv/trees/a');
   });
 
   it('refuses a placeholder inside quotes, an unknown one, and unbalanced quotes', () => {

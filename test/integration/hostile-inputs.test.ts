@@ -618,8 +618,32 @@ describe('hostile flags of release, promote, retire, verify, compat and host sna
     [['--baseline', 'missing.json'], /^sifkit: error: --baseline .*missing.json: ENOENT$/],
     [['--baseline', 'tree'], /^sifkit: error: --baseline .*tree is not a regular file$/],
     [['--engines', ',,'], /^sifkit: error: --engines ",," has an empty entry/],
+    [['--server-files', 'missing-dir'], /^sifkit: error: --server-files missing-dir: ENOENT$/],
+    [['--server-files', 'host.json'], /^sifkit: error: --server-files host.json is not a directory$/],
   ])('release refuses %j before anything is built, and so does its --dry-run', async (flags, message) => {
     await refused(['release', 'mpi4py-cpu', '--root', 'tree', '--out', 'out', ...flags], 2, message);
     await refused(['release', 'mpi4py-cpu', '--dry-run', '--root', 'tree', '--out', 'out', ...flags], 2, message);
+  });
+});
+
+describe('a --root that is an existing directory but no tree (a home directory, a checkout)', () => {
+  it('is refused by reading and writing commands alike, nothing made in it; init makes it one, saying so', async () => {
+    const home = path.join(dir, 'not-a-tree');
+    await fs.mkdir(home);
+    await fs.writeFile(path.join(home, '.bashrc'), '# a user file\n');
+    const sif = path.join(dir, 'not-a-tree.sif');
+    await makeSif(sif, { stem: 'lumi-h58-not-a-tree', dockerhash: '0123456789ab' });
+    for (const args of [['status'], ['verify'], ['retire'], ['stage', sif, '--untested']]) {
+      const r = await runCli([...args, '--root', home]);
+      expect([args[0], r.code, r.stderr.split('\n')[0]]).toEqual([
+        args[0],
+        2,
+        `sifkit: error: ${home} is not a container tree: it holds none of tested-containers/, sif-images/, easybuild-sif-images/ or .sifkit/`,
+      ]);
+    }
+    expect(await fs.readdir(home)).toEqual(['.bashrc']);
+    const init = await runCli(['init', home]);
+    expect([init.code, init.stdout]).toEqual([0, `made a container tree at ${home}\n`]);
+    expect((await runCli(['status', '--root', home])).code).toBe(0);
   });
 });

@@ -9,10 +9,12 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
 import { runCli } from '../support/cli';
 import { makeSif } from '../support/sifs';
 import { loadSigningKey, loadVerifiers } from '../../src/sif/keys';
 import { signSif, verifyFailure, verifySif } from '../../src/sif/signature';
+import { pgpFingerprint, readPgpPrivateKey } from '../../src/sif/pgp';
 
 const run = promisify(execFile);
 const SYLABS = path.join(__dirname, '..', 'fixtures', 'sylabs');
@@ -523,5 +525,124 @@ describe("independent verifiers accept sifkit's PGP signatures", () => {
   it('siftool lists the signature descriptor: no group, linked to group 1, SHA-256', () => {
     const listing = execFileSync('siftool', ['list', signed], { encoding: 'utf8' });
     expect(listing).toMatch(/^5\s+\|NONE\s+\|1\s+\(G\)\s+\|\d+-\d+\s+\|Signature \(SHA-256\)/m);
+  });
+});
+
+describe('OpenPGP keys the suite had not seen (expired, revoked, newer than the SIF, not in the keyring, garbage)', () => {
+  // Keys are made by openpgp.js itself at fixed dates; the SIFs are sylabs' unsigned one with its time set.
+  const day = 86_400;
+  /** sylabs' unsigned one-group image, its modification time set to `unix` seconds. */
+  const sifAt = async (name: string, unix: number): Promise<string> => {
+    const f = path.join(work, `pgp-${name}.sif`);
+    const b = await fs.readFile(path.join(SYLABS, 'one-group.sif'));
+    b.writeBigInt64LE(BigInt(unix), 0x48);
+    await fs.writeFile(f, b);
+    return f;
+  };
+  const writeKey = async (name: string, text: string, mode = 0o600): Promise<string> => {
+    const p = path.join(work, 'pgp-keys', name);
+    await fs.mkdir(path.dirname(p), { recursive: true });
+    await fs.writeFile(p, text, { mode });
+    await fs.chmod(p, mode);
+    return p;
+  };
+  const makeKey = async (name: string, created: Date, expiresIn = 0) => {
+    const k = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'ed25519Legacy',
+      userIDs: [{ name, email: `${name}@example.org` }],
+      date: created,
+      keyExpirationTime: expiresIn,
+      format: 'object',
+    });
+    return {
+      secret: await writeKey(`${name}.sec.asc`, k.privateKey.armor()),
+      public: await writeKey(`${name}.pub.asc`, k.publicKey.armor(), 0o644),
+      key: k.privateKey,
+    };
+  };
+  const now = Date.now();
+
+  it('a key that cannot sign now (expired) is exit 2, one line, the SIF untouched; a key newer than the SIF signs it, deterministically', async () => {
+    const expired = await makeKey('expired', new Date(now - 10 * day * 1000), 2 * day);
+    const f = await sifAt('expired', Math.floor(now / 1000) - 5 * day);
+    const before = await fs.readFile(f);
+    const r = await runCli(['sign', f, '--key', expired.secret]);
+    expect(r.stderr).toMatch(
+      /^sifkit: error: .*expired\.sec\.asc.*: the OpenPGP key cannot sign: Primary key is expired\n$/,
+    );
+    expect(r.code).toBe(2);
+    expect((await fs.readFile(f)).equals(before)).toBe(true);
+
+    // The SIF is a year older than the key: signed at the key's own first valid time, the same bytes twice.
+    const fresh = await makeKey('fresh', new Date(now - day * 1000));
+    const [a, b] = [await sifAt('older-a', 1_700_000_000), await sifAt('older-b', 1_700_000_000)];
+    for (const x of [a, b]) expect((await runCli(['sign', x, '--key', fresh.secret])).code).toBe(0);
+    expect((await fs.readFile(a)).equals(await fs.readFile(b))).toBe(true);
+    const ok = await runCli(['verify-signature', a, '--keyring', fresh.public]);
+    expect(ok.stdout).toMatch(/group 1 \(objects 1, 2\): verified/);
+    expect(ok.code).toBe(0);
+  });
+
+  it('verification: a key expired or revoked since it signed, or not in the keyring, is refused (exit 3) and named', async () => {
+    // Signed in 2020 while the key was valid; the key expired two days later.
+    const old = await makeKey('old', new Date('2020-01-01T00:00:00Z'), 2 * day);
+    const f = await sifAt('old', Date.parse('2020-01-01T12:00:00Z') / 1000);
+    const signer = await loadSigningKey(old.secret).catch((e: Error) => e);
+    expect(signer).toBeInstanceOf(Error); // refused to sign now...
+    const k = await readPgpPrivateKey(old.key.armor());
+    // ...so sign as of 2020, when it could.
+    await signSif(f, [{ kind: 'pgp', key: k, fingerprint: pgpFingerprint(k), file: old.secret }], {
+      now: new Date('2020-01-01T12:00:00Z'),
+    });
+    const expired = await runCli(['verify-signature', f, '--keyring', old.public]);
+    expect(expired.stderr).toMatch(/cannot sign now: Primary key is expired/);
+    expect(expired.code).toBe(3);
+
+    const good = await makeKey('revoked', new Date(now - day * 1000));
+    const g = await sifAt('revoked', Math.floor(now / 1000));
+    expect((await runCli(['sign', g, '--key', good.secret])).code).toBe(0);
+    const { publicKey: revoked } = await openpgp.revokeKey({ key: good.key, format: 'armored' });
+    const ring = await writeKey('revoked-ring.asc', revoked, 0o644);
+    const r = await runCli(['verify-signature', g, '--keyring', ring]);
+    expect(r.stderr).toMatch(/: Primary key is revoked\)\n$/);
+    expect(r.code).toBe(3);
+
+    const other = await runCli(['verify-signature', g, '--keyring', old.public]);
+    expect(other.stderr).toMatch(/no valid signature by a key of the keyring \(signed by key ID [0-9A-F]{16}\)/);
+    expect(other.code).toBe(3);
+  });
+
+  it('an empty, garbage or keyless keyring is exit 2, one line', async () => {
+    const f = path.join(SYLABS, 'one-group-signed-pgp.sif');
+    const rings = [
+      await writeKey('empty.asc', '', 0o644),
+      await writeKey('garbage.asc', 'x'.repeat(300), 0o644),
+      await writeKey(
+        'keyless.asc',
+        '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n-----END PGP PUBLIC KEY BLOCK-----\n',
+        0o644,
+      ),
+    ];
+    for (const ring of rings) {
+      const r = await runCli(['verify-signature', f, '--keyring', ring]);
+      expect(r.stderr).toMatch(/^sifkit: error: "[^"]+": not an armored OpenPGP keyring\n$/);
+      expect(r.code).toBe(2);
+    }
+  });
+
+  it('the hint for a key readable by others is a command that works when pasted, whatever the path holds', async () => {
+    const dir = path.join(work, 'odd dir;$(touch pwned)');
+    await fs.mkdir(dir, { recursive: true });
+    const k = path.join(dir, "k'ey.pem");
+    await fs.copyFile(path.join(SYLABS, 'ed25519-private.pem'), k);
+    await fs.chmod(k, 0o644);
+    const r = await runCli(['sign', path.join(SYLABS, 'one-group.sif'), '--key', k], { cwd: work });
+    expect(r.code).toBe(2);
+    const hint = /^sifkit: hint: (.*)$/m.exec(r.stderr)?.[1];
+    expect(hint).toMatch(/^chmod 600 '/);
+    await run('bash', ['-c', hint!], { cwd: work });
+    expect((await fs.stat(k)).mode & 0o777).toBe(0o600);
+    await expect(fs.stat(path.join(work, 'pwned'))).rejects.toThrow(/ENOENT/);
   });
 });

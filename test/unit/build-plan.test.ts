@@ -10,7 +10,7 @@ import { buildSteps, instructions } from '../../src/recipe/steps';
 import { loadRecipe } from '../../src/recipe/load';
 import { readRecipeInputs, renderRecipe } from '../../src/recipe/render-recipe';
 import { variantValues } from '../../src/recipe/params';
-import { variantSteps } from '../../src/pipeline/build-order';
+import { variantBuildArgs, variantSteps } from '../../src/pipeline/build-order';
 
 const files = { 'a.txt': 'x:1', 'dir/b': '-:2', 'dir/c': '-:3', other: '-:4' };
 
@@ -203,9 +203,10 @@ describe('the build plan', () => {
     const values = variantValues(recipe, {}, true);
     expect(values.length).toBeGreaterThan(1);
     const steps = await Promise.all(
-      values.map(async (v) =>
-        variantSteps(recipe, await renderRecipe(recipe, { values: v, date: '20260101', inputs }), inputs.files),
-      ),
+      values.map(async (v) => {
+        const rendered = await renderRecipe(recipe, { values: v, date: '20260101', inputs });
+        return variantSteps(rendered, inputs.files, variantBuildArgs(recipe, rendered, {}));
+      }),
     );
     for (const engines of [[], ['A', 'B']]) {
       const plan = planBuilds(steps, engines);

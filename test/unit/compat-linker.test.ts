@@ -8,7 +8,7 @@ import { checkImage } from '../../src/compat/check';
 import { overlay, resolveAll, resolvePath, type ImageFiles, type ViewEntry } from '../../src/compat/linker';
 import { compareAt, soVersion } from '../../src/compat/mpi';
 import type { ElfInfo } from '../../src/elf/format';
-import type { HostSnapshot } from '../../src/validate/schemas/host';
+import { hostSnapshotSchema, type HostSnapshot } from '../../src/validate/schemas/host';
 
 const elf = (o: Partial<ElfInfo>): ElfInfo => ({
   bits: 64,
@@ -195,6 +195,57 @@ describe('the linker view', () => {
         ok: true,
       },
     ]);
+  });
+
+  it('an MPI library bound in that cannot be compared is not compatible: no SONAME and no version, or another library under its name', () => {
+    const img = image({
+      ...base,
+      '/usr/lib/x86_64-linux-gnu/libmpi.so.40.30.4': file({ soname: 'libmpi.so.40' }),
+      '/usr/lib/x86_64-linux-gnu/libmpi.so.40': link('libmpi.so.40.30.4'),
+      '/usr/lib/x86_64-linux-gnu/libmpi.so': link('libmpi.so.40.30.4'),
+    });
+    const bound = (target: string, e: Partial<ElfInfo>) =>
+      checkImage(
+        'img',
+        img,
+        snapshot([
+          { spec: `/h:${target}`, source: '/h', target, kind: 'file', files: [{ path: target, elf: elf(e) }] },
+        ]),
+      ).mpi.map((m) => [m.host.version, m.ok, m.why]);
+    const lib = '/usr/lib/x86_64-linux-gnu/';
+    // No SONAME: its file name gives the version, as it does to ld.so and Sarus.
+    expect(bound(`${lib}libmpi.so.40`, {})).toEqual([['40', true, undefined]]);
+    // No SONAME and no version in its name: nothing to compare, so not compatible.
+    expect(bound(`${lib}libmpi.so`, {})).toEqual([
+      ['unknown', false, 'no version in its SONAME (none) or its file name to compare'],
+    ]);
+    // Another major, or another library, bound under the image's library's name.
+    expect(bound(`${lib}libmpi.so.40`, { soname: 'libmpi.so.12' })).toEqual([
+      ['40', false, 'bound as libmpi.so.40, but its SONAME is libmpi.so.12'],
+    ]);
+    expect(bound(`${lib}libmpi.so.40`, { soname: 'libfoo.so.40' })).toEqual([
+      ['40', false, 'bound as libmpi.so.40, but its SONAME is libfoo.so.40'],
+    ]);
+    // A GTL named with a version its SONAME lacks is one library, not a mismatch.
+    expect(bound(`${lib}libmpi.so.40.30.9`, { soname: 'libmpi.so' })).toEqual([['40.30.9', true, undefined]]);
+  });
+
+  it('a snapshot whose files are not normalised paths under their bind is refused by its schema', () => {
+    const withFile = (p: string) =>
+      hostSnapshotSchema.safeParse(
+        snapshot([
+          {
+            spec: '/h:/opt/cray',
+            source: '/h',
+            target: '/opt/cray',
+            kind: 'directory',
+            files: [{ path: p, link: 'x' }],
+          },
+        ]),
+      );
+    expect(withFile('/opt/cray/lib/libmpi.so.12').success).toBe(true);
+    for (const bad of ['/opt/cray/../../etc/x', '/opt/cray/./x', '/etc/passwd', '/opt/crayfish/x'])
+      expect([bad, withFile(bad).success]).toEqual([bad, false]);
   });
 
   it("compares MPI versions as Sarus's hook does", () => {

@@ -6,10 +6,11 @@
  */
 import { z } from 'zod';
 
-/** Absolute, normalised, no NUL or newline: a path inside the container. */
+/** Absolute, normalised (no `.` or `..` component), no NUL or newline: a path inside the container. */
 const absPath = z
   .string()
-  .regex(/^\/(?:[^/\0\n]+(?:\/[^/\0\n]+)*)?$/, 'an absolute path without //, a trailing / or a newline');
+  .regex(/^\/(?:[^/\0\n]+(?:\/[^/\0\n]+)*)?$/, 'an absolute path without //, a trailing / or a newline')
+  .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), 'a path without . or .. components');
 const name = z
   .string()
   .min(1)
@@ -41,16 +42,29 @@ export const hostFileSchema = z.object({
   elf: elfInfoSchema.optional(),
 });
 
-export const bindSchema = z.object({
-  /** As the bind list says it: `src[:dst[:opts]]`. */
-  spec: name,
-  source: name,
-  target: absPath,
-  kind: z.enum(['directory', 'file', 'missing', 'other']),
-  /** Why its files were not recorded (user data file systems); it still hides the image's files there. */
-  skipped: name.optional(),
-  files: z.array(hostFileSchema),
-});
+export const bindSchema = z
+  .object({
+    /** As the bind list says it: `src[:dst[:opts]]`. */
+    spec: name,
+    source: name,
+    target: absPath,
+    kind: z.enum(['directory', 'file', 'missing', 'other']),
+    /** Why its files were not recorded (user data file systems); it still hides the image's files there. */
+    skipped: name.optional(),
+    files: z.array(hostFileSchema),
+  })
+  .superRefine((b, ctx) => {
+    // A bind brings files under its target only: one elsewhere would be laid over the image where no bind goes.
+    const dir = b.target === '/' ? '/' : `${b.target}/`;
+    b.files.forEach((f, i) => {
+      if (f.path !== b.target && !f.path.startsWith(dir))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['files', i, 'path'],
+          message: `a path under the bind's target ${b.target}`,
+        });
+    });
+  });
 
 export const hostSnapshotSchema = z.object({
   kind: z.literal('sifkit-host-snapshot'),
