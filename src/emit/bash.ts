@@ -47,13 +47,15 @@ const PLACEHOLDER = /\{([a-z_]+)\}/g;
 
 /**
  * Fills `{name}` placeholders of a shell line written by its operator;
- * each becomes one quoted word. A placeholder inside quotes (where a
+ * each becomes one quoted word. The template is one line (a here-document
+ * body is expanded whatever its quotes, so a line break is refused). A placeholder inside quotes (where a
  * quoted word would not be one word) or an unknown one is refused. The
  * substitution is one pass over the template: a value is never scanned
  * for placeholders again.
  */
 export function fillShell(template: string, values: Record<string, string | number>, what: string): string {
-  checkText(template, what, 'bash', /\0/, 'a NUL character');
+  // One line: a line break could open a here-document, whose body bash expands with no regard for quotes.
+  checkText(template, what, 'a one-line shell template', /[\0\n\r]/, 'a NUL character or a line break');
   const quoted = quotedRanges(template);
   return template.replace(PLACEHOLDER, (m, k: string, at: number) => {
     if (!(k in values))

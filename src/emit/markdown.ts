@@ -22,18 +22,23 @@ export type MarkdownPlace = 'text' | 'code' | 'fence' | 'comment';
 
 /** White space (as JavaScript's trim and Markdown's parsers see it): written as a character reference, so nothing trims or breaks on it. */
 const SPACE = /[\t\n\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
-/** Control characters: a character reference cannot stand for them, and raw they would reach a terminal showing the page. */
-const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/;
+/**
+ * Control characters: a character reference cannot stand for them, and raw they would reach a terminal showing the page.
+ * The bidirectional controls too: as text or as a reference, they reorder what a reader sees of the page around them
+ * (a command shown in one order, copied in another).
+ */
+const CONTROL = /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** A value as plain Markdown text (prose, a heading, a table cell). */
 export function mdText(value: string, what = 'value'): string {
-  checkText(value, what, 'Markdown', CONTROL, 'a control character');
+  checkText(value, what, 'Markdown', CONTROL, 'a control character or a bidirectional control');
   return value.replace(new RegExp(`[!-/:-@[-\`{-~]|${SPACE.source}`, 'g'), (c) =>
     SPACE.test(c) ? `&#${c.codePointAt(0)};` : `\\${c}`,
   );
 }
 
-const RAW_REFUSED = /[\u0000-\u001f\u007f-\u009f\u2028\u2029`<>&|]|-->|^\s|\s$|^$/;
+/** `~~~` would close a tilde fence the template opened (a backtick fence is closed by the backtick, refused anyway). */
+const RAW_REFUSED = new RegExp(`[\\u0000-\\u001f\\u2028\\u2029\`<>&|]|${CONTROL.source}|-->|~~~|^\\s|\\s$|^$`);
 
 /** A value shown as written inside a code span, fenced block or comment the template opened. */
 export function mdRaw(value: string, what = 'value', place: MarkdownPlace = 'code'): string {
@@ -42,7 +47,7 @@ export function mdRaw(value: string, what = 'value', place: MarkdownPlace = 'cod
     what,
     `a Markdown ${place === 'fence' ? 'code block' : place === 'comment' ? 'comment' : 'code span'}`,
     RAW_REFUSED,
-    'a backtick, line break, control character, < > & |, --> a leading or trailing space, or is empty',
+    'a backtick, line break, control character or bidirectional control, < > & |, --> or ~~~, a leading or trailing space, or is empty',
   );
 }
 
@@ -88,7 +93,7 @@ export function fillMarkdown(template: string, values: Record<string, string>, w
           ? 'fence'
           : inComment(startComment, before)
             ? 'comment'
-            : (before.replace(/\\`/g, '').match(/`/g) ?? []).length % 2 === 1
+            : inCodeSpan(line, at)
               ? 'code'
               : 'text';
         return mdValue(values[k], place, `${what} {{ ${k} }}`);
@@ -109,4 +114,30 @@ function inComment(open: boolean, text: string): boolean {
     i = next + (state ? 3 : 4);
     state = !state;
   }
+}
+
+/**
+ * Whether offset `at` of a template line is inside a code span: a run of
+ * N backticks opens one that only the next run of exactly N closes
+ * (CommonMark), so `` `` a ` b `` `` is one span, and a run with no such
+ * closer is a literal backtick. A backslash escapes a backtick outside a
+ * span only.
+ */
+function inCodeSpan(line: string, at: number): boolean {
+  const runs: Array<{ pos: number; len: number; escaped: boolean }> = [];
+  for (let i = 0; i < line.length;) {
+    let n = 0;
+    while (line[i + n] === '`') n++;
+    if (n) runs.push({ pos: i, len: n, escaped: i > 0 && line[i - 1] === '\\' });
+    i += n || 1;
+  }
+  for (let r = 0; r < runs.length; r++) {
+    // Outside a span, `\`` is a literal backtick: the run opens with one fewer.
+    const open = runs[r].escaped ? { pos: runs[r].pos + 1, len: runs[r].len - 1 } : runs[r];
+    const close = runs.findIndex((c, k) => k > r && c.len === open.len);
+    if (open.len === 0 || close < 0) continue;
+    if (at > open.pos && at < runs[close].pos) return true;
+    r = close;
+  }
+  return false;
 }

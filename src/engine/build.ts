@@ -11,7 +11,7 @@
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode, InterruptedError, OperationError, RefusedError } from '../errors';
+import { errnoCode, InterruptedError, isSifkitError, OperationError, RefusedError } from '../errors';
 import type { ServedEntry } from '../fileserver/server';
 import { newFileServers, type FileServers } from '../fileserver/shared';
 import { defaultSourceCache, ensureSources } from '../sources/cache';
@@ -216,8 +216,10 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       ? undefined
       : (opts.servedDirDigest ??
         (await servedFilesDigest(serverDir, signal).catch((e) => {
-          throw badServerDir(serving, errnoCode(e) ?? (e as Error).message);
+          throw isSifkitError(e) ? e : badServerDir(serving, errnoCode(e) ?? (e as Error).message);
         })));
+  // Before building: a declared tool absent from the directory is refused here, not found missing after.
+  if (serverDir !== undefined) classifyServed(await listServedFiles(serverDir), rendered.served);
   // Sources only: the digest of no served files, the same for every such build, so its port
   // and SERVED_DIGEST (and the cache of the steps after them) are too.
   const servedDigest = servedDigestOf(serving, dirDigest);

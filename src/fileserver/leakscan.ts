@@ -78,11 +78,16 @@ export function isLicensedPath(p: string): boolean {
   return LICENSED.some((re) => re.test(clean));
 }
 
-/** Digests of the served files and, for tarballs, of their members (non-empty only). */
+/**
+ * Digests of the served files and, for tarballs, of their members
+ * (non-empty only: an empty file is nobody's content, and the digest of
+ * nothing could turn up in any image config).
+ */
 export async function servedDigests(dir: string, rels: Iterable<string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const rel of rels) {
     const file = path.join(dir, rel);
+    if ((await fs.stat(file)).size === 0) continue;
     out.set(await sha256Stream(createReadStream(file)), rel);
     const head = Buffer.alloc(512);
     const fh = await fs.open(file, 'r');

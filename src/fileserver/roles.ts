@@ -9,7 +9,9 @@
  *   exactly the served bytes, and nowhere else in any layer. Missing,
  *   changed or found at another path is a failure that names it.
  */
+import { InputError } from '../errors';
 import { servedRole, type ServedFile } from '../recipe/served';
+import { escapeForMessage } from '../validate/names';
 import type { ServedRole } from '../recipe/types';
 
 /** How the scan treats each role: a role added to the recipe schema must be given its treatment here. */
@@ -25,11 +27,22 @@ export interface ServedTool {
   digest: string;
 }
 
-/** The served directory's files split by role: undeclared ones are licensed. */
+/**
+ * The served directory's files split by role: undeclared ones are
+ * licensed. A declared tool that is not there is refused: without the
+ * served bytes nothing could tell the image's copy from any other file.
+ */
 export function classifyServed(
   present: string[],
   served: ServedFile[],
 ): { licensed: string[]; tools: Array<{ file: string; path: string }> } {
+  const here = new Set(present);
+  const absent = served.filter((s) => SCAN_AS[s.role] === 'tool' && !here.has(s.file)).map((s) => s.file);
+  if (absent.length)
+    throw new InputError(
+      'served-tool-absent',
+      `served tool${absent.length > 1 ? 's' : ''} ${absent.map((f) => escapeForMessage(f)).join(', ')} declared by the recipe ${absent.length > 1 ? 'are' : 'is'} not in the served directory`,
+    );
   const licensed: string[] = [];
   const tools: Array<{ file: string; path: string }> = [];
   for (const file of present) {

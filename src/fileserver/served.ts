@@ -7,15 +7,30 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { InputError } from '../errors';
 import { sha256File } from '../util/files';
+import { escapeForMessage } from '../validate/names';
 
-/** Regular files under dir, relative, sorted (byte order) so every digest over them is stable. */
+/**
+ * Regular files under dir, relative, sorted (byte order) so every digest
+ * over them is stable. Anything else is refused in one line: a symbolic
+ * link is served as its target (when that lies inside), so the name a
+ * step fetches and the name whose role and bytes the scan judges would
+ * differ, and a link leading out is a file the scan never reads; a FIFO or
+ * device is not a file to serve. (Hard links are regular files: each name
+ * is listed and judged by its own role.)
+ */
 export async function listServedFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
   for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
     if (e.isDirectory()) out.push(...(await listServedFiles(dir, r)));
     else if (e.isFile()) out.push(r);
+    else
+      throw new InputError(
+        'bad-served-file',
+        `served file ${escapeForMessage(r)} in ${escapeForMessage(dir)} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: serve the file itself`,
+      );
   }
   return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -1,4 +1,5 @@
 import { InputError } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { namingSuffix } from './names';
 import type { ParamSpec, ParamValues, Recipe } from './types';
 
@@ -8,6 +9,17 @@ import type { ParamSpec, ParamValues, Recipe } from './types';
  * any other control character.
  */
 const UNSAFE = /[\n\r'"$`;\\\u0000-\u001f\u007f]/;
+
+/**
+ * What a value may hold at all. Fragments substitute values as plain text
+ * into Dockerfile instructions and the shell lines of their RUNs, so a
+ * value must be one plain word there: `& | < > ( ) { } * ? ~ # !` would be
+ * shell syntax (`/opt&&reboot`, `x>/etc/passwd`), and characters outside
+ * ASCII (C1 controls, bidirectional overrides, line separators) would be
+ * hidden or reordered in the definition a reviewer reads. An allowlist,
+ * because a denylist is one forgotten character from a command.
+ */
+const PLAIN = /^[A-Za-z0-9._+,:/=@-]+$/;
 
 /** Splits `k=v` flags; the value may itself contain `=`. */
 export function parseSets(sets: readonly string[]): ParamValues {
@@ -34,6 +46,13 @@ export function checkValue(spec: ParamSpec, raw: string): string {
     );
   const value = raw.trim();
   if (value === '') fail('value is empty');
+  const plain = (v: string) => {
+    if (!PLAIN.test(v))
+      fail(
+        `value ${escapeForMessage(v)} contains a character that is not allowed (a value is one word of letters, digits and . _ - + , : / = @)`,
+      );
+  };
+  if (spec.type !== 'list') plain(value);
   switch (spec.type) {
     case 'version':
       if (!/^\d+(\.\d+)*([.-]?[A-Za-z0-9]+)*$/.test(value)) fail(`${JSON.stringify(value)} is not a version`);
@@ -46,6 +65,7 @@ export function checkValue(spec: ParamSpec, raw: string): string {
       break;
     case 'list': {
       const items = value.split(',').map((v) => v.trim());
+      items.forEach(plain);
       for (const item of items) {
         if (!spec.values!.includes(item)) fail(`${JSON.stringify(item)} is not one of ${spec.values!.join(', ')}`);
       }

@@ -5,8 +5,11 @@
  */
 import * as path from 'node:path';
 import { InputError } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { conditionHolds, substitute } from './template';
 import type { ParamValues, Recipe, ServedRole } from './types';
+
+const PLAIN_FILE = /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/;
 
 export interface ServedFile {
   /** Name under the served directory. */
@@ -43,8 +46,12 @@ export function resolveServed(recipe: Recipe, values: ParamValues, env: Readonly
     const where = `${recipe.name}: served[${i}]`;
     if (d.when !== undefined && !conditionHolds(d.when, values, `${where}.when`)) return;
     const file = substitute(d.file, values, `${where}.file`);
-    if (path.posix.normalize(file) !== file || file.startsWith('/') || file.startsWith('..'))
-      throw new InputError('bad-recipe', `${where}.file: ${JSON.stringify(file)} is not a plain relative name`);
+    // A plain name: a step fetches it in a URL, and rolesKey writes it on a line of its own, split at spaces.
+    if (path.posix.normalize(file) !== file || file.startsWith('/') || file.startsWith('..') || !PLAIN_FILE.test(file))
+      throw new InputError(
+        'bad-recipe',
+        `${where}.file: ${escapeForMessage(file)} is not a plain relative name (letters, digits, . _ + - and /)`,
+      );
     if (out.has(file)) throw new InputError('bad-recipe', `${where}.file: ${file} is declared twice for this variant`);
     if (d.role === 'tool') {
       const p = expandVars(substitute(d.path, values, `${where}.path`), env);

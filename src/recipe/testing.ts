@@ -4,6 +4,7 @@
  * are filled per check. Read once, when the recipe loads (recipe/schema.ts).
  * Pure.
  */
+import { fillShell } from '../emit/bash';
 import { sbatchOption, slurmPartition } from '../emit/sbatch';
 import { parseDocument } from '../validate/schema';
 import { testingSchema } from '../validate/schemas/config';
@@ -56,8 +57,17 @@ export function parseProfile(raw: unknown, recipe: string): TestProfile {
   // Checked here too, so a bad recipe is refused when it is read, naming where.
   if (t.slurm?.partition !== undefined) slurmPartition(t.slurm.partition, `recipe ${recipe}: testing.slurm.partition`);
   for (const o of t.slurm?.sbatch ?? []) sbatchOption(o, `recipe ${recipe}: testing.slurm.sbatch`);
-  return {
+  const profile = {
     local: { ...d.local, ...t.local },
     slurm: { ...d.slurm, ...t.slurm },
   };
+  // The operator's shell templates, filled once with stand-ins: a line break, a placeholder in quotes or an unknown one is refused at load.
+  const job = { nodes: 1, ranks: 1, gpus: 0, workdir: '', sif: '', image: '' };
+  const where = (k: string) => `recipe ${recipe}: testing.${k}`;
+  fillShell(profile.local.launcher, { ranks: 1 }, where('local.launcher'));
+  fillShell(profile.slurm.launcher, { ranks: 1 }, where('slurm.launcher'));
+  fillShell(profile.slurm.srun, job, where('slurm.srun'));
+  fillShell(profile.slurm.container, job, where('slurm.container'));
+  fillShell(profile.slurm.cleanup, { workdir: '' }, where('slurm.cleanup'));
+  return profile;
 }

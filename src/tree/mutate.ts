@@ -10,6 +10,7 @@ import { constants, promises as fs } from 'node:fs';
 import { fromSystemError, isSifkitError, ExitCode, OperationError, errnoCode } from '../errors';
 import { auditLine, writeAuditLine, type AuditRecord } from './audit';
 import { acquireLock } from './lock';
+import { commandLine } from '../emit/bash';
 import type { Tree } from './root';
 
 export interface MutationResult<T> {
@@ -80,7 +81,7 @@ export async function mutate<T>(
   opts: MutateOptions = {},
 ): Promise<T> {
   await fs.mkdir(tree.state, { recursive: true, mode: 0o755 });
-  const lock = await acquireLock(tree.lock, { command: `sifkit ${process.argv.slice(2).join(' ')}`.trim(), signal });
+  const lock = await acquireLock(tree.lock, { command: commandLine(['sifkit', ...process.argv.slice(2)]), signal });
   try {
     const audit = await openAudit(tree);
     try {

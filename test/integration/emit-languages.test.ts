@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { bashWord, fillShell, shDoubleQuoted } from '../../src/emit/bash';
+import { bashWord, fillShell, shDoubleQuoted, commandLine } from '../../src/emit/bash';
 import { envScript, runscript } from '../../src/convert/singularity';
 import { luaString } from '../../src/emit/lua';
 import { pyString } from '../../src/emit/python';
@@ -67,9 +67,21 @@ describe('the bash emitter', () => {
     expect(out.slice(0, -1)).toEqual(taken.flatMap(([v]) => [v, '-B', `{path}${v}:/x`, '3']));
   });
 
+  it('2,000 hostile paths in a command shown to copy (hints, resume): each pastes back as the one word it is', async () => {
+    const { taken } = sampleFor((v) => commandLine(['chmod', '600', v, 'x.pem']), seedOfRun('shell command'), 2000);
+    const script = `#!/bin/bash\nset -eu\nchmod() { printf '%s\\0' "$@"; }\n${taken.map(([, e]) => e).join('\n')}\n`;
+    const out = (await runFile('bash', [], 'commands.sh', script)).toString('utf8').split('\0');
+    expect(out.slice(0, -1)).toEqual(taken.flatMap(([v]) => ['600', v, 'x.pem']));
+    expect(commandLine(['sifkit', 'init', '/srv/trees/a'])).toBe('sifkit init /srv/trees/a');
+  });
+
   it('refuses a placeholder inside quotes, an unknown one, and unbalanced quotes', () => {
     expect(() => fillShell('cp "{path}" /b', { path: 'a' }, 'backup_command')).toThrow(/inside quotes/);
     expect(() => fillShell("cp '{path}' /b", { path: 'a' }, 'backup_command')).toThrow(/inside quotes/);
+    // A here-document's body is expanded whatever its quotes: '$(id)' would run there. A template is one line.
+    expect(() => fillShell('cat <<EOF\n{path}\nEOF', { path: '$(id)' }, 'backup_command')).toThrow(
+      /^backup_command: .* contains a NUL character or a line break that a one-line shell template cannot hold$/,
+    );
     expect(() => fillShell('cp {paht} /b', { path: 'a' }, 'backup_command')).toThrow(/unknown placeholder \{paht\}/);
     expect(() => fillShell('cp {path} "/b', { path: 'a' }, 'backup_command')).toThrow(/unbalanced/);
   });
@@ -192,7 +204,10 @@ describe('the Markdown emitter', () => {
   it('10,000 hostile values as prose: one paragraph each, plain text, read back exactly', () => {
     const { taken, refused } = sampleFor((v) => mdText(v), seedOfRun('markdown text'));
     expect(taken.length).toBeGreaterThan(2000);
-    for (const v of refused) expect(v).toMatch(/[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f]/);
+    for (const v of refused)
+      expect(v).toMatch(
+        /[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/,
+      );
     const tokens = md.parse(taken.map(([, e]) => `X${e}X`).join('\n\n'), {});
     expect(tokens.map((t) => t.type).join(' ')).toBe(
       taken.map(() => 'paragraph_open inline paragraph_close').join(' '),
@@ -221,5 +236,16 @@ describe('the Markdown emitter', () => {
     expect(fillMarkdown('a\n\n{{ a }}\n', { a: '<script>alert(1)</script>' }, 'USER.md')).toBe(
       'a\n\n\\<script\\>alert\\(1\\)\\<\\/script\\>\n',
     );
+    // A tilde fence is closed by ~~~ as a backtick fence by ```: neither may come from a value.
+    expect(() => fillMarkdown('~~~\n{{ a }}\nrm -rf x\n~~~\n', { a: '~~~' }, 'USER.md')).toThrow(/~~~/);
+    // A span opened with two backticks holds one: the value is in the span, shown raw.
+    expect(fillMarkdown('`` {{ a }} `` and `{{ a }}`', { a: 'x*y*' }, 'USER.md')).toBe('`` x*y* `` and `x*y*`');
+    // A backtick with no closer is literal: the value after it is prose, escaped.
+    expect(fillMarkdown('a ` {{ a }}', { a: '[x](javascript:alert(1))' }, 'USER.md')).toBe(
+      'a ` \\[x\\]\\(javascript\\:alert\\(1\\)\\)',
+    );
+    // Bidirectional controls would reorder what a reader sees: refused everywhere.
+    expect(() => mdText('run \u202esh | x')).toThrow(/bidirectional/);
+    expect(() => mdCode('module load \u2066x')).toThrow(/bidirectional/);
   });
 });

@@ -47,14 +47,58 @@ const PIECES = [
   ' ',
   '\f',
   '\v',
+  // Lua long brackets of every level, opening and closing.
+  ']=]',
+  ']===]',
+  ']====]',
+  '[=[',
+  '[===[',
+  // Python: a named escape, an f-string brace, a raw-string prefix.
+  '\\N{LATIN SMALL LETTER A}',
+  '{0}',
+  "r'",
+  // bash: ANSI-C quoting, substitutions inside double quotes, a here-doc.
+  "$'\\n'",
+  '"$(id)"',
+  '`id`',
+  '<<EOF',
+  "<<'EOF'",
+  '$((1))',
+  '!!',
+  // Unicode that breaks lines, hides or reorders text, or is not text at all.
+  '\u2029',
+  '\u202e',
+  '\u202d',
+  '\u200f',
+  '\u2066',
+  '\u2069',
+  '\u061c',
+  '\ud800',
+  '\udfff',
+  '\ufffe',
+  // Markdown and HTML: links, raw HTML, fences, table cells.
+  '</script>',
+  '[x](javascript:alert(1))',
+  '<img src=x onerror=alert(1)>',
+  '~~~',
+  '```',
+  '| --- |',
+  '&#x3c;',
+  // Names that collide after case folding or normalization.
+  '\u212a',
+  '\u017f',
+  '\ufb01',
+  'e\u0301',
 ];
 
 export const hostileString: fc.Arbitrary<string> = fc
   .array(
     fc.oneof(
-      fc.string({ unit: 'binary', maxLength: 8 }),
-      fc.constantFrom(...PIECES),
-      fc.string({ unit: 'grapheme-ascii', maxLength: 6 }),
+      { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 2000 },
+      { arbitrary: fc.constantFrom(...PIECES), weight: 2000 },
+      { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), weight: 2000 },
+      // A very long value now and then (about one value in a thousand), kept rare so 10,000 runs stay cheap.
+      { arbitrary: fc.constant('A'.repeat(4000)), weight: 1 },
     ),
     { maxLength: 12 },
   )
@@ -68,9 +112,14 @@ export function seedOfRun(name: string): number {
   return seed;
 }
 
+/** A UTF-16 half with no partner: no UTF-8 form, so no file can hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /**
  * 10,000 seeded values, split into those the emitter takes and those it
- * refuses; every refusal must be a one-line InputError (exit 2).
+ * refuses; every refusal must be a one-line InputError (exit 2). A value
+ * with a lone surrogate must be refused by every emitter: it is checked
+ * here and left out of `refused`, which lists each language's own refusals.
  */
 export function sampleFor(
   emit: (v: string) => string,
@@ -80,12 +129,16 @@ export function sampleFor(
   const taken: Array<[string, string]> = [];
   const refused: string[] = [];
   for (const v of fc.sample(hostileString, { numRuns: n, seed })) {
+    let out: string | undefined;
     try {
-      taken.push([v, emit(v)]);
+      out = emit(v);
     } catch (e) {
       if (!isSifkitError(e) || e.exitCode !== 2 || /\n/.test(e.message)) throw e;
-      refused.push(v);
     }
+    if (LONE_SURROGATE.test(v)) {
+      if (out !== undefined) throw new Error(`took a lone surrogate: ${JSON.stringify(v)} -> ${JSON.stringify(out)}`);
+    } else if (out === undefined) refused.push(v);
+    else taken.push([v, out]);
   }
   return { taken, refused };
 }

@@ -238,6 +238,16 @@ describe('launching', () => {
       /^recipe r: testing.slurm.partition "a;b"/,
     );
     expect(() => parseProfile({ slurm: { sbatch: ['--x=$(id)'] } }, 'r')).toThrow(/^recipe r: testing.slurm.sbatch/);
+    // The shell templates are checked when the recipe is read, not first when a job is written.
+    expect(() => parseProfile({ slurm: { container: 'singularity exec "{sif}"' } }, 'r')).toThrow(
+      /^recipe r: testing.slurm.container: \{sif\} is inside quotes/,
+    );
+    expect(() => parseProfile({ slurm: { cleanup: 'cat <<EOF\n{workdir}\nEOF' } }, 'r')).toThrow(
+      /^recipe r: testing.slurm.cleanup: .* a line break/,
+    );
+    expect(() => parseProfile({ local: { launcher: 'mpiexec -n {rank}' } }, 'r')).toThrow(
+      /^recipe r: testing.local.launcher: unknown placeholder \{rank\}/,
+    );
     expect(checkScript(latencyCheck, p.slurm.launcher)).toBe(
       '#!/bin/sh\n# written by sifkit test\nexport MPICH_GPU_SUPPORT_ENABLED=\'1\'\nif [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi\nif command -v timeout >/dev/null 2>&1; then timeout -s KILL 600 osu_bcast; exit $?; fi\nexec osu_bcast\n',
     );

