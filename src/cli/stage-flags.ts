@@ -311,8 +311,10 @@ export async function requireFile(file: string, flag: string): Promise<void> {
 
 /** A flag naming a directory that must already be there (`--work-dir`), checked before any effect. */
 export async function requireDirectory(dir: string, flag: string): Promise<void> {
+  // Worded as the build words a served directory it cannot read, so one flag gets one message wherever it is checked.
+  const bad = (why: string) => new InputError('bad-directory', `${flag} ${dir}: missing or not a directory (${why})`);
   const st = await fs.stat(dir).catch((e: unknown) => {
-    throw new InputError('bad-directory', `${flag} ${dir}: ${errnoCode(e) ?? 'unreadable'}`);
+    throw bad(errnoCode(e) ?? 'unreadable');
   });
-  if (!st.isDirectory()) throw new InputError('bad-directory', `${flag} ${dir} is not a directory`);
+  if (!st.isDirectory()) throw bad('ENOTDIR');
 }

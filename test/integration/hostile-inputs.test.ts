@@ -585,7 +585,7 @@ describe('hostile flags of release, promote, retire, verify, compat and host sna
     await refused(
       ['verify', '--root', 'tree', '--deep', '--reconvert', '--work-dir', 'in.sif'],
       2,
-      /^sifkit: error: --work-dir in.sif is not a directory$/,
+      /^sifkit: error: --work-dir in.sif: missing or not a directory \(ENOTDIR\)$/,
     );
     await fs.chmod(path.join(tree, 'tested-containers', staged), 0o644);
   });
@@ -618,8 +618,14 @@ describe('hostile flags of release, promote, retire, verify, compat and host sna
     [['--baseline', 'missing.json'], /^sifkit: error: --baseline .*missing.json: ENOENT$/],
     [['--baseline', 'tree'], /^sifkit: error: --baseline .*tree is not a regular file$/],
     [['--engines', ',,'], /^sifkit: error: --engines ",," has an empty entry/],
-    [['--server-files', 'missing-dir'], /^sifkit: error: --server-files missing-dir: ENOENT$/],
-    [['--server-files', 'host.json'], /^sifkit: error: --server-files host.json is not a directory$/],
+    [
+      ['--server-files', 'missing-dir'],
+      /^sifkit: error: --server-files missing-dir: missing or not a directory \(ENOENT\)$/,
+    ],
+    [
+      ['--server-files', 'host.json'],
+      /^sifkit: error: --server-files host.json: missing or not a directory \(ENOTDIR\)$/,
+    ],
   ])('release refuses %j before anything is built, and so does its --dry-run', async (flags, message) => {
     await refused(['release', 'mpi4py-cpu', '--root', 'tree', '--out', 'out', ...flags], 2, message);
     await refused(['release', 'mpi4py-cpu', '--dry-run', '--root', 'tree', '--out', 'out', ...flags], 2, message);
