@@ -32,9 +32,9 @@ import type { RenderedVariant } from '../recipe/render';
 import type { Recipe } from '../recipe/types';
 import { contextTar } from './context';
 import { buildFacts, type BuildRecord } from './build-record';
-import type { ImageEngine } from './engine';
+import type { ImageDetails, ImageEngine } from './engine';
 import { findByDefinitionHash, tagBoth } from './image-tags';
-import { BuildStreamParser } from './progress';
+import { buildFailure, BuildStreamParser, followBuild } from './progress';
 
 export interface BuildOptions {
   recipe: Recipe;
@@ -207,6 +207,23 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
   const started = Date.now();
   const tag = rendered.names.tag;
   const verdictDir = opts.verdictDir ?? defaultVerdictDir();
+  /** The record of the image this build gives, built or reused: the same fields whichever way it came. */
+  const record = async (
+    id: string,
+    size: number,
+    how: Pick<BuildRecord, 'reused' | 'logPath' | 'accessLogPath' | 'leakScan'>,
+    info?: ImageDetails,
+  ): Promise<BuildRecord> => ({
+    imageId: id,
+    dockerhash: dockerhashOf(id),
+    tag,
+    imageTag: imageTag(tag, dockerhashOf(id)),
+    definitionHash: rendered.definitionHash,
+    size,
+    durationMs: Date.now() - started,
+    ...how,
+    ...(await buildFacts(engine, rendered, id, signal, info)),
+  });
 
   // The served directory only when the variant declares served files; sources come from the cache.
   const serving = servingPlan(opts.recipe, rendered, opts.serverFiles);
@@ -247,17 +264,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       if (!held && opts.deferScan) {
         opts.deferScan({ imageId: img.id, tag, plan: await planScan(scanCtx) });
         opts.onProgress?.(`reusing ${dockerhashOf(img.id)}: same definition hash, scan to come`);
-        return {
-          imageId: img.id,
-          dockerhash: dockerhashOf(img.id),
-          tag,
-          imageTag: imageTag(tag, dockerhashOf(img.id)),
-          definitionHash: rendered.definitionHash,
-          size: img.size,
-          durationMs: Date.now() - started,
-          reused: true,
-          ...(await buildFacts(engine, rendered, img.id, signal)),
-        };
+        return record(img.id, img.size, { reused: true });
       }
       // Never scanned to the end (interrupted, errored) or scanned for other files: scan it now.
       const leakScan = held ? undefined : await scanAndJudge(scanCtx, img.id);
@@ -265,18 +272,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       opts.onProgress?.(
         `reusing ${dockerhashOf(img.id)}: same definition hash, ${held ? 'scan passed before' : 'scan passed now'}`,
       );
-      return {
-        imageId: img.id,
-        dockerhash: dockerhashOf(img.id),
-        tag,
-        imageTag: imageTag(tag, dockerhashOf(img.id)),
-        definitionHash: rendered.definitionHash,
-        size: img.size,
-        durationMs: Date.now() - started,
-        reused: true,
-        leakScan,
-        ...(await buildFacts(engine, rendered, img.id, signal)),
-      };
+      return record(img.id, img.size, { reused: true, leakScan });
     }
   }
 
@@ -335,42 +331,10 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       ...(opts.cacheFrom?.length && { cacheFrom: opts.cacheFrom }),
       signal,
     });
-    await new Promise<void>((resolve, reject) => {
-      const onEvents = (events: ReturnType<BuildStreamParser['feed']>) => {
-        for (const ev of events) {
-          if (ev.kind === 'step' && ev.step)
-            opts.onProgress?.(`step ${ev.step.n}/${ev.step.of}: ${ev.step.instruction.slice(0, 100)}`);
-        }
-      };
-      stream.on('data', (chunk: Buffer) => {
-        log.write(chunk);
-        onEvents(parser.feed(chunk));
-      });
-      stream.on('end', () => {
-        onEvents(parser.end());
-        resolve();
-      });
-      stream.on('error', reject);
-      signal.addEventListener('abort', () => reject(new InterruptedError('build interrupted')), { once: true });
-    });
-    if (parser.error !== undefined) {
-      const step = parser.step
-        ? `step ${parser.step.n}/${parser.step.of} (${parser.step.instruction.slice(0, 80)})`
-        : 'the build';
-      throw new OperationError(
-        'build-failed',
-        `${rendered.names.stem}: ${step} failed: ${parser.error.split('\n')[0]}`,
-        {
-          hint: `last lines:\n${parser.tail.slice(-10).join('\n')}\nfull log: ${logPath}`,
-        },
-      );
-    }
-    imageId = parser.imageId;
-    if (!imageId)
-      throw new OperationError(
-        'build-failed',
-        `${rendered.names.stem}: the engine reported no image (log: ${logPath})`,
-      );
+    await followBuild(stream, parser, log, signal, opts.onProgress);
+    const failure = buildFailure(parser, rendered.names.stem, logPath);
+    if (failure) throw failure;
+    imageId = parser.imageId!;
     const info = await engine.inspectImage(imageId);
     imageId = info.id;
 
@@ -380,20 +344,12 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
       leakScan = await scanAndJudge(scanCtx, imageId);
       await tagBoth(engine, imageId, tag);
     }
-    return {
+    return record(
       imageId,
-      dockerhash: dockerhashOf(imageId),
-      tag,
-      imageTag: imageTag(tag, dockerhashOf(imageId)),
-      definitionHash: rendered.definitionHash,
-      size: info.size,
-      durationMs: Date.now() - started,
-      reused: false,
-      logPath,
-      accessLogPath: server ? accessLogPath : undefined,
-      leakScan,
-      ...(await buildFacts(engine, rendered, imageId, signal, info)),
-    };
+      info.size,
+      { reused: false, logPath, accessLogPath: server ? accessLogPath : undefined, leakScan },
+      info,
+    );
   } catch (e) {
     await removeQuietly(engine, parser.containers);
     if (signal.aborted && !(e instanceof InterruptedError))

@@ -4,6 +4,7 @@
  * line, so it is parsed here and never left to dockerode's followProgress.
  * Each JSON line is checked by its schema (validate/schemas/engine.ts).
  */
+import { InterruptedError, OperationError } from '../errors';
 import { formatIssue } from '../validate/schema';
 import { buildLineAnswer } from '../validate/schemas/engine';
 
@@ -104,4 +105,57 @@ export class BuildStreamParser {
     }
     return out;
   }
+}
+
+/**
+ * Follows a build's stream to its end: every chunk to the build log and
+ * the parser, each step to `onStep`. Settles when the stream ends (the
+ * parser then holds the image or the error), rejects on a stream error or
+ * an abort. The abort listener goes with the build, not with the signal.
+ */
+export function followBuild(
+  stream: NodeJS.ReadableStream,
+  parser: BuildStreamParser,
+  log: NodeJS.WritableStream,
+  signal: AbortSignal,
+  onStep?: (line: string) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onEvents = (events: BuildEvent[]) => {
+      for (const ev of events)
+        if (ev.kind === 'step' && ev.step)
+          onStep?.(`step ${ev.step.n}/${ev.step.of}: ${ev.step.instruction.slice(0, 100)}`);
+    };
+    const onAbort = () => reject(new InterruptedError('build interrupted'));
+    const done = () => signal.removeEventListener('abort', onAbort);
+    stream.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      onEvents(parser.feed(chunk));
+    });
+    stream.on('end', () => {
+      done();
+      onEvents(parser.end());
+      resolve();
+    });
+    stream.on('error', (e) => {
+      done();
+      reject(e);
+    });
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** What a parsed build stream says went wrong, as one line naming the step, with the log's last lines as the hint. */
+export function buildFailure(parser: BuildStreamParser, stem: string, logPath: string): OperationError | undefined {
+  if (parser.error !== undefined) {
+    const step = parser.step
+      ? `step ${parser.step.n}/${parser.step.of} (${parser.step.instruction.slice(0, 80)})`
+      : 'the build';
+    return new OperationError('build-failed', `${stem}: ${step} failed: ${parser.error.split('\n')[0]}`, {
+      hint: `last lines:\n${parser.tail.slice(-10).join('\n')}\nfull log: ${logPath}`,
+    });
+  }
+  if (!parser.imageId)
+    return new OperationError('build-failed', `${stem}: the engine reported no image (log: ${logPath})`);
+  return undefined;
 }
