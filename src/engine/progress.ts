@@ -137,7 +137,7 @@ export function followBuild(
       onEvents(parser.end());
       resolve();
     });
-    stream.on('error', (e) => {
+    stream.on('error', (e: Error) => {
       done();
       reject(e);
     });
