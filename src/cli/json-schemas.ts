@@ -163,7 +163,7 @@ export const JSON_DOCUMENTS = {
     deleted: z.array(str),
     kept: z.array(o({ name: str, kind: z.enum(['grace', 'backup-failed']), why: str })),
   }),
-  restore: o({ ok, restored: str }),
+  restore: o({ ok, restored: str, already: z.boolean().optional() }),
   test: o({
     ok: z.boolean(),
     run: testRun,

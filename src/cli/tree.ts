@@ -296,7 +296,10 @@ export function registerRetire(program: Command): void {
         const tree = await openTree(resolveRoot(flags.root), false);
         const r = await restore(tree, name, { dir: flags.dir, signal: io.signal });
         if (io.json) io.stdout(jsonDoc({ ok: true, ...r }));
-        else io.stdout(`restored ${r.restored}\n`);
+        else
+          io.stdout(
+            r.already ? `${r.restored} is in the tree already; nothing to restore\n` : `restored ${r.restored}\n`,
+          );
       }, flags);
     });
 }

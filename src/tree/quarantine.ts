@@ -8,7 +8,7 @@ import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError, RefusedError, throwIfAborted } from '../errors';
-import { fsyncPath, writeFileAtomic } from '../util/files';
+import { fsyncPath } from '../util/files';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
 import { parseSifFileName } from '../recipe/names';
@@ -40,12 +40,6 @@ export function sameStatSync(tree: Tree, rel: string, key: StatKey | undefined):
  */
 function sameContentStat(a: StatKey, b: StatKey): boolean {
   return a.size === b.size && a.ino === b.ino && a.mtimeMs === b.mtimeMs;
-}
-
-/** Adds the quarantined file's stat to its retired record (see retiredRecordSchema's `stat`). */
-export async function recordQuarantinedStat(manifest: string, stat: StatKey): Promise<void> {
-  const record = readRetiredRecord(await fs.readFile(manifest, 'utf8'));
-  if (record) await writeFileAtomic(manifest, JSON.stringify({ ...record, stat }, null, 2) + '\n');
 }
 
 export interface Quarantined {
@@ -176,11 +170,47 @@ export async function purge(
   );
 }
 
+/** The images `matches` takes that are in the tree's own directories (not in the quarantine). */
+async function inTree(
+  tree: Tree,
+  matches: (name: string) => boolean,
+  dir?: string,
+): Promise<Array<{ dir: string; name: string }>> {
+  const out: Array<{ dir: string; name: string }> = [];
+  for (const d of dir ? [dir] : [TESTED, EASYBUILD])
+    for (const n of await fs.readdir(path.join(tree.root, d)).catch(() => [] as string[]))
+      if (n.endsWith('.sif') && !n.startsWith('.') && matches(n)) out.push({ dir: d, name: n });
+  return out;
+}
+
+/**
+ * The ledger vouches again for a restored image its record says was left
+ * untouched in the quarantine (and for its other names it vouched for
+ * before the move); then its record leaves the quarantine. The record goes
+ * last, so a restore stopped after its move is finished by running it again.
+ */
+async function finishRestore(tree: Tree, dir: string, name: string, vouched: string[]): Promise<void> {
+  const rel = `${dir}/${name}`;
+  const target = path.join(tree.root, rel);
+  const { manifest } = quarantinePaths(tree, dir, name);
+  const record = await fs.readFile(manifest, 'utf8').then(readRetiredRecord, () => undefined);
+  const entry = await readLedger(tree, name);
+  const untouched = record?.stat !== undefined && sameContentStat(record.stat, statKey(fsSync.statSync(target)));
+  if (entry && (untouched || vouched.length)) {
+    const ino = fsSync.statSync(target).ino;
+    // Another vouched name of the same inode vouches for this one too.
+    const again = untouched || vouched.some((r) => entry.hashed[r].ino === ino) ? [rel, ...vouched] : vouched;
+    for (const r of again) entry.hashed[r] = statKey(fsSync.statSync(path.join(tree.root, r)));
+    await writeLedger(tree, entry);
+  }
+  await fs.rm(manifest, { force: true });
+}
+
 export async function restore(
   tree: Tree,
   nameArg: string,
   opts: { dir?: string; signal?: AbortSignal } = {},
-): Promise<{ restored: string }> {
+): Promise<{ restored: string; already?: boolean }> {
   // A dockerhash (what status, module names and retire's plan show) or a file name.
   const byHash: boolean = isValidName('dockerhash', nameArg);
   const name: string = byHash
@@ -188,11 +218,14 @@ export async function restore(
     : checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
   if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD)
     throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
-  const matches = (q: Quarantined) => (byHash ? parseSifFileName(q.name)?.dockerhash === name : q.name === name);
-  const find = async () => {
-    const hits = (await listQuarantine(tree)).filter((q) => matches(q) && (!opts.dir || q.dir === opts.dir));
+  const matchesName = (n: string) => (byHash ? parseSifFileName(n)?.dockerhash === name : n === name);
+  /** What is in the quarantine to restore; else the image already back in the tree (a rerun), found once. */
+  const find = async (): Promise<{ hits: Quarantined[] } | { back: { dir: string; name: string } }> => {
+    const hits = (await listQuarantine(tree)).filter((q) => matchesName(q.name) && (!opts.dir || q.dir === opts.dir));
     const where = `the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`;
-    if (!hits.length)
+    if (!hits.length) {
+      const back = await inTree(tree, matchesName, opts.dir);
+      if (back.length === 1) return { back: back[0] };
       throw new InputError(
         'not-quarantined',
         byHash ? `no image with dockerhash ${name} is in ${where}` : `${name} is not in ${where}`,
@@ -200,6 +233,7 @@ export async function restore(
           hint: 'sifkit status lists the images in the tree; retired ones are under .sifkit/quarantine/',
         },
       );
+    }
     const names = [...new Set(hits.map((q) => q.name))];
     if (names.length > 1)
       throw new InputError(
@@ -211,21 +245,28 @@ export async function restore(
       );
     if (hits.length > 1)
       throw new InputError('ambiguous', `${names[0]} is quarantined from both ${TESTED} and ${EASYBUILD}; give --dir`);
-    return hits;
+    return { hits };
   };
   // Bad names are refused before the lock is taken; found again under it.
   await find();
-  return mutate(tree, 'restore', opts.signal, async (changes) => {
-    const hits = await find();
-    const q = hits[0];
+  return mutate<{ restored: string; already?: boolean }>(tree, 'restore', opts.signal, async (changes) => {
+    const found = await find();
+    if ('back' in found) {
+      // Restored already: a run stopped after its move left the quarantine's record; this finishes it.
+      const rel = `${found.back.dir}/${found.back.name}`;
+      const left = fsSync.existsSync(quarantinePaths(tree, found.back.dir, found.back.name).manifest);
+      if (left) await finishRestore(tree, found.back.dir, found.back.name, []);
+      return {
+        value: { restored: rel, already: true },
+        files: left ? [{ path: rel, op: 'restore finished' }] : [],
+      };
+    }
+    const q = found.hits[0];
     const target = path.join(tree.root, q.dir, q.name);
     if (fsSync.existsSync(target))
       throw new RefusedError('exists', `${q.dir}/${q.name} exists again; not overwriting it`);
     const rel = `${q.dir}/${q.name}`;
-    // Untouched since retire vouched for it: the ledger vouches again, so status does not call it changed.
     const entry = await readLedger(tree, q.name);
-    const untouched =
-      q.manifest?.stat !== undefined && sameContentStat(q.manifest.stat, statKey(fsSync.statSync(q.file)));
     // The rename moves the inode's ctime: the names of a hard-linked image the ledger vouched for stay vouched.
     const vouched = entry
       ? Object.keys(entry.hashed).filter((r) => r !== rel && sameStatSync(tree, r, entry.hashed[r]))
@@ -233,17 +274,10 @@ export async function restore(
     await fs.rename(q.file, target);
     changes.made(() => fs.rename(target, q.file));
     await fsyncPath(path.dirname(target));
-    if (entry && (untouched || vouched.length)) {
-      const ino = fsSync.statSync(target).ino;
-      // Another vouched name of the same inode vouches for this one too.
-      const again = untouched || vouched.some((r) => entry.hashed[r].ino === ino) ? [rel, ...vouched] : vouched;
-      for (const r of again) entry.hashed[r] = statKey(fsSync.statSync(path.join(tree.root, r)));
-      await writeLedger(tree, entry);
-    }
-    await fs.rm(`${q.file}.retired.json`, { force: true });
+    await finishRestore(tree, q.dir, q.name, vouched);
     return {
-      value: { restored: `${q.dir}/${q.name}` },
-      files: [{ path: `${q.dir}/${q.name}`, op: 'restored from quarantine' }],
+      value: { restored: rel },
+      files: [{ path: rel, op: 'restored from quarantine' }],
     };
   });
 }

@@ -20,7 +20,7 @@ import { symlinkAtomic } from './atomic';
 import { SIF_IMAGES, type Tree } from './root';
 import { planRetire, type Plan } from './retire-plan';
 import { gatherImages, gatherLinks, scanEasyconfigs } from './retire-gather';
-import { quarantinePaths, recordQuarantinedStat, sameStatSync } from './quarantine';
+import { quarantinePaths, sameStatSync } from './quarantine';
 
 export * from './retire-plan';
 export * from './retire-gather';
@@ -118,29 +118,38 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
             )
           : [];
         await fs.mkdir(path.dirname(q.file), { recursive: true });
+        const rel = `${d.dir}/${d.name}`;
+        // The stat the content was vouched for, as the quarantine will hold it (a rename keeps size, inode and
+        // mtime): restore carries it back. In the record from the start, so no stop can leave a record without it.
+        const stat =
+          entry && sameStatSync(tree, rel, entry.hashed[rel])
+            ? statKey(fsSync.statSync(path.join(tree.root, rel)))
+            : undefined;
         // The record first, then the one rename: a crash leaves the file in one place or the other.
         await writeFileAtomic(
           q.manifest,
           JSON.stringify(
-            { name: d.name, dir: d.dir, retiredAt: new Date().toISOString(), rule: d.rule, by: os.userInfo().username },
+            {
+              name: d.name,
+              dir: d.dir,
+              retiredAt: new Date().toISOString(),
+              rule: d.rule,
+              by: os.userInfo().username,
+              ...(stat ? { stat } : {}),
+            },
             null,
             2,
           ) + '\n',
         );
-        const vouchedHere = entry
-          ? sameStatSync(tree, `${d.dir}/${d.name}`, entry.hashed[`${d.dir}/${d.name}`])
-          : false;
         // A link (in a development clone) moves as a link: the file it points at is never touched.
-        await fs.rename(path.join(tree.root, d.dir, d.name), q.file);
+        await fs.rename(path.join(tree.root, rel), q.file);
         changes.made();
         await fsyncPath(path.join(tree.root, d.dir));
         if (entry) {
-          delete entry.hashed[`${d.dir}/${d.name}`];
-          for (const rel of vouched) entry.hashed[rel] = statKey(fsSync.statSync(path.join(tree.root, rel)));
+          delete entry.hashed[rel];
+          for (const r of vouched) entry.hashed[r] = statKey(fsSync.statSync(path.join(tree.root, r)));
           await writeLedger(tree, entry);
         }
-        // The stat the content was vouched for, as it is in the quarantine: restore carries it back.
-        if (vouchedHere) await recordQuarantinedStat(q.manifest, statKey(fsSync.statSync(q.file)));
         files.push({ path: `${d.dir}/${d.name}`, op: `quarantined (${d.rule})` });
       }
       return { value: { plan, applied: true }, files, detail: { retired: files.length } };

@@ -9,7 +9,7 @@ import { parseSifFileName } from '../recipe/names';
 import { TEMP_MARKER } from '../util/files';
 import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
-import { scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
+import { sameStat, scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { describeLock, lockHolder } from './lock';
 import { checkTested, loadTrustPolicy, requireBuildSignature, testedSignaturePath } from './trust';
 import { ExitCode, isSifkitError } from '../errors';
@@ -23,6 +23,7 @@ export type ProblemKind =
   | 'link-name'
   | 'checksum-mismatch'
   | 'checksum-unrecorded'
+  | 'checksum-stale'
   | 'unreadable'
   | 'temp-leftover'
   | 'bad-name'
@@ -110,7 +111,10 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       message: `held by ${describeLock(holder)}; the next mutating command (or verify --repair) breaks it`,
       repairable: true,
     });
-  for (const dir of holder?.live ? [] : [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state]) {
+  const dirs = [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state];
+  // retire writes each image's record into the quarantine before moving the image there.
+  dirs.push(path.join(tree.quarantine, TESTED), path.join(tree.quarantine, EASYBUILD));
+  for (const dir of holder?.live ? [] : dirs) {
     for (const name of await entries(dir)) {
       if (!name.includes(TEMP_MARKER) || liveTemp(name)) continue;
       const p = path.join(dir, name);
@@ -170,8 +174,22 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       }
       if (parsed.ext !== 'sif') continue;
       const e = ledger.get(name);
+      const recorded = e?.hashed[rel];
       const state = await checkFile(tree, e, rel, opts.deep, opts.signal);
       if (state === 'ok') touched.add(e as LedgerEntry);
+      // Same content, but the stat the ledger vouches by is not this file's (a command stopped between moving
+      // or linking the image and recording it): status calls it changed until the stat is recorded again.
+      if (state === 'ok' && !sameStat(recorded, statKey(await fs.stat(abs)))) {
+        const problem: Problem = {
+          kind: 'checksum-stale',
+          path: rel,
+          message:
+            'content matches the recorded sha256, but the ledger has not recorded the file as it is now (status says changed)',
+          repairable: true,
+        };
+        if (opts.repair) problem.repaired = 'recorded again';
+        add(problem);
+      }
       if (state === 'mismatch')
         add({
           kind: 'checksum-mismatch',
@@ -248,7 +266,31 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
         () => true,
         () => false,
       ));
-    if (exists) continue;
+    if (exists) {
+      // A path the record still vouches for that holds no file (a retire stopped between its move and its record).
+      for (const rel of Object.keys(e.hashed)) {
+        if (
+          await fs.lstat(path.join(tree.root, rel)).then(
+            () => true,
+            () => false,
+          )
+        )
+          continue;
+        const problem: Problem = {
+          kind: 'checksum-stale',
+          path: rel,
+          message: `the ledger still records ${e.name} here, where there is no file`,
+          repairable: true,
+        };
+        if (opts.repair) {
+          delete e.hashed[rel];
+          touched.add(e);
+          problem.repaired = 'record dropped';
+        }
+        add(problem);
+      }
+      continue;
+    }
     const problem: Problem = {
       kind: 'ledger-orphan',
       path: path.relative(tree.root, ledgerPath(tree, e.name)),

@@ -1,0 +1,353 @@
+/**
+ * Kill points for the tree's mutating commands: each command runs on a
+ * small real tree (tiny SIFs, prepared in this process through the same
+ * library calls the commands make) with test/support/kill-hook.js loaded,
+ * which stops it just before its N-th file-system write under the tree,
+ * with SIGKILL or SIGINT. A point is a step of the command, never an
+ * instant. After each stop the harness asks what a user would:
+ *   - do `status` and `verify` run, and agree (an image `status` calls
+ *     changed is one `verify` names; a ledger record with no file, a temp
+ *     file, a stale lock are named by `verify`)?
+ *   - does a link in sif-images/ point at a missing SIF (never allowed)?
+ *   - after Ctrl-C: exit 130, no temp file, no lock left behind?
+ *   - does running the same command again finish it (exit 0), and does the
+ *     tree then equal, file for file (times aside), the tree an
+ *     uninterrupted run made, with `verify` clean and nothing `changed`?
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parsePolicy } from '../../src/tree/policy';
+import { promote } from '../../src/tree/promote';
+import { retire } from '../../src/tree/retire';
+import { initTree, type Tree } from '../../src/tree/root';
+import { stage } from '../../src/tree/stage';
+import { treeStatus, type TreeStatus } from '../../src/tree/status';
+import { lockHolder, type LockState } from '../../src/tree/lock';
+import { verifyTree, type Problem } from '../../src/tree/verify';
+import { writeLedger, type LedgerEntry } from '../../src/tree/ledger';
+import { TEMP_MARKER } from '../../src/util/files';
+import { hostTag } from '../../src/util/process';
+import { CLI } from './cli';
+import { makeSif } from './sifs';
+
+const HOOK = path.join(__dirname, 'kill-hook.js');
+export const STEM = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
+export const hash = (i: number) => `00000000000${i}`;
+export const sifName = (i: number) => `${STEM}-dockerhash-${hash(i)}.sif`;
+
+/** The inputs every case shares: three SIFs of one stem (1 oldest), an archive, a retention policy. */
+export interface Inputs {
+  dir: string;
+  sif: (i: number) => string;
+  archive: string;
+  policy: string;
+}
+
+export async function makeInputs(dir: string): Promise<Inputs> {
+  await fs.mkdir(dir, { recursive: true });
+  for (const i of [1, 2, 3])
+    await makeSif(path.join(dir, `src-${i}.sif`), {
+      stem: STEM,
+      dockerhash: hash(i),
+      created: `2026-0${i}-01T00:00:00Z`,
+      params: { rocm: '6.2.0' },
+    });
+  await fs.writeFile(path.join(dir, 'src-2.tar'), 'an archive stands in here\n');
+  await fs.writeFile(
+    path.join(dir, 'policy.yaml'),
+    `directories:
+  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
+  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
+quarantine_days: 30
+`,
+  );
+  return {
+    dir,
+    sif: (i) => path.join(dir, `src-${i}.sif`),
+    archive: path.join(dir, 'src-2.tar'),
+    policy: path.join(dir, 'policy.yaml'),
+  };
+}
+
+export interface Scenario {
+  name: string;
+  /** The tree before the command, made in this process. */
+  prepare(tree: Tree, inputs: Inputs): Promise<void>;
+  args(root: string, inputs: Inputs): string[];
+}
+
+async function policyOf(inputs: Inputs) {
+  return parsePolicy(await fs.readFile(inputs.policy, 'utf8'), inputs.policy);
+}
+
+async function promoted(tree: Tree, inputs: Inputs, which: number[]): Promise<void> {
+  for (const i of which) {
+    await stage(tree, inputs.sif(i));
+    await promote(tree, sifName(i), { to: 'all', compat: false });
+  }
+}
+
+/** A process that has ended, for leftovers "of a dead process". */
+function deadPid(): number {
+  return Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'stage',
+    prepare: (tree, inputs) => promoted(tree, inputs, [1]),
+    args: (root, inputs) => ['stage', inputs.sif(2), '--archive', inputs.archive, '--untested', '--root', root],
+  },
+  {
+    name: 'promote',
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1]);
+      await stage(tree, inputs.sif(2));
+    },
+    args: (root) => ['promote', sifName(2), '--to', 'all', '--root', root],
+  },
+  {
+    name: 'retire --apply',
+    prepare: (tree, inputs) => promoted(tree, inputs, [1, 2, 3]),
+    args: (root, inputs) => ['retire', '--apply', '--policy', inputs.policy, '--root', root],
+  },
+  {
+    name: 'restore',
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1, 2, 3]);
+      await retire(tree, { policy: await policyOf(inputs), apply: true });
+    },
+    args: (root) => ['restore', hash(2), '--dir', 'easybuild-sif-images', '--root', root],
+  },
+  {
+    name: 'retire --purge',
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1, 2, 3]);
+      await retire(tree, { policy: await policyOf(inputs), apply: true });
+    },
+    args: (root, inputs) => ['retire', '--purge', '--grace-days', '0', '--policy', inputs.policy, '--root', root],
+  },
+  {
+    name: 'verify --repair',
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1, 2]);
+      // What killed commands leave: a temp file and a lock of a dead process, a record with no file, an unreadable image.
+      const pid = deadPid();
+      await fs.writeFile(
+        path.join(tree.tested, `.${sifName(3)}${TEMP_MARKER}${hostTag()}-${pid}-0123abcd`),
+        'half a copy',
+      );
+      await fs.mkdir(tree.lock);
+      await fs.writeFile(
+        path.join(tree.lock, 'owner.json'),
+        JSON.stringify({
+          host: (await import('node:os')).hostname(),
+          pid,
+          user: 'x',
+          command: 'x',
+          since: '',
+          token: 't',
+        }),
+      );
+      const orphan: LedgerEntry = {
+        name: sifName(3),
+        sha256: '0'.repeat(64),
+        size: 1,
+        stem: STEM,
+        dockerhash: hash(3),
+        params: {},
+        labels: {},
+        stagedAt: '2026-03-01T00:00:00Z',
+        stagedBy: 'test',
+        hashed: {},
+      };
+      await writeLedger(tree, orphan);
+      await fs.chmod(path.join(tree.tested, sifName(1)), 0o600);
+    },
+    args: (root) => ['verify', '--repair', '--root', root],
+  },
+];
+
+export type KillSignal = 'SIGKILL' | 'SIGINT';
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}, hook = false): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(hook ? ['--require', HOOK] : []), CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1', SIFKIT_LOCK_WAIT_MS: '20000', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** The command under the hook: with `at`, stopped by `signal` just before its at-th write; the writes it made, in order. */
+export async function runHooked(
+  args: string[],
+  root: string,
+  logFile: string,
+  at?: number,
+  signal: KillSignal = 'SIGKILL',
+): Promise<Run & { writes: string[] }> {
+  await fs.rm(logFile, { force: true });
+  const r = await run(
+    args,
+    {
+      SIFKIT_KILLHOOK_UNDER: root,
+      SIFKIT_KILLHOOK_LOG: logFile,
+      ...(at ? { SIFKIT_KILLHOOK_AT: String(at), SIFKIT_KILLHOOK_SIGNAL: signal } : {}),
+    },
+    true,
+  );
+  const writes = (await fs.readFile(logFile, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.replace(root, 'ROOT').replace(/\.sifkit-tmp-[^/ ]+/g, '.sifkit-tmp-…'));
+  return { ...r, writes };
+}
+
+export async function prepareCase(dir: string, sc: Scenario, inputs: Inputs): Promise<Tree> {
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  const { tree } = await initTree(path.join(dir, 'root'));
+  await sc.prepare(tree, inputs);
+  return tree;
+}
+
+const TIME_KEYS = new Set(['stagedAt', 'retiredAt', 'since']);
+
+/** A JSON file with its times and stat keys left out (a kill and a rerun may not keep them), but every key kept. */
+function timeless(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(timeless);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !TIME_KEYS.has(k))
+        .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x)]),
+    );
+  return v;
+}
+
+/** The tree, file for file: type, mode, links per inode, content (JSON without times), link text. Not the audit log. */
+export async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await fs.readdir(path.join(root, rel))).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (r === '.sifkit/audit.log') continue;
+      const abs = path.join(root, r);
+      const st = await fs.lstat(abs);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isDirectory()) {
+        out[r] = `dir ${mode}`;
+        await walk(r);
+      } else if (st.isSymbolicLink()) out[r] = `link ${await fs.readlink(abs)}`;
+      else {
+        const body = await fs.readFile(abs);
+        out[r] = `file ${mode} x${st.nlink} ${
+          name.endsWith('.json')
+            ? JSON.stringify(timeless(JSON.parse(body.toString('utf8'))))
+            : createHash('sha256').update(body).digest('hex')
+        }`;
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** Paths under the tree that carry our temp marker (what a user sees with ls -a). */
+async function temps(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name.includes(TEMP_MARKER)) out.push(r);
+      else if (e.isDirectory()) await walk(r);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/**
+ * What is wrong with the tree after a stop, as a user would find it; empty
+ * when status and verify run, agree, and nothing points at a missing SIF.
+ */
+export async function disagreements(tree: Tree, sig: KillSignal, killed: Run): Promise<string[]> {
+  const out: string[] = [];
+  // What `status --json` and `verify --json` print, asked in this process (a CLI start each would double the time).
+  let status: TreeStatus;
+  let problems: Problem[];
+  let lock: LockState | undefined;
+  try {
+    [status, problems, lock] = await Promise.all([treeStatus(tree), verifyTree(tree), lockHolder(tree.lock)]);
+  } catch (e) {
+    return [`status or verify failed: ${(e as Error).stack}`];
+  }
+  const named = (p: string, kinds?: string[]) =>
+    problems.some((x) => x.path === p && (!kinds || kinds.includes(x.kind)));
+  for (const l of status.links) if (l.dangling) out.push(`sif-images/${l.name} points at a missing SIF`);
+  for (const img of status.images)
+    if (img.checksum === 'changed' && !img.dirs.some((d) => named(`${d}/${img.name}`)))
+      out.push(`status calls ${img.name} changed, verify names no problem with it`);
+  for (const t of await temps(tree.root)) {
+    const inLock = t.startsWith('.sifkit/lock/') || t.startsWith('.sifkit/lock.break/');
+    if (!inLock && !named(t, ['temp-leftover'])) out.push(`${t}: a temp file verify does not name`);
+  }
+  for (const name of await fs.readdir(tree.ledger).catch(() => [] as string[])) {
+    if (name.includes(TEMP_MARKER)) continue;
+    const image = name.replace(/\.json$/, '');
+    const somewhere = await Promise.all(
+      [
+        tree.tested,
+        tree.easybuild,
+        path.join(tree.quarantine, 'tested-containers'),
+        path.join(tree.quarantine, 'easybuild-sif-images'),
+      ].map((d) =>
+        fs.lstat(path.join(d, image)).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    if (!somewhere.some(Boolean) && !named(`.sifkit/ledger/${name}`, ['ledger-orphan']))
+      out.push(`.sifkit/ledger/${name}: a record of no file that verify does not name`);
+  }
+  if (lock && !named('.sifkit/lock', ['stale-lock'])) out.push('a lock is left that verify does not name');
+  if (sig === 'SIGINT') {
+    if (killed.code !== 130) out.push(`Ctrl-C: exit ${killed.code} (signal ${killed.signal}), not 130`);
+    const left = await temps(tree.root);
+    if (left.length) out.push(`Ctrl-C left temp files: ${left.join(', ')}`);
+    if (lock) out.push('Ctrl-C left the lock behind');
+  }
+  return out;
+}
+
+/** After the rerun: what differs from the uninterrupted run's tree, and what status and verify still find. */
+export async function endStateProblems(tree: Tree, reference: Record<string, string>): Promise<string[]> {
+  const out: string[] = [];
+  const problems = await verifyTree(tree);
+  for (const p of problems) out.push(`verify after the rerun: ${p.kind} ${p.path}`);
+  for (const img of (await treeStatus(tree)).images)
+    if (img.checksum !== 'ok-cached') out.push(`status after the rerun: ${img.name} ${img.checksum}`);
+  const now = await snapshot(tree.root);
+  for (const k of new Set([...Object.keys(now), ...Object.keys(reference)]))
+    if (now[k] !== reference[k]) out.push(`${k}: ${now[k] ?? 'absent'}, uninterrupted: ${reference[k] ?? 'absent'}`);
+  return out;
+}
+
+export { run as runCliPlain };
