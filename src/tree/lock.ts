@@ -282,6 +282,20 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
   };
 }
 
+/**
+ * Clears the break lock of `dir` when its holder died (a process killed
+ * while it removed the main lock), for verify --repair, which holds the
+ * main lock. underBreakLock removes a dead break lock on sight; taking and
+ * releasing it once more leaves none.
+ */
+export async function clearDeadBreakLock(
+  dir: string,
+  staleMs = staleMsFromEnv(),
+  clock: Clock = realClock,
+): Promise<void> {
+  for (let i = 0; i < 3; i++) if (await underBreakLock(dir, staleMs, clock, async () => undefined)) return;
+}
+
 /** Who holds the lock now, how old its heartbeat is, and whether it is live; undefined when free. */
 export async function lockHolder(dir: string, staleMs = staleMsFromEnv()): Promise<LockState | undefined> {
   return readLock(dir, staleMs);

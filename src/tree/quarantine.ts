@@ -154,9 +154,11 @@ export async function purge(
             continue;
           }
         }
+        // The record first: a stop between the two leaves the image, which a rerun purges (judged by its own
+        // time, never later than by the record's), never a record of nothing that no purge would list.
+        await fs.rm(`${q.file}.retired.json`, { force: true });
         await fs.rm(q.file);
         changes.made();
-        await fs.rm(`${q.file}.retired.json`, { force: true });
         await fsyncPath(path.dirname(q.file));
         // The checksum record goes with the last copy of the image.
         const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));

@@ -10,7 +10,7 @@ import { TEMP_MARKER } from '../util/files';
 import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
 import { sameStat, scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
-import { describeLock, lockHolder } from './lock';
+import { clearDeadBreakLock, describeLock, lockHolder } from './lock';
 import { checkTested, loadTrustPolicy, requireBuildSignature, testedSignaturePath } from './trust';
 import { ExitCode, isSifkitError } from '../errors';
 import { EASYBUILD, SIF_IMAGES, STATE, TESTED, inside, type Tree } from './root';
@@ -28,6 +28,7 @@ export type ProblemKind =
   | 'temp-leftover'
   | 'bad-name'
   | 'ledger-orphan'
+  | 'retired-orphan'
   | 'ledger-damaged'
   | 'stale-lock'
   | 'not-its-conversion'
@@ -111,6 +112,21 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       message: `held by ${describeLock(holder)}; the next mutating command (or verify --repair) breaks it`,
       repairable: true,
     });
+  // The short lock taken to remove the main one, left by a process killed right then.
+  const brk = await lockHolder(`${tree.lock}.break`);
+  if (brk && !brk.live && !holder?.live) {
+    const problem: Problem = {
+      kind: 'stale-lock',
+      path: path.relative(tree.root, `${tree.lock}.break`),
+      message: `held by ${describeLock(brk)}; the next removal of the lock (or verify --repair) breaks it`,
+      repairable: true,
+    };
+    if (opts.repair) {
+      await clearDeadBreakLock(tree.lock);
+      problem.repaired = 'broken';
+    }
+    add(problem);
+  }
   const dirs = [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state];
   // retire writes each image's record into the quarantine before moving the image there.
   dirs.push(path.join(tree.quarantine, TESTED), path.join(tree.quarantine, EASYBUILD));
@@ -126,6 +142,32 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       };
       if (opts.repair) {
         await fs.rm(p, { recursive: true, force: true });
+        problem.repaired = 'removed';
+      }
+      add(problem);
+    }
+  }
+
+  // A retired record whose image is not beside it (retire stopped before its move, restore or purge after).
+  for (const dir of holder?.live ? [] : [TESTED, EASYBUILD]) {
+    for (const name of await entries(path.join(tree.quarantine, dir))) {
+      if (!name.endsWith('.sif.retired.json') || name.includes(TEMP_MARKER)) continue;
+      const p = path.join(tree.quarantine, dir, name);
+      if (
+        await fs.lstat(p.slice(0, -'.retired.json'.length)).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue;
+      const problem: Problem = {
+        kind: 'retired-orphan',
+        path: path.relative(tree.root, p),
+        message: 'the record of a retired image that is not in the quarantine',
+        repairable: true,
+      };
+      if (opts.repair) {
+        await fs.rm(p, { force: true });
         problem.repaired = 'removed';
       }
       add(problem);

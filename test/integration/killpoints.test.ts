@@ -4,7 +4,7 @@
  * (test/support/killpoints.ts). The points are steps, not instants: the
  * hook counts the command's writes and stops it before the N-th. CI runs a
  * seeded sample of the points (SIFKIT_KILLPOINTS per command and signal,
- * default 2; `all` sweeps every write); SIFKIT_KILLPOINTS_SEED replays one.
+ * default 1; `all` sweeps every write); SIFKIT_KILLPOINTS_SEED replays one.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +20,7 @@ import {
   runCliPlain,
   runHooked,
   snapshot,
+  temps,
   type KillSignal,
   type Scenario,
 } from '../support/killpoints';
@@ -27,15 +28,20 @@ import {
 jest.setTimeout(600_000);
 
 const seed = Number(process.env.SIFKIT_KILLPOINTS_SEED ?? '6060');
-const per = process.env.SIFKIT_KILLPOINTS ?? '2';
+const per = process.env.SIFKIT_KILLPOINTS ?? '1';
 const SIGNALS: KillSignal[] = ['SIGKILL', 'SIGINT'];
 
-/** The points to stop at, of 1..writes: all of them, or `n` drawn by the seed (distinct, sorted). */
-function points(writes: number, rnd: () => number): number[] {
-  const all = Array.from({ length: writes }, (_, i) => i + 1);
+/**
+ * The points to stop at, of the uninterrupted run's writes (1-based): all
+ * of them, or `per` drawn by the seed among the command's own (the lock's
+ * are alike for every command, and test/integration/lock.test.ts has them).
+ */
+function points(writes: string[], rnd: () => number): number[] {
+  const all = writes.map((_, i) => i + 1);
   if (per === 'all') return all;
+  const own = all.filter((n) => !/ ROOT\/\.sifkit\/\.?lock/.test(writes[n - 1]));
   const picked = new Set<number>();
-  while (picked.size < Math.min(Number(per), writes)) picked.add(all[Math.floor(rnd() * writes)]);
+  while (picked.size < Math.min(Number(per), own.length)) picked.add(own[Math.floor(rnd() * own.length)]);
   return [...picked].sort((a, b) => a - b);
 }
 
@@ -60,13 +66,21 @@ describe(`kill points: each tree command stopped before each of its writes (seed
       const failures: string[] = [];
       let swept = 0;
       for (const sig of SIGNALS) {
-        for (const at of points(ref.writes.length, rnd)) {
+        for (const at of points(ref.writes, rnd)) {
           swept++;
           const where = `seed ${seed}: ${sc.name}, ${sig} before write ${at}/${ref.writes.length} (${ref.writes[at - 1]})`;
           const tree = await prepareCase(dir(`${sig}-${at}`), sc, inputs);
           const args = sc.args(tree.root, inputs);
+          const before = await temps(tree.root);
           const killed = await runHooked(args, tree.root, path.join(dir(`${sig}-${at}`), 'log'), at, sig);
-          for (const d of await disagreements(tree, sig, killed)) failures.push(`${where}: ${d}`);
+          for (const d of await disagreements(
+            tree,
+            sig,
+            killed,
+            before,
+            sc.easyconfigs ? inputs.easyconfigs : undefined,
+          ))
+            failures.push(`${where}: ${d}`);
           const again = await runCliPlain(args);
           if (again.code !== 0) failures.push(`${where}: the rerun exit ${again.code}: ${again.stderr.trim()}`);
           // What a stop leaves that the rerun does not take back (its temp files, a stale stat) is verify --repair's.

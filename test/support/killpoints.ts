@@ -20,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parsePolicy } from '../../src/tree/policy';
 import { promote } from '../../src/tree/promote';
-import { retire } from '../../src/tree/retire';
+import { retire, scanEasyconfigs } from '../../src/tree/retire';
 import { initTree, type Tree } from '../../src/tree/root';
 import { stage } from '../../src/tree/stage';
 import { treeStatus, type TreeStatus } from '../../src/tree/status';
@@ -43,6 +43,8 @@ export interface Inputs {
   sif: (i: number) => string;
   archive: string;
   policy: string;
+  /** An EasyConfig checkout whose one active EasyConfig names image 1. */
+  easyconfigs: string;
 }
 
 export async function makeInputs(dir: string): Promise<Inputs> {
@@ -63,8 +65,12 @@ export async function makeInputs(dir: string): Promise<Inputs> {
 quarantine_days: 30
 `,
   );
+  const eb = path.join(dir, 'easyconfigs', 'easybuild', 'easyconfigs', 'l', 'lumi-mpi4py');
+  await fs.mkdir(eb, { recursive: true });
+  await fs.writeFile(path.join(eb, 'lumi-mpi4py-1.eb'), `local_dockerhash = '${hash(1)}'\n`);
   return {
     dir,
+    easyconfigs: path.join(dir, 'easyconfigs'),
     sif: (i) => path.join(dir, `src-${i}.sif`),
     archive: path.join(dir, 'src-2.tar'),
     policy: path.join(dir, 'policy.yaml'),
@@ -73,6 +79,8 @@ quarantine_days: 30
 
 export interface Scenario {
   name: string;
+  /** The command reads the EasyConfig checkout: what an active EasyConfig names must stay in easybuild-sif-images. */
+  easyconfigs?: boolean;
   /** The tree before the command, made in this process. */
   prepare(tree: Tree, inputs: Inputs): Promise<void>;
   args(root: string, inputs: Inputs): string[];
@@ -110,8 +118,18 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'retire --apply',
+    easyconfigs: true,
     prepare: (tree, inputs) => promoted(tree, inputs, [1, 2, 3]),
-    args: (root, inputs) => ['retire', '--apply', '--policy', inputs.policy, '--root', root],
+    args: (root, inputs) => [
+      'retire',
+      '--apply',
+      '--policy',
+      inputs.policy,
+      '--easyconfigs',
+      inputs.easyconfigs,
+      '--root',
+      root,
+    ],
   },
   {
     name: 'restore',
@@ -270,7 +288,7 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
 }
 
 /** Paths under the tree that carry our temp marker (what a user sees with ls -a). */
-async function temps(root: string): Promise<string[]> {
+export async function temps(root: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (rel: string): Promise<void> => {
     for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
@@ -287,8 +305,19 @@ async function temps(root: string): Promise<string[]> {
  * What is wrong with the tree after a stop, as a user would find it; empty
  * when status and verify run, agree, and nothing points at a missing SIF.
  */
-export async function disagreements(tree: Tree, sig: KillSignal, killed: Run): Promise<string[]> {
+export async function disagreements(
+  tree: Tree,
+  sig: KillSignal,
+  killed: Run,
+  /** The temp files there were before the command (the repair scenario plants some). */
+  before: string[],
+  easyconfigs?: string,
+): Promise<string[]> {
   const out: string[] = [];
+  if (easyconfigs)
+    for (const [dockerhash, ebs] of await scanEasyconfigs(easyconfigs))
+      if (!(await fs.stat(path.join(tree.easybuild, `${STEM}-dockerhash-${dockerhash}.sif`)).catch(() => undefined)))
+        out.push(`${ebs.join(', ')} names ${dockerhash}, which is not in easybuild-sif-images`);
   // What `status --json` and `verify --json` print, asked in this process (a CLI start each would double the time).
   let status: TreeStatus;
   let problems: Problem[];
@@ -328,9 +357,11 @@ export async function disagreements(tree: Tree, sig: KillSignal, killed: Run): P
       out.push(`.sifkit/ledger/${name}: a record of no file that verify does not name`);
   }
   if (lock && !named('.sifkit/lock', ['stale-lock'])) out.push('a lock is left that verify does not name');
+  if ((await lockHolder(`${tree.lock}.break`)) && !named('.sifkit/lock.break', ['stale-lock']))
+    out.push('a lock.break is left that verify does not name');
   if (sig === 'SIGINT') {
     if (killed.code !== 130) out.push(`Ctrl-C: exit ${killed.code} (signal ${killed.signal}), not 130`);
-    const left = await temps(tree.root);
+    const left = (await temps(tree.root)).filter((t) => !before.includes(t));
     if (left.length) out.push(`Ctrl-C left temp files: ${left.join(', ')}`);
     if (lock) out.push('Ctrl-C left the lock behind');
   }
