@@ -154,6 +154,9 @@ export async function purge(
             continue;
           }
         }
+        // Unlinking one name of a hard-linked image moves the inode's ctime: its names the ledger vouched for stay vouched.
+        const entry = await readLedger(tree, q.name);
+        const vouched = entry ? Object.keys(entry.hashed).filter((r) => sameStatSync(tree, r, entry.hashed[r])) : [];
         // The record first: a stop between the two leaves the image, which a rerun purges (judged by its own
         // time, never later than by the record's), never a record of nothing that no purge would list.
         await fs.rm(`${q.file}.retired.json`, { force: true });
@@ -163,6 +166,10 @@ export async function purge(
         // The checksum record goes with the last copy of the image.
         const elsewhere = [TESTED, EASYBUILD].some((d) => fsSync.existsSync(path.join(tree.root, d, q.name)));
         if (!elsewhere) await fs.rm(ledgerPath(tree, q.name), { force: true });
+        else if (entry && vouched.length) {
+          for (const r of vouched) entry.hashed[r] = statKey(fsSync.statSync(path.join(tree.root, r)));
+          await writeLedger(tree, entry);
+        }
         result.deleted.push(`${q.dir}/${q.name}`);
         files.push({ path: `${q.dir}/${q.name}`, op: 'purged' });
       }
