@@ -17,6 +17,7 @@ import { listLedger, statKey, writeLedger } from './ledger';
 import { mutate } from './mutate';
 import type { Policy } from './policy';
 import { symlinkAtomic } from './atomic';
+import { checkFile } from './checksum';
 import { SIF_IMAGES, type Tree } from './root';
 import { planRetire, type Plan } from './retire-plan';
 import { gatherImages, gatherLinks, scanEasyconfigs } from './retire-gather';
@@ -121,10 +122,12 @@ export async function retire(tree: Tree, opts: RetireOptions): Promise<RetireRes
         const rel = `${d.dir}/${d.name}`;
         // The stat the content was vouched for, as the quarantine will hold it (a rename keeps size, inode and
         // mtime): restore carries it back. In the record from the start, so no stop can leave a record without it.
-        const stat =
-          entry && sameStatSync(tree, rel, entry.hashed[rel])
-            ? statKey(fsSync.statSync(path.join(tree.root, rel)))
-            : undefined;
+        // A name the ledger vouched for whose stat a stopped run moved (it renamed the image's other name, then
+        // died before recording) is read again: what counts is that the content is still the one vouched for.
+        const vouchedHere =
+          entry?.hashed[rel] !== undefined &&
+          ['ok', 'ok-cached'].includes(await checkFile(tree, entry, rel, false, opts.signal));
+        const stat = vouchedHere ? statKey(fsSync.statSync(path.join(tree.root, rel))) : undefined;
         // The record first, then the one rename: a crash leaves the file in one place or the other.
         await writeFileAtomic(
           q.manifest,
