@@ -234,7 +234,11 @@ export async function restore(
     const where = `the quarantine${opts.dir ? ` of ${opts.dir}` : ''}`;
     if (!hits.length) {
       const back = await inTree(tree, matchesName, opts.dir);
-      if (back.length === 1) return { back: back[0] };
+      // One image, in one directory or both: the one a stopped restore left its record for, else the first.
+      if (back.length && back.every((b) => b.name === back[0].name))
+        return {
+          back: back.find((b) => fsSync.existsSync(quarantinePaths(tree, b.dir, b.name).manifest)) ?? back[0],
+        };
       throw new InputError(
         'not-quarantined',
         byHash ? `no image with dockerhash ${name} is in ${where}` : `${name} is not in ${where}`,
