@@ -17,6 +17,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePolicy } from '../../src/tree/policy';
 import { promote } from '../../src/tree/promote';
@@ -161,7 +162,7 @@ export const SCENARIOS: Scenario[] = [
       await fs.writeFile(
         path.join(tree.lock, 'owner.json'),
         JSON.stringify({
-          host: (await import('node:os')).hostname(),
+          host: os.hostname(),
           pid,
           user: 'x',
           command: 'x',
