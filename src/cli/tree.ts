@@ -10,7 +10,6 @@ import {
   ExitCode,
   InputError,
   initTree,
-  inspect as inspectSif,
   loadPolicyFile,
   loadSigningKey,
   lockHolder,
@@ -29,7 +28,6 @@ import {
   retire,
   runGateSummary,
   SIF_IMAGES,
-  sifIdentity,
   stage,
   TESTED,
   verifyTree,
@@ -69,21 +67,25 @@ export function registerTree(program: Command): void {
         flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string },
       ) => {
         process.exitCode = await runCommand(async (io) => {
-          const { name } = sifIdentity(await inspectSif(path.resolve(file)));
           const tree = await openTree(resolveRoot(flags.root), true);
-          const tests =
-            (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)
-              ?.runs ?? [];
-          if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
-          if (tests.some((t) => t.image !== name))
-            throw new InputError(
-              'wrong-results',
-              `${flags.results ?? 'the results file'} is about another image than ${name}`,
-            );
+          // The image's name comes from its labels, which stage reads only after its signature check.
+          const testsFor = async (name: string) => {
+            const tests =
+              (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)
+                ?.runs ?? [];
+            if (flags.results && !tests.length)
+              throw new InputError('no-results', `${flags.results} holds no test runs`);
+            if (tests.some((t) => t.image !== name))
+              throw new InputError(
+                'wrong-results',
+                `${flags.results ?? 'the results file'} is about another image than ${name}`,
+              );
+            return tests;
+          };
           const r = await stage(tree, file, {
             archive: flags.archive,
             signal: io.signal,
-            tests,
+            testsFor,
             ...(!flags.untested && { requireTests: { gateSummary: runGateSummary } }),
           });
           if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));

@@ -132,8 +132,9 @@ export async function trustedKeysFromFlags(f: VerifierFlags, dir: string): Promi
 }
 
 /**
- * Refuses (exit 3, one line) a SIF whose group 1 none of `keys` validly
- * signed, or that changed since; else the keys that did.
+ * Refuses (exit 3, one line) a SIF with an object group none of `keys`
+ * validly signed (sifkit writes one, group 1), or that changed since; else
+ * the keys that did.
  */
 export async function requireSignedBy(
   keys: TrustedKeys,
@@ -142,17 +143,19 @@ export async function requireSignedBy(
   why: { requirement: string; hint: string },
   signal?: AbortSignal,
 ): Promise<KeyFile[]> {
-  const r = await verifySif(file, keys, { groups: [1], signal });
+  // Every group, not only group 1: an object a reader may take (a second SBOM, labels, a partition) in a
+  // group of its own, unsigned, would otherwise ride along with a valid group 1.
+  const r = await verifySif(file, keys, { signal });
   const failure = verifyFailure(r);
   if (failure) {
-    const unsigned = r.ungrouped.length === 0 && r.groups[0].signatures.every((s) => s.id === 0);
+    const unsigned = r.ungrouped.length === 0 && r.groups.every((g) => g.signatures.every((s) => s.id === 0));
     throw new RefusedError(
       unsigned ? 'unsigned' : 'bad-signature',
       unsigned ? `${what} is not signed; ${why.requirement}` : `${what}: ${failure.slice(r.file.length + 2)}`,
       { hint: why.hint },
     );
   }
-  const valid = new Set(r.groups[0].signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : [])));
+  const valid = new Set(r.groups.flatMap((g) => g.signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : []))));
   return keys.files.filter((k) => valid.has(k.fingerprint));
 }
 
