@@ -103,7 +103,8 @@ export function parseSifHead(buf: Buffer, size: bigint, file: string): SifImage 
   // Objects are known by ID (links, groups and signatures name them so): two with one ID are two answers.
   const ids = new Set<number>();
   for (const d of descriptors) {
-    if (d.id === 0 || ids.has(d.id)) fail(`${objectLabel(d)}: ${d.id === 0 ? 'ID 0 is not an object ID' : 'its ID is taken twice'}`);
+    if (d.id === 0 || ids.has(d.id))
+      fail(`${objectLabel(d)}: ${d.id === 0 ? 'ID 0 is not an object ID' : 'its ID is taken twice'}`);
     ids.add(d.id);
   }
   const spans = descriptors

@@ -155,7 +155,9 @@ export async function requireSignedBy(
       { hint: why.hint },
     );
   }
-  const valid = new Set(r.groups.flatMap((g) => g.signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : []))));
+  const valid = new Set(
+    r.groups.flatMap((g) => g.signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : []))),
+  );
   return keys.files.filter((k) => valid.has(k.fingerprint));
 }
 
