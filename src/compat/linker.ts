@@ -3,7 +3,8 @@
  * with the host's bound files laid over them (a bind hides everything of
  * the image under its target), then, from every ELF object of the image,
  * its dependencies searched as glibc's ld.so searches them (DT_RPATH of
- * the object and the executable when the object has no DT_RUNPATH,
+ * the object and of each object that loaded it, up to the executable, when
+ * the object has no DT_RUNPATH (and each of them none either),
  * LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.cache directories, the default
  * directories, each after its glibc-hwcaps (and, before glibc 2.37,
  * legacy hwcaps) subdirectories for the host's CPU; $ORIGIN and $LIB expanded; a candidate of another ELF
@@ -176,6 +177,12 @@ function expand(dir: string, origin: string, elf: ElfInfo): string {
     .replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
 }
 
+/** An object that loaded another, as it was loaded (its path gives $ORIGIN). */
+interface Loader {
+  path: string;
+  elf: ElfInfo;
+}
+
 export interface ResolveOptions {
   ldLibraryPath: string[];
   /** The image's ld.so.cache; without one, the directories of its ld.so.conf stand in for it. */
@@ -205,15 +212,18 @@ export function resolveAll(
     return e?.kind === 'file' && e.elf ? { path: r!, entry: e } : undefined;
   };
   const found = new Map<string, string | null>();
-  /** The library `name` needed by `obj` (loaded as `objPath`), for a process whose executable has `exeRpath`. */
-  const find = (
-    objPath: string,
-    obj: ElfInfo,
-    name: string,
-    exe: { path: string; elf: ElfInfo },
-  ): string | undefined => {
-    const useRpath = obj.runpath.length === 0;
-    const key = `${objPath}\0${name}${useRpath && (obj.rpath.length || exe.elf.rpath.length) ? `\0${exe.path}` : ''}`;
+  /**
+   * The library `name` needed by `obj` (loaded as `objPath`); `loaders` is the chain that loaded it,
+   * nearest first, ending at the executable. As ld.so (dl-load.c _dl_map_object): when `obj` has no
+   * DT_RUNPATH, the DT_RPATH of `obj`, then of its loader, and on up to the executable, each only when
+   * that object has no DT_RUNPATH itself (get-dynamic-info.h: RUNPATH makes RPATH ignored).
+   */
+  const find = (objPath: string, obj: ElfInfo, name: string, loaders: Loader[]): string | undefined => {
+    const rpathOf =
+      obj.runpath.length === 0
+        ? [{ path: objPath, elf: obj }, ...loaders].filter((l) => l.elf.runpath.length === 0 && l.elf.rpath.length)
+        : [];
+    const key = [objPath, name, ...rpathOf.map((l) => l.path)].join('\0');
     const hit = found.get(key);
     if (hit !== undefined) return hit ?? undefined;
     let result: string | undefined;
@@ -224,12 +234,7 @@ export function resolveAll(
     if (name.includes('/')) result = fits(name.startsWith('/') ? name : `/${name}`);
     else {
       const dirs = [
-        ...(useRpath
-          ? [
-              ...obj.rpath.map((d) => expand(d, parentOf(objPath), obj)),
-              ...(exe.path !== objPath ? exe.elf.rpath.map((d) => expand(d, parentOf(exe.path), exe.elf)) : []),
-            ]
-          : []),
+        ...rpathOf.flatMap((l) => l.elf.rpath.map((d) => expand(d, parentOf(l.path), l.elf))),
         ...opts.ldLibraryPath,
         ...obj.runpath.map((d) => expand(d, parentOf(objPath), obj)),
         ...cacheDirs,
@@ -285,33 +290,52 @@ export function resolveAll(
   for (const root of roots) {
     const exe = elfAt(root);
     if (!exe) continue;
-    const exeInfo = { path: root, elf: exe.entry.elf! };
-    const loaded = new Map<string, { path: string; entry: ViewEntry }>();
-    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry }> = [
-      { loadedAs: root, real: exe.path, entry: exe.entry },
+    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry; loaders: Loader[] }> = [
+      { loadedAs: root, real: exe.path, entry: exe.entry, loaders: [] },
     ];
     const seen = new Set<string>([exe.path]);
+    // Every object of the process with its direct providers, and the names each answers to: ld.so checks
+    // versions once all are loaded, and takes a version's file from any loaded object of that name.
+    const objects: Array<{
+      real: string;
+      entry: ViewEntry;
+      providers: Map<string, { path: string; entry: ViewEntry }>;
+    }> = [];
+    const byName = new Map<string, { path: string; entry: ViewEntry }>();
+    if (exe.entry.elf!.soname) byName.set(exe.entry.elf!.soname, exe);
     while (queue.length) {
       const o = queue.shift()!;
       const elf = o.entry.elf!;
       if (o.entry.origin === 'host') hostLoaded.add(o.real);
       const providers = new Map<string, { path: string; entry: ViewEntry }>();
       for (const n of elf.needed) {
-        const p = find(o.loadedAs, elf, n, exeInfo);
-        if (!p) {
+        // A name an object already loaded answers to (a name it was needed as, or its SONAME) is that
+        // object, with no search (dl-load.c _dl_map_object): a file whose SONAME differs from its name
+        // serves both names.
+        const loaded = n.includes('/') ? undefined : byName.get(n);
+        const p = loaded ? undefined : find(o.loadedAs, elf, n, o.loaders);
+        if (!loaded && !p) {
           note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n }, root);
           continue;
         }
-        const f = elfAt(p)!;
+        const f = loaded ?? elfAt(p!)!;
         resolved.set(`${o.real}\0${n}`, f.path);
         providers.set(n, f);
-        if (!seen.has(f.path)) {
+        if (!byName.has(n)) byName.set(n, f);
+        if (p && !seen.has(f.path)) {
           seen.add(f.path);
-          loaded.set(f.path, f);
-          queue.push({ loadedAs: p, real: f.path, entry: f.entry });
+          const soname = f.entry.elf!.soname;
+          if (soname && !byName.has(soname)) byName.set(soname, f);
+          queue.push({ loadedAs: p, real: f.path, entry: f.entry, loaders: [{ path: o.loadedAs, elf }, ...o.loaders] });
         }
       }
-      const vkey = `${o.real}\0${[...providers.values()].map((p) => p.path).join('\0')}`;
+      objects.push({ real: o.real, entry: o.entry, providers });
+    }
+    for (const o of objects) {
+      const elf = o.entry.elf!;
+      // A version's file that is not a direct dependency is looked up among everything loaded (dl-version.c find_needed).
+      const providerOf = (file: string) => o.providers.get(file) ?? byName.get(file);
+      const vkey = `${o.real}\0${elf.requires.map((r) => providerOf(r.file)?.path ?? `?${r.file}`).join('\0')}`;
       const known = versionBreaks.get(vkey);
       if (known) {
         for (const b of known) note(b, root);
@@ -320,8 +344,14 @@ export function resolveAll(
       const mine: Array<Omit<Break, 'roots' | 'neededBy'>> = [];
       versionBreaks.set(vkey, mine);
       for (const need of elf.requires) {
-        const prov = providers.get(need.file);
-        if (!prov) continue; // not found: already a missing library
+        const prov = providerOf(need.file);
+        if (!prov) {
+          // Needed and not found: already a missing library. Not needed and loaded by nothing: ld.so stops
+          // (dl-version.c asserts the file is loaded), so it is missing too.
+          if (!elf.needed.includes(need.file))
+            mine.push({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: need.file });
+          continue;
+        }
         const defs = prov.entry.elf!.defines;
         if (!defs.length) {
           unversioned.add(`${o.real} -> ${prov.path}`);
