@@ -60,7 +60,7 @@ function rawBreakRows(r: CompatReport, host: string): string[][] {
     host,
     `${b.file} (${b.fileFrom})`,
     b.library,
-    b.kind === 'missing-library' ? 'not found' : b.version!,
+    b.kind === 'missing-version' ? b.version! : b.provider ? `cannot load ${b.provider}` : 'not found',
     b.alsoWithoutHost ? 'broken too' : '-',
   ]);
   for (const m of r.mpi.filter((x) => !x.ok))

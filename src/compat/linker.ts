@@ -177,6 +177,13 @@ function expand(dir: string, origin: string, elf: ElfInfo): string {
     .replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
 }
 
+/** Where a search ended: the library's path as found, or the file ld.so stopped at, unable to load it. */
+interface Found {
+  path?: string;
+  stop?: string;
+  stopFrom?: Origin;
+}
+
 /** An object that loaded another, as it was loaded (its path gives $ORIGIN). */
 interface Loader {
   path: string;
@@ -205,31 +212,42 @@ export function resolveAll(
   const hwcaps = opts.hwcaps ?? [];
   const inCache = opts.cache ? cacheLookup(opts.cache, opts.cacheHwcaps ?? hwcaps) : undefined;
   const real = new Map<string, string | undefined>();
-  const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
+  const realOf = (p: string): string | undefined => {
     if (!real.has(p)) real.set(p, resolvePath(view, p));
-    const r = real.get(p);
+    return real.get(p);
+  };
+  const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
+    const r = realOf(p);
     const e = r ? view.get(r) : undefined;
     return e?.kind === 'file' && e.elf ? { path: r!, entry: e } : undefined;
   };
-  const found = new Map<string, string | null>();
+  const found = new Map<string, Found>();
   /**
    * The library `name` needed by `obj` (loaded as `objPath`); `loaders` is the chain that loaded it,
    * nearest first, ending at the executable. As ld.so (dl-load.c _dl_map_object): when `obj` has no
    * DT_RUNPATH, the DT_RPATH of `obj`, then of its loader, and on up to the executable, each only when
    * that object has no DT_RUNPATH itself (get-dynamic-info.h: RUNPATH makes RPATH ignored).
    */
-  const find = (objPath: string, obj: ElfInfo, name: string, loaders: Loader[]): string | undefined => {
+  const find = (objPath: string, obj: ElfInfo, name: string, loaders: Loader[]): Found => {
     const rpathOf =
       obj.runpath.length === 0
         ? [{ path: objPath, elf: obj }, ...loaders].filter((l) => l.elf.runpath.length === 0 && l.elf.rpath.length)
         : [];
     const key = [objPath, name, ...rpathOf.map((l) => l.path)].join('\0');
     const hit = found.get(key);
-    if (hit !== undefined) return hit ?? undefined;
-    let result: string | undefined;
-    const fits = (p: string) => {
+    if (hit !== undefined) return hit;
+    let result: Found | undefined;
+    /**
+     * ld.so's answer for one candidate path (dl-load.c open_verify): nothing there, or an ELF object of
+     * another class or machine, and it goes on; a file it cannot load (not ELF, cut short) stops the
+     * search with an error ("file too short", "invalid ELF header"): a later good copy is never reached.
+     */
+    const fits = (p: string): Found | undefined => {
       const f = elfAt(p);
-      return f && f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? p : undefined;
+      if (f) return f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? { path: p } : undefined;
+      const r = realOf(p);
+      const e = r ? view.get(r) : undefined;
+      return e?.kind === 'file' ? { stop: r!, stopFrom: e.origin } : undefined;
     };
     if (name.includes('/')) result = fits(name.startsWith('/') ? name : `/${name}`);
     else {
@@ -258,8 +276,8 @@ export function resolveAll(
       if (cached) result = fits(cached);
       if (!result) search(defaultDirs(obj));
     }
-    found.set(key, result ?? null);
-    return result;
+    found.set(key, result ?? {});
+    return result ?? {};
   };
 
   const breaks = new Map<string, Break>();
@@ -313,9 +331,11 @@ export function resolveAll(
         // object, with no search (dl-load.c _dl_map_object): a file whose SONAME differs from its name
         // serves both names.
         const loaded = n.includes('/') ? undefined : byName.get(n);
-        const p = loaded ? undefined : find(o.loadedAs, elf, n, o.loaders);
+        const { path: p, stop, stopFrom } = loaded ? {} : find(o.loadedAs, elf, n, o.loaders);
         if (!loaded && !p) {
-          note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n }, root);
+          // Where ld.so stopped at a file it cannot load, that file is named as the provider.
+          const at = stop ? { provider: stop, providerFrom: stopFrom } : {};
+          note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n, ...at }, root);
           continue;
         }
         const f = loaded ?? elfAt(p!)!;

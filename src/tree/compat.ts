@@ -74,9 +74,11 @@ export async function recordedHosts(tree: Tree): Promise<Array<{ name: string; s
 export function firstBreak(r: CompatReport): string {
   const b = r.breaks[0];
   if (b)
-    return b.kind === 'missing-library'
-      ? `${b.file} needs ${b.library}, found nowhere`
-      : `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`;
+    return b.kind === 'missing-version'
+      ? `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`
+      : b.provider
+        ? `${b.file} needs ${b.library}, and the dynamic linker stops at ${b.provider}, which is no library it can load`
+        : `${b.file} needs ${b.library}, found nowhere`;
   const m = r.mpi.find((x) => !x.ok);
   return m ? `MPI ${m.library}: ${m.why}` : 'compatible';
 }

@@ -3,10 +3,14 @@
  * search order ld.so follows, binds hiding the image's files, links in
  * directories, $ORIGIN, version checks and Sarus's MPI levels.
  */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { bindsFromEasyconfig, bindsFromModule, parseBindList } from '../../src/compat/binds';
 import { checkImage } from '../../src/compat/check';
 import { overlay, resolveAll, resolvePath, type ImageFiles, type ViewEntry } from '../../src/compat/linker';
 import { compareAt, soVersion } from '../../src/compat/mpi';
+import { takeSnapshot } from '../../src/compat/snapshot';
 import type { ElfInfo } from '../../src/elf/format';
 import { hostSnapshotSchema, type HostSnapshot } from '../../src/validate/schemas/host';
 
@@ -205,6 +209,52 @@ describe('the linker view', () => {
       ['missing-library', '/opt/app/lib/libz.so', 'libfoo.so.1', ''],
     ]);
     expect(r.breaks[1].neededBy).toBe('/opt/app/bin/tool3');
+  });
+
+  it('a file at a searched path that is no loadable ELF (text, cut short) stops the search there, as ld.so does; another class does not', async () => {
+    const notElf: ViewEntry = { kind: 'file', origin: 'image' };
+    const img = image({
+      ...base,
+      '/opt/app/b': dir,
+      '/opt/app/c': dir,
+      '/opt/app/bin/tool': file({ type: 'exec', needed: ['libc3.so', 'libw.so'], rpath: ['/opt/app/b', '/opt/app/c'] }),
+      // ld.so: "file too short" / "invalid ELF header"; the good copy in c is never reached.
+      '/opt/app/b/libc3.so': notElf,
+      '/opt/app/c/libc3.so': file({}),
+      // a 32-bit copy first is passed over (dl-load.c: another class is not an error).
+      '/opt/app/b/libw.so': file({ bits: 32, machine: 3 }),
+      '/opt/app/c/libw.so': file({}),
+    });
+    const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/tool'] });
+    expect(r.breaks).toEqual([
+      expect.objectContaining({ kind: 'missing-library', library: 'libc3.so', provider: '/opt/app/b/libc3.so' }),
+    ]);
+    expect(r.resolved.get('/opt/app/bin/tool\0libw.so')).toBe('/opt/app/c/libw.so');
+    // The host side: a snapshot records such a file (no ELF facts), so the bind's copy stops the search too.
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h61-notelf-'));
+    try {
+      await fs.writeFile(path.join(tmp, 'libc3.so'), 'INPUT(-lc3)\n');
+      const real = await fs.readFile('/lib/x86_64-linux-gnu/libc.so.6');
+      await fs.writeFile(path.join(tmp, 'libcut.so.1'), real.subarray(0, 100));
+      const warned: string[] = [];
+      const snap = await takeSnapshot([{ spec: `${tmp}:/opt/app/b`, source: tmp, target: '/opt/app/b' }], {
+        from: { kind: 'bind' },
+        warn: (l) => warned.push(l),
+      });
+      expect(hostSnapshotSchema.parse(snap).binds[0].files).toEqual([
+        { path: '/opt/app/b/libc3.so' },
+        { path: '/opt/app/b/libcut.so.1' },
+      ]);
+      expect(warned).toEqual([
+        expect.stringMatching(/libcut\.so\.1: .*; recorded as a file the dynamic linker cannot load$/),
+      ]);
+      const host = resolveAll(overlay(img, snap), img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/tool'] });
+      expect(host.breaks).toEqual([
+        expect.objectContaining({ library: 'libc3.so', provider: '/opt/app/b/libc3.so', providerFrom: 'host' }),
+      ]);
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it('lets a bind hide the image files under it and finds the host ones instead; a missing version is a break', () => {
