@@ -1,7 +1,7 @@
 /**
  * The tree's trust policy (`.sifkit/trust-policy.yaml`, schema in
  * validate/schemas/trust.ts): which keys may sign which step. With a
- * policy, `stage` and `promote` take only a SIF whose object group 1 a
+ * policy, `stage` and `promote` take only a SIF whose every object group (group 1 for sifkit's) a
  * `build` key signed and that has not changed since; `promote` adds the
  * `tested` signature (a DSSE envelope over the staged file's sha256 and
  * its test results' digest, kept in `.sifkit/signatures/`); `verify --deep`
@@ -101,7 +101,7 @@ export async function loadTrustPolicy(tree: Tree): Promise<TrustPolicy | undefin
 }
 
 /**
- * Refuses (exit 3, one line) a SIF whose group 1 no `build` key of the
+ * Refuses (exit 3, one line) a SIF with an object group no `build` key of the
  * policy validly signed; else the policy's keys that did.
  */
 export async function requireBuildSignature(
