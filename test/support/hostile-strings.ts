@@ -91,58 +91,6 @@ const PIECES = [
   'e\u0301',
 ];
 
-export const hostileString: fc.Arbitrary<string> = fc
-  .array(
-    fc.oneof(
-      { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 2000 },
-      { arbitrary: fc.constantFrom(...PIECES), weight: 2000 },
-      { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), weight: 2000 },
-      // A very long value now and then (about one value in a thousand), kept rare so 10,000 runs stay cheap.
-      { arbitrary: fc.constant('A'.repeat(4000)), weight: 1 },
-    ),
-    { maxLength: 12 },
-  )
-  .map((parts) => parts.join(''));
-
-/** The seed of this run, printed so a failure can be replayed with SIFKIT_SEED. */
-export function seedOfRun(name: string): number {
-  const seed = Number(process.env.SIFKIT_SEED ?? Date.now() % 2 ** 31);
-
-  console.log(`${name}: seed ${seed} (replay with SIFKIT_SEED=${seed})`);
-  return seed;
-}
-
-/** A UTF-16 half with no partner: no UTF-8 form, so no file can hold it. */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/**
- * 10,000 seeded values, split into those the emitter takes and those it
- * refuses; every refusal must be a one-line InputError (exit 2). A value
- * with a lone surrogate must be refused by every emitter: it is checked
- * here and left out of `refused`, which lists each language's own refusals.
- */
-export function sampleFor(
-  emit: (v: string) => string,
-  seed: number,
-  n = 10_000,
-): { taken: Array<[string, string]>; refused: string[] } {
-  const taken: Array<[string, string]> = [];
-  const refused: string[] = [];
-  for (const v of fc.sample(hostileString, { numRuns: n, seed })) {
-    let out: string | undefined;
-    try {
-      out = emit(v);
-    } catch (e) {
-      if (!isSifkitError(e) || e.exitCode !== 2 || /\n/.test(e.message)) throw e;
-    }
-    if (LONE_SURROGATE.test(v)) {
-      if (out !== undefined) throw new Error(`took a lone surrogate: ${JSON.stringify(v)} -> ${JSON.stringify(out)}`);
-    } else if (out === undefined) refused.push(v);
-    else taken.push([v, out]);
-  }
-  return { taken, refused };
-}
-
 /**
  * The grammar of dangerous pieces of the emitters' generative check
  * (test/unit/emit-property.test.ts), by class, so a failure names what
@@ -260,6 +208,60 @@ export const PIECE_CLASSES: Record<string, readonly string[]> = {
   ],
   plain: ['a', 'x', '1.2.3', 'mpi4py', '/opt/x', 'Z', '\u00e9', '\u4e2d', '\u{1f600}'],
 };
+
+export const hostileString: fc.Arbitrary<string> = fc
+  .array(
+    fc.oneof(
+      { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 2000 },
+      { arbitrary: fc.constantFrom(...PIECES), weight: 2000 },
+      // The classes of the generative check too.
+      { arbitrary: fc.constantFrom(...Object.values(PIECE_CLASSES).flat()), weight: 1000 },
+      { arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), weight: 2000 },
+      // A very long value now and then (about one value in a thousand), kept rare so 10,000 runs stay cheap.
+      { arbitrary: fc.constant('A'.repeat(4000)), weight: 1 },
+    ),
+    { maxLength: 12 },
+  )
+  .map((parts) => parts.join(''));
+
+/** The seed of this run, printed so a failure can be replayed with SIFKIT_SEED. */
+export function seedOfRun(name: string): number {
+  const seed = Number(process.env.SIFKIT_SEED ?? Date.now() % 2 ** 31);
+
+  console.log(`${name}: seed ${seed} (replay with SIFKIT_SEED=${seed})`);
+  return seed;
+}
+
+/** A UTF-16 half with no partner: no UTF-8 form, so no file can hold it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * 10,000 seeded values, split into those the emitter takes and those it
+ * refuses; every refusal must be a one-line InputError (exit 2). A value
+ * with a lone surrogate must be refused by every emitter: it is checked
+ * here and left out of `refused`, which lists each language's own refusals.
+ */
+export function sampleFor(
+  emit: (v: string) => string,
+  seed: number,
+  n = 10_000,
+): { taken: Array<[string, string]>; refused: string[] } {
+  const taken: Array<[string, string]> = [];
+  const refused: string[] = [];
+  for (const v of fc.sample(hostileString, { numRuns: n, seed })) {
+    let out: string | undefined;
+    try {
+      out = emit(v);
+    } catch (e) {
+      if (!isSifkitError(e) || e.exitCode !== 2 || /\n/.test(e.message)) throw e;
+    }
+    if (LONE_SURROGATE.test(v)) {
+      if (out !== undefined) throw new Error(`took a lone surrogate: ${JSON.stringify(v)} -> ${JSON.stringify(out)}`);
+    } else if (out === undefined) refused.push(v);
+    else taken.push([v, out]);
+  }
+  return { taken, refused };
+}
 
 /** Long runs of a dangerous piece (the emitters' loops, the parsers' limits), drawn now and then. */
 const LONG_RUN_PIECES = ['\\', '$', '`', "'", '"', '%', ']', '\u0301', '\u202e', '\ud83d\ude00', 'A', '&', '{'];
