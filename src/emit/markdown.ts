@@ -134,7 +134,9 @@ export function fillMarkdown(template: string, values: Record<string, string>, w
             : inCodeSpan(line, at)
               ? 'code'
               : 'text';
-        const markup = place !== 'text' ? undefined : inHtml ? 'an HTML block' : markupPlace(line, before);
+        // A code span is one only where no HTML tag started first: in a tag or an HTML block its text is raw HTML.
+        const markup =
+          place === 'fence' || place === 'comment' ? undefined : inHtml ? 'an HTML block' : markupPlace(line, before);
         if (markup)
           throw new InputError(
             'bad-template',

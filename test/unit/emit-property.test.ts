@@ -271,6 +271,9 @@ describe('Markdown, rendered by markdown-it and read as HTML by parse5', () => {
       '<div>\n{{ a }}\n</div>\n',
       '<details><summary>{{ a }}</summary>\n',
       'See <a title="{{ a }}">here</a>.\n',
+      // Backticks are no code span inside a tag that started first: `" onmouseover="x` would be an attribute.
+      'See <a title="`{{ a }}`">here</a>.\n',
+      '<a title="`{{ a }}`">here</a>\n',
       'See [the docs]({{ a }}).\n',
       'See <{{ a }}>.\n',
       '[docs]: {{ a }}\n',
