@@ -312,11 +312,11 @@ describe('Dockerfile, read by dockerfile-ast and by a real docker build', () => 
 
   it('a docker build of FROM scratch with every taken value as a LABEL and an ENV: the image config holds each exactly', async () => {
     const docker = new Docker();
-    const tag = `sifkit-h63-emit-property:${SEED}`;
+    const tag = `sifkit-emit-property:${SEED}-${process.pid}`;
     // One instruction of each kind (a line per value), so the build commits twice, not once per value.
     const labelLines = taken.map(([, e], i) => `k${i}=${e}`).join(' \\\n  ');
     const envLines = taken.map(([, e], i) => `E${i}=${e}`).join(' \\\n  ');
-    const dockerfile = `FROM scratch\nLABEL io.sifkit.test=h63-emit-property \\\n  ${labelLines}\nENV ${envLines}\n`;
+    const dockerfile = `FROM scratch\nLABEL io.sifkit.test=emit-property \\\n  ${labelLines}\nENV ${envLines}\n`;
     const pack = tar.pack();
     pack.entry({ name: 'Dockerfile' }, dockerfile);
     pack.finalize();
