@@ -213,7 +213,8 @@ describe('the tree lock as people meet it', () => {
   });
 
   it('an owner.json of the wrong shapes is an unknown holder: no [object Object] or undefined, status --json matches its schema', async () => {
-    await holdLock({ host: { a: 1 }, pid: 'x', user: ['x'], token: 'h62' });
+    // A pid and a token as a lock has them, the rest of other types: shown as text they were `x@[object Object] (undefined…)`.
+    await holdLock({ host: { a: 1 }, pid: 4_194_304, user: ['x'], token: 'h62' });
     const [text, json] = await runCliEach([
       ['status', '--root', root],
       ['status', '--root', root, '--json'],
