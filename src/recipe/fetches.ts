@@ -257,10 +257,7 @@ export function checkFetches(dockerfile: ParsedDockerfile, served: ServedFile[],
     let text = content;
     if (/^\s*\[/.test(content)) {
       try {
-        const words: unknown = JSON.parse(content);
-        // Only an array of strings is the exec form; anything else Docker runs in a shell as written.
-        if (Array.isArray(words) && words.every((w) => typeof w === 'string'))
-          text = words.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+        text = (JSON.parse(content) as string[]).map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
       } catch {
         // Not valid JSON: Docker runs it in a shell as written.
       }
