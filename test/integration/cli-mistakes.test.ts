@@ -39,7 +39,7 @@ function spawnCli(
     let stdout = '';
     let stderr = '';
     if (!opts.closeStdout) child.stdout?.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr?.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
