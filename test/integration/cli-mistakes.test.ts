@@ -62,12 +62,14 @@ const linkCount = async (r: string) => (await fs.readdir(path.join(r, 'sif-image
 describe('usage mistakes: one line, a hint that works, the error document under --json', () => {
   it('a typo in a command or a flag, a subcommand typo, a flag given twice, a flag after --', async () => {
     const other = path.join(dir, 'other');
-    const [cmd, sub, twice, dashdash, helpHost] = await runCliEach([
+    const [cmd, sub, twice, dashdash, helpHost, both, idle] = await runCliEach([
       ['statsu', '--root', root],
       ['host', 'snapshott', '--json'],
       ['promote', NAME, '--to', 'sif-images', '--root', root, '--root', other, '--json'],
       ['status', '--root', root, '--', '--json'],
       ['help', 'host', 'record'],
+      ['retire', '--apply', '--purge', '--root', root],
+      ['retire', '--grace-days', '3', '--root', root, '--json'],
     ]);
     expect({ code: cmd.code, told: told(cmd.stderr) }).toEqual({
       code: 2,
@@ -103,6 +105,17 @@ describe('usage mistakes: one line, a hint that works, the error document under 
       ],
       stdout: '',
     });
+    // Retire flags it would take and not act on (--apply with --purge quarantined nothing, silently).
+    expect({ code: both.code, told: told(both.stderr) }).toEqual({
+      code: 2,
+      told: [
+        'sifkit: error: --purge deletes what the quarantine already holds and takes no --apply',
+        `sifkit: hint: quarantine first, then purge: sifkit retire --apply --root ${root}, then sifkit retire --purge --root ${root}`,
+      ],
+    });
+    const purge = await runCli(['retire', '--purge', '--root', root]);
+    expect([purge.code, purge.stdout]).toEqual([0, `nothing in the quarantine of ${root}: nothing to purge\n`]);
+    expect({ code: idle.code, error: JSON.parse(idle.stdout).error.code }).toEqual({ code: 2, error: 'idle-flag' });
   });
 });
 
