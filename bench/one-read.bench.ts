@@ -9,6 +9,9 @@
  *    `docker export | mksquashfs -tar`;
  *  - node's own peak RSS (VmHWM) of each, and its growth from the
  *    smallest size to the largest.
+ *  - the share of each image's layer bytes that a converter on mksquashfs
+ *    could take before the stream ends (stream-order.ts); `--order-of
+ *    IMAGE,...` adds that figure for other images (the example's, say).
  * Default: 1 GiB, a few minutes here; `--gib 1,4` adds the 4 GiB image.
  * Writes the ratios as an SVG chart (bench/chart.ts).
  */
@@ -21,6 +24,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { peakRssMiB } from '../src/util/process';
 import { writeRatioChart, type RatioBar } from './chart';
+import { finalBeforeEnd, streamOrder } from './stream-order';
 import { printTable, type Figure } from './table';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
@@ -110,6 +114,18 @@ function measured(cmd: string, args: string[]): Promise<{ seconds: number; peakM
   });
 }
 
+/** Layer bytes that could go into mksquashfs before the save stream ends, against all of them. */
+function earlyFigure(what: string, f: { early: number; total: number }): Figure {
+  return {
+    figure: `  layer MiB convertible before the stream ends, ${what}`,
+    sifkit: f.early / MiB,
+    baseline: f.total / MiB,
+    unit: 'MiB',
+    target: '-',
+    met: true,
+  };
+}
+
 const bash = (script: string) => measured('bash', ['-o', 'pipefail', '-c', script]);
 
 async function main(): Promise<void> {
@@ -174,6 +190,7 @@ async function main(): Promise<void> {
           target: '-',
           met: true,
         },
+        earlyFigure(`${gib} GiB bench image`, finalBeforeEnd(await streamOrder(image))),
         { figure: `node peak RSS, one read, ${gib} GiB`, sifkit: read.peakMiB, unit: 'MiB', target: '-', met: true },
         { figure: `node peak RSS, convert, ${gib} GiB`, sifkit: conv.peakMiB, unit: 'MiB', target: '-', met: true },
       );
@@ -218,6 +235,8 @@ async function main(): Promise<void> {
         });
       }
     }
+    for (const other of flag('order-of', '').split(',').filter(Boolean))
+      figures.push(earlyFigure(other, finalBeforeEnd(await streamOrder(other))));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
