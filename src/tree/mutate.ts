@@ -7,6 +7,7 @@
  * what finishes the job; either way the message tells which.
  */
 import { constants, promises as fs } from 'node:fs';
+import { mkdirShared } from '../util/files';
 import { fromSystemError, isSifkitError, ExitCode, OperationError, errnoCode } from '../errors';
 import { auditLine, writeAuditLine, type AuditRecord } from './audit';
 import { acquireLock, describeLock } from './lock';
@@ -81,7 +82,7 @@ export async function mutate<T>(
   fn: (changes: Changes) => Promise<MutationResult<T>>,
   opts: MutateOptions = {},
 ): Promise<T> {
-  await fs.mkdir(tree.state, { recursive: true, mode: 0o755 });
+  await mkdirShared(tree.state);
   const lock = await acquireLock(tree.lock, {
     command: commandLine(['sifkit', ...process.argv.slice(2)]),
     signal,

@@ -15,7 +15,7 @@ import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../sif/dsse';
 import { loadVerifiers, type SigningKey, type VerifierFlags } from '../sif/keys';
 import { verifyFailure, verifySif, type Verifiers } from '../sif/signature';
-import { readRegularFile, writeFileAtomic } from '../util/files';
+import { mkdirShared, readRegularFile, writeFileAtomic } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { trustPolicySchema, type TrustedKeysDoc } from '../validate/schemas/trust';
@@ -213,7 +213,7 @@ export async function writeTested(
   if (key.kind !== 'dsse')
     throw new InputError('bad-key', `${escapeForMessage(key.file)}: the tested signature is DSSE: use a PEM key`);
   const file = testedSignaturePath(tree, name);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  await mkdirShared(path.dirname(file));
   await writeFileAtomic(file, signEnvelope(TESTED_PAYLOAD_TYPE, testedPayload(name, sha256, tests), [key.signer]));
   return file;
 }
