@@ -13,7 +13,7 @@ import { hostSnapshotSchema, type HostSnapshot } from '../validate/schemas/host'
 import { bindsFromEasyconfig, bindsFromModule, parseBindList, type ModuleBinds } from './binds';
 import { checkImage, type CompatReport } from './check';
 import { engineImageFiles, sifImageFiles, type ReadImageOptions } from './image';
-import type { ImageFiles } from './linker';
+import type { ImageFiles } from './view';
 import { MPI_LEVELS, type MpiLevel } from './mpi';
 
 /**
