@@ -20,6 +20,7 @@ import {
   recordHost,
   resolveRoot,
   takeSnapshot,
+  terminalLine,
   treeCompat,
   writeFileAtomic,
 } from '../index';
@@ -44,13 +45,22 @@ function bindSource(flags: SnapshotFlags): BindSource {
 }
 
 /** One line per break, for people: the file, what it needs, where it looked. */
+/**
+ * Rows for people. Every value is the snapshot's or the image's data (a file name, a SONAME, a symbol
+ * version), so each cell goes through the terminal's one emitter: no escape sequence or separator
+ * in a snapshot moves the cursor or splits a row.
+ */
 function breakRows(r: CompatReport, host: string): string[][] {
+  return rawBreakRows(r, host).map((row) => row.map(terminalLine));
+}
+
+function rawBreakRows(r: CompatReport, host: string): string[][] {
   const rows = r.breaks.map((b) => [
     r.image,
     host,
     `${b.file} (${b.fileFrom})`,
     b.library,
-    b.kind === 'missing-library' ? 'not found' : b.version!,
+    b.kind === 'missing-version' ? b.version! : b.provider ? `cannot load ${b.provider}` : 'not found',
     b.alsoWithoutHost ? 'broken too' : '-',
   ]);
   for (const m of r.mpi.filter((x) => !x.ok))
@@ -105,14 +115,14 @@ export function registerCompat(program: Command): void {
           ldLibraryPath,
           skip: (flags.skip ?? '').split(',').filter(Boolean),
           signal: io.signal,
-          warn: (l) => io.stderr(`sifkit: warning: ${l}\n`),
+          warn: (l) => io.stderr(`sifkit: warning: ${terminalLine(l)}\n`),
         });
         const text = JSON.stringify(snap, null, 1) + '\n';
         if (flags.output) await writeFileAtomic(path.resolve(flags.output), text);
         else io.stdout(text);
         const libs = snap.binds.reduce((n, b) => n + b.files.filter((f) => f.elf).length, 0);
         io.stderr(
-          `${snap.host}: glibc up to GLIBC_${snap.glibc?.version ?? '(not found)'}; ${snap.binds.length} binds (${snap.binds.filter((b) => b.kind === 'missing').length} missing here, ${snap.binds.filter((b) => b.skipped).length} user data), ${libs} shared libraries${flags.output ? ` -> ${flags.output}` : ''}\n`,
+          `${terminalLine(snap.host)}: glibc up to GLIBC_${snap.glibc?.version ?? '(not found)'}; ${snap.binds.length} binds (${snap.binds.filter((b) => b.kind === 'missing').length} missing here, ${snap.binds.filter((b) => b.skipped).length} user data), ${libs} shared libraries${flags.output ? ` -> ${flags.output}` : ''}\n`,
         );
       });
     });
@@ -162,12 +172,14 @@ export function registerCompat(program: Command): void {
           const mpiLevel = parseMpiLevel(flags.mpiLevel);
           const hostFiles = flags.host.map((h) => path.resolve(h));
           const hosts = await Promise.all(hostFiles.map((h) => readSnapshot(h)));
-          const names = hosts.map((h, i) => `${h.host} (${path.basename(hostFiles[i])})`);
+          const hostNames = hosts.map((h, i) => `${h.host} (${path.basename(hostFiles[i])})`);
+          // Shown to people (the JSON keeps the snapshot's own strings): through the terminal's emitter.
+          const names = hostNames.map(terminalLine);
           const opts = {
             mpiLevel,
             signal: io.signal,
             engine: () => connectEngine(io.signal),
-            warn: (l: string) => io.stderr(`sifkit: warning: ${l}\n`),
+            warn: (l: string) => io.stderr(`sifkit: warning: ${terminalLine(l)}\n`),
           };
           if (image) {
             const reports = await checkCompat(parseCompatImage(image), hosts, opts);
@@ -176,13 +188,13 @@ export function registerCompat(program: Command): void {
             else {
               io.stdout(
                 table(
-                  reports.flatMap((r, i) => breakRows(r, names[i])),
+                  reports.flatMap((r, i) => breakRows(r, hostNames[i])),
                   BREAK_COLUMNS,
                 ),
               );
               for (const [i, r] of reports.entries())
                 io.stderr(
-                  `${names[i]}: newest glibc symbol version in the image GLIBC_${r.glibc ?? '(none)'}, on the host GLIBC_${r.host.glibc ?? '(unknown)'}; ${r.compatible ? 'compatible' : `${r.breaks.length + r.mpi.filter((m) => !m.ok).length} breaks`}\n`,
+                  `${names[i]}: newest glibc symbol version in the image GLIBC_${terminalLine(r.glibc ?? '(none)')}, on the host GLIBC_${terminalLine(r.host.glibc ?? '(unknown)')}; ${r.compatible ? 'compatible' : `${r.breaks.length + r.mpi.filter((m) => !m.ok).length} breaks`}\n`,
                 );
             }
             return ok ? ExitCode.ok : ExitCode.failed;
@@ -191,7 +203,7 @@ export function registerCompat(program: Command): void {
           const rows = await treeCompat(tree, hosts, {
             ...opts,
             easyconfigs: flags.easyconfigs ? path.resolve(flags.easyconfigs) : undefined,
-            onImage: (n) => io.stderr(`checking ${n}\n`),
+            onImage: (n) => io.stderr(`checking ${terminalLine(n)}\n`),
           });
           const breaking = rows.filter((r) => r.error || r.reports.some((x) => !x.compatible));
           if (io.json)
@@ -199,7 +211,7 @@ export function registerCompat(program: Command): void {
               jsonDoc({
                 ok: breaking.length === 0,
                 root: tree.root,
-                hosts: names,
+                hosts: hostNames,
                 images: rows.map((r) => ({
                   name: r.name,
                   path: r.path,
@@ -208,7 +220,7 @@ export function registerCompat(program: Command): void {
                   sameAs: r.sameAs,
                   error: r.error,
                   results: r.reports.map((x, i) => ({
-                    host: names[i],
+                    host: hostNames[i],
                     compatible: x.compatible,
                     breaks: x.breaks,
                     mpi: x.mpi,
@@ -220,7 +232,7 @@ export function registerCompat(program: Command): void {
             io.stdout(
               table(
                 rows.flatMap((r) =>
-                  r.error
+                  (r.error
                     ? [[r.name, '-', 'error', r.error, r.links.join(', ') || '-']]
                     : r.reports.map((x, i) => [
                         r.name,
@@ -228,7 +240,8 @@ export function registerCompat(program: Command): void {
                         x.compatible ? 'works' : 'breaks',
                         x.compatible ? '-' : firstBreak(x),
                         [...r.links, ...r.easyconfigs].join(', ') || '-',
-                      ]),
+                      ])
+                  ).map((row) => row.map((c, j) => (j === 1 ? c : terminalLine(c)))),
                 ),
                 [
                   { header: 'image', group: true },

@@ -145,15 +145,19 @@ export function registerHelp(program: Command): void {
   program
     .command('help')
     .description('show the options and examples of a command')
-    .argument('[command]', 'the command')
-    .action(async (name?: string) => {
+    .argument('[command...]', 'the command (and subcommand: help host snapshot)')
+    .action(async (names: string[]) => {
       process.exitCode = await runCommand(async () => {
-        if (!name) return void program.outputHelp();
-        const cmd = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
-        if (!cmd)
-          throw new InputError('unknown-command', `no command ${JSON.stringify(name)}`, {
-            hint: `commands: ${program.commands.map((c) => c.name()).join(', ')}`,
-          });
+        if (!names.length) return void program.outputHelp();
+        let cmd = program;
+        for (const name of names) {
+          const sub = cmd.commands.find((c) => c.name() === name || c.aliases().includes(name));
+          if (!sub)
+            throw new InputError('unknown-command', `no command ${JSON.stringify(names.join(' '))}`, {
+              hint: `commands: ${cmd.commands.map((c) => c.name()).join(', ')}`,
+            });
+          cmd = sub;
+        }
         cmd.outputHelp();
       });
     });

@@ -4,6 +4,7 @@
  * Pure: the caller says how wide the table may be and whether to colour it
  * (`outputStyle` decides both from the stream and the environment).
  */
+import { terminalMessage } from '../index';
 
 /** A column: its header, and how its cells behave when space is short. */
 export interface Column {
@@ -70,7 +71,9 @@ export function table(rows: string[][], columns: Array<Column | string>, style: 
   const g = all.findIndex((c) => c.group);
   const cols = all.filter((_, i) => i !== g);
   const indent = g >= 0 ? '  ' : '';
-  const clean = rows.map((r) => all.map((_, i) => (r[i] ?? '').replace(/[\r\n\t]+/g, ' ')));
+  // Every cell through the terminal's rule: a value read from a file or a snapshot cannot move the
+  // cursor or recolour the table (cells already escaped have no control characters left: unchanged).
+  const clean = rows.map((r) => all.map((_, i) => terminalMessage((r[i] ?? '').replace(/[\r\n\t]+/g, ' '))));
   const body = clean.map((r) => r.filter((_, i) => i !== g));
   const widths = cols.map((c, i) => Math.max(c.header.length, ...body.map((r) => r[i].length)));
   const total = () => indent.length + widths.reduce((a, b) => a + b, 0) + GAP.length * (cols.length - 1);

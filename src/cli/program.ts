@@ -14,7 +14,9 @@ import { registerStatus } from './status';
 import { registerCompletion } from './completion';
 import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
-import { errorLine } from './run';
+import { errorLine, reportError } from './run';
+import { guardOutput } from './stdio';
+import { commandPath, refuseRepeatedFlags, usageLine, wantsJson } from './usage';
 import { InputError, sifkitVersion } from '../index';
 
 export function buildProgram(): Command {
@@ -25,15 +27,17 @@ export function buildProgram(): Command {
       'Take an HPC container from definition to retirement: render, build, convert to SIF, test, promote, retire.',
     )
     .version(sifkitVersion())
-    .showHelpAfterError('(run sifkit --help for usage)')
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
-      // Usage errors read like every other error: one `sifkit: error:` line.
-      outputError: (s, write) => write(s.replace(/^error: /, 'sifkit: error: ')),
+      // Told by the exit override below, as every other error is told.
+      outputError: () => undefined,
     })
-    // Bad usage exits 2, as every other bad input does.
+    // Bad usage is reported as every other error (reportError), and exits 2 as every other bad input does.
     .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : 2);
+      if (err.exitCode === 0) process.exit(0);
+      const args = process.argv.slice(2);
+      reportError(usageLine(err, commandPath(program, args)), wantsJson(args), stdio);
+      process.exit(2);
     })
     .hook('preAction', (_program, command) => refuseEmptyOptions(command));
   registerRender(program);
@@ -53,8 +57,11 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerHelp(program);
   addExamples(program);
+  refuseRepeatedFlags(program);
   return program;
 }
+
+const stdio = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
 
 /** Options where an empty value says something: `--launcher ''` runs the ranks without a launcher. */
 const EMPTY_ALLOWED = new Set(['launcher']);
@@ -77,12 +84,13 @@ function refuseEmptyOptions(command: Command): void {
 
 /** Runs sifkit's command line (every command but the TAB's question, which main.ts answers). */
 export function runProgram(argv: string[]): void {
+  guardOutput();
   buildProgram()
     .parseAsync(argv)
     .catch((e) => {
-      // Commands report their own errors (runCommand); this is what escapes before one runs.
+      // Commands report their own errors (runCommand); this is what escapes before one runs (a refused flag).
       const line = errorLine(e);
-      process.stderr.write(`sifkit: error: ${line.message}\n`);
+      reportError(line, wantsJson(argv.slice(2)), stdio);
       process.exit(line.exitCode);
     });
 }

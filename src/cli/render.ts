@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { runCommand } from './run';
@@ -26,6 +27,12 @@ export function renderMetadata(r: RenderedVariant): BuildJson {
   };
 }
 
+/** What a build.json in --out must hold to be taken as a render of a variant (else it is someone else's file). */
+const renderedFileSchema = z.looseObject({
+  names: z.looseObject({ stem: z.string() }),
+  parameters: z.record(z.string(), z.string()),
+});
+
 /** The variant (stem and parameters) a Dockerfile or build.json already in --out was rendered for, when it says. */
 export function renderedFor(existing: string): { stem: string; params: Record<string, string> } | undefined {
   const label = /io\.sifkit\.stem="([^"\n]*)"/.exec(existing);
@@ -34,10 +41,8 @@ export function renderedFor(existing: string): { stem: string; params: Record<st
     return { stem: label[1], params: Object.fromEntries(params.map((m) => [m[1], m[2]])) };
   }
   try {
-    const doc = JSON.parse(existing) as { names?: { stem?: unknown }; parameters?: unknown };
-    const params = doc.parameters;
-    if (typeof doc.names?.stem !== 'string' || typeof params !== 'object' || params === null) return undefined;
-    return { stem: doc.names.stem, params: params as Record<string, string> };
+    const doc = renderedFileSchema.safeParse(JSON.parse(existing));
+    return doc.success ? { stem: doc.data.names.stem, params: doc.data.parameters } : undefined;
   } catch {
     return undefined;
   }

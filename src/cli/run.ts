@@ -1,4 +1,13 @@
-import { engineFailure, ExitCode, fromSystemError, InterruptedError, isSifkitError, terminalMessage } from '../index';
+import {
+  engineFailure,
+  ExitCode,
+  fromSystemError,
+  InterruptedError,
+  isSifkitError,
+  terminalMessage,
+  type SifkitError,
+} from '../index';
+import { systemHint } from './system-hint';
 /**
  * The one place where a command's life ends: errors become one line on
  * stderr (or one JSON document with --json), exit codes follow the error
@@ -30,14 +39,41 @@ export function errorLine(e: unknown): { code: string; message: string; hint?: s
     ...(x.hint !== undefined && { hint: terminalMessage(x.hint) }),
     exitCode: x.exitCode,
   });
-  if (isSifkitError(e)) return shown(e);
+  if (isSifkitError(e)) return shown(withSystemHint(e, e.cause));
   const sys = engineFailure(e) ?? fromSystemError(e);
-  if (sys) return shown(sys);
+  if (sys) return shown(withSystemHint(sys, e));
   return {
     code: 'internal',
     message: `internal error (a bug in sifkit): ${(e as Error)?.stack ?? String(e)}`,
     exitCode: ExitCode.failed,
   };
+}
+
+/** A file system refusal without a hint of its own gets one naming who ran and what shows why. */
+function withSystemHint(e: SifkitError, cause: unknown) {
+  const hint = e.hint ?? (e.code.startsWith('system-') ? systemHint(cause) : undefined);
+  return { code: e.code, message: e.message, hint, exitCode: e.exitCode };
+}
+
+export type ErrorLine = ReturnType<typeof errorLine>;
+
+/**
+ * How every failure is told, whether a command ran or its flags were
+ * refused before it could: one line on stderr and a hint, and with --json
+ * the error document (docs/schemas/error.schema.json) on stdout as well,
+ * so a program reading stdout always gets JSON.
+ */
+export function reportError(
+  line: ErrorLine,
+  json: boolean,
+  out: { stdout: (t: string) => void; stderr: (t: string) => void },
+): void {
+  if (json)
+    out.stdout(
+      JSON.stringify({ ok: false, error: { code: line.code, message: line.message, hint: line.hint } }, null, 2) + '\n',
+    );
+  out.stderr(`sifkit: error: ${line.message}\n`);
+  if (line.hint) out.stderr(`sifkit: hint: ${line.hint}\n`);
 }
 
 export async function runCommand(handler: CommandHandler, opts: { json?: boolean } = {}): Promise<number> {
@@ -66,13 +102,7 @@ export async function runCommand(handler: CommandHandler, opts: { json?: boolean
   } catch (e) {
     const err = controller.signal.aborted && !isSifkitError(e) ? new InterruptedError() : e;
     const line = errorLine(err);
-    if (json)
-      io.stdout(
-        JSON.stringify({ ok: false, error: { code: line.code, message: line.message, hint: line.hint } }, null, 2) +
-          '\n',
-      );
-    io.stderr(`sifkit: error: ${line.message}\n`);
-    if (line.hint) io.stderr(`sifkit: hint: ${line.hint}\n`);
+    reportError(line, json, io);
     return line.exitCode;
   } finally {
     process.off('SIGINT', onSignal);

@@ -9,8 +9,8 @@ import {
   EASYBUILD,
   ExitCode,
   InputError,
+  commandLine,
   initTree,
-  inspect as inspectSif,
   loadPolicyFile,
   loadSigningKey,
   lockHolder,
@@ -29,7 +29,6 @@ import {
   retire,
   runGateSummary,
   SIF_IMAGES,
-  sifIdentity,
   stage,
   TESTED,
   verifyTree,
@@ -69,21 +68,25 @@ export function registerTree(program: Command): void {
         flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string },
       ) => {
         process.exitCode = await runCommand(async (io) => {
-          const { name } = sifIdentity(await inspectSif(path.resolve(file)));
           const tree = await openTree(resolveRoot(flags.root), true);
-          const tests =
-            (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)
-              ?.runs ?? [];
-          if (flags.results && !tests.length) throw new InputError('no-results', `${flags.results} holds no test runs`);
-          if (tests.some((t) => t.image !== name))
-            throw new InputError(
-              'wrong-results',
-              `${flags.results ?? 'the results file'} is about another image than ${name}`,
-            );
+          // The image's name comes from its labels, which stage reads only after its signature check.
+          const testsFor = async (name: string) => {
+            const tests =
+              (flags.results ? await readResults(path.resolve(flags.results)) : (await resultsFor(name, tree.root)).doc)
+                ?.runs ?? [];
+            if (flags.results && !tests.length)
+              throw new InputError('no-results', `${flags.results} holds no test runs`);
+            if (tests.some((t) => t.image !== name))
+              throw new InputError(
+                'wrong-results',
+                `${flags.results ?? 'the results file'} is about another image than ${name}`,
+              );
+            return tests;
+          };
           const r = await stage(tree, file, {
             archive: flags.archive,
             signal: io.signal,
-            tests,
+            testsFor,
             ...(!flags.untested && { requireTests: { gateSummary: runGateSummary } }),
           });
           if (io.json) io.stdout(jsonDoc({ ok: true, staged: r }));
@@ -217,6 +220,32 @@ interface RetireCommandFlags extends RetireFlags {
   json?: boolean;
 }
 
+/**
+ * Flags `retire` would take and then not act on: `--purge` runs alone (it
+ * deletes what an earlier --apply quarantined), and --grace-days only
+ * means something to it. Taken silently, `retire --apply --purge` printed
+ * nothing and quarantined nothing.
+ */
+function refuseIdleRetireFlags(flags: RetireCommandFlags): void {
+  const root = flags.root === undefined ? [] : ['--root', flags.root];
+  if (flags.purge) {
+    const idle = [
+      flags.apply && '--apply',
+      flags.includeReferenced && '--include-referenced',
+      flags.easyconfigs !== undefined && '--easyconfigs',
+    ].filter((f): f is string => typeof f === 'string');
+    if (idle.length)
+      throw new InputError(
+        'conflicting-flags',
+        `--purge deletes what the quarantine already holds and takes no ${idle.join(', ')}`,
+        {
+          hint: `quarantine first, then purge: ${commandLine(['sifkit', 'retire', '--apply', ...root])}, then ${commandLine(['sifkit', 'retire', '--purge', ...root])}`,
+        },
+      );
+  } else if (flags.graceDays !== undefined)
+    throw new InputError('idle-flag', '--grace-days goes with --purge (the plan and --apply use the policy)');
+}
+
 export function registerRetire(program: Command): void {
   const retireCmd = program
     .command('retire')
@@ -228,6 +257,7 @@ export function registerRetire(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (flags: RetireCommandFlags) => {
       process.exitCode = await runCommand(async (io) => {
+        refuseIdleRetireFlags(flags);
         const policy = await loadPolicyFile(flags.policy);
         // Nothing is made here: a retire with nothing to do changes nothing.
         const tree = await openTree(resolveRoot(flags.root), false);
@@ -238,6 +268,8 @@ export function registerRetire(program: Command): void {
           else {
             for (const d of r.deleted) io.stdout(`purged ${d}\n`);
             for (const k of r.kept) io.stdout(`kept   ${k.name}: ${k.why}\n`);
+            if (!r.deleted.length && !r.kept.length)
+              io.stdout(`nothing in the quarantine of ${tree.root}: nothing to purge\n`);
           }
           return unsaved ? ExitCode.failed : ExitCode.ok;
         }

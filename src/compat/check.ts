@@ -6,7 +6,8 @@
  */
 import type { HostSnapshot } from '../validate/schemas/host';
 import { hwcapsSubdirs, legacyHwcapsSubdirs } from './hwcaps';
-import { overlay, resolveAll, type Break, type ImageFiles } from './linker';
+import { resolveAll, type Break } from './linker';
+import { overlay, type ImageFiles } from './view';
 import { mpiFindings, type MpiFinding, type MpiLevel } from './mpi';
 import { glibcVersion } from './versions';
 

@@ -25,7 +25,7 @@ import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 import { squashImageFiles } from './squash-files';
-import type { ImageFiles, ViewEntry } from './linker';
+import type { ImageFiles, ViewEntry } from './view';
 
 export interface ReadImageOptions {
   signal?: AbortSignal;

@@ -1,9 +1,10 @@
 /**
- * The dynamic linker's view of a container, computed: the image's files
- * with the host's bound files laid over them (a bind hides everything of
- * the image under its target), then, from every ELF object of the image,
+ * The dynamic linker's work on a container's view (view.ts: the image's
+ * files with the host's binds laid over them), computed: from every ELF
+ * object of the image,
  * its dependencies searched as glibc's ld.so searches them (DT_RPATH of
- * the object and the executable when the object has no DT_RUNPATH,
+ * the object and of each object that loaded it, up to the executable, when
+ * the object has no DT_RUNPATH (and each of them none either),
  * LD_LIBRARY_PATH, DT_RUNPATH, the ld.so.cache directories, the default
  * directories, each after its glibc-hwcaps (and, before glibc 2.37,
  * legacy hwcaps) subdirectories for the host's CPU; $ORIGIN and $LIB expanded; a candidate of another ELF
@@ -12,27 +13,7 @@
  */
 import type { ElfInfo } from '../elf/format';
 import { cacheFlagsFor, cacheLookup, type LdCacheEntry } from '../elf/ldcache';
-import type { HostSnapshot } from '../validate/schemas/host';
-
-export type Origin = 'image' | 'host';
-
-export interface ViewEntry {
-  kind: 'file' | 'link' | 'dir';
-  link?: string;
-  elf?: ElfInfo;
-  origin: Origin;
-}
-
-/** The image's files as a listing gives them (ELF facts for the ELF ones). */
-export interface ImageFiles {
-  entries: Map<string, ViewEntry>;
-  /** Text of /etc/ld.so.conf and the files it includes, by path. */
-  ldconf: Map<string, string>;
-  /** The image's /etc/ld.so.cache, when it has a readable one: searched instead of ld.so.conf's directories. */
-  ldCache?: LdCacheEntry[];
-  /** The image's environment: LD_LIBRARY_PATH among it. */
-  env: Record<string, string>;
-}
+import { ldconfDirs, parentOf, resolvePath, type Origin, type ViewEntry } from './view';
 
 export interface Break {
   kind: 'missing-library' | 'missing-version';
@@ -63,97 +44,6 @@ export interface Resolution {
   unversioned: string[];
 }
 
-function under(p: string, dir: string): boolean {
-  return p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
-}
-
-/** The image's files with the snapshot's binds laid over them. */
-export function overlay(image: ImageFiles, host: HostSnapshot | undefined): Map<string, ViewEntry> {
-  if (!host) return image.entries;
-  const targets = host.binds.map((b) => b.target);
-  const view = new Map<string, ViewEntry>();
-  for (const [p, e] of image.entries) if (!targets.some((t) => under(p, t))) view.set(p, e);
-  const dir = (p: string) => {
-    for (let d = p; d !== '/' && !view.has(d); d = parentOf(d)) view.set(d, { kind: 'dir', origin: 'host' });
-  };
-  for (const b of host.binds) {
-    if (b.kind === 'directory') dir(b.target);
-    else dir(parentOf(b.target));
-    for (const f of b.files) {
-      dir(parentOf(f.path));
-      view.set(
-        f.path,
-        f.link !== undefined
-          ? { kind: 'link', link: f.link, origin: 'host' }
-          : { kind: 'file', elf: f.elf, origin: 'host' },
-      );
-    }
-  }
-  return view;
-}
-
-export function parentOf(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i <= 0 ? '/' : p.slice(0, i);
-}
-
-/** Where a path leads in the view, following links in every component (as the kernel does); undefined if nowhere. */
-export function resolvePath(view: Map<string, ViewEntry>, p: string): string | undefined {
-  let todo = p.split('/').filter(Boolean);
-  let out: string[] = [];
-  let hops = 0;
-  while (todo.length) {
-    const c = todo.shift()!;
-    if (c === '.') continue;
-    if (c === '..') {
-      out.pop();
-      continue;
-    }
-    const cur = `/${[...out, c].join('/')}`;
-    const e = view.get(cur);
-    if (!e) return undefined;
-    if (e.kind === 'link') {
-      if (++hops > 40) return undefined;
-      const t = e.link!;
-      if (t.startsWith('/')) out = [];
-      todo = [...t.split('/').filter(Boolean), ...todo];
-      continue;
-    }
-    if (e.kind === 'file' && todo.length) return undefined;
-    out.push(c);
-  }
-  return `/${out.join('/')}`;
-}
-
-/** The directories of /etc/ld.so.conf (with its `include` globs), as ldconfig reads them. */
-export function ldconfDirs(ldconf: Map<string, string>): string[] {
-  const dirs: string[] = [];
-  const seen = new Set<string>();
-  const read = (file: string, depth: number) => {
-    if (depth > 8 || seen.has(file)) return;
-    seen.add(file);
-    for (const raw of (ldconf.get(file) ?? '').split('\n')) {
-      const line = raw.replace(/#.*/, '').trim();
-      if (!line) continue;
-      const inc = /^include\s+(.+)$/.exec(line);
-      if (inc) {
-        for (const pat of inc[1].split(/\s+/)) {
-          const abs = pat.startsWith('/') ? pat : `${parentOf(file)}/${pat}`;
-          const re = new RegExp(
-            `^${abs
-              .split('*')
-              .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-              .join('[^/]*')}$`,
-          );
-          for (const f of [...ldconf.keys()].filter((k) => re.test(k)).sort()) read(f, depth + 1);
-        }
-      } else if (line.startsWith('/')) dirs.push(line.replace(/\/+$/, '') || '/');
-    }
-  };
-  read('/etc/ld.so.conf', 0);
-  return dirs;
-}
-
 /** ld.so's built-in directories: the multiarch ones (Debian's glibc) and the lib64 ones (most others). */
 function defaultDirs(elf: ElfInfo): string[] {
   const triplet =
@@ -174,6 +64,19 @@ function expand(dir: string, origin: string, elf: ElfInfo): string {
     .replace(/\$(\{ORIGIN\}|ORIGIN)/g, origin)
     .replace(/\$(\{LIB\}|LIB)/g, lib)
     .replace(/\$(\{PLATFORM\}|PLATFORM)/g, 'x86_64');
+}
+
+/** Where a search ended: the library's path as found, or the file ld.so stopped at, unable to load it. */
+interface Found {
+  path?: string;
+  stop?: string;
+  stopFrom?: Origin;
+}
+
+/** An object that loaded another, as it was loaded (its path gives $ORIGIN). */
+interface Loader {
+  path: string;
+  elf: ElfInfo;
 }
 
 export interface ResolveOptions {
@@ -198,38 +101,47 @@ export function resolveAll(
   const hwcaps = opts.hwcaps ?? [];
   const inCache = opts.cache ? cacheLookup(opts.cache, opts.cacheHwcaps ?? hwcaps) : undefined;
   const real = new Map<string, string | undefined>();
-  const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
+  const realOf = (p: string): string | undefined => {
     if (!real.has(p)) real.set(p, resolvePath(view, p));
-    const r = real.get(p);
+    return real.get(p);
+  };
+  const elfAt = (p: string): { path: string; entry: ViewEntry } | undefined => {
+    const r = realOf(p);
     const e = r ? view.get(r) : undefined;
     return e?.kind === 'file' && e.elf ? { path: r!, entry: e } : undefined;
   };
-  const found = new Map<string, string | null>();
-  /** The library `name` needed by `obj` (loaded as `objPath`), for a process whose executable has `exeRpath`. */
-  const find = (
-    objPath: string,
-    obj: ElfInfo,
-    name: string,
-    exe: { path: string; elf: ElfInfo },
-  ): string | undefined => {
-    const useRpath = obj.runpath.length === 0;
-    const key = `${objPath}\0${name}${useRpath && (obj.rpath.length || exe.elf.rpath.length) ? `\0${exe.path}` : ''}`;
+  const found = new Map<string, Found>();
+  /**
+   * The library `name` needed by `obj` (loaded as `objPath`); `loaders` is the chain that loaded it,
+   * nearest first, ending at the executable. As ld.so (dl-load.c _dl_map_object): when `obj` has no
+   * DT_RUNPATH, the DT_RPATH of `obj`, then of its loader, and on up to the executable, each only when
+   * that object has no DT_RUNPATH itself (get-dynamic-info.h: RUNPATH makes RPATH ignored).
+   */
+  const find = (objPath: string, obj: ElfInfo, name: string, loaders: Loader[]): Found => {
+    const rpathOf =
+      obj.runpath.length === 0
+        ? [{ path: objPath, elf: obj }, ...loaders].filter((l) => l.elf.runpath.length === 0 && l.elf.rpath.length)
+        : [];
+    const key = [objPath, name, ...rpathOf.map((l) => l.path)].join('\0');
     const hit = found.get(key);
-    if (hit !== undefined) return hit ?? undefined;
-    let result: string | undefined;
-    const fits = (p: string) => {
+    if (hit !== undefined) return hit;
+    let result: Found | undefined;
+    /**
+     * ld.so's answer for one candidate path (dl-load.c open_verify): nothing there, or an ELF object of
+     * another class or machine, and it goes on; a file it cannot load (not ELF, cut short) stops the
+     * search with an error ("file too short", "invalid ELF header"): a later good copy is never reached.
+     */
+    const fits = (p: string): Found | undefined => {
       const f = elfAt(p);
-      return f && f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? p : undefined;
+      if (f) return f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? { path: p } : undefined;
+      const r = realOf(p);
+      const e = r ? view.get(r) : undefined;
+      return e?.kind === 'file' ? { stop: r!, stopFrom: e.origin } : undefined;
     };
     if (name.includes('/')) result = fits(name.startsWith('/') ? name : `/${name}`);
     else {
       const dirs = [
-        ...(useRpath
-          ? [
-              ...obj.rpath.map((d) => expand(d, parentOf(objPath), obj)),
-              ...(exe.path !== objPath ? exe.elf.rpath.map((d) => expand(d, parentOf(exe.path), exe.elf)) : []),
-            ]
-          : []),
+        ...rpathOf.flatMap((l) => l.elf.rpath.map((d) => expand(d, parentOf(l.path), l.elf))),
         ...opts.ldLibraryPath,
         ...obj.runpath.map((d) => expand(d, parentOf(objPath), obj)),
         ...cacheDirs,
@@ -253,8 +165,8 @@ export function resolveAll(
       if (cached) result = fits(cached);
       if (!result) search(defaultDirs(obj));
     }
-    found.set(key, result ?? null);
-    return result;
+    found.set(key, result ?? {});
+    return result ?? {};
   };
 
   const breaks = new Map<string, Break>();
@@ -285,33 +197,54 @@ export function resolveAll(
   for (const root of roots) {
     const exe = elfAt(root);
     if (!exe) continue;
-    const exeInfo = { path: root, elf: exe.entry.elf! };
-    const loaded = new Map<string, { path: string; entry: ViewEntry }>();
-    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry }> = [
-      { loadedAs: root, real: exe.path, entry: exe.entry },
+    const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry; loaders: Loader[] }> = [
+      { loadedAs: root, real: exe.path, entry: exe.entry, loaders: [] },
     ];
     const seen = new Set<string>([exe.path]);
+    // Every object of the process with its direct providers, and the names each answers to: ld.so checks
+    // versions once all are loaded, and takes a version's file from any loaded object of that name.
+    const objects: Array<{
+      real: string;
+      entry: ViewEntry;
+      providers: Map<string, { path: string; entry: ViewEntry }>;
+    }> = [];
+    const byName = new Map<string, { path: string; entry: ViewEntry }>();
+    if (exe.entry.elf!.soname) byName.set(exe.entry.elf!.soname, exe);
     while (queue.length) {
       const o = queue.shift()!;
       const elf = o.entry.elf!;
       if (o.entry.origin === 'host') hostLoaded.add(o.real);
       const providers = new Map<string, { path: string; entry: ViewEntry }>();
       for (const n of elf.needed) {
-        const p = find(o.loadedAs, elf, n, exeInfo);
-        if (!p) {
-          note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n }, root);
+        // A name an object already loaded answers to (a name it was needed as, or its SONAME) is that
+        // object, with no search (dl-load.c _dl_map_object): a file whose SONAME differs from its name
+        // serves both names.
+        const loaded = n.includes('/') ? undefined : byName.get(n);
+        const { path: p, stop, stopFrom } = loaded ? {} : find(o.loadedAs, elf, n, o.loaders);
+        if (!loaded && !p) {
+          // Where ld.so stopped at a file it cannot load, that file is named as the provider.
+          const at = stop ? { provider: stop, providerFrom: stopFrom } : {};
+          note({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: n, ...at }, root);
           continue;
         }
-        const f = elfAt(p)!;
+        const f = loaded ?? elfAt(p!)!;
         resolved.set(`${o.real}\0${n}`, f.path);
         providers.set(n, f);
-        if (!seen.has(f.path)) {
+        if (!byName.has(n)) byName.set(n, f);
+        if (p && !seen.has(f.path)) {
           seen.add(f.path);
-          loaded.set(f.path, f);
-          queue.push({ loadedAs: p, real: f.path, entry: f.entry });
+          const soname = f.entry.elf!.soname;
+          if (soname && !byName.has(soname)) byName.set(soname, f);
+          queue.push({ loadedAs: p, real: f.path, entry: f.entry, loaders: [{ path: o.loadedAs, elf }, ...o.loaders] });
         }
       }
-      const vkey = `${o.real}\0${[...providers.values()].map((p) => p.path).join('\0')}`;
+      objects.push({ real: o.real, entry: o.entry, providers });
+    }
+    for (const o of objects) {
+      const elf = o.entry.elf!;
+      // A version's file that is not a direct dependency is looked up among everything loaded (dl-version.c find_needed).
+      const providerOf = (file: string) => o.providers.get(file) ?? byName.get(file);
+      const vkey = `${o.real}\0${elf.requires.map((r) => providerOf(r.file)?.path ?? `?${r.file}`).join('\0')}`;
       const known = versionBreaks.get(vkey);
       if (known) {
         for (const b of known) note(b, root);
@@ -320,8 +253,14 @@ export function resolveAll(
       const mine: Array<Omit<Break, 'roots' | 'neededBy'>> = [];
       versionBreaks.set(vkey, mine);
       for (const need of elf.requires) {
-        const prov = providers.get(need.file);
-        if (!prov) continue; // not found: already a missing library
+        const prov = providerOf(need.file);
+        if (!prov) {
+          // Needed and not found: already a missing library. Not needed and loaded by nothing: ld.so stops
+          // (dl-version.c asserts the file is loaded), so it is missing too.
+          if (!elf.needed.includes(need.file))
+            mine.push({ kind: 'missing-library', file: o.real, fileFrom: o.entry.origin, library: need.file });
+          continue;
+        }
         const defs = prov.entry.elf!.defines;
         if (!defs.length) {
           unversioned.add(`${o.real} -> ${prov.path}`);

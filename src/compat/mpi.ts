@@ -6,7 +6,7 @@
  * (libmpi.so.40.30.5). An image without its own copy is held to its
  * needed SONAMEs only, which the linker check already does. Pure.
  */
-import type { ImageFiles, ViewEntry } from './linker';
+import type { ImageFiles, ViewEntry } from './view';
 
 export type MpiLevel = 'major' | 'full' | 'strict';
 

@@ -7,17 +7,36 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import type { ImageEngine } from '../engine/engine';
-import { readRegularFile } from '../util/files';
+import { openRegular, readRegularFile } from '../util/files';
 import { parseJsonDocument } from '../validate/schema';
 import { hostSnapshotSchema, type HostSnapshot } from '../validate/schemas/host';
 import { bindsFromEasyconfig, bindsFromModule, parseBindList, type ModuleBinds } from './binds';
 import { checkImage, type CompatReport } from './check';
 import { engineImageFiles, sifImageFiles, type ReadImageOptions } from './image';
-import type { ImageFiles } from './linker';
+import type { ImageFiles } from './view';
 import { MPI_LEVELS, type MpiLevel } from './mpi';
 
+/**
+ * More than any real host's binds give (LUMI's /opt/cray is a few MiB of JSON), and under the longest
+ * string V8 makes: a bigger file is refused in one line before it is read, not a crash while reading it.
+ */
+export const MAX_SNAPSHOT_BYTES = 256 << 20;
+
 export async function readSnapshot(file: string): Promise<HostSnapshot> {
-  return parseJsonDocument(hostSnapshotSchema, await readRegularFile(file, 'host snapshot'), file, 'bad-snapshot');
+  const fh = await openRegular(file, 'host snapshot');
+  let text: string;
+  try {
+    const size = (await fh.stat()).size;
+    if (size > MAX_SNAPSHOT_BYTES)
+      throw new InputError(
+        'bad-snapshot',
+        `${file} is ${size} bytes: more than a host snapshot holds (${MAX_SNAPSHOT_BYTES >> 20} MiB)`,
+      );
+    text = await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+  return parseJsonDocument(hostSnapshotSchema, text, file, 'bad-snapshot');
 }
 
 export type BindSource =

@@ -96,10 +96,12 @@ async function walkBind(b: BindSpec, opts: SnapshotOptions): Promise<HostBind> {
     if (!fh) return;
     try {
       const elf = await readElfHandle(fh, (await fh.stat()).size);
-      if (elf) files.push({ path: at, elf });
+      // A file named as a library that is not one is recorded too (no ELF facts): ld.so stops at it.
+      files.push(elf ? { path: at, elf } : { path: at });
     } catch (e) {
       if (!(e instanceof ElfError)) throw e;
-      opts.warn?.(`${hostPath}: ${e.message}; left out`);
+      opts.warn?.(`${hostPath}: ${e.message}; recorded as a file the dynamic linker cannot load`);
+      files.push({ path: at });
     } finally {
       await fh.close();
     }

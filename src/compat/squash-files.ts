@@ -9,7 +9,7 @@ import { setImmediate } from 'node:timers/promises';
 import { throwIfAborted } from '../errors';
 import { ElfError, ELF_HEAD, isElfMagic, parseElf, type ElfInfo } from '../elf/format';
 import type { FileInode, Squashfs } from '../squashfs/format';
-import type { ImageFiles, ViewEntry } from './linker';
+import type { ImageFiles, ViewEntry } from './view';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 
 /** ld.so.conf files are a few lines: more than this is not one. */

@@ -137,6 +137,8 @@ export async function imageFacts(
   sifPath: string,
   opts: { date?: string; tree?: Tree; trusted?: TrustedKeys } = {},
 ): Promise<ImageFacts> {
+  // Signatures first: the labels read below are the signer's word only once they are checked.
+  const signedBy = await signingFacts(opts.tree, opts.trusted, sifPath, path.basename(sifPath));
   const s = await inspectSif(sifPath);
   const l = imageLabels(s.labels, sifPath);
   const { stem, dockerhash } = l;
@@ -177,6 +179,6 @@ export async function imageFacts(
     date,
     labels: l.all,
     tests: entry?.tests,
-    signedBy: await signingFacts(opts.tree, opts.trusted, sifPath, sifName),
+    signedBy,
   };
 }

@@ -30,11 +30,14 @@ export function commandLine(words: readonly string[]): string {
  * `value` as one double-quoted word, `\ " ` $` escaped: the form apptainer
  * writes in a SIF's environment and runscript (kept so a converted image
  * matches apptainer's byte for byte), which sh and bash read back exactly,
- * also as the default of a `${NAME:-WORD}` expansion.
+ * also as the default of a `${NAME:-WORD}` expansion. One difference: a
+ * `<(` or `>(` is written `<""(`, since bash (5.2, also as sh) reads them
+ * in that default as the start of a process substitution and refuses the
+ * whole script when no `)` follows; the empty quotes change nothing read.
  */
 export function shDoubleQuoted(value: string, what = 'value'): string {
   checkText(value, what, 'sh', /\0/, 'a NUL character');
-  return `"${value.replace(/[\\"`$]/g, (c) => `\\${c}`)}"`;
+  return `"${value.replace(/[\\"`$]/g, (c) => `\\${c}`).replace(/([<>])\(/g, '$1""(')}"`;
 }
 
 /** A whole number as a bash word (no quoting needed, but checked). */

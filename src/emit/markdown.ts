@@ -64,18 +64,52 @@ export function mdValue(value: string, place: MarkdownPlace, what = 'value'): st
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 /**
+ * How an HTML block (CommonMark 4.6) that starts on a line ends: a Markdown
+ * renderer passes its lines through as HTML, where a backslash escapes
+ * nothing, so no value may be written there but inside a comment. The
+ * comment block (`<!--`) ends at `-->`, the raw-text ones at their closing
+ * tag, the others at a blank line. A line that could start one is taken as
+ * starting one (refusing more is safe).
+ */
+function htmlBlockEnd(line: string): RegExp | undefined {
+  if (/^ {0,3}<!--/.test(line)) return /-->/;
+  if (/^ {0,3}<(?:script|pre|style|textarea)(?:[\s>]|$)/i.test(line)) return /<\/(?:script|pre|style|textarea)>/i;
+  if (/^ {0,3}<\?/.test(line)) return /\?>/;
+  if (/^ {0,3}<![A-Za-z]/.test(line)) return />/;
+  if (/^ {0,3}<!\[CDATA\[/.test(line)) return /\]\]>/;
+  if (/^ {0,3}<\/?[A-Za-z]/.test(line)) return /^\s*$/;
+  return undefined;
+}
+
+/**
+ * Where, outside code, a value would be markup or a link rather than text,
+ * whatever the value: an HTML tag or autolink still open before it, a
+ * link's destination, a link reference definition.
+ */
+function markupPlace(line: string, before: string): string | undefined {
+  if (/<(?:[A-Za-z/!?][^>]*)?$/.test(before)) return 'an HTML tag or autolink';
+  if (/\]\([^)]*$/.test(before)) return 'a link destination';
+  if (/^ {0,3}\[[^\]]*\]:/.test(line)) return 'a link reference definition';
+  return undefined;
+}
+
+/**
  * Fills a Markdown template's `{{ name }}` placeholders in one pass, each
  * value written for the place it lands in (prose, code span, fenced code
- * block, HTML comment). An unknown placeholder is refused.
+ * block, HTML comment). An unknown placeholder is refused, and so is one
+ * where a value would be HTML or a link (an HTML block but in a comment,
+ * an HTML tag, a link destination): a template names its links and HTML
+ * itself.
  */
 export function fillMarkdown(template: string, values: Record<string, string>, what: string): string {
   let fence: { ch: string; len: number } | undefined;
   let comment = false;
+  let htmlBlock: RegExp | undefined;
   return template
     .split('\n')
     .map((line, n) => {
       const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line);
-      if (marker) {
+      if (marker && !htmlBlock) {
         const m = marker[1];
         if (!fence) fence = { ch: m[0], len: m.length };
         else if (m[0] === fence.ch && m.length >= fence.len && /^ {0,3}[`~]+\s*$/.test(line)) fence = undefined;
@@ -85,6 +119,10 @@ export function fillMarkdown(template: string, values: Record<string, string>, w
       }
       const inFence = fence !== undefined;
       const startComment = comment;
+      // An HTML block starts on a line outside a fence and a comment, and ends on the line its end condition meets.
+      if (!inFence && !startComment && !htmlBlock) htmlBlock = htmlBlockEnd(line);
+      const inHtml = htmlBlock !== undefined;
+      if (htmlBlock && htmlBlock.test(line)) htmlBlock = undefined;
       const out = line.replace(PLACEHOLDER, (p, k: string, at: number) => {
         if (!(k in values))
           throw new InputError('bad-template', `${what} line ${n + 1}: unknown placeholder ${escapeForMessage(p)}`);
@@ -96,6 +134,14 @@ export function fillMarkdown(template: string, values: Record<string, string>, w
             : inCodeSpan(line, at)
               ? 'code'
               : 'text';
+        // A code span is one only where no HTML tag started first: in a tag or an HTML block its text is raw HTML.
+        const markup =
+          place === 'fence' || place === 'comment' ? undefined : inHtml ? 'an HTML block' : markupPlace(line, before);
+        if (markup)
+          throw new InputError(
+            'bad-template',
+            `${what} line ${n + 1}: placeholder ${p} is in ${markup}, where a value would be markup, not text`,
+          );
         return mdValue(values[k], place, `${what} {{ ${k} }}`);
       });
       if (!inFence) comment = inComment(startComment, line);

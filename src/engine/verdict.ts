@@ -10,6 +10,7 @@
  * would change its ID.
  */
 import { promises as fs } from 'node:fs';
+import { z } from 'zod';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errnoCode } from '../errors';
@@ -38,6 +39,24 @@ export interface Verdict {
   bytes: number;
 }
 
+/**
+ * A verdict file as recordVerdict writes it. The file can be torn, edited
+ * or older than this sifkit: `passed: "false"` (a string, so truthy) must
+ * never count as a pass, so the file is checked before anything reads it.
+ */
+const verdictSchema = z.object({
+  imageId: z.string(),
+  passed: z.boolean(),
+  reason: z.string().optional(),
+  scanner: z.number().int(),
+  servedDigest: z.string().optional(),
+  roles: z.string().optional(),
+  scannedAt: z.string(),
+  layers: z.number(),
+  files: z.number(),
+  bytes: z.number(),
+});
+
 export function defaultVerdictDir(env: NodeJS.ProcessEnv = process.env): string {
   const state =
     env.SIFKIT_STATE_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state'), 'sifkit');
@@ -65,10 +84,10 @@ export async function readVerdict(dir: string, imageId: string): Promise<Verdict
     throw e;
   }
   try {
-    const v = JSON.parse(text) as Verdict;
-    return v && v.imageId === imageId ? v : undefined;
-  } catch {
+    const v = verdictSchema.safeParse(JSON.parse(text));
     // A torn or edited file is no verdict: scan again.
+    return v.success && v.data.imageId === imageId ? v.data : undefined;
+  } catch {
     return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import type { Provenance } from '../provenance';
-import { dockerfileString } from '../emit/dockerfile';
+import { checkDockerfileLines, dockerfileString } from '../emit/dockerfile';
 import { LABEL } from '../validate/labels';
 import { definitionHash } from './hash';
 import { checkFetches, definitionEnv } from './fetches';
@@ -96,6 +96,8 @@ export function renderVariant(input: RenderInputs): RenderedVariant {
   const labelLines = Object.entries(labels).map(([k, v]) => `      ${k}=${dockerfileString(v, `label ${k}`)}`);
   const dockerfile = `${body}\n# ---- provenance (sifkit) ----\nLABEL \\\n${labelLines.join(' \\\n')}\n`;
   const what = `${recipe.name} ${names.stem}`;
+  // A long value substituted into a fragment can make a line the builder will not read: refused here, not at build.
+  checkDockerfileLines(dockerfile, what);
   const warnings = assertLintClean(dockerfile, what);
   // Read once, for every check below.
   const parsed = parseDockerfile(dockerfile);

@@ -8,6 +8,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { InputError, errnoCode, isSifkitError } from '../errors';
 import { fsyncPath, openRegular, renameIntoPlace, tempNameFor } from '../util/files';
+import { escapeForMessage } from '../validate/names';
 import {
   DEFAULT_DESCRIPTORS,
   DESCRIPTORS_OFFSET,
@@ -56,7 +57,10 @@ export function sifHeadLength(head: Buffer, size: bigint, file: string): number 
   const fail = (m: string): never => {
     throw new InputError('bad-sif', `${file}: not a valid SIF: ${m}`);
   };
-  if (head.length < HEADER_SIZE || !hasMagic(head)) fail('no SIF_MAGIC');
+  // Not a SIF at all is a different answer from a SIF whose structure is broken (cut short, edited):
+  // a signature check refuses the second as tampered (signature.ts), and takes the first as bad input.
+  if (head.length < HEADER_SIZE || !hasMagic(head))
+    throw new InputError('not-sif', `${file}: not a valid SIF: no SIF_MAGIC`);
   const header = decodeHeader(head);
   if (header.version !== '01') fail(`version ${JSON.stringify(header.version)} is not 01`);
   const total = header.descriptorsTotal;
@@ -64,7 +68,19 @@ export function sifHeadLength(head: Buffer, size: bigint, file: string): number 
   if (header.descriptorsSize !== total * BigInt(DESCRIPTOR_SIZE)) fail('descriptor size does not match the count');
   if (header.descriptorsOffset < BigInt(HEADER_SIZE) || header.descriptorsOffset + header.descriptorsSize > size)
     fail('descriptors lie outside the file');
+  // The data starts after the table: else an object could lie over the descriptors or the header.
+  if (header.dataOffset < header.descriptorsOffset + header.descriptorsSize)
+    fail('the data section starts inside the descriptor table');
   return Number(header.descriptorsOffset + header.descriptorsSize);
+}
+
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k]));
+
+/** `object 7 (signature)`, `object 5 "sbom.cdx.json"`: the name is the file's data, so it is quoted and escaped. */
+export function objectLabel(d: Descriptor): string {
+  return d.name
+    ? `object ${d.id} ${escapeForMessage(d.name, 64)}`
+    : `object ${d.id} (${TYPE_NAMES[d.dataType] ?? `type 0x${d.dataType.toString(16)}`})`;
 }
 
 /** Validates header and descriptors from the file's first bytes (pure). */
@@ -84,10 +100,17 @@ export function parseSifHead(buf: Buffer, size: bigint, file: string): SifImage 
   }
   if (BigInt(descriptors.length) + header.descriptorsFree !== header.descriptorsTotal)
     fail('free descriptor count does not match');
+  // Objects are known by ID (links, groups and signatures name them so): two with one ID are two answers.
+  const ids = new Set<number>();
+  for (const d of descriptors) {
+    if (d.id === 0 || ids.has(d.id))
+      fail(`${objectLabel(d)}: ${d.id === 0 ? 'ID 0 is not an object ID' : 'its ID is taken twice'}`);
+    ids.add(d.id);
+  }
   const spans = descriptors
     .map((d) => {
       if (d.offset < header.dataOffset || d.size < 0n || d.offset + d.size > size)
-        fail(`object ${d.id} (${d.name}) lies outside the file`);
+        fail(`${objectLabel(d)} lies outside the file`);
       return [d.offset, d.offset + d.size, d.id] as const;
     })
     .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));

@@ -13,7 +13,7 @@ import { ociConfigSchema, type OciConfig } from '../validate/schemas/docker';
 import { provenanceDocSchema, type ProvenanceDoc } from '../validate/schemas/provenance';
 import { inspectMetadataSchema, labelsSchema, sbomSchema, type SbomDoc } from '../validate/schemas/sif';
 import { DataType, PartType, type Descriptor } from './format';
-import { SIF_PREFETCH, parseSifHead, sifHeadLength } from './file';
+import { SIF_PREFETCH, objectLabel, parseSifHead, sifHeadLength } from './file';
 
 export interface SifSummary {
   file: string;
@@ -110,6 +110,7 @@ export function inspectSifSync(file: string, opts: { sbomDocument?: boolean } = 
       labels: {},
       environment: {},
     };
+    refuseSecondOfARole(sif.descriptors, file);
     for (const d of sif.descriptors) {
       if (d.dataType === DataType.deffile) summary.deffile = readObject(d).toString('utf8');
       else if (d.dataType === DataType.labels)
@@ -158,6 +159,36 @@ export function inspectSifSync(file: string, opts: { sbomDocument?: boolean } = 
 
 export async function inspectSif(file: string, opts: { sbomDocument?: boolean } = {}): Promise<SifSummary> {
   return inspectSifSync(file, opts);
+}
+
+/** What a reader takes an object for, when it takes one: the objects a SIF may carry only once. */
+function roleOf(d: Descriptor): string | undefined {
+  if (d.dataType === DataType.deffile) return 'definition';
+  if (d.dataType === DataType.labels) return 'labels object';
+  if (d.dataType === DataType.sbom) return 'SBOM';
+  if (d.dataType === DataType.genericJson && ROLE_NAMES.has(d.name)) return d.name;
+  return undefined;
+}
+const ROLE_NAMES = new Set(['inspect-metadata.json', 'oci-config.json', 'provenance.json']);
+
+/**
+ * Two objects of one role (two SBOMs, two provenance documents) would make
+ * the answer depend on which one a reader happens to take: refused, naming
+ * both, whichever group each is in.
+ */
+function refuseSecondOfARole(descriptors: Descriptor[], file: string): void {
+  const first = new Map<string, Descriptor>();
+  for (const d of [...descriptors].sort((a, b) => a.id - b.id)) {
+    const role = roleOf(d);
+    if (!role) continue;
+    const had = first.get(role);
+    if (had)
+      throw new InputError(
+        'bad-sif',
+        `${file}: ${objectLabel(d)} is a second ${role} (${objectLabel(had)} is one): which one holds is unknown`,
+      );
+    first.set(role, d);
+  }
 }
 
 /** A JSON object of the SIF, checked against its schema; errors name the object. */

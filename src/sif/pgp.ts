@@ -39,6 +39,17 @@ function baseConfig() {
     // Go's openpgp (sylabs' reader) judges a key by its self-signatures as they are now, not at the data signature's time:
     // so must we, or a key whose self-signature was renewed after signing (sylabs' own test key) is refused.
     allowInsecureVerificationWithReformattedKeys: true,
+    // The rest of what decides which keys and packets are taken, stated here rather than left to
+    // openpgp's module-wide defaults (which any code in the process may change):
+    allowMissingKeyFlags: false, // a key or subkey without key flags does not sign
+    ignoreMalformedPackets: false,
+    ignoreUnsupportedPackets: true, // unknown packets in a keyring are skipped, as Go's reader does
+    enforceGrammar: true,
+    additionalAllowedPackets: [],
+    knownNotations: [], // a signature with a critical notation is refused
+    rejectCurves: new Set([enums.curve.secp256k1]),
+    enableParsingV5Entities: false,
+    maxUserIDLength: 5120,
     showVersion: false,
     showComment: false,
   };

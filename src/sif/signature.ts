@@ -6,7 +6,7 @@
  * first, then head and table in one write).
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { InputError, InterruptedError } from '../errors';
+import { InputError, InterruptedError, RefusedError } from '../errors';
 import { escapeForMessage } from '../validate/names';
 import { DataType, HEADER_SIZE } from './format';
 import { appendObjects, openSif, readObject, type OpenSif } from './update';
@@ -138,6 +138,9 @@ async function checkEnvelope(
   sig: RawDescriptor,
   v: Verifiers,
 ): Promise<{ format: SignatureCheck['format']; signers: string[]; metadata?: ImageMetadata; problem?: string }> {
+  // A signature object too big to be one is someone's data, not a signature: it counts as none.
+  if (sig.d.size > BigInt(MAX_SIGNATURE))
+    return { format: 'unknown', signers: [], problem: `${sig.d.size} bytes, too big to be a signature` };
   const data = await readObject(o, sig, MAX_SIGNATURE);
   const env = parseEnvelope(data);
   const { fingerprint } = decodeSignatureExtra(sig.d.extra);
@@ -204,7 +207,12 @@ export async function verifySif(
   v: Verifiers,
   opts: { groups?: number[]; signal?: AbortSignal } = {},
 ): Promise<VerifyReport> {
-  const o = await openSif(file, false);
+  const o = await openSif(file, false).catch((e: unknown) => {
+    // A SIF whose structure broke (cut short; a count, range or ID edited) is refused as tampered (exit 3);
+    // a file that is no SIF at all stays bad input.
+    if (e instanceof InputError && e.code === 'bad-sif') throw new RefusedError('bad-sif', e.message, { cause: e });
+    throw e;
+  });
   try {
     const groups = opts.groups ?? groupIds(o.all);
     for (const g of groups)

@@ -16,7 +16,7 @@ import { OperationError, RefusedError, errnoCode } from '../errors';
 import type { ResolvedSource } from '../recipe/sources';
 import { sourceKey } from '../recipe/sources';
 import { fsyncPath, renameIntoPlace, sha256File } from '../util/files';
-import { downloadVerified, type DownloadOptions } from './download';
+import { checkSourceUrl, downloadVerified, type DownloadOptions } from './download';
 import { cloneToTarball } from './git';
 
 /** `$SIFKIT_SOURCE_CACHE`, else `sources/` in sifkit's state directory (where scan verdicts live too). */
@@ -74,6 +74,11 @@ function refuseUnverified(list: readonly ResolvedSource[]): void {
       hint: 'find the digest its publisher gives (a release page, PyPI, Spack or EasyBuild) and record it under sources.NAME.sha256 in recipe.yaml; never the digest of a file you just downloaded',
     },
   );
+}
+
+/** Every URL checked (download.ts's checkSourceUrl) before anything is downloaded. */
+function refuseBadUrls(list: readonly ResolvedSource[]): void {
+  for (const s of list) if (s.kind !== 'local') checkSourceUrl(s.url, `source ${s.name}`);
 }
 
 const MiB = 1024 * 1024;
@@ -208,11 +213,16 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
 
 /**
  * Fills the cache with the given sources (each file once, however many
- * variants use it), at most `jobs` at a time. Unverified sources are
- * refused before any download starts; the first failure stops the rest.
+ * variants or names use it), at most `jobs` at a time. Unverified sources
+ * are refused before any download starts; the first failure stops the
+ * rest. Every declared name is in the answer: a name whose file another
+ * name already brought is answered from the cache (`cached`, no request).
  */
 export async function fetchSources(list: readonly ResolvedSource[], opts: FetchOptions): Promise<FetchedSource[]> {
-  const unique = [...new Map(list.map((s) => [sourceKey(s), s])).values()];
+  const named = [...new Map(list.map((s) => [`${s.name}\0${sourceKey(s)}`, s])).values()];
+  // The first name of each file fetches it.
+  const unique = named.filter((s, i) => named.findIndex((t) => sourceKey(t) === sourceKey(s)) === i);
+  refuseBadUrls(list);
   refuseUnverified(unique);
   const out: FetchedSource[] = new Array(unique.length);
   let next = 0;
@@ -229,7 +239,12 @@ export async function fetchSources(list: readonly ResolvedSource[], opts: FetchO
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs ?? 4, unique.length)) }, worker));
   if (failed !== undefined) throw failed;
-  return out;
+  const byKey = new Map(unique.map((s, i) => [sourceKey(s), out[i]]));
+  return named.map((s) => {
+    const got = byKey.get(sourceKey(s))!;
+    if (got.name === s.name) return got;
+    return { ...got, name: s.name, url: s.url, how: 'cached' as const, requests: 0, resumedFrom: 0 };
+  });
 }
 
 /** What a build serves: each source's served path and cached file, checked now (fetched first unless offline). */

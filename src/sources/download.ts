@@ -14,7 +14,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { InterruptedError, OperationError, RefusedError, errnoCode } from '../errors';
+import { InputError, InterruptedError, OperationError, RefusedError, errnoCode } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { fsyncPath, renameIntoPlace } from '../util/files';
 import { DigestingFileSink } from './sink';
 
@@ -46,7 +47,12 @@ export interface DownloadResult {
   requests: number;
   /** Bytes that were already there when a Range request resumed the download (0 if none). */
   resumedFrom: number;
+  /** The Content-Encoding the server sent although asked for none (its bytes are kept as sent, as curl keeps them). */
+  encoding?: string;
 }
+
+/** Write errors of the cache's own disk: never transient. */
+const CACHE_FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO']);
 
 /** A failure worth another attempt (a cut connection, a 5xx, a timeout). */
 class Transient extends Error {}
@@ -66,6 +72,39 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * Checks a source's URL (after its parameters are substituted) before
+ * anything is fetched: http or https, no user name or password (they would
+ * be written into the provenance and the logs, and `https://host@evil/`
+ * names another host than it seems to), no fragment (never sent, so two
+ * spellings would fetch one file), and written as its own normal form,
+ * so the URL recorded is the URL fetched: no `.` or `..` segments, no
+ * percent-encoded or upper-case host, no default port, an IDN host in its
+ * ASCII (punycode) form, which shows a look-alike host for what it is.
+ */
+export function checkSourceUrl(url: string, what: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InputError('bad-source-url', `${what}: ${escapeForMessage(url)} is not a URL`);
+  }
+  const bad = (why: string, hint?: string): never => {
+    throw new InputError('bad-source-url', `${what}: ${escapeForMessage(url, 200)} ${why}`, { hint });
+  };
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') bad('is not http or https');
+  if (u.username || u.password || /^[a-z]+:\/\/[^/]*@/i.test(url))
+    bad('holds a user name or password: never in a recipe');
+  if (u.hash || url.includes('#')) bad('has a fragment (#...), which is never sent: leave it out');
+  const normal = u.href;
+  if (url !== normal && !(u.pathname === '/' && `${url}/` === normal))
+    bad(
+      `is not written as the URL it fetches (${escapeForMessage(normal, 200)})`,
+      'write the URL in that form in the recipe',
+    );
+  return u;
 }
 
 /** Opens a GET (following redirects by the rules above) and resolves with the final response. */
@@ -176,17 +215,37 @@ async function attempt(opts: DownloadOptions, declared: URL, result: DownloadRes
     // A whole answer (200, or a 206 not starting where we stopped): start again.
     offset = 0;
   }
+  const encoding = res.headers['content-encoding'];
+  if (encoding && encoding !== 'identity') result.encoding = encoding;
   const length = Number(res.headers['content-length'] ?? NaN);
   const total = Number.isFinite(length) ? offset + length : undefined;
   let got = offset;
   const out = await fs.open(opts.partial, offset > 0 ? 'a' : 'w');
   try {
-    await pipeline(res, new DigestingFileSink(out, hash, (n) => opts.onBytes?.((got += n), total)));
+    await pipeline(
+      res,
+      new DigestingFileSink(out, hash, (n) => {
+        // Counted whether or not anyone listens: the cut check below reads it.
+        got += n;
+        opts.onBytes?.(got, total);
+      }),
+    );
   } catch (e) {
     if (opts.signal.aborted) throw new InterruptedError('fetch interrupted');
+    const code = errnoCode(e);
+    if (code !== undefined && CACHE_FULL.has(code)) {
+      // The cache's disk, not the network: waiting will not help, and the partial file is what filled it.
+      await out.close().catch(() => undefined);
+      await fs.rm(opts.partial, { force: true });
+      throw new OperationError(
+        'cache-write-failed',
+        `${opts.url}: cannot write to ${path.dirname(opts.partial)} after ${got} bytes (${code}); nothing was kept`,
+        { hint: 'free space in the source cache (or give --cache DIR on a larger disk) and run fetch again' },
+      );
+    }
     throw new Transient(`${opts.url}: cut after ${got} bytes (${(e as Error).message})`);
   } finally {
-    await out.close();
+    await out.close().catch(() => undefined);
   }
   // Node ends the stream quietly when a server closes early without chunked framing.
   if (total !== undefined && got < total) throw new Transient(`${opts.url}: cut after ${got} of ${total} bytes`);
@@ -227,7 +286,9 @@ export async function downloadVerified(opts: DownloadOptions): Promise<DownloadR
         'checksum-mismatch',
         `${opts.url}: sha256 mismatch: expected ${opts.sha256}, got ${digest}`,
         {
-          hint: 'the file is not the one the recipe pins: nothing was kept; if upstream changed it on purpose, check why before recording a new digest',
+          hint: result.encoding
+            ? `the server sent it with Content-Encoding ${result.encoding} (asked for none): the digest is of the bytes as sent, as curl saves them; nothing was kept`
+            : 'the file is not the one the recipe pins: nothing was kept; if upstream changed it on purpose, check why before recording a new digest',
         },
       );
     }

@@ -13,7 +13,7 @@ import { RefusedError, errnoCode } from '../errors';
 import { checkCompat, readSnapshot, type CompatImage, type CompatOptions } from '../compat/run';
 import type { CompatReport } from '../compat/check';
 import { parseSifFileName } from '../recipe/names';
-import { TEMP_MARKER, writeFileAtomic } from '../util/files';
+import { TEMP_MARKER, mkdirShared, writeFileAtomic } from '../util/files';
 import { checkName as checkNameRule } from '../validate/names';
 import type { HostSnapshot } from '../validate/schemas/host';
 import { readLedger } from './ledger';
@@ -38,7 +38,7 @@ export async function recordHost(
   const file = path.join(hostsDir(tree), `${name}.json`);
   const rel = `${STATE}/${HOSTS}/${name}.json`;
   return mutate(tree, 'host-record', signal, async (changes) => {
-    await fs.mkdir(hostsDir(tree), { recursive: true, mode: 0o755 });
+    await mkdirShared(hostsDir(tree));
     const before = await fs.readFile(file).catch((e: unknown) => {
       if (errnoCode(e) === 'ENOENT') return undefined;
       throw e;
@@ -74,9 +74,11 @@ export async function recordedHosts(tree: Tree): Promise<Array<{ name: string; s
 export function firstBreak(r: CompatReport): string {
   const b = r.breaks[0];
   if (b)
-    return b.kind === 'missing-library'
-      ? `${b.file} needs ${b.library}, found nowhere`
-      : `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`;
+    return b.kind === 'missing-version'
+      ? `${b.file} needs ${b.version} from ${b.library}, which ${b.provider} does not define`
+      : b.provider
+        ? `${b.file} needs ${b.library}, and the dynamic linker stops at ${b.provider}, which is no library it can load`
+        : `${b.file} needs ${b.library}, found nowhere`;
   const m = r.mpi.find((x) => !x.ok);
   return m ? `MPI ${m.library}: ${m.why}` : 'compatible';
 }

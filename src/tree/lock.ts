@@ -20,7 +20,10 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RefusedError, errnoCode, throwIfAborted } from '../errors';
+import { z } from 'zod';
+import { commandLine } from '../emit/bash';
 import { realClock, type Clock } from '../util/clock';
+import { msFromEnv } from '../util/env';
 import { TEMP_MARKER, fsyncPath, tempNameFor } from '../util/files';
 import { deadOnThisHost } from '../util/process';
 
@@ -43,6 +46,8 @@ export interface LockOptions {
   signal?: AbortSignal;
   /** What times the wait, the heartbeat and a heartbeat's age (default: the host's clock). */
   clock?: Clock;
+  /** Told once, when the lock is found held by a live holder and the wait begins (up to `waitMs`). */
+  onWait?: (held: LockState, waitMs: number) => void;
 }
 
 export interface HeldLock {
@@ -63,8 +68,22 @@ export interface LockState {
 const OWNER = 'owner.json';
 
 export function staleMsFromEnv(): number {
-  return Number(process.env.SIFKIT_LOCK_STALE_MS ?? 60_000);
+  return msFromEnv('SIFKIT_LOCK_STALE_MS', 60_000);
 }
+
+/**
+ * owner.json as the lock's holder wrote it. Read by others (a hand edit, a
+ * newer or broken sifkit), so checked: an owner that fails is "an unknown
+ * process", judged by its file's age, never shown as `[object Object]`.
+ */
+const lockOwnerSchema = z.object({
+  host: z.string(),
+  pid: z.number().int().positive(),
+  user: z.string(),
+  command: z.string(),
+  since: z.string(),
+  token: z.string(),
+});
 
 function userName(): string {
   try {
@@ -100,8 +119,8 @@ export async function readLock(
   const ageMs = Math.max(0, clock.now() - st.mtimeMs);
   let owner: LockOwner | undefined;
   try {
-    owner = JSON.parse(await fs.readFile(file, 'utf8')) as LockOwner;
-    if (typeof owner?.token !== 'string' || typeof owner.pid !== 'number') owner = undefined;
+    const parsed = lockOwnerSchema.safeParse(JSON.parse(await fs.readFile(file, 'utf8')));
+    owner = parsed.success ? parsed.data : undefined;
   } catch {
     owner = undefined;
   }
@@ -129,10 +148,15 @@ async function placeLock(dir: string, owner: LockOwner): Promise<boolean> {
   const tmp = tempNameFor(dir);
   await fs.mkdir(tmp, { mode: 0o755 });
   try {
-    const fh = await fs.open(path.join(tmp, OWNER), 'wx', 0o644);
+    const file = path.join(tmp, OWNER);
+    const fh = await fs.open(file, 'wx', 0o644);
     try {
       await fh.writeFile(JSON.stringify(owner) + '\n');
       await fh.sync();
+    } catch (e) {
+      // A write through a handle names no file; a full disk is then told without where.
+      if (errnoCode(e) && !(e as { path?: string }).path) Object.assign(e as object, { path: file });
+      throw e;
     } finally {
       await fh.close();
     }
@@ -226,7 +250,9 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
   const staleMs = opts.staleMs ?? staleMsFromEnv();
   const heartbeatMs = opts.heartbeatMs ?? Math.max(50, Math.floor(staleMs / 4));
   const clock = opts.clock ?? realClock;
-  const deadline = clock.now() + (opts.waitMs ?? Number(process.env.SIFKIT_LOCK_WAIT_MS ?? 120_000));
+  const waitMs = opts.waitMs ?? msFromEnv('SIFKIT_LOCK_WAIT_MS', 120_000);
+  const deadline = clock.now() + waitMs;
+  let told = false;
   const owner: LockOwner = {
     host: os.hostname(),
     pid: process.pid,
@@ -245,10 +271,17 @@ export async function acquireLock(dir: string, opts: LockOptions): Promise<HeldL
       await removeIf(dir, staleMs, clock, (s) => !s.live && s.owner?.token === held.owner?.token, 'stale');
       continue;
     }
-    if (held && clock.now() > deadline)
-      throw new RefusedError('locked', `the container tree is locked by ${describeLock(held)}`, {
-        hint: 'wait for it to finish; a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)',
+    if (held && !told && clock.now() <= deadline) {
+      told = true;
+      opts.onWait?.(held, waitMs);
+    }
+    if (held && clock.now() > deadline) {
+      // The lock lives at ROOT/.sifkit/lock: the message names the tree, the hint a command that shows its holder.
+      const root = path.dirname(path.dirname(dir));
+      throw new RefusedError('locked', `the container tree ${root} is locked by ${describeLock(held)}`, {
+        hint: `wait for it to finish (${commandLine(['sifkit', 'status', '--root', root])} shows the holder); a lock whose holder died is broken automatically (at once on this host, after SIFKIT_LOCK_STALE_MS from another)`,
       });
+    }
     await clock.sleep(delay);
     delay = Math.min(500, delay * 2);
   }

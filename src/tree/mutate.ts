@@ -7,9 +7,11 @@
  * what finishes the job; either way the message tells which.
  */
 import { constants, promises as fs } from 'node:fs';
+import { mkdirShared } from '../util/files';
 import { fromSystemError, isSifkitError, ExitCode, OperationError, errnoCode } from '../errors';
 import { auditLine, writeAuditLine, type AuditRecord } from './audit';
-import { acquireLock } from './lock';
+import { acquireLock, describeLock } from './lock';
+import { terminalMessage } from '../emit/terminal';
 import { commandLine } from '../emit/bash';
 import type { Tree } from './root';
 
@@ -80,8 +82,16 @@ export async function mutate<T>(
   fn: (changes: Changes) => Promise<MutationResult<T>>,
   opts: MutateOptions = {},
 ): Promise<T> {
-  await fs.mkdir(tree.state, { recursive: true, mode: 0o755 });
-  const lock = await acquireLock(tree.lock, { command: commandLine(['sifkit', ...process.argv.slice(2)]), signal });
+  await mkdirShared(tree.state);
+  const lock = await acquireLock(tree.lock, {
+    command: commandLine(['sifkit', ...process.argv.slice(2)]),
+    signal,
+    // A wait of up to two minutes must not look like a hang: said once, on stderr, beside the command's other notes.
+    onWait: (held, waitMs) =>
+      process.stderr.write(
+        `sifkit: waiting up to ${Math.round(waitMs / 1000)} s for the tree's lock, held by ${terminalMessage(describeLock(held))} (Ctrl-C stops waiting; nothing is changed yet)\n`,
+      ),
+  });
   try {
     const audit = await openAudit(tree);
     try {

@@ -5,6 +5,7 @@
  * systems). The checksum is verified first; a mismatch changes nothing.
  */
 import { promises as fs } from 'node:fs';
+import { mkdirShared } from '../util/files';
 import * as path from 'node:path';
 import { InputError, RefusedError } from '../errors';
 import { parseSifFileName } from '../recipe/names';
@@ -156,11 +157,11 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
       );
     const ebPresent = ebState === 'ok' || ebState === 'ok-cached';
     if (wantFile && !ebPresent) {
-      await fs.mkdir(tree.easybuild, { recursive: true, mode: 0o755 });
+      await mkdirShared(tree.easybuild);
       // Across file systems it is a copy: room for it is checked before it starts.
       if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size);
     }
-    if (wantLink) await fs.mkdir(tree.sifImages, { recursive: true, mode: 0o755 });
+    if (wantLink) await mkdirShared(tree.sifImages);
     if (wantFile) {
       const target = path.join(tree.easybuild, name);
       if (ebPresent) record.easybuild = { path: target, how: 'present' };

@@ -3,6 +3,7 @@
  * `tree/names.ts`; this module adds what touches the disk.
  */
 import { promises as fs } from 'node:fs';
+import { mkdirShared } from '../util/files';
 import * as path from 'node:path';
 import { InputError } from '../errors';
 import { commandLine } from '../emit/bash';
@@ -54,9 +55,7 @@ async function layOut(root: string, create: boolean, init: boolean): Promise<Tre
   const t = treeAt(root);
   // The tree's own directories are where every write goes: none may lead elsewhere.
   for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger, t.quarantine]) await checkDirInside(root, d);
-  if (create)
-    for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger])
-      await fs.mkdir(d, { recursive: true, mode: 0o755 });
+  if (create) for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger]) await mkdirShared(d);
   return t;
 }
 
@@ -74,7 +73,7 @@ export async function initTree(root: string): Promise<{ tree: Tree; created: boo
     },
     () => false,
   );
-  await fs.mkdir(root, { recursive: true, mode: 0o755 });
+  await mkdirShared(root);
   return { tree: await layOut(root, true, true), created: !existed };
 }
 

@@ -25,6 +25,12 @@ export interface StageOptions {
   /** Test runs to record with the image (the test stage passes them). */
   tests?: TestRun[];
   /**
+   * Or how to find them once the image's name is known (the CLI reads a
+   * results file): asked after the signature check, so nothing an unsigned
+   * SIF's labels say is acted on.
+   */
+  testsFor?: (name: string) => Promise<TestRun[]>;
+  /**
    * Refuse unless a passing test run is recorded (issue 8); absent when
    * --untested. A gate's refusal is worded by the gate's own summary
    * (checks/gate.ts runGateSummary), passed in: the tree does not import checks.
@@ -83,14 +89,16 @@ function requirePassingRun(
 }
 
 export async function stage(tree: Tree, file: string, opts: StageOptions = {}): Promise<StageRecord> {
+  // A tree with a trust policy takes only a SIF a build key signed, checked before anything is written
+  // and before its objects are read: what an unsigned object says (labels, SBOM) is no one's word.
+  const trust = await loadTrustPolicy(tree);
+  if (trust) await requireBuildSignature(trust, path.resolve(file), path.basename(file), opts.signal);
   const summary = await inspectSif(path.resolve(file));
   if (!summary.partition?.squashfsMagic)
     throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
-  if (opts.requireTests) requirePassingRun(facts.name, opts.tests, opts.requireTests.gateSummary);
-  // A tree with a trust policy takes only a SIF a build key signed (checked before anything is written).
-  const trust = await loadTrustPolicy(tree);
-  if (trust) await requireBuildSignature(trust, path.resolve(file), facts.name, opts.signal);
+  const tests = opts.tests ?? (await opts.testsFor?.(facts.name));
+  if (opts.requireTests) requirePassingRun(facts.name, tests, opts.requireTests.gateSummary);
   if (opts.archive)
     await fs.access(opts.archive).catch(() => {
       throw new InputError('no-archive', `no archive at ${opts.archive}`);
@@ -136,7 +144,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         // Runs already on record (a restage) are kept once.
         tests: [
           ...new Map(
-            [...(existing?.tests ?? []), ...(opts.tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t]),
+            [...(existing?.tests ?? []), ...(tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t]),
           ).values(),
         ],
       };

@@ -1,7 +1,7 @@
 /**
  * The tree's trust policy (`.sifkit/trust-policy.yaml`, schema in
  * validate/schemas/trust.ts): which keys may sign which step. With a
- * policy, `stage` and `promote` take only a SIF whose object group 1 a
+ * policy, `stage` and `promote` take only a SIF whose every object group (group 1 for sifkit's) a
  * `build` key signed and that has not changed since; `promote` adds the
  * `tested` signature (a DSSE envelope over the staged file's sha256 and
  * its test results' digest, kept in `.sifkit/signatures/`); `verify --deep`
@@ -15,7 +15,7 @@ import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../sif/dsse';
 import { loadVerifiers, type SigningKey, type VerifierFlags } from '../sif/keys';
 import { verifyFailure, verifySif, type Verifiers } from '../sif/signature';
-import { readRegularFile, writeFileAtomic } from '../util/files';
+import { mkdirShared, readRegularFile, writeFileAtomic } from '../util/files';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument } from '../validate/schema';
 import { trustPolicySchema, type TrustedKeysDoc } from '../validate/schemas/trust';
@@ -101,7 +101,7 @@ export async function loadTrustPolicy(tree: Tree): Promise<TrustPolicy | undefin
 }
 
 /**
- * Refuses (exit 3, one line) a SIF whose group 1 no `build` key of the
+ * Refuses (exit 3, one line) a SIF with an object group no `build` key of the
  * policy validly signed; else the policy's keys that did.
  */
 export async function requireBuildSignature(
@@ -132,8 +132,9 @@ export async function trustedKeysFromFlags(f: VerifierFlags, dir: string): Promi
 }
 
 /**
- * Refuses (exit 3, one line) a SIF whose group 1 none of `keys` validly
- * signed, or that changed since; else the keys that did.
+ * Refuses (exit 3, one line) a SIF with an object group none of `keys`
+ * validly signed (sifkit writes one, group 1), or that changed since; else
+ * the keys that did.
  */
 export async function requireSignedBy(
   keys: TrustedKeys,
@@ -142,17 +143,21 @@ export async function requireSignedBy(
   why: { requirement: string; hint: string },
   signal?: AbortSignal,
 ): Promise<KeyFile[]> {
-  const r = await verifySif(file, keys, { groups: [1], signal });
+  // Every group, not only group 1: an object a reader may take (a second SBOM, labels, a partition) in a
+  // group of its own, unsigned, would otherwise ride along with a valid group 1.
+  const r = await verifySif(file, keys, { signal });
   const failure = verifyFailure(r);
   if (failure) {
-    const unsigned = r.ungrouped.length === 0 && r.groups[0].signatures.every((s) => s.id === 0);
+    const unsigned = r.ungrouped.length === 0 && r.groups.every((g) => g.signatures.every((s) => s.id === 0));
     throw new RefusedError(
       unsigned ? 'unsigned' : 'bad-signature',
       unsigned ? `${what} is not signed; ${why.requirement}` : `${what}: ${failure.slice(r.file.length + 2)}`,
       { hint: why.hint },
     );
   }
-  const valid = new Set(r.groups[0].signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : [])));
+  const valid = new Set(
+    r.groups.flatMap((g) => g.signatures.flatMap((s) => (s.problems.length === 0 ? s.signers : []))),
+  );
   return keys.files.filter((k) => valid.has(k.fingerprint));
 }
 
@@ -208,7 +213,7 @@ export async function writeTested(
   if (key.kind !== 'dsse')
     throw new InputError('bad-key', `${escapeForMessage(key.file)}: the tested signature is DSSE: use a PEM key`);
   const file = testedSignaturePath(tree, name);
-  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+  await mkdirShared(path.dirname(file));
   await writeFileAtomic(file, signEnvelope(TESTED_PAYLOAD_TYPE, testedPayload(name, sha256, tests), [key.signer]));
   return file;
 }

@@ -101,6 +101,25 @@ export async function writeFileAtomic(target: string, data: string | Buffer, mod
   await renameIntoPlace(tmp, target);
 }
 
+/**
+ * `mkdir -p` for a directory everyone must read (the tree's, which users'
+ * modules point into): mkdir's mode passes through the umask, so under
+ * `umask 077` it would make 0700 and lock users out. Each directory made
+ * here gets r-x for all added to the mode it was made with (a setgid bit
+ * or group write it inherited stays); directories that existed are left
+ * as their owner set them.
+ */
+export async function mkdirShared(dir: string): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  const made: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    made.push(d);
+    if (d === path.resolve(first) || d === path.dirname(d)) break;
+  }
+  for (const d of made.reverse()) await fs.chmod(d, ((await fs.stat(d)).mode & 0o7777) | 0o755);
+}
+
 /** Renames a finished temp file into place and makes that durable (the temp goes on failure). */
 export async function renameIntoPlace(tmp: string, target: string): Promise<void> {
   try {

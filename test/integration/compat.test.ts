@@ -6,9 +6,11 @@
  * the engine (export). Then the tree: a promoted image that a new host
  * would break, listed by `compat --root`, and promote refusing it.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { runCli } from '../support/cli';
 import { HOST_LIB_DIR, debianImage, hostLibraries, hostLibrarySets, withoutOpenMpi } from '../support/debian-images';
 
@@ -129,6 +131,42 @@ describe('sifkit compat against real images and hosts', () => {
     // At 100 columns a long file name is cut in its middle; its start and end stay.
     expect(table.stdout).toMatch(/\/opt\/cray\/lib\/\S*\.so\.\S* \(host\)/);
     expect(table.stdout).toMatch(/libc\.so\.6 +GLIBC_2\.3[2-9]/);
+  });
+
+  it('a snapshot with escape sequences, separators and bidi controls in its strings: the table and stderr show them escaped, one row a line; the JSON keeps them and fits its schema', async () => {
+    const snap = JSON.parse(
+      await fs.readFile(await snapshot('hostile', `${hosts.trixieOpenMpi}:${HOST_LIB_DIR}`), 'utf8'),
+    );
+    const odd = '\x1b[2J\r\u2028\u202e\x07';
+    snap.host = `evil${odd}host`;
+    for (const b of snap.binds)
+      for (const f of b.files)
+        if (f.elf?.requires.length) {
+          f.elf.needed.push(`libodd${odd}.so`);
+          f.elf.requires[0].versions.push(`GLIBC_9.9${odd}`);
+        }
+    const hostile = path.join(dir, 'hostile.json');
+    await fs.writeFile(hostile, JSON.stringify(snap));
+    const image = 'docker-daemon:sifkit-test/debian-bullseye:mpi';
+    const text = await runCli(['compat', image, '--host', hostile]);
+    expect(text.code).toBe(1);
+    const raw = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]/;
+    expect(text.stdout).not.toMatch(raw);
+    expect(text.stderr).not.toMatch(raw);
+    expect(text.stdout).toContain('libodd\\x1b[2J\\x0d\\u{2028}\\u{202e}\\x07.so');
+    expect(text.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^evil\\x1b\[2J.*host \(hostile\.json\): .* breaks$/),
+    ]);
+    const doc = JSON.parse((await runCli(['compat', image, '--host', hostile, '--json'])).stdout);
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    const valid = ajv.compile(
+      JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'docs', 'schemas', 'compat.schema.json'), 'utf8')),
+    );
+    expect([valid(doc), valid.errors ?? []]).toEqual([true, []]);
+    const r = doc.reports[0] as Report;
+    expect(r.breaks.map((b) => b.library)).toContain(`libodd${odd}.so`);
+    expect(r.breaks.map((b) => b.version)).toContain(`GLIBC_9.9${odd}`);
   });
 
   it("catches the image's mpi4py needing a SONAME the host's MPI lacks (Open MPI image, MPICH host), read from a SIF", async () => {

@@ -112,6 +112,49 @@ it('a one-byte change in the SBOM is caught and named', async () => {
   expect(v.stderr).toMatch(/the data of object 5 \(sbom\.cdx\.json\) changed/);
 });
 
+it("the SBOM descriptor pointed at the provenance's bytes and back (offsets and sizes swapped): both named, exit 3; a second SBOM: inspect refuses it, naming both", async () => {
+  const pub = path.join(__dirname, '..', 'fixtures', 'sylabs', 'ed25519-public.pem');
+  const swapped = path.join(work, 'swapped.sif');
+  const bytes = await fs.readFile(sif);
+  // Slots 5 and 6 (objects 5 and 6): offset at +17, size at +25, size with padding at +33.
+  const slot = (i: number) => 4096 + (i - 1) * 585;
+  for (const field of [17, 25, 33]) {
+    const a = bytes.readBigInt64LE(slot(5) + field);
+    bytes.writeBigInt64LE(bytes.readBigInt64LE(slot(6) + field), slot(5) + field);
+    bytes.writeBigInt64LE(a, slot(6) + field);
+  }
+  await fs.writeFile(swapped, bytes);
+  const v = await runCli(['verify-signature', swapped, '--key', pub]);
+  expect(v.code).toBe(3);
+  expect(v.stderr.split('\n').filter(Boolean)).toEqual([
+    expect.stringMatching(
+      /: object group 1 is not verified: signature 7: .*the data of object 5 \(sbom\.cdx\.json\) changed; .*the data of object 6 \(provenance\.json\) changed$/,
+    ),
+  ]);
+  const second = path.join(work, 'second-sbom.sif');
+  await fs.copyFile(sif, second);
+  await fs.writeFile(path.join(work, 'other.cdx.json'), JSON.stringify({ bomFormat: 'CycloneDX', specVersion: '1.6' }));
+  await run('siftool', [
+    'add',
+    second,
+    path.join(work, 'other.cdx.json'),
+    '--datatype',
+    '9',
+    '--sbomformat',
+    'cyclonedx-json',
+    '--groupid',
+    '1',
+  ]);
+  const i = await runCli(['inspect', second]);
+  expect([i.code, i.stderr]).toEqual([
+    2,
+    expect.stringMatching(
+      /^sifkit: error: .*: object 8 \(sbom\) is a second SBOM \(object 5 "sbom\.cdx\.json" is one\)/,
+    ),
+  ]);
+  expect((await runCli(['verify-signature', second, '--key', pub])).code).toBe(3);
+});
+
 it('verify-conversion still proves the signed SIF is the conversion of the image', async () => {
   const r = await runCli(['verify-conversion', sif, '--json']);
   expect(r.code).toBe(0);

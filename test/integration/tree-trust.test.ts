@@ -5,12 +5,15 @@
  * checks every signature; a tree without a policy works as before and
  * status says so.
  */
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { runCli, type CliResult } from '../support/cli';
 import { makeSif } from '../support/sifs';
 
+const run = promisify(execFile);
 const SYLABS = path.join(__dirname, '..', 'fixtures', 'sylabs');
 jest.setTimeout(180_000);
 
@@ -135,6 +138,75 @@ describe('with a trust policy', () => {
     const v = await runCli(['verify', '--deep', '--root', root, '--json']);
     expect(JSON.parse(v.stdout).problems).toEqual([]);
     expect((await runCli(['status', '--root', root])).stdout).toMatch(/^trust policy: .*trust-policy\.yaml$/m);
+  });
+
+  it('stage refuses what was added or cut after signing: exit 3, one line naming it, nothing changed, before any label is read', async () => {
+    const variant = async (name: string, edit: (f: string) => Promise<void>): Promise<string> => {
+      const f = path.join(work, `after-${name}`, NAME);
+      await fs.mkdir(path.dirname(f));
+      await fs.copyFile(signed, f);
+      await edit(f);
+      return f;
+    };
+    const bytes = (edit: (b: Buffer) => void) => async (f: string) => {
+      const b = await fs.readFile(f);
+      edit(b);
+      await fs.writeFile(f, b);
+    };
+    const doc = path.join(work, 'added.json');
+    // Labels that would rename the image, and an SBOM that lists something else: the signer said neither.
+    await fs.writeFile(doc, JSON.stringify({ 'io.sifkit.stem': 'lumi-h26-other' }));
+    const siftoolAdd = (type: string, group: string) => async (f: string) => {
+      const sbom = type === '9' ? ['--sbomformat', 'cyclonedx-json'] : [];
+      await run('siftool', [
+        'add',
+        f,
+        doc,
+        '--datatype',
+        type,
+        ...sbom,
+        '--groupid',
+        group,
+        '--filename',
+        'added.json',
+      ]);
+    };
+    const cases: Array<[string, (f: string) => Promise<void>, RegExp]> = [
+      ['labels-group2', siftoolAdd('3', '2'), /object group 2 is not verified: group: no signature/],
+      ['sbom-group2', siftoolAdd('9', '2'), /object group 2 is not verified: group: no signature/],
+      [
+        'sbom-group1',
+        siftoolAdd('9', '1'),
+        /object group 1 is not verified: .*"?added\.json"?\)? is in the group but not signed/,
+      ],
+      [
+        'cut',
+        async (f) => fs.truncate(f, (await fs.stat(f)).size - 1),
+        /not a valid SIF: object \d+ \(signature\) lies outside the file/,
+      ],
+      [
+        'count',
+        // Total, table size and free count raised together, as a consistent edit would: the table now runs into the data.
+        bytes((b) => {
+          b.writeBigInt64LE(b.readBigInt64LE(0x58) + 1n, 0x58);
+          b.writeBigInt64LE(b.readBigInt64LE(0x68) + 585n, 0x68);
+          b.writeBigInt64LE(b.readBigInt64LE(0x50) + 1n, 0x50);
+        }),
+        /not a valid SIF: the data section starts inside the descriptor table/,
+      ],
+      [
+        'same-id',
+        bytes((b) => b.writeUInt32LE(1, 4096 + 585 + 5)),
+        /not a valid SIF: object 1 .*its ID is taken twice/,
+      ],
+    ];
+    const before = await listing(root);
+    for (const [name, edit, re] of cases) {
+      const r = await runCli(['stage', await variant(name, edit), '--root', root, '--untested']);
+      expect([name, r.stderr]).toEqual([name, expect.stringMatching(re)]);
+      refusedOneLine(r, re);
+    }
+    expect(await listing(root)).toEqual(before);
   });
 
   it('a tampered staged image: verify --deep names it, promote refuses it (exit 3) and changes nothing', async () => {

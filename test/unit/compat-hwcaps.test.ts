@@ -6,7 +6,8 @@
  */
 import { hwcapsOf } from '../../src/compat/check';
 import { cpuinfoFlags, cpuinfoVendor, hwcapsSubdirs, legacyHwcapsSubdirs, x86Level } from '../../src/compat/hwcaps';
-import { resolveAll, type ViewEntry } from '../../src/compat/linker';
+import { resolveAll } from '../../src/compat/linker';
+import type { ViewEntry } from '../../src/compat/view';
 import type { ElfInfo } from '../../src/elf/format';
 import { cacheLookup, type LdCacheEntry } from '../../src/elf/ldcache';
 

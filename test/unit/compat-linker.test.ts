@@ -3,10 +3,15 @@
  * search order ld.so follows, binds hiding the image's files, links in
  * directories, $ORIGIN, version checks and Sarus's MPI levels.
  */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { bindsFromEasyconfig, bindsFromModule, parseBindList } from '../../src/compat/binds';
 import { checkImage } from '../../src/compat/check';
-import { overlay, resolveAll, resolvePath, type ImageFiles, type ViewEntry } from '../../src/compat/linker';
+import { resolveAll } from '../../src/compat/linker';
+import { overlay, resolvePath, type ImageFiles, type ViewEntry } from '../../src/compat/view';
 import { compareAt, soVersion } from '../../src/compat/mpi';
+import { takeSnapshot } from '../../src/compat/snapshot';
 import type { ElfInfo } from '../../src/elf/format';
 import { hostSnapshotSchema, type HostSnapshot } from '../../src/validate/schemas/host';
 
@@ -137,6 +142,120 @@ describe('the linker view', () => {
         roots: 1,
       },
     ]);
+  });
+
+  // Each case below was first run for real on this machine (gcc, glibc 2.36's ld.so) and ld.so's answer taken as the truth.
+  it("RPATH of every loader up to the executable, each only when it has no RUNPATH; a RUNPATH object's RPATH is ignored", () => {
+    const img = image({
+      ...base,
+      '/opt/app/a': dir,
+      '/opt/app/b': dir,
+      '/opt/app/c': dir,
+      // tool (RUNPATH $ORIGIN/../a) -> liba (RPATH b:c) -> libb (neither) -> libc3: found through liba's RPATH.
+      '/opt/app/bin/tool': file({ type: 'exec', needed: ['liba.so', 'libc.so.6'], runpath: ['$ORIGIN/../a'] }),
+      '/opt/app/a/liba.so': file({ needed: ['libb.so'], rpath: ['$ORIGIN/../b', '$ORIGIN/../c'] }),
+      '/opt/app/b/libb.so': file({ needed: ['libc3.so'] }),
+      '/opt/app/c/libc3.so': file({}),
+      // old (RPATH and RUNPATH both: the RPATH is ignored) -> libd, only in the RPATH's directory.
+      '/opt/app/bin/old': file({ type: 'exec', needed: ['libd.so'], rpath: ['/opt/app/c'], runpath: ['/opt/app/a'] }),
+      '/opt/app/c/libd.so': file({}),
+    });
+    // The two programs as roots: libb checked on its own (a root of its own by default) has no loader's RPATH.
+    const r = resolveAll(img.entries, img.ldconf, {
+      ldLibraryPath: [],
+      roots: ['/opt/app/bin/old', '/opt/app/bin/tool'],
+    });
+    expect(r.resolved.get('/opt/app/b/libb.so\0libc3.so')).toBe('/opt/app/c/libc3.so');
+    expect(r.breaks.map((b) => [b.file, b.library])).toEqual([['/opt/app/bin/old', 'libd.so']]);
+  });
+
+  it('a name an object already loaded answers to (its SONAME) is that object, with no search: a file whose SONAME differs from its name', () => {
+    const img = image({
+      ...base,
+      // tool needs libfoo.so.1, a file whose SONAME is libbar.so.2; libq needs libbar.so.2, which no file is named.
+      '/opt/app/bin/tool': file({ type: 'exec', needed: ['libfoo.so.1', 'libq.so'], runpath: ['$ORIGIN/../lib'] }),
+      '/opt/app/lib/libfoo.so.1': file({ soname: 'libbar.so.2' }),
+      '/opt/app/lib/libq.so': file({ needed: ['libbar.so.2'], runpath: ['$ORIGIN'] }),
+      // alone, libq has nothing loaded under that name: missing.
+      '/opt/app/bin/lone': file({ type: 'exec', needed: ['libq.so'], runpath: ['$ORIGIN/../lib'] }),
+    });
+    const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/tool'] });
+    expect(r.resolved.get('/opt/app/lib/libq.so\0libbar.so.2')).toBe('/opt/app/lib/libfoo.so.1');
+    expect(r.breaks).toEqual([]);
+    const lone = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/lone'] });
+    expect(lone.breaks.map((b) => [b.file, b.library])).toEqual([['/opt/app/lib/libq.so', 'libbar.so.2']]);
+  });
+
+  it('a version is checked in the library it names, not in another that defines it; one required of a library not needed directly is taken from what the process loaded, else missing', () => {
+    const foo = file({ soname: 'libfoo.so.1', defines: ['libfoo.so.1', 'FOO_1'] });
+    const img = image({
+      ...base,
+      '/opt/app/lib/libfoo.so.1': foo,
+      // libbar defines FOO_2, libfoo does not: ld.so says "version `FOO_2' not found (required by tool)".
+      '/opt/app/lib/libbar.so': file({ defines: ['libbar.so', 'FOO_2'] }),
+      '/opt/app/bin/tool': file({
+        type: 'exec',
+        needed: ['libfoo.so.1', 'libbar.so'],
+        runpath: ['$ORIGIN/../lib'],
+        requires: [{ file: 'libfoo.so.1', versions: ['FOO_2'] }],
+      }),
+      // libz requires FOO_1 of libfoo.so.1 without needing it: tool2 loads libfoo, so it holds; tool3 does not.
+      '/opt/app/lib/libz.so': file({ requires: [{ file: 'libfoo.so.1', versions: ['FOO_1'] }] }),
+      '/opt/app/bin/tool2': file({ type: 'exec', needed: ['libz.so', 'libfoo.so.1'], runpath: ['$ORIGIN/../lib'] }),
+      '/opt/app/bin/tool3': file({ type: 'exec', needed: ['libz.so'], runpath: ['$ORIGIN/../lib'] }),
+    });
+    const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [] });
+    expect(r.breaks.map((b) => [b.kind, b.file, b.library, b.version ?? ''])).toEqual([
+      ['missing-version', '/opt/app/bin/tool', 'libfoo.so.1', 'FOO_2'],
+      ['missing-library', '/opt/app/lib/libz.so', 'libfoo.so.1', ''],
+    ]);
+    expect(r.breaks[1].neededBy).toBe('/opt/app/bin/tool3');
+  });
+
+  it('a file at a searched path that is no loadable ELF (text, cut short) stops the search there, as ld.so does; another class does not', async () => {
+    const notElf: ViewEntry = { kind: 'file', origin: 'image' };
+    const img = image({
+      ...base,
+      '/opt/app/b': dir,
+      '/opt/app/c': dir,
+      '/opt/app/bin/tool': file({ type: 'exec', needed: ['libc3.so', 'libw.so'], rpath: ['/opt/app/b', '/opt/app/c'] }),
+      // ld.so: "file too short" / "invalid ELF header"; the good copy in c is never reached.
+      '/opt/app/b/libc3.so': notElf,
+      '/opt/app/c/libc3.so': file({}),
+      // a 32-bit copy first is passed over (dl-load.c: another class is not an error).
+      '/opt/app/b/libw.so': file({ bits: 32, machine: 3 }),
+      '/opt/app/c/libw.so': file({}),
+    });
+    const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/tool'] });
+    expect(r.breaks).toEqual([
+      expect.objectContaining({ kind: 'missing-library', library: 'libc3.so', provider: '/opt/app/b/libc3.so' }),
+    ]);
+    expect(r.resolved.get('/opt/app/bin/tool\0libw.so')).toBe('/opt/app/c/libw.so');
+    // The host side: a snapshot records such a file (no ELF facts), so the bind's copy stops the search too.
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-h61-notelf-'));
+    try {
+      await fs.writeFile(path.join(tmp, 'libc3.so'), 'INPUT(-lc3)\n');
+      const real = await fs.readFile('/lib/x86_64-linux-gnu/libc.so.6');
+      await fs.writeFile(path.join(tmp, 'libcut.so.1'), real.subarray(0, 100));
+      const warned: string[] = [];
+      const snap = await takeSnapshot([{ spec: `${tmp}:/opt/app/b`, source: tmp, target: '/opt/app/b' }], {
+        from: { kind: 'bind' },
+        warn: (l) => warned.push(l),
+      });
+      expect(hostSnapshotSchema.parse(snap).binds[0].files).toEqual([
+        { path: '/opt/app/b/libc3.so' },
+        { path: '/opt/app/b/libcut.so.1' },
+      ]);
+      expect(warned).toEqual([
+        expect.stringMatching(/libcut\.so\.1: .*; recorded as a file the dynamic linker cannot load$/),
+      ]);
+      const host = resolveAll(overlay(img, snap), img.ldconf, { ldLibraryPath: [], roots: ['/opt/app/bin/tool'] });
+      expect(host.breaks).toEqual([
+        expect.objectContaining({ library: 'libc3.so', provider: '/opt/app/b/libc3.so', providerFrom: 'host' }),
+      ]);
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
   });
 
   it('lets a bind hide the image files under it and finds the host ones instead; a missing version is a break', () => {

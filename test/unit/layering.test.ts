@@ -93,6 +93,7 @@ const PURE = new Set([
   'compat/squash-files',
   'validate/schemas/host',
   'compat/binds',
+  'compat/view',
   'compat/linker',
   'compat/mpi',
   'compat/check',

@@ -18,6 +18,14 @@ describe('table', () => {
     );
     expect(out).toBe('name      size\na          5 B\nbbb   10.0 KiB\n');
   });
+  it('shows control characters of any cell as escapes: no cell moves the cursor or recolours the table', () => {
+    const out = table([['a\x1b[2Jb', 'c\u202ed\x9b']], ['x', 'y'], plain);
+    expect(out).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/);
+    expect(out).toContain('a\\x1b[2Jb');
+    expect(out).toContain('c\\u{202e}d\\x9b');
+    // A cell escaped before (a backslash doubled) stays as it was.
+    expect(table([['p\\\\q']], ['x'], plain)).toContain('p\\\\q');
+  });
   it('cuts shrinkable columns in the middle to fit the width, keeping both ends', () => {
     const long = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
     const out = table([[long, 'x'.repeat(40)]], [{ header: 'stem', shrink: true }, 'other'], {

@@ -11,7 +11,8 @@ describe('svgText and svgNumber', () => {
     expect(() => svgText('bell\x07')).toThrow(/SVG cannot hold/);
     expect(() => svgText('nul\0')).toThrow(/SVG cannot hold/);
     expect(() => svgText('\ud800')).toThrow(/lone surrogate/);
-    expect(svgText('tab\tand\nnewline')).toBe('tab\tand\nnewline');
+    // As references: an XML parser would turn them into spaces in an attribute, and CR into LF anywhere.
+    expect(svgText('tab\tand\nnewline\r')).toBe('tab&#9;and&#10;newline&#13;');
   });
   it('writes finite numbers only, with at most the digits asked', () => {
     expect(svgNumber(1.23456)).toBe('1.23');
