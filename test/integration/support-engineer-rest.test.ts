@@ -134,8 +134,9 @@ describe('issue 32: two versions made on one day', () => {
     const first = path.join(dir, 'first.sif');
     const second = path.join(dir, 'second.sif');
     const out = path.join(dir, 'modules-out');
-    const mod = (sif: string, ...more: string[]) =>
-      runCli(['module', sif, '--out', out, '--root', noTree(), '--date', DATE, ...more]);
+    // One --date each run: a flag of one value given twice is refused.
+    const mod = (sif: string, date = DATE, ...more: string[]) =>
+      runCli(['module', sif, '--out', out, '--root', noTree(), '--date', date, ...more]);
     expect((await mod(first)).code).toBe(0);
     const lua = (await fs.readdir(path.join(out, 'modules', 'mpi4py-cpu')))[0];
     const before = await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8');
@@ -149,9 +150,9 @@ describe('issue 32: two versions made on one day', () => {
     expect(refused.stderr).toContain('give this one --date of another day, or --force');
     expect(await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8')).toBe(before);
     // Another date: a distinct version beside the first.
-    expect((await mod(second, '--date', '20241008')).code).toBe(0);
+    expect((await mod(second, '20241008')).code).toBe(0);
     expect((await fs.readdir(path.join(out, 'modules', 'mpi4py-cpu'))).sort()).toHaveLength(2);
-    const forced = await mod(second, '--force');
+    const forced = await mod(second, DATE, '--force');
     expect(forced.code).toBe(0);
     expect(await fs.readFile(path.join(out, 'modules', 'mpi4py-cpu', lua), 'utf8')).toContain('222222222222');
   });
