@@ -207,10 +207,22 @@ describe('EasyConfig, module and pull request for a released image', () => {
     });
     afterEach(() => gh.stop());
     const publish = (extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
-      // No --repo: the default is LUMI's EasyConfig repository for containers.
-      runCli(['publish', sifName, '--root', root, '--date', DATE, '--api-url', gh.url, '--json', ...extra], {
-        env: { GITHUB_TOKEN: TOKEN, SIFKIT_GITHUB_BACKOFF_MS: '50', ...env },
-      });
+      // No --repo: the default is LUMI's EasyConfig repository for containers. An --api-url in
+      // `extra` replaces the local GitHub's (a flag of one value given twice is refused).
+      runCli(
+        [
+          'publish',
+          sifName,
+          '--root',
+          root,
+          '--date',
+          DATE,
+          ...(extra.includes('--api-url') ? [] : ['--api-url', gh.url]),
+          '--json',
+          ...extra,
+        ],
+        { env: { GITHUB_TOKEN: TOKEN, SIFKIT_GITHUB_BACKOFF_MS: '50', ...env } },
+      );
 
     it('opens one PR with the files and the archive move, and updates it on a rerun', async () => {
       const first = await publish(['--archive', path.basename(OLD)]);
