@@ -68,7 +68,7 @@ export function registerTree(program: Command): void {
         flags: { archive?: string; root?: string; json?: boolean; untested?: boolean; results?: string },
       ) => {
         process.exitCode = await runCommand(async (io) => {
-          const tree = await openTree(resolveRoot(flags.root), true);
+          const tree = await openTree(resolveRoot(flags.root), false);
           // The image's name comes from its labels, which stage reads only after its signature check.
           const testsFor = async (name: string) => {
             const tests =

@@ -298,18 +298,18 @@ export const stagingStage: Stage = {
       (await readResults(resultsPath(resultsDir(ctx), sifName(v))))?.runs ?? (v.results.test ? [v.results.test] : []);
     const file = v.results.convert?.out ?? sifPath(ctx, v);
     const archive = v.results.archive?.path;
+    // Its --out copies go once staged (the tree's copies are then the one home): on the tree's file system
+    // they go in by hard link, and stage() removes them under the lock before it records the tree's file.
+    const removed = outCopies(ctx, v).filter((f) => f === file || f === archive);
     const r = await stage(tree, file, {
       archive,
       signal: ctx.signal,
       tests: runs,
       ...(!ctx.options.untested && { requireTests: { gateSummary: runGateSummary } }),
-      // Its --out copies are removed below: on the tree's file system they go in by hard link.
       link: true,
+      removeAfter: removed,
     });
     v.results.stage = r;
-    // The tree's copies are now the one home: stage() hashed the bytes it wrote there from these files.
-    const removed = outCopies(ctx, v).filter((f) => f === file || f === archive);
-    for (const f of removed) await fs.rm(f, { force: true });
     // The archive and convert stages of a rerun find them in the tree.
     if (v.results.convert?.out === file) v.results.convert = { ...v.results.convert, out: r.path };
     if (archive && r.archive)

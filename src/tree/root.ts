@@ -55,8 +55,13 @@ async function layOut(root: string, create: boolean, init: boolean): Promise<Tre
   const t = treeAt(root);
   // The tree's own directories are where every write goes: none may lead elsewhere.
   for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger, t.quarantine]) await checkDirInside(root, d);
-  if (create) for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger]) await mkdirShared(d);
+  if (create) await ensureLayout(t);
   return t;
+}
+
+/** Makes the tree's standard directories that are missing (stage does it once its checks passed). */
+export async function ensureLayout(t: Tree): Promise<void> {
+  for (const d of [t.tested, t.sifImages, t.easybuild, t.state, t.ledger]) await mkdirShared(d);
 }
 
 /**

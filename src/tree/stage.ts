@@ -11,11 +11,11 @@ import { InputError, RefusedError, errnoCode } from '../errors';
 import { sifFileName } from '../recipe/names';
 import { inspectSif, type SifSummary } from '../sif/inspect';
 import { imageLabels, type ImageLabels } from '../validate/labels';
-import { targetInside } from '../validate/paths';
+import { inside, targetInside } from '../validate/paths';
 import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, placeTemp, renameIntoPlace, sameDevice } from './atomic';
-import { TESTED, type Tree } from './root';
+import { TESTED, ensureLayout, type Tree } from './root';
 import { mutate } from './mutate';
 import { loadTrustPolicy, requireBuildSignature } from './trust';
 
@@ -37,11 +37,18 @@ export interface StageOptions {
    */
   requireTests?: { gateSummary: (gate: RunGate) => string };
   /**
-   * The caller removes `file` and `archive` once staged (release's --out
-   * copies): on the tree's file system they enter it by hard link, not by a
-   * copy. Never for a file the user keeps: writing to it would change the tree's.
+   * `file` and `archive` are given up once staged (release's --out copies,
+   * named in `removeAfter`): on the tree's file system they enter it by hard
+   * link, not by a copy. Never for a file the user keeps: writing to it
+   * would change the tree's.
    */
   link?: boolean;
+  /**
+   * The files given up (never a path in the tree): removed here, under the
+   * lock, before the tree's file is recorded, since unlinking a hard link's
+   * other name moves the inode's ctime, which the ledger's stat records.
+   */
+  removeAfter?: string[];
 }
 
 export interface StageRecord {
@@ -104,6 +111,8 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       throw new InputError('no-archive', `no archive at ${opts.archive}`);
     });
   return mutate(tree, 'stage', opts.signal, async (changes) => {
+    // An empty directory becomes a tree only now, once the image passed every check above.
+    await ensureLayout(tree);
     const target = await targetInside(tree.tested, facts.name);
     const rel = `${TESTED}/${facts.name}`;
     const existing = await readLedger(tree, facts.name);
@@ -175,6 +184,16 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       }
       entry.hashed[rel] = statKey(await fs.stat(target));
       await writeLedger(tree, entry);
+      const given = (opts.removeAfter ?? []).map((f) => path.resolve(f)).filter((f) => !inside(tree.root, f));
+      if (given.length) {
+        for (const f of given) await fs.rm(f, { force: true });
+        try {
+          entry.hashed[rel] = statKey(await fs.stat(target));
+          await writeLedger(tree, entry);
+        } catch {
+          // What is staged stays staged: a stat not recorded again is one verify names and --repair records.
+        }
+      }
       return {
         value: {
           name: facts.name,

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTree, openTree, stage, verifyTree, type Tree } from '../../src/index';
+import { initTree, openTree, stage, treeStatus, verifyTree, type Tree } from '../../src/index';
 import { readLedger } from '../../src/tree/ledger';
 import { TEMP_MARKER } from '../../src/util/files';
 import { until } from '../support/poll';
@@ -43,15 +43,18 @@ describe('staging by hard link, with a copy across file systems', () => {
     const file = path.join(dir, 'out', 'a.sif');
     const { name } = await makeSif(file, { stem: 'lumi-link-a', padBytes: 1 << 20 });
     const sum = sha256(file);
-    const r = await stage(tree, file, { link: true });
+    const out = await fs.stat(file);
+    // As release stages its --out copy: linked in, then given up under the lock.
+    const r = await stage(tree, file, { link: true, removeAfter: [file] });
     expect(r.linked).toBe(true);
-    const [inTree, out] = await Promise.all([fs.stat(r.path), fs.stat(file)]);
+    const inTree = await fs.stat(r.path);
     expect(inTree.ino).toBe(out.ino);
-    expect(inTree.nlink).toBe(2);
+    expect(inTree.nlink).toBe(1);
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
     expect((await readLedger(tree, name))?.sha256).toBe(sum);
-    // What release does next: the --out copy goes, the tree's stays whole.
-    await fs.rm(file);
     expect(sha256(r.path)).toBe(sum);
+    // The ledger records the file as it is after its other name went (unlinking moves the inode's ctime): status agrees.
+    expect((await treeStatus(tree)).images.find((i) => i.name === name)?.checksum).toBe('ok-cached');
     expect(await verifyTree(tree, { deep: true })).toEqual([]);
   });
 
@@ -102,8 +105,7 @@ describe('staging by hard link, with a copy across file systems', () => {
     await exited;
     // Whatever the kill left, the --out copy is whole and the rerun (as release reruns) finishes the stage.
     expect(sha256(file)).toBe(sum);
-    const r = await stage(await openTree(tree.root, false), file, { link: true });
-    await fs.rm(file);
+    const r = await stage(await openTree(tree.root, false), file, { link: true, removeAfter: [file] });
     expect(sha256(r.path)).toBe(sum);
     expect((await readLedger(tree, name))?.sha256).toBe(sum);
     // At most a temp file of the killed process is left, which verify --repair removes.
