@@ -15,6 +15,7 @@ import { inside, targetInside } from '../validate/paths';
 import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, placeTemp, renameIntoPlace, sameDevice } from './atomic';
+import { pathExists } from '../util/files';
 import { TESTED, ensureLayout, type Tree } from './root';
 import { mutate } from './mutate';
 import { loadTrustPolicy, requireBuildSignature } from './trust';
@@ -161,10 +162,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
       if (opts.archive) {
         archiveName = sifFileName(facts.stem, facts.dockerhash, 'tar');
         const archiveAt = await targetInside(tree.tested, archiveName);
-        const hadArchive = await fs.lstat(archiveAt).then(
-          () => true,
-          () => false,
-        );
+        const hadArchive = await pathExists(archiveAt, false);
         const a = await placeTemp(path.resolve(opts.archive), archiveAt, place);
         await renameIntoPlace(a.tmp, archiveAt);
         // A replaced archive has no old copy to go back to.

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseSifFileName } from '../recipe/names';
-import { TEMP_MARKER } from '../util/files';
+import { TEMP_MARKER, pathExists } from '../util/files';
 import { hostTag, pidAlive } from '../util/process';
 import { checkFile } from './checksum';
 import { sameStat, scanLedger, ledgerPath, statKey, writeLedger, type LedgerEntry } from './ledger';
@@ -101,6 +101,15 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   for (const d of scan.damaged)
     add({ kind: 'ledger-damaged', path: path.relative(tree.root, d.file), message: d.message, repairable: false });
   const touched = new Set<LedgerEntry>();
+  // A file nothing needs (a leftover, an orphan record): named, and removed by --repair.
+  const removable = async (kind: Problem['kind'], p: string, message: string) => {
+    const problem: Problem = { kind, path: path.relative(tree.root, p), message, repairable: true };
+    if (opts.repair) {
+      await fs.rm(p, { recursive: true, force: true });
+      problem.repaired = 'removed';
+    }
+    add(problem);
+  };
 
   // Leftovers of interrupted operations, everywhere we write. While a live
   // command holds the lock its temp files are work in progress, not leftovers.
@@ -133,18 +142,7 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   for (const dir of holder?.live ? [] : dirs) {
     for (const name of await entries(dir)) {
       if (!name.includes(TEMP_MARKER) || liveTemp(name)) continue;
-      const p = path.join(dir, name);
-      const problem: Problem = {
-        kind: 'temp-leftover',
-        path: path.relative(tree.root, p),
-        message: 'left by an interrupted operation',
-        repairable: true,
-      };
-      if (opts.repair) {
-        await fs.rm(p, { recursive: true, force: true });
-        problem.repaired = 'removed';
-      }
-      add(problem);
+      await removable('temp-leftover', path.join(dir, name), 'left by an interrupted operation');
     }
   }
 
@@ -153,24 +151,8 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
     for (const name of await entries(path.join(tree.quarantine, dir))) {
       if (!name.endsWith('.sif.retired.json') || name.includes(TEMP_MARKER)) continue;
       const p = path.join(tree.quarantine, dir, name);
-      if (
-        await fs.lstat(p.slice(0, -'.retired.json'.length)).then(
-          () => true,
-          () => false,
-        )
-      )
-        continue;
-      const problem: Problem = {
-        kind: 'retired-orphan',
-        path: path.relative(tree.root, p),
-        message: 'the record of a retired image that is not in the quarantine',
-        repairable: true,
-      };
-      if (opts.repair) {
-        await fs.rm(p, { force: true });
-        problem.repaired = 'removed';
-      }
-      add(problem);
+      if (await pathExists(p.slice(0, -'.retired.json'.length), false)) continue;
+      await removable('retired-orphan', p, 'the record of a retired image that is not in the quarantine');
     }
   }
 
@@ -264,12 +246,7 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
       add({ kind: 'escaping-link', path: rel, message: `points outside the tree: ${target}`, repairable: false });
       continue;
     }
-    if (
-      !(await fs.stat(abs).then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    if (!(await pathExists(abs))) {
       add({
         kind: 'dangling-link',
         path: rel,
@@ -292,32 +269,14 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
   // (A live holder may be between its ledger write and its rename: not judged then.)
   for (const e of holder?.live ? [] : ledger.values()) {
     const exists =
-      (await fs.stat(path.join(tree.tested, e.name)).then(
-        () => true,
-        () => false,
-      )) ||
-      (await fs.stat(path.join(tree.easybuild, e.name)).then(
-        () => true,
-        () => false,
-      )) ||
-      (await fs.lstat(path.join(tree.quarantine, TESTED, e.name)).then(
-        () => true,
-        () => false,
-      )) ||
-      (await fs.lstat(path.join(tree.quarantine, EASYBUILD, e.name)).then(
-        () => true,
-        () => false,
-      ));
+      (await pathExists(path.join(tree.tested, e.name))) ||
+      (await pathExists(path.join(tree.easybuild, e.name))) ||
+      (await pathExists(path.join(tree.quarantine, TESTED, e.name), false)) ||
+      (await pathExists(path.join(tree.quarantine, EASYBUILD, e.name), false));
     if (exists) {
       // A path the record still vouches for that holds no file (a retire stopped between its move and its record).
       for (const rel of Object.keys(e.hashed)) {
-        if (
-          await fs.lstat(path.join(tree.root, rel)).then(
-            () => true,
-            () => false,
-          )
-        )
-          continue;
+        if (await pathExists(path.join(tree.root, rel), false)) continue;
         const problem: Problem = {
           kind: 'checksum-stale',
           path: rel,
@@ -372,14 +331,8 @@ async function signatureProblems(
     }
     const entry = ledger.get(name);
     // Promoted images carry the tested signature (and one that is there must hold); staged-only ones need none yet.
-    const promoted = await fs.stat(path.join(tree.easybuild, name)).then(
-      () => true,
-      () => false,
-    );
-    const signed = await fs.stat(testedSignaturePath(tree, name)).then(
-      () => true,
-      () => false,
-    );
+    const promoted = await pathExists(path.join(tree.easybuild, name));
+    const signed = await pathExists(testedSignaturePath(tree, name));
     if (trust.tested && entry && (promoted || signed)) {
       const problem = await checkTested(tree, trust.tested.keys, name, entry.sha256, entry.tests ?? []);
       if (problem) out.push({ kind: 'signature', path: rel, message: problem, repairable: false });

@@ -120,6 +120,14 @@ export async function mkdirShared(dir: string): Promise<void> {
   for (const d of made.reverse()) await fs.chmod(d, ((await fs.stat(d)).mode & 0o7777) | 0o755);
 }
 
+/** Whether `p` exists: as a name (`follow` false: a dangling link counts) or as what it leads to. */
+export async function pathExists(p: string, follow = true): Promise<boolean> {
+  return (follow ? fs.stat(p) : fs.lstat(p)).then(
+    () => true,
+    () => false,
+  );
+}
+
 /** Renames a finished temp file into place and makes that durable (the temp goes on failure). */
 export async function renameIntoPlace(tmp: string, target: string): Promise<void> {
   try {

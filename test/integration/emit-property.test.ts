@@ -24,7 +24,7 @@ import { pyString } from '../../src/emit/python';
 import { sbatchOption, slurmJobName, slurmPartition } from '../../src/emit/sbatch';
 import { svgText } from '../../src/emit/svg';
 import { terminalBlock, terminalLine, terminalMessage } from '../../src/emit/terminal';
-import { grammarValues, seedOfRun } from '../support/hostile-strings';
+import { grammarValues, seedOfRun, lengthPrefixed } from '../support/hostile-strings';
 
 jest.setTimeout(120_000);
 
@@ -118,14 +118,7 @@ describe('Lua, through one process of the Lua Lmod runs', () => {
     // Each value as its length and its bytes: Lua strings hold NUL too.
     const chunk = taken.map(([, e]) => `do local v = ${e}; io.write(#v, ":", v) end`).join('\n');
     const out = await run('lua5.3', ['-'], chunk);
-    const back: string[] = [];
-    for (let at = 0; at < out.length;) {
-      const colon = out.indexOf(0x3a, at);
-      const n = Number(out.subarray(at, colon).toString());
-      back.push(out.subarray(colon + 1, colon + 1 + n).toString('utf8'));
-      at = colon + 1 + n;
-    }
-    expect(back).toEqual(taken.map(([v]) => v));
+    expect(lengthPrefixed(out)).toEqual(taken.map(([v]) => v));
   });
 });
 

@@ -26,6 +26,8 @@ import { fetchSources } from '../../src/sources/cache';
 import { downloadVerified } from '../../src/sources/download';
 import { runCli } from '../support/cli';
 import { seededBytes } from '../support/upstream';
+import { tinyRecipeText } from '../support/recipes';
+import { localhostCert } from '../support/tls';
 
 const exec = promisify(execFile);
 jest.setTimeout(60_000);
@@ -94,6 +96,17 @@ async function rawServer(head: string, body: Buffer): Promise<Server> {
   };
 }
 
+/** One download of `pathname` on local port `port`, pinned to `data`'s digest, into the cache's places for it. */
+function fetchFrom(port: number, pathname: string, data: Buffer) {
+  return downloadVerified({
+    url: `http://127.0.0.1:${port}${pathname}`,
+    sha256: sha(data),
+    ...files(sha(data)),
+    signal: new AbortController().signal,
+    ...quick,
+  });
+}
+
 function files(sha256: string) {
   return { target: path.join(tmp, 'sha256', sha256), partial: path.join(tmp, 'partial', `${sha256}.part`) };
 }
@@ -125,13 +138,7 @@ describe('redirects', () => {
       else res.writeHead(200, { 'Content-Length': FILE.length }).end(FILE);
     });
     try {
-      const r = await downloadVerified({
-        url: `http://127.0.0.1:${s.port}/moved`,
-        sha256: sha(FILE),
-        ...files(sha(FILE)),
-        signal: new AbortController().signal,
-        ...quick,
-      });
+      const r = await fetchFrom(s.port, '/moved', FILE);
       expect(r.requests).toBe(2);
       expect(s.requests).toEqual([`127.0.0.1:${s.port} /moved`, `localhost:${s.port} /real`]);
       expect(sha(await fs.readFile(files(sha(FILE)).target))).toBe(sha(FILE));
@@ -143,17 +150,7 @@ describe('redirects', () => {
   it('refuses a redirect loop after 5 hops in one line (exit 1), keeping nothing', async () => {
     const s = await serve((req, res) => res.writeHead(301, { Location: req.url === '/a' ? '/b' : '/a' }).end());
     try {
-      await refusedWith(
-        downloadVerified({
-          url: `http://127.0.0.1:${s.port}/a`,
-          sha256: sha(FILE),
-          ...files(sha(FILE)),
-          signal: new AbortController().signal,
-          ...quick,
-        }),
-        1,
-        /^http:\/\/127\.0\.0\.1:\d+\/a: more than 5 redirects$/,
-      );
+      await refusedWith(fetchFrom(s.port, '/a', FILE), 1, /^http:\/\/127\.0\.0\.1:\d+\/a: more than 5 redirects$/);
       expect(s.requests).toHaveLength(6);
       expect(await exists(files(sha(FILE)).target)).toBe(false);
     } finally {
@@ -162,29 +159,7 @@ describe('redirects', () => {
   });
 
   it('over https (a certificate the CLI trusts): follows https to https, refuses https to http (exit 3)', async () => {
-    await exec('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      path.join(tmp, 'key.pem'),
-      '-out',
-      path.join(tmp, 'cert.pem'),
-    ]);
-    const tls = {
-      key: await fs.readFile(path.join(tmp, 'key.pem')),
-      cert: await fs.readFile(path.join(tmp, 'cert.pem')),
-    };
+    const { certFile, ...tls } = await localhostCert(tmp);
     const plain = await serve((_req, res) => res.writeHead(200, { 'Content-Length': FILE.length }).end(FILE));
     const s = await serve((req, res) => {
       if (req.url === '/good') res.writeHead(302, { Location: '/file' }).end();
@@ -192,7 +167,7 @@ describe('redirects', () => {
       else res.writeHead(200, { 'Content-Length': FILE.length }).end(FILE);
     }, tls);
     try {
-      const env = { NODE_EXTRA_CA_CERTS: path.join(tmp, 'cert.pem') };
+      const env = { NODE_EXTRA_CA_CERTS: certFile };
       const good = await runCli(
         [
           'fetch',
@@ -233,13 +208,7 @@ describe('answers that lie', () => {
     );
     try {
       await refusedWith(
-        downloadVerified({
-          url: `http://127.0.0.1:${s.port}/f`,
-          sha256: sha(FILE),
-          ...files(sha(FILE)),
-          signal: new AbortController().signal,
-          ...quick,
-        }),
+        fetchFrom(s.port, '/f', FILE),
         3,
         /: sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}$/,
       );
@@ -257,13 +226,7 @@ describe('answers that lie', () => {
     );
     try {
       await refusedWith(
-        downloadVerified({
-          url: `http://127.0.0.1:${s.port}/f`,
-          sha256: sha(FILE),
-          ...files(sha(FILE)),
-          signal: new AbortController().signal,
-          ...quick,
-        }),
+        fetchFrom(s.port, '/f', FILE),
         1,
         /\/f: cut after \d+ (of \d+ )?bytes.*\(gave up after 3 attempts\)$/,
       );
@@ -280,21 +243,9 @@ describe('answers that lie', () => {
       res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': gz.length }).end(gz),
     );
     try {
-      await downloadVerified({
-        url: `http://127.0.0.1:${s.port}/f.tar.gz`,
-        sha256: sha(gz),
-        ...files(sha(gz)),
-        signal: new AbortController().signal,
-        ...quick,
-      });
+      await fetchFrom(s.port, '/f.tar.gz', gz);
       expect(sha(await fs.readFile(files(sha(gz)).target))).toBe(sha(gz));
-      const p = downloadVerified({
-        url: `http://127.0.0.1:${s.port}/f.tar`,
-        sha256: sha(FILE),
-        ...files(sha(FILE)),
-        signal: new AbortController().signal,
-        ...quick,
-      });
+      const p = fetchFrom(s.port, '/f.tar', FILE);
       await expect(p).rejects.toMatchObject({ exitCode: 3, hint: expect.stringMatching(/Content-Encoding gzip/) });
       expect(await exists(files(sha(FILE)).target)).toBe(false);
     } finally {
@@ -316,19 +267,7 @@ async function recipe(sources: Record<string, Record<string, string>>): Promise<
           .join('\n')}`,
     )
     .join('\n');
-  await fs.writeFile(
-    path.join(dir, 'recipe.yaml'),
-    [
-      'name: tiny',
-      'naming: { version: v, parts: [[v, v]] }',
-      'fragments: [tiny/a.docker]',
-      'runtime_args: [SERVER_PORT]',
-      'parameters:',
-      '  v: { type: version, default: 1.0.0 }',
-      `sources:\n${yaml}`,
-      '',
-    ].join('\n'),
-  );
+  await fs.writeFile(path.join(dir, 'recipe.yaml'), tinyRecipeText('tiny', `sources:\n${yaml}`, ''));
   const refs = Object.keys(sources)
     .map((n) => `{{ source "${n}" "/${n}.bin" }}`)
     .join(' ; ');

@@ -15,6 +15,7 @@ import { renderRecipe } from '../../src/recipe/render-recipe';
 import type { ResolvedSource } from '../../src/recipe/sources';
 import { runCli } from '../support/cli';
 import { seededBytes, startUpstream, type Upstream } from '../support/upstream';
+import { tinyRecipeText } from '../support/recipes';
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 100000);
 
@@ -47,16 +48,7 @@ async function writeRecipe(sources: string): Promise<string> {
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(
     path.join(dir, 'recipe.yaml'),
-    [
-      'name: tiny',
-      'naming: { version: v, parts: [[v, v]] }',
-      'fragments: [tiny/a.docker]',
-      'runtime_args: [SERVER_PORT]',
-      'parameters:',
-      '  v: { type: version, default: 1.0.0 }',
-      'matrix: [{ v: 1.0.0 }, { v: 2.0.0 }]',
-      sources,
-    ].join('\n'),
+    tinyRecipeText('tiny', 'matrix: [{ v: 1.0.0 }, { v: 2.0.0 }]', sources),
   );
   await fs.writeFile(
     path.join(dir, 'a.docker'),

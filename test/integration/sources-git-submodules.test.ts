@@ -19,6 +19,7 @@ import * as tar from 'tar-stream';
 import { runCli } from '../support/cli';
 import { git, startGitServer, type GitServer } from '../support/git-server';
 import { seededBytes } from '../support/upstream';
+import { tinyRecipeText } from '../support/recipes';
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 100000);
 console.log(`sources-git-submodules seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
@@ -71,20 +72,15 @@ async function writeRecipe(tree: string, url: string, commit: string, submodules
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(
     path.join(dir, 'recipe.yaml'),
-    [
-      'name: subby',
-      'naming: { version: v, parts: [[v, v]] }',
-      'fragments: [subby/a.docker]',
-      'runtime_args: [SERVER_PORT]',
-      'parameters:',
-      '  v: { type: version, default: 1.0.0 }',
+    tinyRecipeText(
+      'subby',
       'sources:',
       '  tree:',
       `    git: ${url}`,
       `    commit: ${commit}`,
       '    sha256: unverified',
       ...(submodules ? ['    submodules: true'] : []),
-    ].join('\n'),
+    ),
   );
   await fs.writeFile(
     path.join(dir, 'a.docker'),

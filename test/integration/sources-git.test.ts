@@ -19,6 +19,7 @@ import { renderRecipe } from '../../src/recipe/render-recipe';
 import { runCli } from '../support/cli';
 import { git, startGitServer, type GitServer } from '../support/git-server';
 import { seededBytes } from '../support/upstream';
+import { tinyRecipeText } from '../support/recipes';
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 100000);
 console.log(`sources-git seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
@@ -61,19 +62,7 @@ async function writeRecipe(tree: string, commit: string, sha256 = 'unverified', 
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(
     path.join(dir, 'recipe.yaml'),
-    [
-      `name: ${name}`,
-      'naming: { version: v, parts: [[v, v]] }',
-      `fragments: [${name}/a.docker]`,
-      'runtime_args: [SERVER_PORT]',
-      'parameters:',
-      '  v: { type: version, default: 1.0.0 }',
-      'sources:',
-      '  fork:',
-      `    git: ${url}`,
-      `    commit: ${commit}`,
-      `    sha256: ${sha256}`,
-    ].join('\n'),
+    tinyRecipeText(name, 'sources:', '  fork:', `    git: ${url}`, `    commit: ${commit}`, `    sha256: ${sha256}`),
   );
   await fs.writeFile(
     path.join(dir, 'a.docker'),

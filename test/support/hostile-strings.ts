@@ -298,3 +298,15 @@ export function grammarValues(seed: number, mixes: number): string[] {
   }
   return values;
 }
+
+/** Values a Lua chunk wrote back as `io.write(#v, ":", v)`, one after another (Lua strings hold NUL too). */
+export function lengthPrefixed(out: Buffer): string[] {
+  const back: string[] = [];
+  for (let at = 0; at < out.length;) {
+    const colon = out.indexOf(0x3a, at);
+    const n = Number(out.subarray(at, colon).toString());
+    back.push(out.subarray(colon + 1, colon + 1 + n).toString('utf8'));
+    at = colon + 1 + n;
+  }
+  return back;
+}

@@ -29,3 +29,19 @@ export async function renderMatrix(recipeName: string, date = '20241007'): Promi
     renderVariant({ recipe, values, fragments, files: {}, provenance: TEST_PROVENANCE, date }),
   );
 }
+
+/**
+ * A recipe of one fragment (`NAME/a.docker`) and one version parameter `v`,
+ * as YAML text; `rest` adds its lines (sources, a matrix).
+ */
+export function tinyRecipeText(name: string, ...rest: string[]): string {
+  return [
+    `name: ${name}`,
+    'naming: { version: v, parts: [[v, v]] }',
+    `fragments: [${name}/a.docker]`,
+    'runtime_args: [SERVER_PORT]',
+    'parameters:',
+    '  v: { type: version, default: 1.0.0 }',
+    ...rest,
+  ].join('\n');
+}

@@ -11,22 +11,14 @@ import { rawDownloads } from '../../src/recipe/lint';
 import { parseDockerfile } from '../../src/recipe/parsed-dockerfile';
 import { sourcesLabel, resolveSource } from '../../src/recipe/sources';
 import type { Recipe } from '../../src/recipe/types';
-import { TEST_PROVENANCE } from '../support/recipes';
+import { tinyRecipeText, TEST_PROVENANCE } from '../support/recipes';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);
 
 function recipeText(sources: string, fragmentText = ''): string {
   void fragmentText;
-  return [
-    'name: tiny',
-    'naming: { version: v, parts: [[v, v]] }',
-    'fragments: [tiny/a.docker]',
-    'runtime_args: [SERVER_PORT]',
-    'parameters:',
-    '  v: { type: version, default: 1.0.0 }',
-    sources,
-  ].join('\n');
+  return tinyRecipeText('tiny', sources);
 }
 
 function render(recipe: Recipe, fragment: string, values: Record<string, string> = {}) {
