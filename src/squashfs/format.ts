@@ -317,15 +317,18 @@ export class Squashfs {
   private async fragmentBlock(index: number, need: number): Promise<Decoded> {
     const hit = this.fragBlocks.get(index);
     if (hit && (hit.full || hit.data.length >= need)) return hit;
-    if (index >= this.sb.fragments) throw new SquashfsError(`fragment ${index} of ${this.sb.fragments}`);
-    let e = this.fragEntries.get(index);
-    if (!e) {
-      e = this.tableEntry(this.sb.fragmentTable, index, 16, 'the fragment table');
-      this.fragEntries.set(index, e);
-    }
-    const b = await this.block(Number(e.readBigUInt64LE(0)), e.readUInt32LE(8), need, 'a fragment block');
+    const e = this.fragment(index);
+    const b = await this.block(e.start, e.size, need, 'a fragment block');
     this.fragBlocks.set(index, b);
     return b;
+  }
+
+  /** Fragment block `index`: where it starts and its size word (what a writer copying it needs). */
+  fragment(index: number): { start: number; size: number } {
+    if (index >= this.sb.fragments) throw new SquashfsError(`fragment ${index} of ${this.sb.fragments}`);
+    let e = this.fragEntries.get(index);
+    if (!e) this.fragEntries.set(index, (e = this.tableEntry(this.sb.fragmentTable, index, 16, 'the fragment table')));
+    return { start: Number(e.readBigUInt64LE(0)), size: e.readUInt32LE(8) };
   }
 
   /**

@@ -1,0 +1,198 @@
+/**
+ * The squashfs writer against real squashfs-tools. A seeded tar (every
+ * entry type, hard links of three names, xattrs, uids past 16 bits, odd
+ * names, directories of 300 and 700 entries) becomes an image through
+ * `mksquashfs -tar`; sifkit's reader reads it; the tree it read, re-using
+ * the image's data blocks and fragment blocks, is written by the writer
+ * into the same file, after the old tables, its superblock over the old
+ * one. The result is compared with the original: `unsquashfs -lln`
+ * listings, and both extracted by unsquashfs (as root: owners, xattrs)
+ * and described file for file (mode, owner, mtime, size, sha256, target,
+ * device number, xattrs, nlink, hard-link groups). The reader reads it
+ * back too. Files given as bytes, a socket, and the export table on and
+ * off; several random trees (seeded; the seed is printed).
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { seeded } from '../../bench/torture';
+import { openSquashfs } from '../../src/squashfs/file';
+import { writeSquashfs, type WNode, type WriteTarget } from '../../src/squashfs/write';
+import { generateTar, manifest } from '../support/squashfs-gen';
+import { listingLine } from '../support/squashfs-listing';
+import { treeFromImage } from '../support/squashfs-tree';
+
+jest.setTimeout(600_000);
+
+const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 1_000_000);
+let work: string;
+
+beforeAll(async () => {
+  console.log(`squashfs-write seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-sqw-'));
+});
+afterAll(() => fs.rm(work, { recursive: true, force: true }));
+
+async function fileTarget(file: string): Promise<WriteTarget & { close(): Promise<void> }> {
+  const fh = await fs.open(file, 'r+');
+  return {
+    write: async (buf, position) => {
+      await fh.write(buf, 0, buf.length, position);
+    },
+    close: () => fh.close(),
+  };
+}
+
+const unsq = (...args: string[]) => execFileSync('unsquashfs', args, { maxBuffer: 1 << 28 }).toString();
+
+/** Makes an image of a seeded tar; returns its path, its tree as read, and the xattrs given. */
+async function original(name: string, seed: number, randomEntries: number, fixed: boolean) {
+  const gen = await generateTar(seeded(seed), { randomEntries, fixed });
+  const img = path.join(work, `${name}.img`);
+  execFileSync('mksquashfs', ['-', img, '-tar', '-noappend', '-quiet', '-no-progress'], { input: gen.tar });
+  return { img, xattrs: gen.xattrs };
+}
+
+/** Writes `root` into a copy of `img` after its tables; returns the copy. */
+async function rewrite(img: string, root: WNode & { kind: 'dir' }, exportTable?: boolean) {
+  const copy = `${img}.${exportTable === false ? 'noexp' : 'new'}`;
+  await fs.copyFile(img, copy);
+  const { fs: sq, close } = await openSquashfs(img);
+  const oldUsed = sq.sb.bytesUsed;
+  await close();
+  const target = await fileTarget(copy);
+  const t0 = process.hrtime.bigint();
+  const res = await writeSquashfs(target, {
+    partitionStart: 0,
+    dataEnd: Math.ceil(oldUsed / 4096) * 4096,
+    blockSize: 131072,
+    compression: 'gzip',
+    mkfsTime: 1_700_000_000,
+    root,
+    exportTable,
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  await target.close();
+  return { copy, res, ms };
+}
+
+/** What squashfs-tools extract, described file for file. */
+function extracted(img: string, dest: string) {
+  unsq('-d', dest, '-no-progress', img);
+  return manifest(dest);
+}
+
+async function readerView(img: string) {
+  const { fs: sq, close } = await openSquashfs(img);
+  try {
+    const lines: string[] = [];
+    const groups = new Map<number, string[]>();
+    for (const e of sq.walk()) {
+      lines.push(listingLine(e));
+      if (e.inode.kind === 'file') groups.set(e.inode.inode, [...(groups.get(e.inode.inode) ?? []), e.path]);
+    }
+    return { lines, groups: [...groups.values()].map((g) => g.join(' ')).sort(), sb: sq.sb };
+  } finally {
+    await close();
+  }
+}
+
+async function roundTrip(name: string, seed: number, randomEntries: number, fixed: boolean) {
+  const { img, xattrs } = await original(name, seed, randomEntries, fixed);
+  const { fs: sq, close } = await openSquashfs(img);
+  const root = treeFromImage(sq, xattrs);
+  await close();
+  const { copy, res, ms } = await rewrite(img, root);
+  // The listing squashfs-tools print (sizes of directories included: the listings are laid out as mksquashfs lays them).
+  expect(unsq('-lln', '-UTC', copy)).toBe(unsq('-lln', '-UTC', img));
+  const before = extracted(img, path.join(work, `${name}-a`));
+  const after = extracted(copy, path.join(work, `${name}-b`));
+  expect(after).toEqual(before);
+  const [r0, r1] = [await readerView(img), await readerView(copy)];
+  expect(r1.lines).toEqual(r0.lines);
+  expect(r1.groups).toEqual(r0.groups);
+  expect(r1.sb.inodes).toBe(r0.sb.inodes);
+  expect(res.bytesUsed).toBe(r1.sb.bytesUsed);
+  expect((await fs.stat(copy)).size % 4096).toBe(0);
+  return { before, res, ms, img, copy, root };
+}
+
+describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
+  it('writes a file system file for file what mksquashfs made (every inode type, xattrs, links, long listings)', async () => {
+    const { before, res, ms } = await roundTrip('fixed', SEED, 200, true);
+    // The cases are there: xattrs in three namespaces, three names of one file, owners past 16 bits.
+    expect(before['/links/a'].xattrs).toEqual([
+      ['security.s', Buffer.from('sec').toString('hex')],
+      ['trusted.t', Buffer.from('trusted value').toString('hex')],
+      ['user.mime', Buffer.from('text/plain').toString('hex')],
+    ]);
+    expect(before['/links/sub/c']).toMatchObject({ nlink: 3, same: '/links/a' });
+    expect(Object.values(before).some((e) => (e.uid as number) > 65535)).toBe(true);
+    expect(before['/special/null'].xattrs).toEqual([['trusted.dev', Buffer.from('c').toString('hex')]]);
+    console.log(`fixed tree: ${res.inodes} inodes, tables written in ${ms.toFixed(0)} ms`);
+  });
+
+  it('reads back the directory layouts: 300 entries (two headers, indexed), 700 (a listing past 64 KiB)', async () => {
+    const { img } = await original('dirs', SEED, 0, true);
+    const { copy } = await rewrite(
+      img,
+      await (async () => {
+        const { fs: sq, close } = await openSquashfs(img);
+        const r = treeFromImage(sq);
+        await close();
+        return r;
+      })(),
+    );
+    const { fs: sq, close } = await openSquashfs(copy);
+    try {
+      const dirs = new Map([...sq.walk()].filter((e) => e.inode.kind === 'dir').map((e) => [e.path, e.inode]));
+      const huge = dirs.get('/huge');
+      expect(huge?.kind === 'dir' && huge.size).toBeGreaterThan(65535);
+      const many = dirs.get('/many');
+      expect(many?.kind === 'dir' && sq.list(many).length).toBe(300);
+      // Lookups by name go through the index: unsquashfs extracting one file of /huge finds it.
+      const one = `huge/00650${'h'.repeat(95)}`;
+      expect(unsq('-lln', copy, one)).toContain(one);
+    } finally {
+      await close();
+    }
+  });
+
+  it.each([1, 2, 3])('writes random tree %i (seeded) as mksquashfs made it', async (k) => {
+    await roundTrip(`random${k}`, SEED * 10 + k, 400 * k, false);
+  });
+
+  it('stores files given as bytes, a socket, and writes no export table when asked', async () => {
+    const { img, xattrs } = await original('added', SEED, 50, false);
+    const { fs: sq, close } = await openSquashfs(img);
+    const root = treeFromImage(sq, xattrs);
+    await close();
+    const rand = seeded(SEED + 7);
+    const random = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
+    const added: Record<string, Buffer> = {
+      small: Buffer.from('made here\n'),
+      empty: Buffer.alloc(0),
+      'three-and-a-bit': Buffer.concat([random(131072), Buffer.alloc(131072, 'a'), random(131072), random(77)]),
+      zeros: Buffer.alloc(3 * 131072 + 9),
+    };
+    const attrs = { mode: 0o640, uid: 123456, gid: 7, mtime: 1_600_000_000 };
+    const dir: WNode & { kind: 'dir' } = { kind: 'dir', attrs: { ...attrs, mode: 0o755 }, children: new Map() };
+    for (const [n, b] of Object.entries(added))
+      dir.children.set(n, { kind: 'file', file: { attrs, size: b.length, data: b } });
+    dir.children.set('sock', { kind: 'socket', attrs: { ...attrs, xattrs: [['trusted.s', Buffer.from('sock')]] } });
+    root.children.set('added', dir);
+    const { copy } = await rewrite(img, root, false);
+    expect(unsq('-s', copy)).toContain('Filesystem is not exportable via NFS');
+    const out = path.join(work, 'added-x');
+    const m = extracted(copy, out);
+    for (const [n, b] of Object.entries(added)) {
+      expect(await fs.readFile(path.join(out, 'added', n))).toEqual(b);
+      expect(m[`/added/${n}`]).toMatchObject({ uid: 123456, gid: 7, mode: 0o100640, mtime: 1_600_000_000 });
+    }
+    expect(m['/added/sock']).toMatchObject({
+      mode: 0o140640,
+      xattrs: [['trusted.s', Buffer.from('sock').toString('hex')]],
+    });
+  });
+});
