@@ -15,9 +15,9 @@ const META_UNCOMPRESSED = 0x8000;
 /** mksquashfs's gzip compressor: level 9, window 15. */
 const DEFLATE = { level: 9, windowBits: 15 } as const;
 
-/** One metadata block on disk: its 2-byte header, then the (deflated or stored) bytes. */
-export function metaBlock(raw: Buffer): Buffer {
-  const z = deflateSync(raw, DEFLATE);
+/** One metadata block on disk: its 2-byte header, then the bytes deflated (unless `stored`, or no smaller). */
+export function metaBlock(raw: Buffer, stored = false): Buffer {
+  const z = stored ? raw : deflateSync(raw, DEFLATE);
   const head = Buffer.alloc(2);
   if (z.length < raw.length) {
     head.writeUInt16LE(z.length, 0);
@@ -54,6 +54,9 @@ export class MetaStream {
   /** The start of every block so far, by block number (uncompressed position / 8 KiB). */
   private readonly starts: number[] = [0];
 
+  /** `stored`: every block stored uncompressed (as mksquashfs -noI stores them). */
+  constructor(private readonly stored = false) {}
+
   /** Where the next byte appended goes. */
   get here(): MetaRef {
     return { block: this.compressed, offset: this.used };
@@ -84,7 +87,7 @@ export class MetaStream {
   }
 
   private flush(): void {
-    const block = metaBlock(this.cur.subarray(0, this.used));
+    const block = metaBlock(this.cur.subarray(0, this.used), this.stored);
     this.done.push(block);
     this.compressed += block.length;
     this.starts.push(this.compressed);
@@ -106,12 +109,17 @@ export class MetaStream {
  * xattr table's header), then the u64 position of each block. `start` is
  * where the superblock points: the lookup list, or `between` when given.
  */
-export function lookupTable(entries: Buffer, at: number, between?: Buffer): { bytes: Buffer; start: number } {
+export function lookupTable(
+  entries: Buffer,
+  at: number,
+  between?: Buffer,
+  stored = false,
+): { bytes: Buffer; start: number } {
   const parts: Buffer[] = [];
   const positions: number[] = [];
   let pos = at;
   for (let o = 0; o < entries.length; o += META_SIZE) {
-    const b = metaBlock(entries.subarray(o, o + META_SIZE));
+    const b = metaBlock(entries.subarray(o, o + META_SIZE), stored);
     positions.push(pos);
     parts.push(b);
     pos += b.length;

@@ -49,20 +49,30 @@ export class IdTable {
 }
 
 export class FragmentTable {
-  private readonly index = new Map<number, { i: number; size: number }>();
-  private readonly list: Array<{ start: number; size: number }> = [];
+  private readonly index = new Map<number, number>();
+  private readonly list: Array<{ start: number; size: number }>;
+
+  /**
+   * The fragment blocks the files name, numbered in the order they lie in:
+   * mksquashfs numbers them as it writes them, so its index order is the
+   * data's (for a tar, the stream's order, not the tree's).
+   */
+  constructor(blocks: Iterable<{ start: number; size: number }>) {
+    const sizes = new Map<number, number>();
+    for (const { start, size } of blocks) {
+      const known = sizes.get(start);
+      if (known !== undefined && known !== size)
+        throw new InputError('squashfs', `fragment block at ${start} given with sizes ${known} and ${size}`);
+      sizes.set(start, size);
+    }
+    this.list = [...sizes].sort((a, b) => a[0] - b[0]).map(([start, size]) => ({ start, size }));
+    this.list.forEach((f, i) => this.index.set(f.start, i));
+  }
 
   /** The index of the fragment block at `start` (relative to the file system start). */
-  of(start: number, size: number): number {
-    const hit = this.index.get(start);
-    if (hit) {
-      if (hit.size !== size)
-        throw new InputError('squashfs', `fragment block at ${start} given with sizes ${hit.size} and ${size}`);
-      return hit.i;
-    }
-    const i = this.list.length;
-    this.list.push({ start, size });
-    this.index.set(start, { i, size });
+  of(start: number): number {
+    const i = this.index.get(start);
+    if (i === undefined) throw new Error(`no fragment block at ${start}`);
     return i;
   }
 
@@ -81,9 +91,13 @@ export class FragmentTable {
 }
 
 export class XattrTable {
-  private readonly kv = new MetaStream();
+  private readonly kv: MetaStream;
   private readonly sets = new Map<string, number>();
   private readonly ids: Buffer[] = [];
+
+  constructor(private readonly stored = false) {
+    this.kv = new MetaStream(stored);
+  }
 
   /** The xattr id of a set (NONE when nothing in it can be stored: only user, trusted and security are). */
   of(xattrs: ReadonlyArray<readonly [string, Buffer]> | undefined, where: string): number {
@@ -141,7 +155,7 @@ export class XattrTable {
     const header = Buffer.alloc(16);
     header.writeBigUInt64LE(BigInt(at), 0);
     header.writeUInt32LE(this.ids.length, 8);
-    const ids = lookupTable(Buffer.concat(this.ids), at + kv.length, header);
+    const ids = lookupTable(Buffer.concat(this.ids), at + kv.length, header, this.stored);
     return { bytes: Buffer.concat([kv, ids.bytes]), start: ids.start };
   }
 }

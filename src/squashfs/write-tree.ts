@@ -34,8 +34,8 @@ export interface Plan {
   numbers: Map<object, number>;
   names: Map<WFile, number>;
   inodes: number;
-  /** Files whose bytes the writer stores itself, in inode number order. */
-  bufferFiles: WFile[];
+  /** Every file (once), in inode number order. */
+  files: WFile[];
 }
 
 const bad = (message: string) => new InputError('squashfs', message);
@@ -57,7 +57,7 @@ function sortedChildren(dir: Dir, where: string): Child[] {
 const keyOf = (n: WNode): object => (n.kind === 'file' ? n.file : n);
 
 export function plan(root: Dir): Plan {
-  const p: Plan = { root, sorted: new Map(), numbers: new Map(), names: new Map(), inodes: 0, bufferFiles: [] };
+  const p: Plan = { root, sorted: new Map(), numbers: new Map(), names: new Map(), inodes: 0, files: [] };
   let next = 1;
   p.numbers.set(root, 0);
   const visit = (dir: Dir, where: string, depth: number) => {
@@ -69,7 +69,7 @@ export function plan(root: Dir): Plan {
       if (node.kind === 'file') {
         p.names.set(node.file, (p.names.get(node.file) ?? 0) + 1);
         if (p.numbers.has(key)) continue;
-        if (Buffer.isBuffer(node.file.data)) p.bufferFiles.push(node.file);
+        p.files.push(node.file);
       } else if (p.numbers.has(key))
         throw bad(`${where}/${name}: the same ${node.kind} under two names (only files are hard-linked)`);
       p.numbers.set(key, next++);
@@ -118,19 +118,21 @@ function fileFields(f: WFile, ref: DataRef, bs: number, frags: FragmentTable, wh
     const { start, size, offset } = ref.fragment;
     if (!tail || !word(size) || (size & 0xffffff) === 0 || offset < 0 || offset + tail > bs)
       throw bad(`${where}: a fragment (offset ${offset}) for a tail of ${tail} bytes`);
-    fragment = frags.of(start, size);
+    fragment = frags.of(start);
     fragmentOffset = offset;
   }
   return { size: f.size, blocksStart: ref.blocksStart, blocks: ref.blocks, fragment, fragmentOffset, sparse };
 }
 
-/** Writes the inode and directory tables of a planned tree; `data` holds the Buffer files' references. */
-export function writeTables(p: Plan, data: ReadonlyMap<WFile, DataRef>, blockSize: number): Tables {
-  const inodes = new MetaStream();
-  const dirs = new MetaStream();
+/** Writes the inode and directory tables of a planned tree; `data` holds the Buffer files' references; `stored`: no block deflated. */
+export function writeTables(p: Plan, data: ReadonlyMap<WFile, DataRef>, blockSize: number, stored = false): Tables {
+  const inodes = new MetaStream(stored);
+  const dirs = new MetaStream(stored);
   const ids = new IdTable();
-  const fragments = new FragmentTable();
-  const xattrs = new XattrTable();
+  const fragments = new FragmentTable(
+    p.files.flatMap((f) => (Buffer.isBuffer(f.data) || !f.data.fragment ? [] : [f.data.fragment])),
+  );
+  const xattrs = new XattrTable(stored);
   const exports = Buffer.alloc(p.inodes * 8);
   const placed = new Map<WFile, MetaRef>();
 

@@ -70,12 +70,19 @@ export interface WriteOptions {
   root: Extract<WNode, { kind: 'dir' }>;
   /** Write the export table (NFS export by inode number); default true, as mksquashfs does for a directory. */
   exportTable?: boolean;
+  /**
+   * Store every metadata block uncompressed, as `mksquashfs -noI -noId -noX -noF` does: for comparing
+   * tables with mksquashfs's byte for byte (node's zlib deflates to other bytes than squashfs-tools').
+   */
+  uncompressedMetadata?: boolean;
 }
 
 const MAGIC = 0x73717368;
 const GZIP = 1;
 const INVALID = 0xffffffffffffffffn;
 const FLAG_EXPORTABLE = 0x80;
+/** Inodes and directories, fragment table, xattrs, ids: stored uncompressed. */
+const FLAGS_UNCOMPRESSED = 0x1 | 0x8 | 0x100 | 0x800;
 const FLAG_NO_XATTRS = 0x200;
 const PAD = 4096;
 /** Buffer files' blocks are gathered into writes of about this much. */
@@ -181,8 +188,15 @@ export async function writeSquashfs(
   checkOptions(opts);
   const base = opts.partitionStart;
   const p = plan(opts.root);
-  const { refs, end } = await writeBufferFiles(out, base, opts.dataEnd, p.bufferFiles, opts.blockSize);
-  const t = writeTables(p, refs, opts.blockSize);
+  const { refs, end } = await writeBufferFiles(
+    out,
+    base,
+    opts.dataEnd,
+    p.files.filter((f) => Buffer.isBuffer(f.data)),
+    opts.blockSize,
+  );
+  const stored = opts.uncompressedMetadata ?? false;
+  const t = writeTables(p, refs, opts.blockSize, stored);
 
   const inodeTable = end;
   const directoryTable = inodeTable + t.inodes.length;
@@ -193,10 +207,10 @@ export async function writeSquashfs(
     at += table.bytes.length;
     return table.start;
   };
-  const fragmentTable = place(lookupTable(t.fragments.entries(), at));
+  const fragmentTable = place(lookupTable(t.fragments.entries(), at, undefined, stored));
   const exportable = opts.exportTable ?? true;
-  const exportTable = exportable ? BigInt(place(lookupTable(t.exports, at))) : INVALID;
-  const idTable = place(lookupTable(t.ids.entries(), at));
+  const exportTable = exportable ? BigInt(place(lookupTable(t.exports, at, undefined, stored))) : INVALID;
+  const idTable = place(lookupTable(t.ids.entries(), at, undefined, stored));
   const xattrTable = t.xattrs.count ? BigInt(place(t.xattrs.table(at))) : INVALID;
   const bytesUsed = at;
   const padded = Math.ceil(bytesUsed / PAD) * PAD;
@@ -208,7 +222,8 @@ export async function writeSquashfs(
     mkfsTime: opts.mkfsTime,
     blockSize: opts.blockSize,
     fragments: t.fragments.count,
-    flags: (exportable ? FLAG_EXPORTABLE : 0) | (t.xattrs.count ? 0 : FLAG_NO_XATTRS),
+    flags:
+      (exportable ? FLAG_EXPORTABLE : 0) | (t.xattrs.count ? 0 : FLAG_NO_XATTRS) | (stored ? FLAGS_UNCOMPRESSED : 0),
     ids: t.ids.count,
     root: BigInt(t.root.block) * 65536n + BigInt(t.root.offset),
     bytesUsed,

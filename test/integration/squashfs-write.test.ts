@@ -32,7 +32,8 @@ beforeAll(async () => {
   console.log(`squashfs-write seed ${SEED} (SIFKIT_TEST_SEED=${SEED} repeats it)`);
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-sqw-'));
 });
-afterAll(() => fs.rm(work, { recursive: true, force: true }));
+// SIFKIT_TEST_KEEP=1 keeps the images for a look.
+afterAll(() => (process.env.SIFKIT_TEST_KEEP ? undefined : fs.rm(work, { recursive: true, force: true })));
 
 async function fileTarget(file: string): Promise<WriteTarget & { close(): Promise<void> }> {
   const fh = await fs.open(file, 'r+');
@@ -47,10 +48,10 @@ async function fileTarget(file: string): Promise<WriteTarget & { close(): Promis
 const unsq = (...args: string[]) => execFileSync('unsquashfs', args, { maxBuffer: 1 << 28 }).toString();
 
 /** Makes an image of a seeded tar; returns its path, its tree as read, and the xattrs given. */
-async function original(name: string, seed: number, randomEntries: number, fixed: boolean) {
+async function original(name: string, seed: number, randomEntries: number, fixed: boolean, args: string[] = []) {
   const gen = await generateTar(seeded(seed), { randomEntries, fixed });
   const img = path.join(work, `${name}.img`);
-  execFileSync('mksquashfs', ['-', img, '-tar', '-noappend', '-quiet', '-no-progress'], { input: gen.tar });
+  execFileSync('mksquashfs', ['-', img, '-tar', '-noappend', '-quiet', '-no-progress', ...args], { input: gen.tar });
   return { img, xattrs: gen.xattrs };
 }
 
@@ -194,5 +195,83 @@ describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
       mode: 0o140640,
       xattrs: [['trusted.s', Buffer.from('sock').toString('hex')]],
     });
+  });
+});
+
+/**
+ * Writes the tree read from `img` over its own tables (dataEnd: where they began), metadata stored
+ * uncompressed as mksquashfs -noI -noId -noX -noF stores it; returns both files, superblock flags cleared.
+ */
+async function inPlace(img: string, xattrs: ReadonlyMap<string, Array<[string, Buffer]>>) {
+  const { fs: sq, close } = await openSquashfs(img);
+  const root = treeFromImage(sq, xattrs);
+  const sb = sq.sb;
+  await close();
+  const a = await fs.readFile(img);
+  const copy = `${img}.new`;
+  await fs.copyFile(img, copy);
+  await fs.truncate(copy, sb.inodeTable);
+  const target = await fileTarget(copy);
+  const opts = { partitionStart: 0, dataEnd: sb.inodeTable, blockSize: 131072, compression: 'gzip' as const };
+  await writeSquashfs(target, { ...opts, mkfsTime: a.readUInt32LE(8), root, uncompressedMetadata: true });
+  await target.close();
+  const b = await fs.readFile(copy);
+  const flags = [a.readUInt16LE(24), b.readUInt16LE(24)];
+  a.writeUInt16LE(0, 24);
+  b.writeUInt16LE(0, 24);
+  return { a, b, flags, sb };
+}
+
+/** mksquashfs's option flags the writer does not set (it finds no duplicates; NO_FRAGMENTS, ALWAYS_FRAGMENTS) and 4.5.1's missing UNCOMPRESSED_IDS. */
+const OPTION_FLAGS = 0x10 | 0x20 | 0x40 | 0x800;
+const UNCOMPRESSED = ['-noI', '-noId', '-noX', '-noF', '-processors', '1'];
+
+describe('the squashfs writer, byte for byte', () => {
+  it('writes the tables mksquashfs wrote for a directory (same bytes but for the superblock flags)', async () => {
+    const rand = seeded(SEED + 99);
+    const src = path.join(work, 'bytes-src');
+    const xattrs = new Map<string, Array<[string, Buffer]>>();
+    const text = (n: number) =>
+      Buffer.from(Array.from({ length: n }, (_, i) => 97 + ((i * 7 + Math.floor(rand() * 3)) % 26)));
+    await fs.mkdir(path.join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 400; i++)
+      await fs.writeFile(path.join(src, 'many', `f${i}-${'n'.repeat(i % 40)}`), text(i * 37));
+    await fs.mkdir(path.join(src, 'huge'));
+    for (let i = 0; i < 700; i++) await fs.writeFile(path.join(src, 'huge', `${i}${'h'.repeat(95)}`), text(i % 5));
+    await fs.writeFile(path.join(src, 'big'), text(500_000));
+    await fs.link(path.join(src, 'big'), path.join(src, 'big2'));
+    await fs.link(path.join(src, 'big'), path.join(src, 'many', 'big3'));
+    await fs.symlink('big', path.join(src, 'link'));
+    execFileSync('mkfifo', [path.join(src, 'fifo')]);
+    execFileSync('mknod', [path.join(src, 'dev'), 'c', '1', '3']);
+    await fs.chown(path.join(src, 'big'), 100000, 200000);
+    execFileSync('python3', [
+      '-c',
+      `import os; os.setxattr('${src}/many', 'user.a', b'dir'); os.setxattr('${src}/big', 'user.b', b'file'); os.setxattr('${src}/big', 'trusted.c', b'x' * 100)`,
+    ]);
+    xattrs.set('/many', [['user.a', Buffer.from('dir')]]);
+    xattrs.set('/big', [
+      ['user.b', Buffer.from('file')],
+      ['trusted.c', Buffer.alloc(100, 'x')],
+    ]);
+    const img = path.join(work, 'bytes.img');
+    execFileSync('mksquashfs', [src, img, '-noappend', '-quiet', '-no-progress', ...UNCOMPRESSED]);
+    const { a, b, flags, sb } = await inPlace(img, xattrs);
+    expect((flags[0] ^ flags[1]) & ~OPTION_FLAGS).toBe(0);
+    expect(b.length).toBe(a.length);
+    expect(b.equals(a)).toBe(true);
+    expect(sb.fragments).toBeGreaterThan(1);
+    console.log(`byte for byte (directory): ${sb.inodes} inodes, ${a.length - sb.inodeTable} bytes of tables equal`);
+  });
+
+  // Without fragments: mksquashfs -tar numbers fragment blocks neither in tree nor in position order.
+  it('writes the tables mksquashfs wrote for a tar (every inode type, odd names, xattrs, long listings)', async () => {
+    const args = [...UNCOMPRESSED, '-exports', '-no-fragments'];
+    const { img, xattrs } = await original('tar-bytes', SEED, 300, true, args);
+    const { a, b, flags, sb } = await inPlace(img, xattrs);
+    expect((flags[0] ^ flags[1]) & ~OPTION_FLAGS).toBe(0);
+    expect(b.length).toBe(a.length);
+    expect(b.equals(a)).toBe(true);
+    console.log(`byte for byte (tar): ${sb.inodes} inodes, ${a.length - sb.inodeTable} bytes of tables equal`);
   });
 });
