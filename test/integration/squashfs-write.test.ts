@@ -13,7 +13,7 @@
  * off; several random trees (seeded; the seed is printed).
  */
 import { execFileSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { mkdirSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { seeded } from '../../bench/torture';
@@ -119,6 +119,42 @@ async function roundTrip(name: string, seed: number, randomEntries: number, fixe
   return { before, res, ms, img, copy, root };
 }
 
+/**
+ * Whether this machine lets the tests mount a squashfs image (loop devices, CAP_SYS_ADMIN): tried
+ * once, on a tiny image, when the file loads; where it cannot, the kernel's test is skipped and says so.
+ */
+function kernelMounts(): boolean {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-sqw-probe-'));
+  try {
+    execFileSync('mksquashfs', [dir, path.join(dir, 'probe.img'), '-quiet', '-no-progress'], { stdio: 'ignore' });
+    mkdirSync(path.join(dir, 'mnt'));
+    execFileSync('mount', ['-t', 'squashfs', '-o', 'loop,ro', path.join(dir, 'probe.img'), path.join(dir, 'mnt')], {
+      stdio: 'ignore',
+    });
+    execFileSync('umount', [path.join(dir, 'mnt')]);
+    return true;
+  } catch {
+    console.log(
+      'squashfs-write: no kernel mount here (loop devices or CAP_SYS_ADMIN missing): the kernel test is skipped',
+    );
+    return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const itMounted = kernelMounts() ? it : it.skip;
+
+/** The manifest of an image as the Linux kernel reads it (its own nlink, inode numbers, lookups by the index). */
+async function mounted(img: string, at: string) {
+  await fs.mkdir(at);
+  execFileSync('mount', ['-t', 'squashfs', '-o', 'loop,ro', img, at]);
+  try {
+    return manifest(at);
+  } finally {
+    execFileSync('umount', [at]);
+  }
+}
+
 describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
   it('writes a file system file for file what mksquashfs made (every inode type, xattrs, links, long listings)', async () => {
     const { before, res, ms } = await roundTrip('fixed', SEED, 200, true);
@@ -160,6 +196,22 @@ describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
     }
   });
 
+  itMounted(
+    'is read by the Linux kernel as it reads the original (directory nlink, lookups through the index)',
+    async () => {
+      const { img, xattrs } = await original('kernel', SEED, 300, true);
+      const { fs: sq, close } = await openSquashfs(img);
+      const root = treeFromImage(sq, xattrs);
+      await close();
+      const { copy } = await rewrite(img, root);
+      const before = await mounted(img, path.join(work, 'kernel-a'));
+      const after = await mounted(copy, path.join(work, 'kernel-b'));
+      expect(after).toEqual(before);
+      expect(before['/huge']).toMatchObject({ nlink: 2 });
+      expect(Object.keys(before).length).toBeGreaterThan(1300);
+    },
+  );
+
   it.each([1, 2, 3])('writes random tree %i (seeded) as mksquashfs made it', async (k) => {
     await roundTrip(`random${k}`, SEED * 10 + k, 400 * k, false);
   });
@@ -188,7 +240,7 @@ describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
     const out = path.join(work, 'added-x');
     const m = extracted(copy, out);
     for (const [n, b] of Object.entries(added)) {
-      expect(await fs.readFile(path.join(out, 'added', n))).toEqual(b);
+      expect((await fs.readFile(path.join(out, 'added', n))).equals(b)).toBe(true);
       expect(m[`/added/${n}`]).toMatchObject({ uid: 123456, gid: 7, mode: 0o100640, mtime: 1_600_000_000 });
     }
     expect(m['/added/sock']).toMatchObject({
