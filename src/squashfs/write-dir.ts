@@ -21,9 +21,11 @@ export interface DirIndex {
 }
 
 export class DirListing {
-  private parts: Buffer[] = [];
+  /** The listing so far, in a buffer grown by doubling (an allocation per entry cost more). */
+  private buf = Buffer.alloc(1024);
   private size = 0;
-  private header: Buffer | undefined;
+  /** Where the open header is (-1: none yet). */
+  private header = -1;
   private count = 0;
   private block = -1;
   private base = 0;
@@ -37,42 +39,50 @@ export class DirListing {
   /** Adds one entry: the inode at `ref` (numbered `inode`), of basic inode type `type`. */
   add(ref: MetaRef, inode: number, name: Buffer, type: number): void {
     const delta = inode - this.base;
-    const overflows = this.header !== undefined && this.size + ENTRY + name.length - this.indexedAt > META_SIZE;
+    const overflows = this.header >= 0 && this.size + ENTRY + name.length - this.indexedAt > META_SIZE;
+    this.room(HEADER + ENTRY + name.length);
+    const b = this.buf;
     if (this.count === 256 || ref.block !== this.block || delta > 32767 || delta < -32768 || overflows) {
-      if (this.header && overflows) {
+      if (this.header >= 0 && overflows) {
         this.index.push({ index: this.size, name });
         this.indexedAt = this.size;
       }
       this.closeHeader();
-      this.header = Buffer.alloc(HEADER);
-      this.header.writeUInt32LE(ref.block, 4);
-      this.header.writeUInt32LE(inode, 8);
-      this.parts.push(this.header);
+      this.header = this.size;
+      b.writeUInt32LE(ref.block, this.size + 4);
+      b.writeUInt32LE(inode, this.size + 8);
       this.size += HEADER;
       this.block = ref.block;
       this.base = inode;
       this.count = 0;
     }
-    const e = Buffer.alloc(ENTRY);
-    e.writeUInt16LE(ref.offset, 0);
-    e.writeInt16LE(inode - this.base, 2);
-    e.writeUInt16LE(type, 4);
-    e.writeUInt16LE(name.length - 1, 6);
-    this.parts.push(e, name);
+    const o = this.size;
+    b.writeUInt16LE(ref.offset, o);
+    b.writeInt16LE(inode - this.base, o + 2);
+    b.writeUInt16LE(type, o + 4);
+    b.writeUInt16LE(name.length - 1, o + 6);
+    name.copy(b, o + ENTRY);
     this.size += ENTRY + name.length;
     this.count++;
     this.entries++;
     this.nameBytes += ENTRY + name.length;
   }
 
+  private room(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.size + n));
+    this.buf.copy(bigger, 0, 0, this.size);
+    this.buf = bigger;
+  }
+
   private closeHeader(): void {
-    if (this.header) this.header.writeUInt32LE(this.count - 1, 0);
+    if (this.header >= 0) this.buf.writeUInt32LE(this.count - 1, this.header);
   }
 
   /** The listing's bytes (empty for an empty directory). */
   bytes(): Buffer {
     this.closeHeader();
-    return Buffer.concat(this.parts);
+    return this.buf.subarray(0, this.size);
   }
 }
 

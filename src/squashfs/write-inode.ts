@@ -22,8 +22,17 @@ export interface InodeHead {
   number: number;
 }
 
+/**
+ * Inodes are encoded into one buffer used again and again (an allocation
+ * per inode cost more than encoding it): what an encoder returns is good
+ * until the next call, long enough to be appended to the table. Every
+ * byte of it is written.
+ */
+let scratch = Buffer.alloc(1 << 16);
+
 function head(type: number, h: InodeHead, rest: number): Buffer {
-  const b = Buffer.alloc(16 + rest);
+  if (16 + rest > scratch.length) scratch = Buffer.alloc(2 ** Math.ceil(Math.log2(16 + rest)));
+  const b = scratch.subarray(0, 16 + rest);
   b.writeUInt16LE(type, 0);
   b.writeUInt16LE(h.mode & 0o7777, 2);
   b.writeUInt16LE(h.uidIndex, 4);

@@ -100,7 +100,7 @@ export class XattrTable {
   }
 
   /** The xattr id of a set (NONE when nothing in it can be stored: only user, trusted and security are). */
-  of(xattrs: ReadonlyArray<readonly [string, Buffer]> | undefined, where: string): number {
+  of(xattrs: ReadonlyArray<readonly [string, Buffer]> | undefined, where: () => string): number {
     if (!xattrs?.length) return NONE;
     const kept: Array<{ type: number; suffix: Buffer; value: Buffer; full: number }> = [];
     const seen = new Set<string>();
@@ -109,13 +109,13 @@ export class XattrTable {
       if (!p) continue; // mksquashfs skips the other namespaces too (system.*: ACLs)
       const full = Buffer.byteLength(name);
       if (name.length === p[0].length || full > MAX_XATTR_NAME || name.includes('\0'))
-        throw new InputError('squashfs', `${where}: xattr name ${JSON.stringify(name)} cannot be stored`);
+        throw new InputError('squashfs', `${where()}: xattr name ${JSON.stringify(name)} cannot be stored`);
       if (value.length > MAX_XATTR_VALUE)
         throw new InputError(
           'squashfs',
-          `${where}: xattr ${name} of ${value.length} bytes (at most ${MAX_XATTR_VALUE})`,
+          `${where()}: xattr ${name} of ${value.length} bytes (at most ${MAX_XATTR_VALUE})`,
         );
-      if (seen.has(name)) throw new InputError('squashfs', `${where}: xattr ${name} given twice`);
+      if (seen.has(name)) throw new InputError('squashfs', `${where()}: xattr ${name} given twice`);
       seen.add(name);
       kept.push({ type: p[1], suffix: Buffer.from(name.slice(p[0].length)), value, full });
     }

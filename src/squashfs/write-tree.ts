@@ -11,10 +11,10 @@
 import { InputError } from '../errors';
 import { NO_FRAGMENT } from './layout';
 import { DirListing, placeListing } from './write-dir';
-import { TYPE, dirInode, fileInode, specialInode, symlinkInode, type InodeHead } from './write-inode';
+import { TYPE, dirInode, fileInode, specialInode, symlinkInode, type FileFields, type InodeHead } from './write-inode';
 import { MetaStream, type MetaRef } from './write-meta';
 import { FragmentTable, IdTable, XattrTable } from './write-tables';
-import type { DataRef, WAttrs, WFile, WNode } from './write';
+import type { DataRef, WAttrs, WFile, WNode } from './write-types';
 
 type Dir = Extract<WNode, { kind: 'dir' }>;
 interface Child {
@@ -93,23 +93,30 @@ export interface Tables {
   xattrs: XattrTable;
 }
 
-function checkAttrs(a: WAttrs, where: string): void {
+function checkAttrs(a: WAttrs, where: () => string): void {
   const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v < 2 ** 32;
   if (!u32(a.uid) || !u32(a.gid) || !u32(a.mtime) || !Number.isInteger(a.mode) || a.mode < 0 || a.mode > 0o7777)
-    throw bad(`${where}: mode, uid, gid or mtime out of range`);
+    throw bad(`${where()}: mode, uid, gid or mtime out of range`);
 }
 
 /** The fields of a file's inode from its data reference, checked against its size. */
-function fileFields(f: WFile, ref: DataRef, bs: number, frags: FragmentTable, where: string) {
+function fileFields(
+  f: WFile,
+  ref: DataRef,
+  bs: number,
+  frags: FragmentTable,
+  where: () => string,
+  more: { nlink: number; xattr: number },
+): FileFields {
   const whole = Math.floor(f.size / bs);
   const tail = f.size - whole * bs;
   const count = ref.fragment ? whole : Math.ceil(f.size / bs);
   if (!Number.isSafeInteger(f.size) || f.size < 0 || ref.blocks.length !== count)
-    throw bad(`${where}: ${ref.blocks.length} blocks for ${f.size} bytes (${count} expected)`);
+    throw bad(`${where()}: ${ref.blocks.length} blocks for ${f.size} bytes (${count} expected)`);
   const word = (w: number) => Number.isInteger(w) && w >= 0 && w < 2 ** 25 && (w & 0xffffff) <= bs;
   let sparse = 0;
   ref.blocks.forEach((w, i) => {
-    if (!word(w)) throw bad(`${where}: block size word ${w}`);
+    if (!word(w)) throw bad(`${where()}: block size word ${w}`);
     if ((w & 0xffffff) === 0) sparse += Math.min(bs, f.size - i * bs);
   });
   let fragment = NO_FRAGMENT;
@@ -117,11 +124,21 @@ function fileFields(f: WFile, ref: DataRef, bs: number, frags: FragmentTable, wh
   if (ref.fragment) {
     const { start, size, offset } = ref.fragment;
     if (!tail || !word(size) || (size & 0xffffff) === 0 || offset < 0 || offset + tail > bs)
-      throw bad(`${where}: a fragment (offset ${offset}) for a tail of ${tail} bytes`);
+      throw bad(`${where()}: a fragment (offset ${offset}) for a tail of ${tail} bytes`);
     fragment = frags.of(start);
     fragmentOffset = offset;
   }
-  return { size: f.size, blocksStart: ref.blocksStart, blocks: ref.blocks, fragment, fragmentOffset, sparse };
+  const { nlink, xattr } = more;
+  return {
+    size: f.size,
+    blocksStart: ref.blocksStart,
+    blocks: ref.blocks,
+    fragment,
+    fragmentOffset,
+    sparse,
+    nlink,
+    xattr,
+  };
 }
 
 /** Writes the inode and directory tables of a planned tree; `data` holds the Buffer files' references; `stored`: no block deflated. */
@@ -138,10 +155,12 @@ export function writeTables(p: Plan, data: ReadonlyMap<WFile, DataRef>, blockSiz
 
   const put = (number: number, bytes: Buffer): MetaRef => {
     const ref = inodes.append(bytes);
-    exports.writeBigUInt64LE(BigInt(ref.block) * 65536n + BigInt(ref.offset), (number - 1) * 8);
+    // block << 16 | offset, in two halves (a BigInt per inode costs more than the rest of it).
+    exports.writeUInt32LE(((ref.block % 65536) * 65536 + ref.offset) >>> 0, (number - 1) * 8);
+    exports.writeUInt32LE(Math.floor(ref.block / 65536), (number - 1) * 8 + 4);
     return ref;
   };
-  const headOf = (a: WAttrs, number: number, where: string): { h: InodeHead; xattr: number } => {
+  const headOf = (a: WAttrs, number: number, where: () => string): { h: InodeHead; xattr: number } => {
     checkAttrs(a, where);
     const h = { mode: a.mode, uidIndex: ids.of(a.uid), gidIndex: ids.of(a.gid), mtime: a.mtime, number };
     return { h, xattr: xattrs.of(a.xattrs, where) };
@@ -163,27 +182,27 @@ export function writeTables(p: Plan, data: ReadonlyMap<WFile, DataRef>, blockSiz
           const f = node.file;
           const given = Buffer.isBuffer(f.data) ? data.get(f) : f.data;
           if (!given) throw new Error(`${path()}: no data reference for a Buffer file`);
-          const { h, xattr } = headOf(f.attrs, n, path());
-          const fields = fileFields(f, given, blockSize, fragments, path());
-          ref = put(n, fileInode(h, { ...fields, nlink: p.names.get(f) ?? 1, xattr }));
+          const { h, xattr } = headOf(f.attrs, n, path);
+          const fields = fileFields(f, given, blockSize, fragments, path, { nlink: p.names.get(f) ?? 1, xattr });
+          ref = put(n, fileInode(h, fields));
           placed.set(f, ref);
         }
       } else if (node.kind === 'symlink') {
         const target = Buffer.from(node.target);
         if (target.length > MAX_LINK || node.target.includes('\0'))
           throw bad(`${path()}: a symbolic link target of ${target.length} bytes or with NUL`);
-        const { h, xattr } = headOf(node.attrs, n, path());
+        const { h, xattr } = headOf(node.attrs, n, path);
         ref = put(n, symlinkInode(h, target, xattr));
       } else {
         const rdev = 'rdev' in node ? node.rdev : 0;
         if (!Number.isInteger(rdev) || rdev < 0 || rdev >= 2 ** 32) throw bad(`${path()}: device number ${rdev}`);
-        const { h, xattr } = headOf(node.attrs, n, path());
+        const { h, xattr } = headOf(node.attrs, n, path);
         ref = put(n, specialInode(h, node.kind, rdev, xattr));
       }
       listing.add(ref, n, name, TYPE[node.kind]);
     }
     const placedListing = placeListing(dirs, listing);
-    const { h, xattr } = headOf(dir.attrs, number, where || '/');
+    const { h, xattr } = headOf(dir.attrs, number, () => where || '/');
     return put(
       number,
       dirInode(h, {
