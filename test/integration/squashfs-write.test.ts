@@ -26,6 +26,8 @@ import { treeFromImage } from '../support/squashfs-tree';
 jest.setTimeout(600_000);
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? Date.now() % 1_000_000);
+/** SIFKIT_TEST_SCALE=10: random trees ten times larger. */
+const SCALE = Number(process.env.SIFKIT_TEST_SCALE ?? 1);
 let work: string;
 
 beforeAll(async () => {
@@ -212,8 +214,36 @@ describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
     },
   );
 
+  it('writes a file system of its own files at an offset of a larger file, as in a SIF', async () => {
+    const file = path.join(work, 'partition.bin');
+    await fs.writeFile(file, Buffer.alloc(65536, 0xee)); // what lies before the partition, left alone
+    const rand = seeded(SEED + 3);
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
+    const attrs = { mode: 0o644, uid: 1, gid: 2, mtime: 1_234_567_890 };
+    const files = new Map<string, Buffer>([
+      ['a', bytes(10)],
+      ['b', bytes(200_000)],
+      ['c', Buffer.alloc(0)],
+    ]);
+    const root: WNode & { kind: 'dir' } = { kind: 'dir', attrs: { ...attrs, mode: 0o755 }, children: new Map() };
+    for (const [n, b] of files) root.children.set(n, { kind: 'file', file: { attrs, size: b.length, data: b } });
+    const target = await fileTarget(file);
+    const opts = { partitionStart: 65536, dataEnd: 96, blockSize: 131072, compression: 'gzip' as const };
+    const res = await writeSquashfs(target, { ...opts, mkfsTime: 1, root });
+    await target.close();
+    const all = await fs.readFile(file);
+    expect(all.subarray(0, 65536).equals(Buffer.alloc(65536, 0xee))).toBe(true);
+    expect(all.length).toBe(65536 + Math.ceil(res.bytesUsed / 4096) * 4096);
+    const out = path.join(work, 'partition-x');
+    unsq('-o', '65536', '-d', out, '-no-progress', file);
+    for (const [n, b] of files) expect((await fs.readFile(path.join(out, n))).equals(b)).toBe(true);
+    expect(unsq('-o', '65536', '-lln', '-UTC', file)).toMatch(
+      /-rw-r--r-- 1\/2 +200000 2009-02-13 23:31 squashfs-root\/b\n/,
+    );
+  });
+
   it.each([1, 2, 3])('writes random tree %i (seeded) as mksquashfs made it', async (k) => {
-    await roundTrip(`random${k}`, SEED * 10 + k, 400 * k, false);
+    await roundTrip(`random${k}`, SEED * 10 + k, 400 * k * SCALE, false);
   });
 
   it('stores files given as bytes, a socket, and writes no export table when asked', async () => {

@@ -191,6 +191,14 @@ describe('a file system written to memory, read back', () => {
     expect(listed).toEqual([...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
   });
 
+  it('writes an empty root, alone', async () => {
+    const { fs, res } = await written(dir([], attrs({ mode: 0o1777, xattrs: [['trusted.r', Buffer.from('root')]] })));
+    const entries = [...fs.walk()];
+    expect(entries.map((e) => e.path)).toEqual(['/']);
+    expect(entries[0].inode).toMatchObject({ kind: 'dir', inode: 1, nlink: 2, size: 3, mode: 0o1777 });
+    expect(res.inodes).toBe(1);
+  });
+
   it('sits at a partition offset, after the data already there', async () => {
     const { fs, out } = await written(dir([['x', { kind: 'file', file: file('at an offset') }]]), {
       partitionStart: 1000,
