@@ -242,6 +242,38 @@ describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
     );
   });
 
+  it('writes one file system over the data of two images copied into one partition (as conversion will)', async () => {
+    const layers = [await original('layer1', SEED + 11, 300, false), await original('layer2', SEED + 12, 300, true)];
+    const partition = path.join(work, 'two-layers.img');
+    const root: WNode & { kind: 'dir' } = {
+      kind: 'dir',
+      attrs: { mode: 0o755, uid: 0, gid: 0, mtime: 1 },
+      children: new Map(),
+    };
+    // Each image's data (after its superblock, up to its tables) goes after the previous one's.
+    const parts: Buffer[] = [Buffer.alloc(96)];
+    let at = 96;
+    for (const [k, layer] of layers.entries()) {
+      const { fs: sq, close } = await openSquashfs(layer.img);
+      const data = (await fs.readFile(layer.img)).subarray(96, sq.sb.inodeTable);
+      root.children.set(`layer${k + 1}`, treeFromImage(sq, layer.xattrs, at - 96));
+      await close();
+      parts.push(data);
+      at += data.length;
+    }
+    await fs.writeFile(partition, Buffer.concat(parts));
+    const target = await fileTarget(partition);
+    const opts = { partitionStart: 0, dataEnd: at, blockSize: 131072, compression: 'gzip' as const, mkfsTime: 1 };
+    await writeSquashfs(target, { ...opts, root });
+    await target.close();
+    const merged = path.join(work, 'two-layers-x');
+    unsq('-d', merged, '-no-progress', partition);
+    for (const [k, layer] of layers.entries())
+      expect(manifest(path.join(merged, `layer${k + 1}`))).toEqual(
+        extracted(layer.img, path.join(work, `layer${k + 1}-x`)),
+      );
+  });
+
   it.each([1, 2, 3])('writes random tree %i (seeded) as mksquashfs made it', async (k) => {
     await roundTrip(`random${k}`, SEED * 10 + k, 400 * k * SCALE, false);
   });

@@ -7,7 +7,7 @@
  * any of its names).
  */
 import type { Squashfs } from '../../src/squashfs/format';
-import { NO_FRAGMENT } from '../../src/squashfs/layout';
+import { dataRefOf } from '../../src/squashfs/data-ref';
 import type { WAttrs, WFile, WNode } from '../../src/squashfs/write';
 
 type Dir = Extract<WNode, { kind: 'dir' }>;
@@ -29,11 +29,7 @@ export function treeFromImage(
     else if (i.kind === 'file') {
       let f = files.get(i.inode);
       if (!f) {
-        const fragment =
-          i.fragment === NO_FRAGMENT
-            ? undefined
-            : { ...fs.fragment(i.fragment), offset: i.fragmentOffset, start: fs.fragment(i.fragment).start + shift };
-        f = { attrs, size: i.size, data: { blocksStart: i.blocksStart + shift, blocks: [...i.blocks], fragment } };
+        f = { attrs, size: i.size, data: dataRefOf(fs, i, shift) };
         files.set(i.inode, f);
       } else if (x) f.attrs.xattrs = x;
       node = { kind: 'file', file: f };
