@@ -20,6 +20,7 @@ import type { Entry } from './flatten';
 import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
 import { imageTime, sifUuid } from './reproducible';
+import { symlinkHeaderBlocks } from './tar-symlink';
 import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
@@ -147,8 +148,13 @@ const S_IFMT_OF: Record<string, number> = {
   fifo: 0o010000,
 };
 
-/** Largest id the ustar header's 7 octal digits hold; beyond it the id goes in a pax record. */
-const USTAR_MAX_ID = 0o7777777;
+/**
+ * Largest id tar-stream writes in a ustar header: six octal digits (it
+ * writes 0o777777 for anything bigger), so beyond it the id goes in a pax
+ * record. (At seven digits, the field's size, owners 262144 to 2097151
+ * came out as 262143.)
+ */
+const USTAR_MAX_ID = 0o777777;
 
 /**
  * Numeric owners only: `mksquashfs -tar` looks user and group names up in
@@ -184,8 +190,21 @@ export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<v
   );
 }
 
+/** tar-stream's Pack where it writes an entry's header blocks (not in its typings). */
+interface HeaderWriter {
+  _encode?: (h: tar.Header) => void;
+  push(chunk: Buffer): boolean;
+}
+
 /**
- * A tar pack whose entry streams never raise an unheard 'error'. When
+ * A tar pack as mksquashfs needs it. Symlink headers are ours
+ * (tar-symlink.ts): tar-stream would put a target in a pax `linkpath=`
+ * record, whose leading "/", "./" or "../" mksquashfs strips. Every other
+ * header is tar-stream's. It writes them in `_encode`, called in entry
+ * order when an entry opens; were that ever renamed, every conversion
+ * stops here rather than writing wrong links.
+ *
+ * Its entry streams never raise an unheard 'error'. When
  * mksquashfs stops reading (refused its options, cannot write its output)
  * the pack is destroyed and every entry with it, including entries already
  * written whose pipelines are over or that only have a callback: an
@@ -193,8 +212,19 @@ export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<v
  * Those who wait on an entry (a pipeline, a callback) still get the error;
  * the message shown is mksquashfs's own.
  */
-function quietPack(): tar.Pack {
+export function quietPack(): tar.Pack {
   const pack = tar.pack();
+  const writer = pack as unknown as HeaderWriter;
+  const encode = writer._encode?.bind(pack);
+  if (!encode)
+    throw new Error('tar-stream Pack has no _encode: symlink headers cannot be written (tar-stream changed)');
+  writer._encode = (h) => {
+    if (h.type !== 'symlink') return encode(h);
+    // pack.entry has filled in mode, owners and time by now; tarHeader's pax holds strings only.
+    const { name, linkname, mode = 0o777, uid = 0, gid = 0, mtime = new Date(0) } = h;
+    const pax = h.pax as Record<string, string> | undefined;
+    writer.push(symlinkHeaderBlocks({ name, linkname: linkname ?? '', mode, uid, gid, mtime, pax }));
+  };
   const entry = pack.entry.bind(pack) as (...a: unknown[]) => NodeJS.WritableStream;
   pack.entry = ((...a: unknown[]) => {
     const sink = entry(...a);
