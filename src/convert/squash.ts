@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
 import { OperationError, errnoCode } from '../errors';
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
@@ -20,7 +20,7 @@ import type { Entry } from './flatten';
 import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
 import { imageTime, sifUuid } from './reproducible';
-import { symlinkHeaderBlocks } from './tar-symlink';
+import { quietPack } from './squash-tar';
 import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
@@ -188,50 +188,6 @@ export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<v
   return new Promise((resolve, reject) =>
     pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
   );
-}
-
-/** tar-stream's Pack where it writes an entry's header blocks (not in its typings). */
-interface HeaderWriter {
-  _encode?: (h: tar.Header) => void;
-  push(chunk: Buffer): boolean;
-}
-
-/**
- * A tar pack as mksquashfs needs it. Symlink headers are ours
- * (tar-symlink.ts): tar-stream would put a target in a pax `linkpath=`
- * record, whose leading "/", "./" or "../" mksquashfs strips. Every other
- * header is tar-stream's. It writes them in `_encode`, called in entry
- * order when an entry opens; were that ever renamed, every conversion
- * stops here rather than writing wrong links.
- *
- * Its entry streams never raise an unheard 'error'. When
- * mksquashfs stops reading (refused its options, cannot write its output)
- * the pack is destroyed and every entry with it, including entries already
- * written whose pipelines are over or that only have a callback: an
- * 'error' event with no listener would crash the process with EPIPE.
- * Those who wait on an entry (a pipeline, a callback) still get the error;
- * the message shown is mksquashfs's own.
- */
-export function quietPack(): tar.Pack {
-  const pack = tar.pack();
-  const writer = pack as unknown as HeaderWriter;
-  const encode = writer._encode?.bind(pack);
-  if (!encode)
-    throw new Error('tar-stream Pack has no _encode: symlink headers cannot be written (tar-stream changed)');
-  writer._encode = (h) => {
-    if (h.type !== 'symlink') return encode(h);
-    // pack.entry has filled in mode, owners and time by now; tarHeader's pax holds strings only.
-    const { name, linkname, mode = 0o777, uid = 0, gid = 0, mtime = new Date(0) } = h;
-    const pax = h.pax as Record<string, string> | undefined;
-    writer.push(symlinkHeaderBlocks({ name, linkname: linkname ?? '', mode, uid, gid, mtime, pax }));
-  };
-  const entry = pack.entry.bind(pack) as (...a: unknown[]) => NodeJS.WritableStream;
-  pack.entry = ((...a: unknown[]) => {
-    const sink = entry(...a);
-    sink.on('error', () => undefined);
-    return sink;
-  }) as typeof pack.entry;
-  return pack;
 }
 
 /** Sniffs the first bytes of a stream for the ELF header while it flows on. */

@@ -1,15 +1,15 @@
 /**
  * The tar sifkit feeds `mksquashfs -tar`: symlink headers are its own
- * (tar-symlink.ts), never a pax `linkpath=` (whose leading "/", "./" or
+ * (squash-tar.ts), never a pax `linkpath=` (whose leading "/", "./" or
  * "../" mksquashfs 4.5.1 strips); every other header is tar-stream's,
  * byte for byte. Read back here by tar-stream's extractor; the real
  * mksquashfs reads them in test/integration/convert-symlinks.test.ts.
  */
-import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { quietPack, tarHeader } from '../../src/convert/squash';
-import { paxRecord, symlinkHeaderBlocks } from '../../src/convert/tar-symlink';
+import { tarHeader } from '../../src/convert/squash';
+import { paxRecord, quietPack, symlinkHeaderBlocks } from '../../src/convert/squash-tar';
 import type { Entry } from '../../src/convert/flatten';
+import { LINK_CASES, tarBuffer, tarHeaders } from '../support/archives';
 
 const MTIME = new Date('2026-01-01T00:00:00Z');
 
@@ -17,33 +17,12 @@ function entry(over: Partial<Entry>): Entry {
   return { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: MTIME, size: 0, ...over };
 }
 
-/** Packs these headers (and bodies) into one tar's bytes. */
-async function packed(pack: tar.Pack, items: Array<{ h: tar.Header; body?: Buffer }>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    (pack as unknown as Readable).on('data', (c: Buffer) => chunks.push(c));
-    (pack as unknown as Readable).on('end', resolve);
-    (pack as unknown as Readable).on('error', reject);
-  });
-  for (const { h, body } of items) pack.entry(h, body ?? Buffer.alloc(0));
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-/** Each member's header as tar-stream's extractor reads it. */
-async function headers(bytes: Buffer): Promise<tar.Headers[]> {
-  const out: tar.Headers[] = [];
-  const extract = tar.extract();
-  extract.on('entry', (h, body, next) => {
-    out.push(h);
-    body.resume();
-    body.on('end', next);
-  });
-  const done = new Promise<void>((r, j) => (extract.on('finish', () => r()), extract.on('error', j)));
-  Readable.from([bytes]).pipe(extract);
-  await done;
-  return out;
+/** These headers (and bodies) packed by `pack` into one tar's bytes. */
+function packed(pack: tar.Pack, items: Array<{ h: tar.Header; body?: Buffer }>): Promise<Buffer> {
+  return tarBuffer(
+    items.map(({ h, body }) => ({ header: h, body })),
+    pack,
+  );
 }
 
 /** The bytes of every pax `linkpath=` record in a tar (none should be there). */
@@ -51,54 +30,28 @@ function linkpathRecords(bytes: Buffer): number {
   return bytes.toString('latin1').split(' linkpath=').length - 1;
 }
 
-const NAMES = ['s/plain', `l/${'n'.repeat(120)}`, 'ü/λ', `deep/${'a'.repeat(90)}/${'b'.repeat(90)}/${'c'.repeat(90)}`];
-const TARGETS = [
-  '/abs/x',
-  '../up',
-  './dot',
-  'plain',
-  '/ü/λ',
-  `/${'p'.repeat(99)}`,
-  `/${'q'.repeat(100)}`,
-  `../${'y'.repeat(252)}`,
-  `./${'z'.repeat(998)}`,
-  `../${'w'.repeat(3997)}`,
-];
-
 describe('symlink headers for mksquashfs', () => {
   it('keeps every name and target through the pack, with no pax linkpath record', async () => {
-    const items = NAMES.flatMap((n) =>
-      TARGETS.map((t, i) => ({ h: tarHeader(`${n}-t${i}`, entry({ type: 'symlink', mode: 0o777, linkname: t })) })),
-    );
+    const items = LINK_CASES.map((l) => ({
+      h: tarHeader(l.name, entry({ type: 'symlink', mode: 0o777, linkname: l.target })),
+    }));
     const bytes = await packed(quietPack(), items);
     expect(linkpathRecords(bytes)).toBe(0);
-    const got = (await headers(bytes)).map((h) => [h.type, h.name, h.linkname]);
+    const got = (await tarHeaders(bytes)).map((h) => [h.type, h.name, h.linkname]);
     expect(got).toEqual(items.map(({ h }) => ['symlink', h.name, h.linkname]));
   });
 
   it('puts a target of up to 100 bytes in the linkname field, a longer one in a GNU long-link record first', () => {
-    const short = symlinkHeaderBlocks({
-      name: 'ü',
-      linkname: `/${'p'.repeat(99)}`,
-      mode: 0o777,
-      uid: 0,
-      gid: 0,
-      mtime: MTIME,
-    });
+    const link = (name: string, linkname: string) =>
+      symlinkHeaderBlocks({ name, linkname, mode: 0o777, uid: 0, gid: 0, mtime: MTIME });
+    const short = link('ü', `/${'p'.repeat(99)}`);
     // A pax header (for the non-ASCII name) and the symlink: two blocks each side of the records.
     expect(short.length).toBe(3 * 512);
     expect(short.toString('latin1', 156, 157)).toBe('x');
     expect(short.toString('utf8', 512, 523)).toBe('11 path=ü\n');
     expect(short.toString('latin1', 1024 + 156, 1024 + 157 + 100)).toBe(`2/${'p'.repeat(99)}`);
 
-    const long = symlinkHeaderBlocks({
-      name: 'a',
-      linkname: `/${'q'.repeat(100)}`,
-      mode: 0o777,
-      uid: 0,
-      gid: 0,
-      mtime: MTIME,
-    });
+    const long = link('a', `/${'q'.repeat(100)}`);
     expect(long.toString('latin1', 156, 157)).toBe('K');
     expect(long.toString('latin1', 0, 13)).toBe('././@LongLink');
     // The target and its NUL, then the symlink's own header under its name.
@@ -121,7 +74,7 @@ describe('symlink headers for mksquashfs', () => {
     );
     const bytes = await packed(quietPack(), [{ h }]);
     expect(linkpathRecords(bytes)).toBe(0);
-    const [got] = await headers(bytes);
+    const [got] = await tarHeaders(bytes);
     expect([got.name, got.linkname]).toEqual(['x/link', '/etc/passwd']);
     expect(got.pax).toEqual({ uid: '300000', gid: '3000000', 'SCHILY.xattr.user.k': 'v' });
   });
@@ -146,7 +99,7 @@ describe('symlink headers for mksquashfs', () => {
   it('writes owners beyond the six octal digits tar-stream writes in a pax record', async () => {
     // 262144 = 0o1000000: tar-stream would write 0o777777 (262143) in the field.
     const bytes = await packed(quietPack(), [{ h: tarHeader('f', entry({ uid: 262144, gid: 2097151 })) }]);
-    const [got] = await headers(bytes);
+    const [got] = await tarHeaders(bytes);
     expect(got.pax).toMatchObject({ uid: '262144', gid: '2097151' });
   });
 

@@ -1,5 +1,6 @@
 /**
- * The tar header blocks of a symlink, written so that `mksquashfs -tar`
+ * The tar stream we feed `mksquashfs -tar`: tar-stream's pack, but for
+ * the header blocks of a symlink, written here so that mksquashfs
  * (squashfs-tools 4.5.1, tar.c) keeps its target byte for byte.
  *
  * mksquashfs strips leading "/", "./" and "../" from member paths, and it
@@ -14,6 +15,8 @@
  * other pax records still go in pax ('x'), as tar-stream would write them.
  * (GNU tar, format gnu, writes long targets the same way.)
  */
+
+import * as tar from 'tar-stream';
 
 const BLOCK = 512;
 /** The ustar name and linkname fields' size. */
@@ -139,4 +142,46 @@ export function symlinkHeaderBlocks(h: SymlinkHeader): Buffer {
     }),
   );
   return Buffer.concat(out);
+}
+
+/** tar-stream's Pack where it writes an entry's header blocks (not in its typings). */
+interface HeaderWriter {
+  _encode?: (h: tar.Header) => void;
+  push(chunk: Buffer): boolean;
+}
+
+/**
+ * A tar pack as mksquashfs needs it. Symlink headers are written above,
+ * every other header by tar-stream, in `_encode` (called in entry order as
+ * each entry opens; not in its typings, so checked here: were it ever
+ * renamed, every conversion stops at once rather than writing wrong links).
+ *
+ * Its entry streams never raise an unheard 'error'. When
+ * mksquashfs stops reading (refused its options, cannot write its output)
+ * the pack is destroyed and every entry with it, including entries already
+ * written whose pipelines are over or that only have a callback: an
+ * 'error' event with no listener would crash the process with EPIPE.
+ * Those who wait on an entry (a pipeline, a callback) still get the error;
+ * the message shown is mksquashfs's own.
+ */
+export function quietPack(): tar.Pack {
+  const pack = tar.pack();
+  const writer = pack as unknown as HeaderWriter;
+  const encode = writer._encode?.bind(pack);
+  if (!encode)
+    throw new Error('tar-stream Pack has no _encode: symlink headers cannot be written (tar-stream changed)');
+  writer._encode = (h) => {
+    if (h.type !== 'symlink') return encode(h);
+    // pack.entry has filled in mode, owners and time by now; tarHeader's pax holds strings only.
+    const { name, linkname, mode = 0o777, uid = 0, gid = 0, mtime = new Date(0) } = h;
+    const pax = h.pax as Record<string, string> | undefined;
+    writer.push(symlinkHeaderBlocks({ name, linkname: linkname ?? '', mode, uid, gid, mtime, pax }));
+  };
+  const entry = pack.entry.bind(pack) as (...a: unknown[]) => NodeJS.WritableStream;
+  pack.entry = ((...a: unknown[]) => {
+    const sink = entry(...a);
+    sink.on('error', () => undefined);
+    return sink;
+  }) as typeof pack.entry;
+  return pack;
 }
