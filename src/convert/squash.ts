@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
 import { OperationError, errnoCode } from '../errors';
 import { DataType, FsType, PartType, Arch } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
@@ -20,6 +20,7 @@ import type { Entry } from './flatten';
 import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, type SourceRef } from './singularity';
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
 import { imageTime, sifUuid } from './reproducible';
+import { quietPack } from './squash-tar';
 import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
@@ -147,8 +148,13 @@ const S_IFMT_OF: Record<string, number> = {
   fifo: 0o010000,
 };
 
-/** Largest id the ustar header's 7 octal digits hold; beyond it the id goes in a pax record. */
-const USTAR_MAX_ID = 0o7777777;
+/**
+ * Largest id tar-stream writes in a ustar header: six octal digits (it
+ * writes 0o777777 for anything bigger), so beyond it the id goes in a pax
+ * record. (At seven digits, the field's size, owners 262144 to 2097151
+ * came out as 262143.)
+ */
+const USTAR_MAX_ID = 0o777777;
 
 /**
  * Numeric owners only: `mksquashfs -tar` looks user and group names up in
@@ -182,26 +188,6 @@ export function once(pack: tar.Pack, h: tar.Header, content?: Buffer): Promise<v
   return new Promise((resolve, reject) =>
     pack.entry(h, content ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
   );
-}
-
-/**
- * A tar pack whose entry streams never raise an unheard 'error'. When
- * mksquashfs stops reading (refused its options, cannot write its output)
- * the pack is destroyed and every entry with it, including entries already
- * written whose pipelines are over or that only have a callback: an
- * 'error' event with no listener would crash the process with EPIPE.
- * Those who wait on an entry (a pipeline, a callback) still get the error;
- * the message shown is mksquashfs's own.
- */
-function quietPack(): tar.Pack {
-  const pack = tar.pack();
-  const entry = pack.entry.bind(pack) as (...a: unknown[]) => NodeJS.WritableStream;
-  pack.entry = ((...a: unknown[]) => {
-    const sink = entry(...a);
-    sink.on('error', () => undefined);
-    return sink;
-  }) as typeof pack.entry;
-  return pack;
 }
 
 /** Sniffs the first bytes of a stream for the ELF header while it flows on. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 
 export interface LayerEntry {
@@ -21,8 +21,11 @@ export interface LayerEntry {
   gname?: string;
 }
 
-export async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buffer }>): Promise<Buffer> {
-  const pack = tar.pack();
+/** A tar's bytes, packed by `pack` (tar-stream's own, or sifkit's for mksquashfs). */
+export async function tarBuffer(
+  entries: Array<{ header: tar.Header; body?: Buffer }>,
+  pack: tar.Pack = tar.pack(),
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     (pack as unknown as Readable).on('data', (c: Buffer) => chunks.push(c));
@@ -34,6 +37,49 @@ export async function tarBuffer(entries: Array<{ header: tar.Header; body?: Buff
   await done;
   return Buffer.concat(chunks);
 }
+
+/** Each member's header of a tar's bytes, as tar-stream's extractor reads it. */
+export async function tarHeaders(bytes: Buffer): Promise<tar.Header[]> {
+  const out: tar.Header[] = [];
+  const extract = tar.extract();
+  extract.on('entry', (h, body, next) => {
+    out.push(h);
+    body.resume();
+    body.on('end', next);
+  });
+  const done = new Promise<void>((r, j) => (extract.on('finish', () => r()), extract.on('error', j)));
+  Readable.from([bytes]).pipe(extract);
+  await done;
+  return out;
+}
+
+/**
+ * Symlink cases for the tar sifkit feeds mksquashfs: names where a pax
+ * header is needed (long, non-ASCII, past what a ustar prefix holds) and
+ * where it is not, and targets with every leading component mksquashfs
+ * strips from a pax path, at lengths each side of the 100-byte linkname
+ * field up to nearly PATH_MAX.
+ */
+export const LINK_BASES = [
+  's/plain',
+  `l/${'n'.repeat(120)}`,
+  'ü/λ',
+  `deep/${'a'.repeat(90)}/${'b'.repeat(90)}/${'c'.repeat(90)}`,
+];
+export const LINK_TARGETS = [
+  '/abs/x',
+  '../up',
+  './dot',
+  'plain',
+  '/ü/λ',
+  `/${'p'.repeat(99)}`,
+  `/${'q'.repeat(100)}`,
+  `../${'y'.repeat(252)}`,
+  `./${'z'.repeat(998)}`,
+  `../${'w'.repeat(3997)}`,
+];
+/** Every base with every target, as `BASE-tI`. */
+export const LINK_CASES = LINK_BASES.flatMap((b) => LINK_TARGETS.map((target, i) => ({ name: `${b}-t${i}`, target })));
 
 export function layerTar(entries: LayerEntry[]): Promise<Buffer> {
   return tarBuffer(

@@ -6,12 +6,10 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { convert } from '../../src/convert/convert';
 import { OperationError } from '../../src/errors';
 import { readSif } from '../../src/sif/file';
-import { legacyArchive, layerTar } from '../support/archives';
+import { legacyArchive, layerTar, tarHeaders } from '../support/archives';
 import { FakeProcesses, command, type Call } from '../support/fake-processes';
 
 let dir: string;
@@ -36,17 +34,7 @@ afterEach(async () => {
 
 /** The member names of a tar stream, as mksquashfs -tar would read them. */
 async function members(bytes: Buffer): Promise<string[]> {
-  const names: string[] = [];
-  const extract = tar.extract();
-  extract.on('entry', (h, body, next) => {
-    names.push(h.name);
-    body.resume();
-    body.on('end', next);
-  });
-  const done = new Promise<void>((r, j) => (extract.on('finish', () => r()), extract.on('error', j)));
-  Readable.from([bytes]).pipe(extract);
-  await done;
-  return names;
+  return (await tarHeaders(bytes)).map((h) => h.name);
 }
 
 const arg = (c: Call, flag: string) => c.args[c.args.indexOf(flag) + 1];
