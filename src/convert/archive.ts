@@ -38,6 +38,8 @@ export interface DockerArchive {
   layerCount: number;
   /** Each layer's member, bottom first, links resolved: how a reader of the same bytes names it. */
   layerNames: string[];
+  /** Where each layer's member starts in the file: the order a reader of the stream met them in. */
+  layerOffsets: number[];
   /**
    * The layer's tar, decompressed. Read to its end, it errs with a
    * RefusedError when its bytes are not the diff ID the config names.
@@ -269,6 +271,7 @@ export async function openDockerArchive(file: string): Promise<DockerArchive> {
     repoTags: entry.RepoTags ?? [],
     layerCount: layers.length,
     layerNames: layers.map((l) => l.name),
+    layerOffsets: layers.map((l) => l.offset),
     async openLayer(i: number) {
       const m = layers[i];
       const check = checkedAgainst(diffIds[i], `${file}: layer ${i + 1} (${escapeForMessage(m.name)})`);

@@ -22,7 +22,8 @@ import { openDockerArchive } from './archive';
 import { LABEL, imageLabels } from '../validate/labels';
 import { targetInside } from '../validate/paths';
 import { dockerhashOf, sifFileName } from '../recipe/names';
-import { convertNative, type ConvertResult } from './native';
+import { convertNative } from './during-read';
+import type { ConvertResult } from './native';
 import type { Compression } from './squash-options';
 import type { SourceRef } from './singularity';
 

@@ -283,3 +283,12 @@ export function* walk(dir: Extract<Node, { kind: 'dir' }>, prefix = ''): Generat
     if (node.kind === 'dir') yield* walk(node, p);
   }
 }
+
+/** Our own additions as tree nodes: above every layer, bytes in hand. */
+export function toNode(entry: Entry, content?: Buffer): Node {
+  const layer = Number.MAX_SAFE_INTEGER;
+  if (entry.type === 'directory') return { kind: 'dir', layer, entry, children: new Map() };
+  if (entry.type === 'file')
+    return { kind: 'file', layer, inode: { entry, layer: -1, seq: -1, content: content ?? Buffer.alloc(0) } };
+  return { kind: 'other', layer, entry };
+}

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { InputError, isSifkitError, throwIfAborted } from '../errors';
 import type { DockerArchive } from './archive';
-import { FlatTree, walk, type Entry, type Inode, type Node, type TarHeader } from './flatten';
+import { FlatTree, toNode, walk, type Inode, type TarHeader } from './flatten';
 import { elfArch, type SourceRef } from './singularity';
 import {
   once,
@@ -141,8 +141,8 @@ async function emit(
   return { files, bytes };
 }
 
-/** Converts an opened docker archive into `out` (a SIF), natively. */
-export async function convertNative(archive: DockerArchive, out: string, opts: NativeOptions): Promise<ConvertResult> {
+/** Converts an opened docker archive into `out` (a SIF) in two passes: the layers' headers flattened, then pass 2. */
+export async function convertTwoPass(archive: DockerArchive, out: string, opts: NativeOptions): Promise<ConvertResult> {
   const tree = new FlatTree();
   for (let layer = 0; layer < archive.layerCount; layer++) {
     throwIfAborted(opts.signal);
@@ -182,13 +182,4 @@ export async function convertFlattened(
     });
     return { ...counts, elfArch: elf };
   });
-}
-
-/** Our own additions as tree nodes: above every layer, bytes in hand. */
-function toNode(entry: Entry, content?: Buffer): Node {
-  const layer = Number.MAX_SAFE_INTEGER;
-  if (entry.type === 'directory') return { kind: 'dir', layer, entry, children: new Map() };
-  if (entry.type === 'file')
-    return { kind: 'file', layer, inode: { entry, layer: -1, seq: -1, content: content ?? Buffer.alloc(0) } };
-  return { kind: 'other', layer, entry };
 }

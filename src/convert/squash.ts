@@ -217,7 +217,7 @@ export function sniffHead(body: Readable, n: number, onHead: (b: Buffer) => void
  * entry time to it; with the image's creation time no entry of a normal
  * build is later, so the image's times stay as they are.
  */
-function runMksquashfs(
+export function runMksquashfs(
   bin: string,
   out: string,
   offset: bigint,
@@ -225,6 +225,7 @@ function runMksquashfs(
   squash: { compression: Compression; mem: string; processors?: number },
   signal?: AbortSignal,
   processes?: Processes,
+  extra: string[] = [],
 ): { stdin: NodeJS.WritableStream; done: Promise<void>; peakMiB: () => number } {
   const secs = String(Math.max(0, Math.floor(mtime.getTime() / 1000)));
   const args = [
@@ -248,6 +249,7 @@ function runMksquashfs(
     '-root-gid',
     '0',
     ...(squash.processors ? ['-processors', String(squash.processors)] : []),
+    ...extra,
   ];
   // mksquashfs -tar ignores -root-time: SOURCE_DATE_EPOCH fixes every time it would take from the clock.
   const { child, stdin, done } = startChild(bin, args, {

@@ -155,6 +155,12 @@ export interface WriteOptions {
   uuid?: Buffer;
   /** The time every header and descriptor field gets (convert: the image's creation), instead of the clock. */
   time?: Date;
+  /**
+   * Partitions first in the file, data objects after them (the descriptor
+   * table keeps the items' order): a partition written before the objects
+   * are known (conversion during the image's read) starts at a fixed place.
+   */
+  partitionFirst?: boolean;
 }
 
 export interface SifLayout {
@@ -182,10 +188,13 @@ export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayo
       : BigInt(Math.floor((opts.now ?? new Date()).getTime() / 1000));
   let cursor = DATA_OFFSET;
   const descriptors: Descriptor[] = [];
-  for (const [i, item] of items.entries()) {
+  const placed = opts.partitionFirst
+    ? [...items.entries()].sort(([, a], [, b]) => (a.kind === b.kind ? 0 : a.kind === 'partition' ? -1 : 1))
+    : [...items.entries()];
+  for (const [i, item] of placed) {
     const size = BigInt(item.size);
     const offset = item.kind === 'partition' ? alignUp(cursor) : cursor;
-    descriptors.push({
+    descriptors[i] = {
       dataType: item.kind === 'data' ? item.dataType : DataType.partition,
       used: true,
       id: i + 1,
@@ -199,7 +208,7 @@ export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayo
       name: item.name,
       extra: Buffer.alloc(384),
       partition: item.kind === 'partition' ? item.partition : undefined,
-    });
+    };
     cursor = offset + size;
   }
   const prim = descriptors.find((d) => d.partition?.partType === PartType.primSys);
@@ -224,6 +233,9 @@ export function layoutSif(items: LayoutItem[], opts: WriteOptions = {}): SifLayo
 export function partitionOffsetAfter(dataSizes: number[]): bigint {
   return alignUp(DATA_OFFSET + BigInt(dataSizes.reduce((a, b) => a + b, 0)));
 }
+
+/** Where a partition laid out first (`partitionFirst`) starts. */
+export const FIRST_PARTITION_OFFSET = alignUp(DATA_OFFSET);
 
 /** Writes header, descriptor table and data objects into an open file. */
 async function writeHead(fh: fs.FileHandle, layout: SifLayout, data: Array<Buffer | undefined>): Promise<void> {
@@ -312,6 +324,40 @@ export async function finishSifInPlace(
   );
   const fh = await fs.open(tmp, 'r+');
   try {
+    await writeHead(
+      fh,
+      layout,
+      data.map((d) => d.data),
+    );
+  } finally {
+    await fh.close();
+  }
+  await syncIntoPlace(tmp, out);
+  return layout;
+}
+
+/**
+ * Finishes a SIF whose one partition, `partitionSize` bytes, was written
+ * first at FIRST_PARTITION_OFFSET of `tmp`: the data objects go after it,
+ * then header and descriptors, and `out` is published.
+ */
+export async function finishSifAroundPartition(
+  tmp: string,
+  out: string,
+  data: Array<{ dataType: number; name: string; data: Buffer }>,
+  partition: { name: string; partition: PartitionExtra; size: number },
+  opts: WriteOptions = {},
+): Promise<SifImage> {
+  const layout = layoutSif(
+    [
+      ...data.map((d) => ({ kind: 'data' as const, dataType: d.dataType, name: d.name, size: d.data.length })),
+      { kind: 'partition', name: partition.name, partition: partition.partition, size: partition.size },
+    ],
+    { ...opts, partitionFirst: true },
+  );
+  const fh = await fs.open(tmp, 'r+');
+  try {
+    await fh.truncate(Number(layout.fileSize));
     await writeHead(
       fh,
       layout,
