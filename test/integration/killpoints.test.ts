@@ -59,9 +59,21 @@ describe(`kill points: each tree command stopped before each of its writes (seed
       const dir = (s: string) => path.join(work, `${sc.name.replace(/\W+/g, '-')}-${s}`);
       // The uninterrupted run: its writes are the points, its tree the end state.
       const refTree = await prepareCase(dir('reference'), sc, inputs);
-      const ref = await runHooked(sc.args(refTree.root, inputs), refTree.root, path.join(dir('reference'), 'log'));
-      expect({ code: ref.code, stderr: ref.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
-      const reference = await snapshot(refTree.root);
+      const under = sc.under ?? ((root: string) => root);
+      const ref = await runHooked(
+        sc.args(refTree.root, inputs),
+        refTree.root,
+        path.join(dir('reference'), 'log'),
+        undefined,
+        undefined,
+        under(refTree.root),
+      );
+      // Its stderr shown when it failed (a failure of the scenario, not of a stop).
+      expect({ code: ref.code, stderr: ref.code === 0 ? '' : ref.stderr }).toEqual({ code: 0, stderr: '' });
+      const reference = await snapshot(refTree.root, sc.appends);
+      // A checkout the command changes (EasyConfigs archived) must end as the uninterrupted run left it, too.
+      const checkout = (root: string) => (sc.under ? sc.easyconfigs?.(root, inputs) : undefined);
+      const refCheckout = checkout(refTree.root) && (await snapshot(checkout(refTree.root)!));
       const rnd = seeded(seed + sc.name.length);
       const failures: string[] = [];
       let swept = 0;
@@ -72,14 +84,15 @@ describe(`kill points: each tree command stopped before each of its writes (seed
           const tree = await prepareCase(dir(`${sig}-${at}`), sc, inputs);
           const args = sc.args(tree.root, inputs);
           const before = await temps(tree.root);
-          const killed = await runHooked(args, tree.root, path.join(dir(`${sig}-${at}`), 'log'), at, sig);
-          for (const d of await disagreements(
-            tree,
+          const killed = await runHooked(
+            args,
+            tree.root,
+            path.join(dir(`${sig}-${at}`), 'log'),
+            at,
             sig,
-            killed,
-            before,
-            sc.easyconfigs ? inputs.easyconfigs : undefined,
-          ))
+            under(tree.root),
+          );
+          for (const d of await disagreements(tree, sig, killed, before, sc.easyconfigs?.(tree.root, inputs)))
             failures.push(`${where}: ${d}`);
           const again = await runCliPlain(args);
           if (again.code !== 0) failures.push(`${where}: the rerun exit ${again.code}: ${again.stderr.trim()}`);
@@ -89,7 +102,11 @@ describe(`kill points: each tree command stopped before each of its writes (seed
             if (repaired.code !== 0)
               failures.push(`${where}: verify --repair exit ${repaired.code}: ${repaired.stderr.trim()}`);
           }
-          for (const d of await endStateProblems(tree, reference)) failures.push(`${where}: after the rerun: ${d}`);
+          for (const d of await endStateProblems(tree, reference, sc.appends))
+            failures.push(`${where}: after the rerun: ${d}`);
+          const c = checkout(tree.root);
+          if (c && JSON.stringify(await snapshot(c)) !== JSON.stringify(refCheckout))
+            failures.push(`${where}: after the rerun: the EasyConfig checkout differs from the uninterrupted run's`);
           await fs.rm(dir(`${sig}-${at}`), { recursive: true, force: true });
         }
       }

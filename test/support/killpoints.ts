@@ -28,6 +28,10 @@ import { treeStatus, type TreeStatus } from '../../src/tree/status';
 import { lockHolder, type LockState } from '../../src/tree/lock';
 import { verifyTree, type Problem } from '../../src/tree/verify';
 import { writeLedger, type LedgerEntry } from '../../src/tree/ledger';
+import { recordHost } from '../../src/tree/compat';
+import { loadSigningKey } from '../../src/sif/keys';
+import { signSif } from '../../src/sif/signature';
+import type { HostSnapshot } from '../../src/validate/schemas/host';
 import { TEMP_MARKER } from '../../src/util/files';
 import { hostTag } from '../../src/util/process';
 import { CLI } from './cli';
@@ -46,7 +50,17 @@ export interface Inputs {
   policy: string;
   /** An EasyConfig checkout whose one active EasyConfig names image 1. */
   easyconfigs: string;
+  /** Image 2 signed by the build key of `trustPolicy`. */
+  signed2: string;
+  /** The private key of the policy's tested step (ed25519: the same payload gives the same signature). */
+  testedKey: string;
+  /** Writes a trust policy (build and tested keys) into a tree. */
+  trustPolicy(tree: Tree): Promise<void>;
+  /** A host snapshot (`sifkit host snapshot` of one bind). */
+  hostSnapshot: string;
 }
+
+const SYLABS = path.join(__dirname, '..', 'fixtures', 'sylabs');
 
 export async function makeInputs(dir: string): Promise<Inputs> {
   await fs.mkdir(dir, { recursive: true });
@@ -69,8 +83,36 @@ quarantine_days: 30
   const eb = path.join(dir, 'easyconfigs', 'easybuild', 'easyconfigs', 'l', 'lumi-mpi4py');
   await fs.mkdir(eb, { recursive: true });
   await fs.writeFile(path.join(eb, 'lumi-mpi4py-1.eb'), `local_dockerhash = '${hash(1)}'\n`);
+  const signed2 = path.join(dir, 'signed', sifName(2));
+  await fs.mkdir(path.dirname(signed2), { recursive: true });
+  await fs.copyFile(path.join(dir, 'src-2.sif'), signed2);
+  // Private keys as a user keeps them (sifkit refuses one others can read).
+  const privateKey = async (from: string, to: string) => {
+    await fs.copyFile(path.join(SYLABS, from), to);
+    await fs.chmod(to, 0o600);
+    return to;
+  };
+  await signSif(signed2, [await loadSigningKey(await privateKey('ecdsa-private.pem', path.join(dir, 'build.pem')))]);
+  const testedKey = await privateKey('ed25519-private.pem', path.join(dir, 'tested.pem'));
+  const hostSnapshot = path.join(dir, 'host.json');
+  await fs.mkdir(path.join(dir, 'bind'), { recursive: true });
+  const snap = await run(['host', 'snapshot', '--bind', `${path.join(dir, 'bind')}:/opt/bind`, '-o', hostSnapshot]);
+  if (snap.code !== 0) throw new Error(`host snapshot: ${snap.stderr}`);
   return {
     dir,
+    signed2,
+    testedKey,
+    hostSnapshot,
+    trustPolicy: async (tree) => {
+      const keys = path.join(tree.state, 'keys');
+      await fs.mkdir(keys, { recursive: true });
+      await fs.copyFile(path.join(SYLABS, 'ecdsa-public.pem'), path.join(keys, 'build.pub.pem'));
+      await fs.copyFile(path.join(SYLABS, 'ed25519-public.pem'), path.join(keys, 'tested.pub.pem'));
+      await fs.writeFile(
+        path.join(tree.state, 'trust-policy.yaml'),
+        'version: 1\nbuild:\n  keys: [keys/build.pub.pem]\ntested:\n  keys: [keys/tested.pub.pem]\n',
+      );
+    },
     easyconfigs: path.join(dir, 'easyconfigs'),
     sif: (i) => path.join(dir, `src-${i}.sif`),
     archive: path.join(dir, 'src-2.tar'),
@@ -80,8 +122,18 @@ quarantine_days: 30
 
 export interface Scenario {
   name: string;
-  /** The command reads the EasyConfig checkout: what an active EasyConfig names must stay in easybuild-sif-images. */
-  easyconfigs?: boolean;
+  /**
+   * The EasyConfig checkout the command reads (what an active EasyConfig
+   * names must stay in easybuild-sif-images), given the case's tree root.
+   */
+  easyconfigs?: (root: string, inputs: Inputs) => string;
+  /** Where the writes that are kill points go (default: the tree): a command that also writes beside it. */
+  under?: (root: string) => string;
+  /**
+   * The command adds a record each time it runs (a test run): the rerun
+   * after a stop may hold two alike where the uninterrupted run holds one.
+   */
+  appends?: boolean;
   /** The tree before the command, made in this process. */
   prepare(tree: Tree, inputs: Inputs): Promise<void>;
   args(root: string, inputs: Inputs): string[];
@@ -119,7 +171,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'retire --apply',
-    easyconfigs: true,
+    easyconfigs: (_root, inputs) => inputs.easyconfigs,
     prepare: (tree, inputs) => promoted(tree, inputs, [1, 2, 3]),
     args: (root, inputs) => [
       'retire',
@@ -187,6 +239,52 @@ export const SCENARIOS: Scenario[] = [
     },
     args: (root) => ['verify', '--repair', '--root', root],
   },
+  {
+    name: 'promote --tested-key',
+    prepare: async (tree, inputs) => {
+      await inputs.trustPolicy(tree);
+      await stage(tree, inputs.signed2);
+    },
+    args: (root, inputs) => ['promote', sifName(2), '--to', 'all', '--tested-key', inputs.testedKey, '--root', root],
+  },
+  {
+    // Image 3 is broken while a link and an EasyConfig name it: the EasyConfig is archived (in the checkout,
+    // beside the tree, so its rename is a kill point too), the link moves to image 2, images 1 and 3 go.
+    name: 'retire --include-referenced',
+    easyconfigs: (root) => path.join(path.dirname(root), 'easyconfigs'),
+    under: (root) => path.dirname(root),
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1, 2, 3]);
+      const eb = path.join(path.dirname(tree.root), 'easyconfigs', 'easybuild', 'easyconfigs', 'l', 'lumi-mpi4py');
+      await fs.mkdir(eb, { recursive: true });
+      await fs.writeFile(path.join(eb, 'lumi-mpi4py-3.eb'), `local_dockerhash = '${hash(3)}'\n`);
+      await fs.writeFile(
+        path.join(path.dirname(tree.root), 'policy.yaml'),
+        `${await fs.readFile(inputs.policy, 'utf8')}broken:\n  - { name: ${sifName(3)}, reason: segfaults }\n`,
+      );
+    },
+    args: (root) => [
+      'retire',
+      '--apply',
+      '--include-referenced',
+      '--policy',
+      path.join(path.dirname(root), 'policy.yaml'),
+      '--easyconfigs',
+      path.join(path.dirname(root), 'easyconfigs'),
+      '--root',
+      root,
+    ],
+  },
+  {
+    // A snapshot recorded before under the same name is replaced.
+    name: 'host record',
+    prepare: async (tree, inputs) => {
+      await promoted(tree, inputs, [1]);
+      const old = JSON.parse(await fs.readFile(inputs.hostSnapshot, 'utf8')) as HostSnapshot;
+      await recordHost(tree, { ...old, takenAt: '2026-01-01T00:00:00.000Z' }, 'lumi-g');
+    },
+    args: (root, inputs) => ['host', 'record', inputs.hostSnapshot, '--name', 'lumi-g', '--root', root],
+  },
 ];
 
 export type KillSignal = 'SIGKILL' | 'SIGINT';
@@ -220,12 +318,13 @@ export async function runHooked(
   logFile: string,
   at?: number,
   signal: KillSignal = 'SIGKILL',
+  under = root,
 ): Promise<Run & { writes: string[] }> {
   await fs.rm(logFile, { force: true });
   const r = await run(
     args,
     {
-      SIFKIT_KILLHOOK_UNDER: root,
+      SIFKIT_KILLHOOK_UNDER: under,
       SIFKIT_KILLHOOK_LOG: logFile,
       ...(at ? { SIFKIT_KILLHOOK_AT: String(at), SIFKIT_KILLHOOK_SIGNAL: signal } : {}),
     },
@@ -234,7 +333,12 @@ export async function runHooked(
   const writes = (await fs.readFile(logFile, 'utf8').catch(() => ''))
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.replace(root, 'ROOT').replace(/\.sifkit-tmp-[^/ ]+/g, '.sifkit-tmp-…'));
+    .map((l) =>
+      l
+        .replace(root, 'ROOT')
+        .replace(under, 'CASE')
+        .replace(/\.sifkit-tmp-[^/ ]+/g, '.sifkit-tmp-…'),
+    );
   return { ...r, writes };
 }
 
@@ -246,22 +350,30 @@ export async function prepareCase(dir: string, sc: Scenario, inputs: Inputs): Pr
   return tree;
 }
 
-const TIME_KEYS = new Set(['stagedAt', 'retiredAt', 'since']);
+/** Times and durations: a kill and a rerun may not keep them (a test run's are its own). */
+const TIME_KEYS = new Set(['stagedAt', 'retiredAt', 'since', 'started', 'finished', 'durationMs']);
 
-/** A JSON file with its times and stat keys left out (a kill and a rerun may not keep them), but every key kept. */
-function timeless(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(timeless);
+/**
+ * A JSON file with its times and stat keys left out, but every key kept.
+ * `alike`: entries of a list that are alike once their times are left out
+ * count once (the records a command adds each time it runs).
+ */
+function timeless(v: unknown, alike = false): unknown {
+  if (Array.isArray(v)) {
+    const out = v.map((x) => timeless(x, alike));
+    return alike ? [...new Map(out.map((x) => [JSON.stringify(x), x])).values()] : out;
+  }
   if (v && typeof v === 'object')
     return Object.fromEntries(
       Object.entries(v)
         .filter(([k]) => !TIME_KEYS.has(k))
-        .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x)]),
+        .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x, alike)]),
     );
   return v;
 }
 
 /** The tree, file for file: type, mode, links per inode, content (JSON without times), link text. Not the audit log. */
-export async function snapshot(root: string): Promise<Record<string, string>> {
+export async function snapshot(root: string, alike = false): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (rel: string): Promise<void> => {
     for (const name of (await fs.readdir(path.join(root, rel))).sort()) {
@@ -278,7 +390,7 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
         const body = await fs.readFile(abs);
         out[r] = `file ${mode} x${st.nlink} ${
           name.endsWith('.json')
-            ? JSON.stringify(timeless(JSON.parse(body.toString('utf8'))))
+            ? JSON.stringify(timeless(JSON.parse(body.toString('utf8')), alike))
             : createHash('sha256').update(body).digest('hex')
         }`;
       }
@@ -362,6 +474,8 @@ export async function disagreements(
     out.push('a lock.break is left that verify does not name');
   if (sig === 'SIGINT') {
     if (killed.code !== 130) out.push(`Ctrl-C: exit ${killed.code} (signal ${killed.signal}), not 130`);
+    const errors = killed.stderr.split('\n').filter((l) => l.startsWith('sifkit: error:'));
+    if (errors.length !== 1) out.push(`Ctrl-C: ${errors.length} error lines, not one: ${errors.join(' | ')}`);
     const left = (await temps(tree.root)).filter((t) => !before.includes(t));
     if (left.length) out.push(`Ctrl-C left temp files: ${left.join(', ')}`);
     if (lock) out.push('Ctrl-C left the lock behind');
@@ -370,13 +484,17 @@ export async function disagreements(
 }
 
 /** After the rerun: what differs from the uninterrupted run's tree, and what status and verify still find. */
-export async function endStateProblems(tree: Tree, reference: Record<string, string>): Promise<string[]> {
+export async function endStateProblems(
+  tree: Tree,
+  reference: Record<string, string>,
+  alike = false,
+): Promise<string[]> {
   const out: string[] = [];
   const problems = await verifyTree(tree);
   for (const p of problems) out.push(`verify after the rerun: ${p.kind} ${p.path}`);
   for (const img of (await treeStatus(tree)).images)
     if (img.checksum !== 'ok-cached') out.push(`status after the rerun: ${img.name} ${img.checksum}`);
-  const now = await snapshot(tree.root);
+  const now = await snapshot(tree.root, alike);
   for (const k of new Set([...Object.keys(now), ...Object.keys(reference)]))
     if (now[k] !== reference[k]) out.push(`${k}: ${now[k] ?? 'absent'}, uninterrupted: ${reference[k] ?? 'absent'}`);
   return out;
