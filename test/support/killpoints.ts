@@ -34,6 +34,7 @@ import { signSif } from '../../src/sif/signature';
 import type { HostSnapshot } from '../../src/validate/schemas/host';
 import { TEMP_MARKER } from '../../src/util/files';
 import { hostTag } from '../../src/util/process';
+import { seeded } from '../../bench/torture';
 import { CLI } from './cli';
 import { makeSif } from './sifs';
 
@@ -120,13 +121,13 @@ quarantine_days: 30
   };
 }
 
-export interface Scenario {
+export interface Scenario<I = Inputs> {
   name: string;
   /**
    * The EasyConfig checkout the command reads (what an active EasyConfig
    * names must stay in easybuild-sif-images), given the case's tree root.
    */
-  easyconfigs?: (root: string, inputs: Inputs) => string;
+  easyconfigs?: (root: string, inputs: I) => string;
   /** Where the writes that are kill points go (default: the tree): a command that also writes beside it. */
   under?: (root: string) => string;
   /**
@@ -135,8 +136,10 @@ export interface Scenario {
    */
   appends?: boolean;
   /** The tree before the command, made in this process. */
-  prepare(tree: Tree, inputs: Inputs): Promise<void>;
-  args(root: string, inputs: Inputs): string[];
+  prepare(tree: Tree, inputs: I): Promise<void>;
+  args(root: string, inputs: I): string[];
+  /** What else must hold after the rerun (the scenario's own invariants). */
+  after?(tree: Tree, inputs: I): Promise<string[]>;
 }
 
 async function policyOf(inputs: Inputs) {
@@ -342,7 +345,7 @@ export async function runHooked(
   return { ...r, writes };
 }
 
-export async function prepareCase(dir: string, sc: Scenario, inputs: Inputs): Promise<Tree> {
+export async function prepareCase<I>(dir: string, sc: Scenario<I>, inputs: I): Promise<Tree> {
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const { tree } = await initTree(path.join(dir, 'root'));
@@ -366,6 +369,8 @@ function timeless(v: unknown, alike = false): unknown {
   if (v && typeof v === 'object')
     return Object.fromEntries(
       Object.entries(v)
+        // Keys in one order: a record read back and written again may hold them in its schema's.
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .filter(([k]) => !TIME_KEYS.has(k))
         .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x, alike)]),
     );
@@ -501,3 +506,87 @@ export async function endStateProblems(
 }
 
 export { run as runCliPlain };
+
+const SIGNALS: KillSignal[] = ['SIGKILL', 'SIGINT'];
+
+/** The seed and the points per command and signal (`all`: every write), from the environment. */
+export const SWEEP = {
+  seed: Number(process.env.SIFKIT_KILLPOINTS_SEED ?? '6060'),
+  per: process.env.SIFKIT_KILLPOINTS ?? '1',
+};
+
+/**
+ * The points to stop at, of the uninterrupted run's writes (1-based): all
+ * of them, or `per` drawn by the seed among the command's own (the lock's
+ * are alike for every command, and test/integration/lock.test.ts has them).
+ */
+function points(writes: string[], rnd: () => number, per: string): number[] {
+  const all = writes.map((_, i) => i + 1);
+  if (per === 'all') return all;
+  const own = all.filter((n) => !/ ROOT\/\.sifkit\/\.?lock/.test(writes[n - 1]));
+  const picked = new Set<number>();
+  while (picked.size < Math.min(Number(per), own.length)) picked.add(own[Math.floor(rnd() * own.length)]);
+  return [...picked].sort((a, b) => a - b);
+}
+
+/**
+ * One scenario's sweep: the uninterrupted run (its writes are the points,
+ * its tree the end state), then for each signal and each point a fresh
+ * case stopped there, judged, run again (and repaired where verify names
+ * something) and compared with the uninterrupted run's tree.
+ */
+export async function sweep<I>(
+  sc: Scenario<I>,
+  inputs: I,
+  work: string,
+  { seed, per } = SWEEP,
+): Promise<{ swept: number; writes: number; failures: string[] }> {
+  const dir = (s: string) => path.join(work, `${sc.name.replace(/\W+/g, '-')}-${s}`);
+  // The uninterrupted run: its writes are the points, its tree the end state.
+  const refTree = await prepareCase(dir('reference'), sc, inputs);
+  const under = sc.under ?? ((root: string) => root);
+  const ref = await runHooked(
+    sc.args(refTree.root, inputs),
+    refTree.root,
+    path.join(dir('reference'), 'log'),
+    undefined,
+    undefined,
+    under(refTree.root),
+  );
+  if (ref.code !== 0) throw new Error(`${sc.name}: the uninterrupted run exit ${ref.code}: ${ref.stderr}`);
+  const reference = await snapshot(refTree.root, sc.appends);
+  // A checkout the command changes (EasyConfigs archived) must end as the uninterrupted run left it, too.
+  const checkout = (root: string) => (sc.under ? sc.easyconfigs?.(root, inputs) : undefined);
+  const refCheckout = checkout(refTree.root) && (await snapshot(checkout(refTree.root)!));
+  const rnd = seeded(seed + sc.name.length);
+  const failures: string[] = [];
+  let swept = 0;
+  for (const sig of SIGNALS) {
+    for (const at of points(ref.writes, rnd, per)) {
+      swept++;
+      const where = `seed ${seed}: ${sc.name}, ${sig} before write ${at}/${ref.writes.length} (${ref.writes[at - 1]})`;
+      const tree = await prepareCase(dir(`${sig}-${at}`), sc, inputs);
+      const args = sc.args(tree.root, inputs);
+      const before = await temps(tree.root);
+      const killed = await runHooked(args, tree.root, path.join(dir(`${sig}-${at}`), 'log'), at, sig, under(tree.root));
+      for (const d of await disagreements(tree, sig, killed, before, sc.easyconfigs?.(tree.root, inputs)))
+        failures.push(`${where}: ${d}`);
+      const again = await run(args);
+      if (again.code !== 0) failures.push(`${where}: the rerun exit ${again.code}: ${again.stderr.trim()}`);
+      // What a stop leaves that the rerun does not take back (its temp files, a stale stat) is verify --repair's.
+      if ((await verifyTree(tree)).length) {
+        const repaired = await run(['verify', '--repair', '--root', tree.root]);
+        if (repaired.code !== 0)
+          failures.push(`${where}: verify --repair exit ${repaired.code}: ${repaired.stderr.trim()}`);
+      }
+      for (const d of await endStateProblems(tree, reference, sc.appends))
+        failures.push(`${where}: after the rerun: ${d}`);
+      const c = checkout(tree.root);
+      if (c && JSON.stringify(await snapshot(c)) !== JSON.stringify(refCheckout))
+        failures.push(`${where}: after the rerun: the EasyConfig checkout differs from the uninterrupted run's`);
+      for (const d of (await sc.after?.(tree, inputs)) ?? []) failures.push(`${where}: after the rerun: ${d}`);
+      await fs.rm(dir(`${sig}-${at}`), { recursive: true, force: true });
+    }
+  }
+  return { swept, writes: ref.writes.length, failures };
+}
