@@ -94,7 +94,7 @@ describe(`kill points of release and test (seed ${seed}, ${per} per command and 
     it(`${sc.name}: status and verify agree after every stop, and the rerun ends where an uninterrupted run does`, async () => {
       const { swept, writes, failures } = await sweep(sc, inputs, work);
       process.stderr.write(
-        `kill points: ${sc.name}: ${swept} stops of ${writes} writes x 2 signals, ${failures.length} failures\n`,
+        `kill points: ${sc.name}: ${swept} stops of ${writes} writes (SIGKILL and SIGINT), ${failures.length} failures\n`,
       );
       expect({ seed, failures }).toEqual({ seed, failures: [] });
     });

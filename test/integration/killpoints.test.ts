@@ -11,7 +11,8 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { SCENARIOS, SWEEP, makeInputs, sweep, type Scenario } from '../support/killpoints';
+import { SCENARIOS, makeInputs, type Inputs } from '../support/killpoint-scenarios';
+import { SWEEP, sweep, type Scenario } from '../support/killpoints';
 
 jest.setTimeout(600_000);
 
@@ -25,12 +26,12 @@ describe(`kill points: each tree command stopped before each of its writes (seed
   });
   afterAll(() => fs.rm(work, { recursive: true, force: true }));
 
-  const each = (sc: Scenario) =>
+  const each = (sc: Scenario<Inputs>) =>
     it(`${sc.name}: status and verify agree after every stop, and the rerun ends where an uninterrupted run does`, async () => {
       const inputs = await makeInputs(path.join(work, 'inputs'));
       const { swept, writes, failures } = await sweep(sc, inputs, work);
       process.stderr.write(
-        `kill points: ${sc.name}: ${swept} stops of ${writes} writes x 2 signals, ${failures.length} failures\n`,
+        `kill points: ${sc.name}: ${swept} stops of ${writes} writes (SIGKILL and SIGINT), ${failures.length} failures\n`,
       );
       expect({ seed, failures }).toEqual({ seed, failures: [] });
     });
