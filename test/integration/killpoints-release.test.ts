@@ -4,7 +4,9 @@
  * on (the SIF's test results, stage, promote: every write it makes in the
  * tree), and `test --root` recording a run in the tree (its results file
  * and the ledger). The recipe is the tiny one; its image is built once,
- * before, so each stopped run reuses it.
+ * before, so each stopped run reuses it. Each run converts the image again
+ * and the SIF's provenance names the checkout's commit: a commit made while
+ * a sweep runs makes its SIFs differ from the uninterrupted run's.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
