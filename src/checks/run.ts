@@ -21,6 +21,7 @@ import { runLocal } from './local';
 import type { SlurmProfile } from '../recipe/testing';
 import { slurmWithOverrides } from './profile';
 import { latestPassing, readResults, runVerdict, saveRun, type TestRun } from './results';
+import { mergeRuns } from '../validate/schemas/results';
 import type { Processes } from '../util/processes';
 import { realClock, type Clock } from '../util/clock';
 import { runSlurm } from './slurm';
@@ -183,23 +184,27 @@ export async function runTests(target: TestTarget, recipe: Recipe, opts: TestOpt
     baseline,
     gate: opts,
   });
-  const resultsFile = await saveRun(opts.resultsDir, run);
+  let resultsFile: string;
   let recordedInTree = false;
-  if (tree) {
-    if (await readLedger(tree, target.name)) {
-      await mutate(tree, 'test', opts.signal, async () => {
-        const e = await readLedger(tree, target.name);
-        if (e) {
-          e.tests = [...(e.tests ?? []), run];
-          await writeLedger(tree, e);
-        }
-        return {
-          value: undefined,
-          files: [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }],
-        };
-      });
-      recordedInTree = true;
-    }
+  if (!tree) resultsFile = await saveRun(opts.resultsDir, run);
+  else {
+    // Against a tree both records change under its lock (two runs at once never lose one), the results file
+    // first; the ledger then takes every run the file holds that it lacks, so a run a stopped command saved
+    // in the file but never recorded goes in with the next (a stage takes them in the same way).
+    const recorded = await mutate(tree, 'test', opts.signal, async () => {
+      const file = await saveRun(opts.resultsDir, run);
+      const e = await readLedger(tree, target.name);
+      if (e) {
+        e.tests = mergeRuns(e.tests, (await readResults(file))?.runs);
+        await writeLedger(tree, e);
+      }
+      return {
+        value: { file, inLedger: Boolean(e) },
+        files: e ? [{ path: `tested-containers/${target.name}`, op: `test run ${runVerdict(run)}` }] : [],
+      };
+    });
+    resultsFile = recorded.file;
+    recordedInTree = recorded.inLedger;
   }
   return {
     run,

@@ -12,7 +12,7 @@ import { sifFileName } from '../recipe/names';
 import { inspectSif, type SifSummary } from '../sif/inspect';
 import { imageLabels, type ImageLabels } from '../validate/labels';
 import { inside, targetInside } from '../validate/paths';
-import { latestRun, runVerdict, testRuns } from '../validate/schemas/results';
+import { latestRun, mergeRuns, runVerdict, testRuns } from '../validate/schemas/results';
 import { ledgerPath, readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, placeTemp, renameIntoPlace, sameDevice } from './atomic';
 import { pathExists } from '../util/files';
@@ -152,11 +152,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
         hashed: { ...(existing?.hashed ?? {}) },
         archive: existing?.archive,
         // Runs already on record (a restage) are kept once.
-        tests: [
-          ...new Map(
-            [...(existing?.tests ?? []), ...(tests ?? [])].map((t) => [JSON.stringify([t.started, t.runner]), t]),
-          ).values(),
-        ],
+        tests: mergeRuns(existing?.tests, tests),
       };
       let archiveName: string | undefined;
       if (opts.archive) {

@@ -91,6 +91,29 @@ async function cloneLink(abs: string, name: string): Promise<Omit<Problem, 'path
   return undefined;
 }
 
+/**
+ * Every directory a command places files in by temp name: the image
+ * directories and all of `.sifkit/` (ledger, quarantine, signatures, host
+ * snapshots, test results, and whatever comes next), found by walking it
+ * rather than listed, so a new writer's leftovers are named without a
+ * change here. The lock's own directories are the lock's to judge.
+ */
+async function writtenDirs(tree: Tree): Promise<string[]> {
+  const out = [tree.tested, tree.easybuild, tree.sifImages];
+  const lockDirs = new Set([tree.lock, `${tree.lock}.break`]);
+  const walk = async (dir: string): Promise<void> => {
+    out.push(dir);
+    const list = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of list) {
+      const p = path.join(dir, e.name);
+      // A temp directory is a leftover itself, not a place to look in; a link is never followed out.
+      if (e.isDirectory() && !e.name.includes(TEMP_MARKER) && !lockDirs.has(p)) await walk(p);
+    }
+  };
+  await walk(tree.state);
+  return out;
+}
+
 /** Checks the tree; with `repair`, the caller holds the lock. */
 export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -136,10 +159,7 @@ export async function verifyTree(tree: Tree, opts: VerifyOptions = {}): Promise<
     }
     add(problem);
   }
-  const dirs = [tree.tested, tree.easybuild, tree.sifImages, tree.ledger, tree.state];
-  // retire writes each image's record into the quarantine before moving the image there.
-  dirs.push(path.join(tree.quarantine, TESTED), path.join(tree.quarantine, EASYBUILD));
-  for (const dir of holder?.live ? [] : dirs) {
+  for (const dir of holder?.live ? [] : await writtenDirs(tree)) {
     for (const name of await entries(dir)) {
       if (!name.includes(TEMP_MARKER) || liveTemp(name)) continue;
       await removable('temp-leftover', path.join(dir, name), 'left by an interrupted operation');

@@ -5,45 +5,18 @@
  * hook counts the command's writes and stops it before the N-th. CI runs a
  * seeded sample of the points (SIFKIT_KILLPOINTS per command and signal,
  * default 1; `all` sweeps every write); SIFKIT_KILLPOINTS_SEED replays one.
+ * The commands that need an engine (release, test) are swept in
+ * killpoints-release.test.ts.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
-import { seeded } from '../../bench/torture';
-import { verifyTree } from '../../src/tree/verify';
-import {
-  SCENARIOS,
-  disagreements,
-  endStateProblems,
-  makeInputs,
-  prepareCase,
-  runCliPlain,
-  runHooked,
-  snapshot,
-  temps,
-  type KillSignal,
-  type Scenario,
-} from '../support/killpoints';
+import { SCENARIOS, makeInputs, type Inputs } from '../support/killpoint-scenarios';
+import { SWEEP, sweep, type Scenario } from '../support/killpoints';
 
 jest.setTimeout(600_000);
 
-const seed = Number(process.env.SIFKIT_KILLPOINTS_SEED ?? '6060');
-const per = process.env.SIFKIT_KILLPOINTS ?? '1';
-const SIGNALS: KillSignal[] = ['SIGKILL', 'SIGINT'];
-
-/**
- * The points to stop at, of the uninterrupted run's writes (1-based): all
- * of them, or `per` drawn by the seed among the command's own (the lock's
- * are alike for every command, and test/integration/lock.test.ts has them).
- */
-function points(writes: string[], rnd: () => number): number[] {
-  const all = writes.map((_, i) => i + 1);
-  if (per === 'all') return all;
-  const own = all.filter((n) => !/ ROOT\/\.sifkit\/\.?lock/.test(writes[n - 1]));
-  const picked = new Set<number>();
-  while (picked.size < Math.min(Number(per), own.length)) picked.add(own[Math.floor(rnd() * own.length)]);
-  return [...picked].sort((a, b) => a - b);
-}
+const { seed, per } = SWEEP;
 
 describe(`kill points: each tree command stopped before each of its writes (seed ${seed}, ${per} per command and signal)`, () => {
   let work: string;
@@ -53,48 +26,12 @@ describe(`kill points: each tree command stopped before each of its writes (seed
   });
   afterAll(() => fs.rm(work, { recursive: true, force: true }));
 
-  const each = (sc: Scenario) =>
+  const each = (sc: Scenario<Inputs>) =>
     it(`${sc.name}: status and verify agree after every stop, and the rerun ends where an uninterrupted run does`, async () => {
       const inputs = await makeInputs(path.join(work, 'inputs'));
-      const dir = (s: string) => path.join(work, `${sc.name.replace(/\W+/g, '-')}-${s}`);
-      // The uninterrupted run: its writes are the points, its tree the end state.
-      const refTree = await prepareCase(dir('reference'), sc, inputs);
-      const ref = await runHooked(sc.args(refTree.root, inputs), refTree.root, path.join(dir('reference'), 'log'));
-      expect({ code: ref.code, stderr: ref.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
-      const reference = await snapshot(refTree.root);
-      const rnd = seeded(seed + sc.name.length);
-      const failures: string[] = [];
-      let swept = 0;
-      for (const sig of SIGNALS) {
-        for (const at of points(ref.writes, rnd)) {
-          swept++;
-          const where = `seed ${seed}: ${sc.name}, ${sig} before write ${at}/${ref.writes.length} (${ref.writes[at - 1]})`;
-          const tree = await prepareCase(dir(`${sig}-${at}`), sc, inputs);
-          const args = sc.args(tree.root, inputs);
-          const before = await temps(tree.root);
-          const killed = await runHooked(args, tree.root, path.join(dir(`${sig}-${at}`), 'log'), at, sig);
-          for (const d of await disagreements(
-            tree,
-            sig,
-            killed,
-            before,
-            sc.easyconfigs ? inputs.easyconfigs : undefined,
-          ))
-            failures.push(`${where}: ${d}`);
-          const again = await runCliPlain(args);
-          if (again.code !== 0) failures.push(`${where}: the rerun exit ${again.code}: ${again.stderr.trim()}`);
-          // What a stop leaves that the rerun does not take back (its temp files, a stale stat) is verify --repair's.
-          if ((await verifyTree(tree)).length) {
-            const repaired = await runCliPlain(['verify', '--repair', '--root', tree.root]);
-            if (repaired.code !== 0)
-              failures.push(`${where}: verify --repair exit ${repaired.code}: ${repaired.stderr.trim()}`);
-          }
-          for (const d of await endStateProblems(tree, reference)) failures.push(`${where}: after the rerun: ${d}`);
-          await fs.rm(dir(`${sig}-${at}`), { recursive: true, force: true });
-        }
-      }
+      const { swept, writes, failures } = await sweep(sc, inputs, work);
       process.stderr.write(
-        `kill points: ${sc.name}: ${swept} stops of ${ref.writes.length} writes x 2 signals, ${failures.length} failures\n`,
+        `kill points: ${sc.name}: ${swept} stops of ${writes} writes (SIGKILL and SIGINT), ${failures.length} failures\n`,
       );
       expect({ seed, failures }).toEqual({ seed, failures: [] });
     });

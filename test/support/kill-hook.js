@@ -27,7 +27,9 @@ const appendLine = fs.appendFileSync;
 if (under) {
   const prefix = path.resolve(under) + path.sep;
   let count = 0;
-  const counts = (p) => typeof p === 'string' && path.resolve(p).startsWith(prefix);
+  // The log itself may lie under the directory (a case's own): its lines are no step of the command.
+  const logAt = log && path.resolve(log);
+  const counts = (p) => typeof p === 'string' && path.resolve(p).startsWith(prefix) && path.resolve(p) !== logAt;
   const note = (op, p) => {
     count++;
     if (log) appendLine(log, `${count} ${op} ${path.resolve(p)}\n`);

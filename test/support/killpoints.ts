@@ -1,6 +1,7 @@
 /**
- * Kill points for the tree's mutating commands: each command runs on a
- * small real tree (tiny SIFs, prepared in this process through the same
+ * Kill points for the tree's mutating commands: each command (a Scenario:
+ * killpoint-scenarios.ts, and the engine's in killpoints-release.test.ts)
+ * runs on a small real tree (prepared in this process through the same
  * library calls the commands make) with test/support/kill-hook.js loaded,
  * which stops it just before its N-th file-system write under the tree,
  * with SIGKILL or SIGINT. A point is a step of the command, never an
@@ -9,185 +10,49 @@
  *     changed is one `verify` names; a ledger record with no file, a temp
  *     file, a stale lock are named by `verify`)?
  *   - does a link in sif-images/ point at a missing SIF (never allowed)?
- *   - after Ctrl-C: exit 130, no temp file, no lock left behind?
+ *   - after Ctrl-C: exit 130, one error line, no temp file, no lock left behind?
  *   - does running the same command again finish it (exit 0), and does the
  *     tree then equal, file for file (times aside), the tree an
  *     uninterrupted run made, with `verify` clean and nothing `changed`?
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { parsePolicy } from '../../src/tree/policy';
-import { promote } from '../../src/tree/promote';
-import { retire, scanEasyconfigs } from '../../src/tree/retire';
+import { scanEasyconfigs } from '../../src/tree/retire';
 import { initTree, type Tree } from '../../src/tree/root';
-import { stage } from '../../src/tree/stage';
 import { treeStatus, type TreeStatus } from '../../src/tree/status';
 import { lockHolder, type LockState } from '../../src/tree/lock';
 import { verifyTree, type Problem } from '../../src/tree/verify';
-import { writeLedger, type LedgerEntry } from '../../src/tree/ledger';
 import { TEMP_MARKER } from '../../src/util/files';
-import { hostTag } from '../../src/util/process';
+import { seeded } from '../../bench/torture';
 import { CLI } from './cli';
-import { makeSif } from './sifs';
 
 const HOOK = path.join(__dirname, 'kill-hook.js');
 export const STEM = 'lumi-mpi4py-rocm-6.2.0-python-3.12-mpi4py-3.1.6';
 export const hash = (i: number) => `00000000000${i}`;
 export const sifName = (i: number) => `${STEM}-dockerhash-${hash(i)}.sif`;
 
-/** The inputs every case shares: three SIFs of one stem (1 oldest), an archive, a retention policy. */
-export interface Inputs {
-  dir: string;
-  sif: (i: number) => string;
-  archive: string;
-  policy: string;
-  /** An EasyConfig checkout whose one active EasyConfig names image 1. */
-  easyconfigs: string;
-}
-
-export async function makeInputs(dir: string): Promise<Inputs> {
-  await fs.mkdir(dir, { recursive: true });
-  for (const i of [1, 2, 3])
-    await makeSif(path.join(dir, `src-${i}.sif`), {
-      stem: STEM,
-      dockerhash: hash(i),
-      created: `2026-0${i}-01T00:00:00Z`,
-      params: { rocm: '6.2.0' },
-    });
-  await fs.writeFile(path.join(dir, 'src-2.tar'), 'an archive stands in here\n');
-  await fs.writeFile(
-    path.join(dir, 'policy.yaml'),
-    `directories:
-  tested-containers: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
-  easybuild-sif-images: { keep_newest: 1, series: [stem], keep_younger_than_days: 0 }
-quarantine_days: 30
-`,
-  );
-  const eb = path.join(dir, 'easyconfigs', 'easybuild', 'easyconfigs', 'l', 'lumi-mpi4py');
-  await fs.mkdir(eb, { recursive: true });
-  await fs.writeFile(path.join(eb, 'lumi-mpi4py-1.eb'), `local_dockerhash = '${hash(1)}'\n`);
-  return {
-    dir,
-    easyconfigs: path.join(dir, 'easyconfigs'),
-    sif: (i) => path.join(dir, `src-${i}.sif`),
-    archive: path.join(dir, 'src-2.tar'),
-    policy: path.join(dir, 'policy.yaml'),
-  };
-}
-
-export interface Scenario {
+export interface Scenario<I> {
   name: string;
-  /** The command reads the EasyConfig checkout: what an active EasyConfig names must stay in easybuild-sif-images. */
-  easyconfigs?: boolean;
+  /**
+   * The EasyConfig checkout the command reads (what an active EasyConfig
+   * names must stay in easybuild-sif-images), given the case's tree root.
+   */
+  easyconfigs?: (root: string, inputs: I) => string;
+  /** Where the writes that are kill points go (default: the tree): a command that also writes beside it. */
+  under?: (root: string) => string;
+  /**
+   * The command adds a record each time it runs (a test run): the rerun
+   * after a stop may hold two alike where the uninterrupted run holds one.
+   */
+  appends?: boolean;
   /** The tree before the command, made in this process. */
-  prepare(tree: Tree, inputs: Inputs): Promise<void>;
-  args(root: string, inputs: Inputs): string[];
+  prepare(tree: Tree, inputs: I): Promise<void>;
+  args(root: string, inputs: I): string[];
+  /** What else must hold after the rerun (the scenario's own invariants). */
+  after?(tree: Tree, inputs: I): Promise<string[]>;
 }
-
-async function policyOf(inputs: Inputs) {
-  return parsePolicy(await fs.readFile(inputs.policy, 'utf8'), inputs.policy);
-}
-
-async function promoted(tree: Tree, inputs: Inputs, which: number[]): Promise<void> {
-  for (const i of which) {
-    await stage(tree, inputs.sif(i));
-    await promote(tree, sifName(i), { to: 'all', compat: false });
-  }
-}
-
-/** A process that has ended, for leftovers "of a dead process". */
-function deadPid(): number {
-  return Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
-}
-
-export const SCENARIOS: Scenario[] = [
-  {
-    name: 'stage',
-    prepare: (tree, inputs) => promoted(tree, inputs, [1]),
-    args: (root, inputs) => ['stage', inputs.sif(2), '--archive', inputs.archive, '--untested', '--root', root],
-  },
-  {
-    name: 'promote',
-    prepare: async (tree, inputs) => {
-      await promoted(tree, inputs, [1]);
-      await stage(tree, inputs.sif(2));
-    },
-    args: (root) => ['promote', sifName(2), '--to', 'all', '--root', root],
-  },
-  {
-    name: 'retire --apply',
-    easyconfigs: true,
-    prepare: (tree, inputs) => promoted(tree, inputs, [1, 2, 3]),
-    args: (root, inputs) => [
-      'retire',
-      '--apply',
-      '--policy',
-      inputs.policy,
-      '--easyconfigs',
-      inputs.easyconfigs,
-      '--root',
-      root,
-    ],
-  },
-  {
-    name: 'restore',
-    prepare: async (tree, inputs) => {
-      await promoted(tree, inputs, [1, 2, 3]);
-      await retire(tree, { policy: await policyOf(inputs), apply: true });
-    },
-    args: (root) => ['restore', hash(2), '--dir', 'easybuild-sif-images', '--root', root],
-  },
-  {
-    name: 'retire --purge',
-    prepare: async (tree, inputs) => {
-      await promoted(tree, inputs, [1, 2, 3]);
-      await retire(tree, { policy: await policyOf(inputs), apply: true });
-    },
-    args: (root, inputs) => ['retire', '--purge', '--grace-days', '0', '--policy', inputs.policy, '--root', root],
-  },
-  {
-    name: 'verify --repair',
-    prepare: async (tree, inputs) => {
-      await promoted(tree, inputs, [1, 2]);
-      // What killed commands leave: a temp file and a lock of a dead process, a record with no file, an unreadable image.
-      const pid = deadPid();
-      await fs.writeFile(
-        path.join(tree.tested, `.${sifName(3)}${TEMP_MARKER}${hostTag()}-${pid}-0123abcd`),
-        'half a copy',
-      );
-      await fs.mkdir(tree.lock);
-      await fs.writeFile(
-        path.join(tree.lock, 'owner.json'),
-        JSON.stringify({
-          host: os.hostname(),
-          pid,
-          user: 'x',
-          command: 'x',
-          since: '',
-          token: 't',
-        }),
-      );
-      const orphan: LedgerEntry = {
-        name: sifName(3),
-        sha256: '0'.repeat(64),
-        size: 1,
-        stem: STEM,
-        dockerhash: hash(3),
-        params: {},
-        labels: {},
-        stagedAt: '2026-03-01T00:00:00Z',
-        stagedBy: 'test',
-        hashed: {},
-      };
-      await writeLedger(tree, orphan);
-      await fs.chmod(path.join(tree.tested, sifName(1)), 0o600);
-    },
-    args: (root) => ['verify', '--repair', '--root', root],
-  },
-];
 
 export type KillSignal = 'SIGKILL' | 'SIGINT';
 
@@ -220,12 +85,13 @@ export async function runHooked(
   logFile: string,
   at?: number,
   signal: KillSignal = 'SIGKILL',
+  under = root,
 ): Promise<Run & { writes: string[] }> {
   await fs.rm(logFile, { force: true });
   const r = await run(
     args,
     {
-      SIFKIT_KILLHOOK_UNDER: root,
+      SIFKIT_KILLHOOK_UNDER: under,
       SIFKIT_KILLHOOK_LOG: logFile,
       ...(at ? { SIFKIT_KILLHOOK_AT: String(at), SIFKIT_KILLHOOK_SIGNAL: signal } : {}),
     },
@@ -234,11 +100,16 @@ export async function runHooked(
   const writes = (await fs.readFile(logFile, 'utf8').catch(() => ''))
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.replace(root, 'ROOT').replace(/\.sifkit-tmp-[^/ ]+/g, '.sifkit-tmp-…'));
+    .map((l) =>
+      l
+        .replace(root, 'ROOT')
+        .replace(under, 'CASE')
+        .replace(/\.sifkit-tmp-[^/ ]+/g, '.sifkit-tmp-…'),
+    );
   return { ...r, writes };
 }
 
-export async function prepareCase(dir: string, sc: Scenario, inputs: Inputs): Promise<Tree> {
+export async function prepareCase<I>(dir: string, sc: Scenario<I>, inputs: I): Promise<Tree> {
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const { tree } = await initTree(path.join(dir, 'root'));
@@ -246,22 +117,32 @@ export async function prepareCase(dir: string, sc: Scenario, inputs: Inputs): Pr
   return tree;
 }
 
-const TIME_KEYS = new Set(['stagedAt', 'retiredAt', 'since']);
+/** Times and durations: a kill and a rerun may not keep them (a test run's are its own). */
+const TIME_KEYS = new Set(['stagedAt', 'retiredAt', 'since', 'started', 'finished', 'durationMs']);
 
-/** A JSON file with its times and stat keys left out (a kill and a rerun may not keep them), but every key kept. */
-function timeless(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(timeless);
+/**
+ * A JSON file with its times and stat keys left out, but every key kept.
+ * `alike`: entries of a list that are alike once their times are left out
+ * count once (the records a command adds each time it runs).
+ */
+function timeless(v: unknown, alike = false): unknown {
+  if (Array.isArray(v)) {
+    const out = v.map((x) => timeless(x, alike));
+    return alike ? [...new Map(out.map((x) => [JSON.stringify(x), x])).values()] : out;
+  }
   if (v && typeof v === 'object')
     return Object.fromEntries(
       Object.entries(v)
+        // Keys in one order: a record read back and written again may hold them in its schema's.
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .filter(([k]) => !TIME_KEYS.has(k))
-        .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x)]),
+        .map(([k, x]) => [k, k === 'hashed' || k === 'stat' ? Object.keys(x as object).sort() : timeless(x, alike)]),
     );
   return v;
 }
 
 /** The tree, file for file: type, mode, links per inode, content (JSON without times), link text. Not the audit log. */
-export async function snapshot(root: string): Promise<Record<string, string>> {
+export async function snapshot(root: string, alike = false): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (rel: string): Promise<void> => {
     for (const name of (await fs.readdir(path.join(root, rel))).sort()) {
@@ -278,7 +159,7 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
         const body = await fs.readFile(abs);
         out[r] = `file ${mode} x${st.nlink} ${
           name.endsWith('.json')
-            ? JSON.stringify(timeless(JSON.parse(body.toString('utf8'))))
+            ? JSON.stringify(timeless(JSON.parse(body.toString('utf8')), alike))
             : createHash('sha256').update(body).digest('hex')
         }`;
       }
@@ -362,6 +243,8 @@ export async function disagreements(
     out.push('a lock.break is left that verify does not name');
   if (sig === 'SIGINT') {
     if (killed.code !== 130) out.push(`Ctrl-C: exit ${killed.code} (signal ${killed.signal}), not 130`);
+    const errors = killed.stderr.split('\n').filter((l) => l.startsWith('sifkit: error:'));
+    if (errors.length !== 1) out.push(`Ctrl-C: ${errors.length} error lines, not one: ${errors.join(' | ')}`);
     const left = (await temps(tree.root)).filter((t) => !before.includes(t));
     if (left.length) out.push(`Ctrl-C left temp files: ${left.join(', ')}`);
     if (lock) out.push('Ctrl-C left the lock behind');
@@ -370,16 +253,106 @@ export async function disagreements(
 }
 
 /** After the rerun: what differs from the uninterrupted run's tree, and what status and verify still find. */
-export async function endStateProblems(tree: Tree, reference: Record<string, string>): Promise<string[]> {
+export async function endStateProblems(
+  tree: Tree,
+  reference: Record<string, string>,
+  alike = false,
+): Promise<string[]> {
   const out: string[] = [];
   const problems = await verifyTree(tree);
   for (const p of problems) out.push(`verify after the rerun: ${p.kind} ${p.path}`);
   for (const img of (await treeStatus(tree)).images)
     if (img.checksum !== 'ok-cached') out.push(`status after the rerun: ${img.name} ${img.checksum}`);
-  const now = await snapshot(tree.root);
+  const now = await snapshot(tree.root, alike);
   for (const k of new Set([...Object.keys(now), ...Object.keys(reference)]))
     if (now[k] !== reference[k]) out.push(`${k}: ${now[k] ?? 'absent'}, uninterrupted: ${reference[k] ?? 'absent'}`);
   return out;
 }
 
 export { run as runCliPlain };
+
+const SIGNALS: KillSignal[] = ['SIGKILL', 'SIGINT'];
+
+/** The seed and the points per command and signal (`all`: every write; SIGINT gets at least 2), from the environment. */
+export const SWEEP = {
+  seed: Number(process.env.SIFKIT_KILLPOINTS_SEED ?? '6060'),
+  per: process.env.SIFKIT_KILLPOINTS ?? '1',
+};
+
+/**
+ * The points to stop at, of the uninterrupted run's writes (1-based): all
+ * of them, or `per` drawn by the seed among the command's own (the lock's
+ * are alike for every command, and test/integration/lock.test.ts has them).
+ */
+function points(writes: string[], rnd: () => number, per: string): number[] {
+  const all = writes.map((_, i) => i + 1);
+  if (per === 'all') return all;
+  const own = all.filter((n) => !/ ROOT\/\.sifkit\/\.?lock/.test(writes[n - 1]));
+  const picked = new Set<number>();
+  while (picked.size < Math.min(Number(per), own.length)) picked.add(own[Math.floor(rnd() * own.length)]);
+  return [...picked].sort((a, b) => a - b);
+}
+
+/**
+ * One scenario's sweep: the uninterrupted run (its writes are the points,
+ * its tree the end state), then for each signal and each point a fresh
+ * case stopped there, judged, run again (and repaired where verify names
+ * something) and compared with the uninterrupted run's tree.
+ */
+export async function sweep<I>(
+  sc: Scenario<I>,
+  inputs: I,
+  work: string,
+  { seed, per } = SWEEP,
+): Promise<{ swept: number; writes: number; failures: string[] }> {
+  const dir = (s: string) => path.join(work, `${sc.name.replace(/\W+/g, '-')}-${s}`);
+  // The uninterrupted run: its writes are the points, its tree the end state.
+  const refTree = await prepareCase(dir('reference'), sc, inputs);
+  const under = sc.under ?? ((root: string) => root);
+  const ref = await runHooked(
+    sc.args(refTree.root, inputs),
+    refTree.root,
+    path.join(dir('reference'), 'log'),
+    undefined,
+    undefined,
+    under(refTree.root),
+  );
+  if (ref.code !== 0) throw new Error(`${sc.name}: the uninterrupted run exit ${ref.code}: ${ref.stderr}`);
+  const reference = await snapshot(refTree.root, sc.appends);
+  // A checkout the command changes (EasyConfigs archived) must end as the uninterrupted run left it, too.
+  const checkout = (root: string) => (sc.under ? sc.easyconfigs?.(root, inputs) : undefined);
+  const refCheckout = checkout(refTree.root) && (await snapshot(checkout(refTree.root)!));
+  const rnd = seeded(seed + sc.name.length);
+  const failures: string[] = [];
+  let swept = 0;
+  for (const sig of SIGNALS) {
+    // Ctrl-C is where a handler runs (cleanup, the exit code, the one error line): a few points, not one.
+    const n = per === 'all' || sig === 'SIGKILL' ? per : String(Math.max(2, Number(per)));
+    for (const at of points(ref.writes, rnd, n)) {
+      swept++;
+      const where = `seed ${seed}: ${sc.name}, ${sig} before write ${at}/${ref.writes.length} (${ref.writes[at - 1]})`;
+      const tree = await prepareCase(dir(`${sig}-${at}`), sc, inputs);
+      const args = sc.args(tree.root, inputs);
+      const before = await temps(tree.root);
+      const killed = await runHooked(args, tree.root, path.join(dir(`${sig}-${at}`), 'log'), at, sig, under(tree.root));
+      for (const d of await disagreements(tree, sig, killed, before, sc.easyconfigs?.(tree.root, inputs)))
+        failures.push(`${where}: ${d}`);
+      const again = await run(args);
+      if (again.code !== 0) failures.push(`${where}: the rerun exit ${again.code}: ${again.stderr.trim()}`);
+      // What a stop leaves that the rerun does not take back (its temp files, a stale stat) is verify --repair's.
+      if ((await verifyTree(tree)).length) {
+        const repaired = await run(['verify', '--repair', '--root', tree.root]);
+        if (repaired.code !== 0)
+          failures.push(`${where}: verify --repair exit ${repaired.code}: ${repaired.stderr.trim()}`);
+      }
+      for (const d of await endStateProblems(tree, reference, sc.appends))
+        failures.push(`${where}: after the rerun: ${d}`);
+      const c = checkout(tree.root);
+      if (c && JSON.stringify(await snapshot(c)) !== JSON.stringify(refCheckout))
+        failures.push(`${where}: after the rerun: the EasyConfig checkout differs from the uninterrupted run's`);
+      for (const d of (await sc.after?.(tree, inputs)) ?? []) failures.push(`${where}: after the rerun: ${d}`);
+      await fs.rm(dir(`${sig}-${at}`), { recursive: true, force: true });
+    }
+  }
+  return { swept, writes: ref.writes.length, failures };
+}

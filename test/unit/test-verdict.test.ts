@@ -1,6 +1,7 @@
 /** Issue 32: what a test run says about its image, and which run speaks for it now. Pure. */
 import { latestPassing, latestRun, passedNow, resultsDirFor, runVerdict, type TestRun } from '../../src/checks/results';
 import { judgeGate } from '../../src/checks/run';
+import { mergeRuns } from '../../src/validate/schemas/results';
 import * as path from 'node:path';
 
 const check = (passed: boolean, value = 5) => ({
@@ -73,5 +74,12 @@ describe('test verdicts', () => {
     expect(resultsDirFor(undefined, '/t')).toBe('/t/.sifkit/test-results');
     expect(resultsDirFor('r', '/t')).toBe(path.resolve('r'));
     expect(resultsDirFor(undefined, undefined)).toBe(path.resolve('.sifkit/test-results'));
+  });
+  it('merges the runs of two records once each, in the order first seen (a run is its start and runner)', () => {
+    const a = run('2026-01-01T00:00:00Z');
+    const b = run('2026-01-02T00:00:00Z');
+    const slurm = run('2026-01-01T00:00:00Z', { runner: 'slurm' });
+    expect(mergeRuns([a], [a, b], undefined, [slurm])).toEqual([a, b, slurm]);
+    expect(mergeRuns(undefined, [])).toEqual([]);
   });
 });

@@ -110,3 +110,15 @@ export function testRuns(raw: readonly unknown[] | undefined): Array<z.infer<typ
     return r.success ? [r.data] : [];
   });
 }
+
+/**
+ * The runs of several records of one image (the ledger's, a results
+ * file's), each once, in the order first seen: a run is its start and its
+ * runner. What a stopped command wrote to one record and not yet to the
+ * other is taken in by the next that writes either.
+ */
+export function mergeRuns<T extends { started: string; runner: string }>(
+  ...lists: Array<readonly T[] | undefined>
+): T[] {
+  return [...new Map(lists.flatMap((l) => l ?? []).map((t) => [JSON.stringify([t.started, t.runner]), t])).values()];
+}
