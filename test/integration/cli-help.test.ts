@@ -3,8 +3,8 @@
  * completion that works in a real bash and through a real TAB in zsh, and tables
  * that are labelled, fit 100 columns and are coloured only on a terminal.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -47,6 +47,36 @@ describe('sifkit help COMMAND', () => {
     expect(r.stderr).toMatch(
       /^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/,
     );
+  });
+});
+
+describe('help, version and a TAB answer that cannot be written', () => {
+  // commander ended the process at once after help or the version, before the write's error arrived: exit 0.
+  const full = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const fd = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, 'pipe'] });
+      closeSync(fd);
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  it.each(['--help', '--version', '-V', 'help', 'help status', 'status --help', 'host snapshot -h'])(
+    'sifkit %s > /dev/full: exit 1 and one line',
+    async (args) => {
+      expect(await full(args.split(' '))).toEqual({
+        code: 1,
+        stderr: 'sifkit: error: cannot write to stdout: no space left on device (ENOSPC)\n',
+      });
+    },
+  );
+  it('a TAB answer > /dev/full: exit 1, and still nothing on the terminal', async () => {
+    expect(await full(['__complete', ''])).toEqual({ code: 1, stderr: '' });
+  });
+  it("help to a reader that went away (| head -1) is the reader's choice: exit 0", () => {
+    const out = execFileSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --help | head -1`]);
+    expect(out.toString()).toBe('Usage: sifkit [options] [command]\n');
   });
 });
 
