@@ -17,7 +17,7 @@ import { readLedger } from '../tree/ledger';
 import { loadTrustPolicy, requireBuildSignature, requireSignedBy, type KeyFile, type TrustedKeys } from '../tree/trust';
 import { EASYBUILD, TESTED, type Tree } from '../tree/root';
 import { LABEL, imageLabels } from '../validate/labels';
-import { checkName, escapeForMessage } from '../validate/names';
+import { escapeForMessage, imageArgName } from '../validate/names';
 import { joinInside } from '../validate/paths';
 
 export interface ImageFacts {
@@ -118,7 +118,7 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
     });
     return p;
   }
-  const name = checkName('sif file', arg.endsWith('.sif') ? arg : `${arg}.sif`, 'image NAME');
+  const name = imageArgName(arg, 'image NAME', ['a path to a SIF (one with a /)']);
   for (const dir of [tree.easybuild, tree.tested]) {
     const p = joinInside(dir, name);
     if (

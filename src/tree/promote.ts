@@ -13,7 +13,8 @@ import { checkFile } from './checksum';
 import { compatGate } from './compat';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './atomic';
-import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
+import { EASYBUILD, SIF_IMAGES, TESTED, inside, type Tree } from './root';
+import { imageArgName } from '../validate/names';
 import { mutate } from './mutate';
 import { linkName, stemLink } from './links';
 import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested } from './trust';
@@ -72,13 +73,13 @@ export interface PromoteRecord {
 
 /** `foo.sif`, `foo` or a path to a staged file → the staged name. */
 export function stagedName(arg: string): string {
-  const base = arg.endsWith('.sif') ? arg : `${arg}.sif`;
+  const forms = [`a path to it in ${TESTED}/`];
   if (arg.includes('/')) {
     const dir = path.basename(path.dirname(path.resolve(arg)));
     if (dir !== TESTED) throw new InputError('bad-name', `${arg} is not in ${TESTED}/; give the image's name`);
-    return checkName(path.basename(base));
+    return imageArgName(path.basename(arg), 'image NAME', forms);
   }
-  return checkName(base);
+  return imageArgName(arg, 'image NAME', forms);
 }
 
 /** Which of two images is newer: image creation time, then staging time. */

@@ -58,7 +58,7 @@ describe('help, version and a TAB answer that cannot be written', () => {
       const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, 'pipe'] });
       closeSync(fd);
       let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
+      child.stderr?.on('data', (d) => (stderr += d));
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stderr }));
     });
