@@ -4,6 +4,7 @@
  * easybuild-sif-images/ (the file: a hard link, or a copy across file
  * systems). The checksum is verified first; a mismatch changes nothing.
  */
+import { commandLine } from '../emit/bash';
 import { promises as fs } from 'node:fs';
 import { mkdirShared } from '../util/files';
 import * as path from 'node:path';
@@ -103,7 +104,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     ))
   )
     throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
-      hint: 'sifkit status lists what is there',
+      hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists what is there`,
     });
   const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
@@ -112,13 +113,14 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     const state = await checkFile(tree, entry, rel, false, opts.signal);
     if (state === 'missing')
       throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
-        hint: 'sifkit status lists what is there',
+        hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists what is there`,
       });
     if (state === 'unrecorded')
       throw new RefusedError(
         'no-checksum',
         `${rel} has no recorded checksum; not promoting an image nobody vouched for`,
-        { hint: 'stage it with sifkit stage' },
+        // A file put there by hand: staging it (from where it is) records its checksum.
+        { hint: `stage it: ${commandLine(['sifkit', 'stage', path.join(tree.tested, name), '--root', tree.root])}` },
       );
     if (state === 'mismatch')
       throw new RefusedError(

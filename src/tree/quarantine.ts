@@ -3,7 +3,7 @@
  * grace period and a successful backup, and `restore`. Each step is one
  * rename or one unlink, so running it again finishes an interrupted one.
  */
-import { fillShell } from '../emit/bash';
+import { commandLine, fillShell } from '../emit/bash';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -243,7 +243,7 @@ export async function restore(
         'not-quarantined',
         byHash ? `no image with dockerhash ${name} is in ${where}` : `${name} is not in ${where}`,
         {
-          hint: 'sifkit status lists the images in the tree; retired ones are under .sifkit/quarantine/',
+          hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists the images in the tree; retired ones are under ${path.relative(tree.root, tree.quarantine)}/`,
         },
       );
     }

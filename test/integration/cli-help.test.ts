@@ -324,7 +324,29 @@ describe('an empty tree, as a newcomer first meets it', () => {
     const report = await runCli(['report', '--root', root, '--out', path.join(dir, 'report')]);
     expect(report.code).toBe(2);
     expect(report.stderr).toBe(
-      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: run sifkit test first\n`,
+      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: test an image first (sifkit help test shows how); its runs go to ${root}/.sifkit/test-results and, with --root ${root}, to the tree's ledger\n`,
     );
+  });
+  it('a hint that names a command gives it with the real arguments: pasted into a shell, it runs', async () => {
+    const root = path.join(dir, 't');
+    const name = 'lumi-x-1-dockerhash-0123456789ab.sif';
+    const hints: string[] = [];
+    for (const args of [
+      ['restore', name, '--root', root],
+      ['promote', name, '--to', 'sif-images', '--root', root],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      const hint = /^sifkit: hint: (.*)$/m.exec(r.stderr)![1];
+      hints.push(hint);
+      const command = /^(sifkit status .*?) lists/.exec(hint)![1];
+      // The command as the user would paste it: through a shell, sifkit being the built CLI.
+      const pasted = execFileSync('bash', ['-c', `sifkit() { "${process.execPath}" "${CLI}" "$@"; }; ${command}`]);
+      expect(pasted.toString()).toBe(`no images in ${root}\n`);
+    }
+    expect(hints).toEqual([
+      `sifkit status --root ${root} lists the images in the tree; retired ones are under .sifkit/quarantine/`,
+      `sifkit status --root ${root} lists what is there`,
+    ]);
   });
 });
