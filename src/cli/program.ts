@@ -15,7 +15,7 @@ import { registerCompletion } from './completion';
 import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine, reportError } from './run';
-import { guardOutput } from './stdio';
+import { failClosedStdout, guardOutput } from './stdio';
 import { commandPath, refuseRepeatedFlags, usageLine, wantsJson } from './usage';
 import { InputError, sifkitVersion } from '../index';
 
@@ -86,6 +86,7 @@ function refuseEmptyOptions(command: Command): void {
 
 /** Runs sifkit's command line (every command but the TAB's question, which main.ts answers). */
 export function runProgram(argv: string[]): void {
+  failClosedStdout();
   guardOutput();
   buildProgram()
     .parseAsync(argv)

@@ -3,7 +3,7 @@
  * completion that works in a real bash and through a real TAB in zsh, and tables
  * that are labelled, fit 100 columns and are coloured only on a terminal.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +77,35 @@ describe('help, version and a TAB answer that cannot be written', () => {
   it("help to a reader that went away (| head -1) is the reader's choice: exit 0", () => {
     const out = execFileSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --help | head -1`]);
     expect(out.toString()).toBe('Usage: sifkit [options] [command]\n');
+  });
+});
+
+describe('a stdout the caller closed (>&-), through the sifkit command', () => {
+  // Node reopens a closed fd 1 on /dev/null before any JavaScript runs: the launcher tells it apart.
+  const BIN = path.join(__dirname, '..', '..', 'bin', 'sifkit');
+  const sh = (line: string) => spawnSync('bash', ['-c', line], { encoding: 'utf8' });
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-closed-'));
+    execFileSync(BIN, ['init', path.join(dir, 't')]);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+  const LOST =
+    'sifkit: error: cannot write to stdout: it was closed when sifkit started (>&-); to discard the output, send it to /dev/null';
+
+  it.each(['--help', '--version', 'status --root T'])('sifkit %s >&-: exit 1 and one line', (args) => {
+    const r = sh(`"${BIN}" ${args.replace('T', path.join(dir, 't'))} >&-`);
+    expect({ code: r.status, lost: r.stderr.split('\n').filter((l) => l.startsWith('sifkit: error')) }).toEqual({
+      code: 1,
+      lost: [LOST],
+    });
+  });
+  it('an error of its own keeps its exit code; /dev/null and a caller that discards stdout are exit 0', () => {
+    expect(sh(`"${BIN}" status --root ${dir}/none >&-`).status).toBe(2);
+    expect(sh(`"${BIN}" status --root ${dir}/t >/dev/null`).status).toBe(0);
+    // Python's subprocess.DEVNULL opens /dev/null read-write, as node's reopen does: not a closed stdout.
+    const py = `import subprocess, sys; sys.exit(subprocess.run([sys.argv[1], 'status', '--root', sys.argv[2]], stdout=subprocess.DEVNULL).returncode)`;
+    expect(spawnSync('python3', ['-c', py, BIN, `${dir}/t`]).status).toBe(0);
   });
 });
 
