@@ -92,7 +92,7 @@ export function registerTest(program: Command): void {
         const verdict = runVerdict(o.run);
         if (verdict === 'failed') return ExitCode.failed;
         if (verdict === 'refused') {
-          const e = gateError(o.run);
+          const e = gateError(o.run, path.dirname(o.resultsFile));
           // With --json the document above is the one on stdout; the refusal is its ok: false, and a line on stderr.
           if (!io.json) throw e;
           io.stderr(`sifkit: error: ${errorLine(e).message}\n`);

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
+import { commandLine } from '../emit/bash';
 import { loadRecipeByName } from '../recipe/load';
 import { sifFileName, variantNames, ymd } from '../recipe/names';
 import { checkParamLabels } from '../recipe/params';
@@ -74,7 +75,8 @@ async function signingFacts(
     signed.push(
       ...(await requireSignedBy(given, sifPath, what, {
         requirement: 'a signature by a key given (--key, --cert or --keyring) is required',
-        hint: 'name the public key of the build key that signed it, or sign it (sifkit sign)',
+        // KEY is the user's own private key: the one word sifkit cannot fill in.
+        hint: `name the public key of the build key that signed it, or sign it: ${commandLine(['sifkit', 'sign', sifPath, '--key'])} KEY`,
       })),
     );
   const byFingerprint = new Map(signed.map((k) => [k.fingerprint, k]));
