@@ -162,7 +162,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     if (wantFile && !ebPresent) {
       await mkdirShared(tree.easybuild);
       // Across file systems it is a copy: room for it is checked before it starts.
-      if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size);
+      if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size, tree.root);
     }
     if (wantLink) await mkdirShared(tree.sifImages);
     if (wantFile) {

@@ -128,7 +128,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
     const existing = await readLedger(tree, facts.name);
     // Room for the copies is checked before the first byte is written (a hard link needs none).
     const sources = [path.resolve(file), ...(opts.archive ? [path.resolve(opts.archive)] : [])];
-    await ensureSpace(tree.tested, await bytesToCopy(sources, tree.tested, opts.link ?? false));
+    await ensureSpace(tree.tested, await bytesToCopy(sources, tree.tested, opts.link ?? false), tree.root);
     const place = { link: opts.link ?? false, signal: opts.signal };
     const copied = await placeTemp(path.resolve(file), target, place);
     try {
