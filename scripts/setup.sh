@@ -89,13 +89,13 @@ on_path() {
   bin=${SIFKIT_BIN_DIR:-$(npm prefix -g)/bin}
   found=$(command -v sifkit || true)
   if [ -n "$found" ]; then
-    grep -qF "$here/dist/src/cli/main.js" "$found" 2>/dev/null && return 0
-    say "sifkit on PATH is $found, not this checkout's; to run this one: node $here/dist/src/cli/main.js"
+    grep -qF -e "$here/bin/sifkit" -e "$here/dist/src/cli/main.js" "$found" 2>/dev/null && return 0
+    say "sifkit on PATH is $found, not this checkout's; to run this one: $here/bin/sifkit"
     return 0
   fi
-  if ! { mkdir -p "$bin" && printf '#!/bin/sh\n# sifkit from %s (written by scripts/setup.sh)\nexec node "%s/dist/src/cli/main.js" "$@"\n' "$here" "$here" >"$bin/sifkit.tmp" && chmod 755 "$bin/sifkit.tmp" && mv "$bin/sifkit.tmp" "$bin/sifkit"; } 2>/dev/null; then
+  if ! { mkdir -p "$bin" && printf '#!/bin/sh\n# sifkit from %s (written by scripts/setup.sh)\nexec sh "%s/bin/sifkit" "$@"\n' "$here" "$here" >"$bin/sifkit.tmp" && chmod 755 "$bin/sifkit.tmp" && mv "$bin/sifkit.tmp" "$bin/sifkit"; } 2>/dev/null; then
     rm -f "$bin/sifkit.tmp"
-    say "cannot write $bin/sifkit; run sifkit as: node $here/dist/src/cli/main.js (or set SIFKIT_BIN_DIR to a directory on PATH)"
+    say "cannot write $bin/sifkit; run sifkit as: $here/bin/sifkit (or set SIFKIT_BIN_DIR to a directory on PATH)"
     return 0
   fi
   case ":$PATH:" in

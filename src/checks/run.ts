@@ -7,6 +7,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError, OperationError, RefusedError, type SifkitError } from '../errors';
+import { commandLine } from '../emit/bash';
 import { connectEngine } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { loadRecipe, loadRecipeByName } from '../recipe/load';
@@ -254,7 +255,7 @@ export function testRun(input: RunInput): TestRun {
  */
 export function runFailure(run: TestRun, where: { resultsFile: string; jobDir?: string }): SifkitError | undefined {
   const verdict = runVerdict(run);
-  if (verdict === 'refused') return gateError(run);
+  if (verdict === 'refused') return gateError(run, path.dirname(where.resultsFile));
   if (verdict !== 'failed') return undefined;
   const failed = run.checks.filter((c) => !c.passed);
   return new OperationError(
@@ -265,14 +266,14 @@ export function runFailure(run: TestRun, where: { resultsFile: string; jobDir?: 
 }
 
 /** The refusal of a run the gate refused, naming its worst figure. */
-export function gateError(run: TestRun): RefusedError {
+export function gateError(run: TestRun, resultsDir: string): RefusedError {
   const g = run.gate!;
   const worst = worstRegression(g.regressions)!;
   return new RefusedError(
     'regression',
     `${runGateSummary(g)}: worst ${describeRegression(worst)}; the run is recorded as refused`,
     {
-      hint: 'sifkit report shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it',
+      hint: `${commandLine(['sifkit', 'report', '--results-dir', resultsDir])} shows the figures; a new test run, or one with --tolerance FRACTION or --no-gate, moves past it`,
     },
   );
 }

@@ -1,7 +1,8 @@
 /** What `sifkit test TARGET` names: an image in the engine, or a SIF file. */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { InputError } from '../errors';
+import { InputError, isSifkitError } from '../errors';
+import { escapeForMessage } from '../validate/names';
 import { connectEngine, inspectImageRef } from '../engine/client';
 import type { ImageEngine } from '../engine/engine';
 import { dockerhashOf, sifFileName } from '../recipe/names';
@@ -67,7 +68,14 @@ export async function resolveTarget(text: string, signal?: AbortSignal, engine?:
     };
   }
   const docker = engine ?? (await connectEngine(signal));
-  const info = await inspectImageRef(docker, ref);
+  const info = await inspectImageRef(docker, ref).catch((e: unknown) => {
+    // The argument takes two forms: the refusal names the other one too.
+    if (isSifkitError(e) && e.code === 'no-image')
+      throw new InputError('no-image', `${e.message}, and ${escapeForMessage(text)} is not a .sif file`, {
+        hint: 'a test target is an image in the engine (tag or ID) or a path to a .sif file',
+      });
+    throw e;
+  });
   const l = imageLabels(info.labels, `image ${ref}`, { dockerhash: dockerhashOf(info.id) });
   return {
     name: sifFileName(l.stem, l.dockerhash),

@@ -58,5 +58,9 @@ export async function answerCompletion(words: string[]): Promise<void> {
   const lines = await commandTree()
     .then((tree) => complete(tree, words, diskSources))
     .catch(() => [] as string[]);
+  // Unwritable output (a full disk) is exit 1, still without a word on the terminal; a closed pipe is the shell's choice.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') process.exitCode = 1;
+  });
   process.stdout.write(lines.map((l) => `${l}\n`).join(''));
 }

@@ -46,6 +46,7 @@ export function registerFetch(program: Command): void {
         const cache = flags.cache ? path.resolve(flags.cache) : defaultSourceCache();
         const got = await fetchSources(wanted, {
           cache,
+          recipeDir: recipe.dir,
           jobs,
           signal: io.signal,
           onProgress: (line) => io.stderr(`sifkit: fetch: ${line}\n`),

@@ -1,5 +1,5 @@
 /** The sifkit program: every command registered on one commander tree. */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerBuild } from './build';
 import { registerConvert } from './convert';
 import { registerRetire, registerTree } from './tree';
@@ -15,7 +15,7 @@ import { registerCompletion } from './completion';
 import { registerCompat } from './compat';
 import { addExamples, registerHelp } from './help';
 import { errorLine, reportError } from './run';
-import { guardOutput } from './stdio';
+import { failClosedStdout, guardOutput } from './stdio';
 import { commandPath, refuseRepeatedFlags, usageLine, wantsJson } from './usage';
 import { InputError, sifkitVersion } from '../index';
 
@@ -34,7 +34,9 @@ export function buildProgram(): Command {
     })
     // Bad usage is reported as every other error (reportError), and exits 2 as every other bad input does.
     .exitOverride((err) => {
-      if (err.exitCode === 0) process.exit(0);
+      // --help and --version: no process.exit here, which would end before the write's error
+      // (a full disk) arrives; runProgram lets the process end once stdout is written.
+      if (err.exitCode === 0) throw err;
       const args = process.argv.slice(2);
       reportError(usageLine(err, commandPath(program, args)), wantsJson(args), stdio);
       process.exit(2);
@@ -84,10 +86,12 @@ function refuseEmptyOptions(command: Command): void {
 
 /** Runs sifkit's command line (every command but the TAB's question, which main.ts answers). */
 export function runProgram(argv: string[]): void {
+  failClosedStdout();
   guardOutput();
   buildProgram()
     .parseAsync(argv)
     .catch((e) => {
+      if (e instanceof CommanderError && e.exitCode === 0) return;
       // Commands report their own errors (runCommand); this is what escapes before one runs (a refused flag).
       const line = errorLine(e);
       reportError(line, wantsJson(argv.slice(2)), stdio);

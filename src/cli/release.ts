@@ -346,6 +346,7 @@ function slurmExecute(def: PipelineDef, flags: RunFlags, outDir: string, results
       sifkit,
       outDir,
       resultsDir,
+      command: process.argv.slice(2),
     });
 }
 

@@ -12,6 +12,29 @@
  */
 import { ExitCode, fromSystemError } from '../index';
 
+/**
+ * A stdout the caller closed (`sifkit status >&-`), which the launcher
+ * (bin/sifkit) saw before node reopened it on /dev/null: the first write
+ * fails, as a C program's write meets EBADF, and guardOutput tells it. A
+ * command that prints nothing on stdout is not failed by it.
+ */
+export function failClosedStdout(stdout: NodeJS.WriteStream = process.stdout, env = process.env): void {
+  if (env.SIFKIT_STDOUT_CLOSED !== '1') return;
+  // Not for the commands sifkit runs: their stdout is their own.
+  delete env.SIFKIT_STDOUT_CLOSED;
+  const closed = Object.assign(
+    new Error('it was closed when sifkit started (>&-); to discard the output, send it to /dev/null'),
+    {
+      code: 'EBADF',
+      closedAtStart: true,
+    },
+  );
+  stdout.write = (() => {
+    stdout.destroy(closed);
+    return false;
+  }) as typeof stdout.write;
+}
+
 export function guardOutput(
   streams: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream } = process,
   proc: Pick<NodeJS.Process, 'on' | 'exitCode'> = process,
@@ -19,7 +42,10 @@ export function guardOutput(
   let lost: string | undefined;
   const onError = (which: 'stdout' | 'stderr') => (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || lost) return;
-    lost = `cannot write to ${which}: ${fromSystemError(e)?.message.replace(/^cannot \S+: /, '') ?? e.message}`;
+    const why = (e as { closedAtStart?: boolean }).closedAtStart
+      ? e.message
+      : (fromSystemError(e)?.message.replace(/^cannot \S+: /, '') ?? e.message);
+    lost = `cannot write to ${which}: ${why}`;
     // stderr may be the stream that failed; the exit code says it either way.
     if (which === 'stdout') streams.stderr.write(`sifkit: error: ${lost}\n`);
   };

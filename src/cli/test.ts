@@ -6,6 +6,7 @@ import { errorLine, runCommand } from './run';
 import { addStageFlags, testSettings, type TestFlags } from './stage-flags';
 import {
   DEFAULT_RESULTS_DIR,
+  commandLine,
   ExitCode,
   gateError,
   gateSummary,
@@ -91,7 +92,7 @@ export function registerTest(program: Command): void {
         const verdict = runVerdict(o.run);
         if (verdict === 'failed') return ExitCode.failed;
         if (verdict === 'refused') {
-          const e = gateError(o.run);
+          const e = gateError(o.run, path.dirname(o.resultsFile));
           // With --json the document above is the one on stdout; the refusal is its ok: false, and a line on stderr.
           if (!io.json) throw e;
           io.stderr(`sifkit: error: ${errorLine(e).message}\n`);
@@ -123,7 +124,10 @@ export function registerTest(program: Command): void {
           throw new InputError(
             'no-results',
             `no test results in ${resultsDir}${tree ? ` nor in the tree's ledger (${tree.root})` : ''}`,
-            { hint: 'run sifkit test first' },
+            // The image is the user's to name: the hint gives the command that says how, and where runs go.
+            {
+              hint: `test an image first (${commandLine(['sifkit', 'help', 'test'])} shows how); its runs go to ${resultsDir}${tree ? ` and, with --root ${tree.root}, to the tree's ledger` : ''}`,
+            },
           );
         const out = path.resolve(flags.out);
         await fs.mkdir(out, { recursive: true });

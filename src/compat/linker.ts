@@ -133,7 +133,14 @@ export function resolveAll(
      */
     const fits = (p: string): Found | undefined => {
       const f = elfAt(p);
-      if (f) return f.entry.elf!.bits === obj.bits && f.entry.elf!.machine === obj.machine ? { path: p } : undefined;
+      if (f) {
+        const e = f.entry.elf!;
+        if (e.bits !== obj.bits || e.machine !== obj.machine) return undefined;
+        // Of the right class and machine, only a shared object loads: an object file or a core dump ("only
+        // ET_DYN and ET_EXEC can be loaded", open_verify) and an executable ("cannot dynamically load
+        // executable", _dl_map_object_from_fd) end the search with an error, as a wrong file does.
+        return e.type === 'dyn' ? { path: p } : { stop: f.path, stopFrom: f.entry.origin };
+      }
       const r = realOf(p);
       const e = r ? view.get(r) : undefined;
       return e?.kind === 'file' ? { stop: r!, stopFrom: e.origin } : undefined;
@@ -194,9 +201,22 @@ export function resolveAll(
       .sort();
   // An object's version checks depend only on the providers it got: done once per set of providers.
   const versionBreaks = new Map<string, Array<Omit<Break, 'roots' | 'neededBy'>>>();
-  for (const root of roots) {
+  // ld.so starts from a program: a library is loaded by one, and searched with the DT_RPATH of each object
+  // that loaded it. So the programs go first, and a library one of them loads is checked only as loaded
+  // there; on its own (a private library relying on its program's RPATH) it would break where it never runs.
+  // A library no program of the image loads (a plugin, a Python module) is still checked on its own.
+  const isProgram = (p: string) => {
+    const e = elfAt(p)?.entry.elf;
+    return e !== undefined && (e.type === 'exec' || e.interp !== undefined);
+  };
+  const ordered = [...roots.filter(isProgram), ...roots.filter((r) => !isProgram(r))];
+  const reached = new Set<string>();
+  let checked = 0;
+  for (const root of ordered) {
     const exe = elfAt(root);
     if (!exe) continue;
+    if (!isProgram(root) && reached.has(exe.path)) continue;
+    checked++;
     const queue: Array<{ loadedAs: string; real: string; entry: ViewEntry; loaders: Loader[] }> = [
       { loadedAs: root, real: exe.path, entry: exe.entry, loaders: [] },
     ];
@@ -240,6 +260,7 @@ export function resolveAll(
       }
       objects.push({ real: o.real, entry: o.entry, providers });
     }
+    for (const p of seen) reached.add(p);
     for (const o of objects) {
       const elf = o.entry.elf!;
       // A version's file that is not a direct dependency is looked up among everything loaded (dl-version.c find_needed).
@@ -284,7 +305,7 @@ export function resolveAll(
   }
   return {
     breaks: [...breaks.values()],
-    roots: roots.length,
+    roots: checked,
     hostLoaded: [...hostLoaded].sort(),
     resolved,
     unversioned: [...unversioned].sort(),

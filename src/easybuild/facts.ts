@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../errors';
+import { commandLine } from '../emit/bash';
 import { loadRecipeByName } from '../recipe/load';
 import { sifFileName, variantNames, ymd } from '../recipe/names';
 import { checkParamLabels } from '../recipe/params';
@@ -17,7 +18,7 @@ import { readLedger } from '../tree/ledger';
 import { loadTrustPolicy, requireBuildSignature, requireSignedBy, type KeyFile, type TrustedKeys } from '../tree/trust';
 import { EASYBUILD, TESTED, type Tree } from '../tree/root';
 import { LABEL, imageLabels } from '../validate/labels';
-import { checkName, escapeForMessage } from '../validate/names';
+import { escapeForMessage, imageArgName } from '../validate/names';
 import { joinInside } from '../validate/paths';
 
 export interface ImageFacts {
@@ -74,7 +75,8 @@ async function signingFacts(
     signed.push(
       ...(await requireSignedBy(given, sifPath, what, {
         requirement: 'a signature by a key given (--key, --cert or --keyring) is required',
-        hint: 'name the public key of the build key that signed it, or sign it (sifkit sign)',
+        // KEY is the user's own private key: the one word sifkit cannot fill in.
+        hint: `name the public key of the build key that signed it, or sign it: ${commandLine(['sifkit', 'sign', sifPath, '--key'])} KEY`,
       })),
     );
   const byFingerprint = new Map(signed.map((k) => [k.fingerprint, k]));
@@ -118,7 +120,7 @@ export async function locateSif(arg: string, tree?: Tree): Promise<string> {
     });
     return p;
   }
-  const name = checkName('sif file', arg.endsWith('.sif') ? arg : `${arg}.sif`, 'image NAME');
+  const name = imageArgName(arg, 'image NAME', ['a path to a SIF (one with a /)']);
   for (const dir of [tree.easybuild, tree.tested]) {
     const p = joinInside(dir, name);
     if (

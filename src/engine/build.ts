@@ -283,6 +283,7 @@ export async function buildVariant(engine: ImageEngine, opts: BuildOptions): Pro
     ? (
         await ensureSources(rendered.sources, {
           cache: opts.sourceCache ?? defaultSourceCache(),
+          recipeDir: opts.recipe.dir,
           offline: opts.offline,
           signal,
           onProgress: opts.onProgress,

@@ -17,6 +17,9 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
 import { sha256Stream } from '../util/files';
+import { escapeForMessage } from '../validate/names';
+import { parseDocument, parseJsonDocument } from '../validate/schema';
+import { archiveManifestSchema, imageConfigSchema, shallowJsonSchema } from '../validate/schemas/docker';
 import { judgeTools, type PathEvent, type ServedTool, type Sighting, type ToolProblem } from './roles';
 
 /** Licensed paths (layer-relative, no leading slash). Whiteouts are not files. */
@@ -121,21 +124,19 @@ export async function servedDigests(dir: string, rels: Iterable<string>): Promis
  * entrypoint, cmd, ...). The history may name the server's port: it is a
  * stable, non-secret build argument.
  */
-export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
-  let doc: Record<string, unknown>;
-  try {
-    doc = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return [];
-  }
+export function scanImageConfig(text: string, needles: ScanNeedles, source = 'image config'): Leak[] {
+  // Any JSON, but JSON: a member that is not (or is nested past reason) is a damaged archive, named.
+  const doc = parseJsonDocument(shallowJsonSchema, text, source, 'bad-archive');
   // The image config, or a legacy per-layer `<id>/json` (it has a container_config too); not manifest.json.
   if (
-    !doc ||
+    doc === null ||
     typeof doc !== 'object' ||
     Array.isArray(doc) ||
-    !['history', 'rootfs', 'config', 'container_config'].some((k) => k in doc)
+    !['history', 'rootfs', 'config', 'container_config'].some((k) => Object.hasOwn(doc, k))
   )
     return [];
+  // The fields sifkit reads elsewhere have their types (validate/schemas/docker.ts); the rest is scanned as it is.
+  if (Object.hasOwn(doc, 'rootfs')) parseDocument(imageConfigSchema, doc, source, 'bad-archive');
   const leaks: Leak[] = [];
   const url = needles.serverPort
     ? new RegExp(`(localhost|127\\.0\\.0\\.1|\\[::1\\]|0\\.0\\.0\\.0):${needles.serverPort}(?!\\d)`)
@@ -154,7 +155,8 @@ export function scanImageConfig(text: string, needles: ScanNeedles): Leak[] {
         visit(v, `${where}.${k}`, inStartConfig);
       }
   };
-  for (const [k, v] of Object.entries(doc)) visit(v, k, k === 'config' || k === 'container_config');
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>))
+    visit(v, k, k === 'config' || k === 'container_config');
   return leaks;
 }
 
@@ -259,8 +261,14 @@ export async function scanImageArchive(
       });
       entry.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (h.name === 'manifest.json') order = layerOrder(text);
-        result.leaks.push(...scanImageConfig(text, needles));
+        // A member that fails its schema ends the scan with its one line (handed to the tar stream, never thrown here).
+        try {
+          if (h.name === 'manifest.json') order = layerOrder(text);
+          result.leaks.push(...scanImageConfig(text, needles, `image member ${escapeForMessage(h.name)}`));
+        } catch (e) {
+          next(e as Error);
+          return;
+        }
         next();
       });
       return;
@@ -295,14 +303,8 @@ export async function scanImageArchive(
 }
 
 /** The layers of the archive's (first) image, bottom first, from `docker save`'s manifest.json. */
-function layerOrder(text: string): string[] | undefined {
-  try {
-    const doc = JSON.parse(text) as Array<{ Layers?: unknown }>;
-    const layers = Array.isArray(doc) ? doc[0]?.Layers : undefined;
-    return Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? (layers as string[]) : undefined;
-  } catch {
-    return undefined;
-  }
+function layerOrder(text: string): string[] {
+  return parseJsonDocument(archiveManifestSchema.min(1), text, 'image member manifest.json', 'bad-archive')[0].Layers;
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
 import { parseYaml } from '../util/yaml';
 import { z } from 'zod';
 import { InputError, errnoCode, isSifkitError } from '../errors';
@@ -97,6 +98,15 @@ export function defaultPipelinesRoot(): string {
   return shippedDir('pipelines', 'SIFKIT_PIPELINES');
 }
 
+/** The pipelines shipped in `root`, by name. */
+async function pipelineNames(root: string): Promise<string[]> {
+  const names = await fs.readdir(root).catch(() => [] as string[]);
+  return names
+    .filter((n) => n.endsWith('.yaml'))
+    .map((n) => n.slice(0, -'.yaml'.length))
+    .sort();
+}
+
 /** Loads `NAME` (from the pipelines directory) or a path to a YAML file. */
 export async function loadPipeline(
   ref: string,
@@ -112,6 +122,9 @@ export async function loadPipeline(
     throw new InputError(
       'unknown-pipeline',
       `no pipeline ${ref} (looked for ${file}: ${errnoCode(e) ?? 'unreadable'})`,
+      {
+        hint: `a pipeline is a name in ${root} (${(await pipelineNames(root)).join(', ') || 'none there'}), or a path to a YAML file`,
+      },
     );
   }
   return parsePipeline(text, path.basename(file), known);

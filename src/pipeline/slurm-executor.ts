@@ -14,6 +14,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
+import { commandLine } from '../emit/bash';
 import { sourceText } from '../convert/convert';
 import { slurmWithOverrides } from '../checks/profile';
 import { saveRun } from '../checks/results';
@@ -56,14 +57,21 @@ export interface SlurmExecution extends SlurmEffects {
   sifkit: string[];
   outDir: string;
   resultsDir: string;
+  /** The command line's words after `sifkit`, for the commands the hints name (resume, start). */
+  command?: string[];
 }
 
-function failedJob(kind: string, j: JobRecord): OperationError {
+/** The command line again with --resume (a hint's command), when it is known. */
+function resumeLine(command: string[] | undefined): string | undefined {
+  return command && commandLine(['sifkit', ...command.filter((a) => a !== '--resume'), '--resume']);
+}
+
+function failedJob(kind: string, j: JobRecord, resume: string | undefined): OperationError {
   return new OperationError(
     'job-failed',
     `${kind} job ${j.id} ended ${j.state}${j.exitCode ? ` (exit ${j.exitCode})` : ''}; log: ${j.log}`,
     {
-      hint: 'fix the cause, then sifkit release --resume with the same flags submits it again, alone',
+      hint: `fix the cause, then ${resume ?? 'the same command with --resume'} submits it again, alone`,
     },
   );
 }
@@ -173,6 +181,8 @@ export async function awaitJobs(
   r: VariantJobs,
   poller: Poller,
   onPhase: (text: string) => void,
+  /** The command that resumes the run, for a failed job's hint. */
+  resume?: string,
 ): Promise<JobRecord & { workdir: string }> {
   let shown = '';
   for (;;) {
@@ -182,9 +192,10 @@ export async function awaitJobs(
       onPhase(now);
       shown = now;
     }
-    if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state)) throw failedJob('convert', r.convert);
+    if (r.convert && isEnded(r.convert.state) && !isDone(r.convert.state))
+      throw failedJob('convert', r.convert, resume);
     if (r.test && isEnded(r.test.state)) {
-      if (!isDone(r.test.state)) throw failedJob('test', r.test);
+      if (!isDone(r.test.state)) throw failedJob('test', r.test, resume);
       return r.test;
     }
     await poller.next();
@@ -269,10 +280,15 @@ function slurmStage(exec: SlurmExecution, run: SlurmRun): Stage {
       const baseline = await findBaseline(run.gate, v.rendered!.names.stem, sifName(v));
       const r = recordFor(ctx, v, run.jobs);
       await submitNeeded(ctx, run.jobs, [r], exec, run.save);
-      const t = await awaitJobs(r, run.poller, (now) => {
-        report.title(now);
-        report.progress(now);
-      });
+      const t = await awaitJobs(
+        r,
+        run.poller,
+        (now) => {
+          report.title(now);
+          report.progress(now);
+        },
+        resumeLine(exec.command),
+      );
       const results = await collectResults(testJob(ctx, r, t.workdir, exec), t.state, exec.clock);
       const stat = await fs.stat(r.sif);
       const test = testRun({
@@ -344,7 +360,9 @@ export async function runOnSlurm(
   const jobs: RunJobs = (await readJobs(stateFile)) ?? { version: 1, recipe: ctx.recipe.name, variants: [] };
   if (exec.resume && !jobs.variants.length)
     throw new InputError('nothing-to-resume', `no Slurm jobs recorded in ${stateFile}`, {
-      hint: 'start with sifkit release --on slurm',
+      hint: exec.command
+        ? `start without --resume: ${commandLine(['sifkit', ...exec.command.filter((a) => a !== '--resume')])}`
+        : 'start the run without --resume',
     });
   const save = () => writeJobs(stateFile, jobs);
 

@@ -3,7 +3,10 @@
  * conversion job array's script, and the run's job record. Pure: the
  * executor (slurm-executor.ts) writes, submits and follows.
  */
+import { z } from 'zod';
 import { InputError } from '../errors';
+import { parseDocument } from '../validate/schema';
+import { sbatchOption, slurmBlockSchema } from '../validate/schemas/checks';
 import { bashWord } from '../emit/bash';
 import { sbatchLine, slurmJobName } from '../emit/sbatch';
 import type { PipelineDef, StageRef } from './definition';
@@ -33,79 +36,22 @@ export const DEFAULT_SLURM: SlurmSettings = {
   test: { sbatch: [] },
 };
 
-const TIME = /^(\d+|(\d+-)?\d{1,2}:\d{2}:\d{2}|\d+:\d{2})$/;
-const MEM = /^\d+[KMGT]?$/;
-// Partition and account names as Slurm prints them; nothing a shell would read.
-const WORD = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-// One sbatch option, long form only, with no shell or line syntax in it.
-const OPTION = /^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=/@+-]+)?$/;
-
-function resources(raw: unknown, where: string, base: JobResources): JobResources {
-  const fail = (m: string): never => {
-    throw new InputError('bad-slurm', `${where}: ${m}`);
-  };
-  if (raw === undefined) return { ...base, sbatch: [...base.sbatch] };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be a mapping');
-  const r = raw as Record<string, unknown>;
-  const out: JobResources = { ...base, sbatch: [...base.sbatch] };
-  for (const [k, v] of Object.entries(r)) {
-    const s = typeof v === 'number' ? String(v) : v;
-    if (k === 'sbatch') {
-      const list = Array.isArray(v) ? v : fail('sbatch must be a list');
-      for (const o of list)
-        if (typeof o !== 'string' || !OPTION.test(o))
-          fail(`sbatch option ${JSON.stringify(o)} is not one --long[=value] option`);
-      out.sbatch.push(...(list as string[]));
-      continue;
-    }
-    if (typeof s !== 'string') fail(`${k} must be a string`);
-    const text = s as string;
-    switch (k) {
-      case 'partition':
-      case 'account':
-        if (!WORD.test(text)) fail(`${k} ${JSON.stringify(text)} is not a Slurm name`);
-        out[k] = text;
-        break;
-      case 'time':
-        if (!TIME.test(text)) fail(`time ${JSON.stringify(text)} is not minutes or [D-]HH:MM:SS`);
-        out.time = text;
-        break;
-      case 'cpus': {
-        const n = Number(text);
-        if (!Number.isInteger(n) || n < 1 || n > 1024)
-          fail(`cpus ${JSON.stringify(text)} is not a whole number from 1 to 1024`);
-        out.cpus = n;
-        break;
-      }
-      case 'mem':
-        if (!MEM.test(text)) fail(`mem ${JSON.stringify(text)} is not a size such as 4G`);
-        out.mem = text;
-        break;
-      default:
-        fail(`unknown key ${k} (known: partition, account, time, cpus, mem, sbatch)`);
-    }
-  }
-  return out;
-}
-
 /**
  * Settings from a pipeline file's `slurm:` block (`convert:` and `test:`,
- * each partition/account/time/cpus/mem/sbatch), then the command line's
- * `--sbatch` options, which every job gets.
+ * each partition/account/time/cpus/mem/sbatch), checked by its one schema
+ * (validate/schemas/checks.ts), then the command line's `--sbatch`
+ * options, which every job gets.
  */
 export function parseSlurmSettings(raw: unknown, source: string, extraSbatch: string[] = []): SlurmSettings {
-  if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw)))
-    throw new InputError('bad-slurm', `${source}: slurm must be a mapping`);
-  const r = (raw ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(r))
-    if (k !== 'convert' && k !== 'test')
-      throw new InputError('bad-slurm', `${source}: slurm.${k} is not a Slurm stage (convert, test)`);
-  const cli = resources({ sbatch: extraSbatch }, '--sbatch', { sbatch: [] }).sbatch;
-  const convert = resources(r.convert, `${source}: slurm.convert`, DEFAULT_SLURM.convert);
-  const test = resources(r.test, `${source}: slurm.test`, DEFAULT_SLURM.test);
-  convert.sbatch.push(...cli);
-  test.sbatch.push(...cli);
-  return { convert, test };
+  const block =
+    parseDocument(z.object({ slurm: slurmBlockSchema.optional() }), { slurm: raw }, source, 'bad-slurm').slurm ?? {};
+  const cli = parseDocument(z.array(sbatchOption), extraSbatch, '--sbatch', 'bad-slurm');
+  const settings = (given: JobResources | Partial<JobResources> | undefined, base: JobResources): JobResources => ({
+    ...base,
+    ...given,
+    sbatch: [...base.sbatch, ...(given?.sbatch ?? []), ...cli],
+  });
+  return { convert: settings(block.convert, DEFAULT_SLURM.convert), test: settings(block.test, DEFAULT_SLURM.test) };
 }
 
 /** sbatch options for a job's resources (partition first, pass-through options last). */

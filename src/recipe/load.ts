@@ -47,7 +47,8 @@ async function readRecipeFile(file: string, ref: string, root: string): Promise<
     if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') {
       const known = await listRecipes(root);
       throw new InputError('unknown-recipe', `no recipe ${ref} (looked for ${file})`, {
-        hint: `recipes in ${root}: ${known.join(', ') || 'none'}`,
+        // The argument takes a name or a path: the hint names both forms.
+        hint: `a recipe is a name in ${root} (${known.join(', ') || 'none there'}), or a path to a recipe.yaml or its directory`,
       });
     }
     throw new InputError('unreadable-recipe', `cannot read ${file}: ${(e as Error).message}`);

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OperationError, RefusedError, errnoCode } from '../errors';
+import { commandLine } from '../emit/bash';
 import type { ResolvedSource } from '../recipe/sources';
 import { sourceKey } from '../recipe/sources';
 import { fsyncPath, renameIntoPlace, sha256File } from '../util/files';
@@ -59,6 +60,8 @@ export interface FetchOptions {
   signal: AbortSignal;
   /** Progress lines for stderr. */
   onProgress?: (line: string) => void;
+  /** The recipe's directory, for the fetch command a hint names. */
+  recipeDir?: string;
   /** Overrides of the download's time limits and retries (tests make them short). */
   download?: Pick<DownloadOptions, 'idleTimeoutMs' | 'retries' | 'backoffMs' | 'maxRedirects'>;
 }
@@ -84,6 +87,18 @@ function refuseBadUrls(list: readonly ResolvedSource[]): void {
 const MiB = 1024 * 1024;
 const human = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`);
 
+/** The command that fills the cache for the recipe (every variant's sources), as a hint names it. */
+function fetchCommandFor(opts: FetchOptions): string {
+  return commandLine([
+    'sifkit',
+    'fetch',
+    ...(opts.recipeDir ? [opts.recipeDir] : []),
+    '--matrix',
+    '--cache',
+    opts.cache,
+  ]);
+}
+
 /**
  * Checks a cached file against its pin; a mismatch is refused, naming the
  * file. Returns its size and digest (for a git source with no recorded
@@ -93,6 +108,7 @@ async function verifyCached(
   file: string,
   src: ResolvedSource,
   signal: AbortSignal,
+  fetchCommand: string,
 ): Promise<{ bytes: number; sha256: string }> {
   const got = await sha256File(file, signal);
   if (src.sha256 && got !== src.sha256) {
@@ -100,7 +116,7 @@ async function verifyCached(
       'tampered-source',
       `${file} (source ${src.name}, ${src.url}): sha256 mismatch: expected ${src.sha256}, got ${got}`,
       {
-        hint: 'the cached file changed after it was verified: remove it and run sifkit fetch again',
+        hint: `the cached file changed after it was verified: ${commandLine(['rm', '--', file])}, then ${fetchCommand}`,
       },
     );
   }
@@ -130,12 +146,13 @@ async function fetchOne(src: ResolvedSource, opts: FetchOptions): Promise<Fetche
     requests: 0,
     resumedFrom: 0,
   };
-  if (await exists(file)) return { ...base, ...(await verifyCached(file, src, opts.signal)), how: 'cached' };
+  if (await exists(file))
+    return { ...base, ...(await verifyCached(file, src, opts.signal, fetchCommandFor(opts))), how: 'cached' };
   if (opts.offline) {
     throw new RefusedError(
       'source-not-cached',
       `source ${src.name} (${src.url}) is not in the source cache ${opts.cache} and --offline forbids fetching it`,
-      { hint: 'run sifkit fetch for this recipe on a host with network, or give --source-cache DIR' },
+      { hint: `on a host with network: ${fetchCommandFor(opts)}; or give --source-cache DIR` },
     );
   }
   const say = opts.onProgress ?? (() => undefined);

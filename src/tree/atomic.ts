@@ -6,6 +6,7 @@
  * state or the new one, plus at most a temp file that verify --repair
  * removes.
  */
+import { commandLine } from '../emit/bash';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Transform } from 'node:stream';
@@ -122,7 +123,7 @@ export async function symlinkAtomic(linkTarget: string, at: string): Promise<voi
  * `bytes` more (plus 1% for metadata): a copy that fills the disk halfway
  * would only leave a temp file behind.
  */
-export async function ensureSpace(dir: string, bytes: number): Promise<void> {
+export async function ensureSpace(dir: string, bytes: number, treeRoot: string): Promise<void> {
   const s = await fs.statfs(dir);
   const free = s.bavail * s.bsize;
   const need = Math.ceil(bytes * 1.01);
@@ -130,7 +131,10 @@ export async function ensureSpace(dir: string, bytes: number): Promise<void> {
     throw new RefusedError(
       'no-space',
       `${dir} has ${(free / 1048576).toFixed(0)} MiB free, the copy needs ${(need / 1048576).toFixed(0)} MiB; nothing was changed`,
-      { hint: 'free space there (sifkit retire), then run the command again' },
+      {
+        // retire's plan (it changes nothing) shows what could go; --apply then frees it.
+        hint: `free space there (${commandLine(['sifkit', 'retire', '--root', treeRoot])} shows what retiring would free), then run the command again`,
+      },
     );
 }
 

@@ -6,6 +6,7 @@
  * with the same content, hard links among them, are read once); promote
  * refuses an image that breaks against a recorded one.
  */
+import { commandLine } from '../emit/bash';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -120,7 +121,9 @@ export async function checkAgainstRecorded(
     throw new RefusedError(
       'host-incompatible',
       `${name} breaks on host ${bad.map((b) => b.host).join(', ')}: ${firstBreak(bad[0].r)}${n > 1 ? ` (and ${n - 1} more)` : ''}`,
-      { hint: 'sifkit compat shows every break; --no-compat promotes anyway' },
+      {
+        hint: `${commandLine(['sifkit', 'compat', image.kind === 'sif' ? image.path : `docker-daemon:${image.ref}`, ...bad.flatMap((b) => ['--host', path.join(hostsDir(tree), `${b.host}.json`)])])} shows every break; --no-compat promotes anyway`,
+      },
     );
   }
   return reports;

@@ -4,6 +4,7 @@
  * easybuild-sif-images/ (the file: a hard link, or a copy across file
  * systems). The checksum is verified first; a mismatch changes nothing.
  */
+import { commandLine } from '../emit/bash';
 import { promises as fs } from 'node:fs';
 import { mkdirShared } from '../util/files';
 import * as path from 'node:path';
@@ -13,7 +14,8 @@ import { checkFile } from './checksum';
 import { compatGate } from './compat';
 import { readLedger, statKey, writeLedger, type LedgerEntry } from './ledger';
 import { ensureSpace, linkOrCopy, sameDevice, symlinkAtomic } from './atomic';
-import { EASYBUILD, SIF_IMAGES, TESTED, checkName, inside, type Tree } from './root';
+import { EASYBUILD, SIF_IMAGES, TESTED, inside, type Tree } from './root';
+import { imageArgName } from '../validate/names';
 import { mutate } from './mutate';
 import { linkName, stemLink } from './links';
 import { checkTested, loadTrustPolicy, requireBuildSignature, writeTested } from './trust';
@@ -72,13 +74,13 @@ export interface PromoteRecord {
 
 /** `foo.sif`, `foo` or a path to a staged file → the staged name. */
 export function stagedName(arg: string): string {
-  const base = arg.endsWith('.sif') ? arg : `${arg}.sif`;
+  const forms = [`a path to it in ${TESTED}/`];
   if (arg.includes('/')) {
     const dir = path.basename(path.dirname(path.resolve(arg)));
     if (dir !== TESTED) throw new InputError('bad-name', `${arg} is not in ${TESTED}/; give the image's name`);
-    return checkName(path.basename(base));
+    return imageArgName(path.basename(arg), 'image NAME', forms);
   }
-  return checkName(base);
+  return imageArgName(arg, 'image NAME', forms);
 }
 
 /** Which of two images is newer: image creation time, then staging time. */
@@ -102,7 +104,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     ))
   )
     throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
-      hint: 'sifkit status lists what is there',
+      hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists what is there`,
     });
   const signTested = await trustChecks(tree, name, opts);
   return mutate(tree, 'promote', opts.signal, async (changes) => {
@@ -111,13 +113,14 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     const state = await checkFile(tree, entry, rel, false, opts.signal);
     if (state === 'missing')
       throw new InputError('unknown-image', `no staged image ${name} in ${TESTED}/`, {
-        hint: 'sifkit status lists what is there',
+        hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists what is there`,
       });
     if (state === 'unrecorded')
       throw new RefusedError(
         'no-checksum',
         `${rel} has no recorded checksum; not promoting an image nobody vouched for`,
-        { hint: 'stage it with sifkit stage' },
+        // A file put there by hand: staging it (from where it is) records its checksum.
+        { hint: `stage it: ${commandLine(['sifkit', 'stage', path.join(tree.tested, name), '--root', tree.root])}` },
       );
     if (state === 'mismatch')
       throw new RefusedError(
@@ -159,7 +162,7 @@ export async function promote(tree: Tree, nameArg: string, opts: PromoteOptions)
     if (wantFile && !ebPresent) {
       await mkdirShared(tree.easybuild);
       // Across file systems it is a copy: room for it is checked before it starts.
-      if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size);
+      if (!(await sameDevice(tree.tested, tree.easybuild))) await ensureSpace(tree.easybuild, e.size, tree.root);
     }
     if (wantLink) await mkdirShared(tree.sifImages);
     if (wantFile) {

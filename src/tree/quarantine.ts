@@ -3,7 +3,7 @@
  * grace period and a successful backup, and `restore`. Each step is one
  * rename or one unlink, so running it again finishes an interrupted one.
  */
-import { fillShell } from '../emit/bash';
+import { commandLine, fillShell } from '../emit/bash';
 import * as fsSync from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import { fsyncPath } from '../util/files';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
 import { parseSifFileName } from '../recipe/names';
-import { checkName, escapeForMessage, isValidName } from '../validate/names';
+import { escapeForMessage, imageArgName, isValidName } from '../validate/names';
 import { retiredRecordSchema, type RetiredRecord } from '../validate/schemas/quarantine';
 import { ledgerPath, readLedger, sameStat, statKey, writeLedger, type StatKey } from './ledger';
 import { mutate } from './mutate';
@@ -224,7 +224,7 @@ export async function restore(
   const byHash: boolean = isValidName('dockerhash', nameArg);
   const name: string = byHash
     ? nameArg
-    : checkName('sif file', nameArg.endsWith('.sif') ? nameArg : `${nameArg}.sif`, 'restore NAME');
+    : imageArgName(nameArg, 'restore NAME', ['a dockerhash (12 hex digits, as status shows it)']);
   if (opts.dir !== undefined && opts.dir !== TESTED && opts.dir !== EASYBUILD)
     throw new InputError('bad-dir', `--dir ${escapeForMessage(opts.dir)} is not ${TESTED} or ${EASYBUILD}`);
   const matchesName = (n: string) => (byHash ? parseSifFileName(n)?.dockerhash === name : n === name);
@@ -243,7 +243,7 @@ export async function restore(
         'not-quarantined',
         byHash ? `no image with dockerhash ${name} is in ${where}` : `${name} is not in ${where}`,
         {
-          hint: 'sifkit status lists the images in the tree; retired ones are under .sifkit/quarantine/',
+          hint: `${commandLine(['sifkit', 'status', '--root', tree.root])} lists the images in the tree; retired ones are under ${path.relative(tree.root, tree.quarantine)}/`,
         },
       );
     }

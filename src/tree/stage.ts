@@ -3,6 +3,7 @@
  * dockerhash name, read from the SIF's own labels; with its checksum
  * recorded before the file appears under its final name.
  */
+import { commandLine } from '../emit/bash';
 import type { RunGate, TestRun } from '../validate/schemas/results';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -74,25 +75,29 @@ function requirePassingRun(
   name: string,
   tests: readonly unknown[] | undefined,
   gateSummary: (gate: RunGate) => string,
+  /** The commands the hints name, with this image's real arguments. */
+  commands: { test: string; untested: string },
 ): void {
   const latest = latestRun(testRuns(tests));
   if (!latest)
     throw new RefusedError('untested', `${name} has no passing test run`, {
-      hint: 'run sifkit test first, or stage with --untested',
+      hint: `test it first: ${commands.test}; or stage it untested: ${commands.untested}`,
     });
   const verdict = runVerdict(latest);
   if (verdict === 'refused') {
     throw new RefusedError(
       'gate-refused',
       `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) was refused by the regression gate: ${gateSummary(latest.gate!)}`,
-      { hint: 'run sifkit test again (--tolerance or --no-gate to move past the gate), or stage with --untested' },
+      {
+        hint: `test it again: ${commands.test} (add --tolerance FRACTION or --no-gate to move past the gate); or stage it untested: ${commands.untested}`,
+      },
     );
   }
   if (verdict === 'failed')
     throw new RefusedError(
       'untested',
       `the latest test run of ${name} (${latest.finished.slice(0, 16).replace('T', ' ')}) failed`,
-      { hint: 'run sifkit test again, or stage with --untested' },
+      { hint: `test it again: ${commands.test}; or stage it untested: ${commands.untested}` },
     );
 }
 
@@ -106,7 +111,11 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
     throw new InputError('bad-sif', `${file}: its primary partition is not squashfs`);
   const facts = sifIdentity(summary);
   const tests = opts.tests ?? (await opts.testsFor?.(facts.name));
-  if (opts.requireTests) requirePassingRun(facts.name, tests, opts.requireTests.gateSummary);
+  if (opts.requireTests)
+    requirePassingRun(facts.name, tests, opts.requireTests.gateSummary, {
+      test: commandLine(['sifkit', 'test', path.resolve(file), '--root', tree.root]),
+      untested: commandLine(['sifkit', 'stage', path.resolve(file), '--untested', '--root', tree.root]),
+    });
   if (opts.archive)
     await fs.access(opts.archive).catch(() => {
       throw new InputError('no-archive', `no archive at ${opts.archive}`);
@@ -119,7 +128,7 @@ export async function stage(tree: Tree, file: string, opts: StageOptions = {}): 
     const existing = await readLedger(tree, facts.name);
     // Room for the copies is checked before the first byte is written (a hard link needs none).
     const sources = [path.resolve(file), ...(opts.archive ? [path.resolve(opts.archive)] : [])];
-    await ensureSpace(tree.tested, await bytesToCopy(sources, tree.tested, opts.link ?? false));
+    await ensureSpace(tree.tested, await bytesToCopy(sources, tree.tested, opts.link ?? false), tree.root);
     const place = { link: opts.link ?? false, signal: opts.signal };
     const copied = await placeTemp(path.resolve(file), target, place);
     try {

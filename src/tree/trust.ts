@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseYaml } from '../util/yaml';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
+import { commandLine } from '../emit/bash';
 import { parseEnvelope, signEnvelope, verifyEnvelope } from '../sif/dsse';
 import { loadVerifiers, type SigningKey, type VerifierFlags } from '../sif/keys';
 import { verifyFailure, verifySif, type Verifiers } from '../sif/signature';
@@ -116,7 +117,7 @@ export async function requireBuildSignature(
     what,
     {
       requirement: "the tree's trust policy requires a build signature",
-      hint: `the trust policy is ${policy.file}; sign with a build key it names (sifkit sign)`,
+      hint: `the trust policy is ${policy.file}; sign with the private half of a build key it names: ${commandLine(['sifkit', 'sign', file, '--key'])} KEY`,
     },
     signal,
   );

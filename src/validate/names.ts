@@ -144,3 +144,21 @@ export function checkName(kind: NameKind, value: unknown, source: string): strin
         : 'not allowed';
   throw new InputError('bad-name', `${source}: ${kind} ${escapeForMessage(value)} is ${why}; expected ${r.expected}`);
 }
+
+/** The form every image argument takes; each command adds the others it takes. */
+export const IMAGE_NAME_FORM = 'an image file name <stem>-dockerhash-<12 hex>.sif (.sif may be left off)';
+
+/**
+ * An image argument's file name in the tree (`.sif` added when left off).
+ * The refusal names every form the command takes (`others`: a dockerhash,
+ * a path), not only the file name: a user who gave a wrong one learns what
+ * else would do.
+ */
+export function imageArgName(arg: string, source: string, others: string[]): string {
+  const name = arg.endsWith('.sif') ? arg : `${arg}.sif`;
+  if (isValidName('sif file', name)) return name;
+  throw new InputError(
+    'bad-name',
+    `${source}: ${escapeForMessage(arg)} is not ${[IMAGE_NAME_FORM, ...others].join(', nor ')}`,
+  );
+}

@@ -125,6 +125,10 @@ describe('sifkit test on the example image, locally and through a real Slurm', (
     const untested = await runCli(['stage', sif, '--root', root], { cwd: dir });
     expect(untested.code).toBe(3);
     expect(untested.stderr).toMatch(/has no passing test run/);
+    // The hint's commands carry this image and tree: they can be pasted.
+    expect(untested.stderr).toContain(
+      `sifkit: hint: test it first: sifkit test ${sif} --root ${root}; or stage it untested: sifkit stage ${sif} --untested --root ${root}\n`,
+    );
     const staged = await runCli(['stage', sif, '--root', root, '--results', path.join(dir, `${exampleName}.json`)]);
     expect(staged.code).toBe(0);
     const ledger = JSON.parse(await fs.readFile(path.join(root, '.sifkit', 'ledger', `${exampleName}.json`), 'utf8'));

@@ -3,8 +3,8 @@
  * completion that works in a real bash and through a real TAB in zsh, and tables
  * that are labelled, fit 100 columns and are coloured only on a terminal.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -47,6 +47,65 @@ describe('sifkit help COMMAND', () => {
     expect(r.stderr).toMatch(
       /^sifkit: error: no command "promte"\nsifkit: hint: commands: render, build, .*promote.*\n$/,
     );
+  });
+});
+
+describe('help, version and a TAB answer that cannot be written', () => {
+  // commander ended the process at once after help or the version, before the write's error arrived: exit 0.
+  const full = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const fd = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, 'pipe'] });
+      closeSync(fd);
+      let stderr = '';
+      child.stderr?.on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  it.each(['--help', '--version', '-V', 'help', 'help status', 'status --help', 'host snapshot -h'])(
+    'sifkit %s > /dev/full: exit 1 and one line',
+    async (args) => {
+      expect(await full(args.split(' '))).toEqual({
+        code: 1,
+        stderr: 'sifkit: error: cannot write to stdout: no space left on device (ENOSPC)\n',
+      });
+    },
+  );
+  it('a TAB answer > /dev/full: exit 1, and still nothing on the terminal', async () => {
+    expect(await full(['__complete', ''])).toEqual({ code: 1, stderr: '' });
+  });
+  it("help to a reader that went away (| head -1) is the reader's choice: exit 0", () => {
+    const out = execFileSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --help | head -1`]);
+    expect(out.toString()).toBe('Usage: sifkit [options] [command]\n');
+  });
+});
+
+describe('a stdout the caller closed (>&-), through the sifkit command', () => {
+  // Node reopens a closed fd 1 on /dev/null before any JavaScript runs: the launcher tells it apart.
+  const BIN = path.join(__dirname, '..', '..', 'bin', 'sifkit');
+  const sh = (line: string) => spawnSync('bash', ['-c', line], { encoding: 'utf8' });
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-closed-'));
+    execFileSync(BIN, ['init', path.join(dir, 't')]);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+  const LOST =
+    'sifkit: error: cannot write to stdout: it was closed when sifkit started (>&-); to discard the output, send it to /dev/null';
+
+  it.each(['--help', '--version', 'status --root T'])('sifkit %s >&-: exit 1 and one line', (args) => {
+    const r = sh(`"${BIN}" ${args.replace('T', path.join(dir, 't'))} >&-`);
+    expect({ code: r.status, lost: r.stderr.split('\n').filter((l) => l.startsWith('sifkit: error')) }).toEqual({
+      code: 1,
+      lost: [LOST],
+    });
+  });
+  it('an error of its own keeps its exit code; /dev/null and a caller that discards stdout are exit 0', () => {
+    expect(sh(`"${BIN}" status --root ${dir}/none >&-`).status).toBe(2);
+    expect(sh(`"${BIN}" status --root ${dir}/t >/dev/null`).status).toBe(0);
+    // Python's subprocess.DEVNULL opens /dev/null read-write, as node's reopen does: not a closed stdout.
+    const py = `import subprocess, sys; sys.exit(subprocess.run([sys.argv[1], 'status', '--root', sys.argv[2]], stdout=subprocess.DEVNULL).returncode)`;
+    expect(spawnSync('python3', ['-c', py, BIN, `${dir}/t`]).status).toBe(0);
   });
 });
 
@@ -294,7 +353,29 @@ describe('an empty tree, as a newcomer first meets it', () => {
     const report = await runCli(['report', '--root', root, '--out', path.join(dir, 'report')]);
     expect(report.code).toBe(2);
     expect(report.stderr).toBe(
-      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: run sifkit test first\n`,
+      `sifkit: error: no test results in ${root}/.sifkit/test-results nor in the tree's ledger (${root})\nsifkit: hint: test an image first (sifkit help test shows how); its runs go to ${root}/.sifkit/test-results and, with --root ${root}, to the tree's ledger\n`,
     );
+  });
+  it('a hint that names a command gives it with the real arguments: pasted into a shell, it runs', async () => {
+    const root = path.join(dir, 't');
+    const name = 'lumi-x-1-dockerhash-0123456789ab.sif';
+    const hints: string[] = [];
+    for (const args of [
+      ['restore', name, '--root', root],
+      ['promote', name, '--to', 'sif-images', '--root', root],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      const hint = /^sifkit: hint: (.*)$/m.exec(r.stderr)![1];
+      hints.push(hint);
+      const command = /^(sifkit status .*?) lists/.exec(hint)![1];
+      // The command as the user would paste it: through a shell, sifkit being the built CLI.
+      const pasted = execFileSync('bash', ['-c', `sifkit() { "${process.execPath}" "${CLI}" "$@"; }; ${command}`]);
+      expect(pasted.toString()).toBe(`no images in ${root}\n`);
+    }
+    expect(hints).toEqual([
+      `sifkit status --root ${root} lists the images in the tree; retired ones are under .sifkit/quarantine/`,
+      `sifkit status --root ${root} lists what is there`,
+    ]);
   });
 });

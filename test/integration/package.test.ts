@@ -81,6 +81,8 @@ describe('the packed package', () => {
         main,
         main.replace(/\.js$/, '.d.ts'),
         'dist/src/cli/main.js',
+        // The command: it sees a closed stdout before node hides it (src/cli/stdio.ts).
+        'bin/sifkit',
         'docker-defs/mpi4py/recipe.yaml',
         'pipelines/release.yaml',
       ]),

@@ -153,6 +153,10 @@ describe('a build from the source cache', () => {
         `sifkit: error: ${cached.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(source demo, .*\\): sha256 mismatch: expected ${DIGEST}, got [0-9a-f]{64}`,
       ),
     );
+    // The hint's commands name this file, this recipe and this cache: they can be pasted.
+    expect(tampered.stderr).toContain(
+      `sifkit: hint: the cached file changed after it was verified: rm -- ${cached}, then sifkit fetch ${recipeDir} --matrix --cache ${cache}\n`,
+    );
     expect((await fs.readdir(logs)).filter((f) => f.endsWith('.build.log'))).toEqual(before);
   });
 
@@ -171,6 +175,9 @@ describe('a build from the source cache', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(
       /source demo \(http:\/\/127\.0\.0\.1:\d+\/dl\/sifkit-demo-1\.0\.tar\.gz\) is not in the source cache .* --offline forbids fetching it/,
+    );
+    expect(r.stderr).toContain(
+      `sifkit: hint: on a host with network: sifkit fetch ${recipeDir} --matrix --cache ${path.join(tmp, 'empty-cache')}; or give --source-cache DIR\n`,
     );
     await expect(fs.readdir(logs)).rejects.toThrow(/ENOENT/);
   });

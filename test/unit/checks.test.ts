@@ -99,9 +99,15 @@ const [latencyCheck, expectCheck] = parseChecks(
 describe('checks and their judging', () => {
   it('parses checks with defaults and refuses bad ones in one line', () => {
     expect(latencyCheck).toMatchObject({ ranks: 16, nodes: 2, gpus: 16, timeoutSeconds: 600 });
-    expect(() => parseChecks([{ name: 'x' }], 'r')).toThrow(/command is missing/);
-    expect(() => parseChecks([{ name: 'x', command: 'a', figures: 'speed' }], 'r')).toThrow(/latency or bandwidth/);
-    expect(() => parseChecks([{ name: 'x', command: 'a', bogus: 1 }], 'r')).toThrow(/unknown key bogus/);
+    expect(() => parseChecks([{ name: 'x' }], 'r')).toThrow(
+      'recipe r: checks[0].command: expected a string, found nothing',
+    );
+    expect(() => parseChecks([{ name: 'x', command: 'a', figures: 'speed' }], 'r')).toThrow(
+      /checks\[0\]\.figures: expected one of "latency", "bandwidth"/,
+    );
+    expect(() => parseChecks([{ name: 'x', command: 'a', bogus: 1 }], 'r')).toThrow(
+      'recipe r: checks[0]: unknown key "bogus"',
+    );
     expect(() =>
       parseChecks(
         [
@@ -110,7 +116,7 @@ describe('checks and their judging', () => {
         ],
         'r',
       ),
-    ).toThrow(/two checks are named x/);
+    ).toThrow('checks[1].name: expected a name no other check has (x is taken)');
   });
   it('judges exit status, expected output and figures', () => {
     expect(judge(expectCheck, { exitCode: 0, output: 'cupy_mpi_check: OK on 16 ranks', durationMs: 1 }).passed).toBe(
@@ -261,13 +267,13 @@ describe('launching', () => {
       'if [ -n "$WITH_CONDA" ]; then eval "$WITH_CONDA"; fi',
     ]);
     expect(() => parseChecks([{ name: 'x', command: 'c', unset: 'MPICH_GPU_SUPPORT_ENABLED' }], 'r')).toThrow(
-      /unset is a list of variable names/,
+      'checks[0].unset: expected a list, found the string "MPICH_GPU_SUPPORT_ENABLED"',
     );
     expect(() => parseChecks([{ name: 'x', command: 'c', unset: ['A;B'] }], 'r')).toThrow(
-      /unset is a list of variable names/,
+      'checks[0].unset[0]: expected a variable name, found the string "A;B"',
     );
     expect(() => parseChecks([{ name: 'x', command: 'c', env: { A: '1' }, unset: ['A'] }], 'r')).toThrow(
-      /A is both set and unset/,
+      'checks[0].unset[0]: expected a variable not also set in env (A is)',
     );
   });
   it("the mpi4py recipe's checks run on 4 nodes x 8 GPUs, the host-buffer one with GPU support unset", async () => {

@@ -160,11 +160,8 @@ describe('the linker view', () => {
       '/opt/app/bin/old': file({ type: 'exec', needed: ['libd.so'], rpath: ['/opt/app/c'], runpath: ['/opt/app/a'] }),
       '/opt/app/c/libd.so': file({}),
     });
-    // The two programs as roots: libb checked on its own (a root of its own by default) has no loader's RPATH.
-    const r = resolveAll(img.entries, img.ldconf, {
-      ldLibraryPath: [],
-      roots: ['/opt/app/bin/old', '/opt/app/bin/tool'],
-    });
+    // Every object a root by default: libb, loaded by tool, is checked as tool loads it (liba's RPATH), not alone.
+    const r = resolveAll(img.entries, img.ldconf, { ldLibraryPath: [] });
     expect(r.resolved.get('/opt/app/b/libb.so\0libc3.so')).toBe('/opt/app/c/libc3.so');
     expect(r.breaks.map((b) => [b.file, b.library])).toEqual([['/opt/app/bin/old', 'libd.so']]);
   });

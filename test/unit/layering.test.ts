@@ -61,6 +61,7 @@ const PURE = new Set([
   'validate/schemas/sif',
   'validate/schemas/trust',
   'validate/schemas/slurm',
+  'validate/schemas/checks',
   'util/yaml',
   'slurm/answers',
   'recipe/types',

@@ -69,9 +69,11 @@ describe('image config scan', () => {
       }),
     ).toEqual([]);
   });
-  it('ignores what is not an image config (manifest.json, bad JSON)', () => {
+  it('ignores JSON that is not an image config (manifest.json); a member that is not JSON is one line', () => {
     expect(scanImageConfig(JSON.stringify([{ Config: DIGEST }]), { digests: new Map([[DIGEST, 'x']]) })).toEqual([]);
-    expect(scanImageConfig('{not json', { digests: new Map() })).toEqual([]);
+    expect(() => scanImageConfig('{not json', { digests: new Map() }, 'image member x.json')).toThrow(
+      /^image member x\.json: not valid JSON: /,
+    );
   });
 });
 

@@ -153,9 +153,13 @@ describe('resolveTarget over the in-memory engine', () => {
     });
   });
 
-  it('says the engine has no such image on a 404', async () => {
+  it('says the engine has no such image on a 404, and names the other form a target takes', async () => {
     const p = resolveTarget('unit/none:1', undefined, new FakeEngine());
     await expect(p).rejects.toThrow(InputError);
-    await expect(p).rejects.toMatchObject({ code: 'no-image', message: 'the engine has no image unit/none:1' });
+    await expect(p).rejects.toMatchObject({
+      code: 'no-image',
+      message: 'the engine has no image unit/none:1, and "unit/none:1" is not a .sif file',
+      hint: 'a test target is an image in the engine (tag or ID) or a path to a .sif file',
+    });
   });
 });

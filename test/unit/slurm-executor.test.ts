@@ -148,11 +148,11 @@ describe('--on slurm executor', () => {
     const [a, b] = jobs.variants;
     const phases: string[] = [];
     const waitA = awaitJobs(a, poller, (p) => phases.push(p));
-    const waitB = awaitJobs(b, poller, () => undefined);
+    const waitB = awaitJobs(b, poller, () => undefined, "sifkit release 'r' --on slurm --resume");
     const failedB = expect(waitB).rejects.toMatchObject({
       code: 'job-failed',
       message: `test job 102 ended FAILED (exit 2:0); log: ${b.test!.log}`,
-      hint: expect.stringContaining('--resume'),
+      hint: "fix the cause, then sifkit release 'r' --on slurm --resume submits it again, alone",
     });
 
     // Round 1: the conversions run.

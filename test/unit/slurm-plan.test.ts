@@ -98,14 +98,17 @@ describe('Slurm settings', () => {
   });
 
   it.each([
-    [{ convert: { cpus: 0 } }, /cpus "0" is not a whole number/],
-    [{ convert: { time: 'soon' } }, /time "soon"/],
-    [{ convert: { mem: '4 G' } }, /mem "4 G"/],
-    [{ convert: { partition: 'a;b' } }, /partition "a;b" is not a Slurm name/],
-    [{ test: { sbatch: ['--qos=x; rm -rf /'] } }, /is not one --long\[=value\] option/],
-    [{ test: { sbatch: ['--qos=x\n#SBATCH --uid=0'] } }, /is not one --long\[=value\] option/],
-    [{ build: {} }, /slurm.build is not a Slurm stage/],
-    [{ convert: { gpus: 1 } }, /unknown key gpus/],
+    [{ convert: { cpus: 0 } }, 'slurm.convert.cpus: expected a number >= 1, found the number 0'],
+    [{ convert: { time: 'soon' } }, 'slurm.convert.time: expected minutes or [D-]HH:MM:SS, found the string "soon"'],
+    [{ convert: { mem: '4 G' } }, 'slurm.convert.mem: expected a size such as 4G, found the string "4 G"'],
+    [{ convert: { partition: 'a;b' } }, 'slurm.convert.partition: expected a Slurm name'],
+    [{ test: { sbatch: ['--qos=x; rm -rf /'] } }, 'slurm.test.sbatch[0]: expected one --long[=value] sbatch option'],
+    [
+      { test: { sbatch: ['--qos=x\n#SBATCH --uid=0'] } },
+      'slurm.test.sbatch[0]: expected one --long[=value] sbatch option',
+    ],
+    [{ build: {} }, 'slurm: unknown key "build"'],
+    [{ convert: { gpus: 1 } }, 'slurm.convert: unknown key "gpus"'],
   ])('refuses %j', (raw, message) => {
     expect(() => parseSlurmSettings(raw, 'release.yaml')).toThrow(InputError);
     expect(() => parseSlurmSettings(raw, 'release.yaml')).toThrow(message);
