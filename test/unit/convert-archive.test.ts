@@ -120,7 +120,8 @@ describe('convert docker-archive: (mksquashfs in memory)', () => {
     const p = convert(`docker-archive:${archive}`, path.join(dir, 'out.sif'), { processes, signal: ac.signal });
     const interrupted = expect(p).rejects.toMatchObject({ code: 'interrupted' });
     const { until } = await import('../support/poll');
-    await until(async () => (await fs.readdir(dir)).length === 2, 1);
+    // Running: the SIF's temp file and the layer's image (conversion during the read) beside the archive.
+    await until(async () => processes.calls.length === 1 && (await fs.readdir(dir)).length === 3, 1);
     ac.abort();
     await interrupted;
     expect(processes.calls[0].ended).toEqual({ code: null, signal: 'SIGKILL' });
