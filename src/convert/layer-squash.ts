@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { InterruptedError, throwIfAborted } from '../errors';
+import { InterruptedError, OperationError, errnoCode, throwIfAborted } from '../errors';
 import { openSquashfs } from '../squashfs/file';
 import { dataRefOf } from '../squashfs/data-ref';
 import { SUPERBLOCK } from '../squashfs/layout';
@@ -112,15 +112,26 @@ export class LayerSquasher {
       if (fedOut.status === 'rejected') throw fedOut.reason;
       if (done.status === 'rejected') {
         // mksquashfs ran and refused this layer: the two passes will do. Anything else (not installed) is an error.
-        if ((done.reason as { code?: string }).code !== 'mksquashfs-failed') throw done.reason;
-        this.layers.set(member, { refused: (done.reason as Error).message });
+        const why = done.reason as Error & { code?: string };
+        if (why.code !== 'mksquashfs-failed') throw why;
+        // A full disk is not the layer's fault: the two passes would meet it again.
+        if (/no space left/i.test(why.message)) throw this.diskFull();
+        this.layers.set(member, { refused: why.message });
         return;
       }
-      this.layers.set(member, await this.take(tmp));
+      try {
+        this.layers.set(member, await this.take(tmp));
+      } catch (e) {
+        throw errnoCode(e) === 'ENOSPC' ? this.diskFull() : e;
+      }
     } finally {
       this.opts.signal?.removeEventListener('abort', onAbort);
       await fs.rm(tmp, { force: true });
     }
+  }
+
+  private diskFull(): OperationError {
+    return new OperationError('disk-full', `no space left while writing ${this.sif}; nothing was published`);
   }
 
   /** Reads where a layer image's files lie, and copies its blocks into the partition after the last layer's. */
