@@ -18,7 +18,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { writeSquashfs, type DataRef, type WAttrs, type WFile, type WNode } from '../squashfs/write';
-import { FsType, PartType, Arch } from '../sif/format';
 import { FIRST_PARTITION_OFFSET, finishSifAroundPartition } from '../sif/file';
 import { sifkitVersion } from '../provenance';
 import type { ImageConfig } from './archive';
@@ -35,7 +34,7 @@ import type { LayerFiles, LayerSquasher } from './layer-squash';
 import type { NativeOptions } from './native';
 import { sifUuid } from './reproducible';
 import { elfArch } from './singularity';
-import { fixMode, prepareImage, type ConvertResult } from './squash';
+import { fixMode, prepareImage, systemPartition, type ConvertResult } from './squash';
 
 /** mksquashfs's default block size, which every layer image has (we never pass -b). */
 export const LAYER_BLOCK_SIZE = 128 * 1024;
@@ -107,15 +106,7 @@ export async function finishLayered(input: LayeredInput): Promise<ConvertResult 
     input.tmp,
     input.out,
     prep.objects,
-    {
-      name: '',
-      partition: {
-        fsType: FsType.squash,
-        partType: PartType.primSys,
-        arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown,
-      },
-      size: partitionSize,
-    },
+    { name: '', partition: systemPartition(arch), size: partitionSize },
     {
       time: prep.buildDate,
       uuid: sifUuid(input.imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as tar from 'tar-stream';
 import { OperationError, errnoCode } from '../errors';
-import { DataType, FsType, PartType, Arch } from '../sif/format';
+import { DataType, FsType, PartType, Arch, type PartitionExtra } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
 import { peakRssMiB, startChild } from '../util/process';
@@ -285,6 +285,11 @@ export function runMksquashfs(
   return { stdin: stdin!, done, peakMiB: () => peak };
 }
 
+/** The image's own partition: squashfs, the primary system one, of `arch` (a Go arch name). */
+export function systemPartition(arch: string): PartitionExtra {
+  return { fsType: FsType.squash, partType: PartType.primSys, arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown };
+}
+
 /**
  * Runs mksquashfs on what `feed` packs, writing the partition in place
  * after the objects, then finishes the SIF header and publishes `out`.
@@ -341,14 +346,7 @@ export async function squashToSif(
       tmp,
       out,
       prep.objects,
-      {
-        name: '',
-        partition: {
-          fsType: FsType.squash,
-          partType: PartType.primSys,
-          arch: Arch[arch as keyof typeof Arch] ?? Arch.unknown,
-        },
-      },
+      { name: '', partition: systemPartition(arch) },
       {
         time: prep.buildDate,
         uuid: sifUuid(imageId, sifkitVersion(), { compression, fixPerms: Boolean(opts.fixPerms) }),

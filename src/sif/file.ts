@@ -322,18 +322,7 @@ export async function finishSifInPlace(
     ],
     opts,
   );
-  const fh = await fs.open(tmp, 'r+');
-  try {
-    await writeHead(
-      fh,
-      layout,
-      data.map((d) => d.data),
-    );
-  } finally {
-    await fh.close();
-  }
-  await syncIntoPlace(tmp, out);
-  return layout;
+  return publishWithHead(tmp, out, layout, data);
 }
 
 /**
@@ -355,9 +344,24 @@ export async function finishSifAroundPartition(
     ],
     { ...opts, partitionFirst: true },
   );
+  return publishWithHead(tmp, out, layout, data, { truncate: true });
+}
+
+/**
+ * Writes header, descriptors and data objects into `tmp` (cut to the
+ * layout's size when asked: its tail was written before its size was
+ * known) and publishes it as `out`.
+ */
+async function publishWithHead(
+  tmp: string,
+  out: string,
+  layout: SifLayout,
+  data: Array<{ data: Buffer }>,
+  opts: { truncate?: boolean } = {},
+): Promise<SifImage> {
   const fh = await fs.open(tmp, 'r+');
   try {
-    await fh.truncate(Number(layout.fileSize));
+    if (opts.truncate) await fh.truncate(Number(layout.fileSize));
     await writeHead(
       fh,
       layout,

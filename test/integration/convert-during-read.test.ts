@@ -22,22 +22,11 @@ import { LAYERED_PARTITION_OFFSET } from '../../src/convert/layered';
 import { compareFiles } from '../../src/convert/reproducible';
 import { inspectSif } from '../../src/sif/inspect';
 import { tarBuffer } from '../support/archives';
+import { prng } from '../support/hostile-strings';
 
 jest.setTimeout(300_000);
 
 const SEED = Number(process.env.SIFKIT_TEST_SEED ?? 27_1204);
-
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Header = Partial<tar.Header> & { name: string };
 type Entry = { header: tar.Header; body?: Buffer };
@@ -197,7 +186,7 @@ describe('conversion during the read gives the two-pass SIF, file for file', () 
 
   const CASES = 6;
   it.each(Array.from({ length: CASES }, (_, i) => i))('random image %i', async (i) => {
-    const r = rng(SEED + i);
+    const r = prng(SEED + i);
     const layers = await Promise.all(randomLayers(r).map((l) => tarBuffer(l)));
     const archive = path.join(work, `img${i}.tar`);
     await archiveOf(archive, layers, r);
@@ -232,7 +221,7 @@ describe('conversion during the read gives the two-pass SIF, file for file', () 
       { header: { name: 'dup', size: 6, mtime: new Date(CREATED - 1000) } as tar.Header, body: Buffer.from('second') },
     ]);
     const archive = path.join(work, 'dup.tar');
-    await archiveOf(archive, [layer], rng(SEED));
+    await archiveOf(archive, [layer], prng(SEED));
     const a = path.join(work, 'dup-two.sif');
     const b = path.join(work, 'dup-during.sif');
     await convertWith('two-pass', archive, a);

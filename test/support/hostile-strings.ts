@@ -267,7 +267,7 @@ export function sampleFor(
 const LONG_RUN_PIECES = ['\\', '$', '`', "'", '"', '%', ']', '\u0301', '\u202e', '\ud83d\ude00', 'A', '&', '{'];
 
 /** A small seeded PRNG (mulberry32): the same seed draws the same values on every machine. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
