@@ -67,6 +67,7 @@ export class DuringRead {
   async finish(archive: DockerArchive, headers: Map<string, TarHeader[]>, tree: FlatTree): Promise<ConvertResult> {
     let done: ConvertResult | undefined;
     try {
+      await this.squasher.settled();
       this.fallback = layeredRefusal(this.squasher, archive.layerNames, headers);
       if (!this.fallback) {
         done = await finishLayered({
@@ -95,6 +96,7 @@ export class DuringRead {
 
   /** Closes and removes the temp file (after a publish, its name is gone already). */
   async abandon(): Promise<void> {
+    await this.squasher.stop();
     await this.handle.close().catch(() => undefined);
     await fs.rm(this.tmp, { force: true });
   }

@@ -48,6 +48,10 @@ export class LayerSquasher {
   readonly layers = new Map<string, LayerFiles | { refused: string }>();
   /** mksquashfs's largest resident memory over the layers (MiB). */
   peakMiB = 0;
+  /** The last layer's mksquashfs and copy: each waits for the one before. */
+  private tail: Promise<void> = Promise.resolve();
+  /** The stops of the mksquashfs runs not yet done. */
+  private readonly stops = new Set<AbortController>();
 
   constructor(
     /** The SIF's temp file, open for writing. */
@@ -65,69 +69,95 @@ export class LayerSquasher {
   }
 
   /**
-   * Squashes layer member `member` from its tar stream. Resolves once its
-   * blocks are in the partition, or once mksquashfs refused it (the rest
-   * of the stream is still read, so the other readers go on).
+   * Squashes layer member `member` from its tar stream. Resolves once the
+   * stream was read to its end (by mksquashfs, or drained when mksquashfs
+   * refused it), so the next layer may stream while this one's mksquashfs
+   * finishes; its blocks then go into the partition in turn, layer after
+   * layer in the order they came (`settled` waits for all of that).
    */
   async squash(member: string, tarStream: Readable): Promise<void> {
     const tmp = tempNameFor(this.sif);
     // Its own stop, besides the caller's: a tar stream that fails (a layer refused by its diff ID,
     // another reader's failure) never ends mksquashfs's input, so mksquashfs is killed then.
     const stop = new AbortController();
+    this.stops.add(stop);
     const onAbort = () => stop.abort(this.opts.signal?.reason);
     this.opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (this.opts.signal?.aborted) onAbort();
-    try {
-      const child = runMksquashfs(
-        this.opts.mksquashfs ?? 'mksquashfs',
-        tmp,
-        0n,
-        new Date(0),
-        { compression: 'gzip', mem: this.opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: this.opts.processors },
-        stop.signal,
-        this.opts.processes,
-        // Its xattrs and tables are not kept: the final tables come from the flattened tree.
-        ['-no-xattrs'],
-      );
-      // Piped by hand, not by pipeline(): a layer mksquashfs refuses must not end the tar stream,
-      // which the other readers of the image go on reading; the rest of it is drained instead.
-      const stdin = child.stdin as NodeJS.WritableStream & { destroy(): void };
-      tarStream.pipe(stdin);
-      const fed = new Promise<void>((resolve, reject) => {
-        tarStream.on('end', resolve);
-        tarStream.on('error', reject);
-        tarStream.on('close', () => {
-          if (!tarStream.readableEnded) reject(new InterruptedError('the layer stream closed before its end'));
-        });
+    const child = runMksquashfs(
+      this.opts.mksquashfs ?? 'mksquashfs',
+      tmp,
+      0n,
+      new Date(0),
+      { compression: 'gzip', mem: this.opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: this.opts.processors },
+      stop.signal,
+      this.opts.processes,
+      // Its xattrs and tables are not kept: the final tables come from the flattened tree.
+      ['-no-xattrs'],
+    );
+    // Piped by hand, not by pipeline(): a layer mksquashfs refuses must not end the tar stream,
+    // which the other readers of the image go on reading; the rest of it is drained instead.
+    const stdin = child.stdin as NodeJS.WritableStream & { destroy(): void };
+    tarStream.pipe(stdin);
+    const fed = new Promise<void>((resolve, reject) => {
+      tarStream.on('end', resolve);
+      tarStream.on('error', reject);
+      tarStream.on('close', () => {
+        if (!tarStream.readableEnded) reject(new InterruptedError('the layer stream closed before its end'));
       });
-      fed.catch(() => stop.abort());
-      child.done.catch(() => {
-        tarStream.unpipe(stdin);
-        stdin.destroy();
-        tarStream.resume();
-      });
-      const [fedOut, done] = await Promise.allSettled([fed, child.done]);
-      this.peakMiB = Math.max(this.peakMiB, child.peakMiB());
-      throwIfAborted(this.opts.signal);
-      if (fedOut.status === 'rejected') throw fedOut.reason;
-      if (done.status === 'rejected') {
-        // mksquashfs ran and refused this layer: the two passes will do. Anything else (not installed) is an error.
-        const why = done.reason as Error & { code?: string };
-        if (why.code !== 'mksquashfs-failed') throw why;
-        // A full disk is not the layer's fault: the two passes would meet it again.
-        if (/no space left/i.test(why.message)) throw this.diskFull();
-        this.layers.set(member, { refused: why.message });
-        return;
-      }
+    });
+    fed.catch(() => stop.abort());
+    child.done.catch(() => {
+      tarStream.unpipe(stdin);
+      stdin.destroy();
+      tarStream.resume();
+    });
+    const previous = this.tail;
+    const job = (async () => {
       try {
-        this.layers.set(member, await this.take(tmp));
-      } catch (e) {
-        throw errnoCode(e) === 'ENOSPC' ? this.diskFull() : e;
+        const done = await child.done.then(
+          () => undefined,
+          (e: Error & { code?: string }) => e,
+        );
+        this.peakMiB = Math.max(this.peakMiB, child.peakMiB());
+        throwIfAborted(this.opts.signal);
+        await fed;
+        // In the order the layers came: the partition's layout is the stream's, the same every time.
+        await previous;
+        if (done) {
+          // mksquashfs ran and refused this layer: the two passes will do. Anything else (not installed) is an error.
+          if (done.code !== 'mksquashfs-failed') throw done;
+          // A full disk is not the layer's fault: the two passes would meet it again.
+          if (/no space left/i.test(done.message)) throw this.diskFull();
+          this.layers.set(member, { refused: done.message });
+          return;
+        }
+        try {
+          this.layers.set(member, await this.take(tmp));
+        } catch (e) {
+          throw errnoCode(e) === 'ENOSPC' ? this.diskFull() : e;
+        }
+      } finally {
+        this.opts.signal?.removeEventListener('abort', onAbort);
+        this.stops.delete(stop);
+        await fs.rm(tmp, { force: true });
       }
-    } finally {
-      this.opts.signal?.removeEventListener('abort', onAbort);
-      await fs.rm(tmp, { force: true });
-    }
+    })();
+    // A failed layer fails every later one's turn too: settled() gives the first failure.
+    this.tail = job;
+    job.catch(() => undefined);
+    await Promise.race([fed, job]);
+  }
+
+  /** Waits for every layer's mksquashfs and copy; throws the first failure. */
+  async settled(): Promise<void> {
+    await this.tail;
+  }
+
+  /** Kills every mksquashfs still running and waits until their temp images are gone. */
+  async stop(): Promise<void> {
+    for (const s of this.stops) s.abort();
+    await this.tail.catch(() => undefined);
   }
 
   private diskFull(): OperationError {

@@ -120,11 +120,12 @@ describe('convert docker-archive: (mksquashfs in memory)', () => {
     const p = convert(`docker-archive:${archive}`, path.join(dir, 'out.sif'), { processes, signal: ac.signal });
     const interrupted = expect(p).rejects.toMatchObject({ code: 'interrupted' });
     const { until } = await import('../support/poll');
-    // Running: the SIF's temp file and the layer's image (conversion during the read) beside the archive.
-    await until(async () => processes.calls.length === 1 && (await fs.readdir(dir)).length === 3, 1);
+    // Running: the SIF's temp file and a layer's image (conversion during the read) beside the archive;
+    // the next layer's mksquashfs may have started too (a layer streams while the one before finishes).
+    await until(async () => processes.calls.length > 0 && (await fs.readdir(dir)).length >= 3, 1);
     ac.abort();
     await interrupted;
-    expect(processes.calls[0].ended).toEqual({ code: null, signal: 'SIGKILL' });
+    for (const c of processes.calls) expect(c.ended).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await fs.readdir(dir)).toEqual(['image.tar']);
   });
 });
