@@ -13,10 +13,11 @@
  * off; several random trees (seeded; the seed is printed).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { seeded } from '../../bench/torture';
+import { kernelMounts, withMounted } from '../support/kernel-mount';
 import { openSquashfs } from '../../src/squashfs/file';
 import { writeSquashfs, type WNode, type WriteTarget } from '../../src/squashfs/write';
 import { generateTar, manifest } from '../support/squashfs-gen';
@@ -121,40 +122,11 @@ async function roundTrip(name: string, seed: number, randomEntries: number, fixe
   return { before, res, ms, img, copy, root };
 }
 
-/**
- * Whether this machine lets the tests mount a squashfs image (loop devices, CAP_SYS_ADMIN): tried
- * once, on a tiny image, when the file loads; where it cannot, the kernel's test is skipped and says so.
- */
-function kernelMounts(): boolean {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-sqw-probe-'));
-  try {
-    execFileSync('mksquashfs', [dir, path.join(dir, 'probe.img'), '-quiet', '-no-progress'], { stdio: 'ignore' });
-    mkdirSync(path.join(dir, 'mnt'));
-    execFileSync('mount', ['-t', 'squashfs', '-o', 'loop,ro', path.join(dir, 'probe.img'), path.join(dir, 'mnt')], {
-      stdio: 'ignore',
-    });
-    execFileSync('umount', [path.join(dir, 'mnt')]);
-    return true;
-  } catch {
-    console.log(
-      'squashfs-write: no kernel mount here (loop devices or CAP_SYS_ADMIN missing): the kernel test is skipped',
-    );
-    return false;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-const itMounted = kernelMounts() ? it : it.skip;
+const itMounted = kernelMounts('squashfs-write') ? it : it.skip;
 
 /** The manifest of an image as the Linux kernel reads it (its own nlink, inode numbers, lookups by the index). */
 async function mounted(img: string, at: string) {
-  await fs.mkdir(at);
-  execFileSync('mount', ['-t', 'squashfs', '-o', 'loop,ro', img, at]);
-  try {
-    return manifest(at);
-  } finally {
-    execFileSync('umount', [at]);
-  }
+  return withMounted(img, 0, at, () => manifest(at));
 }
 
 describe('the squashfs writer, over the blocks of a mksquashfs image', () => {
