@@ -138,13 +138,19 @@ async function archiveOf(file: string, layers: Buffer[], r: () => number): Promi
 
 /** Every path of an extracted tree, as python's lstat and listxattr see it, hard links as groups. */
 const DUMP = String.raw`
-import hashlib, json, os, stat, sys
+import errno, hashlib, json, os, stat, sys
 root = sys.argv[1]; out = {}; groups = {}
+def xattrs(p):
+    try: return sorted((k, os.getxattr(p, k, follow_symlinks=False).hex()) for k in os.listxattr(p, follow_symlinks=False))
+    except OSError as e:
+        # A file system without xattrs (the kernel's squashfs when the image has none) does not list them.
+        if e.errno != errno.EOPNOTSUPP: raise
+        return []
 for d, subdirs, files in os.walk(root):
     for n in sorted(subdirs + files):
         p = os.path.join(d, n); s = os.lstat(p); rel = os.path.relpath(p, root)
         e = {'mode': oct(s.st_mode), 'uid': s.st_uid, 'gid': s.st_gid, 'mtime': int(s.st_mtime),
-             'xattrs': sorted((k, os.getxattr(p, k, follow_symlinks=False).hex()) for k in os.listxattr(p, follow_symlinks=False))}
+             'xattrs': xattrs(p)}
         if stat.S_ISREG(s.st_mode):
             e['size'] = s.st_size; e['sha'] = hashlib.sha256(open(p, 'rb').read()).hexdigest(); e['nlink'] = s.st_nlink
             groups.setdefault(s.st_ino, []).append(rel)
@@ -160,7 +166,12 @@ function partitionOf(sif: string): Promise<number> {
 
 async function facts(sif: string, work: string): Promise<{ listing: string; tree: unknown }> {
   const offset = await partitionOf(sif);
-  const listing = execFileSync('unsquashfs', ['-lln', '-o', String(offset), sif], { encoding: 'utf8' });
+  // A directory's size is its listing's on disk, which depends on where its entries' inodes lie (a new
+  // listing header at each inode metadata block): the files, not that layout, are compared.
+  const listing = execFileSync('unsquashfs', ['-lln', '-o', String(offset), sif], { encoding: 'utf8' }).replace(
+    /^(d\S+ \S+ +)\d+ /gm,
+    '$1- ',
+  );
   const dest = path.join(work, `x-${path.basename(sif)}`);
   execFileSync('unsquashfs', ['-o', String(offset), '-d', dest, '-f', '-q', '-n', sif], { stdio: 'ignore' });
   const tree = JSON.parse(execFileSync('python3', ['-c', DUMP, dest], { encoding: 'utf8', maxBuffer: 1 << 28 }));
