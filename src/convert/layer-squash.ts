@@ -50,6 +50,8 @@ export class LayerSquasher {
   peakMiB = 0;
   /** The last layer's mksquashfs and copy: each waits for the one before. */
   private tail: Promise<void> = Promise.resolve();
+  /** Every layer's. */
+  private readonly jobs: Array<Promise<void>> = [];
   /** The stops of the mksquashfs runs not yet done. */
   private readonly stops = new Set<AbortController>();
 
@@ -145,19 +147,26 @@ export class LayerSquasher {
     })();
     // A failed layer fails every later one's turn too: settled() gives the first failure.
     this.tail = job;
+    this.jobs.push(job);
     job.catch(() => undefined);
     await Promise.race([fed, job]);
   }
 
   /** Waits for every layer's mksquashfs and copy; throws the first failure. */
   async settled(): Promise<void> {
-    await this.tail;
+    const all = await Promise.allSettled(this.jobs);
+    const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
-  /** Kills every mksquashfs still running and waits until their temp images are gone. */
+  /**
+   * Kills every mksquashfs still running and waits until every layer's
+   * temp image is gone: each, not only the last (a layer whose stream
+   * failed ends before the one it would have waited for).
+   */
   async stop(): Promise<void> {
     for (const s of this.stops) s.abort();
-    await this.tail.catch(() => undefined);
+    await Promise.allSettled(this.jobs);
   }
 
   private diskFull(): OperationError {

@@ -123,11 +123,21 @@ describe('mksquashfs refusing its work', () => {
     expect((await fs.readdir(dir)).sort()).toEqual(['image.tar']);
   });
 
-  it('an output directory it cannot write: its own message, exit 1', async () => {
-    // /sys refuses new files even to root, who passes every permission check.
+  it('an output directory it cannot write: one line naming where, exit 1', async () => {
+    // /sys refuses new files even to root, who passes every permission check. Converting during the
+    // read, sifkit opens the SIF's temp file itself, before any mksquashfs; in two passes mksquashfs does.
     const r = await runCli(['convert', `docker-archive:${archive}`, '-o', '/sys/sifkit-test.sif']);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^sifkit: error: cannot open \/sys\/\.sifkit-test\.sif\.sifkit-tmp-\S+: permission denied \(EACCES\)$/,
+      ),
+    ]);
+    const twoPass = await runCli(['convert', `docker-archive:${archive}`, '-o', '/sys/sifkit-test.sif'], {
+      env: { SIFKIT_CONVERT: 'two-pass' },
+    });
+    expect(twoPass.code).toBe(1);
+    expect(errorLines(twoPass.stderr)).toEqual([
       expect.stringMatching(/^sifkit: error: mksquashfs failed \(exit 1\): Could not create destination file: /),
     ]);
     expect(r.stderr).not.toMatch(/EPIPE|internal error/);
