@@ -10,7 +10,8 @@ import * as path from 'node:path';
 
 /**
  * Whether this machine lets the tests mount a squashfs image (loop devices, CAP_SYS_ADMIN): tried
- * once, on a tiny image; where it cannot, the kernel's tests are skipped and say so.
+ * once, on a tiny image. Under CI (which runs as root with loop devices) a machine that cannot is an
+ * error, never a skip; elsewhere the kernel's tests are skipped and say so.
  */
 export function kernelMounts(who: string): boolean {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sifkit-mount-probe-'));
@@ -22,7 +23,9 @@ export function kernelMounts(who: string): boolean {
     });
     execFileSync('umount', [path.join(dir, 'mnt')]);
     return true;
-  } catch {
+  } catch (e) {
+    if (process.env.CI)
+      throw new Error(`${who}: CI must mount squashfs images (root, loop devices): ${(e as Error).message}`);
     console.log(`${who}: no kernel mount here (loop devices or CAP_SYS_ADMIN missing): the kernel test is skipped`);
     return false;
   } finally {
