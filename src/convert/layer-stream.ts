@@ -130,7 +130,20 @@ export async function headersOf(
   }
   const toExtract = new PassThrough({ highWaterMark: 1 << 20 });
   const toSquash = new PassThrough({ highWaterMark: 1 << 20 });
-  const all = [tee(plain, [toExtract, toSquash]), pipeline(toExtract, extract), squash(toSquash)];
+  // The extractor stops at the tar's end marker; what follows (padding) is drained, not refused, so
+  // the layer is read to its end and its own check (a diff ID) is the error that tells, never a
+  // reader that seemed to stop early.
+  const extracted = new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => {
+      toExtract.unpipe(extract);
+      toExtract.resume();
+      resolve();
+    });
+    extract.on('error', reject);
+    toExtract.on('error', reject);
+    toExtract.pipe(extract);
+  });
+  const all = [tee(plain, [toExtract, toSquash]), extracted, squash(toSquash)];
   const settled = await Promise.allSettled(all);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
