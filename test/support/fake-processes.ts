@@ -68,6 +68,9 @@ class FakeChild extends EventEmitter implements RunningProcess {
   private stdinClosed = false;
   private stdinEnded: Promise<void>;
   private onKill?: (s: NodeJS.Signals) => void;
+  /** The files it is writing now; a kill is seen once they are written. */
+  private writing: Promise<void> = Promise.resolve();
+  private killedBy?: NodeJS.Signals;
   readonly killed: Promise<NodeJS.Signals>;
 
   constructor(
@@ -101,9 +104,11 @@ class FakeChild extends EventEmitter implements RunningProcess {
   }
 
   kill(signal: NodeJS.Signals): boolean {
-    if (!this.running) return false;
+    if (!this.running || this.killedBy) return false;
+    this.killedBy = signal;
     this.onKill?.(signal);
-    void this.end(null, signal);
+    // A real process's writes are done before its death is seen: the file being written lands first.
+    void this.writing.then(() => this.end(null, signal));
     return true;
   }
 
@@ -130,10 +135,14 @@ class FakeChild extends EventEmitter implements RunningProcess {
       this.stdinClosed = true;
     }
     const writes = typeof act.writes === 'function' ? act.writes(this.call) : (act.writes ?? {});
-    for (const [file, content] of Object.entries(writes)) {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      await fs.writeFile(file, content);
-    }
+    this.writing = (async () => {
+      for (const [file, content] of Object.entries(writes)) {
+        if (this.killedBy) return;
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.writeFile(file, content);
+      }
+    })();
+    await this.writing;
     if (act.does && !(await step(Promise.resolve(act.does(this.call))))) return;
     if (!this.running) return;
     if (act.stderr) this.stderr.write(act.stderr);
