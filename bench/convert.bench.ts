@@ -17,6 +17,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { COMPRESSIONS } from '../src/convert/squash-options';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 import { peakRssMiB } from '../src/util/process';
 import { timed, type Figure } from './table';
 
@@ -31,7 +32,7 @@ interface Run {
 /** Runs the CLI, sampling its own peak RSS (VmHWM, not its children's) from /proc. */
 function runWithPeak(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--json'], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, CI: '1' },
     });

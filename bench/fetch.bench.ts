@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { ResolvedSource } from '../src/recipe/sources';
 import { fetchSources } from '../src/sources/cache';
-import { timed, type Figure } from './table';
+import { median, timed, type Figure } from './table';
 
 const run = promisify(execFile);
 const SERVER = path.join(__dirname, 'throttled-server.js');
@@ -49,8 +49,6 @@ function childCpu(out: string): number {
   const last = out.trim().split('\n').pop()!;
   return [...last.matchAll(/(\d+)m([\d.]+)s/g)].reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Series {
   wall: number[];

@@ -12,7 +12,9 @@
  *  - the share of each image's layer bytes that a converter on mksquashfs
  *    could take before the stream ends (stream-order.ts); `--order-of
  *    IMAGE,...` adds that figure for other images (the example's, say).
- * Default: 1 GiB, a few minutes here; `--gib 1,4` adds the 4 GiB image.
+ * Default: 1 GiB, three interleaved rounds (`--runs N`), the median of
+ * each figure: about six minutes here; `--gib 1,4` adds the 4 GiB image.
+ * sifkit's node runs with the flags the sifkit command gives it (NODE_FLAGS).
  * Writes the ratios as an SVG chart (bench/chart.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -25,7 +27,8 @@ import { Readable } from 'node:stream';
 import { peakRssMiB } from '../src/util/process';
 import { writeRatioChart, type RatioBar } from './chart';
 import { finalBeforeEnd, streamOrder } from './stream-order';
-import { printTable, type Figure } from './table';
+import { NODE_FLAGS } from '../src/cli/node-flags';
+import { median, printTable, type Figure } from './table';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const CHILD = path.join(__dirname, 'one-read-child.js');
@@ -95,11 +98,13 @@ async function benchImage(gib: number, seed: string): Promise<string> {
 }
 
 /** Runs a child, timing it and sampling its own peak RSS (VmHWM, not its children's). */
-function measured(
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ seconds: number; peakMiB: number; stdout: string }> {
+interface Measured {
+  seconds: number;
+  peakMiB: number;
+  stdout: string;
+}
+
+function measured(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
@@ -140,8 +145,67 @@ function earlyFigure(what: string, f: { early: number; total: number }): Figure 
 
 const bash = (script: string) => measured('bash', ['-o', 'pipefail', '-c', script]);
 
+/** One round's figures: each sifkit run next to its baseline. */
+interface Round {
+  bareSave: number;
+  twoPass: Measured;
+  read: Measured;
+  bareExport: number;
+  convert: Measured;
+  readOut: ChildOut;
+  twoOut: ChildOut;
+}
+
+/** One round on `image`: bare save|mksquashfs, the read in two passes and during the read, bare export|mksquashfs, convert. */
+async function round(image: string, out: (name: string) => string): Promise<Round> {
+  const squash = SQUASH.join(' ');
+  const bareSave = await bash(`docker save ${image} | mksquashfs - ${out('bare-save.sqfs')} -tar ${squash}`);
+  await fs.rm(out('bare-save.sqfs'), { force: true });
+  // The same read converting after the stream (two passes over the archive), as before issue 27.1.
+  const twoPass = await measured(
+    process.execPath,
+    [...NODE_FLAGS, CHILD, image, out('image.tar'), out('two-pass.sif')],
+    {
+      SIFKIT_CONVERT: 'two-pass',
+    },
+  );
+  await fs.rm(out('image.tar'), { force: true });
+  const read = await measured(process.execPath, [...NODE_FLAGS, CHILD, image, out('image.tar'), out('one-read.sif')]);
+  await fs.rm(out('image.tar'), { force: true });
+  await fs.rm(out('one-read.sif'), { force: true });
+  await fs.rm(out('two-pass.sif'), { force: true });
+  const id = execFileSync('docker', ['create', image]).toString().trim();
+  let bareExport;
+  try {
+    bareExport = await bash(`docker export ${id} | mksquashfs - ${out('bare-export.sqfs')} -tar ${squash}`);
+  } finally {
+    execFileSync('docker', ['rm', id], { stdio: 'ignore' });
+    await fs.rm(out('bare-export.sqfs'), { force: true });
+  }
+  // As the sifkit command runs it (bin/sifkit: node with NODE_FLAGS).
+  const convert = await measured(process.execPath, [
+    ...NODE_FLAGS,
+    CLI,
+    'convert',
+    `docker-daemon:${image}`,
+    '-o',
+    out('c.sif'),
+  ]);
+  await fs.rm(out('c.sif'), { force: true });
+  return {
+    bareSave: bareSave.seconds,
+    twoPass,
+    read,
+    bareExport: bareExport.seconds,
+    convert,
+    readOut: JSON.parse(read.stdout) as ChildOut,
+    twoOut: JSON.parse(twoPass.stdout) as ChildOut,
+  };
+}
+
 async function main(): Promise<void> {
   const sizes = flag('gib', '1').split(',').map(Number);
+  const runs = Number(flag('runs', '3'));
   const seed = flag('seed', String(Date.now() % 100000));
   const chart = path.resolve(flag('chart', 'one-read-bench.svg'));
   console.error(`seed ${seed} (--seed ${seed} makes the same images)`);
@@ -153,38 +217,26 @@ async function main(): Promise<void> {
     for (const gib of sizes) {
       const image = await benchImage(gib, seed);
       const out = (n: string) => path.join(dir, n);
-      const squash = SQUASH.join(' ');
-      const bareSave = await bash(`docker save ${image} | mksquashfs - ${out('bare-save.sqfs')} -tar ${squash}`);
-      await fs.rm(out('bare-save.sqfs'), { force: true });
-      // The same read converting after the stream (two passes over the archive), as before issue 27.1.
-      const twoPass = await measured(process.execPath, [CHILD, image, out('image.tar'), out('two-pass.sif')], {
-        SIFKIT_CONVERT: 'two-pass',
-      });
-      await fs.rm(out('image.tar'), { force: true });
-      const read = await measured(process.execPath, [CHILD, image, out('image.tar'), out('one-read.sif')]);
-      const readOut = JSON.parse(read.stdout) as ChildOut;
-      const twoOut = JSON.parse(twoPass.stdout) as ChildOut;
-      if (readOut.fallback) console.error(`the read converted in two passes: ${readOut.fallback}`);
-      await fs.rm(out('image.tar'), { force: true });
-      await fs.rm(out('one-read.sif'), { force: true });
-      await fs.rm(out('two-pass.sif'), { force: true });
-      const id = execFileSync('docker', ['create', image]).toString().trim();
-      let bareExport;
-      try {
-        bareExport = await bash(`docker export ${id} | mksquashfs - ${out('bare-export.sqfs')} -tar ${squash}`);
-      } finally {
-        execFileSync('docker', ['rm', id], { stdio: 'ignore' });
-        await fs.rm(out('bare-export.sqfs'), { force: true });
-      }
-      const conv = await measured(process.execPath, [CLI, 'convert', `docker-daemon:${image}`, '-o', out('c.sif')]);
-      await fs.rm(out('c.sif'), { force: true });
+      // Paired runs, interleaved (each sifkit figure beside its baseline in the same round): the median of each.
+      const rounds: Round[] = [];
+      for (let r = 0; r < runs; r++) rounds.push(await round(image, out));
+      const mid = (pick: (r: Round) => number) => median(rounds.map(pick));
+      const bareSave = { seconds: mid((r) => r.bareSave) };
+      const twoPass = { seconds: mid((r) => r.twoPass.seconds) };
+      const read = { seconds: mid((r) => r.read.seconds), peakMiB: mid((r) => r.read.peakMiB) };
+      const bareExport = { seconds: mid((r) => r.bareExport) };
+      const conv = { seconds: mid((r) => r.convert.seconds), peakMiB: mid((r) => r.convert.peakMiB) };
+      const readOut = { streamEnd: mid((r) => r.readOut.streamEnd), sif: rounds[0].readOut.sif };
+      const twoOut = { streamEnd: mid((r) => r.twoOut.streamEnd), sif: rounds[0].twoOut.sif };
+      const fallback = rounds.find((r) => r.readOut.fallback)?.readOut.fallback;
+      if (fallback) console.error(`the read converted in two passes: ${fallback}`);
       peaks.read.push(read.peakMiB);
       peaks.convert.push(conv.peakMiB);
       const over = read.seconds / bareSave.seconds;
       const cv = conv.seconds / bareExport.seconds;
       figures.push(
         {
-          figure: `post-build: scan+archive+convert, ${gib} GiB (one read)`,
+          figure: `post-build: scan+archive+convert, ${gib} GiB (one read, median of ${runs})`,
           sifkit: read.seconds,
           baseline: bareSave.seconds,
           unit: 's',
@@ -192,7 +244,7 @@ async function main(): Promise<void> {
           met: over <= 1.1,
         },
         {
-          figure: `convert docker-daemon:, ${gib} GiB`,
+          figure: `convert docker-daemon:, ${gib} GiB (median of ${runs})`,
           sifkit: conv.seconds,
           baseline: bareExport.seconds,
           unit: 's',

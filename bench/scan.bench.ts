@@ -7,6 +7,7 @@
  */
 import { execSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 import { peakRssMiB } from '../src/util/process';
 import { benchImage } from './convert.bench';
 import { timed, type Figure } from './table';
@@ -15,7 +16,7 @@ const MiB = 1048576;
 
 function scanInChild(image: string): Promise<{ seconds: number; bytes: number; files: number; peakMiB: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'scan-child.js'), image], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, path.join(__dirname, 'scan-child.js'), image], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

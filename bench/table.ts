@@ -30,3 +30,8 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const v = await fn();
   return [Number(process.hrtime.bigint() - t) / 1e9, v];
 }
+
+/** The middle value (the upper of the two middle ones for an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}

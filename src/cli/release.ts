@@ -5,6 +5,7 @@ import { showBuildPlan } from './build-plan-view';
 import { collect, jsonDoc, table } from './output';
 import { runRecipePipeline, throwFirstVariantError } from './pipeline-run';
 import { errorLine, runCommand } from './run';
+import { NODE_FLAGS } from './node-flags';
 import {
   addStageFlags,
   convertSettings,
@@ -337,7 +338,7 @@ function slurmExecute(def: PipelineDef, flags: RunFlags, outDir: string, results
   if (!Number.isFinite(poll) || poll < 0.2 || poll > 3600)
     throw new InputError('bad-poll', `--poll ${flags.poll} is not a number of seconds from 0.2 to 3600`);
   // A compute node runs the same sifkit: this node and this main.js, on the shared file system.
-  const sifkit = [process.execPath, path.resolve(process.argv[1])];
+  const sifkit = [process.execPath, ...NODE_FLAGS, path.resolve(process.argv[1])];
   return (d: PipelineDef, ctx: PipelineContext, run: RunSettings) =>
     runOnSlurm(d, ctx, STAGES, run, {
       settings,

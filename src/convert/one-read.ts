@@ -18,10 +18,11 @@
  * run removes (removeDeadTemps) and does again.
  */
 import { createWriteStream, promises as fs } from 'node:fs';
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, pipeline, type Writable } from 'node:stream';
 import { InterruptedError, throwIfAborted } from '../errors';
 import type { ImageEngine } from '../engine/engine';
 import { scanImageArchive, type LeakScanResult, type ScanNeedles } from '../fileserver/leakscan';
+import { coalesce } from '../util/coalesce';
 import { fsyncPath, renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
 import { DuringRead } from './during-read';
@@ -72,7 +73,8 @@ export async function saveScanConvert(
       `docker save -> ${[opts.needles && 'leak scan', 'archive', opts.sif && 'converter'].filter(Boolean).join(' + ')}`,
     );
     throwIfAborted(signal);
-    const source = await engine.saveImage(imageId);
+    // In big chunks: see coalesce.ts. pipeline() carries an error either way (the engine's, a destroy).
+    const source = pipeline(await engine.saveImage(imageId), coalesce(), () => undefined);
     const onAbort = () => source.destroy(new InterruptedError());
     signal.addEventListener('abort', onAbort, { once: true });
     let scanned: Promise<LeakScanResult> | undefined;
@@ -111,7 +113,9 @@ export async function saveScanConvert(
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-    await fsyncPath(tmp);
+    // The archive goes to disk while the scan is judged and the SIF finished; it is waited for before its rename.
+    const synced = fsyncPath(tmp);
+    synced.catch(() => undefined);
     const scan = scanned ? await scanned : undefined;
     if (scan && opts.judge) await opts.judge(scan);
     throwIfAborted(signal);
@@ -129,6 +133,7 @@ export async function saveScanConvert(
         : await convertFlattened(archive, tree, opts.sif, { ...opts, signal });
       if (during?.fallback) opts.onProgress?.(`converted in two passes: ${during.fallback}`);
     }
+    await synced;
     const archiveSize = (await fs.stat(tmp)).size;
     await renameIntoPlace(tmp, opts.archive);
     return { archiveSize, scan, convert };

@@ -53,7 +53,7 @@ export interface SlurmExecution extends SlurmEffects {
   resume: boolean;
   /** Between two scheduler queries; every waiting variant shares one. */
   pollMs: number;
-  /** How a compute node runs sifkit: node and the CLI's main.js. */
+  /** How a compute node runs sifkit: node, its flags (cli/node-flags.ts) and the CLI's main.js. */
   sifkit: string[];
   outDir: string;
   resultsDir: string;

@@ -79,7 +79,7 @@ export interface ConvertArrayInput {
   resources: JobResources;
   /** Where each task's log goes: `%a` is the task index. */
   logPattern: string;
-  /** How a compute node runs sifkit: node and the CLI's main.js. */
+  /** How a compute node runs sifkit: node, its flags (cli/node-flags.ts) and the CLI's main.js. */
   sifkit: string[];
   /** The run's convert flags (--compression, --mksquashfs-mem...), passed on to every task. */
   convertArgs?: string[];
