@@ -62,7 +62,9 @@ export function registerConvert(program: Command): void {
         if (io.json) io.stdout(jsonDoc({ ok: true, sif: r, ...(attested ? { attested } : {}) }));
         else {
           io.stdout(`${r.out}\n`);
-          const squash = r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '';
+          const squash =
+            (r.compression ? `, ${r.compression}, mksquashfs peak ${r.mksquashfsPeakMiB} MiB` : '') +
+            (r.twoPassesBecause ? `, in two passes: ${r.twoPassesBecause}` : '');
           io.stderr(
             `converted ${r.source} with ${r.backend}: ${(r.size / 1048576).toFixed(1)} MiB${r.files ? `, ${r.files} paths` : ''}${squash}, ${(r.durationMs / 1000).toFixed(1)} s\n`,
           );

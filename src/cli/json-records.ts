@@ -72,6 +72,9 @@ export const convertRecord = o({
   size: count,
   durationMs: z.number().nonnegative(),
   labels: strings.optional(),
+  twoPassesBecause: str
+    .optional()
+    .describe('why the conversion took two passes, not one during the read of the layers'),
 });
 const checkResult = o({
   name: str,

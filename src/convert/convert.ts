@@ -99,6 +99,8 @@ export interface ConvertRecord {
   files?: number;
   compression?: Compression;
   mksquashfsPeakMiB?: number;
+  /** Why the conversion took two passes, not one during the read of the layers. */
+  twoPassesBecause?: string;
   durationMs: number;
   labels?: Record<string, string>;
 }
@@ -192,6 +194,7 @@ export function recordOf(sourceText: string, out: string, started: number, r: Co
     files: r.files,
     compression: r.compression,
     mksquashfsPeakMiB: r.mksquashfsPeakMiB,
+    twoPassesBecause: r.twoPassesBecause,
     durationMs: Date.now() - started,
     labels: r.labels,
   };

@@ -34,9 +34,17 @@ function twoPassAsked(env = process.env): boolean {
   });
 }
 
+/** Why this conversion cannot run during the read; undefined when it can. */
+export function whyTwoPasses(opts: NativeOptions): string | undefined {
+  if (twoPassAsked()) return 'SIFKIT_CONVERT=two-pass';
+  const c = opts.compression ?? 'gzip';
+  if (c !== 'gzip') return `${c} compression (the tables written during the read are gzip's)`;
+  return undefined;
+}
+
 export class DuringRead {
-  /** Why the two-pass conversion made the SIF, when it did (for the progress line and the tests). */
-  fallback?: string;
+  /** Why the two-pass conversion made the SIF, when it did (the result's twoPassesBecause). */
+  private fallback?: string;
 
   private constructor(
     private readonly tmp: string,
@@ -52,7 +60,7 @@ export class DuringRead {
    * here, with zlib; or two passes asked).
    */
   static async open(out: string, opts: NativeOptions): Promise<DuringRead | undefined> {
-    if ((opts.compression ?? 'gzip') !== 'gzip' || twoPassAsked()) return undefined;
+    if (whyTwoPasses(opts)) return undefined;
     await removeDeadTemps(out);
     const tmp = tempNameFor(out);
     const handle = await fs.open(tmp, 'wx+', 0o644);
@@ -91,7 +99,7 @@ export class DuringRead {
     } finally {
       await this.abandon();
     }
-    return done ?? convertFlattened(archive, tree, this.out, this.opts);
+    return done ?? { ...(await convertFlattened(archive, tree, this.out, this.opts)), twoPassesBecause: this.fallback };
   }
 
   /** Closes and removes the temp file (after a publish, its name is gone already). */
@@ -114,15 +122,15 @@ function inFileOrder(archive: DockerArchive): number[] {
 /**
  * Converts an archive on disk the way the release's read does: each
  * layer read once, its headers flattened and its tar squashed together.
- * Undefined when that way is not open (then the caller's two passes).
+ * A string when that way is not open: why (then the caller's two passes).
  */
 export async function convertArchiveDuringRead(
   archive: DockerArchive,
   out: string,
   opts: NativeOptions,
-): Promise<ConvertResult | undefined> {
+): Promise<ConvertResult | string> {
   const during = await DuringRead.open(out, opts);
-  if (!during) return undefined;
+  if (!during) return whyTwoPasses(opts) as string;
   try {
     const headers = new Map<string, TarHeader[]>();
     for (const layer of inFileOrder(archive)) {
@@ -141,7 +149,7 @@ export async function convertArchiveDuringRead(
       // Not a tar the stream's reader takes: the two passes read it (and say what is wrong with it).
       if (!list) {
         await during.abandon();
-        return undefined;
+        return `layer ${layer + 1} is not a tar the stream's reader takes`;
       }
       headers.set(name, list);
     }
@@ -161,5 +169,7 @@ export async function convertArchiveDuringRead(
  * release's read does, or in two passes where that way is not open.
  */
 export async function convertNative(archive: DockerArchive, out: string, opts: NativeOptions): Promise<ConvertResult> {
-  return (await convertArchiveDuringRead(archive, out, opts)) ?? convertTwoPass(archive, out, opts);
+  const r = await convertArchiveDuringRead(archive, out, opts);
+  if (typeof r !== 'string') return r;
+  return { ...(await convertTwoPass(archive, out, opts)), twoPassesBecause: r };
 }

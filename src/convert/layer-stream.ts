@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { InterruptedError } from '../errors';
+import { kindOfHead, peek } from '../util/peek';
 import type { TarHeader } from './flatten';
 
 /**
@@ -100,12 +101,10 @@ export async function headersOf(
   member: Readable,
   squash?: (tarStream: Readable) => Promise<void>,
 ): Promise<TarHeader[] | undefined> {
-  const { head, body } = await sniff(member, 512);
-  const gz = head[0] === 0x1f && head[1] === 0x8b;
-  const ustar = head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar';
-  // A layer that changed nothing is a tar of its end marker alone: zeros.
-  const empty = head.length === 512 && head.every((b) => b === 0);
-  if (!gz && !ustar && !empty) {
+  const { head, body } = await peek(member, 512);
+  const kind = kindOfHead(head);
+  const gz = kind === 'gzip';
+  if (kind !== 'gzip' && kind !== 'tar' && kind !== 'empty-tar') {
     body.resume();
     await new Promise<void>((resolve, reject) => {
       body.on('end', resolve);
@@ -151,43 +150,4 @@ export async function headersOf(
     throw failed.reason;
   }
   return list;
-}
-
-/** The first `n` bytes (fewer when the member is shorter), and a stream that still starts at the beginning. */
-function sniff(member: Readable, n: number): Promise<{ head: Buffer; body: Readable }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let ended = false;
-    const done = () => {
-      member.off('data', onData);
-      member.off('end', onEnd);
-      member.off('error', reject);
-      member.off('close', onClose);
-      member.pause();
-      const head = Buffer.concat(chunks);
-      const body = new PassThrough();
-      body.write(head);
-      if (ended) body.end();
-      else member.pipe(body);
-      member.on('error', (e) => body.destroy(e));
-      resolve({ head, body });
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-      if (size >= n) done();
-    };
-    const onEnd = () => {
-      ended = true;
-      done();
-    };
-    const onClose = () => {
-      if (!ended && size < n) reject(new InterruptedError('the image stream closed before its end'));
-    };
-    member.on('data', onData);
-    member.on('end', onEnd);
-    member.on('error', reject);
-    member.once('close', onClose);
-  });
 }

@@ -15,6 +15,7 @@
  * choice depends on the archive's bytes alone, so a conversion made again
  * from the same image takes the same way and gives the same bytes.
  */
+import { escapeForMessage } from '../validate/names';
 import type { FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { writeSquashfs, type DataRef, type WAttrs, type WFile, type WNode } from '../squashfs/write';
@@ -63,11 +64,12 @@ export function layeredRefusal(squasher: LayerSquasher, layerNames: string[], he
   for (const [i, name] of layerNames.entries()) {
     const got = squasher.layers.get(name);
     if (!got) return `layer ${i + 1} was not squashed as it streamed`;
-    if ('refused' in got) return `mksquashfs refused layer ${i + 1}: ${got.refused}`;
+    // mksquashfs's words may quote the image's paths: escaped, as every name in a line sifkit prints.
+    if ('refused' in got) return `mksquashfs refused layer ${i + 1}: ${escapeForMessage(got.refused, 200)}`;
     const seen = new Set<string>();
     for (const h of headers.get(name) ?? []) {
       const p = normalizeMemberPath(h.name, `layer ${i + 1}`);
-      if (seen.has(p)) return `layer ${i + 1} names ${JSON.stringify(p)} twice`;
+      if (seen.has(p)) return `layer ${i + 1} names ${escapeForMessage(p)} twice`;
       seen.add(p);
     }
   }

@@ -25,7 +25,7 @@ import { scanImageArchive, type LeakScanResult, type ScanNeedles } from '../file
 import { coalesce } from '../util/coalesce';
 import { fsyncPath, renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
-import { DuringRead } from './during-read';
+import { DuringRead, whyTwoPasses } from './during-read';
 import { FlatTree, type TarHeader } from './flatten';
 import { layerHeaders, tee } from './layer-stream';
 import { convertFlattened, type NativeOptions } from './native';
@@ -130,8 +130,11 @@ export async function saveScanConvert(
       });
       convert = during
         ? await during.finish(archive, byMember, tree)
-        : await convertFlattened(archive, tree, opts.sif, { ...opts, signal });
-      if (during?.fallback) opts.onProgress?.(`converted in two passes: ${during.fallback}`);
+        : {
+            ...(await convertFlattened(archive, tree, opts.sif, { ...opts, signal })),
+            twoPassesBecause: whyTwoPasses(opts),
+          };
+      if (convert.twoPassesBecause) opts.onProgress?.(`converted in two passes: ${convert.twoPassesBecause}`);
     }
     await synced;
     const archiveSize = (await fs.stat(tmp)).size;

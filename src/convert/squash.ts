@@ -52,6 +52,8 @@ export interface ConvertResult {
   compression: Compression;
   /** Peak resident memory of mksquashfs, sampled from /proc (MiB; 0 where /proc is absent). */
   mksquashfsPeakMiB: number;
+  /** Why one mksquashfs after the read made the partition, where a read of the layers tried first (during-read.ts). */
+  twoPassesBecause?: string;
 }
 
 /** What the feeder reports once it has written its last entry. */

@@ -11,12 +11,13 @@
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
 import { sha256Stream } from '../util/files';
+import { kindOfHead, peek } from '../util/peek';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument, parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, shallowJsonSchema } from '../validate/schemas/docker';
@@ -96,8 +97,9 @@ export async function servedDigests(dir: string, rels: Iterable<string>): Promis
     const fh = await fs.open(file, 'r');
     const { bytesRead } = await fh.read(head, 0, 512, 0);
     await fh.close();
-    const gz = head[0] === 0x1f && head[1] === 0x8b;
-    if (!gz && !(bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar')) continue;
+    const kind = kindOfHead(head.subarray(0, bytesRead));
+    const gz = kind === 'gzip';
+    if (kind !== 'gzip' && kind !== 'tar') continue;
     const extract = tar.extract();
     extract.on('entry', (h, stream, next) => {
       if (h.type !== 'file' || !h.size) {
@@ -274,10 +276,12 @@ export async function scanImageArchive(
       return;
     }
     // No size floor: a gzip'd layer holding one small file is well under 512 bytes.
-    sniff(entry as unknown as Readable)
-      .then(async ({ kind, stream }) => {
+    peek(entry as unknown as Readable, 512)
+      .then(async ({ head, body: stream }) => {
+        const kind = kindOfHead(head);
         if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
-        if (kind === 'other') {
+        // A layer of its end marker alone has no file to judge.
+        if (kind === 'other' || kind === 'empty-tar') {
           stream.resume();
           await new Promise((r) => stream.on('end', r));
           return;
@@ -323,41 +327,4 @@ export function orderedLeaks(leaks: Leak[]): Leak[] {
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
       (a.why < b.why ? -1 : a.why > b.why ? 1 : 0),
   );
-}
-
-/** Looks at the first 512 bytes without losing them. */
-function sniff(entry: Readable): Promise<{ kind: 'tar' | 'gzip' | 'zstd' | 'other'; stream: Readable }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let ended = false;
-    const finish = () => {
-      entry.off('data', onData);
-      entry.off('end', onEnd);
-      entry.off('error', reject);
-      entry.pause();
-      const head = Buffer.concat(chunks);
-      const rest = new PassThrough();
-      rest.write(head);
-      if (ended) rest.end();
-      else entry.pipe(rest);
-      let kind: 'tar' | 'gzip' | 'zstd' | 'other' = 'other';
-      if (head[0] === 0x1f && head[1] === 0x8b) kind = 'gzip';
-      else if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) kind = 'zstd';
-      else if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') kind = 'tar';
-      resolve({ kind, stream: rest });
-    };
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      size += c.length;
-      if (size >= 512) finish();
-    };
-    const onEnd = () => {
-      ended = true;
-      finish();
-    };
-    entry.on('data', onData);
-    entry.on('end', onEnd);
-    entry.on('error', reject);
-  });
 }

@@ -216,9 +216,10 @@ describe('conversion during the read gives the two-pass SIF, file for file', () 
       await expect(convertWith('during-read', archive, b)).rejects.toThrow(twoPass.message);
       return;
     }
-    await convertWith('during-read', archive, b);
-    // Made during the read: its partition comes first in the file.
+    const made = await convertWith('during-read', archive, b);
+    // Made during the read: its partition comes first in the file, and no reason for two passes is given.
     expect(await partitionOf(b)).toBe(LAYERED_PARTITION_OFFSET);
+    expect(made.twoPassesBecause).toBeUndefined();
     const [fa, fb] = await Promise.all([facts(a, work), facts(b, work)]);
     expect(fb.listing).toBe(fa.listing);
     expect(fb.tree).toEqual(fa.tree);
@@ -248,7 +249,27 @@ describe('conversion during the read gives the two-pass SIF, file for file', () 
     const a = path.join(work, 'dup-two.sif');
     const b = path.join(work, 'dup-during.sif');
     await convertWith('two-pass', archive, a);
-    await convertWith('during-read', archive, b);
+    const made = await convertWith('during-read', archive, b);
+    expect(made.twoPassesBecause).toBe('layer 1 names "dup" twice');
     expect((await compareFiles(a, b)).identical).toBe(true);
+  });
+
+  it('a layer that changed nothing (its tar is the end marker alone) is read during the read too', async () => {
+    const file = (name: string, body: string) => ({
+      header: { name, size: body.length, mtime: new Date(CREATED - 1000) } as tar.Header,
+      body: Buffer.from(body),
+    });
+    const layers = [await tarBuffer([file('a', 'one\n')]), await tarBuffer([]), await tarBuffer([file('b', 'two\n')])];
+    expect(layers[1].every((b) => b === 0)).toBe(true);
+    const archive = path.join(work, 'empty-layer.tar');
+    await archiveOf(archive, layers, prng(SEED));
+    const a = path.join(work, 'empty-two.sif');
+    const b = path.join(work, 'empty-during.sif');
+    await convertWith('two-pass', archive, a);
+    const made = await convertWith('during-read', archive, b);
+    expect(made.twoPassesBecause).toBeUndefined();
+    expect(await partitionOf(b)).toBe(LAYERED_PARTITION_OFFSET);
+    const [fa, fb] = await Promise.all([facts(a, work), facts(b, work)]);
+    expect(fb.tree).toEqual(fa.tree);
   });
 });
