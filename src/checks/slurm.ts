@@ -5,6 +5,7 @@
  * cancels through the Slurm client (slurm/client.ts), and reads the files back. A job that
  * times out, is cancelled or loses its node is reported as such.
  */
+import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, throwIfAborted } from '../errors';
@@ -121,12 +122,11 @@ export interface SlurmRun {
 export async function writeJobFiles(job: SlurmJobInput): Promise<string> {
   if (!job.checks.length) throw new InputError('no-checks', 'the recipe has no checks to run');
   await fs.mkdir(job.workdir, { recursive: true });
+  // Whole or absent (a kill mid-write leaves a temp name, never half a script sbatch could run).
   for (const c of job.checks)
-    await fs.writeFile(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), {
-      mode: 0o755,
-    });
+    await writeFileAtomic(path.join(job.workdir, `check-${c.name}.sh`), checkScript(c, job.profile.launcher), 0o755);
   const script = path.join(job.workdir, 'job.sh');
-  await fs.writeFile(script, batchScript(job), { mode: 0o755 });
+  await writeFileAtomic(script, batchScript(job), 0o755);
   return script;
 }
 

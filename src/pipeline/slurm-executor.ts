@@ -11,6 +11,7 @@
  * --resume`, `sifkit jobs`) picks up where the jobs are, and a failed job is
  * submitted again alone.
  */
+import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
@@ -136,7 +137,7 @@ async function submit(
   if (toConvert.length) {
     const script = path.join(dir, `convert-${whose}${stamp}.sh`);
     const logPattern = path.join(dir, 'logs', `convert-${whose}${stamp}-%a.out`);
-    await fs.writeFile(
+    await writeFileAtomic(
       script,
       convertArrayScript({
         name: `sifkit-convert-${ctx.recipe.name}`,
@@ -146,7 +147,7 @@ async function submit(
         sifkit: exec.sifkit,
         convertArgs: convertArgs(ctx.options?.convert),
       }),
-      { mode: 0o755 },
+      0o755,
     );
     const id = await submitJob(script, [], ctx.signal, exec);
     toConvert.forEach((r, i) => {
