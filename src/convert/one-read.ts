@@ -19,10 +19,11 @@
  */
 import { createWriteStream, promises as fs } from 'node:fs';
 import { PassThrough, pipeline, type Writable } from 'node:stream';
-import { InterruptedError, throwIfAborted } from '../errors';
+import { InputError, InterruptedError, throwIfAborted } from '../errors';
 import type { ImageEngine } from '../engine/engine';
 import { scanImageArchive, type LeakScanResult, type ScanNeedles } from '../fileserver/leakscan';
 import { coalesce } from '../util/coalesce';
+import { escapeForMessage } from '../validate/names';
 import { fsyncPath, renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
 import { DuringRead, whyTwoPasses } from './during-read';
@@ -124,6 +125,13 @@ export async function saveScanConvert(
       opts.onProgress?.(during ? `squashfs tables -> ${opts.sif}` : `mksquashfs -> ${opts.sif}`);
       const archive = await openDockerArchive(tmp);
       const byMember = await headers;
+      // A layer the first pass could not read as a tar would be missing from the tree: never a SIF without it.
+      const unread = archive.layerNames.findIndex((name) => !byMember.has(name));
+      if (unread >= 0)
+        throw new InputError(
+          'bad-layer',
+          `layer ${unread + 1} of image ${escapeForMessage(imageId)} is not a tar (plain or gzip'd): sifkit cannot convert it`,
+        );
       const tree = new FlatTree();
       archive.layerNames.forEach((name, layer) => {
         (byMember.get(name) ?? []).forEach((h, seq) => tree.apply(layer, seq, h));

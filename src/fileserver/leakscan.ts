@@ -224,7 +224,7 @@ async function scanLayer(
 /**
  * Reads a `docker save` stream. Member order is not guaranteed and blobs are
  * not named by kind, so each member is sniffed: a tar (or gzip'd tar) is a
- * layer; anything else (JSON) is skipped.
+ * layer; text (JSON, VERSION) is passed over; anything else is refused.
  */
 export async function scanImageArchive(
   archive: Readable,
@@ -280,6 +280,13 @@ export async function scanImageArchive(
       .then(async ({ head, body: stream }) => {
         const kind = kindOfHead(head);
         if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
+        // What is neither a tar nor text (JSON, VERSION) could be a layer in a form not read here
+        // (xz, bzip2, lz4): the gate refuses what it cannot judge rather than pass it unread.
+        if (kind === 'other' && !isText(head))
+          throw new OperationError(
+            'leak-scan',
+            `image member ${escapeForMessage(h.name)} is neither a tar, a gzip'd tar nor text: the scan cannot read it`,
+          );
         // A layer of its end marker alone has no file to judge.
         if (kind === 'other' || kind === 'empty-tar') {
           stream.resume();
@@ -309,6 +316,11 @@ export async function scanImageArchive(
 /** The layers of the archive's (first) image, bottom first, from `docker save`'s manifest.json. */
 function layerOrder(text: string): string[] {
   return parseJsonDocument(archiveManifestSchema.min(1), text, 'image member manifest.json', 'bad-archive')[0].Layers;
+}
+
+/** No NUL and no control byte but tab, newline, form feed, carriage return: JSON, a VERSION file. */
+function isText(head: Buffer): boolean {
+  return head.every((b) => b >= 0x20 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d);
 }
 
 /**

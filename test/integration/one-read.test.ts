@@ -18,6 +18,7 @@ import { runCli } from '../support/cli';
 import { BUSYBOX, docker, engine, removeTestImages, runId } from '../support/engine';
 import { fixtureRecipe } from '../support/fixtures';
 import { buildFixtureImage } from '../support/trees';
+import { layerTar, legacyArchive } from '../support/archives';
 
 jest.setTimeout(240_000);
 
@@ -188,5 +189,51 @@ describe('sifkit release: the leak scan on the one read refuses before anything 
         ),
     ).toBe(false);
     expect(await fs.readdir(path.join(fx.dir, 'sif')).catch(() => [])).toEqual([]);
+  });
+});
+
+describe("one read of a stream whose layer is not a tar sifkit reads (an engine's answer is data)", () => {
+  let dir: string;
+  let saved: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-one-read-bad-'));
+    saved = path.join(dir, 'saved.tar');
+    // An xz'd tar (magic FD 37 7A 58 5A 00): neither a plain tar nor gzip, which are what sifkit reads.
+    const xz = Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(2000, 7)]);
+    await legacyArchive(saved, [await layerTar([{ name: 'a', content: 'one\n' }]), xz]);
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  const read = async (name: string, needles?: { digests: Map<string, string> }) => {
+    const fake = Object.create(engine) as ImageEngine;
+    fake.saveImage = async () => createReadStream(saved);
+    const out = path.join(dir, name);
+    await fs.mkdir(out);
+    const p = saveScanConvert(fake, 'sha256:any', {
+      signal: new AbortController().signal,
+      archive: path.join(out, 'image.tar'),
+      sif: path.join(out, 'image.sif'),
+      needles,
+      source: { bootstrap: 'docker-archive', from: 'image.tar' },
+    });
+    return { p, out };
+  };
+
+  it('the leak scan refuses what it cannot read, rather than pass it unread; nothing is published', async () => {
+    const { p, out } = await read('scanned', { digests: new Map() });
+    await expect(p).rejects.toMatchObject({
+      code: 'leak-scan',
+      message: 'image member "l1/layer.tar" is neither a tar, a gzip\'d tar nor text: the scan cannot read it',
+    });
+    expect((await fs.readdir(out)).sort()).toEqual([]);
+  });
+
+  it('without a scan, the converter refuses it: never a SIF without that layer', async () => {
+    const { p, out } = await read('unscanned');
+    await expect(p).rejects.toMatchObject({
+      code: 'bad-layer',
+      message: expect.stringMatching(/^layer 2 of image "sha256:any" is not a tar/),
+    });
+    expect((await fs.readdir(out)).sort()).toEqual([]);
   });
 });
