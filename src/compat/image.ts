@@ -26,6 +26,7 @@ import type { Processes } from '../util/processes';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 import { squashImageFiles } from './squash-files';
 import type { ImageFiles, ViewEntry } from './view';
+import { isRegularMember } from '../util/tar-member';
 
 export interface ReadImageOptions {
   signal?: AbortSignal;
@@ -272,7 +273,7 @@ export async function engineImageFiles(
             .join('/')}`,
         );
         if (target) entries.set(p, target);
-      } else if (type === 'file' || type === 'contiguous-file') {
+      } else if (isRegularMember(h)) {
         const size = h.size ?? 0;
         entries.set(p, { kind: 'file', origin: 'image' });
         if (isWhole(p, size)) {

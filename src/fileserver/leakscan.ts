@@ -18,6 +18,7 @@ import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
 import { sha256Stream } from '../util/files';
 import { kindOfHead, peek } from '../util/peek';
+import { isRegularMember } from '../util/tar-member';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument, parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, shallowJsonSchema } from '../validate/schemas/docker';
@@ -102,7 +103,7 @@ export async function servedDigests(dir: string, rels: Iterable<string>): Promis
     if (kind !== 'gzip' && kind !== 'tar') continue;
     const extract = tar.extract();
     extract.on('entry', (h, stream, next) => {
-      if (h.type !== 'file' || !h.size) {
+      if (!isRegularMember(h) || !h.size) {
         stream.resume();
         stream.on('end', next);
         return;
@@ -194,11 +195,12 @@ async function scanLayer(
         if (p.startsWith(gone + '/') || (base !== '.wh..wh..opq' && p === gone) || gone === '.') deleted.add(p);
     } else if (h.type === 'link' && h.linkname !== undefined && inLayer.has(clean(h.linkname))) {
       judge(name, inLayer.get(clean(h.linkname)) as string);
-    } else if (h.type !== 'file' && watch.paths.has(name)) {
+    } else if (!isRegularMember(h) && watch.paths.has(name)) {
       written.set(name, { layer, kind: 'other' });
     }
-    if (h.type !== 'file' || (digests.size === 0 && watch.digests.size === 0)) {
-      if (h.type === 'file' && watch.paths.has(name)) written.set(name, { layer, kind: 'file' });
+    // Every member the image holds as a file is judged by its bytes, whatever its tar type flag says.
+    if (!isRegularMember(h) || (digests.size === 0 && watch.digests.size === 0)) {
+      if (isRegularMember(h) && watch.paths.has(name)) written.set(name, { layer, kind: 'file' });
       entry.resume();
       entry.on('end', next);
       return;
