@@ -9,6 +9,7 @@
  * link keeps the inode it named even when a later layer replaces the
  * target's path, which is what the engine's overlay shows.
  */
+import { memberPath } from '../util/tar-member';
 import { InputError } from '../errors';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
@@ -67,10 +68,10 @@ const OPAQUE = '.wh..wh..opq';
 export function normalizeMemberPath(name: string, where: string): string {
   if (name.startsWith('/'))
     throw new InputError('tar-slip', `${where}: absolute path ${JSON.stringify(name)} in a layer`);
-  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..'))
+  const p = memberPath(name);
+  if (p.split('/').includes('..'))
     throw new InputError('tar-slip', `${where}: path ${JSON.stringify(name)} climbs out of the root with ..`);
-  return parts.join('/');
+  return p;
 }
 
 /** A pax record's integer (ids too big for the ustar field go there; tar-stream leaves them in `pax`). */

@@ -18,7 +18,7 @@ import * as tar from 'tar-stream';
 import { OperationError } from '../errors';
 import { sha256Stream } from '../util/files';
 import { kindOfHead, peek } from '../util/peek';
-import { isRegularMember } from '../util/tar-member';
+import { isRegularMember, memberPath } from '../util/tar-member';
 import { escapeForMessage } from '../validate/names';
 import { parseDocument, parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, shallowJsonSchema } from '../validate/schemas/docker';
@@ -77,7 +77,7 @@ export async function toolDigests(dir: string, tools: Array<{ file: string; path
 }
 
 export function isLicensedPath(p: string): boolean {
-  const clean = p.replace(/^\.?\//, '');
+  const clean = memberPath(p);
   const base = path.posix.basename(clean);
   if (base.startsWith('.wh.')) return false;
   return LICENSED.some((re) => re.test(clean));
@@ -176,7 +176,7 @@ async function scanLayer(
   const inLayer = new Map<string, string>();
   const deleted = new Set<string>();
   const written = new Map<string, PathEvent>();
-  const clean = (name: string) => name.replace(/^\.?\//, '').replace(/\/$/, '');
+  const clean = memberPath;
   const judge = (name: string, d: string) => {
     if (digests.has(d)) result.leaks.push({ layer, path: '/' + name, why: 'served content' });
     if (watch.digests.has(d)) watch.sightings.push({ layer, path: '/' + name, digest: d });

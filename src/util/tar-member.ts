@@ -8,3 +8,16 @@ export function isRegularMember(h: { type?: string | null }): boolean {
   const type = h.type ?? 'file';
   return type === 'file' || type === 'contiguous-file';
 }
+
+/**
+ * A member's path as the image holds it, however the tar spells it: no
+ * leading `/` or `./`, no empty or `.` segments (`./opt//cray/./lib` is
+ * `opt/cray/lib`). What the converter makes of a name and what the leak
+ * scan judges must be the same path. `..` is left for the caller to refuse.
+ */
+export function memberPath(name: string): string {
+  return name
+    .split('/')
+    .filter((p) => p !== '' && p !== '.')
+    .join('/');
+}

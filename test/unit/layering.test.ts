@@ -63,6 +63,7 @@ const PURE = new Set([
   'validate/schemas/slurm',
   'validate/schemas/checks',
   'util/yaml',
+  'util/tar-member',
   'slurm/answers',
   'recipe/types',
   'recipe/names',

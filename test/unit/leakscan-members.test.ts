@@ -47,3 +47,16 @@ it("a member that is neither a tar, a gzip'd tar nor text is refused, not passed
     message: `image member "l0/layer.tar" is neither a tar, a gzip'd tar nor text: the scan cannot read it`,
   });
 });
+
+it.each(['./opt//cray/./lib/x.so', 'opt/cray//lib/x.so', '/opt/cray/lib/x.so'])(
+  'a licensed path however the tar spells it (%s) is the path the converter makes, and a leak',
+  async (name) => {
+    const layer = await tarBuffer([{ header: { name, size: 3 } as tar.Header, body: Buffer.from('abc') }]);
+    const r = await scanImageArchive(await saved(layer), { digests: new Map() });
+    expect(r.leaks).toEqual([{ layer: 'l0/layer.tar', path: '/opt/cray/lib/x.so', why: 'licensed path' }]);
+    if (name.startsWith('/')) return; // The converter refuses an absolute member outright.
+    const tree = new FlatTree();
+    (await tarHeaders(layer)).forEach((h, seq) => tree.apply(0, seq, h as never));
+    expect(tree.resolve('opt/cray/lib/x.so')?.kind).toBe('file');
+  },
+);
