@@ -5,11 +5,11 @@
  * cancels through the Slurm client (slurm/client.ts), and reads the files back. A job that
  * times out, is cancelled or loses its node is reported as such.
  */
-import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, throwIfAborted } from '../errors';
 import { realClock, type Clock } from '../util/clock';
+import { writeFileAtomic } from '../util/files';
 import { cancelJobs, inQueue, showJob, submitJob, type SlurmEffects } from '../slurm/client';
 import { judge, type CheckResult, type Outcome } from './judge';
 import { bashWord, fillShell } from '../emit/bash';

@@ -23,10 +23,10 @@ import { SquashfsError } from '../squashfs/format';
 import { openSquashfs } from '../squashfs/file';
 import { startChild } from '../util/process';
 import type { Processes } from '../util/processes';
+import { isRegularMember } from '../util/tar-member';
 import { LD_CACHE, MAX_LD_CACHE, elfCandidate, isLdconf, ldCacheOf } from './select';
 import { squashImageFiles } from './squash-files';
 import type { ImageFiles, ViewEntry } from './view';
-import { isRegularMember } from '../util/tar-member';
 
 export interface ReadImageOptions {
   signal?: AbortSignal;

@@ -9,8 +9,8 @@
  * link keeps the inode it named even when a later layer replaces the
  * target's path, which is what the engine's overlay shows.
  */
-import { memberPath } from '../util/tar-member';
 import { InputError } from '../errors';
+import { memberPath } from '../util/tar-member';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
 

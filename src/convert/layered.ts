@@ -15,12 +15,12 @@
  * choice depends on the archive's bytes alone, so a conversion made again
  * from the same image takes the same way and gives the same bytes.
  */
-import { escapeForMessage } from '../validate/names';
 import type { FileHandle } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { writeSquashfs, type DataRef, type WAttrs, type WFile, type WNode } from '../squashfs/write';
 import { FIRST_PARTITION_OFFSET, finishSifAroundPartition } from '../sif/file';
 import { sifkitVersion } from '../provenance';
+import { escapeForMessage } from '../validate/names';
 import type { ImageConfig } from './archive';
 import {
   normalizeMemberPath,

@@ -176,7 +176,6 @@ async function scanLayer(
   const inLayer = new Map<string, string>();
   const deleted = new Set<string>();
   const written = new Map<string, PathEvent>();
-  const clean = memberPath;
   const judge = (name: string, d: string) => {
     if (digests.has(d)) result.leaks.push({ layer, path: '/' + name, why: 'served content' });
     if (watch.digests.has(d)) watch.sightings.push({ layer, path: '/' + name, digest: d });
@@ -184,7 +183,7 @@ async function scanLayer(
   };
   extract.on('entry', (h, entry, next) => {
     result.files++;
-    const name = clean(h.name);
+    const name = memberPath(h.name);
     if (isLicensedPath(h.name)) result.leaks.push({ layer, path: '/' + name, why: 'licensed path' });
     const base = path.posix.basename(name);
     if (base.startsWith('.wh.')) {
@@ -193,8 +192,8 @@ async function scanLayer(
       const gone = base === '.wh..wh..opq' ? dir : path.posix.join(dir, base.slice(4));
       for (const p of watch.paths.keys())
         if (p.startsWith(gone + '/') || (base !== '.wh..wh..opq' && p === gone) || gone === '.') deleted.add(p);
-    } else if (h.type === 'link' && h.linkname !== undefined && inLayer.has(clean(h.linkname))) {
-      judge(name, inLayer.get(clean(h.linkname)) as string);
+    } else if (h.type === 'link' && h.linkname !== undefined && inLayer.has(memberPath(h.linkname))) {
+      judge(name, inLayer.get(memberPath(h.linkname)) as string);
     } else if (!isRegularMember(h) && watch.paths.has(name)) {
       written.set(name, { layer, kind: 'other' });
     }

@@ -11,7 +11,6 @@
  * --resume`, `sifkit jobs`) picks up where the jobs are, and a failed job is
  * submitted again alone.
  */
-import { writeFileAtomic } from '../util/files';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { InputError, OperationError } from '../errors';
@@ -25,6 +24,7 @@ import { selectChecks } from '../checks/spec';
 import type { Recipe } from '../recipe/types';
 import { submitJob, type SlurmEffects } from '../slurm/client';
 import { realClock } from '../util/clock';
+import { writeFileAtomic } from '../util/files';
 import type { PipelineContext, PipelineOptions, Stage, VariantState } from './context';
 import type { PipelineDef } from './definition';
 import { gateInputs, testStage } from './release-stages';
