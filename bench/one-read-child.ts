@@ -6,7 +6,12 @@
  * conversion does after that (the tables, or the whole mksquashfs when it
  * converts in two passes) is the rest. `fallback`: why it took two passes.
  */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { connectEngine } from '../src/engine/client';
+import { servedDigests } from '../src/fileserver/leakscan';
 import { saveScanConvert } from '../src/convert/one-read';
 
 async function main(): Promise<void> {
@@ -17,16 +22,17 @@ async function main(): Promise<void> {
   const since = () => Number(process.hrtime.bigint() - started) / 1e9;
   let streamEnd: number | undefined;
   let fallback: string | undefined;
-  // Made-up digests: the scan compares every file's digest with them, as in a build.
-  const digests = new Map([
-    ['0'.repeat(64), 'x'],
-    ['f'.repeat(64), 'y'],
-  ]);
+  // A served directory of two made-up licensed files, read as a build reads its own (digests and sizes).
+  const served = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-bench-served-'));
+  await fs.writeFile(path.join(served, 'libcray.so'), randomBytes(300_000));
+  await fs.writeFile(path.join(served, 'cpe.conf'), randomBytes(1_234));
+  const { digests, sizes } = await servedDigests(served, ['libcray.so', 'cpe.conf']);
+  await fs.rm(served, { recursive: true });
   const r = await saveScanConvert(engine, imageId, {
     signal: new AbortController().signal,
     archive,
     sif,
-    needles: { digests, serverPort: 20000 },
+    needles: { digests, sizes, serverPort: 20000 },
     source: { bootstrap: 'docker-daemon', from: imageId },
     onProgress: (line) => {
       if (line.startsWith('mksquashfs') || line.startsWith('squashfs tables')) streamEnd = since();

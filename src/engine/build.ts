@@ -116,11 +116,13 @@ export interface PendingScan {
 
 async function planScan(ctx: ScanContext): Promise<ScanPlan> {
   const roles = classifyServed(ctx.serverDir ? await listServedFiles(ctx.serverDir) : [], ctx.served);
-  const digests = ctx.serverDir ? await servedDigests(ctx.serverDir, roles.licensed) : new Map<string, string>();
+  const { digests, sizes } = ctx.serverDir
+    ? await servedDigests(ctx.serverDir, roles.licensed)
+    : { digests: new Map<string, string>(), sizes: new Set<number>() };
   const tools = ctx.serverDir ? await toolDigests(ctx.serverDir, roles.tools) : [];
   return {
     stem: ctx.stem,
-    needles: { digests, tools, serverPort: ctx.serverPort },
+    needles: { digests, sizes, tools, serverPort: ctx.serverPort },
     servedDigest: ctx.servedDigest,
     roles: rolesKey(ctx.served),
     verdictDir: ctx.verdictDir,

@@ -24,6 +24,9 @@ import { parseDocument, parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, shallowJsonSchema } from '../validate/schemas/docker';
 import { judgeTools, type PathEvent, type ServedTool, type Sighting, type ToolProblem } from './roles';
 
+/** What a layer's file not hashed stands for (no digest is empty): a hard link to it matches nothing. */
+const NOT_HASHED = '';
+
 /** Licensed paths (layer-relative, no leading slash). Whiteouts are not files. */
 const LICENSED = [/^opt\/cray(\/|$)/, /^opt\/cray-deps(\/|$)/, /^usr\/lib64\/libcxi\.so/];
 
@@ -39,6 +42,12 @@ export interface Leak {
 export interface ScanNeedles {
   /** Digests of the licensed served files and of their tarballs' members. */
   digests: Map<string, string>;
+  /**
+   * The size of every file whose digest is in `digests` (servedDigests
+   * gives both). A digest is equal only where the sizes are, so a file of
+   * any other size is not hashed. None: every file is hashed.
+   */
+  sizes?: ReadonlySet<number>;
   /** Served tools, each expected at its path with its digest. */
   tools?: ServedTool[];
   /** The file server's port: a URL to it must not stay in env, labels, entrypoint or cmd. */
@@ -69,10 +78,14 @@ interface ToolWatch {
   sightings: Sighting[];
 }
 
-/** Digests of served tools (the whole file only: a tool is not unpacked). */
+/** Digests and sizes of served tools (the whole file only: a tool is not unpacked). */
 export async function toolDigests(dir: string, tools: Array<{ file: string; path: string }>): Promise<ServedTool[]> {
   const out: ServedTool[] = [];
-  for (const t of tools) out.push({ ...t, digest: await sha256Stream(createReadStream(path.join(dir, t.file))) });
+  for (const t of tools) {
+    const file = path.join(dir, t.file);
+    const { size } = await fs.stat(file);
+    out.push({ ...t, size, digest: await sha256Stream(createReadStream(file)) });
+  }
   return out;
 }
 
@@ -83,17 +96,27 @@ export function isLicensedPath(p: string): boolean {
   return LICENSED.some((re) => re.test(clean));
 }
 
+/** What the scan looks for in each file's bytes: the served contents' digests, and their sizes. */
+export interface ServedDigests {
+  digests: Map<string, string>;
+  sizes: Set<number>;
+}
+
 /**
  * Digests of the served files and, for tarballs, of their members
  * (non-empty only: an empty file is nobody's content, and the digest of
- * nothing could turn up in any image config).
+ * nothing could turn up in any image config), with the size of each, made
+ * together so that no digest is without its size.
  */
-export async function servedDigests(dir: string, rels: Iterable<string>): Promise<Map<string, string>> {
+export async function servedDigests(dir: string, rels: Iterable<string>): Promise<ServedDigests> {
   const out = new Map<string, string>();
+  const sizes = new Set<number>();
   for (const rel of rels) {
     const file = path.join(dir, rel);
-    if ((await fs.stat(file)).size === 0) continue;
+    const { size } = await fs.stat(file);
+    if (size === 0) continue;
     out.set(await sha256Stream(createReadStream(file)), rel);
+    sizes.add(size);
     const head = Buffer.alloc(512);
     const fh = await fs.open(file, 'r');
     const { bytesRead } = await fh.read(head, 0, 512, 0);
@@ -110,13 +133,25 @@ export async function servedDigests(dir: string, rels: Iterable<string>): Promis
       }
       sha256Stream(stream as unknown as Readable).then((d) => {
         out.set(d, `${rel}:${h.name}`);
+        sizes.add(h.size as number);
         next();
       }, next);
     });
     const src = createReadStream(file);
     await pipeline(gz ? src.pipe(createGunzip()) : src, extract);
   }
-  return out;
+  return { digests: out, sizes };
+}
+
+/**
+ * Which file sizes the scan must hash: those of the served contents and
+ * of the tools (a file of any other size cannot have their digest).
+ * Undefined, so every file is hashed, when a size is not known.
+ */
+export function sizesToHash(needles: ScanNeedles): ReadonlySet<number> | undefined {
+  const tools = needles.tools ?? [];
+  if (!needles.sizes || tools.some((t) => t.size === undefined)) return undefined;
+  return new Set([...needles.sizes, ...tools.map((t) => t.size as number)]);
 }
 
 /**
@@ -170,6 +205,7 @@ async function scanLayer(
   digests: Map<string, string>,
   result: LeakScanResult,
   watch: ToolWatch,
+  hashSizes: ReadonlySet<number> | undefined,
 ): Promise<void> {
   const extract = tar.extract();
   // This layer's files by path, so a hard link is judged by what it links to.
@@ -204,6 +240,13 @@ async function scanLayer(
       entry.on('end', next);
       return;
     }
+    // Of a size no served content or tool has: its digest could be none of theirs (most files of an image).
+    if (hashSizes && !hashSizes.has(h.size ?? 0) && !watch.paths.has(name)) {
+      inLayer.set(name, NOT_HASHED);
+      entry.resume();
+      entry.on('end', next);
+      return;
+    }
     sha256Stream(entry as unknown as Readable).then((d) => {
       inLayer.set(name, d);
       // An empty file is nobody's content, but it may still stand at a tool's path.
@@ -234,6 +277,7 @@ export async function scanImageArchive(
 ): Promise<LeakScanResult> {
   const { digests } = needles;
   const tools = needles.tools ?? [];
+  const hashSizes = sizesToHash(needles);
   const result: LeakScanResult = { layers: 0, files: 0, bytes: 0, leaks: [], toolProblems: [], tools: 0 };
   const watch: ToolWatch = {
     tools,
@@ -295,7 +339,14 @@ export async function scanImageArchive(
           return;
         }
         result.layers++;
-        await scanLayer(h.name, kind === 'gzip' ? stream.pipe(createGunzip()) : stream, digests, result, watch);
+        await scanLayer(
+          h.name,
+          kind === 'gzip' ? stream.pipe(createGunzip()) : stream,
+          digests,
+          result,
+          watch,
+          hashSizes,
+        );
       })
       .then(() => next(), next);
   });

@@ -25,6 +25,8 @@ export interface ServedTool {
   file: string;
   path: string;
   digest: string;
+  /** Its size in bytes; without it, the leak scan hashes every file of the image. */
+  size?: number;
 }
 
 /**

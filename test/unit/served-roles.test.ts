@@ -398,10 +398,14 @@ describe('a served directory with hostile entries', () => {
     expect(roles.licensed).toEqual(present);
     const needles = await servedDigests(d, roles.licensed);
     const empty = createHash('sha256').digest('hex');
-    expect(needles.has(empty)).toBe(false);
-    expect(needles.get(createHash('sha256').update('licensed\n').digest('hex'))).toMatch(/^(cpe\.tar|hard link)$/);
+    expect(needles.digests.has(empty)).toBe(false);
+    expect(needles.digests.get(createHash('sha256').update('licensed\n').digest('hex'))).toMatch(
+      /^(cpe\.tar|hard link)$/,
+    );
+    // Each content's size, no empty one: 'licensed\n', 'new\nline', 'ünï' (5 bytes in UTF-8), 'tab\tx'.
+    expect([...needles.sizes].sort((a, b) => a - b)).toEqual([5, 8, 9]);
     const config = JSON.stringify({ config: { Labels: { note: `sha256:${empty}` } }, history: [] });
-    expect(scanImageConfig(config, { digests: needles })).toEqual([]);
+    expect(scanImageConfig(config, needles)).toEqual([]);
   });
 
   it('refuses a declared tool the directory does not hold, also when only a case-folded name is there', () => {
