@@ -64,7 +64,7 @@ export class DuringRead {
     await removeDeadTemps(out);
     const tmp = tempNameFor(out);
     const handle = await fs.open(tmp, 'wx+', 0o644);
-    const squasher = new LayerSquasher(handle, LAYERED_PARTITION_OFFSET, out, opts);
+    const squasher = new LayerSquasher(handle, tmp, LAYERED_PARTITION_OFFSET, out, opts);
     return new DuringRead(tmp, handle, squasher, out, opts);
   }
 

@@ -9,7 +9,11 @@
  * writes the final tables over those blocks: no file is compressed twice.
  *
  * A layer's own image lives only until its blocks are copied (a temp name
- * beside the SIF, removed by the next run when a kill leaves it). A layer
+ * beside the SIF, removed by the next run when a kill leaves it). The
+ * first layer needs none: its mksquashfs writes straight into the SIF's
+ * temp file at the partition's offset, where its blocks would be copied
+ * to (mksquashfs truncates its output, so only the first may), which
+ * spares the copy and the disk pages of that layer's image. A layer
  * mksquashfs refuses (a hard link into a lower layer, a name it cannot
  * hold) is not an error here: the caller falls back to the two-pass
  * conversion, which gives the same files.
@@ -56,8 +60,9 @@ export class LayerSquasher {
   private readonly stops = new Set<AbortController>();
 
   constructor(
-    /** The SIF's temp file, open for writing. */
+    /** The SIF's temp file, open for writing, and its name. */
     private readonly out: FileHandle,
+    private readonly outName: string,
     /** Absolute offset of the partition in it. */
     readonly partitionStart: number,
     /** The SIF's final name: layer images get temp names beside it. */
@@ -78,7 +83,9 @@ export class LayerSquasher {
    * layer in the order they came (`settled` waits for all of that).
    */
   async squash(member: string, tarStream: Readable): Promise<void> {
-    const tmp = tempNameFor(this.sif);
+    // Nothing is in the SIF's temp file before the first layer: its mksquashfs may write (and truncate) it.
+    const direct = this.jobs.length === 0;
+    const tmp = direct ? this.outName : tempNameFor(this.sif);
     // Its own stop, besides the caller's: a tar stream that fails (a layer refused by its diff ID,
     // another reader's failure) never ends mksquashfs's input, so mksquashfs is killed then.
     const stop = new AbortController();
@@ -89,7 +96,7 @@ export class LayerSquasher {
     const child = runMksquashfs(
       this.opts.mksquashfs ?? 'mksquashfs',
       tmp,
-      0n,
+      direct ? BigInt(this.partitionStart) : 0n,
       new Date(0),
       { compression: 'gzip', mem: this.opts.mem ?? DEFAULT_MKSQUASHFS_MEM, processors: this.opts.processors },
       stop.signal,
@@ -135,14 +142,15 @@ export class LayerSquasher {
           return;
         }
         try {
-          this.layers.set(member, await this.take(tmp));
+          this.layers.set(member, direct ? await this.inPlace() : await this.take(tmp));
         } catch (e) {
           throw errnoCode(e) === 'ENOSPC' ? this.diskFull() : e;
         }
       } finally {
         this.opts.signal?.removeEventListener('abort', onAbort);
         this.stops.delete(stop);
-        await fs.rm(tmp, { force: true });
+        // The SIF's temp file is its owner's to remove (during-read.ts), never a layer's.
+        if (!direct) await fs.rm(tmp, { force: true });
       }
     })();
     // A failed layer fails every later one's turn too: settled() gives the first failure.
@@ -175,20 +183,30 @@ export class LayerSquasher {
 
   /** Reads where a layer image's files lie, and copies its blocks into the partition after the last layer's. */
   private async take(image: string): Promise<LayerFiles> {
-    const { fs: sq, close } = await openSquashfs(image);
-    const shift = this.next - SUPERBLOCK;
-    const files: LayerFiles = new Map();
-    let blocksEnd: number;
-    try {
-      blocksEnd = sq.sb.inodeTable;
-      for (const { path: p, inode } of sq.walk())
-        if (inode.kind === 'file') files.set(p.slice(1), dataRefOf(sq, inode, shift));
-    } finally {
-      await close();
-    }
+    const { files, blocksEnd } = await this.filesOf(image, 0, this.next - SUPERBLOCK);
     await this.copy(image, SUPERBLOCK, blocksEnd);
     this.next += blocksEnd - SUPERBLOCK;
     return files;
+  }
+
+  /** The first layer's files, whose blocks its mksquashfs wrote in place (its tables after them are written over). */
+  private async inPlace(): Promise<LayerFiles> {
+    const { files, blocksEnd } = await this.filesOf(this.outName, this.partitionStart, 0);
+    this.next = blocksEnd;
+    return files;
+  }
+
+  /** Each regular file's blocks of the squashfs at `offset` in `image`, moved by `shift`, and where its blocks end. */
+  private async filesOf(image: string, offset: number, shift: number) {
+    const { fs: sq, close } = await openSquashfs(image, offset);
+    const files: LayerFiles = new Map();
+    try {
+      for (const { path: p, inode } of sq.walk())
+        if (inode.kind === 'file') files.set(p.slice(1), dataRefOf(sq, inode, shift));
+      return { files, blocksEnd: sq.sb.inodeTable };
+    } finally {
+      await close();
+    }
   }
 
   /** Copies bytes [from, to) of `image` to the partition at `next`. */

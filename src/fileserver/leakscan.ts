@@ -323,6 +323,8 @@ export async function scanImageArchive(
     // No size floor: a gzip'd layer holding one small file is well under 512 bytes.
     peek(entry as unknown as Readable, 512)
       .then(async ({ head, body: stream }) => {
+        // Refused below, its late error (the outer stream torn down) is no crash; read, its reader hears it.
+        stream.on('error', () => undefined);
         const kind = kindOfHead(head);
         if (kind === 'zstd') throw new OperationError('leak-scan', `cannot read zstd-compressed layer ${h.name}`);
         // What is neither a tar nor text (JSON, VERSION) could be a layer in a form not read here
@@ -335,7 +337,10 @@ export async function scanImageArchive(
         // A layer of its end marker alone has no file to judge.
         if (kind === 'other' || kind === 'empty-tar') {
           stream.resume();
-          await new Promise((r) => stream.on('end', r));
+          await new Promise((resolve, reject) => {
+            stream.on('end', resolve);
+            stream.on('error', reject);
+          });
           return;
         }
         result.layers++;

@@ -21,7 +21,8 @@ export function kindOfHead(head: Buffer): HeadKind {
 /**
  * The first `n` bytes of `stream` (fewer when it is shorter), and a stream
  * that still starts at the beginning; an error of `stream` after the head
- * reaches it too.
+ * reaches it too, once the caller's continuation has run (it must listen
+ * for errors there, synchronously).
  */
 export function peek(stream: Readable, n: number): Promise<{ head: Buffer; body: Readable }> {
   return new Promise((resolve, reject) => {
@@ -39,7 +40,10 @@ export function peek(stream: Readable, n: number): Promise<{ head: Buffer; body:
       body.write(head);
       if (ended) body.end();
       else stream.pipe(body);
-      stream.on('error', (e) => body.destroy(e));
+      // After the caller's continuation, never before: an error may come in the same tick as the
+      // head (a short member whose check fails at its end), and on a body nobody listens to yet it
+      // would crash the process. Microtasks (the awaiting caller) run before setImmediate.
+      stream.on('error', (e) => setImmediate(() => body.destroy(e)));
       resolve({ head: head.subarray(0, n), body });
     };
     const onData = (c: Buffer) => {

@@ -39,6 +39,21 @@ it('an error after the head reaches the body; a stream that closes before its he
   await expect(p).rejects.toThrow('closed before its end');
 });
 
+it('an error in the same tick as the head reaches the caller who listens after its await, never an unheard event', async () => {
+  // A short member whose check fails at its end: head, end and error come before the caller's continuation.
+  const src = new PassThrough();
+  const p = peek(src, 4);
+  // Once peek's reader flows: the head and the error in one tick, as a short member's end and check.
+  await new Promise((r) => setImmediate(r));
+  process.nextTick(() => {
+    src.write(Buffer.from('abcdef'));
+    src.destroy(new Error('layer 3 reads as another digest'));
+  });
+  const { head, body } = await p;
+  expect(head.toString()).toBe('abcd');
+  await expect(all(body)).rejects.toThrow('layer 3 reads as another digest');
+});
+
 it('kindOfHead: gzip, zstd, a ustar tar, the end marker alone, anything else', () => {
   const tarHead = Buffer.alloc(512);
   tarHead.write('ustar', 257, 'latin1');
