@@ -56,6 +56,8 @@ export class LayerSquasher {
   private tail: Promise<void> = Promise.resolve();
   /** Every layer's. */
   private readonly jobs: Array<Promise<void>> = [];
+  /** The last flush of the partition's blocks to disk (flush()). */
+  private flushing: Promise<void> = Promise.resolve();
   /** The stops of the mksquashfs runs not yet done. */
   private readonly stops = new Set<AbortController>();
 
@@ -143,6 +145,7 @@ export class LayerSquasher {
         }
         try {
           this.layers.set(member, direct ? await this.inPlace() : await this.take(tmp));
+          this.flush();
         } catch (e) {
           throw errnoCode(e) === 'ENOSPC' ? this.diskFull() : e;
         }
@@ -160,11 +163,24 @@ export class LayerSquasher {
     await Promise.race([fed, job]);
   }
 
-  /** Waits for every layer's mksquashfs and copy; throws the first failure. */
+  /** Waits for every layer's mksquashfs, copy and flush; throws the first failure. */
   async settled(): Promise<void> {
     const all = await Promise.allSettled(this.jobs);
     const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    await this.flushing;
+  }
+
+  /**
+   * Sends the partition's blocks so far to disk while later layers are
+   * read, so that the SIF's fsync before its publication has only the
+   * tables left (it was 0.3 s of the read's end for 1 GiB). A failure is
+   * settled()'s: a write error seen here would not be seen again by the
+   * final fsync, so it is never dropped.
+   */
+  private flush(): void {
+    this.flushing = this.flushing.then(() => this.out.datasync());
+    this.flushing.catch(() => undefined);
   }
 
   /**
@@ -174,7 +190,7 @@ export class LayerSquasher {
    */
   async stop(): Promise<void> {
     for (const s of this.stops) s.abort();
-    await Promise.allSettled(this.jobs);
+    await Promise.allSettled([...this.jobs, this.flushing]);
   }
 
   private diskFull(): OperationError {
