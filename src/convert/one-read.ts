@@ -17,12 +17,13 @@
  * beside it; an interruption leaves only temporary names, which the next
  * run removes (removeDeadTemps) and does again.
  */
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { PassThrough, pipeline, type Writable } from 'node:stream';
 import { InputError, InterruptedError, throwIfAborted } from '../errors';
 import type { ImageEngine } from '../engine/engine';
 import { scanImageArchive, type LeakScanResult, type ScanNeedles } from '../fileserver/leakscan';
 import { coalesce } from '../util/coalesce';
+import { createFileSink } from '../util/direct-file';
 import { escapeForMessage } from '../validate/names';
 import { fsyncPath, renameIntoPlace, removeDeadTemps, tempNameFor } from '../util/files';
 import { openDockerArchive } from './archive';
@@ -83,11 +84,8 @@ export async function saveScanConvert(
     during = opts.sif ? await DuringRead.open(opts.sif, { ...opts, signal }) : undefined;
     try {
       if (signal.aborted) onAbort();
-      const file = createWriteStream(tmp, { flags: 'wx' });
-      const written = new Promise<void>((resolve, reject) => {
-        file.on('close', () => (file.writableFinished ? resolve() : reject(new InterruptedError())));
-        file.on('error', reject);
-      });
+      // Past the page cache where it can be: see direct-file.ts.
+      const { sink: file, written } = await createFileSink(tmp, { processes: opts.processes, signal });
       const sinks: Writable[] = [file];
       const readers: Array<Promise<unknown>> = [written];
       if (opts.needles) {
