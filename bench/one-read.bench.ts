@@ -220,6 +220,12 @@ async function main(): Promise<void> {
       // Paired runs, interleaved (each sifkit figure beside its baseline in the same round): the median of each.
       const rounds: Round[] = [];
       for (let r = 0; r < runs; r++) rounds.push(await round(image, out));
+      // Each round's pair too: the spread says how far one median can be trusted on this machine.
+      for (const [i, r] of rounds.entries())
+        console.error(
+          `${gib} GiB round ${i + 1}: post-build ${r.read.seconds.toFixed(2)}/${r.bareSave.toFixed(2)} s = ${(r.read.seconds / r.bareSave).toFixed(3)}, ` +
+            `convert ${r.convert.seconds.toFixed(2)}/${r.bareExport.toFixed(2)} s = ${(r.convert.seconds / r.bareExport).toFixed(3)}`,
+        );
       const mid = (pick: (r: Round) => number) => median(rounds.map(pick));
       const bareSave = { seconds: mid((r) => r.bareSave) };
       const twoPass = { seconds: mid((r) => r.twoPass.seconds) };
