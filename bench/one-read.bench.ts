@@ -226,6 +226,14 @@ async function main(): Promise<void> {
           `${gib} GiB round ${i + 1}: post-build ${r.read.seconds.toFixed(2)}/${r.bareSave.toFixed(2)} s = ${(r.read.seconds / r.bareSave).toFixed(3)}, ` +
             `convert ${r.convert.seconds.toFixed(2)}/${r.bareExport.toFixed(2)} s = ${(r.convert.seconds / r.bareExport).toFixed(3)}`,
         );
+      const paired = (ratio: (r: Round) => number) => {
+        const all = rounds.map(ratio);
+        return `${median(all).toFixed(3)} (${Math.min(...all).toFixed(3)} to ${Math.max(...all).toFixed(3)})`;
+      };
+      console.error(
+        `${gib} GiB paired ratios, median (range): post-build ${paired((r) => r.read.seconds / r.bareSave)}, ` +
+          `convert ${paired((r) => r.convert.seconds / r.bareExport)}`,
+      );
       const mid = (pick: (r: Round) => number) => median(rounds.map(pick));
       const bareSave = { seconds: mid((r) => r.bareSave) };
       const twoPass = { seconds: mid((r) => r.twoPass.seconds) };
