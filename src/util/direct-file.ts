@@ -75,16 +75,15 @@ async function directOpens(file: string): Promise<boolean> {
  * Creates `file` (it must not exist) and gives a sink for its bytes,
  * written past the page cache where the file system allows it.
  */
-export async function createFileSink(
-  file: string,
-  opts: { processes?: Processes; signal?: AbortSignal } = {},
-): Promise<FileSink> {
+export async function createFileSink(file: string, opts: { processes?: Processes } = {}): Promise<FileSink> {
   if (!(await directOpens(file))) return buffered(file);
   // nocreat: a dd that starts after the read was given up (the file removed) cannot make the name again.
+  // No abort listener of its own (a release's signal has one per running child already): an interrupted
+  // read destroys its sinks, and dd, its input closed, ends; `written` then rejects.
   const dd = startChild(
     'dd',
     [`of=${file}`, 'bs=1M', 'iflag=fullblock', 'oflag=direct', 'conv=notrunc,nocreat', 'status=none'],
-    { stdin: 'pipe', processes: opts.processes ?? realProcesses, signal: opts.signal, label: 'dd' },
+    { stdin: 'pipe', processes: opts.processes ?? realProcesses, label: 'dd' },
   );
   const started = await new Promise<boolean>((resolve) => {
     dd.child.once('spawn', () => resolve(true));
