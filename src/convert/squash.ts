@@ -21,6 +21,7 @@ import { definitionFile, envScript, imageLabels, inspectMetadata, runscript, typ
 import { DEFAULT_MKSQUASHFS_MEM, type Compression } from './squash-options';
 import { imageTime, sifUuid } from './reproducible';
 import { quietPack } from './squash-tar';
+import { coalesce } from '../util/coalesce';
 import { sifkitVersion } from '../provenance';
 
 export interface SquashOptions {
@@ -318,11 +319,15 @@ export async function squashToSif(
       opts.processes,
     );
     const pack = quietPack();
-    const packed = pipeline(pack as unknown as Readable, squash.stdin, { signal: opts.signal }).catch((e) => {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      // EPIPE: mksquashfs stopped reading; its own error says why.
-      if (errnoCode(e) !== 'EPIPE') throw e;
-    });
+    // In big chunks (coalesce.ts): tar-stream gives each header and each body piece of the engine's
+    // stream to mksquashfs's stdin as a write of its own; 1 MiB writes cut node's CPU by a tenth.
+    const packed = pipeline(pack as unknown as Readable, coalesce(), squash.stdin, { signal: opts.signal }).catch(
+      (e) => {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        // EPIPE: mksquashfs stopped reading; its own error says why.
+        if (errnoCode(e) !== 'EPIPE') throw e;
+      },
+    );
     // Both settle while feed() may still be running (Ctrl-C, mksquashfs
     // dying): marked as handled here, awaited below, so an early rejection
     // is never an unhandled one that kills the process.
