@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   engineFailure,
   ExitCode,
@@ -78,6 +79,10 @@ export function reportError(
 
 export async function runCommand(handler: CommandHandler, opts: { json?: boolean } = {}): Promise<number> {
   const controller = new AbortController();
+  // Every running child and stream of the command listens here, by design (Ctrl-C stops them all):
+  // as many as the jobs run at once. Node's leak warning at 11 printed itself on a release's stderr
+  // with --jobs 2; a bound far above any --jobs still tells a real leak.
+  setMaxListeners(1000, controller.signal);
   const json = Boolean(opts.json);
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
