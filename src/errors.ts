@@ -83,6 +83,7 @@ const SYSTEM_MEANING: Record<string, { meaning: string; input: boolean }> = {
   ENOSPC: { meaning: 'no space left on device', input: false },
   EDQUOT: { meaning: 'disk quota exceeded', input: false },
   EIO: { meaning: 'input/output error', input: false },
+  EFBIG: { meaning: 'file too large', input: false },
   EMFILE: { meaning: 'too many open files', input: false },
   ENFILE: { meaning: 'too many open files in the system', input: false },
   EXDEV: { meaning: 'crosses file systems', input: false },
@@ -100,6 +101,16 @@ const SYSTEM_MEANING: Record<string, { meaning: string; input: boolean }> = {
 /** A path as it can stand in a one-line message (control characters escaped). */
 function shownPath(p: string): string {
   return /[\u0000-\u001f\u007f]/.test(p) ? JSON.stringify(p) : p;
+}
+
+/**
+ * The errno a tool's message names at its end, as strerror words it
+ * ("dd: error writing 'x': No space left on device": ENOSPC); undefined
+ * when it names none of those above.
+ */
+export function errnoOfMessage(line: string): string | undefined {
+  const tail = line.trim().toLowerCase();
+  return Object.keys(SYSTEM_MEANING).find((code) => tail.endsWith(`: ${SYSTEM_MEANING[code].meaning}`));
 }
 
 /**

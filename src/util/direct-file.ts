@@ -15,7 +15,7 @@
 import { constants, createWriteStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { InterruptedError, errnoCode, isSifkitError } from '../errors';
+import { InterruptedError, errnoCode, errnoOfMessage, isSifkitError } from '../errors';
 import { startChild } from './process';
 import { realProcesses, type Processes } from './processes';
 
@@ -27,21 +27,11 @@ export interface FileSink {
   how: 'direct' | 'buffered';
 }
 
-/** dd's words for the system errors a write meets, as the errno they stand for (the message then is sifkit's usual one). */
-const DD_ERRORS: Array<[RegExp, string]> = [
-  [/No space left on device$/, 'ENOSPC'],
-  [/Disk quota exceeded$/, 'EDQUOT'],
-  [/File too large$/, 'EFBIG'],
-  [/Input\/output error$/, 'EIO'],
-  [/Read-only file system$/, 'EROFS'],
-  [/Permission denied$/, 'EACCES'],
-];
-
 /** A system error for what dd said, so it reads as a failed write of `file` does; undefined for anything else. */
 export function ddSystemError(stderrLine: string, file: string): Error | undefined {
-  const hit = DD_ERRORS.find(([re]) => re.test(stderrLine.trim()));
-  if (!hit) return undefined;
-  return Object.assign(new Error(`${hit[1]}: ${stderrLine.trim()}`), { code: hit[1], syscall: 'write', path: file });
+  const code = errnoOfMessage(stderrLine);
+  if (!code) return undefined;
+  return Object.assign(new Error(`${code}: ${stderrLine.trim()}`), { code, syscall: 'write', path: file });
 }
 
 /** The usual way: through the page cache. */
