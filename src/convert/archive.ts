@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { openRegular } from '../util/files';
+import { TAR_BLOCK, tarChecksumOk, tarNumber } from '../util/tar-header';
 import { escapeForMessage } from '../validate/names';
 import { parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, type ImageConfig } from '../validate/schemas/docker';
@@ -47,31 +48,11 @@ export interface DockerArchive {
   openLayer(index: number): Promise<Readable>;
 }
 
-const BLOCK = 512;
-
-function octal(buf: Buffer, start: number, len: number): number {
-  // GNU base-256 for sizes of 8 GiB and more.
-  if (buf[start] & 0x80) {
-    let n = 0;
-    for (let i = start + 1; i < start + len; i++) n = n * 256 + buf[i];
-    return n;
-  }
-  const s = buf
-    .toString('latin1', start, start + len)
-    .replace(/\0.*$/s, '')
-    .trim();
-  return s ? parseInt(s, 8) : 0;
-}
+const BLOCK = TAR_BLOCK;
 
 function cstring(buf: Buffer, start: number, len: number): string {
   const end = buf.indexOf(0, start);
   return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
-}
-
-function checksumOk(h: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-  return sum === octal(h, 148, 8);
 }
 
 function paxPath(body: Buffer): string | undefined {
@@ -110,8 +91,8 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
       if (bytesRead === 0) break; // a missing end-of-archive marker is tolerated, a cut member is not
       if (bytesRead < BLOCK) bad(`truncated at byte ${pos}`);
       if (h.every((b) => b === 0)) break;
-      if (!checksumOk(h)) bad(`bad tar header checksum at byte ${pos}`);
-      const size = octal(h, 124, 12);
+      if (!tarChecksumOk(h)) bad(`bad tar header checksum at byte ${pos}`);
+      const size = tarNumber(h, 124, 12);
       const type = String.fromCharCode(h[156] || 0x30);
       const dataAt = pos + BLOCK;
       if (dataAt + size > fileSize)

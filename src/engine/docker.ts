@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { z } from 'zod';
 import { InterruptedError, OperationError } from '../errors';
 import { BuildStreamParser } from './progress';
+import { getTar, type PlainEndpoint } from './raw-save';
 import { checkName } from '../validate/names';
 import { formatIssue } from '../validate/schema';
 import {
@@ -21,6 +22,34 @@ import {
   imageListAnswer,
 } from '../validate/schemas/engine';
 import type { BuildRequest, ContainerHandle, ContainerSpec, ImageDetails, ImageEngine, ImageSummary } from './engine';
+
+/** What of docker-modem's settings says where and how it connects. */
+interface ModemSettings {
+  socketPath?: string | (() => string | Promise<string>);
+  host?: string;
+  port?: string | number;
+  protocol?: string;
+  pathPrefix?: string;
+  version?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Where the engine answers plain HTTP (a unix socket; tcp without TLS),
+ * for a save read off the socket (raw-save.ts); undefined for TLS, ssh or
+ * a path prefix, which dockerode's client keeps.
+ */
+async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | undefined> {
+  if (modem.protocol !== 'http' || modem.pathPrefix) return undefined;
+  if (modem.socketPath) {
+    const p = typeof modem.socketPath === 'function' ? await modem.socketPath() : modem.socketPath;
+    return typeof p === 'string' && p ? { socketPath: p } : undefined;
+  }
+  const port = Number(modem.port);
+  // A host dockerode would parse as a URL (http://…) stays dockerode's.
+  if (!modem.host || /[/@]/.test(modem.host) || !Number.isInteger(port) || port <= 0) return undefined;
+  return { host: modem.host, port };
+}
 
 /** An image reference checked before it becomes part of an Engine API path (validate/names.ts). */
 function imageRef(ref: string): string {
@@ -164,7 +193,12 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
       };
     },
     async saveImage(ref: string) {
-      return (await docker.getImage(imageRef(ref)).get()) as unknown as Readable;
+      const checked = imageRef(ref);
+      const plain = await plainEndpoint(docker.modem as ModemSettings);
+      if (!plain) return (await docker.getImage(checked).get()) as unknown as Readable;
+      const version = (docker.modem as ModemSettings).version;
+      const path = `${version ? `/${encodeURIComponent(version)}` : ''}/images/${checked.split('/').map(encodeURIComponent).join('/')}/get`;
+      return getTar(plain, path, `image ${checked}`, (docker.modem as ModemSettings).headers);
     },
     async loadImage(archive: Readable, signal?: AbortSignal) {
       // The upload ends on Ctrl-C, and when the saved stream fails (the other engine went away):
