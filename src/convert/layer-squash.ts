@@ -18,7 +18,7 @@
  * hold) is not an error here: the caller falls back to the two-pass
  * conversion, which gives the same files.
  */
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { InterruptedError, OperationError, errnoCode, throwIfAborted } from '../errors';
@@ -26,6 +26,7 @@ import { openSquashfs } from '../squashfs/file';
 import { dataRefOf } from '../squashfs/data-ref';
 import { SUPERBLOCK } from '../squashfs/layout';
 import type { DataRef } from '../squashfs/write';
+import { DIRECT_ALIGN, alignUp, alignedBuffer, openDirect } from '../util/direct-file';
 import { tempNameFor } from '../util/files';
 import type { Processes } from '../util/processes';
 import { runMksquashfs } from './squash';
@@ -58,6 +59,9 @@ export class LayerSquasher {
   private readonly jobs: Array<Promise<void>> = [];
   /** The last flush of the partition's blocks to disk (flush()). */
   private flushing: Promise<void> = Promise.resolve();
+  /** The SIF's temp file opened past the page cache for the copies (undefined: refused), and their staging buffer. */
+  private direct?: Promise<FileHandle | undefined>;
+  private stage?: Buffer;
   /** The stops of the mksquashfs runs not yet done. */
   private readonly stops = new Set<AbortController>();
 
@@ -167,6 +171,7 @@ export class LayerSquasher {
   async settled(): Promise<void> {
     const all = await Promise.allSettled(this.jobs);
     const failed = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    await this.closeDirect();
     if (failed) throw failed.reason;
     await this.flushing;
   }
@@ -191,17 +196,33 @@ export class LayerSquasher {
   async stop(): Promise<void> {
     for (const s of this.stops) s.abort();
     await Promise.allSettled([...this.jobs, this.flushing]);
+    await this.closeDirect();
+  }
+
+  private async closeDirect(): Promise<void> {
+    const d = this.direct;
+    this.direct = undefined;
+    await (await d?.catch(() => undefined))?.close();
   }
 
   private diskFull(): OperationError {
     return new OperationError('disk-full', `no space left while writing ${this.sif}; nothing was published`);
   }
 
-  /** Reads where a layer image's files lie, and copies its blocks into the partition after the last layer's. */
+  /**
+   * Reads where a layer image's files lie, and copies its blocks into the
+   * partition after the last layer's, from the next block boundary (so
+   * the copy can go past the page cache: direct-file.ts). The gap is
+   * zeroed: the SIF holds no stale bytes, and the layout is the same on
+   * every file system, O_DIRECT or not.
+   */
   private async take(image: string): Promise<LayerFiles> {
-    const { files, blocksEnd } = await this.filesOf(image, 0, this.next - SUPERBLOCK);
-    await this.copy(image, SUPERBLOCK, blocksEnd);
-    this.next += blocksEnd - SUPERBLOCK;
+    const at = alignUp(this.partitionStart + this.next) - this.partitionStart;
+    if (at > this.next)
+      await this.out.write(Buffer.alloc(at - this.next), 0, at - this.next, this.partitionStart + this.next);
+    const { files, blocksEnd } = await this.filesOf(image, 0, at - SUPERBLOCK);
+    await this.copy(image, SUPERBLOCK, blocksEnd, this.partitionStart + at);
+    this.next = at + blocksEnd - SUPERBLOCK;
     return files;
   }
 
@@ -225,18 +246,31 @@ export class LayerSquasher {
     }
   }
 
-  /** Copies bytes [from, to) of `image` to the partition at `next`. */
-  private async copy(image: string, from: number, to: number): Promise<void> {
+  /**
+   * Copies bytes [from, to) of `image` to the SIF at `dest` (block
+   * aligned): whole blocks past the page cache where the file system
+   * allows it, the last piece through it.
+   */
+  private async copy(image: string, from: number, to: number, dest: number): Promise<void> {
+    this.direct ??= openDirect(this.outName, constants.O_WRONLY);
+    const direct = await this.direct;
     const src = await fs.open(image, 'r');
     try {
-      const buf = Buffer.allocUnsafe(COPY_CHUNK);
-      let at = this.partitionStart + this.next;
-      for (let pos = from; pos < to;) {
-        const { bytesRead } = await src.read(buf, 0, Math.min(COPY_CHUNK, to - pos), pos);
-        if (bytesRead === 0) throw new Error(`${image} ends at ${pos}, before its tables at ${to}`);
-        await this.out.write(buf, 0, bytesRead, at);
-        pos += bytesRead;
-        at += bytesRead;
+      this.stage ??= alignedBuffer(COPY_CHUNK);
+      const buf = this.stage;
+      for (let pos = from, at = dest; pos < to;) {
+        const want = Math.min(COPY_CHUNK, to - pos);
+        let got = 0;
+        while (got < want) {
+          const { bytesRead } = await src.read(buf, got, want - got, pos + got);
+          if (bytesRead === 0) throw new Error(`${image} ends at ${pos + got}, before its tables at ${to}`);
+          got += bytesRead;
+        }
+        const whole = direct ? Math.floor(got / DIRECT_ALIGN) * DIRECT_ALIGN : 0;
+        if (whole > 0) await direct?.write(buf, 0, whole, at);
+        if (got > whole) await this.out.write(buf, whole, got - whole, at + whole);
+        pos += got;
+        at += got;
       }
     } finally {
       await src.close();

@@ -85,7 +85,7 @@ export async function saveScanConvert(
     try {
       if (signal.aborted) onAbort();
       // Past the page cache where it can be: see direct-file.ts.
-      const { sink: file, written } = await createFileSink(tmp, { processes: opts.processes });
+      const { sink: file, written } = await createFileSink(tmp);
       const sinks: Writable[] = [file];
       const readers: Array<Promise<unknown>> = [written];
       if (opts.needles) {

@@ -1,23 +1,54 @@
 /**
- * A new file written from a stream past the page cache: the image archive
- * a release keeps. It is written once and not read again while the page
- * cache could help (the converter reads the stream, not the file), and at
- * tens of GB, through the cache, it would push out what the build host
- * does use. Writing through the cache also costs the writer: measured on
- * the 2-core bench VM, 1 GiB into fresh page cache took 2.9 to 3.5 s of
- * kernel time, against 0.25 s with O_DIRECT.
+ * Files written past the page cache (O_DIRECT): the image archive a
+ * release keeps, and the layers' blocks copied into a SIF. They are
+ * written once and not read again while the page cache could help, and
+ * at tens of GB, through the cache, they would push out what the build
+ * host does use. Writing through the cache also costs the writer:
+ * measured on the 2-core bench VM, 1 GiB into fresh page cache took 2.9
+ * to 3.5 s of kernel time, against 0.25 s with O_DIRECT.
  *
- * Node cannot give O_DIRECT the aligned buffers it needs, so `dd
- * oflag=direct` writes (GNU dd writes its last short block without
- * O_DIRECT). Where the file system refuses O_DIRECT (checked by opening
- * the file so first) or dd cannot run, the file is written the usual way.
+ * O_DIRECT takes only buffers, offsets and lengths aligned to the
+ * device's blocks. A Node Buffer's address is malloc's (16-byte aligned);
+ * a WebAssembly memory's is page aligned, so the bytes are staged there
+ * (one copy, which node would make anyway to hand them to a writer). A
+ * file's last piece is written padded to a whole block and the file then
+ * cut to its size. Where the file system refuses O_DIRECT (a probe write
+ * tells), the file is written the usual way.
  */
 import { constants, createWriteStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
-import { InterruptedError, errnoCode, errnoOfMessage, isSifkitError } from '../errors';
-import { startChild } from './process';
-import { realProcesses, type Processes } from './processes';
+import { Writable } from 'node:stream';
+import { InterruptedError, errnoCode } from '../errors';
+
+/** What O_DIRECT offsets and lengths are kept to: a page, a multiple of any device's logical block. */
+export const DIRECT_ALIGN = 4096;
+
+/** Bytes per O_DIRECT write. */
+const STAGE = 1 << 20;
+
+export const alignUp = (n: number) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN;
+
+/** The one part of the WebAssembly API used (the TypeScript libs here declare none of it). */
+declare const WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } };
+
+/** `bytes` (a multiple of 64 KiB) at a page-aligned address: a WebAssembly memory's. */
+export function alignedBuffer(bytes: number): Buffer {
+  return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) }).buffer, 0, bytes);
+}
+
+/** `file` opened with O_DIRECT and `flags`; undefined where the platform or the file system refuses the flag. */
+export async function openDirect(file: string, flags: number, mode = 0o666): Promise<FileHandle | undefined> {
+  const direct = (constants as Record<string, number | undefined>).O_DIRECT;
+  if (direct === undefined) return undefined;
+  let fh: FileHandle;
+  try {
+    fh = await fs.open(file, flags | direct, mode);
+  } catch (e) {
+    if (errnoCode(e) !== 'EINVAL') throw e;
+    return undefined;
+  }
+  return fh;
+}
 
 export interface FileSink {
   sink: Writable;
@@ -25,13 +56,6 @@ export interface FileSink {
   written: Promise<void>;
   /** 'direct' when past the page cache. */
   how: 'direct' | 'buffered';
-}
-
-/** A system error for what dd said, so it reads as a failed write of `file` does; undefined for anything else. */
-export function ddSystemError(stderrLine: string, file: string): Error | undefined {
-  const code = errnoOfMessage(stderrLine);
-  if (!code) return undefined;
-  return Object.assign(new Error(`${code}: ${stderrLine.trim()}`), { code, syscall: 'write', path: file });
 }
 
 /** The usual way: through the page cache. */
@@ -44,56 +68,84 @@ function buffered(file: string): FileSink {
   return { sink, written, how: 'buffered' };
 }
 
-/** Opens `file` (new) for O_DIRECT and closes it: false when the file system refuses O_DIRECT (nothing left behind). */
-async function directOpens(file: string): Promise<boolean> {
-  const direct = (constants as Record<string, number | undefined>).O_DIRECT;
-  if (direct === undefined) return false;
-  let fh: FileHandle;
-  try {
-    fh = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | direct, 0o666);
-  } catch (e) {
-    if (errnoCode(e) !== 'EINVAL') throw e;
-    // Linux creates the file before it refuses the flag.
-    await fs.rm(file, { force: true });
-    return false;
-  }
-  await fh.close();
-  return true;
+/**
+ * A sink writing `fh` (O_DIRECT, empty) from the start: bytes staged into
+ * two aligned halves, one filled while the other is written.
+ */
+function directSink(fh: FileHandle): Writable {
+  const halves = [alignedBuffer(STAGE), alignedBuffer(STAGE)];
+  let cur = 0;
+  let fill = 0;
+  let at = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const flushHalf = async (length: number) => {
+    await inFlight;
+    const p = fh.write(halves[cur], 0, length, at);
+    p.catch(() => undefined);
+    inFlight = p;
+    at += length;
+    cur ^= 1;
+    fill = 0;
+  };
+  return new Writable({
+    highWaterMark: STAGE,
+    write(chunk: Buffer, _enc, done) {
+      void (async () => {
+        for (let off = 0; off < chunk.length;) {
+          const n = chunk.copy(halves[cur], fill, off, off + Math.min(STAGE - fill, chunk.length - off));
+          fill += n;
+          off += n;
+          if (fill === STAGE) await flushHalf(STAGE);
+        }
+      })().then(() => done(), done);
+    },
+    final(done) {
+      void (async () => {
+        const size = at + fill;
+        // The last piece padded with zeros to a whole block, then the file cut to its size.
+        const padded = alignUp(fill);
+        halves[cur].fill(0, fill, padded);
+        if (padded > 0) await flushHalf(padded);
+        await inFlight;
+        await fh.truncate(size);
+        await fh.close();
+      })().then(() => done(), done);
+    },
+    destroy(e, done) {
+      void inFlight
+        .catch(() => undefined)
+        .then(() => fh.close())
+        .catch(() => undefined)
+        .then(() => done(e));
+    },
+  });
 }
 
 /**
  * Creates `file` (it must not exist) and gives a sink for its bytes,
  * written past the page cache where the file system allows it.
  */
-export async function createFileSink(file: string, opts: { processes?: Processes } = {}): Promise<FileSink> {
-  if (!(await directOpens(file))) return buffered(file);
-  // nocreat: a dd that starts after the read was given up (the file removed) cannot make the name again.
-  // No abort listener of its own (a release's signal has one per running child already): an interrupted
-  // read destroys its sinks, and dd, its input closed, ends; `written` then rejects.
-  const dd = startChild(
-    'dd',
-    [`of=${file}`, 'bs=1M', 'iflag=fullblock', 'oflag=direct', 'conv=notrunc,nocreat', 'status=none'],
-    { stdin: 'pipe', processes: opts.processes ?? realProcesses, label: 'dd' },
+export async function createFileSink(file: string): Promise<FileSink> {
+  const fh = await openDirect(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
+  // A block of zeros at 0 (written over by the data, or cut off) shows the flag is honoured with these buffers.
+  const honoured = await fh?.write(alignedBuffer(65536), 0, DIRECT_ALIGN, 0).then(
+    () => true,
+    async (e: unknown) => {
+      if (errnoCode(e) === 'EINVAL') return false;
+      await fh.close();
+      throw e;
+    },
   );
-  const started = await new Promise<boolean>((resolve) => {
-    dd.child.once('spawn', () => resolve(true));
-    dd.child.once('error', () => resolve(false));
-  });
-  if (!started) {
-    dd.done.catch(() => undefined);
+  if (!fh || !honoured) {
+    await fh?.close();
+    // Linux creates the file before it refuses the flag.
     await fs.rm(file, { force: true });
     return buffered(file);
   }
-  const sink = dd.stdin as Writable;
-  const written = dd.done.then(
-    () => {
-      // dd ends well on an early end of its input too: a sink destroyed before its end is no whole file.
-      if (!sink.writableFinished) throw new InterruptedError();
-    },
-    (e: Error) => {
-      if (isSifkitError(e) && e.code !== 'dd-failed') throw e;
-      throw ddSystemError(dd.stderrTail().trim().split('\n').pop() ?? '', file) ?? e;
-    },
-  );
+  const sink = directSink(fh);
+  const written = new Promise<void>((resolve, reject) => {
+    sink.on('close', () => (sink.writableFinished ? resolve() : reject(new InterruptedError())));
+    sink.on('error', reject);
+  });
   return { sink, written, how: 'direct' };
 }

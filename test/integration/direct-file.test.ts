@@ -1,8 +1,10 @@
 /**
  * The archive's file sink past the page cache (util/direct-file.ts), with
- * the real dd on real file systems: every byte lands, a last block shorter
- * than 512 bytes too; a full disk is the system's one-line error; a sink
- * cut short is no whole file; an existing name is refused as before.
+ * the kernel's own O_DIRECT on real file systems: every byte lands, a last
+ * piece shorter than a block too (written padded, then the file cut), and
+ * none of it stays in the page cache (fincore counts); a full disk is the
+ * system's one-line error; a sink cut short is no whole file; an existing
+ * name is refused as before.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -23,7 +25,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** Chunks of seeded sizes (odd ones, so dd's full blocks are made of many), `total` bytes in all. */
+/** Chunks of seeded sizes (odd ones, so each staged block is made of many), `total` bytes in all. */
 function chunks(total: number, seed: number): Buffer[] {
   let s = seed;
   const next = () => (s = (s * 1103515245 + 12345) % 2 ** 31);
@@ -47,6 +49,12 @@ it('writes every byte past the page cache, the short last block too', async () =
   await pipeline(Readable.from(data), sink);
   await written;
   expect((await fs.stat(file)).size).toBe(3 * (1 << 20) + 777);
+  // Past the page cache: none of the file's pages are resident (read before anything reads the file).
+  const [pages] = execFileSync('fincore', ['--noheadings', '--raw', '-o', 'PAGES', file])
+    .toString()
+    .trim()
+    .split(/\s+/);
+  expect(Number(pages)).toBe(0);
   expect(sha([await fs.readFile(file)])).toBe(sha(data));
 });
 
@@ -57,7 +65,7 @@ it('refuses a name that exists, as a new file must', async () => {
   expect(await fs.readFile(file, 'utf8')).toBe('x');
 });
 
-it('a sink cut short is no whole file: written rejects, dd is gone', async () => {
+it('a sink cut short is no whole file: written rejects', async () => {
   const file = path.join(dir, 'cut.tar');
   const { sink, written } = await createFileSink(file);
   sink.write(randomBytes(100_000));
