@@ -104,16 +104,6 @@ function shownPath(p: string): string {
 }
 
 /**
- * The errno a tool's message names at its end, as strerror words it
- * ("dd: error writing 'x': No space left on device": ENOSPC); undefined
- * when it names none of those above.
- */
-export function errnoOfMessage(line: string): string | undefined {
-  const tail = line.trim().toLowerCase();
-  return Object.keys(SYSTEM_MEANING).find((code) => tail.endsWith(`: ${SYSTEM_MEANING[code].meaning}`));
-}
-
-/**
  * A file system failure (read-only directory, full disk, permissions, a
  * directory given for a file) is not a bug: one line saying what, where
  * (the path, and the destination of a rename or link) and the errno.
