@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import type { z } from 'zod';
 import { InterruptedError, OperationError } from '../errors';
 import { BuildStreamParser } from './progress';
-import { getTar, type PlainEndpoint } from './raw-save';
+import { getTar, type PlainEndpoint } from './socket-tar';
 import { checkName } from '../validate/names';
 import { formatIssue } from '../validate/schema';
 import {
@@ -36,7 +36,7 @@ interface ModemSettings {
 
 /**
  * Where the engine answers plain HTTP (a unix socket; tcp without TLS),
- * for a save read off the socket (raw-save.ts); undefined for TLS, ssh or
+ * for a tar answer read off the socket (socket-tar.ts); undefined for TLS, ssh or
  * a path prefix, which dockerode's client keeps.
  */
 async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | undefined> {
@@ -49,6 +49,19 @@ async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | unde
   // A host dockerode would parse as a URL (http://…) stays dockerode's.
   if (!modem.host || /[/@]/.test(modem.host) || !Number.isInteger(port) || port <= 0) return undefined;
   return { host: modem.host, port };
+}
+
+/**
+ * A tar answer (an image's save, a container's export) read off the
+ * socket (socket-tar.ts) where the connection is plain; undefined where
+ * dockerode's client reads it.
+ */
+async function tarOffSocket(docker: Docker, path: string, what: string): Promise<Readable | undefined> {
+  const modem = docker.modem as ModemSettings;
+  const plain = await plainEndpoint(modem);
+  if (!plain) return undefined;
+  const version = modem.version ? `/${encodeURIComponent(modem.version)}` : '';
+  return getTar(plain, `${version}${path}`, what, modem.headers);
 }
 
 /** An image reference checked before it becomes part of an Engine API path (validate/names.ts). */
@@ -101,7 +114,13 @@ function handle(docker: Docker, container: Docker.Container): ContainerHandle {
       await container.remove({ force: true });
     },
     async export() {
-      return (await container.export()) as unknown as Readable;
+      return (
+        (await tarOffSocket(
+          docker,
+          `/containers/${encodeURIComponent(id)}/export`,
+          `container ${id.slice(0, 12)}'s export`,
+        )) ?? ((await container.export()) as unknown as Readable)
+      );
     },
   };
 }
@@ -194,11 +213,11 @@ export function dockerEngine(docker: Docker, address: string): ImageEngine {
     },
     async saveImage(ref: string) {
       const checked = imageRef(ref);
-      const plain = await plainEndpoint(docker.modem as ModemSettings);
-      if (!plain) return (await docker.getImage(checked).get()) as unknown as Readable;
-      const version = (docker.modem as ModemSettings).version;
-      const path = `${version ? `/${encodeURIComponent(version)}` : ''}/images/${checked.split('/').map(encodeURIComponent).join('/')}/get`;
-      return getTar(plain, path, `image ${checked}`, (docker.modem as ModemSettings).headers);
+      const path = `/images/${checked.split('/').map(encodeURIComponent).join('/')}/get`;
+      return (
+        (await tarOffSocket(docker, path, `image ${checked}`)) ??
+        ((await docker.getImage(checked).get()) as unknown as Readable)
+      );
     },
     async loadImage(archive: Readable, signal?: AbortSignal) {
       // The upload ends on Ctrl-C, and when the saved stream fails (the other engine went away):

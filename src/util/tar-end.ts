@@ -1,7 +1,7 @@
 /**
  * Follows a tar stream's member boundaries, chunk by chunk, to tell a
  * whole archive from one cut short. An engine answering an HTTP/1.0
- * request ends the body by closing the connection (engine/raw-save.ts),
+ * request ends the body by closing the connection (engine/socket-tar.ts),
  * so a daemon that dies halfway would look like a shorter image; the tar
  * itself says where it ends: the zero block after its last member. Only
  * the headers are read, a few per layer whatever the image's size.

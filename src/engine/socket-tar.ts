@@ -1,11 +1,12 @@
 /**
- * An image's `docker save` stream read straight off the engine's socket,
- * not through dockerode's HTTP client: it is the one answer sifkit reads
- * whole, and an image is gigabytes. Node's HTTP client copies each body
- * piece its parser finds (about 32 KiB, between chunked-encoding frames)
- * into a buffer of its own and runs a round of stream calls per piece.
- * Here the socket reads straight into 1 MiB buffers, which go on to the
- * readers as they are: no copy in node, and a thirtieth of the calls.
+ * The engine's tar answers (an image's `docker save`, a container's
+ * export) read straight off its socket, not through dockerode's HTTP
+ * client: they are the answers sifkit reads whole, and an image is
+ * gigabytes. Node's HTTP client copies each body piece its parser finds
+ * (about 32 KiB, between chunked-encoding frames) into a buffer of its
+ * own and runs a round of stream calls per piece. Here the socket reads
+ * straight into 1 MiB buffers, which go on to the readers as they are:
+ * no copy in node, and a thirtieth of the calls.
  *
  * The request is HTTP/1.0, so the engine sends the body as it is (not
  * chunked) and ends it by closing the connection. A close then proves

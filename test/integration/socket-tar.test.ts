@@ -1,7 +1,7 @@
 /**
- * An image's save stream read off the engine's socket (engine/raw-save.ts):
- * against the real engine, the bytes `docker save` gives, in 1 MiB
- * buffers, and the engine's own error for an image it lacks; against a
+ * The engine's tar answers read off its socket (engine/socket-tar.ts):
+ * against the real engine, the bytes `docker save` and `docker export`
+ * give, in 1 MiB buffers, and the engine's own error for an image it lacks; against a
  * local server speaking HTTP/1.0 on a unix socket and on tcp, what a real
  * engine could do wrong halfway (die mid-member, between members, answer
  * chunked, lie about the length, never end its head), each one line and
@@ -18,8 +18,8 @@ import Docker from 'dockerode';
 import type * as tar from 'tar-stream';
 import { engineFailure } from '../../src/engine/client';
 import { dockerEngine } from '../../src/engine/docker';
-import { getTar } from '../../src/engine/raw-save';
-import { BUSYBOX, engine } from '../support/engine';
+import { getTar } from '../../src/engine/socket-tar';
+import { BUSYBOX, TEST_LABEL, engine, runId } from '../support/engine';
 import { tarBuffer } from '../support/archives';
 
 jest.setTimeout(60_000);
@@ -48,6 +48,25 @@ describe('the save stream off the real engine', () => {
     expect(chunks.slice(0, -1).every((c) => c.length === 1 << 20)).toBe(true);
   });
 
+  it("a container's export comes the same way: the bytes `docker export` gives, in 1 MiB buffers", async () => {
+    const c = await engine.createContainer({
+      image: BUSYBOX,
+      entrypoint: ['/sifkit-export-only'],
+      cmd: [],
+      labels: { [TEST_LABEL]: runId },
+      network: 'disabled',
+    });
+    try {
+      const cli = execFileSync('docker', ['export', c.id], { maxBuffer: 1 << 30 });
+      const { chunks, error } = await drain(await c.export());
+      expect(error).toBeUndefined();
+      expect(sha(Buffer.concat(chunks))).toBe(sha(cli));
+      expect(chunks.slice(0, -1).every((b) => b.length === 1 << 20)).toBe(true);
+    } finally {
+      await c.remove();
+    }
+  });
+
   it("an image the engine lacks is the engine's error, mapped as dockerode's are: one line", async () => {
     const e = await engine.saveImage('sifkittest/no-such-image:never').then(
       () => undefined,
@@ -64,7 +83,7 @@ describe('the save stream off the real engine', () => {
 
 /** A local server answering each connection with `answer` (after the request's head); what each request said. */
 async function server(answer: (sock: net.Socket) => void, where: 'unix' | 'tcp') {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-raw-save-'));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-socket-tar-'));
   const requests: string[] = [];
   const closed: Array<Promise<void>> = [];
   const srv = net.createServer((sock) => {
