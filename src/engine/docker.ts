@@ -32,6 +32,7 @@ interface ModemSettings {
   pathPrefix?: string;
   version?: string;
   headers?: Record<string, string>;
+  agent?: unknown;
 }
 
 /**
@@ -39,8 +40,9 @@ interface ModemSettings {
  * for a tar answer read off the socket (socket-tar.ts); undefined for TLS, ssh or
  * a path prefix, which dockerode's client keeps.
  */
-async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | undefined> {
-  if (modem.protocol !== 'http' || modem.pathPrefix) return undefined;
+export async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | undefined> {
+  // An agent of the caller's (a proxy, TLS) is dockerode's to use.
+  if (modem.protocol !== 'http' || modem.pathPrefix || modem.agent) return undefined;
   if (modem.socketPath) {
     const p = typeof modem.socketPath === 'function' ? await modem.socketPath() : modem.socketPath;
     return typeof p === 'string' && p ? { socketPath: p } : undefined;

@@ -76,7 +76,10 @@ export function getTar(
   what: string,
   headers: Record<string, string> = {},
 ): Promise<Readable> {
-  const host = 'socketPath' in endpoint ? 'docker' : `${endpoint.host}:${endpoint.port}`;
+  const host =
+    'socketPath' in endpoint
+      ? 'docker'
+      : `${net.isIPv6(endpoint.host) ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
   return new Promise<Readable>((resolve, reject) => {
     // Thrown here, a bad path or header rejects: nothing was sent.
     const req = request(path, host, headers);

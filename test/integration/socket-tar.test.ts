@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type * as tar from 'tar-stream';
 import { engineFailure } from '../../src/engine/client';
-import { dockerEngine } from '../../src/engine/docker';
+import { dockerEngine, plainEndpoint } from '../../src/engine/docker';
 import { getTar } from '../../src/engine/socket-tar';
 import { BUSYBOX, TEST_LABEL, engine, runId } from '../support/engine';
 import { tarBuffer } from '../support/archives';
@@ -114,6 +114,31 @@ async function server(answer: (sock: net.Socket) => void, where: 'unix' | 'tcp')
 }
 
 const HEAD = 'HTTP/1.0 200 OK\r\nContent-Type: application/x-tar\r\n\r\n';
+
+describe('which connections are read off the socket', () => {
+  it('plain ones: a unix socket (given or found), tcp to a host and port', async () => {
+    expect(await plainEndpoint({ protocol: 'http', socketPath: '/run/d.sock' })).toEqual({ socketPath: '/run/d.sock' });
+    expect(await plainEndpoint({ protocol: 'http', socketPath: async () => '/run/e.sock' })).toEqual({
+      socketPath: '/run/e.sock',
+    });
+    expect(await plainEndpoint({ protocol: 'http', host: 'build-1', port: '2375' })).toEqual({
+      host: 'build-1',
+      port: 2375,
+    });
+  });
+
+  it("not TLS, ssh, a path prefix, a caller's agent, nor a host dockerode would parse as a URL: those stay dockerode's", async () => {
+    for (const m of [
+      { protocol: 'https', host: 'build-1', port: 2376 },
+      { protocol: 'ssh', host: 'build-1', port: 22 },
+      { protocol: 'http', host: 'build-1', port: 2375, pathPrefix: '/docker' },
+      { protocol: 'http', socketPath: '/run/d.sock', agent: {} },
+      { protocol: 'http', host: 'http://build-1', port: 2375 },
+      { protocol: 'http', host: 'build-1', port: 'x' },
+    ])
+      expect(await plainEndpoint(m)).toBeUndefined();
+  });
+});
 
 describe('the save stream off a server that does what a real engine could do wrong', () => {
   let image: Buffer;
@@ -226,7 +251,10 @@ describe('the save stream off a server that does what a real engine could do wro
       const { chunks, error } = await drain(await e.saveImage('sifkit-bench/one:1g'));
       expect(error).toBeUndefined();
       expect(Buffer.concat(chunks).equals(image)).toBe(true);
-      expect(s.requests[0].split('\r\n')[0]).toBe('GET /v1.41/images/sifkit-bench/one%3A1g/get HTTP/1.0');
+      expect(s.requests[0].split('\r\n').slice(0, 2)).toEqual([
+        'GET /v1.41/images/sifkit-bench/one%3A1g/get HTTP/1.0',
+        `Host: 127.0.0.1:${port}`,
+      ]);
     } finally {
       await s.close();
     }
