@@ -118,8 +118,11 @@ export function getTar(
       }
       return out.push(b);
     };
+    /** How far the head was searched for its end: an answer that comes a byte at a time is searched once. */
+    let searched = 0;
     const head = (): boolean => {
-      const end = buf.subarray(0, used).indexOf('\r\n\r\n');
+      const end = buf.subarray(0, used).indexOf('\r\n\r\n', Math.max(0, searched - 3));
+      searched = used;
       if (end < 0) {
         if (used >= MAX_HEAD)
           fail(new OperationError('bad-engine-answer', `the engine's answer for ${what} has no end to its head`));

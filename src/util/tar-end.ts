@@ -20,6 +20,8 @@ export class TarEnd {
   /** The header at `next`, as far as it came. */
   private readonly head = Buffer.alloc(TAR_BLOCK);
   private held = 0;
+  /** While a GNU sparse header's extension blocks come: the member's data (in whole blocks) after them. */
+  private afterExtensions?: number;
   /** The end-of-archive block was seen. */
   private ended = false;
 
@@ -34,15 +36,28 @@ export class TarEnd {
       this.held += n;
       if (this.held < TAR_BLOCK) return;
       this.held = 0;
-      if (this.head.every((b) => b === 0)) {
+      if (this.afterExtensions === undefined && this.head.every((b) => b === 0)) {
         this.ended = true;
         return;
+      }
+      if (this.afterExtensions !== undefined) {
+        // A GNU sparse header's extension block: another follows while its flag at 504 is set.
+        this.next += TAR_BLOCK;
+        if (this.head[504] !== 1) {
+          this.next += this.afterExtensions;
+          this.afterExtensions = undefined;
+        }
+        continue;
       }
       if (!tarChecksumOk(this.head)) throw new Error(`not a tar: a bad header checksum at byte ${this.next}`);
       const type = String.fromCharCode(this.head[156] || 0x30);
       const size = HEADER_ONLY.has(type) ? 0 : tarNumber(this.head, 124, 12);
+      const data = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
       this.last = this.next;
-      this.next += TAR_BLOCK + Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+      this.next += TAR_BLOCK;
+      // An old GNU sparse file whose map goes on past its header (flag at 482): its data follows the extension blocks.
+      if (type === 'S' && this.head[482] === 1) this.afterExtensions = data;
+      else this.next += data;
     }
   }
 
@@ -51,7 +66,8 @@ export class TarEnd {
     if (this.ended) return undefined;
     const at = `it ends at byte ${this.seen}`;
     if (this.held > 0) return `${at}, inside the header at byte ${this.next}`;
-    if (this.next > this.seen) return `${at}, inside the member whose header is at byte ${this.last}`;
+    if (this.next > this.seen || this.afterExtensions !== undefined)
+      return `${at}, inside the member whose header is at byte ${this.last}`;
     return `${at}, before the end-of-archive block`;
   }
 }

@@ -164,6 +164,25 @@ describe('the save stream off a server that does what a real engine could do wro
     }
   };
 
+  it('an answer whose head comes a byte at a time is read like any other', async () => {
+    const head = Buffer.from(HEAD);
+    const s = await server((sock) => {
+      let i = 0;
+      const step = () => {
+        if (i < head.length) sock.write(head.subarray(i, ++i), step);
+        else sock.end(image);
+      };
+      step();
+    }, 'unix');
+    try {
+      const { chunks, error } = await drain(await getTar(s.endpoint, '/images/x/get', 'image x'));
+      expect(error).toBeUndefined();
+      expect(Buffer.concat(chunks).equals(image)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a whole answer is the whole tar', async () => {
     const { chunks, error } = await answered(Buffer.concat([Buffer.from(HEAD), image]));
     expect(error).toBeUndefined();

@@ -5,6 +5,10 @@
  * through an HTTP/1.0 answer sends), and a header that is not a tar's
  * throws.
  */
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import fc from 'fast-check';
 import type * as tar from 'tar-stream';
 import { TarEnd } from '../../src/util/tar-end';
@@ -95,6 +99,30 @@ describe('TarEnd: a whole tar against one cut short', () => {
     const bytes = Buffer.from(await tarOf([{ kind: 0, size: 5, long: false }]));
     bytes[10] ^= 1;
     expect(() => fed(bytes, [100])).toThrow('not a tar: a bad header checksum at byte 0');
+  });
+
+  it("follows an old GNU sparse member's extension blocks (GNU tar's own), whole and cut", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-tar-end-'));
+    try {
+      // Twelve data runs: more than a header's map holds (4), so extension blocks follow it.
+      const fh = await fs.open(path.join(dir, 'holes'), 'w');
+      // Each run a whole 4 KiB of data: no block of it reads as the end-of-archive block.
+      for (let i = 0; i < 12; i++) await fh.write(Buffer.alloc(4096, 0x78), 0, 4096, i * 65536);
+      await fh.truncate(12 * 65536);
+      await fh.close();
+      execFileSync('tar', ['--format=gnu', '--sparse', '-cf', 'sparse.tar', 'holes'], { cwd: dir });
+      const bytes = await fs.readFile(path.join(dir, 'sparse.tar'));
+      expect(String.fromCharCode(bytes[156])).toBe('S');
+      expect(bytes[482]).toBe(1);
+      expect(fed(bytes, [700, 1100]).cut).toBeUndefined();
+      // Cut inside the extension blocks, then inside the data: both inside the member at 0.
+      expect(fed(bytes.subarray(0, 1024), []).cut).toBe(
+        'it ends at byte 1024, inside the member whose header is at byte 0',
+      );
+      expect(fed(bytes.subarray(0, 2100), []).cut).toMatch(/inside the member whose header is at byte 0$/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads GNU base-256 sizes (8 GiB and more), as an engine's big layer has", () => {
