@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { cancelJobs, jobStates, type SlurmEffects } from '../slurm/client';
 import { realClock } from '../util/clock';
-import { writeFileAtomic } from '../util/files';
+import { removeDeadTempsIn, writeFileAtomic } from '../util/files';
 import { parseJsonDocument } from '../validate/schema';
 import { runJobsSchema } from '../validate/schemas/slurm';
 import { isEnded, type JobRecord, type RunJobs } from './slurm-plan';
@@ -38,6 +38,8 @@ export async function readJobs(file: string): Promise<RunJobs | undefined> {
 
 export async function writeJobs(file: string, jobs: RunJobs): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
+  // What a killed controller was writing here (the state, a job script) goes before it writes again.
+  await removeDeadTempsIn(path.dirname(file));
   await writeFileAtomic(file, JSON.stringify(jobs, null, 2) + '\n');
 }
 

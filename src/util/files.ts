@@ -52,23 +52,36 @@ export function tempNameFor(target: string): string {
 /** Marker that every temp file of ours carries, for verify --repair. */
 export const TEMP_MARKER = '.sifkit-tmp-';
 
-/**
- * Removes the temp files for `target` that runs on this host left when
- * killed (their process is gone); returns their names. Other hosts' are
- * left alone: their processes cannot be seen from here.
- */
-export async function removeDeadTemps(target: string): Promise<string[]> {
-  const dir = path.dirname(target);
-  const prefix = `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-`;
+/** Removes the names of `dir` whose temp part (`PID-RAND`, what `rest` finds in a name) names a dead process of this host. */
+async function removeDead(dir: string, rest: (name: string) => string | undefined): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    if (!name.startsWith(prefix)) continue;
-    const m = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length));
+    const r = rest(name);
+    const m = r === undefined ? null : /^(\d+)-[0-9a-f]{8}$/.exec(r);
     if (!m || pidAlive(Number(m[1]))) continue;
     await fs.rm(path.join(dir, name), { force: true, recursive: true });
     removed.push(name);
   }
   return removed;
+}
+
+/**
+ * Removes the temp files for `target` that runs on this host left when
+ * killed (their process is gone); returns their names. Other hosts' are
+ * left alone: their processes cannot be seen from here.
+ */
+export function removeDeadTemps(target: string): Promise<string[]> {
+  const prefix = `.${path.basename(target)}${TEMP_MARKER}${hostTag()}-`;
+  return removeDead(path.dirname(target), (n) => (n.startsWith(prefix) ? n.slice(prefix.length) : undefined));
+}
+
+/** The same for every target in `dir`: the temp files any write there left when killed. */
+export function removeDeadTempsIn(dir: string): Promise<string[]> {
+  const marker = `${TEMP_MARKER}${hostTag()}-`;
+  return removeDead(dir, (n) => {
+    const i = n.lastIndexOf(marker);
+    return n.startsWith('.') && i > 1 ? n.slice(i + marker.length) : undefined;
+  });
 }
 
 /** fsync of a file or a directory (a directory opened read-only, as POSIX allows). */

@@ -4,10 +4,13 @@
  * every waiting variant, a failed job's one line, and a resume that
  * submits again only what failed.
  */
+import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InputError } from '../../src/errors';
+import { TEMP_MARKER } from '../../src/util/files';
+import { hostTag } from '../../src/util/process';
 import { loadRecipe } from '../../src/recipe/load';
 import type { Recipe } from '../../src/recipe/types';
 import { awaitJobs, submitNeeded, type SlurmExecution } from '../../src/pipeline/slurm-executor';
@@ -274,5 +277,26 @@ describe('the state file', () => {
     await fs.writeFile(file, '{"version": 1, "variants": [');
     await expect(readJobs(file)).rejects.toMatchObject({ code: 'bad-jobs-file', exitCode: 2 });
     expect(await readJobs(path.join(dir, 'none.json'))).toBeUndefined();
+  });
+
+  it("is written after the temp files a killed controller left here are gone: a dead process's of this host, of any name; not a live one's, nor another host's", async () => {
+    const jobsDir = jobsDirFor(dir);
+    await fs.mkdir(jobsDir, { recursive: true });
+    // A pid that was just alive and has ended.
+    const dead = spawnSync('true').pid as number;
+    const host = hostTag();
+    const names = {
+      deadState: `.jobs.json${TEMP_MARKER}${host}-${dead}-0a1b2c3d`,
+      deadScript: `.convert-x-1.sh${TEMP_MARKER}${host}-${dead}-deadbeef`,
+      live: `.jobs.json${TEMP_MARKER}${host}-${process.pid}-01234567`,
+      otherHost: `.jobs.json${TEMP_MARKER}elsewhere-${dead}-01234567`,
+      plain: 'convert-x-1.sh',
+    };
+    for (const n of Object.values(names)) await fs.writeFile(path.join(jobsDir, n), 'x');
+    await writeJobs(stateFileFor(dir), { version: 1, recipe: 'mpi4py-cpu', variants: [] });
+    const left = await fs.readdir(jobsDir);
+    expect(left).not.toContain(names.deadState);
+    expect(left).not.toContain(names.deadScript);
+    expect(left).toEqual(expect.arrayContaining([names.live, names.otherHost, names.plain, 'jobs.json']));
   });
 });
