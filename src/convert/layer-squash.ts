@@ -26,7 +26,7 @@ import { openSquashfs } from '../squashfs/file';
 import { dataRefOf } from '../squashfs/data-ref';
 import { SUPERBLOCK } from '../squashfs/layout';
 import type { DataRef } from '../squashfs/write';
-import { DIRECT_ALIGN, alignUp, alignedBuffer, openDirect } from '../util/direct-file';
+import { DIRECT_ALIGN, alignUp, alignedBuffer, openDirect, writeDirectOr } from '../util/direct-file';
 import { tempNameFor } from '../util/files';
 import type { Processes } from '../util/processes';
 import { runMksquashfs } from './squash';
@@ -253,7 +253,7 @@ export class LayerSquasher {
    */
   private async copy(image: string, from: number, to: number, dest: number): Promise<void> {
     this.direct ??= openDirect(this.outName, constants.O_WRONLY);
-    const direct = await this.direct;
+    let direct = await this.direct;
     const src = await fs.open(image, 'r');
     try {
       this.stage ??= alignedBuffer(COPY_CHUNK);
@@ -267,7 +267,12 @@ export class LayerSquasher {
           got += bytesRead;
         }
         const whole = direct ? Math.floor(got / DIRECT_ALIGN) * DIRECT_ALIGN : 0;
-        if (whole > 0) await direct?.write(buf, 0, whole, at);
+        if (whole > 0 && !(await writeDirectOr(direct, this.out, buf, whole, at))) {
+          // Refused after all: the usual way for the rest of this copy and the later ones.
+          await this.closeDirect();
+          this.direct = Promise.resolve(undefined);
+          direct = undefined;
+        }
         if (got > whole) await this.out.write(buf, whole, got - whole, at + whole);
         pos += got;
         at += got;

@@ -50,6 +50,30 @@ export async function openDirect(file: string, flags: number, mode = 0o666): Pro
   return fh;
 }
 
+/**
+ * Writes `length` bytes of `buf` at `at` through `direct` (O_DIRECT),
+ * or through `buffered` when there is none or it refuses them (EINVAL:
+ * a file system that took the flag at open but not these writes).
+ * False when `direct` refused: the caller writes the usual way from then on.
+ */
+export async function writeDirectOr(
+  direct: Pick<FileHandle, 'write'> | undefined,
+  buffered: Pick<FileHandle, 'write'>,
+  buf: Buffer,
+  length: number,
+  at: number,
+): Promise<boolean> {
+  if (direct)
+    try {
+      await direct.write(buf, 0, length, at);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) !== 'EINVAL') throw e;
+    }
+  await buffered.write(buf, 0, length, at);
+  return !direct;
+}
+
 export interface FileSink {
   sink: Writable;
   /** Resolves once every byte the sink was given is in the file; rejects when the sink was cut short. */
