@@ -209,20 +209,11 @@ export class LayerSquasher {
     return new OperationError('disk-full', `no space left while writing ${this.sif}; nothing was published`);
   }
 
-  /**
-   * Reads where a layer image's files lie, and copies its blocks into the
-   * partition after the last layer's, from the next block boundary (so
-   * the copy can go past the page cache: direct-file.ts). The gap is
-   * zeroed: the SIF holds no stale bytes, and the layout is the same on
-   * every file system, O_DIRECT or not.
-   */
+  /** Reads where a layer image's files lie, and copies its blocks into the partition after the last layer's. */
   private async take(image: string): Promise<LayerFiles> {
-    const at = alignUp(this.partitionStart + this.next) - this.partitionStart;
-    if (at > this.next)
-      await this.out.write(Buffer.alloc(at - this.next), 0, at - this.next, this.partitionStart + this.next);
-    const { files, blocksEnd } = await this.filesOf(image, 0, at - SUPERBLOCK);
-    await this.copy(image, SUPERBLOCK, blocksEnd, this.partitionStart + at);
-    this.next = at + blocksEnd - SUPERBLOCK;
+    const { files, blocksEnd } = await this.filesOf(image, 0, this.next - SUPERBLOCK);
+    await this.copy(image, SUPERBLOCK, blocksEnd, this.partitionStart + this.next);
+    this.next += blocksEnd - SUPERBLOCK;
     return files;
   }
 
@@ -247,9 +238,11 @@ export class LayerSquasher {
   }
 
   /**
-   * Copies bytes [from, to) of `image` to the SIF at `dest` (block
-   * aligned): whole blocks past the page cache where the file system
-   * allows it, the last piece through it.
+   * Copies bytes [from, to) of `image` to the SIF at `dest`: the whole
+   * blocks of the SIF past the page cache where the file system allows it,
+   * the pieces before the first block boundary and after the last one
+   * through it. The layers lie end to end, as mksquashfs would put them:
+   * the partition's size does not depend on the order they came in.
    */
   private async copy(image: string, from: number, to: number, dest: number): Promise<void> {
     this.direct ??= openDirect(this.outName, constants.O_WRONLY);
@@ -258,15 +251,16 @@ export class LayerSquasher {
     try {
       this.stage ??= alignedBuffer(COPY_CHUNK);
       const buf = this.stage;
+      // The first read ends at the SIF's next block boundary; every later one starts on one.
       for (let pos = from, at = dest; pos < to;) {
-        const want = Math.min(COPY_CHUNK, to - pos);
+        const want = Math.min(at % DIRECT_ALIGN ? alignUp(at) - at : COPY_CHUNK, to - pos);
         let got = 0;
         while (got < want) {
           const { bytesRead } = await src.read(buf, got, want - got, pos + got);
           if (bytesRead === 0) throw new Error(`${image} ends at ${pos + got}, before its tables at ${to}`);
           got += bytesRead;
         }
-        const whole = direct ? Math.floor(got / DIRECT_ALIGN) * DIRECT_ALIGN : 0;
+        const whole = direct && at % DIRECT_ALIGN === 0 ? Math.floor(got / DIRECT_ALIGN) * DIRECT_ALIGN : 0;
         if (whole > 0 && !(await writeDirectOr(direct, this.out, buf, whole, at))) {
           // Refused after all: the usual way for the rest of this copy and the later ones.
           await this.closeDirect();
