@@ -37,11 +37,10 @@ interface ModemSettings {
 
 /**
  * Where the engine answers plain HTTP (a unix socket; tcp without TLS),
- * for a tar answer read off the socket (socket-tar.ts); undefined for TLS, ssh or
- * a path prefix, which dockerode's client keeps.
+ * for a tar answer read off the socket (socket-tar.ts); undefined for
+ * TLS, ssh, a path prefix or an agent, which dockerode's client keeps.
  */
 export async function plainEndpoint(modem: ModemSettings): Promise<PlainEndpoint | undefined> {
-  // An agent of the caller's (a proxy, TLS) is dockerode's to use.
   if (modem.protocol !== 'http' || modem.pathPrefix || modem.agent) return undefined;
   if (modem.socketPath) {
     const p = typeof modem.socketPath === 'function' ? await modem.socketPath() : modem.socketPath;

@@ -82,22 +82,26 @@ export interface FileSink {
   how: 'direct' | 'buffered';
 }
 
-/** The usual way: through the page cache. */
-function buffered(file: string): FileSink {
-  const sink = createWriteStream(file, { flags: 'wx' });
-  const written = new Promise<void>((resolve, reject) => {
+/** Resolves once `sink` finished and closed; rejects when it failed or was closed before its end. */
+function writtenOf(sink: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     sink.on('close', () => (sink.writableFinished ? resolve() : reject(new InterruptedError())));
     sink.on('error', reject);
   });
-  return { sink, written, how: 'buffered' };
+}
+
+/** The usual way: through the page cache. */
+function buffered(file: string): FileSink {
+  const sink = createWriteStream(file, { flags: 'wx' });
+  return { sink, written: writtenOf(sink), how: 'buffered' };
 }
 
 /**
  * A sink writing `fh` (O_DIRECT, empty) from the start: bytes staged into
- * two aligned halves, one filled while the other is written.
+ * the two halves of `stage` (aligned), one filled while the other is written.
  */
-function directSink(fh: FileHandle): Writable {
-  const halves = [alignedBuffer(STAGE), alignedBuffer(STAGE)];
+function directSink(fh: FileHandle, stage: Buffer): Writable {
+  const halves = [stage.subarray(0, STAGE), stage.subarray(STAGE, 2 * STAGE)];
   let cur = 0;
   let fill = 0;
   let at = 0;
@@ -151,8 +155,9 @@ function directSink(fh: FileHandle): Writable {
  */
 export async function createFileSink(file: string): Promise<FileSink> {
   const fh = await openDirect(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
+  const stage = alignedBuffer(2 * STAGE);
   // A block of zeros at 0 (written over by the data, or cut off) shows the flag is honoured with these buffers.
-  const honoured = await fh?.write(alignedBuffer(65536), 0, DIRECT_ALIGN, 0).then(
+  const honoured = await fh?.write(stage.fill(0, 0, DIRECT_ALIGN), 0, DIRECT_ALIGN, 0).then(
     () => true,
     async (e: unknown) => {
       if (errnoCode(e) === 'EINVAL') return false;
@@ -166,10 +171,6 @@ export async function createFileSink(file: string): Promise<FileSink> {
     await fs.rm(file, { force: true });
     return buffered(file);
   }
-  const sink = directSink(fh);
-  const written = new Promise<void>((resolve, reject) => {
-    sink.on('close', () => (sink.writableFinished ? resolve() : reject(new InterruptedError())));
-    sink.on('error', reject);
-  });
-  return { sink, written, how: 'direct' };
+  const sink = directSink(fh, stage);
+  return { sink, written: writtenOf(sink), how: 'direct' };
 }
