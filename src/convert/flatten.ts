@@ -11,6 +11,7 @@
  */
 import { InputError } from '../errors';
 import { memberPath } from '../util/tar-member';
+import type { TarHeader } from '../util/tar-walk';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
 
@@ -45,21 +46,7 @@ export type Node =
   | { kind: 'other'; layer: number; entry: Entry };
 
 /** The tar header fields the flattener reads (tar-stream's names). */
-export interface TarHeader {
-  name: string;
-  type?: string | null;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  uname?: string;
-  gname?: string;
-  mtime?: Date;
-  size?: number;
-  linkname?: string | null;
-  devmajor?: number;
-  devminor?: number;
-  pax?: Record<string, string> | null;
-}
+export type { TarHeader };
 
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';

@@ -13,9 +13,7 @@
  * the engine and cannot be had from an export; apptainer binds the host's
  * over them at run time anyway.
  */
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
 import { InputError } from '../errors';
 import { inspectImageRef } from '../engine/client';
 import { exportContainer } from '../engine/orphans';
@@ -23,17 +21,12 @@ import type { ImageDetails, ImageEngine } from '../engine/engine';
 import type { ImageConfig } from './archive';
 import { isSingularityPath } from './additions';
 import { normalizeMemberPath, toEntry, type EntryType, type TarHeader } from './flatten';
+import { dataPadding, headerBlocks } from './squash-tar';
+import { tarPass, type MemberEdit } from './tar-pass';
+import { TAR_BLOCK } from '../util/tar-header';
+import type { WalkedMember } from '../util/tar-walk';
 import { elfArch } from './singularity';
-import {
-  once,
-  ociConfig,
-  prepareImage,
-  sniffHead,
-  squashToSif,
-  tarHeader,
-  type ConvertResult,
-  type SquashOptions,
-} from './squash';
+import { ociConfig, prepareImage, squashTarToSif, tarHeader, type ConvertResult, type SquashOptions } from './squash';
 
 /** Marks our export containers, with host:pid, so a later run can remove those of a killed one. */
 export const CONVERT_LABEL = 'io.sifkit.convert';
@@ -86,74 +79,77 @@ export async function convertFromEngine(
   const prep = prepareImage(configFromInspect(info), info.id, { bootstrap: 'docker-daemon', from: ref }, opts);
   const container = await exportContainer(engine, info.id, CONVERT_LABEL, opts.signal);
   try {
-    return await squashToSif(out, info.id, prep, opts, async (pack) => {
+    return await squashTarToSif(out, info.id, prep, opts, () => {
       const seen = new Set<string>();
       let files = 0;
       let bytes = 0;
       let elf: string | undefined;
-      const extract = tar.extract();
-      extract.on('entry', (h, body, next) => {
-        passEntry(h as TarHeader, body as unknown as Readable).then(
-          () => next(),
-          (e: Error) => extract.destroy(e),
-        );
-      });
       // An init-layer directory waits for its first child: the export
       // lists a directory's members right after it, so none means empty.
-      let held: { path: string; header: tar.Header } | undefined;
-      const passEntry = async (h: TarHeader, body: Readable): Promise<void> => {
+      let held: { path: string; blocks: Buffer } | undefined;
+      const edit = ({ header: h, typeflag }: WalkedMember): MemberEdit => {
         const p = normalizeMemberPath(h.name, `export of ${ref}`);
+        let before: Buffer | undefined;
         if (held) {
           if (p.startsWith(`${held.path}/`)) {
-            await once(pack, held.header);
+            before = held.blocks;
             seen.add(held.path);
             files++;
           }
           held = undefined;
         }
-        if (!p || isSingularityPath(p) || isInitPlaceholder(p, h)) {
-          body.resume();
-          return;
-        }
+        const blocks = (own: Buffer | null): MemberEdit['blocks'] =>
+          before ? Buffer.concat([before, own ?? Buffer.alloc(0)]) : own;
+        if (!p || isSingularityPath(p) || isInitPlaceholder(p, h)) return { blocks: blocks(null) };
         if (INIT_DIRS.has(p) && h.type === 'directory') {
-          body.resume();
           held = {
             path: p,
-            header: tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms),
+            blocks: headerBlocks(tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms)),
           };
-          return;
+          return { blocks: blocks(null) };
         }
         seen.add(p);
         files++;
-        const type = h.type ?? 'file';
+        const type = h.type;
         if (type === 'link') {
-          body.resume();
           const target = normalizeMemberPath(h.linkname ?? '', `export of ${ref}`);
-          await once(pack, { ...tarHeader(p, toEntry(h, 'file')), type: 'link', linkname: target, size: 0 });
-          return;
+          return {
+            blocks: blocks(
+              headerBlocks({ ...tarHeader(p, toEntry(h, 'file')), type: 'link', linkname: target, size: 0 }),
+            ),
+          };
         }
-        const kind = TYPES[type];
+        const kind = type ? TYPES[type] : undefined;
         if (!kind)
-          throw new InputError('bad-member', `export of ${ref}: ${p} is a tar ${type}, which a SIF cannot hold`);
+          throw new InputError(
+            'bad-member',
+            `export of ${ref}: ${p} is a tar ${type ?? `member of type ${JSON.stringify(typeflag)}`}, which a SIF cannot hold`,
+          );
         const entry = toEntry(h, kind);
         if (kind === 'directory' && INIT_TOUCHED.has(p)) entry.mtime = prep.buildDate;
-        if (kind !== 'file') {
-          body.resume();
-          await once(pack, tarHeader(p, entry, opts.fixPerms));
-          return;
-        }
-        if (!elf && entry.size >= 20 && BIN_DIR.test(p)) sniffHead(body, 20, (head) => (elf = elf ?? elfArch(head)));
-        await pipeline(body, pack.entry(tarHeader(p, entry, opts.fixPerms)));
+        const own = blocks(headerBlocks(tarHeader(p, entry, opts.fixPerms)));
+        if (kind !== 'file') return { blocks: own };
         bytes += entry.size;
+        if (elf || entry.size < 20 || !BIN_DIR.test(p)) return { blocks: own };
+        return { blocks: own, peek: { bytes: 20, seen: (head) => (elf = elf ?? elfArch(head)) } };
       };
-      const stream = await container.export();
-      await pipeline(stream, extract, { signal: opts.signal });
-      for (const a of prep.additions) {
-        if (a.ifAbsent && seen.has(a.path)) continue;
-        await once(pack, tarHeader(a.path, a.entry), a.content);
-        files++;
-      }
-      return { files, bytes, elfArch: elf };
+      const trailer = () => {
+        const out: Buffer[] = [];
+        for (const a of prep.additions) {
+          if (a.ifAbsent && seen.has(a.path)) continue;
+          const content = a.content ?? Buffer.alloc(0);
+          out.push(headerBlocks(tarHeader(a.path, a.entry)), content, dataPadding(content.length));
+          files++;
+        }
+        out.push(Buffer.alloc(2 * TAR_BLOCK));
+        return Buffer.concat(out);
+      };
+      const pass = tarPass(edit, trailer, `the export of ${ref}`);
+      const fed = container.export().then(async (stream) => {
+        await pipeline(stream, pass, { signal: opts.signal });
+        return { files, bytes, elfArch: elf };
+      });
+      return { streams: [pass], fed, stop: (e) => pass.destroy(e) };
     });
   } finally {
     await container.remove().catch(() => undefined);

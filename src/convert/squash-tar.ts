@@ -55,6 +55,8 @@ interface Fields {
   mtime: number;
   typeflag: string;
   linkname?: Buffer;
+  devmajor?: number;
+  devminor?: number;
 }
 
 /** One ustar header block. */
@@ -69,6 +71,10 @@ function headerBlock(f: Fields): Buffer {
   b.write(f.typeflag, 156, 'latin1');
   f.linkname?.copy(b, 157, 0, FIELD);
   b.write('ustar\x0000', 257, 'latin1');
+  if (f.devmajor || f.devminor) {
+    b.write(octal(f.devmajor ?? 0, 8), 329, 'latin1');
+    b.write(octal(f.devminor ?? 0, 8), 337, 'latin1');
+  }
   // The checksum is the sum of the block's bytes with its own field as spaces.
   b.fill(' ', 148, 156);
   let sum = 0;
@@ -143,6 +149,73 @@ export function symlinkHeaderBlocks(h: SymlinkHeader): Buffer {
   );
   return Buffer.concat(out);
 }
+
+/** The ustar type flags of the entries sifkit writes. */
+const TYPEFLAGS: Record<string, string> = {
+  file: '0',
+  link: '1',
+  symlink: '2',
+  'character-device': '3',
+  'block-device': '4',
+  directory: '5',
+  fifo: '6',
+};
+
+/** The biggest size the ustar field holds (11 octal digits); a bigger one goes in pax, as `size=`. */
+const MAX_FIELD_SIZE = 0o77777777777;
+
+/**
+ * The blocks that stand before an entry's data, for any type: a symlink's
+ * as above; for the others a pax header when the name (or a hard link's
+ * target) does not fit its field, the size is 8 GiB or more, or the entry
+ * has pax records (xattrs, big owners), then the ustar header. What
+ * mksquashfs reads from them is what it reads from tar-stream's pack
+ * (which splits a long name into the ustar prefix instead, and cannot
+ * write a size of 8 GiB or more at all).
+ */
+export function headerBlocks(h: tar.Header): Buffer {
+  const type = h.type ?? 'file';
+  const mtime = h.mtime ?? new Date(0);
+  const pax = h.pax as Record<string, string> | undefined;
+  const { mode = 0, uid = 0, gid = 0 } = h;
+  if (type === 'symlink')
+    return symlinkHeaderBlocks({ name: h.name, linkname: h.linkname ?? '', mode, uid, gid, mtime, pax });
+  const typeflag = TYPEFLAGS[type];
+  if (!typeflag) throw new Error(`tar header: no type flag for a ${type}`);
+  // As tar-stream and GNU tar write a directory: its name ends in a slash.
+  const name = Buffer.from(type === 'directory' && !h.name.endsWith('/') ? `${h.name}/` : h.name);
+  const target = Buffer.from(h.linkname ?? '');
+  const size = h.size ?? 0;
+  const inName = fitsNameField(name);
+  const inLink = fitsNameField(target) || target.length === 0;
+  const records = [
+    ...(inName ? [] : [paxRecord('path', name.toString())]),
+    ...(inLink ? [] : [paxRecord('linkpath', target.toString())]),
+    ...(size > MAX_FIELD_SIZE ? [paxRecord('size', String(size))] : []),
+    ...Object.entries(pax ?? {}).map(([k, v]) => paxRecord(k, v)),
+  ];
+  const secs = Math.max(0, Math.floor(mtime.getTime() / 1000));
+  const out: Buffer[] = [];
+  if (records.length) out.push(extension('x', PAX_NAME, Buffer.concat(records), secs));
+  out.push(
+    headerBlock({
+      name: inName ? name : Buffer.from(PAX_NAME),
+      mode: mode & 0o7777,
+      uid,
+      gid,
+      size: size > MAX_FIELD_SIZE ? 0 : size,
+      mtime: secs,
+      typeflag,
+      linkname: inLink ? target : Buffer.from(PAX_NAME),
+      devmajor: h.devmajor,
+      devminor: h.devminor,
+    }),
+  );
+  return Buffer.concat(out);
+}
+
+/** Zeros that bring `n` bytes of data to a whole block. */
+export const dataPadding = padding;
 
 /** tar-stream's Pack where it writes an entry's header blocks (not in its typings). */
 interface HeaderWriter {

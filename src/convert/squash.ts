@@ -5,7 +5,7 @@
  * The SIF appears under its name only when complete.
  */
 import { promises as fs } from 'node:fs';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as tar from 'tar-stream';
 import { OperationError, errnoCode } from '../errors';
@@ -297,12 +297,43 @@ export function systemPartition(arch: string): PartitionExtra {
  * Runs mksquashfs on what `feed` packs, writing the partition in place
  * after the objects, then finishes the SIF header and publishes `out`.
  */
-export async function squashToSif(
+export function squashToSif(
   out: string,
   imageId: string,
   prep: Prepared,
   opts: SquashOptions,
   feed: (pack: tar.Pack) => Promise<Fed>,
+): Promise<ConvertResult> {
+  return squashTarToSif(out, imageId, prep, opts, () => {
+    const pack = quietPack();
+    return {
+      // In big chunks (coalesce.ts): tar-stream gives each header and each body piece of the engine's
+      // stream to mksquashfs's stdin as a write of its own; 1 MiB writes cut node's CPU by a tenth.
+      streams: [pack as unknown as Readable, coalesce()],
+      fed: feed(pack).then((f) => {
+        pack.finalize();
+        return f;
+      }),
+      stop: (e) => pack.destroy(e),
+    };
+  });
+}
+
+/** A tar on its way to mksquashfs: the streams it goes through, and what was in it once all was handed on. */
+export interface TarFeed {
+  streams: [Readable, ...Transform[]];
+  fed: Promise<Fed>;
+  /** Stops the feed when `fed` failed (the streams are otherwise left to end). */
+  stop?(e: Error): void;
+}
+
+/** squashToSif for a tar stream made elsewhere (the engine converter's edited export). */
+export async function squashTarToSif(
+  out: string,
+  imageId: string,
+  prep: Prepared,
+  opts: SquashOptions,
+  start: () => TarFeed,
 ): Promise<ConvertResult> {
   const offset = partitionOffsetAfter(prep.objects.map((d) => d.data.length));
   await removeDeadTemps(out);
@@ -318,27 +349,22 @@ export async function squashToSif(
       opts.signal,
       opts.processes,
     );
-    const pack = quietPack();
-    // In big chunks (coalesce.ts): tar-stream gives each header and each body piece of the engine's
-    // stream to mksquashfs's stdin as a write of its own; 1 MiB writes cut node's CPU by a tenth.
-    const packed = pipeline(pack as unknown as Readable, coalesce(), squash.stdin, { signal: opts.signal }).catch(
-      (e) => {
-        if (opts.signal?.aborted) throw opts.signal.reason;
-        // EPIPE: mksquashfs stopped reading; its own error says why.
-        if (errnoCode(e) !== 'EPIPE') throw e;
-      },
-    );
-    // Both settle while feed() may still be running (Ctrl-C, mksquashfs
+    const feed = start();
+    const packed = pipeline([...feed.streams, squash.stdin], { signal: opts.signal }).catch((e) => {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      // EPIPE: mksquashfs stopped reading; its own error says why.
+      if (errnoCode(e) !== 'EPIPE') throw e;
+    });
+    // Both settle while the feed may still be running (Ctrl-C, mksquashfs
     // dying): marked as handled here, awaited below, so an early rejection
     // is never an unhandled one that kills the process.
     packed.catch(() => undefined);
     squash.done.catch(() => undefined);
     let fed: Fed;
     try {
-      fed = await feed(pack);
-      pack.finalize();
+      fed = await feed.fed;
     } catch (e) {
-      pack.destroy(e as Error);
+      feed.stop?.(e as Error);
       // When mksquashfs died (disk full, say), its message is the one that explains.
       const [, squashed] = await Promise.allSettled([packed, squash.done]);
       if (squashed.status === 'rejected' && !opts.signal?.aborted) throw squashed.reason;
