@@ -28,7 +28,6 @@ export function tarPass(edit: (m: WalkedMember) => MemberEdit, trailer: () => Bu
   let peek: MemberEdit['peek'];
   let peeked: Buffer[] = [];
   let peekedBytes = 0;
-  let out: Transform;
   const seePeek = () => {
     const p = peek;
     peek = undefined;
@@ -54,7 +53,7 @@ export function tarPass(edit: (m: WalkedMember) => MemberEdit, trailer: () => Bu
       out.push(piece);
     },
   });
-  out = new Transform({
+  const out = new Transform({
     readableHighWaterMark: 1 << 20,
     writableHighWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, done) {
