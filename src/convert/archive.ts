@@ -16,6 +16,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { openRegular } from '../util/files';
 import { TAR_BLOCK, tarChecksumOk, tarNumber } from '../util/tar-header';
+import { paxRecords, tarString } from '../util/tar-walk';
 import { escapeForMessage } from '../validate/names';
 import { parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, type ImageConfig } from '../validate/schemas/docker';
@@ -50,24 +51,6 @@ export interface DockerArchive {
 
 const BLOCK = TAR_BLOCK;
 
-function cstring(buf: Buffer, start: number, len: number): string {
-  const end = buf.indexOf(0, start);
-  return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
-}
-
-function paxPath(body: Buffer): string | undefined {
-  let rest = body.toString('utf8');
-  while (rest.length) {
-    const sp = rest.indexOf(' ');
-    const len = parseInt(rest.slice(0, sp), 10);
-    if (!(len > 0)) return undefined;
-    const rec = rest.slice(sp + 1, len - 1);
-    if (rec.startsWith('path=')) return rec.slice(5);
-    rest = rest.slice(len);
-  }
-  return undefined;
-}
-
 /** Names every regular and symlink member with where its data lies. */
 export async function indexArchive(file: string): Promise<Map<string, Member>> {
   const bad = (m: string): never => {
@@ -86,27 +69,37 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
     const h = Buffer.alloc(BLOCK);
     let pos = 0;
     let longName: string | undefined;
+    // A pax size= record: Go's tar writer (the engine's) puts a size of 8 GiB or more only there, the field zero.
+    let paxSize: number | undefined;
     for (;;) {
       const { bytesRead } = await fh.read(h, 0, BLOCK, pos);
       if (bytesRead === 0) break; // a missing end-of-archive marker is tolerated, a cut member is not
       if (bytesRead < BLOCK) bad(`truncated at byte ${pos}`);
       if (h.every((b) => b === 0)) break;
       if (!tarChecksumOk(h)) bad(`bad tar header checksum at byte ${pos}`);
-      const size = tarNumber(h, 124, 12);
       const type = String.fromCharCode(h[156] || 0x30);
+      const size = type !== 'x' && type !== 'L' && paxSize !== undefined ? paxSize : tarNumber(h, 124, 12);
       const dataAt = pos + BLOCK;
       if (dataAt + size > fileSize)
         bad(`truncated: member at byte ${pos} needs ${size} bytes, the file ends at ${fileSize}`);
-      const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? cstring(h, 345, 155) : '';
-      let name = longName ?? (prefix ? `${prefix}/${cstring(h, 0, 100)}` : cstring(h, 0, 100));
-      longName = undefined;
+      const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? tarString(h, 345, 155) : '';
+      let name = longName ?? (prefix ? `${prefix}/${tarString(h, 0, 100)}` : tarString(h, 0, 100));
       name = name.replace(/^\.\//, '');
       if (type === 'x' || type === 'L') {
         const body = Buffer.alloc(size);
         await fh.read(body, 0, size, dataAt);
-        longName = type === 'L' ? cstring(body, 0, size) : paxPath(body);
-      } else if (type === '0' || type === '7') members.set(name, { offset: dataAt, size });
-      else if (type === '2') members.set(name, { offset: 0, size: 0, linkTo: cstring(h, 157, 100) });
+        if (type === 'L') longName = tarString(body, 0, size);
+        else {
+          const records = paxRecords(body);
+          longName = records.path ?? longName;
+          paxSize = records.size !== undefined && /^\d+$/.test(records.size) ? Number(records.size) : paxSize;
+        }
+      } else {
+        longName = undefined;
+        paxSize = undefined;
+      }
+      if (type === '0' || type === '7') members.set(name, { offset: dataAt, size });
+      else if (type === '2') members.set(name, { offset: 0, size: 0, linkTo: tarString(h, 157, 100) });
       pos = dataAt + Math.ceil(size / BLOCK) * BLOCK;
     }
   } finally {

@@ -182,8 +182,7 @@ export function headerBlocks(h: tar.Header): Buffer {
     return symlinkHeaderBlocks({ name: h.name, linkname: h.linkname ?? '', mode, uid, gid, mtime, pax });
   const typeflag = TYPEFLAGS[type];
   if (!typeflag) throw new Error(`tar header: no type flag for a ${type}`);
-  // As tar-stream and GNU tar write a directory: its name ends in a slash.
-  const name = Buffer.from(type === 'directory' && !h.name.endsWith('/') ? `${h.name}/` : h.name);
+  const name = Buffer.from(h.name);
   const target = Buffer.from(h.linkname ?? '');
   const size = h.size ?? 0;
   const inName = fitsNameField(name);
