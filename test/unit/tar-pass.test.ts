@@ -5,8 +5,12 @@
  * readers get back what went in, and convert/tar-pass.ts edits a stream
  * member by member in any chunking, its data going on uncopied.
  */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import fc from 'fast-check';
 import type * as tar from 'tar-stream';
+import { indexArchive } from '../../src/convert/archive';
 import { tarHeader } from '../../src/convert/squash';
 import { dataPadding, headerBlocks } from '../../src/convert/squash-tar';
 import { tarPass, type MemberEdit } from '../../src/convert/tar-pass';
@@ -173,6 +177,29 @@ describe('TarWalk and TarEnd follow a pax size= over the header field', () => {
     const bytes = await tarBuffer([{ header: { name, type: 'link', linkname: target } as tar.Header }]);
     const [m] = walked(bytes);
     expect([m.header.name, m.header.linkname, m.header.type]).toEqual([name, target, 'link']);
+  });
+
+  it('the docker archive index takes the pax size too, and finds the member after it', async () => {
+    const blocks = headerBlocks(tarHeader('big', { ...entry('file', { size: 1000 }), xattrs: { size: '1000' } }));
+    zeroField(blocks.subarray(blocks.length - 512), 124, 12);
+    const file = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'sifkit-tar-pass-')), 'a.tar');
+    try {
+      await fs.writeFile(
+        file,
+        Buffer.concat([
+          blocks,
+          Buffer.alloc(1000, 0x41),
+          dataPadding(1000),
+          member(tarHeader('next', entry('file', { size: 3 })), Buffer.from('abc')),
+          END,
+        ]),
+      );
+      const index = await indexArchive(file);
+      expect(index.get('big')).toEqual({ offset: blocks.length, size: 1000 });
+      expect(index.get('next')).toEqual({ offset: blocks.length + 1024 + 512, size: 3 });
+    } finally {
+      await fs.rm(path.dirname(file), { recursive: true, force: true });
+    }
   });
 
   it("applies a global pax header's records to every later member, a member's own over it", () => {
