@@ -26,7 +26,16 @@ import { tarPass, type MemberEdit } from './tar-pass';
 import { TAR_BLOCK } from '../util/tar-header';
 import type { WalkedMember } from '../util/tar-walk';
 import { elfArch } from './singularity';
-import { ociConfig, prepareImage, squashTarToSif, tarHeader, type ConvertResult, type SquashOptions } from './squash';
+import {
+  ociConfig,
+  prepareImage,
+  squashTarToSif,
+  tarHeader,
+  type ConvertResult,
+  type Fed,
+  type Prepared,
+  type SquashOptions,
+} from './squash';
 
 /** Marks our export containers, with host:pid, so a later run can remove those of a killed one. */
 export const CONVERT_LABEL = 'io.sifkit.convert';
@@ -68,6 +77,69 @@ function configFromInspect(info: ImageDetails): ImageConfig {
   return { architecture: info.architecture, created: info.created, config: ociConfig(info.config) };
 }
 
+/**
+ * How the export's members go on to mksquashfs: the edit for each (the
+ * engine's own files left out, the init layer's directories given the
+ * image's time, every header sifkit's own) and the trailer (apptainer's
+ * additions, the end of the archive); what went in, counted.
+ */
+function exportEdits(ref: string, prep: Prepared, fixPerms: boolean | undefined) {
+  const seen = new Set<string>();
+  const fed: Fed = { files: 0, bytes: 0 };
+  // An init-layer directory waits for its first child: the export
+  // lists a directory's members right after it, so none means empty.
+  let held: { path: string; blocks: Buffer } | undefined;
+  const where = `export of ${ref}`;
+  const edit = ({ header: h, typeflag }: WalkedMember): MemberEdit => {
+    const p = normalizeMemberPath(h.name, where);
+    let before: Buffer | undefined;
+    if (held && p.startsWith(`${held.path}/`)) {
+      before = held.blocks;
+      seen.add(held.path);
+      fed.files++;
+    }
+    held = undefined;
+    const blocks = (own: Buffer | null): Buffer | null =>
+      before ? Buffer.concat([before, own ?? Buffer.alloc(0)]) : own;
+    if (!p || isSingularityPath(p) || isInitPlaceholder(p, h)) return { blocks: blocks(null) };
+    if (INIT_DIRS.has(p) && h.type === 'directory') {
+      const entry = { ...toEntry(h, 'directory'), mtime: prep.buildDate };
+      held = { path: p, blocks: headerBlocks(tarHeader(p, entry, fixPerms)) };
+      return { blocks: blocks(null) };
+    }
+    seen.add(p);
+    fed.files++;
+    if (h.type === 'link') {
+      const linkname = normalizeMemberPath(h.linkname ?? '', where);
+      return { blocks: blocks(headerBlocks({ ...tarHeader(p, toEntry(h, 'file')), type: 'link', linkname, size: 0 })) };
+    }
+    const kind = h.type ? TYPES[h.type] : undefined;
+    if (!kind) {
+      const what = h.type ?? `member of type ${JSON.stringify(typeflag)}`;
+      throw new InputError('bad-member', `${where}: ${p} is a tar ${what}, which a SIF cannot hold`);
+    }
+    const entry = toEntry(h, kind);
+    if (kind === 'directory' && INIT_TOUCHED.has(p)) entry.mtime = prep.buildDate;
+    const own = blocks(headerBlocks(tarHeader(p, entry, fixPerms)));
+    if (kind !== 'file') return { blocks: own };
+    fed.bytes += entry.size;
+    if (fed.elfArch || entry.size < 20 || !BIN_DIR.test(p)) return { blocks: own };
+    return { blocks: own, peek: { bytes: 20, seen: (head) => (fed.elfArch = fed.elfArch ?? elfArch(head)) } };
+  };
+  const trailer = (): Buffer => {
+    const out: Buffer[] = [];
+    for (const a of prep.additions) {
+      if (a.ifAbsent && seen.has(a.path)) continue;
+      const content = a.content ?? Buffer.alloc(0);
+      out.push(headerBlocks(tarHeader(a.path, a.entry)), content, dataPadding(content.length));
+      fed.files++;
+    }
+    out.push(Buffer.alloc(2 * TAR_BLOCK));
+    return Buffer.concat(out);
+  };
+  return { edit, trailer, fed };
+}
+
 /** Converts the engine's image `ref` into `out` (a SIF). */
 export async function convertFromEngine(
   engine: ImageEngine,
@@ -80,76 +152,13 @@ export async function convertFromEngine(
   const container = await exportContainer(engine, info.id, CONVERT_LABEL, opts.signal);
   try {
     return await squashTarToSif(out, info.id, prep, opts, () => {
-      const seen = new Set<string>();
-      let files = 0;
-      let bytes = 0;
-      let elf: string | undefined;
-      // An init-layer directory waits for its first child: the export
-      // lists a directory's members right after it, so none means empty.
-      let held: { path: string; blocks: Buffer } | undefined;
-      const edit = ({ header: h, typeflag }: WalkedMember): MemberEdit => {
-        const p = normalizeMemberPath(h.name, `export of ${ref}`);
-        let before: Buffer | undefined;
-        if (held) {
-          if (p.startsWith(`${held.path}/`)) {
-            before = held.blocks;
-            seen.add(held.path);
-            files++;
-          }
-          held = undefined;
-        }
-        const blocks = (own: Buffer | null): MemberEdit['blocks'] =>
-          before ? Buffer.concat([before, own ?? Buffer.alloc(0)]) : own;
-        if (!p || isSingularityPath(p) || isInitPlaceholder(p, h)) return { blocks: blocks(null) };
-        if (INIT_DIRS.has(p) && h.type === 'directory') {
-          held = {
-            path: p,
-            blocks: headerBlocks(tarHeader(p, { ...toEntry(h, 'directory'), mtime: prep.buildDate }, opts.fixPerms)),
-          };
-          return { blocks: blocks(null) };
-        }
-        seen.add(p);
-        files++;
-        const type = h.type;
-        if (type === 'link') {
-          const target = normalizeMemberPath(h.linkname ?? '', `export of ${ref}`);
-          return {
-            blocks: blocks(
-              headerBlocks({ ...tarHeader(p, toEntry(h, 'file')), type: 'link', linkname: target, size: 0 }),
-            ),
-          };
-        }
-        const kind = type ? TYPES[type] : undefined;
-        if (!kind)
-          throw new InputError(
-            'bad-member',
-            `export of ${ref}: ${p} is a tar ${type ?? `member of type ${JSON.stringify(typeflag)}`}, which a SIF cannot hold`,
-          );
-        const entry = toEntry(h, kind);
-        if (kind === 'directory' && INIT_TOUCHED.has(p)) entry.mtime = prep.buildDate;
-        const own = blocks(headerBlocks(tarHeader(p, entry, opts.fixPerms)));
-        if (kind !== 'file') return { blocks: own };
-        bytes += entry.size;
-        if (elf || entry.size < 20 || !BIN_DIR.test(p)) return { blocks: own };
-        return { blocks: own, peek: { bytes: 20, seen: (head) => (elf = elf ?? elfArch(head)) } };
-      };
-      const trailer = () => {
-        const out: Buffer[] = [];
-        for (const a of prep.additions) {
-          if (a.ifAbsent && seen.has(a.path)) continue;
-          const content = a.content ?? Buffer.alloc(0);
-          out.push(headerBlocks(tarHeader(a.path, a.entry)), content, dataPadding(content.length));
-          files++;
-        }
-        out.push(Buffer.alloc(2 * TAR_BLOCK));
-        return Buffer.concat(out);
-      };
+      const { edit, trailer, fed } = exportEdits(ref, prep, opts.fixPerms);
       const pass = tarPass(edit, trailer, `the export of ${ref}`);
-      const fed = container.export().then(async (stream) => {
+      const done = container.export().then(async (stream) => {
         await pipeline(stream, pass, { signal: opts.signal });
-        return { files, bytes, elfArch: elf };
+        return fed;
       });
-      return { streams: [pass], fed, stop: (e) => pass.destroy(e) };
+      return { streams: [pass], fed: done, stop: (e) => pass.destroy(e) };
     });
   } finally {
     await container.remove().catch(() => undefined);
