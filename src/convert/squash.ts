@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as tar from 'tar-stream';
-import { OperationError, errnoCode } from '../errors';
+import { OperationError, errnoCode, isSifkitError } from '../errors';
 import { DataType, FsType, PartType, Arch, type PartitionExtra } from '../sif/format';
 import { finishSifInPlace, partitionOffsetAfter, type SifImage } from '../sif/file';
 import { removeDeadTemps, tempNameFor } from '../util/files';
@@ -365,9 +365,10 @@ export async function squashTarToSif(
       fed = await feed.fed;
     } catch (e) {
       feed.stop?.(e as Error);
-      // When mksquashfs died (disk full, say), its message is the one that explains.
+      // When mksquashfs died (disk full, say), its message is the one that explains. Not when the feed
+      // named its own cause (a stream cut short, a hostile member): mksquashfs then only stopped on the cut.
       const [, squashed] = await Promise.allSettled([packed, squash.done]);
-      if (squashed.status === 'rejected' && !opts.signal?.aborted) throw squashed.reason;
+      if (squashed.status === 'rejected' && !opts.signal?.aborted && !isSifkitError(e)) throw squashed.reason;
       throw e;
     }
     // mksquashfs's own failure explains a broken feed better than the feed's.

@@ -13,6 +13,7 @@
  * end-of-archive blocks included.
  */
 import { Transform } from 'node:stream';
+import { OperationError, isSifkitError } from '../errors';
 import { cutOf } from '../util/tar-end';
 import { TarWalk, type WalkedMember } from '../util/tar-walk';
 
@@ -60,13 +61,15 @@ export function tarPass(edit: (m: WalkedMember) => MemberEdit, trailer: () => Bu
       try {
         walk.feed(chunk);
       } catch (e) {
-        return done(e as Error);
+        // The walk's own finding (a header that is not a tar's) is this stream's fault; an edit's error is the edit's.
+        if (isSifkitError(e)) return done(e);
+        return done(new OperationError('bad-tar', `${what} is ${(e as Error).message}`));
       }
       done();
     },
     flush(done) {
       const cut = cutOf(walk);
-      if (cut) return done(new Error(`${what} stopped short: ${cut}`));
+      if (cut) return done(new OperationError('stream-cut', `${what} stopped short: ${cut}`));
       try {
         this.push(trailer());
       } catch (e) {

@@ -107,6 +107,35 @@ describe('convert from the in-memory engine', () => {
     expect(await fs.readdir(dir)).toEqual([]);
   });
 
+  it('takes a member of an unknown type flag as a file, as tar (and the leak scan) do', async () => {
+    const { engine, img } = await engineWithImage();
+    const tar = await layerTar([...FILES, { name: 'bin/odd', content: 'zz\n' }]);
+    // Retype bin/odd's header ('Z', known to no tar) and mend its checksum.
+    const at = tar.indexOf('bin/odd');
+    tar.write('Z', at + 156, 'latin1');
+    tar.fill(' ', at + 148, at + 156);
+    let sum = 0;
+    for (const b of tar.subarray(at, at + 512)) sum += b;
+    tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
+    img.rootfs = tar;
+    const out = path.join(dir, 'odd.sif');
+    await convertFromEngine(engine, 'unit/tiny:1.0', out, {});
+    const sif = await inspectSif(out);
+    const odd = execFileSync('unsquashfs', ['-o', String(sif.partition!.offset), '-cat', out, 'bin/odd']).toString();
+    expect(odd).toBe('zz\n');
+  });
+
+  it('refuses an export cut short (no end-of-archive block) and leaves no SIF', async () => {
+    const { engine, img } = await engineWithImage();
+    img.rootfs = img.rootfs.subarray(0, img.rootfs.length - 1024 - 512);
+    const out = path.join(dir, 'cut.sif');
+    await expect(convertFromEngine(engine, 'unit/tiny:1.0', out, {})).rejects.toThrow(
+      /^the export of unit\/tiny:1.0 stopped short: it ends at byte \d+, before the end-of-archive block$/,
+    );
+    expect(engine.containers.size).toBe(0);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
   it('removes export containers left by a killed convert on this host, and only those', async () => {
     const { engine, img } = await engineWithImage();
     const dead = 'f'.repeat(64);
