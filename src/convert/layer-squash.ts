@@ -29,7 +29,7 @@ import type { DataRef } from '../squashfs/write';
 import { DIRECT_ALIGN, alignUp, alignedBuffer, openDirect, writeDirectOr } from '../util/direct-file';
 import { tempNameFor } from '../util/files';
 import type { Processes } from '../util/processes';
-import { runMksquashfs } from './squash';
+import { runMksquashfs } from './mksquashfs-run';
 import { DEFAULT_MKSQUASHFS_MEM } from './squash-options';
 
 export interface LayerSquashOptions {
