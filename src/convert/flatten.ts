@@ -51,8 +51,22 @@ export type { TarHeader };
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
-/** `./a//b/` → `a/b`; refuses absolute paths and `..` (tar-slip). */
+/**
+ * A NUL byte no file name holds, and mksquashfs (C strings) would cut the
+ * name there: a pax path `etc/passwd\0x` would land on `etc/passwd`, a path
+ * the flattener and the leak scan never saw. Only a pax record can carry one.
+ */
+function refuseNul(s: string, what: string, where: string): void {
+  if (s.includes('\0'))
+    throw new InputError(
+      'bad-member-name',
+      `${where}: ${what} ${JSON.stringify(s)} holds a NUL byte, which no file name can`,
+    );
+}
+
+/** `./a//b/` → `a/b`; refuses absolute paths and `..` (tar-slip), and NUL bytes. */
 export function normalizeMemberPath(name: string, where: string): string {
+  refuseNul(name, 'path', where);
   if (name.startsWith('/'))
     throw new InputError('tar-slip', `${where}: absolute path ${JSON.stringify(name)} in a layer`);
   const p = memberPath(name);
@@ -67,6 +81,7 @@ function paxInt(v: string | undefined): number | undefined {
 }
 
 export function toEntry(h: TarHeader, type: EntryType): Entry {
+  if (type === 'symlink') refuseNul(h.linkname ?? '', 'symlink target', `member ${JSON.stringify(h.name)}`);
   const xattrs: Record<string, string> = {};
   for (const [k, v] of Object.entries(h.pax ?? {})) if (k.startsWith('SCHILY.xattr.')) xattrs[k] = v;
   const paxTime =

@@ -13,6 +13,9 @@ import { InputError } from '../../src/errors';
 import { Arch, FsType } from '../../src/sif/format';
 import { inspectSif } from '../../src/sif/inspect';
 import { layerTar } from '../support/archives';
+import { tarHeader } from '../../src/convert/squash';
+import { dataPadding, headerBlocks } from '../../src/convert/squash-tar';
+import type { Entry, EntryType } from '../../src/convert/flatten';
 import { FakeEngine, fakeImage, type FakeImage } from '../support/fake-engine';
 
 let dir: string;
@@ -123,6 +126,38 @@ describe('convert from the in-memory engine', () => {
     const sif = await inspectSif(out);
     const odd = execFileSync('unsquashfs', ['-o', String(sif.partition!.offset), '-cat', out, 'bin/odd']).toString();
     expect(odd).toBe('zz\n');
+  });
+
+  it('refuses a path or a symlink target holding a NUL byte (a pax record can carry one; mksquashfs would cut the name there)', async () => {
+    const entry = (type: EntryType, linkname?: string): Entry => ({
+      type,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+      size: type === 'file' ? 4 : 0,
+      linkname,
+    });
+    const cases: Array<[Buffer, RegExp]> = [
+      [
+        Buffer.concat([headerBlocks(tarHeader('etc/passwd\0x', entry('file'))), Buffer.from('evil'), dataPadding(4)]),
+        /^export of unit\/tiny:1\.0: path "etc\/passwd\\u0000x" holds a NUL byte, which no file name can$/,
+      ],
+      [
+        // A pax linkpath record (sifkit's own writer never puts a target there): the engine's tar could.
+        headerBlocks(tarHeader('etc/l', { ...entry('symlink', 'x'), xattrs: { linkpath: '/etc/shadow\0x' } })),
+        /^member "etc\/l": symlink target "\/etc\/shadow\\u0000x" holds a NUL byte, which no file name can$/,
+      ],
+    ];
+    for (const [member, message] of cases) {
+      const { engine, img } = await engineWithImage();
+      img.rootfs = Buffer.concat([member, Buffer.alloc(1024)]);
+      const out = path.join(dir, 'nul.sif');
+      const err = await convertFromEngine(engine, 'unit/tiny:1.0', out, {}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as Error).message).toMatch(message);
+      expect(await fs.readdir(dir)).toEqual([]);
+    }
   });
 
   it('refuses an export cut short (no end-of-archive block) and leaves no SIF', async () => {
