@@ -122,32 +122,8 @@ function fitsNameField(name: Buffer): boolean {
  * its ustar header.
  */
 export function symlinkHeaderBlocks(h: SymlinkHeader): Buffer {
-  const name = Buffer.from(h.name);
-  const target = Buffer.from(h.linkname ?? '');
-  const mtime = Math.max(0, Math.floor(h.mtime.getTime() / 1000));
-  const out: Buffer[] = [];
-  // 'K' first: a pax `size=` read before it would make mksquashfs skip the 'K' record's own size.
-  if (target.length > FIELD) out.push(extension('K', LONG_LINK_NAME, Buffer.concat([target, Buffer.alloc(1)]), mtime));
-  const inName = fitsNameField(name);
-  const records = [
-    ...(inName ? [] : [paxRecord('path', h.name)]),
-    ...Object.entries(h.pax ?? {}).map(([k, v]) => paxRecord(k, v)),
-  ];
-  if (records.length) out.push(extension('x', PAX_NAME, Buffer.concat(records), mtime));
-  out.push(
-    headerBlock({
-      name: inName ? name : Buffer.from(PAX_NAME),
-      mode: h.mode & 0o7777,
-      uid: h.uid,
-      gid: h.gid,
-      size: 0,
-      mtime,
-      typeflag: '2',
-      // A long target's first 100 bytes, as GNU tar writes them: the 'K' record before it is what counts.
-      linkname: target.subarray(0, FIELD),
-    }),
-  );
-  return Buffer.concat(out);
+  const { name, linkname, mode, uid, gid, mtime, pax } = h;
+  return headerBlocks({ name, linkname: linkname ?? '', mode, uid, gid, mtime, pax, type: 'symlink', size: 0 });
 }
 
 /** The ustar type flags of the entries sifkit writes. */
@@ -165,36 +141,37 @@ const TYPEFLAGS: Record<string, string> = {
 const MAX_FIELD_SIZE = 0o77777777777;
 
 /**
- * The blocks that stand before an entry's data, for any type: a symlink's
- * as above; for the others a pax header when the name (or a hard link's
- * target) does not fit its field, the size is 8 GiB or more, or the entry
- * has pax records (xattrs, big owners), then the ustar header. What
- * mksquashfs reads from them is what it reads from tar-stream's pack
- * (which splits a long name into the ustar prefix instead, and cannot
- * write a size of 8 GiB or more at all).
+ * The blocks that stand before an entry's data, for any type: a pax
+ * header when the name (or a hard link's target) does not fit its field,
+ * the size is 8 GiB or more, or the entry has pax records (xattrs, big
+ * owners), then the ustar header. A symlink's target never goes in pax
+ * (mksquashfs would strip it, above): a longer one than the field goes in
+ * a 'K' record first. What mksquashfs reads from them is what it reads
+ * from tar-stream's pack (which splits a long name into the ustar prefix
+ * instead, and cannot write a size of 8 GiB or more at all).
  */
-export function headerBlocks(h: tar.Header): Buffer {
+export function headerBlocks(h: Partial<tar.Header> & { name: string }): Buffer {
   const type = h.type ?? 'file';
-  const mtime = h.mtime ?? new Date(0);
-  const pax = h.pax as Record<string, string> | undefined;
-  const { mode = 0, uid = 0, gid = 0 } = h;
-  if (type === 'symlink')
-    return symlinkHeaderBlocks({ name: h.name, linkname: h.linkname ?? '', mode, uid, gid, mtime, pax });
   const typeflag = TYPEFLAGS[type];
   if (!typeflag) throw new Error(`tar header: no type flag for a ${type}`);
+  const { mode = 0, uid = 0, gid = 0 } = h;
+  const secs = Math.max(0, Math.floor((h.mtime ?? new Date(0)).getTime() / 1000));
   const name = Buffer.from(h.name);
   const target = Buffer.from(h.linkname ?? '');
   const size = h.size ?? 0;
+  const symlink = type === 'symlink';
   const inName = fitsNameField(name);
-  const inLink = fitsNameField(target) || target.length === 0;
-  const records = [
-    ...(inName ? [] : [paxRecord('path', name.toString())]),
-    ...(inLink ? [] : [paxRecord('linkpath', target.toString())]),
-    ...(size > MAX_FIELD_SIZE ? [paxRecord('size', String(size))] : []),
-    ...Object.entries(pax ?? {}).map(([k, v]) => paxRecord(k, v)),
-  ];
-  const secs = Math.max(0, Math.floor(mtime.getTime() / 1000));
+  const inLink = symlink || target.length === 0 || fitsNameField(target);
   const out: Buffer[] = [];
+  // 'K' first: a pax `size=` read before it would make mksquashfs skip the 'K' record's own size.
+  if (symlink && target.length > FIELD)
+    out.push(extension('K', LONG_LINK_NAME, Buffer.concat([target, Buffer.alloc(1)]), secs));
+  const records = [
+    ...(inName ? [] : [paxRecord('path', h.name)]),
+    ...(inLink ? [] : [paxRecord('linkpath', h.linkname ?? '')]),
+    ...(size > MAX_FIELD_SIZE ? [paxRecord('size', String(size))] : []),
+    ...Object.entries((h.pax as Record<string, string> | undefined) ?? {}).map(([k, v]) => paxRecord(k, v)),
+  ];
   if (records.length) out.push(extension('x', PAX_NAME, Buffer.concat(records), secs));
   out.push(
     headerBlock({
@@ -205,7 +182,8 @@ export function headerBlocks(h: tar.Header): Buffer {
       size: size > MAX_FIELD_SIZE ? 0 : size,
       mtime: secs,
       typeflag,
-      linkname: inLink ? target : Buffer.from(PAX_NAME),
+      // A long symlink target's first 100 bytes, as GNU tar writes them: the 'K' record before it is what counts.
+      linkname: inLink ? target.subarray(0, FIELD) : Buffer.from(PAX_NAME),
       devmajor: h.devmajor,
       devminor: h.devminor,
     }),
