@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { InputError, RefusedError, errnoCode, isSifkitError } from '../errors';
 import { openRegular } from '../util/files';
-import { TAR_BLOCK } from '../util/tar-header';
-import { TarWalk } from '../util/tar-walk';
+import { TAR_BLOCK, tarChecksumOk, tarNumber } from '../util/tar-header';
+import { paxRecords, tarString } from '../util/tar-walk';
 import { escapeForMessage } from '../validate/names';
 import { parseJsonDocument } from '../validate/schema';
 import { archiveManifestSchema, imageConfigSchema, type ImageConfig } from '../validate/schemas/docker';
@@ -66,34 +66,41 @@ export async function indexArchive(file: string): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   try {
     const fileSize = (await fh.stat()).size;
-    // The walk reads headers and extension records as every raw reader here does (a pax size, long names);
-    // a member's data are sought over, never read.
-    const walk = new TarWalk({
-      member: ({ header, typeflag, size }) => {
-        if (walk.pos + size > fileSize)
-          bad(`truncated: member at byte ${walk.lastHeader} needs ${size} bytes, the file ends at ${fileSize}`);
-        const name = header.name.replace(/^\.\//, '');
-        if (typeflag === '0' || typeflag === '7') members.set(name, { offset: walk.pos, size });
-        else if (typeflag === '2') members.set(name, { offset: 0, size: 0, linkTo: header.linkname ?? '' });
-      },
-    });
-    const buf = Buffer.alloc(64 * 1024);
-    while (!walk.ended) {
-      if (walk.left > 0 && !walk.inExtension) {
-        walk.skipData();
-        continue;
+    const h = Buffer.alloc(BLOCK);
+    let pos = 0;
+    let longName: string | undefined;
+    // A pax size= record: Go's tar writer (the engine's) puts a size of 8 GiB or more only there, the field zero.
+    let paxSize: number | undefined;
+    for (;;) {
+      const { bytesRead } = await fh.read(h, 0, BLOCK, pos);
+      if (bytesRead === 0) break; // a missing end-of-archive marker is tolerated, a cut member is not
+      if (bytesRead < BLOCK) bad(`truncated at byte ${pos}`);
+      if (h.every((b) => b === 0)) break;
+      if (!tarChecksumOk(h)) bad(`bad tar header checksum at byte ${pos}`);
+      const type = String.fromCharCode(h[156] || 0x30);
+      const size = type !== 'x' && type !== 'L' && paxSize !== undefined ? paxSize : tarNumber(h, 124, 12);
+      const dataAt = pos + BLOCK;
+      if (dataAt + size > fileSize)
+        bad(`truncated: member at byte ${pos} needs ${size} bytes, the file ends at ${fileSize}`);
+      const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? tarString(h, 345, 155) : '';
+      let name = longName ?? (prefix ? `${prefix}/${tarString(h, 0, 100)}` : tarString(h, 0, 100));
+      name = name.replace(/^\.\//, '');
+      if (type === 'x' || type === 'L') {
+        const body = Buffer.alloc(size);
+        await fh.read(body, 0, size, dataAt);
+        if (type === 'L') longName = tarString(body, 0, size);
+        else {
+          const records = paxRecords(body);
+          longName = records.path ?? longName;
+          paxSize = records.size !== undefined && /^\d+$/.test(records.size) ? Number(records.size) : paxSize;
+        }
+      } else {
+        longName = undefined;
+        paxSize = undefined;
       }
-      const want = walk.inExtension ? Math.min(walk.left, buf.length) : BLOCK - walk.held;
-      const { bytesRead } = await fh.read(buf, 0, want, walk.pos);
-      // A missing end-of-archive marker is tolerated, a cut member or header is not.
-      if (bytesRead === 0 && walk.held === 0 && walk.left === 0) break;
-      if (bytesRead < want) bad(`truncated at byte ${walk.pos + bytesRead}`);
-      try {
-        walk.feed(buf.subarray(0, bytesRead));
-      } catch (e) {
-        if (isSifkitError(e)) throw e;
-        bad((e as Error).message);
-      }
+      if (type === '0' || type === '7') members.set(name, { offset: dataAt, size });
+      else if (type === '2') members.set(name, { offset: 0, size: 0, linkTo: tarString(h, 157, 100) });
+      pos = dataAt + Math.ceil(size / BLOCK) * BLOCK;
     }
   } finally {
     await fh.close();

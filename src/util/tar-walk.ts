@@ -113,20 +113,6 @@ export class TarWalk {
 
   constructor(private readonly on: TarWalkEvents = {}) {}
 
-  /** An extension record (pax, GNU long name) is being read: its bytes must be fed, not skipped. */
-  get inExtension(): boolean {
-    return this.ext !== undefined;
-  }
-
-  /** Passes over the current member's data unread (a reader that can seek: the archive index); its length in bytes. */
-  skipData(): number {
-    if (this.ext) throw new Error('an extension record cannot be skipped: its records are read');
-    const n = this.left;
-    this.pos += n;
-    this.left = 0;
-    return n;
-  }
-
   /** Takes the stream's next chunk; throws on a header that is not a tar's. */
   feed(chunk: Buffer): void {
     let at = 0;
