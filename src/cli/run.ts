@@ -94,6 +94,15 @@ export async function runCommand(handler: CommandHandler, opts: { json?: boolean
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Node exits with 0 when nothing is left to wait on, even with the command's work unfinished (a stream
+  // whose end never came, a promise nothing will settle): that would read as success with nothing done.
+  const onStall = () => {
+    process.stderr.write(
+      'sifkit: error: the command stopped with its work unfinished (nothing left to wait on); nothing was published\n',
+    );
+    process.exitCode = ExitCode.failed;
+  };
+  process.once('beforeExit', onStall);
   const io: CommandIO = {
     signal: controller.signal,
     json,
@@ -112,5 +121,6 @@ export async function runCommand(handler: CommandHandler, opts: { json?: boolean
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('beforeExit', onStall);
   }
 }

@@ -21,3 +21,26 @@ it("a command's signal takes a listener per running child without node's leak wa
   expect(r.stdout).toBe('exit 0');
   expect(r.stderr).toBe('');
 });
+
+it('a command whose work can never finish (nothing left to wait on) exits 1 with one line, never 0', () => {
+  const run = path.join(path.dirname(CLI), 'run.js');
+  const script = `
+    const { runCommand } = require(${JSON.stringify(run)});
+    runCommand(() => new Promise(() => undefined)).then((code) => (process.exitCode = code));
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toBe(
+    'sifkit: error: the command stopped with its work unfinished (nothing left to wait on); nothing was published\n',
+  );
+});
+
+it('a command that finishes leaves the exit code its own, the stall guard gone', () => {
+  const run = path.join(path.dirname(CLI), 'run.js');
+  const script = `
+    const { runCommand } = require(${JSON.stringify(run)});
+    runCommand(async () => 0).then((code) => (process.exitCode = code));
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect([r.status, r.stderr]).toEqual([0, '']);
+});
